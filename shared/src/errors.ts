@@ -1,0 +1,100 @@
+// The error catalogue: every failure EdgeFleet reports on the wire, over HTTP or
+// on the command line carries one of these stable codes. Codes are never reused
+// or renamed; shared/PROTOCOL.md documents each one (a test enforces both).
+
+export interface ErrorSpec {
+  /** HTTP status the API answers with when this error reaches a client. */
+  readonly status: number
+  /** What went wrong, for a human; details are appended by the thrower. */
+  readonly message: string
+}
+
+export const ERRORS = {
+  // Messages on the wire
+  EF_ERR_MSG_JSON: { status: 400, message: 'payload is not valid JSON' },
+  EF_ERR_MSG_SCHEMA: { status: 400, message: 'payload does not match the message schema' },
+  EF_ERR_MSG_TOO_LARGE: { status: 413, message: 'payload is larger than the limit for this message type' },
+  EF_ERR_TOPIC_UNKNOWN: { status: 400, message: 'topic is not part of the ef/v1 protocol' },
+  EF_ERR_TOPIC_DEVICE_MISMATCH: { status: 403, message: 'message names a different device than its topic' },
+
+  // Broker authentication and authorization
+  EF_ERR_AUTH_BAD_CREDENTIALS: { status: 401, message: 'unknown device or wrong secret' },
+  EF_ERR_AUTH_FORBIDDEN_PUBLISH: { status: 403, message: 'this client may not publish on that topic' },
+  EF_ERR_AUTH_FORBIDDEN_SUBSCRIBE: { status: 403, message: 'this client may not subscribe to that topic' },
+
+  // Signatures, artifacts and updates
+  EF_ERR_SIGNATURE_INVALID: { status: 400, message: 'signature does not verify against the pinned hub key' },
+  EF_ERR_CHUNK_HASH_MISMATCH: { status: 400, message: 'chunk content does not match its sha256 in the manifest' },
+  EF_ERR_ARTIFACT_HASH_MISMATCH: { status: 400, message: 'assembled artifact does not match its sha256 in the manifest' },
+  EF_ERR_ARTIFACT_SIZE_MISMATCH: { status: 400, message: 'assembled artifact size differs from the manifest' },
+  EF_ERR_MANIFEST_PROFILE_MISMATCH: { status: 400, message: 'manifest was built for a different device profile' },
+  EF_ERR_DOWNGRADE_REFUSED: { status: 409, message: 'version is older than the active one and the command is not a signed rollback' },
+  EF_ERR_HEALTH_CHECK_FAILED: { status: 500, message: 'staged model did not reproduce the reference outputs within tolerance' },
+  EF_ERR_MODEL_LOAD_FAILED: { status: 500, message: 'ONNX Runtime could not load the model' },
+  EF_ERR_DOWNLOAD_TIMEOUT: { status: 504, message: 'artifact chunks did not arrive in time' },
+  EF_ERR_NO_ROLLBACK_TARGET: { status: 409, message: 'no previous verified version to roll back to' },
+  EF_ERR_STORAGE_FULL: { status: 507, message: 'not enough storage on the device' },
+
+  // Registry
+  EF_ERR_MODEL_INVALID: { status: 400, message: 'file is not a loadable ONNX model' },
+  EF_ERR_MODEL_NOT_FOUND: { status: 404, message: 'no such model or version' },
+  EF_ERR_VERSION_EXISTS: { status: 409, message: 'this model version is already registered' },
+  EF_ERR_VERSION_INVALID: { status: 400, message: 'version must be dot-separated numbers, e.g. 1.2.0' },
+  EF_ERR_NAME_INVALID: { status: 400, message: 'name must be 1-64 characters of letters, digits, ".", "_" or "-"' },
+  EF_ERR_BUILD_NOT_FOUND: { status: 404, message: 'no successful build of this version for that profile' },
+  EF_ERR_BUILD_FAILED: { status: 422, message: 'the build could not be produced for this profile' },
+
+  // Fleet
+  EF_ERR_DEVICE_EXISTS: { status: 409, message: 'a device with this id is already provisioned' },
+  EF_ERR_DEVICE_NOT_FOUND: { status: 404, message: 'no such device' },
+  EF_ERR_DEVICE_ID_INVALID: { status: 400, message: 'device id must be 1-64 characters of letters, digits, ".", "_" or "-"' },
+  EF_ERR_PROFILE_UNKNOWN: { status: 400, message: 'no firmware profile with this id' },
+  EF_ERR_PROFILE_INVALID: { status: 400, message: 'firmware profile file does not match the profile schema' },
+  EF_ERR_TARGET_INVALID: { status: 400, message: 'target must be profile=P, tag=k=v or device=ID' },
+  EF_ERR_TARGET_EMPTY: { status: 409, message: 'no provisioned device matches the target' },
+  EF_ERR_DEPLOYMENT_NOT_FOUND: { status: 404, message: 'no such deployment' },
+
+  // Local inference API
+  EF_ERR_INFER_MODEL_NOT_LOADED: { status: 404, message: 'no model with this name is being served' },
+  EF_ERR_INFER_BAD_TENSOR: { status: 400, message: 'input tensors do not match the model (name, type or shape)' },
+  EF_ERR_INFER_BODY_TOO_LARGE: { status: 413, message: 'request body exceeds the configured limit' },
+  EF_ERR_INFER_FAILED: { status: 500, message: 'ONNX Runtime failed to run the model' },
+
+  // HTTP and configuration
+  EF_ERR_HTTP_BAD_REQUEST: { status: 400, message: 'request does not match the route schema' },
+  EF_ERR_HTTP_NOT_FOUND: { status: 404, message: 'no such route' },
+  EF_ERR_CONFIG_INVALID: { status: 400, message: 'configuration is invalid' },
+  EF_ERR_INTERNAL: { status: 500, message: 'internal error' },
+} as const satisfies Record<string, ErrorSpec>
+
+export type ErrorCode = keyof typeof ERRORS
+
+export function isErrorCode(code: unknown): code is ErrorCode {
+  return typeof code === 'string' && Object.prototype.hasOwnProperty.call(ERRORS, code)
+}
+
+/** An error with a stable code from the catalogue. `detail` says what exactly was wrong. */
+export class EdgeFleetError extends Error {
+  readonly code: ErrorCode
+  readonly status: number
+  readonly detail?: string
+
+  constructor(code: ErrorCode, detail?: string, options?: { cause?: unknown }) {
+    const spec = ERRORS[code]
+    super(detail ? `${spec.message}: ${detail}` : spec.message, options)
+    this.name = 'EdgeFleetError'
+    this.code = code
+    this.status = spec.status
+    this.detail = detail
+  }
+
+  toJSON(): { code: ErrorCode; message: string } {
+    return { code: this.code, message: this.message }
+  }
+}
+
+/** Code of any thrown value: its own catalogue code, else EF_ERR_INTERNAL. */
+export function codeOf(err: unknown): ErrorCode {
+  const code = (err as { code?: unknown } | null)?.code
+  return isErrorCode(code) ? code : 'EF_ERR_INTERNAL'
+}

@@ -1,0 +1,42 @@
+// Progress and results of commands (ef/v1/dev/{id}/events) [EF-2.4].
+import { Type, type Static } from '@sinclair/typebox'
+import { codec } from '../schema.js'
+import { Digest, ErrorCodeField, Id, Timestamp, Version } from './common.js'
+
+export const EVENT_KINDS = [
+  'received',
+  'downloading',
+  'downloaded',
+  'verified',
+  'staged',
+  'activated',
+  'rejected',
+  'health_failed',
+  'failed',
+  'rolled_back',
+] as const
+
+export const DeviceEvent = Type.Object(
+  {
+    v: Type.Literal(1),
+    deviceId: Id,
+    ts: Timestamp,
+    kind: Type.Union(EVENT_KINDS.map((k) => Type.Literal(k))),
+    cmdId: Type.Optional(Type.String({ maxLength: 64 })),
+    deploymentId: Type.Optional(Type.String({ maxLength: 64 })),
+    model: Type.Optional(Id),
+    version: Type.Optional(Version),
+    artifact: Type.Optional(Digest),
+    /** Set on rejected / health_failed / failed. */
+    code: Type.Optional(ErrorCodeField),
+    message: Type.Optional(Type.String({ maxLength: 2048 })),
+    /** Download progress in bytes (received, total). */
+    bytes: Type.Optional(Type.Integer({ minimum: 0 })),
+    totalBytes: Type.Optional(Type.Integer({ minimum: 0 })),
+  },
+  { additionalProperties: false },
+)
+export type DeviceEvent = Static<typeof DeviceEvent>
+export type EventKind = (typeof EVENT_KINDS)[number]
+
+export const eventCodec = codec(DeviceEvent, 16 * 1024)

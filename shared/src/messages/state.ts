@@ -1,0 +1,40 @@
+// Device state (ef/v1/dev/{id}/state), retained; the agent's last will
+// publishes {online:false} on the same topic [EF-2.1].
+import { Type, type Static } from '@sinclair/typebox'
+import { codec } from '../schema.js'
+import { Digest, Id, Timestamp, Version } from './common.js'
+import { Precision } from './manifest.js'
+
+export const LoadedModel = Type.Object(
+  {
+    name: Id,
+    version: Version,
+    precision: Precision,
+    artifact: Digest,
+    slot: Type.Union([Type.Literal('a'), Type.Literal('b')]),
+    /** Previous verified version kept in the other slot, if any. */
+    previous: Type.Optional(Version),
+  },
+  { additionalProperties: false },
+)
+export type LoadedModel = Static<typeof LoadedModel>
+
+export const DeviceState = Type.Object(
+  {
+    v: Type.Literal(1),
+    deviceId: Id,
+    online: Type.Boolean(),
+    ts: Timestamp,
+    profile: Type.Optional(Id),
+    agentVersion: Type.Optional(Type.String({ maxLength: 32 })),
+    models: Type.Optional(Type.Array(LoadedModel, { maxItems: 64 })),
+    freeStorageBytes: Type.Optional(Type.Integer({ minimum: 0 })),
+    network: Type.Optional(Type.Union([Type.Literal('metered'), Type.Literal('unmetered'), Type.Literal('unknown')])),
+    /** Port of the local inference API on the device's loopback. */
+    apiPort: Type.Optional(Type.Integer({ minimum: 0, maximum: 65535 })),
+  },
+  { additionalProperties: false },
+)
+export type DeviceState = Static<typeof DeviceState>
+
+export const stateCodec = codec(DeviceState, 64 * 1024)

@@ -1,0 +1,74 @@
+// Firmware profile schema: one JSON file per device class in firmware-profiles/
+// [EF-5]. Both hub and agent read profiles; the schema lives with the protocol.
+import { Type, type Static } from '@sinclair/typebox'
+import { codec } from './schema.js'
+import { Id } from './messages/common.js'
+import { Precision } from './messages/manifest.js'
+
+export const ExecutionProvider = Type.Union([
+  Type.Literal('cpu'),
+  Type.Literal('cuda'),
+  Type.Literal('tensorrt'),
+  Type.Literal('openvino'),
+  Type.Literal('nnapi'),
+  Type.Literal('xnnpack'),
+  Type.Literal('qnn'),
+  Type.Literal('coreml'),
+])
+
+export const FirmwareProfile = Type.Object(
+  {
+    $schema: Type.Optional(Type.String()),
+    id: Id,
+    name: Type.String({ minLength: 1, maxLength: 120 }),
+    description: Type.Optional(Type.String({ maxLength: 1000 })),
+    arch: Type.Union([Type.Literal('x86_64'), Type.Literal('arm64'), Type.Literal('armv7')]),
+    cores: Type.Integer({ minimum: 1, maximum: 256 }),
+    /** Threads an inference session may use (defaults to cores). */
+    threads: Type.Optional(Type.Integer({ minimum: 1, maximum: 256 })),
+    ramMb: Type.Integer({ minimum: 64 }),
+    /** Disk space the agent may use for model slots, chunks and queues. */
+    storageBudgetMb: Type.Integer({ minimum: 16 }),
+    accelerators: Type.Array(Type.String({ maxLength: 64 }), { maxItems: 8 }),
+    /** ONNX Runtime execution providers in order of preference; 'cpu' is always the last resort. */
+    executionProviders: Type.Array(ExecutionProvider, { minItems: 1, maxItems: 8 }),
+    /** Precisions the compiler may produce, most preferred first. */
+    precisions: Type.Array(Precision, { minItems: 1, maxItems: 5 }),
+    opset: Type.Object({ min: Type.Integer({ minimum: 1 }), max: Type.Integer({ minimum: 1 }) }, { additionalProperties: false }),
+    /** Per-inference latency budget for the reference workload, in ms. */
+    latencyBudgetMs: Type.Number({ exclusiveMinimum: 0 }),
+    /** Largest accepted drop in cosine similarity against the float model. */
+    accuracyBudget: Type.Optional(Type.Object({ minCosine: Type.Number({ minimum: 0, maximum: 1 }), maxTop1Disagreement: Type.Optional(Type.Number({ minimum: 0, maximum: 1 })) }, { additionalProperties: false })),
+    network: Type.Object(
+      {
+        metered: Type.Boolean(),
+        kind: Type.Union([Type.Literal('ethernet'), Type.Literal('wifi'), Type.Literal('cellular'), Type.Literal('mixed')]),
+      },
+      { additionalProperties: false },
+    ),
+    maintenanceWindow: Type.Object(
+      {
+        /** Five-field cron expression for the window start. */
+        cron: Type.String({ pattern: '^\\S+( \\S+){4}$' }),
+        durationMinutes: Type.Integer({ minimum: 1, maximum: 1440 }),
+        timezone: Type.String({ minLength: 1, maxLength: 64 }),
+      },
+      { additionalProperties: false },
+    ),
+  },
+  { additionalProperties: false },
+)
+export type FirmwareProfile = Static<typeof FirmwareProfile>
+
+export const profileCodec = codec(FirmwareProfile, 64 * 1024)
+
+/** Semantic checks the schema cannot express. Returns a list of problems (empty when valid). */
+export function profileProblems(p: FirmwareProfile): string[] {
+  const out: string[] = []
+  if (p.opset.min > p.opset.max) out.push('opset.min > opset.max')
+  if (p.threads !== undefined && p.threads > p.cores) out.push('threads > cores')
+  if (!p.executionProviders.includes('cpu')) out.push("executionProviders must include 'cpu' as the fallback")
+  if (new Set(p.precisions).size !== p.precisions.length) out.push('precisions repeat')
+  if (p.storageBudgetMb > p.ramMb * 64) out.push('storageBudgetMb implausibly large for this device')
+  return out
+}

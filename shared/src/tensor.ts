@@ -1,0 +1,130 @@
+// Tensor values on the wire (JSON `data` or base64 `b64`) to and from typed
+// arrays, and the tolerance check used by health checks and tests [EF-2.5].
+import { EdgeFleetError } from './errors.js'
+import type { TensorType, TensorValue } from './messages/common.js'
+
+export type TypedData =
+  | Float32Array
+  | Float64Array
+  | Int8Array
+  | Uint8Array
+  | Int16Array
+  | Uint16Array
+  | Int32Array
+  | Uint32Array
+  | BigInt64Array
+  | BigUint64Array
+
+const CTORS = {
+  float32: Float32Array,
+  float16: Uint16Array, // raw IEEE half bits: ORT's node binding takes fp16 as Uint16Array
+  float64: Float64Array,
+  int8: Int8Array,
+  uint8: Uint8Array,
+  int16: Int16Array,
+  uint16: Uint16Array,
+  int32: Int32Array,
+  uint32: Uint32Array,
+  int64: BigInt64Array,
+  uint64: BigUint64Array,
+  bool: Uint8Array,
+} as const
+
+export interface DecodedTensor {
+  type: TensorType
+  dims: number[]
+  data: TypedData
+}
+
+export function elementCount(dims: readonly number[]): number {
+  let n = 1
+  for (const d of dims) n *= d
+  return n
+}
+
+export function bytesPerElement(type: TensorType): number {
+  return CTORS[type].BYTES_PER_ELEMENT
+}
+
+/** Decodes a wire tensor; throws EF_ERR_INFER_BAD_TENSOR on any inconsistency. */
+export function decodeTensor(name: string, t: TensorValue): DecodedTensor {
+  const Ctor = CTORS[t.type]
+  if (!Ctor) throw new EdgeFleetError('EF_ERR_INFER_BAD_TENSOR', `${name}: unknown type ${String(t.type)}`)
+  const count = elementCount(t.dims)
+  let data: TypedData
+  if (t.b64 !== undefined) {
+    const buf = Buffer.from(t.b64, 'base64')
+    if (buf.length !== count * Ctor.BYTES_PER_ELEMENT) {
+      throw new EdgeFleetError('EF_ERR_INFER_BAD_TENSOR', `${name}: ${buf.length} bytes for dims [${t.dims}] of ${t.type}`)
+    }
+    const copy = new Uint8Array(buf) // aligned copy
+    data = new Ctor(copy.buffer, 0, count) as TypedData
+  } else if (t.data !== undefined) {
+    if (t.data.length !== count) {
+      throw new EdgeFleetError('EF_ERR_INFER_BAD_TENSOR', `${name}: ${t.data.length} values for dims [${t.dims}] (expected ${count})`)
+    }
+    if (Ctor === BigInt64Array || Ctor === BigUint64Array) {
+      const arr = new Ctor(count)
+      for (let i = 0; i < count; i++) {
+        const v = t.data[i]
+        try {
+          arr[i] = BigInt(typeof v === 'boolean' ? Number(v) : v)
+        } catch {
+          throw new EdgeFleetError('EF_ERR_INFER_BAD_TENSOR', `${name}[${i}]: not an integer`)
+        }
+      }
+      data = arr
+    } else {
+      const arr = new Ctor(count)
+      for (let i = 0; i < count; i++) {
+        const v = t.data[i]
+        const n = typeof v === 'number' ? v : typeof v === 'boolean' ? Number(v) : Number.NaN
+        if (typeof v !== 'number' && typeof v !== 'boolean') {
+          throw new EdgeFleetError('EF_ERR_INFER_BAD_TENSOR', `${name}[${i}]: not a number`)
+        }
+        arr[i] = n
+      }
+      data = arr as TypedData
+    }
+  } else {
+    throw new EdgeFleetError('EF_ERR_INFER_BAD_TENSOR', `${name}: neither data nor b64 given`)
+  }
+  return { type: t.type, dims: [...t.dims], data }
+}
+
+/** Encodes a typed array for the wire; `binary` selects base64 over JSON numbers. */
+export function encodeTensor(type: TensorType, dims: readonly number[], data: TypedData, binary = false): TensorValue {
+  if (binary) {
+    return { type, dims: [...dims], b64: Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString('base64') }
+  }
+  const out: (number | string)[] = new Array(data.length)
+  if (data instanceof BigInt64Array || data instanceof BigUint64Array) {
+    for (let i = 0; i < data.length; i++) out[i] = data[i].toString()
+  } else {
+    for (let i = 0; i < data.length; i++) out[i] = data[i]
+  }
+  return { type, dims: [...dims], data: out }
+}
+
+export interface CloseReport {
+  ok: boolean
+  maxAbsDiff: number
+  /** index of the first element outside tolerance, -1 if none */
+  firstBad: number
+}
+
+/** |a - b| <= atol + rtol * |b| for every element (numpy.allclose semantics); NaN equals NaN. */
+export function tensorsClose(actual: ArrayLike<number | bigint>, expected: ArrayLike<number | bigint>, atol: number, rtol: number): CloseReport {
+  if (actual.length !== expected.length) return { ok: false, maxAbsDiff: Number.POSITIVE_INFINITY, firstBad: 0 }
+  let maxAbsDiff = 0
+  let firstBad = -1
+  for (let i = 0; i < actual.length; i++) {
+    const a = Number(actual[i])
+    const b = Number(expected[i])
+    if (Number.isNaN(a) && Number.isNaN(b)) continue
+    const d = Math.abs(a - b)
+    if (!(d <= maxAbsDiff)) maxAbsDiff = Number.isNaN(d) ? Number.POSITIVE_INFINITY : d
+    if (!(d <= atol + rtol * Math.abs(b)) && firstBad < 0) firstBad = i
+  }
+  return { ok: firstBad < 0, maxAbsDiff, firstBad }
+}

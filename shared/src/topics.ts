@@ -1,0 +1,61 @@
+// Topic names of the ef/v1 protocol (shared/PROTOCOL.md §1). Every topic is
+// built and parsed here so that no other module spells one by hand.
+
+export const TOPIC_PREFIX = 'ef/v1'
+
+export const DEVICE_TOPIC_KINDS = ['state', 'cmd', 'events', 'telemetry', 'samples', 'fetch'] as const
+export type DeviceTopicKind = (typeof DEVICE_TOPIC_KINDS)[number]
+
+/** Topics an agent publishes on (its own only) [EF-1.3]. */
+export const AGENT_PUBLISH_KINDS: readonly DeviceTopicKind[] = ['state', 'events', 'telemetry', 'samples', 'fetch']
+
+const ID_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/
+const DIGEST_RE = /^[0-9a-f]{64}$/
+
+/** Device ids and model names share one shape: safe in topics, file names and URLs [EF-1.2]. */
+export function isValidId(id: string): boolean {
+  return ID_RE.test(id)
+}
+
+export function isDigest(s: string): boolean {
+  return DIGEST_RE.test(s)
+}
+
+export const topics = {
+  device(id: string, kind: DeviceTopicKind): string {
+    return `${TOPIC_PREFIX}/dev/${id}/${kind}`
+  },
+  state: (id: string) => topics.device(id, 'state'),
+  cmd: (id: string) => topics.device(id, 'cmd'),
+  events: (id: string) => topics.device(id, 'events'),
+  telemetry: (id: string) => topics.device(id, 'telemetry'),
+  samples: (id: string) => topics.device(id, 'samples'),
+  fetch: (id: string) => topics.device(id, 'fetch'),
+  /** Chunk n of an artifact [EF-1.4]. */
+  chunk: (artifactDigest: string, n: number) => `${TOPIC_PREFIX}/art/${artifactDigest}/${n}`,
+  /** All chunks of one artifact (subscription filter). */
+  artifact: (artifactDigest: string) => `${TOPIC_PREFIX}/art/${artifactDigest}/+`,
+  /** Filters the hub subscribes to: everything agents publish. */
+  hubSubscriptions: (): string[] => AGENT_PUBLISH_KINDS.map((k) => `${TOPIC_PREFIX}/dev/+/${k}`),
+}
+
+export type ParsedTopic =
+  | { kind: DeviceTopicKind; deviceId: string }
+  | { kind: 'chunk'; digest: string; index: number }
+
+/** Parses a concrete topic (no wildcards); returns null for anything outside ef/v1. */
+export function parseTopic(topic: string): ParsedTopic | null {
+  const parts = topic.split('/')
+  if (parts[0] !== 'ef' || parts[1] !== 'v1') return null
+  if (parts.length === 5 && parts[2] === 'dev') {
+    const [, , , deviceId, kind] = parts
+    if (!isValidId(deviceId) || !(DEVICE_TOPIC_KINDS as readonly string[]).includes(kind)) return null
+    return { kind: kind as DeviceTopicKind, deviceId }
+  }
+  if (parts.length === 5 && parts[2] === 'art') {
+    const index = Number(parts[4])
+    if (!isDigest(parts[3]) || !Number.isInteger(index) || index < 0 || String(index) !== parts[4]) return null
+    return { kind: 'chunk', digest: parts[3], index }
+  }
+  return null
+}
