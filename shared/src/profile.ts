@@ -68,7 +68,20 @@ export function profileProblems(p: FirmwareProfile): string[] {
   if (p.opset.min > p.opset.max) out.push('opset.min > opset.max')
   if (p.threads !== undefined && p.threads > p.cores) out.push('threads > cores')
   if (!p.executionProviders.includes('cpu')) out.push("executionProviders must include 'cpu' as the fallback")
+  else if (p.executionProviders[p.executionProviders.length - 1] !== 'cpu') out.push("'cpu' must be the last execution provider (it is the last resort)")
+  if (new Set(p.executionProviders).size !== p.executionProviders.length) out.push('executionProviders repeat')
   if (new Set(p.precisions).size !== p.precisions.length) out.push('precisions repeat')
   if (p.storageBudgetMb > p.ramMb * 64) out.push('storageBudgetMb implausibly large for this device')
+  if (!isTimeZone(p.maintenanceWindow.timezone)) out.push(`maintenanceWindow.timezone ${JSON.stringify(p.maintenanceWindow.timezone)} is not an IANA time zone`)
   return out
+}
+
+/** True when the runtime's ICU knows the zone (schedulers would throw on it otherwise). */
+function isTimeZone(tz: string): boolean {
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: tz })
+    return true
+  } catch {
+    return false
+  }
 }
