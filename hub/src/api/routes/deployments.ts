@@ -1,0 +1,82 @@
+// Deployments and per-device progress.
+import type { FastifyPluginAsync } from 'fastify'
+import { Type, type Static } from '@sinclair/typebox'
+import { EdgeFleetError } from '@edgefleet/shared'
+import type { ApiDeps } from '../server.js'
+import { TERMINAL_STATES } from '../../store/index.js'
+
+const DeployBody = Type.Object(
+  {
+    model: Type.String({ minLength: 1, maxLength: 64 }),
+    version: Type.String({ minLength: 1, maxLength: 40 }),
+    target: Type.String({ minLength: 3, maxLength: 200 }),
+    rollback: Type.Optional(Type.Boolean()),
+  },
+  { additionalProperties: false },
+)
+
+const DeploymentOut = Type.Object({
+  id: Type.String(),
+  model: Type.String(),
+  version: Type.String(),
+  target: Type.String(),
+  rollback: Type.Boolean(),
+  createdAt: Type.Integer(),
+  counts: Type.Record(Type.String(), Type.Integer()),
+  done: Type.Boolean(),
+})
+
+const DeviceProgress = Type.Object({
+  deviceId: Type.String(),
+  state: Type.String(),
+  bytes: Type.Integer(),
+  totalBytes: Type.Integer(),
+  code: Type.Union([Type.String(), Type.Null()]),
+  message: Type.Union([Type.String(), Type.Null()]),
+  updatedAt: Type.Integer(),
+})
+
+export const deploymentRoutes: FastifyPluginAsync<ApiDeps> = async (app, deps) => {
+  const show = (id: string) => {
+    const d = deps.store.deployments.get(id)
+    if (!d) throw new EdgeFleetError('EF_ERR_DEPLOYMENT_NOT_FOUND', id)
+    const devices = deps.store.deployments.devices(id)
+    const counts: Record<string, number> = {}
+    for (const x of devices) counts[x.state] = (counts[x.state] ?? 0) + 1
+    const done = devices.every((x) => TERMINAL_STATES.has(x.state))
+    return {
+      deployment: { ...d, counts, done },
+      devices: devices.map((x) => ({ deviceId: x.deviceId, state: x.state, bytes: x.bytes, totalBytes: x.totalBytes, code: x.code, message: x.message, updatedAt: x.updatedAt })),
+    }
+  }
+  const ShowOut = Type.Object({ deployment: DeploymentOut, devices: Type.Array(DeviceProgress) })
+
+  app.post('/api/v1/deployments', { schema: { body: DeployBody, response: { 201: ShowOut } } }, async (req, res) => {
+    const body = req.body as Static<typeof DeployBody>
+    const d = await deps.deployer.deploy(body)
+    return res.status(201).send(show(d.id))
+  })
+
+  app.get(
+    '/api/v1/deployments',
+    {
+      schema: {
+        querystring: Type.Object({ limit: Type.Integer({ minimum: 1, maximum: 1000, default: 100 }), offset: Type.Integer({ minimum: 0, default: 0 }) }, { additionalProperties: false }),
+        response: { 200: Type.Object({ items: Type.Array(DeploymentOut) }) },
+      },
+    },
+    async (req) => {
+      const q = req.query as { limit: number; offset: number }
+      return {
+        items: deps.store.deployments.list(q.limit, q.offset).map((d) => ({
+          ...d,
+          done: Object.keys(d.counts).every((s) => TERMINAL_STATES.has(s)),
+        })),
+      }
+    },
+  )
+
+  app.get('/api/v1/deployments/:id', { schema: { params: Type.Object({ id: Type.String({ maxLength: 64 }) }), response: { 200: ShowOut } } }, async (req) =>
+    show((req.params as { id: string }).id),
+  )
+}

@@ -1,0 +1,117 @@
+// Model registration (raw ONNX bytes in the body) and the registry views.
+import type { FastifyPluginAsync } from 'fastify'
+import { Type, type Static } from '@sinclair/typebox'
+import { TypeCompiler } from '@sinclair/typebox/compiler'
+import { EdgeFleetError, Precision } from '@edgefleet/shared'
+import type { ApiDeps } from '../server.js'
+import type { BuildRow, VersionRow } from '../../store/index.js'
+
+/** Options for compiling a version, sent as JSON in the `options` query parameter. */
+export const VersionOptionsSchema = Type.Object(
+  {
+    inputShapes: Type.Optional(Type.Record(Type.String(), Type.Array(Type.Integer({ minimum: 1 }), { maxItems: 16 }))),
+    inputValues: Type.Optional(Type.Record(Type.String(), Type.Number())),
+    precision: Type.Optional(Type.Union([Type.Literal('auto'), Precision])),
+  },
+  { additionalProperties: false },
+)
+
+const AddQuery = Type.Object(
+  {
+    name: Type.String({ minLength: 1, maxLength: 64 }),
+    version: Type.String({ minLength: 1, maxLength: 40 }),
+    options: Type.Optional(Type.String({ maxLength: 8192 })),
+    parent: Type.Optional(Type.String({ maxLength: 110 })),
+    runId: Type.Optional(Type.String({ maxLength: 128 })),
+  },
+  { additionalProperties: false },
+)
+
+const BuildOut = Type.Object({
+  id: Type.Integer(),
+  profile: Type.String(),
+  status: Type.String(),
+  precision: Type.Union([Type.String(), Type.Null()]),
+  artifact: Type.Union([Type.String(), Type.Null()]),
+  sizeBytes: Type.Union([Type.Integer(), Type.Null()]),
+  report: Type.Union([Type.Record(Type.String(), Type.Unknown()), Type.Null()]),
+  errorCode: Type.Union([Type.String(), Type.Null()]),
+  error: Type.Union([Type.String(), Type.Null()]),
+})
+
+const VersionOut = Type.Object({
+  model: Type.String(),
+  version: Type.String(),
+  digest: Type.String(),
+  size: Type.Integer(),
+  inputs: Type.Array(Type.Unknown()),
+  outputs: Type.Array(Type.Unknown()),
+  options: Type.Record(Type.String(), Type.Unknown()),
+  parent: Type.Union([Type.String(), Type.Null()]),
+  runId: Type.Union([Type.String(), Type.Null()]),
+  createdAt: Type.Integer(),
+})
+
+const buildOut = (b: BuildRow): Static<typeof BuildOut> => ({
+  id: b.id,
+  profile: b.profile,
+  status: b.status,
+  precision: b.precision,
+  artifact: b.artifact,
+  sizeBytes: b.manifest?.artifact.size ?? null,
+  report: b.report,
+  errorCode: b.errorCode,
+  error: b.error,
+})
+const versionOut = (v: VersionRow): Static<typeof VersionOut> => ({ ...v })
+
+export const modelRoutes: FastifyPluginAsync<ApiDeps> = async (app, deps) => {
+  app.post(
+    '/api/v1/models',
+    {
+      schema: {
+        querystring: AddQuery,
+        response: { 201: Type.Object({ version: VersionOut, builds: Type.Array(BuildOut) }) },
+      },
+    },
+    async (req, res) => {
+      const q = req.query as Static<typeof AddQuery>
+      if (!Buffer.isBuffer(req.body)) throw new EdgeFleetError('EF_ERR_HTTP_BAD_REQUEST', 'send the ONNX file as application/octet-stream')
+      let options: Static<typeof VersionOptionsSchema> = {}
+      if (q.options) {
+        try {
+          options = JSON.parse(q.options) as Static<typeof VersionOptionsSchema>
+        } catch {
+          throw new EdgeFleetError('EF_ERR_HTTP_BAD_REQUEST', 'options is not JSON')
+        }
+        if (!validateOptions(options)) throw new EdgeFleetError('EF_ERR_HTTP_BAD_REQUEST', 'options: expected {inputShapes?, inputValues?, precision?}')
+      }
+      const out = await deps.registry.add({ name: q.name, version: q.version, bytes: req.body, options, parent: q.parent, runId: q.runId })
+      return res.status(201).send({ version: versionOut(out.version), builds: out.builds.map(buildOut) })
+    },
+  )
+
+  app.get('/api/v1/models', { schema: { response: { 200: Type.Object({ items: Type.Array(Type.Object({ name: Type.String(), createdAt: Type.Integer(), versions: Type.Array(Type.String()) })) }) } } }, async () => ({
+    items: deps.store.registry.listModels(),
+  }))
+
+  app.get(
+    '/api/v1/models/:name/versions/:version',
+    {
+      schema: {
+        params: Type.Object({ name: Type.String({ maxLength: 64 }), version: Type.String({ maxLength: 40 }) }),
+        response: { 200: Type.Object({ version: VersionOut, builds: Type.Array(BuildOut) }) },
+      },
+    },
+    async (req) => {
+      const { name, version } = req.params as { name: string; version: string }
+      const v = deps.registry.version(name, version)
+      return { version: versionOut(v), builds: deps.store.registry.listBuilds(name, version).map(buildOut) }
+    },
+  )
+}
+
+const optionsCheck = TypeCompiler.Compile(VersionOptionsSchema)
+function validateOptions(v: unknown): boolean {
+  return optionsCheck.Check(v)
+}

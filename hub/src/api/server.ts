@@ -1,0 +1,48 @@
+// The hub's HTTP API (fastify, a JSON schema on every route) and console.
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
+import type { Logger } from 'pino'
+import type { FirmwareProfile } from '@edgefleet/shared'
+import type { HubStore } from '../store/index.js'
+import type { Registry } from '../registry/models.js'
+import type { Deployer } from '../distribution/deployer.js'
+import type { HubKeys } from '../keys.js'
+import type { HubMetrics } from '../mqtt/dispatch.js'
+import { errorHandler, notFoundHandler } from './errors.js'
+import { deviceRoutes } from './routes/devices.js'
+import { modelRoutes } from './routes/models.js'
+import { deploymentRoutes } from './routes/deployments.js'
+import { systemRoutes } from './routes/system.js'
+import { consoleRoutes } from '../console/routes.js'
+
+export interface ApiDeps {
+  store: HubStore
+  registry: Registry
+  deployer: Deployer
+  profiles: Map<string, FirmwareProfile>
+  keys: HubKeys
+  metrics: HubMetrics
+  mqttUrl: string
+  log: Logger
+  now: () => number
+}
+
+/** Largest model upload accepted by POST /api/v1/models. */
+export const MAX_MODEL_BYTES = 512 * 1024 * 1024
+
+export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
+  const app = Fastify({
+    loggerInstance: deps.log.child({ svc: 'api' }) as unknown as FastifyBaseLogger, // pino 9 vs fastify's bundled pino typings
+    disableRequestLogging: true,
+    bodyLimit: 1024 * 1024,
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', allErrors: false } },
+  })
+  app.setErrorHandler(errorHandler)
+  app.setNotFoundHandler(notFoundHandler)
+  app.addContentTypeParser('application/octet-stream', { parseAs: 'buffer', bodyLimit: MAX_MODEL_BYTES }, (_req, body, done) => done(null, body))
+  await app.register(systemRoutes, deps)
+  await app.register(deviceRoutes, deps)
+  await app.register(modelRoutes, deps)
+  await app.register(deploymentRoutes, deps)
+  await app.register(consoleRoutes, deps)
+  return app
+}

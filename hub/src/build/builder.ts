@@ -1,0 +1,126 @@
+// Builds: (model version, profile) → compiled artifact + health-check vectors +
+// signed manifest [EF-3]. Builds run one at a time: compiling is CPU-bound and
+// the hub shares its cores with the broker.
+import type { KeyObject } from 'node:crypto'
+import {
+  EdgeFleetError,
+  chunkArtifact,
+  codeOf,
+  encodeTensor,
+  manifestCodec,
+  signDocument,
+  type FirmwareProfile,
+  type Manifest,
+  type TensorValue,
+} from '@edgefleet/shared'
+import type { Logger } from 'pino'
+import { compile, referenceOutputs, synthesizeInputs, type NamedTensor } from '../compiler/index.js'
+import type { HubStore, BuildRow, VersionRow } from '../store/index.js'
+import type { BlobStore } from '../store/blobs.js'
+
+export interface BuilderDeps {
+  store: HubStore
+  blobs: BlobStore
+  profiles: Map<string, FirmwareProfile>
+  privateKey: KeyObject
+  log: Logger
+  now: () => number
+}
+
+/** Version options that shape compilation (stored with the version). */
+export interface VersionOptions {
+  inputShapes?: Record<string, number[]>
+  inputValues?: Record<string, number>
+  precision?: 'auto' | Manifest['precision']
+}
+
+/** Tolerances a device must meet when it reproduces the hub's reference outputs. */
+const HEALTH_TOLERANCE: Record<Manifest['precision'], { atol: number; rtol: number }> = {
+  fp32: { atol: 1e-4, rtol: 1e-3 },
+  fp16: { atol: 1e-2, rtol: 1e-2 },
+  'int8-dynamic': { atol: 2e-2, rtol: 2e-2 },
+  'int8-static': { atol: 2e-2, rtol: 2e-2 },
+  'int8-weight': { atol: 1e-2, rtol: 1e-2 },
+}
+
+const wire = (tensors: Record<string, NamedTensor>): Record<string, TensorValue> =>
+  Object.fromEntries(Object.entries(tensors).map(([k, t]) => [k, encodeTensor(t.type, t.dims, t.data, true)]))
+
+export class Builder {
+  private queue: Promise<unknown> = Promise.resolve()
+
+  constructor(private readonly deps: BuilderDeps) {}
+
+  /** The build of `v` for `profileId`, building it first if there is none yet. */
+  ensure(v: VersionRow, profileId: string): Promise<BuildRow> {
+    const existing = this.deps.store.registry.getBuild(v.model, v.version, profileId)
+    if (existing) return Promise.resolve(existing)
+    const job = this.queue.then(() => this.deps.store.registry.getBuild(v.model, v.version, profileId) ?? this.build(v, profileId))
+    this.queue = job.catch(() => undefined)
+    return job
+  }
+
+  private async build(v: VersionRow, profileId: string): Promise<BuildRow> {
+    const { store, blobs, log, now } = this.deps
+    const started = now()
+    const profile = this.deps.profiles.get(profileId)
+    try {
+      if (!profile) throw new EdgeFleetError('EF_ERR_PROFILE_UNKNOWN', profileId)
+      const opts = v.options as VersionOptions
+      const source = blobs.get(v.digest)
+      const result = await compile(source, profile, { precision: opts.precision, inputShapes: opts.inputShapes, inputValues: opts.inputValues })
+      const inputs = synthesizeInputs(result.inputs, { seed: 7, shapes: opts.inputShapes, values: opts.inputValues })
+      const outputs = await referenceOutputs(result.bytes, inputs)
+      const artifactDigest = blobs.put(result.bytes)
+      const chunked = chunkArtifact(result.bytes)
+      store.registry.insertArtifact(artifactDigest, chunked.size, chunked.chunks, now())
+      const manifest: Manifest = manifestCodec.check({
+        v: 1,
+        model: v.model,
+        version: v.version,
+        profile: profileId,
+        precision: result.precision,
+        createdAt: now(),
+        artifact: { format: 'onnx', digest: artifactDigest, size: chunked.size, chunks: chunked.chunks },
+        inputs: result.inputs,
+        outputs: result.outputs,
+        healthCheck: { inputs: wire(inputs), outputs: wire(outputs), ...HEALTH_TOLERANCE[result.precision] },
+        validation: { ...result.report, buildMs: now() - started },
+        ...(v.parent ? { parent: v.parent } : {}),
+      })
+      const manifestSig = signDocument(manifest, this.deps.privateKey)
+      log.info({ model: v.model, version: v.version, profile: profileId, precision: result.precision, ms: now() - started }, 'build ok')
+      return store.registry.upsertBuild({
+        model: v.model,
+        version: v.version,
+        profile: profileId,
+        status: 'ok',
+        precision: result.precision,
+        artifact: artifactDigest,
+        manifest,
+        manifestSig,
+        report: manifest.validation ?? null,
+        errorCode: null,
+        error: null,
+        createdAt: now(),
+      })
+    } catch (err) {
+      const code = codeOf(err) === 'EF_ERR_INTERNAL' ? 'EF_ERR_BUILD_FAILED' : codeOf(err)
+      log.warn({ model: v.model, version: v.version, profile: profileId, code, err: (err as Error).message }, 'build failed')
+      return store.registry.upsertBuild({
+        model: v.model,
+        version: v.version,
+        profile: profileId,
+        status: 'failed',
+        precision: null,
+        artifact: null,
+        manifest: null,
+        manifestSig: null,
+        report: null,
+        errorCode: code,
+        error: (err as Error).message,
+        createdAt: now(),
+      })
+    }
+  }
+}

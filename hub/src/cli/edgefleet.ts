@@ -1,0 +1,254 @@
+#!/usr/bin/env node
+// `edgefleet`: the operator's command line. Every command but `hub start` and
+// `compile` talks to a running hub over its HTTP API.
+import { readFileSync } from 'node:fs'
+import { parseArgs } from 'node:util'
+import { EdgeFleetError, codeOf } from '@edgefleet/shared'
+import { HubClient } from './http.js'
+import { table, progressBar } from './format.js'
+
+const HELP: Record<string, string> = {
+  main: `edgefleet — edge-inference fleet manager
+
+Usage: edgefleet <command> [options]
+
+Commands:
+  hub start                 run a hub (broker, store, API, console)
+  device add ID             provision a device; prints its secret and the hub key
+  devices list              list devices with profile, online state and model
+  model add FILE.onnx       register a model version and build it for the fleet
+  models list               list models and versions
+  model show N@V            a version with its builds and validation reports
+  deploy N@V --target T     push a version to devices (profile=P | tag=k=v | device=ID)
+  deployment show ID        per-device progress of a deployment
+  telemetry                 request counts and latency percentiles per model version
+
+Common options:
+  --hub URL     hub HTTP API (env EDGEFLEET_HUB; default http://127.0.0.1:8080)
+  --json        machine-readable output
+  --help        help for a command`,
+  'hub start': `edgefleet hub start [--data DIR] [--mqtt-port N] [--http-port N] [--host H] [--broker URL] [--profiles DIR] [--log-level L] [--json]
+  --data DIR       data folder (database, blobs, keys); default ./.data/hub
+  --mqtt-port N    embedded broker port (default 1883; 0 = ephemeral)
+  --http-port N    API and console port (default 8080; 0 = ephemeral)
+  --broker URL     use an external MQTT broker instead of the embedded one
+  --json           print one JSON line with the URLs and the hub key once started`,
+  'device add': `edgefleet device add ID --profile P [--tag k=v ...] [--json]`,
+  'devices list': `edgefleet devices list [--json]`,
+  'model add': `edgefleet model add FILE.onnx --name N --version V [--shape INPUT=d,d,..] [--value INPUT=x] [--precision P] [--parent N@V] [--run-id ID] [--json]
+  --shape   concrete shape for an input with symbolic dims (repeatable)
+  --value   constant value for an input (e.g. a sample rate), used for health checks (repeatable)`,
+  'models list': `edgefleet models list [--json]`,
+  'model show': `edgefleet model show N@V [--json]`,
+  deploy: `edgefleet deploy N@V --target profile=P|tag=k=v|device=ID [--rollback] [--wait] [--timeout SECONDS] [--json]`,
+  'deployment show': `edgefleet deployment show ID [--json]`,
+  telemetry: `edgefleet telemetry [--model N] [--json]`,
+}
+
+const OPTIONS = {
+  hub: { type: 'string' },
+  json: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+  data: { type: 'string' },
+  'mqtt-port': { type: 'string' },
+  'http-port': { type: 'string' },
+  host: { type: 'string' },
+  broker: { type: 'string' },
+  profiles: { type: 'string' },
+  'log-level': { type: 'string' },
+  profile: { type: 'string' },
+  tag: { type: 'string', multiple: true },
+  name: { type: 'string' },
+  version: { type: 'string' },
+  shape: { type: 'string', multiple: true },
+  value: { type: 'string', multiple: true },
+  precision: { type: 'string' },
+  parent: { type: 'string' },
+  'run-id': { type: 'string' },
+  target: { type: 'string' },
+  rollback: { type: 'boolean' },
+  wait: { type: 'boolean' },
+  timeout: { type: 'string' },
+  model: { type: 'string' },
+} as const
+
+class UsageError extends Error {}
+
+function kv(list: string[] | undefined, what: string): [string, string][] {
+  return (list ?? []).map((s) => {
+    const i = s.indexOf('=')
+    if (i <= 0) throw new UsageError(`${what} must be KEY=VALUE, got ${JSON.stringify(s)}`)
+    return [s.slice(0, i), s.slice(i + 1)]
+  })
+}
+
+function splitRef(ref: string | undefined): { model: string; version: string } {
+  const at = ref?.lastIndexOf('@') ?? -1
+  if (!ref || at <= 0 || at === ref.length - 1) throw new UsageError('expected MODEL@VERSION')
+  return { model: ref.slice(0, at), version: ref.slice(at + 1) }
+}
+
+export async function main(argv: string[], out = process.stdout, err = process.stderr): Promise<number> {
+  const print = (s: string) => out.write(s + '\n')
+  let parsed
+  try {
+    parsed = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true })
+  } catch (e) {
+    err.write(`${(e as Error).message}\n\n${HELP.main}\n`)
+    return 2
+  }
+  const { values: o, positionals: pos } = parsed
+  const [cmd, sub] = pos
+  const two = `${cmd ?? ''} ${sub ?? ''}`.trim()
+  const key = HELP[two] ? two : HELP[cmd ?? ''] ? cmd : undefined
+  if (!cmd || (o.help && !key)) {
+    print(HELP.main)
+    return cmd ? 0 : 2
+  }
+  if (o.help && key) {
+    print(HELP[key])
+    return 0
+  }
+  const hub = new HubClient(o.hub ?? process.env.EDGEFLEET_HUB ?? 'http://127.0.0.1:8080')
+  const emit = (data: unknown, text: () => string) => print(o.json ? JSON.stringify(data) : text())
+  try {
+    switch (two.startsWith('hub start') ? 'hub start' : key) {
+      case 'hub start': {
+        const { runHub } = await import('./hub-start.js')
+        return await runHub(o, print)
+      }
+      case 'device add': {
+        const id = pos[2]
+        if (!id || !o.profile) throw new UsageError('device add needs ID and --profile P')
+        const r = await hub.request<{ id: string; secret: string; hubPublicKey: string; mqttUrl: string; profile: string }>('POST', '/api/v1/devices', {
+          id,
+          profile: o.profile,
+          tags: Object.fromEntries(kv(o.tag, '--tag')),
+        })
+        emit(r, () => `device ${r.id} (${r.profile}) provisioned\n  secret:         ${r.secret}\n  hub public key: ${r.hubPublicKey}\n  broker:         ${r.mqttUrl}\nStart its agent with:\n  edgefleet-agent --hub ${r.mqttUrl} --device-id ${r.id} --secret ${r.secret} --hub-key ${r.hubPublicKey} --profile ${r.profile}`)
+        return 0
+      }
+      case 'devices list': {
+        const r = await hub.request<{ items: { id: string; profile: string; online: boolean; models: { name: string; version: string }[]; tags: Record<string, string> }[]; total: number }>('GET', '/api/v1/devices?limit=10000')
+        emit(r.items, () =>
+          table(
+            r.items.map((d) => ({ id: d.id, profile: d.profile, state: d.online ? 'online' : 'offline', models: d.models.map((m) => `${m.name}@${m.version}`).join(',') || null, tags: Object.entries(d.tags).map(([k, v]) => `${k}=${v}`).join(',') || null })),
+            ['id', 'profile', 'state', 'models', 'tags'],
+          ),
+        )
+        return 0
+      }
+      case 'model add': {
+        const file = pos[2]
+        if (!file || !o.name || !o.version) throw new UsageError('model add needs FILE.onnx, --name and --version')
+        const bytes = readFileSync(file)
+        const options: Record<string, unknown> = {}
+        const shapes = kv(o.shape, '--shape')
+        if (shapes.length) options.inputShapes = Object.fromEntries(shapes.map(([k, v]) => [k, v.split(',').map(Number)]))
+        const vals = kv(o.value, '--value')
+        if (vals.length) options.inputValues = Object.fromEntries(vals.map(([k, v]) => [k, Number(v)]))
+        if (o.precision) options.precision = o.precision
+        const q = new URLSearchParams({ name: o.name, version: o.version })
+        if (Object.keys(options).length) q.set('options', JSON.stringify(options))
+        if (o.parent) q.set('parent', o.parent)
+        if (o['run-id']) q.set('runId', o['run-id'])
+        const r = await hub.request<{ version: { model: string; version: string; size: number }; builds: { profile: string; status: string; precision: string | null; sizeBytes: number | null; errorCode: string | null }[] }>(
+          'POST',
+          `/api/v1/models?${q}`,
+          bytes,
+          { contentType: 'application/octet-stream' },
+        )
+        emit(r, () => `registered ${r.version.model}@${r.version.version} (${r.version.size} bytes)\n` + (r.builds.length ? table(r.builds, ['profile', 'status', 'precision', 'sizeBytes', 'errorCode']) : 'no devices provisioned yet: builds happen at first deploy'))
+        return 0
+      }
+      case 'models list': {
+        const r = await hub.request<{ items: { name: string; versions: string[] }[] }>('GET', '/api/v1/models')
+        emit(r.items, () => table(r.items.map((m) => ({ name: m.name, versions: m.versions.join(', ') })), ['name', 'versions']))
+        return 0
+      }
+      case 'model show': {
+        const { model, version } = splitRef(pos[2])
+        const r = await hub.request<{ builds: Record<string, unknown>[] }>('GET', `/api/v1/models/${encodeURIComponent(model)}/versions/${encodeURIComponent(version)}`)
+        emit(r, () => table(r.builds, ['profile', 'status', 'precision', 'sizeBytes', 'errorCode']))
+        return 0
+      }
+      case 'deploy': {
+        const { model, version } = splitRef(pos[1])
+        if (!o.target) throw new UsageError('deploy needs --target profile=P | tag=k=v | device=ID')
+        const r = await hub.request<DeploymentView>('POST', '/api/v1/deployments', { model, version, target: o.target, ...(o.rollback ? { rollback: true } : {}) })
+        if (!o.wait) {
+          emit(r, () => `deployment ${r.deployment.id}: ${model}@${version} → ${r.devices.length} device(s)`)
+          return 0
+        }
+        const final = await waitDeployment(hub, r.deployment.id, Number(o.timeout ?? 600) * 1000, o.json ? undefined : err)
+        emit(final, () => showDeployment(final))
+        return final.devices.every((d) => d.state === 'activated') ? 0 : 1
+      }
+      case 'deployment show': {
+        if (!pos[2]) throw new UsageError('deployment show needs ID')
+        const r = await hub.request<DeploymentView>('GET', `/api/v1/deployments/${encodeURIComponent(pos[2])}`)
+        emit(r, () => showDeployment(r))
+        return 0
+      }
+      case 'telemetry': {
+        const q = o.model ? `?model=${encodeURIComponent(o.model)}` : ''
+        const r = await hub.request<{ items: Record<string, unknown>[] }>('GET', `/api/v1/telemetry/summary${q}`)
+        emit(r.items, () => table(r.items, ['model', 'version', 'devices', 'requests', 'errors', 'p50Ms', 'p95Ms', 'p99Ms']))
+        return 0
+      }
+      default:
+        err.write(`unknown command: ${two}\n\n${HELP.main}\n`)
+        return 2
+    }
+  } catch (e) {
+    if (e instanceof UsageError) {
+      err.write(`${e.message}\n${key ? HELP[key] : HELP.main}\n`)
+      return 2
+    }
+    const code = codeOf(e)
+    if (o.json) out.write(JSON.stringify({ error: { code, message: (e as Error).message } }) + '\n')
+    else err.write(`error ${code}: ${(e as Error).message}\n`)
+    return 1
+  }
+}
+
+interface DeploymentView {
+  deployment: { id: string; model: string; version: string; target: string; done: boolean; counts: Record<string, number> }
+  devices: { deviceId: string; state: string; bytes: number; totalBytes: number; code: string | null; message: string | null }[]
+}
+
+function showDeployment(r: DeploymentView): string {
+  const d = r.deployment
+  return `deployment ${d.id}: ${d.model}@${d.version} → ${d.target} (${d.done ? 'done' : 'in progress'})\n` + table(r.devices, ['deviceId', 'state', 'bytes', 'totalBytes', 'code'])
+}
+
+async function waitDeployment(hub: HubClient, id: string, timeoutMs: number, progress?: NodeJS.WritableStream): Promise<DeploymentView> {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    const r = await hub.request<DeploymentView>('GET', `/api/v1/deployments/${encodeURIComponent(id)}`)
+    const finished = r.devices.filter((x) => ['activated', 'rejected', 'health_failed', 'failed', 'rolled_back'].includes(x.state)).length
+    progress?.write(`\r${progressBar(finished, r.devices.length)} devices done`)
+    if (r.deployment.done) {
+      progress?.write('\n')
+      return r
+    }
+    if (Date.now() > deadline) {
+      progress?.write('\n')
+      throw new EdgeFleetError('EF_ERR_DOWNLOAD_TIMEOUT', `deployment ${id} not done after ${timeoutMs / 1000}s`)
+    }
+    await new Promise((res) => setTimeout(res, 250))
+  }
+}
+
+const invoked = process.argv[1] && import.meta.url === new URL(`file://${process.argv[1]}`).href
+if (invoked) {
+  main(process.argv.slice(2)).then(
+    (code) => {
+      if (code !== 0 || process.argv[2] !== 'hub') process.exitCode = code
+    },
+    (e: unknown) => {
+      process.stderr.write(`${(e as Error).stack}\n`)
+      process.exitCode = 1
+    },
+  )
+}

@@ -1,0 +1,25 @@
+// `edgefleet hub start`: runs until SIGINT/SIGTERM, then closes cleanly.
+import { resolve } from 'node:path'
+import { startHub } from '../hub.js'
+
+export async function runHub(o: Record<string, string | boolean | string[] | undefined>, print: (s: string) => void): Promise<number> {
+  const num = (v: unknown, d: number) => (typeof v === 'string' ? Number(v) : d)
+  const hub = await startHub({
+    dataDir: resolve(typeof o.data === 'string' ? o.data : '.data/hub'),
+    mqttPort: num(o['mqtt-port'], 1883),
+    httpPort: num(o['http-port'], 8080),
+    host: typeof o.host === 'string' ? o.host : undefined,
+    brokerUrl: typeof o.broker === 'string' ? o.broker : undefined,
+    profilesDir: typeof o.profiles === 'string' ? resolve(o.profiles) : undefined,
+    log: typeof o['log-level'] === 'string' ? o['log-level'] : 'info',
+  })
+  const info = { httpUrl: hub.httpUrl, mqttUrl: hub.mqttUrl, publicKey: hub.keys.publicKey, pid: process.pid }
+  print(o.json ? JSON.stringify(info) : `EdgeFleet hub\n  console: ${hub.httpUrl}/\n  broker:  ${hub.mqttUrl}\n  hub key: ${hub.keys.publicKey}`)
+  await new Promise<void>((res) => {
+    const stop = () => res()
+    process.once('SIGINT', stop)
+    process.once('SIGTERM', stop)
+  })
+  await hub.close()
+  return 0
+}

@@ -1,0 +1,74 @@
+// Deployments: resolve the target, make sure every profile has a build, and
+// send each device a signed deploy command [EF-2.3]. Devices that are offline
+// get it from their persistent session, and again when they come back online.
+import { randomUUID, type KeyObject } from 'node:crypto'
+import { EdgeFleetError, cmdCodec, signDocument, topics, type DeployCmd } from '@edgefleet/shared'
+import type { Logger } from 'pino'
+import type { HubStore, BuildRow, DeploymentRow } from '../store/index.js'
+import type { Builder } from '../build/builder.js'
+import { parseTarget } from './target.js'
+
+export interface DeployerDeps {
+  store: HubStore
+  builder: Builder
+  privateKey: KeyObject
+  log: Logger
+  now: () => number
+  publish: (topic: string, payload: Buffer) => Promise<void>
+}
+
+export class Deployer {
+  constructor(private readonly deps: DeployerDeps) {}
+
+  async deploy(req: { model: string; version: string; target: string; rollback?: boolean }): Promise<DeploymentRow> {
+    const { store, builder, now } = this.deps
+    const target = parseTarget(req.target)
+    const v = store.registry.getVersion(req.model, req.version)
+    if (!v) throw new EdgeFleetError('EF_ERR_MODEL_NOT_FOUND', `${req.model}@${req.version}`)
+    const devices = store.devices.select(target)
+    if (devices.length === 0) throw new EdgeFleetError('EF_ERR_TARGET_EMPTY', req.target)
+    const builds = new Map<string, BuildRow>()
+    for (const p of new Set(devices.map((d) => d.profile))) builds.set(p, await builder.ensure(v, p))
+    const deployment: DeploymentRow = { id: randomUUID(), model: req.model, version: req.version, target: req.target, rollback: req.rollback ?? false, createdAt: now() }
+    const assignments = devices.map((d) => {
+      const b = builds.get(d.profile)!
+      return b.status === 'ok'
+        ? { deviceId: d.id, buildId: b.id, cmdId: null, state: 'pending' as const }
+        : { deviceId: d.id, buildId: b.id, cmdId: null, state: 'failed' as const, code: b.errorCode ?? 'EF_ERR_BUILD_FAILED', message: b.error ?? undefined }
+    })
+    store.deployments.create(deployment, assignments)
+    await Promise.all(assignments.filter((a) => a.state === 'pending').map((a) => this.send(deployment, a.deviceId, builds.get(devices.find((d) => d.id === a.deviceId)!.profile)!)))
+    this.deps.log.info({ deployment: deployment.id, model: req.model, version: req.version, devices: devices.length }, 'deployment created')
+    return deployment
+  }
+
+  private async send(d: DeploymentRow, deviceId: string, b: BuildRow, cmdId: string = randomUUID()): Promise<void> {
+    if (!b.manifest || !b.manifestSig) return
+    const unsigned: Omit<DeployCmd, 'sig'> = {
+      v: 1,
+      id: cmdId,
+      deviceId,
+      issuedAt: this.deps.now(),
+      type: 'deploy',
+      deploymentId: d.id,
+      manifest: b.manifest,
+      manifestSig: b.manifestSig,
+      ...(d.rollback ? { rollback: true } : {}),
+    }
+    const cmd = cmdCodec.check({ ...unsigned, sig: signDocument(unsigned, this.deps.privateKey) })
+    this.deps.store.deployments.setSent(d.id, deviceId, cmdId, this.deps.now())
+    await this.deps.publish(topics.cmd(deviceId), cmdCodec.encode(cmd))
+  }
+
+  /**
+   * A device came online: resend its open assignments with their original
+   * command ids, so an agent that already ran one only reports again [EF-2.3.2].
+   */
+  async resendOpen(deviceId: string): Promise<void> {
+    for (const a of this.deps.store.deployments.openForDevice(deviceId)) {
+      const d = this.deps.store.deployments.get(a.deploymentId)
+      const b = a.buildId !== null ? this.deps.store.registry.getBuildById(a.buildId) : undefined
+      if (d && b) await this.send(d, deviceId, b, a.cmdId ?? undefined)
+    }
+  }
+}

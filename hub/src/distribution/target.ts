@@ -1,0 +1,19 @@
+// Deployment targets: profile=P | tag=k=v | device=ID.
+import { EdgeFleetError, isValidId } from '@edgefleet/shared'
+
+export type Target = { profile: string } | { tag: [string, string] } | { device: string }
+
+export function parseTarget(s: string): Target {
+  const eq = s.indexOf('=')
+  const key = s.slice(0, eq)
+  const value = s.slice(eq + 1)
+  if (eq > 0 && value.length > 0) {
+    if (key === 'profile' && isValidId(value)) return { profile: value }
+    if (key === 'device' && isValidId(value)) return { device: value }
+    if (key === 'tag') {
+      const e2 = value.indexOf('=')
+      if (e2 > 0 && e2 < value.length - 1) return { tag: [value.slice(0, e2), value.slice(e2 + 1)] }
+    }
+  }
+  throw new EdgeFleetError('EF_ERR_TARGET_INVALID', JSON.stringify(s))
+}

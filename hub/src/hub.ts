@@ -1,0 +1,138 @@
+// Composition root: wires store, broker, MQTT client, builder, registry,
+// deployer and the HTTP API into one running hub.
+import { join } from 'node:path'
+import { mkdirSync } from 'node:fs'
+import pino, { type Logger } from 'pino'
+import { EdgeFleetError, type FirmwareProfile } from '@edgefleet/shared'
+import { HubStore } from './store/index.js'
+import { BlobStore } from './store/blobs.js'
+import { loadOrCreateKeys, type HubKeys } from './keys.js'
+import { startEmbeddedBroker, type EmbeddedBroker } from './broker/embedded.js'
+import { HubMqtt } from './mqtt/client.js'
+import { assertSameDevice, dispatch, newMetrics, type HandlerContext, type HubMetrics } from './mqtt/dispatch.js'
+import { Builder } from './build/builder.js'
+import { Registry } from './registry/models.js'
+import { Deployer } from './distribution/deployer.js'
+import { ChunkServer } from './distribution/chunk-server.js'
+import { loadProfiles, DEFAULT_PROFILES_DIR } from './profiles.js'
+import { buildApi } from './api/server.js'
+import type { FastifyInstance } from 'fastify'
+
+export interface HubOptions {
+  /** Folder for the database, blobs and keys. */
+  dataDir: string
+  /** Embedded broker TCP port; 0 = ephemeral. Ignored with brokerUrl. */
+  mqttPort?: number
+  /** HTTP API port; 0 = ephemeral. */
+  httpPort?: number
+  /** Interface both listeners bind to. */
+  host?: string
+  /** Use an external broker instead of the embedded aedes. */
+  brokerUrl?: string
+  profilesDir?: string
+  /** pino level, or a ready logger. */
+  log?: Logger | string
+  /** Clock seam for tests (ms since epoch). */
+  now?: () => number
+}
+
+export const defaultHubOptions = {
+  /** MQTT's registered port. */
+  mqttPort: 1883,
+  httpPort: 8080,
+  host: '127.0.0.1',
+} as const
+
+export interface Hub {
+  readonly store: HubStore
+  readonly keys: HubKeys
+  readonly profiles: Map<string, FirmwareProfile>
+  readonly registry: Registry
+  readonly deployer: Deployer
+  readonly chunks: ChunkServer
+  readonly metrics: HubMetrics
+  readonly api: FastifyInstance
+  readonly broker?: EmbeddedBroker
+  /** URL agents connect to. */
+  readonly mqttUrl: string
+  readonly httpUrl: string
+  readonly log: Logger
+  close(): Promise<void>
+}
+
+export async function startHub(options: HubOptions): Promise<Hub> {
+  const host = options.host ?? defaultHubOptions.host
+  const now = options.now ?? Date.now
+  const log = typeof options.log === 'object' ? options.log : pino({ level: options.log ?? 'info', base: { svc: 'hub' } })
+  mkdirSync(options.dataDir, { recursive: true })
+  const profiles = loadProfiles(options.profilesDir ?? DEFAULT_PROFILES_DIR)
+  if (profiles.size === 0) throw new EdgeFleetError('EF_ERR_CONFIG_INVALID', `no firmware profiles in ${options.profilesDir ?? DEFAULT_PROFILES_DIR}`)
+  const store = HubStore.open(join(options.dataDir, 'hub.db'))
+  store.devices.markAllOffline()
+  const blobs = new BlobStore(join(options.dataDir, 'blobs'))
+  const keys = loadOrCreateKeys(options.dataDir)
+
+  let broker: EmbeddedBroker | undefined
+  let mqttUrl = options.brokerUrl
+  if (!mqttUrl) {
+    broker = await startEmbeddedBroker({
+      port: options.mqttPort ?? defaultHubOptions.mqttPort,
+      host,
+      hubSecret: keys.hubSecret,
+      secretHashOf: (id) => store.devices.secretHash(id),
+      log,
+    })
+    mqttUrl = broker.url
+  }
+
+  const metrics = newMetrics()
+  let mqtt: HubMqtt | undefined
+  const publish = (topic: string, payload: Buffer) => {
+    if (!mqtt) return Promise.reject(new Error('hub mqtt client not connected yet'))
+    return mqtt.publish(topic, payload, { qos: 1 })
+  }
+  const builder = new Builder({ store, blobs, profiles, privateKey: keys.privateKey, log, now })
+  const registry = new Registry(store, blobs, builder, now)
+  const deployer = new Deployer({ store, builder, privateKey: keys.privateKey, log, now, publish })
+  const chunks = new ChunkServer({ store, blobs, log, publish })
+  const ctx: HandlerContext = {
+    store,
+    log,
+    metrics,
+    now,
+    assertSameDevice,
+    requestChunks: (artifact, list) => chunks.request(artifact, list),
+    onDeviceOnline: (id) => void deployer.resendOpen(id).catch((err: Error) => log.warn({ device: id, err: err.message }, 'resend failed')),
+  }
+  mqtt = await HubMqtt.connect({ url: mqttUrl, secret: keys.hubSecret, log, onMessage: (t, p) => dispatch(ctx, t, p) })
+
+  const api = await buildApi({ store, registry, deployer, profiles, keys, metrics, mqttUrl, log, now })
+  await api.listen({ port: options.httpPort ?? defaultHubOptions.httpPort, host })
+  const addr = api.server.address()
+  const httpUrl = `http://${host}:${typeof addr === 'object' && addr ? addr.port : options.httpPort}`
+  log.info({ mqttUrl, httpUrl, profiles: profiles.size }, 'hub started')
+
+  let closed = false
+  return {
+    store,
+    keys,
+    profiles,
+    registry,
+    deployer,
+    chunks,
+    metrics,
+    api,
+    broker,
+    mqttUrl,
+    httpUrl,
+    log,
+    async close() {
+      if (closed) return
+      closed = true
+      await api.close()
+      await mqtt?.close()
+      await broker?.close()
+      store.close()
+    },
+  }
+}

@@ -1,0 +1,53 @@
+// The hub's own MQTT client (mqtt.js), the same against the embedded aedes or
+// an external broker. Incoming messages go to the dispatcher.
+import mqtt, { type MqttClient } from 'mqtt'
+import { topics } from '@edgefleet/shared'
+import type { Logger } from 'pino'
+import { HUB_USERNAME } from '../keys.js'
+
+export interface HubMqttOptions {
+  url: string
+  secret: string
+  log: Logger
+  onMessage: (topic: string, payload: Buffer) => void
+}
+
+export class HubMqtt {
+  readonly client: MqttClient
+
+  private constructor(client: MqttClient) {
+    this.client = client
+  }
+
+  static async connect(opts: HubMqttOptions): Promise<HubMqtt> {
+    const client = mqtt.connect(opts.url, {
+      clientId: `edgefleet-hub-${process.pid}`,
+      username: HUB_USERNAME,
+      password: opts.secret,
+      // Persistent session: QoS 1 messages from agents queue in the broker while the hub restarts.
+      clean: false,
+      reconnectPeriod: 1000,
+      connectTimeout: 10_000,
+    })
+    client.on('message', (topic, payload) => opts.onMessage(topic, payload))
+    client.on('error', (err) => opts.log.error({ err: err.message }, 'hub mqtt error'))
+    client.on('reconnect', () => opts.log.warn('hub mqtt reconnecting'))
+    await new Promise<void>((resolve, reject) => {
+      client.once('connect', () => resolve())
+      client.once('error', reject)
+    })
+    await client.subscribeAsync(topics.hubSubscriptions(), { qos: 1 })
+    return new HubMqtt(client)
+  }
+
+  /** Resolves when the broker acknowledged the message (QoS 1 PUBACK). */
+  publish(topic: string, payload: Buffer | string, opts: { qos?: 0 | 1; retain?: boolean } = {}): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.client.publish(topic, payload, { qos: opts.qos ?? 1, retain: opts.retain ?? false }, (err) => (err ? reject(err) : resolve()))
+    })
+  }
+
+  async close(): Promise<void> {
+    await this.client.endAsync()
+  }
+}

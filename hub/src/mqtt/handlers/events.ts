@@ -1,0 +1,17 @@
+// ef/v1/dev/{id}/events [EF-2.4]: command progress; moves per-device deployment state.
+import { eventCodec } from '@edgefleet/shared'
+import type { HandlerContext } from '../dispatch.js'
+
+export function handleEvent(ctx: HandlerContext, deviceId: string, payload: Buffer): void {
+  const ev = eventCodec.decode(payload)
+  ctx.assertSameDevice(deviceId, ev.deviceId)
+  const now = ctx.now()
+  if (ev.kind === 'downloading' && ev.deploymentId && ev.bytes !== undefined) {
+    // Progress ticks update the assignment but are not worth a row in the event log each.
+    ctx.store.deployments.setProgress(ev.deploymentId, deviceId, ev.bytes, ev.totalBytes ?? 0, now)
+    ctx.store.deployments.applyEvent(ev, now)
+    return
+  }
+  ctx.store.deployments.insertEvent(ev, now)
+  ctx.store.deployments.applyEvent(ev, now)
+}

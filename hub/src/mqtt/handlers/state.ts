@@ -1,0 +1,11 @@
+// ef/v1/dev/{id}/state [EF-2.1]: online/offline and the loaded models.
+import { stateCodec } from '@edgefleet/shared'
+import type { HandlerContext } from '../dispatch.js'
+
+export function handleState(ctx: HandlerContext, deviceId: string, payload: Buffer): void {
+  if (payload.length === 0) return // a cleared retained message
+  const state = stateCodec.decode(payload)
+  ctx.assertSameDevice(deviceId, state.deviceId)
+  if (!ctx.store.devices.setState(deviceId, state, ctx.now())) return
+  if (state.online) ctx.onDeviceOnline(deviceId)
+}

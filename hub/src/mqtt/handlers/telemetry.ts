@@ -1,0 +1,9 @@
+// ef/v1/dev/{id}/telemetry [EF-2.6]: idempotent by batch id.
+import { telemetryCodec } from '@edgefleet/shared'
+import type { HandlerContext } from '../dispatch.js'
+
+export function handleTelemetry(ctx: HandlerContext, deviceId: string, payload: Buffer): void {
+  const batch = telemetryCodec.decode(payload)
+  ctx.assertSameDevice(deviceId, batch.deviceId)
+  if (!ctx.store.telemetry.ingest(batch, ctx.now())) ctx.metrics.duplicateBatches++
+}

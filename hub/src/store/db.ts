@@ -1,0 +1,32 @@
+// The hub's SQLite store: the only hub module that imports better-sqlite3.
+// One file per hub, WAL mode, schema migrations keyed by PRAGMA user_version.
+import Database from 'better-sqlite3'
+import { MIGRATIONS } from './migrations.js'
+
+export type Db = Database.Database
+
+export interface OpenDbOptions {
+  /** Path of the database file; ':memory:' for unit tests. */
+  path: string
+}
+
+export function openDb(opts: OpenDbOptions): Db {
+  const db = new Database(opts.path)
+  db.pragma('journal_mode = WAL')
+  // NORMAL is durable across process crashes in WAL mode; only an OS crash may lose the last commits.
+  db.pragma('synchronous = NORMAL')
+  db.pragma('foreign_keys = ON')
+  db.pragma('busy_timeout = 5000')
+  migrate(db)
+  return db
+}
+
+export function migrate(db: Db): void {
+  const current = db.pragma('user_version', { simple: true }) as number
+  for (let v = current; v < MIGRATIONS.length; v++) {
+    db.transaction(() => {
+      db.exec(MIGRATIONS[v])
+      db.pragma(`user_version = ${v + 1}`)
+    })()
+  }
+}

@@ -1,0 +1,188 @@
+// Deployments and per-device progress, and the device event log.
+import type { DeviceEvent } from '@edgefleet/shared'
+import type { Db } from './db.js'
+
+export const DEVICE_DEPLOY_STATES = [
+  'pending',
+  'sent',
+  'received',
+  'downloading',
+  'downloaded',
+  'verified',
+  'staged',
+  'activated',
+  'rejected',
+  'health_failed',
+  'failed',
+  'rolled_back',
+] as const
+export type DeviceDeployState = (typeof DEVICE_DEPLOY_STATES)[number]
+
+export const TERMINAL_STATES: ReadonlySet<string> = new Set(['activated', 'rejected', 'health_failed', 'failed', 'rolled_back'])
+const RANK = new Map<string, number>(DEVICE_DEPLOY_STATES.map((s, i) => [s, i]))
+
+export interface DeploymentRow {
+  id: string
+  model: string
+  version: string
+  target: string
+  rollback: boolean
+  createdAt: number
+}
+
+export interface DeploymentDeviceRow {
+  deploymentId: string
+  deviceId: string
+  buildId: number | null
+  cmdId: string | null
+  state: DeviceDeployState
+  bytes: number
+  totalBytes: number
+  code: string | null
+  message: string | null
+  updatedAt: number
+}
+
+interface RawDD {
+  deployment_id: string
+  device_id: string
+  build_id: number | null
+  cmd_id: string | null
+  state: DeviceDeployState
+  bytes: number
+  total_bytes: number
+  code: string | null
+  message: string | null
+  updated_at: number
+}
+
+const ddRow = (r: RawDD): DeploymentDeviceRow => ({
+  deploymentId: r.deployment_id,
+  deviceId: r.device_id,
+  buildId: r.build_id,
+  cmdId: r.cmd_id,
+  state: r.state,
+  bytes: r.bytes,
+  totalBytes: r.total_bytes,
+  code: r.code,
+  message: r.message,
+  updatedAt: r.updated_at,
+})
+
+export class DeploymentStore {
+  constructor(private readonly db: Db) {}
+
+  create(d: DeploymentRow, devices: { deviceId: string; buildId: number | null; cmdId: string | null; state: DeviceDeployState; code?: string; message?: string }[]): void {
+    this.db.transaction(() => {
+      this.db.prepare('INSERT INTO deployments (id, model, version, target, rollback, created_at) VALUES (?,?,?,?,?,?)').run(d.id, d.model, d.version, d.target, d.rollback ? 1 : 0, d.createdAt)
+      const ins = this.db.prepare(
+        'INSERT INTO deployment_devices (deployment_id, device_id, build_id, cmd_id, state, code, message, updated_at) VALUES (?,?,?,?,?,?,?,?)',
+      )
+      for (const x of devices) ins.run(d.id, x.deviceId, x.buildId, x.cmdId, x.state, x.code ?? null, x.message ?? null, d.createdAt)
+    })()
+  }
+
+  get(id: string): DeploymentRow | undefined {
+    const r = this.db.prepare('SELECT * FROM deployments WHERE id = ?').get(id) as
+      | { id: string; model: string; version: string; target: string; rollback: number; created_at: number }
+      | undefined
+    return r && { id: r.id, model: r.model, version: r.version, target: r.target, rollback: r.rollback === 1, createdAt: r.created_at }
+  }
+
+  list(limit = 100, offset = 0): (DeploymentRow & { counts: Record<string, number> })[] {
+    const rows = this.db.prepare('SELECT * FROM deployments ORDER BY created_at DESC, id LIMIT ? OFFSET ?').all(limit, offset) as {
+      id: string
+      model: string
+      version: string
+      target: string
+      rollback: number
+      created_at: number
+    }[]
+    const countStmt = this.db.prepare('SELECT state, count(*) AS n FROM deployment_devices WHERE deployment_id = ? GROUP BY state')
+    return rows.map((r) => ({
+      id: r.id,
+      model: r.model,
+      version: r.version,
+      target: r.target,
+      rollback: r.rollback === 1,
+      createdAt: r.created_at,
+      counts: Object.fromEntries((countStmt.all(r.id) as { state: string; n: number }[]).map((c) => [c.state, c.n])),
+    }))
+  }
+
+  devices(deploymentId: string): DeploymentDeviceRow[] {
+    return (this.db.prepare('SELECT * FROM deployment_devices WHERE deployment_id = ? ORDER BY device_id').all(deploymentId) as RawDD[]).map(ddRow)
+  }
+
+  /** Open (non-terminal) assignments of a device, oldest first: resent when the device reconnects. */
+  openForDevice(deviceId: string): DeploymentDeviceRow[] {
+    const rows = this.db
+      .prepare(
+        `SELECT dd.* FROM deployment_devices dd JOIN deployments d ON d.id = dd.deployment_id
+         WHERE dd.device_id = ? AND dd.state NOT IN ('activated','rejected','health_failed','failed','rolled_back') ORDER BY d.created_at`,
+      )
+      .all(deviceId) as RawDD[]
+    return rows.map(ddRow)
+  }
+
+  setSent(deploymentId: string, deviceId: string, cmdId: string, now: number): void {
+    this.db
+      .prepare("UPDATE deployment_devices SET cmd_id = ?, state = CASE WHEN state = 'pending' THEN 'sent' ELSE state END, updated_at = ? WHERE deployment_id = ? AND device_id = ?")
+      .run(cmdId, now, deploymentId, deviceId)
+  }
+
+  /**
+   * Applies a device event to its assignment. States only move forward, so a
+   * late progress event never undoes a result; a failure can end any state.
+   */
+  applyEvent(ev: DeviceEvent, now: number): boolean {
+    if (!ev.deploymentId) return false
+    const cur = this.db.prepare('SELECT * FROM deployment_devices WHERE deployment_id = ? AND device_id = ?').get(ev.deploymentId, ev.deviceId) as RawDD | undefined
+    if (!cur) return false
+    const next = ev.kind as string
+    if (!RANK.has(next)) return false
+    if (TERMINAL_STATES.has(cur.state)) return false
+    if (!TERMINAL_STATES.has(next) && (RANK.get(next) ?? 0) < (RANK.get(cur.state) ?? 0)) return false
+    this.db
+      .prepare('UPDATE deployment_devices SET state = ?, bytes = COALESCE(?, bytes), total_bytes = COALESCE(?, total_bytes), code = ?, message = ?, updated_at = ? WHERE deployment_id = ? AND device_id = ?')
+      .run(next, ev.bytes ?? null, ev.totalBytes ?? null, ev.code ?? null, ev.message ?? null, now, ev.deploymentId, ev.deviceId)
+    return true
+  }
+
+  /** Progress-only update (downloading events) without a state change. */
+  setProgress(deploymentId: string, deviceId: string, bytes: number, total: number, now: number): void {
+    this.db.prepare('UPDATE deployment_devices SET bytes = ?, total_bytes = ?, updated_at = ? WHERE deployment_id = ? AND device_id = ?').run(bytes, total, now, deploymentId, deviceId)
+  }
+
+  insertEvent(ev: DeviceEvent, now: number): void {
+    this.db
+      .prepare('INSERT INTO events (device_id, ts, kind, deployment_id, cmd_id, model, version, code, message, received_at) VALUES (?,?,?,?,?,?,?,?,?,?)')
+      .run(ev.deviceId, ev.ts, ev.kind, ev.deploymentId ?? null, ev.cmdId ?? null, ev.model ?? null, ev.version ?? null, ev.code ?? null, ev.message ?? null, now)
+  }
+
+  eventsForDevice(deviceId: string, limit = 100): DeviceEvent[] {
+    const rows = this.db.prepare('SELECT * FROM events WHERE device_id = ? ORDER BY id DESC LIMIT ?').all(deviceId, limit) as {
+      device_id: string
+      ts: number
+      kind: DeviceEvent['kind']
+      deployment_id: string | null
+      cmd_id: string | null
+      model: string | null
+      version: string | null
+      code: string | null
+      message: string | null
+    }[]
+    return rows.map((r) => ({
+      v: 1,
+      deviceId: r.device_id,
+      ts: r.ts,
+      kind: r.kind,
+      ...(r.deployment_id ? { deploymentId: r.deployment_id } : {}),
+      ...(r.cmd_id ? { cmdId: r.cmd_id } : {}),
+      ...(r.model ? { model: r.model } : {}),
+      ...(r.version ? { version: r.version } : {}),
+      ...(r.code ? { code: r.code } : {}),
+      ...(r.message ? { message: r.message } : {}),
+    }))
+  }
+}

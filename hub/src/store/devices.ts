@@ -1,0 +1,103 @@
+// Device rows: provisioning, credentials and last known state.
+import type { DeviceState } from '@edgefleet/shared'
+import type { Db } from './db.js'
+
+export interface DeviceRow {
+  id: string
+  profile: string
+  tags: Record<string, string>
+  createdAt: number
+  online: boolean
+  lastSeen: number | null
+  state: DeviceState | null
+}
+
+interface RawDevice {
+  id: string
+  profile: string
+  tags: string
+  secret_hash: string
+  created_at: number
+  online: number
+  last_seen: number | null
+  state: string | null
+}
+
+const toRow = (r: RawDevice): DeviceRow => ({
+  id: r.id,
+  profile: r.profile,
+  tags: JSON.parse(r.tags) as Record<string, string>,
+  createdAt: r.created_at,
+  online: r.online === 1,
+  lastSeen: r.last_seen,
+  state: r.state ? (JSON.parse(r.state) as DeviceState) : null,
+})
+
+export class DeviceStore {
+  private readonly insertStmt
+  private readonly getStmt
+  private readonly listStmt
+  private readonly stateStmt
+  private readonly secretStmt
+  private readonly offlineAllStmt
+
+  constructor(private readonly db: Db) {
+    this.insertStmt = db.prepare('INSERT INTO devices (id, profile, tags, secret_hash, created_at) VALUES (?, ?, ?, ?, ?)')
+    this.getStmt = db.prepare('SELECT * FROM devices WHERE id = ?')
+    this.listStmt = db.prepare('SELECT * FROM devices ORDER BY id LIMIT ? OFFSET ?')
+    this.stateStmt = db.prepare('UPDATE devices SET online = ?, last_seen = ?, state = COALESCE(?, state) WHERE id = ?')
+    this.secretStmt = db.prepare('SELECT secret_hash FROM devices WHERE id = ?')
+    this.offlineAllStmt = db.prepare('UPDATE devices SET online = 0')
+  }
+
+  insert(id: string, profile: string, tags: Record<string, string>, secretHash: string, now: number): boolean {
+    const r = this.insertStmt.run(id, profile, JSON.stringify(tags), secretHash, now)
+    return r.changes === 1
+  }
+
+  get(id: string): DeviceRow | undefined {
+    const r = this.getStmt.get(id) as RawDevice | undefined
+    return r && toRow(r)
+  }
+
+  list(limit = 1000, offset = 0): DeviceRow[] {
+    return (this.listStmt.all(limit, offset) as RawDevice[]).map(toRow)
+  }
+
+  count(): number {
+    return (this.db.prepare('SELECT count(*) AS n FROM devices').get() as { n: number }).n
+  }
+
+  secretHash(id: string): string | undefined {
+    return (this.secretStmt.get(id) as { secret_hash: string } | undefined)?.secret_hash
+  }
+
+  /** Records a state message; an offline will keeps the last full state. */
+  setState(id: string, state: DeviceState, now: number): boolean {
+    const full = state.online && state.models !== undefined ? JSON.stringify(state) : null
+    return this.stateStmt.run(state.online ? 1 : 0, now, full, id).changes === 1
+  }
+
+  /** On hub start nothing is known to be online until its state arrives again. */
+  markAllOffline(): void {
+    this.offlineAllStmt.run()
+  }
+
+  profilesInFleet(): string[] {
+    return (this.db.prepare('SELECT DISTINCT profile FROM devices ORDER BY profile').all() as { profile: string }[]).map((r) => r.profile)
+  }
+
+  /** Devices matching a simple selector. */
+  select(sel: { profile?: string; tag?: [string, string]; device?: string }): DeviceRow[] {
+    if (sel.device) {
+      const d = this.get(sel.device)
+      return d ? [d] : []
+    }
+    if (sel.profile) return (this.db.prepare('SELECT * FROM devices WHERE profile = ? ORDER BY id').all(sel.profile) as RawDevice[]).map(toRow)
+    if (sel.tag) {
+      const rows = this.db.prepare('SELECT * FROM devices WHERE json_extract(tags, ?) = ? ORDER BY id').all(`$."${sel.tag[0].replace(/"/g, '')}"`, sel.tag[1]) as RawDevice[]
+      return rows.map(toRow)
+    }
+    return []
+  }
+}

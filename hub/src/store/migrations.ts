@@ -1,0 +1,116 @@
+// Schema migrations, applied in order; never edit one that has shipped, append a new one.
+export const MIGRATIONS: readonly string[] = [
+  /* 1: initial schema */ `
+  CREATE TABLE devices (
+    id TEXT PRIMARY KEY,
+    profile TEXT NOT NULL,
+    tags TEXT NOT NULL DEFAULT '{}',
+    secret_hash TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    online INTEGER NOT NULL DEFAULT 0,
+    last_seen INTEGER,
+    state TEXT
+  );
+  CREATE INDEX devices_profile ON devices(profile);
+
+  CREATE TABLE models (
+    name TEXT PRIMARY KEY,
+    created_at INTEGER NOT NULL
+  );
+  CREATE TABLE versions (
+    model TEXT NOT NULL REFERENCES models(name),
+    version TEXT NOT NULL,
+    digest TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    inputs TEXT NOT NULL,
+    outputs TEXT NOT NULL,
+    options TEXT NOT NULL DEFAULT '{}',
+    parent TEXT,
+    run_id TEXT,
+    created_at INTEGER NOT NULL,
+    PRIMARY KEY (model, version)
+  );
+  CREATE TABLE builds (
+    id INTEGER PRIMARY KEY,
+    model TEXT NOT NULL,
+    version TEXT NOT NULL,
+    profile TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('ok', 'failed')),
+    precision TEXT,
+    artifact TEXT,
+    manifest TEXT,
+    manifest_sig TEXT,
+    report TEXT,
+    error_code TEXT,
+    error TEXT,
+    created_at INTEGER NOT NULL,
+    UNIQUE (model, version, profile),
+    FOREIGN KEY (model, version) REFERENCES versions(model, version)
+  );
+  CREATE TABLE artifacts (
+    digest TEXT PRIMARY KEY,
+    size INTEGER NOT NULL,
+    chunks TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+  );
+  CREATE TABLE deployments (
+    id TEXT PRIMARY KEY,
+    model TEXT NOT NULL,
+    version TEXT NOT NULL,
+    target TEXT NOT NULL,
+    rollback INTEGER NOT NULL DEFAULT 0,
+    created_at INTEGER NOT NULL
+  );
+  CREATE TABLE deployment_devices (
+    deployment_id TEXT NOT NULL REFERENCES deployments(id),
+    device_id TEXT NOT NULL REFERENCES devices(id),
+    build_id INTEGER REFERENCES builds(id),
+    cmd_id TEXT,
+    state TEXT NOT NULL,
+    bytes INTEGER NOT NULL DEFAULT 0,
+    total_bytes INTEGER NOT NULL DEFAULT 0,
+    code TEXT,
+    message TEXT,
+    updated_at INTEGER NOT NULL,
+    PRIMARY KEY (deployment_id, device_id)
+  );
+  CREATE INDEX deployment_devices_device ON deployment_devices(device_id);
+  CREATE TABLE events (
+    id INTEGER PRIMARY KEY,
+    device_id TEXT NOT NULL,
+    ts INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    deployment_id TEXT,
+    cmd_id TEXT,
+    model TEXT,
+    version TEXT,
+    code TEXT,
+    message TEXT,
+    received_at INTEGER NOT NULL
+  );
+  CREATE INDEX events_device ON events(device_id, id);
+  CREATE TABLE telemetry_batches (
+    device_id TEXT NOT NULL,
+    batch_id TEXT NOT NULL,
+    ts_from INTEGER NOT NULL,
+    ts_to INTEGER NOT NULL,
+    device_stats TEXT,
+    dropped INTEGER NOT NULL DEFAULT 0,
+    received_at INTEGER NOT NULL,
+    PRIMARY KEY (device_id, batch_id)
+  );
+  CREATE TABLE telemetry (
+    device_id TEXT NOT NULL,
+    batch_id TEXT NOT NULL,
+    ts_to INTEGER NOT NULL,
+    model TEXT NOT NULL,
+    version TEXT NOT NULL,
+    requests INTEGER NOT NULL,
+    errors INTEGER NOT NULL,
+    latency TEXT NOT NULL,
+    latency_sum_ms REAL NOT NULL,
+    PRIMARY KEY (device_id, batch_id, model, version)
+  );
+  CREATE INDEX telemetry_model ON telemetry(model, version, ts_to);
+  `,
+]
