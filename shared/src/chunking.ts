@@ -30,13 +30,19 @@ export function fixedBoundaries(size: number, chunkSize = DEFAULT_CHUNK_SIZE): n
 /** Splits `data` at `cuts` (ascending offsets) and addresses every piece. */
 export function chunkArtifact(data: Uint8Array, cuts: number[] = fixedBoundaries(data.length)): ChunkedArtifact {
   const chunks: ChunkRef[] = []
+  // An empty artifact is one empty chunk (manifests require at least one); the
+  // boundary loop below would reject its single zero-length piece.
+  if (data.length === 0) {
+    if (cuts.length > 0) throw new RangeError(`bad chunk boundary ${cuts[0]}`)
+    chunks.push({ digest: sha256Hex(data), size: 0 })
+    return { digest: sha256Hex(data), size: 0, chunks }
+  }
   let start = 0
   for (const end of [...cuts, data.length]) {
     if (end <= start || end > data.length) throw new RangeError(`bad chunk boundary ${end}`)
     chunks.push({ digest: sha256Hex(data.subarray(start, end)), size: end - start })
     start = end
   }
-  if (data.length === 0) chunks.push({ digest: sha256Hex(data), size: 0 })
   return { digest: sha256Hex(data), size: data.length, chunks }
 }
 

@@ -2,6 +2,7 @@
 // (Static<>) and the runtime validator (compiled once), and fastify routes use
 // the very same JSON Schema objects.
 import { TypeCompiler, type TypeCheck } from '@sinclair/typebox/compiler'
+import type { ValueError } from '@sinclair/typebox/errors'
 import type { Static, TSchema } from '@sinclair/typebox'
 import { EdgeFleetError } from './errors.js'
 
@@ -16,6 +17,34 @@ export interface MessageCodec<T extends TSchema> {
   encode(value: Static<T>): Buffer
 }
 
+/**
+ * Path and message of a validation error. A union (e.g. the command variants)
+ * reports only "Expected union value" at its root; descend into the variant
+ * that came closest (fewest errors) so the detail names the real problem.
+ */
+function where(error: ValueError): string {
+  let e = error
+  for (let depth = 0; depth < 8 && e.errors.length > 0; depth++) {
+    let best: ValueError | undefined
+    let bestCount = Number.POSITIVE_INFINITY
+    for (const variant of e.errors) {
+      let count = 0
+      let firstOfVariant: ValueError | undefined
+      for (const ve of variant) {
+        firstOfVariant ??= ve
+        if (++count >= 64) break // bound the work on large invalid payloads
+      }
+      if (firstOfVariant && count < bestCount) {
+        best = firstOfVariant
+        bestCount = count
+      }
+    }
+    if (!best) break
+    e = best
+  }
+  return `${e.path || '/'} ${e.message}`
+}
+
 export function codec<T extends TSchema>(schema: T, maxBytes: number): MessageCodec<T> {
   let compiled: TypeCheck<T> | undefined
   const checker = () => (compiled ??= TypeCompiler.Compile(schema))
@@ -23,8 +52,7 @@ export function codec<T extends TSchema>(schema: T, maxBytes: number): MessageCo
     const c = checker()
     if (!c.Check(value)) {
       const first = c.Errors(value).First()
-      const where = first ? `${first.path || '/'} ${first.message}` : 'invalid'
-      throw new EdgeFleetError('EF_ERR_MSG_SCHEMA', where)
+      throw new EdgeFleetError('EF_ERR_MSG_SCHEMA', first ? where(first) : 'invalid')
     }
     return value
   }

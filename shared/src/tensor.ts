@@ -113,7 +113,7 @@ export interface CloseReport {
   firstBad: number
 }
 
-/** |a - b| <= atol + rtol * |b| for every element (numpy.allclose semantics); NaN equals NaN. */
+/** |a - b| <= atol + rtol * |b| for every element (numpy.allclose semantics); NaN equals NaN, +-Infinity equals itself. */
 export function tensorsClose(actual: ArrayLike<number | bigint>, expected: ArrayLike<number | bigint>, atol: number, rtol: number): CloseReport {
   if (actual.length !== expected.length) return { ok: false, maxAbsDiff: Number.POSITIVE_INFINITY, firstBad: 0 }
   let maxAbsDiff = 0
@@ -121,10 +121,14 @@ export function tensorsClose(actual: ArrayLike<number | bigint>, expected: Array
   for (let i = 0; i < actual.length; i++) {
     const a = Number(actual[i])
     const b = Number(expected[i])
-    if (Number.isNaN(a) && Number.isNaN(b)) continue
+    // Equal values (incl. equal infinities, whose difference is NaN) and NaN/NaN pairs are close.
+    if (a === b || (Number.isNaN(a) && Number.isNaN(b))) continue
     const d = Math.abs(a - b)
     if (!(d <= maxAbsDiff)) maxAbsDiff = Number.isNaN(d) ? Number.POSITIVE_INFINITY : d
-    if (!(d <= atol + rtol * Math.abs(b)) && firstBad < 0) firstBad = i
+    // An infinite expected value would make rtol * |b| infinite and accept anything:
+    // like numpy.allclose, infinities only match themselves (handled above).
+    const close = Number.isFinite(a) && Number.isFinite(b) && d <= atol + rtol * Math.abs(b)
+    if (!close && firstBad < 0) firstBad = i
   }
   return { ok: firstBad < 0, maxAbsDiff, firstBad }
 }

@@ -1,4 +1,4 @@
-// Topic names of the ef/v1 protocol (shared/PROTOCOL.md §1). Every topic is
+// Topic names of the ef/v1 protocol (shared/PROTOCOL.md, EF-1). Every topic is
 // built and parsed here so that no other module spells one by hand.
 
 export const TOPIC_PREFIX = 'ef/v1'
@@ -21,9 +21,23 @@ export function isDigest(s: string): boolean {
   return DIGEST_RE.test(s)
 }
 
+// Builders refuse what parseTopic would refuse: an id such as "+", "#" or
+// "a/b" would otherwise yield a wildcard filter or a topic outside the device's
+// own namespace [EF-1.2, EF-1.3].
+function checkId(id: string): string {
+  if (typeof id !== 'string' || !isValidId(id)) throw new TypeError(`invalid device id ${JSON.stringify(id)}: 1-64 characters of letters, digits, ".", "_" or "-"`)
+  return id
+}
+
+function checkDigest(digest: string): string {
+  if (typeof digest !== 'string' || !isDigest(digest)) throw new TypeError(`invalid artifact digest ${JSON.stringify(digest)}: 64 lowercase hex characters`)
+  return digest
+}
+
 export const topics = {
   device(id: string, kind: DeviceTopicKind): string {
-    return `${TOPIC_PREFIX}/dev/${id}/${kind}`
+    if (!(DEVICE_TOPIC_KINDS as readonly string[]).includes(kind)) throw new TypeError(`unknown device topic kind ${JSON.stringify(kind)}`)
+    return `${TOPIC_PREFIX}/dev/${checkId(id)}/${kind}`
   },
   state: (id: string) => topics.device(id, 'state'),
   cmd: (id: string) => topics.device(id, 'cmd'),
@@ -32,9 +46,12 @@ export const topics = {
   samples: (id: string) => topics.device(id, 'samples'),
   fetch: (id: string) => topics.device(id, 'fetch'),
   /** Chunk n of an artifact [EF-1.4]. */
-  chunk: (artifactDigest: string, n: number) => `${TOPIC_PREFIX}/art/${artifactDigest}/${n}`,
+  chunk(artifactDigest: string, n: number): string {
+    if (!Number.isSafeInteger(n) || n < 0) throw new RangeError(`chunk index must be a non-negative integer, got ${n}`)
+    return `${TOPIC_PREFIX}/art/${checkDigest(artifactDigest)}/${n}`
+  },
   /** All chunks of one artifact (subscription filter). */
-  artifact: (artifactDigest: string) => `${TOPIC_PREFIX}/art/${artifactDigest}/+`,
+  artifact: (artifactDigest: string) => `${TOPIC_PREFIX}/art/${checkDigest(artifactDigest)}/+`,
   /** Filters the hub subscribes to: everything agents publish. */
   hubSubscriptions: (): string[] => AGENT_PUBLISH_KINDS.map((k) => `${TOPIC_PREFIX}/dev/+/${k}`),
 }
