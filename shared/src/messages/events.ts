@@ -14,6 +14,8 @@ export const EVENT_KINDS = [
   'health_failed',
   'failed',
   'rolled_back',
+  /** A chunk failed its hash check and was fetched again (not a result). */
+  'chunk_rejected',
 ] as const
 
 export const DeviceEvent = Type.Object(

@@ -1,0 +1,194 @@
+// Composition root of the agent: store, slots, runtime, updater, MQTT, local
+// API and telemetry. `createAgent` is also the in-process API for apps that
+// embed the agent as a library.
+import { join } from 'node:path'
+import { mkdirSync, readFileSync, existsSync, statfsSync } from 'node:fs'
+import { loadavg } from 'node:os'
+import { once } from 'node:events'
+import type { Server } from 'node:http'
+import pino, { type Logger } from 'pino'
+import { eventCodec, profileCodec, publicKeyFromText, telemetryCodec, topics, type DeviceState, type FirmwareProfile } from '@edgefleet/shared'
+import type { AgentConfig } from './config.js'
+import { AgentDb } from './store/db.js'
+import { Slots } from './updater/slots.js'
+import { ChunkStore } from './updater/chunks.js'
+import { Updater, type EventReport } from './updater/updater.js'
+import type { ChunkTransport } from './updater/download.js'
+import { ModelHost, type InferResult } from './runtime/host.js'
+import type { Tensor } from './runtime/ort.js'
+import { Connection } from './mqtt/connection.js'
+import { OutboxSender } from './mqtt/outbox.js'
+import { handleCmd } from './mqtt/handlers/cmd.js'
+import { createApiServer } from './api/server.js'
+import { Aggregator } from './telemetry/aggregator.js'
+
+export const AGENT_VERSION = '0.1.0'
+
+export interface Agent {
+  readonly config: Readonly<AgentConfig>
+  /** Port of the local API once started (useful with apiPort 0). */
+  readonly apiPort: number
+  infer(model: string, inputs: Record<string, Tensor>): Promise<InferResult>
+  models(): { name: string; version: string; precision: string; slot: string }[]
+  /** Cuts and queues a telemetry batch now (otherwise every telemetryIntervalMs). */
+  flushTelemetry(): void
+  close(): Promise<void>
+}
+
+export interface AgentDeps {
+  log?: Logger
+  now?: () => number
+  /** Test seam: called at each update step (see Updater). */
+  onStep?: (step: string) => void
+  /** Start the local HTTP API (default true). */
+  api?: boolean
+}
+
+function readProfile(dir: string | undefined, id: string): FirmwareProfile | undefined {
+  const candidates = [dir, join(import.meta.dirname ?? '.', '..', '..', 'firmware-profiles')].filter((d): d is string => !!d)
+  for (const d of candidates) {
+    const f = join(d, `${id}.json`)
+    if (existsSync(f)) return profileCodec.decode(readFileSync(f))
+  }
+  return undefined
+}
+
+export async function createAgent(config: Readonly<AgentConfig>, deps: AgentDeps = {}): Promise<Agent> {
+  const log = deps.log ?? pino({ level: config.logLevel, base: { svc: 'agent', device: config.deviceId } })
+  const now = deps.now ?? Date.now
+  mkdirSync(config.dataDir, { recursive: true })
+  const hubKey = publicKeyFromText(config.hubKey)
+  const profile = readProfile(config.profilesDir, config.profile)
+  if (!profile) log.warn({ profile: config.profile }, 'profile file not found; using 1 thread on cpu')
+  const db = new AgentDb(join(config.dataDir, 'agent.db'))
+  const slots = new Slots(join(config.dataDir, 'models'))
+  const chunks = new ChunkStore(join(config.dataDir, 'chunks'))
+  const host = new ModelHost({ threads: profile?.threads ?? 1, executionProviders: profile?.executionProviders ?? ['cpu'] })
+  const agg = new Aggregator(config.deviceId, now)
+  host.onInfer((m, v, ms, ok) => agg.record(m, v, ms, ok))
+
+  let conn: Connection | undefined
+  const outbox = new OutboxSender(db, () => conn?.client)
+  let dropped = 0
+  const enqueue = (topic: string, payload: Buffer, kind: string) => {
+    try {
+      dropped += db.enqueue(topic, payload, kind, now(), config.outboxMaxRows)
+    } catch (err) {
+      // Disk full or database error: the record is lost, counted and reported; serving goes on.
+      dropped++
+      log.warn({ code: 'EF_ERR_STORAGE_FULL', err: (err as Error).message }, 'outbox write failed; record dropped')
+    }
+    outbox.kick()
+  }
+  const report = (ev: EventReport) => {
+    const full = eventCodec.check({ v: 1, deviceId: config.deviceId, ts: now(), ...ev })
+    log.info({ kind: ev.kind, model: ev.model, version: ev.version, code: ev.code }, ev.message ?? 'event')
+    enqueue(topics.events(config.deviceId), eventCodec.encode(full), 'event')
+  }
+
+  const chunkListeners = new Set<(d: string, i: number, p: Buffer) => void>()
+  const transport: ChunkTransport = {
+    subscribeArtifact: async (digest) => {
+      await conn?.client?.subscribeAsync(topics.artifact(digest), { qos: 1 })
+    },
+    unsubscribeArtifact: async (digest) => {
+      await conn?.client?.unsubscribeAsync(topics.artifact(digest))
+    },
+    requestChunks: (digest, indexes) => {
+      conn?.client?.publish(topics.fetch(config.deviceId), JSON.stringify({ v: 1, deviceId: config.deviceId, artifact: digest, chunks: indexes }), { qos: 1 })
+    },
+    onChunk: (fn) => {
+      chunkListeners.add(fn)
+      return () => chunkListeners.delete(fn)
+    },
+  }
+
+  const freeStorage = (): number | undefined => {
+    try {
+      const s = statfsSync(config.dataDir)
+      return Number(s.bavail) * Number(s.bsize)
+    } catch {
+      return undefined
+    }
+  }
+  let apiPort = config.apiPort
+  const state = (): DeviceState => ({
+    v: 1,
+    deviceId: config.deviceId,
+    online: true,
+    ts: now(),
+    profile: config.profile,
+    agentVersion: AGENT_VERSION,
+    models: host.list().map((m) => ({ name: m.name, version: m.version, precision: m.manifest.precision, artifact: m.manifest.artifact.digest, slot: m.slot })),
+    freeStorageBytes: freeStorage(),
+    network: config.network,
+    apiPort,
+  })
+
+  const updater = new Updater({
+    slots,
+    chunks,
+    host,
+    transport,
+    hubKey,
+    profile: config.profile,
+    fetchWindow: config.fetchWindow,
+    downloadTimeoutMs: config.downloadTimeoutMs,
+    report,
+    onChange: () => conn?.publishState(state()),
+    onStep: deps.onStep,
+  })
+  await updater.restore()
+
+  let server: Server | undefined
+  if (deps.api !== false) {
+    server = createApiServer({ host, maxBodyBytes: config.maxBodyBytes, deviceId: config.deviceId })
+    server.listen(config.apiPort, config.apiHost)
+    await once(server, 'listening')
+    const a = server.address()
+    apiPort = typeof a === 'object' && a ? a.port : config.apiPort
+  }
+
+  const cmdCtx = { deviceId: config.deviceId, hubKey, db, updater, log, report, now }
+  conn = new Connection({
+    url: config.hubUrl,
+    deviceId: config.deviceId,
+    secret: config.secret,
+    log,
+    onCmd: (p) => void handleCmd(cmdCtx, p).catch((err: Error) => log.error({ err: err.message }, 'command handler failed')),
+    onChunk: (d, i, p) => {
+      for (const fn of chunkListeners) fn(d, i, p)
+    },
+    onConnect: () => {
+      conn?.publishState(state())
+      outbox.kick()
+    },
+  })
+  conn.start()
+
+  const flushTelemetry = () => {
+    const mem = process.memoryUsage()
+    const batch = agg.cut({ device: { rssBytes: mem.rss, cpuLoad: loadavg()[0], freeStorageBytes: freeStorage() }, dropped: dropped + db.counter('outbox_evicted') })
+    if (batch) enqueue(topics.telemetry(config.deviceId), telemetryCodec.encode(batch), 'telemetry')
+  }
+  const timer = setInterval(flushTelemetry, config.telemetryIntervalMs)
+  timer.unref()
+
+  return {
+    config,
+    get apiPort() {
+      return apiPort
+    },
+    infer: (model, inputs) => host.infer(model, inputs),
+    models: () => host.list().map((m) => ({ name: m.name, version: m.version, precision: m.manifest.precision, slot: m.slot })),
+    flushTelemetry,
+    async close() {
+      clearInterval(timer)
+      flushTelemetry()
+      if (server) await new Promise<void>((r) => server!.close(() => r()))
+      await conn?.close()
+      await host.close()
+      db.close()
+    },
+  }
+}

@@ -1,0 +1,94 @@
+// The local inference API on the device's loopback: bare node:http, because
+// every microsecond here is added to each inference (issue figure: ≤ 0.2 ms).
+//   GET  /v1/models                      loaded models and versions
+//   POST /v1/models/{name}/infer         {inputs: {name: tensor}, binary?} → {outputs}
+//   GET  /healthz
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import { EdgeFleetError, ERRORS, codeOf, decodeTensor, encodeTensor, type TensorValue } from '@edgefleet/shared'
+import type { ModelHost } from '../runtime/host.js'
+import type { Tensor } from '../runtime/ort.js'
+
+export interface ApiOptions {
+  host: ModelHost
+  maxBodyBytes: number
+  deviceId: string
+}
+
+function send(res: ServerResponse, status: number, body: unknown): void {
+  const data = JSON.stringify(body)
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(data) })
+  res.end(data)
+}
+
+function sendError(res: ServerResponse, err: unknown): void {
+  const code = codeOf(err)
+  if (code === 'EF_ERR_INFER_BODY_TOO_LARGE') res.setHeader('connection', 'close')
+  send(res, ERRORS[code].status, { error: { code, message: code === 'EF_ERR_INTERNAL' ? 'internal error' : (err as Error).message } })
+}
+
+function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const declared = Number(req.headers['content-length'] ?? 0)
+    if (declared > limit) return reject(new EdgeFleetError('EF_ERR_INFER_BODY_TOO_LARGE', `${declared} > ${limit} bytes`))
+    const parts: Buffer[] = []
+    let size = 0
+    req.on('data', (c: Buffer) => {
+      size += c.length
+      if (size > limit) {
+        // Stop buffering but keep reading, so the 413 reaches the client before the socket closes.
+        req.removeAllListeners('data')
+        req.resume()
+        reject(new EdgeFleetError('EF_ERR_INFER_BODY_TOO_LARGE', `more than ${limit} bytes`))
+        return
+      }
+      parts.push(c)
+    })
+    req.on('end', () => resolve(parts.length === 1 ? parts[0] : Buffer.concat(parts)))
+    req.on('error', reject)
+  })
+}
+
+const INFER_RE = /^\/v1\/models\/([A-Za-z0-9][A-Za-z0-9._-]{0,63})\/infer$/
+
+export function createApiServer(o: ApiOptions): Server {
+  const handle = async (req: IncomingMessage, res: ServerResponse) => {
+    const url = req.url ?? '/'
+    if (req.method === 'POST') {
+      const m = INFER_RE.exec(url)
+      if (!m) return send(res, 404, { error: { code: 'EF_ERR_HTTP_NOT_FOUND', message: `${req.method} ${url}` } })
+      const body = await readBody(req, o.maxBodyBytes)
+      let parsed: { inputs?: unknown; binary?: unknown }
+      try {
+        parsed = JSON.parse(body.toString('utf8')) as typeof parsed
+      } catch (err) {
+        throw new EdgeFleetError('EF_ERR_MSG_JSON', (err as Error).message)
+      }
+      if (!parsed || typeof parsed !== 'object' || !parsed.inputs || typeof parsed.inputs !== 'object' || Array.isArray(parsed.inputs)) {
+        throw new EdgeFleetError('EF_ERR_INFER_BAD_TENSOR', 'body must be {"inputs": {"<name>": {"type", "dims", "data"|"b64"}}}')
+      }
+      const inputs: Record<string, Tensor> = {}
+      for (const [name, t] of Object.entries(parsed.inputs as Record<string, TensorValue>)) {
+        if (!t || typeof t !== 'object' || !Array.isArray(t.dims) || !t.dims.every((d) => Number.isInteger(d) && d >= 0)) {
+          throw new EdgeFleetError('EF_ERR_INFER_BAD_TENSOR', `${name}: needs type, dims (non-negative integers) and data or b64`)
+        }
+        inputs[name] = decodeTensor(name, t)
+      }
+      const r = await o.host.infer(m[1], inputs)
+      const outputs: Record<string, TensorValue> = {}
+      for (const [k, t] of Object.entries(r.outputs)) outputs[k] = encodeTensor(t.type, t.dims, t.data, parsed.binary === true)
+      return send(res, 200, { model: r.model, version: r.version, latencyMs: r.latencyMs, outputs })
+    }
+    if (req.method === 'GET' && url === '/v1/models') {
+      return send(res, 200, {
+        items: o.host.list().map((x) => ({ name: x.name, version: x.version, precision: x.manifest.precision, slot: x.slot, inputs: x.manifest.inputs, outputs: x.manifest.outputs })),
+      })
+    }
+    if (req.method === 'GET' && url === '/healthz') return send(res, 200, { ok: true, deviceId: o.deviceId, models: o.host.list().length })
+    send(res, 404, { error: { code: 'EF_ERR_HTTP_NOT_FOUND', message: `${req.method} ${url}` } })
+  }
+  return createServer((req, res) => {
+    handle(req, res).catch((err: unknown) => {
+      if (!res.headersSent) sendError(res, err)
+    })
+  })
+}

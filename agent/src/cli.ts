@@ -1,0 +1,98 @@
+#!/usr/bin/env node
+// `edgefleet-agent`: runs the agent on a device. Flags override environment
+// variables (EF_*), which override a JSON config file (--config).
+import { parseArgs } from 'node:util'
+import { codeOf } from '@edgefleet/shared'
+import { resolveConfig } from './config.js'
+import { createAgent } from './agent.js'
+
+const HELP = `edgefleet-agent — EdgeFleet device agent
+
+Usage: edgefleet-agent --hub mqtt://HOST:PORT --device-id ID --secret S --hub-key KEY --profile P [options]
+
+  --hub URL          broker URL (env EF_HUB)
+  --device-id ID     this device's id (env EF_DEVICE_ID)
+  --secret S         device secret from 'edgefleet device add' (env EF_SECRET)
+  --hub-key KEY      hub public key from 'edgefleet device add' (env EF_HUB_KEY)
+  --profile P        firmware profile id (env EF_PROFILE)
+  --data DIR         data folder (env EF_DATA; default .data/agent)
+  --api-port N       local inference API port on 127.0.0.1 (env EF_API_PORT; default 8790; 0 = ephemeral)
+  --profiles-dir DIR firmware-profiles folder
+  --network KIND     metered | unmetered | unknown (env EF_NETWORK)
+  --telemetry-ms N   telemetry batch interval (default 5000)
+  --config FILE      JSON config file with the same fields (camelCase)
+  --log-level L      pino level (default info)
+  --json             print one JSON line with the API port once started`
+
+async function main(): Promise<number> {
+  let values
+  try {
+    values = parseArgs({
+      options: {
+        hub: { type: 'string' },
+        'device-id': { type: 'string' },
+        secret: { type: 'string' },
+        'hub-key': { type: 'string' },
+        profile: { type: 'string' },
+        data: { type: 'string' },
+        'api-port': { type: 'string' },
+        'profiles-dir': { type: 'string' },
+        network: { type: 'string' },
+        'telemetry-ms': { type: 'string' },
+        config: { type: 'string' },
+        'log-level': { type: 'string' },
+        json: { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
+      },
+      strict: true,
+    }).values
+  } catch (err) {
+    process.stderr.write(`${(err as Error).message}\n\n${HELP}\n`)
+    return 2
+  }
+  if (values.help) {
+    process.stdout.write(HELP + '\n')
+    return 0
+  }
+  let config
+  try {
+    config = resolveConfig({
+      file: values.config,
+      env: process.env,
+      flags: {
+        hubUrl: values.hub,
+        deviceId: values['device-id'],
+        secret: values.secret,
+        hubKey: values['hub-key'],
+        profile: values.profile,
+        dataDir: values.data,
+        apiPort: values['api-port'],
+        profilesDir: values['profiles-dir'],
+        network: values.network,
+        telemetryIntervalMs: values['telemetry-ms'],
+        logLevel: values['log-level'],
+      },
+    })
+  } catch (err) {
+    process.stderr.write(`error ${codeOf(err)}: ${(err as Error).message}\n\n${HELP}\n`)
+    return 2
+  }
+  const agent = await createAgent(config)
+  if (values.json) process.stdout.write(JSON.stringify({ apiPort: agent.apiPort, deviceId: config.deviceId, pid: process.pid }) + '\n')
+  await new Promise<void>((res) => {
+    process.once('SIGINT', () => res())
+    process.once('SIGTERM', () => res())
+  })
+  await agent.close()
+  return 0
+}
+
+main().then(
+  (code) => {
+    process.exitCode = code
+  },
+  (err: unknown) => {
+    process.stderr.write(`error ${codeOf(err)}: ${(err as Error).message}\n`)
+    process.exitCode = 1
+  },
+)

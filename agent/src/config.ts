@@ -1,0 +1,96 @@
+// Agent configuration: defaults, then a JSON config file, then environment
+// variables, then flags; validated once and frozen.
+import { readFileSync } from 'node:fs'
+import { resolve } from 'node:path'
+import { EdgeFleetError, isValidId, publicKeyFromText } from '@edgefleet/shared'
+
+export interface AgentConfig {
+  /** Broker URL, e.g. mqtt://hub.local:1883. */
+  hubUrl: string
+  deviceId: string
+  secret: string
+  /** The hub's ed25519 public key (base64url, printed by `edgefleet device add`). */
+  hubKey: string
+  /** Firmware profile id this device runs. */
+  profile: string
+  /** Folder for slots, chunks and the agent database. */
+  dataDir: string
+  /** Local inference API port on apiHost; 0 = ephemeral. */
+  apiPort: number
+  apiHost: string
+  /** Largest accepted inference request body. */
+  maxBodyBytes: number
+  /** How often telemetry batches are cut. */
+  telemetryIntervalMs: number
+  /** Outbox rows kept while offline before the oldest are evicted. */
+  outboxMaxRows: number
+  /** Chunks requested at once while downloading (flow control). */
+  fetchWindow: number
+  /** Give up a download after this long without completing. */
+  downloadTimeoutMs: number
+  /** firmware-profiles/ folder, to read threads and execution providers. */
+  profilesDir?: string
+  /** Network kind reported to the hub (simulated on test devices). */
+  network: 'metered' | 'unmetered' | 'unknown'
+  logLevel: string
+}
+
+export const defaultAgentOptions = {
+  /** Local API default port. */
+  apiPort: 8790,
+  apiHost: '127.0.0.1',
+  /** 64 MiB: an image batch in JSON fits; use the binary format beyond that. */
+  maxBodyBytes: 64 * 1024 * 1024,
+  /** 5 seconds. */
+  telemetryIntervalMs: 5000,
+  outboxMaxRows: 10_000,
+  fetchWindow: 32,
+  /** 10 minutes. */
+  downloadTimeoutMs: 10 * 60 * 1000,
+  network: 'unknown' as const,
+  logLevel: 'info',
+  dataDir: '.data/agent',
+}
+
+const ENV: Record<string, keyof AgentConfig> = {
+  EF_HUB: 'hubUrl',
+  EF_DEVICE_ID: 'deviceId',
+  EF_SECRET: 'secret',
+  EF_HUB_KEY: 'hubKey',
+  EF_PROFILE: 'profile',
+  EF_DATA: 'dataDir',
+  EF_API_PORT: 'apiPort',
+  EF_NETWORK: 'network',
+  EF_LOG_LEVEL: 'logLevel',
+}
+
+const NUMERIC = new Set<keyof AgentConfig>(['apiPort', 'maxBodyBytes', 'telemetryIntervalMs', 'outboxMaxRows', 'fetchWindow', 'downloadTimeoutMs'])
+
+export function resolveConfig(input: { file?: string; env?: NodeJS.ProcessEnv; flags?: Partial<Record<keyof AgentConfig, unknown>> } = {}): Readonly<AgentConfig> {
+  const merged: Record<string, unknown> = { ...defaultAgentOptions }
+  if (input.file) {
+    try {
+      Object.assign(merged, JSON.parse(readFileSync(input.file, 'utf8')) as Record<string, unknown>)
+    } catch (err) {
+      throw new EdgeFleetError('EF_ERR_CONFIG_INVALID', `${input.file}: ${(err as Error).message}`)
+    }
+  }
+  for (const [k, field] of Object.entries(ENV)) if (input.env?.[k] !== undefined) merged[field] = input.env[k]
+  for (const [k, v] of Object.entries(input.flags ?? {})) if (v !== undefined) merged[k] = v
+  for (const k of NUMERIC) if (typeof merged[k] === 'string') merged[k] = Number(merged[k])
+  const c = merged as unknown as AgentConfig
+  const problems: string[] = []
+  for (const k of ['hubUrl', 'deviceId', 'secret', 'hubKey', 'profile'] as const) if (typeof c[k] !== 'string' || c[k] === '') problems.push(`${k} is required`)
+  if (typeof c.deviceId === 'string' && !isValidId(c.deviceId)) problems.push('deviceId: 1-64 of letters, digits, . _ -')
+  if (typeof c.hubKey === 'string') {
+    try {
+      publicKeyFromText(c.hubKey)
+    } catch {
+      problems.push('hubKey: 43 base64url characters')
+    }
+  }
+  for (const k of NUMERIC) if (!Number.isInteger(c[k]) || (c[k] as number) < 0) problems.push(`${k} must be a non-negative integer`)
+  if (!['metered', 'unmetered', 'unknown'].includes(c.network)) problems.push('network: metered | unmetered | unknown')
+  if (problems.length) throw new EdgeFleetError('EF_ERR_CONFIG_INVALID', problems.join('; '))
+  return Object.freeze({ ...c, dataDir: resolve(c.dataDir) })
+}

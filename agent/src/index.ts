@@ -1,0 +1,5 @@
+// @edgefleet/agent public API: embed the agent in an app.
+export { createAgent, AGENT_VERSION, type Agent, type AgentDeps } from './agent.js'
+export { resolveConfig, defaultAgentOptions, type AgentConfig } from './config.js'
+export type { Tensor } from './runtime/ort.js'
+export type { InferResult } from './runtime/host.js'

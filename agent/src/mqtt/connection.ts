@@ -1,0 +1,89 @@
+// The agent's MQTT connection: persistent session (commands queue while the
+// device is away), retained state with a last will [EF-2.1], reconnects with
+// exponential back-off and full jitter so a fleet does not stampede the broker.
+import mqtt, { type MqttClient } from 'mqtt'
+import { parseTopic, stateCodec, topics, type DeviceState } from '@edgefleet/shared'
+import type { Logger } from 'pino'
+
+export interface ConnectionOptions {
+  url: string
+  deviceId: string
+  secret: string
+  log: Logger
+  /** First back-off delay; doubles up to maxBackoffMs. */
+  minBackoffMs?: number
+  maxBackoffMs?: number
+  onCmd: (payload: Buffer) => void
+  onChunk: (digest: string, index: number, payload: Buffer) => void
+  onConnect: () => void
+}
+
+export class Connection {
+  client: MqttClient | undefined
+  private attempt = 0
+  private timer: NodeJS.Timeout | undefined
+  private closing = false
+
+  constructor(private readonly o: ConnectionOptions) {}
+
+  start(): void {
+    const o = this.o
+    const will: DeviceState = { v: 1, deviceId: o.deviceId, online: false, ts: Date.now() }
+    const c = mqtt.connect(o.url, {
+      clientId: o.deviceId,
+      username: o.deviceId,
+      password: o.secret,
+      clean: false,
+      keepalive: 30,
+      reconnectPeriod: 0, // our own back-off below
+      connectTimeout: 10_000,
+      will: { topic: topics.state(o.deviceId), payload: stateCodec.encode(will), qos: 1, retain: true },
+    })
+    this.client = c
+    c.on('connect', (ack) => {
+      this.attempt = 0
+      o.log.info({ sessionPresent: ack.sessionPresent }, 'connected to hub broker')
+      if (!ack.sessionPresent) c.subscribe(topics.cmd(o.deviceId), { qos: 1 })
+      o.onConnect()
+    })
+    c.on('message', (topic, payload) => {
+      if (topic === topics.cmd(o.deviceId)) return o.onCmd(payload)
+      const t = parseTopic(topic)
+      if (t?.kind === 'chunk') o.onChunk(t.digest, t.index, payload)
+    })
+    c.on('error', (err) => o.log.warn({ err: err.message, code: (err as { code?: unknown }).code }, 'mqtt error'))
+    c.on('close', () => this.scheduleReconnect())
+  }
+
+  private scheduleReconnect(): void {
+    if (this.closing || this.timer) return
+    const min = this.o.minBackoffMs ?? 500
+    const max = this.o.maxBackoffMs ?? 30_000
+    const cap = Math.min(max, min * 2 ** this.attempt++)
+    const delay = Math.round(cap / 2 + Math.random() * (cap / 2))
+    this.timer = setTimeout(() => {
+      this.timer = undefined
+      if (!this.closing) this.client?.reconnect()
+    }, delay)
+  }
+
+  get connected(): boolean {
+    return this.client?.connected ?? false
+  }
+
+  publishState(state: DeviceState): void {
+    this.client?.publish(topics.state(this.o.deviceId), stateCodec.encode(state), { qos: 1, retain: true })
+  }
+
+  async close(): Promise<void> {
+    this.closing = true
+    if (this.timer) clearTimeout(this.timer)
+    const c = this.client
+    if (!c) return
+    if (c.connected) {
+      // A clean shutdown says so: publish offline ourselves, the will only fires on a lost connection.
+      await c.publishAsync(topics.state(this.o.deviceId), stateCodec.encode({ v: 1, deviceId: this.o.deviceId, online: false, ts: Date.now() }), { qos: 1, retain: true }).catch(() => undefined)
+    }
+    await c.endAsync(true).catch(() => undefined)
+  }
+}

@@ -1,0 +1,99 @@
+// Serves the active version of each model: one ORT session per model, input
+// validation against the model's declared inputs, hot swap on activation.
+import { EdgeFleetError, type Manifest } from '@edgefleet/shared'
+import { createSession, type ModelSession, type SessionConfig, type Tensor } from './ort.js'
+
+export interface ServedModel {
+  name: string
+  version: string
+  manifest: Manifest
+  slot: 'a' | 'b'
+  session: ModelSession
+  inFlight: number
+  retired: boolean
+}
+
+export interface InferResult {
+  model: string
+  version: string
+  outputs: Record<string, Tensor>
+  latencyMs: number
+}
+
+export type InferObserver = (model: string, version: string, latencyMs: number, ok: boolean) => void
+
+/** Checks request tensors against the session's inputs: names, types, ranks and fixed dims. */
+export function validateInputs(session: ModelSession, inputs: Record<string, Tensor>): void {
+  const wanted = new Map(session.inputs.map((i) => [i.name, i]))
+  for (const name of Object.keys(inputs)) {
+    if (!wanted.has(name)) throw new EdgeFleetError('EF_ERR_INFER_BAD_TENSOR', `unknown input ${JSON.stringify(name)} (inputs: ${[...wanted.keys()].join(', ')})`)
+  }
+  for (const [name, spec] of wanted) {
+    const t = inputs[name]
+    if (!t) throw new EdgeFleetError('EF_ERR_INFER_BAD_TENSOR', `missing input ${JSON.stringify(name)}`)
+    if (spec.type !== t.type) throw new EdgeFleetError('EF_ERR_INFER_BAD_TENSOR', `input ${name}: type ${t.type}, model wants ${spec.type}`)
+    if (spec.shape.length !== t.dims.length) throw new EdgeFleetError('EF_ERR_INFER_BAD_TENSOR', `input ${name}: rank ${t.dims.length}, model wants [${spec.shape.join(',')}]`)
+    spec.shape.forEach((d, i) => {
+      if (typeof d === 'number' && d >= 0 && d !== t.dims[i]) throw new EdgeFleetError('EF_ERR_INFER_BAD_TENSOR', `input ${name}: dims [${t.dims}], model wants [${spec.shape.join(',')}]`)
+    })
+  }
+}
+
+export class ModelHost {
+  private readonly models = new Map<string, ServedModel>()
+  private observer: InferObserver = () => {}
+
+  constructor(private readonly cfg: SessionConfig) {}
+
+  onInfer(fn: InferObserver): void {
+    this.observer = fn
+  }
+
+  /** Opens a session for a staged model file (not yet serving). */
+  open(path: string): Promise<ModelSession> {
+    return createSession(path, this.cfg)
+  }
+
+  /** Makes `session` the live version of its model; the old one is released once idle. */
+  activate(manifest: Manifest, slot: 'a' | 'b', session: ModelSession): void {
+    const old = this.models.get(manifest.model)
+    this.models.set(manifest.model, { name: manifest.model, version: manifest.version, manifest, slot, session, inFlight: 0, retired: false })
+    if (old) {
+      old.retired = true
+      if (old.inFlight === 0) void old.session.release()
+    }
+  }
+
+  get(name: string): ServedModel | undefined {
+    return this.models.get(name)
+  }
+
+  list(): ServedModel[] {
+    return [...this.models.values()]
+  }
+
+  async infer(name: string, inputs: Record<string, Tensor>): Promise<InferResult> {
+    const m = this.models.get(name)
+    if (!m) throw new EdgeFleetError('EF_ERR_INFER_MODEL_NOT_LOADED', name)
+    validateInputs(m.session, inputs)
+    m.inFlight++
+    const t0 = performance.now()
+    try {
+      const outputs = await m.session.run(inputs)
+      const latencyMs = performance.now() - t0
+      this.observer(m.name, m.version, latencyMs, true)
+      return { model: m.name, version: m.version, outputs, latencyMs }
+    } catch (err) {
+      this.observer(m.name, m.version, performance.now() - t0, false)
+      throw new EdgeFleetError('EF_ERR_INFER_FAILED', (err as Error).message.split('\n')[0], { cause: err })
+    } finally {
+      m.inFlight--
+      if (m.retired && m.inFlight === 0) void m.session.release()
+    }
+  }
+
+  async close(): Promise<void> {
+    for (const m of this.models.values()) await m.session.release()
+    this.models.clear()
+  }
+}

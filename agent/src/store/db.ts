@@ -1,0 +1,86 @@
+// The agent's SQLite file: the only agent module that imports better-sqlite3.
+// Holds the outbox (events, telemetry, samples waiting for a PUBACK) and the
+// log of commands already executed [EF-2.3.2].
+import Database from 'better-sqlite3'
+
+const MIGRATIONS = [
+  `CREATE TABLE outbox (id INTEGER PRIMARY KEY AUTOINCREMENT, topic TEXT NOT NULL, payload BLOB NOT NULL, kind TEXT NOT NULL, created_at INTEGER NOT NULL);
+   CREATE TABLE cmds (id TEXT PRIMARY KEY, status TEXT NOT NULL, result TEXT, updated_at INTEGER NOT NULL);
+   CREATE TABLE counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);`,
+]
+
+export interface OutboxRow {
+  id: number
+  topic: string
+  payload: Buffer
+  kind: string
+}
+
+export class AgentDb {
+  private readonly db: Database.Database
+
+  constructor(path: string) {
+    this.db = new Database(path)
+    this.db.pragma('journal_mode = WAL')
+    this.db.pragma('synchronous = NORMAL')
+    const v = this.db.pragma('user_version', { simple: true }) as number
+    for (let i = v; i < MIGRATIONS.length; i++) {
+      this.db.transaction(() => {
+        this.db.exec(MIGRATIONS[i])
+        this.db.pragma(`user_version = ${i + 1}`)
+      })()
+    }
+  }
+
+  /**
+   * Appends to the outbox; when over `maxRows` the oldest telemetry rows are
+   * evicted first, and every eviction is counted. Returns the rows evicted.
+   */
+  enqueue(topic: string, payload: Buffer, kind: string, now: number, maxRows: number): number {
+    return this.db.transaction(() => {
+      this.db.prepare('INSERT INTO outbox (topic, payload, kind, created_at) VALUES (?,?,?,?)').run(topic, payload, kind, now)
+      const n = (this.db.prepare('SELECT count(*) AS n FROM outbox').get() as { n: number }).n
+      if (n <= maxRows) return 0
+      const excess = n - maxRows
+      const r = this.db
+        .prepare(`DELETE FROM outbox WHERE id IN (SELECT id FROM outbox ORDER BY CASE kind WHEN 'event' THEN 1 ELSE 0 END, id LIMIT ?)`)
+        .run(excess)
+      this.bump('outbox_evicted', r.changes)
+      return r.changes
+    })()
+  }
+
+  peek(limit: number, afterId = 0): OutboxRow[] {
+    return this.db.prepare('SELECT id, topic, payload, kind FROM outbox WHERE id > ? ORDER BY id LIMIT ?').all(afterId, limit) as OutboxRow[]
+  }
+
+  ack(id: number): void {
+    this.db.prepare('DELETE FROM outbox WHERE id = ?').run(id)
+  }
+
+  outboxSize(): number {
+    return (this.db.prepare('SELECT count(*) AS n FROM outbox').get() as { n: number }).n
+  }
+
+  bump(name: string, by = 1): void {
+    this.db.prepare('INSERT INTO counters (name, value) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = value + excluded.value').run(name, by)
+  }
+
+  counter(name: string): number {
+    return (this.db.prepare('SELECT value FROM counters WHERE name = ?').get(name) as { value: number } | undefined)?.value ?? 0
+  }
+
+  cmdStatus(id: string): { status: string; result: string | null } | undefined {
+    return this.db.prepare('SELECT status, result FROM cmds WHERE id = ?').get(id) as { status: string; result: string | null } | undefined
+  }
+
+  setCmd(id: string, status: 'running' | 'done', result: unknown, now: number): void {
+    this.db
+      .prepare('INSERT INTO cmds (id, status, result, updated_at) VALUES (?,?,?,?) ON CONFLICT(id) DO UPDATE SET status=excluded.status, result=excluded.result, updated_at=excluded.updated_at')
+      .run(id, status, result === undefined ? null : JSON.stringify(result), now)
+  }
+
+  close(): void {
+    this.db.close()
+  }
+}

@@ -1,0 +1,105 @@
+// A/B slots per model: models/<name>/{a,b}/ each hold model.onnx, manifest.json
+// and manifest.sig; models/<name>/active.json names the serving slot. The
+// switch is one atomic rename of active.json [EF-4.5].
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, openSync, readSync, closeSync } from 'node:fs'
+import { join } from 'node:path'
+import { createHash, type KeyObject } from 'node:crypto'
+import { manifestCodec, verifyDocument, type Manifest } from '@edgefleet/shared'
+import { writeFileAtomic } from './fsutil.js'
+
+export type Slot = 'a' | 'b'
+export const other = (s: Slot): Slot => (s === 'a' ? 'b' : 'a')
+
+export interface SlotContent {
+  slot: Slot
+  manifest: Manifest
+  modelPath: string
+}
+
+export class Slots {
+  constructor(private readonly root: string) {
+    mkdirSync(root, { recursive: true })
+  }
+
+  dir(model: string, slot?: Slot): string {
+    return slot ? join(this.root, model, slot) : join(this.root, model)
+  }
+
+  modelPath(model: string, slot: Slot): string {
+    return join(this.dir(model, slot), 'model.onnx')
+  }
+
+  models(): string[] {
+    return existsSync(this.root) ? readdirSync(this.root).filter((n) => existsSync(join(this.root, n, 'active.json'))) : []
+  }
+
+  active(model: string): Slot | undefined {
+    const p = join(this.dir(model), 'active.json')
+    if (!existsSync(p)) return undefined
+    try {
+      const s = (JSON.parse(readFileSync(p, 'utf8')) as { slot: Slot }).slot
+      return s === 'a' || s === 'b' ? s : undefined
+    } catch {
+      return undefined
+    }
+  }
+
+  /** The slot a new version is staged into: never the serving one. */
+  stagingSlot(model: string): Slot {
+    const a = this.active(model)
+    return a ? other(a) : 'a'
+  }
+
+  /** Empties a slot before staging into it. */
+  clear(model: string, slot: Slot): string {
+    const d = this.dir(model, slot)
+    rmSync(d, { recursive: true, force: true })
+    mkdirSync(d, { recursive: true })
+    return d
+  }
+
+  writeManifest(model: string, slot: Slot, manifest: Manifest, sig: string): void {
+    const d = this.dir(model, slot)
+    writeFileAtomic(join(d, 'manifest.sig'), sig)
+    writeFileAtomic(join(d, 'manifest.json'), JSON.stringify(manifest))
+  }
+
+  /** Atomic switch: after this returns, a restart serves `slot`. */
+  setActive(model: string, slot: Slot, version: string): void {
+    writeFileAtomic(join(this.dir(model), 'active.json'), JSON.stringify({ slot, version }))
+  }
+
+  /**
+   * A slot's content if, and only if, its manifest verifies against the hub
+   * key and its model file matches the manifest's size and sha256.
+   */
+  verified(model: string, slot: Slot, hubKey: KeyObject): SlotContent | undefined {
+    const d = this.dir(model, slot)
+    try {
+      const manifest = manifestCodec.decode(readFileSync(join(d, 'manifest.json')))
+      const sig = readFileSync(join(d, 'manifest.sig'), 'utf8')
+      if (!verifyDocument(manifest, sig, hubKey) || manifest.model !== model) return undefined
+      const modelPath = join(d, 'model.onnx')
+      if (hashFile(modelPath) !== manifest.artifact.digest) return undefined
+      return { slot, manifest, modelPath }
+    } catch {
+      return undefined
+    }
+  }
+}
+
+export function hashFile(path: string): string {
+  const h = createHash('sha256')
+  const fd = openSync(path, 'r')
+  const buf = Buffer.allocUnsafe(1 << 20)
+  try {
+    for (;;) {
+      const n = readSync(fd, buf, 0, buf.length, null)
+      if (n === 0) break
+      h.update(buf.subarray(0, n))
+    }
+  } finally {
+    closeSync(fd)
+  }
+  return h.digest('hex')
+}

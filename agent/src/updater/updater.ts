@@ -1,0 +1,247 @@
+// The update pipeline [EF-4.5]: verify → download → assemble into the inactive
+// slot → verify again → load + health check → atomic switch → report. Any
+// failure leaves the serving version untouched; a kill -9 at any point leaves
+// active.json naming a verified slot.
+import { openSync, writeSync, fsyncSync, closeSync, renameSync, rmSync } from 'node:fs'
+import { join } from 'node:path'
+import { createHash, type KeyObject } from 'node:crypto'
+import {
+  EdgeFleetError,
+  codeOf,
+  compareVersions,
+  decodeTensor,
+  tensorsClose,
+  verifyDocument,
+  type DeployCmd,
+  type DeviceEvent,
+  type Manifest,
+  type RollbackCmd,
+} from '@edgefleet/shared'
+import type { ModelHost } from '../runtime/host.js'
+import type { ModelSession, Tensor } from '../runtime/ort.js'
+import { Slots, other, type Slot } from './slots.js'
+import type { ChunkStore } from './chunks.js'
+import { download, type ChunkTransport } from './download.js'
+import { fsyncDir } from './fsutil.js'
+
+export type EventReport = Omit<DeviceEvent, 'v' | 'deviceId' | 'ts'>
+
+export interface UpdaterDeps {
+  slots: Slots
+  chunks: ChunkStore
+  host: ModelHost
+  transport: ChunkTransport
+  hubKey: KeyObject
+  profile: string
+  fetchWindow: number
+  downloadTimeoutMs: number
+  report: (ev: EventReport) => void
+  onChange: () => void
+  /** Test seam: called at each named step, e.g. to crash the process there. */
+  onStep?: (step: string) => void
+}
+
+/** Runs the manifest's reference inputs and compares with its reference outputs. */
+export async function healthCheck(session: ModelSession, manifest: Manifest): Promise<void> {
+  const hc = manifest.healthCheck
+  const inputs: Record<string, Tensor> = {}
+  for (const [k, v] of Object.entries(hc.inputs)) inputs[k] = decodeTensor(k, v)
+  const out = await session.run(inputs)
+  for (const [k, v] of Object.entries(hc.outputs)) {
+    const want = decodeTensor(k, v)
+    const got = out[k]
+    if (!got) throw new EdgeFleetError('EF_ERR_HEALTH_CHECK_FAILED', `output ${k} missing`)
+    const r = tensorsClose(got.data, want.data, hc.atol, hc.rtol)
+    if (!r.ok) throw new EdgeFleetError('EF_ERR_HEALTH_CHECK_FAILED', `output ${k}: max abs diff ${r.maxAbsDiff.toExponential(3)} > atol ${hc.atol} + rtol ${hc.rtol}`)
+  }
+}
+
+export class Updater {
+  private readonly queues = new Map<string, Promise<unknown>>()
+
+  constructor(private readonly d: UpdaterDeps) {}
+
+  /** Serialises work per model: two deploys of one model never interleave. */
+  private serial<T>(model: string, job: () => Promise<T>): Promise<T> {
+    const prev = this.queues.get(model) ?? Promise.resolve()
+    const next = prev.then(job, job)
+    this.queues.set(model, next.catch(() => undefined))
+    return next
+  }
+
+  /** Loads every model's active slot at start; falls back to the other slot if it is damaged. */
+  async restore(): Promise<void> {
+    const { slots, chunks, host, hubKey } = this.d
+    for (const model of slots.models()) {
+      const act = slots.active(model)
+      const candidates: Slot[] = act ? [act, other(act)] : ['a', 'b']
+      for (const slot of candidates) {
+        const c = slots.verified(model, slot, hubKey)
+        if (!c) continue
+        chunks.indexSlot(c.manifest, c.modelPath)
+        if (host.get(model)) continue
+        try {
+          const session = await host.open(c.modelPath)
+          if (slot !== act) {
+            slots.setActive(model, slot, c.manifest.version)
+            this.d.report({ kind: 'rolled_back', model, version: c.manifest.version, code: 'EF_ERR_ARTIFACT_HASH_MISMATCH', message: `active slot ${act ?? '-'} failed verification at start; serving slot ${slot}` })
+          }
+          host.activate(c.manifest, slot, session)
+        } catch (err) {
+          this.d.report({ kind: 'failed', model, version: c.manifest.version, code: 'EF_ERR_MODEL_LOAD_FAILED', message: (err as Error).message })
+        }
+      }
+    }
+  }
+
+  deploy(cmd: DeployCmd): Promise<EventReport> {
+    return this.serial(cmd.manifest.model, () => this.runDeploy(cmd))
+  }
+
+  rollback(cmd: RollbackCmd): Promise<EventReport> {
+    return this.serial(cmd.model, () => this.runRollback(cmd))
+  }
+
+  private async runDeploy(cmd: DeployCmd): Promise<EventReport> {
+    const { slots, chunks, host, hubKey, report } = this.d
+    const m = cmd.manifest
+    const base = { cmdId: cmd.id, deploymentId: cmd.deploymentId, model: m.model, version: m.version, artifact: m.artifact.digest }
+    const fail = (kind: 'rejected' | 'failed' | 'health_failed', err: unknown): EventReport => {
+      const ev: EventReport = { ...base, kind, code: codeOf(err), message: (err as Error).message.slice(0, 2000) }
+      report(ev)
+      return ev
+    }
+    // Refusals first: nothing is downloaded for a command that cannot apply [EF-3.2, EF-4.6].
+    if (!verifyDocument(m, cmd.manifestSig, hubKey)) return fail('rejected', new EdgeFleetError('EF_ERR_SIGNATURE_INVALID', 'manifest'))
+    if (m.profile !== this.d.profile) return fail('rejected', new EdgeFleetError('EF_ERR_MANIFEST_PROFILE_MISMATCH', `manifest for ${m.profile}, device is ${this.d.profile}`))
+    const live = host.get(m.model)
+    if (live && live.manifest.artifact.digest === m.artifact.digest) {
+      const ev: EventReport = { ...base, kind: 'activated', message: 'already serving this build' }
+      report(ev)
+      return ev
+    }
+    if (live && compareVersions(m.version, live.version) < 0 && !cmd.rollback) {
+      return fail('rejected', new EdgeFleetError('EF_ERR_DOWNGRADE_REFUSED', `${m.version} < active ${live.version}`))
+    }
+    report({ ...base, kind: 'received' })
+    this.d.onStep?.('received')
+    try {
+      let lastTick = 0
+      await download(m, chunks, this.d.transport, {
+        window: this.d.fetchWindow,
+        timeoutMs: this.d.downloadTimeoutMs,
+        onProgress: (bytes, total) => {
+          const now = Date.now()
+          if (now - lastTick > 500) {
+            lastTick = now
+            report({ ...base, kind: 'downloading', bytes, totalBytes: total })
+          }
+        },
+        onRejected: (index) => report({ ...base, kind: 'chunk_rejected', code: 'EF_ERR_CHUNK_HASH_MISMATCH', message: `chunk ${index} failed its sha256 check; fetching it again` }),
+      })
+    } catch (err) {
+      return fail('failed', err)
+    }
+    report({ ...base, kind: 'downloaded', bytes: m.artifact.size, totalBytes: m.artifact.size })
+    this.d.onStep?.('downloaded')
+
+    const slot = slots.stagingSlot(m.model)
+    let modelPath: string
+    try {
+      // Chunks held only by the slot about to be overwritten are kept loose first.
+      chunks.evacuate(slots.modelPath(m.model, slot), new Set(m.artifact.chunks.map((c) => c.digest)))
+      slots.clear(m.model, slot)
+      this.d.onStep?.('cleared')
+      modelPath = this.assemble(m, join(slots.dir(m.model, slot)))
+      slots.writeManifest(m.model, slot, m, cmd.manifestSig)
+    } catch (err) {
+      return fail('failed', err)
+    }
+    report({ ...base, kind: 'verified' })
+    this.d.onStep?.('verified')
+
+    let session: ModelSession
+    try {
+      session = await host.open(modelPath)
+    } catch (err) {
+      return fail('failed', new EdgeFleetError('EF_ERR_MODEL_LOAD_FAILED', (err as Error).message.split('\n')[0]))
+    }
+    report({ ...base, kind: 'staged' })
+    this.d.onStep?.('staged')
+    try {
+      await healthCheck(session, m)
+    } catch (err) {
+      await session.release()
+      return fail('health_failed', err instanceof EdgeFleetError ? err : new EdgeFleetError('EF_ERR_HEALTH_CHECK_FAILED', (err as Error).message))
+    }
+    this.d.onStep?.('healthy')
+    slots.setActive(m.model, slot, m.version)
+    this.d.onStep?.('switched')
+    host.activate(m, slot, session)
+    chunks.indexSlot(m, modelPath)
+    chunks.prune()
+    const ev: EventReport = { ...base, kind: 'activated' }
+    report(ev)
+    this.d.onChange()
+    return ev
+  }
+
+  /** Streams the chunks into the slot's model file, checking size and sha256 of the whole. */
+  private assemble(m: Manifest, dir: string): string {
+    const final = join(dir, 'model.onnx')
+    const tmp = `${final}.tmp`
+    const h = createHash('sha256')
+    let size = 0
+    const fd = openSync(tmp, 'w')
+    try {
+      for (const c of m.artifact.chunks) {
+        const data = this.d.chunks.get(c.digest)
+        if (!data) throw new EdgeFleetError('EF_ERR_CHUNK_HASH_MISMATCH', `chunk ${c.digest} missing or damaged at assembly`)
+        h.update(data)
+        size += data.length
+        let off = 0
+        while (off < data.length) off += writeSync(fd, data, off, data.length - off)
+      }
+      fsyncSync(fd)
+    } finally {
+      closeSync(fd)
+    }
+    if (size !== m.artifact.size) {
+      rmSync(tmp, { force: true })
+      throw new EdgeFleetError('EF_ERR_ARTIFACT_SIZE_MISMATCH', `${size} != ${m.artifact.size}`)
+    }
+    if (h.digest('hex') !== m.artifact.digest) {
+      rmSync(tmp, { force: true })
+      throw new EdgeFleetError('EF_ERR_ARTIFACT_HASH_MISMATCH', m.artifact.digest)
+    }
+    renameSync(tmp, final)
+    fsyncDir(dir)
+    return final
+  }
+
+  private async runRollback(cmd: RollbackCmd): Promise<EventReport> {
+    const { slots, host, hubKey, report } = this.d
+    const act = slots.active(cmd.model)
+    const base = { cmdId: cmd.id, model: cmd.model }
+    const target = act ? slots.verified(cmd.model, other(act), hubKey) : undefined
+    if (!target || (cmd.toVersion && target.manifest.version !== cmd.toVersion)) {
+      const ev: EventReport = { ...base, kind: 'failed', code: 'EF_ERR_NO_ROLLBACK_TARGET', message: cmd.toVersion ? `no verified slot holds ${cmd.toVersion}` : 'no verified previous slot' }
+      report(ev)
+      return ev
+    }
+    try {
+      const session = await host.open(target.modelPath)
+      await healthCheck(session, target.manifest)
+      slots.setActive(cmd.model, target.slot, target.manifest.version)
+      host.activate(target.manifest, target.slot, session)
+    } catch (err) {
+      const ev: EventReport = { ...base, kind: 'failed', version: target.manifest.version, code: codeOf(err), message: (err as Error).message }
+      report(ev)
+      return ev
+    }
+    const ev: EventReport = { ...base, kind: 'rolled_back', version: target.manifest.version }
+    report(ev)
+    this.d.onChange()
+    return ev
+  }
+}
