@@ -1,20 +1,29 @@
 // The compiler: turns a registered float ONNX model into the build for one
-// device profile, and reports how that build compares with the float model.
-// (Today: fp32 passthrough with validation; quantizing passes land here.)
+// device profile (optimized, quantized or converted), proves the build against
+// the float model and reports how it compares. Pipeline: plan.ts (candidates,
+// proof, choice) → build.ts (one candidate) → passes/* (graph rewrites on
+// onnx/*, our protobuf model).
 import { EdgeFleetError, type FirmwareProfile, type Precision, type TensorSpec } from '@edgefleet/shared'
 import { openSession, run, sessionSignature, type NamedTensor } from './ort.js'
-import { synthesizeInputs } from './inputs.js'
+import { planBuild, type PlanOptions, type CandidateReport, type Progress } from './plan.js'
+import type { Accuracy } from './measure.js'
 
 export { openSession, run, sessionSignature, type NamedTensor, type Session } from './ort.js'
 export { synthesizeInputs, concreteDims, prng } from './inputs.js'
+export { readNpy, writeNpy } from './npy.js'
+export { decodeModel, encodeModel } from './onnx/proto.js'
+export { defaultAccuracyBudget, type Progress, type CandidateReport } from './plan.js'
+export { compileInWorker } from './worker-client.js'
 
-export interface CompileOptions {
+export interface CompileOptions extends PlanOptions {
   /** 'auto' picks per profile; a fixed precision must be one the profile allows. */
   precision?: 'auto' | Precision
   /** Shapes for symbolic input dims, by input name. */
   inputShapes?: Record<string, number[]>
   /** Fixed values for inputs (e.g. a sample-rate scalar), by input name. */
   inputValues?: Record<string, number>
+  /** Folder of .npy calibration tensors (a sub-folder or file-name prefix per input). */
+  calibrationDir?: string
 }
 
 export interface ValidationReport {
@@ -47,25 +56,71 @@ export async function inspectModel(model: Uint8Array): Promise<{ inputs: TensorS
   }
 }
 
+/** JSON-safe numbers: a NaN/Infinity error would silently become null in the manifest. */
+function finite(x: number): number | string {
+  return Number.isFinite(x) ? x : String(x)
+}
+
+function accuracyJson(a: Accuracy | undefined): Record<string, unknown> {
+  if (!a) return {}
+  return {
+    maxAbsError: finite(a.maxAbsError),
+    meanAbsError: finite(a.meanAbsError),
+    cosine: finite(a.cosine),
+    meanCosine: finite(a.meanCosine),
+    ...(a.top1Agreement !== undefined ? { top1Agreement: a.top1Agreement } : {}),
+  }
+}
+
+function candidateJson(c: CandidateReport): Record<string, unknown> {
+  return {
+    precision: c.precision,
+    verdict: c.verdict,
+    ...(c.reason ? { reason: c.reason } : {}),
+    ...(c.sizeBytes !== undefined ? { sizeBytes: c.sizeBytes } : {}),
+    ...(c.latencyMs !== undefined ? { latencyMs: c.latencyMs } : {}),
+    ...accuracyJson(c.accuracy),
+    ...(c.buildMs !== undefined ? { buildMs: c.buildMs } : {}),
+  }
+}
+
 export async function compile(model: Uint8Array, profile: FirmwareProfile, opts: CompileOptions = {}): Promise<CompileResult> {
-  const wanted = opts.precision ?? 'auto'
-  if (wanted !== 'auto' && wanted !== 'fp32') {
-    throw new EdgeFleetError('EF_ERR_BUILD_FAILED', `precision ${wanted} is not implemented yet`)
+  if (!(model instanceof Uint8Array)) throw new TypeError('compile: model must be a Uint8Array')
+  const t0 = performance.now()
+  const p = await planBuild(model, profile, opts)
+  const c = p.report
+  const a = c.accuracy!
+  const report: ValidationReport = {
+    precision: p.built.precision,
+    profile: profile.id,
+    sizeBytes: p.built.bytes.byteLength,
+    floatSizeBytes: p.floatSizeBytes,
+    sizeRatio: p.built.bytes.byteLength / p.floatSizeBytes,
+    maxAbsError: Number.isFinite(a.maxAbsError) ? a.maxAbsError : Number.MAX_VALUE,
+    meanAbsError: Number.isFinite(a.meanAbsError) ? a.meanAbsError : Number.MAX_VALUE,
+    cosine: a.cosine,
+    meanCosine: a.meanCosine,
+    ...(a.top1Agreement !== undefined ? { top1Agreement: a.top1Agreement } : {}),
+    perOutput: a.perOutput,
+    latency: {
+      threads: profile.threads ?? profile.cores,
+      floatMs: p.floatLatencyMs,
+      buildMs: c.latencyMs ?? null,
+      ratio: p.floatLatencyMs && c.latencyMs ? c.latencyMs / p.floatLatencyMs : null,
+      withinLatencyBudget: c.latencyMs == null ? null : c.latencyMs <= profile.latencyBudgetMs,
+    },
+    plan: c.plan ?? {},
+    quantizedWeights: c.weights ?? { initializer: 0, constantNode: 0, subgraph: 0 },
+    opset: c.opset,
+    notes: c.notes ?? [],
+    budgets: { ...p.budgets, ramEstimateMb: c.ramEstimateMb },
+    calibration: p.calibration,
+    candidates: p.candidates.map(candidateJson),
+    warnings: p.warnings,
+    compileMs: Math.round(performance.now() - t0),
+    verdict: 'pass',
   }
-  const s = await openSession(model, { threads: profile.threads ?? 1 })
-  try {
-    const sig = sessionSignature(s)
-    // Passthrough is exact by construction; running it once still proves the build loads and runs.
-    await run(s, synthesizeInputs(sig.inputs, { shapes: opts.inputShapes, values: opts.inputValues }))
-    return {
-      bytes: model,
-      precision: 'fp32',
-      ...sig,
-      report: { precision: 'fp32', sizeBytes: model.byteLength, floatSizeBytes: model.byteLength, maxAbsError: 0, meanAbsError: 0, cosine: 1, verdict: 'pass' },
-    }
-  } finally {
-    await s.release()
-  }
+  return { bytes: p.built.bytes, precision: p.built.precision, inputs: p.inputs, outputs: p.outputs, report }
 }
 
 /** Runs `model` on `inputs` once (health-check reference vectors). */
@@ -77,3 +132,5 @@ export async function referenceOutputs(model: Uint8Array, inputs: Record<string,
     await s.release()
   }
 }
+
+export { EdgeFleetError }

@@ -1,0 +1,108 @@
+// One candidate build: (float model, precision) → transformed model bytes and
+// what was done to it. The planner (plan.ts) decides which candidates to make
+// and which one ships.
+import type { FirmwareProfile, Precision } from '@edgefleet/shared'
+import { EdgeFleetError } from '@edgefleet/shared'
+import { decodeModel, encodeModel, opsetOf, type ModelProto } from './onnx/proto.js'
+import { ortOptimize, levelFor, type OfflineLevel } from './optimize.js'
+import { upgradeOpset, OpsetUpgradeError } from './passes/opset.js'
+import { QuantContext, Plan } from './passes/weights.js'
+import { dynamicPass, type DynamicForm } from './passes/dynamic.js'
+import { weightOnlyPass } from './passes/weight-only.js'
+import { qdqPass, staticTargets, type Range } from './passes/qdq.js'
+import { fp16Pass } from './passes/fp16.js'
+import { collectRanges, type CalibrationMethod, type Sample } from './calibration.js'
+
+export interface BuildInputs {
+  /** The registered float model. */
+  original: Uint8Array
+  profile: FirmwareProfile
+  /** Offline optimization level; default from the profile (levelFor). */
+  optimizationLevel?: OfflineLevel
+  dynamicForm?: DynamicForm
+  calibration?: { samples: Sample[]; method: CalibrationMethod; percentile?: number; onSample?: (done: number, total: number) => void }
+  /** Op types the static pass puts in QDQ form. */
+  staticOps?: string[]
+}
+
+export interface Built {
+  bytes: Uint8Array
+  precision: Precision
+  plan: Plan
+  opset: number
+  notes: string[]
+}
+
+/** Caches the offline-optimized float models a compile needs more than once. */
+export class Prepared {
+  private readonly cache = new Map<OfflineLevel, Promise<Uint8Array>>()
+  constructor(readonly input: BuildInputs) {}
+  optimized(level: OfflineLevel): Promise<Uint8Array> {
+    let p = this.cache.get(level)
+    if (!p) {
+      // A model ORT loads but cannot save (rare) still builds, unoptimized.
+      p = ortOptimize(this.input.original, level).catch(() => this.input.original)
+      this.cache.set(level, p)
+    }
+    return p
+  }
+}
+
+/** Opset 13 for per-channel int8 when the profile allows it; else the model's own (per-tensor). */
+function prepareOpset(model: ModelProto, profile: FirmwareProfile, notes: string[]): number {
+  const current = opsetOf(model) ?? 1
+  if (current >= 13) return current
+  if (profile.opset.max < 13) {
+    notes.push(`profile allows opset ≤ ${profile.opset.max}: per-tensor weight scales`)
+  } else {
+    try {
+      upgradeOpset(model, 13)
+      notes.push(`opset ${current} → 13 for per-channel quantization`)
+      return 13
+    } catch (err) {
+      if (!(err instanceof OpsetUpgradeError)) throw err
+      notes.push(`kept opset ${current} (${err.message}): per-tensor weight scales`)
+    }
+  }
+  if (current < 10) throw new EdgeFleetError('EF_ERR_BUILD_FAILED', `opset ${current} has no DequantizeLinear and could not be upgraded`)
+  return current
+}
+
+export async function buildCandidate(prep: Prepared, precision: Precision): Promise<Built> {
+  const { profile } = prep.input
+  const level = prep.input.optimizationLevel ?? levelFor(profile)
+  const notes: string[] = []
+  if (precision === 'fp32' || precision === 'fp16') {
+    const bytes = await prep.optimized(level)
+    if (precision === 'fp32') {
+      const plan = new Plan()
+      plan.count('all', 'fp32')
+      return { bytes, precision, plan, opset: opsetOf(decodeModel(bytes)) ?? 0, notes: [`ORT offline optimization: ${level}`] }
+    }
+    const model = decodeModel(bytes)
+    const plan = fp16Pass(model)
+    return { bytes: encodeModel(model), precision, plan, opset: opsetOf(model) ?? 0, notes: ['fp16 weight storage, fp32 compute (CPU EPs run fp32 kernels)'] }
+  }
+  // Quantizing passes need standard ops only: 'extended' would already have fused Conv+activation into contrib ops.
+  const base = await prep.optimized(level === 'disabled' ? 'disabled' : 'basic')
+  const model = decodeModel(base)
+  const opset = prepareOpset(model, profile, notes)
+  const ctx = new QuantContext(model, opset)
+  if (precision === 'int8-weight') weightOnlyPass(model, ctx)
+  else if (precision === 'int8-dynamic') {
+    if (prep.input.dynamicForm === 'integer' && opset < 11) throw new EdgeFleetError('EF_ERR_BUILD_FAILED', 'the integer dynamic form needs opset ≥ 11')
+    dynamicPass(model, ctx, { form: prep.input.dynamicForm ?? 'fused' })
+  } else if (precision === 'int8-static') {
+    const cal = prep.input.calibration
+    if (!cal) throw new EdgeFleetError('EF_ERR_BUILD_FAILED', 'int8-static needs calibration samples')
+    const ops = new Set(prep.input.staticOps ?? ['Conv', 'MatMul'])
+    const { tensors } = staticTargets(model, ops)
+    let ranges: Map<string, Range> = new Map()
+    if (tensors.length) ranges = await collectRanges(model, tensors, cal.samples, { method: cal.method, percentile: cal.percentile, threads: profile.threads ?? 1, onSample: cal.onSample })
+    notes.push(`calibrated ${tensors.length} activations on ${cal.samples.length} samples (${cal.method})`)
+    qdqPass(model, ctx, ranges, ops)
+  } else {
+    throw new EdgeFleetError('EF_ERR_BUILD_FAILED', `unknown precision ${String(precision)}`)
+  }
+  return { bytes: encodeModel(model), precision, plan: ctx.plan, opset, notes }
+}

@@ -1,0 +1,171 @@
+// Calibration data and activation ranges for int8-static. Samples come from a
+// folder of .npy files (one sub-folder, or a file-name prefix, per model
+// input); without one, inputs are synthesized from the declared shapes —
+// uniform noise says little about real activation ranges, so this is weaker
+// and reported as a warning [EF-3.4].
+import { readdirSync, readFileSync, statSync, existsSync } from 'node:fs'
+import { join } from 'node:path'
+import { EdgeFleetError, type TensorSpec } from '@edgefleet/shared'
+import { readNpy } from './npy.js'
+import { synthesizeInputs, prng } from './inputs.js'
+import { openSession, run, type NamedTensor } from './ort.js'
+import { decodeModel, encodeModel, DataType, type ModelProto } from './onnx/proto.js'
+import type { Range } from './passes/qdq.js'
+
+export type Sample = Record<string, NamedTensor>
+
+export interface SampleSource {
+  samples: Sample[]
+  /** 'files' when every float input came from calibrationDir. */
+  origin: 'files' | 'synthetic' | 'mixed'
+  warnings: string[]
+}
+
+export interface SampleOptions {
+  calibrationDir?: string
+  shapes?: Record<string, number[]>
+  values?: Record<string, number>
+  /** Synthetic samples to make when there is no folder. */
+  count?: number
+  seed?: number
+}
+
+function npyFilesFor(dir: string, input: string, single: boolean): string[] {
+  const sub = join(dir, input)
+  if (existsSync(sub) && statSync(sub).isDirectory()) {
+    return readdirSync(sub).filter((f) => f.endsWith('.npy')).sort().map((f) => join(sub, f))
+  }
+  const all = readdirSync(dir).filter((f) => f.endsWith('.npy')).sort()
+  const prefixed = all.filter((f) => f.startsWith(input))
+  if (prefixed.length) return prefixed.map((f) => join(dir, f))
+  return single ? all.map((f) => join(dir, f)) : []
+}
+
+function checkAgainstSpec(t: NamedTensor, spec: TensorSpec, file: string): void {
+  const bad = (why: string) => new EdgeFleetError('EF_ERR_INFER_BAD_TENSOR', `calibration file ${file} for input ${spec.name}: ${why}`)
+  if (t.type !== spec.type) throw bad(`type ${t.type}, the model wants ${spec.type}`)
+  if (t.dims.length !== spec.dims.length) throw bad(`shape [${t.dims}] has rank ${t.dims.length}, the model wants [${spec.dims}]`)
+  spec.dims.forEach((d, i) => {
+    if (typeof d === 'number' && d >= 0 && t.dims[i] !== d) throw bad(`shape [${t.dims}] differs from the model's [${spec.dims}] at axis ${i}`)
+  })
+}
+
+/** Loads or synthesizes calibration samples for `inputs`. Throws EF_ERR_INFER_BAD_TENSOR on wrong shapes/types. */
+export function loadSamples(inputs: readonly TensorSpec[], opts: SampleOptions = {}): SampleSource {
+  const warnings: string[] = []
+  const files = new Map<string, string[]>()
+  if (opts.calibrationDir) {
+    if (!existsSync(opts.calibrationDir) || !statSync(opts.calibrationDir).isDirectory()) {
+      throw new EdgeFleetError('EF_ERR_CONFIG_INVALID', `calibration folder ${opts.calibrationDir} does not exist`)
+    }
+    for (const spec of inputs) {
+      const list = npyFilesFor(opts.calibrationDir, spec.name, inputs.length === 1)
+      if (list.length) files.set(spec.name, list)
+    }
+    if (!files.size) throw new EdgeFleetError('EF_ERR_INFER_BAD_TENSOR', `calibration folder ${opts.calibrationDir} has no .npy file for any input (${inputs.map((i) => i.name).join(', ')})`)
+  } else {
+    warnings.push('no calibration data: activation ranges come from synthesized inputs, which can misjudge real ranges (pass a calibration folder of .npy files)')
+  }
+  const counts = [...files.values()].map((l) => l.length)
+  const n = counts.length ? Math.max(...counts) : (opts.count ?? 8)
+  for (const [name, list] of files) {
+    if (list.length !== n) throw new EdgeFleetError('EF_ERR_INFER_BAD_TENSOR', `calibration folder has ${list.length} files for input ${name} but ${n} for another input`)
+  }
+  const samples: Sample[] = []
+  const seed = opts.seed ?? 1
+  for (let i = 0; i < n; i++) {
+    const synth = synthesizeInputs(inputs, { seed: seed + i * 7919, shapes: opts.shapes, values: opts.values })
+    const sample: Sample = {}
+    for (const spec of inputs) {
+      const list = files.get(spec.name)
+      if (list) {
+        const t = readNpy(readFileSync(list[i]), list[i])
+        checkAgainstSpec(t, spec, list[i])
+        sample[spec.name] = t
+      } else sample[spec.name] = synth[spec.name]
+    }
+    samples.push(sample)
+  }
+  const floatInputs = inputs.filter((i) => i.type.startsWith('float'))
+  const fromFiles = floatInputs.filter((i) => files.has(i.name)).length
+  const origin = fromFiles === 0 ? 'synthetic' : fromFiles === floatInputs.length ? 'files' : 'mixed'
+  if (origin === 'mixed') warnings.push(`calibration files cover only some float inputs; the others are synthesized`)
+  return { samples, origin, warnings }
+}
+
+export type CalibrationMethod = 'minmax' | 'percentile'
+
+export interface CalibrationOptions {
+  method?: CalibrationMethod
+  /** For 'percentile': the share of values kept inside the range, in percent. */
+  percentile?: number
+  threads?: number
+  onSample?: (done: number, total: number) => void
+}
+
+const RESERVOIR = 1 << 15
+
+class Stats {
+  min = Infinity
+  max = -Infinity
+  seen = 0
+  readonly pool = new Float32Array(RESERVOIR)
+  filled = 0
+  constructor(private readonly rand: () => number) {}
+  add(v: Float32Array, keepSample: boolean): void {
+    let lo = this.min
+    let hi = this.max
+    for (let i = 0; i < v.length; i++) {
+      const x = v[i]
+      if (x < lo) lo = x
+      if (x > hi) hi = x
+    }
+    this.min = lo
+    this.max = hi
+    if (!keepSample) return
+    // Strided subsample, then reservoir replacement: bounded memory whatever the tensor size.
+    const stride = Math.max(1, Math.floor(v.length / 4096))
+    for (let i = Math.floor(this.rand() * stride); i < v.length; i += stride) {
+      this.seen++
+      if (this.filled < RESERVOIR) this.pool[this.filled++] = v[i]
+      else {
+        const j = Math.floor(this.rand() * this.seen)
+        if (j < RESERVOIR) this.pool[j] = v[i]
+      }
+    }
+  }
+  range(method: CalibrationMethod, percentile: number): Range {
+    if (method === 'minmax' || this.filled === 0) return { min: this.min, max: this.max }
+    const sorted = this.pool.slice(0, this.filled).sort()
+    const tail = (100 - percentile) / 100
+    const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.max(0, Math.round(q * (sorted.length - 1))))]
+    return { min: Math.max(this.min, at(tail)), max: Math.min(this.max, at(1 - tail)) }
+  }
+}
+
+/** Runs the float model on every sample with `tensors` exposed as outputs and returns their ranges. */
+export async function collectRanges(model: ModelProto, tensors: readonly string[], samples: readonly Sample[], opts: CalibrationOptions = {}): Promise<Map<string, Range>> {
+  const method = opts.method ?? 'minmax'
+  const aug = decodeModel(encodeModel(model))
+  const graph = aug.graph!
+  const have = new Set(graph.output.map((o) => o.name ?? ''))
+  for (const t of tensors) if (!have.has(t)) graph.output.push({ name: t, type: { tensor_type: { elem_type: DataType.FLOAT } } })
+  const session = await openSession(encodeModel(aug), { threads: opts.threads ?? 1, graphOptimizationLevel: 'disabled' })
+  const rand = prng(12345)
+  const stats = new Map(tensors.map((t) => [t, new Stats(rand)]))
+  try {
+    for (let i = 0; i < samples.length; i++) {
+      const out = await run(session, samples[i])
+      for (const [name, st] of stats) {
+        const v = out[name]
+        if (v && v.data instanceof Float32Array) st.add(v.data, method === 'percentile')
+      }
+      opts.onSample?.(i + 1, samples.length)
+    }
+  } finally {
+    await session.release()
+  }
+  const ranges = new Map<string, Range>()
+  for (const [name, st] of stats) if (Number.isFinite(st.min)) ranges.set(name, st.range(method, opts.percentile ?? 99.99))
+  return ranges
+}
