@@ -54,7 +54,7 @@ function readProfile(dir: string | undefined, id: string): FirmwareProfile | und
 }
 
 export async function createAgent(config: Readonly<AgentConfig>, deps: AgentDeps = {}): Promise<Agent> {
-  const log = deps.log ?? pino({ level: config.logLevel, base: { svc: 'agent', device: config.deviceId } })
+  const log = deps.log ?? pino({ level: config.logLevel, base: { svc: 'agent', device: config.deviceId } }, pino.destination(2))
   const now = deps.now ?? Date.now
   mkdirSync(config.dataDir, { recursive: true })
   const hubKey = publicKeyFromText(config.hubKey)

@@ -63,7 +63,7 @@ export interface Hub {
 export async function startHub(options: HubOptions): Promise<Hub> {
   const host = options.host ?? defaultHubOptions.host
   const now = options.now ?? Date.now
-  const log = typeof options.log === 'object' ? options.log : pino({ level: options.log ?? 'info', base: { svc: 'hub' } })
+  const log = typeof options.log === 'object' ? options.log : pino({ level: options.log ?? 'info', base: { svc: 'hub' } }, pino.destination(2))
   mkdirSync(options.dataDir, { recursive: true })
   const profiles = loadProfiles(options.profilesDir ?? DEFAULT_PROFILES_DIR)
   if (profiles.size === 0) throw new EdgeFleetError('EF_ERR_CONFIG_INVALID', `no firmware profiles in ${options.profilesDir ?? DEFAULT_PROFILES_DIR}`)

@@ -20,6 +20,8 @@ export interface DownloadOptions {
   stallMs?: number
   onProgress?: (bytes: number, total: number) => void
   onRejected?: (index: number) => void
+  /** Give up when one chunk fails its hash this many times (the source itself is damaged). */
+  maxRejectsPerChunk?: number
 }
 
 export interface DownloadStats {
@@ -45,6 +47,7 @@ export async function download(manifest: Manifest, store: ChunkStore, transport:
   const queue = [...missing]
   const outstanding = new Set<number>()
   const stallMs = opts.stallMs ?? 3000
+  const rejects = new Map<number, number>()
   try {
     await new Promise<void>((resolve, reject) => {
       let lastProgress = Date.now()
@@ -66,6 +69,13 @@ export async function download(manifest: Manifest, store: ChunkStore, transport:
           // A damaged chunk is dropped and asked for again [EF-4.3].
           stats.rejected++
           opts.onRejected?.(index)
+          const n = (rejects.get(index) ?? 0) + 1
+          rejects.set(index, n)
+          if (n >= (opts.maxRejectsPerChunk ?? 5)) {
+            finish()
+            reject(new EdgeFleetError('EF_ERR_CHUNK_HASH_MISMATCH', `chunk ${index} failed its sha256 check ${n} times`))
+            return
+          }
           outstanding.delete(index)
           queue.push(index)
           pump()

@@ -1,5 +1,5 @@
 // The hub's HTTP API (fastify, a JSON schema on every route) and console.
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify'
 import type { Logger } from 'pino'
 import type { FirmwareProfile } from '@edgefleet/shared'
 import type { HubStore } from '../store/index.js'
@@ -32,7 +32,7 @@ export const MAX_MODEL_BYTES = 512 * 1024 * 1024
 export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
   const app = Fastify({
     loggerInstance: deps.log.child({ svc: 'api' }) as unknown as FastifyBaseLogger, // pino 9 vs fastify's bundled pino typings
-    disableRequestLogging: true,
+    logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: 1024 * 1024,
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', allErrors: false } },
   })

@@ -6,6 +6,8 @@ export function handleState(ctx: HandlerContext, deviceId: string, payload: Buff
   if (payload.length === 0) return // a cleared retained message
   const state = stateCodec.decode(payload)
   ctx.assertSameDevice(deviceId, state.deviceId)
+  const wasOnline = ctx.store.devices.get(deviceId)?.online ?? false
   if (!ctx.store.devices.setState(deviceId, state, ctx.now())) return
-  if (state.online) ctx.onDeviceOnline(deviceId)
+  // Only a reconnect resends open commands; state updates while online do not.
+  if (state.online && !wasOnline) ctx.onDeviceOnline(deviceId)
 }

@@ -1,0 +1,147 @@
+// Starts real hub and agent processes on loopback for end-to-end tests, the
+// demo and benchmarks. Plain ESM so the demo runs without a TypeScript step.
+import { spawn } from 'node:child_process'
+import { createInterface } from 'node:readline'
+import { fileURLToPath } from 'node:url'
+import { dirname, join } from 'node:path'
+
+export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..')
+export const HUB_CLI = join(ROOT, 'hub', 'dist', 'cli', 'edgefleet.js')
+export const AGENT_CLI = join(ROOT, 'agent', 'dist', 'cli.js')
+export const MODELS = {
+  wakeHello: join(ROOT, 'node_modules', 'openwakeword-js', 'models', 'hello_deepa.onnx'),
+  wakeNamaste: join(ROOT, 'node_modules', 'openwakeword-js', 'models', 'namaste_deepa.onnx'),
+}
+
+/**
+ * Spawns `node script args` and resolves with the first stdout line that
+ * parses as JSON with `key` (the process's "I am up" line).
+ * @returns {Promise<{ proc: import('node:child_process').ChildProcess, info: any, stderr: () => string }>}
+ */
+export function spawnJson(script, args, key, { env = {}, timeoutMs = 30_000, stdio } = {}) {
+  const proc = spawn(process.execPath, [script, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
+  let err = ''
+  proc.stderr.on('data', (c) => {
+    err += c
+    if (err.length > 2_000_000) err = err.slice(-1_000_000)
+    if (stdio === 'inherit') process.stderr.write(c)
+  })
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      proc.kill('SIGKILL')
+      reject(new Error(`${script} did not start in ${timeoutMs} ms\n${err.slice(-4000)}`))
+    }, timeoutMs)
+    const rl = createInterface({ input: proc.stdout })
+    rl.on('line', (line) => {
+      try {
+        const j = JSON.parse(line)
+        if (j && key in j) {
+          clearTimeout(timer)
+          resolve({ proc, info: j, stderr: () => err })
+        }
+      } catch {
+        /* not our line */
+      }
+    })
+    proc.once('exit', (code, sig) => {
+      clearTimeout(timer)
+      reject(new Error(`${script} exited (${code ?? sig}) before starting\n${err.slice(-4000)}`))
+    })
+  })
+}
+
+/** Stops a child: SIGTERM, then SIGKILL after graceMs. Resolves on exit. */
+export function stopProcess(proc, graceMs = 5000) {
+  if (proc.exitCode !== null || proc.signalCode !== null) return Promise.resolve()
+  return new Promise((resolve) => {
+    const t = setTimeout(() => proc.kill('SIGKILL'), graceMs)
+    proc.once('exit', () => {
+      clearTimeout(t)
+      resolve()
+    })
+    proc.kill('SIGTERM')
+  })
+}
+
+export async function startHub({ dataDir, logLevel = 'warn', env, stdio, extraArgs = [] }) {
+  const { proc, info, stderr } = await spawnJson(HUB_CLI, ['hub', 'start', '--data', dataDir, '--mqtt-port', '0', '--http-port', '0', '--json', '--log-level', logLevel, ...extraArgs], 'httpUrl', { env, stdio })
+  return { proc, ...info, stderr, stop: () => stopProcess(proc) }
+}
+
+export async function startAgent({ mqttUrl, deviceId, secret, hubKey, profile, dataDir, telemetryMs = 1000, logLevel = 'warn', env, stdio, extraArgs = [] }) {
+  const args = ['--hub', mqttUrl, '--device-id', deviceId, '--secret', secret, '--hub-key', hubKey, '--profile', profile, '--data', dataDir, '--api-port', '0', '--telemetry-ms', String(telemetryMs), '--log-level', logLevel, '--json', ...extraArgs]
+  const { proc, info, stderr } = await spawnJson(AGENT_CLI, args, 'apiPort', { env, stdio })
+  return { proc, ...info, stderr, stop: () => stopProcess(proc), kill9: () => proc.kill('SIGKILL') }
+}
+
+/** JSON over HTTP; throws with the error body on non-2xx. */
+export async function api(baseUrl, method, path, body, headers = {}) {
+  const isBuf = body instanceof Uint8Array
+  const res = await fetch(new URL(path, baseUrl), {
+    method,
+    headers: body === undefined ? headers : { 'content-type': isBuf ? 'application/octet-stream' : 'application/json', ...headers },
+    body: body === undefined ? undefined : isBuf ? body : JSON.stringify(body),
+  })
+  const text = await res.text()
+  const json = text ? JSON.parse(text) : undefined
+  if (!res.ok) {
+    const e = new Error(`${method} ${path} → ${res.status} ${text}`)
+    e.status = res.status
+    e.body = json
+    throw e
+  }
+  return json
+}
+
+/** Runs the edgefleet CLI to completion. */
+export function cli(args, env = {}) {
+  return new Promise((resolve) => {
+    const p = spawn(process.execPath, [HUB_CLI, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
+    let out = ''
+    let err = ''
+    p.stdout.on('data', (c) => (out += c))
+    p.stderr.on('data', (c) => (err += c))
+    p.on('exit', (code) => resolve({ code, out, err }))
+  })
+}
+
+export async function waitFor(fn, { timeoutMs = 30_000, intervalMs = 100, what = 'condition' } = {}) {
+  const deadline = Date.now() + timeoutMs
+  let last
+  for (;;) {
+    try {
+      last = await fn()
+      if (last) return last
+    } catch (e) {
+      last = e
+    }
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; last: ${last instanceof Error ? last.message : JSON.stringify(last)}`)
+    await new Promise((r) => setTimeout(r, intervalMs))
+  }
+}
+
+/** Deterministic input for the wake-word heads ([1,25,96] float32). */
+export function wakeInput(seed = 1) {
+  let a = seed >>> 0
+  const data = new Array(25 * 96)
+  for (let i = 0; i < data.length; i++) {
+    a = (a * 1664525 + 1013904223) >>> 0
+    data[i] = (a / 4294967296) * 2 - 1
+  }
+  return { 'onnx::Flatten_0': { type: 'float32', dims: [1, 25, 96], data } }
+}
+
+/** Provisions `n` devices and starts an agent process for each. */
+export async function startFleet(hub, specs, { tmp, telemetryMs = 1000, stdio, logLevel = 'warn' }) {
+  const agents = []
+  for (const s of specs) {
+    const d = await api(hub.httpUrl, 'POST', '/api/v1/devices', { id: s.id, profile: s.profile, tags: s.tags ?? {} })
+    agents.push({ ...s, secret: d.secret })
+  }
+  return Promise.all(
+    agents.map(async (a) => {
+      const agent = await startAgent({ mqttUrl: hub.mqttUrl, deviceId: a.id, secret: a.secret, hubKey: hub.publicKey, profile: a.profile, dataDir: join(tmp, a.id), telemetryMs, stdio, logLevel })
+      return { ...a, ...agent, url: `http://127.0.0.1:${agent.apiPort}` }
+    }),
+  )
+}
