@@ -1,5 +1,6 @@
 // The agent's only door to onnxruntime-node. Loaded lazily: an agent with no
 // model yet does not pay for the native runtime (footprint).
+import { availableParallelism } from 'node:os'
 import type * as OrtModule from 'onnxruntime-node'
 import type { TensorType, TypedData } from '@edgefleet/shared'
 
@@ -46,9 +47,12 @@ export async function createSession(path: string, cfg: SessionConfig): Promise<M
   const providers = cfg.executionProviders.filter((p) => p === 'cpu' || p === 'cuda' || p === 'tensorrt')
   const opts: OrtModule.InferenceSession.SessionOptions = {
     executionProviders: providers.includes('cpu') ? ['cpu'] : ['cpu'],
-    intraOpNumThreads: cfg.threads,
+    // Never more threads than the machine has (simulated fleets share a host).
+    intraOpNumThreads: Math.max(1, Math.min(cfg.threads, availableParallelism())),
     interOpNumThreads: 1,
     graphOptimizationLevel: 'all',
+    // Idle spinning burns a core per session on a device doing anything else.
+    extra: { session: { intra_op: { allow_spinning: '0' } } },
   }
   const s = await ort.InferenceSession.create(path, opts)
   return {
