@@ -36,16 +36,26 @@ export async function handleCmd(ctx: CmdContext, payload: Buffer): Promise<void>
     })
     return
   }
-  // [EF-2.3.2] a command runs once; a redelivery only repeats its result.
+  // [EF-2.3.2] a command runs once; a redelivery only repeats its result. A
+  // command left 'running' by a previous process (crash) runs again and resumes.
+  if (inProgress.has(cmd.id)) return
   const seen = ctx.db.cmdStatus(cmd.id)
   if (seen?.status === 'done') {
     if (seen.result) ctx.report(JSON.parse(seen.result) as EventReport)
     return
   }
-  ctx.db.setCmd(cmd.id, 'running', undefined, ctx.now())
-  const result = cmd.type === 'deploy' ? await ctx.updater.deploy(cmd) : await ctx.updater.rollback(cmd)
-  ctx.db.setCmd(cmd.id, 'done', result, ctx.now())
+  inProgress.add(cmd.id)
+  try {
+    ctx.db.setCmd(cmd.id, 'running', undefined, ctx.now())
+    const result = cmd.type === 'deploy' ? await ctx.updater.deploy(cmd) : await ctx.updater.rollback(cmd)
+    ctx.db.setCmd(cmd.id, 'done', result, ctx.now())
+  } finally {
+    inProgress.delete(cmd.id)
+  }
 }
+
+/** Commands executing in this process (redeliveries during a run are ignored). */
+const inProgress = new Set<string>()
 
 function safeJson(b: Buffer): unknown {
   try {
