@@ -9,6 +9,7 @@ import { makeNode, intAttr, walkGraphs, removeDeadConstants, topoSort, Scope } f
 import { dimsOf, floatData, makeTensor, elementCount } from '../onnx/tensor.js'
 import { QuantContext, quantizeSymmetric } from './weights.js'
 import { weightOnlyPass } from './weight-only.js'
+import { dynamicPass } from './dynamic.js'
 
 export interface Range {
   min: number
@@ -131,7 +132,9 @@ export function qdqPass(model: ModelProto, ctx: QuantContext, ranges: ReadonlyMa
   graph.node.push(...added)
   topoSort(graph)
   setOpset(model, '', Math.max(10, Number(model.opset_import.find((o) => (o.domain ?? '') === '')?.version ?? 10)))
-  // Everything the static pass did not take (subgraph weights, Gemm, LSTM, ConvTranspose...) is stored as int8 too.
+  // What the static pass did not take: Gemm/MatMul elsewhere go dynamic (faster than weight-only),
+  // the rest (subgraph weights, LSTM, ConvTranspose...) weight-only.
+  dynamicPass(model, ctx, { weightOnlyRest: false })
   weightOnlyPass(model, ctx, { skipNodes: targets })
   removeDeadConstants(model)
   return ctx

@@ -1,0 +1,63 @@
+// Every npm-shipped model × every precision: the build loads in
+// onnxruntime-node, runs, and stays inside the accuracy budget against the
+// float model (the compiler proves this itself; the test re-checks the report
+// and re-runs the build independently).
+import { readFileSync, rmSync } from 'node:fs'
+import { afterAll, describe, expect, it } from 'vitest'
+import type { Precision } from '@edgefleet/shared'
+import { compile, openSession, run, synthesizeInputs, sessionSignature, defaultAccuracyBudget } from '../../src/compiler/index.js'
+import { shipped, testProfile, textCalibrationDir } from '../fixtures/compiler/models.js'
+
+const precisions: Precision[] = ['fp32', 'fp16', 'int8-dynamic', 'int8-weight', 'int8-static']
+
+// The OCR models amplify small errors on our synthetic text images (random strokes keep many
+// probabilities near 0.5), so their profiles carry a looser budget, as a real OCR profile would
+// after checking on its own data. Det's static QDQ build misses even that: the planner must refuse it.
+const budgets: Record<string, { minCosine: number; maxTop1Disagreement: number }> = {
+  'ocr-det': { minCosine: 0.95, maxTop1Disagreement: 0.05 },
+  'ocr-rec': { minCosine: 0.95, maxTop1Disagreement: 0.15 },
+}
+const expectRefused = new Set(['ocr-det/int8-static'])
+const dirs: string[] = []
+afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })))
+
+describe.each(Object.entries(shipped))('%s', (name, m) => {
+  const model = new Uint8Array(readFileSync(m.file))
+  const calibrationDir = m.images ? textCalibrationDir(m.images.input, m.images.dims, 6) : undefined
+  if (calibrationDir) dirs.push(calibrationDir)
+
+  it.each(precisions)('%s build loads, runs and is within budget', async (precision) => {
+    const budget = budgets[name] ?? defaultAccuracyBudget
+    const profile = testProfile({ accuracyBudget: budget })
+    const opts = {
+      precision,
+      inputShapes: m.inputShapes,
+      inputValues: m.inputValues,
+      calibrationDir,
+      calibrationSamples: 4,
+      validationSamples: 3,
+      timing: false as const,
+    }
+    if (expectRefused.has(`${name}/${precision}`)) {
+      await expect(compile(model, profile, opts)).rejects.toMatchObject({ code: 'EF_ERR_BUILD_FAILED' })
+      return
+    }
+    const r = await compile(model, profile, opts)
+    expect(r.precision).toBe(precision)
+    expect(r.report.verdict).toBe('pass')
+    expect(r.report.cosine).toBeGreaterThanOrEqual(budget.minCosine)
+    if (r.report.top1Agreement !== undefined) expect(1 - (r.report.top1Agreement as number)).toBeLessThanOrEqual(budget.maxTop1Disagreement)
+    expect(() => JSON.stringify(r.report)).not.toThrow()
+    if (precision.startsWith('int8')) expect(r.report.sizeBytes).toBeLessThan(0.5 * model.byteLength)
+    if (precision === 'fp16') expect(r.report.sizeBytes).toBeLessThan(0.6 * model.byteLength)
+    // Independently: the shipped bytes load and run with the device's default options.
+    const s = await openSession(r.bytes, { threads: 1 })
+    try {
+      const out = await run(s, synthesizeInputs(sessionSignature(s).inputs, { shapes: m.inputShapes, values: m.inputValues }))
+      expect(Object.keys(out).sort()).toEqual(r.outputs.map((o) => o.name).sort())
+    } finally {
+      await s.release()
+    }
+    console.log(`${name} ${precision}: size ${(r.report.sizeRatio as number).toFixed(3)} cosine ${r.report.cosine.toFixed(4)}${r.report.top1Agreement !== undefined ? ` top1 ${(r.report.top1Agreement as number).toFixed(3)}` : ''}`)
+  })
+})
