@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Installs everything EdgeFleet needs on a fresh clone and builds it.
+#   bash scripts/bootstrap.sh              # Node deps + build (enough for the demo)
+#   bash scripts/bootstrap.sh --test-deps  # also the system packages the tests use
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [[ "${1:-}" == "--test-deps" ]]; then
+  missing=()
+  command -v mosquitto >/dev/null 2>&1 || missing+=(mosquitto)
+  command -v mosquitto_pub >/dev/null 2>&1 || missing+=(mosquitto-clients)
+  command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+  if ((${#missing[@]})); then
+    if [[ $(id -u) -eq 0 ]]; then
+      apt-get update -qq
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+    else
+      echo "bootstrap: please install: ${missing[*]} (apt-get install -y ${missing[*]})" >&2
+    fi
+  fi
+fi
+
+if ! command -v pnpm >/dev/null 2>&1 || [[ "$(pnpm -v)" != 10.* ]]; then
+  # corepack's signature check fails on some machines; npm's global install works everywhere.
+  npm install -g pnpm@10 >/dev/null
+fi
+
+# better-sqlite3 compiles from source: point node-gyp at this node's headers instead of downloading them.
+export npm_config_nodedir="${npm_config_nodedir:-$(dirname "$(dirname "$(command -v node)")")}"
+# onnxruntime-node's install script only fetches GPU providers; its CPU build ships in the package.
+export ONNXRUNTIME_NODE_INSTALL=skip
+pnpm install --frozen-lockfile --reporter=silent
+pnpm -s build
