@@ -1,0 +1,152 @@
+// The passes on tiny hand-written models: weights are found wherever they
+// live (initializer, Constant node, If branches, outer scope) and actually
+// quantized — counted in the rewritten graph — and outputs stay close.
+import { describe, expect, it } from 'vitest'
+import { decodeModel, encodeModel, DataType, type ModelProto } from '../../src/compiler/onnx/proto.js'
+import { walkGraphs } from '../../src/compiler/onnx/graph.js'
+import { QuantContext } from '../../src/compiler/passes/weights.js'
+import { dynamicPass } from '../../src/compiler/passes/dynamic.js'
+import { weightOnlyPass } from '../../src/compiler/passes/weight-only.js'
+import { qdqPass, staticTargets } from '../../src/compiler/passes/qdq.js'
+import { fp16Pass } from '../../src/compiler/passes/fp16.js'
+import { upgradeOpset } from '../../src/compiler/passes/opset.js'
+import { collectRanges } from '../../src/compiler/calibration.js'
+import { openSession, run, synthesizeInputs, sessionSignature, type NamedTensor } from '../../src/compiler/index.js'
+import { compareOutputs } from '../../src/compiler/measure.js'
+import { mlpModel, ifModel, convModel } from '../fixtures/compiler/tiny.js'
+
+/** int8 tensors per graph depth, and float weight tensors (≥ 64 elements) left anywhere. */
+function census(m: ModelProto) {
+  const int8 = { main: 0, sub: 0 }
+  let floatWeights = 0
+  walkGraphs(m, ({ graph, depth }) => {
+    const tensors = [...graph.initializer, ...graph.node.filter((n) => n.op_type === 'Constant').map((n) => n.attribute[0].t!)]
+    for (const t of tensors) {
+      const n = t.dims.reduce<number>((a, b) => a * Number(b), 1)
+      if (t.data_type === DataType.INT8 && n >= 64) int8[depth ? 'sub' : 'main']++
+      if (t.data_type === DataType.FLOAT && n >= 64 && !/_scale/.test(t.name ?? '')) floatWeights++
+    }
+  })
+  const ops = new Map<string, number>()
+  walkGraphs(m, ({ graph }) => graph.node.forEach((n) => ops.set(n.op_type!, (ops.get(n.op_type!) ?? 0) + 1)))
+  return { int8, floatWeights, ops }
+}
+
+async function outputs(bytes: Uint8Array, inputs?: Record<string, NamedTensor>) {
+  const s = await openSession(bytes)
+  try {
+    const x = inputs ?? synthesizeInputs(sessionSignature(s).inputs, { values: { flag: 1 } })
+    return { x, y: await run(s, x) }
+  } finally {
+    await s.release()
+  }
+}
+
+async function closeTo(original: Uint8Array, rewritten: ModelProto, minCosine: number, inputs?: Record<string, NamedTensor>) {
+  const ref = await outputs(original, inputs)
+  const got = await outputs(encodeModel(rewritten), ref.x)
+  const acc = compareOutputs([ref.y], [got.y])
+  expect(acc.cosine).toBeGreaterThanOrEqual(minCosine)
+  return acc
+}
+
+describe('weight discovery', () => {
+  it('int8-dynamic: MatMul weight in a Constant node and Gemm weight initializer both become DynamicQuantizeMatMul', async () => {
+    const m = decodeModel(mlpModel())
+    const ctx = dynamicPass(m, new QuantContext(m, 13))
+    expect(ctx.plan.weights.constantNode).toBe(1)
+    expect(ctx.plan.weights.initializer).toBe(1)
+    const c = census(m)
+    expect(c.ops.get('DynamicQuantizeMatMul')).toBe(2)
+    expect(c.ops.get('Constant') ?? 0).toBe(0) // the dead Constant is gone
+    expect(c.int8.main).toBe(2)
+    expect(c.floatWeights).toBe(0)
+    await closeTo(mlpModel(), m, 0.999)
+  })
+
+  it('int8-dynamic integer form: DynamicQuantizeLinear → MatMulInteger chain', async () => {
+    const m = decodeModel(mlpModel())
+    dynamicPass(m, new QuantContext(m, 13), { form: 'integer' })
+    expect(census(m).ops.get('MatMulInteger')).toBe(2)
+    await closeTo(mlpModel(), m, 0.999)
+  })
+
+  it('int8-weight: weights inside If branches and read from the outer scope are quantized in the branch', async () => {
+    const m = decodeModel(ifModel())
+    const ctx = weightOnlyPass(m, new QuantContext(m, 13))
+    // then-branch initializer, else-branch outer Constant, main-graph MatMul initializer
+    expect(ctx.plan.weights).toEqual({ initializer: 2, constantNode: 1, subgraph: 2 })
+    const c = census(m)
+    expect(c.int8).toEqual({ main: 1, sub: 2 })
+    expect(c.floatWeights).toBe(0)
+    expect(c.ops.get('Constant') ?? 0).toBe(0)
+    for (const flag of [0, 1]) {
+      const x = synthesizeInputs([{ name: 'x', type: 'float32', dims: [1, 4, 8, 8] }])
+      await closeTo(ifModel(), m, 0.999, { ...x, flag: { type: 'bool', dims: [], data: Uint8Array.of(flag) } })
+    }
+  })
+
+  it('fp16: Constant-node and subgraph weights are stored as half, inputs and outputs stay float', async () => {
+    const m = decodeModel(ifModel())
+    const plan = fp16Pass(m)
+    expect(plan.weights.constantNode).toBe(1)
+    expect(plan.weights.subgraph).toBe(1)
+    expect(census(m).floatWeights).toBe(0)
+    expect(m.graph!.input[0].type!.tensor_type!.elem_type).toBe(DataType.FLOAT)
+    await closeTo(ifModel(), m, 0.9999)
+  })
+
+  it('per-tensor scales when the opset has no DequantizeLinear axis (opset 11)', () => {
+    const m = decodeModel(mlpModel(11))
+    const ctx = weightOnlyPass(m, new QuantContext(m, 11))
+    const dq = m.graph!.node.filter((n) => n.op_type === 'DequantizeLinear')
+    expect(dq.length).toBe(2)
+    expect(dq.every((n) => n.attribute.length === 0)).toBe(true)
+    expect(ctx.perChannel).toBe(false)
+  })
+})
+
+describe('int8-static QDQ', () => {
+  it('Conv → Relu → Conv gets Q/DQ on activations, per-channel weights and int32 bias, and matches the float model', async () => {
+    const src = convModel()
+    const m = decodeModel(src)
+    const { tensors } = staticTargets(m)
+    expect(tensors.sort()).toEqual(['c1', 'r1', 'x'].sort())
+    const s = await openSession(src)
+    const samples = [1, 2, 3, 4].map((seed) => synthesizeInputs(sessionSignature(s).inputs, { seed }))
+    await s.release()
+    const ranges = await collectRanges(m, tensors, samples)
+    qdqPass(m, new QuantContext(m, 13), ranges)
+    const c = census(m)
+    expect(c.ops.get('QuantizeLinear')).toBe(3)
+    expect(c.floatWeights).toBe(0)
+    const biasDq = m.graph!.initializer.filter((t) => t.data_type === DataType.INT32)
+    expect(biasDq.length).toBeGreaterThanOrEqual(2)
+    await closeTo(src, m, 0.99, samples[0])
+  })
+})
+
+describe('opset upgrade', () => {
+  it('rewrites opset-9 Clip/Slice/Squeeze/Softmax attributes into inputs and keeps results', async () => {
+    const { node, vi } = await import('../fixtures/compiler/tiny.js')
+    const FLOAT = 1
+    const g = {
+      name: 'old', initializer: [], value_info: [],
+      input: [vi('x', [2, 1, 6])], output: [vi('y', [2, 4])],
+      node: [
+        node('Clip', ['x'], ['c'], [{ name: 'min', type: 1, f: -0.5 }, { name: 'max', type: 1, f: 0.5 }]),
+        node('Slice', ['c'], ['s'], [{ name: 'starts', type: 7, ints: [1] }, { name: 'ends', type: 7, ints: [5] }, { name: 'axes', type: 7, ints: [2] }]),
+        node('Squeeze', ['s'], ['q'], [{ name: 'axes', type: 7, ints: [1] }]),
+        node('Softmax', ['q'], ['y'], [{ name: 'axis', type: 2, i: 1 }]),
+      ],
+    }
+    const src = encodeModel({ ir_version: 4, opset_import: [{ domain: '', version: 9 }], graph: g, metadata_props: [] })
+    const m = decodeModel(src)
+    upgradeOpset(m, 13)
+    expect(m.graph!.node.find((n) => n.op_type === 'Clip')!.input.length).toBe(3)
+    expect(m.graph!.node.find((n) => n.op_type === 'Slice')!.input.length).toBe(4)
+    const x: Record<string, NamedTensor> = { x: { type: 'float32', dims: [2, 1, 6], data: Float32Array.from({ length: 12 }, (_, i) => Math.sin(i) * FLOAT) } }
+    const acc = await closeTo(src, m, 0.999999, x)
+    expect(acc.maxAbsError).toBeLessThan(1e-6)
+  })
+})

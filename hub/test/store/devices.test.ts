@@ -1,0 +1,94 @@
+// Device rows: insert, lookup, selection by profile / tag / id, state updates.
+import { join } from 'node:path'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import type { DeviceState } from '@edgefleet/shared'
+import { HubStore } from '../../src/store/index.js'
+import { tempDir } from '../fixtures/hub.js'
+
+const H = (c: string) => c.repeat(64)
+
+describe('DeviceStore', () => {
+  const t = tempDir()
+  let store: HubStore
+  beforeAll(() => {
+    store = HubStore.open(join(t.dir, 'hub.db'))
+    store.devices.insert('rpi-1', 'gateway-rpi4', { site: 'north', line: '1' }, H('a'), 100)
+    store.devices.insert('rpi-2', 'gateway-rpi4', { site: 'south' }, H('b'), 200)
+    store.devices.insert('x86-1', 'industrial-x86', { site: 'north' }, H('c'), 300)
+  })
+  afterAll(() => {
+    store.close()
+    t.cleanup()
+  })
+
+  it('reads back what was inserted, offline and stateless', () => {
+    expect(store.devices.get('rpi-1')).toEqual({ id: 'rpi-1', profile: 'gateway-rpi4', tags: { site: 'north', line: '1' }, createdAt: 100, online: false, lastSeen: null, state: null })
+    expect(store.devices.get('nope')).toBeUndefined()
+    expect(store.devices.secretHash('rpi-2')).toBe(H('b'))
+    expect(store.devices.secretHash('nope')).toBeUndefined()
+    expect(store.devices.count()).toBe(3)
+  })
+
+  it('refuses a duplicate id with the primary-key constraint', () => {
+    let code: string | undefined
+    try {
+      store.devices.insert('rpi-1', 'industrial-x86', {}, H('d'), 400)
+    } catch (err) {
+      code = (err as { code?: string }).code
+    }
+    expect(code).toBe('SQLITE_CONSTRAINT_PRIMARYKEY')
+    expect(store.devices.get('rpi-1')?.profile).toBe('gateway-rpi4')
+  })
+
+  it('lists in id order with limit and offset', () => {
+    expect(store.devices.list().map((d) => d.id)).toEqual(['rpi-1', 'rpi-2', 'x86-1'])
+    expect(store.devices.list(1, 1).map((d) => d.id)).toEqual(['rpi-2'])
+    expect(store.devices.profilesInFleet()).toEqual(['gateway-rpi4', 'industrial-x86'])
+  })
+
+  it('selects by profile, tag and device id', () => {
+    const ids = (sel: Parameters<typeof store.devices.select>[0]) => store.devices.select(sel).map((d) => d.id)
+    expect(ids({ profile: 'gateway-rpi4' })).toEqual(['rpi-1', 'rpi-2'])
+    expect(ids({ profile: 'industrial-x86' })).toEqual(['x86-1'])
+    expect(ids({ profile: 'phone-android-arm64' })).toEqual([])
+    expect(ids({ tag: ['site', 'north'] })).toEqual(['rpi-1', 'x86-1'])
+    expect(ids({ tag: ['line', '1'] })).toEqual(['rpi-1'])
+    expect(ids({ tag: ['site', 'west'] })).toEqual([])
+    expect(ids({ tag: ['nosuch', 'north'] })).toEqual([])
+    // A key with quotes cannot break out of the JSON path (the value is a bound parameter anyway).
+    expect(ids({ tag: ['x" OR 1=1 OR "', 'north'] })).toEqual([])
+    expect(ids({ tag: ['site', "north' OR '1'='1"] })).toEqual([])
+    expect(ids({ device: 'rpi-2' })).toEqual(['rpi-2'])
+    expect(ids({ device: 'ghost' })).toEqual([])
+    expect(ids({})).toEqual([])
+  })
+
+  it('records state; an offline will keeps the last full state [EF-2.1.1]', () => {
+    const online: DeviceState = {
+      v: 1,
+      deviceId: 'rpi-1',
+      online: true,
+      ts: 1,
+      models: [{ name: 'wake', version: '1', precision: 'fp32', artifact: H('e'), slot: 'a' }],
+      apiPort: 8790,
+    }
+    expect(store.devices.setState('rpi-1', online, 500)).toBe(true)
+    let d = store.devices.get('rpi-1')!
+    expect(d.online).toBe(true)
+    expect(d.lastSeen).toBe(500)
+    expect(d.state?.models?.[0].name).toBe('wake')
+
+    expect(store.devices.setState('rpi-1', { v: 1, deviceId: 'rpi-1', online: false, ts: 2 }, 600)).toBe(true)
+    d = store.devices.get('rpi-1')!
+    expect(d.online).toBe(false)
+    expect(d.lastSeen).toBe(600)
+    expect(d.state?.models?.[0].version).toBe('1')
+
+    expect(store.devices.setState('ghost', online, 700)).toBe(false)
+
+    store.devices.setState('rpi-2', { v: 1, deviceId: 'rpi-2', online: true, ts: 3, models: [] }, 800)
+    expect(store.devices.get('rpi-2')!.online).toBe(true)
+    store.devices.markAllOffline()
+    expect(store.devices.list().filter((x) => x.online)).toEqual([])
+  })
+})
