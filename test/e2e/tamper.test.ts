@@ -79,7 +79,7 @@ describe('tampering and bad input with real processes', () => {
         (e: { packet?: { granted?: number[] } }) => e,
       )
       expect(refused?.packet?.granted).toEqual([128])
-      const closed = new Promise((r) => c.once('close', r))
+      const closed = new Promise<void>((r) => c.once('close', () => r()))
       c.publish(topics.telemetry('dev-b'), JSON.stringify({ v: 1, deviceId: 'dev-b', batchId: 'forged-batch-0001', from: 0, to: 1, models: [] }), { qos: 1 })
       await closed
     } finally {
@@ -139,14 +139,14 @@ describe('tampering and bad input with real processes', () => {
     await c.publishAsync(topics.cmd('dev-b'), cmdCodec.encode(forgedCmd), { qos: 1 })
     await c.publishAsync(topics.cmd('dev-b'), cmdCodec.encode(forgedManifest), { qos: 1 })
     c.end()
-    const evs = await waitFor(
+    const evs: Ev[] = await waitFor(
       async () => {
         const e = (await events('dev-b')).filter((x) => x.kind === 'rejected' && x.code === 'EF_ERR_SIGNATURE_INVALID')
         return e.length >= 2 ? e : undefined
       },
       { what: 'two signature rejections' },
     )
-    expect(evs.map((e) => e.cmdId).sort()).toEqual(['forged-cmd-signature-1', 'forged-manifest-sig-01'])
+    expect(evs.map((e: Ev) => e.cmdId).sort()).toEqual(['forged-cmd-signature-1', 'forged-manifest-sig-01'])
     const r = await api(b.url, 'POST', '/v1/models/wake/infer', { inputs: wakeInput(4) })
     expect(r.version).toBe('1.0.0')
   })
@@ -179,12 +179,12 @@ describe('tampering and bad input with real processes', () => {
   it('answers invalid HTTP bodies with 400 and a code', async () => {
     const res = await fetch(new URL('/api/v1/deployments', hub.httpUrl), { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"model":' })
     expect(res.status).toBe(400)
-    expect((await res.json()).error.code).toBe('EF_ERR_HTTP_BAD_REQUEST')
+    expect(((await res.json()) as { error: { code: string } }).error.code).toBe('EF_ERR_HTTP_BAD_REQUEST')
     const bad = await fetch(new URL('/api/v1/devices', hub.httpUrl), { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ id: 'x' }) })
     expect(bad.status).toBe(400)
-    expect((await bad.json()).error.code).toBe('EF_ERR_HTTP_BAD_REQUEST')
+    expect(((await bad.json()) as { error: { code: string } }).error.code).toBe('EF_ERR_HTTP_BAD_REQUEST')
     const notOnnx = await fetch(new URL('/api/v1/models?name=junk&version=1', hub.httpUrl), { method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body: Buffer.from('definitely not a model') })
     expect(notOnnx.status).toBe(400)
-    expect((await notOnnx.json()).error.code).toBe('EF_ERR_MODEL_INVALID')
+    expect(((await notOnnx.json()) as { error: { code: string } }).error.code).toBe('EF_ERR_MODEL_INVALID')
   })
 })

@@ -1,0 +1,55 @@
+// Types for fleet.mjs (kept in plain JS so the demo runs without a build step).
+import type { ChildProcess } from 'node:child_process'
+
+export const ROOT: string
+export const HUB_CLI: string
+export const AGENT_CLI: string
+export const MODELS: { wakeHello: string; wakeNamaste: string }
+
+type Stdio = 'inherit' | undefined
+export interface HubProc {
+  proc: ChildProcess
+  httpUrl: string
+  mqttUrl: string
+  publicKey: string
+  pid: number
+  stderr: () => string
+  stop: () => Promise<void>
+}
+export interface AgentProc {
+  proc: ChildProcess
+  apiPort: number
+  deviceId: string
+  pid: number
+  stderr: () => string
+  stop: () => Promise<void>
+  kill9: () => boolean
+}
+export interface FleetSpec {
+  id: string
+  profile: string
+  tags?: Record<string, string>
+}
+export type FleetAgent = FleetSpec & AgentProc & { secret: string; url: string }
+
+export function spawnJson(script: string, args: string[], key: string, opts?: { env?: Record<string, string>; timeoutMs?: number; stdio?: Stdio }): Promise<{ proc: ChildProcess; info: any; stderr: () => string }>
+export function stopProcess(proc: ChildProcess, graceMs?: number): Promise<void>
+export function startHub(o: { dataDir: string; logLevel?: string; env?: Record<string, string>; stdio?: Stdio; extraArgs?: string[] }): Promise<HubProc>
+export function startAgent(o: {
+  mqttUrl: string
+  deviceId: string
+  secret: string
+  hubKey: string
+  profile: string
+  dataDir: string
+  telemetryMs?: number
+  logLevel?: string
+  env?: Record<string, string>
+  stdio?: Stdio
+  extraArgs?: string[]
+}): Promise<AgentProc>
+export function api(baseUrl: string, method: string, path: string, body?: unknown, headers?: Record<string, string>): Promise<any>
+export function cli(args: string[], env?: Record<string, string>): Promise<{ code: number | null; out: string; err: string }>
+export function waitFor<T>(fn: () => T | Promise<T>, opts?: { timeoutMs?: number; intervalMs?: number; what?: string }): Promise<NonNullable<T>>
+export function wakeInput(seed?: number): { 'onnx::Flatten_0': { type: 'float32'; dims: number[]; data: number[] } }
+export function startFleet(hub: HubProc, specs: FleetSpec[], opts: { tmp: string; telemetryMs?: number; stdio?: Stdio; logLevel?: string }): Promise<FleetAgent[]>
