@@ -22,6 +22,7 @@ Commands:
   deploy N@V --target T     push a version to devices (profile=P | tag=k=v | device=ID)
   deployment show ID        per-device progress of a deployment
   telemetry                 request counts and latency percentiles per model version
+  compile MODEL.onnx        compile one model for one profile, no hub needed (see compile --help)
 
 Common options:
   --hub URL     hub HTTP API (env EDGEFLEET_HUB; default http://127.0.0.1:8080)
@@ -90,6 +91,11 @@ function splitRef(ref: string | undefined): { model: string; version: string } {
 
 export async function main(argv: string[], out = process.stdout, err = process.stderr): Promise<number> {
   const print = (s: string) => out.write(s + '\n')
+  // `compile` has its own flags and needs no hub: hand it the raw arguments.
+  if (argv[0] === 'compile') {
+    const { compileCli } = await import('../compiler/cli.js')
+    return compileCli(argv.slice(1), { stdout: out, stderr: err as NodeJS.WriteStream })
+  }
   let parsed
   try {
     parsed = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true })
