@@ -14,7 +14,7 @@ import {
   type TensorValue,
 } from '@edgefleet/shared'
 import type { Logger } from 'pino'
-import { compile, referenceOutputs, synthesizeInputs, type NamedTensor } from '../compiler/index.js'
+import { compileInWorker, referenceOutputs, synthesizeInputs, type NamedTensor } from '../compiler/index.js'
 import type { HubStore, BuildRow, VersionRow } from '../store/index.js'
 import type { BlobStore } from '../store/blobs.js'
 
@@ -68,7 +68,8 @@ export class Builder {
       if (!profile) throw new EdgeFleetError('EF_ERR_PROFILE_UNKNOWN', profileId)
       const opts = v.options as VersionOptions
       const source = blobs.get(v.digest)
-      const result = await compile(source, profile, { precision: opts.precision, inputShapes: opts.inputShapes, inputValues: opts.inputValues })
+      // In a worker thread: compiling and timing candidates must not stall the broker or the API.
+      const result = await compileInWorker(source, profile, { precision: opts.precision, inputShapes: opts.inputShapes, inputValues: opts.inputValues })
       const inputs = synthesizeInputs(result.inputs, { seed: 7, shapes: opts.inputShapes, values: opts.inputValues })
       const outputs = await referenceOutputs(result.bytes, inputs)
       const artifactDigest = blobs.put(result.bytes)
