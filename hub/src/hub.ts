@@ -34,6 +34,8 @@ export interface HubOptions {
   log?: Logger | string
   /** Clock seam for tests (ms since epoch). */
   now?: () => number
+  /** Compile worker script (see compileInWorker); tests running from source pass hub/dist/compiler/worker.js. */
+  compileWorkerUrl?: URL
 }
 
 export const defaultHubOptions = {
@@ -91,7 +93,7 @@ export async function startHub(options: HubOptions): Promise<Hub> {
     if (!mqtt) return Promise.reject(new Error('hub mqtt client not connected yet'))
     return mqtt.publish(topic, payload, { qos: 1 })
   }
-  const builder = new Builder({ store, blobs, profiles, privateKey: keys.privateKey, log, now })
+  const builder = new Builder({ store, blobs, profiles, privateKey: keys.privateKey, log, now, workerUrl: options.compileWorkerUrl })
   const registry = new Registry(store, blobs, builder, now)
   const deployer = new Deployer({ store, builder, privateKey: keys.privateKey, log, now, publish })
   const chunks = new ChunkServer({ store, blobs, log, publish })

@@ -25,6 +25,8 @@ export interface BuilderDeps {
   privateKey: KeyObject
   log: Logger
   now: () => number
+  /** Compile worker script; defaults to worker.js beside the compiler (tests running from source pass the built one). */
+  workerUrl?: URL
 }
 
 /** Version options that shape compilation (stored with the version). */
@@ -69,7 +71,7 @@ export class Builder {
       const opts = v.options as VersionOptions
       const source = blobs.get(v.digest)
       // In a worker thread: compiling and timing candidates must not stall the broker or the API.
-      const result = await compileInWorker(source, profile, { precision: opts.precision, inputShapes: opts.inputShapes, inputValues: opts.inputValues })
+      const result = await compileInWorker(source, profile, { precision: opts.precision, inputShapes: opts.inputShapes, inputValues: opts.inputValues, workerUrl: this.deps.workerUrl })
       const inputs = synthesizeInputs(result.inputs, { seed: 7, shapes: opts.inputShapes, values: opts.inputValues })
       const outputs = await referenceOutputs(result.bytes, inputs)
       const artifactDigest = blobs.put(result.bytes)
