@@ -109,7 +109,8 @@ export async function main(argv: string[], out = process.stdout, err = process.s
   const key = HELP[two] ? two : HELP[cmd ?? ''] ? cmd : undefined
   if (!cmd || (o.help && !key)) {
     print(HELP.main)
-    return cmd ? 0 : 2
+    // Asked-for help is a success; a bare `edgefleet` is a usage error.
+    return cmd || o.help ? 0 : 2
   }
   if (o.help && key) {
     print(HELP[key])
