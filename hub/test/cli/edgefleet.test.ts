@@ -1,0 +1,129 @@
+// The operator CLI's main() with fake streams: exit codes for help, unknown
+// commands and usage errors, and real calls against an in-process hub.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { main } from '../../src/cli/edgefleet.js'
+import { sha256Hex } from '@edgefleet/shared'
+import { startTestHub, type TestHub } from '../fixtures/hub.js'
+
+function sink(): { stream: NodeJS.WriteStream; text: () => string } {
+  let buf = ''
+  const stream = { write: (s: string | Uint8Array) => ((buf += typeof s === 'string' ? s : Buffer.from(s).toString()), true) } as unknown as NodeJS.WriteStream
+  return { stream, text: () => buf }
+}
+
+async function run(argv: string[]): Promise<{ code: number; out: string; err: string }> {
+  const out = sink()
+  const err = sink()
+  const code = await main(argv, out.stream, err.stream)
+  return { code, out: out.text(), err: err.text() }
+}
+
+describe('edgefleet CLI without a hub', () => {
+  it('--help prints the overview and exits 0', async () => {
+    const r = await run(['--help'])
+    expect(r.code).toBe(0)
+    expect(r.out).toContain('Usage: edgefleet <command>')
+    expect(r.out).toContain('deploy N@V --target T')
+  })
+
+  it('no command prints the overview and exits 2', async () => {
+    const r = await run([])
+    expect(r.code).toBe(2)
+    expect(r.out).toContain('Usage: edgefleet')
+  })
+
+  it('a command with --help prints that command', async () => {
+    const r = await run(['device', 'add', '--help'])
+    expect(r.code).toBe(0)
+    expect(r.out.trim()).toBe('edgefleet device add ID --profile P [--tag k=v ...] [--json]')
+  })
+
+  it('an unknown command exits 2', async () => {
+    const r = await run(['frobnicate', 'now'])
+    expect(r.code).toBe(2)
+    expect(r.err).toContain('unknown command: frobnicate now')
+  })
+
+  it('an unknown option exits 2', async () => {
+    const r = await run(['devices', 'list', '--frob'])
+    expect(r.code).toBe(2)
+    expect(r.err).toMatch(/frob/)
+  })
+
+  it.each([
+    [['device', 'add', 'dev-1'], 'device add needs ID and --profile P'],
+    [['device', 'add', '--profile', 'gateway-rpi4'], 'device add needs ID and --profile P'],
+    [['device', 'add', 'dev-1', '--profile', 'gateway-rpi4', '--tag', 'novalue'], '--tag must be KEY=VALUE'],
+    [['model', 'add', 'x.onnx', '--name', 'm'], 'model add needs FILE.onnx, --name and --version'],
+    [['model', 'show', 'noversion'], 'expected MODEL@VERSION'],
+    [['deploy', 'wake@'], 'expected MODEL@VERSION'],
+    [['deploy', 'wake@1'], 'deploy needs --target'],
+    [['deployment', 'show'], 'deployment show needs ID'],
+  ])('usage error %j exits 2 without calling a hub', async (argv, msg) => {
+    // An unreachable hub: a usage error must be found before any request.
+    const r = await run([...argv, '--hub', 'http://127.0.0.1:1'])
+    expect(r.code).toBe(2)
+    expect(r.err).toContain(msg)
+  })
+
+  it('an unreachable hub exits 1 with EF_ERR_CONFIG_INVALID', async () => {
+    const r = await run(['devices', 'list', '--json', '--hub', 'http://127.0.0.1:1'])
+    expect(r.code).toBe(1)
+    expect((JSON.parse(r.out) as { error: { code: string } }).error.code).toBe('EF_ERR_CONFIG_INVALID')
+  })
+})
+
+describe('edgefleet CLI against a running hub', () => {
+  let t: TestHub
+  beforeAll(async () => {
+    t = await startTestHub()
+  })
+  afterAll(async () => {
+    await t?.close()
+  })
+
+  it('device add --json prints the secret and the hub key', async () => {
+    const r = await run(['device', 'add', 'cli-1', '--profile', 'gateway-rpi4', '--tag', 'site=north', '--json', '--hub', t.hub.httpUrl])
+    expect(r.code, r.err).toBe(0)
+    const body = JSON.parse(r.out) as { id: string; secret: string; hubPublicKey: string; tags: Record<string, string> }
+    expect(body.id).toBe('cli-1')
+    expect(body.tags).toEqual({ site: 'north' })
+    expect(body.hubPublicKey).toBe(t.hub.keys.publicKey)
+    expect(t.hub.store.devices.secretHash('cli-1')).toBe(sha256Hex(body.secret))
+  })
+
+  it('device add in text form prints the agent command line', async () => {
+    const r = await run(['device', 'add', 'cli-2', '--profile', 'industrial-x86', '--hub', t.hub.httpUrl])
+    expect(r.code).toBe(0)
+    expect(r.out).toContain('device cli-2 (industrial-x86) provisioned')
+    expect(r.out).toMatch(/edgefleet-agent --hub mqtt:\/\/127\.0\.0\.1:\d+ --device-id cli-2 --secret \S+ --hub-key \S{43} --profile industrial-x86/)
+  })
+
+  it('devices list --json returns an array of the devices', async () => {
+    const r = await run(['devices', 'list', '--json', '--hub', t.hub.httpUrl])
+    expect(r.code).toBe(0)
+    const items = JSON.parse(r.out) as { id: string; profile: string; online: boolean }[]
+    expect(Array.isArray(items)).toBe(true)
+    expect(items.map((d) => [d.id, d.profile, d.online])).toEqual([
+      ['cli-1', 'gateway-rpi4', false],
+      ['cli-2', 'industrial-x86', false],
+    ])
+  })
+
+  it('devices list as a table', async () => {
+    const r = await run(['devices', 'list', '--hub', t.hub.httpUrl])
+    expect(r.code).toBe(0)
+    const lines = r.out.trim().split('\n')
+    expect(lines[0]).toMatch(/^ID\s+PROFILE\s+STATE\s+MODELS\s+TAGS$/)
+    expect(lines[1]).toMatch(/^cli-1\s+gateway-rpi4\s+offline\s+-\s+site=north$/)
+  })
+
+  it("a hub error exits 1 with the hub's code", async () => {
+    const r = await run(['device', 'add', 'cli-1', '--profile', 'gateway-rpi4', '--json', '--hub', t.hub.httpUrl])
+    expect(r.code).toBe(1)
+    expect((JSON.parse(r.out) as { error: { code: string } }).error.code).toBe('EF_ERR_DEVICE_EXISTS')
+    const txt = await run(['deploy', 'nope@1', '--target', 'profile=gateway-rpi4', '--hub', t.hub.httpUrl])
+    expect(txt.code).toBe(1)
+    expect(txt.err).toMatch(/^error EF_ERR_MODEL_NOT_FOUND: /)
+  })
+})
