@@ -7,7 +7,7 @@ import { loadavg } from 'node:os'
 import { once } from 'node:events'
 import type { Server } from 'node:http'
 import pino, { type Logger } from 'pino'
-import { eventCodec, profileCodec, publicKeyFromText, telemetryCodec, topics, type DeviceState, type FirmwareProfile } from '@edgefleet/shared'
+import { MAX_FETCH_CHUNKS, eventCodec, fetchCodec, profileCodec, publicKeyFromText, telemetryCodec, topics, type DeviceState, type FetchOp, type FetchRequest, type FirmwareProfile } from '@edgefleet/shared'
 import type { AgentConfig } from './config.js'
 import { AgentDb } from './store/db.js'
 import { Slots } from './updater/slots.js'
@@ -53,6 +53,12 @@ function readProfile(dir: string | undefined, id: string): FirmwareProfile | und
   return undefined
 }
 
+function chunkList<T>(xs: T[], n: number): T[][] {
+  const out: T[][] = []
+  for (let i = 0; i < xs.length; i += n) out.push(xs.slice(i, i + n))
+  return out
+}
+
 export async function createAgent(config: Readonly<AgentConfig>, deps: AgentDeps = {}): Promise<Agent> {
   const log = deps.log ?? pino({ level: config.logLevel, base: { svc: 'agent', device: config.deviceId } }, pino.destination(2))
   const now = deps.now ?? Date.now
@@ -86,7 +92,18 @@ export async function createAgent(config: Readonly<AgentConfig>, deps: AgentDeps
     enqueue(topics.events(config.deviceId), eventCodec.encode(full), 'event')
   }
 
-  const chunkListeners = new Set<(d: string, i: number, p: Buffer) => void>()
+  const chunkListeners = new Set<(d: string, i: number, p: Buffer, broadcast: boolean) => void>()
+  const reconnectListeners = new Set<() => void>()
+  const sendFetch = (digest: string, op: FetchOp, extra: { chunks?: number[]; last?: number } = {}) => {
+    const c = conn?.client
+    if (!c) return
+    // Large missing sets are split over several requests [EF-2.7].
+    const lists = extra.chunks && extra.chunks.length > MAX_FETCH_CHUNKS ? chunkList(extra.chunks, MAX_FETCH_CHUNKS) : [extra.chunks]
+    for (const chunks of lists) {
+      const req: FetchRequest = { v: 1, deviceId: config.deviceId, artifact: digest, op, ...(chunks ? { chunks } : {}), ...(extra.last !== undefined ? { last: extra.last } : {}) }
+      c.publish(topics.fetch(config.deviceId), fetchCodec.encode(req), { qos: op === 'ack' ? 0 : 1 })
+    }
+  }
   const transport: ChunkTransport = {
     subscribeArtifact: async (digest) => {
       await conn?.client?.subscribeAsync(topics.artifact(digest), { qos: 1 })
@@ -94,12 +111,17 @@ export async function createAgent(config: Readonly<AgentConfig>, deps: AgentDeps
     unsubscribeArtifact: async (digest) => {
       await conn?.client?.unsubscribeAsync(topics.artifact(digest))
     },
-    requestChunks: (digest, indexes) => {
-      conn?.client?.publish(topics.fetch(config.deviceId), JSON.stringify({ v: 1, deviceId: config.deviceId, artifact: digest, chunks: indexes }), { qos: 1 })
-    },
+    requestChunks: (digest, indexes) => sendFetch(digest, 'repair', { chunks: indexes }),
+    join: (digest, missing) => sendFetch(digest, 'join', { chunks: missing }),
+    ack: (digest, last) => sendFetch(digest, 'ack', { last }),
+    done: (digest) => sendFetch(digest, 'done'),
     onChunk: (fn) => {
       chunkListeners.add(fn)
       return () => chunkListeners.delete(fn)
+    },
+    onReconnect: (fn) => {
+      reconnectListeners.add(fn)
+      return () => reconnectListeners.delete(fn)
     },
   }
 
@@ -156,12 +178,13 @@ export async function createAgent(config: Readonly<AgentConfig>, deps: AgentDeps
     secret: config.secret,
     log,
     onCmd: (p) => void handleCmd(cmdCtx, p).catch((err: Error) => log.error({ err: err.message }, 'command handler failed')),
-    onChunk: (d, i, p) => {
-      for (const fn of chunkListeners) fn(d, i, p)
+    onChunk: (d, i, p, broadcast) => {
+      for (const fn of chunkListeners) fn(d, i, p, broadcast)
     },
     onConnect: () => {
       conn?.publishState(state())
       outbox.kick()
+      for (const fn of reconnectListeners) fn()
     },
   })
   conn.start()

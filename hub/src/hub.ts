@@ -13,7 +13,7 @@ import { assertSameDevice, dispatch, newMetrics, type HandlerContext, type HubMe
 import { Builder } from './build/builder.js'
 import { Registry } from './registry/models.js'
 import { Deployer } from './distribution/deployer.js'
-import { ChunkServer } from './distribution/chunk-server.js'
+import { Distributor } from './distribution/broadcast.js'
 import { loadProfiles, DEFAULT_PROFILES_DIR } from './profiles.js'
 import { buildApi } from './api/server.js'
 import type { FastifyInstance } from 'fastify'
@@ -51,7 +51,7 @@ export interface Hub {
   readonly profiles: Map<string, FirmwareProfile>
   readonly registry: Registry
   readonly deployer: Deployer
-  readonly chunks: ChunkServer
+  readonly distributor: Distributor
   readonly metrics: HubMetrics
   readonly api: FastifyInstance
   readonly broker?: EmbeddedBroker
@@ -96,14 +96,14 @@ export async function startHub(options: HubOptions): Promise<Hub> {
   const builder = new Builder({ store, blobs, profiles, privateKey: keys.privateKey, log, now, workerUrl: options.compileWorkerUrl })
   const registry = new Registry(store, blobs, builder, now)
   const deployer = new Deployer({ store, builder, privateKey: keys.privateKey, log, now, publish })
-  const chunks = new ChunkServer({ store, blobs, log, publish })
+  const distributor = new Distributor({ store, blobs, log, publish, now, expectedReceivers: (a) => store.deployments.openReceivers(a) })
   const ctx: HandlerContext = {
     store,
     log,
     metrics,
     now,
     assertSameDevice,
-    requestChunks: (artifact, list) => chunks.request(artifact, list),
+    onFetch: (req) => distributor.handle(req),
     onDeviceOnline: (id) => void deployer.resendOpen(id).catch((err: Error) => log.warn({ device: id, err: err.message }, 'resend failed')),
   }
   mqtt = await HubMqtt.connect({ url: mqttUrl, secret: keys.hubSecret, log, onMessage: (t, p) => dispatch(ctx, t, p) })
@@ -121,7 +121,7 @@ export async function startHub(options: HubOptions): Promise<Hub> {
     profiles,
     registry,
     deployer,
-    chunks,
+    distributor,
     metrics,
     api,
     broker,
@@ -132,6 +132,7 @@ export async function startHub(options: HubOptions): Promise<Hub> {
       if (closed) return
       closed = true
       await api.close()
+      distributor.close()
       await mqtt?.close()
       await broker?.close()
       store.close()

@@ -52,6 +52,13 @@ export const topics = {
   },
   /** All chunks of one artifact (subscription filter). */
   artifact: (artifactDigest: string) => `${TOPIC_PREFIX}/art/${checkDigest(artifactDigest)}/+`,
+  /** Chunk n of an artifact sent to one device only: repairs [EF-1.6]. */
+  repair(id: string, artifactDigest: string, n: number): string {
+    if (!Number.isSafeInteger(n) || n < 0) throw new RangeError(`chunk index must be a non-negative integer, got ${n}`)
+    return `${TOPIC_PREFIX}/dev/${checkId(id)}/chunk/${checkDigest(artifactDigest)}/${n}`
+  },
+  /** Every repair chunk for one device (its subscription filter). */
+  repairs: (id: string) => `${TOPIC_PREFIX}/dev/${checkId(id)}/chunk/#`,
   /** Filters the hub subscribes to: everything agents publish. */
   hubSubscriptions: (): string[] => AGENT_PUBLISH_KINDS.map((k) => `${TOPIC_PREFIX}/dev/+/${k}`),
 }
@@ -59,6 +66,9 @@ export const topics = {
 export type ParsedTopic =
   | { kind: DeviceTopicKind; deviceId: string }
   | { kind: 'chunk'; digest: string; index: number }
+  | { kind: 'repair'; deviceId: string; digest: string; index: number }
+
+const INDEX_RE = /^(0|[1-9]\d{0,14})$/
 
 /** Parses a concrete topic (no wildcards); returns null for anything outside ef/v1. */
 export function parseTopic(topic: string): ParsedTopic | null {
@@ -68,6 +78,10 @@ export function parseTopic(topic: string): ParsedTopic | null {
     const [, , , deviceId, kind] = parts
     if (!isValidId(deviceId) || !(DEVICE_TOPIC_KINDS as readonly string[]).includes(kind)) return null
     return { kind: kind as DeviceTopicKind, deviceId }
+  }
+  if (parts.length === 7 && parts[2] === 'dev' && parts[4] === 'chunk') {
+    if (!isValidId(parts[3]) || !isDigest(parts[5]) || !INDEX_RE.test(parts[6])) return null
+    return { kind: 'repair', deviceId: parts[3], digest: parts[5], index: Number(parts[6]) }
   }
   if (parts.length === 5 && parts[2] === 'art') {
     const index = Number(parts[4])

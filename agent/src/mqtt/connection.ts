@@ -14,7 +14,7 @@ export interface ConnectionOptions {
   minBackoffMs?: number
   maxBackoffMs?: number
   onCmd: (payload: Buffer) => void
-  onChunk: (digest: string, index: number, payload: Buffer) => void
+  onChunk: (digest: string, index: number, payload: Buffer, broadcast: boolean) => void
   onConnect: () => void
 }
 
@@ -43,13 +43,14 @@ export class Connection {
     c.on('connect', (ack) => {
       this.attempt = 0
       o.log.info({ sessionPresent: ack.sessionPresent }, 'connected to hub broker')
-      if (!ack.sessionPresent) c.subscribe(topics.cmd(o.deviceId), { qos: 1 })
+      if (!ack.sessionPresent) c.subscribe([topics.cmd(o.deviceId), topics.repairs(o.deviceId)], { qos: 1 })
       o.onConnect()
     })
     c.on('message', (topic, payload) => {
       if (topic === topics.cmd(o.deviceId)) return o.onCmd(payload)
       const t = parseTopic(topic)
-      if (t?.kind === 'chunk') o.onChunk(t.digest, t.index, payload)
+      if (t?.kind === 'chunk') o.onChunk(t.digest, t.index, payload, true)
+      else if (t?.kind === 'repair' && t.deviceId === o.deviceId) o.onChunk(t.digest, t.index, payload, false)
     })
     c.on('error', (err) => o.log.warn({ err: err.message, code: (err as { code?: unknown }).code }, 'mqtt error'))
     c.on('close', () => this.scheduleReconnect())

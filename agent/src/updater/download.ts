@@ -1,27 +1,43 @@
-// Fetches the chunks of one artifact that the chunk store lacks [EF-2.7]:
-// subscribe to the artifact's chunk topics first, then ask for at most
-// `window` chunks at a time, verify each chunk's sha256, keep it on disk (so
-// a restart resumes), and re-ask for what does not arrive.
+// Fetches the chunks of one artifact that the chunk store lacks [EF-2.7].
+//
+// With a broadcast-capable transport the agent subscribes to the artifact's
+// chunk topics, `join`s with the list it misses and then mostly listens: the
+// hub broadcasts each chunk once to every joined agent, and sends chunks the
+// agent missed (it joined late, a broker restarted) to it alone. The agent
+// acknowledges broadcast progress every few chunks (the hub paces on that),
+// re-joins after a reconnect, and asks for repairs itself only when nothing
+// has arrived for `stallMs`, at most `window` at a time. Every chunk is
+// checked against its sha256 and written to the chunk store at once, so a
+// restart resumes from what is already on disk.
 import { EdgeFleetError, sha256Hex, type Manifest } from '@edgefleet/shared'
 import type { ChunkStore } from './chunks.js'
 
 export interface ChunkTransport {
   subscribeArtifact(digest: string): Promise<void>
   unsubscribeArtifact(digest: string): Promise<void>
+  /** Ask for these chunks to be sent to this device (repair). */
   requestChunks(digest: string, indexes: number[]): void
-  /** Registers a chunk listener; returns its remover. */
-  onChunk(fn: (digest: string, index: number, payload: Buffer) => void): () => void
+  /** Broadcast protocol; without it the agent pulls every chunk with requestChunks. */
+  join?(digest: string, missing: number[]): void
+  ack?(digest: string, lastIndex: number): void
+  done?(digest: string): void
+  /** Registers a chunk listener; returns its remover. `broadcast` is false for repairs. */
+  onChunk(fn: (digest: string, index: number, payload: Buffer, broadcast: boolean) => void): () => void
+  /** Registers a reconnect listener; returns its remover. */
+  onReconnect?(fn: () => void): () => void
 }
 
 export interface DownloadOptions {
   window: number
   timeoutMs: number
-  /** Re-ask for outstanding chunks after this long without any arriving. */
+  /** Ask for repairs after this long without any chunk arriving. */
   stallMs?: number
   onProgress?: (bytes: number, total: number) => void
   onRejected?: (index: number) => void
   /** Give up when one chunk fails its hash this many times (the source itself is damaged). */
   maxRejectsPerChunk?: number
+  /** Acknowledge broadcast progress every this many chunks. */
+  ackEvery?: number
 }
 
 export interface DownloadStats {
@@ -29,6 +45,9 @@ export interface DownloadStats {
   fetched: number
   fetchedBytes: number
   rejected: number
+  /** Chunk messages received, including duplicates (bytes moved over MQTT). */
+  receivedBytes: number
+  duplicates: number
 }
 
 export async function download(manifest: Manifest, store: ChunkStore, transport: ChunkTransport, opts: DownloadOptions): Promise<DownloadStats> {
@@ -40,45 +59,54 @@ export async function download(manifest: Manifest, store: ChunkStore, transport:
     if (store.has(c.digest)) have += c.size
     else missing.push(i)
   })
-  const stats: DownloadStats = { fetched: 0, fetchedBytes: 0, rejected: 0 }
+  const stats: DownloadStats = { fetched: 0, fetchedBytes: 0, rejected: 0, receivedBytes: 0, duplicates: 0 }
   if (missing.length === 0) return stats
   await transport.subscribeArtifact(digest)
   const todo = new Set(missing)
-  const queue = [...missing]
-  const outstanding = new Set<number>()
-  const stallMs = opts.stallMs ?? 3000
+  const broadcast = typeof transport.join === 'function'
+  const stallMs = opts.stallMs ?? 2000
+  const ackEvery = opts.ackEvery ?? 4
   const rejects = new Map<number, number>()
+  /** Repairs asked for and not yet arrived. */
+  const outstanding = new Set<number>()
+  let sinceAck = 0
+  let completed = false
   try {
     await new Promise<void>((resolve, reject) => {
       let lastProgress = Date.now()
       const started = Date.now()
-      const pump = () => {
+      const askRepairs = () => {
         const batch: number[] = []
-        while (outstanding.size < opts.window && queue.length > 0) {
-          const i = queue.shift()!
-          if (!todo.has(i) || outstanding.has(i)) continue
+        for (const i of todo) {
+          if (outstanding.size >= opts.window) break
+          if (outstanding.has(i)) continue
           outstanding.add(i)
           batch.push(i)
         }
         if (batch.length) transport.requestChunks(digest, batch)
       }
-      const off = transport.onChunk((d, index, payload) => {
-        if (d !== digest || !todo.has(index)) return
+      const offChunk = transport.onChunk((d, index, payload, isBroadcast) => {
+        if (d !== digest) return
+        stats.receivedBytes += payload.length
+        if (!todo.has(index)) {
+          stats.duplicates++
+          return
+        }
         const ref = chunks[index]
         if (payload.length !== ref.size || sha256Hex(payload) !== ref.digest) {
-          // A damaged chunk is dropped and asked for again [EF-4.3].
+          // A damaged chunk is dropped and asked for again on its own [EF-4.3].
           stats.rejected++
           opts.onRejected?.(index)
           const n = (rejects.get(index) ?? 0) + 1
           rejects.set(index, n)
+          outstanding.delete(index)
           if (n >= (opts.maxRejectsPerChunk ?? 5)) {
             finish()
             reject(new EdgeFleetError('EF_ERR_CHUNK_HASH_MISMATCH', `chunk ${index} failed its sha256 check ${n} times`))
             return
           }
-          outstanding.delete(index)
-          queue.push(index)
-          pump()
+          outstanding.add(index)
+          transport.requestChunks(digest, [index])
           return
         }
         store.put(ref.digest, payload)
@@ -89,10 +117,22 @@ export async function download(manifest: Manifest, store: ChunkStore, transport:
         have += payload.length
         lastProgress = Date.now()
         opts.onProgress?.(have, total)
+        if (broadcast && isBroadcast && ++sinceAck >= ackEvery) {
+          sinceAck = 0
+          transport.ack?.(digest, index)
+        }
         if (todo.size === 0) {
+          completed = true
           finish()
           resolve()
-        } else pump()
+        } else if (!broadcast || outstanding.size > 0) askRepairs()
+      })
+      const offReconnect = transport.onReconnect?.(() => {
+        // The broker may have lost our subscription and the hub's in-flight chunks: join again.
+        outstanding.clear()
+        lastProgress = Date.now()
+        if (broadcast) transport.join!(digest, [...todo])
+        else askRepairs()
       })
       const timer = setInterval(() => {
         const now = Date.now()
@@ -100,20 +140,22 @@ export async function download(manifest: Manifest, store: ChunkStore, transport:
           finish()
           reject(new EdgeFleetError('EF_ERR_DOWNLOAD_TIMEOUT', `${todo.size} of ${chunks.length} chunks missing after ${opts.timeoutMs} ms`))
         } else if (now - lastProgress > stallMs) {
-          // Nothing arrived for a while (lost fetch, broker restart): ask again for everything outstanding.
-          for (const i of outstanding) queue.unshift(i)
+          // Nothing arrived for a while: ask for what is missing, a window at a time.
           outstanding.clear()
           lastProgress = now
-          pump()
+          askRepairs()
         }
-      }, Math.min(500, stallMs))
+      }, Math.min(250, stallMs))
       const finish = () => {
         clearInterval(timer)
-        off()
+        offChunk()
+        offReconnect?.()
       }
-      pump()
+      if (broadcast) transport.join!(digest, missing)
+      else askRepairs()
     })
   } finally {
+    if (completed) transport.done?.(digest)
     await transport.unsubscribeArtifact(digest).catch(() => undefined)
   }
   return stats

@@ -1,7 +1,7 @@
 // One dispatcher for every topic the hub reads, one handler file per message.
 // A bad message is logged with its code, counted and dropped: it never stops
 // the hub [EF-2.8].
-import { EdgeFleetError, codeOf, parseTopic } from '@edgefleet/shared'
+import { EdgeFleetError, codeOf, parseTopic, type FetchRequest } from '@edgefleet/shared'
 import type { Logger } from 'pino'
 import type { HubStore } from '../store/index.js'
 import { handleState } from './handlers/state.js'
@@ -21,7 +21,7 @@ export interface HandlerContext {
   metrics: HubMetrics
   now: () => number
   onDeviceOnline: (deviceId: string) => void
-  requestChunks: (artifact: string, chunks: number[]) => void
+  onFetch: (req: FetchRequest) => void
   assertSameDevice: (topicDevice: string, payloadDevice: string) => void
 }
 
@@ -37,7 +37,7 @@ export function dispatch(ctx: HandlerContext, topic: string, payload: Buffer): v
   ctx.metrics.messagesIn++
   try {
     const t = parseTopic(topic)
-    if (t === null || t.kind === 'chunk' || t.kind === 'cmd') throw new EdgeFleetError('EF_ERR_TOPIC_UNKNOWN', topic)
+    if (t === null || t.kind === 'chunk' || t.kind === 'repair' || t.kind === 'cmd') throw new EdgeFleetError('EF_ERR_TOPIC_UNKNOWN', topic)
     switch (t.kind) {
       case 'state':
         return handleState(ctx, t.deviceId, payload)

@@ -125,6 +125,17 @@ export class DeploymentStore {
     return rows.map(ddRow)
   }
 
+  /** Online devices with an open assignment whose build is this artifact. */
+  openReceivers(artifact: string): number {
+    const r = this.db
+      .prepare(
+        `SELECT count(DISTINCT dd.device_id) AS n FROM deployment_devices dd JOIN builds b ON b.id = dd.build_id JOIN devices d ON d.id = dd.device_id
+         WHERE b.artifact = ? AND d.online = 1 AND dd.state NOT IN ('activated','rejected','health_failed','failed','rolled_back')`,
+      )
+      .get(artifact) as { n: number }
+    return r.n
+  }
+
   setSent(deploymentId: string, deviceId: string, cmdId: string, now: number): void {
     this.db
       .prepare("UPDATE deployment_devices SET cmd_id = ?, state = CASE WHEN state = 'pending' THEN 'sent' ELSE state END, updated_at = ? WHERE deployment_id = ? AND device_id = ?")

@@ -5,5 +5,5 @@ import type { HandlerContext } from '../dispatch.js'
 export function handleFetch(ctx: HandlerContext, deviceId: string, payload: Buffer): void {
   const req = fetchCodec.decode(payload)
   ctx.assertSameDevice(deviceId, req.deviceId)
-  ctx.requestChunks(req.artifact, req.chunks)
+  ctx.onFetch(req)
 }

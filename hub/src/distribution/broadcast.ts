@@ -1,0 +1,253 @@
+// Artifact distribution: broadcast with repair [EF-2.7].
+//
+// The first `join` for an artifact opens a broadcast session. After a short
+// gathering delay (so a wave of agents joins one session) every chunk that any
+// joined agent misses is published ONCE on its content-addressed topic and the
+// broker fans it out. A chunk that was already broadcast before an agent
+// joined, or that an agent lost, is sent to that agent alone on its repair
+// topic. Memory stays bounded everywhere: the hub reads each chunk from disk
+// when it publishes it, at most `window` publishes await their PUBACK, and the
+// broadcast runs at most `aheadChunks` ahead of the slowest receiver that is
+// still acknowledging — aedes PUBACKs long before slow subscribers have the
+// data, so pacing looks at delivery, not at PUBACKs.
+import { chunkOffsets, topics, type FetchRequest } from '@edgefleet/shared'
+import type { Logger } from 'pino'
+import type { HubStore } from '../store/index.js'
+import type { BlobStore } from '../store/blobs.js'
+
+export interface DistributorOptions {
+  store: HubStore
+  blobs: BlobStore
+  log: Logger
+  publish: (topic: string, payload: Buffer) => Promise<void>
+  now?: () => number
+  /** Publishes awaiting their PUBACK at once. */
+  window?: number
+  /** How far (in chunks) the broadcast may run ahead of the slowest live receiver. */
+  aheadChunks?: number
+  /** Longest wait after the first join before broadcasting, so a wave joins together. */
+  gatherMs?: number
+  /** How many receivers to expect for an artifact (online devices it is being deployed to): the gathering ends early once they all joined. */
+  expectedReceivers?: (artifact: string) => number
+  /** A receiver that has not acknowledged for this long stops pacing the broadcast. */
+  receiverTimeoutMs?: number
+}
+
+export const defaultDistributorOptions = {
+  window: 8,
+  aheadChunks: 24,
+  gatherMs: 1000,
+  /** A session whose broadcast is finished is closed after this long; a later wave opens a new one. */
+  lingerMs: 2000,
+  /** 5 seconds. */
+  receiverTimeoutMs: 5000,
+}
+
+interface Layout {
+  offsets: number[]
+  sizes: number[]
+}
+
+interface Receiver {
+  /** Broadcast sequence number of the last chunk it confirmed. */
+  ackSeq: number
+  lastAck: number
+}
+
+interface Session {
+  artifact: string
+  layout: Layout
+  /** Chunk indexes still to broadcast (ascending). */
+  pending: Set<number>
+  /** index → broadcast sequence number, for chunks already broadcast. */
+  seqOf: Map<number, number>
+  nextSeq: number
+  receivers: Map<string, Receiver>
+  broadcasting: boolean
+  gatherTimer?: NodeJS.Timeout
+  lastBroadcastAt: number
+}
+
+interface Job {
+  artifact: string
+  index: number
+  /** undefined = broadcast; otherwise the one device to send it to. */
+  device?: string
+}
+
+export interface DistributionStats {
+  broadcastChunks: number
+  broadcastBytes: number
+  repairChunks: number
+  repairBytes: number
+}
+
+export class Distributor {
+  private readonly o: Required<Omit<DistributorOptions, 'now' | 'expectedReceivers'>> & { now: () => number; lingerMs: number; expectedReceivers?: (artifact: string) => number }
+  private readonly sessions = new Map<string, Session>()
+  private readonly repairs: Job[] = []
+  private readonly repairKeys = new Set<string>()
+  private readonly layouts = new Map<string, Layout>()
+  private inFlight = 0
+  private pumping = false
+  readonly stats: DistributionStats = { broadcastChunks: 0, broadcastBytes: 0, repairChunks: 0, repairBytes: 0 }
+  private readonly sweeper: NodeJS.Timeout
+
+  constructor(opts: DistributorOptions) {
+    this.o = { ...defaultDistributorOptions, now: Date.now, ...opts } as typeof this.o
+    // Receivers that went silent stop pacing; finished sessions are dropped.
+    this.sweeper = setInterval(() => this.sweep(), 1000)
+    this.sweeper.unref()
+  }
+
+  close(): void {
+    clearInterval(this.sweeper)
+    for (const s of this.sessions.values()) if (s.gatherTimer) clearTimeout(s.gatherTimer)
+    this.sessions.clear()
+  }
+
+  handle(req: FetchRequest): void {
+    const layout = this.layout(req.artifact)
+    if (!layout) {
+      this.o.log.warn({ code: 'EF_ERR_BUILD_NOT_FOUND', artifact: req.artifact, device: req.deviceId }, 'fetch for an unknown artifact')
+      return
+    }
+    const valid = (req.chunks ?? []).filter((i) => i < layout.sizes.length)
+    switch (req.op ?? 'join') {
+      case 'join':
+        this.join(req.deviceId, req.artifact, layout, valid)
+        break
+      case 'repair':
+        this.repair(req.deviceId, req.artifact, valid)
+        break
+      case 'ack': {
+        const s = this.sessions.get(req.artifact)
+        const r = s?.receivers.get(req.deviceId)
+        if (s && r && req.last !== undefined) {
+          const seq = s.seqOf.get(req.last)
+          if (seq !== undefined && seq > r.ackSeq) r.ackSeq = seq
+          r.lastAck = this.o.now()
+        }
+        break
+      }
+      case 'done':
+        this.sessions.get(req.artifact)?.receivers.delete(req.deviceId)
+        break
+    }
+    this.pump()
+  }
+
+  private layout(artifact: string): Layout | undefined {
+    let l = this.layouts.get(artifact)
+    if (!l) {
+      const a = this.o.store.registry.getArtifact(artifact)
+      if (!a || !this.o.blobs.has(artifact)) return undefined
+      l = { offsets: chunkOffsets(a.chunks), sizes: a.chunks.map((c) => c.size) }
+      this.layouts.set(artifact, l)
+    }
+    return l
+  }
+
+  private join(device: string, artifact: string, layout: Layout, missing: number[]): void {
+    let s = this.sessions.get(artifact)
+    if (!s) {
+      s = { artifact, layout, pending: new Set(), seqOf: new Map(), nextSeq: 0, receivers: new Map(), broadcasting: false, lastBroadcastAt: this.o.now() }
+      this.sessions.set(artifact, s)
+      s.gatherTimer = setTimeout(() => this.startBroadcast(s!), this.o.gatherMs)
+    }
+    // A (re)joining receiver has seen nothing of what was broadcast so far.
+    s.receivers.set(device, { ackSeq: s.nextSeq - 1, lastAck: this.o.now() })
+    for (const i of missing) {
+      // Broadcast already passed it (before this agent subscribed): send it alone.
+      if (s.seqOf.has(i)) this.enqueueRepair(device, artifact, i)
+      else s.pending.add(i)
+    }
+    if (s.gatherTimer && this.o.expectedReceivers && s.receivers.size >= this.o.expectedReceivers(artifact)) this.startBroadcast(s)
+  }
+
+  private startBroadcast(s: Session): void {
+    if (s.gatherTimer) clearTimeout(s.gatherTimer)
+    s.gatherTimer = undefined
+    s.broadcasting = true
+    this.pump()
+  }
+
+  private repair(device: string, artifact: string, chunks: number[]): void {
+    const s = this.sessions.get(artifact)
+    for (const i of chunks) {
+      // Still to come in the broadcast: it will arrive without a second copy.
+      if (s?.pending.has(i)) continue
+      this.enqueueRepair(device, artifact, i)
+    }
+  }
+
+  private enqueueRepair(device: string, artifact: string, index: number): void {
+    const key = `${device}/${artifact}/${index}`
+    if (this.repairKeys.has(key)) return
+    this.repairKeys.add(key)
+    this.repairs.push({ artifact, index, device })
+  }
+
+  /** Next broadcast chunk allowed by flow control, across sessions. */
+  private nextBroadcast(): Job | undefined {
+    const now = this.o.now()
+    for (const s of this.sessions.values()) {
+      if (!s.broadcasting || s.pending.size === 0) continue
+      let slowest = Number.POSITIVE_INFINITY
+      for (const r of s.receivers.values()) if (now - r.lastAck < this.o.receiverTimeoutMs && r.ackSeq < slowest) slowest = r.ackSeq
+      if (slowest !== Number.POSITIVE_INFINITY && s.nextSeq - slowest > this.o.aheadChunks) continue
+      const index = Math.min(...s.pending)
+      s.pending.delete(index)
+      s.seqOf.set(index, s.nextSeq++)
+      s.lastBroadcastAt = now
+      return { artifact: s.artifact, index }
+    }
+    return undefined
+  }
+
+  private pump(): void {
+    if (this.pumping) return
+    this.pumping = true
+    try {
+      while (this.inFlight < this.o.window) {
+        const job = this.repairs.shift() ?? this.nextBroadcast()
+        if (!job) break
+        if (job.device) this.repairKeys.delete(`${job.device}/${job.artifact}/${job.index}`)
+        this.send(job)
+      }
+    } finally {
+      this.pumping = false
+    }
+  }
+
+  private send(job: Job): void {
+    const l = this.layout(job.artifact)
+    if (!l) return
+    const payload = this.o.blobs.read(job.artifact, l.offsets[job.index], l.sizes[job.index])
+    const topic = job.device ? topics.repair(job.device, job.artifact, job.index) : topics.chunk(job.artifact, job.index)
+    if (job.device) {
+      this.stats.repairChunks++
+      this.stats.repairBytes += payload.length
+    } else {
+      this.stats.broadcastChunks++
+      this.stats.broadcastBytes += payload.length
+    }
+    this.inFlight++
+    this.o
+      .publish(topic, payload)
+      .catch((err: Error) => this.o.log.warn({ artifact: job.artifact, index: job.index, err: err.message }, 'chunk publish failed'))
+      .finally(() => {
+        this.inFlight--
+        this.pump()
+      })
+  }
+
+  private sweep(): void {
+    const now = this.o.now()
+    for (const [k, s] of this.sessions) {
+      for (const [d, r] of s.receivers) if (now - r.lastAck > 10 * this.o.receiverTimeoutMs) s.receivers.delete(d)
+      if (s.pending.size === 0 && !s.gatherTimer && (s.receivers.size === 0 || now - s.lastBroadcastAt > this.o.lingerMs)) this.sessions.delete(k)
+    }
+    this.pump()
+  }
+}
