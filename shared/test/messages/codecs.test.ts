@@ -129,14 +129,15 @@ const cases: Case[] = [
   {
     name: 'fetch',
     codec: fetchCodec,
-    maxBytes: 16 * 1024,
+    maxBytes: 48 * 1024,
     valid: fx.fetchRequest,
     invalid: [
-      ['no chunks', (m) => (m.chunks = [])],
       ['negative index', (m) => (m.chunks = [-1])],
       ['fractional index', (m) => (m.chunks = [1.5])],
-      ['too many chunks', (m) => (m.chunks = Array.from({ length: 1025 }, (_, i) => i))],
+      ['too many chunks', (m) => (m.chunks = Array.from({ length: 4097 }, (_, i) => i))],
       ['bad artifact digest', (m) => (m.artifact = 'abc')],
+      ['unknown op', (m) => (m.op = 'steal')],
+      ['negative ack position', (m) => ((m.op = 'ack'), (m.last = -1))],
     ],
   },
   {
