@@ -172,6 +172,9 @@ export class Updater {
       await healthCheck(session, m)
     } catch (err) {
       await session.release()
+      // Discard the staged build [EF-4.5]: it verifies (signed, right digest), so left in place a
+      // restore() fallback would serve it and a rollback would pick it as the "previous" version.
+      slots.clear(m.model, slot)
       return fail('health_failed', err instanceof EdgeFleetError ? err : new EdgeFleetError('EF_ERR_HEALTH_CHECK_FAILED', (err as Error).message))
     }
     this.d.onStep?.('healthy')
