@@ -77,7 +77,8 @@ export function resolveConfig(input: { file?: string; env?: NodeJS.ProcessEnv; f
   }
   for (const [k, field] of Object.entries(ENV)) if (input.env?.[k] !== undefined) merged[field] = input.env[k]
   for (const [k, v] of Object.entries(input.flags ?? {})) if (v !== undefined) merged[k] = v
-  for (const k of NUMERIC) if (typeof merged[k] === 'string') merged[k] = Number(merged[k])
+  // Number('') is 0: an empty EF_API_PORT= must be refused, not read as "ephemeral port".
+  for (const k of NUMERIC) if (typeof merged[k] === 'string') merged[k] = (merged[k] as string).trim() === '' ? Number.NaN : Number(merged[k])
   const c = merged as unknown as AgentConfig
   const problems: string[] = []
   for (const k of ['hubUrl', 'deviceId', 'secret', 'hubKey', 'profile'] as const) if (typeof c[k] !== 'string' || c[k] === '') problems.push(`${k} is required`)
