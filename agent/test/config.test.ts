@@ -1,0 +1,92 @@
+// Agent configuration: defaults < file < env < flags, validated and frozen.
+import { writeFileSync } from 'node:fs'
+import { join, resolve } from 'node:path'
+import { afterAll, describe, expect, it } from 'vitest'
+import { EdgeFleetError, generateSigningKeys } from '@edgefleet/shared'
+import { defaultAgentOptions, resolveConfig } from '../src/config.js'
+import { tempDir } from './fixtures/agent.js'
+
+const KEY = generateSigningKeys().publicKey
+const required = { hubUrl: 'mqtt://127.0.0.1:1883', deviceId: 'dev-1', secret: 's3cret', hubKey: KEY, profile: 'gateway-rpi4' }
+
+function configError(fn: () => unknown): EdgeFleetError {
+  try {
+    fn()
+  } catch (err) {
+    expect(err).toBeInstanceOf(EdgeFleetError)
+    expect((err as EdgeFleetError).code).toBe('EF_ERR_CONFIG_INVALID')
+    return err as EdgeFleetError
+  }
+  throw new Error('expected EF_ERR_CONFIG_INVALID')
+}
+
+describe('resolveConfig', () => {
+  const t = tempDir()
+  afterAll(() => t.cleanup())
+  const file = (content: unknown, name = 'agent.json') => {
+    const p = join(t.dir, name)
+    writeFileSync(p, typeof content === 'string' ? content : JSON.stringify(content))
+    return p
+  }
+
+  it('fills defaults around the required fields and freezes the result', () => {
+    const c = resolveConfig({ flags: required })
+    expect(c).toMatchObject({ ...required, apiPort: defaultAgentOptions.apiPort, fetchWindow: 32, network: 'unknown' })
+    expect(c.dataDir).toBe(resolve(defaultAgentOptions.dataDir))
+    expect(Object.isFrozen(c)).toBe(true)
+  })
+
+  it('file < env < flags', () => {
+    const p = file({ ...required, deviceId: 'from-file', apiPort: 1111, fetchWindow: 7, profile: 'industrial-x86' })
+    const env = { EF_DEVICE_ID: 'from-env', EF_API_PORT: '2222' }
+    const c = resolveConfig({ file: p, env, flags: { deviceId: 'from-flag' } })
+    expect(c.deviceId).toBe('from-flag')
+    expect(c.apiPort).toBe(2222) // env over file
+    expect(c.fetchWindow).toBe(7) // file over default
+    expect(c.profile).toBe('industrial-x86')
+    expect(resolveConfig({ file: p, env }).deviceId).toBe('from-env')
+    expect(resolveConfig({ file: p }).deviceId).toBe('from-file')
+    // An undefined flag does not erase a value from below.
+    expect(resolveConfig({ file: p, flags: { deviceId: undefined } }).deviceId).toBe('from-file')
+  })
+
+  it('coerces numeric strings from env and flags', () => {
+    const c = resolveConfig({ env: { EF_API_PORT: '0' }, flags: { ...required, maxBodyBytes: '1024', telemetryIntervalMs: '250' } })
+    expect(c.apiPort).toBe(0)
+    expect(c.maxBodyBytes).toBe(1024)
+    expect(c.telemetryIntervalMs).toBe(250)
+  })
+
+  it.each([
+    ['apiPort', 'eighty'],
+    ['fetchWindow', '-1'],
+    ['outboxMaxRows', '1.5'],
+    ['downloadTimeoutMs', ''],
+  ])('refuses a non-integer or negative %s=%j', (field, value) => {
+    const e = configError(() => resolveConfig({ flags: { ...required, [field]: value } }))
+    expect(e.message).toContain(`${field} must be a non-negative integer`)
+  })
+
+  it('lists every missing required field', () => {
+    const e = configError(() => resolveConfig({ flags: { hubUrl: 'mqtt://x' } }))
+    for (const k of ['deviceId', 'secret', 'hubKey', 'profile']) expect(e.message).toContain(`${k} is required`)
+    expect(e.message).not.toContain('hubUrl is required')
+    const empty = configError(() => resolveConfig({ flags: { ...required, secret: '' } }))
+    expect(empty.message).toContain('secret is required')
+  })
+
+  it.each(['not-a-key', KEY.slice(1), `${KEY.slice(0, 42)}+`])('refuses a bad hubKey %j', (hubKey) => {
+    expect(configError(() => resolveConfig({ flags: { ...required, hubKey } })).message).toContain('hubKey')
+  })
+
+  it('refuses a bad device id and network', () => {
+    expect(configError(() => resolveConfig({ flags: { ...required, deviceId: 'a/b' } })).message).toContain('deviceId')
+    expect(configError(() => resolveConfig({ flags: { ...required, network: 'satellite' } })).message).toContain('network')
+  })
+
+  it('a config file that does not parse is EF_ERR_CONFIG_INVALID naming the file', () => {
+    const p = file('{"hubUrl": ', 'broken.json')
+    expect(configError(() => resolveConfig({ file: p, flags: required })).message).toContain(p)
+    expect(configError(() => resolveConfig({ file: join(t.dir, 'missing.json'), flags: required })).message).toContain('missing.json')
+  })
+})
