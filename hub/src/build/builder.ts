@@ -17,6 +17,7 @@ import type { Logger } from 'pino'
 import { compileInWorker, referenceOutputs, synthesizeInputs, type NamedTensor } from '../compiler/index.js'
 import type { HubStore, BuildRow, VersionRow } from '../store/index.js'
 import type { BlobStore } from '../store/blobs.js'
+import { tensorAlignedBoundaries } from '../distribution/tensor-chunks.js'
 
 export interface BuilderDeps {
   store: HubStore
@@ -75,7 +76,7 @@ export class Builder {
       const inputs = synthesizeInputs(result.inputs, { seed: 7, shapes: opts.inputShapes, values: opts.inputValues })
       const outputs = await referenceOutputs(result.bytes, inputs)
       const artifactDigest = blobs.put(result.bytes)
-      const chunked = chunkArtifact(result.bytes)
+      const chunked = chunkArtifact(result.bytes, tensorAlignedBoundaries(result.bytes))
       store.registry.insertArtifact(artifactDigest, chunked.size, chunked.chunks, now())
       const manifest: Manifest = manifestCodec.check({
         v: 1,
