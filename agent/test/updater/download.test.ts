@@ -31,7 +31,7 @@ describe('download', () => {
     expect(chunked.chunks).toHaveLength(N)
     const progress: [number, number][] = []
     const stats = await download(manifest, store, tr, { window: 4, timeoutMs: 10_000, onProgress: (b, total) => progress.push([b, total]) })
-    expect(stats).toEqual({ fetched: N, fetchedBytes: bytes.length, rejected: 0 })
+    expect(stats).toMatchObject({ fetched: N, fetchedBytes: bytes.length, rejected: 0, duplicates: 0, receivedBytes: bytes.length })
     expect(assembled().equals(bytes)).toBe(true)
     expect([...tr.requested].sort((a, b) => a - b)).toEqual([...Array(N).keys()])
     expect(progress.at(-1)).toEqual([bytes.length, bytes.length])
@@ -53,7 +53,7 @@ describe('download', () => {
 
   it('does nothing (not even subscribe) when every chunk is held', async () => {
     chunked.chunks.forEach((c, i) => store.put(c.digest, bytes.subarray(i * CHUNK, i * CHUNK + c.size)))
-    expect(await download(manifest, store, tr, { window: 4, timeoutMs: 1000 })).toEqual({ fetched: 0, fetchedBytes: 0, rejected: 0 })
+    expect(await download(manifest, store, tr, { window: 4, timeoutMs: 1000 })).toMatchObject({ fetched: 0, fetchedBytes: 0, rejected: 0, receivedBytes: 0 })
     expect(tr.subscribeCalls).toBe(0)
     expect(tr.requested).toEqual([])
   })

@@ -15,6 +15,7 @@ describe('devicemayPublish [EF-1.3]', () => {
     ['another device telemetry', 'ef/v1/dev/dev-2/telemetry'],
     ['a prefix-sharing device', 'ef/v1/dev/dev-10/state'],
     ['an artifact chunk', `ef/v1/art/${D}/0`],
+    ['its own repair topic (hub only)', `ef/v1/dev/dev-1/chunk/${D}/0`],
     ['a single-level wildcard', 'ef/v1/dev/+/state'],
     ['a multi-level wildcard', 'ef/v1/dev/dev-1/#'],
     ['an unknown kind', 'ef/v1/dev/dev-1/logs'],
@@ -34,6 +35,7 @@ describe('deviceMaySubscribe [EF-1.3]', () => {
     ['one artifact, all chunks', `ef/v1/art/${D}/+`],
     ['one artifact, chunk 0', `ef/v1/art/${D}/0`],
     ['one artifact, chunk 17', `ef/v1/art/${D}/17`],
+    ['its own repair chunks [EF-1.6]', 'ef/v1/dev/dev-1/chunk/#'],
   ])('allows %s', (_what, filter) => {
     expect(deviceMaySubscribe('dev-1', filter)).toBe(true)
   })
@@ -41,6 +43,8 @@ describe('deviceMaySubscribe [EF-1.3]', () => {
   it.each([
     ["another device's cmd", 'ef/v1/dev/dev-2/cmd'],
     ['every cmd topic', 'ef/v1/dev/+/cmd'],
+    ["another device's repair chunks", 'ef/v1/dev/dev-2/chunk/#'],
+    ['every repair topic', 'ef/v1/dev/+/chunk/#'],
     ["its own state (the hub's to read)", 'ef/v1/dev/dev-1/state'],
     ['its own telemetry', 'ef/v1/dev/dev-1/telemetry'],
     ['everything under its device', 'ef/v1/dev/dev-1/#'],
