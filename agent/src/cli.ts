@@ -77,7 +77,10 @@ async function main(): Promise<number> {
     process.stderr.write(`error ${codeOf(err)}: ${(err as Error).message}\n\n${HELP}\n`)
     return 2
   }
-  const agent = await createAgent(config)
+  // Fault injection for crash tests: EF_FAULT_KILL_AT=<update step> makes the
+  // process kill -9 itself when an update reaches that step (see updater.ts).
+  const killAt = process.env.EF_FAULT_KILL_AT
+  const agent = await createAgent(config, killAt ? { onStep: (step) => step === killAt && process.kill(process.pid, 'SIGKILL') } : {})
   if (values.json) process.stdout.write(JSON.stringify({ apiPort: agent.apiPort, deviceId: config.deviceId, pid: process.pid }) + '\n')
   await new Promise<void>((res) => {
     process.once('SIGINT', () => res())
