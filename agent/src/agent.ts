@@ -2,11 +2,10 @@
 // API and telemetry. `createAgent` is also the in-process API for apps that
 // embed the agent as a library.
 import { join } from 'node:path'
-import { mkdirSync, readFileSync, existsSync, statfsSync } from 'node:fs'
-import { loadavg } from 'node:os'
+import { mkdirSync, readFileSync, existsSync } from 'node:fs'
 import { once } from 'node:events'
 import type { Server } from 'node:http'
-import pino, { type Logger } from 'pino'
+import type { Logger } from 'pino'
 import { MAX_FETCH_CHUNKS, eventCodec, fetchCodec, profileCodec, publicKeyFromText, telemetryCodec, topics, type DeviceState, type FetchOp, type FetchRequest, type FirmwareProfile } from '@edgefleet/shared'
 import type { AgentConfig } from './config.js'
 import { AgentDb } from './store/db.js'
@@ -21,6 +20,9 @@ import { OutboxSender } from './mqtt/outbox.js'
 import { handleCmd } from './mqtt/handlers/cmd.js'
 import { createApiServer } from './api/server.js'
 import { Aggregator } from './telemetry/aggregator.js'
+import { asPino, createLogger } from './telemetry/logger.js'
+import { deviceStats, freeStorageBytes } from './telemetry/device.js'
+import { createRuntimeServices, type RuntimeServices } from './runtime/services.js'
 
 export const AGENT_VERSION = '0.1.0'
 
@@ -32,7 +34,21 @@ export interface Agent {
   models(): { name: string; version: string; precision: string; slot: string }[]
   /** Cuts and queues a telemetry batch now (otherwise every telemetryIntervalMs). */
   flushTelemetry(): void
+  /** Counters: telemetry batches, captures, drops by reason, queue (also GET /v1/stats). */
+  stats(): AgentStats
+  /** Runtime services (shadow, capture, conditions) for embedding apps and tests. */
+  readonly runtime: RuntimeServices
   close(): Promise<void>
+}
+
+export interface AgentStats {
+  batchesCut: number
+  /** Records dropped since start, by reason [EF-2.6.3]. */
+  drops: { evicted: number; diskFull: number; capped: number }
+  capture: { captured: number; capturedBytes: number; capped: number; policies: number }
+  shadow: { model: string; candidate: string; fraction: number }[]
+  queued: Record<string, number>
+  connected: boolean
 }
 
 export interface AgentDeps {
@@ -42,6 +58,10 @@ export interface AgentDeps {
   onStep?: (step: string) => void
   /** Start the local HTTP API (default true). */
   api?: boolean
+  /** Shadow worker script (tests from sources pass the built one). */
+  shadowWorkerUrl?: URL
+  /** Sampling seam for shadow and capture (default Math.random). */
+  random?: () => number
 }
 
 function readProfile(dir: string | undefined, id: string): FirmwareProfile | undefined {
@@ -60,13 +80,15 @@ function chunkList<T>(xs: T[], n: number): T[][] {
 }
 
 export async function createAgent(config: Readonly<AgentConfig>, deps: AgentDeps = {}): Promise<Agent> {
-  const log = deps.log ?? pino({ level: config.logLevel, base: { svc: 'agent', device: config.deviceId } }, pino.destination(2))
+  // A tiny JSON logger instead of pino: ~8 MiB less RSS on a device (docs/BENCHMARKS.md, Agent runtime).
+  const log = deps.log ?? asPino(createLogger(config.logLevel, { svc: 'agent', device: config.deviceId }))
   const now = deps.now ?? Date.now
   mkdirSync(config.dataDir, { recursive: true })
   const hubKey = publicKeyFromText(config.hubKey)
   const profile = readProfile(config.profilesDir, config.profile)
   if (!profile) log.warn({ profile: config.profile }, 'profile file not found; using 1 thread on cpu')
   const db = new AgentDb(join(config.dataDir, 'agent.db'))
+  if (config.maxDbBytes > 0) db.setMaxBytes(config.maxDbBytes)
   const slots = new Slots(join(config.dataDir, 'models'))
   const chunks = new ChunkStore(join(config.dataDir, 'chunks'))
   const host = new ModelHost({ threads: profile?.threads ?? 1, executionProviders: profile?.executionProviders ?? ['cpu'] })
@@ -75,16 +97,32 @@ export async function createAgent(config: Readonly<AgentConfig>, deps: AgentDeps
 
   let conn: Connection | undefined
   const outbox = new OutboxSender(db, () => conn?.client)
-  let dropped = 0
-  const enqueue = (topic: string, payload: Buffer, kind: string) => {
+  // Drops since start by reason [EF-2.6.3]; evictions are also kept in the db's counters.
+  const evictedAtStart = db.counter('outbox_evicted')
+  let diskFull = 0
+  let diskEvicted = 0
+  const enqueue = (topic: string, payload: Buffer, kind: string): boolean => {
     try {
-      dropped += db.enqueue(topic, payload, kind, now(), config.outboxMaxRows)
-    } catch (err) {
-      // Disk full or database error: the record is lost, counted and reported; serving goes on.
-      dropped++
-      log.warn({ code: 'EF_ERR_STORAGE_FULL', err: (err as Error).message }, 'outbox write failed; record dropped')
+      db.enqueue(topic, payload, kind, now(), config.outboxMaxRows)
+      return true
+    } catch (first) {
+      // Size cap or disk full [EF-7.3]: make room by evicting the oldest telemetry/samples once, then give up on this record.
+      try {
+        const n = db.evictOldest(8)
+        diskEvicted += n
+        if (n > 0) {
+          db.enqueue(topic, payload, kind, now(), config.outboxMaxRows)
+          return true
+        }
+      } catch {
+        /* still full */
+      }
+      diskFull++
+      log.warn({ code: 'EF_ERR_STORAGE_FULL', kind, err: (first as Error).message }, 'outbox write failed; record dropped')
+      return false
+    } finally {
+      outbox.kick()
     }
-    outbox.kick()
   }
   const report = (ev: EventReport) => {
     const full = eventCodec.check({ v: 1, deviceId: config.deviceId, ts: now(), ...ev })
@@ -125,15 +163,10 @@ export async function createAgent(config: Readonly<AgentConfig>, deps: AgentDeps
     },
   }
 
-  const freeStorage = (): number | undefined => {
-    try {
-      const s = statfsSync(config.dataDir)
-      return Number(s.bavail) * Number(s.bsize)
-    } catch {
-      return undefined
-    }
-  }
+  const freeStorage = (): number | undefined => freeStorageBytes(config.dataDir)
   let apiPort = config.apiPort
+  // Assigned below, before anything can publish a state.
+  let services: RuntimeServices | undefined
   const state = (): DeviceState => ({
     v: 1,
     deviceId: config.deviceId,
@@ -143,7 +176,7 @@ export async function createAgent(config: Readonly<AgentConfig>, deps: AgentDeps
     agentVersion: AGENT_VERSION,
     models: host.list().map((m) => ({ name: m.name, version: m.version, precision: m.manifest.precision, artifact: m.manifest.artifact.digest, slot: m.slot })),
     freeStorageBytes: freeStorage(),
-    network: config.network,
+    ...(services ? services.conditions.current() : { network: config.network }),
     apiPort,
   })
 
@@ -162,16 +195,53 @@ export async function createAgent(config: Readonly<AgentConfig>, deps: AgentDeps
   })
   await updater.restore()
 
+  services = createRuntimeServices({
+    deviceId: config.deviceId,
+    dataDir: config.dataDir,
+    host,
+    agg,
+    slots,
+    chunks,
+    transport,
+    hubKey,
+    profile: config.profile,
+    fetchWindow: config.fetchWindow,
+    downloadTimeoutMs: config.downloadTimeoutMs,
+    conditions: {
+      ...(config.network !== 'unknown' ? { network: config.network } : {}),
+      ...(config.power !== undefined ? { power: config.power } : {}),
+      ...(config.idle !== undefined ? { idle: config.idle } : {}),
+    },
+    now,
+    report,
+    enqueueSample: (payload) => enqueue(topics.samples(config.deviceId), payload, 'sample'),
+    queuedSampleBytes: () => db.queuedBytes('sample'),
+    onChange: () => conn?.publishState(state()),
+    shadowWorkerUrl: deps.shadowWorkerUrl,
+    random: deps.random,
+  })
+  const svc = services
+  await svc.restore()
+  const drops = () => ({ evicted: db.counter('outbox_evicted') - evictedAtStart + diskEvicted, diskFull, capped: svc.capture.stats.capped })
+  const stats = (): AgentStats => ({
+    batchesCut: agg.batchesCut,
+    drops: drops(),
+    capture: { ...svc.capture.stats, policies: svc.capture.getPolicies().length },
+    shadow: svc.runner.list().map((c) => ({ model: c.manifest.model, candidate: c.manifest.version, fraction: c.fraction })),
+    queued: db.queuedByKind(),
+    connected: conn?.connected ?? false,
+  })
+
   let server: Server | undefined
   if (deps.api !== false) {
-    server = createApiServer({ host, maxBodyBytes: config.maxBodyBytes, deviceId: config.deviceId })
+    server = createApiServer({ host, maxBodyBytes: config.maxBodyBytes, deviceId: config.deviceId, stats })
     server.listen(config.apiPort, config.apiHost)
     await once(server, 'listening')
     const a = server.address()
     apiPort = typeof a === 'object' && a ? a.port : config.apiPort
   }
 
-  const cmdCtx = { deviceId: config.deviceId, hubKey, db, updater, log, report, now }
+  const cmdCtx = { deviceId: config.deviceId, hubKey, db, updater, log, report, now, runtime: svc.handle }
   conn = new Connection({
     url: config.hubUrl,
     deviceId: config.deviceId,
@@ -190,8 +260,8 @@ export async function createAgent(config: Readonly<AgentConfig>, deps: AgentDeps
   conn.start()
 
   const flushTelemetry = () => {
-    const mem = process.memoryUsage()
-    const batch = agg.cut({ device: { rssBytes: mem.rss, cpuLoad: loadavg()[0], freeStorageBytes: freeStorage() }, dropped: dropped + db.counter('outbox_evicted') })
+    const d = drops()
+    const batch = agg.cut({ device: deviceStats(config.dataDir, db.outboxSize()), dropped: d.evicted + d.diskFull + d.capped, drops: d })
     if (batch) enqueue(topics.telemetry(config.deviceId), telemetryCodec.encode(batch), 'telemetry')
   }
   const timer = setInterval(flushTelemetry, config.telemetryIntervalMs)
@@ -205,9 +275,12 @@ export async function createAgent(config: Readonly<AgentConfig>, deps: AgentDeps
     infer: (model, inputs) => host.infer(model, inputs),
     models: () => host.list().map((m) => ({ name: m.name, version: m.version, precision: m.manifest.precision, slot: m.slot })),
     flushTelemetry,
+    stats,
+    runtime: svc,
     async close() {
       clearInterval(timer)
       flushTelemetry()
+      await svc.close()
       if (server) await new Promise<void>((r) => server!.close(() => r()))
       await conn?.close()
       await host.close()

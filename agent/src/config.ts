@@ -32,6 +32,12 @@ export interface AgentConfig {
   profilesDir?: string
   /** Network kind reported to the hub (simulated on test devices). */
   network: 'metered' | 'unmetered' | 'unknown'
+  /** Simulated power source (test devices); unset = what /sys shows [EF-2.1.2]. */
+  power?: 'charging' | 'battery' | 'unknown'
+  /** Simulated idle state (test devices); unset = from the load average. */
+  idle?: boolean
+  /** Size cap of the agent database (outbox) in bytes; 0 = no cap beyond the disk [EF-7.3]. */
+  maxDbBytes: number
   logLevel: string
 }
 
@@ -48,6 +54,8 @@ export const defaultAgentOptions = {
   /** 10 minutes. */
   downloadTimeoutMs: 10 * 60 * 1000,
   network: 'unknown' as const,
+  /** 64 MiB of queued telemetry, samples and events. */
+  maxDbBytes: 64 * 1024 * 1024,
   logLevel: 'info',
   dataDir: '.data/agent',
 }
@@ -61,10 +69,12 @@ const ENV: Record<string, keyof AgentConfig> = {
   EF_DATA: 'dataDir',
   EF_API_PORT: 'apiPort',
   EF_NETWORK: 'network',
+  EF_POWER: 'power',
+  EF_MAX_DB_BYTES: 'maxDbBytes',
   EF_LOG_LEVEL: 'logLevel',
 }
 
-const NUMERIC = new Set<keyof AgentConfig>(['apiPort', 'maxBodyBytes', 'telemetryIntervalMs', 'outboxMaxRows', 'fetchWindow', 'downloadTimeoutMs'])
+const NUMERIC = new Set<keyof AgentConfig>(['apiPort', 'maxBodyBytes', 'telemetryIntervalMs', 'outboxMaxRows', 'fetchWindow', 'downloadTimeoutMs', 'maxDbBytes'])
 
 export function resolveConfig(input: { file?: string; env?: NodeJS.ProcessEnv; flags?: Partial<Record<keyof AgentConfig, unknown>> } = {}): Readonly<AgentConfig> {
   const merged: Record<string, unknown> = { ...defaultAgentOptions }
@@ -92,6 +102,9 @@ export function resolveConfig(input: { file?: string; env?: NodeJS.ProcessEnv; f
   }
   for (const k of NUMERIC) if (!Number.isInteger(c[k]) || (c[k] as number) < 0) problems.push(`${k} must be a non-negative integer`)
   if (!['metered', 'unmetered', 'unknown'].includes(c.network)) problems.push('network: metered | unmetered | unknown')
+  if (c.power !== undefined && !['charging', 'battery', 'unknown'].includes(c.power)) problems.push('power: charging | battery | unknown')
+  if (typeof c.idle === 'string') c.idle = c.idle === 'true'
+  if (c.idle !== undefined && typeof c.idle !== 'boolean') problems.push('idle: true | false')
   if (problems.length) throw new EdgeFleetError('EF_ERR_CONFIG_INVALID', problems.join('; '))
   return Object.freeze({ ...c, dataDir: resolve(c.dataDir) })
 }

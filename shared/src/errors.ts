@@ -43,6 +43,8 @@ export const ERRORS = {
   EF_ERR_NAME_INVALID: { status: 400, message: 'name must be 1-64 characters of letters, digits, ".", "_" or "-"' },
   EF_ERR_BUILD_NOT_FOUND: { status: 404, message: 'no successful build of this version for that profile' },
   EF_ERR_BUILD_FAILED: { status: 422, message: 'the build could not be produced for this profile' },
+  EF_ERR_CALIBRATION_INVALID: { status: 400, message: 'calibration tensors do not match the model inputs (shape, type) or the folder holds none' },
+  EF_ERR_OPSET_OUT_OF_RANGE: { status: 422, message: "model opset is outside the profile's supported range" },
 
   // Fleet
   EF_ERR_DEVICE_EXISTS: { status: 409, message: 'a device with this id is already provisioned' },
@@ -58,6 +60,7 @@ export const ERRORS = {
   EF_ERR_INFER_MODEL_NOT_LOADED: { status: 404, message: 'no model with this name is being served' },
   EF_ERR_INFER_BAD_TENSOR: { status: 400, message: 'input tensors do not match the model (name, type or shape)' },
   EF_ERR_INFER_BODY_TOO_LARGE: { status: 413, message: 'request body exceeds the configured limit' },
+  EF_ERR_SHADOW_NOT_FOUND: { status: 409, message: 'the device holds no such shadow candidate' },
   EF_ERR_INFER_FAILED: { status: 500, message: 'ONNX Runtime failed to run the model' },
 
   // HTTP and configuration

@@ -2,16 +2,21 @@
 // every microsecond here is added to each inference (issue figure: ≤ 0.2 ms).
 //   GET  /v1/models                      loaded models and versions
 //   POST /v1/models/{name}/infer         {inputs: {name: tensor}, binary?} → {outputs}
+//   POST with content-type application/x-edgefleet-tensors: the binary format [EF-7.1]
+//   GET  /v1/stats                       counters: telemetry, capture, drops, queue
 //   GET  /healthz
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import { EdgeFleetError, ERRORS, codeOf, decodeTensor, encodeTensor, type TensorValue } from '@edgefleet/shared'
 import type { ModelHost } from '../runtime/host.js'
 import type { Tensor } from '../runtime/ort.js'
+import { BINARY_CONTENT_TYPE, decodeBinary, encodeBinary } from './binary.js'
 
 export interface ApiOptions {
   host: ModelHost
   maxBodyBytes: number
   deviceId: string
+  /** Counters and queue state for GET /v1/stats (tests, benchmarks, operators on the device). */
+  stats?: () => unknown
 }
 
 function send(res: ServerResponse, status: number, body: unknown): void {
@@ -50,6 +55,30 @@ function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
 
 const INFER_RE = /^\/v1\/models\/([A-Za-z0-9][A-Za-z0-9._-]{0,63})\/infer$/
 
+/** JSON request body → input tensors [EF-2.5]; anything malformed is a 400 with a code. */
+function jsonInputs(body: Buffer): { inputs: Record<string, Tensor>; binary: boolean } {
+  let parsed: { inputs?: unknown; binary?: unknown }
+  try {
+    parsed = JSON.parse(body.toString('utf8')) as typeof parsed
+  } catch (err) {
+    throw new EdgeFleetError('EF_ERR_MSG_JSON', (err as Error).message)
+  }
+  if (!parsed || typeof parsed !== 'object' || !parsed.inputs || typeof parsed.inputs !== 'object' || Array.isArray(parsed.inputs)) {
+    throw new EdgeFleetError('EF_ERR_INFER_BAD_TENSOR', 'body must be {"inputs": {"<name>": {"type", "dims", "data"|"b64"}}}')
+  }
+  const inputs: Record<string, Tensor> = {}
+  for (const [name, t] of Object.entries(parsed.inputs as Record<string, TensorValue>)) {
+    if (!t || typeof t !== 'object' || !Array.isArray(t.dims) || t.dims.length > 16 || !t.dims.every((d) => Number.isSafeInteger(d) && d >= 0)) {
+      throw new EdgeFleetError('EF_ERR_INFER_BAD_TENSOR', `${name}: needs type, dims (non-negative integers) and data or b64`)
+    }
+    if ((t.data !== undefined && !Array.isArray(t.data)) || (t.b64 !== undefined && typeof t.b64 !== 'string')) {
+      throw new EdgeFleetError('EF_ERR_INFER_BAD_TENSOR', `${name}: data must be an array, b64 a base64 string`)
+    }
+    inputs[name] = decodeTensor(name, t)
+  }
+  return { inputs, binary: parsed.binary === true }
+}
+
 export function createApiServer(o: ApiOptions): Server {
   const handle = async (req: IncomingMessage, res: ServerResponse) => {
     const url = req.url ?? '/'
@@ -57,25 +86,16 @@ export function createApiServer(o: ApiOptions): Server {
       const m = INFER_RE.exec(url)
       if (!m) return send(res, 404, { error: { code: 'EF_ERR_HTTP_NOT_FOUND', message: `${req.method} ${url}` } })
       const body = await readBody(req, o.maxBodyBytes)
-      let parsed: { inputs?: unknown; binary?: unknown }
-      try {
-        parsed = JSON.parse(body.toString('utf8')) as typeof parsed
-      } catch (err) {
-        throw new EdgeFleetError('EF_ERR_MSG_JSON', (err as Error).message)
-      }
-      if (!parsed || typeof parsed !== 'object' || !parsed.inputs || typeof parsed.inputs !== 'object' || Array.isArray(parsed.inputs)) {
-        throw new EdgeFleetError('EF_ERR_INFER_BAD_TENSOR', 'body must be {"inputs": {"<name>": {"type", "dims", "data"|"b64"}}}')
-      }
-      const inputs: Record<string, Tensor> = {}
-      for (const [name, t] of Object.entries(parsed.inputs as Record<string, TensorValue>)) {
-        if (!t || typeof t !== 'object' || !Array.isArray(t.dims) || !t.dims.every((d) => Number.isInteger(d) && d >= 0)) {
-          throw new EdgeFleetError('EF_ERR_INFER_BAD_TENSOR', `${name}: needs type, dims (non-negative integers) and data or b64`)
-        }
-        inputs[name] = decodeTensor(name, t)
-      }
+      const isBinary = (req.headers['content-type'] ?? '').startsWith(BINARY_CONTENT_TYPE)
+      const { inputs, binary } = isBinary ? { inputs: decodeBinary(body), binary: false } : jsonInputs(body)
       const r = await o.host.infer(m[1], inputs)
+      if (isBinary) {
+        const out = encodeBinary({ model: r.model, version: r.version, latencyMs: r.latencyMs }, r.outputs)
+        res.writeHead(200, { 'content-type': BINARY_CONTENT_TYPE, 'content-length': out.length })
+        return res.end(out)
+      }
       const outputs: Record<string, TensorValue> = {}
-      for (const [k, t] of Object.entries(r.outputs)) outputs[k] = encodeTensor(t.type, t.dims, t.data, parsed.binary === true)
+      for (const [k, t] of Object.entries(r.outputs)) outputs[k] = encodeTensor(t.type, t.dims, t.data, binary)
       return send(res, 200, { model: r.model, version: r.version, latencyMs: r.latencyMs, outputs })
     }
     if (req.method === 'GET' && url === '/v1/models') {
@@ -83,6 +103,7 @@ export function createApiServer(o: ApiOptions): Server {
         items: o.host.list().map((x) => ({ name: x.name, version: x.version, precision: x.manifest.precision, slot: x.slot, inputs: x.manifest.inputs, outputs: x.manifest.outputs })),
       })
     }
+    if (req.method === 'GET' && url === '/v1/stats' && o.stats) return send(res, 200, o.stats())
     if (req.method === 'GET' && url === '/healthz') return send(res, 200, { ok: true, deviceId: o.deviceId, models: o.host.list().length })
     send(res, 404, { error: { code: 'EF_ERR_HTTP_NOT_FOUND', message: `${req.method} ${url}` } })
   }

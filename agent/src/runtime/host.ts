@@ -22,6 +22,16 @@ export interface InferResult {
 
 export type InferObserver = (model: string, version: string, latencyMs: number, ok: boolean) => void
 
+/** Everything a consumer off the hot path (telemetry, shadow, capture) needs about one request. */
+export interface InferRecord {
+  model: ServedModel
+  inputs: Record<string, Tensor>
+  /** Undefined when the run failed. */
+  outputs?: Record<string, Tensor>
+  latencyMs: number
+}
+export type ResultObserver = (r: InferRecord) => void
+
 /** Checks request tensors against the session's inputs: names, types, ranks and fixed dims. */
 export function validateInputs(session: ModelSession, inputs: Record<string, Tensor>): void {
   const wanted = new Map(session.inputs.map((i) => [i.name, i]))
@@ -42,11 +52,30 @@ export function validateInputs(session: ModelSession, inputs: Record<string, Ten
 export class ModelHost {
   private readonly models = new Map<string, ServedModel>()
   private observer: InferObserver = () => {}
+  private readonly resultObservers: ResultObserver[] = []
 
   constructor(private readonly cfg: SessionConfig) {}
 
   onInfer(fn: InferObserver): void {
     this.observer = fn
+  }
+
+  /**
+   * Called after every request, before the caller gets its result; observers
+   * must only record or schedule work, never run a model inline [EF-7.2].
+   */
+  onResult(fn: ResultObserver): void {
+    this.resultObservers.push(fn)
+  }
+
+  private notify(r: InferRecord): void {
+    for (const fn of this.resultObservers) {
+      try {
+        fn(r)
+      } catch {
+        // An observer's bug must never fail a request that succeeded.
+      }
+    }
   }
 
   /** Opens a session for a staged model file (not yet serving). */
@@ -82,9 +111,12 @@ export class ModelHost {
       const outputs = await m.session.run(inputs)
       const latencyMs = performance.now() - t0
       this.observer(m.name, m.version, latencyMs, true)
+      if (this.resultObservers.length) this.notify({ model: m, inputs, outputs, latencyMs })
       return { model: m.name, version: m.version, outputs, latencyMs }
     } catch (err) {
-      this.observer(m.name, m.version, performance.now() - t0, false)
+      const latencyMs = performance.now() - t0
+      this.observer(m.name, m.version, latencyMs, false)
+      if (this.resultObservers.length) this.notify({ model: m, inputs, latencyMs })
       throw new EdgeFleetError('EF_ERR_INFER_FAILED', (err as Error).message.split('\n')[0], { cause: err })
     } finally {
       m.inFlight--

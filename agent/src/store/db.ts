@@ -80,6 +80,34 @@ export class AgentDb {
       .run(id, status, result === undefined ? null : JSON.stringify(result), now)
   }
 
+  /**
+   * Caps the database file at about `bytes` (SQLite max_page_count) [EF-7.3]:
+   * past it a write fails with SQLITE_FULL instead of filling the device.
+   */
+  setMaxBytes(bytes: number): void {
+    const pageSize = this.db.pragma('page_size', { simple: true }) as number
+    const pages = Math.max(16, Math.floor(bytes / pageSize))
+    this.db.pragma(`max_page_count = ${pages}`)
+  }
+
+  /** Evicts the `n` oldest rows that are not events (telemetry, samples first); returns rows removed, counted as evictions. */
+  evictOldest(n: number): number {
+    const r = this.db.prepare(`DELETE FROM outbox WHERE id IN (SELECT id FROM outbox WHERE kind <> 'event' ORDER BY id LIMIT ?)`).run(n)
+    return r.changes
+  }
+
+  /** Bytes of payload queued for one kind (e.g. samples, for the on-disk capture cap). */
+  queuedBytes(kind: string): number {
+    return (this.db.prepare('SELECT coalesce(sum(length(payload)), 0) AS n FROM outbox WHERE kind = ?').get(kind) as { n: number }).n
+  }
+
+  /** Rows queued per kind. */
+  queuedByKind(): Record<string, number> {
+    const out: Record<string, number> = {}
+    for (const r of this.db.prepare('SELECT kind, count(*) AS n FROM outbox GROUP BY kind').all() as { kind: string; n: number }[]) out[r.kind] = r.n
+    return out
+  }
+
   close(): void {
     this.db.close()
   }

@@ -39,10 +39,81 @@ export const RollbackCmd = Type.Object(
   { additionalProperties: false },
 )
 
-export const Cmd = Type.Union([DeployCmd, RollbackCmd])
+/**
+ * Runs a candidate build beside the live version on a sampled fraction of live
+ * requests, off the hot path, and reports the comparison [EF-2.3.4].
+ */
+export const ShadowCmd = Type.Object(
+  {
+    ...base,
+    type: Type.Literal('shadow'),
+    manifest: Manifest,
+    manifestSig: Signature,
+    /** Fraction of live requests also run on the candidate (0..1). */
+    fraction: Type.Number({ minimum: 0, maximum: 1 }),
+  },
+  { additionalProperties: false },
+)
+
+/** Makes the shadow candidate of `model` the live version (atomic switch, A/B slots) [EF-2.3.5]. */
+export const PromoteCmd = Type.Object(
+  { ...base, type: Type.Literal('promote'), model: Id, version: Version },
+  { additionalProperties: false },
+)
+
+/** Stops shadowing `model` and deletes the candidate [EF-2.3.5]. */
+export const DiscardCmd = Type.Object(
+  { ...base, type: Type.Literal('discard'), model: Id, version: Type.Optional(Version) },
+  { additionalProperties: false },
+)
+
+/** What the agent captures for retraining, with hard byte caps [EF-2.9.2]. */
+export const CapturePolicy = Type.Object(
+  {
+    /** Model this policy applies to; omitted = every model without its own policy. */
+    model: Type.Optional(Id),
+    /** Fraction of requests captured at random (0..1). */
+    random: Type.Number({ minimum: 0, maximum: 1 }),
+    /** Capture a request whose confidence is below this value [EF-2.6.4]. */
+    confidenceBelow: Type.Optional(Type.Number({ minimum: 0, maximum: 1 })),
+    /** Capture a request on which the shadow candidate's top-1 disagreed with the live one. */
+    disagreement: Type.Optional(Type.Boolean()),
+    /** Bytes of captured samples per clock hour, across models. */
+    maxBytesPerHour: Type.Integer({ minimum: 0 }),
+    /** Bytes of captured samples waiting in the agent's queue at once. */
+    maxBytesOnDisk: Type.Integer({ minimum: 0 }),
+  },
+  { additionalProperties: false },
+)
+export type CapturePolicy = Static<typeof CapturePolicy>
+
+/** Replaces the capture policies (an empty list stops capture) [EF-2.3.6]. */
+export const CapturePolicyCmd = Type.Object(
+  { ...base, type: Type.Literal('capture-policy'), policies: Type.Array(CapturePolicy, { maxItems: 64 }) },
+  { additionalProperties: false },
+)
+
+/** Simulated device conditions for test devices; `null` returns a field to what the OS shows [EF-2.3.7]. */
+export const ConditionsCmd = Type.Object(
+  {
+    ...base,
+    type: Type.Literal('conditions'),
+    network: Type.Optional(Type.Union([Type.Literal('metered'), Type.Literal('unmetered'), Type.Literal('unknown'), Type.Null()])),
+    power: Type.Optional(Type.Union([Type.Literal('charging'), Type.Literal('battery'), Type.Literal('unknown'), Type.Null()])),
+    idle: Type.Optional(Type.Union([Type.Boolean(), Type.Null()])),
+  },
+  { additionalProperties: false },
+)
+
+export const Cmd = Type.Union([DeployCmd, RollbackCmd, ShadowCmd, PromoteCmd, DiscardCmd, CapturePolicyCmd, ConditionsCmd])
 export type Cmd = Static<typeof Cmd>
 export type DeployCmd = Static<typeof DeployCmd>
 export type RollbackCmd = Static<typeof RollbackCmd>
+export type ShadowCmd = Static<typeof ShadowCmd>
+export type PromoteCmd = Static<typeof PromoteCmd>
+export type DiscardCmd = Static<typeof DiscardCmd>
+export type CapturePolicyCmd = Static<typeof CapturePolicyCmd>
+export type ConditionsCmd = Static<typeof ConditionsCmd>
 export type UnsignedCmd = Cmd extends infer C ? (C extends Cmd ? Omit<C, 'sig'> : never) : never
 
 export const cmdCodec = codec(Cmd, 9 * 1024 * 1024)

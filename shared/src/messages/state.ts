@@ -30,6 +30,10 @@ export const DeviceState = Type.Object(
     models: Type.Optional(Type.Array(LoadedModel, { maxItems: 64 })),
     freeStorageBytes: Type.Optional(Type.Integer({ minimum: 0 })),
     network: Type.Optional(Type.Union([Type.Literal('metered'), Type.Literal('unmetered'), Type.Literal('unknown')])),
+    /** Power source where the OS shows it (or simulated from config) [EF-2.1.2]. */
+    power: Type.Optional(Type.Union([Type.Literal('charging'), Type.Literal('battery'), Type.Literal('unknown')])),
+    /** Whether the device is idle (low CPU load, or simulated) [EF-2.1.2]. */
+    idle: Type.Optional(Type.Boolean()),
     /** Port of the local inference API on the device's loopback. */
     apiPort: Type.Optional(Type.Integer({ minimum: 0, maximum: 65535 })),
   },

@@ -9,6 +9,38 @@ export const LATENCY_BUCKETS_MS = [
   0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000,
 ] as const
 
+/** Upper bounds of the output-confidence histogram: ten bins of 0.1 over [0, 1] [EF-2.6.4]. */
+export const CONFIDENCE_BUCKETS = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1] as const
+
+/**
+ * Upper bounds of the fixed-bin quantile sketch of input values, symmetric and
+ * log-spaced so that features of any scale spread over several bins; one
+ * open-ended overflow bin follows. Fixed bins merge across devices by adding
+ * counts, and PSI is computed on them directly [EF-2.6.5].
+ */
+export const FEATURE_BUCKETS = [
+  -1000, -100, -10, -3, -1, -0.3, -0.1, -0.03, -0.01, 0, 0.01, 0.03, 0.1, 0.3, 1, 3, 10, 100, 1000,
+] as const
+
+const Counts = (n: number) => Type.Array(Type.Integer({ minimum: 0 }), { minItems: n, maxItems: n })
+
+/** Statistics of the values of one input tensor over a window [EF-2.6.5]. */
+export const FeatureStats = Type.Object(
+  {
+    input: Type.String({ minLength: 1, maxLength: 256 }),
+    /** Values observed (a bounded stride sample of each request's elements). */
+    count: Type.Integer({ minimum: 0 }),
+    mean: Type.Number(),
+    variance: Type.Number({ minimum: 0 }),
+    min: Type.Number(),
+    max: Type.Number(),
+    /** counts per FEATURE_BUCKETS bin, plus one overflow bin. */
+    sketch: Counts(FEATURE_BUCKETS.length + 1),
+  },
+  { additionalProperties: false },
+)
+export type FeatureStats = Static<typeof FeatureStats>
+
 export const ModelMetrics = Type.Object(
   {
     model: Id,
@@ -16,12 +48,68 @@ export const ModelMetrics = Type.Object(
     requests: Type.Integer({ minimum: 0 }),
     errors: Type.Integer({ minimum: 0 }),
     /** counts per LATENCY_BUCKETS_MS bucket, plus one overflow bucket. */
-    latency: Type.Array(Type.Integer({ minimum: 0 }), { minItems: LATENCY_BUCKETS_MS.length + 1, maxItems: LATENCY_BUCKETS_MS.length + 1 }),
+    latency: Counts(LATENCY_BUCKETS_MS.length + 1),
     latencySumMs: Type.Number({ minimum: 0 }),
+    /** counts per CONFIDENCE_BUCKETS bin, when the manifest says how to read confidence [EF-2.6.4]. */
+    confidence: Type.Optional(Counts(CONFIDENCE_BUCKETS.length)),
+    features: Type.Optional(Type.Array(FeatureStats, { maxItems: 16 })),
   },
   { additionalProperties: false },
 )
 export type ModelMetrics = Static<typeof ModelMetrics>
+
+/** A shadow (challenger) version compared with the live one on sampled requests [EF-2.6.6]. */
+export const ShadowMetrics = Type.Object(
+  {
+    model: Id,
+    /** The live (champion) version the candidate was compared with. */
+    version: Version,
+    candidate: Version,
+    /** Comparisons made. */
+    runs: Type.Integer({ minimum: 0 }),
+    /** Sampled requests not shadowed because a shadow run was still busy (never queued on the hot path). */
+    skipped: Type.Integer({ minimum: 0 }),
+    errors: Type.Integer({ minimum: 0 }),
+    /** Runs whose top-1 class equals the live one (outputs with a score semantics; else the first output's argmax). */
+    top1Agree: Type.Integer({ minimum: 0 }),
+    /** Largest |live − candidate| seen over all output elements. */
+    maxAbsDiff: Type.Number({ minimum: 0 }),
+    /** Sum of per-run cosine similarities (mean = cosineSum / runs). */
+    cosineSum: Type.Number(),
+    latency: Counts(LATENCY_BUCKETS_MS.length + 1),
+    latencySumMs: Type.Number({ minimum: 0 }),
+  },
+  { additionalProperties: false },
+)
+export type ShadowMetrics = Static<typeof ShadowMetrics>
+
+/** Why records were dropped on the device, counted since the agent started [EF-2.6.3]. */
+export const DropCounts = Type.Object(
+  {
+    /** Oldest outbox rows evicted because the queue hit its row bound. */
+    evicted: Type.Integer({ minimum: 0 }),
+    /** Records not queued because the agent database hit its size cap or the disk is full. */
+    diskFull: Type.Integer({ minimum: 0 }),
+    /** Captures skipped by the per-hour or on-disk byte caps [EF-2.9.2]. */
+    capped: Type.Integer({ minimum: 0 }),
+  },
+  { additionalProperties: false },
+)
+export type DropCounts = Static<typeof DropCounts>
+
+export const DeviceStats = Type.Object(
+  {
+    rssBytes: Type.Optional(Type.Integer({ minimum: 0 })),
+    cpuLoad: Type.Optional(Type.Number({ minimum: 0 })),
+    freeStorageBytes: Type.Optional(Type.Integer({ minimum: 0 })),
+    /** Highest thermal zone reading, where /sys shows one. */
+    temperatureC: Type.Optional(Type.Number()),
+    /** Outbox rows waiting for a PUBACK when the batch was cut. */
+    queued: Type.Optional(Type.Integer({ minimum: 0 })),
+  },
+  { additionalProperties: false },
+)
+export type DeviceStats = Static<typeof DeviceStats>
 
 export const TelemetryBatch = Type.Object(
   {
@@ -31,18 +119,11 @@ export const TelemetryBatch = Type.Object(
     from: Timestamp,
     to: Timestamp,
     models: Type.Array(ModelMetrics, { maxItems: 64 }),
-    device: Type.Optional(
-      Type.Object(
-        {
-          rssBytes: Type.Optional(Type.Integer({ minimum: 0 })),
-          cpuLoad: Type.Optional(Type.Number({ minimum: 0 })),
-          freeStorageBytes: Type.Optional(Type.Integer({ minimum: 0 })),
-        },
-        { additionalProperties: false },
-      ),
-    ),
-    /** Telemetry batches the agent had to drop (queue full, disk full) since it started. */
+    shadow: Type.Optional(Type.Array(ShadowMetrics, { maxItems: 64 })),
+    device: Type.Optional(DeviceStats),
+    /** Records (telemetry, samples, events) the agent had to drop since it started [EF-2.6.3]. */
     dropped: Type.Optional(Type.Integer({ minimum: 0 })),
+    drops: Type.Optional(DropCounts),
   },
   { additionalProperties: false },
 )

@@ -14,6 +14,8 @@ export interface CmdContext {
   log: Logger
   report: (ev: EventReport) => void
   now: () => number
+  /** Runtime commands (shadow, promote, discard, capture-policy, conditions) [EF-2.3.4-7]. */
+  runtime: (cmd: Exclude<Cmd, { type: 'deploy' | 'rollback' }>) => Promise<EventReport>
 }
 
 export async function handleCmd(ctx: CmdContext, payload: Buffer): Promise<void> {
@@ -47,7 +49,7 @@ export async function handleCmd(ctx: CmdContext, payload: Buffer): Promise<void>
   inProgress.add(cmd.id)
   try {
     ctx.db.setCmd(cmd.id, 'running', undefined, ctx.now())
-    const result = cmd.type === 'deploy' ? await ctx.updater.deploy(cmd) : await ctx.updater.rollback(cmd)
+    const result = cmd.type === 'deploy' ? await ctx.updater.deploy(cmd) : cmd.type === 'rollback' ? await ctx.updater.rollback(cmd) : await ctx.runtime(cmd)
     ctx.db.setCmd(cmd.id, 'done', result, ctx.now())
   } finally {
     inProgress.delete(cmd.id)

@@ -1,0 +1,97 @@
+// The binary tensor format of the local API [EF-7.1], for inputs too large to
+// send as JSON numbers: u32 LE header length H, H bytes of UTF-8 JSON
+// {"inputs": {name: {type, dims, offset, length}}} (offsets from the end of the
+// header), then raw little-endian tensor bytes. Answers use the same layout
+// with "outputs" (plus model, version, latencyMs in the header).
+import { EdgeFleetError, bytesPerElement, elementCount, type TensorType, type TypedData } from '@edgefleet/shared'
+import type { Tensor } from '../runtime/ort.js'
+
+export const BINARY_CONTENT_TYPE = 'application/x-edgefleet-tensors'
+
+const CTORS: Record<TensorType, new (b: ArrayBuffer, o: number, n: number) => TypedData> = {
+  float32: Float32Array,
+  float16: Uint16Array,
+  float64: Float64Array,
+  int8: Int8Array,
+  uint8: Uint8Array,
+  int16: Int16Array,
+  uint16: Uint16Array,
+  int32: Int32Array,
+  uint32: Uint32Array,
+  int64: BigInt64Array,
+  uint64: BigUint64Array,
+  bool: Uint8Array,
+}
+
+interface Entry {
+  type: TensorType
+  dims: number[]
+  offset: number
+  length: number
+}
+
+const bad = (detail: string) => new EdgeFleetError('EF_ERR_INFER_BAD_TENSOR', detail)
+
+export function decodeBinary(body: Buffer): Record<string, Tensor> {
+  if (body.length < 4) throw bad('binary body shorter than its 4-byte header length')
+  const h = body.readUInt32LE(0)
+  if (4 + h > body.length) throw bad(`header length ${h} past the end of a ${body.length}-byte body`)
+  let header: { inputs?: Record<string, Entry> }
+  try {
+    header = JSON.parse(body.subarray(4, 4 + h).toString('utf8')) as typeof header
+  } catch (err) {
+    throw new EdgeFleetError('EF_ERR_MSG_JSON', `binary header: ${(err as Error).message}`)
+  }
+  if (!header || typeof header.inputs !== 'object' || header.inputs === null || Array.isArray(header.inputs)) throw bad('binary header must be {"inputs": {...}}')
+  const data = body.subarray(4 + h)
+  const out: Record<string, Tensor> = {}
+  for (const [name, e] of Object.entries(header.inputs)) {
+    if (!e || typeof e !== 'object' || !(e.type in CTORS)) throw bad(`${name}: unknown type ${JSON.stringify(e?.type)}`)
+    if (!Array.isArray(e.dims) || e.dims.length > 16 || !e.dims.every((d) => Number.isSafeInteger(d) && d >= 0)) throw bad(`${name}: dims must be non-negative integers`)
+    if (!Number.isSafeInteger(e.offset) || !Number.isSafeInteger(e.length) || e.offset < 0 || e.length < 0 || e.offset + e.length > data.length) throw bad(`${name}: offset/length outside the body`)
+    const want = elementCount(e.dims) * bytesPerElement(e.type)
+    if (want !== e.length) throw bad(`${name}: ${e.length} bytes for dims [${e.dims}] of ${e.type} (expected ${want})`)
+    // Copy into an aligned buffer: typed arrays need offsets that are multiples of their element size.
+    const copy = new ArrayBuffer(e.length)
+    new Uint8Array(copy).set(data.subarray(e.offset, e.offset + e.length))
+    out[name] = { type: e.type, dims: [...e.dims], data: new CTORS[e.type](copy, 0, elementCount(e.dims)) }
+  }
+  return out
+}
+
+export function encodeBinary(meta: Record<string, unknown>, outputs: Record<string, Tensor>): Buffer {
+  const entries: Record<string, Entry> = {}
+  const parts: Buffer[] = []
+  let offset = 0
+  for (const [name, t] of Object.entries(outputs)) {
+    const b = Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength)
+    entries[name] = { type: t.type, dims: t.dims, offset, length: b.length }
+    parts.push(b)
+    offset += b.length
+  }
+  const header = Buffer.from(JSON.stringify({ ...meta, outputs: entries }))
+  const len = Buffer.alloc(4)
+  len.writeUInt32LE(header.length, 0)
+  return Buffer.concat([len, header, ...parts])
+}
+
+/** Builds a binary request body (for clients and tests). */
+export function encodeBinaryRequest(inputs: Record<string, Tensor>): Buffer {
+  const b = encodeBinary({}, inputs)
+  // Same layout; the request header says "inputs".
+  const h = b.readUInt32LE(0)
+  const header = JSON.parse(b.subarray(4, 4 + h).toString('utf8')) as { outputs: unknown }
+  const nh = Buffer.from(JSON.stringify({ inputs: header.outputs }))
+  const len = Buffer.alloc(4)
+  len.writeUInt32LE(nh.length, 0)
+  return Buffer.concat([len, nh, b.subarray(4 + h)])
+}
+
+export function decodeBinaryResponse(body: Buffer): { meta: Record<string, unknown>; outputs: Record<string, Tensor> } {
+  const h = body.readUInt32LE(0)
+  const header = JSON.parse(body.subarray(4, 4 + h).toString('utf8')) as Record<string, unknown> & { outputs: Record<string, Entry> }
+  const { outputs, ...meta } = header
+  const swapped = Buffer.concat([Buffer.alloc(4), Buffer.from(JSON.stringify({ inputs: outputs })), body.subarray(4 + h)])
+  swapped.writeUInt32LE(swapped.length - 4 - (body.length - 4 - h), 0)
+  return { meta, outputs: decodeBinary(swapped) }
+}

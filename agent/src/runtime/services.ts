@@ -1,0 +1,117 @@
+// What runs beside serving: per-request telemetry (confidence, input
+// statistics), shadow runs, capture, device conditions, and the runtime
+// commands that steer them [EF-2.3.4-7]. agent.ts composes this with the
+// updater and the connection.
+import { join } from 'node:path'
+import type { KeyObject } from 'node:crypto'
+import type { CapturePolicyCmd, Cmd, ConditionsCmd } from '@edgefleet/shared'
+import type { ModelHost } from './host.js'
+import { confidenceOf } from './outputs.js'
+import type { Aggregator } from '../telemetry/aggregator.js'
+import { ShadowRunner } from '../shadow/runner.js'
+import { ShadowManager } from '../shadow/manager.js'
+import { Capture } from '../capture/capture.js'
+import { DeviceConditions, type ConditionOverrides } from '../conditions/conditions.js'
+import type { EventReport } from '../updater/updater.js'
+import type { Slots } from '../updater/slots.js'
+import type { ChunkStore } from '../updater/chunks.js'
+import type { ChunkTransport } from '../updater/download.js'
+
+export type RuntimeCmd = Exclude<Cmd, { type: 'deploy' | 'rollback' }>
+
+export interface RuntimeServicesDeps {
+  deviceId: string
+  dataDir: string
+  host: ModelHost
+  agg: Aggregator
+  slots: Slots
+  chunks: ChunkStore
+  transport: ChunkTransport
+  hubKey: KeyObject
+  profile: string
+  fetchWindow: number
+  downloadTimeoutMs: number
+  conditions: ConditionOverrides
+  now: () => number
+  report: (ev: EventReport) => void
+  /** Queues a captured sample; false when the queue refused it. */
+  enqueueSample: (payload: Buffer) => boolean
+  queuedSampleBytes: () => number
+  /** Models or conditions changed: publish a fresh state. */
+  onChange: () => void
+  shadowWorkerUrl?: URL
+  random?: () => number
+}
+
+export function createRuntimeServices(d: RuntimeServicesDeps) {
+  const capture = new Capture({ deviceId: d.deviceId, now: d.now, enqueue: d.enqueueSample, queuedBytes: d.queuedSampleBytes, file: join(d.dataDir, 'capture-policy.json'), random: d.random })
+  const runner = new ShadowRunner({
+    agg: d.agg,
+    random: d.random,
+    workerUrl: d.shadowWorkerUrl,
+    onCompared: (rec, cand, outputs, cmp) => {
+      if (!cmp.agree && rec.outputs) capture.onDisagreement(rec, cand.manifest.version, outputs, confidenceOf(rec.model.manifest, rec.outputs))
+    },
+  })
+  const shadow = new ShadowManager({
+    dir: join(d.dataDir, 'shadow'),
+    runner,
+    host: d.host,
+    slots: d.slots,
+    chunks: d.chunks,
+    transport: d.transport,
+    hubKey: d.hubKey,
+    profile: d.profile,
+    fetchWindow: d.fetchWindow,
+    downloadTimeoutMs: d.downloadTimeoutMs,
+    report: d.report,
+    onChange: d.onChange,
+  })
+  const conditions = new DeviceConditions(d.conditions)
+
+  // One observer for the serving path: record, decide, schedule; nothing heavy inline [EF-7.2].
+  d.host.onResult((rec) => {
+    const confidence = rec.outputs ? confidenceOf(rec.model.manifest, rec.outputs) : undefined
+    d.agg.observe(rec.model.name, rec.model.version, rec.inputs, confidence)
+    if (rec.outputs) {
+      runner.observe(rec)
+      capture.observe(rec, confidence)
+    }
+  })
+
+  const ack = (cmd: CapturePolicyCmd | ConditionsCmd, message: string): EventReport => {
+    const ev: EventReport = { cmdId: cmd.id, kind: 'received', message }
+    d.report(ev)
+    return ev
+  }
+
+  async function handle(cmd: RuntimeCmd): Promise<EventReport> {
+    switch (cmd.type) {
+      case 'shadow':
+        return shadow.shadow(cmd)
+      case 'promote':
+        return shadow.promote(cmd)
+      case 'discard':
+        return shadow.discard(cmd)
+      case 'capture-policy':
+        capture.setPolicies(cmd.policies)
+        return ack(cmd, `capture policy applied (${cmd.policies.length} ${cmd.policies.length === 1 ? 'policy' : 'policies'})`)
+      case 'conditions': {
+        const { network, power, idle } = cmd
+        if (conditions.apply({ network, power, idle })) d.onChange()
+        return ack(cmd, `conditions applied: ${JSON.stringify(conditions.current())}`)
+      }
+    }
+  }
+
+  return {
+    capture,
+    runner,
+    shadow,
+    conditions,
+    handle,
+    restore: () => shadow.restore(),
+    close: () => runner.close(),
+  }
+}
+export type RuntimeServices = ReturnType<typeof createRuntimeServices>

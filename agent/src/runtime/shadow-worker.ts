@@ -1,0 +1,46 @@
+// Worker thread that runs shadow candidates [EF-7.2]. onnxruntime-node's
+// session.run executes on the calling JS thread, so a slow candidate run in the
+// main thread would hold back every live request behind it; here it holds
+// back nothing but other shadow runs. Started only while a model is shadowed.
+import { parentPort, workerData } from 'node:worker_threads'
+import { createSession, type ModelSession, type Tensor } from './ort.js'
+
+export type ShadowRequest =
+  | { op: 'load'; path: string; threads: number }
+  | { op: 'run'; id: number; inputs: Record<string, Tensor> }
+  | { op: 'release' }
+
+export type ShadowReply =
+  | { op: 'loaded' }
+  | { op: 'result'; id: number; outputs: Record<string, Tensor>; latencyMs: number }
+  | { op: 'error'; id: number; message: string }
+
+void workerData
+let session: ModelSession | undefined
+const port = parentPort!
+
+port.on('message', (m: ShadowRequest) => {
+  void (async () => {
+    if (m.op === 'load') {
+      try {
+        session = await createSession(m.path, { threads: m.threads, executionProviders: ['cpu'] })
+        port.postMessage({ op: 'loaded' } satisfies ShadowReply)
+      } catch (err) {
+        port.postMessage({ op: 'error', id: -1, message: (err as Error).message.split('\n')[0] } satisfies ShadowReply)
+      }
+    } else if (m.op === 'run') {
+      const t0 = performance.now()
+      try {
+        if (!session) throw new Error('no candidate loaded')
+        const outputs = await session.run(m.inputs)
+        port.postMessage({ op: 'result', id: m.id, outputs, latencyMs: performance.now() - t0 } satisfies ShadowReply)
+      } catch (err) {
+        port.postMessage({ op: 'error', id: m.id, message: (err as Error).message.split('\n')[0] } satisfies ShadowReply)
+      }
+    } else {
+      await session?.release()
+      session = undefined
+      port.close()
+    }
+  })()
+})

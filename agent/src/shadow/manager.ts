@@ -1,0 +1,218 @@
+// Shadow commands [EF-2.3.4, EF-2.3.5]: fetch and verify a candidate like a
+// deploy, keep it in shadow/<model>/ (outside the A/B slots, so the rollback
+// target stays), health-check it in its worker and start shadowing; promote it
+// through the A/B slots with the same atomic switch as a deploy; or discard it.
+import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync, openSync, writeSync, fsyncSync, closeSync, renameSync } from 'node:fs'
+import { join } from 'node:path'
+import { createHash, type KeyObject } from 'node:crypto'
+import { EdgeFleetError, codeOf, decodeTensor, tensorsClose, verifyDocument, type DiscardCmd, type Manifest, type PromoteCmd, type ShadowCmd } from '@edgefleet/shared'
+import type { ModelHost } from '../runtime/host.js'
+import type { Tensor } from '../runtime/ort.js'
+import type { ChunkStore } from '../updater/chunks.js'
+import { download, type ChunkTransport } from '../updater/download.js'
+import { healthCheck, type EventReport } from '../updater/updater.js'
+import type { Slots } from '../updater/slots.js'
+import type { ShadowRunner } from './runner.js'
+
+export interface ShadowManagerDeps {
+  dir: string
+  runner: ShadowRunner
+  host: ModelHost
+  slots: Slots
+  chunks: ChunkStore
+  transport: ChunkTransport
+  hubKey: KeyObject
+  profile: string
+  fetchWindow: number
+  downloadTimeoutMs: number
+  report: (ev: EventReport) => void
+  onChange: () => void
+}
+
+interface Saved {
+  manifest: Manifest
+  manifestSig: string
+  fraction: number
+}
+
+export class ShadowManager {
+  constructor(private readonly d: ShadowManagerDeps) {
+    mkdirSync(d.dir, { recursive: true })
+  }
+
+  private modelDir(model: string): string {
+    return join(this.d.dir, model)
+  }
+
+  /** Resumes shadowing the candidates saved before a restart (re-verified). */
+  async restore(): Promise<void> {
+    const { readdirSync } = await import('node:fs')
+    for (const model of readdirSync(this.d.dir)) {
+      const f = join(this.modelDir(model), 'candidate.json')
+      if (!existsSync(f)) continue
+      try {
+        const s = JSON.parse(readFileSync(f, 'utf8')) as Saved
+        const path = join(this.modelDir(model), 'model.onnx')
+        if (!verifyDocument(s.manifest, s.manifestSig, this.d.hubKey) || hashFile(path) !== s.manifest.artifact.digest) throw new Error('candidate failed verification')
+        if (!this.d.host.get(model)) throw new Error('model not served')
+        await this.d.runner.start({ ...s, path })
+      } catch {
+        rmSync(this.modelDir(model), { recursive: true, force: true })
+      }
+    }
+  }
+
+  async shadow(cmd: ShadowCmd): Promise<EventReport> {
+    const { report, hubKey } = this.d
+    const m = cmd.manifest
+    const base = { cmdId: cmd.id, model: m.model, version: m.version, artifact: m.artifact.digest }
+    const fail = (kind: 'rejected' | 'failed' | 'health_failed', err: unknown): EventReport => {
+      const ev: EventReport = { ...base, kind, code: codeOf(err), message: (err as Error).message.slice(0, 2000) }
+      report(ev)
+      return ev
+    }
+    if (!verifyDocument(m, cmd.manifestSig, hubKey)) return fail('rejected', new EdgeFleetError('EF_ERR_SIGNATURE_INVALID', 'manifest'))
+    if (m.profile !== this.d.profile) return fail('rejected', new EdgeFleetError('EF_ERR_MANIFEST_PROFILE_MISMATCH', `manifest for ${m.profile}, device is ${this.d.profile}`))
+    if (!this.d.host.get(m.model)) return fail('rejected', new EdgeFleetError('EF_ERR_INFER_MODEL_NOT_LOADED', `${m.model}: a shadow needs a live version to compare with`))
+    const cur = this.d.runner.get(m.model)
+    if (cur && cur.manifest.artifact.digest === m.artifact.digest && cur.fraction === cmd.fraction) {
+      const ev: EventReport = { ...base, kind: 'staged', message: 'shadowing' }
+      report(ev)
+      return ev
+    }
+    report({ ...base, kind: 'received' })
+    try {
+      await download(m, this.d.chunks, this.d.transport, { window: this.d.fetchWindow, timeoutMs: this.d.downloadTimeoutMs })
+    } catch (err) {
+      return fail('failed', err)
+    }
+    report({ ...base, kind: 'downloaded', bytes: m.artifact.size, totalBytes: m.artifact.size })
+    const dir = this.modelDir(m.model)
+    let path: string
+    try {
+      await this.d.runner.stop(m.model)
+      rmSync(dir, { recursive: true, force: true })
+      mkdirSync(dir, { recursive: true })
+      path = this.assemble(m, dir)
+    } catch (err) {
+      return fail('failed', err)
+    }
+    report({ ...base, kind: 'verified' })
+    try {
+      await this.d.runner.start({ manifest: m, manifestSig: cmd.manifestSig, path, fraction: cmd.fraction })
+    } catch (err) {
+      rmSync(dir, { recursive: true, force: true })
+      return fail('failed', new EdgeFleetError('EF_ERR_MODEL_LOAD_FAILED', (err as Error).message))
+    }
+    try {
+      await this.checkHealth(m)
+    } catch (err) {
+      await this.d.runner.stop(m.model)
+      rmSync(dir, { recursive: true, force: true })
+      return fail('health_failed', err instanceof EdgeFleetError ? err : new EdgeFleetError('EF_ERR_HEALTH_CHECK_FAILED', (err as Error).message))
+    }
+    writeFileSync(join(dir, 'candidate.json'), JSON.stringify({ manifest: m, manifestSig: cmd.manifestSig, fraction: cmd.fraction } satisfies Saved))
+    const ev: EventReport = { ...base, kind: 'staged', message: 'shadowing' }
+    report(ev)
+    return ev
+  }
+
+  private async checkHealth(m: Manifest): Promise<void> {
+    const hc = m.healthCheck
+    const inputs: Record<string, Tensor> = {}
+    for (const [k, v] of Object.entries(hc.inputs)) inputs[k] = decodeTensor(k, v)
+    const out = await this.d.runner.runOnce(m.model, inputs)
+    for (const [k, v] of Object.entries(hc.outputs)) {
+      const got = out[k]
+      if (!got) throw new EdgeFleetError('EF_ERR_HEALTH_CHECK_FAILED', `output ${k} missing`)
+      const r = tensorsClose(got.data, decodeTensor(k, v).data, hc.atol, hc.rtol)
+      if (!r.ok) throw new EdgeFleetError('EF_ERR_HEALTH_CHECK_FAILED', `output ${k}: max abs diff ${r.maxAbsDiff.toExponential(3)}`)
+    }
+  }
+
+  /** Writes the candidate into the inactive slot and switches to it atomically [EF-4.5]. */
+  async promote(cmd: PromoteCmd): Promise<EventReport> {
+    const { slots, host, chunks, report } = this.d
+    const c = this.d.runner.get(cmd.model)
+    const base = { cmdId: cmd.id, model: cmd.model, version: cmd.version }
+    if (!c || c.manifest.version !== cmd.version) {
+      const ev: EventReport = { ...base, kind: 'failed', code: 'EF_ERR_SHADOW_NOT_FOUND', message: `no shadow candidate ${cmd.model}@${cmd.version}` }
+      report(ev)
+      return ev
+    }
+    const m = c.manifest
+    try {
+      const slot = slots.stagingSlot(m.model)
+      chunks.evacuate(slots.modelPath(m.model, slot), new Set(m.artifact.chunks.map((x) => x.digest)))
+      const dir = slots.clear(m.model, slot)
+      const final = slots.modelPath(m.model, slot)
+      copyFileSync(c.path, `${final}.tmp`)
+      const fd = openSync(`${final}.tmp`, 'r+')
+      fsyncSync(fd)
+      closeSync(fd)
+      renameSync(`${final}.tmp`, final)
+      slots.writeManifest(m.model, slot, m, c.manifestSig)
+      const session = await host.open(final)
+      await healthCheck(session, m)
+      slots.setActive(m.model, slot, m.version)
+      host.activate(m, slot, session)
+      chunks.indexSlot(m, final)
+      void dir
+    } catch (err) {
+      const ev: EventReport = { ...base, kind: 'failed', artifact: m.artifact.digest, code: codeOf(err), message: (err as Error).message.slice(0, 2000) }
+      report(ev)
+      return ev
+    }
+    await this.d.runner.stop(m.model)
+    rmSync(this.modelDir(m.model), { recursive: true, force: true })
+    const ev: EventReport = { ...base, kind: 'activated', artifact: m.artifact.digest, message: 'promoted from shadow' }
+    report(ev)
+    this.d.onChange()
+    return ev
+  }
+
+  async discard(cmd: DiscardCmd): Promise<EventReport> {
+    const c = this.d.runner.get(cmd.model)
+    const base = { cmdId: cmd.id, model: cmd.model, ...(cmd.version ? { version: cmd.version } : {}) }
+    if (!c || (cmd.version && c.manifest.version !== cmd.version)) {
+      const ev: EventReport = { ...base, kind: 'failed', code: 'EF_ERR_SHADOW_NOT_FOUND', message: `no shadow candidate ${cmd.model}${cmd.version ? '@' + cmd.version : ''}` }
+      this.d.report(ev)
+      return ev
+    }
+    await this.d.runner.stop(cmd.model)
+    rmSync(this.modelDir(cmd.model), { recursive: true, force: true })
+    const ev: EventReport = { ...base, version: c.manifest.version, kind: 'staged', message: 'discarded' }
+    this.d.report(ev)
+    return ev
+  }
+
+  /** Streams the chunks into the candidate's file, checking size and sha256 of the whole [EF-4.4]. */
+  private assemble(m: Manifest, dir: string): string {
+    const final = join(dir, 'model.onnx')
+    const tmp = `${final}.tmp`
+    const h = createHash('sha256')
+    let size = 0
+    const fd = openSync(tmp, 'w')
+    try {
+      for (const c of m.artifact.chunks) {
+        const data = this.d.chunks.get(c.digest)
+        if (!data) throw new EdgeFleetError('EF_ERR_CHUNK_HASH_MISMATCH', `chunk ${c.digest} missing or damaged at assembly`)
+        h.update(data)
+        size += data.length
+        let off = 0
+        while (off < data.length) off += writeSync(fd, data, off, data.length - off)
+      }
+      fsyncSync(fd)
+    } finally {
+      closeSync(fd)
+    }
+    if (size !== m.artifact.size) throw new EdgeFleetError('EF_ERR_ARTIFACT_SIZE_MISMATCH', `${size} != ${m.artifact.size}`)
+    if (h.digest('hex') !== m.artifact.digest) throw new EdgeFleetError('EF_ERR_ARTIFACT_HASH_MISMATCH', m.artifact.digest)
+    renameSync(tmp, final)
+    return final
+  }
+}
+
+function hashFile(path: string): string {
+  return createHash('sha256').update(readFileSync(path)).digest('hex')
+}

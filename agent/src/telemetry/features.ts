@@ -1,0 +1,74 @@
+// Per-input value statistics for drift [EF-2.6.5]: count, mean and variance
+// (Welford, merged per request), min, max and a fixed-bin sketch. Each request
+// contributes at most MAX_OBSERVED evenly strided elements, so the cost on the
+// serving path is bounded whatever the tensor size.
+import { FEATURE_BUCKETS, type FeatureStats } from '@edgefleet/shared'
+import type { Tensor } from '../runtime/ort.js'
+
+export const MAX_OBSERVED = 4096
+
+export function featureBin(x: number): number {
+  // Binary search over 19 bounds: bin i holds bound[i-1] < x <= bound[i].
+  let lo = 0
+  let hi: number = FEATURE_BUCKETS.length
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1
+    if (x <= FEATURE_BUCKETS[mid]) hi = mid
+    else lo = mid + 1
+  }
+  return lo
+}
+
+export class FeatureAcc {
+  count = 0
+  mean = 0
+  m2 = 0
+  min = Number.POSITIVE_INFINITY
+  max = Number.NEGATIVE_INFINITY
+  readonly sketch = new Array<number>(FEATURE_BUCKETS.length + 1).fill(0)
+
+  constructor(readonly input: string) {}
+
+  /** Observes a float tensor; other types are not features. */
+  observe(t: Tensor): void {
+    if (t.type !== 'float32' && t.type !== 'float64') return
+    const d = t.data as Float32Array | Float64Array
+    const n = d.length
+    if (n === 0) return
+    const step = n > MAX_OBSERVED ? n / MAX_OBSERVED : 1
+    // Per-request moments first, then Chan's parallel merge into the window.
+    let k = 0
+    let mean = 0
+    let m2 = 0
+    for (let f = 0; f < n; f += step) {
+      const x = d[Math.floor(f)]
+      if (!Number.isFinite(x)) continue
+      k++
+      const delta = x - mean
+      mean += delta / k
+      m2 += delta * (x - mean)
+      if (x < this.min) this.min = x
+      if (x > this.max) this.max = x
+      this.sketch[featureBin(x)]++
+    }
+    if (k === 0) return
+    const total = this.count + k
+    const delta = mean - this.mean
+    this.mean += (delta * k) / total
+    this.m2 += m2 + (delta * delta * this.count * k) / total
+    this.count = total
+  }
+
+  stats(): FeatureStats {
+    const r = (x: number) => (Number.isFinite(x) ? Math.round(x * 1e6) / 1e6 : 0)
+    return {
+      input: this.input,
+      count: this.count,
+      mean: r(this.mean),
+      variance: Math.max(0, r(this.count > 0 ? this.m2 / this.count : 0)),
+      min: this.count ? r(this.min) : 0,
+      max: this.count ? r(this.max) : 0,
+      sketch: [...this.sketch],
+    }
+  }
+}
