@@ -8,11 +8,13 @@ import { HubStore } from './store/index.js'
 import { BlobStore } from './store/blobs.js'
 import { loadOrCreateKeys, type HubKeys } from './keys.js'
 import { startEmbeddedBroker, type EmbeddedBroker } from './broker/embedded.js'
+import { syncMosquittoFiles } from './broker/mosquitto.js'
 import { HubMqtt } from './mqtt/client.js'
 import { assertSameDevice, dispatch, newMetrics, type HandlerContext, type HubMetrics } from './mqtt/dispatch.js'
 import { Builder } from './build/builder.js'
 import { Registry } from './registry/models.js'
 import { Deployer } from './distribution/deployer.js'
+import { CommandSender } from './distribution/commands.js'
 import { Distributor } from './distribution/broadcast.js'
 import { loadProfiles, DEFAULT_PROFILES_DIR } from './profiles.js'
 import { buildApi } from './api/server.js'
@@ -29,6 +31,10 @@ export interface HubOptions {
   host?: string
   /** Use an external broker instead of the embedded aedes. */
   brokerUrl?: string
+  /** With an external Mosquitto: folder where the hub keeps its password and ACL files. */
+  mosquittoDir?: string
+  /** Mosquitto's pid file, to make it reload those files (SIGHUP) after each change. */
+  mosquittoPidFile?: string
   profilesDir?: string
   /** pino level, or a ready logger. */
   log?: Logger | string
@@ -87,6 +93,11 @@ export async function startHub(options: HubOptions): Promise<Hub> {
     mqttUrl = broker.url
   }
 
+  const syncBroker = options.mosquittoDir
+    ? () => syncMosquittoFiles({ dir: options.mosquittoDir!, hubSecret: keys.hubSecret, devices: () => store.devices.brokerHashes(), pidFile: options.mosquittoPidFile })
+    : () => undefined
+  syncBroker()
+
   const metrics = newMetrics()
   let mqtt: HubMqtt | undefined
   const publish = (topic: string, payload: Buffer) => {
@@ -96,6 +107,7 @@ export async function startHub(options: HubOptions): Promise<Hub> {
   const builder = new Builder({ store, blobs, profiles, privateKey: keys.privateKey, log, now, workerUrl: options.compileWorkerUrl })
   const registry = new Registry(store, blobs, builder, now)
   const deployer = new Deployer({ store, builder, privateKey: keys.privateKey, log, now, publish })
+  const commands = new CommandSender({ store, privateKey: keys.privateKey, now, publish })
   const distributor = new Distributor({ store, blobs, log, publish, now, expectedReceivers: (a) => store.deployments.openReceivers(a) })
   const ctx: HandlerContext = {
     store,
@@ -108,7 +120,7 @@ export async function startHub(options: HubOptions): Promise<Hub> {
   }
   mqtt = await HubMqtt.connect({ url: mqttUrl, secret: keys.hubSecret, log, onMessage: (t, p) => dispatch(ctx, t, p) })
 
-  const api = await buildApi({ store, registry, deployer, profiles, keys, metrics, mqttUrl, log, now })
+  const api = await buildApi({ store, registry, deployer, commands, profiles, keys, metrics, mqttUrl, log, now, onDevicesChanged: syncBroker, distribution: distributor.stats })
   await api.listen({ port: options.httpPort ?? defaultHubOptions.httpPort, host })
   const addr = api.server.address()
   const httpUrl = `http://${host}:${typeof addr === 'object' && addr ? addr.port : options.httpPort}`

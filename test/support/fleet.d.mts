@@ -34,7 +34,7 @@ export type FleetAgent = FleetSpec & AgentProc & { secret: string; url: string }
 
 export function spawnJson(script: string, args: string[], key: string, opts?: { env?: Record<string, string>; timeoutMs?: number; stdio?: Stdio }): Promise<{ proc: ChildProcess; info: any; stderr: () => string }>
 export function stopProcess(proc: ChildProcess, graceMs?: number): Promise<void>
-export function startHub(o: { dataDir: string; logLevel?: string; env?: Record<string, string>; stdio?: Stdio; extraArgs?: string[] }): Promise<HubProc>
+export function startHub(o: { dataDir: string; logLevel?: string; env?: Record<string, string>; stdio?: Stdio; extraArgs?: string[]; mqttPort?: number; httpPort?: number }): Promise<HubProc>
 export function startAgent(o: {
   mqttUrl: string
   deviceId: string

@@ -63,8 +63,9 @@ export function stopProcess(proc, graceMs = 5000) {
   })
 }
 
-export async function startHub({ dataDir, logLevel = 'warn', env, stdio, extraArgs = [] }) {
-  const { proc, info, stderr } = await spawnJson(HUB_CLI, ['hub', 'start', '--data', dataDir, '--mqtt-port', '0', '--http-port', '0', '--json', '--log-level', logLevel, ...extraArgs], 'httpUrl', { env, stdio })
+export async function startHub({ dataDir, logLevel = 'warn', env, stdio, extraArgs = [], mqttPort = 0, httpPort = 0 }) {
+  const args = ['hub', 'start', '--data', dataDir, '--mqtt-port', String(mqttPort), '--http-port', String(httpPort), '--json', '--log-level', logLevel, ...extraArgs]
+  const { proc, info, stderr } = await spawnJson(HUB_CLI, args, 'httpUrl', { env, stdio })
   return { proc, ...info, stderr, stop: () => stopProcess(proc) }
 }
 

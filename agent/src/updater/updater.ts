@@ -125,9 +125,10 @@ export class Updater {
     }
     report({ ...base, kind: 'received' })
     this.d.onStep?.('received')
+    let received = 0
     try {
       let lastTick = 0
-      await download(m, chunks, this.d.transport, {
+      const st = await download(m, chunks, this.d.transport, {
         window: this.d.fetchWindow,
         timeoutMs: this.d.downloadTimeoutMs,
         onProgress: (bytes, total) => {
@@ -139,10 +140,11 @@ export class Updater {
         },
         onRejected: (index) => report({ ...base, kind: 'chunk_rejected', code: 'EF_ERR_CHUNK_HASH_MISMATCH', message: `chunk ${index} failed its sha256 check; fetching it again` }),
       })
+      received = st.receivedBytes
     } catch (err) {
       return fail('failed', err)
     }
-    report({ ...base, kind: 'downloaded', bytes: m.artifact.size, totalBytes: m.artifact.size })
+    report({ ...base, kind: 'downloaded', bytes: m.artifact.size, totalBytes: m.artifact.size, receivedBytes: received })
     this.d.onStep?.('downloaded')
 
     const slot = slots.stagingSlot(m.model)

@@ -12,6 +12,8 @@ import { deviceRoutes } from './routes/devices.js'
 import { modelRoutes } from './routes/models.js'
 import { deploymentRoutes } from './routes/deployments.js'
 import { systemRoutes } from './routes/system.js'
+import { fleetCommandRoutes } from './routes/fleet-commands.js'
+import type { CommandSender } from '../distribution/commands.js'
 import { consoleRoutes } from '../console/routes.js'
 
 export interface ApiDeps {
@@ -24,6 +26,12 @@ export interface ApiDeps {
   mqttUrl: string
   log: Logger
   now: () => number
+  /** Signed runtime commands (shadow, capture policy, conditions); those routes answer EF_ERR_INTERNAL without it. */
+  commands?: CommandSender
+  /** Called after provisioning (e.g. to rewrite an external broker's password file). */
+  onDevicesChanged?: () => void
+  /** Live distribution counters (bytes broadcast and repaired). */
+  distribution?: { broadcastChunks: number; broadcastBytes: number; repairChunks: number; repairBytes: number }
 }
 
 /** Largest model upload accepted by POST /api/v1/models. */
@@ -43,6 +51,7 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
   await app.register(deviceRoutes, deps)
   await app.register(modelRoutes, deps)
   await app.register(deploymentRoutes, deps)
+  await app.register(fleetCommandRoutes, deps)
   await app.register(consoleRoutes, deps)
   return app
 }

@@ -33,6 +33,8 @@ Common options:
   --mqtt-port N    embedded broker port (default 1883; 0 = ephemeral)
   --http-port N    API and console port (default 8080; 0 = ephemeral)
   --broker URL     use an external MQTT broker instead of the embedded one
+  --mosquitto-dir DIR       keep a Mosquitto password file and ACL for the fleet in DIR
+  --mosquitto-pid-file FILE send Mosquitto a SIGHUP (reload) after each provisioning
   --json           print one JSON line with the URLs and the hub key once started`,
   'device add': `edgefleet device add ID --profile P [--tag k=v ...] [--json]`,
   'devices list': `edgefleet devices list [--json]`,
@@ -55,6 +57,8 @@ const OPTIONS = {
   'http-port': { type: 'string' },
   host: { type: 'string' },
   broker: { type: 'string' },
+  'mosquitto-dir': { type: 'string' },
+  'mosquitto-pid-file': { type: 'string' },
   profiles: { type: 'string' },
   'log-level': { type: 'string' },
   profile: { type: 'string' },

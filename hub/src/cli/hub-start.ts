@@ -10,6 +10,8 @@ export async function runHub(o: Record<string, string | boolean | string[] | und
     httpPort: num(o['http-port'], 8080),
     host: typeof o.host === 'string' ? o.host : undefined,
     brokerUrl: typeof o.broker === 'string' ? o.broker : undefined,
+    mosquittoDir: typeof o['mosquitto-dir'] === 'string' ? resolve(o['mosquitto-dir']) : undefined,
+    mosquittoPidFile: typeof o['mosquitto-pid-file'] === 'string' ? resolve(o['mosquitto-pid-file']) : undefined,
     profilesDir: typeof o.profiles === 'string' ? resolve(o.profiles) : undefined,
     log: typeof o['log-level'] === 'string' ? o['log-level'] : 'info',
   })

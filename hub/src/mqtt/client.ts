@@ -19,7 +19,7 @@ export class HubMqtt {
     this.client = client
   }
 
-  static async connect(opts: HubMqttOptions): Promise<HubMqtt> {
+  static async connect(opts: HubMqttOptions, connectWithinMs = 30_000): Promise<HubMqtt> {
     const client = mqtt.connect(opts.url, {
       clientId: `edgefleet-hub-${process.pid}`,
       username: HUB_USERNAME,
@@ -32,9 +32,16 @@ export class HubMqtt {
     client.on('message', (topic, payload) => opts.onMessage(topic, payload))
     client.on('error', (err) => opts.log.error({ err: err.message }, 'hub mqtt error'))
     client.on('reconnect', () => opts.log.warn('hub mqtt reconnecting'))
+    // An external broker may still be reloading its password file: keep trying for a while.
     await new Promise<void>((resolve, reject) => {
-      client.once('connect', () => resolve())
-      client.once('error', reject)
+      const timer = setTimeout(() => {
+        client.end(true)
+        reject(new Error(`cannot connect to the broker at ${opts.url} within ${connectWithinMs / 1000} s`))
+      }, connectWithinMs)
+      client.once('connect', () => {
+        clearTimeout(timer)
+        resolve()
+      })
     })
     await client.subscribeAsync(topics.hubSubscriptions(), { qos: 1 })
     return new HubMqtt(client)

@@ -167,8 +167,8 @@ export class DeploymentStore {
 
   insertEvent(ev: DeviceEvent, now: number): void {
     this.db
-      .prepare('INSERT INTO events (device_id, ts, kind, deployment_id, cmd_id, model, version, code, message, received_at) VALUES (?,?,?,?,?,?,?,?,?,?)')
-      .run(ev.deviceId, ev.ts, ev.kind, ev.deploymentId ?? null, ev.cmdId ?? null, ev.model ?? null, ev.version ?? null, ev.code ?? null, ev.message ?? null, now)
+      .prepare('INSERT INTO events (device_id, ts, kind, deployment_id, cmd_id, model, version, code, message, received_bytes, received_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)')
+      .run(ev.deviceId, ev.ts, ev.kind, ev.deploymentId ?? null, ev.cmdId ?? null, ev.model ?? null, ev.version ?? null, ev.code ?? null, ev.message ?? null, ev.receivedBytes ?? null, now)
   }
 
   eventsForDevice(deviceId: string, limit = 100): DeviceEvent[] {
@@ -182,6 +182,7 @@ export class DeploymentStore {
       version: string | null
       code: string | null
       message: string | null
+      received_bytes: number | null
     }[]
     return rows.map((r) => ({
       v: 1,
@@ -194,6 +195,7 @@ export class DeploymentStore {
       ...(r.version ? { version: r.version } : {}),
       ...(r.code ? { code: r.code } : {}),
       ...(r.message ? { message: r.message } : {}),
+      ...(r.received_bytes !== null ? { receivedBytes: r.received_bytes } : {}),
     }))
   }
 }

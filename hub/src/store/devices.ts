@@ -42,7 +42,7 @@ export class DeviceStore {
   private readonly offlineAllStmt
 
   constructor(private readonly db: Db) {
-    this.insertStmt = db.prepare('INSERT INTO devices (id, profile, tags, secret_hash, created_at) VALUES (?, ?, ?, ?, ?)')
+    this.insertStmt = db.prepare('INSERT INTO devices (id, profile, tags, secret_hash, created_at, broker_hash) VALUES (?, ?, ?, ?, ?, ?)')
     this.getStmt = db.prepare('SELECT * FROM devices WHERE id = ?')
     this.listStmt = db.prepare('SELECT * FROM devices ORDER BY id LIMIT ? OFFSET ?')
     this.stateStmt = db.prepare('UPDATE devices SET online = ?, last_seen = ?, state = COALESCE(?, state) WHERE id = ?')
@@ -50,8 +50,9 @@ export class DeviceStore {
     this.offlineAllStmt = db.prepare('UPDATE devices SET online = 0')
   }
 
-  insert(id: string, profile: string, tags: Record<string, string>, secretHash: string, now: number): boolean {
-    const r = this.insertStmt.run(id, profile, JSON.stringify(tags), secretHash, now)
+  /** `brokerHash`: the secret in Mosquitto's password-file format, for external-broker mode. */
+  insert(id: string, profile: string, tags: Record<string, string>, secretHash: string, now: number, brokerHash: string | null = null): boolean {
+    const r = this.insertStmt.run(id, profile, JSON.stringify(tags), secretHash, now, brokerHash)
     return r.changes === 1
   }
 
@@ -66,6 +67,11 @@ export class DeviceStore {
 
   count(): number {
     return (this.db.prepare('SELECT count(*) AS n FROM devices').get() as { n: number }).n
+  }
+
+  /** (device id, Mosquitto password hash) of every device that has one. */
+  brokerHashes(): { id: string; hash: string }[] {
+    return this.db.prepare('SELECT id, broker_hash AS hash FROM devices WHERE broker_hash IS NOT NULL ORDER BY id').all() as { id: string; hash: string }[]
   }
 
   secretHash(id: string): string | undefined {

@@ -113,4 +113,46 @@ export const MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX telemetry_model ON telemetry(model, version, ts_to);
   `,
+  /* 2: Mosquitto-format password hash per device (external-broker mode); bytes a download moved */ `
+  ALTER TABLE devices ADD COLUMN broker_hash TEXT;
+  ALTER TABLE events ADD COLUMN received_bytes INTEGER;
+  `,
+  /* 3: agent runtime telemetry (confidence, input statistics, shadow comparisons, drop reasons) and captured samples */ `
+  ALTER TABLE telemetry ADD COLUMN confidence TEXT;
+  ALTER TABLE telemetry ADD COLUMN features TEXT;
+  ALTER TABLE telemetry_batches ADD COLUMN drops TEXT;
+  CREATE TABLE telemetry_shadow (
+    device_id TEXT NOT NULL,
+    batch_id TEXT NOT NULL,
+    ts_to INTEGER NOT NULL,
+    model TEXT NOT NULL,
+    version TEXT NOT NULL,
+    candidate TEXT NOT NULL,
+    runs INTEGER NOT NULL,
+    skipped INTEGER NOT NULL,
+    errors INTEGER NOT NULL,
+    top1_agree INTEGER NOT NULL,
+    max_abs_diff REAL NOT NULL,
+    cosine_sum REAL NOT NULL,
+    latency TEXT NOT NULL,
+    latency_sum_ms REAL NOT NULL,
+    PRIMARY KEY (device_id, batch_id, model, version, candidate)
+  );
+  CREATE INDEX telemetry_shadow_model ON telemetry_shadow(model, candidate, ts_to);
+  CREATE TABLE samples (
+    device_id TEXT NOT NULL,
+    sample_id TEXT NOT NULL,
+    ts INTEGER NOT NULL,
+    model TEXT NOT NULL,
+    version TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    confidence REAL,
+    bytes INTEGER NOT NULL,
+    payload TEXT NOT NULL,
+    received_at INTEGER NOT NULL,
+    PRIMARY KEY (device_id, sample_id)
+  );
+  CREATE INDEX samples_model ON samples(model, version, ts);
+  CREATE INDEX samples_received ON samples(received_at);
+  `,
 ]

@@ -35,6 +35,8 @@ export const DeviceEvent = Type.Object(
     /** Download progress in bytes (received, total). */
     bytes: Type.Optional(Type.Integer({ minimum: 0 })),
     totalBytes: Type.Optional(Type.Integer({ minimum: 0 })),
+    /** On `downloaded`: chunk bytes that crossed the network for this download, duplicates included. */
+    receivedBytes: Type.Optional(Type.Integer({ minimum: 0 })),
   },
   { additionalProperties: false },
 )

@@ -4,6 +4,7 @@ import type { FastifyPluginAsync } from 'fastify'
 import { Type, type Static } from '@sinclair/typebox'
 import { EdgeFleetError, Id, isValidId, sha256Hex } from '@edgefleet/shared'
 import type { ApiDeps } from '../server.js'
+import { mosquittoHash } from '../../broker/mosquitto.js'
 import type { DeviceRow } from '../../store/index.js'
 
 const Tags = Type.Record(Type.String({ pattern: '^[A-Za-z0-9._-]{1,64}$' }), Type.String({ maxLength: 256 }), { maxProperties: 32 })
@@ -51,11 +52,12 @@ export const deviceRoutes: FastifyPluginAsync<ApiDeps> = async (app, deps) => {
       const secret = randomBytes(32).toString('base64url')
       const tags = body.tags ?? {}
       try {
-        deps.store.devices.insert(body.id, body.profile, tags, sha256Hex(secret), deps.now())
+        deps.store.devices.insert(body.id, body.profile, tags, sha256Hex(secret), deps.now(), mosquittoHash(secret))
       } catch (err) {
         if ((err as { code?: string }).code === 'SQLITE_CONSTRAINT_PRIMARYKEY') throw new EdgeFleetError('EF_ERR_DEVICE_EXISTS', body.id)
         throw err
       }
+      deps.onDevicesChanged?.()
       return res.status(201).send({ id: body.id, profile: body.profile, tags, secret, hubPublicKey: deps.keys.publicKey, mqttUrl: deps.mqttUrl })
     },
   )

@@ -19,11 +19,17 @@ export const systemRoutes: FastifyPluginAsync<ApiDeps> = async (app, deps) => {
             publicKey: Type.String(),
             mqttUrl: Type.String(),
             metrics: Type.Object({ messagesIn: Type.Integer(), dropped: Type.Record(Type.String(), Type.Integer()), duplicateBatches: Type.Integer() }),
+            distribution: Type.Object({ broadcastChunks: Type.Integer(), broadcastBytes: Type.Integer(), repairChunks: Type.Integer(), repairBytes: Type.Integer() }),
           }),
         },
       },
     },
-    async () => ({ publicKey: deps.keys.publicKey, mqttUrl: deps.mqttUrl, metrics: deps.metrics }),
+    async () => ({
+      publicKey: deps.keys.publicKey,
+      mqttUrl: deps.mqttUrl,
+      metrics: deps.metrics,
+      distribution: deps.distribution ?? { broadcastChunks: 0, broadcastBytes: 0, repairChunks: 0, repairBytes: 0 },
+    }),
   )
 
   app.get('/api/v1/profiles', { schema: { response: { 200: Type.Object({ items: Type.Array(Type.Unknown()) }) } } }, async () => ({

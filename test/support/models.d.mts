@@ -1,0 +1,1 @@
+export function matmulModel(sizeBytes: number, seed?: number): Promise<Uint8Array>
