@@ -8,6 +8,7 @@ import { handleState } from './handlers/state.js'
 import { handleEvent } from './handlers/events.js'
 import { handleTelemetry } from './handlers/telemetry.js'
 import { handleFetch } from './handlers/fetch.js'
+import { handleSamples } from './handlers/samples.js'
 
 export interface HubMetrics {
   messagesIn: number
@@ -48,8 +49,7 @@ export function dispatch(ctx: HandlerContext, topic: string, payload: Buffer): v
       case 'fetch':
         return handleFetch(ctx, t.deviceId, payload)
       case 'samples':
-        // Capture ingest arrives with the agent-runtime work; until then samples are counted and dropped.
-        throw new EdgeFleetError('EF_ERR_TOPIC_UNKNOWN', `${topic}: samples are not ingested by this hub version`)
+        return handleSamples(ctx, t.deviceId, payload)
     }
   } catch (err) {
     const code = codeOf(err)

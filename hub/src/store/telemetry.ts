@@ -1,6 +1,42 @@
 // Telemetry batches: ingested idempotently by (device, batch id) [EF-2.6].
-import { LATENCY_BUCKETS_MS, type TelemetryBatch } from '@edgefleet/shared'
+import { FEATURE_BUCKETS, LATENCY_BUCKETS_MS, type TelemetryBatch } from '@edgefleet/shared'
 import type { Db } from './db.js'
+import { SampleStore } from './samples.js'
+
+export * from './samples.js'
+
+export interface ShadowSummary {
+  model: string
+  version: string
+  candidate: string
+  devices: number
+  runs: number
+  skipped: number
+  errors: number
+  /** top-1 agreement over all runs, null before the first run [EF-2.6.6]. */
+  agreement: number | null
+  meanCosine: number | null
+  maxAbsDiff: number
+  p50Ms: number | null
+  p95Ms: number | null
+}
+
+/**
+ * Population stability index between two binned distributions (counts); bins
+ * empty on one side get a small floor so the index stays finite [EF-2.6.5].
+ */
+export function psi(expected: readonly number[], actual: readonly number[], floor = 1e-4): number | null {
+  const te = expected.reduce((a, b) => a + b, 0)
+  const ta = actual.reduce((a, b) => a + b, 0)
+  if (te === 0 || ta === 0) return null
+  let sum = 0
+  for (let i = 0; i < expected.length; i++) {
+    const e = Math.max(floor, expected[i] / te)
+    const a = Math.max(floor, (actual[i] ?? 0) / ta)
+    sum += (a - e) * Math.log(a / e)
+  }
+  return sum
+}
 
 export interface TelemetrySummary {
   model: string
@@ -37,22 +73,107 @@ export function histogramQuantile(counts: readonly number[], q: number): number 
 export class TelemetryStore {
   private readonly insBatch
   private readonly insRow
+  private readonly insShadow
+  /** Captured samples [EF-2.9]. */
+  readonly samples: SampleStore
 
   constructor(private readonly db: Db) {
-    this.insBatch = db.prepare('INSERT OR IGNORE INTO telemetry_batches (device_id, batch_id, ts_from, ts_to, device_stats, dropped, received_at) VALUES (?,?,?,?,?,?,?)')
-    this.insRow = db.prepare('INSERT INTO telemetry (device_id, batch_id, ts_to, model, version, requests, errors, latency, latency_sum_ms) VALUES (?,?,?,?,?,?,?,?,?)')
+    this.insBatch = db.prepare('INSERT OR IGNORE INTO telemetry_batches (device_id, batch_id, ts_from, ts_to, device_stats, dropped, drops, received_at) VALUES (?,?,?,?,?,?,?,?)')
+    this.insRow = db.prepare('INSERT INTO telemetry (device_id, batch_id, ts_to, model, version, requests, errors, latency, latency_sum_ms, confidence, features) VALUES (?,?,?,?,?,?,?,?,?,?,?)')
+    this.insShadow = db.prepare(
+      'INSERT INTO telemetry_shadow (device_id, batch_id, ts_to, model, version, candidate, runs, skipped, errors, top1_agree, max_abs_diff, cosine_sum, latency, latency_sum_ms) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)',
+    )
+    this.samples = new SampleStore(db)
   }
 
   /** Stores a batch once; returns false when this batch id was already stored (redelivery). */
   ingest(b: TelemetryBatch, now: number): boolean {
     return this.db.transaction(() => {
-      const r = this.insBatch.run(b.deviceId, b.batchId, b.from, b.to, b.device ? JSON.stringify(b.device) : null, b.dropped ?? 0, now)
+      const r = this.insBatch.run(b.deviceId, b.batchId, b.from, b.to, b.device ? JSON.stringify(b.device) : null, b.dropped ?? 0, b.drops ? JSON.stringify(b.drops) : null, now)
       if (r.changes === 0) return false
       for (const m of b.models) {
-        this.insRow.run(b.deviceId, b.batchId, b.to, m.model, m.version, m.requests, m.errors, JSON.stringify(m.latency), m.latencySumMs)
+        this.insRow.run(
+          b.deviceId,
+          b.batchId,
+          b.to,
+          m.model,
+          m.version,
+          m.requests,
+          m.errors,
+          JSON.stringify(m.latency),
+          m.latencySumMs,
+          m.confidence ? JSON.stringify(m.confidence) : null,
+          m.features ? JSON.stringify(m.features) : null,
+        )
+      }
+      for (const x of b.shadow ?? []) {
+        this.insShadow.run(b.deviceId, b.batchId, b.to, x.model, x.version, x.candidate, x.runs, x.skipped, x.errors, x.top1Agree, x.maxAbsDiff, x.cosineSum, JSON.stringify(x.latency), x.latencySumMs)
       }
       return true
     })()
+  }
+
+  /** Sum of requests and batches per device (offline-resend checks: counts must match the device's). */
+  deviceTotals(deviceId: string): { batches: number; requests: number; dropped: number } {
+    const b = this.db.prepare('SELECT count(*) AS n, coalesce(max(dropped), 0) AS d FROM telemetry_batches WHERE device_id = ?').get(deviceId) as { n: number; d: number }
+    const r = this.db.prepare('SELECT coalesce(sum(requests), 0) AS n FROM telemetry WHERE device_id = ?').get(deviceId) as { n: number }
+    return { batches: b.n, requests: r.n, dropped: b.d }
+  }
+
+  /** Shadow comparisons merged across devices, per live version and candidate [EF-2.6.6]. */
+  shadowSummary(filter: { model?: string; sinceMs?: number } = {}): ShadowSummary[] {
+    const rows = this.db
+      .prepare('SELECT * FROM telemetry_shadow WHERE ts_to >= ? AND (? IS NULL OR model = ?)')
+      .all(filter.sinceMs ?? 0, filter.model ?? null, filter.model ?? null) as {
+      device_id: string
+      model: string
+      version: string
+      candidate: string
+      runs: number
+      skipped: number
+      errors: number
+      top1_agree: number
+      max_abs_diff: number
+      cosine_sum: number
+      latency: string
+    }[]
+    const acc = new Map<string, ShadowSummary & { devs: Set<string>; counts: number[]; agree: number; cos: number }>()
+    for (const r of rows) {
+      const key = `${r.model}@${r.version}>${r.candidate}`
+      const a = acc.get(key) ?? { model: r.model, version: r.version, candidate: r.candidate, devices: 0, runs: 0, skipped: 0, errors: 0, agreement: null, meanCosine: null, maxAbsDiff: 0, p50Ms: null, p95Ms: null, devs: new Set<string>(), counts: new Array<number>(LATENCY_BUCKETS_MS.length + 1).fill(0), agree: 0, cos: 0 }
+      a.devs.add(r.device_id)
+      a.runs += r.runs
+      a.skipped += r.skipped
+      a.errors += r.errors
+      a.agree += r.top1_agree
+      a.cos += r.cosine_sum
+      a.maxAbsDiff = Math.max(a.maxAbsDiff, r.max_abs_diff)
+      const c = JSON.parse(r.latency) as number[]
+      for (let i = 0; i < a.counts.length; i++) a.counts[i] += c[i] ?? 0
+      acc.set(key, a)
+    }
+    return [...acc.values()].map(({ devs, counts, agree, cos, ...a }) => ({
+      ...a,
+      devices: devs.size,
+      agreement: a.runs ? agree / a.runs : null,
+      meanCosine: a.runs ? cos / a.runs : null,
+      p50Ms: histogramQuantile(counts, 0.5),
+      p95Ms: histogramQuantile(counts, 0.95),
+    }))
+  }
+
+  /** Merged fixed-bin sketches of one model version's inputs in a time window (for PSI) [EF-2.6.5]. */
+  featureSketches(model: string, version: string, fromMs = 0, toMs = Number.MAX_SAFE_INTEGER): Map<string, number[]> {
+    const rows = this.db.prepare('SELECT features FROM telemetry WHERE model = ? AND version = ? AND ts_to >= ? AND ts_to <= ? AND features IS NOT NULL').all(model, version, fromMs, toMs) as { features: string }[]
+    const out = new Map<string, number[]>()
+    for (const r of rows) {
+      for (const f of JSON.parse(r.features) as { input: string; sketch: number[] }[]) {
+        const a = out.get(f.input) ?? new Array<number>(FEATURE_BUCKETS.length + 1).fill(0)
+        f.sketch.forEach((c, i) => (a[i] += c))
+        out.set(f.input, a)
+      }
+    }
+    return out
   }
 
   countRows(): { batches: number; rows: number } {

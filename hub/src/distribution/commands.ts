@@ -1,0 +1,59 @@
+// Signed runtime commands to one device [EF-2.3]: shadow, promote, discard,
+// capture-policy and conditions. Like deploy commands they are signed with the
+// hub's key over their canonical JSON and sent QoS 1 on the device's cmd topic.
+import { randomUUID, type KeyObject } from 'node:crypto'
+import { EdgeFleetError, cmdCodec, signDocument, topics, type CapturePolicy, type Cmd } from '@edgefleet/shared'
+import type { HubStore } from '../store/index.js'
+
+export interface CommandSenderDeps {
+  store: HubStore
+  privateKey: KeyObject
+  now: () => number
+  publish: (topic: string, payload: Buffer) => Promise<void>
+}
+
+type Body<T extends Cmd['type']> = Omit<Extract<Cmd, { type: T }>, 'v' | 'id' | 'deviceId' | 'issuedAt' | 'sig' | 'type'>
+
+export class CommandSender {
+  constructor(private readonly d: CommandSenderDeps) {}
+
+  private device(deviceId: string) {
+    const dev = this.d.store.devices.get(deviceId)
+    if (!dev) throw new EdgeFleetError('EF_ERR_DEVICE_NOT_FOUND', deviceId)
+    return dev
+  }
+
+  /** Signs and publishes; resolves with the command id once the broker took it. */
+  async send<T extends Exclude<Cmd['type'], 'deploy' | 'rollback'>>(deviceId: string, type: T, body: Body<T>): Promise<string> {
+    this.device(deviceId)
+    const unsigned = { v: 1 as const, id: randomUUID(), deviceId, issuedAt: this.d.now(), type, ...body }
+    const cmd = cmdCodec.check({ ...unsigned, sig: signDocument(unsigned, this.d.privateKey) })
+    await this.d.publish(topics.cmd(deviceId), cmdCodec.encode(cmd))
+    return cmd.id
+  }
+
+  /** Shadow a registered version on a device: the build for the device's profile must exist [EF-2.3.4]. */
+  shadow(deviceId: string, model: string, version: string, fraction: number): Promise<string> {
+    const dev = this.device(deviceId)
+    const b = this.d.store.registry.getBuild(model, version, dev.profile)
+    if (!b) throw new EdgeFleetError(this.d.store.registry.getVersion(model, version) ? 'EF_ERR_BUILD_NOT_FOUND' : 'EF_ERR_MODEL_NOT_FOUND', `${model}@${version} for ${dev.profile}`)
+    if (b.status !== 'ok' || !b.manifest || !b.manifestSig) throw new EdgeFleetError('EF_ERR_BUILD_NOT_FOUND', `${model}@${version} has no successful build for ${dev.profile}`)
+    return this.send(deviceId, 'shadow', { manifest: b.manifest, manifestSig: b.manifestSig, fraction })
+  }
+
+  promote(deviceId: string, model: string, version: string): Promise<string> {
+    return this.send(deviceId, 'promote', { model, version })
+  }
+
+  discard(deviceId: string, model: string, version?: string): Promise<string> {
+    return this.send(deviceId, 'discard', { model, ...(version ? { version } : {}) })
+  }
+
+  capturePolicy(deviceId: string, policies: CapturePolicy[]): Promise<string> {
+    return this.send(deviceId, 'capture-policy', { policies })
+  }
+
+  conditions(deviceId: string, c: Body<'conditions'>): Promise<string> {
+    return this.send(deviceId, 'conditions', c)
+  }
+}

@@ -1,0 +1,66 @@
+// Captured samples for the retraining feed [EF-2.9]: stored once per
+// (device, sample id), so redelivery and offline resends create no duplicate.
+import type { Sample } from '@edgefleet/shared'
+import type { Db } from './db.js'
+
+export interface SampleRow {
+  deviceId: string
+  sampleId: string
+  ts: number
+  model: string
+  version: string
+  reason: string
+  confidence: number | null
+  bytes: number
+  receivedAt: number
+}
+
+export class SampleStore {
+  private readonly ins
+
+  constructor(private readonly db: Db) {
+    this.ins = db.prepare('INSERT OR IGNORE INTO samples (device_id, sample_id, ts, model, version, reason, confidence, bytes, payload, received_at) VALUES (?,?,?,?,?,?,?,?,?,?)')
+  }
+
+  /** Stores a sample once; false when this sample id was already stored (redelivery) [EF-2.9.1]. */
+  ingest(s: Sample, bytes: number, payload: string, now: number): boolean {
+    return this.ins.run(s.deviceId, s.sampleId, s.ts, s.model, s.version, s.reason, s.confidence ?? null, bytes, payload, now).changes > 0
+  }
+
+  count(filter: { deviceId?: string; model?: string } = {}): { samples: number; bytes: number } {
+    const r = this.db
+      .prepare('SELECT count(*) AS n, coalesce(sum(bytes), 0) AS b FROM samples WHERE (? IS NULL OR device_id = ?) AND (? IS NULL OR model = ?)')
+      .get(filter.deviceId ?? null, filter.deviceId ?? null, filter.model ?? null, filter.model ?? null) as { n: number; b: number }
+    return { samples: r.n, bytes: r.b }
+  }
+
+  /** Resumable listing for the retraining feed: rows after `cursor` (rowid), oldest first. */
+  list(filter: { model?: string; cursor?: number; limit?: number } = {}): { items: (SampleRow & { cursor: number })[]; next: number | null } {
+    const limit = filter.limit ?? 100
+    const rows = this.db
+      .prepare(
+        `SELECT rowid, device_id, sample_id, ts, model, version, reason, confidence, bytes, received_at FROM samples
+         WHERE rowid > ? AND (? IS NULL OR model = ?) ORDER BY rowid LIMIT ?`,
+      )
+      .all(filter.cursor ?? 0, filter.model ?? null, filter.model ?? null, limit) as {
+      rowid: number
+      device_id: string
+      sample_id: string
+      ts: number
+      model: string
+      version: string
+      reason: string
+      confidence: number | null
+      bytes: number
+      received_at: number
+    }[]
+    const items = rows.map((r) => ({ cursor: r.rowid, deviceId: r.device_id, sampleId: r.sample_id, ts: r.ts, model: r.model, version: r.version, reason: r.reason, confidence: r.confidence, bytes: r.bytes, receivedAt: r.received_at }))
+    return { items, next: rows.length === limit ? rows[rows.length - 1].rowid : null }
+  }
+
+  /** The stored sample as the device sent it. */
+  payload(deviceId: string, sampleId: string): Sample | undefined {
+    const r = this.db.prepare('SELECT payload FROM samples WHERE device_id = ? AND sample_id = ?').get(deviceId, sampleId) as { payload: string } | undefined
+    return r ? (JSON.parse(r.payload) as Sample) : undefined
+  }
+}
