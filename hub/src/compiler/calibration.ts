@@ -42,7 +42,7 @@ function npyFilesFor(dir: string, input: string, single: boolean): string[] {
 }
 
 function checkAgainstSpec(t: NamedTensor, spec: TensorSpec, file: string): void {
-  const bad = (why: string) => new EdgeFleetError('EF_ERR_INFER_BAD_TENSOR', `calibration file ${file} for input ${spec.name}: ${why}`)
+  const bad = (why: string) => new EdgeFleetError('EF_ERR_CALIBRATION_INVALID', `calibration file ${file} for input ${spec.name}: ${why}`)
   if (t.type !== spec.type) throw bad(`type ${t.type}, the model wants ${spec.type}`)
   if (t.dims.length !== spec.dims.length) throw bad(`shape [${t.dims}] has rank ${t.dims.length}, the model wants [${spec.dims}]`)
   spec.dims.forEach((d, i) => {
@@ -50,7 +50,7 @@ function checkAgainstSpec(t: NamedTensor, spec: TensorSpec, file: string): void 
   })
 }
 
-/** Loads or synthesizes calibration samples for `inputs`. Throws EF_ERR_INFER_BAD_TENSOR on wrong shapes/types. */
+/** Loads or synthesizes calibration samples for `inputs`. Throws EF_ERR_CALIBRATION_INVALID on wrong shapes/types. */
 export function loadSamples(inputs: readonly TensorSpec[], opts: SampleOptions = {}): SampleSource {
   const warnings: string[] = []
   const files = new Map<string, string[]>()
@@ -62,14 +62,14 @@ export function loadSamples(inputs: readonly TensorSpec[], opts: SampleOptions =
       const list = npyFilesFor(opts.calibrationDir, spec.name, inputs.length === 1)
       if (list.length) files.set(spec.name, list)
     }
-    if (!files.size) throw new EdgeFleetError('EF_ERR_INFER_BAD_TENSOR', `calibration folder ${opts.calibrationDir} has no .npy file for any input (${inputs.map((i) => i.name).join(', ')})`)
+    if (!files.size) throw new EdgeFleetError('EF_ERR_CALIBRATION_INVALID', `calibration folder ${opts.calibrationDir} has no .npy file for any input (${inputs.map((i) => i.name).join(', ')})`)
   } else {
     warnings.push('no calibration data: activation ranges come from synthesized inputs, which can misjudge real ranges (pass a calibration folder of .npy files)')
   }
   const counts = [...files.values()].map((l) => l.length)
   const n = counts.length ? Math.max(...counts) : (opts.count ?? 8)
   for (const [name, list] of files) {
-    if (list.length !== n) throw new EdgeFleetError('EF_ERR_INFER_BAD_TENSOR', `calibration folder has ${list.length} files for input ${name} but ${n} for another input`)
+    if (list.length !== n) throw new EdgeFleetError('EF_ERR_CALIBRATION_INVALID', `calibration folder has ${list.length} files for input ${name} but ${n} for another input`)
   }
   const samples: Sample[] = []
   const seed = opts.seed ?? 1

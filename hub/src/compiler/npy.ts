@@ -37,8 +37,7 @@ function halfToFloat(h: number): number {
 }
 
 function bad(file: string, why: string): EdgeFleetError {
-  // No calibration-specific code in the catalogue yet (asked for EF_ERR_CALIBRATION_INVALID); this is the closest meaning.
-  return new EdgeFleetError('EF_ERR_INFER_BAD_TENSOR', `calibration file ${file}: ${why}`)
+  return new EdgeFleetError('EF_ERR_CALIBRATION_INVALID', `calibration file ${file}: ${why}`)
 }
 
 /** Parses .npy bytes into a tensor. `file` only names the source in errors. */

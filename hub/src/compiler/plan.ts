@@ -84,7 +84,7 @@ export async function planBuild(model: Uint8Array, profile: FirmwareProfile, opt
   const parsed = decodeModel(model)
   const opset = opsetOf(parsed)
   if (opset === undefined || opset < profile.opset.min || opset > profile.opset.max) {
-    throw new EdgeFleetError('EF_ERR_BUILD_FAILED', `model opset ${opset ?? 'none'} is outside profile ${profile.id}'s range ${profile.opset.min}..${profile.opset.max}`)
+    throw new EdgeFleetError('EF_ERR_OPSET_OUT_OF_RANGE', `model opset ${opset ?? 'none'} is outside profile ${profile.id}'s range ${profile.opset.min}..${profile.opset.max}`)
   }
   const wanted = opts.precision ?? 'auto'
   if (wanted !== 'auto' && !profile.precisions.includes(wanted)) {
