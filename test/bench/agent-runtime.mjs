@@ -1,0 +1,164 @@
+// Agent runtime figures (run against built dist: `pnpm build` first):
+//   1. local HTTP API p50 overhead over a bare session.run on the same model, same run;
+//   2. in-process API (ModelHost.infer, what createAgent().infer calls) overhead;
+//   3. requests/s on this machine through the HTTP API (tiny model, keep-alive clients);
+//   4. agent RSS idle (no model / one model) and under load, from real agent processes.
+// Usage: node test/bench/agent-runtime.mjs [--n 3000] [--seconds 5]
+import { parseArgs } from 'node:util'
+import { spawn } from 'node:child_process'
+import { mkdtempSync, rmSync, copyFileSync, readFileSync } from 'node:fs'
+import { tmpdir, cpus } from 'node:os'
+import { join } from 'node:path'
+import { once } from 'node:events'
+import http from 'node:http'
+import { createHash } from 'node:crypto'
+import * as ort from 'onnxruntime-node'
+import { ROOT, AGENT_CLI, MODELS, wakeInput, stopProcess } from '../support/fleet.mjs'
+
+const { values } = parseArgs({ options: { n: { type: 'string', default: '3000' }, seconds: { type: 'string', default: '5' } } })
+const N = Number(values.n)
+const SECONDS = Number(values.seconds)
+const dist = (p) => join(ROOT, 'agent', 'dist', p)
+const { ModelHost } = await import(dist('runtime/host.js'))
+const { createApiServer } = await import(dist('api/server.js'))
+const { Slots } = await import(dist('updater/slots.js'))
+const shared = await import(join(ROOT, 'shared', 'dist', 'index.js'))
+
+const pct = (xs, q) => {
+  const s = [...xs].sort((a, b) => a - b)
+  return s[Math.min(s.length - 1, Math.floor(q * s.length))]
+}
+const r4 = (x) => Math.round(x * 10000) / 10000
+
+// --- 1-2: overheads, interleaved in one run -----------------------------------
+const feedsData = Float32Array.from(wakeInput(7)['onnx::Flatten_0'].data)
+const bare = await ort.InferenceSession.create(MODELS.wakeHello, { intraOpNumThreads: 1, interOpNumThreads: 1, graphOptimizationLevel: 'all', extra: { session: { intra_op: { allow_spinning: '0' } } } })
+const manifest = { v: 1, model: 'wake', version: '1.0.0', profile: 'bench', precision: 'fp32', createdAt: 0, artifact: { format: 'onnx', digest: '0'.repeat(64), size: 0, chunks: [{ digest: '0'.repeat(64), size: 0 }] }, inputs: [], outputs: [], semantics: [{ name: '39', kind: 'probability' }], healthCheck: { inputs: {}, outputs: {}, atol: 0, rtol: 0 } }
+const host = new ModelHost({ threads: 1, executionProviders: ['cpu'] })
+host.activate(manifest, 'a', await host.open(MODELS.wakeHello))
+const server = createApiServer({ host, maxBodyBytes: 1 << 24, deviceId: 'bench' })
+server.listen(0, '127.0.0.1')
+await once(server, 'listening')
+const port = server.address().port
+const agentHttp = new http.Agent({ keepAlive: true, maxSockets: 64 })
+const jsonBody = JSON.stringify({ inputs: { 'onnx::Flatten_0': { type: 'float32', dims: [1, 25, 96], data: Array.from(feedsData) } } })
+const b64Body = JSON.stringify({ inputs: { 'onnx::Flatten_0': { type: 'float32', dims: [1, 25, 96], b64: Buffer.from(feedsData.buffer).toString('base64') } } })
+function post(body, type = 'application/json') {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ host: '127.0.0.1', port, method: 'POST', path: '/v1/models/wake/infer', agent: agentHttp, headers: { 'content-type': type, 'content-length': Buffer.byteLength(body) } }, (res) => {
+      const parts = []
+      res.on('data', (c) => parts.push(c))
+      res.on('end', () => (res.statusCode === 200 ? resolve(Buffer.concat(parts)) : reject(new Error(String(res.statusCode)))))
+    })
+    req.on('error', reject)
+    req.end(body)
+  })
+}
+const { encodeBinaryRequest } = await import(dist('api/binary.js'))
+const binBody = encodeBinaryRequest({ 'onnx::Flatten_0': { type: 'float32', dims: [1, 25, 96], data: feedsData } })
+
+const series = { bare: [], inproc: [], httpJson: [], httpB64: [], httpBinary: [] }
+const runBare = async () => {
+  const t0 = performance.now()
+  await bare.run({ 'onnx::Flatten_0': new ort.Tensor('float32', feedsData, [1, 25, 96]) })
+  return performance.now() - t0
+}
+const runIn = async () => {
+  const t0 = performance.now()
+  await host.infer('wake', { 'onnx::Flatten_0': { type: 'float32', dims: [1, 25, 96], data: feedsData } })
+  return performance.now() - t0
+}
+const runHttp = (body, type) => async () => {
+  const t0 = performance.now()
+  await post(body, type)
+  return performance.now() - t0
+}
+const steps = [
+  ['bare', runBare],
+  ['inproc', runIn],
+  ['httpJson', runHttp(jsonBody)],
+  ['httpB64', runHttp(b64Body)],
+  ['httpBinary', runHttp(binBody, 'application/x-edgefleet-tensors')],
+]
+for (let i = 0; i < 300; i++) for (const [, f] of steps) await f() // warm up
+for (let i = 0; i < N; i++) for (const [k, f] of steps) series[k].push(await f())
+const p50 = Object.fromEntries(Object.entries(series).map(([k, v]) => [k, r4(pct(v, 0.5))]))
+const overhead = {
+  inprocMs: r4(p50.inproc - p50.bare),
+  inprocPct: Math.round(((p50.inproc - p50.bare) / p50.bare) * 1000) / 10,
+  httpJsonMs: r4(p50.httpJson - p50.bare),
+  httpB64Ms: r4(p50.httpB64 - p50.bare),
+  httpBinaryMs: r4(p50.httpBinary - p50.bare),
+}
+
+// --- 3: throughput -----------------------------------------------------------
+async function throughput(concurrency, body, type) {
+  let done = 0
+  const end = performance.now() + SECONDS * 1000
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (performance.now() < end) {
+        await post(body, type)
+        done++
+      }
+    }),
+  )
+  return Math.round(done / SECONDS)
+}
+const rps = { binaryC4: await throughput(4, binBody, 'application/x-edgefleet-tensors'), jsonC4: await throughput(4, jsonBody) }
+server.close()
+agentHttp.destroy()
+await host.close()
+
+// --- 4: RSS of real agent processes ------------------------------------------
+const tmp = mkdtempSync(join(tmpdir(), 'ef-bench-rt-'))
+const keys = shared.generateSigningKeys()
+function seedModel(dataDir) {
+  // A verified slot signed with a bench key, as a deploy would leave it; the agent restores it at start.
+  const slots = new Slots(join(dataDir, 'models'))
+  slots.clear('wake', 'a')
+  copyFileSync(MODELS.wakeHello, slots.modelPath('wake', 'a'))
+  const bytes = readFileSync(MODELS.wakeHello)
+  const digest = createHash('sha256').update(bytes).digest('hex')
+  const m = { ...manifest, profile: 'gateway-rpi4', artifact: { format: 'onnx', digest, size: bytes.length, chunks: [{ digest, size: bytes.length }] } }
+  slots.writeManifest('wake', 'a', m, shared.signDocument(m, shared.privateKeyFromPem(keys.privateKeyPem)))
+  slots.setActive('wake', 'a', '1.0.0')
+}
+async function agentRss(withModel, load) {
+  const dataDir = join(tmp, `a-${withModel}-${load}`)
+  if (withModel) seedModel(dataDir)
+  // No broker on port 1: the agent runs offline (as on a device between connections), queuing telemetry.
+  const proc = spawn(process.execPath, [AGENT_CLI, '--hub', 'mqtt://127.0.0.1:1', '--device-id', 'bench-1', '--secret', 's', '--hub-key', keys.publicKey, '--profile', 'gateway-rpi4', '--data', dataDir, '--api-port', '0', '--log-level', 'error', '--json'], { stdio: ['ignore', 'pipe', 'pipe'] })
+  const [line] = await once(proc.stdout, 'data')
+  const info = JSON.parse(String(line))
+  const rss = () => Number(readFileSync(`/proc/${proc.pid}/status`, 'utf8').match(/VmRSS:\s+(\d+)/)[1]) / 1024
+  const local = (body, type) =>
+    new Promise((resolve, reject) => {
+      const req = http.request({ host: '127.0.0.1', port: info.apiPort, method: 'POST', path: '/v1/models/wake/infer', headers: { 'content-type': type, 'content-length': body.length } }, (res) => {
+        res.resume()
+        res.on('end', resolve)
+      })
+      req.on('error', reject)
+      req.end(body)
+    })
+  if (withModel) for (let i = 0; i < 100; i++) await local(binBody, 'application/x-edgefleet-tensors')
+  let peak = 0
+  if (load) {
+    const end = Date.now() + SECONDS * 1000
+    const sampler = setInterval(() => (peak = Math.max(peak, rss())), 100)
+    await Promise.all(Array.from({ length: 4 }, async () => { while (Date.now() < end) await local(Buffer.from(jsonBody), 'application/json') }))
+    clearInterval(sampler)
+  }
+  await new Promise((r) => setTimeout(r, 2000))
+  const idle = rss()
+  await stopProcess(proc)
+  return { idleMiB: Math.round(idle * 10) / 10, ...(load ? { peakUnderLoadMiB: Math.round(peak * 10) / 10 } : {}) }
+}
+const rss = {
+  noModel: await agentRss(false, false),
+  oneModel: await agentRss(true, false),
+  oneModelAfterLoad: await agentRss(true, true),
+}
+rmSync(tmp, { recursive: true, force: true })
+
+console.log(JSON.stringify({ machine: { cpus: cpus().length, cpu: cpus()[0]?.model, node: process.version }, n: N, p50Ms: p50, p99Ms: Object.fromEntries(Object.entries(series).map(([k, v]) => [k, r4(pct(v, 0.99))])), overhead, requestsPerSecond: rps, rss }, null, 1))
