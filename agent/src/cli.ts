@@ -19,6 +19,7 @@ Usage: edgefleet-agent --hub mqtt://HOST:PORT --device-id ID --secret S --hub-ke
   --api-port N       local inference API port on 127.0.0.1 (env EF_API_PORT; default 8790; 0 = ephemeral)
   --profiles-dir DIR firmware-profiles folder
   --network KIND     metered | unmetered | unknown (env EF_NETWORK)
+  --transfer MODE    mqtt (default) | http: fetch artifacts by HTTP range requests when offered (env EF_TRANSFER)
   --telemetry-ms N   telemetry batch interval (default 5000)
   --config FILE      JSON config file with the same fields (camelCase)
   --log-level L      pino level (default info)
@@ -38,6 +39,7 @@ async function main(): Promise<number> {
         'api-port': { type: 'string' },
         'profiles-dir': { type: 'string' },
         network: { type: 'string' },
+        transfer: { type: 'string' },
         'telemetry-ms': { type: 'string' },
         config: { type: 'string' },
         'log-level': { type: 'string' },
@@ -69,6 +71,7 @@ async function main(): Promise<number> {
         apiPort: values['api-port'],
         profilesDir: values['profiles-dir'],
         network: values.network,
+        transfer: values.transfer,
         telemetryIntervalMs: values['telemetry-ms'],
         logLevel: values['log-level'],
       },

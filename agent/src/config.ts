@@ -30,6 +30,8 @@ export interface AgentConfig {
   downloadTimeoutMs: number
   /** firmware-profiles/ folder, to read threads and execution providers. */
   profilesDir?: string
+  /** 'http': fetch artifacts with HTTP range requests when the hub offers them; MQTT otherwise and as fallback. */
+  transfer: 'mqtt' | 'http'
   /** Network kind reported to the hub (simulated on test devices). */
   network: 'metered' | 'unmetered' | 'unknown'
   /** Simulated power source (test devices); unset = what /sys shows [EF-2.1.2]. */
@@ -54,6 +56,7 @@ export const defaultAgentOptions = {
   /** 10 minutes. */
   downloadTimeoutMs: 10 * 60 * 1000,
   network: 'unknown' as const,
+  transfer: 'mqtt' as const,
   /** 64 MiB of queued telemetry, samples and events. */
   maxDbBytes: 64 * 1024 * 1024,
   logLevel: 'info',
@@ -69,6 +72,7 @@ const ENV: Record<string, keyof AgentConfig> = {
   EF_DATA: 'dataDir',
   EF_API_PORT: 'apiPort',
   EF_NETWORK: 'network',
+  EF_TRANSFER: 'transfer',
   EF_POWER: 'power',
   EF_MAX_DB_BYTES: 'maxDbBytes',
   EF_LOG_LEVEL: 'logLevel',
@@ -102,6 +106,7 @@ export function resolveConfig(input: { file?: string; env?: NodeJS.ProcessEnv; f
   }
   for (const k of NUMERIC) if (!Number.isInteger(c[k]) || (c[k] as number) < 0) problems.push(`${k} must be a non-negative integer`)
   if (!['metered', 'unmetered', 'unknown'].includes(c.network)) problems.push('network: metered | unmetered | unknown')
+  if (!['mqtt', 'http'].includes(c.transfer)) problems.push('transfer: mqtt | http')
   if (c.power !== undefined && !['charging', 'battery', 'unknown'].includes(c.power)) problems.push('power: charging | battery | unknown')
   if (typeof c.idle === 'string') c.idle = c.idle === 'true'
   if (c.idle !== undefined && typeof c.idle !== 'boolean') problems.push('idle: true | false')

@@ -22,6 +22,7 @@ import type { ModelSession, Tensor } from '../runtime/ort.js'
 import { Slots, other, type Slot } from './slots.js'
 import type { ChunkStore } from './chunks.js'
 import { download, type ChunkTransport } from './download.js'
+import { httpDownload } from './http-download.js'
 import { fsyncDir } from './fsutil.js'
 
 export type EventReport = Omit<DeviceEvent, 'v' | 'deviceId' | 'ts'>
@@ -37,6 +38,8 @@ export interface UpdaterDeps {
   downloadTimeoutMs: number
   report: (ev: EventReport) => void
   onChange: () => void
+  /** Prefer the HTTP path when a deploy offers one (MQTT stays the fallback) [EF-4.9]. */
+  http?: { deviceId: string; secret: string; prefer: boolean }
   /** Test seam: called at each named step, e.g. to crash the process there. */
   onStep?: (step: string) => void
 }
@@ -128,19 +131,30 @@ export class Updater {
     let received = 0
     try {
       let lastTick = 0
+      const onProgress = (bytes: number, total: number) => {
+        const now = Date.now()
+        if (now - lastTick > 500) {
+          lastTick = now
+          report({ ...base, kind: 'downloading', bytes, totalBytes: total })
+        }
+      }
+      const httpUrl = this.d.http?.prefer && m.artifact.url && cmd.httpBase ? new URL(m.artifact.url, cmd.httpBase).href : undefined
+      if (httpUrl) {
+        try {
+          const st = await httpDownload(m, chunks, { url: httpUrl, deviceId: this.d.http!.deviceId, secret: this.d.http!.secret, timeoutMs: this.d.downloadTimeoutMs, onProgress })
+          received += st.receivedBytes
+        } catch (err) {
+          // Whatever arrived is kept; MQTT fetches the rest.
+          report({ ...base, kind: 'chunk_rejected', code: codeOf(err), message: `HTTP download failed (${(err as Error).message}); continuing over MQTT` })
+        }
+      }
       const st = await download(m, chunks, this.d.transport, {
         window: this.d.fetchWindow,
         timeoutMs: this.d.downloadTimeoutMs,
-        onProgress: (bytes, total) => {
-          const now = Date.now()
-          if (now - lastTick > 500) {
-            lastTick = now
-            report({ ...base, kind: 'downloading', bytes, totalBytes: total })
-          }
-        },
+        onProgress,
         onRejected: (index) => report({ ...base, kind: 'chunk_rejected', code: 'EF_ERR_CHUNK_HASH_MISMATCH', message: `chunk ${index} failed its sha256 check; fetching it again` }),
       })
-      received = st.receivedBytes
+      received += st.receivedBytes
     } catch (err) {
       return fail('failed', err)
     }

@@ -85,7 +85,7 @@ export class Builder {
         profile: profileId,
         precision: result.precision,
         createdAt: now(),
-        artifact: { format: 'onnx', digest: artifactDigest, size: chunked.size, chunks: chunked.chunks },
+        artifact: { format: 'onnx', digest: artifactDigest, size: chunked.size, chunks: chunked.chunks, url: `/api/v1/artifacts/${artifactDigest}` },
         inputs: result.inputs,
         outputs: result.outputs,
         healthCheck: { inputs: wire(inputs), outputs: wire(outputs), ...HEALTH_TOLERANCE[result.precision] },

@@ -15,6 +15,8 @@ export interface DeployerDeps {
   log: Logger
   now: () => number
   publish: (topic: string, payload: Buffer) => Promise<void>
+  /** The hub's HTTP base URL for artifact downloads, when it serves them. */
+  httpBase?: () => string | undefined
 }
 
 export class Deployer {
@@ -54,6 +56,7 @@ export class Deployer {
       manifest: b.manifest,
       manifestSig: b.manifestSig,
       ...(d.rollback ? { rollback: true } : {}),
+      ...(this.deps.httpBase?.() ? { httpBase: this.deps.httpBase() } : {}),
     }
     const cmd = cmdCodec.check({ ...unsigned, sig: signDocument(unsigned, this.deps.privateKey) })
     this.deps.store.deployments.setSent(d.id, deviceId, cmdId, this.deps.now())

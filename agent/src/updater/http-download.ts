@@ -1,0 +1,88 @@
+// The optional HTTP path [EF-4.9]: missing chunks are fetched with range
+// requests against the hub, contiguous chunks in one request, each chunk
+// checked against its sha256 before it is stored (the same chunk store as the
+// MQTT path, so either path resumes what the other began).
+import { EdgeFleetError, chunkOffsets, sha256Hex, type Manifest } from '@edgefleet/shared'
+import type { ChunkStore } from './chunks.js'
+import type { DownloadStats } from './download.js'
+
+export interface HttpDownloadOptions {
+  url: string
+  deviceId: string
+  secret: string
+  /** Largest single range request. */
+  maxRangeBytes?: number
+  /** Range requests in flight at once. */
+  concurrency?: number
+  timeoutMs: number
+  onProgress?: (bytes: number, total: number) => void
+}
+
+export async function httpDownload(manifest: Manifest, store: ChunkStore, o: HttpDownloadOptions): Promise<DownloadStats> {
+  const { chunks } = manifest.artifact
+  const offsets = chunkOffsets(chunks)
+  const total = manifest.artifact.size
+  const maxRange = o.maxRangeBytes ?? 8 * 1024 * 1024
+  const stats: DownloadStats = { fetched: 0, fetchedBytes: 0, rejected: 0, receivedBytes: 0, duplicates: 0 }
+  let have = 0
+  // Runs of contiguous missing chunks, each at most maxRange bytes.
+  const runs: number[][] = []
+  let run: number[] = []
+  let runBytes = 0
+  chunks.forEach((c, i) => {
+    if (store.has(c.digest)) {
+      have += c.size
+      if (run.length) runs.push(run)
+      run = []
+      runBytes = 0
+      return
+    }
+    if (run.length && (run[run.length - 1] !== i - 1 || runBytes + c.size > maxRange)) {
+      runs.push(run)
+      run = []
+      runBytes = 0
+    }
+    run.push(i)
+    runBytes += c.size
+  })
+  if (run.length) runs.push(run)
+  const auth = `Basic ${Buffer.from(`${o.deviceId}:${o.secret}`).toString('base64')}`
+  const signal = AbortSignal.timeout(o.timeoutMs)
+
+  const fetchRun = async (indexes: number[]) => {
+    const start = offsets[indexes[0]]
+    const last = indexes[indexes.length - 1]
+    const end = offsets[last] + chunks[last].size - 1
+    const res = await fetch(o.url, { headers: { authorization: auth, range: `bytes=${start}-${end}` }, signal })
+    if (res.status !== 206 || !res.body) throw new EdgeFleetError('EF_ERR_DOWNLOAD_TIMEOUT', `HTTP ${res.status} for bytes ${start}-${end}`)
+    let k = 0
+    let buf = Buffer.alloc(0)
+    for await (const part of res.body as unknown as AsyncIterable<Uint8Array>) {
+      stats.receivedBytes += part.length
+      buf = buf.length ? Buffer.concat([buf, part]) : Buffer.from(part)
+      while (k < indexes.length && buf.length >= chunks[indexes[k]].size) {
+        const ref = chunks[indexes[k]]
+        const data = buf.subarray(0, ref.size)
+        if (sha256Hex(data) !== ref.digest) {
+          stats.rejected++
+          throw new EdgeFleetError('EF_ERR_CHUNK_HASH_MISMATCH', `chunk ${indexes[k]} over HTTP`)
+        }
+        store.put(ref.digest, data)
+        stats.fetched++
+        stats.fetchedBytes += ref.size
+        have += ref.size
+        o.onProgress?.(have, total)
+        buf = buf.subarray(ref.size)
+        k++
+      }
+    }
+    if (k !== indexes.length) throw new EdgeFleetError('EF_ERR_ARTIFACT_SIZE_MISMATCH', `range ${start}-${end} ended early`)
+  }
+
+  const queue = [...runs]
+  const workers = Array.from({ length: Math.min(o.concurrency ?? 2, queue.length) }, async () => {
+    for (let r = queue.shift(); r; r = queue.shift()) await fetchRun(r)
+  })
+  await Promise.all(workers)
+  return stats
+}
