@@ -191,6 +191,7 @@ export async function createAgent(config: Readonly<AgentConfig>, deps: AgentDeps
     downloadTimeoutMs: config.downloadTimeoutMs,
     report,
     onChange: () => conn?.publishState(state()),
+    http: { deviceId: config.deviceId, secret: config.secret, prefer: config.transfer === 'http' },
     onStep: deps.onStep,
   })
   await updater.restore()

@@ -38,6 +38,8 @@ export interface HubOptions {
   profilesDir?: string
   /** pino level, or a ready logger. */
   log?: Logger | string
+  /** URL devices reach the HTTP API at (artifact downloads); default: the listening address. */
+  publicUrl?: string
   /** Clock seam for tests (ms since epoch). */
   now?: () => number
   /** Compile worker script (see compileInWorker); tests running from source pass hub/dist/compiler/worker.js. */
@@ -106,7 +108,8 @@ export async function startHub(options: HubOptions): Promise<Hub> {
   }
   const builder = new Builder({ store, blobs, profiles, privateKey: keys.privateKey, log, now, workerUrl: options.compileWorkerUrl })
   const registry = new Registry(store, blobs, builder, now)
-  const deployer = new Deployer({ store, builder, privateKey: keys.privateKey, log, now, publish })
+  let httpBase: string | undefined
+  const deployer = new Deployer({ store, builder, privateKey: keys.privateKey, log, now, publish, httpBase: () => options.publicUrl ?? httpBase })
   const commands = new CommandSender({ store, privateKey: keys.privateKey, now, publish })
   const distributor = new Distributor({ store, blobs, log, publish, now, expectedReceivers: (a) => store.deployments.openReceivers(a) })
   const ctx: HandlerContext = {
@@ -120,10 +123,11 @@ export async function startHub(options: HubOptions): Promise<Hub> {
   }
   mqtt = await HubMqtt.connect({ url: mqttUrl, secret: keys.hubSecret, log, onMessage: (t, p) => dispatch(ctx, t, p) })
 
-  const api = await buildApi({ store, registry, deployer, commands, profiles, keys, metrics, mqttUrl, log, now, onDevicesChanged: syncBroker, distribution: distributor.stats })
+  const api = await buildApi({ store, registry, deployer, commands, profiles, keys, blobs, metrics, mqttUrl, log, now, onDevicesChanged: syncBroker, distribution: distributor.stats })
   await api.listen({ port: options.httpPort ?? defaultHubOptions.httpPort, host })
   const addr = api.server.address()
   const httpUrl = `http://${host}:${typeof addr === 'object' && addr ? addr.port : options.httpPort}`
+  httpBase = httpUrl
   log.info({ mqttUrl, httpUrl, profiles: profiles.size }, 'hub started')
 
   let closed = false

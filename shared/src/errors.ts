@@ -66,6 +66,7 @@ export const ERRORS = {
   // HTTP and configuration
   EF_ERR_HTTP_BAD_REQUEST: { status: 400, message: 'request does not match the route schema' },
   EF_ERR_HTTP_NOT_FOUND: { status: 404, message: 'no such route' },
+  EF_ERR_HTTP_RANGE: { status: 416, message: 'requested range is outside the artifact' },
   EF_ERR_CONFIG_INVALID: { status: 400, message: 'configuration is invalid' },
   EF_ERR_INTERNAL: { status: 500, message: 'internal error' },
 } as const satisfies Record<string, ErrorSpec>

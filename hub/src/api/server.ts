@@ -6,12 +6,14 @@ import type { HubStore } from '../store/index.js'
 import type { Registry } from '../registry/models.js'
 import type { Deployer } from '../distribution/deployer.js'
 import type { HubKeys } from '../keys.js'
+import type { BlobStore } from '../store/blobs.js'
 import type { HubMetrics } from '../mqtt/dispatch.js'
 import { errorHandler, notFoundHandler } from './errors.js'
 import { deviceRoutes } from './routes/devices.js'
 import { modelRoutes } from './routes/models.js'
 import { deploymentRoutes } from './routes/deployments.js'
 import { systemRoutes } from './routes/system.js'
+import { artifactRoutes } from './routes/artifacts.js'
 import { fleetCommandRoutes } from './routes/fleet-commands.js'
 import type { CommandSender } from '../distribution/commands.js'
 import { consoleRoutes } from '../console/routes.js'
@@ -22,6 +24,7 @@ export interface ApiDeps {
   deployer: Deployer
   profiles: Map<string, FirmwareProfile>
   keys: HubKeys
+  blobs: BlobStore
   metrics: HubMetrics
   mqttUrl: string
   log: Logger
@@ -48,6 +51,7 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
   app.setNotFoundHandler(notFoundHandler)
   app.addContentTypeParser('application/octet-stream', { parseAs: 'buffer', bodyLimit: MAX_MODEL_BYTES }, (_req, body, done) => done(null, body))
   await app.register(systemRoutes, deps)
+  await app.register(artifactRoutes, deps)
   await app.register(deviceRoutes, deps)
   await app.register(modelRoutes, deps)
   await app.register(deploymentRoutes, deps)
