@@ -1,4 +1,4 @@
-// The optional HTTP path [EF-4.9]: missing chunks are fetched with range
+// The optional HTTP path [EF-4.10]: missing chunks are fetched with range
 // requests against the hub, contiguous chunks in one request, each chunk
 // checked against its sha256 before it is stored (the same chunk store as the
 // MQTT path, so either path resumes what the other began).

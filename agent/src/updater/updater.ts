@@ -38,7 +38,7 @@ export interface UpdaterDeps {
   downloadTimeoutMs: number
   report: (ev: EventReport) => void
   onChange: () => void
-  /** Prefer the HTTP path when a deploy offers one (MQTT stays the fallback) [EF-4.9]. */
+  /** Prefer the HTTP path when a deploy offers one (MQTT stays the fallback) [EF-4.10]. */
   http?: { deviceId: string; secret: string; prefer: boolean }
   /** Test seam: called at each named step, e.g. to crash the process there. */
   onStep?: (step: string) => void

@@ -1,4 +1,4 @@
-// External-broker mode for Mosquitto 2: the hub keeps Mosquitto's password
+// External-broker mode for Mosquitto 2 [EF-4.11]: the hub keeps Mosquitto's password
 // file and ACL file in step with its device table [EF-1.3]. Mosquitto reads
 // them at start and on SIGHUP; `use_username_as_clientid` in its config binds
 // the client id to the authenticated device id, as the embedded broker does.

@@ -24,7 +24,7 @@ export const DeployCmd = Type.Object(
     manifestSig: Signature,
     /** A signed rollback may install a version older than the active one [EF-4.6]. */
     rollback: Type.Optional(Type.Boolean()),
-    /** The hub's HTTP base URL, against which the manifest's artifact.url resolves [EF-4.9]. */
+    /** The hub's HTTP base URL, against which the manifest's artifact.url resolves [EF-4.10]. */
     httpBase: Type.Optional(Type.String({ maxLength: 512 })),
   },
   { additionalProperties: false },

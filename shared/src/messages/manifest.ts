@@ -38,7 +38,7 @@ export const Manifest = Type.Object(
         digest: Digest,
         size: Type.Integer({ minimum: 0 }),
         chunks: Type.Array(ChunkRefSchema, { minItems: 1, maxItems: 100_000 }),
-        /** Where the artifact can also be fetched over HTTP (range requests), relative to the hub's URL [EF-4.9]. */
+        /** Where the artifact can also be fetched over HTTP (range requests), relative to the hub's URL [EF-4.10]. */
         url: Type.Optional(Type.String({ maxLength: 512 })),
       },
       { additionalProperties: false },

@@ -1,4 +1,4 @@
-// Artifacts over HTTP with range requests [EF-4.9]: the optional path for
+// Artifacts over HTTP with range requests [EF-4.10]: the optional path for
 // devices behind brokers that cap payload sizes. Devices authenticate with
 // HTTP Basic (device id : secret), as they do on the broker.
 import { createReadStream, statSync } from 'node:fs'
