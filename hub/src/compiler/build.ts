@@ -23,6 +23,8 @@ export interface BuildInputs {
   calibration?: { samples: Sample[]; method: CalibrationMethod; percentile?: number; onSample?: (done: number, total: number) => void }
   /** Op types the static pass puts in QDQ form. */
   staticOps?: string[]
+  /** The first that many static candidates stay float compute (weight-only int8); see staticTargets. */
+  staticKeepFloat?: number
 }
 
 export interface Built {
@@ -68,7 +70,7 @@ function prepareOpset(model: ModelProto, profile: FirmwareProfile, notes: string
   return current
 }
 
-export async function buildCandidate(prep: Prepared, precision: Precision): Promise<Built> {
+export async function buildCandidate(prep: Prepared, precision: Precision, over: { staticKeepFloat?: number } = {}): Promise<Built> {
   const { profile } = prep.input
   const level = prep.input.optimizationLevel ?? levelFor(profile)
   const notes: string[] = []
@@ -96,11 +98,13 @@ export async function buildCandidate(prep: Prepared, precision: Precision): Prom
     const cal = prep.input.calibration
     if (!cal) throw new EdgeFleetError('EF_ERR_BUILD_FAILED', 'int8-static needs calibration samples')
     const ops = new Set(prep.input.staticOps ?? ['Conv', 'MatMul'])
-    const { tensors } = staticTargets(model, ops)
+    const keepFloat = over.staticKeepFloat ?? prep.input.staticKeepFloat ?? 0
+    const { tensors } = staticTargets(model, ops, keepFloat)
     let ranges: Map<string, Range> = new Map()
     if (tensors.length) ranges = await collectRanges(model, tensors, cal.samples, { method: cal.method, percentile: cal.percentile, threads: profile.threads ?? 1, onSample: cal.onSample })
     notes.push(`calibrated ${tensors.length} activations on ${cal.samples.length} samples (${cal.method})`)
-    qdqPass(model, ctx, ranges, ops)
+    if (keepFloat) notes.push(`first ${keepFloat} ${[...ops].join('/')} node(s) kept in float compute (weight-only int8)`)
+    qdqPass(model, ctx, ranges, ops, keepFloat)
   } else {
     throw new EdgeFleetError('EF_ERR_BUILD_FAILED', `unknown precision ${String(precision)}`)
   }

@@ -36,11 +36,15 @@ export interface PlanOptions {
   optimizationLevel?: OfflineLevel
   dynamicForm?: DynamicForm
   staticOps?: string[]
+  /** Force how many leading static candidates stay float; by default the planner tries 0, then STATIC_KEEP_FLOAT_STEPS. */
+  staticKeepFloat?: number
   onProgress?: (p: Progress) => void
 }
 
 /** Budgets when the profile does not set them. */
 export const defaultAccuracyBudget = { minCosine: 0.98, maxTop1Disagreement: 0.05 }
+/** How many leading Conv/MatMul the planner leaves in float, in turn, when a full static build misses the accuracy budget. */
+export const STATIC_KEEP_FLOAT_STEPS = [2, 4, 8]
 /** RSS of Node + onnxruntime-node + one session before any weight (BASELINES: 82 MiB with a tiny head). */
 const RUNTIME_FLOOR_MB = 80
 
@@ -68,7 +72,7 @@ export interface Planned {
   inputs: TensorSpec[]
   outputs: TensorSpec[]
   warnings: string[]
-  calibration: { origin: string; samples: number; method: CalibrationMethod }
+  calibration: { origin: string; samples: number; validationSamples: number; method: CalibrationMethod }
   budgets: { minCosine: number; maxTop1Disagreement: number; storageBudgetMb: number; ramMb: number; latencyBudgetMs: number }
 }
 
@@ -111,10 +115,16 @@ export async function planBuild(model: Uint8Array, profile: FirmwareProfile, opt
       : { samples: [], origin: 'synthetic' as const, warnings: [] }
     if (needsCalibration) warnings.push(...cal.warnings)
     const nVal = opts.validationSamples ?? 4
-    const validation =
-      cal.origin !== 'synthetic' && cal.samples.length
-        ? cal.samples.slice(-nVal)
-        : loadSamples(sig.inputs, { shapes: opts.inputShapes, values: opts.inputValues, count: nVal, seed: 100_003 }).samples
+    // Validate on real samples held out from calibration: a build proven on the very inputs it
+    // was calibrated on looks better than it is (ranges fit them exactly). With too few files
+    // to split, the overlap is reported.
+    let validation: typeof cal.samples
+    let calSamples = cal.samples
+    if (cal.origin !== 'synthetic' && cal.samples.length) {
+      validation = cal.samples.slice(-nVal)
+      if (cal.samples.length >= nVal + 2) calSamples = cal.samples.slice(0, cal.samples.length - validation.length)
+      else warnings.push(`only ${cal.samples.length} calibration samples: validation reuses ${validation.length} of them, so accuracy is optimistic`)
+    } else validation = loadSamples(sig.inputs, { shapes: opts.inputShapes, values: opts.inputValues, count: nVal, seed: 100_003 }).samples
     const refs = await runAll(floatSession, validation)
     progress({ phase: 'load', done: 1, total: 1 })
 
@@ -124,50 +134,67 @@ export async function planBuild(model: Uint8Array, profile: FirmwareProfile, opt
       optimizationLevel: opts.optimizationLevel,
       dynamicForm: opts.dynamicForm,
       staticOps: opts.staticOps,
-      calibration: { samples: cal.samples, method: opts.calibrationMethod ?? 'minmax', percentile: opts.calibrationPercentile, onSample: (done, total) => progress({ phase: 'calibrate', precision: 'int8-static', done, total }) },
+      staticKeepFloat: opts.staticKeepFloat,
+      calibration: { samples: calSamples, method: opts.calibrationMethod ?? 'minmax', percentile: opts.calibrationPercentile, onSample: (done, total) => progress({ phase: 'calibrate', precision: 'int8-static', done, total }) },
     })
     const candidates: CandidateReport[] = []
     const ok: Array<{ built: Built; report: CandidateReport; session: Session }> = []
-    for (let i = 0; i < precisions.length; i++) {
-      const precision = precisions[i]
-      progress({ phase: 'build', precision, done: i, total: precisions.length })
+    /** Builds and proves one candidate; `accuracyOnly` says the only problems were accuracy budgets. */
+    const attempt = async (precision: Precision, keepFloat?: number): Promise<{ report: CandidateReport; accuracyOnly: boolean }> => {
       const t0 = performance.now()
       const report: CandidateReport = { precision, verdict: 'fail' }
-      candidates.push(report)
       let built: Built
       let session: Session
       try {
-        built = await buildCandidate(prep, precision)
+        built = await buildCandidate(prep, precision, keepFloat === undefined ? {} : { staticKeepFloat: keepFloat })
         session = await openSession(built.bytes, { threads })
       } catch (err) {
         report.reason = `build failed: ${(err as Error).message}`
-        continue
+        return { report, accuracyOnly: false }
       }
       sessions.push(session)
       Object.assign(report, { sizeBytes: built.bytes.byteLength, plan: built.plan.byOp, weights: built.plan.weights, opset: built.opset, notes: built.notes, buildMs: Math.round(performance.now() - t0) })
-      progress({ phase: 'validate', precision, done: i, total: precisions.length })
       let gots: Record<string, NamedTensor>[]
       try {
         gots = await runAll(session, validation)
       } catch (err) {
         report.reason = `build does not run: ${(err as Error).message.split('\n')[0]}`
-        continue
+        return { report, accuracyOnly: false }
       }
       const acc = compareOutputs(refs, gots)
       report.accuracy = acc
       report.ramEstimateMb = ramEstimateMb(precision, built.bytes.byteLength, model.byteLength)
-      const problems: string[] = []
-      if (!(acc.cosine >= budgets.minCosine)) problems.push(`cosine ${acc.cosine.toFixed(4)} < ${budgets.minCosine}`)
-      if (acc.top1Agreement !== undefined && 1 - acc.top1Agreement > budgets.maxTop1Disagreement) problems.push(`top-1 disagreement ${(1 - acc.top1Agreement).toFixed(3)} > ${budgets.maxTop1Disagreement}`)
+      const accuracy: string[] = []
+      const other: string[] = []
+      if (!(acc.cosine >= budgets.minCosine)) accuracy.push(`cosine ${acc.cosine.toFixed(4)} < ${budgets.minCosine}`)
+      if (acc.top1Agreement !== undefined && 1 - acc.top1Agreement > budgets.maxTop1Disagreement) accuracy.push(`top-1 disagreement ${(1 - acc.top1Agreement).toFixed(3)} > ${budgets.maxTop1Disagreement}`)
       // A/B slots: the device holds the active and the staged build at once.
-      if (2 * built.bytes.byteLength > budgets.storageBudgetMb * 2 ** 20) problems.push(`2 × ${(built.bytes.byteLength / 2 ** 20).toFixed(1)} MiB exceeds the storage budget of ${budgets.storageBudgetMb} MiB`)
-      if (report.ramEstimateMb > budgets.ramMb) problems.push(`estimated RAM ${report.ramEstimateMb} MiB exceeds ${budgets.ramMb} MiB`)
-      if (problems.length) {
-        report.reason = problems.join('; ')
-        continue
+      if (2 * built.bytes.byteLength > budgets.storageBudgetMb * 2 ** 20) other.push(`2 × ${(built.bytes.byteLength / 2 ** 20).toFixed(1)} MiB exceeds the storage budget of ${budgets.storageBudgetMb} MiB`)
+      if (report.ramEstimateMb > budgets.ramMb) other.push(`estimated RAM ${report.ramEstimateMb} MiB exceeds ${budgets.ramMb} MiB`)
+      if (accuracy.length || other.length) {
+        report.reason = [...accuracy, ...other].join('; ')
+        return { report, accuracyOnly: !other.length }
       }
       report.verdict = 'pass'
       ok.push({ built, report, session })
+      return { report, accuracyOnly: false }
+    }
+    for (let i = 0; i < precisions.length; i++) {
+      const precision = precisions[i]
+      progress({ phase: 'build', precision, done: i, total: precisions.length })
+      let { report, accuracyOnly } = await attempt(precision)
+      // A static build that misses only the accuracy budget: keep the first few (most sensitive)
+      // layers in float compute and try again, as long as that is what the caller left open.
+      if (precision === 'int8-static' && opts.staticKeepFloat === undefined) {
+        for (const keep of STATIC_KEEP_FLOAT_STEPS) {
+          if (!accuracyOnly) break
+          const first = report.reason
+          ;({ report, accuracyOnly } = await attempt(precision, keep))
+          report.notes = [...(report.notes ?? []), `all layers quantized missed the budget (${first})`]
+        }
+      }
+      candidates.push(report)
+      progress({ phase: 'validate', precision, done: i + 1, total: precisions.length })
     }
 
     let floatLatencyMs: number | null = null
@@ -194,7 +221,7 @@ export async function planBuild(model: Uint8Array, profile: FirmwareProfile, opt
       floatSizeBytes: model.byteLength,
       ...sig,
       warnings,
-      calibration: { origin: cal.origin, samples: cal.samples.length, method: opts.calibrationMethod ?? 'minmax' },
+      calibration: { origin: cal.origin, samples: calSamples.length, validationSamples: validation.length, method: opts.calibrationMethod ?? 'minmax' },
       budgets,
     }
   } finally {
