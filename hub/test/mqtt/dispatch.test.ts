@@ -49,8 +49,8 @@ describe('MQTT dispatch', () => {
     await expectDropped(topics.events(D), JSON.stringify({ v: 2, deviceId: D, ts: 1, kind: 'received' }), 'EF_ERR_MSG_SCHEMA')
   })
 
-  it('anything on samples → EF_ERR_TOPIC_UNKNOWN (not ingested yet) [EF-2.9]', async () => {
-    await expectDropped(topics.samples(D), JSON.stringify({ v: 1, deviceId: D }), 'EF_ERR_TOPIC_UNKNOWN')
+  it('a schema-invalid sample → EF_ERR_MSG_SCHEMA [EF-2.9]', async () => {
+    await expectDropped(topics.samples(D), JSON.stringify({ v: 1, deviceId: D }), 'EF_ERR_MSG_SCHEMA')
   })
 
   it('an oversized event → EF_ERR_MSG_TOO_LARGE, never parsed [EF-2.2]', async () => {
@@ -107,7 +107,8 @@ describe('MQTT dispatch', () => {
   it('reports the drop counters on /api/v1/hub', async () => {
     const res = await t.hub.api.inject({ method: 'GET', url: '/api/v1/hub' })
     const m = (res.json() as { metrics: { dropped: Record<string, number>; duplicateBatches: number } }).metrics
-    expect(m.dropped).toMatchObject({ EF_ERR_MSG_JSON: 4, EF_ERR_MSG_SCHEMA: 5, EF_ERR_TOPIC_UNKNOWN: 1, EF_ERR_MSG_TOO_LARGE: 1, EF_ERR_TOPIC_DEVICE_MISMATCH: 3 })
+    expect(m.dropped).toMatchObject({ EF_ERR_MSG_JSON: 4, EF_ERR_MSG_SCHEMA: 6, EF_ERR_MSG_TOO_LARGE: 1, EF_ERR_TOPIC_DEVICE_MISMATCH: 3 })
+    expect(m.dropped.EF_ERR_TOPIC_UNKNOWN).toBeUndefined()
     expect(m.duplicateBatches).toBe(1)
   })
 })
