@@ -35,6 +35,19 @@ export interface VersionOptions {
   inputShapes?: Record<string, number[]>
   inputValues?: Record<string, number>
   precision?: 'auto' | Manifest['precision']
+  /** What each output means (output name → kind), carried into the manifest's `semantics` so agents read confidence [EF-2.6.4]. */
+  outputs?: Record<string, OutputKind>
+}
+
+export type OutputKind = NonNullable<Manifest['semantics']>[number]['kind']
+
+/** Manifest semantics in the model's output order (agents read confidence from the first confident one); unknown names fail the build. */
+function semanticsOf(outputs: Record<string, OutputKind> | undefined, declared: { name: string }[]): Manifest['semantics'] {
+  if (!outputs || Object.keys(outputs).length === 0) return undefined
+  const names = new Set(declared.map((o) => o.name))
+  const unknown = Object.keys(outputs).filter((n) => !names.has(n))
+  if (unknown.length) throw new EdgeFleetError('EF_ERR_MODEL_INVALID', `options.outputs names ${unknown.map((n) => JSON.stringify(n)).join(', ')}; the model's outputs are ${[...names].map((n) => JSON.stringify(n)).join(', ')}`)
+  return declared.filter((o) => outputs[o.name] !== undefined).map((o) => ({ name: o.name, kind: outputs[o.name] }))
 }
 
 /** Tolerances a device must meet when it reproduces the hub's reference outputs. */
@@ -73,6 +86,7 @@ export class Builder {
       const source = blobs.get(v.digest)
       // In a worker thread: compiling and timing candidates must not stall the broker or the API.
       const result = await compileInWorker(source, profile, { precision: opts.precision, inputShapes: opts.inputShapes, inputValues: opts.inputValues, workerUrl: this.deps.workerUrl })
+      const semantics = semanticsOf(opts.outputs, result.outputs)
       const inputs = synthesizeInputs(result.inputs, { seed: 7, shapes: opts.inputShapes, values: opts.inputValues })
       const outputs = await referenceOutputs(result.bytes, inputs)
       const artifactDigest = blobs.put(result.bytes)
@@ -88,6 +102,7 @@ export class Builder {
         artifact: { format: 'onnx', digest: artifactDigest, size: chunked.size, chunks: chunked.chunks, url: `/api/v1/artifacts/${artifactDigest}` },
         inputs: result.inputs,
         outputs: result.outputs,
+        ...(semantics ? { semantics } : {}),
         healthCheck: { inputs: wire(inputs), outputs: wire(outputs), ...HEALTH_TOLERANCE[result.precision] },
         validation: { ...result.report, buildMs: now() - started },
         ...(v.parent ? { parent: v.parent } : {}),

@@ -38,8 +38,9 @@ Common options:
   --json           print one JSON line with the URLs and the hub key once started`,
   'device add': `edgefleet device add ID --profile P [--tag k=v ...] [--json]`,
   'devices list': `edgefleet devices list [--json]`,
-  'model add': `edgefleet model add FILE.onnx --name N --version V [--shape INPUT=d,d,..] [--value INPUT=x] [--precision P] [--parent N@V] [--run-id ID] [--json]
+  'model add': `edgefleet model add FILE.onnx --name N --version V [--shape INPUT=d,d,..] [--value INPUT=x] [--precision P] [--output NAME=KIND] [--parent N@V] [--run-id ID] [--json]
   --shape   concrete shape for an input with symbolic dims (repeatable)
+  --output  what an output means: scores | logits | probability | regression | other (repeatable); agents report confidence from it
   --value   constant value for an input (e.g. a sample rate), used for health checks (repeatable)`,
   'models list': `edgefleet models list [--json]`,
   'model show': `edgefleet model show N@V [--json]`,
@@ -68,6 +69,7 @@ const OPTIONS = {
   shape: { type: 'string', multiple: true },
   value: { type: 'string', multiple: true },
   precision: { type: 'string' },
+  output: { type: 'string', multiple: true },
   parent: { type: 'string' },
   'run-id': { type: 'string' },
   target: { type: 'string' },
@@ -78,6 +80,9 @@ const OPTIONS = {
 } as const
 
 class UsageError extends Error {}
+
+/** Output kinds of the manifest's semantics [EF-2.6.4]. */
+const OUTPUT_KINDS = ['scores', 'logits', 'probability', 'regression', 'other']
 
 function kv(list: string[] | undefined, what: string): [string, string][] {
   return (list ?? []).map((s) => {
@@ -159,6 +164,9 @@ export async function main(argv: string[], out = process.stdout, err = process.s
         const vals = kv(o.value, '--value')
         if (vals.length) options.inputValues = Object.fromEntries(vals.map(([k, v]) => [k, Number(v)]))
         if (o.precision) options.precision = o.precision
+        const outs = kv(o.output, '--output')
+        for (const [name, kind] of outs) if (!OUTPUT_KINDS.includes(kind)) throw new UsageError(`--output ${name}=${kind}: KIND is one of ${OUTPUT_KINDS.join(', ')}`)
+        if (outs.length) options.outputs = Object.fromEntries(outs)
         const q = new URLSearchParams({ name: o.name, version: o.version })
         if (Object.keys(options).length) q.set('options', JSON.stringify(options))
         if (o.parent) q.set('parent', o.parent)

@@ -2,7 +2,7 @@
 import type { FastifyPluginAsync } from 'fastify'
 import { Type, type Static } from '@sinclair/typebox'
 import { TypeCompiler } from '@sinclair/typebox/compiler'
-import { EdgeFleetError, Precision } from '@edgefleet/shared'
+import { EdgeFleetError, OutputSemantics, Precision } from '@edgefleet/shared'
 import type { ApiDeps } from '../server.js'
 import type { BuildRow, VersionRow } from '../../store/index.js'
 
@@ -12,6 +12,8 @@ export const VersionOptionsSchema = Type.Object(
     inputShapes: Type.Optional(Type.Record(Type.String(), Type.Array(Type.Integer({ minimum: 1 }), { maxItems: 16 }))),
     inputValues: Type.Optional(Type.Record(Type.String(), Type.Number())),
     precision: Type.Optional(Type.Union([Type.Literal('auto'), Precision])),
+    /** Output name → what it means, for the manifest's semantics [EF-2.6.4]. */
+    outputs: Type.Optional(Type.Record(Type.String({ minLength: 1, maxLength: 256 }), OutputSemantics.properties.kind, { maxProperties: 64 })),
   },
   { additionalProperties: false },
 )
@@ -84,7 +86,7 @@ export const modelRoutes: FastifyPluginAsync<ApiDeps> = async (app, deps) => {
         } catch {
           throw new EdgeFleetError('EF_ERR_HTTP_BAD_REQUEST', 'options is not JSON')
         }
-        if (!validateOptions(options)) throw new EdgeFleetError('EF_ERR_HTTP_BAD_REQUEST', 'options: expected {inputShapes?, inputValues?, precision?}')
+        if (!validateOptions(options)) throw new EdgeFleetError('EF_ERR_HTTP_BAD_REQUEST', 'options: expected {inputShapes?, inputValues?, precision?, outputs?: {NAME: scores|logits|probability|regression|other}}')
       }
       const out = await deps.registry.add({ name: q.name, version: q.version, bytes: req.body, options, parent: q.parent, runId: q.runId })
       return res.status(201).send({ version: versionOut(out.version), builds: out.builds.map(buildOut) })
