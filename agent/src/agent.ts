@@ -97,28 +97,18 @@ export async function createAgent(config: Readonly<AgentConfig>, deps: AgentDeps
 
   let conn: Connection | undefined
   const outbox = new OutboxSender(db, () => conn?.client)
-  // Drops since start by reason [EF-2.6.3]; evictions are also kept in the db's counters.
+  // Drops since start by reason [EF-2.6.3]: row-bound evictions live in the db's counters; records lost to the
+  // size cap (queued rows dropped to make room, and records refused when no room could be made) count as diskFull.
   const evictedAtStart = db.counter('outbox_evicted')
-  let diskFull = 0
-  let diskEvicted = 0
+  let refused = 0
   const enqueue = (topic: string, payload: Buffer, kind: string): boolean => {
     try {
-      db.enqueue(topic, payload, kind, now(), config.outboxMaxRows)
+      db.withRoom(() => db.enqueue(topic, payload, kind, now(), config.outboxMaxRows))
       return true
-    } catch (first) {
-      // Size cap or disk full [EF-7.3]: make room by evicting the oldest telemetry/samples once, then give up on this record.
-      try {
-        const n = db.evictOldest(8)
-        diskEvicted += n
-        if (n > 0) {
-          db.enqueue(topic, payload, kind, now(), config.outboxMaxRows)
-          return true
-        }
-      } catch {
-        /* still full */
-      }
-      diskFull++
-      log.warn({ code: 'EF_ERR_STORAGE_FULL', kind, err: (first as Error).message }, 'outbox write failed; record dropped')
+    } catch (err) {
+      // Size cap or disk full and nothing left to evict [EF-7.3]: this record is dropped, inference goes on.
+      refused++
+      log.warn({ code: 'EF_ERR_STORAGE_FULL', kind, err: (err as Error).message }, 'outbox write failed; record dropped')
       return false
     } finally {
       outbox.kick()
@@ -223,7 +213,7 @@ export async function createAgent(config: Readonly<AgentConfig>, deps: AgentDeps
   })
   const svc = services
   await svc.restore()
-  const drops = () => ({ evicted: db.counter('outbox_evicted') - evictedAtStart + diskEvicted, diskFull, capped: svc.capture.stats.capped })
+  const drops = () => ({ evicted: db.counter('outbox_evicted') - evictedAtStart, diskFull: db.spaceDrops + refused, capped: svc.capture.stats.capped })
   const stats = (): AgentStats => ({
     batchesCut: agg.batchesCut,
     drops: drops(),
@@ -246,6 +236,7 @@ export async function createAgent(config: Readonly<AgentConfig>, deps: AgentDeps
   conn = new Connection({
     url: config.hubUrl,
     deviceId: config.deviceId,
+    maxBackoffMs: config.reconnectMaxMs,
     secret: config.secret,
     log,
     onCmd: (p) => void handleCmd(cmdCtx, p).catch((err: Error) => log.error({ err: err.message }, 'command handler failed')),

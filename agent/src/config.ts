@@ -28,6 +28,8 @@ export interface AgentConfig {
   fetchWindow: number
   /** Give up a download after this long without completing. */
   downloadTimeoutMs: number
+  /** Longest back-off between reconnect attempts (exponential with full jitter up to it). */
+  reconnectMaxMs: number
   /** firmware-profiles/ folder, to read threads and execution providers. */
   profilesDir?: string
   /** 'http': fetch artifacts with HTTP range requests when the hub offers them; MQTT otherwise and as fallback. */
@@ -55,6 +57,8 @@ export const defaultAgentOptions = {
   fetchWindow: 32,
   /** 10 minutes. */
   downloadTimeoutMs: 10 * 60 * 1000,
+  /** 30 seconds. */
+  reconnectMaxMs: 30_000,
   network: 'unknown' as const,
   transfer: 'mqtt' as const,
   /** 64 MiB of queued telemetry, samples and events. */
@@ -75,10 +79,11 @@ const ENV: Record<string, keyof AgentConfig> = {
   EF_TRANSFER: 'transfer',
   EF_POWER: 'power',
   EF_MAX_DB_BYTES: 'maxDbBytes',
+  EF_RECONNECT_MAX_MS: 'reconnectMaxMs',
   EF_LOG_LEVEL: 'logLevel',
 }
 
-const NUMERIC = new Set<keyof AgentConfig>(['apiPort', 'maxBodyBytes', 'telemetryIntervalMs', 'outboxMaxRows', 'fetchWindow', 'downloadTimeoutMs', 'maxDbBytes'])
+const NUMERIC = new Set<keyof AgentConfig>(['apiPort', 'maxBodyBytes', 'telemetryIntervalMs', 'outboxMaxRows', 'fetchWindow', 'downloadTimeoutMs', 'maxDbBytes', 'reconnectMaxMs'])
 
 export function resolveConfig(input: { file?: string; env?: NodeJS.ProcessEnv; flags?: Partial<Record<keyof AgentConfig, unknown>> } = {}): Readonly<AgentConfig> {
   const merged: Record<string, unknown> = { ...defaultAgentOptions }
@@ -105,6 +110,7 @@ export function resolveConfig(input: { file?: string; env?: NodeJS.ProcessEnv; f
     }
   }
   for (const k of NUMERIC) if (!Number.isInteger(c[k]) || (c[k] as number) < 0) problems.push(`${k} must be a non-negative integer`)
+  if (Number.isInteger(c.reconnectMaxMs) && c.reconnectMaxMs < 100) problems.push('reconnectMaxMs must be at least 100 (a tight reconnect loop hammers the broker)')
   if (!['metered', 'unmetered', 'unknown'].includes(c.network)) problems.push('network: metered | unmetered | unknown')
   if (!['mqtt', 'http'].includes(c.transfer)) problems.push('transfer: mqtt | http')
   if (c.power !== undefined && !['charging', 'battery', 'unknown'].includes(c.power)) problems.push('power: charging | battery | unknown')

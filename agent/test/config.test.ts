@@ -36,6 +36,14 @@ describe('resolveConfig', () => {
     expect(Object.isFrozen(c)).toBe(true)
   })
 
+  it('reads the reconnect back-off cap and the db size cap from env, and refuses a cap that would spin', () => {
+    const c = resolveConfig({ flags: required, env: { EF_RECONNECT_MAX_MS: '2000', EF_MAX_DB_BYTES: '65536' } })
+    expect(c.reconnectMaxMs).toBe(2000)
+    expect(c.maxDbBytes).toBe(65536)
+    expect(resolveConfig({ flags: required }).reconnectMaxMs).toBe(30_000)
+    expect(configError(() => resolveConfig({ flags: { ...required, reconnectMaxMs: 10 } })).message).toContain('reconnectMaxMs')
+  })
+
   it('file < env < flags', () => {
     const p = file({ ...required, deviceId: 'from-file', apiPort: 1111, fetchWindow: 7, profile: 'industrial-x86' })
     const env = { EF_DEVICE_ID: 'from-env', EF_API_PORT: '2222' }

@@ -16,8 +16,12 @@ export interface OutboxRow {
   kind: string
 }
 
+const isFull = (err: unknown) => (err as { code?: string }).code === 'SQLITE_FULL'
+
 export class AgentDb {
   private readonly db: Database.Database
+  /** Queued rows dropped to make room under the size cap since this process opened the db [EF-7.3]. */
+  spaceDrops = 0
 
   constructor(path: string) {
     this.db = new Database(path)
@@ -75,9 +79,30 @@ export class AgentDb {
   }
 
   setCmd(id: string, status: 'running' | 'done', result: unknown, now: number): void {
-    this.db
-      .prepare('INSERT INTO cmds (id, status, result, updated_at) VALUES (?,?,?,?) ON CONFLICT(id) DO UPDATE SET status=excluded.status, result=excluded.result, updated_at=excluded.updated_at')
-      .run(id, status, result === undefined ? null : JSON.stringify(result), now)
+    // The command log outranks queued telemetry: a device whose db filled up while offline must still run the hub's commands.
+    this.withRoom(() =>
+      this.db
+        .prepare('INSERT INTO cmds (id, status, result, updated_at) VALUES (?,?,?,?) ON CONFLICT(id) DO UPDATE SET status=excluded.status, result=excluded.result, updated_at=excluded.updated_at')
+        .run(id, status, result === undefined ? null : JSON.stringify(result), now),
+    )
+  }
+
+  /**
+   * Runs a write; when the size cap refuses it (SQLITE_FULL), drops the oldest
+   * queued telemetry/samples (counted in `spaceDrops`) and tries again, a few
+   * times. Throws the SQLITE_FULL error when no room can be made.
+   */
+  withRoom<T>(write: () => T, attempts = 4): T {
+    for (let i = 0; ; i++) {
+      try {
+        return write()
+      } catch (err) {
+        if (!isFull(err) || i >= attempts) throw err
+        const n = this.evictOldest(8)
+        this.spaceDrops += n
+        if (n === 0) throw err
+      }
+    }
   }
 
   /**

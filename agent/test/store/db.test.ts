@@ -83,4 +83,37 @@ describe('AgentDb', () => {
     put('event', 9)
     expect(db.outboxSize()).toBe(1)
   })
+
+  it('makes room under the size cap: queued telemetry goes (counted), the command log and events stay [EF-7.3]', () => {
+    db.setMaxBytes(128 * 1024)
+    const big = Buffer.alloc(3000, 1)
+    db.enqueue('e', Buffer.from('event-0'), 'event', 0, 1_000_000)
+    let full = false
+    for (let i = 1; i < 1000 && !full; i++) {
+      try {
+        db.enqueue('t', big, 'telemetry', i, 1_000_000)
+      } catch (err) {
+        expect((err as { code?: string }).code).toBe('SQLITE_FULL')
+        full = true
+      }
+    }
+    expect(full).toBe(true)
+    const queued = db.outboxSize()
+    // A command arriving at a full database still gets logged (it must run once, EF-2.3.2).
+    db.setCmd('cmd-full', 'running', undefined, 1)
+    expect(db.cmdStatus('cmd-full')?.status).toBe('running')
+    db.withRoom(() => db.enqueue('t', big, 'telemetry', 2000, 1_000_000))
+    expect(db.spaceDrops).toBeGreaterThan(0)
+    expect(db.outboxSize()).toBe(queued + 1 - db.spaceDrops)
+    expect(db.peek(1)[0].payload.toString()).toBe('event-0')
+  })
+
+  it('withRoom gives up with SQLITE_FULL when only events are left to evict', () => {
+    db.setMaxBytes(64 * 1024)
+    const big = Buffer.alloc(3000, 2)
+    expect(() => {
+      for (let i = 0; i < 1000; i++) db.withRoom(() => db.enqueue('e', big, 'event', i, 1_000_000))
+    }).toThrow(expect.objectContaining({ code: 'SQLITE_FULL' }))
+    expect(db.spaceDrops).toBe(0)
+  })
 })
