@@ -56,6 +56,19 @@ export const ERRORS = {
   EF_ERR_TARGET_EMPTY: { status: 409, message: 'no provisioned device matches the target' },
   EF_ERR_DEPLOYMENT_NOT_FOUND: { status: 404, message: 'no such deployment' },
 
+  // API tokens [EF-8.9]
+  EF_ERR_AUTH_TOKEN_INVALID: { status: 401, message: 'missing, unknown or revoked API token; send Authorization: Bearer <token>' },
+  EF_ERR_AUTH_FORBIDDEN_ROLE: { status: 403, message: "this token's role may not do that" },
+  EF_ERR_TOKEN_NOT_FOUND: { status: 404, message: 'no such API token' },
+
+  // Rollouts [EF-8]
+  EF_ERR_SELECTOR_INVALID: { status: 400, message: 'rollout selector is invalid' },
+  EF_ERR_WAVES_INVALID: { status: 400, message: 'rollout waves are invalid' },
+  EF_ERR_GATES_INVALID: { status: 400, message: 'rollout health gates are invalid' },
+  EF_ERR_SCHEDULE_INVALID: { status: 400, message: 'rollout schedule is invalid' },
+  EF_ERR_ROLLOUT_NOT_FOUND: { status: 404, message: 'no such rollout' },
+  EF_ERR_ROLLOUT_STATE: { status: 409, message: "the action is not allowed in the rollout's current state" },
+
   // Local inference API
   EF_ERR_INFER_MODEL_NOT_LOADED: { status: 404, message: 'no model with this name is being served' },
   EF_ERR_INFER_BAD_TENSOR: { status: 400, message: 'input tensors do not match the model (name, type or shape)' },
