@@ -1,6 +1,7 @@
 // Starts real hub and agent processes on loopback for end-to-end tests, the
 // demo and benchmarks. Plain ESM so the demo runs without a TypeScript step.
 import { spawn } from 'node:child_process'
+import { createServer, connect } from 'node:net'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
 import { dirname, join } from 'node:path'
@@ -19,7 +20,7 @@ export const MODELS = {
  * @returns {Promise<{ proc: import('node:child_process').ChildProcess, info: any, stderr: () => string }>}
  */
 export function spawnJson(script, args, key, { env = {}, timeoutMs = 30_000, stdio } = {}) {
-  const proc = spawn(process.execPath, [script, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
+  const proc = spawn(process.execPath, [...(process.env.EF_CHILD_NODE_ARGS ? process.env.EF_CHILD_NODE_ARGS.split(' ') : []), script, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
   let err = ''
   proc.stderr.on('data', (c) => {
     err += c
@@ -145,4 +146,56 @@ export async function startFleet(hub, specs, { tmp, telemetryMs = 1000, stdio, l
       return { ...a, ...agent, url: `http://127.0.0.1:${agent.apiPort}` }
     }),
   )
+}
+
+/**
+ * A TCP proxy on 127.0.0.1 in front of `targetUrl` (e.g. the hub's broker) so
+ * a test can take a device offline without stopping either process: cut()
+ * resets every connection and refuses new ones until restore().
+ */
+export async function startTcpProxy(targetUrl) {
+  const target = new URL(targetUrl)
+  const pairs = new Set()
+  let up = true
+  const server = createServer((client) => {
+    if (!up) return client.destroy()
+    const upstream = connect(Number(target.port), target.hostname)
+    const pair = [client, upstream]
+    pairs.add(pair)
+    const done = () => {
+      client.destroy()
+      upstream.destroy()
+      pairs.delete(pair)
+    }
+    for (const s of pair) {
+      s.on('error', done)
+      s.on('close', done)
+    }
+    client.pipe(upstream)
+    upstream.pipe(client)
+  })
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const port = server.address().port
+  return {
+    url: `${target.protocol}//127.0.0.1:${port}`,
+    port,
+    get connections() {
+      return pairs.size
+    },
+    cut() {
+      up = false
+      for (const [a, b] of pairs) {
+        a.resetAndDestroy?.() ?? a.destroy()
+        b.destroy()
+      }
+      pairs.clear()
+    },
+    restore() {
+      up = true
+    },
+    close() {
+      this.cut()
+      return new Promise((resolve) => server.close(() => resolve()))
+    },
+  }
 }

@@ -2,10 +2,9 @@
 // downloaded chunks until their artifact is assembled; chunks of the models
 // already in a slot are read from the slot file itself, so a chunk the device
 // holds in any version is never fetched again.
-import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, openSync, readSync, closeSync } from 'node:fs'
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, openSync, readSync, closeSync, writeFileSync, renameSync } from 'node:fs'
 import { join } from 'node:path'
 import { chunkOffsets, sha256Hex, type Manifest } from '@edgefleet/shared'
-import { writeFileAtomic } from './fsutil.js'
 
 interface Located {
   file: string
@@ -45,8 +44,15 @@ export class ChunkStore {
     return this.index.has(digest) || existsSync(join(this.dir, digest))
   }
 
+  /**
+   * Stores a verified chunk. No fsync: a chunk torn by a crash fails its
+   * sha256 in get() and is fetched again, so durability here would only cost
+   * two fsyncs per chunk. The assembled model file is fsynced once.
+   */
   put(digest: string, data: Uint8Array): void {
-    writeFileAtomic(join(this.dir, digest), data)
+    const tmp = join(this.dir, `.${digest}.tmp`)
+    writeFileSync(tmp, data)
+    renameSync(tmp, join(this.dir, digest))
   }
 
   /** The chunk's bytes, verified against its digest; undefined if absent or damaged. */

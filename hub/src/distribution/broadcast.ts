@@ -34,8 +34,8 @@ export interface DistributorOptions {
 }
 
 export const defaultDistributorOptions = {
-  window: 8,
-  aheadChunks: 24,
+  window: 32,
+  aheadChunks: 64,
   gatherMs: 1000,
   /** A session whose broadcast is finished is closed after this long; a later wave opens a new one. */
   lingerMs: 2000,
@@ -66,6 +66,7 @@ interface Session {
   broadcasting: boolean
   gatherTimer?: NodeJS.Timeout
   lastBroadcastAt: number
+  openedAt: number
 }
 
 interface Job {
@@ -151,7 +152,7 @@ export class Distributor {
   private join(device: string, artifact: string, layout: Layout, missing: number[]): void {
     let s = this.sessions.get(artifact)
     if (!s) {
-      s = { artifact, layout, pending: new Set(), seqOf: new Map(), nextSeq: 0, receivers: new Map(), broadcasting: false, lastBroadcastAt: this.o.now() }
+      s = { artifact, layout, pending: new Set(), seqOf: new Map(), nextSeq: 0, receivers: new Map(), broadcasting: false, lastBroadcastAt: this.o.now(), openedAt: this.o.now() }
       this.sessions.set(artifact, s)
       s.gatherTimer = setTimeout(() => this.startBroadcast(s!), this.o.gatherMs)
     }
@@ -169,6 +170,7 @@ export class Distributor {
     if (s.gatherTimer) clearTimeout(s.gatherTimer)
     s.gatherTimer = undefined
     s.broadcasting = true
+    this.o.log.info({ artifact: s.artifact, receivers: s.receivers.size, chunks: s.pending.size, gatheredMs: this.o.now() - s.openedAt }, 'broadcast started')
     this.pump()
   }
 
