@@ -53,3 +53,12 @@ export function cli(args: string[], env?: Record<string, string>): Promise<{ cod
 export function waitFor<T>(fn: () => T | Promise<T>, opts?: { timeoutMs?: number; intervalMs?: number; what?: string }): Promise<NonNullable<T>>
 export function wakeInput(seed?: number): { 'onnx::Flatten_0': { type: 'float32'; dims: number[]; data: number[] } }
 export function startFleet(hub: HubProc, specs: FleetSpec[], opts: { tmp: string; telemetryMs?: number; stdio?: Stdio; logLevel?: string }): Promise<FleetAgent[]>
+export interface TcpProxy {
+  url: string
+  port: number
+  readonly connections: number
+  cut(): void
+  restore(): void
+  close(): Promise<void>
+}
+export function startTcpProxy(targetUrl: string): Promise<TcpProxy>
