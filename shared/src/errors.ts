@@ -69,6 +69,12 @@ export const ERRORS = {
   EF_ERR_ROLLOUT_NOT_FOUND: { status: 404, message: 'no such rollout' },
   EF_ERR_ROLLOUT_STATE: { status: 409, message: "the action is not allowed in the rollout's current state" },
 
+  // Retraining loop [EF-9]
+  EF_ERR_FEED_CURSOR_EXPIRED: { status: 410, message: 'feed records after this cursor were removed by retention; restart from the cursor given in the message or from 0' },
+  EF_ERR_SAMPLE_NOT_FOUND: { status: 404, message: 'no such captured sample (or tensor in it)' },
+  EF_ERR_BASELINE_INVALID: { status: 400, message: 'baseline does not match the model: unknown input, or bins of the wrong length' },
+  EF_ERR_PARENT_INVALID: { status: 400, message: 'parent must be MODEL@VERSION of a registered version' },
+
   // Local inference API
   EF_ERR_INFER_MODEL_NOT_LOADED: { status: 404, message: 'no model with this name is being served' },
   EF_ERR_INFER_BAD_TENSOR: { status: 400, message: 'input tensors do not match the model (name, type or shape)' },

@@ -59,6 +59,10 @@ export const topics = {
   },
   /** Every repair chunk for one device (its subscription filter). */
   repairs: (id: string) => `${TOPIC_PREFIX}/dev/${checkId(id)}/chunk/#`,
+  /** The live retraining feed of one model: records as the hub commits them [EF-9.7]. */
+  feed: (model: string) => `${TOPIC_PREFIX}/feed/${checkId(model)}`,
+  /** Every model's live feed (a consumer's subscription filter) [EF-9.7]. */
+  feeds: () => `${TOPIC_PREFIX}/feed/+`,
   /** Filters the hub subscribes to: everything agents publish. */
   hubSubscriptions: (): string[] => AGENT_PUBLISH_KINDS.map((k) => `${TOPIC_PREFIX}/dev/+/${k}`),
 }
