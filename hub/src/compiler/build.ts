@@ -11,6 +11,7 @@ import { dynamicPass, type DynamicForm } from './passes/dynamic.js'
 import { weightOnlyPass } from './passes/weight-only.js'
 import { qdqPass, staticTargets, type Range } from './passes/qdq.js'
 import { fp16Pass } from './passes/fp16.js'
+import { compactPass } from './passes/compact.js'
 import { collectRanges, type CalibrationMethod, type Sample } from './calibration.js'
 
 export interface BuildInputs {
@@ -90,7 +91,12 @@ export async function buildCandidate(prep: Prepared, precision: Precision, over:
   const model = decodeModel(base)
   const opset = prepareOpset(model, profile, notes)
   const ctx = new QuantContext(model, opset)
-  if (precision === 'int8-weight') weightOnlyPass(model, ctx)
+  if (precision === 'int8-weight') {
+    // The size-minimising candidate: weight scales, biases and other small fp32 tensors packed as fp16, short names.
+    weightOnlyPass(model, ctx)
+    const c = compactPass(model, opset, { shortNames: true })
+    notes.push(`compact storage: ${c.packedTensors} small fp32 tensors (${c.packedElements} values) packed as fp16, ${c.droppedAttributes} default Conv attributes dropped, ${c.renamed} internal names shortened`)
+  }
   else if (precision === 'int8-dynamic') {
     if (prep.input.dynamicForm === 'integer' && opset < 11) throw new EdgeFleetError('EF_ERR_BUILD_FAILED', 'the integer dynamic form needs opset ≥ 11')
     dynamicPass(model, ctx, { form: prep.input.dynamicForm ?? 'fused' })

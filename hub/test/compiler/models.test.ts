@@ -51,6 +51,10 @@ describe.each(Object.entries(shipped))('%s', (name, m) => {
     expect(() => JSON.stringify(r.report)).not.toThrow()
     if (precision.startsWith('int8')) expect(r.report.sizeBytes).toBeLessThan(0.5 * model.byteLength)
     if (precision === 'fp16') expect(r.report.sizeBytes).toBeLessThan(0.6 * model.byteLength)
+    // The size target (int8 ≤ 0.27 of fp32) on the conv and MatMul/Gemm models, met by the
+    // size-minimising candidate (int8 weights + compact storage). VAD's weights sit in If branches
+    // (no name shortening there) and its LSTM biases stay fp32: 0.29.
+    if (precision === 'int8-weight' && name !== 'silero-vad') expect(r.report.sizeRatio).toBeLessThanOrEqual(0.27)
     // Independently: the shipped bytes load and run with the device's default options.
     const s = await openSession(r.bytes, { threads: 1 })
     try {

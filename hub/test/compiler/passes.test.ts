@@ -9,6 +9,7 @@ import { dynamicPass } from '../../src/compiler/passes/dynamic.js'
 import { weightOnlyPass } from '../../src/compiler/passes/weight-only.js'
 import { qdqPass, staticTargets } from '../../src/compiler/passes/qdq.js'
 import { fp16Pass } from '../../src/compiler/passes/fp16.js'
+import { compactPass } from '../../src/compiler/passes/compact.js'
 import { upgradeOpset } from '../../src/compiler/passes/opset.js'
 import { collectRanges } from '../../src/compiler/calibration.js'
 import { openSession, run, synthesizeInputs, sessionSignature, type NamedTensor } from '../../src/compiler/index.js'
@@ -24,7 +25,7 @@ function census(m: ModelProto) {
     for (const t of tensors) {
       const n = t.dims.reduce<number>((a, b) => a * Number(b), 1)
       if (t.data_type === DataType.INT8 && n >= 64) int8[depth ? 'sub' : 'main']++
-      if (t.data_type === DataType.FLOAT && n >= 64 && !/_scale/.test(t.name ?? '')) floatWeights++
+      if (t.data_type === DataType.FLOAT && n >= 64 && !/_scale|_s$/.test(t.name ?? '')) floatWeights++
     }
   })
   const ops = new Map<string, number>()
@@ -103,6 +104,44 @@ describe('weight discovery', () => {
     expect(dq.length).toBe(2)
     expect(dq.every((n) => n.attribute.length === 0)).toBe(true)
     expect(ctx.perChannel).toBe(false)
+  })
+})
+
+describe('compact storage (int8-weight)', () => {
+  it('DequantizeLinear without zero point; biases and scales packed as one fp16 blob; short names; I/O names and results kept', async () => {
+    const src = convModel()
+    const m = decodeModel(src)
+    weightOnlyPass(m, new QuantContext(m, 13), { minElements: 1 })
+    const dq = m.graph!.node.filter((n) => n.op_type === 'DequantizeLinear')
+    expect(dq.length).toBe(2)
+    expect(dq.every((n) => n.input.length === 2)).toBe(true) // no zero-point tensor: symmetric int8, 0 by default
+    const before = encodeModel(m).byteLength
+    const stats = compactPass(m, 13, { shortNames: true })
+    expect(stats.packedTensors).toBe(4) // b1, b2 and the two per-channel weight scales
+    const floats = m.graph!.initializer.filter((t) => t.data_type === DataType.FLOAT)
+    expect(floats.length).toBe(0)
+    expect(m.graph!.initializer.filter((t) => t.data_type === DataType.FLOAT16).length).toBe(1)
+    expect(m.graph!.node.filter((n) => n.op_type === 'Split').length).toBe(1)
+    expect(m.graph!.input[0].name).toBe('x')
+    expect(m.graph!.output[0].name).toBe('y')
+    expect(m.graph!.node.every((n) => !n.name)).toBe(true)
+    expect(encodeModel(m).byteLength).toBeLessThan(before)
+    const x = synthesizeInputs([{ name: 'x', type: 'float32', dims: [1, 3, 16, 16] }], { seed: 3 })
+    const acc = await closeTo(src, m, 0.999, x)
+    expect(acc.maxAbsError).toBeLessThan(0.05)
+  })
+
+  it('leaves names alone when the model has subgraphs, and keeps fp32 what fp16 cannot hold', () => {
+    const m = decodeModel(ifModel())
+    weightOnlyPass(m, new QuantContext(m, 13))
+    const names = m.graph!.node.flatMap((n) => n.output)
+    expect(compactPass(m, 13, { shortNames: true }).renamed).toBe(0)
+    expect(m.graph!.node.flatMap((n) => n.output).filter((o) => names.includes(o)).length).toBe(names.length)
+    const c = decodeModel(convModel())
+    c.graph!.initializer.find((t) => t.name === 'b1')!.raw_data = new Uint8Array(Float32Array.from({ length: 16 }, () => 1e6).buffer)
+    const stats = compactPass(c, 13)
+    expect(c.graph!.initializer.some((t) => t.name === 'b1' && t.data_type === DataType.FLOAT)).toBe(true)
+    expect(stats.packedTensors).toBe(0) // b2 alone is not worth a Cast + Split
   })
 })
 

@@ -99,7 +99,8 @@ export const floatAttr = (name: string, f: number): AttributeProto => ({ name, t
 export const stringAttr = (name: string, s: string): AttributeProto => ({ name, type: AttrType.STRING, s: Buffer.from(s, 'utf8') })
 
 export function makeNode(opType: string, inputs: string[], outputs: string[], name: string, attrs: AttributeProto[] = [], domain?: string): NodeProto {
-  const n: NodeProto = { input: inputs, output: outputs, name, op_type: opType, attribute: attrs }
+  const n: NodeProto = { input: inputs, output: outputs, op_type: opType, attribute: attrs }
+  if (name) n.name = name // node names are optional; '' leaves the field out of the file
   if (domain) n.domain = domain
   return n
 }
