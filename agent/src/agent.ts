@@ -245,7 +245,7 @@ export async function createAgent(config: Readonly<AgentConfig>, deps: AgentDeps
     },
     onConnect: () => {
       conn?.publishState(state())
-      outbox.kick()
+      outbox.restart()
       for (const fn of reconnectListeners) fn()
     },
   })

@@ -1,7 +1,9 @@
-// Sends queued messages (events, telemetry) in order while connected; a row
-// leaves the SQLite outbox only after the broker's PUBACK [EF-2.6]. Across a
-// reconnect mqtt.js resends what was in flight (persistent session); after a
-// restart the whole outbox is sent again and the hub drops what it has.
+// Sends queued messages (events, telemetry, samples) in order while
+// connected; a row leaves the SQLite outbox only after the broker's PUBACK
+// [EF-2.6]. Every (re)connect starts a new round from the oldest queued row:
+// whatever the previous connection had in flight is sent again (the hub
+// ingests idempotently), so a PUBACK lost with a dropped link, or a publish
+// callback mqtt.js never calls, can never strand a row in the queue.
 import type { MqttClient } from 'mqtt'
 import type { AgentDb } from '../store/db.js'
 
@@ -9,12 +11,22 @@ export class OutboxSender {
   private busy = false
   private inFlight = 0
   private lastId = 0
+  /** Bumped at every (re)connect; callbacks of an earlier round only delete acknowledged rows. */
+  private round = 0
   /** Messages awaiting their PUBACK at once. */
   private readonly window = 16
 
   constructor(private readonly db: AgentDb, private readonly client: () => MqttClient | undefined) {}
 
-  /** Call after enqueueing and on (re)connect. */
+  /** Call on every (re)connect: resend from the oldest queued row. */
+  restart(): void {
+    this.round++
+    this.inFlight = 0
+    this.lastId = 0
+    this.kick()
+  }
+
+  /** Call after enqueueing. */
   kick(): void {
     if (this.busy) return
     this.busy = true
@@ -28,12 +40,15 @@ export class OutboxSender {
     const c = this.client()
     if (!c || !c.connected) return
     const rows = this.db.peek(this.window - this.inFlight, this.lastId)
+    const round = this.round
     for (const r of rows) {
       this.lastId = r.id
       this.inFlight++
       c.publish(r.topic, r.payload, { qos: 1 }, (err) => {
-        this.inFlight = Math.max(0, this.inFlight - 1)
+        // A PUBACK is a PUBACK, whichever round sent the message.
         if (!err) this.db.ack(r.id)
+        if (round !== this.round) return
+        this.inFlight = Math.max(0, this.inFlight - 1)
         this.kick()
       })
     }
