@@ -17,6 +17,12 @@ import { artifactRoutes } from './routes/artifacts.js'
 import { fleetCommandRoutes } from './routes/fleet-commands.js'
 import type { CommandSender } from '../distribution/commands.js'
 import { consoleRoutes } from '../console/routes.js'
+import { installAuth } from './auth.js'
+import { docsRoutes, recordRoutes } from './openapi.js'
+import { rolloutRoutes } from './routes/rollouts.js'
+import { tokenRoutes } from './routes/tokens.js'
+import { metricsRoutes } from '../metrics/prometheus.js'
+import type { RolloutEngine } from '../rollouts/engine.js'
 
 export interface ApiDeps {
   store: HubStore
@@ -35,6 +41,12 @@ export interface ApiDeps {
   onDevicesChanged?: () => void
   /** Live distribution counters (bytes broadcast and repaired). */
   distribution?: { broadcastChunks: number; broadcastBytes: number; repairChunks: number; repairBytes: number }
+  /** The rollout engine; rollout routes answer EF_ERR_INTERNAL without it. */
+  rollouts?: RolloutEngine
+  /** Bearer tokens on /api/v1 [EF-8.10]; false only for in-process unit tests. Default true. */
+  auth?: boolean
+  /** Connected clients of the embedded broker, for /metrics. */
+  brokerClients?: () => number | undefined
 }
 
 /** Largest model upload accepted by POST /api/v1/models. */
@@ -49,6 +61,8 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
   })
   app.setErrorHandler(errorHandler)
   app.setNotFoundHandler(notFoundHandler)
+  const routes = recordRoutes(app)
+  installAuth(app, deps.store, deps.now, deps.auth ?? true)
   app.addContentTypeParser('application/octet-stream', { parseAs: 'buffer', bodyLimit: MAX_MODEL_BYTES }, (_req, body, done) => done(null, body))
   await app.register(systemRoutes, deps)
   await app.register(artifactRoutes, deps)
@@ -57,5 +71,9 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
   await app.register(deploymentRoutes, deps)
   await app.register(fleetCommandRoutes, deps)
   await app.register(consoleRoutes, deps)
+  await app.register(rolloutRoutes, deps)
+  await app.register(tokenRoutes, deps)
+  await app.register(metricsRoutes, { store: deps.store, metrics: deps.metrics, brokerClients: deps.brokerClients })
+  docsRoutes(app, routes)
   return app
 }

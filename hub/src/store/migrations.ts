@@ -155,4 +155,67 @@ export const MIGRATIONS: readonly string[] = [
   CREATE INDEX samples_model ON samples(model, version, ts);
   CREATE INDEX samples_received ON samples(received_at);
   `,
+  /* 4: API tokens (sha256 only) and rollouts: state machine, per-device status, decisions, gate values over time [EF-8] */ `
+  CREATE TABLE api_tokens (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    role TEXT NOT NULL CHECK (role IN ('viewer', 'operator', 'admin')),
+    token_hash TEXT NOT NULL UNIQUE,
+    created_at INTEGER NOT NULL,
+    last_used_at INTEGER,
+    revoked_at INTEGER
+  );
+  CREATE TABLE rollouts (
+    id TEXT PRIMARY KEY,
+    model TEXT NOT NULL,
+    version TEXT NOT NULL,
+    spec TEXT NOT NULL,
+    state TEXT NOT NULL,
+    wave INTEGER NOT NULL DEFAULT 0,
+    phase TEXT NOT NULL DEFAULT 'deploy',
+    phase_started_at INTEGER,
+    soak_until INTEGER,
+    paused_from TEXT,
+    paused_at INTEGER,
+    reason TEXT,
+    created_by TEXT,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
+  );
+  CREATE INDEX rollouts_state ON rollouts(state);
+  CREATE TABLE rollout_devices (
+    rollout_id TEXT NOT NULL REFERENCES rollouts(id),
+    device_id TEXT NOT NULL REFERENCES devices(id),
+    ord TEXT NOT NULL,
+    wave INTEGER,
+    status TEXT NOT NULL,
+    previous_version TEXT,
+    due_at INTEGER,
+    deployment_id TEXT,
+    rollback_deployment_id TEXT,
+    activated_at INTEGER,
+    code TEXT,
+    updated_at INTEGER NOT NULL,
+    PRIMARY KEY (rollout_id, device_id)
+  );
+  CREATE INDEX rollout_devices_wave ON rollout_devices(rollout_id, wave, status);
+  CREATE TABLE rollout_decisions (
+    id INTEGER PRIMARY KEY,
+    rollout_id TEXT NOT NULL REFERENCES rollouts(id),
+    ts INTEGER NOT NULL,
+    wave INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    decision TEXT NOT NULL,
+    detail TEXT NOT NULL DEFAULT '{}',
+    actor TEXT
+  );
+  CREATE INDEX rollout_decisions_rollout ON rollout_decisions(rollout_id, id);
+  CREATE TABLE rollout_gate_samples (
+    rollout_id TEXT NOT NULL REFERENCES rollouts(id),
+    ts INTEGER NOT NULL,
+    wave INTEGER NOT NULL,
+    vals TEXT NOT NULL
+  );
+  CREATE INDEX rollout_gate_samples_rollout ON rollout_gate_samples(rollout_id, ts);
+  `,
 ]
