@@ -19,6 +19,9 @@ import { Distributor } from './distribution/broadcast.js'
 import { loadProfiles, DEFAULT_PROFILES_DIR } from './profiles.js'
 import { buildApi } from './api/server.js'
 import type { FastifyInstance } from 'fastify'
+import { RolloutEngine, defaultEngineOptions } from './rollouts/engine.js'
+import { closeMatchers } from './rollouts/schedule.js'
+import { bootstrapAdminToken } from './api/auth.js'
 
 export interface HubOptions {
   /** Folder for the database, blobs and keys. */
@@ -44,6 +47,12 @@ export interface HubOptions {
   now?: () => number
   /** Compile worker script (see compileInWorker); tests running from source pass hub/dist/compiler/worker.js. */
   compileWorkerUrl?: URL
+  /** Require API tokens on /api/v1 [EF-8.10]. Default true; false is for in-process unit tests only. */
+  auth?: boolean
+  /** Rollout engine tick, ms; 0 = never tick on a timer (tests call hub.rollouts.tick()). */
+  rolloutTickMs?: number
+  /** Randomness seam for rollout jitter. */
+  random?: () => number
 }
 
 export const defaultHubOptions = {
@@ -61,6 +70,9 @@ export interface Hub {
   readonly deployer: Deployer
   readonly distributor: Distributor
   readonly metrics: HubMetrics
+  readonly rollouts: RolloutEngine
+  /** The admin token created at first start (read back from <dataDir>/admin-token later), if still on disk. */
+  readonly adminToken?: string
   readonly api: FastifyInstance
   readonly broker?: EmbeddedBroker
   /** URL agents connect to. */
@@ -123,11 +135,32 @@ export async function startHub(options: HubOptions): Promise<Hub> {
   }
   mqtt = await HubMqtt.connect({ url: mqttUrl, secret: keys.hubSecret, log, onMessage: (t, p) => dispatch(ctx, t, p) })
 
-  const api = await buildApi({ store, registry, deployer, commands, profiles, keys, blobs, metrics, mqttUrl, log, now, onDevicesChanged: syncBroker, distribution: distributor.stats })
+  const adminToken = bootstrapAdminToken(store, options.dataDir, now())
+  const rollouts = new RolloutEngine({ store, deployer, commands, profiles, log, now, random: options.random })
+  const api = await buildApi({
+    store,
+    registry,
+    deployer,
+    commands,
+    profiles,
+    keys,
+    blobs,
+    metrics,
+    mqttUrl,
+    log,
+    now,
+    onDevicesChanged: syncBroker,
+    distribution: distributor.stats,
+    rollouts,
+    auth: options.auth ?? true,
+    brokerClients: () => broker?.aedes.connectedClients,
+  })
   await api.listen({ port: options.httpPort ?? defaultHubOptions.httpPort, host })
   const addr = api.server.address()
   const httpUrl = `http://${host}:${typeof addr === 'object' && addr ? addr.port : options.httpPort}`
   httpBase = httpUrl
+  const tickMs = options.rolloutTickMs ?? defaultEngineOptions.tickMs
+  if (tickMs > 0) rollouts.start(tickMs)
   log.info({ mqttUrl, httpUrl, profiles: profiles.size }, 'hub started')
 
   let closed = false
@@ -139,6 +172,8 @@ export async function startHub(options: HubOptions): Promise<Hub> {
     deployer,
     distributor,
     metrics,
+    rollouts,
+    adminToken,
     api,
     broker,
     mqttUrl,
@@ -147,11 +182,13 @@ export async function startHub(options: HubOptions): Promise<Hub> {
     async close() {
       if (closed) return
       closed = true
+      await rollouts.close()
       await api.close()
       distributor.close()
       await mqtt?.close()
       await broker?.close()
       store.close()
+      closeMatchers()
     },
   }
 }

@@ -13,6 +13,9 @@ export interface HubProc {
   mqttUrl: string
   publicKey: string
   pid: number
+  /** The admin API token (from the startup line's adminToken) [EF-8.10]. */
+  token: string
+  adminToken: string
   stderr: () => string
   stop: () => Promise<void>
 }
@@ -33,6 +36,8 @@ export interface FleetSpec {
 export type FleetAgent = FleetSpec & AgentProc & { secret: string; url: string }
 
 export function spawnJson(script: string, args: string[], key: string, opts?: { env?: Record<string, string>; timeoutMs?: number; stdio?: Stdio }): Promise<{ proc: ChildProcess; info: any; stderr: () => string }>
+export function setToken(baseUrl: string, token: string): void
+export function tokenFor(baseUrl: string): string | undefined
 export function stopProcess(proc: ChildProcess, graceMs?: number): Promise<void>
 export function startHub(o: { dataDir: string; logLevel?: string; env?: Record<string, string>; stdio?: Stdio; extraArgs?: string[]; mqttPort?: number; httpPort?: number }): Promise<HubProc>
 export function startAgent(o: {

@@ -64,10 +64,33 @@ export function stopProcess(proc, graceMs = 5000) {
   })
 }
 
+/**
+ * API tokens of the hubs this process started, by base URL [EF-8.10]: api()
+ * and cli() send the right one, so tests written before tokens keep working.
+ */
+const tokens = new Map()
+let lastToken
+
+/** Remembers the token for a hub URL (startHub does this itself). */
+export function setToken(baseUrl, token) {
+  tokens.set(new URL(baseUrl).origin, token)
+  lastToken = token
+}
+
+/** The token api() would send to baseUrl. */
+export function tokenFor(baseUrl) {
+  try {
+    return tokens.get(new URL(baseUrl).origin)
+  } catch {
+    return undefined
+  }
+}
+
 export async function startHub({ dataDir, logLevel = 'warn', env, stdio, extraArgs = [], mqttPort = 0, httpPort = 0 }) {
   const args = ['hub', 'start', '--data', dataDir, '--mqtt-port', String(mqttPort), '--http-port', String(httpPort), '--json', '--log-level', logLevel, ...extraArgs]
   const { proc, info, stderr } = await spawnJson(HUB_CLI, args, 'httpUrl', { env, stdio })
-  return { proc, ...info, stderr, stop: () => stopProcess(proc) }
+  if (info.adminToken) setToken(info.httpUrl, info.adminToken)
+  return { proc, ...info, token: info.adminToken, stderr, stop: () => stopProcess(proc) }
 }
 
 export async function startAgent({ mqttUrl, deviceId, secret, hubKey, profile, dataDir, telemetryMs = 1000, logLevel = 'warn', env, stdio, extraArgs = [] }) {
@@ -78,6 +101,8 @@ export async function startAgent({ mqttUrl, deviceId, secret, hubKey, profile, d
 
 /** JSON over HTTP; throws with the error body on non-2xx. */
 export async function api(baseUrl, method, path, body, headers = {}) {
+  const token = tokenFor(baseUrl)
+  if (token && !Object.keys(headers).some((h) => h.toLowerCase() === 'authorization')) headers = { authorization: `Bearer ${token}`, ...headers }
   const isBuf = body instanceof Uint8Array
   const res = await fetch(new URL(path, baseUrl), {
     method,
@@ -95,10 +120,12 @@ export async function api(baseUrl, method, path, body, headers = {}) {
   return json
 }
 
-/** Runs the edgefleet CLI to completion. */
+/** Runs the edgefleet CLI to completion, with the token of the hub named by --hub (else the last hub started). */
 export function cli(args, env = {}) {
+  const i = args.indexOf('--hub')
+  const token = (i >= 0 ? tokenFor(args[i + 1]) : undefined) ?? lastToken
   return new Promise((resolve) => {
-    const p = spawn(process.execPath, [HUB_CLI, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
+    const p = spawn(process.execPath, [HUB_CLI, ...args], { env: { ...process.env, ...(token ? { EDGEFLEET_TOKEN: token } : {}), ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
     let out = ''
     let err = ''
     p.stdout.on('data', (c) => (out += c))

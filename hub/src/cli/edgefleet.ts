@@ -6,6 +6,7 @@ import { parseArgs } from 'node:util'
 import { EdgeFleetError, codeOf } from '@edgefleet/shared'
 import { HubClient } from './http.js'
 import { table, progressBar } from './format.js'
+import { ROLLOUT_HELP, ROLLOUT_OPTIONS, RolloutUsageError, rolloutCommand } from './rollouts.js'
 
 const HELP: Record<string, string> = {
   main: `edgefleet — edge-inference fleet manager
@@ -22,10 +23,14 @@ Commands:
   deploy N@V --target T     push a version to devices (profile=P | tag=k=v | device=ID)
   deployment show ID        per-device progress of a deployment
   telemetry                 request counts and latency percentiles per model version
+  rollout create N@V --selector EXPR   staged rollout: waves, soak, health gates, schedule
+  rollout list|show ID      rollouts with wave progress and decisions (show --wait: progress bars)
+  rollout pause|resume|abort|rollback|promote|approve ID
   compile MODEL.onnx        compile one model for one profile, no hub needed (see compile --help)
 
 Common options:
   --hub URL     hub HTTP API (env EDGEFLEET_HUB; default http://127.0.0.1:8080)
+  --token T     API token (env EDGEFLEET_TOKEN; the hub writes an admin token to <data>/admin-token)
   --json        machine-readable output
   --help        help for a command`,
   'hub start': `edgefleet hub start [--data DIR] [--mqtt-port N] [--http-port N] [--host H] [--broker URL] [--profiles DIR] [--log-level L] [--json]
@@ -47,10 +52,13 @@ Common options:
   deploy: `edgefleet deploy N@V --target profile=P|tag=k=v|device=ID [--rollback] [--wait] [--timeout SECONDS] [--json]`,
   'deployment show': `edgefleet deployment show ID [--json]`,
   telemetry: `edgefleet telemetry [--model N] [--json]`,
+  ...ROLLOUT_HELP,
 }
 
 const OPTIONS = {
+  ...ROLLOUT_OPTIONS,
   hub: { type: 'string' },
+  token: { type: 'string' },
   json: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
   data: { type: 'string' },
@@ -125,9 +133,10 @@ export async function main(argv: string[], out = process.stdout, err = process.s
     print(HELP[key])
     return 0
   }
-  const hub = new HubClient(o.hub ?? process.env.EDGEFLEET_HUB ?? 'http://127.0.0.1:8080')
+  const hub = new HubClient(o.hub ?? process.env.EDGEFLEET_HUB ?? 'http://127.0.0.1:8080', o.token ?? (process.env.EDGEFLEET_TOKEN || undefined))
   const emit = (data: unknown, text: () => string) => print(o.json ? JSON.stringify(data) : text())
   try {
+    if (cmd === 'rollout') return await rolloutCommand(hub, sub ?? '', pos, o, emit, err)
     switch (two.startsWith('hub start') ? 'hub start' : key) {
       case 'hub start': {
         const { runHub } = await import('./hub-start.js')
@@ -220,7 +229,7 @@ export async function main(argv: string[], out = process.stdout, err = process.s
         return 2
     }
   } catch (e) {
-    if (e instanceof UsageError) {
+    if (e instanceof UsageError || e instanceof RolloutUsageError) {
       err.write(`${e.message}\n${key ? HELP[key] : HELP.main}\n`)
       return 2
     }

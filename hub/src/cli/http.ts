@@ -3,14 +3,18 @@
 import { EdgeFleetError, isErrorCode } from '@edgefleet/shared'
 
 export class HubClient {
-  constructor(readonly baseUrl: string) {}
+  constructor(
+    readonly baseUrl: string,
+    /** API token [EF-8.10] (--token, $EDGEFLEET_TOKEN). */
+    readonly token?: string,
+  ) {}
 
   async request<T>(method: string, path: string, body?: unknown, opts: { contentType?: string } = {}): Promise<T> {
     let res: Response
     try {
       res = await fetch(new URL(path, this.baseUrl), {
         method,
-        headers: body === undefined ? {} : { 'content-type': opts.contentType ?? 'application/json' },
+        headers: { ...(this.token ? { authorization: `Bearer ${this.token}` } : {}), ...(body === undefined ? {} : { 'content-type': opts.contentType ?? 'application/json' }) },
         body: body === undefined ? undefined : opts.contentType ? (body as RequestInit["body"]) : JSON.stringify(body),
       })
     } catch (err) {

@@ -15,8 +15,8 @@ export async function runHub(o: Record<string, string | boolean | string[] | und
     profilesDir: typeof o.profiles === 'string' ? resolve(o.profiles) : undefined,
     log: typeof o['log-level'] === 'string' ? o['log-level'] : 'info',
   })
-  const info = { httpUrl: hub.httpUrl, mqttUrl: hub.mqttUrl, publicKey: hub.keys.publicKey, pid: process.pid }
-  print(o.json ? JSON.stringify(info) : `EdgeFleet hub\n  console: ${hub.httpUrl}/\n  broker:  ${hub.mqttUrl}\n  hub key: ${hub.keys.publicKey}`)
+  const info = { httpUrl: hub.httpUrl, mqttUrl: hub.mqttUrl, publicKey: hub.keys.publicKey, pid: process.pid, ...(hub.adminToken ? { adminToken: hub.adminToken } : {}) }
+  print(o.json ? JSON.stringify(info) : `EdgeFleet hub\n  console: ${hub.httpUrl}/\n  broker:  ${hub.mqttUrl}\n  hub key: ${hub.keys.publicKey}\n  admin token: ${hub.adminToken ? `in ${resolve(typeof o.data === 'string' ? o.data : '.data/hub', 'admin-token')}` : 'not on disk any more (create tokens with an admin token)'}`)
   await new Promise<void>((res) => {
     const stop = () => res()
     process.once('SIGINT', stop)

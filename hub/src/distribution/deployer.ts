@@ -4,7 +4,7 @@
 import { randomUUID, type KeyObject } from 'node:crypto'
 import { EdgeFleetError, cmdCodec, signDocument, topics, type DeployCmd } from '@edgefleet/shared'
 import type { Logger } from 'pino'
-import type { HubStore, BuildRow, DeploymentRow } from '../store/index.js'
+import type { HubStore, BuildRow, DeploymentRow, DeviceRow } from '../store/index.js'
 import type { Builder } from '../build/builder.js'
 import { parseTarget } from './target.js'
 
@@ -23,11 +23,23 @@ export class Deployer {
   constructor(private readonly deps: DeployerDeps) {}
 
   async deploy(req: { model: string; version: string; target: string; rollback?: boolean }): Promise<DeploymentRow> {
-    const { store, builder, now } = this.deps
+    const { store } = this.deps
     const target = parseTarget(req.target)
     const v = store.registry.getVersion(req.model, req.version)
     if (!v) throw new EdgeFleetError('EF_ERR_MODEL_NOT_FOUND', `${req.model}@${req.version}`)
     const devices = store.devices.select(target)
+    if (devices.length === 0) throw new EdgeFleetError('EF_ERR_TARGET_EMPTY', req.target)
+    return this.deployTo(devices, req)
+  }
+
+  /**
+   * Deploys to an explicit device list as one deployment (one broadcast per
+   * artifact); rollouts use it for a wave's due devices [EF-8.3].
+   */
+  async deployTo(devices: DeviceRow[], req: { model: string; version: string; target: string; rollback?: boolean }): Promise<DeploymentRow> {
+    const { store, builder, now } = this.deps
+    const v = store.registry.getVersion(req.model, req.version)
+    if (!v) throw new EdgeFleetError('EF_ERR_MODEL_NOT_FOUND', `${req.model}@${req.version}`)
     if (devices.length === 0) throw new EdgeFleetError('EF_ERR_TARGET_EMPTY', req.target)
     const builds = new Map<string, BuildRow>()
     for (const p of new Set(devices.map((d) => d.profile))) builds.set(p, await builder.ensure(v, p))

@@ -1,0 +1,82 @@
+// API tokens and roles [EF-8.10]. A preHandler on every /api/v1 route reads
+// `Authorization: Bearer`, looks the token's sha256 up, and checks the role the
+// route needs: reads are `viewer`, writes `operator`, provisioning and tokens
+// `admin` (a route may say otherwise with `config: { role }`).
+import { randomBytes, randomUUID } from 'node:crypto'
+import { existsSync, readFileSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import type { FastifyInstance, FastifyRequest } from 'fastify'
+import { EdgeFleetError, sha256Hex } from '@edgefleet/shared'
+import type { HubStore, Role } from '../store/index.js'
+
+const RANK: Record<Role, number> = { viewer: 0, operator: 1, admin: 2 }
+
+export interface Principal {
+  tokenId: string
+  name: string
+  role: Role
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    principal?: Principal
+  }
+  interface FastifyContextConfig {
+    /** Least role this route needs; default viewer for GET/HEAD, operator otherwise. */
+    role?: Role | 'none'
+  }
+}
+
+/** Roles for routes whose files predate tokens (kept here so those files stay untouched). */
+const ROUTE_ROLES: Record<string, Role | 'none'> = {
+  'POST /api/v1/devices': 'admin',
+  // Devices authenticate with HTTP Basic there [EF-4.10].
+  'GET /api/v1/artifacts/:digest': 'none',
+  'HEAD /api/v1/artifacts/:digest': 'none',
+}
+
+export function newToken(): string {
+  return `ef_${randomBytes(32).toString('base64url')}`
+}
+
+/** Creates a token and returns its plaintext (the only time it exists). */
+export function issueToken(store: HubStore, name: string, role: Role, now: number): { id: string; token: string } {
+  const token = newToken()
+  const id = randomUUID()
+  store.tokens.insert(id, name, role, sha256Hex(token), now)
+  return { id, token }
+}
+
+/**
+ * First start: one admin token, its plaintext written once to
+ * `<dataDir>/admin-token` (mode 0600). Later starts read the file back so the
+ * CLI's startup line can show it; a deleted file is not recreated.
+ */
+export function bootstrapAdminToken(store: HubStore, dataDir: string, now: number): string | undefined {
+  const file = join(dataDir, 'admin-token')
+  if (store.tokens.count() === 0) {
+    const { token } = issueToken(store, 'admin (first start)', 'admin', now)
+    writeFileSync(file, token + '\n', { mode: 0o600 })
+    return token
+  }
+  return existsSync(file) ? readFileSync(file, 'utf8').trim() : undefined
+}
+
+/** Adds the auth hook. `enabled: false` exists for in-process unit tests only. */
+export function installAuth(app: FastifyInstance, store: HubStore, now: () => number, enabled: boolean): void {
+  app.addHook('preHandler', async (req: FastifyRequest) => {
+    const url = req.routeOptions.url ?? ''
+    if (!url.startsWith('/api/v1/')) return
+    const need = req.routeOptions.config?.role ?? ROUTE_ROLES[`${req.method} ${url}`] ?? (req.method === 'GET' || req.method === 'HEAD' ? 'viewer' : 'operator')
+    if (need === 'none') return
+    if (!enabled) {
+      req.principal = { tokenId: 'auth-disabled', name: 'auth disabled', role: 'admin' }
+      return
+    }
+    const m = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '')
+    const tok = m ? store.tokens.lookup(sha256Hex(m[1]), now()) : undefined
+    if (!tok) throw new EdgeFleetError('EF_ERR_AUTH_TOKEN_INVALID', m ? 'unknown or revoked token' : 'send Authorization: Bearer <token> (edgefleet --token, $EDGEFLEET_TOKEN)')
+    if (RANK[tok.role] < RANK[need]) throw new EdgeFleetError('EF_ERR_AUTH_FORBIDDEN_ROLE', `${req.method} ${url} needs ${need}, token "${tok.name}" is ${tok.role}`)
+    req.principal = { tokenId: tok.id, name: tok.name, role: tok.role }
+  })
+}

@@ -1,0 +1,71 @@
+// OpenAPI 3 from the routes' own JSON schemas [EF-8.11]: every route is
+// recorded as it is added, and /docs/openapi.json is generated from that list,
+// so the document cannot drift from what the server validates.
+import type { FastifyInstance, RouteOptions } from 'fastify'
+
+interface Recorded {
+  method: string
+  url: string
+  schema: Record<string, unknown>
+  role?: string
+}
+
+/** Call before any route is registered. */
+export function recordRoutes(app: FastifyInstance): Recorded[] {
+  const routes: Recorded[] = []
+  app.addHook('onRoute', (r: RouteOptions) => {
+    const methods = Array.isArray(r.method) ? r.method : [r.method]
+    for (const m of methods) if (m !== 'HEAD') routes.push({ method: m.toLowerCase(), url: r.url, schema: (r.schema ?? {}) as Record<string, unknown>, role: (r.config as { role?: string } | undefined)?.role })
+  })
+  return routes
+}
+
+const pathOf = (url: string) => url.replace(/:([A-Za-z0-9_]+)/g, '{$1}')
+
+function params(schema: unknown, where: 'path' | 'query'): unknown[] {
+  const props = (schema as { properties?: Record<string, unknown>; required?: string[] } | undefined)?.properties
+  if (!props) return []
+  const req = new Set((schema as { required?: string[] }).required ?? [])
+  return Object.entries(props).map(([name, s]) => ({ name, in: where, required: where === 'path' || req.has(name), schema: s }))
+}
+
+export function openApiDocument(routes: Recorded[], info: { version: string }): Record<string, unknown> {
+  const paths: Record<string, Record<string, unknown>> = {}
+  for (const r of routes) {
+    if (r.url.startsWith('/docs')) continue
+    const op: Record<string, unknown> = {
+      parameters: [...params(r.schema.params, 'path'), ...params(r.schema.querystring, 'query')],
+      responses: Object.fromEntries(
+        Object.entries((r.schema.response as Record<string, unknown> | undefined) ?? { 200: {} }).map(([code, s]) => [code, { description: `HTTP ${code}`, content: { 'application/json': { schema: s } } }]),
+      ),
+    }
+    if (r.schema.body) op.requestBody = { required: true, content: { 'application/json': { schema: r.schema.body } } }
+    if (r.url.startsWith('/api/v1/')) op.security = [{ bearer: [] }]
+    if (r.role) op['x-edgefleet-role'] = r.role
+    ;(paths[pathOf(r.url)] ??= {})[r.method] = op
+  }
+  return {
+    openapi: '3.0.3',
+    info: { title: 'EdgeFleet hub API', version: info.version, description: 'Errors: {"error":{"code":"EF_ERR_…","message":"…"}} (EF-6.2). Tokens and roles: EF-8.10.' },
+    components: {
+      securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } },
+      schemas: { Error: { type: 'object', properties: { error: { type: 'object', properties: { code: { type: 'string' }, message: { type: 'string' } }, required: ['code', 'message'] } }, required: ['error'] } },
+    },
+    paths,
+  }
+}
+
+export function docsRoutes(app: FastifyInstance, routes: Recorded[]): void {
+  let cached: Record<string, unknown> | undefined
+  const doc = () => (cached ??= openApiDocument(routes, { version: '1' }))
+  app.get('/docs/openapi.json', async () => doc())
+  app.get('/docs', async (_req, res) => {
+    const d = doc() as { paths: Record<string, Record<string, unknown>> }
+    const rows = Object.entries(d.paths)
+      .flatMap(([p, ops]) => Object.keys(ops).map((m) => `<tr><td><code>${m.toUpperCase()}</code></td><td><code>${p.replace(/</g, '&lt;')}</code></td></tr>`))
+      .join('')
+    return res
+      .type('text/html; charset=utf-8')
+      .send(`<!doctype html><meta charset="utf-8"><title>EdgeFleet API</title><style>body{font-family:system-ui;margin:24px}td{padding:2px 12px}</style><h1>EdgeFleet hub API</h1><p>OpenAPI 3 document: <a href="/docs/openapi.json">/docs/openapi.json</a>. Send <code>Authorization: Bearer &lt;token&gt;</code> on /api/v1.</p><table>${rows}</table>`)
+  })
+}

@@ -1,0 +1,196 @@
+// Rollouts over HTTP [EF-8]: create, list, show (waves, decisions, gate values
+// over time), per-device status, and the operator actions [EF-8.7].
+import type { FastifyPluginAsync } from 'fastify'
+import { Type, type Static } from '@sinclair/typebox'
+import { EdgeFleetError } from '@edgefleet/shared'
+import type { ApiDeps } from '../server.js'
+import type { RolloutRow, HubStore } from '../../store/index.js'
+import type { RolloutAction, RolloutEngine } from '../../rollouts/engine.js'
+import type { RolloutSpec } from '../../rollouts/spec.js'
+import { selectorText } from '../../rollouts/selector.js'
+
+const Num = Type.Union([Type.Number(), Type.Null()])
+const Int = Type.Integer({ minimum: 0 })
+
+// Types only: ranges and relations are checked by rollouts/spec.ts so each answers its own code [EF-8.3, EF-8.5].
+const WaveIn = Type.Object({ percent: Type.Optional(Type.Number()), count: Type.Optional(Type.Number()), soakMs: Type.Optional(Type.Number()), approval: Type.Optional(Type.Boolean()) }, { additionalProperties: false })
+const GatesIn = Type.Object(
+  {
+    maxErrorRateDelta: Type.Optional(Num),
+    maxP95Ratio: Type.Optional(Num),
+    minShadowAgreement: Type.Optional(Num),
+    maxConfidencePsi: Type.Optional(Num),
+    minRequests: Type.Optional(Type.Number()),
+    maxFailedDevices: Type.Optional(Type.Number()),
+    baselineMs: Type.Optional(Type.Number()),
+  },
+  { additionalProperties: false },
+)
+const ScheduleIn = Type.Object(
+  {
+    start: Type.Optional(Type.String({ maxLength: 120 })),
+    timezone: Type.Optional(Type.String({ maxLength: 64 })),
+    startAt: Type.Optional(Type.Number()),
+    maintenanceWindows: Type.Optional(Type.Boolean()),
+    conditions: Type.Optional(Type.Array(Type.String({ maxLength: 32 }), { maxItems: 3 })),
+    jitterMs: Type.Optional(Type.Number()),
+  },
+  { additionalProperties: false },
+)
+export const RolloutBody = Type.Object(
+  {
+    model: Type.String({ minLength: 1, maxLength: 64 }),
+    version: Type.String({ minLength: 1, maxLength: 40 }),
+    selector: Type.Union([Type.String({ maxLength: 4096 }), Type.Object({}, { additionalProperties: true })]),
+    waves: Type.Optional(Type.Array(WaveIn, { maxItems: 64 })),
+    soakMs: Type.Optional(Type.Number()),
+    gates: Type.Optional(GatesIn),
+    onFail: Type.Optional(Type.Union([Type.Literal('pause'), Type.Literal('rollback')])),
+    schedule: Type.Optional(ScheduleIn),
+    approval: Type.Optional(Type.Boolean()),
+    shadow: Type.Optional(Type.Union([Type.Object({ fraction: Type.Number(), soakMs: Type.Optional(Type.Number()) }, { additionalProperties: false }), Type.Null()])),
+  },
+  { additionalProperties: false },
+)
+
+const WaveOut = Type.Object({ index: Int, percent: Num, count: Num, soakMs: Int, approval: Type.Boolean(), devices: Int, counts: Type.Record(Type.String(), Int) })
+export const RolloutOut = Type.Object({
+  id: Type.String(),
+  model: Type.String(),
+  version: Type.String(),
+  state: Type.String(),
+  wave: Int,
+  phase: Type.String(),
+  soakUntil: Type.Union([Type.Integer(), Type.Null()]),
+  reason: Type.Union([Type.String(), Type.Null()]),
+  selector: Type.Unknown(),
+  selectorText: Type.String(),
+  onFail: Type.String(),
+  spec: Type.Unknown(),
+  waves: Type.Array(WaveOut),
+  totals: Type.Record(Type.String(), Int),
+  devices: Int,
+  createdBy: Type.Union([Type.String(), Type.Null()]),
+  createdAt: Type.Integer(),
+  updatedAt: Type.Integer(),
+})
+const Decision = Type.Object({ id: Type.Integer(), ts: Type.Integer(), wave: Int, kind: Type.String(), decision: Type.String(), detail: Type.Record(Type.String(), Type.Unknown()), actor: Type.Union([Type.String(), Type.Null()]) })
+const GateSample = Type.Object({ ts: Type.Integer(), wave: Int, values: Type.Record(Type.String(), Num) })
+const ShowOut = Type.Object({ rollout: RolloutOut, decisions: Type.Array(Decision), gateSamples: Type.Array(GateSample) })
+const RolloutDevice = Type.Object({
+  deviceId: Type.String(),
+  wave: Type.Union([Int, Type.Null()]),
+  status: Type.String(),
+  previousVersion: Type.Union([Type.String(), Type.Null()]),
+  dueAt: Type.Union([Type.Integer(), Type.Null()]),
+  deploymentId: Type.Union([Type.String(), Type.Null()]),
+  code: Type.Union([Type.String(), Type.Null()]),
+  updatedAt: Type.Integer(),
+})
+const IdParams = Type.Object({ id: Type.String({ maxLength: 64 }) })
+const Page = { limit: Type.Integer({ minimum: 1, maximum: 1000, default: 100 }), offset: Type.Integer({ minimum: 0, default: 0 }) }
+
+export function rolloutOut(store: HubStore, r: RolloutRow): Static<typeof RolloutOut> {
+  const spec = r.spec as RolloutSpec
+  const perWave = new Map<number, Record<string, number>>()
+  const totals: Record<string, number> = {}
+  let devices = 0
+  for (const c of store.rollouts.waveCounts(r.id)) {
+    totals[c.status] = (totals[c.status] ?? 0) + c.n
+    devices += c.n
+    if (c.wave === null) continue
+    const m = perWave.get(c.wave) ?? {}
+    m[c.status] = (m[c.status] ?? 0) + c.n
+    perWave.set(c.wave, m)
+  }
+  return {
+    id: r.id,
+    model: r.model,
+    version: r.version,
+    state: r.state,
+    wave: r.wave,
+    phase: r.phase,
+    soakUntil: r.soakUntil,
+    reason: r.reason,
+    selector: spec.selector,
+    selectorText: selectorText(spec.selector),
+    onFail: spec.onFail,
+    spec,
+    waves: spec.waves.map((w, i) => {
+      const counts = perWave.get(i) ?? {}
+      return { index: i, percent: w.percent ?? null, count: w.count ?? null, soakMs: w.soakMs ?? spec.soakMs, approval: spec.approval || w.approval === true, devices: Object.values(counts).reduce((a, b) => a + b, 0), counts }
+    }),
+    totals,
+    devices,
+    createdBy: r.createdBy,
+    createdAt: r.createdAt,
+    updatedAt: r.updatedAt,
+  }
+}
+
+export const rolloutRoutes: FastifyPluginAsync<ApiDeps> = async (app, deps) => {
+  const engine = (): RolloutEngine => {
+    if (!deps.rollouts) throw new EdgeFleetError('EF_ERR_INTERNAL', 'rollout engine not configured')
+    return deps.rollouts
+  }
+  const get = (id: string) => {
+    const r = deps.store.rollouts.get(id)
+    if (!r) throw new EdgeFleetError('EF_ERR_ROLLOUT_NOT_FOUND', id)
+    return r
+  }
+  const show = (id: string) => {
+    const r = get(id)
+    return { rollout: rolloutOut(deps.store, r), decisions: deps.store.rollouts.decisions(id, 500), gateSamples: deps.store.rollouts.gateSamples(id) }
+  }
+
+  app.post('/api/v1/rollouts', { schema: { body: RolloutBody, response: { 201: ShowOut } } }, async (req, res) => {
+    const body = req.body as Static<typeof RolloutBody>
+    const r = await engine().create(body as Parameters<RolloutEngine['create']>[0], req.principal?.name ?? null)
+    void engine().tick()
+    return res.status(201).send(show(r.id))
+  })
+
+  app.get(
+    '/api/v1/rollouts',
+    {
+      schema: {
+        querystring: Type.Object({ ...Page, state: Type.Optional(Type.String({ maxLength: 32 })) }, { additionalProperties: false }),
+        response: { 200: Type.Object({ items: Type.Array(RolloutOut), total: Int }) },
+      },
+    },
+    async (req) => {
+      const q = req.query as { limit: number; offset: number; state?: string }
+      return { items: deps.store.rollouts.list(q.limit, q.offset, q.state).map((r) => rolloutOut(deps.store, r)), total: deps.store.rollouts.count(q.state) }
+    },
+  )
+
+  app.get('/api/v1/rollouts/:id', { schema: { params: IdParams, response: { 200: ShowOut } } }, async (req) => show((req.params as { id: string }).id))
+
+  app.get(
+    '/api/v1/rollouts/:id/devices',
+    {
+      schema: {
+        params: IdParams,
+        querystring: Type.Object({ ...Page, status: Type.Optional(Type.String({ maxLength: 32 })) }, { additionalProperties: false }),
+        response: { 200: Type.Object({ items: Type.Array(RolloutDevice), total: Int }) },
+      },
+    },
+    async (req) => {
+      const { id } = req.params as { id: string }
+      const q = req.query as { limit: number; offset: number; status?: string }
+      get(id)
+      const items = deps.store.rollouts.devicePage(id, q.limit, q.offset, q.status)
+      const total = deps.store.rollouts.waveCounts(id).filter((c) => !q.status || c.status === q.status).reduce((a, c) => a + c.n, 0)
+      return { items, total }
+    },
+  )
+
+  for (const action of ['pause', 'resume', 'abort', 'promote', 'rollback', 'approve'] as RolloutAction[]) {
+    app.post(`/api/v1/rollouts/:id/${action}`, { schema: { params: IdParams, response: { 200: ShowOut } } }, async (req) => {
+      const { id } = req.params as { id: string }
+      engine().action(id, action, req.principal?.name ?? null)
+      void engine().tick()
+      return show(id)
+    })
+  }
+}

@@ -1,0 +1,50 @@
+// Prometheus text exposition (format 0.0.4) of the hub [EF-8.12]: fleet,
+// deployments, telemetry ingest, MQTT traffic, broker clients and rollouts.
+// Gauges are read from SQLite at scrape time; counters come from the live
+// counters the MQTT dispatcher keeps. No client library: the format is a
+// few lines of text.
+import type { FastifyPluginAsync } from 'fastify'
+import type { HubStore } from '../store/index.js'
+import type { HubMetrics } from '../mqtt/dispatch.js'
+
+export interface MetricsDeps {
+  store: HubStore
+  metrics: HubMetrics
+  /** Connected MQTT clients of the embedded broker (undefined with an external broker). */
+  brokerClients?: () => number | undefined
+}
+
+type Sample = [labels: Record<string, string>, value: number]
+
+function family(name: string, type: 'gauge' | 'counter', help: string, samples: Sample[]): string {
+  const esc = (v: string) => v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n')
+  const lines = [`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`]
+  for (const [labels, value] of samples) {
+    const l = Object.entries(labels)
+    lines.push(`${name}${l.length ? `{${l.map(([k, v]) => `${k}="${esc(v)}"`).join(',')}}` : ''} ${value}`)
+  }
+  return lines.join('\n')
+}
+
+export function renderMetrics(d: MetricsDeps): string {
+  const db = d.store.db
+  const dev = db.prepare('SELECT profile, online, count(*) AS n FROM devices GROUP BY profile, online').all() as { profile: string; online: number; n: number }[]
+  const deps = db.prepare('SELECT state, count(*) AS n FROM deployment_devices GROUP BY state').all() as { state: string; n: number }[]
+  const out = [
+    family('edgefleet_devices', 'gauge', 'Provisioned devices by profile and online state.', dev.map((r) => [{ profile: r.profile, online: r.online ? 'true' : 'false' }, r.n])),
+    family('edgefleet_devices_online', 'gauge', 'Devices whose last state says online.', [[{}, dev.filter((r) => r.online).reduce((a, r) => a + r.n, 0)]]),
+    family('edgefleet_deployment_devices', 'gauge', 'Device assignments of all deployments by state.', deps.map((r) => [{ state: r.state }, r.n])),
+    family('edgefleet_telemetry_batches_total', 'counter', 'Telemetry batches stored (rate() of it is the ingest rate).', [[{}, d.store.rolloutTelemetry.batches()]]),
+    family('edgefleet_mqtt_messages_in_total', 'counter', 'MQTT messages the hub received.', [[{}, d.metrics.messagesIn]]),
+    family('edgefleet_mqtt_dropped_total', 'counter', 'MQTT messages dropped, by error code (EF-2.8).', Object.entries(d.metrics.dropped).map(([code, n]) => [{ code }, n])),
+    family('edgefleet_telemetry_duplicates_total', 'counter', 'Redelivered telemetry batches and samples ignored.', [[{}, d.metrics.duplicateBatches]]),
+    family('edgefleet_rollouts', 'gauge', 'Rollouts by state.', Object.entries(d.store.rollouts.countByState()).map(([state, n]) => [{ state }, n])),
+  ]
+  const clients = d.brokerClients?.()
+  if (clients !== undefined) out.push(family('edgefleet_broker_clients', 'gauge', 'Clients connected to the embedded broker (devices and the hub itself).', [[{}, clients]]))
+  return out.join('\n') + '\n'
+}
+
+export const metricsRoutes: FastifyPluginAsync<MetricsDeps> = async (app, deps) => {
+  app.get('/metrics', async (_req, res) => res.type('text/plain; version=0.0.4; charset=utf-8').send(renderMetrics(deps)))
+}

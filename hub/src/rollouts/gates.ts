@@ -1,0 +1,69 @@
+// Health gates [EF-8.5]: the wave's devices on the new version (cohort)
+// against comparable devices still on the previous version (baseline), on
+// the telemetry the devices themselves measured.
+import { histogramQuantile, psi, type CohortStats, type ShadowStats } from '../store/index.js'
+import type { Gates } from './spec.js'
+
+export interface GateValues {
+  cohortDevices: number
+  cohortRequests: number
+  baselineDevices: number
+  baselineRequests: number
+  errorRate: number | null
+  baselineErrorRate: number | null
+  p95Ms: number | null
+  baselineP95Ms: number | null
+  p95Ratio: number | null
+  shadowRuns: number
+  shadowAgreement: number | null
+  confidencePsi: number | null
+  failedDevices: number
+}
+
+export interface GateVerdict {
+  /** 'fail': some gate failed; 'pass': enough data and no failure; 'wait': not enough data yet. */
+  verdict: 'pass' | 'fail' | 'wait'
+  failed: { gate: string; value: number; threshold: number }[]
+  values: GateValues
+}
+
+export function gateValues(cohort: CohortStats, baseline: CohortStats, shadow: ShadowStats, failedDevices: number): GateValues {
+  const errorRate = cohort.requests ? cohort.errors / cohort.requests : null
+  const baselineErrorRate = baseline.requests ? baseline.errors / baseline.requests : null
+  const p95Ms = histogramQuantile(cohort.latency, 0.95)
+  const baselineP95Ms = histogramQuantile(baseline.latency, 0.95)
+  const finite = (x: number | null) => (x !== null && Number.isFinite(x) ? x : null)
+  return {
+    cohortDevices: cohort.devices,
+    cohortRequests: cohort.requests,
+    baselineDevices: baseline.devices,
+    baselineRequests: baseline.requests,
+    errorRate,
+    baselineErrorRate,
+    p95Ms: finite(p95Ms),
+    baselineP95Ms: finite(baselineP95Ms),
+    p95Ratio: p95Ms !== null && baselineP95Ms !== null && baselineP95Ms > 0 ? finite(p95Ms / baselineP95Ms) : null,
+    shadowRuns: shadow.runs,
+    shadowAgreement: shadow.runs ? shadow.agree / shadow.runs : null,
+    confidencePsi: finite(psi(baseline.confidence, cohort.confidence)),
+    failedDevices,
+  }
+}
+
+/** Applies the thresholds; a value without data never fails [EF-8.5]. */
+export function judge(v: GateValues, g: Gates, opts: { needRequests: boolean; needShadow?: boolean }): GateVerdict {
+  const failed: GateVerdict['failed'] = []
+  if (v.failedDevices > g.maxFailedDevices) failed.push({ gate: 'maxFailedDevices', value: v.failedDevices, threshold: g.maxFailedDevices })
+  if (g.maxErrorRateDelta !== null && v.errorRate !== null && v.cohortRequests >= g.minRequests) {
+    const limit = (v.baselineErrorRate ?? 0) + g.maxErrorRateDelta
+    if (v.errorRate > limit) failed.push({ gate: 'maxErrorRateDelta', value: v.errorRate, threshold: limit })
+  }
+  if (g.maxP95Ratio !== null && v.p95Ratio !== null && v.cohortRequests >= g.minRequests && v.p95Ratio > g.maxP95Ratio) failed.push({ gate: 'maxP95Ratio', value: v.p95Ratio, threshold: g.maxP95Ratio })
+  if (g.minShadowAgreement !== null && v.shadowAgreement !== null && v.shadowRuns >= Math.max(1, g.minRequests) && v.shadowAgreement < g.minShadowAgreement)
+    failed.push({ gate: 'minShadowAgreement', value: v.shadowAgreement, threshold: g.minShadowAgreement })
+  if (g.maxConfidencePsi !== null && v.confidencePsi !== null && v.cohortRequests >= g.minRequests && v.confidencePsi > g.maxConfidencePsi)
+    failed.push({ gate: 'maxConfidencePsi', value: v.confidencePsi, threshold: g.maxConfidencePsi })
+  if (failed.length) return { verdict: 'fail', failed, values: v }
+  const enough = (!opts.needRequests || v.cohortRequests >= g.minRequests) && (!opts.needShadow || v.shadowRuns >= Math.max(1, g.minRequests))
+  return { verdict: enough ? 'pass' : 'wait', failed, values: v }
+}

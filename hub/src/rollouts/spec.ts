@@ -1,0 +1,176 @@
+// A rollout's spec: waves [EF-8.3], gates [EF-8.5], schedule [EF-8.4], failure
+// action [EF-8.6], shadow stage [EF-8.8]. The API schema checks types; the
+// rules between fields are checked here so each answers its own code.
+import cron from 'node-cron'
+import { EdgeFleetError } from '@edgefleet/shared'
+import { toSelector, type Selector } from './selector.js'
+
+export interface Wave {
+  /** Cumulative share of the matched devices once the wave is done (0-100]. */
+  percent?: number
+  /** Cumulative number of devices once the wave is done. */
+  count?: number
+  /** Soak after the wave's devices are done, ms; default the rollout's soakMs. */
+  soakMs?: number
+  /** Wait for an operator's approval before the next wave. */
+  approval?: boolean
+}
+
+export interface Gates {
+  /** Cohort error rate may exceed the baseline's by at most this much (0.01 = one point); null: off. */
+  maxErrorRateDelta: number | null
+  /** Cohort p95 latency / baseline p95 at most this; null: off. */
+  maxP95Ratio: number | null
+  /** Top-1 agreement of shadow runs at least this; null: off. */
+  minShadowAgreement: number | null
+  /** PSI of confidence bins against the baseline at most this; null: off. */
+  maxConfidencePsi: number | null
+  /** Requests the cohort must have served before a wave can pass. */
+  minRequests: number
+  /** Install failures (rejected, health_failed, failed) tolerated per wave. */
+  maxFailedDevices: number
+  /** Look-back for the cohort's own pre-rollout baseline when no comparable device is left, ms. */
+  baselineMs: number
+}
+
+export type Condition = 'unmetered' | 'charging' | 'idle'
+
+export interface Schedule {
+  /** node-cron expression: the rollout starts at its next match. */
+  start?: string
+  /** Time zone for `start` (IANA). */
+  timezone?: string
+  /** Start at this time (ms since epoch). */
+  startAt?: number
+  /** Deploy only inside each profile's maintenance window. */
+  maintenanceWindows: boolean
+  /** Device-state conditions a device must show before it gets its deploy. */
+  conditions: Condition[]
+  /** Spread each wave's deploys uniformly over this many ms. */
+  jitterMs: number
+}
+
+export interface RolloutSpec {
+  selector: Selector
+  waves: Wave[]
+  soakMs: number
+  gates: Gates
+  onFail: 'pause' | 'rollback'
+  schedule: Schedule
+  /** Ask for approval between every two waves. */
+  approval: boolean
+  shadow: { fraction: number; soakMs: number } | null
+}
+
+export const defaultGates: Gates = {
+  maxErrorRateDelta: 0.02,
+  maxP95Ratio: 1.5,
+  minShadowAgreement: null,
+  maxConfidencePsi: 0.25,
+  minRequests: 20,
+  maxFailedDevices: 0,
+  baselineMs: 60 * 60_000, // 1 hour
+}
+
+export const defaultRolloutOptions = {
+  /** Soak after each wave: 10 minutes. */
+  soakMs: 10 * 60_000,
+  waves: [{ percent: 1 }, { percent: 10 }, { percent: 50 }, { percent: 100 }] as Wave[],
+  onFail: 'pause' as const,
+} as const
+
+export interface RolloutInput {
+  selector: unknown
+  waves?: Wave[]
+  soakMs?: number
+  gates?: Partial<Gates>
+  onFail?: 'pause' | 'rollback'
+  schedule?: Partial<Schedule>
+  approval?: boolean
+  shadow?: { fraction: number; soakMs?: number } | null
+}
+
+export function validateWaves(waves: Wave[]): Wave[] {
+  const bad = (why: string) => new EdgeFleetError('EF_ERR_WAVES_INVALID', why)
+  if (!Array.isArray(waves) || waves.length < 1 || waves.length > 20) throw bad('expected 1-20 waves')
+  let lastPct = 0
+  let lastCount = 0
+  waves.forEach((w, i) => {
+    const hasP = w.percent !== undefined
+    const hasC = w.count !== undefined
+    if (hasP === hasC) throw bad(`wave ${i + 1}: give exactly one of percent or count`)
+    if (hasP) {
+      if (!(typeof w.percent === 'number' && w.percent > 0 && w.percent <= 100)) throw bad(`wave ${i + 1}: percent must be in (0, 100], got ${w.percent}`)
+      if (w.percent <= lastPct) throw bad(`wave ${i + 1}: percentages are cumulative and must increase (${w.percent} after ${lastPct})`)
+      lastPct = w.percent
+    } else {
+      if (!(Number.isInteger(w.count) && (w.count as number) >= 1)) throw bad(`wave ${i + 1}: count must be a whole number ≥ 1, got ${w.count}`)
+      if ((w.count as number) <= lastCount) throw bad(`wave ${i + 1}: counts are cumulative and must increase (${w.count} after ${lastCount})`)
+      lastCount = w.count as number
+    }
+    if (w.soakMs !== undefined && !(Number.isInteger(w.soakMs) && w.soakMs >= 0)) throw bad(`wave ${i + 1}: soakMs must be a whole number ≥ 0`)
+  })
+  if (waves[waves.length - 1].percent !== 100) throw bad('the last wave must be {"percent": 100}, so every matched device is covered')
+  return waves.map((w) => ({ ...w }))
+}
+
+export function validateGates(g: Partial<Gates> = {}): Gates {
+  const out = { ...defaultGates, ...g }
+  const bad = (why: string) => new EdgeFleetError('EF_ERR_GATES_INVALID', why)
+  const range = (k: keyof Gates, lo: number, hi: number) => {
+    const v = out[k]
+    if (v !== null && !(typeof v === 'number' && v >= lo && v <= hi)) throw bad(`${k} must be in [${lo}, ${hi}] or null, got ${v}`)
+  }
+  range('maxErrorRateDelta', 0, 1)
+  range('maxP95Ratio', 1, 1000)
+  range('minShadowAgreement', 0, 1)
+  range('maxConfidencePsi', 0, 100)
+  for (const k of ['minRequests', 'maxFailedDevices', 'baselineMs'] as const) {
+    if (!(Number.isInteger(out[k]) && out[k] >= 0)) throw bad(`${k} must be a whole number ≥ 0, got ${out[k]}`)
+  }
+  return out
+}
+
+export function validateSchedule(s: Partial<Schedule> = {}): Schedule {
+  const bad = (why: string) => new EdgeFleetError('EF_ERR_SCHEDULE_INVALID', why)
+  if (s.start !== undefined && !cron.validate(s.start)) throw bad(`start ${JSON.stringify(s.start)} is not a cron expression`)
+  if (s.timezone !== undefined) {
+    try {
+      new Intl.DateTimeFormat('en-US', { timeZone: s.timezone })
+    } catch {
+      throw bad(`timezone ${JSON.stringify(s.timezone)} is not an IANA time zone`)
+    }
+  }
+  if (s.startAt !== undefined && !(Number.isInteger(s.startAt) && s.startAt >= 0)) throw bad('startAt must be ms since the epoch')
+  if (s.start !== undefined && s.startAt !== undefined) throw bad('give start (cron) or startAt, not both')
+  const conditions = [...new Set(s.conditions ?? [])]
+  for (const c of conditions) if (!['unmetered', 'charging', 'idle'].includes(c)) throw bad(`unknown condition ${JSON.stringify(c)} (unmetered, charging, idle)`)
+  const jitterMs = s.jitterMs ?? 0
+  if (!(Number.isInteger(jitterMs) && jitterMs >= 0 && jitterMs <= 24 * 3_600_000)) throw bad('jitterMs must be a whole number of ms, at most a day')
+  return {
+    ...(s.start !== undefined ? { start: s.start } : {}),
+    ...(s.timezone !== undefined ? { timezone: s.timezone } : {}),
+    ...(s.startAt !== undefined ? { startAt: s.startAt } : {}),
+    maintenanceWindows: s.maintenanceWindows ?? true,
+    conditions,
+    jitterMs,
+  }
+}
+
+/** Validates a request into a complete spec; each part answers its own code. */
+export function resolveSpec(input: RolloutInput): RolloutSpec {
+  const selector = toSelector(input.selector)
+  const waves = validateWaves(input.waves ?? defaultRolloutOptions.waves)
+  const soakMs = input.soakMs ?? defaultRolloutOptions.soakMs
+  if (!(Number.isInteger(soakMs) && soakMs >= 0)) throw new EdgeFleetError('EF_ERR_WAVES_INVALID', 'soakMs must be a whole number ≥ 0')
+  const gates = validateGates(input.gates)
+  const schedule = validateSchedule(input.schedule)
+  let shadow: RolloutSpec['shadow'] = null
+  if (input.shadow) {
+    const { fraction, soakMs: sk = soakMs } = input.shadow
+    if (!(fraction > 0 && fraction <= 1)) throw new EdgeFleetError('EF_ERR_GATES_INVALID', 'shadow.fraction must be in (0, 1]')
+    if (gates.minShadowAgreement === null) throw new EdgeFleetError('EF_ERR_GATES_INVALID', 'a shadow stage needs gates.minShadowAgreement')
+    shadow = { fraction, soakMs: sk }
+  }
+  return { selector, waves, soakMs, gates, onFail: input.onFail ?? 'pause', schedule, approval: input.approval ?? false, shadow }
+}

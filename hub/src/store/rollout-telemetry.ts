@@ -1,0 +1,64 @@
+// Telemetry read for rollout gates [EF-8.5]: one model version on a set of
+// devices over a time window, merged (requests, errors, latency histogram,
+// confidence bins) and shadow agreement of a candidate.
+import { CONFIDENCE_BUCKETS, LATENCY_BUCKETS_MS } from '@edgefleet/shared'
+import type { Db } from './db.js'
+
+export interface CohortStats {
+  devices: number
+  requests: number
+  errors: number
+  latency: number[]
+  confidence: number[]
+}
+
+export interface ShadowStats {
+  runs: number
+  agree: number
+}
+
+export class RolloutTelemetry {
+  private readonly rowsStmt
+  private readonly shadowStmt
+  private readonly batchesStmt
+
+  constructor(db: Db) {
+    this.rowsStmt = db.prepare('SELECT device_id, requests, errors, latency, confidence FROM telemetry WHERE model = ? AND version = ? AND ts_to > ? AND ts_to <= ?')
+    this.shadowStmt = db.prepare('SELECT device_id, runs, top1_agree FROM telemetry_shadow WHERE model = ? AND candidate = ? AND ts_to > ? AND ts_to <= ?')
+    this.batchesStmt = db.prepare('SELECT count(*) AS n FROM telemetry_batches')
+  }
+
+  /** `devices` filters by id; `since` is exclusive, `until` inclusive (device clock, ms). */
+  cohort(model: string, version: string, accept: (deviceId: string) => boolean, since: number, until: number): CohortStats {
+    const out: CohortStats = { devices: 0, requests: 0, errors: 0, latency: new Array<number>(LATENCY_BUCKETS_MS.length + 1).fill(0), confidence: new Array<number>(CONFIDENCE_BUCKETS.length).fill(0) }
+    const seen = new Set<string>()
+    for (const r of this.rowsStmt.iterate(model, version, since, until) as Iterable<{ device_id: string; requests: number; errors: number; latency: string; confidence: string | null }>) {
+      if (!accept(r.device_id)) continue
+      seen.add(r.device_id)
+      out.requests += r.requests
+      out.errors += r.errors
+      const l = JSON.parse(r.latency) as number[]
+      for (let i = 0; i < out.latency.length; i++) out.latency[i] += l[i] ?? 0
+      if (r.confidence) {
+        const c = JSON.parse(r.confidence) as number[]
+        for (let i = 0; i < out.confidence.length; i++) out.confidence[i] += c[i] ?? 0
+      }
+    }
+    out.devices = seen.size
+    return out
+  }
+
+  shadow(model: string, candidate: string, accept: (deviceId: string) => boolean, since: number, until: number): ShadowStats {
+    const out = { runs: 0, agree: 0 }
+    for (const r of this.shadowStmt.iterate(model, candidate, since, until) as Iterable<{ device_id: string; runs: number; top1_agree: number }>) {
+      if (!accept(r.device_id)) continue
+      out.runs += r.runs
+      out.agree += r.top1_agree
+    }
+    return out
+  }
+
+  batches(): number {
+    return (this.batchesStmt.get() as { n: number }).n
+  }
+}
