@@ -1,0 +1,120 @@
+// The rollout engine end to end inside one hub process: real store, broker,
+// dispatcher and deployer; simulated MQTT devices; a fake clock [EF-8].
+import { afterEach, describe, expect, it } from 'vitest'
+import { startRolloutBench, sleep, type RolloutBench } from '../fixtures/rollouts.js'
+import { provision } from '../fixtures/hub.js'
+import { startSimFleet } from '../../../test/support/sim-devices.mjs'
+
+const fleetOf = (n: number, extra: Record<string, unknown> = {}) =>
+  Array.from({ length: n }, (_, i) => ({ id: `d${String(i).padStart(2, '0')}`, profile: 'gateway-rpi4', model: 'm', version: '1.0.0', tags: { fleet: 't' }, ...extra }))
+
+let b: RolloutBench | undefined
+afterEach(async () => {
+  await b?.close()
+  b = undefined
+})
+
+const noWindows = { maintenanceWindows: false }
+
+describe('rollout engine', () => {
+  it('moves through cumulative waves, soaks, passes its gates with the numbers recorded, and completes', async () => {
+    b = await startRolloutBench({ devices: fleetOf(10) })
+    const r = await b.t.hub.rollouts.create({ model: 'm', version: '2.0.0', selector: 'tag=fleet=t', waves: [{ percent: 10 }, { percent: 50 }, { percent: 100 }], soakMs: 60_000, gates: { minRequests: 5 }, schedule: noWindows }, 'test')
+    const seen: number[] = []
+    await b.drive(() => {
+      const x = b!.rollout(r.id)
+      if (!seen.includes(x.wave)) seen.push(x.wave)
+      return x.state === 'completed'
+    })
+    expect(seen).toEqual([0, 1, 2])
+    const devs = b.t.hub.store.rollouts.devices(r.id)
+    expect(devs.every((d) => d.status === 'activated')).toBe(true)
+    // Wave sizes follow the cumulative percentages: 1, 4, 5.
+    expect([0, 1, 2].map((w) => devs.filter((d) => d.wave === w).length)).toEqual([1, 4, 5])
+    const passes = b.t.hub.store.rollouts.decisions(r.id).filter((d) => d.kind === 'gate' && d.decision === 'pass')
+    expect(passes).toHaveLength(3)
+    expect(passes[0].detail).toMatchObject({ errorRate: 0, p95Ratio: expect.closeTo(1, 1) })
+    expect(b.t.hub.store.rollouts.gateSamples(r.id).length).toBeGreaterThan(3)
+    // Every device ran 2.0.0 in the end, each deployed once.
+    expect(b.fleet.deploys.filter((d) => d.version === '2.0.0')).toHaveLength(10)
+  })
+
+  it('a version that raises the error rate fails its first wave and is rolled back with signed rollback deploys', async () => {
+    b = await startRolloutBench({ devices: fleetOf(10), behavior: (v) => ({ requests: 20, errors: v === '2.0.0' ? 6 : 0, latencyMs: 1 }) })
+    const r = await b.t.hub.rollouts.create({ model: 'm', version: '2.0.0', selector: { tag: 'fleet=t' }, waves: [{ count: 2 }, { percent: 100 }], soakMs: 120_000, gates: { minRequests: 10 }, onFail: 'rollback', schedule: noWindows }, 'test')
+    await b.drive(() => b!.rollout(r.id).state === 'rolled_back')
+    const fail = b.t.hub.store.rollouts.decisions(r.id).find((d) => d.kind === 'gate' && d.decision === 'fail')!
+    expect(fail.wave).toBe(0)
+    expect((fail.detail.values as { errorRate: number }).errorRate).toBeCloseTo(0.3, 5)
+    expect(fail.detail.failed).toEqual([expect.objectContaining({ gate: 'maxErrorRateDelta' })])
+    const rollbacks = b.fleet.deploys.filter((d) => d.rollback)
+    expect(rollbacks.map((d) => d.version)).toEqual(['1.0.0', '1.0.0'])
+    // Only the first wave ever saw 2.0.0; everyone runs 1.0.0 again.
+    expect(b.fleet.deploys.filter((d) => d.version === '2.0.0')).toHaveLength(2)
+    await sleep(100)
+    expect([...b.fleet.sims.values()].every((s) => s.state.models[0].version === '1.0.0')).toBe(true)
+    expect(b.t.hub.store.rollouts.devices(r.id).filter((d) => d.status === 'rolled_back')).toHaveLength(2)
+  })
+
+  it('pauses by default on a failed latency gate, and the operator can resume, promote or abort', async () => {
+    b = await startRolloutBench({ devices: fleetOf(4), behavior: (v) => ({ requests: 20, errors: 0, latencyMs: v === '2.0.0' ? 40 : 4 }) })
+    const r = await b.t.hub.rollouts.create({ model: 'm', version: '2.0.0', selector: 'tag=fleet=t', waves: [{ count: 1 }, { percent: 100 }], soakMs: 60_000, gates: { minRequests: 5 }, schedule: noWindows }, 'test')
+    await b.drive(() => b!.rollout(r.id).state === 'paused')
+    const x = b.rollout(r.id)
+    expect(x.reason).toMatch(/maxP95Ratio/)
+    expect(() => b!.t.hub.rollouts.action(r.id, 'approve', 'op')).toThrow(expect.objectContaining({ code: 'EF_ERR_ROLLOUT_STATE' }))
+    // The operator overrides: promote skips the failed wave's gates and starts the next wave.
+    b.t.hub.rollouts.action(r.id, 'promote', 'op')
+    expect(b.rollout(r.id)).toMatchObject({ state: 'running', wave: 1 })
+    b.t.hub.rollouts.action(r.id, 'abort', 'op')
+    expect(b.rollout(r.id).state).toBe('aborted')
+    expect(() => b!.t.hub.rollouts.action(r.id, 'resume', 'op')).toThrow(expect.objectContaining({ code: 'EF_ERR_ROLLOUT_STATE' }))
+    const actions = b.t.hub.store.rollouts.decisions(r.id).filter((d) => d.kind === 'action').map((d) => `${d.decision}:${d.actor}`)
+    expect(actions).toEqual(['create:test', 'promote:op', 'abort:op'])
+  })
+
+  it('deploys only inside the profile maintenance window and to devices showing the conditions; others are shown waiting', async () => {
+    // 12:00 UTC: outside gateway-rpi4's window (01:00-05:00 Europe/Amsterdam).
+    b = await startRolloutBench({ devices: [...fleetOf(2), { id: 'phone', profile: 'gateway-rpi4', model: 'm', version: '1.0.0', tags: { fleet: 't' }, conditions: { power: 'battery' } }] })
+    const r = await b.t.hub.rollouts.create({ model: 'm', version: '2.0.0', selector: 'tag=fleet=t', waves: [{ percent: 100 }], soakMs: 0, gates: { minRequests: 1 }, schedule: { conditions: ['charging'] } }, 'test')
+    await b.drive(() => false, { maxSteps: 3, stepMs: 60_000 }).catch(() => undefined)
+    expect(b.fleet.deploys).toHaveLength(0)
+    expect(new Set(b.t.hub.store.rollouts.devices(r.id).map((d) => d.status))).toEqual(new Set(['waiting_window']))
+    // Jump to 01:10 Amsterdam (00:10 UTC) the next night: the window is open.
+    b.clock.t = Date.parse('2026-01-11T00:10:00Z')
+    await b.drive(() => b!.fleet.deploys.length === 2, { stepMs: 1000 })
+    const st = Object.fromEntries(b.t.hub.store.rollouts.devices(r.id).map((d) => [d.deviceId, d.status]))
+    expect(st.phone).toBe('waiting_conditions')
+    await b.fleet.sims.get('phone')!.setConditions({ power: 'charging' })
+    await sleep(100)
+    await b.drive(() => b!.rollout(r.id).state === 'completed', { stepMs: 1000 })
+    expect(b.fleet.deploys.map((d) => d.deviceId).sort()).toEqual(['d00', 'd01', 'phone'])
+    expect(b.fleet.deploys.every((d) => new Date(d.at).getUTCHours() === 0)).toBe(true)
+  })
+
+  it('a cron start holds the rollout until its time; jitter spreads a wave; devices joining later are included', async () => {
+    let k = 0
+    b = await startRolloutBench({ devices: fleetOf(4), random: () => [0.1, 0.5, 0.9, 0.3][k++ % 4] })
+    const r = await b.t.hub.rollouts.create(
+      { model: 'm', version: '2.0.0', selector: 'tag=fleet=t', waves: [{ percent: 100 }], soakMs: 0, gates: { minRequests: 1 }, schedule: { start: '0 14 * * *', timezone: 'UTC', maintenanceWindows: false, jitterMs: 100_000 } },
+      'test',
+    )
+    expect(r.state).toBe('scheduled')
+    await b.drive(() => b!.rollout(r.id).state === 'running', { stepMs: 10 * 60_000 })
+    expect(new Date(b.clock.t).getUTCHours()).toBe(14)
+    const started = b.clock.t
+    await b.t.hub.rollouts.tick()
+    const due = b.t.hub.store.rollouts.devices(r.id).map((d) => d.dueAt! - started)
+    expect(due.sort((x, y) => x - y)).toEqual([10_000, 30_000, 50_000, 90_000])
+    // A device provisioned now, matching the selector, joins the running wave.
+    const secret = await provision(b.t.hub, 'late', 'gateway-rpi4', { fleet: 't' })
+    const late = await startSimFleet({ mqttUrl: b.t.hub.mqttUrl, devices: [{ id: 'late', secret, profile: 'gateway-rpi4', model: 'm', version: '1.0.0' }], now: b.clock.now })
+    await b.drive(() => b!.rollout(r.id).state === 'completed', { stepMs: 5000 }).finally(() => late.close())
+    expect(late.deploys.map((d) => d.version)).toEqual(['2.0.0'])
+    const devs = b.t.hub.store.rollouts.devices(r.id)
+    expect(devs.map((d) => d.deviceId)).toContain('late')
+    const at = b.fleet.deploys.map((d) => d.at - started).sort((x, y) => x - y)
+    expect(at[0]).toBeGreaterThanOrEqual(10_000)
+    expect(at[3]).toBeGreaterThanOrEqual(90_000)
+  })
+})
