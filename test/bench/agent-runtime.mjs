@@ -2,8 +2,12 @@
 //   1. local HTTP API p50 overhead over a bare session.run on the same model, same run;
 //   2. in-process API (ModelHost.infer, what createAgent().infer calls) overhead;
 //   3. requests/s on this machine through the HTTP API (tiny model, keep-alive clients);
-//   4. agent RSS idle (no model / one model) and under load, from real agent processes.
-// Usage: node test/bench/agent-runtime.mjs [--n 3000] [--seconds 5]
+//   4. agent RSS idle (no model / one model) and under load, from real agent processes
+//      (the bundled dist/edgefleet-agent.mjs that devices run, and the unbundled
+//      dist/cli.js), beside the floor measured in the same run: a bare node
+//      process with onnxruntime-node and the same session (same options) after
+//      100 runs. The agent's overhead is its RSS minus that floor.
+// Usage: node test/bench/agent-runtime.mjs [--n 3000] [--seconds 5] [--rss-only]
 import { parseArgs } from 'node:util'
 import { spawn } from 'node:child_process'
 import { mkdtempSync, rmSync, copyFileSync, readFileSync } from 'node:fs'
@@ -13,9 +17,9 @@ import { once } from 'node:events'
 import http from 'node:http'
 import { createHash } from 'node:crypto'
 import * as ort from 'onnxruntime-node'
-import { ROOT, AGENT_CLI, MODELS, wakeInput, stopProcess } from '../support/fleet.mjs'
+import { ROOT, MODELS, wakeInput, stopProcess } from '../support/fleet.mjs'
 
-const { values } = parseArgs({ options: { n: { type: 'string', default: '3000' }, seconds: { type: 'string', default: '5' } } })
+const { values } = parseArgs({ options: { n: { type: 'string', default: '3000' }, seconds: { type: 'string', default: '5' }, 'rss-only': { type: 'boolean' } } })
 const N = Number(values.n)
 const SECONDS = Number(values.seconds)
 const dist = (p) => join(ROOT, 'agent', 'dist', p)
@@ -30,10 +34,17 @@ const pct = (xs, q) => {
 }
 const r4 = (x) => Math.round(x * 10000) / 10000
 
-// --- 1-2: overheads, interleaved in one run -----------------------------------
 const feedsData = Float32Array.from(wakeInput(7)['onnx::Flatten_0'].data)
-const bare = await ort.InferenceSession.create(MODELS.wakeHello, { intraOpNumThreads: 1, interOpNumThreads: 1, graphOptimizationLevel: 'all', extra: { session: { intra_op: { allow_spinning: '0' } } } })
 const manifest = { v: 1, model: 'wake', version: '1.0.0', profile: 'bench', precision: 'fp32', createdAt: 0, artifact: { format: 'onnx', digest: '0'.repeat(64), size: 0, chunks: [{ digest: '0'.repeat(64), size: 0 }] }, inputs: [], outputs: [], semantics: [{ name: '39', kind: 'probability' }], healthCheck: { inputs: {}, outputs: {}, atol: 0, rtol: 0 } }
+const jsonBody = JSON.stringify({ inputs: { 'onnx::Flatten_0': { type: 'float32', dims: [1, 25, 96], data: Array.from(feedsData) } } })
+const { encodeBinaryRequest } = await import(dist('api/binary.js'))
+const binBody = encodeBinaryRequest({ 'onnx::Flatten_0': { type: 'float32', dims: [1, 25, 96], data: feedsData } })
+let p50, overhead, series, rps
+if (!values['rss-only']) ({ p50, overhead, series, rps } = await latencyAndThroughput())
+
+async function latencyAndThroughput() {
+// --- 1-2: overheads, interleaved in one run -----------------------------------
+const bare = await ort.InferenceSession.create(MODELS.wakeHello, { intraOpNumThreads: 1, interOpNumThreads: 1, graphOptimizationLevel: 'all', extra: { session: { intra_op: { allow_spinning: '0' } } } })
 const host = new ModelHost({ threads: 1, executionProviders: ['cpu'] })
 host.activate(manifest, 'a', await host.open(MODELS.wakeHello))
 const server = createApiServer({ host, maxBodyBytes: 1 << 24, deviceId: 'bench' })
@@ -41,7 +52,6 @@ server.listen(0, '127.0.0.1')
 await once(server, 'listening')
 const port = server.address().port
 const agentHttp = new http.Agent({ keepAlive: true, maxSockets: 64 })
-const jsonBody = JSON.stringify({ inputs: { 'onnx::Flatten_0': { type: 'float32', dims: [1, 25, 96], data: Array.from(feedsData) } } })
 const b64Body = JSON.stringify({ inputs: { 'onnx::Flatten_0': { type: 'float32', dims: [1, 25, 96], b64: Buffer.from(feedsData.buffer).toString('base64') } } })
 function post(body, type = 'application/json') {
   return new Promise((resolve, reject) => {
@@ -54,8 +64,6 @@ function post(body, type = 'application/json') {
     req.end(body)
   })
 }
-const { encodeBinaryRequest } = await import(dist('api/binary.js'))
-const binBody = encodeBinaryRequest({ 'onnx::Flatten_0': { type: 'float32', dims: [1, 25, 96], data: feedsData } })
 
 const series = { bare: [], inproc: [], httpJson: [], httpB64: [], httpBinary: [] }
 const runBare = async () => {
@@ -109,6 +117,9 @@ const rps = { binaryC4: await throughput(4, binBody, 'application/x-edgefleet-te
 server.close()
 agentHttp.destroy()
 await host.close()
+await bare.release()
+return { p50, overhead, series, rps }
+}
 
 // --- 4: RSS of real agent processes ------------------------------------------
 const tmp = mkdtempSync(join(tmpdir(), 'ef-bench-rt-'))
@@ -124,11 +135,35 @@ function seedModel(dataDir) {
   slots.writeManifest('wake', 'a', m, shared.signDocument(m, shared.privateKeyFromPem(keys.privateKeyPem)))
   slots.setActive('wake', 'a', '1.0.0')
 }
-async function agentRss(withModel, load) {
-  const dataDir = join(tmp, `a-${withModel}-${load}`)
+const ENTRIES = { bundle: dist('edgefleet-agent.mjs'), unbundled: dist('cli.js') }
+const round1 = (x) => Math.round(x * 10) / 10
+/**
+ * The floor: bare node + onnxruntime-node + one session of the same model with
+ * the options the agent uses on this profile (gateway-rpi4: 4 threads, capped
+ * at the machine's cores; no spinning), after 100 runs, 2 s idle.
+ */
+async function floorRss() {
+  const script = `
+    import * as ort from 'onnxruntime-node'
+    import { readFileSync } from 'node:fs'
+    import { availableParallelism } from 'node:os'
+    const s = await ort.InferenceSession.create(${JSON.stringify(MODELS.wakeHello)}, { executionProviders: ['cpu'], intraOpNumThreads: Math.min(4, availableParallelism()), interOpNumThreads: 1, graphOptimizationLevel: 'all', extra: { session: { intra_op: { allow_spinning: '0' } } } })
+    const x = new Float32Array(25 * 96).fill(0.1)
+    for (let i = 0; i < 100; i++) await s.run({ 'onnx::Flatten_0': new ort.Tensor('float32', x, [1, 25, 96]) })
+    await new Promise((r) => setTimeout(r, 2000))
+    console.log(Number(readFileSync('/proc/self/status', 'utf8').match(/VmRSS:\\s+(\\d+)/)[1]) / 1024)
+  `
+  const proc = spawn(process.execPath, ['--input-type=module', '-e', script], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] })
+  let out = ''
+  proc.stdout.on('data', (c) => (out += c))
+  await once(proc, 'exit')
+  return round1(Number(out.trim()))
+}
+async function agentRss(entry, withModel, load) {
+  const dataDir = join(tmp, `a-${entry}-${withModel}-${load}`)
   if (withModel) seedModel(dataDir)
   // No broker on port 1: the agent runs offline (as on a device between connections), queuing telemetry.
-  const proc = spawn(process.execPath, [AGENT_CLI, '--hub', 'mqtt://127.0.0.1:1', '--device-id', 'bench-1', '--secret', 's', '--hub-key', keys.publicKey, '--profile', 'gateway-rpi4', '--data', dataDir, '--api-port', '0', '--log-level', 'error', '--json'], { stdio: ['ignore', 'pipe', 'pipe'] })
+  const proc = spawn(process.execPath, [ENTRIES[entry], '--hub', 'mqtt://127.0.0.1:1', '--device-id', 'bench-1', '--secret', 's', '--hub-key', keys.publicKey, '--profile', 'gateway-rpi4', '--data', dataDir, '--api-port', '0', '--log-level', 'error', '--json'], { stdio: ['ignore', 'pipe', 'pipe'] })
   const [line] = await once(proc.stdout, 'data')
   const info = JSON.parse(String(line))
   const rss = () => Number(readFileSync(`/proc/${proc.pid}/status`, 'utf8').match(/VmRSS:\s+(\d+)/)[1]) / 1024
@@ -154,11 +189,24 @@ async function agentRss(withModel, load) {
   await stopProcess(proc)
   return { idleMiB: Math.round(idle * 10) / 10, ...(load ? { peakUnderLoadMiB: Math.round(peak * 10) / 10 } : {}) }
 }
+// Interleaved, twice each, so a drift of the machine hits every series alike; the lower of two is kept (RSS noise is upward).
+const runs = { floor: [], bundleNoModel: [], bundleOneModel: [], unbundledNoModel: [], unbundledOneModel: [] }
+for (let i = 0; i < 2; i++) {
+  runs.floor.push(await floorRss())
+  runs.bundleNoModel.push((await agentRss('bundle', false, false)).idleMiB)
+  runs.bundleOneModel.push((await agentRss('bundle', true, false)).idleMiB)
+  runs.unbundledNoModel.push((await agentRss('unbundled', false, false)).idleMiB)
+  runs.unbundledOneModel.push((await agentRss('unbundled', true, false)).idleMiB)
+}
+const best = Object.fromEntries(Object.entries(runs).map(([k, v]) => [k, Math.min(...v)]))
 const rss = {
-  noModel: await agentRss(false, false),
-  oneModel: await agentRss(true, false),
-  oneModelAfterLoad: await agentRss(true, true),
+  runs,
+  floorMiB: best.floor,
+  bundle: { noModelMiB: best.bundleNoModel, oneModelMiB: best.bundleOneModel, overheadMiB: round1(best.bundleOneModel - best.floor) },
+  unbundled: { noModelMiB: best.unbundledNoModel, oneModelMiB: best.unbundledOneModel, overheadMiB: round1(best.unbundledOneModel - best.floor) },
+  bundleAfterLoad: await agentRss('bundle', true, true),
 }
 rmSync(tmp, { recursive: true, force: true })
 
-console.log(JSON.stringify({ machine: { cpus: cpus().length, cpu: cpus()[0]?.model, node: process.version }, n: N, p50Ms: p50, p99Ms: Object.fromEntries(Object.entries(series).map(([k, v]) => [k, r4(pct(v, 0.99))])), overhead, requestsPerSecond: rps, rss }, null, 1))
+const latency = series ? { n: N, p50Ms: p50, p99Ms: Object.fromEntries(Object.entries(series).map(([k, v]) => [k, r4(pct(v, 0.99))])), overhead, requestsPerSecond: rps } : {}
+console.log(JSON.stringify({ machine: { cpus: cpus().length, cpu: cpus()[0]?.model, node: process.version, loadavg: (await import('node:os')).loadavg().map((x) => Math.round(x * 100) / 100) }, ...latency, rss }, null, 1))

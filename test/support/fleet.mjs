@@ -1,6 +1,7 @@
 // Starts real hub and agent processes on loopback for end-to-end tests, the
 // demo and benchmarks. Plain ESM so the demo runs without a TypeScript step.
-import { spawn } from 'node:child_process'
+import { spawn, execFileSync } from 'node:child_process'
+import { existsSync, readdirSync, statSync } from 'node:fs'
 import { createServer, connect } from 'node:net'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
@@ -8,7 +9,35 @@ import { dirname, join } from 'node:path'
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..')
 export const HUB_CLI = join(ROOT, 'hub', 'dist', 'cli', 'edgefleet.js')
-export const AGENT_CLI = join(ROOT, 'agent', 'dist', 'cli.js')
+/**
+ * The agent as devices run it: the bundle agent/dist/edgefleet-agent.mjs,
+ * re-bundled first when tsc output in agent/dist or shared/dist is newer, so a
+ * bare `tsc -b` never leaves e2e tests running a stale bundle. Falls back to
+ * the unbundled dist/cli.js when bundling fails (say, rolldown not installed).
+ */
+export const AGENT_CLI = agentEntry()
+
+function agentEntry() {
+  const dist = join(ROOT, 'agent', 'dist')
+  const bundle = join(dist, 'edgefleet-agent.mjs')
+  const newest = (dir) => {
+    let t = 0
+    if (!existsSync(dir)) return t
+    for (const e of readdirSync(dir, { withFileTypes: true, recursive: true })) {
+      if (e.isFile() && e.name.endsWith('.js')) t = Math.max(t, statSync(join(e.parentPath ?? e.path, e.name)).mtimeMs)
+    }
+    return t
+  }
+  try {
+    if (!existsSync(bundle) || statSync(bundle).mtimeMs < Math.max(newest(dist), newest(join(ROOT, 'shared', 'dist')))) {
+      execFileSync(process.execPath, [join(ROOT, 'agent', 'scripts', 'bundle.mjs')], { stdio: ['ignore', 'ignore', 'inherit'] })
+    }
+    return bundle
+  } catch (err) {
+    process.stderr.write(`agent bundle unavailable (${err.message.split('\n')[0]}); using dist/cli.js\n`)
+    return join(dist, 'cli.js')
+  }
+}
 export const MODELS = {
   wakeHello: join(ROOT, 'node_modules', 'openwakeword-js', 'models', 'hello_deepa.onnx'),
   wakeNamaste: join(ROOT, 'node_modules', 'openwakeword-js', 'models', 'namaste_deepa.onnx'),

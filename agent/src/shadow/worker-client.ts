@@ -5,10 +5,15 @@ import { fileURLToPath } from 'node:url'
 import type { Tensor } from '../runtime/ort.js'
 import type { ShadowReply, ShadowRequest } from '../runtime/shadow-worker.js'
 
-/** dist/runtime/shadow-worker.js; from sources under vitest, the built copy next to them. */
+/**
+ * dist/runtime/shadow-worker.js, seen from dist/shadow/ (tsc output), from
+ * dist/ (the bundled dist/edgefleet-agent.mjs) or from src/shadow/ under vitest.
+ */
 export function defaultWorkerUrl(): URL {
-  const beside = new URL('../runtime/shadow-worker.js', import.meta.url)
-  if (existsSync(fileURLToPath(beside))) return beside
+  for (const rel of ['../runtime/shadow-worker.js', './runtime/shadow-worker.js']) {
+    const u = new URL(rel, import.meta.url)
+    if (existsSync(fileURLToPath(u))) return u
+  }
   return new URL('../../dist/runtime/shadow-worker.js', import.meta.url)
 }
 

@@ -1,0 +1,32 @@
+// Bundles the built agent (dist/cli.js and what it imports, shared and mqtt.js
+// included) into one file, dist/edgefleet-agent.mjs: one module record and one
+// minified source instead of hundreds, which is most of what an idle agent's
+// RSS pays for its own code (docs/BENCHMARKS.md, Agent runtime). Native
+// modules stay external: they load their .node addons from node_modules.
+// Run after `tsc -b` (the root build and test scripts do, and the e2e harness
+// re-runs it when dist/ is newer than the bundle).
+import { build } from 'rolldown'
+import { fileURLToPath } from 'node:url'
+import { chmodSync, renameSync, writeFileSync } from 'node:fs'
+
+const here = (p) => fileURLToPath(new URL(p, import.meta.url))
+const out = here('../dist/edgefleet-agent.mjs')
+
+const { output } = await build({
+  input: here('../dist/cli.js'),
+  platform: 'node',
+  external: ['onnxruntime-node', 'better-sqlite3', /^node:/],
+  logLevel: 'warn',
+  write: false,
+  output: {
+    format: 'esm',
+    minify: true,
+    // ort.ts imports onnxruntime-node lazily (external); everything else goes in the one file.
+    codeSplitting: false,
+  },
+})
+// Written atomically: test processes may start agents from it while another build runs.
+const tmp = `${out}.${process.pid}.tmp`
+writeFileSync(tmp, output[0].code)
+chmodSync(tmp, 0o755)
+renameSync(tmp, out)
