@@ -18,6 +18,7 @@ import { CommandSender } from './distribution/commands.js'
 import { Distributor } from './distribution/broadcast.js'
 import { loadProfiles, DEFAULT_PROFILES_DIR } from './profiles.js'
 import { buildApi } from './api/server.js'
+import { Retraining, type RetrainingOptions } from './telemetry/index.js'
 import type { FastifyInstance } from 'fastify'
 import { RolloutEngine, defaultEngineOptions } from './rollouts/engine.js'
 import { closeMatchers } from './rollouts/schedule.js'
@@ -43,6 +44,8 @@ export interface HubOptions {
   log?: Logger | string
   /** URL devices reach the HTTP API at (artifact downloads); default: the listening address. */
   publicUrl?: string
+  /** Ingest batching, drift, retention [EF-9]; defaults in their modules. */
+  retraining?: RetrainingOptions
   /** Clock seam for tests (ms since epoch). */
   now?: () => number
   /** Compile worker script (see compileInWorker); tests running from source pass hub/dist/compiler/worker.js. */
@@ -71,6 +74,8 @@ export interface Hub {
   readonly distributor: Distributor
   readonly metrics: HubMetrics
   readonly rollouts: RolloutEngine
+  /** Ingest, drift, retention and the live feed [EF-9]. */
+  readonly retraining: Retraining
   /** The admin token created at first start (read back from <dataDir>/admin-token later), if still on disk. */
   readonly adminToken?: string
   readonly api: FastifyInstance
@@ -124,7 +129,12 @@ export async function startHub(options: HubOptions): Promise<Hub> {
   const deployer = new Deployer({ store, builder, privateKey: keys.privateKey, log, now, publish, httpBase: () => options.publicUrl ?? httpBase })
   const commands = new CommandSender({ store, privateKey: keys.privateKey, now, publish })
   const distributor = new Distributor({ store, blobs, log, publish, now, expectedReceivers: (a) => store.deployments.openReceivers(a) })
+  const retraining = new Retraining(
+    { store, log, now, publish, onFlush: (r) => (metrics.duplicateBatches += r.duplicateBatches + r.duplicateSamples) },
+    options.retraining,
+  )
   const ctx: HandlerContext = {
+    ingest: retraining.ingest,
     store,
     log,
     metrics,
@@ -137,6 +147,7 @@ export async function startHub(options: HubOptions): Promise<Hub> {
 
   const adminToken = bootstrapAdminToken(store, options.dataDir, now())
   const rollouts = new RolloutEngine({ store, deployer, commands, profiles, log, now, random: options.random })
+  registry.rollouts = rollouts // the canary intake policy starts rollouts [EF-9.11]
   const api = await buildApi({
     store,
     registry,
@@ -152,6 +163,7 @@ export async function startHub(options: HubOptions): Promise<Hub> {
     onDevicesChanged: syncBroker,
     distribution: distributor.stats,
     rollouts,
+    retraining,
     auth: options.auth ?? true,
     brokerClients: () => broker?.aedes.connectedClients,
   })
@@ -161,6 +173,7 @@ export async function startHub(options: HubOptions): Promise<Hub> {
   httpBase = httpUrl
   const tickMs = options.rolloutTickMs ?? defaultEngineOptions.tickMs
   if (tickMs > 0) rollouts.start(tickMs)
+  retraining.start()
   log.info({ mqttUrl, httpUrl, profiles: profiles.size }, 'hub started')
 
   let closed = false
@@ -173,6 +186,7 @@ export async function startHub(options: HubOptions): Promise<Hub> {
     distributor,
     metrics,
     rollouts,
+    retraining,
     adminToken,
     api,
     broker,
@@ -186,6 +200,7 @@ export async function startHub(options: HubOptions): Promise<Hub> {
       await api.close()
       distributor.close()
       await mqtt?.close()
+      retraining.close() // writes what is still queued
       await broker?.close()
       store.close()
       closeMatchers()

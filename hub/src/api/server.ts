@@ -23,6 +23,9 @@ import { rolloutRoutes } from './routes/rollouts.js'
 import { tokenRoutes } from './routes/tokens.js'
 import { metricsRoutes } from '../metrics/prometheus.js'
 import type { RolloutEngine } from '../rollouts/engine.js'
+import type { Retraining } from '../telemetry/index.js'
+import { feedRoutes } from './routes/feed.js'
+import { retrainingRoutes } from './routes/retraining.js'
 
 export interface ApiDeps {
   store: HubStore
@@ -41,6 +44,8 @@ export interface ApiDeps {
   onDevicesChanged?: () => void
   /** Live distribution counters (bytes broadcast and repaired). */
   distribution?: { broadcastChunks: number; broadcastBytes: number; repairChunks: number; repairBytes: number }
+  /** Ingest, drift, retention and the live feed [EF-9]; its routes answer EF_ERR_INTERNAL without it. */
+  retraining?: Retraining
   /** The rollout engine; rollout routes answer EF_ERR_INTERNAL without it. */
   rollouts?: RolloutEngine
   /** Bearer tokens on /api/v1 [EF-8.10]; false only for in-process unit tests. Default true. */
@@ -73,6 +78,8 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
   await app.register(consoleRoutes, deps)
   await app.register(rolloutRoutes, deps)
   await app.register(tokenRoutes, deps)
+  await app.register(feedRoutes, deps)
+  await app.register(retrainingRoutes, deps)
   await app.register(metricsRoutes, { store: deps.store, metrics: deps.metrics, brokerClients: deps.brokerClients })
   docsRoutes(app, routes)
   return app

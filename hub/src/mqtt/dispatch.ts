@@ -4,6 +4,7 @@
 import { EdgeFleetError, codeOf, parseTopic, type FetchRequest } from '@edgefleet/shared'
 import type { Logger } from 'pino'
 import type { HubStore } from '../store/index.js'
+import type { Ingestor } from '../telemetry/ingest.js'
 import { handleState } from './handlers/state.js'
 import { handleEvent } from './handlers/events.js'
 import { handleTelemetry } from './handlers/telemetry.js'
@@ -24,6 +25,8 @@ export interface HandlerContext {
   onDeviceOnline: (deviceId: string) => void
   onFetch: (req: FetchRequest) => void
   assertSameDevice: (topicDevice: string, payloadDevice: string) => void
+  /** Batched telemetry and sample ingest [EF-9.1]; without it handlers write one message per transaction. */
+  ingest?: Ingestor
 }
 
 export function newMetrics(): HubMetrics {

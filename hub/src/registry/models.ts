@@ -1,10 +1,35 @@
 // Model registration: validate, store the float model, record the version and
-// build it for every profile present in the fleet.
+// build it for every profile present in the fleet. Intake of a retrained
+// version keeps its lineage (parent, run id) and may start a canary rollout
+// with the default gates once every build succeeded [EF-9.11].
 import { EdgeFleetError, isValidId, isValidVersion, sha256Hex } from '@edgefleet/shared'
 import { inspectModel } from '../compiler/index.js'
-import type { HubStore, BuildRow, VersionRow } from '../store/index.js'
+import type { HubStore, BuildRow, VersionRow, RolloutRow } from '../store/index.js'
 import type { BlobStore } from '../store/blobs.js'
 import type { Builder, VersionOptions } from '../build/builder.js'
+import type { RolloutEngine } from '../rollouts/engine.js'
+import type { RolloutInput } from '../rollouts/spec.js'
+import { recordBuildBaseline } from '../telemetry/baselines.js'
+
+/** What happens after intake [EF-9.11]: nothing more, or a canary rollout of the new version. */
+export type IntakePolicy = { kind: 'none' } | { kind: 'canary'; rollout?: Partial<RolloutInput>; actor?: string | null }
+
+export interface IntakeResult {
+  /** null without a canary policy. */
+  rollout: RolloutRow | null
+  /** Why no rollout was started under a canary policy. */
+  skipped: string | null
+}
+
+/** Splits and checks `MODEL@VERSION` of a registered version [EF-9.11]. */
+export function parseParent(store: HubStore, parent: string): { model: string; version: string } {
+  const at = parent.lastIndexOf('@')
+  const model = parent.slice(0, at)
+  const version = parent.slice(at + 1)
+  if (at <= 0 || !isValidId(model) || !isValidVersion(version)) throw new EdgeFleetError('EF_ERR_PARENT_INVALID', `${JSON.stringify(parent)} is not MODEL@VERSION`)
+  if (!store.registry.getVersion(model, version)) throw new EdgeFleetError('EF_ERR_PARENT_INVALID', `${parent} is not registered`)
+  return { model, version }
+}
 
 export interface AddModelInput {
   name: string
@@ -13,9 +38,14 @@ export interface AddModelInput {
   options?: VersionOptions
   parent?: string
   runId?: string
+  /** After the builds: start a canary rollout [EF-9.11]. */
+  policy?: IntakePolicy
 }
 
 export class Registry {
+  /** The rollout engine, for the canary intake policy; set once the hub created it. */
+  rollouts?: RolloutEngine
+
   constructor(
     private readonly store: HubStore,
     private readonly blobs: BlobStore,
@@ -23,9 +53,11 @@ export class Registry {
     private readonly now: () => number,
   ) {}
 
-  async add(input: AddModelInput): Promise<{ version: VersionRow; builds: BuildRow[] }> {
+  async add(input: AddModelInput): Promise<{ version: VersionRow; builds: BuildRow[]; intake: IntakeResult }> {
     if (!isValidId(input.name)) throw new EdgeFleetError('EF_ERR_NAME_INVALID', input.name)
     if (!isValidVersion(input.version)) throw new EdgeFleetError('EF_ERR_VERSION_INVALID', input.version)
+    if (input.parent !== undefined) parseParent(this.store, input.parent)
+    if (input.policy?.kind === 'canary' && !this.rollouts) throw new EdgeFleetError('EF_ERR_INTERNAL', 'the canary intake policy needs the rollout engine')
     if (this.store.registry.getVersion(input.name, input.version)) throw new EdgeFleetError('EF_ERR_VERSION_EXISTS', `${input.name}@${input.version}`)
     if (input.bytes.byteLength === 0) throw new EdgeFleetError('EF_ERR_MODEL_INVALID', 'empty file')
     const sig = await inspectModel(input.bytes)
@@ -52,7 +84,29 @@ export class Registry {
     }
     const builds: BuildRow[] = []
     for (const profile of this.store.devices.profilesInFleet()) builds.push(await this.builder.ensure(row, profile))
-    return { version: row, builds }
+    const ok = builds.find((b) => b.status === 'ok' && b.manifest)
+    if (ok?.manifest) recordBuildBaseline(this.store, ok.manifest, this.now())
+    return { version: row, builds, intake: await this.intake(row, builds, input.policy) }
+  }
+
+  /**
+   * The canary policy [EF-9.11]: every profile in the fleet built, then a
+   * rollout to the devices that serve the model (its default waves and gates
+   * unless the policy says otherwise).
+   */
+  private async intake(v: VersionRow, builds: BuildRow[], policy: IntakePolicy | undefined): Promise<IntakeResult> {
+    if (!policy || policy.kind === 'none') return { rollout: null, skipped: null }
+    const failed = builds.filter((b) => b.status !== 'ok')
+    if (builds.length === 0) return { rollout: null, skipped: 'no device is provisioned, so nothing was built' }
+    if (failed.length) return { rollout: null, skipped: `build failed for ${failed.map((b) => `${b.profile} (${b.errorCode})`).join(', ')}` }
+    const serving = this.store.devices
+      .list(1_000_000, 0)
+      .filter((d) => d.state?.models?.some((m) => m.name === v.model))
+      .map((d) => d.id)
+    const selector = policy.rollout?.selector ?? (serving.length ? { devices: serving } : null)
+    if (!selector) return { rollout: null, skipped: `no device serves ${v.model} yet; start a rollout by hand` }
+    const rollout = await this.rollouts!.create({ ...policy.rollout, selector, model: v.model, version: v.version }, policy.actor ?? 'intake')
+    return { rollout, skipped: null }
   }
 
   version(name: string, version: string): VersionRow {

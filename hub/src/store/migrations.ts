@@ -218,4 +218,64 @@ export const MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX rollout_gate_samples_rollout ON rollout_gate_samples(rollout_id, ts);
   `,
+  /* 5: retraining loop [EF-9]: rollups per model version, profile and time bucket; baselines; drift state; the feed log and its retention floor */ `
+  CREATE TABLE telemetry_rollups (
+    model TEXT NOT NULL,
+    version TEXT NOT NULL,
+    profile TEXT NOT NULL,
+    bucket INTEGER NOT NULL,
+    batches INTEGER NOT NULL,
+    requests INTEGER NOT NULL,
+    errors INTEGER NOT NULL,
+    latency TEXT NOT NULL,
+    latency_sum_ms REAL NOT NULL,
+    confidence TEXT,
+    features TEXT,
+    PRIMARY KEY (model, version, profile, bucket)
+  ) WITHOUT ROWID;
+  CREATE INDEX telemetry_rollups_bucket ON telemetry_rollups(bucket);
+  CREATE INDEX telemetry_ts ON telemetry(ts_to);
+  CREATE INDEX telemetry_batches_to ON telemetry_batches(ts_to);
+  CREATE INDEX telemetry_shadow_ts ON telemetry_shadow(ts_to);
+  CREATE TABLE baselines (
+    model TEXT NOT NULL,
+    version TEXT NOT NULL,
+    profile TEXT NOT NULL,
+    source TEXT NOT NULL CHECK (source IN ('api', 'field', 'build')),
+    from_ms INTEGER,
+    to_ms INTEGER,
+    requests INTEGER NOT NULL DEFAULT 0,
+    confidence TEXT,
+    features TEXT NOT NULL DEFAULT '{}',
+    created_at INTEGER NOT NULL,
+    PRIMARY KEY (model, version, profile, source)
+  );
+  CREATE TABLE drift_state (
+    model TEXT NOT NULL,
+    version TEXT NOT NULL,
+    profile TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    psi REAL,
+    count INTEGER NOT NULL,
+    baseline_source TEXT,
+    open INTEGER NOT NULL DEFAULT 0,
+    evaluated_at INTEGER NOT NULL,
+    PRIMARY KEY (model, version, profile, subject)
+  );
+  CREATE TABLE feed (
+    cursor INTEGER PRIMARY KEY AUTOINCREMENT,
+    model TEXT NOT NULL,
+    version TEXT,
+    kind TEXT NOT NULL,
+    ts INTEGER NOT NULL,
+    body TEXT NOT NULL
+  );
+  CREATE INDEX feed_model ON feed(model, cursor);
+  CREATE INDEX feed_ts ON feed(ts);
+  CREATE TABLE feed_meta (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    pruned_through INTEGER NOT NULL DEFAULT 0
+  );
+  INSERT INTO feed_meta (id, pruned_through) VALUES (1, 0);
+  `,
 ]

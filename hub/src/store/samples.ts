@@ -58,6 +58,11 @@ export class SampleStore {
     return { items, next: rows.length === limit ? rows[rows.length - 1].rowid : null }
   }
 
+  /** The stored sample's JSON text, byte for byte as the device sent it [EF-9.8]. */
+  payloadText(deviceId: string, sampleId: string): string | undefined {
+    return (this.db.prepare('SELECT payload FROM samples WHERE device_id = ? AND sample_id = ?').get(deviceId, sampleId) as { payload: string } | undefined)?.payload
+  }
+
   /** The stored sample as the device sent it. */
   payload(deviceId: string, sampleId: string): Sample | undefined {
     const r = this.db.prepare('SELECT payload FROM samples WHERE device_id = ? AND sample_id = ?').get(deviceId, sampleId) as { payload: string } | undefined

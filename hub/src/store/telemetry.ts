@@ -1,9 +1,40 @@
-// Telemetry batches: ingested idempotently by (device, batch id) [EF-2.6].
-import { FEATURE_BUCKETS, LATENCY_BUCKETS_MS, type TelemetryBatch } from '@edgefleet/shared'
+// Telemetry batches: ingested idempotently by (device, batch id) [EF-2.6],
+// many per transaction with their rollups and feed records [EF-9.1].
+import { FEATURE_BUCKETS, LATENCY_BUCKETS_MS, type Sample, type TelemetryBatch, type TensorValue } from '@edgefleet/shared'
 import type { Db } from './db.js'
 import { SampleStore } from './samples.js'
+import { RollupAcc, RollupStore } from './rollups.js'
+import { FeedStore, type FeedLine } from './feed.js'
+import { BaselineStore } from './baselines.js'
 
 export * from './samples.js'
+export * from './rollups.js'
+export * from './feed.js'
+export * from './baselines.js'
+
+/** A decoded sample waiting for the next flush, with its raw payload. */
+export interface PendingSample {
+  sample: Sample
+  bytes: number
+  payload: string
+}
+
+export interface FlushResult {
+  batches: number
+  duplicateBatches: number
+  samples: number
+  duplicateSamples: number
+  /** Feed records appended in this flush, for live publication after commit [EF-9.7]. */
+  feed: FeedLine[]
+}
+
+/** Default rollup bucket width [EF-9.2]. */
+export const DEFAULT_BUCKET_MS = 60_000
+
+const tensorMeta = (t: Record<string, TensorValue>) => Object.fromEntries(Object.entries(t).map(([k, v]) => [k, { type: v.type, dims: v.dims }]))
+
+/** Path of a sample's bytes in the API [EF-9.8]. */
+export const sampleUrl = (deviceId: string, sampleId: string) => `/api/v1/samples/${encodeURIComponent(deviceId)}/${encodeURIComponent(sampleId)}`
 
 export interface ShadowSummary {
   model: string
@@ -74,10 +105,22 @@ export class TelemetryStore {
   private readonly insBatch
   private readonly insRow
   private readonly insShadow
+  private readonly profileStmt
+  private readonly profiles = new Map<string, string>()
   /** Captured samples [EF-2.9]. */
   readonly samples: SampleStore
+  /** Rollups per model version, profile and time bucket [EF-9.2]. */
+  readonly rollups: RollupStore
+  /** The retraining feed log [EF-9.6]. */
+  readonly feed: FeedStore
+  /** Baselines and drift state [EF-9.4, EF-9.5]. */
+  readonly baselines: BaselineStore
 
   constructor(private readonly db: Db) {
+    this.profileStmt = db.prepare('SELECT profile FROM devices WHERE id = ?')
+    this.rollups = new RollupStore(db)
+    this.feed = new FeedStore(db)
+    this.baselines = new BaselineStore(db)
     this.insBatch = db.prepare('INSERT OR IGNORE INTO telemetry_batches (device_id, batch_id, ts_from, ts_to, device_stats, dropped, drops, received_at) VALUES (?,?,?,?,?,?,?,?)')
     this.insRow = db.prepare('INSERT INTO telemetry (device_id, batch_id, ts_to, model, version, requests, errors, latency, latency_sum_ms, confidence, features) VALUES (?,?,?,?,?,?,?,?,?,?,?)')
     this.insShadow = db.prepare(
@@ -87,29 +130,103 @@ export class TelemetryStore {
   }
 
   /** Stores a batch once; returns false when this batch id was already stored (redelivery). */
-  ingest(b: TelemetryBatch, now: number): boolean {
+  ingest(b: TelemetryBatch, now: number, bucketMs = DEFAULT_BUCKET_MS): boolean {
+    return this.ingestMany([b], [], now, bucketMs).batches === 1
+  }
+
+  /** The device's profile for rollups, cached (bounded by the fleet's size). */
+  private profileOf(deviceId: string): string {
+    let p = this.profiles.get(deviceId)
+    if (p === undefined) {
+      p = (this.profileStmt.get(deviceId) as { profile: string } | undefined)?.profile ?? 'unknown'
+      if (this.profiles.size > 100_000) this.profiles.clear()
+      this.profiles.set(deviceId, p)
+    }
+    return p
+  }
+
+  /**
+   * One flush [EF-9.1]: every batch and sample not stored yet, their rollups
+   * [EF-9.2] and feed records [EF-9.6], in one transaction. Redeliveries are
+   * skipped whole: no rows, no rollup counts, no feed record.
+   */
+  ingestMany(batches: readonly TelemetryBatch[], samples: readonly PendingSample[], now: number, bucketMs = DEFAULT_BUCKET_MS): FlushResult {
     return this.db.transaction(() => {
-      const r = this.insBatch.run(b.deviceId, b.batchId, b.from, b.to, b.device ? JSON.stringify(b.device) : null, b.dropped ?? 0, b.drops ? JSON.stringify(b.drops) : null, now)
-      if (r.changes === 0) return false
-      for (const m of b.models) {
-        this.insRow.run(
-          b.deviceId,
-          b.batchId,
-          b.to,
-          m.model,
-          m.version,
-          m.requests,
-          m.errors,
-          JSON.stringify(m.latency),
-          m.latencySumMs,
-          m.confidence ? JSON.stringify(m.confidence) : null,
-          m.features ? JSON.stringify(m.features) : null,
+      const out: FlushResult = { batches: 0, duplicateBatches: 0, samples: 0, duplicateSamples: 0, feed: [] }
+      const acc = new RollupAcc(bucketMs)
+      for (const b of batches) {
+        const r = this.insBatch.run(b.deviceId, b.batchId, b.from, b.to, b.device ? JSON.stringify(b.device) : null, b.dropped ?? 0, b.drops ? JSON.stringify(b.drops) : null, now)
+        if (r.changes === 0) {
+          out.duplicateBatches++
+          continue
+        }
+        out.batches++
+        for (const m of b.models) {
+          this.insRow.run(
+            b.deviceId,
+            b.batchId,
+            b.to,
+            m.model,
+            m.version,
+            m.requests,
+            m.errors,
+            JSON.stringify(m.latency),
+            m.latencySumMs,
+            m.confidence ? JSON.stringify(m.confidence) : null,
+            m.features ? JSON.stringify(m.features) : null,
+          )
+        }
+        for (const x of b.shadow ?? []) {
+          this.insShadow.run(b.deviceId, b.batchId, b.to, x.model, x.version, x.candidate, x.runs, x.skipped, x.errors, x.top1Agree, x.maxAbsDiff, x.cosineSum, JSON.stringify(x.latency), x.latencySumMs)
+          if (x.top1Agree < x.runs) {
+            out.feed.push(
+              this.feed.append(
+                {
+                  model: x.model,
+                  version: x.version,
+                  kind: 'shadow_disagreement',
+                  body: { deviceId: b.deviceId, profile: this.profileOf(b.deviceId), batchId: b.batchId, from: b.from, to: b.to, candidate: x.candidate, runs: x.runs, top1Agree: x.top1Agree, maxAbsDiff: x.maxAbsDiff, meanCosine: x.runs ? x.cosineSum / x.runs : null },
+                },
+                now,
+              ),
+            )
+          }
+        }
+        acc.add(b, this.profileOf(b.deviceId))
+      }
+      this.rollups.merge(acc)
+      for (const p of samples) {
+        const s = p.sample
+        if (!this.samples.ingest(s, p.bytes, p.payload, now)) {
+          out.duplicateSamples++
+          continue
+        }
+        out.samples++
+        out.feed.push(
+          this.feed.append(
+            {
+              model: s.model,
+              version: s.version,
+              kind: 'sample',
+              body: {
+                deviceId: s.deviceId,
+                profile: this.profileOf(s.deviceId),
+                sampleId: s.sampleId,
+                ts: s.ts,
+                reason: s.reason,
+                confidence: s.confidence ?? null,
+                inputs: tensorMeta(s.inputs),
+                outputs: tensorMeta(s.outputs),
+                ...(s.shadow ? { shadow: { version: s.shadow.version, outputs: tensorMeta(s.shadow.outputs) } } : {}),
+                bytes: p.bytes,
+                url: sampleUrl(s.deviceId, s.sampleId),
+              },
+            },
+            now,
+          ),
         )
       }
-      for (const x of b.shadow ?? []) {
-        this.insShadow.run(b.deviceId, b.batchId, b.to, x.model, x.version, x.candidate, x.runs, x.skipped, x.errors, x.top1Agree, x.maxAbsDiff, x.cosineSum, JSON.stringify(x.latency), x.latencySumMs)
-      }
-      return true
+      return out
     })()
   }
 

@@ -25,9 +25,18 @@ const AddQuery = Type.Object(
     options: Type.Optional(Type.String({ maxLength: 8192 })),
     parent: Type.Optional(Type.String({ maxLength: 110 })),
     runId: Type.Optional(Type.String({ maxLength: 128 })),
+    /** Intake policy [EF-9.11]: `canary` starts a rollout once every profile built. */
+    policy: Type.Optional(Type.Union([Type.Literal('none'), Type.Literal('canary')])),
+    /** Rollout settings for the canary policy (JSON: selector, waves, soakMs, gates, …); default waves and gates otherwise. */
+    rollout: Type.Optional(Type.String({ maxLength: 8192 })),
   },
   { additionalProperties: false },
 )
+
+const IntakeOut = Type.Object({
+  rollout: Type.Union([Type.Object({ id: Type.String(), state: Type.String() }), Type.Null()]),
+  skipped: Type.Union([Type.String(), Type.Null()]),
+})
 
 const BuildOut = Type.Object({
   id: Type.Integer(),
@@ -73,7 +82,7 @@ export const modelRoutes: FastifyPluginAsync<ApiDeps> = async (app, deps) => {
     {
       schema: {
         querystring: AddQuery,
-        response: { 201: Type.Object({ version: VersionOut, builds: Type.Array(BuildOut) }) },
+        response: { 201: Type.Object({ version: VersionOut, builds: Type.Array(BuildOut), intake: IntakeOut }) },
       },
     },
     async (req, res) => {
@@ -88,8 +97,18 @@ export const modelRoutes: FastifyPluginAsync<ApiDeps> = async (app, deps) => {
         }
         if (!validateOptions(options)) throw new EdgeFleetError('EF_ERR_HTTP_BAD_REQUEST', 'options: expected {inputShapes?, inputValues?, precision?, outputs?: {NAME: scores|logits|probability|regression|other}}')
       }
-      const out = await deps.registry.add({ name: q.name, version: q.version, bytes: req.body, options, parent: q.parent, runId: q.runId })
-      return res.status(201).send({ version: versionOut(out.version), builds: out.builds.map(buildOut) })
+      let rollout: Record<string, unknown> | undefined
+      if (q.rollout) {
+        try {
+          rollout = JSON.parse(q.rollout) as Record<string, unknown>
+        } catch {
+          throw new EdgeFleetError('EF_ERR_HTTP_BAD_REQUEST', 'rollout is not JSON')
+        }
+      }
+      const policy = q.policy === 'canary' ? { kind: 'canary' as const, rollout, actor: req.principal?.name ?? null } : undefined
+      const out = await deps.registry.add({ name: q.name, version: q.version, bytes: req.body, options, parent: q.parent, runId: q.runId, policy })
+      const r = out.intake.rollout
+      return res.status(201).send({ version: versionOut(out.version), builds: out.builds.map(buildOut), intake: { rollout: r ? { id: r.id, state: r.state } : null, skipped: out.intake.skipped } })
     },
   )
 

@@ -1,0 +1,150 @@
+// Drift [EF-9.5]: PSI of each input's sketch and of the output confidence
+// over a recent window, per profile, against the version's baseline; a
+// subject rising above the threshold appends a drift event to the feed once
+// (hysteresis: re-armed below threshold / 2).
+import type { Logger } from 'pino'
+import type { HubStore, FeedLine, RollupCounts, Baseline } from '../store/index.js'
+import { psi } from '../store/telemetry.js'
+import { defaultFieldBaselineOptions, maybeFreezeFieldBaseline, type FieldBaselineOptions } from './baselines.js'
+
+export interface DriftOptions extends FieldBaselineOptions {
+  /** How often the hub evaluates (ms); 0 = only when evaluate() is called. */
+  intervalMs: number
+  /** Window of recent telemetry compared with the baseline (ms). */
+  windowMs: number
+  /** PSI above which a subject drifts. */
+  threshold: number
+  /** Requests with a confidence needed in the window to judge the output. */
+  minOutputCount: number
+  /** Observed values needed in the window to judge an input. */
+  minInputCount: number
+}
+
+export const defaultDriftOptions: DriftOptions = {
+  ...defaultFieldBaselineOptions,
+  intervalMs: 60_000, // 1 minute
+  windowMs: 60 * 60_000, // 1 hour
+  threshold: 0.2,
+  minOutputCount: 100,
+  minInputCount: 1000,
+}
+
+export interface DriftValue {
+  model: string
+  version: string
+  profile: string
+  subject: string
+  psi: number | null
+  count: number
+  baselineSource: Baseline['source'] | null
+  drifting: boolean
+}
+
+const sum = (a: readonly number[]) => a.reduce((x, y) => x + y, 0)
+
+/** The subjects of one window against one baseline, with their PSI [EF-9.5]. */
+export function compare(window: RollupCounts, baseline: Baseline | undefined): { subject: string; psi: number | null; count: number; expected: number[] | null; actual: number[] }[] {
+  const out: { subject: string; psi: number | null; count: number; expected: number[] | null; actual: number[] }[] = []
+  if (window.confidence) {
+    const e = baseline?.confidence ?? null
+    out.push({ subject: 'output:confidence', psi: e ? psi(e, window.confidence) : null, count: sum(window.confidence), expected: e, actual: window.confidence })
+  }
+  for (const [name, sketch] of Object.entries(window.features)) {
+    const e = baseline?.features[name] ?? null
+    out.push({ subject: `input:${name}`, psi: e ? psi(e, sketch) : null, count: sum(sketch), expected: e, actual: sketch })
+  }
+  return out
+}
+
+export class DriftMonitor {
+  readonly options: DriftOptions
+  private timer: NodeJS.Timeout | undefined
+  /** Last evaluation's duration (ms) and rows read, for /metrics and the bench. */
+  readonly stats = { evaluations: 0, events: 0, lastMs: 0 }
+
+  constructor(
+    private readonly deps: { store: HubStore; now: () => number; log: Logger; onFeed?: (lines: FeedLine[]) => void },
+    options: Partial<DriftOptions> = {},
+  ) {
+    this.options = Object.freeze({ ...defaultDriftOptions, ...options })
+  }
+
+  start(): void {
+    if (this.options.intervalMs > 0 && !this.timer) {
+      this.timer = setInterval(() => {
+        try {
+          this.evaluate()
+        } catch (err) {
+          this.deps.log.error({ err: (err as Error).message }, 'drift evaluation failed')
+        }
+      }, this.options.intervalMs)
+      this.timer.unref()
+    }
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer)
+    this.timer = undefined
+  }
+
+  /** One evaluation of every version with telemetry in the window; returns the values and the drift events appended. */
+  evaluate(): { values: DriftValue[]; events: FeedLine[] } {
+    const { store, now: clock } = this.deps
+    const o = this.options
+    const t0 = performance.now()
+    const now = clock()
+    const from = now - o.windowMs
+    const values: DriftValue[] = []
+    const events: FeedLine[] = []
+    const t = store.telemetry
+    store.db.transaction(() => {
+      for (const { model, version } of t.rollups.active(from, now + 1)) {
+        maybeFreezeFieldBaseline(store, model, version, now, o)
+        for (const w of t.rollups.window(model, version, from, now + 1).values()) {
+          if (w.profile === '*') continue
+          const baseline = t.baselines.effective(model, version, w.profile)
+          for (const c of compare(w, baseline)) {
+            const min = c.subject === 'output:confidence' ? o.minOutputCount : o.minInputCount
+            if (c.count < min) continue
+            const prev = t.baselines.driftState(model, version, w.profile, c.subject)
+            let open = prev?.open ?? false
+            const alerting = baseline !== undefined && baseline.source !== 'build' && c.psi !== null
+            if (alerting && !open && c.psi! > o.threshold) {
+              open = true
+              events.push(
+                t.feed.append(
+                  {
+                    model,
+                    version,
+                    kind: 'drift',
+                    body: {
+                      profile: w.profile,
+                      subject: c.subject,
+                      psi: c.psi,
+                      threshold: o.threshold,
+                      window: { fromMs: from, toMs: now, requests: w.requests, bins: c.actual },
+                      baseline: { source: baseline.source, fromMs: baseline.fromMs, toMs: baseline.toMs, bins: c.expected },
+                    },
+                  },
+                  now,
+                ),
+              )
+            } else if (open && (c.psi === null || c.psi < o.threshold / 2)) {
+              open = false
+            }
+            t.baselines.putDriftState({ model, version, profile: w.profile, subject: c.subject, psi: c.psi, count: c.count, baselineSource: baseline?.source ?? null, open, evaluatedAt: now })
+            values.push({ model, version, profile: w.profile, subject: c.subject, psi: c.psi, count: c.count, baselineSource: baseline?.source ?? null, drifting: open })
+          }
+        }
+      }
+    })()
+    this.stats.evaluations++
+    this.stats.events += events.length
+    this.stats.lastMs = performance.now() - t0
+    if (events.length) {
+      this.deps.log.info({ events: events.length }, 'drift events')
+      this.deps.onFeed?.(events)
+    }
+    return { values, events }
+  }
+}

@@ -1,0 +1,108 @@
+// Retention [EF-9.3]: a node-cron task deletes raw telemetry, samples, feed
+// records and rollups past their ages, a bounded slice per transaction so
+// ingest (which shares the single SQLite writer) never waits long.
+import cron, { type ScheduledTask } from 'node-cron'
+import { EdgeFleetError } from '@edgefleet/shared'
+import type { Logger } from 'pino'
+import type { HubStore } from '../store/index.js'
+
+export interface RetentionOptions {
+  /** node-cron expression (five or six fields). */
+  schedule: string
+  /** Raw telemetry rows, batches and shadow comparisons (days). */
+  rawDays: number
+  /** Captured samples (days). */
+  sampleDays: number
+  /** Feed records (days); raising the feed's floor [EF-9.6]. */
+  feedDays: number
+  /** Rollups (days). */
+  rollupDays: number
+  /** Rows deleted per transaction. */
+  sliceRows: number
+}
+
+export const defaultRetentionOptions: RetentionOptions = {
+  schedule: '17 * * * *', // hourly, off the hour
+  rawDays: 7,
+  sampleDays: 30,
+  feedDays: 30,
+  rollupDays: 400,
+  sliceRows: 10_000,
+}
+
+const DAY_MS = 24 * 60 * 60_000
+
+export interface RetentionReport {
+  telemetry: number
+  batches: number
+  shadow: number
+  samples: number
+  feed: number
+  rollups: number
+  ms: number
+}
+
+export class Retention {
+  readonly options: RetentionOptions
+  private task: ScheduledTask | undefined
+
+  constructor(
+    private readonly deps: { store: HubStore; now: () => number; log: Logger },
+    options: Partial<RetentionOptions> = {},
+  ) {
+    this.options = Object.freeze({ ...defaultRetentionOptions, ...options })
+    if (!cron.validate(this.options.schedule)) throw new EdgeFleetError('EF_ERR_CONFIG_INVALID', `retention schedule ${JSON.stringify(this.options.schedule)} is not a node-cron expression`)
+  }
+
+  start(): void {
+    this.task ??= cron.schedule(this.options.schedule, () => {
+      try {
+        this.run()
+      } catch (err) {
+        this.deps.log.error({ err: (err as Error).message }, 'retention failed')
+      }
+    }, { name: 'edgefleet-retention', noOverlap: true })
+  }
+
+  stop(): void {
+    void this.task?.destroy()
+    this.task = undefined
+  }
+
+  /** One pass: deletes everything past its age, slice by slice. */
+  run(): RetentionReport {
+    const t0 = performance.now()
+    const { db, telemetry } = this.deps.store
+    const now = this.deps.now()
+    const o = this.options
+    const slice = (sql: string, before: number): number => {
+      const stmt = db.prepare(sql)
+      let total = 0
+      for (;;) {
+        const n = stmt.run(before, o.sliceRows).changes
+        total += n
+        if (n < o.sliceRows) return total
+      }
+    }
+    const raw = now - o.rawDays * DAY_MS
+    const report: RetentionReport = {
+      telemetry: slice('DELETE FROM telemetry WHERE rowid IN (SELECT rowid FROM telemetry WHERE ts_to < ? LIMIT ?)', raw),
+      shadow: slice('DELETE FROM telemetry_shadow WHERE rowid IN (SELECT rowid FROM telemetry_shadow WHERE ts_to < ? LIMIT ?)', raw),
+      // Batch ids live as long as rollups: a late resend of a batch whose rows are gone must still be
+      // recognised, or it would be counted into its rollup a second time [EF-9.1].
+      batches: slice('DELETE FROM telemetry_batches WHERE rowid IN (SELECT rowid FROM telemetry_batches WHERE ts_to < ? LIMIT ?)', now - o.rollupDays * DAY_MS),
+      samples: slice('DELETE FROM samples WHERE rowid IN (SELECT rowid FROM samples WHERE received_at < ? LIMIT ?)', now - o.sampleDays * DAY_MS),
+      rollups: slice('DELETE FROM telemetry_rollups WHERE (model, version, profile, bucket) IN (SELECT model, version, profile, bucket FROM telemetry_rollups WHERE bucket < ? LIMIT ?)', now - o.rollupDays * DAY_MS),
+      feed: 0,
+      ms: 0,
+    }
+    for (;;) {
+      const n = telemetry.feed.prune(now - o.feedDays * DAY_MS, o.sliceRows)
+      report.feed += n
+      if (n === 0) break
+    }
+    report.ms = performance.now() - t0
+    this.deps.log.info(report, 'retention pass')
+    return report
+  }
+}

@@ -1,0 +1,62 @@
+// The hub's side of the device statistics [EF-2.6.4, EF-2.6.5]: the same
+// fixed bins the agent fills, so a baseline computed on the hub (from build
+// inputs or a training pipeline's tensors) compares bin for bin with the
+// field. Mirrors agent/src/telemetry/features.ts and runtime/outputs.ts (the
+// hub never imports the agent); the bounds come from @edgefleet/shared.
+import { CONFIDENCE_BUCKETS, FEATURE_BUCKETS, decodeTensor, type Manifest, type TensorValue } from '@edgefleet/shared'
+
+/** Elements observed per tensor, as on the device [EF-2.6.5]. */
+export const MAX_OBSERVED = 4096
+
+/** Bin i holds bound[i-1] < x ≤ bound[i]; the last bin is the overflow. */
+export function featureBin(x: number): number {
+  let lo = 0
+  let hi: number = FEATURE_BUCKETS.length
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1
+    if (x <= FEATURE_BUCKETS[mid]) hi = mid
+    else lo = mid + 1
+  }
+  return lo
+}
+
+export const emptySketch = (): number[] => new Array<number>(FEATURE_BUCKETS.length + 1).fill(0)
+export const emptyConfidence = (): number[] => new Array<number>(CONFIDENCE_BUCKETS.length).fill(0)
+
+/** Adds a float tensor's (strided) values to `sketch`. */
+export function sketchInto(sketch: number[], data: ArrayLike<number>): void {
+  const n = data.length
+  const step = n > MAX_OBSERVED ? n / MAX_OBSERVED : 1
+  for (let f = 0; f < n; f += step) {
+    const x = data[Math.floor(f)]
+    if (Number.isFinite(x)) sketch[featureBin(x)]++
+  }
+}
+
+export function confidenceBin(c: number): number {
+  return Math.min(CONFIDENCE_BUCKETS.length - 1, Math.max(0, Math.floor(c * 10)))
+}
+
+/** Confidence of one request read as the agent reads it, or undefined [EF-2.6.4]. */
+export function confidenceOf(semantics: Manifest['semantics'], outputs: Record<string, TensorValue>): number | undefined {
+  const sem = semantics?.find((s) => s.kind === 'probability' || s.kind === 'scores' || s.kind === 'logits')
+  const t = sem && outputs[sem.name]
+  if (!sem || !t) return undefined
+  const d = decodeTensor(sem.name, t).data
+  if (d instanceof BigInt64Array || d.length === 0) return undefined
+  const v = Array.from(d as ArrayLike<number>)
+  const max = Math.max(...v)
+  if (sem.kind !== 'logits') return max
+  let sum = 0
+  for (const x of v) sum += Math.exp(x - max)
+  return 1 / sum
+}
+
+/** Sketches of float inputs of wire tensors (other types are not features). */
+export function sketchTensors(tensors: Record<string, TensorValue>, into: Record<string, number[]> = {}): Record<string, number[]> {
+  for (const [name, t] of Object.entries(tensors)) {
+    if (t.type !== 'float32' && t.type !== 'float64') continue
+    sketchInto((into[name] ??= emptySketch()), decodeTensor(name, t).data as Float32Array)
+  }
+  return into
+}
