@@ -12,6 +12,7 @@ import { weightOnlyPass } from './passes/weight-only.js'
 import { qdqPass, staticTargets, type Range } from './passes/qdq.js'
 import { fp16Pass } from './passes/fp16.js'
 import { compactPass } from './passes/compact.js'
+import { fuseAll, HARDSWISH_OPSET } from './passes/fuse.js'
 import { collectRanges, type CalibrationMethod, type Sample } from './calibration.js'
 
 export interface BuildInputs {
@@ -26,7 +27,16 @@ export interface BuildInputs {
   staticOps?: string[]
   /** The first that many static candidates stay float compute (weight-only int8); see staticTargets. */
   staticKeepFloat?: number
+  /** Our own float fusions (passes/fuse.ts: affine folding into Conv, hard-swish → HardSwish at opset 14) when the profile allows opset 14; default true. */
+  fuse?: boolean
 }
+
+/**
+ * Op types the static pass puts in QDQ form by default. MatMul/Gemm go to DynamicQuantizeMatMul
+ * instead (qdqPass hands them on): on PP-OCRv4 rec, QDQ Conv + dynamic MatMul ran at 0.51 of fp32
+ * vs 0.59 with QDQ MatMul too, at the same accuracy (docs/benchmarks/compiler.md).
+ */
+export const DEFAULT_STATIC_OPS = ['Conv']
 
 export interface Built {
   bytes: Uint8Array
@@ -38,16 +48,43 @@ export interface Built {
 
 /** Caches the offline-optimized float models a compile needs more than once. */
 export class Prepared {
-  private readonly cache = new Map<OfflineLevel, Promise<Uint8Array>>()
+  private readonly cache = new Map<string, Promise<Uint8Array>>()
+  private fusedNotes: string[] = []
   constructor(readonly input: BuildInputs) {}
-  optimized(level: OfflineLevel): Promise<Uint8Array> {
-    let p = this.cache.get(level)
+  optimized(level: OfflineLevel, fused = false): Promise<Uint8Array> {
+    const key = `${level}${fused ? '+fused' : ''}`
+    let p = this.cache.get(key)
     if (!p) {
+      const src = fused ? this.fusedFloat() : this.input.original
       // A model ORT loads but cannot save (rare) still builds, unoptimized.
-      p = ortOptimize(this.input.original, level).catch(() => this.input.original)
-      this.cache.set(level, p)
+      p = ortOptimize(src, level).catch(() => src)
+      this.cache.set(key, p)
     }
     return p
+  }
+  /** Notes from the float fusion (what fusedFloat did), for the fp32/fp16 reports. */
+  get floatFusionNotes(): string[] {
+    return this.fusedNotes
+  }
+  /**
+   * The float model with our own fusions applied (hard-swish; needs opset 13 → 14, which the profile
+   * must allow). Falls back to the original when nothing fuses or the opset cannot move.
+   */
+  private fusedFloat(): Uint8Array {
+    const { original, profile } = this.input
+    if (!(this.input.fuse ?? true) || profile.opset.max < HARDSWISH_OPSET) return original
+    const model = decodeModel(original)
+    const from = opsetOf(model) ?? 1
+    try {
+      if (from < 13) upgradeOpset(model, 13)
+    } catch (err) {
+      if (err instanceof OpsetUpgradeError) return original
+      throw err
+    }
+    const notes = fuseAll(model)
+    if (!notes.length) return original
+    this.fusedNotes = [...notes, `opset ${from} → ${opsetOf(model)}`]
+    return encodeModel(model)
   }
 }
 
@@ -76,20 +113,25 @@ export async function buildCandidate(prep: Prepared, precision: Precision, over:
   const level = prep.input.optimizationLevel ?? levelFor(profile)
   const notes: string[] = []
   if (precision === 'fp32' || precision === 'fp16') {
-    const bytes = await prep.optimized(level)
+    const bytes = await prep.optimized(level, true)
+    const fusion = prep.floatFusionNotes
     if (precision === 'fp32') {
       const plan = new Plan()
       plan.count('all', 'fp32')
-      return { bytes, precision, plan, opset: opsetOf(decodeModel(bytes)) ?? 0, notes: [`ORT offline optimization: ${level}`] }
+      return { bytes, precision, plan, opset: opsetOf(decodeModel(bytes)) ?? 0, notes: [...fusion, `ORT offline optimization: ${level}`] }
     }
     const model = decodeModel(bytes)
     const plan = fp16Pass(model)
-    return { bytes: encodeModel(model), precision, plan, opset: opsetOf(model) ?? 0, notes: ['fp16 weight storage, fp32 compute (CPU EPs run fp32 kernels)'] }
+    return { bytes: encodeModel(model), precision, plan, opset: opsetOf(model) ?? 0, notes: [...fusion, 'fp16 weight storage, fp32 compute (CPU EPs run fp32 kernels)'] }
   }
   // Quantizing passes need standard ops only: 'extended' would already have fused Conv+activation into contrib ops.
   const base = await prep.optimized(level === 'disabled' ? 'disabled' : 'basic')
   const model = decodeModel(base)
-  const opset = prepareOpset(model, profile, notes)
+  let opset = prepareOpset(model, profile, notes)
+  if ((prep.input.fuse ?? true) && opset >= 13 && profile.opset.max >= HARDSWISH_OPSET) {
+    notes.push(...fuseAll(model))
+    opset = opsetOf(model) ?? opset
+  }
   const ctx = new QuantContext(model, opset)
   if (precision === 'int8-weight') {
     // The size-minimising candidate: weight scales, biases and other small fp32 tensors packed as fp16, short names.
@@ -103,7 +145,7 @@ export async function buildCandidate(prep: Prepared, precision: Precision, over:
   } else if (precision === 'int8-static') {
     const cal = prep.input.calibration
     if (!cal) throw new EdgeFleetError('EF_ERR_BUILD_FAILED', 'int8-static needs calibration samples')
-    const ops = new Set(prep.input.staticOps ?? ['Conv', 'MatMul'])
+    const ops = new Set(prep.input.staticOps ?? DEFAULT_STATIC_OPS)
     const keepFloat = over.staticKeepFloat ?? prep.input.staticKeepFloat ?? 0
     const { tensors } = staticTargets(model, ops, keepFloat)
     let ranges: Map<string, Range> = new Map()

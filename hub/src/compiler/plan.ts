@@ -38,6 +38,8 @@ export interface PlanOptions {
   staticOps?: string[]
   /** Force how many leading static candidates stay float; by default the planner tries 0, then STATIC_KEEP_FLOAT_STEPS. */
   staticKeepFloat?: number
+  /** Our own float fusions (affine folding into Conv, HardSwish) where the profile allows opset 14 (default true). */
+  fuse?: boolean
   onProgress?: (p: Progress) => void
 }
 
@@ -135,6 +137,7 @@ export async function planBuild(model: Uint8Array, profile: FirmwareProfile, opt
       dynamicForm: opts.dynamicForm,
       staticOps: opts.staticOps,
       staticKeepFloat: opts.staticKeepFloat,
+      fuse: opts.fuse,
       calibration: { samples: calSamples, method: opts.calibrationMethod ?? 'minmax', percentile: opts.calibrationPercentile, onSample: (done, total) => progress({ phase: 'calibrate', precision: 'int8-static', done, total }) },
     })
     const candidates: CandidateReport[] = []
