@@ -10,6 +10,7 @@ import { weightOnlyPass } from '../../src/compiler/passes/weight-only.js'
 import { qdqPass, staticTargets } from '../../src/compiler/passes/qdq.js'
 import { fp16Pass } from '../../src/compiler/passes/fp16.js'
 import { compactPass } from '../../src/compiler/passes/compact.js'
+import { fuseAll } from '../../src/compiler/passes/fuse.js'
 import { upgradeOpset } from '../../src/compiler/passes/opset.js'
 import { collectRanges } from '../../src/compiler/calibration.js'
 import { openSession, run, synthesizeInputs, sessionSignature, type NamedTensor } from '../../src/compiler/index.js'
@@ -142,6 +143,63 @@ describe('compact storage (int8-weight)', () => {
     const stats = compactPass(c, 13)
     expect(c.graph!.initializer.some((t) => t.name === 'b1' && t.data_type === DataType.FLOAT)).toBe(true)
     expect(stats.packedTensors).toBe(0) // b2 alone is not worth a Cast + Split
+  })
+})
+
+describe('float fusions', () => {
+  /** Paddle's shapes: Conv → Mul(s) → Add(b) → hard-swish as x·Clip(x+3,0,6)/6 → Mul(s) → Add(b) → padded Conv → 1×1 Conv behind another affine. */
+  async function paddleBlock() {
+    const { node, vi, weights } = await import('../fixtures/compiler/tiny.js')
+    const { f32 } = await import('../../src/compiler/onnx/tensor.js')
+    const g = {
+      name: 'paddle', value_info: [],
+      input: [vi('x', [1, 3, 8, 8])], output: [vi('y', [1, 4, 8, 8])],
+      initializer: [
+        weights('w1', [6, 3, 3, 3], 1), weights('b1', [6], 2, 0.1), f32('s1', [1], [0.7]), f32('a1', [1], [0.2]),
+        f32('three', [], [3]), f32('zero', [], [0]), f32('six', [], [6]), f32('six2', [], [6]),
+        f32('s2', [1], [1.3]), f32('a2', [1], [-0.1]), weights('w2', [6, 1, 3, 3], 3), weights('b2', [6], 4, 0.1),
+        f32('s3', [1], [0.9]), f32('a3', [1], [0.05]), weights('w3', [4, 6, 1, 1], 5),
+      ],
+      node: [
+        node('Conv', ['x', 'w1', 'b1'], ['c1'], [{ name: 'pads', type: 7, ints: [1, 1, 1, 1] }]),
+        node('Mul', ['c1', 's1'], ['m1']), node('Add', ['m1', 'a1'], ['l1']),
+        node('Add', ['l1', 'three'], ['h1']), node('Clip', ['h1', 'zero', 'six'], ['h2']), node('Mul', ['l1', 'h2'], ['h3']), node('Div', ['h3', 'six2'], ['h4']),
+        node('Mul', ['h4', 's2'], ['m2']), node('Add', ['m2', 'a2'], ['l2']),
+        node('Conv', ['l2', 'w2', 'b2'], ['c2'], [{ name: 'pads', type: 7, ints: [1, 1, 1, 1] }, { name: 'group', type: 2, i: 6 }]),
+        node('Relu', ['c2'], ['r2']), node('Mul', ['r2', 's3'], ['m3']), node('Add', ['m3', 'a3'], ['l3']),
+        node('Conv', ['l3', 'w3'], ['y']),
+      ],
+    }
+    return encodeModel({ ir_version: 8, opset_import: [{ domain: '', version: 13 }], graph: g, metadata_props: [] })
+  }
+
+  it('folds affine pairs into Conv and hard-swish into HardSwish; results are unchanged', async () => {
+    const src = await paddleBlock()
+    const m = decodeModel(src)
+    const notes = fuseAll(m)
+    expect(notes.join(' ')).toMatch(/3 scalar\/per-channel affine/)
+    const ops = census(m).ops
+    expect(ops.get('HardSwish')).toBe(1)
+    expect(ops.get('Clip') ?? 0).toBe(0)
+    expect(ops.get('Div') ?? 0).toBe(0)
+    expect(ops.get('Mul') ?? 0).toBe(0)
+    expect(ops.get('Add')).toBe(1) // the shift in front of the padded depthwise Conv: its padding must still see 0
+    expect(Number(m.opset_import[0].version)).toBe(14)
+    const x = synthesizeInputs([{ name: 'x', type: 'float32', dims: [1, 3, 8, 8] }], { seed: 5 })
+    const acc = await closeTo(src, m, 0.99999, x)
+    expect(acc.maxAbsError).toBeLessThan(1e-4)
+  })
+
+  it('leaves a Conv whose output has two readers, and non-constant affines, alone', async () => {
+    const { node, vi, weights } = await import('../fixtures/compiler/tiny.js')
+    const g = {
+      name: 'two', value_info: [], initializer: [weights('w', [4, 3, 1, 1], 1)],
+      input: [vi('x', [1, 3, 4, 4]), vi('s', [1])], output: [vi('y', [1, 4, 4, 4]), vi('z', [1, 4, 4, 4])],
+      node: [node('Conv', ['x', 'w'], ['c']), node('Mul', ['c', 's'], ['y']), node('Relu', ['c'], ['z'])],
+    }
+    const m = decodeModel(encodeModel({ ir_version: 8, opset_import: [{ domain: '', version: 13 }], graph: g, metadata_props: [] }))
+    expect(fuseAll(m)).toEqual([])
+    expect(m.graph!.node.length).toBe(3)
   })
 })
 
