@@ -3,7 +3,7 @@
 import { join } from 'node:path'
 import { mkdirSync } from 'node:fs'
 import pino, { type Logger } from 'pino'
-import { EdgeFleetError, type FirmwareProfile } from '@edgefleet/shared'
+import { EdgeFleetError, sha256Hex, type FirmwareProfile } from '@edgefleet/shared'
 import { HubStore } from './store/index.js'
 import { BlobStore } from './store/blobs.js'
 import { loadOrCreateKeys, type HubKeys } from './keys.js'
@@ -107,6 +107,7 @@ export async function startHub(options: HubOptions): Promise<Hub> {
       host,
       hubSecret: keys.hubSecret,
       secretHashOf: (id) => store.devices.secretHash(id),
+      feedTokenValid: (token) => store.tokens.lookup(sha256Hex(token), now()) !== undefined,
       log,
     })
     mqttUrl = broker.url

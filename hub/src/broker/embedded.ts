@@ -8,6 +8,12 @@ import type { Logger } from 'pino'
 import { HUB_USERNAME } from '../keys.js'
 import { devicemayPublish, deviceMaySubscribe } from './acl.js'
 
+/** `ef/v1/feed/+` or `ef/v1/feed/{model}` [EF-9.7]. */
+function feedConsumerMaySubscribe(filter: string): boolean {
+  const p = filter.split('/')
+  return p.length === 4 && p[0] === 'ef' && p[1] === 'v1' && p[2] === 'feed' && (p[3] === '+' || isValidId(p[3]))
+}
+
 export interface EmbeddedBrokerOptions {
   /** TCP port; 0 picks an ephemeral one. */
   port: number
@@ -15,8 +21,13 @@ export interface EmbeddedBrokerOptions {
   hubSecret: string
   /** sha256 hex of a device's secret, or undefined for unknown devices. */
   secretHashOf: (deviceId: string) => string | undefined
+  /** Whether an API token may read the live feed (user name FEED_USERNAME) [EF-9.7]; without it nobody may. */
+  feedTokenValid?: (token: string) => boolean
   log: Logger
 }
+
+/** MQTT user name of live feed consumers; their password is an API token [EF-9.7]. */
+export const FEED_USERNAME = 'feed-consumer'
 
 export interface EmbeddedBroker {
   readonly aedes: Aedes
@@ -38,6 +49,12 @@ export async function startEmbeddedBroker(opts: EmbeddedBrokerOptions): Promise<
       if (username === HUB_USERNAME) {
         return digestsEqual(sha256Hex(secret), hubHash) ? done(null, true) : done(authError('EF_ERR_AUTH_BAD_CREDENTIALS', 4), false)
       }
+      if (username === FEED_USERNAME) {
+        // A feed consumer reads ef/v1/feed/… only; it is not a device [EF-9.7].
+        if (!opts.feedTokenValid?.(secret)) return done(authError('EF_ERR_AUTH_TOKEN_INVALID', 4), false)
+        ;(client as unknown as { efFeed: boolean }).efFeed = true
+        return done(null, true)
+      }
       // A device authenticates as itself: username = client id = device id.
       const expected = username && isValidId(username) && client.id === username ? opts.secretHashOf(username) : undefined
       if (!expected || !digestsEqual(sha256Hex(secret), expected)) {
@@ -49,6 +66,10 @@ export async function startEmbeddedBroker(opts: EmbeddedBrokerOptions): Promise<
     },
     authorizePublish(client, packet, done) {
       if (!client) return done(null) // broker-internal (e.g. an obsolete will)
+      if ((client as unknown as { efFeed?: boolean }).efFeed) {
+        opts.log.warn({ code: 'EF_ERR_AUTH_FORBIDDEN_PUBLISH', client: client.id, topic: packet.topic }, 'feed consumers publish nothing; client disconnected')
+        return done(new Error('EF_ERR_AUTH_FORBIDDEN_PUBLISH'))
+      }
       const device = (client as unknown as { efDevice?: string }).efDevice
       if (device === undefined) return done(null) // the hub
       if (devicemayPublish(device, packet.topic)) return done(null)
@@ -56,6 +77,7 @@ export async function startEmbeddedBroker(opts: EmbeddedBrokerOptions): Promise<
       done(new Error('EF_ERR_AUTH_FORBIDDEN_PUBLISH'))
     },
     authorizeSubscribe(client, sub, done) {
+      if ((client as unknown as { efFeed?: boolean } | null)?.efFeed) return done(null, feedConsumerMaySubscribe(sub.topic) ? sub : null)
       const device = (client as unknown as { efDevice?: string }).efDevice
       if (device === undefined || deviceMaySubscribe(device, sub.topic)) return done(null, sub)
       opts.log.warn({ code: 'EF_ERR_AUTH_FORBIDDEN_SUBSCRIBE', device, topic: sub.topic }, 'subscription refused')

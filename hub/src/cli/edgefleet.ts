@@ -6,7 +6,8 @@ import { parseArgs } from 'node:util'
 import { EdgeFleetError, codeOf } from '@edgefleet/shared'
 import { HubClient } from './http.js'
 import { table, progressBar } from './format.js'
-import { ROLLOUT_HELP, ROLLOUT_OPTIONS, RolloutUsageError, rolloutCommand } from './rollouts.js'
+import { ROLLOUT_HELP, ROLLOUT_OPTIONS, RolloutUsageError, rolloutCommand, parseDuration, parseWaves } from './rollouts.js'
+import { FEED_HELP, FEED_OPTIONS, FeedUsageError, feedCommand } from './feed.js'
 
 const HELP: Record<string, string> = {
   main: `edgefleet — edge-inference fleet manager
@@ -26,6 +27,9 @@ Commands:
   rollout create N@V --selector EXPR   staged rollout: waves, soak, health gates, schedule
   rollout list|show ID      rollouts with wave progress and decisions (show --wait: progress bars)
   rollout pause|resume|abort|rollback|promote|approve ID
+  feed export MODEL --out F.tar   retraining dataset: .npy tensors + index.jsonl (resumable --since CURSOR)
+  feed tail [MODEL] [--follow]    the retraining feed as NDJSON (samples, drift, disagreements, labels)
+  drift [--model N]         input and output drift (PSI) per version and profile
   compile MODEL.onnx        compile one model for one profile, no hub needed (see compile --help)
 
 Common options:
@@ -43,7 +47,9 @@ Common options:
   --json           print one JSON line with the URLs and the hub key once started`,
   'device add': `edgefleet device add ID --profile P [--tag k=v ...] [--json]`,
   'devices list': `edgefleet devices list [--json]`,
-  'model add': `edgefleet model add FILE.onnx --name N --version V [--shape INPUT=d,d,..] [--value INPUT=x] [--precision P] [--output NAME=KIND] [--parent N@V] [--run-id ID] [--json]
+  'model add': `edgefleet model add FILE.onnx --name N --version V [--shape INPUT=d,d,..] [--value INPUT=x] [--precision P] [--output NAME=KIND] [--parent N@V] [--run-id ID] [--canary [--selector EXPR] [--waves LIST] [--soak DUR]] [--json]
+  --parent  the registered version this one was retrained from (lineage); --run-id the training run
+  --canary  intake policy: once every profile built, start a rollout to the devices serving the model (default gates)
   --shape   concrete shape for an input with symbolic dims (repeatable)
   --output  what an output means: scores | logits | probability | regression | other (repeatable); agents report confidence from it
   --value   constant value for an input (e.g. a sample rate), used for health checks (repeatable)`,
@@ -53,10 +59,13 @@ Common options:
   'deployment show': `edgefleet deployment show ID [--json]`,
   telemetry: `edgefleet telemetry [--model N] [--json]`,
   ...ROLLOUT_HELP,
+  ...FEED_HELP,
 }
 
 const OPTIONS = {
   ...ROLLOUT_OPTIONS,
+  ...FEED_OPTIONS,
+  canary: { type: 'boolean' },
   hub: { type: 'string' },
   token: { type: 'string' },
   json: { type: 'boolean' },
@@ -137,6 +146,7 @@ export async function main(argv: string[], out = process.stdout, err = process.s
   const emit = (data: unknown, text: () => string) => print(o.json ? JSON.stringify(data) : text())
   try {
     if (cmd === 'rollout') return await rolloutCommand(hub, sub ?? '', pos, o, emit, err)
+    if (cmd === 'feed' || cmd === 'drift') return await feedCommand(hub, cmd, pos, o, emit, out)
     switch (two.startsWith('hub start') ? 'hub start' : key) {
       case 'hub start': {
         const { runHub } = await import('./hub-start.js')
@@ -180,13 +190,22 @@ export async function main(argv: string[], out = process.stdout, err = process.s
         if (Object.keys(options).length) q.set('options', JSON.stringify(options))
         if (o.parent) q.set('parent', o.parent)
         if (o['run-id']) q.set('runId', o['run-id'])
-        const r = await hub.request<{ version: { model: string; version: string; size: number }; builds: { profile: string; status: string; precision: string | null; sizeBytes: number | null; errorCode: string | null }[] }>(
+        if (o.canary) {
+          q.set('policy', 'canary')
+          const rollout: Record<string, unknown> = {}
+          if (o.selector) rollout.selector = o.selector
+          if (o.waves) rollout.waves = parseWaves(o.waves)
+          if (o.soak) rollout.soakMs = parseDuration(o.soak)
+          if (Object.keys(rollout).length) q.set('rollout', JSON.stringify(rollout))
+        }
+        const r = await hub.request<{ version: { model: string; version: string; size: number }; builds: { profile: string; status: string; precision: string | null; sizeBytes: number | null; errorCode: string | null }[]; intake?: { rollout: { id: string; state: string } | null; skipped: string | null } }>(
           'POST',
           `/api/v1/models?${q}`,
           bytes,
           { contentType: 'application/octet-stream' },
         )
-        emit(r, () => `registered ${r.version.model}@${r.version.version} (${r.version.size} bytes)\n` + (r.builds.length ? table(r.builds, ['profile', 'status', 'precision', 'sizeBytes', 'errorCode']) : 'no devices provisioned yet: builds happen at first deploy'))
+        const intake = r.intake?.rollout ? `\ncanary rollout ${r.intake.rollout.id} started (${r.intake.rollout.state})` : r.intake?.skipped ? `\nno canary rollout: ${r.intake.skipped}` : ''
+        emit(r, () => `registered ${r.version.model}@${r.version.version} (${r.version.size} bytes)\n` + (r.builds.length ? table(r.builds, ['profile', 'status', 'precision', 'sizeBytes', 'errorCode']) : 'no devices provisioned yet: builds happen at first deploy') + intake)
         return 0
       }
       case 'models list': {
@@ -229,7 +248,7 @@ export async function main(argv: string[], out = process.stdout, err = process.s
         return 2
     }
   } catch (e) {
-    if (e instanceof UsageError || e instanceof RolloutUsageError) {
+    if (e instanceof UsageError || e instanceof RolloutUsageError || e instanceof FeedUsageError) {
       err.write(`${e.message}\n${key ? HELP[key] : HELP.main}\n`)
       return 2
     }

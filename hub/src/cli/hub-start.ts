@@ -1,6 +1,19 @@
 // `edgefleet hub start`: runs until SIGINT/SIGTERM, then closes cleanly.
 import { resolve } from 'node:path'
+import { EdgeFleetError } from '@edgefleet/shared'
 import { startHub } from '../hub.js'
+import type { RetrainingOptions } from '../telemetry/index.js'
+
+/** EF_RETRAINING: JSON of RetrainingOptions ({ingest, drift, retention}), e.g. short drift windows for a demo [EF-9]. */
+function retrainingFromEnv(): RetrainingOptions | undefined {
+  const raw = process.env.EF_RETRAINING
+  if (!raw) return undefined
+  try {
+    return JSON.parse(raw) as RetrainingOptions
+  } catch {
+    throw new EdgeFleetError('EF_ERR_CONFIG_INVALID', 'EF_RETRAINING is not JSON ({"drift": {"windowMs": …}, "ingest": {…}, "retention": {…}})')
+  }
+}
 
 export async function runHub(o: Record<string, string | boolean | string[] | undefined>, print: (s: string) => void): Promise<number> {
   const num = (v: unknown, d: number) => (typeof v === 'string' ? Number(v) : d)
@@ -14,6 +27,7 @@ export async function runHub(o: Record<string, string | boolean | string[] | und
     mosquittoPidFile: typeof o['mosquitto-pid-file'] === 'string' ? resolve(o['mosquitto-pid-file']) : undefined,
     profilesDir: typeof o.profiles === 'string' ? resolve(o.profiles) : undefined,
     log: typeof o['log-level'] === 'string' ? o['log-level'] : 'info',
+    retraining: retrainingFromEnv(),
   })
   const info = { httpUrl: hub.httpUrl, mqttUrl: hub.mqttUrl, publicKey: hub.keys.publicKey, pid: process.pid, ...(hub.adminToken ? { adminToken: hub.adminToken } : {}) }
   print(o.json ? JSON.stringify(info) : `EdgeFleet hub\n  console: ${hub.httpUrl}/\n  broker:  ${hub.mqttUrl}\n  hub key: ${hub.keys.publicKey}\n  admin token: ${hub.adminToken ? `in ${resolve(typeof o.data === 'string' ? o.data : '.data/hub', 'admin-token')}` : 'not on disk any more (create tokens with an admin token)'}`)

@@ -1,7 +1,7 @@
 // A minimal POSIX ustar writer for dataset exports [EF-9.9]: regular files
 // only, written as they come (nothing is held in memory but the current
 // entry). Python's tarfile, GNU tar and bsdtar read it.
-import { openSync, writeSync, closeSync } from 'node:fs'
+import { openSync, writeSync, closeSync, readSync, fstatSync } from 'node:fs'
 
 const BLOCK = 512
 
@@ -61,6 +61,28 @@ export class TarWriter {
     const pad = (BLOCK - (data.length % BLOCK)) % BLOCK
     if (pad) this.write(Buffer.alloc(pad))
     this.entries++
+  }
+
+  /** Adds a file from disk, copied 1 MiB at a time. */
+  addFile(path: string, srcPath: string): void {
+    const src = openSync(srcPath, 'r')
+    try {
+      const size = fstatSync(src).size
+      this.write(tarHeader(path, size, this.mtimeMs))
+      const buf = Buffer.alloc(1024 * 1024)
+      let left = size
+      while (left > 0) {
+        const n = readSync(src, buf, 0, Math.min(buf.length, left), null)
+        if (n === 0) throw new Error(`${srcPath} shrank while being archived`)
+        this.write(buf.subarray(0, n))
+        left -= n
+      }
+      const pad = (BLOCK - (size % BLOCK)) % BLOCK
+      if (pad) this.write(Buffer.alloc(pad))
+      this.entries++
+    } finally {
+      closeSync(src)
+    }
   }
 
   /** Writes the end-of-archive marker (two zero blocks) and closes the file. */

@@ -1,0 +1,224 @@
+// Ingest idempotency with rollups and feed records [EF-9.1, EF-9.2], PSI
+// against a hand-computed value, baselines and drift events with hysteresis
+// [EF-9.4, EF-9.5], retention and the feed's floor [EF-9.3]. Real SQLite in
+// a temp folder; a fake clock.
+import { join } from 'node:path'
+import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import pino from 'pino'
+import { FEATURE_BUCKETS, LATENCY_BUCKETS_MS, type Sample, type TelemetryBatch } from '@edgefleet/shared'
+import { HubStore, psi } from '../../src/store/index.js'
+import { Ingestor } from '../../src/telemetry/ingest.js'
+import { DriftMonitor } from '../../src/telemetry/drift.js'
+import { Retention } from '../../src/telemetry/retention.js'
+import { featureBin } from '../../src/telemetry/sketch.js'
+import { tempDir } from '../fixtures/hub.js'
+
+const log = pino({ level: 'silent' })
+const MIN = 60_000
+const T0 = Date.UTC(2026, 10, 25, 12, 0, 0)
+
+/** A sketch of `n` values spread over the given bins. */
+function sketch(bins: Record<number, number>): number[] {
+  const s = new Array<number>(FEATURE_BUCKETS.length + 1).fill(0)
+  for (const [i, n] of Object.entries(bins)) s[Number(i)] = n
+  return s
+}
+
+let seq = 0
+function batch(deviceId: string, to: number, o: { requests?: number; confidence?: number[]; features?: number[]; version?: string; batchId?: string } = {}): TelemetryBatch {
+  const requests = o.requests ?? 100
+  const latency = new Array<number>(LATENCY_BUCKETS_MS.length + 1).fill(0)
+  latency[4] = requests
+  return {
+    v: 1,
+    deviceId,
+    batchId: o.batchId ?? `batch-${String(++seq).padStart(6, '0')}`,
+    from: to - 1000,
+    to,
+    models: [
+      {
+        model: 'wake',
+        version: o.version ?? '1.0.0',
+        requests,
+        errors: 0,
+        latency,
+        latencySumMs: requests * 0.7,
+        ...(o.confidence ? { confidence: o.confidence } : {}),
+        ...(o.features ? { features: [{ input: 'x', count: o.features.reduce((a, b) => a + b, 0), mean: 0, variance: 1, min: -1, max: 1, sketch: o.features }] } : {}),
+      },
+    ],
+  }
+}
+
+const sample = (deviceId: string, sampleId: string, ts: number): Sample => ({
+  v: 1,
+  deviceId,
+  sampleId,
+  ts,
+  model: 'wake',
+  version: '1.0.0',
+  reason: 'random',
+  confidence: 0.4,
+  inputs: { x: { type: 'float32', dims: [1, 3], data: [0.1, 0.2, 0.3] } },
+  outputs: { y: { type: 'float32', dims: [1, 2], data: [0.4, 0.6] } },
+})
+
+describe('PSI [EF-2.6.5, EF-9.5]', () => {
+  it('equals the hand-computed value', () => {
+    // Baseline 50/50 over two bins, window 25/75: (0.25−0.5)·ln(0.25/0.5) + (0.75−0.5)·ln(0.75/0.5) = 0.25·ln 3.
+    const e = [50, 50, 0, 0, 0, 0, 0, 0, 0, 0]
+    const a = [25, 75, 0, 0, 0, 0, 0, 0, 0, 0]
+    expect(psi(e, a)).toBeCloseTo(0.2746530721670274, 12)
+    expect(psi(e, e)).toBe(0)
+  })
+
+  it('floors empty bins at 1e-4 so a new bin gives a finite, large index', () => {
+    // Window mass moves entirely into a bin the baseline never saw.
+    const v = psi([100, 0], [0, 100])!
+    const expected = (1e-4 - 1) * Math.log(1e-4 / 1) + (1 - 1e-4) * Math.log(1 / 1e-4)
+    expect(v).toBeCloseTo(expected, 9)
+    expect(psi([0, 0], [1, 1])).toBeNull()
+  })
+
+  it('bins values as the agent does (bound[i-1] < x ≤ bound[i])', () => {
+    expect(featureBin(-5000)).toBe(0)
+    expect(featureBin(-1000)).toBe(0)
+    expect(featureBin(0)).toBe(9)
+    expect(featureBin(0.005)).toBe(10)
+    expect(featureBin(1e9)).toBe(FEATURE_BUCKETS.length)
+  })
+})
+
+describe('ingest, rollups, baselines and drift', () => {
+  let store: HubStore
+  let cleanup: () => void
+  let now = T0
+  const clock = () => now
+
+  beforeEach(() => {
+    const t = tempDir('ef-drift-')
+    cleanup = t.cleanup
+    store = HubStore.open(join(t.dir, 'hub.db'))
+    store.devices.insert('d1', 'gateway-rpi4', {}, 'x', T0)
+    store.devices.insert('d2', 'phone-android-arm64', {}, 'x', T0)
+    now = T0
+  })
+  afterEach(() => {
+    store.close()
+    cleanup()
+  })
+
+  it('stores a redelivered batch and sample once: one row, one rollup count, one feed record [EF-9.1]', () => {
+    const ing = new Ingestor({ store, now: clock, log }, { flushMs: 1_000_000 })
+    const b = batch('d1', T0 + 1000, { confidence: [0, 0, 0, 0, 0, 50, 50, 0, 0, 0] })
+    ing.pushTelemetry(b, 100)
+    ing.pushTelemetry(b, 100) // redelivered inside the same flush
+    ing.pushSample(sample('d1', 'sample-0001', T0), 10, JSON.stringify(sample('d1', 'sample-0001', T0)))
+    const r1 = ing.flush()!
+    expect(r1).toMatchObject({ batches: 1, duplicateBatches: 1, samples: 1, duplicateSamples: 0 })
+    ing.pushTelemetry(b, 100) // and again in a later flush (an offline resend)
+    ing.pushSample(sample('d1', 'sample-0001', T0), 10, JSON.stringify(sample('d1', 'sample-0001', T0)))
+    const r2 = ing.flush()!
+    expect(r2).toMatchObject({ batches: 0, duplicateBatches: 1, samples: 0, duplicateSamples: 1, feed: [] })
+    expect(store.telemetry.countRows()).toEqual({ batches: 1, rows: 1 })
+    const rows = store.telemetry.rollups.rows('wake', null, 0, T0 + 10 * MIN)
+    expect(rows).toHaveLength(1)
+    expect(rows[0]).toMatchObject({ profile: 'gateway-rpi4', bucket: T0, batches: 1, requests: 100, confidence: [0, 0, 0, 0, 0, 50, 50, 0, 0, 0] })
+    expect(store.telemetry.feed.count()).toBe(1)
+    const [line] = store.telemetry.feed.page({ limit: 10 })
+    expect(JSON.parse(line.line)).toMatchObject({ kind: 'sample', model: 'wake', deviceId: 'd1', sampleId: 'sample-0001', inputs: { x: { type: 'float32', dims: [1, 3] } }, url: '/api/v1/samples/d1/sample-0001' })
+  })
+
+  it('flushes synchronously when the queue is full, so memory stays bounded [EF-9.1]', () => {
+    const ing = new Ingestor({ store, now: clock, log }, { flushMs: 1_000_000, maxRecords: 10 })
+    for (let i = 0; i < 95; i++) {
+      ing.pushTelemetry(batch('d1', T0 + i), 100)
+      expect(ing.queued).toBeLessThan(10)
+    }
+    expect(ing.stats.fullFlushes).toBe(9)
+    expect(ing.stats.maxQueued).toBe(10)
+    ing.close()
+    expect(store.telemetry.countRows().batches).toBe(95)
+    expect(store.telemetry.rollups.rows('wake', null, 0, T0 + MIN).reduce((n, r) => n + r.batches, 0)).toBe(95)
+  })
+
+  it('rolls up per profile and bucket; windows merge by adding counts [EF-9.2]', () => {
+    store.telemetry.ingestMany([batch('d1', T0 + 10), batch('d1', T0 + MIN + 10), batch('d2', T0 + 20)], [], now)
+    const w = store.telemetry.rollups.window('wake', '1.0.0', T0, T0 + 2 * MIN)
+    expect(w.get('1.0.0\u0000gateway-rpi4')?.requests).toBe(200)
+    expect(w.get('1.0.0\u0000phone-android-arm64')?.requests).toBe(100)
+    expect(w.get('1.0.0\u0000*')?.requests).toBe(300)
+    expect(store.telemetry.rollups.rows('wake', null, 0, T0 + 2 * MIN).map((r) => [r.profile, r.bucket])).toEqual([
+      ['gateway-rpi4', T0],
+      ['phone-android-arm64', T0],
+      ['gateway-rpi4', T0 + MIN],
+    ])
+  })
+
+  it('freezes a field baseline after the first window, then emits one drift event per rising subject [EF-9.4, EF-9.5]', () => {
+    const drift = new DriftMonitor({ store, now: clock, log }, { fieldWindowMs: 10 * MIN, windowMs: 10 * MIN, minRequests: 200, minOutputCount: 100, minInputCount: 1000, intervalMs: 0 })
+    const calm = { confidence: [0, 0, 0, 0, 0, 0, 0, 10, 40, 50], features: sketch({ 9: 500, 10: 500 }) }
+    const drifted = { confidence: [0, 0, 10, 40, 50, 0, 0, 0, 0, 0], features: sketch({ 14: 500, 15: 500 }) }
+    // First 10 minutes in the field: calm traffic on both profiles.
+    for (let m = 0; m < 10; m++) store.telemetry.ingestMany([batch('d1', T0 + m * MIN + 5, calm), batch('d2', T0 + m * MIN + 7, calm)], [], T0 + m * MIN + 10)
+    now = T0 + 9 * MIN
+    expect(drift.evaluate().events).toHaveLength(0)
+    expect(store.telemetry.baselines.has('wake', '1.0.0', 'field')).toBe(false) // window not over yet
+    now = T0 + 10 * MIN + 1
+    const calmEval = drift.evaluate()
+    expect(store.telemetry.baselines.effective('wake', '1.0.0', 'gateway-rpi4')).toMatchObject({ source: 'field', profile: 'gateway-rpi4', requests: 1000 })
+    expect(calmEval.events).toHaveLength(0)
+    expect(calmEval.values.every((v) => v.psi !== null && v.psi < 0.01)).toBe(true)
+
+    // Then d1's traffic shifts (inputs and confidence); d2's does not.
+    for (let m = 10; m < 20; m++) store.telemetry.ingestMany([batch('d1', T0 + m * MIN + 5, drifted), batch('d2', T0 + m * MIN + 7, calm)], [], T0 + m * MIN + 10)
+    now = T0 + 20 * MIN + 1
+    const r = drift.evaluate()
+    const subjects = r.events.map((e) => JSON.parse(e.line) as { kind: string; profile: string; subject: string; psi: number; baseline: { source: string } })
+    expect(subjects.map((s) => `${s.profile} ${s.subject}`).sort()).toEqual(['gateway-rpi4 input:x', 'gateway-rpi4 output:confidence'])
+    expect(subjects.every((s) => s.kind === 'drift' && s.psi > 0.2 && s.baseline.source === 'field')).toBe(true)
+    // The event's PSI is the PSI of the window's bins against the baseline's.
+    const conf = subjects.find((s) => s.subject === 'output:confidence')!
+    expect(conf.psi).toBeCloseTo(psi(calm.confidence, drifted.confidence)!, 9)
+
+    // Still drifting at the next evaluation: no second event (hysteresis) …
+    now += MIN
+    expect(drift.evaluate().events).toHaveLength(0)
+    expect(store.telemetry.baselines.listDrift({ model: 'wake' }).filter((d) => d.open)).toHaveLength(2)
+    // … until it recovered below threshold/2 and drifted again.
+    for (let m = 21; m < 31; m++) store.telemetry.ingestMany([batch('d1', T0 + m * MIN + 5, calm)], [], T0 + m * MIN + 10)
+    now = T0 + 31 * MIN + 1
+    expect(drift.evaluate().events).toHaveLength(0)
+    expect(store.telemetry.baselines.listDrift({ model: 'wake' }).filter((d) => d.open)).toHaveLength(0)
+    for (let m = 31; m < 41; m++) store.telemetry.ingestMany([batch('d1', T0 + m * MIN + 5, drifted)], [], T0 + m * MIN + 10)
+    now = T0 + 41 * MIN + 1
+    expect(drift.evaluate().events).toHaveLength(2)
+  })
+
+  it('never emits drift events against a synthetic build baseline, but shows the PSI [EF-9.4]', () => {
+    store.telemetry.baselines.put({ model: 'wake', version: '1.0.0', profile: '*', source: 'build', fromMs: null, toMs: null, requests: 1, confidence: [0, 0, 0, 0, 0, 0, 0, 0, 0, 1], features: {}, createdAt: T0 })
+    const drift = new DriftMonitor({ store, now: clock, log }, { fieldWindowMs: 60 * MIN, windowMs: 10 * MIN, intervalMs: 0 })
+    store.telemetry.ingestMany([batch('d1', T0 + 5, { confidence: [100, 0, 0, 0, 0, 0, 0, 0, 0, 0] })], [], T0)
+    now = T0 + MIN
+    const r = drift.evaluate()
+    expect(r.events).toHaveLength(0)
+    expect(r.values[0]).toMatchObject({ subject: 'output:confidence', baselineSource: 'build', drifting: false })
+    expect(r.values[0].psi).toBeGreaterThan(1)
+  })
+
+  it('retention deletes raw rows, samples, feed records and rollups by age and raises the feed floor [EF-9.3]', () => {
+    const DAY = 24 * 60 * MIN
+    store.telemetry.ingestMany([batch('d1', T0 + 5)], [{ sample: sample('d1', 'sample-old1', T0), bytes: 10, payload: JSON.stringify(sample('d1', 'sample-old1', T0)) }], T0)
+    store.telemetry.ingestMany([batch('d1', T0 + 20 * DAY)], [{ sample: sample('d1', 'sample-new1', T0 + 20 * DAY), bytes: 10, payload: JSON.stringify(sample('d1', 'sample-new1', T0 + 20 * DAY)) }], T0 + 20 * DAY)
+    now = T0 + 35 * DAY
+    const r = new Retention({ store, now: clock, log }, { rawDays: 7, sampleDays: 30, feedDays: 30, rollupDays: 31 }).run()
+    expect(r).toMatchObject({ telemetry: 2, samples: 1, feed: 1, rollups: 1, batches: 1 })
+    const floor = store.telemetry.feed.floor()
+    expect(floor).toBe(1)
+    expect(() => store.telemetry.feed.page({ since: 0, limit: 10 })).toThrow(expect.objectContaining({ code: 'EF_ERR_FEED_CURSOR_EXPIRED' }))
+    expect(store.telemetry.feed.page({ limit: 10 }).map((l) => l.cursor)).toEqual([2])
+    expect(store.telemetry.feed.page({ since: floor, limit: 10 }).map((l) => l.cursor)).toEqual([2])
+    // The surviving batch id still dedupes a late resend (batch ids live as long as rollups).
+    expect(store.telemetry.countRows().batches).toBe(1)
+  })
+})
