@@ -315,7 +315,7 @@ export class RolloutEngine {
     if (baseline.requests === 0) baseline = merge((id) => cohortIds.has(id), since - spec.gates.baselineMs, since)
     const shadow = store.rolloutTelemetry.shadow(r.model, r.version, (id) => cohortIds.has(id), since, t)
     const failedDevices = wave.filter((x) => x.status === 'failed').length
-    const verdict = judge(gateValues(cohort, baseline, shadow, failedDevices), spec.gates, { needRequests: true })
+    const verdict = judge(gateValues(cohort, baseline, shadow, failedDevices, spec.gates.p95FloorMs ?? 0), spec.gates, { needRequests: true })
     store.rollouts.addGateSample(r.id, { ts: t, wave: r.wave, values: sampleOf(verdict) })
     return verdict
   }

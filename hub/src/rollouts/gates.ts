@@ -27,7 +27,7 @@ export interface GateVerdict {
   values: GateValues
 }
 
-export function gateValues(cohort: CohortStats, baseline: CohortStats, shadow: ShadowStats, failedDevices: number): GateValues {
+export function gateValues(cohort: CohortStats, baseline: CohortStats, shadow: ShadowStats, failedDevices: number, p95FloorMs = 0): GateValues {
   const errorRate = cohort.requests ? cohort.errors / cohort.requests : null
   const baselineErrorRate = baseline.requests ? baseline.errors / baseline.requests : null
   const p95Ms = histogramQuantile(cohort.latency, 0.95)
@@ -42,7 +42,7 @@ export function gateValues(cohort: CohortStats, baseline: CohortStats, shadow: S
     baselineErrorRate,
     p95Ms: finite(p95Ms),
     baselineP95Ms: finite(baselineP95Ms),
-    p95Ratio: p95Ms !== null && baselineP95Ms !== null && baselineP95Ms > 0 ? finite(p95Ms / baselineP95Ms) : null,
+    p95Ratio: p95Ms !== null && baselineP95Ms !== null && Math.max(baselineP95Ms, p95FloorMs) > 0 ? finite(Math.max(p95Ms, p95FloorMs) / Math.max(baselineP95Ms, p95FloorMs)) : null,
     shadowRuns: shadow.runs,
     shadowAgreement: shadow.runs ? shadow.agree / shadow.runs : null,
     confidencePsi: finite(psi(baseline.confidence, cohort.confidence)),

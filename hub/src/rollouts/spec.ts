@@ -21,6 +21,8 @@ export interface Gates {
   maxErrorRateDelta: number | null
   /** Cohort p95 latency / baseline p95 at most this; null: off. */
   maxP95Ratio: number | null
+  /** Latencies below this count as this for the p95 ratio (sub-millisecond noise is no regression), ms. */
+  p95FloorMs: number
   /** Top-1 agreement of shadow runs at least this; null: off. */
   minShadowAgreement: number | null
   /** PSI of confidence bins against the baseline at most this; null: off. */
@@ -65,6 +67,7 @@ export interface RolloutSpec {
 export const defaultGates: Gates = {
   maxErrorRateDelta: 0.02,
   maxP95Ratio: 1.5,
+  p95FloorMs: 2,
   minShadowAgreement: null,
   maxConfidencePsi: 0.25,
   minRequests: 20,
@@ -125,6 +128,7 @@ export function validateGates(g: Partial<Gates> = {}): Gates {
   range('maxP95Ratio', 1, 1000)
   range('minShadowAgreement', 0, 1)
   range('maxConfidencePsi', 0, 100)
+  if (!(typeof out.p95FloorMs === 'number' && out.p95FloorMs >= 0)) throw bad(`p95FloorMs must be ≥ 0, got ${out.p95FloorMs}`)
   for (const k of ['minRequests', 'maxFailedDevices', 'baselineMs'] as const) {
     if (!(Number.isInteger(out[k]) && out[k] >= 0)) throw bad(`${k} must be a whole number ≥ 0, got ${out[k]}`)
   }

@@ -18,6 +18,7 @@ const GatesIn = Type.Object(
   {
     maxErrorRateDelta: Type.Optional(Num),
     maxP95Ratio: Type.Optional(Num),
+    p95FloorMs: Type.Optional(Type.Number()),
     minShadowAgreement: Type.Optional(Num),
     maxConfidencePsi: Type.Optional(Num),
     minRequests: Type.Optional(Type.Number()),
