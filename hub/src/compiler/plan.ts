@@ -212,9 +212,19 @@ export async function planBuild(model: Uint8Array, profile: FirmwareProfile, opt
     if (!ok.length) {
       throw new EdgeFleetError('EF_ERR_BUILD_FAILED', `no candidate fits profile ${profile.id}: ${candidates.map((c) => `${c.precision}: ${c.reason}`).join(' | ')}`)
     }
-    // Fastest wins; without timing (or on a tie) the smaller build.
+    // Fastest wins; without timing (or on a tie) the smaller build. On a metered network every
+    // downloaded byte costs, so there the smallest build that meets the latency budget wins
+    // (int8-weight with compact storage: ~0.26 of fp32), and only if none does, the fastest.
     ok.sort((a, b) => (a.report.latencyMs ?? 0) - (b.report.latencyMs ?? 0) || a.built.bytes.byteLength - b.built.bytes.byteLength)
-    const best = ok[0]
+    let best = ok[0]
+    if (profile.network?.metered) {
+      const inBudget = ok.filter((c) => c.report.latencyMs === null || c.report.latencyMs === undefined || c.report.latencyMs <= budgets.latencyBudgetMs)
+      const smallest = [...inBudget].sort((a, b) => a.built.bytes.byteLength - b.built.bytes.byteLength)[0]
+      if (smallest) {
+        best = smallest
+        if (smallest !== ok[0]) best.report.notes = [...(best.report.notes ?? []), `metered network: smallest build within the ${budgets.latencyBudgetMs} ms latency budget chosen over the fastest (${ok[0].built.precision})`]
+      }
+    }
     progress({ phase: 'done', precision: best.built.precision, done: 1, total: 1 })
     return {
       built: best.built,

@@ -66,3 +66,18 @@ describe.each(Object.entries(shipped))('%s', (name, m) => {
     console.log(`${name} ${precision}: size ${(r.report.sizeRatio as number).toFixed(3)} cosine ${r.report.cosine.toFixed(4)}${r.report.top1Agreement !== undefined ? ` top1 ${(r.report.top1Agreement as number).toFixed(3)}` : ''}`)
   })
 })
+
+describe('planner selection', () => {
+  // int8-weight runs DequantizeLinear on every call (1.4× fp32 on a head) but is the smallest build:
+  // a profile on a metered network takes it when it meets the latency budget; others take the fastest.
+  it.each([false, true])('metered network %s', async (metered) => {
+    const m = shipped['wake-hello']
+    const model = new Uint8Array(readFileSync(m.file))
+    const profile = testProfile({ precisions: ['fp32', 'int8-dynamic', 'int8-weight'], network: { metered, kind: metered ? 'cellular' : 'ethernet' }, latencyBudgetMs: 50 })
+    const r = await compile(model, profile, { timing: { warmup: 5, minRounds: 20, maxRounds: 400, budgetMs: 400 } })
+    if (metered) {
+      expect(r.precision).toBe('int8-weight')
+      expect(r.report.sizeRatio).toBeLessThanOrEqual(0.27)
+    } else expect(r.precision).not.toBe('int8-weight')
+  })
+})
