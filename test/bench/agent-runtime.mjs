@@ -135,7 +135,10 @@ function seedModel(dataDir) {
   slots.writeManifest('wake', 'a', m, shared.signDocument(m, shared.privateKeyFromPem(keys.privateKeyPem)))
   slots.setActive('wake', 'a', '1.0.0')
 }
-const ENTRIES = { bundle: dist('edgefleet-agent.mjs'), unbundled: dist('cli.js') }
+// How each series starts the agent: the bundle as the systemd unit runs it (agent/deploy: a 1 MiB
+// young generation), the bundle with node's defaults, and the unbundled tsc output.
+const INSTALLED_FLAGS = ['--max-semi-space-size=1']
+const ENTRIES = { installed: [...INSTALLED_FLAGS, dist('edgefleet-agent.mjs')], bundle: [dist('edgefleet-agent.mjs')], unbundled: [dist('cli.js')] }
 const round1 = (x) => Math.round(x * 10) / 10
 /**
  * The floor: bare node + onnxruntime-node + one session of the same model with
@@ -163,7 +166,7 @@ async function agentRss(entry, withModel, load) {
   const dataDir = join(tmp, `a-${entry}-${withModel}-${load}`)
   if (withModel) seedModel(dataDir)
   // No broker on port 1: the agent runs offline (as on a device between connections), queuing telemetry.
-  const proc = spawn(process.execPath, [ENTRIES[entry], '--hub', 'mqtt://127.0.0.1:1', '--device-id', 'bench-1', '--secret', 's', '--hub-key', keys.publicKey, '--profile', 'gateway-rpi4', '--data', dataDir, '--api-port', '0', '--log-level', 'error', '--json'], { stdio: ['ignore', 'pipe', 'pipe'] })
+  const proc = spawn(process.execPath, [...ENTRIES[entry], '--hub', 'mqtt://127.0.0.1:1', '--device-id', 'bench-1', '--secret', 's', '--hub-key', keys.publicKey, '--profile', 'gateway-rpi4', '--data', dataDir, '--api-port', '0', '--log-level', 'error', '--json'], { stdio: ['ignore', 'pipe', 'pipe'] })
   const [line] = await once(proc.stdout, 'data')
   const info = JSON.parse(String(line))
   const rss = () => Number(readFileSync(`/proc/${proc.pid}/status`, 'utf8').match(/VmRSS:\s+(\d+)/)[1]) / 1024
@@ -178,35 +181,40 @@ async function agentRss(entry, withModel, load) {
     })
   if (withModel) for (let i = 0; i < 100; i++) await local(binBody, 'application/x-edgefleet-tensors')
   let peak = 0
+  let served = 0
   if (load) {
     const end = Date.now() + SECONDS * 1000
     const sampler = setInterval(() => (peak = Math.max(peak, rss())), 100)
-    await Promise.all(Array.from({ length: 4 }, async () => { while (Date.now() < end) await local(Buffer.from(jsonBody), 'application/json') }))
+    await Promise.all(Array.from({ length: 4 }, async () => { while (Date.now() < end) { await local(Buffer.from(jsonBody), 'application/json'); served++ } }))
     clearInterval(sampler)
   }
   await new Promise((r) => setTimeout(r, 2000))
   const idle = rss()
   await stopProcess(proc)
-  return { idleMiB: Math.round(idle * 10) / 10, ...(load ? { peakUnderLoadMiB: Math.round(peak * 10) / 10 } : {}) }
+  return { idleMiB: Math.round(idle * 10) / 10, ...(load ? { peakUnderLoadMiB: Math.round(peak * 10) / 10, jsonRequestsPerSecond: Math.round(served / SECONDS) } : {}) }
 }
 // Interleaved, twice each, so a drift of the machine hits every series alike; the lower of two is kept (RSS noise is upward).
-const runs = { floor: [], bundleNoModel: [], bundleOneModel: [], unbundledNoModel: [], unbundledOneModel: [] }
+const runs = { floor: [], installedNoModel: [], installedOneModel: [], bundleNoModel: [], bundleOneModel: [], unbundledNoModel: [], unbundledOneModel: [] }
 for (let i = 0; i < 2; i++) {
   runs.floor.push(await floorRss())
-  runs.bundleNoModel.push((await agentRss('bundle', false, false)).idleMiB)
-  runs.bundleOneModel.push((await agentRss('bundle', true, false)).idleMiB)
-  runs.unbundledNoModel.push((await agentRss('unbundled', false, false)).idleMiB)
-  runs.unbundledOneModel.push((await agentRss('unbundled', true, false)).idleMiB)
+  for (const e of ['installed', 'bundle', 'unbundled']) {
+    runs[`${e}NoModel`].push((await agentRss(e, false, false)).idleMiB)
+    runs[`${e}OneModel`].push((await agentRss(e, true, false)).idleMiB)
+  }
 }
 const best = Object.fromEntries(Object.entries(runs).map(([k, v]) => [k, Math.min(...v)]))
+const seriesOf = (e) => ({ noModelMiB: best[`${e}NoModel`], oneModelMiB: best[`${e}OneModel`], overheadMiB: round1(best[`${e}OneModel`] - best.floor) })
 const rss = {
   runs,
   floorMiB: best.floor,
-  bundle: { noModelMiB: best.bundleNoModel, oneModelMiB: best.bundleOneModel, overheadMiB: round1(best.bundleOneModel - best.floor) },
-  unbundled: { noModelMiB: best.unbundledNoModel, oneModelMiB: best.unbundledOneModel, overheadMiB: round1(best.unbundledOneModel - best.floor) },
+  installed: seriesOf('installed'),
+  bundle: seriesOf('bundle'),
+  unbundled: seriesOf('unbundled'),
+  // 4 keep-alive clients of JSON requests through the real agent process, then 2 s idle.
+  installedAfterLoad: await agentRss('installed', true, true),
   bundleAfterLoad: await agentRss('bundle', true, true),
 }
 rmSync(tmp, { recursive: true, force: true })
 
-const latency = series ? { n: N, p50Ms: p50, p99Ms: Object.fromEntries(Object.entries(series).map(([k, v]) => [k, r4(pct(v, 0.99))])), overhead, requestsPerSecond: rps } : {}
+const latency = p50 ? { n: N, p50Ms: p50, p99Ms: Object.fromEntries(Object.entries(series).map(([k, v]) => [k, r4(pct(v, 0.99))])), overhead, requestsPerSecond: rps } : {}
 console.log(JSON.stringify({ machine: { cpus: cpus().length, cpu: cpus()[0]?.model, node: process.version, loadavg: (await import('node:os')).loadavg().map((x) => Math.round(x * 100) / 100) }, ...latency, rss }, null, 1))
