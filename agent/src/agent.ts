@@ -134,7 +134,9 @@ export async function createAgent(config: Readonly<AgentConfig>, deps: AgentDeps
   }
   const transport: ChunkTransport = {
     subscribeArtifact: async (digest) => {
-      await conn?.client?.subscribeAsync(topics.artifact(digest), { qos: 1 })
+      // QoS 0: the broker keeps no per-receiver state for a broadcast; the hub paces on acks and
+      // repairs what is lost [EF-2.7].
+      await conn?.client?.subscribeAsync(topics.artifact(digest), { qos: 0 })
     },
     unsubscribeArtifact: async (digest) => {
       await conn?.client?.unsubscribeAsync(topics.artifact(digest))

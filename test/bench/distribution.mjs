@@ -177,7 +177,7 @@ try {
       rawPeakRssMiB: rawPeak,
     }
     console.error(JSON.stringify(out.fanout))
-    if (process.env.EF_BENCH_TRACE) console.error(hub.stderr().split('\n').filter((l) => l.includes('broadcast started')).map((l) => { const j = JSON.parse(l); return `broadcast started @${j.time - wall0} receivers ${j.receivers} chunks ${j.chunks}` }).join('\n'))
+    if (process.env.EF_BENCH_TRACE) console.error(hub.stderr().split('\n').filter((l) => l.includes('broadcast')).map((l) => { const j = JSON.parse(l); return `${j.msg} @${j.time - wall0} receivers ${j.receivers} chunks ${j.chunks}` }).join('\n'))
     await Promise.all(pools.splice(0).map((p) => stopProcess(p, 20_000)))
   }
 

@@ -64,7 +64,8 @@ export async function download(manifest: Manifest, store: ChunkStore, transport:
   await transport.subscribeArtifact(digest)
   const todo = new Set(missing)
   const broadcast = typeof transport.join === 'function'
-  const stallMs = opts.stallMs ?? 2000
+  // While listening to a broadcast, gaps are normal when a broker serves hundreds of receivers.
+  const stallMs = opts.stallMs ?? (typeof transport.join === 'function' ? 15_000 : 2000)
   const ackEvery = opts.ackEvery ?? 4
   const rejects = new Map<number, number>()
   /** Repairs asked for and not yet arrived. */
@@ -106,6 +107,9 @@ export async function download(manifest: Manifest, store: ChunkStore, transport:
             return
           }
           outstanding.add(index)
+          // Confirm the damaged broadcast chunk did arrive, so the hub does not
+          // take the repair request for one still on its way.
+          if (isBroadcast) transport.ack?.(digest, index)
           transport.requestChunks(digest, [index])
           return
         }

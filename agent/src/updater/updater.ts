@@ -2,7 +2,8 @@
 // slot → verify again → load + health check → atomic switch → report. Any
 // failure leaves the serving version untouched; a kill -9 at any point leaves
 // active.json naming a verified slot.
-import { openSync, writeSync, fsyncSync, closeSync, renameSync, rmSync } from 'node:fs'
+import { renameSync, rmSync } from 'node:fs'
+import { open } from 'node:fs/promises'
 import { join } from 'node:path'
 import { createHash, type KeyObject } from 'node:crypto'
 import {
@@ -168,7 +169,7 @@ export class Updater {
       chunks.evacuate(slots.modelPath(m.model, slot), new Set(m.artifact.chunks.map((c) => c.digest)))
       slots.clear(m.model, slot)
       this.d.onStep?.('cleared')
-      modelPath = this.assemble(m, join(slots.dir(m.model, slot)))
+      modelPath = await this.assemble(m, join(slots.dir(m.model, slot)))
       slots.writeManifest(m.model, slot, m, cmd.manifestSig)
     } catch (err) {
       return fail('failed', err)
@@ -206,24 +207,28 @@ export class Updater {
   }
 
   /** Streams the chunks into the slot's model file, checking size and sha256 of the whole. */
-  private assemble(m: Manifest, dir: string): string {
+  /**
+   * Streams the chunks into the slot's model file, checking size and sha256 of
+   * the whole. Asynchronous and yielding between chunks: an agent sharing its
+   * event loop (MQTT keep-alives, inference requests) must not stall here.
+   */
+  private async assemble(m: Manifest, dir: string): Promise<string> {
     const final = join(dir, 'model.onnx')
     const tmp = `${final}.tmp`
     const h = createHash('sha256')
     let size = 0
-    const fd = openSync(tmp, 'w')
+    const fh = await open(tmp, 'w')
     try {
       for (const c of m.artifact.chunks) {
         const data = this.d.chunks.get(c.digest)
         if (!data) throw new EdgeFleetError('EF_ERR_CHUNK_HASH_MISMATCH', `chunk ${c.digest} missing or damaged at assembly`)
         h.update(data)
         size += data.length
-        let off = 0
-        while (off < data.length) off += writeSync(fd, data, off, data.length - off)
+        await fh.write(data)
       }
-      fsyncSync(fd)
+      await fh.sync()
     } finally {
-      closeSync(fd)
+      await fh.close()
     }
     if (size !== m.artifact.size) {
       rmSync(tmp, { force: true })

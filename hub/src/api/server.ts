@@ -43,7 +43,7 @@ export interface ApiDeps {
   /** Called after provisioning (e.g. to rewrite an external broker's password file). */
   onDevicesChanged?: () => void
   /** Live distribution counters (bytes broadcast and repaired). */
-  distribution?: { broadcastChunks: number; broadcastBytes: number; repairChunks: number; repairBytes: number }
+  distribution?: { broadcastChunks: number; broadcastBytes: number; repairChunks: number; repairBytes: number; prematureRepairs: number }
   /** Ingest, drift, retention and the live feed [EF-9]; its routes answer EF_ERR_INTERNAL without it. */
   retraining?: Retraining
   /** The rollout engine; rollout routes answer EF_ERR_INTERNAL without it. */

@@ -36,11 +36,12 @@ export interface DistributorOptions {
 export const defaultDistributorOptions = {
   window: 32,
   aheadChunks: 64,
-  gatherMs: 1000,
+  /** 5 seconds: commands to a large wave arrive over a few seconds; the wait ends as soon as every expected receiver joined. */
+  gatherMs: 5000,
   /** A session whose broadcast is finished is closed after this long; a later wave opens a new one. */
   lingerMs: 2000,
-  /** 5 seconds. */
-  receiverTimeoutMs: 5000,
+  /** 15 seconds: a broker serving hundreds of receivers leaves long gaps. */
+  receiverTimeoutMs: 15_000,
 }
 
 interface Layout {
@@ -81,6 +82,8 @@ export interface DistributionStats {
   broadcastBytes: number
   repairChunks: number
   repairBytes: number
+  /** Repair requests not served because the chunk was most likely still on its way. */
+  prematureRepairs: number
 }
 
 export class Distributor {
@@ -91,7 +94,7 @@ export class Distributor {
   private readonly layouts = new Map<string, Layout>()
   private inFlight = 0
   private pumping = false
-  readonly stats: DistributionStats = { broadcastChunks: 0, broadcastBytes: 0, repairChunks: 0, repairBytes: 0 }
+  readonly stats: DistributionStats = { broadcastChunks: 0, broadcastBytes: 0, repairChunks: 0, repairBytes: 0, prematureRepairs: 0 }
   private readonly sweeper: NodeJS.Timeout
 
   constructor(opts: DistributorOptions) {
@@ -176,9 +179,19 @@ export class Distributor {
 
   private repair(device: string, artifact: string, chunks: number[]): void {
     const s = this.sessions.get(artifact)
+    const r = s?.receivers.get(device)
+    const live = r !== undefined && this.o.now() - r.lastAck < this.o.receiverTimeoutMs
     for (const i of chunks) {
       // Still to come in the broadcast: it will arrive without a second copy.
       if (s?.pending.has(i)) continue
+      // Broadcast after the last chunk this receiver confirmed: most likely still
+      // queued in the broker for it (chunks arrive in order). Repairing it now
+      // would send it twice; if it was really lost, the receiver asks again.
+      const seq = s?.seqOf.get(i)
+      if (live && seq !== undefined && seq > r.ackSeq) {
+        this.stats.prematureRepairs++
+        continue
+      }
       this.enqueueRepair(device, artifact, i)
     }
   }
@@ -202,6 +215,7 @@ export class Distributor {
       s.pending.delete(index)
       s.seqOf.set(index, s.nextSeq++)
       s.lastBroadcastAt = now
+      if (s.pending.size === 0) this.o.log.info({ artifact: s.artifact, receivers: s.receivers.size, chunks: s.nextSeq, ms: now - s.openedAt }, 'broadcast issued its last chunk')
       return { artifact: s.artifact, index }
     }
     return undefined

@@ -19,7 +19,7 @@ export const systemRoutes: FastifyPluginAsync<ApiDeps> = async (app, deps) => {
             publicKey: Type.String(),
             mqttUrl: Type.String(),
             metrics: Type.Object({ messagesIn: Type.Integer(), dropped: Type.Record(Type.String(), Type.Integer()), duplicateBatches: Type.Integer() }),
-            distribution: Type.Object({ broadcastChunks: Type.Integer(), broadcastBytes: Type.Integer(), repairChunks: Type.Integer(), repairBytes: Type.Integer() }),
+            distribution: Type.Object({ broadcastChunks: Type.Integer(), broadcastBytes: Type.Integer(), repairChunks: Type.Integer(), repairBytes: Type.Integer(), prematureRepairs: Type.Integer() }),
           }),
         },
       },
@@ -28,7 +28,7 @@ export const systemRoutes: FastifyPluginAsync<ApiDeps> = async (app, deps) => {
       publicKey: deps.keys.publicKey,
       mqttUrl: deps.mqttUrl,
       metrics: deps.metrics,
-      distribution: deps.distribution ?? { broadcastChunks: 0, broadcastBytes: 0, repairChunks: 0, repairBytes: 0 },
+      distribution: deps.distribution ?? { broadcastChunks: 0, broadcastBytes: 0, repairChunks: 0, repairBytes: 0, prematureRepairs: 0 },
     }),
   )
 
