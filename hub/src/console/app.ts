@@ -1,0 +1,218 @@
+// The console's script, served as /console.js. Plain ES5-style JavaScript with
+// no template literals (it lives inside one), no framework and no build step:
+// hash routes, an API token in sessionStorage, inline SVG line and bar charts.
+// hub/test/api/console.test.ts parses it, so a syntax slip fails a test.
+export const CONSOLE_JS = String.raw`'use strict';
+// EdgeFleet console: hash routes, a token in sessionStorage, inline SVG plots.
+var TOKEN_KEY = 'edgefleet-token';
+var state = { token: sessionStorage.getItem(TOKEN_KEY), role: 'viewer', timer: null };
+var $ = function (s) { return document.querySelector(s); };
+var esc = function (s) { return String(s == null ? '' : s).replace(/[&<>"']/g, function (c) { return { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' }[c]; }); };
+var fmt = function (n, d) { return n === null || n === undefined ? '–' : typeof n !== 'number' ? esc(n) : Math.abs(n) >= 100 ? n.toFixed(0) : n.toFixed(d === undefined ? 2 : d); };
+var pct = function (n) { return n === null || n === undefined ? '–' : (n * 100).toFixed(1) + '%'; };
+var COLORS = ['#1d5fa8', '#d9480f', '#2f8f4e', '#7048e8', '#c2255c', '#0c8599', '#e67700'];
+
+function api(method, path, body) {
+  var opts = { method: method, headers: { authorization: 'Bearer ' + state.token } };
+  if (body !== undefined) { opts.headers['content-type'] = 'application/json'; opts.body = JSON.stringify(body); }
+  return fetch(path, opts).then(function (r) {
+    return r.text().then(function (t) {
+      var j = t ? JSON.parse(t) : undefined;
+      if (r.status === 401 && state.signedIn) { signOut(); }
+      if (!r.ok) { var e = new Error((j && j.error ? j.error.code + ': ' + j.error.message : 'HTTP ' + r.status)); e.code = j && j.error && j.error.code; throw e; }
+      return j;
+    });
+  });
+}
+
+// ------------------------------------------------------------------ plots
+function lineChart(title, series, o) {
+  o = o || {};
+  var W = 460, H = o.height || 160, L = 44, R = 10, T = 10, B = 22;
+  var xs = [], ys = [];
+  series.forEach(function (s) { s.points.forEach(function (p) { if (p[1] !== null && isFinite(p[1])) { xs.push(p[0]); ys.push(p[1]); } }); });
+  (o.lines || []).forEach(function (l) { ys.push(l.y); });
+  var body = '';
+  if (!xs.length) body = '<text x="' + W / 2 + '" y="' + H / 2 + '" text-anchor="middle">no data yet</text>';
+  else {
+    var x0 = Math.min.apply(null, xs), x1 = Math.max.apply(null, xs); if (x1 === x0) x1 = x0 + 1;
+    var y0 = o.yMin !== undefined ? o.yMin : Math.min(0, Math.min.apply(null, ys)), y1 = Math.max.apply(null, ys); if (y1 === y0) y1 = y0 + 1; y1 *= 1.1;
+    var sx = function (x) { return L + (x - x0) / (x1 - x0) * (W - L - R); }, sy = function (y) { return H - B - (y - y0) / (y1 - y0) * (H - T - B); };
+    for (var i = 0; i <= 4; i++) { var yv = y0 + (y1 - y0) * i / 4; body += '<line x1="' + L + '" x2="' + (W - R) + '" y1="' + sy(yv) + '" y2="' + sy(yv) + '" stroke="#eef1f6"/><text x="' + (L - 4) + '" y="' + (sy(yv) + 3) + '" text-anchor="end">' + fmt(yv, o.digits) + '</text>'; }
+    body += '<text x="' + L + '" y="' + (H - 6) + '">' + new Date(x0).toLocaleTimeString() + '</text><text x="' + (W - R) + '" y="' + (H - 6) + '" text-anchor="end">' + new Date(x1).toLocaleTimeString() + '</text>';
+    (o.lines || []).forEach(function (l) { body += '<line x1="' + L + '" x2="' + (W - R) + '" y1="' + sy(l.y) + '" y2="' + sy(l.y) + '" stroke="' + l.color + '" stroke-dasharray="4 3"/><text x="' + (W - R) + '" y="' + (sy(l.y) - 3) + '" text-anchor="end">' + esc(l.label) + '</text>'; });
+    series.forEach(function (s, k) {
+      var pts = s.points.filter(function (p) { return p[1] !== null && isFinite(p[1]); }).map(function (p) { return sx(p[0]).toFixed(1) + ',' + sy(p[1]).toFixed(1); });
+      if (pts.length) body += '<polyline fill="none" stroke-width="1.8" stroke="' + (s.color || COLORS[k % COLORS.length]) + '" points="' + pts.join(' ') + '"/>';
+      if (pts.length === 1) body += '<circle r="3" fill="' + (s.color || COLORS[k % COLORS.length]) + '" cx="' + pts[0].split(',')[0] + '" cy="' + pts[0].split(',')[1] + '"/>';
+    });
+  }
+  var legend = series.map(function (s, k) { return '<span><i style="background:' + (s.color || COLORS[k % COLORS.length]) + '"></i>' + esc(s.name) + '</span>'; }).join('');
+  return '<div class="card chart" data-chart="' + esc(o.id || title) + '"><h3>' + esc(title) + '</h3><svg viewBox="0 0 ' + W + ' ' + H + '" width="100%" role="img" aria-label="' + esc(title) + '">' + body + '</svg><div class="legend">' + legend + '</div></div>';
+}
+
+function barChart(title, rows, o) {
+  o = o || {};
+  var W = 460, rowH = 18, H = Math.max(40, rows.length * rowH + 10), L = 150;
+  var max = Math.max.apply(null, rows.map(function (r) { return r.parts.reduce(function (a, p) { return a + p.v; }, 0); }).concat([1]));
+  var body = rows.map(function (r, i) {
+    var x = L, y = 5 + i * rowH, s = '<text x="' + (L - 6) + '" y="' + (y + 12) + '" text-anchor="end">' + esc(r.label) + '</text>';
+    r.parts.forEach(function (p, k) { var w = p.v / max * (W - L - 50); s += '<rect x="' + x + '" y="' + (y + 2) + '" width="' + w.toFixed(1) + '" height="' + (rowH - 5) + '" fill="' + (p.color || COLORS[k]) + '"><title>' + esc(p.name + ': ' + p.v) + '</title></rect>'; x += w; });
+    return s + '<text x="' + (x + 4) + '" y="' + (y + 12) + '">' + r.parts.reduce(function (a, p) { return a + p.v; }, 0) + '</text>';
+  }).join('');
+  var legend = (o.legend || []).map(function (l) { return '<span><i style="background:' + l.color + '"></i>' + esc(l.name) + '</span>'; }).join('');
+  return '<div class="card chart" data-chart="' + esc(o.id || title) + '"><h3>' + esc(title) + '</h3><svg viewBox="0 0 ' + W + ' ' + H + '" width="100%" role="img" aria-label="' + esc(title) + '">' + body + '</svg><div class="legend">' + legend + '</div></div>';
+}
+
+function progress(done, total) { var f = total ? Math.min(1, done / total) : 0; return '<span class="bar"><i style="width:' + (f * 100).toFixed(1) + '%"></i></span> ' + done + '/' + total; }
+var canOperate = function () { return state.role === 'operator' || state.role === 'admin'; };
+
+// ------------------------------------------------------------------ views
+var views = {};
+
+views.fleet = function (main, args, page) {
+  page = Number(args[0] || 0);
+  var filter = sessionStorage.getItem('ef-filter') || '';
+  return Promise.all([api('GET', '/api/v1/fleet/summary'), api('GET', '/api/v1/fleet/devices?limit=100&offset=' + page * 100 + (filter ? '&q=' + encodeURIComponent(filter) : '')), api('GET', '/api/v1/rollouts?limit=5')]).then(function (r) {
+    var s = r[0], devs = r[1], ro = r[2];
+    var active = ro.items.filter(function (x) { return ['running', 'paused', 'awaiting_approval', 'rolling_back', 'scheduled'].indexOf(x.state) >= 0; }).length;
+    main.innerHTML = '<div class="cards"><div class="card stat">devices<b id="c-devices">' + s.total + '</b></div><div class="card stat">online<b id="c-online">' + s.online + '</b></div><div class="card stat">active rollouts<b>' + active + '</b></div></div>' +
+      '<div class="grid">' + barChart('Devices by profile', s.byProfile.map(function (p) { return { label: p.profile, parts: [{ name: 'online', v: p.online, color: '#2f8f4e' }, { name: 'offline', v: p.offline, color: '#c9cfd8' }] }; }), { id: 'profiles', legend: [{ name: 'online', color: '#2f8f4e' }, { name: 'offline', color: '#c9cfd8' }] }) +
+      barChart('Model versions in the field', s.byVersion.map(function (v) { return { label: v.model + '@' + v.version, parts: [{ name: 'devices', v: v.devices, color: '#1d5fa8' }] }; }), { id: 'versions' }) + '</div>' +
+      '<h2>Devices</h2><form class="inline" id="filter"><label>filter<input name="q" value="' + esc(filter) + '" placeholder="id, profile or tag"></label><button>apply</button><span>' + devs.total + ' devices · page ' + (page + 1) + ' of ' + Math.max(1, Math.ceil(devs.total / 100)) + '</span>' +
+      (page > 0 ? '<a href="#/fleet/' + (page - 1) + '">previous</a>' : '') + ((page + 1) * 100 < devs.total ? '<a href="#/fleet/' + (page + 1) + '">next</a>' : '') + '</form>' +
+      '<table id="devices"><thead><tr><th>device</th><th>profile</th><th>state</th><th>models</th><th>tags</th><th>last seen</th></tr></thead><tbody>' +
+      devs.items.map(function (d) { return '<tr data-device="' + esc(d.id) + '"><td><a href="#/device/' + encodeURIComponent(d.id) + '">' + esc(d.id) + '</a></td><td>' + esc(d.profile) + '</td><td class="' + (d.online ? 'on">online' : 'off">offline') + '</td><td>' + (d.models.map(function (m) { return esc(m.name + '@' + m.version); }).join(', ') || '–') + '</td><td>' + esc(Object.keys(d.tags).map(function (k) { return k + '=' + d.tags[k]; }).join(' ')) + '</td><td>' + (d.lastSeen ? new Date(d.lastSeen).toLocaleTimeString() : '–') + '</td></tr>'; }).join('') + '</tbody></table>';
+    $('#filter').onsubmit = function (e) { e.preventDefault(); sessionStorage.setItem('ef-filter', e.target.q.value); location.hash = '#/fleet/0'; route(); };
+  });
+};
+
+function telemetryCharts(series, prefix) {
+  var byVersion = {};
+  series.forEach(function (p) { (byVersion[p.version] = byVersion[p.version] || []).push(p); });
+  var vs = Object.keys(byVersion);
+  var lat = [], err = [];
+  vs.forEach(function (v) { var pts = byVersion[v]; lat.push({ name: v + ' p50', points: pts.map(function (p) { return [p.ts, p.p50Ms]; }) }); lat.push({ name: v + ' p95', points: pts.map(function (p) { return [p.ts, p.p95Ms]; }) }); err.push({ name: v, points: pts.map(function (p) { return [p.ts, p.requests ? p.errors / p.requests : null]; }) }); });
+  var conf = vs.map(function (v) { var c = new Array(10).fill(0); byVersion[v].forEach(function (p) { p.confidence.forEach(function (n, i) { c[i] += n; }); }); return { v: v, c: c }; });
+  return '<div class="grid">' + lineChart('Latency p50 / p95 (ms)', lat, { id: prefix + 'latency' }) + lineChart('Error rate', err, { id: prefix + 'errors', digits: 3 }) +
+    barChart('Confidence (requests per bin)', conf.length ? [].concat.apply([], conf.map(function (x) { return x.c.map(function (n, i) { return { label: x.v + ' ' + (i / 10).toFixed(1) + '–' + ((i + 1) / 10).toFixed(1), parts: [{ name: 'requests', v: n, color: '#7048e8' }] }; }); })) : [], { id: prefix + 'confidence' }) + '</div>';
+}
+
+views.device = function (main, args) {
+  var id = decodeURIComponent(args[0] || '');
+  return api('GET', '/api/v1/devices/' + encodeURIComponent(id)).then(function (r) {
+    var d = r.device, model = d.models[0] && d.models[0].name;
+    return (model ? api('GET', '/api/v1/telemetry/series?bucketMs=10000&model=' + encodeURIComponent(model) + '&device=' + encodeURIComponent(id)) : Promise.resolve({ items: [] })).then(function (s) {
+      main.innerHTML = '<h2>Device ' + esc(d.id) + '</h2><div class="cards"><div class="card stat">profile<b>' + esc(d.profile) + '</b></div><div class="card stat">state<b class="' + (d.online ? 'on">online' : 'off">offline') + '</b></div><div class="card stat">models<b>' + (d.models.map(function (m) { return esc(m.name + '@' + m.version); }).join(', ') || '–') + '</b></div></div>' +
+        (model ? telemetryCharts(s.items, 'device-') : '') +
+        '<h2>Events</h2><table><thead><tr><th>time</th><th>kind</th><th>model</th><th>code</th><th>message</th></tr></thead><tbody>' + r.events.map(function (e) { return '<tr><td>' + new Date(e.ts).toLocaleString() + '</td><td>' + esc(e.kind) + '</td><td>' + esc((e.model || '') + (e.version ? '@' + e.version : '')) + '</td><td>' + esc(e.code || '') + '</td><td>' + esc(e.message || '') + '</td></tr>'; }).join('') + '</tbody></table>';
+    });
+  });
+};
+
+views.models = function (main) {
+  return api('GET', '/api/v1/models').then(function (r) {
+    var pairs = []; r.items.forEach(function (m) { m.versions.forEach(function (v) { pairs.push([m.name, v]); }); });
+    return Promise.all(pairs.slice(-12).map(function (p) { return api('GET', '/api/v1/models/' + encodeURIComponent(p[0]) + '/versions/' + encodeURIComponent(p[1])); })).then(function (vs) {
+      main.innerHTML = '<h2>Models and builds</h2>' + (vs.length ? '' : '<p>No model registered yet.</p>') + vs.reverse().map(function (v) {
+        return '<div class="card" style="margin-bottom:12px"><h3>' + esc(v.version.model + '@' + v.version.version) + ' · ' + v.version.size + ' bytes · ' + new Date(v.version.createdAt).toLocaleString() + '</h3><table><thead><tr><th>profile</th><th>status</th><th>precision</th><th>size</th><th>validation</th></tr></thead><tbody>' +
+          v.builds.map(function (b) { var rep = b.report || {}; var keys = Object.keys(rep).filter(function (k) { return typeof rep[k] === 'number' || typeof rep[k] === 'string' || typeof rep[k] === 'boolean'; }).slice(0, 6); return '<tr><td>' + esc(b.profile) + '</td><td class="' + (b.status === 'ok' ? 'good' : 'bad') + '">' + esc(b.status) + '</td><td>' + esc(b.precision || '–') + '</td><td>' + (b.sizeBytes || '–') + '</td><td>' + (b.errorCode ? esc(b.errorCode + ' ' + (b.error || '')) : keys.map(function (k) { return esc(k) + '=' + fmt(rep[k], 4); }).join(' · ')) + '</td></tr>'; }).join('') + '</tbody></table></div>';
+      }).join('');
+    });
+  });
+};
+
+views.telemetry = function (main, args) {
+  return api('GET', '/api/v1/models').then(function (r) {
+    var model = decodeURIComponent(args[0] || (r.items[0] && r.items[0].name) || '');
+    if (!model) { main.innerHTML = '<p>No telemetry yet.</p>'; return; }
+    return api('GET', '/api/v1/telemetry/series?bucketMs=10000&model=' + encodeURIComponent(model)).then(function (s) {
+      main.innerHTML = '<h2>Telemetry</h2><p>' + r.items.map(function (m) { return '<a href="#/telemetry/' + encodeURIComponent(m.name) + '">' + (m.name === model ? '<b>' + esc(m.name) + '</b>' : esc(m.name)) + '</a>'; }).join(' · ') + '</p>' + telemetryCharts(s.items, 'fleet-');
+    });
+  });
+};
+
+var FINAL = ['completed', 'aborted', 'rolled_back'];
+function waveSummary(r) { var done = (r.totals.activated || 0) + (r.totals.skipped || 0); return progress(done, r.devices); }
+
+views.rollouts = function (main) {
+  return Promise.all([api('GET', '/api/v1/rollouts?limit=50'), api('GET', '/api/v1/models')]).then(function (r) {
+    var list = r[0], models = r[1];
+    var opts = []; models.items.forEach(function (m) { m.versions.forEach(function (v) { opts.push('<option value="' + esc(m.name + '@' + v) + '">' + esc(m.name + '@' + v) + '</option>'); }); });
+    main.innerHTML = (canOperate() ? '<h2>New rollout</h2><form class="inline card" id="create"><label>version<select name="ref">' + opts.reverse().join('') + '</select></label><label>selector<input name="selector" placeholder="tag=fleet=demo" size="28" required></label><label>waves<input name="waves" value="1,50%,100%" size="14"></label><label>soak (s)<input name="soak" value="600" size="5"></label><label>min requests<input name="minRequests" value="20" size="5"></label><label>on failure<select name="onFail"><option>pause</option><option>rollback</option></select></label><label><span><input type="checkbox" name="windows" checked> maintenance windows</span></label><button class="primary" id="create-btn">Create rollout</button><span id="create-error" class="bad"></span></form>' : '') +
+      '<h2>Rollouts</h2><table id="rollouts"><thead><tr><th>rollout</th><th>version</th><th>selector</th><th>state</th><th>wave</th><th>progress</th><th>created</th></tr></thead><tbody>' +
+      list.items.map(function (x) { return '<tr data-rollout="' + esc(x.id) + '"><td><a href="#/rollout/' + esc(x.id) + '">' + esc(x.id.slice(0, 8)) + '</a></td><td>' + esc(x.model + '@' + x.version) + '</td><td>' + esc(x.selectorText) + '</td><td><span class="state ' + esc(x.state) + '">' + esc(x.state) + '</span></td><td>' + (x.wave + 1) + '/' + x.waves.length + ' ' + esc(x.phase) + '</td><td>' + waveSummary(x) + '</td><td>' + new Date(x.createdAt).toLocaleString() + '</td></tr>'; }).join('') + '</tbody></table>';
+    var f = $('#create');
+    if (f) f.onsubmit = function (e) {
+      e.preventDefault();
+      var ref = f.ref.value, at = ref.lastIndexOf('@');
+      var waves = f.waves.value.split(',').map(function (w) { w = w.trim(); return /%$/.test(w) ? { percent: Number(w.slice(0, -1)) } : { count: Number(w) }; });
+      api('POST', '/api/v1/rollouts', { model: ref.slice(0, at), version: ref.slice(at + 1), selector: f.selector.value, waves: waves, soakMs: Math.round(Number(f.soak.value) * 1000), gates: { minRequests: Number(f.minRequests.value) }, onFail: f.onFail.value, schedule: { maintenanceWindows: f.windows.checked } })
+        .then(function (r) { location.hash = '#/rollout/' + r.rollout.id; })
+        .catch(function (err) { $('#create-error').textContent = err.message; });
+    };
+  });
+};
+
+views.rollout = function (main, args) {
+  var id = args[0];
+  return api('GET', '/api/v1/rollouts/' + encodeURIComponent(id)).then(function (v) {
+    var r = v.rollout, g = r.spec.gates, samples = v.gateSamples;
+    var series = function (k) { return samples.map(function (s) { return [s.ts, s.values[k]]; }); };
+    var actions = [];
+    if (canOperate() && FINAL.indexOf(r.state) < 0) {
+      if (['running', 'scheduled', 'awaiting_approval'].indexOf(r.state) >= 0) actions.push('<button data-action="pause">Pause</button>');
+      if (r.state === 'paused') actions.push('<button data-action="resume" class="primary">Resume</button>');
+      if (r.state === 'awaiting_approval') actions.push('<button data-action="approve" class="primary">Approve next wave</button>');
+      if (r.state !== 'rolling_back') actions.push('<button data-action="promote">Promote now</button>', '<button data-action="rollback" class="danger">Roll back</button>');
+      actions.push('<button data-action="abort" class="danger">Abort</button>');
+    }
+    main.innerHTML = '<h2>Rollout ' + esc(r.id) + '</h2><div class="cards"><div class="card stat">version<b>' + esc(r.model + '@' + r.version) + '</b></div><div class="card stat">state<b><span id="rollout-state" class="state ' + esc(r.state) + '">' + esc(r.state) + '</span></b></div><div class="card stat">wave<b id="rollout-wave">' + (r.wave + 1) + '/' + r.waves.length + ' ' + esc(r.phase) + '</b></div><div class="card stat">selector<b>' + esc(r.selectorText) + '</b></div></div>' +
+      (r.reason ? '<p id="rollout-reason">' + esc(r.reason) + '</p>' : '') + '<p id="actions">' + actions.join(' ') + '</p><p id="action-error" class="bad"></p>' +
+      '<table id="waves"><thead><tr><th>wave</th><th>target</th><th>soak</th><th>progress</th><th>statuses</th></tr></thead><tbody>' +
+      r.waves.map(function (w) { var done = (w.counts.activated || 0) + (w.counts.skipped || 0); return '<tr data-wave="' + (w.index + 1) + '"' + (w.index === r.wave && FINAL.indexOf(r.state) < 0 ? ' style="font-weight:600"' : '') + '><td>' + (w.index + 1) + '</td><td>' + (w.percent !== null ? w.percent + '%' : w.count + ' devices') + '</td><td>' + (w.soakMs / 1000) + ' s</td><td>' + progress(done, w.devices) + '</td><td>' + esc(Object.keys(w.counts).map(function (k) { return k + '=' + w.counts[k]; }).join(' ')) + '</td></tr>'; }).join('') + '</tbody></table>' +
+      '<h2>Gate values over time</h2><div class="grid">' +
+      lineChart('Error rate (wave vs baseline)', [{ name: 'wave', points: series('errorRate') }, { name: 'baseline', points: series('baselineErrorRate') }], { id: 'gate-errors', digits: 3, lines: g.maxErrorRateDelta !== null ? [{ y: g.maxErrorRateDelta, color: '#a33', label: '+' + g.maxErrorRateDelta + ' over baseline' }] : [] }) +
+      lineChart('p95 latency ratio', [{ name: 'wave / baseline', points: series('p95Ratio') }], { id: 'gate-p95', lines: g.maxP95Ratio !== null ? [{ y: g.maxP95Ratio, color: '#a33', label: 'max ' + g.maxP95Ratio }] : [] }) +
+      lineChart('Shadow agreement', [{ name: 'top-1 agreement', points: series('shadowAgreement') }], { id: 'gate-shadow', lines: g.minShadowAgreement !== null ? [{ y: g.minShadowAgreement, color: '#a33', label: 'min ' + g.minShadowAgreement }] : [] }) +
+      lineChart('Confidence shift (PSI)', [{ name: 'PSI vs baseline', points: series('confidencePsi') }], { id: 'gate-psi', lines: g.maxConfidencePsi !== null ? [{ y: g.maxConfidencePsi, color: '#a33', label: 'max ' + g.maxConfidencePsi }] : [] }) + '</div>' +
+      '<h2>Decisions</h2><table id="decisions"><thead><tr><th>time</th><th>wave</th><th>kind</th><th>decision</th><th>by</th><th>numbers</th></tr></thead><tbody>' +
+      v.decisions.slice().reverse().map(function (d) { return '<tr><td>' + new Date(d.ts).toLocaleString() + '</td><td>' + (d.wave + 1) + '</td><td>' + esc(d.kind) + '</td><td>' + esc(d.decision) + '</td><td>' + esc(d.actor || 'hub') + '</td><td><code>' + esc(JSON.stringify(d.detail).slice(0, 240)) + '</code></td></tr>'; }).join('') + '</tbody></table>';
+    Array.prototype.forEach.call(document.querySelectorAll('#actions button'), function (b) {
+      b.onclick = function () { api('POST', '/api/v1/rollouts/' + encodeURIComponent(id) + '/' + b.dataset.action, {}).then(route).catch(function (e) { $('#action-error').textContent = e.message; }); };
+    });
+  });
+};
+
+// ------------------------------------------------------------------ shell
+function route() {
+  var parts = (location.hash || '#/fleet').slice(2).split('/');
+  var name = views[parts[0]] ? parts[0] : 'fleet';
+  Array.prototype.forEach.call(document.querySelectorAll('nav a'), function (a) { a.className = a.getAttribute('href').slice(2).split('/')[0] === name.replace(/^(device|rollout)$/, function (m) { return m === 'device' ? 'fleet' : 'rollouts'; }) ? 'active' : ''; });
+  var main = $('#main');
+  return views[name](main, parts.slice(1)).then(function () { $('#updated').textContent = 'updated ' + new Date().toLocaleTimeString(); document.body.dataset.view = name; }).catch(function (e) { if (state.token) main.innerHTML = '<p class="bad">' + esc(e.message) + '</p>'; });
+}
+
+function signOut() { sessionStorage.removeItem(TOKEN_KEY); state.token = null; clearInterval(state.timer); location.reload(); }
+
+function start() {
+  api('GET', '/api/v1/whoami').then(function (w) {
+    state.role = w.role;
+    state.signedIn = true;
+    $('#who').innerHTML = esc(w.name) + ' (' + esc(w.role) + ') · <a href="#" id="signout" style="color:#cfe3ff">sign out</a>';
+    $('#signout').onclick = function (e) { e.preventDefault(); signOut(); };
+    $('#nav').hidden = false;
+    window.onhashchange = route;
+    route();
+    // Live pages refresh; forms are left alone while someone types in them.
+    state.timer = setInterval(function () { if (!document.activeElement || ['INPUT', 'SELECT'].indexOf(document.activeElement.tagName) < 0) route(); }, 2000);
+  }).catch(function (e) { $('#signin-error').textContent = e.message; });
+}
+
+$('#signin').onsubmit = function (e) {
+  e.preventDefault();
+  state.token = $('#token').value.trim();
+  api('GET', '/api/v1/whoami').then(function () { sessionStorage.setItem(TOKEN_KEY, state.token); start(); }).catch(function (err) { $('#signin-error').textContent = err.message; state.token = null; });
+};
+if (state.token) start();
+`

@@ -1,0 +1,123 @@
+// The web console in Debian's Chromium driven by playwright-core, against a
+// real hub and real agents: sign in with a token, see the fleet plotted,
+// create a rollout targeting a tag, watch its waves progress, pause it.
+// Screenshots go to test-results/console/ (git-ignored) as test artifacts.
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { chromium, type Browser, type Page } from 'playwright-core'
+import { ROOT, api, startFleet, startHub, waitFor, type FleetAgent, type HubProc } from '../support/fleet.mjs'
+import { batchModel } from '../support/rollout-models.mjs'
+
+export const CHROMIUM = '/usr/bin/chromium'
+export const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking']
+const shots = join(ROOT, 'test-results', 'console')
+const tmp = mkdtempSync(join(tmpdir(), 'ef-e2e-console-'))
+let hub: HubProc
+let agents: FleetAgent[] = []
+let browser: Browser
+let page: Page
+
+async function register(version: string, seed: number) {
+  const q = new URLSearchParams({ name: 'clf', version, options: JSON.stringify({ precision: 'fp32' }) })
+  await api(hub.httpUrl, 'POST', `/api/v1/models?${q}`, await batchModel({ seed }))
+}
+
+beforeAll(async () => {
+  mkdirSync(shots, { recursive: true })
+  hub = await startHub({ dataDir: join(tmp, 'hub') })
+  agents = await startFleet(
+    hub,
+    ['c1', 'c2', 'c3'].map((id, i) => ({ id, profile: i === 2 ? 'industrial-x86' : 'gateway-rpi4', tags: { ring: 'canary' } })),
+    { tmp, telemetryMs: 500 },
+  )
+  await waitFor(async () => (await api(hub.httpUrl, 'GET', '/api/v1/fleet/summary')).online === 3, { what: 'agents online' })
+  await register('1.0.0', 1)
+  const dep = await api(hub.httpUrl, 'POST', '/api/v1/deployments', { model: 'clf', version: '1.0.0', target: 'tag=ring=canary' })
+  await waitFor(async () => (await api(hub.httpUrl, 'GET', `/api/v1/deployments/${dep.deployment.id}`)).deployment.done, { timeoutMs: 60_000, what: 'deployment' })
+  await register('2.0.0', 2)
+  // Some traffic, so the device and telemetry pages have something to plot.
+  const { batchInput } = await import('../support/rollout-models.mjs')
+  for (let i = 0; i < 30; i++)
+    await Promise.all(agents.map((a) => fetch(`${a.url}/v1/models/clf/infer`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(batchInput(1, i)) }).then((r) => r.arrayBuffer())))
+  browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, headless: true })
+  page = await browser.newPage({ viewport: { width: 1280, height: 900 } })
+})
+
+afterAll(async () => {
+  await browser?.close()
+  await Promise.all(agents.map((a) => a.stop()))
+  await hub?.stop()
+  rmSync(tmp, { recursive: true, force: true })
+})
+
+describe('console in Chromium', () => {
+  it('refuses a wrong token and signs in with the admin token; the fleet page plots devices by profile and version', async () => {
+    await page.goto(hub.httpUrl + '/')
+    await page.fill('#token', 'ef_wrong')
+    await page.click('#signin button')
+    await page.waitForSelector('#signin-error:has-text("EF_ERR_AUTH_TOKEN_INVALID")')
+    await page.fill('#token', hub.token)
+    await page.click('#signin button')
+    await page.waitForSelector('#c-devices:has-text("3")')
+    expect(await page.textContent('#who')).toContain('(admin)')
+    expect(await page.locator('[data-chart="profiles"] svg rect').count()).toBeGreaterThanOrEqual(2)
+    await page.waitForSelector('[data-chart="versions"] :text("clf@1.0.0")')
+    expect(await page.locator('#devices tbody tr').count()).toBe(3)
+    await page.screenshot({ path: join(shots, '1-fleet.png'), fullPage: true })
+  })
+
+  it('shows a device with its events and telemetry charts, and models with their builds', async () => {
+    await page.click('a[href="#/device/c1"]')
+    await page.waitForSelector('[data-chart="device-latency"] polyline', { state: 'attached', timeout: 20_000 })
+    expect(await page.locator('table tbody tr').count()).toBeGreaterThan(0)
+    await page.screenshot({ path: join(shots, '2-device.png'), fullPage: true })
+    await page.click('nav a[href="#/models"]')
+    await page.waitForSelector('h3:has-text("clf@2.0.0")')
+    expect(await page.locator('td.good').count()).toBeGreaterThanOrEqual(2)
+    await page.screenshot({ path: join(shots, '3-models.png'), fullPage: true })
+  })
+
+  it('creates a rollout targeting a tag, shows its waves progressing and pauses it', async () => {
+    await page.click('nav a[href="#/rollouts"]')
+    await page.waitForSelector('#create')
+    await page.selectOption('#create select[name="ref"]', 'clf@2.0.0')
+    await page.fill('#create input[name="selector"]', 'tag=ring=canary')
+    await page.fill('#create input[name="waves"]', '1,100%')
+    await page.fill('#create input[name="soak"]', '6')
+    await page.fill('#create input[name="minRequests"]', '0')
+    await page.uncheck('#create input[name="windows"]')
+    await page.click('#create-btn')
+    await page.waitForSelector('#waves')
+    await page.screenshot({ path: join(shots, '4-rollout-created.png'), fullPage: true })
+    // Wave 1 (one device) completes, then wave 2 starts.
+    await page.waitForSelector('#waves tr[data-wave="1"] :text("1/1")', { timeout: 60_000 })
+    await page.waitForSelector('#rollout-wave:has-text("2/2")', { timeout: 60_000 })
+    await page.screenshot({ path: join(shots, '5-rollout-wave2.png'), fullPage: true })
+    await page.click('#actions button[data-action="pause"]')
+    await page.waitForSelector('#rollout-state:has-text("paused")')
+    await page.waitForSelector('#actions button[data-action="resume"]')
+    expect(await page.locator('#decisions tbody tr td:has-text("pause")').count()).toBeGreaterThan(0)
+    expect(await page.locator('[data-chart="gate-errors"] svg').count()).toBe(1)
+    await page.screenshot({ path: join(shots, '6-rollout-paused.png'), fullPage: true })
+    const list = await api(hub.httpUrl, 'GET', '/api/v1/rollouts')
+    expect(list.items[0]).toMatchObject({ state: 'paused', selectorText: 'tag=ring=canary', createdBy: 'admin (first start)' })
+  })
+
+  it('a viewer sees the rollout but no buttons', async () => {
+    const { token } = await api(hub.httpUrl, 'POST', '/api/v1/tokens', { name: 'watcher', role: 'viewer' })
+    const p = await browser.newPage()
+    await p.goto(hub.httpUrl + '/')
+    await p.fill('#token', token)
+    await p.click('#signin button')
+    await p.waitForSelector('#c-devices')
+    await p.click('nav a[href="#/rollouts"]')
+    await p.waitForSelector('#rollouts tbody tr')
+    expect(await p.locator('#create').count()).toBe(0)
+    await p.click('#rollouts tbody tr a')
+    await p.waitForSelector('#waves')
+    expect(await p.locator('#actions button').count()).toBe(0)
+    await p.close()
+  })
+})
