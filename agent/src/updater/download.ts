@@ -50,7 +50,10 @@ export interface DownloadStats {
   duplicates: number
 }
 
-export async function download(manifest: Manifest, store: ChunkStore, transport: ChunkTransport, opts: DownloadOptions): Promise<DownloadStats> {
+/** Where downloaded chunks go: the chunk store, or an artifact file being written in place. */
+export type ChunkSink = Pick<ChunkStore, 'has' | 'put'>
+
+export async function download(manifest: Manifest, store: ChunkSink, transport: ChunkTransport, opts: DownloadOptions): Promise<DownloadStats> {
   const { chunks, digest } = manifest.artifact
   const total = manifest.artifact.size
   const missing: number[] = []

@@ -3,8 +3,7 @@
 // checked against its sha256 before it is stored (the same chunk store as the
 // MQTT path, so either path resumes what the other began).
 import { EdgeFleetError, chunkOffsets, sha256Hex, type Manifest } from '@edgefleet/shared'
-import type { ChunkStore } from './chunks.js'
-import type { DownloadStats } from './download.js'
+import type { ChunkSink, DownloadStats } from './download.js'
 
 export interface HttpDownloadOptions {
   url: string
@@ -18,7 +17,7 @@ export interface HttpDownloadOptions {
   onProgress?: (bytes: number, total: number) => void
 }
 
-export async function httpDownload(manifest: Manifest, store: ChunkStore, o: HttpDownloadOptions): Promise<DownloadStats> {
+export async function httpDownload(manifest: Manifest, store: ChunkSink, o: HttpDownloadOptions): Promise<DownloadStats> {
   const { chunks } = manifest.artifact
   const offsets = chunkOffsets(chunks)
   const total = manifest.artifact.size

@@ -1,9 +1,9 @@
-// The update pipeline [EF-4.5]: verify → download → assemble into the inactive
+// The update pipeline [EF-4.5]: verify → download straight into the inactive
 // slot → verify again → load + health check → atomic switch → report. Any
 // failure leaves the serving version untouched; a kill -9 at any point leaves
 // active.json naming a verified slot.
-import { renameSync, rmSync } from 'node:fs'
-import { open } from 'node:fs/promises'
+
+
 import { join } from 'node:path'
 import { createHash, type KeyObject } from 'node:crypto'
 import {
@@ -25,6 +25,7 @@ import type { ChunkStore } from './chunks.js'
 import { download, type ChunkTransport } from './download.js'
 import { httpDownload } from './http-download.js'
 import { fsyncDir } from './fsutil.js'
+import { ArtifactWriter } from './artifact-writer.js'
 
 export type EventReport = Omit<DeviceEvent, 'v' | 'deviceId' | 'ts'>
 
@@ -129,6 +130,22 @@ export class Updater {
     }
     report({ ...base, kind: 'received' })
     this.d.onStep?.('received')
+
+    // The build is written straight into the inactive slot; the serving one is never touched.
+    const slot = slots.stagingSlot(m.model)
+    const dir = slots.dir(m.model, slot)
+    let writer: ArtifactWriter
+    try {
+      if (!ArtifactWriter.resumable(dir, m)) {
+        // Chunks held only by the slot about to be overwritten are kept loose first.
+        chunks.evacuate(slots.modelPath(m.model, slot), new Set(m.artifact.chunks.map((c) => c.digest)))
+        slots.clear(m.model, slot)
+      }
+      writer = ArtifactWriter.open(dir, m, chunks)
+    } catch (err) {
+      return fail('failed', err)
+    }
+    this.d.onStep?.('cleared')
     let received = 0
     try {
       let lastTick = 0
@@ -142,14 +159,14 @@ export class Updater {
       const httpUrl = this.d.http?.prefer && m.artifact.url && cmd.httpBase ? new URL(m.artifact.url, cmd.httpBase).href : undefined
       if (httpUrl) {
         try {
-          const st = await httpDownload(m, chunks, { url: httpUrl, deviceId: this.d.http!.deviceId, secret: this.d.http!.secret, timeoutMs: this.d.downloadTimeoutMs, onProgress })
+          const st = await httpDownload(m, writer, { url: httpUrl, deviceId: this.d.http!.deviceId, secret: this.d.http!.secret, timeoutMs: this.d.downloadTimeoutMs, onProgress })
           received += st.receivedBytes
         } catch (err) {
           // Whatever arrived is kept; MQTT fetches the rest.
           report({ ...base, kind: 'chunk_rejected', code: codeOf(err), message: `HTTP download failed (${(err as Error).message}); continuing over MQTT` })
         }
       }
-      const st = await download(m, chunks, this.d.transport, {
+      const st = await download(m, writer, this.d.transport, {
         window: this.d.fetchWindow,
         timeoutMs: this.d.downloadTimeoutMs,
         onProgress,
@@ -157,21 +174,18 @@ export class Updater {
       })
       received += st.receivedBytes
     } catch (err) {
+      writer.close()
       return fail('failed', err)
     }
     report({ ...base, kind: 'downloaded', bytes: m.artifact.size, totalBytes: m.artifact.size, receivedBytes: received })
     this.d.onStep?.('downloaded')
 
-    const slot = slots.stagingSlot(m.model)
     let modelPath: string
     try {
-      // Chunks held only by the slot about to be overwritten are kept loose first.
-      chunks.evacuate(slots.modelPath(m.model, slot), new Set(m.artifact.chunks.map((c) => c.digest)))
-      slots.clear(m.model, slot)
-      this.d.onStep?.('cleared')
-      modelPath = await this.assemble(m, join(slots.dir(m.model, slot)))
+      modelPath = writer.finish()
       slots.writeManifest(m.model, slot, m, cmd.manifestSig)
     } catch (err) {
+      writer.close()
       return fail('failed', err)
     }
     report({ ...base, kind: 'verified' })
@@ -191,6 +205,9 @@ export class Updater {
       await session.release()
       // Discard the staged build [EF-4.5]: it verifies (signed, right digest), so left in place a
       // restore() fallback would serve it and a rollback would pick it as the "previous" version.
+      // Its verified chunks stay in the loose store: a fixed build usually shares most of them.
+      chunks.indexSlot(m, modelPath)
+      chunks.evacuate(modelPath, new Set(m.artifact.chunks.map((c) => c.digest)))
       slots.clear(m.model, slot)
       return fail('health_failed', err instanceof EdgeFleetError ? err : new EdgeFleetError('EF_ERR_HEALTH_CHECK_FAILED', (err as Error).message))
     }
@@ -207,42 +224,6 @@ export class Updater {
   }
 
   /** Streams the chunks into the slot's model file, checking size and sha256 of the whole. */
-  /**
-   * Streams the chunks into the slot's model file, checking size and sha256 of
-   * the whole. Asynchronous and yielding between chunks: an agent sharing its
-   * event loop (MQTT keep-alives, inference requests) must not stall here.
-   */
-  private async assemble(m: Manifest, dir: string): Promise<string> {
-    const final = join(dir, 'model.onnx')
-    const tmp = `${final}.tmp`
-    const h = createHash('sha256')
-    let size = 0
-    const fh = await open(tmp, 'w')
-    try {
-      for (const c of m.artifact.chunks) {
-        const data = this.d.chunks.get(c.digest)
-        if (!data) throw new EdgeFleetError('EF_ERR_CHUNK_HASH_MISMATCH', `chunk ${c.digest} missing or damaged at assembly`)
-        h.update(data)
-        size += data.length
-        await fh.write(data)
-      }
-      await fh.sync()
-    } finally {
-      await fh.close()
-    }
-    if (size !== m.artifact.size) {
-      rmSync(tmp, { force: true })
-      throw new EdgeFleetError('EF_ERR_ARTIFACT_SIZE_MISMATCH', `${size} != ${m.artifact.size}`)
-    }
-    if (h.digest('hex') !== m.artifact.digest) {
-      rmSync(tmp, { force: true })
-      throw new EdgeFleetError('EF_ERR_ARTIFACT_HASH_MISMATCH', m.artifact.digest)
-    }
-    renameSync(tmp, final)
-    fsyncDir(dir)
-    return final
-  }
-
   private async runRollback(cmd: RollbackCmd): Promise<EventReport> {
     const { slots, host, hubKey, report } = this.d
     const act = slots.active(cmd.model)

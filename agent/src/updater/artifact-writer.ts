@@ -1,0 +1,110 @@
+// Writes a downloading artifact straight into its final file [EF-4.5]: each
+// verified chunk goes to its offset with one positional write, so there is no
+// file per chunk and no second copy at assembly. Chunks the device already
+// holds (in a model slot or the loose chunk store) are copied in first. A
+// marker names the artifact the partial file belongs to: after a crash the
+// regions already written are re-checked against their sha256 and kept, so a
+// restarted download resumes.
+import { existsSync, openSync, closeSync, ftruncateSync, writeSync, readSync, fsyncSync, readFileSync, renameSync, rmSync } from 'node:fs'
+import { join } from 'node:path'
+import { chunkOffsets, sha256Hex, type Manifest } from '@edgefleet/shared'
+import type { ChunkStore } from './chunks.js'
+import { writeFileAtomic, fsyncDir } from './fsutil.js'
+
+const PART = 'model.onnx.part'
+const MARKER = 'partial.json'
+
+export class ArtifactWriter {
+  private readonly fd: number
+  private readonly at = new Map<string, number[]>()
+  private readonly present = new Set<string>()
+  private closed = false
+
+  private constructor(private readonly dir: string, private readonly m: Manifest, fd: number) {
+    this.fd = fd
+    const offsets = chunkOffsets(m.artifact.chunks)
+    m.artifact.chunks.forEach((c, i) => {
+      const list = this.at.get(c.digest) ?? []
+      list.push(offsets[i])
+      this.at.set(c.digest, list)
+    })
+  }
+
+  /** True when `dir` holds a partial download of this artifact (a resume). */
+  static resumable(dir: string, m: Manifest): boolean {
+    try {
+      return existsSync(join(dir, PART)) && (JSON.parse(readFileSync(join(dir, MARKER), 'utf8')) as { artifact?: string }).artifact === m.artifact.digest
+    } catch {
+      return false
+    }
+  }
+
+  /** Opens (or resumes) the partial file in `dir` and fills in every chunk already held. */
+  static open(dir: string, m: Manifest, held: ChunkStore): ArtifactWriter {
+    const resume = ArtifactWriter.resumable(dir, m)
+    if (!resume) writeFileAtomic(join(dir, MARKER), JSON.stringify({ artifact: m.artifact.digest }))
+    const fd = openSync(join(dir, PART), resume ? 'r+' : 'w+')
+    ftruncateSync(fd, m.artifact.size)
+    const w = new ArtifactWriter(dir, m, fd)
+    for (const [digest, offs] of w.at) {
+      const size = m.artifact.chunks.find((c) => c.digest === digest)!.size
+      if (resume && w.regionMatches(offs[0], size, digest)) {
+        w.present.add(digest)
+        continue
+      }
+      const data = held.get(digest)
+      if (data) w.put(digest, data)
+    }
+    return w
+  }
+
+  private regionMatches(offset: number, size: number, digest: string): boolean {
+    const buf = Buffer.allocUnsafe(size)
+    return readSync(this.fd, buf, 0, size, offset) === size && sha256Hex(buf) === digest
+  }
+
+  has(digest: string): boolean {
+    return this.present.has(digest)
+  }
+
+  /** Writes a verified chunk at every offset where the artifact holds it. */
+  put(digest: string, data: Uint8Array): void {
+    for (const off of this.at.get(digest) ?? []) {
+      let done = 0
+      while (done < data.byteLength) done += writeSync(this.fd, data, done, data.byteLength - done, off + done)
+    }
+    this.present.add(digest)
+  }
+
+  /** Reads a held chunk back (e.g. to evacuate it); undefined if not held. */
+  get(digest: string): Buffer | undefined {
+    const off = this.at.get(digest)?.[0]
+    if (off === undefined || !this.present.has(digest)) return undefined
+    const size = this.m.artifact.chunks.find((c) => c.digest === digest)!.size
+    const buf = Buffer.allocUnsafe(size)
+    readSync(this.fd, buf, 0, size, off)
+    return buf
+  }
+
+  /**
+   * Every chunk present (each verified against its sha256 on arrival, and the
+   * chunk list is signed): fsync, move to model.onnx, drop the marker.
+   */
+  finish(): string {
+    for (const c of this.m.artifact.chunks) if (!this.present.has(c.digest)) throw new Error(`chunk ${c.digest} missing at finish`)
+    fsyncSync(this.fd)
+    this.close()
+    const final = join(this.dir, 'model.onnx')
+    renameSync(join(this.dir, PART), final)
+    rmSync(join(this.dir, MARKER), { force: true })
+    fsyncDir(this.dir)
+    return final
+  }
+
+  close(): void {
+    if (!this.closed) {
+      this.closed = true
+      closeSync(this.fd)
+    }
+  }
+}
