@@ -44,6 +44,7 @@ const step = (s) => process.stdout.write(`[${((Date.now() - t0) / 1000).toFixed(
 try {
   hub = await startHub({ dataDir: join(tmp, 'hub') })
   step(`hub up — console ${hub.httpUrl}/  broker ${hub.mqttUrl}`)
+  step(`admin token (sign in to the console, or export EDGEFLEET_TOKEN for the CLI): ${hub.token}`)
   agents = await startFleet(hub, FLEET, { tmp, telemetryMs: 2000 })
   step(`${agents.length} agents started: ${agents.map((a) => `${a.id} (${a.profile})`).join(', ')}`)
   await waitFor(async () => (await api(hub.httpUrl, 'GET', '/api/v1/devices')).items.every((d) => d.online), { what: 'agents online' })
@@ -80,7 +81,7 @@ try {
   const summary = async () => {
     const [devs, tel] = await Promise.all([api(hub.httpUrl, 'GET', '/api/v1/devices'), api(hub.httpUrl, 'GET', '/api/v1/telemetry/summary')])
     const online = devs.items.filter((d) => d.online).length
-    const lines = [`\n=== EdgeFleet demo — ${online}/${devs.total} devices online — console ${hub.httpUrl}/ — Ctrl-C to stop ===`]
+    const lines = [`\n=== EdgeFleet demo — ${online}/${devs.total} devices online — console ${hub.httpUrl}/ (token ${hub.token.slice(0, 10)}…) — Ctrl-C to stop ===`]
     for (const d of devs.items) lines.push(`  ${d.id.padEnd(10)} ${d.profile.padEnd(21)} ${d.online ? 'online ' : 'offline'} ${d.models.map((m) => `${m.name}@${m.version} ${m.precision}`).join(', ')}`)
     for (const t of tel.items)
       lines.push(`  ${t.model}@${t.version}: ${t.requests} requests on ${t.devices} devices, ${t.errors} errors, p50 ${t.p50Ms?.toFixed(2)} ms, p95 ${t.p95Ms?.toFixed(2)} ms`)

@@ -44,7 +44,8 @@ Common options:
   --broker URL     use an external MQTT broker instead of the embedded one
   --mosquitto-dir DIR       keep a Mosquitto password file and ACL for the fleet in DIR
   --mosquitto-pid-file FILE send Mosquitto a SIGHUP (reload) after each provisioning
-  --json           print one JSON line with the URLs and the hub key once started`,
+  --rollout-tick-ms N       how often rollouts are evaluated (default 1000)
+  --json           print one JSON line with the URLs, the hub key and (first start) the admin token`,
   'device add': `edgefleet device add ID --profile P [--tag k=v ...] [--json]`,
   'devices list': `edgefleet devices list [--json]`,
   'model add': `edgefleet model add FILE.onnx --name N --version V [--shape INPUT=d,d,..] [--value INPUT=x] [--precision P] [--output NAME=KIND] [--parent N@V] [--run-id ID] [--canary [--selector EXPR] [--waves LIST] [--soak DUR]] [--json]
@@ -77,6 +78,7 @@ const OPTIONS = {
   broker: { type: 'string' },
   'mosquitto-dir': { type: 'string' },
   'mosquitto-pid-file': { type: 'string' },
+  'rollout-tick-ms': { type: 'string' },
   profiles: { type: 'string' },
   'log-level': { type: 'string' },
   profile: { type: 'string' },

@@ -27,6 +27,7 @@ export async function runHub(o: Record<string, string | boolean | string[] | und
     mosquittoPidFile: typeof o['mosquitto-pid-file'] === 'string' ? resolve(o['mosquitto-pid-file']) : undefined,
     profilesDir: typeof o.profiles === 'string' ? resolve(o.profiles) : undefined,
     log: typeof o['log-level'] === 'string' ? o['log-level'] : 'info',
+    ...(typeof o['rollout-tick-ms'] === 'string' ? { rolloutTickMs: Number(o['rollout-tick-ms']) } : {}),
     retraining: retrainingFromEnv(),
   })
   const info = { httpUrl: hub.httpUrl, mqttUrl: hub.mqttUrl, publicKey: hub.keys.publicKey, pid: process.pid, ...(hub.adminToken ? { adminToken: hub.adminToken } : {}) }

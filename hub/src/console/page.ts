@@ -57,5 +57,6 @@ form.inline { display: flex; gap: 8px; flex-wrap: wrap; align-items: end; }
 form.inline label { display: flex; flex-direction: column; font-size: 12px; color: #445; }
 .signin { max-width: 560px; }
 svg text { font-size: 10px; fill: #556; }
+td code { word-break: break-all; font-size: 12px; }
 .legend span { font-size: 12px; margin-right: 12px; } .legend i { display: inline-block; width: 10px; height: 3px; vertical-align: middle; margin-right: 4px; }
 `

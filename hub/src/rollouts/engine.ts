@@ -209,6 +209,9 @@ export class RolloutEngine {
             store.rollouts.decide({ rolloutId: r.id, ts: t, wave: r.wave, kind: 'gate', decision: 'pass', detail: { ...v.values }, actor: null })
             this.nextWave(r, t)
           })
+          // Start the next wave's deploys in this same tick rather than the next one.
+          const next = store.rollouts.get(r.id)!
+          if (next.state === 'running' && next.wave !== r.wave) return this.step(next, fleet, windows, t)
         } else if (r.reason !== 'waiting for data') {
           store.rollouts.tx(() => {
             store.rollouts.update(r.id, { reason: 'waiting for data' }, t)
