@@ -134,6 +134,8 @@ for (const m of models) {
   // 'keep 4' is what it falls back to when that misses a real budget (STATIC_KEEP_FLOAT_STEPS).
   const variants = precisions.map((p) => [p, {}])
   if (m.image) variants.push(['int8-static', { staticKeepFloat: 4, label: 'int8-static, first 4 float' }])
+  // What our own float fusions (affine folding into Conv, HardSwish) are worth: the same builds without them.
+  if (m.image) variants.push(['fp32', { fuse: false, label: 'fp32, no fusions' }], ['int8-static', { fuse: false, label: 'int8-static, no fusions' }])
   for (const [p, extra] of variants) {
     const t0 = performance.now()
     const label = `EdgeFleet ${extra.label ?? p}`

@@ -11,7 +11,7 @@ import { dynamicPass, type DynamicForm } from './passes/dynamic.js'
 import { weightOnlyPass } from './passes/weight-only.js'
 import { qdqPass, staticTargets, type Range } from './passes/qdq.js'
 import { fp16Pass } from './passes/fp16.js'
-import { compactPass } from './passes/compact.js'
+import { compactPass, type CompactStats } from './passes/compact.js'
 import { fuseAll, HARDSWISH_OPSET } from './passes/fuse.js'
 import { collectRanges, type CalibrationMethod, type Sample } from './calibration.js'
 
@@ -108,6 +108,10 @@ function prepareOpset(model: ModelProto, profile: FirmwareProfile, notes: string
   return current
 }
 
+function compactNote(c: CompactStats): string {
+  return `compact storage: ${c.packedTensors} small fp32 tensors (${c.packedElements} values) packed as fp16, ${c.droppedAttributes} default Conv attributes dropped, ${c.renamed} internal names shortened`
+}
+
 export async function buildCandidate(prep: Prepared, precision: Precision, over: { staticKeepFloat?: number } = {}): Promise<Built> {
   const { profile } = prep.input
   const level = prep.input.optimizationLevel ?? levelFor(profile)
@@ -136,12 +140,13 @@ export async function buildCandidate(prep: Prepared, precision: Precision, over:
   if (precision === 'int8-weight') {
     // The size-minimising candidate: weight scales, biases and other small fp32 tensors packed as fp16, short names.
     weightOnlyPass(model, ctx)
-    const c = compactPass(model, opset, { shortNames: true })
-    notes.push(`compact storage: ${c.packedTensors} small fp32 tensors (${c.packedElements} values) packed as fp16, ${c.droppedAttributes} default Conv attributes dropped, ${c.renamed} internal names shortened`)
+    notes.push(compactNote(compactPass(model, opset, { shortNames: true })))
   }
   else if (precision === 'int8-dynamic') {
     if (prep.input.dynamicForm === 'integer' && opset < 11) throw new EdgeFleetError('EF_ERR_BUILD_FAILED', 'the integer dynamic form needs opset ≥ 11')
     dynamicPass(model, ctx, { form: prep.input.dynamicForm ?? 'fused' })
+    // Names and default attributes only: DynamicQuantizeMatMul's weight scales stay plain initializers.
+    notes.push(compactNote(compactPass(model, opset, { shortNames: true, pack: false })))
   } else if (precision === 'int8-static') {
     const cal = prep.input.calibration
     if (!cal) throw new EdgeFleetError('EF_ERR_BUILD_FAILED', 'int8-static needs calibration samples')
@@ -153,6 +158,10 @@ export async function buildCandidate(prep: Prepared, precision: Precision, over:
     notes.push(`calibrated ${tensors.length} activations on ${cal.samples.length} samples (${cal.method})`)
     if (keepFloat) notes.push(`first ${keepFloat} ${[...ops].join('/')} node(s) kept in float compute (weight-only int8)`)
     qdqPass(model, ctx, ranges, ops, keepFloat)
+    // Compact storage here too: ORT constant-folds the fp16 Cast+Split before its QDQ fusion, so the
+    // groups still become QLinearConv (measured: same latency, rec 0.274 → 0.266, det 0.293 → 0.267).
+    const c = compactPass(model, opset, { shortNames: true })
+    notes.push(compactNote(c))
   } else {
     throw new EdgeFleetError('EF_ERR_BUILD_FAILED', `unknown precision ${String(precision)}`)
   }

@@ -55,6 +55,8 @@ describe.each(Object.entries(shipped))('%s', (name, m) => {
     // size-minimising candidate (int8 weights + compact storage). VAD's weights sit in If branches
     // (no name shortening there) and its LSTM biases stay fp32: 0.29.
     if (precision === 'int8-weight' && name !== 'silero-vad') expect(r.report.sizeRatio).toBeLessThanOrEqual(0.27)
+    // The static QDQ builds of the two big conv models too (no zero-point tensors, compact storage).
+    if ((precision === 'int8-static' || precision === 'int8-dynamic') && (name === 'ocr-det' || name === 'ocr-rec')) expect(r.report.sizeRatio).toBeLessThanOrEqual(0.27)
     // Independently: the shipped bytes load and run with the device's default options.
     const s = await openSession(r.bytes, { threads: 1 })
     try {

@@ -97,12 +97,13 @@ function dropDefaultConvAttributes(node: NodeProto): number {
   return before - node.attribute.length
 }
 
-export function compactPass(model: ModelProto, opset: number, opts: { minElements?: number; shortNames?: boolean } = {}): CompactStats {
+export function compactPass(model: ModelProto, opset: number, opts: { minElements?: number; shortNames?: boolean; pack?: boolean } = {}): CompactStats {
   const minElements = opts.minElements ?? 2
   const graph = model.graph!
   const stats: CompactStats = { packedTensors: 0, packedElements: 0, droppedAttributes: 0, renamed: 0 }
   if (opts.shortNames) stats.renamed = shortenNames(model)
   for (const n of graph.node) stats.droppedAttributes += dropDefaultConvAttributes(n)
+  if (opts.pack === false) return stats
   const names = new Names(model)
   const inputs = new Set(graph.input.map((i) => i.name ?? ''))
   const nested = subgraphReads(model)

@@ -100,12 +100,13 @@ export function qdqPass(model: ModelProto, ctx: QuantContext, ranges: ReadonlyMa
     const axis = ctx.perChannel ? (isConv ? 0 : 1) : null
     const { q, scale } = quantizeSymmetric(w, dims, axis)
     const base = node.name || node.output[0]
-    const [wq, ws, wz, wdq] = ['weight_quantized', 'weight_scale', 'weight_zero_point', 'weight_dequantized'].map((s) => fresh(`${base}_${s}`))
+    const [wq, ws, wdq] = ['weight_quantized', 'weight_scale', 'weight_dequantized'].map((s) => fresh(`${base}_${s}`))
     const sDims = axis === null ? [] : [scale.length]
     graph.initializer.push(makeTensor(wq, DataType.INT8, dims, q))
     graph.initializer.push(makeTensor(ws, DataType.FLOAT, sDims, scale))
-    graph.initializer.push(makeTensor(wz, DataType.INT8, sDims, new Int8Array(scale.length)))
-    added.push(makeNode('DequantizeLinear', [wq, ws, wz], [wdq], fresh(`${base}_weight_DequantizeLinear`), axis === null ? [] : [intAttr('axis', axis)]))
+    // No zero-point tensors for the symmetric weight and the int32 bias (optional inputs, 0 when absent):
+    // ORT still fuses the group into QLinearConv, and a per-channel int32 zero point costs 4 bytes a channel.
+    added.push(makeNode('DequantizeLinear', [wq, ws], [wdq], fresh(`${base}_weight_DequantizeLinear`), axis === null ? [] : [intAttr('axis', axis)]))
     ctx.plan.noteWeight(ref, 0)
     node.input[0] = x.dq
     node.input[1] = wdq
@@ -119,12 +120,11 @@ export function qdqPass(model: ModelProto, ctx: QuantContext, ranges: ReadonlyMa
         bs[c] = x.scale * scale[axis === null ? 0 : c]
         bq[c] = Math.max(-2147483647, Math.min(2147483647, Math.round(b[c] / bs[c])))
       }
-      const [bqn, bsn, bzn, bdq] = ['bias_quantized', 'bias_scale', 'bias_zero_point', 'bias_dequantized'].map((s) => fresh(`${base}_${s}`))
+      const [bqn, bsn, bdq] = ['bias_quantized', 'bias_scale', 'bias_dequantized'].map((s) => fresh(`${base}_${s}`))
       const perC = axis !== null
       graph.initializer.push(makeTensor(bqn, DataType.INT32, [b.length], bq))
       graph.initializer.push(makeTensor(bsn, DataType.FLOAT, perC ? [b.length] : [], perC ? bs : bs.subarray(0, 1)))
-      graph.initializer.push(makeTensor(bzn, DataType.INT32, perC ? [b.length] : [], new Int32Array(perC ? b.length : 1)))
-      added.push(makeNode('DequantizeLinear', [bqn, bsn, bzn], [bdq], fresh(`${base}_bias_DequantizeLinear`), perC ? [intAttr('axis', 0)] : []))
+      added.push(makeNode('DequantizeLinear', [bqn, bsn], [bdq], fresh(`${base}_bias_DequantizeLinear`), perC ? [intAttr('axis', 0)] : []))
       node.input[2] = bdq
     }
     ctx.plan.count(node.op_type ?? '', 'int8-static')
