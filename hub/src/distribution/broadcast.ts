@@ -260,6 +260,10 @@ export class Distributor {
 
   private sweep(): void {
     const now = this.o.now()
+    // A wave member that needed nothing (it held every chunk) never joins: stop waiting for it.
+    for (const s of this.sessions.values()) {
+      if (s.gatherTimer && this.o.expectedReceivers && s.receivers.size >= this.o.expectedReceivers(s.artifact)) this.startBroadcast(s)
+    }
     for (const [k, s] of this.sessions) {
       for (const [d, r] of s.receivers) if (now - r.lastAck > 10 * this.o.receiverTimeoutMs) s.receivers.delete(d)
       if (s.pending.size === 0 && !s.gatherTimer && (s.receivers.size === 0 || now - s.lastBroadcastAt > this.o.lingerMs)) this.sessions.delete(k)

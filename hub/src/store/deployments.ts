@@ -125,12 +125,12 @@ export class DeploymentStore {
     return rows.map(ddRow)
   }
 
-  /** Online devices with an open assignment whose build is this artifact. */
+  /** Online devices that still have to download this artifact for an open assignment. */
   openReceivers(artifact: string): number {
     const r = this.db
       .prepare(
         `SELECT count(DISTINCT dd.device_id) AS n FROM deployment_devices dd JOIN builds b ON b.id = dd.build_id JOIN devices d ON d.id = dd.device_id
-         WHERE b.artifact = ? AND d.online = 1 AND dd.state NOT IN ('activated','rejected','health_failed','failed','rolled_back')`,
+         WHERE b.artifact = ? AND d.online = 1 AND dd.state IN ('pending','sent','received','downloading')`,
       )
       .get(artifact) as { n: number }
     return r.n
