@@ -11,7 +11,7 @@ export interface SimSpec {
 }
 export interface SimDevice {
   id: string
-  state: { models: { name: string; version: string }[]; conditions: Record<string, unknown> }
+  state: { models: { name: string; version: string }[]; conditions: Record<string, unknown>; shadow?: { model: string; candidate: string } }
   client: MqttClient
   publishState(): Promise<unknown>
   setConditions(c: SimSpec['conditions']): Promise<void>
@@ -20,6 +20,7 @@ export interface SimDevice {
 export interface SimFleet {
   sims: Map<string, SimDevice>
   deploys: { deviceId: string; model: string; version: string; rollback: boolean; at: number }[]
+  shadows: { deviceId: string; version: string; at: number }[]
   telemetry(): Promise<void>
   close(): Promise<void>
 }
@@ -27,6 +28,6 @@ export function startSimFleet(o: {
   mqttUrl: string
   devices: SimSpec[]
   now?: () => number
-  behavior?: (version: string, deviceId: string) => { requests: number; errors: number; latencyMs: number; confidenceBin?: number }
+  behavior?: (version: string, deviceId: string) => { requests: number; errors: number; latencyMs: number; confidenceBin?: number; agreement?: number }
   autoActivate?: boolean
 }): Promise<SimFleet>

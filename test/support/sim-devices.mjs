@@ -24,12 +24,13 @@ function latencyCounts(ms, n) {
  * @param {string} o.mqttUrl
  * @param {{id: string, secret: string, profile: string, model?: string, version?: string, conditions?: {network?: string, power?: string, idle?: boolean}}[]} o.devices
  * @param {() => number} [o.now] clock for message timestamps (fake clocks in tests)
- * @param {(version: string, deviceId: string) => {requests: number, errors: number, latencyMs: number, confidenceBin?: number}} [o.behavior]
+ * @param {(version: string, deviceId: string) => {requests: number, errors: number, latencyMs: number, confidenceBin?: number, agreement?: number}} [o.behavior] agreement: top-1 agreement of this version when shadowed
  * @param {boolean} [o.autoActivate] answer deploys with activated (default true)
  */
 export async function startSimFleet({ mqttUrl, devices, now = Date.now, behavior = () => ({ requests: 10, errors: 0, latencyMs: 1 }), autoActivate = true }) {
   const sims = new Map()
   const deploys = []
+  const shadows = []
   const connectOne = (d) =>
     new Promise((resolve, reject) => {
       const state = { models: d.model && d.version ? [{ name: d.model, version: d.version }] : [], conditions: { network: 'unmetered', power: 'charging', idle: true, ...(d.conditions ?? {}) } }
@@ -68,6 +69,18 @@ export async function startSimFleet({ mqttUrl, devices, now = Date.now, behavior
         } catch {
           return
         }
+        if (cmd.type === 'shadow') {
+          // Shadow a candidate [EF-2.3.4]: acknowledged as staged/shadowing; telemetry then carries comparisons.
+          state.shadow = { model: cmd.manifest.model, candidate: cmd.manifest.version }
+          shadows.push({ deviceId: d.id, version: cmd.manifest.version, at: now() })
+          await event('staged', cmd, { model: cmd.manifest.model, version: cmd.manifest.version, message: 'shadowing' })
+          return
+        }
+        if (cmd.type === 'discard') {
+          state.shadow = undefined
+          await event('staged', cmd, { model: cmd.model, message: 'discarded' })
+          return
+        }
         if (cmd.type !== 'deploy') return
         const { model, version } = cmd.manifest
         deploys.push({ deviceId: d.id, model, version, rollback: cmd.rollback === true, at: now() })
@@ -97,7 +110,14 @@ export async function startSimFleet({ mqttUrl, devices, now = Date.now, behavior
               const confidence = b.confidenceBin !== undefined ? Object.assign(new Array(10).fill(0), { [b.confidenceBin]: b.requests }) : undefined
               return { model: m.name, version: m.version, requests: b.requests, errors: b.errors, latency: latencyCounts(b.latencyMs, b.requests), latencySumMs: b.latencyMs * b.requests, ...(confidence ? { confidence } : {}) }
             })
-            await client.publishAsync(topic('telemetry'), JSON.stringify({ v: 1, deviceId: d.id, batchId: randomUUID(), from: to - 1000, to, models }), { qos: 1 })
+            const live = state.shadow && state.models.find((m) => m.name === state.shadow.model)
+            let shadow
+            if (live) {
+              const b = behavior(state.shadow.candidate, d.id)
+              const runs = b.requests
+              shadow = [{ model: live.name, version: live.version, candidate: state.shadow.candidate, runs, skipped: 0, errors: 0, top1Agree: Math.round(runs * (b.agreement ?? 1)), maxAbsDiff: 0, cosineSum: runs, latency: latencyCounts(b.latencyMs, runs), latencySumMs: b.latencyMs * runs }]
+            }
+            await client.publishAsync(topic('telemetry'), JSON.stringify({ v: 1, deviceId: d.id, batchId: randomUUID(), from: to - 1000, to, models, ...(shadow ? { shadow } : {}) }), { qos: 1 })
           },
         }
         sims.set(d.id, sim)
@@ -110,6 +130,7 @@ export async function startSimFleet({ mqttUrl, devices, now = Date.now, behavior
   return {
     sims,
     deploys,
+    shadows,
     /** One telemetry batch from every device. */
     async telemetry() {
       await Promise.all([...sims.values()].map((s) => s.sendTelemetry()))

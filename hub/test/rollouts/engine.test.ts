@@ -15,6 +15,7 @@ afterEach(async () => {
 })
 
 const noWindows = { maintenanceWindows: false }
+const FINAL = new Set(['completed', 'aborted', 'rolled_back', 'paused'])
 
 describe('rollout engine', () => {
   it('moves through cumulative waves, soaks, passes its gates with the numbers recorded, and completes', async () => {
@@ -116,5 +117,32 @@ describe('rollout engine', () => {
     const at = b.fleet.deploys.map((d) => d.at - started).sort((x, y) => x - y)
     expect(at[0]).toBeGreaterThanOrEqual(10_000)
     expect(at[3]).toBeGreaterThanOrEqual(90_000)
+  })
+
+  it('a shadow stage stops a candidate that disagrees with the live version before anything is deployed', async () => {
+    b = await startRolloutBench({ devices: fleetOf(10), behavior: (v) => ({ requests: 20, errors: 0, latencyMs: 1, agreement: v === '2.0.0' ? 0.6 : 1 }) })
+    const r = await b.t.hub.rollouts.create(
+      { model: 'm', version: '2.0.0', selector: 'tag=fleet=t', waves: [{ percent: 20 }, { percent: 100 }], soakMs: 30_000, shadow: { fraction: 0.25, soakMs: 60_000 }, gates: { minRequests: 10, minShadowAgreement: 0.95 }, onFail: 'rollback', schedule: noWindows },
+      'test',
+    )
+    await b.drive(() => FINAL.has(b!.rollout(r.id).state))
+    expect(b.rollout(r.id)).toMatchObject({ state: 'rolled_back', wave: 0 })
+    expect(b.rollout(r.id).reason).toMatch(/shadow gate failed: minShadowAgreement 0\.6/)
+    expect(b.fleet.shadows).toHaveLength(2) // the first wave only
+    expect(b.fleet.deploys).toHaveLength(0) // nothing was activated anywhere
+    await sleep(200)
+    expect([...b.fleet.sims.values()].every((s) => s.state.shadow === undefined)).toBe(true) // candidates discarded
+  })
+
+  it('a shadow stage lets an agreeing candidate through to its deploy', async () => {
+    b = await startRolloutBench({ devices: fleetOf(5), behavior: () => ({ requests: 20, errors: 0, latencyMs: 1, agreement: 0.9 }) })
+    const r = await b.t.hub.rollouts.create(
+      { model: 'm', version: '2.0.0', selector: 'tag=fleet=t', waves: [{ percent: 100 }], soakMs: 10_000, shadow: { fraction: 0.5, soakMs: 30_000 }, gates: { minRequests: 10, minShadowAgreement: 0.85 }, schedule: noWindows },
+      'test',
+    )
+    await b.drive(() => b!.rollout(r.id).state === 'completed')
+    const pass = b.t.hub.store.rollouts.decisions(r.id).find((d) => d.decision === 'pass' && d.detail.stage === 'shadow')!
+    expect(pass.detail.shadowAgreement).toBeCloseTo(0.9, 5)
+    expect(b.fleet.deploys).toHaveLength(5)
   })
 })
