@@ -18,6 +18,10 @@ if [[ "${1:-}" == "--test-deps" ]]; then
       echo "bootstrap: please install: ${missing[*]} (apt-get install -y ${missing[*]})" >&2
     fi
   fi
+  # Reference Python with NumPy: hub/test/feed reads a dataset export with it (docs/examples/read_dataset.py).
+  if ! .venv-ref/bin/python -c 'import numpy' >/dev/null 2>&1; then
+    python3 -m venv .venv-ref && .venv-ref/bin/pip install -q numpy
+  fi
 fi
 
 if ! command -v pnpm >/dev/null 2>&1 || [[ "$(pnpm -v)" != 10.* ]]; then

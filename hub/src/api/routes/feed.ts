@@ -2,6 +2,7 @@
 // following new records), the bytes of captured samples [EF-9.8] and labels
 // posted by devices or applications [EF-9.10].
 import { Readable } from 'node:stream'
+import type { Socket } from 'node:net'
 import type { FastifyPluginAsync } from 'fastify'
 import { Type, type Static } from '@sinclair/typebox'
 import { EdgeFleetError, type Sample, type TensorValue } from '@edgefleet/shared'
@@ -47,6 +48,15 @@ const HEARTBEAT_MS = 15_000
 
 export const feedRoutes: FastifyPluginAsync<ApiDeps> = async (app, deps) => {
   const feed = deps.store.telemetry.feed
+  // Followers end when the server closes, or app.close() would wait for them forever.
+  const followers = new Set<() => void>()
+  const followSockets = new Set<Socket>()
+  app.addHook('preClose', (done) => {
+    for (const stop of followers) stop()
+    // A follower whose client vanished mid-stream may leave a half-open socket: close them all.
+    for (const sock of followSockets) sock.destroy()
+    done()
+  })
 
   app.get('/api/v1/feed', { schema: { querystring: FeedQuery, produces: ['application/x-ndjson'] } }, async (req, res) => {
     const q = req.query as Static<typeof FeedQuery>
@@ -55,9 +65,29 @@ export const feedRoutes: FastifyPluginAsync<ApiDeps> = async (app, deps) => {
     let cursor = q.since ?? 0
     let left = q.follow ? Number.POSITIVE_INFINITY : q.limit
     let closed = false
-    req.raw.once('close', () => (closed = true))
+    // The response's close: the client went away (the request's own close fires once its body is read).
+    res.raw.once('close', () => (closed = true))
+    if (q.follow) {
+      const sock = req.raw.socket
+      followSockets.add(sock)
+      sock.once('close', () => followSockets.delete(sock))
+    }
+    const stop = () => {
+      closed = true
+      res.raw.emit('close') // wakes a waiting follower; the stream then ends
+    }
     const live = deps.retraining?.live
     async function* lines(): AsyncGenerator<string> {
+      followers.add(stop)
+      try {
+        yield* body()
+      } finally {
+        followers.delete(stop)
+      }
+    }
+    async function* body(): AsyncGenerator<string> {
+      // A follower learns at once that it is connected and where it stands (headers go out with the first line).
+      if (q.follow && page.length === 0) yield JSON.stringify({ kind: 'heartbeat', cursor }) + '\n'
       for (;;) {
         if (page.length) {
           let chunk = ''
@@ -77,11 +107,11 @@ export const feedRoutes: FastifyPluginAsync<ApiDeps> = async (app, deps) => {
             function done(v: boolean) {
               clearTimeout(t)
               live?.off('committed', onCommit)
-              req.raw.off('close', onClose)
+              res.raw.off('close', onClose)
               resolve(v)
             }
             live?.on('committed', onCommit)
-            req.raw.once('close', onClose)
+            res.raw.once('close', onClose)
           })
           if (closed) return
           if (!woke) yield JSON.stringify({ kind: 'heartbeat', cursor }) + '\n'
