@@ -102,6 +102,8 @@ describe('walking skeleton: hub → agents → telemetry', () => {
   it('serves the console page listing devices', async () => {
     const res = await fetch(new URL('/', hub.httpUrl))
     expect(res.status).toBe(200)
-    expect(await res.text()).toContain('/api/v1/devices')
+    expect(await res.text()).toContain('<script src="/console.js">')
+    // The console reads the fleet through the token-protected API [EF-8.10].
+    expect(await (await fetch(new URL('/console.js', hub.httpUrl))).text()).toContain('/api/v1/fleet/devices')
   })
 })

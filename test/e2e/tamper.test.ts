@@ -177,13 +177,14 @@ describe('tampering and bad input with real processes', () => {
   })
 
   it('answers invalid HTTP bodies with 400 and a code', async () => {
-    const res = await fetch(new URL('/api/v1/deployments', hub.httpUrl), { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"model":' })
+    const auth = { authorization: `Bearer ${hub.token}` }
+    const res = await fetch(new URL('/api/v1/deployments', hub.httpUrl), { method: 'POST', headers: { 'content-type': 'application/json', ...auth }, body: '{"model":' })
     expect(res.status).toBe(400)
     expect(((await res.json()) as { error: { code: string } }).error.code).toBe('EF_ERR_HTTP_BAD_REQUEST')
-    const bad = await fetch(new URL('/api/v1/devices', hub.httpUrl), { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ id: 'x' }) })
+    const bad = await fetch(new URL('/api/v1/devices', hub.httpUrl), { method: 'POST', headers: { 'content-type': 'application/json', ...auth }, body: JSON.stringify({ id: 'x' }) })
     expect(bad.status).toBe(400)
     expect(((await bad.json()) as { error: { code: string } }).error.code).toBe('EF_ERR_HTTP_BAD_REQUEST')
-    const notOnnx = await fetch(new URL('/api/v1/models?name=junk&version=1', hub.httpUrl), { method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body: Buffer.from('definitely not a model') })
+    const notOnnx = await fetch(new URL('/api/v1/models?name=junk&version=1', hub.httpUrl), { method: 'POST', headers: { 'content-type': 'application/octet-stream', ...auth }, body: Buffer.from('definitely not a model') })
     expect(notOnnx.status).toBe(400)
     expect(((await notOnnx.json()) as { error: { code: string } }).error.code).toBe('EF_ERR_MODEL_INVALID')
   })

@@ -1,4 +1,4 @@
-// API tokens and roles [EF-8.10]. A preHandler on every /api/v1 route reads
+// API tokens and roles [EF-8.10]. An onRequest hook on every /api/v1 route reads
 // `Authorization: Bearer`, looks the token's sha256 up, and checks the role the
 // route needs: reads are `viewer`, writes `operator`, provisioning and tokens
 // `admin` (a route may say otherwise with `config: { role }`).
@@ -64,7 +64,9 @@ export function bootstrapAdminToken(store: HubStore, dataDir: string, now: numbe
 
 /** Adds the auth hook. `enabled: false` exists for in-process unit tests only. */
 export function installAuth(app: FastifyInstance, store: HubStore, now: () => number, enabled: boolean): void {
-  app.addHook('preHandler', async (req: FastifyRequest) => {
+  // onRequest, not preHandler: an unauthenticated client never gets its body
+  // parsed (model uploads may be 512 MiB) nor learns how the schema reads it.
+  app.addHook('onRequest', async (req: FastifyRequest) => {
     const url = req.routeOptions.url ?? ''
     if (!url.startsWith('/api/v1/')) return
     const need = req.routeOptions.config?.role ?? ROUTE_ROLES[`${req.method} ${url}`] ?? (req.method === 'GET' || req.method === 'HEAD' ? 'viewer' : 'operator')

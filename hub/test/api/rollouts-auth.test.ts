@@ -58,6 +58,13 @@ describe('API tokens', () => {
     expect((await call('POST', '/api/v1/tokens', tokens.operator, { name: 'x', role: 'admin' })).statusCode).toBe(403)
   })
 
+  it('checks the token before parsing the body: a malformed request without a token is 401, not 400', async () => {
+    const res = await t.hub.api.inject({ method: 'POST', url: '/api/v1/deployments', payload: '{"model":', headers: { 'content-type': 'application/json' } })
+    expect(res.statusCode).toBe(401)
+    const art = await call('GET', `/api/v1/artifacts/${'0'.repeat(64)}`)
+    expect(art.json().error.code).toBe('EF_ERR_AUTH_BAD_CREDENTIALS') // devices use HTTP Basic there [EF-4.10]
+  })
+
   it('a revoked token stops working', async () => {
     const res = await call('POST', '/api/v1/tokens', admin, { name: 'temp', role: 'viewer' })
     const { id, token } = res.json() as { id: string; token: string }
