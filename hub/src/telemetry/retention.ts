@@ -86,7 +86,7 @@ export class Retention {
     }
     const raw = now - o.rawDays * DAY_MS
     const report: RetentionReport = {
-      telemetry: slice('DELETE FROM telemetry WHERE rowid IN (SELECT rowid FROM telemetry WHERE ts_to < ? LIMIT ?)', raw),
+      telemetry: 0,
       shadow: slice('DELETE FROM telemetry_shadow WHERE rowid IN (SELECT rowid FROM telemetry_shadow WHERE ts_to < ? LIMIT ?)', raw),
       // Batch ids live as long as rollups: a late resend of a batch whose rows are gone must still be
       // recognised, or it would be counted into its rollup a second time [EF-9.1].
@@ -95,6 +95,16 @@ export class Retention {
       rollups: slice('DELETE FROM telemetry_rollups WHERE (model, version, profile, bucket) IN (SELECT model, version, profile, bucket FROM telemetry_rollups WHERE bucket < ? LIMIT ?)', now - o.rollupDays * DAY_MS),
       feed: 0,
       ms: 0,
+    }
+    // Raw rows go per model version through the (model, version, ts_to) index: ingest pays for no extra index.
+    const versions = db.prepare('SELECT DISTINCT model, version FROM telemetry_rollups UNION SELECT model, version FROM versions').all() as { model: string; version: string }[]
+    const delRaw = db.prepare('DELETE FROM telemetry WHERE rowid IN (SELECT rowid FROM telemetry WHERE model = ? AND version = ? AND ts_to < ? LIMIT ?)')
+    for (const v of versions) {
+      for (;;) {
+        const n = delRaw.run(v.model, v.version, raw, o.sliceRows).changes
+        report.telemetry += n
+        if (n < o.sliceRows) break
+      }
     }
     for (;;) {
       const n = telemetry.feed.prune(now - o.feedDays * DAY_MS, o.sliceRows)
