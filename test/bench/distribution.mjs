@@ -7,7 +7,7 @@
 //   B. 100 MB to one agent, MQTT path beside the HTTP path.
 //   C. delta after a head-only change of a wake-word head.
 // Usage: node test/bench/distribution.mjs [--agents 200] [--procs 4] [--mb 20] [--big-mb 100] [--broker aedes|mosquitto]
-import { mkdtempSync, rmSync, readFileSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, rmSync, readFileSync, writeFileSync, appendFileSync } from 'node:fs'
 import { tmpdir, cpus } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
@@ -91,7 +91,20 @@ try {
         })
       }
     })
-    const pub = mqtt.connect(mosq?.url ?? hub.mqttUrl, { clientId: 'bench-raw-publisher', username: '$hub', password: keys.hubSecret, reconnectPeriod: 0 })
+    // With Mosquitto the client id is the user name, so the raw publisher gets a user of its own
+    // (added after provisioning, which rewrites the files) instead of taking over the hub's session.
+    let pubUser = '$hub'
+    let pubPass = keys.hubSecret
+    if (mosq) {
+      const { mosquittoHash } = await import(join(ROOT, 'hub', 'dist', 'broker', 'mosquitto.js'))
+      pubUser = 'bench-raw'
+      pubPass = 'bench-raw-secret'
+      appendFileSync(join(mosq.dir, 'passwd'), `${pubUser}:${mosquittoHash(pubPass)}\n`)
+      appendFileSync(join(mosq.dir, 'acl'), `\nuser ${pubUser}\ntopic readwrite ef/v1/art/#\n`)
+      mosq.proc.kill('SIGHUP')
+      await new Promise((r) => setTimeout(r, 500))
+    }
+    const pub = mqtt.connect(mosq?.url ?? hub.mqttUrl, { clientId: 'bench-raw-publisher', username: pubUser, password: pubPass, reconnectPeriod: 0 })
     await new Promise((r) => pub.once('connect', r))
     const stopRawRss = sampler([['hub', hub.proc.pid], ...(mosq ? [['mosquitto', mosq.proc.pid]] : [])])
     const t0 = performance.now()

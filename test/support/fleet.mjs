@@ -123,7 +123,7 @@ export async function startHub({ dataDir, logLevel = 'warn', env, stdio, extraAr
 }
 
 export async function startAgent({ mqttUrl, deviceId, secret, hubKey, profile, dataDir, telemetryMs = 1000, logLevel = 'warn', env, stdio, extraArgs = [] }) {
-  const args = ['--hub', mqttUrl, '--device-id', deviceId, '--secret', secret, '--hub-key', hubKey, '--profile', profile, '--data', dataDir, '--api-port', '0', '--telemetry-ms', String(telemetryMs), '--log-level', logLevel, '--json', ...extraArgs]
+  const args = ['--hub', mqttUrl, '--device-id', deviceId, `--secret=${secret}`, `--hub-key=${hubKey}`, '--profile', profile, '--data', dataDir, '--api-port', '0', '--telemetry-ms', String(telemetryMs), '--log-level', logLevel, '--json', ...extraArgs]
   const { proc, info, stderr } = await spawnJson(AGENT_CLI, args, 'apiPort', { env, stdio })
   return { proc, ...info, stderr, stop: () => stopProcess(proc), kill9: () => proc.kill('SIGKILL') }
 }

@@ -50,7 +50,8 @@ Common options:
   'devices list': `edgefleet devices list [--json]`,
   'model add': `edgefleet model add FILE.onnx --name N --version V [--shape INPUT=d,d,..] [--value INPUT=x] [--precision P] [--output NAME=KIND] [--parent N@V] [--run-id ID] [--canary [--selector EXPR] [--waves LIST] [--soak DUR]] [--json]
   --parent  the registered version this one was retrained from (lineage); --run-id the training run
-  --canary  intake policy: once every profile built, start a rollout to the devices serving the model (default gates)
+  --canary  intake policy: once every profile built, start a rollout to the devices serving the model (default gates;
+            --max-confidence-psi X|off, --min-requests N and --no-windows as for rollout create)
   --shape   concrete shape for an input with symbolic dims (repeatable)
   --output  what an output means: scores | logits | probability | regression | other (repeatable); agents report confidence from it
   --value   constant value for an input (e.g. a sample rate), used for health checks (repeatable)`,
@@ -162,7 +163,8 @@ export async function main(argv: string[], out = process.stdout, err = process.s
           profile: o.profile,
           tags: Object.fromEntries(kv(o.tag, '--tag')),
         })
-        emit(r, () => `device ${r.id} (${r.profile}) provisioned\n  secret:         ${r.secret}\n  hub public key: ${r.hubPublicKey}\n  broker:         ${r.mqttUrl}\nStart its agent with:\n  edgefleet-agent --hub ${r.mqttUrl} --device-id ${r.id} --secret ${r.secret} --hub-key ${r.hubPublicKey} --profile ${r.profile}`)
+        // `--opt=value`: base64url secrets and keys may start with '-', which `--opt value` would misread.
+        emit(r, () => `device ${r.id} (${r.profile}) provisioned\n  secret:         ${r.secret}\n  hub public key: ${r.hubPublicKey}\n  broker:         ${r.mqttUrl}\nStart its agent with:\n  edgefleet-agent --hub ${r.mqttUrl} --device-id ${r.id} --secret=${r.secret} --hub-key=${r.hubPublicKey} --profile ${r.profile}`)
         return 0
       }
       case 'devices list': {
@@ -198,6 +200,13 @@ export async function main(argv: string[], out = process.stdout, err = process.s
           if (o.selector) rollout.selector = o.selector
           if (o.waves) rollout.waves = parseWaves(o.waves)
           if (o.soak) rollout.soakMs = parseDuration(o.soak)
+          // A retrained version is meant to change the output distribution: --max-confidence-psi off drops that gate.
+          const psiGate = o['max-confidence-psi']
+          const gates: Record<string, number | null> = {}
+          if (psiGate !== undefined) gates.maxConfidencePsi = psiGate === 'off' ? null : Number(psiGate)
+          if (o['min-requests'] !== undefined) gates.minRequests = Number(o['min-requests'])
+          if (Object.keys(gates).length) rollout.gates = gates
+          if (o['no-windows']) rollout.schedule = { maintenanceWindows: false }
           if (Object.keys(rollout).length) q.set('rollout', JSON.stringify(rollout))
         }
         const r = await hub.request<{ version: { model: string; version: string; size: number }; builds: { profile: string; status: string; precision: string | null; sizeBytes: number | null; errorCode: string | null }[]; intake?: { rollout: { id: string; state: string } | null; skipped: string | null } }>(
