@@ -176,6 +176,42 @@ describe('tampering and bad input with real processes', () => {
     await waitFor(async () => (await api(b.url, 'POST', '/v1/models/wake/infer', { inputs: wakeInput(5) })).version === '1.0.0', { what: 'agent B serving' })
   })
 
+  it('refuses a downgrade unless it is a signed rollback (EF_ERR_DOWNGRADE_REFUSED)', async () => {
+    // dev-a serves 1.1.0 since the damaged-chunk test; 1.0.0 is older.
+    const refused = await deployAndWait('1.0.0', 'device=dev-a')
+    expect(refused.devices[0]).toMatchObject({ state: 'rejected', code: 'EF_ERR_DOWNGRADE_REFUSED' })
+    expect((await api(a.url, 'GET', '/v1/models')).items[0].version).toBe('1.1.0')
+    const d = await api(hub.httpUrl, 'POST', '/api/v1/deployments', { model: 'wake', version: '1.0.0', target: 'device=dev-a', rollback: true })
+    const v = await waitFor(
+      async () => {
+        const x = await api(hub.httpUrl, 'GET', `/api/v1/deployments/${d.deployment.id}`)
+        return x.deployment.done ? x : undefined
+      },
+      { what: 'signed rollback' },
+    )
+    expect(v.devices[0].state).toBe('activated')
+    expect((await api(a.url, 'GET', '/v1/models')).items[0].version).toBe('1.0.0')
+  })
+
+  it('refuses a manifest built for another profile (EF_ERR_MANIFEST_PROFILE_MISMATCH)', async () => {
+    // A gateway device makes the hub build for its profile; that build, correctly signed, goes to dev-b.
+    await api(hub.httpUrl, 'POST', '/api/v1/devices', { id: 'gw-other', profile: 'gateway-rpi4' })
+    await api(hub.httpUrl, 'POST', `/api/v1/models?name=wake&version=1.2.0&options=${encodeURIComponent('{"precision":"fp32"}')}`, readFileSync(MODELS.wakeHello))
+    const keys = JSON.parse(readFileSync(join(hubDir, 'hub-keys.json'), 'utf8')) as { privateKeyPem: string; hubSecret: string }
+    const build = ((await api(hub.httpUrl, 'GET', '/api/v1/models/wake/versions/1.2.0')).builds as { id: number; profile: string }[]).find((x) => x.profile === 'gateway-rpi4')!
+    const db = (await import('better-sqlite3')).default(join(hubDir, 'hub.db'), { readonly: true })
+    const row = db.prepare('SELECT manifest, manifest_sig FROM builds WHERE id = ?').get(build.id) as { manifest: string; manifest_sig: string }
+    db.close()
+    const unsigned = { v: 1 as const, id: 'wrong-profile-cmd-01', deviceId: 'dev-b', issuedAt: Date.now(), type: 'deploy' as const, deploymentId: 'wrong-profile', manifest: JSON.parse(row.manifest), manifestSig: row.manifest_sig }
+    const c = mqtt.connect(hub.mqttUrl, { clientId: 'profile-mixer', username: '$hub', password: keys.hubSecret, reconnectPeriod: 0 })
+    await new Promise((r) => c.once('connect', r))
+    await c.publishAsync(topics.cmd('dev-b'), cmdCodec.encode({ ...unsigned, sig: signDocument(unsigned, privateKeyFromPem(keys.privateKeyPem)) }), { qos: 1 })
+    c.end()
+    const ev = await waitFor(async () => (await events('dev-b')).find((e) => e.cmdId === 'wrong-profile-cmd-01'), { what: 'profile refusal' })
+    expect(ev).toMatchObject({ kind: 'rejected', code: 'EF_ERR_MANIFEST_PROFILE_MISMATCH' })
+    expect((await api(b.url, 'POST', '/v1/models/wake/infer', { inputs: wakeInput(6) })).version).toBe('1.0.0')
+  })
+
   it('answers invalid HTTP bodies with 400 and a code', async () => {
     const auth = { authorization: `Bearer ${hub.token}` }
     const res = await fetch(new URL('/api/v1/deployments', hub.httpUrl), { method: 'POST', headers: { 'content-type': 'application/json', ...auth }, body: '{"model":' })
