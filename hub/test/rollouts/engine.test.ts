@@ -145,4 +145,23 @@ describe('rollout engine', () => {
     expect(pass.detail.shadowAgreement).toBeCloseTo(0.9, 5)
     expect(b.fleet.deploys).toHaveLength(5)
   })
+
+  it('a shift of the confidence distribution fails its gate; approval between waves waits for an operator', async () => {
+    b = await startRolloutBench({ devices: fleetOf(6), behavior: (v) => ({ requests: 20, errors: 0, latencyMs: 1, confidenceBin: v === '3.0.0' ? 3 : 9 }), versions: ['1.0.0', '2.0.0', '3.0.0'] })
+    // 2.0.0 behaves like 1.0.0: wave 1 passes, then the rollout waits for approval.
+    const ok = await b.t.hub.rollouts.create({ model: 'm', version: '2.0.0', selector: 'tag=fleet=t', waves: [{ count: 2 }, { percent: 100 }], soakMs: 30_000, approval: true, gates: { minRequests: 5 }, schedule: noWindows }, 'test')
+    await b.drive(() => b!.rollout(ok.id).state === 'awaiting_approval')
+    expect(b.fleet.deploys).toHaveLength(2)
+    await b.drive(() => false, { maxSteps: 3 }).catch(() => undefined)
+    expect(b.fleet.deploys).toHaveLength(2) // nothing moves without the approval
+    b.t.hub.rollouts.action(ok.id, 'approve', 'op')
+    await b.drive(() => b!.rollout(ok.id).state === 'completed')
+    expect(b.fleet.deploys).toHaveLength(6)
+    // 3.0.0 answers with much lower confidence: PSI against 2.0.0's bins fails the gate.
+    const bad = await b.t.hub.rollouts.create({ model: 'm', version: '3.0.0', selector: 'tag=fleet=t', waves: [{ count: 2 }, { percent: 100 }], soakMs: 30_000, gates: { minRequests: 5 }, schedule: noWindows }, 'test')
+    await b.drive(() => b!.rollout(bad.id).state === 'paused')
+    const fail = b.t.hub.store.rollouts.decisions(bad.id).find((d) => d.decision === 'fail')!
+    expect(fail.detail.failed).toEqual([expect.objectContaining({ gate: 'maxConfidencePsi', threshold: 0.25 })])
+    expect((fail.detail.values as { confidencePsi: number }).confidencePsi).toBeGreaterThan(5)
+  })
 })
