@@ -2,14 +2,15 @@
 // The demo fleet: a hub on the embedded broker, six agents as separate
 // processes on six device profiles, a real wake-word model registered,
 // compiled per profile, deployed, and served under live traffic.
-//   pnpm demo [--data DIR] [--duration SECONDS] [--rate REQ_PER_S_PER_AGENT]
+//   pnpm demo [--data DIR] [--duration SECONDS] [--rate REQ_PER_S_PER_AGENT] [--loop]
+// --loop: then the retraining loop (scripts/demo-loop.mjs): drift → feed → re-fit → canary → promoted.
 import { mkdtempSync, rmSync, readFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 import { startHub, startFleet, api, waitFor, wakeInput, MODELS } from '../test/support/fleet.mjs'
 
-const { values: o } = parseArgs({ options: { data: { type: 'string' }, duration: { type: 'string' }, rate: { type: 'string' }, precision: { type: 'string' } } })
+const { values: o } = parseArgs({ options: { data: { type: 'string' }, duration: { type: 'string' }, rate: { type: 'string' }, precision: { type: 'string' }, loop: { type: 'boolean' } } })
 const tmp = o.data ? resolve(o.data) : mkdtempSync(join(tmpdir(), 'edgefleet-demo-'))
 const rate = Number(o.rate ?? 20)
 const FLEET = [
@@ -42,7 +43,9 @@ process.on('SIGTERM', () => void shutdown(0))
 const t0 = Date.now()
 const step = (s) => process.stdout.write(`[${((Date.now() - t0) / 1000).toFixed(1).padStart(5)}s] ${s}\n`)
 try {
-  hub = await startHub({ dataDir: join(tmp, 'hub') })
+  // --loop: the retraining loop's hub settings (short windows) [scripts/demo-loop.mjs].
+  const loop = o.loop ? await import('./demo-loop.mjs') : undefined
+  hub = await startHub({ dataDir: join(tmp, 'hub'), ...(loop ? { env: { EF_RETRAINING: JSON.stringify(loop.LOOP_RETRAINING) } } : {}) })
   step(`hub up — console ${hub.httpUrl}/  broker ${hub.mqttUrl}`)
   step(`admin token (sign in to the console, or export EDGEFLEET_TOKEN for the CLI): ${hub.token}`)
   agents = await startFleet(hub, FLEET, { tmp, telemetryMs: 2000 })
@@ -50,7 +53,7 @@ try {
   await waitFor(async () => (await api(hub.httpUrl, 'GET', '/api/v1/devices')).items.every((d) => d.online), { what: 'agents online' })
   step('all agents online')
   const q = new URLSearchParams({ name: 'wake-hello', version: '1.0.0' })
-  if (o.precision) q.set('options', JSON.stringify({ precision: o.precision }))
+  if (o.precision || loop) q.set('options', JSON.stringify({ ...(o.precision ? { precision: o.precision } : {}), ...(loop ? { outputs: loop.LOOP_OUTPUTS } : {}) }))
   const reg = await api(hub.httpUrl, 'POST', `/api/v1/models?${q}`, readFileSync(MODELS.wakeHello))
   step(`registered wake-hello@1.0.0 (openwakeword head), built per profile:`)
   for (const b of reg.builds) process.stdout.write(`         ${b.profile.padEnd(22)} ${b.status.padEnd(6)} ${String(b.precision).padEnd(13)} ${b.sizeBytes ?? '-'} bytes${b.errorCode ? ' ' + b.errorCode : ''}\n`)
@@ -68,11 +71,12 @@ try {
   // Live traffic: each agent gets `rate` requests per second on its local API.
   let sent = 0
   let failed = 0
+  let inputOf = wakeInput // --loop swaps in drifted inputs
   traffic = setInterval(() => {
     for (const a of agents)
       for (let i = 0; i < Math.max(1, Math.round(rate / 10)); i++) {
         sent++
-        fetch(`${a.url}/v1/models/wake-hello/infer`, { method: 'POST', body: JSON.stringify({ inputs: wakeInput(sent) }) })
+        fetch(`${a.url}/v1/models/wake-hello/infer`, { method: 'POST', body: JSON.stringify({ inputs: inputOf(sent) }) })
           .then((r) => (r.ok ? r.arrayBuffer() : Promise.reject(new Error(String(r.status)))))
           .catch(() => failed++)
       }
@@ -88,6 +92,7 @@ try {
     lines.push(`  traffic sent by the demo: ${sent} requests, ${failed} failed`)
     process.stdout.write(lines.join('\n') + '\n')
   }
+  if (loop) await loop.runLoop({ hub, agents, tmp, step, setInput: (f) => (inputOf = f) })
   const until = o.duration ? Date.now() + Number(o.duration) * 1000 : Infinity
   while (!stopping && Date.now() < until) {
     await new Promise((r) => setTimeout(r, 3000))
