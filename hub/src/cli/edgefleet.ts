@@ -8,6 +8,7 @@ import { HubClient } from './http.js'
 import { table, progressBar } from './format.js'
 import { ROLLOUT_HELP, ROLLOUT_OPTIONS, RolloutUsageError, rolloutCommand, parseDuration, parseWaves } from './rollouts.js'
 import { FEED_HELP, FEED_OPTIONS, FeedUsageError, feedCommand } from './feed.js'
+import { TOKEN_HELP, TokenUsageError, tokenCommand } from './tokens.js'
 
 const HELP: Record<string, string> = {
   main: `edgefleet — edge-inference fleet manager
@@ -27,6 +28,7 @@ Commands:
   rollout create N@V --selector EXPR   staged rollout: waves, soak, health gates, schedule
   rollout list|show ID      rollouts with wave progress and decisions (show --wait: progress bars)
   rollout pause|resume|abort|rollback|promote|approve ID
+  token create NAME --role R  API token for a viewer, operator or admin (tokens list, token revoke ID)
   feed export MODEL --out F.tar   retraining dataset: .npy tensors + index.jsonl (resumable --since CURSOR)
   feed tail [MODEL] [--follow]    the retraining feed as NDJSON (samples, drift, disagreements, labels)
   drift [--model N]         input and output drift (PSI) per version and profile
@@ -61,11 +63,13 @@ Common options:
   'deployment show': `edgefleet deployment show ID [--json]`,
   telemetry: `edgefleet telemetry [--model N] [--json]`,
   ...ROLLOUT_HELP,
+  ...TOKEN_HELP,
   ...FEED_HELP,
 }
 
 const OPTIONS = {
   ...ROLLOUT_OPTIONS,
+  role: { type: 'string' },
   ...FEED_OPTIONS,
   canary: { type: 'boolean' },
   hub: { type: 'string' },
@@ -149,6 +153,7 @@ export async function main(argv: string[], out = process.stdout, err = process.s
   const emit = (data: unknown, text: () => string) => print(o.json ? JSON.stringify(data) : text())
   try {
     if (cmd === 'rollout') return await rolloutCommand(hub, sub ?? '', pos, o, emit, err)
+    if (cmd === 'token' || cmd === 'tokens') return await tokenCommand(hub, two, pos, o, emit)
     if (cmd === 'feed' || cmd === 'drift') return await feedCommand(hub, cmd, pos, o, emit, out)
     switch (two.startsWith('hub start') ? 'hub start' : key) {
       case 'hub start': {
@@ -259,7 +264,7 @@ export async function main(argv: string[], out = process.stdout, err = process.s
         return 2
     }
   } catch (e) {
-    if (e instanceof UsageError || e instanceof RolloutUsageError || e instanceof FeedUsageError) {
+    if (e instanceof UsageError || e instanceof RolloutUsageError || e instanceof FeedUsageError || e instanceof TokenUsageError) {
       err.write(`${e.message}\n${key ? HELP[key] : HELP.main}\n`)
       return 2
     }

@@ -77,4 +77,16 @@ describe('edgefleet rollout', () => {
     expect(bad.code).toBe(1)
     expect(JSON.parse(bad.out).error.code).toBe('EF_ERR_WAVES_INVALID')
   })
+
+  it('token create prints a token once; tokens list; token revoke', async () => {
+    const c = JSON.parse((await run(['token', 'create', 'ci', '--role', 'viewer', '--json'])).out)
+    expect(c).toMatchObject({ name: 'ci', role: 'viewer', token: expect.stringMatching(/^ef_/) })
+    expect((await run(['rollout', 'list', '--json'], c.token)).code).toBe(0)
+    const denied = await run(['rollout', 'pause', 'x', '--json'], c.token)
+    expect(JSON.parse(denied.out).error.code).toBe('EF_ERR_AUTH_FORBIDDEN_ROLE')
+    expect(JSON.parse((await run(['tokens', 'list', '--json'])).out).map((x: { name: string }) => x.name)).toContain('ci')
+    expect((await run(['token', 'revoke', c.id])).code).toBe(0)
+    expect((await run(['rollout', 'list', '--json'], c.token)).code).toBe(1)
+    expect((await run(['token', 'create', 'x'])).code).toBe(2)
+  })
 })
