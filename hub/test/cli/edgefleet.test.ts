@@ -96,7 +96,7 @@ describe('edgefleet CLI against a running hub', () => {
     const r = await run(['device', 'add', 'cli-2', '--profile', 'industrial-x86', '--hub', t.hub.httpUrl])
     expect(r.code).toBe(0)
     expect(r.out).toContain('device cli-2 (industrial-x86) provisioned')
-    expect(r.out).toMatch(/edgefleet-agent --hub mqtt:\/\/127\.0\.0\.1:\d+ --device-id cli-2 --secret \S+ --hub-key \S{43} --profile industrial-x86/)
+    expect(r.out).toMatch(/edgefleet-agent --hub mqtt:\/\/127\.0\.0\.1:\d+ --device-id cli-2 --secret=\S+ --hub-key=\S{43} --profile industrial-x86/)
   })
 
   it('devices list --json returns an array of the devices', async () => {
