@@ -134,15 +134,20 @@ describe('shadow, promote, discard and capture through the hub API', () => {
     expect(s.capture.capped).toBeGreaterThan(0)
     expect(s.capture.capturedBytes).toBeLessThanOrEqual(maxBytesPerHour)
 
-    // The feed, page by page with the cursor.
-    const items: { deviceId: string; model: string; version: string; reason: string; confidence: number; bytes: number; cursor: number }[] = []
-    let cursor: number | null = 0
-    while (cursor !== null) {
-      const page: { items: typeof items; next: number | null } = await api(hub.httpUrl, 'GET', `/api/v1/samples?model=wake&limit=2&cursor=${cursor}`)
-      expect(page.items.length).toBeLessThanOrEqual(2)
-      items.push(...page.items)
-      cursor = page.next
-    }
+    // The feed, page by page with the cursor. The hub writes samples in batched transactions [EF-9.1]:
+    // the broker's PUBACK to the agent comes before the hub's commit (≤ flushMs), so read until all are in.
+    type Item = { deviceId: string; model: string; version: string; reason: string; confidence: number; bytes: number; cursor: number }
+    const items = await waitFor(async () => {
+      const got: Item[] = []
+      let cursor: number | null = 0
+      while (cursor !== null) {
+        const page: { items: Item[]; next: number | null } = await api(hub.httpUrl, 'GET', `/api/v1/samples?model=wake&limit=2&cursor=${cursor}`)
+        expect(page.items.length).toBeLessThanOrEqual(2)
+        got.push(...page.items)
+        cursor = page.next
+      }
+      return got.length >= s.capture.captured ? got : undefined
+    }, { what: 'the captured samples stored on the hub' })
     expect(items.length).toBe(s.capture.captured)
     expect(new Set(items.map((x) => x.cursor)).size).toBe(items.length)
     for (const x of items) {
