@@ -19,6 +19,7 @@ import { Connection } from './mqtt/connection.js'
 import { OutboxSender } from './mqtt/outbox.js'
 import { handleCmd } from './mqtt/handlers/cmd.js'
 import { createApiServer } from './api/server.js'
+import { InferenceCounters } from './telemetry/metrics.js'
 import { Aggregator } from './telemetry/aggregator.js'
 import { asPino, createLogger } from './telemetry/logger.js'
 import { deviceStats, freeStorageBytes } from './telemetry/device.js'
@@ -93,7 +94,11 @@ export async function createAgent(config: Readonly<AgentConfig>, deps: AgentDeps
   const chunks = new ChunkStore(join(config.dataDir, 'chunks'))
   const host = new ModelHost({ threads: profile?.threads ?? 1, executionProviders: profile?.executionProviders ?? ['cpu'] })
   const agg = new Aggregator(config.deviceId, now)
-  host.onInfer((m, v, ms, ok) => agg.record(m, v, ms, ok))
+  const counters = new InferenceCounters()
+  host.onInfer((m, v, ms, ok) => {
+    agg.record(m, v, ms, ok)
+    counters.record(m, v, ms, ok)
+  })
 
   let conn: Connection | undefined
   const outbox = new OutboxSender(db, () => conn?.client)
@@ -227,7 +232,11 @@ export async function createAgent(config: Readonly<AgentConfig>, deps: AgentDeps
 
   let server: Server | undefined
   if (deps.api !== false) {
-    server = createApiServer({ host, maxBodyBytes: config.maxBodyBytes, deviceId: config.deviceId, stats })
+    const metrics = () => {
+      const st = stats()
+      return counters.render({ active: host.list(), queued: st.queued, drops: st.drops, captured: st.capture.captured, connected: st.connected })
+    }
+    server = createApiServer({ host, maxBodyBytes: config.maxBodyBytes, deviceId: config.deviceId, stats, metrics })
     server.listen(config.apiPort, config.apiHost)
     await once(server, 'listening')
     const a = server.address()

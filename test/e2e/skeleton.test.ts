@@ -99,6 +99,18 @@ describe('walking skeleton: hub → agents → telemetry', () => {
     expect(summary.items[0].p95Ms).toBeGreaterThan(0)
   })
 
+  it('exposes Prometheus metrics on every agent and on the hub', async () => {
+    for (const a of agents) {
+      const text = await (await fetch(`${a.url}/metrics`)).text()
+      const m = /edgefleet_agent_requests_total\{model="wake",version="1.0.0"\} (\d+)/.exec(text)
+      expect(Number(m?.[1])).toBeGreaterThanOrEqual(21)
+      expect(text).toContain('edgefleet_agent_inference_seconds_bucket{model="wake",version="1.0.0",le="+Inf"}')
+      expect(text).toMatch(/edgefleet_agent_connected 1/)
+    }
+    const hubText = await (await fetch(new URL('/metrics', hub.httpUrl))).text()
+    expect(hubText).toMatch(/edgefleet_devices_online 3/)
+  })
+
   it('serves the console page listing devices', async () => {
     const res = await fetch(new URL('/', hub.httpUrl))
     expect(res.status).toBe(200)

@@ -4,6 +4,7 @@
 //   POST /v1/models/{name}/infer         {inputs: {name: tensor}, binary?} → {outputs}
 //   POST with content-type application/x-edgefleet-tensors: the binary format [EF-7.1]
 //   GET  /v1/stats                       counters: telemetry, capture, drops, queue
+//   GET  /metrics                        Prometheus text (requests, latency histogram, queue, drops)
 //   GET  /healthz
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import { EdgeFleetError, ERRORS, codeOf, decodeTensor, encodeTensor, type TensorValue } from '@edgefleet/shared'
@@ -17,6 +18,8 @@ export interface ApiOptions {
   deviceId: string
   /** Counters and queue state for GET /v1/stats (tests, benchmarks, operators on the device). */
   stats?: () => unknown
+  /** Prometheus text for GET /metrics. */
+  metrics?: () => string
 }
 
 function send(res: ServerResponse, status: number, body: unknown): void {
@@ -104,6 +107,11 @@ export function createApiServer(o: ApiOptions): Server {
       })
     }
     if (req.method === 'GET' && url === '/v1/stats' && o.stats) return send(res, 200, o.stats())
+    if (req.method === 'GET' && url === '/metrics' && o.metrics) {
+      const text = o.metrics()
+      res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4', 'content-length': Buffer.byteLength(text) })
+      return res.end(text)
+    }
     if (req.method === 'GET' && url === '/healthz') return send(res, 200, { ok: true, deviceId: o.deviceId, models: o.host.list().length })
     send(res, 404, { error: { code: 'EF_ERR_HTTP_NOT_FOUND', message: `${req.method} ${url}` } })
   }

@@ -4,6 +4,7 @@
 // counters the MQTT dispatcher keeps. No client library: the format is a
 // few lines of text.
 import type { FastifyPluginAsync } from 'fastify'
+import { promFamily } from '@edgefleet/shared'
 import type { HubStore } from '../store/index.js'
 import type { HubMetrics } from '../mqtt/dispatch.js'
 
@@ -14,17 +15,7 @@ export interface MetricsDeps {
   brokerClients?: () => number | undefined
 }
 
-type Sample = [labels: Record<string, string>, value: number]
-
-function family(name: string, type: 'gauge' | 'counter', help: string, samples: Sample[]): string {
-  const esc = (v: string) => v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n')
-  const lines = [`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`]
-  for (const [labels, value] of samples) {
-    const l = Object.entries(labels)
-    lines.push(`${name}${l.length ? `{${l.map(([k, v]) => `${k}="${esc(v)}"`).join(',')}}` : ''} ${value}`)
-  }
-  return lines.join('\n')
-}
+const family = promFamily
 
 export function renderMetrics(d: MetricsDeps): string {
   const db = d.store.db
