@@ -77,6 +77,13 @@ describe('console in Chromium', () => {
     await page.waitForSelector('h3:has-text("clf@2.0.0")')
     expect(await page.locator('td.good').count()).toBeGreaterThanOrEqual(2)
     await page.screenshot({ path: join(shots, '3-models.png'), fullPage: true })
+    // Per-device download progress of the deployments [issue: distribution].
+    await page.click('nav a[href="#/deployments"]')
+    await page.waitForSelector('table.deployment-devices tr[data-device]')
+    const rows = page.locator('table.deployment-devices tr[data-device]')
+    expect(await rows.count()).toBeGreaterThan(0)
+    expect(await rows.first().textContent()).toMatch(/activated.*[0-9.]+ [KM]iB \/ [0-9.]+ [KM]iB/)
+    await page.screenshot({ path: join(shots, '3b-deployments.png'), fullPage: true })
   })
 
   it('creates a rollout targeting a tag, shows its waves progressing and pauses it', async () => {

@@ -184,6 +184,21 @@ views.rollout = function (main, args) {
   });
 };
 
+views.deployments = function (main) {
+  return api('GET', '/api/v1/deployments?limit=20').then(function (list) {
+    var shown = list.items.slice(0, 5);
+    return Promise.all(shown.map(function (d) { return api('GET', '/api/v1/deployments/' + encodeURIComponent(d.id)); })).then(function (views) {
+      main.innerHTML = '<h2>Deployments</h2><table id="deployments"><thead><tr><th>created</th><th>version</th><th>target</th><th>devices done</th><th>states</th></tr></thead><tbody>' +
+        list.items.map(function (d) { var n = Object.keys(d.counts).reduce(function (a, k) { return a + d.counts[k]; }, 0); var done = ['activated', 'rejected', 'health_failed', 'failed', 'rolled_back'].reduce(function (a, k) { return a + (d.counts[k] || 0); }, 0); return '<tr><td>' + new Date(d.createdAt).toLocaleString() + '</td><td>' + esc(d.model + '@' + d.version) + (d.rollback ? ' (rollback)' : '') + '</td><td>' + esc(d.target) + '</td><td>' + progress(done, n) + '</td><td>' + esc(Object.keys(d.counts).map(function (k) { return k + '=' + d.counts[k]; }).join(' ')) + '</td></tr>'; }).join('') + '</tbody></table>' +
+        views.map(function (v) {
+          var d = v.deployment;
+          return '<h2>' + esc(d.model + '@' + d.version) + ' → ' + esc(d.target) + (d.done ? '' : ' (in progress)') + '</h2><table class="deployment-devices" data-deployment="' + esc(d.id) + '"><thead><tr><th>device</th><th>state</th><th>download</th><th>code</th></tr></thead><tbody>' +
+            v.devices.map(function (x) { var size = function (b) { return b >= 1048576 ? (b / 1048576).toFixed(1) + ' MiB' : (b / 1024).toFixed(1) + ' KiB'; }; return '<tr data-device="' + esc(x.deviceId) + '"><td>' + esc(x.deviceId) + '</td><td><span class="state ' + esc(x.state) + '">' + esc(x.state) + '</span></td><td>' + (x.totalBytes ? '<span class="bar"><i style="width:' + (Math.min(1, x.bytes / x.totalBytes) * 100).toFixed(1) + '%"></i></span> ' + size(x.bytes) + ' / ' + size(x.totalBytes) : '–') + '</td><td>' + esc(x.code || '') + '</td></tr>'; }).join('') + '</tbody></table>';
+        }).join('');
+    });
+  });
+};
+
 // ------------------------------------------------------------------ shell
 function route() {
   var parts = (location.hash || '#/fleet').slice(2).split('/');
