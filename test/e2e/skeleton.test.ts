@@ -111,6 +111,15 @@ describe('walking skeleton: hub → agents → telemetry', () => {
     expect(hubText).toMatch(/edgefleet_devices_online 3/)
   })
 
+  it('pages the model and deployment lists with totals', async () => {
+    const models = await api(hub.httpUrl, 'GET', '/api/v1/models?limit=1&offset=0')
+    expect(models).toMatchObject({ total: 1, items: [expect.objectContaining({ name: 'wake' })] })
+    expect((await api(hub.httpUrl, 'GET', '/api/v1/models?limit=1&offset=1')).items).toEqual([])
+    const deps = await api(hub.httpUrl, 'GET', '/api/v1/deployments?limit=1')
+    expect(deps.total).toBe(2)
+    expect(deps.items).toHaveLength(1)
+  })
+
   it('serves the console page listing devices', async () => {
     const res = await fetch(new URL('/', hub.httpUrl))
     expect(res.status).toBe(200)

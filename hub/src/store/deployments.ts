@@ -82,6 +82,10 @@ export class DeploymentStore {
     })()
   }
 
+  count(): number {
+    return (this.db.prepare('SELECT count(*) AS n FROM deployments').get() as { n: number }).n
+  }
+
   get(id: string): DeploymentRow | undefined {
     const r = this.db.prepare('SELECT * FROM deployments WHERE id = ?').get(id) as
       | { id: string; model: string; version: string; target: string; rollback: number; created_at: number }

@@ -62,12 +62,13 @@ export const deploymentRoutes: FastifyPluginAsync<ApiDeps> = async (app, deps) =
     {
       schema: {
         querystring: Type.Object({ limit: Type.Integer({ minimum: 1, maximum: 1000, default: 100 }), offset: Type.Integer({ minimum: 0, default: 0 }) }, { additionalProperties: false }),
-        response: { 200: Type.Object({ items: Type.Array(DeploymentOut) }) },
+        response: { 200: Type.Object({ items: Type.Array(DeploymentOut), total: Type.Integer() }) },
       },
     },
     async (req) => {
       const q = req.query as { limit: number; offset: number }
       return {
+        total: deps.store.deployments.count(),
         items: deps.store.deployments.list(q.limit, q.offset).map((d) => ({
           ...d,
           done: Object.keys(d.counts).every((s) => TERMINAL_STATES.has(s)),

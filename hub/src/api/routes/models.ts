@@ -112,9 +112,20 @@ export const modelRoutes: FastifyPluginAsync<ApiDeps> = async (app, deps) => {
     },
   )
 
-  app.get('/api/v1/models', { schema: { response: { 200: Type.Object({ items: Type.Array(Type.Object({ name: Type.String(), createdAt: Type.Integer(), versions: Type.Array(Type.String()) })) }) } } }, async () => ({
-    items: deps.store.registry.listModels(),
-  }))
+  app.get(
+    '/api/v1/models',
+    {
+      schema: {
+        querystring: Type.Object({ limit: Type.Integer({ minimum: 1, maximum: 1000, default: 100 }), offset: Type.Integer({ minimum: 0, default: 0 }) }, { additionalProperties: false }),
+        response: { 200: Type.Object({ items: Type.Array(Type.Object({ name: Type.String(), createdAt: Type.Integer(), versions: Type.Array(Type.String()) })), total: Type.Integer() }) },
+      },
+    },
+    async (req) => {
+      const q = req.query as { limit: number; offset: number }
+      const all = deps.store.registry.listModels()
+      return { items: all.slice(q.offset, q.offset + q.limit), total: all.length }
+    },
+  )
 
   app.get(
     '/api/v1/models/:name/versions/:version',
