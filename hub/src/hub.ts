@@ -3,7 +3,7 @@
 import { join } from 'node:path'
 import { mkdirSync } from 'node:fs'
 import pino, { type Logger } from 'pino'
-import { EdgeFleetError, sha256Hex, type FirmwareProfile } from '@edgefleet/shared'
+import { EdgeFleetError, sha256Hex, topics, type FirmwareProfile } from '@edgefleet/shared'
 import { HubStore } from './store/index.js'
 import { BlobStore } from './store/blobs.js'
 import { loadOrCreateKeys, type HubKeys } from './keys.js'
@@ -144,7 +144,28 @@ export async function startHub(options: HubOptions): Promise<Hub> {
     onFetch: (req) => distributor.handle(req),
     onDeviceOnline: (id) => void deployer.resendOpen(id).catch((err: Error) => log.warn({ device: id, err: err.message }, 'resend failed')),
   }
-  mqtt = await HubMqtt.connect({ url: mqttUrl, secret: keys.hubSecret, log, onMessage: (t, p) => dispatch(ctx, t, p) })
+  if (broker) {
+    // Embedded broker: read what agents publish inside the broker, without a
+    // second MQTT encode/parse over loopback (ingest rate roughly doubles). A
+    // message is acknowledged to aedes once dispatched (handlers are synchronous).
+    const aedes = broker.aedes
+    await Promise.all(
+      topics.hubSubscriptions().map(
+        (filter) =>
+          new Promise<void>((resolve) =>
+            aedes.subscribe(
+              filter,
+              (packet, done) => {
+                dispatch(ctx, packet.topic, packet.payload as Buffer)
+                done()
+              },
+              resolve,
+            ),
+          ),
+      ),
+    )
+  }
+  mqtt = await HubMqtt.connect({ url: mqttUrl, secret: keys.hubSecret, log, subscribe: !broker, onMessage: (t, p) => dispatch(ctx, t, p) })
 
   const adminToken = bootstrapAdminToken(store, options.dataDir, now())
   const rollouts = new RolloutEngine({ store, deployer, commands, profiles, log, now, random: options.random })

@@ -10,6 +10,8 @@ export interface HubMqttOptions {
   secret: string
   log: Logger
   onMessage: (topic: string, payload: Buffer) => void
+  /** Subscribe to what agents publish (default true). */
+  subscribe?: boolean
 }
 
 export class HubMqtt {
@@ -43,7 +45,8 @@ export class HubMqtt {
         resolve()
       })
     })
-    await client.subscribeAsync(topics.hubSubscriptions(), { qos: 1 })
+    // With the embedded broker the hub reads agents' messages inside the broker instead (see hub.ts).
+    if (opts.subscribe !== false) await client.subscribeAsync(topics.hubSubscriptions(), { qos: 1 })
     return new HubMqtt(client)
   }
 

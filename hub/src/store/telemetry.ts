@@ -1,6 +1,6 @@
 // Telemetry batches: ingested idempotently by (device, batch id) [EF-2.6],
 // many per transaction with their rollups and feed records [EF-9.1].
-import { FEATURE_BUCKETS, LATENCY_BUCKETS_MS, type Sample, type TelemetryBatch, type TensorValue } from '@edgefleet/shared'
+import { EdgeFleetError, FEATURE_BUCKETS, LATENCY_BUCKETS_MS, type Sample, type TelemetryBatch, type TensorValue } from '@edgefleet/shared'
 import type { Db } from './db.js'
 import { SampleStore } from './samples.js'
 import { RollupAcc, RollupStore } from './rollups.js'
@@ -101,6 +101,20 @@ export function histogramQuantile(counts: readonly number[], q: number): number 
   return null
 }
 
+/**
+ * A batch carries one entry per model version [EF-2.6]; the rows have no key
+ * of their own (the batch key makes redelivery harmless), so a batch that
+ * repeats a version is refused whole, before anything is written.
+ */
+export function assertOneEntryPerVersion(b: TelemetryBatch): void {
+  const seen = new Set<string>()
+  for (const m of b.models) {
+    const k = `${m.model}\u0000${m.version}`
+    if (seen.has(k)) throw new EdgeFleetError('EF_ERR_MSG_SCHEMA', `/models: ${m.model}@${m.version} appears twice in batch ${b.batchId}`)
+    seen.add(k)
+  }
+}
+
 export class TelemetryStore {
   private readonly insBatch
   private readonly insRow
@@ -151,6 +165,7 @@ export class TelemetryStore {
    * skipped whole: no rows, no rollup counts, no feed record.
    */
   ingestMany(batches: readonly TelemetryBatch[], samples: readonly PendingSample[], now: number, bucketMs = DEFAULT_BUCKET_MS): FlushResult {
+    for (const b of batches) assertOneEntryPerVersion(b)
     return this.db.transaction(() => {
       const out: FlushResult = { batches: 0, duplicateBatches: 0, samples: 0, duplicateSamples: 0, feed: [] }
       const acc = new RollupAcc(bucketMs)

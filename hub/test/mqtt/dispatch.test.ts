@@ -80,6 +80,14 @@ describe('MQTT dispatch', () => {
     expect(t.hub.store.devices.get(D)!.state?.profile).toBe('gateway-rpi4')
   })
 
+  it('a telemetry batch that repeats a model version → EF_ERR_MSG_SCHEMA, nothing stored [EF-2.6]', async () => {
+    const latency = new Array<number>(LATENCY_BUCKETS_MS.length + 1).fill(0)
+    const entry = { model: 'wake', version: '1', requests: 0, errors: 0, latency, latencySumMs: 0 }
+    const before = t.hub.store.telemetry.countRows()
+    await expectDropped(topics.telemetry(D), JSON.stringify({ v: 1, deviceId: D, batchId: randomUUID(), from: 1, to: 2, models: [entry, entry] }), 'EF_ERR_MSG_SCHEMA')
+    expect(t.hub.store.telemetry.countRows()).toEqual(before)
+  })
+
   it('stores a valid telemetry batch once even when it is published twice [EF-2.6]', async () => {
     const latency = new Array<number>(LATENCY_BUCKETS_MS.length + 1).fill(0)
     latency[4] = 3
@@ -107,7 +115,7 @@ describe('MQTT dispatch', () => {
   it('reports the drop counters on /api/v1/hub', async () => {
     const res = await t.hub.api.inject({ method: 'GET', url: '/api/v1/hub' })
     const m = (res.json() as { metrics: { dropped: Record<string, number>; duplicateBatches: number } }).metrics
-    expect(m.dropped).toMatchObject({ EF_ERR_MSG_JSON: 4, EF_ERR_MSG_SCHEMA: 6, EF_ERR_MSG_TOO_LARGE: 1, EF_ERR_TOPIC_DEVICE_MISMATCH: 3 })
+    expect(m.dropped).toMatchObject({ EF_ERR_MSG_JSON: 4, EF_ERR_MSG_SCHEMA: 7, EF_ERR_MSG_TOO_LARGE: 1, EF_ERR_TOPIC_DEVICE_MISMATCH: 3 })
     expect(m.dropped.EF_ERR_TOPIC_UNKNOWN).toBeUndefined()
     expect(m.duplicateBatches).toBe(1)
   })

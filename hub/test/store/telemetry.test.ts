@@ -79,7 +79,7 @@ describe('TelemetryStore', () => {
   })
 
   it('rolls back a batch whose rows fail as a whole', () => {
-    // Two entries for one model version violate the row key: nothing of the batch stays.
+    // Two entries for one model version: the batch is refused whole, nothing of it stays [EF-2.6].
     const bad = batch('d3', 'batch-bad1', 12_000, [metrics('wake', '1', 1, hist({ 0: 1 }), 0.01), metrics('wake', '1', 1, hist({ 0: 1 }), 0.01)])
     expect(() => store.telemetry.ingest(bad, 12_100)).toThrow()
     expect(store.telemetry.countRows()).toEqual({ batches: 2, rows: 3 })
