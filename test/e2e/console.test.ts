@@ -84,6 +84,11 @@ describe('console in Chromium', () => {
     expect(await rows.count()).toBeGreaterThan(0)
     expect(await rows.first().textContent()).toMatch(/activated.*[0-9.]+ [KM]iB \/ [0-9.]+ [KM]iB/)
     await page.screenshot({ path: join(shots, '3b-deployments.png'), fullPage: true })
+    // The retraining loop of a model: lineage, drift, feed [EF-9].
+    await page.click('nav a[href="#/retraining"]')
+    await page.waitForSelector('#lineage tr[data-version="2.0.0"]')
+    expect(await page.locator('#lineage tr[data-version]').count()).toBeGreaterThanOrEqual(2)
+    await page.screenshot({ path: join(shots, '3c-retraining.png'), fullPage: true })
   })
 
   it('creates a rollout targeting a tag, shows its waves progressing and pauses it', async () => {

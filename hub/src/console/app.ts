@@ -122,6 +122,31 @@ views.models = function (main) {
   });
 };
 
+// The retraining loop of one model [EF-9]: lineage (which version came from
+// which, with its builds and rollouts), drift per version × profile × input,
+// and the newest feed records that training pipelines read.
+views.retraining = function (main, args) {
+  return api('GET', '/api/v1/models').then(function (list) {
+    var names = list.items.map(function (m) { return m.name; });
+    var model = args[0] ? decodeURIComponent(args[0]) : names[0];
+    var picker = '<p id="model-picker">' + names.map(function (n) { return '<a href="#/retraining/' + encodeURIComponent(n) + '"' + (n === model ? ' style="font-weight:600"' : '') + '>' + esc(n) + '</a>'; }).join(' · ') + '</p>';
+    if (!model) { main.innerHTML = '<h2>Retraining loop</h2><p>No model registered yet.</p>'; return; }
+    var m = encodeURIComponent(model);
+    return Promise.all([api('GET', '/api/v1/models/' + m + '/lineage'), api('GET', '/api/v1/drift?model=' + m), api('GET', '/api/v1/retraining/status'), fetch('/api/v1/feed?model=' + m + '&limit=500', { headers: { authorization: 'Bearer ' + state.token } }).then(function (r) { return r.text(); })]).then(function (r) {
+      var lineage = r[0], drift = r[1], status = r[2];
+      var feed = r[3].split('\n').filter(Boolean).map(function (l) { try { return JSON.parse(l); } catch (e) { return null; } }).filter(Boolean).slice(-20).reverse();
+      var open = drift.items.filter(function (d) { return d.open; }).length;
+      main.innerHTML = '<h2>Retraining loop: ' + esc(model) + '</h2>' + picker +
+        '<div class="cards"><div class="card stat">versions<b>' + lineage.items.length + '</b></div><div class="card stat">drifting now<b id="drift-open" class="' + (open ? 'bad' : 'good') + '">' + open + '</b></div><div class="card stat">feed records<b>' + Object.keys(status.feed.byKind).reduce(function (a, k) { return a + status.feed.byKind[k]; }, 0) + '</b></div><div class="card stat">drift threshold (PSI)<b>' + fmt(drift.threshold) + '</b></div></div>' +
+        '<h2>Lineage</h2><table id="lineage"><thead><tr><th>version</th><th>from</th><th>run</th><th>builds</th><th>rollouts</th><th>baselines</th><th>drifting</th></tr></thead><tbody>' +
+        lineage.items.map(function (v) { return '<tr data-version="' + esc(v.version) + '"><td>' + esc(v.version) + '</td><td>' + esc(v.parent || '–') + '</td><td>' + esc(v.runId || '–') + '</td><td>' + v.builds.map(function (b) { return '<span class="' + (b.status === 'ok' ? 'good' : 'bad') + '">' + esc(b.profile + ':' + (b.precision || b.errorCode)) + '</span>'; }).join(' ') + '</td><td>' + v.rollouts.map(function (x) { return '<a href="#/rollout/' + encodeURIComponent(x.id) + '">' + esc(x.state) + '</a>'; }).join(' ') + '</td><td>' + esc(v.baselines.map(function (b) { return b.profile + ' (' + b.source + ')'; }).join(', ')) + '</td><td>' + esc((v.drifting || []).map(function (d) { return typeof d === 'string' ? d : (d.profile || '') + ' ' + (d.subject || ''); }).join(', ') || '–') + '</td></tr>'; }).join('') + '</tbody></table>' +
+        barChart('Drift (PSI) per version · profile · input', drift.items.slice(0, 24).map(function (d) { return { label: d.version + ' ' + d.profile + ' ' + d.subject, parts: [{ name: 'PSI', v: Math.round((d.psi || 0) * 1000) / 1000, color: d.open ? '#c0392b' : '#1d5fa8' }] }; }), { id: 'drift' }) +
+        '<h2>Latest feed records</h2><table id="feed"><thead><tr><th>cursor</th><th>kind</th><th>version</th><th>time</th><th>detail</th></tr></thead><tbody>' +
+        feed.map(function (f) { return '<tr data-kind="' + esc(f.kind) + '"><td>' + esc(f.cursor) + '</td><td>' + esc(f.kind) + '</td><td>' + esc(f.version || '') + '</td><td>' + (f.ts ? new Date(f.ts).toLocaleString() : '–') + '</td><td><code>' + esc(JSON.stringify(f.body || f).slice(0, 160)) + '</code></td></tr>'; }).join('') + '</tbody></table>';
+    });
+  });
+};
+
 views.telemetry = function (main, args) {
   return api('GET', '/api/v1/models').then(function (r) {
     var model = decodeURIComponent(args[0] || (r.items[0] && r.items[0].name) || '');
