@@ -2,22 +2,12 @@
 // (Welford, merged per request), min, max and a fixed-bin sketch. Each request
 // contributes at most MAX_OBSERVED evenly strided elements, so the cost on the
 // serving path is bounded whatever the tensor size.
-import { FEATURE_BUCKETS, type FeatureStats } from '@edgefleet/shared'
+import { FEATURE_BUCKETS, MAX_OBSERVED_ELEMENTS, featureBin, type FeatureStats } from '@edgefleet/shared'
 import type { Tensor } from '../runtime/ort.js'
 
-export const MAX_OBSERVED = 4096
+export const MAX_OBSERVED = MAX_OBSERVED_ELEMENTS
 
-export function featureBin(x: number): number {
-  // Binary search over 19 bounds: bin i holds bound[i-1] < x <= bound[i].
-  let lo = 0
-  let hi: number = FEATURE_BUCKETS.length
-  while (lo < hi) {
-    const mid = (lo + hi) >> 1
-    if (x <= FEATURE_BUCKETS[mid]) hi = mid
-    else lo = mid + 1
-  }
-  return lo
-}
+export { featureBin }
 
 export class FeatureAcc {
   count = 0

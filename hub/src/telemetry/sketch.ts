@@ -3,22 +3,12 @@
 // inputs or a training pipeline's tensors) compares bin for bin with the
 // field. Mirrors agent/src/telemetry/features.ts and runtime/outputs.ts (the
 // hub never imports the agent); the bounds come from @edgefleet/shared.
-import { CONFIDENCE_BUCKETS, FEATURE_BUCKETS, decodeTensor, type Manifest, type TensorValue } from '@edgefleet/shared'
+import { CONFIDENCE_BUCKETS, FEATURE_BUCKETS, MAX_OBSERVED_ELEMENTS, decodeTensor, featureBin, type Manifest, type TensorValue } from '@edgefleet/shared'
 
 /** Elements observed per tensor, as on the device [EF-2.6.5]. */
-export const MAX_OBSERVED = 4096
+export const MAX_OBSERVED = MAX_OBSERVED_ELEMENTS
 
-/** Bin i holds bound[i-1] < x ≤ bound[i]; the last bin is the overflow. */
-export function featureBin(x: number): number {
-  let lo = 0
-  let hi: number = FEATURE_BUCKETS.length
-  while (lo < hi) {
-    const mid = (lo + hi) >> 1
-    if (x <= FEATURE_BUCKETS[mid]) hi = mid
-    else lo = mid + 1
-  }
-  return lo
-}
+export { featureBin }
 
 export const emptySketch = (): number[] => new Array<number>(FEATURE_BUCKETS.length + 1).fill(0)
 export const emptyConfidence = (): number[] => new Array<number>(CONFIDENCE_BUCKETS.length).fill(0)

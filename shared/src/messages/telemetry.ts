@@ -22,6 +22,21 @@ export const FEATURE_BUCKETS = [
   -1000, -100, -10, -3, -1, -0.3, -0.1, -0.03, -0.01, 0, 0.01, 0.03, 0.1, 0.3, 1, 3, 10, 100, 1000,
 ] as const
 
+/** Elements of one tensor a device (or the hub, for baselines) observes per request: an even stride beyond this [EF-2.6.5]. */
+export const MAX_OBSERVED_ELEMENTS = 4096
+
+/** Sketch bin of a value: bin i holds FEATURE_BUCKETS[i-1] < x ≤ FEATURE_BUCKETS[i]; the last bin is the overflow. */
+export function featureBin(x: number): number {
+  let lo = 0
+  let hi: number = FEATURE_BUCKETS.length
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1
+    if (x <= FEATURE_BUCKETS[mid]) hi = mid
+    else lo = mid + 1
+  }
+  return lo
+}
+
 const Counts = (n: number) => Type.Array(Type.Integer({ minimum: 0 }), { minItems: n, maxItems: n })
 
 /** Statistics of the values of one input tensor over a window [EF-2.6.5]. */
