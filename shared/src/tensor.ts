@@ -42,6 +42,16 @@ export function elementCount(dims: readonly number[]): number {
   return n
 }
 
+/** True for the element types the wire knows (EF-2.5). */
+export function isTensorType(type: unknown): type is TensorType {
+  return typeof type === 'string' && Object.prototype.hasOwnProperty.call(CTORS, type)
+}
+
+/** A typed-array view of `count` elements of `type` over `buffer` from byte `offset`. */
+export function typedView(type: TensorType, buffer: ArrayBuffer, offset: number, count: number): TypedData {
+  return new CTORS[type](buffer, offset, count) as TypedData
+}
+
 export function bytesPerElement(type: TensorType): number {
   return CTORS[type].BYTES_PER_ELEMENT
 }

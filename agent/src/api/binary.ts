@@ -3,25 +3,10 @@
 // {"inputs": {name: {type, dims, offset, length}}} (offsets from the end of the
 // header), then raw little-endian tensor bytes. Answers use the same layout
 // with "outputs" (plus model, version, latencyMs in the header).
-import { EdgeFleetError, bytesPerElement, elementCount, type TensorType, type TypedData } from '@edgefleet/shared'
+import { EdgeFleetError, bytesPerElement, elementCount, isTensorType, typedView, type TensorType } from '@edgefleet/shared'
 import type { Tensor } from '../runtime/ort.js'
 
 export const BINARY_CONTENT_TYPE = 'application/x-edgefleet-tensors'
-
-const CTORS: Record<TensorType, new (b: ArrayBuffer, o: number, n: number) => TypedData> = {
-  float32: Float32Array,
-  float16: Uint16Array,
-  float64: Float64Array,
-  int8: Int8Array,
-  uint8: Uint8Array,
-  int16: Int16Array,
-  uint16: Uint16Array,
-  int32: Int32Array,
-  uint32: Uint32Array,
-  int64: BigInt64Array,
-  uint64: BigUint64Array,
-  bool: Uint8Array,
-}
 
 interface Entry {
   type: TensorType
@@ -46,7 +31,7 @@ export function decodeBinary(body: Buffer): Record<string, Tensor> {
   const data = body.subarray(4 + h)
   const out: Record<string, Tensor> = {}
   for (const [name, e] of Object.entries(header.inputs)) {
-    if (!e || typeof e !== 'object' || !(e.type in CTORS)) throw bad(`${name}: unknown type ${JSON.stringify(e?.type)}`)
+    if (!e || typeof e !== 'object' || !isTensorType(e.type)) throw bad(`${name}: unknown type ${JSON.stringify(e?.type)}`)
     if (!Array.isArray(e.dims) || e.dims.length > 16 || !e.dims.every((d) => Number.isSafeInteger(d) && d >= 0)) throw bad(`${name}: dims must be non-negative integers`)
     if (!Number.isSafeInteger(e.offset) || !Number.isSafeInteger(e.length) || e.offset < 0 || e.length < 0 || e.offset + e.length > data.length) throw bad(`${name}: offset/length outside the body`)
     const want = elementCount(e.dims) * bytesPerElement(e.type)
@@ -54,7 +39,7 @@ export function decodeBinary(body: Buffer): Record<string, Tensor> {
     // Copy into an aligned buffer: typed arrays need offsets that are multiples of their element size.
     const copy = new ArrayBuffer(e.length)
     new Uint8Array(copy).set(data.subarray(e.offset, e.offset + e.length))
-    out[name] = { type: e.type, dims: [...e.dims], data: new CTORS[e.type](copy, 0, elementCount(e.dims)) }
+    out[name] = { type: e.type, dims: [...e.dims], data: typedView(e.type, copy, 0, elementCount(e.dims)) }
   }
   return out
 }
