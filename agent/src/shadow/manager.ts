@@ -2,16 +2,17 @@
 // deploy, keep it in shadow/<model>/ (outside the A/B slots, so the rollback
 // target stays), health-check it in its worker and start shadowing; promote it
 // through the A/B slots with the same atomic switch as a deploy; or discard it.
-import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync, openSync, writeSync, fsyncSync, closeSync, renameSync } from 'node:fs'
+import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync, renameSync, openSync, fsyncSync, closeSync } from 'node:fs'
 import { join } from 'node:path'
-import { createHash, type KeyObject } from 'node:crypto'
+import type { KeyObject } from 'node:crypto'
 import { EdgeFleetError, codeOf, decodeTensor, tensorsClose, verifyDocument, type DiscardCmd, type Manifest, type PromoteCmd, type ShadowCmd } from '@edgefleet/shared'
 import type { ModelHost } from '../runtime/host.js'
 import type { Tensor } from '../runtime/ort.js'
 import type { ChunkStore } from '../updater/chunks.js'
 import { download, type ChunkTransport } from '../updater/download.js'
 import { healthCheck, type EventReport } from '../updater/updater.js'
-import type { Slots } from '../updater/slots.js'
+import { hashFile, type Slots } from '../updater/slots.js'
+import { ArtifactWriter } from '../updater/artifact-writer.js'
 import type { ShadowRunner } from './runner.js'
 
 export interface ShadowManagerDeps {
@@ -81,20 +82,32 @@ export class ShadowManager {
       return ev
     }
     report({ ...base, kind: 'received' })
+    // Written straight into a staging folder (as the updater does into its slot),
+    // so the current candidate keeps running until the new one is complete.
+    const dir = this.modelDir(m.model)
+    // A leading dot: never a model id [EF-1.2], so never taken for a candidate by restore().
+    const staging = join(this.d.dir, `.next-${m.model}`)
+    let writer: ArtifactWriter
     try {
-      await download(m, this.d.chunks, this.d.transport, { window: this.d.fetchWindow, timeoutMs: this.d.downloadTimeoutMs })
+      if (!ArtifactWriter.resumable(staging, m)) {
+        rmSync(staging, { recursive: true, force: true })
+        mkdirSync(staging, { recursive: true })
+      }
+      writer = ArtifactWriter.open(staging, m, this.d.chunks)
+      await download(m, writer, this.d.transport, { window: this.d.fetchWindow, timeoutMs: this.d.downloadTimeoutMs })
     } catch (err) {
       return fail('failed', err)
     }
     report({ ...base, kind: 'downloaded', bytes: m.artifact.size, totalBytes: m.artifact.size })
-    const dir = this.modelDir(m.model)
     let path: string
     try {
+      writer.finish()
       await this.d.runner.stop(m.model)
       rmSync(dir, { recursive: true, force: true })
-      mkdirSync(dir, { recursive: true })
-      path = this.assemble(m, dir)
+      renameSync(staging, dir)
+      path = join(dir, 'model.onnx')
     } catch (err) {
+      writer.close()
       return fail('failed', err)
     }
     report({ ...base, kind: 'verified' })
@@ -185,34 +198,5 @@ export class ShadowManager {
     this.d.report(ev)
     return ev
   }
-
-  /** Streams the chunks into the candidate's file, checking size and sha256 of the whole [EF-4.4]. */
-  private assemble(m: Manifest, dir: string): string {
-    const final = join(dir, 'model.onnx')
-    const tmp = `${final}.tmp`
-    const h = createHash('sha256')
-    let size = 0
-    const fd = openSync(tmp, 'w')
-    try {
-      for (const c of m.artifact.chunks) {
-        const data = this.d.chunks.get(c.digest)
-        if (!data) throw new EdgeFleetError('EF_ERR_CHUNK_HASH_MISMATCH', `chunk ${c.digest} missing or damaged at assembly`)
-        h.update(data)
-        size += data.length
-        let off = 0
-        while (off < data.length) off += writeSync(fd, data, off, data.length - off)
-      }
-      fsyncSync(fd)
-    } finally {
-      closeSync(fd)
-    }
-    if (size !== m.artifact.size) throw new EdgeFleetError('EF_ERR_ARTIFACT_SIZE_MISMATCH', `${size} != ${m.artifact.size}`)
-    if (h.digest('hex') !== m.artifact.digest) throw new EdgeFleetError('EF_ERR_ARTIFACT_HASH_MISMATCH', m.artifact.digest)
-    renameSync(tmp, final)
-    return final
-  }
 }
 
-function hashFile(path: string): string {
-  return createHash('sha256').update(readFileSync(path)).digest('hex')
-}
