@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
 import { EdgeFleetError, codeOf } from '@edgefleet/shared'
 import { HubClient } from './http.js'
+import { TERMINAL_STATES } from '../store/deployments.js'
 import { table, progressBar } from './format.js'
 import { ROLLOUT_HELP, ROLLOUT_OPTIONS, RolloutUsageError, rolloutCommand, parseDuration, parseWaves } from './rollouts.js'
 import { FEED_HELP, FEED_OPTIONS, FeedUsageError, feedCommand } from './feed.js'
@@ -289,7 +290,7 @@ async function waitDeployment(hub: HubClient, id: string, timeoutMs: number, pro
   const deadline = Date.now() + timeoutMs
   for (;;) {
     const r = await hub.request<DeploymentView>('GET', `/api/v1/deployments/${encodeURIComponent(id)}`)
-    const finished = r.devices.filter((x) => ['activated', 'rejected', 'health_failed', 'failed', 'rolled_back'].includes(x.state)).length
+    const finished = r.devices.filter((x) => TERMINAL_STATES.has(x.state)).length
     progress?.write(`\r${progressBar(finished, r.devices.length)} devices done`)
     if (r.deployment.done) {
       progress?.write('\n')

@@ -2,9 +2,13 @@
 // no template literals (it lives inside one), no framework and no build step:
 // hash routes, an API token in sessionStorage, inline SVG line and bar charts.
 // hub/test/api/console.test.ts parses it, so a syntax slip fails a test.
+import { TERMINAL_STATES } from '../store/deployments.js'
+
 export const CONSOLE_JS = String.raw`'use strict';
 // EdgeFleet console: hash routes, a token in sessionStorage, inline SVG plots.
 var TOKEN_KEY = 'edgefleet-token';
+// Final per-device deployment states, from the store's definition.
+var DEPLOY_DONE = ${JSON.stringify([...TERMINAL_STATES])};
 var state = { token: sessionStorage.getItem(TOKEN_KEY), role: 'viewer', timer: null };
 var $ = function (s) { return document.querySelector(s); };
 var esc = function (s) { return String(s == null ? '' : s).replace(/[&<>"']/g, function (c) { return { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' }[c]; }); };
@@ -214,7 +218,7 @@ views.deployments = function (main) {
     var shown = list.items.slice(0, 5);
     return Promise.all(shown.map(function (d) { return api('GET', '/api/v1/deployments/' + encodeURIComponent(d.id)); })).then(function (views) {
       main.innerHTML = '<h2>Deployments</h2><table id="deployments"><thead><tr><th>created</th><th>version</th><th>target</th><th>devices done</th><th>states</th></tr></thead><tbody>' +
-        list.items.map(function (d) { var n = Object.keys(d.counts).reduce(function (a, k) { return a + d.counts[k]; }, 0); var done = ['activated', 'rejected', 'health_failed', 'failed', 'rolled_back'].reduce(function (a, k) { return a + (d.counts[k] || 0); }, 0); return '<tr><td>' + new Date(d.createdAt).toLocaleString() + '</td><td>' + esc(d.model + '@' + d.version) + (d.rollback ? ' (rollback)' : '') + '</td><td>' + esc(d.target) + '</td><td>' + progress(done, n) + '</td><td>' + esc(Object.keys(d.counts).map(function (k) { return k + '=' + d.counts[k]; }).join(' ')) + '</td></tr>'; }).join('') + '</tbody></table>' +
+        list.items.map(function (d) { var n = Object.keys(d.counts).reduce(function (a, k) { return a + d.counts[k]; }, 0); var done = DEPLOY_DONE.reduce(function (a, k) { return a + (d.counts[k] || 0); }, 0); return '<tr><td>' + new Date(d.createdAt).toLocaleString() + '</td><td>' + esc(d.model + '@' + d.version) + (d.rollback ? ' (rollback)' : '') + '</td><td>' + esc(d.target) + '</td><td>' + progress(done, n) + '</td><td>' + esc(Object.keys(d.counts).map(function (k) { return k + '=' + d.counts[k]; }).join(' ')) + '</td></tr>'; }).join('') + '</tbody></table>' +
         views.map(function (v) {
           var d = v.deployment;
           return '<h2>' + esc(d.model + '@' + d.version) + ' → ' + esc(d.target) + (d.done ? '' : ' (in progress)') + '</h2><table class="deployment-devices" data-deployment="' + esc(d.id) + '"><thead><tr><th>device</th><th>state</th><th>download</th><th>code</th></tr></thead><tbody>' +
