@@ -2,10 +2,7 @@
 // slot → verify again → load + health check → atomic switch → report. Any
 // failure leaves the serving version untouched; a kill -9 at any point leaves
 // active.json naming a verified slot.
-
-
-import { join } from 'node:path'
-import { createHash, type KeyObject } from 'node:crypto'
+import type { KeyObject } from 'node:crypto'
 import {
   EdgeFleetError,
   codeOf,
@@ -24,7 +21,6 @@ import { Slots, other, type Slot } from './slots.js'
 import type { ChunkStore } from './chunks.js'
 import { download, type ChunkTransport } from './download.js'
 import { httpDownload } from './http-download.js'
-import { fsyncDir } from './fsutil.js'
 import { ArtifactWriter } from './artifact-writer.js'
 
 export type EventReport = Omit<DeviceEvent, 'v' | 'deviceId' | 'ts'>
