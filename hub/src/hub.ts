@@ -7,7 +7,7 @@ import { EdgeFleetError, sha256Hex, topics, type FirmwareProfile } from '@edgefl
 import { HubStore } from './store/index.js'
 import { BlobStore } from './store/blobs.js'
 import { loadOrCreateKeys, type HubKeys } from './keys.js'
-import { startEmbeddedBroker, type EmbeddedBroker } from './broker/embedded.js'
+import { isIngestTopic, startEmbeddedBroker, type EmbeddedBroker } from './broker/embedded.js'
 import { syncMosquittoFiles } from './broker/mosquitto.js'
 import { HubMqtt } from './mqtt/client.js'
 import { assertSameDevice, dispatch, newMetrics, type HandlerContext, type HubMetrics } from './mqtt/dispatch.js'
@@ -101,6 +101,8 @@ export async function startHub(options: HubOptions): Promise<Hub> {
 
   let broker: EmbeddedBroker | undefined
   let mqttUrl = options.brokerUrl
+  // Set once the handlers exist: until then the broker refuses telemetry unacknowledged (devices resend it).
+  let ingestHook: ((topic: string, payload: Buffer, done: (err?: Error) => void) => void) | undefined
   if (!mqttUrl) {
     broker = await startEmbeddedBroker({
       port: options.mqttPort ?? defaultHubOptions.mqttPort,
@@ -109,6 +111,7 @@ export async function startHub(options: HubOptions): Promise<Hub> {
       secretHashOf: (id) => store.devices.secretHash(id),
       feedTokenValid: (token) => store.tokens.lookup(sha256Hex(token), now()) !== undefined,
       log,
+      ingest: (topic, payload, done) => (ingestHook ? ingestHook(topic, payload, done) : done(new EdgeFleetError('EF_ERR_INGEST_UNAVAILABLE', 'the hub is starting'))),
     })
     mqttUrl = broker.url
   }
@@ -146,26 +149,31 @@ export async function startHub(options: HubOptions): Promise<Hub> {
   }
   if (broker) {
     // Embedded broker: read what agents publish inside the broker, without a
-    // second MQTT encode/parse over loopback (ingest rate roughly doubles). A
-    // message is acknowledged to aedes once dispatched (handlers are synchronous).
+    // second MQTT encode/parse over loopback (ingest rate roughly doubles).
+    // Telemetry and samples are taken in its authorize hook instead, so their
+    // PUBACK waits for the commit [EF-9.1.1]; the rest is handled synchronously.
     const aedes = broker.aedes
+    ingestHook = (topic, payload, done) => dispatch(ctx, topic, payload, done)
     await Promise.all(
-      topics.hubSubscriptions().map(
-        (filter) =>
-          new Promise<void>((resolve) =>
-            aedes.subscribe(
-              filter,
-              (packet, done) => {
-                dispatch(ctx, packet.topic, packet.payload as Buffer)
-                done()
-              },
-              resolve,
+      topics
+        .hubSubscriptions()
+        .filter((filter) => !isIngestTopic(filter.replace('+', 'x')))
+        .map(
+          (filter) =>
+            new Promise<void>((resolve) =>
+              aedes.subscribe(
+                filter,
+                (packet, done) => {
+                  dispatch(ctx, packet.topic, packet.payload as Buffer)
+                  done()
+                },
+                resolve,
+              ),
             ),
-          ),
-      ),
+        ),
     )
   }
-  mqtt = await HubMqtt.connect({ url: mqttUrl, secret: keys.hubSecret, log, subscribe: !broker, onMessage: (t, p) => dispatch(ctx, t, p) })
+  mqtt = await HubMqtt.connect({ url: mqttUrl, secret: keys.hubSecret, log, subscribe: !broker, onMessage: (t, p) => dispatch(ctx, t, p), gate: (next) => retraining.ingest.whenReady(next) })
 
   const adminToken = bootstrapAdminToken(store, options.dataDir, now())
   const rollouts = new RolloutEngine({ store, deployer, commands, profiles, log, now, random: options.random })
@@ -222,7 +230,7 @@ export async function startHub(options: HubOptions): Promise<Hub> {
       await api.close()
       distributor.close()
       await mqtt?.close()
-      retraining.close() // writes what is still queued
+      await retraining.close() // commits what is still queued; its PUBACKs go out before the broker closes
       await broker?.close()
       store.close()
       closeMatchers()

@@ -74,6 +74,7 @@ export const ERRORS = {
   EF_ERR_SAMPLE_NOT_FOUND: { status: 404, message: 'no such captured sample (or tensor in it)' },
   EF_ERR_BASELINE_INVALID: { status: 400, message: 'baseline does not match the model: unknown input, or bins of the wrong length' },
   EF_ERR_PARENT_INVALID: { status: 400, message: 'parent must be MODEL@VERSION of a registered version' },
+  EF_ERR_INGEST_UNAVAILABLE: { status: 503, message: 'the hub could not store this message now; it was not acknowledged and will be sent again' },
 
   // Local inference API
   EF_ERR_INFER_MODEL_NOT_LOADED: { status: 404, message: 'no model with this name is being served' },

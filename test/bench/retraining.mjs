@@ -13,7 +13,12 @@
 //      (rollups) beside a naive recomputation from the raw rows.
 // An "event" is one per-model metrics record of a batch (one `telemetry`
 // row: counts, latency histogram, confidence bins, an input sketch).
-// Usage: node test/bench/retraining.mjs [--devices 40] [--records 20] [--seconds 20] [--inflight 64] [--samples 20000]
+// The simulated devices of B are raw MQTT 3.1.1 connections (support/raw-publisher.mjs:
+// mqtt-packet-encoded, pre-built QoS 1 PUBLISHes, a window of unacknowledged
+// ones each) so the generator leaves the two cores to the hub; `--client mqttjs`
+// uses one mqtt.js client per device instead (its publish path costs several
+// times more CPU per message, which the hub then competes with).
+// Usage: node test/bench/retraining.mjs [--devices 40] [--records 20] [--seconds 20] [--inflight 640] [--samples 20000] [--client raw|mqttjs]
 import { mkdtempSync, rmSync, readFileSync, statSync } from 'node:fs'
 import { tmpdir, cpus } from 'node:os'
 import { join } from 'node:path'
@@ -21,12 +26,14 @@ import { parseArgs } from 'node:util'
 import { createRequire } from 'node:module'
 import mqtt from 'mqtt'
 import { startHub, api, waitFor, ROOT } from '../support/fleet.mjs'
+import { rawPublisher } from './support/raw-publisher.mjs'
 
-const { values: o } = parseArgs({ options: { devices: { type: 'string' }, records: { type: 'string' }, seconds: { type: 'string' }, inflight: { type: 'string' }, samples: { type: 'string' } } })
+const { values: o } = parseArgs({ options: { devices: { type: 'string' }, records: { type: 'string' }, seconds: { type: 'string' }, inflight: { type: 'string' }, samples: { type: 'string' }, client: { type: 'string' } } })
 const DEVICES = Number(o.devices ?? 40)
 const RECORDS = Number(o.records ?? 20)
 const SECONDS = Number(o.seconds ?? 20)
-const INFLIGHT = Number(o.inflight ?? 64)
+const INFLIGHT = Number(o.inflight ?? 640)
+const CLIENT = o.client ?? 'raw'
 const SAMPLES = Number(o.samples ?? 20_000)
 const require = createRequire(join(ROOT, 'hub', 'package.json'))
 const Database = require('better-sqlite3')
@@ -40,6 +47,11 @@ const rssMiB = (pid) => {
   }
 }
 const fmt = (n) => Math.round(n).toLocaleString('en-US')
+/** CPU seconds (user + system, all threads) a process has used so far. */
+const cpuSecs = (pid) => {
+  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ')
+  return (Number(f[11]) + Number(f[12])) / 100
+}
 const tmp = mkdtempSync(join(tmpdir(), 'ef-bench-retrain-'))
 const out = { machine: `${cpus().length} × ${cpus()[0].model}, node ${process.version}`, devices: DEVICES, recordsPerBatch: RECORDS }
 
@@ -73,11 +85,14 @@ try {
     const d = await api(hub.httpUrl, 'POST', '/api/v1/devices', { id, profile: i % 2 ? 'gateway-rpi4' : 'industrial-x86', tags: {} })
     specs.push({ id, secret: d.secret })
   }
-  for (const s of specs) {
-    const c = mqtt.connect(hub.mqttUrl, { clientId: s.id, username: s.id, password: s.secret, reconnectPeriod: 0 })
-    await new Promise((res, rej) => c.once('connect', res).once('error', rej))
-    clients.push({ id: s.id, c })
+  const connectClients = async () => {
+    for (const s of specs) {
+      const c = mqtt.connect(hub.mqttUrl, { clientId: s.id, username: s.id, password: s.secret, reconnectPeriod: 0 })
+      await new Promise((res, rej) => c.once('connect', res).once('error', rej))
+      clients.push({ id: s.id, c })
+    }
   }
+  if (CLIENT !== 'raw') await connectClients()
   // One batch: RECORDS model versions, each with confidence bins and one input sketch.
   const latency = new Array(LATENCY_BUCKETS_MS.length + 1).fill(0).map((_, i) => (i === 4 ? 90 : i === 5 ? 10 : 0))
   const sketch = new Array(FEATURE_BUCKETS.length + 1).fill(0).map((_, i) => (i >= 6 && i <= 14 ? 1000 : 0))
@@ -97,33 +112,67 @@ try {
     const now = Date.now()
     return Buffer.from(`{"v":1,"deviceId":"${id}","batchId":"${id}-${String(seq).padStart(10, '0')}","from":${now - 1000},"to":${now},${tail}`)
   }
-  console.log(`B. batch payload: ${Buffer.byteLength(payloadOf('gw-000', 0))} bytes, ${RECORDS} events`)
+  console.log(`B. batch payload: ${Buffer.byteLength(payloadOf('gw-000', 0))} bytes, ${RECORDS} events; load generator: ${CLIENT === 'raw' ? 'raw MQTT connections' : 'mqtt.js clients'}`)
   let published = 0
   let acked = 0
   let stop = false
-  const pump = async ({ id, c }) => {
-    let seq = 0
-    const inflight = new Set()
-    while (!stop) {
-      const p = c.publishAsync(topics.telemetry(id), payloadOf(id, seq++), { qos: 1 }).then(() => {
-        acked++
-        inflight.delete(p)
-      })
-      inflight.add(p)
-      published++
-      if (inflight.size >= Math.max(1, Math.floor(INFLIGHT / DEVICES) + 1)) await Promise.race(inflight)
+  const window = Math.max(1, Math.floor(INFLIGHT / DEVICES))
+  let pump
+  const raws = []
+  if (CLIENT === 'raw') {
+    // The same payloads, patched in place: the batch id's sequence digits and the two timestamps.
+    for (const s of specs) {
+      const tpl = payloadOf(s.id, 0)
+      const text = tpl.toString('latin1')
+      const seqAt = text.indexOf(`"batchId":"${s.id}-`) + `"batchId":"${s.id}-`.length
+      const fromAt = text.indexOf('"from":') + 7
+      const toAt = text.indexOf('"to":') + 5
+      raws.push(
+        await rawPublisher({
+          url: hub.mqttUrl,
+          clientId: s.id,
+          username: s.id,
+          password: s.secret,
+          topic: topics.telemetry(s.id),
+          payload: tpl,
+          window,
+          patch(buf, seq) {
+            buf.write(String(seq).padStart(10, '0'), seqAt, 'latin1')
+            const now = Date.now()
+            buf.write(String(now - 1000), fromAt, 'latin1')
+            buf.write(String(now), toAt, 'latin1')
+          },
+        }),
+      )
     }
-    await Promise.all(inflight)
+  } else {
+    pump = async ({ id, c }) => {
+      let seq = 0
+      const inflight = new Set()
+      while (!stop) {
+        const p = c.publishAsync(topics.telemetry(id), payloadOf(id, seq++), { qos: 1 }).then(() => {
+          acked++
+          inflight.delete(p)
+        })
+        inflight.add(p)
+        published++
+        if (inflight.size >= window) await Promise.race(inflight)
+      }
+      await Promise.all(inflight)
+    }
   }
   const status = () => api(hub.httpUrl, 'GET', '/api/v1/retraining/status')
   let peakRss = rssMiB(hub.pid)
   const rssTimer = setInterval(() => (peakRss = Math.max(peakRss, rssMiB(hub.pid))), 100)
   const idleRss = rssMiB(hub.pid)
-  const pumps = clients.map(pump)
+  const pumps = pump ? clients.map(pump) : []
+  for (const r of raws) r.start()
   // Warm up 3 s, then measure SECONDS of sustained ingest (stored batches, read from the hub).
   await new Promise((r) => setTimeout(r, 3000))
   const s0 = await status()
   const t0 = performance.now()
+  const hubCpu0 = cpuSecs(hub.pid)
+  const genCpu0 = process.cpuUsage()
   const samplesRss = []
   for (let s = 0; s < SECONDS; s++) {
     await new Promise((r) => setTimeout(r, 1000))
@@ -131,13 +180,31 @@ try {
   }
   const s1 = await status()
   const secs = (performance.now() - t0) / 1000
+  const hubCpu = cpuSecs(hub.pid) - hubCpu0
+  const genCpuU = process.cpuUsage(genCpu0)
+  const genCpu = (genCpuU.user + genCpuU.system) / 1e6
   stop = true
   await Promise.all(pumps)
+  await Promise.all(raws.map((r) => r.stop()))
+  const lat = []
+  for (const r of raws) {
+    published += r.stats.published
+    acked += r.stats.acked
+    for (const x of r.stats.latencies) lat.push(x)
+    r.end()
+  }
+  lat.sort((a, b) => a - b)
+  const pct = (q) => (lat.length ? lat[Math.min(lat.length - 1, Math.floor(q * lat.length))] : NaN)
   await waitFor(async () => (await status()).ingest.batches >= acked, { timeoutMs: 60_000, what: 'the queue to drain' })
   clearInterval(rssTimer)
   const sEnd = await status()
   out.ingest = {
     batchesPerS: (s1.ingest.batches - s0.ingest.batches) / secs,
+    ackMsP50: pct(0.5),
+    ackMsP99: pct(0.99),
+    hubCores: hubCpu / secs,
+    hubCpuUsPerEvent: (hubCpu * 1e6) / ((s1.ingest.batches - s0.ingest.batches) * RECORDS),
+    generatorCores: genCpu / secs,
     eventsPerS: ((s1.ingest.batches - s0.ingest.batches) * RECORDS) / secs,
     totalBatches: sEnd.ingest.batches,
     totalEvents: sEnd.ingest.batches * RECORDS,
@@ -154,11 +221,14 @@ try {
   }
   console.log(
     `B. ingest through broker → parse → validate → store: ${fmt(out.ingest.eventsPerS)} events/s (${fmt(out.ingest.batchesPerS)} batches/s of ${RECORDS}) sustained over ${secs.toFixed(1)} s, ${DEVICES} devices; ` +
+      (lat.length ? `PUBLISH→PUBACK (after commit) p50 ${out.ingest.ackMsP50.toFixed(1)} ms, p99 ${out.ingest.ackMsP99.toFixed(1)} ms; ` : '') +
+      `hub CPU ${out.ingest.hubCores.toFixed(2)} cores (${out.ingest.hubCpuUsPerEvent.toFixed(1)} µs per event), load generator ${out.ingest.generatorCores.toFixed(2)} cores; ` +
       `hub RSS idle ${out.ingest.hubRssIdleMiB.toFixed(0)} MiB, median ${out.ingest.hubRssMedianMiB.toFixed(0)} MiB, peak ${out.ingest.hubRssPeakMiB.toFixed(0)} MiB; ` +
       `${fmt(out.ingest.totalEvents)} events stored in ${fmt(out.ingest.flushes)} transactions (${out.ingest.fullFlushes} forced by a full queue, largest queue ${out.ingest.maxQueued}); ${out.ingest.lost} batches lost; ${out.ingest.rollups} rollup rows`,
   )
 
   // ----------------------------------------------------------- C: feed
+  if (clients.length === 0) await connectClients()
   const sampleOf = (id, i) =>
     JSON.stringify({
       v: 1,

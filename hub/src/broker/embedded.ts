@@ -3,7 +3,7 @@
 import { createServer, type Server } from 'node:net'
 import { once } from 'node:events'
 import { Aedes, type AuthenticateError } from 'aedes'
-import { digestsEqual, isValidId, sha256Hex } from '@edgefleet/shared'
+import { digestsEqual, isValidId, parseTopic, sha256Hex } from '@edgefleet/shared'
 import type { Logger } from 'pino'
 import { HUB_USERNAME } from '../keys.js'
 import { devicemayPublish, deviceMaySubscribe } from './acl.js'
@@ -24,6 +24,18 @@ export interface EmbeddedBrokerOptions {
   /** Whether an API token may read the live feed (user name FEED_USERNAME) [EF-9.7]; without it nobody may. */
   feedTokenValid?: (token: string) => boolean
   log: Logger
+  /**
+   * Takes devices' telemetry and samples before the broker acknowledges them
+   * [EF-9.1.1]: the PUBACK is written when `done` is called (after the commit),
+   * and an error disconnects the device instead, so it sends them again.
+   */
+  ingest?: (topic: string, payload: Buffer, done: (err?: Error) => void) => void
+}
+
+/** Topics whose messages go through `ingest` (and only there). */
+export function isIngestTopic(topic: string): boolean {
+  const t = parseTopic(topic)
+  return t !== null && (t.kind === 'telemetry' || t.kind === 'samples')
 }
 
 /** MQTT user name of live feed consumers; their password is an API token [EF-9.7]. */
@@ -72,7 +84,10 @@ export async function startEmbeddedBroker(opts: EmbeddedBrokerOptions): Promise<
       }
       const device = (client as unknown as { efDevice?: string }).efDevice
       if (device === undefined) return done(null) // the hub
-      if (devicemayPublish(device, packet.topic)) return done(null)
+      if (devicemayPublish(device, packet.topic)) {
+        if (opts.ingest && isIngestTopic(packet.topic)) return opts.ingest(packet.topic, packet.payload as Buffer, (err) => done(err ?? null))
+        return done(null)
+      }
       opts.log.warn({ code: 'EF_ERR_AUTH_FORBIDDEN_PUBLISH', device, topic: packet.topic }, 'publish refused; client disconnected')
       done(new Error('EF_ERR_AUTH_FORBIDDEN_PUBLISH'))
     },

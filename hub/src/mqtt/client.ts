@@ -12,6 +12,13 @@ export interface HubMqttOptions {
   onMessage: (topic: string, payload: Buffer) => void
   /** Subscribe to what agents publish (default true). */
   subscribe?: boolean
+  /**
+   * Called after each received message was handed to onMessage; the client
+   * acknowledges it and reads the next one only when `next` runs (mqtt.js
+   * handles received messages one by one). The ingestor holds it while its
+   * queue is full, so the backlog waits in the broker [EF-9.1.2].
+   */
+  gate?: (next: () => void) => void
 }
 
 export class HubMqtt {
@@ -32,6 +39,8 @@ export class HubMqtt {
       connectTimeout: 10_000,
     })
     client.on('message', (topic, payload) => opts.onMessage(topic, payload))
+    const gate = opts.gate
+    if (gate) client.handleMessage = (_packet, callback) => gate(() => callback())
     client.on('error', (err) => opts.log.error({ err: err.message }, 'hub mqtt error'))
     client.on('reconnect', () => opts.log.warn('hub mqtt reconnecting'))
     // An external broker may still be reloading its password file: keep trying for a while.

@@ -4,7 +4,7 @@
 import { EdgeFleetError, codeOf, parseTopic, type FetchRequest } from '@edgefleet/shared'
 import type { Logger } from 'pino'
 import type { HubStore } from '../store/index.js'
-import type { Ingestor } from '../telemetry/ingest.js'
+import type { IngestDone, Ingestor } from '../telemetry/ingest.js'
 import { handleState } from './handlers/state.js'
 import { handleEvent } from './handlers/events.js'
 import { handleTelemetry } from './handlers/telemetry.js'
@@ -37,26 +37,35 @@ export function assertSameDevice(topicDevice: string, payloadDevice: string): vo
   if (topicDevice !== payloadDevice) throw new EdgeFleetError('EF_ERR_TOPIC_DEVICE_MISMATCH', `topic ${topicDevice}, payload ${payloadDevice}`)
 }
 
-export function dispatch(ctx: HandlerContext, topic: string, payload: Buffer): void {
+/**
+ * Handles one message. `done` runs exactly once: after the commit for
+ * telemetry and samples that the ingestor queued [EF-9.1], at once for
+ * everything else, and for a refused message (it is dropped, never retried).
+ */
+export function dispatch(ctx: HandlerContext, topic: string, payload: Buffer, done?: IngestDone): void {
   ctx.metrics.messagesIn++
   try {
     const t = parseTopic(topic)
     if (t === null || t.kind === 'chunk' || t.kind === 'repair' || t.kind === 'cmd') throw new EdgeFleetError('EF_ERR_TOPIC_UNKNOWN', topic)
     switch (t.kind) {
-      case 'state':
-        return handleState(ctx, t.deviceId, payload)
-      case 'events':
-        return handleEvent(ctx, t.deviceId, payload)
       case 'telemetry':
-        return handleTelemetry(ctx, t.deviceId, payload)
-      case 'fetch':
-        return handleFetch(ctx, t.deviceId, payload)
+        return handleTelemetry(ctx, t.deviceId, payload, done)
       case 'samples':
-        return handleSamples(ctx, t.deviceId, payload)
+        return handleSamples(ctx, t.deviceId, payload, done)
+      case 'state':
+        handleState(ctx, t.deviceId, payload)
+        break
+      case 'events':
+        handleEvent(ctx, t.deviceId, payload)
+        break
+      case 'fetch':
+        handleFetch(ctx, t.deviceId, payload)
+        break
     }
   } catch (err) {
     const code = codeOf(err)
     ctx.metrics.dropped[code] = (ctx.metrics.dropped[code] ?? 0) + 1
     ctx.log.warn({ code, topic, err: (err as Error).message }, 'dropped message')
   }
+  done?.()
 }

@@ -16,6 +16,9 @@ export function openDb(opts: OpenDbOptions): Db {
   // NORMAL is durable across process crashes in WAL mode; only an OS crash may lose the last commits.
   db.pragma('synchronous = NORMAL')
   db.pragma('foreign_keys = ON')
+  // A second connection (the telemetry writer thread, EF-9.1) commits concurrently: every
+  // multi-statement transaction in the hub is IMMEDIATE (takes the write lock first and waits
+  // for it), because a deferred one that read before writing fails with SQLITE_BUSY instead.
   db.pragma('busy_timeout = 5000')
   migrate(db)
   return db
@@ -27,6 +30,6 @@ export function migrate(db: Db): void {
     db.transaction(() => {
       db.exec(MIGRATIONS[v])
       db.pragma(`user_version = ${v + 1}`)
-    })()
+    }).immediate()
   }
 }

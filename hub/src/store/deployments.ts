@@ -79,7 +79,7 @@ export class DeploymentStore {
         'INSERT INTO deployment_devices (deployment_id, device_id, build_id, cmd_id, state, code, message, updated_at) VALUES (?,?,?,?,?,?,?,?)',
       )
       for (const x of devices) ins.run(d.id, x.deviceId, x.buildId, x.cmdId, x.state, x.code ?? null, x.message ?? null, d.createdAt)
-    })()
+    }).immediate()
   }
 
   count(): number {

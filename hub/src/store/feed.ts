@@ -99,6 +99,6 @@ export class FeedStore {
       const n = this.db.prepare('DELETE FROM feed WHERE cursor <= ?').run(upTo.c).changes
       this.db.prepare('UPDATE feed_meta SET pruned_through = max(pruned_through, ?) WHERE id = 1').run(upTo.c)
       return n
-    })()
+    }).immediate()
   }
 }

@@ -100,7 +100,7 @@ export class RegistryStore {
       this.db
         .prepare('INSERT INTO versions (model, version, digest, size, inputs, outputs, options, parent, run_id, created_at) VALUES (?,?,?,?,?,?,?,?,?,?)')
         .run(v.model, v.version, v.digest, v.size, JSON.stringify(v.inputs), JSON.stringify(v.outputs), JSON.stringify(v.options), v.parent, v.runId, v.createdAt)
-    })()
+    }).immediate()
   }
 
   getVersion(model: string, version: string): VersionRow | undefined {

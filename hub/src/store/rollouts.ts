@@ -169,7 +169,7 @@ export class RolloutStore {
 
   /** Runs `fn` in one transaction: a state move and its cause are written together [EF-8.1]. */
   tx<T>(fn: () => T): T {
-    return this.db.transaction(fn)()
+    return this.db.transaction(fn).immediate()
   }
 
   create(r: Pick<RolloutRow, 'id' | 'model' | 'version' | 'spec' | 'state' | 'createdBy' | 'createdAt'>): void {

@@ -119,9 +119,9 @@ export class RollupStore {
     this.byModel = db.prepare('SELECT * FROM telemetry_rollups WHERE model = ? AND (? IS NULL OR version = ?) AND bucket >= ? AND bucket < ? ORDER BY bucket')
   }
 
-  /** Adds a flush's accumulation to the stored rows; call inside the flush's transaction. */
-  merge(acc: RollupAcc): void {
-    for (const r of acc.rows.values()) {
+  /** Adds a flush's accumulation (RollupAcc rows) to the stored rows; call inside the flush's transaction. */
+  merge(rows: Iterable<RollupRow>): void {
+    for (const r of rows) {
       const old = this.getOne.get(r.model, r.version, r.profile, r.bucket) as RawRollup | undefined
       const m = old ? mergeCounts(fromRaw(old), r) : r
       this.put.run(r.model, r.version, r.profile, r.bucket, m.batches, m.requests, m.errors, JSON.stringify(m.latency), m.latencySumMs, m.confidence ? JSON.stringify(m.confidence) : null, JSON.stringify(m.features))

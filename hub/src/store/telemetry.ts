@@ -3,8 +3,8 @@
 import { EdgeFleetError, FEATURE_BUCKETS, LATENCY_BUCKETS_MS, type Sample, type TelemetryBatch, type TensorValue } from '@edgefleet/shared'
 import type { Db } from './db.js'
 import { SampleStore } from './samples.js'
-import { RollupAcc, RollupStore } from './rollups.js'
-import { FeedStore, type FeedLine } from './feed.js'
+import { RollupAcc, RollupStore, type RollupRow } from './rollups.js'
+import { FeedStore, type FeedInput, type FeedLine } from './feed.js'
 import { BaselineStore } from './baselines.js'
 
 export * from './samples.js'
@@ -17,6 +17,22 @@ export interface PendingSample {
   sample: Sample
   bytes: number
   payload: string
+}
+
+/** A batch encoded for its transaction [EF-9.1]: parameters of its rows, plain data. */
+export interface PreparedBatch {
+  /** telemetry_batches: device, batch id, from, to, device stats, dropped, drops (received_at is the flush's). */
+  batch: [string, string, number, number, string | null, number, string | null]
+  rows: unknown[][]
+  shadow: unknown[][]
+  feed: FeedInput[]
+}
+
+/** What one transaction writes [EF-9.1]. */
+export interface PreparedFlush {
+  batches: readonly PreparedBatch[]
+  rollups: readonly RollupRow[]
+  samples: readonly PendingSample[]
 }
 
 export interface FlushResult {
@@ -120,6 +136,7 @@ export class TelemetryStore {
   private readonly insRow
   private readonly insShadow
   private readonly profileStmt
+  private readonly hasBatchStmt
   private readonly profiles = new Map<string, string>()
   /** Captured samples [EF-2.9]. */
   readonly samples: SampleStore
@@ -132,6 +149,7 @@ export class TelemetryStore {
 
   constructor(private readonly db: Db) {
     this.profileStmt = db.prepare('SELECT profile FROM devices WHERE id = ?')
+    this.hasBatchStmt = db.prepare('SELECT 1 FROM telemetry_batches WHERE device_id = ? AND batch_id = ?')
     this.rollups = new RollupStore(db)
     this.feed = new FeedStore(db)
     this.baselines = new BaselineStore(db)
@@ -149,7 +167,7 @@ export class TelemetryStore {
   }
 
   /** The device's profile for rollups, cached (bounded by the fleet's size). */
-  private profileOf(deviceId: string): string {
+  profileOf(deviceId: string): string {
     let p = this.profiles.get(deviceId)
     if (p === undefined) {
       p = (this.profileStmt.get(deviceId) as { profile: string } | undefined)?.profile ?? 'unknown'
@@ -159,58 +177,70 @@ export class TelemetryStore {
     return p
   }
 
+  /** Whether this batch is stored already (a redelivery). */
+  hasBatch(deviceId: string, batchId: string): boolean {
+    return this.hasBatchStmt.get(deviceId, batchId) !== undefined
+  }
+
   /**
-   * One flush [EF-9.1]: every batch and sample not stored yet, their rollups
-   * [EF-9.2] and feed records [EF-9.6], in one transaction. Redeliveries are
-   * skipped whole: no rows, no rollup counts, no feed record.
+   * Encodes a new batch for its transaction [EF-9.1]: its rows, shadow rows
+   * and feed records, ready to insert (also in another thread: plain data).
+   * Its rollup counts go to the flush's RollupAcc separately.
    */
-  ingestMany(batches: readonly TelemetryBatch[], samples: readonly PendingSample[], now: number, bucketMs = DEFAULT_BUCKET_MS): FlushResult {
-    for (const b of batches) assertOneEntryPerVersion(b)
+  prepareBatch(b: TelemetryBatch): PreparedBatch {
+    const profile = this.profileOf(b.deviceId)
+    const shadow: unknown[][] = []
+    const feed: FeedInput[] = []
+    for (const x of b.shadow ?? []) {
+      shadow.push([b.deviceId, b.batchId, b.to, x.model, x.version, x.candidate, x.runs, x.skipped, x.errors, x.top1Agree, x.maxAbsDiff, x.cosineSum, JSON.stringify(x.latency), x.latencySumMs])
+      if (x.top1Agree < x.runs) {
+        feed.push({
+          model: x.model,
+          version: x.version,
+          kind: 'shadow_disagreement',
+          body: { deviceId: b.deviceId, profile, batchId: b.batchId, from: b.from, to: b.to, candidate: x.candidate, runs: x.runs, top1Agree: x.top1Agree, maxAbsDiff: x.maxAbsDiff, meanCosine: x.runs ? x.cosineSum / x.runs : null },
+        })
+      }
+    }
+    return {
+      batch: [b.deviceId, b.batchId, b.from, b.to, b.device ? JSON.stringify(b.device) : null, b.dropped ?? 0, b.drops ? JSON.stringify(b.drops) : null],
+      rows: b.models.map((m) => [
+        b.deviceId,
+        b.batchId,
+        b.to,
+        m.model,
+        m.version,
+        m.requests,
+        m.errors,
+        JSON.stringify(m.latency),
+        m.latencySumMs,
+        m.confidence ? JSON.stringify(m.confidence) : null,
+        m.features ? JSON.stringify(m.features) : null,
+      ]),
+      shadow,
+      feed,
+    }
+  }
+
+  /**
+   * One flush of prepared batches that are not stored yet, with their
+   * rollups [EF-9.2], and samples (skipped when stored already) with their
+   * feed records [EF-9.6], in one IMMEDIATE transaction. A batch found stored
+   * already rolls the whole transaction back (its rollup counts were added to
+   * the flush's): the caller checks redeliveries before preparing.
+   */
+  writePrepared(f: PreparedFlush, now: number): FlushResult {
     return this.db.transaction(() => {
       const out: FlushResult = { batches: 0, duplicateBatches: 0, samples: 0, duplicateSamples: 0, feed: [] }
-      const acc = new RollupAcc(bucketMs)
-      for (const b of batches) {
-        const r = this.insBatch.run(b.deviceId, b.batchId, b.from, b.to, b.device ? JSON.stringify(b.device) : null, b.dropped ?? 0, b.drops ? JSON.stringify(b.drops) : null, now)
-        if (r.changes === 0) {
-          out.duplicateBatches++
-          continue
-        }
+      for (const b of f.batches) {
+        if (this.insBatch.run(...b.batch, now).changes === 0) throw new Error(`batch ${String(b.batch[1])} of ${String(b.batch[0])} is stored already`)
         out.batches++
-        for (const m of b.models) {
-          this.insRow.run(
-            b.deviceId,
-            b.batchId,
-            b.to,
-            m.model,
-            m.version,
-            m.requests,
-            m.errors,
-            JSON.stringify(m.latency),
-            m.latencySumMs,
-            m.confidence ? JSON.stringify(m.confidence) : null,
-            m.features ? JSON.stringify(m.features) : null,
-          )
-        }
-        for (const x of b.shadow ?? []) {
-          this.insShadow.run(b.deviceId, b.batchId, b.to, x.model, x.version, x.candidate, x.runs, x.skipped, x.errors, x.top1Agree, x.maxAbsDiff, x.cosineSum, JSON.stringify(x.latency), x.latencySumMs)
-          if (x.top1Agree < x.runs) {
-            out.feed.push(
-              this.feed.append(
-                {
-                  model: x.model,
-                  version: x.version,
-                  kind: 'shadow_disagreement',
-                  body: { deviceId: b.deviceId, profile: this.profileOf(b.deviceId), batchId: b.batchId, from: b.from, to: b.to, candidate: x.candidate, runs: x.runs, top1Agree: x.top1Agree, maxAbsDiff: x.maxAbsDiff, meanCosine: x.runs ? x.cosineSum / x.runs : null },
-                },
-                now,
-              ),
-            )
-          }
-        }
-        acc.add(b, this.profileOf(b.deviceId))
+        for (const row of b.rows) this.insRow.run(row)
+        for (const row of b.shadow) this.insShadow.run(row)
+        for (const rec of b.feed) out.feed.push(this.feed.append(rec, now))
       }
-      this.rollups.merge(acc)
-      for (const p of samples) {
+      this.rollups.merge(f.rollups)
+      for (const p of f.samples) {
         const s = p.sample
         if (!this.samples.ingest(s, p.bytes, p.payload, now)) {
           out.duplicateSamples++
@@ -242,7 +272,36 @@ export class TelemetryStore {
         )
       }
       return out
-    })()
+    }).immediate()
+  }
+
+  /**
+   * One flush on this connection [EF-9.1]: every batch and sample not stored
+   * yet, their rollups [EF-9.2] and feed records [EF-9.6], in one
+   * transaction. Redeliveries are skipped whole: no rows, no rollup counts,
+   * no feed record.
+   */
+  ingestMany(batches: readonly TelemetryBatch[], samples: readonly PendingSample[], now: number, bucketMs = DEFAULT_BUCKET_MS): FlushResult {
+    for (const b of batches) assertOneEntryPerVersion(b)
+    return this.db.transaction(() => {
+      const acc = new RollupAcc(bucketMs)
+      const fresh: PreparedBatch[] = []
+      const seen = new Set<string>()
+      let duplicates = 0
+      for (const b of batches) {
+        const key = `${b.deviceId}\u0000${b.batchId}`
+        if (seen.has(key) || this.hasBatch(b.deviceId, b.batchId)) {
+          duplicates++
+          continue
+        }
+        seen.add(key)
+        fresh.push(this.prepareBatch(b))
+        acc.add(b, this.profileOf(b.deviceId))
+      }
+      const r = this.writePrepared({ batches: fresh, rollups: [...acc.rows.values()], samples }, now)
+      r.duplicateBatches += duplicates
+      return r
+    }).immediate()
   }
 
   /** Sum of requests and batches per device (offline-resend checks: counts must match the device's). */

@@ -137,7 +137,7 @@ export class DriftMonitor {
           }
         }
       }
-    })()
+    }).immediate()
     this.stats.evaluations++
     this.stats.events += events.length
     this.stats.lastMs = performance.now() - t0

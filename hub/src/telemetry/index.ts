@@ -51,10 +51,10 @@ export class Retraining {
     if (this.retentionEnabled) this.retention.start()
   }
 
-  /** Stops timers and writes what is still queued. */
-  close(): void {
+  /** Stops timers, commits what is still queued and stops the writer thread. */
+  async close(): Promise<void> {
     this.drift.stop()
     this.retention.stop()
-    this.ingest.close()
+    await this.ingest.close()
   }
 }

@@ -74,7 +74,7 @@ describe('retraining routes', () => {
       shadow: [{ model: 'wake', version: '1.0.0', candidate: '1.1.0', runs: 10, skipped: 0, errors: 0, top1Agree: 7, maxAbsDiff: 0.4, cosineSum: 9.5, latency, latencySumMs: 3 }],
     }
     t.hub.retraining.ingest.pushTelemetry(b, 1000)
-    t.hub.retraining.ingest.flush()
+    await t.hub.retraining.ingest.flush()
     const ev = await inject('POST', '/api/v1/drift/evaluate')
     expect(ev.statusCode, ev.body).toBe(200)
     expect((ev.json() as { events: number[] }).events).toHaveLength(1)

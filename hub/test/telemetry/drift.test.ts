@@ -7,61 +7,15 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import pino from 'pino'
 import { FEATURE_BUCKETS, LATENCY_BUCKETS_MS, type Sample, type TelemetryBatch } from '@edgefleet/shared'
 import { HubStore, psi } from '../../src/store/index.js'
-import { Ingestor } from '../../src/telemetry/ingest.js'
 import { DriftMonitor } from '../../src/telemetry/drift.js'
 import { Retention } from '../../src/telemetry/retention.js'
 import { featureBin } from '../../src/telemetry/sketch.js'
 import { tempDir } from '../fixtures/hub.js'
+import { batch, sample, sketch } from '../fixtures/telemetry.js'
 
 const log = pino({ level: 'silent' })
 const MIN = 60_000
 const T0 = Date.UTC(2026, 10, 25, 12, 0, 0)
-
-/** A sketch of `n` values spread over the given bins. */
-function sketch(bins: Record<number, number>): number[] {
-  const s = new Array<number>(FEATURE_BUCKETS.length + 1).fill(0)
-  for (const [i, n] of Object.entries(bins)) s[Number(i)] = n
-  return s
-}
-
-let seq = 0
-function batch(deviceId: string, to: number, o: { requests?: number; confidence?: number[]; features?: number[]; version?: string; batchId?: string } = {}): TelemetryBatch {
-  const requests = o.requests ?? 100
-  const latency = new Array<number>(LATENCY_BUCKETS_MS.length + 1).fill(0)
-  latency[4] = requests
-  return {
-    v: 1,
-    deviceId,
-    batchId: o.batchId ?? `batch-${String(++seq).padStart(6, '0')}`,
-    from: to - 1000,
-    to,
-    models: [
-      {
-        model: 'wake',
-        version: o.version ?? '1.0.0',
-        requests,
-        errors: 0,
-        latency,
-        latencySumMs: requests * 0.7,
-        ...(o.confidence ? { confidence: o.confidence } : {}),
-        ...(o.features ? { features: [{ input: 'x', count: o.features.reduce((a, b) => a + b, 0), mean: 0, variance: 1, min: -1, max: 1, sketch: o.features }] } : {}),
-      },
-    ],
-  }
-}
-
-const sample = (deviceId: string, sampleId: string, ts: number): Sample => ({
-  v: 1,
-  deviceId,
-  sampleId,
-  ts,
-  model: 'wake',
-  version: '1.0.0',
-  reason: 'random',
-  confidence: 0.4,
-  inputs: { x: { type: 'float32', dims: [1, 3], data: [0.1, 0.2, 0.3] } },
-  outputs: { y: { type: 'float32', dims: [1, 2], data: [0.4, 0.6] } },
-})
 
 describe('PSI [EF-2.6.5, EF-9.5]', () => {
   it('equals the hand-computed value', () => {
@@ -106,40 +60,6 @@ describe('ingest, rollups, baselines and drift', () => {
   afterEach(() => {
     store.close()
     cleanup()
-  })
-
-  it('stores a redelivered batch and sample once: one row, one rollup count, one feed record [EF-9.1]', () => {
-    const ing = new Ingestor({ store, now: clock, log }, { flushMs: 1_000_000 })
-    const b = batch('d1', T0 + 1000, { confidence: [0, 0, 0, 0, 0, 50, 50, 0, 0, 0] })
-    ing.pushTelemetry(b, 100)
-    ing.pushTelemetry(b, 100) // redelivered inside the same flush
-    ing.pushSample(sample('d1', 'sample-0001', T0), 10, JSON.stringify(sample('d1', 'sample-0001', T0)))
-    const r1 = ing.flush()!
-    expect(r1).toMatchObject({ batches: 1, duplicateBatches: 1, samples: 1, duplicateSamples: 0 })
-    ing.pushTelemetry(b, 100) // and again in a later flush (an offline resend)
-    ing.pushSample(sample('d1', 'sample-0001', T0), 10, JSON.stringify(sample('d1', 'sample-0001', T0)))
-    const r2 = ing.flush()!
-    expect(r2).toMatchObject({ batches: 0, duplicateBatches: 1, samples: 0, duplicateSamples: 1, feed: [] })
-    expect(store.telemetry.countRows()).toEqual({ batches: 1, rows: 1 })
-    const rows = store.telemetry.rollups.rows('wake', null, 0, T0 + 10 * MIN)
-    expect(rows).toHaveLength(1)
-    expect(rows[0]).toMatchObject({ profile: 'gateway-rpi4', bucket: T0, batches: 1, requests: 100, confidence: [0, 0, 0, 0, 0, 50, 50, 0, 0, 0] })
-    expect(store.telemetry.feed.count()).toBe(1)
-    const [line] = store.telemetry.feed.page({ limit: 10 })
-    expect(JSON.parse(line.line)).toMatchObject({ kind: 'sample', model: 'wake', deviceId: 'd1', sampleId: 'sample-0001', inputs: { x: { type: 'float32', dims: [1, 3] } }, url: '/api/v1/samples/d1/sample-0001' })
-  })
-
-  it('flushes synchronously when the queue is full, so memory stays bounded [EF-9.1]', () => {
-    const ing = new Ingestor({ store, now: clock, log }, { flushMs: 1_000_000, maxRecords: 10 })
-    for (let i = 0; i < 95; i++) {
-      ing.pushTelemetry(batch('d1', T0 + i), 100)
-      expect(ing.queued).toBeLessThan(10)
-    }
-    expect(ing.stats.fullFlushes).toBe(9)
-    expect(ing.stats.maxQueued).toBe(10)
-    ing.close()
-    expect(store.telemetry.countRows().batches).toBe(95)
-    expect(store.telemetry.rollups.rows('wake', null, 0, T0 + MIN).reduce((n, r) => n + r.batches, 0)).toBe(95)
   })
 
   it('rolls up per profile and bucket; windows merge by adding counts [EF-9.2]', () => {

@@ -170,7 +170,7 @@ export const feedRoutes: FastifyPluginAsync<ApiDeps> = async (app, deps) => {
         },
         deps.now(),
       ),
-    )()
+    ).immediate()
     deps.retraining?.live.committed([line])
     return res.status(201).send({ cursor: line.cursor })
   })

@@ -1,0 +1,29 @@
+// The telemetry writer thread [EF-9.1]: its own connection to the hub's
+// database, one transaction per flush it is sent, replies in order.
+import { parentPort, workerData } from 'node:worker_threads'
+import { codeOf } from '@edgefleet/shared'
+import { openDb } from '../store/db.js'
+import { TelemetryStore } from '../store/telemetry.js'
+import { decodeSamples, unpackSamples, type WriteRequest, type WriterData } from './writer.js'
+
+const data = workerData as WriterData
+const db = openDb({ path: data.dbPath })
+// A size cap makes SQLite refuse growth past it with SQLITE_FULL, as a full disk would.
+if (data.maxDbBytes > 0) db.pragma(`max_page_count = ${Math.max(1, Math.floor(data.maxDbBytes / (db.pragma('page_size', { simple: true }) as number)))}`)
+const store = new TelemetryStore(db)
+const port = parentPort!
+
+port.on('message', (m: WriteRequest | { id: 0; close: true }) => {
+  if ('close' in m) {
+    db.close()
+    port.close()
+    return
+  }
+  try {
+    const samples = decodeSamples(unpackSamples(m.samples, m.sampleLens))
+    port.postMessage({ id: m.id, result: store.writePrepared({ batches: m.batches, rollups: m.rollups, samples }, m.now) })
+  } catch (err) {
+    const sqlite = (err as { code?: unknown }).code
+    port.postMessage({ id: m.id, error: { message: (err as Error).message, code: typeof sqlite === 'string' && sqlite.startsWith('SQLITE') ? sqlite : codeOf(err) } })
+  }
+})
