@@ -47,7 +47,7 @@ export async function runLoop({ hub, agents, tmp, step, setInput }) {
   const refit = join(tmp, 'wake-hello-1.1.0.onnx')
   const rep = JSON.parse(execFileSync(process.execPath, [join(ROOT, 'scripts', 'refit-head.mjs'), '--model', MODELS.wakeHello, '--dataset', dataset, '--out', refit, '--json'], { encoding: 'utf8' }))
   step(`loop: scripts/refit-head.mjs re-fitted ${rep.tensor} on ${rep.samples} samples: mean output ${rep.meanBefore.toFixed(3)} → ${rep.meanAfter.toFixed(3)} (target ${rep.target.toFixed(3)} from ${rep.targetFrom})`)
-  const add = await cli(['model', 'add', refit, '--hub', hub.httpUrl, '--name', 'wake-hello', '--version', '1.1.0', '--output', '39=probability', '--parent', 'wake-hello@1.0.0', '--run-id', 'demo-refit-1', '--canary', '--waves', '1,50%,100%', '--soak', '5s', '--max-confidence-psi', 'off', '--no-windows', '--json'])
+  const add = await cli(['model', 'add', refit, '--hub', hub.httpUrl, '--name', 'wake-hello', '--version', '1.1.0', '--output', '39=probability', '--parent', 'wake-hello@1.0.0', '--run-id', 'demo-refit-1', '--canary', '--waves', '1,50%,100%', '--soak', '5s', '--no-windows', '--json'])
   if (add.code !== 0) throw new Error(`model add: ${add.err}${add.out}`)
   const intake = JSON.parse(add.out)
   step(`loop: taken in wake-hello@1.1.0 (parent ${intake.version.parent}, run ${intake.version.runId}), built: ${intake.builds.map((b) => `${b.profile}=${b.status}`).join(' ')}`)

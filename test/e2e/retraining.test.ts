@@ -120,7 +120,7 @@ describe('retraining loop', () => {
     expect(JSON.parse(bad.out)).toMatchObject({ error: { code: 'EF_ERR_PARENT_INVALID' } })
     const add2 = await cli([
       'model', 'add', refit, '--hub', hub.httpUrl, '--name', 'wake-hello', '--version', '1.1.0', '--output', '39=probability',
-      '--parent', 'wake-hello@1.0.0', '--run-id', 'refit-e2e-1', '--canary', '--waves', '1,100%', '--soak', '3s', '--min-requests', '20', '--max-confidence-psi', 'off', '--no-windows', '--json',
+      '--parent', 'wake-hello@1.0.0', '--run-id', 'refit-e2e-1', '--canary', '--waves', '1,100%', '--soak', '3s', '--min-requests', '20', '--no-windows', '--json',
     ])
     expect(add2.code, add2.err + add2.out).toBe(0)
     const intake = JSON.parse(add2.out) as { builds: { profile: string; status: string }[]; intake: { rollout: { id: string } | null; skipped: string | null }; version: { parent: string; runId: string } }
@@ -129,7 +129,7 @@ describe('retraining loop', () => {
     expect(intake.intake.skipped).toBeNull()
     const rolloutId = intake.intake.rollout!.id
 
-    // The canary passes its gates on live (still drifted) traffic and reaches every device.
+    // The canary (default gates) passes on live (still drifted) traffic and reaches every device.
     const done = await waitFor(
       async () => {
         const r = await api(hub.httpUrl, 'GET', `/api/v1/rollouts/${rolloutId}`)
@@ -139,6 +139,11 @@ describe('retraining loop', () => {
       { timeoutMs: 150_000, intervalMs: 500, what: 'the canary rollout to complete' },
     )
     expect(done).toBeTruthy()
+    // With the default gates: the re-fitted version answers with more confidence than 1.0.0 on the drifted
+    // traffic, which the one-sided confidence gate lets through [EF-8.5].
+    const passes = (done.decisions as { decision: string; detail: { confidenceShift?: number | null } }[]).filter((d) => d.decision === 'pass')
+    expect(passes.length).toBeGreaterThan(0)
+    for (const p of passes) if (p.detail.confidenceShift != null) expect(p.detail.confidenceShift).toBeGreaterThan(0)
     const devs = await api(hub.httpUrl, 'GET', '/api/v1/devices')
     for (const d of devs.items as { models: { name: string; version: string }[] }[]) expect(d.models.find((m) => m.name === 'wake-hello')?.version).toBe('1.1.0')
 

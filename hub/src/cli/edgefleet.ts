@@ -206,7 +206,7 @@ export async function main(argv: string[], out = process.stdout, err = process.s
           if (o.selector) rollout.selector = o.selector
           if (o.waves) rollout.waves = parseWaves(o.waves)
           if (o.soak) rollout.soakMs = parseDuration(o.soak)
-          // A retrained version is meant to change the output distribution: --max-confidence-psi off drops that gate.
+          // The confidence gate is one-sided (EF-8.5); --max-confidence-psi off drops it.
           const psiGate = o['max-confidence-psi']
           const gates: Record<string, number | null> = {}
           if (psiGate !== undefined) gates.maxConfidencePsi = psiGate === 'off' ? null : Number(psiGate)

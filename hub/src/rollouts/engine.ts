@@ -451,8 +451,8 @@ function counts(list: RolloutDeviceRow[]): Record<string, number> {
 }
 
 function sampleOf(v: GateVerdict): Record<string, number | null> {
-  const { errorRate, baselineErrorRate, p95Ms, baselineP95Ms, p95Ratio, shadowAgreement, confidencePsi, cohortRequests, baselineRequests } = v.values
-  return { errorRate, baselineErrorRate, p95Ms, baselineP95Ms, p95Ratio, shadowAgreement, confidencePsi, cohortRequests, baselineRequests }
+  const { errorRate, baselineErrorRate, p95Ms, baselineP95Ms, p95Ratio, shadowAgreement, confidencePsi, confidenceShift, cohortRequests, baselineRequests } = v.values
+  return { errorRate, baselineErrorRate, p95Ms, baselineP95Ms, p95Ratio, shadowAgreement, confidencePsi, confidenceShift, cohortRequests, baselineRequests }
 }
 
 const round = (x: number) => Math.round(x * 1000) / 1000

@@ -1,6 +1,7 @@
 // Health gates [EF-8.5]: the wave's devices on the new version (cohort)
 // against comparable devices still on the previous version (baseline), on
 // the telemetry the devices themselves measured.
+import { CONFIDENCE_BUCKETS } from '@edgefleet/shared'
 import { histogramQuantile, psi, type CohortStats, type ShadowStats } from '../store/index.js'
 import type { Gates } from './spec.js'
 
@@ -17,7 +18,21 @@ export interface GateValues {
   shadowRuns: number
   shadowAgreement: number | null
   confidencePsi: number | null
+  /** Cohort's mean confidence minus the baseline's (bin centres, EF-2.6.4); < 0: less confident. */
+  confidenceShift: number | null
   failedDevices: number
+}
+
+/** Mean of binned confidences (bin centres of CONFIDENCE_BUCKETS), null without counts. */
+export function meanConfidence(bins: readonly number[] | null): number | null {
+  if (!bins) return null
+  let n = 0
+  let sum = 0
+  bins.forEach((c, i) => {
+    n += c
+    sum += c * ((i > 0 ? CONFIDENCE_BUCKETS[i - 1] : 0) + CONFIDENCE_BUCKETS[i]) / 2
+  })
+  return n > 0 ? sum / n : null
 }
 
 export interface GateVerdict {
@@ -46,6 +61,11 @@ export function gateValues(cohort: CohortStats, baseline: CohortStats, shadow: S
     shadowRuns: shadow.runs,
     shadowAgreement: shadow.runs ? shadow.agree / shadow.runs : null,
     confidencePsi: finite(psi(baseline.confidence, cohort.confidence)),
+    confidenceShift: (() => {
+      const a = meanConfidence(cohort.confidence)
+      const b = meanConfidence(baseline.confidence)
+      return a !== null && b !== null ? a - b : null
+    })(),
     failedDevices,
   }
 }
@@ -61,7 +81,8 @@ export function judge(v: GateValues, g: Gates, opts: { needRequests: boolean; ne
   if (g.maxP95Ratio !== null && v.p95Ratio !== null && v.cohortRequests >= g.minRequests && v.p95Ratio > g.maxP95Ratio) failed.push({ gate: 'maxP95Ratio', value: v.p95Ratio, threshold: g.maxP95Ratio })
   if (g.minShadowAgreement !== null && v.shadowAgreement !== null && v.shadowRuns >= Math.max(1, g.minRequests) && v.shadowAgreement < g.minShadowAgreement)
     failed.push({ gate: 'minShadowAgreement', value: v.shadowAgreement, threshold: g.minShadowAgreement })
-  if (g.maxConfidencePsi !== null && v.confidencePsi !== null && v.cohortRequests >= g.minRequests && v.confidencePsi > g.maxConfidencePsi)
+  // One-sided: a version that answers with more confidence (a retrained one, usually) is not held back for it.
+  if (g.maxConfidencePsi !== null && v.confidencePsi !== null && v.cohortRequests >= g.minRequests && v.confidencePsi > g.maxConfidencePsi && (v.confidenceShift ?? -1) < 0)
     failed.push({ gate: 'maxConfidencePsi', value: v.confidencePsi, threshold: g.maxConfidencePsi })
   if (failed.length) return { verdict: 'fail', failed, values: v }
   const enough = (!opts.needRequests || v.cohortRequests >= g.minRequests) && (!opts.needShadow || v.shadowRuns >= Math.max(1, g.minRequests))

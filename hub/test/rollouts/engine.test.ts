@@ -163,5 +163,17 @@ describe('rollout engine', () => {
     const fail = b.t.hub.store.rollouts.decisions(bad.id).find((d) => d.decision === 'fail')!
     expect(fail.detail.failed).toEqual([expect.objectContaining({ gate: 'maxConfidencePsi', threshold: 0.25 })])
     expect((fail.detail.values as { confidencePsi: number }).confidencePsi).toBeGreaterThan(5)
+    expect((fail.detail.values as { confidenceShift: number }).confidenceShift).toBeCloseTo(-0.6, 5)
+  })
+
+  it('the confidence gate is one-sided: a version that answers with more confidence passes it [EF-8.5]', async () => {
+    b = await startRolloutBench({ devices: fleetOf(4), behavior: (v) => ({ requests: 20, errors: 0, latencyMs: 1, confidenceBin: v === '2.0.0' ? 9 : 4 }), versions: ['1.0.0', '2.0.0'] })
+    const r = await b.t.hub.rollouts.create({ model: 'm', version: '2.0.0', selector: 'tag=fleet=t', waves: [{ count: 2 }, { percent: 100 }], soakMs: 30_000, gates: { minRequests: 5 }, schedule: noWindows }, 'test')
+    await b.drive(() => b!.rollout(r.id).state === 'completed')
+    const pass = b.t.hub.store.rollouts.decisions(r.id).find((d) => d.decision === 'pass')!
+    // The shift is large (PSI far above 0.25), but towards higher confidence.
+    expect((pass.detail as { confidencePsi: number }).confidencePsi).toBeGreaterThan(5)
+    expect((pass.detail as { confidenceShift: number }).confidenceShift).toBeCloseTo(0.5, 5)
+    expect(b.fleet.deploys).toHaveLength(4)
   })
 })
