@@ -4,7 +4,7 @@
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, openSync, readSync, closeSync } from 'node:fs'
 import { join } from 'node:path'
 import { createHash, type KeyObject } from 'node:crypto'
-import { manifestCodec, verifyDocument, type Manifest } from '@edgefleet/shared'
+import { EdgeFleetError, manifestCodec, verifyDocument, type Manifest } from '@edgefleet/shared'
 import { writeFileAtomic } from './fsutil.js'
 
 export type Slot = 'a' | 'b'
@@ -74,16 +74,24 @@ export class Slots {
    * key and its model file matches the manifest's size and sha256.
    */
   verified(model: string, slot: Slot, hubKey: KeyObject): SlotContent | undefined {
+    const c = this.check(model, slot, hubKey)
+    return c instanceof EdgeFleetError ? undefined : c
+  }
+
+  /** The slot's content if it verifies, else why not (a stable code). */
+  check(model: string, slot: Slot, hubKey: KeyObject): SlotContent | EdgeFleetError {
     const d = this.dir(model, slot)
     try {
       const manifest = manifestCodec.decode(readFileSync(join(d, 'manifest.json')))
       const sig = readFileSync(join(d, 'manifest.sig'), 'utf8')
-      if (!verifyDocument(manifest, sig, hubKey) || manifest.model !== model) return undefined
+      if (!verifyDocument(manifest, sig, hubKey)) return new EdgeFleetError('EF_ERR_SIGNATURE_INVALID', `slot ${slot} of ${model}: manifest signature`)
+      if (manifest.model !== model) return new EdgeFleetError('EF_ERR_SIGNATURE_INVALID', `slot ${slot} of ${model} holds a manifest of ${manifest.model}`)
       const modelPath = join(d, 'model.onnx')
-      if (hashFile(modelPath) !== manifest.artifact.digest) return undefined
+      if (hashFile(modelPath) !== manifest.artifact.digest) return new EdgeFleetError('EF_ERR_ARTIFACT_HASH_MISMATCH', `slot ${slot} of ${model}`)
       return { slot, manifest, modelPath }
-    } catch {
-      return undefined
+    } catch (err) {
+      // Missing or unreadable files: the slot's content is not what was verified when it was written.
+      return err instanceof EdgeFleetError ? err : new EdgeFleetError('EF_ERR_ARTIFACT_HASH_MISMATCH', `slot ${slot} of ${model}: ${(err as Error).message}`)
     }
   }
 }

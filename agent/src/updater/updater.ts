@@ -76,19 +76,26 @@ export class Updater {
     for (const model of slots.models()) {
       const act = slots.active(model)
       const candidates: Slot[] = act ? [act, other(act)] : ['a', 'b']
+      // Why the active slot is not served, for the report if the other one is.
+      let why: EdgeFleetError | undefined
       for (const slot of candidates) {
-        const c = slots.verified(model, slot, hubKey)
-        if (!c) continue
+        const c = slots.check(model, slot, hubKey)
+        if (c instanceof EdgeFleetError) {
+          if (slot === act) why = c
+          continue
+        }
         chunks.indexSlot(c.manifest, c.modelPath)
         if (host.get(model)) continue
         try {
           const session = await host.open(c.modelPath)
           if (slot !== act) {
             slots.setActive(model, slot, c.manifest.version)
-            this.d.report({ kind: 'rolled_back', model, version: c.manifest.version, code: 'EF_ERR_ARTIFACT_HASH_MISMATCH', message: `active slot ${act ?? '-'} failed verification at start; serving slot ${slot}` })
+            const reason = why ?? new EdgeFleetError('EF_ERR_ARTIFACT_HASH_MISMATCH', 'no active slot recorded')
+            this.d.report({ kind: 'rolled_back', model, version: c.manifest.version, code: reason.code, message: `active slot ${act ?? '-'} unusable at start (${reason.message}); serving slot ${slot}` })
           }
           host.activate(c.manifest, slot, session)
         } catch (err) {
+          if (slot === act) why = new EdgeFleetError('EF_ERR_MODEL_LOAD_FAILED', (err as Error).message)
           this.d.report({ kind: 'failed', model, version: c.manifest.version, code: 'EF_ERR_MODEL_LOAD_FAILED', message: (err as Error).message })
         }
       }

@@ -2,7 +2,7 @@
 // models [EF-4.5 .. EF-4.7]: deploy, refusals, health-check failure, downgrade
 // rules, rollback, and restore after a restart (including a damaged slot).
 import { readFileSync, writeFileSync } from 'node:fs'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { generateSigningKeys, privateKeyFromPem, publicKeyFromText, tensorsClose } from '@edgefleet/shared'
 import { ModelHost } from '../../src/runtime/host.js'
@@ -204,8 +204,22 @@ describe('Updater', () => {
     agent = startAgent()
     await agent.updater.restore()
     expect(agent.events).toHaveLength(1)
-    expect(agent.events[0]).toMatchObject({ kind: 'rolled_back', model: 'wake', version: '2.0' })
+    expect(agent.events[0]).toMatchObject({ kind: 'rolled_back', model: 'wake', version: '2.0', code: 'EF_ERR_ARTIFACT_HASH_MISMATCH' })
     expect(agent.slots.active('wake')).toBe('b')
     await expectServes(MODELS.namaste, '2.0')
+    b[Math.floor(b.length / 2)] ^= 0x01 // repaired, for the next case
+    writeFileSync(p, b)
+  })
+
+  it('a tampered manifest in the active slot: restore falls back and reports why (EF_ERR_SIGNATURE_INVALID)', async () => {
+    await agent.host.close()
+    const m = join(dirname(agent.slots.modelPath('wake', 'b')), 'manifest.json')
+    writeFileSync(m, readFileSync(m, 'utf8').replace('"version":"2.0"', '"version":"9.0"'))
+    agent = startAgent()
+    await agent.updater.restore()
+    expect(agent.events).toHaveLength(1)
+    expect(agent.events[0]).toMatchObject({ kind: 'rolled_back', model: 'wake', version: '3.0', code: 'EF_ERR_SIGNATURE_INVALID' })
+    expect(agent.slots.active('wake')).toBe('a')
+    await expectServes(MODELS.hello, '3.0')
   })
 })

@@ -1,5 +1,6 @@
 // Deployment targets: profile=P | tag=k=v | device=ID.
 import { EdgeFleetError, isValidId } from '@edgefleet/shared'
+import { TAG_KEY } from '../store/devices.js'
 
 export type Target = { profile: string } | { tag: [string, string] } | { device: string }
 
@@ -12,7 +13,7 @@ export function parseTarget(s: string): Target {
     if (key === 'device' && isValidId(value)) return { device: value }
     if (key === 'tag') {
       const e2 = value.indexOf('=')
-      if (e2 > 0 && e2 < value.length - 1) return { tag: [value.slice(0, e2), value.slice(e2 + 1)] }
+      if (e2 > 0 && e2 < value.length - 1 && TAG_KEY.test(value.slice(0, e2))) return { tag: [value.slice(0, e2), value.slice(e2 + 1)] }
     }
   }
   throw new EdgeFleetError('EF_ERR_TARGET_INVALID', JSON.stringify(s))

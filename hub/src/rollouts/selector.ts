@@ -3,6 +3,7 @@
 // expression (`tag=fleet=demo and not region=us`). One normal form (the
 // tree) is stored and matched.
 import { EdgeFleetError, isValidId } from '@edgefleet/shared'
+import { TAG_KEY } from '../store/devices.js'
 
 export type Selector =
   | { profile: string }
@@ -21,7 +22,6 @@ export interface MatchableDevice {
 
 const MAX_DEPTH = 8
 const MAX_NODES = 256
-const TAG_KEY = /^[A-Za-z0-9._-]{1,64}$/
 
 const bad = (why: string): EdgeFleetError => new EdgeFleetError('EF_ERR_SELECTOR_INVALID', why)
 

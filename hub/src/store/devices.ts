@@ -2,6 +2,9 @@
 import type { DeviceState } from '@edgefleet/shared'
 import type { Db } from './db.js'
 
+/** A device tag's key: what provisioning accepts, and what targets and selectors may name. */
+export const TAG_KEY = /^[A-Za-z0-9._-]{1,64}$/
+
 export interface DeviceRow {
   id: string
   profile: string
@@ -101,7 +104,9 @@ export class DeviceStore {
     }
     if (sel.profile) return (this.db.prepare('SELECT * FROM devices WHERE profile = ? ORDER BY id').all(sel.profile) as RawDevice[]).map(toRow)
     if (sel.tag) {
-      const rows = this.db.prepare('SELECT * FROM devices WHERE json_extract(tags, ?) = ? ORDER BY id').all(`$."${sel.tag[0].replace(/"/g, '')}"`, sel.tag[1]) as RawDevice[]
+      // Keys are validated (TAG_KEY) wherever they enter, so the JSON path needs no escaping; anything else matches nothing.
+      if (!TAG_KEY.test(sel.tag[0])) return []
+      const rows = this.db.prepare('SELECT * FROM devices WHERE json_extract(tags, ?) = ? ORDER BY id').all(`$."${sel.tag[0]}"`, sel.tag[1]) as RawDevice[]
       return rows.map(toRow)
     }
     return []

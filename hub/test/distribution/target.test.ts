@@ -30,6 +30,9 @@ describe('parseTarget', () => {
     'tag=site',
     'tag=site=',
     'tag==north',
+    'tag=si"te=north', // a tag key provisioning would refuse (was silently matched as `site`)
+    'tag=a b=c',
+    `tag=${'k'.repeat(65)}=v`,
     'group=a',
     'Profile=gateway-rpi4',
     ' profile=gateway-rpi4',

@@ -5,9 +5,9 @@ import { Type, type Static } from '@sinclair/typebox'
 import { EdgeFleetError, Id, isValidId, sha256Hex } from '@edgefleet/shared'
 import type { ApiDeps } from '../server.js'
 import { mosquittoHash } from '../../broker/mosquitto.js'
-import type { DeviceRow } from '../../store/index.js'
+import { TAG_KEY, type DeviceRow } from '../../store/index.js'
 
-const Tags = Type.Record(Type.String({ pattern: '^[A-Za-z0-9._-]{1,64}$' }), Type.String({ maxLength: 256 }), { maxProperties: 32 })
+const Tags = Type.Record(Type.String({ pattern: TAG_KEY.source }), Type.String({ maxLength: 256 }), { maxProperties: 32 })
 
 const DeviceBody = Type.Object({ id: Type.String({ minLength: 1, maxLength: 64 }), profile: Type.String({ minLength: 1, maxLength: 64 }), tags: Type.Optional(Tags) }, { additionalProperties: false })
 
