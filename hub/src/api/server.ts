@@ -80,7 +80,7 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
   await app.register(tokenRoutes, deps)
   await app.register(feedRoutes, deps)
   await app.register(retrainingRoutes, deps)
-  await app.register(metricsRoutes, { store: deps.store, metrics: deps.metrics, brokerClients: deps.brokerClients })
+  await app.register(metricsRoutes, { store: deps.store, metrics: deps.metrics, brokerClients: deps.brokerClients, ingest: deps.retraining?.ingest })
   docsRoutes(app, routes)
   return app
 }

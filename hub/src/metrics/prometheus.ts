@@ -3,6 +3,7 @@
 // Gauges are read from SQLite at scrape time; counters come from the live
 // counters the MQTT dispatcher keeps. No client library: the format is a
 // few lines of text.
+import type { IngestStats } from '../telemetry/ingest.js'
 import type { FastifyPluginAsync } from 'fastify'
 import { promFamily } from '@edgefleet/shared'
 import type { HubStore } from '../store/index.js'
@@ -13,6 +14,8 @@ export interface MetricsDeps {
   metrics: HubMetrics
   /** Connected MQTT clients of the embedded broker (undefined with an external broker). */
   brokerClients?: () => number | undefined
+  /** The telemetry ingestor [EF-9.1]. */
+  ingest?: { readonly stats: IngestStats; readonly queued: number }
 }
 
 const family = promFamily
@@ -31,6 +34,15 @@ export function renderMetrics(d: MetricsDeps): string {
     family('edgefleet_telemetry_duplicates_total', 'counter', 'Redelivered telemetry batches and samples ignored.', [[{}, d.metrics.duplicateBatches]]),
     family('edgefleet_rollouts', 'gauge', 'Rollouts by state.', Object.entries(d.store.rollouts.countByState()).map(([state, n]) => [{ state }, n])),
   ]
+  if (d.ingest) {
+    const s = d.ingest.stats
+    out.push(
+      family('edgefleet_ingest_transactions_total', 'counter', 'Telemetry/sample transactions committed (EF-9.1).', [[{}, s.flushes]]),
+      family('edgefleet_ingest_failed_transactions_total', 'counter', 'Telemetry/sample transactions that failed; their records were not acknowledged (EF-9.1.1).', [[{}, s.failedFlushes]]),
+      family('edgefleet_ingest_queued', 'gauge', 'Telemetry batches and samples waiting for a transaction.', [[{}, d.ingest.queued]]),
+      family('edgefleet_ingest_writer_restarts_total', 'counter', 'Telemetry writer threads started again after one exited.', [[{}, s.writerRestarts]]),
+    )
+  }
   const clients = d.brokerClients?.()
   if (clients !== undefined) out.push(family('edgefleet_broker_clients', 'gauge', 'Clients connected to the embedded broker (devices and the hub itself).', [[{}, clients]]))
   return out.join('\n') + '\n'

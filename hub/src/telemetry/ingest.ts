@@ -56,6 +56,8 @@ export interface IngestStats {
   fullFlushes: number
   /** Largest queue seen, in records. */
   maxQueued: number
+  /** Writer threads started again after one exited. */
+  writerRestarts: number
 }
 
 /** Told once the record is committed (no argument) or will not be (the error). */
@@ -88,18 +90,27 @@ export class Ingestor {
   private inFlight = 0
   private readonly writes = new Set<Promise<void>>()
   private closed = false
-  private readonly writer: TelemetryWriter
+  private writer: TelemetryWriter
   private waiters: (() => void)[] = []
   readonly options: IngestOptions
-  readonly stats: IngestStats = { flushes: 0, batches: 0, duplicateBatches: 0, samples: 0, duplicateSamples: 0, failedFlushes: 0, fullFlushes: 0, maxQueued: 0 }
+  readonly stats: IngestStats = { flushes: 0, batches: 0, duplicateBatches: 0, samples: 0, duplicateSamples: 0, failedFlushes: 0, fullFlushes: 0, maxQueued: 0, writerRestarts: 0 }
 
   constructor(
     private readonly deps: { store: HubStore; now: () => number; log: Logger; onFlush?: (r: FlushResult) => void },
     options: Partial<IngestOptions> = {},
   ) {
     this.options = Object.freeze({ ...defaultIngestOptions, ...options })
-    const file = deps.store.db.memory ? undefined : deps.store.db.name
-    this.writer = this.options.writer === 'thread' && file ? new ThreadWriter(file, { maxDbBytes: this.options.maxDbBytes }) : new InlineWriter(deps.store.telemetry)
+    this.writer = this.newWriter()
+  }
+
+  private newWriter(): TelemetryWriter {
+    const file = this.deps.store.db.memory ? undefined : this.deps.store.db.name
+    return this.options.writer === 'thread' && file ? new ThreadWriter(file, { maxDbBytes: this.options.maxDbBytes }) : new InlineWriter(this.deps.store.telemetry)
+  }
+
+  /** The writer in use (tests reach its thread through it). */
+  get currentWriter(): TelemetryWriter {
+    return this.writer
   }
 
   /** Records (batches + samples) waiting for a transaction. */
@@ -221,6 +232,12 @@ export class Ingestor {
       const e = new EdgeFleetError('EF_ERR_INGEST_UNAVAILABLE', `${cause.code ?? 'error'}: ${cause.message}`, { cause })
       this.deps.log.error({ code: e.code, err: e.message, records: c.records }, 'telemetry flush failed; not acknowledged')
       for (const d of c.dones) d(e)
+      if (this.writer.dead && !this.closed) {
+        // The writer thread is gone (crashed, out of memory): what it had not committed was refused above; start another.
+        this.stats.writerRestarts++
+        this.deps.log.error({ err: this.writer.dead.message }, 'telemetry writer thread exited; starting a new one')
+        this.writer = this.newWriter()
+      }
       return
     }
     for (const k of c.keys) this.pending.delete(k)

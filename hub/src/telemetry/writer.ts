@@ -23,6 +23,8 @@ export interface FlushInput {
 export interface TelemetryWriter {
   write(flush: FlushInput, now: number): Promise<FlushResult>
   close(): Promise<void>
+  /** Set once the writer can write no more (its thread exited); a new one must take over. */
+  readonly dead?: Error
 }
 
 /** Sample payloads, validated on the main thread: only JSON.parse runs here. */
@@ -104,7 +106,7 @@ export class ThreadWriter implements TelemetryWriter {
   private readonly worker: Worker
   private readonly pending = new Map<number, { resolve: (r: FlushResult) => void; reject: (e: Error) => void }>()
   private nextId = 1
-  private dead: Error | undefined
+  dead: Error | undefined
   private readonly exited: Promise<void>
 
   constructor(dbPath: string, opts: { maxDbBytes?: number; url?: URL } = {}) {
@@ -140,6 +142,11 @@ export class ThreadWriter implements TelemetryWriter {
       this.pending.set(id, { resolve, reject })
       this.worker.postMessage(msg, [buf, lens.buffer])
     })
+  }
+
+  /** Ends the thread at once, as a crash would (tests). */
+  kill(): Promise<number> {
+    return this.worker.terminate()
   }
 
   /** Lets the flushes already sent finish, then stops the thread (it closes its connection). */

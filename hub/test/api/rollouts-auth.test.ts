@@ -141,7 +141,7 @@ describe('docs and metrics', () => {
     const res = await call('GET', '/metrics')
     expect(res.headers['content-type']).toMatch(/^text\/plain; version=0.0.4/)
     const body = res.body
-    for (const name of ['edgefleet_devices_online', 'edgefleet_deployment_devices', 'edgefleet_telemetry_batches_total', 'edgefleet_broker_clients', 'edgefleet_rollouts', 'edgefleet_mqtt_messages_in_total'])
+    for (const name of ['edgefleet_devices_online', 'edgefleet_deployment_devices', 'edgefleet_telemetry_batches_total', 'edgefleet_broker_clients', 'edgefleet_rollouts', 'edgefleet_mqtt_messages_in_total', 'edgefleet_ingest_failed_transactions_total', 'edgefleet_ingest_queued'])
       expect(body).toMatch(new RegExp(`^# TYPE ${name} (gauge|counter)$`, 'm'))
     expect(body).toMatch(/^edgefleet_broker_clients \d+$/m)
     expect(body).toMatch(/^edgefleet_rollouts\{state="paused"\} 1$/m)

@@ -11,6 +11,7 @@ import pino from 'pino'
 import { FEATURE_BUCKETS } from '@edgefleet/shared'
 import { HubStore } from '../../src/store/index.js'
 import { Ingestor, type IngestOptions } from '../../src/telemetry/ingest.js'
+import type { ThreadWriter } from '../../src/telemetry/writer.js'
 import { DriftMonitor } from '../../src/telemetry/drift.js'
 import { tempDir } from '../fixtures/hub.js'
 import { batch, sample } from '../fixtures/telemetry.js'
@@ -122,6 +123,38 @@ describe.each(['thread', 'inline'] as const)('ingest with the %s writer', (write
     await ing.flush()
     expect(evaluations).toBe(20)
     expect(store.telemetry.countRows().batches).toBe(400)
+  })
+})
+
+describe('the writer thread', () => {
+  it('is started again when it exits; what it had not committed is refused, and sent again it is stored', async () => {
+    const { dir, cleanup } = tempDir('ef-ingest-crash-')
+    const store = HubStore.open(join(dir, 'hub.db'))
+    store.devices.insert('d1', 'gateway-rpi4', {}, 'x', T0)
+    const ing = new Ingestor({ store, now: () => T0, log })
+    try {
+      const first = acks()
+      for (let i = 0; i < 10; i++) ing.pushTelemetry(batch('d1', T0 + i), 100, first.done)
+      await ing.flush()
+      expect(first.seen).toEqual({ ok: 10, errors: [] })
+      await (ing.currentWriter as ThreadWriter).kill() // as an out-of-memory crash would
+      const lost = acks()
+      const next = Array.from({ length: 10 }, (_, i) => batch('d1', T0 + 100 + i))
+      for (const b of next) ing.pushTelemetry(b, 100, lost.done)
+      await ing.flush()
+      expect(lost.seen.ok).toBe(0)
+      expect(lost.seen.errors).toEqual(new Array(10).fill('EF_ERR_INGEST_UNAVAILABLE'))
+      expect(ing.stats.writerRestarts).toBe(1)
+      const again = acks()
+      for (const b of next) ing.pushTelemetry(b, 100, again.done)
+      await ing.flush()
+      expect(again.seen).toEqual({ ok: 10, errors: [] })
+      expect(store.telemetry.countRows()).toEqual({ batches: 20, rows: 20 })
+    } finally {
+      await ing.close()
+      store.close()
+      cleanup()
+    }
   })
 })
 
