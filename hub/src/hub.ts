@@ -157,7 +157,7 @@ export async function startHub(options: HubOptions): Promise<Hub> {
     await Promise.all(
       topics
         .hubSubscriptions()
-        .filter((filter) => !isIngestTopic(filter.replace('+', 'x')))
+        .filter((filter) => !isIngestTopic(filter.replace('+', 'x'))) // judged on a concrete topic of the filter
         .map(
           (filter) =>
             new Promise<void>((resolve) =>

@@ -2,15 +2,15 @@
 // message and push it with a callback; the callback runs once the
 // transaction holding it has committed (or failed), which is when the
 // embedded broker acknowledges the device's PUBLISH: a PUBACK means stored.
-// One transaction is in flight at a time; what arrives meanwhile is written
-// by the next one as soon as it ends (group commit), so transactions grow
-// with the load and stay small when the fleet is quiet. The queue is
+// The writer runs one transaction after the other, with the next already
+// handed over; what arrives meanwhile goes into the one after (group
+// commit), so transactions grow with the load and stay small when the fleet
+// is quiet. The queue is
 // bounded: readers that can wait (the hub's MQTT client) stop reading while
 // it is full, so the backlog stays in the broker and on the devices.
-import { EdgeFleetError } from '@edgefleet/shared'
+import { EdgeFleetError, type TelemetryBatch } from '@edgefleet/shared'
 import type { Logger } from 'pino'
 import type { HubStore } from '../store/index.js'
-import type { TelemetryBatch } from '@edgefleet/shared'
 import { DEFAULT_BUCKET_MS, RollupAcc, type FlushResult, type PreparedBatch } from '../store/telemetry.js'
 import { InlineWriter, ThreadWriter, type TelemetryWriter } from './writer.js'
 
@@ -231,7 +231,7 @@ export class Ingestor {
       const cause = err as Error & { code?: string }
       const e = new EdgeFleetError('EF_ERR_INGEST_UNAVAILABLE', `${cause.code ?? 'error'}: ${cause.message}`, { cause })
       this.deps.log.error({ code: e.code, err: e.message, records: c.records }, 'telemetry flush failed; not acknowledged')
-      for (const d of c.dones) d(e)
+      this.settle(c.dones, e)
       if (this.writer.dead && !this.closed) {
         // The writer thread is gone (crashed, out of memory): what it had not committed was refused above; start another.
         this.stats.writerRestarts++
@@ -246,11 +246,22 @@ export class Ingestor {
     this.stats.duplicateBatches += r.duplicateBatches
     this.stats.samples += r.samples
     this.stats.duplicateSamples += r.duplicateSamples
-    for (const d of c.dones) d()
+    this.settle(c.dones)
     try {
       this.deps.onFlush?.(r)
     } catch (err) {
       this.deps.log.warn({ err: (err as Error).message }, 'after-flush hook failed')
+    }
+  }
+
+  /** Tells every waiting sender; one whose callback throws does not keep the others waiting. */
+  private settle(dones: readonly IngestDone[], err?: Error): void {
+    for (const d of dones) {
+      try {
+        d(err)
+      } catch (e) {
+        this.deps.log.warn({ err: (e as Error).message }, 'ingest callback failed')
+      }
     }
   }
 
