@@ -185,10 +185,11 @@ export class TelemetryStore {
   /**
    * Encodes a new batch for its transaction [EF-9.1]: its rows, shadow rows
    * and feed records, ready to insert (also in another thread: plain data).
-   * Its rollup counts go to the flush's RollupAcc separately.
+   * Its rollup counts are added to `acc`, the flush's accumulation.
    */
-  prepareBatch(b: TelemetryBatch): PreparedBatch {
+  prepareBatch(b: TelemetryBatch, acc: RollupAcc): PreparedBatch {
     const profile = this.profileOf(b.deviceId)
+    acc.add(b, profile)
     const shadow: unknown[][] = []
     const feed: FeedInput[] = []
     for (const x of b.shadow ?? []) {
@@ -295,8 +296,7 @@ export class TelemetryStore {
           continue
         }
         seen.add(key)
-        fresh.push(this.prepareBatch(b))
-        acc.add(b, this.profileOf(b.deviceId))
+        fresh.push(this.prepareBatch(b, acc))
       }
       const r = this.writePrepared({ batches: fresh, rollups: [...acc.rows.values()], samples }, now)
       r.duplicateBatches += duplicates

@@ -140,8 +140,7 @@ export class Ingestor {
       return
     }
     const c = this.chunkFor(bytes)
-    c.batches.push(t.prepareBatch(b))
-    c.acc.add(b, t.profileOf(b.deviceId))
+    c.batches.push(t.prepareBatch(b, c.acc))
     c.keys.push(key)
     this.pending.set(key, c)
     this.added(c, bytes, done)
