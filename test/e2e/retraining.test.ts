@@ -120,7 +120,9 @@ describe('retraining loop', () => {
     expect(JSON.parse(bad.out)).toMatchObject({ error: { code: 'EF_ERR_PARENT_INVALID' } })
     const add2 = await cli([
       'model', 'add', refit, '--hub', hub.httpUrl, '--name', 'wake-hello', '--version', '1.1.0', '--output', '39=probability',
-      '--parent', 'wake-hello@1.0.0', '--run-id', 'refit-e2e-1', '--canary', '--waves', '1,100%', '--soak', '3s', '--min-requests', '20', '--no-windows', '--json',
+      // Latency is not what this test checks (test/e2e/rollout.test.ts does): a 3 s soak on a shared 2-core machine saw a
+      // p95 ratio of 2.1 against the device's own earlier hour once in four full-suite runs, so its gate is wider here.
+      '--parent', 'wake-hello@1.0.0', '--run-id', 'refit-e2e-1', '--canary', '--waves', '1,100%', '--soak', '3s', '--min-requests', '20', '--max-p95-ratio', '3', '--no-windows', '--json',
     ])
     expect(add2.code, add2.err + add2.out).toBe(0)
     const intake = JSON.parse(add2.out) as { builds: { profile: string; status: string }[]; intake: { rollout: { id: string } | null; skipped: string | null }; version: { parent: string; runId: string } }
@@ -129,7 +131,7 @@ describe('retraining loop', () => {
     expect(intake.intake.skipped).toBeNull()
     const rolloutId = intake.intake.rollout!.id
 
-    // The canary (default gates) passes on live (still drifted) traffic and reaches every device.
+    // The canary (default confidence gate) passes on live (still drifted) traffic and reaches every device.
     const done = await waitFor(
       async () => {
         const r = await api(hub.httpUrl, 'GET', `/api/v1/rollouts/${rolloutId}`)
@@ -139,7 +141,7 @@ describe('retraining loop', () => {
       { timeoutMs: 150_000, intervalMs: 500, what: 'the canary rollout to complete' },
     )
     expect(done).toBeTruthy()
-    // With the default gates: the re-fitted version answers with more confidence than 1.0.0 on the drifted
+    // With the default confidence gate: the re-fitted version answers with more confidence than 1.0.0 on the drifted
     // traffic, which the one-sided confidence gate lets through [EF-8.5].
     const passes = (done.decisions as { decision: string; detail: { confidenceShift?: number | null } }[]).filter((d) => d.decision === 'pass')
     expect(passes.length).toBeGreaterThan(0)

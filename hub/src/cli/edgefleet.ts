@@ -7,7 +7,7 @@ import { EdgeFleetError, codeOf } from '@edgefleet/shared'
 import { HubClient } from './http.js'
 import { TERMINAL_STATES } from '../store/deployments.js'
 import { table, progressBar } from './format.js'
-import { ROLLOUT_HELP, ROLLOUT_OPTIONS, RolloutUsageError, rolloutCommand, parseDuration, parseWaves } from './rollouts.js'
+import { ROLLOUT_HELP, ROLLOUT_OPTIONS, RolloutUsageError, gateFlags, rolloutCommand, parseDuration, parseWaves } from './rollouts.js'
 import { FEED_HELP, FEED_OPTIONS, FeedUsageError, feedCommand } from './feed.js'
 import { TOKEN_HELP, TokenUsageError, tokenCommand } from './tokens.js'
 
@@ -54,7 +54,7 @@ Common options:
   'model add': `edgefleet model add FILE.onnx --name N --version V [--shape INPUT=d,d,..] [--value INPUT=x] [--precision P] [--output NAME=KIND] [--parent N@V] [--run-id ID] [--canary [--selector EXPR] [--waves LIST] [--soak DUR]] [--json]
   --parent  the registered version this one was retrained from (lineage); --run-id the training run
   --canary  intake policy: once every profile built, start a rollout to the devices serving the model (default gates;
-            --max-confidence-psi X|off, --min-requests N and --no-windows as for rollout create)
+            gate flags (--max-p95-ratio X|off, --max-confidence-psi X|off, --min-requests N, ...) and --no-windows as for rollout create)
   --shape   concrete shape for an input with symbolic dims (repeatable)
   --output  what an output means: scores | logits | probability | regression | other (repeatable); agents report confidence from it
   --value   constant value for an input (e.g. a sample rate), used for health checks (repeatable)`,
@@ -206,11 +206,8 @@ export async function main(argv: string[], out = process.stdout, err = process.s
           if (o.selector) rollout.selector = o.selector
           if (o.waves) rollout.waves = parseWaves(o.waves)
           if (o.soak) rollout.soakMs = parseDuration(o.soak)
-          // The confidence gate is one-sided (EF-8.5); --max-confidence-psi off drops it.
-          const psiGate = o['max-confidence-psi']
-          const gates: Record<string, number | null> = {}
-          if (psiGate !== undefined) gates.maxConfidencePsi = psiGate === 'off' ? null : Number(psiGate)
-          if (o['min-requests'] !== undefined) gates.minRequests = Number(o['min-requests'])
+          // The same gate flags as rollout create; the confidence gate is one-sided (EF-8.5), `off` drops a gate.
+          const gates = gateFlags(o)
           if (Object.keys(gates).length) rollout.gates = gates
           if (o['no-windows']) rollout.schedule = { maintenanceWindows: false }
           if (Object.keys(rollout).length) q.set('rollout', JSON.stringify(rollout))

@@ -11,6 +11,7 @@ export const ROLLOUT_HELP = {
   --soak DUR        soak after each wave: 500ms, 30s, 10m, 2h (default 10m)
   --on-fail ACTION  pause (default) or rollback when a gate fails
   --max-error-rate-delta X  --max-p95-ratio X  --min-agreement X  --max-confidence-psi X  --min-requests N
+                    (a gate's X may be 'off')
   --shadow F        shadow stage: run the new version on fraction F of live requests before each wave's deploy
   --start CRON      start at the next match of a node-cron expression (--timezone TZ)
   --no-windows      ignore the profiles' maintenance windows
@@ -27,6 +28,24 @@ export const ROLLOUT_HELP = {
   'rollout promote': `edgefleet rollout promote ID [--json]   (skip the current soak or approval wait)`,
   'rollout approve': `edgefleet rollout approve ID [--json]`,
 } as const
+
+const GATE_FLAGS = [
+  ['max-error-rate-delta', 'maxErrorRateDelta'],
+  ['max-p95-ratio', 'maxP95Ratio'],
+  ['min-agreement', 'minShadowAgreement'],
+  ['max-confidence-psi', 'maxConfidencePsi'],
+  ['min-requests', 'minRequests'],
+] as const
+
+/** Gate settings given on the command line (rollout create, model add --canary); `off` turns a gate off (null). */
+export function gateFlags(o: Record<string, unknown>): Record<string, number | null> {
+  const gates: Record<string, number | null> = {}
+  for (const [flag, key] of GATE_FLAGS) {
+    const v = o[flag]
+    if (typeof v === 'string') gates[key] = v === 'off' ? null : Number(v)
+  }
+  return gates
+}
 
 export const ROLLOUT_OPTIONS = {
   selector: { type: 'string' },
@@ -130,16 +149,7 @@ export async function rolloutCommand(hub: HubClient, sub: string, pos: string[],
       if (!ref || at <= 0 || at === ref.length - 1) throw new RolloutUsageError('expected MODEL@VERSION')
       const selector = str('selector') ?? str('target')
       if (!selector) throw new RolloutUsageError('rollout create needs --selector EXPR')
-      const gates: Record<string, number> = {}
-      const g = (flag: string, key: string) => {
-        const v = num(flag)
-        if (v !== undefined) gates[key] = v
-      }
-      g('max-error-rate-delta', 'maxErrorRateDelta')
-      g('max-p95-ratio', 'maxP95Ratio')
-      g('min-agreement', 'minShadowAgreement')
-      g('max-confidence-psi', 'maxConfidencePsi')
-      g('min-requests', 'minRequests')
+      const gates = gateFlags(o)
       const schedule: Record<string, unknown> = {}
       if (str('start')) schedule.start = str('start')
       if (str('timezone')) schedule.timezone = str('timezone')
