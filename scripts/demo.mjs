@@ -10,7 +10,15 @@ import { join, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 import { startHub, startFleet, api, waitFor, wakeInput, MODELS } from '../test/support/fleet.mjs'
 
-const { values: o } = parseArgs({ options: { data: { type: 'string' }, duration: { type: 'string' }, rate: { type: 'string' }, precision: { type: 'string' }, loop: { type: 'boolean' } } })
+const { values: o } = parseArgs({
+  options: {
+    data: { type: 'string' },
+    duration: { type: 'string' },
+    rate: { type: 'string' },
+    precision: { type: 'string' },
+    loop: { type: 'boolean' },
+  },
+})
 const tmp = o.data ? resolve(o.data) : mkdtempSync(join(tmpdir(), 'edgefleet-demo-'))
 const rate = Number(o.rate ?? 20)
 const FLEET = [
@@ -45,20 +53,39 @@ const step = (s) => process.stdout.write(`[${((Date.now() - t0) / 1000).toFixed(
 try {
   // --loop: the retraining loop's hub settings (short windows) [scripts/demo-loop.mjs].
   const loop = o.loop ? await import('./demo-loop.mjs') : undefined
-  hub = await startHub({ dataDir: join(tmp, 'hub'), ...(loop ? { env: { EF_RETRAINING: JSON.stringify(loop.LOOP_RETRAINING) } } : {}) })
+  hub = await startHub({
+    dataDir: join(tmp, 'hub'),
+    ...(loop ? { env: { EF_RETRAINING: JSON.stringify(loop.LOOP_RETRAINING) } } : {}),
+  })
   step(`hub up — console ${hub.httpUrl}/  broker ${hub.mqttUrl}`)
   step(`admin token (sign in to the console, or export EDGEFLEET_TOKEN for the CLI): ${hub.token}`)
   agents = await startFleet(hub, FLEET, { tmp, telemetryMs: 2000 })
   step(`${agents.length} agents started: ${agents.map((a) => `${a.id} (${a.profile})`).join(', ')}`)
-  await waitFor(async () => (await api(hub.httpUrl, 'GET', '/api/v1/devices')).items.every((d) => d.online), { what: 'agents online' })
+  await waitFor(async () => (await api(hub.httpUrl, 'GET', '/api/v1/devices')).items.every((d) => d.online), {
+    what: 'agents online',
+  })
   step('all agents online')
   const q = new URLSearchParams({ name: 'wake-hello', version: '1.0.0' })
-  if (o.precision || loop) q.set('options', JSON.stringify({ ...(o.precision ? { precision: o.precision } : {}), ...(loop ? { outputs: loop.LOOP_OUTPUTS } : {}) }))
+  if (o.precision || loop)
+    q.set(
+      'options',
+      JSON.stringify({
+        ...(o.precision ? { precision: o.precision } : {}),
+        ...(loop ? { outputs: loop.LOOP_OUTPUTS } : {}),
+      }),
+    )
   const reg = await api(hub.httpUrl, 'POST', `/api/v1/models?${q}`, readFileSync(MODELS.wakeHello))
   step(`registered wake-hello@1.0.0 (openwakeword head), built per profile:`)
-  for (const b of reg.builds) process.stdout.write(`         ${b.profile.padEnd(22)} ${b.status.padEnd(6)} ${String(b.precision).padEnd(13)} ${b.sizeBytes ?? '-'} bytes${b.errorCode ? ' ' + b.errorCode : ''}\n`)
+  for (const b of reg.builds)
+    process.stdout.write(
+      `         ${b.profile.padEnd(22)} ${b.status.padEnd(6)} ${String(b.precision).padEnd(13)} ${b.sizeBytes ?? '-'} bytes${b.errorCode ? ' ' + b.errorCode : ''}\n`,
+    )
   const tDeploy = Date.now()
-  const dep = await api(hub.httpUrl, 'POST', '/api/v1/deployments', { model: 'wake-hello', version: '1.0.0', target: 'tag=fleet=demo' })
+  const dep = await api(hub.httpUrl, 'POST', '/api/v1/deployments', {
+    model: 'wake-hello',
+    version: '1.0.0',
+    target: 'tag=fleet=demo',
+  })
   const done = await waitFor(
     async () => {
       const v = await api(hub.httpUrl, 'GET', `/api/v1/deployments/${dep.deployment.id}`)
@@ -66,7 +93,9 @@ try {
     },
     { timeoutMs: 120_000, what: 'deployment' },
   )
-  step(`deployed to ${done.devices.length} devices in ${Date.now() - tDeploy} ms: ${done.devices.map((d) => `${d.deviceId}=${d.state}`).join(' ')}`)
+  step(
+    `deployed to ${done.devices.length} devices in ${Date.now() - tDeploy} ms: ${done.devices.map((d) => `${d.deviceId}=${d.state}`).join(' ')}`,
+  )
 
   // Live traffic: each agent gets `rate` requests per second on its local API.
   let sent = 0
@@ -76,19 +105,32 @@ try {
     for (const a of agents)
       for (let i = 0; i < Math.max(1, Math.round(rate / 10)); i++) {
         sent++
-        fetch(`${a.url}/v1/models/wake-hello/infer`, { method: 'POST', body: JSON.stringify({ inputs: inputOf(sent) }) })
+        fetch(`${a.url}/v1/models/wake-hello/infer`, {
+          method: 'POST',
+          body: JSON.stringify({ inputs: inputOf(sent) }),
+        })
           .then((r) => (r.ok ? r.arrayBuffer() : Promise.reject(new Error(String(r.status)))))
           .catch(() => failed++)
       }
   }, 100)
 
   const summary = async () => {
-    const [devs, tel] = await Promise.all([api(hub.httpUrl, 'GET', '/api/v1/devices'), api(hub.httpUrl, 'GET', '/api/v1/telemetry/summary')])
+    const [devs, tel] = await Promise.all([
+      api(hub.httpUrl, 'GET', '/api/v1/devices'),
+      api(hub.httpUrl, 'GET', '/api/v1/telemetry/summary'),
+    ])
     const online = devs.items.filter((d) => d.online).length
-    const lines = [`\n=== EdgeFleet demo — ${online}/${devs.total} devices online — console ${hub.httpUrl}/ (token ${hub.token.slice(0, 10)}…) — Ctrl-C to stop ===`]
-    for (const d of devs.items) lines.push(`  ${d.id.padEnd(10)} ${d.profile.padEnd(21)} ${d.online ? 'online ' : 'offline'} ${d.models.map((m) => `${m.name}@${m.version} ${m.precision}`).join(', ')}`)
+    const lines = [
+      `\n=== EdgeFleet demo — ${online}/${devs.total} devices online — console ${hub.httpUrl}/ (token ${hub.token.slice(0, 10)}…) — Ctrl-C to stop ===`,
+    ]
+    for (const d of devs.items)
+      lines.push(
+        `  ${d.id.padEnd(10)} ${d.profile.padEnd(21)} ${d.online ? 'online ' : 'offline'} ${d.models.map((m) => `${m.name}@${m.version} ${m.precision}`).join(', ')}`,
+      )
     for (const t of tel.items)
-      lines.push(`  ${t.model}@${t.version}: ${t.requests} requests on ${t.devices} devices, ${t.errors} errors, p50 ${t.p50Ms?.toFixed(2)} ms, p95 ${t.p95Ms?.toFixed(2)} ms`)
+      lines.push(
+        `  ${t.model}@${t.version}: ${t.requests} requests on ${t.devices} devices, ${t.errors} errors, p50 ${t.p50Ms?.toFixed(2)} ms, p95 ${t.p95Ms?.toFixed(2)} ms`,
+      )
     lines.push(`  traffic sent by the demo: ${sent} requests, ${failed} failed`)
     process.stdout.write(lines.join('\n') + '\n')
   }

@@ -13,9 +13,19 @@ import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..')
-const { decodeModel, encodeModel, openSession, run, readNpy } = await import(join(ROOT, 'hub', 'dist', 'compiler', 'index.js'))
+const { decodeModel, encodeModel, openSession, run, readNpy } = await import(
+  join(ROOT, 'hub', 'dist', 'compiler', 'index.js')
+)
 
-const { values: o } = parseArgs({ options: { model: { type: 'string' }, dataset: { type: 'string' }, out: { type: 'string' }, 'target-mean': { type: 'string' }, json: { type: 'boolean' } } })
+const { values: o } = parseArgs({
+  options: {
+    model: { type: 'string' },
+    dataset: { type: 'string' },
+    out: { type: 'string' },
+    'target-mean': { type: 'string' },
+    json: { type: 'boolean' },
+  },
+})
 if (!o.model || !o.dataset || !o.out) {
   process.stderr.write('usage: refit-head.mjs --model in.onnx --dataset dataset.tar --out out.onnx [--target-mean P]\n')
   process.exit(2)
@@ -24,10 +34,14 @@ if (!o.model || !o.dataset || !o.out) {
 /** Regular files of a ustar archive (what `edgefleet feed export` writes). */
 function untar(buf) {
   const files = new Map()
-  for (let off = 0; off + 512 <= buf.length; ) {
+  for (let off = 0; off + 512 <= buf.length;) {
     const h = buf.subarray(off, off + 512)
     if (h.every((b) => b === 0)) break
-    const str = (a, n) => h.subarray(a, a + n).toString('utf8').replace(/\0.*$/s, '')
+    const str = (a, n) =>
+      h
+        .subarray(a, a + n)
+        .toString('utf8')
+        .replace(/\0.*$/s, '')
     const name = (str(345, 155) ? str(345, 155) + '/' : '') + str(0, 100)
     const size = parseInt(str(124, 12).trim() || '0', 8)
     if (h[156] === 0x30 || h[156] === 0) files.set(name, buf.subarray(off + 512, off + 512 + size))
@@ -37,7 +51,13 @@ function untar(buf) {
 }
 
 const files = untar(readFileSync(o.dataset))
-const index = files.get('index.jsonl')?.toString('utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l)) ?? []
+const index =
+  files
+    .get('index.jsonl')
+    ?.toString('utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l)) ?? []
 const samples = index.filter((r) => r.kind === 'sample' && r.files?.inputs)
 if (samples.length === 0) throw new Error(`${o.dataset} holds no samples`)
 
@@ -49,7 +69,7 @@ if (target === undefined) {
   if (!ev) throw new Error('no output drift event in the export: give --target-mean')
   const bins = ev.baseline.bins
   const n = bins.reduce((a, b) => a + b, 0)
-  target = bins.reduce((a, c, i) => a + c * (i + 0.5) / 10, 0) / n
+  target = bins.reduce((a, c, i) => a + (c * (i + 0.5)) / 10, 0) / n
   targetFrom = `the ${ev.baseline.source} baseline of drift event ${ev.cursor}`
 }
 
@@ -84,11 +104,30 @@ for (let i = 0; i < 100; i++) {
 const shift = (lo + hi) / 2
 const before = meanAt(0)
 
-const raw = bias.raw_data && bias.raw_data.length ? new Float32Array(new Uint8Array(bias.raw_data).slice().buffer) : Float32Array.from(bias.float_data)
+const raw =
+  bias.raw_data && bias.raw_data.length
+    ? new Float32Array(new Uint8Array(bias.raw_data).slice().buffer)
+    : Float32Array.from(bias.float_data)
 for (let i = 0; i < raw.length; i++) raw[i] += shift
 bias.raw_data = new Uint8Array(raw.buffer)
 bias.float_data = []
-model.doc_string = `${model.doc_string ?? ''} refit-head: bias ${gemm.input[2]} shifted by ${shift.toFixed(4)} on ${samples.length} samples`.trim()
+model.doc_string =
+  `${model.doc_string ?? ''} refit-head: bias ${gemm.input[2]} shifted by ${shift.toFixed(4)} on ${samples.length} samples`.trim()
 writeFileSync(o.out, encodeModel(model))
-const report = { samples: samples.length, outputs: logits.length, target, targetFrom, meanBefore: before, meanAfter: meanAt(shift), biasShift: shift, tensor: gemm.input[2], out: o.out }
-process.stdout.write((o.json ? JSON.stringify(report) : `re-fitted ${gemm.input[2]} on ${samples.length} samples: mean output ${before.toFixed(3)} → ${report.meanAfter.toFixed(3)} (target ${target.toFixed(3)} from ${targetFrom}); wrote ${o.out}`) + '\n')
+const report = {
+  samples: samples.length,
+  outputs: logits.length,
+  target,
+  targetFrom,
+  meanBefore: before,
+  meanAfter: meanAt(shift),
+  biasShift: shift,
+  tensor: gemm.input[2],
+  out: o.out,
+}
+process.stdout.write(
+  (o.json
+    ? JSON.stringify(report)
+    : `re-fitted ${gemm.input[2]} on ${samples.length} samples: mean output ${before.toFixed(3)} → ${report.meanAfter.toFixed(3)} (target ${target.toFixed(3)} from ${targetFrom}); wrote ${o.out}`) +
+    '\n',
+)

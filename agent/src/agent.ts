@@ -6,7 +6,19 @@ import { mkdirSync, readFileSync, existsSync } from 'node:fs'
 import { once } from 'node:events'
 import type { Server } from 'node:http'
 import type { Logger } from 'pino'
-import { MAX_FETCH_CHUNKS, eventCodec, fetchCodec, profileCodec, publicKeyFromText, telemetryCodec, topics, type DeviceState, type FetchOp, type FetchRequest, type FirmwareProfile } from '@edgefleet/shared'
+import {
+  MAX_FETCH_CHUNKS,
+  eventCodec,
+  fetchCodec,
+  profileCodec,
+  publicKeyFromText,
+  telemetryCodec,
+  topics,
+  type DeviceState,
+  type FetchOp,
+  type FetchRequest,
+  type FirmwareProfile,
+} from '@edgefleet/shared'
 import type { AgentConfig } from './config.js'
 import { AgentDb } from './store/db.js'
 import { Slots } from './updater/slots.js'
@@ -66,7 +78,9 @@ export interface AgentDeps {
 }
 
 function readProfile(dir: string | undefined, id: string): FirmwareProfile | undefined {
-  const candidates = [dir, join(import.meta.dirname ?? '.', '..', '..', 'firmware-profiles')].filter((d): d is string => !!d)
+  const candidates = [dir, join(import.meta.dirname ?? '.', '..', '..', 'firmware-profiles')].filter(
+    (d): d is string => !!d,
+  )
   for (const d of candidates) {
     const f = join(d, `${id}.json`)
     if (existsSync(f)) return profileCodec.decode(readFileSync(f))
@@ -92,7 +106,10 @@ export async function createAgent(config: Readonly<AgentConfig>, deps: AgentDeps
   if (config.maxDbBytes > 0) db.setMaxBytes(config.maxDbBytes)
   const slots = new Slots(join(config.dataDir, 'models'))
   const chunks = new ChunkStore(join(config.dataDir, 'chunks'))
-  const host = new ModelHost({ threads: profile?.threads ?? 1, executionProviders: profile?.executionProviders ?? ['cpu'] })
+  const host = new ModelHost({
+    threads: profile?.threads ?? 1,
+    executionProviders: profile?.executionProviders ?? ['cpu'],
+  })
   const agg = new Aggregator(config.deviceId, now)
   const counters = new InferenceCounters()
   host.onInfer((m, v, ms, ok) => {
@@ -113,7 +130,10 @@ export async function createAgent(config: Readonly<AgentConfig>, deps: AgentDeps
     } catch (err) {
       // Size cap or disk full and nothing left to evict [EF-7.3]: this record is dropped, inference goes on.
       refused++
-      log.warn({ code: 'EF_ERR_STORAGE_FULL', kind, err: (err as Error).message }, 'outbox write failed; record dropped')
+      log.warn(
+        { code: 'EF_ERR_STORAGE_FULL', kind, err: (err as Error).message },
+        'outbox write failed; record dropped',
+      )
       return false
     } finally {
       outbox.kick()
@@ -131,9 +151,19 @@ export async function createAgent(config: Readonly<AgentConfig>, deps: AgentDeps
     const c = conn?.client
     if (!c) return
     // Large missing sets are split over several requests [EF-2.7].
-    const lists = extra.chunks && extra.chunks.length > MAX_FETCH_CHUNKS ? chunkList(extra.chunks, MAX_FETCH_CHUNKS) : [extra.chunks]
+    const lists =
+      extra.chunks && extra.chunks.length > MAX_FETCH_CHUNKS
+        ? chunkList(extra.chunks, MAX_FETCH_CHUNKS)
+        : [extra.chunks]
     for (const chunks of lists) {
-      const req: FetchRequest = { v: 1, deviceId: config.deviceId, artifact: digest, op, ...(chunks ? { chunks } : {}), ...(extra.last !== undefined ? { last: extra.last } : {}) }
+      const req: FetchRequest = {
+        v: 1,
+        deviceId: config.deviceId,
+        artifact: digest,
+        op,
+        ...(chunks ? { chunks } : {}),
+        ...(extra.last !== undefined ? { last: extra.last } : {}),
+      }
       c.publish(topics.fetch(config.deviceId), fetchCodec.encode(req), { qos: op === 'ack' ? 0 : 1 })
     }
   }
@@ -171,7 +201,15 @@ export async function createAgent(config: Readonly<AgentConfig>, deps: AgentDeps
     ts: now(),
     profile: config.profile,
     agentVersion: AGENT_VERSION,
-    models: host.list().map((m) => ({ name: m.name, version: m.version, precision: m.manifest.precision, artifact: m.manifest.artifact.digest, slot: m.slot })),
+    models: host
+      .list()
+      .map((m) => ({
+        name: m.name,
+        version: m.version,
+        precision: m.manifest.precision,
+        artifact: m.manifest.artifact.digest,
+        slot: m.slot,
+      })),
     freeStorageBytes: freeStorage(),
     ...(services ? services.conditions.current() : { network: config.network }),
     apiPort,
@@ -220,12 +258,18 @@ export async function createAgent(config: Readonly<AgentConfig>, deps: AgentDeps
   })
   const svc = services
   await svc.restore()
-  const drops = () => ({ evicted: db.counter('outbox_evicted') - evictedAtStart, diskFull: db.spaceDrops + refused, capped: svc.capture.stats.capped })
+  const drops = () => ({
+    evicted: db.counter('outbox_evicted') - evictedAtStart,
+    diskFull: db.spaceDrops + refused,
+    capped: svc.capture.stats.capped,
+  })
   const stats = (): AgentStats => ({
     batchesCut: agg.batchesCut,
     drops: drops(),
     capture: { ...svc.capture.stats, policies: svc.capture.getPolicies().length },
-    shadow: svc.runner.list().map((c) => ({ model: c.manifest.model, candidate: c.manifest.version, fraction: c.fraction })),
+    shadow: svc.runner
+      .list()
+      .map((c) => ({ model: c.manifest.model, candidate: c.manifest.version, fraction: c.fraction })),
     queued: db.queuedByKind(),
     connected: conn?.connected ?? false,
   })
@@ -234,7 +278,13 @@ export async function createAgent(config: Readonly<AgentConfig>, deps: AgentDeps
   if (deps.api !== false) {
     const metrics = () => {
       const st = stats()
-      return counters.render({ active: host.list(), queued: st.queued, drops: st.drops, captured: st.capture.captured, connected: st.connected })
+      return counters.render({
+        active: host.list(),
+        queued: st.queued,
+        drops: st.drops,
+        captured: st.capture.captured,
+        connected: st.connected,
+      })
     }
     server = createApiServer({ host, maxBodyBytes: config.maxBodyBytes, deviceId: config.deviceId, stats, metrics })
     server.listen(config.apiPort, config.apiHost)
@@ -250,7 +300,8 @@ export async function createAgent(config: Readonly<AgentConfig>, deps: AgentDeps
     maxBackoffMs: config.reconnectMaxMs,
     secret: config.secret,
     log,
-    onCmd: (p) => void handleCmd(cmdCtx, p).catch((err: Error) => log.error({ err: err.message }, 'command handler failed')),
+    onCmd: (p) =>
+      void handleCmd(cmdCtx, p).catch((err: Error) => log.error({ err: err.message }, 'command handler failed')),
     onChunk: (d, i, p, broadcast) => {
       for (const fn of chunkListeners) fn(d, i, p, broadcast)
     },
@@ -264,7 +315,11 @@ export async function createAgent(config: Readonly<AgentConfig>, deps: AgentDeps
 
   const flushTelemetry = () => {
     const d = drops()
-    const batch = agg.cut({ device: deviceStats(config.dataDir, db.outboxSize()), dropped: d.evicted + d.diskFull + d.capped, drops: d })
+    const batch = agg.cut({
+      device: deviceStats(config.dataDir, db.outboxSize()),
+      dropped: d.evicted + d.diskFull + d.capped,
+      drops: d,
+    })
     if (batch) enqueue(topics.telemetry(config.deviceId), telemetryCodec.encode(batch), 'telemetry')
   }
   const timer = setInterval(flushTelemetry, config.telemetryIntervalMs)
@@ -276,7 +331,8 @@ export async function createAgent(config: Readonly<AgentConfig>, deps: AgentDeps
       return apiPort
     },
     infer: (model, inputs) => host.infer(model, inputs),
-    models: () => host.list().map((m) => ({ name: m.name, version: m.version, precision: m.manifest.precision, slot: m.slot })),
+    models: () =>
+      host.list().map((m) => ({ name: m.name, version: m.version, precision: m.manifest.precision, slot: m.slot })),
     flushTelemetry,
     stats,
     runtime: svc,

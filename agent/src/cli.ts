@@ -83,8 +83,12 @@ async function main(): Promise<number> {
   // Fault injection for crash tests: EF_FAULT_KILL_AT=<update step> makes the
   // process kill -9 itself when an update reaches that step (see updater.ts).
   const killAt = process.env.EF_FAULT_KILL_AT
-  const agent = await createAgent(config, killAt ? { onStep: (step) => step === killAt && process.kill(process.pid, 'SIGKILL') } : {})
-  if (values.json) process.stdout.write(JSON.stringify({ apiPort: agent.apiPort, deviceId: config.deviceId, pid: process.pid }) + '\n')
+  const agent = await createAgent(
+    config,
+    killAt ? { onStep: (step) => step === killAt && process.kill(process.pid, 'SIGKILL') } : {},
+  )
+  if (values.json)
+    process.stdout.write(JSON.stringify({ apiPort: agent.apiPort, deviceId: config.deviceId, pid: process.pid }) + '\n')
   await new Promise<void>((res) => {
     process.once('SIGINT', () => res())
     process.once('SIGTERM', () => res())

@@ -83,9 +83,20 @@ const ENV: Record<string, keyof AgentConfig> = {
   EF_LOG_LEVEL: 'logLevel',
 }
 
-const NUMERIC = new Set<keyof AgentConfig>(['apiPort', 'maxBodyBytes', 'telemetryIntervalMs', 'outboxMaxRows', 'fetchWindow', 'downloadTimeoutMs', 'maxDbBytes', 'reconnectMaxMs'])
+const NUMERIC = new Set<keyof AgentConfig>([
+  'apiPort',
+  'maxBodyBytes',
+  'telemetryIntervalMs',
+  'outboxMaxRows',
+  'fetchWindow',
+  'downloadTimeoutMs',
+  'maxDbBytes',
+  'reconnectMaxMs',
+])
 
-export function resolveConfig(input: { file?: string; env?: NodeJS.ProcessEnv; flags?: Partial<Record<keyof AgentConfig, unknown>> } = {}): Readonly<AgentConfig> {
+export function resolveConfig(
+  input: { file?: string; env?: NodeJS.ProcessEnv; flags?: Partial<Record<keyof AgentConfig, unknown>> } = {},
+): Readonly<AgentConfig> {
   const merged: Record<string, unknown> = { ...defaultAgentOptions }
   if (input.file) {
     try {
@@ -97,11 +108,14 @@ export function resolveConfig(input: { file?: string; env?: NodeJS.ProcessEnv; f
   for (const [k, field] of Object.entries(ENV)) if (input.env?.[k] !== undefined) merged[field] = input.env[k]
   for (const [k, v] of Object.entries(input.flags ?? {})) if (v !== undefined) merged[k] = v
   // Number('') is 0: an empty EF_API_PORT= must be refused, not read as "ephemeral port".
-  for (const k of NUMERIC) if (typeof merged[k] === 'string') merged[k] = (merged[k] as string).trim() === '' ? Number.NaN : Number(merged[k])
+  for (const k of NUMERIC)
+    if (typeof merged[k] === 'string') merged[k] = (merged[k] as string).trim() === '' ? Number.NaN : Number(merged[k])
   const c = merged as unknown as AgentConfig
   const problems: string[] = []
-  for (const k of ['hubUrl', 'deviceId', 'secret', 'hubKey', 'profile'] as const) if (typeof c[k] !== 'string' || c[k] === '') problems.push(`${k} is required`)
-  if (typeof c.deviceId === 'string' && !isValidId(c.deviceId)) problems.push('deviceId: 1-64 of letters, digits, . _ -')
+  for (const k of ['hubUrl', 'deviceId', 'secret', 'hubKey', 'profile'] as const)
+    if (typeof c[k] !== 'string' || c[k] === '') problems.push(`${k} is required`)
+  if (typeof c.deviceId === 'string' && !isValidId(c.deviceId))
+    problems.push('deviceId: 1-64 of letters, digits, . _ -')
   if (typeof c.hubKey === 'string') {
     try {
       publicKeyFromText(c.hubKey)
@@ -109,11 +123,14 @@ export function resolveConfig(input: { file?: string; env?: NodeJS.ProcessEnv; f
       problems.push('hubKey: 43 base64url characters')
     }
   }
-  for (const k of NUMERIC) if (!Number.isInteger(c[k]) || (c[k] as number) < 0) problems.push(`${k} must be a non-negative integer`)
-  if (Number.isInteger(c.reconnectMaxMs) && c.reconnectMaxMs < 100) problems.push('reconnectMaxMs must be at least 100 (a tight reconnect loop hammers the broker)')
+  for (const k of NUMERIC)
+    if (!Number.isInteger(c[k]) || (c[k] as number) < 0) problems.push(`${k} must be a non-negative integer`)
+  if (Number.isInteger(c.reconnectMaxMs) && c.reconnectMaxMs < 100)
+    problems.push('reconnectMaxMs must be at least 100 (a tight reconnect loop hammers the broker)')
   if (!['metered', 'unmetered', 'unknown'].includes(c.network)) problems.push('network: metered | unmetered | unknown')
   if (!['mqtt', 'http'].includes(c.transfer)) problems.push('transfer: mqtt | http')
-  if (c.power !== undefined && !['charging', 'battery', 'unknown'].includes(c.power)) problems.push('power: charging | battery | unknown')
+  if (c.power !== undefined && !['charging', 'battery', 'unknown'].includes(c.power))
+    problems.push('power: charging | battery | unknown')
   if (typeof c.idle === 'string') c.idle = c.idle === 'true'
   if (c.idle !== undefined && typeof c.idle !== 'boolean') problems.push('idle: true | false')
   if (problems.length) throw new EdgeFleetError('EF_ERR_CONFIG_INVALID', problems.join('; '))

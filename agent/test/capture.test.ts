@@ -34,7 +34,12 @@ describe('capture under a flood of low-confidence requests', () => {
       db.enqueue(topics.samples('dev-1'), p, 'sample', clock, 100_000)
       return true
     }
-    const cap = new Capture({ deviceId: 'dev-1', now: () => clock, enqueue, queuedBytes: () => db.queuedBytes('sample') })
+    const cap = new Capture({
+      deviceId: 'dev-1',
+      now: () => clock,
+      enqueue,
+      queuedBytes: () => db.queuedBytes('sample'),
+    })
     // Random input: hundreds of the wake head's answers fall below 0.99, each one a capture candidate.
     cap.setPolicies([{ random: 0, confidenceBelow: 0.99, maxBytesPerHour: 200_000, maxBytesOnDisk: 500_000 }])
     let low = 0

@@ -7,7 +7,13 @@ import { defaultAgentOptions, resolveConfig } from '../src/config.js'
 import { tempDir } from './fixtures/agent.js'
 
 const KEY = generateSigningKeys().publicKey
-const required = { hubUrl: 'mqtt://127.0.0.1:1883', deviceId: 'dev-1', secret: 's3cret', hubKey: KEY, profile: 'gateway-rpi4' }
+const required = {
+  hubUrl: 'mqtt://127.0.0.1:1883',
+  deviceId: 'dev-1',
+  secret: 's3cret',
+  hubKey: KEY,
+  profile: 'gateway-rpi4',
+}
 
 function configError(fn: () => unknown): EdgeFleetError {
   try {
@@ -41,7 +47,9 @@ describe('resolveConfig', () => {
     expect(c.reconnectMaxMs).toBe(2000)
     expect(c.maxDbBytes).toBe(65536)
     expect(resolveConfig({ flags: required }).reconnectMaxMs).toBe(30_000)
-    expect(configError(() => resolveConfig({ flags: { ...required, reconnectMaxMs: 10 } })).message).toContain('reconnectMaxMs')
+    expect(configError(() => resolveConfig({ flags: { ...required, reconnectMaxMs: 10 } })).message).toContain(
+      'reconnectMaxMs',
+    )
   })
 
   it('file < env < flags', () => {
@@ -59,7 +67,10 @@ describe('resolveConfig', () => {
   })
 
   it('coerces numeric strings from env and flags', () => {
-    const c = resolveConfig({ env: { EF_API_PORT: '0' }, flags: { ...required, maxBodyBytes: '1024', telemetryIntervalMs: '250' } })
+    const c = resolveConfig({
+      env: { EF_API_PORT: '0' },
+      flags: { ...required, maxBodyBytes: '1024', telemetryIntervalMs: '250' },
+    })
     expect(c.apiPort).toBe(0)
     expect(c.maxBodyBytes).toBe(1024)
     expect(c.telemetryIntervalMs).toBe(250)
@@ -89,12 +100,16 @@ describe('resolveConfig', () => {
 
   it('refuses a bad device id and network', () => {
     expect(configError(() => resolveConfig({ flags: { ...required, deviceId: 'a/b' } })).message).toContain('deviceId')
-    expect(configError(() => resolveConfig({ flags: { ...required, network: 'satellite' } })).message).toContain('network')
+    expect(configError(() => resolveConfig({ flags: { ...required, network: 'satellite' } })).message).toContain(
+      'network',
+    )
   })
 
   it('a config file that does not parse is EF_ERR_CONFIG_INVALID naming the file', () => {
     const p = file('{"hubUrl": ', 'broken.json')
     expect(configError(() => resolveConfig({ file: p, flags: required })).message).toContain(p)
-    expect(configError(() => resolveConfig({ file: join(t.dir, 'missing.json'), flags: required })).message).toContain('missing.json')
+    expect(configError(() => resolveConfig({ file: join(t.dir, 'missing.json'), flags: required })).message).toContain(
+      'missing.json',
+    )
   })
 })

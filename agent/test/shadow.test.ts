@@ -16,7 +16,9 @@ import { compareOutputs, confidenceOf } from '../src/runtime/outputs.js'
 import { slowModel } from './fixtures/slow-model.js'
 import { WAKE, stubManifest, wakeTensor } from './fixtures/runtime.js'
 
-const body = JSON.stringify({ inputs: { 'onnx::Flatten_0': { type: 'float32', dims: [1, 25, 96], data: Array.from(wakeTensor(3).data) } } })
+const body = JSON.stringify({
+  inputs: { 'onnx::Flatten_0': { type: 'float32', dims: [1, 25, 96], data: Array.from(wakeTensor(3).data) } },
+})
 
 async function timedPost(url: string): Promise<number> {
   const t0 = performance.now()
@@ -76,7 +78,10 @@ describe('shadow runs (champion/challenger)', () => {
     expect(s.latencySumMs / s.runs).toBeGreaterThan(shadowMs / 3)
     // The live path: no response waited for a shadow run.
     const maxLive = Math.max(...live)
-    expect(maxLive, `live max ${maxLive.toFixed(2)} ms vs shadow run ${shadowMs.toFixed(0)} ms; live p50 ${p(live, 0.5).toFixed(2)} (no shadow ${p(base, 0.5).toFixed(2)})`).toBeLessThan(shadowMs / 2)
+    expect(
+      maxLive,
+      `live max ${maxLive.toFixed(2)} ms vs shadow run ${shadowMs.toFixed(0)} ms; live p50 ${p(live, 0.5).toFixed(2)} (no shadow ${p(base, 0.5).toFixed(2)})`,
+    ).toBeLessThan(shadowMs / 2)
     expect(p(live, 0.5)).toBeLessThan(p(base, 0.5) * 3 + 2)
     await runner.stop('wake')
   })
@@ -94,7 +99,12 @@ describe('shadow runs (champion/challenger)', () => {
 
     // Another model with the same interface: outputs differ.
     const live = await host.infer('wake', { 'onnx::Flatten_0': wakeTensor(5) })
-    await runner.start({ manifest: stubManifest('wake', '1.0.2'), manifestSig: 'x', path: slowModel(join(tmp, 'other.onnx'), { rows: 4, layers: 2 }), fraction: 1 })
+    await runner.start({
+      manifest: stubManifest('wake', '1.0.2'),
+      manifestSig: 'x',
+      path: slowModel(join(tmp, 'other.onnx'), { rows: 4, layers: 2 }),
+      fraction: 1,
+    })
     const cand = await runner.runOnce('wake', { 'onnx::Flatten_0': wakeTensor(5) })
     const cmp = compareOutputs(stubManifest('wake', '1.0.0'), live.outputs, cand)
     expect(cmp.maxAbsDiff).toBeGreaterThan(0)

@@ -8,7 +8,13 @@ import { describe, expect, it } from 'vitest'
 // firmware-profiles is not a workspace package, so the bare specifier
 // '@edgefleet/shared' has no node_modules link from here; the built package is
 // imported by path instead (run `npx tsc -b shared` first).
-import { EdgeFleetError, FirmwareProfile, profileCodec, profileProblems, type FirmwareProfile as Profile } from '../../shared/dist/index.js'
+import {
+  EdgeFleetError,
+  FirmwareProfile,
+  profileCodec,
+  profileProblems,
+  type FirmwareProfile as Profile,
+} from '../../shared/dist/index.js'
 import { renderProfileSchema } from '../../scripts/gen-profile-schema.mjs'
 
 const dir = fileURLToPath(new URL('../', import.meta.url))
@@ -33,7 +39,14 @@ function problemsOf(value: unknown): string[] {
   return profileProblems(p)
 }
 
-const REQUIRED_CLASSES = ['vehicle-arm64-gpu', 'vehicle-x86-ecu', 'phone-android-arm64', 'gateway-rpi4', 'gateway-armv7-small', 'industrial-x86']
+const REQUIRED_CLASSES = [
+  'vehicle-arm64-gpu',
+  'vehicle-x86-ecu',
+  'phone-android-arm64',
+  'gateway-rpi4',
+  'gateway-armv7-small',
+  'industrial-x86',
+]
 
 describe('profile.schema.json', () => {
   it('is exactly what scripts/gen-profile-schema.mjs generates from shared FirmwareProfile', () => {
@@ -44,10 +57,17 @@ describe('profile.schema.json', () => {
   })
 
   it('is a JSON Schema for an object with the profile fields', () => {
-    const schema = JSON.parse(readFileSync(dir + SCHEMA_FILE, 'utf8')) as { type: string; required: string[]; properties: Record<string, unknown>; additionalProperties: boolean }
+    const schema = JSON.parse(readFileSync(dir + SCHEMA_FILE, 'utf8')) as {
+      type: string
+      required: string[]
+      properties: Record<string, unknown>
+      additionalProperties: boolean
+    }
     expect(schema.type).toBe('object')
     expect(schema.additionalProperties).toBe(false)
-    expect(schema.required).toEqual(expect.arrayContaining(['id', 'arch', 'executionProviders', 'precisions', 'opset', 'maintenanceWindow']))
+    expect(schema.required).toEqual(
+      expect.arrayContaining(['id', 'arch', 'executionProviders', 'precisions', 'opset', 'maintenanceWindow']),
+    )
     expect(Object.keys(schema.properties)).toContain('$schema')
   })
 })
@@ -103,7 +123,8 @@ describe('profile files', () => {
 })
 
 describe('broken profiles are rejected', () => {
-  const good = (): Record<string, unknown> => JSON.parse(readFileSync(dir + 'gateway-rpi4.json', 'utf8')) as Record<string, unknown>
+  const good = (): Record<string, unknown> =>
+    JSON.parse(readFileSync(dir + 'gateway-rpi4.json', 'utf8')) as Record<string, unknown>
 
   it('the baseline used below is valid (so each rejection is due to its one change)', () => {
     expect(problemsOf(good())).toEqual([])

@@ -90,10 +90,17 @@ export interface Hub {
 export async function startHub(options: HubOptions): Promise<Hub> {
   const host = options.host ?? defaultHubOptions.host
   const now = options.now ?? Date.now
-  const log = typeof options.log === 'object' ? options.log : pino({ level: options.log ?? 'info', base: { svc: 'hub' } }, pino.destination(2))
+  const log =
+    typeof options.log === 'object'
+      ? options.log
+      : pino({ level: options.log ?? 'info', base: { svc: 'hub' } }, pino.destination(2))
   mkdirSync(options.dataDir, { recursive: true })
   const profiles = loadProfiles(options.profilesDir ?? DEFAULT_PROFILES_DIR)
-  if (profiles.size === 0) throw new EdgeFleetError('EF_ERR_CONFIG_INVALID', `no firmware profiles in ${options.profilesDir ?? DEFAULT_PROFILES_DIR}`)
+  if (profiles.size === 0)
+    throw new EdgeFleetError(
+      'EF_ERR_CONFIG_INVALID',
+      `no firmware profiles in ${options.profilesDir ?? DEFAULT_PROFILES_DIR}`,
+    )
   const store = HubStore.open(join(options.dataDir, 'hub.db'))
   store.devices.markAllOffline()
   const blobs = new BlobStore(join(options.dataDir, 'blobs'))
@@ -111,13 +118,22 @@ export async function startHub(options: HubOptions): Promise<Hub> {
       secretHashOf: (id) => store.devices.secretHash(id),
       feedTokenValid: (token) => store.tokens.lookup(sha256Hex(token), now()) !== undefined,
       log,
-      ingest: (topic, payload, done) => (ingestHook ? ingestHook(topic, payload, done) : done(new EdgeFleetError('EF_ERR_INGEST_UNAVAILABLE', 'the hub is starting'))),
+      ingest: (topic, payload, done) =>
+        ingestHook
+          ? ingestHook(topic, payload, done)
+          : done(new EdgeFleetError('EF_ERR_INGEST_UNAVAILABLE', 'the hub is starting')),
     })
     mqttUrl = broker.url
   }
 
   const syncBroker = options.mosquittoDir
-    ? () => syncMosquittoFiles({ dir: options.mosquittoDir!, hubSecret: keys.hubSecret, devices: () => store.devices.brokerHashes(), pidFile: options.mosquittoPidFile })
+    ? () =>
+        syncMosquittoFiles({
+          dir: options.mosquittoDir!,
+          hubSecret: keys.hubSecret,
+          devices: () => store.devices.brokerHashes(),
+          pidFile: options.mosquittoPidFile,
+        })
     : () => undefined
   syncBroker()
 
@@ -127,12 +143,35 @@ export async function startHub(options: HubOptions): Promise<Hub> {
     if (!mqtt) return Promise.reject(new Error('hub mqtt client not connected yet'))
     return mqtt.publish(topic, payload, { qos: 1 })
   }
-  const builder = new Builder({ store, blobs, profiles, privateKey: keys.privateKey, log, now, workerUrl: options.compileWorkerUrl })
+  const builder = new Builder({
+    store,
+    blobs,
+    profiles,
+    privateKey: keys.privateKey,
+    log,
+    now,
+    workerUrl: options.compileWorkerUrl,
+  })
   const registry = new Registry(store, blobs, builder, now)
   let httpBase: string | undefined
-  const deployer = new Deployer({ store, builder, privateKey: keys.privateKey, log, now, publish, httpBase: () => options.publicUrl ?? httpBase })
+  const deployer = new Deployer({
+    store,
+    builder,
+    privateKey: keys.privateKey,
+    log,
+    now,
+    publish,
+    httpBase: () => options.publicUrl ?? httpBase,
+  })
   const commands = new CommandSender({ store, privateKey: keys.privateKey, now, publish })
-  const distributor = new Distributor({ store, blobs, log, publish, now, expectedReceivers: (a) => store.deployments.openReceivers(a) })
+  const distributor = new Distributor({
+    store,
+    blobs,
+    log,
+    publish,
+    now,
+    expectedReceivers: (a) => store.deployments.openReceivers(a),
+  })
   const retraining = new Retraining(
     { store, log, now, publish, onFlush: (r) => (metrics.duplicateBatches += r.duplicateBatches + r.duplicateSamples) },
     options.retraining,
@@ -145,7 +184,8 @@ export async function startHub(options: HubOptions): Promise<Hub> {
     now,
     assertSameDevice,
     onFetch: (req) => distributor.handle(req),
-    onDeviceOnline: (id) => void deployer.resendOpen(id).catch((err: Error) => log.warn({ device: id, err: err.message }, 'resend failed')),
+    onDeviceOnline: (id) =>
+      void deployer.resendOpen(id).catch((err: Error) => log.warn({ device: id, err: err.message }, 'resend failed')),
   }
   if (broker) {
     // Embedded broker: read what agents publish inside the broker, without a
@@ -173,7 +213,14 @@ export async function startHub(options: HubOptions): Promise<Hub> {
         ),
     )
   }
-  mqtt = await HubMqtt.connect({ url: mqttUrl, secret: keys.hubSecret, log, subscribe: !broker, onMessage: (t, p) => dispatch(ctx, t, p), gate: (next) => retraining.ingest.whenReady(next) })
+  mqtt = await HubMqtt.connect({
+    url: mqttUrl,
+    secret: keys.hubSecret,
+    log,
+    subscribe: !broker,
+    onMessage: (t, p) => dispatch(ctx, t, p),
+    gate: (next) => retraining.ingest.whenReady(next),
+  })
 
   const adminToken = bootstrapAdminToken(store, options.dataDir, now())
   const rollouts = new RolloutEngine({ store, deployer, commands, profiles, log, now, random: options.random })

@@ -20,7 +20,11 @@ export function loadOrCreateKeys(dataDir: string): HubKeys {
   const file = join(dataDir, 'hub-keys.json')
   if (!existsSync(file)) {
     const k = generateSigningKeys()
-    const doc = { publicKey: k.publicKey, privateKeyPem: k.privateKeyPem, hubSecret: randomBytes(32).toString('base64url') }
+    const doc = {
+      publicKey: k.publicKey,
+      privateKeyPem: k.privateKeyPem,
+      hubSecret: randomBytes(32).toString('base64url'),
+    }
     writeFileSync(file, JSON.stringify(doc, null, 2), { mode: 0o600, flag: 'wx' })
   }
   const doc = JSON.parse(readFileSync(file, 'utf8')) as { publicKey: string; privateKeyPem: string; hubSecret: string }

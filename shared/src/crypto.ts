@@ -1,7 +1,16 @@
 // Hashing and ed25519 signing on node:crypto [EF-3]. Signatures cover the
 // canonical JSON of a document (sorted keys, no whitespace), so a manifest or a
 // command re-serialised by any JSON library still verifies.
-import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, sign, verify, timingSafeEqual, KeyObject } from 'node:crypto'
+import {
+  createHash,
+  createPrivateKey,
+  createPublicKey,
+  generateKeyPairSync,
+  sign,
+  verify,
+  timingSafeEqual,
+  KeyObject,
+} from 'node:crypto'
 
 export function sha256Hex(data: Uint8Array | string): string {
   return createHash('sha256').update(data).digest('hex')
@@ -15,7 +24,9 @@ export function canonicalJson(value: unknown): string {
   }
   if (Array.isArray(value)) return `[${value.map((v) => canonicalJson(v === undefined ? null : v)).join(',')}]`
   const obj = value as Record<string, unknown>
-  const keys = Object.keys(obj).filter((k) => obj[k] !== undefined).sort()
+  const keys = Object.keys(obj)
+    .filter((k) => obj[k] !== undefined)
+    .sort()
   return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson(obj[k])}`).join(',')}}`
 }
 
@@ -33,7 +44,8 @@ export function generateSigningKeys(): KeyPairText {
 }
 
 export function publicKeyFromText(publicKey: string): KeyObject {
-  if (!/^[A-Za-z0-9_-]{43}$/.test(publicKey)) throw new TypeError('public key must be 43 base64url characters (raw ed25519)')
+  if (!/^[A-Za-z0-9_-]{43}$/.test(publicKey))
+    throw new TypeError('public key must be 43 base64url characters (raw ed25519)')
   return createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: publicKey }, format: 'jwk' })
 }
 

@@ -25,11 +25,20 @@ export const ERRORS = {
   // Signatures, artifacts and updates
   EF_ERR_SIGNATURE_INVALID: { status: 400, message: 'signature does not verify against the pinned hub key' },
   EF_ERR_CHUNK_HASH_MISMATCH: { status: 400, message: 'chunk content does not match its sha256 in the manifest' },
-  EF_ERR_ARTIFACT_HASH_MISMATCH: { status: 400, message: 'assembled artifact does not match its sha256 in the manifest' },
+  EF_ERR_ARTIFACT_HASH_MISMATCH: {
+    status: 400,
+    message: 'assembled artifact does not match its sha256 in the manifest',
+  },
   EF_ERR_ARTIFACT_SIZE_MISMATCH: { status: 400, message: 'assembled artifact size differs from the manifest' },
   EF_ERR_MANIFEST_PROFILE_MISMATCH: { status: 400, message: 'manifest was built for a different device profile' },
-  EF_ERR_DOWNGRADE_REFUSED: { status: 409, message: 'version is older than the active one and the command is not a signed rollback' },
-  EF_ERR_HEALTH_CHECK_FAILED: { status: 500, message: 'staged model did not reproduce the reference outputs within tolerance' },
+  EF_ERR_DOWNGRADE_REFUSED: {
+    status: 409,
+    message: 'version is older than the active one and the command is not a signed rollback',
+  },
+  EF_ERR_HEALTH_CHECK_FAILED: {
+    status: 500,
+    message: 'staged model did not reproduce the reference outputs within tolerance',
+  },
   EF_ERR_MODEL_LOAD_FAILED: { status: 500, message: 'ONNX Runtime could not load the model' },
   EF_ERR_DOWNLOAD_TIMEOUT: { status: 504, message: 'artifact chunks did not arrive in time' },
   EF_ERR_NO_ROLLBACK_TARGET: { status: 409, message: 'no previous verified version to roll back to' },
@@ -43,13 +52,19 @@ export const ERRORS = {
   EF_ERR_NAME_INVALID: { status: 400, message: 'name must be 1-64 characters of letters, digits, ".", "_" or "-"' },
   EF_ERR_BUILD_NOT_FOUND: { status: 404, message: 'no successful build of this version for that profile' },
   EF_ERR_BUILD_FAILED: { status: 422, message: 'the build could not be produced for this profile' },
-  EF_ERR_CALIBRATION_INVALID: { status: 400, message: 'calibration tensors do not match the model inputs (shape, type) or the folder holds none' },
+  EF_ERR_CALIBRATION_INVALID: {
+    status: 400,
+    message: 'calibration tensors do not match the model inputs (shape, type) or the folder holds none',
+  },
   EF_ERR_OPSET_OUT_OF_RANGE: { status: 422, message: "model opset is outside the profile's supported range" },
 
   // Fleet
   EF_ERR_DEVICE_EXISTS: { status: 409, message: 'a device with this id is already provisioned' },
   EF_ERR_DEVICE_NOT_FOUND: { status: 404, message: 'no such device' },
-  EF_ERR_DEVICE_ID_INVALID: { status: 400, message: 'device id must be 1-64 characters of letters, digits, ".", "_" or "-"' },
+  EF_ERR_DEVICE_ID_INVALID: {
+    status: 400,
+    message: 'device id must be 1-64 characters of letters, digits, ".", "_" or "-"',
+  },
   EF_ERR_PROFILE_UNKNOWN: { status: 400, message: 'no firmware profile with this id' },
   EF_ERR_PROFILE_INVALID: { status: 400, message: 'firmware profile file does not match the profile schema' },
   EF_ERR_TARGET_INVALID: { status: 400, message: 'target must be profile=P, tag=k=v or device=ID' },
@@ -57,7 +72,10 @@ export const ERRORS = {
   EF_ERR_DEPLOYMENT_NOT_FOUND: { status: 404, message: 'no such deployment' },
 
   // API tokens [EF-8.9]
-  EF_ERR_AUTH_TOKEN_INVALID: { status: 401, message: 'missing, unknown or revoked API token; send Authorization: Bearer <token>' },
+  EF_ERR_AUTH_TOKEN_INVALID: {
+    status: 401,
+    message: 'missing, unknown or revoked API token; send Authorization: Bearer <token>',
+  },
   EF_ERR_AUTH_FORBIDDEN_ROLE: { status: 403, message: "this token's role may not do that" },
   EF_ERR_TOKEN_NOT_FOUND: { status: 404, message: 'no such API token' },
 
@@ -70,11 +88,21 @@ export const ERRORS = {
   EF_ERR_ROLLOUT_STATE: { status: 409, message: "the action is not allowed in the rollout's current state" },
 
   // Retraining loop [EF-9]
-  EF_ERR_FEED_CURSOR_EXPIRED: { status: 410, message: 'feed records after this cursor were removed by retention; restart from the cursor given in the message or from 0' },
+  EF_ERR_FEED_CURSOR_EXPIRED: {
+    status: 410,
+    message:
+      'feed records after this cursor were removed by retention; restart from the cursor given in the message or from 0',
+  },
   EF_ERR_SAMPLE_NOT_FOUND: { status: 404, message: 'no such captured sample (or tensor in it)' },
-  EF_ERR_BASELINE_INVALID: { status: 400, message: 'baseline does not match the model: unknown input, or bins of the wrong length' },
+  EF_ERR_BASELINE_INVALID: {
+    status: 400,
+    message: 'baseline does not match the model: unknown input, or bins of the wrong length',
+  },
   EF_ERR_PARENT_INVALID: { status: 400, message: 'parent must be MODEL@VERSION of a registered version' },
-  EF_ERR_INGEST_UNAVAILABLE: { status: 503, message: 'the hub could not store this message now; it was not acknowledged and will be sent again' },
+  EF_ERR_INGEST_UNAVAILABLE: {
+    status: 503,
+    message: 'the hub could not store this message now; it was not acknowledged and will be sent again',
+  },
 
   // Local inference API
   EF_ERR_INFER_MODEL_NOT_LOADED: { status: 404, message: 'no model with this name is being served' },

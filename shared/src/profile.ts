@@ -34,15 +34,31 @@ export const FirmwareProfile = Type.Object(
     executionProviders: Type.Array(ExecutionProvider, { minItems: 1, maxItems: 8 }),
     /** Precisions the compiler may produce, most preferred first. */
     precisions: Type.Array(Precision, { minItems: 1, maxItems: 5 }),
-    opset: Type.Object({ min: Type.Integer({ minimum: 1 }), max: Type.Integer({ minimum: 1 }) }, { additionalProperties: false }),
+    opset: Type.Object(
+      { min: Type.Integer({ minimum: 1 }), max: Type.Integer({ minimum: 1 }) },
+      { additionalProperties: false },
+    ),
     /** Per-inference latency budget for the reference workload, in ms. */
     latencyBudgetMs: Type.Number({ exclusiveMinimum: 0 }),
     /** Largest accepted drop in cosine similarity against the float model. */
-    accuracyBudget: Type.Optional(Type.Object({ minCosine: Type.Number({ minimum: 0, maximum: 1 }), maxTop1Disagreement: Type.Optional(Type.Number({ minimum: 0, maximum: 1 })) }, { additionalProperties: false })),
+    accuracyBudget: Type.Optional(
+      Type.Object(
+        {
+          minCosine: Type.Number({ minimum: 0, maximum: 1 }),
+          maxTop1Disagreement: Type.Optional(Type.Number({ minimum: 0, maximum: 1 })),
+        },
+        { additionalProperties: false },
+      ),
+    ),
     network: Type.Object(
       {
         metered: Type.Boolean(),
-        kind: Type.Union([Type.Literal('ethernet'), Type.Literal('wifi'), Type.Literal('cellular'), Type.Literal('mixed')]),
+        kind: Type.Union([
+          Type.Literal('ethernet'),
+          Type.Literal('wifi'),
+          Type.Literal('cellular'),
+          Type.Literal('mixed'),
+        ]),
       },
       { additionalProperties: false },
     ),
@@ -68,11 +84,13 @@ export function profileProblems(p: FirmwareProfile): string[] {
   if (p.opset.min > p.opset.max) out.push('opset.min > opset.max')
   if (p.threads !== undefined && p.threads > p.cores) out.push('threads > cores')
   if (!p.executionProviders.includes('cpu')) out.push("executionProviders must include 'cpu' as the fallback")
-  else if (p.executionProviders[p.executionProviders.length - 1] !== 'cpu') out.push("'cpu' must be the last execution provider (it is the last resort)")
+  else if (p.executionProviders[p.executionProviders.length - 1] !== 'cpu')
+    out.push("'cpu' must be the last execution provider (it is the last resort)")
   if (new Set(p.executionProviders).size !== p.executionProviders.length) out.push('executionProviders repeat')
   if (new Set(p.precisions).size !== p.precisions.length) out.push('precisions repeat')
   if (p.storageBudgetMb > p.ramMb * 64) out.push('storageBudgetMb implausibly large for this device')
-  if (!isTimeZone(p.maintenanceWindow.timezone)) out.push(`maintenanceWindow.timezone ${JSON.stringify(p.maintenanceWindow.timezone)} is not an IANA time zone`)
+  if (!isTimeZone(p.maintenanceWindow.timezone))
+    out.push(`maintenanceWindow.timezone ${JSON.stringify(p.maintenanceWindow.timezone)} is not an IANA time zone`)
   return out
 }
 

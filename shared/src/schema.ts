@@ -65,7 +65,11 @@ export function codec<T extends TSchema>(schema: T, maxBytes: number): MessageCo
       if (size > maxBytes) throw new EdgeFleetError('EF_ERR_MSG_TOO_LARGE', `${size} bytes > ${maxBytes}`)
       let value: unknown
       try {
-        value = JSON.parse(typeof payload === 'string' ? payload : Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength).toString('utf8'))
+        value = JSON.parse(
+          typeof payload === 'string'
+            ? payload
+            : Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength).toString('utf8'),
+        )
       } catch (err) {
         throw new EdgeFleetError('EF_ERR_MSG_JSON', (err as Error).message)
       }

@@ -65,13 +65,19 @@ export function decodeTensor(name: string, t: TensorValue): DecodedTensor {
   if (t.b64 !== undefined) {
     const buf = Buffer.from(t.b64, 'base64')
     if (buf.length !== count * Ctor.BYTES_PER_ELEMENT) {
-      throw new EdgeFleetError('EF_ERR_INFER_BAD_TENSOR', `${name}: ${buf.length} bytes for dims [${t.dims}] of ${t.type}`)
+      throw new EdgeFleetError(
+        'EF_ERR_INFER_BAD_TENSOR',
+        `${name}: ${buf.length} bytes for dims [${t.dims}] of ${t.type}`,
+      )
     }
     const copy = new Uint8Array(buf) // aligned copy
     data = new Ctor(copy.buffer, 0, count) as TypedData
   } else if (t.data !== undefined) {
     if (t.data.length !== count) {
-      throw new EdgeFleetError('EF_ERR_INFER_BAD_TENSOR', `${name}: ${t.data.length} values for dims [${t.dims}] (expected ${count})`)
+      throw new EdgeFleetError(
+        'EF_ERR_INFER_BAD_TENSOR',
+        `${name}: ${t.data.length} values for dims [${t.dims}] (expected ${count})`,
+      )
     }
     if (Ctor === BigInt64Array || Ctor === BigUint64Array) {
       const arr = new Ctor(count)
@@ -124,7 +130,12 @@ export interface CloseReport {
 }
 
 /** |a - b| <= atol + rtol * |b| for every element (numpy.allclose semantics); NaN equals NaN, +-Infinity equals itself. */
-export function tensorsClose(actual: ArrayLike<number | bigint>, expected: ArrayLike<number | bigint>, atol: number, rtol: number): CloseReport {
+export function tensorsClose(
+  actual: ArrayLike<number | bigint>,
+  expected: ArrayLike<number | bigint>,
+  atol: number,
+  rtol: number,
+): CloseReport {
   if (actual.length !== expected.length) return { ok: false, maxAbsDiff: Number.POSITIVE_INFINITY, firstBad: 0 }
   let maxAbsDiff = 0
   let firstBad = -1

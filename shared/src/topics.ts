@@ -25,18 +25,21 @@ export function isDigest(s: string): boolean {
 // "a/b" would otherwise yield a wildcard filter or a topic outside the device's
 // own namespace [EF-1.2, EF-1.3].
 function checkId(id: string): string {
-  if (typeof id !== 'string' || !isValidId(id)) throw new TypeError(`invalid device id ${JSON.stringify(id)}: 1-64 characters of letters, digits, ".", "_" or "-"`)
+  if (typeof id !== 'string' || !isValidId(id))
+    throw new TypeError(`invalid device id ${JSON.stringify(id)}: 1-64 characters of letters, digits, ".", "_" or "-"`)
   return id
 }
 
 function checkDigest(digest: string): string {
-  if (typeof digest !== 'string' || !isDigest(digest)) throw new TypeError(`invalid artifact digest ${JSON.stringify(digest)}: 64 lowercase hex characters`)
+  if (typeof digest !== 'string' || !isDigest(digest))
+    throw new TypeError(`invalid artifact digest ${JSON.stringify(digest)}: 64 lowercase hex characters`)
   return digest
 }
 
 export const topics = {
   device(id: string, kind: DeviceTopicKind): string {
-    if (!(DEVICE_TOPIC_KINDS as readonly string[]).includes(kind)) throw new TypeError(`unknown device topic kind ${JSON.stringify(kind)}`)
+    if (!(DEVICE_TOPIC_KINDS as readonly string[]).includes(kind))
+      throw new TypeError(`unknown device topic kind ${JSON.stringify(kind)}`)
     return `${TOPIC_PREFIX}/dev/${checkId(id)}/${kind}`
   },
   state: (id: string) => topics.device(id, 'state'),

@@ -92,7 +92,13 @@ describe('chunkArtifact', () => {
 describe('chunkOffsets', () => {
   it('derives offsets from sizes', () => {
     expect(chunkOffsets([])).toEqual([])
-    expect(chunkOffsets([{ digest: 'x', size: 4 }, { digest: 'y', size: 4 }, { digest: 'z', size: 2 }])).toEqual([0, 4, 8])
+    expect(
+      chunkOffsets([
+        { digest: 'x', size: 4 },
+        { digest: 'y', size: 4 },
+        { digest: 'z', size: 2 },
+      ]),
+    ).toEqual([0, 4, 8])
   })
 
   it('lets the artifact be reassembled from its chunks', () => {

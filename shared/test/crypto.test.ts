@@ -1,5 +1,14 @@
 import { describe, expect, it } from 'vitest'
-import { canonicalJson, digestsEqual, generateSigningKeys, privateKeyFromPem, publicKeyFromText, sha256Hex, signDocument, verifyDocument } from '../src/index.js'
+import {
+  canonicalJson,
+  digestsEqual,
+  generateSigningKeys,
+  privateKeyFromPem,
+  publicKeyFromText,
+  sha256Hex,
+  signDocument,
+  verifyDocument,
+} from '../src/index.js'
 
 describe('sha256Hex', () => {
   it('matches the known vectors', () => {
@@ -29,8 +38,13 @@ describe('canonicalJson [EF-3]', () => {
   })
 
   it('has no whitespace and escapes strings as JSON does', () => {
-    expect(canonicalJson({ 'k"\n': 'v\u2028é', n: null, t: true, f: -0.5 })).toBe('{"f":-0.5,"k\\"\\n":"v\u2028é","n":null,"t":true}')
-    expect(JSON.parse(canonicalJson({ z: [1, 'a', null], a: { b: false } }))).toEqual({ z: [1, 'a', null], a: { b: false } })
+    expect(canonicalJson({ 'k"\n': 'v\u2028é', n: null, t: true, f: -0.5 })).toBe(
+      '{"f":-0.5,"k\\"\\n":"v\u2028é","n":null,"t":true}',
+    )
+    expect(JSON.parse(canonicalJson({ z: [1, 'a', null], a: { b: false } }))).toEqual({
+      z: [1, 'a', null],
+      a: { b: false },
+    })
   })
 
   it('refuses non-finite numbers, which JSON cannot carry', () => {
@@ -54,7 +68,12 @@ describe('ed25519 signatures [EF-2.3, EF-3]', () => {
   it('verify the signed document, also after re-serialisation with other key order', () => {
     const sig = signDocument(doc, priv)
     expect(verifyDocument(doc, sig, pub)).toBe(true)
-    const reordered = { meta: { a: 2, z: 1 }, chunks: [{ size: 3, digest: 'a'.repeat(64) }], version: '1.2.0', model: 'kws' }
+    const reordered = {
+      meta: { a: 2, z: 1 },
+      chunks: [{ size: 3, digest: 'a'.repeat(64) }],
+      version: '1.2.0',
+      model: 'kws',
+    }
     expect(verifyDocument(JSON.parse(JSON.stringify(reordered)), sig, pub)).toBe(true)
   })
 

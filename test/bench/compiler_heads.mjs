@@ -33,10 +33,31 @@ const inName = head.graph.input[0].name
 const inDims = head.graph.input[0].type.tensor_type.shape.dim.map((d) => Number(d.dim_value))
 const flat = inDims.slice(1).reduce((a, b) => a * b, 1)
 
-const vi = (n, dims, t = DataType.FLOAT) => ({ name: n, type: { tensor_type: { elem_type: t, shape: { dim: dims.map((d) => ({ dim_value: d })) } } } })
-const node = (op, i, o, attribute = [], domain) => ({ op_type: op, input: i, output: o, attribute, ...(domain ? { domain } : {}) })
+const vi = (n, dims, t = DataType.FLOAT) => ({
+  name: n,
+  type: { tensor_type: { elem_type: t, shape: { dim: dims.map((d) => ({ dim_value: d })) } } },
+})
+const node = (op, i, o, attribute = [], domain) => ({
+  op_type: op,
+  input: i,
+  output: o,
+  attribute,
+  ...(domain ? { domain } : {}),
+})
 const model = (nodes, out, init = [], ms = false) =>
-  encodeModel({ ir_version: 8, opset_import: [{ domain: '', version: 13 }, ...(ms ? [{ domain: 'com.microsoft', version: 1 }] : [])], graph: { name: 'm', node: nodes, input: [vi(inName, inDims)], output: [vi('y', out)], initializer: init, value_info: [] }, metadata_props: [] })
+  encodeModel({
+    ir_version: 8,
+    opset_import: [{ domain: '', version: 13 }, ...(ms ? [{ domain: 'com.microsoft', version: 1 }] : [])],
+    graph: {
+      name: 'm',
+      node: nodes,
+      input: [vi(inName, inDims)],
+      output: [vi('y', out)],
+      initializer: init,
+      value_info: [],
+    },
+    metadata_props: [],
+  })
 
 // The first Gemm's weight [32, flat] (transB) and bias.
 const gemm = head.graph.node.find((n) => n.op_type === 'Gemm')
@@ -53,8 +74,29 @@ const b = makeTensor('b', DataType.FLOAT, [n], floatData(B))
 const reshape = node('Reshape', [inName, 'shp'], ['f'])
 const qt = quantizeSymmetric(wkn, [flat, n], null)
 const builds = [['head fp32 (as shipped)', bytes]]
-const profile = { id: 'x', name: 'x', arch: 'x86_64', cores: 2, threads: 1, ramMb: 8192, storageBudgetMb: 4096, accelerators: [], executionProviders: ['cpu'], precisions: ['fp32', 'int8-dynamic', 'int8-weight', 'int8-static'], opset: { min: 7, max: 21 }, latencyBudgetMs: 1000, accuracyBudget: { minCosine: 0, maxTop1Disagreement: 1 }, network: { metered: false, kind: 'ethernet' }, maintenanceWindow: { cron: '0 3 * * *', durationMinutes: 60, timezone: 'UTC' } }
-for (const [label, o] of [['EdgeFleet int8-dynamic (DynamicQuantizeMatMul)', { precision: 'int8-dynamic' }], ['EdgeFleet int8-dynamic (MatMulInteger chain)', { precision: 'int8-dynamic', dynamicForm: 'integer' }], ['EdgeFleet int8-static', { precision: 'int8-static' }], ['EdgeFleet int8-weight', { precision: 'int8-weight' }]]) {
+const profile = {
+  id: 'x',
+  name: 'x',
+  arch: 'x86_64',
+  cores: 2,
+  threads: 1,
+  ramMb: 8192,
+  storageBudgetMb: 4096,
+  accelerators: [],
+  executionProviders: ['cpu'],
+  precisions: ['fp32', 'int8-dynamic', 'int8-weight', 'int8-static'],
+  opset: { min: 7, max: 21 },
+  latencyBudgetMs: 1000,
+  accuracyBudget: { minCosine: 0, maxTop1Disagreement: 1 },
+  network: { metered: false, kind: 'ethernet' },
+  maintenanceWindow: { cron: '0 3 * * *', durationMinutes: 60, timezone: 'UTC' },
+}
+for (const [label, o] of [
+  ['EdgeFleet int8-dynamic (DynamicQuantizeMatMul)', { precision: 'int8-dynamic' }],
+  ['EdgeFleet int8-dynamic (MatMulInteger chain)', { precision: 'int8-dynamic', dynamicForm: 'integer' }],
+  ['EdgeFleet int8-static', { precision: 'int8-static' }],
+  ['EdgeFleet int8-weight', { precision: 'int8-weight' }],
+]) {
   builds.push([label, (await compile(bytes, profile, { ...o, timing: false })).bytes])
 }
 if (existsSync(py)) {
@@ -65,11 +107,69 @@ if (existsSync(py)) {
   } catch {}
 }
 builds.push(['zero work: Identity', model([node('Identity', [inName], ['y'])], inDims)])
-builds.push(['zero work: ReduceMax → [1,1]', model([node('ReduceMax', [inName], ['r'], [{ name: 'keepdims', type: 2, i: 0 }]), node('Reshape', ['r', 'shp1'], ['y'])], [1, 1], [makeTensor('shp1', DataType.INT64, [2], BigInt64Array.of(1n, 1n))])])
-builds.push(['first layer alone, fp32 Gemm', model([reshape, node('Gemm', ['f', 'wt', 'b'], ['y'], [{ name: 'transB', type: 2, i: 1 }])], [1, n], [shp, { ...W, name: 'wt' }, b])])
-builds.push(['first layer alone, DynamicQuantizeMatMul', model([reshape, node('DynamicQuantizeMatMul', ['f', 'wq', 'ws', '', 'b'], ['y'], [], 'com.microsoft')], [1, n], [shp, wq, ws, b], true)])
-builds.push(['first layer alone, MatMulInteger chain', model([reshape, node('DynamicQuantizeLinear', ['f'], ['fq', 'fs', 'fz']), node('MatMulInteger', ['fq', 'wq', 'fz', 'wz'], ['mi']), node('Cast', ['mi'], ['mf'], [{ name: 'to', type: 2, i: 1 }]), node('Mul', ['fs', 'ws'], ['sc']), node('Mul', ['mf', 'sc'], ['ms']), node('Add', ['ms', 'b'], ['y'])], [1, n], [shp, wq, ws, wz, b])])
-builds.push(['first layer alone, QLinearMatMul', model([reshape, node('QuantizeLinear', ['f', 'xs', 'xz'], ['fq']), node('QLinearMatMul', ['fq', 'xs', 'xz', 'wq1', 'ws1', 'wz1', 'ys', 'yz'], ['yq']), node('DequantizeLinear', ['yq', 'ys', 'yz'], ['y'])], [1, n], [shp, makeTensor('xs', DataType.FLOAT, [], Float32Array.of(0.05)), makeTensor('xz', DataType.UINT8, [], Uint8Array.of(128)), makeTensor('wq1', DataType.INT8, [flat, n], qt.q), makeTensor('ws1', DataType.FLOAT, [], qt.scale), makeTensor('wz1', DataType.INT8, [], Int8Array.of(0)), makeTensor('ys', DataType.FLOAT, [], Float32Array.of(0.05)), makeTensor('yz', DataType.UINT8, [], Uint8Array.of(128))])])
+builds.push([
+  'zero work: ReduceMax → [1,1]',
+  model(
+    [node('ReduceMax', [inName], ['r'], [{ name: 'keepdims', type: 2, i: 0 }]), node('Reshape', ['r', 'shp1'], ['y'])],
+    [1, 1],
+    [makeTensor('shp1', DataType.INT64, [2], BigInt64Array.of(1n, 1n))],
+  ),
+])
+builds.push([
+  'first layer alone, fp32 Gemm',
+  model(
+    [reshape, node('Gemm', ['f', 'wt', 'b'], ['y'], [{ name: 'transB', type: 2, i: 1 }])],
+    [1, n],
+    [shp, { ...W, name: 'wt' }, b],
+  ),
+])
+builds.push([
+  'first layer alone, DynamicQuantizeMatMul',
+  model(
+    [reshape, node('DynamicQuantizeMatMul', ['f', 'wq', 'ws', '', 'b'], ['y'], [], 'com.microsoft')],
+    [1, n],
+    [shp, wq, ws, b],
+    true,
+  ),
+])
+builds.push([
+  'first layer alone, MatMulInteger chain',
+  model(
+    [
+      reshape,
+      node('DynamicQuantizeLinear', ['f'], ['fq', 'fs', 'fz']),
+      node('MatMulInteger', ['fq', 'wq', 'fz', 'wz'], ['mi']),
+      node('Cast', ['mi'], ['mf'], [{ name: 'to', type: 2, i: 1 }]),
+      node('Mul', ['fs', 'ws'], ['sc']),
+      node('Mul', ['mf', 'sc'], ['ms']),
+      node('Add', ['ms', 'b'], ['y']),
+    ],
+    [1, n],
+    [shp, wq, ws, wz, b],
+  ),
+])
+builds.push([
+  'first layer alone, QLinearMatMul',
+  model(
+    [
+      reshape,
+      node('QuantizeLinear', ['f', 'xs', 'xz'], ['fq']),
+      node('QLinearMatMul', ['fq', 'xs', 'xz', 'wq1', 'ws1', 'wz1', 'ys', 'yz'], ['yq']),
+      node('DequantizeLinear', ['yq', 'ys', 'yz'], ['y']),
+    ],
+    [1, n],
+    [
+      shp,
+      makeTensor('xs', DataType.FLOAT, [], Float32Array.of(0.05)),
+      makeTensor('xz', DataType.UINT8, [], Uint8Array.of(128)),
+      makeTensor('wq1', DataType.INT8, [flat, n], qt.q),
+      makeTensor('ws1', DataType.FLOAT, [], qt.scale),
+      makeTensor('wz1', DataType.INT8, [], Int8Array.of(0)),
+      makeTensor('ys', DataType.FLOAT, [], Float32Array.of(0.05)),
+      makeTensor('yz', DataType.UINT8, [], Uint8Array.of(128)),
+    ],
+  ),
+])
 
 const sessions = []
 for (const [, m] of builds) sessions.push(await openSession(m, { threads: 1 }))
@@ -80,11 +180,12 @@ const reps = []
 for (let rep = 0; rep < 5; rep++) {
   const times = sessions.map(() => [])
   for (const s of sessions) for (let i = 0; i < 50; i++) await run(s, feed)
-  for (let round = 0; round < 3000; round++) for (const [k, s] of sessions.entries()) {
-    const t0 = performance.now()
-    await run(s, feed)
-    times[k].push(performance.now() - t0)
-  }
+  for (let round = 0; round < 3000; round++)
+    for (const [k, s] of sessions.entries()) {
+      const t0 = performance.now()
+      await run(s, feed)
+      times[k].push(performance.now() - t0)
+    }
   reps.push(times.map((t) => t.sort((a, b) => a - b)[t.length >> 1]))
 }
 const med = (a) => [...a].sort((x, y) => x - y)[a.length >> 1]

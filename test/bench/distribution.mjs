@@ -16,7 +16,16 @@ import { startHub, startAgent, api, waitFor, spawnJson, stopProcess, MODELS, ROO
 import { startMosquitto } from '../support/mosquitto.mjs'
 import { matmulModel } from '../support/models.mjs'
 
-const { values: o } = parseArgs({ options: { agents: { type: 'string' }, procs: { type: 'string' }, mb: { type: 'string' }, 'big-mb': { type: 'string' }, broker: { type: 'string' }, skip: { type: 'string' } } })
+const { values: o } = parseArgs({
+  options: {
+    agents: { type: 'string' },
+    procs: { type: 'string' },
+    mb: { type: 'string' },
+    'big-mb': { type: 'string' },
+    broker: { type: 'string' },
+    skip: { type: 'string' },
+  },
+})
 const N = Number(o.agents ?? 200)
 const PROCS = Number(o.procs ?? 4)
 const MB = Number(o.mb ?? 20)
@@ -44,7 +53,11 @@ const out = { machine: `${cpus().length} × ${cpus()[0].model}, node ${process.v
 
 let mosq
 if (o.broker === 'mosquitto') mosq = await startMosquitto(join(tmp, 'mosquitto'))
-const hub = await startHub({ dataDir: join(tmp, 'hub'), logLevel: 'info', extraArgs: mosq ? ['--broker', mosq.url, '--mosquitto-dir', mosq.dir, '--mosquitto-pid-file', mosq.pidFile] : [] })
+const hub = await startHub({
+  dataDir: join(tmp, 'hub'),
+  logLevel: 'info',
+  extraArgs: mosq ? ['--broker', mosq.url, '--mosquitto-dir', mosq.dir, '--mosquitto-pid-file', mosq.pidFile] : [],
+})
 const keys = JSON.parse(readFileSync(join(tmp, 'hub', 'hub-keys.json'), 'utf8'))
 const pools = []
 try {
@@ -53,7 +66,11 @@ try {
     const specs = []
     for (let i = 0; i < N; i++) {
       const id = `sim-${String(i).padStart(4, '0')}`
-      const d = await api(hub.httpUrl, 'POST', '/api/v1/devices', { id, profile: 'industrial-x86', tags: { bench: 'fanout' } })
+      const d = await api(hub.httpUrl, 'POST', '/api/v1/devices', {
+        id,
+        profile: 'industrial-x86',
+        tags: { bench: 'fanout' },
+      })
       specs.push({ deviceId: id, secret: d.secret, profile: 'industrial-x86', dataDir: join(tmp, 'agents', id) })
     }
     const model = await matmulModel(MB * 1e6, 11)
@@ -67,13 +84,20 @@ try {
     // credentials, one connection each) and one bare publisher with the hub's credentials.
     const chunkSize = 256 * 1024
     const payloads = []
-    for (let off = 0; off < model.length; off += chunkSize) payloads.push(Buffer.from(model.subarray(off, off + chunkSize)))
+    for (let off = 0; off < model.length; off += chunkSize)
+      payloads.push(Buffer.from(model.subarray(off, off + chunkSize)))
     const rawTopic = (n) => `ef/v1/art/${'f'.repeat(64)}/${n}`
     const subs = await Promise.all(
       specs.map(
         (s) =>
           new Promise((resolve, reject) => {
-            const c = mqtt.connect(mosq?.url ?? hub.mqttUrl, { clientId: s.deviceId, username: s.deviceId, password: s.secret, clean: true, reconnectPeriod: 0 })
+            const c = mqtt.connect(mosq?.url ?? hub.mqttUrl, {
+              clientId: s.deviceId,
+              username: s.deviceId,
+              password: s.secret,
+              clean: true,
+              reconnectPeriod: 0,
+            })
             c.once('connect', async () => {
               await c.subscribeAsync(`ef/v1/art/${'f'.repeat(64)}/+`, { qos: 1 })
               resolve(c)
@@ -104,7 +128,12 @@ try {
       mosq.proc.kill('SIGHUP')
       await new Promise((r) => setTimeout(r, 500))
     }
-    const pub = mqtt.connect(mosq?.url ?? hub.mqttUrl, { clientId: 'bench-raw-publisher', username: pubUser, password: pubPass, reconnectPeriod: 0 })
+    const pub = mqtt.connect(mosq?.url ?? hub.mqttUrl, {
+      clientId: 'bench-raw-publisher',
+      username: pubUser,
+      password: pubPass,
+      reconnectPeriod: 0,
+    })
     await new Promise((r) => pub.once('connect', r))
     const stopRawRss = sampler([['hub', hub.proc.pid], ...(mosq ? [['mosquitto', mosq.proc.pid]] : [])])
     const t0 = performance.now()
@@ -135,20 +164,42 @@ try {
     for (let p = 0; p < PROCS; p++) {
       const file = join(tmp, `pool-${p}.json`)
       writeFileSync(file, JSON.stringify(specs.slice(p * per, (p + 1) * per)))
-      pools.push((await spawnJson(join(ROOT, 'test', 'bench', 'support', 'agent-pool.mjs'), [mosq?.url ?? hub.mqttUrl, hub.publicKey, file], 'ready', { timeoutMs: 120_000 })).proc)
+      pools.push(
+        (
+          await spawnJson(
+            join(ROOT, 'test', 'bench', 'support', 'agent-pool.mjs'),
+            [mosq?.url ?? hub.mqttUrl, hub.publicKey, file],
+            'ready',
+            { timeoutMs: 120_000 },
+          )
+        ).proc,
+      )
     }
-    await waitFor(async () => (await api(hub.httpUrl, 'GET', '/api/v1/devices?limit=10000')).items.filter((d) => d.online).length >= N, { timeoutMs: 120_000, what: 'agents online' })
+    await waitFor(
+      async () =>
+        (await api(hub.httpUrl, 'GET', '/api/v1/devices?limit=10000')).items.filter((d) => d.online).length >= N,
+      { timeoutMs: 120_000, what: 'agents online' },
+    )
     const before = (await api(hub.httpUrl, 'GET', '/api/v1/hub')).distribution
-    const stopRss = sampler([['hub', hub.proc.pid], ...(mosq ? [['mosquitto', mosq.proc.pid]] : []), ...pools.map((p, i) => [`pool${i}`, p.pid])])
+    const stopRss = sampler([
+      ['hub', hub.proc.pid],
+      ...(mosq ? [['mosquitto', mosq.proc.pid]] : []),
+      ...pools.map((p, i) => [`pool${i}`, p.pid]),
+    ])
     const t1 = performance.now()
     const wall0 = Date.now()
-    const dep = await api(hub.httpUrl, 'POST', '/api/v1/deployments', { model: 'fan', version: '1.0.0', target: 'tag=bench=fanout' })
+    const dep = await api(hub.httpUrl, 'POST', '/api/v1/deployments', {
+      model: 'fan',
+      version: '1.0.0',
+      target: 'tag=bench=fanout',
+    })
     const rank = new Set(['downloaded', 'verified', 'staged', 'activated'])
     let downloadedMs
     const final = await waitFor(
       async () => {
         const v = await api(hub.httpUrl, 'GET', `/api/v1/deployments/${dep.deployment.id}`)
-        if (downloadedMs === undefined && v.devices.every((d) => rank.has(d.state))) downloadedMs = performance.now() - t1
+        if (downloadedMs === undefined && v.devices.every((d) => rank.has(d.state)))
+          downloadedMs = performance.now() - t1
         return v.deployment.done ? v : undefined
       },
       { timeoutMs: 600_000, intervalMs: 50, what: 'fan-out deployment' },
@@ -162,7 +213,14 @@ try {
     const recvTs = []
     for (const s of specs) {
       const evs = (await api(hub.httpUrl, 'GET', `/api/v1/devices/${s.deviceId}`)).events
-      if (process.env.EF_BENCH_TRACE && s === specs[0]) console.error(evs.filter((e) => e.deploymentId === dep.deployment.id).map((e) => `${e.kind}@${e.ts - wall0}${e.bytes ? ':' + e.bytes : ''}`).reverse().join(' '))
+      if (process.env.EF_BENCH_TRACE && s === specs[0])
+        console.error(
+          evs
+            .filter((e) => e.deploymentId === dep.deployment.id)
+            .map((e) => `${e.kind}@${e.ts - wall0}${e.bytes ? ':' + e.bytes : ''}`)
+            .reverse()
+            .join(' '),
+        )
       const rc = evs.find((e) => e.kind === 'received' && e.deploymentId === dep.deployment.id)
       if (rc) recvTs.push(rc.ts - wall0)
       const ev = evs.find((e) => e.kind === 'downloaded' && e.deploymentId === dep.deployment.id)
@@ -190,7 +248,18 @@ try {
       rawPeakRssMiB: rawPeak,
     }
     console.error(JSON.stringify(out.fanout))
-    if (process.env.EF_BENCH_TRACE) console.error(hub.stderr().split('\n').filter((l) => l.includes('broadcast')).map((l) => { const j = JSON.parse(l); return `${j.msg} @${j.time - wall0} receivers ${j.receivers} chunks ${j.chunks}` }).join('\n'))
+    if (process.env.EF_BENCH_TRACE)
+      console.error(
+        hub
+          .stderr()
+          .split('\n')
+          .filter((l) => l.includes('broadcast'))
+          .map((l) => {
+            const j = JSON.parse(l)
+            return `${j.msg} @${j.time - wall0} receivers ${j.receivers} chunks ${j.chunks}`
+          })
+          .join('\n'),
+      )
     await Promise.all(pools.splice(0).map((p) => stopProcess(p, 20_000)))
   }
 
@@ -198,25 +267,49 @@ try {
   if (!skip.has('big')) {
     const big = await matmulModel(BIG_MB * 1e6, 12)
     // A device of the profile exists before registration, so the build happens then, not inside the timed deploy.
-    await api(hub.httpUrl, 'POST', '/api/v1/devices', { id: 'big-profile-holder', profile: 'industrial-x86' }).catch(() => undefined)
+    await api(hub.httpUrl, 'POST', '/api/v1/devices', { id: 'big-profile-holder', profile: 'industrial-x86' }).catch(
+      () => undefined,
+    )
     await api(hub.httpUrl, 'POST', `/api/v1/models?name=big&version=1.0.0&options=${FP32}`, big)
     const res = {}
     for (const mode of ['mqtt', 'http']) {
       const id = `big-${mode}`
       const d = await api(hub.httpUrl, 'POST', '/api/v1/devices', { id, profile: 'industrial-x86' })
-      const agent = await startAgent({ mqttUrl: mosq?.url ?? hub.mqttUrl, deviceId: id, secret: d.secret, hubKey: hub.publicKey, profile: 'industrial-x86', dataDir: join(tmp, id), extraArgs: ['--transfer', mode] })
-      await waitFor(async () => (await api(hub.httpUrl, 'GET', `/api/v1/devices/${id}`)).device.online, { what: 'online' })
+      const agent = await startAgent({
+        mqttUrl: mosq?.url ?? hub.mqttUrl,
+        deviceId: id,
+        secret: d.secret,
+        hubKey: hub.publicKey,
+        profile: 'industrial-x86',
+        dataDir: join(tmp, id),
+        extraArgs: ['--transfer', mode],
+      })
+      await waitFor(async () => (await api(hub.httpUrl, 'GET', `/api/v1/devices/${id}`)).device.online, {
+        what: 'online',
+      })
       const wall0 = Date.now()
-      const dep = await api(hub.httpUrl, 'POST', '/api/v1/deployments', { model: 'big', version: '1.0.0', target: `device=${id}` })
-      await waitFor(async () => (await api(hub.httpUrl, 'GET', `/api/v1/deployments/${dep.deployment.id}`)).deployment.done, { timeoutMs: 300_000, intervalMs: 50, what: `${mode} deploy` })
+      const dep = await api(hub.httpUrl, 'POST', '/api/v1/deployments', {
+        model: 'big',
+        version: '1.0.0',
+        target: `device=${id}`,
+      })
+      await waitFor(
+        async () => (await api(hub.httpUrl, 'GET', `/api/v1/deployments/${dep.deployment.id}`)).deployment.done,
+        { timeoutMs: 300_000, intervalMs: 50, what: `${mode} deploy` },
+      )
       const activated = Date.now() - wall0
       const evs = (await api(hub.httpUrl, 'GET', `/api/v1/devices/${id}`)).events
       const received = evs.find((e) => e.kind === 'received')
       const downloaded = evs.find((e) => e.kind === 'downloaded')
-      res[mode] = { transferMs: downloaded.ts - received.ts, deployToDownloadedMs: downloaded.ts - wall0, deployToActivatedMs: activated, receivedMiB: (downloaded.receivedBytes ?? 0) / MiB }
+      res[mode] = {
+        transferMs: downloaded.ts - received.ts,
+        deployToDownloadedMs: downloaded.ts - wall0,
+        deployToActivatedMs: activated,
+        receivedMiB: (downloaded.receivedBytes ?? 0) / MiB,
+      }
       await agent.stop()
     }
-    out.big = { artifactMiB: BIG_MB * 1e6 / MiB, ...res }
+    out.big = { artifactMiB: (BIG_MB * 1e6) / MiB, ...res }
     console.error(JSON.stringify(out.big))
   }
 
@@ -229,19 +322,45 @@ try {
     w.raw_data = new Uint8Array(f.buffer)
     const changed = w.raw_data.length
     const d = await api(hub.httpUrl, 'POST', '/api/v1/devices', { id: 'delta-1', profile: 'industrial-x86' })
-    const agent = await startAgent({ mqttUrl: mosq?.url ?? hub.mqttUrl, deviceId: 'delta-1', secret: d.secret, hubKey: hub.publicKey, profile: 'industrial-x86', dataDir: join(tmp, 'delta-1') })
-    await api(hub.httpUrl, 'POST', `/api/v1/models?name=wake&version=1.0.0&options=${FP32}`, readFileSync(MODELS.wakeHello))
+    const agent = await startAgent({
+      mqttUrl: mosq?.url ?? hub.mqttUrl,
+      deviceId: 'delta-1',
+      secret: d.secret,
+      hubKey: hub.publicKey,
+      profile: 'industrial-x86',
+      dataDir: join(tmp, 'delta-1'),
+    })
+    await api(
+      hub.httpUrl,
+      'POST',
+      `/api/v1/models?name=wake&version=1.0.0&options=${FP32}`,
+      readFileSync(MODELS.wakeHello),
+    )
     await api(hub.httpUrl, 'POST', `/api/v1/models?name=wake&version=1.1.0&options=${FP32}`, encodeModel(m))
     const run = async (version) => {
       const b = (await api(hub.httpUrl, 'GET', '/api/v1/hub')).distribution
-      const dep = await api(hub.httpUrl, 'POST', '/api/v1/deployments', { model: 'wake', version, target: 'device=delta-1' })
-      await waitFor(async () => (await api(hub.httpUrl, 'GET', `/api/v1/deployments/${dep.deployment.id}`)).deployment.done, { what: 'delta deploy' })
+      const dep = await api(hub.httpUrl, 'POST', '/api/v1/deployments', {
+        model: 'wake',
+        version,
+        target: 'device=delta-1',
+      })
+      await waitFor(
+        async () => (await api(hub.httpUrl, 'GET', `/api/v1/deployments/${dep.deployment.id}`)).deployment.done,
+        { what: 'delta deploy' },
+      )
       const a = (await api(hub.httpUrl, 'GET', '/api/v1/hub')).distribution
       return a.broadcastBytes + a.repairBytes - b.broadcastBytes - b.repairBytes
     }
     const full = await run('1.0.0')
     const moved = await run('1.1.0')
-    out.delta = { model: 'hello_deepa (wake-word head)', changedTensor: 'last_layer.weight', changedBytes: changed, fullBytes: full, movedBytes: moved, ratio: moved / changed }
+    out.delta = {
+      model: 'hello_deepa (wake-word head)',
+      changedTensor: 'last_layer.weight',
+      changedBytes: changed,
+      fullBytes: full,
+      movedBytes: moved,
+      ratio: moved / changed,
+    }
     console.error(JSON.stringify(out.delta))
     await agent.stop()
   }

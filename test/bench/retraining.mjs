@@ -28,7 +28,16 @@ import mqtt from 'mqtt'
 import { startHub, api, waitFor, ROOT } from '../support/fleet.mjs'
 import { rawPublisher } from './support/raw-publisher.mjs'
 
-const { values: o } = parseArgs({ options: { devices: { type: 'string' }, records: { type: 'string' }, seconds: { type: 'string' }, inflight: { type: 'string' }, samples: { type: 'string' }, client: { type: 'string' } } })
+const { values: o } = parseArgs({
+  options: {
+    devices: { type: 'string' },
+    records: { type: 'string' },
+    seconds: { type: 'string' },
+    inflight: { type: 'string' },
+    samples: { type: 'string' },
+    client: { type: 'string' },
+  },
+})
 const DEVICES = Number(o.devices ?? 40)
 const RECORDS = Number(o.records ?? 20)
 const SECONDS = Number(o.seconds ?? 20)
@@ -53,7 +62,11 @@ const cpuSecs = (pid) => {
   return (Number(f[11]) + Number(f[12])) / 100
 }
 const tmp = mkdtempSync(join(tmpdir(), 'ef-bench-retrain-'))
-const out = { machine: `${cpus().length} × ${cpus()[0].model}, node ${process.version}`, devices: DEVICES, recordsPerBatch: RECORDS }
+const out = {
+  machine: `${cpus().length} × ${cpus()[0].model}, node ${process.version}`,
+  devices: DEVICES,
+  recordsPerBatch: RECORDS,
+}
 
 // ------------------------------------------------------------------ A: floor
 {
@@ -64,25 +77,41 @@ const out = { machine: `${cpus().length} × ${cpus()[0].model}, node ${process.v
   const ins = db.prepare('INSERT INTO t VALUES (?,?,?,?,?)')
   const N = 500_000
   let t0 = performance.now()
-  for (let i = 0; i < N; i += 5000) db.transaction(() => { for (let k = i; k < i + 5000; k++) ins.run('dev-1', `b${k}`, k, k, null) })()
+  for (let i = 0; i < N; i += 5000)
+    db.transaction(() => {
+      for (let k = i; k < i + 5000; k++) ins.run('dev-1', `b${k}`, k, k, null)
+    })()
   out.floorRowsPerS = N / ((performance.now() - t0) / 1000)
   const body = JSON.stringify(Array.from({ length: 100 }, (_, k) => ({ m: 'wake', v: '1.0.0', r: k, l: 0.7 })))
   const M = 50_000
   t0 = performance.now()
-  for (let i = 0; i < M; i += 5000) db.transaction(() => { for (let k = i; k < i + 5000; k++) ins.run('dev-1', `j${k}`, k, k, body) })()
+  for (let i = 0; i < M; i += 5000)
+    db.transaction(() => {
+      for (let k = i; k < i + 5000; k++) ins.run('dev-1', `j${k}`, k, k, body)
+    })()
   out.floorJsonRowsPerS = M / ((performance.now() - t0) / 1000)
   db.close()
-  console.log(`A. SQLite floor: ${fmt(out.floorRowsPerS)} single-row inserts/s; ${fmt(out.floorJsonRowsPerS)} rows/s of 100-event JSON batches (${fmt(out.floorJsonRowsPerS * 100)} events/s)`)
+  console.log(
+    `A. SQLite floor: ${fmt(out.floorRowsPerS)} single-row inserts/s; ${fmt(out.floorJsonRowsPerS)} rows/s of 100-event JSON batches (${fmt(out.floorJsonRowsPerS * 100)} events/s)`,
+  )
 }
 
 // ---------------------------------------------------------------- B: ingest
-const hub = await startHub({ dataDir: join(tmp, 'hub'), logLevel: 'warn', env: { EF_RETRAINING: JSON.stringify({ drift: { intervalMs: 0 }, retention: { enabled: false } }) } })
+const hub = await startHub({
+  dataDir: join(tmp, 'hub'),
+  logLevel: 'warn',
+  env: { EF_RETRAINING: JSON.stringify({ drift: { intervalMs: 0 }, retention: { enabled: false } }) },
+})
 const clients = []
 try {
   const specs = []
   for (let i = 0; i < DEVICES; i++) {
     const id = `gw-${String(i).padStart(3, '0')}`
-    const d = await api(hub.httpUrl, 'POST', '/api/v1/devices', { id, profile: i % 2 ? 'gateway-rpi4' : 'industrial-x86', tags: {} })
+    const d = await api(hub.httpUrl, 'POST', '/api/v1/devices', {
+      id,
+      profile: i % 2 ? 'gateway-rpi4' : 'industrial-x86',
+      tags: {},
+    })
     specs.push({ id, secret: d.secret })
   }
   const connectClients = async () => {
@@ -110,9 +139,13 @@ try {
   const tail = JSON.stringify({ models }).slice(1)
   const payloadOf = (id, seq) => {
     const now = Date.now()
-    return Buffer.from(`{"v":1,"deviceId":"${id}","batchId":"${id}-${String(seq).padStart(10, '0')}","from":${now - 1000},"to":${now},${tail}`)
+    return Buffer.from(
+      `{"v":1,"deviceId":"${id}","batchId":"${id}-${String(seq).padStart(10, '0')}","from":${now - 1000},"to":${now},${tail}`,
+    )
   }
-  console.log(`B. batch payload: ${Buffer.byteLength(payloadOf('gw-000', 0))} bytes, ${RECORDS} events; load generator: ${CLIENT === 'raw' ? 'raw MQTT connections' : 'mqtt.js clients'}`)
+  console.log(
+    `B. batch payload: ${Buffer.byteLength(payloadOf('gw-000', 0))} bytes, ${RECORDS} events; load generator: ${CLIENT === 'raw' ? 'raw MQTT connections' : 'mqtt.js clients'}`,
+  )
   let published = 0
   let acked = 0
   let stop = false
@@ -221,7 +254,9 @@ try {
   }
   console.log(
     `B. ingest through broker → parse → validate → store: ${fmt(out.ingest.eventsPerS)} events/s (${fmt(out.ingest.batchesPerS)} batches/s of ${RECORDS}) sustained over ${secs.toFixed(1)} s, ${DEVICES} devices; ` +
-      (lat.length ? `PUBLISH→PUBACK (after commit) p50 ${out.ingest.ackMsP50.toFixed(1)} ms, p99 ${out.ingest.ackMsP99.toFixed(1)} ms; ` : '') +
+      (lat.length
+        ? `PUBLISH→PUBACK (after commit) p50 ${out.ingest.ackMsP50.toFixed(1)} ms, p99 ${out.ingest.ackMsP99.toFixed(1)} ms; `
+        : '') +
       `hub CPU ${out.ingest.hubCores.toFixed(2)} cores (${out.ingest.hubCpuUsPerEvent.toFixed(1)} µs per event), load generator ${out.ingest.generatorCores.toFixed(2)} cores; ` +
       `hub RSS idle ${out.ingest.hubRssIdleMiB.toFixed(0)} MiB, median ${out.ingest.hubRssMedianMiB.toFixed(0)} MiB, peak ${out.ingest.hubRssPeakMiB.toFixed(0)} MiB; ` +
       `${fmt(out.ingest.totalEvents)} events stored in ${fmt(out.ingest.flushes)} transactions (${out.ingest.fullFlushes} forced by a full queue, largest queue ${out.ingest.maxQueued}); ${out.ingest.lost} batches lost; ${out.ingest.rollups} rollup rows`,
@@ -247,11 +282,19 @@ try {
   await Promise.all(
     clients.map(async ({ id, c }, k) => {
       const mine = Math.ceil(SAMPLES / DEVICES)
-      for (let i = 0; i < mine; i += 32) await Promise.all(Array.from({ length: Math.min(32, mine - i) }, (_, j) => c.publishAsync(topics.samples(id), sampleOf(id, k * mine + i + j), { qos: 1 })))
+      for (let i = 0; i < mine; i += 32)
+        await Promise.all(
+          Array.from({ length: Math.min(32, mine - i) }, (_, j) =>
+            c.publishAsync(topics.samples(id), sampleOf(id, k * mine + i + j), { qos: 1 }),
+          ),
+        )
     }),
   )
   const total = Math.ceil(SAMPLES / DEVICES) * DEVICES
-  await waitFor(async () => (await status()).feed.last - before >= total, { timeoutMs: 120_000, what: 'samples stored' })
+  await waitFor(async () => (await status()).feed.last - before >= total, {
+    timeoutMs: 120_000,
+    what: 'samples stored',
+  })
   out.samplesIngestPerS = total / ((performance.now() - tS) / 1000)
   const token = hub.token
   const tF = performance.now()
@@ -263,14 +306,26 @@ try {
     for (const b of chunk) if (b === 10) n++
   }
   const feedSecs = (performance.now() - tF) / 1000
-  out.feed = { records: n, recordsPerS: n / feedSecs, MiBPerS: bytes / 1048576 / feedSecs, samplesIngestPerS: out.samplesIngestPerS }
+  out.feed = {
+    records: n,
+    recordsPerS: n / feedSecs,
+    MiBPerS: bytes / 1048576 / feedSecs,
+    samplesIngestPerS: out.samplesIngestPerS,
+  }
   const { exportDataset } = await import(join(ROOT, 'hub', 'dist', 'feed', 'export.js'))
   const tE = performance.now()
   const ex = await exportDataset(
-    { text: async (path) => (await fetch(new URL(path, hub.httpUrl), { headers: { authorization: `Bearer ${token}` } })).text() },
+    {
+      text: async (path) =>
+        (await fetch(new URL(path, hub.httpUrl), { headers: { authorization: `Bearer ${token}` } })).text(),
+    },
     { model: 'm0', out: join(tmp, 'dataset.tar') },
   )
-  out.export = { records: ex.records, recordsPerS: ex.records / ((performance.now() - tE) / 1000), MiB: ex.bytes / 1048576 }
+  out.export = {
+    records: ex.records,
+    recordsPerS: ex.records / ((performance.now() - tE) / 1000),
+    MiB: ex.bytes / 1048576,
+  }
   console.log(
     `C. feed: ${fmt(total)} samples ingested over MQTT at ${fmt(out.samplesIngestPerS)}/s; GET /api/v1/feed streamed ${fmt(n)} records at ${fmt(out.feed.recordsPerS)} records/s (${out.feed.MiBPerS.toFixed(1)} MiB/s); ` +
       `export (feed + one GET per sample + .npy + tar) ${fmt(ex.records)} records at ${fmt(out.export.recordsPerS)} records/s, ${out.export.MiB.toFixed(1)} MiB`,
@@ -289,15 +344,34 @@ try {
   const rows = store.telemetry.countRows().rows
   const versions = store.db.prepare('SELECT DISTINCT model, version FROM telemetry').all()
   // A pipeline-posted baseline per version so every subject has a PSI.
-  for (const v of versions) store.telemetry.baselines.put({ model: v.model, version: v.version, profile: '*', source: 'api', fromMs: null, toMs: null, requests: 1000, confidence: [1, 1, 1, 2, 5, 10, 20, 30, 20, 10], features: { x: new Array(FEATURE_BUCKETS.length + 1).fill(100) }, createdAt: Date.now() })
-  const drift = new DriftMonitor({ store, now: Date.now, log: pino({ level: 'silent' }) }, { windowMs: 24 * 3600_000, intervalMs: 0 })
+  for (const v of versions)
+    store.telemetry.baselines.put({
+      model: v.model,
+      version: v.version,
+      profile: '*',
+      source: 'api',
+      fromMs: null,
+      toMs: null,
+      requests: 1000,
+      confidence: [1, 1, 1, 2, 5, 10, 20, 30, 20, 10],
+      features: { x: new Array(FEATURE_BUCKETS.length + 1).fill(100) },
+      createdAt: Date.now(),
+    })
+  const drift = new DriftMonitor(
+    { store, now: Date.now, log: pino({ level: 'silent' }) },
+    { windowMs: 24 * 3600_000, intervalMs: 0 },
+  )
   const tD = performance.now()
   const r = drift.evaluate()
   const driftMs = performance.now() - tD
   // The same PSI computed naively from the raw rows (every row's JSON parsed and merged).
   const tN = performance.now()
   const acc = new Map()
-  for (const row of store.db.prepare('SELECT t.model, t.version, d.profile, t.confidence, t.features FROM telemetry t JOIN devices d ON d.id = t.device_id').iterate()) {
+  for (const row of store.db
+    .prepare(
+      'SELECT t.model, t.version, d.profile, t.confidence, t.features FROM telemetry t JOIN devices d ON d.id = t.device_id',
+    )
+    .iterate()) {
     const key = `${row.model}@${row.version}@${row.profile}`
     const a = acc.get(key) ?? { c: new Array(10).fill(0), f: new Array(FEATURE_BUCKETS.length + 1).fill(0) }
     JSON.parse(row.confidence).forEach((x, i) => (a.c[i] += x))
@@ -305,9 +379,18 @@ try {
     acc.set(key, a)
   }
   const naiveMs = performance.now() - tN
-  out.drift = { rawRows: rows, subjects: r.values.length, events: r.events.length, rollupMs: driftMs, naiveRawScanMs: naiveMs, rollupRows: store.telemetry.rollups.count() }
+  out.drift = {
+    rawRows: rows,
+    subjects: r.values.length,
+    events: r.events.length,
+    rollupMs: driftMs,
+    naiveRawScanMs: naiveMs,
+    rollupRows: store.telemetry.rollups.count(),
+  }
   store.close()
-  console.log(`D. drift over ${fmt(rows)} raw telemetry rows (${out.drift.rollupRows} rollup rows): hub evaluation ${driftMs.toFixed(1)} ms for ${r.values.length} subjects (${r.events.length} drift events); naive recomputation from the raw rows ${(naiveMs / 1000).toFixed(2)} s`)
+  console.log(
+    `D. drift over ${fmt(rows)} raw telemetry rows (${out.drift.rollupRows} rollup rows): hub evaluation ${driftMs.toFixed(1)} ms for ${r.values.length} subjects (${r.events.length} drift events); naive recomputation from the raw rows ${(naiveMs / 1000).toFixed(2)} s`,
+  )
 }
 
 console.log(JSON.stringify(out))

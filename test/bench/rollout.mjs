@@ -21,7 +21,15 @@ import { startHub, api, waitFor } from '../support/fleet.mjs'
 import { startSimFleet } from '../support/sim-devices.mjs'
 import { batchModel } from '../support/rollout-models.mjs'
 
-const { values: o } = parseArgs({ options: { devices: { type: 'string' }, 'soak-ms': { type: 'string' }, 'console-devices': { type: 'string' }, loads: { type: 'string' }, skip: { type: 'string' } } })
+const { values: o } = parseArgs({
+  options: {
+    devices: { type: 'string' },
+    'soak-ms': { type: 'string' },
+    'console-devices': { type: 'string' },
+    loads: { type: 'string' },
+    skip: { type: 'string' },
+  },
+})
 const N = Number(o.devices ?? 1000)
 const SOAK = Number(o['soak-ms'] ?? 2000)
 const M = Number(o['console-devices'] ?? 10_000)
@@ -37,7 +45,11 @@ async function provision(hub, n, prefix, withTags = true) {
       Array.from({ length: Math.min(50, n - i) }, (_, k) => {
         const id = `${prefix}${String(i + k).padStart(5, '0')}`
         const profile = PROFILES[(i + k) % PROFILES.length]
-        return api(hub.httpUrl, 'POST', '/api/v1/devices', { id, profile, tags: withTags ? { fleet: 'bench', region: (i + k) % 3 ? 'eu' : 'us' } : {} }).then((d) => ({ id, profile, secret: d.secret }))
+        return api(hub.httpUrl, 'POST', '/api/v1/devices', {
+          id,
+          profile,
+          tags: withTags ? { fleet: 'bench', region: (i + k) % 3 ? 'eu' : 'us' } : {},
+        }).then((d) => ({ id, profile, secret: d.secret }))
       }),
     )
     out.push(...batch)
@@ -61,11 +73,23 @@ async function rolloutBench(tickMs) {
     await registerModel(hub, '1.0.0', 1)
     await registerModel(hub, '2.0.0', 2)
     const t1 = Date.now()
-    fleet = await startSimFleet({ mqttUrl: hub.mqttUrl, devices: specs.map((s) => ({ ...s, model: 'clf', version: '1.0.0' })), behavior: () => ({ requests: 30, errors: 0, latencyMs: 3 }) })
-    await waitFor(async () => (await api(hub.httpUrl, 'GET', '/api/v1/fleet/summary')).online === N, { timeoutMs: 120_000, intervalMs: 250, what: 'sim devices online' })
+    fleet = await startSimFleet({
+      mqttUrl: hub.mqttUrl,
+      devices: specs.map((s) => ({ ...s, model: 'clf', version: '1.0.0' })),
+      behavior: () => ({ requests: 30, errors: 0, latencyMs: 3 }),
+    })
+    await waitFor(async () => (await api(hub.httpUrl, 'GET', '/api/v1/fleet/summary')).online === N, {
+      timeoutMs: 120_000,
+      intervalMs: 250,
+      what: 'sim devices online',
+    })
     const tConn = Date.now() - t1
     // Builds for every profile exist before the clock starts (compiling is not the control plane).
-    const warm = await api(hub.httpUrl, 'POST', '/api/v1/deployments', { model: 'clf', version: '2.0.0', target: 'device=nonexistent' }).catch((e) => e.body)
+    const warm = await api(hub.httpUrl, 'POST', '/api/v1/deployments', {
+      model: 'clf',
+      version: '2.0.0',
+      target: 'device=nonexistent',
+    }).catch((e) => e.body)
     void warm
     const telemetry = setInterval(() => void fleet.telemetry().catch(() => undefined), 1000)
     const tStart = Date.now()
@@ -88,13 +112,34 @@ async function rolloutBench(tickMs) {
     )
     const total = Date.now() - tStart
     clearInterval(telemetry)
-    const waves = final.decisions.filter((d) => d.kind === 'wave' && (d.decision === 'start' || d.decision === 'deployed' || d.decision === 'completed'))
+    const waves = final.decisions.filter(
+      (d) => d.kind === 'wave' && (d.decision === 'start' || d.decision === 'deployed' || d.decision === 'completed'),
+    )
     const gates = final.decisions.filter((d) => d.kind === 'gate')
     // Per wave: start → all devices activated (deploy), and the rest of the wave past its soak.
-    const starts = [final.decisions.find((d) => d.decision === 'create').ts, ...waves.filter((d) => d.decision === 'start').map((d) => d.ts)]
+    const starts = [
+      final.decisions.find((d) => d.decision === 'create').ts,
+      ...waves.filter((d) => d.decision === 'start').map((d) => d.ts),
+    ]
     const deployed = waves.filter((d) => d.decision === 'deployed').map((d) => d.ts)
-    const perWave = deployed.map((ts, i) => ({ wave: i + 1, devices: final.rollout.waves[i].devices, deployMs: ts - starts[i], gateMs: (gates[i]?.ts ?? ts) - ts - SOAK }))
-    return { tickMs, state: final.rollout.state, total, overhead: total - 4 * SOAK, tProv, tConn, tCreate, perWave, deploys: fleet.deploys.length, gates: gates.map((g) => g.decision) }
+    const perWave = deployed.map((ts, i) => ({
+      wave: i + 1,
+      devices: final.rollout.waves[i].devices,
+      deployMs: ts - starts[i],
+      gateMs: (gates[i]?.ts ?? ts) - ts - SOAK,
+    }))
+    return {
+      tickMs,
+      state: final.rollout.state,
+      total,
+      overhead: total - 4 * SOAK,
+      tProv,
+      tConn,
+      tCreate,
+      perWave,
+      deploys: fleet.deploys.length,
+      gates: gates.map((g) => g.decision),
+    }
   } finally {
     await fleet?.close()
     await hub.stop()
@@ -105,7 +150,11 @@ async function rolloutBench(tickMs) {
 async function consoleBench() {
   const tmp = mkdtempSync(join(tmpdir(), 'ef-bench-console-'))
   const hub = await startHub({ dataDir: join(tmp, 'hub') })
-  const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'], headless: true })
+  const browser = await chromium.launch({
+    executablePath: '/usr/bin/chromium',
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
+    headless: true,
+  })
   try {
     const t0 = Date.now()
     await provision(hub, M, 'dev')
@@ -124,7 +173,11 @@ async function consoleBench() {
       await page.waitForSelector('[data-chart="profiles"] svg rect', { state: 'attached' })
       await page.waitForSelector('#devices tbody tr:nth-child(100)')
       loads.push(Date.now() - t)
-      const bytes = await page.evaluate(() => performance.getEntriesByType('resource').reduce((a, e) => a + (e.transferSize || 0), 0) + (performance.getEntriesByType('navigation')[0]?.transferSize ?? 0))
+      const bytes = await page.evaluate(
+        () =>
+          performance.getEntriesByType('resource').reduce((a, e) => a + (e.transferSize || 0), 0) +
+          (performance.getEntriesByType('navigation')[0]?.transferSize ?? 0),
+      )
       loads[loads.length - 1] = { ms: Date.now() - t, bytes }
       await page.close()
     }
@@ -145,7 +198,12 @@ if (!skip.has('rollout')) {
     process.stdout.write(
       `\nrollout over ${N} simulated devices, 4 waves 1/10/50/100%, soak ${SOAK} ms each, tick ${r.tickMs} ms: ${r.state} in ${(r.total / 1000).toFixed(2)} s → control-plane overhead ${(r.overhead / 1000).toFixed(2)} s beyond ${(4 * SOAK) / 1000} s of soaks\n` +
         `  create call ${r.tCreate} ms; provisioning ${N} devices over the API ${(r.tProv / 1000).toFixed(1)} s; ${N} MQTT connections online ${(r.tConn / 1000).toFixed(1)} s; deploy commands answered ${r.deploys}; gates ${r.gates.join(',')}\n` +
-        r.perWave.map((w) => `  wave ${w.wave}: ${w.devices} devices, start → all activated ${w.deployMs} ms, soak end → gate decision ${w.gateMs} ms`).join('\n') +
+        r.perWave
+          .map(
+            (w) =>
+              `  wave ${w.wave}: ${w.devices} devices, start → all activated ${w.deployMs} ms, soak end → gate decision ${w.gateMs} ms`,
+          )
+          .join('\n') +
         '\n',
     )
   }

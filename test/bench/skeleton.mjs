@@ -52,7 +52,9 @@ const hub = await startHub({ dataDir: join(tmp, 'hub') })
 const agents = await startFleet(hub, FLEET, { tmp, telemetryMs: 2000 })
 const results = { deployMs: [], deployHubMs: [] }
 try {
-  await waitFor(async () => (await api(hub.httpUrl, 'GET', '/api/v1/devices')).items.every((d) => d.online), { what: 'online' })
+  await waitFor(async () => (await api(hub.httpUrl, 'GET', '/api/v1/devices')).items.every((d) => d.online), {
+    what: 'online',
+  })
   const idleNoModel = agents.map((a) => rssMiB(a.proc.pid))
   const models = [MODELS.wakeHello, MODELS.wakeNamaste]
   for (let r = 0; r < reps; r++) {
@@ -64,18 +66,35 @@ try {
     // "Serving" is observed from the devices' own local APIs, not from hub state.
     await Promise.all(
       agents.map((a) =>
-        waitFor(async () => (await api(a.url, 'GET', '/v1/models')).items.some((m) => m.version === version), { intervalMs: 5, timeoutMs: 60_000, what: `${a.id} serving` }),
+        waitFor(async () => (await api(a.url, 'GET', '/v1/models')).items.some((m) => m.version === version), {
+          intervalMs: 5,
+          timeoutMs: 60_000,
+          what: `${a.id} serving`,
+        }),
       ),
     )
     results.deployMs.push(performance.now() - t0)
-    await waitFor(async () => (await api(hub.httpUrl, 'GET', `/api/v1/deployments/${dep.deployment.id}`)).deployment.done, { intervalMs: 5, what: 'hub sees done' })
+    await waitFor(
+      async () => (await api(hub.httpUrl, 'GET', `/api/v1/deployments/${dep.deployment.id}`)).deployment.done,
+      { intervalMs: 5, what: 'hub sees done' },
+    )
     results.deployHubMs.push(performance.now() - t0)
   }
   // Warm every agent like the floor process (100 runs), then let it idle.
   const input = wakeInput(1)
   const last = `1.${reps - 1}.0`
-  const lastInput = reps % 2 === 1 ? input : { 'onnx::Flatten_0': { ...input['onnx::Flatten_0'], dims: [1, 24, 96], data: input['onnx::Flatten_0'].data.slice(0, 2304) } }
-  for (const a of agents) for (let i = 0; i < 100; i++) await api(a.url, 'POST', '/v1/models/wake/infer', { inputs: lastInput })
+  const lastInput =
+    reps % 2 === 1
+      ? input
+      : {
+          'onnx::Flatten_0': {
+            ...input['onnx::Flatten_0'],
+            dims: [1, 24, 96],
+            data: input['onnx::Flatten_0'].data.slice(0, 2304),
+          },
+        }
+  for (const a of agents)
+    for (let i = 0; i < 100; i++) await api(a.url, 'POST', '/v1/models/wake/infer', { inputs: lastInput })
   await sleep(3000)
   const idleOneModel = agents.map((a) => rssMiB(a.proc.pid))
   const hubRss = rssMiB(hub.proc.pid)
@@ -86,7 +105,11 @@ try {
     reps,
     deployToServingMs: { median: median(results.deployMs), all: results.deployMs.map(Math.round) },
     deployToHubDoneMs: { median: median(results.deployHubMs), all: results.deployHubMs.map(Math.round) },
-    agentRssMiB: { idleNoModel: median(idleNoModel), idleOneModel: median(idleOneModel), max: Math.max(...idleOneModel) },
+    agentRssMiB: {
+      idleNoModel: median(idleNoModel),
+      idleOneModel: median(idleOneModel),
+      max: Math.max(...idleOneModel),
+    },
     bareNodeOrtOneSessionMiB: floor,
     agentOverheadMiB: median(idleOneModel) - floor,
     hubRssMiB: hubRss,

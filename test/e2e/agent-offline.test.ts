@@ -11,7 +11,19 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import Database from 'better-sqlite3'
-import { startHub, startAgent, startTcpProxy, api, cli, waitFor, wakeInput, type HubProc, type AgentProc, type TcpProxy, MODELS } from '../support/fleet.mjs'
+import {
+  startHub,
+  startAgent,
+  startTcpProxy,
+  api,
+  cli,
+  waitFor,
+  wakeInput,
+  type HubProc,
+  type AgentProc,
+  type TcpProxy,
+  MODELS,
+} from '../support/fleet.mjs'
 
 const PROFILE = 'gateway-rpi4'
 const DEVICE = 'off-1'
@@ -30,10 +42,45 @@ describe('offline for a long period under load, then reconnected', () => {
     hub = await startHub({ dataDir: join(tmp, 'hub') })
     const { secret } = await api(hub.httpUrl, 'POST', '/api/v1/devices', { id: DEVICE, profile: PROFILE })
     proxy = await startTcpProxy(hub.mqttUrl)
-    agent = await startAgent({ mqttUrl: proxy.url, deviceId: DEVICE, secret, hubKey: hub.publicKey, profile: PROFILE, dataDir: join(tmp, DEVICE), telemetryMs: TELEMETRY_MS, env: { EF_RECONNECT_MAX_MS: '1000' } })
-    const add = await cli(['model', 'add', MODELS.wakeHello, '--name', 'wake', '--version', '1.0.0', '--precision', 'fp32', '--output', '39=probability', '--hub', hub.httpUrl, '--json'])
+    agent = await startAgent({
+      mqttUrl: proxy.url,
+      deviceId: DEVICE,
+      secret,
+      hubKey: hub.publicKey,
+      profile: PROFILE,
+      dataDir: join(tmp, DEVICE),
+      telemetryMs: TELEMETRY_MS,
+      env: { EF_RECONNECT_MAX_MS: '1000' },
+    })
+    const add = await cli([
+      'model',
+      'add',
+      MODELS.wakeHello,
+      '--name',
+      'wake',
+      '--version',
+      '1.0.0',
+      '--precision',
+      'fp32',
+      '--output',
+      '39=probability',
+      '--hub',
+      hub.httpUrl,
+      '--json',
+    ])
     expect(add.code, add.err).toBe(0)
-    const d = await cli(['deploy', 'wake@1.0.0', '--target', `device=${DEVICE}`, '--wait', '--timeout', '60', '--hub', hub.httpUrl, '--json'])
+    const d = await cli([
+      'deploy',
+      'wake@1.0.0',
+      '--target',
+      `device=${DEVICE}`,
+      '--wait',
+      '--timeout',
+      '60',
+      '--hub',
+      hub.httpUrl,
+      '--json',
+    ])
     expect(d.code, d.err + d.out).toBe(0)
     hubDb = new Database(join(tmp, 'hub', 'hub.db'), { readonly: true })
   })
@@ -54,7 +101,11 @@ describe('offline for a long period under load, then reconnected', () => {
     const load = Promise.all(
       [1, 2].map(async (c) => {
         for (let i = 0; running; i++) {
-          const r = await fetch(`${local()}/v1/models/wake/infer`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ inputs: wakeInput(c * 100_000 + i) }) })
+          const r = await fetch(`${local()}/v1/models/wake/infer`, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json' },
+            body: JSON.stringify({ inputs: wakeInput(c * 100_000 + i) }),
+          })
           await r.arrayBuffer()
           if (r.ok) served++
           else failed++
@@ -75,12 +126,23 @@ describe('offline for a long period under load, then reconnected', () => {
     expect(offline.connected).toBe(false)
     expect(offline.batchesCut - cutAt.batchesCut).toBeGreaterThanOrEqual(40)
     expect(offline.queued.telemetry).toBeGreaterThanOrEqual(40)
-    const beforeReconnect = (hubDb.prepare('SELECT count(*) AS n FROM telemetry_batches WHERE device_id = ?').get(DEVICE) as { n: number }).n
+    const beforeReconnect = (
+      hubDb.prepare('SELECT count(*) AS n FROM telemetry_batches WHERE device_id = ?').get(DEVICE) as { n: number }
+    ).n
 
     // Back online; flap once more while the backlog drains, so PUBACKs are lost mid-stream.
     proxy.restore()
-    await waitFor(async () => (await stats()).connected, { timeoutMs: 10_000, intervalMs: 20, what: 'agent reconnected' })
-    await waitFor(() => (hubDb.prepare('SELECT count(*) AS n FROM telemetry_batches WHERE device_id = ?').get(DEVICE) as { n: number }).n > beforeReconnect, { intervalMs: 5, what: 'drain started' })
+    await waitFor(async () => (await stats()).connected, {
+      timeoutMs: 10_000,
+      intervalMs: 20,
+      what: 'agent reconnected',
+    })
+    await waitFor(
+      () =>
+        (hubDb.prepare('SELECT count(*) AS n FROM telemetry_batches WHERE device_id = ?').get(DEVICE) as { n: number })
+          .n > beforeReconnect,
+      { intervalMs: 5, what: 'drain started' },
+    )
     proxy.cut()
     await sleep(1000)
     proxy.restore()
@@ -102,17 +164,25 @@ describe('offline for a long period under load, then reconnected', () => {
     )
     expect(final.drops).toEqual({ evicted: 0, diskFull: 0, capped: 0 })
 
-    const batches = hubDb.prepare('SELECT count(*) AS n, count(DISTINCT batch_id) AS d FROM telemetry_batches WHERE device_id = ?').get(DEVICE) as { n: number; d: number }
+    const batches = hubDb
+      .prepare('SELECT count(*) AS n, count(DISTINCT batch_id) AS d FROM telemetry_batches WHERE device_id = ?')
+      .get(DEVICE) as { n: number; d: number }
     expect(batches.n).toBe(final.batchesCut)
     expect(batches.d).toBe(batches.n)
     // One model version served: exactly one telemetry row per batch, none twice.
-    const rows = hubDb.prepare('SELECT count(*) AS n, count(DISTINCT batch_id) AS d, sum(requests) AS requests, sum(errors) AS errors FROM telemetry WHERE device_id = ?').get(DEVICE) as { n: number; d: number; requests: number; errors: number }
+    const rows = hubDb
+      .prepare(
+        'SELECT count(*) AS n, count(DISTINCT batch_id) AS d, sum(requests) AS requests, sum(errors) AS errors FROM telemetry WHERE device_id = ?',
+      )
+      .get(DEVICE) as { n: number; d: number; requests: number; errors: number }
     expect(rows.n).toBe(batches.n)
     expect(rows.d).toBe(rows.n)
     expect(rows.requests).toBe(served)
     expect(rows.errors).toBe(0)
     // Batch windows tile the timeline: no window stored twice or overlapping.
-    const windows = hubDb.prepare('SELECT ts_from AS f, ts_to AS t FROM telemetry_batches WHERE device_id = ? ORDER BY ts_from').all(DEVICE) as { f: number; t: number }[]
+    const windows = hubDb
+      .prepare('SELECT ts_from AS f, ts_to AS t FROM telemetry_batches WHERE device_id = ? ORDER BY ts_from')
+      .all(DEVICE) as { f: number; t: number }[]
     for (let i = 1; i < windows.length; i++) expect(windows[i].f).toBeGreaterThanOrEqual(windows[i - 1].t)
     expect(served).toBeGreaterThan(100)
   })

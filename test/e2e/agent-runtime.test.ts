@@ -14,26 +14,59 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { request } from 'node:http'
 import Database from 'better-sqlite3'
-import { startHub, startAgent, startTcpProxy, api, cli, waitFor, wakeInput, MODELS, type HubProc, type AgentProc, type TcpProxy } from '../support/fleet.mjs'
+import {
+  startHub,
+  startAgent,
+  startTcpProxy,
+  api,
+  cli,
+  waitFor,
+  wakeInput,
+  MODELS,
+  type HubProc,
+  type AgentProc,
+  type TcpProxy,
+} from '../support/fleet.mjs'
 
 const PROFILE = 'gateway-rpi4'
 const MAX_BODY = 256 * 1024
 const MAX_DB = 64 * 1024
 
 /** POST with a raw body; resolves with status and parsed JSON (never throws on 4xx). */
-function post(port: number, path: string, body: Buffer | string, headers: Record<string, string | number> = {}, chunked = false): Promise<{ status: number; json: any }> {
+function post(
+  port: number,
+  path: string,
+  body: Buffer | string,
+  headers: Record<string, string | number> = {},
+  chunked = false,
+): Promise<{ status: number; json: any }> {
   return new Promise((resolve, reject) => {
     const buf = typeof body === 'string' ? Buffer.from(body) : body
-    const req = request({ host: '127.0.0.1', port, method: 'POST', path, headers: { 'content-type': 'application/json', ...(chunked ? {} : { 'content-length': buf.length }), ...headers } }, (res) => {
-      const parts: Buffer[] = []
-      res.on('data', (c: Buffer) => parts.push(c))
-      res.on('end', () => {
-        const text = Buffer.concat(parts).toString()
-        resolve({ status: res.statusCode ?? 0, json: text ? JSON.parse(text) : undefined })
-      })
-    })
+    const req = request(
+      {
+        host: '127.0.0.1',
+        port,
+        method: 'POST',
+        path,
+        headers: {
+          'content-type': 'application/json',
+          ...(chunked ? {} : { 'content-length': buf.length }),
+          ...headers,
+        },
+      },
+      (res) => {
+        const parts: Buffer[] = []
+        res.on('data', (c: Buffer) => parts.push(c))
+        res.on('end', () => {
+          const text = Buffer.concat(parts).toString()
+          resolve({ status: res.statusCode ?? 0, json: text ? JSON.parse(text) : undefined })
+        })
+      },
+    )
     // The server may answer 413 and close while we are still writing.
-    req.on('error', (err: NodeJS.ErrnoException) => (err.code === 'EPIPE' || err.code === 'ECONNRESET' ? undefined : reject(err)))
+    req.on('error', (err: NodeJS.ErrnoException) =>
+      err.code === 'EPIPE' || err.code === 'ECONNRESET' ? undefined : reject(err),
+    )
     if (chunked) {
       // No content-length: the limit must hold while streaming, not only on the declared size.
       for (let off = 0; off < buf.length; off += 64 * 1024) req.write(buf.subarray(off, off + 64 * 1024))
@@ -55,17 +88,38 @@ describe('agent runtime (real hub and agent processes)', () => {
 
   beforeAll(async () => {
     hub = await startHub({ dataDir: join(tmp, 'hub') })
-    for (const id of ['rt-1', 'rt-full']) secrets[id] = (await api(hub.httpUrl, 'POST', '/api/v1/devices', { id, profile: PROFILE, tags: { suite: 'runtime' } })).secret
+    for (const id of ['rt-1', 'rt-full'])
+      secrets[id] = (
+        await api(hub.httpUrl, 'POST', '/api/v1/devices', { id, profile: PROFILE, tags: { suite: 'runtime' } })
+      ).secret
     const config = join(tmp, 'agent.json')
     writeFileSync(config, JSON.stringify({ maxBodyBytes: MAX_BODY }))
     proxy = await startTcpProxy(hub.mqttUrl)
     const common = { hubKey: hub.publicKey, profile: PROFILE }
     ;[agent, full] = await Promise.all([
-      startAgent({ ...common, mqttUrl: hub.mqttUrl, deviceId: 'rt-1', secret: secrets['rt-1'], dataDir: join(tmp, 'rt-1'), extraArgs: ['--config', config] }),
+      startAgent({
+        ...common,
+        mqttUrl: hub.mqttUrl,
+        deviceId: 'rt-1',
+        secret: secrets['rt-1'],
+        dataDir: join(tmp, 'rt-1'),
+        extraArgs: ['--config', config],
+      }),
       // Behind the proxy, so the test can take it offline; a 64 KiB database and fast telemetry fill it in seconds.
-      startAgent({ ...common, mqttUrl: proxy.url, deviceId: 'rt-full', secret: secrets['rt-full'], dataDir: join(tmp, 'rt-full'), telemetryMs: 100, env: { EF_MAX_DB_BYTES: String(MAX_DB), EF_RECONNECT_MAX_MS: '1000' } }),
+      startAgent({
+        ...common,
+        mqttUrl: proxy.url,
+        deviceId: 'rt-full',
+        secret: secrets['rt-full'],
+        dataDir: join(tmp, 'rt-full'),
+        telemetryMs: 100,
+        env: { EF_MAX_DB_BYTES: String(MAX_DB), EF_RECONNECT_MAX_MS: '1000' },
+      }),
     ])
-    await waitFor(async () => (await api(hub.httpUrl, 'GET', '/api/v1/devices')).items.every((d: { online: boolean }) => d.online), { what: 'agents online' })
+    await waitFor(
+      async () => (await api(hub.httpUrl, 'GET', '/api/v1/devices')).items.every((d: { online: boolean }) => d.online),
+      { what: 'agents online' },
+    )
     hubDb = new Database(join(tmp, 'hub', 'hub.db'), { readonly: true })
   })
 
@@ -78,22 +132,79 @@ describe('agent runtime (real hub and agent processes)', () => {
   })
 
   it('registers what output 39 means; a bad kind is a usage error, an unknown output fails the build', async () => {
-    const bad = await cli(['model', 'add', MODELS.wakeHello, '--name', 'wake', '--version', '0.9.0', '--output', '39=confidence', '--hub', hub.httpUrl])
+    const bad = await cli([
+      'model',
+      'add',
+      MODELS.wakeHello,
+      '--name',
+      'wake',
+      '--version',
+      '0.9.0',
+      '--output',
+      '39=confidence',
+      '--hub',
+      hub.httpUrl,
+    ])
     expect(bad.code).toBe(2)
     expect(bad.err).toContain('KIND is one of')
-    const unknown = await cli(['model', 'add', MODELS.wakeHello, '--name', 'wake', '--version', '0.9.0', '--precision', 'fp32', '--output', 'nope=scores', '--hub', hub.httpUrl, '--json'])
+    const unknown = await cli([
+      'model',
+      'add',
+      MODELS.wakeHello,
+      '--name',
+      'wake',
+      '--version',
+      '0.9.0',
+      '--precision',
+      'fp32',
+      '--output',
+      'nope=scores',
+      '--hub',
+      hub.httpUrl,
+      '--json',
+    ])
     expect(unknown.code, unknown.err).toBe(0)
-    expect(JSON.parse(unknown.out).builds).toEqual([expect.objectContaining({ profile: PROFILE, status: 'failed', errorCode: 'EF_ERR_MODEL_INVALID' })])
+    expect(JSON.parse(unknown.out).builds).toEqual([
+      expect.objectContaining({ profile: PROFILE, status: 'failed', errorCode: 'EF_ERR_MODEL_INVALID' }),
+    ])
 
-    const r = await cli(['model', 'add', MODELS.wakeHello, '--name', 'wake', '--version', '1.0.0', '--precision', 'fp32', '--output', '39=probability', '--hub', hub.httpUrl, '--json'])
+    const r = await cli([
+      'model',
+      'add',
+      MODELS.wakeHello,
+      '--name',
+      'wake',
+      '--version',
+      '1.0.0',
+      '--precision',
+      'fp32',
+      '--output',
+      '39=probability',
+      '--hub',
+      hub.httpUrl,
+      '--json',
+    ])
     expect(r.code, r.err).toBe(0)
     const out = JSON.parse(r.out)
     expect(out.version.options).toEqual({ precision: 'fp32', outputs: { '39': 'probability' } })
     expect(out.builds).toEqual([expect.objectContaining({ profile: PROFILE, status: 'ok' })])
-    const row = hubDb.prepare("SELECT manifest FROM builds WHERE model = 'wake' AND version = '1.0.0'").get() as { manifest: string }
+    const row = hubDb.prepare("SELECT manifest FROM builds WHERE model = 'wake' AND version = '1.0.0'").get() as {
+      manifest: string
+    }
     expect(JSON.parse(row.manifest).semantics).toEqual([{ name: '39', kind: 'probability' }])
 
-    const d = await cli(['deploy', 'wake@1.0.0', '--target', 'tag=suite=runtime', '--wait', '--timeout', '60', '--hub', hub.httpUrl, '--json'])
+    const d = await cli([
+      'deploy',
+      'wake@1.0.0',
+      '--target',
+      'tag=suite=runtime',
+      '--wait',
+      '--timeout',
+      '60',
+      '--hub',
+      hub.httpUrl,
+      '--json',
+    ])
     expect(d.code, d.err + d.out).toBe(0)
     expect(JSON.parse(d.out).devices.map((x: { state: string }) => x.state)).toEqual(['activated', 'activated'])
   })
@@ -108,7 +219,9 @@ describe('agent runtime (real hub and agent processes)', () => {
     }
     const got = await waitFor(
       () => {
-        const rows = hubDb.prepare("SELECT requests, confidence FROM telemetry WHERE device_id = 'rt-1' AND model = 'wake'").all() as { requests: number; confidence: string | null }[]
+        const rows = hubDb
+          .prepare("SELECT requests, confidence FROM telemetry WHERE device_id = 'rt-1' AND model = 'wake'")
+          .all() as { requests: number; confidence: string | null }[]
         const sum = new Array<number>(10).fill(0)
         let requests = 0
         for (const row of rows) {
@@ -127,19 +240,76 @@ describe('agent runtime (real hub and agent processes)', () => {
     const cases: [string, Promise<{ status: number; json: any }>, number, string][] = [
       ['wrong tensor name', infer(agent.apiPort, { audio: good }), 400, 'EF_ERR_INFER_BAD_TENSOR'],
       ['missing input', infer(agent.apiPort, {}), 400, 'EF_ERR_INFER_BAD_TENSOR'],
-      ['wrong shape', infer(agent.apiPort, { 'onnx::Flatten_0': { ...good, dims: [1, 24, 100] } }), 400, 'EF_ERR_INFER_BAD_TENSOR'],
-      ['wrong rank', infer(agent.apiPort, { 'onnx::Flatten_0': { ...good, dims: [25, 96] } }), 400, 'EF_ERR_INFER_BAD_TENSOR'],
-      ['wrong type', infer(agent.apiPort, { 'onnx::Flatten_0': { type: 'int32', dims: good.dims, data: good.data.map(() => 1) } }), 400, 'EF_ERR_INFER_BAD_TENSOR'],
-      ['unknown type', infer(agent.apiPort, { 'onnx::Flatten_0': { ...good, type: 'float128' } }), 400, 'EF_ERR_INFER_BAD_TENSOR'],
-      ['too few values', infer(agent.apiPort, { 'onnx::Flatten_0': { ...good, data: good.data.slice(0, 10) } }), 400, 'EF_ERR_INFER_BAD_TENSOR'],
-      ['bad base64 length', infer(agent.apiPort, { 'onnx::Flatten_0': { type: 'float32', dims: good.dims, b64: 'AAAA' } }), 400, 'EF_ERR_INFER_BAD_TENSOR'],
-      ['negative dim', infer(agent.apiPort, { 'onnx::Flatten_0': { ...good, dims: [1, -25, 96] } }), 400, 'EF_ERR_INFER_BAD_TENSOR'],
+      [
+        'wrong shape',
+        infer(agent.apiPort, { 'onnx::Flatten_0': { ...good, dims: [1, 24, 100] } }),
+        400,
+        'EF_ERR_INFER_BAD_TENSOR',
+      ],
+      [
+        'wrong rank',
+        infer(agent.apiPort, { 'onnx::Flatten_0': { ...good, dims: [25, 96] } }),
+        400,
+        'EF_ERR_INFER_BAD_TENSOR',
+      ],
+      [
+        'wrong type',
+        infer(agent.apiPort, { 'onnx::Flatten_0': { type: 'int32', dims: good.dims, data: good.data.map(() => 1) } }),
+        400,
+        'EF_ERR_INFER_BAD_TENSOR',
+      ],
+      [
+        'unknown type',
+        infer(agent.apiPort, { 'onnx::Flatten_0': { ...good, type: 'float128' } }),
+        400,
+        'EF_ERR_INFER_BAD_TENSOR',
+      ],
+      [
+        'too few values',
+        infer(agent.apiPort, { 'onnx::Flatten_0': { ...good, data: good.data.slice(0, 10) } }),
+        400,
+        'EF_ERR_INFER_BAD_TENSOR',
+      ],
+      [
+        'bad base64 length',
+        infer(agent.apiPort, { 'onnx::Flatten_0': { type: 'float32', dims: good.dims, b64: 'AAAA' } }),
+        400,
+        'EF_ERR_INFER_BAD_TENSOR',
+      ],
+      [
+        'negative dim',
+        infer(agent.apiPort, { 'onnx::Flatten_0': { ...good, dims: [1, -25, 96] } }),
+        400,
+        'EF_ERR_INFER_BAD_TENSOR',
+      ],
       ['not JSON', post(agent.apiPort, '/v1/models/wake/infer', '{"inputs": {'), 400, 'EF_ERR_MSG_JSON'],
       ['no inputs member', post(agent.apiPort, '/v1/models/wake/infer', '[1,2,3]'), 400, 'EF_ERR_INFER_BAD_TENSOR'],
-      ['binary header past the end', post(agent.apiPort, '/v1/models/wake/infer', Buffer.from([0xff, 0, 0, 0, 0x7b]), { 'content-type': 'application/x-edgefleet-tensors' }), 400, 'EF_ERR_INFER_BAD_TENSOR'],
-      ['unknown model', post(agent.apiPort, '/v1/models/nope/infer', JSON.stringify({ inputs: { 'onnx::Flatten_0': good } })), 404, 'EF_ERR_INFER_MODEL_NOT_LOADED'],
-      ['oversized body (declared)', post(agent.apiPort, '/v1/models/wake/infer', Buffer.alloc(MAX_BODY + 1, 0x20)), 413, 'EF_ERR_INFER_BODY_TOO_LARGE'],
-      ['oversized body (chunked)', post(agent.apiPort, '/v1/models/wake/infer', Buffer.alloc(4 * MAX_BODY, 0x20), {}, true), 413, 'EF_ERR_INFER_BODY_TOO_LARGE'],
+      [
+        'binary header past the end',
+        post(agent.apiPort, '/v1/models/wake/infer', Buffer.from([0xff, 0, 0, 0, 0x7b]), {
+          'content-type': 'application/x-edgefleet-tensors',
+        }),
+        400,
+        'EF_ERR_INFER_BAD_TENSOR',
+      ],
+      [
+        'unknown model',
+        post(agent.apiPort, '/v1/models/nope/infer', JSON.stringify({ inputs: { 'onnx::Flatten_0': good } })),
+        404,
+        'EF_ERR_INFER_MODEL_NOT_LOADED',
+      ],
+      [
+        'oversized body (declared)',
+        post(agent.apiPort, '/v1/models/wake/infer', Buffer.alloc(MAX_BODY + 1, 0x20)),
+        413,
+        'EF_ERR_INFER_BODY_TOO_LARGE',
+      ],
+      [
+        'oversized body (chunked)',
+        post(agent.apiPort, '/v1/models/wake/infer', Buffer.alloc(4 * MAX_BODY, 0x20), {}, true),
+        413,
+        'EF_ERR_INFER_BODY_TOO_LARGE',
+      ],
     ]
     for (const [what, p, status, code] of cases) {
       const r = await p
@@ -179,7 +349,11 @@ describe('agent runtime (real hub and agent processes)', () => {
     // Back online: the queue drains and the latest batches carry the drop counters.
     const reported = await waitFor(
       () => {
-        const r = hubDb.prepare("SELECT dropped, drops FROM telemetry_batches WHERE device_id = 'rt-full' AND drops IS NOT NULL ORDER BY dropped DESC LIMIT 1").get() as { dropped: number; drops: string } | undefined
+        const r = hubDb
+          .prepare(
+            "SELECT dropped, drops FROM telemetry_batches WHERE device_id = 'rt-full' AND drops IS NOT NULL ORDER BY dropped DESC LIMIT 1",
+          )
+          .get() as { dropped: number; drops: string } | undefined
         return r && JSON.parse(r.drops).diskFull >= offline.drops.diskFull ? r : undefined
       },
       { timeoutMs: 20_000, what: 'drop counters at the hub' },

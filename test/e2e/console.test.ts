@@ -29,18 +29,39 @@ beforeAll(async () => {
   hub = await startHub({ dataDir: join(tmp, 'hub') })
   agents = await startFleet(
     hub,
-    ['c1', 'c2', 'c3'].map((id, i) => ({ id, profile: i === 2 ? 'industrial-x86' : 'gateway-rpi4', tags: { ring: 'canary' } })),
+    ['c1', 'c2', 'c3'].map((id, i) => ({
+      id,
+      profile: i === 2 ? 'industrial-x86' : 'gateway-rpi4',
+      tags: { ring: 'canary' },
+    })),
     { tmp, telemetryMs: 500 },
   )
-  await waitFor(async () => (await api(hub.httpUrl, 'GET', '/api/v1/fleet/summary')).online === 3, { what: 'agents online' })
+  await waitFor(async () => (await api(hub.httpUrl, 'GET', '/api/v1/fleet/summary')).online === 3, {
+    what: 'agents online',
+  })
   await register('1.0.0', 1)
-  const dep = await api(hub.httpUrl, 'POST', '/api/v1/deployments', { model: 'clf', version: '1.0.0', target: 'tag=ring=canary' })
-  await waitFor(async () => (await api(hub.httpUrl, 'GET', `/api/v1/deployments/${dep.deployment.id}`)).deployment.done, { timeoutMs: 60_000, what: 'deployment' })
+  const dep = await api(hub.httpUrl, 'POST', '/api/v1/deployments', {
+    model: 'clf',
+    version: '1.0.0',
+    target: 'tag=ring=canary',
+  })
+  await waitFor(
+    async () => (await api(hub.httpUrl, 'GET', `/api/v1/deployments/${dep.deployment.id}`)).deployment.done,
+    { timeoutMs: 60_000, what: 'deployment' },
+  )
   await register('2.0.0', 2)
   // Some traffic, so the device and telemetry pages have something to plot.
   const { batchInput } = await import('../support/rollout-models.mjs')
   for (let i = 0; i < 30; i++)
-    await Promise.all(agents.map((a) => fetch(`${a.url}/v1/models/clf/infer`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(batchInput(1, i)) }).then((r) => r.arrayBuffer())))
+    await Promise.all(
+      agents.map((a) =>
+        fetch(`${a.url}/v1/models/clf/infer`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify(batchInput(1, i)),
+        }).then((r) => r.arrayBuffer()),
+      ),
+    )
   browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, headless: true })
   page = await browser.newPage({ viewport: { width: 1280, height: 900 } })
 })
@@ -114,7 +135,11 @@ describe('console in Chromium', () => {
     expect(await page.locator('[data-chart="gate-errors"] svg').count()).toBe(1)
     await page.screenshot({ path: join(shots, '6-rollout-paused.png'), fullPage: true })
     const list = await api(hub.httpUrl, 'GET', '/api/v1/rollouts')
-    expect(list.items[0]).toMatchObject({ state: 'paused', selectorText: 'tag=ring=canary', createdBy: 'admin (first start)' })
+    expect(list.items[0]).toMatchObject({
+      state: 'paused',
+      selectorText: 'tag=ring=canary',
+      createdBy: 'admin (first start)',
+    })
   })
 
   it('a viewer sees the rollout but no buttons', async () => {

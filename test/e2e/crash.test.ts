@@ -33,14 +33,27 @@ describe('crash safety of updates (kill -9 at each step)', () => {
   let hub: Awaited<ReturnType<typeof startHub>>
   let secret: string
 
-  const agentOpts = () => ({ mqttUrl: hub.mqttUrl, deviceId: 'crashy', secret, hubKey: hub.publicKey, profile: 'industrial-x86', dataDir: join(tmp, 'crashy') })
+  const agentOpts = () => ({
+    mqttUrl: hub.mqttUrl,
+    deviceId: 'crashy',
+    secret,
+    hubKey: hub.publicKey,
+    profile: 'industrial-x86',
+    dataDir: join(tmp, 'crashy'),
+  })
 
   beforeAll(async () => {
     hub = await startHub({ dataDir: join(tmp, 'hub') })
     secret = (await api(hub.httpUrl, 'POST', '/api/v1/devices', { id: 'crashy', profile: 'industrial-x86' })).secret
     const opts = encodeURIComponent(JSON.stringify({ precision: 'fp32' }))
-    await api(hub.httpUrl, 'POST', `/api/v1/models?name=wake&version=1.0.0&options=${opts}`, readFileSync(MODELS.wakeHello))
-    for (let i = 1; i <= ITERATIONS; i++) await api(hub.httpUrl, 'POST', `/api/v1/models?name=wake&version=1.0.${i}&options=${opts}`, await variant(i))
+    await api(
+      hub.httpUrl,
+      'POST',
+      `/api/v1/models?name=wake&version=1.0.0&options=${opts}`,
+      readFileSync(MODELS.wakeHello),
+    )
+    for (let i = 1; i <= ITERATIONS; i++)
+      await api(hub.httpUrl, 'POST', `/api/v1/models?name=wake&version=1.0.${i}&options=${opts}`, await variant(i))
   })
 
   afterAll(async () => {
@@ -50,8 +63,15 @@ describe('crash safety of updates (kill -9 at each step)', () => {
 
   it(`survives ${ITERATIONS} kills spread over ${STEPS.length} steps`, async () => {
     let agent = await startAgent(agentOpts())
-    const first = await api(hub.httpUrl, 'POST', '/api/v1/deployments', { model: 'wake', version: '1.0.0', target: 'device=crashy' })
-    await waitFor(async () => (await api(hub.httpUrl, 'GET', `/api/v1/deployments/${first.deployment.id}`)).deployment.done, { what: 'first deploy' })
+    const first = await api(hub.httpUrl, 'POST', '/api/v1/deployments', {
+      model: 'wake',
+      version: '1.0.0',
+      target: 'device=crashy',
+    })
+    await waitFor(
+      async () => (await api(hub.httpUrl, 'GET', `/api/v1/deployments/${first.deployment.id}`)).deployment.done,
+      { what: 'first deploy' },
+    )
     await agent.stop()
     let serving = '1.0.0'
     const killedAt: string[] = []
@@ -60,7 +80,11 @@ describe('crash safety of updates (kill -9 at each step)', () => {
       const version = `1.0.${i}`
       agent = await startAgent({ ...agentOpts(), env: { EF_FAULT_KILL_AT: step } })
       const exited = once(agent.proc, 'exit')
-      const dep = await api(hub.httpUrl, 'POST', '/api/v1/deployments', { model: 'wake', version, target: 'device=crashy' })
+      const dep = await api(hub.httpUrl, 'POST', '/api/v1/deployments', {
+        model: 'wake',
+        version,
+        target: 'device=crashy',
+      })
       const [, signal] = (await exited) as [number | null, string | null]
       expect(signal, `iteration ${i}: agent should die at ${step}`).toBe('SIGKILL')
       killedAt.push(step)
@@ -82,7 +106,9 @@ describe('crash safety of updates (kill -9 at each step)', () => {
         { timeoutMs: 30_000, what: `deployment ${version} after kill at ${step}` },
       )
       expect(done.devices[0].state).toBe('activated')
-      await waitFor(async () => (await api(url, 'GET', '/v1/models')).items[0].version === version, { what: `serving ${version}` })
+      await waitFor(async () => (await api(url, 'GET', '/v1/models')).items[0].version === version, {
+        what: `serving ${version}`,
+      })
       serving = version
       await agent.stop()
     }

@@ -41,7 +41,8 @@ describe.each(['aedes', 'mosquitto'] as const)('distribution over %s', (mode) =>
       extraArgs: mosq ? ['--broker', mosq.url, '--mosquitto-dir', mosq.dir, '--mosquitto-pid-file', mosq.pidFile] : [],
     })
   const stats = async (): Promise<Stats> => (await api(hub.httpUrl, 'GET', '/api/v1/hub')).distribution
-  const deploy = async (version: string, target = 'tag=fleet=d') => (await api(hub.httpUrl, 'POST', '/api/v1/deployments', { model: 'm', version, target })).deployment.id as string
+  const deploy = async (version: string, target = 'tag=fleet=d') =>
+    (await api(hub.httpUrl, 'POST', '/api/v1/deployments', { model: 'm', version, target })).deployment.id as string
   const finished = (id: string, timeoutMs = 90_000) =>
     waitFor(
       async () => {
@@ -51,8 +52,14 @@ describe.each(['aedes', 'mosquitto'] as const)('distribution over %s', (mode) =>
       { timeoutMs, what: `deployment ${id}` },
     )
   const downloaded = async (deviceId: string, deploymentId: string): Promise<Ev | undefined> =>
-    ((await api(hub.httpUrl, 'GET', `/api/v1/devices/${deviceId}`)).events as Ev[]).find((e) => e.kind === 'downloaded' && e.deploymentId === deploymentId)
-  const build = async (version: string) => (await api(hub.httpUrl, 'GET', `/api/v1/models/m/versions/${version}`)).builds[0] as { artifact: string; sizeBytes: number }
+    ((await api(hub.httpUrl, 'GET', `/api/v1/devices/${deviceId}`)).events as Ev[]).find(
+      (e) => e.kind === 'downloaded' && e.deploymentId === deploymentId,
+    )
+  const build = async (version: string) =>
+    (await api(hub.httpUrl, 'GET', `/api/v1/models/m/versions/${version}`)).builds[0] as {
+      artifact: string
+      sizeBytes: number
+    }
   const maxChunk = 256 * 1024
 
   beforeAll(async () => {
@@ -65,7 +72,10 @@ describe.each(['aedes', 'mosquitto'] as const)('distribution over %s', (mode) =>
       [1, 2, 3].map((i) => ({ id: `d${i}`, profile: 'industrial-x86', tags: { fleet: 'd' } })),
       { tmp },
     )
-    await waitFor(async () => (await api(hub.httpUrl, 'GET', '/api/v1/devices')).items.every((d: { online: boolean }) => d.online), { what: 'agents online', timeoutMs: 30_000 })
+    await waitFor(
+      async () => (await api(hub.httpUrl, 'GET', '/api/v1/devices')).items.every((d: { online: boolean }) => d.online),
+      { what: 'agents online', timeoutMs: 30_000 },
+    )
   })
 
   afterAll(async () => {
@@ -85,7 +95,9 @@ describe.each(['aedes', 'mosquitto'] as const)('distribution over %s', (mode) =>
     const after = await stats()
     // Three agents, one copy through the hub: the broker did the fan-out.
     expect(after.broadcastBytes - before.broadcastBytes).toBeLessThanOrEqual(b.sizeBytes)
-    expect(after.broadcastBytes - before.broadcastBytes + after.repairBytes - before.repairBytes).toBeLessThan(1.2 * b.sizeBytes)
+    expect(after.broadcastBytes - before.broadcastBytes + after.repairBytes - before.repairBytes).toBeLessThan(
+      1.2 * b.sizeBytes,
+    )
     for (const a of agents) {
       const ev = await downloaded(a.id, id)
       expect(ev?.receivedBytes).toBeLessThanOrEqual(b.sizeBytes + 2 * maxChunk)
@@ -93,7 +105,12 @@ describe.each(['aedes', 'mosquitto'] as const)('distribution over %s', (mode) =>
   })
 
   it('moves only the changed tensor on a head-only update', async () => {
-    await api(hub.httpUrl, 'POST', `/api/v1/models?name=m&version=2.0.0&options=${FP32}`, readFileSync(MODELS.wakeHello))
+    await api(
+      hub.httpUrl,
+      'POST',
+      `/api/v1/models?name=m&version=2.0.0&options=${FP32}`,
+      readFileSync(MODELS.wakeHello),
+    )
     await finished(await deploy('2.0.0'))
     const { bytes, changed } = await headVariant(5)
     await api(hub.httpUrl, 'POST', `/api/v1/models?name=m&version=2.1.0&options=${FP32}`, bytes)
@@ -107,37 +124,42 @@ describe.each(['aedes', 'mosquitto'] as const)('distribution over %s', (mode) =>
     for (const a of agents) expect((await downloaded(a.id, id))?.receivedBytes).toBeLessThanOrEqual(1.1 * changed)
   })
 
-  it(mode === 'mosquitto' ? 'resumes after the broker is killed mid-transfer' : 'completes a deployment across a hub restart mid-transfer', async () => {
-    await api(hub.httpUrl, 'POST', `/api/v1/models?name=m&version=3.0.0&options=${FP32}`, await matmulModel(60e6, 3))
-    const b = await build('3.0.0')
-    const id = await deploy('3.0.0')
-    // Wait until the transfer is under way, then pull the rug.
-    await waitFor(
-      async () => {
-        const v = await api(hub.httpUrl, 'GET', `/api/v1/deployments/${id}`)
-        return v.devices.some((d: { bytes: number }) => d.bytes > 0)
-      },
-      { intervalMs: 20, what: 'transfer started' },
-    )
-    if (mosq) {
-      const dir = mosq.dir
-      const port = mosq.port
-      await mosq.kill9()
-      await new Promise((r) => setTimeout(r, 500))
-      mosq = await startMosquitto(dir, port)
-    } else {
-      hub.proc.kill('SIGKILL')
-      await new Promise((r) => hub.proc.once('exit', r))
-      hub = await launchHub()
-    }
-    const v = await finished(id, 120_000)
-    expect(v.devices.map((d: { state: string }) => d.state)).toEqual(['activated', 'activated', 'activated'])
-    for (const a of agents) {
-      const models = await api(a.url, 'GET', '/v1/models')
-      expect(models.items[0].version).toBe('3.0.0')
-      const ev = await downloaded(a.id, id)
-      // Resumed, not restarted: at most the artifact plus two chunks crossed the network.
-      expect(ev?.receivedBytes, `${a.id}`).toBeLessThanOrEqual(b.sizeBytes + 2 * maxChunk)
-    }
-  })
+  it(
+    mode === 'mosquitto'
+      ? 'resumes after the broker is killed mid-transfer'
+      : 'completes a deployment across a hub restart mid-transfer',
+    async () => {
+      await api(hub.httpUrl, 'POST', `/api/v1/models?name=m&version=3.0.0&options=${FP32}`, await matmulModel(60e6, 3))
+      const b = await build('3.0.0')
+      const id = await deploy('3.0.0')
+      // Wait until the transfer is under way, then pull the rug.
+      await waitFor(
+        async () => {
+          const v = await api(hub.httpUrl, 'GET', `/api/v1/deployments/${id}`)
+          return v.devices.some((d: { bytes: number }) => d.bytes > 0)
+        },
+        { intervalMs: 20, what: 'transfer started' },
+      )
+      if (mosq) {
+        const dir = mosq.dir
+        const port = mosq.port
+        await mosq.kill9()
+        await new Promise((r) => setTimeout(r, 500))
+        mosq = await startMosquitto(dir, port)
+      } else {
+        hub.proc.kill('SIGKILL')
+        await new Promise((r) => hub.proc.once('exit', r))
+        hub = await launchHub()
+      }
+      const v = await finished(id, 120_000)
+      expect(v.devices.map((d: { state: string }) => d.state)).toEqual(['activated', 'activated', 'activated'])
+      for (const a of agents) {
+        const models = await api(a.url, 'GET', '/v1/models')
+        expect(models.items[0].version).toBe('3.0.0')
+        const ev = await downloaded(a.id, id)
+        // Resumed, not restarted: at most the artifact plus two chunks crossed the network.
+        expect(ev?.receivedBytes, `${a.id}`).toBeLessThanOrEqual(b.sizeBytes + 2 * maxChunk)
+      }
+    },
+  )
 })

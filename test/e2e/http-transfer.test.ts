@@ -20,9 +20,22 @@ describe('artifacts over HTTP range requests', () => {
   beforeAll(async () => {
     hub = await startHub({ dataDir: join(tmp, 'hub') })
     secret = (await api(hub.httpUrl, 'POST', '/api/v1/devices', { id: 'web1', profile: 'industrial-x86' })).secret
-    agent = await startAgent({ mqttUrl: hub.mqttUrl, deviceId: 'web1', secret, hubKey: hub.publicKey, profile: 'industrial-x86', dataDir: join(tmp, 'web1'), extraArgs: ['--transfer', 'http'] })
+    agent = await startAgent({
+      mqttUrl: hub.mqttUrl,
+      deviceId: 'web1',
+      secret,
+      hubKey: hub.publicKey,
+      profile: 'industrial-x86',
+      dataDir: join(tmp, 'web1'),
+      extraArgs: ['--transfer', 'http'],
+    })
     model = await matmulModel(3e6, 9)
-    const reg = await api(hub.httpUrl, 'POST', `/api/v1/models?name=big&version=1.0.0&options=${encodeURIComponent('{"precision":"fp32"}')}`, model)
+    const reg = await api(
+      hub.httpUrl,
+      'POST',
+      `/api/v1/models?name=big&version=1.0.0&options=${encodeURIComponent('{"precision":"fp32"}')}`,
+      model,
+    )
     artifact = reg.builds[0].artifact
     size = reg.builds[0].sizeBytes
   })
@@ -37,7 +50,11 @@ describe('artifacts over HTTP range requests', () => {
   const basic = (user: string, pass: string) => `Basic ${Buffer.from(`${user}:${pass}`).toString('base64')}`
 
   it('refuses downloads without valid device credentials', async () => {
-    for (const headers of [{}, { authorization: basic('web1', 'wrong') }, { authorization: basic('nobody', secret) }] as Record<string, string>[]) {
+    for (const headers of [
+      {},
+      { authorization: basic('web1', 'wrong') },
+      { authorization: basic('nobody', secret) },
+    ] as Record<string, string>[]) {
       const res = await fetch(url(), { headers })
       expect(res.status).toBe(401)
       expect(((await res.json()) as { error: { code: string } }).error.code).toBe('EF_ERR_AUTH_BAD_CREDENTIALS')
@@ -61,7 +78,11 @@ describe('artifacts over HTTP range requests', () => {
 
   it('an agent with --transfer http installs the build without chunks crossing MQTT', async () => {
     const before = (await api(hub.httpUrl, 'GET', '/api/v1/hub')).distribution
-    const dep = await api(hub.httpUrl, 'POST', '/api/v1/deployments', { model: 'big', version: '1.0.0', target: 'device=web1' })
+    const dep = await api(hub.httpUrl, 'POST', '/api/v1/deployments', {
+      model: 'big',
+      version: '1.0.0',
+      target: 'device=web1',
+    })
     const v = await waitFor(
       async () => {
         const x = await api(hub.httpUrl, 'GET', `/api/v1/deployments/${dep.deployment.id}`)
@@ -72,7 +93,9 @@ describe('artifacts over HTTP range requests', () => {
     expect(v.devices[0].state).toBe('activated')
     const after = (await api(hub.httpUrl, 'GET', '/api/v1/hub')).distribution
     expect(after.broadcastBytes + after.repairBytes).toBe(before.broadcastBytes + before.repairBytes)
-    const ev = ((await api(hub.httpUrl, 'GET', '/api/v1/devices/web1')).events as { kind: string; receivedBytes?: number }[]).find((e) => e.kind === 'downloaded')
+    const ev = (
+      (await api(hub.httpUrl, 'GET', '/api/v1/devices/web1')).events as { kind: string; receivedBytes?: number }[]
+    ).find((e) => e.kind === 'downloaded')
     expect(ev?.receivedBytes).toBe(size)
   })
 })

@@ -22,7 +22,10 @@ async function register(version: string, strictBatch: boolean, seed: number) {
   expect(r.builds.every((b: { status: string }) => b.status === 'ok')).toBe(true)
 }
 
-const versions = async () => (await api(hub.httpUrl, 'GET', '/api/v1/devices')).items.map((d: { models: { version: string }[] }) => d.models[0]?.version)
+const versions = async () =>
+  (await api(hub.httpUrl, 'GET', '/api/v1/devices')).items.map(
+    (d: { models: { version: string }[] }) => d.models[0]?.version,
+  )
 
 beforeAll(async () => {
   hub = await startHub({ dataDir: join(tmp, 'hub') })
@@ -31,17 +34,31 @@ beforeAll(async () => {
     ['a', 'b', 'c', 'd'].map((x) => ({ id: `ro-${x}`, profile: 'gateway-rpi4', tags: { fleet: 'ro' } })),
     { tmp, telemetryMs: 300 },
   )
-  await waitFor(async () => (await api(hub.httpUrl, 'GET', '/api/v1/devices')).items.every((d: { online: boolean }) => d.online), { what: 'agents online' })
+  await waitFor(
+    async () => (await api(hub.httpUrl, 'GET', '/api/v1/devices')).items.every((d: { online: boolean }) => d.online),
+    { what: 'agents online' },
+  )
   await register('1.0.0', false, 1)
-  const dep = await api(hub.httpUrl, 'POST', '/api/v1/deployments', { model: 'clf', version: '1.0.0', target: 'tag=fleet=ro' })
-  await waitFor(async () => (await api(hub.httpUrl, 'GET', `/api/v1/deployments/${dep.deployment.id}`)).deployment.done, { timeoutMs: 60_000, what: 'initial deployment' })
+  const dep = await api(hub.httpUrl, 'POST', '/api/v1/deployments', {
+    model: 'clf',
+    version: '1.0.0',
+    target: 'tag=fleet=ro',
+  })
+  await waitFor(
+    async () => (await api(hub.httpUrl, 'GET', `/api/v1/deployments/${dep.deployment.id}`)).deployment.done,
+    { timeoutMs: 60_000, what: 'initial deployment' },
+  )
   // Live traffic on every device: batches of 1 and 2, alternating on each device.
   let n = 0
   traffic = setInterval(() => {
     n++
     for (const a of agents) {
       const body = batchInput(1 + (n % 2), n)
-      fetch(`${a.url}/v1/models/clf/infer`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })
+      fetch(`${a.url}/v1/models/clf/infer`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      })
         .then((r) => (r.ok ? served.ok++ : served.failed++))
         .catch(() => served.failed++)
     }
@@ -76,18 +93,27 @@ describe('rollouts with real agents', () => {
       },
       { timeoutMs: 90_000, intervalMs: 500, what: 'rollout rolled back' },
     )
-    const fail = final.decisions.find((d: { kind: string; decision: string }) => d.kind === 'gate' && d.decision === 'fail')
+    const fail = final.decisions.find(
+      (d: { kind: string; decision: string }) => d.kind === 'gate' && d.decision === 'fail',
+    )
     expect(fail.wave).toBe(0)
     expect(fail.detail.failed[0].gate).toBe('maxErrorRateDelta')
     expect(fail.detail.values.errorRate).toBeGreaterThan(0.3) // every batch of 2 fails
     expect(fail.detail.values.baselineErrorRate).toBe(0)
     expect(fail.detail.values.baselineDevices).toBe(3)
     // Exactly one device ever received 2.0.0, and it was rolled back by a signed rollback deploy.
-    const deps = (await api(hub.httpUrl, 'GET', '/api/v1/deployments')).items as { version: string; rollback: boolean; counts: Record<string, number> }[]
+    const deps = (await api(hub.httpUrl, 'GET', '/api/v1/deployments')).items as {
+      version: string
+      rollback: boolean
+      counts: Record<string, number>
+    }[]
     const v2 = deps.filter((d) => d.version === '2.0.0')
     expect(v2.reduce((a, d) => a + Object.values(d.counts).reduce((x, y) => x + y, 0), 0)).toBe(1)
     expect(deps.filter((d) => d.rollback && d.version === '1.0.0')).toHaveLength(1)
-    await waitFor(async () => (await versions()).every((v: string) => v === '1.0.0'), { timeoutMs: 30_000, what: 'every device on 1.0.0' })
+    await waitFor(async () => (await versions()).every((v: string) => v === '1.0.0'), {
+      timeoutMs: 30_000,
+      what: 'every device on 1.0.0',
+    })
     expect(final.rollout.totals).toMatchObject({ rolled_back: 1 })
     // The CLI shows the same rollout.
     const shown = await cli(['rollout', 'show', id, '--hub', hub.httpUrl, '--json'])
@@ -97,7 +123,23 @@ describe('rollouts with real agents', () => {
 
   it('a good version goes through every wave; the CLI waits with progress bars', async () => {
     await register('3.0.0', false, 3)
-    const r = await cli(['rollout', 'create', 'clf@3.0.0', '--selector', 'tag=fleet=ro', '--waves', '1,50%,100%', '--soak', '3s', '--min-requests', '10', '--no-windows', '--wait', '--hub', hub.httpUrl])
+    const r = await cli([
+      'rollout',
+      'create',
+      'clf@3.0.0',
+      '--selector',
+      'tag=fleet=ro',
+      '--waves',
+      '1,50%,100%',
+      '--soak',
+      '3s',
+      '--min-requests',
+      '10',
+      '--no-windows',
+      '--wait',
+      '--hub',
+      hub.httpUrl,
+    ])
     expect(r.code, r.err + r.out).toBe(0)
     expect(r.err).toMatch(/\[#+\.*\] \d+\/4 devices on 3\.0\.0/)
     expect(r.out).toMatch(/state completed/)

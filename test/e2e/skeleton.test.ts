@@ -27,7 +27,10 @@ describe('walking skeleton: hub → agents → telemetry', () => {
       ],
       { tmp },
     )
-    await waitFor(async () => (await api(hub.httpUrl, 'GET', '/api/v1/devices')).items.every((d: { online: boolean }) => d.online), { what: 'agents online' })
+    await waitFor(
+      async () => (await api(hub.httpUrl, 'GET', '/api/v1/devices')).items.every((d: { online: boolean }) => d.online),
+      { what: 'agents online' },
+    )
   })
 
   afterAll(async () => {
@@ -38,34 +41,79 @@ describe('walking skeleton: hub → agents → telemetry', () => {
 
   it('registers a model through the CLI and builds it for every profile in the fleet', async () => {
     // fp32 so that devices must match a direct float run exactly; quantized builds are the compiler suite's business.
-    const r = await cli(['model', 'add', MODELS.wakeHello, '--name', 'wake', '--version', '1.0.0', '--precision', 'fp32', '--hub', hub.httpUrl, '--json'])
+    const r = await cli([
+      'model',
+      'add',
+      MODELS.wakeHello,
+      '--name',
+      'wake',
+      '--version',
+      '1.0.0',
+      '--precision',
+      'fp32',
+      '--hub',
+      hub.httpUrl,
+      '--json',
+    ])
     expect(r.code, r.err).toBe(0)
     const out = JSON.parse(r.out)
     expect(out.version).toMatchObject({ model: 'wake', version: '1.0.0' })
-    expect(out.builds.map((b: { profile: string }) => b.profile).sort()).toEqual(['gateway-rpi4', 'industrial-x86', 'vehicle-x86-ecu'])
+    expect(out.builds.map((b: { profile: string }) => b.profile).sort()).toEqual([
+      'gateway-rpi4',
+      'industrial-x86',
+      'vehicle-x86-ecu',
+    ])
     for (const b of out.builds) expect(b).toMatchObject({ status: 'ok', precision: 'fp32' })
   })
 
   it('deploys by tag and by device, and every targeted agent activates it', async () => {
-    const north = await cli(['deploy', 'wake@1.0.0', '--target', 'tag=site=north', '--wait', '--timeout', '60', '--hub', hub.httpUrl, '--json'])
+    const north = await cli([
+      'deploy',
+      'wake@1.0.0',
+      '--target',
+      'tag=site=north',
+      '--wait',
+      '--timeout',
+      '60',
+      '--hub',
+      hub.httpUrl,
+      '--json',
+    ])
     expect(north.code, north.err + north.out).toBe(0)
     const view = JSON.parse(north.out)
-    expect(view.devices.map((d: { deviceId: string; state: string }) => `${d.deviceId}:${d.state}`).sort()).toEqual(['gw-1:activated', 'pc-1:activated'])
-    const one = await cli(['deploy', 'wake@1.0.0', '--target', 'device=ecu-1', '--wait', '--timeout', '60', '--hub', hub.httpUrl, '--json'])
+    expect(view.devices.map((d: { deviceId: string; state: string }) => `${d.deviceId}:${d.state}`).sort()).toEqual([
+      'gw-1:activated',
+      'pc-1:activated',
+    ])
+    const one = await cli([
+      'deploy',
+      'wake@1.0.0',
+      '--target',
+      'device=ecu-1',
+      '--wait',
+      '--timeout',
+      '60',
+      '--hub',
+      hub.httpUrl,
+      '--json',
+    ])
     expect(one.code, one.err + one.out).toBe(0)
     for (const a of agents) {
       const models = await api(a.url, 'GET', '/v1/models')
       expect(models.items).toEqual([expect.objectContaining({ name: 'wake', version: '1.0.0', precision: 'fp32' })])
     }
     const devices = await api(hub.httpUrl, 'GET', '/api/v1/devices')
-    for (const d of devices.items) expect(d.models).toEqual([expect.objectContaining({ name: 'wake', version: '1.0.0' })])
+    for (const d of devices.items)
+      expect(d.models).toEqual([expect.objectContaining({ name: 'wake', version: '1.0.0' })])
   })
 
   it('serves results equal to a direct onnxruntime-node run of the same model', async () => {
     const input = wakeInput(3)
     const session = await ort.InferenceSession.create(MODELS.wakeHello)
     const t = input['onnx::Flatten_0']
-    const direct = await session.run({ 'onnx::Flatten_0': new ort.Tensor('float32', Float32Array.from(t.data), t.dims) })
+    const direct = await session.run({
+      'onnx::Flatten_0': new ort.Tensor('float32', Float32Array.from(t.data), t.dims),
+    })
     const want = Array.from(direct['39'].data as Float32Array)
     await session.release()
     for (const a of agents) {
@@ -77,18 +125,25 @@ describe('walking skeleton: hub → agents → telemetry', () => {
   })
 
   it('lands telemetry rows in the hub database with request counts and latency histograms', async () => {
-    for (const a of agents) for (let i = 0; i < 20; i++) await api(a.url, 'POST', '/v1/models/wake/infer', { inputs: wakeInput(i) })
+    for (const a of agents)
+      for (let i = 0; i < 20; i++) await api(a.url, 'POST', '/v1/models/wake/infer', { inputs: wakeInput(i) })
     const db = new Database(join(tmp, 'hub', 'hub.db'), { readonly: true })
     try {
       const rows = await waitFor(
         () => {
-          const r = db.prepare('SELECT device_id, sum(requests) AS n, sum(errors) AS e FROM telemetry WHERE model = ? GROUP BY device_id').all('wake') as { device_id: string; n: number; e: number }[]
+          const r = db
+            .prepare(
+              'SELECT device_id, sum(requests) AS n, sum(errors) AS e FROM telemetry WHERE model = ? GROUP BY device_id',
+            )
+            .all('wake') as { device_id: string; n: number; e: number }[]
           return r.length === 3 && r.every((x) => x.n >= 20) ? r : undefined
         },
         { timeoutMs: 20_000, what: 'telemetry rows' },
       )
       for (const r of rows) expect(r.e).toBe(0)
-      const hist = db.prepare('SELECT latency FROM telemetry WHERE model = ? LIMIT 1').get('wake') as { latency: string }
+      const hist = db.prepare('SELECT latency FROM telemetry WHERE model = ? LIMIT 1').get('wake') as {
+        latency: string
+      }
       expect(JSON.parse(hist.latency).length).toBe(17)
     } finally {
       db.close()

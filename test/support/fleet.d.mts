@@ -35,11 +35,24 @@ export interface FleetSpec {
 }
 export type FleetAgent = FleetSpec & AgentProc & { secret: string; url: string }
 
-export function spawnJson(script: string, args: string[], key: string, opts?: { env?: Record<string, string>; timeoutMs?: number; stdio?: Stdio }): Promise<{ proc: ChildProcess; info: any; stderr: () => string }>
+export function spawnJson(
+  script: string,
+  args: string[],
+  key: string,
+  opts?: { env?: Record<string, string>; timeoutMs?: number; stdio?: Stdio },
+): Promise<{ proc: ChildProcess; info: any; stderr: () => string }>
 export function setToken(baseUrl: string, token: string): void
 export function tokenFor(baseUrl: string): string | undefined
 export function stopProcess(proc: ChildProcess, graceMs?: number): Promise<void>
-export function startHub(o: { dataDir: string; logLevel?: string; env?: Record<string, string>; stdio?: Stdio; extraArgs?: string[]; mqttPort?: number; httpPort?: number }): Promise<HubProc>
+export function startHub(o: {
+  dataDir: string
+  logLevel?: string
+  env?: Record<string, string>
+  stdio?: Stdio
+  extraArgs?: string[]
+  mqttPort?: number
+  httpPort?: number
+}): Promise<HubProc>
 export function startAgent(o: {
   mqttUrl: string
   deviceId: string
@@ -53,11 +66,27 @@ export function startAgent(o: {
   stdio?: Stdio
   extraArgs?: string[]
 }): Promise<AgentProc>
-export function api(baseUrl: string, method: string, path: string, body?: unknown, headers?: Record<string, string>): Promise<any>
-export function cli(args: string[], env?: Record<string, string>): Promise<{ code: number | null; out: string; err: string }>
-export function waitFor<T>(fn: () => T | Promise<T>, opts?: { timeoutMs?: number; intervalMs?: number; what?: string }): Promise<NonNullable<T>>
+export function api(
+  baseUrl: string,
+  method: string,
+  path: string,
+  body?: unknown,
+  headers?: Record<string, string>,
+): Promise<any>
+export function cli(
+  args: string[],
+  env?: Record<string, string>,
+): Promise<{ code: number | null; out: string; err: string }>
+export function waitFor<T>(
+  fn: () => T | Promise<T>,
+  opts?: { timeoutMs?: number; intervalMs?: number; what?: string },
+): Promise<NonNullable<T>>
 export function wakeInput(seed?: number): { 'onnx::Flatten_0': { type: 'float32'; dims: number[]; data: number[] } }
-export function startFleet(hub: HubProc, specs: FleetSpec[], opts: { tmp: string; telemetryMs?: number; stdio?: Stdio; logLevel?: string }): Promise<FleetAgent[]>
+export function startFleet(
+  hub: HubProc,
+  specs: FleetSpec[],
+  opts: { tmp: string; telemetryMs?: number; stdio?: Stdio; logLevel?: string },
+): Promise<FleetAgent[]>
 export interface TcpProxy {
   url: string
   port: number

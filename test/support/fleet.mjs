@@ -29,8 +29,13 @@ function agentEntry() {
     return t
   }
   try {
-    if (!existsSync(bundle) || statSync(bundle).mtimeMs < Math.max(newest(dist), newest(join(ROOT, 'shared', 'dist')))) {
-      execFileSync(process.execPath, [join(ROOT, 'agent', 'scripts', 'bundle.mjs')], { stdio: ['ignore', 'ignore', 'inherit'] })
+    if (
+      !existsSync(bundle) ||
+      statSync(bundle).mtimeMs < Math.max(newest(dist), newest(join(ROOT, 'shared', 'dist')))
+    ) {
+      execFileSync(process.execPath, [join(ROOT, 'agent', 'scripts', 'bundle.mjs')], {
+        stdio: ['ignore', 'ignore', 'inherit'],
+      })
     }
     return bundle
   } catch (err) {
@@ -49,7 +54,11 @@ export const MODELS = {
  * @returns {Promise<{ proc: import('node:child_process').ChildProcess, info: any, stderr: () => string }>}
  */
 export function spawnJson(script, args, key, { env = {}, timeoutMs = 30_000, stdio } = {}) {
-  const proc = spawn(process.execPath, [...(process.env.EF_CHILD_NODE_ARGS ? process.env.EF_CHILD_NODE_ARGS.split(' ') : []), script, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
+  const proc = spawn(
+    process.execPath,
+    [...(process.env.EF_CHILD_NODE_ARGS ? process.env.EF_CHILD_NODE_ARGS.split(' ') : []), script, ...args],
+    { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] },
+  )
   let err = ''
   proc.stderr.on('data', (c) => {
     err += c
@@ -116,14 +125,58 @@ export function tokenFor(baseUrl) {
 }
 
 export async function startHub({ dataDir, logLevel = 'warn', env, stdio, extraArgs = [], mqttPort = 0, httpPort = 0 }) {
-  const args = ['hub', 'start', '--data', dataDir, '--mqtt-port', String(mqttPort), '--http-port', String(httpPort), '--json', '--log-level', logLevel, ...extraArgs]
+  const args = [
+    'hub',
+    'start',
+    '--data',
+    dataDir,
+    '--mqtt-port',
+    String(mqttPort),
+    '--http-port',
+    String(httpPort),
+    '--json',
+    '--log-level',
+    logLevel,
+    ...extraArgs,
+  ]
   const { proc, info, stderr } = await spawnJson(HUB_CLI, args, 'httpUrl', { env, stdio })
   if (info.adminToken) setToken(info.httpUrl, info.adminToken)
   return { proc, ...info, token: info.adminToken, stderr, stop: () => stopProcess(proc) }
 }
 
-export async function startAgent({ mqttUrl, deviceId, secret, hubKey, profile, dataDir, telemetryMs = 1000, logLevel = 'warn', env, stdio, extraArgs = [] }) {
-  const args = ['--hub', mqttUrl, '--device-id', deviceId, `--secret=${secret}`, `--hub-key=${hubKey}`, '--profile', profile, '--data', dataDir, '--api-port', '0', '--telemetry-ms', String(telemetryMs), '--log-level', logLevel, '--json', ...extraArgs]
+export async function startAgent({
+  mqttUrl,
+  deviceId,
+  secret,
+  hubKey,
+  profile,
+  dataDir,
+  telemetryMs = 1000,
+  logLevel = 'warn',
+  env,
+  stdio,
+  extraArgs = [],
+}) {
+  const args = [
+    '--hub',
+    mqttUrl,
+    '--device-id',
+    deviceId,
+    `--secret=${secret}`,
+    `--hub-key=${hubKey}`,
+    '--profile',
+    profile,
+    '--data',
+    dataDir,
+    '--api-port',
+    '0',
+    '--telemetry-ms',
+    String(telemetryMs),
+    '--log-level',
+    logLevel,
+    '--json',
+    ...extraArgs,
+  ]
   const { proc, info, stderr } = await spawnJson(AGENT_CLI, args, 'apiPort', { env, stdio })
   return { proc, ...info, stderr, stop: () => stopProcess(proc), kill9: () => proc.kill('SIGKILL') }
 }
@@ -131,11 +184,15 @@ export async function startAgent({ mqttUrl, deviceId, secret, hubKey, profile, d
 /** JSON over HTTP; throws with the error body on non-2xx. */
 export async function api(baseUrl, method, path, body, headers = {}) {
   const token = tokenFor(baseUrl)
-  if (token && !Object.keys(headers).some((h) => h.toLowerCase() === 'authorization')) headers = { authorization: `Bearer ${token}`, ...headers }
+  if (token && !Object.keys(headers).some((h) => h.toLowerCase() === 'authorization'))
+    headers = { authorization: `Bearer ${token}`, ...headers }
   const isBuf = body instanceof Uint8Array
   const res = await fetch(new URL(path, baseUrl), {
     method,
-    headers: body === undefined ? headers : { 'content-type': isBuf ? 'application/octet-stream' : 'application/json', ...headers },
+    headers:
+      body === undefined
+        ? headers
+        : { 'content-type': isBuf ? 'application/octet-stream' : 'application/json', ...headers },
     body: body === undefined ? undefined : isBuf ? body : JSON.stringify(body),
   })
   const text = await res.text()
@@ -154,7 +211,10 @@ export function cli(args, env = {}) {
   const i = args.indexOf('--hub')
   const token = (i >= 0 ? tokenFor(args[i + 1]) : undefined) ?? lastToken
   return new Promise((resolve) => {
-    const p = spawn(process.execPath, [HUB_CLI, ...args], { env: { ...process.env, ...(token ? { EDGEFLEET_TOKEN: token } : {}), ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
+    const p = spawn(process.execPath, [HUB_CLI, ...args], {
+      env: { ...process.env, ...(token ? { EDGEFLEET_TOKEN: token } : {}), ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
     let out = ''
     let err = ''
     p.stdout.on('data', (c) => (out += c))
@@ -173,7 +233,10 @@ export async function waitFor(fn, { timeoutMs = 30_000, intervalMs = 100, what =
     } catch (e) {
       last = e
     }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; last: ${last instanceof Error ? last.message : JSON.stringify(last)}`)
+    if (Date.now() > deadline)
+      throw new Error(
+        `timed out waiting for ${what}; last: ${last instanceof Error ? last.message : JSON.stringify(last)}`,
+      )
     await new Promise((r) => setTimeout(r, intervalMs))
   }
 }
@@ -198,7 +261,17 @@ export async function startFleet(hub, specs, { tmp, telemetryMs = 1000, stdio, l
   }
   return Promise.all(
     agents.map(async (a) => {
-      const agent = await startAgent({ mqttUrl: hub.mqttUrl, deviceId: a.id, secret: a.secret, hubKey: hub.publicKey, profile: a.profile, dataDir: join(tmp, a.id), telemetryMs, stdio, logLevel })
+      const agent = await startAgent({
+        mqttUrl: hub.mqttUrl,
+        deviceId: a.id,
+        secret: a.secret,
+        hubKey: hub.publicKey,
+        profile: a.profile,
+        dataDir: join(tmp, a.id),
+        telemetryMs,
+        stdio,
+        logLevel,
+      })
       return { ...a, ...agent, url: `http://127.0.0.1:${agent.apiPort}` }
     }),
   )

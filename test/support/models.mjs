@@ -15,7 +15,10 @@ export async function matmulModel(sizeBytes, seed = 1) {
     a = (a * 1664525 + 1013904223) >>> 0
     w[i] = (a / 4294967296 - 0.5) * 0.05
   }
-  const vi = (name, dims) => ({ name, type: { tensor_type: { elem_type: 1, shape: { dim: dims.map((d) => ({ dim_value: d })) } } } })
+  const vi = (name, dims) => ({
+    name,
+    type: { tensor_type: { elem_type: 1, shape: { dim: dims.map((d) => ({ dim_value: d })) } } },
+  })
   return encodeModel({
     ir_version: 8,
     opset_import: [{ domain: '', version: 13 }],

@@ -15,7 +15,15 @@ export async function batchModel({ strictBatch = false, seed = 1 } = {}) {
     a = (a * 1664525 + 1013904223) >>> 0
     w[i] = (a / 4294967296 - 0.5) * 0.2
   }
-  const vi = (name, dims) => ({ name, type: { tensor_type: { elem_type: 1, shape: { dim: dims.map((d) => (typeof d === 'string' ? { dim_param: d } : { dim_value: d })) } } } })
+  const vi = (name, dims) => ({
+    name,
+    type: {
+      tensor_type: {
+        elem_type: 1,
+        shape: { dim: dims.map((d) => (typeof d === 'string' ? { dim_param: d } : { dim_value: d })) },
+      },
+    },
+  })
   const node = [{ op_type: 'MatMul', input: ['x', 'w'], output: [strictBatch ? 'h' : 'y'], name: 'mm', attribute: [] }]
   const initializer = [makeTensor('w', 1, [64, 8], w)]
   if (strictBatch) {
@@ -26,7 +34,14 @@ export async function batchModel({ strictBatch = false, seed = 1 } = {}) {
     ir_version: 8,
     opset_import: [{ domain: '', version: 13 }],
     producer_name: 'edgefleet-tests',
-    graph: { name: 'batch', node, input: [vi('x', ['N', 64])], output: [vi('y', ['N', 8])], initializer, value_info: [] },
+    graph: {
+      name: 'batch',
+      node,
+      input: [vi('x', ['N', 64])],
+      output: [vi('y', ['N', 8])],
+      initializer,
+      value_info: [],
+    },
   })
 }
 

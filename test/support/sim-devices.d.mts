@@ -7,11 +7,19 @@ export interface SimSpec {
   profile: string
   model?: string
   version?: string
-  conditions?: { network?: 'metered' | 'unmetered' | 'unknown'; power?: 'charging' | 'battery' | 'unknown'; idle?: boolean }
+  conditions?: {
+    network?: 'metered' | 'unmetered' | 'unknown'
+    power?: 'charging' | 'battery' | 'unknown'
+    idle?: boolean
+  }
 }
 export interface SimDevice {
   id: string
-  state: { models: { name: string; version: string }[]; conditions: Record<string, unknown>; shadow?: { model: string; candidate: string } }
+  state: {
+    models: { name: string; version: string }[]
+    conditions: Record<string, unknown>
+    shadow?: { model: string; candidate: string }
+  }
   client: MqttClient
   publishState(): Promise<unknown>
   setConditions(c: SimSpec['conditions']): Promise<void>
@@ -28,6 +36,9 @@ export function startSimFleet(o: {
   mqttUrl: string
   devices: SimSpec[]
   now?: () => number
-  behavior?: (version: string, deviceId: string) => { requests: number; errors: number; latencyMs: number; confidenceBin?: number; agreement?: number }
+  behavior?: (
+    version: string,
+    deviceId: string,
+  ) => { requests: number; errors: number; latencyMs: number; confidenceBin?: number; agreement?: number }
   autoActivate?: boolean
 }): Promise<SimFleet>

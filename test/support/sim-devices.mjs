@@ -27,13 +27,22 @@ function latencyCounts(ms, n) {
  * @param {(version: string, deviceId: string) => {requests: number, errors: number, latencyMs: number, confidenceBin?: number, agreement?: number}} [o.behavior] agreement: top-1 agreement of this version when shadowed
  * @param {boolean} [o.autoActivate] answer deploys with activated (default true)
  */
-export async function startSimFleet({ mqttUrl, devices, now = Date.now, behavior = () => ({ requests: 10, errors: 0, latencyMs: 1 }), autoActivate = true }) {
+export async function startSimFleet({
+  mqttUrl,
+  devices,
+  now = Date.now,
+  behavior = () => ({ requests: 10, errors: 0, latencyMs: 1 }),
+  autoActivate = true,
+}) {
   const sims = new Map()
   const deploys = []
   const shadows = []
   const connectOne = (d) =>
     new Promise((resolve, reject) => {
-      const state = { models: d.model && d.version ? [{ name: d.model, version: d.version }] : [], conditions: { network: 'unmetered', power: 'charging', idle: true, ...(d.conditions ?? {}) } }
+      const state = {
+        models: d.model && d.version ? [{ name: d.model, version: d.version }] : [],
+        conditions: { network: 'unmetered', power: 'charging', idle: true, ...(d.conditions ?? {}) },
+      }
       const topic = (k) => `ef/v1/dev/${d.id}/${k}`
       const client = mqtt.connect(mqttUrl, {
         clientId: d.id,
@@ -42,7 +51,12 @@ export async function startSimFleet({ mqttUrl, devices, now = Date.now, behavior
         clean: false,
         reconnectPeriod: 500,
         connectTimeout: 10_000,
-        will: { topic: topic('state'), payload: JSON.stringify({ v: 1, deviceId: d.id, online: false, ts: now() }), qos: 1, retain: true },
+        will: {
+          topic: topic('state'),
+          payload: JSON.stringify({ v: 1, deviceId: d.id, online: false, ts: now() }),
+          qos: 1,
+          retain: true,
+        },
       })
       const publishState = () =>
         client.publishAsync(
@@ -54,14 +68,33 @@ export async function startSimFleet({ mqttUrl, devices, now = Date.now, behavior
             ts: now(),
             profile: d.profile,
             agentVersion: 'sim',
-            models: state.models.map((m) => ({ name: m.name, version: m.version, precision: 'fp32', artifact: DIGEST, slot: 'a' })),
+            models: state.models.map((m) => ({
+              name: m.name,
+              version: m.version,
+              precision: 'fp32',
+              artifact: DIGEST,
+              slot: 'a',
+            })),
             network: state.conditions.network,
             power: state.conditions.power,
             idle: state.conditions.idle,
           }),
           { qos: 1, retain: true },
         )
-      const event = (kind, cmd, extra = {}) => client.publishAsync(topic('events'), JSON.stringify({ v: 1, deviceId: d.id, ts: now(), kind, cmdId: cmd.id, deploymentId: cmd.deploymentId, ...extra }), { qos: 1 })
+      const event = (kind, cmd, extra = {}) =>
+        client.publishAsync(
+          topic('events'),
+          JSON.stringify({
+            v: 1,
+            deviceId: d.id,
+            ts: now(),
+            kind,
+            cmdId: cmd.id,
+            deploymentId: cmd.deploymentId,
+            ...extra,
+          }),
+          { qos: 1 },
+        )
       client.on('message', async (_t, payload) => {
         let cmd
         try {
@@ -107,17 +140,54 @@ export async function startSimFleet({ mqttUrl, devices, now = Date.now, behavior
             const to = now()
             const models = state.models.map((m) => {
               const b = behavior(m.version, d.id)
-              const confidence = b.confidenceBin !== undefined ? Object.assign(new Array(10).fill(0), { [b.confidenceBin]: b.requests }) : undefined
-              return { model: m.name, version: m.version, requests: b.requests, errors: b.errors, latency: latencyCounts(b.latencyMs, b.requests), latencySumMs: b.latencyMs * b.requests, ...(confidence ? { confidence } : {}) }
+              const confidence =
+                b.confidenceBin !== undefined
+                  ? Object.assign(new Array(10).fill(0), { [b.confidenceBin]: b.requests })
+                  : undefined
+              return {
+                model: m.name,
+                version: m.version,
+                requests: b.requests,
+                errors: b.errors,
+                latency: latencyCounts(b.latencyMs, b.requests),
+                latencySumMs: b.latencyMs * b.requests,
+                ...(confidence ? { confidence } : {}),
+              }
             })
             const live = state.shadow && state.models.find((m) => m.name === state.shadow.model)
             let shadow
             if (live) {
               const b = behavior(state.shadow.candidate, d.id)
               const runs = b.requests
-              shadow = [{ model: live.name, version: live.version, candidate: state.shadow.candidate, runs, skipped: 0, errors: 0, top1Agree: Math.round(runs * (b.agreement ?? 1)), maxAbsDiff: 0, cosineSum: runs, latency: latencyCounts(b.latencyMs, runs), latencySumMs: b.latencyMs * runs }]
+              shadow = [
+                {
+                  model: live.name,
+                  version: live.version,
+                  candidate: state.shadow.candidate,
+                  runs,
+                  skipped: 0,
+                  errors: 0,
+                  top1Agree: Math.round(runs * (b.agreement ?? 1)),
+                  maxAbsDiff: 0,
+                  cosineSum: runs,
+                  latency: latencyCounts(b.latencyMs, runs),
+                  latencySumMs: b.latencyMs * runs,
+                },
+              ]
             }
-            await client.publishAsync(topic('telemetry'), JSON.stringify({ v: 1, deviceId: d.id, batchId: randomUUID(), from: to - 1000, to, models, ...(shadow ? { shadow } : {}) }), { qos: 1 })
+            await client.publishAsync(
+              topic('telemetry'),
+              JSON.stringify({
+                v: 1,
+                deviceId: d.id,
+                batchId: randomUUID(),
+                from: to - 1000,
+                to,
+                models,
+                ...(shadow ? { shadow } : {}),
+              }),
+              { qos: 1 },
+            )
           },
         }
         sims.set(d.id, sim)

@@ -3,7 +3,14 @@
 // {"inputs": {name: {type, dims, offset, length}}} (offsets from the end of the
 // header), then raw little-endian tensor bytes. Answers use the same layout
 // with "outputs" (plus model, version, latencyMs in the header).
-import { EdgeFleetError, bytesPerElement, elementCount, isTensorType, typedView, type TensorType } from '@edgefleet/shared'
+import {
+  EdgeFleetError,
+  bytesPerElement,
+  elementCount,
+  isTensorType,
+  typedView,
+  type TensorType,
+} from '@edgefleet/shared'
 import type { Tensor } from '../runtime/ort.js'
 
 export const BINARY_CONTENT_TYPE = 'application/x-edgefleet-tensors'
@@ -27,13 +34,23 @@ export function decodeBinary(body: Buffer): Record<string, Tensor> {
   } catch (err) {
     throw new EdgeFleetError('EF_ERR_MSG_JSON', `binary header: ${(err as Error).message}`)
   }
-  if (!header || typeof header.inputs !== 'object' || header.inputs === null || Array.isArray(header.inputs)) throw bad('binary header must be {"inputs": {...}}')
+  if (!header || typeof header.inputs !== 'object' || header.inputs === null || Array.isArray(header.inputs))
+    throw bad('binary header must be {"inputs": {...}}')
   const data = body.subarray(4 + h)
   const out: Record<string, Tensor> = {}
   for (const [name, e] of Object.entries(header.inputs)) {
-    if (!e || typeof e !== 'object' || !isTensorType(e.type)) throw bad(`${name}: unknown type ${JSON.stringify(e?.type)}`)
-    if (!Array.isArray(e.dims) || e.dims.length > 16 || !e.dims.every((d) => Number.isSafeInteger(d) && d >= 0)) throw bad(`${name}: dims must be non-negative integers`)
-    if (!Number.isSafeInteger(e.offset) || !Number.isSafeInteger(e.length) || e.offset < 0 || e.length < 0 || e.offset + e.length > data.length) throw bad(`${name}: offset/length outside the body`)
+    if (!e || typeof e !== 'object' || !isTensorType(e.type))
+      throw bad(`${name}: unknown type ${JSON.stringify(e?.type)}`)
+    if (!Array.isArray(e.dims) || e.dims.length > 16 || !e.dims.every((d) => Number.isSafeInteger(d) && d >= 0))
+      throw bad(`${name}: dims must be non-negative integers`)
+    if (
+      !Number.isSafeInteger(e.offset) ||
+      !Number.isSafeInteger(e.length) ||
+      e.offset < 0 ||
+      e.length < 0 ||
+      e.offset + e.length > data.length
+    )
+      throw bad(`${name}: offset/length outside the body`)
     const want = elementCount(e.dims) * bytesPerElement(e.type)
     if (want !== e.length) throw bad(`${name}: ${e.length} bytes for dims [${e.dims}] of ${e.type} (expected ${want})`)
     // Copy into an aligned buffer: typed arrays need offsets that are multiples of their element size.
@@ -74,9 +91,15 @@ export function encodeBinaryRequest(inputs: Record<string, Tensor>): Buffer {
 
 export function decodeBinaryResponse(body: Buffer): { meta: Record<string, unknown>; outputs: Record<string, Tensor> } {
   const h = body.readUInt32LE(0)
-  const header = JSON.parse(body.subarray(4, 4 + h).toString('utf8')) as Record<string, unknown> & { outputs: Record<string, Entry> }
+  const header = JSON.parse(body.subarray(4, 4 + h).toString('utf8')) as Record<string, unknown> & {
+    outputs: Record<string, Entry>
+  }
   const { outputs, ...meta } = header
-  const swapped = Buffer.concat([Buffer.alloc(4), Buffer.from(JSON.stringify({ inputs: outputs })), body.subarray(4 + h)])
+  const swapped = Buffer.concat([
+    Buffer.alloc(4),
+    Buffer.from(JSON.stringify({ inputs: outputs })),
+    body.subarray(4 + h),
+  ])
   swapped.writeUInt32LE(swapped.length - 4 - (body.length - 4 - h), 0)
   return { meta, outputs: decodeBinary(swapped) }
 }

@@ -31,13 +31,16 @@ function send(res: ServerResponse, status: number, body: unknown): void {
 function sendError(res: ServerResponse, err: unknown): void {
   const code = codeOf(err)
   if (code === 'EF_ERR_INFER_BODY_TOO_LARGE') res.setHeader('connection', 'close')
-  send(res, ERRORS[code].status, { error: { code, message: code === 'EF_ERR_INTERNAL' ? 'internal error' : (err as Error).message } })
+  send(res, ERRORS[code].status, {
+    error: { code, message: code === 'EF_ERR_INTERNAL' ? 'internal error' : (err as Error).message },
+  })
 }
 
 function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const declared = Number(req.headers['content-length'] ?? 0)
-    if (declared > limit) return reject(new EdgeFleetError('EF_ERR_INFER_BODY_TOO_LARGE', `${declared} > ${limit} bytes`))
+    if (declared > limit)
+      return reject(new EdgeFleetError('EF_ERR_INFER_BODY_TOO_LARGE', `${declared} > ${limit} bytes`))
     const parts: Buffer[] = []
     let size = 0
     req.on('data', (c: Buffer) => {
@@ -66,13 +69,31 @@ function jsonInputs(body: Buffer): { inputs: Record<string, Tensor>; binary: boo
   } catch (err) {
     throw new EdgeFleetError('EF_ERR_MSG_JSON', (err as Error).message)
   }
-  if (!parsed || typeof parsed !== 'object' || !parsed.inputs || typeof parsed.inputs !== 'object' || Array.isArray(parsed.inputs)) {
-    throw new EdgeFleetError('EF_ERR_INFER_BAD_TENSOR', 'body must be {"inputs": {"<name>": {"type", "dims", "data"|"b64"}}}')
+  if (
+    !parsed ||
+    typeof parsed !== 'object' ||
+    !parsed.inputs ||
+    typeof parsed.inputs !== 'object' ||
+    Array.isArray(parsed.inputs)
+  ) {
+    throw new EdgeFleetError(
+      'EF_ERR_INFER_BAD_TENSOR',
+      'body must be {"inputs": {"<name>": {"type", "dims", "data"|"b64"}}}',
+    )
   }
   const inputs: Record<string, Tensor> = {}
   for (const [name, t] of Object.entries(parsed.inputs as Record<string, TensorValue>)) {
-    if (!t || typeof t !== 'object' || !Array.isArray(t.dims) || t.dims.length > 16 || !t.dims.every((d) => Number.isSafeInteger(d) && d >= 0)) {
-      throw new EdgeFleetError('EF_ERR_INFER_BAD_TENSOR', `${name}: needs type, dims (non-negative integers) and data or b64`)
+    if (
+      !t ||
+      typeof t !== 'object' ||
+      !Array.isArray(t.dims) ||
+      t.dims.length > 16 ||
+      !t.dims.every((d) => Number.isSafeInteger(d) && d >= 0)
+    ) {
+      throw new EdgeFleetError(
+        'EF_ERR_INFER_BAD_TENSOR',
+        `${name}: needs type, dims (non-negative integers) and data or b64`,
+      )
     }
     if ((t.data !== undefined && !Array.isArray(t.data)) || (t.b64 !== undefined && typeof t.b64 !== 'string')) {
       throw new EdgeFleetError('EF_ERR_INFER_BAD_TENSOR', `${name}: data must be an array, b64 a base64 string`)
@@ -103,7 +124,16 @@ export function createApiServer(o: ApiOptions): Server {
     }
     if (req.method === 'GET' && url === '/v1/models') {
       return send(res, 200, {
-        items: o.host.list().map((x) => ({ name: x.name, version: x.version, precision: x.manifest.precision, slot: x.slot, inputs: x.manifest.inputs, outputs: x.manifest.outputs })),
+        items: o.host
+          .list()
+          .map((x) => ({
+            name: x.name,
+            version: x.version,
+            precision: x.manifest.precision,
+            slot: x.slot,
+            inputs: x.manifest.inputs,
+            outputs: x.manifest.outputs,
+          })),
       })
     }
     if (req.method === 'GET' && url === '/v1/stats' && o.stats) return send(res, 200, o.stats())
@@ -112,7 +142,8 @@ export function createApiServer(o: ApiOptions): Server {
       res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4', 'content-length': Buffer.byteLength(text) })
       return res.end(text)
     }
-    if (req.method === 'GET' && url === '/healthz') return send(res, 200, { ok: true, deviceId: o.deviceId, models: o.host.list().length })
+    if (req.method === 'GET' && url === '/healthz')
+      return send(res, 200, { ok: true, deviceId: o.deviceId, models: o.host.list().length })
     send(res, 404, { error: { code: 'EF_ERR_HTTP_NOT_FOUND', message: `${req.method} ${url}` } })
   }
   return createServer((req, res) => {

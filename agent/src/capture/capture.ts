@@ -5,7 +5,14 @@
 // Deciding is cheap and runs on the result path; encoding runs in setImmediate.
 import { randomUUID } from 'node:crypto'
 import { existsSync, readFileSync, writeFileSync, renameSync } from 'node:fs'
-import { encodeTensor, sampleCodec, type CapturePolicy, type CaptureReason, type Sample, type TensorValue } from '@edgefleet/shared'
+import {
+  encodeTensor,
+  sampleCodec,
+  type CapturePolicy,
+  type CaptureReason,
+  type Sample,
+  type TensorValue,
+} from '@edgefleet/shared'
 import type { InferRecord } from '../runtime/host.js'
 import type { Tensor } from '../runtime/ort.js'
 
@@ -81,14 +88,20 @@ export class Capture {
     const p = this.policyFor(rec.model.name)
     if (!p) return
     let reason: CaptureReason | undefined
-    if (p.confidenceBelow !== undefined && confidence !== undefined && confidence < p.confidenceBelow) reason = 'low_confidence'
+    if (p.confidenceBelow !== undefined && confidence !== undefined && confidence < p.confidenceBelow)
+      reason = 'low_confidence'
     else if (p.random > 0 && (this.d.random ?? Math.random)() < p.random) reason = 'random'
     if (!reason) return
     this.take(p, rec, rec.outputs, reason, confidence)
   }
 
   /** Shadow observer: the candidate disagreed on top-1. */
-  onDisagreement(rec: InferRecord, candidateVersion: string, candidateOutputs: Record<string, Tensor>, confidence: number | undefined): void {
+  onDisagreement(
+    rec: InferRecord,
+    candidateVersion: string,
+    candidateOutputs: Record<string, Tensor>,
+    confidence: number | undefined,
+  ): void {
     if (!rec.outputs) return
     const p = this.policyFor(rec.model.name)
     if (!p?.disagreement) return
@@ -96,14 +109,23 @@ export class Capture {
   }
 
   /** Cheap cap check first (no encoding when the hour's budget is spent), exact check on the encoded bytes. */
-  private take(p: CapturePolicy, rec: InferRecord, outputs: Record<string, Tensor>, reason: CaptureReason, confidence: number | undefined, shadow?: { version: string; outputs: Record<string, Tensor> }): void {
+  private take(
+    p: CapturePolicy,
+    rec: InferRecord,
+    outputs: Record<string, Tensor>,
+    reason: CaptureReason,
+    confidence: number | undefined,
+    shadow?: { version: string; outputs: Record<string, Tensor> },
+  ): void {
     const now = this.d.now()
     const hour = Math.floor(now / HOUR_MS)
     if (hour !== this.hour) {
       this.hour = hour
       this.hourBytes = 0
     }
-    const floor = Math.ceil(((rawBytes(rec.inputs) + rawBytes(outputs) + (shadow ? rawBytes(shadow.outputs) : 0)) * 4) / 3)
+    const floor = Math.ceil(
+      ((rawBytes(rec.inputs) + rawBytes(outputs) + (shadow ? rawBytes(shadow.outputs) : 0)) * 4) / 3,
+    )
     if (this.hourBytes + floor > p.maxBytesPerHour || floor > sampleCodec.maxBytes) {
       this.stats.capped++
       return
@@ -128,7 +150,11 @@ export class Capture {
       const payload = sampleCodec.encode(sample)
       const extra = payload.length - floor
       if (this.hour === hour) this.hourBytes += extra
-      if (payload.length > sampleCodec.maxBytes || (this.hour === hour && this.hourBytes > p.maxBytesPerHour) || this.d.queuedBytes() + payload.length > p.maxBytesOnDisk) {
+      if (
+        payload.length > sampleCodec.maxBytes ||
+        (this.hour === hour && this.hourBytes > p.maxBytesPerHour) ||
+        this.d.queuedBytes() + payload.length > p.maxBytesOnDisk
+      ) {
         if (this.hour === hour) this.hourBytes -= payload.length
         this.stats.capped++
         return

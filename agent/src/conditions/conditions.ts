@@ -67,7 +67,11 @@ export function osNetwork(routeFile = '/proc/net/route'): NetworkKind {
   } catch {
     return 'unknown'
   }
-  const def = text.split('\n').slice(1).map((l) => l.trim().split(/\s+/)).find((f) => f[1] === '00000000')
+  const def = text
+    .split('\n')
+    .slice(1)
+    .map((l) => l.trim().split(/\s+/))
+    .find((f) => f[1] === '00000000')
   const iface = def?.[0] ?? ''
   if (/^(wwan|ppp|rmnet|wwp)/.test(iface)) return 'metered'
   if (/^(eth|en|wl|br)/.test(iface)) return 'unmetered'
@@ -78,7 +82,14 @@ export class DeviceConditions {
   private overrides: ConditionOverrides
 
   /** `base` holds config values (network from config; power/idle simulated when set). */
-  constructor(base: ConditionOverrides, private readonly os: { network: () => NetworkKind; power: () => PowerKind; idle: () => boolean } = { network: () => osNetwork(), power: () => osPower(), idle: osIdle }) {
+  constructor(
+    base: ConditionOverrides,
+    private readonly os: { network: () => NetworkKind; power: () => PowerKind; idle: () => boolean } = {
+      network: () => osNetwork(),
+      power: () => osPower(),
+      idle: osIdle,
+    },
+  ) {
     this.overrides = { ...base }
   }
 

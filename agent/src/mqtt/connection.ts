@@ -83,7 +83,13 @@ export class Connection {
     if (!c) return
     if (c.connected) {
       // A clean shutdown says so: publish offline ourselves, the will only fires on a lost connection.
-      await c.publishAsync(topics.state(this.o.deviceId), stateCodec.encode({ v: 1, deviceId: this.o.deviceId, online: false, ts: Date.now() }), { qos: 1, retain: true }).catch(() => undefined)
+      await c
+        .publishAsync(
+          topics.state(this.o.deviceId),
+          stateCodec.encode({ v: 1, deviceId: this.o.deviceId, online: false, ts: Date.now() }),
+          { qos: 1, retain: true },
+        )
+        .catch(() => undefined)
     }
     await c.endAsync(true).catch(() => undefined)
   }

@@ -16,7 +16,10 @@ export class OutboxSender {
   /** Messages awaiting their PUBACK at once. */
   private readonly window = 16
 
-  constructor(private readonly db: AgentDb, private readonly client: () => MqttClient | undefined) {}
+  constructor(
+    private readonly db: AgentDb,
+    private readonly client: () => MqttClient | undefined,
+  ) {}
 
   /** Call on every (re)connect: resend from the oldest queued row. */
   restart(): void {

@@ -36,15 +36,28 @@ export type ResultObserver = (r: InferRecord) => void
 export function validateInputs(session: ModelSession, inputs: Record<string, Tensor>): void {
   const wanted = new Map(session.inputs.map((i) => [i.name, i]))
   for (const name of Object.keys(inputs)) {
-    if (!wanted.has(name)) throw new EdgeFleetError('EF_ERR_INFER_BAD_TENSOR', `unknown input ${JSON.stringify(name)} (inputs: ${[...wanted.keys()].join(', ')})`)
+    if (!wanted.has(name))
+      throw new EdgeFleetError(
+        'EF_ERR_INFER_BAD_TENSOR',
+        `unknown input ${JSON.stringify(name)} (inputs: ${[...wanted.keys()].join(', ')})`,
+      )
   }
   for (const [name, spec] of wanted) {
     const t = inputs[name]
     if (!t) throw new EdgeFleetError('EF_ERR_INFER_BAD_TENSOR', `missing input ${JSON.stringify(name)}`)
-    if (spec.type !== t.type) throw new EdgeFleetError('EF_ERR_INFER_BAD_TENSOR', `input ${name}: type ${t.type}, model wants ${spec.type}`)
-    if (spec.shape.length !== t.dims.length) throw new EdgeFleetError('EF_ERR_INFER_BAD_TENSOR', `input ${name}: rank ${t.dims.length}, model wants [${spec.shape.join(',')}]`)
+    if (spec.type !== t.type)
+      throw new EdgeFleetError('EF_ERR_INFER_BAD_TENSOR', `input ${name}: type ${t.type}, model wants ${spec.type}`)
+    if (spec.shape.length !== t.dims.length)
+      throw new EdgeFleetError(
+        'EF_ERR_INFER_BAD_TENSOR',
+        `input ${name}: rank ${t.dims.length}, model wants [${spec.shape.join(',')}]`,
+      )
     spec.shape.forEach((d, i) => {
-      if (typeof d === 'number' && d >= 0 && d !== t.dims[i]) throw new EdgeFleetError('EF_ERR_INFER_BAD_TENSOR', `input ${name}: dims [${t.dims}], model wants [${spec.shape.join(',')}]`)
+      if (typeof d === 'number' && d >= 0 && d !== t.dims[i])
+        throw new EdgeFleetError(
+          'EF_ERR_INFER_BAD_TENSOR',
+          `input ${name}: dims [${t.dims}], model wants [${spec.shape.join(',')}]`,
+        )
     })
   }
 }
@@ -86,7 +99,15 @@ export class ModelHost {
   /** Makes `session` the live version of its model; the old one is released once idle. */
   activate(manifest: Manifest, slot: 'a' | 'b', session: ModelSession): void {
     const old = this.models.get(manifest.model)
-    this.models.set(manifest.model, { name: manifest.model, version: manifest.version, manifest, slot, session, inFlight: 0, retired: false })
+    this.models.set(manifest.model, {
+      name: manifest.model,
+      version: manifest.version,
+      manifest,
+      slot,
+      session,
+      inFlight: 0,
+      retired: false,
+    })
     if (old) {
       old.retired = true
       if (old.inFlight === 0) void old.session.release()

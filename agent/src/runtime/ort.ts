@@ -60,10 +60,12 @@ export async function createSession(path: string, cfg: SessionConfig): Promise<M
     outputs: s.outputMetadata.map(meta),
     async run(feeds) {
       const f: Record<string, OrtModule.Tensor> = {}
-      for (const [k, t] of Object.entries(feeds)) f[k] = new ort.Tensor(t.type as OrtModule.Tensor.Type, t.data as OrtModule.Tensor.DataType, t.dims)
+      for (const [k, t] of Object.entries(feeds))
+        f[k] = new ort.Tensor(t.type as OrtModule.Tensor.Type, t.data as OrtModule.Tensor.DataType, t.dims)
       const out = await s.run(f)
       const r: Record<string, Tensor> = {}
-      for (const [k, t] of Object.entries(out)) r[k] = { type: t.type as TensorType, dims: [...t.dims], data: t.data as TypedData }
+      for (const [k, t] of Object.entries(out))
+        r[k] = { type: t.type as TensorType, dims: [...t.dims], data: t.data as TypedData }
       return r
     },
     release: () => s.release(),

@@ -69,7 +69,11 @@ export interface Comparison {
 }
 
 /** Compares candidate with live outputs over every output both have, as one concatenated vector. */
-export function compareOutputs(manifest: Manifest, live: Record<string, Tensor>, cand: Record<string, Tensor>): Comparison {
+export function compareOutputs(
+  manifest: Manifest,
+  live: Record<string, Tensor>,
+  cand: Record<string, Tensor>,
+): Comparison {
   let dot = 0
   let na = 0
   let nb = 0
@@ -92,5 +96,9 @@ export function compareOutputs(manifest: Manifest, live: Record<string, Tensor>,
     }
   }
   const cosine = na === 0 && nb === 0 ? 1 : na === 0 || nb === 0 ? 0 : dot / Math.sqrt(na * nb)
-  return { agree: top1(manifest, live) === top1(manifest, cand), maxAbsDiff, cosine: Number.isFinite(cosine) ? cosine : 0 }
+  return {
+    agree: top1(manifest, live) === top1(manifest, cand),
+    maxAbsDiff,
+    cosine: Number.isFinite(cosine) ? cosine : 0,
+  }
 }

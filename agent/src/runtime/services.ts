@@ -44,13 +44,21 @@ export interface RuntimeServicesDeps {
 }
 
 export function createRuntimeServices(d: RuntimeServicesDeps) {
-  const capture = new Capture({ deviceId: d.deviceId, now: d.now, enqueue: d.enqueueSample, queuedBytes: d.queuedSampleBytes, file: join(d.dataDir, 'capture-policy.json'), random: d.random })
+  const capture = new Capture({
+    deviceId: d.deviceId,
+    now: d.now,
+    enqueue: d.enqueueSample,
+    queuedBytes: d.queuedSampleBytes,
+    file: join(d.dataDir, 'capture-policy.json'),
+    random: d.random,
+  })
   const runner = new ShadowRunner({
     agg: d.agg,
     random: d.random,
     workerUrl: d.shadowWorkerUrl,
     onCompared: (rec, cand, outputs, cmp) => {
-      if (!cmp.agree && rec.outputs) capture.onDisagreement(rec, cand.manifest.version, outputs, confidenceOf(rec.model.manifest, rec.outputs))
+      if (!cmp.agree && rec.outputs)
+        capture.onDisagreement(rec, cand.manifest.version, outputs, confidenceOf(rec.model.manifest, rec.outputs))
     },
   })
   const shadow = new ShadowManager({
@@ -95,7 +103,10 @@ export function createRuntimeServices(d: RuntimeServicesDeps) {
         return shadow.discard(cmd)
       case 'capture-policy':
         capture.setPolicies(cmd.policies)
-        return ack(cmd, `capture policy applied (${cmd.policies.length} ${cmd.policies.length === 1 ? 'policy' : 'policies'})`)
+        return ack(
+          cmd,
+          `capture policy applied (${cmd.policies.length} ${cmd.policies.length === 1 ? 'policy' : 'policies'})`,
+        )
       case 'conditions': {
         const { network, power, idle } = cmd
         if (conditions.apply({ network, power, idle })) d.onChange()

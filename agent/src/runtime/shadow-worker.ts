@@ -35,7 +35,11 @@ port.on('message', (m: ShadowRequest) => {
         const outputs = await session.run(m.inputs)
         port.postMessage({ op: 'result', id: m.id, outputs, latencyMs: performance.now() - t0 } satisfies ShadowReply)
       } catch (err) {
-        port.postMessage({ op: 'error', id: m.id, message: (err as Error).message.split('\n')[0] } satisfies ShadowReply)
+        port.postMessage({
+          op: 'error',
+          id: m.id,
+          message: (err as Error).message.split('\n')[0],
+        } satisfies ShadowReply)
       }
     } else {
       await session?.release()

@@ -2,10 +2,31 @@
 // deploy, keep it in shadow/<model>/ (outside the A/B slots, so the rollback
 // target stays), health-check it in its worker and start shadowing; promote it
 // through the A/B slots with the same atomic switch as a deploy; or discard it.
-import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync, renameSync, openSync, fsyncSync, closeSync } from 'node:fs'
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+  renameSync,
+  openSync,
+  fsyncSync,
+  closeSync,
+} from 'node:fs'
 import { join } from 'node:path'
 import type { KeyObject } from 'node:crypto'
-import { EdgeFleetError, codeOf, decodeTensor, tensorsClose, verifyDocument, type DiscardCmd, type Manifest, type PromoteCmd, type ShadowCmd } from '@edgefleet/shared'
+import {
+  EdgeFleetError,
+  codeOf,
+  decodeTensor,
+  tensorsClose,
+  verifyDocument,
+  type DiscardCmd,
+  type Manifest,
+  type PromoteCmd,
+  type ShadowCmd,
+} from '@edgefleet/shared'
 import type { ModelHost } from '../runtime/host.js'
 import type { Tensor } from '../runtime/ort.js'
 import type { ChunkStore } from '../updater/chunks.js'
@@ -54,7 +75,8 @@ export class ShadowManager {
       try {
         const s = JSON.parse(readFileSync(f, 'utf8')) as Saved
         const path = join(this.modelDir(model), 'model.onnx')
-        if (!verifyDocument(s.manifest, s.manifestSig, this.d.hubKey) || hashFile(path) !== s.manifest.artifact.digest) throw new Error('candidate failed verification')
+        if (!verifyDocument(s.manifest, s.manifestSig, this.d.hubKey) || hashFile(path) !== s.manifest.artifact.digest)
+          throw new Error('candidate failed verification')
         if (!this.d.host.get(model)) throw new Error('model not served')
         await this.d.runner.start({ ...s, path })
       } catch {
@@ -72,9 +94,24 @@ export class ShadowManager {
       report(ev)
       return ev
     }
-    if (!verifyDocument(m, cmd.manifestSig, hubKey)) return fail('rejected', new EdgeFleetError('EF_ERR_SIGNATURE_INVALID', 'manifest'))
-    if (m.profile !== this.d.profile) return fail('rejected', new EdgeFleetError('EF_ERR_MANIFEST_PROFILE_MISMATCH', `manifest for ${m.profile}, device is ${this.d.profile}`))
-    if (!this.d.host.get(m.model)) return fail('rejected', new EdgeFleetError('EF_ERR_INFER_MODEL_NOT_LOADED', `${m.model}: a shadow needs a live version to compare with`))
+    if (!verifyDocument(m, cmd.manifestSig, hubKey))
+      return fail('rejected', new EdgeFleetError('EF_ERR_SIGNATURE_INVALID', 'manifest'))
+    if (m.profile !== this.d.profile)
+      return fail(
+        'rejected',
+        new EdgeFleetError(
+          'EF_ERR_MANIFEST_PROFILE_MISMATCH',
+          `manifest for ${m.profile}, device is ${this.d.profile}`,
+        ),
+      )
+    if (!this.d.host.get(m.model))
+      return fail(
+        'rejected',
+        new EdgeFleetError(
+          'EF_ERR_INFER_MODEL_NOT_LOADED',
+          `${m.model}: a shadow needs a live version to compare with`,
+        ),
+      )
     const cur = this.d.runner.get(m.model)
     if (cur && cur.manifest.artifact.digest === m.artifact.digest && cur.fraction === cmd.fraction) {
       const ev: EventReport = { ...base, kind: 'staged', message: 'shadowing' }
@@ -122,9 +159,15 @@ export class ShadowManager {
     } catch (err) {
       await this.d.runner.stop(m.model)
       rmSync(dir, { recursive: true, force: true })
-      return fail('health_failed', err instanceof EdgeFleetError ? err : new EdgeFleetError('EF_ERR_HEALTH_CHECK_FAILED', (err as Error).message))
+      return fail(
+        'health_failed',
+        err instanceof EdgeFleetError ? err : new EdgeFleetError('EF_ERR_HEALTH_CHECK_FAILED', (err as Error).message),
+      )
     }
-    writeFileSync(join(dir, 'candidate.json'), JSON.stringify({ manifest: m, manifestSig: cmd.manifestSig, fraction: cmd.fraction } satisfies Saved))
+    writeFileSync(
+      join(dir, 'candidate.json'),
+      JSON.stringify({ manifest: m, manifestSig: cmd.manifestSig, fraction: cmd.fraction } satisfies Saved),
+    )
     const ev: EventReport = { ...base, kind: 'staged', message: 'shadowing' }
     report(ev)
     return ev
@@ -139,7 +182,11 @@ export class ShadowManager {
       const got = out[k]
       if (!got) throw new EdgeFleetError('EF_ERR_HEALTH_CHECK_FAILED', `output ${k} missing`)
       const r = tensorsClose(got.data, decodeTensor(k, v).data, hc.atol, hc.rtol)
-      if (!r.ok) throw new EdgeFleetError('EF_ERR_HEALTH_CHECK_FAILED', `output ${k}: max abs diff ${r.maxAbsDiff.toExponential(3)}`)
+      if (!r.ok)
+        throw new EdgeFleetError(
+          'EF_ERR_HEALTH_CHECK_FAILED',
+          `output ${k}: max abs diff ${r.maxAbsDiff.toExponential(3)}`,
+        )
     }
   }
 
@@ -149,7 +196,12 @@ export class ShadowManager {
     const c = this.d.runner.get(cmd.model)
     const base = { cmdId: cmd.id, model: cmd.model, version: cmd.version }
     if (!c || c.manifest.version !== cmd.version) {
-      const ev: EventReport = { ...base, kind: 'failed', code: 'EF_ERR_SHADOW_NOT_FOUND', message: `no shadow candidate ${cmd.model}@${cmd.version}` }
+      const ev: EventReport = {
+        ...base,
+        kind: 'failed',
+        code: 'EF_ERR_SHADOW_NOT_FOUND',
+        message: `no shadow candidate ${cmd.model}@${cmd.version}`,
+      }
       report(ev)
       return ev
     }
@@ -172,7 +224,13 @@ export class ShadowManager {
       chunks.indexSlot(m, final)
       void dir
     } catch (err) {
-      const ev: EventReport = { ...base, kind: 'failed', artifact: m.artifact.digest, code: codeOf(err), message: (err as Error).message.slice(0, 2000) }
+      const ev: EventReport = {
+        ...base,
+        kind: 'failed',
+        artifact: m.artifact.digest,
+        code: codeOf(err),
+        message: (err as Error).message.slice(0, 2000),
+      }
       report(ev)
       return ev
     }
@@ -188,7 +246,12 @@ export class ShadowManager {
     const c = this.d.runner.get(cmd.model)
     const base = { cmdId: cmd.id, model: cmd.model, ...(cmd.version ? { version: cmd.version } : {}) }
     if (!c || (cmd.version && c.manifest.version !== cmd.version)) {
-      const ev: EventReport = { ...base, kind: 'failed', code: 'EF_ERR_SHADOW_NOT_FOUND', message: `no shadow candidate ${cmd.model}${cmd.version ? '@' + cmd.version : ''}` }
+      const ev: EventReport = {
+        ...base,
+        kind: 'failed',
+        code: 'EF_ERR_SHADOW_NOT_FOUND',
+        message: `no shadow candidate ${cmd.model}${cmd.version ? '@' + cmd.version : ''}`,
+      }
       this.d.report(ev)
       return ev
     }
@@ -199,4 +262,3 @@ export class ShadowManager {
     return ev
   }
 }
-

@@ -20,7 +20,10 @@ export function defaultWorkerUrl(): URL {
 export class ShadowWorker {
   private readonly worker: Worker
   private next = 1
-  private readonly pending = new Map<number, { resolve: (r: { outputs: Record<string, Tensor>; latencyMs: number }) => void; reject: (e: Error) => void }>()
+  private readonly pending = new Map<
+    number,
+    { resolve: (r: { outputs: Record<string, Tensor>; latencyMs: number }) => void; reject: (e: Error) => void }
+  >()
   private loaded: Promise<void>
 
   constructor(path: string, threads: number, url: URL = defaultWorkerUrl()) {

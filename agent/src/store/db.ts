@@ -42,12 +42,16 @@ export class AgentDb {
    */
   enqueue(topic: string, payload: Buffer, kind: string, now: number, maxRows: number): number {
     return this.db.transaction(() => {
-      this.db.prepare('INSERT INTO outbox (topic, payload, kind, created_at) VALUES (?,?,?,?)').run(topic, payload, kind, now)
+      this.db
+        .prepare('INSERT INTO outbox (topic, payload, kind, created_at) VALUES (?,?,?,?)')
+        .run(topic, payload, kind, now)
       const n = (this.db.prepare('SELECT count(*) AS n FROM outbox').get() as { n: number }).n
       if (n <= maxRows) return 0
       const excess = n - maxRows
       const r = this.db
-        .prepare(`DELETE FROM outbox WHERE id IN (SELECT id FROM outbox ORDER BY CASE kind WHEN 'event' THEN 1 ELSE 0 END, id LIMIT ?)`)
+        .prepare(
+          `DELETE FROM outbox WHERE id IN (SELECT id FROM outbox ORDER BY CASE kind WHEN 'event' THEN 1 ELSE 0 END, id LIMIT ?)`,
+        )
         .run(excess)
       this.bump('outbox_evicted', r.changes)
       return r.changes
@@ -55,7 +59,9 @@ export class AgentDb {
   }
 
   peek(limit: number, afterId = 0): OutboxRow[] {
-    return this.db.prepare('SELECT id, topic, payload, kind FROM outbox WHERE id > ? ORDER BY id LIMIT ?').all(afterId, limit) as OutboxRow[]
+    return this.db
+      .prepare('SELECT id, topic, payload, kind FROM outbox WHERE id > ? ORDER BY id LIMIT ?')
+      .all(afterId, limit) as OutboxRow[]
   }
 
   ack(id: number): void {
@@ -67,22 +73,32 @@ export class AgentDb {
   }
 
   bump(name: string, by = 1): void {
-    this.db.prepare('INSERT INTO counters (name, value) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = value + excluded.value').run(name, by)
+    this.db
+      .prepare(
+        'INSERT INTO counters (name, value) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = value + excluded.value',
+      )
+      .run(name, by)
   }
 
   counter(name: string): number {
-    return (this.db.prepare('SELECT value FROM counters WHERE name = ?').get(name) as { value: number } | undefined)?.value ?? 0
+    return (
+      (this.db.prepare('SELECT value FROM counters WHERE name = ?').get(name) as { value: number } | undefined)
+        ?.value ?? 0
+    )
   }
 
   cmdStatus(id: string): { status: string; result: string | null } | undefined {
-    return this.db.prepare('SELECT status, result FROM cmds WHERE id = ?').get(id) as { status: string; result: string | null } | undefined
+    return this.db.prepare('SELECT status, result FROM cmds WHERE id = ?').get(id) as
+      { status: string; result: string | null } | undefined
   }
 
   setCmd(id: string, status: 'running' | 'done', result: unknown, now: number): void {
     // The command log outranks queued telemetry: a device whose db filled up while offline must still run the hub's commands.
     this.withRoom(() =>
       this.db
-        .prepare('INSERT INTO cmds (id, status, result, updated_at) VALUES (?,?,?,?) ON CONFLICT(id) DO UPDATE SET status=excluded.status, result=excluded.result, updated_at=excluded.updated_at')
+        .prepare(
+          'INSERT INTO cmds (id, status, result, updated_at) VALUES (?,?,?,?) ON CONFLICT(id) DO UPDATE SET status=excluded.status, result=excluded.result, updated_at=excluded.updated_at',
+        )
         .run(id, status, result === undefined ? null : JSON.stringify(result), now),
     )
   }
@@ -117,19 +133,29 @@ export class AgentDb {
 
   /** Evicts the `n` oldest rows that are not events (telemetry, samples first); returns rows removed, counted as evictions. */
   evictOldest(n: number): number {
-    const r = this.db.prepare(`DELETE FROM outbox WHERE id IN (SELECT id FROM outbox WHERE kind <> 'event' ORDER BY id LIMIT ?)`).run(n)
+    const r = this.db
+      .prepare(`DELETE FROM outbox WHERE id IN (SELECT id FROM outbox WHERE kind <> 'event' ORDER BY id LIMIT ?)`)
+      .run(n)
     return r.changes
   }
 
   /** Bytes of payload queued for one kind (e.g. samples, for the on-disk capture cap). */
   queuedBytes(kind: string): number {
-    return (this.db.prepare('SELECT coalesce(sum(length(payload)), 0) AS n FROM outbox WHERE kind = ?').get(kind) as { n: number }).n
+    return (
+      this.db.prepare('SELECT coalesce(sum(length(payload)), 0) AS n FROM outbox WHERE kind = ?').get(kind) as {
+        n: number
+      }
+    ).n
   }
 
   /** Rows queued per kind. */
   queuedByKind(): Record<string, number> {
     const out: Record<string, number> = {}
-    for (const r of this.db.prepare('SELECT kind, count(*) AS n FROM outbox GROUP BY kind').all() as { kind: string; n: number }[]) out[r.kind] = r.n
+    for (const r of this.db.prepare('SELECT kind, count(*) AS n FROM outbox GROUP BY kind').all() as {
+      kind: string
+      n: number
+    }[])
+      out[r.kind] = r.n
     return out
   }
 

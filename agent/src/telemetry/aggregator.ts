@@ -3,7 +3,13 @@
 // that the hub can merge across devices, output confidence [EF-2.6.4], input
 // statistics [EF-2.6.5] and shadow comparisons [EF-2.6.6].
 import { randomUUID } from 'node:crypto'
-import { CONFIDENCE_BUCKETS, LATENCY_BUCKETS_MS, type ModelMetrics, type ShadowMetrics, type TelemetryBatch } from '@edgefleet/shared'
+import {
+  CONFIDENCE_BUCKETS,
+  LATENCY_BUCKETS_MS,
+  type ModelMetrics,
+  type ShadowMetrics,
+  type TelemetryBatch,
+} from '@edgefleet/shared'
 import type { Tensor } from '../runtime/ort.js'
 import type { Comparison } from '../runtime/outputs.js'
 import { FeatureAcc } from './features.js'
@@ -34,7 +40,10 @@ export class Aggregator {
   /** Batches cut since start (each gets a fresh batch id). */
   batchesCut = 0
 
-  constructor(private readonly deviceId: string, private readonly now: () => number = Date.now) {
+  constructor(
+    private readonly deviceId: string,
+    private readonly now: () => number = Date.now,
+  ) {
     this.from = now()
   }
 
@@ -59,7 +68,8 @@ export class Aggregator {
   /** Confidence and input statistics of a served request (after record()). */
   observe(model: string, version: string, inputs: Record<string, Tensor>, confidence: number | undefined): void {
     const m = this.acc(model, version)
-    if (confidence !== undefined) (m.confidence ??= new Array<number>(CONFIDENCE_BUCKETS.length).fill(0))[confidenceBin(confidence)]++
+    if (confidence !== undefined)
+      (m.confidence ??= new Array<number>(CONFIDENCE_BUCKETS.length).fill(0))[confidenceBin(confidence)]++
     const fa = (m.featureAcc ??= new Map())
     for (const [name, t] of Object.entries(inputs)) {
       let f = fa.get(name)
@@ -76,13 +86,30 @@ export class Aggregator {
     const key = `${model}@${version}>${candidate}`
     let s = this.shadow.get(key)
     if (!s) {
-      s = { model, version, candidate, runs: 0, skipped: 0, errors: 0, top1Agree: 0, maxAbsDiff: 0, cosineSum: 0, latency: emptyLatency(), latencySumMs: 0 }
+      s = {
+        model,
+        version,
+        candidate,
+        runs: 0,
+        skipped: 0,
+        errors: 0,
+        top1Agree: 0,
+        maxAbsDiff: 0,
+        cosineSum: 0,
+        latency: emptyLatency(),
+        latencySumMs: 0,
+      }
       this.shadow.set(key, s)
     }
     return s
   }
 
-  recordShadow(model: string, version: string, candidate: string, r: { ok: true; latencyMs: number; cmp: Comparison } | { ok: false; latencyMs: number } | { skipped: true }): void {
+  recordShadow(
+    model: string,
+    version: string,
+    candidate: string,
+    r: { ok: true; latencyMs: number; cmp: Comparison } | { ok: false; latencyMs: number } | { skipped: true },
+  ): void {
     const s = this.shadowAcc(model, version, candidate)
     if ('skipped' in r) {
       s.skipped++
@@ -114,9 +141,19 @@ export class Aggregator {
       models: [...this.current.values()].map(({ featureAcc, ...m }) => ({
         ...m,
         latencySumMs: r3(m.latencySumMs),
-        ...(featureAcc?.size ? { features: [...featureAcc.values()].filter((f) => f.count > 0).map((f) => f.stats()) } : {}),
+        ...(featureAcc?.size
+          ? { features: [...featureAcc.values()].filter((f) => f.count > 0).map((f) => f.stats()) }
+          : {}),
       })),
-      ...(this.shadow.size ? { shadow: [...this.shadow.values()].map((s) => ({ ...s, latencySumMs: r3(s.latencySumMs), cosineSum: r3(s.cosineSum) })) } : {}),
+      ...(this.shadow.size
+        ? {
+            shadow: [...this.shadow.values()].map((s) => ({
+              ...s,
+              latencySumMs: r3(s.latencySumMs),
+              cosineSum: r3(s.cosineSum),
+            })),
+          }
+        : {}),
       ...extra,
     }
     for (const m of batch.models) if (m.features?.length === 0) delete m.features

@@ -17,16 +17,25 @@ export interface TinyLogger {
   child(bindings: Record<string, unknown>): TinyLogger
 }
 
-export function createLogger(level: string, base: Record<string, unknown> = {}, write: (line: string) => void = (l) => process.stderr.write(l)): TinyLogger {
+export function createLogger(
+  level: string,
+  base: Record<string, unknown> = {},
+  write: (line: string) => void = (l) => process.stderr.write(l),
+): TinyLogger {
   const min = LEVELS[(level in LEVELS ? level : 'info') as Level]
   const make = (bindings: Record<string, unknown>): TinyLogger => {
     const at =
       (name: Exclude<Level, 'silent'>) =>
       (obj: unknown, msg?: string): void => {
         if (LEVELS[name] < min) return
-        const fields = typeof obj === 'string' ? { msg: obj } : { ...(obj as Record<string, unknown>), ...(msg !== undefined ? { msg } : {}) }
+        const fields =
+          typeof obj === 'string'
+            ? { msg: obj }
+            : { ...(obj as Record<string, unknown>), ...(msg !== undefined ? { msg } : {}) }
         try {
-          write(JSON.stringify({ level: LEVELS[name], time: Date.now(), pid: process.pid, ...bindings, ...fields }) + '\n')
+          write(
+            JSON.stringify({ level: LEVELS[name], time: Date.now(), pid: process.pid, ...bindings, ...fields }) + '\n',
+          )
         } catch {
           /* a log line must never break the agent */
         }

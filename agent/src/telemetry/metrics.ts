@@ -18,7 +18,14 @@ export class InferenceCounters {
     const key = `${model}@${version}`
     let s = this.series.get(key)
     if (!s) {
-      s = { model, version, requests: 0, errors: 0, buckets: new Array<number>(LATENCY_BUCKETS_MS.length + 1).fill(0), sumMs: 0 }
+      s = {
+        model,
+        version,
+        requests: 0,
+        errors: 0,
+        buckets: new Array<number>(LATENCY_BUCKETS_MS.length + 1).fill(0),
+        sumMs: 0,
+      }
       this.series.set(key, s)
     }
     s.requests++
@@ -27,31 +34,75 @@ export class InferenceCounters {
     s.sumMs += latencyMs
   }
 
-  render(extra: { active: { name: string; version: string }[]; queued: Record<string, number>; drops: Record<string, number>; captured: number; connected: boolean }): string {
+  render(extra: {
+    active: { name: string; version: string }[]
+    queued: Record<string, number>
+    drops: Record<string, number>
+    captured: number
+    connected: boolean
+  }): string {
     const all = [...this.series.values()]
     const lbl = (s: { model: string; version: string }) => ({ model: s.model, version: s.version })
-    const hist: string[] = ['# HELP edgefleet_agent_inference_seconds Inference latency per model version.', '# TYPE edgefleet_agent_inference_seconds histogram']
+    const hist: string[] = [
+      '# HELP edgefleet_agent_inference_seconds Inference latency per model version.',
+      '# TYPE edgefleet_agent_inference_seconds histogram',
+    ]
     for (const s of all) {
       let cum = 0
       LATENCY_BUCKETS_MS.forEach((b, i) => {
         cum += s.buckets[i]
-        hist.push(`edgefleet_agent_inference_seconds_bucket{model="${s.model}",version="${s.version}",le="${b / 1000}"} ${cum}`)
+        hist.push(
+          `edgefleet_agent_inference_seconds_bucket{model="${s.model}",version="${s.version}",le="${b / 1000}"} ${cum}`,
+        )
       })
-      hist.push(`edgefleet_agent_inference_seconds_bucket{model="${s.model}",version="${s.version}",le="+Inf"} ${s.requests}`)
+      hist.push(
+        `edgefleet_agent_inference_seconds_bucket{model="${s.model}",version="${s.version}",le="+Inf"} ${s.requests}`,
+      )
       hist.push(`edgefleet_agent_inference_seconds_sum{model="${s.model}",version="${s.version}"} ${s.sumMs / 1000}`)
       hist.push(`edgefleet_agent_inference_seconds_count{model="${s.model}",version="${s.version}"} ${s.requests}`)
     }
     const mem = process.memoryUsage()
     return [
-      promFamily('edgefleet_agent_requests_total', 'counter', 'Inference requests per model version.', all.map((s): PromSample => [lbl(s), s.requests])),
-      promFamily('edgefleet_agent_errors_total', 'counter', 'Inference requests that failed in the runtime.', all.map((s): PromSample => [lbl(s), s.errors])),
+      promFamily(
+        'edgefleet_agent_requests_total',
+        'counter',
+        'Inference requests per model version.',
+        all.map((s): PromSample => [lbl(s), s.requests]),
+      ),
+      promFamily(
+        'edgefleet_agent_errors_total',
+        'counter',
+        'Inference requests that failed in the runtime.',
+        all.map((s): PromSample => [lbl(s), s.errors]),
+      ),
       hist.join('\n'),
-      promFamily('edgefleet_agent_model_active', 'gauge', 'Model versions being served (1 per model).', extra.active.map((m): PromSample => [{ model: m.name, version: m.version }, 1])),
-      promFamily('edgefleet_agent_outbox_queued', 'gauge', 'Records waiting in the offline outbox, by kind.', Object.entries(extra.queued).map(([kind, n]): PromSample => [{ kind }, n])),
-      promFamily('edgefleet_agent_dropped_total', 'counter', 'Records dropped, by reason (EF-2.6.3).', Object.entries(extra.drops).map(([reason, n]): PromSample => [{ reason }, n])),
-      promFamily('edgefleet_agent_captured_total', 'counter', 'Samples captured for retraining.', [[{}, extra.captured]]),
-      promFamily('edgefleet_agent_connected', 'gauge', '1 while connected to the hub broker.', [[{}, extra.connected ? 1 : 0]]),
-      promFamily('edgefleet_agent_resident_memory_bytes', 'gauge', 'Resident set size of the agent process.', [[{}, mem.rss]]),
+      promFamily(
+        'edgefleet_agent_model_active',
+        'gauge',
+        'Model versions being served (1 per model).',
+        extra.active.map((m): PromSample => [{ model: m.name, version: m.version }, 1]),
+      ),
+      promFamily(
+        'edgefleet_agent_outbox_queued',
+        'gauge',
+        'Records waiting in the offline outbox, by kind.',
+        Object.entries(extra.queued).map(([kind, n]): PromSample => [{ kind }, n]),
+      ),
+      promFamily(
+        'edgefleet_agent_dropped_total',
+        'counter',
+        'Records dropped, by reason (EF-2.6.3).',
+        Object.entries(extra.drops).map(([reason, n]): PromSample => [{ reason }, n]),
+      ),
+      promFamily('edgefleet_agent_captured_total', 'counter', 'Samples captured for retraining.', [
+        [{}, extra.captured],
+      ]),
+      promFamily('edgefleet_agent_connected', 'gauge', '1 while connected to the hub broker.', [
+        [{}, extra.connected ? 1 : 0],
+      ]),
+      promFamily('edgefleet_agent_resident_memory_bytes', 'gauge', 'Resident set size of the agent process.', [
+        [{}, mem.rss],
+      ]),
       '',
     ].join('\n')
   }

@@ -5,7 +5,18 @@
 // marker names the artifact the partial file belongs to: after a crash the
 // regions already written are re-checked against their sha256 and kept, so a
 // restarted download resumes.
-import { existsSync, openSync, closeSync, ftruncateSync, writeSync, readSync, fsyncSync, readFileSync, renameSync, rmSync } from 'node:fs'
+import {
+  existsSync,
+  openSync,
+  closeSync,
+  ftruncateSync,
+  writeSync,
+  readSync,
+  fsyncSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+} from 'node:fs'
 import { join } from 'node:path'
 import { chunkOffsets, sha256Hex, type Manifest } from '@edgefleet/shared'
 import type { ChunkStore } from './chunks.js'
@@ -20,7 +31,11 @@ export class ArtifactWriter {
   private readonly present = new Set<string>()
   private closed = false
 
-  private constructor(private readonly dir: string, private readonly m: Manifest, fd: number) {
+  private constructor(
+    private readonly dir: string,
+    private readonly m: Manifest,
+    fd: number,
+  ) {
     this.fd = fd
     const offsets = chunkOffsets(m.artifact.chunks)
     m.artifact.chunks.forEach((c, i) => {
@@ -33,7 +48,10 @@ export class ArtifactWriter {
   /** True when `dir` holds a partial download of this artifact (a resume). */
   static resumable(dir: string, m: Manifest): boolean {
     try {
-      return existsSync(join(dir, PART)) && (JSON.parse(readFileSync(join(dir, MARKER), 'utf8')) as { artifact?: string }).artifact === m.artifact.digest
+      return (
+        existsSync(join(dir, PART)) &&
+        (JSON.parse(readFileSync(join(dir, MARKER), 'utf8')) as { artifact?: string }).artifact === m.artifact.digest
+      )
     } catch {
       return false
     }
@@ -91,7 +109,8 @@ export class ArtifactWriter {
    * chunk list is signed): fsync, move to model.onnx, drop the marker.
    */
   finish(): string {
-    for (const c of this.m.artifact.chunks) if (!this.present.has(c.digest)) throw new Error(`chunk ${c.digest} missing at finish`)
+    for (const c of this.m.artifact.chunks)
+      if (!this.present.has(c.digest)) throw new Error(`chunk ${c.digest} missing at finish`)
     fsyncSync(this.fd)
     this.close()
     const final = join(this.dir, 'model.onnx')

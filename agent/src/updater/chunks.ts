@@ -2,7 +2,18 @@
 // downloaded chunks until their artifact is assembled; chunks of the models
 // already in a slot are read from the slot file itself, so a chunk the device
 // holds in any version is never fetched again.
-import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, openSync, readSync, closeSync, writeFileSync, renameSync } from 'node:fs'
+import {
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  openSync,
+  readSync,
+  closeSync,
+  writeFileSync,
+  renameSync,
+} from 'node:fs'
 import { join } from 'node:path'
 import { chunkOffsets, sha256Hex, type Manifest } from '@edgefleet/shared'
 
@@ -22,7 +33,9 @@ export class ChunkStore {
   /** Makes the chunks of a verified slot's model available by digest. */
   indexSlot(manifest: Manifest, modelPath: string): void {
     const offsets = chunkOffsets(manifest.artifact.chunks)
-    manifest.artifact.chunks.forEach((c, i) => this.index.set(c.digest, { file: modelPath, offset: offsets[i], size: c.size }))
+    manifest.artifact.chunks.forEach((c, i) =>
+      this.index.set(c.digest, { file: modelPath, offset: offsets[i], size: c.size }),
+    )
   }
 
   /**

@@ -53,7 +53,12 @@ export interface DownloadStats {
 /** Where downloaded chunks go: the chunk store, or an artifact file being written in place. */
 export type ChunkSink = Pick<ChunkStore, 'has' | 'put'>
 
-export async function download(manifest: Manifest, store: ChunkSink, transport: ChunkTransport, opts: DownloadOptions): Promise<DownloadStats> {
+export async function download(
+  manifest: Manifest,
+  store: ChunkSink,
+  transport: ChunkTransport,
+  opts: DownloadOptions,
+): Promise<DownloadStats> {
   const { chunks, digest } = manifest.artifact
   const total = manifest.artifact.size
   const missing: number[] = []
@@ -106,7 +111,9 @@ export async function download(manifest: Manifest, store: ChunkSink, transport: 
           outstanding.delete(index)
           if (n >= (opts.maxRejectsPerChunk ?? 5)) {
             finish()
-            reject(new EdgeFleetError('EF_ERR_CHUNK_HASH_MISMATCH', `chunk ${index} failed its sha256 check ${n} times`))
+            reject(
+              new EdgeFleetError('EF_ERR_CHUNK_HASH_MISMATCH', `chunk ${index} failed its sha256 check ${n} times`),
+            )
             return
           }
           outstanding.add(index)
@@ -141,18 +148,26 @@ export async function download(manifest: Manifest, store: ChunkSink, transport: 
         if (broadcast) transport.join!(digest, [...todo])
         else askRepairs()
       })
-      const timer = setInterval(() => {
-        const now = Date.now()
-        if (now - started > opts.timeoutMs) {
-          finish()
-          reject(new EdgeFleetError('EF_ERR_DOWNLOAD_TIMEOUT', `${todo.size} of ${chunks.length} chunks missing after ${opts.timeoutMs} ms`))
-        } else if (now - lastProgress > stallMs) {
-          // Nothing arrived for a while: ask for what is missing, a window at a time.
-          outstanding.clear()
-          lastProgress = now
-          askRepairs()
-        }
-      }, Math.min(250, stallMs))
+      const timer = setInterval(
+        () => {
+          const now = Date.now()
+          if (now - started > opts.timeoutMs) {
+            finish()
+            reject(
+              new EdgeFleetError(
+                'EF_ERR_DOWNLOAD_TIMEOUT',
+                `${todo.size} of ${chunks.length} chunks missing after ${opts.timeoutMs} ms`,
+              ),
+            )
+          } else if (now - lastProgress > stallMs) {
+            // Nothing arrived for a while: ask for what is missing, a window at a time.
+            outstanding.clear()
+            lastProgress = now
+            askRepairs()
+          }
+        },
+        Math.min(250, stallMs),
+      )
       const finish = () => {
         clearInterval(timer)
         offChunk()

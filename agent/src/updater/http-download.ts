@@ -17,7 +17,11 @@ export interface HttpDownloadOptions {
   onProgress?: (bytes: number, total: number) => void
 }
 
-export async function httpDownload(manifest: Manifest, store: ChunkSink, o: HttpDownloadOptions): Promise<DownloadStats> {
+export async function httpDownload(
+  manifest: Manifest,
+  store: ChunkSink,
+  o: HttpDownloadOptions,
+): Promise<DownloadStats> {
   const { chunks } = manifest.artifact
   const offsets = chunkOffsets(chunks)
   const total = manifest.artifact.size
@@ -53,7 +57,8 @@ export async function httpDownload(manifest: Manifest, store: ChunkSink, o: Http
     const last = indexes[indexes.length - 1]
     const end = offsets[last] + chunks[last].size - 1
     const res = await fetch(o.url, { headers: { authorization: auth, range: `bytes=${start}-${end}` }, signal })
-    if (res.status !== 206 || !res.body) throw new EdgeFleetError('EF_ERR_DOWNLOAD_TIMEOUT', `HTTP ${res.status} for bytes ${start}-${end}`)
+    if (res.status !== 206 || !res.body)
+      throw new EdgeFleetError('EF_ERR_DOWNLOAD_TIMEOUT', `HTTP ${res.status} for bytes ${start}-${end}`)
     let k = 0
     let buf = Buffer.alloc(0)
     for await (const part of res.body as unknown as AsyncIterable<Uint8Array>) {
@@ -75,7 +80,8 @@ export async function httpDownload(manifest: Manifest, store: ChunkSink, o: Http
         k++
       }
     }
-    if (k !== indexes.length) throw new EdgeFleetError('EF_ERR_ARTIFACT_SIZE_MISMATCH', `range ${start}-${end} ended early`)
+    if (k !== indexes.length)
+      throw new EdgeFleetError('EF_ERR_ARTIFACT_SIZE_MISMATCH', `range ${start}-${end} ended early`)
   }
 
   const queue = [...runs]

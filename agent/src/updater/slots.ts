@@ -30,7 +30,9 @@ export class Slots {
   }
 
   models(): string[] {
-    return existsSync(this.root) ? readdirSync(this.root).filter((n) => existsSync(join(this.root, n, 'active.json'))) : []
+    return existsSync(this.root)
+      ? readdirSync(this.root).filter((n) => existsSync(join(this.root, n, 'active.json')))
+      : []
   }
 
   active(model: string): Slot | undefined {
@@ -84,14 +86,22 @@ export class Slots {
     try {
       const manifest = manifestCodec.decode(readFileSync(join(d, 'manifest.json')))
       const sig = readFileSync(join(d, 'manifest.sig'), 'utf8')
-      if (!verifyDocument(manifest, sig, hubKey)) return new EdgeFleetError('EF_ERR_SIGNATURE_INVALID', `slot ${slot} of ${model}: manifest signature`)
-      if (manifest.model !== model) return new EdgeFleetError('EF_ERR_SIGNATURE_INVALID', `slot ${slot} of ${model} holds a manifest of ${manifest.model}`)
+      if (!verifyDocument(manifest, sig, hubKey))
+        return new EdgeFleetError('EF_ERR_SIGNATURE_INVALID', `slot ${slot} of ${model}: manifest signature`)
+      if (manifest.model !== model)
+        return new EdgeFleetError(
+          'EF_ERR_SIGNATURE_INVALID',
+          `slot ${slot} of ${model} holds a manifest of ${manifest.model}`,
+        )
       const modelPath = join(d, 'model.onnx')
-      if (hashFile(modelPath) !== manifest.artifact.digest) return new EdgeFleetError('EF_ERR_ARTIFACT_HASH_MISMATCH', `slot ${slot} of ${model}`)
+      if (hashFile(modelPath) !== manifest.artifact.digest)
+        return new EdgeFleetError('EF_ERR_ARTIFACT_HASH_MISMATCH', `slot ${slot} of ${model}`)
       return { slot, manifest, modelPath }
     } catch (err) {
       // Missing or unreadable files: the slot's content is not what was verified when it was written.
-      return err instanceof EdgeFleetError ? err : new EdgeFleetError('EF_ERR_ARTIFACT_HASH_MISMATCH', `slot ${slot} of ${model}: ${(err as Error).message}`)
+      return err instanceof EdgeFleetError
+        ? err
+        : new EdgeFleetError('EF_ERR_ARTIFACT_HASH_MISMATCH', `slot ${slot} of ${model}: ${(err as Error).message}`)
     }
   }
 }

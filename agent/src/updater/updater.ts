@@ -53,7 +53,11 @@ export async function healthCheck(session: ModelSession, manifest: Manifest): Pr
     const got = out[k]
     if (!got) throw new EdgeFleetError('EF_ERR_HEALTH_CHECK_FAILED', `output ${k} missing`)
     const r = tensorsClose(got.data, want.data, hc.atol, hc.rtol)
-    if (!r.ok) throw new EdgeFleetError('EF_ERR_HEALTH_CHECK_FAILED', `output ${k}: max abs diff ${r.maxAbsDiff.toExponential(3)} > atol ${hc.atol} + rtol ${hc.rtol}`)
+    if (!r.ok)
+      throw new EdgeFleetError(
+        'EF_ERR_HEALTH_CHECK_FAILED',
+        `output ${k}: max abs diff ${r.maxAbsDiff.toExponential(3)} > atol ${hc.atol} + rtol ${hc.rtol}`,
+      )
   }
 }
 
@@ -66,7 +70,10 @@ export class Updater {
   private serial<T>(model: string, job: () => Promise<T>): Promise<T> {
     const prev = this.queues.get(model) ?? Promise.resolve()
     const next = prev.then(job, job)
-    this.queues.set(model, next.catch(() => undefined))
+    this.queues.set(
+      model,
+      next.catch(() => undefined),
+    )
     return next
   }
 
@@ -91,12 +98,24 @@ export class Updater {
           if (slot !== act) {
             slots.setActive(model, slot, c.manifest.version)
             const reason = why ?? new EdgeFleetError('EF_ERR_ARTIFACT_HASH_MISMATCH', 'no active slot recorded')
-            this.d.report({ kind: 'rolled_back', model, version: c.manifest.version, code: reason.code, message: `active slot ${act ?? '-'} unusable at start (${reason.message}); serving slot ${slot}` })
+            this.d.report({
+              kind: 'rolled_back',
+              model,
+              version: c.manifest.version,
+              code: reason.code,
+              message: `active slot ${act ?? '-'} unusable at start (${reason.message}); serving slot ${slot}`,
+            })
           }
           host.activate(c.manifest, slot, session)
         } catch (err) {
           if (slot === act) why = new EdgeFleetError('EF_ERR_MODEL_LOAD_FAILED', (err as Error).message)
-          this.d.report({ kind: 'failed', model, version: c.manifest.version, code: 'EF_ERR_MODEL_LOAD_FAILED', message: (err as Error).message })
+          this.d.report({
+            kind: 'failed',
+            model,
+            version: c.manifest.version,
+            code: 'EF_ERR_MODEL_LOAD_FAILED',
+            message: (err as Error).message,
+          })
         }
       }
     }
@@ -113,15 +132,29 @@ export class Updater {
   private async runDeploy(cmd: DeployCmd): Promise<EventReport> {
     const { slots, chunks, host, hubKey, report } = this.d
     const m = cmd.manifest
-    const base = { cmdId: cmd.id, deploymentId: cmd.deploymentId, model: m.model, version: m.version, artifact: m.artifact.digest }
+    const base = {
+      cmdId: cmd.id,
+      deploymentId: cmd.deploymentId,
+      model: m.model,
+      version: m.version,
+      artifact: m.artifact.digest,
+    }
     const fail = (kind: 'rejected' | 'failed' | 'health_failed', err: unknown): EventReport => {
       const ev: EventReport = { ...base, kind, code: codeOf(err), message: (err as Error).message.slice(0, 2000) }
       report(ev)
       return ev
     }
     // Refusals first: nothing is downloaded for a command that cannot apply [EF-3.2, EF-4.6].
-    if (!verifyDocument(m, cmd.manifestSig, hubKey)) return fail('rejected', new EdgeFleetError('EF_ERR_SIGNATURE_INVALID', 'manifest'))
-    if (m.profile !== this.d.profile) return fail('rejected', new EdgeFleetError('EF_ERR_MANIFEST_PROFILE_MISMATCH', `manifest for ${m.profile}, device is ${this.d.profile}`))
+    if (!verifyDocument(m, cmd.manifestSig, hubKey))
+      return fail('rejected', new EdgeFleetError('EF_ERR_SIGNATURE_INVALID', 'manifest'))
+    if (m.profile !== this.d.profile)
+      return fail(
+        'rejected',
+        new EdgeFleetError(
+          'EF_ERR_MANIFEST_PROFILE_MISMATCH',
+          `manifest for ${m.profile}, device is ${this.d.profile}`,
+        ),
+      )
     const live = host.get(m.model)
     if (live && live.manifest.artifact.digest === m.artifact.digest) {
       const ev: EventReport = { ...base, kind: 'activated', message: 'already serving this build' }
@@ -159,28 +192,52 @@ export class Updater {
           report({ ...base, kind: 'downloading', bytes, totalBytes: total })
         }
       }
-      const httpUrl = this.d.http?.prefer && m.artifact.url && cmd.httpBase ? new URL(m.artifact.url, cmd.httpBase).href : undefined
+      const httpUrl =
+        this.d.http?.prefer && m.artifact.url && cmd.httpBase ? new URL(m.artifact.url, cmd.httpBase).href : undefined
       if (httpUrl) {
         try {
-          const st = await httpDownload(m, writer, { url: httpUrl, deviceId: this.d.http!.deviceId, secret: this.d.http!.secret, timeoutMs: this.d.downloadTimeoutMs, onProgress })
+          const st = await httpDownload(m, writer, {
+            url: httpUrl,
+            deviceId: this.d.http!.deviceId,
+            secret: this.d.http!.secret,
+            timeoutMs: this.d.downloadTimeoutMs,
+            onProgress,
+          })
           received += st.receivedBytes
         } catch (err) {
           // Whatever arrived is kept; MQTT fetches the rest.
-          report({ ...base, kind: 'chunk_rejected', code: codeOf(err), message: `HTTP download failed (${(err as Error).message}); continuing over MQTT` })
+          report({
+            ...base,
+            kind: 'chunk_rejected',
+            code: codeOf(err),
+            message: `HTTP download failed (${(err as Error).message}); continuing over MQTT`,
+          })
         }
       }
       const st = await download(m, writer, this.d.transport, {
         window: this.d.fetchWindow,
         timeoutMs: this.d.downloadTimeoutMs,
         onProgress,
-        onRejected: (index) => report({ ...base, kind: 'chunk_rejected', code: 'EF_ERR_CHUNK_HASH_MISMATCH', message: `chunk ${index} failed its sha256 check; fetching it again` }),
+        onRejected: (index) =>
+          report({
+            ...base,
+            kind: 'chunk_rejected',
+            code: 'EF_ERR_CHUNK_HASH_MISMATCH',
+            message: `chunk ${index} failed its sha256 check; fetching it again`,
+          }),
       })
       received += st.receivedBytes
     } catch (err) {
       writer.close()
       return fail('failed', err)
     }
-    report({ ...base, kind: 'downloaded', bytes: m.artifact.size, totalBytes: m.artifact.size, receivedBytes: received })
+    report({
+      ...base,
+      kind: 'downloaded',
+      bytes: m.artifact.size,
+      totalBytes: m.artifact.size,
+      receivedBytes: received,
+    })
     this.d.onStep?.('downloaded')
 
     let modelPath: string
@@ -212,7 +269,10 @@ export class Updater {
       chunks.indexSlot(m, modelPath)
       chunks.evacuate(modelPath, new Set(m.artifact.chunks.map((c) => c.digest)))
       slots.clear(m.model, slot)
-      return fail('health_failed', err instanceof EdgeFleetError ? err : new EdgeFleetError('EF_ERR_HEALTH_CHECK_FAILED', (err as Error).message))
+      return fail(
+        'health_failed',
+        err instanceof EdgeFleetError ? err : new EdgeFleetError('EF_ERR_HEALTH_CHECK_FAILED', (err as Error).message),
+      )
     }
     this.d.onStep?.('healthy')
     slots.setActive(m.model, slot, m.version)
@@ -233,7 +293,12 @@ export class Updater {
     const base = { cmdId: cmd.id, model: cmd.model }
     const target = act ? slots.verified(cmd.model, other(act), hubKey) : undefined
     if (!target || (cmd.toVersion && target.manifest.version !== cmd.toVersion)) {
-      const ev: EventReport = { ...base, kind: 'failed', code: 'EF_ERR_NO_ROLLBACK_TARGET', message: cmd.toVersion ? `no verified slot holds ${cmd.toVersion}` : 'no verified previous slot' }
+      const ev: EventReport = {
+        ...base,
+        kind: 'failed',
+        code: 'EF_ERR_NO_ROLLBACK_TARGET',
+        message: cmd.toVersion ? `no verified slot holds ${cmd.toVersion}` : 'no verified previous slot',
+      }
       report(ev)
       return ev
     }
@@ -243,7 +308,13 @@ export class Updater {
       slots.setActive(cmd.model, target.slot, target.manifest.version)
       host.activate(target.manifest, target.slot, session)
     } catch (err) {
-      const ev: EventReport = { ...base, kind: 'failed', version: target.manifest.version, code: codeOf(err), message: (err as Error).message }
+      const ev: EventReport = {
+        ...base,
+        kind: 'failed',
+        version: target.manifest.version,
+        code: codeOf(err),
+        message: (err as Error).message,
+      }
       report(ev)
       return ev
     }

@@ -4,7 +4,14 @@
 import { request as httpRequest, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { decodeTensor, encodeTensor, generateSigningKeys, privateKeyFromPem, tensorsClose, type TensorValue } from '@edgefleet/shared'
+import {
+  decodeTensor,
+  encodeTensor,
+  generateSigningKeys,
+  privateKeyFromPem,
+  tensorsClose,
+  type TensorValue,
+} from '@edgefleet/shared'
 import { ModelHost } from '../../src/runtime/host.js'
 import { createApiServer } from '../../src/api/server.js'
 import { MODELS, WAKE_INPUT, WAKE_OUTPUT, buildWake, referenceRun } from '../fixtures/agent.js'
@@ -36,7 +43,11 @@ describe('local inference API', () => {
   })
 
   const infer = (body: unknown, model = 'wake') =>
-    fetch(`${base}/v1/models/${model}/infer`, { method: 'POST', body: typeof body === 'string' ? body : JSON.stringify(body), headers: { 'content-type': 'application/json' } })
+    fetch(`${base}/v1/models/${model}/infer`, {
+      method: 'POST',
+      body: typeof body === 'string' ? body : JSON.stringify(body),
+      headers: { 'content-type': 'application/json' },
+    })
   const json = (t: Tensor) => encodeTensor(t.type, t.dims, t.data) as TensorValue
 
   async function expectError(res: Response, status: number, code: string) {
@@ -48,7 +59,12 @@ describe('local inference API', () => {
   async function expectValid() {
     const res = await infer({ inputs: { [WAKE_INPUT]: json(ref.input) } })
     expect(res.status).toBe(200)
-    const body = (await res.json()) as { model: string; version: string; latencyMs: number; outputs: Record<string, TensorValue> }
+    const body = (await res.json()) as {
+      model: string
+      version: string
+      latencyMs: number
+      outputs: Record<string, TensorValue>
+    }
     expect(body.model).toBe('wake')
     expect(body.version).toBe('1.2')
     expect(body.latencyMs).toBeGreaterThan(0)
@@ -65,7 +81,10 @@ describe('local inference API', () => {
   })
 
   it('binary:true answers in b64, bit-identical to the JSON numbers', async () => {
-    const res = await infer({ inputs: { [WAKE_INPUT]: encodeTensor('float32', ref.input.dims, ref.input.data, true) }, binary: true })
+    const res = await infer({
+      inputs: { [WAKE_INPUT]: encodeTensor('float32', ref.input.dims, ref.input.data, true) },
+      binary: true,
+    })
     expect(res.status).toBe(200)
     const out = ((await res.json()) as { outputs: Record<string, TensorValue> }).outputs[WAKE_OUTPUT]
     expect(out.b64).toBeTypeOf('string')
@@ -79,10 +98,28 @@ describe('local inference API', () => {
     ['an extra tensor', () => ({ inputs: { [WAKE_INPUT]: json(ref.input), extra: json(ref.input) } })],
     ['no tensor at all', () => ({ inputs: {} })],
     ['a wrong type', () => ({ inputs: { [WAKE_INPUT]: { ...json(ref.input), type: 'int32' } } })],
-    ['a wrong shape', () => ({ inputs: { [WAKE_INPUT]: { type: 'float32', dims: [1, 24, 96], data: Array.from(ref.input.data.subarray(0, 24 * 96)) } } })],
-    ['a wrong rank', () => ({ inputs: { [WAKE_INPUT]: { type: 'float32', dims: [25, 96], data: Array.from(ref.input.data) } } })],
-    ['a data length that does not match dims', () => ({ inputs: { [WAKE_INPUT]: { type: 'float32', dims: [1, 25, 96], data: [1, 2, 3] } } })],
-    ['a b64 length that does not match dims', () => ({ inputs: { [WAKE_INPUT]: { type: 'float32', dims: [1, 25, 96], b64: Buffer.alloc(12).toString('base64') } } })],
+    [
+      'a wrong shape',
+      () => ({
+        inputs: {
+          [WAKE_INPUT]: { type: 'float32', dims: [1, 24, 96], data: Array.from(ref.input.data.subarray(0, 24 * 96)) },
+        },
+      }),
+    ],
+    [
+      'a wrong rank',
+      () => ({ inputs: { [WAKE_INPUT]: { type: 'float32', dims: [25, 96], data: Array.from(ref.input.data) } } }),
+    ],
+    [
+      'a data length that does not match dims',
+      () => ({ inputs: { [WAKE_INPUT]: { type: 'float32', dims: [1, 25, 96], data: [1, 2, 3] } } }),
+    ],
+    [
+      'a b64 length that does not match dims',
+      () => ({
+        inputs: { [WAKE_INPUT]: { type: 'float32', dims: [1, 25, 96], b64: Buffer.alloc(12).toString('base64') } },
+      }),
+    ],
     ['non-numeric data', () => ({ inputs: { [WAKE_INPUT]: { type: 'float32', dims: [1], data: ['x'] } } })],
     ['neither data nor b64', () => ({ inputs: { [WAKE_INPUT]: { type: 'float32', dims: [1, 25, 96] } } })],
     ['negative dims', () => ({ inputs: { [WAKE_INPUT]: { type: 'float32', dims: [-1, 25, 96], data: [] } } })],
@@ -98,7 +135,11 @@ describe('local inference API', () => {
   })
 
   it('an unknown model → 404 EF_ERR_INFER_MODEL_NOT_LOADED', async () => {
-    await expectError(await infer({ inputs: { [WAKE_INPUT]: json(ref.input) } }, 'namaste'), 404, 'EF_ERR_INFER_MODEL_NOT_LOADED')
+    await expectError(
+      await infer({ inputs: { [WAKE_INPUT]: json(ref.input) } }, 'namaste'),
+      404,
+      'EF_ERR_INFER_MODEL_NOT_LOADED',
+    )
   })
 
   it('a body over maxBodyBytes (declared) → 413 EF_ERR_INFER_BODY_TOO_LARGE', async () => {
@@ -107,11 +148,15 @@ describe('local inference API', () => {
 
   it('a chunked body that grows over maxBodyBytes → 413 EF_ERR_INFER_BODY_TOO_LARGE', async () => {
     const { status, body } = await new Promise<{ status: number; body: string }>((resolve, reject) => {
-      const req = httpRequest(`${base}/v1/models/wake/infer`, { method: 'POST', headers: { 'transfer-encoding': 'chunked' } }, (res) => {
-        let b = ''
-        res.on('data', (c: Buffer) => (b += c.toString()))
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: b }))
-      })
+      const req = httpRequest(
+        `${base}/v1/models/wake/infer`,
+        { method: 'POST', headers: { 'transfer-encoding': 'chunked' } },
+        (res) => {
+          let b = ''
+          res.on('data', (c: Buffer) => (b += c.toString()))
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, body: b }))
+        },
+      )
       req.on('error', reject)
       const piece = Buffer.alloc(64 * 1024, 0x20)
       for (let i = 0; i < 6; i++) req.write(piece)
@@ -122,13 +167,23 @@ describe('local inference API', () => {
   })
 
   it('unknown routes → 404 EF_ERR_HTTP_NOT_FOUND', async () => {
-    await expectError(await fetch(`${base}/v1/models/wake/train`, { method: 'POST', body: '{}' }), 404, 'EF_ERR_HTTP_NOT_FOUND')
+    await expectError(
+      await fetch(`${base}/v1/models/wake/train`, { method: 'POST', body: '{}' }),
+      404,
+      'EF_ERR_HTTP_NOT_FOUND',
+    )
     await expectError(await fetch(`${base}/nothing`), 404, 'EF_ERR_HTTP_NOT_FOUND')
-    await expectError(await fetch(`${base}/v1/models/a%2Fb/infer`, { method: 'POST', body: '{}' }), 404, 'EF_ERR_HTTP_NOT_FOUND')
+    await expectError(
+      await fetch(`${base}/v1/models/a%2Fb/infer`, { method: 'POST', body: '{}' }),
+      404,
+      'EF_ERR_HTTP_NOT_FOUND',
+    )
   })
 
   it('lists the served model and answers /healthz', async () => {
-    const models = (await (await fetch(`${base}/v1/models`)).json()) as { items: { name: string; version: string; slot: string; precision: string }[] }
+    const models = (await (await fetch(`${base}/v1/models`)).json()) as {
+      items: { name: string; version: string; slot: string; precision: string }[]
+    }
     expect(models.items.map((m) => [m.name, m.version, m.slot, m.precision])).toEqual([['wake', '1.2', 'a', 'fp32']])
     expect(await (await fetch(`${base}/healthz`)).json()).toEqual({ ok: true, deviceId: 'dev-1', models: 1 })
   })

@@ -13,7 +13,8 @@ function fakeClient() {
   const sent: { payload: string; cb: (err?: Error) => void }[] = []
   const c = {
     connected: true,
-    publish: (_t: string, payload: Buffer, _o: unknown, cb: (err?: Error) => void) => void sent.push({ payload: payload.toString(), cb }),
+    publish: (_t: string, payload: Buffer, _o: unknown, cb: (err?: Error) => void) =>
+      void sent.push({ payload: payload.toString(), cb }),
   }
   return { client: c as unknown as MqttClient, sent, state: c }
 }

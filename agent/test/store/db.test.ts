@@ -16,7 +16,8 @@ describe('AgentDb', () => {
     t.cleanup()
   })
 
-  const put = (kind: string, n: number, max = 1000) => db.enqueue(`ef/v1/dev/d/${kind}`, Buffer.from(`${kind}-${n}`), kind, n, max)
+  const put = (kind: string, n: number, max = 1000) =>
+    db.enqueue(`ef/v1/dev/d/${kind}`, Buffer.from(`${kind}-${n}`), kind, n, max)
   const contents = () => db.peek(1000).map((r) => r.payload.toString())
 
   it('peeks in insertion order, pages with afterId, and ack removes one row', () => {

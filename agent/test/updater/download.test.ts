@@ -12,7 +12,9 @@ const N = 12
 const bytes = randomBytes(CHUNK * (N - 1) + 300) // the last chunk is short
 const chunked = chunkArtifact(bytes, fixedBoundaries(bytes.length, CHUNK))
 // download() reads only the artifact member of the manifest.
-const manifest = { artifact: { format: 'onnx', digest: chunked.digest, size: chunked.size, chunks: chunked.chunks } } as unknown as Manifest
+const manifest = {
+  artifact: { format: 'onnx', digest: chunked.digest, size: chunked.size, chunks: chunked.chunks },
+} as unknown as Manifest
 
 describe('download', () => {
   let t: ReturnType<typeof tempDir>
@@ -30,8 +32,18 @@ describe('download', () => {
   it('fetches every chunk of an empty store and reports progress up to the total', async () => {
     expect(chunked.chunks).toHaveLength(N)
     const progress: [number, number][] = []
-    const stats = await download(manifest, store, tr, { window: 4, timeoutMs: 10_000, onProgress: (b, total) => progress.push([b, total]) })
-    expect(stats).toMatchObject({ fetched: N, fetchedBytes: bytes.length, rejected: 0, duplicates: 0, receivedBytes: bytes.length })
+    const stats = await download(manifest, store, tr, {
+      window: 4,
+      timeoutMs: 10_000,
+      onProgress: (b, total) => progress.push([b, total]),
+    })
+    expect(stats).toMatchObject({
+      fetched: N,
+      fetchedBytes: bytes.length,
+      rejected: 0,
+      duplicates: 0,
+      receivedBytes: bytes.length,
+    })
     expect(assembled().equals(bytes)).toBe(true)
     expect([...tr.requested].sort((a, b) => a - b)).toEqual([...Array(N).keys()])
     expect(progress.at(-1)).toEqual([bytes.length, bytes.length])
@@ -53,7 +65,12 @@ describe('download', () => {
 
   it('does nothing (not even subscribe) when every chunk is held', async () => {
     chunked.chunks.forEach((c, i) => store.put(c.digest, bytes.subarray(i * CHUNK, i * CHUNK + c.size)))
-    expect(await download(manifest, store, tr, { window: 4, timeoutMs: 1000 })).toMatchObject({ fetched: 0, fetchedBytes: 0, rejected: 0, receivedBytes: 0 })
+    expect(await download(manifest, store, tr, { window: 4, timeoutMs: 1000 })).toMatchObject({
+      fetched: 0,
+      fetchedBytes: 0,
+      rejected: 0,
+      receivedBytes: 0,
+    })
     expect(tr.subscribeCalls).toBe(0)
     expect(tr.requested).toEqual([])
   })
@@ -61,7 +78,11 @@ describe('download', () => {
   it('rejects a damaged chunk, reports it and fetches it again [EF-4.3]', async () => {
     tr.corrupt.set(5, 1)
     const rejected: number[] = []
-    const stats = await download(manifest, store, tr, { window: 4, timeoutMs: 10_000, onRejected: (i) => rejected.push(i) })
+    const stats = await download(manifest, store, tr, {
+      window: 4,
+      timeoutMs: 10_000,
+      onRejected: (i) => rejected.push(i),
+    })
     expect(rejected).toEqual([5])
     expect(stats.rejected).toBe(1)
     expect(stats.fetched).toBe(N)
@@ -72,7 +93,12 @@ describe('download', () => {
   it('gives up with EF_ERR_CHUNK_HASH_MISMATCH when a chunk is always damaged', async () => {
     tr.corrupt.set(3, Number.POSITIVE_INFINITY)
     const rejected: number[] = []
-    const err = await download(manifest, store, tr, { window: 4, timeoutMs: 10_000, maxRejectsPerChunk: 3, onRejected: (i) => rejected.push(i) }).catch((e: unknown) => e)
+    const err = await download(manifest, store, tr, {
+      window: 4,
+      timeoutMs: 10_000,
+      maxRejectsPerChunk: 3,
+      onRejected: (i) => rejected.push(i),
+    }).catch((e: unknown) => e)
     expect(err).toBeInstanceOf(EdgeFleetError)
     expect((err as EdgeFleetError).code).toBe('EF_ERR_CHUNK_HASH_MISMATCH')
     expect(rejected).toEqual([3, 3, 3])
@@ -110,7 +136,9 @@ describe('download', () => {
 
   it('times out with EF_ERR_DOWNLOAD_TIMEOUT when nothing arrives, re-asking meanwhile', async () => {
     tr.silent = true
-    const err = await download(manifest, store, tr, { window: 4, timeoutMs: 400, stallMs: 100 }).catch((e: unknown) => e)
+    const err = await download(manifest, store, tr, { window: 4, timeoutMs: 400, stallMs: 100 }).catch(
+      (e: unknown) => e,
+    )
     expect((err as EdgeFleetError).code).toBe('EF_ERR_DOWNLOAD_TIMEOUT')
     expect((err as Error).message).toContain(`${N} of ${N} chunks missing`)
     expect(tr.count(0)).toBeGreaterThanOrEqual(2)

@@ -9,7 +9,18 @@ import { ModelHost } from '../../src/runtime/host.js'
 import { Slots } from '../../src/updater/slots.js'
 import { ChunkStore } from '../../src/updater/chunks.js'
 import { Updater, type EventReport } from '../../src/updater/updater.js'
-import { MODELS, WAKE_INPUT, WAKE_OUTPUT, FakeTransport, buildWake, deployCmd, referenceRun, rollbackCmd, tempDir, type Build } from '../fixtures/agent.js'
+import {
+  MODELS,
+  WAKE_INPUT,
+  WAKE_OUTPUT,
+  FakeTransport,
+  buildWake,
+  deployCmd,
+  referenceRun,
+  rollbackCmd,
+  tempDir,
+  type Build,
+} from '../fixtures/agent.js'
 
 const keys = generateSigningKeys()
 const priv = privateKeyFromPem(keys.privateKeyPem)
@@ -80,9 +91,18 @@ describe('Updater', () => {
   it('deploys 1.0: events in order, slot pointer written, the host serves it', async () => {
     const ev = await agent.updater.deploy(deployCmd(builds.v1, priv))
     expect(ev, JSON.stringify(ev)).toMatchObject({ kind: 'activated' })
-    expect(kinds().filter((k) => k !== 'downloading')).toEqual(['received', 'downloaded', 'verified', 'staged', 'activated'])
+    expect(kinds().filter((k) => k !== 'downloading')).toEqual([
+      'received',
+      'downloaded',
+      'verified',
+      'staged',
+      'activated',
+    ])
     expect(agent.slots.active('wake')).toBe('a')
-    expect(JSON.parse(readFileSync(join(t.dir, 'models/wake/active.json'), 'utf8'))).toEqual({ slot: 'a', version: '1.0' })
+    expect(JSON.parse(readFileSync(join(t.dir, 'models/wake/active.json'), 'utf8'))).toEqual({
+      slot: 'a',
+      version: '1.0',
+    })
     expect(agent.slots.verified('wake', 'a', hubKey)?.manifest.version).toBe('1.0')
     expect(readFileSync(agent.slots.modelPath('wake', 'a')).equals(builds.v1.bytes)).toBe(true)
     expect(agent.changes).toBe(1)
@@ -101,7 +121,10 @@ describe('Updater', () => {
   it('refuses a manifest signed with another key: rejected EF_ERR_SIGNATURE_INVALID, nothing fetched', async () => {
     agent.events = []
     const asked = transport.requested.length
-    const forged = { manifest: builds.v2.manifest, manifestSig: (await buildWake(MODELS.namaste, { key: rogue, version: '2.0' })).manifestSig }
+    const forged = {
+      manifest: builds.v2.manifest,
+      manifestSig: (await buildWake(MODELS.namaste, { key: rogue, version: '2.0' })).manifestSig,
+    }
     const ev = await agent.updater.deploy(deployCmd(forged, priv))
     expect(ev).toMatchObject({ kind: 'rejected', code: 'EF_ERR_SIGNATURE_INVALID', version: '2.0' })
     expect(kinds()).toEqual(['rejected'])
@@ -123,7 +146,13 @@ describe('Updater', () => {
     agent.events = []
     const ev = await agent.updater.deploy(deployCmd(builds.v2bad, priv))
     expect(ev).toMatchObject({ kind: 'health_failed', code: 'EF_ERR_HEALTH_CHECK_FAILED', version: '2.0' })
-    expect(kinds().filter((k) => k !== 'downloading')).toEqual(['received', 'downloaded', 'verified', 'staged', 'health_failed'])
+    expect(kinds().filter((k) => k !== 'downloading')).toEqual([
+      'received',
+      'downloaded',
+      'verified',
+      'staged',
+      'health_failed',
+    ])
     expect(agent.slots.active('wake')).toBe('a')
     expect(agent.changes).toBe(1)
     // The staged build is discarded [EF-4.5]: a later restore or rollback can never pick it up.
@@ -204,7 +233,12 @@ describe('Updater', () => {
     agent = startAgent()
     await agent.updater.restore()
     expect(agent.events).toHaveLength(1)
-    expect(agent.events[0]).toMatchObject({ kind: 'rolled_back', model: 'wake', version: '2.0', code: 'EF_ERR_ARTIFACT_HASH_MISMATCH' })
+    expect(agent.events[0]).toMatchObject({
+      kind: 'rolled_back',
+      model: 'wake',
+      version: '2.0',
+      code: 'EF_ERR_ARTIFACT_HASH_MISMATCH',
+    })
     expect(agent.slots.active('wake')).toBe('b')
     await expectServes(MODELS.namaste, '2.0')
     b[Math.floor(b.length / 2)] ^= 0x01 // repaired, for the next case
@@ -218,7 +252,12 @@ describe('Updater', () => {
     agent = startAgent()
     await agent.updater.restore()
     expect(agent.events).toHaveLength(1)
-    expect(agent.events[0]).toMatchObject({ kind: 'rolled_back', model: 'wake', version: '3.0', code: 'EF_ERR_SIGNATURE_INVALID' })
+    expect(agent.events[0]).toMatchObject({
+      kind: 'rolled_back',
+      model: 'wake',
+      version: '3.0',
+      code: 'EF_ERR_SIGNATURE_INVALID',
+    })
     expect(agent.slots.active('wake')).toBe('a')
     await expectServes(MODELS.hello, '3.0')
   })

@@ -69,7 +69,10 @@ export function installAuth(app: FastifyInstance, store: HubStore, now: () => nu
   app.addHook('onRequest', async (req: FastifyRequest) => {
     const url = req.routeOptions.url ?? ''
     if (!url.startsWith('/api/v1/')) return
-    const need = req.routeOptions.config?.role ?? ROUTE_ROLES[`${req.method} ${url}`] ?? (req.method === 'GET' || req.method === 'HEAD' ? 'viewer' : 'operator')
+    const need =
+      req.routeOptions.config?.role ??
+      ROUTE_ROLES[`${req.method} ${url}`] ??
+      (req.method === 'GET' || req.method === 'HEAD' ? 'viewer' : 'operator')
     if (need === 'none') return
     if (!enabled) {
       req.principal = { tokenId: 'auth-disabled', name: 'auth disabled', role: 'admin' }
@@ -77,8 +80,16 @@ export function installAuth(app: FastifyInstance, store: HubStore, now: () => nu
     }
     const m = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '')
     const tok = m ? store.tokens.lookup(sha256Hex(m[1]), now()) : undefined
-    if (!tok) throw new EdgeFleetError('EF_ERR_AUTH_TOKEN_INVALID', m ? 'unknown or revoked token' : 'send Authorization: Bearer <token> (edgefleet --token, $EDGEFLEET_TOKEN)')
-    if (RANK[tok.role] < RANK[need]) throw new EdgeFleetError('EF_ERR_AUTH_FORBIDDEN_ROLE', `${req.method} ${url} needs ${need}, token "${tok.name}" is ${tok.role}`)
+    if (!tok)
+      throw new EdgeFleetError(
+        'EF_ERR_AUTH_TOKEN_INVALID',
+        m ? 'unknown or revoked token' : 'send Authorization: Bearer <token> (edgefleet --token, $EDGEFLEET_TOKEN)',
+      )
+    if (RANK[tok.role] < RANK[need])
+      throw new EdgeFleetError(
+        'EF_ERR_AUTH_FORBIDDEN_ROLE',
+        `${req.method} ${url} needs ${need}, token "${tok.name}" is ${tok.role}`,
+      )
     req.principal = { tokenId: tok.id, name: tok.name, role: tok.role }
   })
 }

@@ -15,8 +15,10 @@ export function errorHandler(err: FastifyError | EdgeFleetError, req: FastifyReq
   const fe = err as FastifyError
   if (fe.validation) return reply(res, 'EF_ERR_HTTP_BAD_REQUEST', `${fe.validationContext ?? 'request'} ${fe.message}`)
   if (fe.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return reply(res, 'EF_ERR_MSG_TOO_LARGE', fe.message)
-  if (typeof fe.code === 'string' && fe.code.startsWith('FST_ERR_CTP')) return reply(res, 'EF_ERR_HTTP_BAD_REQUEST', fe.message)
-  if (fe.statusCode && fe.statusCode >= 400 && fe.statusCode < 500) return reply(res, 'EF_ERR_HTTP_BAD_REQUEST', fe.message)
+  if (typeof fe.code === 'string' && fe.code.startsWith('FST_ERR_CTP'))
+    return reply(res, 'EF_ERR_HTTP_BAD_REQUEST', fe.message)
+  if (fe.statusCode && fe.statusCode >= 400 && fe.statusCode < 500)
+    return reply(res, 'EF_ERR_HTTP_BAD_REQUEST', fe.message)
   if (isErrorCode((err as { code?: string }).code)) return reply(res, (err as { code: ErrorCode }).code, err.message)
   req.log.error({ err }, 'unhandled error')
   return reply(res, 'EF_ERR_INTERNAL', 'internal error; see the hub log')

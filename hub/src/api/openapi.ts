@@ -15,7 +15,14 @@ export function recordRoutes(app: FastifyInstance): Recorded[] {
   const routes: Recorded[] = []
   app.addHook('onRoute', (r: RouteOptions) => {
     const methods = Array.isArray(r.method) ? r.method : [r.method]
-    for (const m of methods) if (m !== 'HEAD') routes.push({ method: m.toLowerCase(), url: r.url, schema: (r.schema ?? {}) as Record<string, unknown>, role: (r.config as { role?: string } | undefined)?.role })
+    for (const m of methods)
+      if (m !== 'HEAD')
+        routes.push({
+          method: m.toLowerCase(),
+          url: r.url,
+          schema: (r.schema ?? {}) as Record<string, unknown>,
+          role: (r.config as { role?: string } | undefined)?.role,
+        })
   })
   return routes
 }
@@ -26,7 +33,12 @@ function params(schema: unknown, where: 'path' | 'query'): unknown[] {
   const props = (schema as { properties?: Record<string, unknown>; required?: string[] } | undefined)?.properties
   if (!props) return []
   const req = new Set((schema as { required?: string[] }).required ?? [])
-  return Object.entries(props).map(([name, s]) => ({ name, in: where, required: where === 'path' || req.has(name), schema: s }))
+  return Object.entries(props).map(([name, s]) => ({
+    name,
+    in: where,
+    required: where === 'path' || req.has(name),
+    schema: s,
+  }))
 }
 
 export function openApiDocument(routes: Recorded[], info: { version: string }): Record<string, unknown> {
@@ -36,7 +48,10 @@ export function openApiDocument(routes: Recorded[], info: { version: string }): 
     const op: Record<string, unknown> = {
       parameters: [...params(r.schema.params, 'path'), ...params(r.schema.querystring, 'query')],
       responses: Object.fromEntries(
-        Object.entries((r.schema.response as Record<string, unknown> | undefined) ?? { 200: {} }).map(([code, s]) => [code, { description: `HTTP ${code}`, content: { 'application/json': { schema: s } } }]),
+        Object.entries((r.schema.response as Record<string, unknown> | undefined) ?? { 200: {} }).map(([code, s]) => [
+          code,
+          { description: `HTTP ${code}`, content: { 'application/json': { schema: s } } },
+        ]),
       ),
     }
     if (r.schema.body) op.requestBody = { required: true, content: { 'application/json': { schema: r.schema.body } } }
@@ -46,10 +61,26 @@ export function openApiDocument(routes: Recorded[], info: { version: string }): 
   }
   return {
     openapi: '3.0.3',
-    info: { title: 'EdgeFleet hub API', version: info.version, description: 'Errors: {"error":{"code":"EF_ERR_…","message":"…"}} (EF-6.2). Tokens and roles: EF-8.10.' },
+    info: {
+      title: 'EdgeFleet hub API',
+      version: info.version,
+      description: 'Errors: {"error":{"code":"EF_ERR_…","message":"…"}} (EF-6.2). Tokens and roles: EF-8.10.',
+    },
     components: {
       securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } },
-      schemas: { Error: { type: 'object', properties: { error: { type: 'object', properties: { code: { type: 'string' }, message: { type: 'string' } }, required: ['code', 'message'] } }, required: ['error'] } },
+      schemas: {
+        Error: {
+          type: 'object',
+          properties: {
+            error: {
+              type: 'object',
+              properties: { code: { type: 'string' }, message: { type: 'string' } },
+              required: ['code', 'message'],
+            },
+          },
+          required: ['error'],
+        },
+      },
     },
     paths,
   }
@@ -62,10 +93,16 @@ export function docsRoutes(app: FastifyInstance, routes: Recorded[]): void {
   app.get('/docs', async (_req, res) => {
     const d = doc() as { paths: Record<string, Record<string, unknown>> }
     const rows = Object.entries(d.paths)
-      .flatMap(([p, ops]) => Object.keys(ops).map((m) => `<tr><td><code>${m.toUpperCase()}</code></td><td><code>${p.replace(/</g, '&lt;')}</code></td></tr>`))
+      .flatMap(([p, ops]) =>
+        Object.keys(ops).map(
+          (m) => `<tr><td><code>${m.toUpperCase()}</code></td><td><code>${p.replace(/</g, '&lt;')}</code></td></tr>`,
+        ),
+      )
       .join('')
     return res
       .type('text/html; charset=utf-8')
-      .send(`<!doctype html><meta charset="utf-8"><title>EdgeFleet API</title><style>body{font-family:system-ui;margin:24px}td{padding:2px 12px}</style><h1>EdgeFleet hub API</h1><p>OpenAPI 3 document: <a href="/docs/openapi.json">/docs/openapi.json</a>. Send <code>Authorization: Bearer &lt;token&gt;</code> on /api/v1.</p><table>${rows}</table>`)
+      .send(
+        `<!doctype html><meta charset="utf-8"><title>EdgeFleet API</title><style>body{font-family:system-ui;margin:24px}td{padding:2px 12px}</style><h1>EdgeFleet hub API</h1><p>OpenAPI 3 document: <a href="/docs/openapi.json">/docs/openapi.json</a>. Send <code>Authorization: Bearer &lt;token&gt;</code> on /api/v1.</p><table>${rows}</table>`,
+      )
   })
 }

@@ -43,7 +43,13 @@ export interface ApiDeps {
   /** Called after provisioning (e.g. to rewrite an external broker's password file). */
   onDevicesChanged?: () => void
   /** Live distribution counters (bytes broadcast and repaired). */
-  distribution?: { broadcastChunks: number; broadcastBytes: number; repairChunks: number; repairBytes: number; prematureRepairs: number }
+  distribution?: {
+    broadcastChunks: number
+    broadcastBytes: number
+    repairChunks: number
+    repairBytes: number
+    prematureRepairs: number
+  }
   /** Ingest, drift, retention and the live feed [EF-9]; its routes answer EF_ERR_INTERNAL without it. */
   retraining?: Retraining
   /** The rollout engine; rollout routes answer EF_ERR_INTERNAL without it. */
@@ -68,7 +74,11 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
   app.setNotFoundHandler(notFoundHandler)
   const routes = recordRoutes(app)
   installAuth(app, deps.store, deps.now, deps.auth ?? true)
-  app.addContentTypeParser('application/octet-stream', { parseAs: 'buffer', bodyLimit: MAX_MODEL_BYTES }, (_req, body, done) => done(null, body))
+  app.addContentTypeParser(
+    'application/octet-stream',
+    { parseAs: 'buffer', bodyLimit: MAX_MODEL_BYTES },
+    (_req, body, done) => done(null, body),
+  )
   await app.register(systemRoutes, deps)
   await app.register(artifactRoutes, deps)
   await app.register(deviceRoutes, deps)
@@ -80,7 +90,12 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
   await app.register(tokenRoutes, deps)
   await app.register(feedRoutes, deps)
   await app.register(retrainingRoutes, deps)
-  await app.register(metricsRoutes, { store: deps.store, metrics: deps.metrics, brokerClients: deps.brokerClients, ingest: deps.retraining?.ingest })
+  await app.register(metricsRoutes, {
+    store: deps.store,
+    metrics: deps.metrics,
+    brokerClients: deps.brokerClients,
+    ingest: deps.retraining?.ingest,
+  })
   docsRoutes(app, routes)
   return app
 }

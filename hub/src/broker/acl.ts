@@ -5,12 +5,19 @@ import { AGENT_PUBLISH_KINDS, parseTopic, isDigest, TOPIC_PREFIX } from '@edgefl
 /** A device publishes only on its own state/events/telemetry/samples/fetch topics. */
 export function devicemayPublish(deviceId: string, topic: string): boolean {
   const t = parseTopic(topic)
-  return t !== null && t.kind !== 'chunk' && t.kind !== 'repair' && t.deviceId === deviceId && AGENT_PUBLISH_KINDS.includes(t.kind)
+  return (
+    t !== null &&
+    t.kind !== 'chunk' &&
+    t.kind !== 'repair' &&
+    t.deviceId === deviceId &&
+    AGENT_PUBLISH_KINDS.includes(t.kind)
+  )
 }
 
 /** A device subscribes only to its own cmd and repair topics and to artifact chunk topics [EF-1.3, EF-1.6]. */
 export function deviceMaySubscribe(deviceId: string, filter: string): boolean {
-  if (filter === `${TOPIC_PREFIX}/dev/${deviceId}/cmd` || filter === `${TOPIC_PREFIX}/dev/${deviceId}/chunk/#`) return true
+  if (filter === `${TOPIC_PREFIX}/dev/${deviceId}/cmd` || filter === `${TOPIC_PREFIX}/dev/${deviceId}/chunk/#`)
+    return true
   const parts = filter.split('/')
   return (
     parts.length === 5 &&

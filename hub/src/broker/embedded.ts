@@ -59,7 +59,9 @@ export async function startEmbeddedBroker(opts: EmbeddedBrokerOptions): Promise<
     authenticate(client, username, password, done) {
       const secret = password ? password.toString('utf8') : ''
       if (username === HUB_USERNAME) {
-        return digestsEqual(sha256Hex(secret), hubHash) ? done(null, true) : done(authError('EF_ERR_AUTH_BAD_CREDENTIALS', 4), false)
+        return digestsEqual(sha256Hex(secret), hubHash)
+          ? done(null, true)
+          : done(authError('EF_ERR_AUTH_BAD_CREDENTIALS', 4), false)
       }
       if (username === FEED_USERNAME) {
         // A feed consumer reads ef/v1/feed/… only; it is not a device [EF-9.7].
@@ -68,9 +70,13 @@ export async function startEmbeddedBroker(opts: EmbeddedBrokerOptions): Promise<
         return done(null, true)
       }
       // A device authenticates as itself: username = client id = device id.
-      const expected = username && isValidId(username) && client.id === username ? opts.secretHashOf(username) : undefined
+      const expected =
+        username && isValidId(username) && client.id === username ? opts.secretHashOf(username) : undefined
       if (!expected || !digestsEqual(sha256Hex(secret), expected)) {
-        opts.log.warn({ code: 'EF_ERR_AUTH_BAD_CREDENTIALS', clientId: client.id, username }, 'broker refused a connection')
+        opts.log.warn(
+          { code: 'EF_ERR_AUTH_BAD_CREDENTIALS', clientId: client.id, username },
+          'broker refused a connection',
+        )
         return done(authError('EF_ERR_AUTH_BAD_CREDENTIALS', 4), false)
       }
       ;(client as unknown as { efDevice: string }).efDevice = username as string
@@ -79,20 +85,28 @@ export async function startEmbeddedBroker(opts: EmbeddedBrokerOptions): Promise<
     authorizePublish(client, packet, done) {
       if (!client) return done(null) // broker-internal (e.g. an obsolete will)
       if ((client as unknown as { efFeed?: boolean }).efFeed) {
-        opts.log.warn({ code: 'EF_ERR_AUTH_FORBIDDEN_PUBLISH', client: client.id, topic: packet.topic }, 'feed consumers publish nothing; client disconnected')
+        opts.log.warn(
+          { code: 'EF_ERR_AUTH_FORBIDDEN_PUBLISH', client: client.id, topic: packet.topic },
+          'feed consumers publish nothing; client disconnected',
+        )
         return done(new Error('EF_ERR_AUTH_FORBIDDEN_PUBLISH'))
       }
       const device = (client as unknown as { efDevice?: string }).efDevice
       if (device === undefined) return done(null) // the hub
       if (devicemayPublish(device, packet.topic)) {
-        if (opts.ingest && isIngestTopic(packet.topic)) return opts.ingest(packet.topic, packet.payload as Buffer, (err) => done(err ?? null))
+        if (opts.ingest && isIngestTopic(packet.topic))
+          return opts.ingest(packet.topic, packet.payload as Buffer, (err) => done(err ?? null))
         return done(null)
       }
-      opts.log.warn({ code: 'EF_ERR_AUTH_FORBIDDEN_PUBLISH', device, topic: packet.topic }, 'publish refused; client disconnected')
+      opts.log.warn(
+        { code: 'EF_ERR_AUTH_FORBIDDEN_PUBLISH', device, topic: packet.topic },
+        'publish refused; client disconnected',
+      )
       done(new Error('EF_ERR_AUTH_FORBIDDEN_PUBLISH'))
     },
     authorizeSubscribe(client, sub, done) {
-      if ((client as unknown as { efFeed?: boolean } | null)?.efFeed) return done(null, feedConsumerMaySubscribe(sub.topic) ? sub : null)
+      if ((client as unknown as { efFeed?: boolean } | null)?.efFeed)
+        return done(null, feedConsumerMaySubscribe(sub.topic) ? sub : null)
       const device = (client as unknown as { efDevice?: string }).efDevice
       if (device === undefined || deviceMaySubscribe(device, sub.topic)) return done(null, sub)
       opts.log.warn({ code: 'EF_ERR_AUTH_FORBIDDEN_SUBSCRIBE', device, topic: sub.topic }, 'subscription refused')

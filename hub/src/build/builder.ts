@@ -42,11 +42,18 @@ export interface VersionOptions {
 export type OutputKind = NonNullable<Manifest['semantics']>[number]['kind']
 
 /** Manifest semantics in the model's output order (agents read confidence from the first confident one); unknown names fail the build. */
-function semanticsOf(outputs: Record<string, OutputKind> | undefined, declared: { name: string }[]): Manifest['semantics'] {
+function semanticsOf(
+  outputs: Record<string, OutputKind> | undefined,
+  declared: { name: string }[],
+): Manifest['semantics'] {
   if (!outputs || Object.keys(outputs).length === 0) return undefined
   const names = new Set(declared.map((o) => o.name))
   const unknown = Object.keys(outputs).filter((n) => !names.has(n))
-  if (unknown.length) throw new EdgeFleetError('EF_ERR_MODEL_INVALID', `options.outputs names ${unknown.map((n) => JSON.stringify(n)).join(', ')}; the model's outputs are ${[...names].map((n) => JSON.stringify(n)).join(', ')}`)
+  if (unknown.length)
+    throw new EdgeFleetError(
+      'EF_ERR_MODEL_INVALID',
+      `options.outputs names ${unknown.map((n) => JSON.stringify(n)).join(', ')}; the model's outputs are ${[...names].map((n) => JSON.stringify(n)).join(', ')}`,
+    )
   return declared.filter((o) => outputs[o.name] !== undefined).map((o) => ({ name: o.name, kind: outputs[o.name] }))
 }
 
@@ -71,7 +78,9 @@ export class Builder {
   ensure(v: VersionRow, profileId: string): Promise<BuildRow> {
     const existing = this.deps.store.registry.getBuild(v.model, v.version, profileId)
     if (existing) return Promise.resolve(existing)
-    const job = this.queue.then(() => this.deps.store.registry.getBuild(v.model, v.version, profileId) ?? this.build(v, profileId))
+    const job = this.queue.then(
+      () => this.deps.store.registry.getBuild(v.model, v.version, profileId) ?? this.build(v, profileId),
+    )
     this.queue = job.catch(() => undefined)
     return job
   }
@@ -85,7 +94,12 @@ export class Builder {
       const opts = v.options as VersionOptions
       const source = blobs.get(v.digest)
       // In a worker thread: compiling and timing candidates must not stall the broker or the API.
-      const result = await compileInWorker(source, profile, { precision: opts.precision, inputShapes: opts.inputShapes, inputValues: opts.inputValues, workerUrl: this.deps.workerUrl })
+      const result = await compileInWorker(source, profile, {
+        precision: opts.precision,
+        inputShapes: opts.inputShapes,
+        inputValues: opts.inputValues,
+        workerUrl: this.deps.workerUrl,
+      })
       const semantics = semanticsOf(opts.outputs, result.outputs)
       const inputs = synthesizeInputs(result.inputs, { seed: 7, shapes: opts.inputShapes, values: opts.inputValues })
       const outputs = await referenceOutputs(result.bytes, inputs)
@@ -99,7 +113,13 @@ export class Builder {
         profile: profileId,
         precision: result.precision,
         createdAt: now(),
-        artifact: { format: 'onnx', digest: artifactDigest, size: chunked.size, chunks: chunked.chunks, url: `/api/v1/artifacts/${artifactDigest}` },
+        artifact: {
+          format: 'onnx',
+          digest: artifactDigest,
+          size: chunked.size,
+          chunks: chunked.chunks,
+          url: `/api/v1/artifacts/${artifactDigest}`,
+        },
         inputs: result.inputs,
         outputs: result.outputs,
         ...(semantics ? { semantics } : {}),
@@ -108,7 +128,10 @@ export class Builder {
         ...(v.parent ? { parent: v.parent } : {}),
       })
       const manifestSig = signDocument(manifest, this.deps.privateKey)
-      log.info({ model: v.model, version: v.version, profile: profileId, precision: result.precision, ms: now() - started }, 'build ok')
+      log.info(
+        { model: v.model, version: v.version, profile: profileId, precision: result.precision, ms: now() - started },
+        'build ok',
+      )
       return store.registry.upsertBuild({
         model: v.model,
         version: v.version,
@@ -125,7 +148,10 @@ export class Builder {
       })
     } catch (err) {
       const code = codeOf(err) === 'EF_ERR_INTERNAL' ? 'EF_ERR_BUILD_FAILED' : codeOf(err)
-      log.warn({ model: v.model, version: v.version, profile: profileId, code, err: (err as Error).message }, 'build failed')
+      log.warn(
+        { model: v.model, version: v.version, profile: profileId, code, err: (err as Error).message },
+        'build failed',
+      )
       return store.registry.upsertBuild({
         model: v.model,
         version: v.version,

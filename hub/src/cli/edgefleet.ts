@@ -7,7 +7,15 @@ import { EdgeFleetError, codeOf } from '@edgefleet/shared'
 import { HubClient } from './http.js'
 import { TERMINAL_STATES } from '../store/deployments.js'
 import { table, progressBar } from './format.js'
-import { ROLLOUT_HELP, ROLLOUT_OPTIONS, RolloutUsageError, gateFlags, rolloutCommand, parseDuration, parseWaves } from './rollouts.js'
+import {
+  ROLLOUT_HELP,
+  ROLLOUT_OPTIONS,
+  RolloutUsageError,
+  gateFlags,
+  rolloutCommand,
+  parseDuration,
+  parseWaves,
+} from './rollouts.js'
 import { FEED_HELP, FEED_OPTIONS, FeedUsageError, feedCommand } from './feed.js'
 import { TOKEN_HELP, TokenUsageError, tokenCommand } from './tokens.js'
 
@@ -150,7 +158,10 @@ export async function main(argv: string[], out = process.stdout, err = process.s
     print(HELP[key])
     return 0
   }
-  const hub = new HubClient(o.hub ?? process.env.EDGEFLEET_HUB ?? 'http://127.0.0.1:8080', o.token ?? (process.env.EDGEFLEET_TOKEN || undefined))
+  const hub = new HubClient(
+    o.hub ?? process.env.EDGEFLEET_HUB ?? 'http://127.0.0.1:8080',
+    o.token ?? (process.env.EDGEFLEET_TOKEN || undefined),
+  )
   const emit = (data: unknown, text: () => string) => print(o.json ? JSON.stringify(data) : text())
   try {
     if (cmd === 'rollout') return await rolloutCommand(hub, sub ?? '', pos, o, emit, err)
@@ -164,20 +175,48 @@ export async function main(argv: string[], out = process.stdout, err = process.s
       case 'device add': {
         const id = pos[2]
         if (!id || !o.profile) throw new UsageError('device add needs ID and --profile P')
-        const r = await hub.request<{ id: string; secret: string; hubPublicKey: string; mqttUrl: string; profile: string }>('POST', '/api/v1/devices', {
+        const r = await hub.request<{
+          id: string
+          secret: string
+          hubPublicKey: string
+          mqttUrl: string
+          profile: string
+        }>('POST', '/api/v1/devices', {
           id,
           profile: o.profile,
           tags: Object.fromEntries(kv(o.tag, '--tag')),
         })
         // `--opt=value`: base64url secrets and keys may start with '-', which `--opt value` would misread.
-        emit(r, () => `device ${r.id} (${r.profile}) provisioned\n  secret:         ${r.secret}\n  hub public key: ${r.hubPublicKey}\n  broker:         ${r.mqttUrl}\nStart its agent with:\n  edgefleet-agent --hub ${r.mqttUrl} --device-id ${r.id} --secret=${r.secret} --hub-key=${r.hubPublicKey} --profile ${r.profile}`)
+        emit(
+          r,
+          () =>
+            `device ${r.id} (${r.profile}) provisioned\n  secret:         ${r.secret}\n  hub public key: ${r.hubPublicKey}\n  broker:         ${r.mqttUrl}\nStart its agent with:\n  edgefleet-agent --hub ${r.mqttUrl} --device-id ${r.id} --secret=${r.secret} --hub-key=${r.hubPublicKey} --profile ${r.profile}`,
+        )
         return 0
       }
       case 'devices list': {
-        const r = await hub.request<{ items: { id: string; profile: string; online: boolean; models: { name: string; version: string }[]; tags: Record<string, string> }[]; total: number }>('GET', '/api/v1/devices?limit=10000')
+        const r = await hub.request<{
+          items: {
+            id: string
+            profile: string
+            online: boolean
+            models: { name: string; version: string }[]
+            tags: Record<string, string>
+          }[]
+          total: number
+        }>('GET', '/api/v1/devices?limit=10000')
         emit(r.items, () =>
           table(
-            r.items.map((d) => ({ id: d.id, profile: d.profile, state: d.online ? 'online' : 'offline', models: d.models.map((m) => `${m.name}@${m.version}`).join(',') || null, tags: Object.entries(d.tags).map(([k, v]) => `${k}=${v}`).join(',') || null })),
+            r.items.map((d) => ({
+              id: d.id,
+              profile: d.profile,
+              state: d.online ? 'online' : 'offline',
+              models: d.models.map((m) => `${m.name}@${m.version}`).join(',') || null,
+              tags:
+                Object.entries(d.tags)
+                  .map(([k, v]) => `${k}=${v}`)
+                  .join(',') || null,
+            })),
             ['id', 'profile', 'state', 'models', 'tags'],
           ),
         )
@@ -189,12 +228,15 @@ export async function main(argv: string[], out = process.stdout, err = process.s
         const bytes = readFileSync(file)
         const options: Record<string, unknown> = {}
         const shapes = kv(o.shape, '--shape')
-        if (shapes.length) options.inputShapes = Object.fromEntries(shapes.map(([k, v]) => [k, v.split(',').map(Number)]))
+        if (shapes.length)
+          options.inputShapes = Object.fromEntries(shapes.map(([k, v]) => [k, v.split(',').map(Number)]))
         const vals = kv(o.value, '--value')
         if (vals.length) options.inputValues = Object.fromEntries(vals.map(([k, v]) => [k, Number(v)]))
         if (o.precision) options.precision = o.precision
         const outs = kv(o.output, '--output')
-        for (const [name, kind] of outs) if (!OUTPUT_KINDS.includes(kind)) throw new UsageError(`--output ${name}=${kind}: KIND is one of ${OUTPUT_KINDS.join(', ')}`)
+        for (const [name, kind] of outs)
+          if (!OUTPUT_KINDS.includes(kind))
+            throw new UsageError(`--output ${name}=${kind}: KIND is one of ${OUTPUT_KINDS.join(', ')}`)
         if (outs.length) options.outputs = Object.fromEntries(outs)
         const q = new URLSearchParams({ name: o.name, version: o.version })
         if (Object.keys(options).length) q.set('options', JSON.stringify(options))
@@ -212,36 +254,71 @@ export async function main(argv: string[], out = process.stdout, err = process.s
           if (o['no-windows']) rollout.schedule = { maintenanceWindows: false }
           if (Object.keys(rollout).length) q.set('rollout', JSON.stringify(rollout))
         }
-        const r = await hub.request<{ version: { model: string; version: string; size: number }; builds: { profile: string; status: string; precision: string | null; sizeBytes: number | null; errorCode: string | null }[]; intake?: { rollout: { id: string; state: string } | null; skipped: string | null } }>(
-          'POST',
-          `/api/v1/models?${q}`,
-          bytes,
-          { contentType: 'application/octet-stream' },
+        const r = await hub.request<{
+          version: { model: string; version: string; size: number }
+          builds: {
+            profile: string
+            status: string
+            precision: string | null
+            sizeBytes: number | null
+            errorCode: string | null
+          }[]
+          intake?: { rollout: { id: string; state: string } | null; skipped: string | null }
+        }>('POST', `/api/v1/models?${q}`, bytes, { contentType: 'application/octet-stream' })
+        const intake = r.intake?.rollout
+          ? `\ncanary rollout ${r.intake.rollout.id} started (${r.intake.rollout.state})`
+          : r.intake?.skipped
+            ? `\nno canary rollout: ${r.intake.skipped}`
+            : ''
+        emit(
+          r,
+          () =>
+            `registered ${r.version.model}@${r.version.version} (${r.version.size} bytes)\n` +
+            (r.builds.length
+              ? table(r.builds, ['profile', 'status', 'precision', 'sizeBytes', 'errorCode'])
+              : 'no devices provisioned yet: builds happen at first deploy') +
+            intake,
         )
-        const intake = r.intake?.rollout ? `\ncanary rollout ${r.intake.rollout.id} started (${r.intake.rollout.state})` : r.intake?.skipped ? `\nno canary rollout: ${r.intake.skipped}` : ''
-        emit(r, () => `registered ${r.version.model}@${r.version.version} (${r.version.size} bytes)\n` + (r.builds.length ? table(r.builds, ['profile', 'status', 'precision', 'sizeBytes', 'errorCode']) : 'no devices provisioned yet: builds happen at first deploy') + intake)
         return 0
       }
       case 'models list': {
         const r = await hub.request<{ items: { name: string; versions: string[] }[] }>('GET', '/api/v1/models')
-        emit(r.items, () => table(r.items.map((m) => ({ name: m.name, versions: m.versions.join(', ') })), ['name', 'versions']))
+        emit(r.items, () =>
+          table(
+            r.items.map((m) => ({ name: m.name, versions: m.versions.join(', ') })),
+            ['name', 'versions'],
+          ),
+        )
         return 0
       }
       case 'model show': {
         const { model, version } = splitRef(pos[2])
-        const r = await hub.request<{ builds: Record<string, unknown>[] }>('GET', `/api/v1/models/${encodeURIComponent(model)}/versions/${encodeURIComponent(version)}`)
+        const r = await hub.request<{ builds: Record<string, unknown>[] }>(
+          'GET',
+          `/api/v1/models/${encodeURIComponent(model)}/versions/${encodeURIComponent(version)}`,
+        )
         emit(r, () => table(r.builds, ['profile', 'status', 'precision', 'sizeBytes', 'errorCode']))
         return 0
       }
       case 'deploy': {
         const { model, version } = splitRef(pos[1])
         if (!o.target) throw new UsageError('deploy needs --target profile=P | tag=k=v | device=ID')
-        const r = await hub.request<DeploymentView>('POST', '/api/v1/deployments', { model, version, target: o.target, ...(o.rollback ? { rollback: true } : {}) })
+        const r = await hub.request<DeploymentView>('POST', '/api/v1/deployments', {
+          model,
+          version,
+          target: o.target,
+          ...(o.rollback ? { rollback: true } : {}),
+        })
         if (!o.wait) {
           emit(r, () => `deployment ${r.deployment.id}: ${model}@${version} → ${r.devices.length} device(s)`)
           return 0
         }
-        const final = await waitDeployment(hub, r.deployment.id, Number(o.timeout ?? 600) * 1000, o.json ? undefined : err)
+        const final = await waitDeployment(
+          hub,
+          r.deployment.id,
+          Number(o.timeout ?? 600) * 1000,
+          o.json ? undefined : err,
+        )
         emit(final, () => showDeployment(final))
         return final.devices.every((d) => d.state === 'activated') ? 0 : 1
       }
@@ -254,7 +331,9 @@ export async function main(argv: string[], out = process.stdout, err = process.s
       case 'telemetry': {
         const q = o.model ? `?model=${encodeURIComponent(o.model)}` : ''
         const r = await hub.request<{ items: Record<string, unknown>[] }>('GET', `/api/v1/telemetry/summary${q}`)
-        emit(r.items, () => table(r.items, ['model', 'version', 'devices', 'requests', 'errors', 'p50Ms', 'p95Ms', 'p99Ms']))
+        emit(r.items, () =>
+          table(r.items, ['model', 'version', 'devices', 'requests', 'errors', 'p50Ms', 'p95Ms', 'p99Ms']),
+        )
         return 0
       }
       default:
@@ -262,7 +341,12 @@ export async function main(argv: string[], out = process.stdout, err = process.s
         return 2
     }
   } catch (e) {
-    if (e instanceof UsageError || e instanceof RolloutUsageError || e instanceof FeedUsageError || e instanceof TokenUsageError) {
+    if (
+      e instanceof UsageError ||
+      e instanceof RolloutUsageError ||
+      e instanceof FeedUsageError ||
+      e instanceof TokenUsageError
+    ) {
       err.write(`${e.message}\n${key ? HELP[key] : HELP.main}\n`)
       return 2
     }
@@ -274,16 +358,38 @@ export async function main(argv: string[], out = process.stdout, err = process.s
 }
 
 interface DeploymentView {
-  deployment: { id: string; model: string; version: string; target: string; done: boolean; counts: Record<string, number> }
-  devices: { deviceId: string; state: string; bytes: number; totalBytes: number; code: string | null; message: string | null }[]
+  deployment: {
+    id: string
+    model: string
+    version: string
+    target: string
+    done: boolean
+    counts: Record<string, number>
+  }
+  devices: {
+    deviceId: string
+    state: string
+    bytes: number
+    totalBytes: number
+    code: string | null
+    message: string | null
+  }[]
 }
 
 function showDeployment(r: DeploymentView): string {
   const d = r.deployment
-  return `deployment ${d.id}: ${d.model}@${d.version} → ${d.target} (${d.done ? 'done' : 'in progress'})\n` + table(r.devices, ['deviceId', 'state', 'bytes', 'totalBytes', 'code'])
+  return (
+    `deployment ${d.id}: ${d.model}@${d.version} → ${d.target} (${d.done ? 'done' : 'in progress'})\n` +
+    table(r.devices, ['deviceId', 'state', 'bytes', 'totalBytes', 'code'])
+  )
 }
 
-async function waitDeployment(hub: HubClient, id: string, timeoutMs: number, progress?: NodeJS.WritableStream): Promise<DeploymentView> {
+async function waitDeployment(
+  hub: HubClient,
+  id: string,
+  timeoutMs: number,
+  progress?: NodeJS.WritableStream,
+): Promise<DeploymentView> {
   const deadline = Date.now() + timeoutMs
   for (;;) {
     const r = await hub.request<DeploymentView>('GET', `/api/v1/deployments/${encodeURIComponent(id)}`)

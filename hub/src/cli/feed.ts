@@ -26,17 +26,24 @@ type Opts = { since?: string; out?: string; follow?: boolean; limit?: string; mo
 
 function cursorOf(s: string | undefined): number | undefined {
   if (s === undefined) return undefined
-  if (!/^\d+$/.test(s)) throw new FeedUsageError(`--since must be a cursor (a non-negative integer), got ${JSON.stringify(s)}`)
+  if (!/^\d+$/.test(s))
+    throw new FeedUsageError(`--since must be a cursor (a non-negative integer), got ${JSON.stringify(s)}`)
   return Number(s)
 }
 
 /** GET that returns text and reports the hub's error code, with the CLI's token. */
 async function getText(hub: HubClient, path: string): Promise<Response> {
-  const res = await fetch(new URL(path, hub.baseUrl), { headers: hub.token ? { authorization: `Bearer ${hub.token}` } : {} }).catch((err: Error & { cause?: Error }) => {
-    throw new EdgeFleetError('EF_ERR_CONFIG_INVALID', `cannot reach the hub at ${hub.baseUrl} (${err.cause?.message ?? err.message})`)
+  const res = await fetch(new URL(path, hub.baseUrl), {
+    headers: hub.token ? { authorization: `Bearer ${hub.token}` } : {},
+  }).catch((err: Error & { cause?: Error }) => {
+    throw new EdgeFleetError(
+      'EF_ERR_CONFIG_INVALID',
+      `cannot reach the hub at ${hub.baseUrl} (${err.cause?.message ?? err.message})`,
+    )
   })
   if (!res.ok) {
-    const body = (await res.json().catch(() => undefined)) as { error?: { code?: string; message?: string } } | undefined
+    const body = (await res.json().catch(() => undefined)) as
+      { error?: { code?: string; message?: string } } | undefined
     const e = new EdgeFleetError(isErrorCode(body?.error?.code) ? body!.error!.code : 'EF_ERR_INTERNAL')
     e.message = body?.error?.message ?? `HTTP ${res.status}`
     throw e
@@ -44,11 +51,42 @@ async function getText(hub: HubClient, path: string): Promise<Response> {
   return res
 }
 
-export async function feedCommand(hub: HubClient, cmd: string, pos: string[], o: Opts, emit: (data: unknown, text: () => string) => void, out: NodeJS.WritableStream): Promise<number> {
+export async function feedCommand(
+  hub: HubClient,
+  cmd: string,
+  pos: string[],
+  o: Opts,
+  emit: (data: unknown, text: () => string) => void,
+  out: NodeJS.WritableStream,
+): Promise<number> {
   if (cmd === 'drift') {
     const q = o.model ? `?model=${encodeURIComponent(o.model)}` : ''
-    const r = await hub.request<{ items: { model: string; version: string; profile: string; subject: string; psi: number | null; count: number; baselineSource: string | null; open: boolean }[]; threshold: number }>('GET', `/api/v1/drift${q}`)
-    emit(r, () => `threshold ${r.threshold}\n` + table(r.items.map((d) => ({ ...d, psi: d.psi === null ? null : d.psi.toFixed(4), drifting: d.open ? 'DRIFT' : '' })), ['model', 'version', 'profile', 'subject', 'psi', 'count', 'baselineSource', 'drifting']))
+    const r = await hub.request<{
+      items: {
+        model: string
+        version: string
+        profile: string
+        subject: string
+        psi: number | null
+        count: number
+        baselineSource: string | null
+        open: boolean
+      }[]
+      threshold: number
+    }>('GET', `/api/v1/drift${q}`)
+    emit(
+      r,
+      () =>
+        `threshold ${r.threshold}\n` +
+        table(
+          r.items.map((d) => ({
+            ...d,
+            psi: d.psi === null ? null : d.psi.toFixed(4),
+            drifting: d.open ? 'DRIFT' : '',
+          })),
+          ['model', 'version', 'profile', 'subject', 'psi', 'count', 'baselineSource', 'drifting'],
+        ),
+    )
     return 0
   }
   const sub = pos[1]
@@ -57,7 +95,11 @@ export async function feedCommand(hub: HubClient, cmd: string, pos: string[], o:
     if (!model || !o.out) throw new FeedUsageError('feed export needs MODEL and --out FILE.tar')
     const src: ExportSource = { text: async (path) => (await getText(hub, path)).text() }
     const r = await exportDataset(src, { model, since: cursorOf(o.since), out: o.out })
-    emit(r, () => `exported ${r.records} records (${r.samples} samples, ${r.tensors} tensors, ${r.bytes} bytes) to ${o.out}\nnext export: --since ${r.last}`)
+    emit(
+      r,
+      () =>
+        `exported ${r.records} records (${r.samples} samples, ${r.tensors} tensors, ${r.bytes} bytes) to ${o.out}\nnext export: --since ${r.last}`,
+    )
     return 0
   }
   if (sub === 'tail') {

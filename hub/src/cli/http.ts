@@ -14,11 +14,17 @@ export class HubClient {
     try {
       res = await fetch(new URL(path, this.baseUrl), {
         method,
-        headers: { ...(this.token ? { authorization: `Bearer ${this.token}` } : {}), ...(body === undefined ? {} : { 'content-type': opts.contentType ?? 'application/json' }) },
-        body: body === undefined ? undefined : opts.contentType ? (body as RequestInit["body"]) : JSON.stringify(body),
+        headers: {
+          ...(this.token ? { authorization: `Bearer ${this.token}` } : {}),
+          ...(body === undefined ? {} : { 'content-type': opts.contentType ?? 'application/json' }),
+        },
+        body: body === undefined ? undefined : opts.contentType ? (body as RequestInit['body']) : JSON.stringify(body),
       })
     } catch (err) {
-      throw new EdgeFleetError('EF_ERR_CONFIG_INVALID', `cannot reach the hub at ${this.baseUrl} (${(err as Error & { cause?: Error }).cause?.message ?? (err as Error).message}); is it running? (--hub URL)`)
+      throw new EdgeFleetError(
+        'EF_ERR_CONFIG_INVALID',
+        `cannot reach the hub at ${this.baseUrl} (${(err as Error & { cause?: Error }).cause?.message ?? (err as Error).message}); is it running? (--hub URL)`,
+      )
     }
     const text = await res.text()
     const json = text ? (JSON.parse(text) as unknown) : undefined

@@ -11,11 +11,17 @@ function retrainingFromEnv(): RetrainingOptions | undefined {
   try {
     return JSON.parse(raw) as RetrainingOptions
   } catch {
-    throw new EdgeFleetError('EF_ERR_CONFIG_INVALID', 'EF_RETRAINING is not JSON ({"drift": {"windowMs": …}, "ingest": {…}, "retention": {…}})')
+    throw new EdgeFleetError(
+      'EF_ERR_CONFIG_INVALID',
+      'EF_RETRAINING is not JSON ({"drift": {"windowMs": …}, "ingest": {…}, "retention": {…}})',
+    )
   }
 }
 
-export async function runHub(o: Record<string, string | boolean | string[] | undefined>, print: (s: string) => void): Promise<number> {
+export async function runHub(
+  o: Record<string, string | boolean | string[] | undefined>,
+  print: (s: string) => void,
+): Promise<number> {
   const num = (v: unknown, d: number) => (typeof v === 'string' ? Number(v) : d)
   const hub = await startHub({
     dataDir: resolve(typeof o.data === 'string' ? o.data : '.data/hub'),
@@ -30,8 +36,18 @@ export async function runHub(o: Record<string, string | boolean | string[] | und
     ...(typeof o['rollout-tick-ms'] === 'string' ? { rolloutTickMs: Number(o['rollout-tick-ms']) } : {}),
     retraining: retrainingFromEnv(),
   })
-  const info = { httpUrl: hub.httpUrl, mqttUrl: hub.mqttUrl, publicKey: hub.keys.publicKey, pid: process.pid, ...(hub.adminToken ? { adminToken: hub.adminToken } : {}) }
-  print(o.json ? JSON.stringify(info) : `EdgeFleet hub\n  console: ${hub.httpUrl}/\n  broker:  ${hub.mqttUrl}\n  hub key: ${hub.keys.publicKey}\n  admin token: ${hub.adminToken ? `in ${resolve(typeof o.data === 'string' ? o.data : '.data/hub', 'admin-token')}` : 'not on disk any more (create tokens with an admin token)'}`)
+  const info = {
+    httpUrl: hub.httpUrl,
+    mqttUrl: hub.mqttUrl,
+    publicKey: hub.keys.publicKey,
+    pid: process.pid,
+    ...(hub.adminToken ? { adminToken: hub.adminToken } : {}),
+  }
+  print(
+    o.json
+      ? JSON.stringify(info)
+      : `EdgeFleet hub\n  console: ${hub.httpUrl}/\n  broker:  ${hub.mqttUrl}\n  hub key: ${hub.keys.publicKey}\n  admin token: ${hub.adminToken ? `in ${resolve(typeof o.data === 'string' ? o.data : '.data/hub', 'admin-token')}` : 'not on disk any more (create tokens with an admin token)'}`,
+  )
   await new Promise<void>((res) => {
     const stop = () => res()
     process.once('SIGINT', stop)

@@ -99,32 +99,68 @@ interface RolloutView {
     selectorText: string
     devices: number
     totals: Record<string, number>
-    waves: { index: number; percent: number | null; count: number | null; devices: number; counts: Record<string, number> }[]
+    waves: {
+      index: number
+      percent: number | null
+      count: number | null
+      devices: number
+      counts: Record<string, number>
+    }[]
   }
-  decisions: { ts: number; wave: number; kind: string; decision: string; detail: Record<string, unknown>; actor: string | null }[]
+  decisions: {
+    ts: number
+    wave: number
+    kind: string
+    decision: string
+    detail: Record<string, unknown>
+    actor: string | null
+  }[]
 }
 
 const FINAL = new Set(['completed', 'aborted', 'rolled_back'])
 
 function showText(v: RolloutView): string {
   const r = v.rollout
-  const lines = [`rollout ${r.id}: ${r.model}@${r.version} → ${r.selectorText}`, `  state ${r.state}, wave ${r.wave + 1}/${r.waves.length} (${r.phase})${r.reason ? ` — ${r.reason}` : ''}`]
+  const lines = [
+    `rollout ${r.id}: ${r.model}@${r.version} → ${r.selectorText}`,
+    `  state ${r.state}, wave ${r.wave + 1}/${r.waves.length} (${r.phase})${r.reason ? ` — ${r.reason}` : ''}`,
+  ]
   for (const w of r.waves) {
     const done = (w.counts.activated ?? 0) + (w.counts.skipped ?? 0)
-    lines.push(`  wave ${w.index + 1} ${(w.percent !== null ? `${w.percent}%` : `${w.count}`).padStart(5)}  ${progressBar(done, w.devices, 20)}  ${Object.entries(w.counts).map(([k, n]) => `${k}=${n}`).join(' ')}`)
+    lines.push(
+      `  wave ${w.index + 1} ${(w.percent !== null ? `${w.percent}%` : `${w.count}`).padStart(5)}  ${progressBar(done, w.devices, 20)}  ${Object.entries(
+        w.counts,
+      )
+        .map(([k, n]) => `${k}=${n}`)
+        .join(' ')}`,
+    )
   }
   const last = v.decisions.slice(-5)
-  if (last.length) lines.push('  recent decisions:', ...last.map((d) => `    ${new Date(d.ts).toISOString()} wave ${d.wave + 1} ${d.kind} ${d.decision}${d.actor ? ` by ${d.actor}` : ''} ${JSON.stringify(d.detail).slice(0, 160)}`))
+  if (last.length)
+    lines.push(
+      '  recent decisions:',
+      ...last.map(
+        (d) =>
+          `    ${new Date(d.ts).toISOString()} wave ${d.wave + 1} ${d.kind} ${d.decision}${d.actor ? ` by ${d.actor}` : ''} ${JSON.stringify(d.detail).slice(0, 160)}`,
+      ),
+    )
   return lines.join('\n')
 }
 
-async function waitRollout(hub: HubClient, id: string, timeoutMs: number, progress?: NodeJS.WritableStream): Promise<RolloutView> {
+async function waitRollout(
+  hub: HubClient,
+  id: string,
+  timeoutMs: number,
+  progress?: NodeJS.WritableStream,
+): Promise<RolloutView> {
   const deadline = Date.now() + timeoutMs
   for (;;) {
     const v = await hub.request<RolloutView>('GET', `/api/v1/rollouts/${encodeURIComponent(id)}`)
     const r = v.rollout
     const done = (r.totals.activated ?? 0) + (r.totals.skipped ?? 0)
-    progress?.write(`\r${progressBar(done, r.devices)} devices on ${r.version} · wave ${r.wave + 1}/${r.waves.length} ${r.phase} · ${r.state}      `)
+    progress?.write(
+      `\r${progressBar(done, r.devices)} devices on ${r.version} · wave ${r.wave + 1}/${r.waves.length} ${r.phase} · ${r.state}      `,
+    )
     if (FINAL.has(r.state) || r.state === 'paused') {
       progress?.write('\n')
       return v
@@ -139,7 +175,14 @@ async function waitRollout(hub: HubClient, id: string, timeoutMs: number, progre
 
 type Opts = Record<string, string | boolean | string[] | undefined>
 
-export async function rolloutCommand(hub: HubClient, sub: string, pos: string[], o: Opts, emit: (data: unknown, text: () => string) => void, err: NodeJS.WritableStream): Promise<number> {
+export async function rolloutCommand(
+  hub: HubClient,
+  sub: string,
+  pos: string[],
+  o: Opts,
+  emit: (data: unknown, text: () => string) => void,
+  err: NodeJS.WritableStream,
+): Promise<number> {
   const str = (k: string) => (typeof o[k] === 'string' ? (o[k] as string) : undefined)
   const num = (k: string) => (str(k) !== undefined ? Number(str(k)) : undefined)
   switch (sub) {
@@ -173,7 +216,12 @@ export async function rolloutCommand(hub: HubClient, sub: string, pos: string[],
         emit(v, () => showText(v))
         return 0
       }
-      const final = await waitRollout(hub, v.rollout.id, Number(str('timeout') ?? 3600) * 1000, o.json ? undefined : err)
+      const final = await waitRollout(
+        hub,
+        v.rollout.id,
+        Number(str('timeout') ?? 3600) * 1000,
+        o.json ? undefined : err,
+      )
       emit(final, () => showText(final))
       return final.rollout.state === 'completed' ? 0 : 1
     }
@@ -182,18 +230,33 @@ export async function rolloutCommand(hub: HubClient, sub: string, pos: string[],
       if (str('state')) q.set('state', str('state')!)
       if (str('limit')) q.set('limit', str('limit')!)
       if (str('offset')) q.set('offset', str('offset')!)
-      const r = await hub.request<{ items: RolloutView['rollout'][]; total: number }>('GET', `/api/v1/rollouts${q.size ? `?${q}` : ''}`)
-      emit(r.items, () =>
-        table(
-          r.items.map((x) => ({ id: x.id, model: `${x.model}@${x.version}`, state: x.state, wave: `${x.wave + 1}/${x.waves.length}`, devices: x.devices, activated: x.totals.activated ?? 0, selector: x.selectorText })),
-          ['id', 'model', 'state', 'wave', 'devices', 'activated', 'selector'],
-        ) + `\n${r.items.length} of ${r.total}`,
+      const r = await hub.request<{ items: RolloutView['rollout'][]; total: number }>(
+        'GET',
+        `/api/v1/rollouts${q.size ? `?${q}` : ''}`,
+      )
+      emit(
+        r.items,
+        () =>
+          table(
+            r.items.map((x) => ({
+              id: x.id,
+              model: `${x.model}@${x.version}`,
+              state: x.state,
+              wave: `${x.wave + 1}/${x.waves.length}`,
+              devices: x.devices,
+              activated: x.totals.activated ?? 0,
+              selector: x.selectorText,
+            })),
+            ['id', 'model', 'state', 'wave', 'devices', 'activated', 'selector'],
+          ) + `\n${r.items.length} of ${r.total}`,
       )
       return 0
     }
     case 'show': {
       if (!pos[2]) throw new RolloutUsageError('rollout show needs ID')
-      const v = o.wait ? await waitRollout(hub, pos[2], Number(str('timeout') ?? 3600) * 1000, o.json ? undefined : err) : await hub.request<RolloutView>('GET', `/api/v1/rollouts/${encodeURIComponent(pos[2])}`)
+      const v = o.wait
+        ? await waitRollout(hub, pos[2], Number(str('timeout') ?? 3600) * 1000, o.json ? undefined : err)
+        : await hub.request<RolloutView>('GET', `/api/v1/rollouts/${encodeURIComponent(pos[2])}`)
       emit(v, () => showText(v))
       return 0
     }

@@ -12,17 +12,30 @@ export class TokenUsageError extends Error {}
 
 type Opts = Record<string, string | boolean | string[] | undefined>
 
-export async function tokenCommand(hub: HubClient, two: string, pos: string[], o: Opts, emit: (data: unknown, text: () => string) => void): Promise<number> {
+export async function tokenCommand(
+  hub: HubClient,
+  two: string,
+  pos: string[],
+  o: Opts,
+  emit: (data: unknown, text: () => string) => void,
+): Promise<number> {
   switch (two) {
     case 'token create': {
       const name = pos[2]
-      if (!name || typeof o.role !== 'string') throw new TokenUsageError('token create needs NAME and --role viewer|operator|admin')
-      const r = await hub.request<{ id: string; name: string; role: string; token: string }>('POST', '/api/v1/tokens', { name, role: o.role })
+      if (!name || typeof o.role !== 'string')
+        throw new TokenUsageError('token create needs NAME and --role viewer|operator|admin')
+      const r = await hub.request<{ id: string; name: string; role: string; token: string }>('POST', '/api/v1/tokens', {
+        name,
+        role: o.role,
+      })
       emit(r, () => `token ${r.id} (${r.name}, ${r.role}) — shown once, keep it:\n${r.token}`)
       return 0
     }
     case 'tokens list': {
-      const r = await hub.request<{ items: Record<string, unknown>[]; total: number }>('GET', '/api/v1/tokens?limit=1000')
+      const r = await hub.request<{ items: Record<string, unknown>[]; total: number }>(
+        'GET',
+        '/api/v1/tokens?limit=1000',
+      )
       emit(r.items, () => table(r.items, ['id', 'name', 'role', 'createdAt', 'lastUsedAt', 'revokedAt']))
       return 0
     }

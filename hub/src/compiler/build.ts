@@ -22,7 +22,12 @@ export interface BuildInputs {
   /** Offline optimization level; default from the profile (levelFor). */
   optimizationLevel?: OfflineLevel
   dynamicForm?: DynamicForm
-  calibration?: { samples: Sample[]; method: CalibrationMethod; percentile?: number; onSample?: (done: number, total: number) => void }
+  calibration?: {
+    samples: Sample[]
+    method: CalibrationMethod
+    percentile?: number
+    onSample?: (done: number, total: number) => void
+  }
   /** Op types the static pass puts in QDQ form. */
   staticOps?: string[]
   /** The first that many static candidates stay float compute (weight-only int8); see staticTargets. */
@@ -104,7 +109,11 @@ function prepareOpset(model: ModelProto, profile: FirmwareProfile, notes: string
       notes.push(`kept opset ${current} (${err.message}): per-tensor weight scales`)
     }
   }
-  if (current < 10) throw new EdgeFleetError('EF_ERR_BUILD_FAILED', `opset ${current} has no DequantizeLinear and could not be upgraded`)
+  if (current < 10)
+    throw new EdgeFleetError(
+      'EF_ERR_BUILD_FAILED',
+      `opset ${current} has no DequantizeLinear and could not be upgraded`,
+    )
   return current
 }
 
@@ -112,7 +121,11 @@ function compactNote(c: CompactStats): string {
   return `compact storage: ${c.packedTensors} small fp32 tensors (${c.packedElements} values) packed as fp16, ${c.droppedAttributes} default Conv attributes dropped, ${c.renamed} internal names shortened`
 }
 
-export async function buildCandidate(prep: Prepared, precision: Precision, over: { staticKeepFloat?: number } = {}): Promise<Built> {
+export async function buildCandidate(
+  prep: Prepared,
+  precision: Precision,
+  over: { staticKeepFloat?: number } = {},
+): Promise<Built> {
   const { profile } = prep.input
   const level = prep.input.optimizationLevel ?? levelFor(profile)
   const notes: string[] = []
@@ -122,11 +135,23 @@ export async function buildCandidate(prep: Prepared, precision: Precision, over:
     if (precision === 'fp32') {
       const plan = new Plan()
       plan.count('all', 'fp32')
-      return { bytes, precision, plan, opset: opsetOf(decodeModel(bytes)) ?? 0, notes: [...fusion, `ORT offline optimization: ${level}`] }
+      return {
+        bytes,
+        precision,
+        plan,
+        opset: opsetOf(decodeModel(bytes)) ?? 0,
+        notes: [...fusion, `ORT offline optimization: ${level}`],
+      }
     }
     const model = decodeModel(bytes)
     const plan = fp16Pass(model)
-    return { bytes: encodeModel(model), precision, plan, opset: opsetOf(model) ?? 0, notes: [...fusion, 'fp16 weight storage, fp32 compute (CPU EPs run fp32 kernels)'] }
+    return {
+      bytes: encodeModel(model),
+      precision,
+      plan,
+      opset: opsetOf(model) ?? 0,
+      notes: [...fusion, 'fp16 weight storage, fp32 compute (CPU EPs run fp32 kernels)'],
+    }
   }
   // Quantizing passes need standard ops only: 'extended' would already have fused Conv+activation into contrib ops.
   const base = await prep.optimized(level === 'disabled' ? 'disabled' : 'basic')
@@ -141,9 +166,9 @@ export async function buildCandidate(prep: Prepared, precision: Precision, over:
     // The size-minimising candidate: weight scales, biases and other small fp32 tensors packed as fp16, short names.
     weightOnlyPass(model, ctx)
     notes.push(compactNote(compactPass(model, opset, { shortNames: true })))
-  }
-  else if (precision === 'int8-dynamic') {
-    if (prep.input.dynamicForm === 'integer' && opset < 11) throw new EdgeFleetError('EF_ERR_BUILD_FAILED', 'the integer dynamic form needs opset ≥ 11')
+  } else if (precision === 'int8-dynamic') {
+    if (prep.input.dynamicForm === 'integer' && opset < 11)
+      throw new EdgeFleetError('EF_ERR_BUILD_FAILED', 'the integer dynamic form needs opset ≥ 11')
     dynamicPass(model, ctx, { form: prep.input.dynamicForm ?? 'fused' })
     // Names and default attributes only: DynamicQuantizeMatMul's weight scales stay plain initializers.
     notes.push(compactNote(compactPass(model, opset, { shortNames: true, pack: false })))
@@ -154,9 +179,16 @@ export async function buildCandidate(prep: Prepared, precision: Precision, over:
     const keepFloat = over.staticKeepFloat ?? prep.input.staticKeepFloat ?? 0
     const { tensors } = staticTargets(model, ops, keepFloat)
     let ranges: Map<string, Range> = new Map()
-    if (tensors.length) ranges = await collectRanges(model, tensors, cal.samples, { method: cal.method, percentile: cal.percentile, threads: profile.threads ?? 1, onSample: cal.onSample })
+    if (tensors.length)
+      ranges = await collectRanges(model, tensors, cal.samples, {
+        method: cal.method,
+        percentile: cal.percentile,
+        threads: profile.threads ?? 1,
+        onSample: cal.onSample,
+      })
     notes.push(`calibrated ${tensors.length} activations on ${cal.samples.length} samples (${cal.method})`)
-    if (keepFloat) notes.push(`first ${keepFloat} ${[...ops].join('/')} node(s) kept in float compute (weight-only int8)`)
+    if (keepFloat)
+      notes.push(`first ${keepFloat} ${[...ops].join('/')} node(s) kept in float compute (weight-only int8)`)
     qdqPass(model, ctx, ranges, ops, keepFloat)
     // Compact storage here too: ORT constant-folds the fp16 Cast+Split before its QDQ fusion, so the
     // groups still become QLinearConv (measured: same latency, rec 0.274 → 0.266, det 0.293 → 0.267).

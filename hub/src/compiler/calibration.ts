@@ -33,20 +33,28 @@ export interface SampleOptions {
 function npyFilesFor(dir: string, input: string, single: boolean): string[] {
   const sub = join(dir, input)
   if (existsSync(sub) && statSync(sub).isDirectory()) {
-    return readdirSync(sub).filter((f) => f.endsWith('.npy')).sort().map((f) => join(sub, f))
+    return readdirSync(sub)
+      .filter((f) => f.endsWith('.npy'))
+      .sort()
+      .map((f) => join(sub, f))
   }
-  const all = readdirSync(dir).filter((f) => f.endsWith('.npy')).sort()
+  const all = readdirSync(dir)
+    .filter((f) => f.endsWith('.npy'))
+    .sort()
   const prefixed = all.filter((f) => f.startsWith(input))
   if (prefixed.length) return prefixed.map((f) => join(dir, f))
   return single ? all.map((f) => join(dir, f)) : []
 }
 
 function checkAgainstSpec(t: NamedTensor, spec: TensorSpec, file: string): void {
-  const bad = (why: string) => new EdgeFleetError('EF_ERR_CALIBRATION_INVALID', `calibration file ${file} for input ${spec.name}: ${why}`)
+  const bad = (why: string) =>
+    new EdgeFleetError('EF_ERR_CALIBRATION_INVALID', `calibration file ${file} for input ${spec.name}: ${why}`)
   if (t.type !== spec.type) throw bad(`type ${t.type}, the model wants ${spec.type}`)
-  if (t.dims.length !== spec.dims.length) throw bad(`shape [${t.dims}] has rank ${t.dims.length}, the model wants [${spec.dims}]`)
+  if (t.dims.length !== spec.dims.length)
+    throw bad(`shape [${t.dims}] has rank ${t.dims.length}, the model wants [${spec.dims}]`)
   spec.dims.forEach((d, i) => {
-    if (typeof d === 'number' && d >= 0 && t.dims[i] !== d) throw bad(`shape [${t.dims}] differs from the model's [${spec.dims}] at axis ${i}`)
+    if (typeof d === 'number' && d >= 0 && t.dims[i] !== d)
+      throw bad(`shape [${t.dims}] differs from the model's [${spec.dims}] at axis ${i}`)
   })
 }
 
@@ -62,14 +70,24 @@ export function loadSamples(inputs: readonly TensorSpec[], opts: SampleOptions =
       const list = npyFilesFor(opts.calibrationDir, spec.name, inputs.length === 1)
       if (list.length) files.set(spec.name, list)
     }
-    if (!files.size) throw new EdgeFleetError('EF_ERR_CALIBRATION_INVALID', `calibration folder ${opts.calibrationDir} has no .npy file for any input (${inputs.map((i) => i.name).join(', ')})`)
+    if (!files.size)
+      throw new EdgeFleetError(
+        'EF_ERR_CALIBRATION_INVALID',
+        `calibration folder ${opts.calibrationDir} has no .npy file for any input (${inputs.map((i) => i.name).join(', ')})`,
+      )
   } else {
-    warnings.push('no calibration data: activation ranges come from synthesized inputs, which can misjudge real ranges (pass a calibration folder of .npy files)')
+    warnings.push(
+      'no calibration data: activation ranges come from synthesized inputs, which can misjudge real ranges (pass a calibration folder of .npy files)',
+    )
   }
   const counts = [...files.values()].map((l) => l.length)
   const n = counts.length ? Math.max(...counts) : (opts.count ?? 8)
   for (const [name, list] of files) {
-    if (list.length !== n) throw new EdgeFleetError('EF_ERR_CALIBRATION_INVALID', `calibration folder has ${list.length} files for input ${name} but ${n} for another input`)
+    if (list.length !== n)
+      throw new EdgeFleetError(
+        'EF_ERR_CALIBRATION_INVALID',
+        `calibration folder has ${list.length} files for input ${name} but ${n} for another input`,
+      )
   }
   const samples: Sample[] = []
   const seed = opts.seed ?? 1
@@ -144,13 +162,22 @@ class Stats {
 }
 
 /** Runs the float model on every sample with `tensors` exposed as outputs and returns their ranges. */
-export async function collectRanges(model: ModelProto, tensors: readonly string[], samples: readonly Sample[], opts: CalibrationOptions = {}): Promise<Map<string, Range>> {
+export async function collectRanges(
+  model: ModelProto,
+  tensors: readonly string[],
+  samples: readonly Sample[],
+  opts: CalibrationOptions = {},
+): Promise<Map<string, Range>> {
   const method = opts.method ?? 'minmax'
   const aug = decodeModel(encodeModel(model))
   const graph = aug.graph!
   const have = new Set(graph.output.map((o) => o.name ?? ''))
-  for (const t of tensors) if (!have.has(t)) graph.output.push({ name: t, type: { tensor_type: { elem_type: DataType.FLOAT } } })
-  const session = await openSession(encodeModel(aug), { threads: opts.threads ?? 1, graphOptimizationLevel: 'disabled' })
+  for (const t of tensors)
+    if (!have.has(t)) graph.output.push({ name: t, type: { tensor_type: { elem_type: DataType.FLOAT } } })
+  const session = await openSession(encodeModel(aug), {
+    threads: opts.threads ?? 1,
+    graphOptimizationLevel: 'disabled',
+  })
   const rand = prng(12345)
   const stats = new Map(tensors.map((t) => [t, new Stats(rand)]))
   try {
@@ -166,6 +193,7 @@ export async function collectRanges(model: ModelProto, tensors: readonly string[
     await session.release()
   }
   const ranges = new Map<string, Range>()
-  for (const [name, st] of stats) if (Number.isFinite(st.min)) ranges.set(name, st.range(method, opts.percentile ?? 99.99))
+  for (const [name, st] of stats)
+    if (Number.isFinite(st.min)) ranges.set(name, st.range(method, opts.percentile ?? 99.99))
   return ranges
 }

@@ -6,7 +6,14 @@ import { readFile, writeFile, rename, rm, readdir } from 'node:fs/promises'
 import { existsSync, statSync } from 'node:fs'
 import { dirname, join, basename, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { EdgeFleetError, codeOf, profileCodec, profileProblems, type FirmwareProfile, type Precision } from '@edgefleet/shared'
+import {
+  EdgeFleetError,
+  codeOf,
+  profileCodec,
+  profileProblems,
+  type FirmwareProfile,
+  type Precision,
+} from '@edgefleet/shared'
 import { compile } from './index.js'
 import type { Progress } from './plan.js'
 
@@ -38,25 +45,38 @@ function parse(argv: string[]): Args {
   for (let i = 0; i < a.length; i++) {
     const f = a[i]
     switch (f) {
-      case '--profile': out.profile = value(i++, f); break
-      case '--out': out.out = value(i++, f); break
-      case '--report': out.report = value(i++, f); break
+      case '--profile':
+        out.profile = value(i++, f)
+        break
+      case '--out':
+        out.out = value(i++, f)
+        break
+      case '--report':
+        out.report = value(i++, f)
+        break
       case '--precision': {
         const p = value(i++, f)
         if (!PRECISIONS.includes(p)) throw new RangeError(`--precision must be one of ${PRECISIONS.join(', ')}`)
         out.precision = p as Args['precision']
         break
       }
-      case '--calibration': out.calibration = value(i++, f); break
-      case '--profiles-dir': out.profilesDir = value(i++, f); break
-      case '--json': out.json = true; break
+      case '--calibration':
+        out.calibration = value(i++, f)
+        break
+      case '--profiles-dir':
+        out.profilesDir = value(i++, f)
+        break
+      case '--json':
+        out.json = true
+        break
       default:
         if (f.startsWith('--')) throw new RangeError(`unknown option ${f}`)
         if (out.model) throw new RangeError(`unexpected argument ${f}`)
         out.model = f
     }
   }
-  for (const k of ['model', 'profile', 'out', 'report'] as const) if (!out[k]) throw new RangeError(`missing ${k === 'model' ? 'MODEL.onnx' : `--${k}`}`)
+  for (const k of ['model', 'profile', 'out', 'report'] as const)
+    if (!out[k]) throw new RangeError(`missing ${k === 'model' ? 'MODEL.onnx' : `--${k}`}`)
   return out as Args
 }
 
@@ -97,7 +117,8 @@ export async function loadProfile(ref: string, profilesDir = defaultProfilesDir(
     if (!existsSync(ref)) throw new EdgeFleetError('EF_ERR_PROFILE_UNKNOWN', `no profile file ${ref}`)
     return checkProfile(await readJson(ref), ref)
   }
-  if (!profilesDir || !existsSync(profilesDir)) throw new EdgeFleetError('EF_ERR_PROFILE_UNKNOWN', `${ref}: no profiles folder (give --profiles-dir)`)
+  if (!profilesDir || !existsSync(profilesDir))
+    throw new EdgeFleetError('EF_ERR_PROFILE_UNKNOWN', `${ref}: no profiles folder (give --profiles-dir)`)
   const direct = join(profilesDir, `${ref}.json`)
   if (existsSync(direct)) return checkProfile(await readJson(direct), direct)
   for (const f of (await readdir(profilesDir)).filter((x) => x.endsWith('.json') && x !== 'profile.schema.json')) {
@@ -125,7 +146,9 @@ function progressBar(stream: NodeJS.WriteStream): (p: Progress) => void {
   return (p) => {
     const width = 24
     const fill = p.total ? Math.round((p.done / p.total) * width) : 0
-    const line = `${p.phase.padEnd(9)} ${p.precision ?? ''}`.padEnd(24) + ` [${'#'.repeat(fill)}${'.'.repeat(width - fill)}] ${p.done}/${p.total}`
+    const line =
+      `${p.phase.padEnd(9)} ${p.precision ?? ''}`.padEnd(24) +
+      ` [${'#'.repeat(fill)}${'.'.repeat(width - fill)}] ${p.done}/${p.total}`
     if (line === last) return
     last = line
     stream.write(tty ? `\r${line}\x1b[K` : `${line}\n`)
@@ -134,7 +157,10 @@ function progressBar(stream: NodeJS.WriteStream): (p: Progress) => void {
 }
 
 /** Runs the command; returns the exit code (0 ok, 1 failed build or bad input, 2 usage). */
-export async function compileCli(argv: string[], io: { stdout?: NodeJS.WritableStream; stderr?: NodeJS.WriteStream } = {}): Promise<number> {
+export async function compileCli(
+  argv: string[],
+  io: { stdout?: NodeJS.WritableStream; stderr?: NodeJS.WriteStream } = {},
+): Promise<number> {
   const stdout = io.stdout ?? process.stdout
   const stderr = io.stderr ?? process.stderr
   let args: Args
@@ -152,13 +178,30 @@ export async function compileCli(argv: string[], io: { stdout?: NodeJS.WritableS
     } catch (err) {
       throw new EdgeFleetError('EF_ERR_MODEL_INVALID', `cannot read ${args.model}: ${(err as Error).message}`)
     }
-    const result = await compile(model, profile, { precision: args.precision, calibrationDir: args.calibration, onProgress: progressBar(stderr) })
+    const result = await compile(model, profile, {
+      precision: args.precision,
+      calibrationDir: args.calibration,
+      onProgress: progressBar(stderr),
+    })
     for (const w of (result.report.warnings as string[] | undefined) ?? []) stderr.write(`warning: ${w}\n`)
     await writeAtomic(args.report, JSON.stringify(result.report, null, 2) + '\n')
     await writeAtomic(args.out, result.bytes)
     const r = result.report
-    if (args.json) stdout.write(JSON.stringify({ ok: true, out: args.out, report: args.report, precision: r.precision, sizeBytes: r.sizeBytes, cosine: r.cosine }) + '\n')
-    else stdout.write(`${args.out}: ${r.precision} for ${profile.id}, ${(r.sizeBytes / 2 ** 20).toFixed(2)} MiB (${((r.sizeRatio as number) * 100).toFixed(0)}% of float), cosine ${r.cosine.toFixed(4)}\n`)
+    if (args.json)
+      stdout.write(
+        JSON.stringify({
+          ok: true,
+          out: args.out,
+          report: args.report,
+          precision: r.precision,
+          sizeBytes: r.sizeBytes,
+          cosine: r.cosine,
+        }) + '\n',
+      )
+    else
+      stdout.write(
+        `${args.out}: ${r.precision} for ${profile.id}, ${(r.sizeBytes / 2 ** 20).toFixed(2)} MiB (${((r.sizeRatio as number) * 100).toFixed(0)}% of float), cosine ${r.cosine.toFixed(4)}\n`,
+      )
     return 0
   } catch (err) {
     const code = codeOf(err)

@@ -84,7 +84,11 @@ function candidateJson(c: CandidateReport): Record<string, unknown> {
   }
 }
 
-export async function compile(model: Uint8Array, profile: FirmwareProfile, opts: CompileOptions = {}): Promise<CompileResult> {
+export async function compile(
+  model: Uint8Array,
+  profile: FirmwareProfile,
+  opts: CompileOptions = {},
+): Promise<CompileResult> {
   if (!(model instanceof Uint8Array)) throw new TypeError('compile: model must be a Uint8Array')
   const t0 = performance.now()
   const p = await planBuild(model, profile, opts)
@@ -124,7 +128,10 @@ export async function compile(model: Uint8Array, profile: FirmwareProfile, opts:
 }
 
 /** Runs `model` on `inputs` once (health-check reference vectors). */
-export async function referenceOutputs(model: Uint8Array, inputs: Record<string, NamedTensor>): Promise<Record<string, NamedTensor>> {
+export async function referenceOutputs(
+  model: Uint8Array,
+  inputs: Record<string, NamedTensor>,
+): Promise<Record<string, NamedTensor>> {
   const s = await openSession(model)
   try {
     return await run(s, inputs)

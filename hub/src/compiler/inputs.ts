@@ -19,7 +19,10 @@ export function prng(seed: number): () => number {
 export function concreteDims(spec: TensorSpec, override?: number[], fallbackDim = 16): number[] {
   if (override) {
     if (override.length !== spec.dims.length) {
-      throw new EdgeFleetError('EF_ERR_MODEL_INVALID', `input ${spec.name} has rank ${spec.dims.length}, shape override has ${override.length}`)
+      throw new EdgeFleetError(
+        'EF_ERR_MODEL_INVALID',
+        `input ${spec.name} has rank ${spec.dims.length}, shape override has ${override.length}`,
+      )
     }
     return override
   }
@@ -61,12 +64,16 @@ export function synthesizeInputs(
       case 'uint8':
       case 'bool': {
         const arr = new Uint8Array(count)
-        for (let i = 0; i < count; i++) arr[i] = fixed ?? (type === 'bool' ? (rand() < 0.5 ? 0 : 1) : Math.floor(rand() * 256))
+        for (let i = 0; i < count; i++)
+          arr[i] = fixed ?? (type === 'bool' ? (rand() < 0.5 ? 0 : 1) : Math.floor(rand() * 256))
         data = arr
         break
       }
       default:
-        throw new EdgeFleetError('EF_ERR_MODEL_INVALID', `input ${spec.name}: cannot synthesize values of type ${type}; give health-check inputs explicitly`)
+        throw new EdgeFleetError(
+          'EF_ERR_MODEL_INVALID',
+          `input ${spec.name}: cannot synthesize values of type ${type}; give health-check inputs explicitly`,
+        )
     }
     out[spec.name] = { type, dims, data }
   }

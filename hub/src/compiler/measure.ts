@@ -20,7 +20,10 @@ export function looksLikeClassScores(dims: readonly number[]): boolean {
   return (dims.length === 2 || dims.length === 3) && dims[dims.length - 1] >= 2
 }
 
-export function compareOutputs(refs: readonly Record<string, NamedTensor>[], gots: readonly Record<string, NamedTensor>[]): Accuracy {
+export function compareOutputs(
+  refs: readonly Record<string, NamedTensor>[],
+  gots: readonly Record<string, NamedTensor>[],
+): Accuracy {
   const per: Accuracy['perOutput'] = {}
   let maxAbs = 0
   let sumAbs = 0
@@ -76,7 +79,12 @@ export function compareOutputs(refs: readonly Record<string, NamedTensor>[], got
       }
     }
     if (!oN) continue
-    per[name] = { maxAbsError: oMax, meanAbsError: oSum / oN, cosine: oCos, ...(oPos ? { top1Agreement: oAgree / oPos } : {}) }
+    per[name] = {
+      maxAbsError: oMax,
+      meanAbsError: oSum / oN,
+      cosine: oCos,
+      ...(oPos ? { top1Agreement: oAgree / oPos } : {}),
+    }
     maxAbs = Math.max(maxAbs, oMax)
     sumAbs += oSum
     count += oN
@@ -94,7 +102,10 @@ export function compareOutputs(refs: readonly Record<string, NamedTensor>[], got
   }
 }
 
-export async function runAll(s: Session, samples: readonly Record<string, NamedTensor>[]): Promise<Record<string, NamedTensor>[]> {
+export async function runAll(
+  s: Session,
+  samples: readonly Record<string, NamedTensor>[],
+): Promise<Record<string, NamedTensor>[]> {
   const out: Record<string, NamedTensor>[] = []
   for (const x of samples) out.push(await run(s, x))
   return out
@@ -117,7 +128,11 @@ export const defaultTimingOptions: Required<TimingOptions> = {
 }
 
 /** Median latency in ms of each session on `input`, runs interleaved round by round. */
-export async function timeSideBySide(sessions: readonly Session[], input: Record<string, NamedTensor>, opts: TimingOptions = {}): Promise<number[]> {
+export async function timeSideBySide(
+  sessions: readonly Session[],
+  input: Record<string, NamedTensor>,
+  opts: TimingOptions = {},
+): Promise<number[]> {
   const o = { ...defaultTimingOptions, ...opts }
   for (const s of sessions) for (let i = 0; i < o.warmup; i++) await run(s, input)
   const times = sessions.map(() => [] as number[])

@@ -64,11 +64,16 @@ export function readNpy(bytes: Uint8Array, file = '<npy>'): NamedTensor {
   if (fortran[1] === 'True') throw bad(file, 'Fortran-ordered arrays are not supported; save with np.ascontiguousarray')
   const kind = KINDS[descr[2] + descr[3]]
   if (!kind) throw bad(file, `unsupported dtype ${descr[1]}${descr[2]}${descr[3]}`)
-  const dims = shapeM[1].split(',').map((s) => s.trim()).filter(Boolean).map(Number)
+  const dims = shapeM[1]
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)
+    .map(Number)
   if (dims.some((d) => !Number.isInteger(d) || d < 0)) throw bad(file, `bad shape (${shapeM[1]})`)
   const count = dims.reduce((a, b) => a * b, 1)
   const dataStart = start + headerLen
-  if (bytes.length - dataStart < count * kind.size) throw bad(file, `truncated data: ${count} × ${kind.size} bytes expected, ${bytes.length - dataStart} present`)
+  if (bytes.length - dataStart < count * kind.size)
+    throw bad(file, `truncated data: ${count} × ${kind.size} bytes expected, ${bytes.length - dataStart} present`)
   const le = descr[1] !== '>'
   const data = alloc(kind.type, count)
   const body = new DataView(bytes.buffer, bytes.byteOffset + dataStart, count * kind.size)
@@ -78,22 +83,40 @@ export function readNpy(bytes: Uint8Array, file = '<npy>'): NamedTensor {
 
 function alloc(type: TensorType, n: number): TypedData {
   switch (type) {
-    case 'float32': return new Float32Array(n)
-    case 'float64': return new Float64Array(n)
-    case 'int64': return new BigInt64Array(n)
-    case 'uint64': return new BigUint64Array(n)
-    case 'int32': return new Int32Array(n)
-    case 'uint32': return new Uint32Array(n)
-    case 'int16': return new Int16Array(n)
-    case 'uint16': return new Uint16Array(n)
-    case 'int8': return new Int8Array(n)
-    default: return new Uint8Array(n)
+    case 'float32':
+      return new Float32Array(n)
+    case 'float64':
+      return new Float64Array(n)
+    case 'int64':
+      return new BigInt64Array(n)
+    case 'uint64':
+      return new BigUint64Array(n)
+    case 'int32':
+      return new Int32Array(n)
+    case 'uint32':
+      return new Uint32Array(n)
+    case 'int16':
+      return new Int16Array(n)
+    case 'uint16':
+      return new Uint16Array(n)
+    case 'int8':
+      return new Int8Array(n)
+    default:
+      return new Uint8Array(n)
   }
 }
 
 /** Writes a C-order little-endian .npy (v1); used by tests and the benchmark to make calibration folders. */
 export function writeNpy(t: NamedTensor): Uint8Array {
-  const descr: Record<string, string> = { float32: '<f4', float64: '<f8', int64: '<i8', int32: '<i4', uint8: '|u1', int8: '|i1', bool: '|b1' }
+  const descr: Record<string, string> = {
+    float32: '<f4',
+    float64: '<f8',
+    int64: '<i8',
+    int32: '<i4',
+    uint8: '|u1',
+    int8: '|i1',
+    bool: '|b1',
+  }
   const d = descr[t.type]
   if (!d) throw new TypeError(`writeNpy: unsupported type ${t.type}`)
   const shape = t.dims.length === 1 ? `(${t.dims[0]},)` : `(${t.dims.join(', ')})`

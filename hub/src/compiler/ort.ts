@@ -27,9 +27,15 @@ export async function openSession(model: Uint8Array | string, opts: SessionOptio
       graphOptimizationLevel: opts.graphOptimizationLevel ?? 'all',
       ...(opts.optimizedModelFilePath ? { optimizedModelFilePath: opts.optimizedModelFilePath } : {}),
     }
-    return typeof model === 'string' ? await ort.InferenceSession.create(model, options) : await ort.InferenceSession.create(model, options)
+    return typeof model === 'string'
+      ? await ort.InferenceSession.create(model, options)
+      : await ort.InferenceSession.create(model, options)
   } catch (err) {
-    throw new EdgeFleetError('EF_ERR_MODEL_INVALID', `ONNX Runtime cannot load it: ${(err as Error).message.split('\n')[0]}`, { cause: err })
+    throw new EdgeFleetError(
+      'EF_ERR_MODEL_INVALID',
+      `ONNX Runtime cannot load it: ${(err as Error).message.split('\n')[0]}`,
+      { cause: err },
+    )
   }
 }
 

@@ -75,7 +75,13 @@ export interface Planned {
   outputs: TensorSpec[]
   warnings: string[]
   calibration: { origin: string; samples: number; validationSamples: number; method: CalibrationMethod }
-  budgets: { minCosine: number; maxTop1Disagreement: number; storageBudgetMb: number; ramMb: number; latencyBudgetMs: number }
+  budgets: {
+    minCosine: number
+    maxTop1Disagreement: number
+    storageBudgetMb: number
+    ramMb: number
+    latencyBudgetMs: number
+  }
 }
 
 function ramEstimateMb(precision: Precision, buildBytes: number, floatBytes: number): number {
@@ -90,11 +96,17 @@ export async function planBuild(model: Uint8Array, profile: FirmwareProfile, opt
   const parsed = decodeModel(model)
   const opset = opsetOf(parsed)
   if (opset === undefined || opset < profile.opset.min || opset > profile.opset.max) {
-    throw new EdgeFleetError('EF_ERR_OPSET_OUT_OF_RANGE', `model opset ${opset ?? 'none'} is outside profile ${profile.id}'s range ${profile.opset.min}..${profile.opset.max}`)
+    throw new EdgeFleetError(
+      'EF_ERR_OPSET_OUT_OF_RANGE',
+      `model opset ${opset ?? 'none'} is outside profile ${profile.id}'s range ${profile.opset.min}..${profile.opset.max}`,
+    )
   }
   const wanted = opts.precision ?? 'auto'
   if (wanted !== 'auto' && !profile.precisions.includes(wanted)) {
-    throw new EdgeFleetError('EF_ERR_BUILD_FAILED', `profile ${profile.id} does not allow precision ${wanted} (allowed: ${profile.precisions.join(', ')})`)
+    throw new EdgeFleetError(
+      'EF_ERR_BUILD_FAILED',
+      `profile ${profile.id} does not allow precision ${wanted} (allowed: ${profile.precisions.join(', ')})`,
+    )
   }
   const precisions: Precision[] = wanted === 'auto' ? [...profile.precisions] : [wanted]
   const budgets = {
@@ -112,9 +124,16 @@ export async function planBuild(model: Uint8Array, profile: FirmwareProfile, opt
     const sig = sessionSignature(floatSession)
     const warnings: string[] = []
     const needsCalibration = precisions.includes('int8-static')
-    const cal = needsCalibration || opts.calibrationDir
-      ? loadSamples(sig.inputs, { calibrationDir: opts.calibrationDir, shapes: opts.inputShapes, values: opts.inputValues, count: opts.calibrationSamples ?? 8, seed: 1 })
-      : { samples: [], origin: 'synthetic' as const, warnings: [] }
+    const cal =
+      needsCalibration || opts.calibrationDir
+        ? loadSamples(sig.inputs, {
+            calibrationDir: opts.calibrationDir,
+            shapes: opts.inputShapes,
+            values: opts.inputValues,
+            count: opts.calibrationSamples ?? 8,
+            seed: 1,
+          })
+        : { samples: [], origin: 'synthetic' as const, warnings: [] }
     if (needsCalibration) warnings.push(...cal.warnings)
     const nVal = opts.validationSamples ?? 4
     // Validate on real samples held out from calibration: a build proven on the very inputs it
@@ -125,8 +144,17 @@ export async function planBuild(model: Uint8Array, profile: FirmwareProfile, opt
     if (cal.origin !== 'synthetic' && cal.samples.length) {
       validation = cal.samples.slice(-nVal)
       if (cal.samples.length >= nVal + 2) calSamples = cal.samples.slice(0, cal.samples.length - validation.length)
-      else warnings.push(`only ${cal.samples.length} calibration samples: validation reuses ${validation.length} of them, so accuracy is optimistic`)
-    } else validation = loadSamples(sig.inputs, { shapes: opts.inputShapes, values: opts.inputValues, count: nVal, seed: 100_003 }).samples
+      else
+        warnings.push(
+          `only ${cal.samples.length} calibration samples: validation reuses ${validation.length} of them, so accuracy is optimistic`,
+        )
+    } else
+      validation = loadSamples(sig.inputs, {
+        shapes: opts.inputShapes,
+        values: opts.inputValues,
+        count: nVal,
+        seed: 100_003,
+      }).samples
     const refs = await runAll(floatSession, validation)
     progress({ phase: 'load', done: 1, total: 1 })
 
@@ -138,12 +166,20 @@ export async function planBuild(model: Uint8Array, profile: FirmwareProfile, opt
       staticOps: opts.staticOps,
       staticKeepFloat: opts.staticKeepFloat,
       fuse: opts.fuse,
-      calibration: { samples: calSamples, method: opts.calibrationMethod ?? 'minmax', percentile: opts.calibrationPercentile, onSample: (done, total) => progress({ phase: 'calibrate', precision: 'int8-static', done, total }) },
+      calibration: {
+        samples: calSamples,
+        method: opts.calibrationMethod ?? 'minmax',
+        percentile: opts.calibrationPercentile,
+        onSample: (done, total) => progress({ phase: 'calibrate', precision: 'int8-static', done, total }),
+      },
     })
     const candidates: CandidateReport[] = []
     const ok: Array<{ built: Built; report: CandidateReport; session: Session }> = []
     /** Builds and proves one candidate; `accuracyOnly` says the only problems were accuracy budgets. */
-    const attempt = async (precision: Precision, keepFloat?: number): Promise<{ report: CandidateReport; accuracyOnly: boolean }> => {
+    const attempt = async (
+      precision: Precision,
+      keepFloat?: number,
+    ): Promise<{ report: CandidateReport; accuracyOnly: boolean }> => {
       const t0 = performance.now()
       const report: CandidateReport = { precision, verdict: 'fail' }
       let built: Built
@@ -156,7 +192,14 @@ export async function planBuild(model: Uint8Array, profile: FirmwareProfile, opt
         return { report, accuracyOnly: false }
       }
       sessions.push(session)
-      Object.assign(report, { sizeBytes: built.bytes.byteLength, plan: built.plan.byOp, weights: built.plan.weights, opset: built.opset, notes: built.notes, buildMs: Math.round(performance.now() - t0) })
+      Object.assign(report, {
+        sizeBytes: built.bytes.byteLength,
+        plan: built.plan.byOp,
+        weights: built.plan.weights,
+        opset: built.opset,
+        notes: built.notes,
+        buildMs: Math.round(performance.now() - t0),
+      })
       let gots: Record<string, NamedTensor>[]
       try {
         gots = await runAll(session, validation)
@@ -170,10 +213,15 @@ export async function planBuild(model: Uint8Array, profile: FirmwareProfile, opt
       const accuracy: string[] = []
       const other: string[] = []
       if (!(acc.cosine >= budgets.minCosine)) accuracy.push(`cosine ${acc.cosine.toFixed(4)} < ${budgets.minCosine}`)
-      if (acc.top1Agreement !== undefined && 1 - acc.top1Agreement > budgets.maxTop1Disagreement) accuracy.push(`top-1 disagreement ${(1 - acc.top1Agreement).toFixed(3)} > ${budgets.maxTop1Disagreement}`)
+      if (acc.top1Agreement !== undefined && 1 - acc.top1Agreement > budgets.maxTop1Disagreement)
+        accuracy.push(`top-1 disagreement ${(1 - acc.top1Agreement).toFixed(3)} > ${budgets.maxTop1Disagreement}`)
       // A/B slots: the device holds the active and the staged build at once.
-      if (2 * built.bytes.byteLength > budgets.storageBudgetMb * 2 ** 20) other.push(`2 × ${(built.bytes.byteLength / 2 ** 20).toFixed(1)} MiB exceeds the storage budget of ${budgets.storageBudgetMb} MiB`)
-      if (report.ramEstimateMb > budgets.ramMb) other.push(`estimated RAM ${report.ramEstimateMb} MiB exceeds ${budgets.ramMb} MiB`)
+      if (2 * built.bytes.byteLength > budgets.storageBudgetMb * 2 ** 20)
+        other.push(
+          `2 × ${(built.bytes.byteLength / 2 ** 20).toFixed(1)} MiB exceeds the storage budget of ${budgets.storageBudgetMb} MiB`,
+        )
+      if (report.ramEstimateMb > budgets.ramMb)
+        other.push(`estimated RAM ${report.ramEstimateMb} MiB exceeds ${budgets.ramMb} MiB`)
       if (accuracy.length || other.length) {
         report.reason = [...accuracy, ...other].join('; ')
         return { report, accuracyOnly: !other.length }
@@ -210,19 +258,34 @@ export async function planBuild(model: Uint8Array, profile: FirmwareProfile, opt
     } else ok.forEach((c) => (c.report.latencyMs = null))
 
     if (!ok.length) {
-      throw new EdgeFleetError('EF_ERR_BUILD_FAILED', `no candidate fits profile ${profile.id}: ${candidates.map((c) => `${c.precision}: ${c.reason}`).join(' | ')}`)
+      throw new EdgeFleetError(
+        'EF_ERR_BUILD_FAILED',
+        `no candidate fits profile ${profile.id}: ${candidates.map((c) => `${c.precision}: ${c.reason}`).join(' | ')}`,
+      )
     }
     // Fastest wins; without timing (or on a tie) the smaller build. On a metered network every
     // downloaded byte costs, so there the smallest build that meets the latency budget wins
     // (int8-weight with compact storage: ~0.26 of fp32), and only if none does, the fastest.
-    ok.sort((a, b) => (a.report.latencyMs ?? 0) - (b.report.latencyMs ?? 0) || a.built.bytes.byteLength - b.built.bytes.byteLength)
+    ok.sort(
+      (a, b) =>
+        (a.report.latencyMs ?? 0) - (b.report.latencyMs ?? 0) || a.built.bytes.byteLength - b.built.bytes.byteLength,
+    )
     let best = ok[0]
     if (profile.network?.metered) {
-      const inBudget = ok.filter((c) => c.report.latencyMs === null || c.report.latencyMs === undefined || c.report.latencyMs <= budgets.latencyBudgetMs)
+      const inBudget = ok.filter(
+        (c) =>
+          c.report.latencyMs === null ||
+          c.report.latencyMs === undefined ||
+          c.report.latencyMs <= budgets.latencyBudgetMs,
+      )
       const smallest = [...inBudget].sort((a, b) => a.built.bytes.byteLength - b.built.bytes.byteLength)[0]
       if (smallest) {
         best = smallest
-        if (smallest !== ok[0]) best.report.notes = [...(best.report.notes ?? []), `metered network: smallest build within the ${budgets.latencyBudgetMs} ms latency budget chosen over the fastest (${ok[0].built.precision})`]
+        if (smallest !== ok[0])
+          best.report.notes = [
+            ...(best.report.notes ?? []),
+            `metered network: smallest build within the ${budgets.latencyBudgetMs} ms latency budget chosen over the fastest (${ok[0].built.precision})`,
+          ]
       }
     }
     progress({ phase: 'done', precision: best.built.precision, done: 1, total: 1 })
@@ -234,7 +297,12 @@ export async function planBuild(model: Uint8Array, profile: FirmwareProfile, opt
       floatSizeBytes: model.byteLength,
       ...sig,
       warnings,
-      calibration: { origin: cal.origin, samples: calSamples.length, validationSamples: validation.length, method: opts.calibrationMethod ?? 'minmax' },
+      calibration: {
+        origin: cal.origin,
+        samples: calSamples.length,
+        validationSamples: validation.length,
+        method: opts.calibrationMethod ?? 'minmax',
+      },
       budgets,
     }
   } finally {

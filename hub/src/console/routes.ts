@@ -9,7 +9,11 @@ import { consoleDataRoutes } from '../api/routes/console-data.js'
 export const consoleRoutes: FastifyPluginAsync<ApiDeps> = async (app, deps) => {
   const cache = 'public, max-age=300'
   app.get('/', async (_req, res) => res.type('text/html; charset=utf-8').send(CONSOLE_HTML))
-  app.get('/console.css', async (_req, res) => res.type('text/css; charset=utf-8').header('cache-control', cache).send(CONSOLE_CSS))
-  app.get('/console.js', async (_req, res) => res.type('text/javascript; charset=utf-8').header('cache-control', cache).send(CONSOLE_JS))
+  app.get('/console.css', async (_req, res) =>
+    res.type('text/css; charset=utf-8').header('cache-control', cache).send(CONSOLE_CSS),
+  )
+  app.get('/console.js', async (_req, res) =>
+    res.type('text/javascript; charset=utf-8').header('cache-control', cache).send(CONSOLE_JS),
+  )
   await app.register(consoleDataRoutes, deps)
 }

@@ -87,14 +87,24 @@ export interface DistributionStats {
 }
 
 export class Distributor {
-  private readonly o: Required<Omit<DistributorOptions, 'now' | 'expectedReceivers'>> & { now: () => number; lingerMs: number; expectedReceivers?: (artifact: string) => number }
+  private readonly o: Required<Omit<DistributorOptions, 'now' | 'expectedReceivers'>> & {
+    now: () => number
+    lingerMs: number
+    expectedReceivers?: (artifact: string) => number
+  }
   private readonly sessions = new Map<string, Session>()
   private readonly repairs: Job[] = []
   private readonly repairKeys = new Set<string>()
   private readonly layouts = new Map<string, Layout>()
   private inFlight = 0
   private pumping = false
-  readonly stats: DistributionStats = { broadcastChunks: 0, broadcastBytes: 0, repairChunks: 0, repairBytes: 0, prematureRepairs: 0 }
+  readonly stats: DistributionStats = {
+    broadcastChunks: 0,
+    broadcastBytes: 0,
+    repairChunks: 0,
+    repairBytes: 0,
+    prematureRepairs: 0,
+  }
   private readonly sweeper: NodeJS.Timeout
 
   constructor(opts: DistributorOptions) {
@@ -113,7 +123,10 @@ export class Distributor {
   handle(req: FetchRequest): void {
     const layout = this.layout(req.artifact)
     if (!layout) {
-      this.o.log.warn({ code: 'EF_ERR_BUILD_NOT_FOUND', artifact: req.artifact, device: req.deviceId }, 'fetch for an unknown artifact')
+      this.o.log.warn(
+        { code: 'EF_ERR_BUILD_NOT_FOUND', artifact: req.artifact, device: req.deviceId },
+        'fetch for an unknown artifact',
+      )
       return
     }
     const valid = (req.chunks ?? []).filter((i) => i < layout.sizes.length)
@@ -155,7 +168,17 @@ export class Distributor {
   private join(device: string, artifact: string, layout: Layout, missing: number[]): void {
     let s = this.sessions.get(artifact)
     if (!s) {
-      s = { artifact, layout, pending: new Set(), seqOf: new Map(), nextSeq: 0, receivers: new Map(), broadcasting: false, lastBroadcastAt: this.o.now(), openedAt: this.o.now() }
+      s = {
+        artifact,
+        layout,
+        pending: new Set(),
+        seqOf: new Map(),
+        nextSeq: 0,
+        receivers: new Map(),
+        broadcasting: false,
+        lastBroadcastAt: this.o.now(),
+        openedAt: this.o.now(),
+      }
       this.sessions.set(artifact, s)
       s.gatherTimer = setTimeout(() => this.startBroadcast(s!), this.o.gatherMs)
     }
@@ -166,14 +189,23 @@ export class Distributor {
       if (s.seqOf.has(i)) this.enqueueRepair(device, artifact, i)
       else s.pending.add(i)
     }
-    if (s.gatherTimer && this.o.expectedReceivers && s.receivers.size >= this.o.expectedReceivers(artifact)) this.startBroadcast(s)
+    if (s.gatherTimer && this.o.expectedReceivers && s.receivers.size >= this.o.expectedReceivers(artifact))
+      this.startBroadcast(s)
   }
 
   private startBroadcast(s: Session): void {
     if (s.gatherTimer) clearTimeout(s.gatherTimer)
     s.gatherTimer = undefined
     s.broadcasting = true
-    this.o.log.info({ artifact: s.artifact, receivers: s.receivers.size, chunks: s.pending.size, gatheredMs: this.o.now() - s.openedAt }, 'broadcast started')
+    this.o.log.info(
+      {
+        artifact: s.artifact,
+        receivers: s.receivers.size,
+        chunks: s.pending.size,
+        gatheredMs: this.o.now() - s.openedAt,
+      },
+      'broadcast started',
+    )
     this.pump()
   }
 
@@ -209,13 +241,18 @@ export class Distributor {
     for (const s of this.sessions.values()) {
       if (!s.broadcasting || s.pending.size === 0) continue
       let slowest = Number.POSITIVE_INFINITY
-      for (const r of s.receivers.values()) if (now - r.lastAck < this.o.receiverTimeoutMs && r.ackSeq < slowest) slowest = r.ackSeq
+      for (const r of s.receivers.values())
+        if (now - r.lastAck < this.o.receiverTimeoutMs && r.ackSeq < slowest) slowest = r.ackSeq
       if (slowest !== Number.POSITIVE_INFINITY && s.nextSeq - slowest > this.o.aheadChunks) continue
       const index = Math.min(...s.pending)
       s.pending.delete(index)
       s.seqOf.set(index, s.nextSeq++)
       s.lastBroadcastAt = now
-      if (s.pending.size === 0) this.o.log.info({ artifact: s.artifact, receivers: s.receivers.size, chunks: s.nextSeq, ms: now - s.openedAt }, 'broadcast issued its last chunk')
+      if (s.pending.size === 0)
+        this.o.log.info(
+          { artifact: s.artifact, receivers: s.receivers.size, chunks: s.nextSeq, ms: now - s.openedAt },
+          'broadcast issued its last chunk',
+        )
       return { artifact: s.artifact, index }
     }
     return undefined
@@ -240,7 +277,9 @@ export class Distributor {
     const l = this.layout(job.artifact)
     if (!l) return
     const payload = this.o.blobs.read(job.artifact, l.offsets[job.index], l.sizes[job.index])
-    const topic = job.device ? topics.repair(job.device, job.artifact, job.index) : topics.chunk(job.artifact, job.index)
+    const topic = job.device
+      ? topics.repair(job.device, job.artifact, job.index)
+      : topics.chunk(job.artifact, job.index)
     if (job.device) {
       this.stats.repairChunks++
       this.stats.repairBytes += payload.length
@@ -251,7 +290,9 @@ export class Distributor {
     this.inFlight++
     this.o
       .publish(topic, payload)
-      .catch((err: Error) => this.o.log.warn({ artifact: job.artifact, index: job.index, err: err.message }, 'chunk publish failed'))
+      .catch((err: Error) =>
+        this.o.log.warn({ artifact: job.artifact, index: job.index, err: err.message }, 'chunk publish failed'),
+      )
       .finally(() => {
         this.inFlight--
         this.pump()
@@ -262,11 +303,17 @@ export class Distributor {
     const now = this.o.now()
     // A wave member that needed nothing (it held every chunk) never joins: stop waiting for it.
     for (const s of this.sessions.values()) {
-      if (s.gatherTimer && this.o.expectedReceivers && s.receivers.size >= this.o.expectedReceivers(s.artifact)) this.startBroadcast(s)
+      if (s.gatherTimer && this.o.expectedReceivers && s.receivers.size >= this.o.expectedReceivers(s.artifact))
+        this.startBroadcast(s)
     }
     for (const [k, s] of this.sessions) {
       for (const [d, r] of s.receivers) if (now - r.lastAck > 10 * this.o.receiverTimeoutMs) s.receivers.delete(d)
-      if (s.pending.size === 0 && !s.gatherTimer && (s.receivers.size === 0 || now - s.lastBroadcastAt > this.o.lingerMs)) this.sessions.delete(k)
+      if (
+        s.pending.size === 0 &&
+        !s.gatherTimer &&
+        (s.receivers.size === 0 || now - s.lastBroadcastAt > this.o.lingerMs)
+      )
+        this.sessions.delete(k)
     }
     this.pump()
   }

@@ -12,7 +12,10 @@ export interface CommandSenderDeps {
   publish: (topic: string, payload: Buffer) => Promise<void>
 }
 
-type Body<T extends Cmd['type']> = Omit<Extract<Cmd, { type: T }>, 'v' | 'id' | 'deviceId' | 'issuedAt' | 'sig' | 'type'>
+type Body<T extends Cmd['type']> = Omit<
+  Extract<Cmd, { type: T }>,
+  'v' | 'id' | 'deviceId' | 'issuedAt' | 'sig' | 'type'
+>
 
 export class CommandSender {
   constructor(private readonly d: CommandSenderDeps) {}
@@ -24,7 +27,11 @@ export class CommandSender {
   }
 
   /** Signs and publishes; resolves with the command id once the broker took it. */
-  async send<T extends Exclude<Cmd['type'], 'deploy' | 'rollback'>>(deviceId: string, type: T, body: Body<T>): Promise<string> {
+  async send<T extends Exclude<Cmd['type'], 'deploy' | 'rollback'>>(
+    deviceId: string,
+    type: T,
+    body: Body<T>,
+  ): Promise<string> {
     this.device(deviceId)
     const unsigned = { v: 1 as const, id: randomUUID(), deviceId, issuedAt: this.d.now(), type, ...body }
     const cmd = cmdCodec.check({ ...unsigned, sig: signDocument(unsigned, this.d.privateKey) })
@@ -36,8 +43,16 @@ export class CommandSender {
   shadow(deviceId: string, model: string, version: string, fraction: number): Promise<string> {
     const dev = this.device(deviceId)
     const b = this.d.store.registry.getBuild(model, version, dev.profile)
-    if (!b) throw new EdgeFleetError(this.d.store.registry.getVersion(model, version) ? 'EF_ERR_BUILD_NOT_FOUND' : 'EF_ERR_MODEL_NOT_FOUND', `${model}@${version} for ${dev.profile}`)
-    if (b.status !== 'ok' || !b.manifest || !b.manifestSig) throw new EdgeFleetError('EF_ERR_BUILD_NOT_FOUND', `${model}@${version} has no successful build for ${dev.profile}`)
+    if (!b)
+      throw new EdgeFleetError(
+        this.d.store.registry.getVersion(model, version) ? 'EF_ERR_BUILD_NOT_FOUND' : 'EF_ERR_MODEL_NOT_FOUND',
+        `${model}@${version} for ${dev.profile}`,
+      )
+    if (b.status !== 'ok' || !b.manifest || !b.manifestSig)
+      throw new EdgeFleetError(
+        'EF_ERR_BUILD_NOT_FOUND',
+        `${model}@${version} has no successful build for ${dev.profile}`,
+      )
     return this.send(deviceId, 'shadow', { manifest: b.manifest, manifestSig: b.manifestSig, fraction })
   }
 

@@ -36,23 +36,47 @@ export class Deployer {
    * Deploys to an explicit device list as one deployment (one broadcast per
    * artifact); rollouts use it for a wave's due devices [EF-8.3].
    */
-  async deployTo(devices: DeviceRow[], req: { model: string; version: string; target: string; rollback?: boolean }): Promise<DeploymentRow> {
+  async deployTo(
+    devices: DeviceRow[],
+    req: { model: string; version: string; target: string; rollback?: boolean },
+  ): Promise<DeploymentRow> {
     const { store, builder, now } = this.deps
     const v = store.registry.getVersion(req.model, req.version)
     if (!v) throw new EdgeFleetError('EF_ERR_MODEL_NOT_FOUND', `${req.model}@${req.version}`)
     if (devices.length === 0) throw new EdgeFleetError('EF_ERR_TARGET_EMPTY', req.target)
     const builds = new Map<string, BuildRow>()
     for (const p of new Set(devices.map((d) => d.profile))) builds.set(p, await builder.ensure(v, p))
-    const deployment: DeploymentRow = { id: randomUUID(), model: req.model, version: req.version, target: req.target, rollback: req.rollback ?? false, createdAt: now() }
+    const deployment: DeploymentRow = {
+      id: randomUUID(),
+      model: req.model,
+      version: req.version,
+      target: req.target,
+      rollback: req.rollback ?? false,
+      createdAt: now(),
+    }
     const assignments = devices.map((d) => {
       const b = builds.get(d.profile)!
       return b.status === 'ok'
         ? { deviceId: d.id, buildId: b.id, cmdId: null, state: 'pending' as const }
-        : { deviceId: d.id, buildId: b.id, cmdId: null, state: 'failed' as const, code: b.errorCode ?? 'EF_ERR_BUILD_FAILED', message: b.error ?? undefined }
+        : {
+            deviceId: d.id,
+            buildId: b.id,
+            cmdId: null,
+            state: 'failed' as const,
+            code: b.errorCode ?? 'EF_ERR_BUILD_FAILED',
+            message: b.error ?? undefined,
+          }
     })
     store.deployments.create(deployment, assignments)
-    await Promise.all(assignments.filter((a) => a.state === 'pending').map((a) => this.send(deployment, a.deviceId, builds.get(devices.find((d) => d.id === a.deviceId)!.profile)!)))
-    this.deps.log.info({ deployment: deployment.id, model: req.model, version: req.version, devices: devices.length }, 'deployment created')
+    await Promise.all(
+      assignments
+        .filter((a) => a.state === 'pending')
+        .map((a) => this.send(deployment, a.deviceId, builds.get(devices.find((d) => d.id === a.deviceId)!.profile)!)),
+    )
+    this.deps.log.info(
+      { deployment: deployment.id, model: req.model, version: req.version, devices: devices.length },
+      'deployment created',
+    )
     return deployment
   }
 

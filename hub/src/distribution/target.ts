@@ -13,7 +13,8 @@ export function parseTarget(s: string): Target {
     if (key === 'device' && isValidId(value)) return { device: value }
     if (key === 'tag') {
       const e2 = value.indexOf('=')
-      if (e2 > 0 && e2 < value.length - 1 && TAG_KEY.test(value.slice(0, e2))) return { tag: [value.slice(0, e2), value.slice(e2 + 1)] }
+      if (e2 > 0 && e2 < value.length - 1 && TAG_KEY.test(value.slice(0, e2)))
+        return { tag: [value.slice(0, e2), value.slice(e2 + 1)] }
     }
   }
   throw new EdgeFleetError('EF_ERR_TARGET_INVALID', JSON.stringify(s))

@@ -26,7 +26,10 @@ export interface ExportResult {
 /** A tensor name as a safe archive path component (names like `onnx::Flatten_0` stay readable). */
 export const safeName = (name: string) => name.replace(/[^A-Za-z0-9._-]/g, '_').replace(/^\.+/, '_') || '_'
 
-export async function exportDataset(src: ExportSource, opts: { model: string; since?: number; out: string; pageSize?: number }): Promise<ExportResult> {
+export async function exportDataset(
+  src: ExportSource,
+  opts: { model: string; since?: number; out: string; pageSize?: number },
+): Promise<ExportResult> {
   const pageSize = opts.pageSize ?? 1000
   const spool = mkdtempSync(join(tmpdir(), 'ef-export-'))
   const indexPath = join(spool, 'index.jsonl')

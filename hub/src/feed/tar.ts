@@ -46,7 +46,10 @@ export class TarWriter {
   bytes = 0
   entries = 0
 
-  constructor(path: string, private readonly mtimeMs = Date.now()) {
+  constructor(
+    path: string,
+    private readonly mtimeMs = Date.now(),
+  ) {
     this.fd = openSync(path, 'w')
   }
 

@@ -22,32 +22,94 @@ const family = promFamily
 
 export function renderMetrics(d: MetricsDeps): string {
   const db = d.store.db
-  const dev = db.prepare('SELECT profile, online, count(*) AS n FROM devices GROUP BY profile, online').all() as { profile: string; online: number; n: number }[]
-  const deps = db.prepare('SELECT state, count(*) AS n FROM deployment_devices GROUP BY state').all() as { state: string; n: number }[]
+  const dev = db.prepare('SELECT profile, online, count(*) AS n FROM devices GROUP BY profile, online').all() as {
+    profile: string
+    online: number
+    n: number
+  }[]
+  const deps = db.prepare('SELECT state, count(*) AS n FROM deployment_devices GROUP BY state').all() as {
+    state: string
+    n: number
+  }[]
   const out = [
-    family('edgefleet_devices', 'gauge', 'Provisioned devices by profile and online state.', dev.map((r) => [{ profile: r.profile, online: r.online ? 'true' : 'false' }, r.n])),
-    family('edgefleet_devices_online', 'gauge', 'Devices whose last state says online.', [[{}, dev.filter((r) => r.online).reduce((a, r) => a + r.n, 0)]]),
-    family('edgefleet_deployment_devices', 'gauge', 'Device assignments of all deployments by state.', deps.map((r) => [{ state: r.state }, r.n])),
-    family('edgefleet_telemetry_batches_total', 'counter', 'Telemetry batches stored (rate() of it is the ingest rate).', [[{}, d.store.rolloutTelemetry.batches()]]),
-    family('edgefleet_mqtt_messages_in_total', 'counter', 'MQTT messages the hub received.', [[{}, d.metrics.messagesIn]]),
-    family('edgefleet_mqtt_dropped_total', 'counter', 'MQTT messages dropped, by error code (EF-2.8).', Object.entries(d.metrics.dropped).map(([code, n]) => [{ code }, n])),
-    family('edgefleet_telemetry_duplicates_total', 'counter', 'Redelivered telemetry batches and samples ignored.', [[{}, d.metrics.duplicateBatches]]),
-    family('edgefleet_rollouts', 'gauge', 'Rollouts by state.', Object.entries(d.store.rollouts.countByState()).map(([state, n]) => [{ state }, n])),
+    family(
+      'edgefleet_devices',
+      'gauge',
+      'Provisioned devices by profile and online state.',
+      dev.map((r) => [{ profile: r.profile, online: r.online ? 'true' : 'false' }, r.n]),
+    ),
+    family('edgefleet_devices_online', 'gauge', 'Devices whose last state says online.', [
+      [{}, dev.filter((r) => r.online).reduce((a, r) => a + r.n, 0)],
+    ]),
+    family(
+      'edgefleet_deployment_devices',
+      'gauge',
+      'Device assignments of all deployments by state.',
+      deps.map((r) => [{ state: r.state }, r.n]),
+    ),
+    family(
+      'edgefleet_telemetry_batches_total',
+      'counter',
+      'Telemetry batches stored (rate() of it is the ingest rate).',
+      [[{}, d.store.rolloutTelemetry.batches()]],
+    ),
+    family('edgefleet_mqtt_messages_in_total', 'counter', 'MQTT messages the hub received.', [
+      [{}, d.metrics.messagesIn],
+    ]),
+    family(
+      'edgefleet_mqtt_dropped_total',
+      'counter',
+      'MQTT messages dropped, by error code (EF-2.8).',
+      Object.entries(d.metrics.dropped).map(([code, n]) => [{ code }, n]),
+    ),
+    family('edgefleet_telemetry_duplicates_total', 'counter', 'Redelivered telemetry batches and samples ignored.', [
+      [{}, d.metrics.duplicateBatches],
+    ]),
+    family(
+      'edgefleet_rollouts',
+      'gauge',
+      'Rollouts by state.',
+      Object.entries(d.store.rollouts.countByState()).map(([state, n]) => [{ state }, n]),
+    ),
   ]
   if (d.ingest) {
     const s = d.ingest.stats
     out.push(
-      family('edgefleet_ingest_transactions_total', 'counter', 'Telemetry/sample transactions committed (EF-9.1).', [[{}, s.flushes]]),
-      family('edgefleet_ingest_failed_transactions_total', 'counter', 'Telemetry/sample transactions that failed; their records were not acknowledged (EF-9.1.1).', [[{}, s.failedFlushes]]),
-      family('edgefleet_ingest_queued', 'gauge', 'Telemetry batches and samples waiting for a transaction.', [[{}, d.ingest.queued]]),
-      family('edgefleet_ingest_writer_restarts_total', 'counter', 'Telemetry writer threads started again after one exited.', [[{}, s.writerRestarts]]),
+      family('edgefleet_ingest_transactions_total', 'counter', 'Telemetry/sample transactions committed (EF-9.1).', [
+        [{}, s.flushes],
+      ]),
+      family(
+        'edgefleet_ingest_failed_transactions_total',
+        'counter',
+        'Telemetry/sample transactions that failed; their records were not acknowledged (EF-9.1.1).',
+        [[{}, s.failedFlushes]],
+      ),
+      family('edgefleet_ingest_queued', 'gauge', 'Telemetry batches and samples waiting for a transaction.', [
+        [{}, d.ingest.queued],
+      ]),
+      family(
+        'edgefleet_ingest_writer_restarts_total',
+        'counter',
+        'Telemetry writer threads started again after one exited.',
+        [[{}, s.writerRestarts]],
+      ),
     )
   }
   const clients = d.brokerClients?.()
-  if (clients !== undefined) out.push(family('edgefleet_broker_clients', 'gauge', 'Clients connected to the embedded broker (devices and the hub itself).', [[{}, clients]]))
+  if (clients !== undefined)
+    out.push(
+      family(
+        'edgefleet_broker_clients',
+        'gauge',
+        'Clients connected to the embedded broker (devices and the hub itself).',
+        [[{}, clients]],
+      ),
+    )
   return out.join('\n') + '\n'
 }
 
 export const metricsRoutes: FastifyPluginAsync<MetricsDeps> = async (app, deps) => {
-  app.get('/metrics', async (_req, res) => res.type('text/plain; version=0.0.4; charset=utf-8').send(renderMetrics(deps)))
+  app.get('/metrics', async (_req, res) =>
+    res.type('text/plain; version=0.0.4; charset=utf-8').send(renderMetrics(deps)),
+  )
 }

@@ -62,7 +62,9 @@ export class HubMqtt {
   /** Resolves when the broker acknowledged the message (QoS 1 PUBACK). */
   publish(topic: string, payload: Buffer | string, opts: { qos?: 0 | 1; retain?: boolean } = {}): Promise<void> {
     return new Promise((resolve, reject) => {
-      this.client.publish(topic, payload, { qos: opts.qos ?? 1, retain: opts.retain ?? false }, (err) => (err ? reject(err) : resolve()))
+      this.client.publish(topic, payload, { qos: opts.qos ?? 1, retain: opts.retain ?? false }, (err) =>
+        err ? reject(err) : resolve(),
+      )
     })
   }
 

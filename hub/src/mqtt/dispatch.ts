@@ -34,7 +34,8 @@ export function newMetrics(): HubMetrics {
 }
 
 export function assertSameDevice(topicDevice: string, payloadDevice: string): void {
-  if (topicDevice !== payloadDevice) throw new EdgeFleetError('EF_ERR_TOPIC_DEVICE_MISMATCH', `topic ${topicDevice}, payload ${payloadDevice}`)
+  if (topicDevice !== payloadDevice)
+    throw new EdgeFleetError('EF_ERR_TOPIC_DEVICE_MISMATCH', `topic ${topicDevice}, payload ${payloadDevice}`)
 }
 
 /**
@@ -46,7 +47,8 @@ export function dispatch(ctx: HandlerContext, topic: string, payload: Buffer, do
   ctx.metrics.messagesIn++
   try {
     const t = parseTopic(topic)
-    if (t === null || t.kind === 'chunk' || t.kind === 'repair' || t.kind === 'cmd') throw new EdgeFleetError('EF_ERR_TOPIC_UNKNOWN', topic)
+    if (t === null || t.kind === 'chunk' || t.kind === 'repair' || t.kind === 'cmd')
+      throw new EdgeFleetError('EF_ERR_TOPIC_UNKNOWN', topic)
     switch (t.kind) {
       case 'telemetry':
         return handleTelemetry(ctx, t.deviceId, payload, done)

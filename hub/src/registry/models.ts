@@ -26,8 +26,10 @@ export function parseParent(store: HubStore, parent: string): { model: string; v
   const at = parent.lastIndexOf('@')
   const model = parent.slice(0, at)
   const version = parent.slice(at + 1)
-  if (at <= 0 || !isValidId(model) || !isValidVersion(version)) throw new EdgeFleetError('EF_ERR_PARENT_INVALID', `${JSON.stringify(parent)} is not MODEL@VERSION`)
-  if (!store.registry.getVersion(model, version)) throw new EdgeFleetError('EF_ERR_PARENT_INVALID', `${parent} is not registered`)
+  if (at <= 0 || !isValidId(model) || !isValidVersion(version))
+    throw new EdgeFleetError('EF_ERR_PARENT_INVALID', `${JSON.stringify(parent)} is not MODEL@VERSION`)
+  if (!store.registry.getVersion(model, version))
+    throw new EdgeFleetError('EF_ERR_PARENT_INVALID', `${parent} is not registered`)
   return { model, version }
 }
 
@@ -57,8 +59,10 @@ export class Registry {
     if (!isValidId(input.name)) throw new EdgeFleetError('EF_ERR_NAME_INVALID', input.name)
     if (!isValidVersion(input.version)) throw new EdgeFleetError('EF_ERR_VERSION_INVALID', input.version)
     if (input.parent !== undefined) parseParent(this.store, input.parent)
-    if (input.policy?.kind === 'canary' && !this.rollouts) throw new EdgeFleetError('EF_ERR_INTERNAL', 'the canary intake policy needs the rollout engine')
-    if (this.store.registry.getVersion(input.name, input.version)) throw new EdgeFleetError('EF_ERR_VERSION_EXISTS', `${input.name}@${input.version}`)
+    if (input.policy?.kind === 'canary' && !this.rollouts)
+      throw new EdgeFleetError('EF_ERR_INTERNAL', 'the canary intake policy needs the rollout engine')
+    if (this.store.registry.getVersion(input.name, input.version))
+      throw new EdgeFleetError('EF_ERR_VERSION_EXISTS', `${input.name}@${input.version}`)
     if (input.bytes.byteLength === 0) throw new EdgeFleetError('EF_ERR_MODEL_INVALID', 'empty file')
     const sig = await inspectModel(input.bytes)
     const digest = this.blobs.put(input.bytes)
@@ -79,7 +83,8 @@ export class Registry {
       this.store.registry.insertVersion(row)
     } catch (err) {
       // Two concurrent registrations of the same version: the loser gets a clear conflict.
-      if ((err as { code?: string }).code === 'SQLITE_CONSTRAINT_PRIMARYKEY') throw new EdgeFleetError('EF_ERR_VERSION_EXISTS', `${input.name}@${input.version}`)
+      if ((err as { code?: string }).code === 'SQLITE_CONSTRAINT_PRIMARYKEY')
+        throw new EdgeFleetError('EF_ERR_VERSION_EXISTS', `${input.name}@${input.version}`)
       throw err
     }
     const builds: BuildRow[] = []
@@ -98,14 +103,21 @@ export class Registry {
     if (!policy || policy.kind === 'none') return { rollout: null, skipped: null }
     const failed = builds.filter((b) => b.status !== 'ok')
     if (builds.length === 0) return { rollout: null, skipped: 'no device is provisioned, so nothing was built' }
-    if (failed.length) return { rollout: null, skipped: `build failed for ${failed.map((b) => `${b.profile} (${b.errorCode})`).join(', ')}` }
+    if (failed.length)
+      return {
+        rollout: null,
+        skipped: `build failed for ${failed.map((b) => `${b.profile} (${b.errorCode})`).join(', ')}`,
+      }
     const serving = this.store.devices
       .list(1_000_000, 0)
       .filter((d) => d.state?.models?.some((m) => m.name === v.model))
       .map((d) => d.id)
     const selector = policy.rollout?.selector ?? (serving.length ? { devices: serving } : null)
     if (!selector) return { rollout: null, skipped: `no device serves ${v.model} yet; start a rollout by hand` }
-    const rollout = await this.rollouts!.create({ ...policy.rollout, selector, model: v.model, version: v.version }, policy.actor ?? 'intake')
+    const rollout = await this.rollouts!.create(
+      { ...policy.rollout, selector, model: v.model, version: v.version },
+      policy.actor ?? 'intake',
+    )
     return { rollout, skipped: null }
   }
 

@@ -30,7 +30,7 @@ export function meanConfidence(bins: readonly number[] | null): number | null {
   let sum = 0
   bins.forEach((c, i) => {
     n += c
-    sum += c * ((i > 0 ? CONFIDENCE_BUCKETS[i - 1] : 0) + CONFIDENCE_BUCKETS[i]) / 2
+    sum += (c * ((i > 0 ? CONFIDENCE_BUCKETS[i - 1] : 0) + CONFIDENCE_BUCKETS[i])) / 2
   })
   return n > 0 ? sum / n : null
 }
@@ -42,7 +42,13 @@ export interface GateVerdict {
   values: GateValues
 }
 
-export function gateValues(cohort: CohortStats, baseline: CohortStats, shadow: ShadowStats, failedDevices: number, p95FloorMs = 0): GateValues {
+export function gateValues(
+  cohort: CohortStats,
+  baseline: CohortStats,
+  shadow: ShadowStats,
+  failedDevices: number,
+  p95FloorMs = 0,
+): GateValues {
   const errorRate = cohort.requests ? cohort.errors / cohort.requests : null
   const baselineErrorRate = baseline.requests ? baseline.errors / baseline.requests : null
   const p95Ms = histogramQuantile(cohort.latency, 0.95)
@@ -57,7 +63,10 @@ export function gateValues(cohort: CohortStats, baseline: CohortStats, shadow: S
     baselineErrorRate,
     p95Ms: finite(p95Ms),
     baselineP95Ms: finite(baselineP95Ms),
-    p95Ratio: p95Ms !== null && baselineP95Ms !== null && Math.max(baselineP95Ms, p95FloorMs) > 0 ? finite(Math.max(p95Ms, p95FloorMs) / Math.max(baselineP95Ms, p95FloorMs)) : null,
+    p95Ratio:
+      p95Ms !== null && baselineP95Ms !== null && Math.max(baselineP95Ms, p95FloorMs) > 0
+        ? finite(Math.max(p95Ms, p95FloorMs) / Math.max(baselineP95Ms, p95FloorMs))
+        : null,
     shadowRuns: shadow.runs,
     shadowAgreement: shadow.runs ? shadow.agree / shadow.runs : null,
     confidencePsi: finite(psi(baseline.confidence, cohort.confidence)),
@@ -73,18 +82,33 @@ export function gateValues(cohort: CohortStats, baseline: CohortStats, shadow: S
 /** Applies the thresholds; a value without data never fails [EF-8.5]. */
 export function judge(v: GateValues, g: Gates, opts: { needRequests: boolean; needShadow?: boolean }): GateVerdict {
   const failed: GateVerdict['failed'] = []
-  if (v.failedDevices > g.maxFailedDevices) failed.push({ gate: 'maxFailedDevices', value: v.failedDevices, threshold: g.maxFailedDevices })
+  if (v.failedDevices > g.maxFailedDevices)
+    failed.push({ gate: 'maxFailedDevices', value: v.failedDevices, threshold: g.maxFailedDevices })
   if (g.maxErrorRateDelta !== null && v.errorRate !== null && v.cohortRequests >= g.minRequests) {
     const limit = (v.baselineErrorRate ?? 0) + g.maxErrorRateDelta
     if (v.errorRate > limit) failed.push({ gate: 'maxErrorRateDelta', value: v.errorRate, threshold: limit })
   }
-  if (g.maxP95Ratio !== null && v.p95Ratio !== null && v.cohortRequests >= g.minRequests && v.p95Ratio > g.maxP95Ratio) failed.push({ gate: 'maxP95Ratio', value: v.p95Ratio, threshold: g.maxP95Ratio })
-  if (g.minShadowAgreement !== null && v.shadowAgreement !== null && v.shadowRuns >= Math.max(1, g.minRequests) && v.shadowAgreement < g.minShadowAgreement)
+  if (g.maxP95Ratio !== null && v.p95Ratio !== null && v.cohortRequests >= g.minRequests && v.p95Ratio > g.maxP95Ratio)
+    failed.push({ gate: 'maxP95Ratio', value: v.p95Ratio, threshold: g.maxP95Ratio })
+  if (
+    g.minShadowAgreement !== null &&
+    v.shadowAgreement !== null &&
+    v.shadowRuns >= Math.max(1, g.minRequests) &&
+    v.shadowAgreement < g.minShadowAgreement
+  )
     failed.push({ gate: 'minShadowAgreement', value: v.shadowAgreement, threshold: g.minShadowAgreement })
   // One-sided: a version that answers with more confidence (a retrained one, usually) is not held back for it.
-  if (g.maxConfidencePsi !== null && v.confidencePsi !== null && v.cohortRequests >= g.minRequests && v.confidencePsi > g.maxConfidencePsi && (v.confidenceShift ?? -1) < 0)
+  if (
+    g.maxConfidencePsi !== null &&
+    v.confidencePsi !== null &&
+    v.cohortRequests >= g.minRequests &&
+    v.confidencePsi > g.maxConfidencePsi &&
+    (v.confidenceShift ?? -1) < 0
+  )
     failed.push({ gate: 'maxConfidencePsi', value: v.confidencePsi, threshold: g.maxConfidencePsi })
   if (failed.length) return { verdict: 'fail', failed, values: v }
-  const enough = (!opts.needRequests || v.cohortRequests >= g.minRequests) && (!opts.needShadow || v.shadowRuns >= Math.max(1, g.minRequests))
+  const enough =
+    (!opts.needRequests || v.cohortRequests >= g.minRequests) &&
+    (!opts.needShadow || v.shadowRuns >= Math.max(1, g.minRequests))
   return { verdict: enough ? 'pass' : 'wait', failed, values: v }
 }

@@ -29,7 +29,8 @@ function splitTag(s: string): [string, string] {
   const i = s.indexOf('=')
   const k = s.slice(0, i)
   const v = s.slice(i + 1)
-  if (i <= 0 || !TAG_KEY.test(k) || v.length === 0 || v.length > 256) throw bad(`tag must be key=value, got ${JSON.stringify(s)}`)
+  if (i <= 0 || !TAG_KEY.test(k) || v.length === 0 || v.length > 256)
+    throw bad(`tag must be key=value, got ${JSON.stringify(s)}`)
   return [k, v]
 }
 
@@ -41,7 +42,10 @@ export function normalizeSelector(input: unknown): Selector {
     if (depth > MAX_DEPTH) throw bad(`${path}: deeper than ${MAX_DEPTH}`)
     if (typeof x !== 'object' || x === null || Array.isArray(x)) throw bad(`${path}: expected an object`)
     const keys = Object.keys(x)
-    if (keys.length !== 1) throw bad(`${path}: expected exactly one of profile, tag, region, devices, and, or, not (got ${keys.join(', ') || 'nothing'})`)
+    if (keys.length !== 1)
+      throw bad(
+        `${path}: expected exactly one of profile, tag, region, devices, and, or, not (got ${keys.join(', ') || 'nothing'})`,
+      )
     const [k] = keys
     const v = (x as Record<string, unknown>)[k]
     switch (k) {
@@ -54,8 +58,11 @@ export function normalizeSelector(input: unknown): Selector {
         splitTag(v)
         return { tag: v }
       case 'devices':
-        if (!Array.isArray(v) || v.length === 0 || v.length > 10_000) throw bad(`${path}/devices: expected 1-10000 device ids`)
-        for (const id of v) if (typeof id !== 'string' || !isValidId(id)) throw bad(`${path}/devices: ${JSON.stringify(id)} is not a valid device id`)
+        if (!Array.isArray(v) || v.length === 0 || v.length > 10_000)
+          throw bad(`${path}/devices: expected 1-10000 device ids`)
+        for (const id of v)
+          if (typeof id !== 'string' || !isValidId(id))
+            throw bad(`${path}/devices: ${JSON.stringify(id)} is not a valid device id`)
         return { devices: [...new Set(v as string[])] }
       case 'and':
       case 'or': {
@@ -151,7 +158,8 @@ export function selectorText(sel: Selector): string {
   if ('profile' in sel) return `profile=${sel.profile}`
   if ('region' in sel) return `region=${sel.region}`
   if ('tag' in sel) return `tag=${sel.tag}`
-  if ('devices' in sel) return sel.devices.length === 1 ? `device=${sel.devices[0]}` : `devices=${sel.devices.join(',')}`
+  if ('devices' in sel)
+    return sel.devices.length === 1 ? `device=${sel.devices[0]}` : `devices=${sel.devices.join(',')}`
   if ('and' in sel) return sel.and.map((s) => ('or' in s ? `(${selectorText(s)})` : selectorText(s))).join(' and ')
   if ('or' in sel) return sel.or.map(selectorText).join(' or ')
   const inner = selectorText(sel.not)

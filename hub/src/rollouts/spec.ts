@@ -103,17 +103,23 @@ export function validateWaves(waves: Wave[]): Wave[] {
     const hasC = w.count !== undefined
     if (hasP === hasC) throw bad(`wave ${i + 1}: give exactly one of percent or count`)
     if (hasP) {
-      if (!(typeof w.percent === 'number' && w.percent > 0 && w.percent <= 100)) throw bad(`wave ${i + 1}: percent must be in (0, 100], got ${w.percent}`)
-      if (w.percent <= lastPct) throw bad(`wave ${i + 1}: percentages are cumulative and must increase (${w.percent} after ${lastPct})`)
+      if (!(typeof w.percent === 'number' && w.percent > 0 && w.percent <= 100))
+        throw bad(`wave ${i + 1}: percent must be in (0, 100], got ${w.percent}`)
+      if (w.percent <= lastPct)
+        throw bad(`wave ${i + 1}: percentages are cumulative and must increase (${w.percent} after ${lastPct})`)
       lastPct = w.percent
     } else {
-      if (!(Number.isInteger(w.count) && (w.count as number) >= 1)) throw bad(`wave ${i + 1}: count must be a whole number ≥ 1, got ${w.count}`)
-      if ((w.count as number) <= lastCount) throw bad(`wave ${i + 1}: counts are cumulative and must increase (${w.count} after ${lastCount})`)
+      if (!(Number.isInteger(w.count) && (w.count as number) >= 1))
+        throw bad(`wave ${i + 1}: count must be a whole number ≥ 1, got ${w.count}`)
+      if ((w.count as number) <= lastCount)
+        throw bad(`wave ${i + 1}: counts are cumulative and must increase (${w.count} after ${lastCount})`)
       lastCount = w.count as number
     }
-    if (w.soakMs !== undefined && !(Number.isInteger(w.soakMs) && w.soakMs >= 0)) throw bad(`wave ${i + 1}: soakMs must be a whole number ≥ 0`)
+    if (w.soakMs !== undefined && !(Number.isInteger(w.soakMs) && w.soakMs >= 0))
+      throw bad(`wave ${i + 1}: soakMs must be a whole number ≥ 0`)
   })
-  if (waves[waves.length - 1].percent !== 100) throw bad('the last wave must be {"percent": 100}, so every matched device is covered')
+  if (waves[waves.length - 1].percent !== 100)
+    throw bad('the last wave must be {"percent": 100}, so every matched device is covered')
   return waves.map((w) => ({ ...w }))
 }
 
@@ -122,13 +128,15 @@ export function validateGates(g: Partial<Gates> = {}): Gates {
   const bad = (why: string) => new EdgeFleetError('EF_ERR_GATES_INVALID', why)
   const range = (k: keyof Gates, lo: number, hi: number) => {
     const v = out[k]
-    if (v !== null && !(typeof v === 'number' && v >= lo && v <= hi)) throw bad(`${k} must be in [${lo}, ${hi}] or null, got ${v}`)
+    if (v !== null && !(typeof v === 'number' && v >= lo && v <= hi))
+      throw bad(`${k} must be in [${lo}, ${hi}] or null, got ${v}`)
   }
   range('maxErrorRateDelta', 0, 1)
   range('maxP95Ratio', 1, 1000)
   range('minShadowAgreement', 0, 1)
   range('maxConfidencePsi', 0, 100)
-  if (!(typeof out.p95FloorMs === 'number' && out.p95FloorMs >= 0)) throw bad(`p95FloorMs must be ≥ 0, got ${out.p95FloorMs}`)
+  if (!(typeof out.p95FloorMs === 'number' && out.p95FloorMs >= 0))
+    throw bad(`p95FloorMs must be ≥ 0, got ${out.p95FloorMs}`)
   for (const k of ['minRequests', 'maxFailedDevices', 'baselineMs'] as const) {
     if (!(Number.isInteger(out[k]) && out[k] >= 0)) throw bad(`${k} must be a whole number ≥ 0, got ${out[k]}`)
   }
@@ -137,7 +145,8 @@ export function validateGates(g: Partial<Gates> = {}): Gates {
 
 export function validateSchedule(s: Partial<Schedule> = {}): Schedule {
   const bad = (why: string) => new EdgeFleetError('EF_ERR_SCHEDULE_INVALID', why)
-  if (s.start !== undefined && !cron.validate(s.start)) throw bad(`start ${JSON.stringify(s.start)} is not a cron expression`)
+  if (s.start !== undefined && !cron.validate(s.start))
+    throw bad(`start ${JSON.stringify(s.start)} is not a cron expression`)
   if (s.timezone !== undefined) {
     try {
       new Intl.DateTimeFormat('en-US', { timeZone: s.timezone })
@@ -145,12 +154,16 @@ export function validateSchedule(s: Partial<Schedule> = {}): Schedule {
       throw bad(`timezone ${JSON.stringify(s.timezone)} is not an IANA time zone`)
     }
   }
-  if (s.startAt !== undefined && !(Number.isInteger(s.startAt) && s.startAt >= 0)) throw bad('startAt must be ms since the epoch')
+  if (s.startAt !== undefined && !(Number.isInteger(s.startAt) && s.startAt >= 0))
+    throw bad('startAt must be ms since the epoch')
   if (s.start !== undefined && s.startAt !== undefined) throw bad('give start (cron) or startAt, not both')
   const conditions = [...new Set(s.conditions ?? [])]
-  for (const c of conditions) if (!['unmetered', 'charging', 'idle'].includes(c)) throw bad(`unknown condition ${JSON.stringify(c)} (unmetered, charging, idle)`)
+  for (const c of conditions)
+    if (!['unmetered', 'charging', 'idle'].includes(c))
+      throw bad(`unknown condition ${JSON.stringify(c)} (unmetered, charging, idle)`)
   const jitterMs = s.jitterMs ?? 0
-  if (!(Number.isInteger(jitterMs) && jitterMs >= 0 && jitterMs <= 24 * 3_600_000)) throw bad('jitterMs must be a whole number of ms, at most a day')
+  if (!(Number.isInteger(jitterMs) && jitterMs >= 0 && jitterMs <= 24 * 3_600_000))
+    throw bad('jitterMs must be a whole number of ms, at most a day')
   return {
     ...(s.start !== undefined ? { start: s.start } : {}),
     ...(s.timezone !== undefined ? { timezone: s.timezone } : {}),
@@ -166,15 +179,27 @@ export function resolveSpec(input: RolloutInput): RolloutSpec {
   const selector = toSelector(input.selector)
   const waves = validateWaves(input.waves ?? defaultRolloutOptions.waves)
   const soakMs = input.soakMs ?? defaultRolloutOptions.soakMs
-  if (!(Number.isInteger(soakMs) && soakMs >= 0)) throw new EdgeFleetError('EF_ERR_WAVES_INVALID', 'soakMs must be a whole number ≥ 0')
+  if (!(Number.isInteger(soakMs) && soakMs >= 0))
+    throw new EdgeFleetError('EF_ERR_WAVES_INVALID', 'soakMs must be a whole number ≥ 0')
   const gates = validateGates(input.gates)
   const schedule = validateSchedule(input.schedule)
   let shadow: RolloutSpec['shadow'] = null
   if (input.shadow) {
     const { fraction, soakMs: sk = soakMs } = input.shadow
-    if (!(fraction > 0 && fraction <= 1)) throw new EdgeFleetError('EF_ERR_GATES_INVALID', 'shadow.fraction must be in (0, 1]')
-    if (gates.minShadowAgreement === null) throw new EdgeFleetError('EF_ERR_GATES_INVALID', 'a shadow stage needs gates.minShadowAgreement')
+    if (!(fraction > 0 && fraction <= 1))
+      throw new EdgeFleetError('EF_ERR_GATES_INVALID', 'shadow.fraction must be in (0, 1]')
+    if (gates.minShadowAgreement === null)
+      throw new EdgeFleetError('EF_ERR_GATES_INVALID', 'a shadow stage needs gates.minShadowAgreement')
     shadow = { fraction, soakMs: sk }
   }
-  return { selector, waves, soakMs, gates, onFail: input.onFail ?? 'pause', schedule, approval: input.approval ?? false, shadow }
+  return {
+    selector,
+    waves,
+    soakMs,
+    gates,
+    onFail: input.onFail ?? 'pause',
+    schedule,
+    approval: input.approval ?? false,
+    shadow,
+  }
 }

@@ -66,16 +66,39 @@ export class BaselineStore {
 
   put(b: Baseline): void {
     this.db
-      .prepare('INSERT OR REPLACE INTO baselines (model, version, profile, source, from_ms, to_ms, requests, confidence, features, created_at) VALUES (?,?,?,?,?,?,?,?,?,?)')
-      .run(b.model, b.version, b.profile, b.source, b.fromMs, b.toMs, b.requests, b.confidence ? JSON.stringify(b.confidence) : null, JSON.stringify(b.features), b.createdAt)
+      .prepare(
+        'INSERT OR REPLACE INTO baselines (model, version, profile, source, from_ms, to_ms, requests, confidence, features, created_at) VALUES (?,?,?,?,?,?,?,?,?,?)',
+      )
+      .run(
+        b.model,
+        b.version,
+        b.profile,
+        b.source,
+        b.fromMs,
+        b.toMs,
+        b.requests,
+        b.confidence ? JSON.stringify(b.confidence) : null,
+        JSON.stringify(b.features),
+        b.createdAt,
+      )
   }
 
   has(model: string, version: string, source: BaselineSource): boolean {
-    return this.db.prepare('SELECT 1 FROM baselines WHERE model = ? AND version = ? AND source = ? LIMIT 1').get(model, version, source) !== undefined
+    return (
+      this.db
+        .prepare('SELECT 1 FROM baselines WHERE model = ? AND version = ? AND source = ? LIMIT 1')
+        .get(model, version, source) !== undefined
+    )
   }
 
   list(model: string, version?: string): Baseline[] {
-    return (this.db.prepare('SELECT * FROM baselines WHERE model = ? AND (? IS NULL OR version = ?) ORDER BY version, profile, source').all(model, version ?? null, version ?? null) as RawBaseline[]).map(fromRaw)
+    return (
+      this.db
+        .prepare(
+          'SELECT * FROM baselines WHERE model = ? AND (? IS NULL OR version = ?) ORDER BY version, profile, source',
+        )
+        .all(model, version ?? null, version ?? null) as RawBaseline[]
+    ).map(fromRaw)
   }
 
   /**
@@ -84,25 +107,32 @@ export class BaselineStore {
    */
   effective(model: string, version: string, profile: string): Baseline | undefined {
     const all = this.list(model, version)
-    const best = (p: string) => all.filter((b) => b.profile === p).sort((a, b) => PRECEDENCE[a.source] - PRECEDENCE[b.source])[0]
+    const best = (p: string) =>
+      all.filter((b) => b.profile === p).sort((a, b) => PRECEDENCE[a.source] - PRECEDENCE[b.source])[0]
     return best(profile) ?? best('*')
   }
 
   driftState(model: string, version: string, profile: string, subject: string): DriftStateRow | undefined {
-    const r = this.db.prepare('SELECT * FROM drift_state WHERE model = ? AND version = ? AND profile = ? AND subject = ?').get(model, version, profile, subject) as RawDrift | undefined
+    const r = this.db
+      .prepare('SELECT * FROM drift_state WHERE model = ? AND version = ? AND profile = ? AND subject = ?')
+      .get(model, version, profile, subject) as RawDrift | undefined
     return r ? driftFromRaw(r) : undefined
   }
 
   putDriftState(s: DriftStateRow): void {
     this.db
-      .prepare('INSERT OR REPLACE INTO drift_state (model, version, profile, subject, psi, count, baseline_source, open, evaluated_at) VALUES (?,?,?,?,?,?,?,?,?)')
+      .prepare(
+        'INSERT OR REPLACE INTO drift_state (model, version, profile, subject, psi, count, baseline_source, open, evaluated_at) VALUES (?,?,?,?,?,?,?,?,?)',
+      )
       .run(s.model, s.version, s.profile, s.subject, s.psi, s.count, s.baselineSource, s.open ? 1 : 0, s.evaluatedAt)
   }
 
   listDrift(filter: { model?: string; version?: string } = {}): DriftStateRow[] {
     return (
       this.db
-        .prepare('SELECT * FROM drift_state WHERE (? IS NULL OR model = ?) AND (? IS NULL OR version = ?) ORDER BY model, version, profile, subject')
+        .prepare(
+          'SELECT * FROM drift_state WHERE (? IS NULL OR model = ?) AND (? IS NULL OR version = ?) ORDER BY model, version, profile, subject',
+        )
         .all(filter.model ?? null, filter.model ?? null, filter.version ?? null, filter.version ?? null) as RawDrift[]
     ).map(driftFromRaw)
   }

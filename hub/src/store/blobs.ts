@@ -1,6 +1,18 @@
 // Content-addressed files on disk: blobs/<sha256>. Writes go to a temp file,
 // are fsynced and renamed, so a blob is either whole or absent.
-import { mkdirSync, existsSync, openSync, writeSync, fsyncSync, closeSync, renameSync, readFileSync, readSync, rmSync, statSync } from 'node:fs'
+import {
+  mkdirSync,
+  existsSync,
+  openSync,
+  writeSync,
+  fsyncSync,
+  closeSync,
+  renameSync,
+  readFileSync,
+  readSync,
+  rmSync,
+  statSync,
+} from 'node:fs'
 import { join } from 'node:path'
 import { randomBytes } from 'node:crypto'
 import { sha256Hex, isDigest } from '@edgefleet/shared'

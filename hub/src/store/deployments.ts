@@ -18,7 +18,13 @@ export const DEVICE_DEPLOY_STATES = [
 ] as const
 export type DeviceDeployState = (typeof DEVICE_DEPLOY_STATES)[number]
 
-export const TERMINAL_STATES: ReadonlySet<string> = new Set(['activated', 'rejected', 'health_failed', 'failed', 'rolled_back'])
+export const TERMINAL_STATES: ReadonlySet<string> = new Set([
+  'activated',
+  'rejected',
+  'health_failed',
+  'failed',
+  'rolled_back',
+])
 const RANK = new Map<string, number>(DEVICE_DEPLOY_STATES.map((s, i) => [s, i]))
 
 export interface DeploymentRow {
@@ -72,14 +78,29 @@ const ddRow = (r: RawDD): DeploymentDeviceRow => ({
 export class DeploymentStore {
   constructor(private readonly db: Db) {}
 
-  create(d: DeploymentRow, devices: { deviceId: string; buildId: number | null; cmdId: string | null; state: DeviceDeployState; code?: string; message?: string }[]): void {
-    this.db.transaction(() => {
-      this.db.prepare('INSERT INTO deployments (id, model, version, target, rollback, created_at) VALUES (?,?,?,?,?,?)').run(d.id, d.model, d.version, d.target, d.rollback ? 1 : 0, d.createdAt)
-      const ins = this.db.prepare(
-        'INSERT INTO deployment_devices (deployment_id, device_id, build_id, cmd_id, state, code, message, updated_at) VALUES (?,?,?,?,?,?,?,?)',
-      )
-      for (const x of devices) ins.run(d.id, x.deviceId, x.buildId, x.cmdId, x.state, x.code ?? null, x.message ?? null, d.createdAt)
-    }).immediate()
+  create(
+    d: DeploymentRow,
+    devices: {
+      deviceId: string
+      buildId: number | null
+      cmdId: string | null
+      state: DeviceDeployState
+      code?: string
+      message?: string
+    }[],
+  ): void {
+    this.db
+      .transaction(() => {
+        this.db
+          .prepare('INSERT INTO deployments (id, model, version, target, rollback, created_at) VALUES (?,?,?,?,?,?)')
+          .run(d.id, d.model, d.version, d.target, d.rollback ? 1 : 0, d.createdAt)
+        const ins = this.db.prepare(
+          'INSERT INTO deployment_devices (deployment_id, device_id, build_id, cmd_id, state, code, message, updated_at) VALUES (?,?,?,?,?,?,?,?)',
+        )
+        for (const x of devices)
+          ins.run(d.id, x.deviceId, x.buildId, x.cmdId, x.state, x.code ?? null, x.message ?? null, d.createdAt)
+      })
+      .immediate()
   }
 
   count(): number {
@@ -88,13 +109,23 @@ export class DeploymentStore {
 
   get(id: string): DeploymentRow | undefined {
     const r = this.db.prepare('SELECT * FROM deployments WHERE id = ?').get(id) as
-      | { id: string; model: string; version: string; target: string; rollback: number; created_at: number }
-      | undefined
-    return r && { id: r.id, model: r.model, version: r.version, target: r.target, rollback: r.rollback === 1, createdAt: r.created_at }
+      { id: string; model: string; version: string; target: string; rollback: number; created_at: number } | undefined
+    return (
+      r && {
+        id: r.id,
+        model: r.model,
+        version: r.version,
+        target: r.target,
+        rollback: r.rollback === 1,
+        createdAt: r.created_at,
+      }
+    )
   }
 
   list(limit = 100, offset = 0): (DeploymentRow & { counts: Record<string, number> })[] {
-    const rows = this.db.prepare('SELECT * FROM deployments ORDER BY created_at DESC, id LIMIT ? OFFSET ?').all(limit, offset) as {
+    const rows = this.db
+      .prepare('SELECT * FROM deployments ORDER BY created_at DESC, id LIMIT ? OFFSET ?')
+      .all(limit, offset) as {
       id: string
       model: string
       version: string
@@ -102,7 +133,9 @@ export class DeploymentStore {
       rollback: number
       created_at: number
     }[]
-    const countStmt = this.db.prepare('SELECT state, count(*) AS n FROM deployment_devices WHERE deployment_id = ? GROUP BY state')
+    const countStmt = this.db.prepare(
+      'SELECT state, count(*) AS n FROM deployment_devices WHERE deployment_id = ? GROUP BY state',
+    )
     return rows.map((r) => ({
       id: r.id,
       model: r.model,
@@ -115,7 +148,11 @@ export class DeploymentStore {
   }
 
   devices(deploymentId: string): DeploymentDeviceRow[] {
-    return (this.db.prepare('SELECT * FROM deployment_devices WHERE deployment_id = ? ORDER BY device_id').all(deploymentId) as RawDD[]).map(ddRow)
+    return (
+      this.db
+        .prepare('SELECT * FROM deployment_devices WHERE deployment_id = ? ORDER BY device_id')
+        .all(deploymentId) as RawDD[]
+    ).map(ddRow)
   }
 
   /** Open (non-terminal) assignments of a device, oldest first: resent when the device reconnects. */
@@ -142,7 +179,9 @@ export class DeploymentStore {
 
   setSent(deploymentId: string, deviceId: string, cmdId: string, now: number): void {
     this.db
-      .prepare("UPDATE deployment_devices SET cmd_id = ?, state = CASE WHEN state = 'pending' THEN 'sent' ELSE state END, updated_at = ? WHERE deployment_id = ? AND device_id = ?")
+      .prepare(
+        "UPDATE deployment_devices SET cmd_id = ?, state = CASE WHEN state = 'pending' THEN 'sent' ELSE state END, updated_at = ? WHERE deployment_id = ? AND device_id = ?",
+      )
       .run(cmdId, now, deploymentId, deviceId)
   }
 
@@ -152,31 +191,64 @@ export class DeploymentStore {
    */
   applyEvent(ev: DeviceEvent, now: number): boolean {
     if (!ev.deploymentId) return false
-    const cur = this.db.prepare('SELECT * FROM deployment_devices WHERE deployment_id = ? AND device_id = ?').get(ev.deploymentId, ev.deviceId) as RawDD | undefined
+    const cur = this.db
+      .prepare('SELECT * FROM deployment_devices WHERE deployment_id = ? AND device_id = ?')
+      .get(ev.deploymentId, ev.deviceId) as RawDD | undefined
     if (!cur) return false
     const next = ev.kind as string
     if (!RANK.has(next)) return false
     if (TERMINAL_STATES.has(cur.state)) return false
     if (!TERMINAL_STATES.has(next) && (RANK.get(next) ?? 0) < (RANK.get(cur.state) ?? 0)) return false
     this.db
-      .prepare('UPDATE deployment_devices SET state = ?, bytes = COALESCE(?, bytes), total_bytes = COALESCE(?, total_bytes), code = ?, message = ?, updated_at = ? WHERE deployment_id = ? AND device_id = ?')
-      .run(next, ev.bytes ?? null, ev.totalBytes ?? null, ev.code ?? null, ev.message ?? null, now, ev.deploymentId, ev.deviceId)
+      .prepare(
+        'UPDATE deployment_devices SET state = ?, bytes = COALESCE(?, bytes), total_bytes = COALESCE(?, total_bytes), code = ?, message = ?, updated_at = ? WHERE deployment_id = ? AND device_id = ?',
+      )
+      .run(
+        next,
+        ev.bytes ?? null,
+        ev.totalBytes ?? null,
+        ev.code ?? null,
+        ev.message ?? null,
+        now,
+        ev.deploymentId,
+        ev.deviceId,
+      )
     return true
   }
 
   /** Progress-only update (downloading events) without a state change. */
   setProgress(deploymentId: string, deviceId: string, bytes: number, total: number, now: number): void {
-    this.db.prepare('UPDATE deployment_devices SET bytes = ?, total_bytes = ?, updated_at = ? WHERE deployment_id = ? AND device_id = ?').run(bytes, total, now, deploymentId, deviceId)
+    this.db
+      .prepare(
+        'UPDATE deployment_devices SET bytes = ?, total_bytes = ?, updated_at = ? WHERE deployment_id = ? AND device_id = ?',
+      )
+      .run(bytes, total, now, deploymentId, deviceId)
   }
 
   insertEvent(ev: DeviceEvent, now: number): void {
     this.db
-      .prepare('INSERT INTO events (device_id, ts, kind, deployment_id, cmd_id, model, version, code, message, received_bytes, received_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)')
-      .run(ev.deviceId, ev.ts, ev.kind, ev.deploymentId ?? null, ev.cmdId ?? null, ev.model ?? null, ev.version ?? null, ev.code ?? null, ev.message ?? null, ev.receivedBytes ?? null, now)
+      .prepare(
+        'INSERT INTO events (device_id, ts, kind, deployment_id, cmd_id, model, version, code, message, received_bytes, received_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)',
+      )
+      .run(
+        ev.deviceId,
+        ev.ts,
+        ev.kind,
+        ev.deploymentId ?? null,
+        ev.cmdId ?? null,
+        ev.model ?? null,
+        ev.version ?? null,
+        ev.code ?? null,
+        ev.message ?? null,
+        ev.receivedBytes ?? null,
+        now,
+      )
   }
 
   eventsForDevice(deviceId: string, limit = 100): DeviceEvent[] {
-    const rows = this.db.prepare('SELECT * FROM events WHERE device_id = ? ORDER BY id DESC LIMIT ?').all(deviceId, limit) as {
+    const rows = this.db
+      .prepare('SELECT * FROM events WHERE device_id = ? ORDER BY id DESC LIMIT ?')
+      .all(deviceId, limit) as {
       device_id: string
       ts: number
       kind: DeviceEvent['kind']

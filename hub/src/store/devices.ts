@@ -45,7 +45,9 @@ export class DeviceStore {
   private readonly offlineAllStmt
 
   constructor(private readonly db: Db) {
-    this.insertStmt = db.prepare('INSERT INTO devices (id, profile, tags, secret_hash, created_at, broker_hash) VALUES (?, ?, ?, ?, ?, ?)')
+    this.insertStmt = db.prepare(
+      'INSERT INTO devices (id, profile, tags, secret_hash, created_at, broker_hash) VALUES (?, ?, ?, ?, ?, ?)',
+    )
     this.getStmt = db.prepare('SELECT * FROM devices WHERE id = ?')
     this.listStmt = db.prepare('SELECT * FROM devices ORDER BY id LIMIT ? OFFSET ?')
     this.stateStmt = db.prepare('UPDATE devices SET online = ?, last_seen = ?, state = COALESCE(?, state) WHERE id = ?')
@@ -54,7 +56,14 @@ export class DeviceStore {
   }
 
   /** `brokerHash`: the secret in Mosquitto's password-file format, for external-broker mode. */
-  insert(id: string, profile: string, tags: Record<string, string>, secretHash: string, now: number, brokerHash: string | null = null): boolean {
+  insert(
+    id: string,
+    profile: string,
+    tags: Record<string, string>,
+    secretHash: string,
+    now: number,
+    brokerHash: string | null = null,
+  ): boolean {
     const r = this.insertStmt.run(id, profile, JSON.stringify(tags), secretHash, now, brokerHash)
     return r.changes === 1
   }
@@ -74,7 +83,9 @@ export class DeviceStore {
 
   /** (device id, Mosquitto password hash) of every device that has one. */
   brokerHashes(): { id: string; hash: string }[] {
-    return this.db.prepare('SELECT id, broker_hash AS hash FROM devices WHERE broker_hash IS NOT NULL ORDER BY id').all() as { id: string; hash: string }[]
+    return this.db
+      .prepare('SELECT id, broker_hash AS hash FROM devices WHERE broker_hash IS NOT NULL ORDER BY id')
+      .all() as { id: string; hash: string }[]
   }
 
   secretHash(id: string): string | undefined {
@@ -93,7 +104,9 @@ export class DeviceStore {
   }
 
   profilesInFleet(): string[] {
-    return (this.db.prepare('SELECT DISTINCT profile FROM devices ORDER BY profile').all() as { profile: string }[]).map((r) => r.profile)
+    return (
+      this.db.prepare('SELECT DISTINCT profile FROM devices ORDER BY profile').all() as { profile: string }[]
+    ).map((r) => r.profile)
   }
 
   /** Devices matching a simple selector. */
@@ -102,11 +115,16 @@ export class DeviceStore {
       const d = this.get(sel.device)
       return d ? [d] : []
     }
-    if (sel.profile) return (this.db.prepare('SELECT * FROM devices WHERE profile = ? ORDER BY id').all(sel.profile) as RawDevice[]).map(toRow)
+    if (sel.profile)
+      return (
+        this.db.prepare('SELECT * FROM devices WHERE profile = ? ORDER BY id').all(sel.profile) as RawDevice[]
+      ).map(toRow)
     if (sel.tag) {
       // Keys are validated (TAG_KEY) wherever they enter, so the JSON path needs no escaping; anything else matches nothing.
       if (!TAG_KEY.test(sel.tag[0])) return []
-      const rows = this.db.prepare('SELECT * FROM devices WHERE json_extract(tags, ?) = ? ORDER BY id').all(`$."${sel.tag[0]}"`, sel.tag[1]) as RawDevice[]
+      const rows = this.db
+        .prepare('SELECT * FROM devices WHERE json_extract(tags, ?) = ? ORDER BY id')
+        .all(`$."${sel.tag[0]}"`, sel.tag[1]) as RawDevice[]
       return rows.map(toRow)
     }
     return []

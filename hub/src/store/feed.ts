@@ -54,7 +54,11 @@ export class FeedStore {
   append(rec: FeedInput, now: number): FeedLine {
     const body = JSON.stringify(rec.body)
     const cursor = Number(this.ins.run(rec.model, rec.version, rec.kind, now, body).lastInsertRowid)
-    return { cursor, model: rec.model, line: lineOf({ cursor, model: rec.model, version: rec.version, kind: rec.kind, ts: now, body }) }
+    return {
+      cursor,
+      model: rec.model,
+      line: lineOf({ cursor, model: rec.model, version: rec.version, kind: rec.kind, ts: now, body }),
+    }
   }
 
   /** Highest cursor removed by retention (0 when nothing was). */
@@ -68,9 +72,15 @@ export class FeedStore {
    */
   page(filter: { model?: string; since?: number; limit: number }): FeedLine[] {
     const floor = this.floor()
-    if (filter.since !== undefined && filter.since < floor) throw new EdgeFleetError('EF_ERR_FEED_CURSOR_EXPIRED', `records up to cursor ${floor} were removed; resume with since=${floor} (or omit since for everything retained)`)
+    if (filter.since !== undefined && filter.since < floor)
+      throw new EdgeFleetError(
+        'EF_ERR_FEED_CURSOR_EXPIRED',
+        `records up to cursor ${floor} were removed; resume with since=${floor} (or omit since for everything retained)`,
+      )
     const since = filter.since ?? 0
-    const rows = (filter.model ? this.afterModel.all(filter.model, since, filter.limit) : this.after.all(since, filter.limit)) as RawFeed[]
+    const rows = (
+      filter.model ? this.afterModel.all(filter.model, since, filter.limit) : this.after.all(since, filter.limit)
+    ) as RawFeed[]
     return rows.map((r) => ({ cursor: r.cursor, model: r.model, line: lineOf(r) }))
   }
 
@@ -80,7 +90,9 @@ export class FeedStore {
 
   count(filter: { model?: string; kind?: FeedKind } = {}): number {
     return (
-      this.db.prepare('SELECT count(*) AS n FROM feed WHERE (? IS NULL OR model = ?) AND (? IS NULL OR kind = ?)').get(filter.model ?? null, filter.model ?? null, filter.kind ?? null, filter.kind ?? null) as {
+      this.db
+        .prepare('SELECT count(*) AS n FROM feed WHERE (? IS NULL OR model = ?) AND (? IS NULL OR kind = ?)')
+        .get(filter.model ?? null, filter.model ?? null, filter.kind ?? null, filter.kind ?? null) as {
         n: number
       }
     ).n
@@ -92,13 +104,21 @@ export class FeedStore {
    * cursor goes, so the floor is exact [EF-9.3].
    */
   prune(beforeMs: number, max = 10_000): number {
-    return this.db.transaction(() => {
-      const r = this.db.prepare('SELECT max(cursor) AS c FROM (SELECT cursor FROM feed WHERE cursor > ? ORDER BY cursor LIMIT ?) WHERE 1').get(this.floor(), max) as { c: number | null }
-      const upTo = this.db.prepare('SELECT max(cursor) AS c FROM feed WHERE ts < ? AND cursor <= ?').get(beforeMs, r.c ?? 0) as { c: number | null }
-      if (!upTo.c) return 0
-      const n = this.db.prepare('DELETE FROM feed WHERE cursor <= ?').run(upTo.c).changes
-      this.db.prepare('UPDATE feed_meta SET pruned_through = max(pruned_through, ?) WHERE id = 1').run(upTo.c)
-      return n
-    }).immediate()
+    return this.db
+      .transaction(() => {
+        const r = this.db
+          .prepare(
+            'SELECT max(cursor) AS c FROM (SELECT cursor FROM feed WHERE cursor > ? ORDER BY cursor LIMIT ?) WHERE 1',
+          )
+          .get(this.floor(), max) as { c: number | null }
+        const upTo = this.db
+          .prepare('SELECT max(cursor) AS c FROM feed WHERE ts < ? AND cursor <= ?')
+          .get(beforeMs, r.c ?? 0) as { c: number | null }
+        if (!upTo.c) return 0
+        const n = this.db.prepare('DELETE FROM feed WHERE cursor <= ?').run(upTo.c).changes
+        this.db.prepare('UPDATE feed_meta SET pruned_through = max(pruned_through, ?) WHERE id = 1').run(upTo.c)
+        return n
+      })
+      .immediate()
   }
 }

@@ -95,21 +95,41 @@ export class RegistryStore {
   constructor(private readonly db: Db) {}
 
   insertVersion(v: VersionRow): void {
-    this.db.transaction(() => {
-      this.db.prepare('INSERT OR IGNORE INTO models (name, created_at) VALUES (?, ?)').run(v.model, v.createdAt)
-      this.db
-        .prepare('INSERT INTO versions (model, version, digest, size, inputs, outputs, options, parent, run_id, created_at) VALUES (?,?,?,?,?,?,?,?,?,?)')
-        .run(v.model, v.version, v.digest, v.size, JSON.stringify(v.inputs), JSON.stringify(v.outputs), JSON.stringify(v.options), v.parent, v.runId, v.createdAt)
-    }).immediate()
+    this.db
+      .transaction(() => {
+        this.db.prepare('INSERT OR IGNORE INTO models (name, created_at) VALUES (?, ?)').run(v.model, v.createdAt)
+        this.db
+          .prepare(
+            'INSERT INTO versions (model, version, digest, size, inputs, outputs, options, parent, run_id, created_at) VALUES (?,?,?,?,?,?,?,?,?,?)',
+          )
+          .run(
+            v.model,
+            v.version,
+            v.digest,
+            v.size,
+            JSON.stringify(v.inputs),
+            JSON.stringify(v.outputs),
+            JSON.stringify(v.options),
+            v.parent,
+            v.runId,
+            v.createdAt,
+          )
+      })
+      .immediate()
   }
 
   getVersion(model: string, version: string): VersionRow | undefined {
-    const r = this.db.prepare('SELECT * FROM versions WHERE model = ? AND version = ?').get(model, version) as RawVersion | undefined
+    const r = this.db.prepare('SELECT * FROM versions WHERE model = ? AND version = ?').get(model, version) as
+      RawVersion | undefined
     return r && versionRow(r)
   }
 
   listModels(): { name: string; createdAt: number; versions: string[] }[] {
-    const rows = this.db.prepare('SELECT m.name, m.created_at, v.version FROM models m LEFT JOIN versions v ON v.model = m.name ORDER BY m.name, v.created_at').all() as {
+    const rows = this.db
+      .prepare(
+        'SELECT m.name, m.created_at, v.version FROM models m LEFT JOIN versions v ON v.model = m.name ORDER BY m.name, v.created_at',
+      )
+      .all() as {
       name: string
       created_at: number
       version: string | null
@@ -124,7 +144,9 @@ export class RegistryStore {
   }
 
   listVersions(model: string): VersionRow[] {
-    return (this.db.prepare('SELECT * FROM versions WHERE model = ? ORDER BY created_at').all(model) as RawVersion[]).map(versionRow)
+    return (
+      this.db.prepare('SELECT * FROM versions WHERE model = ? ORDER BY created_at').all(model) as RawVersion[]
+    ).map(versionRow)
   }
 
   /** Replaces the build of (model, version, profile): a rebuild supersedes a failed one. */
@@ -155,7 +177,9 @@ export class RegistryStore {
   }
 
   getBuild(model: string, version: string, profile: string): BuildRow | undefined {
-    const r = this.db.prepare('SELECT * FROM builds WHERE model = ? AND version = ? AND profile = ?').get(model, version, profile) as RawBuild | undefined
+    const r = this.db
+      .prepare('SELECT * FROM builds WHERE model = ? AND version = ? AND profile = ?')
+      .get(model, version, profile) as RawBuild | undefined
     return r && buildRow(r)
   }
 
@@ -165,15 +189,24 @@ export class RegistryStore {
   }
 
   listBuilds(model: string, version: string): BuildRow[] {
-    return (this.db.prepare('SELECT * FROM builds WHERE model = ? AND version = ? ORDER BY profile').all(model, version) as RawBuild[]).map(buildRow)
+    return (
+      this.db
+        .prepare('SELECT * FROM builds WHERE model = ? AND version = ? ORDER BY profile')
+        .all(model, version) as RawBuild[]
+    ).map(buildRow)
   }
 
   insertArtifact(digest: string, size: number, chunks: unknown, now: number): void {
-    this.db.prepare('INSERT OR IGNORE INTO artifacts (digest, size, chunks, created_at) VALUES (?,?,?,?)').run(digest, size, JSON.stringify(chunks), now)
+    this.db
+      .prepare('INSERT OR IGNORE INTO artifacts (digest, size, chunks, created_at) VALUES (?,?,?,?)')
+      .run(digest, size, JSON.stringify(chunks), now)
   }
 
-  getArtifact(digest: string): { digest: string; size: number; chunks: { digest: string; size: number }[] } | undefined {
-    const r = this.db.prepare('SELECT digest, size, chunks FROM artifacts WHERE digest = ?').get(digest) as { digest: string; size: number; chunks: string } | undefined
+  getArtifact(
+    digest: string,
+  ): { digest: string; size: number; chunks: { digest: string; size: number }[] } | undefined {
+    const r = this.db.prepare('SELECT digest, size, chunks FROM artifacts WHERE digest = ?').get(digest) as
+      { digest: string; size: number; chunks: string } | undefined
     return r && { digest: r.digest, size: r.size, chunks: JSON.parse(r.chunks) as { digest: string; size: number }[] }
   }
 }

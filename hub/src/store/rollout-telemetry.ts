@@ -23,16 +23,38 @@ export class RolloutTelemetry {
   private readonly batchesStmt
 
   constructor(db: Db) {
-    this.rowsStmt = db.prepare('SELECT device_id, requests, errors, latency, confidence FROM telemetry WHERE model = ? AND version = ? AND ts_to > ? AND ts_to <= ?')
-    this.shadowStmt = db.prepare('SELECT device_id, runs, top1_agree FROM telemetry_shadow WHERE model = ? AND candidate = ? AND ts_to > ? AND ts_to <= ?')
+    this.rowsStmt = db.prepare(
+      'SELECT device_id, requests, errors, latency, confidence FROM telemetry WHERE model = ? AND version = ? AND ts_to > ? AND ts_to <= ?',
+    )
+    this.shadowStmt = db.prepare(
+      'SELECT device_id, runs, top1_agree FROM telemetry_shadow WHERE model = ? AND candidate = ? AND ts_to > ? AND ts_to <= ?',
+    )
     this.batchesStmt = db.prepare('SELECT count(*) AS n FROM telemetry_batches')
   }
 
   /** `devices` filters by id; `since` is exclusive, `until` inclusive (device clock, ms). */
-  cohort(model: string, version: string, accept: (deviceId: string) => boolean, since: number, until: number): CohortStats {
-    const out: CohortStats = { devices: 0, requests: 0, errors: 0, latency: new Array<number>(LATENCY_BUCKETS_MS.length + 1).fill(0), confidence: new Array<number>(CONFIDENCE_BUCKETS.length).fill(0) }
+  cohort(
+    model: string,
+    version: string,
+    accept: (deviceId: string) => boolean,
+    since: number,
+    until: number,
+  ): CohortStats {
+    const out: CohortStats = {
+      devices: 0,
+      requests: 0,
+      errors: 0,
+      latency: new Array<number>(LATENCY_BUCKETS_MS.length + 1).fill(0),
+      confidence: new Array<number>(CONFIDENCE_BUCKETS.length).fill(0),
+    }
     const seen = new Set<string>()
-    for (const r of this.rowsStmt.iterate(model, version, since, until) as Iterable<{ device_id: string; requests: number; errors: number; latency: string; confidence: string | null }>) {
+    for (const r of this.rowsStmt.iterate(model, version, since, until) as Iterable<{
+      device_id: string
+      requests: number
+      errors: number
+      latency: string
+      confidence: string | null
+    }>) {
       if (!accept(r.device_id)) continue
       seen.add(r.device_id)
       out.requests += r.requests
@@ -48,9 +70,19 @@ export class RolloutTelemetry {
     return out
   }
 
-  shadow(model: string, candidate: string, accept: (deviceId: string) => boolean, since: number, until: number): ShadowStats {
+  shadow(
+    model: string,
+    candidate: string,
+    accept: (deviceId: string) => boolean,
+    since: number,
+    until: number,
+  ): ShadowStats {
     const out = { runs: 0, agree: 0 }
-    for (const r of this.shadowStmt.iterate(model, candidate, since, until) as Iterable<{ device_id: string; runs: number; top1_agree: number }>) {
+    for (const r of this.shadowStmt.iterate(model, candidate, since, until) as Iterable<{
+      device_id: string
+      runs: number
+      top1_agree: number
+    }>) {
       if (!accept(r.device_id)) continue
       out.runs += r.runs
       out.agree += r.top1_agree

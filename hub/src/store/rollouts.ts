@@ -3,7 +3,16 @@
 // it is validated once at creation (rollouts/spec.ts) and never edited.
 import type { Db } from './db.js'
 
-export const ROLLOUT_STATES = ['scheduled', 'running', 'paused', 'awaiting_approval', 'rolling_back', 'completed', 'aborted', 'rolled_back'] as const
+export const ROLLOUT_STATES = [
+  'scheduled',
+  'running',
+  'paused',
+  'awaiting_approval',
+  'rolling_back',
+  'completed',
+  'aborted',
+  'rolled_back',
+] as const
 export type RolloutState = (typeof ROLLOUT_STATES)[number]
 export const FINAL_ROLLOUT_STATES: ReadonlySet<string> = new Set(['completed', 'aborted', 'rolled_back'])
 
@@ -139,8 +148,12 @@ const rdRow = (r: RawRD): RolloutDeviceRow => ({
   updatedAt: r.updated_at,
 })
 
-export type RolloutPatch = Partial<Pick<RolloutRow, 'state' | 'wave' | 'phase' | 'phaseStartedAt' | 'soakUntil' | 'pausedFrom' | 'pausedAt' | 'reason'>>
-export type RolloutDevicePatch = Partial<Pick<RolloutDeviceRow, 'wave' | 'status' | 'dueAt' | 'deploymentId' | 'rollbackDeploymentId' | 'activatedAt' | 'code'>>
+export type RolloutPatch = Partial<
+  Pick<RolloutRow, 'state' | 'wave' | 'phase' | 'phaseStartedAt' | 'soakUntil' | 'pausedFrom' | 'pausedAt' | 'reason'>
+>
+export type RolloutDevicePatch = Partial<
+  Pick<RolloutDeviceRow, 'wave' | 'status' | 'dueAt' | 'deploymentId' | 'rollbackDeploymentId' | 'activatedAt' | 'code'>
+>
 
 const COLS: Record<string, string> = {
   state: 'state',
@@ -174,7 +187,9 @@ export class RolloutStore {
 
   create(r: Pick<RolloutRow, 'id' | 'model' | 'version' | 'spec' | 'state' | 'createdBy' | 'createdAt'>): void {
     this.db
-      .prepare('INSERT INTO rollouts (id, model, version, spec, state, created_by, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?)')
+      .prepare(
+        'INSERT INTO rollouts (id, model, version, spec, state, created_by, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?)',
+      )
       .run(r.id, r.model, r.version, JSON.stringify(r.spec), r.state, r.createdBy, r.createdAt, r.createdAt)
   }
 
@@ -185,22 +200,35 @@ export class RolloutStore {
 
   list(limit = 100, offset = 0, state?: string): RolloutRow[] {
     return (
-      this.db.prepare('SELECT * FROM rollouts WHERE (? IS NULL OR state = ?) ORDER BY created_at DESC, id LIMIT ? OFFSET ?').all(state ?? null, state ?? null, limit, offset) as RawRollout[]
+      this.db
+        .prepare('SELECT * FROM rollouts WHERE (? IS NULL OR state = ?) ORDER BY created_at DESC, id LIMIT ? OFFSET ?')
+        .all(state ?? null, state ?? null, limit, offset) as RawRollout[]
     ).map(rolloutRow)
   }
 
   count(state?: string): number {
-    return (this.db.prepare('SELECT count(*) AS n FROM rollouts WHERE (? IS NULL OR state = ?)').get(state ?? null, state ?? null) as { n: number }).n
+    return (
+      this.db
+        .prepare('SELECT count(*) AS n FROM rollouts WHERE (? IS NULL OR state = ?)')
+        .get(state ?? null, state ?? null) as { n: number }
+    ).n
   }
 
   countByState(): Record<string, number> {
-    const rows = this.db.prepare('SELECT state, count(*) AS n FROM rollouts GROUP BY state').all() as { state: string; n: number }[]
+    const rows = this.db.prepare('SELECT state, count(*) AS n FROM rollouts GROUP BY state').all() as {
+      state: string
+      n: number
+    }[]
     return Object.fromEntries(rows.map((r) => [r.state, r.n]))
   }
 
   /** Rollouts the engine still drives. */
   active(): RolloutRow[] {
-    return (this.db.prepare("SELECT * FROM rollouts WHERE state NOT IN ('completed','aborted','rolled_back') ORDER BY created_at").all() as RawRollout[]).map(rolloutRow)
+    return (
+      this.db
+        .prepare("SELECT * FROM rollouts WHERE state NOT IN ('completed','aborted','rolled_back') ORDER BY created_at")
+        .all() as RawRollout[]
+    ).map(rolloutRow)
   }
 
   update(id: string, patch: RolloutPatch, now: number): void {
@@ -209,46 +237,76 @@ export class RolloutStore {
     this.db.prepare(`UPDATE rollouts SET ${sql}, updated_at = ? WHERE id = ?`).run(...args, now, id)
   }
 
-  addDevices(rolloutId: string, rows: { deviceId: string; ord: string; previousVersion: string | null; status: RolloutDeviceStatus; wave: number | null }[], now: number): void {
-    const ins = this.db.prepare('INSERT OR IGNORE INTO rollout_devices (rollout_id, device_id, ord, wave, status, previous_version, updated_at) VALUES (?,?,?,?,?,?,?)')
+  addDevices(
+    rolloutId: string,
+    rows: {
+      deviceId: string
+      ord: string
+      previousVersion: string | null
+      status: RolloutDeviceStatus
+      wave: number | null
+    }[],
+    now: number,
+  ): void {
+    const ins = this.db.prepare(
+      'INSERT OR IGNORE INTO rollout_devices (rollout_id, device_id, ord, wave, status, previous_version, updated_at) VALUES (?,?,?,?,?,?,?)',
+    )
     for (const r of rows) ins.run(rolloutId, r.deviceId, r.ord, r.wave, r.status, r.previousVersion, now)
   }
 
   devices(rolloutId: string): RolloutDeviceRow[] {
-    return (this.db.prepare('SELECT * FROM rollout_devices WHERE rollout_id = ? ORDER BY ord').all(rolloutId) as RawRD[]).map(rdRow)
+    return (
+      this.db.prepare('SELECT * FROM rollout_devices WHERE rollout_id = ? ORDER BY ord').all(rolloutId) as RawRD[]
+    ).map(rdRow)
   }
 
   devicePage(rolloutId: string, limit: number, offset: number, status?: string): RolloutDeviceRow[] {
     return (
       this.db
-        .prepare('SELECT * FROM rollout_devices WHERE rollout_id = ? AND (? IS NULL OR status = ?) ORDER BY wave IS NULL, wave, ord LIMIT ? OFFSET ?')
+        .prepare(
+          'SELECT * FROM rollout_devices WHERE rollout_id = ? AND (? IS NULL OR status = ?) ORDER BY wave IS NULL, wave, ord LIMIT ? OFFSET ?',
+        )
         .all(rolloutId, status ?? null, status ?? null, limit, offset) as RawRD[]
     ).map(rdRow)
   }
 
   deviceIds(rolloutId: string): Set<string> {
-    return new Set((this.db.prepare('SELECT device_id FROM rollout_devices WHERE rollout_id = ?').all(rolloutId) as { device_id: string }[]).map((r) => r.device_id))
+    return new Set(
+      (
+        this.db.prepare('SELECT device_id FROM rollout_devices WHERE rollout_id = ?').all(rolloutId) as {
+          device_id: string
+        }[]
+      ).map((r) => r.device_id),
+    )
   }
 
   /** Status counts per wave (null wave = not yet drawn). */
   waveCounts(rolloutId: string): { wave: number | null; status: string; n: number }[] {
-    return this.db.prepare('SELECT wave, status, count(*) AS n FROM rollout_devices WHERE rollout_id = ? GROUP BY wave, status').all(rolloutId) as { wave: number | null; status: string; n: number }[]
+    return this.db
+      .prepare('SELECT wave, status, count(*) AS n FROM rollout_devices WHERE rollout_id = ? GROUP BY wave, status')
+      .all(rolloutId) as { wave: number | null; status: string; n: number }[]
   }
 
   updateDevice(rolloutId: string, deviceId: string, patch: RolloutDevicePatch, now: number): void {
     const { sql, args } = setClause(patch)
     if (!sql) return
-    this.db.prepare(`UPDATE rollout_devices SET ${sql}, updated_at = ? WHERE rollout_id = ? AND device_id = ?`).run(...args, now, rolloutId, deviceId)
+    this.db
+      .prepare(`UPDATE rollout_devices SET ${sql}, updated_at = ? WHERE rollout_id = ? AND device_id = ?`)
+      .run(...args, now, rolloutId, deviceId)
   }
 
   decide(d: Omit<DecisionRow, 'id'>): void {
     this.db
-      .prepare('INSERT INTO rollout_decisions (rollout_id, ts, wave, kind, decision, detail, actor) VALUES (?,?,?,?,?,?,?)')
+      .prepare(
+        'INSERT INTO rollout_decisions (rollout_id, ts, wave, kind, decision, detail, actor) VALUES (?,?,?,?,?,?,?)',
+      )
       .run(d.rolloutId, d.ts, d.wave, d.kind, d.decision, JSON.stringify(d.detail), d.actor)
   }
 
   decisions(rolloutId: string, limit = 200, offset = 0): DecisionRow[] {
-    const rows = this.db.prepare('SELECT * FROM rollout_decisions WHERE rollout_id = ? ORDER BY id LIMIT ? OFFSET ?').all(rolloutId, limit, offset) as {
+    const rows = this.db
+      .prepare('SELECT * FROM rollout_decisions WHERE rollout_id = ? ORDER BY id LIMIT ? OFFSET ?')
+      .all(rolloutId, limit, offset) as {
       id: number
       rollout_id: string
       ts: number
@@ -258,15 +316,30 @@ export class RolloutStore {
       detail: string
       actor: string | null
     }[]
-    return rows.map((r) => ({ id: r.id, rolloutId: r.rollout_id, ts: r.ts, wave: r.wave, kind: r.kind, decision: r.decision, detail: JSON.parse(r.detail) as Record<string, unknown>, actor: r.actor }))
+    return rows.map((r) => ({
+      id: r.id,
+      rolloutId: r.rollout_id,
+      ts: r.ts,
+      wave: r.wave,
+      kind: r.kind,
+      decision: r.decision,
+      detail: JSON.parse(r.detail) as Record<string, unknown>,
+      actor: r.actor,
+    }))
   }
 
   addGateSample(rolloutId: string, s: GateSample): void {
-    this.db.prepare('INSERT INTO rollout_gate_samples (rollout_id, ts, wave, vals) VALUES (?,?,?,?)').run(rolloutId, s.ts, s.wave, JSON.stringify(s.values))
+    this.db
+      .prepare('INSERT INTO rollout_gate_samples (rollout_id, ts, wave, vals) VALUES (?,?,?,?)')
+      .run(rolloutId, s.ts, s.wave, JSON.stringify(s.values))
   }
 
   gateSamples(rolloutId: string, limit = 2000): GateSample[] {
-    const rows = this.db.prepare('SELECT * FROM (SELECT * FROM rollout_gate_samples WHERE rollout_id = ? ORDER BY ts DESC LIMIT ?) ORDER BY ts').all(rolloutId, limit) as { ts: number; wave: number; vals: string }[]
+    const rows = this.db
+      .prepare(
+        'SELECT * FROM (SELECT * FROM rollout_gate_samples WHERE rollout_id = ? ORDER BY ts DESC LIMIT ?) ORDER BY ts',
+      )
+      .all(rolloutId, limit) as { ts: number; wave: number; vals: string }[]
     return rows.map((r) => ({ ts: r.ts, wave: r.wave, values: JSON.parse(r.vals) as Record<string, number | null> }))
   }
 }

@@ -47,7 +47,8 @@ export function mergeCounts(a: RollupCounts, b: RollupCounts): RollupCounts {
   addInto(a.latency, b.latency)
   a.latencySumMs += b.latencySumMs
   if (b.confidence) addInto((a.confidence ??= new Array<number>(CONFIDENCE_BUCKETS.length).fill(0)), b.confidence)
-  for (const [name, sketch] of Object.entries(b.features)) addInto((a.features[name] ??= new Array<number>(FEATURE_BUCKETS.length + 1).fill(0)), sketch)
+  for (const [name, sketch] of Object.entries(b.features))
+    addInto((a.features[name] ??= new Array<number>(FEATURE_BUCKETS.length + 1).fill(0)), sketch)
   return a
 }
 
@@ -73,7 +74,8 @@ export class RollupAcc {
       addInto(r.latency, m.latency)
       r.latencySumMs += m.latencySumMs
       if (m.confidence) addInto((r.confidence ??= new Array<number>(CONFIDENCE_BUCKETS.length).fill(0)), m.confidence)
-      for (const f of m.features ?? []) addInto((r.features[f.input] ??= new Array<number>(FEATURE_BUCKETS.length + 1).fill(0)), f.sketch)
+      for (const f of m.features ?? [])
+        addInto((r.features[f.input] ??= new Array<number>(FEATURE_BUCKETS.length + 1).fill(0)), f.sketch)
     }
   }
 }
@@ -112,11 +114,15 @@ export class RollupStore {
   private readonly byModel
 
   constructor(private readonly db: Db) {
-    this.getOne = db.prepare('SELECT * FROM telemetry_rollups WHERE model = ? AND version = ? AND profile = ? AND bucket = ?')
+    this.getOne = db.prepare(
+      'SELECT * FROM telemetry_rollups WHERE model = ? AND version = ? AND profile = ? AND bucket = ?',
+    )
     this.put = db.prepare(
       'INSERT OR REPLACE INTO telemetry_rollups (model, version, profile, bucket, batches, requests, errors, latency, latency_sum_ms, confidence, features) VALUES (?,?,?,?,?,?,?,?,?,?,?)',
     )
-    this.byModel = db.prepare('SELECT * FROM telemetry_rollups WHERE model = ? AND (? IS NULL OR version = ?) AND bucket >= ? AND bucket < ? ORDER BY bucket')
+    this.byModel = db.prepare(
+      'SELECT * FROM telemetry_rollups WHERE model = ? AND (? IS NULL OR version = ?) AND bucket >= ? AND bucket < ? ORDER BY bucket',
+    )
   }
 
   /** Adds a flush's accumulation (RollupAcc rows) to the stored rows; call inside the flush's transaction. */
@@ -124,7 +130,19 @@ export class RollupStore {
     for (const r of rows) {
       const old = this.getOne.get(r.model, r.version, r.profile, r.bucket) as RawRollup | undefined
       const m = old ? mergeCounts(fromRaw(old), r) : r
-      this.put.run(r.model, r.version, r.profile, r.bucket, m.batches, m.requests, m.errors, JSON.stringify(m.latency), m.latencySumMs, m.confidence ? JSON.stringify(m.confidence) : null, JSON.stringify(m.features))
+      this.put.run(
+        r.model,
+        r.version,
+        r.profile,
+        r.bucket,
+        m.batches,
+        m.requests,
+        m.errors,
+        JSON.stringify(m.latency),
+        m.latencySumMs,
+        m.confidence ? JSON.stringify(m.confidence) : null,
+        JSON.stringify(m.features),
+      )
     }
   }
 
@@ -134,7 +152,12 @@ export class RollupStore {
   }
 
   /** Merged counts per (version, profile) over [fromMs, toMs); profile `*` merges all profiles. */
-  window(model: string, version: string | null, fromMs: number, toMs: number): Map<string, RollupCounts & { version: string; profile: string }> {
+  window(
+    model: string,
+    version: string | null,
+    fromMs: number,
+    toMs: number,
+  ): Map<string, RollupCounts & { version: string; profile: string }> {
     const out = new Map<string, RollupCounts & { version: string; profile: string }>()
     for (const r of this.rows(model, version, fromMs, toMs)) {
       for (const profile of [r.profile, '*']) {
@@ -149,12 +172,16 @@ export class RollupStore {
 
   /** (model, version) pairs with rollups in [fromMs, toMs), and when each was first seen. */
   active(fromMs: number, toMs: number): { model: string; version: string }[] {
-    return this.db.prepare('SELECT DISTINCT model, version FROM telemetry_rollups WHERE bucket >= ? AND bucket < ?').all(fromMs, toMs) as { model: string; version: string }[]
+    return this.db
+      .prepare('SELECT DISTINCT model, version FROM telemetry_rollups WHERE bucket >= ? AND bucket < ?')
+      .all(fromMs, toMs) as { model: string; version: string }[]
   }
 
   /** First bucket in which a version was seen in the field, or null. */
   firstSeen(model: string, version: string): number | null {
-    const r = this.db.prepare('SELECT min(bucket) AS b FROM telemetry_rollups WHERE model = ? AND version = ?').get(model, version) as { b: number | null }
+    const r = this.db
+      .prepare('SELECT min(bucket) AS b FROM telemetry_rollups WHERE model = ? AND version = ?')
+      .get(model, version) as { b: number | null }
     return r.b
   }
 

@@ -19,23 +19,46 @@ export class SampleStore {
   private readonly ins
 
   constructor(private readonly db: Db) {
-    this.ins = db.prepare('INSERT OR IGNORE INTO samples (device_id, sample_id, ts, model, version, reason, confidence, bytes, payload, received_at) VALUES (?,?,?,?,?,?,?,?,?,?)')
+    this.ins = db.prepare(
+      'INSERT OR IGNORE INTO samples (device_id, sample_id, ts, model, version, reason, confidence, bytes, payload, received_at) VALUES (?,?,?,?,?,?,?,?,?,?)',
+    )
   }
 
   /** Stores a sample once; false when this sample id was already stored (redelivery) [EF-2.9.1]. */
   ingest(s: Sample, bytes: number, payload: string, now: number): boolean {
-    return this.ins.run(s.deviceId, s.sampleId, s.ts, s.model, s.version, s.reason, s.confidence ?? null, bytes, payload, now).changes > 0
+    return (
+      this.ins.run(
+        s.deviceId,
+        s.sampleId,
+        s.ts,
+        s.model,
+        s.version,
+        s.reason,
+        s.confidence ?? null,
+        bytes,
+        payload,
+        now,
+      ).changes > 0
+    )
   }
 
   count(filter: { deviceId?: string; model?: string } = {}): { samples: number; bytes: number } {
     const r = this.db
-      .prepare('SELECT count(*) AS n, coalesce(sum(bytes), 0) AS b FROM samples WHERE (? IS NULL OR device_id = ?) AND (? IS NULL OR model = ?)')
-      .get(filter.deviceId ?? null, filter.deviceId ?? null, filter.model ?? null, filter.model ?? null) as { n: number; b: number }
+      .prepare(
+        'SELECT count(*) AS n, coalesce(sum(bytes), 0) AS b FROM samples WHERE (? IS NULL OR device_id = ?) AND (? IS NULL OR model = ?)',
+      )
+      .get(filter.deviceId ?? null, filter.deviceId ?? null, filter.model ?? null, filter.model ?? null) as {
+      n: number
+      b: number
+    }
     return { samples: r.n, bytes: r.b }
   }
 
   /** Resumable listing for the retraining feed: rows after `cursor` (rowid), oldest first. */
-  list(filter: { model?: string; cursor?: number; limit?: number } = {}): { items: (SampleRow & { cursor: number })[]; next: number | null } {
+  list(filter: { model?: string; cursor?: number; limit?: number } = {}): {
+    items: (SampleRow & { cursor: number })[]
+    next: number | null
+  } {
     const limit = filter.limit ?? 100
     const rows = this.db
       .prepare(
@@ -54,18 +77,34 @@ export class SampleStore {
       bytes: number
       received_at: number
     }[]
-    const items = rows.map((r) => ({ cursor: r.rowid, deviceId: r.device_id, sampleId: r.sample_id, ts: r.ts, model: r.model, version: r.version, reason: r.reason, confidence: r.confidence, bytes: r.bytes, receivedAt: r.received_at }))
+    const items = rows.map((r) => ({
+      cursor: r.rowid,
+      deviceId: r.device_id,
+      sampleId: r.sample_id,
+      ts: r.ts,
+      model: r.model,
+      version: r.version,
+      reason: r.reason,
+      confidence: r.confidence,
+      bytes: r.bytes,
+      receivedAt: r.received_at,
+    }))
     return { items, next: rows.length === limit ? rows[rows.length - 1].rowid : null }
   }
 
   /** The stored sample's JSON text, byte for byte as the device sent it [EF-9.8]. */
   payloadText(deviceId: string, sampleId: string): string | undefined {
-    return (this.db.prepare('SELECT payload FROM samples WHERE device_id = ? AND sample_id = ?').get(deviceId, sampleId) as { payload: string } | undefined)?.payload
+    return (
+      this.db.prepare('SELECT payload FROM samples WHERE device_id = ? AND sample_id = ?').get(deviceId, sampleId) as
+        { payload: string } | undefined
+    )?.payload
   }
 
   /** The stored sample as the device sent it. */
   payload(deviceId: string, sampleId: string): Sample | undefined {
-    const r = this.db.prepare('SELECT payload FROM samples WHERE device_id = ? AND sample_id = ?').get(deviceId, sampleId) as { payload: string } | undefined
+    const r = this.db
+      .prepare('SELECT payload FROM samples WHERE device_id = ? AND sample_id = ?')
+      .get(deviceId, sampleId) as { payload: string } | undefined
     return r ? (JSON.parse(r.payload) as Sample) : undefined
   }
 }

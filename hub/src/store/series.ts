@@ -27,14 +27,37 @@ export class ConsoleQueries {
 
   series(q: { model: string; deviceId?: string; sinceMs: number; bucketMs: number }): SeriesPoint[] {
     const rows = this.db
-      .prepare('SELECT ts_to, version, requests, errors, latency, confidence FROM telemetry WHERE model = ? AND ts_to >= ? AND (? IS NULL OR device_id = ?) ORDER BY ts_to')
-      .iterate(q.model, q.sinceMs, q.deviceId ?? null, q.deviceId ?? null) as Iterable<{ ts_to: number; version: string; requests: number; errors: number; latency: string; confidence: string | null }>
-    const acc = new Map<string, { ts: number; version: string; requests: number; errors: number; lat: number[]; conf: number[] }>()
+      .prepare(
+        'SELECT ts_to, version, requests, errors, latency, confidence FROM telemetry WHERE model = ? AND ts_to >= ? AND (? IS NULL OR device_id = ?) ORDER BY ts_to',
+      )
+      .iterate(q.model, q.sinceMs, q.deviceId ?? null, q.deviceId ?? null) as Iterable<{
+      ts_to: number
+      version: string
+      requests: number
+      errors: number
+      latency: string
+      confidence: string | null
+    }>
+    const acc = new Map<
+      string,
+      { ts: number; version: string; requests: number; errors: number; lat: number[]; conf: number[] }
+    >()
     for (const r of rows) {
       const ts = Math.floor(r.ts_to / q.bucketMs) * q.bucketMs
       const key = `${ts}|${r.version}`
       let a = acc.get(key)
-      if (!a) acc.set(key, (a = { ts, version: r.version, requests: 0, errors: 0, lat: new Array<number>(LATENCY_BUCKETS_MS.length + 1).fill(0), conf: new Array<number>(CONFIDENCE_BUCKETS.length).fill(0) }))
+      if (!a)
+        acc.set(
+          key,
+          (a = {
+            ts,
+            version: r.version,
+            requests: 0,
+            errors: 0,
+            lat: new Array<number>(LATENCY_BUCKETS_MS.length + 1).fill(0),
+            conf: new Array<number>(CONFIDENCE_BUCKETS.length).fill(0),
+          }),
+        )
       a.requests += r.requests
       a.errors += r.errors
       const l = JSON.parse(r.latency) as number[]
@@ -42,26 +65,49 @@ export class ConsoleQueries {
       if (r.confidence) (JSON.parse(r.confidence) as number[]).forEach((c, i) => (a!.conf[i] += c))
     }
     const fin = (x: number | null) => (x !== null && Number.isFinite(x) ? x : null)
-    return [...acc.values()].map((a) => ({ ts: a.ts, version: a.version, requests: a.requests, errors: a.errors, p50Ms: fin(histogramQuantile(a.lat, 0.5)), p95Ms: fin(histogramQuantile(a.lat, 0.95)), confidence: a.conf }))
+    return [...acc.values()].map((a) => ({
+      ts: a.ts,
+      version: a.version,
+      requests: a.requests,
+      errors: a.errors,
+      p50Ms: fin(histogramQuantile(a.lat, 0.5)),
+      p95Ms: fin(histogramQuantile(a.lat, 0.95)),
+      confidence: a.conf,
+    }))
   }
 
   fleet(): FleetSummary {
-    const prof = this.db.prepare('SELECT profile, sum(online) AS online, count(*) - sum(online) AS offline FROM devices GROUP BY profile ORDER BY profile').all() as { profile: string; online: number; offline: number }[]
+    const prof = this.db
+      .prepare(
+        'SELECT profile, sum(online) AS online, count(*) - sum(online) AS offline FROM devices GROUP BY profile ORDER BY profile',
+      )
+      .all() as { profile: string; online: number; offline: number }[]
     const ver = this.db
       .prepare(
         `SELECT json_extract(m.value, '$.name') AS model, json_extract(m.value, '$.version') AS version, count(*) AS devices
          FROM devices d, json_each(d.state, '$.models') m WHERE d.state IS NOT NULL GROUP BY model, version ORDER BY model, version`,
       )
       .all() as { model: string; version: string; devices: number }[]
-    return { total: prof.reduce((a, p) => a + p.online + p.offline, 0), online: prof.reduce((a, p) => a + p.online, 0), byProfile: prof, byVersion: ver }
+    return {
+      total: prof.reduce((a, p) => a + p.online + p.offline, 0),
+      online: prof.reduce((a, p) => a + p.online, 0),
+      byProfile: prof,
+      byVersion: ver,
+    }
   }
 
   /** Devices page with an optional id/profile/tag substring filter. */
   devicePage(limit: number, offset: number, filter?: string): { ids: string[]; total: number } {
     const like = filter ? `%${filter.replace(/[%_\\]/g, (c) => `\\${c}`)}%` : null
     const where = "(? IS NULL OR id LIKE ? ESCAPE '\\' OR profile LIKE ? ESCAPE '\\' OR tags LIKE ? ESCAPE '\\')"
-    const ids = (this.db.prepare(`SELECT id FROM devices WHERE ${where} ORDER BY id LIMIT ? OFFSET ?`).all(like, like, like, like, limit, offset) as { id: string }[]).map((r) => r.id)
-    const total = (this.db.prepare(`SELECT count(*) AS n FROM devices WHERE ${where}`).get(like, like, like, like) as { n: number }).n
+    const ids = (
+      this.db
+        .prepare(`SELECT id FROM devices WHERE ${where} ORDER BY id LIMIT ? OFFSET ?`)
+        .all(like, like, like, like, limit, offset) as { id: string }[]
+    ).map((r) => r.id)
+    const total = (
+      this.db.prepare(`SELECT count(*) AS n FROM devices WHERE ${where}`).get(like, like, like, like) as { n: number }
+    ).n
     return { ids, total }
   }
 }

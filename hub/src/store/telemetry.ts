@@ -1,6 +1,13 @@
 // Telemetry batches: ingested idempotently by (device, batch id) [EF-2.6],
 // many per transaction with their rollups and feed records [EF-9.1].
-import { EdgeFleetError, FEATURE_BUCKETS, LATENCY_BUCKETS_MS, type Sample, type TelemetryBatch, type TensorValue } from '@edgefleet/shared'
+import {
+  EdgeFleetError,
+  FEATURE_BUCKETS,
+  LATENCY_BUCKETS_MS,
+  type Sample,
+  type TelemetryBatch,
+  type TensorValue,
+} from '@edgefleet/shared'
 import type { Db } from './db.js'
 import { SampleStore } from './samples.js'
 import { RollupAcc, RollupStore, type RollupRow } from './rollups.js'
@@ -47,10 +54,12 @@ export interface FlushResult {
 /** Default rollup bucket width [EF-9.2]. */
 export const DEFAULT_BUCKET_MS = 60_000
 
-const tensorMeta = (t: Record<string, TensorValue>) => Object.fromEntries(Object.entries(t).map(([k, v]) => [k, { type: v.type, dims: v.dims }]))
+const tensorMeta = (t: Record<string, TensorValue>) =>
+  Object.fromEntries(Object.entries(t).map(([k, v]) => [k, { type: v.type, dims: v.dims }]))
 
 /** Path of a sample's bytes in the API [EF-9.8]. */
-export const sampleUrl = (deviceId: string, sampleId: string) => `/api/v1/samples/${encodeURIComponent(deviceId)}/${encodeURIComponent(sampleId)}`
+export const sampleUrl = (deviceId: string, sampleId: string) =>
+  `/api/v1/samples/${encodeURIComponent(deviceId)}/${encodeURIComponent(sampleId)}`
 
 export interface ShadowSummary {
   model: string
@@ -126,7 +135,11 @@ export function assertOneEntryPerVersion(b: TelemetryBatch): void {
   const seen = new Set<string>()
   for (const m of b.models) {
     const k = `${m.model}\u0000${m.version}`
-    if (seen.has(k)) throw new EdgeFleetError('EF_ERR_MSG_SCHEMA', `/models: ${m.model}@${m.version} appears twice in batch ${b.batchId}`)
+    if (seen.has(k))
+      throw new EdgeFleetError(
+        'EF_ERR_MSG_SCHEMA',
+        `/models: ${m.model}@${m.version} appears twice in batch ${b.batchId}`,
+      )
     seen.add(k)
   }
 }
@@ -153,8 +166,12 @@ export class TelemetryStore {
     this.rollups = new RollupStore(db)
     this.feed = new FeedStore(db)
     this.baselines = new BaselineStore(db)
-    this.insBatch = db.prepare('INSERT OR IGNORE INTO telemetry_batches (device_id, batch_id, ts_from, ts_to, device_stats, dropped, drops, received_at) VALUES (?,?,?,?,?,?,?,?)')
-    this.insRow = db.prepare('INSERT INTO telemetry (device_id, batch_id, ts_to, model, version, requests, errors, latency, latency_sum_ms, confidence, features) VALUES (?,?,?,?,?,?,?,?,?,?,?)')
+    this.insBatch = db.prepare(
+      'INSERT OR IGNORE INTO telemetry_batches (device_id, batch_id, ts_from, ts_to, device_stats, dropped, drops, received_at) VALUES (?,?,?,?,?,?,?,?)',
+    )
+    this.insRow = db.prepare(
+      'INSERT INTO telemetry (device_id, batch_id, ts_to, model, version, requests, errors, latency, latency_sum_ms, confidence, features) VALUES (?,?,?,?,?,?,?,?,?,?,?)',
+    )
     this.insShadow = db.prepare(
       'INSERT INTO telemetry_shadow (device_id, batch_id, ts_to, model, version, candidate, runs, skipped, errors, top1_agree, max_abs_diff, cosine_sum, latency, latency_sum_ms) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)',
     )
@@ -193,18 +210,52 @@ export class TelemetryStore {
     const shadow: unknown[][] = []
     const feed: FeedInput[] = []
     for (const x of b.shadow ?? []) {
-      shadow.push([b.deviceId, b.batchId, b.to, x.model, x.version, x.candidate, x.runs, x.skipped, x.errors, x.top1Agree, x.maxAbsDiff, x.cosineSum, JSON.stringify(x.latency), x.latencySumMs])
+      shadow.push([
+        b.deviceId,
+        b.batchId,
+        b.to,
+        x.model,
+        x.version,
+        x.candidate,
+        x.runs,
+        x.skipped,
+        x.errors,
+        x.top1Agree,
+        x.maxAbsDiff,
+        x.cosineSum,
+        JSON.stringify(x.latency),
+        x.latencySumMs,
+      ])
       if (x.top1Agree < x.runs) {
         feed.push({
           model: x.model,
           version: x.version,
           kind: 'shadow_disagreement',
-          body: { deviceId: b.deviceId, profile, batchId: b.batchId, from: b.from, to: b.to, candidate: x.candidate, runs: x.runs, top1Agree: x.top1Agree, maxAbsDiff: x.maxAbsDiff, meanCosine: x.runs ? x.cosineSum / x.runs : null },
+          body: {
+            deviceId: b.deviceId,
+            profile,
+            batchId: b.batchId,
+            from: b.from,
+            to: b.to,
+            candidate: x.candidate,
+            runs: x.runs,
+            top1Agree: x.top1Agree,
+            maxAbsDiff: x.maxAbsDiff,
+            meanCosine: x.runs ? x.cosineSum / x.runs : null,
+          },
         })
       }
     }
     return {
-      batch: [b.deviceId, b.batchId, b.from, b.to, b.device ? JSON.stringify(b.device) : null, b.dropped ?? 0, b.drops ? JSON.stringify(b.drops) : null],
+      batch: [
+        b.deviceId,
+        b.batchId,
+        b.from,
+        b.to,
+        b.device ? JSON.stringify(b.device) : null,
+        b.dropped ?? 0,
+        b.drops ? JSON.stringify(b.drops) : null,
+      ],
       rows: b.models.map((m) => [
         b.deviceId,
         b.batchId,
@@ -231,49 +282,52 @@ export class TelemetryStore {
    * the flush's): the caller checks redeliveries before preparing.
    */
   writePrepared(f: PreparedFlush, now: number): FlushResult {
-    return this.db.transaction(() => {
-      const out: FlushResult = { batches: 0, duplicateBatches: 0, samples: 0, duplicateSamples: 0, feed: [] }
-      for (const b of f.batches) {
-        if (this.insBatch.run(...b.batch, now).changes === 0) throw new Error(`batch ${String(b.batch[1])} of ${String(b.batch[0])} is stored already`)
-        out.batches++
-        for (const row of b.rows) this.insRow.run(row)
-        for (const row of b.shadow) this.insShadow.run(row)
-        for (const rec of b.feed) out.feed.push(this.feed.append(rec, now))
-      }
-      this.rollups.merge(f.rollups)
-      for (const p of f.samples) {
-        const s = p.sample
-        if (!this.samples.ingest(s, p.bytes, p.payload, now)) {
-          out.duplicateSamples++
-          continue
+    return this.db
+      .transaction(() => {
+        const out: FlushResult = { batches: 0, duplicateBatches: 0, samples: 0, duplicateSamples: 0, feed: [] }
+        for (const b of f.batches) {
+          if (this.insBatch.run(...b.batch, now).changes === 0)
+            throw new Error(`batch ${String(b.batch[1])} of ${String(b.batch[0])} is stored already`)
+          out.batches++
+          for (const row of b.rows) this.insRow.run(row)
+          for (const row of b.shadow) this.insShadow.run(row)
+          for (const rec of b.feed) out.feed.push(this.feed.append(rec, now))
         }
-        out.samples++
-        out.feed.push(
-          this.feed.append(
-            {
-              model: s.model,
-              version: s.version,
-              kind: 'sample',
-              body: {
-                deviceId: s.deviceId,
-                profile: this.profileOf(s.deviceId),
-                sampleId: s.sampleId,
-                ts: s.ts,
-                reason: s.reason,
-                confidence: s.confidence ?? null,
-                inputs: tensorMeta(s.inputs),
-                outputs: tensorMeta(s.outputs),
-                ...(s.shadow ? { shadow: { version: s.shadow.version, outputs: tensorMeta(s.shadow.outputs) } } : {}),
-                bytes: p.bytes,
-                url: sampleUrl(s.deviceId, s.sampleId),
+        this.rollups.merge(f.rollups)
+        for (const p of f.samples) {
+          const s = p.sample
+          if (!this.samples.ingest(s, p.bytes, p.payload, now)) {
+            out.duplicateSamples++
+            continue
+          }
+          out.samples++
+          out.feed.push(
+            this.feed.append(
+              {
+                model: s.model,
+                version: s.version,
+                kind: 'sample',
+                body: {
+                  deviceId: s.deviceId,
+                  profile: this.profileOf(s.deviceId),
+                  sampleId: s.sampleId,
+                  ts: s.ts,
+                  reason: s.reason,
+                  confidence: s.confidence ?? null,
+                  inputs: tensorMeta(s.inputs),
+                  outputs: tensorMeta(s.outputs),
+                  ...(s.shadow ? { shadow: { version: s.shadow.version, outputs: tensorMeta(s.shadow.outputs) } } : {}),
+                  bytes: p.bytes,
+                  url: sampleUrl(s.deviceId, s.sampleId),
+                },
               },
-            },
-            now,
-          ),
-        )
-      }
-      return out
-    }).immediate()
+              now,
+            ),
+          )
+        }
+        return out
+      })
+      .immediate()
   }
 
   /**
@@ -282,32 +336,43 @@ export class TelemetryStore {
    * transaction. Redeliveries are skipped whole: no rows, no rollup counts,
    * no feed record.
    */
-  ingestMany(batches: readonly TelemetryBatch[], samples: readonly PendingSample[], now: number, bucketMs = DEFAULT_BUCKET_MS): FlushResult {
+  ingestMany(
+    batches: readonly TelemetryBatch[],
+    samples: readonly PendingSample[],
+    now: number,
+    bucketMs = DEFAULT_BUCKET_MS,
+  ): FlushResult {
     for (const b of batches) assertOneEntryPerVersion(b)
-    return this.db.transaction(() => {
-      const acc = new RollupAcc(bucketMs)
-      const fresh: PreparedBatch[] = []
-      const seen = new Set<string>()
-      let duplicates = 0
-      for (const b of batches) {
-        const key = `${b.deviceId}\u0000${b.batchId}`
-        if (seen.has(key) || this.hasBatch(b.deviceId, b.batchId)) {
-          duplicates++
-          continue
+    return this.db
+      .transaction(() => {
+        const acc = new RollupAcc(bucketMs)
+        const fresh: PreparedBatch[] = []
+        const seen = new Set<string>()
+        let duplicates = 0
+        for (const b of batches) {
+          const key = `${b.deviceId}\u0000${b.batchId}`
+          if (seen.has(key) || this.hasBatch(b.deviceId, b.batchId)) {
+            duplicates++
+            continue
+          }
+          seen.add(key)
+          fresh.push(this.prepareBatch(b, acc))
         }
-        seen.add(key)
-        fresh.push(this.prepareBatch(b, acc))
-      }
-      const r = this.writePrepared({ batches: fresh, rollups: [...acc.rows.values()], samples }, now)
-      r.duplicateBatches += duplicates
-      return r
-    }).immediate()
+        const r = this.writePrepared({ batches: fresh, rollups: [...acc.rows.values()], samples }, now)
+        r.duplicateBatches += duplicates
+        return r
+      })
+      .immediate()
   }
 
   /** Sum of requests and batches per device (offline-resend checks: counts must match the device's). */
   deviceTotals(deviceId: string): { batches: number; requests: number; dropped: number } {
-    const b = this.db.prepare('SELECT count(*) AS n, coalesce(max(dropped), 0) AS d FROM telemetry_batches WHERE device_id = ?').get(deviceId) as { n: number; d: number }
-    const r = this.db.prepare('SELECT coalesce(sum(requests), 0) AS n FROM telemetry WHERE device_id = ?').get(deviceId) as { n: number }
+    const b = this.db
+      .prepare('SELECT count(*) AS n, coalesce(max(dropped), 0) AS d FROM telemetry_batches WHERE device_id = ?')
+      .get(deviceId) as { n: number; d: number }
+    const r = this.db
+      .prepare('SELECT coalesce(sum(requests), 0) AS n FROM telemetry WHERE device_id = ?')
+      .get(deviceId) as { n: number }
     return { batches: b.n, requests: r.n, dropped: b.d }
   }
 
@@ -331,7 +396,24 @@ export class TelemetryStore {
     const acc = new Map<string, ShadowSummary & { devs: Set<string>; counts: number[]; agree: number; cos: number }>()
     for (const r of rows) {
       const key = `${r.model}@${r.version}>${r.candidate}`
-      const a = acc.get(key) ?? { model: r.model, version: r.version, candidate: r.candidate, devices: 0, runs: 0, skipped: 0, errors: 0, agreement: null, meanCosine: null, maxAbsDiff: 0, p50Ms: null, p95Ms: null, devs: new Set<string>(), counts: new Array<number>(LATENCY_BUCKETS_MS.length + 1).fill(0), agree: 0, cos: 0 }
+      const a = acc.get(key) ?? {
+        model: r.model,
+        version: r.version,
+        candidate: r.candidate,
+        devices: 0,
+        runs: 0,
+        skipped: 0,
+        errors: 0,
+        agreement: null,
+        meanCosine: null,
+        maxAbsDiff: 0,
+        p50Ms: null,
+        p95Ms: null,
+        devs: new Set<string>(),
+        counts: new Array<number>(LATENCY_BUCKETS_MS.length + 1).fill(0),
+        agree: 0,
+        cos: 0,
+      }
       a.devs.add(r.device_id)
       a.runs += r.runs
       a.skipped += r.skipped
@@ -355,7 +437,11 @@ export class TelemetryStore {
 
   /** Merged fixed-bin sketches of one model version's inputs in a time window (for PSI) [EF-2.6.5]. */
   featureSketches(model: string, version: string, fromMs = 0, toMs = Number.MAX_SAFE_INTEGER): Map<string, number[]> {
-    const rows = this.db.prepare('SELECT features FROM telemetry WHERE model = ? AND version = ? AND ts_to >= ? AND ts_to <= ? AND features IS NOT NULL').all(model, version, fromMs, toMs) as { features: string }[]
+    const rows = this.db
+      .prepare(
+        'SELECT features FROM telemetry WHERE model = ? AND version = ? AND ts_to >= ? AND ts_to <= ? AND features IS NOT NULL',
+      )
+      .all(model, version, fromMs, toMs) as { features: string }[]
     const out = new Map<string, number[]>()
     for (const r of rows) {
       for (const f of JSON.parse(r.features) as { input: string; sketch: number[] }[]) {
@@ -380,7 +466,13 @@ export class TelemetryStore {
         `SELECT device_id, model, version, requests, errors, latency, latency_sum_ms FROM telemetry
          WHERE ts_to >= ? AND (? IS NULL OR model = ?) AND (? IS NULL OR device_id = ?)`,
       )
-      .all(filter.sinceMs ?? 0, filter.model ?? null, filter.model ?? null, filter.deviceId ?? null, filter.deviceId ?? null) as {
+      .all(
+        filter.sinceMs ?? 0,
+        filter.model ?? null,
+        filter.model ?? null,
+        filter.deviceId ?? null,
+        filter.deviceId ?? null,
+      ) as {
       device_id: string
       model: string
       version: string
@@ -389,10 +481,29 @@ export class TelemetryStore {
       latency: string
       latency_sum_ms: number
     }[]
-    const acc = new Map<string, { model: string; version: string; devices: Set<string>; requests: number; errors: number; counts: number[]; sum: number }>()
+    const acc = new Map<
+      string,
+      {
+        model: string
+        version: string
+        devices: Set<string>
+        requests: number
+        errors: number
+        counts: number[]
+        sum: number
+      }
+    >()
     for (const r of rows) {
       const key = `${r.model}@${r.version}`
-      const a = acc.get(key) ?? { model: r.model, version: r.version, devices: new Set(), requests: 0, errors: 0, counts: new Array(LATENCY_BUCKETS_MS.length + 1).fill(0), sum: 0 }
+      const a = acc.get(key) ?? {
+        model: r.model,
+        version: r.version,
+        devices: new Set(),
+        requests: 0,
+        errors: 0,
+        counts: new Array(LATENCY_BUCKETS_MS.length + 1).fill(0),
+        sum: 0,
+      }
       a.devices.add(r.device_id)
       a.requests += r.requests
       a.errors += r.errors

@@ -24,7 +24,14 @@ interface RawToken {
   revoked_at: number | null
 }
 
-const toRow = (r: RawToken): TokenRow => ({ id: r.id, name: r.name, role: r.role, createdAt: r.created_at, lastUsedAt: r.last_used_at, revokedAt: r.revoked_at })
+const toRow = (r: RawToken): TokenRow => ({
+  id: r.id,
+  name: r.name,
+  role: r.role,
+  createdAt: r.created_at,
+  lastUsedAt: r.last_used_at,
+  revokedAt: r.revoked_at,
+})
 
 export class TokenStore {
   private readonly byHash
@@ -36,7 +43,9 @@ export class TokenStore {
   }
 
   insert(id: string, name: string, role: Role, tokenHash: string, now: number): void {
-    this.db.prepare('INSERT INTO api_tokens (id, name, role, token_hash, created_at) VALUES (?,?,?,?,?)').run(id, name, role, tokenHash, now)
+    this.db
+      .prepare('INSERT INTO api_tokens (id, name, role, token_hash, created_at) VALUES (?,?,?,?,?)')
+      .run(id, name, role, tokenHash, now)
   }
 
   /** The live token with this hash; records its use at most once a minute (no write per request). */
@@ -52,10 +61,17 @@ export class TokenStore {
   }
 
   list(limit = 100, offset = 0): TokenRow[] {
-    return (this.db.prepare('SELECT * FROM api_tokens ORDER BY created_at, id LIMIT ? OFFSET ?').all(limit, offset) as RawToken[]).map(toRow)
+    return (
+      this.db
+        .prepare('SELECT * FROM api_tokens ORDER BY created_at, id LIMIT ? OFFSET ?')
+        .all(limit, offset) as RawToken[]
+    ).map(toRow)
   }
 
   revoke(id: string, now: number): boolean {
-    return this.db.prepare('UPDATE api_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL').run(now, id).changes === 1
+    return (
+      this.db.prepare('UPDATE api_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL').run(now, id)
+        .changes === 1
+    )
   }
 }

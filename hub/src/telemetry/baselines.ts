@@ -26,7 +26,18 @@ export function buildBaseline(manifest: Manifest, now: number): Baseline {
     confidence = emptyConfidence()
     confidence[confidenceBin(c)]++
   }
-  return { model: manifest.model, version: manifest.version, profile: '*', source: 'build', fromMs: null, toMs: null, requests: 1, confidence, features, createdAt: now }
+  return {
+    model: manifest.model,
+    version: manifest.version,
+    profile: '*',
+    source: 'build',
+    fromMs: null,
+    toMs: null,
+    requests: 1,
+    confidence,
+    features,
+    createdAt: now,
+  }
 }
 
 /** Records the build baseline of a version once (from its first successful build). */
@@ -40,7 +51,13 @@ export function recordBuildBaseline(store: HubStore, manifest: Manifest, now: nu
  * with enough requests: one per profile seen (when that profile alone has
  * enough) and one for `*` [EF-9.4]. Returns whether it was frozen now.
  */
-export function maybeFreezeFieldBaseline(store: HubStore, model: string, version: string, now: number, o: FieldBaselineOptions): boolean {
+export function maybeFreezeFieldBaseline(
+  store: HubStore,
+  model: string,
+  version: string,
+  now: number,
+  o: FieldBaselineOptions,
+): boolean {
   const t = store.telemetry
   if (t.baselines.has(model, version, 'field')) return false
   const first = t.rollups.firstSeen(model, version)
@@ -51,18 +68,45 @@ export function maybeFreezeFieldBaseline(store: HubStore, model: string, version
   if (!star || star.requests < o.minRequests) return false
   for (const w of all) {
     if (w.profile !== '*' && w.requests < o.minRequests) continue
-    t.baselines.put({ model, version, profile: w.profile, source: 'field', fromMs: first, toMs: first + o.fieldWindowMs, requests: w.requests, confidence: w.confidence, features: w.features, createdAt: now })
+    t.baselines.put({
+      model,
+      version,
+      profile: w.profile,
+      source: 'field',
+      fromMs: first,
+      toMs: first + o.fieldWindowMs,
+      requests: w.requests,
+      confidence: w.confidence,
+      features: w.features,
+      createdAt: now,
+    })
   }
   return true
 }
 
 /** Checks a posted baseline against the version's inputs and the protocol's bins [EF-9.4]. */
-export function checkPostedBaseline(inputs: { name: string }[], b: { confidence?: number[] | null; features?: Record<string, number[]> }): void {
+export function checkPostedBaseline(
+  inputs: { name: string }[],
+  b: { confidence?: number[] | null; features?: Record<string, number[]> },
+): void {
   const names = new Set(inputs.map((i) => i.name))
   for (const [name, sketch] of Object.entries(b.features ?? {})) {
-    if (!names.has(name)) throw new EdgeFleetError('EF_ERR_BASELINE_INVALID', `unknown input ${JSON.stringify(name)}; the model's inputs are ${[...names].map((n) => JSON.stringify(n)).join(', ')}`)
-    if (sketch.length !== FEATURE_BUCKETS.length + 1) throw new EdgeFleetError('EF_ERR_BASELINE_INVALID', `features.${name}: ${sketch.length} bins, expected ${FEATURE_BUCKETS.length + 1} (FEATURE_BUCKETS + overflow)`)
+    if (!names.has(name))
+      throw new EdgeFleetError(
+        'EF_ERR_BASELINE_INVALID',
+        `unknown input ${JSON.stringify(name)}; the model's inputs are ${[...names].map((n) => JSON.stringify(n)).join(', ')}`,
+      )
+    if (sketch.length !== FEATURE_BUCKETS.length + 1)
+      throw new EdgeFleetError(
+        'EF_ERR_BASELINE_INVALID',
+        `features.${name}: ${sketch.length} bins, expected ${FEATURE_BUCKETS.length + 1} (FEATURE_BUCKETS + overflow)`,
+      )
   }
-  if (b.confidence && b.confidence.length !== CONFIDENCE_BUCKETS.length) throw new EdgeFleetError('EF_ERR_BASELINE_INVALID', `confidence: ${b.confidence.length} bins, expected ${CONFIDENCE_BUCKETS.length}`)
-  if (!b.confidence && Object.keys(b.features ?? {}).length === 0) throw new EdgeFleetError('EF_ERR_BASELINE_INVALID', 'give confidence bins, feature sketches, or both')
+  if (b.confidence && b.confidence.length !== CONFIDENCE_BUCKETS.length)
+    throw new EdgeFleetError(
+      'EF_ERR_BASELINE_INVALID',
+      `confidence: ${b.confidence.length} bins, expected ${CONFIDENCE_BUCKETS.length}`,
+    )
+  if (!b.confidence && Object.keys(b.features ?? {}).length === 0)
+    throw new EdgeFleetError('EF_ERR_BASELINE_INVALID', 'give confidence bins, feature sketches, or both')
 }

@@ -43,15 +43,30 @@ export interface DriftValue {
 const sum = (a: readonly number[]) => a.reduce((x, y) => x + y, 0)
 
 /** The subjects of one window against one baseline, with their PSI [EF-9.5]. */
-export function compare(window: RollupCounts, baseline: Baseline | undefined): { subject: string; psi: number | null; count: number; expected: number[] | null; actual: number[] }[] {
+export function compare(
+  window: RollupCounts,
+  baseline: Baseline | undefined,
+): { subject: string; psi: number | null; count: number; expected: number[] | null; actual: number[] }[] {
   const out: { subject: string; psi: number | null; count: number; expected: number[] | null; actual: number[] }[] = []
   if (window.confidence) {
     const e = baseline?.confidence ?? null
-    out.push({ subject: 'output:confidence', psi: e ? psi(e, window.confidence) : null, count: sum(window.confidence), expected: e, actual: window.confidence })
+    out.push({
+      subject: 'output:confidence',
+      psi: e ? psi(e, window.confidence) : null,
+      count: sum(window.confidence),
+      expected: e,
+      actual: window.confidence,
+    })
   }
   for (const [name, sketch] of Object.entries(window.features)) {
     const e = baseline?.features[name] ?? null
-    out.push({ subject: `input:${name}`, psi: e ? psi(e, sketch) : null, count: sum(sketch), expected: e, actual: sketch })
+    out.push({
+      subject: `input:${name}`,
+      psi: e ? psi(e, sketch) : null,
+      count: sum(sketch),
+      expected: e,
+      actual: sketch,
+    })
   }
   return out
 }
@@ -97,47 +112,73 @@ export class DriftMonitor {
     const values: DriftValue[] = []
     const events: FeedLine[] = []
     const t = store.telemetry
-    store.db.transaction(() => {
-      for (const { model, version } of t.rollups.active(from, now + 1)) {
-        maybeFreezeFieldBaseline(store, model, version, now, o)
-        for (const w of t.rollups.window(model, version, from, now + 1).values()) {
-          if (w.profile === '*') continue
-          const baseline = t.baselines.effective(model, version, w.profile)
-          for (const c of compare(w, baseline)) {
-            const min = c.subject === 'output:confidence' ? o.minOutputCount : o.minInputCount
-            if (c.count < min) continue
-            const prev = t.baselines.driftState(model, version, w.profile, c.subject)
-            let open = prev?.open ?? false
-            const alerting = baseline !== undefined && baseline.source !== 'build' && c.psi !== null
-            if (alerting && !open && c.psi! > o.threshold) {
-              open = true
-              events.push(
-                t.feed.append(
-                  {
-                    model,
-                    version,
-                    kind: 'drift',
-                    body: {
-                      profile: w.profile,
-                      subject: c.subject,
-                      psi: c.psi,
-                      threshold: o.threshold,
-                      window: { fromMs: from, toMs: now, requests: w.requests, bins: c.actual },
-                      baseline: { source: baseline.source, fromMs: baseline.fromMs, toMs: baseline.toMs, bins: c.expected },
+    store.db
+      .transaction(() => {
+        for (const { model, version } of t.rollups.active(from, now + 1)) {
+          maybeFreezeFieldBaseline(store, model, version, now, o)
+          for (const w of t.rollups.window(model, version, from, now + 1).values()) {
+            if (w.profile === '*') continue
+            const baseline = t.baselines.effective(model, version, w.profile)
+            for (const c of compare(w, baseline)) {
+              const min = c.subject === 'output:confidence' ? o.minOutputCount : o.minInputCount
+              if (c.count < min) continue
+              const prev = t.baselines.driftState(model, version, w.profile, c.subject)
+              let open = prev?.open ?? false
+              const alerting = baseline !== undefined && baseline.source !== 'build' && c.psi !== null
+              if (alerting && !open && c.psi! > o.threshold) {
+                open = true
+                events.push(
+                  t.feed.append(
+                    {
+                      model,
+                      version,
+                      kind: 'drift',
+                      body: {
+                        profile: w.profile,
+                        subject: c.subject,
+                        psi: c.psi,
+                        threshold: o.threshold,
+                        window: { fromMs: from, toMs: now, requests: w.requests, bins: c.actual },
+                        baseline: {
+                          source: baseline.source,
+                          fromMs: baseline.fromMs,
+                          toMs: baseline.toMs,
+                          bins: c.expected,
+                        },
+                      },
                     },
-                  },
-                  now,
-                ),
-              )
-            } else if (open && (c.psi === null || c.psi < o.threshold / 2)) {
-              open = false
+                    now,
+                  ),
+                )
+              } else if (open && (c.psi === null || c.psi < o.threshold / 2)) {
+                open = false
+              }
+              t.baselines.putDriftState({
+                model,
+                version,
+                profile: w.profile,
+                subject: c.subject,
+                psi: c.psi,
+                count: c.count,
+                baselineSource: baseline?.source ?? null,
+                open,
+                evaluatedAt: now,
+              })
+              values.push({
+                model,
+                version,
+                profile: w.profile,
+                subject: c.subject,
+                psi: c.psi,
+                count: c.count,
+                baselineSource: baseline?.source ?? null,
+                drifting: open,
+              })
             }
-            t.baselines.putDriftState({ model, version, profile: w.profile, subject: c.subject, psi: c.psi, count: c.count, baselineSource: baseline?.source ?? null, open, evaluatedAt: now })
-            values.push({ model, version, profile: w.profile, subject: c.subject, psi: c.psi, count: c.count, baselineSource: baseline?.source ?? null, drifting: open })
           }
         }
-      }
-    }).immediate()
+      })
+      .immediate()
     this.stats.evaluations++
     this.stats.events += events.length
     this.stats.lastMs = performance.now() - t0

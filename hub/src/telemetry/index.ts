@@ -35,11 +35,22 @@ export class Retraining {
   constructor(deps: RetrainingDeps, options: RetrainingOptions = {}) {
     const log = deps.log.child({ svc: 'retraining' })
     this.live = new FeedLive({ publish: deps.publish, log })
-    this.ingest = new Ingestor({ store: deps.store, now: deps.now, log, onFlush: (r) => {
+    this.ingest = new Ingestor(
+      {
+        store: deps.store,
+        now: deps.now,
+        log,
+        onFlush: (r) => {
           this.live.committed(r.feed)
           deps.onFlush?.(r)
-        } }, options.ingest)
-    this.drift = new DriftMonitor({ store: deps.store, now: deps.now, log, onFeed: (lines) => this.live.committed(lines) }, options.drift)
+        },
+      },
+      options.ingest,
+    )
+    this.drift = new DriftMonitor(
+      { store: deps.store, now: deps.now, log, onFeed: (lines) => this.live.committed(lines) },
+      options.drift,
+    )
     this.retention = new Retention({ store: deps.store, now: deps.now, log }, options.retention)
     this.retentionEnabled = options.retention?.enabled ?? true
   }

@@ -93,7 +93,17 @@ export class Ingestor {
   private writer: TelemetryWriter
   private waiters: (() => void)[] = []
   readonly options: IngestOptions
-  readonly stats: IngestStats = { flushes: 0, batches: 0, duplicateBatches: 0, samples: 0, duplicateSamples: 0, failedFlushes: 0, fullFlushes: 0, maxQueued: 0, writerRestarts: 0 }
+  readonly stats: IngestStats = {
+    flushes: 0,
+    batches: 0,
+    duplicateBatches: 0,
+    samples: 0,
+    duplicateSamples: 0,
+    failedFlushes: 0,
+    fullFlushes: 0,
+    maxQueued: 0,
+    writerRestarts: 0,
+  }
 
   constructor(
     private readonly deps: { store: HubStore; now: () => number; log: Logger; onFlush?: (r: FlushResult) => void },
@@ -105,7 +115,9 @@ export class Ingestor {
 
   private newWriter(): TelemetryWriter {
     const file = this.deps.store.db.memory ? undefined : this.deps.store.db.name
-    return this.options.writer === 'thread' && file ? new ThreadWriter(file, { maxDbBytes: this.options.maxDbBytes }) : new InlineWriter(this.deps.store.telemetry)
+    return this.options.writer === 'thread' && file
+      ? new ThreadWriter(file, { maxDbBytes: this.options.maxDbBytes })
+      : new InlineWriter(this.deps.store.telemetry)
   }
 
   /** The writer in use (tests reach its thread through it). */
@@ -169,7 +181,15 @@ export class Ingestor {
   private chunkFor(bytes: number): Chunk {
     const last = this.chunks[this.chunks.length - 1]
     if (last && last.records < this.options.maxRecords && last.bytes + bytes <= this.options.maxBytes) return last
-    const c: Chunk = { records: 0, bytes: 0, batches: [], acc: new RollupAcc(this.options.bucketMs), samples: [], dones: [], keys: [] }
+    const c: Chunk = {
+      records: 0,
+      bytes: 0,
+      batches: [],
+      acc: new RollupAcc(this.options.bucketMs),
+      samples: [],
+      dones: [],
+      keys: [],
+    }
     this.chunks.push(c)
     return c
   }
@@ -181,7 +201,9 @@ export class Ingestor {
     this.queuedRecords++
     this.queuedBytes += bytes
     if (this.queuedRecords > this.stats.maxQueued) this.stats.maxQueued = this.queuedRecords
-    if (this.inFlight < MAX_IN_FLIGHT && !this.timer) this.timer = this.options.flushMs > 0 ? setTimeout(() => this.run(), this.options.flushMs) : setImmediate(() => this.run())
+    if (this.inFlight < MAX_IN_FLIGHT && !this.timer)
+      this.timer =
+        this.options.flushMs > 0 ? setTimeout(() => this.run(), this.options.flushMs) : setImmediate(() => this.run())
   }
 
   /** Whether the queue has room; when it has not, `whenReady` callbacks wait for a transaction to end. */
@@ -221,7 +243,10 @@ export class Ingestor {
     this.queuedBytes -= c.bytes
     let r: FlushResult
     try {
-      r = await this.writer.write({ batches: c.batches, rollups: [...c.acc.rows.values()], samples: c.samples }, this.deps.now())
+      r = await this.writer.write(
+        { batches: c.batches, rollups: [...c.acc.rows.values()], samples: c.samples },
+        this.deps.now(),
+      )
     } catch (err) {
       // The database refused the whole transaction (disk full, closed): nothing was half-written, and
       // nothing is acknowledged: the devices keep these records and send them again [EF-9.1.1].
@@ -229,7 +254,10 @@ export class Ingestor {
       this.stats.failedFlushes++
       const cause = err as Error & { code?: string }
       const e = new EdgeFleetError('EF_ERR_INGEST_UNAVAILABLE', `${cause.code ?? 'error'}: ${cause.message}`, { cause })
-      this.deps.log.error({ code: e.code, err: e.message, records: c.records }, 'telemetry flush failed; not acknowledged')
+      this.deps.log.error(
+        { code: e.code, err: e.message, records: c.records },
+        'telemetry flush failed; not acknowledged',
+      )
       this.settle(c.dones, e)
       if (this.writer.dead && !this.closed) {
         // The writer thread is gone (crashed, out of memory): what it had not committed was refused above; start another.

@@ -51,17 +51,25 @@ export class Retention {
     options: Partial<RetentionOptions> = {},
   ) {
     this.options = Object.freeze({ ...defaultRetentionOptions, ...options })
-    if (!cron.validate(this.options.schedule)) throw new EdgeFleetError('EF_ERR_CONFIG_INVALID', `retention schedule ${JSON.stringify(this.options.schedule)} is not a node-cron expression`)
+    if (!cron.validate(this.options.schedule))
+      throw new EdgeFleetError(
+        'EF_ERR_CONFIG_INVALID',
+        `retention schedule ${JSON.stringify(this.options.schedule)} is not a node-cron expression`,
+      )
   }
 
   start(): void {
-    this.task ??= cron.schedule(this.options.schedule, () => {
-      try {
-        this.run()
-      } catch (err) {
-        this.deps.log.error({ err: (err as Error).message }, 'retention failed')
-      }
-    }, { name: 'edgefleet-retention', noOverlap: true })
+    this.task ??= cron.schedule(
+      this.options.schedule,
+      () => {
+        try {
+          this.run()
+        } catch (err) {
+          this.deps.log.error({ err: (err as Error).message }, 'retention failed')
+        }
+      },
+      { name: 'edgefleet-retention', noOverlap: true },
+    )
   }
 
   stop(): void {
@@ -87,18 +95,34 @@ export class Retention {
     const raw = now - o.rawDays * DAY_MS
     const report: RetentionReport = {
       telemetry: 0,
-      shadow: slice('DELETE FROM telemetry_shadow WHERE rowid IN (SELECT rowid FROM telemetry_shadow WHERE ts_to < ? LIMIT ?)', raw),
+      shadow: slice(
+        'DELETE FROM telemetry_shadow WHERE rowid IN (SELECT rowid FROM telemetry_shadow WHERE ts_to < ? LIMIT ?)',
+        raw,
+      ),
       // Batch ids live as long as rollups: a late resend of a batch whose rows are gone must still be
       // recognised, or it would be counted into its rollup a second time [EF-9.1].
-      batches: slice('DELETE FROM telemetry_batches WHERE rowid IN (SELECT rowid FROM telemetry_batches WHERE ts_to < ? LIMIT ?)', now - o.rollupDays * DAY_MS),
-      samples: slice('DELETE FROM samples WHERE rowid IN (SELECT rowid FROM samples WHERE received_at < ? LIMIT ?)', now - o.sampleDays * DAY_MS),
-      rollups: slice('DELETE FROM telemetry_rollups WHERE (model, version, profile, bucket) IN (SELECT model, version, profile, bucket FROM telemetry_rollups WHERE bucket < ? LIMIT ?)', now - o.rollupDays * DAY_MS),
+      batches: slice(
+        'DELETE FROM telemetry_batches WHERE rowid IN (SELECT rowid FROM telemetry_batches WHERE ts_to < ? LIMIT ?)',
+        now - o.rollupDays * DAY_MS,
+      ),
+      samples: slice(
+        'DELETE FROM samples WHERE rowid IN (SELECT rowid FROM samples WHERE received_at < ? LIMIT ?)',
+        now - o.sampleDays * DAY_MS,
+      ),
+      rollups: slice(
+        'DELETE FROM telemetry_rollups WHERE (model, version, profile, bucket) IN (SELECT model, version, profile, bucket FROM telemetry_rollups WHERE bucket < ? LIMIT ?)',
+        now - o.rollupDays * DAY_MS,
+      ),
       feed: 0,
       ms: 0,
     }
     // Raw rows go per model version through the (model, version, ts_to) index: ingest pays for no extra index.
-    const versions = db.prepare('SELECT DISTINCT model, version FROM telemetry_rollups UNION SELECT model, version FROM versions').all() as { model: string; version: string }[]
-    const delRaw = db.prepare('DELETE FROM telemetry WHERE rowid IN (SELECT rowid FROM telemetry WHERE model = ? AND version = ? AND ts_to < ? LIMIT ?)')
+    const versions = db
+      .prepare('SELECT DISTINCT model, version FROM telemetry_rollups UNION SELECT model, version FROM versions')
+      .all() as { model: string; version: string }[]
+    const delRaw = db.prepare(
+      'DELETE FROM telemetry WHERE rowid IN (SELECT rowid FROM telemetry WHERE model = ? AND version = ? AND ts_to < ? LIMIT ?)',
+    )
     for (const v of versions) {
       for (;;) {
         const n = delRaw.run(v.model, v.version, raw, o.sliceRows).changes

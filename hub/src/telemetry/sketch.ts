@@ -3,7 +3,15 @@
 // inputs or a training pipeline's tensors) compares bin for bin with the
 // field. Mirrors agent/src/telemetry/features.ts and runtime/outputs.ts (the
 // hub never imports the agent); the bounds come from @edgefleet/shared.
-import { CONFIDENCE_BUCKETS, FEATURE_BUCKETS, MAX_OBSERVED_ELEMENTS, decodeTensor, featureBin, type Manifest, type TensorValue } from '@edgefleet/shared'
+import {
+  CONFIDENCE_BUCKETS,
+  FEATURE_BUCKETS,
+  MAX_OBSERVED_ELEMENTS,
+  decodeTensor,
+  featureBin,
+  type Manifest,
+  type TensorValue,
+} from '@edgefleet/shared'
 
 /** Elements observed per tensor, as on the device [EF-2.6.5]. */
 export const MAX_OBSERVED = MAX_OBSERVED_ELEMENTS
@@ -28,7 +36,10 @@ export function confidenceBin(c: number): number {
 }
 
 /** Confidence of one request read as the agent reads it, or undefined [EF-2.6.4]. */
-export function confidenceOf(semantics: Manifest['semantics'], outputs: Record<string, TensorValue>): number | undefined {
+export function confidenceOf(
+  semantics: Manifest['semantics'],
+  outputs: Record<string, TensorValue>,
+): number | undefined {
   const sem = semantics?.find((s) => s.kind === 'probability' || s.kind === 'scores' || s.kind === 'logits')
   const t = sem && outputs[sem.name]
   if (!sem || !t) return undefined
@@ -43,7 +54,10 @@ export function confidenceOf(semantics: Manifest['semantics'], outputs: Record<s
 }
 
 /** Sketches of float inputs of wire tensors (other types are not features). */
-export function sketchTensors(tensors: Record<string, TensorValue>, into: Record<string, number[]> = {}): Record<string, number[]> {
+export function sketchTensors(
+  tensors: Record<string, TensorValue>,
+  into: Record<string, number[]> = {},
+): Record<string, number[]> {
   for (const [name, t] of Object.entries(tensors)) {
     if (t.type !== 'float32' && t.type !== 'float64') continue
     sketchInto((into[name] ??= emptySketch()), decodeTensor(name, t).data as Float32Array)

@@ -9,7 +9,10 @@ import { decodeSamples, unpackSamples, type WriteRequest, type WriterData } from
 const data = workerData as WriterData
 const db = openDb({ path: data.dbPath })
 // A size cap makes SQLite refuse growth past it with SQLITE_FULL, as a full disk would.
-if (data.maxDbBytes > 0) db.pragma(`max_page_count = ${Math.max(1, Math.floor(data.maxDbBytes / (db.pragma('page_size', { simple: true }) as number)))}`)
+if (data.maxDbBytes > 0)
+  db.pragma(
+    `max_page_count = ${Math.max(1, Math.floor(data.maxDbBytes / (db.pragma('page_size', { simple: true }) as number)))}`,
+  )
 const store = new TelemetryStore(db)
 const port = parentPort!
 
@@ -21,9 +24,18 @@ port.on('message', (m: WriteRequest | { id: 0; close: true }) => {
   }
   try {
     const samples = decodeSamples(unpackSamples(m.samples, m.sampleLens))
-    port.postMessage({ id: m.id, result: store.writePrepared({ batches: m.batches, rollups: m.rollups, samples }, m.now) })
+    port.postMessage({
+      id: m.id,
+      result: store.writePrepared({ batches: m.batches, rollups: m.rollups, samples }, m.now),
+    })
   } catch (err) {
     const sqlite = (err as { code?: unknown }).code
-    port.postMessage({ id: m.id, error: { message: (err as Error).message, code: typeof sqlite === 'string' && sqlite.startsWith('SQLITE') ? sqlite : codeOf(err) } })
+    port.postMessage({
+      id: m.id,
+      error: {
+        message: (err as Error).message,
+        code: typeof sqlite === 'string' && sqlite.startsWith('SQLITE') ? sqlite : codeOf(err),
+      },
+    })
   }
 })

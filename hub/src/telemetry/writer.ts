@@ -42,7 +42,9 @@ export class InlineWriter implements TelemetryWriter {
 
   write(f: FlushInput, now: number): Promise<FlushResult> {
     try {
-      return Promise.resolve(this.store.writePrepared({ batches: f.batches, rollups: f.rollups, samples: decodeSamples(f.samples) }, now))
+      return Promise.resolve(
+        this.store.writePrepared({ batches: f.batches, rollups: f.rollups, samples: decodeSamples(f.samples) }, now),
+      )
     } catch (err) {
       return Promise.reject(err as Error)
     }
@@ -110,7 +112,9 @@ export class ThreadWriter implements TelemetryWriter {
   private readonly exited: Promise<void>
 
   constructor(dbPath: string, opts: { maxDbBytes?: number; url?: URL } = {}) {
-    this.worker = new Worker(opts.url ?? writerWorkerUrl(), { workerData: { dbPath, maxDbBytes: opts.maxDbBytes ?? 0 } satisfies WriterData })
+    this.worker = new Worker(opts.url ?? writerWorkerUrl(), {
+      workerData: { dbPath, maxDbBytes: opts.maxDbBytes ?? 0 } satisfies WriterData,
+    })
     this.worker.on('message', (m: Reply) => {
       const p = this.pending.get(m.id)
       if (!p) return

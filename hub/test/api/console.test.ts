@@ -6,12 +6,44 @@ import { provision, startTestHub, type TestHub } from '../fixtures/hub.js'
 let t: TestHub
 beforeAll(async () => {
   t = await startTestHub()
-  for (let i = 0; i < 5; i++) await provision(t.hub, `c${i}`, i % 2 ? 'gateway-rpi4' : 'industrial-x86', { site: i < 3 ? 'north' : 'south' })
+  for (let i = 0; i < 5; i++)
+    await provision(t.hub, `c${i}`, i % 2 ? 'gateway-rpi4' : 'industrial-x86', { site: i < 3 ? 'north' : 'south' })
   const now = Date.now()
-  t.hub.store.devices.setState('c0', { v: 1, deviceId: 'c0', online: true, ts: now, profile: 'industrial-x86', models: [{ name: 'm', version: '1.0.0', precision: 'fp32', artifact: 'a'.repeat(64), slot: 'a' }] }, now)
+  t.hub.store.devices.setState(
+    'c0',
+    {
+      v: 1,
+      deviceId: 'c0',
+      online: true,
+      ts: now,
+      profile: 'industrial-x86',
+      models: [{ name: 'm', version: '1.0.0', precision: 'fp32', artifact: 'a'.repeat(64), slot: 'a' }],
+    },
+    now,
+  )
   const lat = (i: number) => Object.assign(new Array(17).fill(0), { [i]: 10 })
   for (let k = 0; k < 3; k++)
-    t.hub.store.telemetry.ingest({ v: 1, deviceId: 'c0', batchId: `batch-${k}-xxxx`, from: now - 60_000 + k * 10_000, to: now - 50_000 + k * 10_000, models: [{ model: 'm', version: '1.0.0', requests: 10, errors: k, latency: lat(4 + k), latencySumMs: 10, confidence: Object.assign(new Array(10).fill(0), { 9: 10 }) }] }, now)
+    t.hub.store.telemetry.ingest(
+      {
+        v: 1,
+        deviceId: 'c0',
+        batchId: `batch-${k}-xxxx`,
+        from: now - 60_000 + k * 10_000,
+        to: now - 50_000 + k * 10_000,
+        models: [
+          {
+            model: 'm',
+            version: '1.0.0',
+            requests: 10,
+            errors: k,
+            latency: lat(4 + k),
+            latencySumMs: 10,
+            confidence: Object.assign(new Array(10).fill(0), { 9: 10 }),
+          },
+        ],
+      },
+      now,
+    )
 })
 afterAll(() => t?.close())
 
@@ -46,7 +78,9 @@ describe('console', () => {
   })
 
   it('returns telemetry as a time series per version with percentiles, error counts and confidence bins', async () => {
-    const r = (await t.hub.api.inject({ method: 'GET', url: '/api/v1/telemetry/series?model=m&bucketMs=10000&sinceMs=0' })).json()
+    const r = (
+      await t.hub.api.inject({ method: 'GET', url: '/api/v1/telemetry/series?model=m&bucketMs=10000&sinceMs=0' })
+    ).json()
     expect(r.items).toHaveLength(3)
     expect(r.items.map((p: { errors: number }) => p.errors)).toEqual([0, 1, 2])
     expect(r.items[0].confidence[9]).toBe(10)

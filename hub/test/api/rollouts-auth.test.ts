@@ -11,7 +11,12 @@ let t: TestHub
 let admin: string
 const tokens: Record<string, string> = {}
 const call = (method: 'GET' | 'POST' | 'DELETE', url: string, token?: string, payload?: unknown) =>
-  t.hub.api.inject({ method, url, ...(payload !== undefined ? { payload: payload as object } : {}), headers: token ? { authorization: `Bearer ${token}` } : {} })
+  t.hub.api.inject({
+    method,
+    url,
+    ...(payload !== undefined ? { payload: payload as object } : {}),
+    headers: token ? { authorization: `Bearer ${token}` } : {},
+  })
 
 beforeAll(async () => {
   t = await startTestHub({ auth: true })
@@ -21,7 +26,15 @@ beforeAll(async () => {
     expect(res.statusCode).toBe(201)
     tokens[role] = (res.json() as { token: string }).token
   }
-  expect((await call('POST', '/api/v1/devices', admin, { id: 'a1', profile: 'gateway-rpi4', tags: { fleet: 'x', region: 'eu' } })).statusCode).toBe(201)
+  expect(
+    (
+      await call('POST', '/api/v1/devices', admin, {
+        id: 'a1',
+        profile: 'gateway-rpi4',
+        tags: { fleet: 'x', region: 'eu' },
+      })
+    ).statusCode,
+  ).toBe(201)
   await registerVersions(t, 'm', ['1.0.0', '2.0.0'])
 })
 afterAll(() => t?.close())
@@ -31,7 +44,9 @@ describe('API tokens', () => {
     const file = join(t.dir, 'admin-token')
     expect(readFileSync(file, 'utf8').trim()).toBe(admin)
     expect(statSync(file).mode & 0o777).toBe(0o600)
-    const row = t.hub.store.db.prepare('SELECT token_hash FROM api_tokens WHERE role = ?').get('admin') as { token_hash: string }
+    const row = t.hub.store.db.prepare('SELECT token_hash FROM api_tokens WHERE role = ?').get('admin') as {
+      token_hash: string
+    }
     expect(row.token_hash).not.toContain(admin)
   })
 
@@ -41,25 +56,44 @@ describe('API tokens', () => {
       expect(res.statusCode).toBe(401)
       expect(res.json()).toEqual({ error: { code: 'EF_ERR_AUTH_TOKEN_INVALID', message: expect.any(String) } })
     }
-    for (const url of ['/healthz', '/docs', '/docs/openapi.json', '/metrics']) expect((await call('GET', url)).statusCode).toBe(200)
+    for (const url of ['/healthz', '/docs', '/docs/openapi.json', '/metrics'])
+      expect((await call('GET', url)).statusCode).toBe(200)
   })
 
   it('a viewer reads but cannot create a rollout (403 EF_ERR_AUTH_FORBIDDEN_ROLE); an operator can, and cannot provision', async () => {
     expect((await call('GET', '/api/v1/rollouts', tokens.viewer)).statusCode).toBe(200)
-    const body = { model: 'm', version: '2.0.0', selector: 'tag=fleet=x', waves: [{ percent: 100 }], schedule: { maintenanceWindows: false } }
+    const body = {
+      model: 'm',
+      version: '2.0.0',
+      selector: 'tag=fleet=x',
+      waves: [{ percent: 100 }],
+      schedule: { maintenanceWindows: false },
+    }
     const denied = await call('POST', '/api/v1/rollouts', tokens.viewer, body)
     expect(denied.statusCode).toBe(403)
     expect(denied.json().error.code).toBe('EF_ERR_AUTH_FORBIDDEN_ROLE')
     expect(t.hub.store.rollouts.count()).toBe(0)
     const ok = await call('POST', '/api/v1/rollouts', tokens.operator, body)
     expect(ok.statusCode).toBe(201)
-    expect(ok.json().rollout).toMatchObject({ state: 'running', createdBy: 'operator-1', selectorText: 'tag=fleet=x', devices: 1 })
-    expect((await call('POST', '/api/v1/devices', tokens.operator, { id: 'a2', profile: 'gateway-rpi4' })).json().error.code).toBe('EF_ERR_AUTH_FORBIDDEN_ROLE')
+    expect(ok.json().rollout).toMatchObject({
+      state: 'running',
+      createdBy: 'operator-1',
+      selectorText: 'tag=fleet=x',
+      devices: 1,
+    })
+    expect(
+      (await call('POST', '/api/v1/devices', tokens.operator, { id: 'a2', profile: 'gateway-rpi4' })).json().error.code,
+    ).toBe('EF_ERR_AUTH_FORBIDDEN_ROLE')
     expect((await call('POST', '/api/v1/tokens', tokens.operator, { name: 'x', role: 'admin' })).statusCode).toBe(403)
   })
 
   it('checks the token before parsing the body: a malformed request without a token is 401, not 400', async () => {
-    const res = await t.hub.api.inject({ method: 'POST', url: '/api/v1/deployments', payload: '{"model":', headers: { 'content-type': 'application/json' } })
+    const res = await t.hub.api.inject({
+      method: 'POST',
+      url: '/api/v1/deployments',
+      payload: '{"model":',
+      headers: { 'content-type': 'application/json' },
+    })
     expect(res.statusCode).toBe(401)
     const art = await call('GET', `/api/v1/artifacts/${'0'.repeat(64)}`)
     expect(art.json().error.code).toBe('EF_ERR_AUTH_BAD_CREDENTIALS') // devices use HTTP Basic there [EF-4.10]
@@ -115,7 +149,9 @@ describe('rollout validation', () => {
   })
 
   it('rollout actions answer EF_ERR_ROLLOUT_NOT_FOUND / EF_ERR_ROLLOUT_STATE', async () => {
-    expect((await call('POST', '/api/v1/rollouts/nope/pause', admin)).json().error.code).toBe('EF_ERR_ROLLOUT_NOT_FOUND')
+    expect((await call('POST', '/api/v1/rollouts/nope/pause', admin)).json().error.code).toBe(
+      'EF_ERR_ROLLOUT_NOT_FOUND',
+    )
     const id = (await call('GET', '/api/v1/rollouts', admin)).json().items[0].id
     expect((await call('POST', `/api/v1/rollouts/${id}/approve`, admin)).json().error.code).toBe('EF_ERR_ROLLOUT_STATE')
     expect((await call('POST', `/api/v1/rollouts/${id}/pause`, tokens.viewer)).statusCode).toBe(403)
@@ -130,7 +166,10 @@ describe('rollout validation', () => {
 
 describe('docs and metrics', () => {
   it('serves an OpenAPI 3 document built from the route schemas', async () => {
-    const doc = (await call('GET', '/docs/openapi.json')).json() as { openapi: string; paths: Record<string, Record<string, { requestBody?: unknown; responses: Record<string, unknown> }>> }
+    const doc = (await call('GET', '/docs/openapi.json')).json() as {
+      openapi: string
+      paths: Record<string, Record<string, { requestBody?: unknown; responses: Record<string, unknown> }>>
+    }
     expect(doc.openapi).toBe('3.0.3')
     expect(doc.paths['/api/v1/rollouts'].post.requestBody).toBeDefined()
     expect(Object.keys(doc.paths['/api/v1/rollouts/{id}'].get.responses)).toContain('200')
@@ -141,7 +180,16 @@ describe('docs and metrics', () => {
     const res = await call('GET', '/metrics')
     expect(res.headers['content-type']).toMatch(/^text\/plain; version=0.0.4/)
     const body = res.body
-    for (const name of ['edgefleet_devices_online', 'edgefleet_deployment_devices', 'edgefleet_telemetry_batches_total', 'edgefleet_broker_clients', 'edgefleet_rollouts', 'edgefleet_mqtt_messages_in_total', 'edgefleet_ingest_failed_transactions_total', 'edgefleet_ingest_queued'])
+    for (const name of [
+      'edgefleet_devices_online',
+      'edgefleet_deployment_devices',
+      'edgefleet_telemetry_batches_total',
+      'edgefleet_broker_clients',
+      'edgefleet_rollouts',
+      'edgefleet_mqtt_messages_in_total',
+      'edgefleet_ingest_failed_transactions_total',
+      'edgefleet_ingest_queued',
+    ])
       expect(body).toMatch(new RegExp(`^# TYPE ${name} (gauge|counter)$`, 'm'))
     expect(body).toMatch(/^edgefleet_broker_clients \d+$/m)
     expect(body).toMatch(/^edgefleet_rollouts\{state="paused"\} 1$/m)

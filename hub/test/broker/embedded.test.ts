@@ -13,11 +13,22 @@ const batch = (deviceId: string): TelemetryBatch => ({
   batchId: randomUUID(),
   from: 1,
   to: 2,
-  models: [{ model: 'wake', version: '1', requests: 1, errors: 0, latency: new Array<number>(LATENCY_BUCKETS_MS.length + 1).fill(0).map((_, i) => (i === 0 ? 1 : 0)), latencySumMs: 0.01 }],
+  models: [
+    {
+      model: 'wake',
+      version: '1',
+      requests: 1,
+      errors: 0,
+      latency: new Array<number>(LATENCY_BUCKETS_MS.length + 1).fill(0).map((_, i) => (i === 0 ? 1 : 0)),
+      latencySumMs: 0.01,
+    },
+  ],
 })
 
 const batchStored = (t: TestHub, deviceId: string, batchId: string) =>
-  t.hub.store.db.prepare('SELECT 1 FROM telemetry_batches WHERE device_id = ? AND batch_id = ?').get(deviceId, batchId) !== undefined
+  t.hub.store.db
+    .prepare('SELECT 1 FROM telemetry_batches WHERE device_id = ? AND batch_id = ?')
+    .get(deviceId, batchId) !== undefined
 
 /** SUBACK return codes; mqtt.js rejects on a failure code but carries the SUBACK packet. */
 async function granted(c: MqttClient, filter: string): Promise<number[]> {
@@ -82,7 +93,11 @@ describe('embedded broker', () => {
         expect(await granted(c, 'ef/v1/art/#')).toEqual([128])
         expect(c.connected).toBe(true)
         // Still usable: a permitted publish goes through.
-        await c.publishAsync(topics.events('dev-1'), JSON.stringify({ v: 1, deviceId: 'dev-1', ts: 1, kind: 'received' }), { qos: 1 })
+        await c.publishAsync(
+          topics.events('dev-1'),
+          JSON.stringify({ v: 1, deviceId: 'dev-1', ts: 1, kind: 'received' }),
+          { qos: 1 },
+        )
         expect(c.connected).toBe(true)
       } finally {
         await c.endAsync()

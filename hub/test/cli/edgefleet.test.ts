@@ -7,7 +7,9 @@ import { startTestHub, type TestHub } from '../fixtures/hub.js'
 
 function sink(): { stream: NodeJS.WriteStream; text: () => string } {
   let buf = ''
-  const stream = { write: (s: string | Uint8Array) => ((buf += typeof s === 'string' ? s : Buffer.from(s).toString()), true) } as unknown as NodeJS.WriteStream
+  const stream = {
+    write: (s: string | Uint8Array) => ((buf += typeof s === 'string' ? s : Buffer.from(s).toString()), true),
+  } as unknown as NodeJS.WriteStream
   return { stream, text: () => buf }
 }
 
@@ -83,7 +85,18 @@ describe('edgefleet CLI against a running hub', () => {
   })
 
   it('device add --json prints the secret and the hub key', async () => {
-    const r = await run(['device', 'add', 'cli-1', '--profile', 'gateway-rpi4', '--tag', 'site=north', '--json', '--hub', t.hub.httpUrl])
+    const r = await run([
+      'device',
+      'add',
+      'cli-1',
+      '--profile',
+      'gateway-rpi4',
+      '--tag',
+      'site=north',
+      '--json',
+      '--hub',
+      t.hub.httpUrl,
+    ])
     expect(r.code, r.err).toBe(0)
     const body = JSON.parse(r.out) as { id: string; secret: string; hubPublicKey: string; tags: Record<string, string> }
     expect(body.id).toBe('cli-1')
@@ -96,7 +109,9 @@ describe('edgefleet CLI against a running hub', () => {
     const r = await run(['device', 'add', 'cli-2', '--profile', 'industrial-x86', '--hub', t.hub.httpUrl])
     expect(r.code).toBe(0)
     expect(r.out).toContain('device cli-2 (industrial-x86) provisioned')
-    expect(r.out).toMatch(/edgefleet-agent --hub mqtt:\/\/127\.0\.0\.1:\d+ --device-id cli-2 --secret=\S+ --hub-key=\S{43} --profile industrial-x86/)
+    expect(r.out).toMatch(
+      /edgefleet-agent --hub mqtt:\/\/127\.0\.0\.1:\d+ --device-id cli-2 --secret=\S+ --hub-key=\S{43} --profile industrial-x86/,
+    )
   })
 
   it('devices list --json returns an array of the devices', async () => {

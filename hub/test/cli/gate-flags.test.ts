@@ -4,8 +4,13 @@ import { gateFlags } from '../../src/cli/rollouts.js'
 
 describe('gateFlags', () => {
   it('maps each flag to its gate, `off` to null, and leaves out what was not given', () => {
-    expect(gateFlags({ 'max-p95-ratio': '3', 'max-confidence-psi': 'off', 'min-requests': '20', waves: '1,100%' })).toEqual({ maxP95Ratio: 3, maxConfidencePsi: null, minRequests: 20 })
-    expect(gateFlags({ 'max-error-rate-delta': '0.05', 'min-agreement': '0.9' })).toEqual({ maxErrorRateDelta: 0.05, minShadowAgreement: 0.9 })
+    expect(
+      gateFlags({ 'max-p95-ratio': '3', 'max-confidence-psi': 'off', 'min-requests': '20', waves: '1,100%' }),
+    ).toEqual({ maxP95Ratio: 3, maxConfidencePsi: null, minRequests: 20 })
+    expect(gateFlags({ 'max-error-rate-delta': '0.05', 'min-agreement': '0.9' })).toEqual({
+      maxErrorRateDelta: 0.05,
+      minShadowAgreement: 0.9,
+    })
     expect(gateFlags({})).toEqual({})
   })
 })

@@ -31,8 +31,16 @@ describe('OCR int8-static on fresh text images', () => {
     const calibrationDir = textCalibrationDir(img.input, img.dims, 10, 7, img.norm)
     dirs.push(calibrationDir)
     const model = new Uint8Array(readFileSync(m.file))
-    const profile = testProfile({ precisions: ['int8-static'], accuracyBudget: { minCosine: 0.95, maxTop1Disagreement: 0.1 } })
-    const r = await compile(model, profile, { precision: 'int8-static', calibrationDir, validationSamples: 3, timing: false })
+    const profile = testProfile({
+      precisions: ['int8-static'],
+      accuracyBudget: { minCosine: 0.95, maxTop1Disagreement: 0.1 },
+    })
+    const r = await compile(model, profile, {
+      precision: 'int8-static',
+      calibrationDir,
+      validationSamples: 3,
+      timing: false,
+    })
     expect(r.report.calibration).toMatchObject({ samples: 7, validationSamples: 3 })
     const [f, q] = [await openSession(model), await openSession(r.bytes)]
     try {
@@ -44,7 +52,9 @@ describe('OCR int8-static on fresh text images', () => {
         gots.push(await run(q, x))
       }
       const a = compareOutputs(refs, gots)
-      console.log(`${name} int8-static fresh: mean cosine ${a.meanCosine.toFixed(4)} min ${a.cosine.toFixed(4)}${a.top1Agreement !== undefined ? ` top1 ${a.top1Agreement.toFixed(3)}` : ''} (${(r.report.notes as string[]).join('; ')})`)
+      console.log(
+        `${name} int8-static fresh: mean cosine ${a.meanCosine.toFixed(4)} min ${a.cosine.toFixed(4)}${a.top1Agreement !== undefined ? ` top1 ${a.top1Agreement.toFixed(3)}` : ''} (${(r.report.notes as string[]).join('; ')})`,
+      )
       expect(a.meanCosine).toBeGreaterThanOrEqual(meanCos)
       expect(a.cosine).toBeGreaterThanOrEqual(minCos)
       if (top1 !== undefined) expect(a.top1Agreement).toBeGreaterThanOrEqual(top1)

@@ -16,7 +16,10 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }))
 
 const sink = () => {
   let text = ''
-  return { stream: { write: (s: string) => ((text += s), true), isTTY: false } as unknown as NodeJS.WriteStream, text: () => text }
+  return {
+    stream: { write: (s: string) => ((text += s), true), isTTY: false } as unknown as NodeJS.WriteStream,
+    text: () => text,
+  }
 }
 
 function file(name: string, data: Uint8Array | string): string {
@@ -38,16 +41,23 @@ describe('bad input gets its code', () => {
   const profile = testProfile()
 
   it('not an ONNX file → EF_ERR_MODEL_INVALID', async () => {
-    await expect(compile(new TextEncoder().encode('#!/bin/sh\necho not a model\n'), profile)).rejects.toMatchObject({ code: 'EF_ERR_MODEL_INVALID' })
+    await expect(compile(new TextEncoder().encode('#!/bin/sh\necho not a model\n'), profile)).rejects.toMatchObject({
+      code: 'EF_ERR_MODEL_INVALID',
+    })
   })
 
   it('a truncated model → EF_ERR_MODEL_INVALID', async () => {
     const m = mlpModel()
-    await expect(compile(m.subarray(0, m.byteLength - 300), profile)).rejects.toMatchObject({ code: 'EF_ERR_MODEL_INVALID' })
+    await expect(compile(m.subarray(0, m.byteLength - 300), profile)).rejects.toMatchObject({
+      code: 'EF_ERR_MODEL_INVALID',
+    })
   })
 
   it("an opset outside the profile's range → EF_ERR_OPSET_OUT_OF_RANGE", async () => {
-    await expect(compile(mlpModel(), testProfile({ opset: { min: 7, max: 11 } }))).rejects.toMatchObject({ code: 'EF_ERR_OPSET_OUT_OF_RANGE', message: expect.stringMatching(/opset 13 is outside/) })
+    await expect(compile(mlpModel(), testProfile({ opset: { min: 7, max: 11 } }))).rejects.toMatchObject({
+      code: 'EF_ERR_OPSET_OUT_OF_RANGE',
+      message: expect.stringMatching(/opset 13 is outside/),
+    })
   })
 
   it('a model ORT cannot load → EF_ERR_MODEL_INVALID', async () => {
@@ -57,28 +67,54 @@ describe('bad input gets its code', () => {
   })
 
   it('a precision the profile does not allow → EF_ERR_BUILD_FAILED', async () => {
-    await expect(compile(mlpModel(), testProfile({ precisions: ['fp32'] }), { precision: 'int8-static' })).rejects.toMatchObject({ code: 'EF_ERR_BUILD_FAILED' })
+    await expect(
+      compile(mlpModel(), testProfile({ precisions: ['fp32'] }), { precision: 'int8-static' }),
+    ).rejects.toMatchObject({ code: 'EF_ERR_BUILD_FAILED' })
   })
 
   it('no candidate within budget → EF_ERR_BUILD_FAILED naming each reason', async () => {
     const strict = testProfile({ precisions: ['int8-weight'], accuracyBudget: { minCosine: 0.9999999 } })
-    await expect(compile(convModel(), strict, { timing: false })).rejects.toMatchObject({ code: 'EF_ERR_BUILD_FAILED', message: expect.stringMatching(/int8-weight: cosine/) })
+    await expect(compile(convModel(), strict, { timing: false })).rejects.toMatchObject({
+      code: 'EF_ERR_BUILD_FAILED',
+      message: expect.stringMatching(/int8-weight: cosine/),
+    })
   })
 
   it('calibration tensors of the wrong shape or type → EF_ERR_CALIBRATION_INVALID', async () => {
     const shape = join(dir, 'cal-shape')
     mkdirSync(join(shape, 'x'), { recursive: true })
-    writeFileSync(join(shape, 'x', '0.npy'), writeNpy({ type: 'float32', dims: [1, 3, 8, 8], data: new Float32Array(192) }))
-    await expect(compile(convModel(), profile, { precision: 'int8-static', calibrationDir: shape })).rejects.toMatchObject({ code: 'EF_ERR_CALIBRATION_INVALID', message: expect.stringMatching(/axis 2/) })
+    writeFileSync(
+      join(shape, 'x', '0.npy'),
+      writeNpy({ type: 'float32', dims: [1, 3, 8, 8], data: new Float32Array(192) }),
+    )
+    await expect(
+      compile(convModel(), profile, { precision: 'int8-static', calibrationDir: shape }),
+    ).rejects.toMatchObject({ code: 'EF_ERR_CALIBRATION_INVALID', message: expect.stringMatching(/axis 2/) })
     const type = join(dir, 'cal-type')
     mkdirSync(type)
-    writeFileSync(join(type, 'x_0.npy'), writeNpy({ type: 'int64', dims: [1, 3, 16, 16], data: new BigInt64Array(768) }))
-    await expect(compile(convModel(), profile, { precision: 'int8-static', calibrationDir: type })).rejects.toMatchObject({ code: 'EF_ERR_CALIBRATION_INVALID', message: expect.stringMatching(/type int64/) })
+    writeFileSync(
+      join(type, 'x_0.npy'),
+      writeNpy({ type: 'int64', dims: [1, 3, 16, 16], data: new BigInt64Array(768) }),
+    )
+    await expect(
+      compile(convModel(), profile, { precision: 'int8-static', calibrationDir: type }),
+    ).rejects.toMatchObject({ code: 'EF_ERR_CALIBRATION_INVALID', message: expect.stringMatching(/type int64/) })
   })
 
   it('CLI: unknown profile id → EF_ERR_PROFILE_UNKNOWN, exit 1, nothing at --out', async () => {
     const out = join(dir, 'none.onnx')
-    const r = await cli([file('m.onnx', mlpModel()), '--profile', 'no-such-device', '--profiles-dir', dir, '--out', out, '--report', join(dir, 'none.json'), '--json'])
+    const r = await cli([
+      file('m.onnx', mlpModel()),
+      '--profile',
+      'no-such-device',
+      '--profiles-dir',
+      dir,
+      '--out',
+      out,
+      '--report',
+      join(dir, 'none.json'),
+      '--json',
+    ])
     expect(r.code).toBe(1)
     expect(JSON.parse(r.stdout)).toMatchObject({ ok: false, code: 'EF_ERR_PROFILE_UNKNOWN' })
     expect(existsSync(out)).toBe(false)
@@ -86,7 +122,15 @@ describe('bad input gets its code', () => {
 
   it('CLI: a failing build leaves no file and no temp file behind', async () => {
     const out = join(dir, 'bad.onnx')
-    const r = await cli([file('bad-model.onnx', 'garbage'), '--profile', profileFile, '--out', out, '--report', join(dir, 'bad.json')])
+    const r = await cli([
+      file('bad-model.onnx', 'garbage'),
+      '--profile',
+      profileFile,
+      '--out',
+      out,
+      '--report',
+      join(dir, 'bad.json'),
+    ])
     expect(r.code).toBe(1)
     expect(r.stderr).toMatch(/EF_ERR_MODEL_INVALID/)
     expect(existsSync(out)).toBe(false)
@@ -103,10 +147,26 @@ describe('CLI and worker', () => {
   it('compiles with a profile id from --profiles-dir, writes the build and a JSON report', async () => {
     const profiles = join(dir, 'profiles')
     mkdirSync(profiles)
-    writeFileSync(join(profiles, 'some-file-name.json'), JSON.stringify(testProfile({ id: 'tiny-x86', precisions: ['fp32', 'int8-dynamic'] })))
+    writeFileSync(
+      join(profiles, 'some-file-name.json'),
+      JSON.stringify(testProfile({ id: 'tiny-x86', precisions: ['fp32', 'int8-dynamic'] })),
+    )
     const out = join(dir, 'mlp.int8.onnx')
     const rep = join(dir, 'mlp.report.json')
-    const r = await cli([file('mlp.onnx', mlpModel()), '--profile', 'tiny-x86', '--profiles-dir', profiles, '--precision', 'int8-dynamic', '--out', out, '--report', rep, '--json'])
+    const r = await cli([
+      file('mlp.onnx', mlpModel()),
+      '--profile',
+      'tiny-x86',
+      '--profiles-dir',
+      profiles,
+      '--precision',
+      'int8-dynamic',
+      '--out',
+      out,
+      '--report',
+      rep,
+      '--json',
+    ])
     expect(r.code, r.stderr).toBe(0)
     expect(JSON.parse(r.stdout)).toMatchObject({ ok: true, precision: 'int8-dynamic' })
     const report = JSON.parse(readFileSync(rep, 'utf8'))
@@ -117,7 +177,10 @@ describe('CLI and worker', () => {
   })
 
   it('auto plan: report lists every candidate, the pick is the fastest passing one', async () => {
-    const r = await compile(convModel(), testProfile(), { calibrationSamples: 4, timing: { warmup: 2, minRounds: 5, maxRounds: 20, budgetMs: 300 } })
+    const r = await compile(convModel(), testProfile(), {
+      calibrationSamples: 4,
+      timing: { warmup: 2, minRounds: 5, maxRounds: 20, budgetMs: 300 },
+    })
     const cands = r.report.candidates as Array<{ precision: string; verdict: string; latencyMs?: number }>
     expect(cands.map((c) => c.precision)).toEqual(['fp32', 'fp16', 'int8-dynamic', 'int8-weight', 'int8-static'])
     const passing = cands.filter((c) => c.verdict === 'pass')
@@ -130,10 +193,16 @@ describe('CLI and worker', () => {
   it.skipIf(!existsSync(dist))('compileInWorker runs compile off the main thread (built dist/)', async () => {
     const mod = (await import(dist)) as typeof import('../../src/compiler/index.js')
     const phases: string[] = []
-    const r = await mod.compileInWorker(mlpModel(), testProfile(), { precision: 'int8-dynamic', timing: false, onProgress: (p) => phases.push(p.phase) })
+    const r = await mod.compileInWorker(mlpModel(), testProfile(), {
+      precision: 'int8-dynamic',
+      timing: false,
+      onProgress: (p) => phases.push(p.phase),
+    })
     expect(r.precision).toBe('int8-dynamic')
     expect(r.bytes).toBeInstanceOf(Uint8Array)
     expect(phases).toContain('done')
-    await expect(mod.compileInWorker(new Uint8Array([1, 2, 3]), testProfile())).rejects.toMatchObject({ code: 'EF_ERR_MODEL_INVALID' })
+    await expect(mod.compileInWorker(new Uint8Array([1, 2, 3]), testProfile())).rejects.toMatchObject({
+      code: 'EF_ERR_MODEL_INVALID',
+    })
   })
 })

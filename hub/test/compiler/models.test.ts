@@ -5,7 +5,14 @@
 import { readFileSync, rmSync } from 'node:fs'
 import { afterAll, describe, expect, it } from 'vitest'
 import type { Precision } from '@edgefleet/shared'
-import { compile, openSession, run, synthesizeInputs, sessionSignature, defaultAccuracyBudget } from '../../src/compiler/index.js'
+import {
+  compile,
+  openSession,
+  run,
+  synthesizeInputs,
+  sessionSignature,
+  defaultAccuracyBudget,
+} from '../../src/compiler/index.js'
 import { shipped, testProfile, textCalibrationDir } from '../fixtures/compiler/models.js'
 
 const precisions: Precision[] = ['fp32', 'fp16', 'int8-dynamic', 'int8-weight', 'int8-static']
@@ -47,7 +54,8 @@ describe.each(Object.entries(shipped))('%s', (name, m) => {
     expect(r.precision).toBe(precision)
     expect(r.report.verdict).toBe('pass')
     expect(r.report.cosine).toBeGreaterThanOrEqual(budget.minCosine)
-    if (r.report.top1Agreement !== undefined) expect(1 - (r.report.top1Agreement as number)).toBeLessThanOrEqual(budget.maxTop1Disagreement)
+    if (r.report.top1Agreement !== undefined)
+      expect(1 - (r.report.top1Agreement as number)).toBeLessThanOrEqual(budget.maxTop1Disagreement)
     expect(() => JSON.stringify(r.report)).not.toThrow()
     if (precision.startsWith('int8')) expect(r.report.sizeBytes).toBeLessThan(0.5 * model.byteLength)
     if (precision === 'fp16') expect(r.report.sizeBytes).toBeLessThan(0.6 * model.byteLength)
@@ -56,16 +64,22 @@ describe.each(Object.entries(shipped))('%s', (name, m) => {
     // (no name shortening there) and its LSTM biases stay fp32: 0.29.
     if (precision === 'int8-weight' && name !== 'silero-vad') expect(r.report.sizeRatio).toBeLessThanOrEqual(0.27)
     // The static QDQ builds of the two big conv models too (no zero-point tensors, compact storage).
-    if ((precision === 'int8-static' || precision === 'int8-dynamic') && (name === 'ocr-det' || name === 'ocr-rec')) expect(r.report.sizeRatio).toBeLessThanOrEqual(0.27)
+    if ((precision === 'int8-static' || precision === 'int8-dynamic') && (name === 'ocr-det' || name === 'ocr-rec'))
+      expect(r.report.sizeRatio).toBeLessThanOrEqual(0.27)
     // Independently: the shipped bytes load and run with the device's default options.
     const s = await openSession(r.bytes, { threads: 1 })
     try {
-      const out = await run(s, synthesizeInputs(sessionSignature(s).inputs, { shapes: m.inputShapes, values: m.inputValues }))
+      const out = await run(
+        s,
+        synthesizeInputs(sessionSignature(s).inputs, { shapes: m.inputShapes, values: m.inputValues }),
+      )
       expect(Object.keys(out).sort()).toEqual(r.outputs.map((o) => o.name).sort())
     } finally {
       await s.release()
     }
-    console.log(`${name} ${precision}: size ${(r.report.sizeRatio as number).toFixed(3)} cosine ${r.report.cosine.toFixed(4)}${r.report.top1Agreement !== undefined ? ` top1 ${(r.report.top1Agreement as number).toFixed(3)}` : ''}`)
+    console.log(
+      `${name} ${precision}: size ${(r.report.sizeRatio as number).toFixed(3)} cosine ${r.report.cosine.toFixed(4)}${r.report.top1Agreement !== undefined ? ` top1 ${(r.report.top1Agreement as number).toFixed(3)}` : ''}`,
+    )
   })
 })
 
@@ -75,7 +89,11 @@ describe('planner selection', () => {
   it.each([false, true])('metered network %s', async (metered) => {
     const m = shipped['wake-hello']
     const model = new Uint8Array(readFileSync(m.file))
-    const profile = testProfile({ precisions: ['fp32', 'int8-dynamic', 'int8-weight'], network: { metered, kind: metered ? 'cellular' : 'ethernet' }, latencyBudgetMs: 50 })
+    const profile = testProfile({
+      precisions: ['fp32', 'int8-dynamic', 'int8-weight'],
+      network: { metered, kind: metered ? 'cellular' : 'ethernet' },
+      latencyBudgetMs: 50,
+    })
     const r = await compile(model, profile, { timing: { warmup: 5, minRounds: 20, maxRounds: 400, budgetMs: 400 } })
     if (metered) {
       expect(r.precision).toBe('int8-weight')

@@ -22,7 +22,10 @@ function census(m: ModelProto) {
   const int8 = { main: 0, sub: 0 }
   let floatWeights = 0
   walkGraphs(m, ({ graph, depth }) => {
-    const tensors = [...graph.initializer, ...graph.node.filter((n) => n.op_type === 'Constant').map((n) => n.attribute[0].t!)]
+    const tensors = [
+      ...graph.initializer,
+      ...graph.node.filter((n) => n.op_type === 'Constant').map((n) => n.attribute[0].t!),
+    ]
     for (const t of tensors) {
       const n = t.dims.reduce<number>((a, b) => a * Number(b), 1)
       if (t.data_type === DataType.INT8 && n >= 64) int8[depth ? 'sub' : 'main']++
@@ -44,7 +47,12 @@ async function outputs(bytes: Uint8Array, inputs?: Record<string, NamedTensor>) 
   }
 }
 
-async function closeTo(original: Uint8Array, rewritten: ModelProto, minCosine: number, inputs?: Record<string, NamedTensor>) {
+async function closeTo(
+  original: Uint8Array,
+  rewritten: ModelProto,
+  minCosine: number,
+  inputs?: Record<string, NamedTensor>,
+) {
   const ref = await outputs(original, inputs)
   const got = await outputs(encodeModel(rewritten), ref.x)
   const acc = compareOutputs([ref.y], [got.y])
@@ -139,7 +147,9 @@ describe('compact storage (int8-weight)', () => {
     expect(compactPass(m, 13, { shortNames: true }).renamed).toBe(0)
     expect(m.graph!.node.flatMap((n) => n.output).filter((o) => names.includes(o)).length).toBe(names.length)
     const c = decodeModel(convModel())
-    c.graph!.initializer.find((t) => t.name === 'b1')!.raw_data = new Uint8Array(Float32Array.from({ length: 16 }, () => 1e6).buffer)
+    c.graph!.initializer.find((t) => t.name === 'b1')!.raw_data = new Uint8Array(
+      Float32Array.from({ length: 16 }, () => 1e6).buffer,
+    )
     const stats = compactPass(c, 13)
     expect(c.graph!.initializer.some((t) => t.name === 'b1' && t.data_type === DataType.FLOAT)).toBe(true)
     expect(stats.packedTensors).toBe(0) // b2 alone is not worth a Cast + Split
@@ -152,21 +162,49 @@ describe('float fusions', () => {
     const { node, vi, weights } = await import('../fixtures/compiler/tiny.js')
     const { f32 } = await import('../../src/compiler/onnx/tensor.js')
     const g = {
-      name: 'paddle', value_info: [],
-      input: [vi('x', [1, 3, 8, 8])], output: [vi('y', [1, 4, 8, 8])],
+      name: 'paddle',
+      value_info: [],
+      input: [vi('x', [1, 3, 8, 8])],
+      output: [vi('y', [1, 4, 8, 8])],
       initializer: [
-        weights('w1', [6, 3, 3, 3], 1), weights('b1', [6], 2, 0.1), f32('s1', [1], [0.7]), f32('a1', [1], [0.2]),
-        f32('three', [], [3]), f32('zero', [], [0]), f32('six', [], [6]), f32('six2', [], [6]),
-        f32('s2', [1], [1.3]), f32('a2', [1], [-0.1]), weights('w2', [6, 1, 3, 3], 3), weights('b2', [6], 4, 0.1),
-        f32('s3', [1], [0.9]), f32('a3', [1], [0.05]), weights('w3', [4, 6, 1, 1], 5),
+        weights('w1', [6, 3, 3, 3], 1),
+        weights('b1', [6], 2, 0.1),
+        f32('s1', [1], [0.7]),
+        f32('a1', [1], [0.2]),
+        f32('three', [], [3]),
+        f32('zero', [], [0]),
+        f32('six', [], [6]),
+        f32('six2', [], [6]),
+        f32('s2', [1], [1.3]),
+        f32('a2', [1], [-0.1]),
+        weights('w2', [6, 1, 3, 3], 3),
+        weights('b2', [6], 4, 0.1),
+        f32('s3', [1], [0.9]),
+        f32('a3', [1], [0.05]),
+        weights('w3', [4, 6, 1, 1], 5),
       ],
       node: [
         node('Conv', ['x', 'w1', 'b1'], ['c1'], [{ name: 'pads', type: 7, ints: [1, 1, 1, 1] }]),
-        node('Mul', ['c1', 's1'], ['m1']), node('Add', ['m1', 'a1'], ['l1']),
-        node('Add', ['l1', 'three'], ['h1']), node('Clip', ['h1', 'zero', 'six'], ['h2']), node('Mul', ['l1', 'h2'], ['h3']), node('Div', ['h3', 'six2'], ['h4']),
-        node('Mul', ['h4', 's2'], ['m2']), node('Add', ['m2', 'a2'], ['l2']),
-        node('Conv', ['l2', 'w2', 'b2'], ['c2'], [{ name: 'pads', type: 7, ints: [1, 1, 1, 1] }, { name: 'group', type: 2, i: 6 }]),
-        node('Relu', ['c2'], ['r2']), node('Mul', ['r2', 's3'], ['m3']), node('Add', ['m3', 'a3'], ['l3']),
+        node('Mul', ['c1', 's1'], ['m1']),
+        node('Add', ['m1', 'a1'], ['l1']),
+        node('Add', ['l1', 'three'], ['h1']),
+        node('Clip', ['h1', 'zero', 'six'], ['h2']),
+        node('Mul', ['l1', 'h2'], ['h3']),
+        node('Div', ['h3', 'six2'], ['h4']),
+        node('Mul', ['h4', 's2'], ['m2']),
+        node('Add', ['m2', 'a2'], ['l2']),
+        node(
+          'Conv',
+          ['l2', 'w2', 'b2'],
+          ['c2'],
+          [
+            { name: 'pads', type: 7, ints: [1, 1, 1, 1] },
+            { name: 'group', type: 2, i: 6 },
+          ],
+        ),
+        node('Relu', ['c2'], ['r2']),
+        node('Mul', ['r2', 's3'], ['m3']),
+        node('Add', ['m3', 'a3'], ['l3']),
         node('Conv', ['l3', 'w3'], ['y']),
       ],
     }
@@ -193,11 +231,16 @@ describe('float fusions', () => {
   it('leaves a Conv whose output has two readers, and non-constant affines, alone', async () => {
     const { node, vi, weights } = await import('../fixtures/compiler/tiny.js')
     const g = {
-      name: 'two', value_info: [], initializer: [weights('w', [4, 3, 1, 1], 1)],
-      input: [vi('x', [1, 3, 4, 4]), vi('s', [1])], output: [vi('y', [1, 4, 4, 4]), vi('z', [1, 4, 4, 4])],
+      name: 'two',
+      value_info: [],
+      initializer: [weights('w', [4, 3, 1, 1], 1)],
+      input: [vi('x', [1, 3, 4, 4]), vi('s', [1])],
+      output: [vi('y', [1, 4, 4, 4]), vi('z', [1, 4, 4, 4])],
       node: [node('Conv', ['x', 'w'], ['c']), node('Mul', ['c', 's'], ['y']), node('Relu', ['c'], ['z'])],
     }
-    const m = decodeModel(encodeModel({ ir_version: 8, opset_import: [{ domain: '', version: 13 }], graph: g, metadata_props: [] }))
+    const m = decodeModel(
+      encodeModel({ ir_version: 8, opset_import: [{ domain: '', version: 13 }], graph: g, metadata_props: [] }),
+    )
     expect(fuseAll(m)).toEqual([])
     expect(m.graph!.node.length).toBe(3)
   })
@@ -228,11 +271,31 @@ describe('opset upgrade', () => {
     const { node, vi } = await import('../fixtures/compiler/tiny.js')
     const FLOAT = 1
     const g = {
-      name: 'old', initializer: [], value_info: [],
-      input: [vi('x', [2, 1, 6])], output: [vi('y', [2, 4])],
+      name: 'old',
+      initializer: [],
+      value_info: [],
+      input: [vi('x', [2, 1, 6])],
+      output: [vi('y', [2, 4])],
       node: [
-        node('Clip', ['x'], ['c'], [{ name: 'min', type: 1, f: -0.5 }, { name: 'max', type: 1, f: 0.5 }]),
-        node('Slice', ['c'], ['s'], [{ name: 'starts', type: 7, ints: [1] }, { name: 'ends', type: 7, ints: [5] }, { name: 'axes', type: 7, ints: [2] }]),
+        node(
+          'Clip',
+          ['x'],
+          ['c'],
+          [
+            { name: 'min', type: 1, f: -0.5 },
+            { name: 'max', type: 1, f: 0.5 },
+          ],
+        ),
+        node(
+          'Slice',
+          ['c'],
+          ['s'],
+          [
+            { name: 'starts', type: 7, ints: [1] },
+            { name: 'ends', type: 7, ints: [5] },
+            { name: 'axes', type: 7, ints: [2] },
+          ],
+        ),
         node('Squeeze', ['s'], ['q'], [{ name: 'axes', type: 7, ints: [1] }]),
         node('Softmax', ['q'], ['y'], [{ name: 'axis', type: 2, i: 1 }]),
       ],
@@ -242,7 +305,9 @@ describe('opset upgrade', () => {
     upgradeOpset(m, 13)
     expect(m.graph!.node.find((n) => n.op_type === 'Clip')!.input.length).toBe(3)
     expect(m.graph!.node.find((n) => n.op_type === 'Slice')!.input.length).toBe(4)
-    const x: Record<string, NamedTensor> = { x: { type: 'float32', dims: [2, 1, 6], data: Float32Array.from({ length: 12 }, (_, i) => Math.sin(i) * FLOAT) } }
+    const x: Record<string, NamedTensor> = {
+      x: { type: 'float32', dims: [2, 1, 6], data: Float32Array.from({ length: 12 }, (_, i) => Math.sin(i) * FLOAT) },
+    }
     const acc = await closeTo(src, m, 0.999999, x)
     expect(acc.maxAbsError).toBeLessThan(1e-6)
   })

@@ -22,7 +22,8 @@ describe('ONNX protobuf', () => {
     for (const make of [
       (m: ReturnType<typeof decodeModel>) => dynamicPass(m, new QuantContext(m, 13)),
       (m: ReturnType<typeof decodeModel>) => fp16Pass(m),
-      (m: ReturnType<typeof decodeModel>) => qdqPass(m, new QuantContext(m, 13), new Map(staticTargets(m).tensors.map((t) => [t, { min: -1, max: 1 }]))),
+      (m: ReturnType<typeof decodeModel>) =>
+        qdqPass(m, new QuantContext(m, 13), new Map(staticTargets(m).tensors.map((t) => [t, { min: -1, max: 1 }]))),
     ]) {
       for (const src of [mlpModel(), ifModel()]) {
         const m = decodeModel(src)
@@ -53,9 +54,13 @@ describe('ONNX protobuf', () => {
   })
 
   it('rejects bytes that are not ONNX, and truncated models, with EF_ERR_MODEL_INVALID', () => {
-    expect(() => decodeModel(new TextEncoder().encode('hello, this is not a model'))).toThrow(expect.objectContaining({ code: 'EF_ERR_MODEL_INVALID' }))
+    expect(() => decodeModel(new TextEncoder().encode('hello, this is not a model'))).toThrow(
+      expect.objectContaining({ code: 'EF_ERR_MODEL_INVALID' }),
+    )
     const real = new Uint8Array(readFileSync(shipped['wake-hello'].file))
-    expect(() => decodeModel(real.subarray(0, real.byteLength - 1000))).toThrow(expect.objectContaining({ code: 'EF_ERR_MODEL_INVALID' }))
+    expect(() => decodeModel(real.subarray(0, real.byteLength - 1000))).toThrow(
+      expect.objectContaining({ code: 'EF_ERR_MODEL_INVALID' }),
+    )
     expect(() => decodeModel(new Uint8Array(0))).toThrow(expect.objectContaining({ code: 'EF_ERR_MODEL_INVALID' }))
   })
 })

@@ -14,12 +14,22 @@ const CLS = join(ROOT, 'node_modules', '@gutenye', 'ocr-models', 'assets', 'ch_p
 /** Bytes of `next`'s chunks that `prev` does not hold: what an update moves. */
 function moved(prev: Uint8Array, next: Uint8Array, cutter: (b: Uint8Array) => number[]): number {
   const have = new Set(chunkArtifact(prev, cutter(prev)).chunks.map((c) => c.digest))
-  return chunkArtifact(next, cutter(next)).chunks.filter((c) => !have.has(c.digest)).reduce((a, c) => a + c.size, 0)
+  return chunkArtifact(next, cutter(next))
+    .chunks.filter((c) => !have.has(c.digest))
+    .reduce((a, c) => a + c.size, 0)
 }
 
-function reinitialise(file: string, find: (name: string) => boolean): { before: Uint8Array; after: Uint8Array; changed: number } {
+function reinitialise(
+  file: string,
+  find: (name: string) => boolean,
+): { before: Uint8Array; after: Uint8Array; changed: number } {
   const before = readFileSync(file)
-  const model = decodeModel(before) as unknown as { graph: { initializer: { name: string; raw_data: Uint8Array }[]; node: { op_type: string; attribute: { t?: { name: string; raw_data: Uint8Array } }[]; output: string[] }[] } }
+  const model = decodeModel(before) as unknown as {
+    graph: {
+      initializer: { name: string; raw_data: Uint8Array }[]
+      node: { op_type: string; attribute: { t?: { name: string; raw_data: Uint8Array } }[]; output: string[] }[]
+    }
+  }
   let changed = 0
   for (const t of model.graph.initializer ?? []) {
     if (find(t.name) && t.raw_data?.length) {

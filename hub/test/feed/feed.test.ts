@@ -16,7 +16,9 @@ import { exportDataset } from '../../src/feed/export.js'
 import { connectDevice, provision, startTestHub, tempDir, waitFor, type TestHub } from '../fixtures/hub.js'
 
 /** The reference Python with NumPy (see scripts/bootstrap.sh --test-deps). */
-const PY = [process.env.EF_PYREF, join(process.cwd(), '.venv-ref/bin/python'), '/work/pyref/bin/python'].find((p) => p && existsSync(p))
+const PY = [process.env.EF_PYREF, join(process.cwd(), '.venv-ref/bin/python'), '/work/pyref/bin/python'].find(
+  (p) => p && existsSync(p),
+)
 const hasNumpy = (() => {
   if (!PY) return false
   try {
@@ -43,7 +45,10 @@ function sample(i: number): Sample {
     reason: i % 2 ? 'low_confidence' : 'random',
     confidence: 0.3,
     inputs: { 'onnx::Flatten_0': encodeTensor('float32', [1, 2, 3], x, true) },
-    outputs: { probs: { type: 'float32', dims: [1, 2], data: [0.25, 0.75] }, cls: encodeTensor('int64', [1], new BigInt64Array([BigInt(i)]), true) },
+    outputs: {
+      probs: { type: 'float32', dims: [1, 2], data: [0.25, 0.75] },
+      cls: encodeTensor('int64', [1], new BigInt64Array([BigInt(i)]), true),
+    },
   }
 }
 
@@ -72,12 +77,27 @@ describe('retraining feed', () => {
     const s = JSON.stringify(sample(0))
     await device.publishAsync(topics.samples(D), s, { qos: 1 })
     await device.publishAsync(topics.samples(D), s, { qos: 1 })
-    await waitFor(() => t.hub.retraining.ingest.stats.samples + t.hub.retraining.ingest.stats.duplicateSamples >= 2, 5000, 'both deliveries')
+    await waitFor(
+      () => t.hub.retraining.ingest.stats.samples + t.hub.retraining.ingest.stats.duplicateSamples >= 2,
+      5000,
+      'both deliveries',
+    )
     expect(t.hub.store.telemetry.feed.count({ kind: 'sample' })).toBe(1)
     const r = await get('/api/v1/feed?model=wake')
     expect(r.status).toBe(200)
-    const [rec] = r.body.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>)
-    expect(rec).toMatchObject({ kind: 'sample', model: 'wake', version: '1.0.0', deviceId: D, sampleId: 'sample-00000', inputs: { 'onnx::Flatten_0': { type: 'float32', dims: [1, 2, 3] } }, url: `/api/v1/samples/${D}/sample-00000` })
+    const [rec] = r.body
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>)
+    expect(rec).toMatchObject({
+      kind: 'sample',
+      model: 'wake',
+      version: '1.0.0',
+      deviceId: D,
+      sampleId: 'sample-00000',
+      inputs: { 'onnx::Flatten_0': { type: 'float32', dims: [1, 2, 3] } },
+      url: `/api/v1/samples/${D}/sample-00000`,
+    })
   })
 
   it('resuming by cursor while records are written never skips or repeats one [EF-9.6]', async () => {
@@ -89,8 +109,21 @@ describe('retraining feed', () => {
       for (let i = 1; i <= 150; i++) {
         device.publish(topics.samples(D), JSON.stringify(sample(i)), { qos: 1 })
         const labelled = `sample-${String(i - 5).padStart(5, '0')}`
-        if (i % 10 === 0) await waitFor(() => t.hub.store.telemetry.samples.payloadText(D, labelled) !== undefined, 5000, labelled)
-        if (i % 10 === 0) await t.hub.api.inject({ method: 'POST', url: '/api/v1/labels', payload: { deviceId: D, sampleId: `sample-${String(i - 5).padStart(5, '0')}`, label: { cls: i % 3 }, source: 'test-app' } }).then((r) => expect(r.statusCode, r.body).toBe(201))
+        if (i % 10 === 0)
+          await waitFor(() => t.hub.store.telemetry.samples.payloadText(D, labelled) !== undefined, 5000, labelled)
+        if (i % 10 === 0)
+          await t.hub.api
+            .inject({
+              method: 'POST',
+              url: '/api/v1/labels',
+              payload: {
+                deviceId: D,
+                sampleId: `sample-${String(i - 5).padStart(5, '0')}`,
+                label: { cls: i % 3 },
+                source: 'test-app',
+              },
+            })
+            .then((r) => expect(r.statusCode, r.body).toBe(201))
         if (i % 7 === 0) await new Promise((r) => setTimeout(r, 3))
       }
       await waitFor(() => t.hub.store.telemetry.feed.count({ kind: 'sample' }) === 151, 10_000, 'all samples')
@@ -123,8 +156,12 @@ describe('retraining feed', () => {
     expect(b.subarray(0, 6).toString('latin1')).toBe('\x93NUMPY')
     const hlen = b.readUInt16LE(8)
     expect((10 + hlen) % 64).toBe(0)
-    expect(b.subarray(10, 10 + hlen).toString('latin1')).toContain("'descr': '<f4', 'fortran_order': False, 'shape': (1, 2, 3)")
-    expect(Array.from(new Float32Array(b.buffer.slice(b.byteOffset + 10 + hlen, b.byteOffset + b.length)))).toEqual(Array.from(new Float32Array(6).map((_, k) => 3 + k / 10)))
+    expect(b.subarray(10, 10 + hlen).toString('latin1')).toContain(
+      "'descr': '<f4', 'fortran_order': False, 'shape': (1, 2, 3)",
+    )
+    expect(Array.from(new Float32Array(b.buffer.slice(b.byteOffset + 10 + hlen, b.byteOffset + b.length)))).toEqual(
+      Array.from(new Float32Array(6).map((_, k) => 3 + k / 10)),
+    )
     const missing = await get(`/api/v1/samples/${D}/sample-00003/tensors/outputs/nope.npy`)
     expect(missing.status).toBe(404)
     expect(missing.json()).toMatchObject({ error: { code: 'EF_ERR_SAMPLE_NOT_FOUND' } })
@@ -132,7 +169,11 @@ describe('retraining feed', () => {
   })
 
   it('refuses a label for an unknown sample [EF-9.10]', async () => {
-    const r = await t.hub.api.inject({ method: 'POST', url: '/api/v1/labels', payload: { deviceId: D, sampleId: 'sample-nope1', label: 1, source: 'x' } })
+    const r = await t.hub.api.inject({
+      method: 'POST',
+      url: '/api/v1/labels',
+      payload: { deviceId: D, sampleId: 'sample-nope1', label: 1, source: 'x' },
+    })
     expect(r.statusCode).toBe(404)
     expect(r.json()).toMatchObject({ error: { code: 'EF_ERR_SAMPLE_NOT_FOUND' } })
   })
@@ -150,10 +191,17 @@ describe('retraining feed', () => {
     const last = t.hub.store.telemetry.feed.last()
     // node:http without keep-alive: undici's fetch leaves a spare idle socket the server then waits on at close.
     const req = httpGet(`${t.hub.httpUrl}/api/v1/feed?model=wake&since=${last}&follow=true`, { agent: false })
-    const res = await new Promise<IncomingMessage>((resolve, reject) => req.once('response', resolve).once('error', reject))
+    const res = await new Promise<IncomingMessage>((resolve, reject) =>
+      req.once('response', resolve).once('error', reject),
+    )
     expect(res.headers['content-type']).toContain('application/x-ndjson')
     const chunks = res[Symbol.asyncIterator]()
-    const next = async () => JSON.parse(String((await chunks.next()).value).trim().split('\n')[0]) as { kind: string; cursor: number; sampleId?: string }
+    const next = async () =>
+      JSON.parse(
+        String((await chunks.next()).value)
+          .trim()
+          .split('\n')[0],
+      ) as { kind: string; cursor: number; sampleId?: string }
     expect(await next()).toEqual({ kind: 'heartbeat', cursor: last })
     await device.publishAsync(topics.samples(D), JSON.stringify(sample(500)), { qos: 1 })
     expect(await next()).toMatchObject({ cursor: last + 1, sampleId: 'sample-00500' })
@@ -163,15 +211,17 @@ describe('retraining feed', () => {
     await consumer.endAsync()
   })
 
-  it.skipIf(!hasNumpy)(`exports a dataset NumPy reads directly [EF-9.9] (python: ${PY ?? 'none'}${hasNumpy ? '' : ', numpy missing: skipped'})`, async () => {
-    const { dir, cleanup } = tempDir('ef-export-')
-    try {
-      const out = join(dir, 'dataset.tar')
-      const src = { text: async (path: string) => (await get(path)).body }
-      const r = await exportDataset(src, { model: 'wake', out, pageSize: 40 })
-      expect(r.samples).toBe(152)
-      expect(r.records).toBe(152 + 15)
-      const check = `
+  it.skipIf(!hasNumpy)(
+    `exports a dataset NumPy reads directly [EF-9.9] (python: ${PY ?? 'none'}${hasNumpy ? '' : ', numpy missing: skipped'})`,
+    async () => {
+      const { dir, cleanup } = tempDir('ef-export-')
+      try {
+        const out = join(dir, 'dataset.tar')
+        const src = { text: async (path: string) => (await get(path)).body }
+        const r = await exportDataset(src, { model: 'wake', out, pageSize: 40 })
+        expect(r.samples).toBe(152)
+        expect(r.records).toBe(152 + 15)
+        const check = `
 import json, sys
 sys.path.insert(0, ${JSON.stringify(join(process.cwd(), 'docs/examples'))})
 import numpy as np
@@ -187,20 +237,32 @@ assert c.dtype == np.int64 and c.tolist() == [3], c
 labels = [r for r in recs if r["kind"] == "label"]
 print(json.dumps({"records": len(recs), "labels": len(labels), "samples": sum(1 for r in recs if r["kind"] == "sample"), "last": recs[-1]["cursor"]}))
 `
-      const res = JSON.parse(execFileSync(PY!, ['-c', check, out], { encoding: 'utf8' })) as { records: number; labels: number; samples: number; last: number }
-      expect(res).toEqual({ records: r.records, labels: 15, samples: 152, last: r.last })
-      // Resuming after the last cursor exports nothing new.
-      const again = await exportDataset(src, { model: 'wake', since: r.last, out: join(dir, 'next.tar') })
-      expect(again).toMatchObject({ records: 0, last: r.last })
-    } finally {
-      cleanup()
-    }
-  })
+        const res = JSON.parse(execFileSync(PY!, ['-c', check, out], { encoding: 'utf8' })) as {
+          records: number
+          labels: number
+          samples: number
+          last: number
+        }
+        expect(res).toEqual({ records: r.records, labels: 15, samples: 152, last: r.last })
+        // Resuming after the last cursor exports nothing new.
+        const again = await exportDataset(src, { model: 'wake', since: r.last, out: join(dir, 'next.tar') })
+        expect(again).toMatchObject({ records: 0, last: r.last })
+      } finally {
+        cleanup()
+      }
+    },
+  )
 })
 
 function connectAs(token: string): Promise<mqtt.MqttClient> {
   return new Promise((resolve, reject) => {
-    const c = mqtt.connect(t.hub.mqttUrl, { clientId: `trainer-${Math.random().toString(36).slice(2)}`, username: FEED_USERNAME, password: token, reconnectPeriod: 0, connectTimeout: 5000 })
+    const c = mqtt.connect(t.hub.mqttUrl, {
+      clientId: `trainer-${Math.random().toString(36).slice(2)}`,
+      username: FEED_USERNAME,
+      password: token,
+      reconnectPeriod: 0,
+      connectTimeout: 5000,
+    })
     c.once('connect', () => resolve(c))
     c.once('error', (e) => {
       c.end(true)

@@ -46,7 +46,11 @@ describe('MQTT dispatch', () => {
   })
 
   it('wrong protocol version number → EF_ERR_MSG_SCHEMA', async () => {
-    await expectDropped(topics.events(D), JSON.stringify({ v: 2, deviceId: D, ts: 1, kind: 'received' }), 'EF_ERR_MSG_SCHEMA')
+    await expectDropped(
+      topics.events(D),
+      JSON.stringify({ v: 2, deviceId: D, ts: 1, kind: 'received' }),
+      'EF_ERR_MSG_SCHEMA',
+    )
   })
 
   it('a schema-invalid sample → EF_ERR_MSG_SCHEMA [EF-2.9]', async () => {
@@ -54,18 +58,25 @@ describe('MQTT dispatch', () => {
   })
 
   it('an oversized event → EF_ERR_MSG_TOO_LARGE, never parsed [EF-2.2]', async () => {
-    await expectDropped(topics.events(D), JSON.stringify({ v: 1, deviceId: D, ts: 1, kind: 'failed', message: 'x'.repeat(20_000) }), 'EF_ERR_MSG_TOO_LARGE')
+    await expectDropped(
+      topics.events(D),
+      JSON.stringify({ v: 1, deviceId: D, ts: 1, kind: 'failed', message: 'x'.repeat(20_000) }),
+      'EF_ERR_MSG_TOO_LARGE',
+    )
   })
 
   it.each([
     ['state', { v: 1, deviceId: 'dev-2', online: true, ts: 1, models: [] }],
     ['events', { v: 1, deviceId: 'dev-2', ts: 1, kind: 'received' }],
     ['fetch', { v: 1, deviceId: 'dev-2', artifact: 'a'.repeat(64), chunks: [0] }],
-  ] as const)('a valid %s naming another device → EF_ERR_TOPIC_DEVICE_MISMATCH, and it changes nothing [EF-1.5]', async (kind, payload) => {
-    await expectDropped(topics.device(D, kind), JSON.stringify(payload), 'EF_ERR_TOPIC_DEVICE_MISMATCH')
-    expect(t.hub.store.devices.get('dev-2')!.online).toBe(false)
-    expect(t.hub.store.deployments.eventsForDevice('dev-2')).toEqual([])
-  })
+  ] as const)(
+    'a valid %s naming another device → EF_ERR_TOPIC_DEVICE_MISMATCH, and it changes nothing [EF-1.5]',
+    async (kind, payload) => {
+      await expectDropped(topics.device(D, kind), JSON.stringify(payload), 'EF_ERR_TOPIC_DEVICE_MISMATCH')
+      expect(t.hub.store.devices.get('dev-2')!.online).toBe(false)
+      expect(t.hub.store.deployments.eventsForDevice('dev-2')).toEqual([])
+    },
+  )
 
   it('still answers /healthz over real HTTP after all of that', async () => {
     const res = await fetch(`${t.hub.httpUrl}/healthz`)
@@ -75,7 +86,11 @@ describe('MQTT dispatch', () => {
   })
 
   it('a valid state marks the device online', async () => {
-    await client.publishAsync(topics.state(D), JSON.stringify({ v: 1, deviceId: D, online: true, ts: Date.now(), models: [], profile: 'gateway-rpi4' }), { qos: 1, retain: true })
+    await client.publishAsync(
+      topics.state(D),
+      JSON.stringify({ v: 1, deviceId: D, online: true, ts: Date.now(), models: [], profile: 'gateway-rpi4' }),
+      { qos: 1, retain: true },
+    )
     await waitFor(() => t.hub.store.devices.get(D)?.online === true, 5000, 'online state')
     expect(t.hub.store.devices.get(D)!.state?.profile).toBe('gateway-rpi4')
   })
@@ -84,7 +99,11 @@ describe('MQTT dispatch', () => {
     const latency = new Array<number>(LATENCY_BUCKETS_MS.length + 1).fill(0)
     const entry = { model: 'wake', version: '1', requests: 0, errors: 0, latency, latencySumMs: 0 }
     const before = t.hub.store.telemetry.countRows()
-    await expectDropped(topics.telemetry(D), JSON.stringify({ v: 1, deviceId: D, batchId: randomUUID(), from: 1, to: 2, models: [entry, entry] }), 'EF_ERR_MSG_SCHEMA')
+    await expectDropped(
+      topics.telemetry(D),
+      JSON.stringify({ v: 1, deviceId: D, batchId: randomUUID(), from: 1, to: 2, models: [entry, entry] }),
+      'EF_ERR_MSG_SCHEMA',
+    )
     expect(t.hub.store.telemetry.countRows()).toEqual(before)
   })
 
@@ -115,7 +134,12 @@ describe('MQTT dispatch', () => {
   it('reports the drop counters on /api/v1/hub', async () => {
     const res = await t.hub.api.inject({ method: 'GET', url: '/api/v1/hub' })
     const m = (res.json() as { metrics: { dropped: Record<string, number>; duplicateBatches: number } }).metrics
-    expect(m.dropped).toMatchObject({ EF_ERR_MSG_JSON: 4, EF_ERR_MSG_SCHEMA: 7, EF_ERR_MSG_TOO_LARGE: 1, EF_ERR_TOPIC_DEVICE_MISMATCH: 3 })
+    expect(m.dropped).toMatchObject({
+      EF_ERR_MSG_JSON: 4,
+      EF_ERR_MSG_SCHEMA: 7,
+      EF_ERR_MSG_TOO_LARGE: 1,
+      EF_ERR_TOPIC_DEVICE_MISMATCH: 3,
+    })
     expect(m.dropped.EF_ERR_TOPIC_UNKNOWN).toBeUndefined()
     expect(m.duplicateBatches).toBe(1)
   })

@@ -8,21 +8,32 @@ import { registerVersions } from '../fixtures/rollouts.js'
 
 function sink(): { stream: NodeJS.WriteStream; text: () => string } {
   let buf = ''
-  const stream = { write: (s: string | Uint8Array) => ((buf += typeof s === 'string' ? s : Buffer.from(s).toString()), true) } as unknown as NodeJS.WriteStream
+  const stream = {
+    write: (s: string | Uint8Array) => ((buf += typeof s === 'string' ? s : Buffer.from(s).toString()), true),
+  } as unknown as NodeJS.WriteStream
   return { stream, text: () => buf }
 }
 let t: TestHub
 async function run(argv: string[], token: string | undefined = t.hub.adminToken) {
   const out = sink()
   const err = sink()
-  const code = await main([...argv, '--hub', t.hub.httpUrl, ...(token ? ['--token', token] : [])], out.stream, err.stream)
+  const code = await main(
+    [...argv, '--hub', t.hub.httpUrl, ...(token ? ['--token', token] : [])],
+    out.stream,
+    err.stream,
+  )
   return { code, out: out.text(), err: err.text() }
 }
 
 beforeAll(async () => {
   t = await startTestHub({ auth: true })
   for (const id of ['k1', 'k2', 'k3']) {
-    const res = await t.hub.api.inject({ method: 'POST', url: '/api/v1/devices', payload: { id, profile: 'gateway-rpi4', tags: { ring: 'beta' } }, headers: { authorization: `Bearer ${t.hub.adminToken}` } })
+    const res = await t.hub.api.inject({
+      method: 'POST',
+      url: '/api/v1/devices',
+      payload: { id, profile: 'gateway-rpi4', tags: { ring: 'beta' } },
+      headers: { authorization: `Bearer ${t.hub.adminToken}` },
+    })
     if (res.statusCode !== 201) throw new Error(res.body)
   }
   await registerVersions(t, 'm', ['1.0.0'])
@@ -43,12 +54,32 @@ describe('edgefleet rollout', () => {
   })
 
   it('create prints the waves; --json gives the rollout', async () => {
-    const r = await run(['rollout', 'create', 'm@1.0.0', '--selector', 'tag=ring=beta and not device=k3', '--waves', '1,100%', '--soak', '2m', '--on-fail', 'rollback', '--max-error-rate-delta', '0.01', '--no-windows', '--json'])
+    const r = await run([
+      'rollout',
+      'create',
+      'm@1.0.0',
+      '--selector',
+      'tag=ring=beta and not device=k3',
+      '--waves',
+      '1,100%',
+      '--soak',
+      '2m',
+      '--on-fail',
+      'rollback',
+      '--max-error-rate-delta',
+      '0.01',
+      '--no-windows',
+      '--json',
+    ])
     expect(r.code, r.err).toBe(0)
     const v = JSON.parse(r.out)
     id = v.rollout.id
     expect(v.rollout).toMatchObject({ selectorText: 'tag=ring=beta and not device=k3', devices: 2, onFail: 'rollback' })
-    expect(v.rollout.spec).toMatchObject({ soakMs: 120_000, waves: [{ count: 1 }, { percent: 100 }], gates: { maxErrorRateDelta: 0.01 } })
+    expect(v.rollout.spec).toMatchObject({
+      soakMs: 120_000,
+      waves: [{ count: 1 }, { percent: 100 }],
+      gates: { maxErrorRateDelta: 0.01 },
+    })
     const text = await run(['rollout', 'show', id])
     expect(text.out).toMatch(/wave 1 +1 +\[/)
   })
@@ -63,17 +94,32 @@ describe('edgefleet rollout', () => {
     expect(JSON.parse(again.out).error.code).toBe('EF_ERR_ROLLOUT_STATE')
     expect(JSON.parse((await run(['rollout', 'resume', id, '--json'])).out).rollout.state).toBe('running')
     // Nothing was activated yet, so the rollback completes in the tick the action triggers.
-    expect(['rolling_back', 'rolled_back']).toContain(JSON.parse((await run(['rollout', 'rollback', id, '--json'])).out).rollout.state)
-    const second = JSON.parse((await run(['rollout', 'create', 'm@1.0.0', '--selector', 'devices=k1,k2', '--no-windows', '--json'])).out).rollout.id
+    expect(['rolling_back', 'rolled_back']).toContain(
+      JSON.parse((await run(['rollout', 'rollback', id, '--json'])).out).rollout.state,
+    )
+    const second = JSON.parse(
+      (await run(['rollout', 'create', 'm@1.0.0', '--selector', 'devices=k1,k2', '--no-windows', '--json'])).out,
+    ).rollout.id
     expect(JSON.parse((await run(['rollout', 'abort', second, '--json'])).out).rollout.state).toBe('aborted')
-    expect(JSON.parse((await run(['rollout', 'list', '--state', 'aborted', '--json'])).out).map((x: { id: string }) => x.id)).toEqual([second])
+    expect(
+      JSON.parse((await run(['rollout', 'list', '--state', 'aborted', '--json'])).out).map((x: { id: string }) => x.id),
+    ).toEqual([second])
   })
 
   it('usage errors exit 2', async () => {
     expect((await run(['rollout', 'create', 'm@1.0.0'])).code).toBe(2)
     expect((await run(['rollout', 'create', 'm@1.0.0', '--selector', 'tag=ring=beta', '--soak', 'soon'])).code).toBe(2)
     expect((await run(['rollout', 'show'])).code).toBe(2)
-    const bad = await run(['rollout', 'create', 'm@1.0.0', '--selector', 'tag=ring=beta', '--waves', '50%,10%,100%', '--json'])
+    const bad = await run([
+      'rollout',
+      'create',
+      'm@1.0.0',
+      '--selector',
+      'tag=ring=beta',
+      '--waves',
+      '50%,10%,100%',
+      '--json',
+    ])
     expect(bad.code).toBe(1)
     expect(JSON.parse(bad.out).error.code).toBe('EF_ERR_WAVES_INVALID')
   })
@@ -84,7 +130,9 @@ describe('edgefleet rollout', () => {
     expect((await run(['rollout', 'list', '--json'], c.token)).code).toBe(0)
     const denied = await run(['rollout', 'pause', 'x', '--json'], c.token)
     expect(JSON.parse(denied.out).error.code).toBe('EF_ERR_AUTH_FORBIDDEN_ROLE')
-    expect(JSON.parse((await run(['tokens', 'list', '--json'])).out).map((x: { name: string }) => x.name)).toContain('ci')
+    expect(JSON.parse((await run(['tokens', 'list', '--json'])).out).map((x: { name: string }) => x.name)).toContain(
+      'ci',
+    )
     expect((await run(['token', 'revoke', c.id])).code).toBe(0)
     expect((await run(['rollout', 'list', '--json'], c.token)).code).toBe(1)
     expect((await run(['token', 'create', 'x'])).code).toBe(2)

@@ -6,7 +6,14 @@ import { provision } from '../fixtures/hub.js'
 import { startSimFleet } from '../../../test/support/sim-devices.mjs'
 
 const fleetOf = (n: number, extra: Record<string, unknown> = {}) =>
-  Array.from({ length: n }, (_, i) => ({ id: `d${String(i).padStart(2, '0')}`, profile: 'gateway-rpi4', model: 'm', version: '1.0.0', tags: { fleet: 't' }, ...extra }))
+  Array.from({ length: n }, (_, i) => ({
+    id: `d${String(i).padStart(2, '0')}`,
+    profile: 'gateway-rpi4',
+    model: 'm',
+    version: '1.0.0',
+    tags: { fleet: 't' },
+    ...extra,
+  }))
 
 let b: RolloutBench | undefined
 afterEach(async () => {
@@ -20,7 +27,18 @@ const FINAL = new Set(['completed', 'aborted', 'rolled_back', 'paused'])
 describe('rollout engine', () => {
   it('moves through cumulative waves, soaks, passes its gates with the numbers recorded, and completes', async () => {
     b = await startRolloutBench({ devices: fleetOf(10) })
-    const r = await b.t.hub.rollouts.create({ model: 'm', version: '2.0.0', selector: 'tag=fleet=t', waves: [{ percent: 10 }, { percent: 50 }, { percent: 100 }], soakMs: 60_000, gates: { minRequests: 5 }, schedule: noWindows }, 'test')
+    const r = await b.t.hub.rollouts.create(
+      {
+        model: 'm',
+        version: '2.0.0',
+        selector: 'tag=fleet=t',
+        waves: [{ percent: 10 }, { percent: 50 }, { percent: 100 }],
+        soakMs: 60_000,
+        gates: { minRequests: 5 },
+        schedule: noWindows,
+      },
+      'test',
+    )
     const seen: number[] = []
     await b.drive(() => {
       const x = b!.rollout(r.id)
@@ -41,8 +59,23 @@ describe('rollout engine', () => {
   })
 
   it('a version that raises the error rate fails its first wave and is rolled back with signed rollback deploys', async () => {
-    b = await startRolloutBench({ devices: fleetOf(10), behavior: (v) => ({ requests: 20, errors: v === '2.0.0' ? 6 : 0, latencyMs: 1 }) })
-    const r = await b.t.hub.rollouts.create({ model: 'm', version: '2.0.0', selector: { tag: 'fleet=t' }, waves: [{ count: 2 }, { percent: 100 }], soakMs: 120_000, gates: { minRequests: 10 }, onFail: 'rollback', schedule: noWindows }, 'test')
+    b = await startRolloutBench({
+      devices: fleetOf(10),
+      behavior: (v) => ({ requests: 20, errors: v === '2.0.0' ? 6 : 0, latencyMs: 1 }),
+    })
+    const r = await b.t.hub.rollouts.create(
+      {
+        model: 'm',
+        version: '2.0.0',
+        selector: { tag: 'fleet=t' },
+        waves: [{ count: 2 }, { percent: 100 }],
+        soakMs: 120_000,
+        gates: { minRequests: 10 },
+        onFail: 'rollback',
+        schedule: noWindows,
+      },
+      'test',
+    )
     await b.drive(() => b!.rollout(r.id).state === 'rolled_back')
     const fail = b.t.hub.store.rollouts.decisions(r.id).find((d) => d.kind === 'gate' && d.decision === 'fail')!
     expect(fail.wave).toBe(0)
@@ -58,26 +91,70 @@ describe('rollout engine', () => {
   })
 
   it('pauses by default on a failed latency gate, and the operator can resume, promote or abort', async () => {
-    b = await startRolloutBench({ devices: fleetOf(4), behavior: (v) => ({ requests: 20, errors: 0, latencyMs: v === '2.0.0' ? 40 : 4 }) })
-    const r = await b.t.hub.rollouts.create({ model: 'm', version: '2.0.0', selector: 'tag=fleet=t', waves: [{ count: 1 }, { percent: 100 }], soakMs: 60_000, gates: { minRequests: 5 }, schedule: noWindows }, 'test')
+    b = await startRolloutBench({
+      devices: fleetOf(4),
+      behavior: (v) => ({ requests: 20, errors: 0, latencyMs: v === '2.0.0' ? 40 : 4 }),
+    })
+    const r = await b.t.hub.rollouts.create(
+      {
+        model: 'm',
+        version: '2.0.0',
+        selector: 'tag=fleet=t',
+        waves: [{ count: 1 }, { percent: 100 }],
+        soakMs: 60_000,
+        gates: { minRequests: 5 },
+        schedule: noWindows,
+      },
+      'test',
+    )
     await b.drive(() => b!.rollout(r.id).state === 'paused')
     const x = b.rollout(r.id)
     expect(x.reason).toMatch(/maxP95Ratio/)
-    expect(() => b!.t.hub.rollouts.action(r.id, 'approve', 'op')).toThrow(expect.objectContaining({ code: 'EF_ERR_ROLLOUT_STATE' }))
+    expect(() => b!.t.hub.rollouts.action(r.id, 'approve', 'op')).toThrow(
+      expect.objectContaining({ code: 'EF_ERR_ROLLOUT_STATE' }),
+    )
     // The operator overrides: promote skips the failed wave's gates and starts the next wave.
     b.t.hub.rollouts.action(r.id, 'promote', 'op')
     expect(b.rollout(r.id)).toMatchObject({ state: 'running', wave: 1 })
     b.t.hub.rollouts.action(r.id, 'abort', 'op')
     expect(b.rollout(r.id).state).toBe('aborted')
-    expect(() => b!.t.hub.rollouts.action(r.id, 'resume', 'op')).toThrow(expect.objectContaining({ code: 'EF_ERR_ROLLOUT_STATE' }))
-    const actions = b.t.hub.store.rollouts.decisions(r.id).filter((d) => d.kind === 'action').map((d) => `${d.decision}:${d.actor}`)
+    expect(() => b!.t.hub.rollouts.action(r.id, 'resume', 'op')).toThrow(
+      expect.objectContaining({ code: 'EF_ERR_ROLLOUT_STATE' }),
+    )
+    const actions = b.t.hub.store.rollouts
+      .decisions(r.id)
+      .filter((d) => d.kind === 'action')
+      .map((d) => `${d.decision}:${d.actor}`)
     expect(actions).toEqual(['create:test', 'promote:op', 'abort:op'])
   })
 
   it('deploys only inside the profile maintenance window and to devices showing the conditions; others are shown waiting', async () => {
     // 12:00 UTC: outside gateway-rpi4's window (01:00-05:00 Europe/Amsterdam).
-    b = await startRolloutBench({ devices: [...fleetOf(2), { id: 'phone', profile: 'gateway-rpi4', model: 'm', version: '1.0.0', tags: { fleet: 't' }, conditions: { power: 'battery' } }] })
-    const r = await b.t.hub.rollouts.create({ model: 'm', version: '2.0.0', selector: 'tag=fleet=t', waves: [{ percent: 100 }], soakMs: 0, gates: { minRequests: 1 }, schedule: { conditions: ['charging'] } }, 'test')
+    b = await startRolloutBench({
+      devices: [
+        ...fleetOf(2),
+        {
+          id: 'phone',
+          profile: 'gateway-rpi4',
+          model: 'm',
+          version: '1.0.0',
+          tags: { fleet: 't' },
+          conditions: { power: 'battery' },
+        },
+      ],
+    })
+    const r = await b.t.hub.rollouts.create(
+      {
+        model: 'm',
+        version: '2.0.0',
+        selector: 'tag=fleet=t',
+        waves: [{ percent: 100 }],
+        soakMs: 0,
+        gates: { minRequests: 1 },
+        schedule: { conditions: ['charging'] },
+      },
+      'test',
+    )
     await b.drive(() => false, { maxSteps: 3, stepMs: 60_000 }).catch(() => undefined)
     expect(b.fleet.deploys).toHaveLength(0)
     expect(new Set(b.t.hub.store.rollouts.devices(r.id).map((d) => d.status))).toEqual(new Set(['waiting_window']))
@@ -97,7 +174,15 @@ describe('rollout engine', () => {
     let k = 0
     b = await startRolloutBench({ devices: fleetOf(4), random: () => [0.1, 0.5, 0.9, 0.3][k++ % 4] })
     const r = await b.t.hub.rollouts.create(
-      { model: 'm', version: '2.0.0', selector: 'tag=fleet=t', waves: [{ percent: 100 }], soakMs: 0, gates: { minRequests: 1 }, schedule: { start: '0 14 * * *', timezone: 'UTC', maintenanceWindows: false, jitterMs: 100_000 } },
+      {
+        model: 'm',
+        version: '2.0.0',
+        selector: 'tag=fleet=t',
+        waves: [{ percent: 100 }],
+        soakMs: 0,
+        gates: { minRequests: 1 },
+        schedule: { start: '0 14 * * *', timezone: 'UTC', maintenanceWindows: false, jitterMs: 100_000 },
+      },
       'test',
     )
     expect(r.state).toBe('scheduled')
@@ -109,7 +194,11 @@ describe('rollout engine', () => {
     expect(due.sort((x, y) => x - y)).toEqual([10_000, 30_000, 50_000, 90_000])
     // A device provisioned now, matching the selector, joins the running wave.
     const secret = await provision(b.t.hub, 'late', 'gateway-rpi4', { fleet: 't' })
-    const late = await startSimFleet({ mqttUrl: b.t.hub.mqttUrl, devices: [{ id: 'late', secret, profile: 'gateway-rpi4', model: 'm', version: '1.0.0' }], now: b.clock.now })
+    const late = await startSimFleet({
+      mqttUrl: b.t.hub.mqttUrl,
+      devices: [{ id: 'late', secret, profile: 'gateway-rpi4', model: 'm', version: '1.0.0' }],
+      now: b.clock.now,
+    })
     await b.drive(() => b!.rollout(r.id).state === 'completed', { stepMs: 5000 }).finally(() => late.close())
     expect(late.deploys.map((d) => d.version)).toEqual(['2.0.0'])
     const devs = b.t.hub.store.rollouts.devices(r.id)
@@ -120,9 +209,22 @@ describe('rollout engine', () => {
   })
 
   it('a shadow stage stops a candidate that disagrees with the live version before anything is deployed', async () => {
-    b = await startRolloutBench({ devices: fleetOf(10), behavior: (v) => ({ requests: 20, errors: 0, latencyMs: 1, agreement: v === '2.0.0' ? 0.6 : 1 }) })
+    b = await startRolloutBench({
+      devices: fleetOf(10),
+      behavior: (v) => ({ requests: 20, errors: 0, latencyMs: 1, agreement: v === '2.0.0' ? 0.6 : 1 }),
+    })
     const r = await b.t.hub.rollouts.create(
-      { model: 'm', version: '2.0.0', selector: 'tag=fleet=t', waves: [{ percent: 20 }, { percent: 100 }], soakMs: 30_000, shadow: { fraction: 0.25, soakMs: 60_000 }, gates: { minRequests: 10, minShadowAgreement: 0.95 }, onFail: 'rollback', schedule: noWindows },
+      {
+        model: 'm',
+        version: '2.0.0',
+        selector: 'tag=fleet=t',
+        waves: [{ percent: 20 }, { percent: 100 }],
+        soakMs: 30_000,
+        shadow: { fraction: 0.25, soakMs: 60_000 },
+        gates: { minRequests: 10, minShadowAgreement: 0.95 },
+        onFail: 'rollback',
+        schedule: noWindows,
+      },
       'test',
     )
     await b.drive(() => FINAL.has(b!.rollout(r.id).state))
@@ -135,21 +237,51 @@ describe('rollout engine', () => {
   })
 
   it('a shadow stage lets an agreeing candidate through to its deploy', async () => {
-    b = await startRolloutBench({ devices: fleetOf(5), behavior: () => ({ requests: 20, errors: 0, latencyMs: 1, agreement: 0.9 }) })
+    b = await startRolloutBench({
+      devices: fleetOf(5),
+      behavior: () => ({ requests: 20, errors: 0, latencyMs: 1, agreement: 0.9 }),
+    })
     const r = await b.t.hub.rollouts.create(
-      { model: 'm', version: '2.0.0', selector: 'tag=fleet=t', waves: [{ percent: 100 }], soakMs: 10_000, shadow: { fraction: 0.5, soakMs: 30_000 }, gates: { minRequests: 10, minShadowAgreement: 0.85 }, schedule: noWindows },
+      {
+        model: 'm',
+        version: '2.0.0',
+        selector: 'tag=fleet=t',
+        waves: [{ percent: 100 }],
+        soakMs: 10_000,
+        shadow: { fraction: 0.5, soakMs: 30_000 },
+        gates: { minRequests: 10, minShadowAgreement: 0.85 },
+        schedule: noWindows,
+      },
       'test',
     )
     await b.drive(() => b!.rollout(r.id).state === 'completed')
-    const pass = b.t.hub.store.rollouts.decisions(r.id).find((d) => d.decision === 'pass' && d.detail.stage === 'shadow')!
+    const pass = b.t.hub.store.rollouts
+      .decisions(r.id)
+      .find((d) => d.decision === 'pass' && d.detail.stage === 'shadow')!
     expect(pass.detail.shadowAgreement).toBeCloseTo(0.9, 5)
     expect(b.fleet.deploys).toHaveLength(5)
   })
 
   it('a shift of the confidence distribution fails its gate; approval between waves waits for an operator', async () => {
-    b = await startRolloutBench({ devices: fleetOf(6), behavior: (v) => ({ requests: 20, errors: 0, latencyMs: 1, confidenceBin: v === '3.0.0' ? 3 : 9 }), versions: ['1.0.0', '2.0.0', '3.0.0'] })
+    b = await startRolloutBench({
+      devices: fleetOf(6),
+      behavior: (v) => ({ requests: 20, errors: 0, latencyMs: 1, confidenceBin: v === '3.0.0' ? 3 : 9 }),
+      versions: ['1.0.0', '2.0.0', '3.0.0'],
+    })
     // 2.0.0 behaves like 1.0.0: wave 1 passes, then the rollout waits for approval.
-    const ok = await b.t.hub.rollouts.create({ model: 'm', version: '2.0.0', selector: 'tag=fleet=t', waves: [{ count: 2 }, { percent: 100 }], soakMs: 30_000, approval: true, gates: { minRequests: 5 }, schedule: noWindows }, 'test')
+    const ok = await b.t.hub.rollouts.create(
+      {
+        model: 'm',
+        version: '2.0.0',
+        selector: 'tag=fleet=t',
+        waves: [{ count: 2 }, { percent: 100 }],
+        soakMs: 30_000,
+        approval: true,
+        gates: { minRequests: 5 },
+        schedule: noWindows,
+      },
+      'test',
+    )
     await b.drive(() => b!.rollout(ok.id).state === 'awaiting_approval')
     expect(b.fleet.deploys).toHaveLength(2)
     await b.drive(() => false, { maxSteps: 3 }).catch(() => undefined)
@@ -158,7 +290,18 @@ describe('rollout engine', () => {
     await b.drive(() => b!.rollout(ok.id).state === 'completed')
     expect(b.fleet.deploys).toHaveLength(6)
     // 3.0.0 answers with much lower confidence: PSI against 2.0.0's bins fails the gate.
-    const bad = await b.t.hub.rollouts.create({ model: 'm', version: '3.0.0', selector: 'tag=fleet=t', waves: [{ count: 2 }, { percent: 100 }], soakMs: 30_000, gates: { minRequests: 5 }, schedule: noWindows }, 'test')
+    const bad = await b.t.hub.rollouts.create(
+      {
+        model: 'm',
+        version: '3.0.0',
+        selector: 'tag=fleet=t',
+        waves: [{ count: 2 }, { percent: 100 }],
+        soakMs: 30_000,
+        gates: { minRequests: 5 },
+        schedule: noWindows,
+      },
+      'test',
+    )
     await b.drive(() => b!.rollout(bad.id).state === 'paused')
     const fail = b.t.hub.store.rollouts.decisions(bad.id).find((d) => d.decision === 'fail')!
     expect(fail.detail.failed).toEqual([expect.objectContaining({ gate: 'maxConfidencePsi', threshold: 0.25 })])
@@ -167,8 +310,23 @@ describe('rollout engine', () => {
   })
 
   it('the confidence gate is one-sided: a version that answers with more confidence passes it [EF-8.5]', async () => {
-    b = await startRolloutBench({ devices: fleetOf(4), behavior: (v) => ({ requests: 20, errors: 0, latencyMs: 1, confidenceBin: v === '2.0.0' ? 9 : 4 }), versions: ['1.0.0', '2.0.0'] })
-    const r = await b.t.hub.rollouts.create({ model: 'm', version: '2.0.0', selector: 'tag=fleet=t', waves: [{ count: 2 }, { percent: 100 }], soakMs: 30_000, gates: { minRequests: 5 }, schedule: noWindows }, 'test')
+    b = await startRolloutBench({
+      devices: fleetOf(4),
+      behavior: (v) => ({ requests: 20, errors: 0, latencyMs: 1, confidenceBin: v === '2.0.0' ? 9 : 4 }),
+      versions: ['1.0.0', '2.0.0'],
+    })
+    const r = await b.t.hub.rollouts.create(
+      {
+        model: 'm',
+        version: '2.0.0',
+        selector: 'tag=fleet=t',
+        waves: [{ count: 2 }, { percent: 100 }],
+        soakMs: 30_000,
+        gates: { minRequests: 5 },
+        schedule: noWindows,
+      },
+      'test',
+    )
     await b.drive(() => b!.rollout(r.id).state === 'completed')
     const pass = b.t.hub.store.rollouts.decisions(r.id).find((d) => d.decision === 'pass')!
     // The shift is large (PSI far above 0.25), but towards higher confidence.

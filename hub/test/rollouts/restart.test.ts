@@ -17,7 +17,17 @@ describe('rollout across a hub restart', () => {
     await hub?.close()
     cleanup()
   })
-  const open = (mqttPort = 0) => startHub({ dataDir: dir, mqttPort, httpPort: 0, log: 'silent', compileWorkerUrl: COMPILE_WORKER, now: clock.now, rolloutTickMs: 0, auth: false })
+  const open = (mqttPort = 0) =>
+    startHub({
+      dataDir: dir,
+      mqttPort,
+      httpPort: 0,
+      log: 'silent',
+      compileWorkerUrl: COMPILE_WORKER,
+      now: clock.now,
+      rolloutTickMs: 0,
+      auth: false,
+    })
   const step = async (h: Hub) => {
     await h.rollouts.tick()
     await sleep(40)
@@ -30,11 +40,35 @@ describe('rollout across a hub restart', () => {
     hub = await open()
     const port = hub.broker!.port
     const specs = []
-    for (let i = 0; i < 6; i++) specs.push({ id: `r${i}`, secret: await provision(hub, `r${i}`, 'gateway-rpi4', { fleet: 'r' }), profile: 'gateway-rpi4', model: 'm', version: '1.0.0' })
-    for (const v of ['1.0.0', '2.0.0']) await hub.registry.add({ name: 'm', version: v, bytes: readFileSync(MODELS.hello), options: { precision: 'fp32' } })
+    for (let i = 0; i < 6; i++)
+      specs.push({
+        id: `r${i}`,
+        secret: await provision(hub, `r${i}`, 'gateway-rpi4', { fleet: 'r' }),
+        profile: 'gateway-rpi4',
+        model: 'm',
+        version: '1.0.0',
+      })
+    for (const v of ['1.0.0', '2.0.0'])
+      await hub.registry.add({
+        name: 'm',
+        version: v,
+        bytes: readFileSync(MODELS.hello),
+        options: { precision: 'fp32' },
+      })
     fleet = await startSimFleet({ mqttUrl: hub.mqttUrl, devices: specs, now: clock.now })
     await sleep(200)
-    const r = await hub.rollouts.create({ model: 'm', version: '2.0.0', selector: 'tag=fleet=r', waves: [{ count: 2 }, { percent: 100 }], soakMs: 300_000, gates: { minRequests: 5 }, schedule: { maintenanceWindows: false } }, 'test')
+    const r = await hub.rollouts.create(
+      {
+        model: 'm',
+        version: '2.0.0',
+        selector: 'tag=fleet=r',
+        waves: [{ count: 2 }, { percent: 100 }],
+        soakMs: 300_000,
+        gates: { minRequests: 5 },
+        schedule: { maintenanceWindows: false },
+      },
+      'test',
+    )
     for (let i = 0; i < 50 && hub.store.rollouts.get(r.id)!.phase !== 'soak'; i++) await step(hub)
     const before = hub.store.rollouts.get(r.id)!
     expect(before).toMatchObject({ state: 'running', wave: 0, phase: 'soak' })
@@ -49,7 +83,9 @@ describe('rollout across a hub restart', () => {
     for (let i = 0; i < 100 && hub.store.rollouts.get(r.id)!.state !== 'completed'; i++) await step(hub)
     expect(hub.store.rollouts.get(r.id)!.state).toBe('completed')
     // The wave passed no earlier than its stored soak end.
-    const pass = hub.store.rollouts.decisions(r.id).find((d) => d.kind === 'gate' && d.decision === 'pass' && d.wave === 0)!
+    const pass = hub.store.rollouts
+      .decisions(r.id)
+      .find((d) => d.kind === 'gate' && d.decision === 'pass' && d.wave === 0)!
     expect(pass.ts).toBeGreaterThanOrEqual(before.soakUntil!)
     const v2 = fleet.deploys.filter((d) => d.version === '2.0.0').map((d) => d.deviceId)
     expect(v2.sort()).toEqual(specs.map((s) => s.id).sort())

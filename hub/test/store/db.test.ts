@@ -10,7 +10,9 @@ import { HubStore } from '../../src/store/index.js'
 import { tempDir } from '../fixtures/hub.js'
 
 const tables = (db: Database.Database) =>
-  (db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").all() as { name: string }[]).map((r) => r.name)
+  (db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").all() as { name: string }[]).map(
+    (r) => r.name,
+  )
 
 describe('openDb / migrate', () => {
   let cleanup = () => {}
@@ -23,7 +25,18 @@ describe('openDb / migrate', () => {
     expect(db.pragma('user_version', { simple: true })).toBe(MIGRATIONS.length)
     expect(MIGRATIONS.length).toBeGreaterThan(0)
     expect(tables(db)).toEqual(
-      expect.arrayContaining(['artifacts', 'builds', 'deployment_devices', 'deployments', 'devices', 'events', 'models', 'telemetry', 'telemetry_batches', 'versions']),
+      expect.arrayContaining([
+        'artifacts',
+        'builds',
+        'deployment_devices',
+        'deployments',
+        'devices',
+        'events',
+        'models',
+        'telemetry',
+        'telemetry_batches',
+        'versions',
+      ]),
     )
     expect(db.pragma('journal_mode', { simple: true })).toBe('wal')
     expect(db.pragma('foreign_keys', { simple: true })).toBe(1)

@@ -26,12 +26,22 @@ describe('DeploymentStore', () => {
   /** A fresh deployment with dev-1 at `state`. */
   const fresh = (state: DeviceDeployState = 'pending') => {
     dep = `dep-${++seq}`
-    store.deployments.create({ id: dep, model: 'wake', version: '1', target: 'profile=gateway-rpi4', rollback: false, createdAt: seq }, [
-      { deviceId: 'dev-1', buildId: null, cmdId: null, state },
-      { deviceId: 'dev-2', buildId: null, cmdId: null, state: 'pending' },
-    ])
+    store.deployments.create(
+      { id: dep, model: 'wake', version: '1', target: 'profile=gateway-rpi4', rollback: false, createdAt: seq },
+      [
+        { deviceId: 'dev-1', buildId: null, cmdId: null, state },
+        { deviceId: 'dev-2', buildId: null, cmdId: null, state: 'pending' },
+      ],
+    )
   }
-  const ev = (kind: Kind, extra: Partial<DeviceEvent> = {}): DeviceEvent => ({ v: 1, deviceId: 'dev-1', ts: 1, kind, deploymentId: dep, ...extra })
+  const ev = (kind: Kind, extra: Partial<DeviceEvent> = {}): DeviceEvent => ({
+    v: 1,
+    deviceId: 'dev-1',
+    ts: 1,
+    kind,
+    deploymentId: dep,
+    ...extra,
+  })
   const state = () => store.deployments.devices(dep).find((d) => d.deviceId === 'dev-1')!.state
   const apply = (kind: Kind, extra: Partial<DeviceEvent> = {}) => store.deployments.applyEvent(ev(kind, extra), 1000)
 
@@ -63,22 +73,37 @@ describe('DeploymentStore', () => {
     expect(state()).toBe('verified')
   })
 
-  it.each(['activated', 'rejected', 'health_failed', 'failed', 'rolled_back'] as const)('terminal %s sticks', (terminal) => {
-    expect(apply(terminal, terminal === 'activated' ? {} : { code: 'EF_ERR_INTERNAL', message: 'x' })).toBe(true)
-    for (const k of ['received', 'downloading', 'staged', 'activated', 'failed', 'rejected', 'health_failed', 'rolled_back'] as const) {
-      expect(apply(k)).toBe(false)
-    }
-    expect(state()).toBe(terminal)
-  })
+  it.each(['activated', 'rejected', 'health_failed', 'failed', 'rolled_back'] as const)(
+    'terminal %s sticks',
+    (terminal) => {
+      expect(apply(terminal, terminal === 'activated' ? {} : { code: 'EF_ERR_INTERNAL', message: 'x' })).toBe(true)
+      for (const k of [
+        'received',
+        'downloading',
+        'staged',
+        'activated',
+        'failed',
+        'rejected',
+        'health_failed',
+        'rolled_back',
+      ] as const) {
+        expect(apply(k)).toBe(false)
+      }
+      expect(state()).toBe(terminal)
+    },
+  )
 
-  it.each(['pending', 'sent', 'received', 'downloading', 'downloaded', 'verified', 'staged'] as const)('a failure ends open state %s', (from) => {
-    fresh(from)
-    expect(apply('health_failed', { code: 'EF_ERR_HEALTH_CHECK_FAILED', message: 'diff' })).toBe(true)
-    const row = store.deployments.devices(dep).find((d) => d.deviceId === 'dev-1')!
-    expect(row.state).toBe('health_failed')
-    expect(row.code).toBe('EF_ERR_HEALTH_CHECK_FAILED')
-    expect(row.message).toBe('diff')
-  })
+  it.each(['pending', 'sent', 'received', 'downloading', 'downloaded', 'verified', 'staged'] as const)(
+    'a failure ends open state %s',
+    (from) => {
+      fresh(from)
+      expect(apply('health_failed', { code: 'EF_ERR_HEALTH_CHECK_FAILED', message: 'diff' })).toBe(true)
+      const row = store.deployments.devices(dep).find((d) => d.deviceId === 'dev-1')!
+      expect(row.state).toBe('health_failed')
+      expect(row.code).toBe('EF_ERR_HEALTH_CHECK_FAILED')
+      expect(row.message).toBe('diff')
+    },
+  )
 
   it('ignores events without a deployment, for unknown pairs, and of non-state kinds', () => {
     expect(store.deployments.applyEvent({ v: 1, deviceId: 'dev-1', ts: 1, kind: 'activated' }, 1)).toBe(false)

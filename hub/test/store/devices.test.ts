@@ -22,7 +22,15 @@ describe('DeviceStore', () => {
   })
 
   it('reads back what was inserted, offline and stateless', () => {
-    expect(store.devices.get('rpi-1')).toEqual({ id: 'rpi-1', profile: 'gateway-rpi4', tags: { site: 'north', line: '1' }, createdAt: 100, online: false, lastSeen: null, state: null })
+    expect(store.devices.get('rpi-1')).toEqual({
+      id: 'rpi-1',
+      profile: 'gateway-rpi4',
+      tags: { site: 'north', line: '1' },
+      createdAt: 100,
+      online: false,
+      lastSeen: null,
+      state: null,
+    })
     expect(store.devices.get('nope')).toBeUndefined()
     expect(store.devices.secretHash('rpi-2')).toBe(H('b'))
     expect(store.devices.secretHash('nope')).toBeUndefined()

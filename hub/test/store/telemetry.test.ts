@@ -52,7 +52,14 @@ describe('histogramQuantile', () => {
 const batch = (deviceId: string, batchId: string, to: number, models: TelemetryBatch['models']): TelemetryBatch =>
   telemetryCodec.check({ v: 1, deviceId, batchId, from: to - 1000, to, models, dropped: 2, device: { rssBytes: 1024 } })
 
-const metrics = (model: string, version: string, requests: number, latency: number[], sum: number, errors = 0) => ({ model, version, requests, errors, latency, latencySumMs: sum })
+const metrics = (model: string, version: string, requests: number, latency: number[], sum: number, errors = 0) => ({
+  model,
+  version,
+  requests,
+  errors,
+  latency,
+  latencySumMs: sum,
+})
 
 describe('TelemetryStore', () => {
   const t = tempDir()
@@ -66,7 +73,10 @@ describe('TelemetryStore', () => {
   })
 
   it('stores a batch once: the same batch id again returns false and adds nothing', () => {
-    const b = batch('d1', 'batch-0001', 10_000, [metrics('wake', '1', 4, hist({ 4: 4 }), 3), metrics('wake', '2', 2, hist({ 5: 2 }), 3, 1)])
+    const b = batch('d1', 'batch-0001', 10_000, [
+      metrics('wake', '1', 4, hist({ 4: 4 }), 3),
+      metrics('wake', '2', 2, hist({ 5: 2 }), 3, 1),
+    ])
     expect(store.telemetry.ingest(b, 10_500)).toBe(true)
     expect(store.telemetry.countRows()).toEqual({ batches: 1, rows: 2 })
     expect(store.telemetry.ingest(b, 10_600)).toBe(false)
@@ -74,13 +84,18 @@ describe('TelemetryStore', () => {
     expect(store.telemetry.ingest({ ...b, models: [metrics('wake', '1', 99, hist({ 0: 99 }), 1)] }, 10_700)).toBe(false)
     expect(store.telemetry.countRows()).toEqual({ batches: 1, rows: 2 })
     // The same batch id from another device is a different batch.
-    expect(store.telemetry.ingest(batch('d2', 'batch-0001', 11_000, [metrics('wake', '1', 6, hist({ 4: 6 }), 4.5)]), 11_100)).toBe(true)
+    expect(
+      store.telemetry.ingest(batch('d2', 'batch-0001', 11_000, [metrics('wake', '1', 6, hist({ 4: 6 }), 4.5)]), 11_100),
+    ).toBe(true)
     expect(store.telemetry.countRows()).toEqual({ batches: 2, rows: 3 })
   })
 
   it('rolls back a batch whose rows fail as a whole', () => {
     // Two entries for one model version: the batch is refused whole, nothing of it stays [EF-2.6].
-    const bad = batch('d3', 'batch-bad1', 12_000, [metrics('wake', '1', 1, hist({ 0: 1 }), 0.01), metrics('wake', '1', 1, hist({ 0: 1 }), 0.01)])
+    const bad = batch('d3', 'batch-bad1', 12_000, [
+      metrics('wake', '1', 1, hist({ 0: 1 }), 0.01),
+      metrics('wake', '1', 1, hist({ 0: 1 }), 0.01),
+    ])
     expect(() => store.telemetry.ingest(bad, 12_100)).toThrow()
     expect(store.telemetry.countRows()).toEqual({ batches: 2, rows: 3 })
   })

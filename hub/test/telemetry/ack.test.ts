@@ -23,9 +23,26 @@ function bigBatch(i: number): TelemetryBatch {
     errors: 0,
     latency,
     latencySumMs: 5,
-    features: [{ input: 'x', count: 10, mean: 0.5, variance: 0.1, min: 0, max: 1, sketch: Array.from({ length: FEATURE_BUCKETS.length + 1 }, (_, j) => (j * 7919 + i) % 1000) }],
+    features: [
+      {
+        input: 'x',
+        count: 10,
+        mean: 0.5,
+        variance: 0.1,
+        min: 0,
+        max: 1,
+        sketch: Array.from({ length: FEATURE_BUCKETS.length + 1 }, (_, j) => (j * 7919 + i) % 1000),
+      },
+    ],
   }))
-  return { v: 1, deviceId: D, batchId: `batch-${String(i).padStart(6, '0')}`, from: Date.now() - 1000, to: Date.now(), models }
+  return {
+    v: 1,
+    deviceId: D,
+    batchId: `batch-${String(i).padStart(6, '0')}`,
+    from: Date.now() - 1000,
+    to: Date.now(),
+    models,
+  }
 }
 
 describe('telemetry PUBACK after commit [EF-9.1]', () => {
@@ -33,7 +50,16 @@ describe('telemetry PUBACK after commit [EF-9.1]', () => {
   let hub: Hub | undefined
   let client: MqttClient | undefined
   const open = (maxDbBytes: number) =>
-    startHub({ dataDir: dir, mqttPort: 0, httpPort: 0, log: 'silent', compileWorkerUrl: COMPILE_WORKER, auth: false, rolloutTickMs: 0, retraining: { ingest: { maxDbBytes }, drift: { intervalMs: 0 }, retention: { enabled: false } } })
+    startHub({
+      dataDir: dir,
+      mqttPort: 0,
+      httpPort: 0,
+      log: 'silent',
+      compileWorkerUrl: COMPILE_WORKER,
+      auth: false,
+      rolloutTickMs: 0,
+      retraining: { ingest: { maxDbBytes }, drift: { intervalMs: 0 }, retention: { enabled: false } },
+    })
   afterEach(async () => {
     await client?.endAsync(true).catch(() => undefined)
     await hub?.close()

@@ -7,9 +7,15 @@ import { CONFIDENCE_BUCKETS, FEATURE_BUCKETS, LATENCY_BUCKETS_MS, type Telemetry
 import { MODELS, provision, startTestHub, type TestHub } from '../fixtures/hub.js'
 
 let t: TestHub
-const inject = (method: 'GET' | 'POST' | 'PUT', url: string, payload?: unknown) => t.hub.api.inject({ method, url, ...(payload === undefined ? {} : { payload: payload as Record<string, unknown> }) })
+const inject = (method: 'GET' | 'POST' | 'PUT', url: string, payload?: unknown) =>
+  t.hub.api.inject({ method, url, ...(payload === undefined ? {} : { payload: payload as Record<string, unknown> }) })
 const addModel = (q: Record<string, string>) =>
-  t.hub.api.inject({ method: 'POST', url: `/api/v1/models?${new URLSearchParams(q)}`, payload: readFileSync(MODELS.hello), headers: { 'content-type': 'application/octet-stream' } })
+  t.hub.api.inject({
+    method: 'POST',
+    url: `/api/v1/models?${new URLSearchParams(q)}`,
+    payload: readFileSync(MODELS.hello),
+    headers: { 'content-type': 'application/octet-stream' },
+  })
 
 beforeAll(async () => {
   t = await startTestHub()
@@ -19,7 +25,11 @@ afterAll(async () => t?.close())
 
 describe('retraining routes', () => {
   it('keeps lineage, refuses a bad parent, records a build baseline [EF-9.4, EF-9.11]', async () => {
-    const v1 = await addModel({ name: 'wake', version: '1.0.0', options: JSON.stringify({ precision: 'fp32', outputs: { '39': 'probability' } }) })
+    const v1 = await addModel({
+      name: 'wake',
+      version: '1.0.0',
+      options: JSON.stringify({ precision: 'fp32', outputs: { '39': 'probability' } }),
+    })
     expect(v1.statusCode, v1.body).toBe(201)
     expect(v1.json()).toMatchObject({ intake: { rollout: null, skipped: null } })
     for (const parent of ['wake', 'wake@x', 'wake@2.0.0', 'other@1.0.0']) {
@@ -28,10 +38,28 @@ describe('retraining routes', () => {
       expect(r.json()).toMatchObject({ error: { code: 'EF_ERR_PARENT_INVALID' } })
     }
     // Canary policy with no device serving the model yet: taken in and built, no rollout, and the answer says why.
-    const v11 = await addModel({ name: 'wake', version: '1.1.0', parent: 'wake@1.0.0', runId: 'run-42', policy: 'canary', options: JSON.stringify({ precision: 'fp32' }) })
+    const v11 = await addModel({
+      name: 'wake',
+      version: '1.1.0',
+      parent: 'wake@1.0.0',
+      runId: 'run-42',
+      policy: 'canary',
+      options: JSON.stringify({ precision: 'fp32' }),
+    })
     expect(v11.statusCode, v11.body).toBe(201)
-    expect(v11.json()).toMatchObject({ version: { parent: 'wake@1.0.0', runId: 'run-42' }, intake: { rollout: null, skipped: expect.stringContaining('no device serves wake') } })
-    const lin = (await inject('GET', '/api/v1/models/wake/lineage')).json() as { items: { version: string; parent: string | null; runId: string | null; builds: { status: string }[]; baselines: { source: string }[] }[] }
+    expect(v11.json()).toMatchObject({
+      version: { parent: 'wake@1.0.0', runId: 'run-42' },
+      intake: { rollout: null, skipped: expect.stringContaining('no device serves wake') },
+    })
+    const lin = (await inject('GET', '/api/v1/models/wake/lineage')).json() as {
+      items: {
+        version: string
+        parent: string | null
+        runId: string | null
+        builds: { status: string }[]
+        baselines: { source: string }[]
+      }[]
+    }
     expect(lin.items.map((v) => [v.version, v.parent, v.runId])).toEqual([
       ['1.0.0', null, null],
       ['1.1.0', 'wake@1.0.0', 'run-42'],
@@ -54,7 +82,11 @@ describe('retraining routes', () => {
       expect(r.statusCode, JSON.stringify(body)).toBe(400)
       expect(r.json()).toMatchObject({ error: { code: 'EF_ERR_BASELINE_INVALID' } })
     }
-    const ok = await inject('PUT', url, { profile: 'gateway-rpi4', confidence: new Array(CONFIDENCE_BUCKETS.length).fill(10), features: { 'onnx::Flatten_0': new Array(FEATURE_BUCKETS.length + 1).fill(5) } })
+    const ok = await inject('PUT', url, {
+      profile: 'gateway-rpi4',
+      confidence: new Array(CONFIDENCE_BUCKETS.length).fill(10),
+      features: { 'onnx::Flatten_0': new Array(FEATURE_BUCKETS.length + 1).fill(5) },
+    })
     expect(ok.statusCode, ok.body).toBe(200)
     expect(ok.json()).toMatchObject({ baseline: { source: 'api', profile: 'gateway-rpi4', requests: 100 } })
     expect(t.hub.store.telemetry.baselines.effective('wake', '1.0.0', 'gateway-rpi4')?.source).toBe('api')
@@ -70,23 +102,64 @@ describe('retraining routes', () => {
       batchId: 'batch-api-0001',
       from: Date.now() - 1000,
       to: Date.now(),
-      models: [{ model: 'wake', version: '1.0.0', requests: 200, errors: 0, latency, latencySumMs: 60, confidence: [200, 0, 0, 0, 0, 0, 0, 0, 0, 0] }],
-      shadow: [{ model: 'wake', version: '1.0.0', candidate: '1.1.0', runs: 10, skipped: 0, errors: 0, top1Agree: 7, maxAbsDiff: 0.4, cosineSum: 9.5, latency, latencySumMs: 3 }],
+      models: [
+        {
+          model: 'wake',
+          version: '1.0.0',
+          requests: 200,
+          errors: 0,
+          latency,
+          latencySumMs: 60,
+          confidence: [200, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+        },
+      ],
+      shadow: [
+        {
+          model: 'wake',
+          version: '1.0.0',
+          candidate: '1.1.0',
+          runs: 10,
+          skipped: 0,
+          errors: 0,
+          top1Agree: 7,
+          maxAbsDiff: 0.4,
+          cosineSum: 9.5,
+          latency,
+          latencySumMs: 3,
+        },
+      ],
     }
     t.hub.retraining.ingest.pushTelemetry(b, 1000)
     await t.hub.retraining.ingest.flush()
     const ev = await inject('POST', '/api/v1/drift/evaluate')
     expect(ev.statusCode, ev.body).toBe(200)
     expect((ev.json() as { events: number[] }).events).toHaveLength(1)
-    const drift = (await inject('GET', '/api/v1/drift?model=wake')).json() as { items: { subject: string; profile: string; open: boolean; baselineSource: string; psi: number }[] }
-    expect(drift.items).toEqual([expect.objectContaining({ subject: 'output:confidence', profile: 'gateway-rpi4', open: true, baselineSource: 'api' })])
-    const feed = (await inject('GET', '/api/v1/feed?model=wake')).body.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>)
+    const drift = (await inject('GET', '/api/v1/drift?model=wake')).json() as {
+      items: { subject: string; profile: string; open: boolean; baselineSource: string; psi: number }[]
+    }
+    expect(drift.items).toEqual([
+      expect.objectContaining({
+        subject: 'output:confidence',
+        profile: 'gateway-rpi4',
+        open: true,
+        baselineSource: 'api',
+      }),
+    ])
+    const feed = (await inject('GET', '/api/v1/feed?model=wake')).body
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>)
     expect(feed.map((r) => r.kind)).toEqual(['shadow_disagreement', 'drift'])
     expect(feed[0]).toMatchObject({ deviceId: 'gw-1', candidate: '1.1.0', runs: 10, top1Agree: 7, meanCosine: 0.95 })
-    const status = (await inject('GET', '/api/v1/retraining/status')).json() as { feed: { last: number; byKind: Record<string, number> }; drift: { open: unknown[] } }
+    const status = (await inject('GET', '/api/v1/retraining/status')).json() as {
+      feed: { last: number; byKind: Record<string, number> }
+      drift: { open: unknown[] }
+    }
     expect(status.feed.byKind).toMatchObject({ shadow_disagreement: 1, drift: 1, sample: 0, label: 0 })
     expect(status.drift.open).toHaveLength(1)
-    expect((await inject('GET', '/api/v1/rollups?model=wake')).json()).toMatchObject({ items: [expect.objectContaining({ profile: 'gateway-rpi4', requests: 200, batches: 1 })] })
+    expect((await inject('GET', '/api/v1/rollups?model=wake')).json()).toMatchObject({
+      items: [expect.objectContaining({ profile: 'gateway-rpi4', requests: 200, batches: 1 })],
+    })
     expect((await inject('GET', '/api/v1/feed?since=-1')).statusCode).toBe(400)
   })
 })

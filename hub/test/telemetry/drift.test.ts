@@ -76,26 +76,62 @@ describe('ingest, rollups, baselines and drift', () => {
   })
 
   it('freezes a field baseline after the first window, then emits one drift event per rising subject [EF-9.4, EF-9.5]', () => {
-    const drift = new DriftMonitor({ store, now: clock, log }, { fieldWindowMs: 10 * MIN, windowMs: 10 * MIN, minRequests: 200, minOutputCount: 100, minInputCount: 1000, intervalMs: 0 })
+    const drift = new DriftMonitor(
+      { store, now: clock, log },
+      {
+        fieldWindowMs: 10 * MIN,
+        windowMs: 10 * MIN,
+        minRequests: 200,
+        minOutputCount: 100,
+        minInputCount: 1000,
+        intervalMs: 0,
+      },
+    )
     const calm = { confidence: [0, 0, 0, 0, 0, 0, 0, 10, 40, 50], features: sketch({ 9: 500, 10: 500 }) }
     const drifted = { confidence: [0, 0, 10, 40, 50, 0, 0, 0, 0, 0], features: sketch({ 14: 500, 15: 500 }) }
     // First 10 minutes in the field: calm traffic on both profiles.
-    for (let m = 0; m < 10; m++) store.telemetry.ingestMany([batch('d1', T0 + m * MIN + 5, calm), batch('d2', T0 + m * MIN + 7, calm)], [], T0 + m * MIN + 10)
+    for (let m = 0; m < 10; m++)
+      store.telemetry.ingestMany(
+        [batch('d1', T0 + m * MIN + 5, calm), batch('d2', T0 + m * MIN + 7, calm)],
+        [],
+        T0 + m * MIN + 10,
+      )
     now = T0 + 9 * MIN
     expect(drift.evaluate().events).toHaveLength(0)
     expect(store.telemetry.baselines.has('wake', '1.0.0', 'field')).toBe(false) // window not over yet
     now = T0 + 10 * MIN + 1
     const calmEval = drift.evaluate()
-    expect(store.telemetry.baselines.effective('wake', '1.0.0', 'gateway-rpi4')).toMatchObject({ source: 'field', profile: 'gateway-rpi4', requests: 1000 })
+    expect(store.telemetry.baselines.effective('wake', '1.0.0', 'gateway-rpi4')).toMatchObject({
+      source: 'field',
+      profile: 'gateway-rpi4',
+      requests: 1000,
+    })
     expect(calmEval.events).toHaveLength(0)
     expect(calmEval.values.every((v) => v.psi !== null && v.psi < 0.01)).toBe(true)
 
     // Then d1's traffic shifts (inputs and confidence); d2's does not.
-    for (let m = 10; m < 20; m++) store.telemetry.ingestMany([batch('d1', T0 + m * MIN + 5, drifted), batch('d2', T0 + m * MIN + 7, calm)], [], T0 + m * MIN + 10)
+    for (let m = 10; m < 20; m++)
+      store.telemetry.ingestMany(
+        [batch('d1', T0 + m * MIN + 5, drifted), batch('d2', T0 + m * MIN + 7, calm)],
+        [],
+        T0 + m * MIN + 10,
+      )
     now = T0 + 20 * MIN + 1
     const r = drift.evaluate()
-    const subjects = r.events.map((e) => JSON.parse(e.line) as { kind: string; profile: string; subject: string; psi: number; baseline: { source: string } })
-    expect(subjects.map((s) => `${s.profile} ${s.subject}`).sort()).toEqual(['gateway-rpi4 input:x', 'gateway-rpi4 output:confidence'])
+    const subjects = r.events.map(
+      (e) =>
+        JSON.parse(e.line) as {
+          kind: string
+          profile: string
+          subject: string
+          psi: number
+          baseline: { source: string }
+        },
+    )
+    expect(subjects.map((s) => `${s.profile} ${s.subject}`).sort()).toEqual([
+      'gateway-rpi4 input:x',
+      'gateway-rpi4 output:confidence',
+    ])
     expect(subjects.every((s) => s.kind === 'drift' && s.psi > 0.2 && s.baseline.source === 'field')).toBe(true)
     // The event's PSI is the PSI of the window's bins against the baseline's.
     const conf = subjects.find((s) => s.subject === 'output:confidence')!
@@ -106,18 +142,34 @@ describe('ingest, rollups, baselines and drift', () => {
     expect(drift.evaluate().events).toHaveLength(0)
     expect(store.telemetry.baselines.listDrift({ model: 'wake' }).filter((d) => d.open)).toHaveLength(2)
     // … until it recovered below threshold/2 and drifted again.
-    for (let m = 21; m < 31; m++) store.telemetry.ingestMany([batch('d1', T0 + m * MIN + 5, calm)], [], T0 + m * MIN + 10)
+    for (let m = 21; m < 31; m++)
+      store.telemetry.ingestMany([batch('d1', T0 + m * MIN + 5, calm)], [], T0 + m * MIN + 10)
     now = T0 + 31 * MIN + 1
     expect(drift.evaluate().events).toHaveLength(0)
     expect(store.telemetry.baselines.listDrift({ model: 'wake' }).filter((d) => d.open)).toHaveLength(0)
-    for (let m = 31; m < 41; m++) store.telemetry.ingestMany([batch('d1', T0 + m * MIN + 5, drifted)], [], T0 + m * MIN + 10)
+    for (let m = 31; m < 41; m++)
+      store.telemetry.ingestMany([batch('d1', T0 + m * MIN + 5, drifted)], [], T0 + m * MIN + 10)
     now = T0 + 41 * MIN + 1
     expect(drift.evaluate().events).toHaveLength(2)
   })
 
   it('never emits drift events against a synthetic build baseline, but shows the PSI [EF-9.4]', () => {
-    store.telemetry.baselines.put({ model: 'wake', version: '1.0.0', profile: '*', source: 'build', fromMs: null, toMs: null, requests: 1, confidence: [0, 0, 0, 0, 0, 0, 0, 0, 0, 1], features: {}, createdAt: T0 })
-    const drift = new DriftMonitor({ store, now: clock, log }, { fieldWindowMs: 60 * MIN, windowMs: 10 * MIN, intervalMs: 0 })
+    store.telemetry.baselines.put({
+      model: 'wake',
+      version: '1.0.0',
+      profile: '*',
+      source: 'build',
+      fromMs: null,
+      toMs: null,
+      requests: 1,
+      confidence: [0, 0, 0, 0, 0, 0, 0, 0, 0, 1],
+      features: {},
+      createdAt: T0,
+    })
+    const drift = new DriftMonitor(
+      { store, now: clock, log },
+      { fieldWindowMs: 60 * MIN, windowMs: 10 * MIN, intervalMs: 0 },
+    )
     store.telemetry.ingestMany([batch('d1', T0 + 5, { confidence: [100, 0, 0, 0, 0, 0, 0, 0, 0, 0] })], [], T0)
     now = T0 + MIN
     const r = drift.evaluate()
@@ -128,14 +180,39 @@ describe('ingest, rollups, baselines and drift', () => {
 
   it('retention deletes raw rows, samples, feed records and rollups by age and raises the feed floor [EF-9.3]', () => {
     const DAY = 24 * 60 * MIN
-    store.telemetry.ingestMany([batch('d1', T0 + 5)], [{ sample: sample('d1', 'sample-old1', T0), bytes: 10, payload: JSON.stringify(sample('d1', 'sample-old1', T0)) }], T0)
-    store.telemetry.ingestMany([batch('d1', T0 + 20 * DAY)], [{ sample: sample('d1', 'sample-new1', T0 + 20 * DAY), bytes: 10, payload: JSON.stringify(sample('d1', 'sample-new1', T0 + 20 * DAY)) }], T0 + 20 * DAY)
+    store.telemetry.ingestMany(
+      [batch('d1', T0 + 5)],
+      [
+        {
+          sample: sample('d1', 'sample-old1', T0),
+          bytes: 10,
+          payload: JSON.stringify(sample('d1', 'sample-old1', T0)),
+        },
+      ],
+      T0,
+    )
+    store.telemetry.ingestMany(
+      [batch('d1', T0 + 20 * DAY)],
+      [
+        {
+          sample: sample('d1', 'sample-new1', T0 + 20 * DAY),
+          bytes: 10,
+          payload: JSON.stringify(sample('d1', 'sample-new1', T0 + 20 * DAY)),
+        },
+      ],
+      T0 + 20 * DAY,
+    )
     now = T0 + 35 * DAY
-    const r = new Retention({ store, now: clock, log }, { rawDays: 7, sampleDays: 30, feedDays: 30, rollupDays: 31 }).run()
+    const r = new Retention(
+      { store, now: clock, log },
+      { rawDays: 7, sampleDays: 30, feedDays: 30, rollupDays: 31 },
+    ).run()
     expect(r).toMatchObject({ telemetry: 2, samples: 1, feed: 1, rollups: 1, batches: 1 })
     const floor = store.telemetry.feed.floor()
     expect(floor).toBe(1)
-    expect(() => store.telemetry.feed.page({ since: 0, limit: 10 })).toThrow(expect.objectContaining({ code: 'EF_ERR_FEED_CURSOR_EXPIRED' }))
+    expect(() => store.telemetry.feed.page({ since: 0, limit: 10 })).toThrow(
+      expect.objectContaining({ code: 'EF_ERR_FEED_CURSOR_EXPIRED' }),
+    )
     expect(store.telemetry.feed.page({ limit: 10 }).map((l) => l.cursor)).toEqual([2])
     expect(store.telemetry.feed.page({ since: floor, limit: 10 }).map((l) => l.cursor)).toEqual([2])
     // The surviving batch id still dedupes a late resend (batch ids live as long as rollups).

@@ -58,8 +58,14 @@ describe('telemetry through an external Mosquitto', () => {
     const batches = Array.from({ length: 300 }, (_, i) => batch(D, T + i))
     await Promise.all(batches.map((b) => client.publishAsync(topics.telemetry(D), JSON.stringify(b), { qos: 1 })))
     // A redelivery of some of them changes nothing.
-    await Promise.all(batches.slice(0, 20).map((b) => client.publishAsync(topics.telemetry(D), JSON.stringify(b), { qos: 1 })))
-    await waitFor(() => hub.retraining.ingest.stats.batches + hub.retraining.ingest.stats.duplicateBatches >= 320, 30_000, 'all batches handled')
+    await Promise.all(
+      batches.slice(0, 20).map((b) => client.publishAsync(topics.telemetry(D), JSON.stringify(b), { qos: 1 })),
+    )
+    await waitFor(
+      () => hub.retraining.ingest.stats.batches + hub.retraining.ingest.stats.duplicateBatches >= 320,
+      30_000,
+      'all batches handled',
+    )
     expect(hub.retraining.ingest.stats).toMatchObject({ batches: 300, duplicateBatches: 20, failedFlushes: 0 })
     expect(hub.retraining.ingest.stats.fullFlushes).toBeGreaterThan(0)
     expect(hub.store.telemetry.countRows()).toEqual({ batches: 300, rows: 300 })

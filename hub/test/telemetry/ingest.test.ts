@@ -71,10 +71,23 @@ describe.each(['thread', 'inline'] as const)('ingest with the %s writer', (write
     expect(store.telemetry.countRows()).toEqual({ batches: 1, rows: 1 })
     const rows = store.telemetry.rollups.rows('wake', null, 0, T0 + 10 * MIN)
     expect(rows).toHaveLength(1)
-    expect(rows[0]).toMatchObject({ profile: 'gateway-rpi4', bucket: T0, batches: 1, requests: 100, confidence: [0, 0, 0, 0, 0, 50, 50, 0, 0, 0] })
+    expect(rows[0]).toMatchObject({
+      profile: 'gateway-rpi4',
+      bucket: T0,
+      batches: 1,
+      requests: 100,
+      confidence: [0, 0, 0, 0, 0, 50, 50, 0, 0, 0],
+    })
     expect(store.telemetry.feed.count()).toBe(1)
     const [line] = store.telemetry.feed.page({ limit: 10 })
-    expect(JSON.parse(line.line)).toMatchObject({ kind: 'sample', model: 'wake', deviceId: 'd1', sampleId: 'sample-0001', inputs: { x: { type: 'float32', dims: [1, 3] } }, url: '/api/v1/samples/d1/sample-0001' })
+    expect(JSON.parse(line.line)).toMatchObject({
+      kind: 'sample',
+      model: 'wake',
+      deviceId: 'd1',
+      sampleId: 'sample-0001',
+      inputs: { x: { type: 'float32', dims: [1, 3] } },
+      url: '/api/v1/samples/d1/sample-0001',
+    })
   })
 
   it('acknowledges only after the commit, in transactions of at most maxRecords; readers wait while the queue is full', async () => {
@@ -110,7 +123,10 @@ describe.each(['thread', 'inline'] as const)('ingest with the %s writer', (write
 
   it('keeps the hub’s own read-then-write transactions working while it commits (no SQLITE_BUSY)', async () => {
     const ing = ingestor({ maxRecords: 5 })
-    const drift = new DriftMonitor({ store, now: () => T0 + 5 * MIN, log }, { intervalMs: 0, fieldWindowMs: MIN, windowMs: 10 * MIN })
+    const drift = new DriftMonitor(
+      { store, now: () => T0 + 5 * MIN, log },
+      { intervalMs: 0, fieldWindowMs: MIN, windowMs: 10 * MIN },
+    )
     let evaluations = 0
     for (let i = 0; i < 400; i++) {
       ing.pushTelemetry(batch('d1', T0 + i, { confidence: [0, 0, 0, 0, 0, 50, 50, 0, 0, 0] }), 100)
@@ -177,7 +193,9 @@ describe('a failed ingest transaction (database at its size cap, as on a full di
   it('acknowledges nothing, reports EF_ERR_INGEST_UNAVAILABLE, and a resend after the cap is lifted stores everything', async () => {
     const capped = new Ingestor({ store, now: () => T0, log }, { maxDbBytes: statSync(path).size + 64 * 1024 })
     const { seen, done } = acks()
-    const batches = Array.from({ length: 300 }, (_, i) => batch('d1', T0 + i, { features: new Array(FEATURE_BUCKETS.length + 1).fill(i) }))
+    const batches = Array.from({ length: 300 }, (_, i) =>
+      batch('d1', T0 + i, { features: new Array(FEATURE_BUCKETS.length + 1).fill(i) }),
+    )
     for (const b of batches) capped.pushTelemetry(b, 100, done)
     await capped.close()
     expect(seen.errors.length).toBeGreaterThan(0)

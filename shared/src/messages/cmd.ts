@@ -100,14 +100,26 @@ export const ConditionsCmd = Type.Object(
   {
     ...base,
     type: Type.Literal('conditions'),
-    network: Type.Optional(Type.Union([Type.Literal('metered'), Type.Literal('unmetered'), Type.Literal('unknown'), Type.Null()])),
-    power: Type.Optional(Type.Union([Type.Literal('charging'), Type.Literal('battery'), Type.Literal('unknown'), Type.Null()])),
+    network: Type.Optional(
+      Type.Union([Type.Literal('metered'), Type.Literal('unmetered'), Type.Literal('unknown'), Type.Null()]),
+    ),
+    power: Type.Optional(
+      Type.Union([Type.Literal('charging'), Type.Literal('battery'), Type.Literal('unknown'), Type.Null()]),
+    ),
     idle: Type.Optional(Type.Union([Type.Boolean(), Type.Null()])),
   },
   { additionalProperties: false },
 )
 
-export const Cmd = Type.Union([DeployCmd, RollbackCmd, ShadowCmd, PromoteCmd, DiscardCmd, CapturePolicyCmd, ConditionsCmd])
+export const Cmd = Type.Union([
+  DeployCmd,
+  RollbackCmd,
+  ShadowCmd,
+  PromoteCmd,
+  DiscardCmd,
+  CapturePolicyCmd,
+  ConditionsCmd,
+])
 export type Cmd = Static<typeof Cmd>
 export type DeployCmd = Static<typeof DeployCmd>
 export type RollbackCmd = Static<typeof RollbackCmd>

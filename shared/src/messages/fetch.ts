@@ -8,7 +8,12 @@ import { Type, type Static } from '@sinclair/typebox'
 import { codec } from '../schema.js'
 import { Digest, Id } from './common.js'
 
-export const FetchOp = Type.Union([Type.Literal('join'), Type.Literal('repair'), Type.Literal('ack'), Type.Literal('done')])
+export const FetchOp = Type.Union([
+  Type.Literal('join'),
+  Type.Literal('repair'),
+  Type.Literal('ack'),
+  Type.Literal('done'),
+])
 export type FetchOp = Static<typeof FetchOp>
 
 /** Indexes per request; larger sets are split over several requests. */

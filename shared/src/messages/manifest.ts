@@ -13,13 +13,22 @@ export const Precision = Type.Union([
 ])
 export type Precision = Static<typeof Precision>
 
-export const ChunkRefSchema = Type.Object({ digest: Digest, size: Type.Integer({ minimum: 0 }) }, { additionalProperties: false })
+export const ChunkRefSchema = Type.Object(
+  { digest: Digest, size: Type.Integer({ minimum: 0 }) },
+  { additionalProperties: false },
+)
 
 /** What an output means, so the agent can read confidence from it. */
 export const OutputSemantics = Type.Object(
   {
     name: Type.String(),
-    kind: Type.Union([Type.Literal('scores'), Type.Literal('logits'), Type.Literal('probability'), Type.Literal('regression'), Type.Literal('other')]),
+    kind: Type.Union([
+      Type.Literal('scores'),
+      Type.Literal('logits'),
+      Type.Literal('probability'),
+      Type.Literal('regression'),
+      Type.Literal('other'),
+    ]),
   },
   { additionalProperties: false },
 )

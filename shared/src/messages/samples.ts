@@ -22,7 +22,12 @@ export const Sample = Type.Object(
     inputs: Type.Record(Type.String(), TensorValue),
     outputs: Type.Record(Type.String(), TensorValue),
     /** The shadow candidate's outputs, for a disagreement capture. */
-    shadow: Type.Optional(Type.Object({ version: Version, outputs: Type.Record(Type.String(), TensorValue) }, { additionalProperties: false })),
+    shadow: Type.Optional(
+      Type.Object(
+        { version: Version, outputs: Type.Record(Type.String(), TensorValue) },
+        { additionalProperties: false },
+      ),
+    ),
   },
   { additionalProperties: false },
 )

@@ -5,9 +5,7 @@ import { codec } from '../schema.js'
 import { Id, Timestamp, Version } from './common.js'
 
 /** Upper bounds (ms) of the latency histogram buckets; the last bucket is open-ended [EF-2.6.2]. */
-export const LATENCY_BUCKETS_MS = [
-  0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000,
-] as const
+export const LATENCY_BUCKETS_MS = [0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000] as const
 
 /** Upper bounds of the output-confidence histogram: ten bins of 0.1 over [0, 1] [EF-2.6.4]. */
 export const CONFIDENCE_BUCKETS = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1] as const

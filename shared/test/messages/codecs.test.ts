@@ -188,9 +188,12 @@ describe.each(cases)('$name codec', ({ codec, maxBytes, valid, invalid }) => {
     expect(codeOfThrow(() => codec.decode(payload))).toBe('EF_ERR_MSG_JSON')
   })
 
-  it.each(['null', '42', '"text"', '[]', '{}', 'true'])('EF_ERR_MSG_SCHEMA for JSON that is not this message: %s', (payload) => {
-    expect(codeOfThrow(() => codec.decode(payload))).toBe('EF_ERR_MSG_SCHEMA')
-  })
+  it.each(['null', '42', '"text"', '[]', '{}', 'true'])(
+    'EF_ERR_MSG_SCHEMA for JSON that is not this message: %s',
+    (payload) => {
+      expect(codeOfThrow(() => codec.decode(payload))).toBe('EF_ERR_MSG_SCHEMA')
+    },
+  )
 
   it.each(invalid)('EF_ERR_MSG_SCHEMA for %s', (_label, mutate) => {
     const m = valid()
@@ -238,6 +241,7 @@ describe('cmd union errors', () => {
 describe('telemetry histogram shape [EF-2.6.2]', () => {
   it('has one count per bucket bound plus one overflow bucket, bounds strictly ascending', () => {
     expect(fx.telemetry().models[0].latency).toHaveLength(LATENCY_BUCKETS_MS.length + 1)
-    for (let i = 1; i < LATENCY_BUCKETS_MS.length; i++) expect(LATENCY_BUCKETS_MS[i]).toBeGreaterThan(LATENCY_BUCKETS_MS[i - 1])
+    for (let i = 1; i < LATENCY_BUCKETS_MS.length; i++)
+      expect(LATENCY_BUCKETS_MS[i]).toBeGreaterThan(LATENCY_BUCKETS_MS[i - 1])
   })
 })

@@ -14,7 +14,18 @@ const specs = JSON.parse(readFileSync(specFile, 'utf8'))
 const agents = []
 for (const s of specs) {
   const config = resolveConfig({
-    flags: { hubUrl: mqttUrl, deviceId: s.deviceId, secret: s.secret, hubKey, profile: s.profile, dataDir: s.dataDir, apiPort: 0, logLevel: 'error', telemetryIntervalMs: 60_000, transfer },
+    flags: {
+      hubUrl: mqttUrl,
+      deviceId: s.deviceId,
+      secret: s.secret,
+      hubKey,
+      profile: s.profile,
+      dataDir: s.dataDir,
+      apiPort: 0,
+      logLevel: 'error',
+      telemetryIntervalMs: 60_000,
+      transfer,
+    },
   })
   agents.push(await createAgent(config, { api: false }))
 }

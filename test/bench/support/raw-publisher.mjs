@@ -21,9 +21,20 @@ export async function rawPublisher({ url, clientId, username, password, topic, p
   const socket = connect({ host: hostname, port: Number(port), noDelay: true })
   await new Promise((res, rej) => socket.once('connect', res).once('error', rej))
   const parser = mqttPacket.parser({ protocolVersion: 4 })
-  const conn = mqttPacket.generate({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clean: true, clientId, keepalive: 0, username, password: Buffer.from(password) })
+  const conn = mqttPacket.generate({
+    cmd: 'connect',
+    protocolId: 'MQTT',
+    protocolVersion: 4,
+    clean: true,
+    clientId,
+    keepalive: 0,
+    username,
+    password: Buffer.from(password),
+  })
   const connack = new Promise((res, rej) => {
-    parser.once('packet', (p) => (p.cmd === 'connack' && p.returnCode === 0 ? res() : rej(new Error(`connack ${p.returnCode}`))))
+    parser.once('packet', (p) =>
+      p.cmd === 'connack' && p.returnCode === 0 ? res() : rej(new Error(`connack ${p.returnCode}`)),
+    )
     socket.once('error', rej)
   })
   socket.on('data', (d) => parser.parse(d))

@@ -23,8 +23,10 @@ export async function handleCmd(ctx: CmdContext, payload: Buffer): Promise<void>
   try {
     cmd = cmdCodec.decode(payload)
     const { sig, ...unsigned } = cmd
-    if (!verifyDocument(unsigned, sig, ctx.hubKey)) throw new EdgeFleetError('EF_ERR_SIGNATURE_INVALID', `command ${cmd.id}`)
-    if (cmd.deviceId !== ctx.deviceId) throw new EdgeFleetError('EF_ERR_TOPIC_DEVICE_MISMATCH', `command for ${cmd.deviceId}`)
+    if (!verifyDocument(unsigned, sig, ctx.hubKey))
+      throw new EdgeFleetError('EF_ERR_SIGNATURE_INVALID', `command ${cmd.id}`)
+    if (cmd.deviceId !== ctx.deviceId)
+      throw new EdgeFleetError('EF_ERR_TOPIC_DEVICE_MISMATCH', `command for ${cmd.deviceId}`)
   } catch (err) {
     const code = codeOf(err)
     ctx.log.warn({ code, err: (err as Error).message }, 'command refused')
@@ -49,7 +51,12 @@ export async function handleCmd(ctx: CmdContext, payload: Buffer): Promise<void>
   inProgress.add(cmd.id)
   try {
     ctx.db.setCmd(cmd.id, 'running', undefined, ctx.now())
-    const result = cmd.type === 'deploy' ? await ctx.updater.deploy(cmd) : cmd.type === 'rollback' ? await ctx.updater.rollback(cmd) : await ctx.runtime(cmd)
+    const result =
+      cmd.type === 'deploy'
+        ? await ctx.updater.deploy(cmd)
+        : cmd.type === 'rollback'
+          ? await ctx.updater.rollback(cmd)
+          : await ctx.runtime(cmd)
     ctx.db.setCmd(cmd.id, 'done', result, ctx.now())
   } finally {
     inProgress.delete(cmd.id)

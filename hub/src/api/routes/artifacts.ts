@@ -22,7 +22,8 @@ function deviceFrom(req: FastifyRequest, secretHashOf: (id: string) => string | 
 function parseRange(header: string | undefined, size: number): [number, number] | undefined {
   if (!header) return undefined
   const m = /^bytes=(\d*)-(\d*)$/.exec(header.trim())
-  if (!m || (m[1] === '' && m[2] === '')) throw new EdgeFleetError('EF_ERR_HTTP_BAD_REQUEST', `unsupported range ${header}`)
+  if (!m || (m[1] === '' && m[2] === ''))
+    throw new EdgeFleetError('EF_ERR_HTTP_BAD_REQUEST', `unsupported range ${header}`)
   let start: number
   let end: number
   if (m[1] === '') {
@@ -43,11 +44,15 @@ export const artifactRoutes: FastifyPluginAsync<ApiDeps> = async (app, deps) => 
     async (req, res) => {
       deviceFrom(req, (id) => deps.store.devices.secretHash(id))
       const { digest } = req.params as { digest: string }
-      if (!isDigest(digest) || !deps.store.registry.getArtifact(digest) || !deps.blobs.has(digest)) throw new EdgeFleetError('EF_ERR_BUILD_NOT_FOUND', digest)
+      if (!isDigest(digest) || !deps.store.registry.getArtifact(digest) || !deps.blobs.has(digest))
+        throw new EdgeFleetError('EF_ERR_BUILD_NOT_FOUND', digest)
       const path = deps.blobs.path(digest)
       const size = statSync(path).size
       const range = parseRange(req.headers.range, size)
-      res.header('accept-ranges', 'bytes').header('content-type', 'application/octet-stream').header('etag', `"${digest}"`)
+      res
+        .header('accept-ranges', 'bytes')
+        .header('content-type', 'application/octet-stream')
+        .header('etag', `"${digest}"`)
       if (!range) return res.header('content-length', size).send(createReadStream(path))
       const [start, end] = range
       return res

@@ -25,14 +25,31 @@ export const consoleDataRoutes: FastifyPluginAsync<ApiDeps> = async (app, deps) 
         ),
         response: {
           200: Type.Object({
-            items: Type.Array(Type.Object({ ts: Type.Integer(), version: Type.String(), requests: Type.Integer(), errors: Type.Integer(), p50Ms: Num, p95Ms: Num, confidence: Type.Array(Type.Integer()) })),
+            items: Type.Array(
+              Type.Object({
+                ts: Type.Integer(),
+                version: Type.String(),
+                requests: Type.Integer(),
+                errors: Type.Integer(),
+                p50Ms: Num,
+                p95Ms: Num,
+                confidence: Type.Array(Type.Integer()),
+              }),
+            ),
           }),
         },
       },
     },
     async (req) => {
       const p = req.query as { model: string; device?: string; sinceMs?: number; bucketMs: number }
-      return { items: q.series({ model: p.model, deviceId: p.device, sinceMs: p.sinceMs ?? deps.now() - 3_600_000, bucketMs: p.bucketMs }) }
+      return {
+        items: q.series({
+          model: p.model,
+          deviceId: p.device,
+          sinceMs: p.sinceMs ?? deps.now() - 3_600_000,
+          bucketMs: p.bucketMs,
+        }),
+      }
     },
   )
   app.get(
@@ -43,8 +60,12 @@ export const consoleDataRoutes: FastifyPluginAsync<ApiDeps> = async (app, deps) 
           200: Type.Object({
             total: Type.Integer(),
             online: Type.Integer(),
-            byProfile: Type.Array(Type.Object({ profile: Type.String(), online: Type.Integer(), offline: Type.Integer() })),
-            byVersion: Type.Array(Type.Object({ model: Type.String(), version: Type.String(), devices: Type.Integer() })),
+            byProfile: Type.Array(
+              Type.Object({ profile: Type.String(), online: Type.Integer(), offline: Type.Integer() }),
+            ),
+            byVersion: Type.Array(
+              Type.Object({ model: Type.String(), version: Type.String(), devices: Type.Integer() }),
+            ),
           }),
         },
       },
@@ -56,7 +77,11 @@ export const consoleDataRoutes: FastifyPluginAsync<ApiDeps> = async (app, deps) 
     {
       schema: {
         querystring: Type.Object(
-          { limit: Type.Integer({ minimum: 1, maximum: 1000, default: 100 }), offset: Type.Integer({ minimum: 0, default: 0 }), q: Type.Optional(Type.String({ maxLength: 64 })) },
+          {
+            limit: Type.Integer({ minimum: 1, maximum: 1000, default: 100 }),
+            offset: Type.Integer({ minimum: 0, default: 0 }),
+            q: Type.Optional(Type.String({ maxLength: 64 })),
+          },
           { additionalProperties: false },
         ),
         response: { 200: Type.Object({ items: Type.Array(Type.Unknown()), total: Type.Integer() }) },
@@ -65,7 +90,13 @@ export const consoleDataRoutes: FastifyPluginAsync<ApiDeps> = async (app, deps) 
     async (req) => {
       const p = req.query as { limit: number; offset: number; q?: string }
       const { ids, total } = q.devicePage(p.limit, p.offset, p.q)
-      return { items: ids.map((id) => deps.store.devices.get(id)).filter((d) => d !== undefined).map(deviceOut), total }
+      return {
+        items: ids
+          .map((id) => deps.store.devices.get(id))
+          .filter((d) => d !== undefined)
+          .map(deviceOut),
+        total,
+      }
     },
   )
 }

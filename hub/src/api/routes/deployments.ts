@@ -46,7 +46,15 @@ export const deploymentRoutes: FastifyPluginAsync<ApiDeps> = async (app, deps) =
     const done = devices.every((x) => TERMINAL_STATES.has(x.state))
     return {
       deployment: { ...d, counts, done },
-      devices: devices.map((x) => ({ deviceId: x.deviceId, state: x.state, bytes: x.bytes, totalBytes: x.totalBytes, code: x.code, message: x.message, updatedAt: x.updatedAt })),
+      devices: devices.map((x) => ({
+        deviceId: x.deviceId,
+        state: x.state,
+        bytes: x.bytes,
+        totalBytes: x.totalBytes,
+        code: x.code,
+        message: x.message,
+        updatedAt: x.updatedAt,
+      })),
     }
   }
   const ShowOut = Type.Object({ deployment: DeploymentOut, devices: Type.Array(DeviceProgress) })
@@ -61,7 +69,13 @@ export const deploymentRoutes: FastifyPluginAsync<ApiDeps> = async (app, deps) =
     '/api/v1/deployments',
     {
       schema: {
-        querystring: Type.Object({ limit: Type.Integer({ minimum: 1, maximum: 1000, default: 100 }), offset: Type.Integer({ minimum: 0, default: 0 }) }, { additionalProperties: false }),
+        querystring: Type.Object(
+          {
+            limit: Type.Integer({ minimum: 1, maximum: 1000, default: 100 }),
+            offset: Type.Integer({ minimum: 0, default: 0 }),
+          },
+          { additionalProperties: false },
+        ),
         response: { 200: Type.Object({ items: Type.Array(DeploymentOut), total: Type.Integer() }) },
       },
     },
@@ -77,7 +91,9 @@ export const deploymentRoutes: FastifyPluginAsync<ApiDeps> = async (app, deps) =
     },
   )
 
-  app.get('/api/v1/deployments/:id', { schema: { params: Type.Object({ id: Type.String({ maxLength: 64 }) }), response: { 200: ShowOut } } }, async (req) =>
-    show((req.params as { id: string }).id),
+  app.get(
+    '/api/v1/deployments/:id',
+    { schema: { params: Type.Object({ id: Type.String({ maxLength: 64 }) }), response: { 200: ShowOut } } },
+    async (req) => show((req.params as { id: string }).id),
   )
 }

@@ -7,9 +7,18 @@ import type { ApiDeps } from '../server.js'
 import { mosquittoHash } from '../../broker/mosquitto.js'
 import { TAG_KEY, type DeviceRow } from '../../store/index.js'
 
-const Tags = Type.Record(Type.String({ pattern: TAG_KEY.source }), Type.String({ maxLength: 256 }), { maxProperties: 32 })
+const Tags = Type.Record(Type.String({ pattern: TAG_KEY.source }), Type.String({ maxLength: 256 }), {
+  maxProperties: 32,
+})
 
-const DeviceBody = Type.Object({ id: Type.String({ minLength: 1, maxLength: 64 }), profile: Type.String({ minLength: 1, maxLength: 64 }), tags: Type.Optional(Tags) }, { additionalProperties: false })
+const DeviceBody = Type.Object(
+  {
+    id: Type.String({ minLength: 1, maxLength: 64 }),
+    profile: Type.String({ minLength: 1, maxLength: 64 }),
+    tags: Type.Optional(Tags),
+  },
+  { additionalProperties: false },
+)
 
 const DeviceOut = Type.Object({
   id: Type.String(),
@@ -18,7 +27,9 @@ const DeviceOut = Type.Object({
   online: Type.Boolean(),
   lastSeen: Type.Union([Type.Integer(), Type.Null()]),
   createdAt: Type.Integer(),
-  models: Type.Array(Type.Object({ name: Type.String(), version: Type.String(), precision: Type.String(), slot: Type.String() })),
+  models: Type.Array(
+    Type.Object({ name: Type.String(), version: Type.String(), precision: Type.String(), slot: Type.String() }),
+  ),
   apiPort: Type.Union([Type.Integer(), Type.Null()]),
 })
 
@@ -30,7 +41,12 @@ export function deviceOut(d: DeviceRow): Static<typeof DeviceOut> {
     online: d.online,
     lastSeen: d.lastSeen,
     createdAt: d.createdAt,
-    models: (d.state?.models ?? []).map((m) => ({ name: m.name, version: m.version, precision: m.precision, slot: m.slot })),
+    models: (d.state?.models ?? []).map((m) => ({
+      name: m.name,
+      version: m.version,
+      precision: m.precision,
+      slot: m.slot,
+    })),
     apiPort: d.state?.apiPort ?? null,
   }
 }
@@ -41,24 +57,47 @@ export const deviceRoutes: FastifyPluginAsync<ApiDeps> = async (app, deps) => {
     {
       schema: {
         body: DeviceBody,
-        response: { 201: Type.Object({ id: Id, profile: Type.String(), tags: Tags, secret: Type.String(), hubPublicKey: Type.String(), mqttUrl: Type.String() }) },
+        response: {
+          201: Type.Object({
+            id: Id,
+            profile: Type.String(),
+            tags: Tags,
+            secret: Type.String(),
+            hubPublicKey: Type.String(),
+            mqttUrl: Type.String(),
+          }),
+        },
       },
     },
     async (req, res) => {
       const body = req.body as Static<typeof DeviceBody>
       if (!isValidId(body.id)) throw new EdgeFleetError('EF_ERR_DEVICE_ID_INVALID', body.id)
-      if (!deps.profiles.has(body.profile)) throw new EdgeFleetError('EF_ERR_PROFILE_UNKNOWN', `${body.profile} (known: ${[...deps.profiles.keys()].join(', ')})`)
+      if (!deps.profiles.has(body.profile))
+        throw new EdgeFleetError(
+          'EF_ERR_PROFILE_UNKNOWN',
+          `${body.profile} (known: ${[...deps.profiles.keys()].join(', ')})`,
+        )
       // 256-bit random secrets: a plain sha256 is a sound verifier, no slow KDF needed.
       const secret = randomBytes(32).toString('base64url')
       const tags = body.tags ?? {}
       try {
         deps.store.devices.insert(body.id, body.profile, tags, sha256Hex(secret), deps.now(), mosquittoHash(secret))
       } catch (err) {
-        if ((err as { code?: string }).code === 'SQLITE_CONSTRAINT_PRIMARYKEY') throw new EdgeFleetError('EF_ERR_DEVICE_EXISTS', body.id)
+        if ((err as { code?: string }).code === 'SQLITE_CONSTRAINT_PRIMARYKEY')
+          throw new EdgeFleetError('EF_ERR_DEVICE_EXISTS', body.id)
         throw err
       }
       deps.onDevicesChanged?.()
-      return res.status(201).send({ id: body.id, profile: body.profile, tags, secret, hubPublicKey: deps.keys.publicKey, mqttUrl: deps.mqttUrl })
+      return res
+        .status(201)
+        .send({
+          id: body.id,
+          profile: body.profile,
+          tags,
+          secret,
+          hubPublicKey: deps.keys.publicKey,
+          mqttUrl: deps.mqttUrl,
+        })
     },
   )
 
@@ -66,7 +105,13 @@ export const deviceRoutes: FastifyPluginAsync<ApiDeps> = async (app, deps) => {
     '/api/v1/devices',
     {
       schema: {
-        querystring: Type.Object({ limit: Type.Integer({ minimum: 1, maximum: 10_000, default: 1000 }), offset: Type.Integer({ minimum: 0, default: 0 }) }, { additionalProperties: false }),
+        querystring: Type.Object(
+          {
+            limit: Type.Integer({ minimum: 1, maximum: 10_000, default: 1000 }),
+            offset: Type.Integer({ minimum: 0, default: 0 }),
+          },
+          { additionalProperties: false },
+        ),
         response: { 200: Type.Object({ items: Type.Array(DeviceOut), total: Type.Integer() }) },
       },
     },

@@ -58,71 +58,75 @@ export const feedRoutes: FastifyPluginAsync<ApiDeps> = async (app, deps) => {
     done()
   })
 
-  app.get('/api/v1/feed', { schema: { querystring: FeedQuery, produces: ['application/x-ndjson'] } }, async (req, res) => {
-    const q = req.query as Static<typeof FeedQuery>
-    // The first page is read before the answer starts, so an expired cursor is a proper 410 [EF-9.3].
-    let page: FeedLine[] = feed.page({ model: q.model, since: q.since, limit: Math.min(PAGE, q.limit) })
-    let cursor = q.since ?? 0
-    let left = q.follow ? Number.POSITIVE_INFINITY : q.limit
-    let closed = false
-    // The response's close: the client went away (the request's own close fires once its body is read).
-    res.raw.once('close', () => (closed = true))
-    if (q.follow) {
-      const sock = req.raw.socket
-      followSockets.add(sock)
-      sock.once('close', () => followSockets.delete(sock))
-    }
-    const stop = () => {
-      closed = true
-      res.raw.emit('close') // wakes a waiting follower; the stream then ends
-    }
-    const live = deps.retraining?.live
-    async function* lines(): AsyncGenerator<string> {
-      followers.add(stop)
-      try {
-        yield* body()
-      } finally {
-        followers.delete(stop)
+  app.get(
+    '/api/v1/feed',
+    { schema: { querystring: FeedQuery, produces: ['application/x-ndjson'] } },
+    async (req, res) => {
+      const q = req.query as Static<typeof FeedQuery>
+      // The first page is read before the answer starts, so an expired cursor is a proper 410 [EF-9.3].
+      let page: FeedLine[] = feed.page({ model: q.model, since: q.since, limit: Math.min(PAGE, q.limit) })
+      let cursor = q.since ?? 0
+      let left = q.follow ? Number.POSITIVE_INFINITY : q.limit
+      let closed = false
+      // The response's close: the client went away (the request's own close fires once its body is read).
+      res.raw.once('close', () => (closed = true))
+      if (q.follow) {
+        const sock = req.raw.socket
+        followSockets.add(sock)
+        sock.once('close', () => followSockets.delete(sock))
       }
-    }
-    async function* body(): AsyncGenerator<string> {
-      // A follower learns at once that it is connected and where it stands (headers go out with the first line).
-      if (q.follow && page.length === 0) yield JSON.stringify({ kind: 'heartbeat', cursor }) + '\n'
-      for (;;) {
-        if (page.length) {
-          let chunk = ''
-          for (const l of page) chunk += l.line + '\n'
-          cursor = page[page.length - 1].cursor
-          left -= page.length
-          yield chunk
-        }
-        if (left <= 0 || closed) return
-        if (page.length < Math.min(PAGE, left) || page.length === 0) {
-          if (!q.follow) return
-          // Caught up: wait for the next commit or send a heartbeat.
-          const woke = await new Promise<boolean>((resolve) => {
-            const t = setTimeout(() => done(false), HEARTBEAT_MS)
-            const onCommit = () => done(true)
-            const onClose = () => done(false)
-            function done(v: boolean) {
-              clearTimeout(t)
-              live?.off('committed', onCommit)
-              res.raw.off('close', onClose)
-              resolve(v)
-            }
-            live?.on('committed', onCommit)
-            res.raw.once('close', onClose)
-          })
-          if (closed) return
-          if (!woke) yield JSON.stringify({ kind: 'heartbeat', cursor }) + '\n'
-        }
-        page = feed.page({ model: q.model, since: cursor, limit: Math.min(PAGE, left) })
+      const stop = () => {
+        closed = true
+        res.raw.emit('close') // wakes a waiting follower; the stream then ends
       }
-    }
-    res.header('content-type', 'application/x-ndjson; charset=utf-8')
-    res.header('cache-control', 'no-store')
-    return res.send(Readable.from(lines()))
-  })
+      const live = deps.retraining?.live
+      async function* lines(): AsyncGenerator<string> {
+        followers.add(stop)
+        try {
+          yield* body()
+        } finally {
+          followers.delete(stop)
+        }
+      }
+      async function* body(): AsyncGenerator<string> {
+        // A follower learns at once that it is connected and where it stands (headers go out with the first line).
+        if (q.follow && page.length === 0) yield JSON.stringify({ kind: 'heartbeat', cursor }) + '\n'
+        for (;;) {
+          if (page.length) {
+            let chunk = ''
+            for (const l of page) chunk += l.line + '\n'
+            cursor = page[page.length - 1].cursor
+            left -= page.length
+            yield chunk
+          }
+          if (left <= 0 || closed) return
+          if (page.length < Math.min(PAGE, left) || page.length === 0) {
+            if (!q.follow) return
+            // Caught up: wait for the next commit or send a heartbeat.
+            const woke = await new Promise<boolean>((resolve) => {
+              const t = setTimeout(() => done(false), HEARTBEAT_MS)
+              const onCommit = () => done(true)
+              const onClose = () => done(false)
+              function done(v: boolean) {
+                clearTimeout(t)
+                live?.off('committed', onCommit)
+                res.raw.off('close', onClose)
+                resolve(v)
+              }
+              live?.on('committed', onCommit)
+              res.raw.once('close', onClose)
+            })
+            if (closed) return
+            if (!woke) yield JSON.stringify({ kind: 'heartbeat', cursor }) + '\n'
+          }
+          page = feed.page({ model: q.model, since: cursor, limit: Math.min(PAGE, left) })
+        }
+      }
+      res.header('content-type', 'application/x-ndjson; charset=utf-8')
+      res.header('cache-control', 'no-store')
+      return res.send(Readable.from(lines()))
+    },
+  )
 
   const samplePayload = (deviceId: string, sampleId: string): string => {
     const text = deps.store.telemetry.samples.payloadText(deviceId, sampleId)
@@ -135,43 +139,69 @@ export const feedRoutes: FastifyPluginAsync<ApiDeps> = async (app, deps) => {
     return res.header('content-type', 'application/json; charset=utf-8').send(samplePayload(p.deviceId, p.sampleId))
   })
 
-  app.get('/api/v1/samples/:deviceId/:sampleId/tensors/:group/:file', { schema: { params: TensorParams } }, async (req, res) => {
-    const p = req.params as Static<typeof TensorParams>
-    const s = JSON.parse(samplePayload(p.deviceId, p.sampleId)) as Sample
-    const name = p.file.endsWith('.npy') ? p.file.slice(0, -4) : p.file
-    const group: Record<string, TensorValue> | undefined = p.group === 'shadow' ? s.shadow?.outputs : s[p.group]
-    const t = group && Object.prototype.hasOwnProperty.call(group, name) ? group[name] : undefined
-    if (!t) throw new EdgeFleetError('EF_ERR_SAMPLE_NOT_FOUND', `${p.deviceId}/${p.sampleId} has no ${p.group} tensor ${JSON.stringify(name)}`)
-    return res.header('content-type', 'application/octet-stream').send(npyOfTensor(name, t))
-  })
+  app.get(
+    '/api/v1/samples/:deviceId/:sampleId/tensors/:group/:file',
+    { schema: { params: TensorParams } },
+    async (req, res) => {
+      const p = req.params as Static<typeof TensorParams>
+      const s = JSON.parse(samplePayload(p.deviceId, p.sampleId)) as Sample
+      const name = p.file.endsWith('.npy') ? p.file.slice(0, -4) : p.file
+      const group: Record<string, TensorValue> | undefined = p.group === 'shadow' ? s.shadow?.outputs : s[p.group]
+      const t = group && Object.prototype.hasOwnProperty.call(group, name) ? group[name] : undefined
+      if (!t)
+        throw new EdgeFleetError(
+          'EF_ERR_SAMPLE_NOT_FOUND',
+          `${p.deviceId}/${p.sampleId} has no ${p.group} tensor ${JSON.stringify(name)}`,
+        )
+      return res.header('content-type', 'application/octet-stream').send(npyOfTensor(name, t))
+    },
+  )
 
-  app.post('/api/v1/labels', { schema: { body: LabelBody, response: { 201: Type.Object({ cursor: Type.Integer() }) } } }, async (req, res) => {
-    const b = req.body as Static<typeof LabelBody>
-    const json = JSON.stringify(b.label ?? null)
-    if (json.length > 16 * 1024) throw new EdgeFleetError('EF_ERR_MSG_TOO_LARGE', 'a label is at most 16 KiB of JSON')
-    let model = b.model
-    let version = b.version ?? null
-    if (b.sampleId !== undefined || b.deviceId !== undefined) {
-      if (!b.sampleId || !b.deviceId) throw new EdgeFleetError('EF_ERR_HTTP_BAD_REQUEST', 'a sample label needs both deviceId and sampleId')
-      const s = deps.store.telemetry.samples.payloadText(b.deviceId, b.sampleId)
-      if (s === undefined) throw new EdgeFleetError('EF_ERR_SAMPLE_NOT_FOUND', `${b.deviceId}/${b.sampleId}`)
-      const parsed = JSON.parse(s) as Sample
-      model = parsed.model
-      version = parsed.version
-    }
-    if (!model) throw new EdgeFleetError('EF_ERR_HTTP_BAD_REQUEST', 'name the sample (deviceId, sampleId) or the model the label is about')
-    const line = deps.store.db.transaction(() =>
-      feed.append(
-        {
-          model: model!,
-          version,
-          kind: 'label',
-          body: { deviceId: b.deviceId ?? null, sampleId: b.sampleId ?? null, ts: b.ts ?? deps.now(), label: b.label ?? null, source: b.source, by: req.principal?.name ?? null },
-        },
-        deps.now(),
-      ),
-    ).immediate()
-    deps.retraining?.live.committed([line])
-    return res.status(201).send({ cursor: line.cursor })
-  })
+  app.post(
+    '/api/v1/labels',
+    { schema: { body: LabelBody, response: { 201: Type.Object({ cursor: Type.Integer() }) } } },
+    async (req, res) => {
+      const b = req.body as Static<typeof LabelBody>
+      const json = JSON.stringify(b.label ?? null)
+      if (json.length > 16 * 1024) throw new EdgeFleetError('EF_ERR_MSG_TOO_LARGE', 'a label is at most 16 KiB of JSON')
+      let model = b.model
+      let version = b.version ?? null
+      if (b.sampleId !== undefined || b.deviceId !== undefined) {
+        if (!b.sampleId || !b.deviceId)
+          throw new EdgeFleetError('EF_ERR_HTTP_BAD_REQUEST', 'a sample label needs both deviceId and sampleId')
+        const s = deps.store.telemetry.samples.payloadText(b.deviceId, b.sampleId)
+        if (s === undefined) throw new EdgeFleetError('EF_ERR_SAMPLE_NOT_FOUND', `${b.deviceId}/${b.sampleId}`)
+        const parsed = JSON.parse(s) as Sample
+        model = parsed.model
+        version = parsed.version
+      }
+      if (!model)
+        throw new EdgeFleetError(
+          'EF_ERR_HTTP_BAD_REQUEST',
+          'name the sample (deviceId, sampleId) or the model the label is about',
+        )
+      const line = deps.store.db
+        .transaction(() =>
+          feed.append(
+            {
+              model: model!,
+              version,
+              kind: 'label',
+              body: {
+                deviceId: b.deviceId ?? null,
+                sampleId: b.sampleId ?? null,
+                ts: b.ts ?? deps.now(),
+                label: b.label ?? null,
+                source: b.source,
+                by: req.principal?.name ?? null,
+              },
+            },
+            deps.now(),
+          ),
+        )
+        .immediate()
+      deps.retraining?.live.committed([line])
+      return res.status(201).send({ cursor: line.cursor })
+    },
+  )
 }

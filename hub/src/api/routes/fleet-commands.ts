@@ -7,15 +7,34 @@ import type { ApiDeps } from '../server.js'
 
 const DeviceParams = Type.Object({ id: Type.String({ maxLength: 64 }) })
 const Sent = Type.Object({ cmdId: Type.String() })
-const ModelVersion = { model: Type.String({ minLength: 1, maxLength: 64 }), version: Type.String({ minLength: 1, maxLength: 40 }) }
+const ModelVersion = {
+  model: Type.String({ minLength: 1, maxLength: 64 }),
+  version: Type.String({ minLength: 1, maxLength: 40 }),
+}
 
-const ShadowBody = Type.Object({ ...ModelVersion, fraction: Type.Number({ minimum: 0, maximum: 1 }) }, { additionalProperties: false })
+const ShadowBody = Type.Object(
+  { ...ModelVersion, fraction: Type.Number({ minimum: 0, maximum: 1 }) },
+  { additionalProperties: false },
+)
 const PromoteBody = Type.Object(ModelVersion, { additionalProperties: false })
-const DiscardBody = Type.Object({ model: ModelVersion.model, version: Type.Optional(ModelVersion.version) }, { additionalProperties: false })
-const CaptureBody = Type.Object({ policies: Type.Array(CapturePolicy, { maxItems: 64 }) }, { additionalProperties: false })
+const DiscardBody = Type.Object(
+  { model: ModelVersion.model, version: Type.Optional(ModelVersion.version) },
+  { additionalProperties: false },
+)
+const CaptureBody = Type.Object(
+  { policies: Type.Array(CapturePolicy, { maxItems: 64 }) },
+  { additionalProperties: false },
+)
 const Net = Type.Union([Type.Literal('metered'), Type.Literal('unmetered'), Type.Literal('unknown'), Type.Null()])
 const Power = Type.Union([Type.Literal('charging'), Type.Literal('battery'), Type.Literal('unknown'), Type.Null()])
-const ConditionsBody = Type.Object({ network: Type.Optional(Net), power: Type.Optional(Power), idle: Type.Optional(Type.Union([Type.Boolean(), Type.Null()])) }, { additionalProperties: false })
+const ConditionsBody = Type.Object(
+  {
+    network: Type.Optional(Net),
+    power: Type.Optional(Power),
+    idle: Type.Optional(Type.Union([Type.Boolean(), Type.Null()])),
+  },
+  { additionalProperties: false },
+)
 
 export const fleetCommandRoutes: FastifyPluginAsync<ApiDeps> = async (app, deps) => {
   const commands = () => {
@@ -42,12 +61,21 @@ export const fleetCommandRoutes: FastifyPluginAsync<ApiDeps> = async (app, deps)
     return res.status(202).send({ cmdId: await commands().capturePolicy(id(req), b.policies) })
   })
   app.post('/api/v1/devices/:id/conditions', opts(ConditionsBody), async (req, res) => {
-    return res.status(202).send({ cmdId: await commands().conditions(id(req), req.body as Static<typeof ConditionsBody>) })
+    return res
+      .status(202)
+      .send({ cmdId: await commands().conditions(id(req), req.body as Static<typeof ConditionsBody>) })
   })
 
   app.get(
     '/api/v1/shadow',
-    { schema: { querystring: Type.Object({ model: Type.Optional(Type.String({ maxLength: 64 })) }, { additionalProperties: false }) } },
+    {
+      schema: {
+        querystring: Type.Object(
+          { model: Type.Optional(Type.String({ maxLength: 64 })) },
+          { additionalProperties: false },
+        ),
+      },
+    },
     async (req) => ({ items: deps.store.telemetry.shadowSummary({ model: (req.query as { model?: string }).model }) }),
   )
   app.get(
@@ -55,7 +83,11 @@ export const fleetCommandRoutes: FastifyPluginAsync<ApiDeps> = async (app, deps)
     {
       schema: {
         querystring: Type.Object(
-          { model: Type.Optional(Type.String({ maxLength: 64 })), cursor: Type.Optional(Type.Integer({ minimum: 0 })), limit: Type.Integer({ minimum: 1, maximum: 1000, default: 100 }) },
+          {
+            model: Type.Optional(Type.String({ maxLength: 64 })),
+            cursor: Type.Optional(Type.Integer({ minimum: 0 })),
+            limit: Type.Integer({ minimum: 1, maximum: 1000, default: 100 }),
+          },
           { additionalProperties: false },
         ),
       },

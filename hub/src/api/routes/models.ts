@@ -13,7 +13,11 @@ export const VersionOptionsSchema = Type.Object(
     inputValues: Type.Optional(Type.Record(Type.String(), Type.Number())),
     precision: Type.Optional(Type.Union([Type.Literal('auto'), Precision])),
     /** Output name → what it means, for the manifest's semantics [EF-2.6.4]. */
-    outputs: Type.Optional(Type.Record(Type.String({ minLength: 1, maxLength: 256 }), OutputSemantics.properties.kind, { maxProperties: 64 })),
+    outputs: Type.Optional(
+      Type.Record(Type.String({ minLength: 1, maxLength: 256 }), OutputSemantics.properties.kind, {
+        maxProperties: 64,
+      }),
+    ),
   },
   { additionalProperties: false },
 )
@@ -87,7 +91,8 @@ export const modelRoutes: FastifyPluginAsync<ApiDeps> = async (app, deps) => {
     },
     async (req, res) => {
       const q = req.query as Static<typeof AddQuery>
-      if (!Buffer.isBuffer(req.body)) throw new EdgeFleetError('EF_ERR_HTTP_BAD_REQUEST', 'send the ONNX file as application/octet-stream')
+      if (!Buffer.isBuffer(req.body))
+        throw new EdgeFleetError('EF_ERR_HTTP_BAD_REQUEST', 'send the ONNX file as application/octet-stream')
       let options: Static<typeof VersionOptionsSchema> = {}
       if (q.options) {
         try {
@@ -95,7 +100,11 @@ export const modelRoutes: FastifyPluginAsync<ApiDeps> = async (app, deps) => {
         } catch {
           throw new EdgeFleetError('EF_ERR_HTTP_BAD_REQUEST', 'options is not JSON')
         }
-        if (!validateOptions(options)) throw new EdgeFleetError('EF_ERR_HTTP_BAD_REQUEST', 'options: expected {inputShapes?, inputValues?, precision?, outputs?: {NAME: scores|logits|probability|regression|other}}')
+        if (!validateOptions(options))
+          throw new EdgeFleetError(
+            'EF_ERR_HTTP_BAD_REQUEST',
+            'options: expected {inputShapes?, inputValues?, precision?, outputs?: {NAME: scores|logits|probability|regression|other}}',
+          )
       }
       let rollout: Record<string, unknown> | undefined
       if (q.rollout) {
@@ -105,10 +114,25 @@ export const modelRoutes: FastifyPluginAsync<ApiDeps> = async (app, deps) => {
           throw new EdgeFleetError('EF_ERR_HTTP_BAD_REQUEST', 'rollout is not JSON')
         }
       }
-      const policy = q.policy === 'canary' ? { kind: 'canary' as const, rollout, actor: req.principal?.name ?? null } : undefined
-      const out = await deps.registry.add({ name: q.name, version: q.version, bytes: req.body, options, parent: q.parent, runId: q.runId, policy })
+      const policy =
+        q.policy === 'canary' ? { kind: 'canary' as const, rollout, actor: req.principal?.name ?? null } : undefined
+      const out = await deps.registry.add({
+        name: q.name,
+        version: q.version,
+        bytes: req.body,
+        options,
+        parent: q.parent,
+        runId: q.runId,
+        policy,
+      })
       const r = out.intake.rollout
-      return res.status(201).send({ version: versionOut(out.version), builds: out.builds.map(buildOut), intake: { rollout: r ? { id: r.id, state: r.state } : null, skipped: out.intake.skipped } })
+      return res
+        .status(201)
+        .send({
+          version: versionOut(out.version),
+          builds: out.builds.map(buildOut),
+          intake: { rollout: r ? { id: r.id, state: r.state } : null, skipped: out.intake.skipped },
+        })
     },
   )
 
@@ -116,8 +140,21 @@ export const modelRoutes: FastifyPluginAsync<ApiDeps> = async (app, deps) => {
     '/api/v1/models',
     {
       schema: {
-        querystring: Type.Object({ limit: Type.Integer({ minimum: 1, maximum: 1000, default: 100 }), offset: Type.Integer({ minimum: 0, default: 0 }) }, { additionalProperties: false }),
-        response: { 200: Type.Object({ items: Type.Array(Type.Object({ name: Type.String(), createdAt: Type.Integer(), versions: Type.Array(Type.String()) })), total: Type.Integer() }) },
+        querystring: Type.Object(
+          {
+            limit: Type.Integer({ minimum: 1, maximum: 1000, default: 100 }),
+            offset: Type.Integer({ minimum: 0, default: 0 }),
+          },
+          { additionalProperties: false },
+        ),
+        response: {
+          200: Type.Object({
+            items: Type.Array(
+              Type.Object({ name: Type.String(), createdAt: Type.Integer(), versions: Type.Array(Type.String()) }),
+            ),
+            total: Type.Integer(),
+          }),
+        },
       },
     },
     async (req) => {

@@ -42,7 +42,13 @@ export const retrainingRoutes: FastifyPluginAsync<ApiDeps> = async (app, deps) =
     '/api/v1/drift',
     {
       schema: {
-        querystring: Type.Object({ model: Type.Optional(Type.String({ maxLength: 64 })), version: Type.Optional(Type.String({ maxLength: 40 })) }, { additionalProperties: false }),
+        querystring: Type.Object(
+          {
+            model: Type.Optional(Type.String({ maxLength: 64 })),
+            version: Type.Optional(Type.String({ maxLength: 40 })),
+          },
+          { additionalProperties: false },
+        ),
         response: { 200: Type.Object({ items: Type.Array(DriftItem), threshold: Type.Number() }) },
       },
     },
@@ -53,11 +59,21 @@ export const retrainingRoutes: FastifyPluginAsync<ApiDeps> = async (app, deps) =
   )
 
   // An evaluation now instead of at the next interval (demos, pipelines that just posted a baseline).
-  app.post('/api/v1/drift/evaluate', { schema: { response: { 200: Type.Object({ evaluated: Type.Integer(), events: Type.Array(Type.Integer()), ms: Type.Number() }) } } }, async () => {
-    const d = retraining().drift
-    const r = d.evaluate()
-    return { evaluated: r.values.length, events: r.events.map((e) => e.cursor), ms: d.stats.lastMs }
-  })
+  app.post(
+    '/api/v1/drift/evaluate',
+    {
+      schema: {
+        response: {
+          200: Type.Object({ evaluated: Type.Integer(), events: Type.Array(Type.Integer()), ms: Type.Number() }),
+        },
+      },
+    },
+    async () => {
+      const d = retraining().drift
+      const r = d.evaluate()
+      return { evaluated: r.values.length, events: r.events.map((e) => e.cursor), ms: d.stats.lastMs }
+    },
+  )
 
   app.get('/api/v1/models/:name/versions/:version/baseline', { schema: { params: VersionParams } }, async (req) => {
     const p = req.params as Static<typeof VersionParams>
@@ -65,27 +81,31 @@ export const retrainingRoutes: FastifyPluginAsync<ApiDeps> = async (app, deps) =
     return { items: t.baselines.list(p.name, p.version) }
   })
 
-  app.put('/api/v1/models/:name/versions/:version/baseline', { schema: { params: VersionParams, body: BaselineBody } }, async (req) => {
-    const p = req.params as Static<typeof VersionParams>
-    const b = req.body as Static<typeof BaselineBody>
-    const v = deps.registry.version(p.name, p.version)
-    checkPostedBaseline(v.inputs as { name: string }[], b)
-    const sum = (a: readonly number[]) => a.reduce((x, y) => x + y, 0)
-    const baseline = {
-      model: p.name,
-      version: p.version,
-      profile: b.profile,
-      source: 'api' as const,
-      fromMs: null,
-      toMs: null,
-      requests: b.requests ?? (b.confidence ? sum(b.confidence) : 0),
-      confidence: b.confidence ?? null,
-      features: b.features ?? {},
-      createdAt: deps.now(),
-    }
-    t.baselines.put(baseline)
-    return { baseline }
-  })
+  app.put(
+    '/api/v1/models/:name/versions/:version/baseline',
+    { schema: { params: VersionParams, body: BaselineBody } },
+    async (req) => {
+      const p = req.params as Static<typeof VersionParams>
+      const b = req.body as Static<typeof BaselineBody>
+      const v = deps.registry.version(p.name, p.version)
+      checkPostedBaseline(v.inputs as { name: string }[], b)
+      const sum = (a: readonly number[]) => a.reduce((x, y) => x + y, 0)
+      const baseline = {
+        model: p.name,
+        version: p.version,
+        profile: b.profile,
+        source: 'api' as const,
+        fromMs: null,
+        toMs: null,
+        requests: b.requests ?? (b.confidence ? sum(b.confidence) : 0),
+        confidence: b.confidence ?? null,
+        features: b.features ?? {},
+        createdAt: deps.now(),
+      }
+      t.baselines.put(baseline)
+      return { baseline }
+    },
+  )
 
   app.get(
     '/api/v1/rollups',
@@ -110,37 +130,55 @@ export const retrainingRoutes: FastifyPluginAsync<ApiDeps> = async (app, deps) =
     },
   )
 
-  app.get('/api/v1/models/:name/lineage', { schema: { params: Type.Object({ name: Type.String({ maxLength: 64 }) }) } }, async (req) => {
-    const { name } = req.params as { name: string }
-    const model = deps.store.registry.listModels().find((m) => m.name === name)
-    if (!model) throw new EdgeFleetError('EF_ERR_MODEL_NOT_FOUND', name)
-    const rollouts = deps.store.rollouts.list(10_000, 0).filter((r) => r.model === name)
-    const drift = t.baselines.listDrift({ model: name })
-    return {
-      model: name,
-      items: model.versions.map((version) => {
-        const v = deps.registry.version(name, version)
-        return {
-          version,
-          parent: v.parent,
-          runId: v.runId,
-          createdAt: v.createdAt,
-          builds: deps.store.registry.listBuilds(name, version).map((b) => ({ profile: b.profile, status: b.status, precision: b.precision, errorCode: b.errorCode })),
-          rollouts: rollouts.filter((r) => r.version === version).map((r) => ({ id: r.id, state: r.state, wave: r.wave, createdAt: r.createdAt })),
-          baselines: t.baselines.list(name, version).map((b) => ({ profile: b.profile, source: b.source, requests: b.requests })),
-          drifting: drift.filter((d) => d.version === version && d.open).map((d) => ({ profile: d.profile, subject: d.subject, psi: d.psi })),
-        }
-      }),
-    }
-  })
+  app.get(
+    '/api/v1/models/:name/lineage',
+    { schema: { params: Type.Object({ name: Type.String({ maxLength: 64 }) }) } },
+    async (req) => {
+      const { name } = req.params as { name: string }
+      const model = deps.store.registry.listModels().find((m) => m.name === name)
+      if (!model) throw new EdgeFleetError('EF_ERR_MODEL_NOT_FOUND', name)
+      const rollouts = deps.store.rollouts.list(10_000, 0).filter((r) => r.model === name)
+      const drift = t.baselines.listDrift({ model: name })
+      return {
+        model: name,
+        items: model.versions.map((version) => {
+          const v = deps.registry.version(name, version)
+          return {
+            version,
+            parent: v.parent,
+            runId: v.runId,
+            createdAt: v.createdAt,
+            builds: deps.store.registry
+              .listBuilds(name, version)
+              .map((b) => ({ profile: b.profile, status: b.status, precision: b.precision, errorCode: b.errorCode })),
+            rollouts: rollouts
+              .filter((r) => r.version === version)
+              .map((r) => ({ id: r.id, state: r.state, wave: r.wave, createdAt: r.createdAt })),
+            baselines: t.baselines
+              .list(name, version)
+              .map((b) => ({ profile: b.profile, source: b.source, requests: b.requests })),
+            drifting: drift
+              .filter((d) => d.version === version && d.open)
+              .map((d) => ({ profile: d.profile, subject: d.subject, psi: d.psi })),
+          }
+        }),
+      }
+    },
+  )
 
   // One summary for the console's "Retraining loop" panel.
   app.get('/api/v1/retraining/status', async () => {
     const r = deps.retraining
     return {
-      feed: { last: t.feed.last(), floor: t.feed.floor(), byKind: Object.fromEntries(FEED_KINDS.map((k) => [k, t.feed.count({ kind: k })])) },
+      feed: {
+        last: t.feed.last(),
+        floor: t.feed.floor(),
+        byKind: Object.fromEntries(FEED_KINDS.map((k) => [k, t.feed.count({ kind: k })])),
+      },
       ingest: r ? { ...r.ingest.stats, queued: r.ingest.queued, options: r.ingest.options } : null,
-      drift: r ? { ...r.drift.stats, options: r.drift.options, open: t.baselines.listDrift().filter((d) => d.open) } : null,
+      drift: r
+        ? { ...r.drift.stats, options: r.drift.options, open: t.baselines.listDrift().filter((d) => d.open) }
+        : null,
       live: r ? r.live.stats : null,
       rollups: t.rollups.count(),
     }

@@ -13,7 +13,15 @@ const Num = Type.Union([Type.Number(), Type.Null()])
 const Int = Type.Integer({ minimum: 0 })
 
 // Types only: ranges and relations are checked by rollouts/spec.ts so each answers its own code [EF-8.3, EF-8.5].
-const WaveIn = Type.Object({ percent: Type.Optional(Type.Number()), count: Type.Optional(Type.Number()), soakMs: Type.Optional(Type.Number()), approval: Type.Optional(Type.Boolean()) }, { additionalProperties: false })
+const WaveIn = Type.Object(
+  {
+    percent: Type.Optional(Type.Number()),
+    count: Type.Optional(Type.Number()),
+    soakMs: Type.Optional(Type.Number()),
+    approval: Type.Optional(Type.Boolean()),
+  },
+  { additionalProperties: false },
+)
 const GatesIn = Type.Object(
   {
     maxErrorRateDelta: Type.Optional(Num),
@@ -49,12 +57,25 @@ export const RolloutBody = Type.Object(
     onFail: Type.Optional(Type.Union([Type.Literal('pause'), Type.Literal('rollback')])),
     schedule: Type.Optional(ScheduleIn),
     approval: Type.Optional(Type.Boolean()),
-    shadow: Type.Optional(Type.Union([Type.Object({ fraction: Type.Number(), soakMs: Type.Optional(Type.Number()) }, { additionalProperties: false }), Type.Null()])),
+    shadow: Type.Optional(
+      Type.Union([
+        Type.Object({ fraction: Type.Number(), soakMs: Type.Optional(Type.Number()) }, { additionalProperties: false }),
+        Type.Null(),
+      ]),
+    ),
   },
   { additionalProperties: false },
 )
 
-const WaveOut = Type.Object({ index: Int, percent: Num, count: Num, soakMs: Int, approval: Type.Boolean(), devices: Int, counts: Type.Record(Type.String(), Int) })
+const WaveOut = Type.Object({
+  index: Int,
+  percent: Num,
+  count: Num,
+  soakMs: Int,
+  approval: Type.Boolean(),
+  devices: Int,
+  counts: Type.Record(Type.String(), Int),
+})
 export const RolloutOut = Type.Object({
   id: Type.String(),
   model: Type.String(),
@@ -75,9 +96,21 @@ export const RolloutOut = Type.Object({
   createdAt: Type.Integer(),
   updatedAt: Type.Integer(),
 })
-const Decision = Type.Object({ id: Type.Integer(), ts: Type.Integer(), wave: Int, kind: Type.String(), decision: Type.String(), detail: Type.Record(Type.String(), Type.Unknown()), actor: Type.Union([Type.String(), Type.Null()]) })
+const Decision = Type.Object({
+  id: Type.Integer(),
+  ts: Type.Integer(),
+  wave: Int,
+  kind: Type.String(),
+  decision: Type.String(),
+  detail: Type.Record(Type.String(), Type.Unknown()),
+  actor: Type.Union([Type.String(), Type.Null()]),
+})
 const GateSample = Type.Object({ ts: Type.Integer(), wave: Int, values: Type.Record(Type.String(), Num) })
-const ShowOut = Type.Object({ rollout: RolloutOut, decisions: Type.Array(Decision), gateSamples: Type.Array(GateSample) })
+const ShowOut = Type.Object({
+  rollout: RolloutOut,
+  decisions: Type.Array(Decision),
+  gateSamples: Type.Array(GateSample),
+})
 const RolloutDevice = Type.Object({
   deviceId: Type.String(),
   wave: Type.Union([Int, Type.Null()]),
@@ -89,7 +122,10 @@ const RolloutDevice = Type.Object({
   updatedAt: Type.Integer(),
 })
 const IdParams = Type.Object({ id: Type.String({ maxLength: 64 }) })
-const Page = { limit: Type.Integer({ minimum: 1, maximum: 1000, default: 100 }), offset: Type.Integer({ minimum: 0, default: 0 }) }
+const Page = {
+  limit: Type.Integer({ minimum: 1, maximum: 1000, default: 100 }),
+  offset: Type.Integer({ minimum: 0, default: 0 }),
+}
 
 export function rolloutOut(store: HubStore, r: RolloutRow): Static<typeof RolloutOut> {
   const spec = r.spec as RolloutSpec
@@ -119,7 +155,15 @@ export function rolloutOut(store: HubStore, r: RolloutRow): Static<typeof Rollou
     spec,
     waves: spec.waves.map((w, i) => {
       const counts = perWave.get(i) ?? {}
-      return { index: i, percent: w.percent ?? null, count: w.count ?? null, soakMs: w.soakMs ?? spec.soakMs, approval: spec.approval || w.approval === true, devices: Object.values(counts).reduce((a, b) => a + b, 0), counts }
+      return {
+        index: i,
+        percent: w.percent ?? null,
+        count: w.count ?? null,
+        soakMs: w.soakMs ?? spec.soakMs,
+        approval: spec.approval || w.approval === true,
+        devices: Object.values(counts).reduce((a, b) => a + b, 0),
+        counts,
+      }
     }),
     totals,
     devices,
@@ -141,7 +185,11 @@ export const rolloutRoutes: FastifyPluginAsync<ApiDeps> = async (app, deps) => {
   }
   const show = (id: string) => {
     const r = get(id)
-    return { rollout: rolloutOut(deps.store, r), decisions: deps.store.rollouts.decisions(id, 500), gateSamples: deps.store.rollouts.gateSamples(id) }
+    return {
+      rollout: rolloutOut(deps.store, r),
+      decisions: deps.store.rollouts.decisions(id, 500),
+      gateSamples: deps.store.rollouts.gateSamples(id),
+    }
   }
 
   app.post('/api/v1/rollouts', { schema: { body: RolloutBody, response: { 201: ShowOut } } }, async (req, res) => {
@@ -155,24 +203,35 @@ export const rolloutRoutes: FastifyPluginAsync<ApiDeps> = async (app, deps) => {
     '/api/v1/rollouts',
     {
       schema: {
-        querystring: Type.Object({ ...Page, state: Type.Optional(Type.String({ maxLength: 32 })) }, { additionalProperties: false }),
+        querystring: Type.Object(
+          { ...Page, state: Type.Optional(Type.String({ maxLength: 32 })) },
+          { additionalProperties: false },
+        ),
         response: { 200: Type.Object({ items: Type.Array(RolloutOut), total: Int }) },
       },
     },
     async (req) => {
       const q = req.query as { limit: number; offset: number; state?: string }
-      return { items: deps.store.rollouts.list(q.limit, q.offset, q.state).map((r) => rolloutOut(deps.store, r)), total: deps.store.rollouts.count(q.state) }
+      return {
+        items: deps.store.rollouts.list(q.limit, q.offset, q.state).map((r) => rolloutOut(deps.store, r)),
+        total: deps.store.rollouts.count(q.state),
+      }
     },
   )
 
-  app.get('/api/v1/rollouts/:id', { schema: { params: IdParams, response: { 200: ShowOut } } }, async (req) => show((req.params as { id: string }).id))
+  app.get('/api/v1/rollouts/:id', { schema: { params: IdParams, response: { 200: ShowOut } } }, async (req) =>
+    show((req.params as { id: string }).id),
+  )
 
   app.get(
     '/api/v1/rollouts/:id/devices',
     {
       schema: {
         params: IdParams,
-        querystring: Type.Object({ ...Page, status: Type.Optional(Type.String({ maxLength: 32 })) }, { additionalProperties: false }),
+        querystring: Type.Object(
+          { ...Page, status: Type.Optional(Type.String({ maxLength: 32 })) },
+          { additionalProperties: false },
+        ),
         response: { 200: Type.Object({ items: Type.Array(RolloutDevice), total: Int }) },
       },
     },
@@ -181,17 +240,24 @@ export const rolloutRoutes: FastifyPluginAsync<ApiDeps> = async (app, deps) => {
       const q = req.query as { limit: number; offset: number; status?: string }
       get(id)
       const items = deps.store.rollouts.devicePage(id, q.limit, q.offset, q.status)
-      const total = deps.store.rollouts.waveCounts(id).filter((c) => !q.status || c.status === q.status).reduce((a, c) => a + c.n, 0)
+      const total = deps.store.rollouts
+        .waveCounts(id)
+        .filter((c) => !q.status || c.status === q.status)
+        .reduce((a, c) => a + c.n, 0)
       return { items, total }
     },
   )
 
   for (const action of ['pause', 'resume', 'abort', 'promote', 'rollback', 'approve'] as RolloutAction[]) {
-    app.post(`/api/v1/rollouts/:id/${action}`, { schema: { params: IdParams, response: { 200: ShowOut } } }, async (req) => {
-      const { id } = req.params as { id: string }
-      engine().action(id, action, req.principal?.name ?? null)
-      void engine().tick()
-      return show(id)
-    })
+    app.post(
+      `/api/v1/rollouts/:id/${action}`,
+      { schema: { params: IdParams, response: { 200: ShowOut } } },
+      async (req) => {
+        const { id } = req.params as { id: string }
+        engine().action(id, action, req.principal?.name ?? null)
+        void engine().tick()
+        return show(id)
+      },
+    )
   }
 }

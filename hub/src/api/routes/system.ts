@@ -6,7 +6,11 @@ import type { ApiDeps } from '../server.js'
 export const systemRoutes: FastifyPluginAsync<ApiDeps> = async (app, deps) => {
   app.get(
     '/healthz',
-    { schema: { response: { 200: Type.Object({ ok: Type.Boolean(), devices: Type.Integer(), mqttUrl: Type.String() }) } } },
+    {
+      schema: {
+        response: { 200: Type.Object({ ok: Type.Boolean(), devices: Type.Integer(), mqttUrl: Type.String() }) },
+      },
+    },
     async () => ({ ok: true, devices: deps.store.devices.count(), mqttUrl: deps.mqttUrl }),
   )
 
@@ -18,8 +22,18 @@ export const systemRoutes: FastifyPluginAsync<ApiDeps> = async (app, deps) => {
           200: Type.Object({
             publicKey: Type.String(),
             mqttUrl: Type.String(),
-            metrics: Type.Object({ messagesIn: Type.Integer(), dropped: Type.Record(Type.String(), Type.Integer()), duplicateBatches: Type.Integer() }),
-            distribution: Type.Object({ broadcastChunks: Type.Integer(), broadcastBytes: Type.Integer(), repairChunks: Type.Integer(), repairBytes: Type.Integer(), prematureRepairs: Type.Integer() }),
+            metrics: Type.Object({
+              messagesIn: Type.Integer(),
+              dropped: Type.Record(Type.String(), Type.Integer()),
+              duplicateBatches: Type.Integer(),
+            }),
+            distribution: Type.Object({
+              broadcastChunks: Type.Integer(),
+              broadcastBytes: Type.Integer(),
+              repairChunks: Type.Integer(),
+              repairBytes: Type.Integer(),
+              prematureRepairs: Type.Integer(),
+            }),
           }),
         },
       },
@@ -28,24 +42,51 @@ export const systemRoutes: FastifyPluginAsync<ApiDeps> = async (app, deps) => {
       publicKey: deps.keys.publicKey,
       mqttUrl: deps.mqttUrl,
       metrics: deps.metrics,
-      distribution: deps.distribution ?? { broadcastChunks: 0, broadcastBytes: 0, repairChunks: 0, repairBytes: 0, prematureRepairs: 0 },
+      distribution: deps.distribution ?? {
+        broadcastChunks: 0,
+        broadcastBytes: 0,
+        repairChunks: 0,
+        repairBytes: 0,
+        prematureRepairs: 0,
+      },
     }),
   )
 
-  app.get('/api/v1/profiles', { schema: { response: { 200: Type.Object({ items: Type.Array(Type.Unknown()) }) } } }, async () => ({
-    items: [...deps.profiles.values()],
-  }))
+  app.get(
+    '/api/v1/profiles',
+    { schema: { response: { 200: Type.Object({ items: Type.Array(Type.Unknown()) }) } } },
+    async () => ({
+      items: [...deps.profiles.values()],
+    }),
+  )
 
   const Num = Type.Union([Type.Number(), Type.Null()])
   app.get(
     '/api/v1/telemetry/summary',
     {
       schema: {
-        querystring: Type.Object({ model: Type.Optional(Type.String()), device: Type.Optional(Type.String()), sinceMs: Type.Optional(Type.Integer({ minimum: 0 })) }, { additionalProperties: false }),
+        querystring: Type.Object(
+          {
+            model: Type.Optional(Type.String()),
+            device: Type.Optional(Type.String()),
+            sinceMs: Type.Optional(Type.Integer({ minimum: 0 })),
+          },
+          { additionalProperties: false },
+        ),
         response: {
           200: Type.Object({
             items: Type.Array(
-              Type.Object({ model: Type.String(), version: Type.String(), devices: Type.Integer(), requests: Type.Integer(), errors: Type.Integer(), p50Ms: Num, p95Ms: Num, p99Ms: Num, meanMs: Num }),
+              Type.Object({
+                model: Type.String(),
+                version: Type.String(),
+                devices: Type.Integer(),
+                requests: Type.Integer(),
+                errors: Type.Integer(),
+                p50Ms: Num,
+                p95Ms: Num,
+                p99Ms: Num,
+                meanMs: Num,
+              }),
             ),
             batches: Type.Integer(),
           }),
@@ -54,7 +95,10 @@ export const systemRoutes: FastifyPluginAsync<ApiDeps> = async (app, deps) => {
     },
     async (req) => {
       const q = req.query as { model?: string; device?: string; sinceMs?: number }
-      return { items: deps.store.telemetry.summary({ model: q.model, deviceId: q.device, sinceMs: q.sinceMs }), batches: deps.store.telemetry.countRows().batches }
+      return {
+        items: deps.store.telemetry.summary({ model: q.model, deviceId: q.device, sinceMs: q.sinceMs }),
+        batches: deps.store.telemetry.countRows().batches,
+      }
     },
   )
 }

@@ -6,22 +6,48 @@ import type { ApiDeps } from '../server.js'
 import { issueToken } from '../auth.js'
 
 const Role = Type.Union([Type.Literal('viewer'), Type.Literal('operator'), Type.Literal('admin')])
-const TokenOut = Type.Object({ id: Type.String(), name: Type.String(), role: Role, createdAt: Type.Integer(), lastUsedAt: Type.Union([Type.Integer(), Type.Null()]), revokedAt: Type.Union([Type.Integer(), Type.Null()]) })
-const Body = Type.Object({ name: Type.String({ minLength: 1, maxLength: 64 }), role: Role }, { additionalProperties: false })
+const TokenOut = Type.Object({
+  id: Type.String(),
+  name: Type.String(),
+  role: Role,
+  createdAt: Type.Integer(),
+  lastUsedAt: Type.Union([Type.Integer(), Type.Null()]),
+  revokedAt: Type.Union([Type.Integer(), Type.Null()]),
+})
+const Body = Type.Object(
+  { name: Type.String({ minLength: 1, maxLength: 64 }), role: Role },
+  { additionalProperties: false },
+)
 
 export const tokenRoutes: FastifyPluginAsync<ApiDeps> = async (app, deps) => {
   const admin = { role: 'admin' as const }
-  app.post('/api/v1/tokens', { config: admin, schema: { body: Body, response: { 201: Type.Object({ id: Type.String(), name: Type.String(), role: Role, token: Type.String() }) } } }, async (req, res) => {
-    const b = req.body as Static<typeof Body>
-    const { id, token } = issueToken(deps.store, b.name, b.role, deps.now())
-    return res.status(201).send({ id, name: b.name, role: b.role, token })
-  })
+  app.post(
+    '/api/v1/tokens',
+    {
+      config: admin,
+      schema: {
+        body: Body,
+        response: { 201: Type.Object({ id: Type.String(), name: Type.String(), role: Role, token: Type.String() }) },
+      },
+    },
+    async (req, res) => {
+      const b = req.body as Static<typeof Body>
+      const { id, token } = issueToken(deps.store, b.name, b.role, deps.now())
+      return res.status(201).send({ id, name: b.name, role: b.role, token })
+    },
+  )
   app.get(
     '/api/v1/tokens',
     {
       config: admin,
       schema: {
-        querystring: Type.Object({ limit: Type.Integer({ minimum: 1, maximum: 1000, default: 100 }), offset: Type.Integer({ minimum: 0, default: 0 }) }, { additionalProperties: false }),
+        querystring: Type.Object(
+          {
+            limit: Type.Integer({ minimum: 1, maximum: 1000, default: 100 }),
+            offset: Type.Integer({ minimum: 0, default: 0 }),
+          },
+          { additionalProperties: false },
+        ),
         response: { 200: Type.Object({ items: Type.Array(TokenOut), total: Type.Integer() }) },
       },
     },
@@ -30,10 +56,22 @@ export const tokenRoutes: FastifyPluginAsync<ApiDeps> = async (app, deps) => {
       return { items: deps.store.tokens.list(q.limit, q.offset), total: deps.store.tokens.count() }
     },
   )
-  app.delete('/api/v1/tokens/:id', { config: admin, schema: { params: Type.Object({ id: Type.String({ maxLength: 64 }) }), response: { 204: Type.Null() } } }, async (req, res) => {
-    if (!deps.store.tokens.revoke((req.params as { id: string }).id, deps.now())) throw new EdgeFleetError('EF_ERR_TOKEN_NOT_FOUND', (req.params as { id: string }).id)
-    return res.status(204).send()
-  })
+  app.delete(
+    '/api/v1/tokens/:id',
+    {
+      config: admin,
+      schema: { params: Type.Object({ id: Type.String({ maxLength: 64 }) }), response: { 204: Type.Null() } },
+    },
+    async (req, res) => {
+      if (!deps.store.tokens.revoke((req.params as { id: string }).id, deps.now()))
+        throw new EdgeFleetError('EF_ERR_TOKEN_NOT_FOUND', (req.params as { id: string }).id)
+      return res.status(204).send()
+    },
+  )
   /** Who am I: the console shows the role and hides buttons it may not use. */
-  app.get('/api/v1/whoami', { schema: { response: { 200: Type.Object({ name: Type.String(), role: Role }) } } }, async (req) => ({ name: req.principal?.name ?? 'anonymous', role: req.principal?.role ?? 'viewer' }))
+  app.get(
+    '/api/v1/whoami',
+    { schema: { response: { 200: Type.Object({ name: Type.String(), role: Role }) } } },
+    async (req) => ({ name: req.principal?.name ?? 'anonymous', role: req.principal?.role ?? 'viewer' }),
+  )
 }

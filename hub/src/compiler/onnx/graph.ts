@@ -2,7 +2,15 @@
 // subgraph (If/Loop/Scan bodies), resolving constants through scopes (an
 // initializer or a Constant node, here or in an enclosing graph), attributes,
 // fresh names and dead-constant cleanup.
-import { AttrType, type AttributeProto, type GraphProto, type ModelProto, type NodeProto, type TensorProto, toNumber } from './proto.js'
+import {
+  AttrType,
+  type AttributeProto,
+  type GraphProto,
+  type ModelProto,
+  type NodeProto,
+  type TensorProto,
+  toNumber,
+} from './proto.js'
 
 export interface GraphVisit {
   graph: GraphProto
@@ -44,7 +52,10 @@ export class Scope {
   /** Names produced by nodes or declared as inputs here: they shadow outer constants. */
   private readonly locals = new Set<string>()
 
-  constructor(readonly graph: GraphProto, readonly parent: Scope | null) {
+  constructor(
+    readonly graph: GraphProto,
+    readonly parent: Scope | null,
+  ) {
     const inputs = new Set(graph.input.map((i) => i.name ?? ''))
     for (const t of graph.initializer) {
       // IR < 4 lists initializers as inputs too; an input fed at run time may override them, but no exporter relies on that.
@@ -53,8 +64,12 @@ export class Scope {
     }
     for (const n of inputs) this.locals.add(n)
     for (const node of graph.node) {
-      const value = node.op_type === 'Constant' && (node.domain ?? '') === '' ? node.attribute.find((a) => a.name === 'value' && a.t) : undefined
-      if (value?.t && node.output[0]) this.consts.set(node.output[0], { tensor: value.t, graph, kind: 'constant-node', node })
+      const value =
+        node.op_type === 'Constant' && (node.domain ?? '') === ''
+          ? node.attribute.find((a) => a.name === 'value' && a.t)
+          : undefined
+      if (value?.t && node.output[0])
+        this.consts.set(node.output[0], { tensor: value.t, graph, kind: 'constant-node', node })
       else for (const o of node.output) this.locals.add(o)
     }
   }
@@ -96,9 +111,20 @@ export function removeAttr(node: NodeProto, name: string): void {
 }
 export const intAttr = (name: string, i: number): AttributeProto => ({ name, type: AttrType.INT, i })
 export const floatAttr = (name: string, f: number): AttributeProto => ({ name, type: AttrType.FLOAT, f })
-export const stringAttr = (name: string, s: string): AttributeProto => ({ name, type: AttrType.STRING, s: Buffer.from(s, 'utf8') })
+export const stringAttr = (name: string, s: string): AttributeProto => ({
+  name,
+  type: AttrType.STRING,
+  s: Buffer.from(s, 'utf8'),
+})
 
-export function makeNode(opType: string, inputs: string[], outputs: string[], name: string, attrs: AttributeProto[] = [], domain?: string): NodeProto {
+export function makeNode(
+  opType: string,
+  inputs: string[],
+  outputs: string[],
+  name: string,
+  attrs: AttributeProto[] = [],
+  domain?: string,
+): NodeProto {
   const n: NodeProto = { input: inputs, output: outputs, op_type: opType, attribute: attrs }
   if (name) n.name = name // node names are optional; '' leaves the field out of the file
   if (domain) n.domain = domain
@@ -152,7 +178,9 @@ export function removeDeadConstants(model: ModelProto): number {
       graph.initializer = graph.initializer.filter((t) => !dropped.has(t.name ?? ''))
       // IR < 4 also lists initializers as graph inputs: an input backed by a dropped initializer goes with it.
       graph.input = graph.input.filter((i) => !dropped.has(i.name ?? ''))
-      graph.node = graph.node.filter((n) => !(n.op_type === 'Constant' && (n.domain ?? '') === '' && n.output.every((o) => !used.has(o))))
+      graph.node = graph.node.filter(
+        (n) => !(n.op_type === 'Constant' && (n.domain ?? '') === '' && n.output.every((o) => !used.has(o))),
+      )
       changed += before - graph.initializer.length - graph.node.length - graph.input.length
     })
     removed += changed
@@ -161,11 +189,19 @@ export function removeDeadConstants(model: ModelProto): number {
 }
 
 /** Elem type and shape declared for a value (graph input/output or value_info), when known. */
-export function declaredType(graph: GraphProto, name: string): { elemType?: number; dims?: (number | string)[] } | undefined {
+export function declaredType(
+  graph: GraphProto,
+  name: string,
+): { elemType?: number; dims?: (number | string)[] } | undefined {
   const vi = [...graph.input, ...graph.output, ...graph.value_info].find((v) => v.name === name)
   const tt = vi?.type?.tensor_type
   if (!tt) return undefined
-  return { elemType: tt.elem_type, dims: tt.shape?.dim.map((d) => (d.dim_value !== undefined && d.dim_value !== null ? toNumber(d.dim_value) : d.dim_param ?? '?')) }
+  return {
+    elemType: tt.elem_type,
+    dims: tt.shape?.dim.map((d) =>
+      d.dim_value !== undefined && d.dim_value !== null ? toNumber(d.dim_value) : (d.dim_param ?? '?'),
+    ),
+  }
 }
 
 /**
@@ -202,7 +238,11 @@ export function topoSort(graph: GraphProto): void {
     for (let i = 0; i < graph.node.length; i++) {
       if (done[i]) continue
       let ready = true
-      for (const d of deps[i]) if (!done[d]) { ready = false; break }
+      for (const d of deps[i])
+        if (!done[d]) {
+          ready = false
+          break
+        }
       if (ready) {
         done[i] = true
         order.push(graph.node[i])

@@ -10,12 +10,28 @@ import { onnxDescriptor } from './schema.js'
 // `long` is protobufjs's own dependency (not ours): use the class it resolved.
 const Long = protobuf.util.Long
 if (!Long) throw new Error('protobufjs was installed without its `long` dependency; int64 fields would lose precision')
-export interface Long { toNumber(): number; toString(): string; low: number; high: number; unsigned: boolean }
+export interface Long {
+  toNumber(): number
+  toString(): string
+  low: number
+  high: number
+  unsigned: boolean
+}
 export type Int64 = number | Long
 
-export interface StringStringEntry { key?: string; value?: string }
-export interface OperatorSetId { domain?: string; version?: Int64 }
-export interface Dimension { dim_value?: Int64; dim_param?: string; denotation?: string }
+export interface StringStringEntry {
+  key?: string
+  value?: string
+}
+export interface OperatorSetId {
+  domain?: string
+  version?: Int64
+}
+export interface Dimension {
+  dim_value?: Int64
+  dim_param?: string
+  denotation?: string
+}
 export interface TypeProto {
   tensor_type?: { elem_type?: number; shape?: { dim: Dimension[] } }
   sequence_type?: unknown
@@ -24,7 +40,11 @@ export interface TypeProto {
   sparse_tensor_type?: unknown
   denotation?: string
 }
-export interface ValueInfo { name?: string; type?: TypeProto; doc_string?: string }
+export interface ValueInfo {
+  name?: string
+  type?: TypeProto
+  doc_string?: string
+}
 export interface TensorProto {
   dims: Int64[]
   data_type?: number
@@ -89,11 +109,34 @@ export interface ModelProto {
 
 /** ONNX TensorProto.DataType values used by the compiler. */
 export const DataType = {
-  FLOAT: 1, UINT8: 2, INT8: 3, UINT16: 4, INT16: 5, INT32: 6, INT64: 7, STRING: 8, BOOL: 9, FLOAT16: 10, DOUBLE: 11, UINT32: 12, UINT64: 13,
+  FLOAT: 1,
+  UINT8: 2,
+  INT8: 3,
+  UINT16: 4,
+  INT16: 5,
+  INT32: 6,
+  INT64: 7,
+  STRING: 8,
+  BOOL: 9,
+  FLOAT16: 10,
+  DOUBLE: 11,
+  UINT32: 12,
+  UINT64: 13,
 } as const
 
 /** AttributeProto.AttributeType values. */
-export const AttrType = { FLOAT: 1, INT: 2, STRING: 3, TENSOR: 4, GRAPH: 5, FLOATS: 6, INTS: 7, STRINGS: 8, TENSORS: 9, GRAPHS: 10 } as const
+export const AttrType = {
+  FLOAT: 1,
+  INT: 2,
+  STRING: 3,
+  TENSOR: 4,
+  GRAPH: 5,
+  FLOATS: 6,
+  INTS: 7,
+  STRINGS: 8,
+  TENSORS: 9,
+  GRAPHS: 10,
+} as const
 
 const root = protobuf.Root.fromJSON(onnxDescriptor)
 const ModelType = root.lookupType('onnx.ModelProto')
@@ -114,7 +157,9 @@ export function decodeModel(bytes: Uint8Array): ModelProto {
   try {
     m = ModelType.decode(bytes) as unknown as ModelProto
   } catch (err) {
-    throw new EdgeFleetError('EF_ERR_MODEL_INVALID', `not an ONNX protobuf or truncated (${(err as Error).message})`, { cause: err })
+    throw new EdgeFleetError('EF_ERR_MODEL_INVALID', `not an ONNX protobuf or truncated (${(err as Error).message})`, {
+      cause: err,
+    })
   }
   // Arbitrary bytes sometimes parse as some protobuf; a model needs at least these.
   if (!m.graph || m.ir_version === undefined || m.ir_version === null || m.opset_import.length === 0) {

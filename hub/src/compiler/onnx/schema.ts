@@ -8,7 +8,11 @@
 // makes our writer reproduce the bytes protobuf-C++ wrote.
 
 type Field = { type: string; id: number; rule?: 'repeated'; options?: { packed: boolean } }
-type Msg = { fields: Record<string, Field>; nested?: Record<string, Msg | Enum>; oneofs?: Record<string, { oneof: string[] }> }
+type Msg = {
+  fields: Record<string, Field>
+  nested?: Record<string, Msg | Enum>
+  oneofs?: Record<string, { oneof: string[] }>
+}
 type Enum = { values: Record<string, number> }
 
 const opt = (type: string, id: number): Field => ({ type, id })
@@ -21,9 +25,18 @@ const packed = (type: string, id: number): Field => ({ type, id, rule: 'repeated
 const onnx: Record<string, Msg | Enum> = {
   Version: {
     values: {
-      _START_VERSION: 0, IR_VERSION_2017_10_10: 1, IR_VERSION_2017_10_30: 2, IR_VERSION_2017_11_3: 3, IR_VERSION_2019_1_22: 4,
-      IR_VERSION_2019_3_18: 5, IR_VERSION_2019_9_19: 6, IR_VERSION_2020_5_8: 7, IR_VERSION_2021_7_30: 8, IR_VERSION_2023_5_5: 9,
-      IR_VERSION_2024_3_25: 10, IR_VERSION: 11,
+      _START_VERSION: 0,
+      IR_VERSION_2017_10_10: 1,
+      IR_VERSION_2017_10_30: 2,
+      IR_VERSION_2017_11_3: 3,
+      IR_VERSION_2019_1_22: 4,
+      IR_VERSION_2019_3_18: 5,
+      IR_VERSION_2019_9_19: 6,
+      IR_VERSION_2020_5_8: 7,
+      IR_VERSION_2021_7_30: 8,
+      IR_VERSION_2023_5_5: 9,
+      IR_VERSION_2024_3_25: 10,
+      IR_VERSION: 11,
     },
   },
   AttributeProto: {
@@ -50,14 +63,32 @@ const onnx: Record<string, Msg | Enum> = {
     nested: {
       AttributeType: {
         values: {
-          UNDEFINED: 0, FLOAT: 1, INT: 2, STRING: 3, TENSOR: 4, GRAPH: 5, SPARSE_TENSOR: 11, TYPE_PROTO: 13,
-          FLOATS: 6, INTS: 7, STRINGS: 8, TENSORS: 9, GRAPHS: 10, SPARSE_TENSORS: 12, TYPE_PROTOS: 14,
+          UNDEFINED: 0,
+          FLOAT: 1,
+          INT: 2,
+          STRING: 3,
+          TENSOR: 4,
+          GRAPH: 5,
+          SPARSE_TENSOR: 11,
+          TYPE_PROTO: 13,
+          FLOATS: 6,
+          INTS: 7,
+          STRINGS: 8,
+          TENSORS: 9,
+          GRAPHS: 10,
+          SPARSE_TENSORS: 12,
+          TYPE_PROTOS: 14,
         },
       },
     },
   },
   ValueInfoProto: {
-    fields: { name: opt('string', 1), type: opt('TypeProto', 2), doc_string: opt('string', 3), metadata_props: rep('StringStringEntryProto', 4) },
+    fields: {
+      name: opt('string', 1),
+      type: opt('TypeProto', 2),
+      doc_string: opt('string', 3),
+      metadata_props: rep('StringStringEntryProto', 4),
+    },
   },
   NodeProto: {
     fields: {
@@ -75,7 +106,11 @@ const onnx: Record<string, Msg | Enum> = {
   },
   IntIntListEntryProto: { fields: { key: opt('int64', 1), value: rep('int64', 2) } },
   NodeDeviceConfigurationProto: {
-    fields: { configuration_id: opt('string', 1), sharding_spec: rep('ShardingSpecProto', 2), pipeline_stage: opt('int32', 3) },
+    fields: {
+      configuration_id: opt('string', 1),
+      sharding_spec: rep('ShardingSpecProto', 2),
+      pipeline_stage: opt('int32', 3),
+    },
   },
   ShardingSpecProto: {
     fields: {
@@ -114,9 +149,13 @@ const onnx: Record<string, Msg | Enum> = {
       configuration: rep('DeviceConfigurationProto', 26),
     },
   },
-  DeviceConfigurationProto: { fields: { name: opt('string', 1), num_devices: opt('int32', 2), device: rep('string', 3) } },
+  DeviceConfigurationProto: {
+    fields: { name: opt('string', 1), num_devices: opt('int32', 2), device: rep('string', 3) },
+  },
   StringStringEntryProto: { fields: { key: opt('string', 1), value: opt('string', 2) } },
-  TensorAnnotation: { fields: { tensor_name: opt('string', 1), quant_parameter_tensor_names: rep('StringStringEntryProto', 2) } },
+  TensorAnnotation: {
+    fields: { tensor_name: opt('string', 1), quant_parameter_tensor_names: rep('StringStringEntryProto', 2) },
+  },
   GraphProto: {
     fields: {
       node: rep('NodeProto', 1),
@@ -152,16 +191,39 @@ const onnx: Record<string, Msg | Enum> = {
     nested: {
       DataType: {
         values: {
-          UNDEFINED: 0, FLOAT: 1, UINT8: 2, INT8: 3, UINT16: 4, INT16: 5, INT32: 6, INT64: 7, STRING: 8, BOOL: 9, FLOAT16: 10,
-          DOUBLE: 11, UINT32: 12, UINT64: 13, COMPLEX64: 14, COMPLEX128: 15, BFLOAT16: 16, FLOAT8E4M3FN: 17, FLOAT8E4M3FNUZ: 18,
-          FLOAT8E5M2: 19, FLOAT8E5M2FNUZ: 20, UINT4: 21, INT4: 22, FLOAT4E2M1: 23,
+          UNDEFINED: 0,
+          FLOAT: 1,
+          UINT8: 2,
+          INT8: 3,
+          UINT16: 4,
+          INT16: 5,
+          INT32: 6,
+          INT64: 7,
+          STRING: 8,
+          BOOL: 9,
+          FLOAT16: 10,
+          DOUBLE: 11,
+          UINT32: 12,
+          UINT64: 13,
+          COMPLEX64: 14,
+          COMPLEX128: 15,
+          BFLOAT16: 16,
+          FLOAT8E4M3FN: 17,
+          FLOAT8E4M3FNUZ: 18,
+          FLOAT8E5M2: 19,
+          FLOAT8E5M2FNUZ: 20,
+          UINT4: 21,
+          INT4: 22,
+          FLOAT4E2M1: 23,
         },
       },
       Segment: { fields: { begin: opt('int64', 1), end: opt('int64', 2) } },
       DataLocation: { values: { DEFAULT: 0, EXTERNAL: 1 } },
     },
   },
-  SparseTensorProto: { fields: { values: opt('TensorProto', 1), indices: opt('TensorProto', 2), dims: rep('int64', 3) } },
+  SparseTensorProto: {
+    fields: { values: opt('TensorProto', 1), indices: opt('TensorProto', 2), dims: rep('int64', 3) },
+  },
   TensorShapeProto: {
     fields: { dim: rep('Dimension', 1) },
     nested: {

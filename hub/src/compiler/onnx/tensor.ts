@@ -2,7 +2,8 @@
 // new tensors (always raw_data, little-endian, as ONNX requires).
 import { DataType, toNumber, type TensorProto } from './proto.js'
 
-export type TypedArray = Float32Array | Float64Array | Int8Array | Uint8Array | Int16Array | Uint16Array | Int32Array | BigInt64Array
+export type TypedArray =
+  Float32Array | Float64Array | Int8Array | Uint8Array | Int16Array | Uint16Array | Int32Array | BigInt64Array
 
 export function dimsOf(t: TensorProto): number[] {
   return t.dims.map((d) => toNumber(d))
@@ -55,8 +56,10 @@ export function makeTensor(name: string, dataType: number, dims: readonly number
   return { name, data_type: dataType, dims: [...dims], raw_data: bytesOf(data) }
 }
 
-export const f32 = (name: string, dims: readonly number[], v: ArrayLike<number>) => makeTensor(name, DataType.FLOAT, dims, Float32Array.from(v))
-export const i64 = (name: string, dims: readonly number[], v: readonly number[]) => makeTensor(name, DataType.INT64, dims, BigInt64Array.from(v.map((x) => BigInt(x))))
+export const f32 = (name: string, dims: readonly number[], v: ArrayLike<number>) =>
+  makeTensor(name, DataType.FLOAT, dims, Float32Array.from(v))
+export const i64 = (name: string, dims: readonly number[], v: readonly number[]) =>
+  makeTensor(name, DataType.INT64, dims, BigInt64Array.from(v.map((x) => BigInt(x))))
 
 const f32buf = new Float32Array(1)
 const u32buf = new Uint32Array(f32buf.buffer)
@@ -78,12 +81,12 @@ export function toHalf(x: number): number {
     let half = mant >>> shift
     const rem = mant & ((1 << shift) - 1)
     const mid = 1 << (shift - 1)
-    if (rem > mid || (rem === mid && (half & 1))) half++
+    if (rem > mid || (rem === mid && half & 1)) half++
     return sign | half
   }
   let half = (e << 10) | (mant >>> 13)
   const rem = mant & 0x1fff
-  if (rem > 0x1000 || (rem === 0x1000 && (half & 1))) half++
+  if (rem > 0x1000 || (rem === 0x1000 && half & 1)) half++
   return sign | half
 }
 
@@ -96,5 +99,10 @@ export function toFloat16Array(v: Float32Array): Uint16Array {
 /** Byte size of a tensor's payload (what it costs in the file). */
 export function payloadBytes(t: TensorProto): number {
   if (t.raw_data) return t.raw_data.byteLength
-  return (t.float_data?.length ?? 0) * 4 + (t.int32_data?.length ?? 0) * 4 + (t.int64_data?.length ?? 0) * 8 + (t.double_data?.length ?? 0) * 8
+  return (
+    (t.float_data?.length ?? 0) * 4 +
+    (t.int32_data?.length ?? 0) * 4 +
+    (t.int64_data?.length ?? 0) * 8 +
+    (t.double_data?.length ?? 0) * 8
+  )
 }

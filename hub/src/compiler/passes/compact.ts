@@ -97,7 +97,11 @@ function dropDefaultConvAttributes(node: NodeProto): number {
   return before - node.attribute.length
 }
 
-export function compactPass(model: ModelProto, opset: number, opts: { minElements?: number; shortNames?: boolean; pack?: boolean } = {}): CompactStats {
+export function compactPass(
+  model: ModelProto,
+  opset: number,
+  opts: { minElements?: number; shortNames?: boolean; pack?: boolean } = {},
+): CompactStats {
   const minElements = opts.minElements ?? 2
   const graph = model.graph!
   const stats: CompactStats = { packedTensors: 0, packedElements: 0, droppedAttributes: 0, renamed: 0 }
@@ -138,7 +142,9 @@ export function compactPass(model: ModelProto, opset: number, opts: { minElement
     graph.initializer.push(i64(split, [sizes.length], sizes))
     graph.node.push(makeNode('Split', [wide, split], outs, '', [intAttr('axis', 0)]))
   } else {
-    graph.node.push(makeNode('Split', [wide], outs, '', [intAttr('axis', 0), { name: 'split', type: AttrType.INTS, ints: sizes }]))
+    graph.node.push(
+      makeNode('Split', [wide], outs, '', [intAttr('axis', 0), { name: 'split', type: AttrType.INTS, ints: sizes }]),
+    )
   }
   stats.packedTensors = packed.length
   stats.packedElements = all.length

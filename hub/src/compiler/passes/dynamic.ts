@@ -7,7 +7,16 @@
 // Other weighted ops (Conv, LSTM, ...) get weight-only int8: ConvInteger is
 // far slower than float Conv on CPU (BASELINES), so dynamic Conv is never emitted.
 import { DataType, setOpset, type GraphProto, type ModelProto, type NodeProto } from '../onnx/proto.js'
-import { attrFloat, attrInt, makeNode, intAttr, walkGraphs, removeDeadConstants, topoSort, type Scope } from '../onnx/graph.js'
+import {
+  attrFloat,
+  attrInt,
+  makeNode,
+  intAttr,
+  walkGraphs,
+  removeDeadConstants,
+  topoSort,
+  type Scope,
+} from '../onnx/graph.js'
 import { dimsOf, floatData, makeTensor } from '../onnx/tensor.js'
 import { QuantContext, quantizeSymmetric, transpose2d } from './weights.js'
 import { weightOnlyPass } from './weight-only.js'
@@ -56,7 +65,13 @@ function matmulWeight(node: NodeProto, scope: Scope): MatMulWeight | undefined {
   return { w, k, n, bias }
 }
 
-function rewrite(graph: GraphProto, node: NodeProto, mw: MatMulWeight, ctx: QuantContext, form: DynamicForm): NodeProto[] {
+function rewrite(
+  graph: GraphProto,
+  node: NodeProto,
+  mw: MatMulWeight,
+  ctx: QuantContext,
+  form: DynamicForm,
+): NodeProto[] {
   const { q, scale } = quantizeSymmetric(mw.w, [mw.k, mw.n], 1)
   const base = (node.name || node.output[0]).replace(/[^A-Za-z0-9_./:-]/g, '_')
   const fresh = (s: string) => ctx.names.fresh(`${base}_${s}`)
@@ -72,7 +87,16 @@ function rewrite(graph: GraphProto, node: NodeProto, mw: MatMulWeight, ctx: Quan
   const a = node.input[0]
   const y = node.output[0]
   if (form === 'fused') {
-    return [makeNode('DynamicQuantizeMatMul', bName ? [a, qName, sName, '', bName] : [a, qName, sName], [y], fresh('DynamicQuantizeMatMul'), [], 'com.microsoft')]
+    return [
+      makeNode(
+        'DynamicQuantizeMatMul',
+        bName ? [a, qName, sName, '', bName] : [a, qName, sName],
+        [y],
+        fresh('DynamicQuantizeMatMul'),
+        [],
+        'com.microsoft',
+      ),
+    ]
   }
   const zName = fresh('weight_zero_point')
   graph.initializer.push(makeTensor(zName, DataType.INT8, [mw.n], new Int8Array(mw.n)))

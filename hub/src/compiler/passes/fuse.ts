@@ -40,7 +40,9 @@ export function fuseHardSwish(model: ModelProto): number {
   const outputs = new Set(graph.output.map((o) => o.name ?? ''))
   const only = (t: string, op: string): NodeProto | undefined => {
     const c = consumers.get(t)
-    return c && c.length === 1 && !outputs.has(t) && c[0].op_type === op && (c[0].domain ?? '') === '' ? c[0] : undefined
+    return c && c.length === 1 && !outputs.has(t) && c[0].op_type === op && (c[0].domain ?? '') === ''
+      ? c[0]
+      : undefined
   }
   /** The other input of a binary node, when one input is `t`. */
   const other = (n: NodeProto, t: string) => (n.input[0] === t ? n.input[1] : n.input[1] === t ? n.input[0] : undefined)
@@ -56,10 +58,20 @@ export function fuseHardSwish(model: ModelProto): number {
   const added: NodeProto[] = []
   for (const add of graph.node) {
     if (add.op_type !== 'Add' || (add.domain ?? '') !== '' || dead.has(add)) continue
-    const x = near(scalarOf(scope, add.input[1]), 3) ? add.input[0] : near(scalarOf(scope, add.input[0]), 3) ? add.input[1] : undefined
+    const x = near(scalarOf(scope, add.input[1]), 3)
+      ? add.input[0]
+      : near(scalarOf(scope, add.input[0]), 3)
+        ? add.input[1]
+        : undefined
     if (!x || scope.isConst(x)) continue
     const clip = only(add.output[0], 'Clip')
-    if (!clip || clip.input[0] !== add.output[0] || !near(scalarOf(scope, clip.input[1]), 0) || !near(scalarOf(scope, clip.input[2]), 6)) continue
+    if (
+      !clip ||
+      clip.input[0] !== add.output[0] ||
+      !near(scalarOf(scope, clip.input[1]), 0) ||
+      !near(scalarOf(scope, clip.input[2]), 6)
+    )
+      continue
     const c = clip.output[0]
     let chain: NodeProto[] | undefined
     // x · c / 6
@@ -125,9 +137,12 @@ export function foldAffineIntoConv(model: ModelProto): number {
   const outputs = new Set(graph.output.map((o) => o.name ?? ''))
   const only = (t: string, op: string): NodeProto | undefined => {
     const c = consumers.get(t)
-    return c && c.length === 1 && !outputs.has(t) && c[0].op_type === op && (c[0].domain ?? '') === '' ? c[0] : undefined
+    return c && c.length === 1 && !outputs.has(t) && c[0].op_type === op && (c[0].domain ?? '') === ''
+      ? c[0]
+      : undefined
   }
-  const otherInput = (n: NodeProto, t: string) => (n.input[0] === t ? n.input[1] : n.input[1] === t ? n.input[0] : undefined)
+  const otherInput = (n: NodeProto, t: string) =>
+    n.input[0] === t ? n.input[1] : n.input[1] === t ? n.input[0] : undefined
   const names = new Set<string>()
   for (const n of graph.node) for (const x of [...n.input, ...n.output]) names.add(x)
   for (const t of graph.initializer) names.add(t.name ?? '')
@@ -205,7 +220,8 @@ export function foldAffineIntoConv(model: ModelProto): number {
     if (!conv || !p) continue
     const pads = conv.attribute.find((a) => a.name === 'pads')?.ints?.map(Number) ?? []
     const autoPad = conv.attribute.find((a) => a.name === 'auto_pad')?.s
-    const unpadded = pads.every((v) => v === 0) && (!autoPad || ['NOTSET', 'VALID'].includes(Buffer.from(autoPad).toString('utf8')))
+    const unpadded =
+      pads.every((v) => v === 0) && (!autoPad || ['NOTSET', 'VALID'].includes(Buffer.from(autoPad).toString('utf8')))
     const w = p.w.map((v) => v * s)
     const bias = Float32Array.from(p.bias)
     if (add && bv !== undefined && unpadded) {

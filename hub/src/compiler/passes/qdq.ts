@@ -22,7 +22,11 @@ export interface Range {
  * stem of a conv net sees the raw input at full resolution, and its error is amplified by every
  * later layer (PP-OCRv4 det: quantizing all Conv → cosine 0.76; all but the first 4 → 0.99).
  */
-export function staticTargets(model: ModelProto, ops: ReadonlySet<string> = new Set(['Conv', 'MatMul']), keepFloat = 0): { nodes: NodeProto[]; tensors: string[] } {
+export function staticTargets(
+  model: ModelProto,
+  ops: ReadonlySet<string> = new Set(['Conv', 'MatMul']),
+  keepFloat = 0,
+): { nodes: NodeProto[]; tensors: string[] } {
   const graph = model.graph!
   const scope = new Scope(graph, null)
   const nodes: NodeProto[] = []
@@ -59,7 +63,13 @@ export function u8Params(r: Range): { scale: number; zeroPoint: number } {
   return { scale, zeroPoint }
 }
 
-export function qdqPass(model: ModelProto, ctx: QuantContext, ranges: ReadonlyMap<string, Range>, ops?: ReadonlySet<string>, keepFloat = 0): QuantContext {
+export function qdqPass(
+  model: ModelProto,
+  ctx: QuantContext,
+  ranges: ReadonlyMap<string, Range>,
+  ops?: ReadonlySet<string>,
+  keepFloat = 0,
+): QuantContext {
   const graph = model.graph!
   const scope = new Scope(graph, null)
   const { nodes } = staticTargets(model, ops, keepFloat)
@@ -106,7 +116,15 @@ export function qdqPass(model: ModelProto, ctx: QuantContext, ranges: ReadonlyMa
     graph.initializer.push(makeTensor(ws, DataType.FLOAT, sDims, scale))
     // No zero-point tensors for the symmetric weight and the int32 bias (optional inputs, 0 when absent):
     // ORT still fuses the group into QLinearConv, and a per-channel int32 zero point costs 4 bytes a channel.
-    added.push(makeNode('DequantizeLinear', [wq, ws], [wdq], fresh(`${base}_weight_DequantizeLinear`), axis === null ? [] : [intAttr('axis', axis)]))
+    added.push(
+      makeNode(
+        'DequantizeLinear',
+        [wq, ws],
+        [wdq],
+        fresh(`${base}_weight_DequantizeLinear`),
+        axis === null ? [] : [intAttr('axis', axis)],
+      ),
+    )
     ctx.plan.noteWeight(ref, 0)
     node.input[0] = x.dq
     node.input[1] = wdq
@@ -124,7 +142,15 @@ export function qdqPass(model: ModelProto, ctx: QuantContext, ranges: ReadonlyMa
       const perC = axis !== null
       graph.initializer.push(makeTensor(bqn, DataType.INT32, [b.length], bq))
       graph.initializer.push(makeTensor(bsn, DataType.FLOAT, perC ? [b.length] : [], perC ? bs : bs.subarray(0, 1)))
-      added.push(makeNode('DequantizeLinear', [bqn, bsn], [bdq], fresh(`${base}_bias_DequantizeLinear`), perC ? [intAttr('axis', 0)] : []))
+      added.push(
+        makeNode(
+          'DequantizeLinear',
+          [bqn, bsn],
+          [bdq],
+          fresh(`${base}_bias_DequantizeLinear`),
+          perC ? [intAttr('axis', 0)] : [],
+        ),
+      )
       node.input[2] = bdq
     }
     ctx.plan.count(node.op_type ?? '', 'int8-static')

@@ -16,7 +16,12 @@ export interface SymmetricQuant {
 const MIN_SCALE = 1e-12
 
 /** Symmetric int8 in [-127, 127] (zero point 0), per channel along `axis` or per tensor when axis is null. */
-export function quantizeSymmetric(w: Float32Array, dims: readonly number[], axis: number | null, qmax = 127): SymmetricQuant {
+export function quantizeSymmetric(
+  w: Float32Array,
+  dims: readonly number[],
+  axis: number | null,
+  qmax = 127,
+): SymmetricQuant {
   const channels = axis === null ? 1 : dims[axis]
   const inner = axis === null ? w.length : elementCount(dims.slice(axis + 1))
   const maxAbs = new Float32Array(channels)
@@ -80,7 +85,14 @@ export class QuantContext {
    * initializer + scale + DequantizeLinear placed in that same graph.
    * Returns false (and changes nothing) when the weight is not a plain float constant.
    */
-  dequantizedWeight(graph: GraphProto, scope: Scope, depth: number, node: NodeProto, inputIndex: number, axis: number | null): boolean {
+  dequantizedWeight(
+    graph: GraphProto,
+    scope: Scope,
+    depth: number,
+    node: NodeProto,
+    inputIndex: number,
+    axis: number | null,
+  ): boolean {
     const name = node.input[inputIndex]
     const ref = scope.resolve(name)
     if (!ref) return false
@@ -104,7 +116,9 @@ export class QuantContext {
       const sDims = ax === null ? [] : [dims[ax]]
       graph.initializer.push(makeTensor(qName, DataType.INT8, dims, q))
       graph.initializer.push(makeTensor(sName, DataType.FLOAT, sDims, scale))
-      graph.node.unshift(makeNode('DequantizeLinear', [qName, sName], [out], '', ax === null ? [] : [intAttr('axis', ax)]))
+      graph.node.unshift(
+        makeNode('DequantizeLinear', [qName, sName], [out], '', ax === null ? [] : [intAttr('axis', ax)]),
+      )
       cache.set(key, out)
       this.plan.noteWeight(ref, depth)
     }
@@ -114,7 +128,10 @@ export class QuantContext {
 }
 
 /** Float weight inputs worth storing as int8, per op: [input index, channel axis or null]. */
-export function weightInputs(node: NodeProto, rankOf: (name: string) => number | undefined): Array<[number, number | null]> {
+export function weightInputs(
+  node: NodeProto,
+  rankOf: (name: string) => number | undefined,
+): Array<[number, number | null]> {
   if ((node.domain ?? '') !== '') return []
   switch (node.op_type) {
     case 'Conv':
@@ -134,7 +151,10 @@ export function weightInputs(node: NodeProto, rankOf: (name: string) => number |
     case 'LSTM':
     case 'GRU':
     case 'RNN':
-      return [[1, 1], [2, 1]]
+      return [
+        [1, 1],
+        [2, 1],
+      ]
     case 'Gather':
       return [[0, 0]]
     default:

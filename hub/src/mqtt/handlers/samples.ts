@@ -9,7 +9,11 @@ export function handleSamples(ctx: HandlerContext, deviceId: string, payload: Bu
   const sample = sampleCodec.decode(payload)
   ctx.assertSameDevice(deviceId, sample.deviceId)
   if (ctx.ingest) return ctx.ingest.pushSample(payload, done)
-  const r = ctx.store.telemetry.ingestMany([], [{ sample, bytes: payload.length, payload: payload.toString('utf8') }], ctx.now())
+  const r = ctx.store.telemetry.ingestMany(
+    [],
+    [{ sample, bytes: payload.length, payload: payload.toString('utf8') }],
+    ctx.now(),
+  )
   if (r.duplicateSamples) ctx.metrics.duplicateBatches++
   done?.()
 }
