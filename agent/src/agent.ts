@@ -1,12 +1,17 @@
 // Composition root of the agent: store, slots, runtime, updater, MQTT, local
 // API and telemetry. `createAgent` is also the in-process API for apps that
-// embed the agent as a library.
+// embed the agent as a library. Start-up builds the parts in order, one
+// function per step; what holds something open (database, ORT sessions,
+// workers, the API port, the connection, a timer) is recorded in AgentParts
+// as soon as it exists, so a step that fails closes what came before it.
 import { join } from 'node:path'
 import { mkdirSync, readFileSync, existsSync } from 'node:fs'
 import { once } from 'node:events'
+import type { AddressInfo } from 'node:net'
 import type { Server } from 'node:http'
 import type { Logger } from 'pino'
 import {
+  EdgeFleetError,
   MAX_FETCH_CHUNKS,
   eventCodec,
   fetchCodec,
@@ -94,31 +99,48 @@ function chunkList<T>(xs: T[], n: number): T[][] {
   return out
 }
 
-export async function createAgent(config: Readonly<AgentConfig>, deps: AgentDeps = {}): Promise<Agent> {
-  // A tiny JSON logger instead of pino: ~8 MiB less RSS on a device (docs/BENCHMARKS.md, Agent runtime).
-  const log = deps.log ?? asPino(createLogger(config.logLevel, { svc: 'agent', device: config.deviceId }))
-  const now = deps.now ?? Date.now
-  mkdirSync(config.dataDir, { recursive: true })
-  const hubKey = publicKeyFromText(config.hubKey)
-  const profile = readProfile(config.profilesDir, config.profile)
-  if (!profile) log.warn({ profile: config.profile }, 'profile file not found; using 1 thread on cpu')
-  const db = new AgentDb(join(config.dataDir, 'agent.db'))
-  if (config.maxDbBytes > 0) db.setMaxBytes(config.maxDbBytes)
-  const slots = new Slots(join(config.dataDir, 'models'))
-  const chunks = new ChunkStore(join(config.dataDir, 'chunks'))
-  const host = new ModelHost({
-    threads: profile?.threads ?? 1,
-    executionProviders: profile?.executionProviders ?? ['cpu'],
-  })
-  const agg = new Aggregator(config.deviceId, now)
-  const counters = new InferenceCounters()
-  host.onInfer((m, v, ms, ok) => {
-    agg.record(m, v, ms, ok)
-    counters.record(m, v, ms, ok)
-  })
+/** Everything start-up opened, in the order it is closed (see closeParts). */
+interface AgentParts {
+  timer?: NodeJS.Timeout
+  services?: RuntimeServices
+  server?: Server
+  conn?: Connection
+  host?: ModelHost
+  db?: AgentDb
+}
 
-  let conn: Connection | undefined
-  const outbox = new OutboxSender(db, () => conn?.client)
+/** Stops telemetry and shadow runs, the local API and the connection, then the ORT sessions and the database. */
+async function closeParts(p: AgentParts): Promise<void> {
+  clearInterval(p.timer)
+  await p.services?.close()
+  const server = p.server
+  if (server?.listening) await new Promise<void>((r) => server.close(() => r()))
+  await p.conn?.close()
+  await p.host?.close()
+  p.db?.close()
+}
+
+/**
+ * Links from parts built early to parts built later (each set once, when the
+ * later part exists): the outbox, transport and state reports need the
+ * connection; the state report needs the runtime services and the API port.
+ */
+interface LateLinks {
+  conn?: Connection
+  services?: RuntimeServices
+  apiPort: number
+}
+
+interface AgentBase {
+  config: Readonly<AgentConfig>
+  log: Logger
+  now: () => number
+}
+
+/** The outbox (telemetry, samples and events queued in the database) and its writers. */
+function createOutbox(b: AgentBase, db: AgentDb, links: LateLinks) {
+  const { config, log, now } = b
+  const outbox = new OutboxSender(db, () => links.conn?.client)
   // Drops since start by reason [EF-2.6.3]: row-bound evictions live in the db's counters; records lost to the
   // size cap (queued rows dropped to make room, and records refused when no room could be made) count as diskFull.
   const evictedAtStart = db.counter('outbox_evicted')
@@ -144,11 +166,19 @@ export async function createAgent(config: Readonly<AgentConfig>, deps: AgentDeps
     log.info({ kind: ev.kind, model: ev.model, version: ev.version, code: ev.code }, ev.message ?? 'event')
     enqueue(topics.events(config.deviceId), eventCodec.encode(full), 'event')
   }
+  const dropsBeforeCapture = () => ({
+    evicted: db.counter('outbox_evicted') - evictedAtStart,
+    diskFull: db.spaceDrops + refused,
+  })
+  return { outbox, enqueue, report, dropsBeforeCapture }
+}
 
+/** The updater's MQTT side: artifact subscriptions, fetch requests [EF-2.7], chunk and reconnect fan-out. */
+function createTransport(config: Readonly<AgentConfig>, links: LateLinks) {
   const chunkListeners = new Set<(d: string, i: number, p: Buffer, broadcast: boolean) => void>()
   const reconnectListeners = new Set<() => void>()
   const sendFetch = (digest: string, op: FetchOp, extra: { chunks?: number[]; last?: number } = {}) => {
-    const c = conn?.client
+    const c = links.conn?.client
     if (!c) return
     // Large missing sets are split over several requests [EF-2.7].
     const lists =
@@ -171,10 +201,10 @@ export async function createAgent(config: Readonly<AgentConfig>, deps: AgentDeps
     subscribeArtifact: async (digest) => {
       // QoS 0: the broker keeps no per-receiver state for a broadcast; the hub paces on acks and
       // repairs what is lost [EF-2.7].
-      await conn?.client?.subscribeAsync(topics.artifact(digest), { qos: 0 })
+      await links.conn?.client?.subscribeAsync(topics.artifact(digest), { qos: 0 })
     },
     unsubscribeArtifact: async (digest) => {
-      await conn?.client?.unsubscribeAsync(topics.artifact(digest))
+      await links.conn?.client?.unsubscribeAsync(topics.artifact(digest))
     },
     requestChunks: (digest, indexes) => sendFetch(digest, 'repair', { chunks: indexes }),
     join: (digest, missing) => sendFetch(digest, 'join', { chunks: missing }),
@@ -189,33 +219,102 @@ export async function createAgent(config: Readonly<AgentConfig>, deps: AgentDeps
       return () => reconnectListeners.delete(fn)
     },
   }
+  return { transport, chunkListeners, reconnectListeners }
+}
 
-  const freeStorage = (): number | undefined => freeStorageBytes(config.dataDir)
-  let apiPort = config.apiPort
-  // Assigned below, before anything can publish a state.
-  let services: RuntimeServices | undefined
-  const state = (): DeviceState => ({
+/** The retained state report [EF-2.1]. */
+function stateReporter(config: Readonly<AgentConfig>, host: ModelHost, now: () => number, links: LateLinks) {
+  return (): DeviceState => ({
     v: 1,
     deviceId: config.deviceId,
     online: true,
     ts: now(),
     profile: config.profile,
     agentVersion: AGENT_VERSION,
-    models: host
-      .list()
-      .map((m) => ({
-        name: m.name,
-        version: m.version,
-        precision: m.manifest.precision,
-        artifact: m.manifest.artifact.digest,
-        slot: m.slot,
-      })),
-    freeStorageBytes: freeStorage(),
-    ...(services ? services.conditions.current() : { network: config.network }),
-    apiPort,
+    models: host.list().map((m) => ({
+      name: m.name,
+      version: m.version,
+      precision: m.manifest.precision,
+      artifact: m.manifest.artifact.digest,
+      slot: m.slot,
+    })),
+    freeStorageBytes: freeStorageBytes(config.dataDir),
+    ...(links.services ? links.services.conditions.current() : { network: config.network }),
+    apiPort: links.apiPort,
   })
+}
 
-  const updater = new Updater({
+/** The local inference API; resolves with the bound port (EF_ERR_LISTEN_FAILED if it cannot bind). */
+async function listenApi(server: Server, config: Readonly<AgentConfig>): Promise<number> {
+  server.listen(config.apiPort, config.apiHost)
+  try {
+    await once(server, 'listening')
+  } catch (err) {
+    throw new EdgeFleetError(
+      'EF_ERR_LISTEN_FAILED',
+      `local API on ${config.apiHost}:${config.apiPort}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+      { cause: err },
+    )
+  }
+  return (server.address() as AddressInfo).port
+}
+
+export async function createAgent(config: Readonly<AgentConfig>, deps: AgentDeps = {}): Promise<Agent> {
+  // A tiny JSON logger instead of pino: ~8 MiB less RSS on a device (docs/BENCHMARKS.md, Agent runtime).
+  const log = deps.log ?? asPino(createLogger(config.logLevel, { svc: 'agent', device: config.deviceId }))
+  const b: AgentBase = { config, log, now: deps.now ?? Date.now }
+  const hubKey = publicKeyFromText(config.hubKey)
+  const profile = readProfile(config.profilesDir, config.profile)
+  if (!profile) log.warn({ profile: config.profile }, 'profile file not found; using 1 thread on cpu')
+  mkdirSync(config.dataDir, { recursive: true })
+  const parts: AgentParts = {}
+  try {
+    return await startParts(b, deps, hubKey, profile, parts)
+  } catch (err) {
+    // A later step failed (e.g. the API port is taken): close what the earlier ones opened, keep the first error.
+    await closeParts(parts).catch((closeErr: Error) =>
+      log.error({ err: closeErr.message }, 'closing after a failed start failed'),
+    )
+    throw err
+  }
+}
+
+/** The database, slots, chunk store and ONNX Runtime host, with inference counted for telemetry and /metrics. */
+function openRuntime(b: AgentBase, profile: FirmwareProfile | undefined, parts: AgentParts) {
+  const { config, now } = b
+  const db = (parts.db = new AgentDb(join(config.dataDir, 'agent.db')))
+  if (config.maxDbBytes > 0) db.setMaxBytes(config.maxDbBytes)
+  const host = (parts.host = new ModelHost({
+    threads: profile?.threads ?? 1,
+    executionProviders: profile?.executionProviders ?? ['cpu'],
+  }))
+  const agg = new Aggregator(config.deviceId, now)
+  const counters = new InferenceCounters()
+  host.onInfer((m, v, ms, ok) => {
+    agg.record(m, v, ms, ok)
+    counters.record(m, v, ms, ok)
+  })
+  const slots = new Slots(join(config.dataDir, 'models'))
+  const chunks = new ChunkStore(join(config.dataDir, 'chunks'))
+  return { db, host, agg, counters, slots, chunks }
+}
+type Runtime = ReturnType<typeof openRuntime>
+type Outbox = ReturnType<typeof createOutbox>
+
+/** The updater and the runtime services (shadow, capture, conditions), each restored from disk. */
+async function restoreModels(
+  b: AgentBase,
+  deps: AgentDeps,
+  hubKey: ReturnType<typeof publicKeyFromText>,
+  rt: Runtime,
+  out: Outbox,
+  transport: ChunkTransport,
+  onChange: () => void,
+  parts: AgentParts,
+): Promise<{ updater: Updater; svc: RuntimeServices }> {
+  const { config, now } = b
+  const { slots, chunks, host } = rt
+  const common = {
     slots,
     chunks,
     host,
@@ -224,77 +323,74 @@ export async function createAgent(config: Readonly<AgentConfig>, deps: AgentDeps
     profile: config.profile,
     fetchWindow: config.fetchWindow,
     downloadTimeoutMs: config.downloadTimeoutMs,
-    report,
-    onChange: () => conn?.publishState(state()),
+    report: out.report,
+    onChange,
+  }
+  const updater = new Updater({
+    ...common,
     http: { deviceId: config.deviceId, secret: config.secret, prefer: config.transfer === 'http' },
     onStep: deps.onStep,
   })
   await updater.restore()
-
-  services = createRuntimeServices({
+  const svc = (parts.services = createRuntimeServices({
+    ...common,
     deviceId: config.deviceId,
     dataDir: config.dataDir,
-    host,
-    agg,
-    slots,
-    chunks,
-    transport,
-    hubKey,
-    profile: config.profile,
-    fetchWindow: config.fetchWindow,
-    downloadTimeoutMs: config.downloadTimeoutMs,
+    agg: rt.agg,
     conditions: {
       ...(config.network !== 'unknown' ? { network: config.network } : {}),
       ...(config.power !== undefined ? { power: config.power } : {}),
       ...(config.idle !== undefined ? { idle: config.idle } : {}),
     },
     now,
-    report,
-    enqueueSample: (payload) => enqueue(topics.samples(config.deviceId), payload, 'sample'),
-    queuedSampleBytes: () => db.queuedBytes('sample'),
-    onChange: () => conn?.publishState(state()),
+    enqueueSample: (payload) => out.enqueue(topics.samples(config.deviceId), payload, 'sample'),
+    queuedSampleBytes: () => rt.db.queuedBytes('sample'),
     shadowWorkerUrl: deps.shadowWorkerUrl,
     random: deps.random,
-  })
-  const svc = services
+  }))
   await svc.restore()
-  const drops = () => ({
-    evicted: db.counter('outbox_evicted') - evictedAtStart,
-    diskFull: db.spaceDrops + refused,
-    capped: svc.capture.stats.capped,
-  })
-  const stats = (): AgentStats => ({
-    batchesCut: agg.batchesCut,
-    drops: drops(),
-    capture: { ...svc.capture.stats, policies: svc.capture.getPolicies().length },
-    shadow: svc.runner
-      .list()
-      .map((c) => ({ model: c.manifest.model, candidate: c.manifest.version, fraction: c.fraction })),
-    queued: db.queuedByKind(),
-    connected: conn?.connected ?? false,
-  })
+  return { updater, svc }
+}
 
-  let server: Server | undefined
-  if (deps.api !== false) {
-    const metrics = () => {
-      const st = stats()
-      return counters.render({
-        active: host.list(),
-        queued: st.queued,
-        drops: st.drops,
-        captured: st.capture.captured,
-        connected: st.connected,
-      })
-    }
-    server = createApiServer({ host, maxBodyBytes: config.maxBodyBytes, deviceId: config.deviceId, stats, metrics })
-    server.listen(config.apiPort, config.apiHost)
-    await once(server, 'listening')
-    const a = server.address()
-    apiPort = typeof a === 'object' && a ? a.port : config.apiPort
+/** The local inference API with /v1/stats and /metrics; resolves with its port. */
+async function startLocalApi(
+  config: Readonly<AgentConfig>,
+  rt: Runtime,
+  stats: () => AgentStats,
+  parts: AgentParts,
+): Promise<number> {
+  const metrics = () => {
+    const st = stats()
+    return rt.counters.render({
+      active: rt.host.list(),
+      queued: st.queued,
+      drops: st.drops,
+      captured: st.capture.captured,
+      connected: st.connected,
+    })
   }
+  const server = createApiServer({
+    host: rt.host,
+    maxBodyBytes: config.maxBodyBytes,
+    deviceId: config.deviceId,
+    stats,
+    metrics,
+  })
+  parts.server = server
+  return listenApi(server, config)
+}
 
-  const cmdCtx = { deviceId: config.deviceId, hubKey, db, updater, log, report, now, runtime: svc.handle }
-  conn = new Connection({
+/** The MQTT connection: commands to the handler, chunks to the updater; on (re)connect, state and the outbox. */
+function connectToHub(
+  b: AgentBase,
+  cmdCtx: Parameters<typeof handleCmd>[0],
+  out: Outbox,
+  net: ReturnType<typeof createTransport>,
+  publishState: () => void,
+  parts: AgentParts,
+): Connection {
+  const { config, log } = b
+  const conn = (parts.conn = new Connection({
     url: config.hubUrl,
     deviceId: config.deviceId,
     maxBackoffMs: config.reconnectMaxMs,
@@ -303,15 +399,51 @@ export async function createAgent(config: Readonly<AgentConfig>, deps: AgentDeps
     onCmd: (p) =>
       void handleCmd(cmdCtx, p).catch((err: Error) => log.error({ err: err.message }, 'command handler failed')),
     onChunk: (d, i, p, broadcast) => {
-      for (const fn of chunkListeners) fn(d, i, p, broadcast)
+      for (const fn of net.chunkListeners) fn(d, i, p, broadcast)
     },
     onConnect: () => {
-      conn?.publishState(state())
-      outbox.restart()
-      for (const fn of reconnectListeners) fn()
+      publishState()
+      out.outbox.restart()
+      for (const fn of net.reconnectListeners) fn()
     },
-  })
+  }))
   conn.start()
+  return conn
+}
+
+async function startParts(
+  b: AgentBase,
+  deps: AgentDeps,
+  hubKey: ReturnType<typeof publicKeyFromText>,
+  profile: FirmwareProfile | undefined,
+  parts: AgentParts,
+): Promise<Agent> {
+  const { config, log, now } = b
+  const links: LateLinks = { apiPort: config.apiPort }
+  const rt = openRuntime(b, profile, parts)
+  const { db, host, agg } = rt
+  const out = createOutbox(b, db, links)
+  const net = createTransport(config, links)
+  const state = stateReporter(config, host, now, links)
+  const publishState = () => links.conn?.publishState(state())
+  const { updater, svc } = await restoreModels(b, deps, hubKey, rt, out, net.transport, publishState, parts)
+  links.services = svc
+
+  const drops = () => ({ ...out.dropsBeforeCapture(), capped: svc.capture.stats.capped })
+  const stats = (): AgentStats => ({
+    batchesCut: agg.batchesCut,
+    drops: drops(),
+    capture: { ...svc.capture.stats, policies: svc.capture.getPolicies().length },
+    shadow: svc.runner
+      .list()
+      .map((c) => ({ model: c.manifest.model, candidate: c.manifest.version, fraction: c.fraction })),
+    queued: db.queuedByKind(),
+    connected: links.conn?.connected ?? false,
+  })
+  if (deps.api !== false) links.apiPort = await startLocalApi(config, rt, stats, parts)
+
+  const cmdCtx = { deviceId: config.deviceId, hubKey, db, updater, log, report: out.report, now, runtime: svc.handle }
+  links.conn = connectToHub(b, cmdCtx, out, net, publishState, parts)
 
   const flushTelemetry = () => {
     const d = drops()
@@ -320,15 +452,15 @@ export async function createAgent(config: Readonly<AgentConfig>, deps: AgentDeps
       dropped: d.evicted + d.diskFull + d.capped,
       drops: d,
     })
-    if (batch) enqueue(topics.telemetry(config.deviceId), telemetryCodec.encode(batch), 'telemetry')
+    if (batch) out.enqueue(topics.telemetry(config.deviceId), telemetryCodec.encode(batch), 'telemetry')
   }
-  const timer = setInterval(flushTelemetry, config.telemetryIntervalMs)
-  timer.unref()
+  parts.timer = setInterval(flushTelemetry, config.telemetryIntervalMs)
+  parts.timer.unref()
 
   return {
     config,
     get apiPort() {
-      return apiPort
+      return links.apiPort
     },
     infer: (model, inputs) => host.infer(model, inputs),
     models: () =>
@@ -337,13 +469,9 @@ export async function createAgent(config: Readonly<AgentConfig>, deps: AgentDeps
     stats,
     runtime: svc,
     async close() {
-      clearInterval(timer)
+      clearInterval(parts.timer)
       flushTelemetry()
-      await svc.close()
-      if (server) await new Promise<void>((r) => server!.close(() => r()))
-      await conn?.close()
-      await host.close()
-      db.close()
+      await closeParts(parts)
     },
   }
 }

@@ -1,5 +1,8 @@
 // Composition root: wires store, broker, MQTT client, builder, registry,
-// deployer and the HTTP API into one running hub.
+// deployer and the HTTP API into one running hub. Start-up builds the parts in
+// order, one function per step; each part that holds something open (file,
+// port, thread, timer) is recorded in HubParts as soon as it exists, so a
+// later step that fails closes exactly what was opened before it.
 import { join } from 'node:path'
 import { mkdirSync } from 'node:fs'
 import pino, { type Logger } from 'pino'
@@ -23,6 +26,7 @@ import type { FastifyInstance } from 'fastify'
 import { RolloutEngine, defaultEngineOptions } from './rollouts/engine.js'
 import { closeMatchers } from './rollouts/schedule.js'
 import { bootstrapAdminToken } from './api/auth.js'
+import { listenError } from './listen.js'
 
 export interface HubOptions {
   /** Folder for the database, blobs and keys. */
@@ -87,73 +91,134 @@ export interface Hub {
   close(): Promise<void>
 }
 
-export async function startHub(options: HubOptions): Promise<Hub> {
-  const host = options.host ?? defaultHubOptions.host
-  const now = options.now ?? Date.now
+/** Everything start-up opened, in the order it is closed (see closeParts). */
+interface HubParts {
+  rollouts?: RolloutEngine
+  api?: FastifyInstance
+  distributor?: Distributor
+  mqtt?: HubMqtt
+  retraining?: Retraining
+  broker?: EmbeddedBroker
+  store?: HubStore
+}
+
+/**
+ * Closes what was opened, newest consumers first: the rollout engine and API
+ * stop issuing work, then the broadcasts and the hub's MQTT client; queued
+ * telemetry is committed (its PUBACKs go out before the broker closes); the
+ * store last.
+ */
+async function closeParts(p: HubParts): Promise<void> {
+  await p.rollouts?.close()
+  await p.api?.close()
+  p.distributor?.close()
+  await p.mqtt?.close()
+  await p.retraining?.close()
+  await p.broker?.close()
+  p.store?.close()
+  closeMatchers()
+}
+
+/**
+ * Links from parts built early to parts built later (each set once, when the
+ * later part exists): publishing needs the hub's MQTT client, artifact URLs
+ * need the API's address, and the embedded broker's ingest needs the handlers.
+ */
+interface LateLinks {
+  mqtt?: HubMqtt
+  httpBase?: string
+  /** Until set, the broker refuses telemetry unacknowledged (devices resend it). */
+  ingest?: IngestHook
+}
+type IngestHook = (topic: string, payload: Buffer, done: (err?: Error) => void) => void
+
+/** Settings resolved and checked before anything is opened. */
+interface HubBase {
+  options: HubOptions
+  host: string
+  now: () => number
+  log: Logger
+  profiles: Map<string, FirmwareProfile>
+}
+
+function resolveBase(options: HubOptions): HubBase {
   const log =
     typeof options.log === 'object'
       ? options.log
       : pino({ level: options.log ?? 'info', base: { svc: 'hub' } }, pino.destination(2))
-  mkdirSync(options.dataDir, { recursive: true })
-  const profiles = loadProfiles(options.profilesDir ?? DEFAULT_PROFILES_DIR)
-  if (profiles.size === 0)
-    throw new EdgeFleetError(
-      'EF_ERR_CONFIG_INVALID',
-      `no firmware profiles in ${options.profilesDir ?? DEFAULT_PROFILES_DIR}`,
-    )
-  const store = HubStore.open(join(options.dataDir, 'hub.db'))
+  const profilesDir = options.profilesDir ?? DEFAULT_PROFILES_DIR
+  const profiles = loadProfiles(profilesDir)
+  if (profiles.size === 0) throw new EdgeFleetError('EF_ERR_CONFIG_INVALID', `no firmware profiles in ${profilesDir}`)
+  return { options, host: options.host ?? defaultHubOptions.host, now: options.now ?? Date.now, log, profiles }
+}
+
+function openStorage(dataDir: string, parts: HubParts): { store: HubStore; blobs: BlobStore; keys: HubKeys } {
+  mkdirSync(dataDir, { recursive: true })
+  const store = HubStore.open(join(dataDir, 'hub.db'))
+  parts.store = store
   store.devices.markAllOffline()
-  const blobs = new BlobStore(join(options.dataDir, 'blobs'))
-  const keys = loadOrCreateKeys(options.dataDir)
+  return { store, blobs: new BlobStore(join(dataDir, 'blobs')), keys: loadOrCreateKeys(dataDir) }
+}
 
-  let broker: EmbeddedBroker | undefined
-  let mqttUrl = options.brokerUrl
-  // Set once the handlers exist: until then the broker refuses telemetry unacknowledged (devices resend it).
-  let ingestHook: ((topic: string, payload: Buffer, done: (err?: Error) => void) => void) | undefined
-  if (!mqttUrl) {
-    broker = await startEmbeddedBroker({
-      port: options.mqttPort ?? defaultHubOptions.mqttPort,
-      host,
+/** The embedded aedes, unless an external broker URL is configured. */
+async function startBroker(
+  b: HubBase,
+  store: HubStore,
+  keys: HubKeys,
+  links: LateLinks,
+): Promise<EmbeddedBroker | undefined> {
+  if (b.options.brokerUrl) return undefined
+  return startEmbeddedBroker({
+    port: b.options.mqttPort ?? defaultHubOptions.mqttPort,
+    host: b.host,
+    hubSecret: keys.hubSecret,
+    secretHashOf: (id) => store.devices.secretHash(id),
+    feedTokenValid: (token) => store.tokens.lookup(sha256Hex(token), b.now()) !== undefined,
+    log: b.log,
+    ingest: (topic, payload, done) =>
+      links.ingest
+        ? links.ingest(topic, payload, done)
+        : done(new EdgeFleetError('EF_ERR_INGEST_UNAVAILABLE', 'the hub is starting')),
+  })
+}
+
+/** With an external Mosquitto: rewrites its password and ACL files after each device change [EF-4.11]. */
+function mosquittoSync(options: HubOptions, store: HubStore, keys: HubKeys): () => void {
+  const dir = options.mosquittoDir
+  if (!dir) return () => undefined
+  return () =>
+    syncMosquittoFiles({
+      dir,
       hubSecret: keys.hubSecret,
-      secretHashOf: (id) => store.devices.secretHash(id),
-      feedTokenValid: (token) => store.tokens.lookup(sha256Hex(token), now()) !== undefined,
-      log,
-      ingest: (topic, payload, done) =>
-        ingestHook
-          ? ingestHook(topic, payload, done)
-          : done(new EdgeFleetError('EF_ERR_INGEST_UNAVAILABLE', 'the hub is starting')),
+      devices: () => store.devices.brokerHashes(),
+      pidFile: options.mosquittoPidFile,
     })
-    mqttUrl = broker.url
-  }
+}
 
-  const syncBroker = options.mosquittoDir
-    ? () =>
-        syncMosquittoFiles({
-          dir: options.mosquittoDir!,
-          hubSecret: keys.hubSecret,
-          devices: () => store.devices.brokerHashes(),
-          pidFile: options.mosquittoPidFile,
-        })
-    : () => undefined
-  syncBroker()
-
+/** The hub's services: build, registry, deployment, broadcasts, retraining, and the MQTT handlers' context. */
+function createServices(
+  b: HubBase,
+  storage: { store: HubStore; blobs: BlobStore; keys: HubKeys },
+  links: LateLinks,
+  parts: HubParts,
+) {
+  const { store, blobs, keys } = storage
+  const { log, now, options } = b
   const metrics = newMetrics()
-  let mqtt: HubMqtt | undefined
   const publish = (topic: string, payload: Buffer) => {
-    if (!mqtt) return Promise.reject(new Error('hub mqtt client not connected yet'))
-    return mqtt.publish(topic, payload, { qos: 1 })
+    if (!links.mqtt) return Promise.reject(new Error('hub mqtt client not connected yet'))
+    return links.mqtt.publish(topic, payload, { qos: 1 })
   }
   const builder = new Builder({
     store,
     blobs,
-    profiles,
+    profiles: b.profiles,
     privateKey: keys.privateKey,
     log,
     now,
     workerUrl: options.compileWorkerUrl,
   })
   const registry = new Registry(store, blobs, builder, now)
-  let httpBase: string | undefined
   const deployer = new Deployer({
     store,
     builder,
@@ -161,7 +226,7 @@ export async function startHub(options: HubOptions): Promise<Hub> {
     log,
     now,
     publish,
-    httpBase: () => options.publicUrl ?? httpBase,
+    httpBase: () => options.publicUrl ?? links.httpBase,
   })
   const commands = new CommandSender({ store, privateKey: keys.privateKey, now, publish })
   const distributor = new Distributor({
@@ -172,10 +237,12 @@ export async function startHub(options: HubOptions): Promise<Hub> {
     now,
     expectedReceivers: (a) => store.deployments.openReceivers(a),
   })
+  parts.distributor = distributor
   const retraining = new Retraining(
     { store, log, now, publish, onFlush: (r) => (metrics.duplicateBatches += r.duplicateBatches + r.duplicateSamples) },
     options.retraining,
   )
+  parts.retraining = retraining
   const ctx: HandlerContext = {
     ingest: retraining.ingest,
     store,
@@ -187,43 +254,70 @@ export async function startHub(options: HubOptions): Promise<Hub> {
     onDeviceOnline: (id) =>
       void deployer.resendOpen(id).catch((err: Error) => log.warn({ device: id, err: err.message }, 'resend failed')),
   }
-  if (broker) {
-    // Embedded broker: read what agents publish inside the broker, without a
-    // second MQTT encode/parse over loopback (ingest rate roughly doubles).
-    // Telemetry and samples are taken in its authorize hook instead, so their
-    // PUBACK waits for the commit [EF-9.1.1]; the rest is handled synchronously.
-    const aedes = broker.aedes
-    ingestHook = (topic, payload, done) => dispatch(ctx, topic, payload, done)
-    await Promise.all(
-      topics
-        .hubSubscriptions()
-        .filter((filter) => !isIngestTopic(filter.replace('+', 'x'))) // judged on a concrete topic of the filter
-        .map(
-          (filter) =>
-            new Promise<void>((resolve) =>
-              aedes.subscribe(
-                filter,
-                (packet, done) => {
-                  dispatch(ctx, packet.topic, packet.payload as Buffer)
-                  done()
-                },
-                resolve,
-              ),
+  return { metrics, registry, deployer, commands, distributor, retraining, ctx }
+}
+
+/**
+ * Embedded broker: read what agents publish inside the broker, without a
+ * second MQTT encode/parse over loopback (ingest rate roughly doubles).
+ * Telemetry and samples are taken in its authorize hook instead, so their
+ * PUBACK waits for the commit [EF-9.1.1]; the rest is handled synchronously.
+ */
+async function handleInBroker(broker: EmbeddedBroker, ctx: HandlerContext, links: LateLinks): Promise<void> {
+  const aedes = broker.aedes
+  links.ingest = (topic, payload, done) => dispatch(ctx, topic, payload, done)
+  await Promise.all(
+    topics
+      .hubSubscriptions()
+      .filter((filter) => !isIngestTopic(filter.replace('+', 'x'))) // judged on a concrete topic of the filter
+      .map(
+        (filter) =>
+          new Promise<void>((resolve) =>
+            aedes.subscribe(
+              filter,
+              (packet, done) => {
+                dispatch(ctx, packet.topic, packet.payload as Buffer)
+                done()
+              },
+              resolve,
             ),
-        ),
-    )
-  }
-  mqtt = await HubMqtt.connect({
+          ),
+      ),
+  )
+}
+
+/** The hub's own MQTT client: publishes commands and chunks; with an external broker it also subscribes. */
+async function connectHubMqtt(
+  b: HubBase,
+  mqttUrl: string,
+  keys: HubKeys,
+  services: ReturnType<typeof createServices>,
+  broker: EmbeddedBroker | undefined,
+): Promise<HubMqtt> {
+  const { ctx, retraining } = services
+  return HubMqtt.connect({
     url: mqttUrl,
     secret: keys.hubSecret,
-    log,
+    log: b.log,
     subscribe: !broker,
     onMessage: (t, p) => dispatch(ctx, t, p),
     gate: (next) => retraining.ingest.whenReady(next),
   })
+}
 
-  const adminToken = bootstrapAdminToken(store, options.dataDir, now())
+/** The rollout engine and the HTTP API (and console), listening; resolves with the API's URL. */
+async function startApi(
+  b: HubBase,
+  storage: { store: HubStore; blobs: BlobStore; keys: HubKeys },
+  services: ReturnType<typeof createServices>,
+  mq: { mqttUrl: string; syncBroker: () => void; broker?: EmbeddedBroker },
+  parts: HubParts,
+): Promise<{ rollouts: RolloutEngine; api: FastifyInstance; httpUrl: string }> {
+  const { store, blobs, keys } = storage
+  const { registry, deployer, commands, distributor, retraining, metrics } = services
+  const { log, now, profiles, options } = b
   const rollouts = new RolloutEngine({ store, deployer, commands, profiles, log, now, random: options.random })
+  parts.rollouts = rollouts
   registry.rollouts = rollouts // the canary intake policy starts rollouts [EF-9.11]
   const api = await buildApi({
     store,
@@ -234,53 +328,88 @@ export async function startHub(options: HubOptions): Promise<Hub> {
     keys,
     blobs,
     metrics,
-    mqttUrl,
+    mqttUrl: mq.mqttUrl,
     log,
     now,
-    onDevicesChanged: syncBroker,
+    onDevicesChanged: mq.syncBroker,
     distribution: distributor.stats,
     rollouts,
     retraining,
     auth: options.auth ?? true,
-    brokerClients: () => broker?.aedes.connectedClients,
+    brokerClients: () => mq.broker?.aedes.connectedClients,
   })
-  await api.listen({ port: options.httpPort ?? defaultHubOptions.httpPort, host })
-  const addr = api.server.address()
-  const httpUrl = `http://${host}:${typeof addr === 'object' && addr ? addr.port : options.httpPort}`
-  httpBase = httpUrl
-  const tickMs = options.rolloutTickMs ?? defaultEngineOptions.tickMs
-  if (tickMs > 0) rollouts.start(tickMs)
-  retraining.start()
-  log.info({ mqttUrl, httpUrl, profiles: profiles.size }, 'hub started')
+  parts.api = api
+  return { rollouts, api, httpUrl: await listenApi(api, b) }
+}
 
-  let closed = false
-  return {
-    store,
-    keys,
-    profiles,
-    registry,
-    deployer,
-    distributor,
-    metrics,
-    rollouts,
-    retraining,
-    adminToken,
-    api,
-    broker,
-    mqttUrl,
-    httpUrl,
-    log,
-    async close() {
-      if (closed) return
-      closed = true
-      await rollouts.close()
-      await api.close()
-      distributor.close()
-      await mqtt?.close()
-      await retraining.close() // commits what is still queued; its PUBACKs go out before the broker closes
-      await broker?.close()
-      store.close()
-      closeMatchers()
-    },
+/** Binds the API (and console); resolves with the URL it listens at. */
+async function listenApi(api: FastifyInstance, b: HubBase): Promise<string> {
+  const port = b.options.httpPort ?? defaultHubOptions.httpPort
+  try {
+    await api.listen({ port, host: b.host })
+  } catch (err) {
+    throw listenError(err, 'HTTP API', b.host, port)
+  }
+  const addr = api.server.address()
+  return `http://${b.host}:${typeof addr === 'object' && addr ? addr.port : port}`
+}
+
+export async function startHub(options: HubOptions): Promise<Hub> {
+  const b = resolveBase(options)
+  const { log, now, profiles } = b
+  const parts: HubParts = {}
+  const links: LateLinks = {}
+  try {
+    const storage = openStorage(options.dataDir, parts)
+    const { store, blobs, keys } = storage
+    const broker = await startBroker(b, store, keys, links)
+    parts.broker = broker
+    const mqttUrl = broker?.url ?? (options.brokerUrl as string)
+    const syncBroker = mosquittoSync(options, store, keys)
+    syncBroker()
+
+    const services = createServices(b, storage, links, parts)
+    const { metrics, registry, deployer, distributor, retraining } = services
+    if (broker) await handleInBroker(broker, services.ctx, links)
+    links.mqtt = parts.mqtt = await connectHubMqtt(b, mqttUrl, keys, services, broker)
+
+    const adminToken = bootstrapAdminToken(store, options.dataDir, now())
+    const { rollouts, api, httpUrl } = await startApi(b, storage, services, { mqttUrl, syncBroker, broker }, parts)
+    links.httpBase = httpUrl
+
+    const tickMs = options.rolloutTickMs ?? defaultEngineOptions.tickMs
+    if (tickMs > 0) rollouts.start(tickMs)
+    retraining.start()
+    log.info({ mqttUrl, httpUrl, profiles: profiles.size }, 'hub started')
+
+    let closed = false
+    return {
+      store,
+      keys,
+      profiles,
+      registry,
+      deployer,
+      distributor,
+      metrics,
+      rollouts,
+      retraining,
+      adminToken,
+      api,
+      broker,
+      mqttUrl,
+      httpUrl,
+      log,
+      async close() {
+        if (closed) return
+        closed = true
+        await closeParts(parts)
+      },
+    }
+  } catch (err) {
+    // A later step failed (e.g. the HTTP port is taken): close what the earlier ones opened, keep the first error.
+    await closeParts(parts).catch((closeErr: Error) =>
+      log.error({ err: closeErr.message }, 'closing after a failed start failed'),
+    )
+    throw err
   }
 }

@@ -116,6 +116,10 @@ export const ERRORS = {
   EF_ERR_HTTP_NOT_FOUND: { status: 404, message: 'no such route' },
   EF_ERR_HTTP_RANGE: { status: 416, message: 'requested range is outside the artifact' },
   EF_ERR_CONFIG_INVALID: { status: 400, message: 'configuration is invalid' },
+  EF_ERR_LISTEN_FAILED: {
+    status: 500,
+    message: 'could not listen on the configured address (port in use, not allowed, or no such address)',
+  },
   EF_ERR_INTERNAL: { status: 500, message: 'internal error' },
 } as const satisfies Record<string, ErrorSpec>
 

@@ -1,12 +1,12 @@
 // The embedded aedes broker: TCP listener, device authentication against the
 // store's secret hashes, and the ACL in aedes' authorize hooks [EF-1.3].
 import { createServer, type Server } from 'node:net'
-import { once } from 'node:events'
 import { Aedes, type AuthenticateError } from 'aedes'
 import { digestsEqual, isValidId, parseTopic, sha256Hex } from '@edgefleet/shared'
 import type { Logger } from 'pino'
 import { HUB_USERNAME } from '../keys.js'
 import { devicemayPublish, deviceMaySubscribe } from './acl.js'
+import { listenOn } from '../listen.js'
 
 /** `ef/v1/feed/+` or `ef/v1/feed/{model}` [EF-9.7]. */
 function feedConsumerMaySubscribe(filter: string): boolean {
@@ -114,10 +114,13 @@ export async function startEmbeddedBroker(opts: EmbeddedBrokerOptions): Promise<
     },
   })
   const server: Server = createServer(aedes.handle)
-  server.listen(opts.port, opts.host)
-  await once(server, 'listening')
-  const addr = server.address()
-  const port = typeof addr === 'object' && addr ? addr.port : opts.port
+  let port: number
+  try {
+    port = await listenOn(server, 'MQTT broker', opts.host, opts.port)
+  } catch (err) {
+    await new Promise<void>((resolve) => aedes.close(() => resolve()))
+    throw err
+  }
   return {
     aedes,
     port,
