@@ -332,6 +332,7 @@ async function startApi(
     log,
     now,
     onDevicesChanged: mq.syncBroker,
+    disconnectDevice: (id) => void mq.broker?.disconnect(id),
     distribution: distributor.stats,
     rollouts,
     retraining,

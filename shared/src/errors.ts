@@ -70,6 +70,10 @@ export const ERRORS = {
   EF_ERR_TARGET_INVALID: { status: 400, message: 'target must be profile=P, tag=k=v or device=ID' },
   EF_ERR_TARGET_EMPTY: { status: 409, message: 'no provisioned device matches the target' },
   EF_ERR_DEPLOYMENT_NOT_FOUND: { status: 404, message: 'no such deployment' },
+  EF_ERR_DEVICE_REMOVED: {
+    status: 409,
+    message: 'the device was removed; its id keeps its history and is never provisioned or enabled again',
+  },
 
   // API tokens [EF-8.9]
   EF_ERR_AUTH_TOKEN_INVALID: {
@@ -78,6 +82,7 @@ export const ERRORS = {
   },
   EF_ERR_AUTH_FORBIDDEN_ROLE: { status: 403, message: "this token's role may not do that" },
   EF_ERR_TOKEN_NOT_FOUND: { status: 404, message: 'no such API token' },
+  EF_ERR_AUTH_TOKEN_EXPIRED: { status: 401, message: 'the API token has expired' },
 
   // Rollouts [EF-8]
   EF_ERR_SELECTOR_INVALID: { status: 400, message: 'rollout selector is invalid' },

@@ -40,10 +40,16 @@ export function newToken(): string {
 }
 
 /** Creates a token and returns its plaintext (the only time it exists). */
-export function issueToken(store: HubStore, name: string, role: Role, now: number): { id: string; token: string } {
+export function issueToken(
+  store: HubStore,
+  name: string,
+  role: Role,
+  now: number,
+  expiresAt: number | null = null,
+): { id: string; token: string } {
   const token = newToken()
   const id = randomUUID()
-  store.tokens.insert(id, name, role, sha256Hex(token), now)
+  store.tokens.insert(id, name, role, sha256Hex(token), now, expiresAt)
   return { id, token }
 }
 
@@ -79,7 +85,10 @@ export function installAuth(app: FastifyInstance, store: HubStore, now: () => nu
       return
     }
     const m = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '')
-    const tok = m ? store.tokens.lookup(sha256Hex(m[1]), now()) : undefined
+    const hash = m ? sha256Hex(m[1]) : undefined
+    const tok = hash ? store.tokens.lookup(hash, now()) : undefined
+    if (!tok && hash && store.tokens.isExpired(hash, now()))
+      throw new EdgeFleetError('EF_ERR_AUTH_TOKEN_EXPIRED', 'ask an admin for a new token (edgefleet token create)')
     if (!tok)
       throw new EdgeFleetError(
         'EF_ERR_AUTH_TOKEN_INVALID',

@@ -42,6 +42,8 @@ export interface ApiDeps {
   commands?: CommandSender
   /** Called after provisioning (e.g. to rewrite an external broker's password file). */
   onDevicesChanged?: () => void
+  /** Drops a device's live broker connection (embedded broker) after its credentials were taken away [EF-1.3.3]. */
+  disconnectDevice?: (deviceId: string) => void
   /** Live distribution counters (bytes broadcast and repaired). */
   distribution?: {
     broadcastChunks: number

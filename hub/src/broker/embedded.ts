@@ -1,7 +1,7 @@
 // The embedded aedes broker: TCP listener, device authentication against the
 // store's secret hashes, and the ACL in aedes' authorize hooks [EF-1.3].
 import { createServer, type Server } from 'node:net'
-import { Aedes, type AuthenticateError } from 'aedes'
+import { Aedes, type AuthenticateError, type Client } from 'aedes'
 import { digestsEqual, isValidId, parseTopic, sha256Hex } from '@edgefleet/shared'
 import type { Logger } from 'pino'
 import { HUB_USERNAME } from '../keys.js'
@@ -45,6 +45,11 @@ export interface EmbeddedBroker {
   readonly aedes: Aedes
   readonly port: number
   readonly url: string
+  /**
+   * Closes the connection of the client with this id (a device's client id is
+   * its device id), if any: used once its credentials were taken away [EF-1.3.3].
+   */
+  disconnect(clientId: string): boolean
   close(): Promise<void>
 }
 
@@ -125,6 +130,14 @@ export async function startEmbeddedBroker(opts: EmbeddedBrokerOptions): Promise<
     aedes,
     port,
     url: `mqtt://${opts.host}:${port}`,
+    disconnect(clientId) {
+      // aedes keeps connected clients by id in `clients`; its typings leave the map out.
+      const client = (aedes as unknown as { clients: Record<string, Client | undefined> }).clients[clientId]
+      if (!client) return false
+      opts.log.info({ clientId }, 'broker closed a connection whose credentials were revoked')
+      client.close()
+      return true
+    },
     async close() {
       await new Promise<void>((resolve) => aedes.close(() => resolve()))
       await new Promise<void>((resolve) => server.close(() => resolve()))

@@ -69,7 +69,10 @@ export class RolloutEngine {
     const spec = resolveSpec(input)
     if (!store.registry.getVersion(input.model, input.version))
       throw new EdgeFleetError('EF_ERR_MODEL_NOT_FOUND', `${input.model}@${input.version}`)
-    const matched = store.devices.list(1_000_000, 0).filter((dev) => matches(spec.selector, dev))
+    // Disabled and removed devices take no new rollout [EF-1.3.3].
+    const matched = store.devices
+      .list(1_000_000, 0)
+      .filter((dev) => dev.status === 'active' && matches(spec.selector, dev))
     if (matched.length === 0)
       throw new EdgeFleetError('EF_ERR_TARGET_EMPTY', 'the selector matches no provisioned device')
     const id = randomUUID()

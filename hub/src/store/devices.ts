@@ -1,12 +1,21 @@
-// Device rows: provisioning, credentials and last known state.
+// Device rows: provisioning, credentials, lifecycle status and last known state.
+// Only an `active` device has credentials [EF-1.3.3]: every broker path (embedded
+// aedes, Mosquitto's password file, certificate identities) asks `secretHash` or
+// `brokerHashes`, which know nothing of disabled or removed devices.
 import type { DeviceState } from '@edgefleet/shared'
 import type { Db } from './db.js'
 
 /** A device tag's key: what provisioning accepts, and what targets and selectors may name. */
 export const TAG_KEY = /^[A-Za-z0-9._-]{1,64}$/
 
+/** `removed` is final: the row keeps the device's history, the id never authenticates again [EF-1.3.3]. */
+export type DeviceStatus = 'active' | 'disabled' | 'removed'
+
 export interface DeviceRow {
   id: string
+  status: DeviceStatus
+  /** When the status last changed (null: active since provisioning). */
+  statusAt: number | null
   profile: string
   tags: Record<string, string>
   createdAt: number
@@ -24,10 +33,14 @@ interface RawDevice {
   online: number
   last_seen: number | null
   state: string | null
+  status: DeviceStatus
+  status_at: number | null
 }
 
 const toRow = (r: RawDevice): DeviceRow => ({
   id: r.id,
+  status: r.status,
+  statusAt: r.status_at,
   profile: r.profile,
   tags: JSON.parse(r.tags) as Record<string, string>,
   createdAt: r.created_at,
@@ -51,7 +64,7 @@ export class DeviceStore {
     this.getStmt = db.prepare('SELECT * FROM devices WHERE id = ?')
     this.listStmt = db.prepare('SELECT * FROM devices ORDER BY id LIMIT ? OFFSET ?')
     this.stateStmt = db.prepare('UPDATE devices SET online = ?, last_seen = ?, state = COALESCE(?, state) WHERE id = ?')
-    this.secretStmt = db.prepare('SELECT secret_hash FROM devices WHERE id = ?')
+    this.secretStmt = db.prepare("SELECT secret_hash FROM devices WHERE id = ? AND status = 'active'")
     this.offlineAllStmt = db.prepare('UPDATE devices SET online = 0')
   }
 
@@ -81,15 +94,40 @@ export class DeviceStore {
     return (this.db.prepare('SELECT count(*) AS n FROM devices').get() as { n: number }).n
   }
 
-  /** (device id, Mosquitto password hash) of every device that has one. */
+  /** (device id, Mosquitto password hash) of every active device that has one [EF-1.3.3]. */
   brokerHashes(): { id: string; hash: string }[] {
     return this.db
-      .prepare('SELECT id, broker_hash AS hash FROM devices WHERE broker_hash IS NOT NULL ORDER BY id')
+      .prepare(
+        "SELECT id, broker_hash AS hash FROM devices WHERE broker_hash IS NOT NULL AND status = 'active' ORDER BY id",
+      )
       .all() as { id: string; hash: string }[]
   }
 
+  /** sha256 hex of an active device's secret; undefined for unknown, disabled and removed devices [EF-1.3.3]. */
   secretHash(id: string): string | undefined {
     return (this.secretStmt.get(id) as { secret_hash: string } | undefined)?.secret_hash
+  }
+
+  /**
+   * Moves a device between active and disabled, or removes it for good (its
+   * secret hashes are wiped as well). False when the device is unknown or removed.
+   */
+  setStatus(id: string, status: DeviceStatus, now: number): boolean {
+    const wipe = status === 'removed' ? ", secret_hash = '', broker_hash = NULL" : ''
+    return (
+      this.db
+        .prepare(`UPDATE devices SET status = ?, status_at = ?${wipe} WHERE id = ? AND status != 'removed'`)
+        .run(status, now, id).changes === 1
+    )
+  }
+
+  /** Replaces a device's secret (the old one stops working at once); false when unknown or removed. */
+  replaceSecret(id: string, secretHash: string, brokerHash: string | null): boolean {
+    return (
+      this.db
+        .prepare("UPDATE devices SET secret_hash = ?, broker_hash = ? WHERE id = ? AND status != 'removed'")
+        .run(secretHash, brokerHash, id).changes === 1
+    )
   }
 
   /** Records a state message; an offline will keeps the last full state. */
@@ -109,21 +147,23 @@ export class DeviceStore {
     ).map((r) => r.profile)
   }
 
-  /** Devices matching a simple selector. */
+  /** Active devices matching a simple selector: a disabled or removed device receives no deployment. */
   select(sel: { profile?: string; tag?: [string, string]; device?: string }): DeviceRow[] {
     if (sel.device) {
       const d = this.get(sel.device)
-      return d ? [d] : []
+      return d?.status === 'active' ? [d] : []
     }
     if (sel.profile)
       return (
-        this.db.prepare('SELECT * FROM devices WHERE profile = ? ORDER BY id').all(sel.profile) as RawDevice[]
+        this.db
+          .prepare("SELECT * FROM devices WHERE profile = ? AND status = 'active' ORDER BY id")
+          .all(sel.profile) as RawDevice[]
       ).map(toRow)
     if (sel.tag) {
       // Keys are validated (TAG_KEY) wherever they enter, so the JSON path needs no escaping; anything else matches nothing.
       if (!TAG_KEY.test(sel.tag[0])) return []
       const rows = this.db
-        .prepare('SELECT * FROM devices WHERE json_extract(tags, ?) = ? ORDER BY id')
+        .prepare("SELECT * FROM devices WHERE json_extract(tags, ?) = ? AND status = 'active' ORDER BY id")
         .all(`$."${sel.tag[0]}"`, sel.tag[1]) as RawDevice[]
       return rows.map(toRow)
     }

@@ -301,4 +301,10 @@ export const MIGRATIONS: readonly string[] = [
   ALTER TABLE telemetry_v7 RENAME TO telemetry;
   CREATE INDEX telemetry_model ON telemetry(model, version, ts_to);
   `,
+  /* 8: identity lifecycle [EF-1.3.3, EF-8.10]: a device is active, disabled or removed (the row stays for its
+        history; only active devices authenticate); API tokens may expire */ `
+  ALTER TABLE devices ADD COLUMN status TEXT NOT NULL DEFAULT 'active' CHECK (status IN ('active', 'disabled', 'removed'));
+  ALTER TABLE devices ADD COLUMN status_at INTEGER;
+  ALTER TABLE api_tokens ADD COLUMN expires_at INTEGER;
+  `,
 ]

@@ -1,5 +1,6 @@
 // API tokens [EF-8.10]: only the sha256 of a token is stored; the plaintext
-// exists once, in the answer that created it.
+// exists once, in the answer that created it. A token may carry an expiry; an
+// expired one is refused like a revoked one, with its own code.
 import type { Db } from './db.js'
 
 export const ROLES = ['viewer', 'operator', 'admin'] as const
@@ -12,6 +13,8 @@ export interface TokenRow {
   createdAt: number
   lastUsedAt: number | null
   revokedAt: number | null
+  /** ms since epoch after which the token is refused; null: never expires. */
+  expiresAt: number | null
 }
 
 interface RawToken {
@@ -22,6 +25,7 @@ interface RawToken {
   created_at: number
   last_used_at: number | null
   revoked_at: number | null
+  expires_at: number | null
 }
 
 const toRow = (r: RawToken): TokenRow => ({
@@ -31,6 +35,7 @@ const toRow = (r: RawToken): TokenRow => ({
   createdAt: r.created_at,
   lastUsedAt: r.last_used_at,
   revokedAt: r.revoked_at,
+  expiresAt: r.expires_at,
 })
 
 export class TokenStore {
@@ -42,18 +47,27 @@ export class TokenStore {
     this.touch = db.prepare('UPDATE api_tokens SET last_used_at = ? WHERE id = ?')
   }
 
-  insert(id: string, name: string, role: Role, tokenHash: string, now: number): void {
+  insert(id: string, name: string, role: Role, tokenHash: string, now: number, expiresAt: number | null = null): void {
     this.db
-      .prepare('INSERT INTO api_tokens (id, name, role, token_hash, created_at) VALUES (?,?,?,?,?)')
-      .run(id, name, role, tokenHash, now)
+      .prepare('INSERT INTO api_tokens (id, name, role, token_hash, created_at, expires_at) VALUES (?,?,?,?,?,?)')
+      .run(id, name, role, tokenHash, now, expiresAt)
   }
 
-  /** The live token with this hash; records its use at most once a minute (no write per request). */
+  /**
+   * The live (not revoked, not expired) token with this hash; records its use
+   * at most once a minute (no write per request).
+   */
   lookup(tokenHash: string, now: number): TokenRow | undefined {
     const r = this.byHash.get(tokenHash) as RawToken | undefined
-    if (!r) return undefined
+    if (!r || (r.expires_at !== null && r.expires_at <= now)) return undefined
     if (r.last_used_at === null || now - r.last_used_at > 60_000) this.touch.run(now, r.id)
     return toRow(r)
+  }
+
+  /** Whether this hash is a token that exists, is not revoked, and has expired (to answer with its own code). */
+  isExpired(tokenHash: string, now: number): boolean {
+    const r = this.byHash.get(tokenHash) as RawToken | undefined
+    return r !== undefined && r.expires_at !== null && r.expires_at <= now
   }
 
   count(): number {

@@ -24,6 +24,8 @@ describe('DeviceStore', () => {
   it('reads back what was inserted, offline and stateless', () => {
     expect(store.devices.get('rpi-1')).toEqual({
       id: 'rpi-1',
+      status: 'active',
+      statusAt: null,
       profile: 'gateway-rpi4',
       tags: { site: 'north', line: '1' },
       createdAt: 100,
@@ -98,5 +100,26 @@ describe('DeviceStore', () => {
     expect(store.devices.get('rpi-2')!.online).toBe(true)
     store.devices.markAllOffline()
     expect(store.devices.list().filter((x) => x.online)).toEqual([])
+  })
+
+  it('only active devices have credentials: disabled and removed ones have no secret nor broker hash [EF-1.3.3]', () => {
+    store.devices.insert('life-1', 'gateway-rpi4', {}, H('d'), 400, '$7$101$x$y')
+    expect(store.devices.brokerHashes()).toContainEqual({ id: 'life-1', hash: '$7$101$x$y' })
+    expect(store.devices.setStatus('life-1', 'disabled', 500)).toBe(true)
+    expect(store.devices.secretHash('life-1')).toBeUndefined()
+    expect(store.devices.brokerHashes().map((d) => d.id)).not.toContain('life-1')
+    expect(store.devices.select({ device: 'life-1' })).toEqual([])
+    expect(store.devices.setStatus('life-1', 'active', 600)).toBe(true)
+    expect(store.devices.secretHash('life-1')).toBe(H('d'))
+    expect(store.devices.replaceSecret('life-1', H('e'), '$7$101$n$m')).toBe(true)
+    expect(store.devices.secretHash('life-1')).toBe(H('e'))
+    expect(store.devices.setStatus('life-1', 'removed', 700)).toBe(true)
+    expect(store.devices.get('life-1')).toMatchObject({ status: 'removed', statusAt: 700 })
+    // Removal is final: no way back, no new secret, and the hashes are gone from the row itself.
+    expect(store.devices.setStatus('life-1', 'active', 800)).toBe(false)
+    expect(store.devices.replaceSecret('life-1', H('f'), null)).toBe(false)
+    expect(store.devices.secretHash('life-1')).toBeUndefined()
+    const raw = store.db.prepare('SELECT secret_hash, broker_hash FROM devices WHERE id = ?').get('life-1')
+    expect(raw).toEqual({ secret_hash: '', broker_hash: null })
   })
 })

@@ -1,6 +1,8 @@
-// Provisioning and the device list.
+// Provisioning, the device list, and each device's lifecycle [EF-1.3.3]:
+// disable/enable, remove, rotate-secret. Every change that takes credentials
+// away drops the device's live broker connection at once.
 import { randomBytes } from 'node:crypto'
-import type { FastifyPluginAsync } from 'fastify'
+import type { FastifyInstance, FastifyPluginAsync } from 'fastify'
 import { Type, type Static } from '@sinclair/typebox'
 import { EdgeFleetError, Id, isValidId, sha256Hex } from '@edgefleet/shared'
 import type { ApiDeps } from '../server.js'
@@ -20,8 +22,11 @@ const DeviceBody = Type.Object(
   { additionalProperties: false },
 )
 
+const Status = Type.Union([Type.Literal('active'), Type.Literal('disabled'), Type.Literal('removed')])
 const DeviceOut = Type.Object({
   id: Type.String(),
+  status: Status,
+  statusAt: Type.Union([Type.Integer(), Type.Null()]),
   profile: Type.String(),
   tags: Type.Record(Type.String(), Type.String()),
   online: Type.Boolean(),
@@ -36,6 +41,8 @@ const DeviceOut = Type.Object({
 export function deviceOut(d: DeviceRow): Static<typeof DeviceOut> {
   return {
     id: d.id,
+    status: d.status,
+    statusAt: d.statusAt,
     profile: d.profile,
     tags: d.tags,
     online: d.online,
@@ -84,20 +91,20 @@ export const deviceRoutes: FastifyPluginAsync<ApiDeps> = async (app, deps) => {
         deps.store.devices.insert(body.id, body.profile, tags, sha256Hex(secret), deps.now(), mosquittoHash(secret))
       } catch (err) {
         if ((err as { code?: string }).code === 'SQLITE_CONSTRAINT_PRIMARYKEY')
-          throw new EdgeFleetError('EF_ERR_DEVICE_EXISTS', body.id)
+          throw deps.store.devices.get(body.id)?.status === 'removed'
+            ? new EdgeFleetError('EF_ERR_DEVICE_REMOVED', `${body.id}: provision the replacement under a new id`)
+            : new EdgeFleetError('EF_ERR_DEVICE_EXISTS', body.id)
         throw err
       }
       deps.onDevicesChanged?.()
-      return res
-        .status(201)
-        .send({
-          id: body.id,
-          profile: body.profile,
-          tags,
-          secret,
-          hubPublicKey: deps.keys.publicKey,
-          mqttUrl: deps.mqttUrl,
-        })
+      return res.status(201).send({
+        id: body.id,
+        profile: body.profile,
+        tags,
+        secret,
+        hubPublicKey: deps.keys.publicKey,
+        mqttUrl: deps.mqttUrl,
+      })
     },
   )
 
@@ -134,6 +141,70 @@ export const deviceRoutes: FastifyPluginAsync<ApiDeps> = async (app, deps) => {
       const d = deps.store.devices.get(id)
       if (!d) throw new EdgeFleetError('EF_ERR_DEVICE_NOT_FOUND', id)
       return { device: deviceOut(d), events: deps.store.deployments.eventsForDevice(id, 100) }
+    },
+  )
+  lifecycleRoutes(app, deps)
+}
+
+const IdParams = Type.Object({ id: Type.String({ maxLength: 64 }) })
+
+/** The device, or the error that says why its lifecycle cannot change. */
+function changeable(deps: ApiDeps, id: string): DeviceRow {
+  const d = deps.store.devices.get(id)
+  if (!d) throw new EdgeFleetError('EF_ERR_DEVICE_NOT_FOUND', id)
+  if (d.status === 'removed') throw new EdgeFleetError('EF_ERR_DEVICE_REMOVED', id)
+  return d
+}
+
+/**
+ * Applies a change of credentials or status: the store first (so a reconnect
+ * is refused), then the external broker's files, then the live connection.
+ */
+function applyChange(deps: ApiDeps, id: string, change: () => boolean, dropConnection: boolean): void {
+  if (!change()) throw new EdgeFleetError('EF_ERR_DEVICE_REMOVED', id) // removed between the check and now
+  deps.onDevicesChanged?.()
+  if (dropConnection) deps.disconnectDevice?.(id)
+}
+
+function lifecycleRoutes(app: FastifyInstance, deps: ApiDeps): void {
+  const statusSchema = { params: IdParams, response: { 200: Type.Object({ device: DeviceOut }) } }
+  // Disabling is containment any operator may do at once; undoing it, removal and new secrets are provisioning (admin).
+  const transitions = [
+    { path: 'disable', role: 'operator', status: 'disabled', drop: true },
+    { path: 'enable', role: 'admin', status: 'active', drop: false },
+  ] as const
+  for (const t of transitions) {
+    app.post(`/api/v1/devices/:id/${t.path}`, { config: { role: t.role }, schema: statusSchema }, async (req) => {
+      const { id } = req.params as { id: string }
+      changeable(deps, id)
+      applyChange(deps, id, () => deps.store.devices.setStatus(id, t.status, deps.now()), t.drop)
+      return { device: deviceOut(deps.store.devices.get(id)!) }
+    })
+  }
+
+  app.delete(
+    '/api/v1/devices/:id',
+    { config: { role: 'admin' }, schema: { params: IdParams, response: { 204: Type.Null() } } },
+    async (req, res) => {
+      const { id } = req.params as { id: string }
+      changeable(deps, id)
+      applyChange(deps, id, () => deps.store.devices.setStatus(id, 'removed', deps.now()), true)
+      return res.status(204).send()
+    },
+  )
+
+  app.post(
+    '/api/v1/devices/:id/rotate-secret',
+    {
+      config: { role: 'admin' },
+      schema: { params: IdParams, response: { 200: Type.Object({ id: Id, secret: Type.String() }) } },
+    },
+    async (req) => {
+      const { id } = req.params as { id: string }
+      changeable(deps, id)
+      const secret = randomBytes(32).toString('base64url')
+      applyChange(deps, id, () => deps.store.devices.replaceSecret(id, sha256Hex(secret), mosquittoHash(secret)), true)
+      return { id, secret }
     },
   )
 }

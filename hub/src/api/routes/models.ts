@@ -126,13 +126,11 @@ export const modelRoutes: FastifyPluginAsync<ApiDeps> = async (app, deps) => {
         policy,
       })
       const r = out.intake.rollout
-      return res
-        .status(201)
-        .send({
-          version: versionOut(out.version),
-          builds: out.builds.map(buildOut),
-          intake: { rollout: r ? { id: r.id, state: r.state } : null, skipped: out.intake.skipped },
-        })
+      return res.status(201).send({
+        version: versionOut(out.version),
+        builds: out.builds.map(buildOut),
+        intake: { rollout: r ? { id: r.id, state: r.state } : null, skipped: out.intake.skipped },
+      })
     },
   )
 

@@ -1,4 +1,5 @@
-// API tokens [EF-8.10]: admins create (the plaintext is answered once), list and revoke.
+// API tokens [EF-8.10]: admins create (the plaintext is answered once, with an
+// optional lifetime), list (with each token's expiry) and revoke.
 import type { FastifyPluginAsync } from 'fastify'
 import { Type, type Static } from '@sinclair/typebox'
 import { EdgeFleetError } from '@edgefleet/shared'
@@ -13,9 +14,17 @@ const TokenOut = Type.Object({
   createdAt: Type.Integer(),
   lastUsedAt: Type.Union([Type.Integer(), Type.Null()]),
   revokedAt: Type.Union([Type.Integer(), Type.Null()]),
+  expiresAt: Type.Union([Type.Integer(), Type.Null()]),
 })
+/** Longest token lifetime: ten years (an unbounded token omits the field). */
+const MAX_TOKEN_LIFETIME_S = 10 * 366 * 24 * 3600
 const Body = Type.Object(
-  { name: Type.String({ minLength: 1, maxLength: 64 }), role: Role },
+  {
+    name: Type.String({ minLength: 1, maxLength: 64 }),
+    role: Role,
+    /** Lifetime in seconds from now; without it the token never expires. */
+    expiresInSeconds: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_TOKEN_LIFETIME_S })),
+  },
   { additionalProperties: false },
 )
 
@@ -27,13 +36,23 @@ export const tokenRoutes: FastifyPluginAsync<ApiDeps> = async (app, deps) => {
       config: admin,
       schema: {
         body: Body,
-        response: { 201: Type.Object({ id: Type.String(), name: Type.String(), role: Role, token: Type.String() }) },
+        response: {
+          201: Type.Object({
+            id: Type.String(),
+            name: Type.String(),
+            role: Role,
+            token: Type.String(),
+            expiresAt: Type.Union([Type.Integer(), Type.Null()]),
+          }),
+        },
       },
     },
     async (req, res) => {
       const b = req.body as Static<typeof Body>
-      const { id, token } = issueToken(deps.store, b.name, b.role, deps.now())
-      return res.status(201).send({ id, name: b.name, role: b.role, token })
+      const now = deps.now()
+      const expiresAt = b.expiresInSeconds === undefined ? null : now + b.expiresInSeconds * 1000
+      const { id, token } = issueToken(deps.store, b.name, b.role, now, expiresAt)
+      return res.status(201).send({ id, name: b.name, role: b.role, token, expiresAt })
     },
   )
   app.get(
