@@ -21,6 +21,22 @@ export const ERRORS = {
   EF_ERR_AUTH_BAD_CREDENTIALS: { status: 401, message: 'unknown device or wrong secret' },
   EF_ERR_AUTH_FORBIDDEN_PUBLISH: { status: 403, message: 'this client may not publish on that topic' },
   EF_ERR_AUTH_FORBIDDEN_SUBSCRIBE: { status: 403, message: 'this client may not subscribe to that topic' },
+  EF_ERR_AUTH_CERT_INVALID: {
+    status: 401,
+    message: 'client certificate does not chain to the hub CA, or names no provisioned and enabled device',
+  },
+
+  // Transport security [EF-10]
+  EF_ERR_INSECURE_BIND: {
+    status: 400,
+    message: 'plain MQTT or HTTP on a non-loopback address: enable TLS (--tls) or say --insecure',
+  },
+  EF_ERR_TLS_UNTRUSTED_PEER: {
+    status: 502,
+    message: "the hub's certificate does not chain to the configured CA (or does not name the host connected to)",
+  },
+  EF_ERR_TLS_FILE_INVALID: { status: 400, message: 'a TLS certificate, key or CA file is missing or unreadable' },
+  EF_ERR_TLS_DISABLED: { status: 409, message: 'the hub runs without TLS, so it has no CA to issue certificates' },
 
   // Signatures, artifacts and updates
   EF_ERR_SIGNATURE_INVALID: { status: 400, message: 'signature does not verify against the pinned hub key' },

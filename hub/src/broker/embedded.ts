@@ -1,12 +1,12 @@
 // The embedded aedes broker: TCP listener, device authentication against the
 // store's secret hashes, and the ACL in aedes' authorize hooks [EF-1.3].
-import { createServer, type Server } from 'node:net'
 import { Aedes, type AuthenticateError, type Client } from 'aedes'
 import { digestsEqual, isValidId, parseTopic, sha256Hex } from '@edgefleet/shared'
 import type { Logger } from 'pino'
 import { HUB_USERNAME } from '../keys.js'
 import { devicemayPublish, deviceMaySubscribe } from './acl.js'
-import { listenOn } from '../listen.js'
+import { listenMqtt, type BrokerTls, type MqttListener } from './listener.js'
+import { certIdentity } from './cert-auth.js'
 
 /** `ef/v1/feed/+` or `ef/v1/feed/{model}` [EF-9.7]. */
 function feedConsumerMaySubscribe(filter: string): boolean {
@@ -30,6 +30,8 @@ export interface EmbeddedBrokerOptions {
    * and an error disconnects the device instead, so it sends them again.
    */
   ingest?: (topic: string, payload: Buffer, done: (err?: Error) => void) => void
+  /** Serve MQTT over TLS (and accept device client certificates) instead of plain TCP [EF-10]. */
+  tls?: BrokerTls
 }
 
 /** Topics whose messages go through `ingest` (and only there). */
@@ -62,6 +64,19 @@ export async function startEmbeddedBroker(opts: EmbeddedBrokerOptions): Promise<
   const aedes = await Aedes.createBroker({
     id: 'edgefleet-hub',
     authenticate(client, username, password, done) {
+      // A client certificate, when presented, is the device's identity [EF-10.3].
+      const byCert = certIdentity(client, username, (id) => opts.secretHashOf(id) !== undefined)
+      if (byCert.kind === 'refused') {
+        opts.log.warn(
+          { code: 'EF_ERR_AUTH_CERT_INVALID', clientId: client.id, cn: byCert.cn, reason: byCert.reason },
+          'broker refused a certificate',
+        )
+        return done(authError('EF_ERR_AUTH_CERT_INVALID', 5), false)
+      }
+      if (byCert.kind === 'device') {
+        ;(client as unknown as { efDevice: string }).efDevice = byCert.deviceId
+        return done(null, true)
+      }
       const secret = password ? password.toString('utf8') : ''
       if (username === HUB_USERNAME) {
         return digestsEqual(sha256Hex(secret), hubHash)
@@ -118,18 +133,18 @@ export async function startEmbeddedBroker(opts: EmbeddedBrokerOptions): Promise<
       done(null, null) // negative SUBACK (0x80), connection stays up
     },
   })
-  const server: Server = createServer(aedes.handle)
-  let port: number
+  let listener: MqttListener
   try {
-    port = await listenOn(server, 'MQTT broker', opts.host, opts.port)
+    listener = await listenMqtt(aedes, opts.host, opts.port, opts.tls)
   } catch (err) {
     await new Promise<void>((resolve) => aedes.close(() => resolve()))
     throw err
   }
+  const { server, port } = listener
   return {
     aedes,
     port,
-    url: `mqtt://${opts.host}:${port}`,
+    url: `${listener.scheme}://${opts.host}:${port}`,
     disconnect(clientId) {
       // aedes keeps connected clients by id in `clients`; its typings leave the map out.
       const client = (aedes as unknown as { clients: Record<string, Client | undefined> }).clients[clientId]
