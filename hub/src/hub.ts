@@ -27,6 +27,15 @@ import { RolloutEngine, defaultEngineOptions } from './rollouts/engine.js'
 import { closeMatchers } from './rollouts/schedule.js'
 import { bootstrapAdminToken } from './api/auth.js'
 import { listenError } from './listen.js'
+import {
+  checkPlainBind,
+  connectHost,
+  isLoopback,
+  resolveServingTls,
+  type HubTlsOptions,
+  type ServingTls,
+} from './tls/serving.js'
+import { issueDeviceCert } from './tls/ca.js'
 
 export interface HubOptions {
   /** Folder for the database, blobs and keys. */
@@ -37,6 +46,15 @@ export interface HubOptions {
   httpPort?: number
   /** Interface both listeners bind to. */
   host?: string
+  /**
+   * TLS on every listener [EF-10]: true or options = on (generated CA and certificate, or the operator's files);
+   * false = plain, which off loopback needs `insecure`. Unset: on when `host` is not a loopback address.
+   */
+  tls?: HubTlsOptions | boolean
+  /** Embedded broker's MQTT-over-TLS port when TLS is on; 0 = ephemeral. */
+  mqttsPort?: number
+  /** Accept plain MQTT/HTTP on a non-loopback address (warned at every start) [EF-10.2]. */
+  insecure?: boolean
   /** Use an external broker instead of the embedded aedes. */
   brokerUrl?: string
   /** With an external Mosquitto: folder where the hub keeps its password and ACL files. */
@@ -65,6 +83,8 @@ export interface HubOptions {
 export const defaultHubOptions = {
   /** MQTT's registered port. */
   mqttPort: 1883,
+  /** MQTT over TLS, registered port. */
+  mqttsPort: 8883,
   httpPort: 8080,
   host: '127.0.0.1',
 } as const
@@ -87,6 +107,9 @@ export interface Hub {
   /** URL agents connect to. */
   readonly mqttUrl: string
   readonly httpUrl: string
+  /** With TLS: the CA file agents and the CLI verify the hub with (--ca), unless its certificate is public. */
+  readonly caFile?: string
+  readonly tls?: ServingTls
   readonly log: Logger
   close(): Promise<void>
 }
@@ -139,6 +162,8 @@ interface HubBase {
   now: () => number
   log: Logger
   profiles: Map<string, FirmwareProfile>
+  /** TLS material when TLS is on [EF-10.1]. */
+  tls?: ServingTls
 }
 
 function resolveBase(options: HubOptions): HubBase {
@@ -150,6 +175,17 @@ function resolveBase(options: HubOptions): HubBase {
   const profiles = loadProfiles(profilesDir)
   if (profiles.size === 0) throw new EdgeFleetError('EF_ERR_CONFIG_INVALID', `no firmware profiles in ${profilesDir}`)
   return { options, host: options.host ?? defaultHubOptions.host, now: options.now ?? Date.now, log, profiles }
+}
+
+/** TLS on, explicitly or because the listeners leave loopback; plain off loopback only with `insecure` [EF-10.2]. */
+async function resolveTls(b: HubBase): Promise<ServingTls | undefined> {
+  const { tls, insecure, dataDir } = b.options
+  const on = tls === undefined ? !isLoopback(b.host) && !insecure : tls !== false
+  if (!on) {
+    checkPlainBind(b.host, insecure, b.log)
+    return undefined
+  }
+  return resolveServingTls(dataDir, typeof tls === 'object' ? tls : {})
 }
 
 function openStorage(dataDir: string, parts: HubParts): { store: HubStore; blobs: BlobStore; keys: HubKeys } {
@@ -169,8 +205,11 @@ async function startBroker(
 ): Promise<EmbeddedBroker | undefined> {
   if (b.options.brokerUrl) return undefined
   return startEmbeddedBroker({
-    port: b.options.mqttPort ?? defaultHubOptions.mqttPort,
+    port: b.tls
+      ? (b.options.mqttsPort ?? defaultHubOptions.mqttsPort)
+      : (b.options.mqttPort ?? defaultHubOptions.mqttPort),
     host: b.host,
+    ...(b.tls ? { tls: { cert: b.tls.cert, key: b.tls.key, clientCa: b.tls.clientCa } } : {}),
     hubSecret: keys.hubSecret,
     secretHashOf: (id) => store.devices.secretHash(id),
     feedTokenValid: (token) => store.tokens.lookup(sha256Hex(token), b.now()) !== undefined,
@@ -296,7 +335,10 @@ async function connectHubMqtt(
 ): Promise<HubMqtt> {
   const { ctx, retraining } = services
   return HubMqtt.connect({
-    url: mqttUrl,
+    // The embedded broker is reached on loopback, trusting the hub's CA (its name need not match: same process).
+    url: broker ? `${broker.url.split(':')[0]}://${connectHost(b.host)}:${broker.port}` : mqttUrl,
+    ...(b.tls?.ca ? { ca: b.tls.ca } : {}),
+    ...(broker && b.tls ? { checkServerIdentity: false } : {}),
     secret: keys.hubSecret,
     log: b.log,
     subscribe: !broker,
@@ -337,10 +379,24 @@ async function startApi(
     rollouts,
     retraining,
     auth: options.auth ?? true,
+    ...(b.tls ? { https: { cert: b.tls.cert, key: b.tls.key } } : {}),
+    ...(b.tls ? { deviceTls: deviceTls(b.tls, options.dataDir) } : {}),
     brokerClients: () => mq.broker?.aedes.connectedClients,
   })
   parts.api = api
   return { rollouts, api, httpUrl: await listenApi(api, b) }
+}
+
+/** What `device add` hands out with TLS: the CA to trust, and device certificates on request [EF-10.3]. */
+function deviceTls(tls: ServingTls, dataDir: string) {
+  return {
+    ca: tls.ca?.toString('utf8'),
+    caFile: tls.caFile,
+    issueCert: async (deviceId: string) => {
+      const issued = await issueDeviceCert(dataDir, deviceId)
+      return { cert: issued.cert, key: issued.key, clientCa: issued.ca }
+    },
+  }
 }
 
 /** Binds the API (and console); resolves with the URL it listens at. */
@@ -352,11 +408,12 @@ async function listenApi(api: FastifyInstance, b: HubBase): Promise<string> {
     throw listenError(err, 'HTTP API', b.host, port)
   }
   const addr = api.server.address()
-  return `http://${b.host}:${typeof addr === 'object' && addr ? addr.port : port}`
+  return `${b.tls ? 'https' : 'http'}://${b.host}:${typeof addr === 'object' && addr ? addr.port : port}`
 }
 
 export async function startHub(options: HubOptions): Promise<Hub> {
   const b = resolveBase(options)
+  b.tls = await resolveTls(b)
   const { log, now, profiles } = b
   const parts: HubParts = {}
   const links: LateLinks = {}
@@ -399,6 +456,8 @@ export async function startHub(options: HubOptions): Promise<Hub> {
       broker,
       mqttUrl,
       httpUrl,
+      ...(b.tls?.caFile ? { caFile: b.tls.caFile } : {}),
+      tls: b.tls,
       log,
       async close() {
         if (closed) return

@@ -60,6 +60,14 @@ export interface ApiDeps {
   auth?: boolean
   /** Connected clients of the embedded broker, for /metrics. */
   brokerClients?: () => number | undefined
+  /** Serve HTTPS with this certificate [EF-10.2]. */
+  https?: { cert: Buffer; key: Buffer }
+  /** With TLS: the CA devices trust and device certificates for `device add --cert` [EF-10.3]. */
+  deviceTls?: {
+    ca?: string
+    caFile?: string
+    issueCert: (deviceId: string) => Promise<{ cert: string; key: string; clientCa: string }>
+  }
 }
 
 /** Largest model upload accepted by POST /api/v1/models. */
@@ -70,6 +78,7 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
     loggerInstance: deps.log.child({ svc: 'api' }) as unknown as FastifyBaseLogger, // pino 9 vs fastify's bundled pino typings
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: 1024 * 1024,
+    ...(deps.https ? { https: deps.https } : {}),
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', allErrors: false } },
   })
   app.setErrorHandler(errorHandler)

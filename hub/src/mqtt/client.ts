@@ -19,6 +19,10 @@ export interface HubMqttOptions {
    * queue is full, so the backlog waits in the broker [EF-9.1.2].
    */
   gate?: (next: () => void) => void
+  /** CA to verify an mqtts:// broker with (default: the system's) [EF-10.4]. */
+  ca?: Buffer
+  /** false: verify the chain but not the host name (the embedded broker, reached on loopback). */
+  checkServerIdentity?: false
 }
 
 export class HubMqtt {
@@ -37,6 +41,8 @@ export class HubMqtt {
       clean: false,
       reconnectPeriod: 1000,
       connectTimeout: 10_000,
+      ...(opts.ca ? { ca: opts.ca } : {}),
+      ...(opts.checkServerIdentity === false ? { checkServerIdentity: () => undefined } : {}),
     })
     client.on('message', (topic, payload) => opts.onMessage(topic, payload))
     const gate = opts.gate

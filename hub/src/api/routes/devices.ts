@@ -18,9 +18,19 @@ const DeviceBody = Type.Object(
     id: Type.String({ minLength: 1, maxLength: 64 }),
     profile: Type.String({ minLength: 1, maxLength: 64 }),
     tags: Type.Optional(Tags),
+    /** Also issue a TLS client certificate from the hub CA (mutual TLS) [EF-10.3]. */
+    cert: Type.Optional(Type.Boolean()),
   },
   { additionalProperties: false },
 )
+
+/** With TLS [EF-10]: the CA to give the agent (--ca), and the device's certificate and key, returned only here. */
+const DeviceTlsOut = Type.Object({
+  ca: Type.Optional(Type.String()),
+  caFile: Type.Optional(Type.String()),
+  cert: Type.Optional(Type.String()),
+  key: Type.Optional(Type.String()),
+})
 
 const Status = Type.Union([Type.Literal('active'), Type.Literal('disabled'), Type.Literal('removed')])
 const DeviceOut = Type.Object({
@@ -72,6 +82,7 @@ export const deviceRoutes: FastifyPluginAsync<ApiDeps> = async (app, deps) => {
             secret: Type.String(),
             hubPublicKey: Type.String(),
             mqttUrl: Type.String(),
+            tls: Type.Optional(DeviceTlsOut),
           }),
         },
       },
@@ -84,6 +95,9 @@ export const deviceRoutes: FastifyPluginAsync<ApiDeps> = async (app, deps) => {
           'EF_ERR_PROFILE_UNKNOWN',
           `${body.profile} (known: ${[...deps.profiles.keys()].join(', ')})`,
         )
+      const tls = deps.deviceTls
+      if (body.cert && !tls) throw new EdgeFleetError('EF_ERR_TLS_DISABLED', 'start the hub with --tls')
+      const issued = body.cert && tls ? await tls.issueCert(body.id) : undefined
       // 256-bit random secrets: a plain sha256 is a sound verifier, no slow KDF needed.
       const secret = randomBytes(32).toString('base64url')
       const tags = body.tags ?? {}
@@ -104,6 +118,9 @@ export const deviceRoutes: FastifyPluginAsync<ApiDeps> = async (app, deps) => {
         secret,
         hubPublicKey: deps.keys.publicKey,
         mqttUrl: deps.mqttUrl,
+        ...(tls
+          ? { tls: { ca: tls.ca, caFile: tls.caFile, ...(issued ? { cert: issued.cert, key: issued.key } : {}) } }
+          : {}),
       })
     },
   )
