@@ -1,8 +1,10 @@
-// `edgefleet hub start`: runs until SIGINT/SIGTERM, then closes cleanly.
+// `edgefleet hub start`: runs until SIGINT/SIGTERM, then closes cleanly. The
+// hub itself is imported when the command runs, so other commands stay light.
 import { resolve } from 'node:path'
 import { EdgeFleetError } from '@edgefleet/shared'
-import { startHub } from '../hub.js'
 import type { RetrainingOptions } from '../telemetry/index.js'
+import { command, type Args, type Command } from './command.js'
+import { parseNumber } from './model-options.js'
 
 /** EF_RETRAINING: JSON of RetrainingOptions ({ingest, drift, retention}), e.g. short drift windows for a demo [EF-9]. */
 function retrainingFromEnv(): RetrainingOptions | undefined {
@@ -18,22 +20,23 @@ function retrainingFromEnv(): RetrainingOptions | undefined {
   }
 }
 
-export async function runHub(
-  o: Record<string, string | boolean | string[] | undefined>,
-  print: (s: string) => void,
-): Promise<number> {
-  const num = (v: unknown, d: number) => (typeof v === 'string' ? Number(v) : d)
+async function runHub(args: Args, print: (s: string) => void): Promise<number> {
+  const num = (flag: string, d: number) =>
+    args.str(flag) !== undefined ? parseNumber(args.str(flag)!, `--${flag}`) : d
+  const path = (flag: string) => (args.str(flag) !== undefined ? resolve(args.str(flag)!) : undefined)
+  const dataDir = resolve(args.str('data') ?? '.data/hub')
+  const { startHub } = await import('../hub.js')
   const hub = await startHub({
-    dataDir: resolve(typeof o.data === 'string' ? o.data : '.data/hub'),
-    mqttPort: num(o['mqtt-port'], 1883),
-    httpPort: num(o['http-port'], 8080),
-    host: typeof o.host === 'string' ? o.host : undefined,
-    brokerUrl: typeof o.broker === 'string' ? o.broker : undefined,
-    mosquittoDir: typeof o['mosquitto-dir'] === 'string' ? resolve(o['mosquitto-dir']) : undefined,
-    mosquittoPidFile: typeof o['mosquitto-pid-file'] === 'string' ? resolve(o['mosquitto-pid-file']) : undefined,
-    profilesDir: typeof o.profiles === 'string' ? resolve(o.profiles) : undefined,
-    log: typeof o['log-level'] === 'string' ? o['log-level'] : 'info',
-    ...(typeof o['rollout-tick-ms'] === 'string' ? { rolloutTickMs: Number(o['rollout-tick-ms']) } : {}),
+    dataDir,
+    mqttPort: num('mqtt-port', 1883),
+    httpPort: num('http-port', 8080),
+    host: args.str('host'),
+    brokerUrl: args.str('broker'),
+    mosquittoDir: path('mosquitto-dir'),
+    mosquittoPidFile: path('mosquitto-pid-file'),
+    profilesDir: path('profiles'),
+    log: args.str('log-level') ?? 'info',
+    ...(args.str('rollout-tick-ms') !== undefined ? { rolloutTickMs: num('rollout-tick-ms', 1000) } : {}),
     retraining: retrainingFromEnv(),
   })
   const info = {
@@ -44,9 +47,9 @@ export async function runHub(
     ...(hub.adminToken ? { adminToken: hub.adminToken } : {}),
   }
   print(
-    o.json
+    args.flag('json')
       ? JSON.stringify(info)
-      : `EdgeFleet hub\n  console: ${hub.httpUrl}/\n  broker:  ${hub.mqttUrl}\n  hub key: ${hub.keys.publicKey}\n  admin token: ${hub.adminToken ? `in ${resolve(typeof o.data === 'string' ? o.data : '.data/hub', 'admin-token')}` : 'not on disk any more (create tokens with an admin token)'}`,
+      : `EdgeFleet hub\n  console: ${hub.httpUrl}/\n  broker:  ${hub.mqttUrl}\n  hub key: ${hub.keys.publicKey}\n  admin token: ${hub.adminToken ? `in ${resolve(dataDir, 'admin-token')}` : 'not on disk any more (create tokens with an admin token)'}`,
   )
   await new Promise<void>((res) => {
     const stop = () => res()
@@ -56,3 +59,35 @@ export async function runHub(
   await hub.close()
   return 0
 }
+
+const hubStart = command({
+  name: 'hub start',
+  summary: ['hub start', 'run a hub (broker, store, API, console)'],
+  help: `edgefleet hub start [--data DIR] [--mqtt-port N] [--http-port N] [--host H] [--broker URL] [--profiles DIR] [--log-level L] [--json]
+  --data DIR       data folder (database, blobs, keys); default ./.data/hub
+  --mqtt-port N    embedded broker port (default 1883; 0 = ephemeral)
+  --http-port N    API and console port (default 8080; 0 = ephemeral)
+  --host H         address the API and the embedded broker listen on (default 127.0.0.1)
+  --broker URL     use an external MQTT broker instead of the embedded one
+  --profiles DIR   firmware profiles folder (default: the repository's firmware-profiles/)
+  --log-level L    pino level: fatal, error, warn, info (default), debug, trace
+  --mosquitto-dir DIR       keep a Mosquitto password file and ACL for the fleet in DIR
+  --mosquitto-pid-file FILE send Mosquitto a SIGHUP (reload) after each provisioning
+  --rollout-tick-ms N       how often rollouts are evaluated (default 1000)
+  --json           print one JSON line with the URLs, the hub key and (first start) the admin token`,
+  options: {
+    data: { type: 'string' },
+    'mqtt-port': { type: 'string' },
+    'http-port': { type: 'string' },
+    host: { type: 'string' },
+    broker: { type: 'string' },
+    profiles: { type: 'string' },
+    'log-level': { type: 'string' },
+    'mosquitto-dir': { type: 'string' },
+    'mosquitto-pid-file': { type: 'string' },
+    'rollout-tick-ms': { type: 'string' },
+  },
+  run: ({ args, print }) => runHub(args, print),
+})
+
+export const hubStartCommands: Command[] = [hubStart]

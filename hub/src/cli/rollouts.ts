@@ -1,88 +1,77 @@
 // `edgefleet rollout …`: create, list, show (with --wait progress bars),
-// and the operator actions [EF-8.7], over the HTTP API.
+// and the operator actions [EF-8.7], over the HTTP API. Also the gate flags
+// `model add --canary` shares [EF-8.5].
 import { EdgeFleetError } from '@edgefleet/shared'
+import { GATE_RANGES, defaultGates, type Gates } from '../rollouts/spec.js'
+import { command, UsageError, type Args, type Command } from './command.js'
 import type { HubClient } from './http.js'
 import { progressBar, table } from './format.js'
+import { parseNumber } from './model-options.js'
 
-export const ROLLOUT_HELP = {
-  'rollout create': `edgefleet rollout create N@V --selector EXPR [options] [--wait] [--json]
-  --selector EXPR   e.g. "tag=fleet=demo and not region=us" (profile=P, tag=k=v, region=R, device=ID, devices=A,B; and/or/not, parentheses)
-  --waves LIST      cumulative waves: percentages and/or counts, e.g. 1%,10%,50%,100% or 5,50,100% (default 1%,10%,50%,100%)
-  --soak DUR        soak after each wave: 500ms, 30s, 10m, 2h (default 10m)
-  --on-fail ACTION  pause (default) or rollback when a gate fails
-  --max-error-rate-delta X  --max-p95-ratio X  --min-agreement X  --max-confidence-psi X  --min-requests N
-                    (a gate's X may be 'off')
-  --shadow F        shadow stage: run the new version on fraction F of live requests before each wave's deploy
-  --start CRON      start at the next match of a node-cron expression (--timezone TZ)
-  --no-windows      ignore the profiles' maintenance windows
-  --condition C     only deploy to devices showing C: unmetered, charging, idle (repeatable)
-  --jitter DUR      spread each wave's deploys over DUR
-  --approval        wait for 'edgefleet rollout approve ID' between waves
-  --wait            show progress bars until the rollout ends`,
-  'rollout list': `edgefleet rollout list [--state S] [--limit N] [--offset N] [--json]`,
-  'rollout show': `edgefleet rollout show ID [--wait] [--json]`,
-  'rollout pause': `edgefleet rollout pause ID [--json]`,
-  'rollout resume': `edgefleet rollout resume ID [--json]`,
-  'rollout abort': `edgefleet rollout abort ID [--json]`,
-  'rollout rollback': `edgefleet rollout rollback ID [--json]`,
-  'rollout promote': `edgefleet rollout promote ID [--json]   (skip the current soak or approval wait)`,
-  'rollout approve': `edgefleet rollout approve ID [--json]`,
-} as const
-
+/** Flag → gate. Each of the first four takes a number in its range or `off`; --min-requests a count. */
 const GATE_FLAGS = [
   ['max-error-rate-delta', 'maxErrorRateDelta'],
   ['max-p95-ratio', 'maxP95Ratio'],
   ['min-agreement', 'minShadowAgreement'],
   ['max-confidence-psi', 'maxConfidencePsi'],
   ['min-requests', 'minRequests'],
-] as const
+] as const satisfies readonly (readonly [string, keyof Gates])[]
+
+export const GATE_OPTIONS = Object.fromEntries(GATE_FLAGS.map(([flag]) => [flag, { type: 'string' }])) as Record<
+  (typeof GATE_FLAGS)[number][0],
+  { type: 'string' }
+>
+
+const range = (k: keyof typeof GATE_RANGES) =>
+  `X in [${GATE_RANGES[k].join(', ')}] (default ${defaultGates[k] ?? 'off'})`
+export const GATE_HELP = `  --max-error-rate-delta X|off  cohort error rate at most the baseline's + X, ${range('maxErrorRateDelta')}
+  --max-p95-ratio X|off         cohort p95 latency / baseline p95 at most X, ${range('maxP95Ratio')}
+  --min-agreement X|off         shadow top-1 agreement at least X, ${range('minShadowAgreement')}
+  --max-confidence-psi X|off    confidence PSI against the baseline at most X, ${range('maxConfidencePsi')}
+  --min-requests N              requests the cohort serves before a wave is judged, a whole number ≥ 0 (default ${defaultGates.minRequests})
+                                ('off' turns a gate off; anything that is not a number in range is refused)`
+
+/** One gate flag's value: a number in the gate's range, `off` (null) where the gate can be off [EF-8.5]. */
+export function parseGate(flag: string, key: keyof Gates, text: string): number | null {
+  if (key === 'minRequests') {
+    if (!/^\d+$/.test(text.trim()))
+      throw new UsageError(`--${flag} must be a whole number ≥ 0 (0: no minimum), got ${JSON.stringify(text)}`)
+    return Number(text)
+  }
+  const range = GATE_RANGES[key as keyof typeof GATE_RANGES]
+  if (text.trim() === 'off') return null
+  if (!/^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/.test(text.trim()))
+    throw new UsageError(`--${flag} must be a number in [${range.join(', ')}] or 'off', got ${JSON.stringify(text)}`)
+  const n = Number(text)
+  if (!(n >= range[0] && n <= range[1]))
+    throw new UsageError(`--${flag} must be in [${range.join(', ')}] or 'off', got ${text}`)
+  return n
+}
 
 /** Gate settings given on the command line (rollout create, model add --canary); `off` turns a gate off (null). */
 export function gateFlags(o: Record<string, unknown>): Record<string, number | null> {
   const gates: Record<string, number | null> = {}
   for (const [flag, key] of GATE_FLAGS) {
     const v = o[flag]
-    if (typeof v === 'string') gates[key] = v === 'off' ? null : Number(v)
+    if (typeof v === 'string') gates[key] = parseGate(flag, key, v)
   }
   return gates
 }
 
-export const ROLLOUT_OPTIONS = {
-  selector: { type: 'string' },
-  waves: { type: 'string' },
-  soak: { type: 'string' },
-  'on-fail': { type: 'string' },
-  'max-error-rate-delta': { type: 'string' },
-  'max-p95-ratio': { type: 'string' },
-  'min-agreement': { type: 'string' },
-  'max-confidence-psi': { type: 'string' },
-  'min-requests': { type: 'string' },
-  shadow: { type: 'string' },
-  start: { type: 'string' },
-  timezone: { type: 'string' },
-  'no-windows': { type: 'boolean' },
-  condition: { type: 'string', multiple: true },
-  jitter: { type: 'string' },
-  approval: { type: 'boolean' },
-  state: { type: 'string' },
-  limit: { type: 'string' },
-  offset: { type: 'string' },
-} as const
-
-export class RolloutUsageError extends Error {}
-
 /** 500ms, 30s, 10m, 2h or plain milliseconds. */
 export function parseDuration(s: string): number {
   const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(s.trim())
-  if (!m) throw new RolloutUsageError(`duration must look like 500ms, 30s, 10m or 2h, got ${JSON.stringify(s)}`)
+  if (!m) throw new UsageError(`duration must look like 500ms, 30s, 10m or 2h, got ${JSON.stringify(s)}`)
   const mult = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[m[2] ?? 'ms']!
   return Math.round(Number(m[1]) * mult)
 }
 
+/** 1%,10%,100% or 5,50,100%: cumulative percentages and counts (the hub checks their order [EF-8.3]). */
 export function parseWaves(s: string): { percent?: number; count?: number }[] {
   return s.split(',').map((w) => {
     const t = w.trim()
-    if (t.endsWith('%')) return { percent: Number(t.slice(0, -1)) }
+    if (t.endsWith('%')) return { percent: parseNumber(t.slice(0, -1), `--waves ${JSON.stringify(t)}`) }
+    if (!/^\d+$/.test(t)) throw new UsageError(`--waves: ${JSON.stringify(t)} is neither a percentage nor a count`)
     return { count: Number(t) }
   })
 }
@@ -173,105 +162,158 @@ async function waitRollout(
   }
 }
 
-type Opts = Record<string, string | boolean | string[] | undefined>
+const WAIT_OPTIONS = { wait: { type: 'boolean' }, timeout: { type: 'string' } } as const
 
-export async function rolloutCommand(
-  hub: HubClient,
-  sub: string,
-  pos: string[],
-  o: Opts,
-  emit: (data: unknown, text: () => string) => void,
-  err: NodeJS.WritableStream,
-): Promise<number> {
-  const str = (k: string) => (typeof o[k] === 'string' ? (o[k] as string) : undefined)
-  const num = (k: string) => (str(k) !== undefined ? Number(str(k)) : undefined)
-  switch (sub) {
-    case 'create': {
-      const ref = pos[2]
-      const at = ref?.lastIndexOf('@') ?? -1
-      if (!ref || at <= 0 || at === ref.length - 1) throw new RolloutUsageError('expected MODEL@VERSION')
-      const selector = str('selector') ?? str('target')
-      if (!selector) throw new RolloutUsageError('rollout create needs --selector EXPR')
-      const gates = gateFlags(o)
-      const schedule: Record<string, unknown> = {}
-      if (str('start')) schedule.start = str('start')
-      if (str('timezone')) schedule.timezone = str('timezone')
-      if (o['no-windows']) schedule.maintenanceWindows = false
-      if (Array.isArray(o.condition)) schedule.conditions = o.condition
-      if (str('jitter')) schedule.jitterMs = parseDuration(str('jitter')!)
-      const body = {
-        model: ref.slice(0, at),
-        version: ref.slice(at + 1),
-        selector,
-        ...(str('waves') ? { waves: parseWaves(str('waves')!) } : {}),
-        ...(str('soak') ? { soakMs: parseDuration(str('soak')!) } : {}),
-        ...(str('on-fail') ? { onFail: str('on-fail') } : {}),
-        ...(Object.keys(gates).length ? { gates } : {}),
-        ...(Object.keys(schedule).length ? { schedule } : {}),
-        ...(o.approval ? { approval: true } : {}),
-        ...(num('shadow') !== undefined ? { shadow: { fraction: num('shadow') } } : {}),
-      }
-      const v = await hub.request<RolloutView>('POST', '/api/v1/rollouts', body)
-      if (!o.wait) {
-        emit(v, () => showText(v))
-        return 0
-      }
-      const final = await waitRollout(
-        hub,
-        v.rollout.id,
-        Number(str('timeout') ?? 3600) * 1000,
-        o.json ? undefined : err,
-      )
-      emit(final, () => showText(final))
-      return final.rollout.state === 'completed' ? 0 : 1
-    }
-    case 'list': {
-      const q = new URLSearchParams()
-      if (str('state')) q.set('state', str('state')!)
-      if (str('limit')) q.set('limit', str('limit')!)
-      if (str('offset')) q.set('offset', str('offset')!)
-      const r = await hub.request<{ items: RolloutView['rollout'][]; total: number }>(
-        'GET',
-        `/api/v1/rollouts${q.size ? `?${q}` : ''}`,
-      )
-      emit(
-        r.items,
-        () =>
-          table(
-            r.items.map((x) => ({
-              id: x.id,
-              model: `${x.model}@${x.version}`,
-              state: x.state,
-              wave: `${x.wave + 1}/${x.waves.length}`,
-              devices: x.devices,
-              activated: x.totals.activated ?? 0,
-              selector: x.selectorText,
-            })),
-            ['id', 'model', 'state', 'wave', 'devices', 'activated', 'selector'],
-          ) + `\n${r.items.length} of ${r.total}`,
-      )
-      return 0
-    }
-    case 'show': {
-      if (!pos[2]) throw new RolloutUsageError('rollout show needs ID')
-      const v = o.wait
-        ? await waitRollout(hub, pos[2], Number(str('timeout') ?? 3600) * 1000, o.json ? undefined : err)
-        : await hub.request<RolloutView>('GET', `/api/v1/rollouts/${encodeURIComponent(pos[2])}`)
-      emit(v, () => showText(v))
-      return 0
-    }
-    case 'pause':
-    case 'resume':
-    case 'abort':
-    case 'rollback':
-    case 'promote':
-    case 'approve': {
-      if (!pos[2]) throw new RolloutUsageError(`rollout ${sub} needs ID`)
-      const v = await hub.request<RolloutView>('POST', `/api/v1/rollouts/${encodeURIComponent(pos[2])}/${sub}`, {})
-      emit(v, () => showText(v))
-      return 0
-    }
-    default:
-      throw new RolloutUsageError(`unknown rollout command ${JSON.stringify(sub)}`)
+/** The request body of rollout create, from its flags. */
+function createBody(args: Args): Record<string, unknown> {
+  const { model, version } = splitRolloutRef(args.pos[0])
+  const selector = args.str('selector') ?? args.str('target')
+  if (!selector) throw new UsageError('rollout create needs --selector EXPR')
+  const gates = gateFlags(args.pick(Object.keys(GATE_OPTIONS)))
+  const schedule: Record<string, unknown> = {}
+  if (args.str('start')) schedule.start = args.str('start')
+  if (args.str('timezone')) schedule.timezone = args.str('timezone')
+  if (args.flag('no-windows')) schedule.maintenanceWindows = false
+  if (args.strs('condition').length) schedule.conditions = args.strs('condition')
+  if (args.str('jitter')) schedule.jitterMs = parseDuration(args.str('jitter')!)
+  const shadow = args.str('shadow')
+  return {
+    model,
+    version,
+    selector,
+    ...(args.str('waves') ? { waves: parseWaves(args.str('waves')!) } : {}),
+    ...(args.str('soak') ? { soakMs: parseDuration(args.str('soak')!) } : {}),
+    ...(args.str('on-fail') ? { onFail: args.str('on-fail') } : {}),
+    ...(Object.keys(gates).length ? { gates } : {}),
+    ...(Object.keys(schedule).length ? { schedule } : {}),
+    ...(args.flag('approval') ? { approval: true } : {}),
+    ...(shadow !== undefined ? { shadow: { fraction: parseNumber(shadow, '--shadow') } } : {}),
   }
 }
+
+function splitRolloutRef(ref: string | undefined): { model: string; version: string } {
+  const at = ref?.lastIndexOf('@') ?? -1
+  if (!ref || at <= 0 || at === ref.length - 1) throw new UsageError('expected MODEL@VERSION')
+  return { model: ref.slice(0, at), version: ref.slice(at + 1) }
+}
+
+function timeoutMs(args: Args): number {
+  return parseNumber(args.str('timeout') ?? '3600', '--timeout') * 1000
+}
+
+const rolloutCreate = command({
+  name: 'rollout create',
+  summary: ['rollout create N@V --selector EXPR', 'staged rollout: waves, soak, health gates, schedule'],
+  help: `edgefleet rollout create N@V --selector EXPR [options] [--wait [--timeout SECONDS]] [--json]
+  --selector EXPR   e.g. "tag=fleet=demo and not region=us" (profile=P, tag=k=v, region=R, device=ID, devices=A,B; and/or/not, parentheses)
+                    (--target EXPR is accepted for it)
+  --waves LIST      cumulative waves: percentages and/or counts, e.g. 1%,10%,50%,100% or 5,50,100% (default 1%,10%,50%,100%)
+  --soak DUR        soak after each wave: 500ms, 30s, 10m, 2h (default 10m)
+  --on-fail ACTION  pause (default) or rollback when a gate fails
+${GATE_HELP}
+  --shadow F        shadow stage: run the new version on fraction F of live requests before each wave's deploy
+  --start CRON      start at the next match of a node-cron expression (--timezone TZ)
+  --no-windows      ignore the profiles' maintenance windows
+  --condition C     only deploy to devices showing C: unmetered, charging, idle (repeatable)
+  --jitter DUR      spread each wave's deploys over DUR
+  --approval        wait for 'edgefleet rollout approve ID' between waves
+  --wait            show progress bars until the rollout ends (--timeout SECONDS, default 3600)`,
+  options: {
+    selector: { type: 'string' },
+    target: { type: 'string' },
+    waves: { type: 'string' },
+    soak: { type: 'string' },
+    'on-fail': { type: 'string' },
+    ...GATE_OPTIONS,
+    shadow: { type: 'string' },
+    start: { type: 'string' },
+    timezone: { type: 'string' },
+    'no-windows': { type: 'boolean' },
+    condition: { type: 'string', multiple: true },
+    jitter: { type: 'string' },
+    approval: { type: 'boolean' },
+    ...WAIT_OPTIONS,
+  },
+  async run({ args, hub, emit, err }) {
+    const body = createBody(args)
+    const wait = args.flag('wait') ? timeoutMs(args) : undefined
+    const v = await hub.request<RolloutView>('POST', '/api/v1/rollouts', body)
+    if (wait === undefined) {
+      emit(v, () => showText(v))
+      return 0
+    }
+    const final = await waitRollout(hub, v.rollout.id, wait, args.flag('json') ? undefined : err)
+    emit(final, () => showText(final))
+    return final.rollout.state === 'completed' ? 0 : 1
+  },
+})
+
+const rolloutList = command({
+  name: 'rollout list',
+  aliases: ['rollouts list'],
+  summary: ['rollout list', 'rollouts with wave progress'],
+  help: `edgefleet rollout list [--state S] [--limit N] [--offset N] [--json]`,
+  options: { state: { type: 'string' }, limit: { type: 'string' }, offset: { type: 'string' } },
+  async run({ args, hub, emit }) {
+    const q = new URLSearchParams()
+    for (const k of ['state', 'limit', 'offset']) if (args.str(k)) q.set(k, args.str(k)!)
+    const r = await hub.request<{ items: RolloutView['rollout'][]; total: number }>(
+      'GET',
+      `/api/v1/rollouts${q.size ? `?${q}` : ''}`,
+    )
+    emit(
+      r.items,
+      () =>
+        table(
+          r.items.map((x) => ({
+            id: x.id,
+            model: `${x.model}@${x.version}`,
+            state: x.state,
+            wave: `${x.wave + 1}/${x.waves.length}`,
+            devices: x.devices,
+            activated: x.totals.activated ?? 0,
+            selector: x.selectorText,
+          })),
+          ['id', 'model', 'state', 'wave', 'devices', 'activated', 'selector'],
+        ) + `\n${r.items.length} of ${r.total}`,
+    )
+    return 0
+  },
+})
+
+const rolloutShow = command({
+  name: 'rollout show',
+  summary: ['rollout show ID', 'waves and decisions (--wait: progress bars until it ends)'],
+  help: `edgefleet rollout show ID [--wait [--timeout SECONDS]] [--json]`,
+  options: { ...WAIT_OPTIONS },
+  async run({ args, hub, emit, err }) {
+    const id = args.pos[0]
+    if (!id) throw new UsageError('rollout show needs ID')
+    const v = args.flag('wait')
+      ? await waitRollout(hub, id, timeoutMs(args), args.flag('json') ? undefined : err)
+      : await hub.request<RolloutView>('GET', `/api/v1/rollouts/${encodeURIComponent(id)}`)
+    emit(v, () => showText(v))
+    return 0
+  },
+})
+
+const ACTIONS = ['pause', 'resume', 'abort', 'rollback', 'promote', 'approve'] as const
+
+/** The operator actions [EF-8.7], one command each. */
+const rolloutActions = ACTIONS.map((action, i) =>
+  command({
+    name: `rollout ${action}`,
+    ...(i === 0 ? { summary: [`rollout ${ACTIONS.join('|')} ID`, 'operator actions'] as [string, string] } : {}),
+    help: `edgefleet rollout ${action} ID [--json]${action === 'promote' ? '   (skip the current soak or approval wait)' : ''}`,
+    options: {},
+    async run({ args, hub, emit }) {
+      const id = args.pos[0]
+      if (!id) throw new UsageError(`rollout ${action} needs ID`)
+      const v = await hub.request<RolloutView>('POST', `/api/v1/rollouts/${encodeURIComponent(id)}/${action}`, {})
+      emit(v, () => showText(v))
+      return 0
+    },
+  }),
+)
+
+export const rolloutCommands: Command[] = [rolloutCreate, rolloutList, rolloutShow, ...rolloutActions]

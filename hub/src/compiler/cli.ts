@@ -1,84 +1,17 @@
 // `edgefleet compile`: the compiler without a hub. Reads a model and a
 // profile (id looked up in the profiles folder, or a JSON file), writes the
 // build and its report atomically (temp file + rename, so a failure never
-// leaves a half-written --out), shows progress on stderr.
+// leaves a half-written --out), shows progress on stderr. The command and its
+// options are declared in cli/compile.ts (shared with `model add`).
 import { readFile, writeFile, rename, rm, readdir } from 'node:fs/promises'
 import { existsSync, statSync } from 'node:fs'
 import { dirname, join, basename, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import {
-  EdgeFleetError,
-  codeOf,
-  profileCodec,
-  profileProblems,
-  type FirmwareProfile,
-  type Precision,
-} from '@edgefleet/shared'
-import { compile } from './index.js'
+import { EdgeFleetError, codeOf, profileCodec, profileProblems, type FirmwareProfile } from '@edgefleet/shared'
+import { runCommandLine } from '../cli/command.js'
+import { compileCommands, type CompileArgs } from '../cli/compile.js'
+import { compile, type CompileResult } from './index.js'
 import type { Progress } from './plan.js'
-
-const USAGE = `usage: edgefleet compile MODEL.onnx --profile ID|FILE.json --out OUT.onnx --report REPORT.json
-         [--precision auto|fp32|fp16|int8-dynamic|int8-weight|int8-static] [--calibration DIR]
-         [--profiles-dir DIR] [--json]`
-
-const PRECISIONS = ['auto', 'fp32', 'fp16', 'int8-dynamic', 'int8-weight', 'int8-static']
-
-interface Args {
-  model: string
-  profile: string
-  out: string
-  report: string
-  precision: 'auto' | Precision
-  calibration?: string
-  profilesDir?: string
-  json: boolean
-}
-
-function parse(argv: string[]): Args {
-  const a = argv[0] === 'compile' ? argv.slice(1) : argv
-  const out: Partial<Args> & { json: boolean } = { json: false, precision: 'auto' }
-  const value = (i: number, flag: string) => {
-    const v = a[i + 1]
-    if (v === undefined || v.startsWith('--')) throw new RangeError(`${flag} needs a value`)
-    return v
-  }
-  for (let i = 0; i < a.length; i++) {
-    const f = a[i]
-    switch (f) {
-      case '--profile':
-        out.profile = value(i++, f)
-        break
-      case '--out':
-        out.out = value(i++, f)
-        break
-      case '--report':
-        out.report = value(i++, f)
-        break
-      case '--precision': {
-        const p = value(i++, f)
-        if (!PRECISIONS.includes(p)) throw new RangeError(`--precision must be one of ${PRECISIONS.join(', ')}`)
-        out.precision = p as Args['precision']
-        break
-      }
-      case '--calibration':
-        out.calibration = value(i++, f)
-        break
-      case '--profiles-dir':
-        out.profilesDir = value(i++, f)
-        break
-      case '--json':
-        out.json = true
-        break
-      default:
-        if (f.startsWith('--')) throw new RangeError(`unknown option ${f}`)
-        if (out.model) throw new RangeError(`unexpected argument ${f}`)
-        out.model = f
-    }
-  }
-  for (const k of ['model', 'profile', 'out', 'report'] as const)
-    if (!out[k]) throw new RangeError(`missing ${k === 'model' ? 'MODEL.onnx' : `--${k}`}`)
-  return out as Args
-}
 
 /** firmware-profiles/ of the repository this package sits in: the first one found walking up from here. */
 export function defaultProfilesDir(): string | undefined {
@@ -156,33 +89,57 @@ function progressBar(stream: NodeJS.WriteStream): (p: Progress) => void {
   }
 }
 
-/** Runs the command; returns the exit code (0 ok, 1 failed build or bad input, 2 usage). */
+/** `edgefleet compile ARGS…` on its own (argv may start with 'compile'); returns the exit code. */
 export async function compileCli(
   argv: string[],
   io: { stdout?: NodeJS.WritableStream; stderr?: NodeJS.WriteStream } = {},
 ): Promise<number> {
-  const stdout = io.stdout ?? process.stdout
-  const stderr = io.stderr ?? process.stderr
-  let args: Args
+  const args = argv[0] === 'compile' ? argv.slice(1) : argv
+  return runCommandLine(compileCommands, ['compile', ...args], io.stdout, io.stderr)
+}
+
+/** Output meanings as the manifest would carry them [EF-2.6.4]; a name the model lacks is EF_ERR_MODEL_INVALID. */
+function semantics(
+  outputs: CompileArgs['outputs'],
+  result: CompileResult,
+): { name: string; kind: string }[] | undefined {
+  if (!outputs) return undefined
+  const names = result.outputs.map((o) => o.name)
+  const unknown = Object.keys(outputs).filter((n) => !names.includes(n))
+  if (unknown.length)
+    throw new EdgeFleetError(
+      'EF_ERR_MODEL_INVALID',
+      `--output names ${unknown.map((n) => JSON.stringify(n)).join(', ')}; the model's outputs are ${names.map((n) => JSON.stringify(n)).join(', ')}`,
+    )
+  return names.filter((n) => outputs[n] !== undefined).map((name) => ({ name, kind: outputs[name] }))
+}
+
+async function readModel(file: string): Promise<Uint8Array> {
   try {
-    args = parse(argv)
+    return new Uint8Array(await readFile(file))
   } catch (err) {
-    stderr.write(`edgefleet compile: ${(err as Error).message}\n${USAGE}\n`)
-    return 2
+    throw new EdgeFleetError('EF_ERR_MODEL_INVALID', `cannot read ${file}: ${(err as Error).message}`)
   }
+}
+
+/** Compiles as `args` says; returns the exit code (0 ok, 1 failed build or bad input). */
+export async function runCompile(
+  args: CompileArgs,
+  io: { stdout: NodeJS.WritableStream; stderr: NodeJS.WriteStream },
+): Promise<number> {
+  const { stdout, stderr } = io
   try {
     const profile = await loadProfile(args.profile, args.profilesDir ?? defaultProfilesDir())
-    let model: Uint8Array
-    try {
-      model = new Uint8Array(await readFile(args.model))
-    } catch (err) {
-      throw new EdgeFleetError('EF_ERR_MODEL_INVALID', `cannot read ${args.model}: ${(err as Error).message}`)
-    }
+    const model = await readModel(args.model)
     const result = await compile(model, profile, {
       precision: args.precision,
+      inputShapes: args.inputShapes,
+      inputValues: args.inputValues,
       calibrationDir: args.calibration,
       onProgress: progressBar(stderr),
     })
+    const meaning = semantics(args.outputs, result)
+    if (meaning) result.report.semantics = meaning
     for (const w of (result.report.warnings as string[] | undefined) ?? []) stderr.write(`warning: ${w}\n`)
     await writeAtomic(args.report, JSON.stringify(result.report, null, 2) + '\n')
     await writeAtomic(args.out, result.bytes)

@@ -90,6 +90,35 @@ function ramEstimateMb(precision: Precision, buildBytes: number, floatBytes: num
   return Math.round(RUNTIME_FLOOR_MB + resident / 2 ** 20)
 }
 
+/**
+ * The float model's outputs on the validation inputs. When ORT cannot run it and some input's
+ * symbolic dims were guessed (EF-3.4: batch 1, others a fixed size), the guess is the likely cause,
+ * so the error says which inputs need a shape: EF_ERR_MODEL_SHAPE_REQUIRED rather than ORT's bare message.
+ */
+async function floatReferences(
+  session: Session,
+  samples: Record<string, NamedTensor>[],
+  inputs: TensorSpec[],
+  shapes: Record<string, number[]> | undefined,
+): Promise<Record<string, NamedTensor>[]> {
+  try {
+    return await runAll(session, samples)
+  } catch (err) {
+    const guessed = inputs.filter((i) => !shapes?.[i.name] && i.dims.some((d) => typeof d !== 'number' || d < 0))
+    if (!guessed.length) throw err
+    const first = samples[0] ?? {}
+    const which = guessed
+      .map((i) => `${i.name} [${i.dims.join(', ')}] (tried ${first[i.name]?.dims.join(',') ?? '?'})`)
+      .join('; ')
+    throw new EdgeFleetError(
+      'EF_ERR_MODEL_SHAPE_REQUIRED',
+      `${which}. Pass --shape NAME=d,d,… for each (model add, compile) or options.inputShapes over the API. ` +
+        `ONNX Runtime said: ${(err as Error).message.split('\n')[0]}`,
+      { cause: err },
+    )
+  }
+}
+
 export async function planBuild(model: Uint8Array, profile: FirmwareProfile, opts: PlanOptions = {}): Promise<Planned> {
   const progress = opts.onProgress ?? (() => {})
   const threads = profile.threads ?? profile.cores
@@ -155,7 +184,7 @@ export async function planBuild(model: Uint8Array, profile: FirmwareProfile, opt
         count: nVal,
         seed: 100_003,
       }).samples
-    const refs = await runAll(floatSession, validation)
+    const refs = await floatReferences(floatSession, validation, sig.inputs, opts.inputShapes)
     progress({ phase: 'load', done: 1, total: 1 })
 
     const prep = new Prepared({

@@ -123,22 +123,35 @@ export function validateWaves(waves: Wave[]): Wave[] {
   return waves.map((w) => ({ ...w }))
 }
 
+/** Range of each gate that can be off (null) [EF-8.5]; the CLI and the API check against the same table. */
+export const GATE_RANGES = {
+  maxErrorRateDelta: [0, 1],
+  maxP95Ratio: [1, 1000],
+  minShadowAgreement: [0, 1],
+  maxConfidencePsi: [0, 100],
+} as const satisfies Partial<Record<keyof Gates, readonly [number, number]>>
+
+/**
+ * Every gate is a finite number in its range, or null (off) where the gate can be off [EF-8.5]:
+ * a string, NaN or a null where no "off" exists is refused with EF_ERR_GATES_INVALID, never
+ * coerced (a coerced null would be 0, the strictest setting).
+ */
 export function validateGates(g: Partial<Gates> = {}): Gates {
-  const out = { ...defaultGates, ...g }
+  const given = Object.fromEntries(Object.entries(g).filter(([, v]) => v !== undefined)) as Partial<Gates>
+  const out: Gates = { ...defaultGates, ...given }
   const bad = (why: string) => new EdgeFleetError('EF_ERR_GATES_INVALID', why)
-  const range = (k: keyof Gates, lo: number, hi: number) => {
-    const v = out[k]
+  const shown = (v: unknown) => (typeof v === 'number' ? String(v) : JSON.stringify(v))
+  for (const [k, [lo, hi]] of Object.entries(GATE_RANGES) as [keyof typeof GATE_RANGES, readonly number[]][]) {
+    const v: unknown = out[k]
     if (v !== null && !(typeof v === 'number' && v >= lo && v <= hi))
-      throw bad(`${k} must be in [${lo}, ${hi}] or null, got ${v}`)
+      throw bad(`${k} must be a number in [${lo}, ${hi}] or null (off), got ${shown(v)}`)
   }
-  range('maxErrorRateDelta', 0, 1)
-  range('maxP95Ratio', 1, 1000)
-  range('minShadowAgreement', 0, 1)
-  range('maxConfidencePsi', 0, 100)
-  if (!(typeof out.p95FloorMs === 'number' && out.p95FloorMs >= 0))
-    throw bad(`p95FloorMs must be ≥ 0, got ${out.p95FloorMs}`)
+  const p95FloorMs: unknown = out.p95FloorMs
+  if (!(typeof p95FloorMs === 'number' && Number.isFinite(p95FloorMs) && p95FloorMs >= 0))
+    throw bad(`p95FloorMs must be a number ≥ 0, got ${shown(p95FloorMs)}`)
   for (const k of ['minRequests', 'maxFailedDevices', 'baselineMs'] as const) {
-    if (!(Number.isInteger(out[k]) && out[k] >= 0)) throw bad(`${k} must be a whole number ≥ 0, got ${out[k]}`)
+    const v: unknown = out[k]
+    if (!(Number.isInteger(v) && (v as number) >= 0)) throw bad(`${k} must be a whole number ≥ 0, got ${shown(v)}`)
   }
   return out
 }

@@ -22,16 +22,20 @@ const WaveIn = Type.Object(
   },
   { additionalProperties: false },
 )
+// Gate values are left untyped here on purpose: the validator coerces (`coerceTypes`), which would turn
+// a null (off) into 0, the strictest gate, and "1.5" into 1.5; spec.ts checks each value strictly and
+// answers EF_ERR_GATES_INVALID [EF-8.5].
+const GateValue = Type.Unknown({ description: "a number in the gate's range, or null (off) where the gate can be off" })
 const GatesIn = Type.Object(
   {
-    maxErrorRateDelta: Type.Optional(Num),
-    maxP95Ratio: Type.Optional(Num),
-    p95FloorMs: Type.Optional(Type.Number()),
-    minShadowAgreement: Type.Optional(Num),
-    maxConfidencePsi: Type.Optional(Num),
-    minRequests: Type.Optional(Type.Number()),
-    maxFailedDevices: Type.Optional(Type.Number()),
-    baselineMs: Type.Optional(Type.Number()),
+    maxErrorRateDelta: Type.Optional(GateValue),
+    maxP95Ratio: Type.Optional(GateValue),
+    p95FloorMs: Type.Optional(GateValue),
+    minShadowAgreement: Type.Optional(GateValue),
+    maxConfidencePsi: Type.Optional(GateValue),
+    minRequests: Type.Optional(GateValue),
+    maxFailedDevices: Type.Optional(GateValue),
+    baselineMs: Type.Optional(GateValue),
   },
   { additionalProperties: false },
 )
