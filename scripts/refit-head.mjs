@@ -16,6 +16,7 @@ const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..')
 const { decodeModel, encodeModel, openSession, run, readNpy } = await import(
   join(ROOT, 'hub', 'dist', 'compiler', 'index.js')
 )
+const { readTarFiles } = await import(join(ROOT, 'hub', 'dist', 'feed', 'tar.js'))
 
 const { values: o } = parseArgs({
   options: {
@@ -31,26 +32,7 @@ if (!o.model || !o.dataset || !o.out) {
   process.exit(2)
 }
 
-/** Regular files of a ustar archive (what `edgefleet feed export` writes). */
-function untar(buf) {
-  const files = new Map()
-  for (let off = 0; off + 512 <= buf.length;) {
-    const h = buf.subarray(off, off + 512)
-    if (h.every((b) => b === 0)) break
-    const str = (a, n) =>
-      h
-        .subarray(a, a + n)
-        .toString('utf8')
-        .replace(/\0.*$/s, '')
-    const name = (str(345, 155) ? str(345, 155) + '/' : '') + str(0, 100)
-    const size = parseInt(str(124, 12).trim() || '0', 8)
-    if (h[156] === 0x30 || h[156] === 0) files.set(name, buf.subarray(off + 512, off + 512 + size))
-    off += 512 + Math.ceil(size / 512) * 512
-  }
-  return files
-}
-
-const files = untar(readFileSync(o.dataset))
+const files = await readTarFiles(o.dataset)
 const index =
   files
     .get('index.jsonl')

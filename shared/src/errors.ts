@@ -123,6 +123,11 @@ export const ERRORS = {
     status: 400,
     message: 'baseline does not match the model: unknown input, or bins of the wrong length',
   },
+  EF_ERR_NPY_INVALID: {
+    status: 400,
+    message: 'not a readable NumPy .npy file (magic, version, header, dtype, shape or data size)',
+  },
+  EF_ERR_ARCHIVE_INVALID: { status: 400, message: 'not a readable tar archive, or an entry breaks its limits' },
   EF_ERR_PARENT_INVALID: { status: 400, message: 'parent must be MODEL@VERSION of a registered version' },
   EF_ERR_INGEST_UNAVAILABLE: {
     status: 503,

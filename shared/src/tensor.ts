@@ -30,6 +30,9 @@ const CTORS = {
   bool: Uint8Array,
 } as const
 
+/** Every element type the wire knows, in the order of the table above [EF-2.5]. */
+export const TENSOR_TYPES = Object.keys(CTORS) as readonly TensorType[]
+
 export interface DecodedTensor {
   type: TensorType
   dims: number[]

@@ -5,8 +5,7 @@
 import { mkdtempSync, openSync, writeSync, closeSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import type { Sample, TensorValue } from '@edgefleet/shared'
-import { npyOfTensor } from './npy.js'
+import { npyOfTensor, type Sample, type TensorValue } from '@edgefleet/shared'
 import { TarWriter } from './tar.js'
 
 export interface ExportSource {
@@ -56,7 +55,7 @@ export async function exportDataset(
             if (!tensors) continue
             for (const [name, t] of Object.entries(tensors)) {
               const path = `samples/${rec.cursor}/${group}/${safeName(name)}.npy`
-              tar.add(path, npyOfTensor(name, t))
+              await tar.add(path, npyOfTensor(name, t))
               ;(files[group] ??= {})[name] = path
               res.tensors++
             }
@@ -73,13 +72,13 @@ export async function exportDataset(
     }
     closeSync(index)
     index = -1
-    tar.addFile('index.jsonl', indexPath)
-    tar.close()
+    await tar.addFile('index.jsonl', indexPath)
+    await tar.close()
     res.bytes = tar.bytes
     return res
   } finally {
     if (index >= 0) closeSync(index)
-    tar.close()
+    await tar.close()
     rmSync(spool, { recursive: true, force: true })
   }
 }

@@ -1,98 +1,168 @@
-// A minimal POSIX ustar writer for dataset exports [EF-9.9]: regular files
-// only, written as they come (nothing is held in memory but the current
-// entry). Python's tarfile, GNU tar and bsdtar read it.
-import { openSync, writeSync, closeSync, readSync, fstatSync } from 'node:fs'
+// Dataset archives [EF-9.9] through the `tar` package: the one place the
+// project writes or reads tar. Writing streams entries as they come (memory
+// holds the current entry), each a regular file with the same mode and mtime
+// and no owner, so an export's bytes depend only on its contents and start
+// time; Python's tarfile, GNU tar and bsdtar read it. Reading checks headers
+// strictly and bounds every entry, since an archive may come from anywhere.
+import { createReadStream, createWriteStream, statSync } from 'node:fs'
+import { once } from 'node:events'
+import { finished } from 'node:stream/promises'
+import { stat } from 'node:fs/promises'
+import { Header, Pack, Parser, ReadEntry } from 'tar'
+import { EdgeFleetError } from '@edgefleet/shared'
 
-const BLOCK = 512
-
-function octal(n: number, width: number): string {
-  return n.toString(8).padStart(width - 1, '0') + '\0'
-}
-
-/** Splits a path into ustar's name (≤ 100) and prefix (≤ 155) fields. */
-function splitName(path: string): { name: string; prefix: string } {
-  if (Buffer.byteLength(path) <= 100) return { name: path, prefix: '' }
-  for (let i = path.lastIndexOf('/'); i > 0; i = path.lastIndexOf('/', i - 1)) {
-    const prefix = path.slice(0, i)
-    const name = path.slice(i + 1)
-    if (Buffer.byteLength(prefix) <= 155 && Buffer.byteLength(name) <= 100) return { name, prefix }
-  }
-  throw new RangeError(`path too long for ustar: ${path}`)
-}
-
-export function tarHeader(path: string, size: number, mtimeMs: number): Buffer {
-  const h = Buffer.alloc(BLOCK)
-  const { name, prefix } = splitName(path)
-  h.write(name, 0, 100, 'utf8')
-  h.write(octal(0o644, 8), 100, 'latin1') // mode
-  h.write(octal(0, 8), 108, 'latin1') // uid
-  h.write(octal(0, 8), 116, 'latin1') // gid
-  h.write(octal(size, 12), 124, 'latin1')
-  h.write(octal(Math.floor(mtimeMs / 1000), 12), 136, 'latin1')
-  h.write('        ', 148, 'latin1') // checksum placeholder: eight spaces
-  h.write('0', 156, 'latin1') // regular file
-  h.write('ustar\0', 257, 'latin1')
-  h.write('00', 263, 'latin1')
-  h.write(prefix, 345, 155, 'utf8')
-  let sum = 0
-  for (const b of h) sum += b
-  h.write(sum.toString(8).padStart(6, '0') + '\0 ', 148, 'latin1')
-  return h
-}
+/** Mode of every entry: readable by all, as a dataset is data, never a program. */
+const ENTRY_MODE = 0o644
 
 export class TarWriter {
-  private fd: number
-  private closed = false
-  bytes = 0
+  private readonly pack: Pack
+  private readonly out: ReturnType<typeof createWriteStream>
+  private readonly mtime: Date
+  private done: Promise<void> | undefined
   entries = 0
 
-  constructor(
-    path: string,
-    private readonly mtimeMs = Date.now(),
-  ) {
-    this.fd = openSync(path, 'w')
+  constructor(path: string, mtimeMs = Date.now()) {
+    this.mtime = new Date(Math.floor(mtimeMs / 1000) * 1000) // tar keeps whole seconds
+    // portable: no uid/gid/user names/atime/ctime from this machine in the archive.
+    this.pack = new Pack({ portable: true, mtime: this.mtime })
+    this.out = createWriteStream(path)
+    this.pack.pipe(this.out)
   }
 
-  private write(b: Buffer): void {
-    writeSync(this.fd, b)
-    this.bytes += b.length
+  /** Bytes written so far (all of them once close() resolved). */
+  get bytes(): number {
+    return this.out.bytesWritten
   }
 
-  add(path: string, data: Buffer): void {
-    this.write(tarHeader(path, data.length, this.mtimeMs))
-    this.write(data)
-    const pad = (BLOCK - (data.length % BLOCK)) % BLOCK
-    if (pad) this.write(Buffer.alloc(pad))
+  private entry(path: string, size: number): ReadEntry {
+    const header = new Header({ path, size, mode: ENTRY_MODE, mtime: this.mtime, type: 'File' })
+    return new ReadEntry(header)
+  }
+
+  /** Adds one file from memory; resolves once the archive took it (one entry in memory at a time). */
+  async add(path: string, data: Uint8Array): Promise<void> {
+    const e = this.entry(path, data.byteLength)
+    const ended = once(e, 'end')
+    this.pack.add(e)
+    e.end(Buffer.from(data.buffer, data.byteOffset, data.byteLength))
+    await ended
     this.entries++
   }
 
-  /** Adds a file from disk, copied 1 MiB at a time. */
-  addFile(path: string, srcPath: string): void {
-    const src = openSync(srcPath, 'r')
-    try {
-      const size = fstatSync(src).size
-      this.write(tarHeader(path, size, this.mtimeMs))
-      const buf = Buffer.alloc(1024 * 1024)
-      let left = size
-      while (left > 0) {
-        const n = readSync(src, buf, 0, Math.min(buf.length, left), null)
-        if (n === 0) throw new Error(`${srcPath} shrank while being archived`)
-        this.write(buf.subarray(0, n))
-        left -= n
-      }
-      const pad = (BLOCK - (size % BLOCK)) % BLOCK
-      if (pad) this.write(Buffer.alloc(pad))
-      this.entries++
-    } finally {
-      closeSync(src)
+  /** Adds a file from disk, streamed with backpressure. */
+  async addFile(path: string, srcPath: string): Promise<void> {
+    const size = statSync(srcPath).size
+    const e = this.entry(path, size)
+    const ended = once(e, 'end')
+    this.pack.add(e)
+    let copied = 0
+    // `end` is inclusive; a file that grew since stat keeps the size its header says.
+    const src = size > 0 ? (createReadStream(srcPath, { end: size - 1 }) as AsyncIterable<Buffer>) : []
+    for await (const chunk of src) {
+      copied += chunk.length
+      if (!e.write(chunk)) await once(e, 'drain')
     }
+    if (copied !== size) throw new Error(`${srcPath} shrank while being archived`)
+    e.end()
+    await ended
+    this.entries++
   }
 
-  /** Writes the end-of-archive marker (two zero blocks) and closes the file. */
-  close(): void {
-    if (this.closed) return
-    this.closed = true
-    this.write(Buffer.alloc(2 * BLOCK))
-    closeSync(this.fd)
+  /** Writes the end-of-archive marker and closes the file; safe to call twice. */
+  close(): Promise<void> {
+    this.done ??= (async () => {
+      this.pack.end()
+      await finished(this.out)
+    })()
+    return this.done
   }
+}
+
+export interface ReadTarOptions {
+  /** Largest regular file accepted (bytes); a larger entry fails the read. */
+  maxEntryBytes?: number
+  /** Most regular files accepted. */
+  maxEntries?: number
+}
+
+export const defaultReadTarOptions: Required<ReadTarOptions> = {
+  maxEntryBytes: 1 << 30, // 1 GiB
+  maxEntries: 10_000_000,
+}
+
+/**
+ * Streams the regular files of a tar archive to `onFile` in archive order
+ * (each file's bytes in memory while it is handled); anything else
+ * (directories, links) is skipped. A truncated or corrupt archive (bad checksum, cut
+ * inside an entry or a header, not whole blocks), or an entry
+ * past the limits, rejects with EF_ERR_ARCHIVE_INVALID.
+ */
+export async function readTar(
+  path: string,
+  onFile: (name: string, data: Buffer) => void,
+  options: ReadTarOptions = {},
+): Promise<void> {
+  const o = { ...defaultReadTarOptions, ...options }
+  // The parser drops a partial header at the end silently; a tar is whole 512-byte blocks.
+  const size = await stat(path).then(
+    (s) => s.size,
+    (err: Error) => {
+      throw invalidArchive(path, err)
+    },
+  )
+  if (size % 512 !== 0)
+    throw invalidArchive(path, `${size} bytes is not a whole number of 512-byte blocks (truncated?)`)
+  let entries = 0
+  let failure: Error | undefined
+  // The parser reports a bad archive as 'error' before it ends the damaged entry, so a
+  // truncated file never reaches onFile.
+  const fail = (err: Error) => {
+    failure ??= err instanceof EdgeFleetError ? err : invalidArchive(path, err)
+  }
+  const parser: Parser = new Parser({
+    strict: true,
+    onReadEntry: (e: ReadEntry): void => {
+      if (failure || (e.type !== 'File' && e.type !== 'OldFile' && e.type !== 'ContiguousFile')) return void e.resume()
+      if (++entries > o.maxEntries) return parser.abort(invalidArchive(path, `more than ${o.maxEntries} files`))
+      if (e.size > o.maxEntryBytes)
+        return parser.abort(invalidArchive(path, `${e.path}: ${e.size} bytes (at most ${o.maxEntryBytes})`))
+      const chunks: Buffer[] = []
+      e.on('data', (c: Buffer) => chunks.push(c))
+      e.on('end', () => {
+        if (failure) return
+        try {
+          onFile(e.path, Buffer.concat(chunks))
+        } catch (err) {
+          parser.abort(err as Error)
+        }
+      })
+    },
+  })
+  await new Promise<void>((resolve) => {
+    const src = createReadStream(path)
+    src.on('error', (err) => {
+      fail(err)
+      resolve()
+    })
+    parser.on('error', (err: Error) => {
+      fail(err)
+      src.destroy()
+      resolve()
+    })
+    parser.on('end', () => resolve())
+    src.pipe(parser as unknown as NodeJS.WritableStream) // tar's Parser is a writable in all but type
+  })
+  if (failure) throw failure
+}
+
+function invalidArchive(path: string, why: string | Error): EdgeFleetError {
+  const detail = typeof why === 'string' ? why : why.message
+  return new EdgeFleetError('EF_ERR_ARCHIVE_INVALID', `${path}: ${detail}`, { cause: why })
+}
+
+/** Every regular file of a tar archive, by name (small archives: tests and scripts). */
+export async function readTarFiles(path: string, options?: ReadTarOptions): Promise<Map<string, Buffer>> {
+  const files = new Map<string, Buffer>()
+  await readTar(path, (name, data) => files.set(name, data), options)
+  return files
 }

@@ -5,10 +5,9 @@ import { Readable } from 'node:stream'
 import type { Socket } from 'node:net'
 import type { FastifyPluginAsync } from 'fastify'
 import { Type, type Static } from '@sinclair/typebox'
-import { EdgeFleetError, type Sample, type TensorValue } from '@edgefleet/shared'
+import { EdgeFleetError, npyOfTensor, type Sample, type TensorValue } from '@edgefleet/shared'
 import type { ApiDeps } from '../server.js'
 import type { FeedLine } from '../../store/index.js'
-import { npyOfTensor } from '../../feed/npy.js'
 
 const FeedQuery = Type.Object(
   {
