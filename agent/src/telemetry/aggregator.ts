@@ -9,6 +9,8 @@ import {
   type ModelMetrics,
   type ShadowMetrics,
   type TelemetryBatch,
+  emptyConfidenceCounts,
+  emptyLatencyCounts,
 } from '@edgefleet/shared'
 import type { Tensor } from '../runtime/ort.js'
 import type { Comparison } from '../runtime/outputs.js'
@@ -23,8 +25,6 @@ export function bucketOf(ms: number): number {
 export function confidenceBin(c: number): number {
   return Math.min(CONFIDENCE_BUCKETS.length - 1, Math.max(0, Math.floor(c * 10)))
 }
-
-const emptyLatency = () => new Array<number>(LATENCY_BUCKETS_MS.length + 1).fill(0)
 
 interface ModelAcc extends ModelMetrics {
   featureAcc?: Map<string, FeatureAcc>
@@ -51,7 +51,7 @@ export class Aggregator {
     const key = `${model}@${version}`
     let m = this.current.get(key)
     if (!m) {
-      m = { model, version, requests: 0, errors: 0, latency: emptyLatency(), latencySumMs: 0 }
+      m = { model, version, requests: 0, errors: 0, latency: emptyLatencyCounts(), latencySumMs: 0 }
       this.current.set(key, m)
     }
     return m
@@ -68,8 +68,7 @@ export class Aggregator {
   /** Confidence and input statistics of a served request (after record()). */
   observe(model: string, version: string, inputs: Record<string, Tensor>, confidence: number | undefined): void {
     const m = this.acc(model, version)
-    if (confidence !== undefined)
-      (m.confidence ??= new Array<number>(CONFIDENCE_BUCKETS.length).fill(0))[confidenceBin(confidence)]++
+    if (confidence !== undefined) (m.confidence ??= emptyConfidenceCounts())[confidenceBin(confidence)]++
     const fa = (m.featureAcc ??= new Map())
     for (const [name, t] of Object.entries(inputs)) {
       let f = fa.get(name)
@@ -96,7 +95,7 @@ export class Aggregator {
         top1Agree: 0,
         maxAbsDiff: 0,
         cosineSum: 0,
-        latency: emptyLatency(),
+        latency: emptyLatencyCounts(),
         latencySumMs: 0,
       }
       this.shadow.set(key, s)

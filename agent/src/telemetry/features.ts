@@ -2,7 +2,7 @@
 // (Welford, merged per request), min, max and a fixed-bin sketch. Each request
 // contributes at most MAX_OBSERVED evenly strided elements, so the cost on the
 // serving path is bounded whatever the tensor size.
-import { FEATURE_BUCKETS, MAX_OBSERVED_ELEMENTS, featureBin, type FeatureStats } from '@edgefleet/shared'
+import { MAX_OBSERVED_ELEMENTS, featureBin, type FeatureStats, emptyFeatureSketch } from '@edgefleet/shared'
 import type { Tensor } from '../runtime/ort.js'
 
 export const MAX_OBSERVED = MAX_OBSERVED_ELEMENTS
@@ -15,7 +15,7 @@ export class FeatureAcc {
   m2 = 0
   min = Number.POSITIVE_INFINITY
   max = Number.NEGATIVE_INFINITY
-  readonly sketch = new Array<number>(FEATURE_BUCKETS.length + 1).fill(0)
+  readonly sketch = emptyFeatureSketch()
 
   constructor(readonly input: string) {}
 

@@ -1,7 +1,7 @@
 // The agent's Prometheus /metrics on its loopback API: cumulative inference
 // counters and latency histograms per model version, plus queue, drop,
 // capture and process figures, so a device can be scraped like any service.
-import { LATENCY_BUCKETS_MS, promFamily, type PromSample } from '@edgefleet/shared'
+import { LATENCY_BUCKETS_MS, promFamily, type PromSample, emptyLatencyCounts } from '@edgefleet/shared'
 import { bucketOf } from './aggregator.js'
 
 interface Series {
@@ -23,7 +23,7 @@ export class InferenceCounters {
         version,
         requests: 0,
         errors: 0,
-        buckets: new Array<number>(LATENCY_BUCKETS_MS.length + 1).fill(0),
+        buckets: emptyLatencyCounts(),
         sumMs: 0,
       }
       this.series.set(key, s)

@@ -21,16 +21,8 @@ export interface MetricsDeps {
 const family = promFamily
 
 export function renderMetrics(d: MetricsDeps): string {
-  const db = d.store.db
-  const dev = db.prepare('SELECT profile, online, count(*) AS n FROM devices GROUP BY profile, online').all() as {
-    profile: string
-    online: number
-    n: number
-  }[]
-  const deps = db.prepare('SELECT state, count(*) AS n FROM deployment_devices GROUP BY state').all() as {
-    state: string
-    n: number
-  }[]
+  const dev = d.store.gauges.devicesByProfileAndOnline()
+  const deps = d.store.gauges.deploymentDevicesByState()
   const out = [
     family(
       'edgefleet_devices',

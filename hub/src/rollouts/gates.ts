@@ -2,7 +2,8 @@
 // against comparable devices still on the previous version (baseline), on
 // the telemetry the devices themselves measured.
 import { CONFIDENCE_BUCKETS } from '@edgefleet/shared'
-import { histogramQuantile, psi, type CohortStats, type ShadowStats } from '../store/index.js'
+import { histogramQuantile, psi } from '../stats.js'
+import type { CohortStats, ShadowStats } from '../store/index.js'
 import type { Gates } from './spec.js'
 
 export interface GateValues {

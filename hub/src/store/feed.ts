@@ -61,6 +61,11 @@ export class FeedStore {
     }
   }
 
+  /** Appends one record in its own (IMMEDIATE) transaction, for records that describe nothing else stored. */
+  appendOne(rec: FeedInput, now: number): FeedLine {
+    return this.db.transaction(() => this.append(rec, now)).immediate()
+  }
+
   /** Highest cursor removed by retention (0 when nothing was). */
   floor(): number {
     return (this.floorStmt.get() as { p: number }).p

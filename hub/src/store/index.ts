@@ -7,6 +7,9 @@ import { TelemetryStore } from './telemetry.js'
 import { TokenStore } from './tokens.js'
 import { RolloutStore } from './rollouts.js'
 import { RolloutTelemetry } from './rollout-telemetry.js'
+import { ConsoleQueries } from './series.js'
+import { GaugeQueries } from './gauges.js'
+import { RetentionQueries } from './retention.js'
 
 export * from './devices.js'
 export * from './registry.js'
@@ -15,6 +18,8 @@ export * from './telemetry.js'
 export * from './tokens.js'
 export * from './rollouts.js'
 export * from './rollout-telemetry.js'
+export type { SeriesPoint, FleetSummary } from './series.js'
+export type { DeviceGauge } from './gauges.js'
 export type { Db } from './db.js'
 
 export class HubStore {
@@ -25,7 +30,14 @@ export class HubStore {
   readonly tokens: TokenStore
   readonly rollouts: RolloutStore
   readonly rolloutTelemetry: RolloutTelemetry
+  readonly console: ConsoleQueries
+  readonly gauges: GaugeQueries
+  readonly retention: RetentionQueries
 
+  /**
+   * The raw SQLite handle: the store's own modules and tests only. Nothing
+   * outside hub/src/store writes SQL; code elsewhere calls named methods.
+   */
   constructor(readonly db: Db) {
     this.devices = new DeviceStore(db)
     this.registry = new RegistryStore(db)
@@ -34,6 +46,22 @@ export class HubStore {
     this.tokens = new TokenStore(db)
     this.rollouts = new RolloutStore(db)
     this.rolloutTelemetry = new RolloutTelemetry(db)
+    this.console = new ConsoleQueries(db)
+    this.gauges = new GaugeQueries(db)
+    this.retention = new RetentionQueries(db)
+  }
+
+  /** Path of the database file, undefined for an in-memory database (tests). */
+  get file(): string | undefined {
+    return this.db.memory ? undefined : this.db.name
+  }
+
+  /**
+   * Runs `fn` in one IMMEDIATE transaction (takes the write lock first: the
+   * telemetry writer thread commits concurrently, see db.ts) and returns its result.
+   */
+  transaction<T>(fn: () => T): T {
+    return this.db.transaction(fn).immediate()
   }
 
   static open(path: string): HubStore {

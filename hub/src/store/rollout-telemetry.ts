@@ -1,7 +1,8 @@
 // Telemetry read for rollout gates [EF-8.5]: one model version on a set of
 // devices over a time window, merged (requests, errors, latency histogram,
 // confidence bins) and shadow agreement of a candidate.
-import { CONFIDENCE_BUCKETS, LATENCY_BUCKETS_MS } from '@edgefleet/shared'
+import { emptyConfidenceCounts, emptyLatencyCounts } from '@edgefleet/shared'
+import { addCounts } from '../stats.js'
 import type { Db } from './db.js'
 
 export interface CohortStats {
@@ -44,8 +45,8 @@ export class RolloutTelemetry {
       devices: 0,
       requests: 0,
       errors: 0,
-      latency: new Array<number>(LATENCY_BUCKETS_MS.length + 1).fill(0),
-      confidence: new Array<number>(CONFIDENCE_BUCKETS.length).fill(0),
+      latency: emptyLatencyCounts(),
+      confidence: emptyConfidenceCounts(),
     }
     const seen = new Set<string>()
     for (const r of this.rowsStmt.iterate(model, version, since, until) as Iterable<{
@@ -59,12 +60,8 @@ export class RolloutTelemetry {
       seen.add(r.device_id)
       out.requests += r.requests
       out.errors += r.errors
-      const l = JSON.parse(r.latency) as number[]
-      for (let i = 0; i < out.latency.length; i++) out.latency[i] += l[i] ?? 0
-      if (r.confidence) {
-        const c = JSON.parse(r.confidence) as number[]
-        for (let i = 0; i < out.confidence.length; i++) out.confidence[i] += c[i] ?? 0
-      }
+      addCounts(out.latency, JSON.parse(r.latency) as number[])
+      if (r.confidence) addCounts(out.confidence, JSON.parse(r.confidence) as number[])
     }
     out.devices = seen.size
     return out

@@ -1,7 +1,8 @@
 // Telemetry rollups per (model, version, profile, time bucket) [EF-9.2]: the
 // queryable, long-lived form of telemetry. Rows merge by adding counts, so a
 // flush accumulates in memory and touches each key once per transaction.
-import { CONFIDENCE_BUCKETS, FEATURE_BUCKETS, LATENCY_BUCKETS_MS, type TelemetryBatch } from '@edgefleet/shared'
+import { type TelemetryBatch, emptyConfidenceCounts, emptyLatencyCounts, emptyFeatureSketch } from '@edgefleet/shared'
+import { addCounts } from '../stats.js'
 import type { Db } from './db.js'
 
 export interface RollupCounts {
@@ -29,26 +30,22 @@ export const emptyCounts = (): RollupCounts => ({
   batches: 0,
   requests: 0,
   errors: 0,
-  latency: new Array<number>(LATENCY_BUCKETS_MS.length + 1).fill(0),
+  latency: emptyLatencyCounts(),
   latencySumMs: 0,
   confidence: null,
   features: {},
 })
-
-function addInto(into: number[], from: readonly number[]): void {
-  for (let i = 0; i < into.length; i++) into[i] += from[i] ?? 0
-}
 
 /** Adds `b` into `a` (in place). */
 export function mergeCounts(a: RollupCounts, b: RollupCounts): RollupCounts {
   a.batches += b.batches
   a.requests += b.requests
   a.errors += b.errors
-  addInto(a.latency, b.latency)
+  addCounts(a.latency, b.latency)
   a.latencySumMs += b.latencySumMs
-  if (b.confidence) addInto((a.confidence ??= new Array<number>(CONFIDENCE_BUCKETS.length).fill(0)), b.confidence)
+  if (b.confidence) addCounts((a.confidence ??= emptyConfidenceCounts()), b.confidence)
   for (const [name, sketch] of Object.entries(b.features))
-    addInto((a.features[name] ??= new Array<number>(FEATURE_BUCKETS.length + 1).fill(0)), sketch)
+    addCounts((a.features[name] ??= emptyFeatureSketch()), sketch)
   return a
 }
 
@@ -71,11 +68,10 @@ export class RollupAcc {
       r.batches++
       r.requests += m.requests
       r.errors += m.errors
-      addInto(r.latency, m.latency)
+      addCounts(r.latency, m.latency)
       r.latencySumMs += m.latencySumMs
-      if (m.confidence) addInto((r.confidence ??= new Array<number>(CONFIDENCE_BUCKETS.length).fill(0)), m.confidence)
-      for (const f of m.features ?? [])
-        addInto((r.features[f.input] ??= new Array<number>(FEATURE_BUCKETS.length + 1).fill(0)), f.sketch)
+      if (m.confidence) addCounts((r.confidence ??= emptyConfidenceCounts()), m.confidence)
+      for (const f of m.features ?? []) addCounts((r.features[f.input] ??= emptyFeatureSketch()), f.sketch)
     }
   }
 }

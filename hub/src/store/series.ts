@@ -1,9 +1,9 @@
 // Read models for the console: telemetry as time series (per bucket: requests,
 // errors, latency percentiles, confidence) and fleet aggregates computed in
 // SQL, so a 10,000-device fleet is summarised without shipping every row.
-import { CONFIDENCE_BUCKETS, LATENCY_BUCKETS_MS } from '@edgefleet/shared'
+import { emptyConfidenceCounts, emptyLatencyCounts } from '@edgefleet/shared'
 import type { Db } from './db.js'
-import { histogramQuantile } from './telemetry.js'
+import { addCounts, histogramQuantile } from '../stats.js'
 
 export interface SeriesPoint {
   ts: number
@@ -54,24 +54,22 @@ export class ConsoleQueries {
             version: r.version,
             requests: 0,
             errors: 0,
-            lat: new Array<number>(LATENCY_BUCKETS_MS.length + 1).fill(0),
-            conf: new Array<number>(CONFIDENCE_BUCKETS.length).fill(0),
+            lat: emptyLatencyCounts(),
+            conf: emptyConfidenceCounts(),
           }),
         )
       a.requests += r.requests
       a.errors += r.errors
-      const l = JSON.parse(r.latency) as number[]
-      for (let i = 0; i < a.lat.length; i++) a.lat[i] += l[i] ?? 0
-      if (r.confidence) (JSON.parse(r.confidence) as number[]).forEach((c, i) => (a!.conf[i] += c))
+      addCounts(a.lat, JSON.parse(r.latency) as number[])
+      if (r.confidence) addCounts(a.conf, JSON.parse(r.confidence) as number[])
     }
-    const fin = (x: number | null) => (x !== null && Number.isFinite(x) ? x : null)
     return [...acc.values()].map((a) => ({
       ts: a.ts,
       version: a.version,
       requests: a.requests,
       errors: a.errors,
-      p50Ms: fin(histogramQuantile(a.lat, 0.5)),
-      p95Ms: fin(histogramQuantile(a.lat, 0.95)),
+      p50Ms: histogramQuantile(a.lat, 0.5),
+      p95Ms: histogramQuantile(a.lat, 0.95),
       confidence: a.conf,
     }))
   }

@@ -2,12 +2,13 @@
 // many per transaction with their rollups and feed records [EF-9.1].
 import {
   EdgeFleetError,
-  FEATURE_BUCKETS,
-  LATENCY_BUCKETS_MS,
   type Sample,
   type TelemetryBatch,
   type TensorValue,
+  emptyLatencyCounts,
+  emptyFeatureSketch,
 } from '@edgefleet/shared'
+import { addCounts, histogramQuantile, overflowCount } from '../stats.js'
 import type { Db } from './db.js'
 import { SampleStore } from './samples.js'
 import { RollupAcc, RollupStore, type RollupRow } from './rollups.js'
@@ -77,23 +78,6 @@ export interface ShadowSummary {
   p95Ms: number | null
 }
 
-/**
- * Population stability index between two binned distributions (counts); bins
- * empty on one side get a small floor so the index stays finite [EF-2.6.5].
- */
-export function psi(expected: readonly number[], actual: readonly number[], floor = 1e-4): number | null {
-  const te = expected.reduce((a, b) => a + b, 0)
-  const ta = actual.reduce((a, b) => a + b, 0)
-  if (te === 0 || ta === 0) return null
-  let sum = 0
-  for (let i = 0; i < expected.length; i++) {
-    const e = Math.max(floor, expected[i] / te)
-    const a = Math.max(floor, (actual[i] ?? 0) / ta)
-    sum += (a - e) * Math.log(a / e)
-  }
-  return sum
-}
-
 export interface TelemetrySummary {
   model: string
   version: string
@@ -104,26 +88,8 @@ export interface TelemetrySummary {
   p95Ms: number | null
   p99Ms: number | null
   meanMs: number | null
-}
-
-/** Quantile from merged bucket counts: upper bound of the bucket holding the q-th request. */
-export function histogramQuantile(counts: readonly number[], q: number): number | null {
-  const total = counts.reduce((a, b) => a + b, 0)
-  if (total === 0) return null
-  const rank = Math.max(1, Math.ceil(q * total))
-  let seen = 0
-  for (let i = 0; i < counts.length; i++) {
-    seen += counts[i]
-    if (seen >= rank) {
-      if (i >= LATENCY_BUCKETS_MS.length) return Number.POSITIVE_INFINITY
-      // Interpolate linearly inside the bucket: better than its bound for coarse buckets.
-      const lo = i === 0 ? 0 : LATENCY_BUCKETS_MS[i - 1]
-      const hi = LATENCY_BUCKETS_MS[i]
-      const before = seen - counts[i]
-      return lo + ((hi - lo) * (rank - before)) / counts[i]
-    }
-  }
-  return null
+  /** Requests slower than the last latency bound; a percentile among them reads that bound, a lower bound [EF-2.6.2]. */
+  overflowRequests: number
 }
 
 /**
@@ -410,7 +376,7 @@ export class TelemetryStore {
         p50Ms: null,
         p95Ms: null,
         devs: new Set<string>(),
-        counts: new Array<number>(LATENCY_BUCKETS_MS.length + 1).fill(0),
+        counts: emptyLatencyCounts(),
         agree: 0,
         cos: 0,
       }
@@ -421,8 +387,7 @@ export class TelemetryStore {
       a.agree += r.top1_agree
       a.cos += r.cosine_sum
       a.maxAbsDiff = Math.max(a.maxAbsDiff, r.max_abs_diff)
-      const c = JSON.parse(r.latency) as number[]
-      for (let i = 0; i < a.counts.length; i++) a.counts[i] += c[i] ?? 0
+      addCounts(a.counts, JSON.parse(r.latency) as number[])
       acc.set(key, a)
     }
     return [...acc.values()].map(({ devs, counts, agree, cos, ...a }) => ({
@@ -445,9 +410,7 @@ export class TelemetryStore {
     const out = new Map<string, number[]>()
     for (const r of rows) {
       for (const f of JSON.parse(r.features) as { input: string; sketch: number[] }[]) {
-        const a = out.get(f.input) ?? new Array<number>(FEATURE_BUCKETS.length + 1).fill(0)
-        f.sketch.forEach((c, i) => (a[i] += c))
-        out.set(f.input, a)
+        out.set(f.input, addCounts(out.get(f.input) ?? emptyFeatureSketch(), f.sketch))
       }
     }
     return out
@@ -501,15 +464,14 @@ export class TelemetryStore {
         devices: new Set(),
         requests: 0,
         errors: 0,
-        counts: new Array(LATENCY_BUCKETS_MS.length + 1).fill(0),
+        counts: emptyLatencyCounts(),
         sum: 0,
       }
       a.devices.add(r.device_id)
       a.requests += r.requests
       a.errors += r.errors
       a.sum += r.latency_sum_ms
-      const c = JSON.parse(r.latency) as number[]
-      for (let i = 0; i < a.counts.length; i++) a.counts[i] += c[i] ?? 0
+      addCounts(a.counts, JSON.parse(r.latency) as number[])
       acc.set(key, a)
     }
     return [...acc.values()].map((a) => ({
@@ -522,6 +484,7 @@ export class TelemetryStore {
       p95Ms: histogramQuantile(a.counts, 0.95),
       p99Ms: histogramQuantile(a.counts, 0.99),
       meanMs: a.requests > 0 ? a.sum / a.requests : null,
+      overflowRequests: overflowCount(a.counts),
     }))
   }
 }

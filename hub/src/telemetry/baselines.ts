@@ -1,9 +1,15 @@
 // Baselines per model version [EF-9.4]: from the build's health-check
 // vectors (usually synthetic), from the version's first hours in the field,
 // or posted by a training pipeline. Drift is measured against them.
-import { CONFIDENCE_BUCKETS, EdgeFleetError, FEATURE_BUCKETS, type Manifest } from '@edgefleet/shared'
+import {
+  CONFIDENCE_BUCKETS,
+  EdgeFleetError,
+  FEATURE_BUCKETS,
+  emptyConfidenceCounts,
+  type Manifest,
+} from '@edgefleet/shared'
 import type { HubStore, Baseline } from '../store/index.js'
-import { confidenceBin, confidenceOf, emptyConfidence, sketchTensors } from './sketch.js'
+import { confidenceBin, confidenceOf, sketchTensors } from './sketch.js'
 
 export interface FieldBaselineOptions {
   /** Length of the version's first window in the field (ms). */
@@ -23,7 +29,7 @@ export function buildBaseline(manifest: Manifest, now: number): Baseline {
   const c = confidenceOf(manifest.semantics, manifest.healthCheck.outputs)
   let confidence: number[] | null = null
   if (c !== undefined) {
-    confidence = emptyConfidence()
+    confidence = emptyConfidenceCounts()
     confidence[confidenceBin(c)]++
   }
   return {

@@ -4,7 +4,7 @@
 // (hysteresis: re-armed below threshold / 2).
 import type { Logger } from 'pino'
 import type { HubStore, FeedLine, RollupCounts, Baseline } from '../store/index.js'
-import { psi } from '../store/telemetry.js'
+import { psi } from '../stats.js'
 import { defaultFieldBaselineOptions, maybeFreezeFieldBaseline, type FieldBaselineOptions } from './baselines.js'
 
 export interface DriftOptions extends FieldBaselineOptions {
@@ -112,73 +112,71 @@ export class DriftMonitor {
     const values: DriftValue[] = []
     const events: FeedLine[] = []
     const t = store.telemetry
-    store.db
-      .transaction(() => {
-        for (const { model, version } of t.rollups.active(from, now + 1)) {
-          maybeFreezeFieldBaseline(store, model, version, now, o)
-          for (const w of t.rollups.window(model, version, from, now + 1).values()) {
-            if (w.profile === '*') continue
-            const baseline = t.baselines.effective(model, version, w.profile)
-            for (const c of compare(w, baseline)) {
-              const min = c.subject === 'output:confidence' ? o.minOutputCount : o.minInputCount
-              if (c.count < min) continue
-              const prev = t.baselines.driftState(model, version, w.profile, c.subject)
-              let open = prev?.open ?? false
-              const alerting = baseline !== undefined && baseline.source !== 'build' && c.psi !== null
-              if (alerting && !open && c.psi! > o.threshold) {
-                open = true
-                events.push(
-                  t.feed.append(
-                    {
-                      model,
-                      version,
-                      kind: 'drift',
-                      body: {
-                        profile: w.profile,
-                        subject: c.subject,
-                        psi: c.psi,
-                        threshold: o.threshold,
-                        window: { fromMs: from, toMs: now, requests: w.requests, bins: c.actual },
-                        baseline: {
-                          source: baseline.source,
-                          fromMs: baseline.fromMs,
-                          toMs: baseline.toMs,
-                          bins: c.expected,
-                        },
+    store.transaction(() => {
+      for (const { model, version } of t.rollups.active(from, now + 1)) {
+        maybeFreezeFieldBaseline(store, model, version, now, o)
+        for (const w of t.rollups.window(model, version, from, now + 1).values()) {
+          if (w.profile === '*') continue
+          const baseline = t.baselines.effective(model, version, w.profile)
+          for (const c of compare(w, baseline)) {
+            const min = c.subject === 'output:confidence' ? o.minOutputCount : o.minInputCount
+            if (c.count < min) continue
+            const prev = t.baselines.driftState(model, version, w.profile, c.subject)
+            let open = prev?.open ?? false
+            const alerting = baseline !== undefined && baseline.source !== 'build' && c.psi !== null
+            if (alerting && !open && c.psi! > o.threshold) {
+              open = true
+              events.push(
+                t.feed.append(
+                  {
+                    model,
+                    version,
+                    kind: 'drift',
+                    body: {
+                      profile: w.profile,
+                      subject: c.subject,
+                      psi: c.psi,
+                      threshold: o.threshold,
+                      window: { fromMs: from, toMs: now, requests: w.requests, bins: c.actual },
+                      baseline: {
+                        source: baseline.source,
+                        fromMs: baseline.fromMs,
+                        toMs: baseline.toMs,
+                        bins: c.expected,
                       },
                     },
-                    now,
-                  ),
-                )
-              } else if (open && (c.psi === null || c.psi < o.threshold / 2)) {
-                open = false
-              }
-              t.baselines.putDriftState({
-                model,
-                version,
-                profile: w.profile,
-                subject: c.subject,
-                psi: c.psi,
-                count: c.count,
-                baselineSource: baseline?.source ?? null,
-                open,
-                evaluatedAt: now,
-              })
-              values.push({
-                model,
-                version,
-                profile: w.profile,
-                subject: c.subject,
-                psi: c.psi,
-                count: c.count,
-                baselineSource: baseline?.source ?? null,
-                drifting: open,
-              })
+                  },
+                  now,
+                ),
+              )
+            } else if (open && (c.psi === null || c.psi < o.threshold / 2)) {
+              open = false
             }
+            t.baselines.putDriftState({
+              model,
+              version,
+              profile: w.profile,
+              subject: c.subject,
+              psi: c.psi,
+              count: c.count,
+              baselineSource: baseline?.source ?? null,
+              open,
+              evaluatedAt: now,
+            })
+            values.push({
+              model,
+              version,
+              profile: w.profile,
+              subject: c.subject,
+              psi: c.psi,
+              count: c.count,
+              baselineSource: baseline?.source ?? null,
+              drifting: open,
+            })
           }
         }
-      })
-      .immediate()
+      }
+    })
     this.stats.evaluations++
     this.stats.events += events.length
     this.stats.lastMs = performance.now() - t0

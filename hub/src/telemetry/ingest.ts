@@ -114,7 +114,7 @@ export class Ingestor {
   }
 
   private newWriter(): TelemetryWriter {
-    const file = this.deps.store.db.memory ? undefined : this.deps.store.db.name
+    const file = this.deps.store.file
     return this.options.writer === 'thread' && file
       ? new ThreadWriter(file, { maxDbBytes: this.options.maxDbBytes })
       : new InlineWriter(this.deps.store.telemetry)

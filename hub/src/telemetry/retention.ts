@@ -80,56 +80,32 @@ export class Retention {
   /** One pass: deletes everything past its age, slice by slice. */
   run(): RetentionReport {
     const t0 = performance.now()
-    const { db, telemetry } = this.deps.store
+    const { retention: del, telemetry } = this.deps.store
     const now = this.deps.now()
     const o = this.options
-    const slice = (sql: string, before: number): number => {
-      const stmt = db.prepare(sql)
+    /** Runs one bounded delete until it removes less than a full slice. */
+    const drain = (deleteSlice: (limit: number) => number): number => {
       let total = 0
       for (;;) {
-        const n = stmt.run(before, o.sliceRows).changes
+        const n = deleteSlice(o.sliceRows)
         total += n
         if (n < o.sliceRows) return total
       }
     }
     const raw = now - o.rawDays * DAY_MS
+    const rollupCut = now - o.rollupDays * DAY_MS
     const report: RetentionReport = {
       telemetry: 0,
-      shadow: slice(
-        'DELETE FROM telemetry_shadow WHERE rowid IN (SELECT rowid FROM telemetry_shadow WHERE ts_to < ? LIMIT ?)',
-        raw,
-      ),
+      shadow: drain((limit) => del.shadow(raw, limit)),
       // Batch ids live as long as rollups: a late resend of a batch whose rows are gone must still be
       // recognised, or it would be counted into its rollup a second time [EF-9.1].
-      batches: slice(
-        'DELETE FROM telemetry_batches WHERE rowid IN (SELECT rowid FROM telemetry_batches WHERE ts_to < ? LIMIT ?)',
-        now - o.rollupDays * DAY_MS,
-      ),
-      samples: slice(
-        'DELETE FROM samples WHERE rowid IN (SELECT rowid FROM samples WHERE received_at < ? LIMIT ?)',
-        now - o.sampleDays * DAY_MS,
-      ),
-      rollups: slice(
-        'DELETE FROM telemetry_rollups WHERE (model, version, profile, bucket) IN (SELECT model, version, profile, bucket FROM telemetry_rollups WHERE bucket < ? LIMIT ?)',
-        now - o.rollupDays * DAY_MS,
-      ),
+      batches: drain((limit) => del.batches(rollupCut, limit)),
+      samples: drain((limit) => del.samples(now - o.sampleDays * DAY_MS, limit)),
+      rollups: drain((limit) => del.rollups(rollupCut, limit)),
       feed: 0,
       ms: 0,
     }
-    // Raw rows go per model version through the (model, version, ts_to) index: ingest pays for no extra index.
-    const versions = db
-      .prepare('SELECT DISTINCT model, version FROM telemetry_rollups UNION SELECT model, version FROM versions')
-      .all() as { model: string; version: string }[]
-    const delRaw = db.prepare(
-      'DELETE FROM telemetry WHERE rowid IN (SELECT rowid FROM telemetry WHERE model = ? AND version = ? AND ts_to < ? LIMIT ?)',
-    )
-    for (const v of versions) {
-      for (;;) {
-        const n = delRaw.run(v.model, v.version, raw, o.sliceRows).changes
-        report.telemetry += n
-        if (n < o.sliceRows) break
-      }
-    }
+    for (const v of del.rawVersions()) report.telemetry += drain((limit) => del.raw(v.model, v.version, raw, limit))
     for (;;) {
       const n = telemetry.feed.prune(now - o.feedDays * DAY_MS, o.sliceRows)
       report.feed += n

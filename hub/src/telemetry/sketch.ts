@@ -5,21 +5,18 @@
 // hub never imports the agent); the bounds come from @edgefleet/shared.
 import {
   CONFIDENCE_BUCKETS,
-  FEATURE_BUCKETS,
   MAX_OBSERVED_ELEMENTS,
   decodeTensor,
   featureBin,
   type Manifest,
   type TensorValue,
+  emptyFeatureSketch,
 } from '@edgefleet/shared'
 
 /** Elements observed per tensor, as on the device [EF-2.6.5]. */
 export const MAX_OBSERVED = MAX_OBSERVED_ELEMENTS
 
 export { featureBin }
-
-export const emptySketch = (): number[] => new Array<number>(FEATURE_BUCKETS.length + 1).fill(0)
-export const emptyConfidence = (): number[] => new Array<number>(CONFIDENCE_BUCKETS.length).fill(0)
 
 /** Adds a float tensor's (strided) values to `sketch`. */
 export function sketchInto(sketch: number[], data: ArrayLike<number>): void {
@@ -60,7 +57,7 @@ export function sketchTensors(
 ): Record<string, number[]> {
   for (const [name, t] of Object.entries(tensors)) {
     if (t.type !== 'float32' && t.type !== 'float64') continue
-    sketchInto((into[name] ??= emptySketch()), decodeTensor(name, t).data as Float32Array)
+    sketchInto((into[name] ??= emptyFeatureSketch()), decodeTensor(name, t).data as Float32Array)
   }
   return into
 }

@@ -3,7 +3,8 @@
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { LATENCY_BUCKETS_MS, telemetryCodec, type TelemetryBatch } from '@edgefleet/shared'
-import { HubStore, histogramQuantile } from '../../src/store/index.js'
+import { HubStore } from '../../src/store/index.js'
+import { histogramQuantile, overflowCount } from '../../src/stats.js'
 import { tempDir } from '../fixtures/hub.js'
 
 const N = LATENCY_BUCKETS_MS.length + 1
@@ -42,10 +43,13 @@ describe('histogramQuantile', () => {
     expect(histogramQuantile(h, 0.99)).toBeCloseTo(5, 12) // rank ceil(3.96) = 4
   })
 
-  it('answers Infinity when the rank falls in the overflow bucket', () => {
+  it('answers the last finite bound (a lower bound) when the rank falls in the overflow bucket [EF-2.6.2]', () => {
     const h = hist({ 0: 1, 16: 1 })
     expect(histogramQuantile(h, 0.5)).toBeCloseTo(0.05, 12)
-    expect(histogramQuantile(h, 0.99)).toBe(Number.POSITIVE_INFINITY)
+    expect(histogramQuantile(h, 0.99)).toBe(LATENCY_BUCKETS_MS[LATENCY_BUCKETS_MS.length - 1])
+    expect(Number.isFinite(histogramQuantile(hist({ 16: 5 }), 0.5))).toBe(true)
+    expect(overflowCount(h)).toBe(1)
+    expect(overflowCount(hist({ 3: 9 }))).toBe(0)
   })
 })
 

@@ -35,6 +35,15 @@ export function featureBin(x: number): number {
   return lo
 }
 
+/** Empty latency histogram: one count per LATENCY_BUCKETS_MS bucket plus the open-ended one [EF-2.6.2]. */
+export const emptyLatencyCounts = (): number[] => new Array<number>(LATENCY_BUCKETS_MS.length + 1).fill(0)
+
+/** Empty confidence histogram: one count per CONFIDENCE_BUCKETS bin [EF-2.6.4]. */
+export const emptyConfidenceCounts = (): number[] => new Array<number>(CONFIDENCE_BUCKETS.length).fill(0)
+
+/** Empty feature sketch: one count per FEATURE_BUCKETS bin plus the overflow bin [EF-2.6.5]. */
+export const emptyFeatureSketch = (): number[] => new Array<number>(FEATURE_BUCKETS.length + 1).fill(0)
+
 const Counts = (n: number) => Type.Array(Type.Integer({ minimum: 0 }), { minItems: n, maxItems: n })
 
 /** Statistics of the values of one input tensor over a window [EF-2.6.5]. */

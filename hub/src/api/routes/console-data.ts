@@ -3,13 +3,12 @@
 import type { FastifyPluginAsync } from 'fastify'
 import { Type } from '@sinclair/typebox'
 import type { ApiDeps } from '../server.js'
-import { ConsoleQueries } from '../../store/series.js'
 import { deviceOut } from './devices.js'
 
 const Num = Type.Union([Type.Number(), Type.Null()])
 
 export const consoleDataRoutes: FastifyPluginAsync<ApiDeps> = async (app, deps) => {
-  const q = new ConsoleQueries(deps.store.db)
+  const q = deps.store.console
   app.get(
     '/api/v1/telemetry/series',
     {

@@ -179,26 +179,22 @@ export const feedRoutes: FastifyPluginAsync<ApiDeps> = async (app, deps) => {
           'EF_ERR_HTTP_BAD_REQUEST',
           'name the sample (deviceId, sampleId) or the model the label is about',
         )
-      const line = deps.store.db
-        .transaction(() =>
-          feed.append(
-            {
-              model: model!,
-              version,
-              kind: 'label',
-              body: {
-                deviceId: b.deviceId ?? null,
-                sampleId: b.sampleId ?? null,
-                ts: b.ts ?? deps.now(),
-                label: b.label ?? null,
-                source: b.source,
-                by: req.principal?.name ?? null,
-              },
-            },
-            deps.now(),
-          ),
-        )
-        .immediate()
+      const line = feed.appendOne(
+        {
+          model: model!,
+          version,
+          kind: 'label',
+          body: {
+            deviceId: b.deviceId ?? null,
+            sampleId: b.sampleId ?? null,
+            ts: b.ts ?? deps.now(),
+            label: b.label ?? null,
+            source: b.source,
+            by: req.principal?.name ?? null,
+          },
+        },
+        deps.now(),
+      )
       deps.retraining?.live.committed([line])
       return res.status(201).send({ cursor: line.cursor })
     },

@@ -86,6 +86,7 @@ export const systemRoutes: FastifyPluginAsync<ApiDeps> = async (app, deps) => {
                 p95Ms: Num,
                 p99Ms: Num,
                 meanMs: Num,
+                overflowRequests: Type.Integer(),
               }),
             ),
             batches: Type.Integer(),
