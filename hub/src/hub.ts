@@ -11,6 +11,7 @@ import { HubStore } from './store/index.js'
 import { BlobStore } from './store/blobs.js'
 import { loadOrCreateKeys, type HubKeys } from './keys.js'
 import { isIngestTopic, startEmbeddedBroker, type EmbeddedBroker } from './broker/embedded.js'
+import { checkBrokerConfig, type BrokerConfig } from './broker/config.js'
 import { syncMosquittoFiles } from './broker/mosquitto.js'
 import { HubMqtt } from './mqtt/client.js'
 import { assertSameDevice, dispatch, newMetrics, type HandlerContext, type HubMetrics } from './mqtt/dispatch.js'
@@ -78,6 +79,8 @@ export interface HubOptions {
   rolloutTickMs?: number
   /** Randomness seam for rollout jitter. */
   random?: () => number
+  /** Embedded broker limits and per-device quotas [EF-1.7]; defaults in broker/limits.ts and broker/quota.ts. */
+  broker?: BrokerConfig
 }
 
 export const defaultHubOptions = {
@@ -212,8 +215,12 @@ async function startBroker(
     ...(b.tls ? { tls: { cert: b.tls.cert, key: b.tls.key, clientCa: b.tls.clientCa } } : {}),
     hubSecret: keys.hubSecret,
     secretHashOf: (id) => store.devices.secretHash(id),
-    feedTokenValid: (token) => store.tokens.lookup(sha256Hex(token), b.now()) !== undefined,
+    feedTokenId: (token) => store.tokens.lookup(sha256Hex(token), b.now())?.id,
     log: b.log,
+    ...(b.options.broker ? checkBrokerConfig(b.options.broker) : {}),
+    // Recorded in the device's event log, so operators see why it slowed down [EF-1.7.5].
+    onQuota: (deviceId, code, message) =>
+      store.deployments.insertEvent({ v: 1, deviceId, ts: b.now(), kind: 'rejected', code, message }, b.now()),
     ingest: (topic, payload, done) =>
       links.ingest
         ? links.ingest(topic, payload, done)
@@ -382,6 +389,7 @@ async function startApi(
     ...(b.tls ? { https: { cert: b.tls.cert, key: b.tls.key } } : {}),
     ...(b.tls ? { deviceTls: deviceTls(b.tls, options.dataDir) } : {}),
     brokerClients: () => mq.broker?.aedes.connectedClients,
+    brokerLimits: mq.broker?.limits,
   })
   parts.api = api
   return { rollouts, api, httpUrl: await listenApi(api, b) }

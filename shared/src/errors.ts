@@ -21,6 +21,7 @@ export const ERRORS = {
   EF_ERR_AUTH_BAD_CREDENTIALS: { status: 401, message: 'unknown device or wrong secret' },
   EF_ERR_AUTH_FORBIDDEN_PUBLISH: { status: 403, message: 'this client may not publish on that topic' },
   EF_ERR_AUTH_FORBIDDEN_SUBSCRIBE: { status: 403, message: 'this client may not subscribe to that topic' },
+  EF_ERR_AUTH_CLIENT_ID_FORBIDDEN: { status: 403, message: 'this credential may not use that MQTT client id' },
   EF_ERR_AUTH_CERT_INVALID: {
     status: 401,
     message: 'client certificate does not chain to the hub CA, or names no provisioned and enabled device',
@@ -37,6 +38,22 @@ export const ERRORS = {
   },
   EF_ERR_TLS_FILE_INVALID: { status: 400, message: 'a TLS certificate, key or CA file is missing or unreadable' },
   EF_ERR_TLS_DISABLED: { status: 409, message: 'the hub runs without TLS, so it has no CA to issue certificates' },
+
+  // Broker limits
+  EF_ERR_BROKER_PACKET_TOO_LARGE: {
+    status: 413,
+    message: 'MQTT packet larger than this connection may send; connection closed',
+  },
+  EF_ERR_BROKER_CONNECT_TIMEOUT: { status: 408, message: 'no complete MQTT CONNECT in time; connection closed' },
+  EF_ERR_BROKER_TOO_MANY_CONNECTIONS: {
+    status: 429,
+    message: 'too many connections from this address, or not yet authenticated; connection closed',
+  },
+  EF_ERR_BROKER_RETAIN_REFUSED: {
+    status: 403,
+    message: 'only a device state up to the retained size limit is retained; delivered without retain',
+  },
+  EF_ERR_BROKER_QUOTA_EXCEEDED: { status: 429, message: 'device is over its publish quota' },
 
   // Signatures, artifacts and updates
   EF_ERR_SIGNATURE_INVALID: { status: 400, message: 'signature does not verify against the pinned hub key' },

@@ -1,4 +1,5 @@
 // The hub's HTTP API (fastify, a JSON schema on every route) and console.
+import type { BrokerLimitStats } from '../broker/limits.js'
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify'
 import type { Logger } from 'pino'
 import type { FirmwareProfile } from '@edgefleet/shared'
@@ -68,6 +69,8 @@ export interface ApiDeps {
     caFile?: string
     issueCert: (deviceId: string) => Promise<{ cert: string; key: string; clientCa: string }>
   }
+  /** The embedded broker's refusals and throttling [EF-1.7], for /metrics. */
+  brokerLimits?: BrokerLimitStats
 }
 
 /** Largest model upload accepted by POST /api/v1/models. */
@@ -105,6 +108,7 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
     store: deps.store,
     metrics: deps.metrics,
     brokerClients: deps.brokerClients,
+    brokerLimits: deps.brokerLimits,
     ingest: deps.retraining?.ingest,
   })
   docsRoutes(app, routes)

@@ -4,7 +4,7 @@
 // at CONNECT [EF-10.3], the others authenticate with their password.
 import { createServer as createTcpServer, type Server } from 'node:net'
 import { createServer as createTlsServer } from 'node:tls'
-import type { Aedes } from 'aedes'
+import type { Socket } from 'node:net'
 import { listenOn } from '../listen.js'
 
 export interface BrokerTls {
@@ -21,13 +21,19 @@ export interface MqttListener {
   scheme: 'mqtt' | 'mqtts'
 }
 
-export async function listenMqtt(aedes: Aedes, host: string, port: number, tls?: BrokerTls): Promise<MqttListener> {
+/** `handle` takes each accepted connection (aedes' handle, behind the broker's limits [EF-1.7]). */
+export async function listenMqtt(
+  handle: (socket: Socket) => void,
+  host: string,
+  port: number,
+  tls?: BrokerTls,
+): Promise<MqttListener> {
   const server: Server = tls
     ? createTlsServer(
         { cert: tls.cert, key: tls.key, ca: tls.clientCa, requestCert: true, rejectUnauthorized: false },
-        aedes.handle,
+        handle,
       )
-    : createTcpServer(aedes.handle)
+    : createTcpServer(handle)
   const bound = await listenOn(server, tls ? 'MQTT broker (TLS)' : 'MQTT broker', host, port)
   return { server, port: bound, scheme: tls ? 'mqtts' : 'mqtt' }
 }

@@ -5,6 +5,7 @@ import { EdgeFleetError } from '@edgefleet/shared'
 import type { RetrainingOptions } from '../telemetry/index.js'
 import { command, type Args, type Command } from './command.js'
 import { parseNumber } from './model-options.js'
+import { brokerConfigFromEnv } from '../broker/config.js'
 
 /** EF_RETRAINING: JSON of RetrainingOptions ({ingest, drift, retention}), e.g. short drift windows for a demo [EF-9]. */
 function retrainingFromEnv(): RetrainingOptions | undefined {
@@ -38,6 +39,7 @@ async function runHub(args: Args, print: (s: string) => void): Promise<number> {
     log: args.str('log-level') ?? 'info',
     ...(args.str('rollout-tick-ms') !== undefined ? { rolloutTickMs: num('rollout-tick-ms', 1000) } : {}),
     retraining: retrainingFromEnv(),
+    broker: brokerConfigFromEnv(),
   })
   const info = {
     httpUrl: hub.httpUrl,

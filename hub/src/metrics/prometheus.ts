@@ -8,12 +8,15 @@ import type { FastifyPluginAsync } from 'fastify'
 import { promFamily } from '@edgefleet/shared'
 import type { HubStore } from '../store/index.js'
 import type { HubMetrics } from '../mqtt/dispatch.js'
+import type { BrokerLimitStats } from '../broker/limits.js'
 
 export interface MetricsDeps {
   store: HubStore
   metrics: HubMetrics
   /** Connected MQTT clients of the embedded broker (undefined with an external broker). */
   brokerClients?: () => number | undefined
+  /** The embedded broker's refusals and throttling [EF-1.7]. */
+  brokerLimits?: BrokerLimitStats
   /** The telemetry ingestor [EF-9.1]. */
   ingest?: { readonly stats: IngestStats; readonly queued: number }
 }
@@ -97,7 +100,22 @@ export function renderMetrics(d: MetricsDeps): string {
         [[{}, clients]],
       ),
     )
+  if (d.brokerLimits) out.push(...brokerLimitFamilies(d.brokerLimits))
   return out.join('\n') + '\n'
+}
+
+function brokerLimitFamilies(s: BrokerLimitStats): string[] {
+  return [
+    family(
+      'edgefleet_broker_refused_total',
+      'counter',
+      'Connections closed, publishes refused and retain flags stripped by the embedded broker, by code (EF-1.7).',
+      Object.entries(s.refusals).map(([code, n]) => [{ code }, n]),
+    ),
+    family('edgefleet_broker_throttled_total', 'counter', 'Device publishes delayed for their quota (EF-1.7.5).', [
+      [{}, s.throttled],
+    ]),
+  ]
 }
 
 export const metricsRoutes: FastifyPluginAsync<MetricsDeps> = async (app, deps) => {

@@ -4,6 +4,7 @@ import mqtt, { type MqttClient } from 'mqtt'
 import { topics } from '@edgefleet/shared'
 import type { Logger } from 'pino'
 import { HUB_USERNAME } from '../keys.js'
+import { hubClientId } from '../broker/identity.js'
 
 export interface HubMqttOptions {
   url: string
@@ -34,7 +35,8 @@ export class HubMqtt {
 
   static async connect(opts: HubMqttOptions, connectWithinMs = 30_000): Promise<HubMqtt> {
     const client = mqtt.connect(opts.url, {
-      clientId: `edgefleet-hub-${process.pid}`,
+      // Under the `$hub-` prefix only the hub secret may use, derived from that secret [EF-1.3.4].
+      clientId: hubClientId(opts.secret),
       username: HUB_USERNAME,
       password: opts.secret,
       // Persistent session: QoS 1 messages from agents queue in the broker while the hub restarts.

@@ -179,10 +179,10 @@ describe('retraining feed', () => {
   })
 
   it('publishes new records live to an authenticated feed consumer and wakes HTTP followers [EF-9.7]', async () => {
-    const { token } = issueToken(t.hub.store, 'trainer', 'viewer', Date.now())
+    const { id, token } = issueToken(t.hub.store, 'trainer', 'viewer', Date.now())
     // A wrong token is refused; a right one may subscribe to feed topics only.
-    await expect(connectAs('wrong-token')).rejects.toThrow()
-    const consumer = await connectAs(token)
+    await expect(connectAs('wrong-token', id)).rejects.toThrow()
+    const consumer = await connectAs(token, id)
     expect((await consumer.subscribeAsync(topics.feeds(), { qos: 1 })).map((g) => g.qos)).toEqual([1])
     await expect(consumer.subscribeAsync(topics.telemetry(D), { qos: 1 })).rejects.toThrow() // SUBACK 0x80: only feed topics
     const live: { cursor: number; sampleId?: string }[] = []
@@ -254,10 +254,11 @@ print(json.dumps({"records": len(recs), "labels": len(labels), "samples": sum(1 
   )
 })
 
-function connectAs(token: string): Promise<mqtt.MqttClient> {
+function connectAs(token: string, tokenId: string): Promise<mqtt.MqttClient> {
   return new Promise((resolve, reject) => {
     const c = mqtt.connect(t.hub.mqttUrl, {
-      clientId: `trainer-${Math.random().toString(36).slice(2)}`,
+      // A feed consumer's client id is bound to its token [EF-1.3.4].
+      clientId: `$feed-${tokenId}-trainer-${Math.random().toString(36).slice(2)}`,
       username: FEED_USERNAME,
       password: token,
       reconnectPeriod: 0,
