@@ -50,6 +50,11 @@ export function isTensorType(type: unknown): type is TensorType {
   return typeof type === 'string' && Object.prototype.hasOwnProperty.call(CTORS, type)
 }
 
+/** A short, safe description of a would-be type name for error messages. */
+export function describeType(type: unknown): string {
+  return typeof type === 'string' ? JSON.stringify(type.slice(0, 64)) : `(a ${type === null ? 'null' : typeof type})`
+}
+
 /** A typed-array view of `count` elements of `type` over `buffer` from byte `offset`. */
 export function typedView(type: TensorType, buffer: ArrayBuffer, offset: number, count: number): TypedData {
   return new CTORS[type](buffer, offset, count) as TypedData
@@ -61,8 +66,10 @@ export function bytesPerElement(type: TensorType): number {
 
 /** Decodes a wire tensor; throws EF_ERR_INFER_BAD_TENSOR on any inconsistency. */
 export function decodeTensor(name: string, t: TensorValue): DecodedTensor {
+  // Own keys only ('constructor' is not a type), and never String() a hostile value: a deeply nested array overflows the stack.
+  if (!isTensorType(t.type))
+    throw new EdgeFleetError('EF_ERR_INFER_BAD_TENSOR', `${name}: unknown type ${describeType(t.type)}`)
   const Ctor = CTORS[t.type]
-  if (!Ctor) throw new EdgeFleetError('EF_ERR_INFER_BAD_TENSOR', `${name}: unknown type ${String(t.type)}`)
   const count = elementCount(t.dims)
   let data: TypedData
   if (t.b64 !== undefined) {

@@ -171,6 +171,37 @@ export function jsonText(v) {
   return JSON.stringify(v) ?? 'null'
 }
 
+/** Every key path of a JSON value (objects and arrays), for targeted mutation. */
+function paths(v, prefix = [], out = []) {
+  if (v && typeof v === 'object' && !(v instanceof Raw))
+    for (const [k, x] of Object.entries(v)) {
+      const p = [...prefix, Array.isArray(v) ? Number(k) : k]
+      out.push(p)
+      paths(x, p, out)
+    }
+  return out
+}
+
+/** A deep copy that keeps `Raw` leaves (structuredClone would turn them into plain objects). */
+function clone(v) {
+  if (v instanceof Raw || !v || typeof v !== 'object') return v
+  if (Array.isArray(v)) return v.map(clone)
+  return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, clone(x)]))
+}
+
+/** A copy of `msg` with the value at one of its paths (picked by `pick`) replaced, or deleted when `value` is undefined. */
+export function mutate(msg, pick, value) {
+  const copy = clone(msg)
+  const all = paths(copy)
+  if (all.length === 0) return copy
+  const p = all[pick % all.length]
+  let node = copy
+  for (const k of p.slice(0, -1)) node = node[k]
+  if (value === undefined) delete node[p.at(-1)]
+  else node[p.at(-1)] = value
+  return copy
+}
+
 /** Buffers of random bytes, random text, and random (possibly broken) JSON. */
 export const junkPayload = fc.oneof(
   fc.uint8Array({ maxLength: 512 }).map((b) => Buffer.from(b)),

@@ -6,6 +6,7 @@
 import {
   EdgeFleetError,
   bytesPerElement,
+  describeType,
   elementCount,
   isTensorType,
   typedView,
@@ -40,7 +41,7 @@ export function decodeBinary(body: Buffer): Record<string, Tensor> {
   const out: Record<string, Tensor> = {}
   for (const [name, e] of Object.entries(header.inputs)) {
     if (!e || typeof e !== 'object' || !isTensorType(e.type))
-      throw bad(`${name}: unknown type ${JSON.stringify(e?.type)}`)
+      throw bad(`${name}: unknown type ${describeType((e as Partial<Entry> | null)?.type)}`)
     if (!Array.isArray(e.dims) || e.dims.length > 16 || !e.dims.every((d) => Number.isSafeInteger(d) && d >= 0))
       throw bad(`${name}: dims must be non-negative integers`)
     if (

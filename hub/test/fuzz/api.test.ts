@@ -11,7 +11,7 @@ import { isErrorCode } from '@edgefleet/shared'
 import { dispatch } from '../../src/mqtt/dispatch.js'
 import { startTestHub, type TestHub } from '../fixtures/hub.js'
 import { registerVersions } from '../fixtures/rollouts.js'
-import { hubContext, mutate, structured } from '../fixtures/fuzz-messages.js'
+import { hubContext, structured } from '../fixtures/fuzz-messages.js'
 import { fromSchema } from '../fixtures/fuzz-schema.js'
 import {
   deadline,
@@ -20,6 +20,7 @@ import {
   hostileValue,
   jsonText,
   junkPayload,
+  mutate,
 } from '../../../test/support/fuzz.mjs'
 
 interface Param {
