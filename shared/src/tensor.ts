@@ -70,6 +70,9 @@ export function decodeTensor(name: string, t: TensorValue): DecodedTensor {
   if (!isTensorType(t.type))
     throw new EdgeFleetError('EF_ERR_INFER_BAD_TENSOR', `${name}: unknown type ${describeType(t.type)}`)
   const Ctor = CTORS[t.type]
+  // dims of 1e21 next to a 0 hold no elements, but no .npy reader or ORT takes them [EF-2.5].
+  if (!Array.isArray(t.dims) || !t.dims.every((d) => Number.isSafeInteger(d) && d >= 0))
+    throw new EdgeFleetError('EF_ERR_INFER_BAD_TENSOR', `${name}: dims must be non-negative safe integers`)
   const count = elementCount(t.dims)
   let data: TypedData
   if (t.b64 !== undefined) {

@@ -13,5 +13,5 @@ export const deepNesting: Arbitrary<Raw>
 export const hostileValue: Arbitrary<unknown>
 export function jsonText(v: unknown): string
 export const junkPayload: Arbitrary<Buffer>
-export function mutatedBytes(base: Uint8Array): Arbitrary<Buffer>
+export function mutatedBytes(base: Uint8Array, opts?: { maxMutations?: number; within?: number }): Arbitrary<Buffer>
 export function mutate(msg: unknown, pick: number, value: unknown): unknown

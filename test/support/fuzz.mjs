@@ -259,8 +259,14 @@ function applyMutation(b, m) {
   }
 }
 
-/** A real file with 1-8 mutations applied (truncation, bit flips, overwrites, insertions, deletions). */
-export function mutatedBytes(base) {
+/**
+ * A real file with 1 to `maxMutations` mutations applied (truncation, bit flips, overwrites, insertions,
+ * deletions), placed within its first `within` bytes (default: anywhere).
+ */
+export function mutatedBytes(base, { maxMutations = 8, within = base.length } = {}) {
   const b = Buffer.from(base)
-  return fc.array(mutation, { minLength: 1, maxLength: 8 }).map((ms) => ms.reduce(applyMutation, b))
+  const scale = b.length ? Math.min(1, within / b.length) : 1
+  return fc
+    .array(mutation, { minLength: 1, maxLength: maxMutations })
+    .map((ms) => ms.reduce((acc, m) => applyMutation(acc, { ...m, at: m.at * scale }), b))
 }

@@ -207,14 +207,14 @@ describe('fuzz: the agent local inference API', () => {
   it('JSON requests: a 200 or a coded 4xx', async () => {
     await fc.assert(
       fc.asyncProperty(model, jsonBody, (m, body) => expectCoded(m, body, 'application/json')),
-      fuzzParams('infer json', 700),
+      fuzzParams('infer json', 400),
     )
   })
 
   it('binary requests: a 200 or a coded 4xx', async () => {
     await fc.assert(
       fc.asyncProperty(model, binaryBody, (m, body) => expectCoded(m, body, BINARY_CONTENT_TYPE)),
-      fuzzParams('infer binary', 700),
+      fuzzParams('infer binary', 400),
     )
   })
 

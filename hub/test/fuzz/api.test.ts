@@ -222,7 +222,7 @@ describe('fuzz: every HTTP route of the hub', () => {
           expect(isErrorCode(code), `${req.method} ${req.url} → ${res.body.slice(0, 300)}`).toBe(true)
         }
       }),
-      fuzzParams('http routes', 1500),
+      fuzzParams('http routes', 800),
     )
     console.log('[fuzz] http statuses', JSON.stringify(statuses))
     // The generator must reach handlers, not only the validator.

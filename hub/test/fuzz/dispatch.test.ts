@@ -8,7 +8,7 @@
 // neighbours), and the hub keeps answering.
 import fc from 'fast-check'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { isErrorCode } from '@edgefleet/shared'
+import { isErrorCode, topics } from '@edgefleet/shared'
 import { dispatch, type HandlerContext } from '../../src/mqtt/dispatch.js'
 import { provision, startTestHub, type TestHub } from '../fixtures/hub.js'
 import { anyTopic, D, hubContext, structured } from '../fixtures/fuzz-messages.js'
@@ -53,7 +53,7 @@ describe('fuzz: every topic the hub reads', () => {
   it('random topics and junk payloads are dropped with a code, never thrown', async () => {
     await fc.assert(
       fc.asyncProperty(junk, ({ topic, payload }) => deliver(topic, payload)),
-      fuzzParams('dispatch junk', 600),
+      fuzzParams('dispatch junk', 400),
     )
     expect(ctx.metrics.messagesIn).toBeGreaterThan(0)
   })
@@ -61,13 +61,37 @@ describe('fuzz: every topic the hub reads', () => {
   it('schema-shaped messages with hostile values are stored or refused with a code', async () => {
     await fc.assert(
       fc.asyncProperty(structured, ({ topic, payload }) => deliver(topic, payload)),
-      fuzzParams('dispatch structured', 1200),
+      fuzzParams('dispatch structured', 600),
     )
     // Some cases must have got through validation, or the property tested only the schema.
     const stats = t.hub.retraining.ingest.stats
     expect(stats.batches + stats.samples).toBeGreaterThan(20)
     expect(stats.failedFlushes).toBe(0)
     console.log('[fuzz] dispatch drops by code', JSON.stringify(ctx.metrics.dropped), JSON.stringify(stats))
+  })
+
+  // Found by the .npy write-read property: the schema let a sample's dims and data disagree, the hub stored it,
+  // and its .npy files (and the model's dataset export) then failed [EF-2.9.4].
+  it.each([
+    ['dims of 1e21 next to a 0', { type: 'float32', dims: [0, 1e21], b64: '' }],
+    ['data shorter than its dims', { type: 'float32', dims: [2, 2], data: [1, 2, 3] }],
+    ['b64 longer than its dims', { type: 'int16', dims: [1], b64: 'AAAAAA==' }],
+    ['a word among float data', { type: 'float32', dims: [1], data: ['x'] }],
+  ])('a sample with %s → EF_ERR_MSG_SCHEMA, not stored', async (_what, tensor) => {
+    const before = t.hub.retraining.ingest.stats.samples
+    const dropped = ctx.metrics.dropped.EF_ERR_MSG_SCHEMA ?? 0
+    const sample = {
+      v: 1,
+      deviceId: D,
+      sampleId: `bad-${Math.random()}`,
+      ts: 1,
+      model: 'm',
+      version: '1',
+      reason: 'random',
+    }
+    await deliver(topics.samples(D), Buffer.from(JSON.stringify({ ...sample, inputs: { x: tensor }, outputs: {} })))
+    expect(ctx.metrics.dropped.EF_ERR_MSG_SCHEMA).toBe(dropped + 1)
+    expect(t.hub.retraining.ingest.stats.samples).toBe(before)
   })
 
   it('the hub still answers and its store still reads after all of that', async () => {
