@@ -10,7 +10,7 @@ import type { HubKeys } from '../keys.js'
 import type { BlobStore } from '../store/blobs.js'
 import type { HubMetrics } from '../mqtt/dispatch.js'
 import { errorHandler, notFoundHandler } from './errors.js'
-import { installJsonBodyParser } from './json-body.js'
+import { installFiniteNumbers, installJsonBodyParser } from './request-guards.js'
 import { deviceRoutes } from './routes/devices.js'
 import { modelRoutes } from './routes/models.js'
 import { deploymentRoutes } from './routes/deployments.js'
@@ -83,7 +83,8 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: 1024 * 1024,
     ...(deps.https ? { https: deps.https } : {}),
-    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', allErrors: false } },
+    // strictNumbers: a JSON 1e400 (Infinity) fails number/integer; coerced strings are caught by installFiniteNumbers.
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', allErrors: false, strictNumbers: true } },
     // A URL the router cannot decode (e.g. a stray '%') bypasses setErrorHandler: answer it the same way [EF-6.2].
     frameworkErrors: (err, req, res) => void errorHandler(err, req, res),
   })
@@ -92,6 +93,7 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
   const routes = recordRoutes(app)
   installAuth(app, deps.store, deps.now, deps.auth ?? true)
   installJsonBodyParser(app)
+  installFiniteNumbers(app)
   app.addContentTypeParser(
     'application/octet-stream',
     { parseAs: 'buffer', bodyLimit: MAX_MODEL_BYTES },

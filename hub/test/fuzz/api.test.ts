@@ -209,6 +209,26 @@ describe('fuzz: every HTTP route of the hub', () => {
     expect(ok.statusCode, ok.body).toBe(201)
   })
 
+  it.each([
+    ['GET', '/api/v1/tokens?offset=-Infinity', undefined],
+    ['GET', '/api/v1/devices?limit=1e400', undefined],
+    ['POST', '/api/v1/labels', '{"model":"wake","source":"fuzz","ts":"Infinity"}'],
+  ] as const)(
+    '%s %s → 400 EF_ERR_HTTP_BAD_REQUEST (ajv coerced "Infinity" past integer/minimum; SQLite refused it, 500)',
+    async (method, url, payload) => {
+      const res = await t.hub.api.inject({
+        method,
+        url,
+        headers: { authorization: `Bearer ${admin}`, ...(payload ? { 'content-type': 'application/json' } : {}) },
+        ...(payload ? { payload } : {}),
+      })
+      expect({ status: res.statusCode, code: res.json().error?.code }).toEqual({
+        status: 400,
+        code: 'EF_ERR_HTTP_BAD_REQUEST',
+      })
+    },
+  )
+
   it('answers every request below 500, and every 4xx with a catalogue code', async () => {
     const statuses: Record<string, number> = {}
     const anyRoute = fc.constantFrom(...routes).chain((r) => requestFor(r, admin))
