@@ -1,19 +1,19 @@
 // Property-based fuzzing of the hub's file readers: ONNX model bytes (our
 // protobuf reader and graph walk, then model registration, which loads the
-// bytes in ONNX Runtime in the hub's own process) and .npy calibration
-// tensors. Inputs are real files mutated (truncated, bit-flipped, overwritten,
+// bytes in ONNX Runtime in the hub's own process) and dataset tar archives
+// (hub/src/feed/tar.ts). The .npy codec is fuzzed in shared/test/fuzz. Inputs are real files mutated (truncated, bit-flipped, overwritten,
 // spliced) and random bytes. Properties: a reader returns a value or throws an
 // EdgeFleetError with its catalogue code, within a time bound; nothing else
 // escapes, and the process survives.
-import { readFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import fc from 'fast-check'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { EdgeFleetError } from '@edgefleet/shared'
 import { decodeModel, encodeModel, opsetOf } from '../../src/compiler/onnx/proto.js'
 import { walkGraphs } from '../../src/compiler/onnx/graph.js'
-import { readNpy, writeNpy } from '../../src/compiler/npy.js'
-import { npyOfTensor } from '../../src/feed/npy.js'
-import { tensorValue } from '../fixtures/fuzz-messages.js'
+import { readTar, TarWriter } from '../../src/feed/tar.js'
 import { MODELS, startTestHub, type TestHub } from '../fixtures/hub.js'
 import { convModel, ifModel, mlpModel } from '../fixtures/compiler/tiny.js'
 import { deadline, fuzzParams, mutatedBytes, withinMs } from '../../../test/support/fuzz.mjs'
@@ -92,85 +92,58 @@ describe('fuzz: ONNX reader', () => {
   })
 })
 
-describe('fuzz: .npy reader', () => {
-  const samples = [
-    writeNpy({ type: 'float32', dims: [2, 3], data: Float32Array.from([1, 2, 3, 4, 5, 6]) }),
-    writeNpy({ type: 'int64', dims: [4], data: BigInt64Array.from([1n, -2n, 3n, 4n]) }),
-    writeNpy({ type: 'uint8', dims: [0], data: new Uint8Array(0) }),
-    writeNpy({ type: 'float64', dims: [], data: Float64Array.from([Math.PI]) }),
-  ]
-  /** A syntactically plausible header with hostile descr, shape and version fields. */
-  const header = fc
-    .tuple(
-      fc.oneof({ weight: 4, arbitrary: fc.constantFrom(1, 2, 3) }, fc.constantFrom(0, 4, 255)),
-      fc.oneof(
-        fc.constantFrom('<f4', '>f8', '|u1', '<i8', '>u8', '<f2', '|b1', '=i4', '<c8', '<U10', '|O', '<f16', '<f4f4'),
-        fc.string({ maxLength: 8 }),
-      ),
-      fc.oneof({ weight: 4, arbitrary: fc.constant('False') }, fc.constantFrom('True', 'false', '')),
-      fc.array(
-        fc.oneof(
-          fc.nat(8).map(String),
-          fc.constantFrom('0', '-1', '1e3', '1e308', '0x10', 'inf', 'nan', '99999999999', '1.5', '', ' ', 'L'),
+describe('fuzz: tar reader', () => {
+  let dir: string
+  let archive: Buffer
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'ef-fuzz-tar-'))
+    const w = new TarWriter(join(dir, 'base.tar'), Date.UTC(2026, 0, 1))
+    await w.add('index.jsonl', Buffer.from('{"cursor":1}\n{"cursor":2}\n'))
+    await w.add(`samples/1/inputs/${'x'.repeat(120)}.npy`, Buffer.alloc(700, 7)) // a long name (ustar prefix)
+    await w.add('samples/2/outputs/y.npy', Buffer.alloc(0))
+    await w.close()
+    archive = readFileSync(join(dir, 'base.tar'))
+  })
+  afterAll(() => rmSync(dir, { recursive: true, force: true }))
+
+  it('readTar: the files, or EF_ERR_ARCHIVE_INVALID; never a hang or another error', async () => {
+    const outcomes: Record<string, number> = {}
+    // Length-preserving mutations mostly (a tar is whole 512-byte blocks), in the headers as in the data.
+    const tarBytes = fc.oneof(
+      { weight: 4, arbitrary: mutatedBytes(archive, { maxMutations: 3 }) },
+      {
+        weight: 2,
+        arbitrary: mutatedBytes(archive.subarray(0, 1024), { maxMutations: 3 }).map((b) =>
+          Buffer.concat([b, archive.subarray(b.length)]),
         ),
-        { maxLength: 6 },
-      ),
-      fc.nat(512),
+      },
+      { weight: 1, arbitrary: fc.nat(archive.length / 512).map((n) => archive.subarray(0, n * 512)) },
+      { weight: 1, arbitrary: fc.uint8Array({ maxLength: 4 * 512 }) },
     )
-    .map(([major, descr, fortran, shape, randomBytes]) => {
-      // Half the cases carry exactly the bytes the header asks for (when it asks for a computable, small amount).
-      const count = shape.reduce((a, d) => a * Number(d), 1)
-      const exact = count * Number(/\d+$/.exec(descr)?.[0] ?? NaN)
-      const dataBytes =
-        randomBytes % 2 === 0 && Number.isSafeInteger(exact) && exact >= 0 && exact < 1e6 ? exact : randomBytes
-      const text = Buffer.from(`{'descr': '${descr}', 'fortran_order': ${fortran}, 'shape': (${shape.join(', ')}), }\n`)
-      const head = Buffer.alloc(major === 1 ? 10 : 12)
-      head.set([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59, major, 0])
-      if (major === 1) head.writeUInt16LE(text.length, 8)
-      else head.writeUInt32LE(text.length, 8)
-      return Buffer.concat([head, text, Buffer.alloc(dataBytes, 0x41)])
-    })
-  const npyBytes = fc.oneof(
-    { weight: 3, arbitrary: fc.constantFrom(...samples).chain((s) => mutatedBytes(s)) },
-    { weight: 3, arbitrary: header },
-    { weight: 1, arbitrary: fc.uint8Array({ maxLength: 256 }) },
-  )
-
-  it('readNpy: shape (0, 1e308) → EF_ERR_CALIBRATION_INVALID (was accepted with a dim of 1e308: 0 elements passed the size check)', () => {
-    const text = Buffer.from("{'descr': '<f4', 'fortran_order': False, 'shape': (0, 1e308), }\n")
-    const head = Buffer.from([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59, 1, 0, text.length, 0])
-    expect(() => readNpy(Buffer.concat([head, text]))).toThrow(
-      expect.objectContaining({ code: 'EF_ERR_CALIBRATION_INVALID' }),
-    )
-  })
-
-  it('readNpy: a tensor whose data matches its dims, or EF_ERR_CALIBRATION_INVALID', () => {
-    let read = 0
-    fc.assert(
-      fc.property(npyBytes, (bytes) => {
-        const t = acceptsOrRefuses('EF_ERR_CALIBRATION_INVALID', 'readNpy', () => readNpy(bytes))
-        if (!t) return
-        read++
-        expect(t.data.length).toBe(t.dims.reduce((a, b) => a * b, 1))
-        expect(t.dims.every((d) => Number.isSafeInteger(d) && d >= 0)).toBe(true)
+    let n = 0
+    await fc.assert(
+      fc.asyncProperty(tarBytes, async (bytes) => {
+        const path = join(dir, `case-${n++}.tar`)
+        writeFileSync(path, bytes)
+        try {
+          let files = 0
+          await deadline(
+            readTar(path, () => void files++, { maxEntryBytes: 1 << 20, maxEntries: 100 }),
+            5000,
+            'readTar',
+          )
+          outcomes[`ok:${files}`] = (outcomes[`ok:${files}`] ?? 0) + 1
+        } catch (err) {
+          if (!(err instanceof EdgeFleetError)) throw new Error(`uncoded: ${String(err)}`, { cause: err })
+          expect(err.code).toBe('EF_ERR_ARCHIVE_INVALID')
+          outcomes[err.code] = (outcomes[err.code] ?? 0) + 1
+        } finally {
+          rmSync(path, { force: true })
+        }
       }),
-      fuzzParams('npy read', 1000),
+      fuzzParams('tar read', 500),
     )
-    expect(read).toBeGreaterThan(20)
-  })
-
-  it('the feed writer (npyOfTensor) and the reader agree: a sample tensor the hub serves reads back with its dims, or is refused with EF_ERR_INFER_BAD_TENSOR', () => {
-    let written = 0
-    fc.assert(
-      fc.property(tensorValue, (t) => {
-        const bytes = acceptsOrRefuses('EF_ERR_INFER_BAD_TENSOR', 'npyOfTensor', () => npyOfTensor('x', t as never))
-        if (!bytes) return
-        written++
-        const back = readNpy(bytes)
-        expect(back.dims).toEqual(t.dims)
-      }),
-      fuzzParams('npy write-read', 800),
-    )
-    expect(written).toBeGreaterThan(20)
+    console.log('[fuzz] tar outcomes', JSON.stringify(outcomes))
+    expect(outcomes.EF_ERR_ARCHIVE_INVALID).toBeGreaterThan(0)
   })
 })
