@@ -16,7 +16,6 @@ import {
   eventCodec,
   fetchCodec,
   profileCodec,
-  publicKeyFromText,
   telemetryCodec,
   topics,
   type DeviceState,
@@ -35,6 +34,7 @@ import type { Tensor } from './runtime/ort.js'
 import { Connection } from './mqtt/connection.js'
 import { OutboxSender } from './mqtt/outbox.js'
 import { handleCmd } from './mqtt/handlers/cmd.js'
+import { HubTrust } from './trust.js'
 import { createApiServer } from './api/server.js'
 import { InferenceCounters } from './telemetry/metrics.js'
 import { Aggregator } from './telemetry/aggregator.js'
@@ -223,7 +223,13 @@ function createTransport(config: Readonly<AgentConfig>, links: LateLinks) {
 }
 
 /** The retained state report [EF-2.1]. */
-function stateReporter(config: Readonly<AgentConfig>, host: ModelHost, now: () => number, links: LateLinks) {
+function stateReporter(
+  config: Readonly<AgentConfig>,
+  host: ModelHost,
+  now: () => number,
+  links: LateLinks,
+  trust: HubTrust,
+) {
   return (): DeviceState => ({
     v: 1,
     deviceId: config.deviceId,
@@ -241,6 +247,7 @@ function stateReporter(config: Readonly<AgentConfig>, host: ModelHost, now: () =
     freeStorageBytes: freeStorageBytes(config.dataDir),
     ...(links.services ? links.services.conditions.current() : { network: config.network }),
     apiPort: links.apiPort,
+    hubKey: trust.current,
   })
 }
 
@@ -263,13 +270,14 @@ export async function createAgent(config: Readonly<AgentConfig>, deps: AgentDeps
   // A tiny JSON logger instead of pino: ~8 MiB less RSS on a device (docs/BENCHMARKS.md, Agent runtime).
   const log = deps.log ?? asPino(createLogger(config.logLevel, { svc: 'agent', device: config.deviceId }))
   const b: AgentBase = { config, log, now: deps.now ?? Date.now }
-  const hubKey = publicKeyFromText(config.hubKey)
   const profile = readProfile(config.profilesDir, config.profile)
   if (!profile) log.warn({ profile: config.profile }, 'profile file not found; using 1 thread on cpu')
   mkdirSync(config.dataDir, { recursive: true })
+  // The pinned key, moved along any rotation the hub announced earlier [EF-3.6].
+  const trust = HubTrust.load(config.dataDir, config.hubKey)
   const parts: AgentParts = {}
   try {
-    return await startParts(b, deps, hubKey, profile, parts)
+    return await startParts(b, deps, trust, profile, parts)
   } catch (err) {
     // A later step failed (e.g. the API port is taken): close what the earlier ones opened, keep the first error.
     await closeParts(parts).catch((closeErr: Error) =>
@@ -305,7 +313,7 @@ type Outbox = ReturnType<typeof createOutbox>
 async function restoreModels(
   b: AgentBase,
   deps: AgentDeps,
-  hubKey: ReturnType<typeof publicKeyFromText>,
+  trust: HubTrust,
   rt: Runtime,
   out: Outbox,
   transport: ChunkTransport,
@@ -319,7 +327,7 @@ async function restoreModels(
     chunks,
     host,
     transport,
-    hubKey,
+    trust,
     profile: config.profile,
     fetchWindow: config.fetchWindow,
     downloadTimeoutMs: config.downloadTimeoutMs,
@@ -414,7 +422,7 @@ function connectToHub(
 async function startParts(
   b: AgentBase,
   deps: AgentDeps,
-  hubKey: ReturnType<typeof publicKeyFromText>,
+  trust: HubTrust,
   profile: FirmwareProfile | undefined,
   parts: AgentParts,
 ): Promise<Agent> {
@@ -424,9 +432,9 @@ async function startParts(
   const { db, host, agg } = rt
   const out = createOutbox(b, db, links)
   const net = createTransport(config, links)
-  const state = stateReporter(config, host, now, links)
+  const state = stateReporter(config, host, now, links, trust)
   const publishState = () => links.conn?.publishState(state())
-  const { updater, svc } = await restoreModels(b, deps, hubKey, rt, out, net.transport, publishState, parts)
+  const { updater, svc } = await restoreModels(b, deps, trust, rt, out, net.transport, publishState, parts)
   links.services = svc
 
   const drops = () => ({ ...out.dropsBeforeCapture(), capped: svc.capture.stats.capped })
@@ -442,7 +450,17 @@ async function startParts(
   })
   if (deps.api !== false) links.apiPort = await startLocalApi(config, rt, stats, parts)
 
-  const cmdCtx = { deviceId: config.deviceId, hubKey, db, updater, log, report: out.report, now, runtime: svc.handle }
+  const cmdCtx = {
+    deviceId: config.deviceId,
+    trust,
+    db,
+    updater,
+    log,
+    report: out.report,
+    now,
+    runtime: svc.handle,
+    onTrustChanged: publishState, // the state names the trusted key [EF-3.6]
+  }
   links.conn = connectToHub(b, cmdCtx, out, net, publishState, parts)
 
   const flushTelemetry = () => {

@@ -9,7 +9,7 @@ import pino, { type Logger } from 'pino'
 import { EdgeFleetError, sha256Hex, topics, type FirmwareProfile } from '@edgefleet/shared'
 import { HubStore } from './store/index.js'
 import { BlobStore } from './store/blobs.js'
-import { loadOrCreateKeys, type HubKeys } from './keys.js'
+import { announceKey, loadOrCreateKeys, type HubKeys } from './keys.js'
 import { isIngestTopic, startEmbeddedBroker, type EmbeddedBroker } from './broker/embedded.js'
 import { checkBrokerConfig, type BrokerConfig } from './broker/config.js'
 import { syncMosquittoFiles } from './broker/mosquitto.js'
@@ -259,7 +259,7 @@ function createServices(
     store,
     blobs,
     profiles: b.profiles,
-    privateKey: keys.privateKey,
+    keys,
     log,
     now,
     workerUrl: options.compileWorkerUrl,
@@ -268,13 +268,13 @@ function createServices(
   const deployer = new Deployer({
     store,
     builder,
-    privateKey: keys.privateKey,
+    keys,
     log,
     now,
     publish,
     httpBase: () => options.publicUrl ?? links.httpBase,
   })
-  const commands = new CommandSender({ store, privateKey: keys.privateKey, now, publish })
+  const commands = new CommandSender({ store, keys, now, publish })
   const distributor = new Distributor({
     store,
     blobs,
@@ -299,6 +299,9 @@ function createServices(
     onFetch: (req) => distributor.handle(req),
     onDeviceOnline: (id) =>
       void deployer.resendOpen(id).catch((err: Error) => log.warn({ device: id, err: err.message }, 'resend failed')),
+    onHubKeySeen: (id, key) => {
+      if (key !== keys.publicKey) void announceKey(commands, keys, id, log)
+    },
   }
   return { metrics, registry, deployer, commands, distributor, retraining, ctx }
 }

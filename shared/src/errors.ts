@@ -57,6 +57,10 @@ export const ERRORS = {
 
   // Signatures, artifacts and updates
   EF_ERR_SIGNATURE_INVALID: { status: 400, message: 'signature does not verify against the pinned hub key' },
+  EF_ERR_HUB_KEY_CHAIN_INVALID: {
+    status: 400,
+    message: 'hub key announcement does not lead from the trusted key to the key that signed it',
+  },
   EF_ERR_CHUNK_HASH_MISMATCH: { status: 400, message: 'chunk content does not match its sha256 in the manifest' },
   EF_ERR_ARTIFACT_HASH_MISMATCH: {
     status: 400,

@@ -124,16 +124,14 @@ export function createApiServer(o: ApiOptions): Server {
     }
     if (req.method === 'GET' && url === '/v1/models') {
       return send(res, 200, {
-        items: o.host
-          .list()
-          .map((x) => ({
-            name: x.name,
-            version: x.version,
-            precision: x.manifest.precision,
-            slot: x.slot,
-            inputs: x.manifest.inputs,
-            outputs: x.manifest.outputs,
-          })),
+        items: o.host.list().map((x) => ({
+          name: x.name,
+          version: x.version,
+          precision: x.manifest.precision,
+          slot: x.slot,
+          inputs: x.manifest.inputs,
+          outputs: x.manifest.outputs,
+        })),
       })
     }
     if (req.method === 'GET' && url === '/v1/stats' && o.stats) return send(res, 200, o.stats())

@@ -3,7 +3,6 @@
 // commands that steer them [EF-2.3.4-7]. agent.ts composes this with the
 // updater and the connection.
 import { join } from 'node:path'
-import type { KeyObject } from 'node:crypto'
 import type { CapturePolicyCmd, Cmd, ConditionsCmd } from '@edgefleet/shared'
 import type { ModelHost } from './host.js'
 import { confidenceOf } from './outputs.js'
@@ -14,10 +13,12 @@ import { Capture } from '../capture/capture.js'
 import { DeviceConditions, type ConditionOverrides } from '../conditions/conditions.js'
 import type { EventReport } from '../updater/updater.js'
 import type { Slots } from '../updater/slots.js'
+import type { HubTrust } from '../trust.js'
 import type { ChunkStore } from '../updater/chunks.js'
 import type { ChunkTransport } from '../updater/download.js'
 
-export type RuntimeCmd = Exclude<Cmd, { type: 'deploy' | 'rollback' }>
+/** Commands the runtime services handle (deploy and rollback go to the updater, hub-key to the trust chain). */
+export type RuntimeCmd = Exclude<Cmd, { type: 'deploy' | 'rollback' | 'hub-key' }>
 
 export interface RuntimeServicesDeps {
   deviceId: string
@@ -27,7 +28,7 @@ export interface RuntimeServicesDeps {
   slots: Slots
   chunks: ChunkStore
   transport: ChunkTransport
-  hubKey: KeyObject
+  trust: HubTrust
   profile: string
   fetchWindow: number
   downloadTimeoutMs: number
@@ -68,7 +69,7 @@ export function createRuntimeServices(d: RuntimeServicesDeps) {
     slots: d.slots,
     chunks: d.chunks,
     transport: d.transport,
-    hubKey: d.hubKey,
+    trust: d.trust,
     profile: d.profile,
     fetchWindow: d.fetchWindow,
     downloadTimeoutMs: d.downloadTimeoutMs,

@@ -15,13 +15,11 @@ import {
   closeSync,
 } from 'node:fs'
 import { join } from 'node:path'
-import type { KeyObject } from 'node:crypto'
 import {
   EdgeFleetError,
   codeOf,
   decodeTensor,
   tensorsClose,
-  verifyDocument,
   type DiscardCmd,
   type Manifest,
   type PromoteCmd,
@@ -33,6 +31,7 @@ import type { ChunkStore } from '../updater/chunks.js'
 import { download, type ChunkTransport } from '../updater/download.js'
 import { healthCheck, type EventReport } from '../updater/updater.js'
 import { hashFile, type Slots } from '../updater/slots.js'
+import type { HubTrust } from '../trust.js'
 import { ArtifactWriter } from '../updater/artifact-writer.js'
 import type { ShadowRunner } from './runner.js'
 
@@ -43,7 +42,7 @@ export interface ShadowManagerDeps {
   slots: Slots
   chunks: ChunkStore
   transport: ChunkTransport
-  hubKey: KeyObject
+  trust: HubTrust
   profile: string
   fetchWindow: number
   downloadTimeoutMs: number
@@ -75,7 +74,7 @@ export class ShadowManager {
       try {
         const s = JSON.parse(readFileSync(f, 'utf8')) as Saved
         const path = join(this.modelDir(model), 'model.onnx')
-        if (!verifyDocument(s.manifest, s.manifestSig, this.d.hubKey) || hashFile(path) !== s.manifest.artifact.digest)
+        if (!this.d.trust.verifyStored(s.manifest, s.manifestSig) || hashFile(path) !== s.manifest.artifact.digest)
           throw new Error('candidate failed verification')
         if (!this.d.host.get(model)) throw new Error('model not served')
         await this.d.runner.start({ ...s, path })
@@ -86,7 +85,7 @@ export class ShadowManager {
   }
 
   async shadow(cmd: ShadowCmd): Promise<EventReport> {
-    const { report, hubKey } = this.d
+    const { report, trust } = this.d
     const m = cmd.manifest
     const base = { cmdId: cmd.id, model: m.model, version: m.version, artifact: m.artifact.digest }
     const fail = (kind: 'rejected' | 'failed' | 'health_failed', err: unknown): EventReport => {
@@ -94,7 +93,7 @@ export class ShadowManager {
       report(ev)
       return ev
     }
-    if (!verifyDocument(m, cmd.manifestSig, hubKey))
+    if (!trust.verifyNew(m, cmd.manifestSig))
       return fail('rejected', new EdgeFleetError('EF_ERR_SIGNATURE_INVALID', 'manifest'))
     if (m.profile !== this.d.profile)
       return fail(

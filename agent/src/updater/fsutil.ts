@@ -13,10 +13,11 @@ export function fsyncDir(dir: string): void {
   }
 }
 
-export function writeFileAtomic(path: string, data: Uint8Array | string): void {
+/** `mode`: permission bits of a new file (before the umask); 0o600 for anything private. */
+export function writeFileAtomic(path: string, data: Uint8Array | string, mode = 0o666): void {
   const tmp = join(dirname(path), `.${basename(path)}.${randomBytes(4).toString('hex')}.tmp`)
   const buf = typeof data === 'string' ? Buffer.from(data) : data
-  const fd = openSync(tmp, 'w')
+  const fd = openSync(tmp, 'w', mode)
   try {
     let off = 0
     while (off < buf.byteLength) off += writeSync(fd, buf, off, buf.byteLength - off)

@@ -3,8 +3,9 @@
 // switch is one atomic rename of active.json [EF-4.5].
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, openSync, readSync, closeSync } from 'node:fs'
 import { join } from 'node:path'
-import { createHash, type KeyObject } from 'node:crypto'
-import { EdgeFleetError, manifestCodec, verifyDocument, type Manifest } from '@edgefleet/shared'
+import { createHash } from 'node:crypto'
+import { EdgeFleetError, manifestCodec, type Manifest } from '@edgefleet/shared'
+import type { HubTrust } from '../trust.js'
 import { writeFileAtomic } from './fsutil.js'
 
 export type Slot = 'a' | 'b'
@@ -72,21 +73,22 @@ export class Slots {
   }
 
   /**
-   * A slot's content if, and only if, its manifest verifies against the hub
-   * key and its model file matches the manifest's size and sha256.
+   * A slot's content if, and only if, its manifest verifies against a hub key
+   * of the trust chain (it was stored before or after a rotation, EF-3.6) and
+   * its model file matches the manifest's size and sha256.
    */
-  verified(model: string, slot: Slot, hubKey: KeyObject): SlotContent | undefined {
-    const c = this.check(model, slot, hubKey)
+  verified(model: string, slot: Slot, trust: HubTrust): SlotContent | undefined {
+    const c = this.check(model, slot, trust)
     return c instanceof EdgeFleetError ? undefined : c
   }
 
   /** The slot's content if it verifies, else why not (a stable code). */
-  check(model: string, slot: Slot, hubKey: KeyObject): SlotContent | EdgeFleetError {
+  check(model: string, slot: Slot, trust: HubTrust): SlotContent | EdgeFleetError {
     const d = this.dir(model, slot)
     try {
       const manifest = manifestCodec.decode(readFileSync(join(d, 'manifest.json')))
       const sig = readFileSync(join(d, 'manifest.sig'), 'utf8')
-      if (!verifyDocument(manifest, sig, hubKey))
+      if (!trust.verifyStored(manifest, sig))
         return new EdgeFleetError('EF_ERR_SIGNATURE_INVALID', `slot ${slot} of ${model}: manifest signature`)
       if (manifest.model !== model)
         return new EdgeFleetError(

@@ -2,14 +2,12 @@
 // slot → verify again → load + health check → atomic switch → report. Any
 // failure leaves the serving version untouched; a kill -9 at any point leaves
 // active.json naming a verified slot.
-import type { KeyObject } from 'node:crypto'
 import {
   EdgeFleetError,
   codeOf,
   compareVersions,
   decodeTensor,
   tensorsClose,
-  verifyDocument,
   type DeployCmd,
   type DeviceEvent,
   type Manifest,
@@ -18,6 +16,7 @@ import {
 import type { ModelHost } from '../runtime/host.js'
 import type { ModelSession, Tensor } from '../runtime/ort.js'
 import { Slots, other, type Slot } from './slots.js'
+import type { HubTrust } from '../trust.js'
 import type { ChunkStore } from './chunks.js'
 import { download, type ChunkTransport } from './download.js'
 import { httpDownload } from './http-download.js'
@@ -30,7 +29,8 @@ export interface UpdaterDeps {
   chunks: ChunkStore
   host: ModelHost
   transport: ChunkTransport
-  hubKey: KeyObject
+  /** Hub keys: new manifests verify under the current one [EF-3.6]. */
+  trust: HubTrust
   profile: string
   fetchWindow: number
   downloadTimeoutMs: number
@@ -79,14 +79,14 @@ export class Updater {
 
   /** Loads every model's active slot at start; falls back to the other slot if it is damaged. */
   async restore(): Promise<void> {
-    const { slots, chunks, host, hubKey } = this.d
+    const { slots, chunks, host, trust } = this.d
     for (const model of slots.models()) {
       const act = slots.active(model)
       const candidates: Slot[] = act ? [act, other(act)] : ['a', 'b']
       // Why the active slot is not served, for the report if the other one is.
       let why: EdgeFleetError | undefined
       for (const slot of candidates) {
-        const c = slots.check(model, slot, hubKey)
+        const c = slots.check(model, slot, trust)
         if (c instanceof EdgeFleetError) {
           if (slot === act) why = c
           continue
@@ -130,7 +130,7 @@ export class Updater {
   }
 
   private async runDeploy(cmd: DeployCmd): Promise<EventReport> {
-    const { slots, chunks, host, hubKey, report } = this.d
+    const { slots, chunks, host, trust, report } = this.d
     const m = cmd.manifest
     const base = {
       cmdId: cmd.id,
@@ -145,7 +145,7 @@ export class Updater {
       return ev
     }
     // Refusals first: nothing is downloaded for a command that cannot apply [EF-3.2, EF-4.6].
-    if (!verifyDocument(m, cmd.manifestSig, hubKey))
+    if (!trust.verifyNew(m, cmd.manifestSig))
       return fail('rejected', new EdgeFleetError('EF_ERR_SIGNATURE_INVALID', 'manifest'))
     if (m.profile !== this.d.profile)
       return fail(
@@ -288,10 +288,10 @@ export class Updater {
 
   /** Streams the chunks into the slot's model file, checking size and sha256 of the whole. */
   private async runRollback(cmd: RollbackCmd): Promise<EventReport> {
-    const { slots, host, hubKey, report } = this.d
+    const { slots, host, trust, report } = this.d
     const act = slots.active(cmd.model)
     const base = { cmdId: cmd.id, model: cmd.model }
-    const target = act ? slots.verified(cmd.model, other(act), hubKey) : undefined
+    const target = act ? slots.verified(cmd.model, other(act), trust) : undefined
     if (!target || (cmd.toVersion && target.manifest.version !== cmd.toVersion)) {
       const ev: EventReport = {
         ...base,

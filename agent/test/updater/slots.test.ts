@@ -3,13 +3,14 @@
 import { copyFileSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { generateSigningKeys, privateKeyFromPem, publicKeyFromText } from '@edgefleet/shared'
+import { generateSigningKeys, privateKeyFromPem } from '@edgefleet/shared'
+import { HubTrust } from '../../src/trust.js'
 import { Slots, other } from '../../src/updater/slots.js'
 import { MODELS, buildWake, tempDir, type Build } from '../fixtures/agent.js'
 
 const keys = generateSigningKeys()
 const priv = privateKeyFromPem(keys.privateKeyPem)
-const pub = publicKeyFromText(keys.publicKey)
+const pub = new HubTrust(keys.publicKey)
 
 describe('Slots', () => {
   const t = tempDir()
@@ -39,7 +40,7 @@ describe('Slots', () => {
     const v = slots.verified('wake', 'a', pub)
     expect(v?.manifest.version).toBe('1.0')
     expect(v?.modelPath).toBe(slots.modelPath('wake', 'a'))
-    expect(slots.verified('wake', 'a', publicKeyFromText(generateSigningKeys().publicKey))).toBeUndefined()
+    expect(slots.verified('wake', 'a', new HubTrust(generateSigningKeys().publicKey))).toBeUndefined()
     expect(slots.verified('wake', 'b', pub)).toBeUndefined()
     // Filed under another model name it is not that model's.
     expect(slots.verified('other', 'a', pub)).toBeUndefined()

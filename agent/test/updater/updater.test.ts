@@ -4,8 +4,9 @@
 import { readFileSync, writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { generateSigningKeys, privateKeyFromPem, publicKeyFromText, tensorsClose } from '@edgefleet/shared'
+import { generateSigningKeys, privateKeyFromPem, tensorsClose } from '@edgefleet/shared'
 import { ModelHost } from '../../src/runtime/host.js'
+import { HubTrust } from '../../src/trust.js'
 import { Slots } from '../../src/updater/slots.js'
 import { ChunkStore } from '../../src/updater/chunks.js'
 import { Updater, type EventReport } from '../../src/updater/updater.js'
@@ -24,7 +25,7 @@ import {
 
 const keys = generateSigningKeys()
 const priv = privateKeyFromPem(keys.privateKeyPem)
-const hubKey = publicKeyFromText(keys.publicKey)
+const trust = new HubTrust(keys.publicKey)
 const rogue = privateKeyFromPem(generateSigningKeys().privateKeyPem)
 
 interface Agent {
@@ -52,7 +53,7 @@ describe('Updater', () => {
       chunks,
       host,
       transport,
-      hubKey,
+      trust,
       profile: 'gateway-rpi4',
       fetchWindow: 4,
       downloadTimeoutMs: 10_000,
@@ -103,7 +104,7 @@ describe('Updater', () => {
       slot: 'a',
       version: '1.0',
     })
-    expect(agent.slots.verified('wake', 'a', hubKey)?.manifest.version).toBe('1.0')
+    expect(agent.slots.verified('wake', 'a', trust)?.manifest.version).toBe('1.0')
     expect(readFileSync(agent.slots.modelPath('wake', 'a')).equals(builds.v1.bytes)).toBe(true)
     expect(agent.changes).toBe(1)
     expect(new Set(transport.requested).size).toBe(builds.v1.chunked.chunks.length)
@@ -156,7 +157,7 @@ describe('Updater', () => {
     expect(agent.slots.active('wake')).toBe('a')
     expect(agent.changes).toBe(1)
     // The staged build is discarded [EF-4.5]: a later restore or rollback can never pick it up.
-    expect(agent.slots.verified('wake', 'b', hubKey)).toBeUndefined()
+    expect(agent.slots.verified('wake', 'b', trust)).toBeUndefined()
     expect((await agent.updater.rollback(rollbackCmd('wake', priv))).code).toBe('EF_ERR_NO_ROLLBACK_TARGET')
     await expectServes(MODELS.hello, '1.0')
   })
@@ -169,7 +170,7 @@ describe('Updater', () => {
     // The failed attempt left its verified chunks in the store: nothing is fetched twice [EF-4.3].
     expect(transport.requested.length).toBe(asked)
     expect(agent.slots.active('wake')).toBe('b')
-    expect(agent.slots.verified('wake', 'a', hubKey)?.manifest.version).toBe('1.0')
+    expect(agent.slots.verified('wake', 'a', trust)?.manifest.version).toBe('1.0')
     await expectServes(MODELS.namaste, '2.0')
   })
 
@@ -210,7 +211,7 @@ describe('Updater', () => {
     expect(ev.kind).toBe('activated')
     expect(agent.slots.active('wake')).toBe('a')
     expect(transport.requested.length - asked).toBe(builds.v3.chunked.chunks.length)
-    expect(agent.slots.verified('wake', 'b', hubKey)?.manifest.version).toBe('2.0')
+    expect(agent.slots.verified('wake', 'b', trust)?.manifest.version).toBe('2.0')
     await expectServes(MODELS.hello, '3.0')
   })
 

@@ -23,6 +23,7 @@ import { installAuth } from './auth.js'
 import { docsRoutes, recordRoutes } from './openapi.js'
 import { rolloutRoutes } from './routes/rollouts.js'
 import { tokenRoutes } from './routes/tokens.js'
+import { hubKeyRoutes } from './routes/hub-key.js'
 import { metricsRoutes } from '../metrics/prometheus.js'
 import type { RolloutEngine } from '../rollouts/engine.js'
 import type { Retraining } from '../telemetry/index.js'
@@ -108,6 +109,7 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
   await app.register(consoleRoutes, deps)
   await app.register(rolloutRoutes, deps)
   await app.register(tokenRoutes, deps)
+  await app.register(hubKeyRoutes, deps)
   await app.register(feedRoutes, deps)
   await app.register(retrainingRoutes, deps)
   await app.register(metricsRoutes, {

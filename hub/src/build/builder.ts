@@ -23,7 +23,8 @@ export interface BuilderDeps {
   store: HubStore
   blobs: BlobStore
   profiles: Map<string, FirmwareProfile>
-  privateKey: KeyObject
+  /** The hub's current signing key, read at each signature (it changes on rotation, EF-3.6). */
+  keys: { readonly privateKey: KeyObject }
   log: Logger
   now: () => number
   /** Compile worker script; defaults to worker.js beside the compiler (tests running from source pass the built one). */
@@ -127,7 +128,7 @@ export class Builder {
         validation: { ...result.report, buildMs: now() - started },
         ...(v.parent ? { parent: v.parent } : {}),
       })
-      const manifestSig = signDocument(manifest, this.deps.privateKey)
+      const manifestSig = signDocument(manifest, this.deps.keys.privateKey)
       log.info(
         { model: v.model, version: v.version, profile: profileId, precision: result.precision, ms: now() - started },
         'build ok',

@@ -2,12 +2,21 @@
 // capture-policy and conditions. Like deploy commands they are signed with the
 // hub's key over their canonical JSON and sent QoS 1 on the device's cmd topic.
 import { randomUUID, type KeyObject } from 'node:crypto'
-import { EdgeFleetError, cmdCodec, signDocument, topics, type CapturePolicy, type Cmd } from '@edgefleet/shared'
+import {
+  EdgeFleetError,
+  cmdCodec,
+  signDocument,
+  topics,
+  type CapturePolicy,
+  type Cmd,
+  type KeyRotation,
+} from '@edgefleet/shared'
 import type { HubStore } from '../store/index.js'
 
 export interface CommandSenderDeps {
   store: HubStore
-  privateKey: KeyObject
+  /** The hub's current signing key, read at each signature (it changes on rotation, EF-3.6). */
+  keys: { readonly privateKey: KeyObject }
   now: () => number
   publish: (topic: string, payload: Buffer) => Promise<void>
 }
@@ -34,7 +43,7 @@ export class CommandSender {
   ): Promise<string> {
     this.device(deviceId)
     const unsigned = { v: 1 as const, id: randomUUID(), deviceId, issuedAt: this.d.now(), type, ...body }
-    const cmd = cmdCodec.check({ ...unsigned, sig: signDocument(unsigned, this.d.privateKey) })
+    const cmd = cmdCodec.check({ ...unsigned, sig: signDocument(unsigned, this.d.keys.privateKey) })
     await this.d.publish(topics.cmd(deviceId), cmdCodec.encode(cmd))
     return cmd.id
   }
@@ -53,7 +62,14 @@ export class CommandSender {
         'EF_ERR_BUILD_NOT_FOUND',
         `${model}@${version} has no successful build for ${dev.profile}`,
       )
-    return this.send(deviceId, 'shadow', { manifest: b.manifest, manifestSig: b.manifestSig, fraction })
+    // Signed now, not at build time: a build older than a key rotation still verifies [EF-3.6].
+    const manifestSig = signDocument(b.manifest, this.d.keys.privateKey)
+    return this.send(deviceId, 'shadow', { manifest: b.manifest, manifestSig, fraction })
+  }
+
+  /** Announces the hub's current key with the chain of rotations that leads to it [EF-3.6]. */
+  announceKey(deviceId: string, chain: readonly KeyRotation[]): Promise<string> {
+    return this.send(deviceId, 'hub-key', { chain: [...chain] })
   }
 
   promote(deviceId: string, model: string, version: string): Promise<string> {

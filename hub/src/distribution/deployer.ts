@@ -11,7 +11,8 @@ import { parseTarget } from './target.js'
 export interface DeployerDeps {
   store: HubStore
   builder: Builder
-  privateKey: KeyObject
+  /** The hub's current signing key, read at each signature (it changes on rotation, EF-3.6). */
+  keys: { readonly privateKey: KeyObject }
   log: Logger
   now: () => number
   publish: (topic: string, payload: Buffer) => Promise<void>
@@ -90,11 +91,12 @@ export class Deployer {
       type: 'deploy',
       deploymentId: d.id,
       manifest: b.manifest,
-      manifestSig: b.manifestSig,
+      // Signed now rather than at build time, so a build made before a key rotation reaches agents under the new key [EF-3.6].
+      manifestSig: signDocument(b.manifest, this.deps.keys.privateKey),
       ...(d.rollback ? { rollback: true } : {}),
       ...(this.deps.httpBase?.() ? { httpBase: this.deps.httpBase() } : {}),
     }
-    const cmd = cmdCodec.check({ ...unsigned, sig: signDocument(unsigned, this.deps.privateKey) })
+    const cmd = cmdCodec.check({ ...unsigned, sig: signDocument(unsigned, this.deps.keys.privateKey) })
     this.deps.store.deployments.setSent(d.id, deviceId, cmdId, this.deps.now())
     await this.deps.publish(topics.cmd(deviceId), cmdCodec.encode(cmd))
   }

@@ -23,6 +23,8 @@ export interface HandlerContext {
   metrics: HubMetrics
   now: () => number
   onDeviceOnline: (deviceId: string) => void
+  /** A device reported the hub key it trusts; the hub re-announces a rotation it missed [EF-3.6]. */
+  onHubKeySeen?: (deviceId: string, hubKey: string) => void
   onFetch: (req: FetchRequest) => void
   assertSameDevice: (topicDevice: string, payloadDevice: string) => void
   /** Batched telemetry and sample ingest [EF-9.1]; without it handlers write one message per transaction. */

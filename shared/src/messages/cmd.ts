@@ -5,6 +5,7 @@ import { Type, type Static } from '@sinclair/typebox'
 import { codec } from '../schema.js'
 import { Id, Signature, Timestamp, Version } from './common.js'
 import { Manifest } from './manifest.js'
+import { KeyRotation, MAX_KEY_CHAIN } from '../key-rotation.js'
 
 const base = {
   v: Type.Literal(1),
@@ -111,6 +112,16 @@ export const ConditionsCmd = Type.Object(
   { additionalProperties: false },
 )
 
+/**
+ * Announces the hub's new signing key [EF-3.6]: the chain of every rotation,
+ * which the agent walks from the key it trusts. The command itself is signed
+ * with the newest key, which the walk must reach.
+ */
+export const HubKeyCmd = Type.Object(
+  { ...base, type: Type.Literal('hub-key'), chain: Type.Array(KeyRotation, { minItems: 1, maxItems: MAX_KEY_CHAIN }) },
+  { additionalProperties: false },
+)
+
 export const Cmd = Type.Union([
   DeployCmd,
   RollbackCmd,
@@ -119,6 +130,7 @@ export const Cmd = Type.Union([
   DiscardCmd,
   CapturePolicyCmd,
   ConditionsCmd,
+  HubKeyCmd,
 ])
 export type Cmd = Static<typeof Cmd>
 export type DeployCmd = Static<typeof DeployCmd>
@@ -128,6 +140,7 @@ export type PromoteCmd = Static<typeof PromoteCmd>
 export type DiscardCmd = Static<typeof DiscardCmd>
 export type CapturePolicyCmd = Static<typeof CapturePolicyCmd>
 export type ConditionsCmd = Static<typeof ConditionsCmd>
+export type HubKeyCmd = Static<typeof HubKeyCmd>
 export type UnsignedCmd = Cmd extends infer C ? (C extends Cmd ? Omit<C, 'sig'> : never) : never
 
 export const cmdCodec = codec(Cmd, 9 * 1024 * 1024)

@@ -34,6 +34,8 @@ export const DeviceState = Type.Object(
     power: Type.Optional(Type.Union([Type.Literal('charging'), Type.Literal('battery'), Type.Literal('unknown')])),
     /** Whether the device is idle (low CPU load, or simulated) [EF-2.1.2]. */
     idle: Type.Optional(Type.Boolean()),
+    /** The hub public key the agent trusts now; the hub re-announces a rotation to an agent still on an older one [EF-3.6]. */
+    hubKey: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9_-]{43}$' })),
     /** Port of the local inference API on the device's loopback. */
     apiPort: Type.Optional(Type.Integer({ minimum: 0, maximum: 65535 })),
   },

@@ -1,30 +1,42 @@
 // ef/v1/dev/{id}/cmd [EF-2.3]: verify the hub's signature, drop duplicates by
-// command id (reporting the stored result again), then dispatch by type.
-import type { KeyObject } from 'node:crypto'
-import { EdgeFleetError, cmdCodec, codeOf, verifyDocument, type Cmd } from '@edgefleet/shared'
+// command id (reporting the stored result again), then dispatch by type. A
+// hub-key announcement [EF-3.6] is checked against the chain it carries first.
+import {
+  EdgeFleetError,
+  cmdCodec,
+  codeOf,
+  publicKeyFromText,
+  verifyDocument,
+  type Cmd,
+  type HubKeyCmd,
+} from '@edgefleet/shared'
 import type { Logger } from 'pino'
 import type { AgentDb } from '../../store/db.js'
 import type { EventReport, Updater } from '../../updater/updater.js'
+import type { HubTrust } from '../../trust.js'
 
 export interface CmdContext {
   deviceId: string
-  hubKey: KeyObject
+  /** Keys the hub signs with; a command must verify under the current one. */
+  trust: HubTrust
+  /** Called after the trusted key changed, to report it in the state [EF-3.6]. */
+  onTrustChanged?: () => void
   db: AgentDb
   updater: Updater
   log: Logger
   report: (ev: EventReport) => void
   now: () => number
   /** Runtime commands (shadow, promote, discard, capture-policy, conditions) [EF-2.3.4-7]. */
-  runtime: (cmd: Exclude<Cmd, { type: 'deploy' | 'rollback' }>) => Promise<EventReport>
+  runtime: (cmd: Exclude<Cmd, { type: 'deploy' | 'rollback' | 'hub-key' }>) => Promise<EventReport>
 }
 
 export async function handleCmd(ctx: CmdContext, payload: Buffer): Promise<void> {
   let cmd: Cmd
   try {
     cmd = cmdCodec.decode(payload)
+    if (cmd.type === 'hub-key') return acceptHubKey(ctx, cmd)
     const { sig, ...unsigned } = cmd
-    if (!verifyDocument(unsigned, sig, ctx.hubKey))
-      throw new EdgeFleetError('EF_ERR_SIGNATURE_INVALID', `command ${cmd.id}`)
+    if (!ctx.trust.verifyNew(unsigned, sig)) throw new EdgeFleetError('EF_ERR_SIGNATURE_INVALID', `command ${cmd.id}`)
     if (cmd.deviceId !== ctx.deviceId)
       throw new EdgeFleetError('EF_ERR_TOPIC_DEVICE_MISMATCH', `command for ${cmd.deviceId}`)
   } catch (err) {
@@ -61,6 +73,28 @@ export async function handleCmd(ctx: CmdContext, payload: Buffer): Promise<void>
   } finally {
     inProgress.delete(cmd.id)
   }
+}
+
+/**
+ * [EF-3.6] The announcement is signed with the newest hub key; it counts only
+ * if the chain it carries leads from the key trusted now to that key, every
+ * step signed by both of its keys. The new key is saved before it is used; an
+ * announcement of the key already trusted only acknowledges again.
+ */
+function acceptHubKey(ctx: CmdContext, cmd: HubKeyCmd): void {
+  const { sig, ...unsigned } = cmd
+  const before = ctx.trust.current
+  if (!verifyDocument(unsigned, sig, publicKeyFromText(ctx.trust.reach(cmd.chain))))
+    throw new EdgeFleetError(
+      'EF_ERR_HUB_KEY_CHAIN_INVALID',
+      `command ${cmd.id}: its chain does not lead from the trusted key ${before} to the key that signed it`,
+    )
+  if (cmd.deviceId !== ctx.deviceId)
+    throw new EdgeFleetError('EF_ERR_TOPIC_DEVICE_MISMATCH', `command for ${cmd.deviceId}`)
+  const moved = ctx.trust.advance(cmd.chain)
+  if (moved) ctx.onTrustChanged?.()
+  ctx.log.info({ from: before, to: ctx.trust.current, moved }, moved ? 'hub key rotated' : 'hub key already current')
+  ctx.report({ cmdId: cmd.id, kind: 'received', message: `hub key ${ctx.trust.current}` })
 }
 
 /** Commands executing in this process (redeliveries during a run are ignored). */

@@ -46,6 +46,8 @@ const DeviceOut = Type.Object({
     Type.Object({ name: Type.String(), version: Type.String(), precision: Type.String(), slot: Type.String() }),
   ),
   apiPort: Type.Union([Type.Integer(), Type.Null()]),
+  /** The hub key the agent last said it trusts (null before it reported one) [EF-3.6]. */
+  hubKey: Type.Union([Type.String(), Type.Null()]),
 })
 
 export function deviceOut(d: DeviceRow): Static<typeof DeviceOut> {
@@ -65,6 +67,7 @@ export function deviceOut(d: DeviceRow): Static<typeof DeviceOut> {
       slot: m.slot,
     })),
     apiPort: d.state?.apiPort ?? null,
+    hubKey: d.state?.hubKey ?? null,
   }
 }
 
