@@ -1,5 +1,6 @@
 // `edgefleet device add`, `edgefleet devices list`: provisioning and the
-// device list over the HTTP API.
+// device list over the HTTP API; `device disable|enable|remove|rotate-secret`:
+// each device's lifecycle [EF-1.3.3].
 import { command, UsageError, type Command } from './command.js'
 import { table } from './format.js'
 import { keyValues } from './model-options.js'
@@ -38,6 +39,7 @@ const deviceAdd = command({
 
 interface DeviceRow {
   id: string
+  status: string
   profile: string
   online: boolean
   models: { name: string; version: string }[]
@@ -57,7 +59,7 @@ const devicesList = command({
         r.items.map((d) => ({
           id: d.id,
           profile: d.profile,
-          state: d.online ? 'online' : 'offline',
+          state: d.status !== 'active' ? d.status : d.online ? 'online' : 'offline',
           models: d.models.map((m) => `${m.name}@${m.version}`).join(',') || null,
           tags:
             Object.entries(d.tags)
@@ -71,4 +73,75 @@ const devicesList = command({
   },
 })
 
-export const deviceCommands: Command[] = [deviceAdd, devicesList]
+/** disable, enable, remove: one API call each, no options but the common ones. */
+const lifecycle = (
+  verb: 'disable' | 'enable' | 'remove',
+  summary: string,
+  method: 'POST' | 'DELETE',
+  path: (id: string) => string,
+) =>
+  command({
+    name: `device ${verb}`,
+    summary: [`device ${verb} ID`, summary],
+    help: `edgefleet device ${verb} ID [--json]`,
+    options: {},
+    async run({ args, hub, emit }) {
+      const id = args.pos[0]
+      if (!id) throw new UsageError(`device ${verb} needs ID`)
+      const r = await hub.request<{ device?: { status: string } } | undefined>(method, path(encodeURIComponent(id)))
+      const status = r?.device?.status ?? 'removed'
+      emit({ id, status }, () => `device ${id}: ${status}`)
+      return 0
+    },
+  })
+
+const deviceDisable = lifecycle(
+  'disable',
+  'drop the device from the broker and refuse it until enabled (operator)',
+  'POST',
+  (id) => `/api/v1/devices/${id}/disable`,
+)
+const deviceEnable = lifecycle(
+  'enable',
+  'let a disabled device connect again (admin)',
+  'POST',
+  (id) => `/api/v1/devices/${id}/enable`,
+)
+const deviceRemove = lifecycle(
+  'remove',
+  'retire a device for good: disconnected, refused, history kept, id never reused (admin)',
+  'DELETE',
+  (id) => `/api/v1/devices/${id}`,
+)
+
+const deviceRotateSecret = command({
+  name: 'device rotate-secret',
+  summary: ['device rotate-secret ID', 'new device secret, printed once; the old one is refused at once (admin)'],
+  help: `edgefleet device rotate-secret ID [--json]   (prints the new secret once)`,
+  options: {},
+  async run({ args, hub, emit }) {
+    const id = args.pos[0]
+    if (!id) throw new UsageError('device rotate-secret needs ID')
+    const r = await hub.request<{ id: string; secret: string }>(
+      'POST',
+      `/api/v1/devices/${encodeURIComponent(id)}/rotate-secret`,
+    )
+    emit(
+      r,
+      () =>
+        `device ${r.id}: new secret (shown once; the old one is refused from now on)
+  secret: ${r.secret}
+Restart its agent with --secret=${r.secret}`,
+    )
+    return 0
+  },
+})
+
+export const deviceCommands: Command[] = [
+  deviceAdd,
+  devicesList,
+  deviceDisable,
+  deviceEnable,
+  deviceRemove,
+  deviceRotateSecret,
+]

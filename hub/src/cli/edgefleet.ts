@@ -5,6 +5,7 @@
 // order `edgefleet --help` shows them.
 import { runCommandLine, type Command } from './command.js'
 import { hubStartCommands } from './hub-start.js'
+import { hubKeyCommands } from './hub-key.js'
 import { deviceCommands } from './devices.js'
 import { modelCommands } from './models.js'
 import { deploymentCommands } from './deployments.js'
@@ -15,6 +16,7 @@ import { compileCommands } from './compile.js'
 
 export const COMMANDS: readonly Command[] = [
   ...hubStartCommands,
+  ...hubKeyCommands,
   ...deviceCommands,
   ...modelCommands,
   ...deploymentCommands,

@@ -29,8 +29,14 @@ describe('every command', () => {
     expect(names).toEqual(
       expect.arrayContaining([
         'hub start',
+        'hub key',
+        'hub rotate-key',
         'device add',
         'devices list',
+        'device disable',
+        'device enable',
+        'device remove',
+        'device rotate-secret',
         'model add',
         'models list',
         'model show',
