@@ -43,23 +43,36 @@ export interface GateVerdict {
   values: GateValues
 }
 
+/**
+ * The new version's traffic on the wave's devices (cohort) and the comparable
+ * traffic of the previous version (baseline). A shadow stage has none: nothing
+ * of the new version serves yet [EF-8.8].
+ */
+export interface Traffic {
+  cohort: CohortStats
+  baseline: CohortStats
+}
+
 export function gateValues(
-  cohort: CohortStats,
-  baseline: CohortStats,
+  traffic: Traffic | null,
   shadow: ShadowStats,
   failedDevices: number,
   p95FloorMs = 0,
 ): GateValues {
-  const errorRate = cohort.requests ? cohort.errors / cohort.requests : null
-  const baselineErrorRate = baseline.requests ? baseline.errors / baseline.requests : null
-  const p95Ms = histogramQuantile(cohort.latency, 0.95)
-  const baselineP95Ms = histogramQuantile(baseline.latency, 0.95)
-  const finite = (x: number | null) => (x !== null && Number.isFinite(x) ? x : null)
+  const cohort = traffic?.cohort
+  const baseline = traffic?.baseline
+  const errorRate = cohort?.requests ? cohort.errors / cohort.requests : null
+  const baselineErrorRate = baseline?.requests ? baseline.errors / baseline.requests : null
+  const finite = (x: number | null | undefined) => (x !== null && x !== undefined && Number.isFinite(x) ? x : null)
+  const p95Ms = cohort ? histogramQuantile(cohort.latency, 0.95) : null
+  const baselineP95Ms = baseline ? histogramQuantile(baseline.latency, 0.95) : null
+  const cohortConfidence = meanConfidence(cohort?.confidence ?? null)
+  const baselineConfidence = meanConfidence(baseline?.confidence ?? null)
   return {
-    cohortDevices: cohort.devices,
-    cohortRequests: cohort.requests,
-    baselineDevices: baseline.devices,
-    baselineRequests: baseline.requests,
+    cohortDevices: cohort?.devices ?? 0,
+    cohortRequests: cohort?.requests ?? 0,
+    baselineDevices: baseline?.devices ?? 0,
+    baselineRequests: baseline?.requests ?? 0,
     errorRate,
     baselineErrorRate,
     p95Ms: finite(p95Ms),
@@ -70,13 +83,38 @@ export function gateValues(
         : null,
     shadowRuns: shadow.runs,
     shadowAgreement: shadow.runs ? shadow.agree / shadow.runs : null,
-    confidencePsi: finite(psi(baseline.confidence, cohort.confidence)),
-    confidenceShift: (() => {
-      const a = meanConfidence(cohort.confidence)
-      const b = meanConfidence(baseline.confidence)
-      return a !== null && b !== null ? a - b : null
-    })(),
+    confidencePsi: traffic ? finite(psi(traffic.baseline.confidence, traffic.cohort.confidence)) : null,
+    confidenceShift:
+      cohortConfidence !== null && baselineConfidence !== null ? cohortConfidence - baselineConfidence : null,
     failedDevices,
+  }
+}
+
+/** The values kept as one point of a rollout's gate time series [EF-8.5]. */
+export function gateSample(v: GateValues): Record<string, number | null> {
+  const {
+    errorRate,
+    baselineErrorRate,
+    p95Ms,
+    baselineP95Ms,
+    p95Ratio,
+    shadowAgreement,
+    confidencePsi,
+    confidenceShift,
+    cohortRequests,
+    baselineRequests,
+  } = v
+  return {
+    errorRate,
+    baselineErrorRate,
+    p95Ms,
+    baselineP95Ms,
+    p95Ratio,
+    shadowAgreement,
+    confidencePsi,
+    confidenceShift,
+    cohortRequests,
+    baselineRequests,
   }
 }
 

@@ -1,0 +1,91 @@
+// State 'running': the current wave is drawn and its devices tracked, then
+// the wave's phase decides the step: shadow candidates [EF-8.8], deploys as
+// devices become due [EF-8.4], or the soak behind the health gates [EF-8.5].
+import type { DeviceRow, RolloutDeviceRow, RolloutRow } from '../../store/index.js'
+import { DONE_DEVICE, WAITING, counts, decide, type StepContext } from '../context.js'
+import { enrollJoiners, track } from '../devices.js'
+import { unmetConditions } from '../schedule.js'
+import type { RolloutSpec } from '../spec.js'
+import { draw } from '../waves.js'
+import { stepShadow } from './shadow.js'
+import { stepSoak } from './soak.js'
+
+export async function stepRunning(ctx: StepContext, r: RolloutRow): Promise<void> {
+  const { store } = ctx.deps
+  enrollJoiners(ctx, r)
+  draw(store, r, ctx.t)
+  const devices = store.rollouts.devices(r.id)
+  track(store, r, devices, ctx.t)
+  const wave = devices.filter((x) => x.wave === r.wave)
+  if (r.phase === 'shadow') return stepShadow(ctx, r, wave)
+  // Devices that become due during the soak (a window opens, a jitter ends) are deployed then.
+  await dispatch(ctx, r, wave)
+  const current = store.rollouts.devices(r.id).filter((x) => x.wave === r.wave)
+  if (r.phase === 'deploy') return endDeploy(ctx, r, current)
+  if (r.phase !== 'soak') return
+  stepSoak(ctx, r, current)
+  // A wave that passed starts the next one's deploys in this same tick rather than the next one.
+  const next = store.rollouts.get(r.id)!
+  if (next.state === 'running' && next.wave !== r.wave) return stepRunning(ctx, next)
+}
+
+/** The wave's deploys are all done (activated, skipped or failed): its soak starts. */
+function endDeploy(ctx: StepContext, r: RolloutRow, wave: RolloutDeviceRow[]): void {
+  if (!wave.every((x) => DONE_DEVICE.has(x.status))) return
+  const { store } = ctx.deps
+  const spec = r.spec as RolloutSpec
+  const soakMs = spec.waves[r.wave].soakMs ?? spec.soakMs
+  store.rollouts.tx(() => {
+    store.rollouts.update(r.id, { phase: 'soak', soakUntil: ctx.t + soakMs }, ctx.t)
+    decide(store, r, ctx.t, 'wave', 'deployed', counts(wave))
+  })
+}
+
+/** Sends deploys to the wave's devices that are due: in their window, showing the conditions, past their jitter [EF-8.4]. */
+async function dispatch(ctx: StepContext, r: RolloutRow, wave: RolloutDeviceRow[]): Promise<void> {
+  const { store } = ctx.deps
+  const { t } = ctx
+  const due: DeviceRow[] = []
+  store.rollouts.tx(() => {
+    for (const x of wave) {
+      const dev = WAITING.has(x.status) ? ctx.byId.get(x.deviceId) : undefined
+      if (!dev) continue
+      const next = readiness(ctx, r.spec as RolloutSpec, x, dev)
+      if (next.status !== x.status || next.dueAt !== x.dueAt)
+        store.rollouts.updateDevice(r.id, x.deviceId, { status: next.status, dueAt: next.dueAt }, t)
+      if (next.due) due.push(dev)
+    }
+  })
+  if (due.length === 0) return
+  const dep = await ctx.deps.deployer.deployTo(due, {
+    model: r.model,
+    version: r.version,
+    target: `rollout:${r.id}#${r.wave + 1}`,
+  })
+  store.rollouts.tx(() => {
+    for (const dev of due) store.rollouts.updateDevice(r.id, dev.id, { status: 'deploying', deploymentId: dep.id }, t)
+  })
+}
+
+interface Readiness {
+  status: RolloutDeviceRow['status']
+  dueAt: number | null
+  /** Deploy it in this tick. */
+  due: boolean
+}
+
+/** Where a waiting device stands: outside its window, missing a condition, jittered, or due [EF-8.4]. */
+function readiness(ctx: StepContext, spec: RolloutSpec, x: RolloutDeviceRow, dev: DeviceRow): Readiness {
+  const { schedule } = spec
+  if (schedule.maintenanceWindows && !ctx.windows.open(dev.profile))
+    return { status: 'waiting_window', dueAt: x.dueAt, due: false }
+  if (unmetConditions(schedule.conditions, dev.state).length)
+    return { status: 'waiting_conditions', dueAt: x.dueAt, due: false }
+  if (schedule.jitterMs > 0 && x.dueAt === null) {
+    const dueAt = ctx.t + Math.floor(ctx.deps.random() * schedule.jitterMs)
+    return { status: 'scheduled', dueAt, due: dueAt <= ctx.t }
+  }
+  // Past its jitter (or none): deployed now, its stored status left as it is.
+  if (x.dueAt === null || x.dueAt <= ctx.t) return { status: x.status, dueAt: x.dueAt, due: true }
+  return { status: x.status, dueAt: x.dueAt, due: false }
+}
