@@ -11,7 +11,7 @@ import { EdgeFleetError, codeOf, profileCodec, profileProblems, type FirmwarePro
 import { runCommandLine } from '../cli/command.js'
 import { compileCommands, type CompileArgs } from '../cli/compile.js'
 import { compile, type CompileResult } from './index.js'
-import type { Progress } from './plan.js'
+import type { Progress } from './report.js'
 
 /** firmware-profiles/ of the repository this package sits in: the first one found walking up from here. */
 export function defaultProfilesDir(): string | undefined {

@@ -1,18 +1,19 @@
 // The compiler: turns a registered float ONNX model into the build for one
 // device profile (optimized, quantized or converted), proves the build against
-// the float model and reports how it compares. Pipeline: plan.ts (candidates,
-// proof, choice) → build.ts (one candidate) → passes/* (graph rewrites on
+// the float model and reports how it compares. Pipeline: plan.ts (candidates.ts,
+// prove.ts, choose.ts) → build.ts (one candidate) → passes/* (graph rewrites on
 // onnx/*, our protobuf model).
 import { EdgeFleetError, type FirmwareProfile, type Precision, type TensorSpec } from '@edgefleet/shared'
 import { openSession, run, sessionSignature, type NamedTensor } from './ort.js'
-import { planBuild, type PlanOptions, type CandidateReport, type Progress } from './plan.js'
+import { planBuild, type PlanOptions } from './plan.js'
+import type { CandidateReport, Progress } from './report.js'
 import type { Accuracy } from './measure.js'
 
 export { openSession, run, sessionSignature, type NamedTensor, type Session } from './ort.js'
 export { synthesizeInputs, concreteDims, prng } from './inputs.js'
 export { readNpy, writeNpy } from './npy.js'
 export { decodeModel, encodeModel } from './onnx/proto.js'
-export { defaultAccuracyBudget, type Progress, type CandidateReport } from './plan.js'
+export { defaultAccuracyBudget, type Progress, type CandidateReport } from './report.js'
 export { compileInWorker } from './worker-client.js'
 
 export interface CompileOptions extends PlanOptions {

@@ -1,0 +1,110 @@
+// Candidate generation: one build per precision the plan tries, each opened
+// in ORT, run on the validation samples and proven (prove.ts). A static int8
+// build that misses only its accuracy budget is retried with its first, most
+// sensitive layers kept in float (STATIC_KEEP_FLOAT_STEPS).
+import type { Precision } from '@edgefleet/shared'
+import { buildCandidate, type Built, type Prepared } from './build.js'
+import { runAll } from './measure.js'
+import { openSession, type NamedTensor, type Session } from './ort.js'
+import { prove } from './prove.js'
+import type { Budgets, CandidateReport, Progress } from './report.js'
+
+/** How many leading Conv/MatMul the planner leaves in float, in turn, when a full static build misses the accuracy budget. */
+export const STATIC_KEEP_FLOAT_STEPS = [2, 4, 8]
+
+/** A build that passed every budget, with its open session for timing. */
+export interface Candidate {
+  built: Built
+  report: CandidateReport
+  session: Session
+}
+
+export interface GenerationInputs {
+  prep: Prepared
+  threads: number
+  /** The float model's outputs on `validation`. */
+  refs: Record<string, NamedTensor>[]
+  validation: Record<string, NamedTensor>[]
+  budgets: Budgets
+  floatBytes: number
+  /** The caller forced a keep-float count: no retries then. */
+  staticKeepFloat?: number
+  progress: (p: Progress) => void
+  /** Every session opened is added here; the caller releases them. */
+  sessions: Session[]
+}
+
+/** Every precision's report (a retried one: its last attempt), and the builds that passed. */
+export async function generateCandidates(
+  precisions: readonly Precision[],
+  g: GenerationInputs,
+): Promise<{ reports: CandidateReport[]; passing: Candidate[] }> {
+  const reports: CandidateReport[] = []
+  const passing: Candidate[] = []
+  for (let i = 0; i < precisions.length; i++) {
+    const precision = precisions[i]
+    g.progress({ phase: 'build', precision, done: i, total: precisions.length })
+    let a = await attempt(g, precision)
+    // A static build that misses only the accuracy budget: keep the first few (most sensitive)
+    // layers in float compute and try again, as long as that is what the caller left open.
+    if (precision === 'int8-static' && g.staticKeepFloat === undefined) {
+      for (const keep of STATIC_KEEP_FLOAT_STEPS) {
+        if (!a.accuracyOnly) break
+        const first = a.report.reason
+        a = await attempt(g, precision, keep)
+        a.report.notes = [...(a.report.notes ?? []), `all layers quantized missed the budget (${first})`]
+      }
+    }
+    if (a.passed) passing.push(a.passed)
+    reports.push(a.report)
+    g.progress({ phase: 'validate', precision, done: i + 1, total: precisions.length })
+  }
+  return { reports, passing }
+}
+
+interface Attempt {
+  report: CandidateReport
+  /** The only budgets missed were accuracy ones. */
+  accuracyOnly: boolean
+  passed?: Candidate
+}
+
+/** Builds, opens, runs and proves one candidate. */
+async function attempt(g: GenerationInputs, precision: Precision, keepFloat?: number): Promise<Attempt> {
+  const t0 = performance.now()
+  const report: CandidateReport = { precision, verdict: 'fail' }
+  let built: Built
+  let session: Session
+  try {
+    built = await buildCandidate(g.prep, precision, keepFloat === undefined ? {} : { staticKeepFloat: keepFloat })
+    session = await openSession(built.bytes, { threads: g.threads })
+  } catch (err) {
+    report.reason = `build failed: ${(err as Error).message}`
+    return { report, accuracyOnly: false }
+  }
+  g.sessions.push(session)
+  Object.assign(report, {
+    sizeBytes: built.bytes.byteLength,
+    plan: built.plan.byOp,
+    weights: built.plan.weights,
+    opset: built.opset,
+    notes: built.notes,
+    buildMs: Math.round(performance.now() - t0),
+  })
+  let gots: Record<string, NamedTensor>[]
+  try {
+    gots = await runAll(session, g.validation)
+  } catch (err) {
+    report.reason = `build does not run: ${(err as Error).message.split('\n')[0]}`
+    return { report, accuracyOnly: false }
+  }
+  const proof = prove(built, g.refs, gots, g.budgets, g.floatBytes)
+  report.accuracy = proof.accuracy
+  report.ramEstimateMb = proof.ramEstimateMb
+  if (proof.accuracyMisses.length || proof.fitMisses.length) {
+    report.reason = [...proof.accuracyMisses, ...proof.fitMisses].join('; ')
+    return { report, accuracyOnly: !proof.fitMisses.length }
+  }
+  report.verdict = 'pass'
+  return { report, accuracyOnly: false, passed: { built, report, session } }
+}
