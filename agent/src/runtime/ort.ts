@@ -33,8 +33,27 @@ export interface ModelSession {
 
 export interface SessionConfig {
   threads: number
-  /** Profile's providers, most preferred first; unavailable ones fall back to cpu. */
+  /** Profile's providers, most preferred first; only those this runtime ships are used (sessionProviders). */
   executionProviders: string[]
+}
+
+/** One entry of onnxruntime-node's `listSupportedBackends()`. */
+export interface SupportedBackend {
+  name: string
+  /** Shipped inside the package; false: needs libraries installed beside it (cuda, tensorrt). */
+  bundled: boolean
+}
+
+/**
+ * The profile's providers this onnxruntime-node build ships, in the profile's
+ * order, cpu always last. A provider it does not ship is left out rather than
+ * tried: cuda or tensorrt without their libraries fail session creation
+ * outright ("Failed to load shared library"), and one the build lacks
+ * (xnnpack, openvino, nnapi) is only dropped by ORT with a console warning.
+ */
+export function sessionProviders(wanted: readonly string[], supported: readonly SupportedBackend[]): string[] {
+  const shipped = new Set(supported.filter((b) => b.bundled).map((b) => b.name))
+  return [...wanted.filter((p) => p !== 'cpu' && shipped.has(p)), 'cpu']
 }
 
 const meta = (m: OrtModule.InferenceSession.ValueMetadata): InputMeta =>
@@ -42,11 +61,8 @@ const meta = (m: OrtModule.InferenceSession.ValueMetadata): InputMeta =>
 
 export async function createSession(path: string, cfg: SessionConfig): Promise<ModelSession> {
   const ort = await loadOrt()
-  // Only the CPU provider ships in onnxruntime-node's default build; others are
-  // tried when listed and the runtime falls back to cpu when they are missing.
-  const providers = cfg.executionProviders.filter((p) => p === 'cpu' || p === 'cuda' || p === 'tensorrt')
   const opts: OrtModule.InferenceSession.SessionOptions = {
-    executionProviders: providers.includes('cpu') ? ['cpu'] : ['cpu'],
+    executionProviders: sessionProviders(cfg.executionProviders, ort.listSupportedBackends()),
     // Never more threads than the machine has (simulated fleets share a host).
     intraOpNumThreads: Math.max(1, Math.min(cfg.threads, availableParallelism())),
     interOpNumThreads: 1,
