@@ -4,42 +4,26 @@
 // updater and the connection.
 import { join } from 'node:path'
 import type { CapturePolicyCmd, Cmd, ConditionsCmd } from '@edgefleet/shared'
-import type { ModelHost } from './host.js'
 import { confidenceOf } from './outputs.js'
 import type { Aggregator } from '../telemetry/aggregator.js'
 import { ShadowRunner } from '../shadow/runner.js'
 import { ShadowManager } from '../shadow/manager.js'
 import { Capture } from '../capture/capture.js'
 import { DeviceConditions, type ConditionOverrides } from '../conditions/conditions.js'
-import type { EventReport } from '../updater/updater.js'
-import type { Slots } from '../updater/slots.js'
-import type { HubTrust } from '../trust.js'
-import type { ChunkStore } from '../updater/chunks.js'
-import type { ChunkTransport } from '../updater/download.js'
+import { modelSourceOf, type EventReport, type ModelSourceDeps } from '../updater/model-source.js'
 
 /** Commands the runtime services handle (deploy and rollback go to the updater, hub-key to the trust chain). */
 export type RuntimeCmd = Exclude<Cmd, { type: 'deploy' | 'rollback' | 'hub-key' }>
 
-export interface RuntimeServicesDeps {
+export interface RuntimeServicesDeps extends ModelSourceDeps {
   deviceId: string
   dataDir: string
-  host: ModelHost
   agg: Aggregator
-  slots: Slots
-  chunks: ChunkStore
-  transport: ChunkTransport
-  trust: HubTrust
-  profile: string
-  fetchWindow: number
-  downloadTimeoutMs: number
   conditions: ConditionOverrides
   now: () => number
-  report: (ev: EventReport) => void
   /** Queues a captured sample; false when the queue refused it. */
   enqueueSample: (payload: Buffer) => boolean
   queuedSampleBytes: () => number
-  /** Models or conditions changed: publish a fresh state. */
-  onChange: () => void
   shadowWorkerUrl?: URL
   random?: () => number
 }
@@ -62,20 +46,7 @@ export function createRuntimeServices(d: RuntimeServicesDeps) {
         capture.onDisagreement(rec, cand.manifest.version, outputs, confidenceOf(rec.model.manifest, rec.outputs))
     },
   })
-  const shadow = new ShadowManager({
-    dir: join(d.dataDir, 'shadow'),
-    runner,
-    host: d.host,
-    slots: d.slots,
-    chunks: d.chunks,
-    transport: d.transport,
-    trust: d.trust,
-    profile: d.profile,
-    fetchWindow: d.fetchWindow,
-    downloadTimeoutMs: d.downloadTimeoutMs,
-    report: d.report,
-    onChange: d.onChange,
-  })
+  const shadow = new ShadowManager({ ...modelSourceOf(d), dir: join(d.dataDir, 'shadow'), runner })
   const conditions = new DeviceConditions(d.conditions)
 
   // One observer for the serving path: record, decide, schedule; nothing heavy inline [EF-7.2].

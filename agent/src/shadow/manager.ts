@@ -25,29 +25,18 @@ import {
   type PromoteCmd,
   type ShadowCmd,
 } from '@edgefleet/shared'
-import type { ModelHost } from '../runtime/host.js'
 import type { Tensor } from '../runtime/ort.js'
-import type { ChunkStore } from '../updater/chunks.js'
-import { download, type ChunkTransport } from '../updater/download.js'
-import { healthCheck, type EventReport } from '../updater/updater.js'
-import { hashFile, type Slots } from '../updater/slots.js'
-import type { HubTrust } from '../trust.js'
+import { download } from '../updater/download.js'
+import { healthCheck } from '../updater/updater.js'
+import type { EventReport, ModelSourceDeps } from '../updater/model-source.js'
+import { hashFile } from '../updater/slots.js'
 import { ArtifactWriter } from '../updater/artifact-writer.js'
 import type { ShadowRunner } from './runner.js'
 
-export interface ShadowManagerDeps {
+export interface ShadowManagerDeps extends ModelSourceDeps {
+  /** Where candidates are kept (shadow/<model>/), outside the A/B slots. */
   dir: string
   runner: ShadowRunner
-  host: ModelHost
-  slots: Slots
-  chunks: ChunkStore
-  transport: ChunkTransport
-  trust: HubTrust
-  profile: string
-  fetchWindow: number
-  downloadTimeoutMs: number
-  report: (ev: EventReport) => void
-  onChange: () => void
 }
 
 interface Saved {

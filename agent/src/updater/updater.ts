@@ -9,33 +9,19 @@ import {
   decodeTensor,
   tensorsClose,
   type DeployCmd,
-  type DeviceEvent,
   type Manifest,
   type RollbackCmd,
 } from '@edgefleet/shared'
-import type { ModelHost } from '../runtime/host.js'
 import type { ModelSession, Tensor } from '../runtime/ort.js'
-import { Slots, other, type Slot } from './slots.js'
-import type { HubTrust } from '../trust.js'
-import type { ChunkStore } from './chunks.js'
-import { download, type ChunkTransport } from './download.js'
+import { other, type Slot } from './slots.js'
+import { download } from './download.js'
 import { httpDownload } from './http-download.js'
 import { ArtifactWriter } from './artifact-writer.js'
+import type { EventReport, ModelSourceDeps } from './model-source.js'
 
-export type EventReport = Omit<DeviceEvent, 'v' | 'deviceId' | 'ts'>
+export type { EventReport }
 
-export interface UpdaterDeps {
-  slots: Slots
-  chunks: ChunkStore
-  host: ModelHost
-  transport: ChunkTransport
-  /** Hub keys: new manifests verify under the current one [EF-3.6]. */
-  trust: HubTrust
-  profile: string
-  fetchWindow: number
-  downloadTimeoutMs: number
-  report: (ev: EventReport) => void
-  onChange: () => void
+export interface UpdaterDeps extends ModelSourceDeps {
   /** Prefer the HTTP path when a deploy offers one (MQTT stays the fallback) [EF-4.10]. */
   http?: { deviceId: string; secret: string; prefer: boolean }
   /** Test seam: called at each named step, e.g. to crash the process there. */
