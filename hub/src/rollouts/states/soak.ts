@@ -1,6 +1,8 @@
 // Phase 'soak' of a running wave [EF-8.5]: the wave's gates are evaluated on
 // every tick (one gate sample each); a failure acts at once, a pass only when
 // the soak is over, and without enough data the wave waits for it.
+import { emptyConfidenceCounts, emptyLatencyCounts } from '@edgefleet/shared'
+import { addCounts } from '../../stats.js'
 import type { CohortStats, RolloutDeviceRow, RolloutRow } from '../../store/index.js'
 import { decide, failedGates, type StepContext } from '../context.js'
 import { gateSample, gateValues, judge, type GateVerdict, type Traffic } from '../gates.js'
@@ -60,29 +62,30 @@ function waveTraffic(ctx: StepContext, r: RolloutRow, wave: RolloutDeviceRow[], 
   const since = r.phaseStartedAt ?? r.createdAt
   const cohort = rolloutTelemetry.cohort(r.model, r.version, (id) => cohortIds.has(id), since, t)
   const previous = (accept: (id: string) => boolean, from: number, to: number) =>
-    [...prevs].map((v) => rolloutTelemetry.cohort(r.model, v, accept, from, to)).reduce(addStats, noStats(cohort))
+    sumStats([...prevs].map((v) => rolloutTelemetry.cohort(r.model, v, accept, from, to)))
   let baseline = previous((id) => !cohortIds.has(id) && profiles.has(byId.get(id)?.profile), since, t)
   if (baseline.requests === 0) baseline = previous((id) => cohortIds.has(id), since - spec.gates.baselineMs, since)
   return { cohort, baseline }
 }
 
-/** Zero counts shaped like `like` (same histogram lengths). */
-const noStats = (like: CohortStats): CohortStats => ({
-  ...like,
-  devices: 0,
-  requests: 0,
-  errors: 0,
-  latency: like.latency.map(() => 0),
-  confidence: like.confidence.map(() => 0),
-})
-
-const addStats = (a: CohortStats, b: CohortStats): CohortStats => ({
-  devices: a.devices + b.devices,
-  requests: a.requests + b.requests,
-  errors: a.errors + b.errors,
-  latency: a.latency.map((c, i) => c + b.latency[i]),
-  confidence: a.confidence.map((c, i) => c + b.confidence[i]),
-})
+/** The sum of several cohorts' stats (devices counted per cohort). */
+function sumStats(parts: CohortStats[]): CohortStats {
+  const out: CohortStats = {
+    devices: 0,
+    requests: 0,
+    errors: 0,
+    latency: emptyLatencyCounts(),
+    confidence: emptyConfidenceCounts(),
+  }
+  for (const p of parts) {
+    out.devices += p.devices
+    out.requests += p.requests
+    out.errors += p.errors
+    addCounts(out.latency, p.latency)
+    addCounts(out.confidence, p.confidence)
+  }
+  return out
+}
 
 /** A failed gate: the spec's onFail, a rollback of the activated devices or a pause [EF-8.6]. */
 function fail(ctx: StepContext, r: RolloutRow, v: GateVerdict): void {
