@@ -3,12 +3,24 @@
 // hash routes, an API token in sessionStorage, inline SVG line and bar charts.
 // hub/test/api/console.test.ts parses it, so a syntax slip fails a test.
 import { TERMINAL_STATES } from '../store/deployments.js'
+import { defaultGates } from '../rollouts/spec.js'
 
 export const CONSOLE_JS = String.raw`'use strict';
 // EdgeFleet console: hash routes, a token in sessionStorage, inline SVG plots.
 var TOKEN_KEY = 'edgefleet-token';
 // Final per-device deployment states, from the store's definition.
 var DEPLOY_DONE = ${JSON.stringify([...TERMINAL_STATES])};
+// Rollout gates the form offers [EF-8.5]: field name, label, the hub's default (shown as the placeholder).
+var GATE_FIELDS = ${JSON.stringify(
+  (
+    [
+      ['maxErrorRateDelta', 'max error-rate delta'],
+      ['maxP95Ratio', 'max p95 ratio'],
+      ['minShadowAgreement', 'min shadow agreement'],
+      ['maxConfidencePsi', 'max confidence PSI'],
+    ] as const
+  ).map(([name, label]) => ({ name, label, placeholder: defaultGates[name] ?? 'off' })),
+)};
 var state = { token: sessionStorage.getItem(TOKEN_KEY), role: 'viewer', timer: null };
 var $ = function (s) { return document.querySelector(s); };
 var esc = function (s) { return String(s == null ? '' : s).replace(/[&<>"']/g, function (c) { return { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' }[c]; }); };
@@ -162,13 +174,18 @@ views.telemetry = function (main, args) {
 };
 
 var FINAL = ['completed', 'aborted', 'rolled_back'];
+// A gate field as the API takes it [EF-8.5]: empty → the hub's default, 'off' → null, a number → that
+// number; anything else is sent as typed so the hub refuses it with EF_ERR_GATES_INVALID (never NaN → null → 0).
+function gateValue(text) { var t = text.trim(); if (t === '') return undefined; if (t === 'off') return null; return /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/.test(t) ? Number(t) : t; }
+function formGates(f) { var gates = {}; ['minRequests'].concat(GATE_FIELDS.map(function (g) { return g.name; })).forEach(function (name) { var v = gateValue(f[name].value); if (v !== undefined) gates[name] = v; }); return gates; }
+
 function waveSummary(r) { var done = (r.totals.activated || 0) + (r.totals.skipped || 0); return progress(done, r.devices); }
 
 views.rollouts = function (main) {
   return Promise.all([api('GET', '/api/v1/rollouts?limit=50'), api('GET', '/api/v1/models')]).then(function (r) {
     var list = r[0], models = r[1];
     var opts = []; models.items.forEach(function (m) { m.versions.forEach(function (v) { opts.push('<option value="' + esc(m.name + '@' + v) + '">' + esc(m.name + '@' + v) + '</option>'); }); });
-    main.innerHTML = (canOperate() ? '<h2>New rollout</h2><form class="inline card" id="create"><label>version<select name="ref">' + opts.reverse().join('') + '</select></label><label>selector<input name="selector" placeholder="tag=fleet=demo" size="28" required></label><label>waves<input name="waves" value="1,50%,100%" size="14"></label><label>soak (s)<input name="soak" value="600" size="5"></label><label>min requests<input name="minRequests" value="20" size="5"></label><label>on failure<select name="onFail"><option>pause</option><option>rollback</option></select></label><label><span><input type="checkbox" name="windows" checked> maintenance windows</span></label><button class="primary" id="create-btn">Create rollout</button><span id="create-error" class="bad"></span></form>' : '') +
+    main.innerHTML = (canOperate() ? '<h2>New rollout</h2><form class="inline card" id="create"><label>version<select name="ref">' + opts.reverse().join('') + '</select></label><label>selector<input name="selector" placeholder="tag=fleet=demo" size="28" required></label><label>waves<input name="waves" value="1,50%,100%" size="14"></label><label>soak (s)<input name="soak" value="600" size="5"></label><label>min requests<input name="minRequests" value="20" size="5"></label>' + GATE_FIELDS.map(function (g) { return '<label>' + esc(g.label) + '<input name="' + g.name + '" placeholder="' + esc(g.placeholder) + '" size="5"></label>'; }).join('') + '<label>on failure<select name="onFail"><option>pause</option><option>rollback</option></select></label><label><span><input type="checkbox" name="windows" checked> maintenance windows</span></label><button class="primary" id="create-btn">Create rollout</button><span id="create-error" class="bad"></span></form>' : '') +
       '<h2>Rollouts</h2><table id="rollouts"><thead><tr><th>rollout</th><th>version</th><th>selector</th><th>state</th><th>wave</th><th>progress</th><th>created</th></tr></thead><tbody>' +
       list.items.map(function (x) { return '<tr data-rollout="' + esc(x.id) + '"><td><a href="#/rollout/' + esc(x.id) + '">' + esc(x.id.slice(0, 8)) + '</a></td><td>' + esc(x.model + '@' + x.version) + '</td><td>' + esc(x.selectorText) + '</td><td><span class="state ' + esc(x.state) + '">' + esc(x.state) + '</span></td><td>' + (x.wave + 1) + '/' + x.waves.length + ' ' + esc(x.phase) + '</td><td>' + waveSummary(x) + '</td><td>' + new Date(x.createdAt).toLocaleString() + '</td></tr>'; }).join('') + '</tbody></table>';
     var f = $('#create');
@@ -176,7 +193,7 @@ views.rollouts = function (main) {
       e.preventDefault();
       var ref = f.ref.value, at = ref.lastIndexOf('@');
       var waves = f.waves.value.split(',').map(function (w) { w = w.trim(); return /%$/.test(w) ? { percent: Number(w.slice(0, -1)) } : { count: Number(w) }; });
-      api('POST', '/api/v1/rollouts', { model: ref.slice(0, at), version: ref.slice(at + 1), selector: f.selector.value, waves: waves, soakMs: Math.round(Number(f.soak.value) * 1000), gates: { minRequests: Number(f.minRequests.value) }, onFail: f.onFail.value, schedule: { maintenanceWindows: f.windows.checked } })
+      api('POST', '/api/v1/rollouts', { model: ref.slice(0, at), version: ref.slice(at + 1), selector: f.selector.value, waves: waves, soakMs: Math.round(Number(f.soak.value) * 1000), gates: formGates(f), onFail: f.onFail.value, schedule: { maintenanceWindows: f.windows.checked } })
         .then(function (r) { location.hash = '#/rollout/' + r.rollout.id; })
         .catch(function (err) { $('#create-error').textContent = err.message; });
     };
@@ -249,7 +266,8 @@ function start() {
     window.onhashchange = route;
     route();
     // Live pages refresh; forms are left alone while someone types in them.
-    state.timer = setInterval(function () { if (!document.activeElement || ['INPUT', 'SELECT'].indexOf(document.activeElement.tagName) < 0) route(); }, 2000);
+    // No refresh while the operator edits a form or reads its error (a re-render would wipe both).
+    state.timer = setInterval(function () { var a = document.activeElement; if ((!a || ['INPUT', 'SELECT', 'BUTTON'].indexOf(a.tagName) < 0) && !document.querySelector('#create-error:not(:empty)')) route(); }, 2000);
   }).catch(function (e) { $('#signin-error').textContent = e.message; });
 }
 

@@ -4,6 +4,7 @@ import { Type, type Static } from '@sinclair/typebox'
 import { TypeCompiler } from '@sinclair/typebox/compiler'
 import { EdgeFleetError, OutputSemantics, Precision } from '@edgefleet/shared'
 import type { ApiDeps } from '../server.js'
+import { validateGates, type Gates } from '../../rollouts/spec.js'
 import type { BuildRow, VersionRow } from '../../store/index.js'
 
 /** Options for compiling a version, sent as JSON in the `options` query parameter. */
@@ -113,6 +114,8 @@ export const modelRoutes: FastifyPluginAsync<ApiDeps> = async (app, deps) => {
         } catch {
           throw new EdgeFleetError('EF_ERR_HTTP_BAD_REQUEST', 'rollout is not JSON')
         }
+        // Bad canary gates are refused before the version is registered, not after its builds [EF-8.5].
+        validateGates(rollout?.gates as Partial<Gates> | undefined)
       }
       const policy =
         q.policy === 'canary' ? { kind: 'canary' as const, rollout, actor: req.principal?.name ?? null } : undefined

@@ -1,0 +1,289 @@
+// Gate values are strict [EF-8.5, issue 11.6]: every gate takes a number in its
+// range or `off`, through the CLI (exit 2 before any request), the API (400
+// EF_ERR_GATES_INVALID, no coercion) and the console's rollout form (Chromium);
+// `off` is stored and read back as null and the gate is then really off.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { existsSync } from 'node:fs'
+import { chromium, type Browser, type Page } from 'playwright-core'
+import { main } from '../../src/cli/edgefleet.js'
+import { judge, type GateValues } from '../../src/rollouts/gates.js'
+import { defaultGates, type Gates } from '../../src/rollouts/spec.js'
+import { startTestHub, type TestHub } from '../fixtures/hub.js'
+import { registerVersions } from '../fixtures/rollouts.js'
+
+const CHROMIUM = '/usr/bin/chromium'
+
+/** Each gate flag: its gate, a valid value, one out of range. */
+const GATES = [
+  { flag: 'max-error-rate-delta', key: 'maxErrorRateDelta', valid: 0.05, outOfRange: '1.5' },
+  { flag: 'max-p95-ratio', key: 'maxP95Ratio', valid: 2.5, outOfRange: '0.5' },
+  { flag: 'min-agreement', key: 'minShadowAgreement', valid: 0.9, outOfRange: '1.2' },
+  { flag: 'max-confidence-psi', key: 'maxConfidencePsi', valid: 0.4, outOfRange: '101' },
+] as const
+
+/** Values that fail every gate at its default: a gate that is off must not report them. */
+const BAD: GateValues = {
+  cohortDevices: 1,
+  cohortRequests: 1000,
+  baselineDevices: 3,
+  baselineRequests: 1000,
+  errorRate: 0.5,
+  baselineErrorRate: 0,
+  p95Ms: 100,
+  baselineP95Ms: 10,
+  p95Ratio: 10,
+  shadowRuns: 1000,
+  shadowAgreement: 0.1,
+  confidencePsi: 5,
+  confidenceShift: -0.4,
+  failedDevices: 0,
+} as GateValues
+
+function failedGates(g: Gates): string[] {
+  return judge(BAD, g, { needRequests: true, needShadow: true }).failed.map((f) => f.gate)
+}
+
+function sink(): { stream: NodeJS.WriteStream; text: () => string } {
+  let buf = ''
+  const stream = {
+    write: (s: string | Uint8Array) => ((buf += typeof s === 'string' ? s : Buffer.from(s).toString()), true),
+  } as unknown as NodeJS.WriteStream
+  return { stream, text: () => buf }
+}
+
+let t: TestHub
+const auth = () => ({ authorization: `Bearer ${t.hub.adminToken}` })
+
+async function cli(argv: string[]) {
+  const out = sink()
+  const err = sink()
+  const code = await main([...argv, '--hub', t.hub.httpUrl, '--token', t.hub.adminToken!], out.stream, err.stream)
+  return { code, out: out.text(), err: err.text() }
+}
+
+async function post(gates: Record<string, unknown>) {
+  return t.hub.api.inject({
+    method: 'POST',
+    url: '/api/v1/rollouts',
+    headers: auth(),
+    payload: { model: 'm', version: '1.0.0', selector: 'tag=ring=beta', gates },
+  })
+}
+
+/** The stored gates of a rollout, read back over the API; the rollout is aborted so the next can start. */
+async function storedGates(id: string): Promise<Gates> {
+  const res = await t.hub.api.inject({ method: 'GET', url: `/api/v1/rollouts/${id}`, headers: auth() })
+  await t.hub.api.inject({ method: 'POST', url: `/api/v1/rollouts/${id}/abort`, headers: auth(), payload: {} })
+  return (res.json() as { rollout: { spec: { gates: Gates } } }).rollout.spec.gates
+}
+
+const rolloutCount = () => t.hub.store.rollouts.count()
+
+beforeAll(async () => {
+  t = await startTestHub({ auth: true })
+  for (const id of ['g1', 'g2']) {
+    const res = await t.hub.api.inject({
+      method: 'POST',
+      url: '/api/v1/devices',
+      payload: { id, profile: 'gateway-rpi4', tags: { ring: 'beta' } },
+      headers: auth(),
+    })
+    if (res.statusCode !== 201) throw new Error(res.body)
+  }
+  await registerVersions(t, 'm', ['1.0.0'])
+})
+afterAll(() => t?.close())
+
+describe.each(GATES)('--$flag through the CLI', ({ flag, key, valid, outOfRange }) => {
+  const create = (value: string) =>
+    cli(['rollout', 'create', 'm@1.0.0', '--selector', 'tag=ring=beta', `--${flag}`, value, '--json'])
+
+  it.each(['1.5x', '', 'of', 'NaN', '0x10'])('typo %j → exit 2 naming the flag, nothing created', async (typo) => {
+    const before = rolloutCount()
+    const r = await create(typo)
+    expect(r.code).toBe(2)
+    expect(r.err).toContain(`--${flag} must be`)
+    expect(rolloutCount()).toBe(before)
+  })
+
+  it('out of range → exit 2', async () => {
+    const r = await create(outOfRange)
+    expect(r.code).toBe(2)
+    expect(r.err).toContain(`--${flag} must be in [`)
+  })
+
+  it('off → stored and read back as null, and the gate is off', async () => {
+    const r = await create('off')
+    expect(r.code, r.err).toBe(0)
+    const gates = await storedGates(JSON.parse(r.out).rollout.id)
+    expect(gates[key]).toBeNull()
+    expect(failedGates(gates)).not.toContain(key)
+    // The same values do fail the gate when it is on: the check above could fail.
+    expect(failedGates({ ...gates, [key]: valid })).toContain(key)
+  })
+
+  it('a number in range → stored as that number', async () => {
+    const r = await create(String(valid))
+    expect(r.code, r.err).toBe(0)
+    expect((await storedGates(JSON.parse(r.out).rollout.id))[key]).toBe(valid)
+  })
+
+  it('model add --canary refuses the same typo before reading the file or calling the hub', async () => {
+    const r = await cli([
+      'model',
+      'add',
+      'no-such.onnx',
+      '--name',
+      'm',
+      '--version',
+      '9.0.0',
+      '--canary',
+      `--${flag}`,
+      '1.5x',
+    ])
+    expect(r.code).toBe(2)
+    expect(r.err).toContain(`--${flag} must be`)
+  })
+})
+
+describe('--min-requests through the CLI', () => {
+  it.each(['off', '2.5', '-1', 'ten'])('%j → exit 2 (a count; 0 means no minimum)', async (v) => {
+    // --flag=value: parseArgs itself refuses `--min-requests -1` as ambiguous (also exit 2), before our check.
+    const r = await cli(['rollout', 'create', 'm@1.0.0', '--selector', 'tag=ring=beta', `--min-requests=${v}`])
+    expect(r.code).toBe(2)
+    expect(r.err).toContain('--min-requests must be a whole number ≥ 0')
+  })
+  it('0 → stored as 0', async () => {
+    const r = await cli([
+      'rollout',
+      'create',
+      'm@1.0.0',
+      '--selector',
+      'tag=ring=beta',
+      '--min-requests',
+      '0',
+      '--json',
+    ])
+    expect(r.code, r.err).toBe(0)
+    expect((await storedGates(JSON.parse(r.out).rollout.id)).minRequests).toBe(0)
+  })
+})
+
+describe.each(GATES)('gates.$key through the API', ({ key, valid, outOfRange }) => {
+  it.each(['1.5x', '2', true, {}, [1]])('%j → 400 EF_ERR_GATES_INVALID, nothing created', async (v) => {
+    const before = rolloutCount()
+    const res = await post({ [key]: v })
+    expect(res.statusCode).toBe(400)
+    expect(res.json().error.code).toBe('EF_ERR_GATES_INVALID')
+    expect(res.json().error.message).toContain(key)
+    expect(rolloutCount()).toBe(before)
+  })
+
+  it('out of range → 400 EF_ERR_GATES_INVALID', async () => {
+    const res = await post({ [key]: Number(outOfRange) })
+    expect(res.statusCode).toBe(400)
+    expect(res.json().error.code).toBe('EF_ERR_GATES_INVALID')
+  })
+
+  it('null (off) → stored and read back as null, not 0', async () => {
+    const res = await post({ [key]: null })
+    expect(res.statusCode, res.body).toBe(201)
+    const gates = await storedGates(res.json().rollout.id)
+    expect(gates[key]).toBeNull()
+    expect(failedGates(gates)).not.toContain(key)
+  })
+
+  it('a number → stored as that number', async () => {
+    const res = await post({ [key]: valid })
+    expect(res.statusCode, res.body).toBe(201)
+    expect((await storedGates(res.json().rollout.id))[key]).toBe(valid)
+  })
+})
+
+describe('gates without an off state through the API', () => {
+  it.each([
+    ['minRequests', null],
+    ['minRequests', 2.5],
+    ['maxFailedDevices', null],
+    ['baselineMs', '3600000'],
+    ['p95FloorMs', -1],
+  ])('%s = %j → 400 EF_ERR_GATES_INVALID', async (key, v) => {
+    const res = await post({ [key]: v })
+    expect(res.statusCode).toBe(400)
+    expect(res.json().error.code).toBe('EF_ERR_GATES_INVALID')
+  })
+
+  it('a canary intake with a bad gate is refused before the version is registered', async () => {
+    const q = new URLSearchParams({
+      name: 'm',
+      version: '9.9.9',
+      policy: 'canary',
+      rollout: JSON.stringify({ gates: { maxP95Ratio: '1.5x' } }),
+    })
+    const res = await t.hub.api.inject({
+      method: 'POST',
+      url: `/api/v1/models?${q}`,
+      headers: { ...auth(), 'content-type': 'application/octet-stream' },
+      payload: Buffer.from('not read'),
+    })
+    expect(res.statusCode).toBe(400)
+    expect(res.json().error.code).toBe('EF_ERR_GATES_INVALID')
+    expect(t.hub.store.registry.getVersion('m', '9.9.9')).toBeUndefined()
+  })
+})
+
+describe.skipIf(!existsSync(CHROMIUM))('the console rollout form (Chromium)', () => {
+  let browser: Browser
+  let page: Page
+  beforeAll(async () => {
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
+      headless: true,
+    })
+    page = await browser.newPage()
+    await page.goto(t.hub.httpUrl + '/')
+    await page.fill('#token', t.hub.adminToken!)
+    await page.click('#signin button')
+    await page.waitForSelector('nav a[href="#/rollouts"]')
+  })
+  afterAll(() => browser?.close())
+
+  /** Fills the form with one gate set to `value` and submits; returns the error shown, or the created rollout's id. */
+  async function submit(key: string, value: string): Promise<{ error: string } | { id: string }> {
+    // A fresh document each time (the token stays in sessionStorage): no stale form or error text.
+    await page.goto('about:blank')
+    await page.goto(t.hub.httpUrl + '/#/rollouts')
+    await page.waitForSelector('#create')
+    await page.fill('#create input[name="selector"]', 'tag=ring=beta')
+    await page.fill(`#create input[name="${key}"]`, value)
+    await page.click('#create-btn')
+    // One evaluation reads the outcome, so a later re-render cannot change what the test sees.
+    const outcome = await page.waitForFunction(() => {
+      if (location.hash.startsWith('#/rollout/')) return { id: decodeURIComponent(location.hash.slice(10)) }
+      const error = document.querySelector('#create-error')?.textContent
+      return error ? { error } : null
+    })
+    return (await outcome.jsonValue()) as { error: string } | { id: string }
+  }
+
+  it.each(GATES)('$key: typo and out of range refused with the code; off → null; a number → that number', async (g) => {
+    const before = rolloutCount()
+    expect(await submit(g.key, '1.5x')).toEqual({ error: expect.stringContaining('EF_ERR_GATES_INVALID') })
+    expect(await submit(g.key, g.outOfRange)).toEqual({ error: expect.stringContaining('EF_ERR_GATES_INVALID') })
+    expect(rolloutCount()).toBe(before)
+    const off = await submit(g.key, 'off')
+    expect(off).toHaveProperty('id')
+    const offGates = await storedGates((off as { id: string }).id)
+    expect(offGates[g.key]).toBeNull()
+    expect(failedGates(offGates)).not.toContain(g.key)
+    const num = await submit(g.key, String(g.valid))
+    expect((await storedGates((num as { id: string }).id))[g.key]).toBe(g.valid)
+  })
+
+  it('min requests: a typo is refused with the code, not sent as NaN → null → 0', async () => {
+    const before = rolloutCount()
+    expect(await submit('minRequests', 'ten')).toEqual({ error: expect.stringContaining('EF_ERR_GATES_INVALID') })
+    expect(rolloutCount()).toBe(before)
+  })
+})
