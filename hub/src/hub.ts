@@ -238,6 +238,7 @@ function mosquittoSync(options: HubOptions, store: HubStore, keys: HubKeys): () 
       hubSecret: keys.hubSecret,
       devices: () => store.devices.brokerHashes(),
       pidFile: options.mosquittoPidFile,
+      limits: options.broker ? checkBrokerConfig(options.broker).limits : undefined,
     })
 }
 

@@ -37,6 +37,10 @@ export async function startMosquitto(dir, port) {
   port ??= await freePort()
   const conf = join(dir, 'mosquitto.conf')
   for (const f of ['passwd', 'acl']) if (!existsSync(join(dir, f))) writeFileSync(join(dir, f), '', { mode: 0o600 })
+  // The limits the hub writes for Mosquitto [EF-1.7]; Mosquitto reads them at start, so write them first.
+  mkdirSync(join(dir, 'conf.d'), { recursive: true })
+  const { mosquittoLimitsConf } = await import('../../hub/dist/broker/mosquitto.js')
+  writeFileSync(join(dir, 'conf.d', 'edgefleet-limits.conf'), mosquittoLimitsConf())
   writeFileSync(
     conf,
     [
@@ -46,6 +50,7 @@ export async function startMosquitto(dir, port) {
       `acl_file ${join(dir, 'acl')}`,
       // The client id is the authenticated device id, as with the embedded broker.
       'use_username_as_clientid true',
+      `include_dir ${join(dir, 'conf.d')}`,
       'persistence false',
       'max_inflight_messages 20',
       'max_queued_messages 4000',
