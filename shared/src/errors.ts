@@ -144,6 +144,10 @@ export const ERRORS = {
     status: 400,
     message: 'baseline does not match the model: unknown input, or bins of the wrong length',
   },
+  EF_ERR_TELEMETRY_UNKNOWN_VERSION: {
+    status: 403,
+    message: 'telemetry names a model version this device was never sent; those entries are dropped',
+  },
   EF_ERR_NPY_INVALID: {
     status: 400,
     message: 'not a readable NumPy .npy file (magic, version, header, dtype, shape or data size)',

@@ -40,6 +40,8 @@ const { values: o } = parseArgs({
 })
 const DEVICES = Number(o.devices ?? 40)
 const RECORDS = Number(o.records ?? 20)
+// Batch entries are m0..m9 at 1.0.0 and 1.1.0, the versions each device states loaded (below).
+if (RECORDS > 20) throw new RangeError('--records is at most 20 (ten models × two versions)')
 const SECONDS = Number(o.seconds ?? 20)
 const INFLIGHT = Number(o.inflight ?? 640)
 const CLIENT = o.client ?? 'raw'
@@ -124,6 +126,23 @@ try {
       await new Promise((res, rej) => c.once('connect', res).once('error', rej))
       clients.push({ id: s.id, c })
     }
+  }
+  // The hub takes telemetry only for versions a device was sent or reports loaded [EF-2.6.8]: each
+  // device first states m0..m9 loaded at 1.0.0 with 1.1.0 as the previous version (one retained state).
+  const loaded = Array.from({ length: 10 }, (_, k) => ({
+    name: `m${k}`,
+    version: '1.0.0',
+    previous: '1.1.0',
+    precision: 'fp32',
+    artifact: '0'.repeat(64),
+    slot: 'a',
+  }))
+  for (const s of specs) {
+    const c = mqtt.connect(hub.mqttUrl, { clientId: s.id, username: s.id, password: s.secret, reconnectPeriod: 0 })
+    await new Promise((res, rej) => c.once('connect', res).once('error', rej))
+    const state = { v: 1, deviceId: s.id, online: true, ts: Date.now(), models: loaded }
+    await c.publishAsync(topics.state(s.id), JSON.stringify(state), { qos: 1, retain: true })
+    await c.endAsync()
   }
   if (CLIENT !== 'raw') await connectClients()
   // One batch: RECORDS model versions, each with confidence bins and one input sketch.

@@ -57,6 +57,12 @@ export function renderMetrics(d: MetricsDeps): string {
       'MQTT messages dropped, by error code (EF-2.8).',
       Object.entries(d.metrics.dropped).map(([code, n]) => [{ code }, n]),
     ),
+    family(
+      'edgefleet_telemetry_refused_entries_total',
+      'counter',
+      'Telemetry model entries dropped because the device was never sent that version (EF-2.6.8).',
+      [[{ code: 'EF_ERR_TELEMETRY_UNKNOWN_VERSION' }, d.store.sentVersions.stats.refusedEntries]],
+    ),
     family('edgefleet_telemetry_duplicates_total', 'counter', 'Redelivered telemetry batches and samples ignored.', [
       [{}, d.metrics.duplicateBatches],
     ]),

@@ -27,6 +27,12 @@ export const TERMINAL_STATES: ReadonlySet<string> = new Set([
 ])
 const RANK = new Map<string, number>(DEVICE_DEPLOY_STATES.map((s, i) => [s, i]))
 
+/** An event the hub records in a device's log itself (never sent by a device). */
+export interface HubEvent extends Omit<DeviceEvent, 'kind'> {
+  /** telemetry_refused: model entries of a batch named a version the device was never sent [EF-2.6.8]. */
+  kind: 'telemetry_refused'
+}
+
 export interface DeploymentRow {
   id: string
   model: string
@@ -76,7 +82,11 @@ const ddRow = (r: RawDD): DeploymentDeviceRow => ({
 })
 
 export class DeploymentStore {
-  constructor(private readonly db: Db) {}
+  constructor(
+    private readonly db: Db,
+    /** Told each device a new deployment assigns (the telemetry version check's cache, EF-2.6.8). */
+    private readonly onAssigned: (deviceId: string) => void = () => {},
+  ) {}
 
   create(
     d: DeploymentRow,
@@ -101,6 +111,7 @@ export class DeploymentStore {
           ins.run(d.id, x.deviceId, x.buildId, x.cmdId, x.state, x.code ?? null, x.message ?? null, d.createdAt)
       })
       .immediate()
+    for (const x of devices) this.onAssigned(x.deviceId)
   }
 
   count(): number {
@@ -225,7 +236,7 @@ export class DeploymentStore {
       .run(bytes, total, now, deploymentId, deviceId)
   }
 
-  insertEvent(ev: DeviceEvent, now: number): void {
+  insertEvent(ev: DeviceEvent | HubEvent, now: number): void {
     this.db
       .prepare(
         'INSERT INTO events (device_id, ts, kind, deployment_id, cmd_id, model, version, code, message, received_bytes, received_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)',
@@ -245,13 +256,13 @@ export class DeploymentStore {
       )
   }
 
-  eventsForDevice(deviceId: string, limit = 100): DeviceEvent[] {
+  eventsForDevice(deviceId: string, limit = 100): (DeviceEvent | HubEvent)[] {
     const rows = this.db
       .prepare('SELECT * FROM events WHERE device_id = ? ORDER BY id DESC LIMIT ?')
       .all(deviceId, limit) as {
       device_id: string
       ts: number
-      kind: DeviceEvent['kind']
+      kind: (DeviceEvent | HubEvent)['kind']
       deployment_id: string | null
       cmd_id: string | null
       model: string | null

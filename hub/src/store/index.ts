@@ -10,6 +10,7 @@ import { RolloutTelemetry } from './rollout-telemetry.js'
 import { ConsoleQueries } from './series.js'
 import { GaugeQueries } from './gauges.js'
 import { RetentionQueries } from './retention.js'
+import { SentVersions } from './sent-versions.js'
 
 export * from './devices.js'
 export * from './registry.js'
@@ -20,6 +21,7 @@ export * from './rollouts.js'
 export * from './rollout-telemetry.js'
 export type { SeriesPoint, FleetSummary } from './series.js'
 export type { DeviceGauge } from './gauges.js'
+export * from './sent-versions.js'
 export type { Db } from './db.js'
 
 export class HubStore {
@@ -33,6 +35,7 @@ export class HubStore {
   readonly console: ConsoleQueries
   readonly gauges: GaugeQueries
   readonly retention: RetentionQueries
+  readonly sentVersions: SentVersions
 
   /**
    * The raw SQLite handle: the store's own modules and tests only. Nothing
@@ -41,7 +44,8 @@ export class HubStore {
   constructor(readonly db: Db) {
     this.devices = new DeviceStore(db)
     this.registry = new RegistryStore(db)
-    this.deployments = new DeploymentStore(db)
+    this.sentVersions = new SentVersions(db)
+    this.deployments = new DeploymentStore(db, (deviceId) => this.sentVersions.forget(deviceId))
     this.telemetry = new TelemetryStore(db)
     this.tokens = new TokenStore(db)
     this.rollouts = new RolloutStore(db)

@@ -14,6 +14,9 @@ export class RetentionQueries {
   private readonly rollupsStmt
   private readonly versionsStmt
   private readonly rawStmt
+  private readonly eventsStmt
+  private readonly eventCutStmt
+  private readonly eventsBelowStmt
 
   constructor(db: Db) {
     this.shadowStmt = db.prepare(sliceSql('telemetry_shadow', 'ts_to'))
@@ -29,6 +32,25 @@ export class RetentionQueries {
     this.rawStmt = db.prepare(
       'DELETE FROM telemetry WHERE rowid IN (SELECT rowid FROM telemetry WHERE model = ? AND version = ? AND ts_to < ? LIMIT ?)',
     )
+    // Events go oldest first by id (ids grow with arrival): no index beyond the primary key.
+    this.eventsStmt = db.prepare(
+      'DELETE FROM events WHERE id IN (SELECT id FROM events WHERE received_at < ? ORDER BY id LIMIT ?)',
+    )
+    this.eventCutStmt = db.prepare('SELECT id FROM events ORDER BY id DESC LIMIT 1 OFFSET ?')
+    this.eventsBelowStmt = db.prepare(
+      'DELETE FROM events WHERE id IN (SELECT id FROM events WHERE id <= ? ORDER BY id LIMIT ?)',
+    )
+  }
+
+  /** Device events (deployment progress, refusals) received before `beforeMs`. */
+  events(beforeMs: number, limit: number): number {
+    return this.eventsStmt.run(beforeMs, limit).changes
+  }
+
+  /** The oldest events beyond the newest `keep`, at most `limit` of them. */
+  eventsBeyond(keep: number, limit: number): number {
+    const cut = this.eventCutStmt.get(keep) as { id: number } | undefined
+    return cut ? this.eventsBelowStmt.run(cut.id, limit).changes : 0
   }
 
   /** Shadow comparisons whose window ended before `beforeMs`. */

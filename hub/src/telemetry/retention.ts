@@ -17,6 +17,10 @@ export interface RetentionOptions {
   feedDays: number
   /** Rollups (days). */
   rollupDays: number
+  /** Device events: deployment progress and results, telemetry refusals (days). */
+  eventDays: number
+  /** Device events kept at most (rows, newest first), whatever their age: a chatty device cannot fill the disk. */
+  eventMaxRows: number
   /** Rows deleted per transaction. */
   sliceRows: number
 }
@@ -27,6 +31,8 @@ export const defaultRetentionOptions: RetentionOptions = {
   sampleDays: 30,
   feedDays: 30,
   rollupDays: 400,
+  eventDays: 90,
+  eventMaxRows: 1_000_000,
   sliceRows: 10_000,
 }
 
@@ -39,6 +45,7 @@ export interface RetentionReport {
   samples: number
   feed: number
   rollups: number
+  events: number
   ms: number
 }
 
@@ -56,6 +63,9 @@ export class Retention {
         'EF_ERR_CONFIG_INVALID',
         `retention schedule ${JSON.stringify(this.options.schedule)} is not a node-cron expression`,
       )
+    for (const k of ['eventDays', 'eventMaxRows'] as const)
+      if (!(this.options[k] > 0))
+        throw new EdgeFleetError('EF_ERR_CONFIG_INVALID', `retention ${k} must be a positive number`)
   }
 
   start(): void {
@@ -102,6 +112,9 @@ export class Retention {
       batches: drain((limit) => del.batches(rollupCut, limit)),
       samples: drain((limit) => del.samples(now - o.sampleDays * DAY_MS, limit)),
       rollups: drain((limit) => del.rollups(rollupCut, limit)),
+      events:
+        drain((limit) => del.events(now - o.eventDays * DAY_MS, limit)) +
+        drain((limit) => del.eventsBeyond(o.eventMaxRows, limit)),
       feed: 0,
       ms: 0,
     }

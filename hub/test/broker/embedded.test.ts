@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { MqttClient } from 'mqtt'
 import { LATENCY_BUCKETS_MS, topics, type TelemetryBatch } from '@edgefleet/shared'
 import { HUB_USERNAME } from '../../src/keys.js'
-import { connectDevice, provision, startTestHub, waitFor, type TestHub } from '../fixtures/hub.js'
+import { connectDevice, markSent, provision, startTestHub, waitFor, type TestHub } from '../fixtures/hub.js'
 
 const batch = (deviceId: string): TelemetryBatch => ({
   v: 1,
@@ -57,6 +57,7 @@ describe('embedded broker', () => {
     t = await startTestHub()
     secrets['dev-1'] = await provision(t.hub, 'dev-1')
     secrets['dev-2'] = await provision(t.hub, 'dev-2')
+    for (const d of ['dev-1', 'dev-2']) markSent(t.hub, d, 'wake', '1') // [EF-2.6.8]
   })
   afterAll(async () => {
     await t?.close()

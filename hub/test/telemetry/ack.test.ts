@@ -8,7 +8,7 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest'
 import type { MqttClient } from 'mqtt'
 import { FEATURE_BUCKETS, LATENCY_BUCKETS_MS, topics, type TelemetryBatch } from '@edgefleet/shared'
 import { startHub, type Hub } from '../../src/hub.js'
-import { COMPILE_WORKER, connectDevice, provision, tempDir } from '../fixtures/hub.js'
+import { COMPILE_WORKER, connectDevice, markSent, provision, tempDir } from '../fixtures/hub.js'
 
 const D = 'dev-ack'
 
@@ -69,6 +69,7 @@ describe('telemetry PUBACK after commit [EF-9.1]', () => {
   it('a resolved publish is in the database; a refused one is not acknowledged, and its resend is stored after the cap is lifted', async () => {
     hub = await open(3 * 1024 * 1024)
     const secret = await provision(hub, D)
+    for (let k = 0; k < 60; k++) markSent(hub, D, `m${k}`, '1.0.0') // [EF-2.6.8]
     client = await connectDevice(hub.mqttUrl, D, secret)
     let closed = false
     client.on('close', () => (closed = true))

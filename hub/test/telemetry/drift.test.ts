@@ -9,7 +9,7 @@ import { FEATURE_BUCKETS, LATENCY_BUCKETS_MS, type Sample, type TelemetryBatch }
 import { HubStore } from '../../src/store/index.js'
 import { psi } from '../../src/stats.js'
 import { DriftMonitor } from '../../src/telemetry/drift.js'
-import { Retention } from '../../src/telemetry/retention.js'
+import { Retention, type RetentionOptions } from '../../src/telemetry/retention.js'
 import { featureBin } from '../../src/telemetry/sketch.js'
 import { tempDir } from '../fixtures/hub.js'
 import { batch, sample, sketch } from '../fixtures/telemetry.js'
@@ -218,5 +218,22 @@ describe('ingest, rollups, baselines and drift', () => {
     expect(store.telemetry.feed.page({ since: floor, limit: 10 }).map((l) => l.cursor)).toEqual([2])
     // The surviving batch id still dedupes a late resend (batch ids live as long as rollups).
     expect(store.telemetry.countRows().batches).toBe(1)
+  })
+
+  it('retention expires device events by age and keeps at most eventMaxRows, newest first [EF-9.3]', () => {
+    const DAY = 24 * 60 * MIN
+    const event = (i: number, at: number) =>
+      store.deployments.insertEvent({ v: 1, deviceId: 'd1', ts: at, kind: 'received', message: `e${i}` }, at)
+    for (let i = 0; i < 5; i++) event(i, T0) // old
+    for (let i = 5; i < 15; i++) event(i, T0 + 80 * DAY + i) // recent
+    now = T0 + 100 * DAY
+    const retention = (o: Partial<RetentionOptions>) =>
+      new Retention({ store, now: clock, log }, { eventDays: 90, sliceRows: 3, ...o })
+    expect(retention({}).run().events).toBe(5) // older than 90 days, in slices of 3
+    const left = () => store.deployments.eventsForDevice('d1', 100).map((e) => e.message)
+    expect(left()).toHaveLength(10)
+    expect(retention({ eventMaxRows: 4 }).run().events).toBe(6)
+    expect(left()).toEqual(['e14', 'e13', 'e12', 'e11'])
+    expect(() => retention({ eventMaxRows: 0 })).toThrow(expect.objectContaining({ code: 'EF_ERR_CONFIG_INVALID' }))
   })
 })

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { MqttClient } from 'mqtt'
 import { topics } from '@edgefleet/shared'
 import { startHub, type Hub } from '../../src/hub.js'
-import { COMPILE_WORKER, connectDevice, provision, tempDir, waitFor } from '../fixtures/hub.js'
+import { COMPILE_WORKER, connectDevice, markSent, provision, tempDir, waitFor } from '../fixtures/hub.js'
 import { batch } from '../fixtures/telemetry.js'
 import { startMosquitto, type Mosquitto } from '../../../test/support/mosquitto.mjs'
 
@@ -35,6 +35,7 @@ describe('telemetry through an external Mosquitto', () => {
       retraining: { ingest: { maxRecords: 1 }, drift: { intervalMs: 0 }, retention: { enabled: false } },
     })
     const secret = await provision(hub, D)
+    markSent(hub, D, 'wake', '1.0.0') // telemetry only for versions the device was sent [EF-2.6.8]
     // Mosquitto re-reads its password file on SIGHUP; retry until the device is known.
     for (let i = 0; ; i++) {
       try {

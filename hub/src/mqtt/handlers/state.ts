@@ -8,6 +8,7 @@ export function handleState(ctx: HandlerContext, deviceId: string, payload: Buff
   ctx.assertSameDevice(deviceId, state.deviceId)
   const wasOnline = ctx.store.devices.get(deviceId)?.online ?? false
   if (!ctx.store.devices.setState(deviceId, state, ctx.now())) return
+  ctx.store.sentVersions.forget(deviceId) // its loaded versions may have changed [EF-2.6.8]
   // A key announcement goes out before any resent command that is signed with the new key [EF-3.6].
   if (state.online && state.hubKey !== undefined) ctx.onHubKeySeen?.(deviceId, state.hubKey)
   // Only a reconnect resends open commands; state updates while online do not.

@@ -5,12 +5,14 @@ import { telemetryCodec } from '@edgefleet/shared'
 import type { HandlerContext } from '../dispatch.js'
 import type { IngestDone } from '../../telemetry/ingest.js'
 import { assertOneEntryPerVersion } from '../../store/telemetry.js'
+import { keepSentVersions } from '../../telemetry/sent-only.js'
 
 export function handleTelemetry(ctx: HandlerContext, deviceId: string, payload: Buffer, done?: IngestDone): void {
-  const batch = telemetryCodec.decode(payload)
-  ctx.assertSameDevice(deviceId, batch.deviceId)
+  const decoded = telemetryCodec.decode(payload)
+  ctx.assertSameDevice(deviceId, decoded.deviceId)
   // Refused here, alone: in a batched flush it would roll back its neighbours too.
-  assertOneEntryPerVersion(batch)
+  assertOneEntryPerVersion(decoded)
+  const batch = keepSentVersions(ctx.store, decoded, ctx.now())
   if (ctx.ingest) return ctx.ingest.pushTelemetry(batch, payload.length, done)
   if (!ctx.store.telemetry.ingest(batch, ctx.now())) ctx.metrics.duplicateBatches++
   done?.()
