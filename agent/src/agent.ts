@@ -11,6 +11,7 @@ import type { AddressInfo } from 'node:net'
 import type { Server } from 'node:http'
 import type { Logger } from 'pino'
 import {
+  PROTOCOL_VERSION,
   EdgeFleetError,
   MAX_FETCH_CHUNKS,
   eventCodec,
@@ -162,7 +163,7 @@ function createOutbox(b: AgentBase, db: AgentDb, links: LateLinks) {
     }
   }
   const report = (ev: EventReport) => {
-    const full = eventCodec.check({ v: 1, deviceId: config.deviceId, ts: now(), ...ev })
+    const full = eventCodec.check({ v: PROTOCOL_VERSION, deviceId: config.deviceId, ts: now(), ...ev })
     log.info({ kind: ev.kind, model: ev.model, version: ev.version, code: ev.code }, ev.message ?? 'event')
     enqueue(topics.events(config.deviceId), eventCodec.encode(full), 'event')
   }
@@ -187,7 +188,7 @@ function createTransport(config: Readonly<AgentConfig>, links: LateLinks) {
         : [extra.chunks]
     for (const chunks of lists) {
       const req: FetchRequest = {
-        v: 1,
+        v: PROTOCOL_VERSION,
         deviceId: config.deviceId,
         artifact: digest,
         op,
@@ -231,7 +232,7 @@ function stateReporter(
   trust: HubTrust,
 ) {
   return (): DeviceState => ({
-    v: 1,
+    v: PROTOCOL_VERSION,
     deviceId: config.deviceId,
     online: true,
     ts: now(),

@@ -6,7 +6,7 @@
 import { join } from 'node:path'
 import { mkdirSync } from 'node:fs'
 import pino, { type Logger } from 'pino'
-import { EdgeFleetError, sha256Hex, topics, type FirmwareProfile } from '@edgefleet/shared'
+import { EdgeFleetError, PROTOCOL_VERSION, sha256Hex, topics, type FirmwareProfile } from '@edgefleet/shared'
 import { HubStore } from './store/index.js'
 import { BlobStore } from './store/blobs.js'
 import { announceKey, loadOrCreateKeys, type HubKeys } from './keys.js'
@@ -220,7 +220,10 @@ async function startBroker(
     ...(b.options.broker ? checkBrokerConfig(b.options.broker) : {}),
     // Recorded in the device's event log, so operators see why it slowed down [EF-1.7.5].
     onQuota: (deviceId, code, message) =>
-      store.deployments.insertEvent({ v: 1, deviceId, ts: b.now(), kind: 'rejected', code, message }, b.now()),
+      store.deployments.insertEvent(
+        { v: PROTOCOL_VERSION, deviceId, ts: b.now(), kind: 'rejected', code, message },
+        b.now(),
+      ),
     ingest: (topic, payload, done) =>
       links.ingest
         ? links.ingest(topic, payload, done)

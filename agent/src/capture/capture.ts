@@ -6,6 +6,7 @@
 import { randomUUID } from 'node:crypto'
 import { existsSync, readFileSync, writeFileSync, renameSync } from 'node:fs'
 import {
+  PROTOCOL_VERSION,
   encodeTensor,
   sampleCodec,
   type CapturePolicy,
@@ -135,7 +136,7 @@ export class Capture {
     const m = rec.model
     setImmediate(() => {
       const sample: Sample = {
-        v: 1,
+        v: PROTOCOL_VERSION,
         deviceId: this.d.deviceId,
         sampleId: randomUUID(),
         ts: now,

@@ -2,7 +2,7 @@
 // device is away), retained state with a last will [EF-2.1], reconnects with
 // exponential back-off and full jitter so a fleet does not stampede the broker.
 import mqtt, { type MqttClient } from 'mqtt'
-import { parseTopic, stateCodec, topics, type DeviceState } from '@edgefleet/shared'
+import { PROTOCOL_VERSION, parseTopic, stateCodec, topics, type DeviceState } from '@edgefleet/shared'
 import type { Logger } from 'pino'
 
 export interface ConnectionOptions {
@@ -28,7 +28,7 @@ export class Connection {
 
   start(): void {
     const o = this.o
-    const will: DeviceState = { v: 1, deviceId: o.deviceId, online: false, ts: Date.now() }
+    const will: DeviceState = { v: PROTOCOL_VERSION, deviceId: o.deviceId, online: false, ts: Date.now() }
     const c = mqtt.connect(o.url, {
       clientId: o.deviceId,
       username: o.deviceId,
@@ -86,7 +86,7 @@ export class Connection {
       await c
         .publishAsync(
           topics.state(this.o.deviceId),
-          stateCodec.encode({ v: 1, deviceId: this.o.deviceId, online: false, ts: Date.now() }),
+          stateCodec.encode({ v: PROTOCOL_VERSION, deviceId: this.o.deviceId, online: false, ts: Date.now() }),
           { qos: 1, retain: true },
         )
         .catch(() => undefined)

@@ -4,6 +4,7 @@
 // statistics [EF-2.6.5] and shadow comparisons [EF-2.6.6].
 import { randomUUID } from 'node:crypto'
 import {
+  PROTOCOL_VERSION,
   CONFIDENCE_BUCKETS,
   LATENCY_BUCKETS_MS,
   type ModelMetrics,
@@ -132,7 +133,7 @@ export class Aggregator {
     if (this.current.size === 0 && this.shadow.size === 0 && !always) return undefined
     const r3 = (x: number) => Math.round(x * 1000) / 1000
     const batch: TelemetryBatch = {
-      v: 1,
+      v: PROTOCOL_VERSION,
       deviceId: this.deviceId,
       batchId: randomUUID(),
       from: this.from,

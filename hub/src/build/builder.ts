@@ -3,6 +3,7 @@
 // the hub shares its cores with the broker.
 import type { KeyObject } from 'node:crypto'
 import {
+  PROTOCOL_VERSION,
   EdgeFleetError,
   chunkArtifact,
   codeOf,
@@ -108,7 +109,7 @@ export class Builder {
       const chunked = chunkArtifact(result.bytes, tensorAlignedBoundaries(result.bytes))
       store.registry.insertArtifact(artifactDigest, chunked.size, chunked.chunks, now())
       const manifest: Manifest = manifestCodec.check({
-        v: 1,
+        v: PROTOCOL_VERSION,
         model: v.model,
         version: v.version,
         profile: profileId,

@@ -3,6 +3,7 @@
 // hub's key over their canonical JSON and sent QoS 1 on the device's cmd topic.
 import { randomUUID, type KeyObject } from 'node:crypto'
 import {
+  PROTOCOL_VERSION,
   EdgeFleetError,
   cmdCodec,
   signDocument,
@@ -42,7 +43,7 @@ export class CommandSender {
     body: Body<T>,
   ): Promise<string> {
     this.device(deviceId)
-    const unsigned = { v: 1 as const, id: randomUUID(), deviceId, issuedAt: this.d.now(), type, ...body }
+    const unsigned = { v: PROTOCOL_VERSION, id: randomUUID(), deviceId, issuedAt: this.d.now(), type, ...body }
     const cmd = cmdCodec.check({ ...unsigned, sig: signDocument(unsigned, this.d.keys.privateKey) })
     await this.d.publish(topics.cmd(deviceId), cmdCodec.encode(cmd))
     return cmd.id

@@ -2,7 +2,7 @@
 // send each device a signed deploy command [EF-2.3]. Devices that are offline
 // get it from their persistent session, and again when they come back online.
 import { randomUUID, type KeyObject } from 'node:crypto'
-import { EdgeFleetError, cmdCodec, signDocument, topics, type DeployCmd } from '@edgefleet/shared'
+import { EdgeFleetError, PROTOCOL_VERSION, cmdCodec, signDocument, topics, type DeployCmd } from '@edgefleet/shared'
 import type { Logger } from 'pino'
 import type { HubStore, BuildRow, DeploymentRow, DeviceRow } from '../store/index.js'
 import type { Builder } from '../build/builder.js'
@@ -84,7 +84,7 @@ export class Deployer {
   private async send(d: DeploymentRow, deviceId: string, b: BuildRow, cmdId: string = randomUUID()): Promise<void> {
     if (!b.manifest || !b.manifestSig) return
     const unsigned: Omit<DeployCmd, 'sig'> = {
-      v: 1,
+      v: PROTOCOL_VERSION,
       id: cmdId,
       deviceId,
       issuedAt: this.deps.now(),

@@ -1,5 +1,5 @@
 // Deployments and per-device progress, and the device event log.
-import type { DeviceEvent } from '@edgefleet/shared'
+import { PROTOCOL_VERSION, type DeviceEvent } from '@edgefleet/shared'
 import type { Db } from './db.js'
 
 export const DEVICE_DEPLOY_STATES = [
@@ -272,7 +272,7 @@ export class DeploymentStore {
       received_bytes: number | null
     }[]
     return rows.map((r) => ({
-      v: 1,
+      v: PROTOCOL_VERSION,
       deviceId: r.device_id,
       ts: r.ts,
       kind: r.kind,

@@ -3,12 +3,12 @@
 // JSON of the command without `sig`, with the key pinned at provisioning.
 import { Type, type Static } from '@sinclair/typebox'
 import { codec } from '../schema.js'
-import { Id, Signature, Timestamp, Version } from './common.js'
+import { Id, ProtocolVersion, Signature, Timestamp, Version } from './common.js'
 import { Manifest } from './manifest.js'
 import { KeyRotation, MAX_KEY_CHAIN } from '../key-rotation.js'
 
 const base = {
-  v: Type.Literal(1),
+  v: ProtocolVersion,
   /** Unique per command; agents ignore a command id they already executed [EF-2.3.2]. */
   id: Type.String({ minLength: 8, maxLength: 64 }),
   deviceId: Id,

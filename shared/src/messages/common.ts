@@ -1,7 +1,10 @@
 // Building blocks shared by several messages.
 import { Type, type Static } from '@sinclair/typebox'
 
-export const PROTOCOL_VERSION = 1
+/** The wire format's version: every JSON message carries it as `v` [EF-2.10]. */
+export const PROTOCOL_VERSION = 1 as const
+/** Schema of the `v` member: exactly this protocol version. */
+export const ProtocolVersion = Type.Literal(PROTOCOL_VERSION)
 
 export const Id = Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$' })
 export const Digest = Type.String({ pattern: '^[0-9a-f]{64}$' })

@@ -1,7 +1,7 @@
 // Progress and results of commands (ef/v1/dev/{id}/events) [EF-2.4].
 import { Type, type Static } from '@sinclair/typebox'
 import { codec } from '../schema.js'
-import { Digest, ErrorCodeField, Id, Timestamp, Version } from './common.js'
+import { Digest, ErrorCodeField, Id, ProtocolVersion, Timestamp, Version } from './common.js'
 
 export const EVENT_KINDS = [
   'received',
@@ -20,7 +20,7 @@ export const EVENT_KINDS = [
 
 export const DeviceEvent = Type.Object(
   {
-    v: Type.Literal(1),
+    v: ProtocolVersion,
     deviceId: Id,
     ts: Timestamp,
     kind: Type.Union(EVENT_KINDS.map((k) => Type.Literal(k))),

@@ -6,7 +6,7 @@
 // delivery, not on the broker's PUBACK). `done`: it holds the whole artifact.
 import { Type, type Static } from '@sinclair/typebox'
 import { codec } from '../schema.js'
-import { Digest, Id } from './common.js'
+import { Digest, Id, ProtocolVersion } from './common.js'
 
 export const FetchOp = Type.Union([
   Type.Literal('join'),
@@ -21,7 +21,7 @@ export const MAX_FETCH_CHUNKS = 4096
 
 export const FetchRequest = Type.Object(
   {
-    v: Type.Literal(1),
+    v: ProtocolVersion,
     deviceId: Id,
     artifact: Digest,
     /** Defaults to 'join' (the first request for an artifact). */

@@ -2,7 +2,7 @@
 // check one build [EF-3]. Signed as a whole by the hub (signature travels beside it).
 import { Type, type Static } from '@sinclair/typebox'
 import { codec } from '../schema.js'
-import { Digest, Id, TensorSpec, TensorValue, Timestamp, Version } from './common.js'
+import { Digest, Id, ProtocolVersion, TensorSpec, TensorValue, Timestamp, Version } from './common.js'
 
 export const Precision = Type.Union([
   Type.Literal('fp32'),
@@ -35,7 +35,7 @@ export const OutputSemantics = Type.Object(
 
 export const Manifest = Type.Object(
   {
-    v: Type.Literal(1),
+    v: ProtocolVersion,
     model: Id,
     version: Version,
     profile: Id,

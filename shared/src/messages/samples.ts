@@ -3,14 +3,14 @@
 // stores a (deviceId, sampleId) pair once, like telemetry batches.
 import { Type, type Static } from '@sinclair/typebox'
 import { codec } from '../schema.js'
-import { Id, TensorValue, Timestamp, Version } from './common.js'
+import { Id, ProtocolVersion, TensorValue, Timestamp, Version } from './common.js'
 
 export const CAPTURE_REASONS = ['random', 'low_confidence', 'disagreement'] as const
 export type CaptureReason = (typeof CAPTURE_REASONS)[number]
 
 export const Sample = Type.Object(
   {
-    v: Type.Literal(1),
+    v: ProtocolVersion,
     deviceId: Id,
     sampleId: Type.String({ minLength: 8, maxLength: 64 }),
     ts: Timestamp,

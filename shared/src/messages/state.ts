@@ -2,7 +2,7 @@
 // publishes {online:false} on the same topic [EF-2.1].
 import { Type, type Static } from '@sinclair/typebox'
 import { codec } from '../schema.js'
-import { Digest, Id, Timestamp, Version } from './common.js'
+import { Digest, Id, ProtocolVersion, Timestamp, Version } from './common.js'
 import { Precision } from './manifest.js'
 
 export const LoadedModel = Type.Object(
@@ -21,7 +21,7 @@ export type LoadedModel = Static<typeof LoadedModel>
 
 export const DeviceState = Type.Object(
   {
-    v: Type.Literal(1),
+    v: ProtocolVersion,
     deviceId: Id,
     online: Type.Boolean(),
     ts: Timestamp,

@@ -2,7 +2,7 @@
 // unique per device; the hub stores a batch id once, so redelivery is harmless.
 import { Type, type Static } from '@sinclair/typebox'
 import { codec } from '../schema.js'
-import { Id, Timestamp, Version } from './common.js'
+import { Id, ProtocolVersion, Timestamp, Version } from './common.js'
 
 /** Upper bounds (ms) of the latency histogram buckets; the last bucket is open-ended [EF-2.6.2]. */
 export const LATENCY_BUCKETS_MS = [0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000] as const
@@ -135,7 +135,7 @@ export type DeviceStats = Static<typeof DeviceStats>
 
 export const TelemetryBatch = Type.Object(
   {
-    v: Type.Literal(1),
+    v: ProtocolVersion,
     deviceId: Id,
     batchId: Type.String({ minLength: 8, maxLength: 64 }),
     from: Timestamp,
