@@ -381,6 +381,7 @@ async function startLocalApi(
   const server = createApiServer({
     host: rt.host,
     maxBodyBytes: config.maxBodyBytes,
+    maxJsonBodyBytes: config.maxJsonBodyBytes,
     deviceId: config.deviceId,
     stats,
     metrics,

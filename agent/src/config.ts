@@ -18,8 +18,10 @@ export interface AgentConfig {
   /** Local inference API port on apiHost; 0 = ephemeral. */
   apiPort: number
   apiHost: string
-  /** Largest accepted inference request body. */
+  /** Largest accepted binary inference request body (bytes); a model's input size sets the actual limit [EF-7.1.1]. */
   maxBodyBytes: number
+  /** Largest accepted JSON inference request body (bytes), whatever the model: larger tensors go binary or b64. */
+  maxJsonBodyBytes: number
   /** How often telemetry batches are cut. */
   telemetryIntervalMs: number
   /** Outbox rows kept while offline before the oldest are evicted. */
@@ -49,8 +51,10 @@ export const defaultAgentOptions = {
   /** Local API default port. */
   apiPort: 8790,
   apiHost: '127.0.0.1',
-  /** 64 MiB: an image batch in JSON fits; use the binary format beyond that. */
+  /** 64 MiB of binary tensors. */
   maxBodyBytes: 64 * 1024 * 1024,
+  /** 8 MiB: parsing JSON numbers costs ~10 × the text in memory, and the agent's unit allows 256 MiB. */
+  maxJsonBodyBytes: 8 * 1024 * 1024,
   /** 5 seconds. */
   telemetryIntervalMs: 5000,
   outboxMaxRows: 10_000,
@@ -86,6 +90,7 @@ const ENV: Record<string, keyof AgentConfig> = {
 const NUMERIC = new Set<keyof AgentConfig>([
   'apiPort',
   'maxBodyBytes',
+  'maxJsonBodyBytes',
   'telemetryIntervalMs',
   'outboxMaxRows',
   'fetchWindow',

@@ -9,7 +9,7 @@
 //   load: telemetry is dropped with a count that reaches the hub once it is
 //   back, and inference never fails [EF-2.6.3, EF-7.3].
 import { describe, it, expect, beforeAll, afterAll } from 'vitest'
-import { mkdtempSync, rmSync, writeFileSync, statSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync, statSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { request } from 'node:http'
@@ -321,6 +321,30 @@ describe('agent runtime (real hub and agent processes)', () => {
     const after = await Promise.all([1, 2, 3].map((s) => infer(agent.apiPort, wakeInput(s))))
     for (const r of after) expect(r.status).toBe(200)
     expect(after[0].json.outputs['39'].dims).toEqual([1, 1])
+  })
+
+  it("refuses a 60 MB JSON tensor by the model's input size with 413 and a code, staying far under its 256 MiB unit limit [EF-7.1.1]", async () => {
+    const rssPeakMiB = () =>
+      Number(/VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${full.proc.pid}/status`, 'utf8'))![1]) / 1024
+    // The agent with the default configuration (JSON ceiling 8 MiB, binary 64 MiB); wake takes 2,400 floats.
+    const huge = Buffer.alloc(60 * 1024 * 1024, 0x20)
+    const head = Buffer.from('{"inputs":{"onnx::Flatten_0":{"type":"float32","dims":[1,25,96],"data":[')
+    head.copy(huge)
+    for (let i = head.length; i + 4 < huge.length; i += 4) huge.write('0.5,', i, 'latin1')
+    for (const chunked of [false, true]) {
+      const r = await post(full.apiPort, '/v1/models/wake/infer', huge, {}, chunked)
+      expect(r.status, `chunked=${chunked}`).toBe(413)
+      expect(r.json.error.code).toBe('EF_ERR_INFER_BODY_TOO_LARGE')
+    }
+    expect(rssPeakMiB()).toBeLessThan(256)
+    // Normal requests still work, as JSON numbers and as base64 bytes.
+    const good = wakeInput(3)['onnx::Flatten_0']
+    const json = await infer(full.apiPort, { 'onnx::Flatten_0': good })
+    expect(json.status).toBe(200)
+    const b64 = Buffer.from(new Float32Array(good.data).buffer).toString('base64')
+    const viaB64 = await infer(full.apiPort, { 'onnx::Flatten_0': { type: 'float32', dims: good.dims, b64 } })
+    expect(viaB64.status).toBe(200)
+    expect(viaB64.json.outputs['39'].data[0]).toBeCloseTo(json.json.outputs['39'].data[0], 6)
   })
 
   it('fills its capped database while offline under load: drops are counted and reach the hub, inference never fails [EF-7.3]', async () => {

@@ -11,10 +11,14 @@ import { EdgeFleetError, ERRORS, codeOf, decodeTensor, encodeTensor, type Tensor
 import type { ModelHost } from '../runtime/host.js'
 import type { Tensor } from '../runtime/ort.js'
 import { BINARY_CONTENT_TYPE, decodeBinary, encodeBinary } from './binary.js'
+import { bodyLimit } from './limits.js'
 
 export interface ApiOptions {
   host: ModelHost
+  /** Ceiling of a binary body (bytes); the model's input size sets the actual limit [EF-7.1.1]. */
   maxBodyBytes: number
+  /** Ceiling of a JSON body (bytes); defaults to maxBodyBytes. */
+  maxJsonBodyBytes?: number
   deviceId: string
   /** Counters and queue state for GET /v1/stats (tests, benchmarks, operators on the device). */
   stats?: () => unknown
@@ -104,13 +108,15 @@ function jsonInputs(body: Buffer): { inputs: Record<string, Tensor>; binary: boo
 }
 
 export function createApiServer(o: ApiOptions): Server {
+  const ceilings = { maxBodyBytes: o.maxBodyBytes, maxJsonBodyBytes: o.maxJsonBodyBytes ?? o.maxBodyBytes }
   const handle = async (req: IncomingMessage, res: ServerResponse) => {
     const url = req.url ?? '/'
     if (req.method === 'POST') {
       const m = INFER_RE.exec(url)
       if (!m) return send(res, 404, { error: { code: 'EF_ERR_HTTP_NOT_FOUND', message: `${req.method} ${url}` } })
-      const body = await readBody(req, o.maxBodyBytes)
       const isBinary = (req.headers['content-type'] ?? '').startsWith(BINARY_CONTENT_TYPE)
+      const limit = bodyLimit(o.host.get(m[1])?.manifest, isBinary, ceilings)
+      const body = await readBody(req, limit)
       const { inputs, binary } = isBinary ? { inputs: decodeBinary(body), binary: false } : jsonInputs(body)
       const r = await o.host.infer(m[1], inputs)
       if (isBinary) {
