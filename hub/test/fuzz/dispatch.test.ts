@@ -6,12 +6,13 @@
 // time, a refusal is counted under a catalogue code (never EF_ERR_INTERNAL),
 // no ingest transaction fails (a hostile record would roll back its
 // neighbours), and the hub keeps answering.
+import { readFileSync } from 'node:fs'
 import fc from 'fast-check'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { isErrorCode, topics } from '@edgefleet/shared'
+import { LATENCY_BUCKETS_MS, isErrorCode, topics } from '@edgefleet/shared'
 import { dispatch, type HandlerContext } from '../../src/mqtt/dispatch.js'
-import { provision, startTestHub, type TestHub } from '../fixtures/hub.js'
-import { anyTopic, D, hubContext, structured } from '../fixtures/fuzz-messages.js'
+import { MODELS, provision, startTestHub, type TestHub } from '../fixtures/hub.js'
+import { anyTopic, D, hubContext, knownArtifacts, structured } from '../fixtures/fuzz-messages.js'
 import { deadline, fuzzParams, junkPayload } from '../../../test/support/fuzz.mjs'
 
 const junk = fc.record({ topic: anyTopic, payload: junkPayload })
@@ -24,6 +25,15 @@ describe('fuzz: every topic the hub reads', () => {
   beforeAll(async () => {
     t = await startTestHub()
     await provision(t.hub, D)
+    // A built artifact, so that fetches (join, repair, ack) reach the distributor's real chunk layout.
+    const added = await t.hub.registry.add({
+      name: 'wake',
+      version: '1.0.0',
+      bytes: readFileSync(MODELS.hello),
+      options: { precision: 'fp32' },
+    })
+    knownArtifacts.push(...added.builds.flatMap((b) => (b.artifact ? [b.artifact] : [])))
+    expect(knownArtifacts.length).toBe(1)
     await provision(t.hub, 'dev-2', 'industrial-x86')
     ctx = hubContext(t.hub, (err) => (failure ??= err))
   })
@@ -67,6 +77,9 @@ describe('fuzz: every topic the hub reads', () => {
     const stats = t.hub.retraining.ingest.stats
     expect(stats.batches + stats.samples).toBeGreaterThan(20)
     expect(stats.failedFlushes).toBe(0)
+    // Fetches for the real artifact reached the distributor and it sent chunks.
+    const dist = t.hub.distributor.stats
+    expect(dist.broadcastChunks + dist.repairChunks).toBeGreaterThan(0)
     console.log('[fuzz] dispatch drops by code', JSON.stringify(ctx.metrics.dropped), JSON.stringify(stats))
   })
 
@@ -92,6 +105,40 @@ describe('fuzz: every topic the hub reads', () => {
     await deliver(topics.samples(D), Buffer.from(JSON.stringify({ ...sample, inputs: { x: tensor }, outputs: {} })))
     expect(ctx.metrics.dropped.EF_ERR_MSG_SCHEMA).toBe(dropped + 1)
     expect(t.hub.retraining.ingest.stats.samples).toBe(before)
+  })
+
+  // Found by the long run (test/bench/fuzz.mjs): counts near 1e308 passed the schema, two of them summed to
+  // Infinity and GET /api/v1/telemetry/summary answered 500 [EF-2.6.9].
+  it('telemetry counts past 2^53 → EF_ERR_MSG_SCHEMA; at 2^53 − 1 the summary still serializes', async () => {
+    const batch = (requests: number, bin: number) => ({
+      v: 1,
+      deviceId: D,
+      batchId: `big-${Math.random()}`,
+      from: 1,
+      to: 2,
+      models: [
+        {
+          model: 'big',
+          version: '1',
+          requests,
+          errors: 0,
+          latency: LATENCY_BUCKETS_MS.map(() => bin).concat([bin]),
+          latencySumMs: requests,
+        },
+      ],
+    })
+    const dropped = ctx.metrics.dropped.EF_ERR_MSG_SCHEMA ?? 0
+    await deliver(topics.telemetry(D), Buffer.from(JSON.stringify(batch(Number.MAX_VALUE, Number.MAX_VALUE))))
+    expect(ctx.metrics.dropped.EF_ERR_MSG_SCHEMA).toBe(dropped + 1)
+    for (let i = 0; i < 2; i++)
+      await deliver(
+        topics.telemetry(D),
+        Buffer.from(JSON.stringify(batch(Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER))),
+      )
+    const res = await t.hub.api.inject({ method: 'GET', url: '/api/v1/telemetry/summary?model=big' })
+    expect(res.statusCode, res.body).toBe(200)
+    const item = (res.json() as { items: { requests: number; p50Ms: number | null }[] }).items[0]
+    expect(Number.isFinite(item.requests) && Number.isFinite(item.p50Ms)).toBe(true)
   })
 
   it('the hub still answers and its store still reads after all of that', async () => {

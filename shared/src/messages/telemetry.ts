@@ -44,14 +44,21 @@ export const emptyConfidenceCounts = (): number[] => new Array<number>(CONFIDENC
 /** Empty feature sketch: one count per FEATURE_BUCKETS bin plus the overflow bin [EF-2.6.5]. */
 export const emptyFeatureSketch = (): number[] => new Array<number>(FEATURE_BUCKETS.length + 1).fill(0)
 
-const Counts = (n: number) => Type.Array(Type.Integer({ minimum: 0 }), { minItems: n, maxItems: n })
+/**
+ * A count: a non-negative safe integer [EF-2.6.9]. The hub adds counts (and
+ * latency sums) over devices and windows; at 1e308 two of them made Infinity,
+ * and a summary whose numbers the API cannot serialize (a 500).
+ */
+const Count = Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER })
+
+const Counts = (n: number) => Type.Array(Count, { minItems: n, maxItems: n })
 
 /** Statistics of the values of one input tensor over a window [EF-2.6.5]. */
 export const FeatureStats = Type.Object(
   {
     input: Type.String({ minLength: 1, maxLength: 256 }),
     /** Values observed (a bounded stride sample of each request's elements). */
-    count: Type.Integer({ minimum: 0 }),
+    count: Count,
     mean: Type.Number(),
     variance: Type.Number({ minimum: 0 }),
     min: Type.Number(),
@@ -67,11 +74,11 @@ export const ModelMetrics = Type.Object(
   {
     model: Id,
     version: Version,
-    requests: Type.Integer({ minimum: 0 }),
-    errors: Type.Integer({ minimum: 0 }),
+    requests: Count,
+    errors: Count,
     /** counts per LATENCY_BUCKETS_MS bucket, plus one overflow bucket. */
     latency: Counts(LATENCY_BUCKETS_MS.length + 1),
-    latencySumMs: Type.Number({ minimum: 0 }),
+    latencySumMs: Type.Number({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER }),
     /** counts per CONFIDENCE_BUCKETS bin, when the manifest says how to read confidence [EF-2.6.4]. */
     confidence: Type.Optional(Counts(CONFIDENCE_BUCKETS.length)),
     features: Type.Optional(Type.Array(FeatureStats, { maxItems: 16 })),
@@ -88,18 +95,18 @@ export const ShadowMetrics = Type.Object(
     version: Version,
     candidate: Version,
     /** Comparisons made. */
-    runs: Type.Integer({ minimum: 0 }),
+    runs: Count,
     /** Sampled requests not shadowed because a shadow run was still busy (never queued on the hot path). */
-    skipped: Type.Integer({ minimum: 0 }),
-    errors: Type.Integer({ minimum: 0 }),
+    skipped: Count,
+    errors: Count,
     /** Runs whose top-1 class equals the live one (outputs with a score semantics; else the first output's argmax). */
-    top1Agree: Type.Integer({ minimum: 0 }),
+    top1Agree: Count,
     /** Largest |live − candidate| seen over all output elements. */
     maxAbsDiff: Type.Number({ minimum: 0 }),
     /** Sum of per-run cosine similarities (mean = cosineSum / runs). */
-    cosineSum: Type.Number(),
+    cosineSum: Type.Number({ minimum: -Number.MAX_SAFE_INTEGER, maximum: Number.MAX_SAFE_INTEGER }),
     latency: Counts(LATENCY_BUCKETS_MS.length + 1),
-    latencySumMs: Type.Number({ minimum: 0 }),
+    latencySumMs: Type.Number({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER }),
   },
   { additionalProperties: false },
 )
@@ -109,11 +116,11 @@ export type ShadowMetrics = Static<typeof ShadowMetrics>
 export const DropCounts = Type.Object(
   {
     /** Oldest outbox rows evicted because the queue hit its row bound. */
-    evicted: Type.Integer({ minimum: 0 }),
+    evicted: Count,
     /** Records not queued because the agent database hit its size cap or the disk is full. */
-    diskFull: Type.Integer({ minimum: 0 }),
+    diskFull: Count,
     /** Captures skipped by the per-hour or on-disk byte caps [EF-2.9.2]. */
-    capped: Type.Integer({ minimum: 0 }),
+    capped: Count,
   },
   { additionalProperties: false },
 )
@@ -121,13 +128,13 @@ export type DropCounts = Static<typeof DropCounts>
 
 export const DeviceStats = Type.Object(
   {
-    rssBytes: Type.Optional(Type.Integer({ minimum: 0 })),
+    rssBytes: Type.Optional(Count),
     cpuLoad: Type.Optional(Type.Number({ minimum: 0 })),
-    freeStorageBytes: Type.Optional(Type.Integer({ minimum: 0 })),
+    freeStorageBytes: Type.Optional(Count),
     /** Highest thermal zone reading, where /sys shows one. */
     temperatureC: Type.Optional(Type.Number()),
     /** Outbox rows waiting for a PUBACK when the batch was cut. */
-    queued: Type.Optional(Type.Integer({ minimum: 0 })),
+    queued: Type.Optional(Count),
   },
   { additionalProperties: false },
 )
@@ -144,7 +151,7 @@ export const TelemetryBatch = Type.Object(
     shadow: Type.Optional(Type.Array(ShadowMetrics, { maxItems: 64 })),
     device: Type.Optional(DeviceStats),
     /** Records (telemetry, samples, events) the agent had to drop since it started [EF-2.6.3]. */
-    dropped: Type.Optional(Type.Integer({ minimum: 0 })),
+    dropped: Type.Optional(Count),
     drops: Type.Optional(DropCounts),
   },
   { additionalProperties: false },
