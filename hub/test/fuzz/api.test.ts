@@ -9,7 +9,7 @@ import fc from 'fast-check'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { isErrorCode } from '@edgefleet/shared'
 import { dispatch } from '../../src/mqtt/dispatch.js'
-import { startTestHub, type TestHub } from '../fixtures/hub.js'
+import { markSent, startTestHub, type TestHub } from '../fixtures/hub.js'
 import { registerVersions } from '../fixtures/rollouts.js'
 import { hubContext, structured } from '../fixtures/fuzz-messages.js'
 import { fromSchema } from '../fixtures/fuzz-schema.js'
@@ -157,6 +157,7 @@ describe('fuzz: every HTTP route of the hub', () => {
       })
       expect(res.statusCode).toBe(201)
     }
+    for (const dev of ['dev-1', 'dev-2']) for (const model of ['wake', 'm']) markSent(t.hub, dev, model, '1')
     // Fill the store with hostile-but-valid records the read routes will have to serve.
     const ctx = hubContext(t.hub, () => {})
     const seeds = fc.sample(structured, { numRuns: 300, seed: 7 })

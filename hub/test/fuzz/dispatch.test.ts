@@ -11,7 +11,7 @@ import fc from 'fast-check'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { LATENCY_BUCKETS_MS, isErrorCode, topics } from '@edgefleet/shared'
 import { dispatch, type HandlerContext } from '../../src/mqtt/dispatch.js'
-import { MODELS, provision, startTestHub, type TestHub } from '../fixtures/hub.js'
+import { MODELS, markSent, provision, startTestHub, type TestHub } from '../fixtures/hub.js'
 import { anyTopic, D, hubContext, knownArtifacts, structured } from '../fixtures/fuzz-messages.js'
 import { deadline, fuzzParams, junkPayload } from '../../../test/support/fuzz.mjs'
 
@@ -35,6 +35,8 @@ describe('fuzz: every topic the hub reads', () => {
     knownArtifacts.push(...added.builds.flatMap((b) => (b.artifact ? [b.artifact] : [])))
     expect(knownArtifacts.length).toBe(1)
     await provision(t.hub, 'dev-2', 'industrial-x86')
+    // Telemetry is accepted only for versions the hub sent the device [EF-2.6.8].
+    for (const dev of [D, 'dev-2']) for (const model of ['wake', 'm', 'big']) markSent(t.hub, dev, model, '1')
     ctx = hubContext(t.hub, (err) => (failure ??= err))
   })
   afterAll(async () => {
@@ -75,7 +77,7 @@ describe('fuzz: every topic the hub reads', () => {
     )
     // Some cases must have got through validation, or the property tested only the schema.
     const stats = t.hub.retraining.ingest.stats
-    expect(stats.batches + stats.samples).toBeGreaterThan(20)
+    expect(stats.batches + stats.samples).toBeGreaterThan(15)
     expect(stats.failedFlushes).toBe(0)
     // Fetches for the real artifact reached the distributor and it sent chunks.
     const dist = t.hub.distributor.stats
