@@ -181,7 +181,22 @@ export async function runCommandLine(
     return 2
   }
   const { cmd, used } = found
-  const rest = argv.filter((_, i) => !at.slice(0, used).includes(i))
+  return runCommand(
+    cmd,
+    argv.filter((_, i) => !at.slice(0, used).includes(i)),
+    out,
+    err,
+  )
+}
+
+/** Runs one command on its arguments (the command's words removed): parse strictly, help, run, exit code. */
+export async function runCommand(
+  cmd: Command,
+  rest: readonly string[],
+  out: NodeJS.WritableStream,
+  err: NodeJS.WritableStream,
+): Promise<number> {
+  const print = (s: string) => out.write(s + '\n')
   const options = { ...cmd.options, ...COMMON_OPTIONS }
   let args: Args
   try {
