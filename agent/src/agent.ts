@@ -24,7 +24,7 @@ import {
   type FetchRequest,
   type FirmwareProfile,
 } from '@edgefleet/shared'
-import type { AgentConfig } from './config.js'
+import { readTlsFiles, type AgentConfig, type AgentTls } from './config.js'
 import { AgentDb } from './store/db.js'
 import { Slots } from './updater/slots.js'
 import { ChunkStore } from './updater/chunks.js'
@@ -136,6 +136,8 @@ interface AgentBase {
   config: Readonly<AgentConfig>
   log: Logger
   now: () => number
+  /** CA and client certificate contents [EF-10]. */
+  tls?: AgentTls
 }
 
 /** The outbox (telemetry, samples and events queued in the database) and its writers. */
@@ -270,7 +272,7 @@ async function listenApi(server: Server, config: Readonly<AgentConfig>): Promise
 export async function createAgent(config: Readonly<AgentConfig>, deps: AgentDeps = {}): Promise<Agent> {
   // A tiny JSON logger instead of pino: ~8 MiB less RSS on a device (docs/BENCHMARKS.md, Agent runtime).
   const log = deps.log ?? asPino(createLogger(config.logLevel, { svc: 'agent', device: config.deviceId }))
-  const b: AgentBase = { config, log, now: deps.now ?? Date.now }
+  const b: AgentBase = { config, log, now: deps.now ?? Date.now, tls: readTlsFiles(config) }
   const profile = readProfile(config.profilesDir, config.profile)
   if (!profile) log.warn({ profile: config.profile }, 'profile file not found; using 1 thread on cpu')
   mkdirSync(config.dataDir, { recursive: true })
@@ -337,7 +339,7 @@ async function restoreModels(
   }
   const updater = new Updater({
     ...common,
-    http: { deviceId: config.deviceId, secret: config.secret, prefer: config.transfer === 'http' },
+    http: { deviceId: config.deviceId, secret: config.secret, prefer: config.transfer === 'http', tls: b.tls },
     onStep: deps.onStep,
   })
   await updater.restore()
@@ -405,6 +407,7 @@ function connectToHub(
     deviceId: config.deviceId,
     maxBackoffMs: config.reconnectMaxMs,
     secret: config.secret,
+    tls: b.tls,
     log,
     onCmd: (p) =>
       void handleCmd(cmdCtx, p).catch((err: Error) => log.error({ err: err.message }, 'command handler failed')),

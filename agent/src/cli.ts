@@ -8,13 +8,16 @@ import { createAgent } from './agent.js'
 
 const HELP = `edgefleet-agent — EdgeFleet device agent
 
-Usage: edgefleet-agent --hub mqtt://HOST:PORT --device-id ID --secret S --hub-key KEY --profile P [options]
+Usage: edgefleet-agent --hub mqtt[s]://HOST:PORT [--ca FILE] --device-id ID --secret S --hub-key KEY --profile P [options]
 
   --hub URL          broker URL (env EF_HUB)
   --device-id ID     this device's id (env EF_DEVICE_ID)
   --secret S         device secret from 'edgefleet device add' (env EF_SECRET)
   --hub-key KEY      hub public key from 'edgefleet device add' (env EF_HUB_KEY)
   --profile P        firmware profile id (env EF_PROFILE)
+  --ca FILE          CA the hub's certificate must chain to, for mqtts:// and https:// (env EF_CA)
+  --cert FILE        client certificate from 'edgefleet device add --cert' (mutual TLS; env EF_CERT)
+  --key FILE         its private key (env EF_KEY)
   --data DIR         data folder (env EF_DATA; default .data/agent)
   --api-port N       local inference API port on 127.0.0.1 (env EF_API_PORT; default 8790; 0 = ephemeral)
   --profiles-dir DIR firmware-profiles folder
@@ -35,6 +38,9 @@ async function main(): Promise<number> {
         secret: { type: 'string' },
         'hub-key': { type: 'string' },
         profile: { type: 'string' },
+        ca: { type: 'string' },
+        cert: { type: 'string' },
+        key: { type: 'string' },
         data: { type: 'string' },
         'api-port': { type: 'string' },
         'profiles-dir': { type: 'string' },
@@ -67,6 +73,9 @@ async function main(): Promise<number> {
         secret: values.secret,
         hubKey: values['hub-key'],
         profile: values.profile,
+        caFile: values.ca,
+        certFile: values.cert,
+        keyFile: values.key,
         dataDir: values.data,
         apiPort: values['api-port'],
         profilesDir: values['profiles-dir'],

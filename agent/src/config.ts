@@ -45,6 +45,11 @@ export interface AgentConfig {
   /** Size cap of the agent database (outbox) in bytes; 0 = no cap beyond the disk [EF-7.3]. */
   maxDbBytes: number
   logLevel: string
+  /** CA (PEM file) the hub's certificate must chain to, for mqtts:// and https:// [EF-10.4]; unset: the system's. */
+  caFile?: string
+  /** Client certificate and key (PEM files) from `edgefleet device add --cert`, for mutual TLS [EF-10.3]. */
+  certFile?: string
+  keyFile?: string
 }
 
 export const defaultAgentOptions = {
@@ -85,6 +90,9 @@ const ENV: Record<string, keyof AgentConfig> = {
   EF_MAX_DB_BYTES: 'maxDbBytes',
   EF_RECONNECT_MAX_MS: 'reconnectMaxMs',
   EF_LOG_LEVEL: 'logLevel',
+  EF_CA: 'caFile',
+  EF_CERT: 'certFile',
+  EF_KEY: 'keyFile',
 }
 
 const NUMERIC = new Set<keyof AgentConfig>([
@@ -139,5 +147,47 @@ export function resolveConfig(
   if (typeof c.idle === 'string') c.idle = c.idle === 'true'
   if (c.idle !== undefined && typeof c.idle !== 'boolean') problems.push('idle: true | false')
   if (problems.length) throw new EdgeFleetError('EF_ERR_CONFIG_INVALID', problems.join('; '))
-  return Object.freeze({ ...c, dataDir: resolve(c.dataDir) })
+  checkTlsFiles(c)
+  return Object.freeze({
+    ...c,
+    dataDir: resolve(c.dataDir),
+    ...(c.caFile ? { caFile: resolve(c.caFile) } : {}),
+    ...(c.certFile ? { certFile: resolve(c.certFile) } : {}),
+    ...(c.keyFile ? { keyFile: resolve(c.keyFile) } : {}),
+  })
+}
+
+/** TLS files must be readable PEM, and a certificate comes with its key [EF-10.3, EF-10.4]. */
+function checkTlsFiles(c: AgentConfig): void {
+  if (!c.certFile !== !c.keyFile)
+    throw new EdgeFleetError('EF_ERR_TLS_FILE_INVALID', 'certFile and keyFile go together')
+  for (const [what, file] of [
+    ['caFile', c.caFile],
+    ['certFile', c.certFile],
+    ['keyFile', c.keyFile],
+  ] as const) {
+    if (file === undefined) continue
+    let text: string
+    try {
+      text = readFileSync(file, 'utf8')
+    } catch (err) {
+      throw new EdgeFleetError('EF_ERR_TLS_FILE_INVALID', `${what} ${file}: ${(err as Error).message}`)
+    }
+    if (!text.includes('-----BEGIN ')) throw new EdgeFleetError('EF_ERR_TLS_FILE_INVALID', `${what} ${file}: not PEM`)
+  }
+}
+
+/** The PEM contents of the configured TLS files, for mqtt.js and https requests. */
+export function readTlsFiles(c: Readonly<AgentConfig>): AgentTls | undefined {
+  if (!c.caFile && !c.certFile) return undefined
+  return {
+    ...(c.caFile ? { ca: readFileSync(c.caFile) } : {}),
+    ...(c.certFile && c.keyFile ? { cert: readFileSync(c.certFile), key: readFileSync(c.keyFile) } : {}),
+  }
+}
+
+export interface AgentTls {
+  ca?: Buffer
+  cert?: Buffer
+  key?: Buffer
 }

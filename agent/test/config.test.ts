@@ -112,4 +112,35 @@ describe('resolveConfig', () => {
       'missing.json',
     )
   })
+
+  describe('TLS files [EF-10.4]', () => {
+    const PEM = '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n'
+    const tlsError = (fn: () => unknown) => {
+      try {
+        fn()
+      } catch (err) {
+        expect((err as EdgeFleetError).code).toBe('EF_ERR_TLS_FILE_INVALID')
+        return (err as Error).message
+      }
+      throw new Error('expected EF_ERR_TLS_FILE_INVALID')
+    }
+
+    it('takes the CA from flags, EF_CA or the file, resolved to an absolute path', () => {
+      const ca = file(PEM, 'ca.pem')
+      expect(resolveConfig({ flags: { ...required, caFile: ca } }).caFile).toBe(resolve(ca))
+      expect(resolveConfig({ env: { EF_CA: ca }, flags: required }).caFile).toBe(resolve(ca))
+      expect(resolveConfig({ file: file({ ...required, caFile: ca }, 'tls.json') }).caFile).toBe(resolve(ca))
+    })
+
+    it('refuses a missing or non-PEM file, and a certificate without its key', () => {
+      expect(tlsError(() => resolveConfig({ env: { EF_CA: join(t.dir, 'nope.pem') }, flags: required }))).toContain(
+        'nope.pem',
+      )
+      const notPem = file('hello', 'not.pem')
+      expect(tlsError(() => resolveConfig({ flags: { ...required, caFile: notPem } }))).toContain('not PEM')
+      const cert = file(PEM, 'dev.pem')
+      expect(tlsError(() => resolveConfig({ flags: { ...required, certFile: cert } }))).toContain('go together')
+      expect(resolveConfig({ flags: { ...required, certFile: cert, keyFile: cert } }).keyFile).toBe(resolve(cert))
+    })
+  })
 })

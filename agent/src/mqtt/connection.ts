@@ -2,7 +2,14 @@
 // device is away), retained state with a last will [EF-2.1], reconnects with
 // exponential back-off and full jitter so a fleet does not stampede the broker.
 import mqtt, { type MqttClient } from 'mqtt'
-import { PROTOCOL_VERSION, parseTopic, stateCodec, topics, type DeviceState } from '@edgefleet/shared'
+import {
+  PROTOCOL_VERSION,
+  isUntrustedPeerError,
+  parseTopic,
+  stateCodec,
+  topics,
+  type DeviceState,
+} from '@edgefleet/shared'
 import type { Logger } from 'pino'
 
 export interface ConnectionOptions {
@@ -16,6 +23,8 @@ export interface ConnectionOptions {
   onCmd: (payload: Buffer) => void
   onChunk: (digest: string, index: number, payload: Buffer, broadcast: boolean) => void
   onConnect: () => void
+  /** CA to verify the hub with, and a client certificate (mutual TLS), for mqtts:// [EF-10]. */
+  tls?: { ca?: Buffer; cert?: Buffer; key?: Buffer }
 }
 
 export class Connection {
@@ -38,6 +47,7 @@ export class Connection {
       reconnectPeriod: 0, // our own back-off below
       connectTimeout: 10_000,
       will: { topic: topics.state(o.deviceId), payload: stateCodec.encode(will), qos: 1, retain: true },
+      ...o.tls,
     })
     this.client = c
     c.on('connect', (ack) => {
@@ -52,7 +62,15 @@ export class Connection {
       if (t?.kind === 'chunk') o.onChunk(t.digest, t.index, payload, true)
       else if (t?.kind === 'repair' && t.deviceId === o.deviceId) o.onChunk(t.digest, t.index, payload, false)
     })
-    c.on('error', (err) => o.log.warn({ err: err.message, code: (err as { code?: unknown }).code }, 'mqtt error'))
+    c.on('error', (err) => {
+      if (isUntrustedPeerError(err))
+        // Not the hub this device was given (or a wrong --ca): nothing is sent to it [EF-10.4].
+        return o.log.error(
+          { code: 'EF_ERR_TLS_UNTRUSTED_PEER', url: o.url, err: err.message },
+          "the hub's certificate does not chain to the configured CA (--ca); not connecting",
+        )
+      o.log.warn({ err: err.message, code: (err as { code?: unknown }).code }, 'mqtt error')
+    })
     c.on('close', () => this.scheduleReconnect())
   }
 

@@ -1,8 +1,11 @@
 // The optional HTTP path [EF-4.10]: missing chunks are fetched with range
 // requests against the hub, contiguous chunks in one request, each chunk
 // checked against its sha256 before it is stored (the same chunk store as the
-// MQTT path, so either path resumes what the other began).
-import { EdgeFleetError, chunkOffsets, sha256Hex, type Manifest } from '@edgefleet/shared'
+// MQTT path, so either path resumes what the other began). Over https the
+// hub's certificate must chain to the agent's CA [EF-10.4].
+import { get as httpGet, type IncomingMessage } from 'node:http'
+import { get as httpsGet } from 'node:https'
+import { EdgeFleetError, chunkOffsets, isUntrustedPeerError, sha256Hex, type Manifest } from '@edgefleet/shared'
 import type { ChunkSink, DownloadStats } from './download.js'
 
 export interface HttpDownloadOptions {
@@ -15,6 +18,27 @@ export interface HttpDownloadOptions {
   concurrency?: number
   timeoutMs: number
   onProgress?: (bytes: number, total: number) => void
+  /** CA (and client certificate) for https:// URLs; without a CA the system's are trusted. */
+  tls?: { ca?: Buffer; cert?: Buffer; key?: Buffer }
+}
+
+/** One GET (node's http/https rather than fetch: fetch takes no CA of our own without another dependency). */
+function get(url: string, headers: Record<string, string>, o: HttpDownloadOptions, signal: AbortSignal) {
+  const u = new URL(url)
+  const https = u.protocol === 'https:'
+  return new Promise<IncomingMessage>((resolve, reject) => {
+    const req = (https ? httpsGet : httpGet)(u, { headers, signal, ...(https ? o.tls : {}) }, resolve)
+    req.on('error', (err) =>
+      reject(
+        isUntrustedPeerError(err)
+          ? new EdgeFleetError(
+              'EF_ERR_TLS_UNTRUSTED_PEER',
+              `${u.origin}: ${err.message}; the hub's certificate does not chain to the configured CA (--ca)`,
+            )
+          : err,
+      ),
+    )
+  })
 }
 
 export async function httpDownload(
@@ -56,12 +80,14 @@ export async function httpDownload(
     const start = offsets[indexes[0]]
     const last = indexes[indexes.length - 1]
     const end = offsets[last] + chunks[last].size - 1
-    const res = await fetch(o.url, { headers: { authorization: auth, range: `bytes=${start}-${end}` }, signal })
-    if (res.status !== 206 || !res.body)
-      throw new EdgeFleetError('EF_ERR_DOWNLOAD_TIMEOUT', `HTTP ${res.status} for bytes ${start}-${end}`)
+    const res = await get(o.url, { authorization: auth, range: `bytes=${start}-${end}` }, o, signal)
+    if (res.statusCode !== 206) {
+      res.resume()
+      throw new EdgeFleetError('EF_ERR_DOWNLOAD_TIMEOUT', `HTTP ${res.statusCode} for bytes ${start}-${end}`)
+    }
     let k = 0
     let buf = Buffer.alloc(0)
-    for await (const part of res.body as unknown as AsyncIterable<Uint8Array>) {
+    for await (const part of res as AsyncIterable<Buffer>) {
       stats.receivedBytes += part.length
       buf = buf.length ? Buffer.concat([buf, part]) : Buffer.from(part)
       while (k < indexes.length && buf.length >= chunks[indexes[k]].size) {

@@ -15,7 +15,7 @@ import {
 import type { ModelSession, Tensor } from '../runtime/ort.js'
 import { other, type Slot } from './slots.js'
 import { download } from './download.js'
-import { httpDownload } from './http-download.js'
+import { httpDownload, type HttpDownloadOptions } from './http-download.js'
 import { ArtifactWriter } from './artifact-writer.js'
 import type { EventReport, ModelSourceDeps } from './model-source.js'
 
@@ -23,7 +23,7 @@ export type { EventReport }
 
 export interface UpdaterDeps extends ModelSourceDeps {
   /** Prefer the HTTP path when a deploy offers one (MQTT stays the fallback) [EF-4.10]. */
-  http?: { deviceId: string; secret: string; prefer: boolean }
+  http?: { deviceId: string; secret: string; prefer: boolean; tls?: HttpDownloadOptions['tls'] }
   /** Test seam: called at each named step, e.g. to crash the process there. */
   onStep?: (step: string) => void
 }
@@ -186,6 +186,7 @@ export class Updater {
             url: httpUrl,
             deviceId: this.d.http!.deviceId,
             secret: this.d.http!.secret,
+            tls: this.d.http!.tls,
             timeoutMs: this.d.downloadTimeoutMs,
             onProgress,
           })
