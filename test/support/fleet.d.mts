@@ -16,6 +16,8 @@ export interface HubProc {
   /** The admin API token (from the startup line's adminToken) [EF-8.10]. */
   token: string
   adminToken: string
+  /** A TLS hub's CA file [EF-10]. */
+  caFile?: string
   stderr: () => string
   stop: () => Promise<void>
 }
@@ -32,6 +34,8 @@ export interface FleetSpec {
   id: string
   profile: string
   tags?: Record<string, string>
+  /** Extra agent arguments (e.g. ['--transfer', 'http']). */
+  args?: string[]
 }
 export type FleetAgent = FleetSpec & AgentProc & { secret: string; url: string }
 
@@ -43,6 +47,7 @@ export function spawnJson(
 ): Promise<{ proc: ChildProcess; info: any; stderr: () => string }>
 export function setToken(baseUrl: string, token: string): void
 export function tokenFor(baseUrl: string): string | undefined
+export function setCa(baseUrl: string, caFile: string): void
 export function stopProcess(proc: ChildProcess, graceMs?: number): Promise<void>
 export function startHub(o: {
   dataDir: string
@@ -85,7 +90,7 @@ export function wakeInput(seed?: number): { 'onnx::Flatten_0': { type: 'float32'
 export function startFleet(
   hub: HubProc,
   specs: FleetSpec[],
-  opts: { tmp: string; telemetryMs?: number; stdio?: Stdio; logLevel?: string },
+  opts: { tmp: string; telemetryMs?: number; stdio?: Stdio; logLevel?: string; mqttUrl?: string },
 ): Promise<FleetAgent[]>
 export interface TcpProxy {
   url: string

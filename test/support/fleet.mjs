@@ -1,7 +1,8 @@
 // Starts real hub and agent processes on loopback for end-to-end tests, the
 // demo and benchmarks. Plain ESM so the demo runs without a TypeScript step.
 import { spawn, execFileSync } from 'node:child_process'
-import { existsSync, readdirSync, statSync } from 'node:fs'
+import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs'
+import { request as httpsRequest } from 'node:https'
 import { createServer, connect } from 'node:net'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
@@ -109,6 +110,39 @@ export function stopProcess(proc, graceMs = 5000) {
 const tokens = new Map()
 let lastToken
 
+/** CA files of TLS hubs this process started, by origin [EF-10]: api() trusts them, cli() passes EDGEFLEET_CA. */
+const cas = new Map()
+
+/** Remembers the CA file for a hub URL (startHub does this itself for a TLS hub). */
+export function setCa(baseUrl, caFile) {
+  cas.set(new URL(baseUrl).origin, caFile)
+}
+
+function caFor(baseUrl) {
+  try {
+    return cas.get(new URL(baseUrl).origin)
+  } catch {
+    return undefined
+  }
+}
+
+/** A fetch-like request over https trusting `caFile` (node's fetch takes no CA of its own). */
+function httpsFetch(url, { method, headers, body }, caFile) {
+  return new Promise((resolve, reject) => {
+    const req = httpsRequest(url, { method, headers, ca: readFileSync(caFile) }, (res) => {
+      const parts = []
+      res.on('data', (c) => parts.push(c))
+      res.on('end', () => {
+        const text = Buffer.concat(parts).toString('utf8')
+        resolve({ ok: res.statusCode >= 200 && res.statusCode < 300, status: res.statusCode, text: async () => text })
+      })
+      res.on('error', reject)
+    })
+    req.on('error', reject)
+    req.end(body)
+  })
+}
+
 /** Remembers the token for a hub URL (startHub does this itself). */
 export function setToken(baseUrl, token) {
   tokens.set(new URL(baseUrl).origin, token)
@@ -141,6 +175,7 @@ export async function startHub({ dataDir, logLevel = 'warn', env, stdio, extraAr
   ]
   const { proc, info, stderr } = await spawnJson(HUB_CLI, args, 'httpUrl', { env, stdio })
   if (info.adminToken) setToken(info.httpUrl, info.adminToken)
+  if (info.caFile) setCa(info.httpUrl, info.caFile)
   return { proc, ...info, token: info.adminToken, stderr, stop: () => stopProcess(proc) }
 }
 
@@ -187,7 +222,9 @@ export async function api(baseUrl, method, path, body, headers = {}) {
   if (token && !Object.keys(headers).some((h) => h.toLowerCase() === 'authorization'))
     headers = { authorization: `Bearer ${token}`, ...headers }
   const isBuf = body instanceof Uint8Array
-  const res = await fetch(new URL(path, baseUrl), {
+  const url = new URL(path, baseUrl)
+  const ca = url.protocol === 'https:' ? caFor(baseUrl) : undefined
+  const res = await (ca ? (u, init) => httpsFetch(u, init, ca) : fetch)(url, {
     method,
     headers:
       body === undefined
@@ -210,9 +247,15 @@ export async function api(baseUrl, method, path, body, headers = {}) {
 export function cli(args, env = {}) {
   const i = args.indexOf('--hub')
   const token = (i >= 0 ? tokenFor(args[i + 1]) : undefined) ?? lastToken
+  const ca = i >= 0 ? caFor(args[i + 1]) : undefined
   return new Promise((resolve) => {
     const p = spawn(process.execPath, [HUB_CLI, ...args], {
-      env: { ...process.env, ...(token ? { EDGEFLEET_TOKEN: token } : {}), ...env },
+      env: {
+        ...process.env,
+        ...(token ? { EDGEFLEET_TOKEN: token } : {}),
+        ...(ca ? { EDGEFLEET_CA: ca } : {}),
+        ...env,
+      },
       stdio: ['ignore', 'pipe', 'pipe'],
     })
     let out = ''
@@ -253,7 +296,7 @@ export function wakeInput(seed = 1) {
 }
 
 /** Provisions `n` devices and starts an agent process for each. */
-export async function startFleet(hub, specs, { tmp, telemetryMs = 1000, stdio, logLevel = 'warn' }) {
+export async function startFleet(hub, specs, { tmp, telemetryMs = 1000, stdio, logLevel = 'warn', mqttUrl }) {
   const agents = []
   for (const s of specs) {
     const d = await api(hub.httpUrl, 'POST', '/api/v1/devices', { id: s.id, profile: s.profile, tags: s.tags ?? {} })
@@ -262,7 +305,7 @@ export async function startFleet(hub, specs, { tmp, telemetryMs = 1000, stdio, l
   return Promise.all(
     agents.map(async (a) => {
       const agent = await startAgent({
-        mqttUrl: hub.mqttUrl,
+        mqttUrl: mqttUrl ?? hub.mqttUrl,
         deviceId: a.id,
         secret: a.secret,
         hubKey: hub.publicKey,
@@ -271,6 +314,8 @@ export async function startFleet(hub, specs, { tmp, telemetryMs = 1000, stdio, l
         telemetryMs,
         stdio,
         logLevel,
+        // A TLS hub: agents get only its CA [EF-10.4]; a spec may add arguments (e.g. --transfer http).
+        extraArgs: [...(hub.caFile ? ['--ca', hub.caFile] : []), ...(a.args ?? [])],
       })
       return { ...a, ...agent, url: `http://127.0.0.1:${agent.apiPort}` }
     }),

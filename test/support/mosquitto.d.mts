@@ -10,4 +10,8 @@ export interface Mosquitto {
   kill9: () => Promise<void>
 }
 export function freePort(): Promise<number>
-export function startMosquitto(dir: string, port?: number): Promise<Mosquitto>
+export function startMosquitto(
+  dir: string,
+  port?: number,
+  options?: { tls?: { caFile: string; certFile: string; keyFile: string } },
+): Promise<Mosquitto>

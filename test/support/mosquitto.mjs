@@ -1,5 +1,7 @@
 // A real Mosquitto 2 broker for external-broker tests, on a free loopback port,
-// reading the password and ACL files the hub keeps in `dir`.
+// reading the password and ACL files the hub keeps in `dir`. With `tls` its one
+// listener is MQTT over TLS with the given PEM files (e.g. a server certificate
+// the hub CA issued) [EF-10].
 import { spawn } from 'node:child_process'
 import { createServer, connect } from 'node:net'
 import { mkdirSync, writeFileSync, existsSync } from 'node:fs'
@@ -32,7 +34,7 @@ async function waitPort(port, timeoutMs = 10_000) {
   }
 }
 
-export async function startMosquitto(dir, port) {
+export async function startMosquitto(dir, port, { tls } = {}) {
   mkdirSync(dir, { recursive: true })
   port ??= await freePort()
   const conf = join(dir, 'mosquitto.conf')
@@ -45,6 +47,9 @@ export async function startMosquitto(dir, port) {
     conf,
     [
       `listener ${port} 127.0.0.1`,
+      ...(tls
+        ? [`cafile ${tls.caFile}`, `certfile ${tls.certFile}`, `keyfile ${tls.keyFile}`, 'tls_version tlsv1.2']
+        : []),
       'allow_anonymous false',
       `password_file ${join(dir, 'passwd')}`,
       `acl_file ${join(dir, 'acl')}`,
@@ -77,7 +82,7 @@ export async function startMosquitto(dir, port) {
   return {
     proc,
     port,
-    url: `mqtt://127.0.0.1:${port}`,
+    url: `${tls ? 'mqtts' : 'mqtt'}://127.0.0.1:${port}`,
     dir,
     pidFile,
     stderr: () => err,

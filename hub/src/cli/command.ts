@@ -20,6 +20,7 @@ export type OptionSet = Record<string, OptionSpec>
 export const COMMON_OPTIONS = {
   hub: { type: 'string' },
   token: { type: 'string' },
+  ca: { type: 'string' },
   json: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const satisfies OptionSet
@@ -119,6 +120,7 @@ ${lines.join('\n')}
 Common options:
   --hub URL     hub HTTP API (env EDGEFLEET_HUB; default ${DEFAULT_HUB})
   --token T     API token (env EDGEFLEET_TOKEN; the hub writes an admin token to <data>/admin-token)
+  --ca FILE     CA the hub's HTTPS certificate must chain to (env EDGEFLEET_CA; 'hub start --tls' prints it)
   --json        machine-readable output
   --help        help for a command`
 }
@@ -129,7 +131,7 @@ function commandWords(argv: readonly string[]): { words: string[]; at: number[] 
   const at: number[] = []
   for (let i = 0; i < argv.length && words.length < 2; i++) {
     const a = argv[i]
-    if (a === '--hub' || a === '--token') i++
+    if (a === '--hub' || a === '--token' || a === '--ca') i++
     else if (a.startsWith('-')) continue
     else {
       words.push(a)
@@ -214,6 +216,7 @@ export async function runCommand(
   const hub = new HubClient(
     args.str('hub') ?? process.env.EDGEFLEET_HUB ?? DEFAULT_HUB,
     args.str('token') ?? (process.env.EDGEFLEET_TOKEN || undefined),
+    args.str('ca') ?? (process.env.EDGEFLEET_CA || undefined),
   )
   try {
     return await cmd.run({

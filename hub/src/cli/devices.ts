@@ -1,6 +1,8 @@
 // `edgefleet device add`, `edgefleet devices list`: provisioning and the
 // device list over the HTTP API; `device disable|enable|remove|rotate-secret`:
 // each device's lifecycle [EF-1.3.3].
+import { writeFileSync } from 'node:fs'
+import { resolve } from 'node:path'
 import { command, UsageError, type Command } from './command.js'
 import { table } from './format.js'
 import { keyValues } from './model-options.js'
@@ -11,28 +13,70 @@ interface Provisioned {
   hubPublicKey: string
   mqttUrl: string
   profile: string
+  /** With TLS [EF-10]: the CA (PEM and its path on the hub), and the device's certificate with --cert. */
+  tls?: { ca?: string; caFile?: string; cert?: string; key?: string }
+}
+
+/** Writes the device's certificate and key next to the operator (key 0600); never overwrites. */
+function saveDeviceCert(dir: string, r: Provisioned): { certFile: string; keyFile: string } | undefined {
+  if (!r.tls?.cert || !r.tls.key) return undefined
+  const certFile = resolve(dir, `${r.id}-cert.pem`)
+  const keyFile = resolve(dir, `${r.id}-key.pem`)
+  writeFileSync(certFile, r.tls.cert, { flag: 'wx', mode: 0o644 })
+  writeFileSync(keyFile, r.tls.key, { flag: 'wx', mode: 0o600 })
+  return { certFile, keyFile }
+}
+
+function provisionedText(r: Provisioned, saved?: { certFile: string; keyFile: string }): string {
+  const tlsArgs = [
+    ...(r.tls?.caFile ? [`--ca ${r.tls.caFile}`] : []),
+    ...(saved ? [`--cert ${saved.certFile} --key ${saved.keyFile}`] : []),
+  ].join(' ')
+  return [
+    `device ${r.id} (${r.profile}) provisioned`,
+    `  secret:         ${r.secret}`,
+    `  hub public key: ${r.hubPublicKey}`,
+    `  broker:         ${r.mqttUrl}`,
+    ...(r.tls?.caFile ? [`  hub CA:         ${r.tls.caFile} (copy it to the device)`] : []),
+    ...(saved
+      ? [
+          `  certificate:    ${saved.certFile}`,
+          `  key:            ${saved.keyFile} (shown once; copy it to the device)`,
+        ]
+      : []),
+    'Start its agent with:',
+    // `--opt=value`: base64url secrets and keys may start with '-', which `--opt value` would misread.
+    `  edgefleet-agent --hub ${r.mqttUrl} --device-id ${r.id} --secret=${r.secret} --hub-key=${r.hubPublicKey} --profile ${r.profile}${tlsArgs ? ` ${tlsArgs}` : ''}`,
+  ].join('\n')
 }
 
 const deviceAdd = command({
   name: 'device add',
   summary: ['device add ID', 'provision a device; prints its secret and the hub key'],
-  help: `edgefleet device add ID --profile P [--tag k=v ...] [--json]`,
+  help: `edgefleet device add ID --profile P [--tag k=v ...] [--cert [--out DIR]] [--json]
+  --cert      also issue a TLS client certificate from the hub CA (mutual TLS; hub started with --tls);
+              written to DIR/ID-cert.pem and DIR/ID-key.pem (with --json: in the output); the key is not kept
+  --out DIR   where --cert writes (default: the current folder)`,
   options: {
     profile: { type: 'string' },
     tag: { type: 'string', multiple: true },
+    cert: { type: 'boolean' },
+    out: { type: 'string' },
   },
   async run({ args, hub, emit }) {
     const id = args.pos[0]
     const profile = args.str('profile')
     if (!id || !profile) throw new UsageError('device add needs ID and --profile P')
     const tags = Object.fromEntries(keyValues(args.strs('tag'), '--tag'))
-    const r = await hub.request<Provisioned>('POST', '/api/v1/devices', { id, profile, tags })
-    // `--opt=value`: base64url secrets and keys may start with '-', which `--opt value` would misread.
-    emit(
-      r,
-      () =>
-        `device ${r.id} (${r.profile}) provisioned\n  secret:         ${r.secret}\n  hub public key: ${r.hubPublicKey}\n  broker:         ${r.mqttUrl}\nStart its agent with:\n  edgefleet-agent --hub ${r.mqttUrl} --device-id ${r.id} --secret=${r.secret} --hub-key=${r.hubPublicKey} --profile ${r.profile}`,
-    )
+    const cert = args.flag('cert')
+    const r = await hub.request<Provisioned>('POST', '/api/v1/devices', {
+      id,
+      profile,
+      tags,
+      ...(cert ? { cert } : {}),
+    })
+    if (args.flag('json')) emit(r, () => '')
+    else emit(r, () => provisionedText(r, saveDeviceCert(args.str('out') ?? '.', r)))
     return 0
   },
 })

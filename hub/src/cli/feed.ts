@@ -15,14 +15,7 @@ function cursorOf(s: string | undefined): number | undefined {
 
 /** GET that returns text and reports the hub's error code, with the CLI's token. */
 async function getText(hub: HubClient, path: string): Promise<Response> {
-  const res = await fetch(new URL(path, hub.baseUrl), {
-    headers: hub.token ? { authorization: `Bearer ${hub.token}` } : {},
-  }).catch((err: Error & { cause?: Error }) => {
-    throw new EdgeFleetError(
-      'EF_ERR_CONFIG_INVALID',
-      `cannot reach the hub at ${hub.baseUrl} (${err.cause?.message ?? err.message})`,
-    )
-  })
+  const res = await hub.fetch(path, { headers: hub.token ? { authorization: `Bearer ${hub.token}` } : {} })
   if (!res.ok) {
     const body = (await res.json().catch(() => undefined)) as
       { error?: { code?: string; message?: string } } | undefined

@@ -3,7 +3,8 @@
 import { resolve } from 'node:path'
 import { EdgeFleetError } from '@edgefleet/shared'
 import type { RetrainingOptions } from '../telemetry/index.js'
-import { command, type Args, type Command } from './command.js'
+import { command, UsageError, type Args, type Command } from './command.js'
+import type { HubOptions } from '../hub.js'
 import { parseNumber } from './model-options.js'
 import { brokerConfigFromEnv } from '../broker/config.js'
 
@@ -21,6 +22,32 @@ function retrainingFromEnv(): RetrainingOptions | undefined {
   }
 }
 
+/** --tls, --no-tls, --insecure and the certificate flags as HubOptions [EF-10.1, EF-10.2]. */
+function tlsOptions(args: Args, path: (flag: string) => string | undefined): Partial<HubOptions> {
+  if (args.flag('tls') && args.flag('no-tls')) throw new UsageError('--tls and --no-tls contradict each other')
+  const files = { certFile: path('tls-cert'), keyFile: path('tls-key'), caFile: path('tls-ca') }
+  const hosts = args.strs('tls-host')
+  const own = files.certFile || files.keyFile || files.caFile
+  if (args.flag('no-tls') && (own || hosts.length)) throw new UsageError('--no-tls takes no certificate flags')
+  const on = args.flag('tls') || own || hosts.length > 0
+  return {
+    ...(on
+      ? {
+          tls: {
+            ...(hosts.length ? { hosts } : {}),
+            ...Object.fromEntries(Object.entries(files).filter(([, v]) => v)),
+          },
+        }
+      : {}),
+    // --insecure alone means plain listeners too: saying it is the explicit choice EF-10.2 asks for.
+    ...(args.flag('no-tls') || (args.flag('insecure') && !on) ? { tls: false } : {}),
+    ...(args.flag('insecure') ? { insecure: true } : {}),
+    ...(args.str('mqtts-port') !== undefined
+      ? { mqttsPort: parseNumber(args.str('mqtts-port')!, '--mqtts-port') }
+      : {}),
+  }
+}
+
 async function runHub(args: Args, print: (s: string) => void): Promise<number> {
   const num = (flag: string, d: number) =>
     args.str(flag) !== undefined ? parseNumber(args.str(flag)!, `--${flag}`) : d
@@ -32,6 +59,7 @@ async function runHub(args: Args, print: (s: string) => void): Promise<number> {
     mqttPort: num('mqtt-port', 1883),
     httpPort: num('http-port', 8080),
     host: args.str('host'),
+    ...tlsOptions(args, path),
     brokerUrl: args.str('broker'),
     mosquittoDir: path('mosquitto-dir'),
     mosquittoPidFile: path('mosquitto-pid-file'),
@@ -46,12 +74,13 @@ async function runHub(args: Args, print: (s: string) => void): Promise<number> {
     mqttUrl: hub.mqttUrl,
     publicKey: hub.keys.publicKey,
     pid: process.pid,
+    ...(hub.caFile ? { caFile: hub.caFile } : {}),
     ...(hub.adminToken ? { adminToken: hub.adminToken } : {}),
   }
   print(
     args.flag('json')
       ? JSON.stringify(info)
-      : `EdgeFleet hub\n  console: ${hub.httpUrl}/\n  broker:  ${hub.mqttUrl}\n  hub key: ${hub.keys.publicKey}\n  admin token: ${hub.adminToken ? `in ${resolve(dataDir, 'admin-token')}` : 'not on disk any more (create tokens with an admin token)'}`,
+      : `EdgeFleet hub\n  console: ${hub.httpUrl}/\n  broker:  ${hub.mqttUrl}\n  hub key: ${hub.keys.publicKey}\n${hub.caFile ? `  CA:      ${hub.caFile} (agents: --ca, CLI: --ca or EDGEFLEET_CA)\n` : ''}  admin token: ${hub.adminToken ? `in ${resolve(dataDir, 'admin-token')}` : 'not on disk any more (create tokens with an admin token)'}`,
   )
   await new Promise<void>((res) => {
     const stop = () => res()
@@ -65,7 +94,7 @@ async function runHub(args: Args, print: (s: string) => void): Promise<number> {
 const hubStart = command({
   name: 'hub start',
   summary: ['hub start', 'run a hub (broker, store, API, console)'],
-  help: `edgefleet hub start [--data DIR] [--mqtt-port N] [--http-port N] [--host H] [--broker URL] [--profiles DIR] [--log-level L] [--json]
+  help: `edgefleet hub start [--data DIR] [--mqtt-port N] [--http-port N] [--host H] [--tls | --no-tls] [--insecure] [--broker URL] [--profiles DIR] [--log-level L] [--json]
   --data DIR       data folder (database, blobs, keys); default ./.data/hub
   --mqtt-port N    embedded broker port (default 1883; 0 = ephemeral)
   --http-port N    API and console port (default 8080; 0 = ephemeral)
@@ -76,7 +105,14 @@ const hubStart = command({
   --mosquitto-dir DIR       keep a Mosquitto password file and ACL for the fleet in DIR
   --mosquitto-pid-file FILE send Mosquitto a SIGHUP (reload) after each provisioning
   --rollout-tick-ms N       how often rollouts are evaluated (default 1000)
-  --json           print one JSON line with the URLs, the hub key and (first start) the admin token`,
+  --tls            TLS on every listener (the default off loopback): a private CA and server certificate are
+                   created in <data>/tls at first start; MQTT over TLS on --mqtts-port, HTTPS for API and console
+  --tls-host NAME  another name (or IP) for the generated server certificate (repeatable)
+  --tls-cert F --tls-key F [--tls-ca F]   serve your own certificate instead (--tls-ca: the CA agents trust)
+  --mqtts-port N   embedded broker's MQTT-over-TLS port (default 8883; 0 = ephemeral)
+  --no-tls         plain MQTT and HTTP (loopback only, unless --insecure)
+  --insecure       allow plain MQTT and HTTP on a non-loopback address (logged as a warning at every start)
+  --json           print one JSON line with the URLs, the CA file (TLS), the hub key and (first start) the admin token`,
   options: {
     data: { type: 'string' },
     'mqtt-port': { type: 'string' },
@@ -88,6 +124,14 @@ const hubStart = command({
     'mosquitto-dir': { type: 'string' },
     'mosquitto-pid-file': { type: 'string' },
     'rollout-tick-ms': { type: 'string' },
+    tls: { type: 'boolean' },
+    'no-tls': { type: 'boolean' },
+    insecure: { type: 'boolean' },
+    'tls-host': { type: 'string', multiple: true },
+    'tls-cert': { type: 'string' },
+    'tls-key': { type: 'string' },
+    'tls-ca': { type: 'string' },
+    'mqtts-port': { type: 'string' },
   },
   run: ({ args, print }) => runHub(args, print),
 })
