@@ -76,8 +76,8 @@ describe('every command', () => {
     expect(r.out).toBe('')
   })
 
-  it('common options are --hub --token --json --help', () => {
-    expect(Object.keys(COMMON_OPTIONS).sort()).toEqual(['help', 'hub', 'json', 'token'])
+  it('common options are --hub --token --ca --json --help', () => {
+    expect(Object.keys(COMMON_OPTIONS).sort()).toEqual(['ca', 'help', 'hub', 'json', 'token'])
   })
 })
 

@@ -37,7 +37,9 @@ describe('edgefleet CLI without a hub', () => {
   it('a command with --help prints that command', async () => {
     const r = await run(['device', 'add', '--help'])
     expect(r.code).toBe(0)
-    expect(r.out.trim()).toBe('edgefleet device add ID --profile P [--tag k=v ...] [--json]')
+    const lines = r.out.trim().split('\n')
+    expect(lines[0]).toBe('edgefleet device add ID --profile P [--tag k=v ...] [--cert [--out DIR]] [--json]')
+    expect(lines.filter((l) => /^ {2}--/.test(l)).map((l) => l.trim().split(' ')[0])).toEqual(['--cert', '--out'])
   })
 
   it('an unknown command exits 2', async () => {
