@@ -7,9 +7,9 @@
 import { createHash } from 'node:crypto'
 
 /** Prefix of the hub's own client ids: only the hub secret may use it. */
-export const HUB_CLIENT_PREFIX = '$hub-'
+const HUB_CLIENT_PREFIX = '$hub-'
 /** Prefix of feed consumers' client ids; the token's id follows [EF-9.7]. */
-export const FEED_CLIENT_PREFIX = '$feed-'
+const FEED_CLIENT_PREFIX = '$feed-'
 
 /**
  * The hub's client id: stable across restarts (a persistent session on an

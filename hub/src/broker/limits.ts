@@ -43,7 +43,7 @@ export const defaultBrokerLimits: Readonly<BrokerLimitOptions> = Object.freeze({
 })
 
 /** Refusal codes the broker counts, by code [EF-1.7]. */
-export type BrokerRefusals = Record<string, number>
+type BrokerRefusals = Record<string, number>
 
 /** What /metrics reads of the broker's limits. */
 export interface BrokerLimitStats {
@@ -115,7 +115,8 @@ export class PacketGuard {
   }
 }
 
-export function isLoopback(address: string | undefined): boolean {
+/** A peer address on loopback; unlike a bind host it may be IPv4-mapped (`::ffff:127.0.0.1`) on a dual-stack listener. */
+function isLoopbackPeer(address: string | undefined): boolean {
   if (!address) return false
   return address === '::1' || address.startsWith('127.') || address.startsWith('::ffff:127.')
 }
@@ -186,7 +187,7 @@ export class ConnectionLimits implements BrokerLimitStats {
   private admit(socket: Socket): string | undefined {
     const o = this.opts
     const address = socket.remoteAddress ?? ''
-    const counted = o.maxConnectionsPerAddress > 0 && !(o.loopbackExempt && isLoopback(address))
+    const counted = o.maxConnectionsPerAddress > 0 && !(o.loopbackExempt && isLoopbackPeer(address))
     if (counted && (this.perAddress.get(address) ?? 0) >= o.maxConnectionsPerAddress)
       return 'EF_ERR_BROKER_TOO_MANY_CONNECTIONS'
     if (o.maxUnauthenticated > 0 && this.unauthenticated >= o.maxUnauthenticated)

@@ -60,7 +60,7 @@ interface DeviceBuckets {
   bytes: Bucket
 }
 
-export type QuotaVerdict = { delayMs: number } | { refused: true }
+type QuotaVerdict = { delayMs: number } | { refused: true }
 
 export class DeviceQuotas {
   private readonly devices = new Map<string, DeviceBuckets>()
@@ -91,7 +91,7 @@ export class DeviceQuotas {
 }
 
 /** Stops and restarts reading one connection (ConnectionLimits.hold/release). */
-export interface ReadHold {
+interface ReadHold {
   hold(): void
   release(): void
 }
