@@ -5,7 +5,7 @@
 // workers, the API port, the connection, a timer) is recorded in AgentParts
 // as soon as it exists, so a step that fails closes what came before it.
 import { join } from 'node:path'
-import { mkdirSync, readFileSync, existsSync } from 'node:fs'
+import { readFileSync, existsSync } from 'node:fs'
 import { once } from 'node:events'
 import type { AddressInfo } from 'node:net'
 import type { Server } from 'node:http'
@@ -36,6 +36,7 @@ import { Connection } from './mqtt/connection.js'
 import { OutboxSender } from './mqtt/outbox.js'
 import { handleCmd } from './mqtt/handlers/cmd.js'
 import { HubTrust } from './trust.js'
+import { privateDir } from './private-files.js'
 import { createApiServer } from './api/server.js'
 import { InferenceCounters } from './telemetry/metrics.js'
 import { Aggregator } from './telemetry/aggregator.js'
@@ -275,7 +276,7 @@ export async function createAgent(config: Readonly<AgentConfig>, deps: AgentDeps
   const b: AgentBase = { config, log, now: deps.now ?? Date.now, tls: readTlsFiles(config) }
   const profile = readProfile(config.profilesDir, config.profile)
   if (!profile) log.warn({ profile: config.profile }, 'profile file not found; using 1 thread on cpu')
-  mkdirSync(config.dataDir, { recursive: true })
+  privateDir(config.dataDir) // 0700: the secret-bearing database, models and key chain live here
   // The pinned key, moved along any rotation the hub announced earlier [EF-3.6].
   const trust = HubTrust.load(config.dataDir, config.hubKey)
   const parts: AgentParts = {}
@@ -387,6 +388,7 @@ async function startLocalApi(
     deviceId: config.deviceId,
     stats,
     metrics,
+    listenHost: config.apiHost,
   })
   parts.server = server
   return listenApi(server, config)

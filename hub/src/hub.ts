@@ -4,7 +4,6 @@
 // port, thread, timer) is recorded in HubParts as soon as it exists, so a
 // later step that fails closes exactly what was opened before it.
 import { join } from 'node:path'
-import { mkdirSync } from 'node:fs'
 import pino, { type Logger } from 'pino'
 import { EdgeFleetError, PROTOCOL_VERSION, sha256Hex, topics, type FirmwareProfile } from '@edgefleet/shared'
 import { HubStore } from './store/index.js'
@@ -27,6 +26,7 @@ import type { FastifyInstance } from 'fastify'
 import { RolloutEngine, defaultEngineOptions } from './rollouts/engine.js'
 import { closeMatchers } from './rollouts/schedule.js'
 import { bootstrapAdminToken } from './api/auth.js'
+import { privateDir } from './private-files.js'
 import { listenError } from './listen.js'
 import {
   checkPlainBind,
@@ -192,7 +192,7 @@ async function resolveTls(b: HubBase): Promise<ServingTls | undefined> {
 }
 
 function openStorage(dataDir: string, parts: HubParts): { store: HubStore; blobs: BlobStore; keys: HubKeys } {
-  mkdirSync(dataDir, { recursive: true })
+  privateDir(dataDir) // 0700: the database, keys and admin token live here
   const store = HubStore.open(join(dataDir, 'hub.db'))
   parts.store = store
   store.devices.markAllOffline()

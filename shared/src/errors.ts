@@ -163,6 +163,10 @@ export const ERRORS = {
   EF_ERR_INFER_MODEL_NOT_LOADED: { status: 404, message: 'no model with this name is being served' },
   EF_ERR_INFER_BAD_TENSOR: { status: 400, message: 'input tensors do not match the model (name, type or shape)' },
   EF_ERR_INFER_BODY_TOO_LARGE: { status: 413, message: 'request body exceeds the configured limit' },
+  EF_ERR_HTTP_HOST_FORBIDDEN: {
+    status: 421,
+    message: 'the local API answers only requests addressed to localhost, 127.0.0.1 or [::1]',
+  },
   EF_ERR_SHADOW_NOT_FOUND: { status: 409, message: 'the device holds no such shadow candidate' },
   EF_ERR_INFER_FAILED: { status: 500, message: 'ONNX Runtime failed to run the model' },
 

@@ -18,6 +18,7 @@ let hub: HubProc
 let agents: FleetAgent[] = []
 let browser: Browser
 let page: Page
+const cspViolations: string[] = []
 
 async function register(version: string, seed: number) {
   const q = new URLSearchParams({ name: 'clf', version, options: JSON.stringify({ precision: 'fp32' }) })
@@ -64,6 +65,10 @@ beforeAll(async () => {
     )
   browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, headless: true })
   page = await browser.newPage({ viewport: { width: 1280, height: 900 } })
+  // The console must work under its Content-Security-Policy: Chromium reports every blocked script or style here.
+  page.on('console', (m) => {
+    if (/Content Security Policy/i.test(m.text())) cspViolations.push(m.text())
+  })
 })
 
 afterAll(async () => {
@@ -156,5 +161,11 @@ describe('console in Chromium', () => {
     await p.waitForSelector('#waves')
     expect(await p.locator('#actions button').count()).toBe(0)
     await p.close()
+  })
+
+  it('ran every page above without a Content-Security-Policy violation', async () => {
+    const res = await fetch(hub.httpUrl + '/')
+    expect(res.headers.get('content-security-policy')).toContain("script-src 'self'")
+    expect(cspViolations).toEqual([])
   })
 })

@@ -24,6 +24,22 @@ export interface ApiOptions {
   stats?: () => unknown
   /** Prometheus text for GET /metrics. */
   metrics?: () => string
+  /** Address the API listens on: accepted in Host besides the loopback names when it is a specific, non-loopback one. */
+  listenHost?: string
+}
+
+/**
+ * [EF-7.1.2] Host names a request may carry: a page from another site that
+ * re-points its own DNS name at 127.0.0.1 (DNS rebinding) sends that name in
+ * Host, so anything but a loopback name (or the configured address) is refused.
+ */
+function hostAllowed(host: string | undefined, listenHost: string | undefined): boolean {
+  if (host === undefined) return false
+  const m = /^(localhost|127\.0\.0\.1|\[::1\]|[^:]+|\[[0-9a-fA-F:.]+\])(?::\d{1,5})?$/.exec(host.toLowerCase())
+  if (!m) return false
+  const name = m[1]
+  if (name === 'localhost' || name === '127.0.0.1' || name === '[::1]') return true
+  return listenHost !== undefined && !['0.0.0.0', '::', ''].includes(listenHost) && name === listenHost.toLowerCase()
 }
 
 function send(res: ServerResponse, status: number, body: unknown): void {
@@ -34,7 +50,8 @@ function send(res: ServerResponse, status: number, body: unknown): void {
 
 function sendError(res: ServerResponse, err: unknown): void {
   const code = codeOf(err)
-  if (code === 'EF_ERR_INFER_BODY_TOO_LARGE') res.setHeader('connection', 'close')
+  if (code === 'EF_ERR_INFER_BODY_TOO_LARGE' || code === 'EF_ERR_HTTP_HOST_FORBIDDEN')
+    res.setHeader('connection', 'close')
   send(res, ERRORS[code].status, {
     error: { code, message: code === 'EF_ERR_INTERNAL' ? 'internal error' : (err as Error).message },
   })
@@ -111,6 +128,8 @@ export function createApiServer(o: ApiOptions): Server {
   const ceilings = { maxBodyBytes: o.maxBodyBytes, maxJsonBodyBytes: o.maxJsonBodyBytes ?? o.maxBodyBytes }
   const handle = async (req: IncomingMessage, res: ServerResponse) => {
     const url = req.url ?? '/'
+    if (!hostAllowed(req.headers.host, o.listenHost))
+      throw new EdgeFleetError('EF_ERR_HTTP_HOST_FORBIDDEN', `Host ${JSON.stringify(req.headers.host ?? '')}`)
     if (req.method === 'POST') {
       const m = INFER_RE.exec(url)
       if (!m) return send(res, 404, { error: { code: 'EF_ERR_HTTP_NOT_FOUND', message: `${req.method} ${url}` } })

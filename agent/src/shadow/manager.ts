@@ -47,7 +47,7 @@ interface Saved {
 
 export class ShadowManager {
   constructor(private readonly d: ShadowManagerDeps) {
-    mkdirSync(d.dir, { recursive: true })
+    mkdirSync(d.dir, { recursive: true, mode: 0o700 })
   }
 
   private modelDir(model: string): string {
@@ -116,7 +116,7 @@ export class ShadowManager {
     try {
       if (!ArtifactWriter.resumable(staging, m)) {
         rmSync(staging, { recursive: true, force: true })
-        mkdirSync(staging, { recursive: true })
+        mkdirSync(staging, { recursive: true, mode: 0o700 })
       }
       writer = ArtifactWriter.open(staging, m, this.d.chunks)
       await download(m, writer, this.d.transport, { window: this.d.fetchWindow, timeoutMs: this.d.downloadTimeoutMs })

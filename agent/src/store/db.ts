@@ -2,6 +2,7 @@
 // Holds the outbox (events, telemetry, samples waiting for a PUBACK) and the
 // log of commands already executed [EF-2.3.2].
 import Database from 'better-sqlite3'
+import { privateDatabase } from '../private-files.js'
 
 const MIGRATIONS = [
   `CREATE TABLE outbox (id INTEGER PRIMARY KEY AUTOINCREMENT, topic TEXT NOT NULL, payload BLOB NOT NULL, kind TEXT NOT NULL, created_at INTEGER NOT NULL);
@@ -24,6 +25,7 @@ export class AgentDb {
   spaceDrops = 0
 
   constructor(path: string) {
+    privateDatabase(path) // 0600, and so its -wal and -shm files
     this.db = new Database(path)
     this.db.pragma('journal_mode = WAL')
     this.db.pragma('synchronous = NORMAL')

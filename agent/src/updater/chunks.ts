@@ -27,7 +27,7 @@ export class ChunkStore {
   private readonly index = new Map<string, Located>()
 
   constructor(private readonly dir: string) {
-    mkdirSync(dir, { recursive: true })
+    mkdirSync(dir, { recursive: true, mode: 0o700 })
   }
 
   /** Makes the chunks of a verified slot's model available by digest. */

@@ -19,7 +19,7 @@ export interface SlotContent {
 
 export class Slots {
   constructor(private readonly root: string) {
-    mkdirSync(root, { recursive: true })
+    mkdirSync(root, { recursive: true, mode: 0o700 })
   }
 
   dir(model: string, slot?: Slot): string {
@@ -57,7 +57,7 @@ export class Slots {
   clear(model: string, slot: Slot): string {
     const d = this.dir(model, slot)
     rmSync(d, { recursive: true, force: true })
-    mkdirSync(d, { recursive: true })
+    mkdirSync(d, { recursive: true, mode: 0o700 })
     return d
   }
 

@@ -19,7 +19,7 @@ import { sha256Hex, isDigest } from '@edgefleet/shared'
 
 export class BlobStore {
   constructor(private readonly dir: string) {
-    mkdirSync(dir, { recursive: true })
+    mkdirSync(dir, { recursive: true, mode: 0o700 })
   }
 
   path(digest: string): string {

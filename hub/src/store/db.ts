@@ -2,6 +2,7 @@
 // One file per hub, WAL mode, schema migrations keyed by PRAGMA user_version.
 import Database from 'better-sqlite3'
 import { MIGRATIONS } from './migrations.js'
+import { privateDatabase } from '../private-files.js'
 
 export type Db = Database.Database
 
@@ -11,6 +12,7 @@ export interface OpenDbOptions {
 }
 
 export function openDb(opts: OpenDbOptions): Db {
+  privateDatabase(opts.path) // 0600, and so its -wal and -shm files
   const db = new Database(opts.path)
   db.pragma('journal_mode = WAL')
   // NORMAL is durable across process crashes in WAL mode; only an OS crash may lose the last commits.
