@@ -6,7 +6,10 @@
 //      mqtt.js subscribers, measured in the same run; hub/broker RSS.
 //   B. 100 MB to one agent, MQTT path beside the HTTP path.
 //   C. delta after a head-only change of a wake-word head.
-// Usage: node test/bench/distribution.mjs [--agents 200] [--procs 4] [--mb 20] [--big-mb 100] [--broker aedes|mosquitto]
+// With --tls the hub serves MQTT over TLS and HTTPS (its generated CA) and every
+// client (agents, raw subscribers and publisher) verifies it [EF-10]; run it
+// beside a plain run (test/bench/tls.mjs does both) to read TLS's cost.
+// Usage: node test/bench/distribution.mjs [--agents 200] [--procs 4] [--mb 20] [--big-mb 100] [--broker aedes|mosquitto] [--tls]
 import { mkdtempSync, rmSync, readFileSync, writeFileSync, appendFileSync } from 'node:fs'
 import { tmpdir, cpus } from 'node:os'
 import { join } from 'node:path'
@@ -24,8 +27,10 @@ const { values: o } = parseArgs({
     'big-mb': { type: 'string' },
     broker: { type: 'string' },
     skip: { type: 'string' },
+    tls: { type: 'boolean' },
   },
 })
+const TLS = o.tls === true
 const N = Number(o.agents ?? 200)
 const PROCS = Number(o.procs ?? 4)
 const MB = Number(o.mb ?? 20)
@@ -49,15 +54,27 @@ const sampler = (pids) => {
 }
 const FP32 = encodeURIComponent(JSON.stringify({ precision: 'fp32' }))
 const tmp = mkdtempSync(join(tmpdir(), 'ef-bench-dist-'))
-const out = { machine: `${cpus().length} × ${cpus()[0].model}, node ${process.version}`, broker: o.broker ?? 'aedes' }
+const out = {
+  machine: `${cpus().length} × ${cpus()[0].model}, node ${process.version}`,
+  broker: o.broker ?? 'aedes',
+  tls: TLS,
+}
+if (TLS && o.broker === 'mosquitto') throw new Error('--tls is measured on the embedded broker only')
 
 let mosq
 if (o.broker === 'mosquitto') mosq = await startMosquitto(join(tmp, 'mosquitto'))
 const hub = await startHub({
   dataDir: join(tmp, 'hub'),
   logLevel: 'info',
-  extraArgs: mosq ? ['--broker', mosq.url, '--mosquitto-dir', mosq.dir, '--mosquitto-pid-file', mosq.pidFile] : [],
+  extraArgs: mosq
+    ? ['--broker', mosq.url, '--mosquitto-dir', mosq.dir, '--mosquitto-pid-file', mosq.pidFile]
+    : TLS
+      ? ['--tls', '--mqtts-port', '0']
+      : [],
 })
+// With TLS every client trusts the hub's CA, and only it.
+const caOpts = TLS ? { ca: readFileSync(hub.caFile) } : {}
+const caArgs = TLS ? ['--ca', hub.caFile] : []
 const keys = JSON.parse(readFileSync(join(tmp, 'hub', 'hub-keys.json'), 'utf8'))
 const pools = []
 try {
@@ -97,6 +114,7 @@ try {
               password: s.secret,
               clean: true,
               reconnectPeriod: 0,
+              ...caOpts,
             })
             c.once('connect', async () => {
               await c.subscribeAsync(`ef/v1/art/${'f'.repeat(64)}/+`, { qos: 1 })
@@ -133,6 +151,7 @@ try {
       username: pubUser,
       password: pubPass,
       reconnectPeriod: 0,
+      ...caOpts,
     })
     await new Promise((r) => pub.once('connect', r))
     const stopRawRss = sampler([['hub', hub.proc.pid], ...(mosq ? [['mosquitto', mosq.proc.pid]] : [])])
@@ -168,7 +187,7 @@ try {
         (
           await spawnJson(
             join(ROOT, 'test', 'bench', 'support', 'agent-pool.mjs'),
-            [mosq?.url ?? hub.mqttUrl, hub.publicKey, file],
+            [mosq?.url ?? hub.mqttUrl, hub.publicKey, file, 'mqtt', ...(TLS ? [hub.caFile] : [])],
             'ready',
             { timeoutMs: 120_000 },
           )
@@ -282,7 +301,7 @@ try {
         hubKey: hub.publicKey,
         profile: 'industrial-x86',
         dataDir: join(tmp, id),
-        extraArgs: ['--transfer', mode],
+        extraArgs: ['--transfer', mode, ...caArgs],
       })
       await waitFor(async () => (await api(hub.httpUrl, 'GET', `/api/v1/devices/${id}`)).device.online, {
         what: 'online',
@@ -329,6 +348,7 @@ try {
       hubKey: hub.publicKey,
       profile: 'industrial-x86',
       dataDir: join(tmp, 'delta-1'),
+      extraArgs: caArgs,
     })
     await api(
       hub.httpUrl,

@@ -3,12 +3,12 @@
 // process, each with its own MQTT connection, data folder and SQLite file,
 // without the local HTTP API. Benchmarks use a few of these processes to
 // simulate hundreds of devices on two cores.
-// stdin: JSON [{ deviceId, secret, profile, dataDir }], plus argv: mqttUrl hubKey
+// argv: mqttUrl hubKey specFile [transfer] [caFile]; specFile: JSON [{ deviceId, secret, profile, dataDir }]
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { ROOT } from '../../support/fleet.mjs'
 
-const [mqttUrl, hubKey, specFile, transfer = 'mqtt'] = process.argv.slice(2)
+const [mqttUrl, hubKey, specFile, transfer = 'mqtt', caFile] = process.argv.slice(2)
 const { createAgent, resolveConfig } = await import(join(ROOT, 'agent', 'dist', 'index.js'))
 const specs = JSON.parse(readFileSync(specFile, 'utf8'))
 const agents = []
@@ -25,6 +25,7 @@ for (const s of specs) {
       logLevel: 'error',
       telemetryIntervalMs: 60_000,
       transfer,
+      ...(caFile ? { caFile } : {}),
     },
   })
   agents.push(await createAgent(config, { api: false }))
