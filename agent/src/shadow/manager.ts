@@ -18,17 +18,14 @@ import { join } from 'node:path'
 import {
   EdgeFleetError,
   codeOf,
-  decodeTensor,
-  tensorsClose,
   type DiscardCmd,
   type Manifest,
   type PromoteCmd,
   type ShadowCmd,
 } from '@edgefleet/shared'
-import type { Tensor } from '../runtime/ort.js'
 import { download } from '../updater/download.js'
-import { healthCheck } from '../updater/updater.js'
-import type { EventReport, ModelSourceDeps } from '../updater/model-source.js'
+import { healthCheck, healthError } from '../updater/health.js'
+import { failureReporter, manifestRefusal, type EventReport, type ModelSourceDeps } from '../updater/model-source.js'
 import { hashFile } from '../updater/slots.js'
 import { ArtifactWriter } from '../updater/artifact-writer.js'
 import type { ShadowRunner } from './runner.js'
@@ -74,24 +71,12 @@ export class ShadowManager {
   }
 
   async shadow(cmd: ShadowCmd): Promise<EventReport> {
-    const { report, trust } = this.d
+    const { report } = this.d
     const m = cmd.manifest
     const base = { cmdId: cmd.id, model: m.model, version: m.version, artifact: m.artifact.digest }
-    const fail = (kind: 'rejected' | 'failed' | 'health_failed', err: unknown): EventReport => {
-      const ev: EventReport = { ...base, kind, code: codeOf(err), message: (err as Error).message.slice(0, 2000) }
-      report(ev)
-      return ev
-    }
-    if (!trust.verifyNew(m, cmd.manifestSig))
-      return fail('rejected', new EdgeFleetError('EF_ERR_SIGNATURE_INVALID', 'manifest'))
-    if (m.profile !== this.d.profile)
-      return fail(
-        'rejected',
-        new EdgeFleetError(
-          'EF_ERR_MANIFEST_PROFILE_MISMATCH',
-          `manifest for ${m.profile}, device is ${this.d.profile}`,
-        ),
-      )
+    const fail = failureReporter(report, base)
+    const refusal = manifestRefusal(this.d, m, cmd.manifestSig)
+    if (refusal) return fail('rejected', refusal)
     if (!this.d.host.get(m.model))
       return fail(
         'rejected',
@@ -143,14 +128,11 @@ export class ShadowManager {
       return fail('failed', new EdgeFleetError('EF_ERR_MODEL_LOAD_FAILED', (err as Error).message))
     }
     try {
-      await this.checkHealth(m)
+      await healthCheck((x) => this.d.runner.runOnce(m.model, x), m)
     } catch (err) {
       await this.d.runner.stop(m.model)
       rmSync(dir, { recursive: true, force: true })
-      return fail(
-        'health_failed',
-        err instanceof EdgeFleetError ? err : new EdgeFleetError('EF_ERR_HEALTH_CHECK_FAILED', (err as Error).message),
-      )
+      return fail('health_failed', healthError(err))
     }
     writeFileSync(
       join(dir, 'candidate.json'),
@@ -159,23 +141,6 @@ export class ShadowManager {
     const ev: EventReport = { ...base, kind: 'staged', message: 'shadowing' }
     report(ev)
     return ev
-  }
-
-  private async checkHealth(m: Manifest): Promise<void> {
-    const hc = m.healthCheck
-    const inputs: Record<string, Tensor> = {}
-    for (const [k, v] of Object.entries(hc.inputs)) inputs[k] = decodeTensor(k, v)
-    const out = await this.d.runner.runOnce(m.model, inputs)
-    for (const [k, v] of Object.entries(hc.outputs)) {
-      const got = out[k]
-      if (!got) throw new EdgeFleetError('EF_ERR_HEALTH_CHECK_FAILED', `output ${k} missing`)
-      const r = tensorsClose(got.data, decodeTensor(k, v).data, hc.atol, hc.rtol)
-      if (!r.ok)
-        throw new EdgeFleetError(
-          'EF_ERR_HEALTH_CHECK_FAILED',
-          `output ${k}: max abs diff ${r.maxAbsDiff.toExponential(3)}`,
-        )
-    }
   }
 
   /** Writes the candidate into the inactive slot and switches to it atomically [EF-4.5]. */
@@ -206,7 +171,7 @@ export class ShadowManager {
       renameSync(`${final}.tmp`, final)
       slots.writeManifest(m.model, slot, m, c.manifestSig)
       const session = await host.open(final)
-      await healthCheck(session, m)
+      await healthCheck((x) => session.run(x), m)
       slots.setActive(m.model, slot, m.version)
       host.activate(m, slot, session)
       chunks.indexSlot(m, final)

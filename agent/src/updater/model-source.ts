@@ -2,7 +2,7 @@
 // updater (deploys and rollbacks) and the shadow manager (candidates): where
 // builds go (slots, chunk cache), how chunks arrive, whose signature counts,
 // which profile's build to ask for, and whom to tell.
-import type { DeviceEvent } from '@edgefleet/shared'
+import { EdgeFleetError, codeOf, type DeviceEvent, type Manifest } from '@edgefleet/shared'
 import type { ModelHost } from '../runtime/host.js'
 import type { HubTrust } from '../trust.js'
 import type { ChunkStore } from './chunks.js'
@@ -32,4 +32,28 @@ export interface ModelSourceDeps {
 export function modelSourceOf(d: ModelSourceDeps): ModelSourceDeps {
   const { slots, chunks, host, transport, trust, profile, fetchWindow, downloadTimeoutMs, report, onChange } = d
   return { slots, chunks, host, transport, trust, profile, fetchWindow, downloadTimeoutMs, report, onChange }
+}
+
+/** The failure report of one command: the event is sent and returned [EF-2.4]. */
+export function failureReporter(
+  report: (ev: EventReport) => void,
+  base: Omit<EventReport, 'kind'>,
+): (kind: 'rejected' | 'failed' | 'health_failed', err: unknown) => EventReport {
+  return (kind, err) => {
+    const ev: EventReport = { ...base, kind, code: codeOf(err), message: (err as Error).message.slice(0, 2000) }
+    report(ev)
+    return ev
+  }
+}
+
+/**
+ * Why a manifest cannot apply on this device, checked before anything is
+ * downloaded: not signed by the hub's current key, or built for another
+ * profile. Undefined when it can.
+ */
+export function manifestRefusal(d: Pick<ModelSourceDeps, 'trust' | 'profile'>, m: Manifest, sig: string) {
+  if (!d.trust.verifyNew(m, sig)) return new EdgeFleetError('EF_ERR_SIGNATURE_INVALID', 'manifest')
+  if (m.profile !== d.profile)
+    return new EdgeFleetError('EF_ERR_MANIFEST_PROFILE_MISMATCH', `manifest for ${m.profile}, device is ${d.profile}`)
+  return undefined
 }

@@ -2,22 +2,14 @@
 // slot → verify again → load + health check → atomic switch → report. Any
 // failure leaves the serving version untouched; a kill -9 at any point leaves
 // active.json naming a verified slot.
-import {
-  EdgeFleetError,
-  codeOf,
-  compareVersions,
-  decodeTensor,
-  tensorsClose,
-  type DeployCmd,
-  type Manifest,
-  type RollbackCmd,
-} from '@edgefleet/shared'
-import type { ModelSession, Tensor } from '../runtime/ort.js'
+import { EdgeFleetError, codeOf, compareVersions, type DeployCmd, type RollbackCmd } from '@edgefleet/shared'
+import type { ModelSession } from '../runtime/ort.js'
 import { other, type Slot } from './slots.js'
 import { download } from './download.js'
 import { httpDownload, type HttpDownloadOptions } from './http-download.js'
 import { ArtifactWriter } from './artifact-writer.js'
-import type { EventReport, ModelSourceDeps } from './model-source.js'
+import { failureReporter, manifestRefusal, type EventReport, type ModelSourceDeps } from './model-source.js'
+import { healthCheck, healthError } from './health.js'
 
 export type { EventReport }
 
@@ -26,25 +18,6 @@ export interface UpdaterDeps extends ModelSourceDeps {
   http?: { deviceId: string; secret: string; prefer: boolean; tls?: HttpDownloadOptions['tls'] }
   /** Test seam: called at each named step, e.g. to crash the process there. */
   onStep?: (step: string) => void
-}
-
-/** Runs the manifest's reference inputs and compares with its reference outputs. */
-export async function healthCheck(session: ModelSession, manifest: Manifest): Promise<void> {
-  const hc = manifest.healthCheck
-  const inputs: Record<string, Tensor> = {}
-  for (const [k, v] of Object.entries(hc.inputs)) inputs[k] = decodeTensor(k, v)
-  const out = await session.run(inputs)
-  for (const [k, v] of Object.entries(hc.outputs)) {
-    const want = decodeTensor(k, v)
-    const got = out[k]
-    if (!got) throw new EdgeFleetError('EF_ERR_HEALTH_CHECK_FAILED', `output ${k} missing`)
-    const r = tensorsClose(got.data, want.data, hc.atol, hc.rtol)
-    if (!r.ok)
-      throw new EdgeFleetError(
-        'EF_ERR_HEALTH_CHECK_FAILED',
-        `output ${k}: max abs diff ${r.maxAbsDiff.toExponential(3)} > atol ${hc.atol} + rtol ${hc.rtol}`,
-      )
-  }
 }
 
 export class Updater {
@@ -116,7 +89,7 @@ export class Updater {
   }
 
   private async runDeploy(cmd: DeployCmd): Promise<EventReport> {
-    const { slots, chunks, host, trust, report } = this.d
+    const { slots, chunks, host, report } = this.d
     const m = cmd.manifest
     const base = {
       cmdId: cmd.id,
@@ -125,22 +98,10 @@ export class Updater {
       version: m.version,
       artifact: m.artifact.digest,
     }
-    const fail = (kind: 'rejected' | 'failed' | 'health_failed', err: unknown): EventReport => {
-      const ev: EventReport = { ...base, kind, code: codeOf(err), message: (err as Error).message.slice(0, 2000) }
-      report(ev)
-      return ev
-    }
+    const fail = failureReporter(report, base)
     // Refusals first: nothing is downloaded for a command that cannot apply [EF-3.2, EF-4.6].
-    if (!trust.verifyNew(m, cmd.manifestSig))
-      return fail('rejected', new EdgeFleetError('EF_ERR_SIGNATURE_INVALID', 'manifest'))
-    if (m.profile !== this.d.profile)
-      return fail(
-        'rejected',
-        new EdgeFleetError(
-          'EF_ERR_MANIFEST_PROFILE_MISMATCH',
-          `manifest for ${m.profile}, device is ${this.d.profile}`,
-        ),
-      )
+    const refusal = manifestRefusal(this.d, m, cmd.manifestSig)
+    if (refusal) return fail('rejected', refusal)
     const live = host.get(m.model)
     if (live && live.manifest.artifact.digest === m.artifact.digest) {
       const ev: EventReport = { ...base, kind: 'activated', message: 'already serving this build' }
@@ -247,7 +208,7 @@ export class Updater {
     report({ ...base, kind: 'staged' })
     this.d.onStep?.('staged')
     try {
-      await healthCheck(session, m)
+      await healthCheck((x) => session.run(x), m)
     } catch (err) {
       await session.release()
       // Discard the staged build [EF-4.5]: it verifies (signed, right digest), so left in place a
@@ -256,10 +217,7 @@ export class Updater {
       chunks.indexSlot(m, modelPath)
       chunks.evacuate(modelPath, new Set(m.artifact.chunks.map((c) => c.digest)))
       slots.clear(m.model, slot)
-      return fail(
-        'health_failed',
-        err instanceof EdgeFleetError ? err : new EdgeFleetError('EF_ERR_HEALTH_CHECK_FAILED', (err as Error).message),
-      )
+      return fail('health_failed', healthError(err))
     }
     this.d.onStep?.('healthy')
     slots.setActive(m.model, slot, m.version)
@@ -291,7 +249,7 @@ export class Updater {
     }
     try {
       const session = await host.open(target.modelPath)
-      await healthCheck(session, target.manifest)
+      await healthCheck((x) => session.run(x), target.manifest)
       slots.setActive(cmd.model, target.slot, target.manifest.version)
       host.activate(target.manifest, target.slot, session)
     } catch (err) {

@@ -91,31 +91,21 @@ export function gateValues(
 }
 
 /** The values kept as one point of a rollout's gate time series [EF-8.5]. */
+const SAMPLED = [
+  'errorRate',
+  'baselineErrorRate',
+  'p95Ms',
+  'baselineP95Ms',
+  'p95Ratio',
+  'shadowAgreement',
+  'confidencePsi',
+  'confidenceShift',
+  'cohortRequests',
+  'baselineRequests',
+] as const satisfies readonly (keyof GateValues)[]
+
 export function gateSample(v: GateValues): Record<string, number | null> {
-  const {
-    errorRate,
-    baselineErrorRate,
-    p95Ms,
-    baselineP95Ms,
-    p95Ratio,
-    shadowAgreement,
-    confidencePsi,
-    confidenceShift,
-    cohortRequests,
-    baselineRequests,
-  } = v
-  return {
-    errorRate,
-    baselineErrorRate,
-    p95Ms,
-    baselineP95Ms,
-    p95Ratio,
-    shadowAgreement,
-    confidencePsi,
-    confidenceShift,
-    cohortRequests,
-    baselineRequests,
-  }
+  return Object.fromEntries(SAMPLED.map((k) => [k, v[k]]))
 }
 
 /** Applies the thresholds; a value without data never fails [EF-8.5]. */
