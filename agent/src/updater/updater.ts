@@ -129,52 +129,9 @@ export class Updater {
       return fail('failed', err)
     }
     this.d.onStep?.('cleared')
-    let received = 0
+    let received: number
     try {
-      let lastTick = 0
-      const onProgress = (bytes: number, total: number) => {
-        const now = Date.now()
-        if (now - lastTick > 500) {
-          lastTick = now
-          report({ ...base, kind: 'downloading', bytes, totalBytes: total })
-        }
-      }
-      const httpUrl =
-        this.d.http?.prefer && m.artifact.url && cmd.httpBase ? new URL(m.artifact.url, cmd.httpBase).href : undefined
-      if (httpUrl) {
-        try {
-          const st = await httpDownload(m, writer, {
-            url: httpUrl,
-            deviceId: this.d.http!.deviceId,
-            secret: this.d.http!.secret,
-            tls: this.d.http!.tls,
-            timeoutMs: this.d.downloadTimeoutMs,
-            onProgress,
-          })
-          received += st.receivedBytes
-        } catch (err) {
-          // Whatever arrived is kept; MQTT fetches the rest.
-          report({
-            ...base,
-            kind: 'chunk_rejected',
-            code: codeOf(err),
-            message: `HTTP download failed (${(err as Error).message}); continuing over MQTT`,
-          })
-        }
-      }
-      const st = await download(m, writer, this.d.transport, {
-        window: this.d.fetchWindow,
-        timeoutMs: this.d.downloadTimeoutMs,
-        onProgress,
-        onRejected: (index) =>
-          report({
-            ...base,
-            kind: 'chunk_rejected',
-            code: 'EF_ERR_CHUNK_HASH_MISMATCH',
-            message: `chunk ${index} failed its sha256 check; fetching it again`,
-          }),
-      })
-      received += st.receivedBytes
+      received = await this.fetchArtifact(cmd, writer, base)
     } catch (err) {
       writer.close()
       return fail('failed', err)
@@ -232,6 +189,67 @@ export class Updater {
   }
 
   /** Streams the chunks into the slot's model file, checking size and sha256 of the whole. */
+
+  /**
+   * Fetches the chunks the device lacks into `writer`: over HTTP first when the
+   * deploy offers it and the agent prefers it [EF-4.10], then over MQTT
+   * [EF-2.7] for whatever is still missing. Returns the bytes received.
+   */
+  private async fetchArtifact(
+    cmd: DeployCmd,
+    writer: ArtifactWriter,
+    base: Omit<EventReport, 'kind'>,
+  ): Promise<number> {
+    const { report } = this.d
+    const m = cmd.manifest
+    let received = 0
+    let lastTick = 0
+    const onProgress = (bytes: number, total: number) => {
+      const now = Date.now()
+      if (now - lastTick > 500) {
+        lastTick = now
+        report({ ...base, kind: 'downloading', bytes, totalBytes: total })
+      }
+    }
+    const httpUrl =
+      this.d.http?.prefer && m.artifact.url && cmd.httpBase ? new URL(m.artifact.url, cmd.httpBase).href : undefined
+    if (httpUrl) {
+      try {
+        const st = await httpDownload(m, writer, {
+          url: httpUrl,
+          deviceId: this.d.http!.deviceId,
+          secret: this.d.http!.secret,
+          tls: this.d.http!.tls,
+          timeoutMs: this.d.downloadTimeoutMs,
+          onProgress,
+        })
+        received += st.receivedBytes
+      } catch (err) {
+        // Whatever arrived is kept; MQTT fetches the rest.
+        report({
+          ...base,
+          kind: 'chunk_rejected',
+          code: codeOf(err),
+          message: `HTTP download failed (${(err as Error).message}); continuing over MQTT`,
+        })
+      }
+    }
+    const st = await download(m, writer, this.d.transport, {
+      window: this.d.fetchWindow,
+      timeoutMs: this.d.downloadTimeoutMs,
+      onProgress,
+      onRejected: (index) =>
+        report({
+          ...base,
+          kind: 'chunk_rejected',
+          code: 'EF_ERR_CHUNK_HASH_MISMATCH',
+          message: `chunk ${index} failed its sha256 check; fetching it again`,
+        }),
+    })
+    received += st.receivedBytes
+    return received
+  }
+
   private async runRollback(cmd: RollbackCmd): Promise<EventReport> {
     const { slots, host, trust, report } = this.d
     const act = slots.active(cmd.model)
