@@ -42,7 +42,10 @@ export function enrollJoiners(ctx: StepContext, r: RolloutRow): void {
   const { store } = ctx.deps
   const spec = r.spec as RolloutSpec
   const known = store.rollouts.deviceIds(r.id)
-  const joiners = ctx.fleet.filter((dev) => !known.has(dev.id) && matches(spec.selector, dev))
+  // Disabled and removed devices join nothing [EF-1.3.3].
+  const joiners = ctx.fleet.filter(
+    (dev) => !known.has(dev.id) && dev.status === 'active' && matches(spec.selector, dev),
+  )
   if (joiners.length === 0) return
   // A rollout that has drawn waves takes joiners into the current one; a rolling-back one only records them.
   const wave = r.state === 'running' || r.state === 'paused' || r.state === 'awaiting_approval' ? r.wave : null

@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import mqtt, { type MqttClient } from 'mqtt'
 import { FEED_USERNAME } from '../../src/broker/embedded.js'
 import { connectDevice, startTestHub, type TestHub } from '../fixtures/hub.js'
+import { registerVersions } from '../fixtures/rollouts.js'
 
 let t: TestHub
 let admin: string
@@ -139,6 +140,37 @@ describe('device lifecycle on the embedded broker', () => {
       expect(res.statusCode, url).toBe(404)
       expect(res.json().error.code).toBe('EF_ERR_DEVICE_NOT_FOUND')
     }
+  })
+})
+
+describe('rollouts leave disabled and removed devices out', () => {
+  it('neither at creation nor as joiners of a running rollout', async () => {
+    await registerVersions(t, 'lc', ['1.0.0'])
+    for (const id of ['ro-on', 'ro-off', 'ro-gone'])
+      expect(
+        (await call('POST', '/api/v1/devices', admin, { id, profile: 'gateway-rpi4', tags: { lc: 'x' } })).statusCode,
+      ).toBe(201)
+    await call('POST', '/api/v1/devices/ro-off/disable')
+    await call('DELETE', '/api/v1/devices/ro-gone')
+    const created = await call('POST', '/api/v1/rollouts', admin, {
+      model: 'lc',
+      version: '1.0.0',
+      selector: 'tag=lc=x',
+      waves: [{ percent: 100 }],
+      schedule: { maintenanceWindows: false },
+    })
+    expect(created.statusCode, created.body).toBe(201)
+    const id = (created.json() as { rollout: { id: string } }).rollout.id
+    const members = async () =>
+      ((await call('GET', `/api/v1/rollouts/${id}/devices`)).json().items as { deviceId: string }[])
+        .map((d) => d.deviceId)
+        .sort()
+    expect(await members()).toEqual(['ro-on'])
+    for (const id of ['ro-new', 'ro-new-off'])
+      await call('POST', '/api/v1/devices', admin, { id, profile: 'gateway-rpi4', tags: { lc: 'x' } })
+    await call('POST', '/api/v1/devices/ro-new-off/disable')
+    await t.hub.rollouts.tick()
+    expect(await members()).toEqual(['ro-new', 'ro-on'])
   })
 })
 
