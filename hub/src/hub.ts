@@ -434,7 +434,7 @@ export async function startHub(options: HubOptions): Promise<Hub> {
   const links: LateLinks = {}
   try {
     const storage = openStorage(options.dataDir, parts)
-    const { store, blobs, keys } = storage
+    const { store, keys } = storage
     const broker = await startBroker(b, store, keys, links)
     parts.broker = broker
     const mqttUrl = broker?.url ?? (options.brokerUrl as string)

@@ -92,7 +92,7 @@ describe('ed25519 signatures [EF-2.3, EF-3]', () => {
 
   it('fail on malformed signatures without throwing', () => {
     const sig = signDocument(doc, priv)
-    const flipped = (sig[0] === 'A' ? 'B' : 'A') + sig.slice(1)
+    const flipped = (sig.startsWith('A') ? 'B' : 'A') + sig.slice(1)
     expect(verifyDocument(doc, flipped, pub)).toBe(false)
     expect(verifyDocument(doc, '', pub)).toBe(false)
     expect(verifyDocument(doc, sig.slice(0, 85), pub)).toBe(false)

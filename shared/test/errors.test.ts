@@ -16,7 +16,7 @@ function errorTable(md: string): { code: string; status: string }[] {
   const start = md.search(/^## Error codes\s*$/m)
   if (start < 0) return []
   const rest = md.slice(start).split('\n').slice(1)
-  const end = rest.findIndex((l) => /^## /.test(l))
+  const end = rest.findIndex((l) => l.startsWith('## '))
   return (end < 0 ? rest : rest.slice(0, end))
     .filter((l) => /^\|\s*`?EF_ERR_/.test(l))
     .map((l) => {

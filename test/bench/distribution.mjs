@@ -92,7 +92,6 @@ try {
     }
     const model = await matmulModel(MB * 1e6, 11)
     const reg = await api(hub.httpUrl, 'POST', `/api/v1/models?name=fan&version=1.0.0&options=${FP32}`, model)
-    const artifact = reg.builds[0].artifact
     const size = reg.builds[0].sizeBytes
     const chunks = (await api(hub.httpUrl, 'GET', `/api/v1/models/fan/versions/1.0.0`)).builds[0]
     void chunks

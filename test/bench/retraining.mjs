@@ -105,7 +105,9 @@ const hub = await startHub({
   env: {
     EF_RETRAINING: JSON.stringify({ drift: { intervalMs: 0 }, retention: { enabled: false } }),
     // Each of the few simulated devices carries the load of a fleet: lift the per-device quotas [EF-1.7.5].
-    EF_BROKER: JSON.stringify({ quota: { messagesPerSec: 1e9, messageBurst: 1e9, bytesPerSec: 1e12, byteBurst: 1e12 } }),
+    EF_BROKER: JSON.stringify({
+      quota: { messagesPerSec: 1e9, messageBurst: 1e9, bytesPerSec: 1e12, byteBurst: 1e12 },
+    }),
   },
 })
 const clients = []

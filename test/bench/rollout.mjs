@@ -35,7 +35,6 @@ const SOAK = Number(o['soak-ms'] ?? 2000)
 const M = Number(o['console-devices'] ?? 10_000)
 const LOADS = Number(o.loads ?? 5)
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
 const PROFILES = ['gateway-rpi4', 'industrial-x86', 'vehicle-x86-ecu', 'phone-android-arm64']
 
 async function provision(hub, n, prefix, withTags = true) {

@@ -253,7 +253,7 @@ describe('shadow, promote, discard and capture through the hub API', () => {
 
     // The feed, page by page with the cursor. The hub writes samples in batched transactions [EF-9.1]:
     // the broker's PUBACK to the agent comes before the hub's commit (≤ flushMs), so read until all are in.
-    type Item = {
+    interface Item {
       deviceId: string
       model: string
       version: string

@@ -9,8 +9,18 @@ import { startHub, startFleet, api, waitFor, MODELS, ROOT } from '../support/fle
 import { startMosquitto, freePort, type Mosquitto } from '../support/mosquitto.mjs'
 import { matmulModel } from '../support/models.mjs'
 
-type Ev = { kind: string; version?: string; receivedBytes?: number; deploymentId?: string }
-type Stats = { broadcastBytes: number; repairBytes: number; broadcastChunks: number; repairChunks: number }
+interface Ev {
+  kind: string
+  version?: string
+  receivedBytes?: number
+  deploymentId?: string
+}
+interface Stats {
+  broadcastBytes: number
+  repairBytes: number
+  broadcastChunks: number
+  repairChunks: number
+}
 const FP32 = encodeURIComponent(JSON.stringify({ precision: 'fp32' }))
 
 async function headVariant(seed: number): Promise<{ bytes: Uint8Array; changed: number }> {
@@ -158,7 +168,7 @@ describe.each(['aedes', 'mosquitto'] as const)('distribution over %s', (mode) =>
         expect(models.items[0].version).toBe('3.0.0')
         const ev = await downloaded(a.id, id)
         // Resumed, not restarted: at most the artifact plus two chunks crossed the network.
-        expect(ev?.receivedBytes, `${a.id}`).toBeLessThanOrEqual(b.sizeBytes + 2 * maxChunk)
+        expect(ev?.receivedBytes, a.id).toBeLessThanOrEqual(b.sizeBytes + 2 * maxChunk)
       }
     },
   )

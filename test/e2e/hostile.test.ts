@@ -70,8 +70,14 @@ function hugeConnect(port: number): Promise<number> {
 function connack(url: string, opts: mqtt.IClientOptions): Promise<number> {
   return new Promise((resolve) => {
     const c = mqtt.connect(url, { reconnectPeriod: 0, connectTimeout: 5000, ...opts })
-    c.once('connect', () => (c.end(true), resolve(0)))
-    c.once('error', (err) => (c.end(true), resolve((err as { code?: number }).code ?? -1)))
+    c.once('connect', () => {
+      c.end(true)
+      resolve(0)
+    })
+    c.once('error', (err) => {
+      c.end(true)
+      resolve((err as { code?: number }).code ?? -1)
+    })
   })
 }
 

@@ -22,7 +22,12 @@ const namasteInput = (seed: number) => {
 }
 
 type Agent = Awaited<ReturnType<typeof startFleet>>[number]
-type Ev = { kind: string; code?: string; version?: string; cmdId?: string }
+interface Ev {
+  kind: string
+  code?: string
+  version?: string
+  cmdId?: string
+}
 
 describe('tampering and bad input with real processes', () => {
   const tmp = mkdtempSync(join(tmpdir(), 'ef-tamper-'))

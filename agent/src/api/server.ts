@@ -132,7 +132,10 @@ export function createApiServer(o: ApiOptions): Server {
       throw new EdgeFleetError('EF_ERR_HTTP_HOST_FORBIDDEN', `Host ${JSON.stringify(req.headers.host ?? '')}`)
     if (req.method === 'POST') {
       const m = INFER_RE.exec(url)
-      if (!m) return send(res, 404, { error: { code: 'EF_ERR_HTTP_NOT_FOUND', message: `${req.method} ${url}` } })
+      if (!m) {
+        send(res, 404, { error: { code: 'EF_ERR_HTTP_NOT_FOUND', message: `${req.method} ${url}` } })
+        return
+      }
       const isBinary = (req.headers['content-type'] ?? '').startsWith(BINARY_CONTENT_TYPE)
       const limit = bodyLimit(o.host.get(m[1])?.manifest, isBinary, ceilings)
       const body = await readBody(req, limit)
@@ -145,10 +148,11 @@ export function createApiServer(o: ApiOptions): Server {
       }
       const outputs: Record<string, TensorValue> = {}
       for (const [k, t] of Object.entries(r.outputs)) outputs[k] = encodeTensor(t.type, t.dims, t.data, binary)
-      return send(res, 200, { model: r.model, version: r.version, latencyMs: r.latencyMs, outputs })
+      send(res, 200, { model: r.model, version: r.version, latencyMs: r.latencyMs, outputs })
+      return
     }
     if (req.method === 'GET' && url === '/v1/models') {
-      return send(res, 200, {
+      send(res, 200, {
         items: o.host.list().map((x) => ({
           name: x.name,
           version: x.version,
@@ -158,15 +162,21 @@ export function createApiServer(o: ApiOptions): Server {
           outputs: x.manifest.outputs,
         })),
       })
+      return
     }
-    if (req.method === 'GET' && url === '/v1/stats' && o.stats) return send(res, 200, o.stats())
+    if (req.method === 'GET' && url === '/v1/stats' && o.stats) {
+      send(res, 200, o.stats())
+      return
+    }
     if (req.method === 'GET' && url === '/metrics' && o.metrics) {
       const text = o.metrics()
       res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4', 'content-length': Buffer.byteLength(text) })
       return res.end(text)
     }
-    if (req.method === 'GET' && url === '/healthz')
-      return send(res, 200, { ok: true, deviceId: o.deviceId, models: o.host.list().length })
+    if (req.method === 'GET' && url === '/healthz') {
+      send(res, 200, { ok: true, deviceId: o.deviceId, models: o.host.list().length })
+      return
+    }
     send(res, 404, { error: { code: 'EF_ERR_HTTP_NOT_FOUND', message: `${req.method} ${url}` } })
   }
   return createServer((req, res) => {

@@ -2,7 +2,7 @@
 // session.run executes on the calling JS thread, so a slow candidate run in the
 // main thread would hold back every live request behind it; here it holds
 // back nothing but other shadow runs. Started only while a model is shadowed.
-import { parentPort, workerData } from 'node:worker_threads'
+import { parentPort } from 'node:worker_threads'
 import { createSession, type ModelSession, type Tensor } from './ort.js'
 
 export type ShadowRequest =
@@ -15,7 +15,6 @@ export type ShadowReply =
   | { op: 'result'; id: number; outputs: Record<string, Tensor>; latencyMs: number }
   | { op: 'error'; id: number; message: string }
 
-void workerData
 let session: ModelSession | undefined
 const port = parentPort!
 

@@ -162,7 +162,7 @@ export class ShadowManager {
     try {
       const slot = slots.stagingSlot(m.model)
       chunks.evacuate(slots.modelPath(m.model, slot), new Set(m.artifact.chunks.map((x) => x.digest)))
-      const dir = slots.clear(m.model, slot)
+      slots.clear(m.model, slot)
       const final = slots.modelPath(m.model, slot)
       copyFileSync(c.path, `${final}.tmp`)
       const fd = openSync(`${final}.tmp`, 'r+')
@@ -175,7 +175,6 @@ export class ShadowManager {
       slots.setActive(m.model, slot, m.version)
       host.activate(m, slot, session)
       chunks.indexSlot(m, final)
-      void dir
     } catch (err) {
       const ev: EventReport = {
         ...base,

@@ -14,7 +14,7 @@ import {
 } from '@edgefleet/shared'
 import { ModelHost } from '../../src/runtime/host.js'
 import { createApiServer } from '../../src/api/server.js'
-import { MODELS, WAKE_INPUT, WAKE_OUTPUT, buildWake, referenceRun } from '../fixtures/agent.js'
+import { MODELS, WAKE_INPUT, WAKE_OUTPUT, buildWake, referenceRun, type WakeTensor } from '../fixtures/agent.js'
 import type { Tensor } from '../../src/runtime/ort.js'
 
 const MAX_BODY = 256 * 1024
@@ -23,7 +23,7 @@ describe('local inference API', () => {
   let host: ModelHost
   let server: Server
   let base: string
-  let ref: { input: Tensor; outputs: Record<string, Tensor> }
+  let ref: { input: WakeTensor; outputs: Record<string, Tensor> }
   const observed: [string, string, boolean][] = []
 
   beforeAll(async () => {
@@ -48,7 +48,7 @@ describe('local inference API', () => {
       body: typeof body === 'string' ? body : JSON.stringify(body),
       headers: { 'content-type': 'application/json' },
     })
-  const json = (t: Tensor) => encodeTensor(t.type, t.dims, t.data) as TensorValue
+  const json = (t: Tensor) => encodeTensor(t.type, t.dims, t.data)
 
   async function expectError(res: Response, status: number, code: string) {
     const body = (await res.json()) as { error?: { code?: string; message?: string } }

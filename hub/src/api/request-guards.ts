@@ -38,7 +38,8 @@ export function installJsonBodyParser(app: FastifyInstance): void {
         new EdgeFleetError('EF_ERR_HTTP_BAD_REQUEST', `JSON body nests deeper than ${MAX_JSON_DEPTH} levels`),
         undefined,
       )
-    parse(req, body as string, done)
+    // The default parser reports through `done`; what it returns is nothing to wait for.
+    void parse(req, body as string, done)
   })
 }
 

@@ -100,39 +100,59 @@ export function brokerHooks(o: HookOptions): Hooks {
   return {
     authenticate(client, username, password, done) {
       const verdict = identify(client, username, password ? password.toString('utf8') : '')
-      if (typeof verdict !== 'number') return done(verdict, false)
+      if (typeof verdict !== 'number') {
+        done(verdict, false)
+        return
+      }
       o.limits.authenticated(client.conn as Socket, verdict)
       done(null, true)
     },
     authorizePublish(client, packet, done) {
-      if (!client) return done(null) // broker-internal (e.g. an obsolete will)
+      if (!client) {
+        done(null) // broker-internal (e.g. an obsolete will)
+        return
+      }
       const tagged = client as Client & Tagged
       if (tagged.efFeed) {
         o.log.warn(
           { code: 'EF_ERR_AUTH_FORBIDDEN_PUBLISH', client: client.id, topic: packet.topic },
           'feed consumers publish nothing; client disconnected',
         )
-        return done(new Error('EF_ERR_AUTH_FORBIDDEN_PUBLISH'))
+        done(new Error('EF_ERR_AUTH_FORBIDDEN_PUBLISH'))
+        return
       }
       const device = tagged.efDevice
-      if (device === undefined) return done(null) // the hub
+      if (device === undefined) {
+        done(null) // the hub
+        return
+      }
       if (!devicemayPublish(device, packet.topic)) {
         o.log.warn(
           { code: 'EF_ERR_AUTH_FORBIDDEN_PUBLISH', device, topic: packet.topic },
           'publish refused; client disconnected',
         )
-        return done(new Error('EF_ERR_AUTH_FORBIDDEN_PUBLISH'))
+        done(new Error('EF_ERR_AUTH_FORBIDDEN_PUBLISH'))
+        return
       }
       policeRetain(o, device, packet)
       // A will is published after the connection closed: nothing to hold back, and it must not be lost.
-      if (client.closed) return deliver(o, packet, done)
+      if (client.closed) {
+        deliver(o, packet, done)
+        return
+      }
       chargeQuota(o, client, device, packet, done)
     },
     authorizeSubscribe(client, sub, done) {
       const tagged = client as (Client & Tagged) | null
-      if (tagged?.efFeed) return done(null, feedConsumerMaySubscribe(sub.topic) ? sub : null)
+      if (tagged?.efFeed) {
+        done(null, feedConsumerMaySubscribe(sub.topic) ? sub : null)
+        return
+      }
       const device = tagged?.efDevice
-      if (device === undefined || deviceMaySubscribe(device, sub.topic)) return done(null, sub)
+      if (device === undefined || deviceMaySubscribe(device, sub.topic)) {
+        done(null, sub)
+        return
+      }
       o.log.warn({ code: 'EF_ERR_AUTH_FORBIDDEN_SUBSCRIBE', device, topic: sub.topic }, 'subscription refused')
       done(null, null) // negative SUBACK (0x80), connection stays up
     },

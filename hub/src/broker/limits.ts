@@ -220,6 +220,7 @@ export class ConnectionLimits implements BrokerLimitStats {
    * one limit's worth of it. No extra stream, no copy.
    */
   private guardReads(socket: Socket, gate: Gate): void {
+    // eslint-disable-next-line @typescript-eslint/unbound-method -- called below with the socket as `this`
     const read = socket.read
     const guard = gate.guard
     const refuse = (code: string) => this.refuse(socket, code)

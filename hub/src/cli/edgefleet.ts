@@ -26,7 +26,11 @@ export const COMMANDS: readonly Command[] = [
   ...compileCommands,
 ]
 
-export function main(argv: string[], out = process.stdout, err = process.stderr): Promise<number> {
+export function main(
+  argv: string[],
+  out: NodeJS.WritableStream = process.stdout,
+  err: NodeJS.WritableStream = process.stderr,
+): Promise<number> {
   return runCommandLine(COMMANDS, argv, out, err)
 }
 

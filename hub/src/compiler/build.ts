@@ -178,7 +178,7 @@ export async function buildCandidate(
     const ops = new Set(prep.input.staticOps ?? DEFAULT_STATIC_OPS)
     const keepFloat = over.staticKeepFloat ?? prep.input.staticKeepFloat ?? 0
     const { tensors } = staticTargets(model, ops, keepFloat)
-    let ranges: Map<string, Range> = new Map()
+    let ranges = new Map<string, Range>()
     if (tensors.length)
       ranges = await collectRanges(model, tensors, cal.samples, {
         method: cal.method,

@@ -6,7 +6,7 @@
 import { EdgeFleetError, type FirmwareProfile, type Precision, type TensorSpec } from '@edgefleet/shared'
 import { openSession, run, sessionSignature, type NamedTensor } from './ort.js'
 import { planBuild, type PlanOptions } from './plan.js'
-import type { CandidateReport, Progress } from './report.js'
+import type { CandidateReport } from './report.js'
 import type { Accuracy } from './measure.js'
 
 export { openSession, run, sessionSignature, type NamedTensor, type Session } from './ort.js'

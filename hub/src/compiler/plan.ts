@@ -175,7 +175,7 @@ function choose(passing: Candidate[], profile: FirmwareProfile, budgets: Budgets
       sizeBytes: c.built.bytes.byteLength,
       latencyMs: c.report.latencyMs,
     })),
-    { metered: profile.network?.metered === true, latencyBudgetMs: budgets.latencyBudgetMs },
+    { metered: profile.network?.metered ?? false, latencyBudgetMs: budgets.latencyBudgetMs },
   )
   const best = passing[choice.index]
   if (choice.note) best.report.notes = [...(best.report.notes ?? []), choice.note]

@@ -122,7 +122,7 @@ export async function readTar(
   const parser: Parser = new Parser({
     strict: true,
     onReadEntry: (e: ReadEntry): void => {
-      if (failure || (e.type !== 'File' && e.type !== 'OldFile' && e.type !== 'ContiguousFile')) return void e.resume()
+      if (failure || (e.type !== 'File' && e.type !== 'OldFile' && e.type !== 'ContiguousFile')) return e.resume()
       if (++entries > o.maxEntries) return parser.abort(invalidArchive(path, `more than ${o.maxEntries} files`))
       if (e.size > o.maxEntryBytes)
         return parser.abort(invalidArchive(path, `${e.path}: ${e.size} bytes (at most ${o.maxEntryBytes})`))

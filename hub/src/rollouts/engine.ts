@@ -129,7 +129,8 @@ async function step(ctx: StepContext, r: RolloutRow): Promise<void> {
     case 'paused':
     case 'awaiting_approval':
       // Held by an operator or an approval: only devices that joined the fleet are taken in.
-      return enrollJoiners(ctx, r)
+      enrollJoiners(ctx, r)
+      return
     case 'completed':
     case 'aborted':
     case 'rolled_back':

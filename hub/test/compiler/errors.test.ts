@@ -181,7 +181,7 @@ describe('CLI and worker', () => {
       calibrationSamples: 4,
       timing: { warmup: 2, minRounds: 5, maxRounds: 20, budgetMs: 300 },
     })
-    const cands = r.report.candidates as Array<{ precision: string; verdict: string; latencyMs?: number }>
+    const cands = r.report.candidates as { precision: string; verdict: string; latencyMs?: number }[]
     expect(cands.map((c) => c.precision)).toEqual(['fp32', 'fp16', 'int8-dynamic', 'int8-weight', 'int8-static'])
     const passing = cands.filter((c) => c.verdict === 'pass')
     expect(Math.min(...passing.map((c) => c.latencyMs!))).toBe((r.report.latency as { buildMs: number }).buildMs)

@@ -67,15 +67,20 @@ function pathValue(): fc.Arbitrary<string> {
   )
 }
 
+/** One query parameter: name and value. */
+type Pair = [string, string]
+
 function queryString(params: Param[]): fc.Arbitrary<string> {
   const q = params.filter((p) => p.in === 'query' && p.name !== 'follow') // follow=true streams until closed
   const entry = (p: Param) =>
     fc.oneof(
-      fromSchema(p.schema, known).map((v) => [[p.name, typeof v === 'string' ? v : JSON.stringify(v)]]),
-      hostileString.map((v) => [[p.name, v.slice(0, 300)]]),
-      fc.array(hostileString, { minLength: 2, maxLength: 3 }).map((vs) => vs.map((v) => [p.name, v.slice(0, 50)])),
+      fromSchema(p.schema, known).map((v): Pair[] => [[p.name, typeof v === 'string' ? v : JSON.stringify(v)]]),
+      hostileString.map((v): Pair[] => [[p.name, v.slice(0, 300)]]),
+      fc
+        .array(hostileString, { minLength: 2, maxLength: 3 })
+        .map((vs) => vs.map((v): Pair => [p.name, v.slice(0, 50)])),
     )
-  const entries = q.map((p) => fc.option(entry(p), { nil: [] as string[][] }))
+  const entries = q.map((p) => fc.option(entry(p), { nil: [] as Pair[] }))
   const stray = fc.option(fc.tuple(hostileString, hostileString), { nil: undefined, freq: 4 })
   return fc.tuple(fc.tuple(...entries), stray).map(([es, extra]) => {
     const pairs = es.flat()

@@ -128,7 +128,13 @@ describe('fuzz: tar reader', () => {
         try {
           let files = 0
           await deadline(
-            readTar(path, () => void files++, { maxEntryBytes: 1 << 20, maxEntries: 100 }),
+            readTar(
+              path,
+              () => {
+                files++
+              },
+              { maxEntryBytes: 1 << 20, maxEntries: 100 },
+            ),
             5000,
             'readTar',
           )

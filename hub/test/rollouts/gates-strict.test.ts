@@ -7,7 +7,7 @@ import { existsSync } from 'node:fs'
 import { chromium, type Browser, type Page } from 'playwright-core'
 import { main } from '../../src/cli/edgefleet.js'
 import { judge, type GateValues } from '../../src/rollouts/gates.js'
-import { defaultGates, type Gates } from '../../src/rollouts/spec.js'
+import type { Gates } from '../../src/rollouts/spec.js'
 import { startTestHub, type TestHub } from '../fixtures/hub.js'
 import { registerVersions } from '../fixtures/rollouts.js'
 

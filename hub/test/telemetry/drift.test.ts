@@ -5,7 +5,7 @@
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import pino from 'pino'
-import { FEATURE_BUCKETS, LATENCY_BUCKETS_MS, type Sample, type TelemetryBatch } from '@edgefleet/shared'
+import { FEATURE_BUCKETS } from '@edgefleet/shared'
 import { HubStore } from '../../src/store/index.js'
 import { psi } from '../../src/stats.js'
 import { DriftMonitor } from '../../src/telemetry/drift.js'

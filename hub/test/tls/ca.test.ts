@@ -17,13 +17,14 @@ async function handshake(
   servername: string,
   client: { cert?: string; key?: string } = {},
   serverCa?: string,
-): Promise<{ authorized: boolean; error?: string; peerAuthorized?: boolean; peerCn?: string }> {
+): Promise<{ authorized: boolean; error?: string; peerAuthorized?: boolean; peerCn?: string | string[] }> {
   const server = createServer({
     cert: readFileSync(files.certFile),
     key: readFileSync(files.keyFile),
     ...(serverCa ? { ca: serverCa, requestCert: true, rejectUnauthorized: false } : {}),
   })
-  let peer: { authorized: boolean; cn?: string } | undefined
+  // A subject may carry several CNs; node types the field as either.
+  let peer: { authorized: boolean; cn?: string | string[] } | undefined
   server.on('secureConnection', (s: TLSSocket) => {
     peer = { authorized: s.authorized, cn: s.getPeerCertificate().subject?.CN }
     s.end()

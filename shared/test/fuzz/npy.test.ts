@@ -5,7 +5,15 @@
 // writes from a wire tensor reads back with the same type and dims.
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { EdgeFleetError, TENSOR_TYPES, bytesPerElement, decodeNpy, encodeNpy, npyOfTensor } from '../../src/index.js'
+import {
+  EdgeFleetError,
+  TENSOR_TYPES,
+  bytesPerElement,
+  decodeNpy,
+  encodeNpy,
+  npyOfTensor,
+  type TensorValue,
+} from '../../src/index.js'
 import { fuzzParams, mutatedBytes, withinMs } from '../../../test/support/fuzz.mjs'
 
 /** Runs `fn`; a throw must be an EdgeFleetError with `code`. */
@@ -68,7 +76,7 @@ const npyBytes = fc.oneof(
 const tensorValue = fc.oneof(
   fc
     .tuple(fc.constantFrom(...TENSOR_TYPES), fc.array(fc.nat(4), { maxLength: 4 }), fc.boolean())
-    .chain(([type, dims, asB64]) => {
+    .chain(([type, dims, asB64]): fc.Arbitrary<TensorValue> => {
       const count = dims.reduce((a, b) => a * b, 1)
       const size = count * bytesPerElement(type)
       return asB64

@@ -34,7 +34,10 @@ export async function handleCmd(ctx: CmdContext, payload: Buffer): Promise<void>
   let cmd: Cmd
   try {
     cmd = cmdCodec.decode(payload)
-    if (cmd.type === 'hub-key') return acceptHubKey(ctx, cmd)
+    if (cmd.type === 'hub-key') {
+      acceptHubKey(ctx, cmd)
+      return
+    }
     const { sig, ...unsigned } = cmd
     if (!ctx.trust.verifyNew(unsigned, sig)) throw new EdgeFleetError('EF_ERR_SIGNATURE_INVALID', `command ${cmd.id}`)
     if (cmd.deviceId !== ctx.deviceId)

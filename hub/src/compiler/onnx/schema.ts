@@ -7,13 +7,20 @@
 // `[packed = true]` (TensorProto's *_data fields). Getting this right is what
 // makes our writer reproduce the bytes protobuf-C++ wrote.
 
-type Field = { type: string; id: number; rule?: 'repeated'; options?: { packed: boolean } }
-type Msg = {
+interface Field {
+  type: string
+  id: number
+  rule?: 'repeated'
+  options?: { packed: boolean }
+}
+interface Msg {
   fields: Record<string, Field>
   nested?: Record<string, Msg | Enum>
   oneofs?: Record<string, { oneof: string[] }>
 }
-type Enum = { values: Record<string, number> }
+interface Enum {
+  values: Record<string, number>
+}
 
 const opt = (type: string, id: number): Field => ({ type, id })
 const scalars = new Set(['float', 'double', 'int32', 'int64', 'uint32', 'uint64', 'sint32', 'sint64', 'bool'])

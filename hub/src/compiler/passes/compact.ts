@@ -26,7 +26,7 @@
 // stay fp32, as do graph inputs and anything a subgraph reads.
 import { AttrType, DataType, toNumber, type ModelProto, type NodeProto } from '../onnx/proto.js'
 import { Names, intAttr, makeNode, topoSort, walkGraphs } from '../onnx/graph.js'
-import { floatData, makeTensor, toFloat16Array, dimsOf, i64 } from '../onnx/tensor.js'
+import { floatData, makeTensor, toFloat16Array, i64 } from '../onnx/tensor.js'
 
 const HALF_MAX = 65504
 const HALF_MIN_NORMAL = 6.104e-5
@@ -111,7 +111,7 @@ export function compactPass(
   const names = new Names(model)
   const inputs = new Set(graph.input.map((i) => i.name ?? ''))
   const nested = subgraphReads(model)
-  const packed: Array<{ name: string; data: Float32Array }> = []
+  const packed: { name: string; data: Float32Array }[] = []
   graph.initializer = graph.initializer.filter((t) => {
     const name = t.name ?? ''
     if (t.dims.length !== 1 || inputs.has(name) || nested.has(name)) return true

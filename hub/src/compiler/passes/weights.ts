@@ -128,10 +128,7 @@ export class QuantContext {
 }
 
 /** Float weight inputs worth storing as int8, per op: [input index, channel axis or null]. */
-export function weightInputs(
-  node: NodeProto,
-  rankOf: (name: string) => number | undefined,
-): Array<[number, number | null]> {
+export function weightInputs(node: NodeProto, rankOf: (name: string) => number | undefined): [number, number | null][] {
   if ((node.domain ?? '') !== '') return []
   switch (node.op_type) {
     case 'Conv':

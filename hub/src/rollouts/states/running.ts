@@ -21,7 +21,10 @@ export async function stepRunning(ctx: StepContext, r: RolloutRow): Promise<void
   // Devices that become due during the soak (a window opens, a jitter ends) are deployed then.
   await dispatch(ctx, r, wave)
   const current = store.rollouts.devices(r.id).filter((x) => x.wave === r.wave)
-  if (r.phase === 'deploy') return endDeploy(ctx, r, current)
+  if (r.phase === 'deploy') {
+    endDeploy(ctx, r, current)
+    return
+  }
   if (r.phase !== 'soak') return
   stepSoak(ctx, r, current)
   // A wave that passed starts the next one's deploys in this same tick rather than the next one.
