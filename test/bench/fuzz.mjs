@@ -32,7 +32,9 @@ const PROPERTIES = { hub: 6, agent: 2, shared: 2 }
 const count = suites.reduce((n, s) => n + PROPERTIES[s.split('/')[0]], 0)
 const budgetMs = Math.floor((minutes * 60_000) / count)
 
-console.log(`[fuzz] seed=${seed} minutes=${minutes} properties=${count} budget/property=${budgetMs} ms (${new Date().toISOString()})`)
+console.log(
+  `[fuzz] seed=${seed} minutes=${minutes} properties=${count} budget/property=${budgetMs} ms (${new Date().toISOString()})`,
+)
 const r = spawnSync(
   'npx',
   [
