@@ -101,8 +101,8 @@ try {
     out[mode] = {
       connacks: ok,
       failed,
-      perSecond: Math.round(ok / (ms / 1000)),
-      perMinute: Math.round((ok / ms) * 60_000),
+      perSecond: Math.round(ok / SECONDS),
+      perMinute: Math.round((ok / SECONDS) * 60),
     }
     console.error(mode, JSON.stringify(out[mode]))
   }
