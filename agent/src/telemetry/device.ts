@@ -9,7 +9,7 @@ import type { DeviceStats } from '@edgefleet/shared'
 export function freeStorageBytes(dir: string): number | undefined {
   try {
     const s = statfsSync(dir)
-    return Number(s.bavail) * Number(s.bsize)
+    return s.bavail * s.bsize
   } catch {
     return undefined
   }

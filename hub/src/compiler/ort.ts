@@ -41,7 +41,7 @@ export async function openSession(model: Uint8Array | string, opts: SessionOptio
 
 function specOf(m: ort.InferenceSession.ValueMetadata): TensorSpec {
   if (!m.isTensor) return { name: m.name, type: 'non-tensor', dims: [] }
-  return { name: m.name, type: m.type, dims: m.shape.map((d) => (typeof d === 'number' ? d : String(d))) }
+  return { name: m.name, type: m.type, dims: [...m.shape] }
 }
 
 export function sessionSignature(s: Session): { inputs: TensorSpec[]; outputs: TensorSpec[] } {

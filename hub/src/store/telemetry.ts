@@ -253,7 +253,7 @@ export class TelemetryStore {
         const out: FlushResult = { batches: 0, duplicateBatches: 0, samples: 0, duplicateSamples: 0, feed: [] }
         for (const b of f.batches) {
           if (this.insBatch.run(...b.batch, now).changes === 0)
-            throw new Error(`batch ${String(b.batch[1])} of ${String(b.batch[0])} is stored already`)
+            throw new Error(`batch ${b.batch[1]} of ${b.batch[0]} is stored already`)
           out.batches++
           for (const row of b.rows) this.insRow.run(row)
           for (const row of b.shadow) this.insShadow.run(row)
