@@ -97,7 +97,6 @@ try {
     )
     const ok = results.reduce((a, r) => a + r.ok, 0)
     const failed = results.reduce((a, r) => a + r.failed, 0)
-    const ms = SECONDS * 1000 // every worker connects for --seconds
     out[mode] = {
       connacks: ok,
       failed,
