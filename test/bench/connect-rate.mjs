@@ -100,7 +100,7 @@ try {
     out[mode] = {
       connacks: ok,
       failed,
-      perSecond: Math.round(ok / SECONDS),
+      perSecond: Math.round(ok / SECONDS), // every worker connects for --seconds
       perMinute: Math.round((ok / SECONDS) * 60),
     }
     console.error(mode, JSON.stringify(out[mode]))
