@@ -5,33 +5,22 @@
 import { connect as tcpConnect, type Socket } from 'node:net'
 import { afterEach, describe, expect, it } from 'vitest'
 import { topics } from '@edgefleet/shared'
-import { startHub } from '../../src/hub.js'
+import type { Hub } from '../../src/hub.js'
 import { PacketGuard } from '../../src/broker/limits.js'
 import type { BrokerConfig } from '../../src/broker/config.js'
-import { COMPILE_WORKER, connectDevice, provision, tempDir, waitFor } from '../fixtures/hub.js'
+import { connectDevice, provision, waitFor, startTestHub, type TestHub } from '../fixtures/hub.js'
 
-type Started = Awaited<ReturnType<typeof startHub>>
-let running: { hub: Started; cleanup: () => void } | undefined
+type Started = Hub
+let running: TestHub | undefined
 
+/** A real in-process hub with these broker settings, closed after the test. */
 async function hubWith(broker: BrokerConfig): Promise<Started> {
-  const { dir, cleanup } = tempDir()
-  const hub = await startHub({
-    dataDir: dir,
-    mqttPort: 0,
-    httpPort: 0,
-    log: 'silent',
-    compileWorkerUrl: COMPILE_WORKER,
-    auth: false,
-    rolloutTickMs: 0,
-    broker,
-  })
-  running = { hub, cleanup }
-  return hub
+  running = await startTestHub({ broker })
+  return running.hub
 }
 
 afterEach(async () => {
-  await running?.hub.close()
-  running?.cleanup()
+  await running?.close()
   running = undefined
 })
 
