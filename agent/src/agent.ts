@@ -31,7 +31,7 @@ import { ChunkStore } from './updater/chunks.js'
 import { Updater, type EventReport } from './updater/updater.js'
 import type { ChunkTransport } from './updater/download.js'
 import { ModelHost, type InferResult } from './runtime/host.js'
-import type { Tensor } from './runtime/ort.js'
+import { chooseBackend, type Tensor } from './runtime/session.js'
 import { Connection } from './mqtt/connection.js'
 import { OutboxSender } from './mqtt/outbox.js'
 import { handleCmd } from './mqtt/handlers/cmd.js'
@@ -299,11 +299,12 @@ function openRuntime(b: AgentBase, profile: FirmwareProfile | undefined, parts: 
   const host = (parts.host = new ModelHost({
     threads: profile?.threads ?? 1,
     executionProviders: profile?.executionProviders ?? ['cpu'],
+    backend: chooseBackend(profile?.arch, config.runtime),
   }))
   const agg = new Aggregator(config.deviceId, now)
   const counters = new InferenceCounters()
-  host.onInfer((m, v, ms, ok) => {
-    agg.record(m, v, ms, ok)
+  host.onInfer((m, v, ms, ok, provider) => {
+    agg.record(m, v, ms, ok, provider)
     counters.record(m, v, ms, ok)
   })
   const slots = new Slots(join(config.dataDir, 'models'))
@@ -438,6 +439,15 @@ async function startParts(
   const rt = openRuntime(b, profile, parts)
   const { db, host, agg } = rt
   const out = createOutbox(b, db, links)
+  // A model served on a later provider than the profile's first says why, on each activation [EF-5.7].
+  host.onFallback((m, provider, fallbacks) =>
+    out.report({
+      kind: 'provider_fallback',
+      model: m.model,
+      version: m.version,
+      message: `serving on ${provider}: ${fallbacks.map((f) => f.reason).join('; ')}`.slice(0, 2048),
+    }),
+  )
   const net = createTransport(config, links)
   const state = stateReporter(config, host, now, links, trust)
   const publishState = () => links.conn?.publishState(state())

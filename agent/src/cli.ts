@@ -23,6 +23,7 @@ Usage: edgefleet-agent --hub mqtt[s]://HOST:PORT [--ca FILE] --device-id ID --se
   --profiles-dir DIR firmware-profiles folder
   --network KIND     metered | unmetered | unknown (env EF_NETWORK)
   --transfer MODE    mqtt (default) | http: fetch artifacts by HTTP range requests when offered (env EF_TRANSFER)
+  --runtime R        auto (default: wasm on armv7 profiles, else native) | native | wasm (env EF_RUNTIME)
   --telemetry-ms N   telemetry batch interval (default 5000)
   --config FILE      JSON config file with the same fields (camelCase)
   --log-level L      pino level (default info)
@@ -46,6 +47,7 @@ async function main(): Promise<number> {
         'profiles-dir': { type: 'string' },
         network: { type: 'string' },
         transfer: { type: 'string' },
+        runtime: { type: 'string' },
         'telemetry-ms': { type: 'string' },
         config: { type: 'string' },
         'log-level': { type: 'string' },
@@ -81,6 +83,7 @@ async function main(): Promise<number> {
         profilesDir: values['profiles-dir'],
         network: values.network,
         transfer: values.transfer,
+        runtime: values.runtime,
         telemetryIntervalMs: values['telemetry-ms'],
         logLevel: values['log-level'],
       },

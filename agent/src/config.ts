@@ -34,6 +34,8 @@ export interface AgentConfig {
   reconnectMaxMs: number
   /** firmware-profiles/ folder, to read threads and execution providers. */
   profilesDir?: string
+  /** Inference runtime [EF-5.6]: auto (by the profile's arch: wasm on armv7, else native), native or wasm. */
+  runtime: 'auto' | 'native' | 'wasm'
   /** 'http': fetch artifacts with HTTP range requests when the hub offers them; MQTT otherwise and as fallback. */
   transfer: 'mqtt' | 'http'
   /** Network kind reported to the hub (simulated on test devices). */
@@ -70,6 +72,7 @@ export const defaultAgentOptions = {
   reconnectMaxMs: 30_000,
   network: 'unknown' as const,
   transfer: 'mqtt' as const,
+  runtime: 'auto' as const,
   /** 64 MiB of queued telemetry, samples and events. */
   maxDbBytes: 64 * 1024 * 1024,
   logLevel: 'info',
@@ -86,6 +89,7 @@ const ENV: Record<string, keyof AgentConfig> = {
   EF_API_PORT: 'apiPort',
   EF_NETWORK: 'network',
   EF_TRANSFER: 'transfer',
+  EF_RUNTIME: 'runtime',
   EF_POWER: 'power',
   EF_MAX_DB_BYTES: 'maxDbBytes',
   EF_RECONNECT_MAX_MS: 'reconnectMaxMs',
@@ -142,6 +146,7 @@ export function resolveConfig(
     problems.push('reconnectMaxMs must be at least 100 (a tight reconnect loop hammers the broker)')
   if (!['metered', 'unmetered', 'unknown'].includes(c.network)) problems.push('network: metered | unmetered | unknown')
   if (!['mqtt', 'http'].includes(c.transfer)) problems.push('transfer: mqtt | http')
+  if (!['auto', 'native', 'wasm'].includes(c.runtime)) problems.push('runtime: auto | native | wasm')
   if (c.power !== undefined && !['charging', 'battery', 'unknown'].includes(c.power))
     problems.push('power: charging | battery | unknown')
   if (typeof c.idle === 'string') c.idle = c.idle === 'true'

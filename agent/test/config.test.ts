@@ -105,6 +105,13 @@ describe('resolveConfig', () => {
     )
   })
 
+  it('runtime [EF-5.6]: auto by default, native or wasm from env or flags, anything else refused', () => {
+    expect(resolveConfig({ flags: required }).runtime).toBe('auto')
+    expect(resolveConfig({ flags: required, env: { EF_RUNTIME: 'wasm' } }).runtime).toBe('wasm')
+    expect(resolveConfig({ flags: { ...required, runtime: 'native' } }).runtime).toBe('native')
+    expect(configError(() => resolveConfig({ flags: { ...required, runtime: 'gpu' } })).message).toContain('runtime')
+  })
+
   it('a config file that does not parse is EF_ERR_CONFIG_INVALID naming the file', () => {
     const p = file('{"hubUrl": ', 'broken.json')
     expect(configError(() => resolveConfig({ file: p, flags: required })).message).toContain(p)

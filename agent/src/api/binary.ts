@@ -12,7 +12,7 @@ import {
   typedView,
   type TensorType,
 } from '@edgefleet/shared'
-import type { Tensor } from '../runtime/ort.js'
+import type { Tensor } from '../runtime/session.js'
 
 export const BINARY_CONTENT_TYPE = 'application/x-edgefleet-tensors'
 

@@ -9,7 +9,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import { EdgeFleetError, ERRORS, codeOf, decodeTensor, encodeTensor, type TensorValue } from '@edgefleet/shared'
 import type { ModelHost } from '../runtime/host.js'
-import type { Tensor } from '../runtime/ort.js'
+import type { Tensor } from '../runtime/session.js'
 import { BINARY_CONTENT_TYPE, decodeBinary, encodeBinary } from './binary.js'
 import { bodyLimit } from './limits.js'
 

@@ -15,7 +15,7 @@ import {
   type TensorValue,
 } from '@edgefleet/shared'
 import type { InferRecord } from '../runtime/host.js'
-import type { Tensor } from '../runtime/ort.js'
+import type { Tensor } from '../runtime/session.js'
 
 export interface CaptureDeps {
   deviceId: string

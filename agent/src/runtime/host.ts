@@ -1,7 +1,15 @@
 // Serves the active version of each model: one ORT session per model, input
-// validation against the model's declared inputs, hot swap on activation.
+// validation against the model's declared inputs, hot swap on activation,
+// and who hears which execution provider a model runs on [EF-5.7].
 import { EdgeFleetError, type Manifest } from '@edgefleet/shared'
-import { createSession, type ModelSession, type SessionConfig, type Tensor } from './ort.js'
+import {
+  createSession,
+  type BackendName,
+  type ModelSession,
+  type ProviderFallback,
+  type SessionConfig,
+  type Tensor,
+} from './session.js'
 
 export interface ServedModel {
   name: string
@@ -20,7 +28,10 @@ export interface InferResult {
   latencyMs: number
 }
 
-export type InferObserver = (model: string, version: string, latencyMs: number, ok: boolean) => void
+export type InferObserver = (model: string, version: string, latencyMs: number, ok: boolean, provider: string) => void
+
+/** A model version activated on a provider other than the profile's first choice [EF-5.7]. */
+export type FallbackObserver = (manifest: Manifest, provider: string, fallbacks: readonly ProviderFallback[]) => void
 
 /** Everything a consumer off the hot path (telemetry, shadow, capture) needs about one request. */
 export interface InferRecord {
@@ -66,11 +77,21 @@ export class ModelHost {
   private readonly models = new Map<string, ServedModel>()
   private observer: InferObserver = () => {}
   private readonly resultObservers: ResultObserver[] = []
+  private fallbackObserver: FallbackObserver = () => {}
 
   constructor(private readonly cfg: SessionConfig) {}
 
+  /** The runtime this host opens models on [EF-5.6]. */
+  get backend(): BackendName {
+    return this.cfg.backend ?? 'native'
+  }
+
   onInfer(fn: InferObserver): void {
     this.observer = fn
+  }
+
+  onFallback(fn: FallbackObserver): void {
+    this.fallbackObserver = fn
   }
 
   /**
@@ -99,6 +120,7 @@ export class ModelHost {
   /** Makes `session` the live version of its model; the old one is released once idle. */
   activate(manifest: Manifest, slot: 'a' | 'b', session: ModelSession): void {
     const old = this.models.get(manifest.model)
+    if (session.fallbacks?.length) this.fallbackObserver(manifest, session.provider, session.fallbacks)
     this.models.set(manifest.model, {
       name: manifest.model,
       version: manifest.version,
@@ -131,12 +153,12 @@ export class ModelHost {
     try {
       const outputs = await m.session.run(inputs)
       const latencyMs = performance.now() - t0
-      this.observer(m.name, m.version, latencyMs, true)
+      this.observer(m.name, m.version, latencyMs, true, m.session.provider)
       if (this.resultObservers.length) this.notify({ model: m, inputs, outputs, latencyMs })
       return { model: m.name, version: m.version, outputs, latencyMs }
     } catch (err) {
       const latencyMs = performance.now() - t0
-      this.observer(m.name, m.version, latencyMs, false)
+      this.observer(m.name, m.version, latencyMs, false, m.session.provider)
       if (this.resultObservers.length) this.notify({ model: m, inputs, latencyMs })
       throw new EdgeFleetError('EF_ERR_INFER_FAILED', (err as Error).message.split('\n')[0], { cause: err })
     } finally {

@@ -1,40 +1,16 @@
-// The agent's only door to onnxruntime-node. Loaded lazily: an agent with no
-// model yet does not pay for the native runtime (footprint).
+// The native backend: the agent's only door to onnxruntime-node (linux x64
+// and arm64 builds). Loaded lazily: an agent with no model yet, or one on the
+// wasm backend, does not pay for the native runtime (footprint).
 import { availableParallelism } from 'node:os'
 import type * as OrtModule from 'onnxruntime-node'
 import type { TensorType, TypedData } from '@edgefleet/shared'
+import type { InputMeta, ModelSession, RuntimeBackend, Tensor } from './session.js'
 
 type Ort = typeof OrtModule
 let ortPromise: Promise<Ort> | undefined
 
-export function loadOrt(): Promise<Ort> {
+function loadOrt(): Promise<Ort> {
   return (ortPromise ??= import('onnxruntime-node'))
-}
-
-export interface Tensor {
-  type: TensorType
-  dims: number[]
-  data: TypedData
-}
-
-export interface InputMeta {
-  name: string
-  type: string
-  /** numbers for fixed dims, strings or -1 for symbolic ones */
-  shape: (number | string)[]
-}
-
-export interface ModelSession {
-  readonly inputs: InputMeta[]
-  readonly outputs: InputMeta[]
-  run(feeds: Record<string, Tensor>): Promise<Record<string, Tensor>>
-  release(): Promise<void>
-}
-
-export interface SessionConfig {
-  threads: number
-  /** Profile's providers, most preferred first; only those this runtime ships are used (sessionProviders). */
-  executionProviders: string[]
 }
 
 /** One entry of onnxruntime-node's `listSupportedBackends()`. */
@@ -45,32 +21,20 @@ export interface SupportedBackend {
 }
 
 /**
- * The profile's providers this onnxruntime-node build ships, in the profile's
- * order, cpu always last. A provider it does not ship is left out rather than
- * tried: cuda or tensorrt without their libraries fail session creation
- * outright ("Failed to load shared library"), and one the build lacks
- * (xnnpack, openvino, nnapi) is only dropped by ORT with a console warning.
+ * Providers worth trying: all the build lists, bundled or not. cuda and
+ * tensorrt are listed unbundled: they work where the device has CUDA's
+ * libraries and fail to load elsewhere, which openWithProviders turns into
+ * a fallback event [EF-5.7]. webgpu is listed but is no profile provider.
  */
-export function sessionProviders(wanted: readonly string[], supported: readonly SupportedBackend[]): string[] {
-  const shipped = new Set(supported.filter((b) => b.bundled).map((b) => b.name))
-  return [...wanted.filter((p) => p !== 'cpu' && shipped.has(p)), 'cpu']
+export function knownProviders(supported: readonly SupportedBackend[]): Set<string> {
+  return new Set(['cpu', ...supported.map((b) => b.name)])
 }
 
 const meta = (m: OrtModule.InferenceSession.ValueMetadata): InputMeta =>
   m.isTensor ? { name: m.name, type: m.type, shape: [...m.shape] } : { name: m.name, type: 'non-tensor', shape: [] }
 
-export async function createSession(path: string, cfg: SessionConfig): Promise<ModelSession> {
-  const ort = await loadOrt()
-  const opts: OrtModule.InferenceSession.SessionOptions = {
-    executionProviders: sessionProviders(cfg.executionProviders, ort.listSupportedBackends()),
-    // Never more threads than the machine has (simulated fleets share a host).
-    intraOpNumThreads: Math.max(1, Math.min(cfg.threads, availableParallelism())),
-    interOpNumThreads: 1,
-    graphOptimizationLevel: 'all',
-    // Idle spinning burns a core per session on a device doing anything else.
-    extra: { session: { intra_op: { allow_spinning: '0' } } },
-  }
-  const s = await ort.InferenceSession.create(path, opts)
+/** Wraps an ORT session (node or web: same onnxruntime-common API) in the runtime interface. */
+export function wrapSession(ort: Pick<Ort, 'Tensor'>, s: OrtModule.InferenceSession): Omit<ModelSession, 'provider'> {
   return {
     inputs: s.inputMetadata.map(meta),
     outputs: s.outputMetadata.map(meta),
@@ -86,4 +50,23 @@ export async function createSession(path: string, cfg: SessionConfig): Promise<M
     },
     release: () => s.release(),
   }
+}
+
+export const nativeBackend: RuntimeBackend = {
+  cpuName: 'cpu',
+  providers: async () => knownProviders((await loadOrt()).listSupportedBackends()),
+  async open(path, provider, threads) {
+    const ort = await loadOrt()
+    const opts: OrtModule.InferenceSession.SessionOptions = {
+      // CPU after the chosen provider: it runs the operators the provider cannot.
+      executionProviders: provider === 'cpu' ? ['cpu'] : [provider, 'cpu'],
+      // Never more threads than the machine has (simulated fleets share a host).
+      intraOpNumThreads: Math.max(1, Math.min(threads, availableParallelism())),
+      interOpNumThreads: 1,
+      graphOptimizationLevel: 'all',
+      // Idle spinning burns a core per session on a device doing anything else.
+      extra: { session: { intra_op: { allow_spinning: '0' } } },
+    }
+    return wrapSession(ort, await ort.InferenceSession.create(path, opts))
+  },
 }

@@ -2,7 +2,7 @@
 // confidence per request, the top-1 class, and the comparison of a shadow
 // candidate's outputs with the live ones [EF-2.6.6].
 import type { Manifest } from '@edgefleet/shared'
-import type { Tensor } from './ort.js'
+import type { Tensor } from './session.js'
 
 type Kind = NonNullable<Manifest['semantics']>[number]['kind']
 const CONFIDENT: ReadonlySet<Kind> = new Set(['probability', 'scores', 'logits'])

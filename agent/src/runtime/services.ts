@@ -28,7 +28,8 @@ export interface RuntimeServicesDeps extends ModelSourceDeps {
   random?: () => number
 }
 
-export function createRuntimeServices(d: RuntimeServicesDeps) {
+/** Capture, and the shadow runner and manager that feed it disagreements. */
+function createShadowParts(d: RuntimeServicesDeps) {
   const capture = new Capture({
     deviceId: d.deviceId,
     now: d.now,
@@ -41,31 +42,30 @@ export function createRuntimeServices(d: RuntimeServicesDeps) {
     agg: d.agg,
     random: d.random,
     workerUrl: d.shadowWorkerUrl,
+    // Candidates run on the live model's runtime: a wasm device has no native one [EF-5.6].
+    backend: d.host.backend,
     onCompared: (rec, cand, outputs, cmp) => {
       if (!cmp.agree && rec.outputs)
         capture.onDisagreement(rec, cand.manifest.version, outputs, confidenceOf(rec.model.manifest, rec.outputs))
     },
   })
   const shadow = new ShadowManager({ ...modelSourceOf(d), dir: join(d.dataDir, 'shadow'), runner })
-  const conditions = new DeviceConditions(d.conditions)
+  return { capture, runner, shadow }
+}
 
-  // One observer for the serving path: record, decide, schedule; nothing heavy inline [EF-7.2].
-  d.host.onResult((rec) => {
-    const confidence = rec.outputs ? confidenceOf(rec.model.manifest, rec.outputs) : undefined
-    d.agg.observe(rec.model.name, rec.model.version, rec.inputs, confidence)
-    if (rec.outputs) {
-      runner.observe(rec)
-      capture.observe(rec, confidence)
-    }
-  })
-
+/** The runtime commands: shadow lifecycle, capture policies, condition overrides [EF-2.3.4-7]. */
+function runtimeCommands(
+  d: RuntimeServicesDeps,
+  parts: ReturnType<typeof createShadowParts>,
+  conditions: DeviceConditions,
+) {
+  const { capture, shadow } = parts
   const ack = (cmd: CapturePolicyCmd | ConditionsCmd, message: string): EventReport => {
     const ev: EventReport = { cmdId: cmd.id, kind: 'received', message }
     d.report(ev)
     return ev
   }
-
-  async function handle(cmd: RuntimeCmd): Promise<EventReport> {
+  return async function handle(cmd: RuntimeCmd): Promise<EventReport> {
     switch (cmd.type) {
       case 'shadow':
         return shadow.shadow(cmd)
@@ -86,13 +86,29 @@ export function createRuntimeServices(d: RuntimeServicesDeps) {
       }
     }
   }
+}
+
+export function createRuntimeServices(d: RuntimeServicesDeps) {
+  const parts = createShadowParts(d)
+  const { capture, runner, shadow } = parts
+  const conditions = new DeviceConditions(d.conditions)
+
+  // One observer for the serving path: record, decide, schedule; nothing heavy inline [EF-7.2].
+  d.host.onResult((rec) => {
+    const confidence = rec.outputs ? confidenceOf(rec.model.manifest, rec.outputs) : undefined
+    d.agg.observe(rec.model.name, rec.model.version, rec.inputs, confidence)
+    if (rec.outputs) {
+      runner.observe(rec)
+      capture.observe(rec, confidence)
+    }
+  })
 
   return {
     capture,
     runner,
     shadow,
     conditions,
-    handle,
+    handle: runtimeCommands(d, parts, conditions),
     restore: () => shadow.restore(),
     close: () => runner.close(),
   }

@@ -3,10 +3,10 @@
 // main thread would hold back every live request behind it; here it holds
 // back nothing but other shadow runs. Started only while a model is shadowed.
 import { parentPort } from 'node:worker_threads'
-import { createSession, type ModelSession, type Tensor } from './ort.js'
+import { createSession, type BackendName, type ModelSession, type Tensor } from './session.js'
 
 export type ShadowRequest =
-  | { op: 'load'; path: string; threads: number }
+  | { op: 'load'; path: string; threads: number; backend: BackendName }
   | { op: 'run'; id: number; inputs: Record<string, Tensor> }
   | { op: 'release' }
 
@@ -22,7 +22,8 @@ port.on('message', (m: ShadowRequest) => {
   void (async () => {
     if (m.op === 'load') {
       try {
-        session = await createSession(m.path, { threads: m.threads, executionProviders: ['cpu'] })
+        // CPU only: the live model keeps the device's accelerator.
+        session = await createSession(m.path, { threads: m.threads, executionProviders: ['cpu'], backend: m.backend })
         port.postMessage({ op: 'loaded' } satisfies ShadowReply)
       } catch (err) {
         port.postMessage({ op: 'error', id: -1, message: (err as Error).message.split('\n')[0] } satisfies ShadowReply)

@@ -6,7 +6,7 @@
 // delay live responses nor pile up memory.
 import type { Manifest } from '@edgefleet/shared'
 import type { InferRecord } from '../runtime/host.js'
-import type { Tensor } from '../runtime/ort.js'
+import type { BackendName, Tensor } from '../runtime/session.js'
 import { compareOutputs, type Comparison } from '../runtime/outputs.js'
 import type { Aggregator } from '../telemetry/aggregator.js'
 import { ShadowWorker } from './worker-client.js'
@@ -28,6 +28,8 @@ export interface ShadowRunnerOptions {
   agg: Aggregator
   /** Threads for a candidate session (default 1: the live model keeps the other cores). */
   threads?: number
+  /** The runtime candidates run on: the live model's [EF-5.6] (default native). */
+  backend?: BackendName
   random?: () => number
   workerUrl?: URL
   /** Called after each comparison (capture on disagreement). */
@@ -43,7 +45,7 @@ export class ShadowRunner {
   /** Starts shadowing; resolves once the candidate is loaded in its worker. Replaces a previous candidate of the model. */
   async start(c: Candidate): Promise<void> {
     await this.stop(c.manifest.model)
-    const worker = new ShadowWorker(c.path, this.o.threads ?? 1, this.o.workerUrl)
+    const worker = new ShadowWorker(c.path, this.o.threads ?? 1, this.o.workerUrl, this.o.backend)
     try {
       await worker.ready()
     } catch (err) {

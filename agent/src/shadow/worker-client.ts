@@ -2,7 +2,7 @@
 import { Worker } from 'node:worker_threads'
 import { existsSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
-import type { Tensor } from '../runtime/ort.js'
+import type { BackendName, Tensor } from '../runtime/session.js'
 import type { ShadowReply, ShadowRequest } from '../runtime/shadow-worker.js'
 
 /**
@@ -26,7 +26,7 @@ export class ShadowWorker {
   >()
   private loaded: Promise<void>
 
-  constructor(path: string, threads: number, url: URL = defaultWorkerUrl()) {
+  constructor(path: string, threads: number, url: URL = defaultWorkerUrl(), backend: BackendName = 'native') {
     this.worker = new Worker(url)
     // A shadow worker must never keep a closing agent alive.
     this.worker.unref()
@@ -52,7 +52,7 @@ export class ShadowWorker {
       for (const p of this.pending.values()) p.reject(err)
       this.pending.clear()
     })
-    this.post({ op: 'load', path, threads })
+    this.post({ op: 'load', path, threads, backend })
   }
 
   private post(m: ShadowRequest): void {

@@ -13,7 +13,7 @@ import {
   emptyConfidenceCounts,
   emptyLatencyCounts,
 } from '@edgefleet/shared'
-import type { Tensor } from '../runtime/ort.js'
+import type { Tensor } from '../runtime/session.js'
 import type { Comparison } from '../runtime/outputs.js'
 import { FeatureAcc } from './features.js'
 
@@ -58,8 +58,9 @@ export class Aggregator {
     return m
   }
 
-  record(model: string, version: string, latencyMs: number, ok: boolean): void {
+  record(model: string, version: string, latencyMs: number, ok: boolean, provider?: string): void {
     const m = this.acc(model, version)
+    if (provider) m.provider = provider
     m.requests++
     if (!ok) m.errors++
     m.latency[bucketOf(latencyMs)]++

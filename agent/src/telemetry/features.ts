@@ -3,7 +3,7 @@
 // contributes at most MAX_OBSERVED evenly strided elements, so the cost on the
 // serving path is bounded whatever the tensor size.
 import { MAX_OBSERVED_ELEMENTS, featureBin, type FeatureStats, emptyFeatureSketch } from '@edgefleet/shared'
-import type { Tensor } from '../runtime/ort.js'
+import type { Tensor } from '../runtime/session.js'
 
 export const MAX_OBSERVED = MAX_OBSERVED_ELEMENTS
 

@@ -2,7 +2,7 @@
 // promote) or shadows [EF-4.5]: the manifest's reference inputs through the
 // model, its reference outputs matched within the manifest's atol and rtol.
 import { EdgeFleetError, decodeTensor, tensorsClose, type Manifest } from '@edgefleet/shared'
-import type { Tensor } from '../runtime/ort.js'
+import type { Tensor } from '../runtime/session.js'
 
 /** One run of the model under test (a session in the host, or the shadow worker). */
 export type RunModel = (inputs: Record<string, Tensor>) => Promise<Record<string, Tensor>>

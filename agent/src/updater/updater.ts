@@ -3,7 +3,7 @@
 // failure leaves the serving version untouched; a kill -9 at any point leaves
 // active.json naming a verified slot.
 import { EdgeFleetError, codeOf, compareVersions, type DeployCmd, type RollbackCmd } from '@edgefleet/shared'
-import type { ModelSession } from '../runtime/ort.js'
+import type { ModelSession } from '../runtime/session.js'
 import { other, type Slot } from './slots.js'
 import { download } from './download.js'
 import { httpDownload, type HttpDownloadOptions } from './http-download.js'

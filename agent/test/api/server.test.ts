@@ -15,7 +15,7 @@ import {
 import { ModelHost } from '../../src/runtime/host.js'
 import { createApiServer } from '../../src/api/server.js'
 import { MODELS, WAKE_INPUT, WAKE_OUTPUT, buildWake, referenceRun, type WakeTensor } from '../fixtures/agent.js'
-import type { Tensor } from '../../src/runtime/ort.js'
+import type { Tensor } from '../../src/runtime/session.js'
 
 const MAX_BODY = 256 * 1024
 

@@ -16,6 +16,8 @@ export const EVENT_KINDS = [
   'rolled_back',
   /** A chunk failed its hash check and was fetched again (not a result). */
   'chunk_rejected',
+  /** A model version was activated on a later execution provider than the profile's first: `message` says why [EF-5.7]. */
+  'provider_fallback',
 ] as const
 
 export const DeviceEvent = Type.Object(

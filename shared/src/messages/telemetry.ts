@@ -76,6 +76,8 @@ export const ModelMetrics = Type.Object(
     version: Version,
     requests: Count,
     errors: Count,
+    /** The execution provider the requests ran on (`cpu`, `cuda`, `tensorrt`, `wasm`, …) [EF-5.7]. */
+    provider: Type.Optional(Type.String({ minLength: 1, maxLength: 32 })),
     /** counts per LATENCY_BUCKETS_MS bucket, plus one overflow bucket. */
     latency: Counts(LATENCY_BUCKETS_MS.length + 1),
     latencySumMs: Type.Number({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER }),
