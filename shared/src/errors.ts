@@ -116,6 +116,11 @@ export const ERRORS = {
     message: 'the device was removed; its id keeps its history and is never provisioned or enabled again',
   },
 
+  EF_ERR_IMPORT_ROW_INVALID: {
+    status: 400,
+    message: 'a row of the bulk import is invalid; nothing was imported',
+  },
+
   // API tokens [EF-8.9]
   EF_ERR_AUTH_TOKEN_INVALID: {
     status: 401,

@@ -27,7 +27,9 @@ export function recordRoutes(app: FastifyInstance): Recorded[] {
   return routes
 }
 
-const pathOf = (url: string) => url.replace(/:([A-Za-z0-9_]+)/g, '{$1}')
+// `::` is find-my-way's literal colon (`/api/v1/devices::batch` serves `/api/v1/devices:batch`), not a parameter.
+const pathOf = (url: string) =>
+  url.replace(/::|:([A-Za-z0-9_]+)/g, (_m, name: string | undefined) => (name ? `{${name}}` : ':'))
 
 function params(schema: unknown, where: 'path' | 'query'): unknown[] {
   const props = (schema as { properties?: Record<string, unknown>; required?: string[] } | undefined)?.properties

@@ -11,6 +11,7 @@ import type { BlobStore } from '../store/blobs.js'
 import type { HubMetrics } from '../mqtt/dispatch.js'
 import { errorHandler, notFoundHandler } from './errors.js'
 import { installFiniteNumbers, installJsonBodyParser } from './request-guards.js'
+import { deviceImportRoutes } from './routes/device-import.js'
 import { deviceRoutes } from './routes/devices.js'
 import { modelRoutes } from './routes/models.js'
 import { deploymentRoutes } from './routes/deployments.js'
@@ -103,6 +104,7 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
   await app.register(systemRoutes, deps)
   await app.register(artifactRoutes, deps)
   await app.register(deviceRoutes, deps)
+  await app.register(deviceImportRoutes, deps)
   await app.register(modelRoutes, deps)
   await app.register(deploymentRoutes, deps)
   await app.register(fleetCommandRoutes, deps)

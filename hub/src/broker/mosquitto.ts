@@ -3,7 +3,8 @@
 // broker limits Mosquitto can enforce into conf.d/ [EF-1.7]. Mosquitto reads
 // them at start and on SIGHUP; `use_username_as_clientid` in its config binds
 // the client id to the authenticated device id, as the embedded broker does.
-import { pbkdf2Sync, randomBytes } from 'node:crypto'
+import { pbkdf2, pbkdf2Sync, randomBytes } from 'node:crypto'
+import { promisify } from 'node:util'
 import { readFileSync, writeFileSync, renameSync, mkdirSync, existsSync } from 'node:fs'
 import { join } from 'node:path'
 import { AGENT_PUBLISH_KINDS, TOPIC_PREFIX } from '@edgefleet/shared'
@@ -13,6 +14,15 @@ import { defaultBrokerLimits, type BrokerLimitOptions } from './limits.js'
 /** Mosquitto 2.0's `$7$` format: PBKDF2-HMAC-SHA512, 101 iterations, 12-byte salt, 64-byte hash. */
 export function mosquittoHash(secret: string, salt: Buffer = randomBytes(12), iterations = 101): string {
   return `$7$${iterations}$${salt.toString('base64')}$${pbkdf2Sync(secret, salt, iterations, 64, 'sha512').toString('base64')}`
+}
+
+const pbkdf2Async = promisify(pbkdf2)
+
+/** mosquittoHash on libuv's thread pool: a bulk import hashes thousands without holding the event loop. */
+export async function mosquittoHashAsync(secret: string, iterations = 101): Promise<string> {
+  const salt = randomBytes(12)
+  const key = await pbkdf2Async(secret, salt, iterations, 64, 'sha512')
+  return `$7$${iterations}$${salt.toString('base64')}$${key.toString('base64')}`
 }
 
 /** The ACL the embedded broker enforces, in Mosquitto's syntax (%u = the authenticated user). */

@@ -6,6 +6,7 @@ import { resolve } from 'node:path'
 import { command, UsageError, type Command } from './command.js'
 import { table } from './format.js'
 import { keyValues } from './model-options.js'
+import { devicesImport } from './device-import.js'
 
 interface Provisioned {
   id: string
@@ -184,6 +185,7 @@ Restart its agent with --secret=${r.secret}`,
 export const deviceCommands: Command[] = [
   deviceAdd,
   devicesList,
+  devicesImport,
   deviceDisable,
   deviceEnable,
   deviceRemove,

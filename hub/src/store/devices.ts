@@ -49,6 +49,15 @@ const toRow = (r: RawDevice): DeviceRow => ({
   state: r.state ? (JSON.parse(r.state) as DeviceState) : null,
 })
 
+/** One row of a bulk import, credentials already hashed. */
+export interface NewDevice {
+  id: string
+  profile: string
+  tags: Record<string, string>
+  secretHash: string
+  brokerHash: string | null
+}
+
 export class DeviceStore {
   private readonly insertStmt
   private readonly getStmt
@@ -79,6 +88,28 @@ export class DeviceStore {
   ): boolean {
     const r = this.insertStmt.run(id, profile, JSON.stringify(tags), secretHash, now, brokerHash)
     return r.changes === 1
+  }
+
+  /**
+   * Inserts many devices in one transaction: all or none. Throws the first
+   * SQLite error (e.g. a primary-key clash) after rolling everything back.
+   */
+  insertMany(rows: NewDevice[], now: number): void {
+    this.db.transaction(() => {
+      for (const r of rows)
+        this.insertStmt.run(r.id, r.profile, JSON.stringify(r.tags), r.secretHash, now, r.brokerHash)
+    })()
+  }
+
+  /** Status of each id already provisioned (removed ones included); ids not in the map are free. */
+  statuses(ids: string[]): Map<string, DeviceStatus> {
+    const out = new Map<string, DeviceStatus>()
+    const stmt = this.db.prepare('SELECT status FROM devices WHERE id = ?')
+    for (const id of ids) {
+      const r = stmt.get(id) as { status: DeviceStatus } | undefined
+      if (r) out.set(id, r.status)
+    }
+    return out
   }
 
   get(id: string): DeviceRow | undefined {

@@ -9,8 +9,10 @@ import type { ApiDeps } from '../server.js'
 import { mosquittoHash } from '../../broker/mosquitto.js'
 import { TAG_KEY, type DeviceRow } from '../../store/index.js'
 
-const Tags = Type.Record(Type.String({ pattern: TAG_KEY.source }), Type.String({ maxLength: 256 }), {
+// additionalProperties: a Record's key pattern alone only selects which values are checked; other keys must fail.
+export const Tags = Type.Record(Type.String({ pattern: TAG_KEY.source }), Type.String({ maxLength: 256 }), {
   maxProperties: 32,
+  additionalProperties: false,
 })
 
 const DeviceBody = Type.Object(
