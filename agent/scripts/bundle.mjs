@@ -15,7 +15,7 @@ const out = here('../dist/edgefleet-agent.mjs')
 const { output } = await build({
   input: here('../dist/cli.js'),
   platform: 'node',
-  external: ['onnxruntime-node', 'onnxruntime-web', 'better-sqlite3', /^node:/],
+  external: ['onnxruntime-node', 'onnxruntime-web', /^node:/],
   logLevel: 'warn',
   write: false,
   output: {

@@ -82,7 +82,7 @@ describe('capture under a flood of low-confidence requests', () => {
 })
 
 describe('agent database size cap (disk full)', () => {
-  it('refuses writes past max_page_count with SQLITE_FULL; the file stays bounded', () => {
+  it('refuses writes past its size cap with EF_ERR_STORAGE_FULL; the file stays bounded', () => {
     const tmp = mkdtempSync(join(tmpdir(), 'ef-dbcap-'))
     const db = new AgentDb(join(tmp, 'agent.db'))
     db.setMaxBytes(256 * 1024)
@@ -94,7 +94,7 @@ describe('agent database size cap (disk full)', () => {
         db.enqueue('t', payload, 'telemetry', i, 1_000_000)
         ok++
       } catch (err) {
-        expect((err as { code?: string }).code).toBe('SQLITE_FULL')
+        expect((err as { code?: string }).code).toBe('EF_ERR_STORAGE_FULL')
         full++
       }
     }

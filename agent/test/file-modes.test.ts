@@ -36,14 +36,14 @@ describe('agent file modes', () => {
     return agent
   }
 
-  it('a new data folder is 0700 and agent.db with its -wal/-shm 0600', async () => {
+  it('a new data folder is 0700 and agent.db (the journal) 0600', async () => {
     const { dir, cleanup } = tempDir()
     cleanups.push(cleanup)
     const data = join(dir, 'fresh', 'agent')
     await start(data)
     expect(mode(data)).toBe(0o700)
     for (const sub of ['models', 'chunks']) if (existsSync(join(data, sub))) expect(mode(join(data, sub))).toBe(0o700)
-    for (const f of ['agent.db', 'agent.db-wal', 'agent.db-shm']) expect(mode(join(data, f)), f).toBe(0o600)
+    expect(mode(join(data, 'agent.db'))).toBe(0o600)
   })
 
   it('an existing data folder and database made 0755/0644 are narrowed to 0700/0600', async () => {
@@ -56,6 +56,6 @@ describe('agent file modes', () => {
     chmodSync(join(data, 'agent.db'), 0o644)
     await start(data)
     expect(mode(data)).toBe(0o700)
-    for (const f of ['agent.db', 'agent.db-wal', 'agent.db-shm']) expect(mode(join(data, f)), f).toBe(0o600)
+    expect(mode(join(data, 'agent.db'))).toBe(0o600)
   })
 })

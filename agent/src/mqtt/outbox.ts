@@ -1,5 +1,5 @@
 // Sends queued messages (events, telemetry, samples) in order while
-// connected; a row leaves the SQLite outbox only after the broker's PUBACK
+// connected; a row leaves the outbox (agent.db) only after the broker's PUBACK
 // [EF-2.6]. Every (re)connect starts a new round from the oldest queued row:
 // whatever the previous connection had in flight is sent again (the hub
 // ingests idempotently), so a PUBACK lost with a dropped link, or a publish

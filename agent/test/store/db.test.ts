@@ -1,4 +1,4 @@
-// The agent's SQLite file: outbox order and eviction, counters, command log.
+// The agent's journal file (agent.db): outbox order and eviction, counters, command log.
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { AgentDb } from '../../src/store/db.js'
@@ -94,7 +94,7 @@ describe('AgentDb', () => {
       try {
         db.enqueue('t', big, 'telemetry', i, 1_000_000)
       } catch (err) {
-        expect((err as { code?: string }).code).toBe('SQLITE_FULL')
+        expect((err as { code?: string }).code).toBe('EF_ERR_STORAGE_FULL')
         full = true
       }
     }
@@ -109,12 +109,12 @@ describe('AgentDb', () => {
     expect(db.peek(1)[0].payload.toString()).toBe('event-0')
   })
 
-  it('withRoom gives up with SQLITE_FULL when only events are left to evict', () => {
+  it('withRoom gives up with EF_ERR_STORAGE_FULL when only events are left to evict', () => {
     db.setMaxBytes(64 * 1024)
     const big = Buffer.alloc(3000, 2)
     expect(() => {
       for (let i = 0; i < 1000; i++) db.withRoom(() => db.enqueue('e', big, 'event', i, 1_000_000))
-    }).toThrow(expect.objectContaining({ code: 'SQLITE_FULL' }))
+    }).toThrow(expect.objectContaining({ code: 'EF_ERR_STORAGE_FULL' }))
     expect(db.spaceDrops).toBe(0)
   })
 })
