@@ -267,6 +267,7 @@ function createServices(
     log,
     now,
     workerUrl: options.compileWorkerUrl,
+    onBuilt: (b) => metrics.histograms.buildSeconds.observe(b.seconds, { profile: b.profile, outcome: b.outcome }),
   })
   const registry = new Registry(store, blobs, builder, now)
   const deployer = new Deployer({
@@ -289,7 +290,18 @@ function createServices(
   })
   parts.distributor = distributor
   const retraining = new Retraining(
-    { store, log, now, publish, onFlush: (r) => (metrics.duplicateBatches += r.duplicateBatches + r.duplicateSamples) },
+    {
+      store,
+      log,
+      now,
+      publish,
+      onFlush: (r) => (metrics.duplicateBatches += r.duplicateBatches + r.duplicateSamples),
+      onTransaction: (t) => {
+        const outcome = { outcome: t.ok ? 'committed' : 'failed' }
+        metrics.histograms.ingestSeconds.observe(t.seconds, outcome)
+        metrics.histograms.ingestRecords.observe(t.records, outcome)
+      },
+    },
     options.retraining,
   )
   parts.retraining = retraining

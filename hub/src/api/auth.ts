@@ -68,6 +68,14 @@ export function bootstrapAdminToken(store: HubStore, dataDir: string, now: numbe
   return existsSync(file) ? readFileSync(file, 'utf8').trim() : undefined
 }
 
+/** The least role a route needs [EF-8.10]; 'none' for routes outside /api/v1 and open ones. */
+export function requiredRole(method: string, url: string, configured?: Role | 'none'): Role | 'none' {
+  if (!url.startsWith('/api/v1/')) return 'none'
+  return (
+    configured ?? ROUTE_ROLES[`${method} ${url}`] ?? (method === 'GET' || method === 'HEAD' ? 'viewer' : 'operator')
+  )
+}
+
 /** Adds the auth hook. `enabled: false` exists for in-process unit tests only. */
 export function installAuth(app: FastifyInstance, store: HubStore, now: () => number, enabled: boolean): void {
   // onRequest, not preHandler: an unauthenticated client never gets its body
@@ -75,10 +83,7 @@ export function installAuth(app: FastifyInstance, store: HubStore, now: () => nu
   app.addHook('onRequest', async (req: FastifyRequest) => {
     const url = req.routeOptions.url ?? ''
     if (!url.startsWith('/api/v1/')) return
-    const need =
-      req.routeOptions.config?.role ??
-      ROUTE_ROLES[`${req.method} ${url}`] ??
-      (req.method === 'GET' || req.method === 'HEAD' ? 'viewer' : 'operator')
+    const need = requiredRole(req.method, url, req.routeOptions.config?.role)
     if (need === 'none') return
     if (!enabled) {
       req.principal = { tokenId: 'auth-disabled', name: 'auth disabled', role: 'admin' }

@@ -1,13 +1,19 @@
-// OpenAPI 3 from the routes' own JSON schemas [EF-8.11]: every route is
+// OpenAPI 3.1 from the routes' own JSON schemas [EF-8.11]: every route is
 // recorded as it is added, and /docs/openapi.json is generated from that list,
-// so the document cannot drift from what the server validates.
+// so the document cannot drift from what the server validates. 3.1 because its
+// schemas are plain JSON Schema 2020-12, which is what TypeBox emits
+// (`type: 'null'`, unions as anyOf); hub/test/api/openapi.test.ts validates the
+// document with @seriousme/openapi-schema-validator.
 import type { FastifyInstance, RouteOptions } from 'fastify'
+import type { Role } from '../store/index.js'
+import { requiredRole } from './auth.js'
+import { documentedErrors, errorResponses } from './error-docs.js'
 
 interface Recorded {
   method: string
   url: string
   schema: Record<string, unknown>
-  role?: string
+  role: Role | 'none'
 }
 
 /** Call before any route is registered. */
@@ -21,7 +27,7 @@ export function recordRoutes(app: FastifyInstance): Recorded[] {
           method: m.toLowerCase(),
           url: r.url,
           schema: (r.schema ?? {}) as Record<string, unknown>,
-          role: (r.config as { role?: string } | undefined)?.role,
+          role: requiredRole(m, r.url, (r.config as { role?: Role | 'none' } | undefined)?.role),
         })
   })
   return routes
@@ -43,47 +49,49 @@ function params(schema: unknown, where: 'path' | 'query'): unknown[] {
   }))
 }
 
+function successResponses(schema: Record<string, unknown>): Record<string, unknown> {
+  const declared = (schema.response as Record<string, unknown> | undefined) ?? { 200: {} }
+  return Object.fromEntries(
+    Object.entries(declared).map(([code, s]) => [
+      code,
+      code === '204'
+        ? { description: 'No content' }
+        : { description: `HTTP ${code}`, content: { 'application/json': { schema: s } } },
+    ]),
+  )
+}
+
+function operation(r: Recorded): Record<string, unknown> {
+  const path = pathOf(r.url)
+  const errors = documentedErrors({ method: r.method, path, hasBody: r.schema.body !== undefined, role: r.role })
+  const op: Record<string, unknown> = {
+    operationId: `${r.method}${path.replace(/[^A-Za-z0-9]+(.)?/g, (_m, c: string | undefined) => (c ?? '').toUpperCase())}`,
+    parameters: [...params(r.schema.params, 'path'), ...params(r.schema.querystring, 'query')],
+    responses: { ...successResponses(r.schema), ...errorResponses(errors) },
+  }
+  if (r.schema.body) op.requestBody = { required: true, content: { 'application/json': { schema: r.schema.body } } }
+  if (r.role !== 'none') {
+    op.security = [{ bearer: [] }]
+    op['x-edgefleet-role'] = r.role
+  }
+  return op
+}
+
 export function openApiDocument(routes: Recorded[], info: { version: string }): Record<string, unknown> {
   const paths: Record<string, Record<string, unknown>> = {}
   for (const r of routes) {
     if (r.url.startsWith('/docs')) continue
-    const op: Record<string, unknown> = {
-      parameters: [...params(r.schema.params, 'path'), ...params(r.schema.querystring, 'query')],
-      responses: Object.fromEntries(
-        Object.entries((r.schema.response as Record<string, unknown> | undefined) ?? { 200: {} }).map(([code, s]) => [
-          code,
-          { description: `HTTP ${code}`, content: { 'application/json': { schema: s } } },
-        ]),
-      ),
-    }
-    if (r.schema.body) op.requestBody = { required: true, content: { 'application/json': { schema: r.schema.body } } }
-    if (r.url.startsWith('/api/v1/')) op.security = [{ bearer: [] }]
-    if (r.role) op['x-edgefleet-role'] = r.role
-    ;(paths[pathOf(r.url)] ??= {})[r.method] = op
+    ;(paths[pathOf(r.url)] ??= {})[r.method] = operation(r)
   }
   return {
-    openapi: '3.0.3',
+    openapi: '3.1.0',
     info: {
       title: 'EdgeFleet hub API',
       version: info.version,
-      description: 'Errors: {"error":{"code":"EF_ERR_…","message":"…"}} (EF-6.2). Tokens and roles: EF-8.10.',
+      description:
+        'Errors: {"error":{"code":"EF_ERR_…","message":"…"}} (EF-6.2); each operation lists the codes it answers with. Tokens and roles: EF-8.10.',
     },
-    components: {
-      securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } },
-      schemas: {
-        Error: {
-          type: 'object',
-          properties: {
-            error: {
-              type: 'object',
-              properties: { code: { type: 'string' }, message: { type: 'string' } },
-              required: ['code', 'message'],
-            },
-          },
-          required: ['error'],
-        },
-      },
-    },
+    components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
     paths,
   }
 }
@@ -104,7 +112,7 @@ export function docsRoutes(app: FastifyInstance, routes: Recorded[]): void {
     return res
       .type('text/html; charset=utf-8')
       .send(
-        `<!doctype html><meta charset="utf-8"><title>EdgeFleet API</title><style>body{font-family:system-ui;margin:24px}td{padding:2px 12px}</style><h1>EdgeFleet hub API</h1><p>OpenAPI 3 document: <a href="/docs/openapi.json">/docs/openapi.json</a>. Send <code>Authorization: Bearer &lt;token&gt;</code> on /api/v1.</p><table>${rows}</table>`,
+        `<!doctype html><meta charset="utf-8"><title>EdgeFleet API</title><style>body{font-family:system-ui;margin:24px}td{padding:2px 12px}</style><h1>EdgeFleet hub API</h1><p>OpenAPI 3.1 document: <a href="/docs/openapi.json">/docs/openapi.json</a>. Send <code>Authorization: Bearer &lt;token&gt;</code> on /api/v1.</p><table>${rows}</table>`,
       )
   })
 }

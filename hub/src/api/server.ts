@@ -93,6 +93,14 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
   app.setErrorHandler(errorHandler)
   app.setNotFoundHandler(notFoundHandler)
   const routes = recordRoutes(app)
+  // Route templates, not raw URLs, keep the label set bounded [EF-8.12].
+  app.addHook('onResponse', async (req, res) => {
+    deps.metrics.histograms.apiSeconds.observe(res.elapsedTime / 1000, {
+      method: req.method,
+      route: req.routeOptions.url ?? 'unmatched',
+      status: String(res.statusCode),
+    })
+  })
   installAuth(app, deps.store, deps.now, deps.auth ?? true)
   installJsonBodyParser(app)
   installFiniteNumbers(app)
@@ -120,6 +128,7 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
     brokerClients: deps.brokerClients,
     brokerLimits: deps.brokerLimits,
     ingest: deps.retraining?.ingest,
+    distribution: deps.distribution,
   })
   docsRoutes(app, routes)
   return app

@@ -30,6 +30,8 @@ export interface BuilderDeps {
   now: () => number
   /** Compile worker script; defaults to worker.js beside the compiler (tests running from source pass the built one). */
   workerUrl?: URL
+  /** Told after each build attempt, for the /metrics build-duration histogram [EF-8.12]. */
+  onBuilt?: (b: { profile: string; seconds: number; outcome: 'ok' | 'failed' }) => void
 }
 
 /** Version options that shape compilation (stored with the version). */
@@ -81,10 +83,18 @@ export class Builder {
     const existing = this.deps.store.registry.getBuild(v.model, v.version, profileId)
     if (existing) return Promise.resolve(existing)
     const job = this.queue.then(
-      () => this.deps.store.registry.getBuild(v.model, v.version, profileId) ?? this.build(v, profileId),
+      () => this.deps.store.registry.getBuild(v.model, v.version, profileId) ?? this.timedBuild(v, profileId),
     )
     this.queue = job.catch(() => undefined)
     return job
+  }
+
+  private async timedBuild(v: VersionRow, profileId: string): Promise<BuildRow> {
+    const started = performance.now()
+    const row = await this.build(v, profileId)
+    const outcome = row.status === 'ok' ? 'ok' : 'failed'
+    this.deps.onBuilt?.({ profile: profileId, seconds: (performance.now() - started) / 1000, outcome })
+    return row
   }
 
   private async build(v: VersionRow, profileId: string): Promise<BuildRow> {

@@ -1,8 +1,9 @@
 // Prometheus text exposition (format 0.0.4) of the hub [EF-8.12]: fleet,
 // deployments, telemetry ingest, MQTT traffic, broker clients and rollouts.
 // Gauges are read from SQLite at scrape time; counters come from the live
-// counters the MQTT dispatcher keeps. No client library: the format is a
-// few lines of text.
+// counters the MQTT dispatcher keeps; histograms (API latency, ingest
+// transactions, builds, download bytes) from metrics/histogram.ts. No client
+// library: the format is a few lines of text.
 import type { IngestStats } from '../telemetry/ingest.js'
 import type { FastifyPluginAsync } from 'fastify'
 import { promFamily } from '@edgefleet/shared'
@@ -19,6 +20,8 @@ export interface MetricsDeps {
   brokerLimits?: BrokerLimitStats
   /** The telemetry ingestor [EF-9.1]. */
   ingest?: { readonly stats: IngestStats; readonly queued: number }
+  /** The distributor's live counters (broadcast and repair chunks and bytes). */
+  distribution?: { broadcastChunks: number; broadcastBytes: number; repairChunks: number; repairBytes: number }
 }
 
 const family = promFamily
@@ -107,7 +110,23 @@ export function renderMetrics(d: MetricsDeps): string {
       ),
     )
   if (d.brokerLimits) out.push(...brokerLimitFamilies(d.brokerLimits))
+  if (d.distribution) out.push(...distributionFamilies(d.distribution))
+  const h = d.metrics.histograms
+  out.push(...[h.apiSeconds, h.ingestSeconds, h.ingestRecords, h.buildSeconds, h.downloadBytes].map((x) => x.render()))
   return out.join('\n') + '\n'
+}
+
+function distributionFamilies(s: NonNullable<MetricsDeps['distribution']>): string[] {
+  return [
+    family('edgefleet_distribution_bytes_total', 'counter', 'Artifact chunk bytes published, by kind (EF-4).', [
+      [{ kind: 'broadcast' }, s.broadcastBytes],
+      [{ kind: 'repair' }, s.repairBytes],
+    ]),
+    family('edgefleet_distribution_chunks_total', 'counter', 'Artifact chunks published, by kind (EF-4).', [
+      [{ kind: 'broadcast' }, s.broadcastChunks],
+      [{ kind: 'repair' }, s.repairChunks],
+    ]),
+  ]
 }
 
 function brokerLimitFamilies(s: BrokerLimitStats): string[] {

@@ -1,6 +1,7 @@
 // One dispatcher for every topic the hub reads, one handler file per message.
 // A bad message is logged with its code, counted and dropped: it never stops
 // the hub [EF-2.8].
+import { newHistograms, type HubHistograms } from '../metrics/histogram.js'
 import { EdgeFleetError, codeOf, parseTopic, type FetchRequest } from '@edgefleet/shared'
 import type { Logger } from 'pino'
 import type { HubStore } from '../store/index.js'
@@ -15,6 +16,8 @@ export interface HubMetrics {
   messagesIn: number
   dropped: Record<string, number>
   duplicateBatches: number
+  /** Latency, ingest, build and download histograms for /metrics [EF-8.12]. */
+  histograms: HubHistograms
 }
 
 export interface HandlerContext {
@@ -32,7 +35,7 @@ export interface HandlerContext {
 }
 
 export function newMetrics(): HubMetrics {
-  return { messagesIn: 0, dropped: {}, duplicateBatches: 0 }
+  return { messagesIn: 0, dropped: {}, duplicateBatches: 0, histograms: newHistograms() }
 }
 
 export function assertSameDevice(topicDevice: string, payloadDevice: string): void {

@@ -24,6 +24,8 @@ export interface RetrainingDeps {
   publish?: (topic: string, payload: Buffer) => Promise<void>
   /** Also told about every flush (the hub's message counters). */
   onFlush?: (r: FlushResult) => void
+  /** Each ingest transaction's time and size [EF-8.12]. */
+  onTransaction?: (t: { seconds: number; records: number; ok: boolean }) => void
 }
 
 export class Retraining {
@@ -44,6 +46,7 @@ export class Retraining {
           this.live.committed(r.feed)
           deps.onFlush?.(r)
         },
+        onTransaction: deps.onTransaction,
       },
       options.ingest,
     )

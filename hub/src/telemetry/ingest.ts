@@ -106,7 +106,14 @@ export class Ingestor {
   }
 
   constructor(
-    private readonly deps: { store: HubStore; now: () => number; log: Logger; onFlush?: (r: FlushResult) => void },
+    private readonly deps: {
+      store: HubStore
+      now: () => number
+      log: Logger
+      onFlush?: (r: FlushResult) => void
+      /** Each transaction's wall time and size, for the /metrics histograms [EF-8.12]. */
+      onTransaction?: (t: { seconds: number; records: number; ok: boolean }) => void
+    },
     options: Partial<IngestOptions> = {},
   ) {
     this.options = Object.freeze({ ...defaultIngestOptions, ...options })
@@ -242,12 +249,17 @@ export class Ingestor {
     this.queuedRecords -= c.records
     this.queuedBytes -= c.bytes
     let r: FlushResult
+    const started = performance.now()
+    const observe = (ok: boolean) =>
+      this.deps.onTransaction?.({ seconds: (performance.now() - started) / 1000, records: c.records, ok })
     try {
       r = await this.writer.write(
         { batches: c.batches, rollups: [...c.acc.rows.values()], samples: c.samples },
         this.deps.now(),
       )
+      observe(true)
     } catch (err) {
+      observe(false)
       // The database refused the whole transaction (disk full, closed): nothing was half-written, and
       // nothing is acknowledged: the devices keep these records and send them again [EF-9.1.1].
       for (const k of c.keys) this.pending.delete(k)

@@ -170,7 +170,7 @@ describe('docs and metrics', () => {
       openapi: string
       paths: Record<string, Record<string, { requestBody?: unknown; responses: Record<string, unknown> }>>
     }
-    expect(doc.openapi).toBe('3.0.3')
+    expect(doc.openapi).toBe('3.1.0')
     expect(doc.paths['/api/v1/rollouts'].post.requestBody).toBeDefined()
     expect(Object.keys(doc.paths['/api/v1/rollouts/{id}'].get.responses)).toContain('200')
     expect(doc.paths['/api/v1/devices'].get).toBeDefined()

@@ -31,8 +31,21 @@ interface Param {
 }
 interface Operation {
   parameters: Param[]
+  responses: Record<string, { content?: { 'application/json': { schema: { properties?: ErrorProps } } } }>
   requestBody?: { content: { 'application/json': { schema: Record<string, unknown> } } }
 }
+interface ErrorProps {
+  error?: { properties: { code: { enum: string[] } } }
+}
+
+/** The EF_ERR_* codes a route's OpenAPI operation documents for one HTTP status. */
+function documentedCodes(route: Route, status: number): string[] {
+  return (
+    route.op.responses[String(status)]?.content?.['application/json'].schema.properties?.error?.properties.code.enum ??
+    []
+  )
+}
+
 interface Route {
   method: 'GET' | 'POST' | 'PUT' | 'DELETE' | 'PATCH'
   path: string
@@ -237,20 +250,30 @@ describe('fuzz: every HTTP route of the hub', () => {
 
   it('answers every request below 500, and every 4xx with a catalogue code', async () => {
     const statuses: Record<string, number> = {}
-    const anyRoute = fc.constantFrom(...routes).chain((r) => requestFor(r, admin))
+    const undocumented = new Set<string>()
+    const anyRoute = fc.constantFrom(...routes).chain((r) => requestFor(r, admin).map((req) => ({ ...req, route: r })))
     await fc.assert(
       fc.asyncProperty(anyRoute, async (req) => {
-        const res = await deadline(t.hub.api.inject(req), 15_000, `${req.method} ${req.url}`)
+        const { method, url, headers, payload } = req
+        const res = await deadline(
+          t.hub.api.inject({ method, url, headers, ...(payload !== undefined ? { payload } : {}) }),
+          15_000,
+          `${method} ${url}`,
+        )
         statuses[res.statusCode] = (statuses[res.statusCode] ?? 0) + 1
         expect(res.statusCode, `${req.method} ${req.url} → ${res.body.slice(0, 300)}`).toBeLessThan(500)
         if (res.statusCode >= 400) {
           const code = (JSON.parse(res.body) as { error?: { code?: unknown } }).error?.code
           expect(isErrorCode(code), `${req.method} ${req.url} → ${res.body.slice(0, 300)}`).toBe(true)
+          // The answer is one the operation documents [EF-8.11] (a hostile path value may miss the route: 404 HTTP_NOT_FOUND).
+          if (code !== 'EF_ERR_HTTP_NOT_FOUND' && !documentedCodes(req.route, res.statusCode).includes(code as string))
+            undocumented.add(`${req.route.method} ${req.route.path} → ${res.statusCode} ${String(code)}`)
         }
       }),
       fuzzParams('http routes', 800),
     )
     console.log('[fuzz] http statuses', JSON.stringify(statuses))
+    expect([...undocumented]).toEqual([])
     // The generator must reach handlers, not only the validator.
     expect(Object.keys(statuses).some((s) => s.startsWith('2'))).toBe(true)
   })

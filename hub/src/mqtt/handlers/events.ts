@@ -12,6 +12,8 @@ export function handleEvent(ctx: HandlerContext, deviceId: string, payload: Buff
     ctx.store.deployments.applyEvent(ev, now)
     return
   }
+  if (ev.kind === 'downloaded' && ev.model)
+    ctx.metrics.histograms.downloadBytes.observe(ev.receivedBytes ?? ev.bytes ?? 0, { model: ev.model })
   ctx.store.deployments.insertEvent(ev, now)
   ctx.store.deployments.applyEvent(ev, now)
 }
