@@ -85,7 +85,9 @@ export interface AgentDeps {
 }
 
 function readProfile(dir: string | undefined, id: string): FirmwareProfile | undefined {
-  const candidates = [dir, join(import.meta.dirname ?? '.', '..', '..', 'firmware-profiles')].filter(
+  // --profiles-dir, then beside an agent package's dist/ (agent-package), then the repository's.
+  const here = import.meta.dirname ?? '.'
+  const candidates = [dir, join(here, '..', 'firmware-profiles'), join(here, '..', '..', 'firmware-profiles')].filter(
     (d): d is string => !!d,
   )
   for (const d of candidates) {

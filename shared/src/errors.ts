@@ -185,6 +185,17 @@ export const ERRORS = {
     message: 'could not listen on the configured address (port in use, not allowed, or no such address)',
   },
   EF_ERR_INTERNAL: { status: 500, message: 'internal error' },
+
+  // Agent packages [EF-11]
+  EF_ERR_PACKAGE_ARCH: {
+    status: 400,
+    message: 'the agent package is for another architecture than asked for or than the machine has',
+  },
+  EF_ERR_PACKAGE_NODE: { status: 400, message: 'the machine has no Node.js, or one older than the package needs' },
+  EF_ERR_PACKAGE_INPUT: {
+    status: 500,
+    message: 'a file the agent package is built from is missing (build the workspace first)',
+  },
 } as const satisfies Record<string, ErrorSpec>
 
 export type ErrorCode = keyof typeof ERRORS

@@ -13,6 +13,7 @@ import { rolloutCommands } from './rollouts.js'
 import { tokenCommands } from './tokens.js'
 import { feedCommands } from './feed.js'
 import { compileCommands } from './compile.js'
+import { agentPackageCommands } from './agent-package.js'
 
 export const COMMANDS: readonly Command[] = [
   ...hubStartCommands,
@@ -24,6 +25,7 @@ export const COMMANDS: readonly Command[] = [
   ...tokenCommands,
   ...feedCommands,
   ...compileCommands,
+  ...agentPackageCommands,
 ]
 
 export function main(
