@@ -89,6 +89,10 @@ export const ERRORS = {
   EF_ERR_NAME_INVALID: { status: 400, message: 'name must be 1-64 characters of letters, digits, ".", "_" or "-"' },
   EF_ERR_BUILD_NOT_FOUND: { status: 404, message: 'no successful build of this version for that profile' },
   EF_ERR_BUILD_FAILED: { status: 422, message: 'the build could not be produced for this profile' },
+  EF_ERR_BUILD_OVER_BUDGET: {
+    status: 422,
+    message: "no build of this model fits the profile's budgets (accuracy, storage, RAM, latency)",
+  },
   EF_ERR_MODEL_SHAPE_REQUIRED: {
     status: 422,
     message: 'the model does not run with guessed sizes for its symbolic dimensions; give their shapes',

@@ -40,6 +40,12 @@ export const FirmwareProfile = Type.Object(
     ),
     /** Per-inference latency budget for the reference workload, in ms. */
     latencyBudgetMs: Type.Number({ exclusiveMinimum: 0 }),
+    /**
+     * How much slower one of the device's cores runs a model than one core of the hub's
+     * reference CPU (1 = as fast, 4 = four times slower; default 1). The compiler's latency
+     * estimate for the profile is the hub's one-thread time × this factor, scaled to `threads`.
+     */
+    speedFactor: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: 1000 })),
     /** Largest accepted drop in cosine similarity against the float model. */
     accuracyBudget: Type.Optional(
       Type.Object(

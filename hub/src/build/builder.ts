@@ -97,6 +97,22 @@ export class Builder {
     return row
   }
 
+  /**
+   * The precision of the latest earlier version's successful build for this profile: the
+   * planner keeps it when it still passes, so the new version's delta stays small [EF-5.3].
+   */
+  private previousPrecision(v: VersionRow, profileId: string): Manifest['precision'] | undefined {
+    const registry = this.deps.store.registry
+    const versions = registry.listVersions(v.model) // oldest first
+    const at = versions.findIndex((x) => x.version === v.version)
+    const earlier = at > 0 ? versions.slice(0, at) : []
+    for (const prev of earlier.reverse()) {
+      const b = registry.getBuild(prev.model, prev.version, profileId)
+      if (b?.status === 'ok' && b.precision) return b.precision
+    }
+    return undefined
+  }
+
   private async build(v: VersionRow, profileId: string): Promise<BuildRow> {
     const { store, blobs, log, now } = this.deps
     const started = now()
@@ -110,6 +126,7 @@ export class Builder {
         precision: opts.precision,
         inputShapes: opts.inputShapes,
         inputValues: opts.inputValues,
+        previousPrecision: this.previousPrecision(v, profileId),
         workerUrl: this.deps.workerUrl,
       })
       const semantics = semanticsOf(opts.outputs, result.outputs)

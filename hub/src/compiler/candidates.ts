@@ -7,6 +7,7 @@ import { buildCandidate, type Built, type Prepared } from './build.js'
 import { runAll } from './measure.js'
 import { openSession, type NamedTensor, type Session } from './ort.js'
 import { prove } from './prove.js'
+import { measureRss } from './rss.js'
 import type { Budgets, CandidateReport, Progress } from './report.js'
 
 /** How many leading Conv/MatMul the planner leaves in float, in turn, when a full static build misses the accuracy budget. */
@@ -26,7 +27,8 @@ export interface GenerationInputs {
   refs: Record<string, NamedTensor>[]
   validation: Record<string, NamedTensor>[]
   budgets: Budgets
-  floatBytes: number
+  /** Measure each build's peak RSS in a child process (false: tests that do not look at RAM). */
+  measureRam: boolean
   /** The caller forced a keep-float count: no retries then. */
   staticKeepFloat?: number
   progress: (p: Progress) => void
@@ -98,12 +100,21 @@ async function attempt(g: GenerationInputs, precision: Precision, keepFloat?: nu
     report.reason = `build does not run: ${(err as Error).message.split('\n')[0]}`
     return { report, accuracyOnly: false }
   }
-  const proof = prove(built, g.refs, gots, g.budgets, g.floatBytes)
+  const proof = prove(built, g.refs, gots, g.budgets)
   report.accuracy = proof.accuracy
-  report.ramEstimateMb = proof.ramEstimateMb
-  if (proof.accuracyMisses.length || proof.fitMisses.length) {
-    report.reason = [...proof.accuracyMisses, ...proof.fitMisses].join('; ')
-    return { report, accuracyOnly: !proof.fitMisses.length }
+  const fitMisses = [...proof.fitMisses]
+  if (!proof.accuracyMisses.length && !fitMisses.length && g.measureRam) {
+    const ram = await measureRss(built.bytes, g.validation[0], { threads: g.threads })
+    report.ramPeakMb = Math.round(ram.peakMb)
+    if (ram.peakMb > g.budgets.ramMb)
+      fitMisses.push(
+        `peak RSS ${ram.peakMb.toFixed(0)} MiB (Node + ONNX Runtime ${ram.baselineMb.toFixed(0)} MiB before the session) exceeds the RAM budget of ${g.budgets.ramMb} MiB`,
+      )
+  }
+  if (proof.accuracyMisses.length || fitMisses.length) {
+    report.overBudget = [...proof.accuracyMisses, ...fitMisses]
+    report.reason = report.overBudget.join('; ')
+    return { report, accuracyOnly: !fitMisses.length }
   }
   report.verdict = 'pass'
   return { report, accuracyOnly: false, passed: { built, report, session } }

@@ -5,7 +5,7 @@
 // onnx/*, our protobuf model).
 import { EdgeFleetError, type FirmwareProfile, type Precision, type TensorSpec } from '@edgefleet/shared'
 import { openSession, run, sessionSignature, type NamedTensor } from './ort.js'
-import { planBuild, type PlanOptions } from './plan.js'
+import { planBuild, type PlanOptions, type Planned } from './plan.js'
 import type { CandidateReport } from './report.js'
 import type { Accuracy } from './measure.js'
 
@@ -80,8 +80,31 @@ function candidateJson(c: CandidateReport): Record<string, unknown> {
     ...(c.reason ? { reason: c.reason } : {}),
     ...(c.sizeBytes !== undefined ? { sizeBytes: c.sizeBytes } : {}),
     ...(c.latencyMs !== undefined ? { latencyMs: c.latencyMs } : {}),
+    ...(c.hubLatencyMs !== undefined ? { hubLatencyMs: c.hubLatencyMs } : {}),
+    ...(c.ramPeakMb !== undefined ? { ramPeakMb: c.ramPeakMb } : {}),
+    ...(c.overBudget?.length ? { overBudget: c.overBudget } : {}),
     ...accuracyJson(c.accuracy),
     ...(c.buildMs !== undefined ? { buildMs: c.buildMs } : {}),
+  }
+}
+
+/** The latency part of the report: hub times, the device estimate and how it was made [EF-5.8]. */
+function latencyJson(p: Planned, c: CandidateReport, profile: FirmwareProfile): Record<string, unknown> {
+  const m = p.latencyModel
+  return {
+    threads: m.threads,
+    hubThreads: 1,
+    speedFactor: m.speedFactor,
+    parallelFraction: m.parallelFraction,
+    scaling: m.scaling,
+    factor: m.factor,
+    floatHubMs: p.floatTiming?.hubMs ?? null,
+    floatMs: p.floatTiming?.estimatedMs ?? null,
+    buildHubMs: c.hubLatencyMs ?? null,
+    buildMs: c.latencyMs ?? null,
+    ratio: p.floatTiming && c.hubLatencyMs ? c.hubLatencyMs / p.floatTiming.hubMs : null,
+    budgetMs: profile.latencyBudgetMs,
+    withinLatencyBudget: c.latencyMs == null ? null : c.latencyMs <= profile.latencyBudgetMs,
   }
 }
 
@@ -107,18 +130,14 @@ export async function compile(
     meanCosine: a.meanCosine,
     ...(a.top1Agreement !== undefined ? { top1Agreement: a.top1Agreement } : {}),
     perOutput: a.perOutput,
-    latency: {
-      threads: profile.threads ?? profile.cores,
-      floatMs: p.floatLatencyMs,
-      buildMs: c.latencyMs ?? null,
-      ratio: p.floatLatencyMs && c.latencyMs ? c.latencyMs / p.floatLatencyMs : null,
-      withinLatencyBudget: c.latencyMs == null ? null : c.latencyMs <= profile.latencyBudgetMs,
-    },
+    latency: latencyJson(p, c, profile),
+    ram: { peakMb: c.ramPeakMb ?? null, budgetMb: profile.ramMb },
+    decision: p.decision,
     plan: c.plan ?? {},
     quantizedWeights: c.weights ?? { initializer: 0, constantNode: 0, subgraph: 0 },
     opset: c.opset,
     notes: c.notes ?? [],
-    budgets: { ...p.budgets, ramEstimateMb: c.ramEstimateMb },
+    budgets: p.budgets,
     calibration: p.calibration,
     candidates: p.candidates.map(candidateJson),
     warnings: p.warnings,

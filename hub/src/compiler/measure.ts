@@ -122,17 +122,25 @@ export interface TimingOptions {
 
 export const defaultTimingOptions: Required<TimingOptions> = {
   warmup: 3,
-  minRounds: 5,
+  // Enough paired rounds for the planner's noise guard (choose.ts: defaultChoice.minRounds).
+  minRounds: 12,
   maxRounds: 200,
   budgetMs: 4000, // all sessions together
 }
 
-/** Median latency in ms of each session on `input`, runs interleaved round by round. */
+export interface SideBySide {
+  /** Median latency, ms, per session. */
+  medianMs: number[]
+  /** Every timed round, ms, per session; index r is the same round for all (paired comparisons). */
+  roundsMs: number[][]
+}
+
+/** Latency of each session on `input`, runs interleaved round by round so load hits all alike. */
 export async function timeSideBySide(
   sessions: readonly Session[],
   input: Record<string, NamedTensor>,
   opts: TimingOptions = {},
-): Promise<number[]> {
+): Promise<SideBySide> {
   const o = { ...defaultTimingOptions, ...opts }
   for (const s of sessions) for (let i = 0; i < o.warmup; i++) await run(s, input)
   const times = sessions.map(() => [] as number[])
@@ -145,8 +153,10 @@ export async function timeSideBySide(
     }
     if (round + 1 >= o.minRounds && performance.now() - start > o.budgetMs) break
   }
-  return times.map((t) => {
-    const s = [...t].sort((a, b) => a - b)
-    return s[Math.floor(s.length / 2)]
-  })
+  return { medianMs: times.map(median), roundsMs: times }
+}
+
+export function median(values: readonly number[]): number {
+  const s = [...values].sort((a, b) => a - b)
+  return s[Math.floor(s.length / 2)]
 }

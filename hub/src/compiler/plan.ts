@@ -2,21 +2,25 @@
 // float reference (session, calibration and held-out validation samples),
 // then runs the three steps: candidate generation (candidates.ts: each build
 // the profile allows, proven to load, run, match the float model within the
-// accuracy budget and fit storage and RAM), measurement (prove.ts: timed
-// beside the float model with the profile's thread count) and the choice
-// (choose.ts). When no candidate passes the compile fails with every
-// candidate's reason, so it can never be deployed.
+// accuracy budget and fit storage and measured RAM), measurement (prove.ts:
+// timed beside the float model, latency estimated for the profile and held to
+// its budget) and the choice (choose.ts: the profile's preference order, the
+// previous version's precision, a margin). When no candidate passes the
+// compile fails with every candidate's reason — EF_ERR_BUILD_OVER_BUDGET when
+// builds ran but missed budgets [EF-5.8] — so it can never be deployed.
+import { availableParallelism } from 'node:os'
 import { EdgeFleetError, type FirmwareProfile, type Precision, type TensorSpec } from '@edgefleet/shared'
 import { openSession, sessionSignature, type NamedTensor, type Session } from './ort.js'
 import { decodeModel, opsetOf } from './onnx/proto.js'
 import { Prepared, type Built } from './build.js'
 import { loadSamples, type CalibrationMethod } from './calibration.js'
 import { generateCandidates, type Candidate } from './candidates.js'
-import { chooseBuild } from './choose.js'
-import { runAll, type TimingOptions } from './measure.js'
+import { chooseBuild, defaultChoice, type Choice } from './choose.js'
+import { latencyModel, parallelFraction, type LatencyModel } from './estimate.js'
+import { runAll, timeSideBySide, type TimingOptions } from './measure.js'
 import type { OfflineLevel } from './optimize.js'
 import type { DynamicForm } from './passes/dynamic.js'
-import { timeCandidates } from './prove.js'
+import { latencyMiss, timeCandidates, type FloatTiming } from './prove.js'
 import { budgetsOf, type Budgets, type CandidateReport, type Progress } from './report.js'
 
 export interface PlanOptions {
@@ -30,13 +34,19 @@ export interface PlanOptions {
   /** Synthetic calibration samples when there is no folder. */
   calibrationSamples?: number
   validationSamples?: number
-  /** false skips timing (tests); latency is then reported as null and the planner prefers the smallest build. */
+  /** false skips timing (tests); latency is then null, not held to the budget, and the profile's preference decides alone. */
   timing?: TimingOptions | false
   optimizationLevel?: OfflineLevel
   dynamicForm?: DynamicForm
   staticOps?: string[]
   /** Force how many leading static candidates stay float; by default the planner tries 0, then STATIC_KEEP_FLOAT_STEPS (candidates.ts). */
   staticKeepFloat?: number
+  /** The previous version's precision on this profile: kept when it passes, so deltas survive [EF-5.3]. */
+  previousPrecision?: Precision
+  /** A build replaces the preferred one only when better by this share (default 0.10). */
+  margin?: number
+  /** Measure each candidate's peak RSS in a child process (default true; false reports no RAM figure). */
+  measureRam?: boolean
   /** Our own float fusions (affine folding into Conv, HardSwish) where the profile allows opset 14 (default true). */
   fuse?: boolean
   onProgress?: (p: Progress) => void
@@ -46,7 +56,9 @@ export interface Planned {
   built: Built
   report: CandidateReport
   candidates: CandidateReport[]
-  floatLatencyMs: number | null
+  floatTiming: FloatTiming | null
+  latencyModel: LatencyModel
+  decision: Choice & { margin: number; previous: Precision | null }
   floatSizeBytes: number
   inputs: TensorSpec[]
   outputs: TensorSpec[]
@@ -57,11 +69,11 @@ export interface Planned {
 
 export async function planBuild(model: Uint8Array, profile: FirmwareProfile, opts: PlanOptions = {}): Promise<Planned> {
   const progress = opts.onProgress ?? (() => {})
-  const threads = profile.threads ?? profile.cores
   const precisions = precisionsToTry(model, profile, opts.precision ?? 'auto')
   const budgets = budgetsOf(profile)
   progress({ phase: 'load', done: 0, total: 1 })
-  const floatSession = await openSession(model, { threads })
+  // One thread on the hub: steady on a shared machine; the device's threads enter through the estimate.
+  const floatSession = await openSession(model, { threads: 1 })
   const sessions: Session[] = [floatSession]
   try {
     const sig = sessionSignature(floatSession)
@@ -71,32 +83,35 @@ export async function planBuild(model: Uint8Array, profile: FirmwareProfile, opt
     const prep = prepare(model, profile, opts, samples.calibration, progress)
     const { reports, passing } = await generateCandidates(precisions, {
       prep,
-      threads,
+      threads: Math.min(profile.threads ?? profile.cores, availableParallelism()),
       refs,
       validation: samples.validation,
       budgets,
-      floatBytes: model.byteLength,
+      measureRam: opts.measureRam ?? true,
       staticKeepFloat: opts.staticKeepFloat,
       progress,
       sessions,
     })
     const timed = opts.timing !== false && passing.length > 0
     if (timed) progress({ phase: 'time', done: 0, total: 1 })
-    const floatLatencyMs = await timeCandidates(floatSession, passing, samples.validation[0], opts.timing)
+    const lat = latencyModel(
+      profile,
+      timed ? await floatParallelShare(model, profile, floatSession, samples, sessions) : 0,
+    )
+    const floatTiming = await timeCandidates(floatSession, passing, samples.validation[0], opts.timing, lat)
     if (timed) progress({ phase: 'time', done: 1, total: 1 })
-    if (!passing.length) {
-      throw new EdgeFleetError(
-        'EF_ERR_BUILD_FAILED',
-        `no candidate fits profile ${profile.id}: ${reports.map((c) => `${c.precision}: ${c.reason}`).join(' | ')}`,
-      )
-    }
-    const best = choose(passing, profile, budgets)
+    const inBudget = dropOverLatency(passing, budgets.latencyBudgetMs, lat)
+    if (!inBudget.length) throw noCandidate(profile, reports)
+    const decision = choose(inBudget, profile, reports, opts)
+    const best = inBudget[decision.index]
     progress({ phase: 'done', precision: best.built.precision, done: 1, total: 1 })
     return {
       built: best.built,
       report: best.report,
       candidates: reports,
-      floatLatencyMs,
+      floatTiming,
+      latencyModel: lat,
+      decision,
       floatSizeBytes: model.byteLength,
       ...sig,
       warnings: samples.warnings,
@@ -111,6 +126,43 @@ export async function planBuild(model: Uint8Array, profile: FirmwareProfile, opt
   } finally {
     for (const s of sessions) await s.release()
   }
+}
+
+/**
+ * The float model's parallel share (estimate.ts), from its one- and two-thread times on the hub;
+ * 0 (no speed-up assumed, the conservative estimate) for one-thread profiles or a one-core hub.
+ */
+async function floatParallelShare(
+  model: Uint8Array,
+  profile: FirmwareProfile,
+  floatSession: Session,
+  samples: PlanSamples,
+  sessions: Session[],
+): Promise<number> {
+  if ((profile.threads ?? profile.cores) < 2 || availableParallelism() < 2) return 0
+  const two = await openSession(model, { threads: 2 })
+  sessions.push(two)
+  const t = await timeSideBySide([floatSession, two], samples.validation[0], { minRounds: 8, budgetMs: 1000 })
+  return parallelFraction(t.medianMs[0], t.medianMs[1])
+}
+
+/** The passing builds within the latency budget; the others turn into failures with the numbers. */
+function dropOverLatency(passing: Candidate[], budgetMs: number, lat: LatencyModel): Candidate[] {
+  return passing.filter((c) => {
+    const miss = latencyMiss(c.report, budgetMs, lat)
+    if (!miss) return true
+    Object.assign(c.report, { verdict: 'fail', reason: miss, overBudget: [miss] })
+    return false
+  })
+}
+
+/** No build passed: over budget when any ran and missed one (the numbers in the message), else failed. */
+function noCandidate(profile: FirmwareProfile, reports: CandidateReport[]): EdgeFleetError {
+  const code = reports.some((r) => r.overBudget?.length) ? 'EF_ERR_BUILD_OVER_BUDGET' : 'EF_ERR_BUILD_FAILED'
+  return new EdgeFleetError(
+    code,
+    `no candidate fits profile ${profile.id}: ${reports.map((c) => `${c.precision}: ${c.reason}`).join(' | ')}`,
+  )
 }
 
 /**
@@ -167,19 +219,41 @@ function prepare(
   })
 }
 
-/** The passing build the profile's policy chooses (choose.ts); a note says why when it is not the fastest. */
-function choose(passing: Candidate[], profile: FirmwareProfile, budgets: Budgets): Candidate {
+/** The passing build the profile's policy chooses (choose.ts), with the reasons and numbers. */
+function choose(
+  passing: Candidate[],
+  profile: FirmwareProfile,
+  reports: CandidateReport[],
+  opts: PlanOptions,
+): Planned['decision'] {
+  const previous = opts.previousPrecision
+  const prevReport = previous ? reports.find((r) => r.precision === previous) : undefined
+  const previousFailure = !previous
+    ? undefined
+    : !profile.precisions.includes(previous)
+      ? `the profile no longer allows it`
+      : !prevReport
+        ? 'not tried: a fixed precision was asked for'
+        : prevReport.reason
+  const margin = opts.margin ?? defaultChoice.margin
   const choice = chooseBuild(
     passing.map((c) => ({
       precision: c.built.precision,
       sizeBytes: c.built.bytes.byteLength,
       latencyMs: c.report.latencyMs,
+      roundsMs: c.report.roundsMs,
     })),
-    { metered: profile.network?.metered ?? false, latencyBudgetMs: budgets.latencyBudgetMs },
+    {
+      preference: profile.precisions,
+      previous,
+      previousFailure,
+      margin,
+      metered: profile.network?.metered ?? false,
+    },
   )
   const best = passing[choice.index]
-  if (choice.note) best.report.notes = [...(best.report.notes ?? []), choice.note]
-  return best
+  best.report.notes = [...(best.report.notes ?? []), `chosen: ${choice.why}`]
+  return { ...choice, margin, previous: previous ?? null }
 }
 
 /** The precisions the plan tries; refuses a model outside the profile's opsets or a precision it does not allow. */

@@ -17,9 +17,17 @@ export interface CandidateReport {
   verdict: 'pass' | 'fail'
   reason?: string
   sizeBytes?: number
+  /** The device latency estimate, ms (estimate.ts); null when the compile did not time builds. */
   latencyMs?: number | null
+  /** Median on the hub at one thread, ms. */
+  hubLatencyMs?: number
+  /** Every timed round on the hub, ms (paired with the other builds' rounds; not in the JSON report). */
+  roundsMs?: number[]
   accuracy?: Accuracy
-  ramEstimateMb?: number
+  /** Peak RSS of a fresh process running this build, MiB (rss.ts). */
+  ramPeakMb?: number
+  /** Budgets this build missed, with numbers (accuracy, storage, RAM, latency). */
+  overBudget?: string[]
   plan?: Record<string, Record<string, number>>
   weights?: { initializer: number; constantNode: number; subgraph: number }
   opset?: number

@@ -72,11 +72,34 @@ describe('bad input gets its code', () => {
     ).rejects.toMatchObject({ code: 'EF_ERR_BUILD_FAILED' })
   })
 
-  it('no candidate within budget → EF_ERR_BUILD_FAILED naming each reason', async () => {
+  it('no candidate within the accuracy budget → EF_ERR_BUILD_OVER_BUDGET naming each reason', async () => {
     const strict = testProfile({ precisions: ['int8-weight'], accuracyBudget: { minCosine: 0.9999999 } })
     await expect(compile(convModel(), strict, { timing: false })).rejects.toMatchObject({
-      code: 'EF_ERR_BUILD_FAILED',
-      message: expect.stringMatching(/int8-weight: cosine/),
+      code: 'EF_ERR_BUILD_OVER_BUDGET',
+      message: expect.stringMatching(/int8-weight: cosine 0\.\d{6} < 0\.9999999/),
+    })
+  })
+
+  it('a latency budget no build meets never ships (issue: 1e-6 ms shipped with verdict pass) → EF_ERR_BUILD_OVER_BUDGET', async () => {
+    const tight = testProfile({ precisions: ['fp32', 'int8-dynamic'], latencyBudgetMs: 1e-6, speedFactor: 2 })
+    const err = await compile(mlpModel(), tight, { timing: { minRounds: 5, budgetMs: 100 } }).catch((e: unknown) => e)
+    expect(err).toMatchObject({ code: 'EF_ERR_BUILD_OVER_BUDGET' })
+    const msg = (err as Error).message
+    for (const p of ['fp32', 'int8-dynamic'])
+      expect(msg).toMatch(
+        new RegExp(
+          `${p}: estimated latency [\\d.]+ ms exceeds the budget of 0\\.000001 ms \\(hub [\\d.]+ ms at 1 thread × 2\\.000: speed factor 2`,
+        ),
+      )
+  })
+
+  it('a RAM budget below the measured peak RSS → EF_ERR_BUILD_OVER_BUDGET with the measured figure', async () => {
+    const small = testProfile({ precisions: ['fp32'], ramMb: 64, storageBudgetMb: 64 })
+    await expect(compile(mlpModel(), small, { timing: false })).rejects.toMatchObject({
+      code: 'EF_ERR_BUILD_OVER_BUDGET',
+      message: expect.stringMatching(
+        /fp32: peak RSS \d+ MiB \(Node \+ ONNX Runtime \d+ MiB before the session\) exceeds the RAM budget of 64 MiB/,
+      ),
     })
   })
 
@@ -176,17 +199,55 @@ describe('CLI and worker', () => {
     expect(r.stderr).toMatch(/build/)
   })
 
-  it('auto plan: report lists every candidate, the pick is the fastest passing one', async () => {
+  it("auto plan: report lists every candidate and why the pick was made, following the profile's preference", async () => {
     const r = await compile(convModel(), testProfile(), {
       calibrationSamples: 4,
-      timing: { warmup: 2, minRounds: 5, maxRounds: 20, budgetMs: 300 },
+      timing: { warmup: 2, minRounds: 12, maxRounds: 40, budgetMs: 300 },
     })
-    const cands = r.report.candidates as { precision: string; verdict: string; latencyMs?: number }[]
+    const cands = r.report.candidates as {
+      precision: string
+      verdict: string
+      latencyMs?: number
+      ramPeakMb?: number
+    }[]
     expect(cands.map((c) => c.precision)).toEqual(['fp32', 'fp16', 'int8-dynamic', 'int8-weight', 'int8-static'])
     const passing = cands.filter((c) => c.verdict === 'pass')
-    expect(Math.min(...passing.map((c) => c.latencyMs!))).toBe((r.report.latency as { buildMs: number }).buildMs)
+    for (const c of passing) expect(c.ramPeakMb).toBeGreaterThan(30)
+    const decision = r.report.decision as {
+      rule: string
+      anchor: string
+      why: string
+      comparisons: { precision: string; latencyRatio: number; outcome: string }[]
+    }
+    // fp32 is the profile's first precision and passes: it is the anchor, and only a build more
+    // than 10 % faster in most paired rounds may replace it.
+    expect(decision.anchor).toBe('fp32')
+    expect(decision.comparisons).toHaveLength(passing.length - 1)
+    if (r.precision === 'fp32') expect(decision.rule).toBe('profile preference')
+    else {
+      expect(decision.rule).toBe('faster past margin')
+      const won = decision.comparisons.find((c) => c.precision === r.precision)!
+      expect(won.latencyRatio).toBeLessThanOrEqual(0.9)
+    }
+    expect((r.report.notes as string[]).at(-1)).toBe(`chosen: ${decision.why}`)
     expect(r.report.warnings).toEqual([expect.stringMatching(/no calibration data/)])
     expect(JSON.parse(JSON.stringify(r.report))).toEqual(r.report)
+  })
+
+  it("keeps the previous version's precision when it passes, and says so", async () => {
+    const three = testProfile({ precisions: ['fp32', 'int8-dynamic', 'int8-weight'] })
+    const r = await compile(mlpModel(), three, { previousPrecision: 'int8-weight', timing: false, measureRam: false })
+    expect(r.precision).toBe('int8-weight')
+    expect(r.report.decision).toMatchObject({ rule: 'previous precision kept', previous: 'int8-weight' })
+    const gone = await compile(mlpModel(), testProfile({ precisions: ['fp32', 'int8-dynamic'] }), {
+      previousPrecision: 'int8-weight',
+      timing: false,
+      measureRam: false,
+    })
+    expect(gone.precision).toBe('fp32')
+    expect((gone.report.decision as { why: string }).why).toMatch(
+      /previous precision int8-weight not kept \(the profile no longer allows it\)/,
+    )
   })
 
   const dist = fileURLToPath(new URL('../../dist/compiler/index.js', import.meta.url))

@@ -47,7 +47,7 @@ describe.each(Object.entries(shipped))('%s', (name, m) => {
       timing: false as const,
     }
     if (expectRefused.has(`${name}/${precision}`)) {
-      await expect(compile(model, profile, opts)).rejects.toMatchObject({ code: 'EF_ERR_BUILD_FAILED' })
+      await expect(compile(model, profile, opts)).rejects.toMatchObject({ code: 'EF_ERR_BUILD_OVER_BUDGET' })
       return
     }
     const r = await compile(model, profile, opts)
@@ -85,7 +85,8 @@ describe.each(Object.entries(shipped))('%s', (name, m) => {
 
 describe('planner selection', () => {
   // int8-weight runs DequantizeLinear on every call (1.4× fp32 on a head) but is the smallest build:
-  // a profile on a metered network takes it when it meets the latency budget; others take the fastest.
+  // a profile on a metered network takes it over its preferred fp32 (smaller past the 10 % margin);
+  // others keep fp32 unless a build is more than 10 % faster in most paired rounds [EF-5.3].
   it.each([false, true])('metered network %s', async (metered) => {
     const m = shipped['wake-hello']
     const model = new Uint8Array(readFileSync(m.file))
@@ -95,9 +96,15 @@ describe('planner selection', () => {
       latencyBudgetMs: 50,
     })
     const r = await compile(model, profile, { timing: { warmup: 5, minRounds: 20, maxRounds: 400, budgetMs: 400 } })
+    const decision = r.report.decision as { rule: string; anchor: string }
+    expect(decision.anchor).toBe('fp32')
     if (metered) {
       expect(r.precision).toBe('int8-weight')
+      expect(decision.rule).toBe('smaller past margin')
       expect(r.report.sizeRatio).toBeLessThanOrEqual(0.27)
-    } else expect(r.precision).not.toBe('int8-weight')
+    } else {
+      expect(r.precision).not.toBe('int8-weight')
+      expect(decision.rule).toBe(r.precision === 'fp32' ? 'profile preference' : 'faster past margin')
+    }
   })
 })
