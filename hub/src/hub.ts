@@ -19,6 +19,7 @@ import { Registry } from './registry/models.js'
 import { Deployer } from './distribution/deployer.js'
 import { CommandSender } from './distribution/commands.js'
 import { Distributor } from './distribution/broadcast.js'
+import { HealthAlerts } from './telemetry/health-alerts.js'
 import { loadProfiles, DEFAULT_PROFILES_DIR } from './profiles.js'
 import { buildApi } from './api/server.js'
 import { Retraining, type RetrainingOptions } from './telemetry/index.js'
@@ -305,8 +306,10 @@ function createServices(
     options.retraining,
   )
   parts.retraining = retraining
+  const healthAlerts = new HealthAlerts({ store, profiles: b.profiles, now })
   const ctx: HandlerContext = {
     ingest: retraining.ingest,
+    onTelemetry: (batch) => healthAlerts.check(batch.deviceId, batch.to, batch.device),
     store,
     log,
     metrics,

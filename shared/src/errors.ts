@@ -157,6 +157,10 @@ export const ERRORS = {
     status: 403,
     message: 'telemetry names a model version this device was never sent; those entries are dropped',
   },
+  EF_ERR_DEVICE_HEALTH_THRESHOLD: {
+    status: 409,
+    message: "a device's health stats crossed a threshold of its profile",
+  },
   EF_ERR_NPY_INVALID: {
     status: 400,
     message: 'not a readable NumPy .npy file (magic, version, header, dtype, shape or data size)',

@@ -77,6 +77,22 @@ export const FirmwareProfile = Type.Object(
       },
       { additionalProperties: false },
     ),
+    /** Device-health alert thresholds [EF-9.12]: a telemetry batch past one raises a health_alert event. */
+    health: Type.Optional(
+      Type.Object(
+        {
+          /** Agent resident memory above this many MiB. */
+          maxRssMb: Type.Optional(Type.Number({ exclusiveMinimum: 0 })),
+          /** 1-minute load average above this (the agent reports loadavg; set it against the profile's cores). */
+          maxCpuLoad: Type.Optional(Type.Number({ exclusiveMinimum: 0 })),
+          /** Free storage under this many MiB. */
+          minFreeStorageMb: Type.Optional(Type.Number({ minimum: 0 })),
+          /** Hottest thermal zone above this, in °C. */
+          maxTemperatureC: Type.Optional(Type.Number()),
+        },
+        { additionalProperties: false },
+      ),
+    ),
   },
   { additionalProperties: false },
 )

@@ -40,6 +40,7 @@ export const ROUTE_ERRORS: Readonly<Record<string, Codes>> = {
   ],
   'POST /api/v1/devices:batch': ['EF_ERR_IMPORT_ROW_INVALID'],
   'GET /api/v1/devices/{id}': ['EF_ERR_DEVICE_NOT_FOUND'],
+  'GET /api/v1/devices/{id}/health': ['EF_ERR_DEVICE_NOT_FOUND'],
   'POST /api/v1/devices/{id}/disable': ['EF_ERR_DEVICE_NOT_FOUND', 'EF_ERR_DEVICE_REMOVED'],
   'POST /api/v1/devices/{id}/enable': ['EF_ERR_DEVICE_NOT_FOUND', 'EF_ERR_DEVICE_REMOVED'],
   'DELETE /api/v1/devices/{id}': ['EF_ERR_DEVICE_NOT_FOUND'],

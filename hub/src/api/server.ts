@@ -29,6 +29,7 @@ import { metricsRoutes } from '../metrics/prometheus.js'
 import type { RolloutEngine } from '../rollouts/engine.js'
 import type { Retraining } from '../telemetry/index.js'
 import { feedRoutes } from './routes/feed.js'
+import { healthRoutes } from './routes/health.js'
 import { retrainingRoutes } from './routes/retraining.js'
 
 export interface ApiDeps {
@@ -121,6 +122,7 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
   await app.register(tokenRoutes, deps)
   await app.register(hubKeyRoutes, deps)
   await app.register(feedRoutes, deps)
+  await app.register(healthRoutes, deps)
   await app.register(retrainingRoutes, deps)
   await app.register(metricsRoutes, {
     store: deps.store,

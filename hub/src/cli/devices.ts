@@ -7,6 +7,7 @@ import { command, UsageError, type Command } from './command.js'
 import { table } from './format.js'
 import { keyValues } from './model-options.js'
 import { devicesImport } from './device-import.js'
+import { deviceShow } from './device-show.js'
 
 interface Provisioned {
   id: string
@@ -185,6 +186,7 @@ Restart its agent with --secret=${r.secret}`,
 export const deviceCommands: Command[] = [
   deviceAdd,
   devicesList,
+  deviceShow,
   devicesImport,
   deviceDisable,
   deviceEnable,

@@ -2,7 +2,7 @@
 // A bad message is logged with its code, counted and dropped: it never stops
 // the hub [EF-2.8].
 import { newHistograms, type HubHistograms } from '../metrics/histogram.js'
-import { EdgeFleetError, codeOf, parseTopic, type FetchRequest } from '@edgefleet/shared'
+import { EdgeFleetError, codeOf, parseTopic, type FetchRequest, type TelemetryBatch } from '@edgefleet/shared'
 import type { Logger } from 'pino'
 import type { HubStore } from '../store/index.js'
 import type { IngestDone, Ingestor } from '../telemetry/ingest.js'
@@ -30,6 +30,8 @@ export interface HandlerContext {
   onHubKeySeen?: (deviceId: string, hubKey: string) => void
   onFetch: (req: FetchRequest) => void
   assertSameDevice: (topicDevice: string, payloadDevice: string) => void
+  /** Told about every valid telemetry batch (device-health alerts, EF-9.12). */
+  onTelemetry?: (batch: TelemetryBatch) => void
   /** Batched telemetry and sample ingest [EF-9.1]; without it handlers write one message per transaction. */
   ingest?: Ingestor
 }

@@ -29,8 +29,11 @@ const RANK = new Map<string, number>(DEVICE_DEPLOY_STATES.map((s, i) => [s, i]))
 
 /** An event the hub records in a device's log itself (never sent by a device). */
 export interface HubEvent extends Omit<DeviceEvent, 'kind'> {
-  /** telemetry_refused: model entries of a batch named a version the device was never sent [EF-2.6.8]. */
-  kind: 'telemetry_refused'
+  /**
+   * telemetry_refused: model entries of a batch named a version the device was never sent [EF-2.6.8];
+   * health_alert / health_recovered: device stats crossed a profile threshold, or came back [EF-9.12].
+   */
+  kind: 'telemetry_refused' | 'health_alert' | 'health_recovered'
 }
 
 export interface DeploymentRow {

@@ -11,6 +11,7 @@ import { ConsoleQueries } from './series.js'
 import { GaugeQueries } from './gauges.js'
 import { RetentionQueries } from './retention.js'
 import { SentVersions } from './sent-versions.js'
+import { HealthStore } from './health.js'
 
 export * from './devices.js'
 export * from './registry.js'
@@ -36,6 +37,8 @@ export class HubStore {
   readonly gauges: GaugeQueries
   readonly retention: RetentionQueries
   readonly sentVersions: SentVersions
+  /** Device health from telemetry batches [EF-9.12]. */
+  readonly health: HealthStore
 
   /**
    * The raw SQLite handle: the store's own modules and tests only. Nothing
@@ -53,6 +56,7 @@ export class HubStore {
     this.console = new ConsoleQueries(db)
     this.gauges = new GaugeQueries(db)
     this.retention = new RetentionQueries(db)
+    this.health = new HealthStore(db)
   }
 
   /** Path of the database file, undefined for an in-memory database (tests). */

@@ -52,6 +52,16 @@ export interface FlushResult {
   feed: FeedLine[]
 }
 
+/**
+ * device_stats of a batch: the agent's DeviceStats with the execution provider
+ * each model ran on folded in [EF-5.7, EF-9.12], so health reads one column.
+ */
+function deviceStatsColumn(b: TelemetryBatch): string | null {
+  const providers = Object.fromEntries(b.models.filter((m) => m.provider).map((m) => [m.model, m.provider]))
+  if (!b.device && Object.keys(providers).length === 0) return null
+  return JSON.stringify({ ...b.device, ...(Object.keys(providers).length ? { providers } : {}) })
+}
+
 /** Default rollup bucket width [EF-9.2]. */
 export const DEFAULT_BUCKET_MS = 60_000
 
@@ -218,7 +228,7 @@ export class TelemetryStore {
         b.batchId,
         b.from,
         b.to,
-        b.device ? JSON.stringify(b.device) : null,
+        deviceStatsColumn(b),
         b.dropped ?? 0,
         b.drops ? JSON.stringify(b.drops) : null,
       ],

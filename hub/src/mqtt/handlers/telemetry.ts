@@ -13,6 +13,7 @@ export function handleTelemetry(ctx: HandlerContext, deviceId: string, payload: 
   // Refused here, alone: in a batched flush it would roll back its neighbours too.
   assertOneEntryPerVersion(decoded)
   const batch = keepSentVersions(ctx.store, decoded, ctx.now())
+  ctx.onTelemetry?.(batch)
   if (ctx.ingest) return ctx.ingest.pushTelemetry(batch, payload.length, done)
   if (!ctx.store.telemetry.ingest(batch, ctx.now())) ctx.metrics.duplicateBatches++
   done?.()
