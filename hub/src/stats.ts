@@ -60,3 +60,69 @@ export function histogramQuantile(counts: readonly number[], q: number): number 
 export function overflowCount(counts: readonly number[]): number {
   return counts[LATENCY_BUCKETS_MS.length] ?? 0
 }
+
+/**
+ * Log evidence of the mixture sequential probability ratio test (mSPRT) for
+ * H0: θ = 0, given an estimate θ̂ ~ N(θ, variance) and a normal mixture of
+ * scale `tau` over the alternatives (Johari, Pekelis, Walsh: "Always valid
+ * inference", 2017). Under H0 the chance that it *ever* reaches log(1/α),
+ * however often it is looked at, is at most α: the gates evaluate on every
+ * tick, so a fixed-sample test would cry wolf on repeated looks.
+ */
+export function msprtLogEvidence(estimate: number, variance: number, tau: number): number {
+  const v = Math.max(variance, MIN_VARIANCE)
+  const t2 = tau * tau
+  return 0.5 * Math.log(v / (v + t2)) + (estimate * estimate * t2) / (2 * v * (v + t2))
+}
+
+/**
+ * Half-width of the always-valid confidence interval that goes with
+ * msprtLogEvidence at level α: θ̂ ± this holds θ with probability ≥ 1 − α at
+ * every look at once (the set of θ0 the test would not reject).
+ */
+export function msprtHalfWidth(variance: number, tau: number, alpha: number): number {
+  const v = Math.max(variance, MIN_VARIANCE)
+  const t2 = tau * tau
+  return Math.sqrt(((2 * v * (v + t2)) / t2) * (Math.log(1 / alpha) + 0.5 * Math.log((v + t2) / v)))
+}
+
+/** Variances below this are rounding, not certainty. */
+const MIN_VARIANCE = 1e-12
+
+/** Deterministic PRNG (mulberry32): the same telemetry always gives the same gate decision. */
+export function seededRandom(seed: number): () => number {
+  let a = seed >>> 0
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0
+    let t = a
+    t = Math.imul(t ^ (t >>> 15), t | 1)
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+  }
+}
+
+/**
+ * Bootstrap variance of `statistic` over clusters (resampled with
+ * replacement, `rounds` times): telemetry rows of one device and window are
+ * not independent requests, so the cluster is the unit that is resampled.
+ * Replicates where the statistic is undefined (null) are skipped; null when
+ * fewer than two clusters or defined replicates.
+ */
+export function bootstrapVariance<T>(
+  clusters: readonly T[],
+  statistic: (sample: readonly T[]) => number | null,
+  random: () => number,
+  rounds = 100,
+): number | null {
+  if (clusters.length < 2) return null
+  const values: number[] = []
+  const sample: T[] = new Array<T>(clusters.length)
+  for (let round = 0; round < rounds; round++) {
+    for (let i = 0; i < clusters.length; i++) sample[i] = clusters[Math.floor(random() * clusters.length)]
+    const value = statistic(sample)
+    if (value !== null && Number.isFinite(value)) values.push(value)
+  }
+  if (values.length < 2) return null
+  const mean = values.reduce((a, b) => a + b, 0) / values.length
+  return values.reduce((a, b) => a + (b - mean) ** 2, 0) / (values.length - 1)
+}

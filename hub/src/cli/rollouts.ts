@@ -15,6 +15,7 @@ const GATE_FLAGS = [
   ['min-agreement', 'minShadowAgreement'],
   ['max-confidence-psi', 'maxConfidencePsi'],
   ['min-requests', 'minRequests'],
+  ['confidence', 'confidence'],
 ] as const satisfies readonly (readonly [string, keyof Gates])[]
 
 export const GATE_OPTIONS = Object.fromEntries(GATE_FLAGS.map(([flag]) => [flag, { type: 'string' }])) as Record<
@@ -29,6 +30,7 @@ export const GATE_HELP = `  --max-error-rate-delta X|off  cohort error rate at m
   --min-agreement X|off         shadow top-1 agreement at least X, ${range('minShadowAgreement')}
   --max-confidence-psi X|off    confidence PSI against the baseline at most X, ${range('maxConfidencePsi')}
   --min-requests N              requests the cohort serves before a wave is judged, a whole number ≥ 0 (default ${defaultGates.minRequests})
+  --confidence X                chance a version as good as the baseline is not paused, X in [0.5, 0.99999] (default ${defaultGates.confidence})
                                 ('off' turns a gate off; anything that is not a number in range is refused)`
 
 /** One gate flag's value: a number in the gate's range, `off` (null) where the gate can be off [EF-8.5]. */
@@ -37,6 +39,12 @@ export function parseGate(flag: string, key: keyof Gates, text: string): number 
     if (!/^\d+$/.test(text.trim()))
       throw new UsageError(`--${flag} must be a whole number ≥ 0 (0: no minimum), got ${JSON.stringify(text)}`)
     return Number(text)
+  }
+  if (key === 'confidence') {
+    const n = Number(text)
+    if (!/^0?\.\d+$/.test(text.trim()) || !(n >= 0.5 && n <= 0.99999))
+      throw new UsageError(`--${flag} must be a number in [0.5, 0.99999], got ${JSON.stringify(text)}`)
+    return n
   }
   const range = GATE_RANGES[key as keyof typeof GATE_RANGES]
   if (text.trim() === 'off') return null

@@ -1,10 +1,19 @@
 // Health gates [EF-8.5]: the wave's devices on the new version (cohort)
 // against comparable devices still on the previous version (baseline), on
 // the telemetry the devices themselves measured.
-import { CONFIDENCE_BUCKETS } from '@edgefleet/shared'
 import { histogramQuantile, psi } from '../stats.js'
 import type { CohortStats, ShadowStats } from '../store/index.js'
-import type { Gates } from './spec.js'
+import {
+  confidenceCheck,
+  errorRateCheck,
+  meanConfidence,
+  p95Check,
+  seedFor,
+  shadowCheck,
+  side,
+  type GateCheck,
+} from './gate-evidence.js'
+import { defaultGates, type Gates } from './spec.js'
 
 export interface GateValues {
   cohortDevices: number
@@ -24,22 +33,12 @@ export interface GateValues {
   failedDevices: number
 }
 
-/** Mean of binned confidences (bin centres of CONFIDENCE_BUCKETS), null without counts. */
-export function meanConfidence(bins: readonly number[] | null): number | null {
-  if (!bins) return null
-  let n = 0
-  let sum = 0
-  bins.forEach((c, i) => {
-    n += c
-    sum += (c * ((i > 0 ? CONFIDENCE_BUCKETS[i - 1] : 0) + CONFIDENCE_BUCKETS[i])) / 2
-  })
-  return n > 0 ? sum / n : null
-}
-
 export interface GateVerdict {
   /** 'fail': some gate failed; 'pass': enough data and no failure; 'wait': not enough data yet. */
   verdict: 'pass' | 'fail' | 'wait'
-  failed: { gate: string; value: number; threshold: number }[]
+  failed: { gate: string; value: number; threshold: number; reason: string }[]
+  /** Every gate's test with its numbers, failed or not [EF-8.5]. */
+  checks: GateCheck[]
   values: GateValues
 }
 
@@ -51,6 +50,8 @@ export interface GateVerdict {
 export interface Traffic {
   cohort: CohortStats
   baseline: CohortStats
+  /** The baseline was measured over the same interval as the cohort (false: before the wave). */
+  concurrent: boolean
 }
 
 export function gateValues(
@@ -108,36 +109,74 @@ export function gateSample(v: GateValues): Record<string, number | null> {
   return Object.fromEntries(SAMPLED.map((k) => [k, v[k]]))
 }
 
-/** Applies the thresholds; a value without data never fails [EF-8.5]. */
-export function judge(v: GateValues, g: Gates, opts: { needRequests: boolean; needShadow?: boolean }): GateVerdict {
-  const failed: GateVerdict['failed'] = []
-  if (v.failedDevices > g.maxFailedDevices)
-    failed.push({ gate: 'maxFailedDevices', value: v.failedDevices, threshold: g.maxFailedDevices })
-  if (g.maxErrorRateDelta !== null && v.errorRate !== null && v.cohortRequests >= g.minRequests) {
-    const limit = (v.baselineErrorRate ?? 0) + g.maxErrorRateDelta
-    if (v.errorRate > limit) failed.push({ gate: 'maxErrorRateDelta', value: v.errorRate, threshold: limit })
+/** What one evaluation judges: the wave's traffic (none in a shadow stage), shadow runs, failed installs. */
+export interface GateInput {
+  traffic: Traffic | null
+  shadow: ShadowStats
+  failedDevices: number
+}
+
+export interface JudgeOptions {
+  /** The cohort must reach minRequests before the wave can pass (not in a shadow stage). */
+  needRequests: boolean
+  /** Shadow runs must reach minRequests before the stage can pass. */
+  needShadow?: boolean
+  /** Waves of the rollout: the rollout's error budget is shared by every wave. */
+  waves: number
+}
+
+/**
+ * The share of the rollout's error budget (1 − confidence) one test gets:
+ * split over the gates that are on and over the waves (Bonferroni), so a good
+ * version is paused with probability at most 1 − confidence over the whole
+ * rollout [EF-8.5].
+ */
+export function testAlpha(g: Gates, waves: number): number {
+  const on = [g.maxErrorRateDelta, g.maxP95Ratio, g.maxConfidencePsi, g.minShadowAgreement].filter((x) => x !== null)
+  const confidence = g.confidence ?? defaultGates.confidence
+  return (1 - confidence) / (Math.max(1, on.length) * Math.max(1, waves))
+}
+
+/**
+ * Judges a wave [EF-8.5]: install failures by count, every other gate by its
+ * sequential test (gate-evidence.ts). A gate below its minimum sample says
+ * "not enough data" and neither fails nor passes the wave.
+ */
+export function judge(input: GateInput, g: Gates, opts: JudgeOptions): GateVerdict {
+  const values = gateValues(input.traffic, input.shadow, input.failedDevices, g.p95FloorMs)
+  const empty: CohortStats = { devices: 0, requests: 0, errors: 0, latency: [], confidence: [], parts: [] }
+  const by = input.traffic?.concurrent === false ? 'time' : 'device'
+  const cohort = side(input.traffic?.cohort ?? empty, by)
+  const baseline = side(input.traffic?.baseline ?? empty, by)
+  const x = {
+    alpha: testAlpha(g, opts.waves),
+    minRequests: g.minRequests,
+    random: seedFor(cohort.requests, cohort.errors, baseline.requests, baseline.errors, input.shadow.runs),
   }
-  if (g.maxP95Ratio !== null && v.p95Ratio !== null && v.cohortRequests >= g.minRequests && v.p95Ratio > g.maxP95Ratio)
-    failed.push({ gate: 'maxP95Ratio', value: v.p95Ratio, threshold: g.maxP95Ratio })
-  if (
-    g.minShadowAgreement !== null &&
-    v.shadowAgreement !== null &&
-    v.shadowRuns >= Math.max(1, g.minRequests) &&
-    v.shadowAgreement < g.minShadowAgreement
-  )
-    failed.push({ gate: 'minShadowAgreement', value: v.shadowAgreement, threshold: g.minShadowAgreement })
-  // One-sided: a version that answers with more confidence (a retrained one, usually) is not held back for it.
-  if (
-    g.maxConfidencePsi !== null &&
-    v.confidencePsi !== null &&
-    v.cohortRequests >= g.minRequests &&
-    v.confidencePsi > g.maxConfidencePsi &&
-    (v.confidenceShift ?? -1) < 0
-  )
-    failed.push({ gate: 'maxConfidencePsi', value: v.confidencePsi, threshold: g.maxConfidencePsi })
-  if (failed.length) return { verdict: 'fail', failed, values: v }
+  const checks: GateCheck[] = [
+    ...(input.traffic
+      ? [
+          errorRateCheck(cohort, baseline, g.maxErrorRateDelta, x),
+          p95Check(cohort, baseline, g.maxP95Ratio, g.p95FloorMs, x),
+          confidenceCheck(cohort, baseline, g.maxConfidencePsi, x),
+        ]
+      : []),
+    ...(opts.needShadow ? [shadowCheck(input.shadow, g.minShadowAgreement, x)] : []),
+  ]
+  const failed: GateVerdict['failed'] = []
+  if (values.failedDevices > g.maxFailedDevices)
+    failed.push({
+      gate: 'maxFailedDevices',
+      value: values.failedDevices,
+      threshold: g.maxFailedDevices,
+      reason: `${values.failedDevices} devices failed to install, ${g.maxFailedDevices} tolerated`,
+    })
+  for (const c of checks)
+    if (c.status === 'fail')
+      failed.push({ gate: c.gate, value: c.value ?? 0, threshold: c.threshold ?? 0, reason: c.reason })
+  if (failed.length) return { verdict: 'fail', failed, checks, values }
   const enough =
-    (!opts.needRequests || v.cohortRequests >= g.minRequests) &&
-    (!opts.needShadow || v.shadowRuns >= Math.max(1, g.minRequests))
-  return { verdict: enough ? 'pass' : 'wait', failed, values: v }
+    (!opts.needRequests || values.cohortRequests >= g.minRequests) &&
+    (!opts.needShadow || values.shadowRuns >= Math.max(1, g.minRequests))
+  return { verdict: enough ? 'pass' : 'wait', failed, checks, values }
 }

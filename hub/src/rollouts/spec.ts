@@ -33,6 +33,11 @@ export interface Gates {
   maxFailedDevices: number
   /** Look-back for the cohort's own pre-rollout baseline when no comparable device is left, ms. */
   baselineMs: number
+  /**
+   * Chance that a version as good as the baseline passes the whole rollout
+   * without a gate failing (shared by every gate and wave, EF-8.5).
+   */
+  confidence: number
 }
 
 export type Condition = 'unmetered' | 'charging' | 'idle'
@@ -73,6 +78,7 @@ export const defaultGates: Gates = {
   minRequests: 20,
   maxFailedDevices: 0,
   baselineMs: 60 * 60_000, // 1 hour
+  confidence: 0.99,
 }
 
 export const defaultRolloutOptions = {
@@ -149,6 +155,9 @@ export function validateGates(g: Partial<Gates> = {}): Gates {
   const p95FloorMs: unknown = out.p95FloorMs
   if (!(typeof p95FloorMs === 'number' && Number.isFinite(p95FloorMs) && p95FloorMs >= 0))
     throw bad(`p95FloorMs must be a number ≥ 0, got ${shown(p95FloorMs)}`)
+  const confidence: unknown = out.confidence
+  if (!(typeof confidence === 'number' && confidence >= 0.5 && confidence <= 0.99999))
+    throw bad(`confidence must be a number in [0.5, 0.99999], got ${shown(confidence)}`)
   for (const k of ['minRequests', 'maxFailedDevices', 'baselineMs'] as const) {
     const v: unknown = out[k]
     if (!(Number.isInteger(v) && (v as number) >= 0)) throw bad(`${k} must be a whole number ≥ 0, got ${shown(v)}`)

@@ -5,12 +5,25 @@ import { emptyConfidenceCounts, emptyLatencyCounts } from '@edgefleet/shared'
 import { addCounts } from '../stats.js'
 import type { Db } from './db.js'
 
+/** One device's telemetry over one window: the unit the gates resample [EF-8.5]. */
+export interface CohortPart {
+  deviceId: string
+  /** End of the row's window (device clock, ms). */
+  ts: number
+  requests: number
+  errors: number
+  latency: number[]
+  confidence: number[]
+}
+
 export interface CohortStats {
   devices: number
   requests: number
   errors: number
   latency: number[]
   confidence: number[]
+  /** The rows merged above, one per device and telemetry window. */
+  parts: CohortPart[]
 }
 
 export interface ShadowStats {
@@ -25,7 +38,7 @@ export class RolloutTelemetry {
 
   constructor(db: Db) {
     this.rowsStmt = db.prepare(
-      'SELECT device_id, requests, errors, latency, confidence FROM telemetry WHERE model = ? AND version = ? AND ts_to > ? AND ts_to <= ?',
+      'SELECT device_id, ts_to, requests, errors, latency, confidence FROM telemetry WHERE model = ? AND version = ? AND ts_to > ? AND ts_to <= ?',
     )
     this.shadowStmt = db.prepare(
       'SELECT device_id, runs, top1_agree FROM telemetry_shadow WHERE model = ? AND candidate = ? AND ts_to > ? AND ts_to <= ?',
@@ -47,10 +60,12 @@ export class RolloutTelemetry {
       errors: 0,
       latency: emptyLatencyCounts(),
       confidence: emptyConfidenceCounts(),
+      parts: [],
     }
     const seen = new Set<string>()
     for (const r of this.rowsStmt.iterate(model, version, since, until) as Iterable<{
       device_id: string
+      ts_to: number
       requests: number
       errors: number
       latency: string
@@ -58,10 +73,21 @@ export class RolloutTelemetry {
     }>) {
       if (!accept(r.device_id)) continue
       seen.add(r.device_id)
-      out.requests += r.requests
-      out.errors += r.errors
-      addCounts(out.latency, JSON.parse(r.latency) as number[])
-      if (r.confidence) addCounts(out.confidence, JSON.parse(r.confidence) as number[])
+      const part: CohortPart = {
+        deviceId: r.device_id,
+        ts: r.ts_to,
+        requests: r.requests,
+        errors: r.errors,
+        latency: addCounts(emptyLatencyCounts(), JSON.parse(r.latency) as number[]),
+        confidence: r.confidence
+          ? addCounts(emptyConfidenceCounts(), JSON.parse(r.confidence) as number[])
+          : emptyConfidenceCounts(),
+      }
+      out.parts.push(part)
+      out.requests += part.requests
+      out.errors += part.errors
+      addCounts(out.latency, part.latency)
+      addCounts(out.confidence, part.confidence)
     }
     out.devices = seen.size
     return out

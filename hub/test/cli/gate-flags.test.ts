@@ -13,4 +13,10 @@ describe('gateFlags', () => {
     })
     expect(gateFlags({})).toEqual({})
   })
+
+  it('--confidence takes a probability in [0.5, 0.99999] and has no off state [EF-8.5]', () => {
+    expect(gateFlags({ confidence: '0.995' })).toEqual({ confidence: 0.995 })
+    for (const bad of ['off', '0.3', '1', '99%', 'high'])
+      expect(() => gateFlags({ confidence: bad }), bad).toThrow(/--confidence must be a number in \[0\.5, 0\.99999\]/)
+  })
 })

@@ -6,7 +6,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { existsSync } from 'node:fs'
 import { chromium, type Browser, type Page } from 'playwright-core'
 import { main } from '../../src/cli/edgefleet.js'
-import { judge, type GateValues } from '../../src/rollouts/gates.js'
+import { emptyConfidenceCounts, emptyLatencyCounts } from '@edgefleet/shared'
+import { judge, type GateInput } from '../../src/rollouts/gates.js'
+import type { CohortPart, CohortStats } from '../../src/store/index.js'
 import type { Gates } from '../../src/rollouts/spec.js'
 import { startTestHub, type TestHub } from '../fixtures/hub.js'
 import { registerVersions } from '../fixtures/rollouts.js'
@@ -21,26 +23,45 @@ const GATES = [
   { flag: 'max-confidence-psi', key: 'maxConfidencePsi', valid: 0.4, outOfRange: '101' },
 ] as const
 
-/** Values that fail every gate at its default: a gate that is off must not report them. */
-const BAD: GateValues = {
-  cohortDevices: 1,
-  cohortRequests: 1000,
-  baselineDevices: 3,
-  baselineRequests: 1000,
-  errorRate: 0.5,
-  baselineErrorRate: 0,
-  p95Ms: 100,
-  baselineP95Ms: 10,
-  p95Ratio: 10,
-  shadowRuns: 1000,
-  shadowAgreement: 0.1,
-  confidencePsi: 5,
-  confidenceShift: -0.4,
+/** Telemetry of one device window: `requests` with `errors`, every latency in bucket `latencyBin`, every answer in `confidenceBin`. */
+function part(
+  deviceId: string,
+  requests: number,
+  errors: number,
+  latencyBin: number,
+  confidenceBin: number,
+): CohortPart {
+  const latency = emptyLatencyCounts()
+  latency[latencyBin] = requests
+  const confidence = emptyConfidenceCounts()
+  confidence[confidenceBin] = requests
+  return { deviceId, ts: 0, requests, errors, latency, confidence }
+}
+
+function cohortOf(parts: CohortPart[]): CohortStats {
+  const latency = emptyLatencyCounts()
+  const confidence = emptyConfidenceCounts()
+  for (const p of parts) {
+    p.latency.forEach((c, i) => (latency[i] += c))
+    p.confidence.forEach((c, i) => (confidence[i] += c))
+  }
+  const sum = (k: 'requests' | 'errors') => parts.reduce((a, p) => a + p[k], 0)
+  return { devices: 1, requests: sum('requests'), errors: sum('errors'), latency, confidence, parts }
+}
+
+/** Telemetry that fails every gate at its default: half errors, 10× slower, far less confident, 10 % shadow agreement. */
+const BAD: GateInput = {
+  traffic: {
+    cohort: cohortOf(Array.from({ length: 10 }, (_, i) => part(`c${i}`, 100, 50, 10, 2))),
+    baseline: cohortOf(Array.from({ length: 10 }, (_, i) => part(`b${i}`, 100, 0, 7, 8))),
+    concurrent: true,
+  },
+  shadow: { runs: 1000, agree: 100 },
   failedDevices: 0,
-} as GateValues
+}
 
 function failedGates(g: Gates): string[] {
-  return judge(BAD, g, { needRequests: true, needShadow: true }).failed.map((f) => f.gate)
+  return judge(BAD, g, { needRequests: true, needShadow: true, waves: 3 }).failed.map((f) => f.gate)
 }
 
 function sink(): { stream: NodeJS.WriteStream; text: () => string } {
@@ -207,6 +228,9 @@ describe('gates without an off state through the API', () => {
     ['maxFailedDevices', null],
     ['baselineMs', '3600000'],
     ['p95FloorMs', -1],
+    ['confidence', null],
+    ['confidence', 1],
+    ['confidence', '0.99'],
   ])('%s = %j → 400 EF_ERR_GATES_INVALID', async (key, v) => {
     const res = await post({ [key]: v })
     expect(res.statusCode).toBe(400)

@@ -36,6 +36,7 @@ const GatesIn = Type.Object(
     minRequests: Type.Optional(GateValue),
     maxFailedDevices: Type.Optional(GateValue),
     baselineMs: Type.Optional(GateValue),
+    confidence: Type.Optional(GateValue),
   },
   { additionalProperties: false },
 )

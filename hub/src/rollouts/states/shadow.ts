@@ -4,7 +4,7 @@
 import type { EdgeFleetError } from '@edgefleet/shared'
 import type { RolloutDeviceRow, RolloutRow } from '../../store/index.js'
 import { WAITING, decide, failedGates, type StepContext } from '../context.js'
-import { gateSample, gateValues, judge, type GateVerdict } from '../gates.js'
+import { gateSample, judge, type GateVerdict } from '../gates.js'
 import type { RolloutSpec } from '../spec.js'
 
 export async function stepShadow(ctx: StepContext, r: RolloutRow, wave: RolloutDeviceRow[]): Promise<void> {
@@ -40,9 +40,11 @@ function judgeShadow(ctx: StepContext, r: RolloutRow, wave: RolloutDeviceRow[], 
   const since = r.phaseStartedAt ?? r.createdAt
   const sh = store.rolloutTelemetry.shadow(r.model, r.version, (id) => shadowing.has(id), since, ctx.t)
   const failed = wave.filter((x) => x.status === 'failed').length
-  const v = judge(gateValues(null, sh, failed), (r.spec as RolloutSpec).gates, {
+  const spec = r.spec as RolloutSpec
+  const v = judge({ traffic: null, shadow: sh, failedDevices: failed }, spec.gates, {
     needRequests: false,
     needShadow: true,
+    waves: spec.waves.length,
   })
   store.rollouts.addGateSample(r.id, { ts: ctx.t, wave: r.wave, values: gateSample(v.values) })
   return v
@@ -60,11 +62,17 @@ async function endShadow(ctx: StepContext, r: RolloutRow, shadowing: Set<string>
   store.rollouts.tx(() => {
     for (const id of shadowing) store.rollouts.updateDevice(r.id, id, { status: 'pending' }, t)
     if (v.verdict === 'pass') {
-      decide(store, r, t, 'gate', 'pass', { stage: 'shadow', ...v.values })
+      decide(store, r, t, 'gate', 'pass', { stage: 'shadow', ...v.values, checks: v.checks })
       store.rollouts.update(r.id, { phase: 'deploy', phaseStartedAt: t, soakUntil: null }, t)
       return
     }
-    decide(store, r, t, 'gate', 'fail', { stage: 'shadow', failed: v.failed, values: v.values, action: spec.onFail })
+    decide(store, r, t, 'gate', 'fail', {
+      stage: 'shadow',
+      failed: v.failed,
+      values: v.values,
+      checks: v.checks,
+      action: spec.onFail,
+    })
     const reason = `shadow gate failed: ${failedGates(v)}`
     // Nothing was activated: a rollback here is the discard itself [EF-8.6].
     if (spec.onFail === 'rollback') store.rollouts.update(r.id, { state: 'rolled_back', reason }, t)

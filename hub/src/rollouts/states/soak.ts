@@ -5,7 +5,7 @@ import { emptyConfidenceCounts, emptyLatencyCounts } from '@edgefleet/shared'
 import { addCounts } from '../../stats.js'
 import type { CohortStats, RolloutDeviceRow, RolloutRow } from '../../store/index.js'
 import { decide, failedGates, type StepContext } from '../context.js'
-import { gateSample, gateValues, judge, type GateVerdict, type Traffic } from '../gates.js'
+import { gateSample, judge, type GateVerdict, type Traffic } from '../gates.js'
 import type { RolloutSpec } from '../spec.js'
 import { nextWave } from '../waves.js'
 
@@ -20,7 +20,7 @@ export function stepSoak(ctx: StepContext, r: RolloutRow, wave: RolloutDeviceRow
   if (t < (r.soakUntil ?? 0)) return
   if (v.verdict === 'pass') {
     store.rollouts.tx(() => {
-      decide(store, r, t, 'gate', 'pass', { ...v.values })
+      decide(store, r, t, 'gate', 'pass', { ...v.values, checks: v.checks })
       nextWave(store, r, t)
     })
     return
@@ -29,7 +29,7 @@ export function stepSoak(ctx: StepContext, r: RolloutRow, wave: RolloutDeviceRow
   if (r.reason === WAITING_FOR_DATA) return
   store.rollouts.tx(() => {
     store.rollouts.update(r.id, { reason: WAITING_FOR_DATA }, t)
-    decide(store, r, t, 'gate', 'wait', { ...v.values, minRequests: spec.gates.minRequests })
+    decide(store, r, t, 'gate', 'wait', { ...v.values, minRequests: spec.gates.minRequests, checks: v.checks })
   })
 }
 
@@ -42,8 +42,10 @@ function evaluate(ctx: StepContext, r: RolloutRow, wave: RolloutDeviceRow[]): Ga
   const traffic = waveTraffic(ctx, r, wave, cohortIds)
   const since = r.phaseStartedAt ?? r.createdAt
   const shadow = store.rolloutTelemetry.shadow(r.model, r.version, (id) => cohortIds.has(id), since, ctx.t)
-  const values = gateValues(traffic, shadow, failedDevices, spec.gates.p95FloorMs ?? 0)
-  const verdict = judge(values, spec.gates, { needRequests: true })
+  const verdict = judge({ traffic, shadow, failedDevices }, spec.gates, {
+    needRequests: true,
+    waves: spec.waves.length,
+  })
   store.rollouts.addGateSample(r.id, { ts: ctx.t, wave: r.wave, values: gateSample(verdict.values) })
   return verdict
 }
@@ -63,9 +65,10 @@ function waveTraffic(ctx: StepContext, r: RolloutRow, wave: RolloutDeviceRow[], 
   const cohort = rolloutTelemetry.cohort(r.model, r.version, (id) => cohortIds.has(id), since, t)
   const previous = (accept: (id: string) => boolean, from: number, to: number) =>
     sumStats([...prevs].map((v) => rolloutTelemetry.cohort(r.model, v, accept, from, to)))
-  let baseline = previous((id) => !cohortIds.has(id) && profiles.has(byId.get(id)?.profile), since, t)
-  if (baseline.requests === 0) baseline = previous((id) => cohortIds.has(id), since - spec.gates.baselineMs, since)
-  return { cohort, baseline }
+  const baseline = previous((id) => !cohortIds.has(id) && profiles.has(byId.get(id)?.profile), since, t)
+  if (baseline.requests > 0) return { cohort, baseline, concurrent: true }
+  const before = previous((id) => cohortIds.has(id), since - spec.gates.baselineMs, since)
+  return { cohort, baseline: before, concurrent: false }
 }
 
 /** The sum of several cohorts' stats (devices counted per cohort). */
@@ -76,8 +79,10 @@ function sumStats(parts: CohortStats[]): CohortStats {
     errors: 0,
     latency: emptyLatencyCounts(),
     confidence: emptyConfidenceCounts(),
+    parts: [],
   }
   for (const p of parts) {
+    out.parts.push(...p.parts)
     out.devices += p.devices
     out.requests += p.requests
     out.errors += p.errors
@@ -94,7 +99,7 @@ function fail(ctx: StepContext, r: RolloutRow, v: GateVerdict): void {
   const spec = r.spec as RolloutSpec
   const reason = `gate failed: ${failedGates(v)}`
   store.rollouts.tx(() => {
-    decide(store, r, t, 'gate', 'fail', { failed: v.failed, values: v.values, action: spec.onFail })
+    decide(store, r, t, 'gate', 'fail', { failed: v.failed, values: v.values, checks: v.checks, action: spec.onFail })
     if (spec.onFail === 'rollback')
       store.rollouts.update(r.id, { state: 'rolling_back', phase: 'rollback', phaseStartedAt: t, reason }, t)
     else store.rollouts.update(r.id, { state: 'paused', pausedFrom: 'running', pausedAt: t, reason }, t)
