@@ -9,7 +9,7 @@ import { upgradeOpset, OpsetUpgradeError } from './passes/opset.js'
 import { QuantContext, Plan } from './passes/weights.js'
 import { dynamicPass, type DynamicForm } from './passes/dynamic.js'
 import { weightOnlyPass } from './passes/weight-only.js'
-import { qdqPass, staticTargets, type Range } from './passes/qdq.js'
+import { gemmToMatMul, qdqPass, staticTargets, type Range } from './passes/qdq.js'
 import { fp16Pass } from './passes/fp16.js'
 import { compactPass, type CompactStats } from './passes/compact.js'
 import { fuseAll, HARDSWISH_OPSET } from './passes/fuse.js'
@@ -37,11 +37,12 @@ export interface BuildInputs {
 }
 
 /**
- * Op types the static pass puts in QDQ form by default. MatMul/Gemm go to DynamicQuantizeMatMul
- * instead (qdqPass hands them on): on PP-OCRv4 rec, QDQ Conv + dynamic MatMul ran at 0.51 of fp32
- * vs 0.59 with QDQ MatMul too, at the same accuracy (docs/benchmarks/compiler.md).
+ * Op types the static pass puts in QDQ form by default: every op with a weight that ORT's QDQ
+ * fusion turns into an int8 kernel (QLinearConv, QLinearMatMul, QGemm). An "int8-static" build
+ * that left MatMul/Gemm to DynamicQuantizeMatMul calibrated nothing on a Gemm model and was really
+ * dynamic; on PP-OCRv4 rec the two forms measured 0.581 vs 0.585 of fp32 (docs/benchmarks/compiler.md).
  */
-export const DEFAULT_STATIC_OPS = ['Conv']
+export const DEFAULT_STATIC_OPS = ['Conv', 'MatMul', 'Gemm']
 
 export interface Built {
   bytes: Uint8Array
@@ -177,19 +178,28 @@ export async function buildCandidate(
     if (!cal) throw new EdgeFleetError('EF_ERR_BUILD_FAILED', 'int8-static needs calibration samples')
     const ops = new Set(prep.input.staticOps ?? DEFAULT_STATIC_OPS)
     const keepFloat = over.staticKeepFloat ?? prep.input.staticKeepFloat ?? 0
-    const { tensors } = staticTargets(model, ops, keepFloat)
-    let ranges = new Map<string, Range>()
-    if (tensors.length)
-      ranges = await collectRanges(model, tensors, cal.samples, {
-        method: cal.method,
-        percentile: cal.percentile,
-        threads: profile.threads ?? 1,
-        onSample: cal.onSample,
-      })
+    if (ops.has('Gemm')) {
+      const rewritten = gemmToMatMul(model, ctx)
+      if (rewritten) notes.push(`${rewritten} Gemm → MatMul + Add (ORT fuses QDQ MatMul into QLinearMatMul)`)
+    }
+    const { tensors } = staticTargets(model, ops.has('Gemm') ? new Set([...ops, 'MatMul']) : ops, keepFloat)
+    // Nothing to calibrate is not a static build, whatever the label would say: refuse it, so the
+    // report shows why and the plan takes a precision that describes what the build does.
+    if (!tensors.length)
+      throw new EdgeFleetError(
+        'EF_ERR_BUILD_FAILED',
+        `nothing for int8-static to quantize: no ${[...ops].join('/')} with a constant weight in the main graph${keepFloat ? ` beyond the first ${keepFloat} kept float` : ''} (weights inside subgraphs or other ops get int8-weight or int8-dynamic)`,
+      )
+    const ranges: Map<string, Range> = await collectRanges(model, tensors, cal.samples, {
+      method: cal.method,
+      percentile: cal.percentile,
+      threads: profile.threads ?? 1,
+      onSample: cal.onSample,
+    })
     notes.push(`calibrated ${tensors.length} activations on ${cal.samples.length} samples (${cal.method})`)
     if (keepFloat)
       notes.push(`first ${keepFloat} ${[...ops].join('/')} node(s) kept in float compute (weight-only int8)`)
-    qdqPass(model, ctx, ranges, ops, keepFloat)
+    qdqPass(model, ctx, ranges, ops.has('Gemm') ? new Set([...ops, 'MatMul']) : ops, keepFloat)
     // Compact storage here too: ORT constant-folds the fp16 Cast+Split before its QDQ fusion, so the
     // groups still become QLinearConv (measured: same latency, rec 0.274 → 0.266, det 0.293 → 0.267).
     const c = compactPass(model, opset, { shortNames: true })

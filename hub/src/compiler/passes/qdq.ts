@@ -1,13 +1,22 @@
-// int8-static in QDQ form: Conv and MatMul (constant weight) in the main graph
-// get QuantizeLinear → DequantizeLinear on their activations (u8, ranges from
-// calibration), DequantizeLinear on s8 per-channel weights and an int32 bias
-// with scale = x_scale * w_scale — exactly the node groups ORT's QDQ fusion
-// turns into QLinearConv / QLinearMatMul at load time. Weights elsewhere
+// int8-static in QDQ form: Conv, MatMul and Gemm (constant weight) in the main
+// graph get QuantizeLinear → DequantizeLinear on their activations (u8, ranges
+// from calibration), DequantizeLinear on s8 per-channel weights and an int32
+// bias with scale = x_scale * w_scale — exactly the node groups ORT's QDQ
+// fusion turns into QLinearConv / QLinearMatMul / QGemm at load time. Weights elsewhere
 // (subgraphs, other ops) get weight-only int8.
 import { DataType, setOpset, type ModelProto, type NodeProto } from '../onnx/proto.js'
-import { makeNode, intAttr, walkGraphs, removeDeadConstants, topoSort, Scope } from '../onnx/graph.js'
+import {
+  makeNode,
+  intAttr,
+  attrInt,
+  attrFloat,
+  walkGraphs,
+  removeDeadConstants,
+  topoSort,
+  Scope,
+} from '../onnx/graph.js'
 import { dimsOf, floatData, makeTensor, elementCount } from '../onnx/tensor.js'
-import { QuantContext, quantizeSymmetric } from './weights.js'
+import { QuantContext, quantizeSymmetric, transpose2d } from './weights.js'
 import { weightOnlyPass } from './weight-only.js'
 import { dynamicPass } from './dynamic.js'
 
@@ -24,7 +33,7 @@ export interface Range {
  */
 export function staticTargets(
   model: ModelProto,
-  ops: ReadonlySet<string> = new Set(['Conv', 'MatMul']),
+  ops: ReadonlySet<string> = new Set(['Conv', 'MatMul', 'Gemm']),
   keepFloat = 0,
 ): { nodes: NodeProto[]; tensors: string[] } {
   const graph = model.graph!
@@ -42,6 +51,7 @@ export function staticTargets(
     const wr = w.tensor.dims.length
     if (node.op_type === 'MatMul' && wr !== 2) continue
     if (node.op_type === 'Conv' && wr < 3) continue
+    if (node.op_type === 'Gemm' && !plainGemm(node, wr)) continue
     if (skip > 0) {
       skip--
       continue
@@ -51,6 +61,61 @@ export function staticTargets(
     if (!graphOutputs.has(node.output[0])) tensors.add(node.output[0])
   }
   return { nodes, tensors: [...tensors] }
+}
+
+/** A Gemm the QDQ form keeps exact: Y = A·B(ᵀ) + C with a 2-D constant B, A not transposed, alpha = beta = 1. */
+function plainGemm(node: NodeProto, weightRank: number): boolean {
+  return (
+    weightRank === 2 &&
+    attrInt(node, 'transA', 0) === 0 &&
+    attrFloat(node, 'alpha', 1) === 1 &&
+    attrFloat(node, 'beta', 1) === 1
+  )
+}
+
+/**
+ * The weight's output-channel axis: Conv [M, C, kH, kW] → 0; MatMul [K, N] → 1;
+ * Gemm → 0 when transB (B is [N, K]), else 1. Per-channel scales run along it, and so does the bias.
+ */
+function channelAxis(node: NodeProto): number {
+  if (node.op_type === 'Conv') return 0
+  if (node.op_type === 'Gemm') return attrInt(node, 'transB', 0) === 1 ? 0 : 1
+  return 1
+}
+
+/**
+ * Gemm → MatMul (+ Add for C) in the main graph, before the static pass: ORT 1.30 did not turn our
+ * QDQ Gemm groups into QGemm (the head ran 1.5–1.6× fp32 between Q/DQ pairs), while QDQ MatMul
+ * becomes QLinearMatMul. Exact: B is transposed offline when transB, C added after. Returns the count.
+ */
+export function gemmToMatMul(model: ModelProto, ctx: QuantContext): number {
+  const graph = model.graph!
+  const scope = new Scope(graph, null)
+  const out: NodeProto[] = []
+  let n = 0
+  for (const node of graph.node) {
+    const w = node.op_type === 'Gemm' && (node.domain ?? '') === '' ? scope.resolve(node.input[1] ?? '') : undefined
+    const data = w && floatData(w.tensor)
+    if (!w || !data || !plainGemm(node, w.tensor.dims.length) || scope.isConst(node.input[0])) {
+      out.push(node)
+      continue
+    }
+    const [r, c] = dimsOf(w.tensor)
+    const transB = attrInt(node, 'transB', 0) === 1
+    const name = ctx.names.fresh(`${node.input[1]}_kn`)
+    graph.initializer.push(
+      makeTensor(name, DataType.FLOAT, transB ? [c, r] : [r, c], transB ? transpose2d(data, r, c) : data),
+    )
+    const y = node.output[0]
+    const bias = node.input[2]
+    const mmOut = bias ? ctx.names.fresh(`${y}_matmul`) : y
+    out.push(makeNode('MatMul', [node.input[0], name], [mmOut], node.name || ctx.names.fresh('MatMul')))
+    if (bias) out.push(makeNode('Add', [mmOut, bias], [y], ctx.names.fresh(`${node.name ?? y}_bias`)))
+    n++
+  }
+  graph.node = out
+  removeDeadConstants(model)
+  return n
 }
 
 /** u8 asymmetric parameters covering [min, max] (always including 0, as ONNX requires zero to be exact). */
@@ -103,11 +168,11 @@ export function qdqPass(
       targets.delete(node)
       continue
     }
-    const isConv = node.op_type === 'Conv'
     const ref = scope.resolve(node.input[1])!
     const w = floatData(ref.tensor)!
     const dims = dimsOf(ref.tensor)
-    const axis = ctx.perChannel ? (isConv ? 0 : 1) : null
+    const channel = channelAxis(node)
+    const axis = ctx.perChannel ? channel : null
     const { q, scale } = quantizeSymmetric(w, dims, axis)
     const base = node.name || node.output[0]
     const [wq, ws, wdq] = ['weight_quantized', 'weight_scale', 'weight_dequantized'].map((s) => fresh(`${base}_${s}`))
@@ -128,10 +193,11 @@ export function qdqPass(
     ctx.plan.noteWeight(ref, 0)
     node.input[0] = x.dq
     node.input[1] = wdq
-    // Conv bias → int32 with scale x_scale * w_scale[c] (the only bias form ORT's QLinearConv fusion accepts).
-    const bref = isConv && node.input[2] ? scope.resolve(node.input[2]) : undefined
+    // Conv/Gemm bias → int32 with scale x_scale * w_scale[c] (the only bias form ORT's QLinearConv
+    // and QGemm fusions accept). MatMul has none; a Gemm C of another shape stays float.
+    const bref = node.op_type !== 'MatMul' && node.input[2] ? scope.resolve(node.input[2]) : undefined
     const b = bref && floatData(bref.tensor)
-    if (b && b.length === elementCount(dims.slice(0, 1))) {
+    if (b && dimsOf(bref.tensor).length === 1 && b.length === elementCount(dims.slice(channel, channel + 1))) {
       const bs = new Float32Array(b.length)
       const bq = new Int32Array(b.length)
       for (let c = 0; c < b.length; c++) {
