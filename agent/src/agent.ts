@@ -21,6 +21,7 @@ import {
   topics,
   type DeviceState,
   type FetchOp,
+  type KnownOutcome,
   type FetchRequest,
   type FirmwareProfile,
 } from '@edgefleet/shared'
@@ -35,6 +36,8 @@ import { chooseBackend, type Tensor } from './runtime/session.js'
 import { Connection } from './mqtt/connection.js'
 import { OutboxSender } from './mqtt/outbox.js'
 import { handleCmd } from './mqtt/handlers/cmd.js'
+import { DeferredCmds } from './mqtt/handlers/deferred.js'
+import { storageCode } from './store/faults.js'
 import { HubTrust } from './trust.js'
 import { privateDir } from './private-files.js'
 import { createApiServer } from './api/server.js'
@@ -111,11 +114,13 @@ interface AgentParts {
   conn?: Connection
   host?: ModelHost
   db?: AgentDb
+  deferred?: DeferredCmds
 }
 
 /** Stops telemetry and shadow runs, the local API and the connection, then the ORT sessions and the database. */
 async function closeParts(p: AgentParts): Promise<void> {
   clearInterval(p.timer)
+  p.deferred?.close()
   await p.services?.close()
   const server = p.server
   if (server?.listening) await new Promise<void>((r) => server.close(() => r()))
@@ -146,7 +151,11 @@ interface AgentBase {
 /** The outbox (telemetry, samples and events queued in the database) and its writers. */
 function createOutbox(b: AgentBase, db: AgentDb, links: LateLinks) {
   const { config, log, now } = b
-  const outbox = new OutboxSender(db, () => links.conn?.client)
+  const outbox = new OutboxSender(
+    db,
+    () => links.conn?.client,
+    (err) => log.warn({ code: storageCode(err), err: err.message }, 'outbox storage fault; row kept for a later round'),
+  )
   // Drops since start by reason [EF-2.6.3]: row-bound evictions live in the db's counters; records lost to the
   // size cap (queued rows dropped to make room, and records refused when no room could be made) count as diskFull.
   const evictedAtStart = db.counter('outbox_evicted')
@@ -159,24 +168,46 @@ function createOutbox(b: AgentBase, db: AgentDb, links: LateLinks) {
       // Size cap or disk full and nothing left to evict [EF-7.3]: this record is dropped, inference goes on.
       refused++
       log.warn(
-        { code: 'EF_ERR_STORAGE_FULL', kind, err: (err as Error).message },
+        { code: storageCode(err) ?? 'EF_ERR_STORAGE_FULL', kind, err: (err as Error).message },
         'outbox write failed; record dropped',
       )
+      // An event still goes out while connected (without the queue's durability): the hub must hear
+      // of a full disk, and reconciliation repairs it if this copy is lost [EF-2.1.4, EF-7.3.1].
+      const c = links.conn?.client
+      if (kind === 'event' && c?.connected) c.publish(topic, payload, { qos: 1 }, () => undefined)
       return false
     } finally {
       outbox.kick()
     }
   }
+  const outcomes: KnownOutcome[] = []
   const report = (ev: EventReport) => {
     const full = eventCodec.check({ v: PROTOCOL_VERSION, deviceId: config.deviceId, ts: now(), ...ev })
     log.info({ kind: ev.kind, model: ev.model, version: ev.version, code: ev.code }, ev.message ?? 'event')
     enqueue(topics.events(config.deviceId), eventCodec.encode(full), 'event')
+    if (ev.deploymentId && FINAL_KINDS.has(ev.kind)) rememberOutcome(outcomes, ev)
   }
   const dropsBeforeCapture = () => ({
     evicted: db.counter('outbox_evicted') - evictedAtStart,
     diskFull: db.spaceDrops + refused,
   })
-  return { outbox, enqueue, report, dropsBeforeCapture }
+  return { outbox, enqueue, report, dropsBeforeCapture, outcomes }
+}
+
+const FINAL_KINDS: ReadonlySet<string> = new Set(['activated', 'rejected', 'health_failed', 'failed', 'rolled_back'])
+/** Outcomes the state carries [EF-2.1.4]. */
+const MAX_OUTCOMES = 32
+
+/** Keeps the latest final outcome per deployment, newest last, at most MAX_OUTCOMES. */
+function rememberOutcome(outcomes: KnownOutcome[], ev: EventReport): void {
+  const i = outcomes.findIndex((o) => o.deploymentId === ev.deploymentId)
+  if (i >= 0) outcomes.splice(i, 1)
+  outcomes.push({
+    deploymentId: ev.deploymentId!,
+    kind: ev.kind as KnownOutcome['kind'],
+    ...(ev.code ? { code: ev.code } : {}),
+  })
+  if (outcomes.length > MAX_OUTCOMES) outcomes.shift()
 }
 
 /** The updater's MQTT side: artifact subscriptions, fetch requests [EF-2.7], chunk and reconnect fan-out. */
@@ -205,9 +236,12 @@ function createTransport(config: Readonly<AgentConfig>, links: LateLinks) {
   }
   const transport: ChunkTransport = {
     subscribeArtifact: async (digest) => {
+      const c = links.conn?.client
+      // Not connected: the download is deferred and resumes after the reconnect [EF-2.4.1].
+      if (!c?.connected) throw new EdgeFleetError('EF_ERR_CONNECTION_LOST', 'not connected to the broker')
       // QoS 0: the broker keeps no per-receiver state for a broadcast; the hub paces on acks and
       // repairs what is lost [EF-2.7].
-      await links.conn?.client?.subscribeAsync(topics.artifact(digest), { qos: 0 })
+      await c.subscribeAsync(topics.artifact(digest), { qos: 0 })
     },
     unsubscribeArtifact: async (digest) => {
       await links.conn?.client?.unsubscribeAsync(topics.artifact(digest))
@@ -235,6 +269,7 @@ function stateReporter(
   now: () => number,
   links: LateLinks,
   trust: HubTrust,
+  outcomes: readonly KnownOutcome[],
 ) {
   return (): DeviceState => ({
     v: PROTOCOL_VERSION,
@@ -254,6 +289,7 @@ function stateReporter(
     ...(links.services ? links.services.conditions.current() : { network: config.network }),
     apiPort: links.apiPort,
     hubKey: trust.current,
+    ...(outcomes.length ? { outcomes: [...outcomes] } : {}),
   })
 }
 
@@ -451,7 +487,7 @@ async function startParts(
     }),
   )
   const net = createTransport(config, links)
-  const state = stateReporter(config, host, now, links, trust)
+  const state = stateReporter(config, host, now, links, trust, out.outcomes)
   const publishState = () => links.conn?.publishState(state())
   const { updater, svc } = await restoreModels(b, deps, trust, rt, out, net.transport, publishState, parts)
   links.services = svc
@@ -479,6 +515,7 @@ async function startParts(
     now,
     runtime: svc.handle,
     onTrustChanged: publishState, // the state names the trusted key [EF-3.6]
+    deferred: (parts.deferred = new DeferredCmds({ onReconnect: net.transport.onReconnect! })),
   }
   links.conn = connectToHub(b, cmdCtx, out, net, publishState, parts)
 

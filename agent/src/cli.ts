@@ -109,6 +109,9 @@ async function main(): Promise<number> {
   return 0
 }
 
+// A log stream that fails (stderr to a file on a full disk, a closed pipe) must never end the agent [EF-7.3.1].
+for (const stream of [process.stdout, process.stderr]) stream.on('error', () => undefined)
+
 main().then(
   (code) => {
     process.exitCode = code

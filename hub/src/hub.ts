@@ -38,6 +38,10 @@ import {
   type ServingTls,
 } from './tls/serving.js'
 import { issueDeviceCert } from './tls/ca.js'
+import { Reconciler } from './distribution/reconcile.js'
+
+/** How long after a start a broadcast waits for every device with an open assignment, online or not yet [EF-2.7]. */
+const RESTART_GATHER_MS = 30_000
 
 export interface HubOptions {
   /** Folder for the database, blobs and keys. */
@@ -76,6 +80,8 @@ export interface HubOptions {
   compileWorkerUrl?: URL
   /** Require API tokens on /api/v1 [EF-8.10]. Default true; false is for in-process unit tests only. */
   auth?: boolean
+  /** An open assignment of an online device idle this long gets its command again [EF-2.1.4]; 0 = never. Default 30 s. */
+  reconcileMs?: number
   /** Rollout engine tick, ms; 0 = never tick on a timer (tests call hub.rollouts.tick()). */
   rolloutTickMs?: number
   /** Randomness seam for rollout jitter. */
@@ -120,6 +126,7 @@ export interface Hub {
 
 /** Everything start-up opened, in the order it is closed (see closeParts). */
 interface HubParts {
+  reconciler?: Reconciler
   rollouts?: RolloutEngine
   api?: FastifyInstance
   distributor?: Distributor
@@ -136,6 +143,7 @@ interface HubParts {
  * store last.
  */
 async function closeParts(p: HubParts): Promise<void> {
+  p.reconciler?.close()
   await p.rollouts?.close()
   await p.api?.close()
   p.distributor?.close()
@@ -256,6 +264,7 @@ function createServices(
   const { store, blobs, keys } = storage
   const { log, now, options } = b
   const metrics = newMetrics()
+  const startedAt = now()
   const publish = (topic: string, payload: Buffer) => {
     if (!links.mqtt) return Promise.reject(new Error('hub mqtt client not connected yet'))
     return links.mqtt.publish(topic, payload, { qos: 1 })
@@ -287,7 +296,9 @@ function createServices(
     log,
     publish,
     now,
-    expectedReceivers: (a) => store.deployments.openReceivers(a),
+    // Right after a start every device is offline until its state arrives: count the open assignments
+    // of all devices then, so the first agent back does not start the broadcast alone [EF-2.7].
+    expectedReceivers: (a) => store.deployments.openReceivers(a, now() - startedAt < RESTART_GATHER_MS),
   })
   parts.distributor = distributor
   const retraining = new Retraining(
@@ -465,6 +476,19 @@ export async function startHub(options: HubOptions): Promise<Hub> {
     const { rollouts, api, httpUrl } = await startApi(b, storage, services, { mqttUrl, syncBroker, broker }, parts)
     links.httpBase = httpUrl
 
+    const reconcileMs = options.reconcileMs ?? 30_000
+    if (reconcileMs > 0) {
+      parts.reconciler = new Reconciler(
+        {
+          store,
+          now,
+          resend: (a) => deployer.resend(a),
+          onError: (err) => log.warn({ err: err.message }, 'reconciliation resend failed'),
+        },
+        reconcileMs,
+      )
+      parts.reconciler.start()
+    }
     const tickMs = options.rolloutTickMs ?? defaultEngineOptions.tickMs
     if (tickMs > 0) rollouts.start(tickMs)
     retraining.start()

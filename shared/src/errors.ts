@@ -80,6 +80,8 @@ export const ERRORS = {
   EF_ERR_DOWNLOAD_TIMEOUT: { status: 504, message: 'artifact chunks did not arrive in time' },
   EF_ERR_NO_ROLLBACK_TARGET: { status: 409, message: 'no previous verified version to roll back to' },
   EF_ERR_STORAGE_FULL: { status: 507, message: 'not enough storage on the device' },
+  EF_ERR_STORAGE_IO: { status: 500, message: 'the device storage failed a read or write (I/O error)' },
+  EF_ERR_CONNECTION_LOST: { status: 503, message: 'the connection to the broker dropped during the operation' },
 
   // Registry
   EF_ERR_MODEL_INVALID: { status: 400, message: 'file is not a loadable ONNX model' },

@@ -4,6 +4,8 @@
 // whatever the previous connection had in flight is sent again (the hub
 // ingests idempotently), so a PUBACK lost with a dropped link, or a publish
 // callback mqtt.js never calls, can never strand a row in the queue.
+// A database that refuses the deletion after a PUBACK (disk full, SQLITE_FULL)
+// leaves the row queued: it is sent again later, never thrown [EF-7.3.1].
 import type { MqttClient } from 'mqtt'
 import type { AgentDb } from '../store/db.js'
 
@@ -16,9 +18,13 @@ export class OutboxSender {
   /** Messages awaiting their PUBACK at once. */
   private readonly window = 16
 
+  /** Acknowledged rows the database could not delete (storage faults) since start. */
+  ackFailures = 0
+
   constructor(
     private readonly db: AgentDb,
     private readonly client: () => MqttClient | undefined,
+    private readonly onStorageFault: (err: Error) => void = () => undefined,
   ) {}
 
   /** Call on every (re)connect: resend from the oldest queued row. */
@@ -42,18 +48,33 @@ export class OutboxSender {
   private pump(): void {
     const c = this.client()
     if (!c || !c.connected) return
-    const rows = this.db.peek(this.window - this.inFlight, this.lastId)
+    let rows: ReturnType<AgentDb['peek']>
+    try {
+      rows = this.db.peek(this.window - this.inFlight, this.lastId)
+    } catch (err) {
+      this.onStorageFault(err as Error) // a failing disk: the next kick or reconnect tries again
+      return
+    }
     const round = this.round
     for (const r of rows) {
       this.lastId = r.id
       this.inFlight++
       c.publish(r.topic, r.payload, { qos: 1 }, (err) => {
         // A PUBACK is a PUBACK, whichever round sent the message.
-        if (!err) this.db.ack(r.id)
+        if (!err) this.ack(r.id)
         if (round !== this.round) return
         this.inFlight = Math.max(0, this.inFlight - 1)
         this.kick()
       })
+    }
+  }
+
+  private ack(id: number): void {
+    try {
+      this.db.ack(id)
+    } catch (err) {
+      this.ackFailures++
+      this.onStorageFault(err as Error)
     }
   }
 }

@@ -11,6 +11,7 @@
 // restart resumes from what is already on disk.
 import { EdgeFleetError, sha256Hex, type Manifest } from '@edgefleet/shared'
 import type { ChunkStore } from './chunks.js'
+import { asStorageError } from '../store/faults.js'
 
 export interface ChunkTransport {
   subscribeArtifact(digest: string): Promise<void>
@@ -69,7 +70,10 @@ export async function download(
   })
   const stats: DownloadStats = { fetched: 0, fetchedBytes: 0, rejected: 0, receivedBytes: 0, duplicates: 0 }
   if (missing.length === 0) return stats
-  await transport.subscribeArtifact(digest)
+  // A subscription refused because the link dropped is not final: the caller defers and retries [EF-2.4.1].
+  await transport.subscribeArtifact(digest).catch((err: unknown) => {
+    throw connectionLost(err)
+  })
   const todo = new Set(missing)
   const broadcast = typeof transport.join === 'function'
   // While listening to a broadcast, gaps are normal when a broker serves hundreds of receivers.
@@ -123,7 +127,14 @@ export async function download(
           transport.requestChunks(digest, [index])
           return
         }
-        store.put(ref.digest, payload)
+        try {
+          store.put(ref.digest, payload)
+        } catch (err) {
+          // A full or failing disk ends this download, never the process [EF-7.3.1].
+          finish()
+          reject(asStorageError(err, `writing chunk ${index}`))
+          return
+        }
         todo.delete(index)
         outstanding.delete(index)
         stats.fetched++
@@ -143,10 +154,17 @@ export async function download(
       })
       const offReconnect = transport.onReconnect?.(() => {
         // The broker may have lost our subscription and the hub's in-flight chunks: join again.
+        // A broker without our session kept no subscription either: subscribe again first, then join,
+        // so the broadcast this join starts has us in its audience [EF-2.7].
         outstanding.clear()
         lastProgress = Date.now()
-        if (broadcast) transport.join!(digest, [...todo])
-        else askRepairs()
+        transport.subscribeArtifact(digest).then(
+          () => {
+            if (broadcast) transport.join!(digest, [...todo])
+            else askRepairs()
+          },
+          () => undefined, // dropped again: the next reconnect runs this again
+        )
       })
       const timer = setInterval(
         () => {
@@ -181,4 +199,10 @@ export async function download(
     await transport.unsubscribeArtifact(digest).catch(() => undefined)
   }
   return stats
+}
+
+/** The error a transport operation failed with, as EF_ERR_CONNECTION_LOST unless it already has a catalogue code. */
+function connectionLost(err: unknown): EdgeFleetError {
+  if (err instanceof EdgeFleetError) return err
+  return new EdgeFleetError('EF_ERR_CONNECTION_LOST', (err as Error).message, { cause: err })
 }

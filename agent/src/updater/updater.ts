@@ -10,6 +10,8 @@ import { httpDownload, type HttpDownloadOptions } from './http-download.js'
 import { ArtifactWriter } from './artifact-writer.js'
 import { failureReporter, manifestRefusal, type EventReport, type ModelSourceDeps } from './model-source.js'
 import { healthCheck, healthError } from './health.js'
+import { assertSpaceFor, DEFAULT_STORAGE_MARGIN_BYTES } from './space.js'
+import { asStorageError, storageCode } from '../store/faults.js'
 
 export type { EventReport }
 
@@ -18,6 +20,25 @@ export interface UpdaterDeps extends ModelSourceDeps {
   http?: { deviceId: string; secret: string; prefer: boolean; tls?: HttpDownloadOptions['tls'] }
   /** Test seam: called at each named step, e.g. to crash the process there. */
   onStep?: (step: string) => void
+  /** Free bytes to keep beyond an artifact before downloading it [EF-4.4] (default 1 MiB). */
+  storageMarginBytes?: number
+}
+
+/**
+ * Codes of failures that are not the command's outcome: the deploy is
+ * reported `deferred` and run again later [EF-2.4.1]. Everything else
+ * (signature, profile, downgrade, hashes, load, health) is final.
+ */
+const TRANSIENT_CODES: ReadonlySet<string> = new Set([
+  'EF_ERR_STORAGE_FULL',
+  'EF_ERR_STORAGE_IO',
+  'EF_ERR_CONNECTION_LOST',
+  'EF_ERR_DOWNLOAD_TIMEOUT',
+])
+
+/** True when a command's result is not final: the agent runs the command again by itself [EF-2.4.1]. */
+export function isDeferred(ev: EventReport): boolean {
+  return ev.kind === 'deferred'
 }
 
 export class Updater {
@@ -55,7 +76,12 @@ export class Updater {
         try {
           const session = await host.open(c.modelPath)
           if (slot !== act) {
-            slots.setActive(model, slot, c.manifest.version)
+            // A full disk must not stop the start [EF-7.3.1]: serve the fallback from memory; the next start records it.
+            try {
+              slots.setActive(model, slot, c.manifest.version)
+            } catch {
+              /* pointer not written: restore() picks the same fallback again next time */
+            }
             const reason = why ?? new EdgeFleetError('EF_ERR_ARTIFACT_HASH_MISMATCH', 'no active slot recorded')
             this.d.report({
               kind: 'rolled_back',
@@ -119,6 +145,8 @@ export class Updater {
     const dir = slots.dir(m.model, slot)
     let writer: ArtifactWriter
     try {
+      // Nothing is touched for a build that cannot fit: the inactive slot keeps the rollback target [EF-4.4].
+      assertSpaceFor(dir, m.artifact.size, this.d.storageMarginBytes ?? DEFAULT_STORAGE_MARGIN_BYTES)
       if (!ArtifactWriter.resumable(dir, m)) {
         // Chunks held only by the slot about to be overwritten are kept loose first.
         chunks.evacuate(slots.modelPath(m.model, slot), new Set(m.artifact.chunks.map((c) => c.digest)))
@@ -126,15 +154,14 @@ export class Updater {
       }
       writer = ArtifactWriter.open(dir, m, chunks)
     } catch (err) {
-      return fail('failed', err)
+      return this.stopped(fail, base, err, { model: m.model, slot })
     }
     this.d.onStep?.('cleared')
     let received: number
     try {
       received = await this.fetchArtifact(cmd, writer, base)
     } catch (err) {
-      writer.close()
-      return fail('failed', err)
+      return this.stopped(fail, base, err, { model: m.model, slot, writer })
     }
     report({
       ...base,
@@ -150,8 +177,7 @@ export class Updater {
       modelPath = writer.finish()
       slots.writeManifest(m.model, slot, m, cmd.manifestSig)
     } catch (err) {
-      writer.close()
-      return fail('failed', err)
+      return this.stopped(fail, base, err, { model: m.model, slot, writer })
     }
     report({ ...base, kind: 'verified' })
     this.d.onStep?.('verified')
@@ -177,7 +203,13 @@ export class Updater {
       return fail('health_failed', healthError(err))
     }
     this.d.onStep?.('healthy')
-    slots.setActive(m.model, slot, m.version)
+    try {
+      slots.setActive(m.model, slot, m.version)
+    } catch (err) {
+      // The pointer could not be written (disk full): keep serving the old version, try again later.
+      await session.release()
+      return this.stopped(fail, base, err, { model: m.model, slot })
+    }
     this.d.onStep?.('switched')
     host.activate(m, slot, session)
     chunks.indexSlot(m, modelPath)
@@ -188,7 +220,41 @@ export class Updater {
     return ev
   }
 
-  /** Streams the chunks into the slot's model file, checking size and sha256 of the whole. */
+  /**
+   * A deploy stopped by `err`. A transient fault [EF-2.4.1] is reported
+   * `deferred` and the command runs again later; a storage fault also discards
+   * the partial artifact in the inactive slot, which may never fit [EF-4.4].
+   * Anything else is the command's final `failed`.
+   */
+  private stopped(
+    fail: ReturnType<typeof failureReporter>,
+    base: Omit<EventReport, 'kind'>,
+    err: unknown,
+    at: { model: string; slot: Slot; writer?: ArtifactWriter },
+  ): EventReport {
+    try {
+      at.writer?.close()
+    } catch {
+      /* closing a file on a failing disk: nothing more to do */
+    }
+    const cause = asStorageError(err, 'writing the artifact')
+    if (storageCode(cause) && at.writer) {
+      try {
+        this.d.slots.clear(at.model, at.slot)
+      } catch {
+        /* the disk refuses even that: the next attempt clears it */
+      }
+    }
+    if (!TRANSIENT_CODES.has(codeOf(cause))) return fail('failed', cause)
+    const ev: EventReport = {
+      ...base,
+      kind: 'deferred',
+      code: codeOf(cause),
+      message: (cause as Error).message.slice(0, 2000),
+    }
+    this.d.report(ev)
+    return ev
+  }
 
   /**
    * Fetches the chunks the device lacks into `writer`: over HTTP first when the
@@ -225,6 +291,8 @@ export class Updater {
         })
         received += st.receivedBytes
       } catch (err) {
+        // A full disk fails MQTT just the same: stop here.
+        if (storageCode(err)) throw err
         // Whatever arrived is kept; MQTT fetches the rest.
         report({
           ...base,

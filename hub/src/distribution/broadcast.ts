@@ -239,7 +239,8 @@ export class Distributor {
   private nextBroadcast(): Job | undefined {
     const now = this.o.now()
     for (const s of this.sessions.values()) {
-      if (!s.broadcasting || s.pending.size === 0) continue
+      // Never to an empty audience: every receiver finished or went silent [EF-2.7].
+      if (!s.broadcasting || s.pending.size === 0 || s.receivers.size === 0) continue
       let slowest = Number.POSITIVE_INFINITY
       for (const r of s.receivers.values())
         if (now - r.lastAck < this.o.receiverTimeoutMs && r.ackSeq < slowest) slowest = r.ackSeq
@@ -309,9 +310,8 @@ export class Distributor {
     for (const [k, s] of this.sessions) {
       for (const [d, r] of s.receivers) if (now - r.lastAck > 10 * this.o.receiverTimeoutMs) s.receivers.delete(d)
       if (
-        s.pending.size === 0 &&
         !s.gatherTimer &&
-        (s.receivers.size === 0 || now - s.lastBroadcastAt > this.o.lingerMs)
+        (s.receivers.size === 0 || (s.pending.size === 0 && now - s.lastBroadcastAt > this.o.lingerMs))
       )
         this.sessions.delete(k)
     }

@@ -4,7 +4,7 @@
 import { randomUUID, type KeyObject } from 'node:crypto'
 import { EdgeFleetError, PROTOCOL_VERSION, cmdCodec, signDocument, topics, type DeployCmd } from '@edgefleet/shared'
 import type { Logger } from 'pino'
-import type { HubStore, BuildRow, DeploymentRow, DeviceRow } from '../store/index.js'
+import type { HubStore, BuildRow, DeploymentRow, DeploymentDeviceRow, DeviceRow } from '../store/index.js'
 import type { Builder } from '../build/builder.js'
 import { parseTarget } from './target.js'
 
@@ -106,10 +106,13 @@ export class Deployer {
    * command ids, so an agent that already ran one only reports again [EF-2.3.2].
    */
   async resendOpen(deviceId: string): Promise<void> {
-    for (const a of this.deps.store.deployments.openForDevice(deviceId)) {
-      const d = this.deps.store.deployments.get(a.deploymentId)
-      const b = a.buildId !== null ? this.deps.store.registry.getBuildById(a.buildId) : undefined
-      if (d && b) await this.send(d, deviceId, b, a.cmdId ?? undefined)
-    }
+    for (const a of this.deps.store.deployments.openForDevice(deviceId)) await this.resend(a)
+  }
+
+  /** Resends one open assignment with its original command id (reconnects, reconciliation [EF-2.1.4]). */
+  async resend(a: Pick<DeploymentDeviceRow, 'deploymentId' | 'deviceId' | 'buildId' | 'cmdId'>): Promise<void> {
+    const d = this.deps.store.deployments.get(a.deploymentId)
+    const b = a.buildId !== null ? this.deps.store.registry.getBuildById(a.buildId) : undefined
+    if (d && b) await this.send(d, a.deviceId, b, a.cmdId ?? undefined)
   }
 }

@@ -180,14 +180,36 @@ export class DeploymentStore {
     return rows.map(ddRow)
   }
 
-  /** Online devices that still have to download this artifact for an open assignment. */
-  openReceivers(artifact: string): number {
+  /** Open assignments of online devices not updated since `before` (ms): the reconciler resends them [EF-2.1.4]. */
+  idleOpen(before: number, limit = 500): DeploymentDeviceRow[] {
+    const rows = this.db
+      .prepare(
+        `SELECT dd.* FROM deployment_devices dd JOIN devices d ON d.id = dd.device_id
+         WHERE d.online = 1 AND dd.updated_at < ? AND dd.state NOT IN ('activated','rejected','health_failed','failed','rolled_back')
+         ORDER BY dd.updated_at LIMIT ?`,
+      )
+      .all(before, limit) as RawDD[]
+    return rows.map(ddRow)
+  }
+
+  /** Records why an assignment waits (a `deferred` event's code) without moving its state [EF-2.4.1]. */
+  setNote(deploymentId: string, deviceId: string, code: string | null, message: string | null, now: number): void {
+    this.db
+      .prepare(
+        `UPDATE deployment_devices SET code = ?, message = ?, updated_at = ? WHERE deployment_id = ? AND device_id = ?
+         AND state NOT IN ('activated','rejected','health_failed','failed','rolled_back')`,
+      )
+      .run(code, message, now, deploymentId, deviceId)
+  }
+
+  /** Devices (online ones, or all with `offlineToo`) that still have to download this artifact for an open assignment. */
+  openReceivers(artifact: string, offlineToo = false): number {
     const r = this.db
       .prepare(
         `SELECT count(DISTINCT dd.device_id) AS n FROM deployment_devices dd JOIN builds b ON b.id = dd.build_id JOIN devices d ON d.id = dd.device_id
-         WHERE b.artifact = ? AND d.online = 1 AND dd.state IN ('pending','sent','received','downloading')`,
+         WHERE b.artifact = ? AND (d.online = 1 OR ?) AND dd.state IN ('pending','sent','received','downloading')`,
       )
-      .get(artifact) as { n: number }
+      .get(artifact, offlineToo ? 1 : 0) as { n: number }
     return r.n
   }
 

@@ -18,6 +18,8 @@ export const EVENT_KINDS = [
   'chunk_rejected',
   /** A model version was activated on a later execution provider than the profile's first: `message` says why [EF-5.7]. */
   'provider_fallback',
+  /** The command could not go on for a transient reason (`code`: storage full, connection lost); the agent retries by itself (not a result) [EF-2.4.1]. */
+  'deferred',
 ] as const
 
 export const DeviceEvent = Type.Object(

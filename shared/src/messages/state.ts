@@ -2,7 +2,7 @@
 // publishes {online:false} on the same topic [EF-2.1].
 import { Type, type Static } from '@sinclair/typebox'
 import { codec } from '../schema.js'
-import { Digest, Id, ProtocolVersion, Timestamp, Version } from './common.js'
+import { Digest, ErrorCodeField, Id, ProtocolVersion, Timestamp, Version } from './common.js'
 import { Precision } from './manifest.js'
 
 export const LoadedModel = Type.Object(
@@ -18,6 +18,23 @@ export const LoadedModel = Type.Object(
   { additionalProperties: false },
 )
 export type LoadedModel = Static<typeof LoadedModel>
+
+/** A deployment outcome the agent knows, so the hub can repair a lost event from the state [EF-2.1.4]. */
+export const KnownOutcome = Type.Object(
+  {
+    deploymentId: Type.String({ maxLength: 64 }),
+    kind: Type.Union([
+      Type.Literal('activated'),
+      Type.Literal('rejected'),
+      Type.Literal('health_failed'),
+      Type.Literal('failed'),
+      Type.Literal('rolled_back'),
+    ]),
+    code: Type.Optional(ErrorCodeField),
+  },
+  { additionalProperties: false },
+)
+export type KnownOutcome = Static<typeof KnownOutcome>
 
 export const DeviceState = Type.Object(
   {
@@ -36,6 +53,8 @@ export const DeviceState = Type.Object(
     idle: Type.Optional(Type.Boolean()),
     /** The hub public key the agent trusts now; the hub re-announces a rotation to an agent still on an older one [EF-3.6]. */
     hubKey: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9_-]{43}$' })),
+    /** Final outcomes of the device's latest deployments, newest last (at most 32) [EF-2.1.4]. */
+    outcomes: Type.Optional(Type.Array(KnownOutcome, { maxItems: 32 })),
     /** Port of the local inference API on the device's loopback. */
     apiPort: Type.Optional(Type.Integer({ minimum: 0, maximum: 65535 })),
   },

@@ -12,7 +12,9 @@ import {
 } from '@edgefleet/shared'
 import type { Logger } from 'pino'
 import type { AgentDb } from '../../store/db.js'
-import type { EventReport, Updater } from '../../updater/updater.js'
+import { storageCode } from '../../store/faults.js'
+import { isDeferred, type EventReport, type Updater } from '../../updater/updater.js'
+import type { DeferredCmds } from './deferred.js'
 import type { HubTrust } from '../../trust.js'
 
 export interface CmdContext {
@@ -28,6 +30,8 @@ export interface CmdContext {
   now: () => number
   /** Runtime commands (shadow, promote, discard, capture-policy, conditions) [EF-2.3.4-7]. */
   runtime: (cmd: Exclude<Cmd, { type: 'deploy' | 'rollback' | 'hub-key' }>) => Promise<EventReport>
+  /** Runs a deferred command again after a reconnect or a back-off [EF-2.4.1]; without it the hub's resend does. */
+  deferred?: DeferredCmds
 }
 
 export async function handleCmd(ctx: CmdContext, payload: Buffer): Promise<void> {
@@ -65,16 +69,37 @@ export async function handleCmd(ctx: CmdContext, payload: Buffer): Promise<void>
   }
   inProgress.add(cmd.id)
   try {
-    ctx.db.setCmd(cmd.id, 'running', undefined, ctx.now())
+    logCmd(ctx, cmd.id, 'running', undefined)
     const result =
       cmd.type === 'deploy'
         ? await ctx.updater.deploy(cmd)
         : cmd.type === 'rollback'
           ? await ctx.updater.rollback(cmd)
           : await ctx.runtime(cmd)
-    ctx.db.setCmd(cmd.id, 'done', result, ctx.now())
+    // A deferred command is not done: it stays 'running' (a restart runs it again) and is retried [EF-2.4.1].
+    if (isDeferred(result)) {
+      ctx.deferred?.schedule(cmd.id, () => {
+        handleCmd(ctx, payload).catch((err: Error) => ctx.log.error({ err: err.message }, 'deferred command failed'))
+      })
+      return
+    }
+    ctx.deferred?.settled(cmd.id)
+    logCmd(ctx, cmd.id, 'done', result)
   } finally {
     inProgress.delete(cmd.id)
+  }
+}
+
+/**
+ * Records a command in the log; a disk too full for it does not stop the
+ * command [EF-7.3.1]: it runs unrecorded, and a redelivery at worst runs an
+ * idempotent command again.
+ */
+function logCmd(ctx: CmdContext, id: string, status: 'running' | 'done', result: unknown): void {
+  try {
+    ctx.db.setCmd(id, status, result, ctx.now())
+  } catch (err) {
+    ctx.log.warn({ code: storageCode(err) ?? codeOf(err), cmd: id, err: (err as Error).message }, 'command log write failed')
   }
 }
 

@@ -15,5 +15,8 @@ export function handleEvent(ctx: HandlerContext, deviceId: string, payload: Buff
   if (ev.kind === 'downloaded' && ev.model)
     ctx.metrics.histograms.downloadBytes.observe(ev.receivedBytes ?? ev.bytes ?? 0, { model: ev.model })
   ctx.store.deployments.insertEvent(ev, now)
+  // Deferred: the device retries by itself; the assignment shows why it waits [EF-2.4.1].
+  if (ev.kind === 'deferred' && ev.deploymentId)
+    return ctx.store.deployments.setNote(ev.deploymentId, deviceId, ev.code ?? null, ev.message ?? null, now)
   ctx.store.deployments.applyEvent(ev, now)
 }
