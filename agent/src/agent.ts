@@ -515,7 +515,12 @@ async function startParts(
     now,
     runtime: svc.handle,
     onTrustChanged: publishState, // the state names the trusted key [EF-3.6]
-    deferred: (parts.deferred = new DeferredCmds({ onReconnect: net.transport.onReconnect! })),
+    deferred: (parts.deferred = new DeferredCmds({
+      onReconnect: (fn) => {
+        net.reconnectListeners.add(fn)
+        return () => net.reconnectListeners.delete(fn)
+      },
+    })),
   }
   links.conn = connectToHub(b, cmdCtx, out, net, publishState, parts)
 

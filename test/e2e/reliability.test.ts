@@ -8,7 +8,7 @@ import { existsSync, linkSync, mkdtempSync, readFileSync, readdirSync, rmSync, w
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { execFileSync } from 'node:child_process'
-import { startHub, startAgent, startFleet, api, waitFor, wakeInput, MODELS } from '../support/fleet.mjs'
+import { startHub, startAgent, startFleet, api, waitFor, MODELS } from '../support/fleet.mjs'
 import { startMosquitto, freePort, type Mosquitto } from '../support/mosquitto.mjs'
 import { matmulModel } from '../support/models.mjs'
 import { canMount, mountTmpfs, fillDisk, freeBytes } from '../support/faults.mjs'
@@ -42,7 +42,9 @@ const finished = (hub: () => Hub, id: string, timeoutMs = 90_000) =>
   )
 const events = async (hub: Hub, deviceId: string): Promise<Ev[]> =>
   (await api(hub.httpUrl, 'GET', `/api/v1/devices/${deviceId}`)).events as Ev[]
-const bigInput = () => ({ x: { type: 'float32', dims: [1, 1024], data: Array.from({ length: 1024 }, (_, i) => i / 1024) } })
+const bigInput = () => ({
+  x: { type: 'float32', dims: [1, 1024], data: Array.from({ length: 1024 }, (_, i) => i / 1024) },
+})
 const alive = (pid: number) => {
   try {
     process.kill(pid, 0)
@@ -83,7 +85,12 @@ describe.skipIf(!canMount())('a full disk under the agent (real tmpfs)', () => {
     hub = await startHub({ dataDir: join(tmp, 'hub') })
     secret = (await api(hub.httpUrl, 'POST', '/api/v1/devices', { id: 'full', profile: 'industrial-x86' })).secret
     for (let v = 1; v <= 4; v++)
-      await api(hub.httpUrl, 'POST', `/api/v1/models?name=big&version=${v}.0.0&options=${FP32}`, await matmulModel(6e6, v))
+      await api(
+        hub.httpUrl,
+        'POST',
+        `/api/v1/models?name=big&version=${v}.0.0&options=${FP32}`,
+        await matmulModel(6e6, v),
+      )
     agent = await launch()
   })
 
@@ -153,5 +160,155 @@ describe.skipIf(!canMount())('a full disk under the agent (real tmpfs)', () => {
     const done = await finished(() => hub, id, 60_000)
     expect(done[0].state).toBe('activated')
     expect(alive(agent.pid)).toBe(true)
+  })
+})
+
+describe('transport faults during deployments (embedded broker)', () => {
+  const tmp = mkdtempSync(join(tmpdir(), 'ef-transport-'))
+  let hub: Hub
+  let agents: Awaited<ReturnType<typeof startFleet>>
+  let mqttPort = 0
+  let httpPort = 0
+  const launchHub = () => startHub({ dataDir: join(tmp, 'hub'), mqttPort, httpPort })
+  const killHub = async () => {
+    hub.proc.kill('SIGKILL')
+    await new Promise((r) => hub.proc.once('exit', r))
+  }
+
+  beforeAll(async () => {
+    mqttPort = await freePort()
+    httpPort = await freePort()
+    hub = await launchHub()
+    agents = await startFleet(
+      hub,
+      [1, 2, 3].map((i) => ({ id: `t${i}`, profile: 'industrial-x86', tags: { fleet: 't' } })),
+      { tmp },
+    )
+    await waitFor(
+      async () => (await api(hub.httpUrl, 'GET', '/api/v1/devices')).items.every((d: { online: boolean }) => d.online),
+      { what: 'agents online' },
+    )
+  })
+
+  afterAll(async () => {
+    await Promise.all((agents ?? []).map((a) => a.stop()))
+    await hub?.stop()
+    rmSync(tmp, { recursive: true, force: true })
+  })
+
+  it('a broker outage at the start of a download still ends activated (hub kill -9 0-300 ms after deploy)', async () => {
+    for (let v = 1; v <= 4; v++)
+      await api(
+        hub.httpUrl,
+        'POST',
+        `/api/v1/models?name=s&version=${v}.0.0&options=${FP32}`,
+        await matmulModel(3e6, 10 + v),
+      )
+    for (const [i, delayMs] of [0, 100, 200, 300].entries()) {
+      const id = await deploy(hub, 's', `${i + 1}.0.0`, 'tag=fleet=t')
+      await new Promise((r) => setTimeout(r, delayMs))
+      await killHub()
+      hub = await launchHub()
+      const done = await finished(() => hub, id, 90_000)
+      expect(
+        done.map((d) => d.state),
+        `kill ${delayMs} ms after deploy`,
+      ).toEqual(['activated', 'activated', 'activated'])
+    }
+    for (const a of agents) expect((await api(a.url, 'GET', '/v1/models')).items[0].version).toBe('4.0.0')
+  })
+
+  it('a hub restart mid-broadcast finishes within 2x an uninterrupted transfer, repairing at most what agents lacked', async () => {
+    const size = 16e6
+    for (let v = 1; v <= 2; v++)
+      await api(
+        hub.httpUrl,
+        'POST',
+        `/api/v1/models?name=r&version=${v}.0.0&options=${FP32}`,
+        await matmulModel(size, 20 + v),
+      )
+    let t = Date.now()
+    await finished(() => hub, await deploy(hub, 'r', '1.0.0', 'tag=fleet=t'))
+    const uninterruptedMs = Date.now() - t
+
+    t = Date.now()
+    const id = await deploy(hub, 'r', '2.0.0', 'tag=fleet=t')
+    const held = await waitFor(
+      async () => {
+        const rows = await assignments(hub, id)
+        return rows.some((d) => d.bytes > size * 0.3) ? rows : undefined
+      },
+      { intervalMs: 20, what: 'transfer under way' },
+    )
+    const killedAt = Date.now()
+    await killHub()
+    hub = await launchHub()
+    const downMs = Date.now() - killedAt
+    const done = await finished(() => hub, id, 120_000)
+    const interruptedMs = Date.now() - t - downMs
+    expect(done.map((d) => d.state)).toEqual(['activated', 'activated', 'activated'])
+    const stats = (await api(hub.httpUrl, 'GET', '/api/v1/hub')).distribution as {
+      repairBytes: number
+      broadcastBytes: number
+    }
+    // What the agents lacked at the kill (progress rows lag a little, so this over-counts slightly).
+    const lacked = held.reduce((s, d) => s + Math.max(0, size - d.bytes), 0)
+    console.log(
+      `[reliability] uninterrupted ${uninterruptedMs} ms, interrupted ${interruptedMs} ms (+${downMs} ms hub down); after restart broadcast ${stats.broadcastBytes} B, repair ${stats.repairBytes} B, lacked ${lacked} B`,
+    )
+    expect(stats.repairBytes).toBeLessThanOrEqual(lacked)
+    expect(stats.broadcastBytes).toBeGreaterThan(0) // the restarted hub broadcast to the re-joined agents
+    expect(interruptedMs).toBeLessThanOrEqual(2 * uninterruptedMs)
+  })
+})
+
+describe('a device event the broker acknowledged but never delivered (Mosquitto)', () => {
+  const tmp = mkdtempSync(join(tmpdir(), 'ef-lost-'))
+  let hub: Hub
+  let mosq: Mosquitto
+  let agents: Awaited<ReturnType<typeof startFleet>>
+
+  beforeAll(async () => {
+    mosq = await startMosquitto(join(tmp, 'mosquitto'))
+    hub = await startHub({
+      dataDir: join(tmp, 'hub'),
+      extraArgs: ['--broker', mosq.url, '--mosquitto-dir', mosq.dir, '--mosquitto-pid-file', mosq.pidFile],
+    })
+    agents = await startFleet(hub, [{ id: 'lossy', profile: 'industrial-x86' }], { tmp, mqttUrl: mosq.url })
+    await waitFor(async () => (await api(hub.httpUrl, 'GET', '/api/v1/devices/lossy')).device.online, {
+      what: 'agent online',
+    })
+  })
+
+  afterAll(async () => {
+    await Promise.all((agents ?? []).map((a) => a.stop()))
+    await hub?.stop()
+    await mosq?.stop()
+    rmSync(tmp, { recursive: true, force: true })
+  })
+
+  it('repairs the deployment from the device state within 30 s', async () => {
+    for (const v of ['1.0.0', '1.0.1'])
+      await api(
+        hub.httpUrl,
+        'POST',
+        `/api/v1/models?name=wake&version=${v}&options=${FP32}`,
+        readFileSync(v === '1.0.0' ? MODELS.wakeHello : MODELS.wakeNamaste),
+      )
+    await finished(() => hub, await deploy(hub, 'wake', '1.0.0', 'device=lossy'))
+    // Mosquitto acknowledges and drops what the ACL denies: the device's events vanish from here on.
+    const acl = join(mosq.dir, 'acl')
+    writeFileSync(acl, readFileSync(acl, 'utf8').replace(/^pattern write ef\/v1\/dev\/%u\/events$/m, ''))
+    execFileSync('kill', ['-HUP', String(mosq.proc.pid)])
+    await new Promise((r) => setTimeout(r, 300))
+    const t = Date.now()
+    const id = await deploy(hub, 'wake', '1.0.1', 'device=lossy')
+    const done = await finished(() => hub, id, 30_000)
+    expect(done[0].state).toBe('activated')
+    expect(Date.now() - t).toBeLessThan(30_000)
+    // The device's own events never arrived: only the reconciliation moved the row.
+    const evs = (await events(hub, 'lossy')).filter((e) => e.deploymentId === id)
+    expect(evs.map((e) => e.kind)).toEqual(['activated'])
+    expect((await api(agents[0].url, 'GET', '/v1/models')).items[0].version).toBe('1.0.1')
   })
 })

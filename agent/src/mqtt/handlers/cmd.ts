@@ -99,7 +99,10 @@ function logCmd(ctx: CmdContext, id: string, status: 'running' | 'done', result:
   try {
     ctx.db.setCmd(id, status, result, ctx.now())
   } catch (err) {
-    ctx.log.warn({ code: storageCode(err) ?? codeOf(err), cmd: id, err: (err as Error).message }, 'command log write failed')
+    ctx.log.warn(
+      { code: storageCode(err) ?? codeOf(err), cmd: id, err: (err as Error).message },
+      'command log write failed',
+    )
   }
 }
 
