@@ -90,12 +90,13 @@ interface DeviceRow {
   online: boolean
   models: { name: string; version: string }[]
   tags: Record<string, string>
+  agentVersion: string | null
 }
 
 const devicesList = command({
   name: 'devices list',
   aliases: ['device list'],
-  summary: ['devices list', 'list devices with profile, online state and model'],
+  summary: ['devices list', 'list devices with profile, online state, agent version and models'],
   help: `edgefleet devices list [--json]`,
   options: {},
   async run({ hub, emit }) {
@@ -106,13 +107,14 @@ const devicesList = command({
           id: d.id,
           profile: d.profile,
           state: d.status !== 'active' ? d.status : d.online ? 'online' : 'offline',
+          agent: d.agentVersion,
           models: d.models.map((m) => `${m.name}@${m.version}`).join(',') || null,
           tags:
             Object.entries(d.tags)
               .map(([k, v]) => `${k}=${v}`)
               .join(',') || null,
         })),
-        ['id', 'profile', 'state', 'models', 'tags'],
+        ['id', 'profile', 'state', 'agent', 'models', 'tags'],
       ),
     )
     return 0

@@ -131,8 +131,33 @@ describe('edgefleet CLI against a running hub', () => {
     const r = await run(['devices', 'list', '--hub', t.hub.httpUrl])
     expect(r.code).toBe(0)
     const lines = r.out.trim().split('\n')
-    expect(lines[0]).toMatch(/^ID\s+PROFILE\s+STATE\s+MODELS\s+TAGS$/)
-    expect(lines[1]).toMatch(/^cli-1\s+gateway-rpi4\s+offline\s+-\s+site=north$/)
+    expect(lines[0]).toMatch(/^ID\s+PROFILE\s+STATE\s+AGENT\s+MODELS\s+TAGS$/)
+    expect(lines[1]).toMatch(/^cli-1\s+gateway-rpi4\s+offline\s+-\s+-\s+site=north$/)
+  })
+
+  it('devices list shows the agent version a device reported in its state', async () => {
+    const state = {
+      v: 1,
+      deviceId: 'cli-2',
+      online: true,
+      ts: 1,
+      profile: 'industrial-x86',
+      agentVersion: '0.2.0',
+      models: [],
+    }
+    expect(t.hub.store.devices.setState('cli-2', state as Parameters<typeof t.hub.store.devices.setState>[1], 1)).toBe(
+      true,
+    )
+    const r = await run(['devices', 'list', '--hub', t.hub.httpUrl])
+    expect(r.out).toMatch(/^cli-2\s+industrial-x86\s+online\s+0\.2\.0\s+-/m)
+    const json = JSON.parse((await run(['devices', 'list', '--json', '--hub', t.hub.httpUrl])).out) as {
+      id: string
+      agentVersion: string | null
+    }[]
+    expect(json.map((d) => [d.id, d.agentVersion])).toEqual([
+      ['cli-1', null],
+      ['cli-2', '0.2.0'],
+    ])
   })
 
   it("a hub error exits 1 with the hub's code", async () => {

@@ -50,6 +50,8 @@ const DeviceOut = Type.Object({
   apiPort: Type.Union([Type.Integer(), Type.Null()]),
   /** The hub key the agent last said it trusts (null before it reported one) [EF-3.6]. */
   hubKey: Type.Union([Type.String(), Type.Null()]),
+  /** The agent version the device last reported (null before its first state) [EF-2.1]. */
+  agentVersion: Type.Union([Type.String(), Type.Null()]),
 })
 
 export function deviceOut(d: DeviceRow): Static<typeof DeviceOut> {
@@ -70,6 +72,7 @@ export function deviceOut(d: DeviceRow): Static<typeof DeviceOut> {
     })),
     apiPort: d.state?.apiPort ?? null,
     hubKey: d.state?.hubKey ?? null,
+    agentVersion: d.state?.agentVersion ?? null,
   }
 }
 
