@@ -99,6 +99,10 @@ export const ERRORS = {
     status: 422,
     message: 'the model does not run with guessed sizes for its symbolic dimensions; give their shapes',
   },
+  EF_ERR_MODEL_RUN_FAILED: {
+    status: 422,
+    message: 'the float model does not run on the inputs made from its shapes and the given values; check them',
+  },
   EF_ERR_CALIBRATION_INVALID: {
     status: 400,
     message: 'calibration tensors do not match the model inputs (shape, type) or the folder holds none',

@@ -104,7 +104,11 @@ async function attempt(g: GenerationInputs, precision: Precision, keepFloat?: nu
   report.accuracy = proof.accuracy
   const fitMisses = [...proof.fitMisses]
   if (!proof.accuracyMisses.length && !fitMisses.length && g.measureRam) {
-    const ram = await measureRss(built.bytes, g.validation[0], { threads: g.threads })
+    const ram = await measureRss(built.bytes, g.validation[0], { threads: g.threads }).catch((err: unknown) => {
+      report.reason = `RAM not measurable: ${(err as Error).message}`
+      return undefined
+    })
+    if (!ram) return { report, accuracyOnly: false }
     report.ramPeakMb = Math.round(ram.peakMb)
     if (ram.peakMb > g.budgets.ramMb)
       fitMisses.push(

@@ -180,8 +180,17 @@ async function floatReferences(
     return await runAll(session, samples)
   } catch (err) {
     const guessed = inputs.filter((i) => !shapes?.[i.name] && i.dims.some((d) => typeof d !== 'number' || d < 0))
-    if (!guessed.length) throw err
     const first = samples[0] ?? {}
+    if (!guessed.length) {
+      const fed = inputs.map((i) => `${i.name} [${first[i.name]?.dims.join(',') ?? '?'}]`).join(', ')
+      throw new EdgeFleetError(
+        'EF_ERR_MODEL_RUN_FAILED',
+        `the float model does not run on the inputs made from its declared shapes and the given --shape/--value (${fed}). ` +
+          `Check each --shape and --value (e.g. a window length or sample rate the model requires), or give real inputs with --calibration. ` +
+          `ONNX Runtime said: ${(err as Error).message.split('\n')[0]}`,
+        { cause: err },
+      )
+    }
     const which = guessed
       .map((i) => `${i.name} [${i.dims.join(', ')}] (tried ${first[i.name]?.dims.join(',') ?? '?'})`)
       .join('; ')

@@ -84,6 +84,17 @@ describe('compile and symbolic dims', () => {
     expect(JSON.parse(r.out).code).toBe('EF_ERR_MODEL_INVALID')
   })
 
+  it('a given shape the model cannot run (x=1,7 against b[1,10]): EF_ERR_MODEL_RUN_FAILED listing what was fed', async () => {
+    const r = await run(compileArgs('wrongsize', '--shape', 'x=1,7'))
+    expect(r.code).toBe(1)
+    const body = JSON.parse(r.out) as { code: string; message: string }
+    expect(body.code).toBe('EF_ERR_MODEL_RUN_FAILED')
+    expect(body.message).toContain('x [1,7]')
+    expect(body.message).toMatch(/Check each --shape and --value/)
+    expect(body.message).toMatch(/ONNX Runtime said: /)
+    expect(existsSync(join(dir, 'wrongsize.onnx'))).toBe(false)
+  })
+
   it('--output naming an output the model lacks: EF_ERR_MODEL_INVALID', async () => {
     const r = await run(compileArgs('noout', '--shape', 'x=1,10', '--output', 'z=scores'))
     expect(r.code).toBe(1)
