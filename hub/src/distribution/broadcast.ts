@@ -7,9 +7,13 @@
 // joined, or that an agent lost, is sent to that agent alone on its repair
 // topic. Memory stays bounded everywhere: the hub reads each chunk from disk
 // when it publishes it, at most `window` publishes await their PUBACK, and the
-// broadcast runs at most `aheadChunks` ahead of the slowest receiver that is
-// still acknowledging — aedes PUBACKs long before slow subscribers have the
-// data, so pacing looks at delivery, not at PUBACKs.
+// broadcast runs at most `aheadChunks` ahead of what the receivers
+// acknowledged — brokers PUBACK long before slow subscribers have the data, so
+// pacing looks at delivery, not at PUBACKs. The slowest tenth of the receivers
+// does not pace it: one slow or silent device must not hold back a fleet; it
+// keeps listening and asks for what it still lacks afterwards (repair).
+// A session lives until its receivers are done or silent, so their late
+// repair requests are still judged against what is on its way to them.
 import { chunkOffsets, topics, type FetchRequest } from '@edgefleet/shared'
 import type { Logger } from 'pino'
 import type { HubStore } from '../store/index.js'
@@ -23,8 +27,10 @@ export interface DistributorOptions {
   now?: () => number
   /** Publishes awaiting their PUBACK at once. */
   window?: number
-  /** How far (in chunks) the broadcast may run ahead of the slowest live receiver. */
+  /** How far (in chunks) the broadcast may run ahead of the receivers that pace it. */
   aheadChunks?: number
+  /** Share of the live receivers, the slowest, that do not pace the broadcast (at least one of two or more). */
+  stragglerShare?: number
   /** Longest wait after the first join before broadcasting, so a wave joins together. */
   gatherMs?: number
   /** How many receivers to expect for an artifact (online devices it is being deployed to): the gathering ends early once they all joined. */
@@ -36,10 +42,10 @@ export interface DistributorOptions {
 export const defaultDistributorOptions = {
   window: 32,
   aheadChunks: 64,
+  /** A tenth: a few slow devices cost repairs later, never the whole fleet's time. */
+  stragglerShare: 0.1,
   /** 5 seconds: commands to a large wave arrive over a few seconds; the wait ends as soon as every expected receiver joined. */
   gatherMs: 5000,
-  /** A session whose broadcast is finished is closed after this long; a later wave opens a new one. */
-  lingerMs: 2000,
   /** 15 seconds: a broker serving hundreds of receivers leaves long gaps. */
   receiverTimeoutMs: 15_000,
 }
@@ -62,11 +68,14 @@ interface Session {
   pending: Set<number>
   /** index → broadcast sequence number, for chunks already broadcast. */
   seqOf: Map<number, number>
+  /** index → when it was last broadcast (ms): a chunk sent long ago and still missing was lost. */
+  sentAt: Map<number, number>
   nextSeq: number
   receivers: Map<string, Receiver>
   broadcasting: boolean
+  /** The position it paces on (paceSeq), and the acks, joins and leaves since it was worked out. */
+  pace: { seq: number | undefined; changes: number }
   gatherTimer?: NodeJS.Timeout
-  lastBroadcastAt: number
   openedAt: number
 }
 
@@ -89,7 +98,6 @@ export interface DistributionStats {
 export class Distributor {
   private readonly o: Required<Omit<DistributorOptions, 'now' | 'expectedReceivers'>> & {
     now: () => number
-    lingerMs: number
     expectedReceivers?: (artifact: string) => number
   }
   private readonly sessions = new Map<string, Session>()
@@ -144,12 +152,15 @@ export class Distributor {
           const seq = s.seqOf.get(req.last)
           if (seq !== undefined && seq > r.ackSeq) r.ackSeq = seq
           r.lastAck = this.o.now()
+          s.pace.changes++
         }
         break
       }
-      case 'done':
-        this.sessions.get(req.artifact)?.receivers.delete(req.deviceId)
+      case 'done': {
+        const s = this.sessions.get(req.artifact)
+        if (s?.receivers.delete(req.deviceId)) s.pace.changes++
         break
+      }
     }
     this.pump()
   }
@@ -173,24 +184,42 @@ export class Distributor {
         layout,
         pending: new Set(),
         seqOf: new Map(),
+        sentAt: new Map(),
         nextSeq: 0,
         receivers: new Map(),
         broadcasting: false,
-        lastBroadcastAt: this.o.now(),
+        pace: { seq: undefined, changes: 1 },
         openedAt: this.o.now(),
       }
       this.sessions.set(artifact, s)
       s.gatherTimer = setTimeout(() => this.startBroadcast(s!), this.o.gatherMs)
     }
+    // A later wave finds a finished broadcast that nobody listens to any more: broadcast again.
+    const newPass = !s.gatherTimer && s.pending.size === 0 && !this.listening(s, device)
+    // While a wave gathers, its members' chunks all go into the coming broadcast.
+    const gathering = newPass || s.gatherTimer !== undefined
     // A (re)joining receiver has seen nothing of what was broadcast so far.
     s.receivers.set(device, { ackSeq: s.nextSeq - 1, lastAck: this.o.now() })
+    s.pace.changes++
     for (const i of missing) {
       // Broadcast already passed it (before this agent subscribed): send it alone.
-      if (s.seqOf.has(i)) this.enqueueRepair(device, artifact, i)
+      if (s.seqOf.has(i) && !gathering) this.enqueueRepair(device, artifact, i)
       else s.pending.add(i)
+    }
+    if (newPass && s.pending.size > 0) {
+      s.broadcasting = false
+      s.openedAt = this.o.now()
+      s.gatherTimer = setTimeout(() => this.startBroadcast(s), this.o.gatherMs)
     }
     if (s.gatherTimer && this.o.expectedReceivers && s.receivers.size >= this.o.expectedReceivers(artifact))
       this.startBroadcast(s)
+  }
+
+  /** Whether a receiver other than `except` is still downloading (heard from lately). */
+  private listening(s: Session, except: string): boolean {
+    const now = this.o.now()
+    for (const [d, r] of s.receivers) if (d !== except && now - r.lastAck < this.o.receiverTimeoutMs) return true
+    return false
   }
 
   private startBroadcast(s: Session): void {
@@ -212,20 +241,30 @@ export class Distributor {
   private repair(device: string, artifact: string, chunks: number[]): void {
     const s = this.sessions.get(artifact)
     const r = s?.receivers.get(device)
-    const live = r !== undefined && this.o.now() - r.lastAck < this.o.receiverTimeoutMs
+    const now = this.o.now()
     for (const i of chunks) {
       // Still to come in the broadcast: it will arrive without a second copy.
       if (s?.pending.has(i)) continue
-      // Broadcast after the last chunk this receiver confirmed: most likely still
-      // queued in the broker for it (chunks arrive in order). Repairing it now
-      // would send it twice; if it was really lost, the receiver asks again.
-      const seq = s?.seqOf.get(i)
-      if (live && seq !== undefined && seq > r.ackSeq) {
+      if (s && r && this.onItsWay(s, r, i, now)) {
         this.stats.prematureRepairs++
         continue
       }
       this.enqueueRepair(device, artifact, i)
     }
+  }
+
+  /**
+   * Broadcast after the last chunk this receiver confirmed, and either it is
+   * still confirming or the chunk left recently: most likely still queued in
+   * the broker for it (chunks arrive in order). Repairing it now would send it
+   * twice, and under load such duplicates snowball; if it was really lost, the
+   * receiver asks again. A receiver that never confirms anything gets it once
+   * the chunk is `receiverTimeoutMs` old.
+   */
+  private onItsWay(s: Session, r: Receiver, index: number, now: number): boolean {
+    const seq = s.seqOf.get(index)
+    if (seq === undefined || seq <= r.ackSeq) return false
+    return now - r.lastAck < this.o.receiverTimeoutMs || now - (s.sentAt.get(index) ?? 0) < this.o.receiverTimeoutMs
   }
 
   private enqueueRepair(device: string, artifact: string, index: number): void {
@@ -235,20 +274,41 @@ export class Distributor {
     this.repairs.push({ artifact, index, device })
   }
 
+  /**
+   * The acknowledged position the broadcast paces on [EF-2.7]: that of the
+   * slowest live receiver once the slowest `stragglerShare` of them (at least
+   * one of two or more) is left out; undefined when nobody is live. Worked
+   * out again after every 1/64 of the receivers reported (a sort per ack
+   * would cost seconds per chunk with 10,000 receivers), and each second.
+   */
+  private paceOf(s: Session, now: number, force = false): number | undefined {
+    if (force || s.pace.changes >= Math.max(1, s.receivers.size / 64))
+      s.pace = { seq: this.paceSeq(s, now), changes: 0 }
+    return s.pace.seq
+  }
+
+  private paceSeq(s: Session, now: number): number | undefined {
+    const acked: number[] = []
+    for (const r of s.receivers.values()) if (now - r.lastAck < this.o.receiverTimeoutMs) acked.push(r.ackSeq)
+    if (acked.length === 0) return undefined
+    acked.sort((a, b) => a - b)
+    const share = this.o.stragglerShare
+    const left = acked.length < 2 || share <= 0 ? 0 : Math.max(1, Math.floor(acked.length * share))
+    return acked[left]
+  }
+
   /** Next broadcast chunk allowed by flow control, across sessions. */
   private nextBroadcast(): Job | undefined {
     const now = this.o.now()
     for (const s of this.sessions.values()) {
       // Never to an empty audience: every receiver finished or went silent [EF-2.7].
       if (!s.broadcasting || s.pending.size === 0 || s.receivers.size === 0) continue
-      let slowest = Number.POSITIVE_INFINITY
-      for (const r of s.receivers.values())
-        if (now - r.lastAck < this.o.receiverTimeoutMs && r.ackSeq < slowest) slowest = r.ackSeq
-      if (slowest !== Number.POSITIVE_INFINITY && s.nextSeq - slowest > this.o.aheadChunks) continue
+      const pace = this.paceOf(s, now)
+      if (pace !== undefined && s.nextSeq - pace > this.o.aheadChunks) continue
       const index = Math.min(...s.pending)
       s.pending.delete(index)
       s.seqOf.set(index, s.nextSeq++)
-      s.lastBroadcastAt = now
+      s.sentAt.set(index, now)
       if (s.pending.size === 0)
         this.o.log.info(
           { artifact: s.artifact, receivers: s.receivers.size, chunks: s.nextSeq, ms: now - s.openedAt },
@@ -309,10 +369,9 @@ export class Distributor {
     }
     for (const [k, s] of this.sessions) {
       for (const [d, r] of s.receivers) if (now - r.lastAck > 10 * this.o.receiverTimeoutMs) s.receivers.delete(d)
-      if (
-        !s.gatherTimer &&
-        (s.receivers.size === 0 || (s.pending.size === 0 && now - s.lastBroadcastAt > this.o.lingerMs))
-      )
+      this.paceOf(s, now, true) // receivers that went silent stop pacing
+      // Finished (or nobody left to send to), and everyone is done or silent: a later wave opens a new session.
+      if (!s.gatherTimer && (s.receivers.size === 0 || (s.pending.size === 0 && !this.listening(s, ''))))
         this.sessions.delete(k)
     }
     this.pump()

@@ -5,6 +5,8 @@ import { MIGRATIONS } from './migrations.js'
 import { privateDatabase } from '../private-files.js'
 
 export type Db = Database.Database
+/** A prepared statement taking positional parameters. */
+export type Statement = Database.Statement
 
 export interface OpenDbOptions {
   /** Path of the database file; ':memory:' for unit tests. */

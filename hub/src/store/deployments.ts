@@ -1,6 +1,6 @@
 // Deployments and per-device progress, and the device event log.
 import { PROTOCOL_VERSION, type DeviceEvent } from '@edgefleet/shared'
-import type { Db } from './db.js'
+import type { Db, Statement } from './db.js'
 
 export const DEVICE_DEPLOY_STATES = [
   'pending',
@@ -85,11 +85,20 @@ const ddRow = (r: RawDD): DeploymentDeviceRow => ({
 })
 
 export class DeploymentStore {
+  /** Statements of the per-message paths (device events arrive several times a second per downloading device): prepared once. */
+  private readonly statements = new Map<string, Statement>()
+
   constructor(
     private readonly db: Db,
     /** Told each device a new deployment assigns (the telemetry version check's cache, EF-2.6.8). */
     private readonly onAssigned: (deviceId: string) => void = () => {},
   ) {}
+
+  private prepared(sql: string): Statement {
+    let st = this.statements.get(sql)
+    if (!st) this.statements.set(sql, (st = this.db.prepare(sql)))
+    return st
+  }
 
   create(
     d: DeploymentRow,
@@ -227,58 +236,53 @@ export class DeploymentStore {
    */
   applyEvent(ev: DeviceEvent, now: number): boolean {
     if (!ev.deploymentId) return false
-    const cur = this.db
-      .prepare('SELECT * FROM deployment_devices WHERE deployment_id = ? AND device_id = ?')
-      .get(ev.deploymentId, ev.deviceId) as RawDD | undefined
+    const cur = this.prepared('SELECT * FROM deployment_devices WHERE deployment_id = ? AND device_id = ?').get(
+      ev.deploymentId,
+      ev.deviceId,
+    ) as RawDD | undefined
     if (!cur) return false
     const next = ev.kind as string
     if (!RANK.has(next)) return false
     if (TERMINAL_STATES.has(cur.state)) return false
     if (!TERMINAL_STATES.has(next) && (RANK.get(next) ?? 0) < (RANK.get(cur.state) ?? 0)) return false
-    this.db
-      .prepare(
-        'UPDATE deployment_devices SET state = ?, bytes = COALESCE(?, bytes), total_bytes = COALESCE(?, total_bytes), code = ?, message = ?, updated_at = ? WHERE deployment_id = ? AND device_id = ?',
-      )
-      .run(
-        next,
-        ev.bytes ?? null,
-        ev.totalBytes ?? null,
-        ev.code ?? null,
-        ev.message ?? null,
-        now,
-        ev.deploymentId,
-        ev.deviceId,
-      )
+    this.prepared(
+      'UPDATE deployment_devices SET state = ?, bytes = COALESCE(?, bytes), total_bytes = COALESCE(?, total_bytes), code = ?, message = ?, updated_at = ? WHERE deployment_id = ? AND device_id = ?',
+    ).run(
+      next,
+      ev.bytes ?? null,
+      ev.totalBytes ?? null,
+      ev.code ?? null,
+      ev.message ?? null,
+      now,
+      ev.deploymentId,
+      ev.deviceId,
+    )
     return true
   }
 
   /** Progress-only update (downloading events) without a state change. */
   setProgress(deploymentId: string, deviceId: string, bytes: number, total: number, now: number): void {
-    this.db
-      .prepare(
-        'UPDATE deployment_devices SET bytes = ?, total_bytes = ?, updated_at = ? WHERE deployment_id = ? AND device_id = ?',
-      )
-      .run(bytes, total, now, deploymentId, deviceId)
+    this.prepared(
+      'UPDATE deployment_devices SET bytes = ?, total_bytes = ?, updated_at = ? WHERE deployment_id = ? AND device_id = ?',
+    ).run(bytes, total, now, deploymentId, deviceId)
   }
 
   insertEvent(ev: DeviceEvent | HubEvent, now: number): void {
-    this.db
-      .prepare(
-        'INSERT INTO events (device_id, ts, kind, deployment_id, cmd_id, model, version, code, message, received_bytes, received_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)',
-      )
-      .run(
-        ev.deviceId,
-        ev.ts,
-        ev.kind,
-        ev.deploymentId ?? null,
-        ev.cmdId ?? null,
-        ev.model ?? null,
-        ev.version ?? null,
-        ev.code ?? null,
-        ev.message ?? null,
-        ev.receivedBytes ?? null,
-        now,
-      )
+    this.prepared(
+      'INSERT INTO events (device_id, ts, kind, deployment_id, cmd_id, model, version, code, message, received_bytes, received_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)',
+    ).run(
+      ev.deviceId,
+      ev.ts,
+      ev.kind,
+      ev.deploymentId ?? null,
+      ev.cmdId ?? null,
+      ev.model ?? null,
+      ev.version ?? null,
+      ev.code ?? null,
+      ev.message ?? null,
+      ev.receivedBytes ?? null,
+      now,
+    )
   }
 
   eventsForDevice(deviceId: string, limit = 100): (DeviceEvent | HubEvent)[] {

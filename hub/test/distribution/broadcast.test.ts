@@ -1,0 +1,145 @@
+// Broadcast pacing and repair [EF-2.7] with a real store and blob store, a
+// publish that records what went out, and a clock that only the test moves:
+// "does not wait" is checked as "everything went out while no time passed".
+import { describe, it, expect, beforeEach, afterEach } from 'vitest'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { randomBytes } from 'node:crypto'
+import pino from 'pino'
+import { PROTOCOL_VERSION, chunkArtifact, parseTopic, type FetchRequest } from '@edgefleet/shared'
+import { HubStore } from '../../src/store/index.js'
+import { BlobStore } from '../../src/store/blobs.js'
+import { Distributor, defaultDistributorOptions } from '../../src/distribution/broadcast.js'
+
+const CHUNKS = 40
+const CHUNK_BYTES = 1024
+
+describe('Distributor', () => {
+  let tmp: string
+  let store: HubStore
+  let blobs: BlobStore
+  let artifact: string
+  let clock: number
+  let published: string[]
+  let dist: Distributor | undefined
+
+  beforeEach(() => {
+    tmp = mkdtempSync(join(tmpdir(), 'ef-broadcast-'))
+    store = HubStore.open(join(tmp, 'hub.db'))
+    blobs = new BlobStore(join(tmp, 'blobs'))
+    const data = randomBytes(CHUNKS * CHUNK_BYTES)
+    const cuts = Array.from({ length: CHUNKS - 1 }, (_, i) => (i + 1) * CHUNK_BYTES)
+    const a = chunkArtifact(data, cuts)
+    artifact = blobs.put(data)
+    store.registry.insertArtifact(a.digest, a.size, a.chunks, 0)
+    clock = 1_000_000
+    published = []
+  })
+
+  afterEach(() => {
+    dist?.close()
+    store.close()
+    rmSync(tmp, { recursive: true, force: true })
+  })
+
+  const start = (receivers: number, opts: { stragglerShare?: number } = {}) => {
+    dist = new Distributor({
+      store,
+      blobs,
+      log: pino({ level: 'silent' }),
+      publish: (topic) => {
+        published.push(topic)
+        return Promise.resolve()
+      },
+      now: () => clock,
+      window: 2,
+      aheadChunks: 4,
+      expectedReceivers: () => receivers,
+      ...opts,
+    })
+    return dist
+  }
+  const req = (deviceId: string, op: FetchRequest['op'], extra: Partial<FetchRequest> = {}): FetchRequest => ({
+    v: PROTOCOL_VERSION,
+    deviceId,
+    artifact,
+    op,
+    ...extra,
+  })
+  const all = Array.from({ length: CHUNKS }, (_, i) => i)
+  const settle = () => new Promise((resolve) => setImmediate(resolve))
+  /** Delivers what was broadcast to `acking`, which confirm each chunk, until nothing more goes out. */
+  const run = async (d: Distributor, acking: string[]) => {
+    let seen = 0
+    for (;;) {
+      await settle()
+      if (published.length === seen) return
+      for (const topic of published.slice(seen)) {
+        const t = parseTopic(topic)
+        if (t?.kind !== 'chunk') continue
+        for (const id of acking) d.handle(req(id, 'ack', { last: t.index }))
+      }
+      seen = published.length
+    }
+  }
+  const repairsTo = (device: string) =>
+    published.filter((t) => {
+      const p = parseTopic(t)
+      return p?.kind === 'repair' && p.deviceId === device
+    }).length
+
+  it('broadcasts everything to acknowledging receivers while one never acknowledges, then repairs it', async () => {
+    const d = start(4)
+    for (const id of ['a', 'b', 'c', 'silent']) d.handle(req(id, 'join', { chunks: all }))
+    await run(d, ['a', 'b', 'c'])
+    // No time passed: the broadcast did not wait for the silent receiver to time out.
+    expect(d.stats.broadcastChunks).toBe(CHUNKS)
+    expect(d.stats.repairChunks).toBe(0)
+
+    // It asks for everything at once: still on its way (it has just been sent), so nothing is sent twice...
+    d.handle(req('silent', 'repair', { chunks: all }))
+    await settle()
+    expect(repairsTo('silent')).toBe(0)
+    // ...until it stayed silent for the receiver timeout: then each chunk goes to it alone, once.
+    clock += defaultDistributorOptions.receiverTimeoutMs
+    d.handle(req('silent', 'repair', { chunks: all }))
+    await run(d, [])
+    expect(repairsTo('silent')).toBe(CHUNKS)
+    expect(d.stats.broadcastChunks).toBe(CHUNKS)
+  })
+
+  it('waits for the slowest receiver when no straggler may be left behind (what the default avoids)', async () => {
+    const d = start(4, { stragglerShare: 0 })
+    for (const id of ['a', 'b', 'c', 'silent']) d.handle(req(id, 'join', { chunks: all }))
+    await run(d, ['a', 'b', 'c'])
+    expect(d.stats.broadcastChunks).toBe(4) // aheadChunks, then nothing until the silent one times out
+  })
+
+  it('does not repair chunks still on their way to a receiver that keeps acknowledging, after the broadcast ended', async () => {
+    const d = start(2)
+    for (const id of ['a', 'slow']) d.handle(req(id, 'join', { chunks: all }))
+    await run(d, ['a'])
+    expect(d.stats.broadcastChunks).toBe(CHUNKS)
+    // The slow receiver confirmed half of it and stalls long after the last chunk left.
+    d.handle(req('slow', 'ack', { last: CHUNKS / 2 - 1 }))
+    clock += 2 * defaultDistributorOptions.gatherMs
+    d.handle(req('slow', 'ack', { last: CHUNKS / 2 }))
+    d.handle(req('slow', 'repair', { chunks: all.slice(CHUNKS / 2 + 1) }))
+    await settle()
+    expect(d.stats.repairChunks).toBe(0)
+    expect(d.stats.prematureRepairs).toBe(CHUNKS / 2 - 1)
+  })
+
+  it('broadcasts again to a later wave once the earlier receivers are done', async () => {
+    const d = start(2)
+    for (const id of ['a', 'b']) d.handle(req(id, 'join', { chunks: all }))
+    await run(d, ['a', 'b'])
+    for (const id of ['a', 'b']) d.handle(req(id, 'done'))
+    clock += 60_000
+    for (const id of ['c', 'e']) d.handle(req(id, 'join', { chunks: all }))
+    await run(d, ['c', 'e'])
+    expect(d.stats.broadcastChunks).toBe(2 * CHUNKS)
+    expect(d.stats.repairChunks).toBe(0)
+  })
+})
