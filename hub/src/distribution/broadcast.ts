@@ -12,8 +12,8 @@
 // pacing looks at delivery, not at PUBACKs. The slowest tenth of the receivers
 // does not pace it: one slow or silent device must not hold back a fleet; it
 // keeps listening and asks for what it still lacks afterwards (repair).
-// A session lives until its receivers are done or silent, so their late
-// repair requests are still judged against what is on its way to them.
+// A session lives until its receivers are done (or long silent), so their
+// late repair requests are still judged against what is on its way to them.
 import { chunkOffsets, topics, type FetchRequest } from '@edgefleet/shared'
 import type { Logger } from 'pino'
 import type { HubStore } from '../store/index.js'
@@ -31,8 +31,10 @@ export interface DistributorOptions {
   aheadChunks?: number
   /** Share of the live receivers, the slowest, that do not pace the broadcast (at least one of two or more). */
   stragglerShare?: number
-  /** Longest wait after the first join before broadcasting, so a wave joins together. */
+  /** Wait after the latest join before broadcasting, so a wave joins together. */
   gatherMs?: number
+  /** Longest wait after the first join of a wave, however joins keep coming. */
+  gatherMaxMs?: number
   /** How many receivers to expect for an artifact (online devices it is being deployed to): the gathering ends early once they all joined. */
   expectedReceivers?: (artifact: string) => number
   /** A receiver that has not acknowledged for this long stops pacing the broadcast. */
@@ -44,8 +46,10 @@ export const defaultDistributorOptions = {
   aheadChunks: 64,
   /** A tenth: a few slow devices cost repairs later, never the whole fleet's time. */
   stragglerShare: 0.1,
-  /** 5 seconds: commands to a large wave arrive over a few seconds; the wait ends as soon as every expected receiver joined. */
-  gatherMs: 5000,
+  /** 10 seconds without a new join: commands to a large wave on a busy hub or broker arrive over many seconds (5 s lost 48 of 50 agents on a loaded Mosquitto); the wait ends as soon as every expected receiver joined. */
+  gatherMs: 10_000,
+  /** 30 seconds: a receiver that joins later is sent what it missed alone (repair). */
+  gatherMaxMs: 30_000,
   /** 15 seconds: a broker serving hundreds of receivers leaves long gaps. */
   receiverTimeoutMs: 15_000,
 }
@@ -59,6 +63,8 @@ interface Receiver {
   /** Broadcast sequence number of the last chunk it confirmed. */
   ackSeq: number
   lastAck: number
+  /** It confirmed a broadcast chunk since it (re)joined: the broadcast reaches it. */
+  confirmed: boolean
 }
 
 interface Session {
@@ -152,6 +158,7 @@ export class Distributor {
           const seq = s.seqOf.get(req.last)
           if (seq !== undefined && seq > r.ackSeq) r.ackSeq = seq
           r.lastAck = this.o.now()
+          r.confirmed = true
           s.pace.changes++
         }
         break
@@ -192,14 +199,15 @@ export class Distributor {
         openedAt: this.o.now(),
       }
       this.sessions.set(artifact, s)
-      s.gatherTimer = setTimeout(() => this.startBroadcast(s!), this.o.gatherMs)
     }
-    // A later wave finds a finished broadcast that nobody listens to any more: broadcast again.
-    const newPass = !s.gatherTimer && s.pending.size === 0 && !this.listening(s, device)
+    // A later wave finds a finished broadcast with no receiver left: broadcast again. Whether the
+    // others were heard from lately does not decide it: under load acks run late, and a broadcast
+    // to all of them for one reconnected device costs far more than sending it that device alone.
+    const newPass = !s.gatherTimer && s.pending.size === 0 && !this.othersIn(s, device)
     // While a wave gathers, its members' chunks all go into the coming broadcast.
     const gathering = newPass || s.gatherTimer !== undefined
     // A (re)joining receiver has seen nothing of what was broadcast so far.
-    s.receivers.set(device, { ackSeq: s.nextSeq - 1, lastAck: this.o.now() })
+    s.receivers.set(device, { ackSeq: s.nextSeq - 1, lastAck: this.o.now(), confirmed: false })
     s.pace.changes++
     for (const i of missing) {
       // Broadcast already passed it (before this agent subscribed): send it alone.
@@ -209,17 +217,24 @@ export class Distributor {
     if (newPass && s.pending.size > 0) {
       s.broadcasting = false
       s.openedAt = this.o.now()
-      s.gatherTimer = setTimeout(() => this.startBroadcast(s), this.o.gatherMs)
     }
-    if (s.gatherTimer && this.o.expectedReceivers && s.receivers.size >= this.o.expectedReceivers(artifact))
-      this.startBroadcast(s)
+    if (!s.broadcasting) this.gather(s)
   }
 
-  /** Whether a receiver other than `except` is still downloading (heard from lately). */
-  private listening(s: Session, except: string): boolean {
-    const now = this.o.now()
-    for (const [d, r] of s.receivers) if (d !== except && now - r.lastAck < this.o.receiverTimeoutMs) return true
-    return false
+  /** (Re)arms the gathering wait: gatherMs after this join, at most gatherMaxMs after the wave's first. */
+  private gather(s: Session): void {
+    if (this.o.expectedReceivers && s.receivers.size >= this.o.expectedReceivers(s.artifact)) {
+      this.startBroadcast(s)
+      return
+    }
+    if (s.gatherTimer) clearTimeout(s.gatherTimer)
+    const left = Math.max(0, s.openedAt + this.o.gatherMaxMs - this.o.now())
+    s.gatherTimer = setTimeout(() => this.startBroadcast(s), Math.min(this.o.gatherMs, left))
+  }
+
+  /** Whether a receiver other than `device` is still in the session (not done, not expired). */
+  private othersIn(s: Session, device: string): boolean {
+    return s.receivers.size > (s.receivers.has(device) ? 1 : 0)
   }
 
   private startBroadcast(s: Session): void {
@@ -258,12 +273,13 @@ export class Distributor {
    * still confirming or the chunk left recently: most likely still queued in
    * the broker for it (chunks arrive in order). Repairing it now would send it
    * twice, and under load such duplicates snowball; if it was really lost, the
-   * receiver asks again. A receiver that never confirms anything gets it once
-   * the chunk is `receiverTimeoutMs` old.
+   * receiver asks again. A receiver that confirmed nothing since it joined and
+   * asks (after a stall) is not reached by the broadcast (its subscription was
+   * lost, or it never acknowledges): it gets its chunks alone at once.
    */
   private onItsWay(s: Session, r: Receiver, index: number, now: number): boolean {
     const seq = s.seqOf.get(index)
-    if (seq === undefined || seq <= r.ackSeq) return false
+    if (!r.confirmed || seq === undefined || seq <= r.ackSeq) return false
     return now - r.lastAck < this.o.receiverTimeoutMs || now - (s.sentAt.get(index) ?? 0) < this.o.receiverTimeoutMs
   }
 
@@ -370,9 +386,8 @@ export class Distributor {
     for (const [k, s] of this.sessions) {
       for (const [d, r] of s.receivers) if (now - r.lastAck > 10 * this.o.receiverTimeoutMs) s.receivers.delete(d)
       this.paceOf(s, now, true) // receivers that went silent stop pacing
-      // Finished (or nobody left to send to), and everyone is done or silent: a later wave opens a new session.
-      if (!s.gatherTimer && (s.receivers.size === 0 || (s.pending.size === 0 && !this.listening(s, ''))))
-        this.sessions.delete(k)
+      // Every receiver done (or silent for 10 receiver timeouts): nobody to send to; a later wave opens a new one.
+      if (!s.gatherTimer && s.receivers.size === 0) this.sessions.delete(k)
     }
     this.pump()
   }
