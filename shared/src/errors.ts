@@ -78,6 +78,7 @@ export const ERRORS = {
   },
   EF_ERR_MODEL_LOAD_FAILED: { status: 500, message: 'ONNX Runtime could not load the model' },
   EF_ERR_DOWNLOAD_TIMEOUT: { status: 504, message: 'artifact chunks did not arrive in time' },
+  EF_ERR_DEPLOY_PENDING: { status: 504, message: 'deployment not finished before the timeout: devices still pending' },
   EF_ERR_NO_ROLLBACK_TARGET: { status: 409, message: 'no previous verified version to roll back to' },
   EF_ERR_STORAGE_FULL: { status: 507, message: 'not enough storage on the device' },
   EF_ERR_STORAGE_IO: { status: 500, message: 'the device storage failed a read or write (I/O error)' },
@@ -146,6 +147,10 @@ export const ERRORS = {
   EF_ERR_GATES_INVALID: { status: 400, message: 'rollout health gates are invalid' },
   EF_ERR_SCHEDULE_INVALID: { status: 400, message: 'rollout schedule is invalid' },
   EF_ERR_ROLLOUT_NOT_FOUND: { status: 404, message: 'no such rollout' },
+  EF_ERR_ROLLOUT_DOWNGRADE: {
+    status: 409,
+    message: 'the version is older than what matched devices run; create the rollout as a rollback',
+  },
   EF_ERR_ROLLOUT_STATE: { status: 409, message: "the action is not allowed in the rollout's current state" },
 
   // Retraining loop [EF-9]

@@ -80,6 +80,7 @@ export const ROUTE_ERRORS: Readonly<Record<string, Codes>> = {
     'EF_ERR_TARGET_EMPTY',
     'EF_ERR_ROLLOUT_STATE',
     'EF_ERR_DOWNGRADE_REFUSED',
+    'EF_ERR_ROLLOUT_DOWNGRADE',
   ],
   'GET /api/v1/rollouts/{id}': ['EF_ERR_ROLLOUT_NOT_FOUND'],
   'GET /api/v1/rollouts/{id}/devices': ['EF_ERR_ROLLOUT_NOT_FOUND'],

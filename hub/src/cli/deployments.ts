@@ -1,6 +1,5 @@
 // `edgefleet deploy`, `edgefleet deployment show` (with --wait progress) and
 // `edgefleet telemetry`, over the HTTP API.
-import { EdgeFleetError } from '@edgefleet/shared'
 import { TERMINAL_STATES } from '../store/deployments.js'
 import { command, UsageError, type Command } from './command.js'
 import type { HubClient } from './http.js'
@@ -24,44 +23,77 @@ interface DeploymentView {
     totalBytes: number
     code: string | null
     message: string | null
+    online: boolean
   }[]
 }
+
+/** `deploy --wait` ran out of time with devices still pending (distinct from 1: something failed) [EF-8.14]. */
+export const EXIT_PENDING = 3
+
+/** A device the deployment still waits for; an offline one is shown as pending, not as stuck in `sent`. */
+const shownState = (x: DeploymentView['devices'][number]) =>
+  TERMINAL_STATES.has(x.state) ? x.state : x.online ? x.state : 'pending (offline)'
 
 function showDeployment(r: DeploymentView): string {
   const d = r.deployment
   return (
     `deployment ${d.id}: ${d.model}@${d.version} → ${d.target} (${d.done ? 'done' : 'in progress'})\n` +
-    table(r.devices, ['deviceId', 'state', 'bytes', 'totalBytes', 'code'])
+    table(
+      r.devices.map((x) => ({ ...x, state: shownState(x) })),
+      ['deviceId', 'state', 'bytes', 'totalBytes', 'code'],
+    )
   )
 }
 
+/** Polls until the deployment is done or `timeoutMs` passed; returns the last view either way. */
 async function waitDeployment(
   hub: HubClient,
   id: string,
   timeoutMs: number,
   progress?: NodeJS.WritableStream,
-): Promise<DeploymentView> {
+): Promise<{ view: DeploymentView; timedOut: boolean }> {
   const deadline = Date.now() + timeoutMs
   for (;;) {
-    const r = await hub.request<DeploymentView>('GET', `/api/v1/deployments/${encodeURIComponent(id)}`)
-    const finished = r.devices.filter((x) => TERMINAL_STATES.has(x.state)).length
-    progress?.write(`\r${progressBar(finished, r.devices.length)} devices done`)
-    if (r.deployment.done) {
+    const view = await hub.request<DeploymentView>('GET', `/api/v1/deployments/${encodeURIComponent(id)}`)
+    const finished = view.devices.filter((x) => TERMINAL_STATES.has(x.state)).length
+    const offline = view.devices.filter((x) => !TERMINAL_STATES.has(x.state) && !x.online).length
+    progress?.write(
+      `\r${progressBar(finished, view.devices.length)} devices done${offline ? `, ${offline} offline` : ''}`,
+    )
+    const timedOut = !view.deployment.done && Date.now() > deadline
+    if (view.deployment.done || timedOut) {
       progress?.write('\n')
-      return r
-    }
-    if (Date.now() > deadline) {
-      progress?.write('\n')
-      throw new EdgeFleetError('EF_ERR_DOWNLOAD_TIMEOUT', `deployment ${id} not done after ${timeoutMs / 1000}s`)
+      return { view, timedOut }
     }
     await new Promise((res) => setTimeout(res, 250))
   }
 }
 
+/** The end of `deploy --wait`: 0 all activated, 1 some failed, EXIT_PENDING some still pending at the timeout. */
+function waitOutcome(
+  final: { view: DeploymentView; timedOut: boolean },
+  timeoutS: number,
+  err: NodeJS.WritableStream,
+): number {
+  const pending = final.view.devices.filter((x) => !TERMINAL_STATES.has(x.state))
+  if (final.timedOut && pending.length) {
+    const offline = pending.filter((x) => !x.online).map((x) => x.deviceId)
+    err.write(
+      `EF_ERR_DEPLOY_PENDING: ${pending.length} device(s) still pending after ${timeoutS}s` +
+        (offline.length ? ` (offline: ${offline.join(', ')})` : '') +
+        `; they get the deploy when they connect (edgefleet deployment show ${final.view.deployment.id})\n`,
+    )
+    return EXIT_PENDING
+  }
+  return final.view.devices.every((d) => d.state === 'activated') ? 0 : 1
+}
+
 const deploy = command({
   name: 'deploy',
   summary: ['deploy N@V --target T', 'push a version to devices (profile=P | tag=k=v | device=ID)'],
-  help: `edgefleet deploy N@V --target profile=P|tag=k=v|device=ID [--rollback] [--wait] [--timeout SECONDS] [--json]`,
+  help: `edgefleet deploy N@V --target profile=P|tag=k=v|device=ID [--rollback] [--wait] [--timeout SECONDS] [--json]
+  --wait            wait until every device is done; offline devices show as pending. Exit 0: all
+                    activated, 1: some failed, ${EXIT_PENDING}: devices still pending at --timeout (default 600)`,
   options: {
     target: { type: 'string' },
     rollback: { type: 'boolean' },
@@ -84,8 +116,9 @@ const deploy = command({
       return 0
     }
     const final = await waitDeployment(hub, r.deployment.id, timeoutS * 1000, args.flag('json') ? undefined : err)
-    emit(final, () => showDeployment(final))
-    return final.devices.every((d) => d.state === 'activated') ? 0 : 1
+    const pending = final.view.devices.filter((x) => !TERMINAL_STATES.has(x.state)).map((x) => x.deviceId)
+    emit({ ...final.view, timedOut: final.timedOut, pending }, () => showDeployment(final.view))
+    return waitOutcome(final, timeoutS, err)
   },
 })
 

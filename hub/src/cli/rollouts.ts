@@ -195,6 +195,7 @@ function createBody(args: Args): Record<string, unknown> {
     ...(Object.keys(gates).length ? { gates } : {}),
     ...(Object.keys(schedule).length ? { schedule } : {}),
     ...(args.flag('approval') ? { approval: true } : {}),
+    ...(args.flag('rollback') ? { rollback: true } : {}),
     ...(shadow !== undefined ? { shadow: { fraction: parseNumber(shadow, '--shadow') } } : {}),
   }
 }
@@ -225,6 +226,7 @@ ${GATE_HELP}
   --condition C     only deploy to devices showing C: unmetered, charging, idle (repeatable)
   --jitter DUR      spread each wave's deploys over DUR
   --approval        wait for 'edgefleet rollout approve ID' between waves
+  --rollback        the version is older than devices run: roll them back to it (signed rollback deploys)
   --wait            show progress bars until the rollout ends (--timeout SECONDS, default 3600)`,
   options: {
     selector: { type: 'string' },
@@ -240,6 +242,7 @@ ${GATE_HELP}
     condition: { type: 'string', multiple: true },
     jitter: { type: 'string' },
     approval: { type: 'boolean' },
+    rollback: { type: 'boolean' },
     ...WAIT_OPTIONS,
   },
   async run({ args, hub, emit, err }) {

@@ -10,6 +10,7 @@ import { applyAction, type RolloutAction } from './actions.js'
 import { decide, type RolloutEngineDeps, type StepContext } from './context.js'
 import { enroll, enrollJoiners } from './devices.js'
 import { WindowCache } from './schedule.js'
+import { refuseDowngrade } from './downgrade.js'
 import { matches } from './selector.js'
 import { resolveSpec, type RolloutInput } from './spec.js'
 import { stepRollingBack } from './states/rolling-back.js'
@@ -58,6 +59,7 @@ export class RolloutEngine {
       .filter((dev) => dev.status === 'active' && matches(spec.selector, dev))
     if (matched.length === 0)
       throw new EdgeFleetError('EF_ERR_TARGET_EMPTY', 'the selector matches no provisioned device')
+    refuseDowngrade(input.model, input.version, matched, spec.rollback)
     const id = randomUUID()
     const t = now()
     const delayed =

@@ -67,6 +67,8 @@ export interface RolloutSpec {
   /** Ask for approval between every two waves. */
   approval: boolean
   shadow: { fraction: number; soakMs: number } | null
+  /** A rollout to an older version than devices run: its deploys are signed rollbacks [EF-8.13]. */
+  rollback: boolean
 }
 
 export const defaultGates: Gates = {
@@ -97,6 +99,7 @@ export interface RolloutInput {
   schedule?: Partial<Schedule>
   approval?: boolean
   shadow?: { fraction: number; soakMs?: number } | null
+  rollback?: boolean
 }
 
 export function validateWaves(waves: Wave[]): Wave[] {
@@ -223,5 +226,6 @@ export function resolveSpec(input: RolloutInput): RolloutSpec {
     schedule,
     approval: input.approval ?? false,
     shadow,
+    rollback: input.rollback ?? false,
   }
 }

@@ -34,6 +34,8 @@ const DeviceProgress = Type.Object({
   code: Type.Union([Type.String(), Type.Null()]),
   message: Type.Union([Type.String(), Type.Null()]),
   updatedAt: Type.Integer(),
+  /** Whether the device is connected now: an offline device's assignment waits for it [EF-8.14]. */
+  online: Type.Boolean(),
 })
 
 export const deploymentRoutes: FastifyPluginAsync<ApiDeps> = async (app, deps) => {
@@ -54,6 +56,7 @@ export const deploymentRoutes: FastifyPluginAsync<ApiDeps> = async (app, deps) =
         code: x.code,
         message: x.message,
         updatedAt: x.updatedAt,
+        online: deps.store.devices.get(x.deviceId)?.online ?? false,
       })),
     }
   }

@@ -62,6 +62,7 @@ export const RolloutBody = Type.Object(
     onFail: Type.Optional(Type.Union([Type.Literal('pause'), Type.Literal('rollback')])),
     schedule: Type.Optional(ScheduleIn),
     approval: Type.Optional(Type.Boolean()),
+    rollback: Type.Optional(Type.Boolean()),
     shadow: Type.Optional(
       Type.Union([
         Type.Object({ fraction: Type.Number(), soakMs: Type.Optional(Type.Number()) }, { additionalProperties: false }),

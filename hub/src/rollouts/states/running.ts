@@ -64,6 +64,8 @@ async function dispatch(ctx: StepContext, r: RolloutRow, wave: RolloutDeviceRow[
     model: r.model,
     version: r.version,
     target: `rollout:${r.id}#${r.wave + 1}`,
+    // A rollout created as a rollback installs an older version: signed rollback deploys [EF-8.13, EF-4.6].
+    ...((r.spec as RolloutSpec).rollback ? { rollback: true } : {}),
   })
   store.rollouts.tx(() => {
     for (const dev of due) store.rollouts.updateDevice(r.id, dev.id, { status: 'deploying', deploymentId: dep.id }, t)

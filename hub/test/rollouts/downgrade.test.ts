@@ -1,0 +1,59 @@
+// A rollout to an older version must be created as a rollback [EF-8.13]:
+// refused up front with EF_ERR_ROLLOUT_DOWNGRADE otherwise (nothing stored),
+// and with rollback: true its deploys are signed rollbacks.
+import { afterEach, describe, expect, it } from 'vitest'
+import { startRolloutBench, type RolloutBench } from '../fixtures/rollouts.js'
+
+let b: RolloutBench | undefined
+afterEach(async () => {
+  await b?.close()
+  b = undefined
+})
+
+const fleet = Array.from({ length: 3 }, (_, i) => ({
+  id: `g${i}`,
+  profile: 'gateway-rpi4',
+  model: 'm',
+  version: i === 0 ? '1.0.0' : '2.0.0',
+  tags: { fleet: 't' },
+}))
+const spec = {
+  model: 'm',
+  version: '1.0.0',
+  selector: 'tag=fleet=t',
+  waves: [{ percent: 100 }],
+  soakMs: 10_000,
+  gates: { minRequests: 1 },
+  schedule: { maintenanceWindows: false },
+}
+
+describe('rollouts to an older version [EF-8.13]', () => {
+  it('are refused without rollback, naming the newer version and its devices; nothing is stored', async () => {
+    b = await startRolloutBench({ devices: fleet })
+    const before = b.t.hub.store.rollouts.list(100, 0).length
+    await expect(b.t.hub.rollouts.create(spec, 'test')).rejects.toMatchObject({
+      code: 'EF_ERR_ROLLOUT_DOWNGRADE',
+      message: expect.stringMatching(
+        /m@1\.0\.0 is older than 2\.0\.0 that 2 matched device\(s\) run \(e\.g\. g1, g2\)/,
+      ),
+    })
+    expect(b.t.hub.store.rollouts.list(100, 0)).toHaveLength(before)
+    // Through the API: 409 with the code.
+    const res = await b.t.hub.api.inject({
+      method: 'POST',
+      url: '/api/v1/rollouts',
+      headers: { authorization: `Bearer ${b.t.hub.adminToken}` },
+      payload: spec,
+    })
+    expect(res.statusCode).toBe(409)
+    expect(res.json().error.code).toBe('EF_ERR_ROLLOUT_DOWNGRADE')
+  })
+
+  it('with rollback: true it goes out as signed rollback deploys and completes', async () => {
+    b = await startRolloutBench({ devices: fleet })
+    const r = await b.t.hub.rollouts.create({ ...spec, rollback: true }, 'test')
+    await b.drive(() => b!.rollout(r.id).state === 'completed')
+    const deploys = b.fleet.deploys.filter((d) => d.version === '1.0.0')
+    expect(deploys.map((d) => d.rollback)).toEqual([true, true])
+  })
+})
