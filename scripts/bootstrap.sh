@@ -10,6 +10,8 @@ if [[ "${1:-}" == "--test-deps" ]]; then
   command -v mosquitto >/dev/null 2>&1 || missing+=(mosquitto)
   command -v mosquitto_pub >/dev/null 2>&1 || missing+=(mosquitto-clients)
   command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+  # libfaketime: the chaos suite's clock jumps on an agent (test/chaos).
+  command -v faketime >/dev/null 2>&1 || missing+=(faketime)
   if ((${#missing[@]})); then
     if [[ $(id -u) -eq 0 ]]; then
       apt-get update -qq

@@ -57,6 +57,8 @@ export function startHub(o: {
   extraArgs?: string[]
   mqttPort?: number
   httpPort?: number
+  /** How long to wait for its startup line (default 30 s). */
+  timeoutMs?: number
 }): Promise<HubProc>
 export function startAgent(o: {
   mqttUrl: string
@@ -70,6 +72,7 @@ export function startAgent(o: {
   env?: Record<string, string>
   stdio?: Stdio
   extraArgs?: string[]
+  timeoutMs?: number
 }): Promise<AgentProc>
 export function api(
   baseUrl: string,
@@ -98,6 +101,7 @@ export interface TcpProxy {
   readonly connections: number
   cut(): void
   restore(): void
+  stall(on: boolean): void
   close(): Promise<void>
 }
 export function startTcpProxy(targetUrl: string): Promise<TcpProxy>

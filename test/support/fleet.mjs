@@ -158,7 +158,16 @@ export function tokenFor(baseUrl) {
   }
 }
 
-export async function startHub({ dataDir, logLevel = 'warn', env, stdio, extraArgs = [], mqttPort = 0, httpPort = 0 }) {
+export async function startHub({
+  dataDir,
+  logLevel = 'warn',
+  env,
+  stdio,
+  extraArgs = [],
+  mqttPort = 0,
+  httpPort = 0,
+  timeoutMs,
+}) {
   const args = [
     'hub',
     'start',
@@ -173,7 +182,7 @@ export async function startHub({ dataDir, logLevel = 'warn', env, stdio, extraAr
     logLevel,
     ...extraArgs,
   ]
-  const { proc, info, stderr } = await spawnJson(HUB_CLI, args, 'httpUrl', { env, stdio })
+  const { proc, info, stderr } = await spawnJson(HUB_CLI, args, 'httpUrl', { env, stdio, timeoutMs })
   if (info.adminToken) setToken(info.httpUrl, info.adminToken)
   if (info.caFile) setCa(info.httpUrl, info.caFile)
   return { proc, ...info, token: info.adminToken, stderr, stop: () => stopProcess(proc) }
@@ -191,6 +200,7 @@ export async function startAgent({
   env,
   stdio,
   extraArgs = [],
+  timeoutMs,
 }) {
   const args = [
     '--hub',
@@ -212,7 +222,7 @@ export async function startAgent({
     '--json',
     ...extraArgs,
   ]
-  const { proc, info, stderr } = await spawnJson(AGENT_CLI, args, 'apiPort', { env, stdio })
+  const { proc, info, stderr } = await spawnJson(AGENT_CLI, args, 'apiPort', { env, stdio, timeoutMs })
   return { proc, ...info, stderr, stop: () => stopProcess(proc), kill9: () => proc.kill('SIGKILL') }
 }
 
@@ -331,6 +341,7 @@ export async function startTcpProxy(targetUrl) {
   const target = new URL(targetUrl)
   const pairs = new Set()
   let up = true
+  let stalled = false
   const server = createServer((client) => {
     if (!up) return client.destroy()
     const upstream = connect(Number(target.port), target.hostname)
@@ -347,6 +358,7 @@ export async function startTcpProxy(targetUrl) {
     }
     client.pipe(upstream)
     upstream.pipe(client)
+    if (stalled) for (const sock of pair) sock.pause()
   })
   await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve))
   const port = server.address().port
@@ -366,6 +378,11 @@ export async function startTcpProxy(targetUrl) {
     },
     restore() {
       up = true
+    },
+    /** Stalls every connection (bytes held, nothing closed) until stall(false): a link that hangs rather than drops. */
+    stall(on) {
+      stalled = on
+      for (const pair of pairs) for (const sock of pair) on ? sock.pause() : sock.resume()
     },
     close() {
       this.cut()

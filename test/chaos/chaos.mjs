@@ -1,0 +1,355 @@
+#!/usr/bin/env node
+// Chaos suite (issue 18): while a real hub deploys to real agents and they
+// serve inference, inject one fault at a random moment of each deploy — agent
+// kill -9, hub kill -9, broker kill -9 (embedded: the hub is the broker;
+// Mosquitto), agent disk full (a real tmpfs), a partition between an agent and
+// the broker (a TCP proxy that drops or stalls), a clock jump on an agent
+// (libfaketime) — heal it, and check the invariants:
+//   - the deployment reaches a final state within the settle time, every
+//     assignment `activated`, and each device serves that version (verified:
+//     an agent serves only verified slots) — the hub's row matches the device;
+//   - no inference request fails because of storage (the disk agent keeps
+//     answering while its disk is full);
+//   - processes we did not kill are still the same processes (no crash loop);
+//   - telemetry: per device the hub's request count lies between the requests
+//     answered in agent lives that ended cleanly and all requests answered
+//     (a kill -9 loses at most the window not yet cut; never a duplicate), and
+//     equals the answered count exactly for a device that was never killed
+//     and never had a full disk.
+// First half of the time against the embedded broker, second half against
+// Mosquitto. Usage: pnpm chaos --minutes N [--seed S] [--json FILE]
+import { mkdtempSync, rmSync, writeFileSync, mkdirSync, existsSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { parseArgs } from 'node:util'
+import { fileURLToPath } from 'node:url'
+import { startHub, startAgent, api, waitFor, startTcpProxy } from '../support/fleet.mjs'
+import { startMosquitto, freePort } from '../support/mosquitto.mjs'
+import { matmulModel } from '../support/models.mjs'
+import { canMount, mountTmpfs, fillDisk } from '../support/faults.mjs'
+
+const FP32 = encodeURIComponent(JSON.stringify({ precision: 'fp32' }))
+const FAKETIME_LIB = '/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1'
+const VERSIONS = ['1.0.0', '2.0.0', '3.0.0', '4.0.0']
+const SETTLE_MS = 180_000
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
+
+/** A small seeded PRNG (mulberry32): a run is repeatable from its seed. */
+function prng(seed) {
+  let a = seed >>> 0
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0
+    let t = a
+    t = Math.imul(t ^ (t >>> 15), t | 1)
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+  }
+}
+
+const alive = (pid) => {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch {
+    return false
+  }
+}
+
+/** One phase: a hub (embedded broker or Mosquitto) and three agents with their fault handles. */
+async function startPhase(mode, tmp, log) {
+  const dir = join(tmp, mode)
+  mkdirSync(dir, { recursive: true })
+  const ph = { mode, dir, mosq: undefined, agents: [], unmounts: [] }
+  ph.httpPort = await freePort()
+  ph.mqttPort = mode === 'embedded' ? await freePort() : 0
+  if (mode === 'mosquitto') ph.mosq = await startMosquitto(join(dir, 'mosquitto'))
+  ph.launchHub = () =>
+    startHub({
+      dataDir: join(dir, 'hub'),
+      timeoutMs: 120_000, // a loaded machine: a start can take tens of seconds
+      mqttPort: ph.mqttPort,
+      httpPort: ph.httpPort,
+      extraArgs: ph.mosq
+        ? ['--broker', ph.mosq.url, '--mosquitto-dir', ph.mosq.dir, '--mosquitto-pid-file', ph.mosq.pidFile]
+        : [],
+    })
+  ph.hub = await ph.launchHub()
+  ph.brokerUrl = ph.mosq ? ph.mosq.url : ph.hub.mqttUrl
+  ph.proxy = await startTcpProxy(ph.brokerUrl)
+  ph.clockFile = join(dir, 'faketime')
+  writeFileSync(ph.clockFile, '+0\n')
+  const mount = canMount()
+  const specs = [
+    { id: `${mode}-clock`, role: 'clock' },
+    { id: `${mode}-net`, role: 'net' },
+    { id: `${mode}-disk`, role: 'disk' },
+  ]
+  for (const s of specs) {
+    const d = await api(ph.hub.httpUrl, 'POST', '/api/v1/devices', {
+      id: s.id,
+      profile: 'industrial-x86',
+      tags: { chaos: mode },
+    })
+    const dataDir = join(dir, s.id)
+    if (s.role === 'disk' && mount) ph.unmounts.push(mountTmpfs(dataDir, 40 * 1024 * 1024))
+    const a = { ...s, secret: d.secret, dataDir, lives: [], killed: false, diskFull: false }
+    a.launch = async () => {
+      const env =
+        a.role === 'clock' && existsSync(FAKETIME_LIB)
+          ? {
+              LD_PRELOAD: FAKETIME_LIB,
+              FAKETIME_TIMESTAMP_FILE: ph.clockFile,
+              FAKETIME_NO_CACHE: '1',
+              FAKETIME_DONT_FAKE_MONOTONIC: '1',
+            }
+          : {}
+      a.proc = await startAgent({
+        mqttUrl: a.role === 'net' ? ph.proxy.url : ph.brokerUrl,
+        deviceId: a.id,
+        secret: a.secret,
+        hubKey: ph.hub.publicKey,
+        profile: 'industrial-x86',
+        dataDir,
+        env,
+        timeoutMs: 120_000,
+      })
+      a.url = `http://127.0.0.1:${a.proc.apiPort}`
+      a.life = { ok: 0, clean: false }
+      a.lives.push(a.life)
+    }
+    await a.launch()
+    ph.agents.push(a)
+  }
+  for (const [i, v] of VERSIONS.entries())
+    await api(
+      ph.hub.httpUrl,
+      'POST',
+      `/api/v1/models?name=c&version=${v}&options=${FP32}`,
+      await matmulModel(1e6, 100 + i),
+    )
+  log(`[chaos] ${mode}: hub, broker, 3 agents and ${VERSIONS.length} versions ready`)
+  return ph
+}
+
+async function stopPhase(ph) {
+  for (const a of ph.agents) {
+    await a.proc?.stop()
+    if (a.life) a.life.clean = true
+  }
+  await ph.proxy?.close()
+  await ph.hub?.stop()
+  await ph.mosq?.stop()
+  for (const u of ph.unmounts) u()
+}
+
+/** Inference traffic to every agent, counting answers per agent life; failures by whether a fault was on. */
+function startTraffic(ph, stats) {
+  let on = true
+  const input = { x: { type: 'float32', dims: [1, 1024], data: Array.from({ length: 1024 }, (_, i) => (i % 7) / 7) } }
+  const loop = async (a) => {
+    while (on) {
+      const life = a.life
+      try {
+        const r = await api(a.url, 'POST', '/v1/models/c/infer', { inputs: input })
+        if (r.outputs) life.ok++
+      } catch (err) {
+        // Refused connections while the agent is down are expected; an answer with an error is not.
+        if (err.status && !a.killed) {
+          stats.inferErrors.push(`${a.id}: ${String(err.message).slice(0, 200)}`)
+          if (a.diskFull) stats.violations.push(`inference failed on a full disk: ${a.id}: ${err.message}`)
+        }
+      }
+      await sleep(50)
+    }
+  }
+  const runs = ph.agents.map(loop)
+  return async () => {
+    on = false
+    await Promise.all(runs)
+  }
+}
+
+/** Injects one fault; returns its heal. */
+async function inject(kind, ph, rand) {
+  const pick = ph.agents[Math.floor(rand() * ph.agents.length)]
+  switch (kind) {
+    case 'agent-kill': {
+      pick.killed = true
+      pick.proc.kill9()
+      await new Promise((r) => pick.proc.proc.once('exit', r))
+      return async () => {
+        await pick.launch()
+        pick.killed = false
+      }
+    }
+    case 'hub-kill':
+    case 'broker-kill-embedded': {
+      ph.hub.proc.kill('SIGKILL')
+      await new Promise((r) => ph.hub.proc.once('exit', r))
+      return async () => {
+        ph.hub = await ph.launchHub()
+      }
+    }
+    case 'broker-kill-mosquitto': {
+      const { dir, port } = ph.mosq
+      await ph.mosq.kill9()
+      return async () => {
+        ph.mosq = await startMosquitto(dir, port)
+      }
+    }
+    case 'disk-full': {
+      const a = ph.agents.find((x) => x.role === 'disk')
+      a.diskFull = true
+      const file = join(a.dataDir, 'chaos-filler.bin')
+      fillDisk(file, 0)
+      return async () => {
+        rmSync(file, { force: true })
+        a.diskFull = false
+      }
+    }
+    case 'partition-drop':
+      ph.proxy.cut()
+      return async () => ph.proxy.restore()
+    case 'partition-stall':
+      ph.proxy.stall(true)
+      return async () => ph.proxy.stall(false)
+    case 'clock-jump': {
+      // Wall clock jumps an hour ahead (or 10 minutes back); monotonic time is left alone, as on a real device.
+      writeFileSync(ph.clockFile, rand() < 0.5 ? '+3600\n' : '-600\n')
+      return async () => writeFileSync(ph.clockFile, '+0\n')
+    }
+  }
+  throw new Error(`unknown fault ${kind}`)
+}
+
+/** Waits for the deployment to end and checks it against every device. */
+async function checkDeployment(ph, id, version, stats, label) {
+  let rows
+  try {
+    rows = await waitFor(
+      async () => {
+        const v = await api(ph.hub.httpUrl, 'GET', `/api/v1/deployments/${id}`)
+        return v.deployment.done ? v.devices : undefined
+      },
+      { timeoutMs: SETTLE_MS, intervalMs: 500, what: `deployment of ${version} final` },
+    )
+  } catch (err) {
+    stats.violations.push(`${label}: ${err.message}`)
+    return
+  }
+  for (const r of rows) {
+    const a = ph.agents.find((x) => x.id === r.deviceId)
+    let serving
+    try {
+      serving = (await api(a.url, 'GET', '/v1/models')).items.find((m) => m.name === 'c')?.version
+    } catch (err) {
+      serving = `unreachable (${err.message})`
+    }
+    if (r.state !== 'activated') stats.violations.push(`${label}: ${r.deviceId} ended ${r.state} (${r.code ?? ''})`)
+    if (serving !== version) stats.violations.push(`${label}: ${r.deviceId} serves ${serving}, hub says ${r.state}`)
+  }
+}
+
+function checkProcesses(ph, pids, stats, label) {
+  for (const a of ph.agents)
+    if (!alive(a.proc.pid) || (pids.get(a.id) !== a.proc.pid && !a.restarted))
+      stats.violations.push(`${label}: agent ${a.id} is not the process we left running`)
+  if (!alive(ph.hub.proc.pid)) stats.violations.push(`${label}: hub died`)
+}
+
+/** After the phase's agents stopped cleanly: the hub's request counts against the answers counted. */
+async function checkTelemetry(ph, stats) {
+  // The last batches were cut at close; give the hub a moment to commit them.
+  await sleep(3000)
+  for (const a of ph.agents) {
+    const s = await api(ph.hub.httpUrl, 'GET', `/api/v1/telemetry/summary?device=${encodeURIComponent(a.id)}`)
+    const stored = s.items.reduce((n, it) => n + it.requests, 0)
+    const all = a.lives.reduce((n, l) => n + l.ok, 0)
+    const clean = a.lives.filter((l) => l.clean).reduce((n, l) => n + l.ok, 0)
+    const exact = a.lives.length === 1 && !a.everDiskFull
+    stats.telemetry.push({ device: a.id, stored, answered: all, answeredInCleanLives: clean, lives: a.lives.length })
+    if (stored > all) stats.violations.push(`telemetry: ${a.id} stored ${stored} > ${all} answered (duplicates)`)
+    else if (exact && stored !== all) stats.violations.push(`telemetry: ${a.id} stored ${stored} != ${all} answered`)
+    else if (!a.everDiskFull && stored < clean)
+      stats.violations.push(`telemetry: ${a.id} stored ${stored} < ${clean} answered in cleanly ended lives`)
+  }
+}
+
+/** Runs one phase for `ms`; fault kinds in a seeded shuffled round-robin so each kind comes up. */
+async function runPhase(mode, ms, rand, tmp, stats, log) {
+  const ph = await startPhase(mode, tmp, log)
+  const kinds = [
+    'agent-kill',
+    'hub-kill',
+    mode === 'embedded' ? 'broker-kill-embedded' : 'broker-kill-mosquitto',
+    ...(canMount() ? ['disk-full'] : []),
+    'partition-drop',
+    'partition-stall',
+    ...(existsSync(FAKETIME_LIB) ? ['clock-jump'] : []),
+  ]
+  for (let i = kinds.length - 1; i > 0; i--) {
+    const j = Math.floor(rand() * (i + 1))
+    ;[kinds[i], kinds[j]] = [kinds[j], kinds[i]]
+  }
+  const stopTraffic = startTraffic(ph, stats)
+  const end = Date.now() + ms
+  let current = 0
+  try {
+    for (let i = 0; Date.now() < end; i++) {
+      const kind = kinds[i % kinds.length]
+      const next = (current + 1) % VERSIONS.length
+      const version = VERSIONS[next]
+      const pids = new Map(ph.agents.map((a) => [a.id, a.proc.pid]))
+      for (const a of ph.agents) a.restarted = false
+      const body = { model: 'c', version, target: `tag=chaos=${mode}`, ...(next < current ? { rollback: true } : {}) }
+      const t0 = Date.now()
+      const id = (await api(ph.hub.httpUrl, 'POST', '/api/v1/deployments', body)).deployment.id
+      await sleep(Math.floor(rand() * 1500))
+      const heal = await inject(kind, ph, rand)
+      for (const a of ph.agents) if (a.killed) a.restarted = true
+      if (kind === 'disk-full') ph.agents.find((x) => x.role === 'disk').everDiskFull = true
+      await sleep(1000 + Math.floor(rand() * 4000))
+      await heal()
+      const label = `${mode} #${i} ${kind} → ${version}`
+      await checkDeployment(ph, id, version, stats, label)
+      checkProcesses(ph, pids, stats, label)
+      current = next
+      stats.faults[kind] = (stats.faults[kind] ?? 0) + 1
+      stats.iterations++
+      log(`[chaos] ${label}: settled in ${Date.now() - t0} ms; violations so far ${stats.violations.length}`)
+    }
+  } finally {
+    await stopTraffic()
+    for (const a of ph.agents) {
+      await a.proc?.stop()
+      a.life.clean = true
+    }
+    await checkTelemetry(ph, stats).catch((err) => stats.violations.push(`telemetry check: ${err.message}`))
+    await stopPhase(ph)
+  }
+}
+
+/** Runs the chaos suite for `minutes` (half embedded broker, half Mosquitto). */
+export async function runChaos({ minutes, seed = Date.now() % 1e9, log = console.log }) {
+  const rand = prng(seed)
+  const tmp = mkdtempSync(join(tmpdir(), 'ef-chaos-'))
+  const stats = { seed, minutes, iterations: 0, faults: {}, violations: [], inferErrors: [], telemetry: [] }
+  const t0 = Date.now()
+  try {
+    for (const mode of ['embedded', 'mosquitto']) await runPhase(mode, (minutes * 60_000) / 2, rand, tmp, stats, log)
+  } finally {
+    rmSync(tmp, { recursive: true, force: true })
+  }
+  stats.elapsedMs = Date.now() - t0
+  return stats
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  const { values } = parseArgs({
+    options: { minutes: { type: 'string', default: '3' }, seed: { type: 'string' }, json: { type: 'string' } },
+  })
+  const stats = await runChaos({ minutes: Number(values.minutes), seed: values.seed ? Number(values.seed) : undefined })
+  console.log(JSON.stringify(stats, null, 2))
+  if (values.json) writeFileSync(values.json, JSON.stringify(stats, null, 2))
+  process.exitCode = stats.violations.length ? 1 : 0
+}

@@ -1,0 +1,17 @@
+// The chaos suite's short run in CI (issue 18): about 3 minutes of faults
+// (agent, hub and broker kill -9, a full disk, partitions, clock jumps) against
+// deploys and inference, on the embedded broker and on Mosquitto, with no
+// invariant broken. `pnpm chaos --minutes N` runs it longer (docs/RELIABILITY.md).
+import { describe, it, expect } from 'vitest'
+import { runChaos } from '../chaos/chaos.mjs'
+
+describe('chaos (short run)', () => {
+  it('keeps every invariant through each kind of fault', { timeout: 900_000 }, async () => {
+    const stats = await runChaos({ minutes: 2, seed: 20261129, log: () => undefined })
+    console.log(
+      `[chaos] ${JSON.stringify({ faults: stats.faults, iterations: stats.iterations, telemetry: stats.telemetry })}`,
+    )
+    expect(stats.violations).toEqual([])
+    expect(stats.iterations).toBeGreaterThanOrEqual(4)
+  })
+})
