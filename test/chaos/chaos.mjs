@@ -151,12 +151,16 @@ function startTraffic(ph, stats) {
       const life = a.life
       try {
         const r = await api(a.url, 'POST', '/v1/models/c/infer', { inputs: input })
-        if (r.outputs) life.ok++
+        if (r.outputs) {
+          life.ok++
+          a.served = true
+        }
       } catch (err) {
         // Refused connections while the agent is down are expected; an answer with an error is not.
         if (err.status && !a.killed) {
           stats.inferErrors.push(`${a.id}: ${String(err.message).slice(0, 200)}`)
-          if (a.diskFull) stats.violations.push(`inference failed on a full disk: ${a.id}: ${err.message}`)
+          // Before its first deploy lands an agent serves nothing (404 EF_ERR_INFER_MODEL_NOT_LOADED): not a storage failure.
+          if (a.diskFull && a.served) stats.violations.push(`inference failed on a full disk: ${a.id}: ${err.message}`)
         }
       }
       await sleep(50)

@@ -6,12 +6,12 @@ import { describe, it, expect } from 'vitest'
 import { runChaos } from '../chaos/chaos.mjs'
 
 describe('chaos (short run)', () => {
-  it('keeps every invariant through each kind of fault', { timeout: 900_000 }, async () => {
+  it('keeps every invariant under faults on both brokers', { timeout: 900_000 }, async () => {
     const stats = await runChaos({ minutes: 2, seed: 20261129, log: () => undefined })
     console.log(
       `[chaos] ${JSON.stringify({ faults: stats.faults, iterations: stats.iterations, telemetry: stats.telemetry })}`,
     )
     expect(stats.violations).toEqual([])
-    expect(stats.iterations).toBeGreaterThanOrEqual(4)
+    expect(stats.iterations).toBeGreaterThanOrEqual(2)
   })
 })
