@@ -91,6 +91,10 @@ describe('console in Chromium', () => {
     expect(await page.locator('[data-chart="profiles"] svg rect').count()).toBeGreaterThanOrEqual(2)
     await page.waitForSelector('[data-chart="versions"] :text("clf@1.0.0")')
     expect(await page.locator('#devices tbody tr').count()).toBe(3)
+    // Fleet-wide health distributions from the agents' own stats [EF-9.12]: every reporting device is in one bin.
+    await page.waitForSelector('h2:has-text("Fleet health · 3 devices reporting")', { timeout: 20_000 })
+    for (const m of ['rss', 'load', 'storage'])
+      expect(await page.locator(`[data-chart="fleet-${m}"] svg rect`).count(), m).toBeGreaterThanOrEqual(1)
     await page.screenshot({ path: join(shots, '1-fleet.png'), fullPage: true })
   })
 
@@ -98,6 +102,13 @@ describe('console in Chromium', () => {
     await page.click('a[href="#/device/c1"]')
     await page.waitForSelector('[data-chart="device-latency"] polyline', { state: 'attached', timeout: 20_000 })
     expect(await page.locator('table tbody tr').count()).toBeGreaterThan(0)
+    // Health [EF-9.12]: the real agent's version, conditions, provider and RSS, with charts over time.
+    expect(await page.textContent('[data-health="agent"] b')).toMatch(/^\d+\.\d+\.\d+/)
+    expect(await page.textContent('[data-health="providers"] b')).toMatch(/clf: \w+/)
+    expect(await page.textContent('[data-health="rss"] b')).toMatch(/^\d+ MiB$/)
+    expect(await page.textContent('[data-health="conditions"] b')).toContain('network')
+    await page.waitForSelector('[data-chart="health-rss"] polyline', { state: 'attached', timeout: 20_000 })
+    expect(await page.locator('[data-chart="health-load"] polyline').count()).toBeGreaterThan(0)
     await page.screenshot({ path: join(shots, '2-device.png'), fullPage: true })
     await page.click('nav a[href="#/models"]')
     await page.waitForSelector('h3:has-text("clf@2.0.0")')

@@ -58,9 +58,17 @@ function lineChart(title, series, o) {
     body += '<text x="' + L + '" y="' + (H - 6) + '">' + new Date(x0).toLocaleTimeString() + '</text><text x="' + (W - R) + '" y="' + (H - 6) + '" text-anchor="end">' + new Date(x1).toLocaleTimeString() + '</text>';
     (o.lines || []).forEach(function (l) { body += '<line x1="' + L + '" x2="' + (W - R) + '" y1="' + sy(l.y) + '" y2="' + sy(l.y) + '" stroke="' + l.color + '" stroke-dasharray="4 3"/><text x="' + (W - R) + '" y="' + (sy(l.y) - 3) + '" text-anchor="end">' + esc(l.label) + '</text>'; });
     series.forEach(function (s, k) {
-      var pts = s.points.filter(function (p) { return p[1] !== null && isFinite(p[1]); }).map(function (p) { return sx(p[0]).toFixed(1) + ',' + sy(p[1]).toFixed(1); });
-      if (pts.length) body += '<polyline fill="none" stroke-width="1.8" stroke="' + (s.color || COLORS[k % COLORS.length]) + '" points="' + pts.join(' ') + '"/>';
-      if (pts.length === 1) body += '<circle r="3" fill="' + (s.color || COLORS[k % COLORS.length]) + '" cx="' + pts[0].split(',')[0] + '" cy="' + pts[0].split(',')[1] + '"/>';
+      // A missing value, or a step longer than o.gapMs (no telemetry then), ends the line: gaps stay visible.
+      var color = s.color || COLORS[k % COLORS.length], runs = [[]], last = null;
+      s.points.forEach(function (p) {
+        var ok = p[1] !== null && isFinite(p[1]);
+        if (!ok || (last !== null && o.gapMs && p[0] - last > o.gapMs)) { if (runs[runs.length - 1].length) runs.push([]); }
+        if (ok) { runs[runs.length - 1].push(sx(p[0]).toFixed(1) + ',' + sy(p[1]).toFixed(1)); last = p[0]; }
+      });
+      runs.forEach(function (pts) {
+        if (pts.length > 1) body += '<polyline fill="none" stroke-width="1.8" stroke="' + color + '" points="' + pts.join(' ') + '"/>';
+        if (pts.length === 1) body += '<circle r="3" fill="' + color + '" cx="' + pts[0].split(',')[0] + '" cy="' + pts[0].split(',')[1] + '"/>';
+      });
     });
   }
   var legend = series.map(function (s, k) { return '<span><i style="background:' + (s.color || COLORS[k % COLORS.length]) + '"></i>' + esc(s.name) + '</span>'; }).join('');
@@ -89,12 +97,13 @@ var views = {};
 views.fleet = function (main, args, page) {
   page = Number(args[0] || 0);
   var filter = sessionStorage.getItem('ef-filter') || '';
-  return Promise.all([api('GET', '/api/v1/fleet/summary'), api('GET', '/api/v1/fleet/devices?limit=100&offset=' + page * 100 + (filter ? '&q=' + encodeURIComponent(filter) : '')), api('GET', '/api/v1/rollouts?limit=5')]).then(function (r) {
-    var s = r[0], devs = r[1], ro = r[2];
+  return Promise.all([api('GET', '/api/v1/fleet/summary'), api('GET', '/api/v1/fleet/devices?limit=100&offset=' + page * 100 + (filter ? '&q=' + encodeURIComponent(filter) : '')), api('GET', '/api/v1/rollouts?limit=5'), api('GET', '/api/v1/fleet/health')]).then(function (r) {
+    var s = r[0], devs = r[1], ro = r[2], health = r[3];
     var active = ro.items.filter(function (x) { return ['running', 'paused', 'awaiting_approval', 'rolling_back', 'scheduled'].indexOf(x.state) >= 0; }).length;
     main.innerHTML = '<div class="cards"><div class="card stat">devices<b id="c-devices">' + s.total + '</b></div><div class="card stat">online<b id="c-online">' + s.online + '</b></div><div class="card stat">active rollouts<b>' + active + '</b></div></div>' +
       '<div class="grid">' + barChart('Devices by profile', s.byProfile.map(function (p) { return { label: p.profile, parts: [{ name: 'online', v: p.online, color: '#2f8f4e' }, { name: 'offline', v: p.offline, color: '#c9cfd8' }] }; }), { id: 'profiles', legend: [{ name: 'online', color: '#2f8f4e' }, { name: 'offline', color: '#c9cfd8' }] }) +
       barChart('Model versions in the field', s.byVersion.map(function (v) { return { label: v.model + '@' + v.version, parts: [{ name: 'devices', v: v.devices, color: '#1d5fa8' }] }; }), { id: 'versions' }) + '</div>' +
+      fleetHealth(health) +
       '<h2>Devices</h2><form class="inline" id="filter"><label>filter<input name="q" value="' + esc(filter) + '" placeholder="id, profile or tag"></label><button>apply</button><span>' + devs.total + ' devices · page ' + (page + 1) + ' of ' + Math.max(1, Math.ceil(devs.total / 100)) + '</span>' +
       (page > 0 ? '<a href="#/fleet/' + (page - 1) + '">previous</a>' : '') + ((page + 1) * 100 < devs.total ? '<a href="#/fleet/' + (page + 1) + '">next</a>' : '') + '</form>' +
       '<table id="devices"><thead><tr><th>device</th><th>profile</th><th>state</th><th>agent</th><th>models</th><th>tags</th><th>last seen</th></tr></thead><tbody>' +
@@ -103,25 +112,59 @@ views.fleet = function (main, args, page) {
   });
 };
 
-function telemetryCharts(series, prefix) {
+// Fleet-wide health distributions [EF-9.12]: each metric's latest value per device, in ten bins.
+function fleetHealth(h) {
+  var M = [['rssBytes', 'Agent RSS (MiB)', 1048576, 'rss'], ['cpuLoad', 'Load average', 1, 'load'], ['freeStorageBytes', 'Free storage (MiB)', 1048576, 'storage'], ['temperatureC', 'Temperature (°C)', 1, 'temperature']];
+  return '<h2>Fleet health · ' + h.devices + ' devices reporting' + (h.alerting.length ? ' · <span class="bad" id="alerting">' + h.alerting.length + ' alerting: ' + h.alerting.map(function (a) { return '<a href="#/device/' + encodeURIComponent(a.deviceId) + '">' + esc(a.deviceId) + '</a> (' + esc(a.metrics.join(', ')) + ')'; }).join(', ') + '</span>' : '') + '</h2><div class="grid">' +
+    M.map(function (m) { var d = h.metrics[m[0]]; return barChart(m[1] + (d.n ? ' · p50 ' + fmt(d.p50 / m[2]) + ' · p95 ' + fmt(d.p95 / m[2]) : ''), d.bins.map(function (b) { return { label: fmt(b.lo / m[2]) + '–' + fmt(b.hi / m[2]), parts: [{ name: 'devices', v: b.n, color: '#0c8599' }] }; }), { id: 'fleet-' + m[3] }); }).join('') + '</div>';
+}
+
+function telemetryCharts(series, prefix, bucketMs) {
   var byVersion = {};
   series.forEach(function (p) { (byVersion[p.version] = byVersion[p.version] || []).push(p); });
   var vs = Object.keys(byVersion);
   var lat = [], err = [];
   vs.forEach(function (v) { var pts = byVersion[v]; lat.push({ name: v + ' p50', points: pts.map(function (p) { return [p.ts, p.p50Ms]; }) }); lat.push({ name: v + ' p95', points: pts.map(function (p) { return [p.ts, p.p95Ms]; }) }); err.push({ name: v, points: pts.map(function (p) { return [p.ts, p.requests ? p.errors / p.requests : null]; }) }); });
   var conf = vs.map(function (v) { var c = new Array(10).fill(0); byVersion[v].forEach(function (p) { p.confidence.forEach(function (n, i) { c[i] += n; }); }); return { v: v, c: c }; });
-  return '<div class="grid">' + lineChart('Latency p50 / p95 (ms)', lat, { id: prefix + 'latency' }) + lineChart('Error rate', err, { id: prefix + 'errors', digits: 3 }) +
+  var gap = bucketMs ? bucketMs * 1.5 : undefined;
+  return '<div class="grid">' + lineChart('Latency p50 / p95 (ms)', lat, { id: prefix + 'latency', gapMs: gap }) + lineChart('Error rate', err, { id: prefix + 'errors', digits: 3, gapMs: gap }) +
     barChart('Confidence (requests per bin)', conf.length ? [].concat.apply([], conf.map(function (x) { return x.c.map(function (n, i) { return { label: x.v + ' ' + (i / 10).toFixed(1) + '–' + ((i + 1) / 10).toFixed(1), parts: [{ name: 'requests', v: n, color: '#7048e8' }] }; }); })) : [], { id: prefix + 'confidence' }) + '</div>';
+}
+
+var MiB = 1048576;
+// Health cards and charts of one device [EF-9.12]: vitals against the profile's thresholds, stats over time.
+function healthSection(h) {
+  var l = h.latest || {}, t = h.thresholds || {}, hot = {};
+  h.breaches.forEach(function (b) { hot[b.metric] = b.text; });
+  var card = function (label, value, metric, id) { return '<div class="card stat" data-health="' + id + '">' + label + '<b class="' + (hot[metric] ? 'bad' : '') + '"' + (hot[metric] ? ' title="' + esc(hot[metric]) + '"' : '') + '>' + value + '</b></div>'; };
+  var mb = function (b) { return b === undefined ? '–' : (b / MiB).toFixed(0) + ' MiB'; };
+  var pts = function (key, scale) { return h.series.map(function (p) { return [p.ts, p[key] === undefined ? null : p[key] / (scale || 1)]; }); };
+  var line = function (y, label) { return y === undefined ? [] : [{ y: y, label: label, color: '#a33' }]; };
+  var gap = 60000; // telemetry comes every few seconds; a minute without any is a gap
+  return '<h2>Health</h2><div class="cards">' +
+    card('agent', esc(h.agentVersion || 'unknown'), '', 'agent') +
+    card('last telemetry', h.lastTelemetry ? new Date(h.lastTelemetry).toLocaleTimeString() : 'never', '', 'last') +
+    card('conditions', esc('network ' + (h.conditions.network || '–') + ' · power ' + (h.conditions.power || '–') + ' · ' + (h.conditions.idle === null ? 'idle –' : h.conditions.idle ? 'idle' : 'busy')), '', 'conditions') +
+    card('providers', esc(Object.keys(h.providers).map(function (m) { return m + ': ' + h.providers[m]; }).join(', ') || '–'), '', 'providers') +
+    card('RSS', mb(l.rssBytes), 'rss', 'rss') + card('load', fmt(l.cpuLoad), 'cpuLoad', 'load') + card('free storage', mb(l.freeStorageBytes), 'freeStorage', 'storage') +
+    card('temperature', l.temperatureC === undefined ? '–' : fmt(l.temperatureC, 1) + ' °C', 'temperature', 'temperature') + '</div>' +
+    '<div class="grid">' + lineChart('Agent RSS (MiB)', [{ name: 'RSS', points: pts('rssBytes', MiB) }], { id: 'health-rss', gapMs: gap, lines: line(t.maxRssMb, 'alert') }) +
+    lineChart('Load average', [{ name: 'load', points: pts('cpuLoad') }], { id: 'health-load', gapMs: gap, lines: line(t.maxCpuLoad, 'alert') }) +
+    lineChart('Free storage (MiB)', [{ name: 'free', points: pts('freeStorageBytes', MiB) }], { id: 'health-storage', gapMs: gap, lines: line(t.minFreeStorageMb, 'alert') }) +
+    lineChart('Temperature (°C)', [{ name: 'temperature', points: pts('temperatureC') }], { id: 'health-temperature', gapMs: gap, lines: line(t.maxTemperatureC, 'alert') }) + '</div>';
 }
 
 views.device = function (main, args) {
   var id = decodeURIComponent(args[0] || '');
-  return api('GET', '/api/v1/devices/' + encodeURIComponent(id)).then(function (r) {
-    var d = r.device, model = d.models[0] && d.models[0].name;
-    return (model ? api('GET', '/api/v1/telemetry/series?bucketMs=10000&model=' + encodeURIComponent(model) + '&device=' + encodeURIComponent(id)) : Promise.resolve({ items: [] })).then(function (s) {
+  var base = '/api/v1/devices/' + encodeURIComponent(id);
+  return Promise.all([api('GET', base), api('GET', base + '/health')]).then(function (rh) {
+    var r = rh[0], d = r.device;
+    // One set of charts per model the device runs, not only the first.
+    return Promise.all(d.models.map(function (m) { return api('GET', '/api/v1/telemetry/series?bucketMs=10000&model=' + encodeURIComponent(m.name) + '&device=' + encodeURIComponent(id)); })).then(function (ss) {
       main.innerHTML = '<h2>Device ' + esc(d.id) + '</h2><div class="cards"><div class="card stat">profile<b>' + esc(d.profile) + '</b></div><div class="card stat">state<b class="' + (d.online ? 'on">online' : 'off">offline') + '</b></div><div class="card stat">agent<b>' + esc(d.agentVersion || '–') + '</b></div><div class="card stat">models<b>' + (d.models.map(function (m) { return esc(m.name + '@' + m.version); }).join(', ') || '–') + '</b></div></div>' +
-        (model ? telemetryCharts(s.items, 'device-') : '') +
-        '<h2>Events</h2><table><thead><tr><th>time</th><th>kind</th><th>model</th><th>code</th><th>message</th></tr></thead><tbody>' + r.events.map(function (e) { return '<tr><td>' + new Date(e.ts).toLocaleString() + '</td><td>' + esc(e.kind) + '</td><td>' + esc((e.model || '') + (e.version ? '@' + e.version : '')) + '</td><td>' + esc(e.code || '') + '</td><td>' + esc(e.message || '') + '</td></tr>'; }).join('') + '</tbody></table>';
+        healthSection(rh[1]) +
+        d.models.map(function (m, i) { return '<h2>Model ' + esc(m.name) + '</h2>' + telemetryCharts(ss[i].items, i === 0 ? 'device-' : 'device-' + m.name + '-', 10000); }).join('') +
+        '<h2>Events</h2><table><thead><tr><th>time</th><th>kind</th><th>model</th><th>code</th><th>message</th></tr></thead><tbody>' + r.events.map(function (e) { return '<tr><td>' + new Date(e.ts).toLocaleString() + '</td><td class="' + (e.kind === 'health_alert' ? 'bad' : '') + '">' + esc(e.kind) + '</td><td>' + esc((e.model || '') + (e.version ? '@' + e.version : '')) + '</td><td>' + esc(e.code || '') + '</td><td>' + esc(e.message || '') + '</td></tr>'; }).join('') + '</tbody></table>';
     });
   });
 };
@@ -168,7 +211,7 @@ views.telemetry = function (main, args) {
     var model = decodeURIComponent(args[0] || (r.items[0] && r.items[0].name) || '');
     if (!model) { main.innerHTML = '<p>No telemetry yet.</p>'; return; }
     return api('GET', '/api/v1/telemetry/series?bucketMs=10000&model=' + encodeURIComponent(model)).then(function (s) {
-      main.innerHTML = '<h2>Telemetry</h2><p>' + r.items.map(function (m) { return '<a href="#/telemetry/' + encodeURIComponent(m.name) + '">' + (m.name === model ? '<b>' + esc(m.name) + '</b>' : esc(m.name)) + '</a>'; }).join(' · ') + '</p>' + telemetryCharts(s.items, 'fleet-');
+      main.innerHTML = '<h2>Telemetry</h2><p>' + r.items.map(function (m) { return '<a href="#/telemetry/' + encodeURIComponent(m.name) + '">' + (m.name === model ? '<b>' + esc(m.name) + '</b>' : esc(m.name)) + '</a>'; }).join(' · ') + '</p>' + telemetryCharts(s.items, 'fleet-', 10000);
     });
   });
 };
