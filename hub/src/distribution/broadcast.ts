@@ -63,8 +63,6 @@ interface Receiver {
   /** Broadcast sequence number of the last chunk it confirmed. */
   ackSeq: number
   lastAck: number
-  /** It confirmed a broadcast chunk since it (re)joined: the broadcast reaches it. */
-  confirmed: boolean
 }
 
 interface Session {
@@ -158,7 +156,6 @@ export class Distributor {
           const seq = s.seqOf.get(req.last)
           if (seq !== undefined && seq > r.ackSeq) r.ackSeq = seq
           r.lastAck = this.o.now()
-          r.confirmed = true
           s.pace.changes++
         }
         break
@@ -207,7 +204,7 @@ export class Distributor {
     // While a wave gathers, its members' chunks all go into the coming broadcast.
     const gathering = newPass || s.gatherTimer !== undefined
     // A (re)joining receiver has seen nothing of what was broadcast so far.
-    s.receivers.set(device, { ackSeq: s.nextSeq - 1, lastAck: this.o.now(), confirmed: false })
+    s.receivers.set(device, { ackSeq: s.nextSeq - 1, lastAck: this.o.now() })
     s.pace.changes++
     for (const i of missing) {
       // Broadcast already passed it (before this agent subscribed): send it alone.
@@ -273,13 +270,12 @@ export class Distributor {
    * still confirming or the chunk left recently: most likely still queued in
    * the broker for it (chunks arrive in order). Repairing it now would send it
    * twice, and under load such duplicates snowball; if it was really lost, the
-   * receiver asks again. A receiver that confirmed nothing since it joined and
-   * asks (after a stall) is not reached by the broadcast (its subscription was
-   * lost, or it never acknowledges): it gets its chunks alone at once.
+   * receiver asks again. A receiver that never confirms anything gets it once
+   * the chunk is `receiverTimeoutMs` old.
    */
   private onItsWay(s: Session, r: Receiver, index: number, now: number): boolean {
     const seq = s.seqOf.get(index)
-    if (!r.confirmed || seq === undefined || seq <= r.ackSeq) return false
+    if (seq === undefined || seq <= r.ackSeq) return false
     return now - r.lastAck < this.o.receiverTimeoutMs || now - (s.sentAt.get(index) ?? 0) < this.o.receiverTimeoutMs
   }
 

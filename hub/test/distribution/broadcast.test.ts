@@ -97,7 +97,12 @@ describe('Distributor', () => {
     expect(d.stats.broadcastChunks).toBe(CHUNKS)
     expect(d.stats.repairChunks).toBe(0)
 
-    // It confirmed nothing and asks for everything: the broadcast does not reach it, each chunk goes to it alone, once.
+    // It asks for everything at once: still on its way (it has just been sent), so nothing is sent twice...
+    d.handle(req('silent', 'repair', { chunks: all }))
+    await settle()
+    expect(repairsTo('silent')).toBe(0)
+    // ...until it stayed silent for the receiver timeout: then each chunk goes to it alone, once.
+    clock += defaultDistributorOptions.receiverTimeoutMs
     d.handle(req('silent', 'repair', { chunks: all }))
     await run(d, [])
     expect(repairsTo('silent')).toBe(CHUNKS)
