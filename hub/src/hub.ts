@@ -7,6 +7,7 @@ import { join } from 'node:path'
 import pino, { type Logger } from 'pino'
 import { EdgeFleetError, PROTOCOL_VERSION, sha256Hex, topics, type FirmwareProfile } from '@edgefleet/shared'
 import { HubStore } from './store/index.js'
+import { raiseFdLimit } from './fd-limit.js'
 import { BlobStore } from './store/blobs.js'
 import { announceKey, loadOrCreateKeys, type HubKeys } from './keys.js'
 import { isIngestTopic, startEmbeddedBroker, type EmbeddedBroker } from './broker/embedded.js'
@@ -456,6 +457,8 @@ export async function startHub(options: HubOptions): Promise<Hub> {
   const b = resolveBase(options)
   b.tls = await resolveTls(b)
   const { log, now, profiles } = b
+  // Every device is a socket: take all the descriptors the hard limit allows before listening.
+  raiseFdLimit(log)
   const parts: HubParts = {}
   const links: LateLinks = {}
   try {
