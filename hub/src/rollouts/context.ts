@@ -24,9 +24,14 @@ export interface RolloutEngineDeps {
 /** One tick as the state handlers see it: read once, shared by every rollout of the tick. */
 export interface StepContext {
   deps: RolloutEngineDeps & { random: () => number }
-  /** Every provisioned device, read at the start of the tick. */
-  fleet: DeviceRow[]
-  byId: Map<string, DeviceRow>
+  /** Devices by id, each read from the store at its first use in the tick (never the whole fleet). */
+  byId: { get(id: string): DeviceRow | undefined }
+  /**
+   * Active devices that may have joined since this rollout last looked: those
+   * provisioned or re-enabled after its fleet mark (every active device the
+   * first time this hub process steps it) [EF-8.9]. Advances the rollout's mark.
+   */
+  candidates(rolloutId: string): DeviceRow[]
   windows: WindowCache
   /** The tick's time, ms since epoch. */
   t: number

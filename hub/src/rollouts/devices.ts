@@ -41,11 +41,14 @@ export function enroll(
 export function enrollJoiners(ctx: StepContext, r: RolloutRow): void {
   const { store } = ctx.deps
   const spec = r.spec as RolloutSpec
-  const known = store.rollouts.deviceIds(r.id)
-  // Disabled and removed devices join nothing [EF-1.3.3].
-  const joiners = ctx.fleet.filter(
-    (dev) => !known.has(dev.id) && dev.status === 'active' && matches(spec.selector, dev),
+  // Only devices provisioned or re-enabled since the last look, never the whole fleet; they are all active [EF-1.3.3].
+  const matching = ctx.candidates(r.id).filter((dev) => matches(spec.selector, dev))
+  if (matching.length === 0) return
+  const known = store.rollouts.enrolled(
+    r.id,
+    matching.map((d) => d.id),
   )
+  const joiners = matching.filter((dev) => !known.has(dev.id))
   if (joiners.length === 0) return
   // A rollout that has drawn waves takes joiners into the current one; a rolling-back one only records them.
   const wave = r.state === 'running' || r.state === 'paused' || r.state === 'awaiting_approval' ? r.wave : null
@@ -56,15 +59,18 @@ export function enrollJoiners(ctx: StepContext, r: RolloutRow): void {
   })
 }
 
-/** Folds deployment progress (deploys and rollback deploys) into device statuses. */
+/** Rollout device statuses whose deployment progress `track` folds in. */
+export const TRACKED = ['deploying', 'rolling_back'] as const
+
+/**
+ * Folds deployment progress (deploys and rollback deploys) into device
+ * statuses. Only finished assignments are read: one still in flight changes nothing here.
+ */
 export function track(store: HubStore, r: RolloutRow, devices: RolloutDeviceRow[], t: number): void {
   const cache = new Map<string, Map<string, { state: string; code: string | null }>>()
   const stateOf = (dep: string, dev: string) => {
     let m = cache.get(dep)
-    if (!m) {
-      m = new Map(store.deployments.devices(dep).map((x) => [x.deviceId, { state: x.state, code: x.code }]))
-      cache.set(dep, m)
-    }
+    if (!m) cache.set(dep, (m = store.deployments.finished(dep)))
     return m.get(dev)
   }
   store.rollouts.tx(() => {

@@ -5,7 +5,7 @@
 // options, so tests drive it with a fake clock.
 import { randomUUID } from 'node:crypto'
 import { EdgeFleetError } from '@edgefleet/shared'
-import type { RolloutRow, RolloutState } from '../store/index.js'
+import type { DeviceRow, FleetMark, RolloutRow, RolloutState } from '../store/index.js'
 import { applyAction, type RolloutAction } from './actions.js'
 import { decide, type RolloutEngineDeps, type StepContext } from './context.js'
 import { enroll, enrollJoiners } from './devices.js'
@@ -28,6 +28,8 @@ export class RolloutEngine {
   private timer?: NodeJS.Timeout
   private ticking?: Promise<void>
   private readonly deps: StepContext['deps']
+  /** Per rollout, the fleet mark it last enrolled joiners at (in memory: a restarted hub looks at everyone once). */
+  private readonly marks = new Map<string, FleetMark>()
 
   constructor(d: RolloutEngineDeps) {
     this.deps = { ...d, random: d.random ?? Math.random }
@@ -54,9 +56,8 @@ export class RolloutEngine {
     if (!store.registry.getVersion(input.model, input.version))
       throw new EdgeFleetError('EF_ERR_MODEL_NOT_FOUND', `${input.model}@${input.version}`)
     // Disabled and removed devices take no new rollout [EF-1.3.3].
-    const matched = store.devices
-      .list(1_000_000, 0)
-      .filter((dev) => dev.status === 'active' && matches(spec.selector, dev))
+    const mark = store.devices.fleetMark()
+    const matched = store.devices.activeSince().filter((dev) => matches(spec.selector, dev))
     if (matched.length === 0)
       throw new EdgeFleetError('EF_ERR_TARGET_EMPTY', 'the selector matches no provisioned device')
     refuseDowngrade(input.model, input.version, matched, spec.rollback)
@@ -79,6 +80,7 @@ export class RolloutEngine {
       enroll(store, { id, model: input.model, version: input.version }, matched, null, t)
       decide(store, { id, wave: 0 }, t, 'action', 'create', { devices: matched.length, state }, actor)
     })
+    this.marks.set(id, mark)
     this.deps.log.info(
       { rollout: id, model: input.model, version: input.version, devices: matched.length },
       'rollout created',
@@ -91,6 +93,38 @@ export class RolloutEngine {
     return applyAction(this.deps.store, id, action, actor, this.deps.now())
   }
 
+  /** Device lookups for one tick: each device read once, when a handler first asks for it. */
+  private tickDevices(): StepContext['byId'] {
+    const { devices } = this.deps.store
+    const seen = new Map<string, DeviceRow | undefined>()
+    return {
+      get(id) {
+        if (!seen.has(id)) seen.set(id, devices.get(id))
+        return seen.get(id)
+      },
+    }
+  }
+
+  /**
+   * Joiner candidates per rollout [EF-8.9], from the fleet's membership mark:
+   * nothing is read while no device was provisioned or changed status; then
+   * only the rows past the rollout's own mark (shared by rollouts at the same mark).
+   */
+  private tickCandidates(): StepContext['candidates'] {
+    const { devices } = this.deps.store
+    const now = devices.fleetMark()
+    const byMark = new Map<string, DeviceRow[]>()
+    return (rolloutId) => {
+      const since = this.marks.get(rolloutId)
+      this.marks.set(rolloutId, now)
+      if (since && since.maxRowid === now.maxRowid && since.maxStatusAt === now.maxStatusAt) return []
+      const key = since ? `${since.maxRowid}:${since.maxStatusAt}` : 'all'
+      let rows = byMark.get(key)
+      if (!rows) byMark.set(key, (rows = devices.activeSince(since)))
+      return rows
+    }
+  }
+
   /** One step for every active rollout. Concurrent calls share one tick. */
   tick(): Promise<void> {
     if (!this.ticking) this.ticking = this.runTick().finally(() => (this.ticking = undefined))
@@ -101,11 +135,10 @@ export class RolloutEngine {
     const active = this.deps.store.rollouts.active()
     if (active.length === 0) return
     const t = this.deps.now()
-    const fleet = this.deps.store.devices.list(1_000_000, 0)
     const ctx: StepContext = {
       deps: this.deps,
-      fleet,
-      byId: new Map(fleet.map((x) => [x.id, x])),
+      byId: this.tickDevices(),
+      candidates: this.tickCandidates(),
       windows: new WindowCache(this.deps.profiles, t),
       t,
     }

@@ -8,15 +8,14 @@ import type { RolloutSpec } from './spec.js'
 /** Assigns the current wave's devices (cumulative target) in their stable random order [EF-8.3]. */
 export function draw(store: HubStore, r: RolloutRow, t: number): void {
   const spec = r.spec as RolloutSpec
-  const all = store.rollouts.devices(r.id).filter((x) => x.status !== 'skipped')
+  // Counted in SQLite: a tick of a drawn wave reads no device row here.
+  const { total, drawn } = store.rollouts.drawCounts(r.id, r.wave)
   const w = spec.waves[r.wave]
-  const target =
-    w.percent !== undefined ? Math.ceil((w.percent / 100) * all.length) : Math.min(w.count ?? 0, all.length)
-  const drawn = all.filter((x) => x.wave !== null && x.wave <= r.wave).length
+  const target = w.percent !== undefined ? Math.ceil((w.percent / 100) * total) : Math.min(w.count ?? 0, total)
   if (drawn >= target) return
-  const pick = all.filter((x) => x.wave === null).slice(0, target - drawn)
+  const pick = store.rollouts.undrawn(r.id, target - drawn)
   store.rollouts.tx(() => {
-    for (const x of pick) store.rollouts.updateDevice(r.id, x.deviceId, { wave: r.wave }, t)
+    for (const id of pick) store.rollouts.updateDevice(r.id, id, { wave: r.wave }, t)
   })
 }
 

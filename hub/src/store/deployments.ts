@@ -116,7 +116,7 @@ export class DeploymentStore {
         this.db
           .prepare('INSERT INTO deployments (id, model, version, target, rollback, created_at) VALUES (?,?,?,?,?,?)')
           .run(d.id, d.model, d.version, d.target, d.rollback ? 1 : 0, d.createdAt)
-        const ins = this.db.prepare(
+        const ins = this.prepared(
           'INSERT INTO deployment_devices (deployment_id, device_id, build_id, cmd_id, state, code, message, updated_at) VALUES (?,?,?,?,?,?,?,?)',
         )
         for (const x of devices)
@@ -127,11 +127,11 @@ export class DeploymentStore {
   }
 
   count(): number {
-    return (this.db.prepare('SELECT count(*) AS n FROM deployments').get() as { n: number }).n
+    return (this.prepared('SELECT count(*) AS n FROM deployments').get() as { n: number }).n
   }
 
   get(id: string): DeploymentRow | undefined {
-    const r = this.db.prepare('SELECT * FROM deployments WHERE id = ?').get(id) as
+    const r = this.prepared('SELECT * FROM deployments WHERE id = ?').get(id) as
       { id: string; model: string; version: string; target: string; rollback: number; created_at: number } | undefined
     return (
       r && {
@@ -146,9 +146,10 @@ export class DeploymentStore {
   }
 
   list(limit = 100, offset = 0): (DeploymentRow & { counts: Record<string, number> })[] {
-    const rows = this.db
-      .prepare('SELECT * FROM deployments ORDER BY created_at DESC, id LIMIT ? OFFSET ?')
-      .all(limit, offset) as {
+    const rows = this.prepared('SELECT * FROM deployments ORDER BY created_at DESC, id LIMIT ? OFFSET ?').all(
+      limit,
+      offset,
+    ) as {
       id: string
       model: string
       version: string
@@ -156,7 +157,7 @@ export class DeploymentStore {
       rollback: number
       created_at: number
     }[]
-    const countStmt = this.db.prepare(
+    const countStmt = this.prepared(
       'SELECT state, count(*) AS n FROM deployment_devices WHERE deployment_id = ? GROUP BY state',
     )
     return rows.map((r) => ({
@@ -178,14 +179,21 @@ export class DeploymentStore {
     ).map(ddRow)
   }
 
+  /** State and code of the deployment's assignments that reached a terminal state (activated included). */
+  finished(deploymentId: string): Map<string, { state: string; code: string | null }> {
+    const marks = [...TERMINAL_STATES].map(() => '?').join(',')
+    const rows = this.prepared(
+      `SELECT device_id, state, code FROM deployment_devices WHERE deployment_id = ? AND state IN (${marks})`,
+    ).all(deploymentId, ...TERMINAL_STATES) as { device_id: string; state: string; code: string | null }[]
+    return new Map(rows.map((r) => [r.device_id, { state: r.state, code: r.code }]))
+  }
+
   /** Open (non-terminal) assignments of a device, oldest first: resent when the device reconnects. */
   openForDevice(deviceId: string): DeploymentDeviceRow[] {
-    const rows = this.db
-      .prepare(
-        `SELECT dd.* FROM deployment_devices dd JOIN deployments d ON d.id = dd.deployment_id
+    const rows = this.prepared(
+      `SELECT dd.* FROM deployment_devices dd JOIN deployments d ON d.id = dd.deployment_id
          WHERE dd.device_id = ? AND dd.state NOT IN ('activated','rejected','health_failed','failed','rolled_back') ORDER BY d.created_at`,
-      )
-      .all(deviceId) as RawDD[]
+    ).all(deviceId) as RawDD[]
     return rows.map(ddRow)
   }
 
@@ -223,11 +231,9 @@ export class DeploymentStore {
   }
 
   setSent(deploymentId: string, deviceId: string, cmdId: string, now: number): void {
-    this.db
-      .prepare(
-        "UPDATE deployment_devices SET cmd_id = ?, state = CASE WHEN state = 'pending' THEN 'sent' ELSE state END, updated_at = ? WHERE deployment_id = ? AND device_id = ?",
-      )
-      .run(cmdId, now, deploymentId, deviceId)
+    this.prepared(
+      "UPDATE deployment_devices SET cmd_id = ?, state = CASE WHEN state = 'pending' THEN 'sent' ELSE state END, updated_at = ? WHERE deployment_id = ? AND device_id = ?",
+    ).run(cmdId, now, deploymentId, deviceId)
   }
 
   /**
@@ -286,9 +292,10 @@ export class DeploymentStore {
   }
 
   eventsForDevice(deviceId: string, limit = 100): (DeviceEvent | HubEvent)[] {
-    const rows = this.db
-      .prepare('SELECT * FROM events WHERE device_id = ? ORDER BY id DESC LIMIT ?')
-      .all(deviceId, limit) as {
+    const rows = this.prepared('SELECT * FROM events WHERE device_id = ? ORDER BY id DESC LIMIT ?').all(
+      deviceId,
+      limit,
+    ) as {
       device_id: string
       ts: number
       kind: (DeviceEvent | HubEvent)['kind']

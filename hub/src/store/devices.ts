@@ -49,6 +49,12 @@ const toRow = (r: RawDevice): DeviceRow => ({
   state: r.state ? (JSON.parse(r.state) as DeviceState) : null,
 })
 
+/** See DeviceStore.fleetMark. */
+export interface FleetMark {
+  maxRowid: number
+  maxStatusAt: number
+}
+
 /** One row of a bulk import, credentials already hashed. */
 export interface NewDevice {
   id: string
@@ -65,6 +71,8 @@ export class DeviceStore {
   private readonly stateStmt
   private readonly secretStmt
   private readonly offlineAllStmt
+  private readonly fleetMarkStmt
+  private readonly activeSinceStmt
 
   constructor(private readonly db: Db) {
     this.insertStmt = db.prepare(
@@ -75,6 +83,12 @@ export class DeviceStore {
     this.stateStmt = db.prepare('UPDATE devices SET online = ?, last_seen = ?, state = COALESCE(?, state) WHERE id = ?')
     this.secretStmt = db.prepare("SELECT secret_hash FROM devices WHERE id = ? AND status = 'active'")
     this.offlineAllStmt = db.prepare('UPDATE devices SET online = 0')
+    this.fleetMarkStmt = db.prepare(
+      'SELECT coalesce(max(rowid), 0) AS maxRowid, coalesce(max(status_at), 0) AS maxStatusAt FROM devices',
+    )
+    this.activeSinceStmt = db.prepare(
+      "SELECT * FROM devices WHERE status = 'active' AND (rowid > ? OR status_at >= ?) ORDER BY id",
+    )
   }
 
   /** `brokerHash`: the secret in Mosquitto's password-file format, for external-broker mode. */
@@ -99,6 +113,26 @@ export class DeviceStore {
       for (const r of rows)
         this.insertStmt.run(r.id, r.profile, JSON.stringify(r.tags), r.secretHash, now, r.brokerHash)
     })()
+  }
+
+  /**
+   * Where the fleet's membership stands: the newest row (devices are never
+   * deleted, so rowids only grow) and the latest status change. Two integers
+   * that change exactly when a device is provisioned, enabled, disabled or removed.
+   */
+  fleetMark(): FleetMark {
+    return this.fleetMarkStmt.get() as FleetMark
+  }
+
+  /**
+   * Active devices provisioned or re-enabled after `since` (all active ones
+   * without it): the rollout engine's joiners, without reading the whole fleet each tick.
+   */
+  activeSince(since?: FleetMark): DeviceRow[] {
+    const rows = since
+      ? this.activeSinceStmt.all(since.maxRowid, since.maxStatusAt)
+      : this.db.prepare("SELECT * FROM devices WHERE status = 'active' ORDER BY id").all()
+    return (rows as RawDevice[]).map(toRow)
   }
 
   /** Status of each id already provisioned (removed ones included); ids not in the map are free. */

@@ -270,6 +270,52 @@ export class RolloutStore {
     ).map(rdRow)
   }
 
+  /** One wave's devices in draw order (index rollout_devices_wave): what a tick of a running wave reads. */
+  waveDevices(rolloutId: string, wave: number): RolloutDeviceRow[] {
+    return (
+      this.db
+        .prepare('SELECT * FROM rollout_devices WHERE rollout_id = ? AND wave = ? ORDER BY ord')
+        .all(rolloutId, wave) as RawRD[]
+    ).map(rdRow)
+  }
+
+  /** The rollout's devices in the given statuses (whatever their wave): the ones whose deployment progress is tracked. */
+  devicesWithStatus(rolloutId: string, statuses: readonly string[]): RolloutDeviceRow[] {
+    const marks = statuses.map(() => '?').join(',')
+    return (
+      this.db
+        .prepare(`SELECT * FROM rollout_devices WHERE rollout_id = ? AND status IN (${marks}) ORDER BY ord`)
+        .all(rolloutId, ...statuses) as RawRD[]
+    ).map(rdRow)
+  }
+
+  /** Devices that count for wave targets (not skipped), and those of them drawn into waves up to `wave`. */
+  drawCounts(rolloutId: string, wave: number): { total: number; drawn: number } {
+    return this.db
+      .prepare(
+        `SELECT count(*) AS total, count(*) FILTER (WHERE wave IS NOT NULL AND wave <= ?) AS drawn
+         FROM rollout_devices WHERE rollout_id = ? AND status != 'skipped'`,
+      )
+      .get(wave, rolloutId) as { total: number; drawn: number }
+  }
+
+  /** The next `limit` devices not yet in a wave, in the rollout's stable random order [EF-8.3]. */
+  undrawn(rolloutId: string, limit: number): string[] {
+    return (
+      this.db
+        .prepare(
+          "SELECT device_id FROM rollout_devices WHERE rollout_id = ? AND wave IS NULL AND status != 'skipped' ORDER BY ord LIMIT ?",
+        )
+        .all(rolloutId, limit) as { device_id: string }[]
+    ).map((r) => r.device_id)
+  }
+
+  /** Which of `deviceIds` the rollout already holds (one indexed lookup each). */
+  enrolled(rolloutId: string, deviceIds: string[]): Set<string> {
+    const st = this.db.prepare('SELECT 1 FROM rollout_devices WHERE rollout_id = ? AND device_id = ?')
+    return new Set(deviceIds.filter((id) => st.get(rolloutId, id) !== undefined))
+  }
+
   deviceIds(rolloutId: string): Set<string> {
     return new Set(
       (

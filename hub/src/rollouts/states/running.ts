@@ -3,7 +3,7 @@
 // devices become due [EF-8.4], or the soak behind the health gates [EF-8.5].
 import type { DeviceRow, RolloutDeviceRow, RolloutRow } from '../../store/index.js'
 import { DONE_DEVICE, WAITING, counts, decide, type StepContext } from '../context.js'
-import { enrollJoiners, track } from '../devices.js'
+import { TRACKED, enrollJoiners, track } from '../devices.js'
 import { unmetConditions } from '../schedule.js'
 import type { RolloutSpec } from '../spec.js'
 import { draw } from '../waves.js'
@@ -14,13 +14,13 @@ export async function stepRunning(ctx: StepContext, r: RolloutRow): Promise<void
   const { store } = ctx.deps
   enrollJoiners(ctx, r)
   draw(store, r, ctx.t)
-  const devices = store.rollouts.devices(r.id)
-  track(store, r, devices, ctx.t)
-  const wave = devices.filter((x) => x.wave === r.wave)
+  // Only devices with a deployment in flight are tracked, and only the current wave is read [EF-8.9].
+  track(store, r, store.rollouts.devicesWithStatus(r.id, TRACKED), ctx.t)
+  const wave = store.rollouts.waveDevices(r.id, r.wave)
   if (r.phase === 'shadow') return stepShadow(ctx, r, wave)
   // Devices that become due during the soak (a window opens, a jitter ends) are deployed then.
   await dispatch(ctx, r, wave)
-  const current = store.rollouts.devices(r.id).filter((x) => x.wave === r.wave)
+  const current = store.rollouts.waveDevices(r.id, r.wave)
   if (r.phase === 'deploy') {
     endDeploy(ctx, r, current)
     return
