@@ -12,6 +12,8 @@ if [[ "${1:-}" == "--test-deps" ]]; then
   command -v chromium >/dev/null 2>&1 || missing+=(chromium)
   # libfaketime: the chaos suite's clock jumps on an agent (test/chaos).
   command -v faketime >/dev/null 2>&1 || missing+=(faketime)
+  # prlimit: the hub raises its own file-descriptor limit with it (hub/test/fd-limit.test.ts).
+  command -v prlimit >/dev/null 2>&1 || missing+=(util-linux)
   if ((${#missing[@]})); then
     if [[ $(id -u) -eq 0 ]]; then
       apt-get update -qq

@@ -44,7 +44,7 @@ it('1,000 simulated devices: online, telemetry counted end to end, a deploy veri
   )
   mark('provisioned and registered')
   sim = startSimulator({ devices, mqttUrl: hub.mqttUrl, procs: 2, rate: 0.5 })
-  await sim.until((t) => t.connected === N, 60_000, 'every device connected')
+  await sim.until((t) => t.connected === N, 90_000, 'every device connected')
   await waitFor(async () => (await metric('edgefleet_devices_online')) === N, {
     timeoutMs: 30_000,
     what: 'hub sees all online',
@@ -88,4 +88,4 @@ it('1,000 simulated devices: online, telemetry counted end to end, a deploy veri
   expect(status.ingest.batches + refused).toBeGreaterThanOrEqual(sent.telemetryAcked)
   expect(status.ingest.batches).toBeLessThanOrEqual(sent.telemetrySent)
   expect(status.ingest.duplicateBatches + status.ingest.batches + refused).toBeLessThanOrEqual(sent.telemetrySent)
-}, 120_000)
+}, 180_000)

@@ -1,0 +1,202 @@
+#!/usr/bin/env node
+// The scaling curve (issue 12): for each fleet size and broker, a real hub and
+// N simulated devices (test/sim: one MQTT connection each, telemetry at
+// --rate batches/s per device) and these figures: provisioning time (bulk
+// API), time for all to connect, hub RSS and CPU with the fleet online and
+// reporting, sustained ingest (events/s stored), `GET /api/v1/devices?limit=50`
+// and the console's fleet summary and page latency (median of 5), a 1 MB model
+// to every device (deploy → all activated), a 4-wave rollout with no soak
+// (control-plane time), and the time for every device to be back after a hub
+// restart. Writes JSON and draws docs/benchmarks/fleet-scale.svg.
+// Usage: node test/bench/fleet-scale.mjs [--points 1000,2000,5000,10000,20000] [--brokers aedes,mosquitto]
+//          [--procs 4] [--rate 0.2] [--out docs/benchmarks/fleet-scale.json] [--svg docs/benchmarks/fleet-scale.svg]
+import { mkdtempSync, rmSync, readFileSync, writeFileSync, existsSync } from 'node:fs'
+import { tmpdir, loadavg } from 'node:os'
+import { join } from 'node:path'
+import { parseArgs } from 'node:util'
+import { api, startHub, waitFor, ROOT } from '../support/fleet.mjs'
+import { startMosquitto } from '../support/mosquitto.mjs'
+import { matmulModel } from '../support/models.mjs'
+import { deviceSpec, provisionFleet, startSimulator } from '../sim/fleet.mjs'
+import { drawFleetScale } from './support/fleet-scale-svg.mjs'
+
+const { values: o } = parseArgs({
+  options: {
+    points: { type: 'string' },
+    brokers: { type: 'string' },
+    procs: { type: 'string' },
+    rate: { type: 'string' },
+    out: { type: 'string' },
+    svg: { type: 'string' },
+    skip: { type: 'string' },
+  },
+})
+const POINTS = (o.points ?? '1000,2000,5000,10000,20000').split(',').map(Number)
+const BROKERS = (o.brokers ?? 'aedes,mosquitto').split(',')
+const RATE = Number(o.rate ?? 0.2)
+const OUT = o.out ?? join(ROOT, 'docs', 'benchmarks', 'fleet-scale.json')
+const SVG = o.svg ?? join(ROOT, 'docs', 'benchmarks', 'fleet-scale.svg')
+const skip = new Set((o.skip ?? '').split(',').filter(Boolean))
+const PROFILES = ['gateway-rpi4', 'industrial-x86'] // two builds per model version, made at registration
+const FP32 = encodeURIComponent(JSON.stringify({ precision: 'fp32' }))
+
+const proc = (pid) => {
+  try {
+    const st = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ')
+    const rss = Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))[1]) / 1024
+    return { cpuS: (Number(st[11]) + Number(st[12])) / 100, rssMiB: rss }
+  } catch {
+    return { cpuS: NaN, rssMiB: NaN }
+  }
+}
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
+async function latencyMs(hub, path, n = 5) {
+  const ms = []
+  for (let i = 0; i < n; i++) {
+    const t0 = performance.now()
+    if (path.startsWith('/api/')) await api(hub.httpUrl, 'GET', path)
+    else await (await fetch(new URL(path, hub.httpUrl))).text()
+    ms.push(performance.now() - t0)
+  }
+  return median(ms)
+}
+const secs = (t0) => (performance.now() - t0) / 1000
+
+async function deployedWithin(hub, body, what) {
+  const t0 = performance.now()
+  const dep = await api(hub.httpUrl, 'POST', '/api/v1/deployments', body)
+  const v = await waitFor(
+    async () => {
+      const x = await api(hub.httpUrl, 'GET', `/api/v1/deployments/${dep.deployment.id}`)
+      return x.deployment.done ? x : undefined
+    },
+    { timeoutMs: 900_000, intervalMs: 500, what },
+  )
+  return { s: secs(t0), counts: v.deployment.counts }
+}
+
+/** One point of the curve: N devices on one broker. */
+async function point(broker, N) {
+  const tmp = mkdtempSync(join(tmpdir(), `ef-scale-${broker}-${N}-`))
+  const mosq = broker === 'mosquitto' ? await startMosquitto(join(tmp, 'mosquitto')) : undefined
+  const extraArgs = mosq
+    ? ['--broker', mosq.url, '--mosquitto-dir', mosq.dir, '--mosquitto-pid-file', mosq.pidFile]
+    : []
+  const env = { EF_RETRAINING: JSON.stringify({ drift: { intervalMs: 0 }, retention: { enabled: false } }) }
+  let hub = await startHub({ dataDir: join(tmp, 'hub'), logLevel: 'warn', extraArgs, env })
+  const r = { broker, devices: N, loadBefore: loadavg()[0] }
+  let sim
+  try {
+    let t0 = performance.now()
+    const devices = await provisionFleet(
+      hub.httpUrl,
+      Array.from({ length: N }, (_, i) => deviceSpec(`n${N}`, i, PROFILES)),
+    )
+    r.provisionS = secs(t0)
+    for (const v of ['2.0.0', '3.0.0'])
+      await api(
+        hub.httpUrl,
+        'POST',
+        `/api/v1/models?name=wake&version=${v}&options=${FP32}`,
+        await matmulModel(1_000_000, Number(v[0])),
+      )
+    const procs = Number(o.procs ?? Math.max(2, Math.min(8, Math.ceil(N / 2500))))
+    t0 = performance.now()
+    sim = startSimulator({ devices, mqttUrl: hub.mqttUrl, procs, rate: RATE })
+    await sim.until((t) => t.connected === N, 900_000, 'all connected')
+    r.connectS = secs(t0)
+    // Steady state: the fleet online and reporting, 20 s.
+    await new Promise((res) => setTimeout(res, 5000))
+    const s0 = await api(hub.httpUrl, 'GET', '/api/v1/retraining/status')
+    const p0 = proc(hub.pid)
+    const w0 = performance.now()
+    await new Promise((res) => setTimeout(res, 20_000))
+    const s1 = await api(hub.httpUrl, 'GET', '/api/v1/retraining/status')
+    const p1 = proc(hub.pid)
+    const wS = secs(w0)
+    const eventsPerBatch = 1.5 // deviceSpec: every device runs wake, every other one vad too
+    r.ingestEventsPerS = ((s1.ingest.batches - s0.ingest.batches) * eventsPerBatch) / wS
+    r.hubCpuCores = (p1.cpuS - p0.cpuS) / wS
+    r.hubRssMiB = p1.rssMiB
+    if (mosq) r.mosquittoRssMiB = proc(mosq.proc.pid).rssMiB
+    r.devicesListMs = await latencyMs(hub, '/api/v1/devices?limit=50')
+    r.fleetSummaryMs = await latencyMs(hub, '/api/v1/fleet/summary')
+    r.fleetPageMs = await latencyMs(hub, '/api/v1/fleet/devices?limit=50')
+    if (!skip.has('deploy')) {
+      const d = await deployedWithin(hub, { model: 'wake', version: '2.0.0', target: 'tag=sim=1' }, '1 MB to all')
+      r.model1MbS = d.s
+      r.model1MbCounts = d.counts
+      r.hubRssAfterDeployMiB = proc(hub.pid).rssMiB
+    }
+    if (!skip.has('rollout')) {
+      t0 = performance.now()
+      const ro = await api(hub.httpUrl, 'POST', '/api/v1/rollouts', {
+        model: 'wake',
+        version: '3.0.0',
+        selector: 'tag=sim=1',
+        waves: [{ percent: 1 }, { percent: 10 }, { percent: 50 }, { percent: 100 }],
+        soakMs: 0,
+        gates: { minRequests: 0 },
+        schedule: { maintenanceWindows: false },
+      })
+      const id = ro.rollout?.id ?? ro.id
+      const done = await waitFor(
+        async () => {
+          const x = await api(hub.httpUrl, 'GET', `/api/v1/rollouts/${id}`)
+          const st = x.rollout?.state ?? x.state
+          return ['completed', 'paused', 'aborted', 'rolled_back'].includes(st) ? st : undefined
+        },
+        { timeoutMs: 900_000, intervalMs: 500, what: 'rollout' },
+      )
+      r.rollout4WavesS = secs(t0)
+      r.rolloutState = done
+    }
+    // Restart: every device drops, the hub comes back on the same ports and data.
+    const ports = { mqttPort: Number(new URL(hub.mqttUrl).port), httpPort: Number(new URL(hub.httpUrl).port) }
+    if (!mosq) {
+      await hub.stop()
+      await sim.until((t) => t.connected === 0, 120_000, 'all dropped')
+      t0 = performance.now()
+      hub = await startHub({ dataDir: join(tmp, 'hub'), logLevel: 'warn', extraArgs, env, ...ports })
+      await sim.until((t) => t.connected === N, 900_000, 'all back')
+      r.reconnectAfterRestartS = secs(t0)
+    } else {
+      // With Mosquitto the devices' connections do not go through the hub: restart the broker instead.
+      await mosq.stop()
+      await sim.until((t) => t.connected === 0, 120_000, 'all dropped')
+      t0 = performance.now()
+      const again = await startMosquitto(mosq.dir, mosq.port)
+      Object.assign(mosq, again)
+      await sim.until((t) => t.connected === N, 900_000, 'all back')
+      r.reconnectAfterRestartS = secs(t0)
+    }
+    const t = sim.totals()
+    r.sim = {
+      connects: t.connects,
+      refused: Object.keys(t).filter((k) => k.startsWith('refused')),
+      shed: t.closedBeforeConnack,
+      cpuS: t.cpuUs / 1e6,
+    }
+  } catch (err) {
+    r.error = String(err?.message ?? err).slice(0, 300)
+  } finally {
+    await sim?.stop()
+    await hub.stop()
+    await mosq?.stop()
+    rmSync(tmp, { recursive: true, force: true })
+  }
+  r.loadAfter = loadavg()[0]
+  return r
+}
+
+const results = existsSync(OUT) ? JSON.parse(readFileSync(OUT, 'utf8')) : []
+for (const broker of BROKERS)
+  for (const N of POINTS) {
+    const r = { ...(await point(broker, N)), at: new Date().toISOString() }
+    console.log(JSON.stringify(r))
+    const i = results.findIndex((x) => x.broker === broker && x.devices === N)
+    if (i >= 0) results[i] = r
+    else results.push(r)
+    writeFileSync(OUT, JSON.stringify(results, null, 2) + '\n')
+    writeFileSync(SVG, drawFleetScale(results))
+  }
