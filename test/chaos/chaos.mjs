@@ -324,6 +324,9 @@ async function runPhase(mode, ms, rand, tmp, stats, log) {
     }
   } finally {
     await stopTraffic()
+    // Let the last windows be cut and acknowledged while still connected: a batch cut at close may not get
+    // its PUBACK before the link goes down (it stays in that agent's queue, but the agent is not started again).
+    await sleep(4000)
     for (const a of ph.agents) {
       await a.proc?.stop()
       a.life.clean = true
