@@ -322,8 +322,8 @@ export async function createAgent(config: Readonly<AgentConfig>, deps: AgentDeps
     return await startParts(b, deps, trust, profile, parts)
   } catch (err) {
     // A later step failed (e.g. the API port is taken): close what the earlier ones opened, keep the first error.
-    await closeParts(parts).catch((closeErr: Error) =>
-      log.error({ err: closeErr.message }, 'closing after a failed start failed'),
+    await closeParts(parts).catch((closeErr: unknown) =>
+      log.error({ err: (closeErr as Error).message }, 'closing after a failed start failed'),
     )
     throw err
   }
@@ -451,7 +451,9 @@ function connectToHub(
     tls: b.tls,
     log,
     onCmd: (p) =>
-      void handleCmd(cmdCtx, p).catch((err: Error) => log.error({ err: err.message }, 'command handler failed')),
+      void handleCmd(cmdCtx, p).catch((err: unknown) =>
+        log.error({ err: (err as Error).message }, 'command handler failed'),
+      ),
     onChunk: (d, i, p, broadcast) => {
       for (const fn of net.chunkListeners) fn(d, i, p, broadcast)
     },

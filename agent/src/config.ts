@@ -126,7 +126,7 @@ export function resolveConfig(
   for (const [k, v] of Object.entries(input.flags ?? {})) if (v !== undefined) merged[k] = v
   // Number('') is 0: an empty EF_API_PORT= must be refused, not read as "ephemeral port".
   for (const k of NUMERIC)
-    if (typeof merged[k] === 'string') merged[k] = (merged[k] as string).trim() === '' ? Number.NaN : Number(merged[k])
+    if (typeof merged[k] === 'string') merged[k] = merged[k].trim() === '' ? Number.NaN : Number(merged[k])
   const c = merged as unknown as AgentConfig
   const problems: string[] = []
   for (const k of ['hubUrl', 'deviceId', 'secret', 'hubKey', 'profile'] as const)

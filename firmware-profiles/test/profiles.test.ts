@@ -130,7 +130,7 @@ describe('broken profiles are rejected', () => {
     expect(problemsOf(good())).toEqual([])
   })
 
-  // any: each mutation reaches into nested members of an untyped JSON document.
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- each mutation reaches into nested members of an untyped JSON document
   const cases: [string, (p: Record<string, any>) => void, RegExp][] = [
     ['missing field', (p) => delete p.ramMb, /EF_ERR_MSG_SCHEMA/],
     ['unknown field', (p) => (p.gpuCount = 1), /EF_ERR_MSG_SCHEMA/],

@@ -5,7 +5,7 @@
 // later step that fails closes exactly what was opened before it.
 import { join } from 'node:path'
 import pino, { type Logger } from 'pino'
-import { EdgeFleetError, PROTOCOL_VERSION, sha256Hex, topics, type FirmwareProfile } from '@edgefleet/shared'
+import { EdgeFleetError, PROTOCOL_VERSION, defined, sha256Hex, topics, type FirmwareProfile } from '@edgefleet/shared'
 import { HubStore } from './store/index.js'
 import { raiseFdLimit } from './fd-limit.js'
 import { BlobStore } from './store/blobs.js'
@@ -329,7 +329,9 @@ function createServices(
     assertSameDevice,
     onFetch: (req) => distributor.handle(req),
     onDeviceOnline: (id) =>
-      void deployer.resendOpen(id).catch((err: Error) => log.warn({ device: id, err: err.message }, 'resend failed')),
+      void deployer
+        .resendOpen(id)
+        .catch((err: unknown) => log.warn({ device: id, err: (err as Error).message }, 'resend failed')),
     onHubKeySeen: (id, key) => {
       if (key !== keys.publicKey) void announceKey(commands, keys, id, log)
     },
@@ -466,7 +468,8 @@ export async function startHub(options: HubOptions): Promise<Hub> {
     const { store, keys } = storage
     const broker = await startBroker(b, store, keys, links)
     parts.broker = broker
-    const mqttUrl = broker?.url ?? (options.brokerUrl as string)
+    // startBroker starts none exactly when options.brokerUrl names an external one.
+    const mqttUrl = defined(broker?.url ?? options.brokerUrl, 'MQTT broker URL')
     const syncBroker = mosquittoSync(options, store, keys)
     syncBroker()
 
@@ -524,8 +527,8 @@ export async function startHub(options: HubOptions): Promise<Hub> {
     }
   } catch (err) {
     // A later step failed (e.g. the HTTP port is taken): close what the earlier ones opened, keep the first error.
-    await closeParts(parts).catch((closeErr: Error) =>
-      log.error({ err: closeErr.message }, 'closing after a failed start failed'),
+    await closeParts(parts).catch((closeErr: unknown) =>
+      log.error({ err: (closeErr as Error).message }, 'closing after a failed start failed'),
     )
     throw err
   }

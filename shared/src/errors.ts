@@ -248,3 +248,13 @@ export function codeOf(err: unknown): ErrorCode {
   const code = (err as { code?: unknown } | null)?.code
   return isErrorCode(code) ? code : 'EF_ERR_INTERNAL'
 }
+
+/**
+ * The value an invariant of this code guarantees is there (a row just written, a graph a
+ * decoded model always has). Missing means a bug, not bad input: it throws EF_ERR_INTERNAL
+ * naming `what` instead of letting `undefined` travel on.
+ */
+export function defined<T>(value: T | null | undefined, what: string): T {
+  if (value === null || value === undefined) throw new EdgeFleetError('EF_ERR_INTERNAL', `${what} is missing`)
+  return value
+}

@@ -57,7 +57,7 @@ export function describeType(type: unknown): string {
 
 /** A typed-array view of `count` elements of `type` over `buffer` from byte `offset`. */
 export function typedView(type: TensorType, buffer: ArrayBuffer, offset: number, count: number): TypedData {
-  return new CTORS[type](buffer, offset, count) as TypedData
+  return new CTORS[type](buffer, offset, count)
 }
 
 export function bytesPerElement(type: TensorType): number {
@@ -80,16 +80,16 @@ export function decodeTensor(name: string, t: TensorValue): DecodedTensor {
     if (buf.length !== count * Ctor.BYTES_PER_ELEMENT) {
       throw new EdgeFleetError(
         'EF_ERR_INFER_BAD_TENSOR',
-        `${name}: ${buf.length} bytes for dims [${t.dims}] of ${t.type}`,
+        `${name}: ${buf.length} bytes for dims [${t.dims.join(',')}] of ${t.type}`,
       )
     }
     const copy = new Uint8Array(buf) // aligned copy
-    data = new Ctor(copy.buffer, 0, count) as TypedData
+    data = new Ctor(copy.buffer, 0, count)
   } else if (t.data !== undefined) {
     if (t.data.length !== count) {
       throw new EdgeFleetError(
         'EF_ERR_INFER_BAD_TENSOR',
-        `${name}: ${t.data.length} values for dims [${t.dims}] (expected ${count})`,
+        `${name}: ${t.data.length} values for dims [${t.dims.join(',')}] (expected ${count})`,
       )
     }
     if (Ctor === BigInt64Array || Ctor === BigUint64Array) {
@@ -113,7 +113,7 @@ export function decodeTensor(name: string, t: TensorValue): DecodedTensor {
         }
         arr[i] = n
       }
-      data = arr as TypedData
+      data = arr
     }
   } else {
     throw new EdgeFleetError('EF_ERR_INFER_BAD_TENSOR', `${name}: neither data nor b64 given`)
@@ -126,7 +126,7 @@ export function encodeTensor(type: TensorType, dims: readonly number[], data: Ty
   if (binary) {
     return { type, dims: [...dims], b64: Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString('base64') }
   }
-  const out: (number | string)[] = new Array(data.length)
+  const out = new Array<number | string>(data.length)
   if (data instanceof BigInt64Array || data instanceof BigUint64Array) {
     for (let i = 0; i < data.length; i++) out[i] = data[i].toString()
   } else {

@@ -32,6 +32,10 @@ const PROFILE = 'gateway-rpi4'
 const MAX_BODY = 256 * 1024
 const MAX_DB = 64 * 1024
 
+/** A JSON answer body: its shape is what the test checks with expect. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- read like the api() helper's bodies
+type Json = any
+
 /** POST with a raw body; resolves with status and parsed JSON (never throws on 4xx). */
 function post(
   port: number,
@@ -39,7 +43,7 @@ function post(
   body: Buffer | string,
   headers: Record<string, string | number> = {},
   chunked = false,
-): Promise<{ status: number; json: any }> {
+): Promise<{ status: number; json: Json }> {
   return new Promise((resolve, reject) => {
     const buf = typeof body === 'string' ? Buffer.from(body) : body
     const req = request(
@@ -237,7 +241,7 @@ describe('agent runtime (real hub and agent processes)', () => {
 
   it('answers malformed requests with 400/413 and a code, and keeps serving [EF-7.1]', async () => {
     const good = wakeInput(1)['onnx::Flatten_0']
-    const cases: [string, Promise<{ status: number; json: any }>, number, string][] = [
+    const cases: [string, Promise<{ status: number; json: Json }>, number, string][] = [
       ['wrong tensor name', infer(agent.apiPort, { audio: good }), 400, 'EF_ERR_INFER_BAD_TENSOR'],
       ['missing input', infer(agent.apiPort, {}), 400, 'EF_ERR_INFER_BAD_TENSOR'],
       [
@@ -356,7 +360,10 @@ describe('agent runtime (real hub and agent processes)', () => {
     // Load until the cap has dropped a good number of batches (fast telemetry: 10 batches/s of ~1-2 KiB each).
     await waitFor(
       async () => {
-        for (let i = 0; i < 20; i++) (await infer(full.apiPort, wakeInput(i))).status === 200 ? served++ : failed++
+        for (let i = 0; i < 20; i++) {
+          if ((await infer(full.apiPort, wakeInput(i))).status === 200) served++
+          else failed++
+        }
         return (await stats()).drops.diskFull >= 20
       },
       { timeoutMs: 30_000, intervalMs: 50, what: 'diskFull drops' },
@@ -382,7 +389,7 @@ describe('agent runtime (real hub and agent processes)', () => {
       },
       { timeoutMs: 20_000, what: 'drop counters at the hub' },
     )
-    const drops = JSON.parse(reported.drops)
+    const drops = JSON.parse(reported.drops) as { evicted: number; diskFull: number; capped: number }
     expect(reported.dropped).toBe(drops.evicted + drops.diskFull + drops.capped)
     // Inference went on through all of it.
     expect((await infer(full.apiPort, wakeInput(5))).status).toBe(200)

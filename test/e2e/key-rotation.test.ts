@@ -188,9 +188,9 @@ describe('hub signing key rotation', () => {
     agents[1] = await restartAgent(agents[1])
     await waitFor(async () => (await device('kr-off')).device.hubKey === hub.publicKey || undefined, {
       what: 'kr-off reporting the new key',
-    }).catch(async (err) => {
+    }).catch(async (err: unknown) => {
       throw new Error(
-        `${err.message}\n${JSON.stringify(await device('kr-off'))}\n${hub.stderr()}\n${agents[1].stderr()}`,
+        `${(err as Error).message}\n${JSON.stringify(await device('kr-off'))}\n${hub.stderr()}\n${agents[1].stderr()}`,
       )
     })
     expect((await api(agents[1].url, 'POST', '/v1/models/wake/infer', { inputs: wakeInput(4) })).version).toBe('1.0.0')

@@ -165,8 +165,7 @@ describe('retraining loop', () => {
     // Let the drifted captures accumulate, then export the dataset with the CLI.
     await waitFor(
       async () =>
-        (await feed('model=wake-hello')).filter((r) => r.kind === 'sample' && (r.cursor as number) > drift[0].cursor)
-          .length >= 20,
+        (await feed('model=wake-hello')).filter((r) => r.kind === 'sample' && r.cursor > drift[0].cursor).length >= 20,
       { timeoutMs: 60_000, what: 'drifted samples' },
     )
     const since = drift[0].cursor - 1

@@ -93,7 +93,7 @@ describe('tampering and bad input with real processes', () => {
       // mqtt.js turns a SUBACK of 0x80 into a rejection carrying the packet.
       const refused = await c.subscribeAsync(topics.cmd('dev-b'), { qos: 1 }).then(
         () => undefined,
-        (e: { packet?: { granted?: number[] } }) => e,
+        (e: unknown) => e as { packet?: { granted?: number[] } },
       )
       expect(refused?.packet?.granted).toEqual([128])
       const closed = new Promise<void>((r) => c.once('close', () => r()))

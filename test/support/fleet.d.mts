@@ -44,6 +44,7 @@ export function spawnJson(
   args: string[],
   key: string,
   opts?: { env?: Record<string, string>; timeoutMs?: number; stdio?: Stdio },
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- the child's JSON line; tests check its shape
 ): Promise<{ proc: ChildProcess; info: any; stderr: () => string }>
 export function setToken(baseUrl: string, token: string): void
 export function tokenFor(baseUrl: string): string | undefined
@@ -80,6 +81,7 @@ export function api(
   path: string,
   body?: unknown,
   headers?: Record<string, string>,
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- a JSON body of any route; tests check its shape with expect
 ): Promise<any>
 export function cli(
   args: string[],

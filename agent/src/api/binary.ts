@@ -53,7 +53,8 @@ export function decodeBinary(body: Buffer): Record<string, Tensor> {
     )
       throw bad(`${name}: offset/length outside the body`)
     const want = elementCount(e.dims) * bytesPerElement(e.type)
-    if (want !== e.length) throw bad(`${name}: ${e.length} bytes for dims [${e.dims}] of ${e.type} (expected ${want})`)
+    if (want !== e.length)
+      throw bad(`${name}: ${e.length} bytes for dims [${e.dims.join(',')}] of ${e.type} (expected ${want})`)
     // Copy into an aligned buffer: typed arrays need offsets that are multiples of their element size.
     const copy = new ArrayBuffer(e.length)
     new Uint8Array(copy).set(data.subarray(e.offset, e.offset + e.length))

@@ -96,10 +96,9 @@ export class DeviceConditions {
   /** Applies a `conditions` command; returns true when anything changed. */
   apply(o: ConditionOverrides): boolean {
     const before = JSON.stringify(this.current())
-    for (const k of ['network', 'power', 'idle'] as const) {
-      if (o[k] === null) delete this.overrides[k]
-      else if (o[k] !== undefined) (this.overrides as Record<string, unknown>)[k] = o[k]
-    }
+    // A null override is kept as null: current() reads it like an absent one (back to the OS).
+    for (const k of ['network', 'power', 'idle'] as const)
+      if (o[k] !== undefined) this.overrides = { ...this.overrides, [k]: o[k] }
     return JSON.stringify(this.current()) !== before
   }
 

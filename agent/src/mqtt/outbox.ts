@@ -47,7 +47,7 @@ export class OutboxSender {
 
   private pump(): void {
     const c = this.client()
-    if (!c || !c.connected) return
+    if (!c?.connected) return
     let rows: ReturnType<AgentDb['peek']>
     try {
       rows = this.db.peek(this.window - this.inFlight, this.lastId)

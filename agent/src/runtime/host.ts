@@ -67,7 +67,7 @@ export function validateInputs(session: ModelSession, inputs: Record<string, Ten
       if (typeof d === 'number' && d >= 0 && d !== t.dims[i])
         throw new EdgeFleetError(
           'EF_ERR_INFER_BAD_TENSOR',
-          `input ${name}: dims [${t.dims}], model wants [${spec.shape.join(',')}]`,
+          `input ${name}: dims [${t.dims.join(',')}], model wants [${spec.shape.join(',')}]`,
         )
     })
   }
@@ -75,7 +75,9 @@ export function validateInputs(session: ModelSession, inputs: Record<string, Ten
 
 export class ModelHost {
   private readonly models = new Map<string, ServedModel>()
-  private observer: InferObserver = () => {}
+  private observer: InferObserver = () => {
+    // no observer until onInfer() sets one
+  }
   private readonly resultObservers: ResultObserver[] = []
   private fallbackObserver: FallbackObserver = () => {}
 

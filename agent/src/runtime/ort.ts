@@ -41,7 +41,7 @@ export function wrapSession(ort: Pick<Ort, 'Tensor'>, s: OrtModule.InferenceSess
     async run(feeds) {
       const f: Record<string, OrtModule.Tensor> = {}
       for (const [k, t] of Object.entries(feeds))
-        f[k] = new ort.Tensor(t.type as OrtModule.Tensor.Type, t.data as OrtModule.Tensor.DataType, t.dims)
+        f[k] = new ort.Tensor(t.type, t.data as OrtModule.Tensor.DataType, t.dims)
       const out = await s.run(f)
       const r: Record<string, Tensor> = {}
       for (const [k, t] of Object.entries(out))

@@ -25,9 +25,9 @@ function maxOf(d: ArrayLike<number>): { max: number; at: number } {
 }
 
 /** Number view of a tensor's data (bigint tensors have no confidence). */
-function numeric(t: Tensor | undefined): ArrayLike<number> | undefined {
+function numeric(t: Tensor | undefined): (ArrayLike<number> & Iterable<number>) | undefined {
   if (!t || t.data instanceof BigInt64Array || t.data instanceof BigUint64Array) return undefined
-  return t.data as ArrayLike<number>
+  return t.data
 }
 
 /**
@@ -44,7 +44,7 @@ export function confidenceOf(manifest: Manifest, outputs: Record<string, Tensor>
   let c = max
   if (sem.kind === 'logits') {
     let sum = 0
-    for (let i = 0; i < d.length; i++) sum += Math.exp(d[i] - max)
+    for (const v of d) sum += Math.exp(v - max)
     c = 1 / sum
   }
   if (!Number.isFinite(c)) return undefined
@@ -81,7 +81,7 @@ export function compareOutputs(
   for (const [name, t] of Object.entries(live)) {
     const a = numeric(t)
     const b = numeric(cand[name])
-    if (!a || !b || a.length !== b.length) {
+    if (!a || a.length !== b?.length) {
       maxAbsDiff = Number.POSITIVE_INFINITY
       continue
     }

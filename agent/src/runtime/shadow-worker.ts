@@ -16,7 +16,8 @@ export type ShadowReply =
   | { op: 'error'; id: number; message: string }
 
 let session: ModelSession | undefined
-const port = parentPort!
+if (!parentPort) throw new Error('this module runs as a worker thread (new Worker), not on its own')
+const port = parentPort
 
 port.on('message', (m: ShadowRequest) => {
   void (async () => {

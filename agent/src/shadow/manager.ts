@@ -86,7 +86,7 @@ export class ShadowManager {
         ),
       )
     const cur = this.d.runner.get(m.model)
-    if (cur && cur.manifest.artifact.digest === m.artifact.digest && cur.fraction === cmd.fraction) {
+    if (cur?.manifest.artifact.digest === m.artifact.digest && cur.fraction === cmd.fraction) {
       const ev: EventReport = { ...base, kind: 'staged', message: 'shadowing' }
       report(ev)
       return ev
@@ -148,7 +148,7 @@ export class ShadowManager {
     const { slots, host, chunks, report } = this.d
     const c = this.d.runner.get(cmd.model)
     const base = { cmdId: cmd.id, model: cmd.model, version: cmd.version }
-    if (!c || c.manifest.version !== cmd.version) {
+    if (c?.manifest.version !== cmd.version) {
       const ev: EventReport = {
         ...base,
         kind: 'failed',

@@ -24,6 +24,14 @@ interface Running extends Candidate {
   busy: boolean
 }
 
+/** What callers see of a running candidate (not its worker). */
+const candidateOf = (r: Running): Candidate => ({
+  manifest: r.manifest,
+  manifestSig: r.manifestSig,
+  path: r.path,
+  fraction: r.fraction,
+})
+
 export interface ShadowRunnerOptions {
   agg: Aggregator
   /** Threads for a candidate session (default 1: the live model keeps the other cores). */
@@ -64,11 +72,11 @@ export class ShadowRunner {
 
   get(model: string): Candidate | undefined {
     const r = this.running.get(model)
-    return r && { manifest: r.manifest, manifestSig: r.manifestSig, path: r.path, fraction: r.fraction }
+    return r && candidateOf(r)
   }
 
   list(): Candidate[] {
-    return [...this.running.keys()].map((m) => this.get(m)!)
+    return [...this.running.values()].map(candidateOf)
   }
 
   async stop(model: string): Promise<void> {

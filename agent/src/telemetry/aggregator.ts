@@ -71,7 +71,7 @@ export class Aggregator {
   observe(model: string, version: string, inputs: Record<string, Tensor>, confidence: number | undefined): void {
     const m = this.acc(model, version)
     if (confidence !== undefined) (m.confidence ??= emptyConfidenceCounts())[confidenceBin(confidence)]++
-    const fa = (m.featureAcc ??= new Map())
+    const fa = (m.featureAcc ??= new Map<string, FeatureAcc>())
     for (const [name, t] of Object.entries(inputs)) {
       let f = fa.get(name)
       if (!f) {

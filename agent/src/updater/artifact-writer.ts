@@ -27,7 +27,8 @@ const MARKER = 'partial.json'
 
 export class ArtifactWriter {
   private readonly fd: number
-  private readonly at = new Map<string, number[]>()
+  /** Each distinct chunk's size and every offset the artifact holds it at. */
+  private readonly at = new Map<string, { size: number; offsets: number[] }>()
   private readonly present = new Set<string>()
   private closed = false
 
@@ -39,9 +40,9 @@ export class ArtifactWriter {
     this.fd = fd
     const offsets = chunkOffsets(m.artifact.chunks)
     m.artifact.chunks.forEach((c, i) => {
-      const list = this.at.get(c.digest) ?? []
-      list.push(offsets[i])
-      this.at.set(c.digest, list)
+      const held = this.at.get(c.digest) ?? { size: c.size, offsets: [] }
+      held.offsets.push(offsets[i])
+      this.at.set(c.digest, held)
     })
   }
 
@@ -64,9 +65,8 @@ export class ArtifactWriter {
     const fd = openSync(join(dir, PART), resume ? 'r+' : 'w+')
     ftruncateSync(fd, m.artifact.size)
     const w = new ArtifactWriter(dir, m, fd)
-    for (const [digest, offs] of w.at) {
-      const size = m.artifact.chunks.find((c) => c.digest === digest)!.size
-      if (resume && w.regionMatches(offs[0], size, digest)) {
+    for (const [digest, { size, offsets }] of w.at) {
+      if (resume && w.regionMatches(offsets[0], size, digest)) {
         w.present.add(digest)
         continue
       }
@@ -87,7 +87,7 @@ export class ArtifactWriter {
 
   /** Writes a verified chunk at every offset where the artifact holds it. */
   put(digest: string, data: Uint8Array): void {
-    for (const off of this.at.get(digest) ?? []) {
+    for (const off of this.at.get(digest)?.offsets ?? []) {
       let done = 0
       while (done < data.byteLength) done += writeSync(this.fd, data, done, data.byteLength - done, off + done)
     }
@@ -96,11 +96,11 @@ export class ArtifactWriter {
 
   /** Reads a held chunk back (e.g. to evacuate it); undefined if not held. */
   get(digest: string): Buffer | undefined {
-    const off = this.at.get(digest)?.[0]
-    if (off === undefined || !this.present.has(digest)) return undefined
-    const size = this.m.artifact.chunks.find((c) => c.digest === digest)!.size
+    const held = this.at.get(digest)
+    if (!held || !this.present.has(digest)) return undefined
+    const { size, offsets } = held
     const buf = Buffer.allocUnsafe(size)
-    readSync(this.fd, buf, 0, size, off)
+    readSync(this.fd, buf, 0, size, offsets[0])
     return buf
   }
 

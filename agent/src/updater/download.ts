@@ -160,7 +160,7 @@ export async function download(
         lastProgress = Date.now()
         transport.subscribeArtifact(digest).then(
           () => {
-            if (broadcast) transport.join!(digest, [...todo])
+            if (broadcast) transport.join?.(digest, [...todo])
             else askRepairs()
           },
           () => undefined, // dropped again: the next reconnect runs this again
@@ -191,7 +191,7 @@ export async function download(
         offChunk()
         offReconnect?.()
       }
-      if (broadcast) transport.join!(digest, missing)
+      if (broadcast) transport.join?.(digest, missing)
       else askRepairs()
     })
   } finally {

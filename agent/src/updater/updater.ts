@@ -129,7 +129,7 @@ export class Updater {
     const refusal = manifestRefusal(this.d, m, cmd.manifestSig)
     if (refusal) return fail('rejected', refusal)
     const live = host.get(m.model)
-    if (live && live.manifest.artifact.digest === m.artifact.digest) {
+    if (live?.manifest.artifact.digest === m.artifact.digest) {
       const ev: EventReport = { ...base, kind: 'activated', message: 'already serving this build' }
       report(ev)
       return ev
@@ -277,15 +277,16 @@ export class Updater {
         report({ ...base, kind: 'downloading', bytes, totalBytes: total })
       }
     }
+    const http = this.d.http
     const httpUrl =
-      this.d.http?.prefer && m.artifact.url && cmd.httpBase ? new URL(m.artifact.url, cmd.httpBase).href : undefined
-    if (httpUrl) {
+      http?.prefer && m.artifact.url && cmd.httpBase ? new URL(m.artifact.url, cmd.httpBase).href : undefined
+    if (http && httpUrl) {
       try {
         const st = await httpDownload(m, writer, {
           url: httpUrl,
-          deviceId: this.d.http!.deviceId,
-          secret: this.d.http!.secret,
-          tls: this.d.http!.tls,
+          deviceId: http.deviceId,
+          secret: http.secret,
+          tls: http.tls,
           timeoutMs: this.d.downloadTimeoutMs,
           onProgress,
         })

@@ -12,7 +12,7 @@ function reply(res: FastifyReply, code: ErrorCode, message: string): FastifyRepl
 
 export function errorHandler(err: FastifyError | EdgeFleetError, req: FastifyRequest, res: FastifyReply): FastifyReply {
   if (err instanceof EdgeFleetError) return reply(res, err.code, err.message)
-  const fe = err as FastifyError
+  const fe = err
   if (fe.validation) return reply(res, 'EF_ERR_HTTP_BAD_REQUEST', `${fe.validationContext ?? 'request'} ${fe.message}`)
   if (fe.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return reply(res, 'EF_ERR_MSG_TOO_LARGE', fe.message)
   if (typeof fe.code === 'string' && fe.code.startsWith('FST_ERR_CTP'))

@@ -43,12 +43,12 @@ export function checkBrokerConfig(config: unknown): BrokerConfig {
         'EF_ERR_CONFIG_INVALID',
         `unknown broker setting ${JSON.stringify(key)}; known: limits, quota`,
       )
-  checkSection('limits', c.limits, defaultBrokerLimits as unknown as Record<string, unknown>)
-  checkSection('quota', c.quota, defaultDeviceQuota as unknown as Record<string, unknown>)
+  checkSection('limits', c.limits, defaultBrokerLimits)
+  checkSection('quota', c.quota, defaultDeviceQuota)
   const q = { ...defaultDeviceQuota, ...(c.quota as Partial<DeviceQuotaOptions> | undefined) }
   if (q.messagesPerSec === 0 || q.bytesPerSec === 0)
     throw new EdgeFleetError('EF_ERR_CONFIG_INVALID', 'broker.quota rates must be above 0')
-  return c as BrokerConfig
+  return c
 }
 
 /** EF_BROKER: JSON of BrokerConfig, e.g. {"limits":{"maxConnectionsPerAddress":16,"loopbackExempt":false}}. */

@@ -36,8 +36,14 @@ export interface HookOptions {
 
 type Hooks = Pick<AedesOptions, 'authenticate' | 'authorizePublish' | 'authorizeSubscribe'>
 
-function authError(message: string, returnCode: number): AuthenticateError {
-  return Object.assign(new Error(message), { returnCode }) as AuthenticateError
+/** CONNACK return codes (MQTT 3.1.1 3.2.2.3): identifier rejected, bad user name or password, not authorised. */
+type RefusalCode = 2 | 4 | 5
+
+function authError(message: string, returnCode: RefusalCode): AuthenticateError {
+  // aedes types returnCode as a const enum that its JavaScript does not export, so no member can be
+  // named here (a per-file transpiler such as vitest's would import it and get undefined).
+  // eslint-disable-next-line @typescript-eslint/no-unsafe-enum-assignment -- 2, 4 and 5 are that enum's values
+  return Object.assign(new Error(message), { returnCode })
 }
 
 /** `ef/v1/feed/+` or `ef/v1/feed/{model}` [EF-9.7]. */
@@ -54,7 +60,7 @@ export function isIngestTopic(topic: string): boolean {
 
 export function brokerHooks(o: HookOptions): Hooks {
   const hubHash = sha256Hex(o.hubSecret)
-  const refuse = (client: Client, code: string, returnCode: number, username?: string) => {
+  const refuse = (client: Client, code: string, returnCode: RefusalCode, username?: string) => {
     o.log.warn({ code, clientId: client.id, username }, 'broker refused a connection')
     return authError(code, returnCode)
   }
@@ -187,7 +193,7 @@ const lastReport = new WeakMap<HookOptions, Map<string, number>>()
 /** Tells the hub about a device over quota, at most once a minute per device. */
 function report(o: HookOptions, device: string, code: string, message: string): void {
   let seen = lastReport.get(o)
-  if (!seen) lastReport.set(o, (seen = new Map()))
+  if (!seen) lastReport.set(o, (seen = new Map<string, number>()))
   const now = Date.now()
   if (now - (seen.get(device) ?? -Infinity) < 60_000) return
   seen.set(device, now)

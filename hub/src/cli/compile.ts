@@ -59,7 +59,7 @@ ${MODEL_OPTIONS_HELP}
   async run({ args, out, err }) {
     const a = compileArgs(args)
     const { runCompile } = await import('../compiler/cli.js')
-    return runCompile(a, { stdout: out, stderr: err as NodeJS.WriteStream })
+    return runCompile(a, { stdout: out, stderr: err })
   },
 })
 

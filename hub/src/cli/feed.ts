@@ -19,7 +19,7 @@ async function getText(hub: HubClient, path: string): Promise<Response> {
   if (!res.ok) {
     const body = (await res.json().catch(() => undefined)) as
       { error?: { code?: string; message?: string } } | undefined
-    const e = new EdgeFleetError(isErrorCode(body?.error?.code) ? body!.error!.code : 'EF_ERR_INTERNAL')
+    const e = new EdgeFleetError(isErrorCode(body?.error?.code) ? body.error.code : 'EF_ERR_INTERNAL')
     e.message = body?.error?.message ?? `HTTP ${res.status}`
     throw e
   }
@@ -100,7 +100,8 @@ const feedTail = command({
     if (args.pos[0]) q.set('model', args.pos[0])
     const since = cursorOf(args.str('since'))
     if (since !== undefined) q.set('since', String(since))
-    if (args.str('limit')) q.set('limit', args.str('limit')!)
+    const limit = args.str('limit')
+    if (limit) q.set('limit', limit)
     if (args.flag('follow')) q.set('follow', 'true')
     const res = await getText(hub, `/api/v1/feed?${q}`)
     if (!res.body) return 0

@@ -35,7 +35,10 @@ export class HubClient {
     try {
       if (!this.dispatcher) return await fetch(url, init)
       const res = await undiciFetch(url, { ...(init as object), dispatcher: this.dispatcher })
-      return res as unknown as Response // the same WHATWG Response at run time; the typings are separate copies
+      // undici's own Response class, not the global one (Node bundles its own undici copy), so
+      // `instanceof Response` would be false; callers read it only through the Response interface.
+      // eslint-disable-next-line @typescript-eslint/no-unsafe-class-instance-assignment -- see above
+      return res
     } catch (err) {
       if (isUntrustedPeerError(err))
         throw new EdgeFleetError(

@@ -30,6 +30,7 @@ function tlsOptions(args: Args, path: (flag: string) => string | undefined): Par
   const own = files.certFile || files.keyFile || files.caFile
   if (args.flag('no-tls') && (own || hosts.length)) throw new UsageError('--no-tls takes no certificate flags')
   const on = args.flag('tls') || own || hosts.length > 0
+  const mqttsPort = args.str('mqtts-port')
   return {
     ...(on
       ? {
@@ -42,16 +43,19 @@ function tlsOptions(args: Args, path: (flag: string) => string | undefined): Par
     // --insecure alone means plain listeners too: saying it is the explicit choice EF-10.2 asks for.
     ...(args.flag('no-tls') || (args.flag('insecure') && !on) ? { tls: false } : {}),
     ...(args.flag('insecure') ? { insecure: true } : {}),
-    ...(args.str('mqtts-port') !== undefined
-      ? { mqttsPort: parseNumber(args.str('mqtts-port')!, '--mqtts-port') }
-      : {}),
+    ...(mqttsPort !== undefined ? { mqttsPort: parseNumber(mqttsPort, '--mqtts-port') } : {}),
   }
 }
 
 async function runHub(args: Args, print: (s: string) => void): Promise<number> {
-  const num = (flag: string, d: number) =>
-    args.str(flag) !== undefined ? parseNumber(args.str(flag)!, `--${flag}`) : d
-  const path = (flag: string) => (args.str(flag) !== undefined ? resolve(args.str(flag)!) : undefined)
+  const num = (flag: string, fallback: number) => {
+    const given = args.str(flag)
+    return given !== undefined ? parseNumber(given, `--${flag}`) : fallback
+  }
+  const path = (flag: string) => {
+    const given = args.str(flag)
+    return given !== undefined ? resolve(given) : undefined
+  }
   const dataDir = resolve(args.str('data') ?? '.data/hub')
   const { startHub } = await import('../hub.js')
   const hub = await startHub({

@@ -86,8 +86,10 @@ ${GATE_HELP}`,
     const options = modelOptions(args)
     const q = new URLSearchParams({ name, version })
     if (Object.keys(options).length) q.set('options', JSON.stringify(options))
-    if (args.str('parent')) q.set('parent', args.str('parent')!)
-    if (args.str('run-id')) q.set('runId', args.str('run-id')!)
+    const parent = args.str('parent')
+    if (parent) q.set('parent', parent)
+    const runId = args.str('run-id')
+    if (runId) q.set('runId', runId)
     if (args.flag('canary')) {
       q.set('policy', 'canary')
       const rollout = canaryRollout(args)

@@ -66,12 +66,13 @@ export function gateFlags(o: Record<string, unknown>): Record<string, number | n
   return gates
 }
 
+const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }
+
 /** 500ms, 30s, 10m, 2h or plain milliseconds. */
 export function parseDuration(s: string): number {
   const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(s.trim())
   if (!m) throw new UsageError(`duration must look like 500ms, 30s, 10m or 2h, got ${JSON.stringify(s)}`)
-  const mult = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[m[2] ?? 'ms']!
-  return Math.round(Number(m[1]) * mult)
+  return Math.round(Number(m[1]) * UNIT_MS[m[2] ?? 'ms'])
 }
 
 /** 1%,10%,100% or 5,50,100%: cumulative percentages and counts (the hub checks their order [EF-8.3]). */
@@ -183,15 +184,16 @@ function createBody(args: Args): Record<string, unknown> {
   if (args.str('timezone')) schedule.timezone = args.str('timezone')
   if (args.flag('no-windows')) schedule.maintenanceWindows = false
   if (args.strs('condition').length) schedule.conditions = args.strs('condition')
-  if (args.str('jitter')) schedule.jitterMs = parseDuration(args.str('jitter')!)
-  const shadow = args.str('shadow')
+  const jitter = args.str('jitter')
+  if (jitter) schedule.jitterMs = parseDuration(jitter)
+  const { waves, soak, 'on-fail': onFail, shadow } = args.pick(['waves', 'soak', 'on-fail', 'shadow'])
   return {
     model,
     version,
     selector,
-    ...(args.str('waves') ? { waves: parseWaves(args.str('waves')!) } : {}),
-    ...(args.str('soak') ? { soakMs: parseDuration(args.str('soak')!) } : {}),
-    ...(args.str('on-fail') ? { onFail: args.str('on-fail') } : {}),
+    ...(waves ? { waves: parseWaves(waves) } : {}),
+    ...(soak ? { soakMs: parseDuration(soak) } : {}),
+    ...(onFail ? { onFail } : {}),
     ...(Object.keys(gates).length ? { gates } : {}),
     ...(Object.keys(schedule).length ? { schedule } : {}),
     ...(args.flag('approval') ? { approval: true } : {}),
@@ -267,7 +269,7 @@ const rolloutList = command({
   options: { state: { type: 'string' }, limit: { type: 'string' }, offset: { type: 'string' } },
   async run({ args, hub, emit }) {
     const q = new URLSearchParams()
-    for (const k of ['state', 'limit', 'offset']) if (args.str(k)) q.set(k, args.str(k)!)
+    for (const [k, v] of Object.entries(args.pick(['state', 'limit', 'offset']))) if (v) q.set(k, v)
     const r = await hub.request<{ items: RolloutView['rollout'][]; total: number }>(
       'GET',
       `/api/v1/rollouts${q.size ? `?${q}` : ''}`,

@@ -10,6 +10,7 @@ import { readNpy } from './npy.js'
 import { synthesizeInputs, prng } from './inputs.js'
 import { openSession, run, type NamedTensor } from './ort.js'
 import { decodeModel, encodeModel, DataType, type ModelProto } from './onnx/proto.js'
+import { mainGraph } from './onnx/graph.js'
 import type { Range } from './passes/qdq.js'
 
 export type Sample = Record<string, NamedTensor>
@@ -51,10 +52,10 @@ function checkAgainstSpec(t: NamedTensor, spec: TensorSpec, file: string): void 
     new EdgeFleetError('EF_ERR_CALIBRATION_INVALID', `calibration file ${file} for input ${spec.name}: ${why}`)
   if (t.type !== spec.type) throw bad(`type ${t.type}, the model wants ${spec.type}`)
   if (t.dims.length !== spec.dims.length)
-    throw bad(`shape [${t.dims}] has rank ${t.dims.length}, the model wants [${spec.dims}]`)
+    throw bad(`shape [${t.dims.join(',')}] has rank ${t.dims.length}, the model wants [${spec.dims.join(',')}]`)
   spec.dims.forEach((d, i) => {
     if (typeof d === 'number' && d >= 0 && t.dims[i] !== d)
-      throw bad(`shape [${t.dims}] differs from the model's [${spec.dims}] at axis ${i}`)
+      throw bad(`shape [${t.dims.join(',')}] differs from the model's [${spec.dims.join(',')}] at axis ${i}`)
   })
 }
 
@@ -133,8 +134,7 @@ class Stats {
   add(v: Float32Array, keepSample: boolean): void {
     let lo = this.min
     let hi = this.max
-    for (let i = 0; i < v.length; i++) {
-      const x = v[i]
+    for (const x of v) {
       if (x < lo) lo = x
       if (x > hi) hi = x
     }
@@ -170,7 +170,7 @@ export async function collectRanges(
 ): Promise<Map<string, Range>> {
   const method = opts.method ?? 'minmax'
   const aug = decodeModel(encodeModel(model))
-  const graph = aug.graph!
+  const graph = mainGraph(aug)
   const have = new Set(graph.output.map((o) => o.name ?? ''))
   for (const t of tensors)
     if (!have.has(t)) graph.output.push({ name: t, type: { tensor_type: { elem_type: DataType.FLOAT } } })

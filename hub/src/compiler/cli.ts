@@ -73,7 +73,10 @@ export async function writeAtomic(file: string, data: Uint8Array | string): Prom
   }
 }
 
-function progressBar(stream: NodeJS.WriteStream): (p: Progress) => void {
+/** Any writable stream; a terminal (isTTY) gets one line redrawn in place. */
+type ProgressStream = NodeJS.WritableStream & { isTTY?: boolean }
+
+function progressBar(stream: ProgressStream): (p: Progress) => void {
   const tty = stream.isTTY
   let last = ''
   return (p) => {
@@ -92,7 +95,7 @@ function progressBar(stream: NodeJS.WriteStream): (p: Progress) => void {
 /** `edgefleet compile ARGS…` on its own (argv may start with 'compile'); returns the exit code. */
 export async function compileCli(
   argv: string[],
-  io: { stdout?: NodeJS.WritableStream; stderr?: NodeJS.WriteStream } = {},
+  io: { stdout?: NodeJS.WritableStream; stderr?: ProgressStream } = {},
 ): Promise<number> {
   const args = argv[0] === 'compile' ? argv.slice(1) : argv
   return runCommandLine(compileCommands, ['compile', ...args], io.stdout, io.stderr)
@@ -125,7 +128,7 @@ async function readModel(file: string): Promise<Uint8Array> {
 /** Compiles as `args` says; returns the exit code (0 ok, 1 failed build or bad input). */
 export async function runCompile(
   args: CompileArgs,
-  io: { stdout: NodeJS.WritableStream; stderr: NodeJS.WriteStream },
+  io: { stdout: NodeJS.WritableStream; stderr: ProgressStream },
 ): Promise<number> {
   const { stdout, stderr } = io
   try {

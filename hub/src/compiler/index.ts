@@ -3,7 +3,7 @@
 // the float model and reports how it compares. Pipeline: plan.ts (candidates.ts,
 // prove.ts, choose.ts) → build.ts (one candidate) → passes/* (graph rewrites on
 // onnx/*, our protobuf model).
-import { EdgeFleetError, type FirmwareProfile, type Precision, type TensorSpec } from '@edgefleet/shared'
+import { EdgeFleetError, defined, type FirmwareProfile, type Precision, type TensorSpec } from '@edgefleet/shared'
 import { openSession, run, sessionSignature, type NamedTensor } from './ort.js'
 import { planBuild, type PlanOptions, type Planned } from './plan.js'
 import type { CandidateReport } from './report.js'
@@ -117,7 +117,7 @@ export async function compile(
   const t0 = performance.now()
   const p = await planBuild(model, profile, opts)
   const c = p.report
-  const a = c.accuracy!
+  const a = defined(c.accuracy, 'accuracy of the chosen build')
   const report: ValidationReport = {
     precision: p.built.precision,
     profile: profile.id,

@@ -51,7 +51,7 @@ export function sessionSignature(s: Session): { inputs: TensorSpec[]; outputs: T
 export async function run(s: Session, inputs: Record<string, NamedTensor>): Promise<Record<string, NamedTensor>> {
   const feeds: Record<string, ort.Tensor> = {}
   for (const [name, t] of Object.entries(inputs)) {
-    feeds[name] = new ort.Tensor(t.type as ort.Tensor.Type, t.data as ort.Tensor.DataType, t.dims)
+    feeds[name] = new ort.Tensor(t.type, t.data as ort.Tensor.DataType, t.dims)
   }
   const out = await s.run(feeds)
   const result: Record<string, NamedTensor> = {}

@@ -68,7 +68,7 @@ export interface Planned {
 }
 
 export async function planBuild(model: Uint8Array, profile: FirmwareProfile, opts: PlanOptions = {}): Promise<Planned> {
-  const progress = opts.onProgress ?? (() => {})
+  const progress = opts.onProgress ?? (() => undefined) // no listener: progress goes nowhere
   const precisions = precisionsToTry(model, profile, opts.precision ?? 'auto')
   const budgets = budgetsOf(profile)
   progress({ phase: 'load', done: 0, total: 1 })

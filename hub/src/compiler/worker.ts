@@ -12,7 +12,8 @@ interface Job {
 }
 
 const job = workerData as Job
-const port = parentPort!
+if (!parentPort) throw new Error('this module runs as a worker thread (new Worker), not on its own')
+const port = parentPort
 compile(job.model, job.profile, { ...job.opts, onProgress: (p) => port.postMessage({ type: 'progress', progress: p }) })
   .then((result) => port.postMessage({ type: 'result', result }, [result.bytes.buffer as ArrayBuffer]))
   .catch((err: unknown) => {

@@ -120,7 +120,7 @@ export class Distributor {
   private readonly sweeper: NodeJS.Timeout
 
   constructor(opts: DistributorOptions) {
-    this.o = { ...defaultDistributorOptions, now: Date.now, ...opts } as typeof this.o
+    this.o = { ...defaultDistributorOptions, now: Date.now, ...opts }
     // Receivers that went silent stop pacing; finished sessions are dropped.
     this.sweeper = setInterval(() => this.sweep(), 1000)
     this.sweeper.unref()
@@ -183,7 +183,7 @@ export class Distributor {
   private join(device: string, artifact: string, layout: Layout, missing: number[]): void {
     let s = this.sessions.get(artifact)
     if (!s) {
-      s = {
+      const opened: Session = {
         artifact,
         layout,
         pending: new Set(),
@@ -195,7 +195,8 @@ export class Distributor {
         pace: { seq: undefined, changes: 1 },
         openedAt: this.o.now(),
       }
-      this.sessions.set(artifact, s)
+      this.sessions.set(artifact, opened)
+      s = opened
     }
     // A later wave finds a finished broadcast with no receiver left: broadcast again. Whether the
     // others were heard from lately does not decide it: under load acks run late, and a broadcast
@@ -363,8 +364,11 @@ export class Distributor {
     this.inFlight++
     this.o
       .publish(topic, payload)
-      .catch((err: Error) =>
-        this.o.log.warn({ artifact: job.artifact, index: job.index, err: err.message }, 'chunk publish failed'),
+      .catch((err: unknown) =>
+        this.o.log.warn(
+          { artifact: job.artifact, index: job.index, err: (err as Error).message },
+          'chunk publish failed',
+        ),
       )
       .finally(() => {
         this.inFlight--

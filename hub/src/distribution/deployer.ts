@@ -2,7 +2,15 @@
 // send each device a signed deploy command [EF-2.3]. Devices that are offline
 // get it from their persistent session, and again when they come back online.
 import { randomUUID, type KeyObject } from 'node:crypto'
-import { EdgeFleetError, PROTOCOL_VERSION, cmdCodec, signDocument, topics, type DeployCmd } from '@edgefleet/shared'
+import {
+  EdgeFleetError,
+  PROTOCOL_VERSION,
+  defined,
+  cmdCodec,
+  signDocument,
+  topics,
+  type DeployCmd,
+} from '@edgefleet/shared'
 import type { Logger } from 'pino'
 import type { HubStore, BuildRow, DeploymentRow, DeploymentDeviceRow, DeviceRow } from '../store/index.js'
 import type { Builder } from '../build/builder.js'
@@ -55,8 +63,9 @@ export class Deployer {
       rollback: req.rollback ?? false,
       createdAt: now(),
     }
+    const buildFor = (d: DeviceRow) => defined(builds.get(d.profile), `build for profile ${d.profile}`)
     const assignments = devices.map((d) => {
-      const b = builds.get(d.profile)!
+      const b = buildFor(d)
       return b.status === 'ok'
         ? { deviceId: d.id, buildId: b.id, cmdId: null, state: 'pending' as const }
         : {
@@ -69,11 +78,8 @@ export class Deployer {
           }
     })
     store.deployments.create(deployment, assignments)
-    await Promise.all(
-      assignments
-        .filter((a) => a.state === 'pending')
-        .map((a) => this.send(deployment, a.deviceId, builds.get(devices.find((d) => d.id === a.deviceId)!.profile)!)),
-    )
+    const due = devices.filter((_, i) => assignments[i].state === 'pending')
+    await Promise.all(due.map((d) => this.send(deployment, d.id, buildFor(d))))
     this.deps.log.info(
       { deployment: deployment.id, model: req.model, version: req.version, devices: devices.length },
       'deployment created',

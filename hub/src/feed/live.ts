@@ -40,10 +40,10 @@ export class FeedLive extends EventEmitter<FeedLiveEvents> {
             this.inFlight--
             this.stats.published++
           },
-          (err: Error) => {
+          (err: unknown) => {
             this.inFlight--
             this.stats.failed++
-            this.deps.log.debug({ err: err.message }, 'live feed publish failed')
+            this.deps.log.debug({ err: (err as Error).message }, 'live feed publish failed')
           },
         )
       }

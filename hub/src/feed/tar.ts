@@ -106,8 +106,8 @@ export async function readTar(
   // The parser drops a partial header at the end silently; a tar is whole 512-byte blocks.
   const size = await stat(path).then(
     (s) => s.size,
-    (err: Error) => {
-      throw invalidArchive(path, err)
+    (err: unknown) => {
+      throw invalidArchive(path, err as Error)
     },
   )
   if (size % 512 !== 0)
@@ -150,7 +150,7 @@ export async function readTar(
       resolve()
     })
     parser.on('end', () => resolve())
-    src.pipe(parser as unknown as NodeJS.WritableStream) // tar's Parser is a writable in all but type
+    src.pipe(parser)
   })
   if (failure) throw failure
 }

@@ -2,7 +2,7 @@
 // build it for every profile present in the fleet. Intake of a retrained
 // version keeps its lineage (parent, run id) and may start a canary rollout
 // with the default gates once every build succeeded [EF-9.11].
-import { EdgeFleetError, isValidId, isValidVersion, sha256Hex } from '@edgefleet/shared'
+import { EdgeFleetError, defined, isValidId, isValidVersion, sha256Hex } from '@edgefleet/shared'
 import { inspectModel } from '../compiler/index.js'
 import type { HubStore, BuildRow, VersionRow, RolloutRow } from '../store/index.js'
 import type { BlobStore } from '../store/blobs.js'
@@ -91,7 +91,7 @@ export class Registry {
     for (const profile of this.store.devices.profilesInFleet()) builds.push(await this.builder.ensure(row, profile))
     const ok = builds.find((b) => b.status === 'ok' && b.manifest)
     if (ok?.manifest) recordBuildBaseline(this.store, ok.manifest, this.now())
-    return { version: row, builds, intake: await this.intake(row, builds, input.policy) }
+    return { version: row, builds, intake: this.intake(row, builds, input.policy) }
   }
 
   /**
@@ -99,7 +99,7 @@ export class Registry {
    * rollout to the devices that serve the model (its default waves and gates
    * unless the policy says otherwise).
    */
-  private async intake(v: VersionRow, builds: BuildRow[], policy: IntakePolicy | undefined): Promise<IntakeResult> {
+  private intake(v: VersionRow, builds: BuildRow[], policy: IntakePolicy | undefined): IntakeResult {
     if (!policy || policy.kind === 'none') return { rollout: null, skipped: null }
     const failed = builds.filter((b) => b.status !== 'ok')
     if (builds.length === 0) return { rollout: null, skipped: 'no device is provisioned, so nothing was built' }
@@ -114,7 +114,8 @@ export class Registry {
       .map((d) => d.id)
     const selector = policy.rollout?.selector ?? (serving.length ? { devices: serving } : null)
     if (!selector) return { rollout: null, skipped: `no device serves ${v.model} yet; start a rollout by hand` }
-    const rollout = await this.rollouts!.create(
+    const engine = defined(this.rollouts, 'rollout engine (the canary policy starts a rollout)')
+    const rollout = engine.create(
       { ...policy.rollout, selector, model: v.model, version: v.version },
       policy.actor ?? 'intake',
     )

@@ -1,7 +1,7 @@
 // Operator actions on a rollout [EF-8.7]: for each, the states it applies to
 // and what it changes. Every action is recorded with its actor; one a state
 // does not allow is refused with EF_ERR_ROLLOUT_STATE and changes nothing.
-import { EdgeFleetError } from '@edgefleet/shared'
+import { EdgeFleetError, defined } from '@edgefleet/shared'
 import type { HubStore, RolloutRow, RolloutState } from '../store/index.js'
 import { FINAL_ROLLOUT_STATES } from '../store/index.js'
 import { decide } from './context.js'
@@ -77,5 +77,5 @@ export function applyAction(
     handler.apply(store, r, t, actor ?? 'operator')
     decide(store, r, t, 'action', action, { from: r.state }, actor)
   })
-  return store.rollouts.get(id)!
+  return defined(store.rollouts.get(id), `rollout ${id}`)
 }

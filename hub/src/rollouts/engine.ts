@@ -4,7 +4,7 @@
 // hub continues where it stopped [EF-8.9]; the clock and randomness are
 // options, so tests drive it with a fake clock.
 import { randomUUID } from 'node:crypto'
-import { EdgeFleetError } from '@edgefleet/shared'
+import { EdgeFleetError, defined } from '@edgefleet/shared'
 import type { DeviceRow, FleetMark, RolloutRow, RolloutState } from '../store/index.js'
 import { applyAction, type RolloutAction } from './actions.js'
 import { decide, type RolloutEngineDeps, type StepContext } from './context.js'
@@ -38,7 +38,7 @@ export class RolloutEngine {
   /** Ticks every `tickMs` until close(); ticks never overlap. */
   start(tickMs: number = defaultEngineOptions.tickMs): void {
     this.timer = setInterval(
-      () => void this.tick().catch((err: Error) => this.deps.log.error({ err }, 'rollout tick failed')),
+      () => void this.tick().catch((err: unknown) => this.deps.log.error({ err }, 'rollout tick failed')),
       tickMs,
     )
     this.timer.unref()
@@ -50,7 +50,7 @@ export class RolloutEngine {
   }
 
   /** A rollout of a registered version to the devices its selector matches now [EF-8.2]. */
-  async create(input: RolloutInput & { model: string; version: string }, actor: string | null): Promise<RolloutRow> {
+  create(input: RolloutInput & { model: string; version: string }, actor: string | null): RolloutRow {
     const { store, now } = this.deps
     const spec = resolveSpec(input)
     if (!store.registry.getVersion(input.model, input.version))
@@ -85,7 +85,7 @@ export class RolloutEngine {
       { rollout: id, model: input.model, version: input.version, devices: matched.length },
       'rollout created',
     )
-    return store.rollouts.get(id)!
+    return defined(store.rollouts.get(id), `rollout ${id} just created`)
   }
 
   /** An operator action [EF-8.7]; refused with EF_ERR_ROLLOUT_STATE where the state does not allow it. */
@@ -127,7 +127,7 @@ export class RolloutEngine {
 
   /** One step for every active rollout. Concurrent calls share one tick. */
   tick(): Promise<void> {
-    if (!this.ticking) this.ticking = this.runTick().finally(() => (this.ticking = undefined))
+    this.ticking ??= this.runTick().finally(() => (this.ticking = undefined))
     return this.ticking
   }
 

@@ -91,7 +91,7 @@ export class DeploymentStore {
   constructor(
     private readonly db: Db,
     /** Told each device a new deployment assigns (the telemetry version check's cache, EF-2.6.8). */
-    private readonly onAssigned: (deviceId: string) => void = () => {},
+    private readonly onAssigned: (deviceId: string) => void = () => undefined,
   ) {}
 
   private prepared(sql: string): Statement {

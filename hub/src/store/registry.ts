@@ -1,5 +1,5 @@
 // Models, versions, builds and artifacts.
-import type { Manifest, Precision, TensorSpec } from '@edgefleet/shared'
+import { defined, type Manifest, type Precision, type TensorSpec } from '@edgefleet/shared'
 import type { Db } from './db.js'
 
 export interface VersionRow {
@@ -47,7 +47,8 @@ interface RawBuild {
   created_at: number
 }
 
-const parse = <T>(s: string | null): T | null => (s === null ? null : (JSON.parse(s) as T))
+/** A nullable JSON column; the caller says what it holds (the store wrote it). */
+const parseJson = (s: string | null): unknown => (s === null ? null : JSON.parse(s))
 
 const buildRow = (r: RawBuild): BuildRow => ({
   id: r.id,
@@ -57,9 +58,9 @@ const buildRow = (r: RawBuild): BuildRow => ({
   status: r.status,
   precision: r.precision,
   artifact: r.artifact,
-  manifest: parse<Manifest>(r.manifest),
+  manifest: parseJson(r.manifest) as Manifest | null,
   manifestSig: r.manifest_sig,
-  report: parse<Record<string, unknown>>(r.report),
+  report: parseJson(r.report) as Record<string, unknown> | null,
   errorCode: r.error_code,
   error: r.error,
   createdAt: r.created_at,
@@ -173,7 +174,7 @@ export class RegistryStore {
         b.error,
         b.createdAt,
       )
-    return this.getBuild(b.model, b.version, b.profile)!
+    return defined(this.getBuild(b.model, b.version, b.profile), `build ${b.model}@${b.version} for ${b.profile}`)
   }
 
   getBuild(model: string, version: string, profile: string): BuildRow | undefined {

@@ -123,8 +123,9 @@ export class DriftMonitor {
             if (c.count < min) continue
             const prev = t.baselines.driftState(model, version, w.profile, c.subject)
             let open = prev?.open ?? false
-            const alerting = baseline !== undefined && baseline.source !== 'build' && c.psi !== null
-            if (alerting && !open && c.psi! > o.threshold) {
+            const { psi } = c
+            const alerting = baseline !== undefined && baseline.source !== 'build' && psi !== null
+            if (alerting && !open && psi > o.threshold) {
               open = true
               events.push(
                 t.feed.append(

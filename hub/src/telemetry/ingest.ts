@@ -245,7 +245,8 @@ export class Ingestor {
   }
 
   private async writeNext(): Promise<void> {
-    const c = this.chunks.shift()!
+    const c = this.chunks.shift()
+    if (!c) return // run() starts a write only with a chunk queued
     this.queuedRecords -= c.records
     this.queuedBytes -= c.bytes
     let r: FlushResult

@@ -14,7 +14,8 @@ if (data.maxDbBytes > 0)
     `max_page_count = ${Math.max(1, Math.floor(data.maxDbBytes / (db.pragma('page_size', { simple: true }) as number)))}`,
   )
 const store = new TelemetryStore(db)
-const port = parentPort!
+if (!parentPort) throw new Error('this module runs as a worker thread (new Worker), not on its own')
+const port = parentPort
 
 port.on('message', (m: WriteRequest | { id: 0; close: true }) => {
   if ('close' in m) {

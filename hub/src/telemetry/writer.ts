@@ -41,13 +41,12 @@ export class InlineWriter implements TelemetryWriter {
   constructor(private readonly store: TelemetryStore) {}
 
   write(f: FlushInput, now: number): Promise<FlushResult> {
-    try {
-      return Promise.resolve(
+    // A throw inside the executor becomes the rejection, as from the threaded writer.
+    return new Promise((resolve) =>
+      resolve(
         this.store.writePrepared({ batches: f.batches, rollups: f.rollups, samples: decodeSamples(f.samples) }, now),
-      )
-    } catch (err) {
-      return Promise.reject(err as Error)
-    }
+      ),
+    )
   }
 
   close(): Promise<void> {
@@ -79,12 +78,12 @@ export function packSamples(payloads: readonly Uint8Array[]): { buf: ArrayBuffer
   return { buf: buf.buffer, lens }
 }
 
-export function unpackSamples(buf: ArrayBuffer, lens: ArrayLike<number>): Uint8Array[] {
+export function unpackSamples(buf: ArrayBuffer, lens: Iterable<number>): Uint8Array[] {
   const out: Uint8Array[] = []
   let at = 0
-  for (let i = 0; i < lens.length; i++) {
-    out.push(new Uint8Array(buf, at, lens[i]))
-    at += lens[i]
+  for (const len of lens) {
+    out.push(new Uint8Array(buf, at, len))
+    at += len
   }
   return out
 }

@@ -24,7 +24,7 @@ const call = (method: 'GET' | 'POST' | 'DELETE', url: string, token = admin, pay
 async function provision(id: string): Promise<string> {
   const res = await call('POST', '/api/v1/devices', admin, { id, profile: 'gateway-rpi4' })
   expect(res.statusCode).toBe(201)
-  return (res.json() as { secret: string }).secret
+  return res.json<{ secret: string }>().secret
 }
 
 /** Resolves with the ms from now until the client's connection closes; rejects after `limitMs`. */
@@ -54,7 +54,7 @@ beforeAll(async () => {
   t = await startTestHub({ auth: true, now: () => clock })
   admin = t.hub.adminToken!
   const res = await call('POST', '/api/v1/tokens', admin, { name: 'op', role: 'operator' })
-  operator = (res.json() as { token: string }).token
+  operator = res.json<{ token: string }>().token
 })
 afterAll(() => t?.close())
 
@@ -112,7 +112,7 @@ describe('device lifecycle on the embedded broker', () => {
     const closed = closedWithin(c, 1000)
     const res = await call('POST', '/api/v1/devices/rot-1/rotate-secret')
     expect(res.statusCode).toBe(200)
-    const fresh = (res.json() as { secret: string }).secret
+    const fresh = res.json<{ secret: string }>().secret
     expect(fresh).toMatch(/^[A-Za-z0-9_-]{43}$/)
     expect(fresh).not.toBe(old)
     expect(await closed).toBeLessThan(1000)
@@ -160,7 +160,7 @@ describe('rollouts leave disabled and removed devices out', () => {
       schedule: { maintenanceWindows: false },
     })
     expect(created.statusCode, created.body).toBe(201)
-    const id = (created.json() as { rollout: { id: string } }).rollout.id
+    const id = created.json<{ rollout: { id: string } }>().rollout.id
     const members = async () =>
       ((await call('GET', `/api/v1/rollouts/${id}/devices`)).json().items as { deviceId: string }[])
         .map((d) => d.deviceId)
@@ -178,7 +178,7 @@ describe('API token expiry', () => {
   it('a token created with expiresInSeconds works until then, is 401 EF_ERR_AUTH_TOKEN_EXPIRED after, and lists its expiry', async () => {
     const res = await call('POST', '/api/v1/tokens', admin, { name: 'ci', role: 'viewer', expiresInSeconds: 3600 })
     expect(res.statusCode).toBe(201)
-    const { token, expiresAt, id } = res.json() as { token: string; expiresAt: number; id: string }
+    const { token, expiresAt, id } = res.json<{ token: string; expiresAt: number; id: string }>()
     expect(expiresAt).toBe(clock + 3_600_000)
     expect((await call('GET', '/api/v1/devices', token)).statusCode).toBe(200)
     const listed = (await call('GET', '/api/v1/tokens')).json().items as { id: string; expiresAt: number | null }[]

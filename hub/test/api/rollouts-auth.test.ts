@@ -24,7 +24,7 @@ beforeAll(async () => {
   for (const role of ['viewer', 'operator'] as const) {
     const res = await call('POST', '/api/v1/tokens', admin, { name: `${role}-1`, role })
     expect(res.statusCode).toBe(201)
-    tokens[role] = (res.json() as { token: string }).token
+    tokens[role] = res.json<{ token: string }>().token
   }
   expect(
     (
@@ -101,7 +101,7 @@ describe('API tokens', () => {
 
   it('a revoked token stops working', async () => {
     const res = await call('POST', '/api/v1/tokens', admin, { name: 'temp', role: 'viewer' })
-    const { id, token } = res.json() as { id: string; token: string }
+    const { id, token } = res.json<{ id: string; token: string }>()
     expect((await call('GET', '/api/v1/whoami', token)).json()).toEqual({ name: 'temp', role: 'viewer' })
     expect((await call('DELETE', `/api/v1/tokens/${id}`, admin)).statusCode).toBe(204)
     expect((await call('GET', '/api/v1/whoami', token)).statusCode).toBe(401)
@@ -166,10 +166,10 @@ describe('rollout validation', () => {
 
 describe('docs and metrics', () => {
   it('serves an OpenAPI 3 document built from the route schemas', async () => {
-    const doc = (await call('GET', '/docs/openapi.json')).json() as {
+    const doc = (await call('GET', '/docs/openapi.json')).json<{
       openapi: string
       paths: Record<string, Record<string, { requestBody?: unknown; responses: Record<string, unknown> }>>
-    }
+    }>()
     expect(doc.openapi).toBe('3.1.0')
     expect(doc.paths['/api/v1/rollouts'].post.requestBody).toBeDefined()
     expect(Object.keys(doc.paths['/api/v1/rollouts/{id}'].get.responses)).toContain('200')

@@ -8,7 +8,7 @@ import { ERRORS, manifestCodec, publicKeyFromText, sha256Hex, verifyDocument, ty
 import { MODELS, startTestHub, type TestHub } from '../fixtures/hub.js'
 
 function expectError(res: LightMyRequestResponse, status: number, code: ErrorCode): void {
-  const body = res.json() as { error?: { code?: string; message?: string } }
+  const body = res.json<{ error?: { code?: string; message?: string } }>()
   expect({ status: res.statusCode, code: body.error?.code }).toEqual({ status, code })
   expect(ERRORS[code].status).toBe(status)
   expect(typeof body.error?.message).toBe('string')
@@ -40,13 +40,13 @@ describe('hub HTTP API', () => {
     it('provisions a device: secret and hub public key', async () => {
       const res = await post('/api/v1/devices', { id: 'rpi-1', profile: 'gateway-rpi4', tags: { site: 'north' } })
       expect(res.statusCode).toBe(201)
-      const body = res.json() as {
+      const body = res.json<{
         id: string
         secret: string
         hubPublicKey: string
         mqttUrl: string
         tags: Record<string, string>
-      }
+      }>()
       expect(body.id).toBe('rpi-1')
       expect(body.tags).toEqual({ site: 'north' })
       expect(body.secret).toMatch(/^[A-Za-z0-9_-]{43}$/)
@@ -57,7 +57,7 @@ describe('hub HTTP API', () => {
       expect(t.hub.store.devices.secretHash('rpi-1')).toBe(sha256Hex(body.secret))
       const list = await t.hub.api.inject({ method: 'GET', url: '/api/v1/devices' })
       expect(
-        (list.json() as { items: { id: string; online: boolean }[]; total: number }).items.map((d) => [d.id, d.online]),
+        list.json<{ items: { id: string; online: boolean }[]; total: number }>().items.map((d) => [d.id, d.online]),
       ).toEqual([['rpi-1', false]])
     })
 
@@ -132,10 +132,10 @@ describe('hub HTTP API', () => {
         hello,
       )
       expect(res.statusCode, res.body).toBe(201)
-      const body = res.json() as {
+      const body = res.json<{
         version: { digest: string; size: number; inputs: { name: string }[] }
         builds: { profile: string; status: string; precision: string; artifact: string }[]
-      }
+      }>()
       expect(body.version.digest).toBe(sha256Hex(hello))
       expect(body.version.size).toBe(hello.length)
       expect(body.version.inputs.map((i) => i.name)).toEqual(['onnx::Flatten_0'])

@@ -85,6 +85,6 @@ describe('device lifecycle through an external Mosquitto', () => {
     expect(await closed).toBeLessThan(1000)
     c.end(true)
     expect(await refusedCode(hub, 'ext-rot', old)).toBe(5)
-    ;(await connectSoon(hub, 'ext-rot', (res.json() as { secret: string }).secret)).end(true)
+    ;(await connectSoon(hub, 'ext-rot', res.json<{ secret: string }>().secret)).end(true)
   })
 })

@@ -54,7 +54,7 @@ function sample(i: number): Sample {
 
 const get = async (url: string) => {
   const r = await t.hub.api.inject({ method: 'GET', url })
-  return { status: r.statusCode, body: r.body, json: () => r.json() as Record<string, unknown>, raw: r.rawPayload }
+  return { status: r.statusCode, body: r.body, json: () => r.json<Record<string, unknown>>(), raw: r.rawPayload }
 }
 const feedCursors = (body: string) =>
   body

@@ -137,7 +137,7 @@ function requestFor(route: Route, token: string): fc.Arbitrary<Request> {
     .tuple(
       fc.tuple(...names.map(() => pathValue())),
       queryString(route.op.parameters),
-      hasBody ? bodyOf(route.op) : fc.constant({} as { payload?: string | Buffer; type?: string }),
+      hasBody ? bodyOf(route.op) : fc.constant<{ payload?: string | Buffer; type?: string }>({}),
     )
     .map(([values, query, body]) => {
       let url = route.path
@@ -177,14 +177,14 @@ describe('fuzz: every HTTP route of the hub', () => {
     }
     for (const dev of ['dev-1', 'dev-2']) for (const model of ['wake', 'm']) markSent(t.hub, dev, model, '1')
     // Fill the store with hostile-but-valid records the read routes will have to serve.
-    const ctx = hubContext(t.hub, () => {})
+    const ctx = hubContext(t.hub, () => undefined) // nothing to do with the handlers' results here
     const seeds = fc.sample(structured, { numRuns: 300, seed: 7 })
     await Promise.all(
       seeds.map((m) => new Promise<void>((resolve) => dispatch(ctx, m.topic, m.payload, () => resolve()))),
     )
-    const doc = (await t.hub.api.inject({ method: 'GET', url: '/docs/openapi.json' })).json() as {
+    const doc = (await t.hub.api.inject({ method: 'GET', url: '/docs/openapi.json' })).json<{
       paths: Record<string, Record<string, Operation>>
-    }
+    }>()
     routes = Object.entries(doc.paths).flatMap(([path, ops]) =>
       Object.entries(ops).map(([m, op]) => ({ method: m.toUpperCase() as Route['method'], path, op })),
     )

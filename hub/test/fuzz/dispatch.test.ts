@@ -139,7 +139,7 @@ describe('fuzz: every topic the hub reads', () => {
       )
     const res = await t.hub.api.inject({ method: 'GET', url: '/api/v1/telemetry/summary?model=big' })
     expect(res.statusCode, res.body).toBe(200)
-    const item = (res.json() as { items: { requests: number; p50Ms: number | null }[] }).items[0]
+    const item = res.json<{ items: { requests: number; p50Ms: number | null }[] }>().items[0]
     expect(Number.isFinite(item.requests) && Number.isFinite(item.p50Ms)).toBe(true)
   })
 

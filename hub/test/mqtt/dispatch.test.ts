@@ -134,7 +134,7 @@ describe('MQTT dispatch', () => {
 
   it('reports the drop counters on /api/v1/hub', async () => {
     const res = await t.hub.api.inject({ method: 'GET', url: '/api/v1/hub' })
-    const m = (res.json() as { metrics: { dropped: Record<string, number>; duplicateBatches: number } }).metrics
+    const m = res.json<{ metrics: { dropped: Record<string, number>; duplicateBatches: number } }>().metrics
     expect(m.dropped).toMatchObject({
       EF_ERR_MSG_JSON: 4,
       EF_ERR_MSG_SCHEMA: 7,

@@ -27,7 +27,7 @@ const FINAL = new Set(['completed', 'aborted', 'rolled_back', 'paused'])
 describe('rollout engine', () => {
   it('moves through cumulative waves, soaks, passes its gates with the numbers recorded, and completes', async () => {
     b = await startRolloutBench({ devices: fleetOf(10) })
-    const r = await b.t.hub.rollouts.create(
+    const r = b.t.hub.rollouts.create(
       {
         model: 'm',
         version: '2.0.0',
@@ -63,7 +63,7 @@ describe('rollout engine', () => {
       devices: fleetOf(10),
       behavior: (v) => ({ requests: 20, errors: v === '2.0.0' ? 6 : 0, latencyMs: 1 }),
     })
-    const r = await b.t.hub.rollouts.create(
+    const r = b.t.hub.rollouts.create(
       {
         model: 'm',
         version: '2.0.0',
@@ -95,7 +95,7 @@ describe('rollout engine', () => {
       devices: fleetOf(4),
       behavior: (v) => ({ requests: 20, errors: 0, latencyMs: v === '2.0.0' ? 40 : 4 }),
     })
-    const r = await b.t.hub.rollouts.create(
+    const r = b.t.hub.rollouts.create(
       {
         model: 'm',
         version: '2.0.0',
@@ -143,7 +143,7 @@ describe('rollout engine', () => {
         },
       ],
     })
-    const r = await b.t.hub.rollouts.create(
+    const r = b.t.hub.rollouts.create(
       {
         model: 'm',
         version: '2.0.0',
@@ -173,7 +173,7 @@ describe('rollout engine', () => {
   it('a cron start holds the rollout until its time; jitter spreads a wave; devices joining later are included', async () => {
     let k = 0
     b = await startRolloutBench({ devices: fleetOf(4), random: () => [0.1, 0.5, 0.9, 0.3][k++ % 4] })
-    const r = await b.t.hub.rollouts.create(
+    const r = b.t.hub.rollouts.create(
       {
         model: 'm',
         version: '2.0.0',
@@ -213,7 +213,7 @@ describe('rollout engine', () => {
       devices: fleetOf(10),
       behavior: (v) => ({ requests: 20, errors: 0, latencyMs: 1, agreement: v === '2.0.0' ? 0.6 : 1 }),
     })
-    const r = await b.t.hub.rollouts.create(
+    const r = b.t.hub.rollouts.create(
       {
         model: 'm',
         version: '2.0.0',
@@ -241,7 +241,7 @@ describe('rollout engine', () => {
       devices: fleetOf(5),
       behavior: () => ({ requests: 20, errors: 0, latencyMs: 1, agreement: 0.9 }),
     })
-    const r = await b.t.hub.rollouts.create(
+    const r = b.t.hub.rollouts.create(
       {
         model: 'm',
         version: '2.0.0',
@@ -269,7 +269,7 @@ describe('rollout engine', () => {
       versions: ['1.0.0', '2.0.0', '3.0.0'],
     })
     // 2.0.0 behaves like 1.0.0: wave 1 passes, then the rollout waits for approval.
-    const ok = await b.t.hub.rollouts.create(
+    const ok = b.t.hub.rollouts.create(
       {
         model: 'm',
         version: '2.0.0',
@@ -290,7 +290,7 @@ describe('rollout engine', () => {
     await b.drive(() => b!.rollout(ok.id).state === 'completed')
     expect(b.fleet.deploys).toHaveLength(6)
     // 3.0.0 answers with much lower confidence: PSI against 2.0.0's bins fails the gate.
-    const bad = await b.t.hub.rollouts.create(
+    const bad = b.t.hub.rollouts.create(
       {
         model: 'm',
         version: '3.0.0',
@@ -315,7 +315,7 @@ describe('rollout engine', () => {
       behavior: (v) => ({ requests: 20, errors: 0, latencyMs: 1, confidenceBin: v === '2.0.0' ? 9 : 4 }),
       versions: ['1.0.0', '2.0.0'],
     })
-    const r = await b.t.hub.rollouts.create(
+    const r = b.t.hub.rollouts.create(
       {
         model: 'm',
         version: '2.0.0',

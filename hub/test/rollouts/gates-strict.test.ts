@@ -95,7 +95,7 @@ async function post(gates: Record<string, unknown>) {
 async function storedGates(id: string): Promise<Gates> {
   const res = await t.hub.api.inject({ method: 'GET', url: `/api/v1/rollouts/${id}`, headers: auth() })
   await t.hub.api.inject({ method: 'POST', url: `/api/v1/rollouts/${id}/abort`, headers: auth(), payload: {} })
-  return (res.json() as { rollout: { spec: { gates: Gates } } }).rollout.spec.gates
+  return res.json<{ rollout: { spec: { gates: Gates } } }>().rollout.spec.gates
 }
 
 const rolloutCount = () => t.hub.store.rollouts.count()

@@ -57,7 +57,7 @@ describe('rollout across a hub restart', () => {
       })
     fleet = await startSimFleet({ mqttUrl: hub.mqttUrl, devices: specs, now: clock.now })
     await sleep(200)
-    const r = await hub.rollouts.create(
+    const r = hub.rollouts.create(
       {
         model: 'm',
         version: '2.0.0',

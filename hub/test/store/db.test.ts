@@ -15,7 +15,7 @@ const tables = (db: Database.Database) =>
   )
 
 describe('openDb / migrate', () => {
-  let cleanup = () => {}
+  let cleanup: () => void = () => undefined // replaced by each test that opens a file
   afterEach(() => cleanup())
 
   it('brings a fresh file to the latest user_version with every table', () => {

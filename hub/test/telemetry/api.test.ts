@@ -51,7 +51,7 @@ describe('retraining routes', () => {
       version: { parent: 'wake@1.0.0', runId: 'run-42' },
       intake: { rollout: null, skipped: expect.stringContaining('no device serves wake') },
     })
-    const lin = (await inject('GET', '/api/v1/models/wake/lineage')).json() as {
+    const lin = (await inject('GET', '/api/v1/models/wake/lineage')).json<{
       items: {
         version: string
         parent: string | null
@@ -59,7 +59,7 @@ describe('retraining routes', () => {
         builds: { status: string }[]
         baselines: { source: string }[]
       }[]
-    }
+    }>()
     expect(lin.items.map((v) => [v.version, v.parent, v.runId])).toEqual([
       ['1.0.0', null, null],
       ['1.1.0', 'wake@1.0.0', 'run-42'],
@@ -133,10 +133,10 @@ describe('retraining routes', () => {
     await t.hub.retraining.ingest.flush()
     const ev = await inject('POST', '/api/v1/drift/evaluate')
     expect(ev.statusCode, ev.body).toBe(200)
-    expect((ev.json() as { events: number[] }).events).toHaveLength(1)
-    const drift = (await inject('GET', '/api/v1/drift?model=wake')).json() as {
+    expect(ev.json<{ events: number[] }>().events).toHaveLength(1)
+    const drift = (await inject('GET', '/api/v1/drift?model=wake')).json<{
       items: { subject: string; profile: string; open: boolean; baselineSource: string; psi: number }[]
-    }
+    }>()
     expect(drift.items).toEqual([
       expect.objectContaining({
         subject: 'output:confidence',
@@ -151,10 +151,10 @@ describe('retraining routes', () => {
       .map((l) => JSON.parse(l) as Record<string, unknown>)
     expect(feed.map((r) => r.kind)).toEqual(['shadow_disagreement', 'drift'])
     expect(feed[0]).toMatchObject({ deviceId: 'gw-1', candidate: '1.1.0', runs: 10, top1Agree: 7, meanCosine: 0.95 })
-    const status = (await inject('GET', '/api/v1/retraining/status')).json() as {
+    const status = (await inject('GET', '/api/v1/retraining/status')).json<{
       feed: { last: number; byKind: Record<string, number> }
       drift: { open: unknown[] }
-    }
+    }>()
     expect(status.feed.byKind).toMatchObject({ shadow_disagreement: 1, drift: 1, sample: 0, label: 0 })
     expect(status.drift.open).toHaveLength(1)
     expect((await inject('GET', '/api/v1/rollups?model=wake')).json()).toMatchObject({

@@ -31,7 +31,7 @@ describe('telemetry bounds', () => {
   let client: MqttClient
   const get = async (url: string) => {
     const r = await t.hub.api.inject({ method: 'GET', url })
-    return { status: r.statusCode, body: r.body, json: () => r.json() as Record<string, unknown> }
+    return { status: r.statusCode, body: r.body, json: () => r.json<Record<string, unknown>>() }
   }
   const stored = (b: TelemetryBatch) => t.hub.store.telemetry.hasBatch(D, b.batchId)
   const dropped = () => t.hub.metrics.dropped.EF_ERR_TELEMETRY_UNKNOWN_VERSION ?? 0
@@ -84,7 +84,7 @@ describe('telemetry bounds', () => {
     expect(metrics).toContain('edgefleet_telemetry_refused_entries_total{code="EF_ERR_TELEMETRY_UNKNOWN_VERSION"} 4')
     expect(metrics).toContain('edgefleet_mqtt_dropped_total{code="EF_ERR_TELEMETRY_UNKNOWN_VERSION"} 3')
     // One event per refused version, not one per batch.
-    const events = ((await get(`/api/v1/devices/${D}`)).json().events as Record<string, unknown>[]).filter(
+    const events = ((await get(`/api/v1/devices/${D}`)).json().events as Record<string, string>[]).filter(
       (e) => e.kind === 'telemetry_refused',
     )
     expect(events.map((e) => `${e.model}@${e.version}:${e.code}`).sort()).toEqual([

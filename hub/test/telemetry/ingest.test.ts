@@ -11,7 +11,7 @@ import pino from 'pino'
 import { FEATURE_BUCKETS } from '@edgefleet/shared'
 import { HubStore } from '../../src/store/index.js'
 import { Ingestor, type IngestOptions } from '../../src/telemetry/ingest.js'
-import type { ThreadWriter } from '../../src/telemetry/writer.js'
+import { ThreadWriter } from '../../src/telemetry/writer.js'
 import { DriftMonitor } from '../../src/telemetry/drift.js'
 import { tempDir } from '../fixtures/hub.js'
 import { batch, sample } from '../fixtures/telemetry.js'
@@ -153,7 +153,9 @@ describe('the writer thread', () => {
       for (let i = 0; i < 10; i++) ing.pushTelemetry(batch('d1', T0 + i), 100, first.done)
       await ing.flush()
       expect(first.seen).toEqual({ ok: 10, errors: [] })
-      await (ing.currentWriter as ThreadWriter).kill() // as an out-of-memory crash would
+      const writer = ing.currentWriter
+      if (!(writer instanceof ThreadWriter)) throw new Error('the ingestor should write on a thread here')
+      await writer.kill() // as an out-of-memory crash would
       const lost = acks()
       const next = Array.from({ length: 10 }, (_, i) => batch('d1', T0 + 100 + i))
       for (const b of next) ing.pushTelemetry(b, 100, lost.done)

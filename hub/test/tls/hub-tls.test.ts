@@ -60,7 +60,7 @@ describe('hub with TLS', () => {
       url: '/api/v1/devices',
       payload: { id: 'dev-pw', profile: 'gateway-rpi4' },
     })
-    secret = (res.json() as { secret: string }).secret
+    secret = res.json<{ secret: string }>().secret
   })
   afterAll(async () => {
     await hub?.close()
@@ -103,7 +103,7 @@ describe('hub with TLS', () => {
       payload: { id: 'dev-cert', profile: 'gateway-rpi4', cert: true },
     })
     expect(res.statusCode).toBe(201)
-    const tls = (res.json() as { tls: { cert: string; key: string; ca: string; caFile: string } }).tls
+    const tls = res.json<{ tls: { cert: string; key: string; ca: string; caFile: string } }>().tls
     expect(tls.ca).toBe(ca.toString())
     expect(tls.caFile).toBe(hub.caFile)
     const c = mqtt.connect(hub.mqttUrl, { clientId: 'dev-cert', ca, cert: tls.cert, key: tls.key, reconnectPeriod: 0 })
@@ -116,7 +116,7 @@ describe('hub with TLS', () => {
     expect(own[0].qos).toBe(1)
     const other = await c
       .subscribeAsync('ef/v1/dev/dev-pw/cmd', { qos: 1 })
-      .catch((e: { packet?: { granted: number[] } }) => e.packet?.granted)
+      .catch((e: unknown) => (e as { packet?: { granted: number[] } }).packet?.granted)
     expect(JSON.stringify(other)).toContain('128')
     await c.endAsync()
 

@@ -4,7 +4,7 @@
 import { randomBytes } from 'node:crypto'
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify'
 import { Type, type Static } from '@sinclair/typebox'
-import { EdgeFleetError, Id, isValidId, sha256Hex } from '@edgefleet/shared'
+import { EdgeFleetError, Id, defined, isValidId, sha256Hex } from '@edgefleet/shared'
 import type { ApiDeps } from '../server.js'
 import { mosquittoHash } from '../../broker/mosquitto.js'
 import { TAG_KEY, type DeviceRow } from '../../store/index.js'
@@ -203,7 +203,7 @@ function lifecycleRoutes(app: FastifyInstance, deps: ApiDeps): void {
       const { id } = req.params as { id: string }
       changeable(deps, id)
       applyChange(deps, id, () => deps.store.devices.setStatus(id, t.status, deps.now()), t.drop)
-      return { device: deviceOut(deps.store.devices.get(id)!) }
+      return { device: deviceOut(defined(deps.store.devices.get(id), `device ${id}`)) }
     })
   }
 

@@ -181,7 +181,7 @@ export const feedRoutes: FastifyPluginAsync<ApiDeps> = async (app, deps) => {
         )
       const line = feed.appendOne(
         {
-          model: model!,
+          model: model,
           version,
           kind: 'label',
           body: {

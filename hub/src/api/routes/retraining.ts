@@ -88,7 +88,7 @@ export const retrainingRoutes: FastifyPluginAsync<ApiDeps> = async (app, deps) =
       const p = req.params as Static<typeof VersionParams>
       const b = req.body as Static<typeof BaselineBody>
       const v = deps.registry.version(p.name, p.version)
-      checkPostedBaseline(v.inputs as { name: string }[], b)
+      checkPostedBaseline(v.inputs, b)
       const sum = (a: readonly number[]) => a.reduce((x, y) => x + y, 0)
       const baseline = {
         model: p.name,

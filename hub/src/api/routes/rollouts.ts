@@ -200,7 +200,7 @@ export const rolloutRoutes: FastifyPluginAsync<ApiDeps> = async (app, deps) => {
 
   app.post('/api/v1/rollouts', { schema: { body: RolloutBody, response: { 201: ShowOut } } }, async (req, res) => {
     const body = req.body as Static<typeof RolloutBody>
-    const r = await engine().create(body as Parameters<RolloutEngine['create']>[0], req.principal?.name ?? null)
+    const r = engine().create(body as Parameters<RolloutEngine['create']>[0], req.principal?.name ?? null)
     void engine().tick()
     return res.status(201).send(show(r.id))
   })

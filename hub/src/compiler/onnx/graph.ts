@@ -11,6 +11,7 @@ import {
   type TensorProto,
   toNumber,
 } from './proto.js'
+import { EdgeFleetError } from '@edgefleet/shared'
 
 export interface GraphVisit {
   graph: GraphProto
@@ -18,6 +19,12 @@ export interface GraphVisit {
   depth: number
   /** Scope chain: this graph first, then its enclosing graphs. */
   scope: Scope
+}
+
+/** The main graph: decodeModel refuses a model without one, so a pass can count on it. */
+export function mainGraph(model: ModelProto): GraphProto {
+  if (!model.graph) throw new EdgeFleetError('EF_ERR_MODEL_INVALID', 'not an ONNX model: no graph')
+  return model.graph
 }
 
 /** Calls fn for the main graph and every nested subgraph, parents before children. */
@@ -92,11 +99,11 @@ export function attr(node: NodeProto, name: string): AttributeProto | undefined 
 }
 export function attrInt(node: NodeProto, name: string, fallback: number): number {
   const a = attr(node, name)
-  return a && a.i !== undefined && a.i !== null ? toNumber(a.i) : fallback
+  return a?.i !== undefined && a.i !== null ? toNumber(a.i) : fallback
 }
 export function attrFloat(node: NodeProto, name: string, fallback: number): number {
   const a = attr(node, name)
-  return a && a.f !== undefined && a.f !== null ? a.f : fallback
+  return a?.f ?? fallback
 }
 export function attrInts(node: NodeProto, name: string): number[] | undefined {
   const a = attr(node, name)

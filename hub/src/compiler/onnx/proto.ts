@@ -170,11 +170,11 @@ export function decodeModel(bytes: Uint8Array): ModelProto {
 
 /** Encodes a ModelProto (decoded, modified or built from plain objects). */
 export function encodeModel(model: ModelProto): Uint8Array {
-  return ModelType.encode(model as unknown as protobuf.Message).finish()
+  return ModelType.encode(model).finish()
 }
 
 export function encodeTensor(t: TensorProto): Uint8Array {
-  return TensorType.encode(t as unknown as protobuf.Message).finish()
+  return TensorType.encode(t).finish()
 }
 
 /** Opset version of a domain ('' = the default ai.onnx domain), or undefined when not imported. */

@@ -23,7 +23,7 @@ export function floatData(t: TensorProto): Float32Array | null {
     new Uint8Array(out.buffer).set(t.raw_data)
     return out
   }
-  if (t.float_data && t.float_data.length === n) return Float32Array.from(t.float_data)
+  if (t.float_data?.length === n) return Float32Array.from(t.float_data)
   return n === 0 ? new Float32Array(0) : null
 }
 
@@ -31,18 +31,18 @@ export function floatData(t: TensorProto): Float32Array | null {
 export function intData(t: TensorProto): number[] | null {
   const n = elementCount(dimsOf(t))
   if (t.data_type === DataType.INT64) {
-    if (t.raw_data && t.raw_data.byteLength === n * 8) {
+    if (t.raw_data?.byteLength === n * 8) {
       const dv = new DataView(t.raw_data.buffer, t.raw_data.byteOffset, t.raw_data.byteLength)
       return Array.from({ length: n }, (_, i) => Number(dv.getBigInt64(i * 8, true)))
     }
-    if (t.int64_data && t.int64_data.length === n) return t.int64_data.map((v) => toNumber(v))
+    if (t.int64_data?.length === n) return t.int64_data.map((v) => toNumber(v))
   }
   if (t.data_type === DataType.INT32) {
-    if (t.raw_data && t.raw_data.byteLength === n * 4) {
+    if (t.raw_data?.byteLength === n * 4) {
       const dv = new DataView(t.raw_data.buffer, t.raw_data.byteOffset, t.raw_data.byteLength)
       return Array.from({ length: n }, (_, i) => dv.getInt32(i * 4, true))
     }
-    if (t.int32_data && t.int32_data.length === n) return [...t.int32_data]
+    if (t.int32_data?.length === n) return [...t.int32_data]
   }
   return null
 }

@@ -25,7 +25,7 @@
 // Tensors fp16 cannot hold (|x| > 65504, or a non-zero below fp16's normal range)
 // stay fp32, as do graph inputs and anything a subgraph reads.
 import { AttrType, DataType, toNumber, type ModelProto, type NodeProto } from '../onnx/proto.js'
-import { Names, intAttr, makeNode, topoSort, walkGraphs } from '../onnx/graph.js'
+import { Names, intAttr, mainGraph, makeNode, topoSort, walkGraphs } from '../onnx/graph.js'
 import { floatData, makeTensor, toFloat16Array, i64 } from '../onnx/tensor.js'
 
 const HALF_MAX = 65504
@@ -40,7 +40,7 @@ export interface CompactStats {
 
 /** Base-36 ids for every internal name of the main graph; returns how many were renamed (0 with subgraphs). */
 function shortenNames(model: ModelProto): number {
-  const graph = model.graph!
+  const graph = mainGraph(model)
   let nested = false
   walkGraphs(model, ({ depth }) => (nested ||= depth > 0))
   if (nested) return 0
@@ -90,7 +90,7 @@ function dropDefaultConvAttributes(node: NodeProto): number {
   node.attribute = node.attribute.filter((a) => {
     const ints = a.ints?.map((v) => toNumber(v))
     if (a.name === 'auto_pad') return a.s ? Buffer.from(a.s).toString('utf8') !== 'NOTSET' : false
-    if (a.name === 'dilations' || a.name === 'strides') return !(ints && ints.length && ints.every((v) => v === 1))
+    if (a.name === 'dilations' || a.name === 'strides') return !(ints?.length && ints.every((v) => v === 1))
     if (a.name === 'group') return !(a.i !== undefined && a.i !== null && toNumber(a.i) === 1)
     return true
   })
@@ -103,7 +103,7 @@ export function compactPass(
   opts: { minElements?: number; shortNames?: boolean; pack?: boolean } = {},
 ): CompactStats {
   const minElements = opts.minElements ?? 2
-  const graph = model.graph!
+  const graph = mainGraph(model)
   const stats: CompactStats = { packedTensors: 0, packedElements: 0, droppedAttributes: 0, renamed: 0 }
   if (opts.shortNames) stats.renamed = shortenNames(model)
   for (const n of graph.node) stats.droppedAttributes += dropDefaultConvAttributes(n)

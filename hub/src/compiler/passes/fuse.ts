@@ -5,7 +5,7 @@
 // the largest remaining cost. HardSwish (opset 14, ORT CPU kernel) computes
 // x · max(0, min(1, x/6 + 1/2)), the same function, in one pass.
 import { DataType, setOpset, type GraphProto, type ModelProto, type NodeProto } from '../onnx/proto.js'
-import { makeNode, topoSort, removeDeadConstants, Scope } from '../onnx/graph.js'
+import { mainGraph, makeNode, topoSort, removeDeadConstants, Scope } from '../onnx/graph.js'
 import { floatData, makeTensor } from '../onnx/tensor.js'
 
 /** Default-domain opset from which HardSwish exists. */
@@ -15,7 +15,7 @@ function scalarOf(scope: Scope, name: string | undefined): number | undefined {
   if (!name) return undefined
   const ref = scope.resolve(name)
   const v = ref && floatData(ref.tensor)
-  return v && v.length === 1 ? v[0] : undefined
+  return v?.length === 1 ? v[0] : undefined
 }
 
 const near = (a: number | undefined, b: number) => a !== undefined && Math.abs(a - b) <= 1e-6 * Math.max(1, Math.abs(b))
@@ -27,7 +27,7 @@ const near = (a: number | undefined, b: number) => a !== undefined && Math.abs(a
  * op a model at 13 can already hold, except adding HardSwish and optional attributes with old defaults).
  */
 export function fuseHardSwish(model: ModelProto): number {
-  const graph: GraphProto = model.graph!
+  const graph: GraphProto = mainGraph(model)
   // Opset 14 gave BatchNormalization's extra (training) outputs a new meaning: leave such models alone.
   if (graph.node.some((n) => n.op_type === 'BatchNormalization' && n.output.filter(Boolean).length > 1)) return 0
   const scope = new Scope(graph, null)
@@ -40,16 +40,14 @@ export function fuseHardSwish(model: ModelProto): number {
   const outputs = new Set(graph.output.map((o) => o.name ?? ''))
   const only = (t: string, op: string): NodeProto | undefined => {
     const c = consumers.get(t)
-    return c && c.length === 1 && !outputs.has(t) && c[0].op_type === op && (c[0].domain ?? '') === ''
-      ? c[0]
-      : undefined
+    return c?.length === 1 && !outputs.has(t) && c[0].op_type === op && (c[0].domain ?? '') === '' ? c[0] : undefined
   }
   /** The other input of a binary node, when one input is `t`. */
   const other = (n: NodeProto, t: string) => (n.input[0] === t ? n.input[1] : n.input[1] === t ? n.input[0] : undefined)
   /** `t` scaled by 1/6: Div(t, 6) or Mul(t, 1/6); returns that node. */
   const sixth = (t: string): NodeProto | undefined => {
     const d = only(t, 'Div')
-    if (d && d.input[0] === t && near(scalarOf(scope, d.input[1]), 6)) return d
+    if (d?.input[0] === t && near(scalarOf(scope, d.input[1]), 6)) return d
     const m = only(t, 'Mul')
     if (m && near(scalarOf(scope, other(m, t)), 1 / 6)) return m
     return undefined
@@ -66,8 +64,7 @@ export function fuseHardSwish(model: ModelProto): number {
     if (!x || scope.isConst(x)) continue
     const clip = only(add.output[0], 'Clip')
     if (
-      !clip ||
-      clip.input[0] !== add.output[0] ||
+      clip?.input[0] !== add.output[0] ||
       !near(scalarOf(scope, clip.input[1]), 0) ||
       !near(scalarOf(scope, clip.input[2]), 6)
     )
@@ -125,7 +122,7 @@ function perChannelOf(scope: Scope, name: string | undefined, channels: number):
  * Only Convs whose weight is a constant read by that Conv alone, and intermediates with a single reader.
  */
 export function foldAffineIntoConv(model: ModelProto): number {
-  const graph: GraphProto = model.graph!
+  const graph: GraphProto = mainGraph(model)
   let scope = new Scope(graph, null)
   let consumers = new Map<string, NodeProto[]>()
   const index = () => {
@@ -137,9 +134,7 @@ export function foldAffineIntoConv(model: ModelProto): number {
   const outputs = new Set(graph.output.map((o) => o.name ?? ''))
   const only = (t: string, op: string): NodeProto | undefined => {
     const c = consumers.get(t)
-    return c && c.length === 1 && !outputs.has(t) && c[0].op_type === op && (c[0].domain ?? '') === ''
-      ? c[0]
-      : undefined
+    return c?.length === 1 && !outputs.has(t) && c[0].op_type === op && (c[0].domain ?? '') === '' ? c[0] : undefined
   }
   const otherInput = (n: NodeProto, t: string) =>
     n.input[0] === t ? n.input[1] : n.input[1] === t ? n.input[0] : undefined
@@ -166,7 +161,7 @@ export function foldAffineIntoConv(model: ModelProto): number {
     if (conv.input[2]) {
       const bref = scope.resolve(conv.input[2])
       const b = bref && floatData(bref.tensor)
-      if (!b || b.length !== m) return undefined
+      if (b?.length !== m) return undefined
       bias = b
     }
     return { w, dims, m, bias, inner: w.length / m }
@@ -186,19 +181,20 @@ export function foldAffineIntoConv(model: ModelProto): number {
     const mul = only(conv.output[0], 'Mul')
     const s = mul && perChannelOf(scope, otherInput(mul, conv.output[0]), p.m)
     if (!mul || !s) continue
-    const add = only(mul.output[0], 'Add')
-    const b = add ? perChannelOf(scope, otherInput(add, mul.output[0]), p.m) : undefined
+    // The Add folds in too when its other input is a per-channel constant.
+    const addNode = only(mul.output[0], 'Add')
+    const addBias = addNode && perChannelOf(scope, otherInput(addNode, mul.output[0]), p.m)
+    const add = addNode && addBias ? { node: addNode, b: addBias } : undefined
     const w = new Float32Array(p.w.length)
     const bias = new Float32Array(p.m)
     for (let o = 0; o < p.m; o++) {
       for (let i = 0; i < p.inner; i++) w[o * p.inner + i] = p.w[o * p.inner + i] * s[o]
-      bias[o] = p.bias[o] * s[o] + (b ? b[o] : 0)
+      bias[o] = p.bias[o] * s[o] + (add ? add.b[o] : 0)
     }
     store(conv, w, p.dims, bias)
-    const last = b ? add! : mul
-    conv.output[0] = last.output[0]
+    conv.output[0] = (add ? add.node : mul).output[0]
     dead.add(mul)
-    if (b) dead.add(add!)
+    if (add) dead.add(add.node)
     folded++
   }
   // The second rule reads weights the first one may have replaced.
@@ -207,16 +203,16 @@ export function foldAffineIntoConv(model: ModelProto): number {
   for (const mul of graph.node) {
     // before: Mul(s) [→ Add(b)] → Conv, s scalar
     if (mul.op_type !== 'Mul' || (mul.domain ?? '') !== '' || dead.has(mul)) continue
-    const sIdx = scalarOf(scope, mul.input[1]) !== undefined ? 1 : scalarOf(scope, mul.input[0]) !== undefined ? 0 : -1
-    if (sIdx < 0) continue
-    const s = scalarOf(scope, mul.input[sIdx])!
-    const x = mul.input[1 - sIdx]
+    const right = scalarOf(scope, mul.input[1])
+    const s = right ?? scalarOf(scope, mul.input[0])
+    if (s === undefined) continue
+    const x = mul.input[right !== undefined ? 0 : 1]
     if (!(s !== 0 && Number.isFinite(s)) || scope.isConst(x)) continue
     const add = consumers.get(mul.output[0])?.length === 1 ? only(mul.output[0], 'Add') : undefined
     const bv = add ? scalarOf(scope, otherInput(add, mul.output[0])) : undefined
     const feed = add && bv !== undefined ? add.output[0] : mul.output[0]
     const conv = only(feed, 'Conv')
-    const p = conv && conv.input[0] === feed ? convParams(conv) : undefined
+    const p = conv?.input[0] === feed ? convParams(conv) : undefined
     if (!conv || !p) continue
     const pads = conv.attribute.find((a) => a.name === 'pads')?.ints?.map(Number) ?? []
     const autoPad = conv.attribute.find((a) => a.name === 'auto_pad')?.s

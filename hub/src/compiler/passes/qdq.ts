@@ -4,8 +4,10 @@
 // bias with scale = x_scale * w_scale — exactly the node groups ORT's QDQ
 // fusion turns into QLinearConv / QLinearMatMul / QGemm at load time. Weights elsewhere
 // (subgraphs, other ops) get weight-only int8.
+import { defined } from '@edgefleet/shared'
 import { DataType, setOpset, type ModelProto, type NodeProto } from '../onnx/proto.js'
 import {
+  mainGraph,
   makeNode,
   intAttr,
   attrInt,
@@ -36,7 +38,7 @@ export function staticTargets(
   ops: ReadonlySet<string> = new Set(['Conv', 'MatMul', 'Gemm']),
   keepFloat = 0,
 ): { nodes: NodeProto[]; tensors: string[] } {
-  const graph = model.graph!
+  const graph = mainGraph(model)
   const scope = new Scope(graph, null)
   const nodes: NodeProto[] = []
   const tensors = new Set<string>()
@@ -135,7 +137,7 @@ export function qdqPass(
   ops?: ReadonlySet<string>,
   keepFloat = 0,
 ): QuantContext {
-  const graph = model.graph!
+  const graph = mainGraph(model)
   const scope = new Scope(graph, null)
   const { nodes } = staticTargets(model, ops, keepFloat)
   const targets = new Set(nodes)
@@ -168,8 +170,9 @@ export function qdqPass(
       targets.delete(node)
       continue
     }
-    const ref = scope.resolve(node.input[1])!
-    const w = floatData(ref.tensor)!
+    // staticTargets took only nodes whose weight is a float constant.
+    const ref = defined(scope.resolve(node.input[1]), `weight of ${node.name}`)
+    const w = defined(floatData(ref.tensor), `float data of ${node.input[1]}`)
     const dims = dimsOf(ref.tensor)
     const channel = channelAxis(node)
     const axis = ctx.perChannel ? channel : null

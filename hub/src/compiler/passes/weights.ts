@@ -102,7 +102,7 @@ export class QuantContext {
     const ax = this.perChannel && axis !== null && axis < dims.length && dims.length > 1 ? axis : null
     const key = `${name}@${ax}`
     let cache = this.dqCache.get(graph)
-    if (!cache) this.dqCache.set(graph, (cache = new Map()))
+    if (!cache) this.dqCache.set(graph, (cache = new Map<string, string>()))
     let out = cache.get(key)
     if (!out) {
       const { q, scale } = quantizeSymmetric(w, dims, ax)

@@ -1,6 +1,7 @@
 // State 'running': the current wave is drawn and its devices tracked, then
 // the wave's phase decides the step: shadow candidates [EF-8.8], deploys as
 // devices become due [EF-8.4], or the soak behind the health gates [EF-8.5].
+import { defined } from '@edgefleet/shared'
 import type { DeviceRow, RolloutDeviceRow, RolloutRow } from '../../store/index.js'
 import { DONE_DEVICE, WAITING, counts, decide, type StepContext } from '../context.js'
 import { TRACKED, enrollJoiners, track } from '../devices.js'
@@ -28,7 +29,7 @@ export async function stepRunning(ctx: StepContext, r: RolloutRow): Promise<void
   if (r.phase !== 'soak') return
   stepSoak(ctx, r, current)
   // A wave that passed starts the next one's deploys in this same tick rather than the next one.
-  const next = store.rollouts.get(r.id)!
+  const next = defined(store.rollouts.get(r.id), `rollout ${r.id}`)
   if (next.state === 'running' && next.wave !== r.wave) return stepRunning(ctx, next)
 }
 

@@ -1,5 +1,6 @@
 // State 'scheduled' [EF-8.4]: waits for the schedule's start (a cron
 // expression fired since the last look, or a start time reached), then runs.
+import { defined } from '@edgefleet/shared'
 import type { RolloutRow } from '../../store/index.js'
 import { decide, type StepContext } from '../context.js'
 import { cronFiredBetween } from '../schedule.js'
@@ -22,5 +23,5 @@ export async function stepScheduled(ctx: StepContext, r: RolloutRow): Promise<vo
     } else store.rollouts.update(r.id, { phaseStartedAt: t }, t)
   })
   // Started: its first wave is drawn and deployed in this same tick.
-  if (due) await stepRunning(ctx, store.rollouts.get(r.id)!)
+  if (due) await stepRunning(ctx, defined(store.rollouts.get(r.id), `rollout ${r.id}`))
 }

@@ -1,15 +1,16 @@
 // Phase 'shadow' of a running wave [EF-8.8]: the candidate is sent to the
 // wave's devices first, runs beside the live version without answering, and
 // its agreement is gated before anything is deployed.
-import type { EdgeFleetError } from '@edgefleet/shared'
+import { defined, type EdgeFleetError } from '@edgefleet/shared'
 import type { RolloutDeviceRow, RolloutRow } from '../../store/index.js'
+import type { RolloutEngineDeps } from '../context.js'
 import { WAITING, decide, failedGates, type StepContext } from '../context.js'
 import { gateSample, judge, type GateVerdict } from '../gates.js'
 import type { RolloutSpec } from '../spec.js'
 
 export async function stepShadow(ctx: StepContext, r: RolloutRow, wave: RolloutDeviceRow[]): Promise<void> {
   const fresh = wave.filter((x) => WAITING.has(x.status))
-  if (fresh.length && ctx.deps.commands) return sendCandidates(ctx, r, fresh)
+  if (fresh.length && ctx.deps.commands) return sendCandidates(ctx, ctx.deps.commands, r, fresh)
   const shadowing = new Set(wave.filter((x) => x.status === 'shadowing').map((x) => x.deviceId))
   const v = judgeShadow(ctx, r, wave, shadowing)
   // A failure ends the stage at once; a pass only once the shadow soak is over.
@@ -18,13 +19,19 @@ export async function stepShadow(ctx: StepContext, r: RolloutRow, wave: RolloutD
 }
 
 /** Sends the candidate to devices not yet shadowing; the shadow soak starts with the first ones. */
-async function sendCandidates(ctx: StepContext, r: RolloutRow, fresh: RolloutDeviceRow[]): Promise<void> {
-  const { store, commands } = ctx.deps
+async function sendCandidates(
+  ctx: StepContext,
+  commands: NonNullable<RolloutEngineDeps['commands']>,
+  r: RolloutRow,
+  fresh: RolloutDeviceRow[],
+): Promise<void> {
+  const { store } = ctx.deps
   const { t } = ctx
-  const cfg = (r.spec as RolloutSpec).shadow!
+  // A rollout is in phase 'shadow' only when its spec has a shadow stage.
+  const cfg = defined((r.spec as RolloutSpec).shadow, `shadow stage of rollout ${r.id}`)
   for (const x of fresh) {
     try {
-      await commands!.shadow(x.deviceId, r.model, r.version, cfg.fraction)
+      await commands.shadow(x.deviceId, r.model, r.version, cfg.fraction)
       store.rollouts.updateDevice(r.id, x.deviceId, { status: 'shadowing' }, t)
     } catch (err) {
       const code = (err as EdgeFleetError).code ?? 'EF_ERR_INTERNAL'
