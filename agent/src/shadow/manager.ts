@@ -70,76 +70,124 @@ export class ShadowManager {
     }
   }
 
+  /**
+   * Fetches, verifies, starts and health-checks a candidate, then shadows it.
+   * Each step reports its event; the first that fails reports why and ends it.
+   */
   async shadow(cmd: ShadowCmd): Promise<EventReport> {
     const { report } = this.d
     const m = cmd.manifest
     const base = { cmdId: cmd.id, model: m.model, version: m.version, artifact: m.artifact.digest }
     const fail = failureReporter(report, base)
-    const refusal = manifestRefusal(this.d, m, cmd.manifestSig)
+    const refusal = this.refusal(cmd)
     if (refusal) return fail('rejected', refusal)
-    if (!this.d.host.get(m.model))
-      return fail(
-        'rejected',
-        new EdgeFleetError(
-          'EF_ERR_INFER_MODEL_NOT_LOADED',
-          `${m.model}: a shadow needs a live version to compare with`,
-        ),
-      )
     const cur = this.d.runner.get(m.model)
-    if (cur?.manifest.artifact.digest === m.artifact.digest && cur.fraction === cmd.fraction) {
-      const ev: EventReport = { ...base, kind: 'staged', message: 'shadowing' }
-      report(ev)
-      return ev
-    }
+    if (cur?.manifest.artifact.digest === m.artifact.digest && cur.fraction === cmd.fraction)
+      return this.staged({ ...base, message: 'shadowing' })
     report({ ...base, kind: 'received' })
-    // Written straight into a staging folder (as the updater does into its slot),
-    // so the current candidate keeps running until the new one is complete.
-    const dir = this.modelDir(m.model)
     // A leading dot: never a model id [EF-1.2], so never taken for a candidate by restore().
     const staging = join(this.d.dir, `.next-${m.model}`)
     let writer: ArtifactWriter
     try {
-      if (!ArtifactWriter.resumable(staging, m)) {
-        rmSync(staging, { recursive: true, force: true })
-        mkdirSync(staging, { recursive: true, mode: 0o700 })
-      }
-      writer = ArtifactWriter.open(staging, m, this.d.chunks)
-      await download(m, writer, this.d.transport, { window: this.d.fetchWindow, timeoutMs: this.d.downloadTimeoutMs })
+      writer = await this.downloadTo(staging, m)
     } catch (err) {
       return fail('failed', err)
     }
     report({ ...base, kind: 'downloaded', bytes: m.artifact.size, totalBytes: m.artifact.size })
     let path: string
     try {
-      writer.finish()
-      await this.d.runner.stop(m.model)
-      rmSync(dir, { recursive: true, force: true })
-      renameSync(staging, dir)
-      path = join(dir, 'model.onnx')
+      path = await this.replaceCandidate(m.model, staging, writer)
     } catch (err) {
       writer.close()
       return fail('failed', err)
     }
     report({ ...base, kind: 'verified' })
+    const failure = await this.startCandidate(cmd, path)
+    if (failure) return fail(failure.kind, failure.err)
+    return this.staged({ ...base, message: 'shadowing' })
+  }
+
+  /** Why this device cannot shadow the candidate (bad manifest, nothing live to compare with). */
+  private refusal(cmd: ShadowCmd): Error | undefined {
+    const m = cmd.manifest
+    const refusal = manifestRefusal(this.d, m, cmd.manifestSig)
+    if (refusal) return refusal
+    if (!this.d.host.get(m.model))
+      return new EdgeFleetError(
+        'EF_ERR_INFER_MODEL_NOT_LOADED',
+        `${m.model}: a shadow needs a live version to compare with`,
+      )
+    return undefined
+  }
+
+  /**
+   * Downloads the artifact straight into a staging folder (as the updater does into
+   * its slot), so the current candidate keeps running until the new one is complete.
+   */
+  private async downloadTo(staging: string, m: Manifest): Promise<ArtifactWriter> {
+    if (!ArtifactWriter.resumable(staging, m)) {
+      rmSync(staging, { recursive: true, force: true })
+      mkdirSync(staging, { recursive: true, mode: 0o700 })
+    }
+    const writer = ArtifactWriter.open(staging, m, this.d.chunks)
+    await download(m, writer, this.d.transport, { window: this.d.fetchWindow, timeoutMs: this.d.downloadTimeoutMs })
+    return writer
+  }
+
+  /** Stops the current candidate and moves the finished staging folder in its place; returns the model path. */
+  private async replaceCandidate(model: string, staging: string, writer: ArtifactWriter): Promise<string> {
+    const dir = this.modelDir(model)
+    writer.finish()
+    await this.d.runner.stop(model)
+    rmSync(dir, { recursive: true, force: true })
+    renameSync(staging, dir)
+    return join(dir, 'model.onnx')
+  }
+
+  /**
+   * Starts the candidate in its worker and health-checks it; once it passes, saves
+   * it for restore(). On failure the candidate is removed and the failure returned.
+   */
+  private async startCandidate(
+    cmd: ShadowCmd,
+    path: string,
+  ): Promise<{ kind: 'failed' | 'health_failed'; err: unknown } | undefined> {
+    const m = cmd.manifest
+    const dir = this.modelDir(m.model)
     try {
       await this.d.runner.start({ manifest: m, manifestSig: cmd.manifestSig, path, fraction: cmd.fraction })
     } catch (err) {
       rmSync(dir, { recursive: true, force: true })
-      return fail('failed', new EdgeFleetError('EF_ERR_MODEL_LOAD_FAILED', (err as Error).message))
+      return { kind: 'failed', err: new EdgeFleetError('EF_ERR_MODEL_LOAD_FAILED', (err as Error).message) }
     }
     try {
       await healthCheck((x) => this.d.runner.runOnce(m.model, x), m)
     } catch (err) {
       await this.d.runner.stop(m.model)
       rmSync(dir, { recursive: true, force: true })
-      return fail('health_failed', healthError(err))
+      return { kind: 'health_failed', err: healthError(err) }
     }
-    writeFileSync(
-      join(dir, 'candidate.json'),
-      JSON.stringify({ manifest: m, manifestSig: cmd.manifestSig, fraction: cmd.fraction } satisfies Saved),
-    )
-    const ev: EventReport = { ...base, kind: 'staged', message: 'shadowing' }
-    report(ev)
+    const saved: Saved = { manifest: m, manifestSig: cmd.manifestSig, fraction: cmd.fraction }
+    writeFileSync(join(dir, 'candidate.json'), JSON.stringify(saved))
+    return undefined
+  }
+
+  /** Reports and returns a 'staged' event (shadowing, or discarded). */
+  private staged(ev: Omit<EventReport, 'kind'>): EventReport {
+    const staged: EventReport = { ...ev, kind: 'staged' }
+    this.d.report(staged)
+    return staged
+  }
+
+  /** Reports and returns the failure of a promote or discard that names no held candidate. */
+  private notFound(base: Omit<EventReport, 'kind'>, what: string): EventReport {
+    const ev: EventReport = {
+      ...base,
+      kind: 'failed',
+      code: 'EF_ERR_SHADOW_NOT_FOUND',
+      message: `no shadow candidate ${what}`,
+    }
+    this.d.report(ev)
     return ev
   }
 
@@ -148,16 +196,7 @@ export class ShadowManager {
     const { slots, host, chunks, report } = this.d
     const c = this.d.runner.get(cmd.model)
     const base = { cmdId: cmd.id, model: cmd.model, version: cmd.version }
-    if (c?.manifest.version !== cmd.version) {
-      const ev: EventReport = {
-        ...base,
-        kind: 'failed',
-        code: 'EF_ERR_SHADOW_NOT_FOUND',
-        message: `no shadow candidate ${cmd.model}@${cmd.version}`,
-      }
-      report(ev)
-      return ev
-    }
+    if (c?.manifest.version !== cmd.version) return this.notFound(base, `${cmd.model}@${cmd.version}`)
     const m = c.manifest
     try {
       const slot = slots.stagingSlot(m.model)
@@ -197,20 +236,10 @@ export class ShadowManager {
   async discard(cmd: DiscardCmd): Promise<EventReport> {
     const c = this.d.runner.get(cmd.model)
     const base = { cmdId: cmd.id, model: cmd.model, ...(cmd.version ? { version: cmd.version } : {}) }
-    if (!c || (cmd.version && c.manifest.version !== cmd.version)) {
-      const ev: EventReport = {
-        ...base,
-        kind: 'failed',
-        code: 'EF_ERR_SHADOW_NOT_FOUND',
-        message: `no shadow candidate ${cmd.model}${cmd.version ? '@' + cmd.version : ''}`,
-      }
-      this.d.report(ev)
-      return ev
-    }
+    if (!c || (cmd.version && c.manifest.version !== cmd.version))
+      return this.notFound(base, `${cmd.model}${cmd.version ? '@' + cmd.version : ''}`)
     await this.d.runner.stop(cmd.model)
     rmSync(this.modelDir(cmd.model), { recursive: true, force: true })
-    const ev: EventReport = { ...base, version: c.manifest.version, kind: 'staged', message: 'discarded' }
-    this.d.report(ev)
-    return ev
+    return this.staged({ ...base, version: c.manifest.version, message: 'discarded' })
   }
 }
