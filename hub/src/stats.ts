@@ -5,7 +5,7 @@
 import { LATENCY_BUCKETS_MS } from '@edgefleet/shared'
 
 /** Upper bound (ms) of the last finite latency bucket; slower requests land in the open-ended one. */
-export const LAST_LATENCY_BOUND_MS = LATENCY_BUCKETS_MS[LATENCY_BUCKETS_MS.length - 1]
+const LAST_LATENCY_BOUND_MS = LATENCY_BUCKETS_MS[LATENCY_BUCKETS_MS.length - 1]
 
 /** Adds `from` into `into` bin by bin (in place); bins missing from `from` count 0. */
 export function addCounts(into: number[], from: readonly number[]): number[] {

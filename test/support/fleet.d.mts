@@ -2,8 +2,6 @@
 import type { ChildProcess } from 'node:child_process'
 
 export const ROOT: string
-export const HUB_CLI: string
-export const AGENT_CLI: string
 export const MODELS: { wakeHello: string; wakeNamaste: string }
 
 type Stdio = 'inherit' | undefined
@@ -46,9 +44,6 @@ export function spawnJson(
   opts?: { env?: Record<string, string>; timeoutMs?: number; stdio?: Stdio },
   // eslint-disable-next-line @typescript-eslint/no-explicit-any -- the child's JSON line; tests check its shape
 ): Promise<{ proc: ChildProcess; info: any; stderr: () => string }>
-export function setToken(baseUrl: string, token: string): void
-export function tokenFor(baseUrl: string): string | undefined
-export function setCa(baseUrl: string, caFile: string): void
 export function stopProcess(proc: ChildProcess, graceMs?: number): Promise<void>
 export function startHub(o: {
   dataDir: string

@@ -9,14 +9,14 @@ import { fileURLToPath } from 'node:url'
 import { dirname, join } from 'node:path'
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..')
-export const HUB_CLI = join(ROOT, 'hub', 'dist', 'cli', 'edgefleet.js')
+const HUB_CLI = join(ROOT, 'hub', 'dist', 'cli', 'edgefleet.js')
 /**
  * The agent as devices run it: the bundle agent/dist/edgefleet-agent.mjs,
  * re-bundled first when tsc output in agent/dist or shared/dist is newer, so a
  * bare `tsc -b` never leaves e2e tests running a stale bundle. Falls back to
  * the unbundled dist/cli.js when bundling fails (say, rolldown not installed).
  */
-export const AGENT_CLI = agentEntry()
+const AGENT_CLI = agentEntry()
 
 function agentEntry() {
   const dist = join(ROOT, 'agent', 'dist')
@@ -114,7 +114,7 @@ let lastToken
 const cas = new Map()
 
 /** Remembers the CA file for a hub URL (startHub does this itself for a TLS hub). */
-export function setCa(baseUrl, caFile) {
+function setCa(baseUrl, caFile) {
   cas.set(new URL(baseUrl).origin, caFile)
 }
 
@@ -144,13 +144,13 @@ function httpsFetch(url, { method, headers, body }, caFile) {
 }
 
 /** Remembers the token for a hub URL (startHub does this itself). */
-export function setToken(baseUrl, token) {
+function setToken(baseUrl, token) {
   tokens.set(new URL(baseUrl).origin, token)
   lastToken = token
 }
 
 /** The token api() would send to baseUrl. */
-export function tokenFor(baseUrl) {
+function tokenFor(baseUrl) {
   try {
     return tokens.get(new URL(baseUrl).origin)
   } catch {

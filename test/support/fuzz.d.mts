@@ -9,7 +9,6 @@ export class Raw {
 }
 export const hostileNumber: Arbitrary<number | Raw>
 export const hostileString: Arbitrary<string>
-export const deepNesting: Arbitrary<Raw>
 export const hostileValue: Arbitrary<unknown>
 export function jsonText(v: unknown): string
 export const junkPayload: Arbitrary<Buffer>

@@ -136,7 +136,7 @@ export const hostileString = fc.oneof(
 )
 
 /** Arrays or objects nested `depth` deep, as raw text (JSON.parse recursion, schema walkers). */
-export const deepNesting = fc
+const deepNesting = fc
   .tuple(fc.integer({ min: 50, max: 20_000 }), fc.boolean())
   .map(
     ([depth, arr]) =>

@@ -24,7 +24,7 @@ export interface ConditionOverrides {
  * Power from /sys/class/power_supply: any online mains/USB supply → charging;
  * a battery and no online supply → battery; nothing readable → unknown.
  */
-export function osPower(root = '/sys/class/power_supply'): PowerKind {
+function osPower(root = '/sys/class/power_supply'): PowerKind {
   let names: string[]
   try {
     names = readdirSync(root)
@@ -51,7 +51,7 @@ export function osPower(root = '/sys/class/power_supply'): PowerKind {
 }
 
 /** Idle: the 1-minute load average is below half a core. */
-export function osIdle(): boolean {
+function osIdle(): boolean {
   return loadavg()[0] < 0.5
 }
 
@@ -60,7 +60,7 @@ export function osIdle(): boolean {
  * cellular-looking interfaces (wwan*, ppp*, rmnet*, wwp*) are metered, wired
  * and Wi-Fi ones unmetered; anything else unknown.
  */
-export function osNetwork(routeFile = '/proc/net/route'): NetworkKind {
+function osNetwork(routeFile = '/proc/net/route'): NetworkKind {
   let text: string
   try {
     text = readFileSync(routeFile, 'utf8')

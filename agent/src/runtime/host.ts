@@ -44,7 +44,7 @@ export interface InferRecord {
 export type ResultObserver = (r: InferRecord) => void
 
 /** Checks request tensors against the session's inputs: names, types, ranks and fixed dims. */
-export function validateInputs(session: ModelSession, inputs: Record<string, Tensor>): void {
+function validateInputs(session: ModelSession, inputs: Record<string, Tensor>): void {
   const wanted = new Map(session.inputs.map((i) => [i.name, i]))
   for (const name of Object.keys(inputs)) {
     if (!wanted.has(name))

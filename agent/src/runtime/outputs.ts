@@ -8,7 +8,7 @@ type Kind = NonNullable<Manifest['semantics']>[number]['kind']
 const CONFIDENT: ReadonlySet<Kind> = new Set(['probability', 'scores', 'logits'])
 
 /** The output that carries confidence, and how to read it; undefined without semantics. */
-export function confidenceOutput(manifest: Manifest): { name: string; kind: Kind } | undefined {
+function confidenceOutput(manifest: Manifest): { name: string; kind: Kind } | undefined {
   return manifest.semantics?.find((s) => CONFIDENT.has(s.kind))
 }
 
@@ -52,7 +52,7 @@ export function confidenceOf(manifest: Manifest, outputs: Record<string, Tensor>
 }
 
 /** Top-1 index: argmax of the confidence output, else of the first output. */
-export function top1(manifest: Manifest, outputs: Record<string, Tensor>): number {
+function top1(manifest: Manifest, outputs: Record<string, Tensor>): number {
   const sem = confidenceOutput(manifest)
   const name = sem?.name ?? manifest.outputs[0]?.name ?? Object.keys(outputs)[0]
   const d = numeric(outputs[name])

@@ -9,7 +9,7 @@ import type { ShadowReply, ShadowRequest } from '../runtime/shadow-worker.js'
  * dist/runtime/shadow-worker.js, seen from dist/shadow/ (tsc output), from
  * dist/ (the bundled dist/edgefleet-agent.mjs) or from src/shadow/ under vitest.
  */
-export function defaultWorkerUrl(): URL {
+function defaultWorkerUrl(): URL {
   for (const rel of ['../runtime/shadow-worker.js', './runtime/shadow-worker.js']) {
     const u = new URL(rel, import.meta.url)
     if (existsSync(fileURLToPath(u))) return u

@@ -23,7 +23,7 @@ export function bucketOf(ms: number): number {
   return LATENCY_BUCKETS_MS.length
 }
 
-export function confidenceBin(c: number): number {
+function confidenceBin(c: number): number {
   return Math.min(CONFIDENCE_BUCKETS.length - 1, Math.max(0, Math.floor(c * 10)))
 }
 

@@ -16,7 +16,7 @@ export function freeStorageBytes(dir: string): number | undefined {
 }
 
 /** Highest reading of /sys/class/thermal/thermal_zone*\/temp (millidegrees), in °C. */
-export function temperatureC(root = '/sys/class/thermal'): number | undefined {
+function temperatureC(root = '/sys/class/thermal'): number | undefined {
   let zones: string[]
   try {
     zones = readdirSync(root).filter((z) => z.startsWith('thermal_zone'))

@@ -5,9 +5,7 @@
 import { MAX_OBSERVED_ELEMENTS, featureBin, type FeatureStats, emptyFeatureSketch } from '@edgefleet/shared'
 import type { Tensor } from '../runtime/session.js'
 
-export const MAX_OBSERVED = MAX_OBSERVED_ELEMENTS
-
-export { featureBin }
+const MAX_OBSERVED = MAX_OBSERVED_ELEMENTS
 
 export class FeatureAcc {
   count = 0

@@ -11,7 +11,7 @@ import type { HubStore, Role } from '../store/index.js'
 
 const RANK: Record<Role, number> = { viewer: 0, operator: 1, admin: 2 }
 
-export interface Principal {
+interface Principal {
   tokenId: string
   name: string
   role: Role
@@ -35,7 +35,7 @@ const ROUTE_ROLES: Record<string, Role | 'none'> = {
   'HEAD /api/v1/artifacts/:digest': 'none',
 }
 
-export function newToken(): string {
+function newToken(): string {
   return `ef_${randomBytes(32).toString('base64url')}`
 }
 

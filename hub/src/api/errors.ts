@@ -2,9 +2,6 @@
 // own validation and parsing errors become EF_ERR_HTTP_BAD_REQUEST.
 import { ERRORS, EdgeFleetError, isErrorCode, type ErrorCode } from '@edgefleet/shared'
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
-import { Type } from '@sinclair/typebox'
-
-export const ErrorBody = Type.Object({ error: Type.Object({ code: Type.String(), message: Type.String() }) })
 
 function reply(res: FastifyReply, code: ErrorCode, message: string): FastifyReply {
   return res.status(ERRORS[code].status).send({ error: { code, message } })

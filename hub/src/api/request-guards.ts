@@ -9,10 +9,10 @@ import type { FastifyInstance } from 'fastify'
 import { EdgeFleetError } from '@edgefleet/shared'
 
 /** Deepest nesting of objects and arrays a request body may have; no route needs more than a few. */
-export const MAX_JSON_DEPTH = 64
+const MAX_JSON_DEPTH = 64
 
 /** True when `text` opens more than `max` objects/arrays inside each other (strings skipped, one pass, no recursion). */
-export function jsonNestsDeeper(text: string, max: number): boolean {
+function jsonNestsDeeper(text: string, max: number): boolean {
   let depth = 0
   let inString = false
   for (let i = 0; i < text.length; i++) {
@@ -44,7 +44,7 @@ export function installJsonBodyParser(app: FastifyInstance): void {
 }
 
 /** First non-finite number in `v` (a validated request part, at most MAX_JSON_DEPTH deep), as a path; undefined if none. */
-export function nonFinitePath(v: unknown, path = ''): string | undefined {
+function nonFinitePath(v: unknown, path = ''): string | undefined {
   if (typeof v === 'number') return Number.isFinite(v) ? undefined : path || '/'
   if (!v || typeof v !== 'object') return undefined
   for (const [k, x] of Object.entries(v)) {

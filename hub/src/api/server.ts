@@ -78,7 +78,7 @@ export interface ApiDeps {
 }
 
 /** Largest model upload accepted by POST /api/v1/models. */
-export const MAX_MODEL_BYTES = 512 * 1024 * 1024
+const MAX_MODEL_BYTES = 512 * 1024 * 1024
 
 export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
   const app = Fastify({

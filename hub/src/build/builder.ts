@@ -43,7 +43,7 @@ export interface VersionOptions {
   outputs?: Record<string, OutputKind>
 }
 
-export type OutputKind = NonNullable<Manifest['semantics']>[number]['kind']
+type OutputKind = NonNullable<Manifest['semantics']>[number]['kind']
 
 /** Manifest semantics in the model's output order (agents read confidence from the first confident one); unknown names fail the build. */
 function semanticsOf(

@@ -67,7 +67,7 @@ export class Args {
   }
 }
 
-export interface CommandContext {
+interface CommandContext {
   args: Args
   /** Client for --hub / $EDGEFLEET_HUB with --token / $EDGEFLEET_TOKEN. */
   hub: HubClient
@@ -100,7 +100,7 @@ export function command(c: Command): Command {
 const DEFAULT_HUB = 'http://127.0.0.1:8080'
 
 /** `edgefleet --help`: built from the commands' summaries, so a new command documents itself. */
-export function overview(commands: readonly Command[]): string {
+function overview(commands: readonly Command[]): string {
   const col = 30
   const lines = commands.flatMap((c) => {
     if (!c.summary) return []
@@ -192,7 +192,7 @@ export async function runCommandLine(
 }
 
 /** Runs one command on its arguments (the command's words removed): parse strictly, help, run, exit code. */
-export async function runCommand(
+async function runCommand(
   cmd: Command,
   rest: readonly string[],
   out: NodeJS.WritableStream,

@@ -6,7 +6,7 @@ import { Agent, fetch as undiciFetch } from 'undici'
 import { EdgeFleetError, isErrorCode, isUntrustedPeerError } from '@edgefleet/shared'
 
 /** The PEM in `file` (--ca), or EF_ERR_TLS_FILE_INVALID. */
-export function readCaFile(file: string): Buffer {
+function readCaFile(file: string): Buffer {
   try {
     const pem = readFileSync(file)
     if (!pem.includes('-----BEGIN ')) throw new Error('not PEM')

@@ -20,9 +20,9 @@ export const MODEL_OPTIONS_HELP = `  --shape INPUT=d,d,..  concrete shape for an
   --precision P         auto (default) | ${Precision.anyOf.map((p) => p.const).join(' | ')}`
 
 /** Output kinds of the manifest's semantics [EF-2.6.4]. */
-export const OUTPUT_KINDS = ['scores', 'logits', 'probability', 'regression', 'other'] as const
-export type OutputKind = (typeof OUTPUT_KINDS)[number]
-export const PRECISIONS = ['auto', ...Precision.anyOf.map((p) => p.const)] as const
+const OUTPUT_KINDS = ['scores', 'logits', 'probability', 'regression', 'other'] as const
+type OutputKind = (typeof OUTPUT_KINDS)[number]
+const PRECISIONS = ['auto', ...Precision.anyOf.map((p) => p.const)] as const
 
 export interface ModelOptions {
   inputShapes?: Record<string, number[]>

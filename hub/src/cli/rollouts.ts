@@ -34,7 +34,7 @@ export const GATE_HELP = `  --max-error-rate-delta X|off  cohort error rate at m
                                 ('off' turns a gate off; anything that is not a number in range is refused)`
 
 /** One gate flag's value: a number in the gate's range, `off` (null) where the gate can be off [EF-8.5]. */
-export function parseGate(flag: string, key: keyof Gates, text: string): number | null {
+function parseGate(flag: string, key: keyof Gates, text: string): number | null {
   if (key === 'minRequests') {
     if (!/^\d+$/.test(text.trim()))
       throw new UsageError(`--${flag} must be a whole number ≥ 0 (0: no minimum), got ${JSON.stringify(text)}`)

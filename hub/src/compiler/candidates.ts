@@ -11,7 +11,7 @@ import { measureRss } from './rss.js'
 import type { Budgets, CandidateReport, Progress } from './report.js'
 
 /** How many leading Conv/MatMul the planner leaves in float, in turn, when a full static build misses the accuracy budget. */
-export const STATIC_KEEP_FLOAT_STEPS = [2, 4, 8]
+const STATIC_KEEP_FLOAT_STEPS = [2, 4, 8]
 
 /** A build that passed every budget, with its open session for timing. */
 export interface Candidate {

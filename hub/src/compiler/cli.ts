@@ -14,7 +14,7 @@ import { compile, type CompileResult } from './index.js'
 import type { Progress } from './report.js'
 
 /** firmware-profiles/ of the repository this package sits in: the first one found walking up from here. */
-export function defaultProfilesDir(): string | undefined {
+function defaultProfilesDir(): string | undefined {
   let dir = dirname(fileURLToPath(import.meta.url))
   for (let i = 0; i < 6; i++) {
     const candidate = join(dir, 'firmware-profiles')
@@ -45,7 +45,7 @@ async function readJson(file: string): Promise<unknown> {
 }
 
 /** A profile from a JSON file path, or by id from the profiles folder (file `<id>.json` or any file with that id). */
-export async function loadProfile(ref: string, profilesDir = defaultProfilesDir()): Promise<FirmwareProfile> {
+async function loadProfile(ref: string, profilesDir = defaultProfilesDir()): Promise<FirmwareProfile> {
   if (ref.endsWith('.json') || ref.includes('/')) {
     if (!existsSync(ref)) throw new EdgeFleetError('EF_ERR_PROFILE_UNKNOWN', `no profile file ${ref}`)
     return checkProfile(await readJson(ref), ref)
@@ -62,7 +62,7 @@ export async function loadProfile(ref: string, profilesDir = defaultProfilesDir(
 }
 
 /** Writes via a temp file in the same folder and renames, so readers never see a partial file. */
-export async function writeAtomic(file: string, data: Uint8Array | string): Promise<void> {
+async function writeAtomic(file: string, data: Uint8Array | string): Promise<void> {
   const tmp = join(dirname(resolve(file)), `.${basename(file)}.${process.pid}.${Date.now()}.tmp`)
   try {
     await writeFile(tmp, data)

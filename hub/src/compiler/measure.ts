@@ -16,7 +16,7 @@ export interface Accuracy {
 }
 
 /** Class scores: rank 2 or 3 with a last axis of at least 2 (e.g. [1, classes] or [1, steps, vocab]). */
-export function looksLikeClassScores(dims: readonly number[]): boolean {
+function looksLikeClassScores(dims: readonly number[]): boolean {
   return (dims.length === 2 || dims.length === 3) && dims[dims.length - 1] >= 2
 }
 
@@ -120,7 +120,7 @@ export interface TimingOptions {
   budgetMs?: number
 }
 
-export const defaultTimingOptions: Required<TimingOptions> = {
+const defaultTimingOptions: Required<TimingOptions> = {
   warmup: 3,
   // Enough paired rounds for the planner's noise guard (choose.ts: defaultChoice.minRounds).
   minRounds: 12,

@@ -13,7 +13,7 @@ import { consoleDataRoutes } from '../api/routes/console-data.js'
  * plug-ins, frames or foreign form targets. Inline style attributes stay
  * allowed: the charts size their bars with them, and CSS cannot run script.
  */
-export const CONSOLE_CSP = [
+const CONSOLE_CSP = [
   "default-src 'none'",
   "script-src 'self'",
   "style-src 'self' 'unsafe-inline'",

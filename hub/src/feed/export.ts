@@ -23,7 +23,7 @@ export interface ExportResult {
 }
 
 /** A tensor name as a safe archive path component (names like `onnx::Flatten_0` stay readable). */
-export const safeName = (name: string) => name.replace(/[^A-Za-z0-9._-]/g, '_').replace(/^\.+/, '_') || '_'
+const safeName = (name: string) => name.replace(/[^A-Za-z0-9._-]/g, '_').replace(/^\.+/, '_') || '_'
 
 export async function exportDataset(
   src: ExportSource,

@@ -85,7 +85,7 @@ export interface ReadTarOptions {
   maxEntries?: number
 }
 
-export const defaultReadTarOptions: Required<ReadTarOptions> = {
+const defaultReadTarOptions: Required<ReadTarOptions> = {
   maxEntryBytes: 1 << 30, // 1 GiB
   maxEntries: 10_000_000,
 }

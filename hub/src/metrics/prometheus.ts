@@ -26,7 +26,7 @@ export interface MetricsDeps {
 
 const family = promFamily
 
-export function renderMetrics(d: MetricsDeps): string {
+function renderMetrics(d: MetricsDeps): string {
   const dev = d.store.gauges.devicesByProfileAndOnline()
   const deps = d.store.gauges.deploymentDevicesByState()
   const out = [

@@ -22,7 +22,7 @@ export interface IntakeResult {
 }
 
 /** Splits and checks `MODEL@VERSION` of a registered version [EF-9.11]. */
-export function parseParent(store: HubStore, parent: string): { model: string; version: string } {
+function parseParent(store: HubStore, parent: string): { model: string; version: string } {
   const at = parent.lastIndexOf('@')
   const model = parent.slice(0, at)
   const version = parent.slice(at + 1)

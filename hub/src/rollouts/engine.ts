@@ -5,7 +5,7 @@
 // options, so tests drive it with a fake clock.
 import { randomUUID } from 'node:crypto'
 import { EdgeFleetError, defined } from '@edgefleet/shared'
-import type { DeviceRow, FleetMark, RolloutRow, RolloutState } from '../store/index.js'
+import type { DeviceRow, FleetMark, RolloutRow } from '../store/index.js'
 import { applyAction, type RolloutAction } from './actions.js'
 import { decide, type RolloutEngineDeps, type StepContext } from './context.js'
 import { enroll, enrollJoiners } from './devices.js'
@@ -17,7 +17,7 @@ import { stepRollingBack } from './states/rolling-back.js'
 import { stepRunning } from './states/running.js'
 import { stepScheduled } from './states/scheduled.js'
 
-export type { RolloutAction, RolloutEngineDeps, RolloutState }
+export type { RolloutAction, RolloutEngineDeps }
 
 export const defaultEngineOptions = {
   /** How often the hub ticks its rollouts, ms. */

@@ -30,7 +30,7 @@ export function cronFiredBetween(expr: string, timezone: string | undefined, fro
 }
 
 /** Whether `nowMs` falls inside the profile's maintenance window [EF-5.5]: a cron start less than durationMinutes ago. */
-export function inMaintenanceWindow(w: FirmwareProfile['maintenanceWindow'], nowMs: number): boolean {
+function inMaintenanceWindow(w: FirmwareProfile['maintenanceWindow'], nowMs: number): boolean {
   const m = matcher(w.cron, w.timezone)
   const minute = Math.floor(nowMs / MINUTE)
   for (let k = 0; k < w.durationMinutes; k++) if (m.match(new Date((minute - k) * MINUTE))) return true

@@ -35,7 +35,7 @@ function splitTag(s: string): [string, string] {
 }
 
 /** Checks a tree against EF-8.2 and returns it in normal form (nothing extra kept). */
-export function normalizeSelector(input: unknown): Selector {
+function normalizeSelector(input: unknown): Selector {
   let nodes = 0
   const walk = (x: unknown, depth: number, path: string): Selector => {
     if (++nodes > MAX_NODES) throw bad(`more than ${MAX_NODES} nodes`)

@@ -5,7 +5,7 @@ import cron from 'node-cron'
 import { EdgeFleetError } from '@edgefleet/shared'
 import { toSelector, type Selector } from './selector.js'
 
-export interface Wave {
+interface Wave {
   /** Cumulative share of the matched devices once the wave is done (0-100]. */
   percent?: number
   /** Cumulative number of devices once the wave is done. */
@@ -42,7 +42,7 @@ export interface Gates {
 
 export type Condition = 'unmetered' | 'charging' | 'idle'
 
-export interface Schedule {
+interface Schedule {
   /** node-cron expression: the rollout starts at its next match. */
   start?: string
   /** Time zone for `start` (IANA). */
@@ -83,7 +83,7 @@ export const defaultGates: Gates = {
   confidence: 0.99,
 }
 
-export const defaultRolloutOptions = {
+const defaultRolloutOptions = {
   /** Soak after each wave: 10 minutes. */
   soakMs: 10 * 60_000,
   waves: [{ percent: 1 }, { percent: 10 }, { percent: 50 }, { percent: 100 }] as Wave[],
@@ -102,7 +102,7 @@ export interface RolloutInput {
   rollback?: boolean
 }
 
-export function validateWaves(waves: Wave[]): Wave[] {
+function validateWaves(waves: Wave[]): Wave[] {
   const bad = (why: string) => new EdgeFleetError('EF_ERR_WAVES_INVALID', why)
   if (!Array.isArray(waves) || waves.length < 1 || waves.length > 20) throw bad('expected 1-20 waves')
   let lastPct = 0
@@ -168,7 +168,7 @@ export function validateGates(g: Partial<Gates> = {}): Gates {
   return out
 }
 
-export function validateSchedule(s: Partial<Schedule> = {}): Schedule {
+function validateSchedule(s: Partial<Schedule> = {}): Schedule {
   const bad = (why: string) => new EdgeFleetError('EF_ERR_SCHEDULE_INVALID', why)
   if (s.start !== undefined && !cron.validate(s.start))
     throw bad(`start ${JSON.stringify(s.start)} is not a cron expression`)

@@ -3,8 +3,7 @@
 // hysteresis across evaluations and hub restarts.
 import type { Db } from './db.js'
 
-export const BASELINE_SOURCES = ['api', 'field', 'build'] as const
-export type BaselineSource = (typeof BASELINE_SOURCES)[number]
+export type BaselineSource = 'api' | 'field' | 'build'
 
 export interface Baseline {
   model: string

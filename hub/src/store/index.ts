@@ -20,8 +20,6 @@ export * from './telemetry.js'
 export * from './tokens.js'
 export * from './rollouts.js'
 export * from './rollout-telemetry.js'
-export type { SeriesPoint, FleetSummary } from './series.js'
-export type { DeviceGauge } from './gauges.js'
 export * from './sent-versions.js'
 export type { Db } from './db.js'
 

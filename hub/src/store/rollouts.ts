@@ -3,36 +3,25 @@
 // it is validated once at creation (rollouts/spec.ts) and never edited.
 import type { Db } from './db.js'
 
-export const ROLLOUT_STATES = [
-  'scheduled',
-  'running',
-  'paused',
-  'awaiting_approval',
-  'rolling_back',
-  'completed',
-  'aborted',
-  'rolled_back',
-] as const
-export type RolloutState = (typeof ROLLOUT_STATES)[number]
+export type RolloutState =
+  'scheduled' | 'running' | 'paused' | 'awaiting_approval' | 'rolling_back' | 'completed' | 'aborted' | 'rolled_back'
 export const FINAL_ROLLOUT_STATES: ReadonlySet<string> = new Set(['completed', 'aborted', 'rolled_back'])
 
 /** Where the current wave is: shadowing, deploying, soaking (gates), or rolling back. */
-export type RolloutPhase = 'shadow' | 'deploy' | 'soak' | 'rollback'
+type RolloutPhase = 'shadow' | 'deploy' | 'soak' | 'rollback'
 
-export const ROLLOUT_DEVICE_STATUSES = [
-  'pending',
-  'waiting_window',
-  'waiting_conditions',
-  'scheduled',
-  'shadowing',
-  'deploying',
-  'activated',
-  'skipped',
-  'failed',
-  'rolling_back',
-  'rolled_back',
-] as const
-export type RolloutDeviceStatus = (typeof ROLLOUT_DEVICE_STATUSES)[number]
+export type RolloutDeviceStatus =
+  | 'pending'
+  | 'waiting_window'
+  | 'waiting_conditions'
+  | 'scheduled'
+  | 'shadowing'
+  | 'deploying'
+  | 'activated'
+  | 'skipped'
+  | 'failed'
+  | 'rolling_back'
+  | 'rolled_back'
 
 export interface RolloutRow {
   id: string

@@ -17,7 +17,7 @@ export interface RollupCounts {
   features: Record<string, number[]>
 }
 
-export interface RollupKey {
+interface RollupKey {
   model: string
   version: string
   profile: string
@@ -26,7 +26,7 @@ export interface RollupKey {
 
 export type RollupRow = RollupKey & RollupCounts
 
-export const emptyCounts = (): RollupCounts => ({
+const emptyCounts = (): RollupCounts => ({
   batches: 0,
   requests: 0,
   errors: 0,
@@ -37,7 +37,7 @@ export const emptyCounts = (): RollupCounts => ({
 })
 
 /** Adds `b` into `a` (in place). */
-export function mergeCounts(a: RollupCounts, b: RollupCounts): RollupCounts {
+function mergeCounts(a: RollupCounts, b: RollupCounts): RollupCounts {
   a.batches += b.batches
   a.requests += b.requests
   a.errors += b.errors

@@ -13,7 +13,7 @@ export interface SentVersionsOptions {
   missRefreshMs: number
 }
 
-export const defaultSentVersionsOptions: SentVersionsOptions = { missRefreshMs: 60_000 }
+const defaultSentVersionsOptions: SentVersionsOptions = { missRefreshMs: 60_000 }
 
 interface DeviceVersions {
   /** model → versions: nested so a hit builds no key string. */

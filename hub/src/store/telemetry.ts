@@ -69,7 +69,7 @@ const tensorMeta = (t: Record<string, TensorValue>) =>
   Object.fromEntries(Object.entries(t).map(([k, v]) => [k, { type: v.type, dims: v.dims }]))
 
 /** Path of a sample's bytes in the API [EF-9.8]. */
-export const sampleUrl = (deviceId: string, sampleId: string) =>
+const sampleUrl = (deviceId: string, sampleId: string) =>
   `/api/v1/samples/${encodeURIComponent(deviceId)}/${encodeURIComponent(sampleId)}`
 
 export interface ShadowSummary {

@@ -3,8 +3,7 @@
 // expired one is refused like a revoked one, with its own code.
 import type { Db } from './db.js'
 
-export const ROLES = ['viewer', 'operator', 'admin'] as const
-export type Role = (typeof ROLES)[number]
+export type Role = 'viewer' | 'operator' | 'admin'
 
 export interface TokenRow {
   id: string

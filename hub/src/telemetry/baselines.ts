@@ -24,7 +24,7 @@ export const defaultFieldBaselineOptions: FieldBaselineOptions = {
 }
 
 /** A baseline from a build's health-check inputs and reference outputs [EF-9.4]. */
-export function buildBaseline(manifest: Manifest, now: number): Baseline {
+function buildBaseline(manifest: Manifest, now: number): Baseline {
   const features = sketchTensors(manifest.healthCheck.inputs)
   const c = confidenceOf(manifest.semantics, manifest.healthCheck.outputs)
   let confidence: number[] | null = null

@@ -20,7 +20,7 @@ export interface DriftOptions extends FieldBaselineOptions {
   minInputCount: number
 }
 
-export const defaultDriftOptions: DriftOptions = {
+const defaultDriftOptions: DriftOptions = {
   ...defaultFieldBaselineOptions,
   intervalMs: 60_000, // 1 minute
   windowMs: 60 * 60_000, // 1 hour
@@ -43,7 +43,7 @@ export interface DriftValue {
 const sum = (a: readonly number[]) => a.reduce((x, y) => x + y, 0)
 
 /** The subjects of one window against one baseline, with their PSI [EF-9.5]. */
-export function compare(
+function compare(
   window: RollupCounts,
   baseline: Baseline | undefined,
 ): { subject: string; psi: number | null; count: number; expected: number[] | null; actual: number[] }[] {

@@ -33,7 +33,7 @@ export interface IngestOptions {
   maxDbBytes: number
 }
 
-export const defaultIngestOptions: IngestOptions = {
+const defaultIngestOptions: IngestOptions = {
   flushMs: 0,
   // 100 batches of 20 model versions: ~2,000 rows, a few milliseconds of write lock. Larger
   // transactions pipeline worse (test/bench/retraining.mjs: 250 → 104k events/s, 100 → 131k, 50 → 110k).

@@ -25,7 +25,7 @@ export interface RetentionOptions {
   sliceRows: number
 }
 
-export const defaultRetentionOptions: RetentionOptions = {
+const defaultRetentionOptions: RetentionOptions = {
   schedule: '17 * * * *', // hourly, off the hour
   rawDays: 7,
   sampleDays: 30,

@@ -14,12 +14,12 @@ import {
 } from '@edgefleet/shared'
 
 /** Elements observed per tensor, as on the device [EF-2.6.5]. */
-export const MAX_OBSERVED = MAX_OBSERVED_ELEMENTS
+const MAX_OBSERVED = MAX_OBSERVED_ELEMENTS
 
 export { featureBin }
 
 /** Adds a float tensor's (strided) values to `sketch`. */
-export function sketchInto(sketch: number[], data: ArrayLike<number>): void {
+function sketchInto(sketch: number[], data: ArrayLike<number>): void {
   const n = data.length
   const step = n > MAX_OBSERVED ? n / MAX_OBSERVED : 1
   for (let f = 0; f < n; f += step) {

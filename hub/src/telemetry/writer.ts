@@ -64,7 +64,7 @@ export interface WriteRequest {
   sampleLens: Uint32Array<ArrayBuffer>
 }
 
-export function packSamples(payloads: readonly Uint8Array[]): { buf: ArrayBuffer; lens: Uint32Array<ArrayBuffer> } {
+function packSamples(payloads: readonly Uint8Array[]): { buf: ArrayBuffer; lens: Uint32Array<ArrayBuffer> } {
   let total = 0
   for (const p of payloads) total += p.byteLength
   const buf = new Uint8Array(new ArrayBuffer(total))
@@ -96,7 +96,7 @@ export interface WriterData {
 type Reply = { id: number; result: FlushResult } | { id: number; error: { message: string; code?: string } }
 
 /** The worker's script: dist/telemetry/writer-worker.js beside this file (also when this file runs from src/ under vitest). */
-export function writerWorkerUrl(): URL {
+function writerWorkerUrl(): URL {
   const here = new URL('./writer-worker.js', import.meta.url)
   if (existsSync(fileURLToPath(here))) return here
   return new URL('../../dist/telemetry/writer-worker.js', import.meta.url)

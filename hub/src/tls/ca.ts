@@ -16,7 +16,7 @@ x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoPro
 const ALG = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' } as const
 const DAY_MS = 24 * 60 * 60 * 1000
 
-export const defaultTlsLifetimes = {
+const defaultTlsLifetimes = {
   /** 10 years: the CA is the fleet's trust anchor, pinned on every device. */
   caDays: 3650,
   /** 2 years: re-issued at start when it expires within 30 days or misses a host name. */

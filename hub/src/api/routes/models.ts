@@ -8,7 +8,7 @@ import { validateGates, type Gates } from '../../rollouts/spec.js'
 import type { BuildRow, VersionRow } from '../../store/index.js'
 
 /** Options for compiling a version, sent as JSON in the `options` query parameter. */
-export const VersionOptionsSchema = Type.Object(
+const VersionOptionsSchema = Type.Object(
   {
     inputShapes: Type.Optional(Type.Record(Type.String(), Type.Array(Type.Integer({ minimum: 1 }), { maxItems: 16 }))),
     inputValues: Type.Optional(Type.Record(Type.String(), Type.Number())),

@@ -51,7 +51,7 @@ const ScheduleIn = Type.Object(
   },
   { additionalProperties: false },
 )
-export const RolloutBody = Type.Object(
+const RolloutBody = Type.Object(
   {
     model: Type.String({ minLength: 1, maxLength: 64 }),
     version: Type.String({ minLength: 1, maxLength: 40 }),
@@ -82,7 +82,7 @@ const WaveOut = Type.Object({
   devices: Int,
   counts: Type.Record(Type.String(), Int),
 })
-export const RolloutOut = Type.Object({
+const RolloutOut = Type.Object({
   id: Type.String(),
   model: Type.String(),
   version: Type.String(),
@@ -133,7 +133,7 @@ const Page = {
   offset: Type.Integer({ minimum: 0, default: 0 }),
 }
 
-export function rolloutOut(store: HubStore, r: RolloutRow): Static<typeof RolloutOut> {
+function rolloutOut(store: HubStore, r: RolloutRow): Static<typeof RolloutOut> {
   const spec = r.spec as RolloutSpec
   const perWave = new Map<number, Record<string, number>>()
   const totals: Record<string, number> = {}

@@ -37,7 +37,7 @@ export function walkGraphs(model: ModelProto, fn: (v: GraphVisit) => void): void
   if (model.graph) visit(model.graph, 0, null)
 }
 
-export function subgraphsOf(node: NodeProto): GraphProto[] {
+function subgraphsOf(node: NodeProto): GraphProto[] {
   const out: GraphProto[] = []
   for (const a of node.attribute) {
     if (a.g) out.push(a.g)
@@ -117,7 +117,6 @@ export function removeAttr(node: NodeProto, name: string): void {
   node.attribute = node.attribute.filter((a) => a.name !== name)
 }
 export const intAttr = (name: string, i: number): AttributeProto => ({ name, type: AttrType.INT, i })
-export const floatAttr = (name: string, f: number): AttributeProto => ({ name, type: AttrType.FLOAT, f })
 export const stringAttr = (name: string, s: string): AttributeProto => ({
   name,
   type: AttrType.STRING,
@@ -160,7 +159,7 @@ export class Names {
 }
 
 /** Names read anywhere: node inputs in every graph and every graph's outputs. */
-export function usedNames(model: ModelProto): Set<string> {
+function usedNames(model: ModelProto): Set<string> {
   const used = new Set<string>()
   walkGraphs(model, ({ graph }) => {
     for (const n of graph.node) for (const x of n.input) used.add(x)
@@ -192,22 +191,6 @@ export function removeDeadConstants(model: ModelProto): number {
     })
     removed += changed
     if (!changed) return removed
-  }
-}
-
-/** Elem type and shape declared for a value (graph input/output or value_info), when known. */
-export function declaredType(
-  graph: GraphProto,
-  name: string,
-): { elemType?: number; dims?: (number | string)[] } | undefined {
-  const vi = [...graph.input, ...graph.output, ...graph.value_info].find((v) => v.name === name)
-  const tt = vi?.type?.tensor_type
-  if (!tt) return undefined
-  return {
-    elemType: tt.elem_type,
-    dims: tt.shape?.dim.map((d) =>
-      d.dim_value !== undefined && d.dim_value !== null ? toNumber(d.dim_value) : (d.dim_param ?? '?'),
-    ),
   }
 }
 

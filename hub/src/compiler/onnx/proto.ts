@@ -10,7 +10,7 @@ import { onnxDescriptor } from './schema.js'
 // `long` is protobufjs's own dependency (not ours): use the class it resolved.
 const Long = protobuf.util.Long
 if (!Long) throw new Error('protobufjs was installed without its `long` dependency; int64 fields would lose precision')
-export interface Long {
+interface Long {
   toNumber(): number
   toString(): string
   low: number
@@ -19,20 +19,20 @@ export interface Long {
 }
 export type Int64 = number | Long
 
-export interface StringStringEntry {
+interface StringStringEntry {
   key?: string
   value?: string
 }
-export interface OperatorSetId {
+interface OperatorSetId {
   domain?: string
   version?: Int64
 }
-export interface Dimension {
+interface Dimension {
   dim_value?: Int64
   dim_param?: string
   denotation?: string
 }
-export interface TypeProto {
+interface TypeProto {
   tensor_type?: { elem_type?: number; shape?: { dim: Dimension[] } }
   sequence_type?: unknown
   map_type?: unknown
@@ -140,7 +140,6 @@ export const AttrType = {
 
 const root = protobuf.Root.fromJSON(onnxDescriptor)
 const ModelType = root.lookupType('onnx.ModelProto')
-const TensorType = root.lookupType('onnx.TensorProto')
 
 /** int64 field → JS number; throws when the value is not exactly representable (never silently rounds). */
 export function toNumber(v: Int64 | undefined | null, fallback = 0): number {
@@ -171,10 +170,6 @@ export function decodeModel(bytes: Uint8Array): ModelProto {
 /** Encodes a ModelProto (decoded, modified or built from plain objects). */
 export function encodeModel(model: ModelProto): Uint8Array {
   return ModelType.encode(model).finish()
-}
-
-export function encodeTensor(t: TensorProto): Uint8Array {
-  return TensorType.encode(t).finish()
 }
 
 /** Opset version of a domain ('' = the default ai.onnx domain), or undefined when not imported. */

@@ -27,26 +27,6 @@ export function floatData(t: TensorProto): Float32Array | null {
   return n === 0 ? new Float32Array(0) : null
 }
 
-/** Integer values of an INT64/INT32 tensor as numbers (shape constants, axes), or null. */
-export function intData(t: TensorProto): number[] | null {
-  const n = elementCount(dimsOf(t))
-  if (t.data_type === DataType.INT64) {
-    if (t.raw_data?.byteLength === n * 8) {
-      const dv = new DataView(t.raw_data.buffer, t.raw_data.byteOffset, t.raw_data.byteLength)
-      return Array.from({ length: n }, (_, i) => Number(dv.getBigInt64(i * 8, true)))
-    }
-    if (t.int64_data?.length === n) return t.int64_data.map((v) => toNumber(v))
-  }
-  if (t.data_type === DataType.INT32) {
-    if (t.raw_data?.byteLength === n * 4) {
-      const dv = new DataView(t.raw_data.buffer, t.raw_data.byteOffset, t.raw_data.byteLength)
-      return Array.from({ length: n }, (_, i) => dv.getInt32(i * 4, true))
-    }
-    if (t.int32_data?.length === n) return [...t.int32_data]
-  }
-  return null
-}
-
 function bytesOf(a: TypedArray): Uint8Array {
   // Copy so the tensor owns exactly its bytes (a view into a larger pool would encode the pool).
   return new Uint8Array(a.buffer.slice(a.byteOffset, a.byteOffset + a.byteLength))
@@ -65,7 +45,7 @@ const f32buf = new Float32Array(1)
 const u32buf = new Uint32Array(f32buf.buffer)
 
 /** IEEE binary32 → binary16 bits, round to nearest even, overflow to ±inf. */
-export function toHalf(x: number): number {
+function toHalf(x: number): number {
   f32buf[0] = x
   const b = u32buf[0]
   const sign = (b >>> 16) & 0x8000
@@ -94,15 +74,4 @@ export function toFloat16Array(v: Float32Array): Uint16Array {
   const out = new Uint16Array(v.length)
   for (let i = 0; i < v.length; i++) out[i] = toHalf(v[i])
   return out
-}
-
-/** Byte size of a tensor's payload (what it costs in the file). */
-export function payloadBytes(t: TensorProto): number {
-  if (t.raw_data) return t.raw_data.byteLength
-  return (
-    (t.float_data?.length ?? 0) * 4 +
-    (t.int32_data?.length ?? 0) * 4 +
-    (t.int64_data?.length ?? 0) * 8 +
-    (t.double_data?.length ?? 0) * 8
-  )
 }

@@ -26,7 +26,7 @@ const near = (a: number | undefined, b: number) => a !== undefined && Math.abs(a
  * opset to 14 when it fuses anything (the caller checks the profile allows it; 13 → 14 changes no
  * op a model at 13 can already hold, except adding HardSwish and optional attributes with old defaults).
  */
-export function fuseHardSwish(model: ModelProto): number {
+function fuseHardSwish(model: ModelProto): number {
   const graph: GraphProto = mainGraph(model)
   // Opset 14 gave BatchNormalization's extra (training) outputs a new meaning: leave such models alone.
   if (graph.node.some((n) => n.op_type === 'BatchNormalization' && n.output.filter(Boolean).length > 1)) return 0
@@ -121,7 +121,7 @@ function perChannelOf(scope: Scope, name: string | undefined, channels: number):
  *    Conv has no padding (padding would see 0, not b); otherwise Add(b/s) stays in front.
  * Only Convs whose weight is a constant read by that Conv alone, and intermediates with a single reader.
  */
-export function foldAffineIntoConv(model: ModelProto): number {
+function foldAffineIntoConv(model: ModelProto): number {
   const graph: GraphProto = mainGraph(model)
   let scope = new Scope(graph, null)
   let consumers = new Map<string, NodeProto[]>()

@@ -3,7 +3,7 @@
 // QDQ fusions. Only ops whose semantics we know to be unchanged, or that we
 // rewrite here, are accepted; anything else makes the upgrade refuse with the
 // op's name, and the caller falls back to per-tensor quantization.
-import { DataType, opsetOf, setOpset, type GraphProto, type ModelProto, type NodeProto } from '../onnx/proto.js'
+import { opsetOf, setOpset, type GraphProto, type ModelProto, type NodeProto } from '../onnx/proto.js'
 import {
   attr,
   attrInt,
@@ -297,5 +297,3 @@ function convertNode(graph: GraphProto, node: NodeProto, from: number, names: Na
       return [node]
   }
 }
-
-export { DataType }

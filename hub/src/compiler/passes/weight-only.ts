@@ -15,7 +15,7 @@ export interface WeightOnlyOptions {
   skipNodes?: ReadonlySet<NodeProto>
 }
 
-export function rankResolver(scope: Scope): (name: string) => number | undefined {
+function rankResolver(scope: Scope): (name: string) => number | undefined {
   return (name) => {
     const ref = scope.resolve(name)
     return ref ? ref.tensor.dims.length : undefined
