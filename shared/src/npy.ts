@@ -112,21 +112,21 @@ function readHeader(bytes: Uint8Array): NpyHeader {
  * Trailing bytes after the data are ignored, as np.load does.
  */
 export function decodeNpy(bytes: Uint8Array): DecodedTensor {
-  const h = readHeader(bytes)
-  const size = bytesPerElement(h.type)
+  const header = readHeader(bytes)
+  const size = bytesPerElement(header.type)
   let count = 1
-  for (const d of h.dims) count *= d
-  const present = bytes.length - h.dataStart
+  for (const d of header.dims) count *= d
+  const present = bytes.length - header.dataStart
   // Compared before any allocation: a header may claim any shape.
   if (!Number.isSafeInteger(count * size) || count * size > present)
     throw invalid(`truncated data: ${count} × ${size} bytes expected, ${present} present`)
   const aligned = new Uint8Array(count * size) // fresh buffer: typed arrays need aligned offsets
-  aligned.set(bytes.subarray(h.dataStart, h.dataStart + count * size))
-  if (h.bigEndian && size > 1) {
+  aligned.set(bytes.subarray(header.dataStart, header.dataStart + count * size))
+  if (header.bigEndian && size > 1) {
     const view = Buffer.from(aligned.buffer, 0, aligned.byteLength) // same memory, swapped in place
     if (size === 2) view.swap16()
     else if (size === 4) view.swap32()
     else view.swap64()
   }
-  return { type: h.type, dims: h.dims, data: typedView(h.type, aligned.buffer, 0, count) }
+  return { type: header.type, dims: header.dims, data: typedView(header.type, aligned.buffer, 0, count) }
 }

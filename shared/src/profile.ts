@@ -101,18 +101,21 @@ export type FirmwareProfile = Static<typeof FirmwareProfile>
 export const profileCodec = codec(FirmwareProfile, 64 * 1024)
 
 /** Semantic checks the schema cannot express. Returns a list of problems (empty when valid). */
-export function profileProblems(p: FirmwareProfile): string[] {
+export function profileProblems(profile: FirmwareProfile): string[] {
   const out: string[] = []
-  if (p.opset.min > p.opset.max) out.push('opset.min > opset.max')
-  if (p.threads !== undefined && p.threads > p.cores) out.push('threads > cores')
-  if (!p.executionProviders.includes('cpu')) out.push("executionProviders must include 'cpu' as the fallback")
-  else if (p.executionProviders[p.executionProviders.length - 1] !== 'cpu')
+  if (profile.opset.min > profile.opset.max) out.push('opset.min > opset.max')
+  if (profile.threads !== undefined && profile.threads > profile.cores) out.push('threads > cores')
+  if (!profile.executionProviders.includes('cpu')) out.push("executionProviders must include 'cpu' as the fallback")
+  else if (profile.executionProviders[profile.executionProviders.length - 1] !== 'cpu')
     out.push("'cpu' must be the last execution provider (it is the last resort)")
-  if (new Set(p.executionProviders).size !== p.executionProviders.length) out.push('executionProviders repeat')
-  if (new Set(p.precisions).size !== p.precisions.length) out.push('precisions repeat')
-  if (p.storageBudgetMb > p.ramMb * 64) out.push('storageBudgetMb implausibly large for this device')
-  if (!isTimeZone(p.maintenanceWindow.timezone))
-    out.push(`maintenanceWindow.timezone ${JSON.stringify(p.maintenanceWindow.timezone)} is not an IANA time zone`)
+  if (new Set(profile.executionProviders).size !== profile.executionProviders.length)
+    out.push('executionProviders repeat')
+  if (new Set(profile.precisions).size !== profile.precisions.length) out.push('precisions repeat')
+  if (profile.storageBudgetMb > profile.ramMb * 64) out.push('storageBudgetMb implausibly large for this device')
+  if (!isTimeZone(profile.maintenanceWindow.timezone))
+    out.push(
+      `maintenanceWindow.timezone ${JSON.stringify(profile.maintenanceWindow.timezone)} is not an IANA time zone`,
+    )
   return out
 }
 

@@ -23,11 +23,11 @@ export interface MessageCodec<T extends TSchema> {
  * that came closest (fewest errors) so the detail names the real problem.
  */
 function where(error: ValueError): string {
-  let e = error
-  for (let depth = 0; depth < 8 && e.errors.length > 0; depth++) {
+  let deepest = error
+  for (let depth = 0; depth < 8 && deepest.errors.length > 0; depth++) {
     let best: ValueError | undefined
     let bestCount = Number.POSITIVE_INFINITY
-    for (const variant of e.errors) {
+    for (const variant of deepest.errors) {
       let count = 0
       let firstOfVariant: ValueError | undefined
       for (const ve of variant) {
@@ -40,9 +40,9 @@ function where(error: ValueError): string {
       }
     }
     if (!best) break
-    e = best
+    deepest = best
   }
-  return `${e.path || '/'} ${e.message}`
+  return `${deepest.path || '/'} ${deepest.message}`
 }
 
 export function codec<T extends TSchema>(schema: T, maxBytes: number): MessageCodec<T> {

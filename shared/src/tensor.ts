@@ -65,37 +65,37 @@ export function bytesPerElement(type: TensorType): number {
 }
 
 /** Decodes a wire tensor; throws EF_ERR_INFER_BAD_TENSOR on any inconsistency. */
-export function decodeTensor(name: string, t: TensorValue): DecodedTensor {
+export function decodeTensor(name: string, value: TensorValue): DecodedTensor {
   // Own keys only ('constructor' is not a type), and never String() a hostile value: a deeply nested array overflows the stack.
-  if (!isTensorType(t.type))
-    throw new EdgeFleetError('EF_ERR_INFER_BAD_TENSOR', `${name}: unknown type ${describeType(t.type)}`)
-  const Ctor = CTORS[t.type]
+  if (!isTensorType(value.type))
+    throw new EdgeFleetError('EF_ERR_INFER_BAD_TENSOR', `${name}: unknown type ${describeType(value.type)}`)
+  const Ctor = CTORS[value.type]
   // dims of 1e21 next to a 0 hold no elements, but no .npy reader or ORT takes them [EF-2.5].
-  if (!Array.isArray(t.dims) || !t.dims.every((d) => Number.isSafeInteger(d) && d >= 0))
+  if (!Array.isArray(value.dims) || !value.dims.every((d) => Number.isSafeInteger(d) && d >= 0))
     throw new EdgeFleetError('EF_ERR_INFER_BAD_TENSOR', `${name}: dims must be non-negative safe integers`)
-  const count = elementCount(t.dims)
+  const count = elementCount(value.dims)
   let data: TypedData
-  if (t.b64 !== undefined) {
-    const buf = Buffer.from(t.b64, 'base64')
+  if (value.b64 !== undefined) {
+    const buf = Buffer.from(value.b64, 'base64')
     if (buf.length !== count * Ctor.BYTES_PER_ELEMENT) {
       throw new EdgeFleetError(
         'EF_ERR_INFER_BAD_TENSOR',
-        `${name}: ${buf.length} bytes for dims [${t.dims.join(',')}] of ${t.type}`,
+        `${name}: ${buf.length} bytes for dims [${value.dims.join(',')}] of ${value.type}`,
       )
     }
     const copy = new Uint8Array(buf) // aligned copy
     data = new Ctor(copy.buffer, 0, count)
-  } else if (t.data !== undefined) {
-    if (t.data.length !== count) {
+  } else if (value.data !== undefined) {
+    if (value.data.length !== count) {
       throw new EdgeFleetError(
         'EF_ERR_INFER_BAD_TENSOR',
-        `${name}: ${t.data.length} values for dims [${t.dims.join(',')}] (expected ${count})`,
+        `${name}: ${value.data.length} values for dims [${value.dims.join(',')}] (expected ${count})`,
       )
     }
     if (Ctor === BigInt64Array || Ctor === BigUint64Array) {
       const arr = new Ctor(count)
       for (let i = 0; i < count; i++) {
-        const v = t.data[i]
+        const v = value.data[i]
         try {
           arr[i] = BigInt(typeof v === 'boolean' ? Number(v) : v)
         } catch {
@@ -106,7 +106,7 @@ export function decodeTensor(name: string, t: TensorValue): DecodedTensor {
     } else {
       const arr = new Ctor(count)
       for (let i = 0; i < count; i++) {
-        const v = t.data[i]
+        const v = value.data[i]
         const n = typeof v === 'number' ? v : typeof v === 'boolean' ? Number(v) : Number.NaN
         if (typeof v !== 'number' && typeof v !== 'boolean') {
           throw new EdgeFleetError('EF_ERR_INFER_BAD_TENSOR', `${name}[${i}]: not a number`)
@@ -118,7 +118,7 @@ export function decodeTensor(name: string, t: TensorValue): DecodedTensor {
   } else {
     throw new EdgeFleetError('EF_ERR_INFER_BAD_TENSOR', `${name}: neither data nor b64 given`)
   }
-  return { type: t.type, dims: [...t.dims], data }
+  return { type: value.type, dims: [...value.dims], data }
 }
 
 /** Encodes a typed array for the wire; `binary` selects base64 over JSON numbers. */
@@ -152,9 +152,9 @@ export function tensorsClose(
   if (actual.length !== expected.length) return { ok: false, maxAbsDiff: Number.POSITIVE_INFINITY, firstBad: 0 }
   let maxAbsDiff = 0
   let firstBad = -1
-  for (let i = 0; i < actual.length; i++) {
-    const a = Number(actual[i])
-    const b = Number(expected[i])
+  for (let index = 0; index < actual.length; index++) {
+    const a = Number(actual[index])
+    const b = Number(expected[index])
     // Equal values (incl. equal infinities, whose difference is NaN) and NaN/NaN pairs are close.
     if (a === b || (Number.isNaN(a) && Number.isNaN(b))) continue
     const d = Math.abs(a - b)
@@ -162,7 +162,7 @@ export function tensorsClose(
     // An infinite expected value would make rtol * |b| infinite and accept anything:
     // like numpy.allclose, infinities only match themselves (handled above).
     const close = Number.isFinite(a) && Number.isFinite(b) && d <= atol + rtol * Math.abs(b)
-    if (!close && firstBad < 0) firstBad = i
+    if (!close && firstBad < 0) firstBad = index
   }
   return { ok: firstBad < 0, maxAbsDiff, firstBad }
 }

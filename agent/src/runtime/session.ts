@@ -96,7 +96,7 @@ const unloadable = new Map<string, string>()
  * last [EF-5.7]; the session's `fallbacks` list each provider passed over
  * with the reason (empty when the first choice ran).
  */
-export async function openWithProviders(
+async function openWithProviders(
   backend: RuntimeBackend,
   runtime: string,
   path: string,

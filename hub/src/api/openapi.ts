@@ -77,7 +77,7 @@ function operation(r: Recorded): Record<string, unknown> {
   return op
 }
 
-export function openApiDocument(routes: Recorded[], info: { version: string }): Record<string, unknown> {
+function openApiDocument(routes: Recorded[], info: { version: string }): Record<string, unknown> {
   const paths: Record<string, Record<string, unknown>> = {}
   for (const r of routes) {
     if (r.url.startsWith('/docs')) continue

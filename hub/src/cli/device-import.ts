@@ -14,7 +14,7 @@ interface ImportRow {
 }
 
 /** Splits one CSV line (RFC 4180 quoting: "a ""b""" → a "b"); the rows here never span lines. */
-export function csvFields(line: string): string[] {
+function csvFields(line: string): string[] {
   const out: string[] = []
   let field = ''
   let quoted = false

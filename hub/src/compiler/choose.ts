@@ -40,7 +40,7 @@ export interface ChoicePolicy {
 }
 
 /** One challenger held against the anchor, with its numbers. */
-export interface Comparison {
+interface Comparison {
   precision: Precision
   /** Challenger / anchor size. */
   sizeRatio: number

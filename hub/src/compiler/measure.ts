@@ -156,7 +156,7 @@ export async function timeSideBySide(
   return { medianMs: times.map(median), roundsMs: times }
 }
 
-export function median(values: readonly number[]): number {
+function median(values: readonly number[]): number {
   const s = [...values].sort((a, b) => a - b)
   return s[Math.floor(s.length / 2)]
 }

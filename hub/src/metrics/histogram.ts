@@ -4,7 +4,7 @@
 // 0.0.4 (`_bucket{le=…}`, `_sum`, `_count`). Bounded label sets only: routes
 // are fastify's templates (`/api/v1/devices/:id`), never raw URLs.
 
-export class Histogram {
+class Histogram {
   private readonly series = new Map<string, { labels: Record<string, string>; counts: number[]; sum: number }>()
 
   constructor(

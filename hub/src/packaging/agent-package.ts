@@ -60,7 +60,7 @@ const NATIVE_DIR: Record<AgentArch, string | undefined> = {
 }
 
 /** The workspace root this hub was built in (hub/dist/packaging → root). */
-export function workspaceRoot(): string {
+function workspaceRoot(): string {
   return join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..')
 }
 

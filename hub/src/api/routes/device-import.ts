@@ -13,7 +13,7 @@ import type { NewDevice } from '../../store/index.js'
 import { Tags } from './devices.js'
 
 /** Most devices one import may carry (one transaction, one response holding every secret). */
-export const MAX_IMPORT_DEVICES = 10_000
+const MAX_IMPORT_DEVICES = 10_000
 
 const ImportRow = Type.Object(
   {
