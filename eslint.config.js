@@ -87,7 +87,13 @@ export default tseslint.config(
     // Issue 17 step B, in progress: one-letter names are being renamed folder by folder;
     // the rule is on for the folders not listed here.
     files: ['**/*'],
-    ignores: ['shared/**'],
+    ignores: ['shared/**', 'agent/**'],
+    rules: { 'local/short-names-in-long-scopes': 'off' },
+  },
+  {
+    // runDeploy's `m` (the manifest) is renamed with the deploy-semantics rewrite under
+    // way there (issue 16), not underneath it.
+    files: ['agent/src/updater/updater.ts'],
     rules: { 'local/short-names-in-long-scopes': 'off' },
   },
   {

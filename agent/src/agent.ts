@@ -215,8 +215,8 @@ function createTransport(config: Readonly<AgentConfig>, links: LateLinks) {
   const chunkListeners = new Set<(d: string, i: number, p: Buffer, broadcast: boolean) => void>()
   const reconnectListeners = new Set<() => void>()
   const sendFetch = (digest: string, op: FetchOp, extra: { chunks?: number[]; last?: number } = {}) => {
-    const c = links.conn?.client
-    if (!c) return
+    const client = links.conn?.client
+    if (!client) return
     // Large missing sets are split over several requests [EF-2.7].
     const lists =
       extra.chunks && extra.chunks.length > MAX_FETCH_CHUNKS
@@ -231,7 +231,7 @@ function createTransport(config: Readonly<AgentConfig>, links: LateLinks) {
         ...(chunks ? { chunks } : {}),
         ...(extra.last !== undefined ? { last: extra.last } : {}),
       }
-      c.publish(topics.fetch(config.deviceId), fetchCodec.encode(req), { qos: op === 'ack' ? 0 : 1 })
+      client.publish(topics.fetch(config.deviceId), fetchCodec.encode(req), { qos: op === 'ack' ? 0 : 1 })
     }
   }
   const transport: ChunkTransport = {
@@ -354,7 +354,7 @@ type Outbox = ReturnType<typeof createOutbox>
 
 /** The updater and the runtime services (shadow, capture, conditions), each restored from disk. */
 async function restoreModels(
-  b: AgentBase,
+  base: AgentBase,
   deps: AgentDeps,
   trust: HubTrust,
   rt: Runtime,
@@ -363,7 +363,7 @@ async function restoreModels(
   onChange: () => void,
   parts: AgentParts,
 ): Promise<{ updater: Updater; svc: RuntimeServices }> {
-  const { config, now } = b
+  const { config, now } = base
   const { slots, chunks, host } = rt
   const common = {
     slots,
@@ -379,7 +379,7 @@ async function restoreModels(
   }
   const updater = new Updater({
     ...common,
-    http: { deviceId: config.deviceId, secret: config.secret, prefer: config.transfer === 'http', tls: b.tls },
+    http: { deviceId: config.deviceId, secret: config.secret, prefer: config.transfer === 'http', tls: base.tls },
     onStep: deps.onStep,
   })
   await updater.restore()
@@ -435,20 +435,20 @@ async function startLocalApi(
 
 /** The MQTT connection: commands to the handler, chunks to the updater; on (re)connect, state and the outbox. */
 function connectToHub(
-  b: AgentBase,
+  base: AgentBase,
   cmdCtx: Parameters<typeof handleCmd>[0],
   out: Outbox,
   net: ReturnType<typeof createTransport>,
   publishState: () => void,
   parts: AgentParts,
 ): Connection {
-  const { config, log } = b
+  const { config, log } = base
   const conn = (parts.conn = new Connection({
     url: config.hubUrl,
     deviceId: config.deviceId,
     maxBackoffMs: config.reconnectMaxMs,
     secret: config.secret,
-    tls: b.tls,
+    tls: base.tls,
     log,
     onCmd: (p) =>
       void handleCmd(cmdCtx, p).catch((err: unknown) =>
@@ -468,17 +468,17 @@ function connectToHub(
 }
 
 async function startParts(
-  b: AgentBase,
+  base: AgentBase,
   deps: AgentDeps,
   trust: HubTrust,
   profile: FirmwareProfile | undefined,
   parts: AgentParts,
 ): Promise<Agent> {
-  const { config, log, now } = b
+  const { config, log, now } = base
   const links: LateLinks = { apiPort: config.apiPort }
-  const rt = openRuntime(b, profile, parts)
+  const rt = openRuntime(base, profile, parts)
   const { db, host, agg } = rt
-  const out = createOutbox(b, db, links)
+  const out = createOutbox(base, db, links)
   // A model served on a later provider than the profile's first says why, on each activation [EF-5.7].
   host.onFallback((m, provider, fallbacks) =>
     out.report({
@@ -491,7 +491,7 @@ async function startParts(
   const net = createTransport(config, links)
   const state = stateReporter(config, host, now, links, trust, out.outcomes)
   const publishState = () => links.conn?.publishState(state())
-  const { updater, svc } = await restoreModels(b, deps, trust, rt, out, net.transport, publishState, parts)
+  const { updater, svc } = await restoreModels(base, deps, trust, rt, out, net.transport, publishState, parts)
   links.services = svc
 
   const drops = () => ({ ...out.dropsBeforeCapture(), capped: svc.capture.stats.capped })
@@ -524,7 +524,7 @@ async function startParts(
       },
     })),
   }
-  links.conn = connectToHub(b, cmdCtx, out, net, publishState, parts)
+  links.conn = connectToHub(base, cmdCtx, out, net, publishState, parts)
 
   const flushTelemetry = () => {
     const d = drops()

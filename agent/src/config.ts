@@ -127,38 +127,40 @@ export function resolveConfig(
   // Number('') is 0: an empty EF_API_PORT= must be refused, not read as "ephemeral port".
   for (const k of NUMERIC)
     if (typeof merged[k] === 'string') merged[k] = merged[k].trim() === '' ? Number.NaN : Number(merged[k])
-  const c = merged as unknown as AgentConfig
+  const resolved = merged as unknown as AgentConfig
   const problems: string[] = []
   for (const k of ['hubUrl', 'deviceId', 'secret', 'hubKey', 'profile'] as const)
-    if (typeof c[k] !== 'string' || c[k] === '') problems.push(`${k} is required`)
-  if (typeof c.deviceId === 'string' && !isValidId(c.deviceId))
+    if (typeof resolved[k] !== 'string' || resolved[k] === '') problems.push(`${k} is required`)
+  if (typeof resolved.deviceId === 'string' && !isValidId(resolved.deviceId))
     problems.push('deviceId: 1-64 of letters, digits, . _ -')
-  if (typeof c.hubKey === 'string') {
+  if (typeof resolved.hubKey === 'string') {
     try {
-      publicKeyFromText(c.hubKey)
+      publicKeyFromText(resolved.hubKey)
     } catch {
       problems.push('hubKey: 43 base64url characters')
     }
   }
   for (const k of NUMERIC)
-    if (!Number.isInteger(c[k]) || (c[k] as number) < 0) problems.push(`${k} must be a non-negative integer`)
-  if (Number.isInteger(c.reconnectMaxMs) && c.reconnectMaxMs < 100)
+    if (!Number.isInteger(resolved[k]) || (resolved[k] as number) < 0)
+      problems.push(`${k} must be a non-negative integer`)
+  if (Number.isInteger(resolved.reconnectMaxMs) && resolved.reconnectMaxMs < 100)
     problems.push('reconnectMaxMs must be at least 100 (a tight reconnect loop hammers the broker)')
-  if (!['metered', 'unmetered', 'unknown'].includes(c.network)) problems.push('network: metered | unmetered | unknown')
-  if (!['mqtt', 'http'].includes(c.transfer)) problems.push('transfer: mqtt | http')
-  if (!['auto', 'native', 'wasm'].includes(c.runtime)) problems.push('runtime: auto | native | wasm')
-  if (c.power !== undefined && !['charging', 'battery', 'unknown'].includes(c.power))
+  if (!['metered', 'unmetered', 'unknown'].includes(resolved.network))
+    problems.push('network: metered | unmetered | unknown')
+  if (!['mqtt', 'http'].includes(resolved.transfer)) problems.push('transfer: mqtt | http')
+  if (!['auto', 'native', 'wasm'].includes(resolved.runtime)) problems.push('runtime: auto | native | wasm')
+  if (resolved.power !== undefined && !['charging', 'battery', 'unknown'].includes(resolved.power))
     problems.push('power: charging | battery | unknown')
-  if (typeof c.idle === 'string') c.idle = c.idle === 'true'
-  if (c.idle !== undefined && typeof c.idle !== 'boolean') problems.push('idle: true | false')
+  if (typeof resolved.idle === 'string') resolved.idle = resolved.idle === 'true'
+  if (resolved.idle !== undefined && typeof resolved.idle !== 'boolean') problems.push('idle: true | false')
   if (problems.length) throw new EdgeFleetError('EF_ERR_CONFIG_INVALID', problems.join('; '))
-  checkTlsFiles(c)
+  checkTlsFiles(resolved)
   return Object.freeze({
-    ...c,
-    dataDir: resolve(c.dataDir),
-    ...(c.caFile ? { caFile: resolve(c.caFile) } : {}),
-    ...(c.certFile ? { certFile: resolve(c.certFile) } : {}),
-    ...(c.keyFile ? { keyFile: resolve(c.keyFile) } : {}),
+    ...resolved,
+    dataDir: resolve(resolved.dataDir),
+    ...(resolved.caFile ? { caFile: resolve(resolved.caFile) } : {}),
+    ...(resolved.certFile ? { certFile: resolve(resolved.certFile) } : {}),
+    ...(resolved.keyFile ? { keyFile: resolve(resolved.keyFile) } : {}),
   })
 }
 

@@ -27,10 +27,10 @@ function configError(fn: () => unknown): EdgeFleetError {
 }
 
 describe('resolveConfig', () => {
-  const t = tempDir()
-  afterAll(() => t.cleanup())
+  const tmp = tempDir()
+  afterAll(() => tmp.cleanup())
   const file = (content: unknown, name = 'agent.json') => {
-    const p = join(t.dir, name)
+    const p = join(tmp.dir, name)
     writeFileSync(p, typeof content === 'string' ? content : JSON.stringify(content))
     return p
   }
@@ -53,17 +53,23 @@ describe('resolveConfig', () => {
   })
 
   it('file < env < flags', () => {
-    const p = file({ ...required, deviceId: 'from-file', apiPort: 1111, fetchWindow: 7, profile: 'industrial-x86' })
+    const configFile = file({
+      ...required,
+      deviceId: 'from-file',
+      apiPort: 1111,
+      fetchWindow: 7,
+      profile: 'industrial-x86',
+    })
     const env = { EF_DEVICE_ID: 'from-env', EF_API_PORT: '2222' }
-    const c = resolveConfig({ file: p, env, flags: { deviceId: 'from-flag' } })
+    const c = resolveConfig({ file: configFile, env, flags: { deviceId: 'from-flag' } })
     expect(c.deviceId).toBe('from-flag')
     expect(c.apiPort).toBe(2222) // env over file
     expect(c.fetchWindow).toBe(7) // file over default
     expect(c.profile).toBe('industrial-x86')
-    expect(resolveConfig({ file: p, env }).deviceId).toBe('from-env')
-    expect(resolveConfig({ file: p }).deviceId).toBe('from-file')
+    expect(resolveConfig({ file: configFile, env }).deviceId).toBe('from-env')
+    expect(resolveConfig({ file: configFile }).deviceId).toBe('from-file')
     // An undefined flag does not erase a value from below.
-    expect(resolveConfig({ file: p, flags: { deviceId: undefined } }).deviceId).toBe('from-file')
+    expect(resolveConfig({ file: configFile, flags: { deviceId: undefined } }).deviceId).toBe('from-file')
   })
 
   it('coerces numeric strings from env and flags', () => {
@@ -115,9 +121,9 @@ describe('resolveConfig', () => {
   it('a config file that does not parse is EF_ERR_CONFIG_INVALID naming the file', () => {
     const p = file('{"hubUrl": ', 'broken.json')
     expect(configError(() => resolveConfig({ file: p, flags: required })).message).toContain(p)
-    expect(configError(() => resolveConfig({ file: join(t.dir, 'missing.json'), flags: required })).message).toContain(
-      'missing.json',
-    )
+    expect(
+      configError(() => resolveConfig({ file: join(tmp.dir, 'missing.json'), flags: required })).message,
+    ).toContain('missing.json')
   })
 
   describe('TLS files [EF-10.4]', () => {
@@ -140,7 +146,7 @@ describe('resolveConfig', () => {
     })
 
     it('refuses a missing or non-PEM file, and a certificate without its key', () => {
-      expect(tlsError(() => resolveConfig({ env: { EF_CA: join(t.dir, 'nope.pem') }, flags: required }))).toContain(
+      expect(tlsError(() => resolveConfig({ env: { EF_CA: join(tmp.dir, 'nope.pem') }, flags: required }))).toContain(
         'nope.pem',
       )
       const notPem = file('hello', 'not.pem')

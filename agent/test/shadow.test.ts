@@ -28,7 +28,8 @@ async function timedPost(url: string): Promise<number> {
   return performance.now() - t0
 }
 
-const p = (xs: number[], q: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(q * xs.length))]
+const percentile = (xs: number[], q: number) =>
+  [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(q * xs.length))]
 
 describe('shadow runs (champion/challenger)', () => {
   const tmp = mkdtempSync(join(tmpdir(), 'ef-shadow-'))
@@ -80,9 +81,9 @@ describe('shadow runs (champion/challenger)', () => {
     const maxLive = Math.max(...live)
     expect(
       maxLive,
-      `live max ${maxLive.toFixed(2)} ms vs shadow run ${shadowMs.toFixed(0)} ms; live p50 ${p(live, 0.5).toFixed(2)} (no shadow ${p(base, 0.5).toFixed(2)})`,
+      `live max ${maxLive.toFixed(2)} ms vs shadow run ${shadowMs.toFixed(0)} ms; live p50 ${percentile(live, 0.5).toFixed(2)} (no shadow ${percentile(base, 0.5).toFixed(2)})`,
     ).toBeLessThan(shadowMs / 2)
-    expect(p(live, 0.5)).toBeLessThan(p(base, 0.5) * 3 + 2)
+    expect(percentile(live, 0.5)).toBeLessThan(percentile(base, 0.5) * 3 + 2)
     await runner.stop('wake')
   })
 

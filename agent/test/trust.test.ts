@@ -53,27 +53,27 @@ describe('followKeyChain', () => {
 
 describe('HubTrust', () => {
   it('saves an announced chain atomically with mode 0600 and a restart lands on the same key', () => {
-    const t = tempDir()
+    const tmp = tempDir()
     try {
-      const trust = HubTrust.load(t.dir, k0.publicKey)
-      expect(existsSync(join(t.dir, CHAIN_FILE))).toBe(false)
+      const trust = HubTrust.load(tmp.dir, k0.publicKey)
+      expect(existsSync(join(tmp.dir, CHAIN_FILE))).toBe(false)
       const doc = { a: 1 }
       const oldSig = signDocument(doc, k0.privateKey)
       expect(trust.advance([step01])).toBe(true)
       expect(trust.current).toBe(k1.publicKey)
-      expect(statSync(join(t.dir, CHAIN_FILE)).mode & 0o777).toBe(0o600)
+      expect(statSync(join(tmp.dir, CHAIN_FILE)).mode & 0o777).toBe(0o600)
       // New documents only under the new key; stored ones under any key of the chain.
       expect(trust.verifyNew(doc, oldSig)).toBe(false)
       expect(trust.verifyStored(doc, oldSig)).toBe(true)
       expect(trust.verifyNew(doc, signDocument(doc, k1.privateKey))).toBe(true)
       expect(trust.advance([step01])).toBe(false) // already there
-      const again = HubTrust.load(t.dir, k0.publicKey)
+      const again = HubTrust.load(tmp.dir, k0.publicKey)
       expect(again.current).toBe(k1.publicKey)
       expect(again.verifyStored(doc, oldSig)).toBe(true)
       expect(again.advance([step01, step12])).toBe(true)
-      expect(HubTrust.load(t.dir, k0.publicKey).current).toBe(k2.publicKey)
+      expect(HubTrust.load(tmp.dir, k0.publicKey).current).toBe(k2.publicKey)
     } finally {
-      t.cleanup()
+      tmp.cleanup()
     }
   })
 
@@ -118,10 +118,10 @@ describe('hub-key commands', () => {
   }
 
   it('moves on along a valid announcement, then refuses a command signed by the old key', async () => {
-    const t = tempDir()
+    const tmp = tempDir()
     try {
       const reports: EventReport[] = []
-      const ctx = ctxFor(t.dir, reports)
+      const ctx = ctxFor(tmp.dir, reports)
       let changed = 0
       ctx.onTrustChanged = () => changed++
       await handleCmd(ctx, announce('announce-0001', [step01, step12], k2))
@@ -130,17 +130,17 @@ describe('hub-key commands', () => {
       expect(reports.at(-1)).toMatchObject({ kind: 'received', cmdId: 'announce-0001' })
       await handleCmd(ctx, capture('old-key-cmd-01', k0))
       expect(reports.at(-1)).toMatchObject({ kind: 'rejected', code: 'EF_ERR_SIGNATURE_INVALID' })
-      expect(JSON.parse(readFileSync(join(t.dir, CHAIN_FILE), 'utf8')).chain).toHaveLength(2)
+      expect(JSON.parse(readFileSync(join(tmp.dir, CHAIN_FILE), 'utf8')).chain).toHaveLength(2)
     } finally {
-      t.cleanup()
+      tmp.cleanup()
     }
   })
 
   it('refuses an announcement whose chain does not reach its signer, or is signed by a stranger (EF_ERR_HUB_KEY_CHAIN_INVALID)', async () => {
-    const t = tempDir()
+    const tmp = tempDir()
     try {
       const reports: EventReport[] = []
-      const ctx = ctxFor(t.dir, reports)
+      const ctx = ctxFor(tmp.dir, reports)
       const evil = key()
       const cases = [
         announce('announce-bad1', [step01], k2), // the chain reaches k1, the command is signed by k2
@@ -152,9 +152,9 @@ describe('hub-key commands', () => {
         cases.map(() => ['rejected', 'EF_ERR_HUB_KEY_CHAIN_INVALID']),
       )
       expect(ctx.trust.current).toBe(k0.publicKey)
-      expect(existsSync(join(t.dir, CHAIN_FILE))).toBe(false)
+      expect(existsSync(join(tmp.dir, CHAIN_FILE))).toBe(false)
     } finally {
-      t.cleanup()
+      tmp.cleanup()
     }
   })
 })

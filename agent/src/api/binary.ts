@@ -27,38 +27,47 @@ const bad = (detail: string) => new EdgeFleetError('EF_ERR_INFER_BAD_TENSOR', de
 
 export function decodeBinary(body: Buffer): Record<string, Tensor> {
   if (body.length < 4) throw bad('binary body shorter than its 4-byte header length')
-  const h = body.readUInt32LE(0)
-  if (4 + h > body.length) throw bad(`header length ${h} past the end of a ${body.length}-byte body`)
+  const headerLength = body.readUInt32LE(0)
+  if (4 + headerLength > body.length)
+    throw bad(`header length ${headerLength} past the end of a ${body.length}-byte body`)
   let header: { inputs?: Record<string, Entry> }
   try {
-    header = JSON.parse(body.subarray(4, 4 + h).toString('utf8')) as typeof header
+    header = JSON.parse(body.subarray(4, 4 + headerLength).toString('utf8')) as typeof header
   } catch (err) {
     throw new EdgeFleetError('EF_ERR_MSG_JSON', `binary header: ${(err as Error).message}`)
   }
   if (!header || typeof header.inputs !== 'object' || header.inputs === null || Array.isArray(header.inputs))
     throw bad('binary header must be {"inputs": {...}}')
-  const data = body.subarray(4 + h)
+  const data = body.subarray(4 + headerLength)
   const out: Record<string, Tensor> = {}
-  for (const [name, e] of Object.entries(header.inputs)) {
-    if (!e || typeof e !== 'object' || !isTensorType(e.type))
-      throw bad(`${name}: unknown type ${describeType((e as Partial<Entry> | null)?.type)}`)
-    if (!Array.isArray(e.dims) || e.dims.length > 16 || !e.dims.every((d) => Number.isSafeInteger(d) && d >= 0))
+  for (const [name, entry] of Object.entries(header.inputs)) {
+    if (!entry || typeof entry !== 'object' || !isTensorType(entry.type))
+      throw bad(`${name}: unknown type ${describeType((entry as Partial<Entry> | null)?.type)}`)
+    if (
+      !Array.isArray(entry.dims) ||
+      entry.dims.length > 16 ||
+      !entry.dims.every((d) => Number.isSafeInteger(d) && d >= 0)
+    )
       throw bad(`${name}: dims must be non-negative integers`)
     if (
-      !Number.isSafeInteger(e.offset) ||
-      !Number.isSafeInteger(e.length) ||
-      e.offset < 0 ||
-      e.length < 0 ||
-      e.offset + e.length > data.length
+      !Number.isSafeInteger(entry.offset) ||
+      !Number.isSafeInteger(entry.length) ||
+      entry.offset < 0 ||
+      entry.length < 0 ||
+      entry.offset + entry.length > data.length
     )
       throw bad(`${name}: offset/length outside the body`)
-    const want = elementCount(e.dims) * bytesPerElement(e.type)
-    if (want !== e.length)
-      throw bad(`${name}: ${e.length} bytes for dims [${e.dims.join(',')}] of ${e.type} (expected ${want})`)
+    const want = elementCount(entry.dims) * bytesPerElement(entry.type)
+    if (want !== entry.length)
+      throw bad(`${name}: ${entry.length} bytes for dims [${entry.dims.join(',')}] of ${entry.type} (expected ${want})`)
     // Copy into an aligned buffer: typed arrays need offsets that are multiples of their element size.
-    const copy = new ArrayBuffer(e.length)
-    new Uint8Array(copy).set(data.subarray(e.offset, e.offset + e.length))
-    out[name] = { type: e.type, dims: [...e.dims], data: typedView(e.type, copy, 0, elementCount(e.dims)) }
+    const copy = new ArrayBuffer(entry.length)
+    new Uint8Array(copy).set(data.subarray(entry.offset, entry.offset + entry.length))
+    out[name] = {
+      type: entry.type,
+      dims: [...entry.dims],
+      data: typedView(entry.type, copy, 0, elementCount(entry.dims)),
+    }
   }
   return out
 }
@@ -92,16 +101,16 @@ export function encodeBinaryRequest(inputs: Record<string, Tensor>): Buffer {
 }
 
 export function decodeBinaryResponse(body: Buffer): { meta: Record<string, unknown>; outputs: Record<string, Tensor> } {
-  const h = body.readUInt32LE(0)
-  const header = JSON.parse(body.subarray(4, 4 + h).toString('utf8')) as Record<string, unknown> & {
+  const headerLength = body.readUInt32LE(0)
+  const header = JSON.parse(body.subarray(4, 4 + headerLength).toString('utf8')) as Record<string, unknown> & {
     outputs: Record<string, Entry>
   }
   const { outputs, ...meta } = header
   const swapped = Buffer.concat([
     Buffer.alloc(4),
     Buffer.from(JSON.stringify({ inputs: outputs })),
-    body.subarray(4 + h),
+    body.subarray(4 + headerLength),
   ])
-  swapped.writeUInt32LE(swapped.length - 4 - (body.length - 4 - h), 0)
+  swapped.writeUInt32LE(swapped.length - 4 - (body.length - 4 - headerLength), 0)
   return { meta, outputs: decodeBinary(swapped) }
 }

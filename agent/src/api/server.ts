@@ -64,8 +64,8 @@ function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
       return reject(new EdgeFleetError('EF_ERR_INFER_BODY_TOO_LARGE', `${declared} > ${limit} bytes`))
     const parts: Buffer[] = []
     let size = 0
-    req.on('data', (c: Buffer) => {
-      size += c.length
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length
       if (size > limit) {
         // Stop buffering but keep reading, so the 413 reaches the client before the socket closes.
         req.removeAllListeners('data')
@@ -73,7 +73,7 @@ function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
         reject(new EdgeFleetError('EF_ERR_INFER_BODY_TOO_LARGE', `more than ${limit} bytes`))
         return
       }
-      parts.push(c)
+      parts.push(chunk)
     })
     req.on('end', () => resolve(parts.length === 1 ? parts[0] : Buffer.concat(parts)))
     req.on('error', reject)
@@ -103,44 +103,47 @@ function jsonInputs(body: Buffer): { inputs: Record<string, Tensor>; binary: boo
     )
   }
   const inputs: Record<string, Tensor> = {}
-  for (const [name, t] of Object.entries(parsed.inputs as Record<string, TensorValue>)) {
+  for (const [name, tensor] of Object.entries(parsed.inputs as Record<string, TensorValue>)) {
     if (
-      !t ||
-      typeof t !== 'object' ||
-      !Array.isArray(t.dims) ||
-      t.dims.length > 16 ||
-      !t.dims.every((d) => Number.isSafeInteger(d) && d >= 0)
+      !tensor ||
+      typeof tensor !== 'object' ||
+      !Array.isArray(tensor.dims) ||
+      tensor.dims.length > 16 ||
+      !tensor.dims.every((d) => Number.isSafeInteger(d) && d >= 0)
     ) {
       throw new EdgeFleetError(
         'EF_ERR_INFER_BAD_TENSOR',
         `${name}: needs type, dims (non-negative integers) and data or b64`,
       )
     }
-    if ((t.data !== undefined && !Array.isArray(t.data)) || (t.b64 !== undefined && typeof t.b64 !== 'string')) {
+    if (
+      (tensor.data !== undefined && !Array.isArray(tensor.data)) ||
+      (tensor.b64 !== undefined && typeof tensor.b64 !== 'string')
+    ) {
       throw new EdgeFleetError('EF_ERR_INFER_BAD_TENSOR', `${name}: data must be an array, b64 a base64 string`)
     }
-    inputs[name] = decodeTensor(name, t)
+    inputs[name] = decodeTensor(name, tensor)
   }
   return { inputs, binary: parsed.binary === true }
 }
 
-export function createApiServer(o: ApiOptions): Server {
-  const ceilings = { maxBodyBytes: o.maxBodyBytes, maxJsonBodyBytes: o.maxJsonBodyBytes ?? o.maxBodyBytes }
+export function createApiServer(opts: ApiOptions): Server {
+  const ceilings = { maxBodyBytes: opts.maxBodyBytes, maxJsonBodyBytes: opts.maxJsonBodyBytes ?? opts.maxBodyBytes }
   const handle = async (req: IncomingMessage, res: ServerResponse) => {
     const url = req.url ?? '/'
-    if (!hostAllowed(req.headers.host, o.listenHost))
+    if (!hostAllowed(req.headers.host, opts.listenHost))
       throw new EdgeFleetError('EF_ERR_HTTP_HOST_FORBIDDEN', `Host ${JSON.stringify(req.headers.host ?? '')}`)
     if (req.method === 'POST') {
-      const m = INFER_RE.exec(url)
-      if (!m) {
+      const match = INFER_RE.exec(url)
+      if (!match) {
         send(res, 404, { error: { code: 'EF_ERR_HTTP_NOT_FOUND', message: `${req.method} ${url}` } })
         return
       }
       const isBinary = (req.headers['content-type'] ?? '').startsWith(BINARY_CONTENT_TYPE)
-      const limit = bodyLimit(o.host.get(m[1])?.manifest, isBinary, ceilings)
+      const limit = bodyLimit(opts.host.get(match[1])?.manifest, isBinary, ceilings)
       const body = await readBody(req, limit)
       const { inputs, binary } = isBinary ? { inputs: decodeBinary(body), binary: false } : jsonInputs(body)
-      const r = await o.host.infer(m[1], inputs)
+      const r = await opts.host.infer(match[1], inputs)
       if (isBinary) {
         const out = encodeBinary({ model: r.model, version: r.version, latencyMs: r.latencyMs }, r.outputs)
         res.writeHead(200, { 'content-type': BINARY_CONTENT_TYPE, 'content-length': out.length })
@@ -153,7 +156,7 @@ export function createApiServer(o: ApiOptions): Server {
     }
     if (req.method === 'GET' && url === '/v1/models') {
       send(res, 200, {
-        items: o.host.list().map((x) => ({
+        items: opts.host.list().map((x) => ({
           name: x.name,
           version: x.version,
           precision: x.manifest.precision,
@@ -164,17 +167,17 @@ export function createApiServer(o: ApiOptions): Server {
       })
       return
     }
-    if (req.method === 'GET' && url === '/v1/stats' && o.stats) {
-      send(res, 200, o.stats())
+    if (req.method === 'GET' && url === '/v1/stats' && opts.stats) {
+      send(res, 200, opts.stats())
       return
     }
-    if (req.method === 'GET' && url === '/metrics' && o.metrics) {
-      const text = o.metrics()
+    if (req.method === 'GET' && url === '/metrics' && opts.metrics) {
+      const text = opts.metrics()
       res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4', 'content-length': Buffer.byteLength(text) })
       return res.end(text)
     }
     if (req.method === 'GET' && url === '/healthz') {
-      send(res, 200, { ok: true, deviceId: o.deviceId, models: o.host.list().length })
+      send(res, 200, { ok: true, deviceId: opts.deviceId, models: opts.host.list().length })
       return
     }
     send(res, 404, { error: { code: 'EF_ERR_HTTP_NOT_FOUND', message: `${req.method} ${url}` } })

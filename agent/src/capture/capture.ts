@@ -111,7 +111,7 @@ export class Capture {
 
   /** Cheap cap check first (no encoding when the hour's budget is spent), exact check on the encoded bytes. */
   private take(
-    p: CapturePolicy,
+    policy: CapturePolicy,
     rec: InferRecord,
     outputs: Record<string, Tensor>,
     reason: CaptureReason,
@@ -127,7 +127,7 @@ export class Capture {
     const floor = Math.ceil(
       ((rawBytes(rec.inputs) + rawBytes(outputs) + (shadow ? rawBytes(shadow.outputs) : 0)) * 4) / 3,
     )
-    if (this.hourBytes + floor > p.maxBytesPerHour || floor > sampleCodec.maxBytes) {
+    if (this.hourBytes + floor > policy.maxBytesPerHour || floor > sampleCodec.maxBytes) {
       this.stats.capped++
       return
     }
@@ -153,8 +153,8 @@ export class Capture {
       if (this.hour === hour) this.hourBytes += extra
       if (
         payload.length > sampleCodec.maxBytes ||
-        (this.hour === hour && this.hourBytes > p.maxBytesPerHour) ||
-        this.d.queuedBytes() + payload.length > p.maxBytesOnDisk
+        (this.hour === hour && this.hourBytes > policy.maxBytesPerHour) ||
+        this.d.queuedBytes() + payload.length > policy.maxBytesOnDisk
       ) {
         if (this.hour === hour) this.hourBytes -= payload.length
         this.stats.capped++

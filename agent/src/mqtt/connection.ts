@@ -36,42 +36,42 @@ export class Connection {
   constructor(private readonly o: ConnectionOptions) {}
 
   start(): void {
-    const o = this.o
-    const will: DeviceState = { v: PROTOCOL_VERSION, deviceId: o.deviceId, online: false, ts: Date.now() }
-    const c = mqtt.connect(o.url, {
-      clientId: o.deviceId,
-      username: o.deviceId,
-      password: o.secret,
+    const opts = this.o
+    const will: DeviceState = { v: PROTOCOL_VERSION, deviceId: opts.deviceId, online: false, ts: Date.now() }
+    const client = mqtt.connect(opts.url, {
+      clientId: opts.deviceId,
+      username: opts.deviceId,
+      password: opts.secret,
       clean: false,
       keepalive: 30,
       reconnectPeriod: 0, // our own back-off below
       connectTimeout: 10_000,
-      will: { topic: topics.state(o.deviceId), payload: stateCodec.encode(will), qos: 1, retain: true },
-      ...o.tls,
+      will: { topic: topics.state(opts.deviceId), payload: stateCodec.encode(will), qos: 1, retain: true },
+      ...opts.tls,
     })
-    this.client = c
-    c.on('connect', (ack) => {
+    this.client = client
+    client.on('connect', (ack) => {
       this.attempt = 0
-      o.log.info({ sessionPresent: ack.sessionPresent }, 'connected to hub broker')
-      if (!ack.sessionPresent) c.subscribe([topics.cmd(o.deviceId), topics.repairs(o.deviceId)], { qos: 1 })
-      o.onConnect()
+      opts.log.info({ sessionPresent: ack.sessionPresent }, 'connected to hub broker')
+      if (!ack.sessionPresent) client.subscribe([topics.cmd(opts.deviceId), topics.repairs(opts.deviceId)], { qos: 1 })
+      opts.onConnect()
     })
-    c.on('message', (topic, payload) => {
-      if (topic === topics.cmd(o.deviceId)) return o.onCmd(payload)
+    client.on('message', (topic, payload) => {
+      if (topic === topics.cmd(opts.deviceId)) return opts.onCmd(payload)
       const t = parseTopic(topic)
-      if (t?.kind === 'chunk') o.onChunk(t.digest, t.index, payload, true)
-      else if (t?.kind === 'repair' && t.deviceId === o.deviceId) o.onChunk(t.digest, t.index, payload, false)
+      if (t?.kind === 'chunk') opts.onChunk(t.digest, t.index, payload, true)
+      else if (t?.kind === 'repair' && t.deviceId === opts.deviceId) opts.onChunk(t.digest, t.index, payload, false)
     })
-    c.on('error', (err) => {
+    client.on('error', (err) => {
       if (isUntrustedPeerError(err))
         // Not the hub this device was given (or a wrong --ca): nothing is sent to it [EF-10.4].
-        return o.log.error(
-          { code: 'EF_ERR_TLS_UNTRUSTED_PEER', url: o.url, err: err.message },
+        return opts.log.error(
+          { code: 'EF_ERR_TLS_UNTRUSTED_PEER', url: opts.url, err: err.message },
           "the hub's certificate does not chain to the configured CA (--ca); not connecting",
         )
-      o.log.warn({ err: err.message, code: (err as { code?: unknown }).code }, 'mqtt error')
+      opts.log.warn({ err: err.message, code: (err as { code?: unknown }).code }, 'mqtt error')
     })
-    c.on('close', () => this.scheduleReconnect())
+    client.on('close', () => this.scheduleReconnect())
   }
 
   private scheduleReconnect(): void {
@@ -97,11 +97,11 @@ export class Connection {
   async close(): Promise<void> {
     this.closing = true
     if (this.timer) clearTimeout(this.timer)
-    const c = this.client
-    if (!c) return
-    if (c.connected) {
+    const client = this.client
+    if (!client) return
+    if (client.connected) {
       // A clean shutdown says so: publish offline ourselves, the will only fires on a lost connection.
-      await c
+      await client
         .publishAsync(
           topics.state(this.o.deviceId),
           stateCodec.encode({ v: PROTOCOL_VERSION, deviceId: this.o.deviceId, online: false, ts: Date.now() }),
@@ -109,6 +109,6 @@ export class Connection {
         )
         .catch(() => undefined)
     }
-    await c.endAsync(true).catch(() => undefined)
+    await client.endAsync(true).catch(() => undefined)
   }
 }

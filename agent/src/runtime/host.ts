@@ -54,20 +54,23 @@ function validateInputs(session: ModelSession, inputs: Record<string, Tensor>): 
       )
   }
   for (const [name, spec] of wanted) {
-    const t = inputs[name]
-    if (!t) throw new EdgeFleetError('EF_ERR_INFER_BAD_TENSOR', `missing input ${JSON.stringify(name)}`)
-    if (spec.type !== t.type)
-      throw new EdgeFleetError('EF_ERR_INFER_BAD_TENSOR', `input ${name}: type ${t.type}, model wants ${spec.type}`)
-    if (spec.shape.length !== t.dims.length)
+    const tensor = inputs[name]
+    if (!tensor) throw new EdgeFleetError('EF_ERR_INFER_BAD_TENSOR', `missing input ${JSON.stringify(name)}`)
+    if (spec.type !== tensor.type)
       throw new EdgeFleetError(
         'EF_ERR_INFER_BAD_TENSOR',
-        `input ${name}: rank ${t.dims.length}, model wants [${spec.shape.join(',')}]`,
+        `input ${name}: type ${tensor.type}, model wants ${spec.type}`,
+      )
+    if (spec.shape.length !== tensor.dims.length)
+      throw new EdgeFleetError(
+        'EF_ERR_INFER_BAD_TENSOR',
+        `input ${name}: rank ${tensor.dims.length}, model wants [${spec.shape.join(',')}]`,
       )
     spec.shape.forEach((d, i) => {
-      if (typeof d === 'number' && d >= 0 && d !== t.dims[i])
+      if (typeof d === 'number' && d >= 0 && d !== tensor.dims[i])
         throw new EdgeFleetError(
           'EF_ERR_INFER_BAD_TENSOR',
-          `input ${name}: dims [${t.dims.join(',')}], model wants [${spec.shape.join(',')}]`,
+          `input ${name}: dims [${tensor.dims.join(',')}], model wants [${spec.shape.join(',')}]`,
         )
     })
   }
@@ -147,25 +150,25 @@ export class ModelHost {
   }
 
   async infer(name: string, inputs: Record<string, Tensor>): Promise<InferResult> {
-    const m = this.models.get(name)
-    if (!m) throw new EdgeFleetError('EF_ERR_INFER_MODEL_NOT_LOADED', name)
-    validateInputs(m.session, inputs)
-    m.inFlight++
+    const served = this.models.get(name)
+    if (!served) throw new EdgeFleetError('EF_ERR_INFER_MODEL_NOT_LOADED', name)
+    validateInputs(served.session, inputs)
+    served.inFlight++
     const t0 = performance.now()
     try {
-      const outputs = await m.session.run(inputs)
+      const outputs = await served.session.run(inputs)
       const latencyMs = performance.now() - t0
-      this.observer(m.name, m.version, latencyMs, true, m.session.provider)
-      if (this.resultObservers.length) this.notify({ model: m, inputs, outputs, latencyMs })
-      return { model: m.name, version: m.version, outputs, latencyMs }
+      this.observer(served.name, served.version, latencyMs, true, served.session.provider)
+      if (this.resultObservers.length) this.notify({ model: served, inputs, outputs, latencyMs })
+      return { model: served.name, version: served.version, outputs, latencyMs }
     } catch (err) {
       const latencyMs = performance.now() - t0
-      this.observer(m.name, m.version, latencyMs, false, m.session.provider)
-      if (this.resultObservers.length) this.notify({ model: m, inputs, latencyMs })
+      this.observer(served.name, served.version, latencyMs, false, served.session.provider)
+      if (this.resultObservers.length) this.notify({ model: served, inputs, latencyMs })
       throw new EdgeFleetError('EF_ERR_INFER_FAILED', (err as Error).message.split('\n')[0], { cause: err })
     } finally {
-      m.inFlight--
-      if (m.retired && m.inFlight === 0) void m.session.release()
+      served.inFlight--
+      if (served.retired && served.inFlight === 0) void served.session.release()
     }
   }
 

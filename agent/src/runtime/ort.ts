@@ -34,21 +34,24 @@ const meta = (m: OrtModule.InferenceSession.ValueMetadata): InputMeta =>
   m.isTensor ? { name: m.name, type: m.type, shape: [...m.shape] } : { name: m.name, type: 'non-tensor', shape: [] }
 
 /** Wraps an ORT session (node or web: same onnxruntime-common API) in the runtime interface. */
-export function wrapSession(ort: Pick<Ort, 'Tensor'>, s: OrtModule.InferenceSession): Omit<ModelSession, 'provider'> {
+export function wrapSession(
+  ort: Pick<Ort, 'Tensor'>,
+  session: OrtModule.InferenceSession,
+): Omit<ModelSession, 'provider'> {
   return {
-    inputs: s.inputMetadata.map(meta),
-    outputs: s.outputMetadata.map(meta),
+    inputs: session.inputMetadata.map(meta),
+    outputs: session.outputMetadata.map(meta),
     async run(feeds) {
       const f: Record<string, OrtModule.Tensor> = {}
       for (const [k, t] of Object.entries(feeds))
         f[k] = new ort.Tensor(t.type, t.data as OrtModule.Tensor.DataType, t.dims)
-      const out = await s.run(f)
+      const out = await session.run(f)
       const r: Record<string, Tensor> = {}
       for (const [k, t] of Object.entries(out))
         r[k] = { type: t.type as TensorType, dims: [...t.dims], data: t.data as TypedData }
       return r
     },
-    release: () => s.release(),
+    release: () => session.release(),
   }
 }
 

@@ -19,26 +19,30 @@ let session: ModelSession | undefined
 if (!parentPort) throw new Error('this module runs as a worker thread (new Worker), not on its own')
 const port = parentPort
 
-port.on('message', (m: ShadowRequest) => {
+port.on('message', (msg: ShadowRequest) => {
   void (async () => {
-    if (m.op === 'load') {
+    if (msg.op === 'load') {
       try {
         // CPU only: the live model keeps the device's accelerator.
-        session = await createSession(m.path, { threads: m.threads, executionProviders: ['cpu'], backend: m.backend })
+        session = await createSession(msg.path, {
+          threads: msg.threads,
+          executionProviders: ['cpu'],
+          backend: msg.backend,
+        })
         port.postMessage({ op: 'loaded' } satisfies ShadowReply)
       } catch (err) {
         port.postMessage({ op: 'error', id: -1, message: (err as Error).message.split('\n')[0] } satisfies ShadowReply)
       }
-    } else if (m.op === 'run') {
+    } else if (msg.op === 'run') {
       const t0 = performance.now()
       try {
         if (!session) throw new Error('no candidate loaded')
-        const outputs = await session.run(m.inputs)
-        port.postMessage({ op: 'result', id: m.id, outputs, latencyMs: performance.now() - t0 } satisfies ShadowReply)
+        const outputs = await session.run(msg.inputs)
+        port.postMessage({ op: 'result', id: msg.id, outputs, latencyMs: performance.now() - t0 } satisfies ShadowReply)
       } catch (err) {
         port.postMessage({
           op: 'error',
-          id: m.id,
+          id: msg.id,
           message: (err as Error).message.split('\n')[0],
         } satisfies ShadowReply)
       }

@@ -76,27 +76,27 @@ export class ShadowManager {
    */
   async shadow(cmd: ShadowCmd): Promise<EventReport> {
     const { report } = this.d
-    const m = cmd.manifest
-    const base = { cmdId: cmd.id, model: m.model, version: m.version, artifact: m.artifact.digest }
+    const manifest = cmd.manifest
+    const base = { cmdId: cmd.id, model: manifest.model, version: manifest.version, artifact: manifest.artifact.digest }
     const fail = failureReporter(report, base)
     const refusal = this.refusal(cmd)
     if (refusal) return fail('rejected', refusal)
-    const cur = this.d.runner.get(m.model)
-    if (cur?.manifest.artifact.digest === m.artifact.digest && cur.fraction === cmd.fraction)
+    const cur = this.d.runner.get(manifest.model)
+    if (cur?.manifest.artifact.digest === manifest.artifact.digest && cur.fraction === cmd.fraction)
       return this.staged({ ...base, message: 'shadowing' })
     report({ ...base, kind: 'received' })
     // A leading dot: never a model id [EF-1.2], so never taken for a candidate by restore().
-    const staging = join(this.d.dir, `.next-${m.model}`)
+    const staging = join(this.d.dir, `.next-${manifest.model}`)
     let writer: ArtifactWriter
     try {
-      writer = await this.downloadTo(staging, m)
+      writer = await this.downloadTo(staging, manifest)
     } catch (err) {
       return fail('failed', err)
     }
-    report({ ...base, kind: 'downloaded', bytes: m.artifact.size, totalBytes: m.artifact.size })
+    report({ ...base, kind: 'downloaded', bytes: manifest.artifact.size, totalBytes: manifest.artifact.size })
     let path: string
     try {
-      path = await this.replaceCandidate(m.model, staging, writer)
+      path = await this.replaceCandidate(manifest.model, staging, writer)
     } catch (err) {
       writer.close()
       return fail('failed', err)
@@ -152,22 +152,22 @@ export class ShadowManager {
     cmd: ShadowCmd,
     path: string,
   ): Promise<{ kind: 'failed' | 'health_failed'; err: unknown } | undefined> {
-    const m = cmd.manifest
-    const dir = this.modelDir(m.model)
+    const manifest = cmd.manifest
+    const dir = this.modelDir(manifest.model)
     try {
-      await this.d.runner.start({ manifest: m, manifestSig: cmd.manifestSig, path, fraction: cmd.fraction })
+      await this.d.runner.start({ manifest: manifest, manifestSig: cmd.manifestSig, path, fraction: cmd.fraction })
     } catch (err) {
       rmSync(dir, { recursive: true, force: true })
       return { kind: 'failed', err: new EdgeFleetError('EF_ERR_MODEL_LOAD_FAILED', (err as Error).message) }
     }
     try {
-      await healthCheck((x) => this.d.runner.runOnce(m.model, x), m)
+      await healthCheck((x) => this.d.runner.runOnce(manifest.model, x), manifest)
     } catch (err) {
-      await this.d.runner.stop(m.model)
+      await this.d.runner.stop(manifest.model)
       rmSync(dir, { recursive: true, force: true })
       return { kind: 'health_failed', err: healthError(err) }
     }
-    const saved: Saved = { manifest: m, manifestSig: cmd.manifestSig, fraction: cmd.fraction }
+    const saved: Saved = { manifest: manifest, manifestSig: cmd.manifestSig, fraction: cmd.fraction }
     writeFileSync(join(dir, 'candidate.json'), JSON.stringify(saved))
     return undefined
   }
@@ -194,40 +194,45 @@ export class ShadowManager {
   /** Writes the candidate into the inactive slot and switches to it atomically [EF-4.5]. */
   async promote(cmd: PromoteCmd): Promise<EventReport> {
     const { slots, host, chunks, report } = this.d
-    const c = this.d.runner.get(cmd.model)
+    const candidate = this.d.runner.get(cmd.model)
     const base = { cmdId: cmd.id, model: cmd.model, version: cmd.version }
-    if (c?.manifest.version !== cmd.version) return this.notFound(base, `${cmd.model}@${cmd.version}`)
-    const m = c.manifest
+    if (candidate?.manifest.version !== cmd.version) return this.notFound(base, `${cmd.model}@${cmd.version}`)
+    const manifest = candidate.manifest
     try {
-      const slot = slots.stagingSlot(m.model)
-      chunks.evacuate(slots.modelPath(m.model, slot), new Set(m.artifact.chunks.map((x) => x.digest)))
-      slots.clear(m.model, slot)
-      const final = slots.modelPath(m.model, slot)
-      copyFileSync(c.path, `${final}.tmp`)
+      const slot = slots.stagingSlot(manifest.model)
+      chunks.evacuate(slots.modelPath(manifest.model, slot), new Set(manifest.artifact.chunks.map((x) => x.digest)))
+      slots.clear(manifest.model, slot)
+      const final = slots.modelPath(manifest.model, slot)
+      copyFileSync(candidate.path, `${final}.tmp`)
       const fd = openSync(`${final}.tmp`, 'r+')
       fsyncSync(fd)
       closeSync(fd)
       renameSync(`${final}.tmp`, final)
-      slots.writeManifest(m.model, slot, m, c.manifestSig)
+      slots.writeManifest(manifest.model, slot, manifest, candidate.manifestSig)
       const session = await host.open(final)
-      await healthCheck((x) => session.run(x), m)
-      slots.setActive(m.model, slot, m.version)
-      host.activate(m, slot, session)
-      chunks.indexSlot(m, final)
+      await healthCheck((x) => session.run(x), manifest)
+      slots.setActive(manifest.model, slot, manifest.version)
+      host.activate(manifest, slot, session)
+      chunks.indexSlot(manifest, final)
     } catch (err) {
       const ev: EventReport = {
         ...base,
         kind: 'failed',
-        artifact: m.artifact.digest,
+        artifact: manifest.artifact.digest,
         code: codeOf(err),
         message: (err as Error).message.slice(0, 2000),
       }
       report(ev)
       return ev
     }
-    await this.d.runner.stop(m.model)
-    rmSync(this.modelDir(m.model), { recursive: true, force: true })
-    const ev: EventReport = { ...base, kind: 'activated', artifact: m.artifact.digest, message: 'promoted from shadow' }
+    await this.d.runner.stop(manifest.model)
+    rmSync(this.modelDir(manifest.model), { recursive: true, force: true })
+    const ev: EventReport = {
+      ...base,
+      kind: 'activated',
+      artifact: manifest.artifact.digest,
+      message: 'promoted from shadow',
+    }
     report(ev)
     this.d.onChange()
     return ev

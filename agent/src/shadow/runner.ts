@@ -51,16 +51,16 @@ export class ShadowRunner {
   constructor(private readonly o: ShadowRunnerOptions) {}
 
   /** Starts shadowing; resolves once the candidate is loaded in its worker. Replaces a previous candidate of the model. */
-  async start(c: Candidate): Promise<void> {
-    await this.stop(c.manifest.model)
-    const worker = new ShadowWorker(c.path, this.o.threads ?? 1, this.o.workerUrl, this.o.backend)
+  async start(candidate: Candidate): Promise<void> {
+    await this.stop(candidate.manifest.model)
+    const worker = new ShadowWorker(candidate.path, this.o.threads ?? 1, this.o.workerUrl, this.o.backend)
     try {
       await worker.ready()
     } catch (err) {
       await worker.close()
       throw err
     }
-    this.running.set(c.manifest.model, { ...c, worker, busy: false })
+    this.running.set(candidate.manifest.model, { ...candidate, worker, busy: false })
   }
 
   /** Runs the candidate once on given inputs (health check) without recording anything. */
@@ -98,31 +98,31 @@ export class ShadowRunner {
 
   /** Result observer for the model host: decides and schedules, never runs inline. */
   observe(rec: InferRecord): void {
-    const r = this.running.get(rec.model.name)
-    if (!r || !rec.outputs) return
-    if ((this.o.random ?? Math.random)() >= r.fraction) return
+    const active = this.running.get(rec.model.name)
+    if (!active || !rec.outputs) return
+    if ((this.o.random ?? Math.random)() >= active.fraction) return
     const { agg } = this.o
     const live = rec.model
-    if (r.busy) {
-      agg.recordShadow(live.name, live.version, r.manifest.version, { skipped: true })
+    if (active.busy) {
+      agg.recordShadow(live.name, live.version, active.manifest.version, { skipped: true })
       return
     }
-    r.busy = true
+    active.busy = true
     const liveOutputs = rec.outputs
     // setImmediate: the live caller's continuation (and the HTTP write) runs first.
     setImmediate(() => {
-      r.worker
+      active.worker
         .run(rec.inputs)
         .then(
           ({ outputs, latencyMs }) => {
             const cmp = compareOutputs(live.manifest, liveOutputs, outputs)
-            agg.recordShadow(live.name, live.version, r.manifest.version, { ok: true, latencyMs, cmp })
-            this.o.onCompared?.(rec, r, outputs, cmp)
+            agg.recordShadow(live.name, live.version, active.manifest.version, { ok: true, latencyMs, cmp })
+            this.o.onCompared?.(rec, active, outputs, cmp)
           },
-          () => agg.recordShadow(live.name, live.version, r.manifest.version, { ok: false, latencyMs: 0 }),
+          () => agg.recordShadow(live.name, live.version, active.manifest.version, { ok: false, latencyMs: 0 }),
         )
         .finally(() => {
-          r.busy = false
+          active.busy = false
           if ([...this.running.values()].every((x) => !x.busy)) {
             for (const w of this.idleWaiters) w()
             this.idleWaiters.clear()

@@ -85,9 +85,9 @@ export class Aggregator {
 
   private shadowAcc(model: string, version: string, candidate: string): ShadowMetrics {
     const key = `${model}@${version}>${candidate}`
-    let s = this.shadow.get(key)
-    if (!s) {
-      s = {
+    let acc = this.shadow.get(key)
+    if (!acc) {
+      acc = {
         model,
         version,
         candidate,
@@ -100,32 +100,32 @@ export class Aggregator {
         latency: emptyLatencyCounts(),
         latencySumMs: 0,
       }
-      this.shadow.set(key, s)
+      this.shadow.set(key, acc)
     }
-    return s
+    return acc
   }
 
   recordShadow(
     model: string,
     version: string,
     candidate: string,
-    r: { ok: true; latencyMs: number; cmp: Comparison } | { ok: false; latencyMs: number } | { skipped: true },
+    result: { ok: true; latencyMs: number; cmp: Comparison } | { ok: false; latencyMs: number } | { skipped: true },
   ): void {
-    const s = this.shadowAcc(model, version, candidate)
-    if ('skipped' in r) {
-      s.skipped++
+    const acc = this.shadowAcc(model, version, candidate)
+    if ('skipped' in result) {
+      acc.skipped++
       return
     }
-    s.latency[bucketOf(r.latencyMs)]++
-    s.latencySumMs += r.latencyMs
-    if (!r.ok) {
-      s.errors++
+    acc.latency[bucketOf(result.latencyMs)]++
+    acc.latencySumMs += result.latencyMs
+    if (!result.ok) {
+      acc.errors++
       return
     }
-    s.runs++
-    if (r.cmp.agree) s.top1Agree++
-    s.maxAbsDiff = Math.max(s.maxAbsDiff, finite(r.cmp.maxAbsDiff))
-    s.cosineSum += r.cmp.cosine
+    acc.runs++
+    if (result.cmp.agree) acc.top1Agree++
+    acc.maxAbsDiff = Math.max(acc.maxAbsDiff, finite(result.cmp.maxAbsDiff))
+    acc.cosineSum += result.cmp.cosine
   }
 
   /** Cuts the batch since the last cut; undefined when nothing happened and `always` is false. */

@@ -20,30 +20,30 @@ export class FeatureAcc {
   /** Observes a float tensor; other types are not features. */
   observe(t: Tensor): void {
     if (t.type !== 'float32' && t.type !== 'float64') return
-    const d = t.data as Float32Array | Float64Array
-    const n = d.length
+    const values = t.data as Float32Array | Float64Array
+    const n = values.length
     if (n === 0) return
     const step = n > MAX_OBSERVED ? n / MAX_OBSERVED : 1
     // Per-request moments first, then Chan's parallel merge into the window.
-    let k = 0
+    let seen = 0
     let mean = 0
     let m2 = 0
     for (let f = 0; f < n; f += step) {
-      const x = d[Math.floor(f)]
+      const x = values[Math.floor(f)]
       if (!Number.isFinite(x)) continue
-      k++
+      seen++
       const delta = x - mean
-      mean += delta / k
+      mean += delta / seen
       m2 += delta * (x - mean)
       if (x < this.min) this.min = x
       if (x > this.max) this.max = x
       this.sketch[featureBin(x)]++
     }
-    if (k === 0) return
-    const total = this.count + k
+    if (seen === 0) return
+    const total = this.count + seen
     const delta = mean - this.mean
-    this.mean += (delta * k) / total
-    this.m2 += m2 + (delta * delta * this.count * k) / total
+    this.mean += (delta * seen) / total
+    this.m2 += m2 + (delta * delta * this.count * seen) / total
     this.count = total
   }
 

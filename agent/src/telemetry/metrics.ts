@@ -16,9 +16,9 @@ export class InferenceCounters {
 
   record(model: string, version: string, latencyMs: number, ok: boolean): void {
     const key = `${model}@${version}`
-    let s = this.series.get(key)
-    if (!s) {
-      s = {
+    let series = this.series.get(key)
+    if (!series) {
+      series = {
         model,
         version,
         requests: 0,
@@ -26,12 +26,12 @@ export class InferenceCounters {
         buckets: emptyLatencyCounts(),
         sumMs: 0,
       }
-      this.series.set(key, s)
+      this.series.set(key, series)
     }
-    s.requests++
-    if (!ok) s.errors++
-    s.buckets[bucketOf(latencyMs)]++
-    s.sumMs += latencyMs
+    series.requests++
+    if (!ok) series.errors++
+    series.buckets[bucketOf(latencyMs)]++
+    series.sumMs += latencyMs
   }
 
   render(extra: {
@@ -47,19 +47,23 @@ export class InferenceCounters {
       '# HELP edgefleet_agent_inference_seconds Inference latency per model version.',
       '# TYPE edgefleet_agent_inference_seconds histogram',
     ]
-    for (const s of all) {
+    for (const series of all) {
       let cum = 0
       LATENCY_BUCKETS_MS.forEach((b, i) => {
-        cum += s.buckets[i]
+        cum += series.buckets[i]
         hist.push(
-          `edgefleet_agent_inference_seconds_bucket{model="${s.model}",version="${s.version}",le="${b / 1000}"} ${cum}`,
+          `edgefleet_agent_inference_seconds_bucket{model="${series.model}",version="${series.version}",le="${b / 1000}"} ${cum}`,
         )
       })
       hist.push(
-        `edgefleet_agent_inference_seconds_bucket{model="${s.model}",version="${s.version}",le="+Inf"} ${s.requests}`,
+        `edgefleet_agent_inference_seconds_bucket{model="${series.model}",version="${series.version}",le="+Inf"} ${series.requests}`,
       )
-      hist.push(`edgefleet_agent_inference_seconds_sum{model="${s.model}",version="${s.version}"} ${s.sumMs / 1000}`)
-      hist.push(`edgefleet_agent_inference_seconds_count{model="${s.model}",version="${s.version}"} ${s.requests}`)
+      hist.push(
+        `edgefleet_agent_inference_seconds_sum{model="${series.model}",version="${series.version}"} ${series.sumMs / 1000}`,
+      )
+      hist.push(
+        `edgefleet_agent_inference_seconds_count{model="${series.model}",version="${series.version}"} ${series.requests}`,
+      )
     }
     const mem = process.memoryUsage()
     return [

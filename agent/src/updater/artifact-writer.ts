@@ -64,16 +64,16 @@ export class ArtifactWriter {
     if (!resume) writeFileAtomic(join(dir, MARKER), JSON.stringify({ artifact: m.artifact.digest }))
     const fd = openSync(join(dir, PART), resume ? 'r+' : 'w+')
     ftruncateSync(fd, m.artifact.size)
-    const w = new ArtifactWriter(dir, m, fd)
-    for (const [digest, { size, offsets }] of w.at) {
-      if (resume && w.regionMatches(offsets[0], size, digest)) {
-        w.present.add(digest)
+    const writer = new ArtifactWriter(dir, m, fd)
+    for (const [digest, { size, offsets }] of writer.at) {
+      if (resume && writer.regionMatches(offsets[0], size, digest)) {
+        writer.present.add(digest)
         continue
       }
       const data = held.get(digest)
-      if (data) w.put(digest, data)
+      if (data) writer.put(digest, data)
     }
-    return w
+    return writer
   }
 
   private regionMatches(offset: number, size: number, digest: string): boolean {

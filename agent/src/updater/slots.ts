@@ -84,10 +84,10 @@ export class Slots {
 
   /** The slot's content if it verifies, else why not (a stable code). */
   check(model: string, slot: Slot, trust: HubTrust): SlotContent | EdgeFleetError {
-    const d = this.dir(model, slot)
+    const slotDir = this.dir(model, slot)
     try {
-      const manifest = manifestCodec.decode(readFileSync(join(d, 'manifest.json')))
-      const sig = readFileSync(join(d, 'manifest.sig'), 'utf8')
+      const manifest = manifestCodec.decode(readFileSync(join(slotDir, 'manifest.json')))
+      const sig = readFileSync(join(slotDir, 'manifest.sig'), 'utf8')
       if (!trust.verifyStored(manifest, sig))
         return new EdgeFleetError('EF_ERR_SIGNATURE_INVALID', `slot ${slot} of ${model}: manifest signature`)
       if (manifest.model !== model)
@@ -95,7 +95,7 @@ export class Slots {
           'EF_ERR_SIGNATURE_INVALID',
           `slot ${slot} of ${model} holds a manifest of ${manifest.model}`,
         )
-      const modelPath = join(d, 'model.onnx')
+      const modelPath = join(slotDir, 'model.onnx')
       if (hashFile(modelPath) !== manifest.artifact.digest)
         return new EdgeFleetError('EF_ERR_ARTIFACT_HASH_MISMATCH', `slot ${slot} of ${model}`)
       return { slot, manifest, modelPath }
@@ -109,17 +109,17 @@ export class Slots {
 }
 
 export function hashFile(path: string): string {
-  const h = createHash('sha256')
+  const hash = createHash('sha256')
   const fd = openSync(path, 'r')
   const buf = Buffer.allocUnsafe(1 << 20)
   try {
     for (;;) {
       const n = readSync(fd, buf, 0, buf.length, null)
       if (n === 0) break
-      h.update(buf.subarray(0, n))
+      hash.update(buf.subarray(0, n))
     }
   } finally {
     closeSync(fd)
   }
-  return h.digest('hex')
+  return hash.digest('hex')
 }

@@ -5,15 +5,15 @@ import { AgentDb } from '../../src/store/db.js'
 import { tempDir } from '../fixtures/agent.js'
 
 describe('AgentDb', () => {
-  let t: ReturnType<typeof tempDir>
+  let tmp: ReturnType<typeof tempDir>
   let db: AgentDb
   beforeEach(() => {
-    t = tempDir()
-    db = new AgentDb(join(t.dir, 'agent.db'))
+    tmp = tempDir()
+    db = new AgentDb(join(tmp.dir, 'agent.db'))
   })
   afterEach(() => {
     db.close()
-    t.cleanup()
+    tmp.cleanup()
   })
 
   const put = (kind: string, n: number, max = 1000) =>
@@ -77,7 +77,7 @@ describe('AgentDb', () => {
     expect(db.cmdStatus('cmd-1')).toEqual({ status: 'running', result: null })
     db.setCmd('cmd-1', 'done', { kind: 'activated', version: '2' }, 2)
     db.close()
-    db = new AgentDb(join(t.dir, 'agent.db'))
+    db = new AgentDb(join(tmp.dir, 'agent.db'))
     const s = db.cmdStatus('cmd-1')!
     expect(s.status).toBe('done')
     expect(JSON.parse(s.result!)).toEqual({ kind: 'activated', version: '2' })

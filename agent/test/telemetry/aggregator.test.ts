@@ -23,34 +23,34 @@ describe('bucketOf [EF-2.6.2]', () => {
 describe('Aggregator', () => {
   it('counts per model version, cuts a valid batch and starts over', () => {
     let now = 1000
-    const a = new Aggregator('dev-1', () => now)
-    expect(a.cut()).toBeUndefined()
-    a.record('wake', '1', 0.3, true)
-    a.record('wake', '1', 0.3, false)
-    a.record('wake', '1', 7000, true)
-    a.record('wake', '2', 0.04, true)
+    const agg = new Aggregator('dev-1', () => now)
+    expect(agg.cut()).toBeUndefined()
+    agg.record('wake', '1', 0.3, true)
+    agg.record('wake', '1', 0.3, false)
+    agg.record('wake', '1', 7000, true)
+    agg.record('wake', '2', 0.04, true)
     now = 6000
-    const b = a.cut({ dropped: 3 })!
-    expect(() => telemetryCodec.check(b)).not.toThrow()
-    expect(() => telemetryCodec.decode(telemetryCodec.encode(b))).not.toThrow()
-    expect(b).toMatchObject({ v: 1, deviceId: 'dev-1', from: 1000, to: 6000, dropped: 3 })
-    expect(b.batchId.length).toBeGreaterThanOrEqual(8)
-    const v1 = b.models.find((m) => m.version === '1')!
+    const batch = agg.cut({ dropped: 3 })!
+    expect(() => telemetryCodec.check(batch)).not.toThrow()
+    expect(() => telemetryCodec.decode(telemetryCodec.encode(batch))).not.toThrow()
+    expect(batch).toMatchObject({ v: 1, deviceId: 'dev-1', from: 1000, to: 6000, dropped: 3 })
+    expect(batch.batchId.length).toBeGreaterThanOrEqual(8)
+    const v1 = batch.models.find((m) => m.version === '1')!
     expect(v1).toMatchObject({ model: 'wake', requests: 3, errors: 1 })
     expect(v1.latency).toHaveLength(17)
     expect(v1.latency[3]).toBe(2)
     expect(v1.latency[16]).toBe(1)
     expect(v1.latencySumMs).toBeCloseTo(7000.6, 6)
-    expect(b.models.find((m) => m.version === '2')!.latency[0]).toBe(1)
+    expect(batch.models.find((m) => m.version === '2')!.latency[0]).toBe(1)
 
     // cut() resets: nothing recorded since → nothing to send, unless forced.
-    expect(a.cut()).toBeUndefined()
+    expect(agg.cut()).toBeUndefined()
     now = 9000
-    const empty = a.cut({}, true)!
+    const empty = agg.cut({}, true)!
     expect(empty.models).toEqual([])
     expect(empty.from).toBe(6000)
     expect(empty.to).toBe(9000)
-    expect(empty.batchId).not.toBe(b.batchId)
+    expect(empty.batchId).not.toBe(batch.batchId)
     expect(() => telemetryCodec.check(empty)).not.toThrow()
   })
 

@@ -8,13 +8,13 @@ import { ChunkStore } from '../../src/updater/chunks.js'
 import { tempDir } from '../fixtures/agent.js'
 
 describe('ChunkStore', () => {
-  let t: ReturnType<typeof tempDir>
+  let tmp: ReturnType<typeof tempDir>
   let store: ChunkStore
   beforeEach(() => {
-    t = tempDir()
-    store = new ChunkStore(join(t.dir, 'chunks'))
+    tmp = tempDir()
+    store = new ChunkStore(join(tmp.dir, 'chunks'))
   })
-  afterEach(() => t.cleanup())
+  afterEach(() => tmp.cleanup())
 
   it('keeps loose chunks by digest and verifies them on read', () => {
     const data = randomBytes(100)
@@ -32,29 +32,31 @@ describe('ChunkStore', () => {
     store.put(d, data)
     const damaged = Buffer.from(data)
     damaged[10] ^= 1
-    writeFileSync(join(t.dir, 'chunks', d), damaged)
+    writeFileSync(join(tmp.dir, 'chunks', d), damaged)
     expect(store.get(d)).toBeUndefined()
     expect(store.has(d)).toBe(false)
   })
 
   it('reads chunks of an indexed slot file, evacuates the needed ones before it is overwritten, and prunes the rest', () => {
     const bytes = randomBytes(4000)
-    const c = chunkArtifact(bytes, fixedBoundaries(bytes.length, 1000))
-    const modelPath = join(t.dir, 'model.onnx')
+    const chunked = chunkArtifact(bytes, fixedBoundaries(bytes.length, 1000))
+    const modelPath = join(tmp.dir, 'model.onnx')
     writeFileSync(modelPath, bytes)
-    const m = { artifact: { digest: c.digest, size: c.size, chunks: c.chunks } } as unknown as Manifest
+    const m = {
+      artifact: { digest: chunked.digest, size: chunked.size, chunks: chunked.chunks },
+    } as unknown as Manifest
     store.indexSlot(m, modelPath)
-    expect(c.chunks.every((x) => store.has(x.digest))).toBe(true)
-    expect(store.get(c.chunks[2].digest)!.equals(bytes.subarray(2000, 3000))).toBe(true)
-    expect(readdirSync(join(t.dir, 'chunks'))).toEqual([])
+    expect(chunked.chunks.every((x) => store.has(x.digest))).toBe(true)
+    expect(store.get(chunked.chunks[2].digest)!.equals(bytes.subarray(2000, 3000))).toBe(true)
+    expect(readdirSync(join(tmp.dir, 'chunks'))).toEqual([])
 
-    store.evacuate(modelPath, new Set([c.chunks[1].digest]))
+    store.evacuate(modelPath, new Set([chunked.chunks[1].digest]))
     writeFileSync(modelPath, 'overwritten')
-    expect(store.get(c.chunks[1].digest)!.equals(bytes.subarray(1000, 2000))).toBe(true)
-    expect(store.has(c.chunks[0].digest)).toBe(false)
-    expect(existsSync(join(t.dir, 'chunks', c.chunks[1].digest))).toBe(true)
+    expect(store.get(chunked.chunks[1].digest)!.equals(bytes.subarray(1000, 2000))).toBe(true)
+    expect(store.has(chunked.chunks[0].digest)).toBe(false)
+    expect(existsSync(join(tmp.dir, 'chunks', chunked.chunks[1].digest))).toBe(true)
 
     store.prune(new Set())
-    expect(store.has(c.chunks[1].digest)).toBe(false)
+    expect(store.has(chunked.chunks[1].digest)).toBe(false)
   })
 })

@@ -8,8 +8,8 @@ import { download } from '../../src/updater/download.js'
 import { FakeTransport, tempDir } from '../fixtures/agent.js'
 
 const CHUNK = 1024
-const N = 12
-const bytes = randomBytes(CHUNK * (N - 1) + 300) // the last chunk is short
+const CHUNKS = 12
+const bytes = randomBytes(CHUNK * (CHUNKS - 1) + 300) // the last chunk is short
 const chunked = chunkArtifact(bytes, fixedBoundaries(bytes.length, CHUNK))
 // download() reads only the artifact member of the manifest.
 const manifest = {
@@ -30,7 +30,7 @@ describe('download', () => {
   const assembled = () => Buffer.concat(chunked.chunks.map((c) => store.get(c.digest)!))
 
   it('fetches every chunk of an empty store and reports progress up to the total', async () => {
-    expect(chunked.chunks).toHaveLength(N)
+    expect(chunked.chunks).toHaveLength(CHUNKS)
     const progress: [number, number][] = []
     const stats = await download(manifest, store, tr, {
       window: 4,
@@ -38,14 +38,14 @@ describe('download', () => {
       onProgress: (b, total) => progress.push([b, total]),
     })
     expect(stats).toMatchObject({
-      fetched: N,
+      fetched: CHUNKS,
       fetchedBytes: bytes.length,
       rejected: 0,
       duplicates: 0,
       receivedBytes: bytes.length,
     })
     expect(assembled().equals(bytes)).toBe(true)
-    expect([...tr.requested].sort((a, b) => a - b)).toEqual([...Array(N).keys()])
+    expect([...tr.requested].sort((a, b) => a - b)).toEqual([...Array(CHUNKS).keys()])
     expect(progress.at(-1)).toEqual([bytes.length, bytes.length])
     // Subscribed for the download, unsubscribed after it.
     expect(tr.subscribeCalls).toBe(1)
@@ -56,7 +56,7 @@ describe('download', () => {
     const held = [0, 1, 2, 7]
     for (const i of held) store.put(chunked.chunks[i].digest, bytes.subarray(i * CHUNK, (i + 1) * CHUNK))
     const stats = await download(manifest, store, tr, { window: 4, timeoutMs: 10_000 })
-    const missing = [...Array(N).keys()].filter((i) => !held.includes(i))
+    const missing = [...Array(CHUNKS).keys()].filter((i) => !held.includes(i))
     expect([...tr.requested].sort((a, b) => a - b)).toEqual(missing)
     expect(stats.fetched).toBe(missing.length)
     expect(stats.fetchedBytes).toBe(bytes.length - held.length * CHUNK)
@@ -85,7 +85,7 @@ describe('download', () => {
     })
     expect(rejected).toEqual([5])
     expect(stats.rejected).toBe(1)
-    expect(stats.fetched).toBe(N)
+    expect(stats.fetched).toBe(CHUNKS)
     expect(tr.count(5)).toBe(2)
     expect(assembled().equals(bytes)).toBe(true)
   })
@@ -120,7 +120,7 @@ describe('download', () => {
     tr.drop.set(9, 1)
     const started = Date.now()
     const stats = await download(manifest, store, tr, { window: 4, timeoutMs: 10_000, stallMs: 150 })
-    expect(stats.fetched).toBe(N)
+    expect(stats.fetched).toBe(CHUNKS)
     expect(tr.count(2)).toBe(2)
     expect(tr.count(9)).toBe(2)
     expect(Date.now() - started).toBeGreaterThanOrEqual(150)
@@ -140,7 +140,7 @@ describe('download', () => {
       (e: unknown) => e,
     )
     expect((err as EdgeFleetError).code).toBe('EF_ERR_DOWNLOAD_TIMEOUT')
-    expect((err as Error).message).toContain(`${N} of ${N} chunks missing`)
+    expect((err as Error).message).toContain(`${CHUNKS} of ${CHUNKS} chunks missing`)
     expect(tr.count(0)).toBeGreaterThanOrEqual(2)
     expect(tr.subscribed.size).toBe(0)
   })

@@ -15,16 +15,16 @@ const pub = new HubTrust(keys.publicKey)
 describe('Slots', () => {
   const t = tempDir()
   const slots = new Slots(join(t.dir, 'models'))
-  let b: Build
+  let build: Build
   beforeAll(async () => {
-    b = await buildWake(MODELS.hello, { key: priv, version: '1.0' })
+    build = await buildWake(MODELS.hello, { key: priv, version: '1.0' })
   })
   afterAll(() => t.cleanup())
 
   const stage = (slot: 'a' | 'b') => {
     slots.clear('wake', slot)
     copyFileSync(MODELS.hello, slots.modelPath('wake', slot))
-    slots.writeManifest('wake', slot, b.manifest, b.manifestSig)
+    slots.writeManifest('wake', slot, build.manifest, build.manifestSig)
   }
 
   it('has no active slot at first and stages into a', () => {
@@ -72,7 +72,7 @@ describe('Slots', () => {
     expect(slots.verified('wake', 'b', pub)).toBeUndefined()
 
     stage('b')
-    writeFileSync(join(slots.dir('wake', 'b'), 'manifest.json'), JSON.stringify({ ...b.manifest, version: '9.0' }))
+    writeFileSync(join(slots.dir('wake', 'b'), 'manifest.json'), JSON.stringify({ ...build.manifest, version: '9.0' }))
     expect(slots.verified('wake', 'b', pub)).toBeUndefined()
 
     stage('b')

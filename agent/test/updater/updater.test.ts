@@ -37,18 +37,18 @@ interface Agent {
 }
 
 describe('Updater', () => {
-  const t = tempDir()
+  const tmp = tempDir()
   const transport = new FakeTransport()
   let agent: Agent
   const builds: Record<string, Build> = {}
 
   /** A fresh agent on the same folders, as after a restart. */
   function startAgent(): Agent {
-    const slots = new Slots(join(t.dir, 'models'))
-    const chunks = new ChunkStore(join(t.dir, 'chunks'))
+    const slots = new Slots(join(tmp.dir, 'models'))
+    const chunks = new ChunkStore(join(tmp.dir, 'chunks'))
     const host = new ModelHost({ threads: 1, executionProviders: ['cpu'] })
-    const a: Agent = { slots, host, updater: undefined as unknown as Updater, events: [], changes: 0 }
-    a.updater = new Updater({
+    const started: Agent = { slots, host, updater: undefined as unknown as Updater, events: [], changes: 0 }
+    started.updater = new Updater({
       slots,
       chunks,
       host,
@@ -57,10 +57,10 @@ describe('Updater', () => {
       profile: 'gateway-rpi4',
       fetchWindow: 4,
       downloadTimeoutMs: 10_000,
-      report: (ev) => a.events.push(ev),
-      onChange: () => a.changes++,
+      report: (ev) => started.events.push(ev),
+      onChange: () => started.changes++,
     })
-    return a
+    return started
   }
 
   const serving = () => agent.host.get('wake')
@@ -86,7 +86,7 @@ describe('Updater', () => {
   })
   afterAll(async () => {
     await agent?.host.close()
-    t.cleanup()
+    tmp.cleanup()
   })
 
   it('deploys 1.0: events in order, slot pointer written, the host serves it', async () => {
@@ -100,7 +100,7 @@ describe('Updater', () => {
       'activated',
     ])
     expect(agent.slots.active('wake')).toBe('a')
-    expect(JSON.parse(readFileSync(join(t.dir, 'models/wake/active.json'), 'utf8'))).toEqual({
+    expect(JSON.parse(readFileSync(join(tmp.dir, 'models/wake/active.json'), 'utf8'))).toEqual({
       slot: 'a',
       version: '1.0',
     })
@@ -227,10 +227,10 @@ describe('Updater', () => {
 
   it('a damaged active slot: restore falls back to the other verified slot and reports rolled_back', async () => {
     await agent.host.close()
-    const p = agent.slots.modelPath('wake', 'a')
-    const b = readFileSync(p)
-    b[Math.floor(b.length / 2)] ^= 0x01
-    writeFileSync(p, b)
+    const modelFile = agent.slots.modelPath('wake', 'a')
+    const bytes = readFileSync(modelFile)
+    bytes[Math.floor(bytes.length / 2)] ^= 0x01
+    writeFileSync(modelFile, bytes)
     agent = startAgent()
     await agent.updater.restore()
     expect(agent.events).toHaveLength(1)
@@ -242,8 +242,8 @@ describe('Updater', () => {
     })
     expect(agent.slots.active('wake')).toBe('b')
     await expectServes(MODELS.namaste, '2.0')
-    b[Math.floor(b.length / 2)] ^= 0x01 // repaired, for the next case
-    writeFileSync(p, b)
+    bytes[Math.floor(bytes.length / 2)] ^= 0x01 // repaired, for the next case
+    writeFileSync(modelFile, bytes)
   })
 
   it('a tampered manifest in the active slot: restore falls back and reports why (EF_ERR_SIGNATURE_INVALID)', async () => {
