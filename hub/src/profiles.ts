@@ -10,16 +10,16 @@ export const DEFAULT_PROFILES_DIR = join(dirname(fileURLToPath(import.meta.url))
 export function loadProfiles(dir = DEFAULT_PROFILES_DIR): Map<string, FirmwareProfile> {
   const out = new Map<string, FirmwareProfile>()
   if (!existsSync(dir)) return out
-  for (const f of readdirSync(dir).sort()) {
-    if (!f.endsWith('.json') || f.endsWith('.schema.json')) continue
+  for (const file of readdirSync(dir).sort()) {
+    if (!file.endsWith('.json') || file.endsWith('.schema.json')) continue
     let p: FirmwareProfile
     try {
-      p = profileCodec.decode(readFileSync(join(dir, f)))
+      p = profileCodec.decode(readFileSync(join(dir, file)))
     } catch (err) {
-      throw new EdgeFleetError('EF_ERR_PROFILE_INVALID', `${f}: ${(err as Error).message}`)
+      throw new EdgeFleetError('EF_ERR_PROFILE_INVALID', `${file}: ${(err as Error).message}`)
     }
     const problems = profileProblems(p)
-    if (problems.length) throw new EdgeFleetError('EF_ERR_PROFILE_INVALID', `${f}: ${problems.join('; ')}`)
+    if (problems.length) throw new EdgeFleetError('EF_ERR_PROFILE_INVALID', `${file}: ${problems.join('; ')}`)
     out.set(p.id, p)
   }
   return out

@@ -82,7 +82,9 @@ export class ModelHost {
     // no observer until onInfer() sets one
   }
   private readonly resultObservers: ResultObserver[] = []
-  private fallbackObserver: FallbackObserver = () => {}
+  private fallbackObserver: FallbackObserver = () => {
+    // no observer until onFallback() sets one
+  }
 
   constructor(private readonly cfg: SessionConfig) {}
 

@@ -5,7 +5,6 @@
 // and nothing native. Loaded lazily, like the native runtime.
 import { availableParallelism } from 'node:os'
 import type * as OrtWebModule from 'onnxruntime-web'
-import type * as OrtModule from 'onnxruntime-node'
 import type { RuntimeBackend } from './session.js'
 import { wrapSession } from './ort.js'
 
@@ -28,6 +27,6 @@ export const wasmBackend: RuntimeBackend = {
     const ort = await loadOrtWeb(threads)
     const s = await ort.InferenceSession.create(path, { executionProviders: ['wasm'], graphOptimizationLevel: 'all' })
     // The web and node typings describe the same onnxruntime-common session.
-    return wrapSession(ort as unknown as Pick<typeof OrtModule, 'Tensor'>, s as unknown as OrtModule.InferenceSession)
+    return wrapSession(ort, s)
   },
 }

@@ -27,7 +27,7 @@ export function recordRoutes(app: FastifyInstance): Recorded[] {
           method: m.toLowerCase(),
           url: r.url,
           schema: (r.schema ?? {}) as Record<string, unknown>,
-          role: requiredRole(m, r.url, (r.config as { role?: Role | 'none' } | undefined)?.role),
+          role: requiredRole(m, r.url, r.config?.role),
         })
   })
   return routes

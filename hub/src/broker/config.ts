@@ -36,19 +36,19 @@ function checkSection(name: string, given: unknown, defaults: Record<string, unk
 export function checkBrokerConfig(config: unknown): BrokerConfig {
   if (typeof config !== 'object' || config === null || Array.isArray(config))
     throw new EdgeFleetError('EF_ERR_CONFIG_INVALID', 'broker configuration must be an object {"limits":…,"quota":…}')
-  const c = config as Record<string, unknown>
-  for (const key of Object.keys(c))
+  const settings = config as Record<string, unknown>
+  for (const key of Object.keys(settings))
     if (key !== 'limits' && key !== 'quota')
       throw new EdgeFleetError(
         'EF_ERR_CONFIG_INVALID',
         `unknown broker setting ${JSON.stringify(key)}; known: limits, quota`,
       )
-  checkSection('limits', c.limits, defaultBrokerLimits)
-  checkSection('quota', c.quota, defaultDeviceQuota)
-  const q = { ...defaultDeviceQuota, ...(c.quota as Partial<DeviceQuotaOptions> | undefined) }
+  checkSection('limits', settings.limits, defaultBrokerLimits)
+  checkSection('quota', settings.quota, defaultDeviceQuota)
+  const q = { ...defaultDeviceQuota, ...(settings.quota as Partial<DeviceQuotaOptions> | undefined) }
   if (q.messagesPerSec === 0 || q.bytesPerSec === 0)
     throw new EdgeFleetError('EF_ERR_CONFIG_INVALID', 'broker.quota rates must be above 0')
-  return c
+  return settings
 }
 
 /** EF_BROKER: JSON of BrokerConfig, e.g. {"limits":{"maxConnectionsPerAddress":16,"loopbackExempt":false}}. */

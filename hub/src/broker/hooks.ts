@@ -58,18 +58,18 @@ export function isIngestTopic(topic: string): boolean {
   return t !== null && (t.kind === 'telemetry' || t.kind === 'samples')
 }
 
-export function brokerHooks(o: HookOptions): Hooks {
-  const hubHash = sha256Hex(o.hubSecret)
+export function brokerHooks(opts: HookOptions): Hooks {
+  const hubHash = sha256Hex(opts.hubSecret)
   const refuse = (client: Client, code: string, returnCode: RefusalCode, username?: string) => {
-    o.log.warn({ code, clientId: client.id, username }, 'broker refused a connection')
+    opts.log.warn({ code, clientId: client.id, username }, 'broker refused a connection')
     return authError(code, returnCode)
   }
   // Returns the error to answer, or the packet limit of the identity [EF-1.3.1, EF-1.3.4].
   const identify = (client: Client, username: string | undefined, secret: string): AuthenticateError | number => {
     // A client certificate, when presented, is the device's identity [EF-10.3].
-    const byCert = certIdentity(client, username, (id) => o.secretHashOf(id) !== undefined)
+    const byCert = certIdentity(client, username, (id) => opts.secretHashOf(id) !== undefined)
     if (byCert.kind === 'refused') {
-      o.log.warn(
+      opts.log.warn(
         { code: 'EF_ERR_AUTH_CERT_INVALID', clientId: client.id, cn: byCert.cn, reason: byCert.reason },
         'broker refused a certificate',
       )
@@ -77,30 +77,30 @@ export function brokerHooks(o: HookOptions): Hooks {
     }
     if (byCert.kind === 'device') {
       ;(client as Client & Tagged).efDevice = byCert.deviceId
-      return o.limits.opts.maxPacketBytes
+      return opts.limits.opts.maxPacketBytes
     }
     if (username === HUB_USERNAME) {
       return digestsEqual(sha256Hex(secret), hubHash)
-        ? o.limits.opts.maxHubPacketBytes
+        ? opts.limits.opts.maxHubPacketBytes
         : refuse(client, 'EF_ERR_AUTH_BAD_CREDENTIALS', 4, username)
     }
     // `$hub-…` ids belong to the hub secret alone, whatever else is presented.
     if (isHubClientId(client.id)) return refuse(client, 'EF_ERR_AUTH_CLIENT_ID_FORBIDDEN', 2, username)
     if (username === FEED_USERNAME) {
-      const tokenId = o.feedTokenId?.(secret)
+      const tokenId = opts.feedTokenId?.(secret)
       if (tokenId === undefined) return refuse(client, 'EF_ERR_AUTH_TOKEN_INVALID', 4, username)
       // A token reads the feed under its own ids only: never a device's, the hub's or another token's [EF-1.3.4].
       if (!feedClientIdAllowed(client.id, tokenId))
         return refuse(client, 'EF_ERR_AUTH_CLIENT_ID_FORBIDDEN', 2, username)
       ;(client as Client & Tagged).efFeed = true
-      return o.limits.opts.maxConnectBytes // it sends subscriptions and pings only
+      return opts.limits.opts.maxConnectBytes // it sends subscriptions and pings only
     }
     // A device authenticates as itself: username = client id = device id.
-    const expected = username && isValidId(username) && client.id === username ? o.secretHashOf(username) : undefined
+    const expected = username && isValidId(username) && client.id === username ? opts.secretHashOf(username) : undefined
     if (!expected || !digestsEqual(sha256Hex(secret), expected))
       return refuse(client, 'EF_ERR_AUTH_BAD_CREDENTIALS', 4, username)
     ;(client as Client & Tagged).efDevice = username
-    return o.limits.opts.maxPacketBytes
+    return opts.limits.opts.maxPacketBytes
   }
 
   return {
@@ -110,7 +110,7 @@ export function brokerHooks(o: HookOptions): Hooks {
         done(verdict, false)
         return
       }
-      o.limits.authenticated(client.conn as Socket, verdict)
+      opts.limits.authenticated(client.conn as Socket, verdict)
       done(null, true)
     },
     authorizePublish(client, packet, done) {
@@ -120,7 +120,7 @@ export function brokerHooks(o: HookOptions): Hooks {
       }
       const tagged = client as Client & Tagged
       if (tagged.efFeed) {
-        o.log.warn(
+        opts.log.warn(
           { code: 'EF_ERR_AUTH_FORBIDDEN_PUBLISH', client: client.id, topic: packet.topic },
           'feed consumers publish nothing; client disconnected',
         )
@@ -133,20 +133,20 @@ export function brokerHooks(o: HookOptions): Hooks {
         return
       }
       if (!devicemayPublish(device, packet.topic)) {
-        o.log.warn(
+        opts.log.warn(
           { code: 'EF_ERR_AUTH_FORBIDDEN_PUBLISH', device, topic: packet.topic },
           'publish refused; client disconnected',
         )
         done(new Error('EF_ERR_AUTH_FORBIDDEN_PUBLISH'))
         return
       }
-      policeRetain(o, device, packet)
+      policeRetain(opts, device, packet)
       // A will is published after the connection closed: nothing to hold back, and it must not be lost.
       if (client.closed) {
-        deliver(o, packet, done)
+        deliver(opts, packet, done)
         return
       }
-      chargeQuota(o, client, device, packet, done)
+      chargeQuota(opts, client, device, packet, done)
     },
     authorizeSubscribe(client, sub, done) {
       const tagged = client as (Client & Tagged) | null
@@ -159,7 +159,7 @@ export function brokerHooks(o: HookOptions): Hooks {
         done(null, sub)
         return
       }
-      o.log.warn({ code: 'EF_ERR_AUTH_FORBIDDEN_SUBSCRIBE', device, topic: sub.topic }, 'subscription refused')
+      opts.log.warn({ code: 'EF_ERR_AUTH_FORBIDDEN_SUBSCRIBE', device, topic: sub.topic }, 'subscription refused')
       done(null, null) // negative SUBACK (0x80), connection stays up
     },
   }
@@ -202,26 +202,26 @@ function report(o: HookOptions, device: string, code: string, message: string): 
 }
 
 function chargeQuota(
-  o: HookOptions,
+  opts: HookOptions,
   client: Client,
   device: string,
   packet: PublishPacket,
   done: (err: Error | null) => void,
 ): void {
   const bytes = (packet.payload as Buffer).length + packet.topic.length
-  const verdict = o.quotas.charge(device, bytes)
+  const verdict = opts.quotas.charge(device, bytes)
   if ('refused' in verdict) {
-    o.limits.count('EF_ERR_BROKER_QUOTA_EXCEEDED')
+    opts.limits.count('EF_ERR_BROKER_QUOTA_EXCEEDED')
     report(
-      o,
+      opts,
       device,
       'EF_ERR_BROKER_QUOTA_EXCEEDED',
       'device far over its publish quota: publish refused, disconnected',
     )
     return done(new Error('EF_ERR_BROKER_QUOTA_EXCEEDED'))
   }
-  if (verdict.delayMs === 0) return deliver(o, packet, done)
-  o.limits.throttled++
-  report(o, device, 'EF_ERR_BROKER_QUOTA_EXCEEDED', 'device over its publish quota: its publishes are being delayed')
-  delayed(o.limits.reading(client.conn as Socket), verdict.delayMs, () => deliver(o, packet, done))
+  if (verdict.delayMs === 0) return deliver(opts, packet, done)
+  opts.limits.throttled++
+  report(opts, device, 'EF_ERR_BROKER_QUOTA_EXCEEDED', 'device over its publish quota: its publishes are being delayed')
+  delayed(opts.limits.reading(client.conn as Socket), verdict.delayMs, () => deliver(opts, packet, done))
 }

@@ -84,21 +84,21 @@ export class PacketGuard {
       this.preAuthLeft -= buf.length
       if (this.preAuthLeft < 0) return 'EF_ERR_BROKER_PACKET_TOO_LARGE'
     }
-    let i = 0
+    let at = 0
     const n = buf.length
-    while (i < n) {
+    while (at < n) {
       if (this.bodyLeft > 0) {
-        const step = Math.min(this.bodyLeft, n - i)
+        const step = Math.min(this.bodyLeft, n - at)
         this.bodyLeft -= step
-        i += step
+        at += step
       } else if (this.state === HEADER) {
-        i++ // packet type and flags: aedes checks them
+        at++ // packet type and flags: aedes checks them
         this.state = LENGTH
         this.length = 0
         this.multiplier = 1
         this.lengthBytes = 0
       } else {
-        const b = buf[i++]
+        const b = buf[at++]
         this.length += (b & 0x7f) * this.multiplier
         this.multiplier *= 128
         if (b & 0x80) {

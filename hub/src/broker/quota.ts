@@ -72,20 +72,20 @@ export class DeviceQuotas {
 
   /** Charges one publish of `bytes` to `deviceId`. */
   charge(deviceId: string, bytes: number): QuotaVerdict {
-    const o = this.opts
+    const opts = this.opts
     const now = this.now()
-    let b = this.devices.get(deviceId)
-    if (!b) {
-      b = {
-        messages: new Bucket(o.messagesPerSec, o.messageBurst, now),
-        bytes: new Bucket(o.bytesPerSec, o.byteBurst, now),
+    let bucket = this.devices.get(deviceId)
+    if (!bucket) {
+      bucket = {
+        messages: new Bucket(opts.messagesPerSec, opts.messageBurst, now),
+        bytes: new Bucket(opts.bytesPerSec, opts.byteBurst, now),
       }
-      this.devices.set(deviceId, b)
+      this.devices.set(deviceId, bucket)
     }
-    const delayMs = Math.max(b.messages.take(1, now), b.bytes.take(bytes, now))
-    if (delayMs <= o.maxDelayMs) return { delayMs }
-    b.messages.refund(1)
-    b.bytes.refund(bytes)
+    const delayMs = Math.max(bucket.messages.take(1, now), bucket.bytes.take(bytes, now))
+    if (delayMs <= opts.maxDelayMs) return { delayMs }
+    bucket.messages.refund(1)
+    bucket.bytes.refund(bytes)
     return { refused: true }
   }
 }

@@ -113,20 +113,20 @@ export class Builder {
     return undefined
   }
 
-  private async build(v: VersionRow, profileId: string): Promise<BuildRow> {
+  private async build(version: VersionRow, profileId: string): Promise<BuildRow> {
     const { store, blobs, log, now } = this.deps
     const started = now()
     const profile = this.deps.profiles.get(profileId)
     try {
       if (!profile) throw new EdgeFleetError('EF_ERR_PROFILE_UNKNOWN', profileId)
-      const opts = v.options as VersionOptions
-      const source = blobs.get(v.digest)
+      const opts = version.options as VersionOptions
+      const source = blobs.get(version.digest)
       // In a worker thread: compiling and timing candidates must not stall the broker or the API.
       const result = await compileInWorker(source, profile, {
         precision: opts.precision,
         inputShapes: opts.inputShapes,
         inputValues: opts.inputValues,
-        previousPrecision: this.previousPrecision(v, profileId),
+        previousPrecision: this.previousPrecision(version, profileId),
         workerUrl: this.deps.workerUrl,
       })
       const semantics = semanticsOf(opts.outputs, result.outputs)
@@ -137,8 +137,8 @@ export class Builder {
       store.registry.insertArtifact(artifactDigest, chunked.size, chunked.chunks, now())
       const manifest: Manifest = manifestCodec.check({
         v: PROTOCOL_VERSION,
-        model: v.model,
-        version: v.version,
+        model: version.model,
+        version: version.version,
         profile: profileId,
         precision: result.precision,
         createdAt: now(),
@@ -154,16 +154,22 @@ export class Builder {
         ...(semantics ? { semantics } : {}),
         healthCheck: { inputs: wire(inputs), outputs: wire(outputs), ...HEALTH_TOLERANCE[result.precision] },
         validation: { ...result.report, buildMs: now() - started },
-        ...(v.parent ? { parent: v.parent } : {}),
+        ...(version.parent ? { parent: version.parent } : {}),
       })
       const manifestSig = signDocument(manifest, this.deps.keys.privateKey)
       log.info(
-        { model: v.model, version: v.version, profile: profileId, precision: result.precision, ms: now() - started },
+        {
+          model: version.model,
+          version: version.version,
+          profile: profileId,
+          precision: result.precision,
+          ms: now() - started,
+        },
         'build ok',
       )
       return store.registry.upsertBuild({
-        model: v.model,
-        version: v.version,
+        model: version.model,
+        version: version.version,
         profile: profileId,
         status: 'ok',
         precision: result.precision,
@@ -178,12 +184,12 @@ export class Builder {
     } catch (err) {
       const code = codeOf(err) === 'EF_ERR_INTERNAL' ? 'EF_ERR_BUILD_FAILED' : codeOf(err)
       log.warn(
-        { model: v.model, version: v.version, profile: profileId, code, err: (err as Error).message },
+        { model: version.model, version: version.version, profile: profileId, code, err: (err as Error).message },
         'build failed',
       )
       return store.registry.upsertBuild({
-        model: v.model,
-        version: v.version,
+        model: version.model,
+        version: version.version,
         profile: profileId,
         status: 'failed',
         precision: null,

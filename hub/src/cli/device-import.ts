@@ -99,22 +99,27 @@ export const devicesImport = command({
     const outFile = args.str('out') ?? `${basename(file).replace(/\.csv$/i, '')}-secrets.csv`
     // Claimed before the import so that secrets shown once are never lost to an existing file.
     const fd = openSync(outFile, 'wx', 0o600)
-    let r: Imported
+    let imported: Imported
     try {
-      r = await hub.request<Imported>('POST', '/api/v1/devices:batch', { devices })
+      imported = await hub.request<Imported>('POST', '/api/v1/devices:batch', { devices })
     } catch (err) {
       closeSync(fd)
       unlinkSync(outFile)
       throw err
     }
-    writeSync(fd, ['id,secret', ...r.devices.map((d) => `${d.id},${d.secret}`), ''].join('\n'))
+    writeSync(fd, ['id,secret', ...imported.devices.map((d) => `${d.id},${d.secret}`), ''].join('\n'))
     closeSync(fd)
-    const summary = { imported: r.imported, secrets: outFile, hubPublicKey: r.hubPublicKey, mqttUrl: r.mqttUrl }
+    const summary = {
+      imported: imported.imported,
+      secrets: outFile,
+      hubPublicKey: imported.hubPublicKey,
+      mqttUrl: imported.mqttUrl,
+    }
     emit(summary, () =>
       [
-        `${r.imported} devices provisioned; their secrets are in ${outFile} (shown once, mode 0600)`,
-        `  hub public key: ${r.hubPublicKey}`,
-        `  broker:         ${r.mqttUrl}`,
+        `${imported.imported} devices provisioned; their secrets are in ${outFile} (shown once, mode 0600)`,
+        `  hub public key: ${imported.hubPublicKey}`,
+        `  broker:         ${imported.mqttUrl}`,
       ].join('\n'),
     )
     return 0

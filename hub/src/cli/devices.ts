@@ -29,17 +29,17 @@ function saveDeviceCert(dir: string, r: Provisioned): { certFile: string; keyFil
   return { certFile, keyFile }
 }
 
-function provisionedText(r: Provisioned, saved?: { certFile: string; keyFile: string }): string {
+function provisionedText(provisioned: Provisioned, saved?: { certFile: string; keyFile: string }): string {
   const tlsArgs = [
-    ...(r.tls?.caFile ? [`--ca ${r.tls.caFile}`] : []),
+    ...(provisioned.tls?.caFile ? [`--ca ${provisioned.tls.caFile}`] : []),
     ...(saved ? [`--cert ${saved.certFile} --key ${saved.keyFile}`] : []),
   ].join(' ')
   return [
-    `device ${r.id} (${r.profile}) provisioned`,
-    `  secret:         ${r.secret}`,
-    `  hub public key: ${r.hubPublicKey}`,
-    `  broker:         ${r.mqttUrl}`,
-    ...(r.tls?.caFile ? [`  hub CA:         ${r.tls.caFile} (copy it to the device)`] : []),
+    `device ${provisioned.id} (${provisioned.profile}) provisioned`,
+    `  secret:         ${provisioned.secret}`,
+    `  hub public key: ${provisioned.hubPublicKey}`,
+    `  broker:         ${provisioned.mqttUrl}`,
+    ...(provisioned.tls?.caFile ? [`  hub CA:         ${provisioned.tls.caFile} (copy it to the device)`] : []),
     ...(saved
       ? [
           `  certificate:    ${saved.certFile}`,
@@ -48,7 +48,7 @@ function provisionedText(r: Provisioned, saved?: { certFile: string; keyFile: st
       : []),
     'Start its agent with:',
     // `--opt=value`: base64url secrets and keys may start with '-', which `--opt value` would misread.
-    `  edgefleet-agent --hub ${r.mqttUrl} --device-id ${r.id} --secret=${r.secret} --hub-key=${r.hubPublicKey} --profile ${r.profile}${tlsArgs ? ` ${tlsArgs}` : ''}`,
+    `  edgefleet-agent --hub ${provisioned.mqttUrl} --device-id ${provisioned.id} --secret=${provisioned.secret} --hub-key=${provisioned.hubPublicKey} --profile ${provisioned.profile}${tlsArgs ? ` ${tlsArgs}` : ''}`,
   ].join('\n')
 }
 
@@ -170,16 +170,16 @@ const deviceRotateSecret = command({
   async run({ args, hub, emit }) {
     const id = args.pos[0]
     if (!id) throw new UsageError('device rotate-secret needs ID')
-    const r = await hub.request<{ id: string; secret: string }>(
+    const created = await hub.request<{ id: string; secret: string }>(
       'POST',
       `/api/v1/devices/${encodeURIComponent(id)}/rotate-secret`,
     )
     emit(
-      r,
+      created,
       () =>
-        `device ${r.id}: new secret (shown once; the old one is refused from now on)
-  secret: ${r.secret}
-Restart its agent with --secret=${r.secret}`,
+        `device ${created.id}: new secret (shown once; the old one is refused from now on)
+  secret: ${created.secret}
+Restart its agent with --secret=${created.secret}`,
     )
     return 0
   },

@@ -40,16 +40,16 @@ interface AddResult {
   intake?: { rollout: { id: string; state: string } | null; skipped: string | null }
 }
 
-function addText(r: AddResult): string {
-  const intake = r.intake?.rollout
-    ? `\ncanary rollout ${r.intake.rollout.id} started (${r.intake.rollout.state})`
-    : r.intake?.skipped
-      ? `\nno canary rollout: ${r.intake.skipped}`
+function addText(added: AddResult): string {
+  const intake = added.intake?.rollout
+    ? `\ncanary rollout ${added.intake.rollout.id} started (${added.intake.rollout.state})`
+    : added.intake?.skipped
+      ? `\nno canary rollout: ${added.intake.skipped}`
       : ''
   return (
-    `registered ${r.version.model}@${r.version.version} (${r.version.size} bytes)\n` +
-    (r.builds.length
-      ? table(r.builds, ['profile', 'status', 'precision', 'sizeBytes', 'errorCode'])
+    `registered ${added.version.model}@${added.version.version} (${added.version.size} bytes)\n` +
+    (added.builds.length
+      ? table(added.builds, ['profile', 'status', 'precision', 'sizeBytes', 'errorCode'])
       : 'no devices provisioned yet: builds happen at first deploy') +
     intake
   )
@@ -84,19 +84,19 @@ ${GATE_HELP}`,
     const version = args.str('version')
     if (!file || !name || !version) throw new UsageError('model add needs FILE.onnx, --name and --version')
     const options = modelOptions(args)
-    const q = new URLSearchParams({ name, version })
-    if (Object.keys(options).length) q.set('options', JSON.stringify(options))
+    const query = new URLSearchParams({ name, version })
+    if (Object.keys(options).length) query.set('options', JSON.stringify(options))
     const parent = args.str('parent')
-    if (parent) q.set('parent', parent)
+    if (parent) query.set('parent', parent)
     const runId = args.str('run-id')
-    if (runId) q.set('runId', runId)
+    if (runId) query.set('runId', runId)
     if (args.flag('canary')) {
-      q.set('policy', 'canary')
+      query.set('policy', 'canary')
       const rollout = canaryRollout(args)
-      if (Object.keys(rollout).length) q.set('rollout', JSON.stringify(rollout))
+      if (Object.keys(rollout).length) query.set('rollout', JSON.stringify(rollout))
     }
     const bytes = readFileSync(file)
-    const r = await hub.request<AddResult>('POST', `/api/v1/models?${q}`, bytes, {
+    const r = await hub.request<AddResult>('POST', `/api/v1/models?${query}`, bytes, {
       contentType: 'application/octet-stream',
     })
     emit(r, () => addText(r))

@@ -117,8 +117,8 @@ interface RolloutView {
 
 const FINAL = new Set(['completed', 'aborted', 'rolled_back'])
 
-function showText(v: RolloutView): string {
-  const r = v.rollout
+function showText(view: RolloutView): string {
+  const r = view.rollout
   const lines = [
     `rollout ${r.id}: ${r.model}@${r.version} → ${r.selectorText}`,
     `  state ${r.state}, wave ${r.wave + 1}/${r.waves.length} (${r.phase})${r.reason ? ` — ${r.reason}` : ''}`,
@@ -133,7 +133,7 @@ function showText(v: RolloutView): string {
         .join(' ')}`,
     )
   }
-  const last = v.decisions.slice(-5)
+  const last = view.decisions.slice(-5)
   if (last.length)
     lines.push(
       '  recent decisions:',
@@ -154,18 +154,21 @@ async function waitRollout(
   const deadline = Date.now() + timeoutMs
   for (;;) {
     const v = await hub.request<RolloutView>('GET', `/api/v1/rollouts/${encodeURIComponent(id)}`)
-    const r = v.rollout
-    const done = (r.totals.activated ?? 0) + (r.totals.skipped ?? 0)
+    const rollout = v.rollout
+    const done = (rollout.totals.activated ?? 0) + (rollout.totals.skipped ?? 0)
     progress?.write(
-      `\r${progressBar(done, r.devices)} devices on ${r.version} · wave ${r.wave + 1}/${r.waves.length} ${r.phase} · ${r.state}      `,
+      `\r${progressBar(done, rollout.devices)} devices on ${rollout.version} · wave ${rollout.wave + 1}/${rollout.waves.length} ${rollout.phase} · ${rollout.state}      `,
     )
-    if (FINAL.has(r.state) || r.state === 'paused') {
+    if (FINAL.has(rollout.state) || rollout.state === 'paused') {
       progress?.write('\n')
       return v
     }
     if (Date.now() > deadline) {
       progress?.write('\n')
-      throw new EdgeFleetError('EF_ERR_DOWNLOAD_TIMEOUT', `rollout ${id} still ${r.state} after ${timeoutMs / 1000}s`)
+      throw new EdgeFleetError(
+        'EF_ERR_DOWNLOAD_TIMEOUT',
+        `rollout ${id} still ${rollout.state} after ${timeoutMs / 1000}s`,
+      )
     }
     await new Promise((res) => setTimeout(res, 500))
   }
@@ -270,15 +273,15 @@ const rolloutList = command({
   async run({ args, hub, emit }) {
     const q = new URLSearchParams()
     for (const [k, v] of Object.entries(args.pick(['state', 'limit', 'offset']))) if (v) q.set(k, v)
-    const r = await hub.request<{ items: RolloutView['rollout'][]; total: number }>(
+    const page = await hub.request<{ items: RolloutView['rollout'][]; total: number }>(
       'GET',
       `/api/v1/rollouts${q.size ? `?${q}` : ''}`,
     )
     emit(
-      r.items,
+      page.items,
       () =>
         table(
-          r.items.map((x) => ({
+          page.items.map((x) => ({
             id: x.id,
             model: `${x.model}@${x.version}`,
             state: x.state,
@@ -288,7 +291,7 @@ const rolloutList = command({
             selector: x.selectorText,
           })),
           ['id', 'model', 'state', 'wave', 'devices', 'activated', 'selector'],
-        ) + `\n${r.items.length} of ${r.total}`,
+        ) + `\n${page.items.length} of ${page.total}`,
     )
     return 0
   },

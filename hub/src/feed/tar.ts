@@ -52,18 +52,18 @@ export class TarWriter {
   /** Adds a file from disk, streamed with backpressure. */
   async addFile(path: string, srcPath: string): Promise<void> {
     const size = statSync(srcPath).size
-    const e = this.entry(path, size)
-    const ended = once(e, 'end')
-    this.pack.add(e)
+    const entry = this.entry(path, size)
+    const ended = once(entry, 'end')
+    this.pack.add(entry)
     let copied = 0
     // `end` is inclusive; a file that grew since stat keeps the size its header says.
     const src = size > 0 ? (createReadStream(srcPath, { end: size - 1 }) as AsyncIterable<Buffer>) : []
     for await (const chunk of src) {
       copied += chunk.length
-      if (!e.write(chunk)) await once(e, 'drain')
+      if (!entry.write(chunk)) await once(entry, 'drain')
     }
     if (copied !== size) throw new Error(`${srcPath} shrank while being archived`)
-    e.end()
+    entry.end()
     await ended
     this.entries++
   }
@@ -102,7 +102,7 @@ export async function readTar(
   onFile: (name: string, data: Buffer) => void,
   options: ReadTarOptions = {},
 ): Promise<void> {
-  const o = { ...defaultReadTarOptions, ...options }
+  const opts = { ...defaultReadTarOptions, ...options }
   // The parser drops a partial header at the end silently; a tar is whole 512-byte blocks.
   const size = await stat(path).then(
     (s) => s.size,
@@ -121,17 +121,18 @@ export async function readTar(
   }
   const parser: Parser = new Parser({
     strict: true,
-    onReadEntry: (e: ReadEntry): void => {
-      if (failure || (e.type !== 'File' && e.type !== 'OldFile' && e.type !== 'ContiguousFile')) return e.resume()
-      if (++entries > o.maxEntries) return parser.abort(invalidArchive(path, `more than ${o.maxEntries} files`))
-      if (e.size > o.maxEntryBytes)
-        return parser.abort(invalidArchive(path, `${e.path}: ${e.size} bytes (at most ${o.maxEntryBytes})`))
+    onReadEntry: (entry: ReadEntry): void => {
+      if (failure || (entry.type !== 'File' && entry.type !== 'OldFile' && entry.type !== 'ContiguousFile'))
+        return entry.resume()
+      if (++entries > opts.maxEntries) return parser.abort(invalidArchive(path, `more than ${opts.maxEntries} files`))
+      if (entry.size > opts.maxEntryBytes)
+        return parser.abort(invalidArchive(path, `${entry.path}: ${entry.size} bytes (at most ${opts.maxEntryBytes})`))
       const chunks: Buffer[] = []
-      e.on('data', (c: Buffer) => chunks.push(c))
-      e.on('end', () => {
+      entry.on('data', (c: Buffer) => chunks.push(c))
+      entry.on('end', () => {
         if (failure) return
         try {
-          onFile(e.path, Buffer.concat(chunks))
+          onFile(entry.path, Buffer.concat(chunks))
         } catch (err) {
           parser.abort(err as Error)
         }

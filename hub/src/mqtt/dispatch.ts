@@ -53,22 +53,22 @@ export function assertSameDevice(topicDevice: string, payloadDevice: string): vo
 export function dispatch(ctx: HandlerContext, topic: string, payload: Buffer, done?: IngestDone): void {
   ctx.metrics.messagesIn++
   try {
-    const t = parseTopic(topic)
-    if (t === null || t.kind === 'chunk' || t.kind === 'repair' || t.kind === 'cmd')
+    const parsed = parseTopic(topic)
+    if (parsed === null || parsed.kind === 'chunk' || parsed.kind === 'repair' || parsed.kind === 'cmd')
       throw new EdgeFleetError('EF_ERR_TOPIC_UNKNOWN', topic)
-    switch (t.kind) {
+    switch (parsed.kind) {
       case 'telemetry':
-        return handleTelemetry(ctx, t.deviceId, payload, done)
+        return handleTelemetry(ctx, parsed.deviceId, payload, done)
       case 'samples':
-        return handleSamples(ctx, t.deviceId, payload, done)
+        return handleSamples(ctx, parsed.deviceId, payload, done)
       case 'state':
-        handleState(ctx, t.deviceId, payload)
+        handleState(ctx, parsed.deviceId, payload)
         break
       case 'events':
-        handleEvent(ctx, t.deviceId, payload)
+        handleEvent(ctx, parsed.deviceId, payload)
         break
       case 'fetch':
-        handleFetch(ctx, t.deviceId, payload)
+        handleFetch(ctx, parsed.deviceId, payload)
         break
     }
   } catch (err) {

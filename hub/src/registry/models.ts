@@ -99,7 +99,7 @@ export class Registry {
    * rollout to the devices that serve the model (its default waves and gates
    * unless the policy says otherwise).
    */
-  private intake(v: VersionRow, builds: BuildRow[], policy: IntakePolicy | undefined): IntakeResult {
+  private intake(version: VersionRow, builds: BuildRow[], policy: IntakePolicy | undefined): IntakeResult {
     if (!policy || policy.kind === 'none') return { rollout: null, skipped: null }
     const failed = builds.filter((b) => b.status !== 'ok')
     if (builds.length === 0) return { rollout: null, skipped: 'no device is provisioned, so nothing was built' }
@@ -110,13 +110,13 @@ export class Registry {
       }
     const serving = this.store.devices
       .list(1_000_000, 0)
-      .filter((d) => d.state?.models?.some((m) => m.name === v.model))
+      .filter((d) => d.state?.models?.some((m) => m.name === version.model))
       .map((d) => d.id)
     const selector = policy.rollout?.selector ?? (serving.length ? { devices: serving } : null)
-    if (!selector) return { rollout: null, skipped: `no device serves ${v.model} yet; start a rollout by hand` }
+    if (!selector) return { rollout: null, skipped: `no device serves ${version.model} yet; start a rollout by hand` }
     const engine = defined(this.rollouts, 'rollout engine (the canary policy starts a rollout)')
     const rollout = engine.create(
-      { ...policy.rollout, selector, model: v.model, version: v.version },
+      { ...policy.rollout, selector, model: version.model, version: version.version },
       policy.actor ?? 'intake',
     )
     return { rollout, skipped: null }

@@ -69,7 +69,7 @@ const serial = () =>
     .replace(/^[89a-f]/, '1')
 const isIp = (h: string) => /^\d{1,3}(\.\d{1,3}){3}$/.test(h) || h.includes(':')
 
-async function createCa(p: ReturnType<typeof tlsPaths>, now: number): Promise<void> {
+async function createCa(paths: ReturnType<typeof tlsPaths>, now: number): Promise<void> {
   const keys = await webcrypto.subtle.generateKey(ALG, true, ['sign', 'verify'])
   const cert = await x509.X509CertificateGenerator.createSelfSigned({
     serialNumber: serial(),
@@ -84,8 +84,8 @@ async function createCa(p: ReturnType<typeof tlsPaths>, now: number): Promise<vo
       await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
     ],
   })
-  writeSecret(p.caKeyFile, await exportKeyPem(keys.privateKey))
-  writePublic(p.caFile, cert.toString('pem'))
+  writeSecret(paths.caKeyFile, await exportKeyPem(keys.privateKey))
+  writePublic(paths.caFile, cert.toString('pem'))
 }
 
 interface Issuer {
@@ -103,16 +103,16 @@ async function loadIssuer(p: ReturnType<typeof tlsPaths>): Promise<Issuer> {
 /** A leaf certificate signed by the CA: a server one (SAN host names) or a client one (CN = device id). */
 async function issueLeaf(
   issuer: Issuer,
-  o: { cn: string; hosts?: string[]; usage: 'server' | 'client'; days: number; now: number },
+  opts: { cn: string; hosts?: string[]; usage: 'server' | 'client'; days: number; now: number },
 ): Promise<{ cert: string; key: string }> {
   const keys = await webcrypto.subtle.generateKey(ALG, true, ['sign', 'verify'])
-  const sans = (o.hosts ?? []).map((h) => ({ type: isIp(h) ? ('ip' as const) : ('dns' as const), value: h }))
+  const sans = (opts.hosts ?? []).map((h) => ({ type: isIp(h) ? ('ip' as const) : ('dns' as const), value: h }))
   const cert = await x509.X509CertificateGenerator.create({
     serialNumber: serial(),
-    subject: `CN=${o.cn}`,
+    subject: `CN=${opts.cn}`,
     issuer: issuer.cert.subject,
-    notBefore: new Date(o.now - 60_000),
-    notAfter: new Date(o.now + o.days * DAY_MS),
+    notBefore: new Date(opts.now - 60_000),
+    notAfter: new Date(opts.now + opts.days * DAY_MS),
     publicKey: keys.publicKey,
     signingKey: issuer.key,
     signingAlgorithm: ALG,
@@ -120,7 +120,7 @@ async function issueLeaf(
       new x509.BasicConstraintsExtension(false, undefined, true),
       new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyAgreement, true),
       new x509.ExtendedKeyUsageExtension([
-        o.usage === 'server' ? x509.ExtendedKeyUsage.serverAuth : x509.ExtendedKeyUsage.clientAuth,
+        opts.usage === 'server' ? x509.ExtendedKeyUsage.serverAuth : x509.ExtendedKeyUsage.clientAuth,
       ]),
       ...(sans.length ? [new x509.SubjectAlternativeNameExtension(sans)] : []),
       await x509.AuthorityKeyIdentifierExtension.create(issuer.cert),
@@ -159,20 +159,20 @@ export interface HubTlsFiles {
  * nears its end. Returns the file paths.
  */
 export async function ensureHubTls(dataDir: string, hosts: string[], now = Date.now()): Promise<HubTlsFiles> {
-  const p = await ensureHubCa(dataDir, now)
-  const caPem = readFileSync(p.caFile, 'utf8')
-  if (!serverCertFits(p.certFile, caPem, hosts, now)) {
-    const leaf = await issueLeaf(await loadIssuer(p), {
+  const paths = await ensureHubCa(dataDir, now)
+  const caPem = readFileSync(paths.caFile, 'utf8')
+  if (!serverCertFits(paths.certFile, caPem, hosts, now)) {
+    const leaf = await issueLeaf(await loadIssuer(paths), {
       cn: hosts[0] ?? 'localhost',
       hosts,
       usage: 'server',
       days: defaultTlsLifetimes.serverDays,
       now,
     })
-    writeSecret(p.keyFile, leaf.key)
-    writePublic(p.certFile, leaf.cert)
+    writeSecret(paths.keyFile, leaf.key)
+    writePublic(paths.certFile, leaf.cert)
   }
-  return { caFile: p.caFile, certFile: p.certFile, keyFile: p.keyFile }
+  return { caFile: paths.caFile, certFile: paths.certFile, keyFile: paths.keyFile }
 }
 
 /**
@@ -184,17 +184,17 @@ export async function issueDeviceCert(
   deviceId: string,
   now = Date.now(),
 ): Promise<{ cert: string; key: string; ca: string }> {
-  const p = tlsPaths(dataDir)
-  if (!existsSync(p.caKeyFile))
+  const paths = tlsPaths(dataDir)
+  if (!existsSync(paths.caKeyFile))
     throw new EdgeFleetError(
       'EF_ERR_TLS_DISABLED',
       'the hub has no CA: start it with --tls to issue device certificates',
     )
-  const leaf = await issueLeaf(await loadIssuer(p), {
+  const leaf = await issueLeaf(await loadIssuer(paths), {
     cn: deviceId,
     usage: 'client',
     days: defaultTlsLifetimes.clientDays,
     now,
   })
-  return { ...leaf, ca: readFileSync(p.caFile, 'utf8') }
+  return { ...leaf, ca: readFileSync(paths.caFile, 'utf8') }
 }

@@ -40,20 +40,20 @@ function readPem(file: string, what: string): Buffer {
 }
 
 /** Creates or loads the hub's TLS material under <dataDir>/tls. */
-export async function resolveServingTls(dataDir: string, o: HubTlsOptions): Promise<ServingTls> {
-  if (o.certFile || o.keyFile) {
-    if (!o.certFile || !o.keyFile)
+export async function resolveServingTls(dataDir: string, opts: HubTlsOptions): Promise<ServingTls> {
+  if (opts.certFile || opts.keyFile) {
+    if (!opts.certFile || !opts.keyFile)
       throw new EdgeFleetError('EF_ERR_TLS_FILE_INVALID', '--tls-cert and --tls-key go together')
     const hubCa = await ensureHubCa(dataDir)
     return {
-      cert: readPem(o.certFile, 'certificate'),
-      key: readPem(o.keyFile, 'key'),
-      ...(o.caFile ? { ca: readPem(o.caFile, 'CA'), caFile: o.caFile } : {}),
+      cert: readPem(opts.certFile, 'certificate'),
+      key: readPem(opts.keyFile, 'key'),
+      ...(opts.caFile ? { ca: readPem(opts.caFile, 'CA'), caFile: opts.caFile } : {}),
       clientCa: readFileSync(hubCa.caFile),
       hubCaFile: hubCa.caFile,
     }
   }
-  const hosts = [...new Set([...defaultTlsHosts(), ...(o.hosts ?? [])])]
+  const hosts = [...new Set([...defaultTlsHosts(), ...(opts.hosts ?? [])])]
   const files = await ensureHubTls(dataDir, hosts)
   const ca = readFileSync(files.caFile)
   return {

@@ -51,7 +51,7 @@ describe('POST /api/v1/devices:batch', () => {
     const before = await count()
     const res = await batch(devices)
     expect(res.statusCode).toBe(201)
-    const body = res.json() as { imported: number; devices: { id: string; secret: string }[]; hubPublicKey: string }
+    const body = res.json<{ imported: number; devices: { id: string; secret: string }[]; hubPublicKey: string }>()
     expect(body.imported).toBe(500)
     expect(body.devices.map((d) => d.id)).toEqual(devices.map((d) => d.id))
     expect(new Set(body.devices.map((d) => d.secret)).size).toBe(500)
@@ -84,7 +84,7 @@ describe('POST /api/v1/devices:batch', () => {
       const before = await count()
       const res = await batch(rows)
       expect(res.statusCode).toBe(400)
-      const { error } = res.json() as { error: { code: string; message: string } }
+      const { error } = res.json<{ error: { code: string; message: string } }>()
       expect(error.code).toBe('EF_ERR_IMPORT_ROW_INVALID')
       expect(error.message).toContain(`row ${row}: ${code}`)
       expect(await count()).toBe(before)
@@ -92,7 +92,7 @@ describe('POST /api/v1/devices:batch', () => {
     })
 
   it('is documented at its real path, and single provisioning refuses a tag key outside the pattern too', async () => {
-    const doc = (await t.hub.api.inject({ method: 'GET', url: '/docs/openapi.json' })).json() as { paths: object }
+    const doc = (await t.hub.api.inject({ method: 'GET', url: '/docs/openapi.json' })).json<{ paths: object }>()
     expect(Object.keys(doc.paths)).toContain('/api/v1/devices:batch')
     const res = await t.hub.api.inject({
       method: 'POST',

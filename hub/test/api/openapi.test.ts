@@ -40,7 +40,7 @@ beforeAll(async () => {
   admin = t.hub.adminToken!
   expect((await call('POST', '/api/v1/devices', admin, { id: 'a1', profile: 'gateway-rpi4' })).statusCode).toBe(201)
   await registerVersions(t, 'm', ['1.0.0'])
-  doc = (await call('GET', '/docs/openapi.json')).json() as Doc
+  doc = (await call('GET', '/docs/openapi.json')).json<Doc>()
 })
 afterAll(() => t?.close())
 
