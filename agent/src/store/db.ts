@@ -68,21 +68,21 @@ export class AgentDb {
     this.truncatedBytes = this.journal.replay((f) => this.apply(f))
   }
 
-  private apply(f: Frame<Header>): void {
-    const h = f.header
-    if (h.o === 'q') {
-      this.rows.set(h.id, { topic: h.t, kind: h.k, at: h.a, frame: f })
-      this.bytesByKind.set(h.k, (this.bytesByKind.get(h.k) ?? 0) + f.payloadLength)
-      this.liveBytes += f.size
-      this.nextId = Math.max(this.nextId, h.id + 1)
-    } else if (h.o === 'd') {
-      for (const id of h.ids) this.drop(id)
-    } else if (h.o === 'c') {
-      this.liveBytes += f.size - (this.counters.get(h.n)?.size ?? 0)
-      this.counters.set(h.n, { value: h.v, size: f.size })
+  private apply(frame: Frame<Header>): void {
+    const header = frame.header
+    if (header.o === 'q') {
+      this.rows.set(header.id, { topic: header.t, kind: header.k, at: header.a, frame: frame })
+      this.bytesByKind.set(header.k, (this.bytesByKind.get(header.k) ?? 0) + frame.payloadLength)
+      this.liveBytes += frame.size
+      this.nextId = Math.max(this.nextId, header.id + 1)
+    } else if (header.o === 'd') {
+      for (const id of header.ids) this.drop(id)
+    } else if (header.o === 'c') {
+      this.liveBytes += frame.size - (this.counters.get(header.n)?.size ?? 0)
+      this.counters.set(header.n, { value: header.v, size: frame.size })
     } else {
-      this.liveBytes += f.size - (this.cmds.get(h.id)?.size ?? 0)
-      this.cmds.set(h.id, { status: h.s, result: h.r, at: h.a, size: f.size })
+      this.liveBytes += frame.size - (this.cmds.get(header.id)?.size ?? 0)
+      this.cmds.set(header.id, { status: header.s, result: header.r, at: header.a, size: frame.size })
     }
   }
 

@@ -47,16 +47,16 @@ describe('providerPlan', () => {
 
 describe('provider fallback on a CPU-only machine', () => {
   it('a GPU profile opens its session on cpu and says why tensorrt and cuda were passed over', async () => {
-    const s = await createSession(MODELS.hello, { threads: 1, executionProviders: ['tensorrt', 'cuda', 'cpu'] })
+    const session = await createSession(MODELS.hello, { threads: 1, executionProviders: ['tensorrt', 'cuda', 'cpu'] })
     try {
-      expect(s.provider).toBe('cpu')
-      expect(s.fallbacks?.map((f) => f.provider)).toEqual(['tensorrt', 'cuda'])
-      for (const f of s.fallbacks ?? [])
+      expect(session.provider).toBe('cpu')
+      expect(session.fallbacks?.map((f) => f.provider)).toEqual(['tensorrt', 'cuda'])
+      for (const f of session.fallbacks ?? [])
         expect(f.reason).toMatch(new RegExp(`^${f.provider} failed to initialise: .*load`, 'i'))
-      const out = await s.run({ [WAKE_INPUT]: wakeInput() })
+      const out = await session.run({ [WAKE_INPUT]: wakeInput() })
       expect(Object.keys(out).length).toBeGreaterThan(0)
     } finally {
-      await s.release()
+      await session.release()
     }
   })
 
