@@ -46,8 +46,8 @@ export class OutboxSender {
   }
 
   private pump(): void {
-    const c = this.client()
-    if (!c?.connected) return
+    const client = this.client()
+    if (!client?.connected) return
     let rows: ReturnType<AgentDb['peek']>
     try {
       rows = this.db.peek(this.window - this.inFlight, this.lastId)
@@ -59,7 +59,7 @@ export class OutboxSender {
     for (const r of rows) {
       this.lastId = r.id
       this.inFlight++
-      c.publish(r.topic, r.payload, { qos: 1 }, (err) => {
+      client.publish(r.topic, r.payload, { qos: 1 }, (err) => {
         // A PUBACK is a PUBACK, whichever round sent the message.
         if (!err) this.ack(r.id)
         if (round !== this.round) return

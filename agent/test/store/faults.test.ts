@@ -68,7 +68,7 @@ describe('download under faults', () => {
 describe('DeferredCmds', () => {
   it('runs a deferred command again on the next reconnect, or after its back-off', async () => {
     const listeners = new Set<() => void>()
-    const d = new DeferredCmds({
+    const deferred = new DeferredCmds({
       onReconnect: (fn) => {
         listeners.add(fn)
         return () => listeners.delete(fn)
@@ -76,18 +76,18 @@ describe('DeferredCmds', () => {
       minDelayMs: 20,
     })
     let runs = 0
-    d.schedule('c1', () => runs++)
+    deferred.schedule('c1', () => runs++)
     for (const fn of [...listeners]) fn() // a reconnect
     expect(runs).toBe(1)
     expect(listeners.size).toBe(0)
-    d.schedule('c1', () => runs++) // second attempt: 40 ms back-off
+    deferred.schedule('c1', () => runs++) // second attempt: 40 ms back-off
     await new Promise((r) => setTimeout(r, 80))
     expect(runs).toBe(2)
-    d.schedule('c1', () => runs++)
-    d.settled('c1')
+    deferred.schedule('c1', () => runs++)
+    deferred.settled('c1')
     await new Promise((r) => setTimeout(r, 120))
     expect(runs).toBe(2) // a settled command is not run again
-    expect(d.size).toBe(0)
-    d.close()
+    expect(deferred.size).toBe(0)
+    deferred.close()
   })
 })

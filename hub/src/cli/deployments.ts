@@ -105,17 +105,20 @@ const deploy = command({
     const target = args.str('target')
     if (!target) throw new UsageError('deploy needs --target profile=P | tag=k=v | device=ID')
     const timeoutS = parseNumber(args.str('timeout') ?? '600', '--timeout')
-    const r = await hub.request<DeploymentView>('POST', '/api/v1/deployments', {
+    const created = await hub.request<DeploymentView>('POST', '/api/v1/deployments', {
       model,
       version,
       target,
       ...(args.flag('rollback') ? { rollback: true } : {}),
     })
     if (!args.flag('wait')) {
-      emit(r, () => `deployment ${r.deployment.id}: ${model}@${version} → ${r.devices.length} device(s)`)
+      emit(
+        created,
+        () => `deployment ${created.deployment.id}: ${model}@${version} → ${created.devices.length} device(s)`,
+      )
       return 0
     }
-    const final = await waitDeployment(hub, r.deployment.id, timeoutS * 1000, args.flag('json') ? undefined : err)
+    const final = await waitDeployment(hub, created.deployment.id, timeoutS * 1000, args.flag('json') ? undefined : err)
     const pending = final.view.devices.filter((x) => !TERMINAL_STATES.has(x.state)).map((x) => x.deviceId)
     emit({ ...final.view, timedOut: final.timedOut, pending }, () => showDeployment(final.view))
     return waitOutcome(final, timeoutS, err)

@@ -45,23 +45,23 @@ const MiB = 1024 * 1024
 const mib = (b: number | undefined) => (b === undefined ? '-' : `${(b / MiB).toFixed(0)} MiB`)
 const when = (ms: number | null) => (ms === null ? 'never' : new Date(ms).toISOString())
 
-function healthText(d: Shown['device'], h: Health, events: Shown['events']): string {
-  const l = h.latest
+function healthText(device: Shown['device'], health: Health, events: Shown['events']): string {
+  const latest = health.latest
   const lines = [
-    `device ${d.id} (${h.profile}) ${d.status !== 'active' ? d.status : h.online ? 'online' : 'offline'}`,
-    `  agent:          ${h.agentVersion ?? 'unknown'}`,
-    `  last seen:      ${when(h.lastSeen)}`,
-    `  last telemetry: ${when(h.lastTelemetry)}`,
-    `  conditions:     network=${h.conditions.network ?? '-'} power=${h.conditions.power ?? '-'} idle=${h.conditions.idle ?? '-'}`,
-    `  models:         ${d.models.map((m) => `${m.name}@${m.version} (${m.precision}, ${h.providers[m.name] ?? 'provider ?'})`).join(', ') || '-'}`,
+    `device ${device.id} (${health.profile}) ${device.status !== 'active' ? device.status : health.online ? 'online' : 'offline'}`,
+    `  agent:          ${health.agentVersion ?? 'unknown'}`,
+    `  last seen:      ${when(health.lastSeen)}`,
+    `  last telemetry: ${when(health.lastTelemetry)}`,
+    `  conditions:     network=${health.conditions.network ?? '-'} power=${health.conditions.power ?? '-'} idle=${health.conditions.idle ?? '-'}`,
+    `  models:         ${device.models.map((m) => `${m.name}@${m.version} (${m.precision}, ${health.providers[m.name] ?? 'provider ?'})`).join(', ') || '-'}`,
     `  tags:           ${
-      Object.entries(d.tags)
+      Object.entries(device.tags)
         .map(([k, v]) => `${k}=${v}`)
         .join(',') || '-'
     }`,
-    `  RSS ${mib(l?.rssBytes)}  load ${l?.cpuLoad ?? '-'}  free storage ${mib(l?.freeStorageBytes)}  temperature ${l?.temperatureC !== undefined ? `${l.temperatureC} °C` : '-'}  queued ${l?.queued ?? '-'}`,
-    h.breaches.length
-      ? `  ALERT: ${h.breaches.map((b) => b.text).join('; ')}`
+    `  RSS ${mib(latest?.rssBytes)}  load ${latest?.cpuLoad ?? '-'}  free storage ${mib(latest?.freeStorageBytes)}  temperature ${latest?.temperatureC !== undefined ? `${latest.temperatureC} °C` : '-'}  queued ${latest?.queued ?? '-'}`,
+    health.breaches.length
+      ? `  ALERT: ${health.breaches.map((b) => b.text).join('; ')}`
       : '  health: within the profile thresholds',
   ]
   if (events.length)

@@ -42,7 +42,7 @@ export interface BuildInputs {
  * that left MatMul/Gemm to DynamicQuantizeMatMul calibrated nothing on a Gemm model and was really
  * dynamic; on PP-OCRv4 rec the two forms measured 0.581 vs 0.585 of fp32 (docs/benchmarks/compiler.md).
  */
-export const DEFAULT_STATIC_OPS = ['Conv', 'MatMul', 'Gemm']
+const DEFAULT_STATIC_OPS = ['Conv', 'MatMul', 'Gemm']
 
 export interface Built {
   bytes: Uint8Array

@@ -41,7 +41,7 @@ export interface DistributorOptions {
   receiverTimeoutMs?: number
 }
 
-const defaultDistributorOptions = {
+export const defaultDistributorOptions = {
   window: 32,
   aheadChunks: 64,
   /** A tenth: a few slow devices cost repairs later, never the whole fleet's time. */

@@ -6,7 +6,7 @@ import { EdgeFleetError, compareVersions } from '@edgefleet/shared'
 import type { DeviceRow } from '../store/index.js'
 
 /** Matched devices whose active version of `model` is newer than `version`, with that version. */
-export function newerOnDevices(model: string, version: string, devices: readonly DeviceRow[]): Map<string, string> {
+function newerOnDevices(model: string, version: string, devices: readonly DeviceRow[]): Map<string, string> {
   const out = new Map<string, string>()
   for (const d of devices) {
     const live = d.state?.models?.find((m) => m.name === model)

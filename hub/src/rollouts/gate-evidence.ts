@@ -17,7 +17,7 @@ import {
 } from '../stats.js'
 import type { CohortPart, CohortStats, ShadowStats } from '../store/index.js'
 
-export type CheckStatus = 'pass' | 'fail' | 'not enough data' | 'off'
+type CheckStatus = 'pass' | 'fail' | 'not enough data' | 'off'
 
 /** One gate's decision with the numbers that caused it (kept in the decision records). */
 export interface GateCheck {

@@ -54,7 +54,7 @@ export interface Traffic {
   concurrent: boolean
 }
 
-export function gateValues(
+function gateValues(
   traffic: Traffic | null,
   shadow: ShadowStats,
   failedDevices: number,

@@ -7,7 +7,7 @@ import type { DeviceStats } from '@edgefleet/shared'
 import type { Db } from './db.js'
 
 /** device_stats as stored: the agent's DeviceStats plus the provider each model ran on [EF-5.7]. */
-export type StoredDeviceStats = DeviceStats & { providers?: Record<string, string> }
+type StoredDeviceStats = DeviceStats & { providers?: Record<string, string> }
 
 export interface HealthPoint extends StoredDeviceStats {
   /** End of the batch's interval (device clock), ms. */

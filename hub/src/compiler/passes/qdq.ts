@@ -12,7 +12,6 @@ import {
   intAttr,
   attrInt,
   attrFloat,
-  walkGraphs,
   removeDeadConstants,
   topoSort,
   Scope,
@@ -91,7 +90,7 @@ function channelAxis(node: NodeProto): number {
  * becomes QLinearMatMul. Exact: B is transposed offline when transB, C added after. Returns the count.
  */
 export function gemmToMatMul(model: ModelProto, ctx: QuantContext): number {
-  const graph = model.graph!
+  const graph = mainGraph(model)
   const scope = new Scope(graph, null)
   const out: NodeProto[] = []
   let n = 0
@@ -121,7 +120,7 @@ export function gemmToMatMul(model: ModelProto, ctx: QuantContext): number {
 }
 
 /** u8 asymmetric parameters covering [min, max] (always including 0, as ONNX requires zero to be exact). */
-export function u8Params(r: Range): { scale: number; zeroPoint: number } {
+function u8Params(r: Range): { scale: number; zeroPoint: number } {
   const lo = Math.min(0, r.min)
   const hi = Math.max(0, r.max)
   if (!(hi > lo) || !Number.isFinite(hi - lo)) return { scale: 1, zeroPoint: 0 }
@@ -243,11 +242,4 @@ export function qdqPass(
   weightOnlyPass(model, ctx, { skipNodes: targets })
   removeDeadConstants(model)
   return ctx
-}
-
-/** Collects the tensor names every graph (not just main) would need to calibrate; only main-graph ones are supported. */
-export function mainGraphOnly(model: ModelProto): boolean {
-  let nested = false
-  walkGraphs(model, ({ depth }) => (nested ||= depth > 0))
-  return !nested
 }
