@@ -200,10 +200,12 @@ const MAX_OUTCOMES = 32
 
 /** Keeps the latest final outcome per deployment, newest last, at most MAX_OUTCOMES. */
 function rememberOutcome(outcomes: KnownOutcome[], ev: EventReport): void {
-  const i = outcomes.findIndex((o) => o.deploymentId === ev.deploymentId)
+  const { deploymentId } = ev
+  if (deploymentId === undefined) return // only deploys' outcomes are carried
+  const i = outcomes.findIndex((o) => o.deploymentId === deploymentId)
   if (i >= 0) outcomes.splice(i, 1)
   outcomes.push({
-    deploymentId: ev.deploymentId!,
+    deploymentId,
     kind: ev.kind as KnownOutcome['kind'],
     ...(ev.code ? { code: ev.code } : {}),
   })

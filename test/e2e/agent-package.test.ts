@@ -50,7 +50,7 @@ async function startPackaged(top: string, hub: Hub, device: { id: string; secret
   let stderr = ''
   proc.stderr?.on('data', (c: Buffer) => (stderr += c.toString()))
   const line = await new Promise<string>((resolve, reject) => {
-    const rl = createInterface({ input: proc.stdout! })
+    const rl = createInterface({ input: proc.stdout })
     rl.on('line', (l) => l.includes('apiPort') && resolve(l))
     proc.once('exit', (code) => reject(new Error(`packaged agent exited ${code}: ${stderr}`)))
   })

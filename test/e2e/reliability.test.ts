@@ -57,7 +57,7 @@ const alive = (pid: number) => {
 describe.skipIf(!canMount())('a full disk under the agent (real tmpfs)', () => {
   const tmp = mkdtempSync(join(tmpdir(), 'ef-full-'))
   const dataDir = join(tmp, 'disk')
-  let unmount = () => {}
+  let unmount: () => void = () => undefined // replaced once a tmpfs is mounted
   let hub: Hub
   let agent: Awaited<ReturnType<typeof startAgent>>
   let secret: string

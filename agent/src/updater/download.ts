@@ -132,7 +132,8 @@ export async function download(
         } catch (err) {
           // A full or failing disk ends this download, never the process [EF-7.3.1].
           finish()
-          reject(asStorageError(err, `writing chunk ${index}`))
+          const failure = asStorageError(err, `writing chunk ${index}`) as Error // a coded storage error, or err
+          reject(failure)
           return
         }
         todo.delete(index)

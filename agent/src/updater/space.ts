@@ -12,12 +12,12 @@ export const DEFAULT_STORAGE_MARGIN_BYTES = 1 << 20
 
 /** Bytes allocated on disk by the files directly in `dir` (sparse regions of a partial file are free). */
 function allocatedBytes(dir: string): number {
-  let n = 0
+  let allocated = 0
   try {
     for (const f of readdirSync(dir)) {
       try {
         const st = statSync(join(dir, f))
-        if (st.isFile()) n += st.blocks * 512
+        if (st.isFile()) allocated += st.blocks * 512
       } catch {
         /* vanished meanwhile */
       }
@@ -25,7 +25,7 @@ function allocatedBytes(dir: string): number {
   } catch {
     /* no such folder yet */
   }
-  return n
+  return allocated
 }
 
 /**

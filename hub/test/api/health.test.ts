@@ -18,7 +18,7 @@ const MiB = 1024 * 1024
 const t0 = Date.now() - 60_000
 const get = async (url: string) => {
   const res = await t.hub.api.inject({ method: 'GET', url })
-  return { status: res.statusCode, body: res.json() as Record<string, unknown> & { error?: { code: string } } }
+  return { status: res.statusCode, body: res.json<Record<string, unknown> & { error?: { code: string } }>() }
 }
 
 async function publishBatch(i: number, device: DeviceStats, provider = 'cpu') {

@@ -51,7 +51,7 @@ describe('rollouts to an older version [EF-8.13]', () => {
 
   it('with rollback: true it goes out as signed rollback deploys and completes', async () => {
     b = await startRolloutBench({ devices: fleet })
-    const r = await b.t.hub.rollouts.create({ ...spec, rollback: true }, 'test')
+    const r = b.t.hub.rollouts.create({ ...spec, rollback: true }, 'test')
     await b.drive(() => b!.rollout(r.id).state === 'completed')
     const deploys = b.fleet.deploys.filter((d) => d.version === '1.0.0')
     expect(deploys.map((d) => d.rollback)).toEqual([true, true])

@@ -79,7 +79,9 @@ export async function handleCmd(ctx: CmdContext, payload: Buffer): Promise<void>
     // A deferred command is not done: it stays 'running' (a restart runs it again) and is retried [EF-2.4.1].
     if (isDeferred(result)) {
       ctx.deferred?.schedule(cmd.id, () => {
-        handleCmd(ctx, payload).catch((err: Error) => ctx.log.error({ err: err.message }, 'deferred command failed'))
+        handleCmd(ctx, payload).catch((err: unknown) =>
+          ctx.log.error({ err: (err as Error).message }, 'deferred command failed'),
+        )
       })
       return
     }
