@@ -18,7 +18,6 @@ export interface Simulator {
   drop(): void
   stop(): Promise<void>
 }
-export const PROFILES: string[]
 export function deviceSpec(prefix: string, i: number, profiles?: string[]): SimSpec
 export function provisionFleet(
   hubUrl: string,

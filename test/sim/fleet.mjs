@@ -11,7 +11,7 @@ import { api, ROOT } from '../support/fleet.mjs'
 const WORKER = fileURLToPath(new URL('./worker.mjs', import.meta.url))
 
 /** Every firmware profile shipped in the repo: devices cycle through them. */
-export const PROFILES = readdirSync(join(ROOT, 'firmware-profiles'))
+const PROFILES = readdirSync(join(ROOT, 'firmware-profiles'))
   .filter((f) => f.endsWith('.json') && f !== 'profile.schema.json')
   .map((f) => f.slice(0, -5))
   .sort()

@@ -9,7 +9,7 @@ const FEATURE_BUCKETS = [
 ]
 
 /** A small deterministic generator per device, so runs repeat. */
-export function rng(seed) {
+function rng(seed) {
   let a = seed >>> 0 || 1
   return () => {
     a = (a * 1664525 + 1013904223) >>> 0

@@ -54,12 +54,7 @@ export interface Traffic {
   concurrent: boolean
 }
 
-function gateValues(
-  traffic: Traffic | null,
-  shadow: ShadowStats,
-  failedDevices: number,
-  p95FloorMs = 0,
-): GateValues {
+function gateValues(traffic: Traffic | null, shadow: ShadowStats, failedDevices: number, p95FloorMs = 0): GateValues {
   const cohort = traffic?.cohort
   const baseline = traffic?.baseline
   const errorRate = cohort?.requests ? cohort.errors / cohort.requests : null
