@@ -29,7 +29,7 @@ function startUnder(prlimitArgs: string[]): Promise<{ proc: ChildProcess; log: (
   proc.stderr?.on('data', (c: Buffer) => (log += c.toString()))
   return new Promise((resolve, reject) => {
     proc.once('exit', (code) => reject(new Error(`hub exited ${code}: ${log}`)))
-    createInterface({ input: proc.stdout! }).on('line', (line) => {
+    createInterface({ input: proc.stdout }).on('line', (line) => {
       if (line.includes('"httpUrl"')) resolve({ proc, log: () => log })
     })
   })
@@ -37,7 +37,7 @@ function startUnder(prlimitArgs: string[]): Promise<{ proc: ChildProcess; log: (
 
 it('lifts the limit as far as it may and logs the limit in force', async () => {
   const { proc, log } = await startUnder(['--nofile=512:4096'])
-  const got = readFdLimit(proc.pid!)
+  const got = readFdLimit(proc.pid)
   // May a process here raise its own hard limit (CAP_SYS_RESOURCE)? Containers often drop it, even for root.
   const mayRaise =
     spawnSync('prlimit', ['--nofile=512:4096', 'sh', '-c', 'prlimit --pid $$ --nofile=8192:8192']).status === 0

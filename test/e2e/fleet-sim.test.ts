@@ -82,7 +82,9 @@ it('1,000 simulated devices: online, telemetry counted end to end, a deploy veri
   const sent = sim.totals()
   sim = undefined
   expect(sent.refused4 ?? 0).toBe(0)
-  const status = await api(hub.httpUrl, 'GET', '/api/v1/retraining/status')
+  const status = (await api(hub.httpUrl, 'GET', '/api/v1/retraining/status')) as {
+    ingest: { batches: number; duplicateBatches: number }
+  }
   // A batch the hub refused whole (a version it did not yet know the device holds) is still acknowledged [EF-2.6.8].
   const refused = await metric('edgefleet_mqtt_dropped_total', 'EF_ERR_TELEMETRY_UNKNOWN_VERSION')
   expect(status.ingest.batches + refused).toBeGreaterThanOrEqual(sent.telemetryAcked)

@@ -117,7 +117,7 @@ export class RolloutEngine {
     return (rolloutId) => {
       const since = this.marks.get(rolloutId)
       this.marks.set(rolloutId, now)
-      if (since && since.maxRowid === now.maxRowid && since.maxStatusAt === now.maxStatusAt) return []
+      if (since?.maxRowid === now.maxRowid && since.maxStatusAt === now.maxStatusAt) return []
       const key = since ? `${since.maxRowid}:${since.maxStatusAt}` : 'all'
       let rows = byMark.get(key)
       if (!rows) byMark.set(key, (rows = devices.activeSince(since)))

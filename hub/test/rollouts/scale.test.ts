@@ -40,7 +40,7 @@ beforeAll(async () => {
 afterAll(() => t?.close())
 
 it('ticks without reading the fleet; a late device is read alone and joins the current wave', async () => {
-  const r = await t.hub.rollouts.create(
+  const r = t.hub.rollouts.create(
     {
       model: 'm',
       version: '2.0.0',
