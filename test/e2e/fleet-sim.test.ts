@@ -72,8 +72,11 @@ it('1,000 simulated devices: online, telemetry counted end to end, a deploy veri
   const t = await sim.until((x) => x.deploysDone === target.length, 10_000, 'simulator deploys')
   expect(t.badChunks).toBe(0)
   expect(t.deploysFailed).toBe(0)
-  // Every device of the target received every byte at least once.
-  expect(t.chunkBytes).toBeGreaterThanOrEqual(target.length * 600_000)
+  // Every device of the target received every byte of its build at least once (the build's size, not the
+  // source model's: the compiler's passes may shave bytes off the 600 KB input).
+  const buildBytes = (done.devices as { totalBytes: number }[]).reduce((sum, x) => sum + x.totalBytes, 0)
+  expect(buildBytes).toBeGreaterThan(target.length * 500_000)
+  expect(t.chunkBytes).toBeGreaterThanOrEqual(buildBytes)
 
   // Telemetry: a few more seconds of it, then the senders stop and the hub's counts are compared with theirs.
   await sim.until((x) => x.telemetryAcked >= 2 * N, 60_000, 'telemetry')
