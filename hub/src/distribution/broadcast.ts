@@ -204,13 +204,17 @@ export class Distributor {
     const newPass = !s.gatherTimer && s.pending.size === 0 && !this.othersIn(s, device)
     // While a wave gathers, its members' chunks all go into the coming broadcast.
     const gathering = newPass || s.gatherTimer !== undefined
-    // A (re)joining receiver has seen nothing of what was broadcast so far.
-    s.receivers.set(device, { ackSeq: s.nextSeq - 1, lastAck: this.o.now() })
+    // A new receiver has seen nothing of what was broadcast so far; a re-joining one (after a broker
+    // restart) keeps the position it confirmed, so chunks still on their way to it are not sent twice.
+    const previous = s.receivers.get(device)
+    const receiver = { ackSeq: previous?.ackSeq ?? s.nextSeq - 1, lastAck: this.o.now() }
+    s.receivers.set(device, receiver)
     s.pace.changes++
     for (const i of missing) {
+      if (!s.seqOf.has(i) || gathering) s.pending.add(i)
+      else if (previous && this.onItsWay(s, receiver, i, this.o.now())) this.stats.prematureRepairs++
       // Broadcast already passed it (before this agent subscribed): send it alone.
-      if (s.seqOf.has(i) && !gathering) this.enqueueRepair(device, artifact, i)
-      else s.pending.add(i)
+      else this.enqueueRepair(device, artifact, i)
     }
     if (newPass && s.pending.size > 0) {
       s.broadcasting = false
