@@ -2,18 +2,10 @@
 // health-check vectors and as a weak fallback for validation [EF-3.4].
 import { EdgeFleetError, type TensorSpec, type TensorType, type TypedData } from '@edgefleet/shared'
 import type { NamedTensor } from './ort.js'
+import { seededRandom as prng } from '../stats.js'
 
-/** mulberry32: tiny, fast, seedable; quality is ample for test vectors. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
+/** Seedable PRNG for test vectors: the hub's one mulberry32 (stats.ts), under the name the compiler exports. */
+export { prng }
 
 /** Concrete dims for a declared shape: explicit overrides first, then symbolic batch → 1, other symbolic → `fallbackDim`. */
 export function concreteDims(spec: TensorSpec, override?: number[], fallbackDim = 16): number[] {
