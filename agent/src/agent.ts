@@ -286,6 +286,7 @@ function stateReporter(
       precision: m.manifest.precision,
       artifact: m.manifest.artifact.digest,
       slot: m.slot,
+      provider: m.session.provider,
     })),
     freeStorageBytes: freeStorageBytes(config.dataDir),
     ...(links.services ? links.services.conditions.current() : { network: config.network }),
@@ -528,14 +529,22 @@ async function startParts(
   }
   links.conn = connectToHub(base, cmdCtx, out, net, publishState, parts)
 
+  // An idle device still sends its stats every healthIntervalMs, so the hub sees its RSS and storage [EF-2.6.7].
+  let lastBatchAt = now()
   const flushTelemetry = () => {
     const d = drops()
-    const batch = agg.cut({
-      device: deviceStats(config.dataDir, db.outboxSize()),
-      dropped: d.evicted + d.diskFull + d.capped,
-      drops: d,
-    })
-    if (batch) out.enqueue(topics.telemetry(config.deviceId), telemetryCodec.encode(batch), 'telemetry')
+    const heartbeatDue = config.healthIntervalMs > 0 && now() - lastBatchAt >= config.healthIntervalMs
+    const batch = agg.cut(
+      {
+        device: deviceStats(config.dataDir, db.outboxSize()),
+        dropped: d.evicted + d.diskFull + d.capped,
+        drops: d,
+      },
+      heartbeatDue,
+    )
+    if (!batch) return
+    lastBatchAt = now()
+    out.enqueue(topics.telemetry(config.deviceId), telemetryCodec.encode(batch), 'telemetry')
   }
   parts.timer = setInterval(flushTelemetry, config.telemetryIntervalMs)
   parts.timer.unref()

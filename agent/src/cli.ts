@@ -25,6 +25,7 @@ Usage: edgefleet-agent --hub mqtt[s]://HOST:PORT [--ca FILE] --device-id ID --se
   --transfer MODE    mqtt (default) | http: fetch artifacts by HTTP range requests when offered (env EF_TRANSFER)
   --runtime R        auto (default: wasm on armv7 profiles, else native) | native | wasm (env EF_RUNTIME)
   --telemetry-ms N   telemetry batch interval (default 5000)
+  --health-ms N      an idle device still reports its stats this often (default 60000; 0 = only with traffic; env EF_HEALTH_MS)
   --config FILE      JSON config file with the same fields (camelCase)
   --log-level L      pino level (default info)
   --json             print one JSON line with the API port once started`
@@ -49,6 +50,7 @@ async function main(): Promise<number> {
         transfer: { type: 'string' },
         runtime: { type: 'string' },
         'telemetry-ms': { type: 'string' },
+        'health-ms': { type: 'string' },
         config: { type: 'string' },
         'log-level': { type: 'string' },
         json: { type: 'boolean' },
@@ -85,6 +87,7 @@ async function main(): Promise<number> {
         transfer: values.transfer,
         runtime: values.runtime,
         telemetryIntervalMs: values['telemetry-ms'],
+        healthIntervalMs: values['health-ms'],
         logLevel: values['log-level'],
       },
     })

@@ -24,6 +24,8 @@ export interface AgentConfig {
   maxJsonBodyBytes: number
   /** How often telemetry batches are cut. */
   telemetryIntervalMs: number
+  /** An idle device (no requests) still sends its stats this often [EF-2.6.7]; 0 = only with traffic. */
+  healthIntervalMs: number
   /** Outbox rows kept while offline before the oldest are evicted. */
   outboxMaxRows: number
   /** Chunks requested at once while downloading (flow control). */
@@ -64,6 +66,8 @@ export const defaultAgentOptions = {
   maxJsonBodyBytes: 8 * 1024 * 1024,
   /** 5 seconds. */
   telemetryIntervalMs: 5000,
+  /** 1 minute. */
+  healthIntervalMs: 60_000,
   outboxMaxRows: 10_000,
   fetchWindow: 32,
   /** 10 minutes. */
@@ -87,6 +91,7 @@ const ENV: Record<string, keyof AgentConfig> = {
   EF_PROFILE: 'profile',
   EF_DATA: 'dataDir',
   EF_API_PORT: 'apiPort',
+  EF_HEALTH_MS: 'healthIntervalMs',
   EF_NETWORK: 'network',
   EF_TRANSFER: 'transfer',
   EF_RUNTIME: 'runtime',
@@ -104,6 +109,7 @@ const NUMERIC = new Set<keyof AgentConfig>([
   'maxBodyBytes',
   'maxJsonBodyBytes',
   'telemetryIntervalMs',
+  'healthIntervalMs',
   'outboxMaxRows',
   'fetchWindow',
   'downloadTimeoutMs',

@@ -62,3 +62,58 @@ describe('createAgent failure cleanup', () => {
     expect(openFilesUnder(dir).some((f) => f.endsWith('agent.db'))).toBe(true)
   })
 })
+
+describe('idle health heartbeat [EF-2.6.7]', () => {
+  async function idleAgent(healthIntervalMs: number) {
+    const { dir, cleanup } = tempDir()
+    let clockMs = 1_000_000
+    const agent = await createAgent(
+      resolveConfig({
+        flags: {
+          hubUrl: 'mqtt://127.0.0.1:1', // offline: batches stay queued in the outbox, where the test counts them
+          deviceId: 'dev-1',
+          secret: 's',
+          hubKey: generateSigningKeys().publicKey,
+          profile: 'gateway-rpi4',
+          dataDir: dir,
+          apiPort: 0,
+          healthIntervalMs,
+          logLevel: 'silent',
+        },
+      }),
+      { now: () => clockMs, api: false },
+    )
+    const queued = () => agent.stats().queued.telemetry ?? 0
+    return { agent, queued, advance: (ms: number) => (clockMs += ms), cleanup }
+  }
+
+  it('an agent that served nothing sends its stats once per interval, not once per cut', async () => {
+    const idle = await idleAgent(60_000)
+    try {
+      idle.advance(59_000)
+      idle.agent.flushTelemetry()
+      expect(idle.queued()).toBe(0)
+      idle.advance(1_000)
+      idle.agent.flushTelemetry()
+      expect(idle.queued()).toBe(1)
+      idle.advance(5_000)
+      idle.agent.flushTelemetry()
+      expect(idle.queued()).toBe(1)
+    } finally {
+      await idle.agent.close()
+      idle.cleanup()
+    }
+  })
+
+  it('0 turns the heartbeat off: an idle agent sends nothing', async () => {
+    const idle = await idleAgent(0)
+    try {
+      idle.advance(3_600_000)
+      idle.agent.flushTelemetry()
+      expect(idle.queued()).toBe(0)
+    } finally {
+      await idle.agent.close()
+      idle.cleanup()
+    }
+  })
+})

@@ -35,7 +35,8 @@ beforeAll(async () => {
       profile: i === 2 ? 'industrial-x86' : 'gateway-rpi4',
       tags: { ring: 'canary' },
     })),
-    { tmp, telemetryMs: 500 },
+    // Idle agents report their stats every second too, so the health charts have lines, not lone points.
+    { tmp, telemetryMs: 500, healthMs: 1000 },
   )
   await waitFor(async () => (await api(hub.httpUrl, 'GET', '/api/v1/fleet/summary')).online === 3, {
     what: 'agents online',

@@ -90,7 +90,15 @@ export function wakeInput(seed?: number): { 'onnx::Flatten_0': { type: 'float32'
 export function startFleet(
   hub: HubProc,
   specs: FleetSpec[],
-  opts: { tmp: string; telemetryMs?: number; stdio?: Stdio; logLevel?: string; mqttUrl?: string },
+  opts: {
+    tmp: string
+    telemetryMs?: number
+    /** Passed as --health-ms: how often idle agents still report their stats. */
+    healthMs?: number
+    stdio?: Stdio
+    logLevel?: string
+    mqttUrl?: string
+  },
 ): Promise<FleetAgent[]>
 export interface TcpProxy {
   url: string

@@ -306,7 +306,7 @@ export function wakeInput(seed = 1) {
 }
 
 /** Provisions `n` devices and starts an agent process for each. */
-export async function startFleet(hub, specs, { tmp, telemetryMs = 1000, stdio, logLevel = 'warn', mqttUrl }) {
+export async function startFleet(hub, specs, { tmp, telemetryMs = 1000, healthMs, stdio, logLevel = 'warn', mqttUrl }) {
   const agents = []
   for (const s of specs) {
     const d = await api(hub.httpUrl, 'POST', '/api/v1/devices', { id: s.id, profile: s.profile, tags: s.tags ?? {} })
@@ -325,7 +325,11 @@ export async function startFleet(hub, specs, { tmp, telemetryMs = 1000, stdio, l
         stdio,
         logLevel,
         // A TLS hub: agents get only its CA [EF-10.4]; a spec may add arguments (e.g. --transfer http).
-        extraArgs: [...(hub.caFile ? ['--ca', hub.caFile] : []), ...(a.args ?? [])],
+        extraArgs: [
+          ...(hub.caFile ? ['--ca', hub.caFile] : []),
+          ...(healthMs !== undefined ? ['--health-ms', String(healthMs)] : []),
+          ...(a.args ?? []),
+        ],
       })
       return { ...a, ...agent, url: `http://127.0.0.1:${agent.apiPort}` }
     }),

@@ -149,4 +149,34 @@ describe('device health [EF-9.12]', () => {
     expect(await main(['devices', 'show', 'nope', '--hub', t.hub.httpUrl], errSink, errSink)).not.toBe(0)
     expect(missing).toContain('EF_ERR_DEVICE_NOT_FOUND')
   })
+  it('an idle heartbeat (stats, no models) is a health point; the provider comes from the state [EF-2.6.7, EF-5.7]', async () => {
+    const state = {
+      v: 1,
+      deviceId: 'h1',
+      online: true,
+      ts: Date.now(),
+      profile: 'gateway-rpi4',
+      agentVersion: '0.9.1',
+      models: [
+        {
+          name: 'det',
+          version: '2.0.0',
+          precision: 'fp32',
+          artifact: 'a'.repeat(64),
+          slot: 'a',
+          provider: 'cuda',
+        },
+      ],
+    }
+    await client.publishAsync(topics.state('h1'), JSON.stringify(state), { qos: 1, retain: true })
+    const heartbeat = { ...batch('h1', t0 + 5000, { batchId: 'health-idle' }), models: [] }
+    heartbeat.device = { rssBytes: 70 * MiB, cpuLoad: 0.1, freeStorageBytes: 900 * MiB }
+    await client.publishAsync(topics.telemetry('h1'), JSON.stringify(heartbeat), { qos: 1 })
+    await waitFor(() => t.hub.store.health.series('h1', 0).length === 5, 10_000, 'heartbeat stored')
+    await waitFor(() => t.hub.store.devices.get('h1')?.state?.models?.length === 1, 10_000, 'state stored')
+    const { body } = await get('/api/v1/devices/h1/health?sinceMs=0')
+    expect(body).toMatchObject({ lastTelemetry: t0 + 5000, latest: { rssBytes: 70 * MiB } })
+    // The heartbeat names no provider; the state names what runs now (wake is no longer loaded).
+    expect(body.providers).toEqual({ det: 'cuda' })
+  })
 })

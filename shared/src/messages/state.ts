@@ -14,6 +14,8 @@ export const LoadedModel = Type.Object(
     slot: Type.Union([Type.Literal('a'), Type.Literal('b')]),
     /** Previous verified version kept in the other slot, if any. */
     previous: Type.Optional(Version),
+    /** The execution provider the version's session runs on (`cpu`, `cuda`, `wasm`, …) [EF-5.7]. */
+    provider: Type.Optional(Type.String({ minLength: 1, maxLength: 32 })),
   },
   { additionalProperties: false },
 )

@@ -78,6 +78,19 @@ export function distribution(values: number[]): Static<typeof Distribution> {
   return { n: v.length, min: lo, p50: q(0.5), p95: q(0.95), max: hi, bins }
 }
 
+/**
+ * Provider per model: what the state says each loaded session runs on; from an agent whose state does
+ * not say it, what its latest telemetry said [EF-5.7].
+ */
+function providersOf(
+  loaded: readonly { name: string; provider?: string }[] | undefined,
+  fromTelemetry: Record<string, string> | undefined,
+): Record<string, string> {
+  const fromState: Record<string, string> = {}
+  for (const m of loaded ?? []) if (m.provider) fromState[m.name] = m.provider
+  return Object.keys(fromState).length ? fromState : { ...fromTelemetry }
+}
+
 const pointOut = (p: HealthPoint) => ({
   ts: p.ts,
   rssBytes: p.rssBytes,
@@ -117,7 +130,7 @@ export const healthRoutes: FastifyPluginAsync<ApiDeps> = async (app, deps) => {
         lastSeen: d.lastSeen,
         agentVersion: d.state?.agentVersion ?? null,
         conditions: { network: d.state?.network ?? null, power: d.state?.power ?? null, idle: d.state?.idle ?? null },
-        providers: latest?.providers ?? {},
+        providers: providersOf(d.state?.models, latest?.providers),
         lastTelemetry: latest?.ts ?? null,
         latest: latest ? pointOut(latest) : null,
         thresholds,
