@@ -181,8 +181,8 @@ export class Distributor {
   }
 
   private join(device: string, artifact: string, layout: Layout, missing: number[]): void {
-    let s = this.sessions.get(artifact)
-    if (!s) {
+    let session = this.sessions.get(artifact)
+    if (!session) {
       const opened: Session = {
         artifact,
         layout,
@@ -196,31 +196,31 @@ export class Distributor {
         openedAt: this.o.now(),
       }
       this.sessions.set(artifact, opened)
-      s = opened
+      session = opened
     }
     // A later wave finds a finished broadcast with no receiver left: broadcast again. Whether the
     // others were heard from lately does not decide it: under load acks run late, and a broadcast
     // to all of them for one reconnected device costs far more than sending it that device alone.
-    const newPass = !s.gatherTimer && s.pending.size === 0 && !this.othersIn(s, device)
+    const newPass = !session.gatherTimer && session.pending.size === 0 && !this.othersIn(session, device)
     // While a wave gathers, its members' chunks all go into the coming broadcast.
-    const gathering = newPass || s.gatherTimer !== undefined
+    const gathering = newPass || session.gatherTimer !== undefined
     // A new receiver has seen nothing of what was broadcast so far; a re-joining one (after a broker
     // restart) keeps the position it confirmed, so chunks still on their way to it are not sent twice.
-    const previous = s.receivers.get(device)
-    const receiver = { ackSeq: previous?.ackSeq ?? s.nextSeq - 1, lastAck: this.o.now() }
-    s.receivers.set(device, receiver)
-    s.pace.changes++
+    const previous = session.receivers.get(device)
+    const receiver = { ackSeq: previous?.ackSeq ?? session.nextSeq - 1, lastAck: this.o.now() }
+    session.receivers.set(device, receiver)
+    session.pace.changes++
     for (const i of missing) {
-      if (!s.seqOf.has(i) || gathering) s.pending.add(i)
-      else if (previous && this.onItsWay(s, receiver, i, this.o.now())) this.stats.prematureRepairs++
+      if (!session.seqOf.has(i) || gathering) session.pending.add(i)
+      else if (previous && this.onItsWay(session, receiver, i, this.o.now())) this.stats.prematureRepairs++
       // Broadcast already passed it (before this agent subscribed): send it alone.
       else this.enqueueRepair(device, artifact, i)
     }
-    if (newPass && s.pending.size > 0) {
-      s.broadcasting = false
-      s.openedAt = this.o.now()
+    if (newPass && session.pending.size > 0) {
+      session.broadcasting = false
+      session.openedAt = this.o.now()
     }
-    if (!s.broadcasting) this.gather(s)
+    if (!session.broadcasting) this.gather(session)
   }
 
   /** (Re)arms the gathering wait: gatherMs after this join, at most gatherMaxMs after the wave's first. */
@@ -239,16 +239,16 @@ export class Distributor {
     return s.receivers.size > (s.receivers.has(device) ? 1 : 0)
   }
 
-  private startBroadcast(s: Session): void {
-    if (s.gatherTimer) clearTimeout(s.gatherTimer)
-    s.gatherTimer = undefined
-    s.broadcasting = true
+  private startBroadcast(session: Session): void {
+    if (session.gatherTimer) clearTimeout(session.gatherTimer)
+    session.gatherTimer = undefined
+    session.broadcasting = true
     this.o.log.info(
       {
-        artifact: s.artifact,
-        receivers: s.receivers.size,
-        chunks: s.pending.size,
-        gatheredMs: this.o.now() - s.openedAt,
+        artifact: session.artifact,
+        receivers: session.receivers.size,
+        chunks: session.pending.size,
+        gatheredMs: this.o.now() - session.openedAt,
       },
       'broadcast started',
     )
@@ -317,21 +317,26 @@ export class Distributor {
   /** Next broadcast chunk allowed by flow control, across sessions. */
   private nextBroadcast(): Job | undefined {
     const now = this.o.now()
-    for (const s of this.sessions.values()) {
+    for (const session of this.sessions.values()) {
       // Never to an empty audience: every receiver finished or went silent [EF-2.7].
-      if (!s.broadcasting || s.pending.size === 0 || s.receivers.size === 0) continue
-      const pace = this.paceOf(s, now)
-      if (pace !== undefined && s.nextSeq - pace > this.o.aheadChunks) continue
-      const index = Math.min(...s.pending)
-      s.pending.delete(index)
-      s.seqOf.set(index, s.nextSeq++)
-      s.sentAt.set(index, now)
-      if (s.pending.size === 0)
+      if (!session.broadcasting || session.pending.size === 0 || session.receivers.size === 0) continue
+      const pace = this.paceOf(session, now)
+      if (pace !== undefined && session.nextSeq - pace > this.o.aheadChunks) continue
+      const index = Math.min(...session.pending)
+      session.pending.delete(index)
+      session.seqOf.set(index, session.nextSeq++)
+      session.sentAt.set(index, now)
+      if (session.pending.size === 0)
         this.o.log.info(
-          { artifact: s.artifact, receivers: s.receivers.size, chunks: s.nextSeq, ms: now - s.openedAt },
+          {
+            artifact: session.artifact,
+            receivers: session.receivers.size,
+            chunks: session.nextSeq,
+            ms: now - session.openedAt,
+          },
           'broadcast issued its last chunk',
         )
-      return { artifact: s.artifact, index }
+      return { artifact: session.artifact, index }
     }
     return undefined
   }

@@ -52,20 +52,20 @@ export class CommandSender {
   /** Shadow a registered version on a device: the build for the device's profile must exist [EF-2.3.4]. */
   shadow(deviceId: string, model: string, version: string, fraction: number): Promise<string> {
     const dev = this.device(deviceId)
-    const b = this.d.store.registry.getBuild(model, version, dev.profile)
-    if (!b)
+    const build = this.d.store.registry.getBuild(model, version, dev.profile)
+    if (!build)
       throw new EdgeFleetError(
         this.d.store.registry.getVersion(model, version) ? 'EF_ERR_BUILD_NOT_FOUND' : 'EF_ERR_MODEL_NOT_FOUND',
         `${model}@${version} for ${dev.profile}`,
       )
-    if (b.status !== 'ok' || !b.manifest || !b.manifestSig)
+    if (build.status !== 'ok' || !build.manifest || !build.manifestSig)
       throw new EdgeFleetError(
         'EF_ERR_BUILD_NOT_FOUND',
         `${model}@${version} has no successful build for ${dev.profile}`,
       )
     // Signed now, not at build time: a build older than a key rotation still verifies [EF-3.6].
-    const manifestSig = signDocument(b.manifest, this.d.keys.privateKey)
-    return this.send(deviceId, 'shadow', { manifest: b.manifest, manifestSig, fraction })
+    const manifestSig = signDocument(build.manifest, this.d.keys.privateKey)
+    return this.send(deviceId, 'shadow', { manifest: build.manifest, manifestSig, fraction })
   }
 
   /** Announces the hub's current key with the chain of rotations that leads to it [EF-3.6]. */

@@ -65,16 +65,16 @@ export class Deployer {
     }
     const buildFor = (d: DeviceRow) => defined(builds.get(d.profile), `build for profile ${d.profile}`)
     const assignments = devices.map((d) => {
-      const b = buildFor(d)
-      return b.status === 'ok'
-        ? { deviceId: d.id, buildId: b.id, cmdId: null, state: 'pending' as const }
+      const build = buildFor(d)
+      return build.status === 'ok'
+        ? { deviceId: d.id, buildId: build.id, cmdId: null, state: 'pending' as const }
         : {
             deviceId: d.id,
-            buildId: b.id,
+            buildId: build.id,
             cmdId: null,
             state: 'failed' as const,
-            code: b.errorCode ?? 'EF_ERR_BUILD_FAILED',
-            message: b.error ?? undefined,
+            code: build.errorCode ?? 'EF_ERR_BUILD_FAILED',
+            message: build.error ?? undefined,
           }
     })
     store.deployments.create(deployment, assignments)
@@ -87,23 +87,28 @@ export class Deployer {
     return deployment
   }
 
-  private async send(d: DeploymentRow, deviceId: string, b: BuildRow, cmdId: string = randomUUID()): Promise<void> {
-    if (!b.manifest || !b.manifestSig) return
+  private async send(
+    deployment: DeploymentRow,
+    deviceId: string,
+    build: BuildRow,
+    cmdId: string = randomUUID(),
+  ): Promise<void> {
+    if (!build.manifest || !build.manifestSig) return
     const unsigned: Omit<DeployCmd, 'sig'> = {
       v: PROTOCOL_VERSION,
       id: cmdId,
       deviceId,
       issuedAt: this.deps.now(),
       type: 'deploy',
-      deploymentId: d.id,
-      manifest: b.manifest,
+      deploymentId: deployment.id,
+      manifest: build.manifest,
       // Signed now rather than at build time, so a build made before a key rotation reaches agents under the new key [EF-3.6].
-      manifestSig: signDocument(b.manifest, this.deps.keys.privateKey),
-      ...(d.rollback ? { rollback: true } : {}),
+      manifestSig: signDocument(build.manifest, this.deps.keys.privateKey),
+      ...(deployment.rollback ? { rollback: true } : {}),
       ...(this.deps.httpBase?.() ? { httpBase: this.deps.httpBase() } : {}),
     }
     const cmd = cmdCodec.check({ ...unsigned, sig: signDocument(unsigned, this.deps.keys.privateKey) })
-    this.deps.store.deployments.setSent(d.id, deviceId, cmdId, this.deps.now())
+    this.deps.store.deployments.setSent(deployment.id, deviceId, cmdId, this.deps.now())
     await this.deps.publish(topics.cmd(deviceId), cmdCodec.encode(cmd))
   }
 

@@ -18,9 +18,9 @@ export function reconcileState(store: HubStore, deviceId: string, state: DeviceS
   const serving = new Set((state.models ?? []).map((m) => m.artifact))
   const known = new Map((state.outcomes ?? []).map((o) => [o.deploymentId, o]))
   let changed = 0
-  for (const a of store.deployments.openForDevice(deviceId)) {
-    const outcome = known.get(a.deploymentId)
-    const build = a.buildId !== null ? store.registry.getBuildById(a.buildId) : undefined
+  for (const assignment of store.deployments.openForDevice(deviceId)) {
+    const outcome = known.get(assignment.deploymentId)
+    const build = assignment.buildId !== null ? store.registry.getBuildById(assignment.buildId) : undefined
     let ev: DeviceEvent | undefined
     if (outcome)
       ev = {
@@ -28,7 +28,7 @@ export function reconcileState(store: HubStore, deviceId: string, state: DeviceS
         deviceId,
         ts: now,
         kind: outcome.kind,
-        deploymentId: a.deploymentId,
+        deploymentId: assignment.deploymentId,
         ...(outcome.code ? { code: outcome.code } : {}),
         message: 'reconciled from the device state (the event was lost)',
       }
@@ -38,7 +38,7 @@ export function reconcileState(store: HubStore, deviceId: string, state: DeviceS
         deviceId,
         ts: now,
         kind: 'activated',
-        deploymentId: a.deploymentId,
+        deploymentId: assignment.deploymentId,
         model: build.model,
         version: build.version,
         artifact: build.artifact,

@@ -4,10 +4,10 @@ import { TAG_KEY } from '../store/devices.js'
 
 export type Target = { profile: string } | { tag: [string, string] } | { device: string }
 
-export function parseTarget(s: string): Target {
-  const eq = s.indexOf('=')
-  const key = s.slice(0, eq)
-  const value = s.slice(eq + 1)
+export function parseTarget(text: string): Target {
+  const eq = text.indexOf('=')
+  const key = text.slice(0, eq)
+  const value = text.slice(eq + 1)
   if (eq > 0 && value.length > 0) {
     if (key === 'profile' && isValidId(value)) return { profile: value }
     if (key === 'device' && isValidId(value)) return { device: value }
@@ -17,5 +17,5 @@ export function parseTarget(s: string): Target {
         return { tag: [value.slice(0, e2), value.slice(e2 + 1)] }
     }
   }
-  throw new EdgeFleetError('EF_ERR_TARGET_INVALID', JSON.stringify(s))
+  throw new EdgeFleetError('EF_ERR_TARGET_INVALID', JSON.stringify(text))
 }

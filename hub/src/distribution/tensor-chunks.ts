@@ -40,29 +40,36 @@ class Reader {
   }
 }
 
-function walk(r: Reader, start: number, end: number, kind: Kind, regions: [number, number][], depth: number): void {
+function walk(
+  reader: Reader,
+  start: number,
+  end: number,
+  kind: Kind,
+  regions: [number, number][],
+  depth: number,
+): void {
   if (depth > 64) throw new RangeError('nesting too deep')
   let pos = start
   while (pos < end) {
-    const [key, p1] = r.varint(pos)
+    const [key, p1] = reader.varint(pos)
     const field = Math.floor(key / 8)
     const wire = key & 7
     pos = p1
-    if (wire === 0) pos = r.varint(pos)[1]
+    if (wire === 0) pos = reader.varint(pos)[1]
     else if (wire === 1) pos += 8
     else if (wire === 5) pos += 4
     else if (wire === 2) {
-      const [len, p2] = r.varint(pos)
-      const s = p2
-      const e = p2 + len
-      if (e > end) throw new RangeError('field overruns its message')
+      const [len, p2] = reader.varint(pos)
+      const fieldStart = p2
+      const fieldEnd = p2 + len
+      if (fieldEnd > end) throw new RangeError('field overruns its message')
       if (kind === 'tensor') {
-        if (TENSOR_DATA.has(field) && len >= MIN_TENSOR_CHUNK) regions.push([s, e])
+        if (TENSOR_DATA.has(field) && len >= MIN_TENSOR_CHUNK) regions.push([fieldStart, fieldEnd])
       } else {
         const child = CHILDREN[kind][field]
-        if (child) walk(r, s, e, child, regions, depth + 1)
+        if (child) walk(reader, fieldStart, fieldEnd, child, regions, depth + 1)
       }
-      pos = e
+      pos = fieldEnd
     } else throw new RangeError(`unsupported wire type ${wire}`)
   }
   if (pos !== end) throw new RangeError('message overruns its bounds')

@@ -90,23 +90,23 @@ describe('Distributor', () => {
     }).length
 
   it('broadcasts everything to acknowledging receivers while one never acknowledges, then repairs it', async () => {
-    const d = start(4)
-    for (const id of ['a', 'b', 'c', 'silent']) d.handle(req(id, 'join', { chunks: all }))
-    await run(d, ['a', 'b', 'c'])
+    const dist = start(4)
+    for (const id of ['a', 'b', 'c', 'silent']) dist.handle(req(id, 'join', { chunks: all }))
+    await run(dist, ['a', 'b', 'c'])
     // No time passed: the broadcast did not wait for the silent receiver to time out.
-    expect(d.stats.broadcastChunks).toBe(CHUNKS)
-    expect(d.stats.repairChunks).toBe(0)
+    expect(dist.stats.broadcastChunks).toBe(CHUNKS)
+    expect(dist.stats.repairChunks).toBe(0)
 
     // It asks for everything at once: still on its way (it has just been sent), so nothing is sent twice...
-    d.handle(req('silent', 'repair', { chunks: all }))
+    dist.handle(req('silent', 'repair', { chunks: all }))
     await settle()
     expect(repairsTo('silent')).toBe(0)
     // ...until it stayed silent for the receiver timeout: then each chunk goes to it alone, once.
     clock += defaultDistributorOptions.receiverTimeoutMs
-    d.handle(req('silent', 'repair', { chunks: all }))
-    await run(d, [])
+    dist.handle(req('silent', 'repair', { chunks: all }))
+    await run(dist, [])
     expect(repairsTo('silent')).toBe(CHUNKS)
-    expect(d.stats.broadcastChunks).toBe(CHUNKS)
+    expect(dist.stats.broadcastChunks).toBe(CHUNKS)
   })
 
   it('waits for the slowest receiver when no straggler may be left behind (what the default avoids)', async () => {
@@ -117,18 +117,18 @@ describe('Distributor', () => {
   })
 
   it('does not repair chunks still on their way to a receiver that keeps acknowledging, after the broadcast ended', async () => {
-    const d = start(2)
-    for (const id of ['a', 'slow']) d.handle(req(id, 'join', { chunks: all }))
-    await run(d, ['a'])
-    expect(d.stats.broadcastChunks).toBe(CHUNKS)
+    const dist = start(2)
+    for (const id of ['a', 'slow']) dist.handle(req(id, 'join', { chunks: all }))
+    await run(dist, ['a'])
+    expect(dist.stats.broadcastChunks).toBe(CHUNKS)
     // The slow receiver confirmed half of it and stalls long after the last chunk left.
-    d.handle(req('slow', 'ack', { last: CHUNKS / 2 - 1 }))
+    dist.handle(req('slow', 'ack', { last: CHUNKS / 2 - 1 }))
     clock += 2 * defaultDistributorOptions.gatherMs
-    d.handle(req('slow', 'ack', { last: CHUNKS / 2 }))
-    d.handle(req('slow', 'repair', { chunks: all.slice(CHUNKS / 2 + 1) }))
+    dist.handle(req('slow', 'ack', { last: CHUNKS / 2 }))
+    dist.handle(req('slow', 'repair', { chunks: all.slice(CHUNKS / 2 + 1) }))
     await settle()
-    expect(d.stats.repairChunks).toBe(0)
-    expect(d.stats.prematureRepairs).toBe(CHUNKS / 2 - 1)
+    expect(dist.stats.repairChunks).toBe(0)
+    expect(dist.stats.prematureRepairs).toBe(CHUNKS / 2 - 1)
   })
 
   it('broadcasts again to a later wave once the earlier receivers are done', async () => {
