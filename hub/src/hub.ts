@@ -19,6 +19,7 @@ import { Builder } from './build/builder.js'
 import { Registry } from './registry/models.js'
 import { Deployer } from './distribution/deployer.js'
 import { CommandSender } from './distribution/commands.js'
+import { CapturePolicies } from './capture/policies.js'
 import { Distributor } from './distribution/broadcast.js'
 import { HealthAlerts } from './telemetry/health-alerts.js'
 import { loadProfiles, DEFAULT_PROFILES_DIR } from './profiles.js'
@@ -291,6 +292,12 @@ function createServices(
     httpBase: () => options.publicUrl ?? links.httpBase,
   })
   const commands = new CommandSender({ store, keys, now, publish })
+  const capturePolicies = new CapturePolicies({
+    store,
+    now,
+    send: (id, policies) => commands.capturePolicy(id, policies),
+    onError: (id, err) => log.warn({ device: id, err: err.message }, 'capture policy send failed'),
+  })
   const distributor = new Distributor({
     store,
     blobs,
@@ -328,15 +335,17 @@ function createServices(
     now,
     assertSameDevice,
     onFetch: (req) => distributor.handle(req),
-    onDeviceOnline: (id) =>
+    onDeviceOnline: (id) => {
       void deployer
         .resendOpen(id)
-        .catch((err: unknown) => log.warn({ device: id, err: (err as Error).message }, 'resend failed')),
+        .catch((err: unknown) => log.warn({ device: id, err: (err as Error).message }, 'resend failed'))
+      void capturePolicies.resend(id) // a joining or returning device gets its fleet capture policies [EF-8.15]
+    },
     onHubKeySeen: (id, key) => {
       if (key !== keys.publicKey) void announceKey(commands, keys, id, log)
     },
   }
-  return { metrics, registry, deployer, commands, distributor, retraining, ctx }
+  return { metrics, registry, deployer, commands, capturePolicies, distributor, retraining, ctx }
 }
 
 /**
@@ -399,7 +408,7 @@ async function startApi(
   parts: HubParts,
 ): Promise<{ rollouts: RolloutEngine; api: FastifyInstance; httpUrl: string }> {
   const { store, blobs, keys } = storage
-  const { registry, deployer, commands, distributor, retraining, metrics } = services
+  const { registry, deployer, commands, capturePolicies, distributor, retraining, metrics } = services
   const { log, now, profiles, options } = b
   const rollouts = new RolloutEngine({ store, deployer, commands, profiles, log, now, random: options.random })
   parts.rollouts = rollouts
@@ -409,6 +418,7 @@ async function startApi(
     registry,
     deployer,
     commands,
+    capturePolicies,
     profiles,
     keys,
     blobs,

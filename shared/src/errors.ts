@@ -153,6 +153,17 @@ export const ERRORS = {
   },
   EF_ERR_ROLLOUT_STATE: { status: 409, message: "the action is not allowed in the rollout's current state" },
 
+  // Fleet capture policies [EF-8.15]
+  EF_ERR_CAPTURE_POLICY_NOT_FOUND: { status: 404, message: 'no such capture policy' },
+  EF_ERR_CAPTURE_POLICY_INVALID: {
+    status: 400,
+    message: "capture policy's privacy filter is inconsistent with itself or with the model's inputs",
+  },
+  EF_ERR_CAPTURE_REGION_INVALID: {
+    status: 400,
+    message: 'a blanked region does not fit an image input of the model',
+  },
+
   // Retraining loop [EF-9]
   EF_ERR_FEED_CURSOR_EXPIRED: {
     status: 410,

@@ -2,7 +2,8 @@
 // keep (random fraction, low confidence, shadow disagreement); two hard byte
 // caps, per clock hour and queued on disk, are checked before a sample is
 // queued, so a flood of low-confidence requests can never fill the device.
-// Deciding is cheap and runs on the result path; encoding runs in setImmediate.
+// Deciding is cheap and runs on the result path; the privacy filter [EF-2.9.5]
+// and encoding run in setImmediate, before anything is queued.
 import { randomUUID } from 'node:crypto'
 import { existsSync, readFileSync, writeFileSync, renameSync } from 'node:fs'
 import {
@@ -16,6 +17,7 @@ import {
 } from '@edgefleet/shared'
 import type { InferRecord } from '../runtime/host.js'
 import type { Tensor } from '../runtime/session.js'
+import { filterInputs, keptInputNames } from './privacy.js'
 
 export interface CaptureDeps {
   deviceId: string
@@ -124,8 +126,10 @@ export class Capture {
       this.hour = hour
       this.hourBytes = 0
     }
+    const kept = keptInputNames(Object.keys(rec.inputs), policy.privacy)
+    const keptInputs = Object.fromEntries(kept.map((n) => [n, rec.inputs[n]]))
     const floor = Math.ceil(
-      ((rawBytes(rec.inputs) + rawBytes(outputs) + (shadow ? rawBytes(shadow.outputs) : 0)) * 4) / 3,
+      ((rawBytes(keptInputs) + rawBytes(outputs) + (shadow ? rawBytes(shadow.outputs) : 0)) * 4) / 3,
     )
     if (this.hourBytes + floor > policy.maxBytesPerHour || floor > sampleCodec.maxBytes) {
       this.stats.capped++
@@ -133,18 +137,21 @@ export class Capture {
     }
     // Reserve the floor now so a burst of requests in one tick cannot overshoot the hourly cap.
     this.hourBytes += floor
-    const m = rec.model
+    const served = rec.model
     setImmediate(() => {
+      // Nothing of the raw inputs outlives this line unless the policy lets it [EF-2.9.5].
+      const filtered = filterInputs(rec.inputs, policy.privacy)
       const sample: Sample = {
         v: PROTOCOL_VERSION,
         deviceId: this.d.deviceId,
         sampleId: randomUUID(),
         ts: now,
-        model: m.name,
-        version: m.version,
+        model: served.name,
+        version: served.version,
         reason,
         ...(confidence !== undefined ? { confidence } : {}),
-        inputs: encodeAll(rec.inputs),
+        inputs: encodeAll(filtered.inputs),
+        ...(filtered.report ? { privacy: filtered.report } : {}),
         outputs: encodeAll(outputs),
         ...(shadow ? { shadow: { version: shadow.version, outputs: encodeAll(shadow.outputs) } } : {}),
       }

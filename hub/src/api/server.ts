@@ -31,6 +31,8 @@ import type { Retraining } from '../telemetry/index.js'
 import { feedRoutes } from './routes/feed.js'
 import { healthRoutes } from './routes/health.js'
 import { retrainingRoutes } from './routes/retraining.js'
+import { capturePolicyRoutes } from './routes/capture-policies.js'
+import type { CapturePolicies } from '../capture/policies.js'
 
 export interface ApiDeps {
   store: HubStore
@@ -45,6 +47,8 @@ export interface ApiDeps {
   now: () => number
   /** Signed runtime commands (shadow, capture policy, conditions); those routes answer EF_ERR_INTERNAL without it. */
   commands?: CommandSender
+  /** Fleet capture policies [EF-8.15]; their routes answer EF_ERR_INTERNAL without it. */
+  capturePolicies?: CapturePolicies
   /** Called after provisioning (e.g. to rewrite an external broker's password file). */
   onDevicesChanged?: () => void
   /** Drops a device's live broker connection (embedded broker) after its credentials were taken away [EF-1.3.3]. */
@@ -117,6 +121,7 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
   await app.register(modelRoutes, deps)
   await app.register(deploymentRoutes, deps)
   await app.register(fleetCommandRoutes, deps)
+  await app.register(capturePolicyRoutes, deps)
   await app.register(consoleRoutes, deps)
   await app.register(rolloutRoutes, deps)
   await app.register(tokenRoutes, deps)

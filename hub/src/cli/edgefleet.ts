@@ -11,6 +11,7 @@ import { modelCommands } from './models.js'
 import { deploymentCommands } from './deployments.js'
 import { rolloutCommands } from './rollouts.js'
 import { tokenCommands } from './tokens.js'
+import { captureCommands } from './capture.js'
 import { feedCommands } from './feed.js'
 import { compileCommands } from './compile.js'
 import { agentPackageCommands } from './agent-package.js'
@@ -23,6 +24,7 @@ export const COMMANDS: readonly Command[] = [
   ...deploymentCommands,
   ...rolloutCommands,
   ...tokenCommands,
+  ...captureCommands,
   ...feedCommands,
   ...compileCommands,
   ...agentPackageCommands,

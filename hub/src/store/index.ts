@@ -12,6 +12,7 @@ import { GaugeQueries } from './gauges.js'
 import { RetentionQueries } from './retention.js'
 import { SentVersions } from './sent-versions.js'
 import { HealthStore } from './health.js'
+import { CapturePolicyStore } from './capture-policies.js'
 
 export * from './devices.js'
 export * from './registry.js'
@@ -21,6 +22,7 @@ export * from './tokens.js'
 export * from './rollouts.js'
 export * from './rollout-telemetry.js'
 export * from './sent-versions.js'
+export * from './capture-policies.js'
 export type { Db } from './db.js'
 
 export class HubStore {
@@ -37,6 +39,8 @@ export class HubStore {
   readonly sentVersions: SentVersions
   /** Device health from telemetry batches [EF-9.12]. */
   readonly health: HealthStore
+  /** Fleet capture policies and what each device was last sent [EF-8.15]. */
+  readonly capturePolicies: CapturePolicyStore
 
   /**
    * The raw SQLite handle: the store's own modules and tests only. Nothing
@@ -55,6 +59,7 @@ export class HubStore {
     this.gauges = new GaugeQueries(db)
     this.retention = new RetentionQueries(db)
     this.health = new HealthStore(db)
+    this.capturePolicies = new CapturePolicyStore(db)
   }
 
   /** Path of the database file, undefined for an in-memory database (tests). */

@@ -307,4 +307,21 @@ export const MIGRATIONS: readonly string[] = [
   ALTER TABLE devices ADD COLUMN status_at INTEGER;
   ALTER TABLE api_tokens ADD COLUMN expires_at INTEGER;
   `,
+  /* 9: capture policies as fleet objects [EF-8.15]: each targets devices by selector; the hub keeps
+        what it last sent each device so a reconnect resends it and a delete withdraws it */ `
+  CREATE TABLE capture_policies (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    selector TEXT NOT NULL,
+    model TEXT,
+    body TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
+  );
+  CREATE TABLE capture_policy_sent (
+    device_id TEXT PRIMARY KEY,
+    policies TEXT NOT NULL,
+    sent_at INTEGER NOT NULL
+  );
+  `,
 ]

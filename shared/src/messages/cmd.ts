@@ -70,9 +70,50 @@ export const DiscardCmd = Type.Object(
   { additionalProperties: false },
 )
 
+/** A rectangle of an image input blanked (set to 0) on the device before a sample leaves it [EF-2.9.5]. */
+export const CaptureRegion = Type.Object(
+  {
+    /** Input tensor name. */
+    input: Type.String({ minLength: 1, maxLength: 256 }),
+    /** Where height and width sit in the 4-d tensor: NCHW (dims 2, 3) or NHWC (dims 1, 2). */
+    layout: Type.Union([Type.Literal('NCHW'), Type.Literal('NHWC')]),
+    /** Left column and top row, in pixels. */
+    x: Type.Integer({ minimum: 0, maximum: 1_000_000 }),
+    y: Type.Integer({ minimum: 0, maximum: 1_000_000 }),
+    width: Type.Integer({ minimum: 1, maximum: 1_000_000 }),
+    height: Type.Integer({ minimum: 1, maximum: 1_000_000 }),
+  },
+  { additionalProperties: false },
+)
+export type CaptureRegion = Static<typeof CaptureRegion>
+
+const InputNames = Type.Array(Type.String({ minLength: 1, maxLength: 256 }), { maxItems: 64 })
+
+/** The privacy filter the agent runs on a capture before it is queued [EF-2.9.5]. */
+export const CapturePrivacy = Type.Object(
+  {
+    /** Inputs left out of the sample. */
+    dropInputs: Type.Optional(InputNames),
+    /** Inputs replaced by HMAC-SHA256(hashKey, dtype, dims, bytes) in hex. */
+    hashInputs: Type.Optional(InputNames),
+    /** Key of the input hashes (hex, set by the hub per policy): equal inputs hash alike within a policy. */
+    hashKey: Type.Optional(Type.String({ pattern: '^[0-9a-f]{32,128}$' })),
+    /** Rectangles blanked in image inputs. */
+    blankRegions: Type.Optional(Type.Array(CaptureRegion, { maxItems: 32 })),
+    /** Inputs that carry audio, besides those whose name says so (audio, wav, pcm, speech, waveform, mic). */
+    audioInputs: Type.Optional(InputNames),
+    /** Audio inputs leave the device only when true. */
+    allowAudio: Type.Optional(Type.Boolean()),
+  },
+  { additionalProperties: false },
+)
+export type CapturePrivacy = Static<typeof CapturePrivacy>
+
 /** What the agent captures for retraining, with hard byte caps [EF-2.9.2]. */
 export const CapturePolicy = Type.Object(
   {
+    /** The hub's fleet policy this came from [EF-8.15]; absent for a per-device policy. */
+    policyId: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
     /** Model this policy applies to; omitted = every model without its own policy. */
     model: Type.Optional(Id),
     /** Fraction of requests captured at random (0..1). */
@@ -85,6 +126,8 @@ export const CapturePolicy = Type.Object(
     maxBytesPerHour: Type.Integer({ minimum: 0 }),
     /** Bytes of captured samples waiting in the agent's queue at once. */
     maxBytesOnDisk: Type.Integer({ minimum: 0 }),
+    /** Run on the device before a sample is stored or sent [EF-2.9.5]. */
+    privacy: Type.Optional(CapturePrivacy),
   },
   { additionalProperties: false },
 )

@@ -21,6 +21,22 @@ export const Sample = Type.Object(
     confidence: Type.Optional(Type.Number()),
     inputs: Type.Record(Type.String(), TensorValue),
     outputs: Type.Record(Type.String(), TensorValue),
+    /** What the device's privacy filter did to the inputs [EF-2.9.5]. */
+    privacy: Type.Optional(
+      Type.Object(
+        {
+          /** Inputs left out (named by the policy, audio without allowAudio, or a region that did not fit). */
+          dropped: Type.Optional(Type.Array(Type.String({ maxLength: 256 }), { maxItems: 64 })),
+          /** Inputs replaced by their keyed hash (hex). */
+          hashed: Type.Optional(
+            Type.Record(Type.String({ maxLength: 256 }), Type.String({ pattern: '^[0-9a-f]{64}$' })),
+          ),
+          /** Inputs with blanked regions. */
+          blanked: Type.Optional(Type.Array(Type.String({ maxLength: 256 }), { maxItems: 64 })),
+        },
+        { additionalProperties: false },
+      ),
+    ),
     /** The shadow candidate's outputs, for a disagreement capture. */
     shadow: Type.Optional(
       Type.Object(
