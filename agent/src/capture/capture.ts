@@ -17,7 +17,7 @@ import {
 } from '@edgefleet/shared'
 import type { InferRecord } from '../runtime/host.js'
 import type { Tensor } from '../runtime/session.js'
-import { filterInputs, keptInputNames } from './privacy.js'
+import { filterInputs, filterOutputs, keptInputNames } from './privacy.js'
 
 export interface CaptureDeps {
   deviceId: string
@@ -141,6 +141,9 @@ export class Capture {
     setImmediate(() => {
       // Nothing of the raw inputs outlives this line unless the policy lets it [EF-2.9.5].
       const filtered = filterInputs(rec.inputs, policy.privacy)
+      const kept = filterOutputs(outputs, policy.privacy)
+      const shadowKept = shadow && filterOutputs(shadow.outputs, policy.privacy).outputs
+      const privacy = kept.dropped.length ? { ...filtered.report, droppedOutputs: kept.dropped } : filtered.report
       const sample: Sample = {
         v: PROTOCOL_VERSION,
         deviceId: this.d.deviceId,
@@ -151,9 +154,9 @@ export class Capture {
         reason,
         ...(confidence !== undefined ? { confidence } : {}),
         inputs: encodeAll(filtered.inputs),
-        ...(filtered.report ? { privacy: filtered.report } : {}),
-        outputs: encodeAll(outputs),
-        ...(shadow ? { shadow: { version: shadow.version, outputs: encodeAll(shadow.outputs) } } : {}),
+        ...(privacy ? { privacy } : {}),
+        outputs: encodeAll(kept.outputs),
+        ...(shadow && shadowKept ? { shadow: { version: shadow.version, outputs: encodeAll(shadowKept) } } : {}),
       }
       const payload = sampleCodec.encode(sample)
       const extra = payload.length - floor

@@ -1,6 +1,7 @@
 // The capture privacy filter [EF-2.9.5]: runs on the device, on a copy of a
-// request's inputs, before a sample is encoded, queued or sent. It drops
-// named inputs and audio (unless the policy allows audio), replaces hashed
+// request's inputs and outputs, before a sample is encoded, queued or sent. It
+// drops named inputs and outputs and audio ones (unless the policy allows
+// audio), replaces hashed
 // inputs by a keyed hash, and blanks rectangles of image tensors. It fails
 // closed: an input a region cannot be applied to is dropped, never sent raw.
 import { createHmac } from 'node:crypto'
@@ -108,4 +109,19 @@ export function filterInputs(inputs: Record<string, Tensor>, privacy: CapturePri
     ...(blanked.length ? { blanked } : {}),
   }
   return Object.keys(report).length ? { inputs: out, report } : { inputs: out }
+}
+
+/** Outputs that may leave: not named by `dropOutputs`, not audio unless allowed. */
+export function filterOutputs(
+  outputs: Record<string, Tensor>,
+  privacy: CapturePrivacy | undefined,
+): { outputs: Record<string, Tensor>; dropped: string[] } {
+  const kept: Record<string, Tensor> = {}
+  const dropped: string[] = []
+  for (const [name, tensor] of Object.entries(outputs)) {
+    if (privacy?.dropOutputs?.includes(name) || (privacy?.allowAudio !== true && AUDIO_NAME.test(name)))
+      dropped.push(name)
+    else kept[name] = tensor
+  }
+  return { outputs: kept, dropped }
 }

@@ -3,7 +3,7 @@
 // failing closed when a region cannot be applied.
 import { createHmac } from 'node:crypto'
 import { describe, expect, it } from 'vitest'
-import { filterInputs, keptInputNames } from '../../src/capture/privacy.js'
+import { filterInputs, filterOutputs, keptInputNames } from '../../src/capture/privacy.js'
 import type { Tensor } from '../../src/runtime/session.js'
 
 const KEY = '0123456789abcdef0123456789abcdef'
@@ -90,5 +90,18 @@ describe('capture privacy filter', () => {
     )
     expect(filtered.inputs).toEqual({})
     expect(filtered.report).toEqual({ dropped: ['img'] })
+  })
+})
+
+describe('capture privacy filter on outputs', () => {
+  it('drops outputs the policy names and audio outputs unless audio is allowed', () => {
+    const outputs = { scores: filled([1, 2]), embedding: filled([1, 8]), audio_echo: filled([1, 16]) }
+    expect(Object.keys(filterOutputs(outputs, { dropOutputs: ['embedding'] }).outputs)).toEqual(['scores'])
+    expect(filterOutputs(outputs, { dropOutputs: ['embedding'] }).dropped).toEqual(['embedding', 'audio_echo'])
+    expect(Object.keys(filterOutputs(outputs, { allowAudio: true }).outputs)).toEqual([
+      'scores',
+      'embedding',
+      'audio_echo',
+    ])
   })
 })

@@ -9,6 +9,11 @@ import type { HubStore } from '../store/index.js'
 const invalid = (why: string) => new EdgeFleetError('EF_ERR_CAPTURE_POLICY_INVALID', why)
 const badRegion = (why: string) => new EdgeFleetError('EF_ERR_CAPTURE_REGION_INVALID', why)
 
+/** Output names across every registered version of `model`. */
+function modelOutputs(store: HubStore, model: string): Set<string> {
+  return new Set(store.registry.listVersions(model).flatMap((v) => v.outputs.map((o) => o.name)))
+}
+
 /** Input specs by name across every registered version of `model` (a later version's spec wins). */
 function modelInputs(store: HubStore, model: string): Map<string, TensorSpec[]> {
   const versions = store.registry.listVersions(model)
@@ -51,6 +56,9 @@ export function validateCapturePolicy(store: HubStore, model: string | null, pri
     throw invalid(
       `model ${model} has no input ${JSON.stringify(unknown)} (inputs: ${[...(inputs?.keys() ?? [])].join(', ')})`,
     )
+  const outputs = model === null ? undefined : modelOutputs(store, model)
+  const unknownOutput = outputs ? privacy.dropOutputs?.find((n) => !outputs.has(n)) : undefined
+  if (unknownOutput !== undefined) throw invalid(`model ${model} has no output ${JSON.stringify(unknownOutput)}`)
   for (const r of privacy.blankRegions ?? []) {
     if (dropped.has(r.input) || privacy.hashInputs?.includes(r.input))
       throw invalid(`input ${JSON.stringify(r.input)} is blanked and also dropped or hashed`)

@@ -14,6 +14,7 @@ const POLICY_OPTIONS = {
   'max-bytes-per-hour': { type: 'string' },
   'max-bytes-on-disk': { type: 'string' },
   drop: { type: 'string' },
+  'drop-outputs': { type: 'string' },
   hash: { type: 'string' },
   blank: { type: 'string', multiple: true },
   'audio-inputs': { type: 'string' },
@@ -30,6 +31,7 @@ const POLICY_HELP = `  --selector EXPR          devices, as for rollouts: profil
   --max-bytes-on-disk N    per-device cap on samples waiting in the queue (default 50000000)
 privacy filter, run on the device before anything is stored or sent:
   --drop a,b               inputs left out of samples
+  --drop-outputs a,b       outputs left out of samples (e.g. ones that echo an input)
   --hash a,b               inputs replaced by a keyed hash
   --blank IN:LAYOUT:X,Y,W,H  blank a rectangle of an image input (LAYOUT NCHW or NHWC); repeatable
   --audio-inputs a,b       inputs that carry audio (besides names saying audio, wav, pcm, speech, mic)
@@ -60,6 +62,8 @@ function privacyOf(args: Args): Record<string, unknown> | undefined {
   const drop = args.str('drop')
   const hash = args.str('hash')
   const audio = args.str('audio-inputs')
+  const dropOutputs = args.str('drop-outputs')
+  if (dropOutputs !== undefined) filter.dropOutputs = names(dropOutputs)
   if (drop !== undefined) filter.dropInputs = names(drop)
   if (hash !== undefined) filter.hashInputs = names(hash)
   if (audio !== undefined) filter.audioInputs = names(audio)

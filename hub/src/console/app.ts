@@ -273,6 +273,51 @@ views.rollout = function (main, args) {
   });
 };
 
+// Fleet capture policies [EF-8.15]: list, create (selector, model, rate, caps, privacy filter), delete.
+function capturePrivacy(f) {
+  var list = function (v) { return v.split(',').map(function (x) { return x.trim(); }).filter(Boolean); };
+  var p = {};
+  if (f.drop.value.trim()) p.dropInputs = list(f.drop.value);
+  if (f.hash.value.trim()) p.hashInputs = list(f.hash.value);
+  if (f.dropOutputs.value.trim()) p.dropOutputs = list(f.dropOutputs.value);
+  if (f.blank.value.trim()) p.blankRegions = f.blank.value.split(';').map(function (b) { var m = /^\s*(.+):(NCHW|NHWC):(\d+),(\d+),(\d+),(\d+)\s*$/.exec(b); if (!m) throw new Error('blank region must be INPUT:NCHW|NHWC:X,Y,W,H'); return { input: m[1], layout: m[2], x: +m[3], y: +m[4], width: +m[5], height: +m[6] }; });
+  if (f.allowAudio.checked) p.allowAudio = true;
+  return Object.keys(p).length ? p : undefined;
+}
+function privacyText(p) {
+  if (!p) return '–';
+  var parts = [];
+  if (p.dropInputs) parts.push('drop ' + p.dropInputs.join(','));
+  if (p.hashInputs) parts.push('hash ' + p.hashInputs.join(','));
+  if (p.dropOutputs) parts.push('drop outputs ' + p.dropOutputs.join(','));
+  (p.blankRegions || []).forEach(function (r) { parts.push('blank ' + r.input + ' ' + r.x + ',' + r.y + ' ' + r.width + '×' + r.height); });
+  parts.push(p.allowAudio ? 'audio allowed' : 'no audio');
+  return parts.join('; ');
+}
+views.capture = function (main) {
+  return Promise.all([api('GET', '/api/v1/capture-policies'), api('GET', '/api/v1/models')]).then(function (r) {
+    var list = r[0], models = r[1];
+    main.innerHTML = (canOperate() ? '<h2>New capture policy</h2><form class="inline card" id="capture-create"><label>name<input name="name" size="12"></label><label>selector<input name="selector" placeholder="tag=site=north" size="22" required></label><label>model<select name="model"><option value="">(every model)</option>' + models.items.map(function (m) { return '<option>' + esc(m.name) + '</option>'; }).join('') + '</select></label><label>random<input name="random" value="0.05" size="5"></label><label>confidence below<input name="confidenceBelow" size="5"></label><label>MB/hour<input name="mbHour" value="10" size="4"></label><label>MB on disk<input name="mbDisk" value="50" size="4"></label><label>drop inputs<input name="drop" size="10"></label><label>hash inputs<input name="hash" size="10"></label><label>drop outputs<input name="dropOutputs" size="10"></label><label>blank regions<input name="blank" placeholder="image:NCHW:0,0,64,32" size="20"></label><label><span><input type="checkbox" name="allowAudio"> audio may leave</span></label><button class="primary" id="capture-create-btn">Create policy</button><span id="create-error" class="bad"></span></form>' : '') +
+      '<h2>Capture policies</h2><p>Applied to matching devices now and when they join or reconnect; the privacy filter runs on the device.</p><table id="capture-policies"><thead><tr><th>policy</th><th>selector</th><th>model</th><th>random</th><th>conf. below</th><th>caps (hour / disk)</th><th>privacy</th><th>devices</th><th></th></tr></thead><tbody>' +
+      list.items.map(function (p) { return '<tr data-policy="' + esc(p.id) + '"><td>' + esc(p.name) + '<br><small>' + esc(p.id) + '</small></td><td>' + esc(p.selectorText) + '</td><td>' + esc(p.model || '(all)') + '</td><td>' + fmt(p.random) + '</td><td>' + fmt(p.confidenceBelow) + '</td><td>' + fmt(p.maxBytesPerHour / 1e6, 1) + ' MB / ' + fmt(p.maxBytesOnDisk / 1e6, 1) + ' MB</td><td>' + esc(privacyText(p.privacy)) + '</td><td>' + p.matched + '</td><td>' + (canOperate() ? '<button data-delete="' + esc(p.id) + '">Delete</button>' : '') + '</td></tr>'; }).join('') + '</tbody></table>';
+    document.querySelectorAll('button[data-delete]').forEach(function (b) {
+      b.onclick = function () { api('DELETE', '/api/v1/capture-policies/' + encodeURIComponent(b.dataset.delete)).then(route).catch(function (e) { $('#create-error').textContent = e.message; }); };
+    });
+    var f = $('#capture-create');
+    if (f) f.onsubmit = function (e) {
+      e.preventDefault();
+      try {
+        var body = { selector: f.selector.value, random: Number(f.random.value || 0), maxBytesPerHour: Math.round(Number(f.mbHour.value) * 1e6), maxBytesOnDisk: Math.round(Number(f.mbDisk.value) * 1e6) };
+        if (f.name.value.trim()) body.name = f.name.value.trim();
+        if (f.model.value) body.model = f.model.value;
+        if (f.confidenceBelow.value.trim()) body.confidenceBelow = Number(f.confidenceBelow.value);
+        var privacy = capturePrivacy(f); if (privacy) body.privacy = privacy;
+      } catch (err) { $('#create-error').textContent = err.message; return; }
+      api('POST', '/api/v1/capture-policies', body).then(function () { $('#create-error').textContent = ''; f.reset(); return route(); }).catch(function (err) { $('#create-error').textContent = err.message; });
+    };
+  });
+};
+
 views.deployments = function (main) {
   return api('GET', '/api/v1/deployments?limit=20').then(function (list) {
     var shown = list.items.slice(0, 5);

@@ -11,7 +11,7 @@ export const CONSOLE_HTML = `<!doctype html>
 </head>
 <body>
 <header><h1>EdgeFleet</h1>
-<nav id="nav" hidden><a href="#/fleet">Fleet</a><a href="#/rollouts">Rollouts</a><a href="#/deployments">Deployments</a><a href="#/models">Models</a><a href="#/retraining">Retraining</a><a href="#/telemetry">Telemetry</a></nav>
+<nav id="nav" hidden><a href="#/fleet">Fleet</a><a href="#/rollouts">Rollouts</a><a href="#/deployments">Deployments</a><a href="#/models">Models</a><a href="#/capture">Capture</a><a href="#/retraining">Retraining</a><a href="#/telemetry">Telemetry</a></nav>
 <span id="who"></span><span id="updated"></span></header>
 <main id="main">
 <form id="signin" class="card signin">

@@ -201,6 +201,7 @@ describe('capture policies as fleet objects', () => {
       'EF_ERR_CAPTURE_POLICY_INVALID',
     )
     expectCode(await bad({ privacy: { dropInputs: ['face'] } }), 400, 'EF_ERR_CAPTURE_POLICY_INVALID')
+    expectCode(await bad({ privacy: { dropOutputs: ['embedding'] } }), 400, 'EF_ERR_CAPTURE_POLICY_INVALID')
     expect((await api('GET', '/api/v1/capture-policies')).json()).toEqual({ items: [] })
 
     const ok = await api('POST', '/api/v1/capture-policies', body)

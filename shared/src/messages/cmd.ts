@@ -94,6 +94,8 @@ export const CapturePrivacy = Type.Object(
   {
     /** Inputs left out of the sample. */
     dropInputs: Type.Optional(InputNames),
+    /** Outputs left out of the sample (an output can carry what an input held, e.g. an echo or an embedding). */
+    dropOutputs: Type.Optional(InputNames),
     /** Inputs replaced by HMAC-SHA256(hashKey, dtype, dims, bytes) in hex. */
     hashInputs: Type.Optional(InputNames),
     /** Key of the input hashes (hex, set by the hub per policy): equal inputs hash alike within a policy. */

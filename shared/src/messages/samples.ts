@@ -31,6 +31,8 @@ export const Sample = Type.Object(
           hashed: Type.Optional(
             Type.Record(Type.String({ maxLength: 256 }), Type.String({ pattern: '^[0-9a-f]{64}$' })),
           ),
+          /** Outputs left out (named by the policy, or audio without allowAudio). */
+          droppedOutputs: Type.Optional(Type.Array(Type.String({ maxLength: 256 }), { maxItems: 64 })),
           /** Inputs with blanked regions. */
           blanked: Type.Optional(Type.Array(Type.String({ maxLength: 256 }), { maxItems: 64 })),
         },
