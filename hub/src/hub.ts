@@ -192,11 +192,11 @@ function resolveBase(options: HubOptions): HubBase {
 }
 
 /** TLS on, explicitly or because the listeners leave loopback; plain off loopback only with `insecure` [EF-10.2]. */
-async function resolveTls(b: HubBase): Promise<ServingTls | undefined> {
-  const { tls, insecure, dataDir } = b.options
-  const on = tls === undefined ? !isLoopback(b.host) && !insecure : tls !== false
+async function resolveTls(base: HubBase): Promise<ServingTls | undefined> {
+  const { tls, insecure, dataDir } = base.options
+  const on = tls === undefined ? !isLoopback(base.host) && !insecure : tls !== false
   if (!on) {
-    checkPlainBind(b.host, insecure, b.log)
+    checkPlainBind(base.host, insecure, base.log)
     return undefined
   }
   return resolveServingTls(dataDir, typeof tls === 'object' ? tls : {})
@@ -212,28 +212,28 @@ function openStorage(dataDir: string, parts: HubParts): { store: HubStore; blobs
 
 /** The embedded aedes, unless an external broker URL is configured. */
 async function startBroker(
-  b: HubBase,
+  base: HubBase,
   store: HubStore,
   keys: HubKeys,
   links: LateLinks,
 ): Promise<EmbeddedBroker | undefined> {
-  if (b.options.brokerUrl) return undefined
+  if (base.options.brokerUrl) return undefined
   return startEmbeddedBroker({
-    port: b.tls
-      ? (b.options.mqttsPort ?? defaultHubOptions.mqttsPort)
-      : (b.options.mqttPort ?? defaultHubOptions.mqttPort),
-    host: b.host,
-    ...(b.tls ? { tls: { cert: b.tls.cert, key: b.tls.key, clientCa: b.tls.clientCa } } : {}),
+    port: base.tls
+      ? (base.options.mqttsPort ?? defaultHubOptions.mqttsPort)
+      : (base.options.mqttPort ?? defaultHubOptions.mqttPort),
+    host: base.host,
+    ...(base.tls ? { tls: { cert: base.tls.cert, key: base.tls.key, clientCa: base.tls.clientCa } } : {}),
     hubSecret: keys.hubSecret,
     secretHashOf: (id) => store.devices.secretHash(id),
-    feedTokenId: (token) => store.tokens.lookup(sha256Hex(token), b.now())?.id,
-    log: b.log,
-    ...(b.options.broker ? checkBrokerConfig(b.options.broker) : {}),
+    feedTokenId: (token) => store.tokens.lookup(sha256Hex(token), base.now())?.id,
+    log: base.log,
+    ...(base.options.broker ? checkBrokerConfig(base.options.broker) : {}),
     // Recorded in the device's event log, so operators see why it slowed down [EF-1.7.5].
     onQuota: (deviceId, code, message) =>
       store.deployments.insertEvent(
-        { v: PROTOCOL_VERSION, deviceId, ts: b.now(), kind: 'rejected', code, message },
-        b.now(),
+        { v: PROTOCOL_VERSION, deviceId, ts: base.now(), kind: 'rejected', code, message },
+        base.now(),
       ),
     ingest: (topic, payload, done) =>
       links.ingest
@@ -258,13 +258,13 @@ function mosquittoSync(options: HubOptions, store: HubStore, keys: HubKeys): () 
 
 /** The hub's services: build, registry, deployment, broadcasts, retraining, and the MQTT handlers' context. */
 function createServices(
-  b: HubBase,
+  base: HubBase,
   storage: { store: HubStore; blobs: BlobStore; keys: HubKeys },
   links: LateLinks,
   parts: HubParts,
 ) {
   const { store, blobs, keys } = storage
-  const { log, now, options } = b
+  const { log, now, options } = base
   const metrics = newMetrics()
   const startedAt = now()
   const publish = (topic: string, payload: Buffer) => {
@@ -274,7 +274,7 @@ function createServices(
   const builder = new Builder({
     store,
     blobs,
-    profiles: b.profiles,
+    profiles: base.profiles,
     keys,
     log,
     now,
@@ -325,7 +325,7 @@ function createServices(
     options.retraining,
   )
   parts.retraining = retraining
-  const healthAlerts = new HealthAlerts({ store, profiles: b.profiles, now })
+  const healthAlerts = new HealthAlerts({ store, profiles: base.profiles, now })
   const ctx: HandlerContext = {
     ingest: retraining.ingest,
     onTelemetry: (batch) => healthAlerts.check(batch.deviceId, batch.to, batch.device),
@@ -379,7 +379,7 @@ async function handleInBroker(broker: EmbeddedBroker, ctx: HandlerContext, links
 
 /** The hub's own MQTT client: publishes commands and chunks; with an external broker it also subscribes. */
 async function connectHubMqtt(
-  b: HubBase,
+  base: HubBase,
   mqttUrl: string,
   keys: HubKeys,
   services: ReturnType<typeof createServices>,
@@ -388,11 +388,11 @@ async function connectHubMqtt(
   const { ctx, retraining } = services
   return HubMqtt.connect({
     // The embedded broker is reached on loopback, trusting the hub's CA (its name need not match: same process).
-    url: broker ? `${broker.url.split(':')[0]}://${connectHost(b.host)}:${broker.port}` : mqttUrl,
-    ...(b.tls?.ca ? { ca: b.tls.ca } : {}),
-    ...(broker && b.tls ? { checkServerIdentity: false } : {}),
+    url: broker ? `${broker.url.split(':')[0]}://${connectHost(base.host)}:${broker.port}` : mqttUrl,
+    ...(base.tls?.ca ? { ca: base.tls.ca } : {}),
+    ...(broker && base.tls ? { checkServerIdentity: false } : {}),
     secret: keys.hubSecret,
-    log: b.log,
+    log: base.log,
     subscribe: !broker,
     onMessage: (t, p) => dispatch(ctx, t, p),
     gate: (next) => retraining.ingest.whenReady(next),
@@ -401,7 +401,7 @@ async function connectHubMqtt(
 
 /** The rollout engine and the HTTP API (and console), listening; resolves with the API's URL. */
 async function startApi(
-  b: HubBase,
+  base: HubBase,
   storage: { store: HubStore; blobs: BlobStore; keys: HubKeys },
   services: ReturnType<typeof createServices>,
   mq: { mqttUrl: string; syncBroker: () => void; broker?: EmbeddedBroker },
@@ -409,7 +409,7 @@ async function startApi(
 ): Promise<{ rollouts: RolloutEngine; api: FastifyInstance; httpUrl: string }> {
   const { store, blobs, keys } = storage
   const { registry, deployer, commands, capturePolicies, distributor, retraining, metrics } = services
-  const { log, now, profiles, options } = b
+  const { log, now, profiles, options } = base
   const rollouts = new RolloutEngine({ store, deployer, commands, profiles, log, now, random: options.random })
   parts.rollouts = rollouts
   registry.rollouts = rollouts // the canary intake policy starts rollouts [EF-9.11]
@@ -432,13 +432,13 @@ async function startApi(
     rollouts,
     retraining,
     auth: options.auth ?? true,
-    ...(b.tls ? { https: { cert: b.tls.cert, key: b.tls.key } } : {}),
-    ...(b.tls ? { deviceTls: deviceTls(b.tls, options.dataDir) } : {}),
+    ...(base.tls ? { https: { cert: base.tls.cert, key: base.tls.key } } : {}),
+    ...(base.tls ? { deviceTls: deviceTls(base.tls, options.dataDir) } : {}),
     brokerClients: () => mq.broker?.aedes.connectedClients,
     brokerLimits: mq.broker?.limits,
   })
   parts.api = api
-  return { rollouts, api, httpUrl: await listenApi(api, b) }
+  return { rollouts, api, httpUrl: await listenApi(api, base) }
 }
 
 /** What `device add` hands out with TLS: the CA to trust, and device certificates on request [EF-10.3]. */
@@ -454,21 +454,21 @@ function deviceTls(tls: ServingTls, dataDir: string) {
 }
 
 /** Binds the API (and console); resolves with the URL it listens at. */
-async function listenApi(api: FastifyInstance, b: HubBase): Promise<string> {
-  const port = b.options.httpPort ?? defaultHubOptions.httpPort
+async function listenApi(api: FastifyInstance, base: HubBase): Promise<string> {
+  const port = base.options.httpPort ?? defaultHubOptions.httpPort
   try {
-    await api.listen({ port, host: b.host })
+    await api.listen({ port, host: base.host })
   } catch (err) {
-    throw listenError(err, 'HTTP API', b.host, port)
+    throw listenError(err, 'HTTP API', base.host, port)
   }
   const addr = api.server.address()
-  return `${b.tls ? 'https' : 'http'}://${b.host}:${typeof addr === 'object' && addr ? addr.port : port}`
+  return `${base.tls ? 'https' : 'http'}://${base.host}:${typeof addr === 'object' && addr ? addr.port : port}`
 }
 
 export async function startHub(options: HubOptions): Promise<Hub> {
-  const b = resolveBase(options)
-  b.tls = await resolveTls(b)
-  const { log, now, profiles } = b
+  const base = resolveBase(options)
+  base.tls = await resolveTls(base)
+  const { log, now, profiles } = base
   // Every device is a socket: take all the descriptors the hard limit allows before listening.
   raiseFdLimit(log)
   const parts: HubParts = {}
@@ -476,20 +476,20 @@ export async function startHub(options: HubOptions): Promise<Hub> {
   try {
     const storage = openStorage(options.dataDir, parts)
     const { store, keys } = storage
-    const broker = await startBroker(b, store, keys, links)
+    const broker = await startBroker(base, store, keys, links)
     parts.broker = broker
     // startBroker starts none exactly when options.brokerUrl names an external one.
     const mqttUrl = defined(broker?.url ?? options.brokerUrl, 'MQTT broker URL')
     const syncBroker = mosquittoSync(options, store, keys)
     syncBroker()
 
-    const services = createServices(b, storage, links, parts)
+    const services = createServices(base, storage, links, parts)
     const { metrics, registry, deployer, distributor, retraining } = services
     if (broker) await handleInBroker(broker, services.ctx, links)
-    links.mqtt = parts.mqtt = await connectHubMqtt(b, mqttUrl, keys, services, broker)
+    links.mqtt = parts.mqtt = await connectHubMqtt(base, mqttUrl, keys, services, broker)
 
     const adminToken = bootstrapAdminToken(store, options.dataDir, now())
-    const { rollouts, api, httpUrl } = await startApi(b, storage, services, { mqttUrl, syncBroker, broker }, parts)
+    const { rollouts, api, httpUrl } = await startApi(base, storage, services, { mqttUrl, syncBroker, broker }, parts)
     links.httpBase = httpUrl
 
     const reconcileMs = options.reconcileMs ?? 30_000
@@ -526,8 +526,8 @@ export async function startHub(options: HubOptions): Promise<Hub> {
       broker,
       mqttUrl,
       httpUrl,
-      ...(b.tls?.caFile ? { caFile: b.tls.caFile } : {}),
-      tls: b.tls,
+      ...(base.tls?.caFile ? { caFile: base.tls.caFile } : {}),
+      tls: base.tls,
       log,
       async close() {
         if (closed) return

@@ -29,40 +29,40 @@ export interface RuntimeServicesDeps extends ModelSourceDeps {
 }
 
 /** Capture, and the shadow runner and manager that feed it disagreements. */
-function createShadowParts(d: RuntimeServicesDeps) {
+function createShadowParts(deps: RuntimeServicesDeps) {
   const capture = new Capture({
-    deviceId: d.deviceId,
-    now: d.now,
-    enqueue: d.enqueueSample,
-    queuedBytes: d.queuedSampleBytes,
-    file: join(d.dataDir, 'capture-policy.json'),
-    random: d.random,
+    deviceId: deps.deviceId,
+    now: deps.now,
+    enqueue: deps.enqueueSample,
+    queuedBytes: deps.queuedSampleBytes,
+    file: join(deps.dataDir, 'capture-policy.json'),
+    random: deps.random,
   })
   const runner = new ShadowRunner({
-    agg: d.agg,
-    random: d.random,
-    workerUrl: d.shadowWorkerUrl,
+    agg: deps.agg,
+    random: deps.random,
+    workerUrl: deps.shadowWorkerUrl,
     // Candidates run on the live model's runtime: a wasm device has no native one [EF-5.6].
-    backend: d.host.backend,
+    backend: deps.host.backend,
     onCompared: (rec, cand, outputs, cmp) => {
       if (!cmp.agree && rec.outputs)
         capture.onDisagreement(rec, cand.manifest.version, outputs, confidenceOf(rec.model.manifest, rec.outputs))
     },
   })
-  const shadow = new ShadowManager({ ...modelSourceOf(d), dir: join(d.dataDir, 'shadow'), runner })
+  const shadow = new ShadowManager({ ...modelSourceOf(deps), dir: join(deps.dataDir, 'shadow'), runner })
   return { capture, runner, shadow }
 }
 
 /** The runtime commands: shadow lifecycle, capture policies, condition overrides [EF-2.3.4-7]. */
 function runtimeCommands(
-  d: RuntimeServicesDeps,
+  deps: RuntimeServicesDeps,
   parts: ReturnType<typeof createShadowParts>,
   conditions: DeviceConditions,
 ) {
   const { capture, shadow } = parts
   const ack = (cmd: CapturePolicyCmd | ConditionsCmd, message: string): EventReport => {
     const ev: EventReport = { cmdId: cmd.id, kind: 'received', message }
-    d.report(ev)
+    deps.report(ev)
     return ev
   }
   return async function handle(cmd: RuntimeCmd): Promise<EventReport> {
@@ -81,22 +81,22 @@ function runtimeCommands(
         )
       case 'conditions': {
         const { network, power, idle } = cmd
-        if (conditions.apply({ network, power, idle })) d.onChange()
+        if (conditions.apply({ network, power, idle })) deps.onChange()
         return ack(cmd, `conditions applied: ${JSON.stringify(conditions.current())}`)
       }
     }
   }
 }
 
-export function createRuntimeServices(d: RuntimeServicesDeps) {
-  const parts = createShadowParts(d)
+export function createRuntimeServices(deps: RuntimeServicesDeps) {
+  const parts = createShadowParts(deps)
   const { capture, runner, shadow } = parts
-  const conditions = new DeviceConditions(d.conditions)
+  const conditions = new DeviceConditions(deps.conditions)
 
   // One observer for the serving path: record, decide, schedule; nothing heavy inline [EF-7.2].
-  d.host.onResult((rec) => {
+  deps.host.onResult((rec) => {
     const confidence = rec.outputs ? confidenceOf(rec.model.manifest, rec.outputs) : undefined
-    d.agg.observe(rec.model.name, rec.model.version, rec.inputs, confidence)
+    deps.agg.observe(rec.model.name, rec.model.version, rec.inputs, confidence)
     if (rec.outputs) {
       runner.observe(rec)
       capture.observe(rec, confidence)
@@ -108,7 +108,7 @@ export function createRuntimeServices(d: RuntimeServicesDeps) {
     runner,
     shadow,
     conditions,
-    handle: runtimeCommands(d, parts, conditions),
+    handle: runtimeCommands(deps, parts, conditions),
     restore: () => shadow.restore(),
     close: () => runner.close(),
   }

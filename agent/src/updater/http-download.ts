@@ -24,16 +24,16 @@ export interface HttpDownloadOptions {
 
 /** One GET (node's http/https rather than fetch: fetch takes no CA of our own without another dependency). */
 function get(url: string, headers: Record<string, string>, o: HttpDownloadOptions, signal: AbortSignal) {
-  const u = new URL(url)
-  const https = u.protocol === 'https:'
+  const parsed = new URL(url)
+  const https = parsed.protocol === 'https:'
   return new Promise<IncomingMessage>((resolve, reject) => {
-    const req = (https ? httpsGet : httpGet)(u, { headers, signal, ...(https ? o.tls : {}) }, resolve)
+    const req = (https ? httpsGet : httpGet)(parsed, { headers, signal, ...(https ? o.tls : {}) }, resolve)
     req.on('error', (err) =>
       reject(
         isUntrustedPeerError(err)
           ? new EdgeFleetError(
               'EF_ERR_TLS_UNTRUSTED_PEER',
-              `${u.origin}: ${err.message}; the hub's certificate does not chain to the configured CA (--ca)`,
+              `${parsed.origin}: ${err.message}; the hub's certificate does not chain to the configured CA (--ca)`,
             )
           : err,
       ),
@@ -44,74 +44,74 @@ function get(url: string, headers: Record<string, string>, o: HttpDownloadOption
 export async function httpDownload(
   manifest: Manifest,
   store: ChunkSink,
-  o: HttpDownloadOptions,
+  options: HttpDownloadOptions,
 ): Promise<DownloadStats> {
   const { chunks } = manifest.artifact
   const offsets = chunkOffsets(chunks)
   const total = manifest.artifact.size
-  const maxRange = o.maxRangeBytes ?? 8 * 1024 * 1024
+  const maxRange = options.maxRangeBytes ?? 8 * 1024 * 1024
   const stats: DownloadStats = { fetched: 0, fetchedBytes: 0, rejected: 0, receivedBytes: 0, duplicates: 0 }
   let have = 0
   // Runs of contiguous missing chunks, each at most maxRange bytes.
   const runs: number[][] = []
   let run: number[] = []
   let runBytes = 0
-  chunks.forEach((c, i) => {
-    if (store.has(c.digest)) {
-      have += c.size
+  chunks.forEach((chunk, index) => {
+    if (store.has(chunk.digest)) {
+      have += chunk.size
       if (run.length) runs.push(run)
       run = []
       runBytes = 0
       return
     }
-    if (run.length && (run[run.length - 1] !== i - 1 || runBytes + c.size > maxRange)) {
+    if (run.length && (run[run.length - 1] !== index - 1 || runBytes + chunk.size > maxRange)) {
       runs.push(run)
       run = []
       runBytes = 0
     }
-    run.push(i)
-    runBytes += c.size
+    run.push(index)
+    runBytes += chunk.size
   })
   if (run.length) runs.push(run)
-  const auth = `Basic ${Buffer.from(`${o.deviceId}:${o.secret}`).toString('base64')}`
-  const signal = AbortSignal.timeout(o.timeoutMs)
+  const auth = `Basic ${Buffer.from(`${options.deviceId}:${options.secret}`).toString('base64')}`
+  const signal = AbortSignal.timeout(options.timeoutMs)
 
   const fetchRun = async (indexes: number[]) => {
     const start = offsets[indexes[0]]
     const last = indexes[indexes.length - 1]
     const end = offsets[last] + chunks[last].size - 1
-    const res = await get(o.url, { authorization: auth, range: `bytes=${start}-${end}` }, o, signal)
+    const res = await get(options.url, { authorization: auth, range: `bytes=${start}-${end}` }, options, signal)
     if (res.statusCode !== 206) {
       res.resume()
       throw new EdgeFleetError('EF_ERR_DOWNLOAD_TIMEOUT', `HTTP ${res.statusCode} for bytes ${start}-${end}`)
     }
-    let k = 0
+    let next = 0
     let buf = Buffer.alloc(0)
     for await (const part of res as AsyncIterable<Buffer>) {
       stats.receivedBytes += part.length
       buf = buf.length ? Buffer.concat([buf, part]) : Buffer.from(part)
-      while (k < indexes.length && buf.length >= chunks[indexes[k]].size) {
-        const ref = chunks[indexes[k]]
+      while (next < indexes.length && buf.length >= chunks[indexes[next]].size) {
+        const ref = chunks[indexes[next]]
         const data = buf.subarray(0, ref.size)
         if (sha256Hex(data) !== ref.digest) {
           stats.rejected++
-          throw new EdgeFleetError('EF_ERR_CHUNK_HASH_MISMATCH', `chunk ${indexes[k]} over HTTP`)
+          throw new EdgeFleetError('EF_ERR_CHUNK_HASH_MISMATCH', `chunk ${indexes[next]} over HTTP`)
         }
         store.put(ref.digest, data)
         stats.fetched++
         stats.fetchedBytes += ref.size
         have += ref.size
-        o.onProgress?.(have, total)
+        options.onProgress?.(have, total)
         buf = buf.subarray(ref.size)
-        k++
+        next++
       }
     }
-    if (k !== indexes.length)
+    if (next !== indexes.length)
       throw new EdgeFleetError('EF_ERR_ARTIFACT_SIZE_MISMATCH', `range ${start}-${end} ended early`)
   }
 
   const queue = [...runs]
-  const workers = Array.from({ length: Math.min(o.concurrency ?? 2, queue.length) }, async () => {
+  const workers = Array.from({ length: Math.min(options.concurrency ?? 2, queue.length) }, async () => {
     for (let r = queue.shift(); r; r = queue.shift()) await fetchRun(r)
   })
   await Promise.all(workers)

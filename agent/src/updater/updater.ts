@@ -66,19 +66,19 @@ export class Updater {
       // Why the active slot is not served, for the report if the other one is.
       let why: EdgeFleetError | undefined
       for (const slot of candidates) {
-        const c = slots.check(model, slot, trust)
-        if (c instanceof EdgeFleetError) {
-          if (slot === act) why = c
+        const checked = slots.check(model, slot, trust)
+        if (checked instanceof EdgeFleetError) {
+          if (slot === act) why = checked
           continue
         }
-        chunks.indexSlot(c.manifest, c.modelPath)
+        chunks.indexSlot(checked.manifest, checked.modelPath)
         if (host.get(model)) continue
         try {
-          const session = await host.open(c.modelPath)
+          const session = await host.open(checked.modelPath)
           if (slot !== act) {
             // A full disk must not stop the start [EF-7.3.1]: serve the fallback from memory; the next start records it.
             try {
-              slots.setActive(model, slot, c.manifest.version)
+              slots.setActive(model, slot, checked.manifest.version)
             } catch {
               /* pointer not written: restore() picks the same fallback again next time */
             }
@@ -86,18 +86,18 @@ export class Updater {
             this.d.report({
               kind: 'rolled_back',
               model,
-              version: c.manifest.version,
+              version: checked.manifest.version,
               code: reason.code,
               message: `active slot ${act ?? '-'} unusable at start (${reason.message}); serving slot ${slot}`,
             })
           }
-          host.activate(c.manifest, slot, session)
+          host.activate(checked.manifest, slot, session)
         } catch (err) {
           if (slot === act) why = new EdgeFleetError('EF_ERR_MODEL_LOAD_FAILED', (err as Error).message)
           this.d.report({
             kind: 'failed',
             model,
-            version: c.manifest.version,
+            version: checked.manifest.version,
             code: 'EF_ERR_MODEL_LOAD_FAILED',
             message: (err as Error).message,
           })
@@ -116,58 +116,61 @@ export class Updater {
 
   private async runDeploy(cmd: DeployCmd): Promise<EventReport> {
     const { slots, chunks, host, report } = this.d
-    const m = cmd.manifest
+    const manifest = cmd.manifest
     const base = {
       cmdId: cmd.id,
       deploymentId: cmd.deploymentId,
-      model: m.model,
-      version: m.version,
-      artifact: m.artifact.digest,
+      model: manifest.model,
+      version: manifest.version,
+      artifact: manifest.artifact.digest,
     }
     const fail = failureReporter(report, base)
     // Refusals first: nothing is downloaded for a command that cannot apply [EF-3.2, EF-4.6].
-    const refusal = manifestRefusal(this.d, m, cmd.manifestSig)
+    const refusal = manifestRefusal(this.d, manifest, cmd.manifestSig)
     if (refusal) return fail('rejected', refusal)
-    const live = host.get(m.model)
-    if (live?.manifest.artifact.digest === m.artifact.digest) {
+    const live = host.get(manifest.model)
+    if (live?.manifest.artifact.digest === manifest.artifact.digest) {
       const ev: EventReport = { ...base, kind: 'activated', message: 'already serving this build' }
       report(ev)
       return ev
     }
-    if (live && compareVersions(m.version, live.version) < 0 && !cmd.rollback) {
-      return fail('rejected', new EdgeFleetError('EF_ERR_DOWNGRADE_REFUSED', `${m.version} < active ${live.version}`))
+    if (live && compareVersions(manifest.version, live.version) < 0 && !cmd.rollback) {
+      return fail(
+        'rejected',
+        new EdgeFleetError('EF_ERR_DOWNGRADE_REFUSED', `${manifest.version} < active ${live.version}`),
+      )
     }
     report({ ...base, kind: 'received' })
     this.d.onStep?.('received')
 
     // The build is written straight into the inactive slot; the serving one is never touched.
-    const slot = slots.stagingSlot(m.model)
-    const dir = slots.dir(m.model, slot)
+    const slot = slots.stagingSlot(manifest.model)
+    const dir = slots.dir(manifest.model, slot)
     let writer: ArtifactWriter
     try {
       // Nothing is touched for a build that cannot fit: the inactive slot keeps the rollback target [EF-4.4].
-      assertSpaceFor(dir, m.artifact.size, this.d.storageMarginBytes ?? DEFAULT_STORAGE_MARGIN_BYTES)
-      if (!ArtifactWriter.resumable(dir, m)) {
+      assertSpaceFor(dir, manifest.artifact.size, this.d.storageMarginBytes ?? DEFAULT_STORAGE_MARGIN_BYTES)
+      if (!ArtifactWriter.resumable(dir, manifest)) {
         // Chunks held only by the slot about to be overwritten are kept loose first.
-        chunks.evacuate(slots.modelPath(m.model, slot), new Set(m.artifact.chunks.map((c) => c.digest)))
-        slots.clear(m.model, slot)
+        chunks.evacuate(slots.modelPath(manifest.model, slot), new Set(manifest.artifact.chunks.map((c) => c.digest)))
+        slots.clear(manifest.model, slot)
       }
-      writer = ArtifactWriter.open(dir, m, chunks)
+      writer = ArtifactWriter.open(dir, manifest, chunks)
     } catch (err) {
-      return this.stopped(fail, base, err, { model: m.model, slot })
+      return this.stopped(fail, base, err, { model: manifest.model, slot })
     }
     this.d.onStep?.('cleared')
     let received: number
     try {
       received = await this.fetchArtifact(cmd, writer, base)
     } catch (err) {
-      return this.stopped(fail, base, err, { model: m.model, slot, writer })
+      return this.stopped(fail, base, err, { model: manifest.model, slot, writer })
     }
     report({
       ...base,
       kind: 'downloaded',
-      bytes: m.artifact.size,
-      totalBytes: m.artifact.size,
+      bytes: manifest.artifact.size,
+      totalBytes: manifest.artifact.size,
       receivedBytes: received,
     })
     this.d.onStep?.('downloaded')
@@ -175,9 +178,9 @@ export class Updater {
     let modelPath: string
     try {
       modelPath = writer.finish()
-      slots.writeManifest(m.model, slot, m, cmd.manifestSig)
+      slots.writeManifest(manifest.model, slot, manifest, cmd.manifestSig)
     } catch (err) {
-      return this.stopped(fail, base, err, { model: m.model, slot, writer })
+      return this.stopped(fail, base, err, { model: manifest.model, slot, writer })
     }
     report({ ...base, kind: 'verified' })
     this.d.onStep?.('verified')
@@ -191,28 +194,28 @@ export class Updater {
     report({ ...base, kind: 'staged' })
     this.d.onStep?.('staged')
     try {
-      await healthCheck((x) => session.run(x), m)
+      await healthCheck((x) => session.run(x), manifest)
     } catch (err) {
       await session.release()
       // Discard the staged build [EF-4.5]: it verifies (signed, right digest), so left in place a
       // restore() fallback would serve it and a rollback would pick it as the "previous" version.
       // Its verified chunks stay in the loose store: a fixed build usually shares most of them.
-      chunks.indexSlot(m, modelPath)
-      chunks.evacuate(modelPath, new Set(m.artifact.chunks.map((c) => c.digest)))
-      slots.clear(m.model, slot)
+      chunks.indexSlot(manifest, modelPath)
+      chunks.evacuate(modelPath, new Set(manifest.artifact.chunks.map((c) => c.digest)))
+      slots.clear(manifest.model, slot)
       return fail('health_failed', healthError(err))
     }
     this.d.onStep?.('healthy')
     try {
-      slots.setActive(m.model, slot, m.version)
+      slots.setActive(manifest.model, slot, manifest.version)
     } catch (err) {
       // The pointer could not be written (disk full): keep serving the old version, try again later.
       await session.release()
-      return this.stopped(fail, base, err, { model: m.model, slot })
+      return this.stopped(fail, base, err, { model: manifest.model, slot })
     }
     this.d.onStep?.('switched')
-    host.activate(m, slot, session)
-    chunks.indexSlot(m, modelPath)
+    host.activate(manifest, slot, session)
+    chunks.indexSlot(manifest, modelPath)
     chunks.prune()
     const ev: EventReport = { ...base, kind: 'activated' }
     report(ev)
@@ -267,7 +270,7 @@ export class Updater {
     base: Omit<EventReport, 'kind'>,
   ): Promise<number> {
     const { report } = this.d
-    const m = cmd.manifest
+    const manifest = cmd.manifest
     let received = 0
     let lastTick = 0
     const onProgress = (bytes: number, total: number) => {
@@ -279,10 +282,12 @@ export class Updater {
     }
     const http = this.d.http
     const httpUrl =
-      http?.prefer && m.artifact.url && cmd.httpBase ? new URL(m.artifact.url, cmd.httpBase).href : undefined
+      http?.prefer && manifest.artifact.url && cmd.httpBase
+        ? new URL(manifest.artifact.url, cmd.httpBase).href
+        : undefined
     if (http && httpUrl) {
       try {
-        const st = await httpDownload(m, writer, {
+        const st = await httpDownload(manifest, writer, {
           url: httpUrl,
           deviceId: http.deviceId,
           secret: http.secret,
@@ -303,7 +308,7 @@ export class Updater {
         })
       }
     }
-    const st = await download(m, writer, this.d.transport, {
+    const st = await download(manifest, writer, this.d.transport, {
       window: this.d.fetchWindow,
       timeoutMs: this.d.downloadTimeoutMs,
       onProgress,

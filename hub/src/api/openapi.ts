@@ -61,18 +61,24 @@ function successResponses(schema: Record<string, unknown>): Record<string, unkno
   )
 }
 
-function operation(r: Recorded): Record<string, unknown> {
-  const path = pathOf(r.url)
-  const errors = documentedErrors({ method: r.method, path, hasBody: r.schema.body !== undefined, role: r.role })
+function operation(route: Recorded): Record<string, unknown> {
+  const path = pathOf(route.url)
+  const errors = documentedErrors({
+    method: route.method,
+    path,
+    hasBody: route.schema.body !== undefined,
+    role: route.role,
+  })
   const op: Record<string, unknown> = {
-    operationId: `${r.method}${path.replace(/[^A-Za-z0-9]+(.)?/g, (_m, c: string | undefined) => (c ?? '').toUpperCase())}`,
-    parameters: [...params(r.schema.params, 'path'), ...params(r.schema.querystring, 'query')],
-    responses: { ...successResponses(r.schema), ...errorResponses(errors) },
+    operationId: `${route.method}${path.replace(/[^A-Za-z0-9]+(.)?/g, (_m, c: string | undefined) => (c ?? '').toUpperCase())}`,
+    parameters: [...params(route.schema.params, 'path'), ...params(route.schema.querystring, 'query')],
+    responses: { ...successResponses(route.schema), ...errorResponses(errors) },
   }
-  if (r.schema.body) op.requestBody = { required: true, content: { 'application/json': { schema: r.schema.body } } }
-  if (r.role !== 'none') {
+  if (route.schema.body)
+    op.requestBody = { required: true, content: { 'application/json': { schema: route.schema.body } } }
+  if (route.role !== 'none') {
     op.security = [{ bearer: [] }]
-    op['x-edgefleet-role'] = r.role
+    op['x-edgefleet-role'] = route.role
   }
   return op
 }

@@ -31,18 +31,18 @@ class Histogram {
 
   render(): string {
     const lines = [`# HELP ${this.name} ${this.help}`, `# TYPE ${this.name} histogram`]
-    for (const s of this.series.values()) {
-      const l = Object.entries(s.labels).map(([k, v]) => `${k}="${escapeLabel(v)}"`)
-      const with_ = (extra?: string) => `{${[...l, ...(extra ? [extra] : [])].join(',')}}`
+    for (const series of this.series.values()) {
+      const labels = Object.entries(series.labels).map(([k, v]) => `${k}="${escapeLabel(v)}"`)
+      const with_ = (extra?: string) => `{${[...labels, ...(extra ? [extra] : [])].join(',')}}`
       let cumulative = 0
       this.bounds.forEach((b, i) => {
-        cumulative += s.counts[i]
+        cumulative += series.counts[i]
         lines.push(`${this.name}_bucket${with_(`le="${b}"`)} ${cumulative}`)
       })
-      cumulative += s.counts[this.bounds.length]
+      cumulative += series.counts[this.bounds.length]
       lines.push(`${this.name}_bucket${with_('le="+Inf"')} ${cumulative}`)
-      const plain = l.length ? with_() : ''
-      lines.push(`${this.name}_sum${plain} ${s.sum}`, `${this.name}_count${plain} ${cumulative}`)
+      const plain = labels.length ? with_() : ''
+      lines.push(`${this.name}_sum${plain} ${series.sum}`, `${this.name}_count${plain} ${cumulative}`)
     }
     return lines.join('\n')
   }

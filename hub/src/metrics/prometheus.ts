@@ -26,9 +26,9 @@ export interface MetricsDeps {
 
 const family = promFamily
 
-function renderMetrics(d: MetricsDeps): string {
-  const dev = d.store.gauges.devicesByProfileAndOnline()
-  const deps = d.store.gauges.deploymentDevicesByState()
+function renderMetrics(deps: MetricsDeps): string {
+  const dev = deps.store.gauges.devicesByProfileAndOnline()
+  const deploymentDevices = deps.store.gauges.deploymentDevicesByState()
   const out = [
     family(
       'edgefleet_devices',
@@ -43,63 +43,63 @@ function renderMetrics(d: MetricsDeps): string {
       'edgefleet_deployment_devices',
       'gauge',
       'Device assignments of all deployments by state.',
-      deps.map((r) => [{ state: r.state }, r.n]),
+      deploymentDevices.map((r) => [{ state: r.state }, r.n]),
     ),
     family(
       'edgefleet_telemetry_batches_total',
       'counter',
       'Telemetry batches stored (rate() of it is the ingest rate).',
-      [[{}, d.store.rolloutTelemetry.batches()]],
+      [[{}, deps.store.rolloutTelemetry.batches()]],
     ),
     family('edgefleet_mqtt_messages_in_total', 'counter', 'MQTT messages the hub received.', [
-      [{}, d.metrics.messagesIn],
+      [{}, deps.metrics.messagesIn],
     ]),
     family(
       'edgefleet_mqtt_dropped_total',
       'counter',
       'MQTT messages dropped, by error code (EF-2.8).',
-      Object.entries(d.metrics.dropped).map(([code, n]) => [{ code }, n]),
+      Object.entries(deps.metrics.dropped).map(([code, n]) => [{ code }, n]),
     ),
     family(
       'edgefleet_telemetry_refused_entries_total',
       'counter',
       'Telemetry model entries dropped because the device was never sent that version (EF-2.6.8).',
-      [[{ code: 'EF_ERR_TELEMETRY_UNKNOWN_VERSION' }, d.store.sentVersions.stats.refusedEntries]],
+      [[{ code: 'EF_ERR_TELEMETRY_UNKNOWN_VERSION' }, deps.store.sentVersions.stats.refusedEntries]],
     ),
     family('edgefleet_telemetry_duplicates_total', 'counter', 'Redelivered telemetry batches and samples ignored.', [
-      [{}, d.metrics.duplicateBatches],
+      [{}, deps.metrics.duplicateBatches],
     ]),
     family(
       'edgefleet_rollouts',
       'gauge',
       'Rollouts by state.',
-      Object.entries(d.store.rollouts.countByState()).map(([state, n]) => [{ state }, n]),
+      Object.entries(deps.store.rollouts.countByState()).map(([state, n]) => [{ state }, n]),
     ),
   ]
-  if (d.ingest) {
-    const s = d.ingest.stats
+  if (deps.ingest) {
+    const ingest = deps.ingest.stats
     out.push(
       family('edgefleet_ingest_transactions_total', 'counter', 'Telemetry/sample transactions committed (EF-9.1).', [
-        [{}, s.flushes],
+        [{}, ingest.flushes],
       ]),
       family(
         'edgefleet_ingest_failed_transactions_total',
         'counter',
         'Telemetry/sample transactions that failed; their records were not acknowledged (EF-9.1.1).',
-        [[{}, s.failedFlushes]],
+        [[{}, ingest.failedFlushes]],
       ),
       family('edgefleet_ingest_queued', 'gauge', 'Telemetry batches and samples waiting for a transaction.', [
-        [{}, d.ingest.queued],
+        [{}, deps.ingest.queued],
       ]),
       family(
         'edgefleet_ingest_writer_restarts_total',
         'counter',
         'Telemetry writer threads started again after one exited.',
-        [[{}, s.writerRestarts]],
+        [[{}, ingest.writerRestarts]],
       ),
     )
   }
-  const clients = d.brokerClients?.()
+  const clients = deps.brokerClients?.()
   if (clients !== undefined)
     out.push(
       family(
@@ -109,9 +109,9 @@ function renderMetrics(d: MetricsDeps): string {
         [[{}, clients]],
       ),
     )
-  if (d.brokerLimits) out.push(...brokerLimitFamilies(d.brokerLimits))
-  if (d.distribution) out.push(...distributionFamilies(d.distribution))
-  const h = d.metrics.histograms
+  if (deps.brokerLimits) out.push(...brokerLimitFamilies(deps.brokerLimits))
+  if (deps.distribution) out.push(...distributionFamilies(deps.distribution))
+  const h = deps.metrics.histograms
   out.push(...[h.apiSeconds, h.ingestSeconds, h.ingestRecords, h.buildSeconds, h.downloadBytes].map((x) => x.render()))
   return out.join('\n') + '\n'
 }
@@ -129,16 +129,16 @@ function distributionFamilies(s: NonNullable<MetricsDeps['distribution']>): stri
   ]
 }
 
-function brokerLimitFamilies(s: BrokerLimitStats): string[] {
+function brokerLimitFamilies(stats: BrokerLimitStats): string[] {
   return [
     family(
       'edgefleet_broker_refused_total',
       'counter',
       'Connections closed, publishes refused and retain flags stripped by the embedded broker, by code (EF-1.7).',
-      Object.entries(s.refusals).map(([code, n]) => [{ code }, n]),
+      Object.entries(stats.refusals).map(([code, n]) => [{ code }, n]),
     ),
     family('edgefleet_broker_throttled_total', 'counter', 'Device publishes delayed for their quota (EF-1.7.5).', [
-      [{}, s.throttled],
+      [{}, stats.throttled],
     ]),
   ]
 }

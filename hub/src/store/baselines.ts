@@ -45,17 +45,17 @@ interface RawBaseline {
   created_at: number
 }
 
-const fromRaw = (r: RawBaseline): Baseline => ({
-  model: r.model,
-  version: r.version,
-  profile: r.profile,
-  source: r.source,
-  fromMs: r.from_ms,
-  toMs: r.to_ms,
-  requests: r.requests,
-  confidence: r.confidence ? (JSON.parse(r.confidence) as number[]) : null,
-  features: JSON.parse(r.features) as Record<string, number[]>,
-  createdAt: r.created_at,
+const fromRaw = (raw: RawBaseline): Baseline => ({
+  model: raw.model,
+  version: raw.version,
+  profile: raw.profile,
+  source: raw.source,
+  fromMs: raw.from_ms,
+  toMs: raw.to_ms,
+  requests: raw.requests,
+  confidence: raw.confidence ? (JSON.parse(raw.confidence) as number[]) : null,
+  features: JSON.parse(raw.features) as Record<string, number[]>,
+  createdAt: raw.created_at,
 })
 
 const PRECEDENCE: Record<BaselineSource, number> = { api: 0, field: 1, build: 2 }
@@ -63,22 +63,22 @@ const PRECEDENCE: Record<BaselineSource, number> = { api: 0, field: 1, build: 2 
 export class BaselineStore {
   constructor(private readonly db: Db) {}
 
-  put(b: Baseline): void {
+  put(baseline: Baseline): void {
     this.db
       .prepare(
         'INSERT OR REPLACE INTO baselines (model, version, profile, source, from_ms, to_ms, requests, confidence, features, created_at) VALUES (?,?,?,?,?,?,?,?,?,?)',
       )
       .run(
-        b.model,
-        b.version,
-        b.profile,
-        b.source,
-        b.fromMs,
-        b.toMs,
-        b.requests,
-        b.confidence ? JSON.stringify(b.confidence) : null,
-        JSON.stringify(b.features),
-        b.createdAt,
+        baseline.model,
+        baseline.version,
+        baseline.profile,
+        baseline.source,
+        baseline.fromMs,
+        baseline.toMs,
+        baseline.requests,
+        baseline.confidence ? JSON.stringify(baseline.confidence) : null,
+        JSON.stringify(baseline.features),
+        baseline.createdAt,
       )
   }
 
@@ -149,14 +149,14 @@ interface RawDrift {
   evaluated_at: number
 }
 
-const driftFromRaw = (r: RawDrift): DriftStateRow => ({
-  model: r.model,
-  version: r.version,
-  profile: r.profile,
-  subject: r.subject,
-  psi: r.psi,
-  count: r.count,
-  baselineSource: r.baseline_source,
-  open: r.open === 1,
-  evaluatedAt: r.evaluated_at,
+const driftFromRaw = (raw: RawDrift): DriftStateRow => ({
+  model: raw.model,
+  version: raw.version,
+  profile: raw.profile,
+  subject: raw.subject,
+  psi: raw.psi,
+  count: raw.count,
+  baselineSource: raw.baseline_source,
+  open: raw.open === 1,
+  evaluatedAt: raw.evaluated_at,
 })

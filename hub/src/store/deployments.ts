@@ -71,17 +71,17 @@ interface RawDD {
   updated_at: number
 }
 
-const ddRow = (r: RawDD): DeploymentDeviceRow => ({
-  deploymentId: r.deployment_id,
-  deviceId: r.device_id,
-  buildId: r.build_id,
-  cmdId: r.cmd_id,
-  state: r.state,
-  bytes: r.bytes,
-  totalBytes: r.total_bytes,
-  code: r.code,
-  message: r.message,
-  updatedAt: r.updated_at,
+const ddRow = (raw: RawDD): DeploymentDeviceRow => ({
+  deploymentId: raw.deployment_id,
+  deviceId: raw.device_id,
+  buildId: raw.build_id,
+  cmdId: raw.cmd_id,
+  state: raw.state,
+  bytes: raw.bytes,
+  totalBytes: raw.total_bytes,
+  code: raw.code,
+  message: raw.message,
+  updatedAt: raw.updated_at,
 })
 
 export class DeploymentStore {
@@ -101,7 +101,7 @@ export class DeploymentStore {
   }
 
   create(
-    d: DeploymentRow,
+    deployment: DeploymentRow,
     devices: {
       deviceId: string
       buildId: number | null
@@ -115,12 +115,28 @@ export class DeploymentStore {
       .transaction(() => {
         this.db
           .prepare('INSERT INTO deployments (id, model, version, target, rollback, created_at) VALUES (?,?,?,?,?,?)')
-          .run(d.id, d.model, d.version, d.target, d.rollback ? 1 : 0, d.createdAt)
+          .run(
+            deployment.id,
+            deployment.model,
+            deployment.version,
+            deployment.target,
+            deployment.rollback ? 1 : 0,
+            deployment.createdAt,
+          )
         const ins = this.prepared(
           'INSERT INTO deployment_devices (deployment_id, device_id, build_id, cmd_id, state, code, message, updated_at) VALUES (?,?,?,?,?,?,?,?)',
         )
         for (const x of devices)
-          ins.run(d.id, x.deviceId, x.buildId, x.cmdId, x.state, x.code ?? null, x.message ?? null, d.createdAt)
+          ins.run(
+            deployment.id,
+            x.deviceId,
+            x.buildId,
+            x.cmdId,
+            x.state,
+            x.code ?? null,
+            x.message ?? null,
+            deployment.createdAt,
+          )
       })
       .immediate()
     for (const x of devices) this.onAssigned(x.deviceId)
@@ -131,16 +147,16 @@ export class DeploymentStore {
   }
 
   get(id: string): DeploymentRow | undefined {
-    const r = this.prepared('SELECT * FROM deployments WHERE id = ?').get(id) as
+    const raw = this.prepared('SELECT * FROM deployments WHERE id = ?').get(id) as
       { id: string; model: string; version: string; target: string; rollback: number; created_at: number } | undefined
     return (
-      r && {
-        id: r.id,
-        model: r.model,
-        version: r.version,
-        target: r.target,
-        rollback: r.rollback === 1,
-        createdAt: r.created_at,
+      raw && {
+        id: raw.id,
+        model: raw.model,
+        version: raw.version,
+        target: raw.target,
+        rollback: raw.rollback === 1,
+        createdAt: raw.created_at,
       }
     )
   }
@@ -307,18 +323,18 @@ export class DeploymentStore {
       message: string | null
       received_bytes: number | null
     }[]
-    return rows.map((r) => ({
+    return rows.map((row) => ({
       v: PROTOCOL_VERSION,
-      deviceId: r.device_id,
-      ts: r.ts,
-      kind: r.kind,
-      ...(r.deployment_id ? { deploymentId: r.deployment_id } : {}),
-      ...(r.cmd_id ? { cmdId: r.cmd_id } : {}),
-      ...(r.model ? { model: r.model } : {}),
-      ...(r.version ? { version: r.version } : {}),
-      ...(r.code ? { code: r.code } : {}),
-      ...(r.message ? { message: r.message } : {}),
-      ...(r.received_bytes !== null ? { receivedBytes: r.received_bytes } : {}),
+      deviceId: row.device_id,
+      ts: row.ts,
+      kind: row.kind,
+      ...(row.deployment_id ? { deploymentId: row.deployment_id } : {}),
+      ...(row.cmd_id ? { cmdId: row.cmd_id } : {}),
+      ...(row.model ? { model: row.model } : {}),
+      ...(row.version ? { version: row.version } : {}),
+      ...(row.code ? { code: row.code } : {}),
+      ...(row.message ? { message: row.message } : {}),
+      ...(row.received_bytes !== null ? { receivedBytes: row.received_bytes } : {}),
     }))
   }
 }

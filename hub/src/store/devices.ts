@@ -37,16 +37,16 @@ interface RawDevice {
   status_at: number | null
 }
 
-const toRow = (r: RawDevice): DeviceRow => ({
-  id: r.id,
-  status: r.status,
-  statusAt: r.status_at,
-  profile: r.profile,
-  tags: JSON.parse(r.tags) as Record<string, string>,
-  createdAt: r.created_at,
-  online: r.online === 1,
-  lastSeen: r.last_seen,
-  state: r.state ? (JSON.parse(r.state) as DeviceState) : null,
+const toRow = (raw: RawDevice): DeviceRow => ({
+  id: raw.id,
+  status: raw.status,
+  statusAt: raw.status_at,
+  profile: raw.profile,
+  tags: JSON.parse(raw.tags) as Record<string, string>,
+  createdAt: raw.created_at,
+  online: raw.online === 1,
+  lastSeen: raw.last_seen,
+  state: raw.state ? (JSON.parse(raw.state) as DeviceState) : null,
 })
 
 /** See DeviceStore.fleetMark. */

@@ -50,20 +50,20 @@ interface RawBuild {
 /** A nullable JSON column; the caller says what it holds (the store wrote it). */
 const parseJson = (s: string | null): unknown => (s === null ? null : JSON.parse(s))
 
-const buildRow = (r: RawBuild): BuildRow => ({
-  id: r.id,
-  model: r.model,
-  version: r.version,
-  profile: r.profile,
-  status: r.status,
-  precision: r.precision,
-  artifact: r.artifact,
-  manifest: parseJson(r.manifest) as Manifest | null,
-  manifestSig: r.manifest_sig,
-  report: parseJson(r.report) as Record<string, unknown> | null,
-  errorCode: r.error_code,
-  error: r.error,
-  createdAt: r.created_at,
+const buildRow = (raw: RawBuild): BuildRow => ({
+  id: raw.id,
+  model: raw.model,
+  version: raw.version,
+  profile: raw.profile,
+  status: raw.status,
+  precision: raw.precision,
+  artifact: raw.artifact,
+  manifest: parseJson(raw.manifest) as Manifest | null,
+  manifestSig: raw.manifest_sig,
+  report: parseJson(raw.report) as Record<string, unknown> | null,
+  errorCode: raw.error_code,
+  error: raw.error,
+  createdAt: raw.created_at,
 })
 
 interface RawVersion {
@@ -79,41 +79,43 @@ interface RawVersion {
   created_at: number
 }
 
-const versionRow = (r: RawVersion): VersionRow => ({
-  model: r.model,
-  version: r.version,
-  digest: r.digest,
-  size: r.size,
-  inputs: JSON.parse(r.inputs) as TensorSpec[],
-  outputs: JSON.parse(r.outputs) as TensorSpec[],
-  options: JSON.parse(r.options) as Record<string, unknown>,
-  parent: r.parent,
-  runId: r.run_id,
-  createdAt: r.created_at,
+const versionRow = (raw: RawVersion): VersionRow => ({
+  model: raw.model,
+  version: raw.version,
+  digest: raw.digest,
+  size: raw.size,
+  inputs: JSON.parse(raw.inputs) as TensorSpec[],
+  outputs: JSON.parse(raw.outputs) as TensorSpec[],
+  options: JSON.parse(raw.options) as Record<string, unknown>,
+  parent: raw.parent,
+  runId: raw.run_id,
+  createdAt: raw.created_at,
 })
 
 export class RegistryStore {
   constructor(private readonly db: Db) {}
 
-  insertVersion(v: VersionRow): void {
+  insertVersion(version: VersionRow): void {
     this.db
       .transaction(() => {
-        this.db.prepare('INSERT OR IGNORE INTO models (name, created_at) VALUES (?, ?)').run(v.model, v.createdAt)
+        this.db
+          .prepare('INSERT OR IGNORE INTO models (name, created_at) VALUES (?, ?)')
+          .run(version.model, version.createdAt)
         this.db
           .prepare(
             'INSERT INTO versions (model, version, digest, size, inputs, outputs, options, parent, run_id, created_at) VALUES (?,?,?,?,?,?,?,?,?,?)',
           )
           .run(
-            v.model,
-            v.version,
-            v.digest,
-            v.size,
-            JSON.stringify(v.inputs),
-            JSON.stringify(v.outputs),
-            JSON.stringify(v.options),
-            v.parent,
-            v.runId,
-            v.createdAt,
+            version.model,
+            version.version,
+            version.digest,
+            version.size,
+            JSON.stringify(version.inputs),
+            JSON.stringify(version.outputs),
+            JSON.stringify(version.options),
+            version.parent,
+            version.runId,
+            version.createdAt,
           )
       })
       .immediate()
@@ -151,7 +153,7 @@ export class RegistryStore {
   }
 
   /** Replaces the build of (model, version, profile): a rebuild supersedes a failed one. */
-  upsertBuild(b: Omit<BuildRow, 'id'>): BuildRow {
+  upsertBuild(build: Omit<BuildRow, 'id'>): BuildRow {
     this.db
       .prepare(
         `INSERT INTO builds (model, version, profile, status, precision, artifact, manifest, manifest_sig, report, error_code, error, created_at)
@@ -161,20 +163,23 @@ export class RegistryStore {
            error=excluded.error, created_at=excluded.created_at`,
       )
       .run(
-        b.model,
-        b.version,
-        b.profile,
-        b.status,
-        b.precision,
-        b.artifact,
-        b.manifest ? JSON.stringify(b.manifest) : null,
-        b.manifestSig,
-        b.report ? JSON.stringify(b.report) : null,
-        b.errorCode,
-        b.error,
-        b.createdAt,
+        build.model,
+        build.version,
+        build.profile,
+        build.status,
+        build.precision,
+        build.artifact,
+        build.manifest ? JSON.stringify(build.manifest) : null,
+        build.manifestSig,
+        build.report ? JSON.stringify(build.report) : null,
+        build.errorCode,
+        build.error,
+        build.createdAt,
       )
-    return defined(this.getBuild(b.model, b.version, b.profile), `build ${b.model}@${b.version} for ${b.profile}`)
+    return defined(
+      this.getBuild(build.model, build.version, build.profile),
+      `build ${build.model}@${build.version} for ${build.profile}`,
+    )
   }
 
   getBuild(model: string, version: string, profile: string): BuildRow | undefined {

@@ -63,7 +63,7 @@ export class RolloutTelemetry {
       parts: [],
     }
     const seen = new Set<string>()
-    for (const r of this.rowsStmt.iterate(model, version, since, until) as Iterable<{
+    for (const row of this.rowsStmt.iterate(model, version, since, until) as Iterable<{
       device_id: string
       ts_to: number
       requests: number
@@ -71,16 +71,16 @@ export class RolloutTelemetry {
       latency: string
       confidence: string | null
     }>) {
-      if (!accept(r.device_id)) continue
-      seen.add(r.device_id)
+      if (!accept(row.device_id)) continue
+      seen.add(row.device_id)
       const part: CohortPart = {
-        deviceId: r.device_id,
-        ts: r.ts_to,
-        requests: r.requests,
-        errors: r.errors,
-        latency: addCounts(emptyLatencyCounts(), JSON.parse(r.latency) as number[]),
-        confidence: r.confidence
-          ? addCounts(emptyConfidenceCounts(), JSON.parse(r.confidence) as number[])
+        deviceId: row.device_id,
+        ts: row.ts_to,
+        requests: row.requests,
+        errors: row.errors,
+        latency: addCounts(emptyLatencyCounts(), JSON.parse(row.latency) as number[]),
+        confidence: row.confidence
+          ? addCounts(emptyConfidenceCounts(), JSON.parse(row.confidence) as number[])
           : emptyConfidenceCounts(),
       }
       out.parts.push(part)

@@ -37,16 +37,16 @@ const emptyCounts = (): RollupCounts => ({
 })
 
 /** Adds `b` into `a` (in place). */
-function mergeCounts(a: RollupCounts, b: RollupCounts): RollupCounts {
-  a.batches += b.batches
-  a.requests += b.requests
-  a.errors += b.errors
-  addCounts(a.latency, b.latency)
-  a.latencySumMs += b.latencySumMs
-  if (b.confidence) addCounts((a.confidence ??= emptyConfidenceCounts()), b.confidence)
-  for (const [name, sketch] of Object.entries(b.features))
-    addCounts((a.features[name] ??= emptyFeatureSketch()), sketch)
-  return a
+function mergeCounts(total: RollupCounts, added: RollupCounts): RollupCounts {
+  total.batches += added.batches
+  total.requests += added.requests
+  total.errors += added.errors
+  addCounts(total.latency, added.latency)
+  total.latencySumMs += added.latencySumMs
+  if (added.confidence) addCounts((total.confidence ??= emptyConfidenceCounts()), added.confidence)
+  for (const [name, sketch] of Object.entries(added.features))
+    addCounts((total.features[name] ??= emptyFeatureSketch()), sketch)
+  return total
 }
 
 /** In-memory accumulation of one flush: one entry per rollup key. */
@@ -58,20 +58,20 @@ export class RollupAcc {
   /** Adds a newly stored batch of a device of `profile` [EF-9.2]. */
   add(b: TelemetryBatch, profile: string): void {
     const bucket = Math.floor(b.to / this.bucketMs) * this.bucketMs
-    for (const m of b.models) {
-      const key = `${m.model}\u0000${m.version}\u0000${profile}\u0000${bucket}`
-      let r = this.rows.get(key)
-      if (!r) {
-        r = { model: m.model, version: m.version, profile, bucket, ...emptyCounts() }
-        this.rows.set(key, r)
+    for (const model of b.models) {
+      const key = `${model.model}\u0000${model.version}\u0000${profile}\u0000${bucket}`
+      let row = this.rows.get(key)
+      if (!row) {
+        row = { model: model.model, version: model.version, profile, bucket, ...emptyCounts() }
+        this.rows.set(key, row)
       }
-      r.batches++
-      r.requests += m.requests
-      r.errors += m.errors
-      addCounts(r.latency, m.latency)
-      r.latencySumMs += m.latencySumMs
-      if (m.confidence) addCounts((r.confidence ??= emptyConfidenceCounts()), m.confidence)
-      for (const f of m.features ?? []) addCounts((r.features[f.input] ??= emptyFeatureSketch()), f.sketch)
+      row.batches++
+      row.requests += model.requests
+      row.errors += model.errors
+      addCounts(row.latency, model.latency)
+      row.latencySumMs += model.latencySumMs
+      if (model.confidence) addCounts((row.confidence ??= emptyConfidenceCounts()), model.confidence)
+      for (const f of model.features ?? []) addCounts((row.features[f.input] ??= emptyFeatureSketch()), f.sketch)
     }
   }
 }
@@ -90,18 +90,18 @@ interface RawRollup {
   features: string | null
 }
 
-const fromRaw = (r: RawRollup): RollupRow => ({
-  model: r.model,
-  version: r.version,
-  profile: r.profile,
-  bucket: r.bucket,
-  batches: r.batches,
-  requests: r.requests,
-  errors: r.errors,
-  latency: JSON.parse(r.latency) as number[],
-  latencySumMs: r.latency_sum_ms,
-  confidence: r.confidence ? (JSON.parse(r.confidence) as number[]) : null,
-  features: r.features ? (JSON.parse(r.features) as Record<string, number[]>) : {},
+const fromRaw = (raw: RawRollup): RollupRow => ({
+  model: raw.model,
+  version: raw.version,
+  profile: raw.profile,
+  bucket: raw.bucket,
+  batches: raw.batches,
+  requests: raw.requests,
+  errors: raw.errors,
+  latency: JSON.parse(raw.latency) as number[],
+  latencySumMs: raw.latency_sum_ms,
+  confidence: raw.confidence ? (JSON.parse(raw.confidence) as number[]) : null,
+  features: raw.features ? (JSON.parse(raw.features) as Record<string, number[]>) : {},
 })
 
 export class RollupStore {
@@ -125,19 +125,19 @@ export class RollupStore {
   merge(rows: Iterable<RollupRow>): void {
     for (const r of rows) {
       const old = this.getOne.get(r.model, r.version, r.profile, r.bucket) as RawRollup | undefined
-      const m = old ? mergeCounts(fromRaw(old), r) : r
+      const merged = old ? mergeCounts(fromRaw(old), r) : r
       this.put.run(
         r.model,
         r.version,
         r.profile,
         r.bucket,
-        m.batches,
-        m.requests,
-        m.errors,
-        JSON.stringify(m.latency),
-        m.latencySumMs,
-        m.confidence ? JSON.stringify(m.confidence) : null,
-        JSON.stringify(m.features),
+        merged.batches,
+        merged.requests,
+        merged.errors,
+        JSON.stringify(merged.latency),
+        merged.latencySumMs,
+        merged.confidence ? JSON.stringify(merged.confidence) : null,
+        JSON.stringify(merged.features),
       )
     }
   }

@@ -25,16 +25,16 @@ export class SampleStore {
   }
 
   /** Stores a sample once; false when this sample id was already stored (redelivery) [EF-2.9.1]. */
-  ingest(s: Sample, bytes: number, payload: string, now: number): boolean {
+  ingest(sample: Sample, bytes: number, payload: string, now: number): boolean {
     return (
       this.ins.run(
-        s.deviceId,
-        s.sampleId,
-        s.ts,
-        s.model,
-        s.version,
-        s.reason,
-        s.confidence ?? null,
+        sample.deviceId,
+        sample.sampleId,
+        sample.ts,
+        sample.model,
+        sample.version,
+        sample.reason,
+        sample.confidence ?? null,
         bytes,
         payload,
         now,
@@ -77,17 +77,17 @@ export class SampleStore {
       bytes: number
       received_at: number
     }[]
-    const items = rows.map((r) => ({
-      cursor: r.rowid,
-      deviceId: r.device_id,
-      sampleId: r.sample_id,
-      ts: r.ts,
-      model: r.model,
-      version: r.version,
-      reason: r.reason,
-      confidence: r.confidence,
-      bytes: r.bytes,
-      receivedAt: r.received_at,
+    const items = rows.map((row) => ({
+      cursor: row.rowid,
+      deviceId: row.device_id,
+      sampleId: row.sample_id,
+      ts: row.ts,
+      model: row.model,
+      version: row.version,
+      reason: row.reason,
+      confidence: row.confidence,
+      bytes: row.bytes,
+      receivedAt: row.received_at,
     }))
     return { items, next: rows.length === limit ? rows[rows.length - 1].rowid : null }
   }

@@ -46,16 +46,16 @@ export class SentVersions {
    * not yet reported since the device's set was loaded (the caller records an event).
    */
   check(deviceId: string, model: string, version: string, now: number): SentVerdict {
-    let e = this.byDevice.get(deviceId)
-    if (e?.keys.get(model)?.has(version)) return 'sent'
-    if (!e || now - e.loadedAt >= this.options.missRefreshMs) {
-      e = this.load(deviceId, now)
-      if (e.keys.get(model)?.has(version)) return 'sent'
+    let entry = this.byDevice.get(deviceId)
+    if (entry?.keys.get(model)?.has(version)) return 'sent'
+    if (!entry || now - entry.loadedAt >= this.options.missRefreshMs) {
+      entry = this.load(deviceId, now)
+      if (entry.keys.get(model)?.has(version)) return 'sent'
     }
     this.stats.refusedEntries++
     const key = `${model}@${version}`
-    if (e.reported.has(key)) return 'refused'
-    e.reported.add(key)
+    if (entry.reported.has(key)) return 'refused'
+    entry.reported.add(key)
     return 'refused-first'
   }
 

@@ -25,12 +25,12 @@ export interface FleetSummary {
 export class ConsoleQueries {
   constructor(private readonly db: Db) {}
 
-  series(q: { model: string; deviceId?: string; sinceMs: number; bucketMs: number }): SeriesPoint[] {
+  series(query: { model: string; deviceId?: string; sinceMs: number; bucketMs: number }): SeriesPoint[] {
     const rows = this.db
       .prepare(
         'SELECT ts_to, version, requests, errors, latency, confidence FROM telemetry WHERE model = ? AND ts_to >= ? AND (? IS NULL OR device_id = ?) ORDER BY ts_to',
       )
-      .iterate(q.model, q.sinceMs, q.deviceId ?? null, q.deviceId ?? null) as Iterable<{
+      .iterate(query.model, query.sinceMs, query.deviceId ?? null, query.deviceId ?? null) as Iterable<{
       ts_to: number
       version: string
       requests: number
@@ -42,26 +42,26 @@ export class ConsoleQueries {
       string,
       { ts: number; version: string; requests: number; errors: number; lat: number[]; conf: number[] }
     >()
-    for (const r of rows) {
-      const ts = Math.floor(r.ts_to / q.bucketMs) * q.bucketMs
-      const key = `${ts}|${r.version}`
-      let a = acc.get(key)
-      if (!a)
+    for (const row of rows) {
+      const ts = Math.floor(row.ts_to / query.bucketMs) * query.bucketMs
+      const key = `${ts}|${row.version}`
+      let point = acc.get(key)
+      if (!point)
         acc.set(
           key,
-          (a = {
+          (point = {
             ts,
-            version: r.version,
+            version: row.version,
             requests: 0,
             errors: 0,
             lat: emptyLatencyCounts(),
             conf: emptyConfidenceCounts(),
           }),
         )
-      a.requests += r.requests
-      a.errors += r.errors
-      addCounts(a.lat, JSON.parse(r.latency) as number[])
-      if (r.confidence) addCounts(a.conf, JSON.parse(r.confidence) as number[])
+      point.requests += row.requests
+      point.errors += row.errors
+      addCounts(point.lat, JSON.parse(row.latency) as number[])
+      if (row.confidence) addCounts(point.conf, JSON.parse(row.confidence) as number[])
     }
     return [...acc.values()].map((a) => ({
       ts: a.ts,

@@ -180,70 +180,70 @@ export class TelemetryStore {
    * and feed records, ready to insert (also in another thread: plain data).
    * Its rollup counts are added to `acc`, the flush's accumulation.
    */
-  prepareBatch(b: TelemetryBatch, acc: RollupAcc): PreparedBatch {
-    const profile = this.profileOf(b.deviceId)
-    acc.add(b, profile)
+  prepareBatch(batch: TelemetryBatch, acc: RollupAcc): PreparedBatch {
+    const profile = this.profileOf(batch.deviceId)
+    acc.add(batch, profile)
     const shadow: unknown[][] = []
     const feed: FeedInput[] = []
-    for (const x of b.shadow ?? []) {
+    for (const shadowSummary of batch.shadow ?? []) {
       shadow.push([
-        b.deviceId,
-        b.batchId,
-        b.to,
-        x.model,
-        x.version,
-        x.candidate,
-        x.runs,
-        x.skipped,
-        x.errors,
-        x.top1Agree,
-        x.maxAbsDiff,
-        x.cosineSum,
-        JSON.stringify(x.latency),
-        x.latencySumMs,
+        batch.deviceId,
+        batch.batchId,
+        batch.to,
+        shadowSummary.model,
+        shadowSummary.version,
+        shadowSummary.candidate,
+        shadowSummary.runs,
+        shadowSummary.skipped,
+        shadowSummary.errors,
+        shadowSummary.top1Agree,
+        shadowSummary.maxAbsDiff,
+        shadowSummary.cosineSum,
+        JSON.stringify(shadowSummary.latency),
+        shadowSummary.latencySumMs,
       ])
-      if (x.top1Agree < x.runs) {
+      if (shadowSummary.top1Agree < shadowSummary.runs) {
         feed.push({
-          model: x.model,
-          version: x.version,
+          model: shadowSummary.model,
+          version: shadowSummary.version,
           kind: 'shadow_disagreement',
           body: {
-            deviceId: b.deviceId,
+            deviceId: batch.deviceId,
             profile,
-            batchId: b.batchId,
-            from: b.from,
-            to: b.to,
-            candidate: x.candidate,
-            runs: x.runs,
-            top1Agree: x.top1Agree,
-            maxAbsDiff: x.maxAbsDiff,
-            meanCosine: x.runs ? x.cosineSum / x.runs : null,
+            batchId: batch.batchId,
+            from: batch.from,
+            to: batch.to,
+            candidate: shadowSummary.candidate,
+            runs: shadowSummary.runs,
+            top1Agree: shadowSummary.top1Agree,
+            maxAbsDiff: shadowSummary.maxAbsDiff,
+            meanCosine: shadowSummary.runs ? shadowSummary.cosineSum / shadowSummary.runs : null,
           },
         })
       }
     }
     return {
       batch: [
-        b.deviceId,
-        b.batchId,
-        b.from,
-        b.to,
-        deviceStatsColumn(b),
-        b.dropped ?? 0,
-        b.drops ? JSON.stringify(b.drops) : null,
+        batch.deviceId,
+        batch.batchId,
+        batch.from,
+        batch.to,
+        deviceStatsColumn(batch),
+        batch.dropped ?? 0,
+        batch.drops ? JSON.stringify(batch.drops) : null,
       ],
-      rows: b.models.map((m) => [
-        b.deviceId,
-        b.batchId,
-        b.to,
-        m.model,
-        m.version,
-        m.requests,
-        m.errors,
-        JSON.stringify(m.latency),
-        m.latencySumMs,
-        m.confidence ? JSON.stringify(m.confidence) : null,
-        m.features ? JSON.stringify(m.features) : null,
+      rows: batch.models.map((model) => [
+        batch.deviceId,
+        batch.batchId,
+        batch.to,
+        model.model,
+        model.version,
+        model.requests,
+        model.errors,
+        JSON.stringify(model.latency),
+        model.latencySumMs,
+        model.confidence ? JSON.stringify(model.confidence) : null,
+        model.features ? JSON.stringify(model.features) : null,
       ]),
       shadow,
       feed,
@@ -257,11 +257,11 @@ export class TelemetryStore {
    * already rolls the whole transaction back (its rollup counts were added to
    * the flush's): the caller checks redeliveries before preparing.
    */
-  writePrepared(f: PreparedFlush, now: number): FlushResult {
+  writePrepared(flush: PreparedFlush, now: number): FlushResult {
     return this.db
       .transaction(() => {
         const out: FlushResult = { batches: 0, duplicateBatches: 0, samples: 0, duplicateSamples: 0, feed: [] }
-        for (const b of f.batches) {
+        for (const b of flush.batches) {
           if (this.insBatch.run(...b.batch, now).changes === 0)
             throw new Error(`batch ${b.batch[1]} of ${b.batch[0]} is stored already`)
           out.batches++
@@ -269,10 +269,10 @@ export class TelemetryStore {
           for (const row of b.shadow) this.insShadow.run(row)
           for (const rec of b.feed) out.feed.push(this.feed.append(rec, now))
         }
-        this.rollups.merge(f.rollups)
-        for (const p of f.samples) {
-          const s = p.sample
-          if (!this.samples.ingest(s, p.bytes, p.payload, now)) {
+        this.rollups.merge(flush.rollups)
+        for (const prepared of flush.samples) {
+          const sample = prepared.sample
+          if (!this.samples.ingest(sample, prepared.bytes, prepared.payload, now)) {
             out.duplicateSamples++
             continue
           }
@@ -280,21 +280,23 @@ export class TelemetryStore {
           out.feed.push(
             this.feed.append(
               {
-                model: s.model,
-                version: s.version,
+                model: sample.model,
+                version: sample.version,
                 kind: 'sample',
                 body: {
-                  deviceId: s.deviceId,
-                  profile: this.profileOf(s.deviceId),
-                  sampleId: s.sampleId,
-                  ts: s.ts,
-                  reason: s.reason,
-                  confidence: s.confidence ?? null,
-                  inputs: tensorMeta(s.inputs),
-                  outputs: tensorMeta(s.outputs),
-                  ...(s.shadow ? { shadow: { version: s.shadow.version, outputs: tensorMeta(s.shadow.outputs) } } : {}),
-                  bytes: p.bytes,
-                  url: sampleUrl(s.deviceId, s.sampleId),
+                  deviceId: sample.deviceId,
+                  profile: this.profileOf(sample.deviceId),
+                  sampleId: sample.sampleId,
+                  ts: sample.ts,
+                  reason: sample.reason,
+                  confidence: sample.confidence ?? null,
+                  inputs: tensorMeta(sample.inputs),
+                  outputs: tensorMeta(sample.outputs),
+                  ...(sample.shadow
+                    ? { shadow: { version: sample.shadow.version, outputs: tensorMeta(sample.shadow.outputs) } }
+                    : {}),
+                  bytes: prepared.bytes,
+                  url: sampleUrl(sample.deviceId, sample.sampleId),
                 },
               },
               now,
@@ -370,12 +372,12 @@ export class TelemetryStore {
       latency: string
     }[]
     const acc = new Map<string, ShadowSummary & { devs: Set<string>; counts: number[]; agree: number; cos: number }>()
-    for (const r of rows) {
-      const key = `${r.model}@${r.version}>${r.candidate}`
-      const a = acc.get(key) ?? {
-        model: r.model,
-        version: r.version,
-        candidate: r.candidate,
+    for (const row of rows) {
+      const key = `${row.model}@${row.version}>${row.candidate}`
+      const summary = acc.get(key) ?? {
+        model: row.model,
+        version: row.version,
+        candidate: row.candidate,
         devices: 0,
         runs: 0,
         skipped: 0,
@@ -390,15 +392,15 @@ export class TelemetryStore {
         agree: 0,
         cos: 0,
       }
-      a.devs.add(r.device_id)
-      a.runs += r.runs
-      a.skipped += r.skipped
-      a.errors += r.errors
-      a.agree += r.top1_agree
-      a.cos += r.cosine_sum
-      a.maxAbsDiff = Math.max(a.maxAbsDiff, r.max_abs_diff)
-      addCounts(a.counts, JSON.parse(r.latency) as number[])
-      acc.set(key, a)
+      summary.devs.add(row.device_id)
+      summary.runs += row.runs
+      summary.skipped += row.skipped
+      summary.errors += row.errors
+      summary.agree += row.top1_agree
+      summary.cos += row.cosine_sum
+      summary.maxAbsDiff = Math.max(summary.maxAbsDiff, row.max_abs_diff)
+      addCounts(summary.counts, JSON.parse(row.latency) as number[])
+      acc.set(key, summary)
     }
     return [...acc.values()].map(({ devs, counts, agree, cos, ...a }) => ({
       ...a,
@@ -466,35 +468,35 @@ export class TelemetryStore {
         sum: number
       }
     >()
-    for (const r of rows) {
-      const key = `${r.model}@${r.version}`
-      const a = acc.get(key) ?? {
-        model: r.model,
-        version: r.version,
+    for (const row of rows) {
+      const key = `${row.model}@${row.version}`
+      const summary = acc.get(key) ?? {
+        model: row.model,
+        version: row.version,
         devices: new Set(),
         requests: 0,
         errors: 0,
         counts: emptyLatencyCounts(),
         sum: 0,
       }
-      a.devices.add(r.device_id)
-      a.requests += r.requests
-      a.errors += r.errors
-      a.sum += r.latency_sum_ms
-      addCounts(a.counts, JSON.parse(r.latency) as number[])
-      acc.set(key, a)
+      summary.devices.add(row.device_id)
+      summary.requests += row.requests
+      summary.errors += row.errors
+      summary.sum += row.latency_sum_ms
+      addCounts(summary.counts, JSON.parse(row.latency) as number[])
+      acc.set(key, summary)
     }
-    return [...acc.values()].map((a) => ({
-      model: a.model,
-      version: a.version,
-      devices: a.devices.size,
-      requests: a.requests,
-      errors: a.errors,
-      p50Ms: histogramQuantile(a.counts, 0.5),
-      p95Ms: histogramQuantile(a.counts, 0.95),
-      p99Ms: histogramQuantile(a.counts, 0.99),
-      meanMs: a.requests > 0 ? a.sum / a.requests : null,
-      overflowRequests: overflowCount(a.counts),
+    return [...acc.values()].map((summary) => ({
+      model: summary.model,
+      version: summary.version,
+      devices: summary.devices.size,
+      requests: summary.requests,
+      errors: summary.errors,
+      p50Ms: histogramQuantile(summary.counts, 0.5),
+      p95Ms: histogramQuantile(summary.counts, 0.95),
+      p99Ms: histogramQuantile(summary.counts, 0.99),
+      meanMs: summary.requests > 0 ? summary.sum / summary.requests : null,
+      overflowRequests: overflowCount(summary.counts),
     }))
   }
 }

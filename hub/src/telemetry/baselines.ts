@@ -62,28 +62,28 @@ export function maybeFreezeFieldBaseline(
   model: string,
   version: string,
   now: number,
-  o: FieldBaselineOptions,
+  options: FieldBaselineOptions,
 ): boolean {
-  const t = store.telemetry
-  if (t.baselines.has(model, version, 'field')) return false
-  const first = t.rollups.firstSeen(model, version)
-  if (first === null || now < first + o.fieldWindowMs) return false
-  const window = t.rollups.window(model, version, first, first + o.fieldWindowMs)
+  const telemetry = store.telemetry
+  if (telemetry.baselines.has(model, version, 'field')) return false
+  const first = telemetry.rollups.firstSeen(model, version)
+  if (first === null || now < first + options.fieldWindowMs) return false
+  const window = telemetry.rollups.window(model, version, first, first + options.fieldWindowMs)
   const all = [...window.values()]
   const star = all.find((w) => w.profile === '*')
-  if (!star || star.requests < o.minRequests) return false
-  for (const w of all) {
-    if (w.profile !== '*' && w.requests < o.minRequests) continue
-    t.baselines.put({
+  if (!star || star.requests < options.minRequests) return false
+  for (const fieldWindow of all) {
+    if (fieldWindow.profile !== '*' && fieldWindow.requests < options.minRequests) continue
+    telemetry.baselines.put({
       model,
       version,
-      profile: w.profile,
+      profile: fieldWindow.profile,
       source: 'field',
       fromMs: first,
-      toMs: first + o.fieldWindowMs,
-      requests: w.requests,
-      confidence: w.confidence,
-      features: w.features,
+      toMs: first + options.fieldWindowMs,
+      requests: fieldWindow.requests,
+      confidence: fieldWindow.confidence,
+      features: fieldWindow.features,
       createdAt: now,
     })
   }
@@ -93,10 +93,10 @@ export function maybeFreezeFieldBaseline(
 /** Checks a posted baseline against the version's inputs and the protocol's bins [EF-9.4]. */
 export function checkPostedBaseline(
   inputs: { name: string }[],
-  b: { confidence?: number[] | null; features?: Record<string, number[]> },
+  baseline: { confidence?: number[] | null; features?: Record<string, number[]> },
 ): void {
   const names = new Set(inputs.map((i) => i.name))
-  for (const [name, sketch] of Object.entries(b.features ?? {})) {
+  for (const [name, sketch] of Object.entries(baseline.features ?? {})) {
     if (!names.has(name))
       throw new EdgeFleetError(
         'EF_ERR_BASELINE_INVALID',
@@ -108,11 +108,11 @@ export function checkPostedBaseline(
         `features.${name}: ${sketch.length} bins, expected ${FEATURE_BUCKETS.length + 1} (FEATURE_BUCKETS + overflow)`,
       )
   }
-  if (b.confidence && b.confidence.length !== CONFIDENCE_BUCKETS.length)
+  if (baseline.confidence && baseline.confidence.length !== CONFIDENCE_BUCKETS.length)
     throw new EdgeFleetError(
       'EF_ERR_BASELINE_INVALID',
-      `confidence: ${b.confidence.length} bins, expected ${CONFIDENCE_BUCKETS.length}`,
+      `confidence: ${baseline.confidence.length} bins, expected ${CONFIDENCE_BUCKETS.length}`,
     )
-  if (!b.confidence && Object.keys(b.features ?? {}).length === 0)
+  if (!baseline.confidence && Object.keys(baseline.features ?? {}).length === 0)
     throw new EdgeFleetError('EF_ERR_BASELINE_INVALID', 'give confidence bins, feature sketches, or both')
 }

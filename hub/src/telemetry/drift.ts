@@ -105,61 +105,61 @@ export class DriftMonitor {
   /** One evaluation of every version with telemetry in the window; returns the values and the drift events appended. */
   evaluate(): { values: DriftValue[]; events: FeedLine[] } {
     const { store, now: clock } = this.deps
-    const o = this.options
+    const options = this.options
     const t0 = performance.now()
     const now = clock()
-    const from = now - o.windowMs
+    const from = now - options.windowMs
     const values: DriftValue[] = []
     const events: FeedLine[] = []
-    const t = store.telemetry
+    const telemetry = store.telemetry
     store.transaction(() => {
-      for (const { model, version } of t.rollups.active(from, now + 1)) {
-        maybeFreezeFieldBaseline(store, model, version, now, o)
-        for (const w of t.rollups.window(model, version, from, now + 1).values()) {
-          if (w.profile === '*') continue
-          const baseline = t.baselines.effective(model, version, w.profile)
-          for (const c of compare(w, baseline)) {
-            const min = c.subject === 'output:confidence' ? o.minOutputCount : o.minInputCount
-            if (c.count < min) continue
-            const prev = t.baselines.driftState(model, version, w.profile, c.subject)
+      for (const { model, version } of telemetry.rollups.active(from, now + 1)) {
+        maybeFreezeFieldBaseline(store, model, version, now, options)
+        for (const window of telemetry.rollups.window(model, version, from, now + 1).values()) {
+          if (window.profile === '*') continue
+          const baseline = telemetry.baselines.effective(model, version, window.profile)
+          for (const comparison of compare(window, baseline)) {
+            const min = comparison.subject === 'output:confidence' ? options.minOutputCount : options.minInputCount
+            if (comparison.count < min) continue
+            const prev = telemetry.baselines.driftState(model, version, window.profile, comparison.subject)
             let open = prev?.open ?? false
-            const { psi } = c
+            const { psi } = comparison
             const alerting = baseline !== undefined && baseline.source !== 'build' && psi !== null
-            if (alerting && !open && psi > o.threshold) {
+            if (alerting && !open && psi > options.threshold) {
               open = true
               events.push(
-                t.feed.append(
+                telemetry.feed.append(
                   {
                     model,
                     version,
                     kind: 'drift',
                     body: {
-                      profile: w.profile,
-                      subject: c.subject,
-                      psi: c.psi,
-                      threshold: o.threshold,
-                      window: { fromMs: from, toMs: now, requests: w.requests, bins: c.actual },
+                      profile: window.profile,
+                      subject: comparison.subject,
+                      psi: comparison.psi,
+                      threshold: options.threshold,
+                      window: { fromMs: from, toMs: now, requests: window.requests, bins: comparison.actual },
                       baseline: {
                         source: baseline.source,
                         fromMs: baseline.fromMs,
                         toMs: baseline.toMs,
-                        bins: c.expected,
+                        bins: comparison.expected,
                       },
                     },
                   },
                   now,
                 ),
               )
-            } else if (open && (c.psi === null || c.psi < o.threshold / 2)) {
+            } else if (open && (comparison.psi === null || comparison.psi < options.threshold / 2)) {
               open = false
             }
-            t.baselines.putDriftState({
+            telemetry.baselines.putDriftState({
               model,
               version,
-              profile: w.profile,
-              subject: c.subject,
-              psi: c.psi,
-              count: c.count,
+              profile: window.profile,
+              subject: comparison.subject,
+              psi: comparison.psi,
+              count: comparison.count,
               baselineSource: baseline?.source ?? null,
               open,
               evaluatedAt: now,
@@ -167,10 +167,10 @@ export class DriftMonitor {
             values.push({
               model,
               version,
-              profile: w.profile,
-              subject: c.subject,
-              psi: c.psi,
-              count: c.count,
+              profile: window.profile,
+              subject: comparison.subject,
+              psi: comparison.psi,
+              count: comparison.count,
               baselineSource: baseline?.source ?? null,
               drifting: open,
             })

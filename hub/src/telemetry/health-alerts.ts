@@ -20,39 +20,43 @@ export interface HealthCheck {
 const MiB = 1024 * 1024
 
 /** The thresholds `stats` breaks (metrics the device did not report are not judged). */
-export function breaches(stats: DeviceStats, t: Thresholds): HealthCheck[] {
+export function breaches(stats: DeviceStats, thresholds: Thresholds): HealthCheck[] {
   const out: HealthCheck[] = []
-  if (t.maxRssMb !== undefined && stats.rssBytes !== undefined && stats.rssBytes > t.maxRssMb * MiB)
+  if (thresholds.maxRssMb !== undefined && stats.rssBytes !== undefined && stats.rssBytes > thresholds.maxRssMb * MiB)
     out.push({
       metric: 'rss',
       value: stats.rssBytes,
-      limit: t.maxRssMb * MiB,
-      text: `agent RSS ${(stats.rssBytes / MiB).toFixed(0)} MiB > ${t.maxRssMb} MiB`,
+      limit: thresholds.maxRssMb * MiB,
+      text: `agent RSS ${(stats.rssBytes / MiB).toFixed(0)} MiB > ${thresholds.maxRssMb} MiB`,
     })
-  if (t.maxCpuLoad !== undefined && stats.cpuLoad !== undefined && stats.cpuLoad > t.maxCpuLoad)
+  if (thresholds.maxCpuLoad !== undefined && stats.cpuLoad !== undefined && stats.cpuLoad > thresholds.maxCpuLoad)
     out.push({
       metric: 'cpuLoad',
       value: stats.cpuLoad,
-      limit: t.maxCpuLoad,
-      text: `load ${stats.cpuLoad} > ${t.maxCpuLoad}`,
+      limit: thresholds.maxCpuLoad,
+      text: `load ${stats.cpuLoad} > ${thresholds.maxCpuLoad}`,
     })
   if (
-    t.minFreeStorageMb !== undefined &&
+    thresholds.minFreeStorageMb !== undefined &&
     stats.freeStorageBytes !== undefined &&
-    stats.freeStorageBytes < t.minFreeStorageMb * MiB
+    stats.freeStorageBytes < thresholds.minFreeStorageMb * MiB
   )
     out.push({
       metric: 'freeStorage',
       value: stats.freeStorageBytes,
-      limit: t.minFreeStorageMb * MiB,
-      text: `free storage ${(stats.freeStorageBytes / MiB).toFixed(0)} MiB < ${t.minFreeStorageMb} MiB`,
+      limit: thresholds.minFreeStorageMb * MiB,
+      text: `free storage ${(stats.freeStorageBytes / MiB).toFixed(0)} MiB < ${thresholds.minFreeStorageMb} MiB`,
     })
-  if (t.maxTemperatureC !== undefined && stats.temperatureC !== undefined && stats.temperatureC > t.maxTemperatureC)
+  if (
+    thresholds.maxTemperatureC !== undefined &&
+    stats.temperatureC !== undefined &&
+    stats.temperatureC > thresholds.maxTemperatureC
+  )
     out.push({
       metric: 'temperature',
       value: stats.temperatureC,
-      limit: t.maxTemperatureC,
-      text: `temperature ${stats.temperatureC} °C > ${t.maxTemperatureC} °C`,
+      limit: thresholds.maxTemperatureC,
+      text: `temperature ${stats.temperatureC} °C > ${thresholds.maxTemperatureC} °C`,
     })
   return out
 }

@@ -142,9 +142,9 @@ export class Ingestor {
    * acknowledged at once and counted; a new one is encoded here, on the
    * caller's thread, and its rollup counts added to its transaction's.
    */
-  pushTelemetry(b: TelemetryBatch, bytes: number, done?: IngestDone): void {
+  pushTelemetry(batch: TelemetryBatch, bytes: number, done?: IngestDone): void {
     if (this.refuse(done)) return
-    const key = batchKey(b.deviceId, b.batchId)
+    const key = batchKey(batch.deviceId, batch.batchId)
     const first = this.pending.get(key)
     if (first) {
       // Sent again before its first copy committed: acknowledged with it.
@@ -153,13 +153,13 @@ export class Ingestor {
       return
     }
     const t = this.deps.store.telemetry
-    if (t.hasBatch(b.deviceId, b.batchId)) {
+    if (t.hasBatch(batch.deviceId, batch.batchId)) {
       this.duplicate()
       done?.()
       return
     }
     const c = this.chunkFor(bytes)
-    c.batches.push(t.prepareBatch(b, c.acc))
+    c.batches.push(t.prepareBatch(batch, c.acc))
     c.keys.push(key)
     this.pending.set(key, c)
     this.added(c, bytes, done)
@@ -188,7 +188,7 @@ export class Ingestor {
   private chunkFor(bytes: number): Chunk {
     const last = this.chunks[this.chunks.length - 1]
     if (last && last.records < this.options.maxRecords && last.bytes + bytes <= this.options.maxBytes) return last
-    const c: Chunk = {
+    const chunk: Chunk = {
       records: 0,
       bytes: 0,
       batches: [],
@@ -197,8 +197,8 @@ export class Ingestor {
       dones: [],
       keys: [],
     }
-    this.chunks.push(c)
-    return c
+    this.chunks.push(chunk)
+    return chunk
   }
 
   private added(c: Chunk, bytes: number, done: IngestDone | undefined): void {
@@ -245,17 +245,17 @@ export class Ingestor {
   }
 
   private async writeNext(): Promise<void> {
-    const c = this.chunks.shift()
-    if (!c) return // run() starts a write only with a chunk queued
-    this.queuedRecords -= c.records
-    this.queuedBytes -= c.bytes
-    let r: FlushResult
+    const chunk = this.chunks.shift()
+    if (!chunk) return // run() starts a write only with a chunk queued
+    this.queuedRecords -= chunk.records
+    this.queuedBytes -= chunk.bytes
+    let result: FlushResult
     const started = performance.now()
     const observe = (ok: boolean) =>
-      this.deps.onTransaction?.({ seconds: (performance.now() - started) / 1000, records: c.records, ok })
+      this.deps.onTransaction?.({ seconds: (performance.now() - started) / 1000, records: chunk.records, ok })
     try {
-      r = await this.writer.write(
-        { batches: c.batches, rollups: [...c.acc.rows.values()], samples: c.samples },
+      result = await this.writer.write(
+        { batches: chunk.batches, rollups: [...chunk.acc.rows.values()], samples: chunk.samples },
         this.deps.now(),
       )
       observe(true)
@@ -263,15 +263,15 @@ export class Ingestor {
       observe(false)
       // The database refused the whole transaction (disk full, closed): nothing was half-written, and
       // nothing is acknowledged: the devices keep these records and send them again [EF-9.1.1].
-      for (const k of c.keys) this.pending.delete(k)
+      for (const k of chunk.keys) this.pending.delete(k)
       this.stats.failedFlushes++
       const cause = err as Error & { code?: string }
       const e = new EdgeFleetError('EF_ERR_INGEST_UNAVAILABLE', `${cause.code ?? 'error'}: ${cause.message}`, { cause })
       this.deps.log.error(
-        { code: e.code, err: e.message, records: c.records },
+        { code: e.code, err: e.message, records: chunk.records },
         'telemetry flush failed; not acknowledged',
       )
-      this.settle(c.dones, e)
+      this.settle(chunk.dones, e)
       if (this.writer.dead && !this.closed) {
         // The writer thread is gone (crashed, out of memory): what it had not committed was refused above; start another.
         this.stats.writerRestarts++
@@ -280,15 +280,15 @@ export class Ingestor {
       }
       return
     }
-    for (const k of c.keys) this.pending.delete(k)
+    for (const k of chunk.keys) this.pending.delete(k)
     this.stats.flushes++
-    this.stats.batches += r.batches
-    this.stats.duplicateBatches += r.duplicateBatches
-    this.stats.samples += r.samples
-    this.stats.duplicateSamples += r.duplicateSamples
-    this.settle(c.dones)
+    this.stats.batches += result.batches
+    this.stats.duplicateBatches += result.duplicateBatches
+    this.stats.samples += result.samples
+    this.stats.duplicateSamples += result.duplicateSamples
+    this.settle(chunk.dones)
     try {
-      this.deps.onFlush?.(r)
+      this.deps.onFlush?.(result)
     } catch (err) {
       this.deps.log.warn({ err: (err as Error).message }, 'after-flush hook failed')
     }

@@ -92,35 +92,35 @@ export class Retention {
     const t0 = performance.now()
     const { retention: del, telemetry } = this.deps.store
     const now = this.deps.now()
-    const o = this.options
+    const options = this.options
     /** Runs one bounded delete until it removes less than a full slice. */
     const drain = (deleteSlice: (limit: number) => number): number => {
       let total = 0
       for (;;) {
-        const n = deleteSlice(o.sliceRows)
+        const n = deleteSlice(options.sliceRows)
         total += n
-        if (n < o.sliceRows) return total
+        if (n < options.sliceRows) return total
       }
     }
-    const raw = now - o.rawDays * DAY_MS
-    const rollupCut = now - o.rollupDays * DAY_MS
+    const raw = now - options.rawDays * DAY_MS
+    const rollupCut = now - options.rollupDays * DAY_MS
     const report: RetentionReport = {
       telemetry: 0,
       shadow: drain((limit) => del.shadow(raw, limit)),
       // Batch ids live as long as rollups: a late resend of a batch whose rows are gone must still be
       // recognised, or it would be counted into its rollup a second time [EF-9.1].
       batches: drain((limit) => del.batches(rollupCut, limit)),
-      samples: drain((limit) => del.samples(now - o.sampleDays * DAY_MS, limit)),
+      samples: drain((limit) => del.samples(now - options.sampleDays * DAY_MS, limit)),
       rollups: drain((limit) => del.rollups(rollupCut, limit)),
       events:
-        drain((limit) => del.events(now - o.eventDays * DAY_MS, limit)) +
-        drain((limit) => del.eventsBeyond(o.eventMaxRows, limit)),
+        drain((limit) => del.events(now - options.eventDays * DAY_MS, limit)) +
+        drain((limit) => del.eventsBeyond(options.eventMaxRows, limit)),
       feed: 0,
       ms: 0,
     }
     for (const v of del.rawVersions()) report.telemetry += drain((limit) => del.raw(v.model, v.version, raw, limit))
     for (;;) {
-      const n = telemetry.feed.prune(now - o.feedDays * DAY_MS, o.sliceRows)
+      const n = telemetry.feed.prune(now - options.feedDays * DAY_MS, options.sliceRows)
       report.feed += n
       if (n === 0) break
     }

@@ -17,22 +17,22 @@ const store = new TelemetryStore(db)
 if (!parentPort) throw new Error('this module runs as a worker thread (new Worker), not on its own')
 const port = parentPort
 
-port.on('message', (m: WriteRequest | { id: 0; close: true }) => {
-  if ('close' in m) {
+port.on('message', (message: WriteRequest | { id: 0; close: true }) => {
+  if ('close' in message) {
     db.close()
     port.close()
     return
   }
   try {
-    const samples = decodeSamples(unpackSamples(m.samples, m.sampleLens))
+    const samples = decodeSamples(unpackSamples(message.samples, message.sampleLens))
     port.postMessage({
-      id: m.id,
-      result: store.writePrepared({ batches: m.batches, rollups: m.rollups, samples }, m.now),
+      id: message.id,
+      result: store.writePrepared({ batches: message.batches, rollups: message.rollups, samples }, message.now),
     })
   } catch (err) {
     const sqlite = (err as { code?: unknown }).code
     port.postMessage({
-      id: m.id,
+      id: message.id,
       error: {
         message: (err as Error).message,
         code: typeof sqlite === 'string' && sqlite.startsWith('SQLITE') ? sqlite : codeOf(err),

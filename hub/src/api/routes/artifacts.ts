@@ -21,17 +21,17 @@ function deviceFrom(req: FastifyRequest, secretHashOf: (id: string) => string | 
 /** Parses one `bytes=a-b` range (the only form agents send). */
 function parseRange(header: string | undefined, size: number): [number, number] | undefined {
   if (!header) return undefined
-  const m = /^bytes=(\d*)-(\d*)$/.exec(header.trim())
-  if (!m || (m[1] === '' && m[2] === ''))
+  const match = /^bytes=(\d*)-(\d*)$/.exec(header.trim())
+  if (!match || (match[1] === '' && match[2] === ''))
     throw new EdgeFleetError('EF_ERR_HTTP_BAD_REQUEST', `unsupported range ${header}`)
   let start: number
   let end: number
-  if (m[1] === '') {
-    start = Math.max(0, size - Number(m[2]))
+  if (match[1] === '') {
+    start = Math.max(0, size - Number(match[2]))
     end = size - 1
   } else {
-    start = Number(m[1])
-    end = m[2] === '' ? size - 1 : Math.min(Number(m[2]), size - 1)
+    start = Number(match[1])
+    end = match[2] === '' ? size - 1 : Math.min(Number(match[2]), size - 1)
   }
   if (start > end || start >= size) throw new EdgeFleetError('EF_ERR_HTTP_RANGE', `${header} of ${size} bytes`)
   return [start, end]

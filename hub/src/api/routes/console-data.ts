@@ -8,7 +8,7 @@ import { deviceOut } from './devices.js'
 const Num = Type.Union([Type.Number(), Type.Null()])
 
 export const consoleDataRoutes: FastifyPluginAsync<ApiDeps> = async (app, deps) => {
-  const q = deps.store.console
+  const queries = deps.store.console
   app.get(
     '/api/v1/telemetry/series',
     {
@@ -42,7 +42,7 @@ export const consoleDataRoutes: FastifyPluginAsync<ApiDeps> = async (app, deps) 
     async (req) => {
       const p = req.query as { model: string; device?: string; sinceMs?: number; bucketMs: number }
       return {
-        items: q.series({
+        items: queries.series({
           model: p.model,
           deviceId: p.device,
           sinceMs: p.sinceMs ?? deps.now() - 3_600_000,
@@ -69,7 +69,7 @@ export const consoleDataRoutes: FastifyPluginAsync<ApiDeps> = async (app, deps) 
         },
       },
     },
-    async () => q.fleet(),
+    async () => queries.fleet(),
   )
   app.get(
     '/api/v1/fleet/devices',
@@ -88,7 +88,7 @@ export const consoleDataRoutes: FastifyPluginAsync<ApiDeps> = async (app, deps) 
     },
     async (req) => {
       const p = req.query as { limit: number; offset: number; q?: string }
-      const { ids, total } = q.devicePage(p.limit, p.offset, p.q)
+      const { ids, total } = queries.devicePage(p.limit, p.offset, p.q)
       return {
         items: ids
           .map((id) => deps.store.devices.get(id))

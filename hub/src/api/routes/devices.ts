@@ -54,25 +54,25 @@ const DeviceOut = Type.Object({
   agentVersion: Type.Union([Type.String(), Type.Null()]),
 })
 
-export function deviceOut(d: DeviceRow): Static<typeof DeviceOut> {
+export function deviceOut(device: DeviceRow): Static<typeof DeviceOut> {
   return {
-    id: d.id,
-    status: d.status,
-    statusAt: d.statusAt,
-    profile: d.profile,
-    tags: d.tags,
-    online: d.online,
-    lastSeen: d.lastSeen,
-    createdAt: d.createdAt,
-    models: (d.state?.models ?? []).map((m) => ({
+    id: device.id,
+    status: device.status,
+    statusAt: device.statusAt,
+    profile: device.profile,
+    tags: device.tags,
+    online: device.online,
+    lastSeen: device.lastSeen,
+    createdAt: device.createdAt,
+    models: (device.state?.models ?? []).map((m) => ({
       name: m.name,
       version: m.version,
       precision: m.precision,
       slot: m.slot,
     })),
-    apiPort: d.state?.apiPort ?? null,
-    hubKey: d.state?.hubKey ?? null,
-    agentVersion: d.state?.agentVersion ?? null,
+    apiPort: device.state?.apiPort ?? null,
+    hubKey: device.state?.hubKey ?? null,
+    agentVersion: device.state?.agentVersion ?? null,
   }
 }
 

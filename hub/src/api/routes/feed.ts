@@ -61,15 +61,15 @@ export const feedRoutes: FastifyPluginAsync<ApiDeps> = async (app, deps) => {
     '/api/v1/feed',
     { schema: { querystring: FeedQuery, produces: ['application/x-ndjson'] } },
     async (req, res) => {
-      const q = req.query as Static<typeof FeedQuery>
+      const query = req.query as Static<typeof FeedQuery>
       // The first page is read before the answer starts, so an expired cursor is a proper 410 [EF-9.3].
-      let page: FeedLine[] = feed.page({ model: q.model, since: q.since, limit: Math.min(PAGE, q.limit) })
-      let cursor = q.since ?? 0
-      let left = q.follow ? Number.POSITIVE_INFINITY : q.limit
+      let page: FeedLine[] = feed.page({ model: query.model, since: query.since, limit: Math.min(PAGE, query.limit) })
+      let cursor = query.since ?? 0
+      let left = query.follow ? Number.POSITIVE_INFINITY : query.limit
       let closed = false
       // The response's close: the client went away (the request's own close fires once its body is read).
       res.raw.once('close', () => (closed = true))
-      if (q.follow) {
+      if (query.follow) {
         const sock = req.raw.socket
         followSockets.add(sock)
         sock.once('close', () => followSockets.delete(sock))
@@ -89,7 +89,7 @@ export const feedRoutes: FastifyPluginAsync<ApiDeps> = async (app, deps) => {
       }
       async function* body(): AsyncGenerator<string> {
         // A follower learns at once that it is connected and where it stands (headers go out with the first line).
-        if (q.follow && page.length === 0) yield JSON.stringify({ kind: 'heartbeat', cursor }) + '\n'
+        if (query.follow && page.length === 0) yield JSON.stringify({ kind: 'heartbeat', cursor }) + '\n'
         for (;;) {
           if (page.length) {
             let chunk = ''
@@ -100,7 +100,7 @@ export const feedRoutes: FastifyPluginAsync<ApiDeps> = async (app, deps) => {
           }
           if (left <= 0 || closed) return
           if (page.length < Math.min(PAGE, left) || page.length === 0) {
-            if (!q.follow) return
+            if (!query.follow) return
             // Caught up: wait for the next commit or send a heartbeat.
             const woke = await new Promise<boolean>((resolve) => {
               const t = setTimeout(() => done(false), HEARTBEAT_MS)
@@ -118,7 +118,7 @@ export const feedRoutes: FastifyPluginAsync<ApiDeps> = async (app, deps) => {
             if (closed) return
             if (!woke) yield JSON.stringify({ kind: 'heartbeat', cursor }) + '\n'
           }
-          page = feed.page({ model: q.model, since: cursor, limit: Math.min(PAGE, left) })
+          page = feed.page({ model: query.model, since: cursor, limit: Math.min(PAGE, left) })
         }
       }
       res.header('content-type', 'application/x-ndjson; charset=utf-8')
@@ -160,16 +160,16 @@ export const feedRoutes: FastifyPluginAsync<ApiDeps> = async (app, deps) => {
     '/api/v1/labels',
     { schema: { body: LabelBody, response: { 201: Type.Object({ cursor: Type.Integer() }) } } },
     async (req, res) => {
-      const b = req.body as Static<typeof LabelBody>
-      const json = JSON.stringify(b.label ?? null)
+      const body = req.body as Static<typeof LabelBody>
+      const json = JSON.stringify(body.label ?? null)
       if (json.length > 16 * 1024) throw new EdgeFleetError('EF_ERR_MSG_TOO_LARGE', 'a label is at most 16 KiB of JSON')
-      let model = b.model
-      let version = b.version ?? null
-      if (b.sampleId !== undefined || b.deviceId !== undefined) {
-        if (!b.sampleId || !b.deviceId)
+      let model = body.model
+      let version = body.version ?? null
+      if (body.sampleId !== undefined || body.deviceId !== undefined) {
+        if (!body.sampleId || !body.deviceId)
           throw new EdgeFleetError('EF_ERR_HTTP_BAD_REQUEST', 'a sample label needs both deviceId and sampleId')
-        const s = deps.store.telemetry.samples.payloadText(b.deviceId, b.sampleId)
-        if (s === undefined) throw new EdgeFleetError('EF_ERR_SAMPLE_NOT_FOUND', `${b.deviceId}/${b.sampleId}`)
+        const s = deps.store.telemetry.samples.payloadText(body.deviceId, body.sampleId)
+        if (s === undefined) throw new EdgeFleetError('EF_ERR_SAMPLE_NOT_FOUND', `${body.deviceId}/${body.sampleId}`)
         const parsed = JSON.parse(s) as Sample
         model = parsed.model
         version = parsed.version
@@ -185,11 +185,11 @@ export const feedRoutes: FastifyPluginAsync<ApiDeps> = async (app, deps) => {
           version,
           kind: 'label',
           body: {
-            deviceId: b.deviceId ?? null,
-            sampleId: b.sampleId ?? null,
-            ts: b.ts ?? deps.now(),
-            label: b.label ?? null,
-            source: b.source,
+            deviceId: body.deviceId ?? null,
+            sampleId: body.sampleId ?? null,
+            ts: body.ts ?? deps.now(),
+            label: body.label ?? null,
+            source: body.source,
             by: req.principal?.name ?? null,
           },
         },

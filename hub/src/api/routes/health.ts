@@ -63,19 +63,19 @@ const HOUR_MS = 3_600_000
 
 /** Count, quantiles and ten equal-width bins of the values. */
 export function distribution(values: number[]): Static<typeof Distribution> {
-  const v = values.filter(Number.isFinite).sort((a, b) => a - b)
-  if (v.length === 0) return { n: 0, min: null, p50: null, p95: null, max: null, bins: [] }
-  const q = (p: number) => v[Math.min(v.length - 1, Math.floor(p * v.length))]
-  const lo = v[0]
-  const hi = v[v.length - 1]
+  const sorted = values.filter(Number.isFinite).sort((a, b) => a - b)
+  if (sorted.length === 0) return { n: 0, min: null, p50: null, p95: null, max: null, bins: [] }
+  const quantile = (p: number) => sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]
+  const lo = sorted[0]
+  const hi = sorted[sorted.length - 1]
   const width = (hi - lo) / 10 || 1
   const bins = Array.from({ length: hi === lo ? 1 : 10 }, (_, i) => ({
     lo: lo + i * width,
     hi: lo + (i + 1) * width,
     n: 0,
   }))
-  for (const x of v) bins[Math.min(bins.length - 1, Math.floor((x - lo) / width))].n++
-  return { n: v.length, min: lo, p50: q(0.5), p95: q(0.95), max: hi, bins }
+  for (const x of sorted) bins[Math.min(bins.length - 1, Math.floor((x - lo) / width))].n++
+  return { n: sorted.length, min: lo, p50: quantile(0.5), p95: quantile(0.95), max: hi, bins }
 }
 
 /**
@@ -118,24 +118,28 @@ export const healthRoutes: FastifyPluginAsync<ApiDeps> = async (app, deps) => {
     },
     async (req) => {
       const { id } = req.params as { id: string }
-      const q = req.query as { sinceMs?: number; limit: number }
-      const d = deps.store.devices.get(id)
-      if (!d) throw new EdgeFleetError('EF_ERR_DEVICE_NOT_FOUND', id)
+      const query = req.query as { sinceMs?: number; limit: number }
+      const device = deps.store.devices.get(id)
+      if (!device) throw new EdgeFleetError('EF_ERR_DEVICE_NOT_FOUND', id)
       const latest = deps.store.health.latest(id)
-      const thresholds = deps.profiles.get(d.profile)?.health ?? null
+      const thresholds = deps.profiles.get(device.profile)?.health ?? null
       return {
         deviceId: id,
-        profile: d.profile,
-        online: d.online,
-        lastSeen: d.lastSeen,
-        agentVersion: d.state?.agentVersion ?? null,
-        conditions: { network: d.state?.network ?? null, power: d.state?.power ?? null, idle: d.state?.idle ?? null },
-        providers: providersOf(d.state?.models, latest?.providers),
+        profile: device.profile,
+        online: device.online,
+        lastSeen: device.lastSeen,
+        agentVersion: device.state?.agentVersion ?? null,
+        conditions: {
+          network: device.state?.network ?? null,
+          power: device.state?.power ?? null,
+          idle: device.state?.idle ?? null,
+        },
+        providers: providersOf(device.state?.models, latest?.providers),
         lastTelemetry: latest?.ts ?? null,
         latest: latest ? pointOut(latest) : null,
         thresholds,
         breaches: latest && thresholds ? breaches(latest, thresholds) : [],
-        series: deps.store.health.series(id, q.sinceMs ?? deps.now() - HOUR_MS, q.limit).map(pointOut),
+        series: deps.store.health.series(id, query.sinceMs ?? deps.now() - HOUR_MS, query.limit).map(pointOut),
       }
     },
   )

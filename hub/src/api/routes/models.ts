@@ -68,16 +68,16 @@ const VersionOut = Type.Object({
   createdAt: Type.Integer(),
 })
 
-const buildOut = (b: BuildRow): Static<typeof BuildOut> => ({
-  id: b.id,
-  profile: b.profile,
-  status: b.status,
-  precision: b.precision,
-  artifact: b.artifact,
-  sizeBytes: b.manifest?.artifact.size ?? null,
-  report: b.report,
-  errorCode: b.errorCode,
-  error: b.error,
+const buildOut = (build: BuildRow): Static<typeof BuildOut> => ({
+  id: build.id,
+  profile: build.profile,
+  status: build.status,
+  precision: build.precision,
+  artifact: build.artifact,
+  sizeBytes: build.manifest?.artifact.size ?? null,
+  report: build.report,
+  errorCode: build.errorCode,
+  error: build.error,
 })
 const versionOut = (v: VersionRow): Static<typeof VersionOut> => ({ ...v })
 
@@ -91,13 +91,13 @@ export const modelRoutes: FastifyPluginAsync<ApiDeps> = async (app, deps) => {
       },
     },
     async (req, res) => {
-      const q = req.query as Static<typeof AddQuery>
+      const query = req.query as Static<typeof AddQuery>
       if (!Buffer.isBuffer(req.body))
         throw new EdgeFleetError('EF_ERR_HTTP_BAD_REQUEST', 'send the ONNX file as application/octet-stream')
       let options: Static<typeof VersionOptionsSchema> = {}
-      if (q.options) {
+      if (query.options) {
         try {
-          options = JSON.parse(q.options) as Static<typeof VersionOptionsSchema>
+          options = JSON.parse(query.options) as Static<typeof VersionOptionsSchema>
         } catch {
           throw new EdgeFleetError('EF_ERR_HTTP_BAD_REQUEST', 'options is not JSON')
         }
@@ -108,9 +108,9 @@ export const modelRoutes: FastifyPluginAsync<ApiDeps> = async (app, deps) => {
           )
       }
       let rollout: Record<string, unknown> | undefined
-      if (q.rollout) {
+      if (query.rollout) {
         try {
-          rollout = JSON.parse(q.rollout) as Record<string, unknown>
+          rollout = JSON.parse(query.rollout) as Record<string, unknown>
         } catch {
           throw new EdgeFleetError('EF_ERR_HTTP_BAD_REQUEST', 'rollout is not JSON')
         }
@@ -118,14 +118,14 @@ export const modelRoutes: FastifyPluginAsync<ApiDeps> = async (app, deps) => {
         validateGates(rollout?.gates as Partial<Gates> | undefined)
       }
       const policy =
-        q.policy === 'canary' ? { kind: 'canary' as const, rollout, actor: req.principal?.name ?? null } : undefined
+        query.policy === 'canary' ? { kind: 'canary' as const, rollout, actor: req.principal?.name ?? null } : undefined
       const out = await deps.registry.add({
-        name: q.name,
-        version: q.version,
+        name: query.name,
+        version: query.version,
         bytes: req.body,
         options,
-        parent: q.parent,
-        runId: q.runId,
+        parent: query.parent,
+        runId: query.runId,
         policy,
       })
       const r = out.intake.rollout

@@ -32,7 +32,7 @@ const DriftItem = Type.Object({
 })
 
 export const retrainingRoutes: FastifyPluginAsync<ApiDeps> = async (app, deps) => {
-  const t = deps.store.telemetry
+  const telemetry = deps.store.telemetry
   const retraining = () => {
     if (!deps.retraining) throw new EdgeFleetError('EF_ERR_INTERNAL', 'the retraining loop is not configured')
     return deps.retraining
@@ -54,7 +54,7 @@ export const retrainingRoutes: FastifyPluginAsync<ApiDeps> = async (app, deps) =
     },
     async (req) => {
       const q = req.query as { model?: string; version?: string }
-      return { items: t.baselines.listDrift(q), threshold: deps.retraining?.drift.options.threshold ?? 0.2 }
+      return { items: telemetry.baselines.listDrift(q), threshold: deps.retraining?.drift.options.threshold ?? 0.2 }
     },
   )
 
@@ -78,7 +78,7 @@ export const retrainingRoutes: FastifyPluginAsync<ApiDeps> = async (app, deps) =
   app.get('/api/v1/models/:name/versions/:version/baseline', { schema: { params: VersionParams } }, async (req) => {
     const p = req.params as Static<typeof VersionParams>
     deps.registry.version(p.name, p.version)
-    return { items: t.baselines.list(p.name, p.version) }
+    return { items: telemetry.baselines.list(p.name, p.version) }
   })
 
   app.put(
@@ -86,23 +86,23 @@ export const retrainingRoutes: FastifyPluginAsync<ApiDeps> = async (app, deps) =
     { schema: { params: VersionParams, body: BaselineBody } },
     async (req) => {
       const p = req.params as Static<typeof VersionParams>
-      const b = req.body as Static<typeof BaselineBody>
+      const body = req.body as Static<typeof BaselineBody>
       const v = deps.registry.version(p.name, p.version)
-      checkPostedBaseline(v.inputs, b)
+      checkPostedBaseline(v.inputs, body)
       const sum = (a: readonly number[]) => a.reduce((x, y) => x + y, 0)
       const baseline = {
         model: p.name,
         version: p.version,
-        profile: b.profile,
+        profile: body.profile,
         source: 'api' as const,
         fromMs: null,
         toMs: null,
-        requests: b.requests ?? (b.confidence ? sum(b.confidence) : 0),
-        confidence: b.confidence ?? null,
-        features: b.features ?? {},
+        requests: body.requests ?? (body.confidence ? sum(body.confidence) : 0),
+        confidence: body.confidence ?? null,
+        features: body.features ?? {},
         createdAt: deps.now(),
       }
-      t.baselines.put(baseline)
+      telemetry.baselines.put(baseline)
       return { baseline }
     },
   )
@@ -126,7 +126,7 @@ export const retrainingRoutes: FastifyPluginAsync<ApiDeps> = async (app, deps) =
       const q = req.query as { model: string; version?: string; from?: number; to?: number }
       const to = q.to ?? deps.now() + 1
       const from = q.from ?? to - 24 * 60 * 60_000
-      return { items: t.rollups.rows(q.model, q.version ?? null, from, to).slice(-10_000) }
+      return { items: telemetry.rollups.rows(q.model, q.version ?? null, from, to).slice(-10_000) }
     },
   )
 
@@ -138,7 +138,7 @@ export const retrainingRoutes: FastifyPluginAsync<ApiDeps> = async (app, deps) =
       const model = deps.store.registry.listModels().find((m) => m.name === name)
       if (!model) throw new EdgeFleetError('EF_ERR_MODEL_NOT_FOUND', name)
       const rollouts = deps.store.rollouts.list(10_000, 0).filter((r) => r.model === name)
-      const drift = t.baselines.listDrift({ model: name })
+      const drift = telemetry.baselines.listDrift({ model: name })
       return {
         model: name,
         items: model.versions.map((version) => {
@@ -154,7 +154,7 @@ export const retrainingRoutes: FastifyPluginAsync<ApiDeps> = async (app, deps) =
             rollouts: rollouts
               .filter((r) => r.version === version)
               .map((r) => ({ id: r.id, state: r.state, wave: r.wave, createdAt: r.createdAt })),
-            baselines: t.baselines
+            baselines: telemetry.baselines
               .list(name, version)
               .map((b) => ({ profile: b.profile, source: b.source, requests: b.requests })),
             drifting: drift
@@ -168,19 +168,25 @@ export const retrainingRoutes: FastifyPluginAsync<ApiDeps> = async (app, deps) =
 
   // One summary for the console's "Retraining loop" panel.
   app.get('/api/v1/retraining/status', async () => {
-    const r = deps.retraining
+    const retraining = deps.retraining
     return {
       feed: {
-        last: t.feed.last(),
-        floor: t.feed.floor(),
-        byKind: Object.fromEntries(FEED_KINDS.map((k) => [k, t.feed.count({ kind: k })])),
+        last: telemetry.feed.last(),
+        floor: telemetry.feed.floor(),
+        byKind: Object.fromEntries(FEED_KINDS.map((k) => [k, telemetry.feed.count({ kind: k })])),
       },
-      ingest: r ? { ...r.ingest.stats, queued: r.ingest.queued, options: r.ingest.options } : null,
-      drift: r
-        ? { ...r.drift.stats, options: r.drift.options, open: t.baselines.listDrift().filter((d) => d.open) }
+      ingest: retraining
+        ? { ...retraining.ingest.stats, queued: retraining.ingest.queued, options: retraining.ingest.options }
         : null,
-      live: r ? r.live.stats : null,
-      rollups: t.rollups.count(),
+      drift: retraining
+        ? {
+            ...retraining.drift.stats,
+            options: retraining.drift.options,
+            open: telemetry.baselines.listDrift().filter((d) => d.open),
+          }
+        : null,
+      live: retraining ? retraining.live.stats : null,
+      rollups: telemetry.rollups.count(),
     }
   })
 }

@@ -133,12 +133,12 @@ const Page = {
   offset: Type.Integer({ minimum: 0, default: 0 }),
 }
 
-function rolloutOut(store: HubStore, r: RolloutRow): Static<typeof RolloutOut> {
-  const spec = r.spec as RolloutSpec
+function rolloutOut(store: HubStore, rollout: RolloutRow): Static<typeof RolloutOut> {
+  const spec = rollout.spec as RolloutSpec
   const perWave = new Map<number, Record<string, number>>()
   const totals: Record<string, number> = {}
   let devices = 0
-  for (const c of store.rollouts.waveCounts(r.id)) {
+  for (const c of store.rollouts.waveCounts(rollout.id)) {
     totals[c.status] = (totals[c.status] ?? 0) + c.n
     devices += c.n
     if (c.wave === null) continue
@@ -147,14 +147,14 @@ function rolloutOut(store: HubStore, r: RolloutRow): Static<typeof RolloutOut> {
     perWave.set(c.wave, m)
   }
   return {
-    id: r.id,
-    model: r.model,
-    version: r.version,
-    state: r.state,
-    wave: r.wave,
-    phase: r.phase,
-    soakUntil: r.soakUntil,
-    reason: r.reason,
+    id: rollout.id,
+    model: rollout.model,
+    version: rollout.version,
+    state: rollout.state,
+    wave: rollout.wave,
+    phase: rollout.phase,
+    soakUntil: rollout.soakUntil,
+    reason: rollout.reason,
     selector: spec.selector,
     selectorText: selectorText(spec.selector),
     onFail: spec.onFail,
@@ -173,9 +173,9 @@ function rolloutOut(store: HubStore, r: RolloutRow): Static<typeof RolloutOut> {
     }),
     totals,
     devices,
-    createdBy: r.createdBy,
-    createdAt: r.createdAt,
-    updatedAt: r.updatedAt,
+    createdBy: rollout.createdBy,
+    createdAt: rollout.createdAt,
+    updatedAt: rollout.updatedAt,
   }
 }
 
