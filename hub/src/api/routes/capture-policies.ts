@@ -84,24 +84,24 @@ const PolicyOut = Type.Object({
 /** A change: the policy and how many online devices were sent their new list. */
 const ChangeOut = Type.Object({ policy: PolicyOut, sent: Type.Integer() })
 
-function toOut(p: CapturePolicyView): Static<typeof PolicyOut> {
+function toOut(policy: CapturePolicyView): Static<typeof PolicyOut> {
   // The hash key stays on the hub and the devices: with it, hashed inputs could be confirmed by guessing.
-  const privacy = p.body.privacy ? { ...p.body.privacy, hashKey: undefined } : undefined
+  const privacy = policy.body.privacy ? { ...policy.body.privacy, hashKey: undefined } : undefined
   return {
-    id: p.id,
-    name: p.name,
-    selector: p.selector,
-    selectorText: selectorText(p.selector as Selector),
-    model: p.model,
-    random: p.body.random,
-    ...(p.body.confidenceBelow !== undefined ? { confidenceBelow: p.body.confidenceBelow } : {}),
-    ...(p.body.disagreement !== undefined ? { disagreement: p.body.disagreement } : {}),
-    maxBytesPerHour: p.body.maxBytesPerHour,
-    maxBytesOnDisk: p.body.maxBytesOnDisk,
+    id: policy.id,
+    name: policy.name,
+    selector: policy.selector,
+    selectorText: selectorText(policy.selector as Selector),
+    model: policy.model,
+    random: policy.body.random,
+    ...(policy.body.confidenceBelow !== undefined ? { confidenceBelow: policy.body.confidenceBelow } : {}),
+    ...(policy.body.disagreement !== undefined ? { disagreement: policy.body.disagreement } : {}),
+    maxBytesPerHour: policy.body.maxBytesPerHour,
+    maxBytesOnDisk: policy.body.maxBytesOnDisk,
     ...(privacy ? { privacy } : {}),
-    createdAt: p.createdAt,
-    updatedAt: p.updatedAt,
-    matched: p.matched,
+    createdAt: policy.createdAt,
+    updatedAt: policy.updatedAt,
+    matched: policy.matched,
   }
 }
 
