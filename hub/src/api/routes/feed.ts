@@ -3,11 +3,13 @@
 // posted by devices or applications [EF-9.10].
 import { Readable } from 'node:stream'
 import type { Socket } from 'node:net'
-import type { FastifyPluginAsync } from 'fastify'
+import type { ServerResponse } from 'node:http'
+import type { FastifyInstance, FastifyPluginAsync } from 'fastify'
 import { Type, type Static } from '@sinclair/typebox'
 import { EdgeFleetError, npyOfTensor, type Sample, type TensorValue } from '@edgefleet/shared'
 import type { ApiDeps } from '../server.js'
-import type { FeedLine } from '../../store/index.js'
+import type { FeedLine, HubStore } from '../../store/index.js'
+import type { FeedLive } from '../../telemetry/index.js'
 
 const FeedQuery = Type.Object(
   {
@@ -46,79 +48,53 @@ const PAGE = 1000
 const HEARTBEAT_MS = 15_000
 
 export const feedRoutes: FastifyPluginAsync<ApiDeps> = async (app, deps) => {
-  const feed = deps.store.telemetry.feed
   // Followers end when the server closes, or app.close() would wait for them forever.
-  const followers = new Set<() => void>()
-  const followSockets = new Set<Socket>()
+  const followers: Followers = { stops: new Set(), sockets: new Set() }
   app.addHook('preClose', (done) => {
-    for (const stop of followers) stop()
+    for (const stop of followers.stops) stop()
     // A follower whose client vanished mid-stream may leave a half-open socket: close them all.
-    for (const sock of followSockets) sock.destroy()
+    for (const sock of followers.sockets) sock.destroy()
     done()
   })
+  feedStreamRoute(app, deps, followers)
+  sampleRoutes(app, deps)
+  labelRoute(app, deps)
+}
 
+/** The open follow streams, ended when the server closes. */
+interface Followers {
+  stops: Set<() => void>
+  sockets: Set<Socket>
+}
+
+/** GET /api/v1/feed: NDJSON pages by cursor, and with `follow` new records as they commit [EF-9.6]. */
+function feedStreamRoute(app: FastifyInstance, deps: ApiDeps, followers: Followers): void {
+  const feed = deps.store.telemetry.feed
   app.get(
     '/api/v1/feed',
     { schema: { querystring: FeedQuery, produces: ['application/x-ndjson'] } },
     async (req, res) => {
       const query = req.query as Static<typeof FeedQuery>
       // The first page is read before the answer starts, so an expired cursor is a proper 410 [EF-9.3].
-      let page: FeedLine[] = feed.page({ model: query.model, since: query.since, limit: Math.min(PAGE, query.limit) })
-      let cursor = query.since ?? 0
-      let left = query.follow ? Number.POSITIVE_INFINITY : query.limit
-      let closed = false
+      const first = feed.page({ model: query.model, since: query.since, limit: Math.min(PAGE, query.limit) })
+      const stream: FeedStream = { query, page: first, cursor: query.since ?? 0, closed: false }
       // The response's close: the client went away (the request's own close fires once its body is read).
-      res.raw.once('close', () => (closed = true))
+      res.raw.once('close', () => (stream.closed = true))
       if (query.follow) {
         const sock = req.raw.socket
-        followSockets.add(sock)
-        sock.once('close', () => followSockets.delete(sock))
+        followers.sockets.add(sock)
+        sock.once('close', () => followers.sockets.delete(sock))
       }
       const stop = () => {
-        closed = true
+        stream.closed = true
         res.raw.emit('close') // wakes a waiting follower; the stream then ends
       }
-      const live = deps.retraining?.live
       async function* lines(): AsyncGenerator<string> {
-        followers.add(stop)
+        followers.stops.add(stop)
         try {
-          yield* body()
+          yield* feedLines(stream, feed, res.raw, deps.retraining?.live)
         } finally {
-          followers.delete(stop)
-        }
-      }
-      async function* body(): AsyncGenerator<string> {
-        // A follower learns at once that it is connected and where it stands (headers go out with the first line).
-        if (query.follow && page.length === 0) yield JSON.stringify({ kind: 'heartbeat', cursor }) + '\n'
-        for (;;) {
-          if (page.length) {
-            let chunk = ''
-            for (const l of page) chunk += l.line + '\n'
-            cursor = page[page.length - 1].cursor
-            left -= page.length
-            yield chunk
-          }
-          if (left <= 0 || closed) return
-          if (page.length < Math.min(PAGE, left) || page.length === 0) {
-            if (!query.follow) return
-            // Caught up: wait for the next commit or send a heartbeat.
-            const woke = await new Promise<boolean>((resolve) => {
-              const t = setTimeout(() => done(false), HEARTBEAT_MS)
-              const onCommit = () => done(true)
-              const onClose = () => done(false)
-              function done(v: boolean) {
-                clearTimeout(t)
-                live?.off('committed', onCommit)
-                res.raw.off('close', onClose)
-                resolve(v)
-              }
-              live?.on('committed', onCommit)
-              res.raw.once('close', onClose)
-            })
-            if (closed) return
-            if (!woke) yield JSON.stringify({ kind: 'heartbeat', cursor }) + '\n'
-          }
-          page = feed.page({ model: query.model, since: cursor, limit: Math.min(PAGE, left) })
+          followers.stops.delete(stop)
         }
       }
       res.header('content-type', 'application/x-ndjson; charset=utf-8')
@@ -126,7 +102,68 @@ export const feedRoutes: FastifyPluginAsync<ApiDeps> = async (app, deps) => {
       return res.send(Readable.from(lines()))
     },
   )
+}
 
+/** Where one feed stream stands: the page to send next, the cursor after what was sent. */
+interface FeedStream {
+  query: Static<typeof FeedQuery>
+  page: FeedLine[]
+  cursor: number
+  closed: boolean
+}
+
+/** The NDJSON chunks of one stream: pages until `limit`, or (following) forever with heartbeats. */
+async function* feedLines(
+  stream: FeedStream,
+  feed: HubStore['telemetry']['feed'],
+  response: ServerResponse,
+  live: FeedLive | undefined,
+): AsyncGenerator<string> {
+  const { query } = stream
+  let left = query.follow ? Number.POSITIVE_INFINITY : query.limit
+  // A follower learns at once that it is connected and where it stands (headers go out with the first line).
+  if (query.follow && stream.page.length === 0)
+    yield JSON.stringify({ kind: 'heartbeat', cursor: stream.cursor }) + '\n'
+  for (;;) {
+    const { page } = stream
+    if (page.length) {
+      let chunk = ''
+      for (const record of page) chunk += record.line + '\n'
+      stream.cursor = page[page.length - 1].cursor
+      left -= page.length
+      yield chunk
+    }
+    if (left <= 0 || stream.closed) return
+    if (page.length < Math.min(PAGE, left) || page.length === 0) {
+      if (!query.follow) return
+      // Caught up: wait for the next commit or send a heartbeat.
+      const woke = await nextCommit(live, response)
+      if (stream.closed) return
+      if (!woke) yield JSON.stringify({ kind: 'heartbeat', cursor: stream.cursor }) + '\n'
+    }
+    stream.page = feed.page({ model: query.model, since: stream.cursor, limit: Math.min(PAGE, left) })
+  }
+}
+
+/** Resolves true on the next feed commit, false after HEARTBEAT_MS or when the response closes. */
+function nextCommit(live: FeedLive | undefined, response: ServerResponse): Promise<boolean> {
+  return new Promise<boolean>((resolve) => {
+    const timer = setTimeout(() => done(false), HEARTBEAT_MS)
+    const onCommit = () => done(true)
+    const onClose = () => done(false)
+    function done(committed: boolean) {
+      clearTimeout(timer)
+      live?.off('committed', onCommit)
+      response.off('close', onClose)
+      resolve(committed)
+    }
+    live?.on('committed', onCommit)
+    response.once('close', onClose)
+  })
+}
+
+/** A captured sample's JSON and its tensors as .npy [EF-9.8]. */
+function sampleRoutes(app: FastifyInstance, deps: ApiDeps): void {
   const samplePayload = (deviceId: string, sampleId: string): string => {
     const text = deps.store.telemetry.samples.payloadText(deviceId, sampleId)
     if (text === undefined) throw new EdgeFleetError('EF_ERR_SAMPLE_NOT_FOUND', `${deviceId}/${sampleId}`)
@@ -134,28 +171,34 @@ export const feedRoutes: FastifyPluginAsync<ApiDeps> = async (app, deps) => {
   }
 
   app.get('/api/v1/samples/:deviceId/:sampleId', { schema: { params: SampleParams } }, async (req, res) => {
-    const p = req.params as Static<typeof SampleParams>
-    return res.header('content-type', 'application/json; charset=utf-8').send(samplePayload(p.deviceId, p.sampleId))
+    const params = req.params as Static<typeof SampleParams>
+    return res
+      .header('content-type', 'application/json; charset=utf-8')
+      .send(samplePayload(params.deviceId, params.sampleId))
   })
 
   app.get(
     '/api/v1/samples/:deviceId/:sampleId/tensors/:group/:file',
     { schema: { params: TensorParams } },
     async (req, res) => {
-      const p = req.params as Static<typeof TensorParams>
-      const s = JSON.parse(samplePayload(p.deviceId, p.sampleId)) as Sample
-      const name = p.file.endsWith('.npy') ? p.file.slice(0, -4) : p.file
-      const group: Record<string, TensorValue> | undefined = p.group === 'shadow' ? s.shadow?.outputs : s[p.group]
-      const t = group && Object.prototype.hasOwnProperty.call(group, name) ? group[name] : undefined
-      if (!t)
+      const params = req.params as Static<typeof TensorParams>
+      const sample = JSON.parse(samplePayload(params.deviceId, params.sampleId)) as Sample
+      const name = params.file.endsWith('.npy') ? params.file.slice(0, -4) : params.file
+      const group: Record<string, TensorValue> | undefined =
+        params.group === 'shadow' ? sample.shadow?.outputs : sample[params.group]
+      const tensor = group && Object.prototype.hasOwnProperty.call(group, name) ? group[name] : undefined
+      if (!tensor)
         throw new EdgeFleetError(
           'EF_ERR_SAMPLE_NOT_FOUND',
-          `${p.deviceId}/${p.sampleId} has no ${p.group} tensor ${JSON.stringify(name)}`,
+          `${params.deviceId}/${params.sampleId} has no ${params.group} tensor ${JSON.stringify(name)}`,
         )
-      return res.header('content-type', 'application/octet-stream').send(npyOfTensor(name, t))
+      return res.header('content-type', 'application/octet-stream').send(npyOfTensor(name, tensor))
     },
   )
+}
 
+/** POST /api/v1/labels: a label about a captured sample or a model, appended to the feed [EF-9.10]. */
+function labelRoute(app: FastifyInstance, deps: ApiDeps): void {
   app.post(
     '/api/v1/labels',
     { schema: { body: LabelBody, response: { 201: Type.Object({ cursor: Type.Integer() }) } } },
@@ -163,23 +206,8 @@ export const feedRoutes: FastifyPluginAsync<ApiDeps> = async (app, deps) => {
       const body = req.body as Static<typeof LabelBody>
       const json = JSON.stringify(body.label ?? null)
       if (json.length > 16 * 1024) throw new EdgeFleetError('EF_ERR_MSG_TOO_LARGE', 'a label is at most 16 KiB of JSON')
-      let model = body.model
-      let version = body.version ?? null
-      if (body.sampleId !== undefined || body.deviceId !== undefined) {
-        if (!body.sampleId || !body.deviceId)
-          throw new EdgeFleetError('EF_ERR_HTTP_BAD_REQUEST', 'a sample label needs both deviceId and sampleId')
-        const s = deps.store.telemetry.samples.payloadText(body.deviceId, body.sampleId)
-        if (s === undefined) throw new EdgeFleetError('EF_ERR_SAMPLE_NOT_FOUND', `${body.deviceId}/${body.sampleId}`)
-        const parsed = JSON.parse(s) as Sample
-        model = parsed.model
-        version = parsed.version
-      }
-      if (!model)
-        throw new EdgeFleetError(
-          'EF_ERR_HTTP_BAD_REQUEST',
-          'name the sample (deviceId, sampleId) or the model the label is about',
-        )
-      const line = feed.appendOne(
+      const { model, version } = labelSubject(deps, body)
+      const line = deps.store.telemetry.feed.appendOne(
         {
           model: model,
           version,
@@ -199,4 +227,25 @@ export const feedRoutes: FastifyPluginAsync<ApiDeps> = async (app, deps) => {
       return res.status(201).send({ cursor: line.cursor })
     },
   )
+}
+
+/** The model and version a label is about: its sample's, or the ones the body names. */
+function labelSubject(deps: ApiDeps, body: Static<typeof LabelBody>): { model: string; version: string | null } {
+  let model = body.model
+  let version = body.version ?? null
+  if (body.sampleId !== undefined || body.deviceId !== undefined) {
+    if (!body.sampleId || !body.deviceId)
+      throw new EdgeFleetError('EF_ERR_HTTP_BAD_REQUEST', 'a sample label needs both deviceId and sampleId')
+    const payload = deps.store.telemetry.samples.payloadText(body.deviceId, body.sampleId)
+    if (payload === undefined) throw new EdgeFleetError('EF_ERR_SAMPLE_NOT_FOUND', `${body.deviceId}/${body.sampleId}`)
+    const parsed = JSON.parse(payload) as Sample
+    model = parsed.model
+    version = parsed.version
+  }
+  if (!model)
+    throw new EdgeFleetError(
+      'EF_ERR_HTTP_BAD_REQUEST',
+      'name the sample (deviceId, sampleId) or the model the label is about',
+    )
+  return { model, version }
 }

@@ -1,7 +1,7 @@
 // The retraining loop's views for operators and the console: drift per
 // version, profile and subject [EF-9.5], baselines [EF-9.4], rollups
 // [EF-9.2], lineage of retrained versions [EF-9.11] and one status summary.
-import type { FastifyPluginAsync } from 'fastify'
+import type { FastifyInstance, FastifyPluginAsync } from 'fastify'
 import { Type, type Static } from '@sinclair/typebox'
 import { EdgeFleetError } from '@edgefleet/shared'
 import type { ApiDeps } from '../server.js'
@@ -32,6 +32,15 @@ const DriftItem = Type.Object({
 })
 
 export const retrainingRoutes: FastifyPluginAsync<ApiDeps> = async (app, deps) => {
+  driftRoutes(app, deps)
+  baselineRoutes(app, deps)
+  rollupRoutes(app, deps)
+  lineageRoute(app, deps)
+  statusRoute(app, deps)
+}
+
+/** Drift states [EF-9.5], and an evaluation on demand. */
+function driftRoutes(app: FastifyInstance, deps: ApiDeps): void {
   const telemetry = deps.store.telemetry
   const retraining = () => {
     if (!deps.retraining) throw new EdgeFleetError('EF_ERR_INTERNAL', 'the retraining loop is not configured')
@@ -74,7 +83,11 @@ export const retrainingRoutes: FastifyPluginAsync<ApiDeps> = async (app, deps) =
       return { evaluated: r.values.length, events: r.events.map((e) => e.cursor), ms: d.stats.lastMs }
     },
   )
+}
 
+/** A version's baselines, read and posted [EF-9.4]. */
+function baselineRoutes(app: FastifyInstance, deps: ApiDeps): void {
+  const telemetry = deps.store.telemetry
   app.get('/api/v1/models/:name/versions/:version/baseline', { schema: { params: VersionParams } }, async (req) => {
     const p = req.params as Static<typeof VersionParams>
     deps.registry.version(p.name, p.version)
@@ -106,7 +119,11 @@ export const retrainingRoutes: FastifyPluginAsync<ApiDeps> = async (app, deps) =
       return { baseline }
     },
   )
+}
 
+/** Rollup rows of a model [EF-9.2]. */
+function rollupRoutes(app: FastifyInstance, deps: ApiDeps): void {
+  const telemetry = deps.store.telemetry
   app.get(
     '/api/v1/rollups',
     {
@@ -129,7 +146,11 @@ export const retrainingRoutes: FastifyPluginAsync<ApiDeps> = async (app, deps) =
       return { items: telemetry.rollups.rows(q.model, q.version ?? null, from, to).slice(-10_000) }
     },
   )
+}
 
+/** A model's versions with parents, builds, rollouts, baselines and open drift [EF-9.11]. */
+function lineageRoute(app: FastifyInstance, deps: ApiDeps): void {
+  const telemetry = deps.store.telemetry
   app.get(
     '/api/v1/models/:name/lineage',
     { schema: { params: Type.Object({ name: Type.String({ maxLength: 64 }) }) } },
@@ -165,9 +186,12 @@ export const retrainingRoutes: FastifyPluginAsync<ApiDeps> = async (app, deps) =
       }
     },
   )
+}
 
+function statusRoute(app: FastifyInstance, deps: ApiDeps): void {
   // One summary for the console's "Retraining loop" panel.
   app.get('/api/v1/retraining/status', async () => {
+    const telemetry = deps.store.telemetry
     const retraining = deps.retraining
     return {
       feed: {
