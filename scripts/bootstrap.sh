@@ -10,6 +10,10 @@ if [[ "${1:-}" == "--test-deps" ]]; then
   command -v mosquitto >/dev/null 2>&1 || missing+=(mosquitto)
   command -v mosquitto_pub >/dev/null 2>&1 || missing+=(mosquitto-clients)
   command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+  # nats-server: the 3-node broker cluster of hub/test/broker/nats.test.ts and test/e2e/nats-cluster.test.ts (EF-4.12).
+  command -v nats-server >/dev/null 2>&1 || missing+=(nats-server)
+  # nginx: the artifact origin (a CDN stand-in) of test/e2e/artifact-origin.test.ts.
+  command -v nginx >/dev/null 2>&1 || missing+=(nginx)
   # libfaketime: the chaos suite's clock jumps on an agent (test/chaos).
   command -v faketime >/dev/null 2>&1 || missing+=(faketime)
   # prlimit: the hub raises its own file-descriptor limit with it (hub/test/fd-limit.test.ts).

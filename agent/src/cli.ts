@@ -10,7 +10,7 @@ const HELP = `edgefleet-agent — EdgeFleet device agent
 
 Usage: edgefleet-agent --hub mqtt[s]://HOST:PORT [--ca FILE] --device-id ID --secret S --hub-key KEY --profile P [options]
 
-  --hub URL          broker URL (env EF_HUB)
+  --hub URL[,URL]    broker URL, or a broker cluster's nodes: each reconnect tries the next (env EF_HUB)
   --device-id ID     this device's id (env EF_DEVICE_ID)
   --secret S         device secret from 'edgefleet device add' (env EF_SECRET)
   --hub-key KEY      hub public key from 'edgefleet device add' (env EF_HUB_KEY)

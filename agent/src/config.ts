@@ -2,10 +2,10 @@
 // variables, then flags; validated once and frozen.
 import { readFileSync } from 'node:fs'
 import { resolve } from 'node:path'
-import { EdgeFleetError, isValidId, publicKeyFromText } from '@edgefleet/shared'
+import { EdgeFleetError, isValidId, parseBrokerUrls, publicKeyFromText } from '@edgefleet/shared'
 
 export interface AgentConfig {
-  /** Broker URL, e.g. mqtt://hub.local:1883. */
+  /** Broker URL, e.g. mqtt://hub.local:1883, or a comma-separated list of a cluster's nodes [EF-4.12]. */
   hubUrl: string
   deviceId: string
   secret: string
@@ -139,6 +139,13 @@ export function resolveConfig(
     if (typeof resolved[k] !== 'string' || resolved[k] === '') problems.push(`${k} is required`)
   if (typeof resolved.deviceId === 'string' && !isValidId(resolved.deviceId))
     problems.push('deviceId: 1-64 of letters, digits, . _ -')
+  if (typeof resolved.hubUrl === 'string' && resolved.hubUrl !== '') {
+    try {
+      parseBrokerUrls(resolved.hubUrl)
+    } catch (err) {
+      problems.push(`hubUrl: ${(err as Error).message}`)
+    }
+  }
   if (typeof resolved.hubKey === 'string') {
     try {
       publicKeyFromText(resolved.hubKey)

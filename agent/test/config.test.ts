@@ -52,6 +52,14 @@ describe('resolveConfig', () => {
     )
   })
 
+  it("takes a broker cluster's nodes as a list and names a bad entry [EF-4.12]", () => {
+    const list = 'mqtt://127.0.0.1:4001,mqtt://127.0.0.1:4002'
+    expect(resolveConfig({ flags: { ...required, hubUrl: list } }).hubUrl).toBe(list)
+    expect(
+      configError(() => resolveConfig({ flags: { ...required, hubUrl: 'mqtt://a:1,ftp://b:2' } })).message,
+    ).toContain('ftp://b:2')
+  })
+
   it('file < env < flags', () => {
     const configFile = file({
       ...required,

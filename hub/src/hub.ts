@@ -13,6 +13,7 @@ import { announceKey, loadOrCreateKeys, type HubKeys } from './keys.js'
 import { isIngestTopic, startEmbeddedBroker, type EmbeddedBroker } from './broker/embedded.js'
 import { checkBrokerConfig, type BrokerConfig } from './broker/config.js'
 import { syncMosquittoFiles } from './broker/mosquitto.js'
+import { natsAcceptsId, natsHash, syncNatsFiles } from './broker/nats.js'
 import { HubMqtt } from './mqtt/client.js'
 import { assertSameDevice, dispatch, newMetrics, type HandlerContext, type HubMetrics } from './mqtt/dispatch.js'
 import { Builder } from './build/builder.js'
@@ -63,12 +64,16 @@ export interface HubOptions {
   mqttsPort?: number
   /** Accept plain MQTT/HTTP on a non-loopback address (warned at every start) [EF-10.2]. */
   insecure?: boolean
-  /** Use an external broker instead of the embedded aedes. */
+  /** Use an external broker instead of the embedded aedes: a URL, or a cluster's nodes comma-separated [EF-4.12]. */
   brokerUrl?: string
   /** With an external Mosquitto: folder where the hub keeps its password and ACL files. */
   mosquittoDir?: string
   /** Mosquitto's pid file, to make it reload those files (SIGHUP) after each change. */
   mosquittoPidFile?: string
+  /** With a NATS cluster: folder where the hub keeps the authorization file every node includes [EF-4.12]. */
+  natsDir?: string
+  /** One pid file per local NATS node, each signalled (SIGHUP) to reload after each change. */
+  natsPidFiles?: string[]
   profilesDir?: string
   /** pino level, or a ready logger. */
   log?: Logger | string
@@ -256,6 +261,27 @@ function mosquittoSync(options: HubOptions, store: HubStore, keys: HubKeys): () 
     })
 }
 
+/** With a NATS cluster: rewrites its authorization file and reloads every node after each device change [EF-4.12]. */
+function natsSync(b: HubBase, store: HubStore, keys: HubKeys): () => void {
+  const dir = b.options.natsDir
+  if (!dir) return () => undefined
+  const hubHash = natsHash(keys.hubSecret)
+  const files = {
+    dir,
+    hubSecret: keys.hubSecret,
+    devices: () => store.devices.natsHashes(),
+    pidFiles: b.options.natsPidFiles,
+  }
+  return () => {
+    const left = syncNatsFiles(files, hubHash)
+    if (left.length)
+      b.log.warn(
+        { code: 'EF_ERR_BROKER_ID_UNSUPPORTED', devices: left.slice(0, 20), count: left.length },
+        "device ids with '.' cannot use a NATS cluster (NATS refuses MQTT topics with dots): left out of its authorization",
+      )
+  }
+}
+
 /** The hub's services: build, registry, deployment, broadcasts, retraining, and the MQTT handlers' context. */
 function createServices(
   base: HubBase,
@@ -428,6 +454,7 @@ async function startApi(
     now,
     onDevicesChanged: mq.syncBroker,
     disconnectDevice: (id) => void mq.broker?.disconnect(id),
+    ...(options.natsDir ? { brokerAcceptsId: natsAcceptsId } : {}),
     distribution: distributor.stats,
     rollouts,
     retraining,
@@ -480,7 +507,12 @@ export async function startHub(options: HubOptions): Promise<Hub> {
     parts.broker = broker
     // startBroker starts none exactly when options.brokerUrl names an external one.
     const mqttUrl = defined(broker?.url ?? options.brokerUrl, 'MQTT broker URL')
-    const syncBroker = mosquittoSync(options, store, keys)
+    const syncMosquitto = mosquittoSync(options, store, keys)
+    const syncNats = natsSync(b, store, keys)
+    const syncBroker = () => {
+      syncMosquitto()
+      syncNats()
+    }
     syncBroker()
 
     const services = createServices(base, storage, links, parts)

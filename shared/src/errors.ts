@@ -54,6 +54,10 @@ export const ERRORS = {
     message: 'only a device state up to the retained size limit is retained; delivered without retain',
   },
   EF_ERR_BROKER_QUOTA_EXCEEDED: { status: 429, message: 'device is over its publish quota' },
+  EF_ERR_BROKER_ID_UNSUPPORTED: {
+    status: 400,
+    message: "the external broker cannot carry this device id's topics (a NATS cluster: ids with '.')",
+  },
 
   // Signatures, artifacts and updates
   EF_ERR_SIGNATURE_INVALID: { status: 400, message: 'signature does not verify against the pinned hub key' },

@@ -5,6 +5,7 @@ import mqtt, { type MqttClient } from 'mqtt'
 import {
   PROTOCOL_VERSION,
   isUntrustedPeerError,
+  parseBrokerUrls,
   parseTopic,
   stateCodec,
   topics,
@@ -13,6 +14,7 @@ import {
 import type { Logger } from 'pino'
 
 export interface ConnectionOptions {
+  /** Broker URL, or a comma-separated list of a cluster's nodes: each reconnect tries the next [EF-4.12]. */
   url: string
   deviceId: string
   secret: string
@@ -38,7 +40,9 @@ export class Connection {
   start(): void {
     const opts = this.o
     const will: DeviceState = { v: PROTOCOL_VERSION, deviceId: opts.deviceId, online: false, ts: Date.now() }
-    const client = mqtt.connect(opts.url, {
+    const { url, servers } = parseBrokerUrls(opts.url)
+    const client = mqtt.connect(url, {
+      ...(servers ? { servers } : {}),
       clientId: opts.deviceId,
       username: opts.deviceId,
       password: opts.secret,

@@ -51,6 +51,8 @@ export interface ApiDeps {
   capturePolicies?: CapturePolicies
   /** Called after provisioning (e.g. to rewrite an external broker's password file). */
   onDevicesChanged?: () => void
+  /** False for an id the external broker cannot carry (a NATS cluster: ids with '.') [EF-4.12]; default: any valid id. */
+  brokerAcceptsId?: (deviceId: string) => boolean
   /** Drops a device's live broker connection (embedded broker) after its credentials were taken away [EF-1.3.3]. */
   disconnectDevice?: (deviceId: string) => void
   /** Live distribution counters (bytes broadcast and repaired). */

@@ -67,6 +67,8 @@ async function runHub(args: Args, print: (s: string) => void): Promise<number> {
     brokerUrl: args.str('broker'),
     mosquittoDir: path('mosquitto-dir'),
     mosquittoPidFile: path('mosquitto-pid-file'),
+    natsDir: path('nats-dir'),
+    natsPidFiles: args.strs('nats-pid-file').map((f) => resolve(f)),
     profilesDir: path('profiles'),
     log: args.str('log-level') ?? 'info',
     ...(args.str('rollout-tick-ms') !== undefined ? { rolloutTickMs: num('rollout-tick-ms', 1000) } : {}),
@@ -103,11 +105,13 @@ const hubStart = command({
   --mqtt-port N    embedded broker port (default 1883; 0 = ephemeral)
   --http-port N    API and console port (default 8080; 0 = ephemeral)
   --host H         address the API and the embedded broker listen on (default 127.0.0.1)
-  --broker URL     use an external MQTT broker instead of the embedded one
+  --broker URL[,URL]  use an external MQTT broker instead of the embedded one (a cluster: its nodes, comma-separated)
   --profiles DIR   firmware profiles folder (default: the repository's firmware-profiles/)
   --log-level L    pino level: fatal, error, warn, info (default), debug, trace
   --mosquitto-dir DIR       keep a Mosquitto password file and ACL for the fleet in DIR
   --mosquitto-pid-file FILE send Mosquitto a SIGHUP (reload) after each provisioning
+  --nats-dir DIR            keep a NATS cluster's authorization (auth.conf, one user per device) in DIR
+  --nats-pid-file FILE      a local NATS node's pid file, sent SIGHUP (reload) after each change (repeatable)
   --rollout-tick-ms N       how often rollouts are evaluated (default 1000)
   --tls            TLS on every listener (the default off loopback): a private CA and server certificate are
                    created in <data>/tls at first start; MQTT over TLS on --mqtts-port, HTTPS for API and console
@@ -127,6 +131,8 @@ const hubStart = command({
     'log-level': { type: 'string' },
     'mosquitto-dir': { type: 'string' },
     'mosquitto-pid-file': { type: 'string' },
+    'nats-dir': { type: 'string' },
+    'nats-pid-file': { type: 'string', multiple: true },
     'rollout-tick-ms': { type: 'string' },
     tls: { type: 'boolean' },
     'no-tls': { type: 'boolean' },

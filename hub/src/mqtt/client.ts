@@ -1,7 +1,7 @@
 // The hub's own MQTT client (mqtt.js), the same against the embedded aedes or
 // an external broker. Incoming messages go to the dispatcher.
 import mqtt, { type MqttClient } from 'mqtt'
-import { topics } from '@edgefleet/shared'
+import { parseBrokerUrls, topics } from '@edgefleet/shared'
 import type { Logger } from 'pino'
 import { HUB_USERNAME } from '../keys.js'
 import { hubClientId } from '../broker/identity.js'
@@ -34,7 +34,10 @@ export class HubMqtt {
   }
 
   static async connect(opts: HubMqttOptions, connectWithinMs = 30_000): Promise<HubMqtt> {
-    const client = mqtt.connect(opts.url, {
+    // A cluster's node list: each reconnect tries the next node [EF-4.12].
+    const { url, servers } = parseBrokerUrls(opts.url)
+    const client = mqtt.connect(url, {
+      ...(servers ? { servers } : {}),
       // Under the `$hub-` prefix only the hub secret may use, derived from that secret [EF-1.3.4].
       clientId: hubClientId(opts.secret),
       username: HUB_USERNAME,

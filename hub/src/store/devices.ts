@@ -62,6 +62,8 @@ export interface NewDevice {
   tags: Record<string, string>
   secretHash: string
   brokerHash: string | null
+  /** bcrypt of the secret for a NATS cluster [EF-4.12]. */
+  natsHash?: string | null
 }
 
 export class DeviceStore {
@@ -76,7 +78,7 @@ export class DeviceStore {
 
   constructor(private readonly db: Db) {
     this.insertStmt = db.prepare(
-      'INSERT INTO devices (id, profile, tags, secret_hash, created_at, broker_hash) VALUES (?, ?, ?, ?, ?, ?)',
+      'INSERT INTO devices (id, profile, tags, secret_hash, created_at, broker_hash, nats_hash) VALUES (?, ?, ?, ?, ?, ?, ?)',
     )
     this.getStmt = db.prepare('SELECT * FROM devices WHERE id = ?')
     this.listStmt = db.prepare('SELECT * FROM devices ORDER BY id LIMIT ? OFFSET ?')
@@ -91,7 +93,7 @@ export class DeviceStore {
     )
   }
 
-  /** `brokerHash`: the secret in Mosquitto's password-file format, for external-broker mode. */
+  /** `brokerHash`: the secret in Mosquitto's password-file format; `natsHash`: bcrypt, for a NATS cluster [EF-4.12]. */
   insert(
     id: string,
     profile: string,
@@ -99,8 +101,9 @@ export class DeviceStore {
     secretHash: string,
     now: number,
     brokerHash: string | null = null,
+    natsHash: string | null = null,
   ): boolean {
-    const r = this.insertStmt.run(id, profile, JSON.stringify(tags), secretHash, now, brokerHash)
+    const r = this.insertStmt.run(id, profile, JSON.stringify(tags), secretHash, now, brokerHash, natsHash)
     return r.changes === 1
   }
 
@@ -111,7 +114,15 @@ export class DeviceStore {
   insertMany(rows: NewDevice[], now: number): void {
     this.db.transaction(() => {
       for (const r of rows)
-        this.insertStmt.run(r.id, r.profile, JSON.stringify(r.tags), r.secretHash, now, r.brokerHash)
+        this.insertStmt.run(
+          r.id,
+          r.profile,
+          JSON.stringify(r.tags),
+          r.secretHash,
+          now,
+          r.brokerHash,
+          r.natsHash ?? null,
+        )
     })()
   }
 
@@ -168,6 +179,15 @@ export class DeviceStore {
       .all() as { id: string; hash: string }[]
   }
 
+  /** (device id, bcrypt hash) of every active device that has one, for a NATS cluster [EF-4.12]. */
+  natsHashes(): { id: string; hash: string }[] {
+    return this.db
+      .prepare(
+        "SELECT id, nats_hash AS hash FROM devices WHERE nats_hash IS NOT NULL AND status = 'active' ORDER BY id",
+      )
+      .all() as { id: string; hash: string }[]
+  }
+
   /** sha256 hex of an active device's secret; undefined for unknown, disabled and removed devices [EF-1.3.3]. */
   secretHash(id: string): string | undefined {
     return (this.secretStmt.get(id) as { secret_hash: string } | undefined)?.secret_hash
@@ -178,7 +198,7 @@ export class DeviceStore {
    * secret hashes are wiped as well). False when the device is unknown or removed.
    */
   setStatus(id: string, status: DeviceStatus, now: number): boolean {
-    const wipe = status === 'removed' ? ", secret_hash = '', broker_hash = NULL" : ''
+    const wipe = status === 'removed' ? ", secret_hash = '', broker_hash = NULL, nats_hash = NULL" : ''
     return (
       this.db
         .prepare(`UPDATE devices SET status = ?, status_at = ?${wipe} WHERE id = ? AND status != 'removed'`)
@@ -187,11 +207,13 @@ export class DeviceStore {
   }
 
   /** Replaces a device's secret (the old one stops working at once); false when unknown or removed. */
-  replaceSecret(id: string, secretHash: string, brokerHash: string | null): boolean {
+  replaceSecret(id: string, secretHash: string, brokerHash: string | null, natsHash: string | null = null): boolean {
     return (
       this.db
-        .prepare("UPDATE devices SET secret_hash = ?, broker_hash = ? WHERE id = ? AND status != 'removed'")
-        .run(secretHash, brokerHash, id).changes === 1
+        .prepare(
+          "UPDATE devices SET secret_hash = ?, broker_hash = ?, nats_hash = ? WHERE id = ? AND status != 'removed'",
+        )
+        .run(secretHash, brokerHash, natsHash, id).changes === 1
     )
   }
 

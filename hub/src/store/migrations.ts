@@ -324,4 +324,7 @@ export const MIGRATIONS: readonly string[] = [
     sent_at INTEGER NOT NULL
   );
   `,
+  /* 10: bcrypt hash of each device secret for a NATS broker cluster's authorization file [EF-4.12] */ `
+  ALTER TABLE devices ADD COLUMN nats_hash TEXT;
+  `,
 ]

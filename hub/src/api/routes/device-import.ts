@@ -9,6 +9,7 @@ import { TypeCompiler } from '@sinclair/typebox/compiler'
 import { EdgeFleetError, Id, isValidId, sha256Hex, type ErrorCode } from '@edgefleet/shared'
 import type { ApiDeps } from '../server.js'
 import { mosquittoHashAsync } from '../../broker/mosquitto.js'
+import { natsHashAsync } from '../../broker/nats.js'
 import type { NewDevice } from '../../store/index.js'
 import { Tags } from './devices.js'
 
@@ -54,6 +55,8 @@ function checkRows(deps: ApiDeps, rows: unknown[]): ImportRow[] {
       throw rowError(row, 'EF_ERR_HTTP_BAD_REQUEST', first ? `${first.path || '/'} ${first.message}` : 'invalid')
     }
     if (!isValidId(raw.id)) throw rowError(row, 'EF_ERR_DEVICE_ID_INVALID', raw.id)
+    if (deps.brokerAcceptsId?.(raw.id) === false)
+      throw rowError(row, 'EF_ERR_BROKER_ID_UNSUPPORTED', `${raw.id}: the NATS cluster refuses MQTT topics with '.'`)
     if (!deps.profiles.has(raw.profile)) throw rowError(row, 'EF_ERR_PROFILE_UNKNOWN', raw.profile)
     const twin = seen.get(raw.id)
     if (twin !== undefined) throw rowError(row, 'EF_ERR_DEVICE_EXISTS', `${raw.id} is also row ${twin}`)
@@ -84,12 +87,14 @@ export const deviceImportRoutes: FastifyPluginAsync<ApiDeps> = async (app, deps)
       // 256-bit random secrets as in single provisioning; Mosquitto hashes on the thread pool.
       const secrets = rows.map(() => randomBytes(32).toString('base64url'))
       const brokerHashes = await Promise.all(secrets.map((s) => mosquittoHashAsync(s)))
+      const natsHashes = await Promise.all(secrets.map((s) => natsHashAsync(s)))
       const news: NewDevice[] = rows.map((r, i) => ({
         id: r.id,
         profile: r.profile,
         tags: r.tags ?? {},
         secretHash: sha256Hex(secrets[i]),
         brokerHash: brokerHashes[i],
+        natsHash: natsHashes[i],
       }))
       try {
         deps.store.devices.insertMany(news, deps.now())

@@ -7,6 +7,7 @@ import { Type, type Static } from '@sinclair/typebox'
 import { EdgeFleetError, Id, defined, isValidId, sha256Hex } from '@edgefleet/shared'
 import type { ApiDeps } from '../server.js'
 import { mosquittoHash } from '../../broker/mosquitto.js'
+import { natsHash } from '../../broker/nats.js'
 import { TAG_KEY, type DeviceRow } from '../../store/index.js'
 
 // additionalProperties: a Record's key pattern alone only selects which values are checked; other keys must fail.
@@ -98,6 +99,11 @@ export const deviceRoutes: FastifyPluginAsync<ApiDeps> = async (app, deps) => {
     async (req, res) => {
       const body = req.body as Static<typeof DeviceBody>
       if (!isValidId(body.id)) throw new EdgeFleetError('EF_ERR_DEVICE_ID_INVALID', body.id)
+      if (deps.brokerAcceptsId?.(body.id) === false)
+        throw new EdgeFleetError(
+          'EF_ERR_BROKER_ID_UNSUPPORTED',
+          `${body.id}: the NATS cluster refuses MQTT topics with '.'`,
+        )
       if (!deps.profiles.has(body.profile))
         throw new EdgeFleetError(
           'EF_ERR_PROFILE_UNKNOWN',
@@ -110,7 +116,15 @@ export const deviceRoutes: FastifyPluginAsync<ApiDeps> = async (app, deps) => {
       const secret = randomBytes(32).toString('base64url')
       const tags = body.tags ?? {}
       try {
-        deps.store.devices.insert(body.id, body.profile, tags, sha256Hex(secret), deps.now(), mosquittoHash(secret))
+        deps.store.devices.insert(
+          body.id,
+          body.profile,
+          tags,
+          sha256Hex(secret),
+          deps.now(),
+          mosquittoHash(secret),
+          natsHash(secret),
+        )
       } catch (err) {
         if ((err as { code?: string }).code === 'SQLITE_CONSTRAINT_PRIMARYKEY')
           throw deps.store.devices.get(body.id)?.status === 'removed'
@@ -228,7 +242,12 @@ function lifecycleRoutes(app: FastifyInstance, deps: ApiDeps): void {
       const { id } = req.params as { id: string }
       changeable(deps, id)
       const secret = randomBytes(32).toString('base64url')
-      applyChange(deps, id, () => deps.store.devices.replaceSecret(id, sha256Hex(secret), mosquittoHash(secret)), true)
+      applyChange(
+        deps,
+        id,
+        () => deps.store.devices.replaceSecret(id, sha256Hex(secret), mosquittoHash(secret), natsHash(secret)),
+        true,
+      )
       return { id, secret }
     },
   )
