@@ -262,20 +262,20 @@ function mosquittoSync(options: HubOptions, store: HubStore, keys: HubKeys): () 
 }
 
 /** With a NATS cluster: rewrites its authorization file and reloads every node after each device change [EF-4.12]. */
-function natsSync(b: HubBase, store: HubStore, keys: HubKeys): () => void {
-  const dir = b.options.natsDir
+function natsSync(base: HubBase, store: HubStore, keys: HubKeys): () => void {
+  const dir = base.options.natsDir
   if (!dir) return () => undefined
   const hubHash = natsHash(keys.hubSecret)
   const files = {
     dir,
     hubSecret: keys.hubSecret,
     devices: () => store.devices.natsHashes(),
-    pidFiles: b.options.natsPidFiles,
+    pidFiles: base.options.natsPidFiles,
   }
   return () => {
     const left = syncNatsFiles(files, hubHash)
     if (left.length)
-      b.log.warn(
+      base.log.warn(
         { code: 'EF_ERR_BROKER_ID_UNSUPPORTED', devices: left.slice(0, 20), count: left.length },
         "device ids with '.' cannot use a NATS cluster (NATS refuses MQTT topics with dots): left out of its authorization",
       )
@@ -508,7 +508,7 @@ export async function startHub(options: HubOptions): Promise<Hub> {
     // startBroker starts none exactly when options.brokerUrl names an external one.
     const mqttUrl = defined(broker?.url ?? options.brokerUrl, 'MQTT broker URL')
     const syncMosquitto = mosquittoSync(options, store, keys)
-    const syncNats = natsSync(b, store, keys)
+    const syncNats = natsSync(base, store, keys)
     const syncBroker = () => {
       syncMosquitto()
       syncNats()
