@@ -375,6 +375,7 @@ async function restoreModels(
     transport,
     trust,
     profile: config.profile,
+    agentVersion: AGENT_VERSION,
     fetchWindow: config.fetchWindow,
     downloadTimeoutMs: config.downloadTimeoutMs,
     report: out.report,

@@ -72,6 +72,10 @@ export const ERRORS = {
   },
   EF_ERR_ARTIFACT_SIZE_MISMATCH: { status: 400, message: 'assembled artifact size differs from the manifest' },
   EF_ERR_MANIFEST_PROFILE_MISMATCH: { status: 400, message: 'manifest was built for a different device profile' },
+  EF_ERR_AGENT_TOO_OLD: {
+    status: 409,
+    message: 'the build needs a newer agent or ONNX Runtime than this device runs; update the agent',
+  },
   EF_ERR_DOWNGRADE_REFUSED: {
     status: 409,
     message: 'version is older than the active one and the command is not a signed rollback',
@@ -107,6 +111,10 @@ export const ERRORS = {
   EF_ERR_MODEL_RUN_FAILED: {
     status: 422,
     message: 'the float model does not run on the inputs made from its shapes and the given values; check them',
+  },
+  EF_ERR_MODEL_META_INVALID: {
+    status: 400,
+    message: 'the model metadata (--meta) is malformed or does not fit the model; fix the named field',
   },
   EF_ERR_CALIBRATION_INVALID: {
     status: 400,

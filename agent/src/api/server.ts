@@ -3,6 +3,7 @@
 //   GET  /v1/models                      loaded models and versions
 //   POST /v1/models/{name}/infer         {inputs: {name: tensor}, binary?} → {outputs}
 //   POST with content-type application/x-edgefleet-tensors: the binary format [EF-7.1]
+//   ?preprocess=1 / ?postprocess=1: apply the manifest's meta (normalisation, labels) [EF-7.1.3]
 //   GET  /v1/stats                       counters: telemetry, capture, drops, queue
 //   GET  /metrics                        Prometheus text (requests, latency histogram, queue, drops)
 //   GET  /healthz
@@ -12,6 +13,7 @@ import type { ModelHost } from '../runtime/host.js'
 import type { Tensor } from '../runtime/session.js'
 import { BINARY_CONTENT_TYPE, decodeBinary, encodeBinary } from './binary.js'
 import { bodyLimit } from './limits.js'
+import { postprocessOutputs, preprocessInputs } from './meaning.js'
 
 export interface ApiOptions {
   host: ModelHost
@@ -80,7 +82,18 @@ function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
   })
 }
 
-const INFER_RE = /^\/v1\/models\/([A-Za-z0-9][A-Za-z0-9._-]{0,63})\/infer$/
+const INFER_RE = /^\/v1\/models\/([A-Za-z0-9][A-Za-z0-9._-]{0,63})\/infer(?:\?(.*))?$/
+
+/** `?preprocess=1&postprocess=1` [EF-7.1.3]; other parameters are refused so a typo is not silently ignored. */
+function inferFlags(query: string | undefined): { preprocess: boolean; postprocess: boolean } {
+  const flags = { preprocess: false, postprocess: false }
+  for (const [key, value] of new URLSearchParams(query ?? '')) {
+    if ((key !== 'preprocess' && key !== 'postprocess') || !['0', '1', 'true', 'false'].includes(value))
+      throw new EdgeFleetError('EF_ERR_HTTP_BAD_REQUEST', `query ${key}=${value}: only preprocess=1 and postprocess=1`)
+    flags[key] = value === '1' || value === 'true'
+  }
+  return flags
+}
 
 /** JSON request body → input tensors [EF-2.5]; anything malformed is a 400 with a code. */
 function jsonInputs(body: Buffer): { inputs: Record<string, Tensor>; binary: boolean } {
@@ -139,19 +152,28 @@ export function createApiServer(opts: ApiOptions): Server {
         send(res, 404, { error: { code: 'EF_ERR_HTTP_NOT_FOUND', message: `${req.method} ${url}` } })
         return
       }
+      const flags = inferFlags(match[2])
       const isBinary = (req.headers['content-type'] ?? '').startsWith(BINARY_CONTENT_TYPE)
-      const limit = bodyLimit(opts.host.get(match[1])?.manifest, isBinary, ceilings)
+      const manifest = opts.host.get(match[1])?.manifest
+      const limit = bodyLimit(manifest, isBinary, ceilings)
       const body = await readBody(req, limit)
-      const { inputs, binary } = isBinary ? { inputs: decodeBinary(body), binary: false } : jsonInputs(body)
-      const r = await opts.host.infer(match[1], inputs)
+      const decoded = isBinary ? { inputs: decodeBinary(body), binary: false } : jsonInputs(body)
+      const inputs = flags.preprocess ? preprocessInputs(manifest?.meta, decoded.inputs) : decoded.inputs
+      const result = await opts.host.infer(match[1], inputs)
+      // The results follow the version that ran, which a hot swap may have changed since the body was read.
+      const results = flags.postprocess ? { results: postprocessOutputs(result.meta, result.outputs) } : {}
       if (isBinary) {
-        const out = encodeBinary({ model: r.model, version: r.version, latencyMs: r.latencyMs }, r.outputs)
+        const out = encodeBinary(
+          { model: result.model, version: result.version, latencyMs: result.latencyMs, ...results },
+          result.outputs,
+        )
         res.writeHead(200, { 'content-type': BINARY_CONTENT_TYPE, 'content-length': out.length })
         return res.end(out)
       }
       const outputs: Record<string, TensorValue> = {}
-      for (const [k, t] of Object.entries(r.outputs)) outputs[k] = encodeTensor(t.type, t.dims, t.data, binary)
-      send(res, 200, { model: r.model, version: r.version, latencyMs: r.latencyMs, outputs })
+      for (const [k, t] of Object.entries(result.outputs))
+        outputs[k] = encodeTensor(t.type, t.dims, t.data, decoded.binary)
+      send(res, 200, { model: result.model, version: result.version, latencyMs: result.latencyMs, outputs, ...results })
       return
     }
     if (req.method === 'GET' && url === '/v1/models') {

@@ -4,6 +4,7 @@
 import { EdgeFleetError, type Manifest } from '@edgefleet/shared'
 import {
   createSession,
+  runtimeVersion,
   type BackendName,
   type ModelSession,
   type ProviderFallback,
@@ -26,6 +27,8 @@ export interface InferResult {
   version: string
   outputs: Record<string, Tensor>
   latencyMs: number
+  /** What the outputs of the version that ran mean [EF-3.7]. */
+  meta?: Manifest['meta']
 }
 
 export type InferObserver = (model: string, version: string, latencyMs: number, ok: boolean, provider: string) => void
@@ -91,6 +94,11 @@ export class ModelHost {
   /** The runtime this host opens models on [EF-5.6]. */
   get backend(): BackendName {
     return this.cfg.backend ?? 'native'
+  }
+
+  /** The ONNX Runtime version this host opens models with [EF-3.8]. */
+  runtimeVersion(): Promise<string> {
+    return runtimeVersion(this.cfg)
   }
 
   onInfer(fn: InferObserver): void {
@@ -162,7 +170,7 @@ export class ModelHost {
       const latencyMs = performance.now() - t0
       this.observer(served.name, served.version, latencyMs, true, served.session.provider)
       if (this.resultObservers.length) this.notify({ model: served, inputs, outputs, latencyMs })
-      return { model: served.name, version: served.version, outputs, latencyMs }
+      return { model: served.name, version: served.version, outputs, latencyMs, meta: served.manifest.meta }
     } catch (err) {
       const latencyMs = performance.now() - t0
       this.observer(served.name, served.version, latencyMs, false, served.session.provider)

@@ -29,4 +29,6 @@ export const wasmBackend: RuntimeBackend = {
     // The web and node typings describe the same onnxruntime-common session.
     return wrapSession(ort, s)
   },
+  // Loading the module does not start the WebAssembly runtime, so numThreads is still free to set later.
+  version: async () => (await import('onnxruntime-web')).env.versions.common,
 }

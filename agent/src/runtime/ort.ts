@@ -72,4 +72,5 @@ export const nativeBackend: RuntimeBackend = {
     }
     return wrapSession(ort, await ort.InferenceSession.create(path, opts))
   },
+  version: async () => (await loadOrt()).env.versions.common,
 }

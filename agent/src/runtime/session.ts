@@ -56,6 +56,8 @@ export interface RuntimeBackend {
   /** The name the CPU fallback runs under (`cpu`, or `wasm`). */
   readonly cpuName: string
   open(path: string, provider: string, threads: number): Promise<Omit<ModelSession, 'provider'>>
+  /** The ONNX Runtime version this backend runs (loads the runtime), for manifests' `requires.ort` [EF-3.8]. */
+  version(): Promise<string>
 }
 
 /**
@@ -124,6 +126,11 @@ async function openWithProviders(
 }
 
 /** A session for `path` on the configured backend and the first of the profile's providers that works. */
+/** The ONNX Runtime version models are opened with under `cfg` [EF-3.8]. */
+export function runtimeVersion(cfg: SessionConfig): Promise<string> {
+  return (cfg.backend === 'wasm' ? wasmBackend : nativeBackend).version()
+}
+
 export function createSession(path: string, cfg: SessionConfig): Promise<ModelSession> {
   return cfg.backend === 'wasm'
     ? openWithProviders(wasmBackend, 'onnxruntime-web (WebAssembly)', path, cfg)

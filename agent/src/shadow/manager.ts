@@ -25,7 +25,13 @@ import {
 } from '@edgefleet/shared'
 import { download } from '../updater/download.js'
 import { healthCheck, healthError } from '../updater/health.js'
-import { failureReporter, manifestRefusal, type EventReport, type ModelSourceDeps } from '../updater/model-source.js'
+import {
+  failureReporter,
+  manifestRefusal,
+  requirementRefusal,
+  type EventReport,
+  type ModelSourceDeps,
+} from '../updater/model-source.js'
 import { hashFile } from '../updater/slots.js'
 import { ArtifactWriter } from '../updater/artifact-writer.js'
 import type { ShadowRunner } from './runner.js'
@@ -79,7 +85,7 @@ export class ShadowManager {
     const manifest = cmd.manifest
     const base = { cmdId: cmd.id, model: manifest.model, version: manifest.version, artifact: manifest.artifact.digest }
     const fail = failureReporter(report, base)
-    const refusal = this.refusal(cmd)
+    const refusal = this.refusal(cmd) ?? (await requirementRefusal(this.d, manifest))
     if (refusal) return fail('rejected', refusal)
     const cur = this.d.runner.get(manifest.model)
     if (cur?.manifest.artifact.digest === manifest.artifact.digest && cur.fraction === cmd.fraction)

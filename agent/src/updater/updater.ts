@@ -8,7 +8,13 @@ import { other, type Slot } from './slots.js'
 import { download } from './download.js'
 import { httpDownload, type HttpDownloadOptions } from './http-download.js'
 import { ArtifactWriter } from './artifact-writer.js'
-import { failureReporter, manifestRefusal, type EventReport, type ModelSourceDeps } from './model-source.js'
+import {
+  failureReporter,
+  manifestRefusal,
+  requirementRefusal,
+  type EventReport,
+  type ModelSourceDeps,
+} from './model-source.js'
 import { healthCheck, healthError } from './health.js'
 import { assertSpaceFor, DEFAULT_STORAGE_MARGIN_BYTES } from './space.js'
 import { asStorageError, storageCode } from '../store/faults.js'
@@ -126,7 +132,7 @@ export class Updater {
     }
     const fail = failureReporter(report, base)
     // Refusals first: nothing is downloaded for a command that cannot apply [EF-3.2, EF-4.6].
-    const refusal = manifestRefusal(this.d, manifest, cmd.manifestSig)
+    const refusal = manifestRefusal(this.d, manifest, cmd.manifestSig) ?? (await requirementRefusal(this.d, manifest))
     if (refusal) return fail('rejected', refusal)
     const live = host.get(manifest.model)
     if (live?.manifest.artifact.digest === manifest.artifact.digest) {

@@ -55,6 +55,7 @@ describe('Updater', () => {
       transport,
       trust,
       profile: 'gateway-rpi4',
+      agentVersion: '0.1.0',
       fetchWindow: 4,
       downloadTimeoutMs: 10_000,
       report: (ev) => started.events.push(ev),
@@ -141,6 +142,27 @@ describe('Updater', () => {
     const ev = await agent.updater.deploy(deployCmd(other, priv))
     expect(ev).toMatchObject({ kind: 'rejected', code: 'EF_ERR_MANIFEST_PROFILE_MISMATCH' })
     expect(serving()?.version).toBe('1.0')
+  })
+
+  it('refuses a build that needs a newer agent or ONNX Runtime before fetching anything: EF_ERR_AGENT_TOO_OLD [EF-3.8]', async () => {
+    for (const requires of [{ agent: '0.2' }, { ort: '99.0' }, { agent: '0.1', ort: '1.31' }]) {
+      agent.events = []
+      const asked = transport.requested.length
+      const newer = await buildWake(MODELS.namaste, { key: priv, version: '2.0', requires })
+      transport.add(newer)
+      const ev = await agent.updater.deploy(deployCmd(newer, priv))
+      expect(ev, JSON.stringify(requires)).toMatchObject({
+        kind: 'rejected',
+        code: 'EF_ERR_AGENT_TOO_OLD',
+        version: '2.0',
+      })
+      expect(ev.message).toMatch(
+        requires.ort ? `ONNX Runtime ${requires.ort} (this runs 1.30.0)` : 'agent 0.2 (this is 0.1.0)',
+      )
+      expect(kinds()).toEqual(['rejected'])
+      expect(transport.requested.length).toBe(asked)
+      expect(serving()?.version).toBe('1.0')
+    }
   })
 
   it('health vectors that do not match: health_failed EF_ERR_HEALTH_CHECK_FAILED, 1.0 keeps serving', async () => {
@@ -261,5 +283,18 @@ describe('Updater', () => {
     })
     expect(agent.slots.active('wake')).toBe('a')
     await expectServes(MODELS.hello, '3.0')
+  })
+
+  it('a build whose requirements this agent meets deploys as any other [EF-3.8]', async () => {
+    const met = await buildWake(MODELS.hello, {
+      key: priv,
+      model: 'wake-req',
+      version: '1.1',
+      requires: { agent: '0.1.0', ort: '1.30' },
+    })
+    transport.add(met)
+    const ev = await agent.updater.deploy(deployCmd(met, priv))
+    expect(ev, JSON.stringify(ev)).toMatchObject({ kind: 'activated', version: '1.1' })
+    expect(agent.host.get('wake-req')?.manifest.requires).toEqual({ agent: '0.1.0', ort: '1.30' })
   })
 })

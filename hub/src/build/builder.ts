@@ -12,6 +12,7 @@ import {
   signDocument,
   type FirmwareProfile,
   type Manifest,
+  type ModelMeta,
   type TensorValue,
 } from '@edgefleet/shared'
 import type { Logger } from 'pino'
@@ -41,6 +42,8 @@ export interface VersionOptions {
   precision?: 'auto' | Manifest['precision']
   /** What each output means (output name → kind), carried into the manifest's `semantics` so agents read confidence [EF-2.6.4]. */
   outputs?: Record<string, OutputKind>
+  /** What the tensors mean and what the build requires of the agent (`--meta`) [EF-3.7, EF-3.8]; checked at registration. */
+  meta?: ModelMeta
 }
 
 type OutputKind = NonNullable<Manifest['semantics']>[number]['kind']
@@ -59,6 +62,16 @@ function semanticsOf(
       `options.outputs names ${unknown.map((n) => JSON.stringify(n)).join(', ')}; the model's outputs are ${[...names].map((n) => JSON.stringify(n)).join(', ')}`,
     )
   return declared.filter((o) => outputs[o.name] !== undefined).map((o) => ({ name: o.name, kind: outputs[o.name] }))
+}
+
+/** The manifest's `meta` and `requires` from the version's meta file [EF-3.7, EF-3.8]. */
+function metaFields(meta: ModelMeta | undefined): Pick<Manifest, 'meta' | 'requires'> {
+  if (!meta) return {}
+  const { requires, ...tensors } = meta
+  return {
+    ...(Object.keys(tensors).length ? { meta: tensors } : {}),
+    ...(requires && Object.keys(requires).length ? { requires } : {}),
+  }
 }
 
 /** Tolerances a device must meet when it reproduces the hub's reference outputs. */
@@ -152,6 +165,7 @@ export class Builder {
         inputs: result.inputs,
         outputs: result.outputs,
         ...(semantics ? { semantics } : {}),
+        ...metaFields(opts.meta),
         healthCheck: { inputs: wire(inputs), outputs: wire(outputs), ...HEALTH_TOLERANCE[result.precision] },
         validation: { ...result.report, buildMs: now() - started },
         ...(version.parent ? { parent: version.parent } : {}),

@@ -55,6 +55,24 @@ function addText(added: AddResult): string {
   )
 }
 
+/**
+ * The meta file's text, compacted when it is JSON so more of it fits the URL;
+ * anything else goes as it is and the hub says what is wrong (EF_ERR_MODEL_META_INVALID).
+ */
+function metaText(file: string): string {
+  let text: string
+  try {
+    text = readFileSync(file, 'utf8')
+  } catch (err) {
+    throw new UsageError(`--meta ${file}: ${(err as Error).message}`)
+  }
+  try {
+    return JSON.stringify(JSON.parse(text))
+  } catch {
+    return text
+  }
+}
+
 const modelAdd = command({
   name: 'model add',
   summary: ['model add FILE.onnx', 'register a model version and build it for the fleet'],
@@ -62,6 +80,9 @@ const modelAdd = command({
   --name N --version V  the model and the version to register
   --parent N@V          the registered version this one was retrained from (lineage); --run-id ID the training run
 ${MODEL_OPTIONS_HELP}
+  --meta META.json      what the tensors mean, carried in the signed manifest: per input layout, normalize
+                        {scale, mean, std}, units; per output labels, postprocess {activation: none|softmax|sigmoid,
+                        threshold, topK}, units; requires {agent, ort} (minimum versions). See PROTOCOL.md EF-3.7
   --canary              intake policy: once every profile built, start a rollout to the devices serving the model;
                         --selector EXPR, --waves LIST, --soak DUR, --no-windows and the gate flags as for rollout create:
 ${GATE_HELP}`,
@@ -71,6 +92,7 @@ ${GATE_HELP}`,
     version: { type: 'string' },
     parent: { type: 'string' },
     'run-id': { type: 'string' },
+    meta: { type: 'string' },
     canary: { type: 'boolean' },
     selector: { type: 'string' },
     waves: { type: 'string' },
@@ -86,6 +108,8 @@ ${GATE_HELP}`,
     const options = modelOptions(args)
     const query = new URLSearchParams({ name, version })
     if (Object.keys(options).length) query.set('options', JSON.stringify(options))
+    const metaFile = args.str('meta')
+    if (metaFile) query.set('meta', metaText(metaFile))
     const parent = args.str('parent')
     if (parent) query.set('parent', parent)
     const runId = args.str('run-id')

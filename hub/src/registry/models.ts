@@ -10,6 +10,7 @@ import type { Builder, VersionOptions } from '../build/builder.js'
 import type { RolloutEngine } from '../rollouts/engine.js'
 import type { RolloutInput } from '../rollouts/spec.js'
 import { recordBuildBaseline } from '../telemetry/baselines.js'
+import { checkModelMeta } from './meta.js'
 
 /** What happens after intake [EF-9.11]: nothing more, or a canary rollout of the new version. */
 export type IntakePolicy = { kind: 'none' } | { kind: 'canary'; rollout?: Partial<RolloutInput>; actor?: string | null }
@@ -65,6 +66,8 @@ export class Registry {
       throw new EdgeFleetError('EF_ERR_VERSION_EXISTS', `${input.name}@${input.version}`)
     if (input.bytes.byteLength === 0) throw new EdgeFleetError('EF_ERR_MODEL_INVALID', 'empty file')
     const sig = await inspectModel(input.bytes)
+    // A meta file that does not fit the model is refused before anything is stored [EF-3.7].
+    if (input.options?.meta) checkModelMeta(input.options.meta, sig)
     const digest = this.blobs.put(input.bytes)
     const row: VersionRow = {
       model: input.name,

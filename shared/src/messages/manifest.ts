@@ -3,6 +3,7 @@
 import { Type, type Static } from '@sinclair/typebox'
 import { codec } from '../schema.js'
 import { Digest, Id, ProtocolVersion, TensorSpec, TensorValue, Timestamp, Version } from './common.js'
+import { Requirements, TensorsMeta } from './model-meta.js'
 
 export const Precision = Type.Union([
   Type.Literal('fp32'),
@@ -55,6 +56,10 @@ export const Manifest = Type.Object(
     inputs: Type.Array(TensorSpec),
     outputs: Type.Array(TensorSpec),
     semantics: Type.Optional(Type.Array(OutputSemantics)),
+    /** What the tensors mean (normalisation, layout, labels, post-processing, units) [EF-3.7]. */
+    meta: Type.Optional(TensorsMeta),
+    /** The oldest agent and ONNX Runtime this build runs on [EF-3.8]. */
+    requires: Type.Optional(Requirements),
     healthCheck: Type.Object(
       {
         inputs: Type.Record(Type.String(), TensorValue),

@@ -4,8 +4,10 @@ import { Type, type Static } from '@sinclair/typebox'
 import { TypeCompiler } from '@sinclair/typebox/compiler'
 import { EdgeFleetError, OutputSemantics, Precision } from '@edgefleet/shared'
 import type { ApiDeps } from '../server.js'
+import type { VersionOptions } from '../../build/builder.js'
 import { validateGates, type Gates } from '../../rollouts/spec.js'
 import type { BuildRow, VersionRow } from '../../store/index.js'
+import { parseModelMeta } from '../../registry/meta.js'
 
 /** Options for compiling a version, sent as JSON in the `options` query parameter. */
 const VersionOptionsSchema = Type.Object(
@@ -28,6 +30,8 @@ const AddQuery = Type.Object(
     name: Type.String({ minLength: 1, maxLength: 64 }),
     version: Type.String({ minLength: 1, maxLength: 40 }),
     options: Type.Optional(Type.String({ maxLength: 8192 })),
+    /** The model's metadata (`--meta`), JSON of `ModelMeta` [EF-3.7]. */
+    meta: Type.Optional(Type.String({ maxLength: 12288 })),
     parent: Type.Optional(Type.String({ maxLength: 110 })),
     runId: Type.Optional(Type.String({ maxLength: 128 })),
     /** Intake policy [EF-9.11]: `canary` starts a rollout once every profile built. */
@@ -94,7 +98,7 @@ export const modelRoutes: FastifyPluginAsync<ApiDeps> = async (app, deps) => {
       const query = req.query as Static<typeof AddQuery>
       if (!Buffer.isBuffer(req.body))
         throw new EdgeFleetError('EF_ERR_HTTP_BAD_REQUEST', 'send the ONNX file as application/octet-stream')
-      let options: Static<typeof VersionOptionsSchema> = {}
+      let options: Static<typeof VersionOptionsSchema> & Pick<VersionOptions, 'meta'> = {}
       if (query.options) {
         try {
           options = JSON.parse(query.options) as Static<typeof VersionOptionsSchema>
@@ -107,6 +111,8 @@ export const modelRoutes: FastifyPluginAsync<ApiDeps> = async (app, deps) => {
             'options: expected {inputShapes?, inputValues?, precision?, outputs?: {NAME: scores|logits|probability|regression|other}}',
           )
       }
+      // Checked here against its schema, and against the model once the registry has read it [EF-3.7].
+      if (query.meta !== undefined) options = { ...options, meta: parseModelMeta(query.meta) }
       let rollout: Record<string, unknown> | undefined
       if (query.rollout) {
         try {
