@@ -35,6 +35,8 @@ interface DriftRow {
   count: number
   baselineSource: string | null
   open: boolean
+  /** no_baseline_yet until a field or posted baseline exists [EF-9.4]. */
+  status?: string
 }
 
 const drift = command({
@@ -53,7 +55,7 @@ const drift = command({
         table(
           r.items.map((d) => ({
             ...d,
-            psi: d.psi === null ? null : d.psi.toFixed(4),
+            psi: d.status === 'no_baseline_yet' ? 'no baseline yet' : d.psi === null ? null : d.psi.toFixed(4),
             drifting: d.open ? 'DRIFT' : '',
           })),
           ['model', 'version', 'profile', 'subject', 'psi', 'count', 'baselineSource', 'drifting'],

@@ -117,14 +117,17 @@ export class DriftMonitor {
         maybeFreezeFieldBaseline(store, model, version, now, options)
         for (const window of telemetry.rollups.window(model, version, from, now + 1).values()) {
           if (window.profile === '*') continue
-          const baseline = telemetry.baselines.effective(model, version, window.profile)
+          // A build baseline is the health check's few (often synthetic) inputs: no PSI against it,
+          // the version has "no baseline yet" until its field baseline is frozen or one is posted [EF-9.4].
+          const effective = telemetry.baselines.effective(model, version, window.profile)
+          const baseline = effective?.source === 'build' ? undefined : effective
           for (const comparison of compare(window, baseline)) {
             const min = comparison.subject === 'output:confidence' ? options.minOutputCount : options.minInputCount
             if (comparison.count < min) continue
             const prev = telemetry.baselines.driftState(model, version, window.profile, comparison.subject)
             let open = prev?.open ?? false
             const { psi } = comparison
-            const alerting = baseline !== undefined && baseline.source !== 'build' && psi !== null
+            const alerting = baseline !== undefined && psi !== null
             if (alerting && !open && psi > options.threshold) {
               open = true
               events.push(

@@ -71,6 +71,8 @@ describe('retraining routes', () => {
 
   it('takes a pipeline baseline and refuses one that does not fit the model [EF-9.4]', async () => {
     const url = '/api/v1/models/wake/versions/1.0.0/baseline'
+    // Only the build's health-check baseline so far: nothing is measured against it [EF-9.4].
+    expect((await inject('GET', url)).json()).toMatchObject({ status: 'no_baseline_yet', items: [{ source: 'build' }] })
     const bad = [
       { features: { nope: new Array(FEATURE_BUCKETS.length + 1).fill(1) } },
       { features: { 'onnx::Flatten_0': [1, 2, 3] } },
@@ -143,8 +145,12 @@ describe('retraining routes', () => {
         profile: 'gateway-rpi4',
         open: true,
         baselineSource: 'api',
+        status: 'drifting',
       }),
     ])
+    expect((await inject('GET', '/api/v1/models/wake/versions/1.0.0/baseline')).json()).toMatchObject({
+      status: 'ready',
+    })
     const feed = (await inject('GET', '/api/v1/feed?model=wake')).body
       .trim()
       .split('\n')

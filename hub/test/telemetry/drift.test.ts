@@ -81,6 +81,7 @@ describe('ingest, rollups, baselines and drift', () => {
       { store, now: clock, log },
       {
         fieldWindowMs: 10 * MIN,
+        baselineRequests: Number.POSITIVE_INFINITY, // the time rule alone; the count rule has its own test
         windowMs: 10 * MIN,
         minRequests: 200,
         minOutputCount: 100,
@@ -154,7 +155,7 @@ describe('ingest, rollups, baselines and drift', () => {
     expect(drift.evaluate().events).toHaveLength(2)
   })
 
-  it('never emits drift events against a synthetic build baseline, but shows the PSI [EF-9.4]', () => {
+  it('measures nothing against a synthetic build baseline: "no baseline yet" until the field one is frozen [EF-9.4]', () => {
     store.telemetry.baselines.put({
       model: 'wake',
       version: '1.0.0',
@@ -169,14 +170,44 @@ describe('ingest, rollups, baselines and drift', () => {
     })
     const drift = new DriftMonitor(
       { store, now: clock, log },
-      { fieldWindowMs: 60 * MIN, windowMs: 10 * MIN, intervalMs: 0 },
+      { fieldWindowMs: 60 * MIN, windowMs: 10 * MIN, intervalMs: 0, baselineRequests: 1000, minRequests: 200 },
     )
     store.telemetry.ingestMany([batch('d1', T0 + 5, { confidence: [100, 0, 0, 0, 0, 0, 0, 0, 0, 0] })], [], T0)
     now = T0 + MIN
     const r = drift.evaluate()
     expect(r.events).toHaveLength(0)
-    expect(r.values[0]).toMatchObject({ subject: 'output:confidence', baselineSource: 'build', drifting: false })
-    expect(r.values[0].psi).toBeGreaterThan(1)
+    expect(r.values[0]).toMatchObject({
+      subject: 'output:confidence',
+      baselineSource: null,
+      psi: null,
+      drifting: false,
+    })
+    expect(store.telemetry.baselines.listDrift({ model: 'wake' })[0]).toMatchObject({ psi: null, baselineSource: null })
+  })
+
+  it("freezes the version's first N requests as its baseline before the time window ends [EF-9.4]", () => {
+    const drift = new DriftMonitor(
+      { store, now: clock, log },
+      { fieldWindowMs: 60 * MIN, windowMs: 10 * MIN, intervalMs: 0, baselineRequests: 500, minRequests: 200 },
+    )
+    const calm = { confidence: [0, 0, 0, 0, 0, 0, 0, 10, 40, 50], features: sketch({ 9: 500, 10: 500 }) }
+    // 100 requests a minute: the 500th arrives in minute 4.
+    for (let m = 0; m < 4; m++) store.telemetry.ingestMany([batch('d1', T0 + m * MIN + 5, calm)], [], T0 + m * MIN + 10)
+    now = T0 + 4 * MIN
+    expect(drift.evaluate().values.every((v) => v.psi === null && v.baselineSource === null)).toBe(true)
+    expect(store.telemetry.baselines.has('wake', '1.0.0', 'field')).toBe(false)
+    for (let m = 4; m < 7; m++) store.telemetry.ingestMany([batch('d1', T0 + m * MIN + 5, calm)], [], T0 + m * MIN + 10)
+    now = T0 + 7 * MIN
+    const r = drift.evaluate()
+    // Minutes 0-4 (500 requests) are the baseline, not the later ones; then PSI is measured against it.
+    expect(store.telemetry.baselines.effective('wake', '1.0.0', 'gateway-rpi4')).toMatchObject({
+      source: 'field',
+      requests: 500,
+      fromMs: T0,
+      toMs: T0 + 4 * MIN + 1,
+    })
+    expect(r.values.length).toBeGreaterThan(0)
+    expect(r.values.every((v) => v.baselineSource === 'field' && v.psi !== null && v.psi < 0.01)).toBe(true)
   })
 
   it('retention deletes raw rows, samples, feed records and rollups by age and raises the feed floor [EF-9.3]', () => {

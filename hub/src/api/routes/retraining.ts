@@ -28,8 +28,17 @@ const DriftItem = Type.Object({
   count: Type.Integer(),
   baselineSource: Type.Union([Type.String(), Type.Null()]),
   open: Type.Boolean(),
+  /** `no_baseline_yet` until a field baseline is frozen or one is posted (no PSI against a build baseline) [EF-9.4]. */
+  status: Type.Union([Type.Literal('no_baseline_yet'), Type.Literal('drifting'), Type.Literal('stable')]),
   evaluatedAt: Type.Integer(),
 })
+
+/** What the console and CLI show for a drift value [EF-9.4]: nothing is measured against a build baseline. */
+function driftStatus(drift: { psi: number | null; baselineSource: string | null; open: boolean }) {
+  if (drift.psi === null || drift.baselineSource === null || drift.baselineSource === 'build')
+    return 'no_baseline_yet' as const
+  return drift.open ? ('drifting' as const) : ('stable' as const)
+}
 
 export const retrainingRoutes: FastifyPluginAsync<ApiDeps> = async (app, deps) => {
   driftRoutes(app, deps)
@@ -63,7 +72,8 @@ function driftRoutes(app: FastifyInstance, deps: ApiDeps): void {
     },
     async (req) => {
       const q = req.query as { model?: string; version?: string }
-      return { items: telemetry.baselines.listDrift(q), threshold: deps.retraining?.drift.options.threshold ?? 0.2 }
+      const items = telemetry.baselines.listDrift(q).map((drift) => ({ ...drift, status: driftStatus(drift) }))
+      return { items, threshold: deps.retraining?.drift.options.threshold ?? 0.2 }
     },
   )
 
@@ -91,7 +101,9 @@ function baselineRoutes(app: FastifyInstance, deps: ApiDeps): void {
   app.get('/api/v1/models/:name/versions/:version/baseline', { schema: { params: VersionParams } }, async (req) => {
     const p = req.params as Static<typeof VersionParams>
     deps.registry.version(p.name, p.version)
-    return { items: telemetry.baselines.list(p.name, p.version) }
+    const items = telemetry.baselines.list(p.name, p.version)
+    // Drift is measured only against a field or posted baseline [EF-9.4].
+    return { items, status: items.some((b) => b.source !== 'build') ? 'ready' : 'no_baseline_yet' }
   })
 
   app.put(
