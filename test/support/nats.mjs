@@ -30,7 +30,8 @@ function nodeConfig(name, dir, authFile, ports, routes) {
     'max_payload: 4MB',
     `jetstream { store_dir: "${join(dir, 'js')}", max_memory_store: 256MB, max_file_store: 2GB }`,
     `cluster { name: edgefleet, listen: 127.0.0.1:${ports.route}, routes: [ ${routes.join(', ')} ] }`,
-    `mqtt { listen: 127.0.0.1:${ports.mqtt} }`,
+    // R3 for the MQTT streams (sessions, retained, QoS 1 messages): any one node may die.
+    `mqtt { listen: 127.0.0.1:${ports.mqtt}, stream_replicas: 3 }`,
     // nats-server resolves an include relative to the including file, absolute paths too.
     `include "${relative(dir, authFile)}"`,
     '',
