@@ -138,11 +138,16 @@ describe('devices on a 3-node NATS cluster', () => {
       { intervalMs: 20, what: 'transfer started' },
     )
     await cluster.nodes[0].kill9()
-    const v = await finished(id, 90_000).catch(async (err: Error) => {
+    const v = await finished(id, 90_000).catch(async (err: unknown) => {
       const now = await api(hub.httpUrl, 'GET', `/api/v1/deployments/${id}`)
       const where = await Promise.all(agents.map((a) => nodeOf(a.id)))
       throw new Error(
-        `${err.message}\n${JSON.stringify(now.devices)}\nnodes: ${where.join(',')}\n${cluster.stderr().split('\n').filter((l) => /ERR|WRN/.test(l)).slice(-60).join('\n')}`,
+        `${(err as Error).message}\n${JSON.stringify(now.devices)}\nnodes: ${where.join(',')}\n${cluster
+          .stderr()
+          .split('\n')
+          .filter((l) => /ERR|WRN/.test(l))
+          .slice(-60)
+          .join('\n')}`,
       )
     })
     expect(v.devices.map((d: { state: string }) => d.state)).toEqual(['activated', 'activated', 'activated'])
