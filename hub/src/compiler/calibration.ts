@@ -82,17 +82,17 @@ export function loadSamples(inputs: readonly TensorSpec[], opts: SampleOptions =
     )
   }
   const counts = [...files.values()].map((l) => l.length)
-  const n = counts.length ? Math.max(...counts) : (opts.count ?? 8)
+  const sampleCount = counts.length ? Math.max(...counts) : (opts.count ?? 8)
   for (const [name, list] of files) {
-    if (list.length !== n)
+    if (list.length !== sampleCount)
       throw new EdgeFleetError(
         'EF_ERR_CALIBRATION_INVALID',
-        `calibration folder has ${list.length} files for input ${name} but ${n} for another input`,
+        `calibration folder has ${list.length} files for input ${name} but ${sampleCount} for another input`,
       )
   }
   const samples: Sample[] = []
   const seed = opts.seed ?? 1
-  for (let i = 0; i < n; i++) {
+  for (let i = 0; i < sampleCount; i++) {
     const synth = synthesizeInputs(inputs, { seed: seed + i * 7919, shapes: opts.shapes, values: opts.values })
     const sample: Sample = {}
     for (const spec of inputs) {
@@ -131,10 +131,10 @@ class Stats {
   readonly pool = new Float32Array(RESERVOIR)
   filled = 0
   constructor(private readonly rand: () => number) {}
-  add(v: Float32Array, keepSample: boolean): void {
+  add(sampleValues: Float32Array, keepSample: boolean): void {
     let lo = this.min
     let hi = this.max
-    for (const x of v) {
+    for (const x of sampleValues) {
       if (x < lo) lo = x
       if (x > hi) hi = x
     }
@@ -142,13 +142,13 @@ class Stats {
     this.max = hi
     if (!keepSample) return
     // Strided subsample, then reservoir replacement: bounded memory whatever the tensor size.
-    const stride = Math.max(1, Math.floor(v.length / 4096))
-    for (let i = Math.floor(this.rand() * stride); i < v.length; i += stride) {
+    const stride = Math.max(1, Math.floor(sampleValues.length / 4096))
+    for (let i = Math.floor(this.rand() * stride); i < sampleValues.length; i += stride) {
       this.seen++
-      if (this.filled < RESERVOIR) this.pool[this.filled++] = v[i]
+      if (this.filled < RESERVOIR) this.pool[this.filled++] = sampleValues[i]
       else {
         const j = Math.floor(this.rand() * this.seen)
-        if (j < RESERVOIR) this.pool[j] = v[i]
+        if (j < RESERVOIR) this.pool[j] = sampleValues[i]
       }
     }
   }

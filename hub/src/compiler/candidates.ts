@@ -39,27 +39,27 @@ export interface GenerationInputs {
 /** Every precision's report (a retried one: its last attempt), and the builds that passed. */
 export async function generateCandidates(
   precisions: readonly Precision[],
-  g: GenerationInputs,
+  genInputs: GenerationInputs,
 ): Promise<{ reports: CandidateReport[]; passing: Candidate[] }> {
   const reports: CandidateReport[] = []
   const passing: Candidate[] = []
-  for (let i = 0; i < precisions.length; i++) {
-    const precision = precisions[i]
-    g.progress({ phase: 'build', precision, done: i, total: precisions.length })
-    let a = await attempt(g, precision)
+  for (let rank = 0; rank < precisions.length; rank++) {
+    const precision = precisions[rank]
+    genInputs.progress({ phase: 'build', precision, done: rank, total: precisions.length })
+    let tried = await attempt(genInputs, precision)
     // A static build that misses only the accuracy budget: keep the first few (most sensitive)
     // layers in float compute and try again, as long as that is what the caller left open.
-    if (precision === 'int8-static' && g.staticKeepFloat === undefined) {
+    if (precision === 'int8-static' && genInputs.staticKeepFloat === undefined) {
       for (const keep of STATIC_KEEP_FLOAT_STEPS) {
-        if (!a.accuracyOnly) break
-        const first = a.report.reason
-        a = await attempt(g, precision, keep)
-        a.report.notes = [...(a.report.notes ?? []), `all layers quantized missed the budget (${first})`]
+        if (!tried.accuracyOnly) break
+        const first = tried.report.reason
+        tried = await attempt(genInputs, precision, keep)
+        tried.report.notes = [...(tried.report.notes ?? []), `all layers quantized missed the budget (${first})`]
       }
     }
-    if (a.passed) passing.push(a.passed)
-    reports.push(a.report)
-    g.progress({ phase: 'validate', precision, done: i + 1, total: precisions.length })
+    if (tried.passed) passing.push(tried.passed)
+    reports.push(tried.report)
+    genInputs.progress({ phase: 'validate', precision, done: rank + 1, total: precisions.length })
   }
   return { reports, passing }
 }
@@ -72,19 +72,23 @@ interface Attempt {
 }
 
 /** Builds, opens, runs and proves one candidate. */
-async function attempt(g: GenerationInputs, precision: Precision, keepFloat?: number): Promise<Attempt> {
+async function attempt(genInputs: GenerationInputs, precision: Precision, keepFloat?: number): Promise<Attempt> {
   const t0 = performance.now()
   const report: CandidateReport = { precision, verdict: 'fail' }
   let built: Built
   let session: Session
   try {
-    built = await buildCandidate(g.prep, precision, keepFloat === undefined ? {} : { staticKeepFloat: keepFloat })
-    session = await openSession(built.bytes, { threads: g.threads })
+    built = await buildCandidate(
+      genInputs.prep,
+      precision,
+      keepFloat === undefined ? {} : { staticKeepFloat: keepFloat },
+    )
+    session = await openSession(built.bytes, { threads: genInputs.threads })
   } catch (err) {
     report.reason = `build failed: ${(err as Error).message}`
     return { report, accuracyOnly: false }
   }
-  g.sessions.push(session)
+  genInputs.sessions.push(session)
   Object.assign(report, {
     sizeBytes: built.bytes.byteLength,
     plan: built.plan.byOp,
@@ -95,24 +99,26 @@ async function attempt(g: GenerationInputs, precision: Precision, keepFloat?: nu
   })
   let gots: Record<string, NamedTensor>[]
   try {
-    gots = await runAll(session, g.validation)
+    gots = await runAll(session, genInputs.validation)
   } catch (err) {
     report.reason = `build does not run: ${(err as Error).message.split('\n')[0]}`
     return { report, accuracyOnly: false }
   }
-  const proof = prove(built, g.refs, gots, g.budgets)
+  const proof = prove(built, genInputs.refs, gots, genInputs.budgets)
   report.accuracy = proof.accuracy
   const fitMisses = [...proof.fitMisses]
-  if (!proof.accuracyMisses.length && !fitMisses.length && g.measureRam) {
-    const ram = await measureRss(built.bytes, g.validation[0], { threads: g.threads }).catch((err: unknown) => {
-      report.reason = `RAM not measurable: ${(err as Error).message}`
-      return undefined
-    })
+  if (!proof.accuracyMisses.length && !fitMisses.length && genInputs.measureRam) {
+    const ram = await measureRss(built.bytes, genInputs.validation[0], { threads: genInputs.threads }).catch(
+      (err: unknown) => {
+        report.reason = `RAM not measurable: ${(err as Error).message}`
+        return undefined
+      },
+    )
     if (!ram) return { report, accuracyOnly: false }
     report.ramPeakMb = Math.round(ram.peakMb)
-    if (ram.peakMb > g.budgets.ramMb)
+    if (ram.peakMb > genInputs.budgets.ramMb)
       fitMisses.push(
-        `peak RSS ${ram.peakMb.toFixed(0)} MiB (Node + ONNX Runtime ${ram.baselineMb.toFixed(0)} MiB before the session) exceeds the RAM budget of ${g.budgets.ramMb} MiB`,
+        `peak RSS ${ram.peakMb.toFixed(0)} MiB (Node + ONNX Runtime ${ram.baselineMb.toFixed(0)} MiB before the session) exceeds the RAM budget of ${genInputs.budgets.ramMb} MiB`,
       )
   }
   if (proof.accuracyMisses.length || fitMisses.length) {

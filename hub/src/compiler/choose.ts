@@ -122,29 +122,29 @@ export function pairedRatio(
   challenger: readonly number[],
   anchor: readonly number[],
 ): { median: number; fasterShare: number; rounds: number } | null {
-  const n = Math.min(challenger.length, anchor.length)
-  if (n === 0) return null
+  const pairedRounds = Math.min(challenger.length, anchor.length)
+  if (pairedRounds === 0) return null
   const ratios: number[] = []
   let faster = 0
-  for (let i = 0; i < n; i++) {
+  for (let i = 0; i < pairedRounds; i++) {
     ratios.push(challenger[i] / anchor[i])
     if (challenger[i] < anchor[i]) faster++
   }
   ratios.sort((a, b) => a - b)
-  return { median: ratios[Math.floor(n / 2)], fasterShare: faster / n, rounds: n }
+  return { median: ratios[Math.floor(pairedRounds / 2)], fasterShare: faster / pairedRounds, rounds: pairedRounds }
 }
 
 function compare(
-  c: Choosable,
+  choosable: Choosable,
   anchor: Choosable,
   policy: ChoicePolicy,
   margin: number,
   anchorSticky: boolean,
 ): Comparison {
-  const sizeRatio = c.sizeBytes / anchor.sizeBytes
-  const paired = c.roundsMs && anchor.roundsMs ? pairedRatio(c.roundsMs, anchor.roundsMs) : null
+  const sizeRatio = choosable.sizeBytes / anchor.sizeBytes
+  const paired = choosable.roundsMs && anchor.roundsMs ? pairedRatio(choosable.roundsMs, anchor.roundsMs) : null
   const base = {
-    precision: c.precision,
+    precision: choosable.precision,
     sizeRatio,
     latencyRatio: paired?.median ?? null,
     fasterShare: paired?.fasterShare ?? null,

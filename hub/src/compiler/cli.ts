@@ -79,16 +79,16 @@ type ProgressStream = NodeJS.WritableStream & { isTTY?: boolean }
 function progressBar(stream: ProgressStream): (p: Progress) => void {
   const tty = stream.isTTY
   let last = ''
-  return (p) => {
+  return (step) => {
     const width = 24
-    const fill = p.total ? Math.round((p.done / p.total) * width) : 0
+    const fill = step.total ? Math.round((step.done / step.total) * width) : 0
     const line =
-      `${p.phase.padEnd(9)} ${p.precision ?? ''}`.padEnd(24) +
-      ` [${'#'.repeat(fill)}${'.'.repeat(width - fill)}] ${p.done}/${p.total}`
+      `${step.phase.padEnd(9)} ${step.precision ?? ''}`.padEnd(24) +
+      ` [${'#'.repeat(fill)}${'.'.repeat(width - fill)}] ${step.done}/${step.total}`
     if (line === last) return
     last = line
     stream.write(tty ? `\r${line}\x1b[K` : `${line}\n`)
-    if (tty && p.phase === 'done') stream.write('\n')
+    if (tty && step.phase === 'done') stream.write('\n')
   }
 }
 
@@ -146,21 +146,21 @@ export async function runCompile(
     for (const w of (result.report.warnings as string[] | undefined) ?? []) stderr.write(`warning: ${w}\n`)
     await writeAtomic(args.report, JSON.stringify(result.report, null, 2) + '\n')
     await writeAtomic(args.out, result.bytes)
-    const r = result.report
+    const buildReport = result.report
     if (args.json)
       stdout.write(
         JSON.stringify({
           ok: true,
           out: args.out,
           report: args.report,
-          precision: r.precision,
-          sizeBytes: r.sizeBytes,
-          cosine: r.cosine,
+          precision: buildReport.precision,
+          sizeBytes: buildReport.sizeBytes,
+          cosine: buildReport.cosine,
         }) + '\n',
       )
     else
       stdout.write(
-        `${args.out}: ${r.precision} for ${profile.id}, ${(r.sizeBytes / 2 ** 20).toFixed(2)} MiB (${((r.sizeRatio as number) * 100).toFixed(0)}% of float), cosine ${r.cosine.toFixed(4)}\n`,
+        `${args.out}: ${buildReport.precision} for ${profile.id}, ${(buildReport.sizeBytes / 2 ** 20).toFixed(2)} MiB (${((buildReport.sizeRatio as number) * 100).toFixed(0)}% of float), cosine ${buildReport.cosine.toFixed(4)}\n`,
       )
     return 0
   } catch (err) {

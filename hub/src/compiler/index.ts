@@ -73,24 +73,28 @@ function accuracyJson(a: Accuracy | undefined): Record<string, unknown> {
   }
 }
 
-function candidateJson(c: CandidateReport): Record<string, unknown> {
+function candidateJson(candidateReport: CandidateReport): Record<string, unknown> {
   return {
-    precision: c.precision,
-    verdict: c.verdict,
-    ...(c.reason ? { reason: c.reason } : {}),
-    ...(c.sizeBytes !== undefined ? { sizeBytes: c.sizeBytes } : {}),
-    ...(c.latencyMs !== undefined ? { latencyMs: c.latencyMs } : {}),
-    ...(c.hubLatencyMs !== undefined ? { hubLatencyMs: c.hubLatencyMs } : {}),
-    ...(c.ramPeakMb !== undefined ? { ramPeakMb: c.ramPeakMb } : {}),
-    ...(c.overBudget?.length ? { overBudget: c.overBudget } : {}),
-    ...accuracyJson(c.accuracy),
-    ...(c.buildMs !== undefined ? { buildMs: c.buildMs } : {}),
+    precision: candidateReport.precision,
+    verdict: candidateReport.verdict,
+    ...(candidateReport.reason ? { reason: candidateReport.reason } : {}),
+    ...(candidateReport.sizeBytes !== undefined ? { sizeBytes: candidateReport.sizeBytes } : {}),
+    ...(candidateReport.latencyMs !== undefined ? { latencyMs: candidateReport.latencyMs } : {}),
+    ...(candidateReport.hubLatencyMs !== undefined ? { hubLatencyMs: candidateReport.hubLatencyMs } : {}),
+    ...(candidateReport.ramPeakMb !== undefined ? { ramPeakMb: candidateReport.ramPeakMb } : {}),
+    ...(candidateReport.overBudget?.length ? { overBudget: candidateReport.overBudget } : {}),
+    ...accuracyJson(candidateReport.accuracy),
+    ...(candidateReport.buildMs !== undefined ? { buildMs: candidateReport.buildMs } : {}),
   }
 }
 
 /** The latency part of the report: hub times, the device estimate and how it was made [EF-5.8]. */
-function latencyJson(p: Planned, c: CandidateReport, profile: FirmwareProfile): Record<string, unknown> {
-  const m = p.latencyModel
+function latencyJson(
+  planned: Planned,
+  candidateReport: CandidateReport,
+  profile: FirmwareProfile,
+): Record<string, unknown> {
+  const m = planned.latencyModel
   return {
     threads: m.threads,
     hubThreads: 1,
@@ -98,13 +102,17 @@ function latencyJson(p: Planned, c: CandidateReport, profile: FirmwareProfile): 
     parallelFraction: m.parallelFraction,
     scaling: m.scaling,
     factor: m.factor,
-    floatHubMs: p.floatTiming?.hubMs ?? null,
-    floatMs: p.floatTiming?.estimatedMs ?? null,
-    buildHubMs: c.hubLatencyMs ?? null,
-    buildMs: c.latencyMs ?? null,
-    ratio: p.floatTiming && c.hubLatencyMs ? c.hubLatencyMs / p.floatTiming.hubMs : null,
+    floatHubMs: planned.floatTiming?.hubMs ?? null,
+    floatMs: planned.floatTiming?.estimatedMs ?? null,
+    buildHubMs: candidateReport.hubLatencyMs ?? null,
+    buildMs: candidateReport.latencyMs ?? null,
+    ratio:
+      planned.floatTiming && candidateReport.hubLatencyMs
+        ? candidateReport.hubLatencyMs / planned.floatTiming.hubMs
+        : null,
     budgetMs: profile.latencyBudgetMs,
-    withinLatencyBudget: c.latencyMs == null ? null : c.latencyMs <= profile.latencyBudgetMs,
+    withinLatencyBudget:
+      candidateReport.latencyMs == null ? null : candidateReport.latencyMs <= profile.latencyBudgetMs,
   }
 }
 
@@ -115,36 +123,42 @@ export async function compile(
 ): Promise<CompileResult> {
   if (!(model instanceof Uint8Array)) throw new TypeError('compile: model must be a Uint8Array')
   const t0 = performance.now()
-  const p = await planBuild(model, profile, opts)
-  const c = p.report
-  const a = defined(c.accuracy, 'accuracy of the chosen build')
+  const planned = await planBuild(model, profile, opts)
+  const chosenReport = planned.report
+  const chosenAccuracy = defined(chosenReport.accuracy, 'accuracy of the chosen build')
   const report: ValidationReport = {
-    precision: p.built.precision,
+    precision: planned.built.precision,
     profile: profile.id,
-    sizeBytes: p.built.bytes.byteLength,
-    floatSizeBytes: p.floatSizeBytes,
-    sizeRatio: p.built.bytes.byteLength / p.floatSizeBytes,
-    maxAbsError: Number.isFinite(a.maxAbsError) ? a.maxAbsError : Number.MAX_VALUE,
-    meanAbsError: Number.isFinite(a.meanAbsError) ? a.meanAbsError : Number.MAX_VALUE,
-    cosine: a.cosine,
-    meanCosine: a.meanCosine,
-    ...(a.top1Agreement !== undefined ? { top1Agreement: a.top1Agreement } : {}),
-    perOutput: a.perOutput,
-    latency: latencyJson(p, c, profile),
-    ram: { peakMb: c.ramPeakMb ?? null, budgetMb: profile.ramMb },
-    decision: p.decision,
-    plan: c.plan ?? {},
-    quantizedWeights: c.weights ?? { initializer: 0, constantNode: 0, subgraph: 0 },
-    opset: c.opset,
-    notes: c.notes ?? [],
-    budgets: p.budgets,
-    calibration: p.calibration,
-    candidates: p.candidates.map(candidateJson),
-    warnings: p.warnings,
+    sizeBytes: planned.built.bytes.byteLength,
+    floatSizeBytes: planned.floatSizeBytes,
+    sizeRatio: planned.built.bytes.byteLength / planned.floatSizeBytes,
+    maxAbsError: Number.isFinite(chosenAccuracy.maxAbsError) ? chosenAccuracy.maxAbsError : Number.MAX_VALUE,
+    meanAbsError: Number.isFinite(chosenAccuracy.meanAbsError) ? chosenAccuracy.meanAbsError : Number.MAX_VALUE,
+    cosine: chosenAccuracy.cosine,
+    meanCosine: chosenAccuracy.meanCosine,
+    ...(chosenAccuracy.top1Agreement !== undefined ? { top1Agreement: chosenAccuracy.top1Agreement } : {}),
+    perOutput: chosenAccuracy.perOutput,
+    latency: latencyJson(planned, chosenReport, profile),
+    ram: { peakMb: chosenReport.ramPeakMb ?? null, budgetMb: profile.ramMb },
+    decision: planned.decision,
+    plan: chosenReport.plan ?? {},
+    quantizedWeights: chosenReport.weights ?? { initializer: 0, constantNode: 0, subgraph: 0 },
+    opset: chosenReport.opset,
+    notes: chosenReport.notes ?? [],
+    budgets: planned.budgets,
+    calibration: planned.calibration,
+    candidates: planned.candidates.map(candidateJson),
+    warnings: planned.warnings,
     compileMs: Math.round(performance.now() - t0),
     verdict: 'pass',
   }
-  return { bytes: p.built.bytes, precision: p.built.precision, inputs: p.inputs, outputs: p.outputs, report }
+  return {
+    bytes: planned.built.bytes,
+    precision: planned.built.precision,
+    inputs: planned.inputs,
+    outputs: planned.outputs,
+    report,
+  }
 }
 
 /** Runs `model` on `inputs` once (health-check reference vectors). */

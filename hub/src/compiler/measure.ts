@@ -42,36 +42,36 @@ export function compareOutputs(
     let oAgree = 0
     let oPos = 0
     for (let s = 0; s < refs.length; s++) {
-      const r = refs[s][name]
+      const reference = refs[s][name]
       const g = gots[s][name]
-      if (!r || !g || !(r.data instanceof Float32Array) || !(g.data instanceof Float32Array)) continue
-      const a = r.data
-      const b = g.data
+      if (!reference || !g || !(reference.data instanceof Float32Array) || !(g.data instanceof Float32Array)) continue
+      const expected = reference.data
+      const actual = g.data
       let dot = 0
       let na = 0
       let nb = 0
-      for (let i = 0; i < a.length; i++) {
-        const d = Math.abs(a[i] - b[i])
+      for (let i = 0; i < expected.length; i++) {
+        const d = Math.abs(expected[i] - actual[i])
         if (d > oMax || Number.isNaN(d)) oMax = Number.isNaN(d) ? Infinity : d
         oSum += d
-        dot += a[i] * b[i]
-        na += a[i] * a[i]
-        nb += b[i] * b[i]
+        dot += expected[i] * actual[i]
+        na += expected[i] * expected[i]
+        nb += actual[i] * actual[i]
       }
-      oN += a.length
+      oN += expected.length
       // Two all-zero outputs agree perfectly; one zero and one not do not.
       const cos = na === 0 && nb === 0 ? 1 : na === 0 || nb === 0 ? 0 : dot / Math.sqrt(na * nb)
       oCos = Math.min(oCos, Number.isNaN(cos) ? 0 : cos)
       cosSum += cos
       cosN++
-      if (looksLikeClassScores(r.dims)) {
-        const c = r.dims[r.dims.length - 1]
-        for (let p = 0; p + c <= a.length; p += c) {
+      if (looksLikeClassScores(reference.dims)) {
+        const c = reference.dims[reference.dims.length - 1]
+        for (let p = 0; p + c <= expected.length; p += c) {
           let ia = 0
           let ib = 0
           for (let k = 1; k < c; k++) {
-            if (a[p + k] > a[p + ia]) ia = k
-            if (b[p + k] > b[p + ib]) ib = k
+            if (expected[p + k] > expected[p + ia]) ia = k
+            if (actual[p + k] > actual[p + ib]) ib = k
           }
           oPos++
           if (ia === ib) oAgree++
@@ -141,17 +141,17 @@ export async function timeSideBySide(
   input: Record<string, NamedTensor>,
   opts: TimingOptions = {},
 ): Promise<SideBySide> {
-  const o = { ...defaultTimingOptions, ...opts }
-  for (const s of sessions) for (let i = 0; i < o.warmup; i++) await run(s, input)
+  const timing = { ...defaultTimingOptions, ...opts }
+  for (const s of sessions) for (let i = 0; i < timing.warmup; i++) await run(s, input)
   const times = sessions.map(() => [] as number[])
   const start = performance.now()
-  for (let round = 0; round < o.maxRounds; round++) {
+  for (let round = 0; round < timing.maxRounds; round++) {
     for (let k = 0; k < sessions.length; k++) {
       const t0 = performance.now()
       await run(sessions[k], input)
       times[k].push(performance.now() - t0)
     }
-    if (round + 1 >= o.minRounds && performance.now() - start > o.budgetMs) break
+    if (round + 1 >= timing.minRounds && performance.now() - start > timing.budgetMs) break
   }
   return { medianMs: times.map(median), roundsMs: times }
 }

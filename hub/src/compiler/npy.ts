@@ -7,18 +7,18 @@ import type { NamedTensor } from './ort.js'
 
 /** Parses .npy bytes into a tensor. `file` only names the source in errors. */
 export function readNpy(bytes: Uint8Array, file = '<npy>'): NamedTensor {
-  let t: NamedTensor
+  let decoded: NamedTensor
   try {
-    t = decodeNpy(bytes)
+    decoded = decodeNpy(bytes)
   } catch (err) {
     if (!(err instanceof EdgeFleetError)) throw err
     throw new EdgeFleetError('EF_ERR_CALIBRATION_INVALID', `calibration file ${file}: ${err.detail}`, { cause: err })
   }
-  if (t.type !== 'float16') return t
-  const half = t.data as Uint16Array
+  if (decoded.type !== 'float16') return decoded
+  const half = decoded.data as Uint16Array
   const wide = new Float32Array(half.length)
   for (let i = 0; i < half.length; i++) wide[i] = halfToFloat(half[i])
-  return { type: 'float32', dims: t.dims, data: wide }
+  return { type: 'float32', dims: decoded.dims, data: wide }
 }
 
 function halfToFloat(h: number): number {

@@ -22,20 +22,20 @@ export function compileInWorker(
     let settled = false
     worker.on(
       'message',
-      (m: {
+      (reply: {
         type: string
         progress?: never
         result?: CompileResult
         error?: { code?: string; message: string; detail?: string }
       }) => {
-        if (m.type === 'progress' && m.progress) onProgress?.(m.progress)
-        else if (m.type === 'result' && m.result) {
+        if (reply.type === 'progress' && reply.progress) onProgress?.(reply.progress)
+        else if (reply.type === 'result' && reply.result) {
           settled = true
-          resolve({ ...m.result, bytes: new Uint8Array(m.result.bytes) })
-        } else if (m.type === 'error' && m.error) {
+          resolve({ ...reply.result, bytes: new Uint8Array(reply.result.bytes) })
+        } else if (reply.type === 'error' && reply.error) {
           settled = true
-          const code = isErrorCode(m.error.code) ? m.error.code : 'EF_ERR_INTERNAL'
-          reject(new EdgeFleetError(code, m.error.detail ?? m.error.message))
+          const code = isErrorCode(reply.error.code) ? reply.error.code : 'EF_ERR_INTERNAL'
+          reject(new EdgeFleetError(code, reply.error.detail ?? reply.error.message))
         }
       },
     )

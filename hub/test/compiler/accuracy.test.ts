@@ -35,32 +35,32 @@ describe('OCR int8-static on fresh text images', () => {
       precisions: ['int8-static'],
       accuracyBudget: { minCosine: 0.95, maxTop1Disagreement: 0.1 },
     })
-    const r = await compile(model, profile, {
+    const built = await compile(model, profile, {
       precision: 'int8-static',
       calibrationDir,
       validationSamples: 3,
       timing: false,
     })
-    expect(r.report.calibration).toMatchObject({ samples: 7, validationSamples: 3 })
-    const [f, q] = [await openSession(model), await openSession(r.bytes)]
+    expect(built.report.calibration).toMatchObject({ samples: 7, validationSamples: 3 })
+    const [floatSession, builtSession] = [await openSession(model), await openSession(built.bytes)]
     try {
       const refs = []
       const gots = []
       for (let s = 5000; s < 5006; s++) {
         const x = { [img.input]: { type: 'float32' as const, dims: img.dims, data: textImage(img.dims, s, img.norm) } }
-        refs.push(await run(f, x))
-        gots.push(await run(q, x))
+        refs.push(await run(floatSession, x))
+        gots.push(await run(builtSession, x))
       }
       const a = compareOutputs(refs, gots)
       console.log(
-        `${name} int8-static fresh: mean cosine ${a.meanCosine.toFixed(4)} min ${a.cosine.toFixed(4)}${a.top1Agreement !== undefined ? ` top1 ${a.top1Agreement.toFixed(3)}` : ''} (${(r.report.notes as string[]).join('; ')})`,
+        `${name} int8-static fresh: mean cosine ${a.meanCosine.toFixed(4)} min ${a.cosine.toFixed(4)}${a.top1Agreement !== undefined ? ` top1 ${a.top1Agreement.toFixed(3)}` : ''} (${(built.report.notes as string[]).join('; ')})`,
       )
       expect(a.meanCosine).toBeGreaterThanOrEqual(meanCos)
       expect(a.cosine).toBeGreaterThanOrEqual(minCos)
       if (top1 !== undefined) expect(a.top1Agreement).toBeGreaterThanOrEqual(top1)
     } finally {
-      await f.release()
-      await q.release()
+      await floatSession.release()
+      await builtSession.release()
     }
   })
 })

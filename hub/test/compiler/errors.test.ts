@@ -126,7 +126,7 @@ describe('bad input gets its code', () => {
 
   it('CLI: unknown profile id → EF_ERR_PROFILE_UNKNOWN, exit 1, nothing at --out', async () => {
     const out = join(dir, 'none.onnx')
-    const r = await cli([
+    const result = await cli([
       file('m.onnx', mlpModel()),
       '--profile',
       'no-such-device',
@@ -138,14 +138,14 @@ describe('bad input gets its code', () => {
       join(dir, 'none.json'),
       '--json',
     ])
-    expect(r.code).toBe(1)
-    expect(JSON.parse(r.stdout)).toMatchObject({ ok: false, code: 'EF_ERR_PROFILE_UNKNOWN' })
+    expect(result.code).toBe(1)
+    expect(JSON.parse(result.stdout)).toMatchObject({ ok: false, code: 'EF_ERR_PROFILE_UNKNOWN' })
     expect(existsSync(out)).toBe(false)
   })
 
   it('CLI: a failing build leaves no file and no temp file behind', async () => {
     const out = join(dir, 'bad.onnx')
-    const r = await cli([
+    const result = await cli([
       file('bad-model.onnx', 'garbage'),
       '--profile',
       profileFile,
@@ -154,8 +154,8 @@ describe('bad input gets its code', () => {
       '--report',
       join(dir, 'bad.json'),
     ])
-    expect(r.code).toBe(1)
-    expect(r.stderr).toMatch(/EF_ERR_MODEL_INVALID/)
+    expect(result.code).toBe(1)
+    expect(result.stderr).toMatch(/EF_ERR_MODEL_INVALID/)
     expect(existsSync(out)).toBe(false)
     expect(readdirSync(dir).filter((f) => f.endsWith('.tmp'))).toEqual([])
   })
@@ -176,7 +176,7 @@ describe('CLI and worker', () => {
     )
     const out = join(dir, 'mlp.int8.onnx')
     const rep = join(dir, 'mlp.report.json')
-    const r = await cli([
+    const result = await cli([
       file('mlp.onnx', mlpModel()),
       '--profile',
       'tiny-x86',
@@ -190,21 +190,21 @@ describe('CLI and worker', () => {
       rep,
       '--json',
     ])
-    expect(r.code, r.stderr).toBe(0)
-    expect(JSON.parse(r.stdout)).toMatchObject({ ok: true, precision: 'int8-dynamic' })
+    expect(result.code, result.stderr).toBe(0)
+    expect(JSON.parse(result.stdout)).toMatchObject({ ok: true, precision: 'int8-dynamic' })
     const report = JSON.parse(readFileSync(rep, 'utf8'))
     expect(report).toMatchObject({ precision: 'int8-dynamic', verdict: 'pass', profile: 'tiny-x86' })
     expect(report.plan.MatMul['int8-dynamic']).toBe(1)
     expect(decodeModel(readFileSync(out)).graph!.node.some((n) => n.op_type === 'DynamicQuantizeMatMul')).toBe(true)
-    expect(r.stderr).toMatch(/build/)
+    expect(result.stderr).toMatch(/build/)
   })
 
   it("auto plan: report lists every candidate and why the pick was made, following the profile's preference", async () => {
-    const r = await compile(convModel(), testProfile(), {
+    const compiled = await compile(convModel(), testProfile(), {
       calibrationSamples: 4,
       timing: { warmup: 2, minRounds: 12, maxRounds: 40, budgetMs: 300 },
     })
-    const cands = r.report.candidates as {
+    const cands = compiled.report.candidates as {
       precision: string
       verdict: string
       latencyMs?: number
@@ -213,7 +213,7 @@ describe('CLI and worker', () => {
     expect(cands.map((c) => c.precision)).toEqual(['fp32', 'fp16', 'int8-dynamic', 'int8-weight', 'int8-static'])
     const passing = cands.filter((c) => c.verdict === 'pass')
     for (const c of passing) expect(c.ramPeakMb).toBeGreaterThan(30)
-    const decision = r.report.decision as {
+    const decision = compiled.report.decision as {
       rule: string
       anchor: string
       why: string
@@ -223,15 +223,15 @@ describe('CLI and worker', () => {
     // than 10 % faster in most paired rounds may replace it.
     expect(decision.anchor).toBe('fp32')
     expect(decision.comparisons).toHaveLength(passing.length - 1)
-    if (r.precision === 'fp32') expect(decision.rule).toBe('profile preference')
+    if (compiled.precision === 'fp32') expect(decision.rule).toBe('profile preference')
     else {
       expect(decision.rule).toBe('faster past margin')
-      const won = decision.comparisons.find((c) => c.precision === r.precision)!
+      const won = decision.comparisons.find((c) => c.precision === compiled.precision)!
       expect(won.latencyRatio).toBeLessThanOrEqual(0.9)
     }
-    expect((r.report.notes as string[]).at(-1)).toBe(`chosen: ${decision.why}`)
-    expect(r.report.warnings).toEqual([expect.stringMatching(/no calibration data/)])
-    expect(JSON.parse(JSON.stringify(r.report))).toEqual(r.report)
+    expect((compiled.report.notes as string[]).at(-1)).toBe(`chosen: ${decision.why}`)
+    expect(compiled.report.warnings).toEqual([expect.stringMatching(/no calibration data/)])
+    expect(JSON.parse(JSON.stringify(compiled.report))).toEqual(compiled.report)
   })
 
   it("keeps the previous version's precision when it passes, and says so", async () => {

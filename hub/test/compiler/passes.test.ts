@@ -18,10 +18,10 @@ import { compareOutputs } from '../../src/compiler/measure.js'
 import { mlpModel, ifModel, convModel } from '../fixtures/compiler/tiny.js'
 
 /** int8 tensors per graph depth, and float weight tensors (≥ 64 elements) left anywhere. */
-function census(m: ModelProto) {
+function census(decoded: ModelProto) {
   const int8 = { main: 0, sub: 0 }
   let floatWeights = 0
-  walkGraphs(m, ({ graph, depth }) => {
+  walkGraphs(decoded, ({ graph, depth }) => {
     const tensors = [
       ...graph.initializer,
       ...graph.node.filter((n) => n.op_type === 'Constant').map((n) => n.attribute[0].t!),
@@ -33,7 +33,7 @@ function census(m: ModelProto) {
     }
   })
   const ops = new Map<string, number>()
-  walkGraphs(m, ({ graph }) => graph.node.forEach((n) => ops.set(n.op_type!, (ops.get(n.op_type!) ?? 0) + 1)))
+  walkGraphs(decoded, ({ graph }) => graph.node.forEach((n) => ops.set(n.op_type!, (ops.get(n.op_type!) ?? 0) + 1)))
   return { int8, floatWeights, ops }
 }
 
@@ -62,16 +62,16 @@ async function closeTo(
 
 describe('weight discovery', () => {
   it('int8-dynamic: MatMul weight in a Constant node and Gemm weight initializer both become DynamicQuantizeMatMul', async () => {
-    const m = decodeModel(mlpModel())
-    const ctx = dynamicPass(m, new QuantContext(m, 13))
+    const decoded = decodeModel(mlpModel())
+    const ctx = dynamicPass(decoded, new QuantContext(decoded, 13))
     expect(ctx.plan.weights.constantNode).toBe(1)
     expect(ctx.plan.weights.initializer).toBe(1)
-    const c = census(m)
+    const c = census(decoded)
     expect(c.ops.get('DynamicQuantizeMatMul')).toBe(2)
     expect(c.ops.get('Constant') ?? 0).toBe(0) // the dead Constant is gone
     expect(c.int8.main).toBe(2)
     expect(c.floatWeights).toBe(0)
-    await closeTo(mlpModel(), m, 0.999)
+    await closeTo(mlpModel(), decoded, 0.999)
   })
 
   it('int8-dynamic integer form: DynamicQuantizeLinear → MatMulInteger chain', async () => {
@@ -82,17 +82,17 @@ describe('weight discovery', () => {
   })
 
   it('int8-weight: weights inside If branches and read from the outer scope are quantized in the branch', async () => {
-    const m = decodeModel(ifModel())
-    const ctx = weightOnlyPass(m, new QuantContext(m, 13))
+    const decoded = decodeModel(ifModel())
+    const ctx = weightOnlyPass(decoded, new QuantContext(decoded, 13))
     // then-branch initializer, else-branch outer Constant, main-graph MatMul initializer
     expect(ctx.plan.weights).toEqual({ initializer: 2, constantNode: 1, subgraph: 2 })
-    const c = census(m)
+    const c = census(decoded)
     expect(c.int8).toEqual({ main: 1, sub: 2 })
     expect(c.floatWeights).toBe(0)
     expect(c.ops.get('Constant') ?? 0).toBe(0)
     for (const flag of [0, 1]) {
       const x = synthesizeInputs([{ name: 'x', type: 'float32', dims: [1, 4, 8, 8] }])
-      await closeTo(ifModel(), m, 0.999, { ...x, flag: { type: 'bool', dims: [], data: Uint8Array.of(flag) } })
+      await closeTo(ifModel(), decoded, 0.999, { ...x, flag: { type: 'bool', dims: [], data: Uint8Array.of(flag) } })
     }
   })
 
@@ -119,24 +119,24 @@ describe('weight discovery', () => {
 describe('compact storage (int8-weight)', () => {
   it('DequantizeLinear without zero point; biases and scales packed as one fp16 blob; short names; I/O names and results kept', async () => {
     const src = convModel()
-    const m = decodeModel(src)
-    weightOnlyPass(m, new QuantContext(m, 13), { minElements: 1 })
-    const dq = m.graph!.node.filter((n) => n.op_type === 'DequantizeLinear')
+    const decoded = decodeModel(src)
+    weightOnlyPass(decoded, new QuantContext(decoded, 13), { minElements: 1 })
+    const dq = decoded.graph!.node.filter((n) => n.op_type === 'DequantizeLinear')
     expect(dq.length).toBe(2)
     expect(dq.every((n) => n.input.length === 2)).toBe(true) // no zero-point tensor: symmetric int8, 0 by default
-    const before = encodeModel(m).byteLength
-    const stats = compactPass(m, 13, { shortNames: true })
+    const before = encodeModel(decoded).byteLength
+    const stats = compactPass(decoded, 13, { shortNames: true })
     expect(stats.packedTensors).toBe(4) // b1, b2 and the two per-channel weight scales
-    const floats = m.graph!.initializer.filter((t) => t.data_type === DataType.FLOAT)
+    const floats = decoded.graph!.initializer.filter((t) => t.data_type === DataType.FLOAT)
     expect(floats.length).toBe(0)
-    expect(m.graph!.initializer.filter((t) => t.data_type === DataType.FLOAT16).length).toBe(1)
-    expect(m.graph!.node.filter((n) => n.op_type === 'Split').length).toBe(1)
-    expect(m.graph!.input[0].name).toBe('x')
-    expect(m.graph!.output[0].name).toBe('y')
-    expect(m.graph!.node.every((n) => !n.name)).toBe(true)
-    expect(encodeModel(m).byteLength).toBeLessThan(before)
+    expect(decoded.graph!.initializer.filter((t) => t.data_type === DataType.FLOAT16).length).toBe(1)
+    expect(decoded.graph!.node.filter((n) => n.op_type === 'Split').length).toBe(1)
+    expect(decoded.graph!.input[0].name).toBe('x')
+    expect(decoded.graph!.output[0].name).toBe('y')
+    expect(decoded.graph!.node.every((n) => !n.name)).toBe(true)
+    expect(encodeModel(decoded).byteLength).toBeLessThan(before)
     const x = synthesizeInputs([{ name: 'x', type: 'float32', dims: [1, 3, 16, 16] }], { seed: 3 })
-    const acc = await closeTo(src, m, 0.999, x)
+    const acc = await closeTo(src, decoded, 0.999, x)
     expect(acc.maxAbsError).toBeLessThan(0.05)
   })
 
@@ -161,7 +161,7 @@ describe('float fusions', () => {
   async function paddleBlock() {
     const { node, vi, weights } = await import('../fixtures/compiler/tiny.js')
     const { f32 } = await import('../../src/compiler/onnx/tensor.js')
-    const g = {
+    const graphProto = {
       name: 'paddle',
       value_info: [],
       input: [vi('x', [1, 3, 8, 8])],
@@ -208,29 +208,34 @@ describe('float fusions', () => {
         node('Conv', ['l3', 'w3'], ['y']),
       ],
     }
-    return encodeModel({ ir_version: 8, opset_import: [{ domain: '', version: 13 }], graph: g, metadata_props: [] })
+    return encodeModel({
+      ir_version: 8,
+      opset_import: [{ domain: '', version: 13 }],
+      graph: graphProto,
+      metadata_props: [],
+    })
   }
 
   it('folds affine pairs into Conv and hard-swish into HardSwish; results are unchanged', async () => {
     const src = await paddleBlock()
-    const m = decodeModel(src)
-    const notes = fuseAll(m)
+    const decoded = decodeModel(src)
+    const notes = fuseAll(decoded)
     expect(notes.join(' ')).toMatch(/3 scalar\/per-channel affine/)
-    const ops = census(m).ops
+    const ops = census(decoded).ops
     expect(ops.get('HardSwish')).toBe(1)
     expect(ops.get('Clip') ?? 0).toBe(0)
     expect(ops.get('Div') ?? 0).toBe(0)
     expect(ops.get('Mul') ?? 0).toBe(0)
     expect(ops.get('Add')).toBe(1) // the shift in front of the padded depthwise Conv: its padding must still see 0
-    expect(Number(m.opset_import[0].version)).toBe(14)
+    expect(Number(decoded.opset_import[0].version)).toBe(14)
     const x = synthesizeInputs([{ name: 'x', type: 'float32', dims: [1, 3, 8, 8] }], { seed: 5 })
-    const acc = await closeTo(src, m, 0.99999, x)
+    const acc = await closeTo(src, decoded, 0.99999, x)
     expect(acc.maxAbsError).toBeLessThan(1e-4)
   })
 
   it('leaves a Conv whose output has two readers, and non-constant affines, alone', async () => {
     const { node, vi, weights } = await import('../fixtures/compiler/tiny.js')
-    const g = {
+    const graphProto = {
       name: 'two',
       value_info: [],
       initializer: [weights('w', [4, 3, 1, 1], 1)],
@@ -238,31 +243,36 @@ describe('float fusions', () => {
       output: [vi('y', [1, 4, 4, 4]), vi('z', [1, 4, 4, 4])],
       node: [node('Conv', ['x', 'w'], ['c']), node('Mul', ['c', 's'], ['y']), node('Relu', ['c'], ['z'])],
     }
-    const m = decodeModel(
-      encodeModel({ ir_version: 8, opset_import: [{ domain: '', version: 13 }], graph: g, metadata_props: [] }),
+    const decoded = decodeModel(
+      encodeModel({
+        ir_version: 8,
+        opset_import: [{ domain: '', version: 13 }],
+        graph: graphProto,
+        metadata_props: [],
+      }),
     )
-    expect(fuseAll(m)).toEqual([])
-    expect(m.graph!.node.length).toBe(3)
+    expect(fuseAll(decoded)).toEqual([])
+    expect(decoded.graph!.node.length).toBe(3)
   })
 })
 
 describe('int8-static QDQ', () => {
   it('Conv → Relu → Conv gets Q/DQ on activations, per-channel weights and int32 bias, and matches the float model', async () => {
     const src = convModel()
-    const m = decodeModel(src)
-    const { tensors } = staticTargets(m)
+    const decoded = decodeModel(src)
+    const { tensors } = staticTargets(decoded)
     expect(tensors.sort()).toEqual(['c1', 'r1', 'x'].sort())
     const s = await openSession(src)
     const samples = [1, 2, 3, 4].map((seed) => synthesizeInputs(sessionSignature(s).inputs, { seed }))
     await s.release()
-    const ranges = await collectRanges(m, tensors, samples)
-    qdqPass(m, new QuantContext(m, 13), ranges)
-    const c = census(m)
+    const ranges = await collectRanges(decoded, tensors, samples)
+    qdqPass(decoded, new QuantContext(decoded, 13), ranges)
+    const c = census(decoded)
     expect(c.ops.get('QuantizeLinear')).toBe(3)
     expect(c.floatWeights).toBe(0)
-    const biasDq = m.graph!.initializer.filter((t) => t.data_type === DataType.INT32)
+    const biasDq = decoded.graph!.initializer.filter((t) => t.data_type === DataType.INT32)
     expect(biasDq.length).toBeGreaterThanOrEqual(2)
-    await closeTo(src, m, 0.99, samples[0])
+    await closeTo(src, decoded, 0.99, samples[0])
   })
 })
 
@@ -270,7 +280,7 @@ describe('opset upgrade', () => {
   it('rewrites opset-9 Clip/Slice/Squeeze/Softmax attributes into inputs and keeps results', async () => {
     const { node, vi } = await import('../fixtures/compiler/tiny.js')
     const FLOAT = 1
-    const g = {
+    const graphProto = {
       name: 'old',
       initializer: [],
       value_info: [],
@@ -300,7 +310,12 @@ describe('opset upgrade', () => {
         node('Softmax', ['q'], ['y'], [{ name: 'axis', type: 2, i: 1 }]),
       ],
     }
-    const src = encodeModel({ ir_version: 4, opset_import: [{ domain: '', version: 9 }], graph: g, metadata_props: [] })
+    const src = encodeModel({
+      ir_version: 4,
+      opset_import: [{ domain: '', version: 9 }],
+      graph: graphProto,
+      metadata_props: [],
+    })
     const m = decodeModel(src)
     upgradeOpset(m, 13)
     expect(m.graph!.node.find((n) => n.op_type === 'Clip')!.input.length).toBe(3)

@@ -202,9 +202,9 @@ export function removeDeadConstants(model: ModelProto): number {
 export function topoSort(graph: GraphProto): void {
   const producer = new Map<string, number>()
   graph.node.forEach((n, i) => n.output.forEach((o) => o && producer.set(o, i)))
-  const deps = graph.node.map((n) => {
-    const d = new Set<number>()
-    const reads = [...n.input]
+  const deps = graph.node.map((graphNode) => {
+    const producers = new Set<number>()
+    const reads = [...graphNode.input]
     // A subgraph may read values of this graph: those are dependencies too.
     const collect = (g: GraphProto) => {
       for (const m of g.node) {
@@ -213,29 +213,29 @@ export function topoSort(graph: GraphProto): void {
       }
       for (const o of g.output) reads.push(o.name ?? '')
     }
-    for (const s of subgraphsOf(n)) collect(s)
+    for (const s of subgraphsOf(graphNode)) collect(s)
     for (const x of reads) {
       const p = producer.get(x)
-      if (p !== undefined && graph.node[p] !== n) d.add(p)
+      if (p !== undefined && graph.node[p] !== graphNode) producers.add(p)
     }
-    return d
+    return producers
   })
   const done = new Array<boolean>(graph.node.length).fill(false)
   const order: NodeProto[] = []
   let progress = true
   while (order.length < graph.node.length && progress) {
     progress = false
-    for (let i = 0; i < graph.node.length; i++) {
-      if (done[i]) continue
+    for (let index = 0; index < graph.node.length; index++) {
+      if (done[index]) continue
       let ready = true
-      for (const d of deps[i])
+      for (const d of deps[index])
         if (!done[d]) {
           ready = false
           break
         }
       if (ready) {
-        done[i] = true
-        order.push(graph.node[i])
+        done[index] = true
+        order.push(graph.node[index])
         progress = true
       }
     }

@@ -152,19 +152,24 @@ export function toNumber(v: Int64 | undefined | null, fallback = 0): number {
 
 /** Decodes ModelProto bytes. EF_ERR_MODEL_INVALID when the bytes are not a (complete) ONNX model. */
 export function decodeModel(bytes: Uint8Array): ModelProto {
-  let m: ModelProto
+  let decodedModel: ModelProto
   try {
-    m = ModelType.decode(bytes) as unknown as ModelProto
+    decodedModel = ModelType.decode(bytes) as unknown as ModelProto
   } catch (err) {
     throw new EdgeFleetError('EF_ERR_MODEL_INVALID', `not an ONNX protobuf or truncated (${(err as Error).message})`, {
       cause: err,
     })
   }
   // Arbitrary bytes sometimes parse as some protobuf; a model needs at least these.
-  if (!m.graph || m.ir_version === undefined || m.ir_version === null || m.opset_import.length === 0) {
+  if (
+    !decodedModel.graph ||
+    decodedModel.ir_version === undefined ||
+    decodedModel.ir_version === null ||
+    decodedModel.opset_import.length === 0
+  ) {
     throw new EdgeFleetError('EF_ERR_MODEL_INVALID', 'not an ONNX model: no graph, IR version or opset import')
   }
-  return m
+  return decodedModel
 }
 
 /** Encodes a ModelProto (decoded, modified or built from plain objects). */

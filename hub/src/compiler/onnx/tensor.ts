@@ -14,16 +14,16 @@ export function elementCount(dims: readonly number[]): number {
 }
 
 /** Float32 values of a FLOAT tensor (a copy), or null for other types or external data. */
-export function floatData(t: TensorProto): Float32Array | null {
-  if (t.data_type !== DataType.FLOAT || t.data_location === 1) return null
-  const n = elementCount(dimsOf(t))
-  if (t.raw_data && t.raw_data.byteLength > 0) {
-    if (t.raw_data.byteLength !== n * 4) return null
+export function floatData(tensorProto: TensorProto): Float32Array | null {
+  if (tensorProto.data_type !== DataType.FLOAT || tensorProto.data_location === 1) return null
+  const n = elementCount(dimsOf(tensorProto))
+  if (tensorProto.raw_data && tensorProto.raw_data.byteLength > 0) {
+    if (tensorProto.raw_data.byteLength !== n * 4) return null
     const out = new Float32Array(n)
-    new Uint8Array(out.buffer).set(t.raw_data)
+    new Uint8Array(out.buffer).set(tensorProto.raw_data)
     return out
   }
-  if (t.float_data?.length === n) return Float32Array.from(t.float_data)
+  if (tensorProto.float_data?.length === n) return Float32Array.from(tensorProto.float_data)
   return n === 0 ? new Float32Array(0) : null
 }
 
@@ -52,19 +52,19 @@ function toHalf(x: number): number {
   const exp = (b >>> 23) & 0xff
   let mant = b & 0x7fffff
   if (exp === 0xff) return sign | 0x7c00 | (mant ? 0x200 : 0)
-  const e = exp - 127 + 15
-  if (e >= 0x1f) return sign | 0x7c00
-  if (e <= 0) {
-    if (e < -10) return sign
+  const halfExponent = exp - 127 + 15
+  if (halfExponent >= 0x1f) return sign | 0x7c00
+  if (halfExponent <= 0) {
+    if (halfExponent < -10) return sign
     mant |= 0x800000
-    const shift = 14 - e
+    const shift = 14 - halfExponent
     let half = mant >>> shift
     const rem = mant & ((1 << shift) - 1)
     const mid = 1 << (shift - 1)
     if (rem > mid || (rem === mid && half & 1)) half++
     return sign | half
   }
-  let half = (e << 10) | (mant >>> 13)
+  let half = (halfExponent << 10) | (mant >>> 13)
   const rem = mant & 0x1fff
   if (rem > 0x1000 || (rem === 0x1000 && half & 1)) half++
   return sign | half

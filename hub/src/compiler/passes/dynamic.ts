@@ -50,19 +50,19 @@ function matmulWeight(node: NodeProto, scope: Scope): MatMulWeight | undefined {
   const transB = attrInt(node, 'transB', 0) === 1
   const alpha = attrFloat(node, 'alpha', 1)
   const beta = attrFloat(node, 'beta', 1)
-  let w = transB ? transpose2d(raw, dims[0], dims[1]) : raw
-  const [k, n] = transB ? [dims[1], dims[0]] : dims
-  if (alpha !== 1) w = w.map((v) => v * alpha)
+  let weightMatrix = transB ? transpose2d(raw, dims[0], dims[1]) : raw
+  const [rows, cols] = transB ? [dims[1], dims[0]] : dims
+  if (alpha !== 1) weightMatrix = weightMatrix.map((v) => v * alpha)
   let bias: Float32Array | undefined
   if (node.input[2] && beta !== 0) {
     const cref = scope.resolve(node.input[2])
     const c = cref && floatData(cref.tensor)
     if (!c) return undefined
-    if (c.length === n) bias = c.map((v) => v * beta)
-    else if (c.length === 1) bias = new Float32Array(n).fill(c[0] * beta)
+    if (c.length === cols) bias = c.map((v) => v * beta)
+    else if (c.length === 1) bias = new Float32Array(cols).fill(c[0] * beta)
     else return undefined
   }
-  return { w, k, n, bias }
+  return { w: weightMatrix, k: rows, n: cols, bias }
 }
 
 function rewrite(
@@ -84,14 +84,14 @@ function rewrite(
     bName = fresh('bias')
     graph.initializer.push(makeTensor(bName, DataType.FLOAT, [mw.n], mw.bias))
   }
-  const a = node.input[0]
-  const y = node.output[0]
+  const matmulInput = node.input[0]
+  const matmulOutput = node.output[0]
   if (form === 'fused') {
     return [
       makeNode(
         'DynamicQuantizeMatMul',
-        bName ? [a, qName, sName, '', bName] : [a, qName, sName],
-        [y],
+        bName ? [matmulInput, qName, sName, '', bName] : [matmulInput, qName, sName],
+        [matmulOutput],
         fresh('DynamicQuantizeMatMul'),
         [],
         'com.microsoft',
@@ -101,15 +101,15 @@ function rewrite(
   const zName = fresh('weight_zero_point')
   graph.initializer.push(makeTensor(zName, DataType.INT8, [mw.n], new Int8Array(mw.n)))
   const [aq, as, az, mm, mmf, sc] = ['a_quantized', 'a_scale', 'a_zero_point', 'int32', 'float', 'scales'].map(fresh)
-  const scaled = bName ? fresh('scaled') : y
+  const scaled = bName ? fresh('scaled') : matmulOutput
   const nodes = [
-    makeNode('DynamicQuantizeLinear', [a], [aq, as, az], fresh('DynamicQuantizeLinear')),
+    makeNode('DynamicQuantizeLinear', [matmulInput], [aq, as, az], fresh('DynamicQuantizeLinear')),
     makeNode('MatMulInteger', [aq, qName, az, zName], [mm], fresh('MatMulInteger')),
     makeNode('Cast', [mm], [mmf], fresh('Cast'), [intAttr('to', DataType.FLOAT)]),
     makeNode('Mul', [as, sName], [sc], fresh('scale_Mul')),
     makeNode('Mul', [mmf, sc], [scaled], fresh('Mul')),
   ]
-  if (bName) nodes.push(makeNode('Add', [scaled, bName], [y], fresh('bias_Add')))
+  if (bName) nodes.push(makeNode('Add', [scaled, bName], [matmulOutput], fresh('bias_Add')))
   return nodes
 }
 

@@ -56,12 +56,12 @@ function fuseHardSwish(model: ModelProto): number {
   const added: NodeProto[] = []
   for (const add of graph.node) {
     if (add.op_type !== 'Add' || (add.domain ?? '') !== '' || dead.has(add)) continue
-    const x = near(scalarOf(scope, add.input[1]), 3)
+    const gated = near(scalarOf(scope, add.input[1]), 3)
       ? add.input[0]
       : near(scalarOf(scope, add.input[0]), 3)
         ? add.input[1]
         : undefined
-    if (!x || scope.isConst(x)) continue
+    if (!gated || scope.isConst(gated)) continue
     const clip = only(add.output[0], 'Clip')
     if (
       clip?.input[0] !== add.output[0] ||
@@ -69,24 +69,24 @@ function fuseHardSwish(model: ModelProto): number {
       !near(scalarOf(scope, clip.input[2]), 6)
     )
       continue
-    const c = clip.output[0]
+    const clipped = clip.output[0]
     let chain: NodeProto[] | undefined
     // x · c / 6
-    const mul = only(c, 'Mul')
-    if (mul && other(mul, c) === x) {
+    const mul = only(clipped, 'Mul')
+    if (mul && other(mul, clipped) === gated) {
       const s = sixth(mul.output[0])
       if (s) chain = [mul, s]
     }
     // x · (c / 6)
     if (!chain) {
-      const s = sixth(c)
+      const s = sixth(clipped)
       const m2 = s && only(s.output[0], 'Mul')
-      if (s && m2 && other(m2, s.output[0]) === x) chain = [s, m2]
+      if (s && m2 && other(m2, s.output[0]) === gated) chain = [s, m2]
     }
     if (!chain) continue
     const last = chain[chain.length - 1]
     for (const n of [add, clip, ...chain]) dead.add(n)
-    added.push(makeNode('HardSwish', [x], [last.output[0]], ''))
+    added.push(makeNode('HardSwish', [gated], [last.output[0]], ''))
   }
   if (!added.length) return 0
   graph.node = [...graph.node.filter((n) => !dead.has(n)), ...added]
@@ -153,8 +153,8 @@ function foldAffineIntoConv(model: ModelProto): number {
   const convParams = (conv: NodeProto) => {
     if (conv.op_type !== 'Conv' || (conv.domain ?? '') !== '' || dead.has(conv)) return undefined
     const wref = scope.resolve(conv.input[1] ?? '')
-    const w = wref && floatData(wref.tensor)
-    if (!w || (consumers.get(conv.input[1])?.length ?? 0) !== 1) return undefined
+    const convWeights = wref && floatData(wref.tensor)
+    if (!convWeights || (consumers.get(conv.input[1])?.length ?? 0) !== 1) return undefined
     const dims = wref.tensor.dims.map(Number)
     const m = dims[0]
     let bias: Float32Array = new Float32Array(m)
@@ -164,7 +164,7 @@ function foldAffineIntoConv(model: ModelProto): number {
       if (b?.length !== m) return undefined
       bias = b
     }
-    return { w, dims, m, bias, inner: w.length / m }
+    return { w: convWeights, dims, m, bias, inner: convWeights.length / m }
   }
   const store = (conv: NodeProto, w: Float32Array, dims: number[], bias: Float32Array) => {
     const wn = fresh(`${conv.input[1]}_folded`)
@@ -176,22 +176,22 @@ function foldAffineIntoConv(model: ModelProto): number {
   }
   for (const conv of graph.node) {
     // after: Conv → Mul(s) [→ Add(b)]
-    const p = convParams(conv)
-    if (!p) continue
+    const params = convParams(conv)
+    if (!params) continue
     const mul = only(conv.output[0], 'Mul')
-    const s = mul && perChannelOf(scope, otherInput(mul, conv.output[0]), p.m)
-    if (!mul || !s) continue
+    const scales = mul && perChannelOf(scope, otherInput(mul, conv.output[0]), params.m)
+    if (!mul || !scales) continue
     // The Add folds in too when its other input is a per-channel constant.
     const addNode = only(mul.output[0], 'Add')
-    const addBias = addNode && perChannelOf(scope, otherInput(addNode, mul.output[0]), p.m)
+    const addBias = addNode && perChannelOf(scope, otherInput(addNode, mul.output[0]), params.m)
     const add = addNode && addBias ? { node: addNode, b: addBias } : undefined
-    const w = new Float32Array(p.w.length)
-    const bias = new Float32Array(p.m)
-    for (let o = 0; o < p.m; o++) {
-      for (let i = 0; i < p.inner; i++) w[o * p.inner + i] = p.w[o * p.inner + i] * s[o]
-      bias[o] = p.bias[o] * s[o] + (add ? add.b[o] : 0)
+    const w = new Float32Array(params.w.length)
+    const bias = new Float32Array(params.m)
+    for (let o = 0; o < params.m; o++) {
+      for (let i = 0; i < params.inner; i++) w[o * params.inner + i] = params.w[o * params.inner + i] * scales[o]
+      bias[o] = params.bias[o] * scales[o] + (add ? add.b[o] : 0)
     }
-    store(conv, w, p.dims, bias)
+    store(conv, w, params.dims, bias)
     conv.output[0] = (add ? add.node : mul).output[0]
     dead.add(mul)
     if (add) dead.add(add.node)
@@ -204,37 +204,37 @@ function foldAffineIntoConv(model: ModelProto): number {
     // before: Mul(s) [→ Add(b)] → Conv, s scalar
     if (mul.op_type !== 'Mul' || (mul.domain ?? '') !== '' || dead.has(mul)) continue
     const right = scalarOf(scope, mul.input[1])
-    const s = right ?? scalarOf(scope, mul.input[0])
-    if (s === undefined) continue
-    const x = mul.input[right !== undefined ? 0 : 1]
-    if (!(s !== 0 && Number.isFinite(s)) || scope.isConst(x)) continue
+    const factor = right ?? scalarOf(scope, mul.input[0])
+    if (factor === undefined) continue
+    const scaledInput = mul.input[right !== undefined ? 0 : 1]
+    if (!(factor !== 0 && Number.isFinite(factor)) || scope.isConst(scaledInput)) continue
     const add = consumers.get(mul.output[0])?.length === 1 ? only(mul.output[0], 'Add') : undefined
     const bv = add ? scalarOf(scope, otherInput(add, mul.output[0])) : undefined
     const feed = add && bv !== undefined ? add.output[0] : mul.output[0]
     const conv = only(feed, 'Conv')
-    const p = conv?.input[0] === feed ? convParams(conv) : undefined
-    if (!conv || !p) continue
+    const params = conv?.input[0] === feed ? convParams(conv) : undefined
+    if (!conv || !params) continue
     const pads = conv.attribute.find((a) => a.name === 'pads')?.ints?.map(Number) ?? []
     const autoPad = conv.attribute.find((a) => a.name === 'auto_pad')?.s
     const unpadded =
       pads.every((v) => v === 0) && (!autoPad || ['NOTSET', 'VALID'].includes(Buffer.from(autoPad).toString('utf8')))
-    const w = p.w.map((v) => v * s)
-    const bias = Float32Array.from(p.bias)
+    const scaledWeights = params.w.map((v) => v * factor)
+    const bias = Float32Array.from(params.bias)
     if (add && bv !== undefined && unpadded) {
-      for (let o = 0; o < p.m; o++) {
+      for (let o = 0; o < params.m; o++) {
         let sum = 0
-        for (let i = 0; i < p.inner; i++) sum += p.w[o * p.inner + i]
+        for (let i = 0; i < params.inner; i++) sum += params.w[o * params.inner + i]
         bias[o] += bv * sum
       }
-      conv.input[0] = x
+      conv.input[0] = scaledInput
       dead.add(add)
     } else if (add && bv !== undefined) {
       // Keep Add(b/s) in front: Conv_{sW}(x + b/s) = Conv_W(s·x + b).
       const bn = fresh(`${add.output[0]}_shift`)
-      graph.initializer.push(makeTensor(bn, DataType.FLOAT, [], Float32Array.of(bv / s)))
-      add.input = [x, bn]
-    } else conv.input[0] = x
-    store(conv, w, p.dims, bias)
+      graph.initializer.push(makeTensor(bn, DataType.FLOAT, [], Float32Array.of(bv / factor)))
+      add.input = [scaledInput, bn]
+    } else conv.input[0] = scaledInput
+    store(conv, scaledWeights, params.dims, bias)
     dead.add(mul)
     folded++
   }

@@ -276,7 +276,7 @@ function convertNode(graph: GraphProto, node: NodeProto, from: number, names: Na
       if (axis === -1) return [node]
       removeAttr(node, 'axis')
       const x = node.input[0]
-      const y = node.output[0]
+      const nodeOutput = node.output[0]
       const [shape, flat, flatOut] = ['shape', 'flat', 'flat_out'].map((s) => names.fresh(`${base}_${s}`))
       node.input = [flat]
       node.output = [flatOut]
@@ -285,7 +285,7 @@ function convertNode(graph: GraphProto, node: NodeProto, from: number, names: Na
         makeNode('Shape', [x], [shape], names.fresh(`${base}_Shape`)),
         makeNode('Flatten', [x], [flat], names.fresh(`${base}_Flatten`), [intAttr('axis', axis)]),
         node,
-        makeNode('Reshape', [flatOut, shape], [y], names.fresh(`${base}_Reshape`)),
+        makeNode('Reshape', [flatOut, shape], [nodeOutput], names.fresh(`${base}_Reshape`)),
       ]
     }
     case 'BatchNormalization':

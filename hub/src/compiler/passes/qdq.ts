@@ -45,8 +45,8 @@ export function staticTargets(
   let skip = keepFloat
   for (const node of graph.node) {
     if ((node.domain ?? '') !== '' || !ops.has(node.op_type ?? '')) continue
-    const x = node.input[0]
-    if (!x || scope.isConst(x)) continue
+    const firstInput = node.input[0]
+    if (!firstInput || scope.isConst(firstInput)) continue
     const w = scope.resolve(node.input[1] ?? '')
     if (!w || !floatData(w.tensor)) continue
     const wr = w.tensor.dims.length
@@ -58,7 +58,7 @@ export function staticTargets(
       continue
     }
     nodes.push(node)
-    tensors.add(x)
+    tensors.add(firstInput)
     if (!graphOutputs.has(node.output[0])) tensors.add(node.output[0])
   }
   return { nodes, tensors: [...tensors] }
@@ -93,7 +93,7 @@ export function gemmToMatMul(model: ModelProto, ctx: QuantContext): number {
   const graph = mainGraph(model)
   const scope = new Scope(graph, null)
   const out: NodeProto[] = []
-  let n = 0
+  let rewritten = 0
   for (const node of graph.node) {
     const w = node.op_type === 'Gemm' && (node.domain ?? '') === '' ? scope.resolve(node.input[1] ?? '') : undefined
     const data = w && floatData(w.tensor)
@@ -112,11 +112,11 @@ export function gemmToMatMul(model: ModelProto, ctx: QuantContext): number {
     const mmOut = bias ? ctx.names.fresh(`${y}_matmul`) : y
     out.push(makeNode('MatMul', [node.input[0], name], [mmOut], node.name || ctx.names.fresh('MatMul')))
     if (bias) out.push(makeNode('Add', [mmOut, bias], [y], ctx.names.fresh(`${node.name ?? y}_bias`)))
-    n++
+    rewritten++
   }
   graph.node = out
   removeDeadConstants(model)
-  return n
+  return rewritten
 }
 
 /** u8 asymmetric parameters covering [min, max] (always including 0, as ONNX requires zero to be exact). */
@@ -146,25 +146,25 @@ export function qdqPass(
   const added: NodeProto[] = []
 
   /** One Q→DQ pair per activation tensor, shared by every consumer. */
-  const qdq = (t: string) => {
-    let p = params.get(t)
-    if (p) return p
-    const r = ranges.get(t)
+  const qdq = (tensorName: string) => {
+    let known = params.get(tensorName)
+    if (known) return known
+    const r = ranges.get(tensorName)
     if (!r) return undefined
     const { scale, zeroPoint } = u8Params(r)
-    const [s, z, q, dq] = ['scale', 'zero_point', 'quantized', 'dequantized'].map((x) => fresh(`${t}_${x}`))
+    const [s, z, q, dq] = ['scale', 'zero_point', 'quantized', 'dequantized'].map((x) => fresh(`${tensorName}_${x}`))
     graph.initializer.push(makeTensor(s, DataType.FLOAT, [], Float32Array.of(scale)))
     graph.initializer.push(makeTensor(z, DataType.UINT8, [], Uint8Array.of(zeroPoint)))
-    added.push(makeNode('QuantizeLinear', [t, s, z], [q], fresh(`${t}_QuantizeLinear`)))
-    added.push(makeNode('DequantizeLinear', [q, s, z], [dq], fresh(`${t}_DequantizeLinear`)))
-    p = { scale, zeroPoint, dq }
-    params.set(t, p)
-    return p
+    added.push(makeNode('QuantizeLinear', [tensorName, s, z], [q], fresh(`${tensorName}_QuantizeLinear`)))
+    added.push(makeNode('DequantizeLinear', [q, s, z], [dq], fresh(`${tensorName}_DequantizeLinear`)))
+    known = { scale, zeroPoint, dq }
+    params.set(tensorName, known)
+    return known
   }
 
   for (const node of nodes) {
-    const x = qdq(node.input[0])
-    if (!x) {
+    const inputQdq = qdq(node.input[0])
+    if (!inputQdq) {
       ctx.plan.count(node.op_type ?? '', 'fp32 (no calibration range)')
       targets.delete(node)
       continue
@@ -193,23 +193,29 @@ export function qdqPass(
       ),
     )
     ctx.plan.noteWeight(ref, 0)
-    node.input[0] = x.dq
+    node.input[0] = inputQdq.dq
     node.input[1] = wdq
     // Conv/Gemm bias → int32 with scale x_scale * w_scale[c] (the only bias form ORT's QLinearConv
     // and QGemm fusions accept). MatMul has none; a Gemm C of another shape stays float.
     const bref = node.op_type !== 'MatMul' && node.input[2] ? scope.resolve(node.input[2]) : undefined
-    const b = bref && floatData(bref.tensor)
-    if (b && dimsOf(bref.tensor).length === 1 && b.length === elementCount(dims.slice(channel, channel + 1))) {
-      const bs = new Float32Array(b.length)
-      const bq = new Int32Array(b.length)
-      for (let c = 0; c < b.length; c++) {
-        bs[c] = x.scale * scale[axis === null ? 0 : c]
-        bq[c] = Math.max(-2147483647, Math.min(2147483647, Math.round(b[c] / bs[c])))
+    const biasData = bref && floatData(bref.tensor)
+    if (
+      biasData &&
+      dimsOf(bref.tensor).length === 1 &&
+      biasData.length === elementCount(dims.slice(channel, channel + 1))
+    ) {
+      const bs = new Float32Array(biasData.length)
+      const bq = new Int32Array(biasData.length)
+      for (let c = 0; c < biasData.length; c++) {
+        bs[c] = inputQdq.scale * scale[axis === null ? 0 : c]
+        bq[c] = Math.max(-2147483647, Math.min(2147483647, Math.round(biasData[c] / bs[c])))
       }
       const [bqn, bsn, bdq] = ['bias_quantized', 'bias_scale', 'bias_dequantized'].map((s) => fresh(`${base}_${s}`))
       const perC = axis !== null
-      graph.initializer.push(makeTensor(bqn, DataType.INT32, [b.length], bq))
-      graph.initializer.push(makeTensor(bsn, DataType.FLOAT, perC ? [b.length] : [], perC ? bs : bs.subarray(0, 1)))
+      graph.initializer.push(makeTensor(bqn, DataType.INT32, [biasData.length], bq))
+      graph.initializer.push(
+        makeTensor(bsn, DataType.FLOAT, perC ? [biasData.length] : [], perC ? bs : bs.subarray(0, 1)),
+      )
       added.push(
         makeNode(
           'DequantizeLinear',

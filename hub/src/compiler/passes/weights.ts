@@ -17,25 +17,25 @@ const MIN_SCALE = 1e-12
 
 /** Symmetric int8 in [-127, 127] (zero point 0), per channel along `axis` or per tensor when axis is null. */
 export function quantizeSymmetric(
-  w: Float32Array,
+  weightData: Float32Array,
   dims: readonly number[],
   axis: number | null,
   qmax = 127,
 ): SymmetricQuant {
   const channels = axis === null ? 1 : dims[axis]
-  const inner = axis === null ? w.length : elementCount(dims.slice(axis + 1))
+  const inner = axis === null ? weightData.length : elementCount(dims.slice(axis + 1))
   const maxAbs = new Float32Array(channels)
-  for (let i = 0; i < w.length; i++) {
+  for (let i = 0; i < weightData.length; i++) {
     const c = axis === null ? 0 : Math.floor(i / inner) % channels
-    const a = Math.abs(w[i])
+    const a = Math.abs(weightData[i])
     if (a > maxAbs[c]) maxAbs[c] = a
   }
   const scale = new Float32Array(channels)
   for (let c = 0; c < channels; c++) scale[c] = Math.max(maxAbs[c] / qmax, MIN_SCALE)
-  const q = new Int8Array(w.length)
-  for (let i = 0; i < w.length; i++) {
+  const q = new Int8Array(weightData.length)
+  for (let i = 0; i < weightData.length; i++) {
     const c = axis === null ? 0 : Math.floor(i / inner) % channels
-    const v = Math.round(w[i] / scale[c])
+    const v = Math.round(weightData[i] / scale[c])
     q[i] = v > qmax ? qmax : v < -qmax ? -qmax : v
   }
   return { q, scale }
@@ -96,8 +96,8 @@ export class QuantContext {
     const name = node.input[inputIndex]
     const ref = scope.resolve(name)
     if (!ref) return false
-    const w = floatData(ref.tensor)
-    if (!w) return false
+    const weightData = floatData(ref.tensor)
+    if (!weightData) return false
     const dims = dimsOf(ref.tensor)
     const ax = this.perChannel && axis !== null && axis < dims.length && dims.length > 1 ? axis : null
     const key = `${name}@${ax}`
@@ -105,7 +105,7 @@ export class QuantContext {
     if (!cache) this.dqCache.set(graph, (cache = new Map<string, string>()))
     let out = cache.get(key)
     if (!out) {
-      const { q, scale } = quantizeSymmetric(w, dims, ax)
+      const { q: quantizedValues, scale } = quantizeSymmetric(weightData, dims, ax)
       // Compact on purpose (this is the size-minimising path): short suffixes on the weight's own
       // name, no zero-point tensor (optional in DequantizeLinear; absent means 0, which symmetric
       // int8 is) and no node name. On PP-OCR cls these alone are ~5% of the int8 file.
@@ -114,7 +114,7 @@ export class QuantContext {
       const sName = this.names.fresh(`${base}_s`)
       out = this.names.fresh(`${base}_dq`)
       const sDims = ax === null ? [] : [dims[ax]]
-      graph.initializer.push(makeTensor(qName, DataType.INT8, dims, q))
+      graph.initializer.push(makeTensor(qName, DataType.INT8, dims, quantizedValues))
       graph.initializer.push(makeTensor(sName, DataType.FLOAT, sDims, scale))
       graph.node.unshift(
         makeNode('DequantizeLinear', [qName, sName], [out], '', ax === null ? [] : [intAttr('axis', ax)]),
