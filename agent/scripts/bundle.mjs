@@ -10,23 +10,30 @@ import { fileURLToPath } from 'node:url'
 import { chmodSync, renameSync, writeFileSync } from 'node:fs'
 
 const here = (p) => fileURLToPath(new URL(p, import.meta.url))
-const out = here('../dist/edgefleet-agent.mjs')
 
-const { output } = await build({
-  input: here('../dist/cli.js'),
-  platform: 'node',
-  external: ['onnxruntime-node', 'onnxruntime-web', /^node:/],
-  logLevel: 'warn',
-  write: false,
-  output: {
-    format: 'esm',
-    minify: true,
-    // ort.ts imports onnxruntime-node lazily (external); everything else goes in the one file.
-    codeSplitting: false,
-  },
-})
-// Written atomically: test processes may start agents from it while another build runs.
-const tmp = `${out}.${process.pid}.tmp`
-writeFileSync(tmp, output[0].code)
-chmodSync(tmp, 0o755)
-renameSync(tmp, out)
+/** Bundles dist/<input> into dist/<output>, written atomically. */
+async function bundle(input, output) {
+  const out = here(`../dist/${output}`)
+  const { output: chunks } = await build({
+    input: here(`../dist/${input}`),
+    platform: 'node',
+    external: ['onnxruntime-node', 'onnxruntime-web', /^node:/],
+    logLevel: 'warn',
+    write: false,
+    output: {
+      format: 'esm',
+      minify: true,
+      // ort.ts imports onnxruntime-node lazily (external); everything else goes in the one file.
+      codeSplitting: false,
+    },
+  })
+  // Written atomically: test processes may start agents from it while another build runs.
+  const tmp = `${out}.${process.pid}.tmp`
+  writeFileSync(tmp, chunks[0].code)
+  chmodSync(tmp, 0o755)
+  renameSync(tmp, out)
+}
+
+await bundle('cli.js', 'edgefleet-agent.mjs')
+// The launcher of an agent package [EF-11.6]: picks the agent slot, watches a trial, supervises without systemd.
+await bundle('launch.js', 'edgefleet-launch.mjs')

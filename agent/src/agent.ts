@@ -46,6 +46,8 @@ import { Aggregator } from './telemetry/aggregator.js'
 import { asPino, createLogger } from './telemetry/logger.js'
 import { deviceStats, freeStorageBytes } from './telemetry/device.js'
 import { createRuntimeServices, type RuntimeServices } from './runtime/services.js'
+import { createSelfUpdate } from './selfupdate/index.js'
+import { runningAgentVersion } from './selfupdate/version.js'
 
 export const AGENT_VERSION = '0.1.0'
 
@@ -85,6 +87,8 @@ export interface AgentDeps {
   shadowWorkerUrl?: URL
   /** Sampling seam for shadow and capture (default Math.random). */
   random?: () => number
+  /** Ends the process so the launcher starts a staged agent [EF-11.6]; without it agent updates are refused. */
+  handOver?: () => void
 }
 
 function readProfile(dir: string | undefined, id: string): FirmwareProfile | undefined {
@@ -279,7 +283,7 @@ function stateReporter(
     online: true,
     ts: now(),
     profile: config.profile,
-    agentVersion: AGENT_VERSION,
+    agentVersion: runningAgentVersion(AGENT_VERSION),
     models: host.list().map((m) => ({
       name: m.name,
       version: m.version,
@@ -511,7 +515,21 @@ async function startParts(
   })
   if (deps.api !== false) links.apiPort = await startLocalApi(config, rt, stats, parts)
 
+  const selfUpdate = createSelfUpdate({
+    dataDir: config.dataDir,
+    runningVersion: runningAgentVersion(AGENT_VERSION),
+    trust,
+    host,
+    fetch: { deviceId: config.deviceId, secret: config.secret, timeoutMs: config.downloadTimeoutMs, tls: base.tls },
+    report: out.report,
+    log,
+    now,
+    onStep: deps.onStep,
+    handOver: deps.handOver,
+  })
+  net.reconnectListeners.add(selfUpdate.onConnect) // the new agent confirms once connected and healthy [EF-11.6]
   const cmdCtx = {
+    agentUpdate: selfUpdate.apply,
     deviceId: config.deviceId,
     trust,
     db,

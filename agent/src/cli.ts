@@ -5,6 +5,7 @@ import { parseArgs } from 'node:util'
 import { codeOf } from '@edgefleet/shared'
 import { resolveConfig } from './config.js'
 import { createAgent } from './agent.js'
+import { EXIT_HANDOVER } from './selfupdate/state.js'
 
 const HELP = `edgefleet-agent — EdgeFleet device agent
 
@@ -98,10 +99,16 @@ async function main(): Promise<number> {
   // Fault injection for crash tests: EF_FAULT_KILL_AT=<update step> makes the
   // process kill -9 itself when an update reaches that step (see updater.ts).
   const killAt = process.env.EF_FAULT_KILL_AT
-  const agent = await createAgent(
-    config,
-    killAt ? { onStep: (step) => step === killAt && process.kill(process.pid, 'SIGKILL') } : {},
-  )
+  let handingOver = false
+  const agent = await createAgent(config, {
+    ...(killAt ? { onStep: (step: string) => step === killAt && process.kill(process.pid, 'SIGKILL') } : {}),
+    // [EF-11.6] a staged agent takes over when this one exits with EXIT_HANDOVER (the launcher runs it).
+    handOver: () => {
+      if (handingOver) return
+      handingOver = true
+      void agent.close().finally(() => process.exit(EXIT_HANDOVER))
+    },
+  })
   if (values.json)
     process.stdout.write(JSON.stringify({ apiPort: agent.apiPort, deviceId: config.deviceId, pid: process.pid }) + '\n')
   await new Promise<void>((res) => {

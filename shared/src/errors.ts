@@ -238,6 +238,41 @@ export const ERRORS = {
     status: 500,
     message: 'a file the agent package is built from is missing (build the workspace first)',
   },
+
+  // Agent self-update [EF-11.3 - EF-11.8]
+  EF_ERR_AGENT_PACKAGE_INVALID: {
+    status: 400,
+    message: 'not a valid agent package (unreadable archive, missing or wrong edgefleet-package.json, or a file whose sha256 differs)',
+  },
+  EF_ERR_AGENT_VERSION_MISMATCH: {
+    status: 400,
+    message: "the version given does not match the package's own edgefleet-package.json",
+  },
+  EF_ERR_AGENT_RELEASE_EXISTS: {
+    status: 409,
+    message: 'an agent release of this version and architecture is already registered with other contents',
+  },
+  EF_ERR_AGENT_RELEASE_NOT_FOUND: { status: 404, message: 'no agent release of that version for that architecture' },
+  EF_ERR_AGENT_ARCH: {
+    status: 409,
+    message: "the agent package is for another architecture than this device's; nothing was written",
+  },
+  EF_ERR_AGENT_DOWNGRADE: {
+    status: 409,
+    message: 'the agent release is older than the running agent: send it as a signed rollback (--rollback)',
+  },
+  EF_ERR_AGENT_DIGEST_MISMATCH: {
+    status: 422,
+    message: "the downloaded agent package's size or sha256 differs from the signed release",
+  },
+  EF_ERR_AGENT_UPDATE_UNSUPPORTED: {
+    status: 409,
+    message: 'this agent was not started by the package launcher (edgefleet-launch.mjs), so it has no slots to hand over to',
+  },
+  EF_ERR_AGENT_ROLLED_BACK: {
+    status: 500,
+    message: 'the new agent did not start, reconnect and pass its health check within the deadline; the previous agent was restored',
+  },
 } as const satisfies Record<string, ErrorSpec>
 
 export type ErrorCode = keyof typeof ERRORS

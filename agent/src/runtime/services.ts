@@ -13,7 +13,7 @@ import { DeviceConditions, type ConditionOverrides } from '../conditions/conditi
 import { modelSourceOf, type EventReport, type ModelSourceDeps } from '../updater/model-source.js'
 
 /** Commands the runtime services handle (deploy and rollback go to the updater, hub-key to the trust chain). */
-type RuntimeCmd = Exclude<Cmd, { type: 'deploy' | 'rollback' | 'hub-key' }>
+type RuntimeCmd = Exclude<Cmd, { type: 'deploy' | 'rollback' | 'hub-key' | 'agent-update' }>
 
 export interface RuntimeServicesDeps extends ModelSourceDeps {
   deviceId: string

@@ -33,6 +33,7 @@ import { healthRoutes } from './routes/health.js'
 import { retrainingRoutes } from './routes/retraining.js'
 import { capturePolicyRoutes } from './routes/capture-policies.js'
 import type { CapturePolicies } from '../capture/policies.js'
+import { agentReleaseRoutes } from './routes/agent-releases.js'
 
 export interface ApiDeps {
   store: HubStore
@@ -131,6 +132,7 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
   await app.register(feedRoutes, deps)
   await app.register(healthRoutes, deps)
   await app.register(retrainingRoutes, deps)
+  await app.register(agentReleaseRoutes, deps)
   await app.register(metricsRoutes, {
     store: deps.store,
     metrics: deps.metrics,

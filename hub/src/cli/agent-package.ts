@@ -8,11 +8,12 @@ const mib = (n: number) => `${(n / 1024 / 1024).toFixed(1)} MiB`
 const agentPackage = command({
   name: 'agent-package',
   summary: ['agent-package --arch A --out DIR', 'build the agent package for a device architecture (tar.gz)'],
-  help: `edgefleet agent-package --arch linux-x64|linux-arm64|linux-armv7|all --out DIR [--json]
+  help: `edgefleet agent-package --arch linux-x64|linux-arm64|linux-armv7|all --out DIR [--version V] [--json]
   --arch A    device architecture; repeat it, or say all, for several packages
   --out DIR   where edgefleet-agent-<version>-<arch>.tar.gz goes
+  --version V the package's version (default: the agent's package.json); the agent reports it
   Builds from this workspace (run pnpm build first). Exit codes: 0 built, 1 failed, 2 usage.`,
-  options: { arch: { type: 'string', multiple: true }, out: { type: 'string' } },
+  options: { arch: { type: 'string', multiple: true }, out: { type: 'string' }, version: { type: 'string' } },
   async run({ args, emit }) {
     const { AGENT_ARCHES, buildAgentPackage, parseArch } = await import('../packaging/agent-package.js')
     const out = args.str('out')
@@ -29,7 +30,8 @@ const agentPackage = command({
       compressedBytes: number
     }[] = []
     for (const arch of arches) {
-      const p = await buildAgentPackage(arch, out)
+      const version = args.str('version')
+      const p = await buildAgentPackage(arch, out, undefined, version ? { version } : {})
       built.push({
         arch,
         file: p.file,

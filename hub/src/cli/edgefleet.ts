@@ -15,6 +15,7 @@ import { captureCommands } from './capture.js'
 import { feedCommands } from './feed.js'
 import { compileCommands } from './compile.js'
 import { agentPackageCommands } from './agent-package.js'
+import { agentCommands } from './agent.js'
 
 export const COMMANDS: readonly Command[] = [
   ...hubStartCommands,
@@ -28,6 +29,7 @@ export const COMMANDS: readonly Command[] = [
   ...feedCommands,
   ...compileCommands,
   ...agentPackageCommands,
+  ...agentCommands,
 ]
 
 export function main(

@@ -25,7 +25,7 @@ import { tmpdir } from 'node:os'
 import { dirname, join, relative } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { create as tarCreate } from 'tar'
-import { EdgeFleetError } from '@edgefleet/shared'
+import { EdgeFleetError, isValidVersion } from '@edgefleet/shared'
 import { INSTALL_SCRIPT } from './install-script.js'
 
 export const AGENT_ARCHES = ['linux-x64', 'linux-arm64', 'linux-armv7'] as const
@@ -124,11 +124,14 @@ function stageRuntime(agentDir: string, arch: AgentArch, nm: string): 'native' |
 }
 
 /** Writes the package's files into `top`; returns the manifest. */
-function stagePackage(root: string, arch: AgentArch, top: string): PackageManifest {
+function stagePackage(root: string, arch: AgentArch, top: string, version: string): PackageManifest {
   const agentDir = join(root, 'agent')
-  const bundle = join(agentDir, 'dist', 'edgefleet-agent.mjs')
-  if (!existsSync(bundle)) throw new EdgeFleetError('EF_ERR_PACKAGE_INPUT', `${bundle} missing: run pnpm build first`)
-  copyTree(bundle, join(top, 'dist', 'edgefleet-agent.mjs'))
+  // The agent, and the launcher the unit starts (agent slots and self-update, EF-11.6).
+  for (const f of ['edgefleet-agent.mjs', 'edgefleet-launch.mjs']) {
+    const bundle = join(agentDir, 'dist', f)
+    if (!existsSync(bundle)) throw new EdgeFleetError('EF_ERR_PACKAGE_INPUT', `${bundle} missing: run pnpm build first`)
+    copyTree(bundle, join(top, 'dist', f))
+  }
   // The shadow worker runs in its own thread from these files (agent/src/shadow/worker-client.ts).
   for (const f of ['shadow-worker.js', 'session.js', 'ort.js', 'ort-wasm.js'])
     copyTree(join(agentDir, 'dist', 'runtime', f), join(top, 'dist', 'runtime', f))
@@ -141,7 +144,6 @@ function stagePackage(root: string, arch: AgentArch, top: string): PackageManife
   )
   copyTree(join(agentDir, 'deploy', 'edgefleet-agent.service'), join(top, 'edgefleet-agent.service'))
   copyTree(join(agentDir, 'deploy', 'agent.example.json'), join(top, 'agent.example.json'))
-  const version = (JSON.parse(readFileSync(join(agentDir, 'package.json'), 'utf8')) as { version: string }).version
   writeFileSync(join(top, 'install.sh'), INSTALL_SCRIPT.replaceAll('@ARCH@', arch), { mode: 0o755 })
   const files: Record<string, string> = {}
   for (const e of readdirSync(top, { withFileTypes: true, recursive: true }).filter((x) => x.isFile())) {
@@ -169,13 +171,17 @@ export async function buildAgentPackage(
   arch: AgentArch,
   outDir: string,
   root = workspaceRoot(),
+  opts: { version?: string } = {},
 ): Promise<AgentPackage> {
   const stage = mkdtempSync(join(tmpdir(), 'ef-agent-pkg-'))
   try {
-    const version = (JSON.parse(readFileSync(join(root, 'agent', 'package.json'), 'utf8')) as { version: string })
-      .version
+    // A release build may stamp its own version (agent release, EF-11.3); the agent reports its package's.
+    const version =
+      opts.version ??
+      (JSON.parse(readFileSync(join(root, 'agent', 'package.json'), 'utf8')) as { version: string }).version
+    if (!isValidVersion(version)) throw new EdgeFleetError('EF_ERR_PACKAGE_INPUT', `version ${JSON.stringify(version)}`)
     const name = `edgefleet-agent-${version}-${arch}`
-    const manifest = stagePackage(root, arch, join(stage, name))
+    const manifest = stagePackage(root, arch, join(stage, name), version)
     mkdirSync(outDir, { recursive: true })
     const file = join(outDir, `${name}.tar.gz`)
     const tmp = `${file}.${process.pid}.tmp`

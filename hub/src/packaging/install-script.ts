@@ -56,6 +56,6 @@ if [ "\${NO_SYSTEMD:-0}" != 1 ] && command -v systemctl >/dev/null 2>&1; then
   systemctl daemon-reload
   echo "installed; start with: systemctl enable --now edgefleet-agent"
 else
-  echo "installed to $PREFIX (no systemd: run node $PREFIX/dist/edgefleet-agent.mjs --config $CONF_DIR/agent.json)"
+  echo "installed to $PREFIX (no systemd: run node $PREFIX/dist/edgefleet-launch.mjs --supervise --config $CONF_DIR/agent.json)"
 fi
 `

@@ -13,6 +13,7 @@ import { RetentionQueries } from './retention.js'
 import { SentVersions } from './sent-versions.js'
 import { HealthStore } from './health.js'
 import { CapturePolicyStore } from './capture-policies.js'
+import { AgentReleaseStore } from './agent-releases.js'
 
 export * from './devices.js'
 export * from './registry.js'
@@ -23,6 +24,7 @@ export * from './rollouts.js'
 export * from './rollout-telemetry.js'
 export * from './sent-versions.js'
 export * from './capture-policies.js'
+export * from './agent-releases.js'
 export type { Db } from './db.js'
 
 export class HubStore {
@@ -41,6 +43,8 @@ export class HubStore {
   readonly health: HealthStore
   /** Fleet capture policies and what each device was last sent [EF-8.15]. */
   readonly capturePolicies: CapturePolicyStore
+  /** Signed agent packages per version and architecture [EF-11.3]. */
+  readonly agentReleases: AgentReleaseStore
 
   /**
    * The raw SQLite handle: the store's own modules and tests only. Nothing
@@ -60,6 +64,7 @@ export class HubStore {
     this.retention = new RetentionQueries(db)
     this.health = new HealthStore(db)
     this.capturePolicies = new CapturePolicyStore(db)
+    this.agentReleases = new AgentReleaseStore(db)
   }
 
   /** Path of the database file, undefined for an in-memory database (tests). */

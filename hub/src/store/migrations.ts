@@ -327,4 +327,16 @@ export const MIGRATIONS: readonly string[] = [
   /* 10: bcrypt hash of each device secret for a NATS broker cluster's authorization file [EF-4.12] */ `
   ALTER TABLE devices ADD COLUMN nats_hash TEXT;
   `,
+  /* 11: agent releases [EF-11.3]: one signed package per version and architecture, its file in blobs/<sha256> */ `
+  CREATE TABLE agent_releases (
+    version TEXT NOT NULL,
+    arch TEXT NOT NULL,
+    runtime TEXT NOT NULL,
+    sha256 TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    sig TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    PRIMARY KEY (version, arch)
+  );
+  `,
 ]

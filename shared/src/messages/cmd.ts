@@ -6,6 +6,7 @@ import { codec } from '../schema.js'
 import { Id, ProtocolVersion, Signature, Timestamp, Version } from './common.js'
 import { Manifest } from './manifest.js'
 import { KeyRotation, MAX_KEY_CHAIN } from '../key-rotation.js'
+import { AgentRelease } from './agent-release.js'
 
 const base = {
   v: ProtocolVersion,
@@ -167,6 +168,29 @@ export const HubKeyCmd = Type.Object(
   { additionalProperties: false },
 )
 
+/**
+ * Replaces the agent itself [EF-11.4]: the device downloads the release from
+ * `url` (against `httpBase`), checks it against `release` (signed again with
+ * the current key as `releaseSig`), stages it in an agent slot and hands over;
+ * the new agent must confirm within `deadlineMs` or the previous one returns.
+ */
+export const AgentUpdateCmd = Type.Object(
+  {
+    ...base,
+    type: Type.Literal('agent-update'),
+    release: AgentRelease,
+    releaseSig: Signature,
+    /** A signed rollback may install an older agent than the running one [EF-11.5]. */
+    rollback: Type.Optional(Type.Boolean()),
+    /** From the hand-over to the new agent's confirmation (started, connected, healthy). */
+    deadlineMs: Type.Integer({ minimum: 1000, maximum: 3_600_000 }),
+    /** Path of the package on the hub's HTTP API, resolved against httpBase [EF-4.10]. */
+    url: Type.String({ minLength: 1, maxLength: 512 }),
+    httpBase: Type.String({ minLength: 1, maxLength: 512 }),
+  },
+  { additionalProperties: false },
+)
+
 export const Cmd = Type.Union([
   DeployCmd,
   RollbackCmd,
@@ -176,6 +200,7 @@ export const Cmd = Type.Union([
   CapturePolicyCmd,
   ConditionsCmd,
   HubKeyCmd,
+  AgentUpdateCmd,
 ])
 export type Cmd = Static<typeof Cmd>
 export type DeployCmd = Static<typeof DeployCmd>
@@ -186,6 +211,7 @@ export type DiscardCmd = Static<typeof DiscardCmd>
 export type CapturePolicyCmd = Static<typeof CapturePolicyCmd>
 export type ConditionsCmd = Static<typeof ConditionsCmd>
 export type HubKeyCmd = Static<typeof HubKeyCmd>
+export type AgentUpdateCmd = Static<typeof AgentUpdateCmd>
 export type UnsignedCmd = Cmd extends infer C ? (C extends Cmd ? Omit<C, 'sig'> : never) : never
 
 export const cmdCodec = codec(Cmd, 9 * 1024 * 1024)

@@ -20,6 +20,10 @@ export const EVENT_KINDS = [
   'provider_fallback',
   /** The command could not go on for a transient reason (`code`: storage full, connection lost); the agent retries by itself (not a result) [EF-2.4.1]. */
   'deferred',
+  /** The agent runs a new version after a self-update and confirmed it (`version`: the agent's) [EF-11.6]. */
+  'agent_updated',
+  /** A new agent did not confirm in time; the previous one runs again (`code`: EF_ERR_AGENT_ROLLED_BACK) [EF-11.7]. */
+  'agent_rolled_back',
 ] as const
 
 export const DeviceEvent = Type.Object(

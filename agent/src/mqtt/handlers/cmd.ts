@@ -7,6 +7,7 @@ import {
   codeOf,
   publicKeyFromText,
   verifyDocument,
+  type AgentUpdateCmd,
   type Cmd,
   type HubKeyCmd,
 } from '@edgefleet/shared'
@@ -29,7 +30,9 @@ export interface CmdContext {
   report: (ev: EventReport) => void
   now: () => number
   /** Runtime commands (shadow, promote, discard, capture-policy, conditions) [EF-2.3.4-7]. */
-  runtime: (cmd: Exclude<Cmd, { type: 'deploy' | 'rollback' | 'hub-key' }>) => Promise<EventReport>
+  runtime: (cmd: Exclude<Cmd, { type: 'deploy' | 'rollback' | 'hub-key' | 'agent-update' }>) => Promise<EventReport>
+  /** Agent self-update [EF-11.4]; without it the command is refused (EF_ERR_AGENT_UPDATE_UNSUPPORTED). */
+  agentUpdate?: (cmd: AgentUpdateCmd) => Promise<EventReport>
   /** Runs a deferred command again after a reconnect or a back-off [EF-2.4.1]; without it the hub's resend does. */
   deferred?: DeferredCmds
 }
@@ -75,7 +78,9 @@ export async function handleCmd(ctx: CmdContext, payload: Buffer): Promise<void>
         ? await ctx.updater.deploy(cmd)
         : cmd.type === 'rollback'
           ? await ctx.updater.rollback(cmd)
-          : await ctx.runtime(cmd)
+          : cmd.type === 'agent-update'
+            ? await agentUpdate(ctx, cmd)
+            : await ctx.runtime(cmd)
     // A deferred command is not done: it stays 'running' (a restart runs it again) and is retried [EF-2.4.1].
     if (isDeferred(result)) {
       ctx.deferred?.schedule(cmd.id, () => {
@@ -128,6 +133,18 @@ function acceptHubKey(ctx: CmdContext, cmd: HubKeyCmd): void {
   if (moved) ctx.onTrustChanged?.()
   ctx.log.info({ from: before, to: ctx.trust.current, moved }, moved ? 'hub key rotated' : 'hub key already current')
   ctx.report({ cmdId: cmd.id, kind: 'received', message: `hub key ${ctx.trust.current}` })
+}
+
+function agentUpdate(ctx: CmdContext, cmd: AgentUpdateCmd): Promise<EventReport> {
+  if (ctx.agentUpdate) return ctx.agentUpdate(cmd)
+  const ev: EventReport = {
+    kind: 'rejected',
+    cmdId: cmd.id,
+    code: 'EF_ERR_AGENT_UPDATE_UNSUPPORTED',
+    message: 'this agent has no self-update (embedded as a library)',
+  }
+  ctx.report(ev)
+  return Promise.resolve(ev)
 }
 
 /** Commands executing in this process (redeliveries during a run are ignored). */

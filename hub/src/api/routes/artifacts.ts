@@ -7,7 +7,7 @@ import { Type } from '@sinclair/typebox'
 import { EdgeFleetError, digestsEqual, isDigest, sha256Hex } from '@edgefleet/shared'
 import type { ApiDeps } from '../server.js'
 
-function deviceFrom(req: FastifyRequest, secretHashOf: (id: string) => string | undefined): string {
+export function deviceFrom(req: FastifyRequest, secretHashOf: (id: string) => string | undefined): string {
   const h = req.headers.authorization
   const m = h ? /^Basic ([A-Za-z0-9+/=]+)$/.exec(h) : null
   if (m) {
@@ -19,7 +19,7 @@ function deviceFrom(req: FastifyRequest, secretHashOf: (id: string) => string | 
 }
 
 /** Parses one `bytes=a-b` range (the only form agents send). */
-function parseRange(header: string | undefined, size: number): [number, number] | undefined {
+export function parseRange(header: string | undefined, size: number): [number, number] | undefined {
   if (!header) return undefined
   const match = /^bytes=(\d*)-(\d*)$/.exec(header.trim())
   if (!match || (match[1] === '' && match[2] === ''))

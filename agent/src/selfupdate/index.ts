@@ -1,0 +1,71 @@
+// Agent self-update wired into a running agent [EF-11.4 - EF-11.7]: the
+// agent-update command handler, the report of a pending outcome at start and
+// the trial's confirmation on each connect.
+import { existsSync, readdirSync, rmSync } from 'node:fs'
+import { join } from 'node:path'
+import type { Logger } from 'pino'
+import type { AgentUpdateCmd } from '@edgefleet/shared'
+import type { HubTrust } from '../trust.js'
+import type { ModelHost } from '../runtime/host.js'
+import type { EventReport } from '../updater/model-source.js'
+import { healthCheck } from '../updater/health.js'
+import { AgentSelfUpdater } from './update.js'
+import { confirmTrial, reportPending, type ConfirmDeps } from './confirm.js'
+import { slotsDir, type AgentSlot } from './state.js'
+import type { PackageFetchOptions } from './fetch-package.js'
+
+export interface SelfUpdateWiring {
+  dataDir: string
+  runningVersion: string
+  trust: HubTrust
+  host: ModelHost
+  fetch: PackageFetchOptions
+  report: (ev: EventReport) => void
+  log: Logger
+  now: () => number
+  onStep?: (step: string) => void
+  handOver?: () => void
+}
+
+/** The slot the launcher started this process from (EF_AGENT_SLOT), if it did. */
+function launchedSlot(): AgentSlot | undefined {
+  const s = process.env.EF_AGENT_SLOT
+  return s === 'base' || s === 'a' || s === 'b' ? s : undefined
+}
+
+/** A slot half-unpacked when the process died (EF-11.4): never run, removed at start. */
+function removeLeftovers(dir: string): void {
+  if (!existsSync(dir)) return
+  for (const name of readdirSync(dir))
+    if (name.endsWith('.unpacking')) rmSync(join(dir, name), { recursive: true, force: true })
+}
+
+export function createSelfUpdate(wiring: SelfUpdateWiring) {
+  const runningSlot = launchedSlot()
+  const updater = new AgentSelfUpdater({
+    ...wiring,
+    runningSlot: runningSlot ?? 'base',
+    handOver: runningSlot ? wiring.handOver : undefined,
+  })
+  const confirmDeps: ConfirmDeps = {
+    ...wiring,
+    runningSlot,
+    // Every model this agent serves answers its manifest's reference inputs [EF-4.5].
+    health: async () => {
+      for (const m of wiring.host.list()) await healthCheck((x) => m.session.run(x), m.manifest)
+    },
+  }
+  reportPending(confirmDeps)
+  removeLeftovers(slotsDir(wiring.dataDir))
+  let confirming = false
+  return {
+    apply: (cmd: AgentUpdateCmd) => updater.apply(cmd),
+    onConnect: () => {
+      if (confirming) return
+      confirming = true
+      confirmTrial(confirmDeps)
+        .catch((err: unknown) => wiring.log.error({ err: (err as Error).message }, 'agent update confirmation failed'))
+        .finally(() => (confirming = false))
+    },
+  }
+}

@@ -1,0 +1,226 @@
+// The device side of an agent update [EF-11.4, EF-11.5]: every refusal
+// (release signature, architecture, downgrade, no launcher) comes before
+// anything is downloaded or written; a package whose bytes are not the
+// release's is deleted (EF_ERR_AGENT_DIGEST_MISMATCH); an archive with an
+// entry outside its top folder, or a file that differs from its manifest, is
+// never left in a slot (EF_ERR_AGENT_PACKAGE_INVALID); a valid one is staged
+// in the slot not running with a trial in state.json, and a download
+// interrupted halfway is resumed with a range request.
+import { createServer, type Server } from 'node:http'
+import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import type { AddressInfo } from 'node:net'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import pino from 'pino'
+import { create as tarCreate } from 'tar'
+import {
+  PROTOCOL_VERSION,
+  generateSigningKeys,
+  privateKeyFromPem,
+  sha256Hex,
+  signDocument,
+  type AgentRelease,
+  type AgentUpdateCmd,
+} from '@edgefleet/shared'
+import { HubTrust } from '../../src/trust.js'
+import { AgentSelfUpdater, type SelfUpdateDeps } from '../../src/selfupdate/update.js'
+import { readSlotState, slotsDir } from '../../src/selfupdate/state.js'
+import type { EventReport } from '../../src/updater/model-source.js'
+import { tempDir } from '../fixtures/agent.js'
+
+const keys = generateSigningKeys()
+const priv = privateKeyFromPem(keys.privateKeyPem)
+const { dir: work, cleanup } = tempDir()
+afterAll(cleanup)
+
+/** A small package in the agent-package layout: top folder, dist/edgefleet-agent.mjs, manifest with hashes. */
+async function makePackage(
+  version: string,
+  opts: { tamper?: boolean; stray?: boolean } = {},
+): Promise<{ bytes: Buffer; release: AgentRelease }> {
+  const stage = join(work, `stage-${version}-${Math.random().toString(16).slice(2)}`)
+  const top = `edgefleet-agent-${version}-linux-x64`
+  mkdirSync(join(stage, top, 'dist'), { recursive: true })
+  const bundle = `console.log('agent ${version}')\n`
+  writeFileSync(join(stage, top, 'dist', 'edgefleet-agent.mjs'), opts.tamper ? 'tampered\n' : bundle)
+  const manifest = {
+    name: 'edgefleet-agent',
+    version,
+    arch: 'linux-x64',
+    runtime: 'native',
+    node: '>=20.19',
+    files: { 'dist/edgefleet-agent.mjs': sha256Hex(bundle) },
+  }
+  writeFileSync(join(stage, top, 'edgefleet-package.json'), JSON.stringify(manifest))
+  if (opts.stray) writeFileSync(join(stage, 'stray.txt'), 'outside the top folder')
+  const file = join(stage, 'p.tar.gz')
+  await tarCreate({ gzip: true, file, cwd: stage, portable: true }, opts.stray ? [top, 'stray.txt'] : [top])
+  const bytes = readFileSync(file)
+  return {
+    bytes,
+    release: {
+      name: 'edgefleet-agent',
+      version,
+      arch: 'linux-x64',
+      runtime: 'native',
+      sha256: sha256Hex(bytes),
+      size: bytes.length,
+    },
+  }
+}
+
+/** Serves `bodies[path]` with range support; counts requests and their Range headers. */
+const bodies = new Map<string, Buffer>()
+const ranges: string[] = []
+let server: Server
+let base = ''
+beforeAll(async () => {
+  server = createServer((req, res) => {
+    const body = bodies.get(req.url ?? '')
+    if (!body) return res.writeHead(404).end()
+    ranges.push(req.headers.range ?? '')
+    const m = /^bytes=(\d+)-$/.exec(req.headers.range ?? '')
+    if (!m) return res.writeHead(200, { 'content-length': body.length }).end(body)
+    const start = Number(m[1])
+    res
+      .writeHead(206, { 'content-range': `bytes ${start}-${body.length - 1}/${body.length}` })
+      .end(body.subarray(start))
+  })
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
+  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+})
+afterAll(() => server.close())
+
+function cmd(release: AgentRelease, extra: Partial<AgentUpdateCmd> = {}): AgentUpdateCmd {
+  return {
+    v: PROTOCOL_VERSION,
+    id: `cmd-${Math.random().toString(16).slice(2)}`,
+    deviceId: 'dev-1',
+    issuedAt: 1,
+    sig: 'x'.repeat(86),
+    type: 'agent-update',
+    release,
+    releaseSig: signDocument(release, priv),
+    deadlineMs: 60_000,
+    url: `/pkg/${release.version}`,
+    httpBase: base,
+    ...extra,
+  }
+}
+
+function updater(dataDir: string, over: Partial<SelfUpdateDeps> = {}) {
+  const events: EventReport[] = []
+  let handedOver = 0
+  const selfUpdater = new AgentSelfUpdater({
+    dataDir,
+    runningVersion: '1.0.0',
+    runningSlot: 'base',
+    arch: 'linux-x64',
+    trust: new HubTrust(keys.publicKey),
+    fetch: { deviceId: 'dev-1', secret: 's', timeoutMs: 10_000 },
+    report: (e) => events.push(e),
+    log: pino({ level: 'silent' }),
+    now: () => 1_000,
+    handOver: () => handedOver++,
+    ...over,
+  })
+  return { selfUpdater, events, handedOver: () => handedOver }
+}
+
+describe('agent-update refusals: nothing is downloaded or written', () => {
+  it.each([
+    [
+      'a release signature by another key',
+      'EF_ERR_SIGNATURE_INVALID',
+      {},
+      (r: AgentRelease) => ({ releaseSig: signDocument(r, privateKeyFromPem(generateSigningKeys().privateKeyPem)) }),
+    ],
+    ['a package for another architecture', 'EF_ERR_AGENT_ARCH', { arch: 'linux-arm64' as const }, () => ({})],
+    ['an older version without rollback', 'EF_ERR_AGENT_DOWNGRADE', { runningVersion: '2.0.0' }, () => ({})],
+    ['an agent not started by the launcher', 'EF_ERR_AGENT_UPDATE_UNSUPPORTED', { handOver: undefined }, () => ({})],
+  ])('%s: %s', async (_what, code, deps, extra) => {
+    const { release, bytes } = await makePackage('1.5.0')
+    bodies.set('/pkg/1.5.0', bytes)
+    const before = ranges.length
+    const dataDir = join(work, `refuse-${code}`)
+    const { selfUpdater, events } = updater(dataDir, deps)
+    const ev = await selfUpdater.apply(cmd(release, extra(release)))
+    expect(ev).toMatchObject({ kind: 'rejected', code })
+    expect(events).toEqual([ev])
+    expect(ranges.length).toBe(before)
+    expect(existsSync(slotsDir(dataDir))).toBe(false)
+  })
+
+  it('an older version with the signed rollback flag is staged', async () => {
+    const { release, bytes } = await makePackage('0.9.0')
+    bodies.set('/pkg/0.9.0', bytes)
+    const dataDir = join(work, 'rollback-ok')
+    const { selfUpdater } = updater(dataDir)
+    expect(await selfUpdater.apply(cmd(release, { rollback: true }))).toMatchObject({ kind: 'staged' })
+  })
+})
+
+describe('agent-update staging', () => {
+  it('stages a valid package in slot a with a trial and hands over', async () => {
+    const { release, bytes } = await makePackage('1.1.0')
+    bodies.set('/pkg/1.1.0', bytes)
+    const dataDir = join(work, 'stage-ok')
+    const { selfUpdater, events, handedOver } = updater(dataDir)
+    const c = cmd(release)
+    expect(await selfUpdater.apply(c)).toMatchObject({ kind: 'staged', cmdId: c.id })
+    expect(events.map((e) => e.kind)).toEqual(['received', 'downloaded', 'staged'])
+    const dir = slotsDir(dataDir)
+    expect(readFileSync(join(dir, 'a', 'dist', 'edgefleet-agent.mjs'), 'utf8')).toContain('agent 1.1.0')
+    expect(readSlotState(dir)).toMatchObject({
+      current: 'a',
+      trial: { slot: 'a', version: '1.1.0', from: 'base', fromVersion: '1.0.0', cmdId: c.id, starts: 0 },
+    })
+    expect(readdirSync(join(dir, 'incoming'))).toEqual([])
+    await new Promise((r) => setImmediate(r))
+    expect(handedOver()).toBe(1)
+  })
+
+  it('bytes other than the release (EF_ERR_AGENT_DIGEST_MISMATCH) are deleted; no slot is written', async () => {
+    const { release, bytes } = await makePackage('1.2.0')
+    const evil = Buffer.from(bytes)
+    evil[evil.length - 5] ^= 0xff
+    bodies.set('/pkg/1.2.0', evil)
+    const dataDir = join(work, 'digest')
+    const { selfUpdater } = updater(dataDir)
+    expect(await selfUpdater.apply(cmd(release))).toMatchObject({
+      kind: 'rejected',
+      code: 'EF_ERR_AGENT_DIGEST_MISMATCH',
+    })
+    expect(readdirSync(slotsDir(dataDir))).toEqual(['incoming'])
+    expect(readdirSync(join(slotsDir(dataDir), 'incoming'))).toEqual([])
+  })
+
+  it.each([
+    ['a file that differs from its manifest', { tamper: true }],
+    ['an entry outside the top folder', { stray: true }],
+  ])('%s: EF_ERR_AGENT_PACKAGE_INVALID, no slot left behind', async (_what, opts) => {
+    const { release, bytes } = await makePackage('1.3.0', opts)
+    bodies.set('/pkg/1.3.0', bytes)
+    const dataDir = join(work, `invalid-${Object.keys(opts)[0]}`)
+    const { selfUpdater } = updater(dataDir)
+    expect(await selfUpdater.apply(cmd(release))).toMatchObject({
+      kind: 'rejected',
+      code: 'EF_ERR_AGENT_PACKAGE_INVALID',
+    })
+    expect(readdirSync(slotsDir(dataDir)).sort()).toEqual(['incoming'])
+    expect(readSlotState(slotsDir(dataDir))).toEqual({ v: 1, current: 'base' })
+  })
+
+  it('resumes an interrupted download with a range request', async () => {
+    const { release, bytes } = await makePackage('1.4.0')
+    bodies.set('/pkg/1.4.0', bytes)
+    const dataDir = join(work, 'resume')
+    const incoming = join(slotsDir(dataDir), 'incoming')
+    mkdirSync(incoming, { recursive: true })
+    const half = Math.floor(bytes.length / 2)
+    writeFileSync(join(incoming, `${release.sha256}.tar.gz.part`), bytes.subarray(0, half))
+    const { selfUpdater } = updater(dataDir)
+    expect(await selfUpdater.apply(cmd(release))).toMatchObject({ kind: 'staged' })
+    expect(ranges.at(-1)).toBe(`bytes=${half}-`)
+  })
+})

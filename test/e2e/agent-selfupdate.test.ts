@@ -1,0 +1,416 @@
+// Agent self-update over the fleet channel [EF-11.3 - EF-11.8], with real
+// packages built by the packaging code, a real hub and agents installed from
+// the linux-x64 package into an empty folder, run by the package's launcher:
+// an update to a new version (the served model survives), a new agent that
+// crashes at start rolled back within its deadline, a wrong-architecture
+// package and a downgrade refused before anything is written, bad releases
+// refused by the hub, and kill -9 at each step of a self-update, restarted
+// the way systemd's Restart=always would: the device always comes back on a
+// working agent.
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
+import { createHash } from 'node:crypto'
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { createInterface } from 'node:readline'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { create as tarCreate } from 'tar'
+import { MODELS, api, cli, startHub, stopProcess, waitFor, wakeInput } from '../support/fleet.mjs'
+
+const tmp = mkdtempSync(join(tmpdir(), 'ef-selfupdate-e2e-'))
+type Hub = Awaited<ReturnType<typeof startHub>>
+interface Device {
+  id: string
+  secret: string
+  profile: string
+  data: string
+}
+interface EventRow {
+  kind: string
+  cmdId?: string | null
+  code?: string | null
+  version?: string | null
+  message?: string | null
+}
+
+/** Builds a package with the product's command; returns its file. */
+async function buildPackage(arch: string, version: string): Promise<string> {
+  const r = await cli(['agent-package', '--arch', arch, '--version', version, '--out', join(tmp, 'out'), '--json'])
+  expect(r.code, r.err).toBe(0)
+  return (JSON.parse(r.out) as { packages: { file: string }[] }).packages[0].file
+}
+
+/**
+ * A package whose agent exits at start: the real package of `file` with its
+ * agent bundle replaced and its manifest's sha256 list made to match, so only
+ * starting it can tell (the device's checks all pass).
+ */
+async function crashingPackage(file: string, name: string): Promise<string> {
+  const dir = join(tmp, `crash-${name}`)
+  mkdirSync(dir)
+  execFileSync('tar', ['xzf', file, '-C', dir])
+  const top = readdirSync(dir)[0]
+  const bundle = join(dir, top, 'dist', 'edgefleet-agent.mjs')
+  writeFileSync(bundle, "process.stderr.write('crashing agent: boom\\n'); process.exit(1)\n")
+  const manifestFile = join(dir, top, 'edgefleet-package.json')
+  const manifest = JSON.parse(readFileSync(manifestFile, 'utf8')) as { files: Record<string, string> }
+  manifest.files['dist/edgefleet-agent.mjs'] = createHash('sha256').update(readFileSync(bundle)).digest('hex')
+  writeFileSync(manifestFile, JSON.stringify(manifest, null, 2) + '\n')
+  const out = join(tmp, 'out', `${name}.tar.gz`)
+  await tarCreate({ gzip: true, file: out, cwd: dir, portable: true }, [top])
+  return out
+}
+
+/** Installs the package as install.sh would place it (system tar, an empty folder); returns the package folder. */
+function install(file: string, name: string): string {
+  const dir = join(tmp, `install-${name}`)
+  mkdirSync(dir)
+  execFileSync('tar', ['xzf', file, '-C', dir])
+  return join(dir, readdirSync(dir)[0])
+}
+
+function agentArgs(hub: Hub, d: Device): string[] {
+  return [
+    '--hub',
+    hub.mqttUrl,
+    '--device-id',
+    d.id,
+    `--secret=${d.secret}`,
+    `--hub-key=${hub.publicKey}`,
+    '--profile',
+    d.profile,
+    '--data',
+    d.data,
+    '--api-port',
+    '0',
+    '--telemetry-ms',
+    '1000',
+    '--log-level',
+    'warn',
+  ]
+}
+
+/** Only PATH and HOME: nothing from the workspace or the test runner. */
+const cleanEnv = (extra: Record<string, string> = {}) => ({
+  PATH: process.env.PATH ?? '/usr/bin:/bin',
+  HOME: tmp,
+  ...extra,
+})
+
+async function device(hub: Hub, id: string, profile = 'industrial-x86'): Promise<Device> {
+  const r = (await api(hub.httpUrl, 'POST', '/api/v1/devices', { id, profile })) as { secret: string }
+  return { id, profile, secret: r.secret, data: join(tmp, `data-${id}`) }
+}
+
+async function view(hub: Hub, id: string): Promise<{ online: boolean; agentVersion: string | null }> {
+  return (
+    (await api(hub.httpUrl, 'GET', `/api/v1/devices/${id}`)) as {
+      device: { online: boolean; agentVersion: string | null }
+    }
+  ).device
+}
+
+async function events(hub: Hub, id: string): Promise<EventRow[]> {
+  return ((await api(hub.httpUrl, 'GET', `/api/v1/devices/${id}`)) as { events: EventRow[] }).events
+}
+
+async function eventFor(hub: Hub, id: string, cmdId: string, kinds: string[], timeoutMs = 60_000): Promise<EventRow> {
+  let found: EventRow | undefined
+  await waitFor(
+    async () =>
+      (found = (await events(hub, id)).find((e) => e.cmdId === cmdId && kinds.includes(e.kind))) !== undefined,
+    { timeoutMs, what: `${kinds.join('|')} for ${cmdId} on ${id}` },
+  )
+  return found as EventRow
+}
+
+async function agentUpdate(hub: Hub, args: string[]): Promise<{ device: string; cmdId: string }> {
+  const r = await cli(['agent', 'update', ...args, '--hub', hub.httpUrl, '--json'])
+  expect(r.code, r.err + r.out).toBe(0)
+  const out = JSON.parse(r.out) as { sent: { device: string; cmdId: string }[] }
+  expect(out.sent).toHaveLength(1)
+  return out.sent[0]
+}
+
+/** The device's agent-slots/state.json; none yet: the installed agent runs. */
+function slotState(d: Device): { v: number; current: string; trial?: unknown } {
+  const file = join(d.data, 'agent-slots', 'state.json')
+  if (!existsSync(file)) return { v: 1, current: 'base' }
+  return JSON.parse(readFileSync(file, 'utf8')) as { v: number; current: string; trial?: unknown }
+}
+
+/** The local API port the agent printed last (each start prints one --json line). */
+function portWatcher(proc: ChildProcess) {
+  let port = 0
+  createInterface({ input: proc.stdout! }).on('line', (l) => {
+    if (l.includes('apiPort')) port = (JSON.parse(l) as { apiPort: number }).apiPort
+  })
+  return () => port
+}
+
+describe('agent self-update', () => {
+  let hub: Hub
+  const files: Record<string, string> = {}
+  let base = ''
+  const running: ChildProcess[] = []
+  const stops: (() => Promise<void>)[] = []
+
+  beforeAll(async () => {
+    files.v010 = await buildPackage('linux-x64', '0.1.0')
+    files.v020 = await buildPackage('linux-x64', '0.2.0')
+    files.armv7 = await buildPackage('linux-armv7', '0.2.0')
+    files.v030 = await crashingPackage(await buildPackage('linux-x64', '0.3.0'), 'crashing-0.3.0')
+    base = install(files.v010, 'base')
+    hub = await startHub({ dataDir: join(tmp, 'hub') })
+    for (const [file, version] of [
+      [files.v010, '0.1.0'],
+      [files.v020, '0.2.0'],
+      [files.armv7, '0.2.0'],
+      [files.v030, '0.3.0'],
+    ]) {
+      const r = await cli(['agent', 'release', file, '--version', version, '--hub', hub.httpUrl, '--json'])
+      expect(r.code, r.err).toBe(0)
+      expect(JSON.parse(r.out).created).toBe(true)
+    }
+    const add = await cli(
+      ['model', 'add', MODELS.wakeHello, '--name', 'wake', '--version', '1.0.0', '--precision', 'fp32'].concat([
+        '--hub',
+        hub.httpUrl,
+      ]),
+    )
+    expect(add.code, add.err).toBe(0)
+  }, 300_000)
+
+  afterAll(async () => {
+    await Promise.all(running.map((p) => stopProcess(p)))
+    await Promise.all(stops.map((stop) => stop()))
+    await hub?.stop()
+    rmSync(tmp, { recursive: true, force: true })
+  })
+
+  describe('supervisor-less mode (edgefleet-launch.mjs --supervise)', () => {
+    let d: Device
+    let port: () => number
+
+    beforeAll(async () => {
+      d = await device(hub, 'su-1')
+      const proc = spawn(
+        'node',
+        [join(base, 'dist', 'edgefleet-launch.mjs'), '--supervise', ...agentArgs(hub, d), '--json'],
+        {
+          cwd: base,
+          env: cleanEnv({ EF_RESTART_DELAY_MS: '200' }),
+          stdio: ['ignore', 'pipe', 'inherit'],
+        },
+      )
+      running.push(proc)
+      port = portWatcher(proc)
+      await waitFor(async () => (await view(hub, d.id)).agentVersion === '0.1.0', { what: 'su-1 on 0.1.0' })
+      const dep = await cli([
+        'deploy',
+        'wake@1.0.0',
+        '--target',
+        `device=${d.id}`,
+        '--wait',
+        '--timeout',
+        '120',
+        '--hub',
+        hub.httpUrl,
+      ])
+      expect(dep.code, dep.err + dep.out).toBe(0)
+    }, 180_000)
+
+    it('updates to 0.2.0: hands over, the new agent confirms, reports agentVersion 0.2.0 and still serves the model', async () => {
+      const sent = await agentUpdate(hub, [
+        '--target',
+        `device=${d.id}`,
+        '--version',
+        '0.2.0',
+        '--deadline-ms',
+        '60000',
+      ])
+      const ev = await eventFor(hub, d.id, sent.cmdId, ['agent_updated', 'agent_rolled_back', 'rejected'])
+      expect(ev).toMatchObject({ kind: 'agent_updated', version: '0.2.0' })
+      await waitFor(async () => (await view(hub, d.id)).agentVersion === '0.2.0', { what: 'agentVersion 0.2.0' })
+      expect(slotState(d)).toEqual({ v: 1, current: 'a' })
+      const r = await api(`http://127.0.0.1:${port()}`, 'POST', '/v1/models/wake/infer', { inputs: wakeInput(1) })
+      expect(r.version).toBe('1.0.0')
+      const list = await cli(['devices', 'list', '--hub', hub.httpUrl])
+      expect(list.out).toMatch(/su-1.*0\.2\.0/)
+    }, 120_000)
+
+    it('a new agent that crashes at start is rolled back within its deadline and the device reports it', async () => {
+      const t0 = Date.now()
+      const sent = await agentUpdate(hub, [
+        '--target',
+        `device=${d.id}`,
+        '--version',
+        '0.3.0',
+        '--deadline-ms',
+        '30000',
+      ])
+      const ev = await eventFor(hub, d.id, sent.cmdId, ['agent_updated', 'agent_rolled_back'], 60_000)
+      const elapsedMs = Date.now() - t0
+      expect(ev).toMatchObject({ kind: 'agent_rolled_back', code: 'EF_ERR_AGENT_ROLLED_BACK', version: '0.3.0' })
+      expect(ev.message).toContain('0.2.0')
+      expect(elapsedMs).toBeLessThan(30_000 + 10_000)
+      await waitFor(async () => (await view(hub, d.id)).online && (await view(hub, d.id)).agentVersion === '0.2.0', {
+        what: 'back on 0.2.0',
+      })
+      expect(slotState(d)).toEqual({ v: 1, current: 'a' })
+      console.log(JSON.stringify({ crashRollbackMs: elapsedMs }))
+    }, 120_000)
+
+    it('a package for another architecture is refused before anything is written (EF_ERR_AGENT_ARCH)', async () => {
+      const before = readdirSync(join(d.data, 'agent-slots')).sort()
+      const sent = await agentUpdate(hub, ['--target', `device=${d.id}`, '--version', '0.2.0', '--arch', 'linux-armv7'])
+      const ev = await eventFor(hub, d.id, sent.cmdId, ['rejected', 'staged'])
+      expect(ev).toMatchObject({ kind: 'rejected', code: 'EF_ERR_AGENT_ARCH' })
+      expect(readdirSync(join(d.data, 'agent-slots')).sort()).toEqual(before)
+      expect(readdirSync(join(d.data, 'agent-slots', 'incoming'))).toEqual([])
+    }, 60_000)
+
+    it('an older agent needs a signed rollback: refused without --rollback (EF_ERR_AGENT_DOWNGRADE), installed with it', async () => {
+      const refused = await agentUpdate(hub, ['--target', `device=${d.id}`, '--version', '0.1.0'])
+      expect(await eventFor(hub, d.id, refused.cmdId, ['rejected', 'staged'])).toMatchObject({
+        kind: 'rejected',
+        code: 'EF_ERR_AGENT_DOWNGRADE',
+      })
+      const sent = await agentUpdate(hub, ['--target', `device=${d.id}`, '--version', '0.1.0', '--rollback'])
+      expect(await eventFor(hub, d.id, sent.cmdId, ['agent_updated', 'agent_rolled_back'])).toMatchObject({
+        kind: 'agent_updated',
+        version: '0.1.0',
+      })
+      await waitFor(async () => (await view(hub, d.id)).agentVersion === '0.1.0', { what: 'agentVersion 0.1.0' })
+    }, 120_000)
+  })
+
+  describe('bad releases and requests get stable codes', () => {
+    /** Exit code and everything printed (with --json an error is printed on stdout). */
+    const release = async (file: string, version: string) => {
+      const r = await cli(['agent', 'release', file, '--version', version, '--hub', hub.httpUrl, '--json'])
+      return { ...r, err: r.err + r.out }
+    }
+
+    it('a version other than the package says: EF_ERR_AGENT_VERSION_MISMATCH', async () => {
+      const r = await release(files.v020, '9.9.9')
+      expect(r.code).not.toBe(0)
+      expect(r.err).toContain('EF_ERR_AGENT_VERSION_MISMATCH')
+    })
+
+    it('not a package (random bytes, a tarball without edgefleet-package.json): EF_ERR_AGENT_PACKAGE_INVALID', async () => {
+      const junk = join(tmp, 'junk.tar.gz')
+      writeFileSync(junk, Buffer.from('not a tarball at all'))
+      expect((await release(junk, '0.2.0')).err).toContain('EF_ERR_AGENT_PACKAGE_INVALID')
+      const empty = join(tmp, 'empty')
+      mkdirSync(join(empty, 'edgefleet-agent-0.2.0-linux-x64'), { recursive: true })
+      writeFileSync(join(empty, 'edgefleet-agent-0.2.0-linux-x64', 'README'), 'hello')
+      await tarCreate({ gzip: true, file: join(tmp, 'nomanifest.tar.gz'), cwd: empty }, [
+        'edgefleet-agent-0.2.0-linux-x64',
+      ])
+      expect((await release(join(tmp, 'nomanifest.tar.gz'), '0.2.0')).err).toContain('EF_ERR_AGENT_PACKAGE_INVALID')
+    })
+
+    it('the same version and arch with other contents: EF_ERR_AGENT_RELEASE_EXISTS; the same file again: no-op', async () => {
+      const other = await crashingPackage(files.v020, 'other-0.2.0')
+      expect((await release(other, '0.2.0')).err).toContain('EF_ERR_AGENT_RELEASE_EXISTS')
+      const again = await release(files.v020, '0.2.0')
+      expect(again.code, again.err).toBe(0)
+      expect(JSON.parse(again.out).created).toBe(false)
+    })
+
+    it('an update to an unregistered version: EF_ERR_AGENT_RELEASE_NOT_FOUND; a package download without device credentials: 401', async () => {
+      const r = await cli(['agent', 'update', '--target', 'device=su-1', '--version', '7.7.7', '--hub', hub.httpUrl])
+      expect(r.code).not.toBe(0)
+      expect(r.err + r.out).toContain('EF_ERR_AGENT_RELEASE_NOT_FOUND')
+      const res = await fetch(`${hub.httpUrl}/api/v1/agent-releases/0.2.0/linux-x64/package`)
+      expect(res.status).toBe(401)
+      expect(((await res.json()) as { error: { code: string } }).error.code).toBe('EF_ERR_AUTH_BAD_CREDENTIALS')
+    })
+  })
+
+  describe('kill -9 at each step of a self-update (systemd-style restarts)', () => {
+    const steps = ['agent-downloaded', 'agent-unpacked', 'agent-staged', 'agent-confirming']
+
+    /**
+     * Runs the launcher as the unit does (no --supervise) and, like
+     * Restart=always, starts it again after every exit; starts carry the
+     * fault (the process kills itself at `step`) until one was killed.
+     */
+    function unitLike(d: Device, fault: Record<string, string>) {
+      let stopped = false
+      let current: ChildProcess | undefined
+      let starts = 0
+      let killed = false
+      let port = () => 0
+      const start = () => {
+        starts++
+        const proc = spawn('node', [join(base, 'dist', 'edgefleet-launch.mjs'), ...agentArgs(hub, d), '--json'], {
+          cwd: base,
+          env: cleanEnv(killed ? {} : fault),
+          stdio: ['ignore', 'pipe', 'inherit'],
+        })
+        current = proc
+        port = portWatcher(proc)
+        proc.once('exit', (_code, signal) => {
+          if (signal === 'SIGKILL') killed = true
+          if (!stopped) setTimeout(start, 100)
+        })
+      }
+      start()
+      return {
+        killed: () => killed,
+        starts: () => starts,
+        port: () => port(),
+        stop: async () => {
+          stopped = true
+          if (current) await stopProcess(current)
+        },
+      }
+    }
+
+    /** One device through a self-update with a kill -9 at `step`; resolves with the version it came back on. */
+    async function killedAt(step: string): Promise<string> {
+      const d = await device(hub, `crash-${step}`)
+      // The 'agent-confirming' kill happens in the new agent; the others in the old one.
+      const unit = unitLike(d, { EF_FAULT_KILL_AT: step })
+      stops.push(unit.stop)
+      await waitFor(async () => (await view(hub, d.id)).online, { what: `${d.id} online` })
+      const sent = (await api(hub.httpUrl, 'POST', '/api/v1/agent-updates', {
+        target: `device=${d.id}`,
+        version: '0.2.0',
+        deadlineMs: 30_000,
+      })) as { sent: unknown[] }
+      expect(sent.sent).toHaveLength(1)
+      await waitFor(() => unit.killed(), { timeoutMs: 45_000, what: `${d.id} killed at ${step}` })
+      await waitFor(
+        async () => {
+          const v = await view(hub, d.id)
+          if (!v.online || !['0.1.0', '0.2.0'].includes(v.agentVersion ?? '')) return false
+          const health = await fetch(`http://127.0.0.1:${unit.port()}/healthz`).catch(() => undefined)
+          return health?.ok === true && !slotState(d).trial
+        },
+        { timeoutMs: 45_000, what: `${d.id} back on a working agent after kill at ${step}` },
+      )
+      const { agentVersion } = await view(hub, d.id)
+      await unit.stop()
+      // A half-unpacked slot is removed when the agent starts again [EF-11.7].
+      expect(existsSync(join(d.data, 'agent-slots', 'a.unpacking'))).toBe(false)
+      return agentVersion ?? ''
+    }
+
+    it('the device always comes back on a working agent (0.1.0 or 0.2.0), its API answering', async () => {
+      const t0 = Date.now()
+      // One device per step, side by side: the steps are independent and mostly wait on processes.
+      const versions = await Promise.all(steps.map(killedAt))
+      console.log(
+        JSON.stringify({
+          killLoopMs: Date.now() - t0,
+          versions: Object.fromEntries(steps.map((s, i) => [s, versions[i]])),
+        }),
+      )
+      // Killed before the trial was written: the old agent; after: the new one, confirmed.
+      expect(versions).toEqual(['0.1.0', '0.1.0', '0.2.0', '0.2.0'])
+    }, 150_000)
+  })
+})
