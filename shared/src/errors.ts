@@ -242,7 +242,8 @@ export const ERRORS = {
   // Agent self-update [EF-11.3 - EF-11.8]
   EF_ERR_AGENT_PACKAGE_INVALID: {
     status: 400,
-    message: 'not a valid agent package (unreadable archive, missing or wrong edgefleet-package.json, or a file whose sha256 differs)',
+    message:
+      'not a valid agent package (unreadable archive, missing or wrong edgefleet-package.json, or a file whose sha256 differs)',
   },
   EF_ERR_AGENT_VERSION_MISMATCH: {
     status: 400,
@@ -267,11 +268,13 @@ export const ERRORS = {
   },
   EF_ERR_AGENT_UPDATE_UNSUPPORTED: {
     status: 409,
-    message: 'this agent was not started by the package launcher (edgefleet-launch.mjs), so it has no slots to hand over to',
+    message:
+      'this agent was not started by the package launcher (edgefleet-launch.mjs), so it has no slots to hand over to',
   },
   EF_ERR_AGENT_ROLLED_BACK: {
     status: 500,
-    message: 'the new agent did not start, reconnect and pass its health check within the deadline; the previous agent was restored',
+    message:
+      'the new agent did not start, reconnect and pass its health check within the deadline; the previous agent was restored',
   },
 } as const satisfies Record<string, ErrorSpec>
 

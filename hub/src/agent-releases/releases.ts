@@ -32,7 +32,7 @@ export interface AgentReleaseDeps {
 }
 
 /** Default time a new agent has to start, reconnect and pass its health check [EF-11.7]. */
-export const DEFAULT_AGENT_DEADLINE_MS = 120_000 // 2 minutes
+const DEFAULT_AGENT_DEADLINE_MS = 120_000 // 2 minutes
 
 const PROFILE_ARCH: Record<FirmwareProfile['arch'], AgentPackageArch> = {
   x86_64: 'linux-x64',
