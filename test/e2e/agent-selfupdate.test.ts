@@ -9,7 +9,16 @@
 // working agent.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
 import { createHash } from 'node:crypto'
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
@@ -40,20 +49,29 @@ async function buildPackage(arch: string, version: string): Promise<string> {
   return (JSON.parse(r.out) as { packages: { file: string }[] }).packages[0].file
 }
 
+/** An agent that exits at once. */
+const CRASHING = "process.stderr.write('crashing agent: boom\\n'); process.exit(1)\n"
+/** An agent that starts and never connects (nor exits). */
+const SILENT = 'setInterval(() => {}, 60_000)\n'
+
 /**
- * A package whose agent exits at start: the real package of `file` with its
- * agent bundle replaced and its manifest's sha256 list made to match, so only
- * starting it can tell (the device's checks all pass).
+ * A package whose agent is `script`: the real package of `file` with its
+ * agent bundle replaced, its version set to `version` (top folder and
+ * manifest) and its manifest's sha256 list made to match, so only starting
+ * it can tell (the device's checks all pass).
  */
-async function crashingPackage(file: string, name: string): Promise<string> {
-  const dir = join(tmp, `crash-${name}`)
+async function derivedPackage(file: string, version: string, script: string, name: string): Promise<string> {
+  const dir = join(tmp, `derived-${name}`)
   mkdirSync(dir)
   execFileSync('tar', ['xzf', file, '-C', dir])
-  const top = readdirSync(dir)[0]
+  const from = readdirSync(dir)[0]
+  const top = from.replace(/^edgefleet-agent-[\d.]+-/, `edgefleet-agent-${version}-`)
+  if (top !== from) renameSync(join(dir, from), join(dir, top))
   const bundle = join(dir, top, 'dist', 'edgefleet-agent.mjs')
-  writeFileSync(bundle, "process.stderr.write('crashing agent: boom\\n'); process.exit(1)\n")
+  writeFileSync(bundle, script)
   const manifestFile = join(dir, top, 'edgefleet-package.json')
-  const manifest = JSON.parse(readFileSync(manifestFile, 'utf8')) as { files: Record<string, string> }
+  const manifest = JSON.parse(readFileSync(manifestFile, 'utf8')) as { version: string; files: Record<string, string> }
+  manifest.version = version
   manifest.files['dist/edgefleet-agent.mjs'] = createHash('sha256').update(readFileSync(bundle)).digest('hex')
   writeFileSync(manifestFile, JSON.stringify(manifest, null, 2) + '\n')
   const out = join(tmp, 'out', `${name}.tar.gz`)
@@ -159,7 +177,8 @@ describe('agent self-update', () => {
     files.v010 = await buildPackage('linux-x64', '0.1.0')
     files.v020 = await buildPackage('linux-x64', '0.2.0')
     files.armv7 = await buildPackage('linux-armv7', '0.2.0')
-    files.v030 = await crashingPackage(await buildPackage('linux-x64', '0.3.0'), 'crashing-0.3.0')
+    files.v030 = await derivedPackage(files.v020, '0.3.0', CRASHING, 'crashing-0.3.0')
+    files.v040 = await derivedPackage(files.v020, '0.4.0', SILENT, 'silent-0.4.0')
     base = install(files.v010, 'base')
     hub = await startHub({ dataDir: join(tmp, 'hub') })
     for (const [file, version] of [
@@ -167,6 +186,7 @@ describe('agent self-update', () => {
       [files.v020, '0.2.0'],
       [files.armv7, '0.2.0'],
       [files.v030, '0.3.0'],
+      [files.v040, '0.4.0'],
     ]) {
       const r = await cli(['agent', 'release', file, '--version', version, '--hub', hub.httpUrl, '--json'])
       expect(r.code, r.err).toBe(0)
@@ -261,6 +281,24 @@ describe('agent self-update', () => {
       console.log(JSON.stringify({ crashRollbackMs: elapsedMs }))
     }, 120_000)
 
+    it('a new agent that never connects is rolled back by the watchdog at its deadline', async () => {
+      const t0 = Date.now()
+      const sent = await agentUpdate(hub, [
+        '--target',
+        `device=${d.id}`,
+        '--version',
+        '0.4.0',
+        '--deadline-ms',
+        '10000',
+      ])
+      const ev = await eventFor(hub, d.id, sent.cmdId, ['agent_updated', 'agent_rolled_back'], 60_000)
+      const elapsedMs = Date.now() - t0
+      expect(ev).toMatchObject({ kind: 'agent_rolled_back', code: 'EF_ERR_AGENT_ROLLED_BACK', version: '0.4.0' })
+      expect(ev.message).toContain('did not confirm within 10000 ms')
+      await waitFor(async () => (await view(hub, d.id)).agentVersion === '0.2.0', { what: 'back on 0.2.0' })
+      console.log(JSON.stringify({ silentRollbackMs: elapsedMs }))
+    }, 120_000)
+
     it('a package for another architecture is refused before anything is written (EF_ERR_AGENT_ARCH)', async () => {
       const before = readdirSync(join(d.data, 'agent-slots')).sort()
       const sent = await agentUpdate(hub, ['--target', `device=${d.id}`, '--version', '0.2.0', '--arch', 'linux-armv7'])
@@ -312,7 +350,7 @@ describe('agent self-update', () => {
     })
 
     it('the same version and arch with other contents: EF_ERR_AGENT_RELEASE_EXISTS; the same file again: no-op', async () => {
-      const other = await crashingPackage(files.v020, 'other-0.2.0')
+      const other = await derivedPackage(files.v020, '0.2.0', CRASHING, 'other-0.2.0')
       expect((await release(other, '0.2.0')).err).toContain('EF_ERR_AGENT_RELEASE_EXISTS')
       const again = await release(files.v020, '0.2.0')
       expect(again.code, again.err).toBe(0)
