@@ -417,10 +417,10 @@ describe('agent self-update', () => {
       const sent = (await api(hub.httpUrl, 'POST', '/api/v1/agent-updates', {
         target: `device=${d.id}`,
         version: '0.2.0',
-        deadlineMs: 30_000,
+        deadlineMs: 90_000, // generous: a rollback before the kill would skip the step under test
       })) as { sent: unknown[] }
       expect(sent.sent).toHaveLength(1)
-      await waitFor(() => unit.killed(), { timeoutMs: 45_000, what: `${d.id} killed at ${step}` })
+      await waitFor(() => unit.killed(), { timeoutMs: 90_000, what: `${d.id} killed at ${step}` })
       await waitFor(
         async () => {
           const v = await view(hub, d.id)
@@ -428,7 +428,7 @@ describe('agent self-update', () => {
           const health = await fetch(`http://127.0.0.1:${unit.port()}/healthz`).catch(() => undefined)
           return health?.ok === true && !slotState(d).trial
         },
-        { timeoutMs: 45_000, what: `${d.id} back on a working agent after kill at ${step}` },
+        { timeoutMs: 90_000, what: `${d.id} back on a working agent after kill at ${step}` },
       )
       const { agentVersion } = await view(hub, d.id)
       await unit.stop()
@@ -449,6 +449,6 @@ describe('agent self-update', () => {
       )
       // Killed before the trial was written: the old agent; after: the new one, confirmed.
       expect(versions).toEqual(['0.1.0', '0.1.0', '0.2.0', '0.2.0'])
-    }, 150_000)
+    }, 240_000)
   })
 })
