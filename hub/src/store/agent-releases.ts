@@ -21,17 +21,17 @@ interface RawRelease {
   created_at: number
 }
 
-const toRow = (r: RawRelease): AgentReleaseRow => ({
+const toRow = (raw: RawRelease): AgentReleaseRow => ({
   release: {
     name: 'edgefleet-agent',
-    version: r.version,
-    arch: r.arch,
-    runtime: r.runtime,
-    sha256: r.sha256,
-    size: r.size,
+    version: raw.version,
+    arch: raw.arch,
+    runtime: raw.runtime,
+    sha256: raw.sha256,
+    size: raw.size,
   },
-  sig: r.sig,
-  createdAt: r.created_at,
+  sig: raw.sig,
+  createdAt: raw.created_at,
 })
 
 export class AgentReleaseStore {
