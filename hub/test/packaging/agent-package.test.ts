@@ -119,6 +119,7 @@ describe('agent-package', () => {
         ).toBe(sha)
       for (const f of [
         'dist/edgefleet-agent.mjs',
+        'dist/edgefleet-launch.mjs',
         'dist/runtime/shadow-worker.js',
         'edgefleet-agent.service',
         'agent.example.json',
@@ -190,14 +191,17 @@ describe('agent-package', () => {
       const r = spawnSync('sh', [sh], { env: env(root, { EF_UNAME_M: 'x86_64' }), encoding: 'utf8' })
       expect(r.status, r.stderr).toBe(0)
       expect(existsSync(join(root, 'opt', 'dist', 'edgefleet-agent.mjs'))).toBe(true)
+      expect(existsSync(join(root, 'opt', 'dist', 'edgefleet-launch.mjs'))).toBe(true)
       expect(existsSync(join(root, 'opt', 'node_modules', 'onnxruntime-node', 'bin', 'napi-v6', 'linux', 'x64'))).toBe(
         true,
       )
       expect(statSync(join(root, 'etc', 'agent.json')).mode & 0o777).toBe(0o600)
       const unit = readFileSync(join(root, 'units', 'edgefleet-agent.service'), 'utf8')
+      // The unit starts the launcher, which runs the agent slot in use and restarts on a hand-over [EF-11.6].
       expect(unit).toContain(
-        `${join(root, 'opt')}/dist/edgefleet-agent.mjs --config ${join(root, 'etc', 'agent.json')}`,
+        `${join(root, 'opt')}/dist/edgefleet-launch.mjs --config ${join(root, 'etc', 'agent.json')}`,
       )
+      expect(unit).toMatch(/^RestartForceExitStatus=75$/m)
       writeFileSync(join(root, 'etc', 'agent.json'), '{"mine":true}')
       expect(spawnSync('sh', [sh], { env: env(root, { EF_UNAME_M: 'amd64' }) }).status).toBe(0)
       expect(readFileSync(join(root, 'etc', 'agent.json'), 'utf8')).toBe('{"mine":true}')
