@@ -379,7 +379,7 @@ async function restoreModels(
     transport,
     trust,
     profile: config.profile,
-    agentVersion: AGENT_VERSION,
+    agentVersion: runningAgentVersion(AGENT_VERSION), // a self-updated agent checks requires.agent against its package's version [EF-11.6]
     fetchWindow: config.fetchWindow,
     downloadTimeoutMs: config.downloadTimeoutMs,
     report: out.report,
