@@ -66,7 +66,7 @@ export function applyAction(
   id: string,
   action: RolloutAction,
   actor: string | null,
-  t: number,
+  nowMs: number,
 ): RolloutRow {
   const r = store.rollouts.get(id)
   if (!r) throw new EdgeFleetError('EF_ERR_ROLLOUT_NOT_FOUND', id)
@@ -74,8 +74,8 @@ export function applyAction(
   if (FINAL_ROLLOUT_STATES.has(r.state) || !handler.allowed(r.state))
     throw new EdgeFleetError('EF_ERR_ROLLOUT_STATE', `cannot ${action} a rollout that is ${r.state}`)
   store.rollouts.tx(() => {
-    handler.apply(store, r, t, actor ?? 'operator')
-    decide(store, r, t, 'action', action, { from: r.state }, actor)
+    handler.apply(store, r, nowMs, actor ?? 'operator')
+    decide(store, r, nowMs, 'action', action, { from: r.state }, actor)
   })
   return defined(store.rollouts.get(id), `rollout ${id}`)
 }

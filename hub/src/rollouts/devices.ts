@@ -18,42 +18,45 @@ const drawOrder = (rolloutId: string, deviceId: string) =>
  */
 export function enroll(
   store: HubStore,
-  r: Pick<RolloutRow, 'id' | 'model' | 'version'>,
+  rollout: Pick<RolloutRow, 'id' | 'model' | 'version'>,
   devices: DeviceRow[],
   wave: number | null,
-  t: number,
+  nowMs: number,
 ): number {
   const rows = devices.map((dev) => {
-    const prev = dev.state?.models?.find((m) => m.name === r.model)?.version ?? null
+    const prev = dev.state?.models?.find((m) => m.name === rollout.model)?.version ?? null
     return {
       deviceId: dev.id,
-      ord: drawOrder(r.id, dev.id),
+      ord: drawOrder(rollout.id, dev.id),
       previousVersion: prev,
-      status: prev === r.version ? ('skipped' as const) : ('pending' as const),
-      wave: prev === r.version ? null : wave,
+      status: prev === rollout.version ? ('skipped' as const) : ('pending' as const),
+      wave: prev === rollout.version ? null : wave,
     }
   })
-  store.rollouts.addDevices(r.id, rows, t)
+  store.rollouts.addDevices(rollout.id, rows, nowMs)
   return rows.length
 }
 
 /** Devices that joined the fleet later and match are included [EF-8.9]. */
-export function enrollJoiners(ctx: StepContext, r: RolloutRow): void {
+export function enrollJoiners(ctx: StepContext, rollout: RolloutRow): void {
   const { store } = ctx.deps
-  const spec = r.spec as RolloutSpec
+  const spec = rollout.spec as RolloutSpec
   // Only devices provisioned or re-enabled since the last look, never the whole fleet; they are all active [EF-1.3.3].
-  const matching = ctx.candidates(r.id).filter((dev) => matches(spec.selector, dev))
+  const matching = ctx.candidates(rollout.id).filter((dev) => matches(spec.selector, dev))
   if (matching.length === 0) return
   const known = store.rollouts.enrolled(
-    r.id,
+    rollout.id,
     matching.map((d) => d.id),
   )
   const joiners = matching.filter((dev) => !known.has(dev.id))
   if (joiners.length === 0) return
   // A rollout that has drawn waves takes joiners into the current one; a rolling-back one only records them.
-  const wave = r.state === 'running' || r.state === 'paused' || r.state === 'awaiting_approval' ? r.wave : null
-  enroll(store, r, joiners, wave, ctx.t)
-  decide(store, r, ctx.t, 'enroll', 'joined', {
+  const wave =
+    rollout.state === 'running' || rollout.state === 'paused' || rollout.state === 'awaiting_approval'
+      ? rollout.wave
+      : null
+  enroll(store, rollout, joiners, wave, ctx.t)
+  decide(store, rollout, ctx.t, 'enroll', 'joined', {
     devices: joiners.map((x) => x.id).slice(0, 50),
     count: joiners.length,
   })
@@ -66,7 +69,7 @@ export const TRACKED = ['deploying', 'rolling_back'] as const
  * Folds deployment progress (deploys and rollback deploys) into device
  * statuses. Only finished assignments are read: one still in flight changes nothing here.
  */
-export function track(store: HubStore, r: RolloutRow, devices: RolloutDeviceRow[], t: number): void {
+export function track(store: HubStore, rollout: RolloutRow, devices: RolloutDeviceRow[], nowMs: number): void {
   const cache = new Map<string, Map<string, { state: string; code: string | null }>>()
   const stateOf = (dep: string, dev: string) => {
     let m = cache.get(dep)
@@ -74,19 +77,19 @@ export function track(store: HubStore, r: RolloutRow, devices: RolloutDeviceRow[
     return m.get(dev)
   }
   store.rollouts.tx(() => {
-    for (const x of devices) {
-      if (x.status === 'deploying' && x.deploymentId) {
-        const s = stateOf(x.deploymentId, x.deviceId)
+    for (const member of devices) {
+      if (member.status === 'deploying' && member.deploymentId) {
+        const s = stateOf(member.deploymentId, member.deviceId)
         if (s?.state === 'activated')
-          store.rollouts.updateDevice(r.id, x.deviceId, { status: 'activated', activatedAt: t }, t)
+          store.rollouts.updateDevice(rollout.id, member.deviceId, { status: 'activated', activatedAt: nowMs }, nowMs)
         else if (s && TERMINAL_STATES.has(s.state))
-          store.rollouts.updateDevice(r.id, x.deviceId, { status: 'failed', code: s.code ?? s.state }, t)
-      } else if (x.status === 'rolling_back' && x.rollbackDeploymentId) {
-        const s = stateOf(x.rollbackDeploymentId, x.deviceId)
+          store.rollouts.updateDevice(rollout.id, member.deviceId, { status: 'failed', code: s.code ?? s.state }, nowMs)
+      } else if (member.status === 'rolling_back' && member.rollbackDeploymentId) {
+        const s = stateOf(member.rollbackDeploymentId, member.deviceId)
         if (s?.state === 'activated' || s?.state === 'rolled_back')
-          store.rollouts.updateDevice(r.id, x.deviceId, { status: 'rolled_back' }, t)
+          store.rollouts.updateDevice(rollout.id, member.deviceId, { status: 'rolled_back' }, nowMs)
         else if (s && TERMINAL_STATES.has(s.state))
-          store.rollouts.updateDevice(r.id, x.deviceId, { status: 'failed', code: s.code ?? s.state }, t)
+          store.rollouts.updateDevice(rollout.id, member.deviceId, { status: 'failed', code: s.code ?? s.state }, nowMs)
       }
     }
   })

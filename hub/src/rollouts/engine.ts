@@ -62,9 +62,9 @@ export class RolloutEngine {
       throw new EdgeFleetError('EF_ERR_TARGET_EMPTY', 'the selector matches no provisioned device')
     refuseDowngrade(input.model, input.version, matched, spec.rollback)
     const id = randomUUID()
-    const t = now()
+    const tickAt = now()
     const delayed =
-      spec.schedule.start !== undefined || (spec.schedule.startAt !== undefined && spec.schedule.startAt > t)
+      spec.schedule.start !== undefined || (spec.schedule.startAt !== undefined && spec.schedule.startAt > tickAt)
     const state = delayed ? 'scheduled' : 'running'
     store.rollouts.tx(() => {
       store.rollouts.create({
@@ -74,11 +74,11 @@ export class RolloutEngine {
         spec,
         state,
         createdBy: actor,
-        createdAt: t,
+        createdAt: tickAt,
       })
-      store.rollouts.update(id, { phase: spec.shadow ? 'shadow' : 'deploy', phaseStartedAt: t }, t)
-      enroll(store, { id, model: input.model, version: input.version }, matched, null, t)
-      decide(store, { id, wave: 0 }, t, 'action', 'create', { devices: matched.length, state }, actor)
+      store.rollouts.update(id, { phase: spec.shadow ? 'shadow' : 'deploy', phaseStartedAt: tickAt }, tickAt)
+      enroll(store, { id, model: input.model, version: input.version }, matched, null, tickAt)
+      decide(store, { id, wave: 0 }, tickAt, 'action', 'create', { devices: matched.length, state }, actor)
     })
     this.marks.set(id, mark)
     this.deps.log.info(
@@ -153,18 +153,18 @@ export class RolloutEngine {
 }
 
 /** The state handlers: one per state a rollout can be in while active. */
-async function step(ctx: StepContext, r: RolloutRow): Promise<void> {
-  switch (r.state) {
+async function step(ctx: StepContext, rollout: RolloutRow): Promise<void> {
+  switch (rollout.state) {
     case 'scheduled':
-      return stepScheduled(ctx, r)
+      return stepScheduled(ctx, rollout)
     case 'running':
-      return stepRunning(ctx, r)
+      return stepRunning(ctx, rollout)
     case 'rolling_back':
-      return stepRollingBack(ctx, r)
+      return stepRollingBack(ctx, rollout)
     case 'paused':
     case 'awaiting_approval':
       // Held by an operator or an approval: only devices that joined the fleet are taken in.
-      enrollJoiners(ctx, r)
+      enrollJoiners(ctx, rollout)
       return
     case 'completed':
     case 'aborted':

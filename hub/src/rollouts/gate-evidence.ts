@@ -147,21 +147,31 @@ export interface CheckContext {
 }
 
 /** Error rate: cohort minus baseline, material at half of maxErrorRateDelta. */
-export function errorRateCheck(c: Side, b: Side, delta: number | null, x: CheckContext): GateCheck {
+export function errorRateCheck(
+  candidate: Side,
+  baseline: Side,
+  delta: number | null,
+  context: CheckContext,
+): GateCheck {
   const gate = 'maxErrorRateDelta'
-  const base = { gate, value: rate(c.errors, c.requests), threshold: delta, alpha: x.alpha }
+  const base = { gate, value: rate(candidate.errors, candidate.requests), threshold: delta, alpha: context.alpha }
   if (delta === null) return { ...base, ...none, status: 'off', reason: 'off' }
-  if (c.requests < x.minRequests) return notEnough(base, c.requests, x.minRequests)
-  const pc = c.errors / c.requests
+  if (candidate.requests < context.minRequests) return notEnough(base, candidate.requests, context.minRequests)
+  const pc = candidate.errors / candidate.requests
   // Without baseline traffic the cohort is held to an error rate of 0 plus the delta.
-  const pb = b.requests > 0 ? b.errors / b.requests : 0
-  const variance = difference(c, rateVariance(c, x.random), b, b.requests > 0 ? rateVariance(b, x.random) : null)
-  const t = sequential(pc - pb, variance, Math.max(delta, 0.005), x.alpha)
+  const pb = baseline.requests > 0 ? baseline.errors / baseline.requests : 0
+  const variance = difference(
+    candidate,
+    rateVariance(candidate, context.random),
+    baseline,
+    baseline.requests > 0 ? rateVariance(baseline, context.random) : null,
+  )
+  const t = sequential(pc - pb, variance, Math.max(delta, 0.005), context.alpha)
   const fail = t.worse && t.estimate >= delta / 2
   const reason =
     `error rate ${pct(pc)} vs baseline ${pct(pb)} (${signed(t.estimate * 100)} points, ` +
-    `${level(x.alpha)} interval ${signed(t.interval[0] * 100)}..${signed(t.interval[1] * 100)}) ` +
-    `over ${c.requests} vs ${b.requests} requests; fails when surely worse by ≥ ${pct(delta / 2)}`
+    `${level(context.alpha)} interval ${signed(t.interval[0] * 100)}..${signed(t.interval[1] * 100)}) ` +
+    `over ${candidate.requests} vs ${baseline.requests} requests; fails when surely worse by ≥ ${pct(delta / 2)}`
   return { ...base, ...t, status: fail ? 'fail' : 'pass', reason }
 }
 
@@ -182,27 +192,38 @@ function p95Variance(s: Side, floorMs: number, random: () => number): Spread {
 }
 
 /** p95 latency: log ratio cohort / baseline, material at the square root of maxP95Ratio. */
-export function p95Check(c: Side, b: Side, maxRatio: number | null, floorMs: number, x: CheckContext): GateCheck {
+export function p95Check(
+  candidate: Side,
+  baseline: Side,
+  maxRatio: number | null,
+  floorMs: number,
+  context: CheckContext,
+): GateCheck {
   const gate = 'maxP95Ratio'
-  const lc = logP95(c.latency, floorMs)
-  const lb = logP95(b.latency, floorMs)
+  const lc = logP95(candidate.latency, floorMs)
+  const lb = logP95(baseline.latency, floorMs)
   const base = {
     gate,
     value: lc !== null && lb !== null ? Math.exp(lc - lb) : null,
     threshold: maxRatio,
-    alpha: x.alpha,
+    alpha: context.alpha,
   }
   if (maxRatio === null) return { ...base, ...none, status: 'off', reason: 'off' }
-  if (c.requests < x.minRequests || b.requests < x.minRequests || lc === null || lb === null)
-    return notEnough(base, Math.min(c.requests, b.requests), x.minRequests)
+  if (candidate.requests < context.minRequests || baseline.requests < context.minRequests || lc === null || lb === null)
+    return notEnough(base, Math.min(candidate.requests, baseline.requests), context.minRequests)
   const tau = Math.max(Math.log(maxRatio), 0.05)
-  const variance = difference(c, p95Variance(c, floorMs, x.random), b, p95Variance(b, floorMs, x.random))
-  const t = sequential(lc - lb, variance, tau, x.alpha)
+  const variance = difference(
+    candidate,
+    p95Variance(candidate, floorMs, context.random),
+    baseline,
+    p95Variance(baseline, floorMs, context.random),
+  )
+  const t = sequential(lc - lb, variance, tau, context.alpha)
   const fail = t.worse && t.estimate >= tau / 2
   const reason =
     `p95 ${ms(Math.exp(lc))} vs baseline ${ms(Math.exp(lb))} (ratio ${fix(Math.exp(t.estimate))}, ` +
-    `${level(x.alpha)} interval ${fix(Math.exp(t.interval[0]))}..${fix(Math.exp(t.interval[1]))}) ` +
-    `over ${c.requests} vs ${b.requests} requests; fails when surely slower by ≥ ×${fix(Math.exp(tau / 2))}`
+    `${level(context.alpha)} interval ${fix(Math.exp(t.interval[0]))}..${fix(Math.exp(t.interval[1]))}) ` +
+    `over ${candidate.requests} vs ${baseline.requests} requests; fails when surely slower by ≥ ×${fix(Math.exp(tau / 2))}`
   return { ...base, ...t, status: fail ? 'fail' : 'pass', reason }
 }
 
@@ -217,53 +238,63 @@ export function meanConfidence(bins: readonly number[] | null): number | null {
 }
 
 /** Variance of the mean confidence: bootstrap, at least the binned variance / n plus the bins' rounding. */
-function meanVariance(s: Side, random: () => number): Spread {
-  const n = sum(s.confidence)
-  const mean = meanConfidence(s.confidence) ?? 0
+function meanVariance(sideStats: Side, random: () => number): Spread {
+  const total = sum(sideStats.confidence)
+  const mean = meanConfidence(sideStats.confidence) ?? 0
   const spread =
     sum(
-      s.confidence.map(
+      sideStats.confidence.map(
         (count, i) => count * (((i > 0 ? CONFIDENCE_BUCKETS[i - 1] : 0) + CONFIDENCE_BUCKETS[i]) / 2 - mean) ** 2,
       ),
-    ) / Math.max(1, n)
-  const boot = bootstrapVariance(s.clusters, (xs) => meanConfidence(merge(xs).confidence), random)
-  return { floor: (spread + CONFIDENCE_BIN ** 2 / 12) / Math.max(1, n), boot }
+    ) / Math.max(1, total)
+  const boot = bootstrapVariance(sideStats.clusters, (xs) => meanConfidence(merge(xs).confidence), random)
+  return { floor: (spread + CONFIDENCE_BIN ** 2 / 12) / Math.max(1, total), boot }
 }
 
 /** Output confidence: fails when the cohort is surely less confident and the PSI is above maxConfidencePsi. */
-export function confidenceCheck(c: Side, b: Side, maxPsi: number | null, x: CheckContext): GateCheck {
+export function confidenceCheck(
+  candidate: Side,
+  baseline: Side,
+  maxPsi: number | null,
+  context: CheckContext,
+): GateCheck {
   const gate = 'maxConfidencePsi'
-  const distance = psi(b.confidence, c.confidence)
-  const base = { gate, value: distance, threshold: maxPsi, alpha: x.alpha }
+  const distance = psi(baseline.confidence, candidate.confidence)
+  const base = { gate, value: distance, threshold: maxPsi, alpha: context.alpha }
   if (maxPsi === null) return { ...base, ...none, status: 'off', reason: 'off' }
-  const nc = sum(c.confidence)
-  const nb = sum(b.confidence)
-  const mc = meanConfidence(c.confidence)
-  const mb = meanConfidence(b.confidence)
-  if (nc < x.minRequests || nb < x.minRequests || mc === null || mb === null || distance === null)
-    return notEnough(base, Math.min(nc, nb), x.minRequests)
+  const nc = sum(candidate.confidence)
+  const nb = sum(baseline.confidence)
+  const mc = meanConfidence(candidate.confidence)
+  const mb = meanConfidence(baseline.confidence)
+  if (nc < context.minRequests || nb < context.minRequests || mc === null || mb === null || distance === null)
+    return notEnough(base, Math.min(nc, nb), context.minRequests)
   // One-sided: a version that answers with *more* confidence (a retrained one, usually) is not held back.
-  const variance = difference(c, meanVariance(c, x.random), b, meanVariance(b, x.random))
-  const t = sequential(mb - mc, variance, CONFIDENCE_BIN, x.alpha)
+  const variance = difference(
+    candidate,
+    meanVariance(candidate, context.random),
+    baseline,
+    meanVariance(baseline, context.random),
+  )
+  const t = sequential(mb - mc, variance, CONFIDENCE_BIN, context.alpha)
   const fail = t.worse && distance > maxPsi
   const reason =
-    `mean confidence ${fix(mc)} vs baseline ${fix(mb)} (${level(x.alpha)} interval of the drop ` +
+    `mean confidence ${fix(mc)} vs baseline ${fix(mb)} (${level(context.alpha)} interval of the drop ` +
     `${fix(t.interval[0])}..${fix(t.interval[1])}), PSI ${fix(distance)} over ${nc} vs ${nb} answers; ` +
     `fails when surely lower and PSI > ${fix(maxPsi)}`
   return { ...base, ...t, status: fail ? 'fail' : 'pass', reason }
 }
 
 /** Shadow agreement against the absolute minimum: fails when surely below it. */
-export function shadowCheck(s: ShadowStats, min: number | null, x: CheckContext): GateCheck {
+export function shadowCheck(shadow: ShadowStats, min: number | null, context: CheckContext): GateCheck {
   const gate = 'minShadowAgreement'
-  const base = { gate, value: s.runs ? s.agree / s.runs : null, threshold: min, alpha: x.alpha }
+  const base = { gate, value: shadow.runs ? shadow.agree / shadow.runs : null, threshold: min, alpha: context.alpha }
   if (min === null) return { ...base, ...none, status: 'off', reason: 'off' }
-  const need = Math.max(1, x.minRequests)
-  if (s.runs < need) return notEnough(base, s.runs, need)
-  const smoothed = (s.agree + 0.5) / (s.runs + 1)
-  const t = sequential(min - s.agree / s.runs, (smoothed * (1 - smoothed)) / s.runs, 0.1, x.alpha)
+  const need = Math.max(1, context.minRequests)
+  if (shadow.runs < need) return notEnough(base, shadow.runs, need)
+  const smoothed = (shadow.agree + 0.5) / (shadow.runs + 1)
+  const t = sequential(min - shadow.agree / shadow.runs, (smoothed * (1 - smoothed)) / shadow.runs, 0.1, context.alpha)
   const reason =
-    `agreement ${pct(s.agree / s.runs)} over ${s.runs} shadow runs (${level(x.alpha)} interval ` +
+    `agreement ${pct(shadow.agree / shadow.runs)} over ${shadow.runs} shadow runs (${level(context.alpha)} interval ` +
     `${pct(min - t.interval[1])}..${pct(min - t.interval[0])}); fails when surely below ${pct(min)}`
   return { ...base, ...t, status: t.worse ? 'fail' : 'pass', reason }
 }

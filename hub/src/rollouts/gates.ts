@@ -137,41 +137,41 @@ export function testAlpha(g: Gates, waves: number): number {
  * sequential test (gate-evidence.ts). A gate below its minimum sample says
  * "not enough data" and neither fails nor passes the wave.
  */
-export function judge(input: GateInput, g: Gates, opts: JudgeOptions): GateVerdict {
-  const values = gateValues(input.traffic, input.shadow, input.failedDevices, g.p95FloorMs)
+export function judge(input: GateInput, gates: Gates, opts: JudgeOptions): GateVerdict {
+  const values = gateValues(input.traffic, input.shadow, input.failedDevices, gates.p95FloorMs)
   const empty: CohortStats = { devices: 0, requests: 0, errors: 0, latency: [], confidence: [], parts: [] }
   const by = input.traffic?.concurrent === false ? 'time' : 'device'
   const cohort = side(input.traffic?.cohort ?? empty, by)
   const baseline = side(input.traffic?.baseline ?? empty, by)
-  const x = {
-    alpha: testAlpha(g, opts.waves),
-    minRequests: g.minRequests,
+  const context = {
+    alpha: testAlpha(gates, opts.waves),
+    minRequests: gates.minRequests,
     random: seedFor(cohort.requests, cohort.errors, baseline.requests, baseline.errors, input.shadow.runs),
   }
   const checks: GateCheck[] = [
     ...(input.traffic
       ? [
-          errorRateCheck(cohort, baseline, g.maxErrorRateDelta, x),
-          p95Check(cohort, baseline, g.maxP95Ratio, g.p95FloorMs, x),
-          confidenceCheck(cohort, baseline, g.maxConfidencePsi, x),
+          errorRateCheck(cohort, baseline, gates.maxErrorRateDelta, context),
+          p95Check(cohort, baseline, gates.maxP95Ratio, gates.p95FloorMs, context),
+          confidenceCheck(cohort, baseline, gates.maxConfidencePsi, context),
         ]
       : []),
-    ...(opts.needShadow ? [shadowCheck(input.shadow, g.minShadowAgreement, x)] : []),
+    ...(opts.needShadow ? [shadowCheck(input.shadow, gates.minShadowAgreement, context)] : []),
   ]
   const failed: GateVerdict['failed'] = []
-  if (values.failedDevices > g.maxFailedDevices)
+  if (values.failedDevices > gates.maxFailedDevices)
     failed.push({
       gate: 'maxFailedDevices',
       value: values.failedDevices,
-      threshold: g.maxFailedDevices,
-      reason: `${values.failedDevices} devices failed to install, ${g.maxFailedDevices} tolerated`,
+      threshold: gates.maxFailedDevices,
+      reason: `${values.failedDevices} devices failed to install, ${gates.maxFailedDevices} tolerated`,
     })
   for (const c of checks)
     if (c.status === 'fail')
       failed.push({ gate: c.gate, value: c.value ?? 0, threshold: c.threshold ?? 0, reason: c.reason })
   if (failed.length) return { verdict: 'fail', failed, checks, values }
   const enough =
-    (!opts.needRequests || values.cohortRequests >= g.minRequests) &&
-    (!opts.needShadow || values.shadowRuns >= Math.max(1, g.minRequests))
+    (!opts.needRequests || values.cohortRequests >= gates.minRequests) &&
+    (!opts.needShadow || values.shadowRuns >= Math.max(1, gates.minRequests))
   return { verdict: enough ? 'pass' : 'wait', failed, checks, values }
 }

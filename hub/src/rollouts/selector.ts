@@ -37,43 +37,44 @@ function splitTag(s: string): [string, string] {
 /** Checks a tree against EF-8.2 and returns it in normal form (nothing extra kept). */
 function normalizeSelector(input: unknown): Selector {
   let nodes = 0
-  const walk = (x: unknown, depth: number, path: string): Selector => {
+  const walk = (node: unknown, depth: number, path: string): Selector => {
     if (++nodes > MAX_NODES) throw bad(`more than ${MAX_NODES} nodes`)
     if (depth > MAX_DEPTH) throw bad(`${path}: deeper than ${MAX_DEPTH}`)
-    if (typeof x !== 'object' || x === null || Array.isArray(x)) throw bad(`${path}: expected an object`)
-    const keys = Object.keys(x)
+    if (typeof node !== 'object' || node === null || Array.isArray(node)) throw bad(`${path}: expected an object`)
+    const keys = Object.keys(node)
     if (keys.length !== 1)
       throw bad(
         `${path}: expected exactly one of profile, tag, region, devices, and, or, not (got ${keys.join(', ') || 'nothing'})`,
       )
-    const [k] = keys
-    const v = (x as Record<string, unknown>)[k]
-    switch (k) {
+    const [key] = keys
+    const value = (node as Record<string, unknown>)[key]
+    switch (key) {
       case 'profile':
       case 'region':
-        if (typeof v !== 'string' || !isValidId(v)) throw bad(`${path}/${k}: ${JSON.stringify(v)} is not a valid id`)
-        return k === 'profile' ? { profile: v } : { region: v }
+        if (typeof value !== 'string' || !isValidId(value))
+          throw bad(`${path}/${key}: ${JSON.stringify(value)} is not a valid id`)
+        return key === 'profile' ? { profile: value } : { region: value }
       case 'tag':
-        if (typeof v !== 'string') throw bad(`${path}/tag: expected "key=value"`)
-        splitTag(v)
-        return { tag: v }
+        if (typeof value !== 'string') throw bad(`${path}/tag: expected "key=value"`)
+        splitTag(value)
+        return { tag: value }
       case 'devices':
-        if (!Array.isArray(v) || v.length === 0 || v.length > 10_000)
+        if (!Array.isArray(value) || value.length === 0 || value.length > 10_000)
           throw bad(`${path}/devices: expected 1-10000 device ids`)
-        for (const id of v)
+        for (const id of value)
           if (typeof id !== 'string' || !isValidId(id))
             throw bad(`${path}/devices: ${JSON.stringify(id)} is not a valid device id`)
-        return { devices: [...new Set(v as string[])] }
+        return { devices: [...new Set(value as string[])] }
       case 'and':
       case 'or': {
-        if (!Array.isArray(v) || v.length === 0) throw bad(`${path}/${k}: expected a non-empty list`)
-        const list = v.map((c, i) => walk(c, depth + 1, `${path}/${k}/${i}`))
-        return k === 'and' ? { and: list } : { or: list }
+        if (!Array.isArray(value) || value.length === 0) throw bad(`${path}/${key}: expected a non-empty list`)
+        const list = value.map((c, i) => walk(c, depth + 1, `${path}/${key}/${i}`))
+        return key === 'and' ? { and: list } : { or: list }
       }
       case 'not':
-        return { not: walk(v, depth + 1, `${path}/not`) }
+        return { not: walk(value, depth + 1, `${path}/not`) }
       default:
-        throw bad(`${path}: unknown selector ${JSON.stringify(k)}`)
+        throw bad(`${path}: unknown selector ${JSON.stringify(key)}`)
     }
   }
   return walk(input, 1, '')
@@ -83,21 +84,21 @@ function normalizeSelector(input: unknown): Selector {
 export function parseSelector(text: string): Selector {
   if (text.length > 4096) throw bad('longer than 4096 characters')
   const tokens = text.match(/\(|\)|[^\s()]+/g) ?? []
-  let i = 0
-  const peek = () => tokens[i]
+  let pos = 0
+  const peek = () => tokens[pos]
   const atom = (): Selector => {
-    const t = tokens[i++]
-    if (t === undefined) throw bad('unexpected end of selector')
-    if (t === '(') {
+    const token = tokens[pos++]
+    if (token === undefined) throw bad('unexpected end of selector')
+    if (token === '(') {
       const inner = or()
-      if (tokens[i++] !== ')') throw bad('missing )')
+      if (tokens[pos++] !== ')') throw bad('missing )')
       return inner
     }
-    if (t.toLowerCase() === 'not') return { not: atom() }
-    const eq = t.indexOf('=')
-    const key = t.slice(0, eq)
-    const val = t.slice(eq + 1)
-    if (eq <= 0) throw bad(`${JSON.stringify(t)} is not key=value (keys: profile, tag, region, device, devices)`)
+    if (token.toLowerCase() === 'not') return { not: atom() }
+    const eq = token.indexOf('=')
+    const key = token.slice(0, eq)
+    const val = token.slice(eq + 1)
+    if (eq <= 0) throw bad(`${JSON.stringify(token)} is not key=value (keys: profile, tag, region, device, devices)`)
     switch (key) {
       case 'profile':
         return { profile: val }
@@ -116,7 +117,7 @@ export function parseSelector(text: string): Selector {
   const and = (): Selector => {
     const list = [atom()]
     while (peek()?.toLowerCase() === 'and') {
-      i++
+      pos++
       list.push(atom())
     }
     return list.length === 1 ? list[0] : { and: list }
@@ -124,14 +125,14 @@ export function parseSelector(text: string): Selector {
   const or = (): Selector => {
     const list = [and()]
     while (peek()?.toLowerCase() === 'or') {
-      i++
+      pos++
       list.push(and())
     }
     return list.length === 1 ? list[0] : { or: list }
   }
   if (tokens.length === 0) throw bad('empty selector')
   const tree = or()
-  if (i !== tokens.length) throw bad(`unexpected ${JSON.stringify(tokens[i])}`)
+  if (pos !== tokens.length) throw bad(`unexpected ${JSON.stringify(tokens[pos])}`)
   return normalizeSelector(tree)
 }
 
@@ -140,17 +141,17 @@ export function toSelector(input: unknown): Selector {
   return typeof input === 'string' ? parseSelector(input) : normalizeSelector(input)
 }
 
-export function matches(sel: Selector, d: MatchableDevice): boolean {
-  if ('profile' in sel) return d.profile === sel.profile
-  if ('region' in sel) return d.tags.region === sel.region
+export function matches(sel: Selector, device: MatchableDevice): boolean {
+  if ('profile' in sel) return device.profile === sel.profile
+  if ('region' in sel) return device.tags.region === sel.region
   if ('tag' in sel) {
     const [k, v] = splitTag(sel.tag)
-    return d.tags[k] === v
+    return device.tags[k] === v
   }
-  if ('devices' in sel) return sel.devices.includes(d.id)
-  if ('and' in sel) return sel.and.every((s) => matches(s, d))
-  if ('or' in sel) return sel.or.some((s) => matches(s, d))
-  return !matches(sel.not, d)
+  if ('devices' in sel) return sel.devices.includes(device.id)
+  if ('and' in sel) return sel.and.every((s) => matches(s, device))
+  if ('or' in sel) return sel.or.some((s) => matches(s, device))
+  return !matches(sel.not, device)
 }
 
 /** The text form, for lists and the CLI. */

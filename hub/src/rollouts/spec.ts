@@ -107,25 +107,25 @@ function validateWaves(waves: Wave[]): Wave[] {
   if (!Array.isArray(waves) || waves.length < 1 || waves.length > 20) throw bad('expected 1-20 waves')
   let lastPct = 0
   let lastCount = 0
-  waves.forEach((w, i) => {
-    const hasP = w.percent !== undefined
-    const hasC = w.count !== undefined
-    if (hasP === hasC) throw bad(`wave ${i + 1}: give exactly one of percent or count`)
+  waves.forEach((wave, index) => {
+    const hasP = wave.percent !== undefined
+    const hasC = wave.count !== undefined
+    if (hasP === hasC) throw bad(`wave ${index + 1}: give exactly one of percent or count`)
     if (hasP) {
-      if (!(typeof w.percent === 'number' && w.percent > 0 && w.percent <= 100))
-        throw bad(`wave ${i + 1}: percent must be in (0, 100], got ${w.percent}`)
-      if (w.percent <= lastPct)
-        throw bad(`wave ${i + 1}: percentages are cumulative and must increase (${w.percent} after ${lastPct})`)
-      lastPct = w.percent
+      if (!(typeof wave.percent === 'number' && wave.percent > 0 && wave.percent <= 100))
+        throw bad(`wave ${index + 1}: percent must be in (0, 100], got ${wave.percent}`)
+      if (wave.percent <= lastPct)
+        throw bad(`wave ${index + 1}: percentages are cumulative and must increase (${wave.percent} after ${lastPct})`)
+      lastPct = wave.percent
     } else {
-      if (!(Number.isInteger(w.count) && (w.count as number) >= 1))
-        throw bad(`wave ${i + 1}: count must be a whole number ≥ 1, got ${w.count}`)
-      if ((w.count as number) <= lastCount)
-        throw bad(`wave ${i + 1}: counts are cumulative and must increase (${w.count} after ${lastCount})`)
-      lastCount = w.count as number
+      if (!(Number.isInteger(wave.count) && (wave.count as number) >= 1))
+        throw bad(`wave ${index + 1}: count must be a whole number ≥ 1, got ${wave.count}`)
+      if ((wave.count as number) <= lastCount)
+        throw bad(`wave ${index + 1}: counts are cumulative and must increase (${wave.count} after ${lastCount})`)
+      lastCount = wave.count as number
     }
-    if (w.soakMs !== undefined && !(Number.isInteger(w.soakMs) && w.soakMs >= 0))
-      throw bad(`wave ${i + 1}: soakMs must be a whole number ≥ 0`)
+    if (wave.soakMs !== undefined && !(Number.isInteger(wave.soakMs) && wave.soakMs >= 0))
+      throw bad(`wave ${index + 1}: soakMs must be a whole number ≥ 0`)
   })
   if (waves[waves.length - 1].percent !== 100)
     throw bad('the last wave must be {"percent": 100}, so every matched device is covered')
@@ -168,32 +168,33 @@ export function validateGates(g: Partial<Gates> = {}): Gates {
   return out
 }
 
-function validateSchedule(s: Partial<Schedule> = {}): Schedule {
+function validateSchedule(schedule: Partial<Schedule> = {}): Schedule {
   const bad = (why: string) => new EdgeFleetError('EF_ERR_SCHEDULE_INVALID', why)
-  if (s.start !== undefined && !cron.validate(s.start))
-    throw bad(`start ${JSON.stringify(s.start)} is not a cron expression`)
-  if (s.timezone !== undefined) {
+  if (schedule.start !== undefined && !cron.validate(schedule.start))
+    throw bad(`start ${JSON.stringify(schedule.start)} is not a cron expression`)
+  if (schedule.timezone !== undefined) {
     try {
-      new Intl.DateTimeFormat('en-US', { timeZone: s.timezone })
+      new Intl.DateTimeFormat('en-US', { timeZone: schedule.timezone })
     } catch {
-      throw bad(`timezone ${JSON.stringify(s.timezone)} is not an IANA time zone`)
+      throw bad(`timezone ${JSON.stringify(schedule.timezone)} is not an IANA time zone`)
     }
   }
-  if (s.startAt !== undefined && !(Number.isInteger(s.startAt) && s.startAt >= 0))
+  if (schedule.startAt !== undefined && !(Number.isInteger(schedule.startAt) && schedule.startAt >= 0))
     throw bad('startAt must be ms since the epoch')
-  if (s.start !== undefined && s.startAt !== undefined) throw bad('give start (cron) or startAt, not both')
-  const conditions = [...new Set(s.conditions ?? [])]
+  if (schedule.start !== undefined && schedule.startAt !== undefined)
+    throw bad('give start (cron) or startAt, not both')
+  const conditions = [...new Set(schedule.conditions ?? [])]
   for (const c of conditions)
     if (!['unmetered', 'charging', 'idle'].includes(c))
       throw bad(`unknown condition ${JSON.stringify(c)} (unmetered, charging, idle)`)
-  const jitterMs = s.jitterMs ?? 0
+  const jitterMs = schedule.jitterMs ?? 0
   if (!(Number.isInteger(jitterMs) && jitterMs >= 0 && jitterMs <= 24 * 3_600_000))
     throw bad('jitterMs must be a whole number of ms, at most a day')
   return {
-    ...(s.start !== undefined ? { start: s.start } : {}),
-    ...(s.timezone !== undefined ? { timezone: s.timezone } : {}),
-    ...(s.startAt !== undefined ? { startAt: s.startAt } : {}),
-    maintenanceWindows: s.maintenanceWindows ?? true,
+    ...(schedule.start !== undefined ? { start: schedule.start } : {}),
+    ...(schedule.timezone !== undefined ? { timezone: schedule.timezone } : {}),
+    ...(schedule.startAt !== undefined ? { startAt: schedule.startAt } : {}),
+    maintenanceWindows: schedule.maintenanceWindows ?? true,
     conditions,
     jitterMs,
   }

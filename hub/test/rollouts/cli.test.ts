@@ -13,12 +13,12 @@ function sink(): { stream: NodeJS.WriteStream; text: () => string } {
   } as unknown as NodeJS.WriteStream
   return { stream, text: () => buf }
 }
-let t: TestHub
-async function run(argv: string[], token: string | undefined = t.hub.adminToken) {
+let testHub: TestHub
+async function run(argv: string[], token: string | undefined = testHub.hub.adminToken) {
   const out = sink()
   const err = sink()
   const code = await main(
-    [...argv, '--hub', t.hub.httpUrl, ...(token ? ['--token', token] : [])],
+    [...argv, '--hub', testHub.hub.httpUrl, ...(token ? ['--token', token] : [])],
     out.stream,
     err.stream,
   )
@@ -26,19 +26,19 @@ async function run(argv: string[], token: string | undefined = t.hub.adminToken)
 }
 
 beforeAll(async () => {
-  t = await startTestHub({ auth: true })
+  testHub = await startTestHub({ auth: true })
   for (const id of ['k1', 'k2', 'k3']) {
-    const res = await t.hub.api.inject({
+    const res = await testHub.hub.api.inject({
       method: 'POST',
       url: '/api/v1/devices',
       payload: { id, profile: 'gateway-rpi4', tags: { ring: 'beta' } },
-      headers: { authorization: `Bearer ${t.hub.adminToken}` },
+      headers: { authorization: `Bearer ${testHub.hub.adminToken}` },
     })
     if (res.statusCode !== 201) throw new Error(res.body)
   }
-  await registerVersions(t, 'm', ['1.0.0'])
+  await registerVersions(testHub, 'm', ['1.0.0'])
 })
-afterAll(() => t?.close())
+afterAll(() => testHub?.close())
 
 describe('edgefleet rollout', () => {
   let id = ''
@@ -54,7 +54,7 @@ describe('edgefleet rollout', () => {
   })
 
   it('create prints the waves; --json gives the rollout', async () => {
-    const r = await run([
+    const result = await run([
       'rollout',
       'create',
       'm@1.0.0',
@@ -71,8 +71,8 @@ describe('edgefleet rollout', () => {
       '--no-windows',
       '--json',
     ])
-    expect(r.code, r.err).toBe(0)
-    const v = JSON.parse(r.out)
+    expect(result.code, result.err).toBe(0)
+    const v = JSON.parse(result.out)
     id = v.rollout.id
     expect(v.rollout).toMatchObject({ selectorText: 'tag=ring=beta and not device=k3', devices: 2, onFail: 'rollback' })
     expect(v.rollout.spec).toMatchObject({
@@ -125,16 +125,16 @@ describe('edgefleet rollout', () => {
   })
 
   it('token create prints a token once; tokens list; token revoke', async () => {
-    const c = JSON.parse((await run(['token', 'create', 'ci', '--role', 'viewer', '--json'])).out)
-    expect(c).toMatchObject({ name: 'ci', role: 'viewer', token: expect.stringMatching(/^ef_/) })
-    expect((await run(['rollout', 'list', '--json'], c.token)).code).toBe(0)
-    const denied = await run(['rollout', 'pause', 'x', '--json'], c.token)
+    const created = JSON.parse((await run(['token', 'create', 'ci', '--role', 'viewer', '--json'])).out)
+    expect(created).toMatchObject({ name: 'ci', role: 'viewer', token: expect.stringMatching(/^ef_/) })
+    expect((await run(['rollout', 'list', '--json'], created.token)).code).toBe(0)
+    const denied = await run(['rollout', 'pause', 'x', '--json'], created.token)
     expect(JSON.parse(denied.out).error.code).toBe('EF_ERR_AUTH_FORBIDDEN_ROLE')
     expect(JSON.parse((await run(['tokens', 'list', '--json'])).out).map((x: { name: string }) => x.name)).toContain(
       'ci',
     )
-    expect((await run(['token', 'revoke', c.id])).code).toBe(0)
-    expect((await run(['rollout', 'list', '--json'], c.token)).code).toBe(1)
+    expect((await run(['token', 'revoke', created.id])).code).toBe(0)
+    expect((await run(['rollout', 'list', '--json'], created.token)).code).toBe(1)
     expect((await run(['token', 'create', 'x'])).code).toBe(2)
   })
 })

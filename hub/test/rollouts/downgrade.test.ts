@@ -4,10 +4,10 @@
 import { afterEach, describe, expect, it } from 'vitest'
 import { startRolloutBench, type RolloutBench } from '../fixtures/rollouts.js'
 
-let b: RolloutBench | undefined
+let bench: RolloutBench | undefined
 afterEach(async () => {
-  await b?.close()
-  b = undefined
+  await bench?.close()
+  bench = undefined
 })
 
 const fleet = Array.from({ length: 3 }, (_, i) => ({
@@ -29,12 +29,12 @@ const spec = {
 
 describe('rollouts to an older version [EF-8.13]', () => {
   it('are refused without rollback, naming the newer version and its devices; nothing is stored', async () => {
-    b = await startRolloutBench({ devices: fleet })
-    const before = b.t.hub.store.rollouts.list(100, 0).length
+    bench = await startRolloutBench({ devices: fleet })
+    const before = bench.t.hub.store.rollouts.list(100, 0).length
     // create() is synchronous: the refusal is a throw, not a rejected promise.
     let refusal: unknown
     try {
-      b.t.hub.rollouts.create(spec, 'test')
+      bench.t.hub.rollouts.create(spec, 'test')
     } catch (err) {
       refusal = err
     }
@@ -44,12 +44,12 @@ describe('rollouts to an older version [EF-8.13]', () => {
         /m@1\.0\.0 is older than 2\.0\.0 that 2 matched device\(s\) run \(e\.g\. g1, g2\)/,
       ),
     })
-    expect(b.t.hub.store.rollouts.list(100, 0)).toHaveLength(before)
+    expect(bench.t.hub.store.rollouts.list(100, 0)).toHaveLength(before)
     // Through the API: 409 with the code.
-    const res = await b.t.hub.api.inject({
+    const res = await bench.t.hub.api.inject({
       method: 'POST',
       url: '/api/v1/rollouts',
-      headers: { authorization: `Bearer ${b.t.hub.adminToken}` },
+      headers: { authorization: `Bearer ${bench.t.hub.adminToken}` },
       payload: spec,
     })
     expect(res.statusCode).toBe(409)
@@ -57,10 +57,10 @@ describe('rollouts to an older version [EF-8.13]', () => {
   })
 
   it('with rollback: true it goes out as signed rollback deploys and completes', async () => {
-    b = await startRolloutBench({ devices: fleet })
-    const r = b.t.hub.rollouts.create({ ...spec, rollback: true }, 'test')
-    await b.drive(() => b!.rollout(r.id).state === 'completed')
-    const deploys = b.fleet.deploys.filter((d) => d.version === '1.0.0')
+    bench = await startRolloutBench({ devices: fleet })
+    const r = bench.t.hub.rollouts.create({ ...spec, rollback: true }, 'test')
+    await bench.drive(() => bench!.rollout(r.id).state === 'completed')
+    const deploys = bench.fleet.deploys.filter((d) => d.version === '1.0.0')
     expect(deploys.map((d) => d.rollback)).toEqual([true, true])
   })
 })

@@ -65,16 +65,16 @@ describe('statistically sound gates [EF-8.5]', () => {
   it('below minRequests every relative gate says "not enough data" and the wave waits', () => {
     const cohort = [part('c', { [SLOW]: 12 }, 12, 1)] // all slow, all errors, unsure: still only 12 requests
     const baseline = ['b1', 'b2'].map((id) => part(id, { [FAST]: 100 }))
-    const v = judge(input(cohort, baseline), defaultGates, opts)
-    expect(v.verdict).toBe('wait')
-    expect(v.failed).toEqual([])
-    const statuses = Object.fromEntries(v.checks.map((c) => [c.gate, c.status]))
+    const verdict = judge(input(cohort, baseline), defaultGates, opts)
+    expect(verdict.verdict).toBe('wait')
+    expect(verdict.failed).toEqual([])
+    const statuses = Object.fromEntries(verdict.checks.map((c) => [c.gate, c.status]))
     expect(statuses).toEqual({
       maxErrorRateDelta: 'not enough data',
       maxP95Ratio: 'not enough data',
       maxConfidencePsi: 'not enough data',
     })
-    expect(v.checks[0].reason).toBe('not enough data: 12 of 20 requests')
+    expect(verdict.checks[0].reason).toBe('not enough data: 12 of 20 requests')
   })
 
   it('a real regression fails each gate with its numbers in the reason', () => {

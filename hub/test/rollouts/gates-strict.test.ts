@@ -72,18 +72,22 @@ function sink(): { stream: NodeJS.WriteStream; text: () => string } {
   return { stream, text: () => buf }
 }
 
-let t: TestHub
-const auth = () => ({ authorization: `Bearer ${t.hub.adminToken}` })
+let testHub: TestHub
+const auth = () => ({ authorization: `Bearer ${testHub.hub.adminToken}` })
 
 async function cli(argv: string[]) {
   const out = sink()
   const err = sink()
-  const code = await main([...argv, '--hub', t.hub.httpUrl, '--token', t.hub.adminToken!], out.stream, err.stream)
+  const code = await main(
+    [...argv, '--hub', testHub.hub.httpUrl, '--token', testHub.hub.adminToken!],
+    out.stream,
+    err.stream,
+  )
   return { code, out: out.text(), err: err.text() }
 }
 
 async function post(gates: Record<string, unknown>) {
-  return t.hub.api.inject({
+  return testHub.hub.api.inject({
     method: 'POST',
     url: '/api/v1/rollouts',
     headers: auth(),
@@ -93,17 +97,17 @@ async function post(gates: Record<string, unknown>) {
 
 /** The stored gates of a rollout, read back over the API; the rollout is aborted so the next can start. */
 async function storedGates(id: string): Promise<Gates> {
-  const res = await t.hub.api.inject({ method: 'GET', url: `/api/v1/rollouts/${id}`, headers: auth() })
-  await t.hub.api.inject({ method: 'POST', url: `/api/v1/rollouts/${id}/abort`, headers: auth(), payload: {} })
+  const res = await testHub.hub.api.inject({ method: 'GET', url: `/api/v1/rollouts/${id}`, headers: auth() })
+  await testHub.hub.api.inject({ method: 'POST', url: `/api/v1/rollouts/${id}/abort`, headers: auth(), payload: {} })
   return res.json<{ rollout: { spec: { gates: Gates } } }>().rollout.spec.gates
 }
 
-const rolloutCount = () => t.hub.store.rollouts.count()
+const rolloutCount = () => testHub.hub.store.rollouts.count()
 
 beforeAll(async () => {
-  t = await startTestHub({ auth: true })
+  testHub = await startTestHub({ auth: true })
   for (const id of ['g1', 'g2']) {
-    const res = await t.hub.api.inject({
+    const res = await testHub.hub.api.inject({
       method: 'POST',
       url: '/api/v1/devices',
       payload: { id, profile: 'gateway-rpi4', tags: { ring: 'beta' } },
@@ -111,9 +115,9 @@ beforeAll(async () => {
     })
     if (res.statusCode !== 201) throw new Error(res.body)
   }
-  await registerVersions(t, 'm', ['1.0.0'])
+  await registerVersions(testHub, 'm', ['1.0.0'])
 })
-afterAll(() => t?.close())
+afterAll(() => testHub?.close())
 
 describe.each(GATES)('--$flag through the CLI', ({ flag, key, valid, outOfRange }) => {
   const create = (value: string) =>
@@ -150,7 +154,7 @@ describe.each(GATES)('--$flag through the CLI', ({ flag, key, valid, outOfRange 
   })
 
   it('model add --canary refuses the same typo before reading the file or calling the hub', async () => {
-    const r = await cli([
+    const result = await cli([
       'model',
       'add',
       'no-such.onnx',
@@ -162,8 +166,8 @@ describe.each(GATES)('--$flag through the CLI', ({ flag, key, valid, outOfRange 
       `--${flag}`,
       '1.5x',
     ])
-    expect(r.code).toBe(2)
-    expect(r.err).toContain(`--${flag} must be`)
+    expect(result.code).toBe(2)
+    expect(result.err).toContain(`--${flag} must be`)
   })
 })
 
@@ -175,7 +179,7 @@ describe('--min-requests through the CLI', () => {
     expect(r.err).toContain('--min-requests must be a whole number ≥ 0')
   })
   it('0 → stored as 0', async () => {
-    const r = await cli([
+    const result = await cli([
       'rollout',
       'create',
       'm@1.0.0',
@@ -185,8 +189,8 @@ describe('--min-requests through the CLI', () => {
       '0',
       '--json',
     ])
-    expect(r.code, r.err).toBe(0)
-    expect((await storedGates(JSON.parse(r.out).rollout.id)).minRequests).toBe(0)
+    expect(result.code, result.err).toBe(0)
+    expect((await storedGates(JSON.parse(result.out).rollout.id)).minRequests).toBe(0)
   })
 })
 
@@ -244,7 +248,7 @@ describe('gates without an off state through the API', () => {
       policy: 'canary',
       rollout: JSON.stringify({ gates: { maxP95Ratio: '1.5x' } }),
     })
-    const res = await t.hub.api.inject({
+    const res = await testHub.hub.api.inject({
       method: 'POST',
       url: `/api/v1/models?${q}`,
       headers: { ...auth(), 'content-type': 'application/octet-stream' },
@@ -252,7 +256,7 @@ describe('gates without an off state through the API', () => {
     })
     expect(res.statusCode).toBe(400)
     expect(res.json().error.code).toBe('EF_ERR_GATES_INVALID')
-    expect(t.hub.store.registry.getVersion('m', '9.9.9')).toBeUndefined()
+    expect(testHub.hub.store.registry.getVersion('m', '9.9.9')).toBeUndefined()
   })
 })
 
@@ -266,8 +270,8 @@ describe.skipIf(!existsSync(CHROMIUM))('the console rollout form (Chromium)', ()
       headless: true,
     })
     page = await browser.newPage()
-    await page.goto(t.hub.httpUrl + '/')
-    await page.fill('#token', t.hub.adminToken!)
+    await page.goto(testHub.hub.httpUrl + '/')
+    await page.fill('#token', testHub.hub.adminToken!)
     await page.click('#signin button')
     await page.waitForSelector('nav a[href="#/rollouts"]')
   })
@@ -277,7 +281,7 @@ describe.skipIf(!existsSync(CHROMIUM))('the console rollout form (Chromium)', ()
   async function submit(key: string, value: string): Promise<{ error: string } | { id: string }> {
     // A fresh document each time (the token stays in sessionStorage): no stale form or error text.
     await page.goto('about:blank')
-    await page.goto(t.hub.httpUrl + '/#/rollouts')
+    await page.goto(testHub.hub.httpUrl + '/#/rollouts')
     await page.waitForSelector('#create')
     await page.fill('#create input[name="selector"]', 'tag=ring=beta')
     await page.fill(`#create input[name="${key}"]`, value)
@@ -291,19 +295,24 @@ describe.skipIf(!existsSync(CHROMIUM))('the console rollout form (Chromium)', ()
     return (await outcome.jsonValue()) as { error: string } | { id: string }
   }
 
-  it.each(GATES)('$key: typo and out of range refused with the code; off → null; a number → that number', async (g) => {
-    const before = rolloutCount()
-    expect(await submit(g.key, '1.5x')).toEqual({ error: expect.stringContaining('EF_ERR_GATES_INVALID') })
-    expect(await submit(g.key, g.outOfRange)).toEqual({ error: expect.stringContaining('EF_ERR_GATES_INVALID') })
-    expect(rolloutCount()).toBe(before)
-    const off = await submit(g.key, 'off')
-    expect(off).toHaveProperty('id')
-    const offGates = await storedGates((off as { id: string }).id)
-    expect(offGates[g.key]).toBeNull()
-    expect(failedGates(offGates)).not.toContain(g.key)
-    const num = await submit(g.key, String(g.valid))
-    expect((await storedGates((num as { id: string }).id))[g.key]).toBe(g.valid)
-  })
+  it.each(GATES)(
+    '$key: typo and out of range refused with the code; off → null; a number → that number',
+    async (gate) => {
+      const before = rolloutCount()
+      expect(await submit(gate.key, '1.5x')).toEqual({ error: expect.stringContaining('EF_ERR_GATES_INVALID') })
+      expect(await submit(gate.key, gate.outOfRange)).toEqual({
+        error: expect.stringContaining('EF_ERR_GATES_INVALID'),
+      })
+      expect(rolloutCount()).toBe(before)
+      const off = await submit(gate.key, 'off')
+      expect(off).toHaveProperty('id')
+      const offGates = await storedGates((off as { id: string }).id)
+      expect(offGates[gate.key]).toBeNull()
+      expect(failedGates(offGates)).not.toContain(gate.key)
+      const num = await submit(gate.key, String(gate.valid))
+      expect((await storedGates((num as { id: string }).id))[gate.key]).toBe(gate.valid)
+    },
+  )
 
   it('min requests: a typo is refused with the code, not sent as NaN → null → 0', async () => {
     const before = rolloutCount()

@@ -57,7 +57,7 @@ describe('rollout across a hub restart', () => {
       })
     fleet = await startSimFleet({ mqttUrl: hub.mqttUrl, devices: specs, now: clock.now })
     await sleep(200)
-    const r = hub.rollouts.create(
+    const rollout = hub.rollouts.create(
       {
         model: 'm',
         version: '2.0.0',
@@ -69,8 +69,8 @@ describe('rollout across a hub restart', () => {
       },
       'test',
     )
-    for (let i = 0; i < 50 && hub.store.rollouts.get(r.id)!.phase !== 'soak'; i++) await step(hub)
-    const before = hub.store.rollouts.get(r.id)!
+    for (let i = 0; i < 50 && hub.store.rollouts.get(rollout.id)!.phase !== 'soak'; i++) await step(hub)
+    const before = hub.store.rollouts.get(rollout.id)!
     expect(before).toMatchObject({ state: 'running', wave: 0, phase: 'soak' })
     await step(hub)
 
@@ -78,13 +78,13 @@ describe('rollout across a hub restart', () => {
     clock.advance(60_000) // the hub is down for a minute
     hub = await open(port)
     await sleep(1500) // simulated devices reconnect to the same port
-    const after = hub.store.rollouts.get(r.id)!
+    const after = hub.store.rollouts.get(rollout.id)!
     expect(after).toMatchObject({ state: 'running', wave: 0, phase: 'soak', soakUntil: before.soakUntil })
-    for (let i = 0; i < 100 && hub.store.rollouts.get(r.id)!.state !== 'completed'; i++) await step(hub)
-    expect(hub.store.rollouts.get(r.id)!.state).toBe('completed')
+    for (let i = 0; i < 100 && hub.store.rollouts.get(rollout.id)!.state !== 'completed'; i++) await step(hub)
+    expect(hub.store.rollouts.get(rollout.id)!.state).toBe('completed')
     // The wave passed no earlier than its stored soak end.
     const pass = hub.store.rollouts
-      .decisions(r.id)
+      .decisions(rollout.id)
       .find((d) => d.kind === 'gate' && d.decision === 'pass' && d.wave === 0)!
     expect(pass.ts).toBeGreaterThanOrEqual(before.soakUntil!)
     const v2 = fleet.deploys.filter((d) => d.version === '2.0.0').map((d) => d.deviceId)

@@ -8,25 +8,29 @@ import { afterAll, beforeAll, expect, it } from 'vitest'
 import { startTestHub, type TestHub } from '../fixtures/hub.js'
 import { registerVersions } from '../fixtures/rollouts.js'
 
-const N = 10_000
-let t: TestHub
+const FLEET_SIZE = 10_000
+let testHub: TestHub
 let clock = Date.parse('2026-01-10T12:00:00Z')
 const reads = { list: 0, activeSince: 0, rows: 0 }
 
 beforeAll(async () => {
-  t = await startTestHub({ now: () => clock })
-  const devices = Array.from({ length: N }, (_, i) => ({ id: `s${i}`, profile: 'gateway-rpi4', tags: { fleet: 't' } }))
-  for (let i = 0; i < N; i += 5000) {
-    const res = await t.hub.api.inject({
+  testHub = await startTestHub({ now: () => clock })
+  const devices = Array.from({ length: FLEET_SIZE }, (_, i) => ({
+    id: `s${i}`,
+    profile: 'gateway-rpi4',
+    tags: { fleet: 't' },
+  }))
+  for (let i = 0; i < FLEET_SIZE; i += 5000) {
+    const res = await testHub.hub.api.inject({
       method: 'POST',
       url: '/api/v1/devices:batch',
       payload: { devices: devices.slice(i, i + 5000) },
     })
     expect(res.statusCode).toBe(201)
   }
-  await registerVersions(t, 'm', ['1.0.0', '2.0.0'])
+  await registerVersions(testHub, 'm', ['1.0.0', '2.0.0'])
   // Count what the engine reads of the fleet through the real store's methods.
-  const store = t.hub.store.devices
+  const store = testHub.hub.store.devices
   const list = store.list.bind(store)
   const activeSince = store.activeSince.bind(store)
   store.list = (...a) => (reads.list++, list(...a))
@@ -37,10 +41,10 @@ beforeAll(async () => {
     return rows
   }
 }, 120_000)
-afterAll(() => t?.close())
+afterAll(() => testHub?.close())
 
 it('ticks without reading the fleet; a late device is read alone and joins the current wave', async () => {
-  const r = t.hub.rollouts.create(
+  const rollout = testHub.hub.rollouts.create(
     {
       model: 'm',
       version: '2.0.0',
@@ -51,33 +55,33 @@ it('ticks without reading the fleet; a late device is read alone and joins the c
     },
     'test',
   )
-  expect(reads.rows).toBe(N) // creation reads the active fleet once
+  expect(reads.rows).toBe(FLEET_SIZE) // creation reads the active fleet once
   const ticks: number[] = []
   for (let i = 0; i < 5; i++) {
     const t0 = performance.now()
-    await t.hub.rollouts.tick()
+    await testHub.hub.rollouts.tick()
     ticks.push(performance.now() - t0)
     clock += 1000
   }
-  console.log(`rollout tick at ${N} devices, ms: ${ticks.map((x) => x.toFixed(1)).join(', ')}`)
+  console.log(`rollout tick at ${FLEET_SIZE} devices, ms: ${ticks.map((x) => x.toFixed(1)).join(', ')}`)
   expect(reads.list).toBe(0)
   expect(reads.activeSince).toBe(1)
-  expect(reads.rows).toBe(N)
-  const wave0 = t.hub.store.rollouts.devices(r.id).filter((d) => d.wave === 0)
-  expect(wave0).toHaveLength(N / 100)
+  expect(reads.rows).toBe(FLEET_SIZE)
+  const wave0 = testHub.hub.store.rollouts.devices(rollout.id).filter((d) => d.wave === 0)
+  expect(wave0).toHaveLength(FLEET_SIZE / 100)
   expect(wave0.every((d) => d.status === 'deploying')).toBe(true)
 
-  const res = await t.hub.api.inject({
+  const res = await testHub.hub.api.inject({
     method: 'POST',
     url: '/api/v1/devices',
     payload: { id: 'late', profile: 'gateway-rpi4', tags: { fleet: 't' } },
   })
   expect(res.statusCode).toBe(201)
-  await t.hub.rollouts.tick()
+  await testHub.hub.rollouts.tick()
   expect(reads.activeSince).toBe(2)
-  expect(reads.rows).toBe(N + 1)
-  const late = t.hub.store.rollouts.devices(r.id).find((d) => d.deviceId === 'late')
+  expect(reads.rows).toBe(FLEET_SIZE + 1)
+  const late = testHub.hub.store.rollouts.devices(rollout.id).find((d) => d.deviceId === 'late')
   expect(late).toMatchObject({ wave: 0 })
-  await t.hub.rollouts.tick()
+  await testHub.hub.rollouts.tick()
   expect(reads.activeSince).toBe(2)
 }, 120_000)

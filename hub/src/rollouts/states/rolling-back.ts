@@ -5,46 +5,51 @@ import type { DeviceRow, RolloutDeviceRow, RolloutRow } from '../../store/index.
 import { WAITING, counts, decide, type StepContext } from '../context.js'
 import { enrollJoiners, track } from '../devices.js'
 
-export async function stepRollingBack(ctx: StepContext, r: RolloutRow): Promise<void> {
+export async function stepRollingBack(ctx: StepContext, rollout: RolloutRow): Promise<void> {
   const { store } = ctx.deps
-  enrollJoiners(ctx, r)
-  track(store, r, store.rollouts.devices(r.id), ctx.t)
+  enrollJoiners(ctx, rollout)
+  track(store, rollout, store.rollouts.devices(rollout.id), ctx.t)
   const fresh = store.rollouts
-    .devices(r.id)
+    .devices(rollout.id)
     .filter((x) => (x.status === 'activated' || x.status === 'deploying') && x.rollbackDeploymentId === null)
   const byVersion = new Map<string, RolloutDeviceRow[]>()
   const noTarget: string[] = []
   for (const x of fresh) {
-    if (x.previousVersion === null || x.previousVersion === r.version) noTarget.push(x.deviceId)
+    if (x.previousVersion === null || x.previousVersion === rollout.version) noTarget.push(x.deviceId)
     else byVersion.set(x.previousVersion, [...(byVersion.get(x.previousVersion) ?? []), x])
   }
-  await sendRollbacks(ctx, r, byVersion)
-  if (noTarget.length) failWithoutTarget(ctx, r, noTarget)
+  await sendRollbacks(ctx, rollout, byVersion)
+  if (noTarget.length) failWithoutTarget(ctx, rollout, noTarget)
   if (byVersion.size) {
-    decide(store, r, ctx.t, 'rollback', 'sent', Object.fromEntries([...byVersion].map(([v, l]) => [v, l.length])))
+    decide(store, rollout, ctx.t, 'rollback', 'sent', Object.fromEntries([...byVersion].map(([v, l]) => [v, l.length])))
     return
   }
-  finishIfDone(ctx, r)
+  finishIfDone(ctx, rollout)
 }
 
 /** One signed rollback deploy per previous version. */
 async function sendRollbacks(
   ctx: StepContext,
-  r: RolloutRow,
+  rollout: RolloutRow,
   byVersion: Map<string, RolloutDeviceRow[]>,
 ): Promise<void> {
   const { store, deployer } = ctx.deps
   for (const [version, list] of byVersion) {
     const devs = list.map((x) => ctx.byId.get(x.deviceId)).filter((x): x is DeviceRow => x !== undefined)
     const dep = await deployer.deployTo(devs, {
-      model: r.model,
+      model: rollout.model,
       version,
-      target: `rollout:${r.id}#rollback`,
+      target: `rollout:${rollout.id}#rollback`,
       rollback: true,
     })
     store.rollouts.tx(() => {
       for (const x of list)
-        store.rollouts.updateDevice(r.id, x.deviceId, { status: 'rolling_back', rollbackDeploymentId: dep.id }, ctx.t)
+        store.rollouts.updateDevice(
+          rollout.id,
+          x.deviceId,
+          { status: 'rolling_back', rollbackDeploymentId: dep.id },
+          ctx.t,
+        )
     })
   }
 }
@@ -59,16 +64,16 @@ function failWithoutTarget(ctx: StepContext, r: RolloutRow, noTarget: string[]):
 }
 
 /** Rolled back once no rollback deploy is still going. */
-function finishIfDone(ctx: StepContext, r: RolloutRow): void {
+function finishIfDone(ctx: StepContext, rollout: RolloutRow): void {
   const { store } = ctx.deps
-  const after = store.rollouts.devices(r.id)
+  const after = store.rollouts.devices(rollout.id)
   if (!after.every((x) => x.status !== 'rolling_back')) return
   store.rollouts.tx(() => {
     // Devices never reached by the rollout keep waiting forever otherwise.
     for (const x of after)
       if (WAITING.has(x.status) || x.status === 'shadowing')
-        store.rollouts.updateDevice(r.id, x.deviceId, { status: 'pending', dueAt: null }, ctx.t)
-    store.rollouts.update(r.id, { state: 'rolled_back' }, ctx.t)
-    decide(store, r, ctx.t, 'rollback', 'done', counts(after))
+        store.rollouts.updateDevice(rollout.id, x.deviceId, { status: 'pending', dueAt: null }, ctx.t)
+    store.rollouts.update(rollout.id, { state: 'rolled_back' }, ctx.t)
+    decide(store, rollout, ctx.t, 'rollback', 'done', counts(after))
   })
 }

@@ -11,26 +11,26 @@ import { draw } from '../waves.js'
 import { stepShadow } from './shadow.js'
 import { stepSoak } from './soak.js'
 
-export async function stepRunning(ctx: StepContext, r: RolloutRow): Promise<void> {
+export async function stepRunning(ctx: StepContext, rollout: RolloutRow): Promise<void> {
   const { store } = ctx.deps
-  enrollJoiners(ctx, r)
-  draw(store, r, ctx.t)
+  enrollJoiners(ctx, rollout)
+  draw(store, rollout, ctx.t)
   // Only devices with a deployment in flight are tracked, and only the current wave is read [EF-8.9].
-  track(store, r, store.rollouts.devicesWithStatus(r.id, TRACKED), ctx.t)
-  const wave = store.rollouts.waveDevices(r.id, r.wave)
-  if (r.phase === 'shadow') return stepShadow(ctx, r, wave)
+  track(store, rollout, store.rollouts.devicesWithStatus(rollout.id, TRACKED), ctx.t)
+  const wave = store.rollouts.waveDevices(rollout.id, rollout.wave)
+  if (rollout.phase === 'shadow') return stepShadow(ctx, rollout, wave)
   // Devices that become due during the soak (a window opens, a jitter ends) are deployed then.
-  await dispatch(ctx, r, wave)
-  const current = store.rollouts.waveDevices(r.id, r.wave)
-  if (r.phase === 'deploy') {
-    endDeploy(ctx, r, current)
+  await dispatch(ctx, rollout, wave)
+  const current = store.rollouts.waveDevices(rollout.id, rollout.wave)
+  if (rollout.phase === 'deploy') {
+    endDeploy(ctx, rollout, current)
     return
   }
-  if (r.phase !== 'soak') return
-  stepSoak(ctx, r, current)
+  if (rollout.phase !== 'soak') return
+  stepSoak(ctx, rollout, current)
   // A wave that passed starts the next one's deploys in this same tick rather than the next one.
-  const next = defined(store.rollouts.get(r.id), `rollout ${r.id}`)
-  if (next.state === 'running' && next.wave !== r.wave) return stepRunning(ctx, next)
+  const next = defined(store.rollouts.get(rollout.id), `rollout ${rollout.id}`)
+  if (next.state === 'running' && next.wave !== rollout.wave) return stepRunning(ctx, next)
 }
 
 /** The wave's deploys are all done (activated, skipped or failed): its soak starts. */
@@ -46,30 +46,31 @@ function endDeploy(ctx: StepContext, r: RolloutRow, wave: RolloutDeviceRow[]): v
 }
 
 /** Sends deploys to the wave's devices that are due: in their window, showing the conditions, past their jitter [EF-8.4]. */
-async function dispatch(ctx: StepContext, r: RolloutRow, wave: RolloutDeviceRow[]): Promise<void> {
+async function dispatch(ctx: StepContext, rollout: RolloutRow, wave: RolloutDeviceRow[]): Promise<void> {
   const { store } = ctx.deps
-  const { t } = ctx
+  const { t: nowMs } = ctx
   const due: DeviceRow[] = []
   store.rollouts.tx(() => {
     for (const x of wave) {
       const dev = WAITING.has(x.status) ? ctx.byId.get(x.deviceId) : undefined
       if (!dev) continue
-      const next = readiness(ctx, r.spec as RolloutSpec, x, dev)
+      const next = readiness(ctx, rollout.spec as RolloutSpec, x, dev)
       if (next.status !== x.status || next.dueAt !== x.dueAt)
-        store.rollouts.updateDevice(r.id, x.deviceId, { status: next.status, dueAt: next.dueAt }, t)
+        store.rollouts.updateDevice(rollout.id, x.deviceId, { status: next.status, dueAt: next.dueAt }, nowMs)
       if (next.due) due.push(dev)
     }
   })
   if (due.length === 0) return
   const dep = await ctx.deps.deployer.deployTo(due, {
-    model: r.model,
-    version: r.version,
-    target: `rollout:${r.id}#${r.wave + 1}`,
+    model: rollout.model,
+    version: rollout.version,
+    target: `rollout:${rollout.id}#${rollout.wave + 1}`,
     // A rollout created as a rollback installs an older version: signed rollback deploys [EF-8.13, EF-4.6].
-    ...((r.spec as RolloutSpec).rollback ? { rollback: true } : {}),
+    ...((rollout.spec as RolloutSpec).rollback ? { rollback: true } : {}),
   })
   store.rollouts.tx(() => {
-    for (const dev of due) store.rollouts.updateDevice(r.id, dev.id, { status: 'deploying', deploymentId: dep.id }, t)
+    for (const dev of due)
+      store.rollouts.updateDevice(rollout.id, dev.id, { status: 'deploying', deploymentId: dep.id }, nowMs)
   })
 }
 
@@ -81,17 +82,17 @@ interface Readiness {
 }
 
 /** Where a waiting device stands: outside its window, missing a condition, jittered, or due [EF-8.4]. */
-function readiness(ctx: StepContext, spec: RolloutSpec, x: RolloutDeviceRow, dev: DeviceRow): Readiness {
+function readiness(ctx: StepContext, spec: RolloutSpec, member: RolloutDeviceRow, dev: DeviceRow): Readiness {
   const { schedule } = spec
   if (schedule.maintenanceWindows && !ctx.windows.open(dev.profile))
-    return { status: 'waiting_window', dueAt: x.dueAt, due: false }
+    return { status: 'waiting_window', dueAt: member.dueAt, due: false }
   if (unmetConditions(schedule.conditions, dev.state).length)
-    return { status: 'waiting_conditions', dueAt: x.dueAt, due: false }
-  if (schedule.jitterMs > 0 && x.dueAt === null) {
+    return { status: 'waiting_conditions', dueAt: member.dueAt, due: false }
+  if (schedule.jitterMs > 0 && member.dueAt === null) {
     const dueAt = ctx.t + Math.floor(ctx.deps.random() * schedule.jitterMs)
     return { status: 'scheduled', dueAt, due: dueAt <= ctx.t }
   }
   // Past its jitter (or none): deployed now, its stored status left as it is.
-  if (x.dueAt === null || x.dueAt <= ctx.t) return { status: x.status, dueAt: x.dueAt, due: true }
-  return { status: x.status, dueAt: x.dueAt, due: false }
+  if (member.dueAt === null || member.dueAt <= ctx.t) return { status: member.status, dueAt: member.dueAt, due: true }
+  return { status: member.status, dueAt: member.dueAt, due: false }
 }

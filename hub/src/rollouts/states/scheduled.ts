@@ -7,21 +7,21 @@ import { cronFiredBetween } from '../schedule.js'
 import type { RolloutSpec } from '../spec.js'
 import { stepRunning } from './running.js'
 
-export async function stepScheduled(ctx: StepContext, r: RolloutRow): Promise<void> {
+export async function stepScheduled(ctx: StepContext, rollout: RolloutRow): Promise<void> {
   const { store } = ctx.deps
-  const { t } = ctx
-  const s = (r.spec as RolloutSpec).schedule
-  const since = r.phaseStartedAt ?? r.createdAt
-  const due = s.start !== undefined ? cronFiredBetween(s.start, s.timezone, since, t) : (s.startAt ?? 0) <= t
+  const { t: nowMs } = ctx
+  const s = (rollout.spec as RolloutSpec).schedule
+  const since = rollout.phaseStartedAt ?? rollout.createdAt
+  const due = s.start !== undefined ? cronFiredBetween(s.start, s.timezone, since, nowMs) : (s.startAt ?? 0) <= nowMs
   store.rollouts.tx(() => {
     if (due) {
-      store.rollouts.update(r.id, { state: 'running', phaseStartedAt: t }, t)
-      decide(store, { id: r.id, wave: 0 }, t, 'schedule', 'start', {
+      store.rollouts.update(rollout.id, { state: 'running', phaseStartedAt: nowMs }, nowMs)
+      decide(store, { id: rollout.id, wave: 0 }, nowMs, 'schedule', 'start', {
         start: s.start ?? null,
         startAt: s.startAt ?? null,
       })
-    } else store.rollouts.update(r.id, { phaseStartedAt: t }, t)
+    } else store.rollouts.update(rollout.id, { phaseStartedAt: nowMs }, nowMs)
   })
   // Started: its first wave is drawn and deployed in this same tick.
-  if (due) await stepRunning(ctx, defined(store.rollouts.get(r.id), `rollout ${r.id}`))
+  if (due) await stepRunning(ctx, defined(store.rollouts.get(rollout.id), `rollout ${rollout.id}`))
 }

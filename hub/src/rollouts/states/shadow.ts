@@ -22,38 +22,43 @@ export async function stepShadow(ctx: StepContext, r: RolloutRow, wave: RolloutD
 async function sendCandidates(
   ctx: StepContext,
   commands: NonNullable<RolloutEngineDeps['commands']>,
-  r: RolloutRow,
+  rollout: RolloutRow,
   fresh: RolloutDeviceRow[],
 ): Promise<void> {
   const { store } = ctx.deps
-  const { t } = ctx
+  const { t: nowMs } = ctx
   // A rollout is in phase 'shadow' only when its spec has a shadow stage.
-  const cfg = defined((r.spec as RolloutSpec).shadow, `shadow stage of rollout ${r.id}`)
+  const cfg = defined((rollout.spec as RolloutSpec).shadow, `shadow stage of rollout ${rollout.id}`)
   for (const x of fresh) {
     try {
-      await commands.shadow(x.deviceId, r.model, r.version, cfg.fraction)
-      store.rollouts.updateDevice(r.id, x.deviceId, { status: 'shadowing' }, t)
+      await commands.shadow(x.deviceId, rollout.model, rollout.version, cfg.fraction)
+      store.rollouts.updateDevice(rollout.id, x.deviceId, { status: 'shadowing' }, nowMs)
     } catch (err) {
       const code = (err as EdgeFleetError).code ?? 'EF_ERR_INTERNAL'
-      store.rollouts.updateDevice(r.id, x.deviceId, { status: 'failed', code }, t)
+      store.rollouts.updateDevice(rollout.id, x.deviceId, { status: 'failed', code }, nowMs)
     }
   }
-  if (r.soakUntil === null) store.rollouts.update(r.id, { soakUntil: t + cfg.soakMs }, t)
+  if (rollout.soakUntil === null) store.rollouts.update(rollout.id, { soakUntil: nowMs + cfg.soakMs }, nowMs)
 }
 
 /** The agreement gate on the shadowing devices' reports, kept as one gate sample. */
-function judgeShadow(ctx: StepContext, r: RolloutRow, wave: RolloutDeviceRow[], shadowing: Set<string>): GateVerdict {
+function judgeShadow(
+  ctx: StepContext,
+  rollout: RolloutRow,
+  wave: RolloutDeviceRow[],
+  shadowing: Set<string>,
+): GateVerdict {
   const { store } = ctx.deps
-  const since = r.phaseStartedAt ?? r.createdAt
-  const sh = store.rolloutTelemetry.shadow(r.model, r.version, (id) => shadowing.has(id), since, ctx.t)
+  const since = rollout.phaseStartedAt ?? rollout.createdAt
+  const sh = store.rolloutTelemetry.shadow(rollout.model, rollout.version, (id) => shadowing.has(id), since, ctx.t)
   const failed = wave.filter((x) => x.status === 'failed').length
-  const spec = r.spec as RolloutSpec
+  const spec = rollout.spec as RolloutSpec
   const v = judge({ traffic: null, shadow: sh, failedDevices: failed }, spec.gates, {
     needRequests: false,
     needShadow: true,
     waves: spec.waves.length,
   })
-  store.rollouts.addGateSample(r.id, { ts: ctx.t, wave: r.wave, values: gateSample(v.values) })
+  store.rollouts.addGateSample(rollout.id, { ts: ctx.t, wave: rollout.wave, values: gateSample(v.values) })
   return v
 }
 
@@ -61,28 +66,33 @@ function judgeShadow(ctx: StepContext, r: RolloutRow, wave: RolloutDeviceRow[], 
  * Ends the shadow stage either way: candidates discarded, devices back to
  * pending, then the deploy on a pass, or the failure's action.
  */
-async function endShadow(ctx: StepContext, r: RolloutRow, shadowing: Set<string>, v: GateVerdict): Promise<void> {
+async function endShadow(
+  ctx: StepContext,
+  rollout: RolloutRow,
+  shadowing: Set<string>,
+  verdict: GateVerdict,
+): Promise<void> {
   const { store, commands } = ctx.deps
-  const { t } = ctx
-  const spec = r.spec as RolloutSpec
-  for (const id of shadowing) await commands?.discard(id, r.model, r.version).catch(() => undefined)
+  const { t: nowMs } = ctx
+  const spec = rollout.spec as RolloutSpec
+  for (const id of shadowing) await commands?.discard(id, rollout.model, rollout.version).catch(() => undefined)
   store.rollouts.tx(() => {
-    for (const id of shadowing) store.rollouts.updateDevice(r.id, id, { status: 'pending' }, t)
-    if (v.verdict === 'pass') {
-      decide(store, r, t, 'gate', 'pass', { stage: 'shadow', ...v.values, checks: v.checks })
-      store.rollouts.update(r.id, { phase: 'deploy', phaseStartedAt: t, soakUntil: null }, t)
+    for (const id of shadowing) store.rollouts.updateDevice(rollout.id, id, { status: 'pending' }, nowMs)
+    if (verdict.verdict === 'pass') {
+      decide(store, rollout, nowMs, 'gate', 'pass', { stage: 'shadow', ...verdict.values, checks: verdict.checks })
+      store.rollouts.update(rollout.id, { phase: 'deploy', phaseStartedAt: nowMs, soakUntil: null }, nowMs)
       return
     }
-    decide(store, r, t, 'gate', 'fail', {
+    decide(store, rollout, nowMs, 'gate', 'fail', {
       stage: 'shadow',
-      failed: v.failed,
-      values: v.values,
-      checks: v.checks,
+      failed: verdict.failed,
+      values: verdict.values,
+      checks: verdict.checks,
       action: spec.onFail,
     })
-    const reason = `shadow gate failed: ${failedGates(v)}`
+    const reason = `shadow gate failed: ${failedGates(verdict)}`
     // Nothing was activated: a rollback here is the discard itself [EF-8.6].
-    if (spec.onFail === 'rollback') store.rollouts.update(r.id, { state: 'rolled_back', reason }, t)
-    else store.rollouts.update(r.id, { state: 'paused', pausedFrom: 'running', pausedAt: t, reason }, t)
+    if (spec.onFail === 'rollback') store.rollouts.update(rollout.id, { state: 'rolled_back', reason }, nowMs)
+    else store.rollouts.update(rollout.id, { state: 'paused', pausedFrom: 'running', pausedAt: nowMs, reason }, nowMs)
   })
 }

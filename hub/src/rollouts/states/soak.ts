@@ -11,42 +11,46 @@ import { nextWave } from '../waves.js'
 
 const WAITING_FOR_DATA = 'waiting for data'
 
-export function stepSoak(ctx: StepContext, r: RolloutRow, wave: RolloutDeviceRow[]): void {
+export function stepSoak(ctx: StepContext, rollout: RolloutRow, wave: RolloutDeviceRow[]): void {
   const { store } = ctx.deps
-  const { t } = ctx
-  const spec = r.spec as RolloutSpec
-  const v = evaluate(ctx, r, wave)
-  if (v.verdict === 'fail') return fail(ctx, r, v)
-  if (t < (r.soakUntil ?? 0)) return
-  if (v.verdict === 'pass') {
+  const { t: nowMs } = ctx
+  const spec = rollout.spec as RolloutSpec
+  const verdict = evaluate(ctx, rollout, wave)
+  if (verdict.verdict === 'fail') return fail(ctx, rollout, verdict)
+  if (nowMs < (rollout.soakUntil ?? 0)) return
+  if (verdict.verdict === 'pass') {
     store.rollouts.tx(() => {
-      decide(store, r, t, 'gate', 'pass', { ...v.values, checks: v.checks })
-      nextWave(store, r, t)
+      decide(store, rollout, nowMs, 'gate', 'pass', { ...verdict.values, checks: verdict.checks })
+      nextWave(store, rollout, nowMs)
     })
     return
   }
   // Recorded once per wait, not on every tick of it.
-  if (r.reason === WAITING_FOR_DATA) return
+  if (rollout.reason === WAITING_FOR_DATA) return
   store.rollouts.tx(() => {
-    store.rollouts.update(r.id, { reason: WAITING_FOR_DATA }, t)
-    decide(store, r, t, 'gate', 'wait', { ...v.values, minRequests: spec.gates.minRequests, checks: v.checks })
+    store.rollouts.update(rollout.id, { reason: WAITING_FOR_DATA }, nowMs)
+    decide(store, rollout, nowMs, 'gate', 'wait', {
+      ...verdict.values,
+      minRequests: spec.gates.minRequests,
+      checks: verdict.checks,
+    })
   })
 }
 
 /** Gate values for the current wave, stored as one sample of the time series [EF-8.5]. */
-function evaluate(ctx: StepContext, r: RolloutRow, wave: RolloutDeviceRow[]): GateVerdict {
+function evaluate(ctx: StepContext, rollout: RolloutRow, wave: RolloutDeviceRow[]): GateVerdict {
   const { store } = ctx.deps
-  const spec = r.spec as RolloutSpec
+  const spec = rollout.spec as RolloutSpec
   const failedDevices = wave.filter((x) => x.status === 'failed').length
   const cohortIds = new Set(wave.filter((x) => x.status === 'activated').map((x) => x.deviceId))
-  const traffic = waveTraffic(ctx, r, wave, cohortIds)
-  const since = r.phaseStartedAt ?? r.createdAt
-  const shadow = store.rolloutTelemetry.shadow(r.model, r.version, (id) => cohortIds.has(id), since, ctx.t)
+  const traffic = waveTraffic(ctx, rollout, wave, cohortIds)
+  const since = rollout.phaseStartedAt ?? rollout.createdAt
+  const shadow = store.rolloutTelemetry.shadow(rollout.model, rollout.version, (id) => cohortIds.has(id), since, ctx.t)
   const verdict = judge({ traffic, shadow, failedDevices }, spec.gates, {
     needRequests: true,
     waves: spec.waves.length,
   })
-  store.rollouts.addGateSample(r.id, { ts: ctx.t, wave: r.wave, values: gateSample(verdict.values) })
+  store.rollouts.addGateSample(rollout.id, { ts: ctx.t, wave: rollout.wave, values: gateSample(verdict.values) })
   return verdict
 }
 
@@ -55,17 +59,19 @@ function evaluate(ctx: StepContext, r: RolloutRow, wave: RolloutDeviceRow[]): Ga
  * against devices of the same profiles still on a previous version over the
  * same time; without such devices, the cohort itself before the phase.
  */
-function waveTraffic(ctx: StepContext, r: RolloutRow, wave: RolloutDeviceRow[], cohortIds: Set<string>): Traffic {
+function waveTraffic(ctx: StepContext, rollout: RolloutRow, wave: RolloutDeviceRow[], cohortIds: Set<string>): Traffic {
   const { rolloutTelemetry } = ctx.deps.store
-  const spec = r.spec as RolloutSpec
-  const { t, byId } = ctx
+  const spec = rollout.spec as RolloutSpec
+  const { t: nowMs, byId } = ctx
   const profiles = new Set([...cohortIds].map((id) => byId.get(id)?.profile))
-  const prevs = new Set(wave.map((x) => x.previousVersion).filter((v): v is string => v !== null && v !== r.version))
-  const since = r.phaseStartedAt ?? r.createdAt
-  const cohort = rolloutTelemetry.cohort(r.model, r.version, (id) => cohortIds.has(id), since, t)
+  const prevs = new Set(
+    wave.map((x) => x.previousVersion).filter((v): v is string => v !== null && v !== rollout.version),
+  )
+  const since = rollout.phaseStartedAt ?? rollout.createdAt
+  const cohort = rolloutTelemetry.cohort(rollout.model, rollout.version, (id) => cohortIds.has(id), since, nowMs)
   const previous = (accept: (id: string) => boolean, from: number, to: number) =>
-    sumStats([...prevs].map((v) => rolloutTelemetry.cohort(r.model, v, accept, from, to)))
-  const baseline = previous((id) => !cohortIds.has(id) && profiles.has(byId.get(id)?.profile), since, t)
+    sumStats([...prevs].map((v) => rolloutTelemetry.cohort(rollout.model, v, accept, from, to)))
+  const baseline = previous((id) => !cohortIds.has(id) && profiles.has(byId.get(id)?.profile), since, nowMs)
   if (baseline.requests > 0) return { cohort, baseline, concurrent: true }
   const before = previous((id) => cohortIds.has(id), since - spec.gates.baselineMs, since)
   return { cohort, baseline: before, concurrent: false }
@@ -93,16 +99,28 @@ function sumStats(parts: CohortStats[]): CohortStats {
 }
 
 /** A failed gate: the spec's onFail, a rollback of the activated devices or a pause [EF-8.6]. */
-function fail(ctx: StepContext, r: RolloutRow, v: GateVerdict): void {
+function fail(ctx: StepContext, rollout: RolloutRow, verdict: GateVerdict): void {
   const { store, log } = ctx.deps
-  const { t } = ctx
-  const spec = r.spec as RolloutSpec
-  const reason = `gate failed: ${failedGates(v)}`
+  const { t: nowMs } = ctx
+  const spec = rollout.spec as RolloutSpec
+  const reason = `gate failed: ${failedGates(verdict)}`
   store.rollouts.tx(() => {
-    decide(store, r, t, 'gate', 'fail', { failed: v.failed, values: v.values, checks: v.checks, action: spec.onFail })
+    decide(store, rollout, nowMs, 'gate', 'fail', {
+      failed: verdict.failed,
+      values: verdict.values,
+      checks: verdict.checks,
+      action: spec.onFail,
+    })
     if (spec.onFail === 'rollback')
-      store.rollouts.update(r.id, { state: 'rolling_back', phase: 'rollback', phaseStartedAt: t, reason }, t)
-    else store.rollouts.update(r.id, { state: 'paused', pausedFrom: 'running', pausedAt: t, reason }, t)
+      store.rollouts.update(
+        rollout.id,
+        { state: 'rolling_back', phase: 'rollback', phaseStartedAt: nowMs, reason },
+        nowMs,
+      )
+    else store.rollouts.update(rollout.id, { state: 'paused', pausedFrom: 'running', pausedAt: nowMs, reason }, nowMs)
   })
-  log.warn({ rollout: r.id, wave: r.wave + 1, failed: v.failed }, `rollout gate failed → ${spec.onFail}`)
+  log.warn(
+    { rollout: rollout.id, wave: rollout.wave + 1, failed: verdict.failed },
+    `rollout gate failed → ${spec.onFail}`,
+  )
 }
