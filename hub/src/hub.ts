@@ -10,6 +10,7 @@ import { HubStore } from './store/index.js'
 import { raiseFdLimit } from './fd-limit.js'
 import { BlobStore } from './store/blobs.js'
 import { announceKey, loadOrCreateKeys, type HubKeys } from './keys.js'
+import { ReceiptJournal } from './telemetry/receipt-journal.js'
 import { isIngestTopic, startEmbeddedBroker, type EmbeddedBroker } from './broker/embedded.js'
 import { checkBrokerConfig, type BrokerConfig } from './broker/config.js'
 import { syncMosquittoFiles } from './broker/mosquitto.js'
@@ -139,6 +140,7 @@ interface HubParts {
   distributor?: Distributor
   mqtt?: HubMqtt
   retraining?: Retraining
+  journal?: ReceiptJournal
   broker?: EmbeddedBroker
   store?: HubStore
 }
@@ -149,15 +151,16 @@ interface HubParts {
  * telemetry is committed (its PUBACKs go out before the broker closes); the
  * store last.
  */
-async function closeParts(p: HubParts): Promise<void> {
-  p.reconciler?.close()
-  await p.rollouts?.close()
-  await p.api?.close()
-  p.distributor?.close()
-  await p.mqtt?.close()
-  await p.retraining?.close()
-  await p.broker?.close()
-  p.store?.close()
+async function closeParts(opened: HubParts): Promise<void> {
+  opened.reconciler?.close()
+  await opened.rollouts?.close()
+  await opened.api?.close()
+  opened.distributor?.close()
+  await opened.mqtt?.close()
+  await opened.retraining?.close()
+  opened.journal?.close()
+  await opened.broker?.close()
+  opened.store?.close()
   closeMatchers()
 }
 
@@ -403,6 +406,35 @@ async function handleInBroker(broker: EmbeddedBroker, ctx: HandlerContext, links
   )
 }
 
+/**
+ * External broker: mqtt.js acknowledges a message once read, before its ingest transaction commits, so
+ * telemetry and samples go to the receipt journal first; what a crash left there is replayed [EF-9.1.1].
+ */
+function journaledDispatch(
+  base: HubBase,
+  ctx: HandlerContext,
+  parts: HubParts,
+): (topic: string, payload: Buffer) => void {
+  const { journal, leftover } = ReceiptJournal.open(join(base.options.dataDir, 'ingest-journal'))
+  parts.journal = journal
+  let replaying = leftover.length
+  if (replaying > 0)
+    base.log.warn({ messages: replaying }, 'replaying telemetry received before the last stop and not committed')
+  for (const record of leftover)
+    dispatch(ctx, record.topic, record.payload, (err) => {
+      if (err) base.log.warn({ err: err.message }, 'replayed message not stored: kept for the next start')
+      else if (--replaying === 0) journal.forgetReplayed()
+    })
+  return (topic, payload) => {
+    if (!isIngestTopic(topic)) return dispatch(ctx, topic, payload)
+    const receipt = journal.append(topic, payload)
+    // A failed transaction keeps the message in the journal: the next start stores it.
+    dispatch(ctx, topic, payload, (err) => {
+      if (!err) journal.committed(receipt)
+    })
+  }
+}
+
 /** The hub's own MQTT client: publishes commands and chunks; with an external broker it also subscribes. */
 async function connectHubMqtt(
   base: HubBase,
@@ -410,6 +442,7 @@ async function connectHubMqtt(
   keys: HubKeys,
   services: ReturnType<typeof createServices>,
   broker: EmbeddedBroker | undefined,
+  parts: HubParts,
 ): Promise<HubMqtt> {
   const { ctx, retraining } = services
   return HubMqtt.connect({
@@ -420,7 +453,7 @@ async function connectHubMqtt(
     secret: keys.hubSecret,
     log: base.log,
     subscribe: !broker,
-    onMessage: (t, p) => dispatch(ctx, t, p),
+    onMessage: broker ? (t, p) => dispatch(ctx, t, p) : journaledDispatch(base, ctx, parts),
     gate: (next) => retraining.ingest.whenReady(next),
   })
 }
@@ -518,7 +551,7 @@ export async function startHub(options: HubOptions): Promise<Hub> {
     const services = createServices(base, storage, links, parts)
     const { metrics, registry, deployer, distributor, retraining } = services
     if (broker) await handleInBroker(broker, services.ctx, links)
-    links.mqtt = parts.mqtt = await connectHubMqtt(base, mqttUrl, keys, services, broker)
+    links.mqtt = parts.mqtt = await connectHubMqtt(base, mqttUrl, keys, services, broker, parts)
 
     const adminToken = bootstrapAdminToken(store, options.dataDir, now())
     const { rollouts, api, httpUrl } = await startApi(base, storage, services, { mqttUrl, syncBroker, broker }, parts)

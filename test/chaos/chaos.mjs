@@ -158,9 +158,16 @@ function startTraffic(ph, stats) {
       } catch (err) {
         // Refused connections while the agent is down are expected; an answer with an error is not.
         if (err.status && !a.killed) {
-          stats.inferErrors.push(`${a.id}: ${String(err.message).slice(0, 200)}`)
-          // Before its first deploy lands an agent serves nothing (404 EF_ERR_INFER_MODEL_NOT_LOADED): not a storage failure.
-          if (a.diskFull && a.served) stats.violations.push(`inference failed on a full disk: ${a.id}: ${err.message}`)
+          // Before its first deploy lands an agent serves nothing (404 EF_ERR_INFER_MODEL_NOT_LOADED): counted, not a fault.
+          if (!a.served) stats.beforeFirstServe++
+          else {
+            // Once a device served, every answer must succeed through any fault (models swap atomically, EF-4.5;
+            // storage faults never reach inference, EF-7.3); a killed agent refuses connections instead.
+            stats.inferErrors.push(`${a.id}: ${String(err.message).slice(0, 200)}`)
+            stats.violations.push(
+              `inference failed after the device served${a.diskFull ? ' (disk full)' : ''}: ${a.id}: ${err.message}`,
+            )
+          }
         }
       }
       await sleep(50)
@@ -340,7 +347,16 @@ async function runPhase(mode, ms, rand, tmp, stats, log) {
 export async function runChaos({ minutes, seed = Date.now() % 1e9, log = console.log }) {
   const rand = prng(seed)
   const tmp = mkdtempSync(join(tmpdir(), 'ef-chaos-'))
-  const stats = { seed, minutes, iterations: 0, faults: {}, violations: [], inferErrors: [], telemetry: [] }
+  const stats = {
+    seed,
+    minutes,
+    iterations: 0,
+    faults: {},
+    violations: [],
+    inferErrors: [],
+    beforeFirstServe: 0,
+    telemetry: [],
+  }
   const t0 = Date.now()
   try {
     for (const mode of ['embedded', 'mosquitto']) await runPhase(mode, (minutes * 60_000) / 2, rand, tmp, stats, log)
