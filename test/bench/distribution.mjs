@@ -13,29 +13,18 @@
 import { mkdtempSync, rmSync, readFileSync, writeFileSync, appendFileSync } from 'node:fs'
 import { tmpdir, cpus } from 'node:os'
 import { join } from 'node:path'
-import { parseArgs } from 'node:util'
 import mqtt from 'mqtt'
 import { startHub, startAgent, api, waitFor, spawnJson, stopProcess, MODELS, ROOT } from '../support/fleet.mjs'
 import { startMosquitto } from '../support/mosquitto.mjs'
 import { matmulModel } from '../support/models.mjs'
+import { benchArgs } from './support/args.mjs'
 
-const { values: o } = parseArgs({
-  options: {
-    agents: { type: 'string' },
-    procs: { type: 'string' },
-    mb: { type: 'string' },
-    'big-mb': { type: 'string' },
-    broker: { type: 'string' },
-    skip: { type: 'string' },
-    tls: { type: 'boolean' },
-  },
-})
-const TLS = o.tls === true
-const N = Number(o.agents ?? 200)
-const PROCS = Number(o.procs ?? 4)
-const MB = Number(o.mb ?? 20)
-const BIG_MB = Number(o['big-mb'] ?? 100)
-const skip = new Set((o.skip ?? '').split(',').filter(Boolean))
+const { values: args, skip } = benchArgs(['agents', 'procs', 'mb', 'big-mb', 'broker'], { flags: ['tls'] })
+const TLS = args.tls === true
+const N = Number(args.agents ?? 200)
+const PROCS = Number(args.procs ?? 4)
+const MB = Number(args.mb ?? 20)
+const BIG_MB = Number(args['big-mb'] ?? 100)
 const MiB = 1024 * 1024
 const rssMiB = (pid) => {
   try {
@@ -56,15 +45,15 @@ const FP32 = encodeURIComponent(JSON.stringify({ precision: 'fp32' }))
 const tmp = mkdtempSync(join(tmpdir(), 'ef-bench-dist-'))
 const out = {
   machine: `${cpus().length} × ${cpus()[0].model}, node ${process.version}`,
-  broker: o.broker ?? 'aedes',
+  broker: args.broker ?? 'aedes',
   tls: TLS,
 }
-if (TLS && o.broker === 'mosquitto') throw new Error('--tls is measured on the embedded broker only')
+if (TLS && args.broker === 'mosquitto') throw new Error('--tls is measured on the embedded broker only')
 
 // EF_BENCH_HUB_PROF=<dir>: the hub (only) writes a V8 CPU profile there when it stops.
 const hubNodeArgs = process.env.EF_BENCH_HUB_PROF ? `--cpu-prof --cpu-prof-dir=${process.env.EF_BENCH_HUB_PROF}` : ''
 let mosq
-if (o.broker === 'mosquitto') mosq = await startMosquitto(join(tmp, 'mosquitto'))
+if (args.broker === 'mosquitto') mosq = await startMosquitto(join(tmp, 'mosquitto'))
 const childNodeArgs = process.env.EF_CHILD_NODE_ARGS
 if (hubNodeArgs) process.env.EF_CHILD_NODE_ARGS = [childNodeArgs, hubNodeArgs].filter(Boolean).join(' ')
 const hub = await startHub({

@@ -34,6 +34,7 @@ import {
   emptyLatencyCounts,
 } from '../../shared/dist/index.js'
 import { judge } from '../../hub/dist/rollouts/gates.js'
+import { mulberry32 } from '../support/prng.mjs'
 import { defaultGates } from '../../hub/dist/rollouts/spec.js'
 
 const { values: o } = parseArgs({
@@ -56,13 +57,7 @@ const gates = { ...defaultGates }
 
 // --- randomness -------------------------------------------------------------
 function rng(seed) {
-  let a = seed >>> 0
-  const next = () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = Math.imul(a ^ (a >>> 15), a | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
+  const next = mulberry32(seed)
   const normal = () => Math.sqrt(-2 * Math.log(next() + 1e-12)) * Math.cos(2 * Math.PI * next())
   const gamma = (k) => {
     // Marsaglia-Tsang (k ≥ 1; boosted below 1)

@@ -9,21 +9,11 @@ import { execFileSync } from 'node:child_process'
 import { loadavg } from 'node:os'
 import { join, dirname } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { parseArgs } from 'node:util'
+import { benchArgs } from './support/args.mjs'
 
 const here = dirname(fileURLToPath(import.meta.url))
-const { values: o } = parseArgs({
-  options: {
-    agents: { type: 'string' },
-    procs: { type: 'string' },
-    mb: { type: 'string' },
-    'big-mb': { type: 'string' },
-    seconds: { type: 'string' },
-    devices: { type: 'string' },
-    skip: { type: 'string' },
-  },
-})
-const pass = (names) => names.flatMap((n) => (o[n] !== undefined ? [`--${n}`, o[n]] : []))
+const { values: args, skip } = benchArgs(['agents', 'procs', 'mb', 'big-mb', 'seconds', 'devices'])
+const pass = (names) => names.flatMap((n) => (args[n] !== undefined ? [`--${n}`, args[n]] : []))
 const run = (script, args) =>
   JSON.parse(
     execFileSync(process.execPath, [join(here, script), ...args], {
@@ -31,7 +21,6 @@ const run = (script, args) =>
       maxBuffer: 64 * 1024 * 1024,
     }).toString(),
   )
-const skip = new Set((o.skip ?? '').split(',').filter(Boolean))
 const out = {
   loadBefore: loadavg()
     .map((x) => x.toFixed(2))

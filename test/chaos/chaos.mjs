@@ -27,24 +27,13 @@ import { startHub, startAgent, api, waitFor, startTcpProxy } from '../support/fl
 import { startMosquitto, freePort } from '../support/mosquitto.mjs'
 import { matmulModel } from '../support/models.mjs'
 import { canMount, mountTmpfs, fillDisk } from '../support/faults.mjs'
+import { mulberry32 } from '../support/prng.mjs'
 
 const FP32 = encodeURIComponent(JSON.stringify({ precision: 'fp32' }))
 const FAKETIME_LIB = '/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1'
 const VERSIONS = ['1.0.0', '2.0.0', '3.0.0', '4.0.0']
 const SETTLE_MS = 180_000
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
-
-/** A small seeded PRNG (mulberry32): a run is repeatable from its seed. */
-function prng(seed) {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 const alive = (pid) => {
   try {
@@ -345,7 +334,7 @@ async function runPhase(mode, ms, rand, tmp, stats, log) {
 
 /** Runs the chaos suite for `minutes` (half embedded broker, half Mosquitto). */
 export async function runChaos({ minutes, seed = Date.now() % 1e9, log = console.log }) {
-  const rand = prng(seed)
+  const rand = mulberry32(seed) // a run is repeatable from its seed
   const tmp = mkdtempSync(join(tmpdir(), 'ef-chaos-'))
   const stats = {
     seed,

@@ -13,7 +13,8 @@ import { join } from 'node:path'
 import Database from 'better-sqlite3'
 import {
   startHub,
-  startAgent,
+  startDevice,
+  provision,
   startTcpProxy,
   api,
   cli,
@@ -40,13 +41,12 @@ describe('offline for a long period under load, then reconnected', () => {
 
   beforeAll(async () => {
     hub = await startHub({ dataDir: join(tmp, 'hub') })
-    const { secret } = await api(hub.httpUrl, 'POST', '/api/v1/devices', { id: DEVICE, profile: PROFILE })
+    const secret = await provision(hub, { id: DEVICE, profile: PROFILE })
     proxy = await startTcpProxy(hub.mqttUrl)
-    agent = await startAgent({
+    agent = await startDevice(hub, {
+      id: DEVICE,
       mqttUrl: proxy.url,
-      deviceId: DEVICE,
       secret,
-      hubKey: hub.publicKey,
       profile: PROFILE,
       dataDir: join(tmp, DEVICE),
       telemetryMs: TELEMETRY_MS,

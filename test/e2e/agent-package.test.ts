@@ -14,7 +14,7 @@ import { dirname, join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import * as ort from 'onnxruntime-node'
-import { MODELS, api, cli, startHub, stopProcess, waitFor, wakeInput } from '../support/fleet.mjs'
+import { MODELS, api, cli, provision, startHub, stopProcess, waitFor, wakeInput } from '../support/fleet.mjs'
 
 const tmp = mkdtempSync(join(tmpdir(), 'ef-pkg-e2e-'))
 type Hub = Awaited<ReturnType<typeof startHub>>
@@ -106,8 +106,7 @@ describe('agent packages from an empty folder', () => {
       tops[p.arch.replace('linux-', '')] = join(dir, readdirSync(dir)[0])
     }
     hub = await startHub({ dataDir: join(tmp, 'hub') })
-    for (const d of Object.values(devices))
-      d.secret = (await api(hub.httpUrl, 'POST', '/api/v1/devices', { id: d.id, profile: d.profile })).secret
+    for (const d of Object.values(devices)) d.secret = await provision(hub, { id: d.id, profile: d.profile })
     const add = await cli([
       'model',
       'add',

@@ -16,7 +16,9 @@ import { request } from 'node:http'
 import Database from 'better-sqlite3'
 import {
   startHub,
-  startAgent,
+  startDevice,
+  provision,
+  waitAllOnline,
   startTcpProxy,
   api,
   cli,
@@ -93,37 +95,31 @@ describe('agent runtime (real hub and agent processes)', () => {
   beforeAll(async () => {
     hub = await startHub({ dataDir: join(tmp, 'hub') })
     for (const id of ['rt-1', 'rt-full'])
-      secrets[id] = (
-        await api(hub.httpUrl, 'POST', '/api/v1/devices', { id, profile: PROFILE, tags: { suite: 'runtime' } })
-      ).secret
+      secrets[id] = await provision(hub, { id, profile: PROFILE, tags: { suite: 'runtime' } })
     const config = join(tmp, 'agent.json')
     writeFileSync(config, JSON.stringify({ maxBodyBytes: MAX_BODY }))
     proxy = await startTcpProxy(hub.mqttUrl)
-    const common = { hubKey: hub.publicKey, profile: PROFILE }
+    const common = { profile: PROFILE }
     ;[agent, full] = await Promise.all([
-      startAgent({
+      startDevice(hub, {
         ...common,
-        mqttUrl: hub.mqttUrl,
-        deviceId: 'rt-1',
+        id: 'rt-1',
         secret: secrets['rt-1'],
         dataDir: join(tmp, 'rt-1'),
         extraArgs: ['--config', config],
       }),
       // Behind the proxy, so the test can take it offline; a 64 KiB database and fast telemetry fill it in seconds.
-      startAgent({
+      startDevice(hub, {
         ...common,
+        id: 'rt-full',
         mqttUrl: proxy.url,
-        deviceId: 'rt-full',
         secret: secrets['rt-full'],
         dataDir: join(tmp, 'rt-full'),
         telemetryMs: 100,
         env: { EF_MAX_DB_BYTES: String(MAX_DB), EF_RECONNECT_MAX_MS: '1000' },
       }),
     ])
-    await waitFor(
-      async () => (await api(hub.httpUrl, 'GET', '/api/v1/devices')).items.every((d: { online: boolean }) => d.online),
-      { what: 'agents online' },
-    )
+    await waitAllOnline(hub)
     hubDb = new Database(join(tmp, 'hub', 'hub.db'), { readonly: true })
   })
 

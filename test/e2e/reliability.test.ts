@@ -8,7 +8,17 @@ import { existsSync, linkSync, mkdtempSync, readFileSync, readdirSync, rmSync, w
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { execFileSync } from 'node:child_process'
-import { startHub, startAgent, startFleet, api, waitFor, MODELS } from '../support/fleet.mjs'
+import {
+  startHub,
+  startDevice,
+  startFleet,
+  provision,
+  api,
+  waitFor,
+  waitAllOnline,
+  waitOnline,
+  MODELS,
+} from '../support/fleet.mjs'
 import { startMosquitto, freePort, type Mosquitto } from '../support/mosquitto.mjs'
 import { matmulModel } from '../support/models.mjs'
 import { canMount, mountTmpfs, fillDisk, freeBytes } from '../support/faults.mjs'
@@ -59,17 +69,9 @@ describe.skipIf(!canMount())('a full disk under the agent (real tmpfs)', () => {
   const dataDir = join(tmp, 'disk')
   let unmount: () => void = () => undefined // replaced once a tmpfs is mounted
   let hub: Hub
-  let agent: Awaited<ReturnType<typeof startAgent>>
+  let agent: Awaited<ReturnType<typeof startDevice>>
   let secret: string
-  const launch = () =>
-    startAgent({
-      mqttUrl: hub.mqttUrl,
-      deviceId: 'full',
-      secret,
-      hubKey: hub.publicKey,
-      profile: 'industrial-x86',
-      dataDir,
-    })
+  const launch = () => startDevice(hub, { id: 'full', secret, profile: 'industrial-x86', dataDir })
   const filler = join(dataDir, 'filler.bin')
   const serveAll = async (n: number) => {
     let ok = 0
@@ -83,7 +85,7 @@ describe.skipIf(!canMount())('a full disk under the agent (real tmpfs)', () => {
   beforeAll(async () => {
     unmount = mountTmpfs(dataDir, 48 * 1024 * 1024)
     hub = await startHub({ dataDir: join(tmp, 'hub') })
-    secret = (await api(hub.httpUrl, 'POST', '/api/v1/devices', { id: 'full', profile: 'industrial-x86' })).secret
+    secret = await provision(hub, { id: 'full', profile: 'industrial-x86' })
     for (let v = 1; v <= 4; v++)
       await api(
         hub.httpUrl,
@@ -184,10 +186,7 @@ describe('transport faults during deployments (embedded broker)', () => {
       [1, 2, 3].map((i) => ({ id: `t${i}`, profile: 'industrial-x86', tags: { fleet: 't' } })),
       { tmp },
     )
-    await waitFor(
-      async () => (await api(hub.httpUrl, 'GET', '/api/v1/devices')).items.every((d: { online: boolean }) => d.online),
-      { what: 'agents online' },
-    )
+    await waitAllOnline(hub)
   })
 
   afterAll(async () => {
@@ -277,9 +276,7 @@ describe('a device event the broker acknowledged but never delivered (Mosquitto)
       extraArgs: ['--broker', mosq.url, '--mosquitto-dir', mosq.dir, '--mosquitto-pid-file', mosq.pidFile],
     })
     agents = await startFleet(hub, [{ id: 'lossy', profile: 'industrial-x86' }], { tmp, mqttUrl: mosq.url })
-    await waitFor(async () => (await api(hub.httpUrl, 'GET', '/api/v1/devices/lossy')).device.online, {
-      what: 'agent online',
-    })
+    await waitOnline(hub, 'lossy')
   })
 
   afterAll(async () => {

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import * as ort from 'onnxruntime-node'
 import Database from 'better-sqlite3'
-import { startHub, startFleet, api, cli, waitFor, wakeInput, MODELS } from '../support/fleet.mjs'
+import { startHub, startFleet, api, cli, waitFor, waitAllOnline, wakeInput, MODELS } from '../support/fleet.mjs'
 
 type Agent = Awaited<ReturnType<typeof startFleet>>[number]
 
@@ -27,10 +27,7 @@ describe('walking skeleton: hub → agents → telemetry', () => {
       ],
       { tmp },
     )
-    await waitFor(
-      async () => (await api(hub.httpUrl, 'GET', '/api/v1/devices')).items.every((d: { online: boolean }) => d.online),
-      { what: 'agents online' },
-    )
+    await waitAllOnline(hub)
   })
 
   afterAll(async () => {

@@ -10,7 +10,20 @@ import { hostname, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import * as ort from 'onnxruntime-node'
 import Database from 'better-sqlite3'
-import { startHub, startFleet, startAgent, api, cli, waitFor, wakeInput, MODELS, ROOT } from '../support/fleet.mjs'
+import {
+  startHub,
+  startFleet,
+  startAgent,
+  startDevice,
+  provision,
+  isOnline,
+  api,
+  cli,
+  waitFor,
+  wakeInput,
+  MODELS,
+  ROOT,
+} from '../support/fleet.mjs'
 import { startMosquitto, type Mosquitto } from '../support/mosquitto.mjs'
 
 type Hub = Awaited<ReturnType<typeof startHub>>
@@ -18,9 +31,6 @@ type Agent = Awaited<ReturnType<typeof startFleet>>[number]
 
 // The hub's CA module from its build (the e2e suite runs the built hub anyway).
 const ca = (await import(join(ROOT, 'hub', 'dist', 'tls', 'ca.js'))) as typeof import('../../hub/src/tls/ca.js')
-
-const online = async (hub: Hub, id: string): Promise<boolean> =>
-  ((await api(hub.httpUrl, 'GET', `/api/v1/devices/${id}`)) as { device: { online: boolean } }).device.online
 
 /** model add → deploy → every agent serves it, equal to a direct ORT run → telemetry rows in the hub db. */
 async function skeletonLoop(hub: Hub, agents: Agent[], hubDir: string) {
@@ -102,7 +112,7 @@ describe('TLS on the embedded broker and the API', () => {
       ],
       { tmp },
     )
-    await waitFor(async () => (await online(hub, 'gw-1')) && (await online(hub, 'pc-1')), {
+    await waitFor(async () => (await isOnline(hub, 'gw-1')) && (await isOnline(hub, 'pc-1')), {
       what: 'agents online over TLS',
     })
   })
@@ -132,19 +142,17 @@ describe('TLS on the embedded broker and the API', () => {
   })
 
   it('an agent given another CA refuses the hub (EF_ERR_TLS_UNTRUSTED_PEER) and never comes online', async () => {
-    const d = await api(hub.httpUrl, 'POST', '/api/v1/devices', { id: 'rogue-ca', profile: 'gateway-rpi4' })
-    const a = await startAgent({
-      mqttUrl: hub.mqttUrl,
-      deviceId: 'rogue-ca',
-      secret: d.secret,
-      hubKey: hub.publicKey,
+    const secret = await provision(hub, { id: 'rogue-ca', profile: 'gateway-rpi4' })
+    const a = await startDevice(hub, {
+      id: 'rogue-ca',
+      secret,
       profile: 'gateway-rpi4',
       dataDir: join(tmp, 'rogue-ca'),
       extraArgs: ['--ca', join(otherCa, 'tls', 'ca.pem')],
     })
     extra.push(a)
     await waitFor(() => a.stderr().includes('EF_ERR_TLS_UNTRUSTED_PEER'), { timeoutMs: 15_000, what: 'refusal log' })
-    expect(await online(hub, 'rogue-ca')).toBe(false)
+    expect(await isOnline(hub, 'rogue-ca')).toBe(false)
   })
 
   it('the CLI with another CA refuses the hub; with the right one it works', async () => {
@@ -172,6 +180,7 @@ describe('TLS on the embedded broker and the API', () => {
     expect(r.out).toContain(`--ca ${hub.caFile}`)
     expect(r.out).toContain(`--cert ${join(tmp, 'mt-1-cert.pem')} --key ${join(tmp, 'mt-1-key.pem')}`)
     const hubKey = /hub public key: (\S+)/.exec(r.out)![1]
+    // The hub key as `device add` printed it, not the one startDevice would take from the hub.
     const a = await startAgent({
       mqttUrl: hub.mqttUrl,
       deviceId: 'mt-1',
@@ -182,26 +191,24 @@ describe('TLS on the embedded broker and the API', () => {
       extraArgs: ['--ca', hub.caFile!, '--cert', join(tmp, 'mt-1-cert.pem'), '--key', join(tmp, 'mt-1-key.pem')],
     })
     extra.push(a)
-    await waitFor(() => online(hub, 'mt-1'), { timeoutMs: 20_000, what: 'mt-1 online by certificate' })
+    await waitFor(() => isOnline(hub, 'mt-1'), { timeoutMs: 20_000, what: 'mt-1 online by certificate' })
   })
 
   it('a device certificate from another CA is refused at CONNECT', async () => {
-    const d = await api(hub.httpUrl, 'POST', '/api/v1/devices', { id: 'mt-2', profile: 'gateway-rpi4' })
+    const secret = await provision(hub, { id: 'mt-2', profile: 'gateway-rpi4' })
     const forged = await ca.issueDeviceCert(otherCa, 'mt-2')
     writeFileSync(join(tmp, 'mt-2-cert.pem'), forged.cert)
     writeFileSync(join(tmp, 'mt-2-key.pem'), forged.key, { mode: 0o600 })
-    const a = await startAgent({
-      mqttUrl: hub.mqttUrl,
-      deviceId: 'mt-2',
-      secret: d.secret, // even the right password does not help a certificate the hub CA did not issue
-      hubKey: hub.publicKey,
+    const a = await startDevice(hub, {
+      id: 'mt-2',
+      secret, // even the right password does not help a certificate the hub CA did not issue
       profile: 'gateway-rpi4',
       dataDir: join(tmp, 'mt-2'),
       extraArgs: ['--ca', hub.caFile!, '--cert', join(tmp, 'mt-2-cert.pem'), '--key', join(tmp, 'mt-2-key.pem')],
     })
     extra.push(a)
     await waitFor(() => hub.stderr().includes('EF_ERR_AUTH_CERT_INVALID'), { timeoutMs: 15_000, what: 'hub refusal' })
-    expect(await online(hub, 'mt-2')).toBe(false)
+    expect(await isOnline(hub, 'mt-2')).toBe(false)
   })
 
   it('refuses plain listeners on a non-loopback address without --insecure (EF_ERR_INSECURE_BIND)', async () => {
@@ -233,7 +240,7 @@ describe('TLS behind a Mosquitto TLS listener', () => {
       ],
       { tmp },
     )
-    await waitFor(async () => (await online(hub, 'm-1')) && (await online(hub, 'm-2')), {
+    await waitFor(async () => (await isOnline(hub, 'm-1')) && (await isOnline(hub, 'm-2')), {
       what: 'agents online via Mosquitto TLS',
     })
   })

@@ -34,6 +34,12 @@ export interface FleetSpec {
   tags?: Record<string, string>
   /** Extra agent arguments (e.g. ['--transfer', 'http']). */
   args?: string[]
+  /** This agent's broker URL (e.g. a proxy in front of the hub's), instead of the fleet's. */
+  mqttUrl?: string
+  /** This agent's telemetry interval, instead of the fleet's. */
+  telemetryMs?: number
+  /** Extra environment of this agent's process. */
+  env?: Record<string, string>
 }
 export type FleetAgent = FleetSpec & AgentProc & { secret: string; url: string }
 
@@ -70,6 +76,18 @@ export function startAgent(o: {
   extraArgs?: string[]
   timeoutMs?: number
 }): Promise<AgentProc>
+type AgentOptions = Parameters<typeof startAgent>[0]
+export function provision(
+  hub: HubProc,
+  device: { id: string; profile: string; tags?: Record<string, string> },
+): Promise<string>
+export function startDevice(
+  hub: HubProc,
+  device: { id: string; mqttUrl?: string } & Omit<AgentOptions, 'mqttUrl' | 'deviceId' | 'hubKey'>,
+): Promise<AgentProc>
+export function isOnline(hub: HubProc, id: string): Promise<boolean>
+export function waitOnline(hub: HubProc, id: string, opts?: { timeoutMs?: number }): Promise<true>
+export function waitAllOnline(hub: HubProc, opts?: { timeoutMs?: number }): Promise<true>
 export function api(
   baseUrl: string,
   method: string,

@@ -305,33 +305,58 @@ export function wakeInput(seed = 1) {
   return { 'onnx::Flatten_0': { type: 'float32', dims: [1, 25, 96], data } }
 }
 
+/** Provisions device `id` on the hub; returns its secret. */
+export async function provision(hub, { id, profile, tags }) {
+  return (await api(hub.httpUrl, 'POST', '/api/v1/devices', { id, profile, ...(tags ? { tags } : {}) })).secret
+}
+
+/** Starts the agent of a provisioned device against `hub` (its broker unless `mqttUrl` says otherwise). */
+export function startDevice(hub, { id, mqttUrl, ...agentOptions }) {
+  return startAgent({ mqttUrl: mqttUrl ?? hub.mqttUrl, deviceId: id, hubKey: hub.publicKey, ...agentOptions })
+}
+
+/** Whether the hub's last state of device `id` says online. */
+export async function isOnline(hub, id) {
+  return (await api(hub.httpUrl, 'GET', `/api/v1/devices/${id}`)).device.online
+}
+
+/** Waits until the hub sees device `id` online. */
+export function waitOnline(hub, id, { timeoutMs } = {}) {
+  return waitFor(() => isOnline(hub, id), { timeoutMs, what: `${id} online` })
+}
+
+/** Waits until the hub sees every provisioned device online. */
+export function waitAllOnline(hub, { timeoutMs } = {}) {
+  return waitFor(async () => (await api(hub.httpUrl, 'GET', '/api/v1/devices')).items.every((d) => d.online), {
+    timeoutMs,
+    what: 'agents online',
+  })
+}
+
 /** Provisions `n` devices and starts an agent process for each. */
 export async function startFleet(hub, specs, { tmp, telemetryMs = 1000, healthMs, stdio, logLevel = 'warn', mqttUrl }) {
   const agents = []
-  for (const s of specs) {
-    const d = await api(hub.httpUrl, 'POST', '/api/v1/devices', { id: s.id, profile: s.profile, tags: s.tags ?? {} })
-    agents.push({ ...s, secret: d.secret })
-  }
+  for (const spec of specs) agents.push({ ...spec, secret: await provision(hub, { ...spec, tags: spec.tags ?? {} }) })
   return Promise.all(
-    agents.map(async (a) => {
-      const agent = await startAgent({
-        mqttUrl: mqttUrl ?? hub.mqttUrl,
-        deviceId: a.id,
-        secret: a.secret,
-        hubKey: hub.publicKey,
-        profile: a.profile,
-        dataDir: join(tmp, a.id),
-        telemetryMs,
+    agents.map(async (spec) => {
+      const agent = await startDevice(hub, {
+        id: spec.id,
+        mqttUrl: spec.mqttUrl ?? mqttUrl,
+        secret: spec.secret,
+        profile: spec.profile,
+        dataDir: join(tmp, spec.id),
+        telemetryMs: spec.telemetryMs ?? telemetryMs,
+        env: spec.env,
         stdio,
         logLevel,
         // A TLS hub: agents get only its CA [EF-10.4]; a spec may add arguments (e.g. --transfer http).
         extraArgs: [
           ...(hub.caFile ? ['--ca', hub.caFile] : []),
           ...(healthMs !== undefined ? ['--health-ms', String(healthMs)] : []),
-          ...(a.args ?? []),
+          ...(spec.args ?? []),
         ],
       })
-      return { ...a, ...agent, url: `http://127.0.0.1:${agent.apiPort}` }
+      return { ...spec, ...agent, url: `http://127.0.0.1:${agent.apiPort}` }
     }),
   )
 }
