@@ -11,8 +11,8 @@ import { COMPILE_WORKER, tempDir } from './fixtures/hub.js'
 const mode = (p: string) => statSync(p).mode & 0o777
 
 describe('hub hygiene', () => {
-  const t = tempDir('ef-hygiene-')
-  const data = join(t.dir, 'data')
+  const tmp = tempDir('ef-hygiene-')
+  const data = join(tmp.dir, 'data')
   let hub: Hub
   beforeAll(async () => {
     // A folder and database made earlier by someone else's umask.
@@ -31,7 +31,7 @@ describe('hub hygiene', () => {
   })
   afterAll(async () => {
     await hub?.close()
-    t.cleanup()
+    tmp.cleanup()
   })
 
   it('data and blob folders are 0700; database, WAL, shared memory, keys and admin token 0600', () => {

@@ -11,13 +11,13 @@ import { main } from '../../src/cli/edgefleet.js'
 import { parseDevicesCsv } from '../../src/cli/device-import.js'
 import { connectDevice, provision, startTestHub, type TestHub } from '../fixtures/hub.js'
 
-let t: TestHub
+let testHub: TestHub
 const dir = mkdtempSync(join(tmpdir(), 'ef-import-'))
 
 const batch = (devices: unknown[]) =>
-  t.hub.api.inject({ method: 'POST', url: '/api/v1/devices:batch', payload: { devices } })
+  testHub.hub.api.inject({ method: 'POST', url: '/api/v1/devices:batch', payload: { devices } })
 const count = async () =>
-  (await t.hub.api.inject({ method: 'GET', url: '/api/v1/devices?limit=1' })).json().total as number
+  (await testHub.hub.api.inject({ method: 'GET', url: '/api/v1/devices?limit=1' })).json().total as number
 
 async function cli(argv: string[]): Promise<{ code: number; out: string; err: string }> {
   let out = ''
@@ -27,7 +27,7 @@ async function cli(argv: string[]): Promise<{ code: number; out: string; err: st
       write: (s: string | Uint8Array) => (add(typeof s === 'string' ? s : Buffer.from(s).toString()), true),
     }) as unknown as NodeJS.WriteStream
   const code = await main(
-    [...argv, '--hub', t.hub.httpUrl],
+    [...argv, '--hub', testHub.hub.httpUrl],
     sink((s) => (out += s)),
     sink((s) => (err += s)),
   )
@@ -35,11 +35,11 @@ async function cli(argv: string[]): Promise<{ code: number; out: string; err: st
 }
 
 beforeAll(async () => {
-  t = await startTestHub()
-  await provision(t.hub, 'old-1')
-  expect((await t.hub.api.inject({ method: 'DELETE', url: '/api/v1/devices/old-1' })).statusCode).toBe(204)
+  testHub = await startTestHub()
+  await provision(testHub.hub, 'old-1')
+  expect((await testHub.hub.api.inject({ method: 'DELETE', url: '/api/v1/devices/old-1' })).statusCode).toBe(204)
 })
-afterAll(() => t?.close())
+afterAll(() => testHub?.close())
 
 describe('POST /api/v1/devices:batch', () => {
   it('provisions every device in one call, each with a secret that works on the broker', async () => {
@@ -56,12 +56,12 @@ describe('POST /api/v1/devices:batch', () => {
     expect(body.devices.map((d) => d.id)).toEqual(devices.map((d) => d.id))
     expect(new Set(body.devices.map((d) => d.secret)).size).toBe(500)
     expect(await count()).toBe(before + 500)
-    const d = t.hub.store.devices.get('b-7')
+    const d = testHub.hub.store.devices.get('b-7')
     expect(d?.tags).toEqual({ site: 's0' })
     expect(d?.profile).toBe('gateway-rpi4')
-    const c = await connectDevice(t.hub.mqttUrl, 'b-499', body.devices[499].secret)
+    const c = await connectDevice(testHub.hub.mqttUrl, 'b-499', body.devices[499].secret)
     c.end(true)
-    await expect(connectDevice(t.hub.mqttUrl, 'b-498', body.devices[499].secret)).rejects.toThrow()
+    await expect(connectDevice(testHub.hub.mqttUrl, 'b-498', body.devices[499].secret)).rejects.toThrow()
   })
 
   const bad: [string, (rows: Record<string, unknown>[]) => void, number, string][] = [
@@ -88,26 +88,26 @@ describe('POST /api/v1/devices:batch', () => {
       expect(error.code).toBe('EF_ERR_IMPORT_ROW_INVALID')
       expect(error.message).toContain(`row ${row}: ${code}`)
       expect(await count()).toBe(before)
-      expect(t.hub.store.devices.get('x-50')).toBeUndefined()
+      expect(testHub.hub.store.devices.get('x-50')).toBeUndefined()
     })
 
   it('is documented at its real path, and single provisioning refuses a tag key outside the pattern too', async () => {
-    const doc = (await t.hub.api.inject({ method: 'GET', url: '/docs/openapi.json' })).json<{ paths: object }>()
+    const doc = (await testHub.hub.api.inject({ method: 'GET', url: '/docs/openapi.json' })).json<{ paths: object }>()
     expect(Object.keys(doc.paths)).toContain('/api/v1/devices:batch')
-    const res = await t.hub.api.inject({
+    const res = await testHub.hub.api.inject({
       method: 'POST',
       url: '/api/v1/devices',
       payload: { id: 'tagged', profile: 'gateway-rpi4', tags: { 'no spaces': 'x' } },
     })
     expect(res.json().error.code).toBe('EF_ERR_HTTP_BAD_REQUEST')
-    expect(t.hub.store.devices.get('tagged')).toBeUndefined()
+    expect(testHub.hub.store.devices.get('tagged')).toBeUndefined()
   })
 
   it('refuses an empty import and one over 10,000 rows', async () => {
     expect((await batch([])).json().error.code).toBe('EF_ERR_HTTP_BAD_REQUEST')
     const big = Array.from({ length: 10_001 }, (_, i) => ({ id: `y-${i}`, profile: 'gateway-rpi4' }))
     expect((await batch(big)).json().error.code).toBe('EF_ERR_HTTP_BAD_REQUEST')
-    expect(t.hub.store.devices.get('y-0')).toBeUndefined()
+    expect(testHub.hub.store.devices.get('y-0')).toBeUndefined()
   })
 })
 
@@ -135,7 +135,7 @@ describe('edgefleet devices import FILE.csv', () => {
     expect(lines).toHaveLength(31)
     expect(statSync(out).mode & 0o777).toBe(0o600)
     const [id, secret] = lines[5].split(',')
-    const c = await connectDevice(t.hub.mqttUrl, id, secret)
+    const c = await connectDevice(testHub.hub.mqttUrl, id, secret)
     c.end(true)
     const again = await cli(['devices', 'import', csv, '--out', out])
     expect(again.code).toBe(1)
@@ -158,6 +158,6 @@ describe('edgefleet devices import FILE.csv', () => {
       expect(existsSync(out)).toBe(false)
     }
     expect(await count()).toBe(before)
-    expect(t.hub.store.devices.get('d-1')).toBeUndefined()
+    expect(testHub.hub.store.devices.get('d-1')).toBeUndefined()
   })
 })

@@ -12,12 +12,12 @@ import { main } from '../../src/cli/edgefleet.js'
 import { breaches } from '../../src/telemetry/health-alerts.js'
 import { distribution } from '../../src/api/routes/health.js'
 
-let t: TestHub
+let testHub: TestHub
 let client: MqttClient
 const MiB = 1024 * 1024
 const t0 = Date.now() - 60_000
 const get = async (url: string) => {
-  const res = await t.hub.api.inject({ method: 'GET', url })
+  const res = await testHub.hub.api.inject({ method: 'GET', url })
   return { status: res.statusCode, body: res.json<Record<string, unknown> & { error?: { code: string } }>() }
 }
 
@@ -29,16 +29,16 @@ async function publishBatch(i: number, device: DeviceStats, provider = 'cpu') {
 }
 
 const events = () =>
-  t.hub.store.deployments
+  testHub.hub.store.deployments
     .eventsForDevice('h1')
     .filter((e) => e.kind === 'health_alert' || e.kind === 'health_recovered')
 
 beforeAll(async () => {
-  t = await startTestHub()
-  const secret = await provision(t.hub, 'h1', 'gateway-rpi4')
-  await provision(t.hub, 'h2', 'industrial-x86')
-  markSent(t.hub, 'h1', 'wake', '1.0.0')
-  client = await connectDevice(t.hub.mqttUrl, 'h1', secret)
+  testHub = await startTestHub()
+  const secret = await provision(testHub.hub, 'h1', 'gateway-rpi4')
+  await provision(testHub.hub, 'h2', 'industrial-x86')
+  markSent(testHub.hub, 'h1', 'wake', '1.0.0')
+  client = await connectDevice(testHub.hub.mqttUrl, 'h1', secret)
   await client.publishAsync(
     topics.state('h1'),
     JSON.stringify({
@@ -60,11 +60,11 @@ beforeAll(async () => {
   await publishBatch(2, { ...ok, temperatureC: 86 }) // gateway-rpi4: maxTemperatureC 80
   await publishBatch(3, { ...ok, temperatureC: 88 }) // still hot: no second alert
   await publishBatch(4, { ...ok, temperatureC: 60, rssBytes: 90 * MiB }, 'xnnpack')
-  await waitFor(() => t.hub.store.health.series('h1', 0).length === 4, 10_000, 'four batches stored')
+  await waitFor(() => testHub.hub.store.health.series('h1', 0).length === 4, 10_000, 'four batches stored')
 })
 afterAll(async () => {
   await client?.endAsync()
-  await t?.close()
+  await testHub?.close()
 })
 
 describe('device health [EF-9.12]', () => {
@@ -136,7 +136,7 @@ describe('device health [EF-9.12]', () => {
   it('edgefleet devices show prints agent, conditions, provider, stats and events', async () => {
     let out = ''
     const sink = { write: (s: string) => ((out += s), true) } as unknown as NodeJS.WriteStream
-    const code = await main(['devices', 'show', 'h1', '--hub', t.hub.httpUrl], sink, sink)
+    const code = await main(['devices', 'show', 'h1', '--hub', testHub.hub.httpUrl], sink, sink)
     expect(code).toBe(0)
     expect(out).toContain('device h1 (gateway-rpi4) online')
     expect(out).toMatch(/agent: +0\.9\.1/)
@@ -146,7 +146,7 @@ describe('device health [EF-9.12]', () => {
     expect(out).toMatch(/health_alert .*EF_ERR_DEVICE_HEALTH_THRESHOLD/)
     let missing = ''
     const errSink = { write: (s: string) => ((missing += s), true) } as unknown as NodeJS.WriteStream
-    expect(await main(['devices', 'show', 'nope', '--hub', t.hub.httpUrl], errSink, errSink)).not.toBe(0)
+    expect(await main(['devices', 'show', 'nope', '--hub', testHub.hub.httpUrl], errSink, errSink)).not.toBe(0)
     expect(missing).toContain('EF_ERR_DEVICE_NOT_FOUND')
   })
   it('an idle heartbeat (stats, no models) is a health point; the provider comes from the state [EF-2.6.7, EF-5.7]', async () => {
@@ -172,8 +172,8 @@ describe('device health [EF-9.12]', () => {
     const heartbeat = { ...batch('h1', t0 + 5000, { batchId: 'health-idle' }), models: [] }
     heartbeat.device = { rssBytes: 70 * MiB, cpuLoad: 0.1, freeStorageBytes: 900 * MiB }
     await client.publishAsync(topics.telemetry('h1'), JSON.stringify(heartbeat), { qos: 1 })
-    await waitFor(() => t.hub.store.health.series('h1', 0).length === 5, 10_000, 'heartbeat stored')
-    await waitFor(() => t.hub.store.devices.get('h1')?.state?.models?.length === 1, 10_000, 'state stored')
+    await waitFor(() => testHub.hub.store.health.series('h1', 0).length === 5, 10_000, 'heartbeat stored')
+    await waitFor(() => testHub.hub.store.devices.get('h1')?.state?.models?.length === 1, 10_000, 'state stored')
     const { body } = await get('/api/v1/devices/h1/health?sinceMs=0')
     expect(body).toMatchObject({ lastTelemetry: t0 + 5000, latest: { rssBytes: 70 * MiB } })
     // The heartbeat names no provider; the state names what runs now (wake is no longer loaded).

@@ -8,13 +8,13 @@ import { FEED_USERNAME } from '../../src/broker/embedded.js'
 import { connectDevice, startTestHub, type TestHub } from '../fixtures/hub.js'
 import { registerVersions } from '../fixtures/rollouts.js'
 
-let t: TestHub
+let testHub: TestHub
 let admin: string
 let operator: string
 let clock = Date.now()
 
 const call = (method: 'GET' | 'POST' | 'DELETE', url: string, token = admin, payload?: object) =>
-  t.hub.api.inject({
+  testHub.hub.api.inject({
     method,
     url,
     ...(payload !== undefined ? { payload } : {}),
@@ -42,7 +42,7 @@ function closedWithin(c: MqttClient, limitMs: number): Promise<number> {
 /** CONNACK return code of a refused connection (mqtt.js error code); throws if it was accepted. */
 async function refused(id: string, secret: string): Promise<number | undefined> {
   try {
-    const c = await connectDevice(t.hub.mqttUrl, id, secret)
+    const c = await connectDevice(testHub.hub.mqttUrl, id, secret)
     c.end(true)
   } catch (err) {
     return (err as { code?: number }).code
@@ -51,17 +51,17 @@ async function refused(id: string, secret: string): Promise<number | undefined> 
 }
 
 beforeAll(async () => {
-  t = await startTestHub({ auth: true, now: () => clock })
-  admin = t.hub.adminToken!
+  testHub = await startTestHub({ auth: true, now: () => clock })
+  admin = testHub.hub.adminToken!
   const res = await call('POST', '/api/v1/tokens', admin, { name: 'op', role: 'operator' })
   operator = res.json<{ token: string }>().token
 })
-afterAll(() => t?.close())
+afterAll(() => testHub?.close())
 
 describe('device lifecycle on the embedded broker', () => {
   it('remove: the live connection drops within 1 s, the id is refused afterwards, history stays, the id is not re-provisioned', async () => {
     const secret = await provision('rm-1')
-    const c = await connectDevice(t.hub.mqttUrl, 'rm-1', secret)
+    const c = await connectDevice(testHub.hub.mqttUrl, 'rm-1', secret)
     const closed = closedWithin(c, 1000)
     expect((await call('DELETE', '/api/v1/devices/rm-1', operator)).json().error.code).toBe(
       'EF_ERR_AUTH_FORBIDDEN_ROLE',
@@ -70,7 +70,7 @@ describe('device lifecycle on the embedded broker', () => {
     expect(await closed).toBeLessThan(1000)
     c.end(true)
     expect(await refused('rm-1', secret)).toBe(4) // bad user name or password
-    expect(t.hub.store.devices.secretHash('rm-1')).toBeUndefined()
+    expect(testHub.hub.store.devices.secretHash('rm-1')).toBeUndefined()
     const got = await call('GET', '/api/v1/devices/rm-1')
     expect(got.statusCode).toBe(200)
     expect(got.json().device).toMatchObject({ id: 'rm-1', status: 'removed', statusAt: clock })
@@ -89,7 +89,7 @@ describe('device lifecycle on the embedded broker', () => {
 
   it('disable (an operator may) drops and refuses the device; enable (admin only) lets the same secret in again', async () => {
     const secret = await provision('dis-1')
-    const c = await connectDevice(t.hub.mqttUrl, 'dis-1', secret)
+    const c = await connectDevice(testHub.hub.mqttUrl, 'dis-1', secret)
     const closed = closedWithin(c, 1000)
     const res = await call('POST', '/api/v1/devices/dis-1/disable', operator)
     expect(res.statusCode).toBe(200)
@@ -97,18 +97,18 @@ describe('device lifecycle on the embedded broker', () => {
     expect(await closed).toBeLessThan(1000)
     c.end(true)
     expect(await refused('dis-1', secret)).toBe(4)
-    expect(t.hub.store.devices.select({ device: 'dis-1' })).toEqual([]) // no deployment targets it
+    expect(testHub.hub.store.devices.select({ device: 'dis-1' })).toEqual([]) // no deployment targets it
     expect((await call('POST', '/api/v1/devices/dis-1/enable', operator)).statusCode).toBe(403)
     const enabled = await call('POST', '/api/v1/devices/dis-1/enable')
     expect(enabled.json().device.status).toBe('active')
-    const again = await connectDevice(t.hub.mqttUrl, 'dis-1', secret)
+    const again = await connectDevice(testHub.hub.mqttUrl, 'dis-1', secret)
     expect(again.connected).toBe(true)
     again.end(true)
   })
 
   it('rotate-secret: the new secret is answered once, the session on the old one drops, the old one is refused', async () => {
     const old = await provision('rot-1')
-    const c = await connectDevice(t.hub.mqttUrl, 'rot-1', old)
+    const c = await connectDevice(testHub.hub.mqttUrl, 'rot-1', old)
     const closed = closedWithin(c, 1000)
     const res = await call('POST', '/api/v1/devices/rot-1/rotate-secret')
     expect(res.statusCode).toBe(200)
@@ -118,13 +118,13 @@ describe('device lifecycle on the embedded broker', () => {
     expect(await closed).toBeLessThan(1000)
     c.end(true)
     expect(await refused('rot-1', old)).toBe(4)
-    const next = await connectDevice(t.hub.mqttUrl, 'rot-1', fresh)
+    const next = await connectDevice(testHub.hub.mqttUrl, 'rot-1', fresh)
     expect(next.connected).toBe(true)
     next.end(true)
     // The device's HTTP artifact access uses the same credentials [EF-4.10].
     const basic = (s: string) => ({ authorization: `Basic ${Buffer.from(`rot-1:${s}`).toString('base64')}` })
     const art = (s: string) =>
-      t.hub.api.inject({ method: 'GET', url: '/api/v1/artifacts/' + 'a'.repeat(64), headers: basic(s) })
+      testHub.hub.api.inject({ method: 'GET', url: '/api/v1/artifacts/' + 'a'.repeat(64), headers: basic(s) })
     expect((await art(old)).json().error.code).toBe('EF_ERR_AUTH_BAD_CREDENTIALS')
     expect((await art(fresh)).json().error.code).not.toBe('EF_ERR_AUTH_BAD_CREDENTIALS')
   })
@@ -145,7 +145,7 @@ describe('device lifecycle on the embedded broker', () => {
 
 describe('rollouts leave disabled and removed devices out', () => {
   it('neither at creation nor as joiners of a running rollout', async () => {
-    await registerVersions(t, 'lc', ['1.0.0'])
+    await registerVersions(testHub, 'lc', ['1.0.0'])
     for (const id of ['ro-on', 'ro-off', 'ro-gone'])
       expect(
         (await call('POST', '/api/v1/devices', admin, { id, profile: 'gateway-rpi4', tags: { lc: 'x' } })).statusCode,
@@ -169,7 +169,7 @@ describe('rollouts leave disabled and removed devices out', () => {
     for (const id of ['ro-new', 'ro-new-off'])
       await call('POST', '/api/v1/devices', admin, { id, profile: 'gateway-rpi4', tags: { lc: 'x' } })
     await call('POST', '/api/v1/devices/ro-new-off/disable')
-    await t.hub.rollouts.tick()
+    await testHub.hub.rollouts.tick()
     expect(await members()).toEqual(['ro-new', 'ro-on'])
   })
 })
@@ -189,7 +189,7 @@ describe('API token expiry', () => {
     expect(late.statusCode).toBe(401)
     expect(late.json().error.code).toBe('EF_ERR_AUTH_TOKEN_EXPIRED')
     // Nor does the expired token read the live feed over MQTT [EF-9.7].
-    const feed = mqtt.connect(t.hub.mqttUrl, { username: FEED_USERNAME, password: token, reconnectPeriod: 0 })
+    const feed = mqtt.connect(testHub.hub.mqttUrl, { username: FEED_USERNAME, password: token, reconnectPeriod: 0 })
     const code = await new Promise<number | undefined>((resolve) => {
       feed.once('connect', () => resolve(0))
       feed.once('error', (err) => resolve((err as { code?: number }).code))

@@ -19,11 +19,11 @@ interface Doc {
   paths: Record<string, Record<string, { responses: Record<string, Response>; 'x-edgefleet-role'?: string }>>
 }
 
-let t: TestHub
+let testHub: TestHub
 let admin: string
 let doc: Doc
 const call = (method: 'GET' | 'POST' | 'DELETE' | 'PUT', url: string, token?: string, payload?: unknown) =>
-  t.hub.api.inject({
+  testHub.hub.api.inject({
     method,
     url,
     ...(payload !== undefined ? { payload: payload as object } : {}),
@@ -36,13 +36,13 @@ const documented = (path: string, method: string, status: number) =>
     ?.properties.code.enum ?? []
 
 beforeAll(async () => {
-  t = await startTestHub({ auth: true })
-  admin = t.hub.adminToken!
+  testHub = await startTestHub({ auth: true })
+  admin = testHub.hub.adminToken!
   expect((await call('POST', '/api/v1/devices', admin, { id: 'a1', profile: 'gateway-rpi4' })).statusCode).toBe(201)
-  await registerVersions(t, 'm', ['1.0.0'])
+  await registerVersions(testHub, 'm', ['1.0.0'])
   doc = (await call('GET', '/docs/openapi.json')).json<Doc>()
 })
-afterAll(() => t?.close())
+afterAll(() => testHub?.close())
 
 describe('OpenAPI 3.1 [EF-8.11]', () => {
   it('validates as OpenAPI 3.1 with @seriousme/openapi-schema-validator', async () => {

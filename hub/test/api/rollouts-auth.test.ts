@@ -7,11 +7,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startTestHub, type TestHub } from '../fixtures/hub.js'
 import { registerVersions } from '../fixtures/rollouts.js'
 
-let t: TestHub
+let testHub: TestHub
 let admin: string
 const tokens: Record<string, string> = {}
 const call = (method: 'GET' | 'POST' | 'DELETE', url: string, token?: string, payload?: unknown) =>
-  t.hub.api.inject({
+  testHub.hub.api.inject({
     method,
     url,
     ...(payload !== undefined ? { payload: payload as object } : {}),
@@ -19,8 +19,8 @@ const call = (method: 'GET' | 'POST' | 'DELETE', url: string, token?: string, pa
   })
 
 beforeAll(async () => {
-  t = await startTestHub({ auth: true })
-  admin = t.hub.adminToken!
+  testHub = await startTestHub({ auth: true })
+  admin = testHub.hub.adminToken!
   for (const role of ['viewer', 'operator'] as const) {
     const res = await call('POST', '/api/v1/tokens', admin, { name: `${role}-1`, role })
     expect(res.statusCode).toBe(201)
@@ -35,16 +35,16 @@ beforeAll(async () => {
       })
     ).statusCode,
   ).toBe(201)
-  await registerVersions(t, 'm', ['1.0.0', '2.0.0'])
+  await registerVersions(testHub, 'm', ['1.0.0', '2.0.0'])
 })
-afterAll(() => t?.close())
+afterAll(() => testHub?.close())
 
 describe('API tokens', () => {
   it('the first start writes one admin token to <dataDir>/admin-token, mode 0600, stored hashed', () => {
-    const file = join(t.dir, 'admin-token')
+    const file = join(testHub.dir, 'admin-token')
     expect(readFileSync(file, 'utf8').trim()).toBe(admin)
     expect(statSync(file).mode & 0o777).toBe(0o600)
-    const row = t.hub.store.db.prepare('SELECT token_hash FROM api_tokens WHERE role = ?').get('admin') as {
+    const row = testHub.hub.store.db.prepare('SELECT token_hash FROM api_tokens WHERE role = ?').get('admin') as {
       token_hash: string
     }
     expect(row.token_hash).not.toContain(admin)
@@ -72,7 +72,7 @@ describe('API tokens', () => {
     const denied = await call('POST', '/api/v1/rollouts', tokens.viewer, body)
     expect(denied.statusCode).toBe(403)
     expect(denied.json().error.code).toBe('EF_ERR_AUTH_FORBIDDEN_ROLE')
-    expect(t.hub.store.rollouts.count()).toBe(0)
+    expect(testHub.hub.store.rollouts.count()).toBe(0)
     const ok = await call('POST', '/api/v1/rollouts', tokens.operator, body)
     expect(ok.statusCode).toBe(201)
     expect(ok.json().rollout).toMatchObject({
@@ -88,7 +88,7 @@ describe('API tokens', () => {
   })
 
   it('checks the token before parsing the body: a malformed request without a token is 401, not 400', async () => {
-    const res = await t.hub.api.inject({
+    const res = await testHub.hub.api.inject({
       method: 'POST',
       url: '/api/v1/deployments',
       payload: '{"model":',

@@ -19,17 +19,18 @@ function expectError(res: LightMyRequestResponse, status: number, code: ErrorCod
 const hello = readFileSync(MODELS.hello)
 
 describe('hub HTTP API', () => {
-  let t: TestHub
+  let testHub: TestHub
   beforeAll(async () => {
-    t = await startTestHub()
+    testHub = await startTestHub()
   })
   afterAll(async () => {
-    await t?.close()
+    await testHub?.close()
   })
 
-  const post = (url: string, payload: unknown) => t.hub.api.inject({ method: 'POST', url, payload: payload as object })
+  const post = (url: string, payload: unknown) =>
+    testHub.hub.api.inject({ method: 'POST', url, payload: payload as object })
   const addModel = (q: Record<string, string>, body: Buffer) =>
-    t.hub.api.inject({
+    testHub.hub.api.inject({
       method: 'POST',
       url: `/api/v1/models?${new URLSearchParams(q)}`,
       payload: body,
@@ -50,12 +51,12 @@ describe('hub HTTP API', () => {
       expect(body.id).toBe('rpi-1')
       expect(body.tags).toEqual({ site: 'north' })
       expect(body.secret).toMatch(/^[A-Za-z0-9_-]{43}$/)
-      expect(body.hubPublicKey).toBe(t.hub.keys.publicKey)
+      expect(body.hubPublicKey).toBe(testHub.hub.keys.publicKey)
       expect(() => publicKeyFromText(body.hubPublicKey)).not.toThrow()
-      expect(body.mqttUrl).toBe(t.hub.mqttUrl)
+      expect(body.mqttUrl).toBe(testHub.hub.mqttUrl)
       // Only the secret's sha256 is stored [EF-1.3.1].
-      expect(t.hub.store.devices.secretHash('rpi-1')).toBe(sha256Hex(body.secret))
-      const list = await t.hub.api.inject({ method: 'GET', url: '/api/v1/devices' })
+      expect(testHub.hub.store.devices.secretHash('rpi-1')).toBe(sha256Hex(body.secret))
+      const list = await testHub.hub.api.inject({ method: 'GET', url: '/api/v1/devices' })
       expect(
         list.json<{ items: { id: string; online: boolean }[]; total: number }>().items.map((d) => [d.id, d.online]),
       ).toEqual([['rpi-1', false]])
@@ -66,7 +67,7 @@ describe('hub HTTP API', () => {
     })
 
     it('malformed JSON → 400 EF_ERR_HTTP_BAD_REQUEST', async () => {
-      const res = await t.hub.api.inject({
+      const res = await testHub.hub.api.inject({
         method: 'POST',
         url: '/api/v1/devices',
         payload: '{"id": "x", ',
@@ -92,22 +93,22 @@ describe('hub HTTP API', () => {
 
     it('unknown profile → 400 EF_ERR_PROFILE_UNKNOWN', async () => {
       expectError(await post('/api/v1/devices', { id: 'x2', profile: 'toaster-9000' }), 400, 'EF_ERR_PROFILE_UNKNOWN')
-      expect(t.hub.store.devices.get('x2')).toBeUndefined()
+      expect(testHub.hub.store.devices.get('x2')).toBeUndefined()
     })
 
     it('duplicate id → 409 EF_ERR_DEVICE_EXISTS and the first secret stays valid', async () => {
-      const before = t.hub.store.devices.secretHash('rpi-1')
+      const before = testHub.hub.store.devices.secretHash('rpi-1')
       expectError(
         await post('/api/v1/devices', { id: 'rpi-1', profile: 'industrial-x86' }),
         409,
         'EF_ERR_DEVICE_EXISTS',
       )
-      expect(t.hub.store.devices.secretHash('rpi-1')).toBe(before)
-      expect(t.hub.store.devices.get('rpi-1')!.profile).toBe('gateway-rpi4')
+      expect(testHub.hub.store.devices.secretHash('rpi-1')).toBe(before)
+      expect(testHub.hub.store.devices.get('rpi-1')!.profile).toBe('gateway-rpi4')
     })
 
     it('body over the limit → 413 EF_ERR_MSG_TOO_LARGE', async () => {
-      const res = await t.hub.api.inject({
+      const res = await testHub.hub.api.inject({
         method: 'POST',
         url: '/api/v1/devices',
         payload: JSON.stringify({ id: 'x'.repeat(2 * 1024 * 1024) }),
@@ -118,7 +119,7 @@ describe('hub HTTP API', () => {
 
     it('unknown device → 404 EF_ERR_DEVICE_NOT_FOUND', async () => {
       expectError(
-        await t.hub.api.inject({ method: 'GET', url: '/api/v1/devices/ghost' }),
+        await testHub.hub.api.inject({ method: 'GET', url: '/api/v1/devices/ghost' }),
         404,
         'EF_ERR_DEVICE_NOT_FOUND',
       )
@@ -142,22 +143,22 @@ describe('hub HTTP API', () => {
       expect(body.builds).toHaveLength(1)
       expect(body.builds[0]).toMatchObject({ profile: 'gateway-rpi4', status: 'ok', precision: 'fp32' })
 
-      const b = t.hub.store.registry.getBuild('wake', '1.0', 'gateway-rpi4')!
-      expect(b.manifest).not.toBeNull()
-      const manifest = manifestCodec.check(b.manifest)
-      const key = publicKeyFromText(t.hub.keys.publicKey)
-      expect(verifyDocument(manifest, b.manifestSig!, key)).toBe(true)
+      const build = testHub.hub.store.registry.getBuild('wake', '1.0', 'gateway-rpi4')!
+      expect(build.manifest).not.toBeNull()
+      const manifest = manifestCodec.check(build.manifest)
+      const key = publicKeyFromText(testHub.hub.keys.publicKey)
+      expect(verifyDocument(manifest, build.manifestSig!, key)).toBe(true)
       // The signature covers every member: a tampered manifest no longer verifies.
-      expect(verifyDocument({ ...manifest, profile: 'industrial-x86' }, b.manifestSig!, key)).toBe(false)
+      expect(verifyDocument({ ...manifest, profile: 'industrial-x86' }, build.manifestSig!, key)).toBe(false)
       expect(manifest).toMatchObject({ model: 'wake', version: '1.0', profile: 'gateway-rpi4', precision: 'fp32' })
       expect(Object.keys(manifest.healthCheck.inputs)).toEqual(['onnx::Flatten_0'])
       expect(Object.keys(manifest.healthCheck.outputs)).toEqual(['39'])
       expect(manifest.healthCheck.inputs['onnx::Flatten_0'].dims).toEqual([1, 25, 96])
       // The artifact is stored, addressed by its sha256, and the chunk list adds up.
-      const artifact = t.hub.store.registry.getArtifact(manifest.artifact.digest)!
+      const artifact = testHub.hub.store.registry.getArtifact(manifest.artifact.digest)!
       expect(artifact.size).toBe(manifest.artifact.size)
       expect(manifest.artifact.chunks.reduce((a, c) => a + c.size, 0)).toBe(manifest.artifact.size)
-      expect(b.artifact).toBe(manifest.artifact.digest)
+      expect(build.artifact).toBe(manifest.artifact.digest)
     })
 
     it('non-ONNX bytes → 400 EF_ERR_MODEL_INVALID and nothing registered', async () => {
@@ -166,7 +167,7 @@ describe('hub HTTP API', () => {
         400,
         'EF_ERR_MODEL_INVALID',
       )
-      expect(t.hub.store.registry.getVersion('junk', '1')).toBeUndefined()
+      expect(testHub.hub.store.registry.getVersion('junk', '1')).toBeUndefined()
     })
 
     it.each(['v1', '1.', '1.2.3.4.5', '-1', 'latest'])(
@@ -203,7 +204,7 @@ describe('hub HTTP API', () => {
         400,
         'EF_ERR_HTTP_BAD_REQUEST',
       )
-      expect(t.hub.store.registry.getVersion('wake', '2')).toBeUndefined()
+      expect(testHub.hub.store.registry.getVersion('wake', '2')).toBeUndefined()
     })
 
     it('a JSON body instead of octet-stream → 400 EF_ERR_HTTP_BAD_REQUEST', async () => {
@@ -220,11 +221,11 @@ describe('hub HTTP API', () => {
 
     it('unknown version → 404 EF_ERR_MODEL_NOT_FOUND', async () => {
       expectError(
-        await t.hub.api.inject({ method: 'GET', url: '/api/v1/models/wake/versions/9' }),
+        await testHub.hub.api.inject({ method: 'GET', url: '/api/v1/models/wake/versions/9' }),
         404,
         'EF_ERR_MODEL_NOT_FOUND',
       )
-      const ok = await t.hub.api.inject({ method: 'GET', url: '/api/v1/models/wake/versions/1.0' })
+      const ok = await testHub.hub.api.inject({ method: 'GET', url: '/api/v1/models/wake/versions/1.0' })
       expect(ok.statusCode).toBe(200)
     })
   })
@@ -262,7 +263,7 @@ describe('hub HTTP API', () => {
           'EF_ERR_TARGET_EMPTY',
         )
       }
-      expect(t.hub.store.deployments.list()).toEqual([])
+      expect(testHub.hub.store.deployments.list()).toEqual([])
     })
 
     it('schema violations → 400 EF_ERR_HTTP_BAD_REQUEST', async () => {
@@ -281,7 +282,7 @@ describe('hub HTTP API', () => {
 
     it('unknown deployment → 404 EF_ERR_DEPLOYMENT_NOT_FOUND', async () => {
       expectError(
-        await t.hub.api.inject({ method: 'GET', url: '/api/v1/deployments/no-such-id' }),
+        await testHub.hub.api.inject({ method: 'GET', url: '/api/v1/deployments/no-such-id' }),
         404,
         'EF_ERR_DEPLOYMENT_NOT_FOUND',
       )
@@ -293,12 +294,12 @@ describe('hub HTTP API', () => {
     ['DELETE', '/api/v1/devices'],
     ['GET', '/api/v2/devices'],
   ] as const)('%s %s → 404 EF_ERR_HTTP_NOT_FOUND', async (method, url) => {
-    expectError(await t.hub.api.inject({ method, url }), 404, 'EF_ERR_HTTP_NOT_FOUND')
+    expectError(await testHub.hub.api.inject({ method, url }), 404, 'EF_ERR_HTTP_NOT_FOUND')
   })
 
   it('still healthy after every bad request', async () => {
-    const res = await t.hub.api.inject({ method: 'GET', url: '/healthz' })
+    const res = await testHub.hub.api.inject({ method: 'GET', url: '/healthz' })
     expect(res.statusCode).toBe(200)
-    expect(res.json()).toEqual({ ok: true, devices: 1, mqttUrl: t.hub.mqttUrl })
+    expect(res.json()).toEqual({ ok: true, devices: 1, mqttUrl: testHub.hub.mqttUrl })
   })
 })

@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest'
 import { devicemayPublish, deviceMaySubscribe } from '../../src/broker/acl.js'
 
-const D = 'a'.repeat(64)
+const DEVICE = 'a'.repeat(64)
 
 describe('devicemayPublish [EF-1.3]', () => {
   it.each(['state', 'events', 'telemetry', 'samples', 'fetch'])('allows its own %s topic', (kind) => {
@@ -14,8 +14,8 @@ describe('devicemayPublish [EF-1.3]', () => {
     ['another device state', 'ef/v1/dev/dev-2/state'],
     ['another device telemetry', 'ef/v1/dev/dev-2/telemetry'],
     ['a prefix-sharing device', 'ef/v1/dev/dev-10/state'],
-    ['an artifact chunk', `ef/v1/art/${D}/0`],
-    ['its own repair topic (hub only)', `ef/v1/dev/dev-1/chunk/${D}/0`],
+    ['an artifact chunk', `ef/v1/art/${DEVICE}/0`],
+    ['its own repair topic (hub only)', `ef/v1/dev/dev-1/chunk/${DEVICE}/0`],
     ['a single-level wildcard', 'ef/v1/dev/+/state'],
     ['a multi-level wildcard', 'ef/v1/dev/dev-1/#'],
     ['an unknown kind', 'ef/v1/dev/dev-1/logs'],
@@ -32,9 +32,9 @@ describe('devicemayPublish [EF-1.3]', () => {
 describe('deviceMaySubscribe [EF-1.3]', () => {
   it.each([
     ['its own cmd topic', 'ef/v1/dev/dev-1/cmd'],
-    ['one artifact, all chunks', `ef/v1/art/${D}/+`],
-    ['one artifact, chunk 0', `ef/v1/art/${D}/0`],
-    ['one artifact, chunk 17', `ef/v1/art/${D}/17`],
+    ['one artifact, all chunks', `ef/v1/art/${DEVICE}/+`],
+    ['one artifact, chunk 0', `ef/v1/art/${DEVICE}/0`],
+    ['one artifact, chunk 17', `ef/v1/art/${DEVICE}/17`],
     ['its own repair chunks [EF-1.6]', 'ef/v1/dev/dev-1/chunk/#'],
   ])('allows %s', (_what, filter) => {
     expect(deviceMaySubscribe('dev-1', filter)).toBe(true)
@@ -50,14 +50,14 @@ describe('deviceMaySubscribe [EF-1.3]', () => {
     ['everything under its device', 'ef/v1/dev/dev-1/#'],
     ['every artifact', 'ef/v1/art/#'],
     ['every artifact by +', 'ef/v1/art/+/+'],
-    ['an artifact subtree', `ef/v1/art/${D}/#`],
-    ['an uppercase digest', `ef/v1/art/${D.toUpperCase()}/+`],
+    ['an artifact subtree', `ef/v1/art/${DEVICE}/#`],
+    ['an uppercase digest', `ef/v1/art/${DEVICE.toUpperCase()}/+`],
     ['a short digest', `ef/v1/art/${'a'.repeat(63)}/+`],
-    ['a chunk index with a leading zero', `ef/v1/art/${D}/01`],
-    ['a negative chunk index', `ef/v1/art/${D}/-1`],
-    ['an extra level', `ef/v1/art/${D}/0/x`],
+    ['a chunk index with a leading zero', `ef/v1/art/${DEVICE}/01`],
+    ['a negative chunk index', `ef/v1/art/${DEVICE}/-1`],
+    ['an extra level', `ef/v1/art/${DEVICE}/0/x`],
     ['everything', '#'],
-    ['another protocol version', `ef/v2/art/${D}/+`],
+    ['another protocol version', `ef/v2/art/${DEVICE}/+`],
   ])('refuses %s', (_what, filter) => {
     expect(deviceMaySubscribe('dev-1', filter)).toBe(false)
   })

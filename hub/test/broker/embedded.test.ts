@@ -51,21 +51,21 @@ async function refusal(p: Promise<unknown>): Promise<number | undefined> {
 }
 
 describe('embedded broker', () => {
-  let t: TestHub
+  let testHub: TestHub
   const secrets: Record<string, string> = {}
   beforeAll(async () => {
-    t = await startTestHub()
-    secrets['dev-1'] = await provision(t.hub, 'dev-1')
-    secrets['dev-2'] = await provision(t.hub, 'dev-2')
-    for (const d of ['dev-1', 'dev-2']) markSent(t.hub, d, 'wake', '1') // [EF-2.6.8]
+    testHub = await startTestHub()
+    secrets['dev-1'] = await provision(testHub.hub, 'dev-1')
+    secrets['dev-2'] = await provision(testHub.hub, 'dev-2')
+    for (const d of ['dev-1', 'dev-2']) markSent(testHub.hub, d, 'wake', '1') // [EF-2.6.8]
   })
   afterAll(async () => {
-    await t?.close()
+    await testHub?.close()
   })
 
   describe('authentication [EF-1.3.1]', () => {
     it('accepts the right secret', async () => {
-      const c = await connectDevice(t.hub.mqttUrl, 'dev-1', secrets['dev-1'])
+      const c = await connectDevice(testHub.hub.mqttUrl, 'dev-1', secrets['dev-1'])
       expect(c.connected).toBe(true)
       await c.endAsync()
     })
@@ -78,35 +78,35 @@ describe('embedded broker', () => {
       ['a client id other than the username', 'dev-1-spoof', 'dev-1', () => secrets['dev-1']],
       ['the hub username with a device secret', 'hubby', HUB_USERNAME, () => secrets['dev-1']],
     ])('refuses %s with CONNACK "bad user name or password"', async (_what, clientId, username, pw) => {
-      const code = await refusal(connectDevice(t.hub.mqttUrl, clientId, pw(), { username }))
+      const code = await refusal(connectDevice(testHub.hub.mqttUrl, clientId, pw(), { username }))
       expect([4, 5]).toContain(code)
     })
   })
 
   describe('ACL [EF-1.3.2]', () => {
     it("grants its own cmd and artifact chunks, answers 0x80 for another device's cmd, and stays connected", async () => {
-      const c = await connectDevice(t.hub.mqttUrl, 'dev-1', secrets['dev-1'])
+      const client = await connectDevice(testHub.hub.mqttUrl, 'dev-1', secrets['dev-1'])
       try {
-        expect(await granted(c, topics.cmd('dev-1'))).toEqual([1])
-        expect(await granted(c, topics.artifact('b'.repeat(64)))).toEqual([1])
-        expect(await granted(c, topics.cmd('dev-2'))).toEqual([128])
-        expect(await granted(c, 'ef/v1/dev/+/cmd')).toEqual([128])
-        expect(await granted(c, 'ef/v1/art/#')).toEqual([128])
-        expect(c.connected).toBe(true)
+        expect(await granted(client, topics.cmd('dev-1'))).toEqual([1])
+        expect(await granted(client, topics.artifact('b'.repeat(64)))).toEqual([1])
+        expect(await granted(client, topics.cmd('dev-2'))).toEqual([128])
+        expect(await granted(client, 'ef/v1/dev/+/cmd')).toEqual([128])
+        expect(await granted(client, 'ef/v1/art/#')).toEqual([128])
+        expect(client.connected).toBe(true)
         // Still usable: a permitted publish goes through.
-        await c.publishAsync(
+        await client.publishAsync(
           topics.events('dev-1'),
           JSON.stringify({ v: 1, deviceId: 'dev-1', ts: 1, kind: 'received' }),
           { qos: 1 },
         )
-        expect(c.connected).toBe(true)
+        expect(client.connected).toBe(true)
       } finally {
-        await c.endAsync()
+        await client.endAsync()
       }
     })
 
     it("disconnects a device that publishes on another device's telemetry topic; nothing is stored", async () => {
-      const c = await connectDevice(t.hub.mqttUrl, 'dev-1', secrets['dev-1'])
+      const c = await connectDevice(testHub.hub.mqttUrl, 'dev-1', secrets['dev-1'])
       const closed = new Promise<void>((resolve) => c.once('close', () => resolve()))
       const forged = batch('dev-2')
       c.publish(topics.telemetry('dev-2'), JSON.stringify(forged), { qos: 1 })
@@ -115,17 +115,17 @@ describe('embedded broker', () => {
       c.end(true)
 
       // The real dev-2 publishes afterwards; once its batch is in, the forged one would have been too.
-      const d2 = await connectDevice(t.hub.mqttUrl, 'dev-2', secrets['dev-2'])
+      const d2 = await connectDevice(testHub.hub.mqttUrl, 'dev-2', secrets['dev-2'])
       const own = batch('dev-2')
       await d2.publishAsync(topics.telemetry('dev-2'), JSON.stringify(own), { qos: 1 })
-      await waitFor(() => batchStored(t, 'dev-2', own.batchId), 5000, "dev-2's own batch")
+      await waitFor(() => batchStored(testHub, 'dev-2', own.batchId), 5000, "dev-2's own batch")
       await d2.endAsync()
-      expect(batchStored(t, 'dev-2', forged.batchId)).toBe(false)
-      expect(t.hub.store.telemetry.countRows().batches).toBe(1)
+      expect(batchStored(testHub, 'dev-2', forged.batchId)).toBe(false)
+      expect(testHub.hub.store.telemetry.countRows().batches).toBe(1)
     })
 
     it('disconnects a device that publishes a command', async () => {
-      const c = await connectDevice(t.hub.mqttUrl, 'dev-1', secrets['dev-1'])
+      const c = await connectDevice(testHub.hub.mqttUrl, 'dev-1', secrets['dev-1'])
       const closed = new Promise<void>((resolve) => c.once('close', () => resolve()))
       c.publish(topics.cmd('dev-2'), '{}', { qos: 1 })
       await closed

@@ -26,16 +26,16 @@ function connackOf(url: string, clientId: string, username: string, password: st
 }
 
 describe('broker identities [EF-1.3.4]', () => {
-  let t: TestHub
+  let testHub: TestHub
   let secret: string
   let viewer: { id: string; token: string }
   beforeAll(async () => {
-    t = await startTestHub()
-    secret = await provision(t.hub, 'dev-1')
-    viewer = issueToken(t.hub.store, 'viewer', 'viewer', Date.now())
+    testHub = await startTestHub()
+    secret = await provision(testHub.hub, 'dev-1')
+    viewer = issueToken(testHub.hub.store, 'viewer', 'viewer', Date.now())
   })
   afterAll(async () => {
-    await t?.close()
+    await testHub?.close()
   })
 
   it('binds feed client ids to the token', () => {
@@ -51,10 +51,11 @@ describe('broker identities [EF-1.3.4]', () => {
   })
 
   it("refuses a viewer token under a device's client id, again and again; the device stays connected", async () => {
-    const device = await connectDevice(t.hub.mqttUrl, 'dev-1', secret)
+    const device = await connectDevice(testHub.hub.mqttUrl, 'dev-1', secret)
     let closes = 0
     device.on('close', () => closes++)
-    for (let i = 0; i < 5; i++) expect(await connackOf(t.hub.mqttUrl, 'dev-1', FEED_USERNAME, viewer.token)).toBe(2) // identifier rejected
+    for (let i = 0; i < 5; i++)
+      expect(await connackOf(testHub.hub.mqttUrl, 'dev-1', FEED_USERNAME, viewer.token)).toBe(2) // identifier rejected
     await new Promise((r) => setTimeout(r, 200))
     expect(closes).toBe(0)
     expect(device.connected).toBe(true)
@@ -62,7 +63,7 @@ describe('broker identities [EF-1.3.4]', () => {
     const got = new Promise<string>((resolve) => device.once('message', (topic) => resolve(topic)))
     await device.subscribeAsync(topics.cmd('dev-1'), { qos: 1 })
     await new Promise<void>((resolve, reject) => {
-      t.hub.broker!.aedes.publish(
+      testHub.hub.broker!.aedes.publish(
         { cmd: 'publish', topic: topics.cmd('dev-1'), payload: Buffer.from('{}'), qos: 1, retain: false, dup: false },
         (err) => (err ? reject(err) : resolve()),
       )
@@ -72,24 +73,24 @@ describe('broker identities [EF-1.3.4]', () => {
   })
 
   it("refuses a viewer token under the hub's client id, and anyone but the hub secret under $hub-", async () => {
-    const hubId = hubClientId(t.hub.keys.hubSecret)
+    const hubId = hubClientId(testHub.hub.keys.hubSecret)
     // aedes keeps its connected clients by id in `clients`, which its types do not declare.
-    const connected = () => (t.hub.broker!.aedes as unknown as { clients: Record<string, unknown> }).clients
+    const connected = () => (testHub.hub.broker!.aedes as unknown as { clients: Record<string, unknown> }).clients
     const hubClients = () => Object.keys(connected()).filter((id) => id === hubId).length
     expect(hubClients()).toBe(1) // the hub's own client uses it
-    expect(await connackOf(t.hub.mqttUrl, hubId, FEED_USERNAME, viewer.token)).toBe(2)
-    expect(await connackOf(t.hub.mqttUrl, '$hub-guess', FEED_USERNAME, viewer.token)).toBe(2)
-    expect(await connackOf(t.hub.mqttUrl, hubId, 'dev-1', secret)).not.toBe(0)
+    expect(await connackOf(testHub.hub.mqttUrl, hubId, FEED_USERNAME, viewer.token)).toBe(2)
+    expect(await connackOf(testHub.hub.mqttUrl, '$hub-guess', FEED_USERNAME, viewer.token)).toBe(2)
+    expect(await connackOf(testHub.hub.mqttUrl, hubId, 'dev-1', secret)).not.toBe(0)
     await new Promise((r) => setTimeout(r, 200))
     expect(hubClients()).toBe(1)
   })
 
   it("refuses another token's feed ids and accepts the token's own", async () => {
-    const other = issueToken(t.hub.store, 'other', 'viewer', Date.now())
-    expect(await connackOf(t.hub.mqttUrl, `$feed-${other.id}`, FEED_USERNAME, viewer.token)).toBe(2)
-    expect(await connackOf(t.hub.mqttUrl, 'trainer-1', FEED_USERNAME, viewer.token)).toBe(2)
-    expect(await connackOf(t.hub.mqttUrl, `$feed-${viewer.id}-trainer-1`, FEED_USERNAME, viewer.token)).toBe(0)
-    expect(await connackOf(t.hub.mqttUrl, `$feed-${viewer.id}`, FEED_USERNAME, 'ef_not-a-token')).toBe(4)
-    await waitFor(() => t.hub.broker!.aedes.connectedClients === 1, 2000, 'only the hub left')
+    const other = issueToken(testHub.hub.store, 'other', 'viewer', Date.now())
+    expect(await connackOf(testHub.hub.mqttUrl, `$feed-${other.id}`, FEED_USERNAME, viewer.token)).toBe(2)
+    expect(await connackOf(testHub.hub.mqttUrl, 'trainer-1', FEED_USERNAME, viewer.token)).toBe(2)
+    expect(await connackOf(testHub.hub.mqttUrl, `$feed-${viewer.id}-trainer-1`, FEED_USERNAME, viewer.token)).toBe(0)
+    expect(await connackOf(testHub.hub.mqttUrl, `$feed-${viewer.id}`, FEED_USERNAME, 'ef_not-a-token')).toBe(4)
+    await waitFor(() => testHub.hub.broker!.aedes.connectedClients === 1, 2000, 'only the hub left')
   })
 })

@@ -48,16 +48,16 @@ function fixedHeader(first: number, remaining: number): Buffer {
 }
 
 /** Writes garbage after a header until the peer closes; resolves with the bytes written. */
-async function streamUntilClosed(s: Socket, header: Buffer, maxBytes: number): Promise<number> {
+async function streamUntilClosed(socket: Socket, header: Buffer, maxBytes: number): Promise<number> {
   let sent = 0
-  const done = closed(s)
+  const done = closed(socket)
   let open = true
   void done.then(() => (open = false))
-  s.on('error', () => undefined)
-  s.write(header)
+  socket.on('error', () => undefined)
+  socket.write(header)
   const block = Buffer.alloc(64 * 1024, 0x61)
   while (open && sent < maxBytes) {
-    if (!s.write(block)) await Promise.race([new Promise((r) => s.once('drain', r)), done])
+    if (!socket.write(block)) await Promise.race([new Promise((r) => socket.once('drain', r)), done])
     sent += block.length
   }
   await done
@@ -66,16 +66,16 @@ async function streamUntilClosed(s: Socket, header: Buffer, maxBytes: number): P
 
 describe('packet guard [EF-1.7.1]', () => {
   it('follows packet boundaries across buffers and refuses the first packet over the limit', () => {
-    const g = new PacketGuard(1000)
-    g.authenticated(1000)
+    const guard = new PacketGuard(1000)
+    guard.authenticated(1000)
     const ok = Buffer.concat([fixedHeader(0x30, 999), Buffer.alloc(999), fixedHeader(0xc0, 0)])
     // Split at every awkward place: inside the length, inside the body.
-    expect(g.inspect(ok.subarray(0, 2))).toBeUndefined()
-    expect(g.inspect(ok.subarray(2, 500))).toBeUndefined()
-    expect(g.inspect(ok.subarray(500))).toBeUndefined()
+    expect(guard.inspect(ok.subarray(0, 2))).toBeUndefined()
+    expect(guard.inspect(ok.subarray(2, 500))).toBeUndefined()
+    expect(guard.inspect(ok.subarray(500))).toBeUndefined()
     const big = fixedHeader(0x30, 1001)
-    expect(g.inspect(big.subarray(0, 2))).toBeUndefined()
-    expect(g.inspect(big.subarray(2))).toBe('EF_ERR_BROKER_PACKET_TOO_LARGE')
+    expect(guard.inspect(big.subarray(0, 2))).toBeUndefined()
+    expect(guard.inspect(big.subarray(2))).toBe('EF_ERR_BROKER_PACKET_TOO_LARGE')
   })
 
   it('refuses a fifth remaining-length byte and more than the limit in total before authentication', () => {

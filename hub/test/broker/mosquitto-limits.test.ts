@@ -37,21 +37,21 @@ describe('limits behind an external Mosquitto [EF-1.7.1]', () => {
 
   it('closes a pre-auth CONNECT announcing 250 MB after a few MiB at most', async () => {
     const sent = await new Promise<number>((resolve) => {
-      const s = tcpConnect(mosq.port, '127.0.0.1')
-      let n = 0
+      const socket = tcpConnect(mosq.port, '127.0.0.1')
+      let received = 0
       const block = Buffer.alloc(256 * 1024, 0x61)
       const pump = () => {
-        while (!s.destroyed && n < 250 * MiB) {
-          n += block.length
-          if (!s.write(block)) return void s.once('drain', pump)
+        while (!socket.destroyed && received < 250 * MiB) {
+          received += block.length
+          if (!socket.write(block)) return void socket.once('drain', pump)
         }
       }
-      s.once('connect', () => {
-        s.write(Buffer.from([0x10, 0x80, 0x80, 0x80, 0x77])) // remaining length 238 MiB
+      socket.once('connect', () => {
+        socket.write(Buffer.from([0x10, 0x80, 0x80, 0x80, 0x77])) // remaining length 238 MiB
         pump()
       })
-      s.on('error', () => undefined)
-      s.once('close', () => resolve(n))
+      socket.on('error', () => undefined)
+      socket.once('close', () => resolve(received))
     })
     expect(sent).toBeLessThan(32 * MiB)
   })

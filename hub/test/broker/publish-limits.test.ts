@@ -26,20 +26,20 @@ afterEach(async () => {
 
 /** Subscribes a fresh hub-secret client to `topic`; resolves with what is retained there (undefined: nothing). */
 async function retainedOn(hub: Started, topic: string): Promise<Buffer | undefined> {
-  const c = mqtt.connect(hub.mqttUrl, {
+  const client = mqtt.connect(hub.mqttUrl, {
     clientId: `retain-probe-${Math.random().toString(36).slice(2)}`,
     username: HUB_USERNAME,
     password: hub.keys.hubSecret,
     reconnectPeriod: 0,
   })
-  await new Promise((r) => c.once('connect', r))
+  await new Promise((r) => client.once('connect', r))
   const got = new Promise<Buffer | undefined>((resolve) => {
-    c.on('message', (_t, payload, packet) => packet.retain && resolve(payload))
+    client.on('message', (_t, payload, packet) => packet.retain && resolve(payload))
     setTimeout(() => resolve(undefined), 500)
   })
-  await c.subscribeAsync(topic, { qos: 1 })
+  await client.subscribeAsync(topic, { qos: 1 })
   const r = await got
-  await c.endAsync()
+  await client.endAsync()
   return r
 }
 
@@ -62,25 +62,25 @@ describe('retained messages [EF-1.7.4]', () => {
   it('keeps a state up to the limit, strips retain from a larger one and from any other topic', async () => {
     const hub = await hubWith({ limits: { maxRetainedBytes: 2048 } })
     const secret = await provision(hub, 'dev-1')
-    const c: MqttClient = await connectDevice(hub.mqttUrl, 'dev-1', secret)
+    const client: MqttClient = await connectDevice(hub.mqttUrl, 'dev-1', secret)
     const state = stateCodec.encode({ v: 1, deviceId: 'dev-1', online: true, ts: 1, agentVersion: 'small' })
-    await c.publishAsync(topics.state('dev-1'), state, { qos: 1, retain: true })
+    await client.publishAsync(topics.state('dev-1'), state, { qos: 1, retain: true })
     expect((await retainedOn(hub, topics.state('dev-1')))?.equals(state)).toBe(true)
 
     // A retained event: delivered (the hub stores it), kept nowhere.
     const bigEvent = JSON.stringify({ v: 1, deviceId: 'dev-1', ts: 2, kind: 'received', message: 'x'.repeat(2000) })
-    await c.publishAsync(topics.events('dev-1'), bigEvent, { qos: 1, retain: true })
+    await client.publishAsync(topics.events('dev-1'), bigEvent, { qos: 1, retain: true })
     await waitFor(() => eventsOf(hub, 'dev-1') === 1, 3000, 'the event delivered')
     expect(await retainedOn(hub, topics.events('dev-1'))).toBeUndefined()
 
     // A state over the limit: delivered without retain, so the previous retained state is what stays.
     const big = Buffer.from(JSON.stringify({ v: 1, deviceId: 'dev-1', online: true, ts: 3, pad: 'y'.repeat(4096) }))
-    await c.publishAsync(topics.state('dev-1'), big, { qos: 1, retain: true })
+    await client.publishAsync(topics.state('dev-1'), big, { qos: 1, retain: true })
     expect((await retainedOn(hub, topics.state('dev-1')))?.equals(state)).toBe(true)
     expect(hub.broker!.limits.refusals.EF_ERR_BROKER_RETAIN_REFUSED).toBe(2)
     expect(await metric(hub, /edgefleet_broker_refused_total\{code="EF_ERR_BROKER_RETAIN_REFUSED"\} (\d+)/)).toBe(2)
-    expect(c.connected).toBe(true)
-    await c.endAsync()
+    expect(client.connected).toBe(true)
+    await client.endAsync()
   })
 })
 
@@ -88,10 +88,10 @@ describe('per-device quotas [EF-1.7.5]', () => {
   it('delays a device over its message rate without losing anything', async () => {
     const hub = await hubWith({ quota: { messageBurst: 20, messagesPerSec: 40 } })
     const secret = await provision(hub, 'dev-1')
-    const c = await connectDevice(hub.mqttUrl, 'dev-1', secret)
+    const client = await connectDevice(hub.mqttUrl, 'dev-1', secret)
     const t0 = Date.now()
     await Promise.all(
-      Array.from({ length: 60 }, (_, i) => c.publishAsync(topics.events('dev-1'), event('dev-1', i), { qos: 1 })),
+      Array.from({ length: 60 }, (_, i) => client.publishAsync(topics.events('dev-1'), event('dev-1', i), { qos: 1 })),
     )
     // 20 at once, the other 40 at 40/s: about a second, never all at once.
     expect(Date.now() - t0).toBeGreaterThanOrEqual(800)
@@ -100,8 +100,8 @@ describe('per-device quotas [EF-1.7.5]', () => {
     expect(await metric(hub, /edgefleet_broker_throttled_total (\d+)/)).toBe(hub.broker!.limits.throttled)
     // One event in the device's log says why (not one per delayed message).
     expect(eventsOf(hub, 'dev-1', 'rejected')).toBe(1)
-    expect(c.connected).toBe(true)
-    await c.endAsync()
+    expect(client.connected).toBe(true)
+    await client.endAsync()
   })
 
   it('holds a flooding device to its quota and refuses what would wait too long', async () => {

@@ -23,12 +23,12 @@ interface FakeDevice {
   received: CapturePolicyCmd[]
 }
 
-let t: TestHub
+let testHub: TestHub
 const secrets = new Map<string, string>()
 let stateTs = Date.now()
 
 async function online(id: string): Promise<FakeDevice> {
-  const client = await connectDevice(t.hub.mqttUrl, id, secrets.get(id) ?? '')
+  const client = await connectDevice(testHub.hub.mqttUrl, id, secrets.get(id) ?? '')
   const dev: FakeDevice = { id, client, received: [] }
   client.on('message', (_topic, payload) => {
     const cmd = cmdCodec.decode(payload)
@@ -36,7 +36,7 @@ async function online(id: string): Promise<FakeDevice> {
   })
   await client.subscribeAsync(topics.cmd(id), { qos: 1 })
   await publishState(client, id, true)
-  await waitFor(() => t.hub.store.devices.get(id)?.online === true, 5000, `${id} online`)
+  await waitFor(() => testHub.hub.store.devices.get(id)?.online === true, 5000, `${id} online`)
   return dev
 }
 
@@ -47,12 +47,12 @@ async function publishState(client: MqttClient, id: string, isOnline: boolean): 
 
 async function offline(dev: FakeDevice): Promise<void> {
   await publishState(dev.client, dev.id, false)
-  await waitFor(() => t.hub.store.devices.get(dev.id)?.online === false, 5000, `${dev.id} offline`)
+  await waitFor(() => testHub.hub.store.devices.get(dev.id)?.online === false, 5000, `${dev.id} offline`)
   await dev.client.endAsync()
 }
 
 const api = (method: 'GET' | 'POST' | 'PATCH' | 'DELETE', url: string, payload?: object) =>
-  t.hub.api.inject({ method, url, ...(payload ? { payload } : {}) })
+  testHub.hub.api.inject({ method, url, ...(payload ? { payload } : {}) })
 
 function expectCode(res: Awaited<ReturnType<typeof api>>, status: number, code: ErrorCode): void {
   expect({ status: res.statusCode, code: res.json<{ error: { code: string } }>().error.code }).toEqual({ status, code })
@@ -61,15 +61,15 @@ function expectCode(res: Awaited<ReturnType<typeof api>>, status: number, code: 
 const last = (dev: FakeDevice): CapturePolicy[] | undefined => dev.received.at(-1)?.policies
 
 beforeAll(async () => {
-  t = await startTestHub()
+  testHub = await startTestHub()
   for (const [id, site] of [
     ['cam-n1', 'north'],
     ['cam-s1', 'south'],
     ['cam-n2', 'north'],
   ])
-    secrets.set(id, await provision(t.hub, id, 'gateway-rpi4', { site }))
+    secrets.set(id, await provision(testHub.hub, id, 'gateway-rpi4', { site }))
   // A registered version whose inputs the privacy checks read: an NCHW image and a user id.
-  t.hub.store.registry.insertVersion({
+  testHub.hub.store.registry.insertVersion({
     model: 'cam',
     version: '1.0.0',
     digest: 'a'.repeat(64),
@@ -86,7 +86,7 @@ beforeAll(async () => {
   })
 })
 afterAll(async () => {
-  await t?.close()
+  await testHub?.close()
 })
 
 describe('capture policies as fleet objects', () => {
@@ -118,7 +118,9 @@ describe('capture policies as fleet objects', () => {
     expect(created.policy.privacy).not.toHaveProperty('hashKey') // the hub's, never answered
     await waitFor(() => north.received.length === 1, 5000, 'policy on cam-n1')
     const cmd = north.received[0]
-    expect(verifyDocument({ ...cmd, sig: undefined }, cmd.sig, publicKeyFromText(t.hub.keys.publicKey))).toBe(true)
+    expect(verifyDocument({ ...cmd, sig: undefined }, cmd.sig, publicKeyFromText(testHub.hub.keys.publicKey))).toBe(
+      true,
+    )
     expect(cmd.policies).toHaveLength(1)
     expect(cmd.policies[0]).toMatchObject({ policyId, model: 'cam', random: 0.1, maxBytesPerHour: 1_000_000 })
     expect(cmd.policies[0].privacy?.hashKey).toMatch(/^[0-9a-f]{32}$/)

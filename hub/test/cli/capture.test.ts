@@ -21,12 +21,12 @@ async function run(argv: string[]): Promise<{ code: number; out: string; err: st
 }
 
 describe('edgefleet capture', () => {
-  let t: TestHub
-  const hub = () => ['--hub', t.hub.httpUrl]
+  let testHub: TestHub
+  const hub = () => ['--hub', testHub.hub.httpUrl]
   beforeAll(async () => {
-    t = await startTestHub()
-    await provision(t.hub, 'cam-1', 'gateway-rpi4', { site: 'north' })
-    t.hub.store.registry.insertVersion({
+    testHub = await startTestHub()
+    await provision(testHub.hub, 'cam-1', 'gateway-rpi4', { site: 'north' })
+    testHub.hub.store.registry.insertVersion({
       model: 'cam',
       version: '1.0.0',
       digest: 'b'.repeat(64),
@@ -43,11 +43,11 @@ describe('edgefleet capture', () => {
     })
   })
   afterAll(async () => {
-    await t?.close()
+    await testHub?.close()
   })
 
   it('creates, lists, updates and deletes a policy with a privacy filter', async () => {
-    const c = await run([
+    const createRun = await run([
       'capture',
       'create',
       '--selector',
@@ -65,8 +65,8 @@ describe('edgefleet capture', () => {
       '--json',
       ...hub(),
     ])
-    expect(c.code, c.err).toBe(0)
-    const created = JSON.parse(c.out) as { policy: { id: string; matched: number; privacy: unknown } }
+    expect(createRun.code, createRun.err).toBe(0)
+    const created = JSON.parse(createRun.out) as { policy: { id: string; matched: number; privacy: unknown } }
     expect(created.policy).toMatchObject({
       matched: 1,
       privacy: {
@@ -75,7 +75,7 @@ describe('edgefleet capture', () => {
       },
     })
     const id = created.policy.id
-    const stored = t.hub.store.capturePolicies.get(id)
+    const stored = testHub.hub.store.capturePolicies.get(id)
     expect(stored?.body).toMatchObject({ random: 0.25, maxBytesPerHour: 2_000_000, maxBytesOnDisk: 50_000_000 })
 
     const list = await run(['capture', 'list', ...hub()])
@@ -83,7 +83,7 @@ describe('edgefleet capture', () => {
     expect(list.out).toContain(id)
     expect(list.out).toContain('tag=site=north')
 
-    const u = await run([
+    const updated = await run([
       'capture',
       'update',
       id,
@@ -94,13 +94,13 @@ describe('edgefleet capture', () => {
       '--json',
       ...hub(),
     ])
-    expect(u.code, u.err).toBe(0)
-    expect(t.hub.store.capturePolicies.get(id)).toMatchObject({ model: null, body: { random: 0.5 } })
-    expect(t.hub.store.capturePolicies.get(id)?.body.privacy).toBeUndefined()
+    expect(updated.code, updated.err).toBe(0)
+    expect(testHub.hub.store.capturePolicies.get(id)).toMatchObject({ model: null, body: { random: 0.5 } })
+    expect(testHub.hub.store.capturePolicies.get(id)?.body.privacy).toBeUndefined()
 
     const d = await run(['capture', 'delete', id, ...hub()])
     expect(d.code, d.err).toBe(0)
-    expect(t.hub.store.capturePolicies.list()).toEqual([])
+    expect(testHub.hub.store.capturePolicies.list()).toEqual([])
     const again = await run(['capture', 'delete', id, '--json', ...hub()])
     expect(again.code).toBe(1)
     expect(JSON.parse(again.out)).toMatchObject({ error: { code: 'EF_ERR_CAPTURE_POLICY_NOT_FOUND' } })

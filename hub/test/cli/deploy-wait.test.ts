@@ -15,18 +15,18 @@ function sink(): { stream: NodeJS.WriteStream; text: () => string } {
   return { stream, text: () => buf }
 }
 
-let t: TestHub
+let testHub: TestHub
 beforeAll(async () => {
-  t = await startTestHub()
-  await registerVersions(t, 'm', ['1.0.0'])
-  await provision(t.hub, 'off-1', 'gateway-rpi4', { fleet: 'w' }) // provisioned, never connects
+  testHub = await startTestHub()
+  await registerVersions(testHub, 'm', ['1.0.0'])
+  await provision(testHub.hub, 'off-1', 'gateway-rpi4', { fleet: 'w' }) // provisioned, never connects
 })
-afterAll(async () => t?.close())
+afterAll(async () => testHub?.close())
 
 async function cli(argv: string[]) {
   const out = sink()
   const err = sink()
-  const code = await main([...argv, '--hub', t.hub.httpUrl], out.stream, err.stream)
+  const code = await main([...argv, '--hub', testHub.hub.httpUrl], out.stream, err.stream)
   return { code, out: out.text(), err: err.text() }
 }
 

@@ -78,16 +78,16 @@ describe('edgefleet CLI without a hub', () => {
 })
 
 describe('edgefleet CLI against a running hub', () => {
-  let t: TestHub
+  let testHub: TestHub
   beforeAll(async () => {
-    t = await startTestHub()
+    testHub = await startTestHub()
   })
   afterAll(async () => {
-    await t?.close()
+    await testHub?.close()
   })
 
   it('device add --json prints the secret and the hub key', async () => {
-    const r = await run([
+    const result = await run([
       'device',
       'add',
       'cli-1',
@@ -97,18 +97,23 @@ describe('edgefleet CLI against a running hub', () => {
       'site=north',
       '--json',
       '--hub',
-      t.hub.httpUrl,
+      testHub.hub.httpUrl,
     ])
-    expect(r.code, r.err).toBe(0)
-    const body = JSON.parse(r.out) as { id: string; secret: string; hubPublicKey: string; tags: Record<string, string> }
+    expect(result.code, result.err).toBe(0)
+    const body = JSON.parse(result.out) as {
+      id: string
+      secret: string
+      hubPublicKey: string
+      tags: Record<string, string>
+    }
     expect(body.id).toBe('cli-1')
     expect(body.tags).toEqual({ site: 'north' })
-    expect(body.hubPublicKey).toBe(t.hub.keys.publicKey)
-    expect(t.hub.store.devices.secretHash('cli-1')).toBe(sha256Hex(body.secret))
+    expect(body.hubPublicKey).toBe(testHub.hub.keys.publicKey)
+    expect(testHub.hub.store.devices.secretHash('cli-1')).toBe(sha256Hex(body.secret))
   })
 
   it('device add in text form prints the agent command line', async () => {
-    const r = await run(['device', 'add', 'cli-2', '--profile', 'industrial-x86', '--hub', t.hub.httpUrl])
+    const r = await run(['device', 'add', 'cli-2', '--profile', 'industrial-x86', '--hub', testHub.hub.httpUrl])
     expect(r.code).toBe(0)
     expect(r.out).toContain('device cli-2 (industrial-x86) provisioned')
     expect(r.out).toMatch(
@@ -117,7 +122,7 @@ describe('edgefleet CLI against a running hub', () => {
   })
 
   it('devices list --json returns an array of the devices', async () => {
-    const r = await run(['devices', 'list', '--json', '--hub', t.hub.httpUrl])
+    const r = await run(['devices', 'list', '--json', '--hub', testHub.hub.httpUrl])
     expect(r.code).toBe(0)
     const items = JSON.parse(r.out) as { id: string; profile: string; online: boolean }[]
     expect(Array.isArray(items)).toBe(true)
@@ -128,7 +133,7 @@ describe('edgefleet CLI against a running hub', () => {
   })
 
   it('devices list as a table', async () => {
-    const r = await run(['devices', 'list', '--hub', t.hub.httpUrl])
+    const r = await run(['devices', 'list', '--hub', testHub.hub.httpUrl])
     expect(r.code).toBe(0)
     const lines = r.out.trim().split('\n')
     expect(lines[0]).toMatch(/^ID\s+PROFILE\s+STATE\s+AGENT\s+MODELS\s+TAGS$/)
@@ -145,12 +150,12 @@ describe('edgefleet CLI against a running hub', () => {
       agentVersion: '0.2.0',
       models: [],
     }
-    expect(t.hub.store.devices.setState('cli-2', state as Parameters<typeof t.hub.store.devices.setState>[1], 1)).toBe(
-      true,
-    )
-    const r = await run(['devices', 'list', '--hub', t.hub.httpUrl])
+    expect(
+      testHub.hub.store.devices.setState('cli-2', state as Parameters<typeof testHub.hub.store.devices.setState>[1], 1),
+    ).toBe(true)
+    const r = await run(['devices', 'list', '--hub', testHub.hub.httpUrl])
     expect(r.out).toMatch(/^cli-2\s+industrial-x86\s+online\s+0\.2\.0\s+-/m)
-    const json = JSON.parse((await run(['devices', 'list', '--json', '--hub', t.hub.httpUrl])).out) as {
+    const json = JSON.parse((await run(['devices', 'list', '--json', '--hub', testHub.hub.httpUrl])).out) as {
       id: string
       agentVersion: string | null
     }[]
@@ -161,10 +166,10 @@ describe('edgefleet CLI against a running hub', () => {
   })
 
   it("a hub error exits 1 with the hub's code", async () => {
-    const r = await run(['device', 'add', 'cli-1', '--profile', 'gateway-rpi4', '--json', '--hub', t.hub.httpUrl])
+    const r = await run(['device', 'add', 'cli-1', '--profile', 'gateway-rpi4', '--json', '--hub', testHub.hub.httpUrl])
     expect(r.code).toBe(1)
     expect((JSON.parse(r.out) as { error: { code: string } }).error.code).toBe('EF_ERR_DEVICE_EXISTS')
-    const txt = await run(['deploy', 'nope@1', '--target', 'profile=gateway-rpi4', '--hub', t.hub.httpUrl])
+    const txt = await run(['deploy', 'nope@1', '--target', 'profile=gateway-rpi4', '--hub', testHub.hub.httpUrl])
     expect(txt.code).toBe(1)
     expect(txt.err).toMatch(/^error EF_ERR_MODEL_NOT_FOUND: /)
   })

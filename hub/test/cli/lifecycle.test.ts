@@ -47,25 +47,25 @@ describe('lifecycle commands without a hub', () => {
 })
 
 describe('lifecycle commands against a hub', () => {
-  let t: TestHub
-  const hubArgs = () => ['--hub', t.hub.httpUrl, '--json']
+  let testHub: TestHub
+  const hubArgs = () => ['--hub', testHub.hub.httpUrl, '--json']
   beforeAll(async () => {
-    t = await startTestHub()
+    testHub = await startTestHub()
   })
-  afterAll(() => t?.close())
+  afterAll(() => testHub?.close())
 
   it('device disable, enable, rotate-secret and remove change the device and answer JSON', async () => {
-    const first = await provision(t.hub, 'cli-life')
+    const first = await provision(testHub.hub, 'cli-life')
     const dis = await run(['device', 'disable', 'cli-life', ...hubArgs()])
     expect(dis.code, dis.err).toBe(0)
     expect(JSON.parse(dis.out)).toEqual({ id: 'cli-life', status: 'disabled' })
-    expect(t.hub.store.devices.secretHash('cli-life')).toBeUndefined()
+    expect(testHub.hub.store.devices.secretHash('cli-life')).toBeUndefined()
     expect(JSON.parse((await run(['device', 'enable', 'cli-life', ...hubArgs()])).out).status).toBe('active')
-    expect(t.hub.store.devices.secretHash('cli-life')).toBe(sha256Hex(first))
+    expect(testHub.hub.store.devices.secretHash('cli-life')).toBe(sha256Hex(first))
     const rot = await run(['device', 'rotate-secret', 'cli-life', ...hubArgs()])
     const { secret } = JSON.parse(rot.out) as { secret: string }
-    expect(t.hub.store.devices.secretHash('cli-life')).toBe(sha256Hex(secret))
-    const text = await run(['device', 'rotate-secret', 'cli-life', '--hub', t.hub.httpUrl])
+    expect(testHub.hub.store.devices.secretHash('cli-life')).toBe(sha256Hex(secret))
+    const text = await run(['device', 'rotate-secret', 'cli-life', '--hub', testHub.hub.httpUrl])
     expect(text.out).toMatch(/secret: [A-Za-z0-9_-]{43}/)
     expect(JSON.parse((await run(['device', 'remove', 'cli-life', ...hubArgs()])).out)).toEqual({
       id: 'cli-life',
@@ -74,7 +74,7 @@ describe('lifecycle commands against a hub', () => {
     const again = await run(['device', 'remove', 'cli-life', ...hubArgs()])
     expect(again.code).toBe(1)
     expect(JSON.parse(again.out).error.code).toBe('EF_ERR_DEVICE_REMOVED')
-    const list = await run(['devices', 'list', '--hub', t.hub.httpUrl])
+    const list = await run(['devices', 'list', '--hub', testHub.hub.httpUrl])
     expect(list.out).toMatch(/cli-life\s+gateway-rpi4\s+removed/)
   })
 
@@ -85,19 +85,19 @@ describe('lifecycle commands against a hub', () => {
     const tok = JSON.parse(r.out) as { id: string; expiresAt: number }
     expect(tok.expiresAt).toBeGreaterThanOrEqual(before + 30 * 86_400_000)
     expect(tok.expiresAt).toBeLessThanOrEqual(Date.now() + 30 * 86_400_000)
-    const list = await run(['tokens', 'list', '--hub', t.hub.httpUrl])
+    const list = await run(['tokens', 'list', '--hub', testHub.hub.httpUrl])
     expect(list.out).toContain(new Date(tok.expiresAt).toISOString())
     expect(list.out).toContain('never')
   })
 
   it('hub key shows the key; hub rotate-key replaces it and the chain records the step', async () => {
-    const old = t.hub.keys.publicKey
+    const old = testHub.hub.keys.publicKey
     expect(JSON.parse((await run(['hub', 'key', ...hubArgs()])).out)).toEqual({ publicKey: old, chain: [] })
     const r = await run(['hub', 'rotate-key', ...hubArgs()])
     expect(r.code, r.err).toBe(0)
     const out = JSON.parse(r.out) as { publicKey: string; previousKey: string }
     expect(out.previousKey).toBe(old)
-    expect(out.publicKey).toBe(t.hub.keys.publicKey)
+    expect(out.publicKey).toBe(testHub.hub.keys.publicKey)
     expect(out.publicKey).not.toBe(old)
     const key = JSON.parse((await run(['hub', 'key', ...hubArgs()])).out) as { chain: { prev: string; next: string }[] }
     expect(key.chain).toMatchObject([{ prev: old, next: out.publicKey }])

@@ -29,31 +29,31 @@ const hasNumpy = (() => {
   }
 })()
 
-let t: TestHub
+let testHub: TestHub
 let device: mqtt.MqttClient
-const D = 'cam-1'
+const DEVICE = 'cam-1'
 
-function sample(i: number): Sample {
-  const x = new Float32Array(6).map((_, k) => i + k / 10)
+function sample(index: number): Sample {
+  const input = new Float32Array(6).map((_, k) => index + k / 10)
   return {
     v: 1,
-    deviceId: D,
-    sampleId: `sample-${String(i).padStart(5, '0')}`,
-    ts: 1_700_000_000_000 + i,
+    deviceId: DEVICE,
+    sampleId: `sample-${String(index).padStart(5, '0')}`,
+    ts: 1_700_000_000_000 + index,
     model: 'wake',
     version: '1.0.0',
-    reason: i % 2 ? 'low_confidence' : 'random',
+    reason: index % 2 ? 'low_confidence' : 'random',
     confidence: 0.3,
-    inputs: { 'onnx::Flatten_0': encodeTensor('float32', [1, 2, 3], x, true) },
+    inputs: { 'onnx::Flatten_0': encodeTensor('float32', [1, 2, 3], input, true) },
     outputs: {
       probs: { type: 'float32', dims: [1, 2], data: [0.25, 0.75] },
-      cls: encodeTensor('int64', [1], new BigInt64Array([BigInt(i)]), true),
+      cls: encodeTensor('int64', [1], new BigInt64Array([BigInt(index)]), true),
     },
   }
 }
 
 const get = async (url: string) => {
-  const r = await t.hub.api.inject({ method: 'GET', url })
+  const r = await testHub.hub.api.inject({ method: 'GET', url })
   return { status: r.statusCode, body: r.body, json: () => r.json<Record<string, unknown>>(), raw: r.rawPayload }
 }
 const feedCursors = (body: string) =>
@@ -63,26 +63,26 @@ const feedCursors = (body: string) =>
     .map((l) => (JSON.parse(l) as { cursor: number }).cursor)
 
 beforeAll(async () => {
-  t = await startTestHub()
-  const secret = await provision(t.hub, D, 'gateway-rpi4')
-  device = await connectDevice(t.hub.mqttUrl, D, secret)
+  testHub = await startTestHub()
+  const secret = await provision(testHub.hub, DEVICE, 'gateway-rpi4')
+  device = await connectDevice(testHub.hub.mqttUrl, DEVICE, secret)
 })
 afterAll(async () => {
   await device?.endAsync()
-  await t?.close()
+  await testHub?.close()
 })
 
 describe('retraining feed', () => {
   it('stores a sample sent twice over MQTT once, with one feed record [EF-2.9.1, EF-9.1]', async () => {
     const s = JSON.stringify(sample(0))
-    await device.publishAsync(topics.samples(D), s, { qos: 1 })
-    await device.publishAsync(topics.samples(D), s, { qos: 1 })
+    await device.publishAsync(topics.samples(DEVICE), s, { qos: 1 })
+    await device.publishAsync(topics.samples(DEVICE), s, { qos: 1 })
     await waitFor(
-      () => t.hub.retraining.ingest.stats.samples + t.hub.retraining.ingest.stats.duplicateSamples >= 2,
+      () => testHub.hub.retraining.ingest.stats.samples + testHub.hub.retraining.ingest.stats.duplicateSamples >= 2,
       5000,
       'both deliveries',
     )
-    expect(t.hub.store.telemetry.feed.count({ kind: 'sample' })).toBe(1)
+    expect(testHub.hub.store.telemetry.feed.count({ kind: 'sample' })).toBe(1)
     const r = await get('/api/v1/feed?model=wake')
     expect(r.status).toBe(200)
     const [rec] = r.body
@@ -93,10 +93,10 @@ describe('retraining feed', () => {
       kind: 'sample',
       model: 'wake',
       version: '1.0.0',
-      deviceId: D,
+      deviceId: DEVICE,
       sampleId: 'sample-00000',
       inputs: { 'onnx::Flatten_0': { type: 'float32', dims: [1, 2, 3] } },
-      url: `/api/v1/samples/${D}/sample-00000`,
+      url: `/api/v1/samples/${DEVICE}/sample-00000`,
     })
   })
 
@@ -106,30 +106,34 @@ describe('retraining feed', () => {
     let since = 0
     let writing = true
     const writer = (async () => {
-      for (let i = 1; i <= 150; i++) {
-        device.publish(topics.samples(D), JSON.stringify(sample(i)), { qos: 1 })
-        const labelled = `sample-${String(i - 5).padStart(5, '0')}`
-        if (i % 10 === 0)
-          await waitFor(() => t.hub.store.telemetry.samples.payloadText(D, labelled) !== undefined, 5000, labelled)
-        if (i % 10 === 0)
-          await t.hub.api
+      for (let index = 1; index <= 150; index++) {
+        device.publish(topics.samples(DEVICE), JSON.stringify(sample(index)), { qos: 1 })
+        const labelled = `sample-${String(index - 5).padStart(5, '0')}`
+        if (index % 10 === 0)
+          await waitFor(
+            () => testHub.hub.store.telemetry.samples.payloadText(DEVICE, labelled) !== undefined,
+            5000,
+            labelled,
+          )
+        if (index % 10 === 0)
+          await testHub.hub.api
             .inject({
               method: 'POST',
               url: '/api/v1/labels',
               payload: {
-                deviceId: D,
-                sampleId: `sample-${String(i - 5).padStart(5, '0')}`,
-                label: { cls: i % 3 },
+                deviceId: DEVICE,
+                sampleId: `sample-${String(index - 5).padStart(5, '0')}`,
+                label: { cls: index % 3 },
                 source: 'test-app',
               },
             })
             .then((r) => expect(r.statusCode, r.body).toBe(201))
-        if (i % 7 === 0) await new Promise((r) => setTimeout(r, 3))
+        if (index % 7 === 0) await new Promise((r) => setTimeout(r, 3))
       }
-      await waitFor(() => t.hub.store.telemetry.feed.count({ kind: 'sample' }) === 151, 10_000, 'all samples')
+      await waitFor(() => testHub.hub.store.telemetry.feed.count({ kind: 'sample' }) === 151, 10_000, 'all samples')
     })().finally(() => (writing = false))
     let limit = 1
-    while (writing || since < t.hub.store.telemetry.feed.last()) {
+    while (writing || since < testHub.hub.store.telemetry.feed.last()) {
       const r = await get(`/api/v1/feed?since=${since}&limit=${limit}`)
       expect(r.status).toBe(200)
       const cursors = feedCursors(r.body)
@@ -147,10 +151,10 @@ describe('retraining feed', () => {
   })
 
   it('serves a sample as sent and each tensor as .npy [EF-9.8]', async () => {
-    const r = await get(`/api/v1/samples/${D}/sample-00003`)
+    const r = await get(`/api/v1/samples/${DEVICE}/sample-00003`)
     expect(r.status).toBe(200)
     expect(r.json()).toEqual(sample(3))
-    const npy = await get(`/api/v1/samples/${D}/sample-00003/tensors/inputs/onnx::Flatten_0.npy`)
+    const npy = await get(`/api/v1/samples/${DEVICE}/sample-00003/tensors/inputs/onnx::Flatten_0.npy`)
     expect(npy.status).toBe(200)
     const b = npy.raw
     expect(b.subarray(0, 6).toString('latin1')).toBe('\x93NUMPY')
@@ -162,35 +166,35 @@ describe('retraining feed', () => {
     expect(Array.from(new Float32Array(b.buffer.slice(b.byteOffset + 10 + hlen, b.byteOffset + b.length)))).toEqual(
       Array.from(new Float32Array(6).map((_, k) => 3 + k / 10)),
     )
-    const missing = await get(`/api/v1/samples/${D}/sample-00003/tensors/outputs/nope.npy`)
+    const missing = await get(`/api/v1/samples/${DEVICE}/sample-00003/tensors/outputs/nope.npy`)
     expect(missing.status).toBe(404)
     expect(missing.json()).toMatchObject({ error: { code: 'EF_ERR_SAMPLE_NOT_FOUND' } })
-    expect((await get(`/api/v1/samples/${D}/sample-99999`)).status).toBe(404)
+    expect((await get(`/api/v1/samples/${DEVICE}/sample-99999`)).status).toBe(404)
   })
 
   it('refuses a label for an unknown sample [EF-9.10]', async () => {
-    const r = await t.hub.api.inject({
+    const r = await testHub.hub.api.inject({
       method: 'POST',
       url: '/api/v1/labels',
-      payload: { deviceId: D, sampleId: 'sample-nope1', label: 1, source: 'x' },
+      payload: { deviceId: DEVICE, sampleId: 'sample-nope1', label: 1, source: 'x' },
     })
     expect(r.statusCode).toBe(404)
     expect(r.json()).toMatchObject({ error: { code: 'EF_ERR_SAMPLE_NOT_FOUND' } })
   })
 
   it('publishes new records live to an authenticated feed consumer and wakes HTTP followers [EF-9.7]', async () => {
-    const { id, token } = issueToken(t.hub.store, 'trainer', 'viewer', Date.now())
+    const { id, token } = issueToken(testHub.hub.store, 'trainer', 'viewer', Date.now())
     // A wrong token is refused; a right one may subscribe to feed topics only.
     await expect(connectAs('wrong-token', id)).rejects.toThrow()
     const consumer = await connectAs(token, id)
     expect((await consumer.subscribeAsync(topics.feeds(), { qos: 1 })).map((g) => g.qos)).toEqual([1])
-    await expect(consumer.subscribeAsync(topics.telemetry(D), { qos: 1 })).rejects.toThrow() // SUBACK 0x80: only feed topics
+    await expect(consumer.subscribeAsync(topics.telemetry(DEVICE), { qos: 1 })).rejects.toThrow() // SUBACK 0x80: only feed topics
     const live: { cursor: number; sampleId?: string }[] = []
     consumer.on('message', (_topic, p) => live.push(JSON.parse(p.toString()) as { cursor: number; sampleId?: string }))
 
-    const last = t.hub.store.telemetry.feed.last()
+    const last = testHub.hub.store.telemetry.feed.last()
     // node:http without keep-alive: undici's fetch leaves a spare idle socket the server then waits on at close.
-    const req = httpGet(`${t.hub.httpUrl}/api/v1/feed?model=wake&since=${last}&follow=true`, { agent: false })
+    const req = httpGet(`${testHub.hub.httpUrl}/api/v1/feed?model=wake&since=${last}&follow=true`, { agent: false })
     const res = await new Promise<IncomingMessage>((resolve, reject) =>
       req.once('response', resolve).once('error', reject),
     )
@@ -203,7 +207,7 @@ describe('retraining feed', () => {
           .split('\n')[0],
       ) as { kind: string; cursor: number; sampleId?: string }
     expect(await next()).toEqual({ kind: 'heartbeat', cursor: last })
-    await device.publishAsync(topics.samples(D), JSON.stringify(sample(500)), { qos: 1 })
+    await device.publishAsync(topics.samples(DEVICE), JSON.stringify(sample(500)), { qos: 1 })
     expect(await next()).toMatchObject({ cursor: last + 1, sampleId: 'sample-00500' })
     req.destroy()
     await waitFor(() => live.some((l) => l.sampleId === 'sample-00500'), 5000, 'the live record')
@@ -218,16 +222,16 @@ describe('retraining feed', () => {
       try {
         const out = join(dir, 'dataset.tar')
         const src = { text: async (path: string) => (await get(path)).body }
-        const r = await exportDataset(src, { model: 'wake', out, pageSize: 40 })
-        expect(r.samples).toBe(152)
-        expect(r.records).toBe(152 + 15)
+        const result = await exportDataset(src, { model: 'wake', out, pageSize: 40 })
+        expect(result.samples).toBe(152)
+        expect(result.records).toBe(152 + 15)
         const check = `
 import json, sys
 sys.path.insert(0, ${JSON.stringify(join(process.cwd(), 'docs/examples'))})
 import numpy as np
 from read_dataset import load  # the example shown in docs/RETRAINING.md
 recs, tensors = load(sys.argv[1])
-assert len(recs) == ${r.records}, len(recs)
+assert len(recs) == ${result.records}, len(recs)
 s3 = next(r for r in recs if r.get("sampleId") == "sample-00003")
 x = tensors[s3["files"]["inputs"]["onnx::Flatten_0"]]
 assert x.dtype == np.float32 and x.shape == (1, 2, 3), (x.dtype, x.shape)
@@ -243,10 +247,10 @@ print(json.dumps({"records": len(recs), "labels": len(labels), "samples": sum(1 
           samples: number
           last: number
         }
-        expect(res).toEqual({ records: r.records, labels: 15, samples: 152, last: r.last })
+        expect(res).toEqual({ records: result.records, labels: 15, samples: 152, last: result.last })
         // Resuming after the last cursor exports nothing new.
-        const again = await exportDataset(src, { model: 'wake', since: r.last, out: join(dir, 'next.tar') })
-        expect(again).toMatchObject({ records: 0, last: r.last })
+        const again = await exportDataset(src, { model: 'wake', since: result.last, out: join(dir, 'next.tar') })
+        expect(again).toMatchObject({ records: 0, last: result.last })
       } finally {
         cleanup()
       }
@@ -256,7 +260,7 @@ print(json.dumps({"records": len(recs), "labels": len(labels), "samples": sum(1 
 
 function connectAs(token: string, tokenId: string): Promise<mqtt.MqttClient> {
   return new Promise((resolve, reject) => {
-    const c = mqtt.connect(t.hub.mqttUrl, {
+    const client = mqtt.connect(testHub.hub.mqttUrl, {
       // A feed consumer's client id is bound to its token [EF-1.3.4].
       clientId: `$feed-${tokenId}-trainer-${Math.random().toString(36).slice(2)}`,
       username: FEED_USERNAME,
@@ -264,9 +268,9 @@ function connectAs(token: string, tokenId: string): Promise<mqtt.MqttClient> {
       reconnectPeriod: 0,
       connectTimeout: 5000,
     })
-    c.once('connect', () => resolve(c))
-    c.once('error', (e) => {
-      c.end(true)
+    client.once('connect', () => resolve(client))
+    client.once('error', (e) => {
+      client.end(true)
       reject(e)
     })
   })

@@ -37,15 +37,15 @@ describe('tar archives', () => {
   it('round-trips entries in order, with the same bytes for the same contents', async () => {
     const { dir, cleanup } = tempDir('ef-tar-')
     try {
-      const a = join(dir, 'a.tar')
-      const w = await writeArchive(a, dir)
+      const archive = join(dir, 'a.tar')
+      const w = await writeArchive(archive, dir)
       expect(w.entries).toBe(4)
-      expect(w.bytes).toBe(readFileSync(a).length)
+      expect(w.bytes).toBe(readFileSync(archive).length)
       expect(w.bytes % 512).toBe(0)
       const names: string[] = []
-      await readTar(a, (name) => names.push(name))
+      await readTar(archive, (name) => names.push(name))
       expect(names).toEqual(['samples/1/inputs/x.npy', LONG, 'empty.bin', 'index.jsonl'])
-      const files = await readTarFiles(a)
+      const files = await readTarFiles(archive)
       expect(files.get('samples/1/inputs/x.npy')!.toString()).toBe('first')
       expect(files.get(LONG)!.equals(Buffer.alloc(1000, 7))).toBe(true)
       expect(files.get('empty.bin')!.length).toBe(0)
@@ -53,9 +53,9 @@ describe('tar archives', () => {
       // Deterministic: no owner, host or clock of this run in the archive.
       const b = join(dir, 'b.tar')
       await writeArchive(b, dir)
-      expect(readFileSync(b).equals(readFileSync(a))).toBe(true)
+      expect(readFileSync(b).equals(readFileSync(archive))).toBe(true)
       // ustar header of the first entry: mode 0644, uid/gid 0, the export's mtime.
-      const h = readFileSync(a).subarray(0, 512)
+      const h = readFileSync(archive).subarray(0, 512)
       const field = (off: number, len: number) => parseInt(h.subarray(off, off + len).toString('latin1'), 8) || 0
       expect(field(100, 8)).toBe(0o644)
       expect([field(108, 8), field(116, 8)]).toEqual([0, 0])

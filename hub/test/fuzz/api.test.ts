@@ -84,7 +84,7 @@ function pathValue(): fc.Arbitrary<string> {
 type Pair = [string, string]
 
 function queryString(params: Param[]): fc.Arbitrary<string> {
-  const q = params.filter((p) => p.in === 'query' && p.name !== 'follow') // follow=true streams until closed
+  const queryParams = params.filter((p) => p.in === 'query' && p.name !== 'follow') // follow=true streams until closed
   const entry = (p: Param) =>
     fc.oneof(
       fromSchema(p.schema, known).map((v): Pair[] => [[p.name, typeof v === 'string' ? v : JSON.stringify(v)]]),
@@ -93,7 +93,7 @@ function queryString(params: Param[]): fc.Arbitrary<string> {
         .array(hostileString, { minLength: 2, maxLength: 3 })
         .map((vs) => vs.map((v): Pair => [p.name, v.slice(0, 50)])),
     )
-  const entries = q.map((p) => fc.option(entry(p), { nil: [] as Pair[] }))
+  const entries = queryParams.map((p) => fc.option(entry(p), { nil: [] as Pair[] }))
   const stray = fc.option(fc.tuple(hostileString, hostileString), { nil: undefined, freq: 4 })
   return fc.tuple(fc.tuple(...entries), stray).map(([es, extra]) => {
     const pairs = es.flat()
@@ -154,20 +154,20 @@ function requestFor(route: Route, token: string): fc.Arbitrary<Request> {
 }
 
 describe('fuzz: every HTTP route of the hub', () => {
-  let t: TestHub
+  let testHub: TestHub
   let routes: Route[]
   let admin: string
 
   beforeAll(async () => {
-    t = await startTestHub({ auth: true })
-    admin = t.hub.adminToken!
+    testHub = await startTestHub({ auth: true })
+    admin = testHub.hub.adminToken!
     // Registered before any device exists: no build runs at registration.
-    await registerVersions(t, 'wake', ['1.0.0'])
+    await registerVersions(testHub, 'wake', ['1.0.0'])
     for (const [id, profile] of [
       ['dev-1', 'gateway-rpi4'],
       ['dev-2', 'industrial-x86'],
     ]) {
-      const res = await t.hub.api.inject({
+      const res = await testHub.hub.api.inject({
         method: 'POST',
         url: '/api/v1/devices',
         headers: { authorization: `Bearer ${admin}` },
@@ -175,14 +175,14 @@ describe('fuzz: every HTTP route of the hub', () => {
       })
       expect(res.statusCode).toBe(201)
     }
-    for (const dev of ['dev-1', 'dev-2']) for (const model of ['wake', 'm']) markSent(t.hub, dev, model, '1')
+    for (const dev of ['dev-1', 'dev-2']) for (const model of ['wake', 'm']) markSent(testHub.hub, dev, model, '1')
     // Fill the store with hostile-but-valid records the read routes will have to serve.
-    const ctx = hubContext(t.hub, () => undefined) // nothing to do with the handlers' results here
+    const ctx = hubContext(testHub.hub, () => undefined) // nothing to do with the handlers' results here
     const seeds = fc.sample(structured, { numRuns: 300, seed: 7 })
     await Promise.all(
       seeds.map((m) => new Promise<void>((resolve) => dispatch(ctx, m.topic, m.payload, () => resolve()))),
     )
-    const doc = (await t.hub.api.inject({ method: 'GET', url: '/docs/openapi.json' })).json<{
+    const doc = (await testHub.hub.api.inject({ method: 'GET', url: '/docs/openapi.json' })).json<{
       paths: Record<string, Record<string, Operation>>
     }>()
     routes = Object.entries(doc.paths).flatMap(([path, ops]) =>
@@ -190,7 +190,7 @@ describe('fuzz: every HTTP route of the hub', () => {
     )
   })
   afterAll(async () => {
-    await t?.close()
+    await testHub?.close()
   })
 
   it('enumerates the routes from the OpenAPI document', () => {
@@ -200,7 +200,7 @@ describe('fuzz: every HTTP route of the hub', () => {
 
   // Cases the property found, kept as plain regressions [EF-6.2.1].
   it("a URL that does not percent-decode → 400 EF_ERR_HTTP_BAD_REQUEST (was fastify's own FST_ERR_BAD_URL body)", async () => {
-    const res = await t.hub.api.inject({
+    const res = await testHub.hub.api.inject({
       method: 'PUT',
       url: '/api/v1/models/x/versions/%/baseline',
       headers: { authorization: `Bearer ${admin}` },
@@ -213,7 +213,7 @@ describe('fuzz: every HTTP route of the hub', () => {
 
   it('a label nested 20,000 deep → 400 EF_ERR_HTTP_BAD_REQUEST (was a stack overflow, 500); 64 deep is stored', async () => {
     const post = (label: string) =>
-      t.hub.api.inject({
+      testHub.hub.api.inject({
         method: 'POST',
         url: '/api/v1/labels',
         headers: { authorization: `Bearer ${admin}`, 'content-type': 'application/json' },
@@ -235,7 +235,7 @@ describe('fuzz: every HTTP route of the hub', () => {
   ] as const)(
     '%s %s → 400 EF_ERR_HTTP_BAD_REQUEST (ajv coerced "Infinity" past integer/minimum; SQLite refused it, 500)',
     async (method, url, payload) => {
-      const res = await t.hub.api.inject({
+      const res = await testHub.hub.api.inject({
         method,
         url,
         headers: { authorization: `Bearer ${admin}`, ...(payload ? { 'content-type': 'application/json' } : {}) },
@@ -256,7 +256,7 @@ describe('fuzz: every HTTP route of the hub', () => {
       fc.asyncProperty(anyRoute, async (req) => {
         const { method, url, headers, payload } = req
         const res = await deadline(
-          t.hub.api.inject({ method, url, headers, ...(payload !== undefined ? { payload } : {}) }),
+          testHub.hub.api.inject({ method, url, headers, ...(payload !== undefined ? { payload } : {}) }),
           15_000,
           `${method} ${url}`,
         )

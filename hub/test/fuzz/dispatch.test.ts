@@ -12,21 +12,21 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { LATENCY_BUCKETS_MS, isErrorCode, topics } from '@edgefleet/shared'
 import { dispatch, type HandlerContext } from '../../src/mqtt/dispatch.js'
 import { MODELS, markSent, provision, startTestHub, type TestHub } from '../fixtures/hub.js'
-import { anyTopic, D, hubContext, knownArtifacts, structured } from '../fixtures/fuzz-messages.js'
+import { anyTopic, DEVICE, hubContext, knownArtifacts, structured } from '../fixtures/fuzz-messages.js'
 import { deadline, fuzzParams, junkPayload } from '../../../test/support/fuzz.mjs'
 
 const junk = fc.record({ topic: anyTopic, payload: junkPayload })
 
 describe('fuzz: every topic the hub reads', () => {
-  let t: TestHub
+  let testHub: TestHub
   let ctx: HandlerContext
   let failure: unknown
 
   beforeAll(async () => {
-    t = await startTestHub()
-    await provision(t.hub, D)
+    testHub = await startTestHub()
+    await provision(testHub.hub, DEVICE)
     // A built artifact, so that fetches (join, repair, ack) reach the distributor's real chunk layout.
-    const added = await t.hub.registry.add({
+    const added = await testHub.hub.registry.add({
       name: 'wake',
       version: '1.0.0',
       bytes: readFileSync(MODELS.hello),
@@ -34,13 +34,14 @@ describe('fuzz: every topic the hub reads', () => {
     })
     knownArtifacts.push(...added.builds.flatMap((b) => (b.artifact ? [b.artifact] : [])))
     expect(knownArtifacts.length).toBe(1)
-    await provision(t.hub, 'dev-2', 'industrial-x86')
+    await provision(testHub.hub, 'dev-2', 'industrial-x86')
     // Telemetry is accepted only for versions the hub sent the device [EF-2.6.8].
-    for (const dev of [D, 'dev-2']) for (const model of ['wake', 'm', 'big']) markSent(t.hub, dev, model, '1')
-    ctx = hubContext(t.hub, (err) => (failure ??= err))
+    for (const dev of [DEVICE, 'dev-2'])
+      for (const model of ['wake', 'm', 'big']) markSent(testHub.hub, dev, model, '1')
+    ctx = hubContext(testHub.hub, (err) => (failure ??= err))
   })
   afterAll(async () => {
-    await t?.close()
+    await testHub?.close()
   })
 
   /** Dispatches one message and waits for its `done`: never a throw, exactly one call, a coded error if any. */
@@ -76,11 +77,11 @@ describe('fuzz: every topic the hub reads', () => {
       fuzzParams('dispatch structured', 600),
     )
     // Some cases must have got through validation, or the property tested only the schema.
-    const stats = t.hub.retraining.ingest.stats
+    const stats = testHub.hub.retraining.ingest.stats
     expect(stats.batches + stats.samples).toBeGreaterThan(15)
     expect(stats.failedFlushes).toBe(0)
     // Fetches for the real artifact reached the distributor and it sent chunks.
-    const dist = t.hub.distributor.stats
+    const dist = testHub.hub.distributor.stats
     expect(dist.broadcastChunks + dist.repairChunks).toBeGreaterThan(0)
     console.log('[fuzz] dispatch drops by code', JSON.stringify(ctx.metrics.dropped), JSON.stringify(stats))
   })
@@ -93,20 +94,23 @@ describe('fuzz: every topic the hub reads', () => {
     ['b64 longer than its dims', { type: 'int16', dims: [1], b64: 'AAAAAA==' }],
     ['a word among float data', { type: 'float32', dims: [1], data: ['x'] }],
   ])('a sample with %s → EF_ERR_MSG_SCHEMA, not stored', async (_what, tensor) => {
-    const before = t.hub.retraining.ingest.stats.samples
+    const before = testHub.hub.retraining.ingest.stats.samples
     const dropped = ctx.metrics.dropped.EF_ERR_MSG_SCHEMA ?? 0
     const sample = {
       v: 1,
-      deviceId: D,
+      deviceId: DEVICE,
       sampleId: `bad-${Math.random()}`,
       ts: 1,
       model: 'm',
       version: '1',
       reason: 'random',
     }
-    await deliver(topics.samples(D), Buffer.from(JSON.stringify({ ...sample, inputs: { x: tensor }, outputs: {} })))
+    await deliver(
+      topics.samples(DEVICE),
+      Buffer.from(JSON.stringify({ ...sample, inputs: { x: tensor }, outputs: {} })),
+    )
     expect(ctx.metrics.dropped.EF_ERR_MSG_SCHEMA).toBe(dropped + 1)
-    expect(t.hub.retraining.ingest.stats.samples).toBe(before)
+    expect(testHub.hub.retraining.ingest.stats.samples).toBe(before)
   })
 
   // Found by the long run (test/bench/fuzz.mjs): counts near 1e308 passed the schema, two of them summed to
@@ -114,7 +118,7 @@ describe('fuzz: every topic the hub reads', () => {
   it('telemetry counts past 2^53 → EF_ERR_MSG_SCHEMA; at 2^53 − 1 the summary still serializes', async () => {
     const batch = (requests: number, bin: number) => ({
       v: 1,
-      deviceId: D,
+      deviceId: DEVICE,
       batchId: `big-${Math.random()}`,
       from: 1,
       to: 2,
@@ -130,24 +134,24 @@ describe('fuzz: every topic the hub reads', () => {
       ],
     })
     const dropped = ctx.metrics.dropped.EF_ERR_MSG_SCHEMA ?? 0
-    await deliver(topics.telemetry(D), Buffer.from(JSON.stringify(batch(Number.MAX_VALUE, Number.MAX_VALUE))))
+    await deliver(topics.telemetry(DEVICE), Buffer.from(JSON.stringify(batch(Number.MAX_VALUE, Number.MAX_VALUE))))
     expect(ctx.metrics.dropped.EF_ERR_MSG_SCHEMA).toBe(dropped + 1)
     for (let i = 0; i < 2; i++)
       await deliver(
-        topics.telemetry(D),
+        topics.telemetry(DEVICE),
         Buffer.from(JSON.stringify(batch(Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER))),
       )
-    const res = await t.hub.api.inject({ method: 'GET', url: '/api/v1/telemetry/summary?model=big' })
+    const res = await testHub.hub.api.inject({ method: 'GET', url: '/api/v1/telemetry/summary?model=big' })
     expect(res.statusCode, res.body).toBe(200)
     const item = res.json<{ items: { requests: number; p50Ms: number | null }[] }>().items[0]
     expect(Number.isFinite(item.requests) && Number.isFinite(item.p50Ms)).toBe(true)
   })
 
   it('the hub still answers and its store still reads after all of that', async () => {
-    const res = await t.hub.api.inject({ method: 'GET', url: '/healthz' })
+    const res = await testHub.hub.api.inject({ method: 'GET', url: '/healthz' })
     expect(res.statusCode).toBe(200)
-    expect(t.hub.store.devices.get(D)).toBeDefined()
-    const list = await t.hub.api.inject({ method: 'GET', url: '/api/v1/devices' })
+    expect(testHub.hub.store.devices.get(DEVICE)).toBeDefined()
+    const list = await testHub.hub.api.inject({ method: 'GET', url: '/api/v1/devices' })
     expect(list.statusCode).toBe(200)
   })
 })

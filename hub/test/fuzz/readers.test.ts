@@ -61,12 +61,12 @@ describe('fuzz: ONNX reader', () => {
   })
 
   describe('registration (ONNX Runtime loads the bytes in the hub process)', () => {
-    let t: TestHub
+    let testHub: TestHub
     beforeAll(async () => {
-      t = await startTestHub() // no device provisioned: registration inspects the model and builds nothing
+      testHub = await startTestHub() // no device provisioned: registration inspects the model and builds nothing
     })
     afterAll(async () => {
-      await t?.close()
+      await testHub?.close()
     })
 
     it('registers the model or refuses it with EF_ERR_MODEL_INVALID, and the hub keeps answering', async () => {
@@ -76,7 +76,7 @@ describe('fuzz: ONNX reader', () => {
         fc.asyncProperty(onnxBytes, async (bytes) => {
           const version = `1.0.${n++}`
           try {
-            await deadline(t.hub.registry.add({ name: 'fz', version, bytes }), 20_000, 'registry.add')
+            await deadline(testHub.hub.registry.add({ name: 'fz', version, bytes }), 20_000, 'registry.add')
             outcomes.ok = (outcomes.ok ?? 0) + 1
           } catch (err) {
             if (!(err instanceof EdgeFleetError)) throw new Error(`uncoded: ${String(err)}`, { cause: err })
@@ -87,7 +87,7 @@ describe('fuzz: ONNX reader', () => {
         fuzzParams('onnx register', 200),
       )
       console.log('[fuzz] onnx registration outcomes', JSON.stringify(outcomes))
-      expect((await t.hub.api.inject({ method: 'GET', url: '/healthz' })).statusCode).toBe(200)
+      expect((await testHub.hub.api.inject({ method: 'GET', url: '/healthz' })).statusCode).toBe(200)
     })
   })
 })

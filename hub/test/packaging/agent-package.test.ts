@@ -55,19 +55,19 @@ describe('agent-package', () => {
   beforeAll(async () => {
     const r = await run(['agent-package', '--arch', 'all', '--out', join(dir, 'out'), '--json'])
     expect(r.code, r.err).toBe(0)
-    for (const p of JSON.parse(r.out).packages as {
+    for (const pkg of JSON.parse(r.out).packages as {
       arch: Arch
       file: string
       unpackedBytes: number
       compressedBytes: number
     }[]) {
-      const to = join(dir, 'unpacked', p.arch)
+      const to = join(dir, 'unpacked', pkg.arch)
       mkdirSync(to, { recursive: true })
-      await extract({ file: p.file, cwd: to })
-      built[p.arch] = {
-        tarball: p.file,
-        unpackedBytes: p.unpackedBytes,
-        compressedBytes: p.compressedBytes,
+      await extract({ file: pkg.file, cwd: to })
+      built[pkg.arch] = {
+        tarball: pkg.file,
+        unpackedBytes: pkg.unpackedBytes,
+        compressedBytes: pkg.compressedBytes,
         top: join(to, readdirSync(to)[0]),
       }
     }
@@ -82,38 +82,42 @@ describe('agent-package', () => {
   })
 
   it('every .node/.so is an ELF object of the package architecture; armv7 has none and runs on WebAssembly', () => {
-    for (const [arch, b] of Object.entries(built) as [Arch, (typeof built)[string]][]) {
-      const natives = files(b.top).filter((f) => /\.node$|\.so(\.\d+)*$/.test(f))
+    for (const [arch, build] of Object.entries(built) as [Arch, (typeof built)[string]][]) {
+      const natives = files(build.top).filter((f) => /\.node$|\.so(\.\d+)*$/.test(f))
       if (arch === 'linux-armv7') {
         expect(natives).toEqual([])
-        expect(existsSync(join(b.top, 'node_modules/onnxruntime-web/dist/ort-wasm-simd-threaded.wasm'))).toBe(true)
-        expect(existsSync(join(b.top, 'node_modules/onnxruntime-node'))).toBe(false)
+        expect(existsSync(join(build.top, 'node_modules/onnxruntime-web/dist/ort-wasm-simd-threaded.wasm'))).toBe(true)
+        expect(existsSync(join(build.top, 'node_modules/onnxruntime-node'))).toBe(false)
         continue
       }
       expect(natives.length).toBeGreaterThanOrEqual(2) // the binding and libonnxruntime
       for (const f of natives) {
         const h = elfHeader(f)
-        expect(h, relative(b.top, f)).toEqual({ machine: EXPECT[arch].machine, bits: EXPECT[arch].bits })
+        expect(h, relative(build.top, f)).toEqual({ machine: EXPECT[arch].machine, bits: EXPECT[arch].bits })
       }
       // Any non-ELF native-looking file, another platform's folder or a native SQLite would be a packaging bug.
-      expect(files(b.top).some((f) => /darwin|win32|better-sqlite3|\.dylib$|\.dll$/.test(f))).toBe(false)
-      expect(existsSync(join(b.top, 'node_modules/onnxruntime-web'))).toBe(false)
+      expect(files(build.top).some((f) => /darwin|win32|better-sqlite3|\.dylib$|\.dll$/.test(f))).toBe(false)
+      expect(existsSync(join(build.top, 'node_modules/onnxruntime-web'))).toBe(false)
     }
   })
 
   it('carries the agent, its manifest with the hash of every file, unit, example config and install script', () => {
-    for (const [arch, b] of Object.entries(built)) {
-      const m = JSON.parse(readFileSync(join(b.top, 'edgefleet-package.json'), 'utf8')) as PackageManifest
-      expect(m).toMatchObject({ name: 'edgefleet-agent', arch, runtime: arch === 'linux-armv7' ? 'wasm' : 'native' })
-      const onDisk = files(b.top)
-        .map((f) => relative(b.top, f))
+    for (const [arch, build] of Object.entries(built)) {
+      const manifest = JSON.parse(readFileSync(join(build.top, 'edgefleet-package.json'), 'utf8')) as PackageManifest
+      expect(manifest).toMatchObject({
+        name: 'edgefleet-agent',
+        arch,
+        runtime: arch === 'linux-armv7' ? 'wasm' : 'native',
+      })
+      const onDisk = files(build.top)
+        .map((f) => relative(build.top, f))
         .filter((f) => f !== 'edgefleet-package.json')
         .sort()
-      expect(Object.keys(m.files).sort()).toEqual(onDisk)
-      for (const [f, sha] of Object.entries(m.files))
+      expect(Object.keys(manifest.files).sort()).toEqual(onDisk)
+      for (const [f, sha] of Object.entries(manifest.files))
         expect(
           createHash('sha256')
-            .update(readFileSync(join(b.top, f)))
+            .update(readFileSync(join(build.top, f)))
             .digest('hex'),
           f,
         ).toBe(sha)
@@ -126,8 +130,8 @@ describe('agent-package', () => {
         'install.sh',
         'firmware-profiles/gateway-armv7-small.json',
       ])
-        expect(m.files[f], f).toBeDefined()
-      expect(statSync(join(b.top, 'install.sh')).mode & 0o111).not.toBe(0)
+        expect(manifest.files[f], f).toBeDefined()
+      expect(statSync(join(build.top, 'install.sh')).mode & 0o111).not.toBe(0)
     }
   })
 

@@ -10,16 +10,16 @@ type Kind = DeviceEvent['kind']
 let seq = 0
 
 describe('DeploymentStore', () => {
-  const t = tempDir()
+  const tmp = tempDir()
   let store: HubStore
   beforeAll(() => {
-    store = HubStore.open(join(t.dir, 'hub.db'))
+    store = HubStore.open(join(tmp.dir, 'hub.db'))
     store.devices.insert('dev-1', 'gateway-rpi4', {}, 'a'.repeat(64), 1)
     store.devices.insert('dev-2', 'gateway-rpi4', {}, 'b'.repeat(64), 1)
   })
   afterAll(() => {
     store.close()
-    t.cleanup()
+    tmp.cleanup()
   })
 
   let dep = ''
@@ -77,7 +77,7 @@ describe('DeploymentStore', () => {
     'terminal %s sticks',
     (terminal) => {
       expect(apply(terminal, terminal === 'activated' ? {} : { code: 'EF_ERR_INTERNAL', message: 'x' })).toBe(true)
-      for (const k of [
+      for (const state of [
         'received',
         'downloading',
         'staged',
@@ -87,7 +87,7 @@ describe('DeploymentStore', () => {
         'health_failed',
         'rolled_back',
       ] as const) {
-        expect(apply(k)).toBe(false)
+        expect(apply(state)).toBe(false)
       }
       expect(state()).toBe(terminal)
     },

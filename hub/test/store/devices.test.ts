@@ -5,20 +5,20 @@ import type { DeviceState } from '@edgefleet/shared'
 import { HubStore } from '../../src/store/index.js'
 import { tempDir } from '../fixtures/hub.js'
 
-const H = (c: string) => c.repeat(64)
+const hex64 = (c: string) => c.repeat(64)
 
 describe('DeviceStore', () => {
-  const t = tempDir()
+  const tmp = tempDir()
   let store: HubStore
   beforeAll(() => {
-    store = HubStore.open(join(t.dir, 'hub.db'))
-    store.devices.insert('rpi-1', 'gateway-rpi4', { site: 'north', line: '1' }, H('a'), 100)
-    store.devices.insert('rpi-2', 'gateway-rpi4', { site: 'south' }, H('b'), 200)
-    store.devices.insert('x86-1', 'industrial-x86', { site: 'north' }, H('c'), 300)
+    store = HubStore.open(join(tmp.dir, 'hub.db'))
+    store.devices.insert('rpi-1', 'gateway-rpi4', { site: 'north', line: '1' }, hex64('a'), 100)
+    store.devices.insert('rpi-2', 'gateway-rpi4', { site: 'south' }, hex64('b'), 200)
+    store.devices.insert('x86-1', 'industrial-x86', { site: 'north' }, hex64('c'), 300)
   })
   afterAll(() => {
     store.close()
-    t.cleanup()
+    tmp.cleanup()
   })
 
   it('reads back what was inserted, offline and stateless', () => {
@@ -34,7 +34,7 @@ describe('DeviceStore', () => {
       state: null,
     })
     expect(store.devices.get('nope')).toBeUndefined()
-    expect(store.devices.secretHash('rpi-2')).toBe(H('b'))
+    expect(store.devices.secretHash('rpi-2')).toBe(hex64('b'))
     expect(store.devices.secretHash('nope')).toBeUndefined()
     expect(store.devices.count()).toBe(3)
   })
@@ -42,7 +42,7 @@ describe('DeviceStore', () => {
   it('refuses a duplicate id with the primary-key constraint', () => {
     let code: string | undefined
     try {
-      store.devices.insert('rpi-1', 'industrial-x86', {}, H('d'), 400)
+      store.devices.insert('rpi-1', 'industrial-x86', {}, hex64('d'), 400)
     } catch (err) {
       code = (err as { code?: string }).code
     }
@@ -79,20 +79,20 @@ describe('DeviceStore', () => {
       deviceId: 'rpi-1',
       online: true,
       ts: 1,
-      models: [{ name: 'wake', version: '1', precision: 'fp32', artifact: H('e'), slot: 'a' }],
+      models: [{ name: 'wake', version: '1', precision: 'fp32', artifact: hex64('e'), slot: 'a' }],
       apiPort: 8790,
     }
     expect(store.devices.setState('rpi-1', online, 500)).toBe(true)
-    let d = store.devices.get('rpi-1')!
-    expect(d.online).toBe(true)
-    expect(d.lastSeen).toBe(500)
-    expect(d.state?.models?.[0].name).toBe('wake')
+    let device = store.devices.get('rpi-1')!
+    expect(device.online).toBe(true)
+    expect(device.lastSeen).toBe(500)
+    expect(device.state?.models?.[0].name).toBe('wake')
 
     expect(store.devices.setState('rpi-1', { v: 1, deviceId: 'rpi-1', online: false, ts: 2 }, 600)).toBe(true)
-    d = store.devices.get('rpi-1')!
-    expect(d.online).toBe(false)
-    expect(d.lastSeen).toBe(600)
-    expect(d.state?.models?.[0].version).toBe('1')
+    device = store.devices.get('rpi-1')!
+    expect(device.online).toBe(false)
+    expect(device.lastSeen).toBe(600)
+    expect(device.state?.models?.[0].version).toBe('1')
 
     expect(store.devices.setState('ghost', online, 700)).toBe(false)
 
@@ -103,21 +103,21 @@ describe('DeviceStore', () => {
   })
 
   it('only active devices have credentials: disabled and removed ones have no secret nor broker hash [EF-1.3.3]', () => {
-    store.devices.insert('life-1', 'gateway-rpi4', {}, H('d'), 400, '$7$101$x$y')
+    store.devices.insert('life-1', 'gateway-rpi4', {}, hex64('d'), 400, '$7$101$x$y')
     expect(store.devices.brokerHashes()).toContainEqual({ id: 'life-1', hash: '$7$101$x$y' })
     expect(store.devices.setStatus('life-1', 'disabled', 500)).toBe(true)
     expect(store.devices.secretHash('life-1')).toBeUndefined()
     expect(store.devices.brokerHashes().map((d) => d.id)).not.toContain('life-1')
     expect(store.devices.select({ device: 'life-1' })).toEqual([])
     expect(store.devices.setStatus('life-1', 'active', 600)).toBe(true)
-    expect(store.devices.secretHash('life-1')).toBe(H('d'))
-    expect(store.devices.replaceSecret('life-1', H('e'), '$7$101$n$m')).toBe(true)
-    expect(store.devices.secretHash('life-1')).toBe(H('e'))
+    expect(store.devices.secretHash('life-1')).toBe(hex64('d'))
+    expect(store.devices.replaceSecret('life-1', hex64('e'), '$7$101$n$m')).toBe(true)
+    expect(store.devices.secretHash('life-1')).toBe(hex64('e'))
     expect(store.devices.setStatus('life-1', 'removed', 700)).toBe(true)
     expect(store.devices.get('life-1')).toMatchObject({ status: 'removed', statusAt: 700 })
     // Removal is final: no way back, no new secret, and the hashes are gone from the row itself.
     expect(store.devices.setStatus('life-1', 'active', 800)).toBe(false)
-    expect(store.devices.replaceSecret('life-1', H('f'), null)).toBe(false)
+    expect(store.devices.replaceSecret('life-1', hex64('f'), null)).toBe(false)
     expect(store.devices.secretHash('life-1')).toBeUndefined()
     const raw = store.db.prepare('SELECT secret_hash, broker_hash FROM devices WHERE id = ?').get('life-1')
     expect(raw).toEqual({ secret_hash: '', broker_hash: null })

@@ -10,9 +10,9 @@ import { FEATURE_BUCKETS, LATENCY_BUCKETS_MS, topics, type TelemetryBatch } from
 import { startHub, type Hub } from '../../src/hub.js'
 import { COMPILE_WORKER, connectDevice, markSent, provision, tempDir } from '../fixtures/hub.js'
 
-const D = 'dev-ack'
+const DEVICE = 'dev-ack'
 
-function bigBatch(i: number): TelemetryBatch {
+function bigBatch(index: number): TelemetryBatch {
   const latency = new Array<number>(LATENCY_BUCKETS_MS.length + 1).fill(0)
   latency[3] = 10
   // 60 model versions with an input sketch each: ~25 KB of rows per batch.
@@ -31,14 +31,14 @@ function bigBatch(i: number): TelemetryBatch {
         variance: 0.1,
         min: 0,
         max: 1,
-        sketch: Array.from({ length: FEATURE_BUCKETS.length + 1 }, (_, j) => (j * 7919 + i) % 1000),
+        sketch: Array.from({ length: FEATURE_BUCKETS.length + 1 }, (_, j) => (j * 7919 + index) % 1000),
       },
     ],
   }))
   return {
     v: 1,
-    deviceId: D,
-    batchId: `batch-${String(i).padStart(6, '0')}`,
+    deviceId: DEVICE,
+    batchId: `batch-${String(index).padStart(6, '0')}`,
     from: Date.now() - 1000,
     to: Date.now(),
     models,
@@ -68,9 +68,9 @@ describe('telemetry PUBACK after commit [EF-9.1]', () => {
 
   it('a resolved publish is in the database; a refused one is not acknowledged, and its resend is stored after the cap is lifted', async () => {
     hub = await open(3 * 1024 * 1024)
-    const secret = await provision(hub, D)
-    for (let k = 0; k < 60; k++) markSent(hub, D, `m${k}`, '1.0.0') // [EF-2.6.8]
-    client = await connectDevice(hub.mqttUrl, D, secret)
+    const secret = await provision(hub, DEVICE)
+    for (let k = 0; k < 60; k++) markSent(hub, DEVICE, `m${k}`, '1.0.0') // [EF-2.6.8]
+    client = await connectDevice(hub.mqttUrl, DEVICE, secret)
     let closed = false
     client.on('close', () => (closed = true))
 
@@ -78,32 +78,32 @@ describe('telemetry PUBACK after commit [EF-9.1]', () => {
     const acked: string[] = []
     let refused: TelemetryBatch | undefined
     for (let i = 0; i < 400 && !refused; i++) {
-      const b = bigBatch(i)
-      const puback = client.publishAsync(topics.telemetry(D), JSON.stringify(b), { qos: 1 }).then(
+      const batch = bigBatch(i)
+      const puback = client.publishAsync(topics.telemetry(DEVICE), JSON.stringify(batch), { qos: 1 }).then(
         () => true,
         () => false,
       )
       const ok = await Promise.race([puback, new Promise<boolean>((r) => client!.once('close', () => r(false)))])
       if (ok) {
         expect(hub.metrics.dropped).toEqual({})
-        expect(hub.store.telemetry.hasBatch(D, b.batchId)).toBe(true)
-        acked.push(b.batchId)
-      } else refused = b
+        expect(hub.store.telemetry.hasBatch(DEVICE, batch.batchId)).toBe(true)
+        acked.push(batch.batchId)
+      } else refused = batch
     }
     expect(refused, 'the database cap was never reached').toBeDefined()
     expect(acked.length).toBeGreaterThan(10)
     expect(closed).toBe(true)
     expect(hub.retraining.ingest.stats.failedFlushes).toBeGreaterThan(0)
-    expect(hub.store.telemetry.hasBatch(D, refused!.batchId)).toBe(false)
-    for (const id of acked) expect(hub.store.telemetry.hasBatch(D, id)).toBe(true)
+    expect(hub.store.telemetry.hasBatch(DEVICE, refused!.batchId)).toBe(false)
+    for (const id of acked) expect(hub.store.telemetry.hasBatch(DEVICE, id)).toBe(true)
     await client.endAsync(true).catch(() => undefined)
     await hub.close()
 
     // The operator frees space (no cap); the device reconnects and sends what was not acknowledged.
     hub = await open(0)
-    client = await connectDevice(hub.mqttUrl, D, secret)
-    await client.publishAsync(topics.telemetry(D), JSON.stringify(refused), { qos: 1 })
-    expect(hub.store.telemetry.hasBatch(D, refused!.batchId)).toBe(true)
+    client = await connectDevice(hub.mqttUrl, DEVICE, secret)
+    await client.publishAsync(topics.telemetry(DEVICE), JSON.stringify(refused), { qos: 1 })
+    expect(hub.store.telemetry.hasBatch(DEVICE, refused!.batchId)).toBe(true)
     expect(hub.store.telemetry.countRows().batches).toBe(acked.length + 1)
   })
 })

@@ -6,11 +6,15 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { CONFIDENCE_BUCKETS, FEATURE_BUCKETS, LATENCY_BUCKETS_MS, type TelemetryBatch } from '@edgefleet/shared'
 import { MODELS, provision, startTestHub, type TestHub } from '../fixtures/hub.js'
 
-let t: TestHub
+let testHub: TestHub
 const inject = (method: 'GET' | 'POST' | 'PUT', url: string, payload?: unknown) =>
-  t.hub.api.inject({ method, url, ...(payload === undefined ? {} : { payload: payload as Record<string, unknown> }) })
+  testHub.hub.api.inject({
+    method,
+    url,
+    ...(payload === undefined ? {} : { payload: payload as Record<string, unknown> }),
+  })
 const addModel = (q: Record<string, string>) =>
-  t.hub.api.inject({
+  testHub.hub.api.inject({
     method: 'POST',
     url: `/api/v1/models?${new URLSearchParams(q)}`,
     payload: readFileSync(MODELS.hello),
@@ -18,10 +22,10 @@ const addModel = (q: Record<string, string>) =>
   })
 
 beforeAll(async () => {
-  t = await startTestHub()
-  await provision(t.hub, 'gw-1', 'gateway-rpi4')
+  testHub = await startTestHub()
+  await provision(testHub.hub, 'gw-1', 'gateway-rpi4')
 })
-afterAll(async () => t?.close())
+afterAll(async () => testHub?.close())
 
 describe('retraining routes', () => {
   it('keeps lineage, refuses a bad parent, records a build baseline [EF-9.4, EF-9.11]', async () => {
@@ -91,14 +95,16 @@ describe('retraining routes', () => {
     })
     expect(ok.statusCode, ok.body).toBe(200)
     expect(ok.json()).toMatchObject({ baseline: { source: 'api', profile: 'gateway-rpi4', requests: 100 } })
-    expect(t.hub.store.telemetry.baselines.effective('wake', '1.0.0', 'gateway-rpi4')?.source).toBe('api')
-    expect(t.hub.store.telemetry.baselines.effective('wake', '1.0.0', 'phone-android-arm64')?.source).toBe('build')
+    expect(testHub.hub.store.telemetry.baselines.effective('wake', '1.0.0', 'gateway-rpi4')?.source).toBe('api')
+    expect(testHub.hub.store.telemetry.baselines.effective('wake', '1.0.0', 'phone-android-arm64')?.source).toBe(
+      'build',
+    )
   })
 
   it('evaluates drift on demand against the pipeline baseline and lists shadow disagreements in the feed [EF-9.5, EF-9.6]', async () => {
     const latency = new Array(LATENCY_BUCKETS_MS.length + 1).fill(0)
     latency[3] = 200
-    const b: TelemetryBatch = {
+    const batch: TelemetryBatch = {
       v: 1,
       deviceId: 'gw-1',
       batchId: 'batch-api-0001',
@@ -131,8 +137,8 @@ describe('retraining routes', () => {
         },
       ],
     }
-    t.hub.retraining.ingest.pushTelemetry(b, 1000)
-    await t.hub.retraining.ingest.flush()
+    testHub.hub.retraining.ingest.pushTelemetry(batch, 1000)
+    await testHub.hub.retraining.ingest.flush()
     const ev = await inject('POST', '/api/v1/drift/evaluate')
     expect(ev.statusCode, ev.body).toBe(200)
     expect(ev.json<{ events: number[] }>().events).toHaveLength(1)

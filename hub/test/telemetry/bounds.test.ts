@@ -8,7 +8,7 @@ import type { MqttClient } from 'mqtt'
 import { LATENCY_BUCKETS_MS, topics, type TelemetryBatch } from '@edgefleet/shared'
 import { connectDevice, markSent, provision, startTestHub, waitFor, type TestHub } from '../fixtures/hub.js'
 
-const D = 'dev-bounds'
+const DEVICE = 'dev-bounds'
 const LAST = LATENCY_BUCKETS_MS.length // index of the open-ended bucket
 
 function entry(model: string, version: string, requests: number, errors: number, bucket = 4) {
@@ -19,7 +19,7 @@ function entry(model: string, version: string, requests: number, errors: number,
 
 const batchOf = (models: TelemetryBatch['models']): TelemetryBatch => ({
   v: 1,
-  deviceId: D,
+  deviceId: DEVICE,
   batchId: randomUUID(),
   from: Date.now() - 1000,
   to: Date.now(),
@@ -27,29 +27,29 @@ const batchOf = (models: TelemetryBatch['models']): TelemetryBatch => ({
 })
 
 describe('telemetry bounds', () => {
-  let t: TestHub
+  let testHub: TestHub
   let client: MqttClient
   const get = async (url: string) => {
-    const r = await t.hub.api.inject({ method: 'GET', url })
+    const r = await testHub.hub.api.inject({ method: 'GET', url })
     return { status: r.statusCode, body: r.body, json: () => r.json<Record<string, unknown>>() }
   }
-  const stored = (b: TelemetryBatch) => t.hub.store.telemetry.hasBatch(D, b.batchId)
-  const dropped = () => t.hub.metrics.dropped.EF_ERR_TELEMETRY_UNKNOWN_VERSION ?? 0
+  const stored = (b: TelemetryBatch) => testHub.hub.store.telemetry.hasBatch(DEVICE, b.batchId)
+  const dropped = () => testHub.hub.metrics.dropped.EF_ERR_TELEMETRY_UNKNOWN_VERSION ?? 0
 
   beforeAll(async () => {
-    t = await startTestHub()
-    const secret = await provision(t.hub, D)
-    markSent(t.hub, D, 'wake', '1.0.0')
-    client = await connectDevice(t.hub.mqttUrl, D, secret)
+    testHub = await startTestHub()
+    const secret = await provision(testHub.hub, DEVICE)
+    markSent(testHub.hub, DEVICE, 'wake', '1.0.0')
+    client = await connectDevice(testHub.hub.mqttUrl, DEVICE, secret)
   })
   afterAll(async () => {
     await client?.endAsync()
-    await t?.close()
+    await testHub?.close()
   })
 
   it('a batch of requests slower than 5 s keeps the summary, series and CLI data at 200 [EF-2.6.2]', async () => {
     const slow = batchOf([entry('wake', '1.0.0', 50, 0, LAST)])
-    await client.publishAsync(topics.telemetry(D), JSON.stringify(slow), { qos: 1 })
+    await client.publishAsync(topics.telemetry(DEVICE), JSON.stringify(slow), { qos: 1 })
     await waitFor(() => stored(slow), 5000, 'the slow batch')
     const summary = await get('/api/v1/telemetry/summary?model=wake')
     expect(summary.status, summary.body).toBe(200)
@@ -63,28 +63,28 @@ describe('telemetry bounds', () => {
   })
 
   it('drops entries of versions the device was never sent: code, /metrics, one event, not in the fleet numbers [EF-2.6.8]', async () => {
-    const before = t.hub.store.telemetry.summary({ model: 'wake' }).find((s) => s.version === '1.0.0')!
+    const before = testHub.hub.store.telemetry.summary({ model: 'wake' }).find((s) => s.version === '1.0.0')!
     // A real entry and an invented version full of errors in one batch: the real one is kept.
     const mixed = batchOf([entry('wake', '1.0.0', 10, 0), entry('wake', '9.9.9', 1000, 1000)])
-    await client.publishAsync(topics.telemetry(D), JSON.stringify(mixed), { qos: 1 })
+    await client.publishAsync(topics.telemetry(DEVICE), JSON.stringify(mixed), { qos: 1 })
     await waitFor(() => stored(mixed), 5000, 'the mixed batch')
     // Only invented versions: the whole batch is dropped with the code (and still acknowledged).
     const forged = [0, 1, 2].map(() => batchOf([entry('other', '1.0.0', 5, 5)]))
-    for (const b of forged) await client.publishAsync(topics.telemetry(D), JSON.stringify(b), { qos: 1 })
+    for (const b of forged) await client.publishAsync(topics.telemetry(DEVICE), JSON.stringify(b), { qos: 1 })
     await waitFor(() => dropped() === 3, 5000, 'three dropped batches')
     for (const b of forged) expect(stored(b)).toBe(false)
 
-    const summary = t.hub.store.telemetry.summary()
+    const summary = testHub.hub.store.telemetry.summary()
     expect(summary.map((s) => `${s.model}@${s.version}`).sort()).toEqual(['wake@1.0.0'])
     const after = summary[0]
     expect(after.requests).toBe(before.requests + 10)
     expect(after.errors).toBe(before.errors)
 
-    const metrics = (await t.hub.api.inject({ method: 'GET', url: '/metrics' })).body
+    const metrics = (await testHub.hub.api.inject({ method: 'GET', url: '/metrics' })).body
     expect(metrics).toContain('edgefleet_telemetry_refused_entries_total{code="EF_ERR_TELEMETRY_UNKNOWN_VERSION"} 4')
     expect(metrics).toContain('edgefleet_mqtt_dropped_total{code="EF_ERR_TELEMETRY_UNKNOWN_VERSION"} 3')
     // One event per refused version, not one per batch.
-    const events = ((await get(`/api/v1/devices/${D}`)).json().events as Record<string, string>[]).filter(
+    const events = ((await get(`/api/v1/devices/${DEVICE}`)).json().events as Record<string, string>[]).filter(
       (e) => e.kind === 'telemetry_refused',
     )
     expect(events.map((e) => `${e.model}@${e.version}:${e.code}`).sort()).toEqual([
@@ -94,22 +94,22 @@ describe('telemetry bounds', () => {
   })
 
   it('accepts a version once it is deployed to the device, or reported loaded in its state', async () => {
-    markSent(t.hub, D, 'wake', '9.9.9')
+    markSent(testHub.hub, DEVICE, 'wake', '9.9.9')
     const deployed = batchOf([entry('wake', '9.9.9', 4, 0)])
-    await client.publishAsync(topics.telemetry(D), JSON.stringify(deployed), { qos: 1 })
+    await client.publishAsync(topics.telemetry(DEVICE), JSON.stringify(deployed), { qos: 1 })
     await waitFor(() => stored(deployed), 5000, 'the batch of the deployed version')
 
     const state = {
       v: 1,
-      deviceId: D,
+      deviceId: DEVICE,
       online: true,
       ts: Date.now(),
       models: [{ name: 'other', version: '1.0.0', precision: 'fp32', artifact: 'a'.repeat(64), slot: 'a' }],
     }
-    await client.publishAsync(topics.state(D), JSON.stringify(state), { qos: 1 })
-    await waitFor(() => t.hub.store.devices.get(D)?.state?.models?.[0]?.name === 'other', 5000, 'the state')
+    await client.publishAsync(topics.state(DEVICE), JSON.stringify(state), { qos: 1 })
+    await waitFor(() => testHub.hub.store.devices.get(DEVICE)?.state?.models?.[0]?.name === 'other', 5000, 'the state')
     const loaded = batchOf([entry('other', '1.0.0', 4, 0)])
-    await client.publishAsync(topics.telemetry(D), JSON.stringify(loaded), { qos: 1 })
+    await client.publishAsync(topics.telemetry(DEVICE), JSON.stringify(loaded), { qos: 1 })
     await waitFor(() => stored(loaded), 5000, 'the batch of the loaded version')
   })
 })

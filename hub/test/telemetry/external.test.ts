@@ -12,7 +12,7 @@ import { COMPILE_WORKER, connectDevice, markSent, provision, tempDir, waitFor } 
 import { batch } from '../fixtures/telemetry.js'
 import { startMosquitto, type Mosquitto } from '../../../test/support/mosquitto.mjs'
 
-const D = 'dev-ext'
+const DEVICE = 'dev-ext'
 
 describe('telemetry through an external Mosquitto', () => {
   const { dir, cleanup } = tempDir('ef-ext-')
@@ -34,12 +34,12 @@ describe('telemetry through an external Mosquitto', () => {
       // One record per transaction: the queue is "full" from the second message on.
       retraining: { ingest: { maxRecords: 1 }, drift: { intervalMs: 0 }, retention: { enabled: false } },
     })
-    const secret = await provision(hub, D)
-    markSent(hub, D, 'wake', '1.0.0') // telemetry only for versions the device was sent [EF-2.6.8]
+    const secret = await provision(hub, DEVICE)
+    markSent(hub, DEVICE, 'wake', '1.0.0') // telemetry only for versions the device was sent [EF-2.6.8]
     // Mosquitto re-reads its password file on SIGHUP; retry until the device is known.
     for (let i = 0; ; i++) {
       try {
-        client = await connectDevice(hub.mqttUrl, D, secret)
+        client = await connectDevice(hub.mqttUrl, DEVICE, secret)
         break
       } catch (err) {
         if (i > 50) throw err
@@ -56,11 +56,11 @@ describe('telemetry through an external Mosquitto', () => {
 
   it('stores 300 batches published at once, each once, while the hub’s client waits for its writer', async () => {
     const T = Date.now()
-    const batches = Array.from({ length: 300 }, (_, i) => batch(D, T + i))
-    await Promise.all(batches.map((b) => client.publishAsync(topics.telemetry(D), JSON.stringify(b), { qos: 1 })))
+    const batches = Array.from({ length: 300 }, (_, i) => batch(DEVICE, T + i))
+    await Promise.all(batches.map((b) => client.publishAsync(topics.telemetry(DEVICE), JSON.stringify(b), { qos: 1 })))
     // A redelivery of some of them changes nothing.
     await Promise.all(
-      batches.slice(0, 20).map((b) => client.publishAsync(topics.telemetry(D), JSON.stringify(b), { qos: 1 })),
+      batches.slice(0, 20).map((b) => client.publishAsync(topics.telemetry(DEVICE), JSON.stringify(b), { qos: 1 })),
     )
     await waitFor(
       () => hub.retraining.ingest.stats.batches + hub.retraining.ingest.stats.duplicateBatches >= 320,
@@ -70,6 +70,6 @@ describe('telemetry through an external Mosquitto', () => {
     expect(hub.retraining.ingest.stats).toMatchObject({ batches: 300, duplicateBatches: 20, failedFlushes: 0 })
     expect(hub.retraining.ingest.stats.fullFlushes).toBeGreaterThan(0)
     expect(hub.store.telemetry.countRows()).toEqual({ batches: 300, rows: 300 })
-    for (const b of batches) expect(hub.store.telemetry.hasBatch(D, b.batchId)).toBe(true)
+    for (const b of batches) expect(hub.store.telemetry.hasBatch(DEVICE, b.batchId)).toBe(true)
   })
 })

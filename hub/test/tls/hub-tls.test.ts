@@ -106,19 +106,25 @@ describe('hub with TLS', () => {
     const tls = res.json<{ tls: { cert: string; key: string; ca: string; caFile: string } }>().tls
     expect(tls.ca).toBe(ca.toString())
     expect(tls.caFile).toBe(hub.caFile)
-    const c = mqtt.connect(hub.mqttUrl, { clientId: 'dev-cert', ca, cert: tls.cert, key: tls.key, reconnectPeriod: 0 })
+    const client = mqtt.connect(hub.mqttUrl, {
+      clientId: 'dev-cert',
+      ca,
+      cert: tls.cert,
+      key: tls.key,
+      reconnectPeriod: 0,
+    })
     await new Promise<void>((resolve, reject) => {
-      c.once('connect', () => resolve())
-      c.once('error', reject)
+      client.once('connect', () => resolve())
+      client.once('error', reject)
     })
     // The ACL applies to the certificate's device: its own cmd yes, another's no.
-    const own = await c.subscribeAsync('ef/v1/dev/dev-cert/cmd', { qos: 1 })
+    const own = await client.subscribeAsync('ef/v1/dev/dev-cert/cmd', { qos: 1 })
     expect(own[0].qos).toBe(1)
-    const other = await c
+    const other = await client
       .subscribeAsync('ef/v1/dev/dev-pw/cmd', { qos: 1 })
       .catch((e: unknown) => (e as { packet?: { granted: number[] } }).packet?.granted)
     expect(JSON.stringify(other)).toContain('128')
-    await c.endAsync()
+    await client.endAsync()
 
     // Client id other than the CN: refused.
     expect(await tryConnect(hub.mqttUrl, { clientId: 'dev-pw', ca, cert: tls.cert, key: tls.key })).toBe(5)
@@ -152,12 +158,12 @@ describe('plain listeners off loopback [EF-10.2]', () => {
   })
 
   it('start with insecure, and say so in the log', async () => {
-    const t = tempDir()
+    const tmp = tempDir()
     const lines: string[] = []
     const pino = (await import('pino')).default
     const log = pino({ level: 'warn' }, { write: (l: string) => void lines.push(l) })
     const hub = await startHub({
-      dataDir: t.dir,
+      dataDir: tmp.dir,
       host: '0.0.0.0',
       tls: false,
       insecure: true,
@@ -172,7 +178,7 @@ describe('plain listeners off loopback [EF-10.2]', () => {
       expect(lines.some((l) => l.includes('EF_ERR_INSECURE_BIND'))).toBe(true)
     } finally {
       await hub.close()
-      t.cleanup()
+      tmp.cleanup()
     }
   })
 })
