@@ -10,7 +10,7 @@ import { join, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 import { startHub, startFleet, api, waitFor, wakeInput, MODELS } from '../test/support/fleet.mjs'
 
-const { values: o } = parseArgs({
+const { values: args } = parseArgs({
   options: {
     data: { type: 'string' },
     duration: { type: 'string' },
@@ -19,8 +19,8 @@ const { values: o } = parseArgs({
     loop: { type: 'boolean' },
   },
 })
-const tmp = o.data ? resolve(o.data) : mkdtempSync(join(tmpdir(), 'edgefleet-demo-'))
-const rate = Number(o.rate ?? 20)
+const tmp = args.data ? resolve(args.data) : mkdtempSync(join(tmpdir(), 'edgefleet-demo-'))
+const rate = Number(args.rate ?? 20)
 const FLEET = [
   { id: 'truck-017', profile: 'vehicle-arm64-gpu', tags: { fleet: 'demo', region: 'eu' } },
   { id: 'truck-042', profile: 'vehicle-x86-ecu', tags: { fleet: 'demo', region: 'eu' } },
@@ -41,7 +41,7 @@ async function shutdown(code = 0) {
   process.stdout.write('\nstopping agents and hub…\n')
   await Promise.all(agents.map((a) => a.stop()))
   await hub?.stop()
-  if (!o.data) rmSync(tmp, { recursive: true, force: true })
+  if (!args.data) rmSync(tmp, { recursive: true, force: true })
   process.stdout.write('stopped; no process left behind\n')
   process.exit(code)
 }
@@ -52,7 +52,7 @@ const t0 = Date.now()
 const step = (s) => process.stdout.write(`[${((Date.now() - t0) / 1000).toFixed(1).padStart(5)}s] ${s}\n`)
 try {
   // --loop: the retraining loop's hub settings (short windows) [scripts/demo-loop.mjs].
-  const loop = o.loop ? await import('./demo-loop.mjs') : undefined
+  const loop = args.loop ? await import('./demo-loop.mjs') : undefined
   hub = await startHub({
     dataDir: join(tmp, 'hub'),
     ...(loop ? { env: { EF_RETRAINING: JSON.stringify(loop.LOOP_RETRAINING) } } : {}),
@@ -65,16 +65,16 @@ try {
     what: 'agents online',
   })
   step('all agents online')
-  const q = new URLSearchParams({ name: 'wake-hello', version: '1.0.0' })
-  if (o.precision || loop)
-    q.set(
+  const query = new URLSearchParams({ name: 'wake-hello', version: '1.0.0' })
+  if (args.precision || loop)
+    query.set(
       'options',
       JSON.stringify({
-        ...(o.precision ? { precision: o.precision } : {}),
+        ...(args.precision ? { precision: args.precision } : {}),
         ...(loop ? { outputs: loop.LOOP_OUTPUTS } : {}),
       }),
     )
-  const reg = await api(hub.httpUrl, 'POST', `/api/v1/models?${q}`, readFileSync(MODELS.wakeHello))
+  const reg = await api(hub.httpUrl, 'POST', `/api/v1/models?${query}`, readFileSync(MODELS.wakeHello))
   step(`registered wake-hello@1.0.0 (openwakeword head), built per profile:`)
   for (const b of reg.builds)
     process.stdout.write(
@@ -135,7 +135,7 @@ try {
     process.stdout.write(lines.join('\n') + '\n')
   }
   if (loop) await loop.runLoop({ hub, agents, tmp, step, setInput: (f) => (inputOf = f) })
-  const until = o.duration ? Date.now() + Number(o.duration) * 1000 : Infinity
+  const until = args.duration ? Date.now() + Number(args.duration) * 1000 : Infinity
   while (!stopping && Date.now() < until) {
     await new Promise((r) => setTimeout(r, 3000))
     if (!stopping) await summary().catch((e) => process.stdout.write(`summary failed: ${e.message}\n`))

@@ -18,7 +18,7 @@ const { decodeModel, encodeModel, openSession, run, readNpy } = await import(
 )
 const { readTarFiles } = await import(join(ROOT, 'hub', 'dist', 'feed', 'tar.js'))
 
-const { values: o } = parseArgs({
+const { values: args } = parseArgs({
   options: {
     model: { type: 'string' },
     dataset: { type: 'string' },
@@ -27,12 +27,12 @@ const { values: o } = parseArgs({
     json: { type: 'boolean' },
   },
 })
-if (!o.model || !o.dataset || !o.out) {
+if (!args.model || !args.dataset || !args.out) {
   process.stderr.write('usage: refit-head.mjs --model in.onnx --dataset dataset.tar --out out.onnx [--target-mean P]\n')
   process.exit(2)
 }
 
-const files = await readTarFiles(o.dataset)
+const files = await readTarFiles(args.dataset)
 const index =
   files
     .get('index.jsonl')
@@ -41,10 +41,10 @@ const index =
     .filter(Boolean)
     .map((l) => JSON.parse(l)) ?? []
 const samples = index.filter((r) => r.kind === 'sample' && r.files?.inputs)
-if (samples.length === 0) throw new Error(`${o.dataset} holds no samples`)
+if (samples.length === 0) throw new Error(`${args.dataset} holds no samples`)
 
 // Target: the explicit one, else the mean confidence of the newest output drift event's baseline.
-let target = o['target-mean'] !== undefined ? Number(o['target-mean']) : undefined
+let target = args['target-mean'] !== undefined ? Number(args['target-mean']) : undefined
 let targetFrom = 'the command line'
 if (target === undefined) {
   const ev = index.filter((r) => r.kind === 'drift' && r.subject === 'output:confidence' && r.baseline?.bins).at(-1)
@@ -55,18 +55,18 @@ if (target === undefined) {
   targetFrom = `the ${ev.baseline.source} baseline of drift event ${ev.cursor}`
 }
 
-const modelBytes = readFileSync(o.model)
+const modelBytes = readFileSync(args.model)
 const model = decodeModel(modelBytes)
-const g = model.graph
-const outName = g.output[0].name
-const sig = g.node.find((n) => n.op_type === 'Sigmoid' && n.output[0] === outName)
-const gemm = sig && g.node.find((n) => n.op_type === 'Gemm' && n.output[0] === sig.input[0])
-const bias = gemm && g.initializer.find((t) => t.name === gemm.input[2])
+const graph = model.graph
+const outName = graph.output[0].name
+const sig = graph.node.find((n) => n.op_type === 'Sigmoid' && n.output[0] === outName)
+const gemm = sig && graph.node.find((n) => n.op_type === 'Gemm' && n.output[0] === sig.input[0])
+const bias = gemm && graph.initializer.find((t) => t.name === gemm.input[2])
 if (!bias) throw new Error('expected the model to end in Gemm(…, bias) → Sigmoid (a classifier head)')
 
 // Logits of the current model on the exported inputs.
 const session = await openSession(modelBytes)
-const inputName = g.input[0].name
+const inputName = graph.input[0].name
 const logits = []
 for (const s of samples) {
   const path = s.files.inputs[inputName] ?? Object.values(s.files.inputs)[0]
@@ -95,7 +95,7 @@ bias.raw_data = new Uint8Array(raw.buffer)
 bias.float_data = []
 model.doc_string =
   `${model.doc_string ?? ''} refit-head: bias ${gemm.input[2]} shifted by ${shift.toFixed(4)} on ${samples.length} samples`.trim()
-writeFileSync(o.out, encodeModel(model))
+writeFileSync(args.out, encodeModel(model))
 const report = {
   samples: samples.length,
   outputs: logits.length,
@@ -105,11 +105,11 @@ const report = {
   meanAfter: meanAt(shift),
   biasShift: shift,
   tensor: gemm.input[2],
-  out: o.out,
+  out: args.out,
 }
 process.stdout.write(
-  (o.json
+  (args.json
     ? JSON.stringify(report)
-    : `re-fitted ${gemm.input[2]} on ${samples.length} samples: mean output ${before.toFixed(3)} → ${report.meanAfter.toFixed(3)} (target ${target.toFixed(3)} from ${targetFrom}); wrote ${o.out}`) +
+    : `re-fitted ${gemm.input[2]} on ${samples.length} samples: mean output ${before.toFixed(3)} → ${report.meanAfter.toFixed(3)} (target ${target.toFixed(3)} from ${targetFrom}); wrote ${args.out}`) +
     '\n',
 )

@@ -69,7 +69,7 @@ describe('offline for a long period under load, then reconnected', () => {
       '--json',
     ])
     expect(add.code, add.err).toBe(0)
-    const d = await cli([
+    const deployResult = await cli([
       'deploy',
       'wake@1.0.0',
       '--target',
@@ -81,7 +81,7 @@ describe('offline for a long period under load, then reconnected', () => {
       hub.httpUrl,
       '--json',
     ])
-    expect(d.code, d.err + d.out).toBe(0)
+    expect(deployResult.code, deployResult.err + deployResult.out).toBe(0)
     hubDb = new Database(join(tmp, 'hub', 'hub.db'), { readonly: true })
   })
 

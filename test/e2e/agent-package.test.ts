@@ -88,7 +88,7 @@ describe('agent packages from an empty folder', () => {
   const running: ChildProcess[] = []
 
   beforeAll(async () => {
-    const r = await cli([
+    const packaged = await cli([
       'agent-package',
       '--arch',
       'linux-x64',
@@ -98,8 +98,8 @@ describe('agent packages from an empty folder', () => {
       join(tmp, 'out'),
       '--json',
     ])
-    expect(r.code, r.err).toBe(0)
-    for (const p of JSON.parse(r.out).packages as { arch: string; file: string }[]) {
+    expect(packaged.code, packaged.err).toBe(0)
+    for (const p of JSON.parse(packaged.out).packages as { arch: string; file: string }[]) {
       const dir = join(tmp, `device-${p.arch}`)
       mkdirSync(dir)
       execFileSync('tar', ['xzf', p.file, '-C', dir]) // as on a device: the system's tar

@@ -168,7 +168,7 @@ describe('agent runtime (real hub and agent processes)', () => {
       expect.objectContaining({ profile: PROFILE, status: 'failed', errorCode: 'EF_ERR_MODEL_INVALID' }),
     ])
 
-    const r = await cli([
+    const addResult = await cli([
       'model',
       'add',
       MODELS.wakeHello,
@@ -184,8 +184,8 @@ describe('agent runtime (real hub and agent processes)', () => {
       hub.httpUrl,
       '--json',
     ])
-    expect(r.code, r.err).toBe(0)
-    const out = JSON.parse(r.out)
+    expect(addResult.code, addResult.err).toBe(0)
+    const out = JSON.parse(addResult.out)
     expect(out.version.options).toEqual({ precision: 'fp32', outputs: { '39': 'probability' } })
     expect(out.builds).toEqual([expect.objectContaining({ profile: PROFILE, status: 'ok' })])
     const row = hubDb.prepare("SELECT manifest FROM builds WHERE model = 'wake' AND version = '1.0.0'").get() as {
@@ -193,7 +193,7 @@ describe('agent runtime (real hub and agent processes)', () => {
     }
     expect(JSON.parse(row.manifest).semantics).toEqual([{ name: '39', kind: 'probability' }])
 
-    const d = await cli([
+    const deployResult = await cli([
       'deploy',
       'wake@1.0.0',
       '--target',
@@ -205,8 +205,11 @@ describe('agent runtime (real hub and agent processes)', () => {
       hub.httpUrl,
       '--json',
     ])
-    expect(d.code, d.err + d.out).toBe(0)
-    expect(JSON.parse(d.out).devices.map((x: { state: string }) => x.state)).toEqual(['activated', 'activated'])
+    expect(deployResult.code, deployResult.err + deployResult.out).toBe(0)
+    expect(JSON.parse(deployResult.out).devices.map((x: { state: string }) => x.state)).toEqual([
+      'activated',
+      'activated',
+    ])
   })
 
   it('reports a confidence histogram that matches the probabilities the agent served [EF-2.6.4]', async () => {

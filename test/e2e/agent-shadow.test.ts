@@ -83,7 +83,7 @@ describe('shadow, promote, discard and capture through the hub API', () => {
       ['1.0.0', 'fp32'],
       ['1.1.0', 'int8-dynamic'],
     ]) {
-      const r = await cli([
+      const addResult = await cli([
         'model',
         'add',
         MODELS.wakeHello,
@@ -99,10 +99,10 @@ describe('shadow, promote, discard and capture through the hub API', () => {
         hub.httpUrl,
         '--json',
       ])
-      expect(r.code, r.err).toBe(0)
-      expect(JSON.parse(r.out).builds).toEqual([expect.objectContaining({ status: 'ok', precision })])
+      expect(addResult.code, addResult.err).toBe(0)
+      expect(JSON.parse(addResult.out).builds).toEqual([expect.objectContaining({ status: 'ok', precision })])
     }
-    const d = await cli([
+    const deployResult = await cli([
       'deploy',
       'wake@1.0.0',
       '--target',
@@ -114,7 +114,7 @@ describe('shadow, promote, discard and capture through the hub API', () => {
       hub.httpUrl,
       '--json',
     ])
-    expect(d.code, d.err + d.out).toBe(0)
+    expect(deployResult.code, deployResult.err + deployResult.out).toBe(0)
     hubDb = new Database(join(tmp, 'hub', 'hub.db'), { readonly: true })
   })
 
@@ -240,7 +240,7 @@ describe('shadow, promote, discard and capture through the hub API', () => {
     for (let i = 0; i < 30; i++) confidences.push((await infer(200 + i)).outputs['39'].data[0])
     const eligible = confidences.filter((c) => c < 0.99).length
     expect(eligible).toBeGreaterThan(5)
-    const s = await waitFor(
+    const settled = await waitFor(
       async () => {
         const x = await stats()
         return x.capture.captured > 0 && decided(x) === eligible && !x.queued.sample ? x : undefined
@@ -248,8 +248,8 @@ describe('shadow, promote, discard and capture through the hub API', () => {
       { what: 'captures settled and sent' },
     )
     // ~13 KB per sample (2400 floats in base64): the cap lets only a few through.
-    expect(s.capture.capped).toBeGreaterThan(0)
-    expect(s.capture.capturedBytes).toBeLessThanOrEqual(maxBytesPerHour)
+    expect(settled.capture.capped).toBeGreaterThan(0)
+    expect(settled.capture.capturedBytes).toBeLessThanOrEqual(maxBytesPerHour)
 
     // The feed, page by page with the cursor. The hub writes samples in batched transactions [EF-9.1]:
     // the broker's PUBACK to the agent comes before the hub's commit (≤ flushMs), so read until all are in.
@@ -276,17 +276,17 @@ describe('shadow, promote, discard and capture through the hub API', () => {
           got.push(...page.items)
           cursor = page.next
         }
-        return got.length >= s.capture.captured ? got : undefined
+        return got.length >= settled.capture.captured ? got : undefined
       },
       { what: 'the captured samples stored on the hub' },
     )
-    expect(items.length).toBe(s.capture.captured)
+    expect(items.length).toBe(settled.capture.captured)
     expect(new Set(items.map((x) => x.cursor)).size).toBe(items.length)
     for (const x of items) {
       expect(x).toMatchObject({ deviceId: DEV, model: 'wake', version: '1.0.0', reason: 'low_confidence' })
       expect(x.confidence).toBeLessThan(0.99)
     }
-    expect(items.reduce((a, x) => a + x.bytes, 0)).toBe(s.capture.capturedBytes)
+    expect(items.reduce((a, x) => a + x.bytes, 0)).toBe(settled.capture.capturedBytes)
     // What the hub stored is the device's tensor, intact.
     const stored = hubDb.prepare('SELECT payload FROM samples WHERE device_id = ? LIMIT 1').get(DEV) as {
       payload: string

@@ -16,8 +16,8 @@ async function variant(seed: number): Promise<Uint8Array> {
     decodeModel: (b: Uint8Array) => { graph: { initializer: { name: string; raw_data: Uint8Array }[] } }
     encodeModel: (m: unknown) => Uint8Array
   }
-  const m = decodeModel(readFileSync(MODELS.wakeHello))
-  const w = m.graph.initializer.find((t) => t.name === 'last_layer.weight')!
+  const model = decodeModel(readFileSync(MODELS.wakeHello))
+  const w = model.graph.initializer.find((t) => t.name === 'last_layer.weight')!
   const f = new Float32Array(w.raw_data.length / 4)
   let a = seed
   for (let i = 0; i < f.length; i++) {
@@ -25,7 +25,7 @@ async function variant(seed: number): Promise<Uint8Array> {
     f[i] = (a / 4294967296 - 0.5) * 0.2
   }
   w.raw_data = new Uint8Array(f.buffer)
-  return encodeModel(m)
+  return encodeModel(model)
 }
 
 describe('crash safety of updates (kill -9 at each step)', () => {
@@ -75,9 +75,9 @@ describe('crash safety of updates (kill -9 at each step)', () => {
     await agent.stop()
     let serving = '1.0.0'
     const killedAt: string[] = []
-    for (let i = 1; i <= ITERATIONS; i++) {
-      const step = STEPS[(i - 1) % STEPS.length]
-      const version = `1.0.${i}`
+    for (let iteration = 1; iteration <= ITERATIONS; iteration++) {
+      const step = STEPS[(iteration - 1) % STEPS.length]
+      const version = `1.0.${iteration}`
       agent = await startAgent({ ...agentOpts(), env: { EF_FAULT_KILL_AT: step } })
       const exited = once(agent.proc, 'exit')
       const dep = await api(hub.httpUrl, 'POST', '/api/v1/deployments', {
@@ -86,7 +86,7 @@ describe('crash safety of updates (kill -9 at each step)', () => {
         target: 'device=crashy',
       })
       const [, signal] = (await exited) as [number | null, string | null]
-      expect(signal, `iteration ${i}: agent should die at ${step}`).toBe('SIGKILL')
+      expect(signal, `iteration ${iteration}: agent should die at ${step}`).toBe('SIGKILL')
       killedAt.push(step)
 
       // Back up without the fault: it must serve a verified version at once…
@@ -94,8 +94,8 @@ describe('crash safety of updates (kill -9 at each step)', () => {
       const url = `http://127.0.0.1:${agent.apiPort}`
       const models = (await api(url, 'GET', '/v1/models')).items as { version: string }[]
       expect(models).toHaveLength(1)
-      expect([serving, version], `iteration ${i} (killed at ${step})`).toContain(models[0].version)
-      const r = await api(url, 'POST', '/v1/models/wake/infer', { inputs: wakeInput(i) })
+      expect([serving, version], `iteration ${iteration} (killed at ${step})`).toContain(models[0].version)
+      const r = await api(url, 'POST', '/v1/models/wake/infer', { inputs: wakeInput(iteration) })
       expect(r.outputs['39'].dims).toEqual([1, 1])
       // …and finish the interrupted update once the hub resends it.
       const done = await waitFor(

@@ -97,20 +97,20 @@ describe.each(['aedes', 'mosquitto'] as const)('distribution over %s', (mode) =>
 
   it('broadcasts each chunk once to every agent', async () => {
     await api(hub.httpUrl, 'POST', `/api/v1/models?name=m&version=1.0.0&options=${FP32}`, await matmulModel(12e6, 1))
-    const b = await build('1.0.0')
+    const built = await build('1.0.0')
     const before = await stats()
     const id = await deploy('1.0.0')
     const v = await finished(id)
     expect(v.devices.map((d: { state: string }) => d.state)).toEqual(['activated', 'activated', 'activated'])
     const after = await stats()
     // Three agents, one copy through the hub: the broker did the fan-out.
-    expect(after.broadcastBytes - before.broadcastBytes).toBeLessThanOrEqual(b.sizeBytes)
+    expect(after.broadcastBytes - before.broadcastBytes).toBeLessThanOrEqual(built.sizeBytes)
     expect(after.broadcastBytes - before.broadcastBytes + after.repairBytes - before.repairBytes).toBeLessThan(
-      1.2 * b.sizeBytes,
+      1.2 * built.sizeBytes,
     )
     for (const a of agents) {
       const ev = await downloaded(a.id, id)
-      expect(ev?.receivedBytes).toBeLessThanOrEqual(b.sizeBytes + 2 * maxChunk)
+      expect(ev?.receivedBytes).toBeLessThanOrEqual(built.sizeBytes + 2 * maxChunk)
     }
   })
 
@@ -140,7 +140,7 @@ describe.each(['aedes', 'mosquitto'] as const)('distribution over %s', (mode) =>
       : 'completes a deployment across a hub restart mid-transfer',
     async () => {
       await api(hub.httpUrl, 'POST', `/api/v1/models?name=m&version=3.0.0&options=${FP32}`, await matmulModel(60e6, 3))
-      const b = await build('3.0.0')
+      const built = await build('3.0.0')
       const id = await deploy('3.0.0')
       // Wait until the transfer is under way, then pull the rug.
       await waitFor(
@@ -168,7 +168,7 @@ describe.each(['aedes', 'mosquitto'] as const)('distribution over %s', (mode) =>
         expect(models.items[0].version).toBe('3.0.0')
         const ev = await downloaded(a.id, id)
         // Resumed, not restarted: at most the artifact plus two chunks crossed the network.
-        expect(ev?.receivedBytes, a.id).toBeLessThanOrEqual(b.sizeBytes + 2 * maxChunk)
+        expect(ev?.receivedBytes, a.id).toBeLessThanOrEqual(built.sizeBytes + 2 * maxChunk)
       }
     },
   )

@@ -11,7 +11,7 @@ import { api, startHub, waitFor } from '../support/fleet.mjs'
 import { matmulModel } from '../support/models.mjs'
 import { deviceSpec, provisionFleet, startSimulator, type Simulator } from '../sim/fleet.mjs'
 
-const N = 1000
+const DEVICES = 1000
 const tmp = mkdtempSync(join(tmpdir(), 'ef-sim-e2e-'))
 let hub: Awaited<ReturnType<typeof startHub>>
 let sim: Simulator | undefined
@@ -40,18 +40,18 @@ it('1,000 simulated devices: online, telemetry counted end to end, a deploy veri
   await api(hub.httpUrl, 'POST', `/api/v1/models?name=wake&version=2.0.0&options=${FP32}`, await matmulModel(600_000))
   const devices = await provisionFleet(
     hub.httpUrl,
-    Array.from({ length: N }, (_, i) => deviceSpec('smoke', i)),
+    Array.from({ length: DEVICES }, (_, i) => deviceSpec('smoke', i)),
   )
   mark('provisioned and registered')
   sim = startSimulator({ devices, mqttUrl: hub.mqttUrl, procs: 2, rate: 0.5 })
-  await sim.until((t) => t.connected === N, 90_000, 'every device connected')
-  await waitFor(async () => (await metric('edgefleet_devices_online')) === N, {
+  await sim.until((t) => t.connected === DEVICES, 90_000, 'every device connected')
+  await waitFor(async () => (await metric('edgefleet_devices_online')) === DEVICES, {
     timeoutMs: 30_000,
     what: 'hub sees all online',
   })
   mark('all online')
   const page = await api(hub.httpUrl, 'GET', '/api/v1/devices?limit=50')
-  expect(page.total).toBe(N)
+  expect(page.total).toBe(DEVICES)
   expect(page.items).toHaveLength(50)
 
   const target = devices.filter((d) => d.profile === 'industrial-x86')
@@ -79,7 +79,7 @@ it('1,000 simulated devices: online, telemetry counted end to end, a deploy veri
   expect(t.chunkBytes).toBeGreaterThanOrEqual(buildBytes)
 
   // Telemetry: a few more seconds of it, then the senders stop and the hub's counts are compared with theirs.
-  await sim.until((x) => x.telemetryAcked >= 2 * N, 60_000, 'telemetry')
+  await sim.until((x) => x.telemetryAcked >= 2 * DEVICES, 60_000, 'telemetry')
   mark('telemetry')
   await sim.stop()
   const sent = sim.totals()

@@ -47,21 +47,21 @@ function fixedHeader(first: number, remaining: number): Buffer {
 /** Declares a 250 MB CONNECT and streams garbage until the hub closes the socket; resolves with the bytes sent. */
 function hugeConnect(port: number): Promise<number> {
   return new Promise((resolve, reject) => {
-    const s: Socket = tcpConnect(port, '127.0.0.1')
+    const socket: Socket = tcpConnect(port, '127.0.0.1')
     let sent = 0
     const block = Buffer.alloc(256 * 1024, 0x61)
     const pump = () => {
-      while (!s.destroyed && sent < 250 * MiB) {
+      while (!socket.destroyed && sent < 250 * MiB) {
         sent += block.length
-        if (!s.write(block)) return void s.once('drain', pump)
+        if (!socket.write(block)) return void socket.once('drain', pump)
       }
     }
-    s.once('connect', () => {
-      s.write(fixedHeader(0x10, 250 * MiB))
+    socket.once('connect', () => {
+      socket.write(fixedHeader(0x10, 250 * MiB))
       pump()
     })
-    s.on('error', () => undefined) // EPIPE / ECONNRESET once the hub closes it
-    s.once('close', () => resolve(sent))
+    socket.on('error', () => undefined) // EPIPE / ECONNRESET once the hub closes it
+    socket.once('close', () => resolve(sent))
     setTimeout(() => reject(new Error(`socket still open after ${sent} bytes`)), 60_000).unref()
   })
 }

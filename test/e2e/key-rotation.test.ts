@@ -52,17 +52,17 @@ describe('hub signing key rotation', () => {
     )
   }
   const device = async (id: string) => api(hub.httpUrl, 'GET', `/api/v1/devices/${id}`)
-  const restartAgent = async (a: Agent): Promise<Agent> => {
-    await a.stop()
+  const restartAgent = async (agent: Agent): Promise<Agent> => {
+    await agent.stop()
     const p = await startAgent({
       mqttUrl: hub.mqttUrl,
-      deviceId: a.id,
-      secret: a.secret,
+      deviceId: agent.id,
+      secret: agent.secret,
       hubKey: firstKey, // the command line still pins the provisioning key
-      profile: a.profile,
-      dataDir: join(tmp, a.id),
+      profile: agent.profile,
+      dataDir: join(tmp, agent.id),
     })
-    return { ...a, ...p, url: `http://127.0.0.1:${p.apiPort}` }
+    return { ...agent, ...p, url: `http://127.0.0.1:${p.apiPort}` }
   }
   /** Publishes a deploy command signed with the retired key, as the hub's broker user could. */
   const deploySignedWithOldKey = async (deviceId: string, cmdId: string) => {
@@ -72,7 +72,7 @@ describe('hub signing key rotation', () => {
     const db = (await import('better-sqlite3')).default(join(hubDir, 'hub.db'), { readonly: true })
     const row = db.prepare('SELECT manifest FROM builds WHERE id = ?').get(manifest.id) as { manifest: string }
     db.close()
-    const m = JSON.parse(row.manifest)
+    const signedManifest = JSON.parse(row.manifest)
     const unsigned = {
       v: 1 as const,
       id: cmdId,
@@ -80,21 +80,25 @@ describe('hub signing key rotation', () => {
       issuedAt: Date.now(),
       type: 'deploy' as const,
       deploymentId: `old-key-${cmdId}`,
-      manifest: m,
-      manifestSig: signDocument(m, old),
+      manifest: signedManifest,
+      manifestSig: signDocument(signedManifest, old),
       rollback: true,
     }
-    const c = mqtt.connect(hub.mqttUrl, {
+    const client = mqtt.connect(hub.mqttUrl, {
       clientId: `old-key-${cmdId}`,
       username: '$hub',
       password: oldKeys.hubSecret,
       reconnectPeriod: 0,
     })
-    await new Promise((r) => c.once('connect', r))
-    await c.publishAsync(topics.cmd(deviceId), cmdCodec.encode({ ...unsigned, sig: signDocument(unsigned, old) }), {
-      qos: 1,
-    })
-    await c.endAsync()
+    await new Promise((r) => client.once('connect', r))
+    await client.publishAsync(
+      topics.cmd(deviceId),
+      cmdCodec.encode({ ...unsigned, sig: signDocument(unsigned, old) }),
+      {
+        qos: 1,
+      },
+    )
+    await client.endAsync()
     return waitFor(async () => ((await device(deviceId)).events as Ev[]).find((e) => e.cmdId === cmdId), {
       what: `the answer to ${cmdId}`,
     })
@@ -133,24 +137,26 @@ describe('hub signing key rotation', () => {
   it('rotates: the running agent saves the new key, and takes a deploy signed with it', async () => {
     oldKeys = JSON.parse(readFileSync(join(hubDir, 'hub-keys.json'), 'utf8'))
     await agents[1].stop() // kr-off misses the announcement
-    const r = await api(hub.httpUrl, 'POST', '/api/v1/hub/rotate-key')
-    expect(r.previousKey).toBe(firstKey)
-    expect(r.publicKey).not.toBe(firstKey)
+    const rotated = await api(hub.httpUrl, 'POST', '/api/v1/hub/rotate-key')
+    expect(rotated.previousKey).toBe(firstKey)
+    expect(rotated.publicKey).not.toBe(firstKey)
     const key = await api(hub.httpUrl, 'GET', '/api/v1/hub/key')
-    expect(key.publicKey).toBe(r.publicKey)
+    expect(key.publicKey).toBe(rotated.publicKey)
     expect(key.chain).toHaveLength(1)
-    expect(key.chain[0]).toMatchObject({ prev: firstKey, next: r.publicKey })
+    expect(key.chain[0]).toMatchObject({ prev: firstKey, next: rotated.publicKey })
     // The hub keeps no copy of the retired private key.
     expect(readFileSync(join(hubDir, 'hub-keys.json'), 'utf8')).not.toContain(oldKeys.privateKeyPem.split('\n')[1])
     const ack = await waitFor(
       async () =>
-        ((await device('kr-on')).events as Ev[]).find((e) => e.kind === 'received' && e.message?.includes(r.publicKey)),
+        ((await device('kr-on')).events as Ev[]).find(
+          (e) => e.kind === 'received' && e.message?.includes(rotated.publicKey),
+        ),
       { what: 'the agent acknowledging the new key' },
     )
     expect(ack).toBeDefined()
     const chainFile = join(tmp, 'kr-on', 'hub-key.json')
     expect(statSync(chainFile).mode & 0o777).toBe(0o600)
-    expect(JSON.parse(readFileSync(chainFile, 'utf8')).chain[0].next).toBe(r.publicKey)
+    expect(JSON.parse(readFileSync(chainFile, 'utf8')).chain[0].next).toBe(rotated.publicKey)
     await addVersion('1.1.0', MODELS.wakeNamaste) // its manifest is signed with the new key
     const v = await deployAndWait('1.1.0', 'device=kr-on')
     expect(v.devices[0].state).toBe('activated')

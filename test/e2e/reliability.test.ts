@@ -228,11 +228,11 @@ describe('transport faults during deployments (embedded broker)', () => {
         `/api/v1/models?name=r&version=${v}.0.0&options=${FP32}`,
         await matmulModel(size, 20 + v),
       )
-    let t = Date.now()
+    let started = Date.now()
     await finished(() => hub, await deploy(hub, 'r', '1.0.0', 'tag=fleet=t'))
-    const uninterruptedMs = Date.now() - t
+    const uninterruptedMs = Date.now() - started
 
-    t = Date.now()
+    started = Date.now()
     const id = await deploy(hub, 'r', '2.0.0', 'tag=fleet=t')
     const held = await waitFor(
       async () => {
@@ -246,7 +246,7 @@ describe('transport faults during deployments (embedded broker)', () => {
     hub = await launchHub()
     const downMs = Date.now() - killedAt
     const done = await finished(() => hub, id, 120_000)
-    const interruptedMs = Date.now() - t - downMs
+    const interruptedMs = Date.now() - started - downMs
     expect(done.map((d) => d.state)).toEqual(['activated', 'activated', 'activated'])
     const stats = (await api(hub.httpUrl, 'GET', '/api/v1/hub')).distribution as {
       repairBytes: number

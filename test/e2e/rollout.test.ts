@@ -123,7 +123,7 @@ describe('rollouts with real agents', () => {
 
   it('a good version goes through every wave; the CLI waits with progress bars', async () => {
     await register('3.0.0', false, 3)
-    const r = await cli([
+    const result = await cli([
       'rollout',
       'create',
       'clf@3.0.0',
@@ -140,9 +140,9 @@ describe('rollouts with real agents', () => {
       '--hub',
       hub.httpUrl,
     ])
-    expect(r.code, r.err + r.out).toBe(0)
-    expect(r.err).toMatch(/\[#+\.*\] \d+\/4 devices on 3\.0\.0/)
-    expect(r.out).toMatch(/state completed/)
+    expect(result.code, result.err + result.out).toBe(0)
+    expect(result.err).toMatch(/\[#+\.*\] \d+\/4 devices on 3\.0\.0/)
+    expect(result.out).toMatch(/state completed/)
     expect(await versions()).toEqual(['3.0.0', '3.0.0', '3.0.0', '3.0.0'])
     const list = await cli(['rollout', 'list', '--hub', hub.httpUrl, '--json'])
     expect(JSON.parse(list.out).map((x: { state: string }) => x.state)).toEqual(['completed', 'rolled_back'])

@@ -38,7 +38,7 @@ describe('walking skeleton: hub → agents → telemetry', () => {
 
   it('registers a model through the CLI and builds it for every profile in the fleet', async () => {
     // fp32 so that devices must match a direct float run exactly; quantized builds are the compiler suite's business.
-    const r = await cli([
+    const result = await cli([
       'model',
       'add',
       MODELS.wakeHello,
@@ -52,8 +52,8 @@ describe('walking skeleton: hub → agents → telemetry', () => {
       hub.httpUrl,
       '--json',
     ])
-    expect(r.code, r.err).toBe(0)
-    const out = JSON.parse(r.out)
+    expect(result.code, result.err).toBe(0)
+    const out = JSON.parse(result.out)
     expect(out.version).toMatchObject({ model: 'wake', version: '1.0.0' })
     expect(out.builds.map((b: { profile: string }) => b.profile).sort()).toEqual([
       'gateway-rpi4',

@@ -33,8 +33,8 @@ describe('tampering and bad input with real processes', () => {
   const tmp = mkdtempSync(join(tmpdir(), 'ef-tamper-'))
   let hub: Awaited<ReturnType<typeof startHub>>
   let agents: Agent[]
-  let a: Agent
-  let b: Agent
+  let agentA: Agent
+  let agentB: Agent
   const hubDir = join(tmp, 'hub')
 
   const events = async (id: string): Promise<Ev[]> => (await api(hub.httpUrl, 'GET', `/api/v1/devices/${id}`)).events
@@ -61,7 +61,7 @@ describe('tampering and bad input with real processes', () => {
       ],
       { tmp },
     )
-    ;[a, b] = agents
+    ;[agentA, agentB] = agents
     await api(
       hub.httpUrl,
       'POST',
@@ -87,24 +87,24 @@ describe('tampering and bad input with real processes', () => {
 
   it("keeps device A off device B's command and telemetry topics", async () => {
     // A second client with A's credentials must use A's client id: the broker binds the two.
-    const c = connectAs('dev-a', 'dev-a', a.secret)
+    const client = connectAs('dev-a', 'dev-a', agentA.secret)
     try {
-      await new Promise((r) => c.once('connect', r))
+      await new Promise((r) => client.once('connect', r))
       // mqtt.js turns a SUBACK of 0x80 into a rejection carrying the packet.
-      const refused = await c.subscribeAsync(topics.cmd('dev-b'), { qos: 1 }).then(
+      const refused = await client.subscribeAsync(topics.cmd('dev-b'), { qos: 1 }).then(
         () => undefined,
         (e: unknown) => e as { packet?: { granted?: number[] } },
       )
       expect(refused?.packet?.granted).toEqual([128])
-      const closed = new Promise<void>((r) => c.once('close', () => r()))
-      c.publish(
+      const closed = new Promise<void>((r) => client.once('close', () => r()))
+      client.publish(
         topics.telemetry('dev-b'),
         JSON.stringify({ v: 1, deviceId: 'dev-b', batchId: 'forged-batch-0001', from: 0, to: 1, models: [] }),
         { qos: 1 },
       )
       await closed
     } finally {
-      c.end(true)
+      client.end(true)
     }
     const db = (await import('better-sqlite3')).default(join(hubDir, 'hub.db'), { readonly: true })
     try {
@@ -116,7 +116,8 @@ describe('tampering and bad input with real processes', () => {
     }
     // The real agent A reconnects (its session was taken over) and keeps serving.
     await waitFor(
-      async () => (await api(a.url, 'POST', '/v1/models/wake/infer', { inputs: wakeInput(1) })).version === '1.0.0',
+      async () =>
+        (await api(agentA.url, 'POST', '/v1/models/wake/infer', { inputs: wakeInput(1) })).version === '1.0.0',
       { what: 'agent A serving' },
     )
   })
@@ -140,14 +141,14 @@ describe('tampering and bad input with real processes', () => {
       expect(
         (await events('dev-a')).some((e) => e.kind === 'chunk_rejected' && e.code === 'EF_ERR_CHUNK_HASH_MISMATCH'),
       ).toBe(true)
-      expect((await api(a.url, 'POST', '/v1/models/wake/infer', { inputs: wakeInput(2) })).version).toBe('1.0.0')
+      expect((await api(agentA.url, 'POST', '/v1/models/wake/infer', { inputs: wakeInput(2) })).version).toBe('1.0.0')
     } finally {
       writeFileSync(blob, good)
     }
     // Repaired at the source, the same version goes through.
     const ok = await deployAndWait('1.1.0', 'device=dev-a')
     expect(ok.devices[0].state).toBe('activated')
-    expect((await api(a.url, 'POST', '/v1/models/wake/infer', { inputs: namasteInput(2) })).version).toBe('1.1.0')
+    expect((await api(agentA.url, 'POST', '/v1/models/wake/infer', { inputs: namasteInput(2) })).version).toBe('1.1.0')
   })
 
   it('rejects forged commands and forged manifests with EF_ERR_SIGNATURE_INVALID', async () => {
@@ -180,18 +181,18 @@ describe('tampering and bad input with real processes', () => {
       return { ...unsigned, sig: signDocument(unsigned, key) }
     }
     // Published with the hub's broker credentials: only the signatures stand between this and the device.
-    const c = mqtt.connect(hub.mqttUrl, {
+    const client = mqtt.connect(hub.mqttUrl, {
       clientId: 'forger',
       username: '$hub',
       password: keys.hubSecret,
       reconnectPeriod: 0,
     })
-    await new Promise((r) => c.once('connect', r))
+    await new Promise((r) => client.once('connect', r))
     const forgedCmd = cmd('forged-cmd-signature-1', manifest, row.manifest_sig, evil)
     const forgedManifest = cmd('forged-manifest-sig-01', { ...manifest, version: '9.9.9' }, row.manifest_sig)
-    await c.publishAsync(topics.cmd('dev-b'), cmdCodec.encode(forgedCmd), { qos: 1 })
-    await c.publishAsync(topics.cmd('dev-b'), cmdCodec.encode(forgedManifest), { qos: 1 })
-    c.end()
+    await client.publishAsync(topics.cmd('dev-b'), cmdCodec.encode(forgedCmd), { qos: 1 })
+    await client.publishAsync(topics.cmd('dev-b'), cmdCodec.encode(forgedManifest), { qos: 1 })
+    client.end()
     const evs: Ev[] = await waitFor(
       async () => {
         const e = (await events('dev-b')).filter((x) => x.kind === 'rejected' && x.code === 'EF_ERR_SIGNATURE_INVALID')
@@ -200,26 +201,30 @@ describe('tampering and bad input with real processes', () => {
       { what: 'two signature rejections' },
     )
     expect(evs.map((e: Ev) => e.cmdId).sort()).toEqual(['forged-cmd-signature-1', 'forged-manifest-sig-01'])
-    const r = await api(b.url, 'POST', '/v1/models/wake/infer', { inputs: wakeInput(4) })
+    const r = await api(agentB.url, 'POST', '/v1/models/wake/infer', { inputs: wakeInput(4) })
     expect(r.version).toBe('1.0.0')
   })
 
   it('drops malformed messages on every topic the hub reads, with codes, and keeps running', async () => {
-    const c = connectAs('dev-b', 'dev-b', b.secret)
-    await new Promise((r) => c.once('connect', r))
+    const client = connectAs('dev-b', 'dev-b', agentB.secret)
+    await new Promise((r) => client.once('connect', r))
     const before = (await api(hub.httpUrl, 'GET', '/api/v1/hub')).metrics.dropped as Record<string, number>
     for (const kind of ['state', 'events', 'telemetry', 'fetch'] as const) {
-      await c.publishAsync(topics.device('dev-b', kind), '{not json', { qos: 1 })
-      await c.publishAsync(topics.device('dev-b', kind), JSON.stringify({ v: 1, deviceId: 'dev-b', wrong: true }), {
-        qos: 1,
-      })
+      await client.publishAsync(topics.device('dev-b', kind), '{not json', { qos: 1 })
+      await client.publishAsync(
+        topics.device('dev-b', kind),
+        JSON.stringify({ v: 1, deviceId: 'dev-b', wrong: true }),
+        {
+          qos: 1,
+        },
+      )
     }
-    await c.publishAsync(
+    await client.publishAsync(
       topics.events('dev-b'),
       JSON.stringify({ v: 1, deviceId: 'dev-a', ts: 1, kind: 'activated' }),
       { qos: 1 },
     )
-    c.end()
+    client.end()
     const after = await waitFor(
       async () => {
         const d = (await api(hub.httpUrl, 'GET', '/api/v1/hub')).metrics.dropped as Record<string, number>
@@ -235,7 +240,8 @@ describe('tampering and bad input with real processes', () => {
     expect((await api(hub.httpUrl, 'GET', '/healthz')).ok).toBe(true)
     // The real agent dev-b lost its session to the test client above and comes back.
     await waitFor(
-      async () => (await api(b.url, 'POST', '/v1/models/wake/infer', { inputs: wakeInput(5) })).version === '1.0.0',
+      async () =>
+        (await api(agentB.url, 'POST', '/v1/models/wake/infer', { inputs: wakeInput(5) })).version === '1.0.0',
       { what: 'agent B serving' },
     )
   })
@@ -244,7 +250,7 @@ describe('tampering and bad input with real processes', () => {
     // dev-a serves 1.1.0 since the damaged-chunk test; 1.0.0 is older.
     const refused = await deployAndWait('1.0.0', 'device=dev-a')
     expect(refused.devices[0]).toMatchObject({ state: 'rejected', code: 'EF_ERR_DOWNGRADE_REFUSED' })
-    expect((await api(a.url, 'GET', '/v1/models')).items[0].version).toBe('1.1.0')
+    expect((await api(agentA.url, 'GET', '/v1/models')).items[0].version).toBe('1.1.0')
     const d = await api(hub.httpUrl, 'POST', '/api/v1/deployments', {
       model: 'wake',
       version: '1.0.0',
@@ -259,7 +265,7 @@ describe('tampering and bad input with real processes', () => {
       { what: 'signed rollback' },
     )
     expect(v.devices[0].state).toBe('activated')
-    expect((await api(a.url, 'GET', '/v1/models')).items[0].version).toBe('1.0.0')
+    expect((await api(agentA.url, 'GET', '/v1/models')).items[0].version).toBe('1.0.0')
   })
 
   it('refuses a manifest built for another profile (EF_ERR_MANIFEST_PROFILE_MISMATCH)', async () => {
@@ -294,24 +300,24 @@ describe('tampering and bad input with real processes', () => {
       manifest: JSON.parse(row.manifest),
       manifestSig: row.manifest_sig,
     }
-    const c = mqtt.connect(hub.mqttUrl, {
+    const client = mqtt.connect(hub.mqttUrl, {
       clientId: 'profile-mixer',
       username: '$hub',
       password: keys.hubSecret,
       reconnectPeriod: 0,
     })
-    await new Promise((r) => c.once('connect', r))
-    await c.publishAsync(
+    await new Promise((r) => client.once('connect', r))
+    await client.publishAsync(
       topics.cmd('dev-b'),
       cmdCodec.encode({ ...unsigned, sig: signDocument(unsigned, privateKeyFromPem(keys.privateKeyPem)) }),
       { qos: 1 },
     )
-    c.end()
+    client.end()
     const ev = await waitFor(async () => (await events('dev-b')).find((e) => e.cmdId === 'wrong-profile-cmd-01'), {
       what: 'profile refusal',
     })
     expect(ev).toMatchObject({ kind: 'rejected', code: 'EF_ERR_MANIFEST_PROFILE_MISMATCH' })
-    expect((await api(b.url, 'POST', '/v1/models/wake/infer', { inputs: wakeInput(6) })).version).toBe('1.0.0')
+    expect((await api(agentB.url, 'POST', '/v1/models/wake/infer', { inputs: wakeInput(6) })).version).toBe('1.0.0')
   })
 
   it('answers invalid HTTP bodies with 400 and a code', async () => {

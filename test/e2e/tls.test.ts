@@ -164,7 +164,7 @@ describe('TLS on the embedded broker and the API', () => {
   })
 
   it('mutual TLS: a device with its certificate connects (its password is not what admits it)', async () => {
-    const r = await cli([
+    const added = await cli([
       'device',
       'add',
       'mt-1',
@@ -176,12 +176,12 @@ describe('TLS on the embedded broker and the API', () => {
       '--hub',
       hub.httpUrl,
     ])
-    expect(r.code, r.err).toBe(0)
-    expect(r.out).toContain(`--ca ${hub.caFile}`)
-    expect(r.out).toContain(`--cert ${join(tmp, 'mt-1-cert.pem')} --key ${join(tmp, 'mt-1-key.pem')}`)
-    const hubKey = /hub public key: (\S+)/.exec(r.out)![1]
+    expect(added.code, added.err).toBe(0)
+    expect(added.out).toContain(`--ca ${hub.caFile}`)
+    expect(added.out).toContain(`--cert ${join(tmp, 'mt-1-cert.pem')} --key ${join(tmp, 'mt-1-key.pem')}`)
+    const hubKey = /hub public key: (\S+)/.exec(added.out)![1]
     // The hub key as `device add` printed it, not the one startDevice would take from the hub.
-    const a = await startAgent({
+    const agent = await startAgent({
       mqttUrl: hub.mqttUrl,
       deviceId: 'mt-1',
       secret: 'not-the-secret',
@@ -190,7 +190,7 @@ describe('TLS on the embedded broker and the API', () => {
       dataDir: join(tmp, 'mt-1'),
       extraArgs: ['--ca', hub.caFile!, '--cert', join(tmp, 'mt-1-cert.pem'), '--key', join(tmp, 'mt-1-key.pem')],
     })
-    extra.push(a)
+    extra.push(agent)
     await waitFor(() => isOnline(hub, 'mt-1'), { timeoutMs: 20_000, what: 'mt-1 online by certificate' })
   })
 

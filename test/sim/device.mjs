@@ -116,21 +116,21 @@ export class SimDevice {
     this.reconnectTimer = setTimeout(() => this.connect(), Math.random() * cap)
   }
 
-  onPacket(p, began) {
+  onPacket(packet, began) {
     const { stats } = this.ctx
-    if (p.cmd === 'connack') {
+    if (packet.cmd === 'connack') {
       stats.connecting--
       this.pending = false
-      if (p.returnCode !== 0) {
-        stats[`refused${p.returnCode}`] = (stats[`refused${p.returnCode}`] ?? 0) + 1
+      if (packet.returnCode !== 0) {
+        stats[`refused${packet.returnCode}`] = (stats[`refused${packet.returnCode}`] ?? 0) + 1
         this.socket.destroy()
         return
       }
       this.onConnected(performance.now() - began)
-    } else if (p.cmd === 'puback') this.onPuback(p.messageId)
-    else if (p.cmd === 'publish') {
-      if (p.qos === 1) this.socket.write(mqttPacket.generate({ cmd: 'puback', messageId: p.messageId }))
-      this.onPublish(p.topic, p.payload)
+    } else if (packet.cmd === 'puback') this.onPuback(packet.messageId)
+    else if (packet.cmd === 'publish') {
+      if (packet.qos === 1) this.socket.write(mqttPacket.generate({ cmd: 'puback', messageId: packet.messageId }))
+      this.onPublish(packet.topic, packet.payload)
     }
   }
 
@@ -299,42 +299,45 @@ export class SimDevice {
 
   /** (Re-)subscribes to the broadcast and joins with what is still missing, as after every reconnect [EF-2.7]. */
   joinDownload() {
-    const d = this.download
+    const download = this.download
     this.send({
       cmd: 'subscribe',
       messageId: this.msgId(),
-      subscriptions: [{ topic: `ef/v1/art/${d.digest}/+`, qos: 0 }],
+      subscriptions: [{ topic: `ef/v1/art/${download.digest}/+`, qos: 0 }],
     })
-    const todo = [...d.todo]
+    const todo = [...download.todo]
     for (let i = 0; i < todo.length; i += 4096)
-      this.fetch({ artifact: d.digest, op: 'join', chunks: todo.slice(i, i + 4096) })
-    d.lastProgress = Date.now()
+      this.fetch({ artifact: download.digest, op: 'join', chunks: todo.slice(i, i + 4096) })
+    download.lastProgress = Date.now()
   }
 
   checkStall() {
-    const d = this.download
-    if (!d || !this.connected) return
+    const download = this.download
+    if (!download || !this.connected) return
     const now = Date.now()
-    if (now - d.started > DOWNLOAD_TIMEOUT_MS) {
+    if (now - download.started > DOWNLOAD_TIMEOUT_MS) {
       this.ctx.stats.deploysFailed++
-      this.event('failed', d.cmd, { code: 'EF_ERR_DOWNLOAD_TIMEOUT', message: `${d.todo.size} chunks missing` })
+      this.event('failed', download.cmd, {
+        code: 'EF_ERR_DOWNLOAD_TIMEOUT',
+        message: `${download.todo.size} chunks missing`,
+      })
       this.finishDownload()
-    } else if (now - d.lastProgress > STALL_MS) {
-      d.lastProgress = now
+    } else if (now - download.lastProgress > STALL_MS) {
+      download.lastProgress = now
       this.ctx.stats.repairsAsked++
-      this.fetch({ artifact: d.digest, op: 'repair', chunks: [...d.todo].slice(0, REPAIR_WINDOW) })
+      this.fetch({ artifact: download.digest, op: 'repair', chunks: [...download.todo].slice(0, REPAIR_WINDOW) })
     }
   }
 
   onChunk(digest, index, payload, broadcast) {
-    const d = this.download
+    const download = this.download
     const { stats } = this.ctx
     stats.chunkBytes += payload.length
-    if (!d || d.digest !== digest || !d.todo.has(index)) {
+    if (!download || download.digest !== digest || !download.todo.has(index)) {
       stats.duplicateChunks++
       return
     }
-    const ref = d.chunks[index]
+    const ref = download.chunks[index]
     if (payload.length !== ref.size || sha256(payload) !== ref.digest) {
       // Damaged: acknowledge it arrived and ask for it alone [EF-4.3].
       stats.badChunks++
@@ -342,13 +345,13 @@ export class SimDevice {
       this.fetch({ artifact: digest, op: 'repair', chunks: [index] })
       return
     }
-    d.todo.delete(index)
-    d.lastProgress = Date.now()
-    if (broadcast && ++d.sinceAck >= ACK_EVERY) {
-      d.sinceAck = 0
+    download.todo.delete(index)
+    download.lastProgress = Date.now()
+    if (broadcast && ++download.sinceAck >= ACK_EVERY) {
+      download.sinceAck = 0
       this.fetch({ artifact: digest, op: 'ack', last: index })
     }
-    if (d.todo.size === 0) this.activate()
+    if (download.todo.size === 0) this.activate()
   }
 
   /** All chunks verified: the agent's verify → stage → activate, reported, and a fresh state [EF-4.5]. */

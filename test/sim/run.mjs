@@ -12,7 +12,7 @@ import { parseArgs } from 'node:util'
 import { api, setToken, startHub } from '../support/fleet.mjs'
 import { deviceSpec, provisionFleet, startSimulator } from './fleet.mjs'
 
-const { values: o } = parseArgs({
+const { values: args } = parseArgs({
   options: {
     devices: { type: 'string' },
     procs: { type: 'string' },
@@ -24,17 +24,17 @@ const { values: o } = parseArgs({
     prefix: { type: 'string' },
   },
 })
-const N = Number(o.devices ?? 1000)
-const PROCS = Number(o.procs ?? Math.max(1, Math.min(8, Math.ceil(N / 2500))))
-const RATE = Number(o.rate ?? 0.2)
-const DURATION_S = Number(o.duration ?? 30)
-const PREFIX = o.prefix ?? `sim${Date.now().toString(36)}`
+const DEVICES = Number(args.devices ?? 1000)
+const PROCS = Number(args.procs ?? Math.max(1, Math.min(8, Math.ceil(DEVICES / 2500))))
+const RATE = Number(args.rate ?? 0.2)
+const DURATION_S = Number(args.duration ?? 30)
+const PREFIX = args.prefix ?? `sim${Date.now().toString(36)}`
 
 let hub
 let tmp
-if (o.hub) {
-  hub = { httpUrl: o.hub }
-  if (o.token ?? process.env.EDGEFLEET_TOKEN) setToken(o.hub, o.token ?? process.env.EDGEFLEET_TOKEN)
+if (args.hub) {
+  hub = { httpUrl: args.hub }
+  if (args.token ?? process.env.EDGEFLEET_TOKEN) setToken(args.hub, args.token ?? process.env.EDGEFLEET_TOKEN)
 } else {
   tmp = mkdtempSync(join(tmpdir(), 'ef-sim-'))
   hub = await startHub({ dataDir: join(tmp, 'hub'), logLevel: 'warn' })
@@ -42,17 +42,17 @@ if (o.hub) {
 }
 try {
   const t0 = performance.now()
-  const specs = Array.from({ length: N }, (_, i) => deviceSpec(PREFIX, i))
+  const specs = Array.from({ length: DEVICES }, (_, i) => deviceSpec(PREFIX, i))
   const devices = await provisionFleet(hub.httpUrl, specs)
-  const mqttUrl = o.broker ?? (await api(hub.httpUrl, 'GET', '/healthz')).mqttUrl
+  const mqttUrl = args.broker ?? (await api(hub.httpUrl, 'GET', '/healthz')).mqttUrl
   console.log(
-    `${N} devices provisioned in ${((performance.now() - t0) / 1000).toFixed(1)} s; ${PROCS} processes → ${mqttUrl}`,
+    `${DEVICES} devices provisioned in ${((performance.now() - t0) / 1000).toFixed(1)} s; ${PROCS} processes → ${mqttUrl}`,
   )
   const sim = startSimulator({ devices, mqttUrl, procs: PROCS, rate: RATE })
   const show = () => {
     const t = sim.totals()
     console.log(
-      `connected ${t.connected ?? 0}/${N}, connects ${t.connects ?? 0}, disconnects ${t.disconnects ?? 0}, ` +
+      `connected ${t.connected ?? 0}/${DEVICES}, connects ${t.connects ?? 0}, disconnects ${t.disconnects ?? 0}, ` +
         `telemetry ${t.telemetryAcked ?? 0}/${t.telemetrySent ?? 0} acked (${t.eventsSent ?? 0} events), ` +
         `deploys ${t.deploysDone ?? 0}/${t.deploys ?? 0}, chunk MiB ${((t.chunkBytes ?? 0) / 2 ** 20).toFixed(1)}`,
     )
@@ -64,7 +64,7 @@ try {
   await sim.stop()
   const t = sim.totals()
   const status = await api(hub.httpUrl, 'GET', '/api/v1/retraining/status').catch(() => undefined)
-  if (status && !o.hub)
+  if (status && !args.hub)
     console.log(
       `hub stored ${status.ingest.batches} telemetry batches; devices had ${t.telemetryAcked} acknowledged of ${t.telemetrySent} sent`,
     )

@@ -37,23 +37,23 @@ let devices = []
 const report = () => process.send?.({ type: 'stats', stats, cpu: process.cpuUsage(), rss: process.memoryUsage().rss })
 setInterval(report, 1000).unref()
 
-process.on('message', (m) => {
-  if (m.type === 'start') {
+process.on('message', (message) => {
+  if (message.type === 'start') {
     const ctx = {
-      url: new URL(m.url),
-      rate: m.rate,
+      url: new URL(message.url),
+      rate: message.rate,
       stats,
       onConnected: (_d, ms) => {
         stats.connackMsSum += ms
         stats.connackMsMax = Math.max(stats.connackMsMax, ms)
       },
     }
-    devices = m.devices.map((spec) => new SimDevice(spec, ctx))
+    devices = message.devices.map((spec) => new SimDevice(spec, ctx))
     // Connects spread over the ramp, as devices powering up would be.
-    devices.forEach((d, i) => d.start((i / m.rampPerSec) * 1000))
-  } else if (m.type === 'drop') {
+    devices.forEach((d, i) => d.start((i / message.rampPerSec) * 1000))
+  } else if (message.type === 'drop') {
     for (const d of devices) d.drop()
-  } else if (m.type === 'stop') {
+  } else if (message.type === 'stop') {
     for (const d of devices) d.stop()
     report()
     setTimeout(() => process.exit(0), 100)
