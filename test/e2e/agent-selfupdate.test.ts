@@ -87,18 +87,18 @@ function install(file: string, name: string): string {
   return join(dir, readdirSync(dir)[0])
 }
 
-function agentArgs(hub: Hub, d: Device): string[] {
+function agentArgs(hub: Hub, device: Device): string[] {
   return [
     '--hub',
     hub.mqttUrl,
     '--device-id',
-    d.id,
-    `--secret=${d.secret}`,
+    device.id,
+    `--secret=${device.secret}`,
     `--hub-key=${hub.publicKey}`,
     '--profile',
-    d.profile,
+    device.profile,
     '--data',
-    d.data,
+    device.data,
     '--api-port',
     '0',
     '--telemetry-ms',
@@ -209,14 +209,14 @@ describe('agent self-update', () => {
   })
 
   describe('supervisor-less mode (edgefleet-launch.mjs --supervise)', () => {
-    let d: Device
+    let selfDevice: Device
     let port: () => number
 
     beforeAll(async () => {
-      d = await device(hub, 'su-1')
+      selfDevice = await device(hub, 'su-1')
       const proc = spawn(
         'node',
-        [join(base, 'dist', 'edgefleet-launch.mjs'), '--supervise', ...agentArgs(hub, d), '--json'],
+        [join(base, 'dist', 'edgefleet-launch.mjs'), '--supervise', ...agentArgs(hub, selfDevice), '--json'],
         {
           cwd: base,
           env: cleanEnv({ EF_RESTART_DELAY_MS: '200' }),
@@ -225,12 +225,12 @@ describe('agent self-update', () => {
       )
       running.push(proc)
       port = portWatcher(proc)
-      await waitFor(async () => (await view(hub, d.id)).agentVersion === '0.1.0', { what: 'su-1 on 0.1.0' })
+      await waitFor(async () => (await view(hub, selfDevice.id)).agentVersion === '0.1.0', { what: 'su-1 on 0.1.0' })
       const dep = await cli([
         'deploy',
         'wake@1.0.0',
         '--target',
-        `device=${d.id}`,
+        `device=${selfDevice.id}`,
         '--wait',
         '--timeout',
         '120',
@@ -243,16 +243,18 @@ describe('agent self-update', () => {
     it('updates to 0.2.0: hands over, the new agent confirms, reports agentVersion 0.2.0 and still serves the model', async () => {
       const sent = await agentUpdate(hub, [
         '--target',
-        `device=${d.id}`,
+        `device=${selfDevice.id}`,
         '--version',
         '0.2.0',
         '--deadline-ms',
         '60000',
       ])
-      const ev = await eventFor(hub, d.id, sent.cmdId, ['agent_updated', 'agent_rolled_back', 'rejected'])
+      const ev = await eventFor(hub, selfDevice.id, sent.cmdId, ['agent_updated', 'agent_rolled_back', 'rejected'])
       expect(ev).toMatchObject({ kind: 'agent_updated', version: '0.2.0' })
-      await waitFor(async () => (await view(hub, d.id)).agentVersion === '0.2.0', { what: 'agentVersion 0.2.0' })
-      expect(slotState(d)).toEqual({ v: 1, current: 'a' })
+      await waitFor(async () => (await view(hub, selfDevice.id)).agentVersion === '0.2.0', {
+        what: 'agentVersion 0.2.0',
+      })
+      expect(slotState(selfDevice)).toEqual({ v: 1, current: 'a' })
       const r = await api(`http://127.0.0.1:${port()}`, 'POST', '/v1/models/wake/infer', { inputs: wakeInput(1) })
       expect(r.version).toBe('1.0.0')
       const list = await cli(['devices', 'list', '--hub', hub.httpUrl])
@@ -263,21 +265,25 @@ describe('agent self-update', () => {
       const t0 = Date.now()
       const sent = await agentUpdate(hub, [
         '--target',
-        `device=${d.id}`,
+        `device=${selfDevice.id}`,
         '--version',
         '0.3.0',
         '--deadline-ms',
         '30000',
       ])
-      const ev = await eventFor(hub, d.id, sent.cmdId, ['agent_updated', 'agent_rolled_back'], 60_000)
+      const ev = await eventFor(hub, selfDevice.id, sent.cmdId, ['agent_updated', 'agent_rolled_back'], 60_000)
       const elapsedMs = Date.now() - t0
       expect(ev).toMatchObject({ kind: 'agent_rolled_back', code: 'EF_ERR_AGENT_ROLLED_BACK', version: '0.3.0' })
       expect(ev.message).toContain('0.2.0')
       expect(elapsedMs).toBeLessThan(30_000 + 10_000)
-      await waitFor(async () => (await view(hub, d.id)).online && (await view(hub, d.id)).agentVersion === '0.2.0', {
-        what: 'back on 0.2.0',
-      })
-      expect(slotState(d)).toEqual({ v: 1, current: 'a' })
+      await waitFor(
+        async () =>
+          (await view(hub, selfDevice.id)).online && (await view(hub, selfDevice.id)).agentVersion === '0.2.0',
+        {
+          what: 'back on 0.2.0',
+        },
+      )
+      expect(slotState(selfDevice)).toEqual({ v: 1, current: 'a' })
       console.log(JSON.stringify({ crashRollbackMs: elapsedMs }))
     }, 120_000)
 
@@ -285,41 +291,50 @@ describe('agent self-update', () => {
       const t0 = Date.now()
       const sent = await agentUpdate(hub, [
         '--target',
-        `device=${d.id}`,
+        `device=${selfDevice.id}`,
         '--version',
         '0.4.0',
         '--deadline-ms',
         '10000',
       ])
-      const ev = await eventFor(hub, d.id, sent.cmdId, ['agent_updated', 'agent_rolled_back'], 60_000)
+      const ev = await eventFor(hub, selfDevice.id, sent.cmdId, ['agent_updated', 'agent_rolled_back'], 60_000)
       const elapsedMs = Date.now() - t0
       expect(ev).toMatchObject({ kind: 'agent_rolled_back', code: 'EF_ERR_AGENT_ROLLED_BACK', version: '0.4.0' })
       expect(ev.message).toContain('did not confirm within 10000 ms')
-      await waitFor(async () => (await view(hub, d.id)).agentVersion === '0.2.0', { what: 'back on 0.2.0' })
+      await waitFor(async () => (await view(hub, selfDevice.id)).agentVersion === '0.2.0', { what: 'back on 0.2.0' })
       console.log(JSON.stringify({ silentRollbackMs: elapsedMs }))
     }, 120_000)
 
     it('a package for another architecture is refused before anything is written (EF_ERR_AGENT_ARCH)', async () => {
-      const before = readdirSync(join(d.data, 'agent-slots')).sort()
-      const sent = await agentUpdate(hub, ['--target', `device=${d.id}`, '--version', '0.2.0', '--arch', 'linux-armv7'])
-      const ev = await eventFor(hub, d.id, sent.cmdId, ['rejected', 'staged'])
+      const before = readdirSync(join(selfDevice.data, 'agent-slots')).sort()
+      const sent = await agentUpdate(hub, [
+        '--target',
+        `device=${selfDevice.id}`,
+        '--version',
+        '0.2.0',
+        '--arch',
+        'linux-armv7',
+      ])
+      const ev = await eventFor(hub, selfDevice.id, sent.cmdId, ['rejected', 'staged'])
       expect(ev).toMatchObject({ kind: 'rejected', code: 'EF_ERR_AGENT_ARCH' })
-      expect(readdirSync(join(d.data, 'agent-slots')).sort()).toEqual(before)
-      expect(readdirSync(join(d.data, 'agent-slots', 'incoming'))).toEqual([])
+      expect(readdirSync(join(selfDevice.data, 'agent-slots')).sort()).toEqual(before)
+      expect(readdirSync(join(selfDevice.data, 'agent-slots', 'incoming'))).toEqual([])
     }, 60_000)
 
     it('an older agent needs a signed rollback: refused without --rollback (EF_ERR_AGENT_DOWNGRADE), installed with it', async () => {
-      const refused = await agentUpdate(hub, ['--target', `device=${d.id}`, '--version', '0.1.0'])
-      expect(await eventFor(hub, d.id, refused.cmdId, ['rejected', 'staged'])).toMatchObject({
+      const refused = await agentUpdate(hub, ['--target', `device=${selfDevice.id}`, '--version', '0.1.0'])
+      expect(await eventFor(hub, selfDevice.id, refused.cmdId, ['rejected', 'staged'])).toMatchObject({
         kind: 'rejected',
         code: 'EF_ERR_AGENT_DOWNGRADE',
       })
-      const sent = await agentUpdate(hub, ['--target', `device=${d.id}`, '--version', '0.1.0', '--rollback'])
-      expect(await eventFor(hub, d.id, sent.cmdId, ['agent_updated', 'agent_rolled_back'])).toMatchObject({
+      const sent = await agentUpdate(hub, ['--target', `device=${selfDevice.id}`, '--version', '0.1.0', '--rollback'])
+      expect(await eventFor(hub, selfDevice.id, sent.cmdId, ['agent_updated', 'agent_rolled_back'])).toMatchObject({
         kind: 'agent_updated',
         version: '0.1.0',
       })
-      await waitFor(async () => (await view(hub, d.id)).agentVersion === '0.1.0', { what: 'agentVersion 0.1.0' })
+      await waitFor(async () => (await view(hub, selfDevice.id)).agentVersion === '0.1.0', {
+        what: 'agentVersion 0.1.0',
+      })
     }, 120_000)
   })
 
@@ -409,31 +424,31 @@ describe('agent self-update', () => {
 
     /** One device through a self-update with a kill -9 at `step`; resolves with the version it came back on. */
     async function killedAt(step: string): Promise<string> {
-      const d = await device(hub, `crash-${step}`)
+      const crashDevice = await device(hub, `crash-${step}`)
       // The 'agent-confirming' kill happens in the new agent; the others in the old one.
-      const unit = unitLike(d, { EF_FAULT_KILL_AT: step })
+      const unit = unitLike(crashDevice, { EF_FAULT_KILL_AT: step })
       stops.push(unit.stop)
-      await waitFor(async () => (await view(hub, d.id)).online, { what: `${d.id} online` })
+      await waitFor(async () => (await view(hub, crashDevice.id)).online, { what: `${crashDevice.id} online` })
       const sent = (await api(hub.httpUrl, 'POST', '/api/v1/agent-updates', {
-        target: `device=${d.id}`,
+        target: `device=${crashDevice.id}`,
         version: '0.2.0',
         deadlineMs: 90_000, // generous: a rollback before the kill would skip the step under test
       })) as { sent: unknown[] }
       expect(sent.sent).toHaveLength(1)
-      await waitFor(() => unit.killed(), { timeoutMs: 90_000, what: `${d.id} killed at ${step}` })
+      await waitFor(() => unit.killed(), { timeoutMs: 90_000, what: `${crashDevice.id} killed at ${step}` })
       await waitFor(
         async () => {
-          const v = await view(hub, d.id)
+          const v = await view(hub, crashDevice.id)
           if (!v.online || !['0.1.0', '0.2.0'].includes(v.agentVersion ?? '')) return false
           const health = await fetch(`http://127.0.0.1:${unit.port()}/healthz`).catch(() => undefined)
-          return health?.ok === true && !slotState(d).trial
+          return health?.ok === true && !slotState(crashDevice).trial
         },
-        { timeoutMs: 90_000, what: `${d.id} back on a working agent after kill at ${step}` },
+        { timeoutMs: 90_000, what: `${crashDevice.id} back on a working agent after kill at ${step}` },
       )
-      const { agentVersion } = await view(hub, d.id)
+      const { agentVersion } = await view(hub, crashDevice.id)
       await unit.stop()
       // A half-unpacked slot is removed when the agent starts again [EF-11.7].
-      expect(existsSync(join(d.data, 'agent-slots', 'a.unpacking'))).toBe(false)
+      expect(existsSync(join(crashDevice.data, 'agent-slots', 'a.unpacking'))).toBe(false)
       return agentVersion ?? ''
     }
 

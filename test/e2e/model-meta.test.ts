@@ -113,7 +113,7 @@ describe('model meta: labels, normalisation, post-processing and minimum version
     const raw = Array.from({ length: 2 * 64 }, (_, i) => (i * 37) % 256)
     const url = `${agents[0].url}/v1/models/cls/infer`
     const body = { inputs: { x: { type: 'uint8', dims: [2, 64], data: raw } } }
-    const r = await api(url, 'POST', '?preprocess=1&postprocess=1', body)
+    const answer = await api(url, 'POST', '?preprocess=1&postprocess=1', body)
 
     // The same computation by hand: normalise, run the float model directly, softmax, best three.
     const normalised = Float32Array.from(raw, (v, i) => (v * SCALE - MEAN[i % 64]) / STD[i % 64])
@@ -128,12 +128,12 @@ describe('model meta: labels, normalisation, post-processing and minimum version
         .map((e, index) => ({ label: LABELS[index], index, score: e / sum }))
         .sort((a, b) => b.score - a.score)
         .slice(0, 3)
-      const got = r.results.y.rows[row] as Scored[]
+      const got = answer.results.y.rows[row] as Scored[]
       expect(got.map((s) => s.label)).toEqual(want.map((s) => s.label))
       got.forEach((s, k) => expect(s.score).toBeCloseTo(want[k].score, 5))
     }
     // The raw outputs travel too, and a plain request gets no results.
-    expect(r.outputs.y.dims).toEqual([2, 8])
+    expect(answer.outputs.y.dims).toEqual([2, 8])
     const plain = await api(url, 'POST', '', {
       inputs: { x: { type: 'float32', dims: [2, 64], data: Array.from(normalised) } },
     })

@@ -138,7 +138,7 @@ describe('devices on a 3-node NATS cluster', () => {
       { intervalMs: 20, what: 'transfer started' },
     )
     await cluster.nodes[0].kill9()
-    const v = await finished(id, 90_000).catch(async (err: unknown) => {
+    const finishedDeployment = await finished(id, 90_000).catch(async (err: unknown) => {
       const now = await api(hub.httpUrl, 'GET', `/api/v1/deployments/${id}`)
       const where = await Promise.all(agents.map((a) => nodeOf(a.id)))
       throw new Error(
@@ -150,7 +150,11 @@ describe('devices on a 3-node NATS cluster', () => {
           .join('\n')}`,
       )
     })
-    expect(v.devices.map((d: { state: string }) => d.state)).toEqual(['activated', 'activated', 'activated'])
+    expect(finishedDeployment.devices.map((d: { state: string }) => d.state)).toEqual([
+      'activated',
+      'activated',
+      'activated',
+    ])
     expect(await nodeOf('d1')).toBe('n2')
     for (const a of agents) expect((await api(a.url, 'GET', '/v1/models')).items[0].version).toBe('2.0.0')
   })

@@ -121,7 +121,7 @@ describe('agent-package', () => {
             .digest('hex'),
           f,
         ).toBe(sha)
-      for (const f of [
+      for (const file of [
         'dist/edgefleet-agent.mjs',
         'dist/edgefleet-launch.mjs',
         'dist/runtime/shadow-worker.js',
@@ -130,7 +130,7 @@ describe('agent-package', () => {
         'install.sh',
         'firmware-profiles/gateway-armv7-small.json',
       ])
-        expect(manifest.files[f], f).toBeDefined()
+        expect(manifest.files[file], file).toBeDefined()
       expect(statSync(join(build.top, 'install.sh')).mode & 0o111).not.toBe(0)
     }
   })

@@ -198,7 +198,7 @@ describe('ingest, rollups, baselines and drift', () => {
     expect(store.telemetry.baselines.has('wake', '1.0.0', 'field')).toBe(false)
     for (let m = 4; m < 7; m++) store.telemetry.ingestMany([batch('d1', T0 + m * MIN + 5, calm)], [], T0 + m * MIN + 10)
     now = T0 + 7 * MIN
-    const r = drift.evaluate()
+    const evaluated = drift.evaluate()
     // Minutes 0-4 (500 requests) are the baseline, not the later ones; then PSI is measured against it.
     expect(store.telemetry.baselines.effective('wake', '1.0.0', 'gateway-rpi4')).toMatchObject({
       source: 'field',
@@ -206,8 +206,8 @@ describe('ingest, rollups, baselines and drift', () => {
       fromMs: T0,
       toMs: T0 + 4 * MIN + 1,
     })
-    expect(r.values.length).toBeGreaterThan(0)
-    expect(r.values.every((v) => v.baselineSource === 'field' && v.psi !== null && v.psi < 0.01)).toBe(true)
+    expect(evaluated.values.length).toBeGreaterThan(0)
+    expect(evaluated.values.every((v) => v.baselineSource === 'field' && v.psi !== null && v.psi < 0.01)).toBe(true)
   })
 
   it('retention deletes raw rows, samples, feed records and rollups by age and raises the feed floor [EF-9.3]', () => {
