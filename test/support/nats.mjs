@@ -86,12 +86,23 @@ export async function startNatsCluster(dir, { authDir = dir, timeoutMs = 30_000 
   const authFile = join(authDir, 'auth.conf')
   placeholderAuth(authFile)
   const nodes = []
+  // freePort binds port 0 and closes it: the kernel may hand the same port out again, so keep them distinct.
+  const taken = new Set()
+  const distinctPort = async () => {
+    for (;;) {
+      const port = await freePort()
+      if (!taken.has(port)) {
+        taken.add(port)
+        return port
+      }
+    }
+  }
   for (const name of NODE_NAMES) {
     const ports = {
-      client: await freePort(),
-      monitor: await freePort(),
-      route: await freePort(),
-      mqtt: await freePort(),
+      client: await distinctPort(),
+      monitor: await distinctPort(),
+      route: await distinctPort(),
+      mqtt: await distinctPort(),
     }
     nodes.push({ name, ports, dir: join(dir, name) })
   }

@@ -31,6 +31,17 @@ export const ROUTE_ERRORS: Readonly<Record<string, Codes>> = {
     'EF_ERR_DOWNGRADE_REFUSED',
   ],
   'GET /api/v1/deployments/{id}': ['EF_ERR_DEPLOYMENT_NOT_FOUND'],
+  'POST /api/v1/agent-releases': [
+    'EF_ERR_AGENT_PACKAGE_INVALID',
+    'EF_ERR_AGENT_RELEASE_EXISTS',
+    'EF_ERR_AGENT_VERSION_MISMATCH',
+  ],
+  'GET /api/v1/agent-releases/{version}/{arch}/package': [
+    'EF_ERR_AUTH_BAD_CREDENTIALS',
+    'EF_ERR_AGENT_RELEASE_NOT_FOUND',
+    'EF_ERR_HTTP_RANGE',
+  ],
+  'POST /api/v1/agent-updates': ['EF_ERR_TARGET_INVALID', 'EF_ERR_AGENT_RELEASE_NOT_FOUND'],
   'POST /api/v1/devices': [
     'EF_ERR_DEVICE_ID_INVALID',
     'EF_ERR_PROFILE_UNKNOWN',

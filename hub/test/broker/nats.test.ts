@@ -26,6 +26,23 @@ async function connectSoon(url: string, id: string, secret: string, clientId = i
   }
 }
 
+/**
+ * A subscription that must be granted. Right after a cluster starts (or a node reloads), NATS may
+ * answer a QoS 1 SUBSCRIBE with a failure while JetStream, which holds MQTT sessions, elects its
+ * leaders: retry for a while, as a device's reconnect loop would.
+ */
+async function subscribeSoon(c: MqttClient, filter: string): Promise<void> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await c.subscribeAsync(filter, { qos: 1 })
+      return
+    } catch (err) {
+      if (attempt > 50) throw err
+      await new Promise((r) => setTimeout(r, 200))
+    }
+  }
+}
+
 /** SUBACK return codes (128 = refused). */
 async function granted(c: MqttClient, filter: string): Promise<number> {
   try {
@@ -96,7 +113,7 @@ describe('device credentials on a 3-node NATS cluster', () => {
     clients.push(watcher)
     const states: string[] = []
     watcher.on('message', (t) => states.push(t))
-    await watcher.subscribeAsync('ef/v1/dev/+/telemetry', { qos: 1 })
+    await subscribeSoon(watcher, 'ef/v1/dev/+/telemetry')
     const clientA = await connectSoon(cluster.urls[1], 'n-a', sa)
     const clientB = await connectSoon(cluster.urls[2], 'n-b', sb)
     clients.push(clientA, clientB)
