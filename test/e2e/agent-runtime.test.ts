@@ -69,10 +69,13 @@ function post(
         })
       },
     )
-    // The server may answer 413 and close while we are still writing.
+    // The server may answer 413 and close while we are still writing; the answer must arrive all the same.
     req.on('error', (err: NodeJS.ErrnoException) =>
       err.code === 'EPIPE' || err.code === 'ECONNRESET' ? undefined : reject(err),
     )
+    req.on('close', () => {
+      if (!req.res) reject(new Error(`${path}: connection closed without an answer`))
+    })
     if (chunked) {
       // No content-length: the limit must hold while streaming, not only on the declared size.
       for (let off = 0; off < buf.length; off += 64 * 1024) req.write(buf.subarray(off, off + 64 * 1024))

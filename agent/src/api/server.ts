@@ -50,13 +50,41 @@ function send(res: ServerResponse, status: number, body: unknown): void {
   res.end(data)
 }
 
-function sendError(res: ServerResponse, err: unknown): void {
-  const code = codeOf(err)
-  if (code === 'EF_ERR_INFER_BODY_TOO_LARGE' || code === 'EF_ERR_HTTP_HOST_FORBIDDEN')
-    res.setHeader('connection', 'close')
-  send(res, ERRORS[code].status, {
-    error: { code, message: code === 'EF_ERR_INTERNAL' ? 'internal error' : (err as Error).message },
+/** How long a refused request's unread body is drained before its connection closes (nginx's lingering close). */
+export const LINGER_MS = 2000
+
+/**
+ * Answers and closes the connection without losing the answer: closing a socket
+ * whose request body is still arriving makes the kernel send a reset, and the
+ * reset discards the answer the client has not read yet. So the whole answer is
+ * written, the rest of the body is read and dropped for at most LINGER_MS, and
+ * only then does the response end (which closes the connection).
+ */
+function sendAndClose(req: IncomingMessage, res: ServerResponse, status: number, body: unknown): void {
+  const data = JSON.stringify(body)
+  res.writeHead(status, {
+    'content-type': 'application/json',
+    'content-length': Buffer.byteLength(data),
+    connection: 'close',
   })
+  if (req.complete) return void res.end(data)
+  res.write(data)
+  const finish = (): void => {
+    clearTimeout(timer)
+    if (!res.writableEnded) res.end()
+  }
+  const timer = setTimeout(finish, LINGER_MS)
+  req.once('end', finish)
+  req.once('close', finish)
+  req.resume()
+}
+
+function sendError(req: IncomingMessage, res: ServerResponse, err: unknown): void {
+  const code = codeOf(err)
+  const body = { error: { code, message: code === 'EF_ERR_INTERNAL' ? 'internal error' : (err as Error).message } }
+  if (code === 'EF_ERR_INFER_BODY_TOO_LARGE' || code === 'EF_ERR_HTTP_HOST_FORBIDDEN')
+    sendAndClose(req, res, ERRORS[code].status, body)
+  else send(res, ERRORS[code].status, body)
 }
 
 function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
@@ -206,7 +234,7 @@ export function createApiServer(opts: ApiOptions): Server {
   }
   return createServer((req, res) => {
     handle(req, res).catch((err: unknown) => {
-      if (!res.headersSent) sendError(res, err)
+      if (!res.headersSent) sendError(req, res, err)
     })
   })
 }

@@ -2,7 +2,7 @@
 // through a real ORT session: results equal a direct run; every malformed
 // request gets its status and code, and the server keeps serving.
 import { request as httpRequest, type Server } from 'node:http'
-import type { AddressInfo } from 'node:net'
+import { connect, type AddressInfo } from 'node:net'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import {
   decodeTensor,
@@ -13,7 +13,7 @@ import {
   type TensorValue,
 } from '@edgefleet/shared'
 import { ModelHost } from '../../src/runtime/host.js'
-import { createApiServer } from '../../src/api/server.js'
+import { LINGER_MS, createApiServer } from '../../src/api/server.js'
 import { MODELS, WAKE_INPUT, WAKE_OUTPUT, buildWake, referenceRun, type WakeTensor } from '../fixtures/agent.js'
 import type { Tensor } from '../../src/runtime/session.js'
 
@@ -164,6 +164,35 @@ describe('local inference API', () => {
     })
     expect(status).toBe(413)
     expect((JSON.parse(body) as { error: { code: string } }).error.code).toBe('EF_ERR_INFER_BODY_TOO_LARGE')
+  })
+
+  it('answers 413 in full to a client still sending, and closes a body that never ends after LINGER_MS', async () => {
+    // A hostile client declares 100 MB and trickles it: the answer must arrive at once, whole,
+    // and the connection must not stay open for as long as the client cares to send.
+    const port = Number(new URL(base).port)
+    const socket = connect(port, '127.0.0.1')
+    socket.on('error', () => undefined) // a reset after the answer is allowed
+    socket.write(
+      `POST /v1/models/wake/infer HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-length: ${100 * 1024 * 1024}\r\n\r\n`,
+    )
+    const trickle = setInterval(() => socket.writable && socket.write(Buffer.alloc(16 * 1024, 0x20)), 50)
+    const started = Date.now()
+    let text = ''
+    let answeredAfter = -1
+    socket.on('data', (chunk: Buffer) => {
+      text += chunk.toString('latin1')
+      if (answeredAfter < 0 && text.includes('}}')) answeredAfter = Date.now() - started
+    })
+    await new Promise((resolve) => socket.once('close', resolve))
+    clearInterval(trickle)
+    const closedAfter = Date.now() - started
+    expect(text).toMatch(/^HTTP\/1\.1 413 /)
+    expect(text.toLowerCase()).toContain('connection: close')
+    expect(JSON.parse(text.slice(text.indexOf('\r\n\r\n') + 4)).error.code).toBe('EF_ERR_INFER_BODY_TOO_LARGE')
+    expect(answeredAfter).toBeGreaterThanOrEqual(0)
+    expect(answeredAfter).toBeLessThan(LINGER_MS)
+    expect(closedAfter).toBeGreaterThanOrEqual(LINGER_MS - 100)
+    expect(closedAfter).toBeLessThan(LINGER_MS + 3000)
   })
 
   it('unknown routes → 404 EF_ERR_HTTP_NOT_FOUND', async () => {
