@@ -48,6 +48,7 @@ function post(
 ): Promise<{ status: number; json: Json }> {
   return new Promise((resolve, reject) => {
     const buf = typeof body === 'string' ? Buffer.from(body) : body
+    let answered = false
     const req = request(
       {
         host: '127.0.0.1',
@@ -61,6 +62,7 @@ function post(
         },
       },
       (res) => {
+        answered = true
         const parts: Buffer[] = []
         res.on('data', (c: Buffer) => parts.push(c))
         res.on('end', () => {
@@ -74,7 +76,7 @@ function post(
       err.code === 'EPIPE' || err.code === 'ECONNRESET' ? undefined : reject(err),
     )
     req.on('close', () => {
-      if (!req.res) reject(new Error(`${path}: connection closed without an answer`))
+      if (!answered) reject(new Error(`${path}: connection closed without an answer`))
     })
     if (chunked) {
       // No content-length: the limit must hold while streaming, not only on the declared size.
