@@ -1,12 +1,12 @@
 // Agent releases and agent updates over HTTP [EF-11.3, EF-11.4]: operators
 // register packages and send updates; devices download a release's package
 // with HTTP Basic and range requests, as they do model artifacts (EF-4.10).
-import { createReadStream } from 'node:fs'
 import type { FastifyPluginAsync } from 'fastify'
 import { Type, type Static } from '@sinclair/typebox'
 import { AgentPackageArch, AgentRelease, EdgeFleetError } from '@edgefleet/shared'
 import type { ApiDeps } from '../server.js'
-import { deviceFrom, parseRange } from './artifacts.js'
+import { deviceFrom } from './artifacts.js'
+import { sendFileRange } from '../file-range.js'
 import { registerRelease, sendAgentUpdate } from '../../agent-releases/releases.js'
 
 const VersionField = Type.String({ pattern: '^\\d{1,9}(\\.\\d{1,9}){0,3}$' })
@@ -63,17 +63,11 @@ export const agentReleaseRoutes: FastifyPluginAsync<ApiDeps> = async (app, deps)
       const row = deps.store.agentReleases.get(version, arch)
       if (!row || !deps.blobs.has(row.release.sha256))
         throw new EdgeFleetError('EF_ERR_AGENT_RELEASE_NOT_FOUND', `agent ${version} for ${arch}`)
-      const path = deps.blobs.path(row.release.sha256)
-      const size = row.release.size
-      const range = parseRange(req.headers.range, size)
-      res.header('accept-ranges', 'bytes').header('content-type', 'application/gzip')
-      if (!range) return res.header('content-length', size).send(createReadStream(path))
-      const [start, end] = range
-      return res
-        .status(206)
-        .header('content-range', `bytes ${start}-${end}/${size}`)
-        .header('content-length', end - start + 1)
-        .send(createReadStream(path, { start, end }))
+      return sendFileRange(req, res, {
+        path: deps.blobs.path(row.release.sha256),
+        size: row.release.size,
+        contentType: 'application/gzip',
+      })
     },
   )
 
