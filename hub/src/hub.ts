@@ -8,7 +8,7 @@ import pino, { type Logger } from 'pino'
 import { EdgeFleetError, PROTOCOL_VERSION, defined, sha256Hex, topics, type FirmwareProfile } from '@edgefleet/shared'
 import { HubStore } from './store/index.js'
 import { raiseFdLimit } from './fd-limit.js'
-import { BlobStore } from './store/blobs.js'
+import { openBlobStore, type BlobStore } from './store/blobs.js'
 import { announceKey, loadOrCreateKeys, type HubKeys } from './keys.js'
 import { ReceiptJournal } from './telemetry/receipt-journal.js'
 import { isIngestTopic, startEmbeddedBroker, type EmbeddedBroker } from './broker/embedded.js'
@@ -80,6 +80,10 @@ export interface HubOptions {
   log?: Logger | string
   /** URL devices reach the HTTP API at (artifact downloads); default: the listening address. */
   publicUrl?: string
+  /** Content-addressed build store, e.g. on storage shared by replicas [EF-4.13]; default <dataDir>/blobs. */
+  blobDir?: string
+  /** Base URL of an HTTP origin (CDN) serving blobDir's files by name; deploy commands carry it [EF-4.13]. */
+  artifactUrl?: string
   /** Ingest batching, drift, retention [EF-9]; defaults in their modules. */
   retraining?: RetrainingOptions
   /** Clock seam for tests (ms since epoch). */
@@ -210,12 +214,30 @@ async function resolveTls(base: HubBase): Promise<ServingTls | undefined> {
   return resolveServingTls(dataDir, typeof tls === 'object' ? tls : {})
 }
 
-function openStorage(dataDir: string, parts: HubParts): { store: HubStore; blobs: BlobStore; keys: HubKeys } {
+/** --artifact-url as a base URL ending in '/', so a digest resolves under it [EF-4.13]; throws on anything but http(s). */
+function checkArtifactUrl(url: string | undefined): string | undefined {
+  if (url === undefined) return undefined
+  let parsed: URL | undefined
+  try {
+    parsed = new URL(url)
+  } catch {
+    parsed = undefined
+  }
+  if (!parsed || !['http:', 'https:'].includes(parsed.protocol) || parsed.search || parsed.hash || parsed.username)
+    throw new EdgeFleetError(
+      'EF_ERR_CONFIG_INVALID',
+      `--artifact-url ${url}: give an http(s) base URL without query or credentials, e.g. https://cdn.example.com/edgefleet/`,
+    )
+  return parsed.href.endsWith('/') ? parsed.href : `${parsed.href}/`
+}
+
+function openStorage(base: HubBase, parts: HubParts): { store: HubStore; blobs: BlobStore; keys: HubKeys } {
+  const { dataDir, blobDir } = base.options
   privateDir(dataDir) // 0700: the database, keys and admin token live here
   const store = HubStore.open(join(dataDir, 'hub.db'))
   parts.store = store
   store.devices.markAllOffline()
-  return { store, blobs: new BlobStore(join(dataDir, 'blobs')), keys: loadOrCreateKeys(dataDir) }
+  return { store, blobs: openBlobStore(dataDir, blobDir, base.log), keys: loadOrCreateKeys(dataDir) }
 }
 
 /** The embedded aedes, unless an external broker URL is configured. */
@@ -319,6 +341,7 @@ function createServices(
     now,
     publish,
     httpBase: () => options.publicUrl ?? links.httpBase,
+    artifactBase: checkArtifactUrl(options.artifactUrl),
   })
   const commands = new CommandSender({ store, keys, now, publish })
   const capturePolicies = new CapturePolicies({
@@ -534,7 +557,7 @@ export async function startHub(options: HubOptions): Promise<Hub> {
   const parts: HubParts = {}
   const links: LateLinks = {}
   try {
-    const storage = openStorage(options.dataDir, parts)
+    const storage = openStorage(base, parts)
     const { store, keys } = storage
     const broker = await startBroker(base, store, keys, links)
     parts.broker = broker

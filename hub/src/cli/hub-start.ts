@@ -70,6 +70,8 @@ async function runHub(args: Args, print: (s: string) => void): Promise<number> {
     natsDir: path('nats-dir'),
     natsPidFiles: args.strs('nats-pid-file').map((f) => resolve(f)),
     profilesDir: path('profiles'),
+    blobDir: path('blob-dir'),
+    artifactUrl: args.str('artifact-url'),
     log: args.str('log-level') ?? 'info',
     ...(args.str('rollout-tick-ms') !== undefined ? { rolloutTickMs: num('rollout-tick-ms', 1000) } : {}),
     retraining: retrainingFromEnv(),
@@ -100,13 +102,17 @@ async function runHub(args: Args, print: (s: string) => void): Promise<number> {
 const hubStart = command({
   name: 'hub start',
   summary: ['hub start', 'run a hub (broker, store, API, console)'],
-  help: `edgefleet hub start [--data DIR] [--mqtt-port N] [--http-port N] [--host H] [--tls | --no-tls] [--insecure] [--broker URL] [--profiles DIR] [--log-level L] [--json]
+  help: `edgefleet hub start [--data DIR] [--mqtt-port N] [--http-port N] [--host H] [--tls | --no-tls] [--insecure] [--broker URL] [--profiles DIR] [--blob-dir DIR] [--artifact-url URL] [--log-level L] [--json]
   --data DIR       data folder (database, blobs, keys); default ./.data/hub
   --mqtt-port N    embedded broker port (default 1883; 0 = ephemeral)
   --http-port N    API and console port (default 8080; 0 = ephemeral)
   --host H         address the API and the embedded broker listen on (default 127.0.0.1)
   --broker URL[,URL]  use an external MQTT broker instead of the embedded one (a cluster: its nodes, comma-separated)
   --profiles DIR   firmware profiles folder (default: the repository's firmware-profiles/)
+  --blob-dir DIR   content-addressed build store (files named by sha256), e.g. on storage shared by replicas;
+                   default <data>/blobs, whose files are adopted (hard-linked or copied) on the first start
+  --artifact-url URL  base URL of an HTTP origin or CDN serving --blob-dir's files by name: agents fetch
+                   builds from <URL><sha256> first, then from the hub (HTTP, MQTT)
   --log-level L    pino level: fatal, error, warn, info (default), debug, trace
   --mosquitto-dir DIR       keep a Mosquitto password file and ACL for the fleet in DIR
   --mosquitto-pid-file FILE send Mosquitto a SIGHUP (reload) after each provisioning
@@ -128,6 +134,8 @@ const hubStart = command({
     host: { type: 'string' },
     broker: { type: 'string' },
     profiles: { type: 'string' },
+    'blob-dir': { type: 'string' },
+    'artifact-url': { type: 'string' },
     'log-level': { type: 'string' },
     'mosquitto-dir': { type: 'string' },
     'mosquitto-pid-file': { type: 'string' },

@@ -26,6 +26,8 @@ export interface DeployerDeps {
   publish: (topic: string, payload: Buffer) => Promise<void>
   /** The hub's HTTP base URL for artifact downloads, when it serves them. */
   httpBase?: () => string | undefined
+  /** The artifact origin's base URL (--artifact-url), sent in every deploy command [EF-4.13]. */
+  artifactBase?: string
 }
 
 export class Deployer {
@@ -106,6 +108,7 @@ export class Deployer {
       manifestSig: signDocument(build.manifest, this.deps.keys.privateKey),
       ...(deployment.rollback ? { rollback: true } : {}),
       ...(this.deps.httpBase?.() ? { httpBase: this.deps.httpBase() } : {}),
+      ...(this.deps.artifactBase ? { artifactBase: this.deps.artifactBase } : {}),
     }
     const cmd = cmdCodec.check({ ...unsigned, sig: signDocument(unsigned, this.deps.keys.privateKey) })
     this.deps.store.deployments.setSent(deployment.id, deviceId, cmdId, this.deps.now())

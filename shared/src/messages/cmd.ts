@@ -28,6 +28,8 @@ export const DeployCmd = Type.Object(
     rollback: Type.Optional(Type.Boolean()),
     /** The hub's HTTP base URL, against which the manifest's artifact.url resolves [EF-4.10]. */
     httpBase: Type.Optional(Type.String({ maxLength: 512 })),
+    /** An HTTP origin (CDN) serving builds at <artifactBase><artifact digest>; tried first [EF-4.13]. */
+    artifactBase: Type.Optional(Type.String({ maxLength: 512 })),
   },
   { additionalProperties: false },
 )
