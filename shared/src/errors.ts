@@ -86,6 +86,10 @@ export const ERRORS = {
   },
   EF_ERR_MODEL_LOAD_FAILED: { status: 500, message: 'ONNX Runtime could not load the model' },
   EF_ERR_DOWNLOAD_TIMEOUT: { status: 504, message: 'artifact chunks did not arrive in time' },
+  EF_ERR_ARTIFACT_SOURCE_UNAVAILABLE: {
+    status: 502,
+    message: 'an HTTP artifact source (origin or hub) failed: unreachable, an error status, stalled or too slow',
+  },
   EF_ERR_DEPLOY_PENDING: { status: 504, message: 'deployment not finished before the timeout: devices still pending' },
   EF_ERR_NO_ROLLBACK_TARGET: { status: 409, message: 'no previous verified version to roll back to' },
   EF_ERR_STORAGE_FULL: { status: 507, message: 'not enough storage on the device' },

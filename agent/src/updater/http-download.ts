@@ -1,26 +1,53 @@
-// The optional HTTP path [EF-4.10]: missing chunks are fetched with range
-// requests against the hub, contiguous chunks in one request, each chunk
-// checked against its sha256 before it is stored (the same chunk store as the
-// MQTT path, so either path resumes what the other began). Over https the
-// hub's certificate must chain to the agent's CA [EF-10.4].
+// Artifacts over HTTP range requests, from the hub [EF-4.10] or from an
+// artifact origin / CDN [EF-4.13]: missing chunks are fetched with range
+// requests, contiguous chunks in one request, each chunk checked against the
+// signed manifest's sha256 before it is stored (the same chunk store as the
+// MQTT path, so any source resumes what another began). A source that answers
+// anything but the exact range asked for, stalls, trickles, or sends bytes
+// that fail their hash is abandoned with a code; the caller falls back.
 import { get as httpGet, type IncomingMessage } from 'node:http'
 import { get as httpsGet } from 'node:https'
 import { EdgeFleetError, chunkOffsets, isUntrustedPeerError, sha256Hex, type Manifest } from '@edgefleet/shared'
 import type { ChunkSink, DownloadStats } from './download.js'
+import { storageCode } from '../store/faults.js'
 
 export interface HttpDownloadOptions {
   url: string
-  deviceId: string
-  secret: string
+  /** HTTP Basic device-id:secret, for the hub only: an origin is never sent the device's secret. */
+  credentials?: { deviceId: string; secret: string }
   /** Largest single range request. */
   maxRangeBytes?: number
   /** Range requests in flight at once. */
   concurrency?: number
+  /** The whole download's budget. */
   timeoutMs: number
+  /** Window over which progress is judged (ms): a source that sends less than minBytesPerSec over one is abandoned. */
+  stallMs?: number
+  /** Slowest acceptable rate, bytes/s, over each stallMs window (0 = only a complete stall counts). */
+  minBytesPerSec?: number
   onProgress?: (bytes: number, total: number) => void
   /** CA (and client certificate) for https:// URLs; without a CA the system's are trusted. */
-  tls?: { ca?: Buffer; cert?: Buffer; key?: Buffer }
+  tls?: { ca?: Buffer | (string | Buffer)[]; cert?: Buffer; key?: Buffer }
 }
+
+export const defaultHttpDownloadOptions = {
+  maxRangeBytes: 8 * 1024 * 1024,
+  concurrency: 2,
+  /** 10 seconds: long enough for a CDN's cache miss to reach its origin. */
+  stallMs: 10_000,
+  /** 4 KiB/s (32 kbit/s): slower than that, the hub's broadcast is the better source. */
+  minBytesPerSec: 4096,
+}
+
+export const newDownloadStats = (): DownloadStats => ({
+  fetched: 0,
+  fetchedBytes: 0,
+  rejected: 0,
+  receivedBytes: 0,
+  duplicates: 0,
+})
+
+const unavailable = (message: string) => new EdgeFleetError('EF_ERR_ARTIFACT_SOURCE_UNAVAILABLE', message)
 
 /** One GET (node's http/https rather than fetch: fetch takes no CA of our own without another dependency). */
 function get(url: string, headers: Record<string, string>, o: HttpDownloadOptions, signal: AbortSignal) {
@@ -33,30 +60,23 @@ function get(url: string, headers: Record<string, string>, o: HttpDownloadOption
         isUntrustedPeerError(err)
           ? new EdgeFleetError(
               'EF_ERR_TLS_UNTRUSTED_PEER',
-              `${parsed.origin}: ${err.message}; the hub's certificate does not chain to the configured CA (--ca)`,
+              `${parsed.origin}: ${err.message}; its certificate does not chain to the configured CA (--ca)`,
             )
-          : err,
+          : err instanceof EdgeFleetError
+            ? err
+            : unavailable(`${parsed.origin}: ${err.message}`),
       ),
     )
   })
 }
 
-export async function httpDownload(
-  manifest: Manifest,
-  store: ChunkSink,
-  options: HttpDownloadOptions,
-): Promise<DownloadStats> {
-  const { chunks } = manifest.artifact
-  const offsets = chunkOffsets(chunks)
-  const total = manifest.artifact.size
-  const maxRange = options.maxRangeBytes ?? 8 * 1024 * 1024
-  const stats: DownloadStats = { fetched: 0, fetchedBytes: 0, rejected: 0, receivedBytes: 0, duplicates: 0 }
-  let have = 0
-  // Runs of contiguous missing chunks, each at most maxRange bytes.
+/** Runs of contiguous chunks the store lacks, each at most maxRange bytes; also the bytes already held. */
+function missingRuns(manifest: Manifest, store: ChunkSink, maxRange: number): { runs: number[][]; have: number } {
   const runs: number[][] = []
   let run: number[] = []
   let runBytes = 0
-  chunks.forEach((chunk, index) => {
+  let have = 0
+  manifest.artifact.chunks.forEach((chunk, index) => {
     if (store.has(chunk.digest)) {
       have += chunk.size
       if (run.length) runs.push(run)
@@ -73,47 +93,128 @@ export async function httpDownload(
     runBytes += chunk.size
   })
   if (run.length) runs.push(run)
-  const auth = `Basic ${Buffer.from(`${options.deviceId}:${options.secret}`).toString('base64')}`
-  const signal = AbortSignal.timeout(options.timeoutMs)
+  return { runs, have }
+}
+
+/** Refuses any answer but `206 bytes start-end/size` for the range asked (a 200 would be the whole file). */
+function checkRangeAnswer(res: IncomingMessage, start: number, end: number, size: number): void {
+  if (res.statusCode !== 206) {
+    res.resume()
+    throw unavailable(`HTTP ${res.statusCode} for bytes ${start}-${end}`)
+  }
+  const range = res.headers['content-range']
+  const length = res.headers['content-length']
+  if (range !== `bytes ${start}-${end}/${size}` || (length !== undefined && Number(length) !== end - start + 1)) {
+    res.resume()
+    throw new EdgeFleetError(
+      'EF_ERR_ARTIFACT_SIZE_MISMATCH',
+      `asked bytes ${start}-${end}/${size}, got Content-Range ${range ?? '-'}, Content-Length ${length ?? '-'}`,
+    )
+  }
+}
+
+/**
+ * Aborts when a window of stallMs passes with fewer than minBytesPerSec ×
+ * stallMs bytes: a hung or trickling source must not hold the update hostage.
+ */
+function progressWatchdog(o: HttpDownloadOptions, abort: (err: Error) => void) {
+  const windowMs = o.stallMs ?? defaultHttpDownloadOptions.stallMs
+  const least = Math.max(1, ((o.minBytesPerSec ?? defaultHttpDownloadOptions.minBytesPerSec) * windowMs) / 1000)
+  let inWindow = 0
+  const timer = setInterval(() => {
+    if (inWindow < least) abort(unavailable(`${inWindow} bytes in ${windowMs} ms (slower than ${least} per window)`))
+    inWindow = 0
+  }, windowMs)
+  return { add: (bytes: number) => (inWindow += bytes), stop: () => clearInterval(timer) }
+}
+
+export async function httpDownload(
+  manifest: Manifest,
+  store: ChunkSink,
+  options: HttpDownloadOptions,
+  /** Passed in so the bytes received before a failure are still counted. */
+  stats: DownloadStats = newDownloadStats(),
+): Promise<DownloadStats> {
+  const { chunks, size: total } = manifest.artifact
+  const offsets = chunkOffsets(chunks)
+  const missing = missingRuns(manifest, store, options.maxRangeBytes ?? defaultHttpDownloadOptions.maxRangeBytes)
+  let have = missing.have
+  if (!missing.runs.length) return stats
+  const headers: Record<string, string> = options.credentials
+    ? {
+        authorization: `Basic ${Buffer.from(`${options.credentials.deviceId}:${options.credentials.secret}`).toString('base64')}`,
+      }
+    : {}
+  // The first failure stops every request in flight, so no source writes after the caller moved on.
+  const stop = new AbortController()
+  let failure: Error | undefined
+  const fail = (err: Error) => {
+    failure ??= err
+    stop.abort(err)
+  }
+  const signal = AbortSignal.any([stop.signal, AbortSignal.timeout(options.timeoutMs)])
+  const watchdog = progressWatchdog(options, fail)
 
   const fetchRun = async (indexes: number[]) => {
     const start = offsets[indexes[0]]
     const last = indexes[indexes.length - 1]
     const end = offsets[last] + chunks[last].size - 1
-    const res = await get(options.url, { authorization: auth, range: `bytes=${start}-${end}` }, options, signal)
-    if (res.statusCode !== 206) {
-      res.resume()
-      throw new EdgeFleetError('EF_ERR_DOWNLOAD_TIMEOUT', `HTTP ${res.statusCode} for bytes ${start}-${end}`)
-    }
+    const res = await get(options.url, { ...headers, range: `bytes=${start}-${end}` }, options, signal)
+    checkRangeAnswer(res, start, end, total)
     let next = 0
     let buf = Buffer.alloc(0)
-    for await (const part of res as AsyncIterable<Buffer>) {
-      stats.receivedBytes += part.length
-      buf = buf.length ? Buffer.concat([buf, part]) : Buffer.from(part)
-      while (next < indexes.length && buf.length >= chunks[indexes[next]].size) {
-        const ref = chunks[indexes[next]]
-        const data = buf.subarray(0, ref.size)
-        if (sha256Hex(data) !== ref.digest) {
-          stats.rejected++
-          throw new EdgeFleetError('EF_ERR_CHUNK_HASH_MISMATCH', `chunk ${indexes[next]} over HTTP`)
+    try {
+      for await (const part of res as AsyncIterable<Buffer>) {
+        stats.receivedBytes += part.length
+        watchdog.add(part.length)
+        buf = buf.length ? Buffer.concat([buf, part]) : Buffer.from(part)
+        while (next < indexes.length && buf.length >= chunks[indexes[next]].size) {
+          const ref = chunks[indexes[next]]
+          const data = buf.subarray(0, ref.size)
+          if (sha256Hex(data) !== ref.digest) {
+            stats.rejected++
+            throw new EdgeFleetError('EF_ERR_CHUNK_HASH_MISMATCH', `chunk ${indexes[next]} from ${options.url}`)
+          }
+          store.put(ref.digest, data)
+          stats.fetched++
+          stats.fetchedBytes += ref.size
+          have += ref.size
+          options.onProgress?.(have, total)
+          buf = buf.subarray(ref.size)
+          next++
         }
-        store.put(ref.digest, data)
-        stats.fetched++
-        stats.fetchedBytes += ref.size
-        have += ref.size
-        options.onProgress?.(have, total)
-        buf = buf.subarray(ref.size)
-        next++
       }
+    } catch (err) {
+      // The connection closed inside the body (Content-Length not reached) without our abort: a truncated answer.
+      if (err instanceof EdgeFleetError || signal.aborted || storageCode(err)) throw err
+      throw new EdgeFleetError(
+        'EF_ERR_ARTIFACT_SIZE_MISMATCH',
+        `range ${start}-${end} cut short: ${(err as Error).message}`,
+      )
     }
     if (next !== indexes.length)
       throw new EdgeFleetError('EF_ERR_ARTIFACT_SIZE_MISMATCH', `range ${start}-${end} ended early`)
   }
 
-  const queue = [...runs]
-  const workers = Array.from({ length: Math.min(options.concurrency ?? 2, queue.length) }, async () => {
-    for (let r = queue.shift(); r; r = queue.shift()) await fetchRun(r)
-  })
+  const queue = [...missing.runs]
+  const workers = Array.from(
+    { length: Math.min(options.concurrency ?? defaultHttpDownloadOptions.concurrency, queue.length) },
+    async () => {
+      for (let run = queue.shift(); run && !stop.signal.aborted; run = queue.shift())
+        await fetchRun(run).catch((err: unknown) =>
+          // A full or failing disk keeps its own code: the caller stops rather than trying another source.
+          fail(
+            err instanceof EdgeFleetError || storageCode(err)
+              ? (err as Error)
+              : unavailable(`${options.url}: ${(err as Error).message}`),
+          ),
+        )
+    },
+  )
   await Promise.all(workers)
+  watchdog.stop()
+  if (failure) throw failure
+  // The overall budget ran out (an abort seen by a request only as its own error).
+  if (signal.aborted) throw unavailable(`not complete within ${options.timeoutMs} ms`)
   return stats
 }

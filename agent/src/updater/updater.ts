@@ -6,7 +6,8 @@ import { EdgeFleetError, codeOf, compareVersions, type DeployCmd, type RollbackC
 import type { ModelSession } from '../runtime/session.js'
 import { other, type Slot } from './slots.js'
 import { download } from './download.js'
-import { httpDownload, type HttpDownloadOptions } from './http-download.js'
+import { httpDownload, newDownloadStats } from './http-download.js'
+import { httpSources, type HttpSettings } from './sources.js'
 import { ArtifactWriter } from './artifact-writer.js'
 import {
   failureReporter,
@@ -22,8 +23,8 @@ import { asStorageError, storageCode } from '../store/faults.js'
 export type { EventReport }
 
 export interface UpdaterDeps extends ModelSourceDeps {
-  /** Prefer the HTTP path when a deploy offers one (MQTT stays the fallback) [EF-4.10]. */
-  http?: { deviceId: string; secret: string; prefer: boolean; tls?: HttpDownloadOptions['tls'] }
+  /** HTTP credentials and CA; `prefer` = use the hub's HTTP path when a deploy offers one [EF-4.10]. */
+  http?: HttpSettings
   /** Test seam: called at each named step, e.g. to crash the process there. */
   onStep?: (step: string) => void
   /** Free bytes to keep beyond an artifact before downloading it [EF-4.4] (default 1 MiB). */
@@ -166,9 +167,9 @@ export class Updater {
       return this.stopped(fail, base, err, { model: manifest.model, slot })
     }
     this.d.onStep?.('cleared')
-    let received: number
+    let fetched: { received: number; bySource: string }
     try {
-      received = await this.fetchArtifact(cmd, writer, base)
+      fetched = await this.fetchArtifact(cmd, writer, base)
     } catch (err) {
       return this.stopped(fail, base, err, { model: manifest.model, slot, writer })
     }
@@ -177,7 +178,8 @@ export class Updater {
       kind: 'downloaded',
       bytes: manifest.artifact.size,
       totalBytes: manifest.artifact.size,
-      receivedBytes: received,
+      receivedBytes: fetched.received,
+      message: `received from ${fetched.bySource}`,
     })
     this.d.onStep?.('downloaded')
 
@@ -266,18 +268,19 @@ export class Updater {
   }
 
   /**
-   * Fetches the chunks the device lacks into `writer`: over HTTP first when the
-   * deploy offers it and the agent prefers it [EF-4.10], then over MQTT
-   * [EF-2.7] for whatever is still missing. Returns the bytes received.
+   * Fetches the chunks the device lacks into `writer`: from each HTTP source
+   * the deploy offers, origin first [EF-4.13], then over MQTT [EF-2.7] for
+   * whatever is still missing. A failing source is reported and the next one
+   * continues from the verified chunks already written. Returns the bytes
+   * received and, per source, how many.
    */
   private async fetchArtifact(
     cmd: DeployCmd,
     writer: ArtifactWriter,
     base: Omit<EventReport, 'kind'>,
-  ): Promise<number> {
+  ): Promise<{ received: number; bySource: string }> {
     const { report } = this.d
     const manifest = cmd.manifest
-    let received = 0
     let lastTick = 0
     const onProgress = (bytes: number, total: number) => {
       const now = Date.now()
@@ -286,32 +289,29 @@ export class Updater {
         report({ ...base, kind: 'downloading', bytes, totalBytes: total })
       }
     }
-    const http = this.d.http
-    const httpUrl =
-      http?.prefer && manifest.artifact.url && cmd.httpBase
-        ? new URL(manifest.artifact.url, cmd.httpBase).href
-        : undefined
-    if (http && httpUrl) {
+    const tally: [string, number][] = []
+    const sources = httpSources(cmd, this.d.http)
+    for (const [at, source] of sources.entries()) {
+      const stats = newDownloadStats()
       try {
-        const st = await httpDownload(manifest, writer, {
-          url: httpUrl,
-          deviceId: http.deviceId,
-          secret: http.secret,
-          tls: http.tls,
-          timeoutMs: this.d.downloadTimeoutMs,
-          onProgress,
-        })
-        received += st.receivedBytes
+        await httpDownload(
+          manifest,
+          writer,
+          { ...source.options, timeoutMs: this.d.downloadTimeoutMs, onProgress },
+          stats,
+        )
       } catch (err) {
-        // A full disk fails MQTT just the same: stop here.
+        // A full disk fails every source just the same: stop here.
         if (storageCode(err)) throw err
-        // Whatever arrived is kept; MQTT fetches the rest.
+        const next = sources[at + 1]?.name ?? 'MQTT'
         report({
           ...base,
           kind: 'chunk_rejected',
           code: codeOf(err),
-          message: `HTTP download failed (${(err as Error).message}); continuing over MQTT`,
+          message: `${source.name} download failed (${(err as Error).message}); continuing from ${next}`,
         })
+      } finally {
+        tally.push([source.name, stats.receivedBytes])
       }
     }
     const st = await download(manifest, writer, this.d.transport, {
@@ -326,8 +326,11 @@ export class Updater {
           message: `chunk ${index} failed its sha256 check; fetching it again`,
         }),
     })
-    received += st.receivedBytes
-    return received
+    tally.push(['MQTT', st.receivedBytes])
+    return {
+      received: tally.reduce((sum, [, bytes]) => sum + bytes, 0),
+      bySource: tally.map(([name, bytes]) => `${name} ${bytes} B`).join(', '),
+    }
   }
 
   private async runRollback(cmd: RollbackCmd): Promise<EventReport> {
