@@ -30,7 +30,7 @@ export interface HttpDownloadOptions {
   tls?: { ca?: Buffer | (string | Buffer)[]; cert?: Buffer; key?: Buffer }
 }
 
-export const defaultHttpDownloadOptions = {
+const defaultHttpDownloadOptions = {
   maxRangeBytes: 8 * 1024 * 1024,
   concurrency: 2,
   /** 10 seconds: long enough for a CDN's cache miss to reach its origin. */
