@@ -16,7 +16,8 @@ export default tseslint.config(
     rules: { 'local/short-names-in-long-scopes': ['error', { maxLines: 8, allow: ['_'] }] },
   },
   {
-    files: ['**/*.ts', '**/*.mts'],
+    // .tsx: the console's browser code (hub/src/console/ui), Preact components.
+    files: ['**/*.ts', '**/*.mts', '**/*.tsx'],
     extends: [js.configs.recommended, tseslint.configs.strictTypeChecked, tseslint.configs.stylisticTypeChecked],
     languageOptions: {
       parserOptions: {

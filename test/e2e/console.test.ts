@@ -102,7 +102,7 @@ describe('console in Chromium', () => {
   it('shows a device with its events and telemetry charts, and models with their builds', async () => {
     await page.click('a[href="#/device/c1"]')
     // A line, or a lone point where the buckets around it are empty (gaps are not drawn across).
-    await page.waitForSelector('[data-chart="device-latency"] :is(polyline, circle)', {
+    await page.waitForSelector('[data-chart="device-clf-latency"] :is(polyline, circle)', {
       state: 'attached',
       timeout: 20_000,
     })

@@ -1,31 +1,46 @@
-// The console's document and stylesheet. The script is in app.ts; together
-// they are the whole console: no framework, a few kilobytes, plots drawn as
-// inline SVG.
-export const CONSOLE_HTML = `<!doctype html>
+// The console's document and stylesheet. The script is the bundle of
+// ui/main.tsx (hub/scripts/bundle-console.mjs), loaded under a content-hashed
+// URL; what it needs to know about the hub comes in a <meta> tag, since the
+// CSP runs no inline script.
+import { TERMINAL_STATES } from '../store/deployments.js'
+import { defaultGates } from '../rollouts/spec.js'
+
+/** Final per-device deployment states that are failures: drawn red, never counted as done. */
+const DEPLOY_FAILED = ['rejected', 'health_failed', 'failed', 'rolled_back']
+
+/** Rollout gates the form offers [EF-8.5]: field name, label, the hub's default (the placeholder). */
+const GATE_FIELDS = (
+  [
+    ['maxErrorRateDelta', 'max error-rate delta'],
+    ['maxP95Ratio', 'max p95 ratio'],
+    ['minShadowAgreement', 'min shadow agreement'],
+    ['maxConfidencePsi', 'max confidence PSI'],
+  ] as const
+).map(([name, label]) => ({ name, label, placeholder: String(defaultGates[name] ?? 'off') }))
+
+const attr = (text: string) => text.replace(/&/g, '&amp;').replace(/"/g, '&quot;').replace(/</g, '&lt;')
+
+/** The page, loading the script at `scriptPath`. */
+export function consoleHtml(scriptPath: string): string {
+  const config = JSON.stringify({
+    deployDone: [...TERMINAL_STATES],
+    deployFailed: DEPLOY_FAILED.filter((s) => TERMINAL_STATES.has(s)),
+    gates: GATE_FIELDS,
+  })
+  return `<!doctype html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width,initial-scale=1">
+<meta name="edgefleet-config" content="${attr(config)}">
 <title>EdgeFleet console</title>
 <link rel="stylesheet" href="/console.css">
+<script src="${attr(scriptPath)}" defer></script>
 </head>
-<body>
-<header><h1>EdgeFleet</h1>
-<nav id="nav" hidden><a href="#/fleet">Fleet</a><a href="#/rollouts">Rollouts</a><a href="#/deployments">Deployments</a><a href="#/models">Models</a><a href="#/capture">Capture</a><a href="#/retraining">Retraining</a><a href="#/telemetry">Telemetry</a></nav>
-<span id="who"></span><span id="updated"></span></header>
-<main id="main">
-<form id="signin" class="card signin">
-  <h2>Sign in</h2>
-  <p>Paste an API token (the hub writes the first admin token to <code>&lt;data&gt;/admin-token</code>).</p>
-  <input id="token" type="password" autocomplete="off" placeholder="ef_…" size="50">
-  <button type="submit">Sign in</button>
-  <p id="signin-error" class="bad"></p>
-</form>
-</main>
-<script src="/console.js"></script>
-</body>
+<body><div id="app"></div></body>
 </html>
 `
+}
 
 export const CONSOLE_CSS = `
 :root { font-family: system-ui, sans-serif; color: #1d2430; background: #f5f7fa; }
@@ -50,7 +65,15 @@ button.primary { background: #1d5fa8; color: #fff; border-color: #1d5fa8; }
 button.danger { color: #a33; border-color: #a33; }
 input, select { font: inherit; padding: 3px 6px; }
 .bar { display: inline-block; width: 160px; height: 10px; background: #e3e7ee; border-radius: 5px; overflow: hidden; vertical-align: middle; }
-.bar i { display: block; height: 100%; background: #2f8f4e; }
+.bar i { display: inline-block; height: 100%; background: #2f8f4e; vertical-align: top; }
+.bar i.failed { background: #c0392b; }
+tr.failed td { background: #fdecea; }
+.state.rejected, .state.failed, .state.health_failed { background: #fee2e2; color: #a33; }
+.state.activated { background: #dcfce7; }
+#who a { color: #cfe3ff; }
+pre { background: #14324f; color: #e8f1ff; padding: 10px; border-radius: 4px; white-space: pre-wrap; word-break: break-all; font-size: 12px; }
+tr.current td { font-weight: 600; }
+.card.version { margin-bottom: 12px; }
 .state { padding: 1px 8px; border-radius: 10px; background: #e3e7ee; font-size: 12px; }
 .state.running { background: #dbeafe; } .state.completed { background: #dcfce7; } .state.paused, .state.awaiting_approval { background: #fef3c7; } .state.rolled_back, .state.rolling_back, .state.aborted { background: #fee2e2; }
 form.inline { display: flex; gap: 8px; flex-wrap: wrap; align-items: end; }

@@ -1,7 +1,8 @@
 // The console's assets and the read endpoints it plots from.
+import { createHash } from 'node:crypto'
 import { Script } from 'node:vm'
+import { gzipSync } from 'node:zlib'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { CONSOLE_JS } from '../../src/console/app.js'
 import { provision, startTestHub, type TestHub } from '../fixtures/hub.js'
 
 let testHub: TestHub
@@ -51,14 +52,35 @@ beforeAll(async () => {
 afterAll(() => testHub?.close())
 
 describe('console', () => {
-  it('serves the page, stylesheet and a script that parses', async () => {
+  it('serves the page and the bundled script under its content hash, cached for good, and the script parses', async () => {
     const page = await testHub.hub.api.inject({ method: 'GET', url: '/' })
     expect(page.headers['content-type']).toMatch(/text\/html/)
-    expect(page.body).toContain('<script src="/console.js">')
-    const js = await testHub.hub.api.inject({ method: 'GET', url: '/console.js' })
+    expect(page.headers['cache-control']).toBe('no-cache')
+    const src = /<script src="(\/console\.([0-9a-f]{16})\.js)" defer><\/script>/.exec(page.body)
+    expect(src).not.toBeNull()
+    const js = await testHub.hub.api.inject({ method: 'GET', url: src![1] })
+    expect(js.statusCode).toBe(200)
     expect(js.headers['content-type']).toMatch(/javascript/)
-    expect(() => new Script(CONSOLE_JS)).not.toThrow() // compiles it (a syntax check) without running it
-    expect(Buffer.byteLength(js.body) + Buffer.byteLength(page.body)).toBeLessThan(64 * 1024) // small: no framework
+    expect(js.headers['cache-control']).toBe('public, max-age=31536000, immutable')
+    expect(createHash('sha256').update(js.body).digest('hex').slice(0, 16)).toBe(src![2])
+    expect(js.body).not.toContain('The console is not built') // the real bundle, built by pnpm build
+    expect(() => new Script(js.body)).not.toThrow() // compiles it (a syntax check) without running it
+    // Small: Preact and the views, minified; docs/CONSOLE.md states the size.
+    expect(gzipSync(js.body).length).toBeLessThan(32 * 1024)
+    const alias = await testHub.hub.api.inject({ method: 'GET', url: '/console.js' })
+    expect(alias.body).toBe(js.body)
+    expect(alias.headers['cache-control']).toBe('no-cache')
+    // What the page tells the script: final deployment states, the failed ones, the gates' defaults.
+    const meta = /<meta name="edgefleet-config" content="([^"]*)">/.exec(page.body)
+    const config = JSON.parse(
+      meta![1]
+        .replace(/&quot;/g, '"')
+        .replace(/&lt;/g, '<')
+        .replace(/&amp;/g, '&'),
+    )
+    expect(config.deployFailed).toEqual(['rejected', 'health_failed', 'failed', 'rolled_back'])
+    expect(config.deployDone).toEqual(expect.arrayContaining(['activated', ...config.deployFailed]))
+    expect(config.gates.map((g: { name: string }) => g.name)).toContain('maxP95Ratio')
   })
 
   it('summarises the fleet in SQL: by profile and online state, by model version', async () => {

@@ -1,0 +1,199 @@
+// Deployments [EF-8.14]: start one (a version to a target), and follow each
+// per device. Progress counts outcomes, not messages sent: activated devices
+// fill the bar green, refused or failed ones red (a rejected deployment is
+// never a full green bar), and a device that is not connected waits as
+// "pending (offline)" rather than looking "sent" forever. Sizes are the bytes
+// each device actually downloaded (a delta or a resumed transfer moves less
+// than the build's size, shown beside it).
+import { useState } from 'preact/hooks'
+import { api, canOperate } from '../api'
+import { Bar, Progress } from '../charts'
+import { config } from '../config'
+import { pairs, size, sum, when } from '../format'
+import { useLoad } from '../hooks'
+import type { Deployment, DeploymentDevice, ModelList } from '../types'
+import { Load, StatePill, checked, field, onSubmit } from './common'
+
+/** Deployments shown with their devices (one request each). */
+const DETAILED = 10
+
+interface Shown {
+  deployment: Deployment
+  devices: DeploymentDevice[]
+}
+
+const isDone = (state: string) => config.deployDone.includes(state)
+const isFailed = (state: string) => config.deployFailed.includes(state)
+
+/** What a device's row says: a waiting device that is not connected is pending, whatever was sent. */
+function deviceStateText(d: DeploymentDevice): string {
+  return !isDone(d.state) && !d.online ? 'pending (offline)' : d.state
+}
+
+export function DeploymentsView() {
+  const data = useLoad(async () => {
+    const [list, models] = await Promise.all([
+      api<{ items: Deployment[] }>('GET', '/api/v1/deployments?limit=30'),
+      api<ModelList>('GET', '/api/v1/models'),
+    ])
+    const shown = await Promise.all(
+      list.items.slice(0, DETAILED).map((d) => api<Shown>('GET', `/api/v1/deployments/${encodeURIComponent(d.id)}`)),
+    )
+    return { list, shown, models }
+  }, [])
+  return (
+    <Load data={data}>
+      {(d) => (
+        <>
+          {canOperate() ? <DeployForm models={d.models} onDone={data.reload} /> : null}
+          <h2>Deployments</h2>
+          <DeploymentTable list={d.list.items} shown={d.shown} />
+          {d.shown.map((s) => (
+            <DeviceTable key={s.deployment.id} shown={s} />
+          ))}
+        </>
+      )}
+    </Load>
+  )
+}
+
+function DeployForm(props: { models: ModelList; onDone: () => void }) {
+  const [error, setError] = useState('')
+  const refs = props.models.items.flatMap((m) => m.versions.map((v) => `${m.name}@${v}`)).reverse()
+  const submit = onSubmit((form) => {
+    const ref = field(form, 'ref')
+    const at = ref.lastIndexOf('@')
+    const body = {
+      model: ref.slice(0, at),
+      version: ref.slice(at + 1),
+      target: field(form, 'target'),
+      ...(checked(form, 'rollback') ? { rollback: true } : {}),
+    }
+    api('POST', '/api/v1/deployments', body).then(
+      () => {
+        setError('')
+        props.onDone()
+      },
+      (err: unknown) => setError(err instanceof Error ? err.message : String(err)),
+    )
+  })
+  return (
+    <>
+      <h2>Deploy</h2>
+      <form class="inline card" id="deploy" onSubmit={submit}>
+        <label>
+          version
+          <select name="ref">
+            {refs.map((r) => (
+              <option key={r}>{r}</option>
+            ))}
+          </select>
+        </label>
+        <label>
+          target
+          <input name="target" size={24} placeholder="profile=P | tag=k=v | device=ID" required />
+        </label>
+        <label>
+          <span>
+            <input type="checkbox" name="rollback" /> allow an older version (rollback)
+          </span>
+        </label>
+        <button class="primary" id="deploy-btn">
+          Deploy
+        </button>
+        <span id="deploy-error" class="bad">
+          {error}
+        </span>
+      </form>
+    </>
+  )
+}
+
+function DeploymentTable(props: { list: Deployment[]; shown: Shown[] }) {
+  const moved = new Map(props.shown.map((s) => [s.deployment.id, sum(s.devices.map((x) => x.bytes))]))
+  return (
+    <table id="deployments">
+      <thead>
+        <tr>
+          <th>created</th>
+          <th>version</th>
+          <th>target</th>
+          <th>outcome</th>
+          <th>bytes moved</th>
+          <th>states</th>
+        </tr>
+      </thead>
+      <tbody>
+        {props.list.map((d) => {
+          const count = (test: (state: string) => boolean) =>
+            sum(
+              Object.entries(d.counts)
+                .filter(([state]) => test(state))
+                .map(([, n]) => n),
+            )
+          const failed = count(isFailed)
+          return (
+            <tr key={d.id} data-deployment={d.id} class={failed ? 'failed' : ''}>
+              <td>{when(d.createdAt)}</td>
+              <td>
+                {d.model}@{d.version}
+                {d.rollback ? ' (rollback)' : ''}
+              </td>
+              <td>{d.target}</td>
+              <td>
+                <Progress done={count((s) => isDone(s) && !isFailed(s))} failed={failed} total={count(() => true)} />
+              </td>
+              <td>{moved.has(d.id) ? size(moved.get(d.id) ?? 0) : '–'}</td>
+              <td>{pairs(d.counts)}</td>
+            </tr>
+          )
+        })}
+      </tbody>
+    </table>
+  )
+}
+
+function DeviceTable({ shown }: { shown: Shown }) {
+  const d = shown.deployment
+  return (
+    <>
+      <h2>
+        {d.model}@{d.version} → {d.target}
+        {d.done ? '' : ' (in progress)'}
+      </h2>
+      <table class="deployment-devices" data-deployment={d.id}>
+        <thead>
+          <tr>
+            <th>device</th>
+            <th>state</th>
+            <th>downloaded / build size</th>
+            <th>code</th>
+            <th>message</th>
+          </tr>
+        </thead>
+        <tbody>
+          {shown.devices.map((x) => (
+            <tr key={x.deviceId} data-device={x.deviceId} class={isFailed(x.state) ? 'failed' : ''}>
+              <td>{x.deviceId}</td>
+              <td>
+                <StatePill state={deviceStateText(x)} />
+              </td>
+              <td>
+                {x.totalBytes ? (
+                  <>
+                    <Bar fraction={x.bytes / x.totalBytes} failed={isFailed(x.state)} /> {size(x.bytes)} /{' '}
+                    {size(x.totalBytes)}
+                  </>
+                ) : (
+                  '–'
+                )}
+              </td>
+              <td class="bad">{x.code ?? ''}</td>
+              <td>{x.message ?? ''}</td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </>
+  )
+}

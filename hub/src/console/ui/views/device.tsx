@@ -1,0 +1,180 @@
+// One device: its vitals against the profile's thresholds and their charts
+// over time [EF-9.12], inference charts for every model it runs (not only the
+// first), the actions an operator takes on it, and its event log.
+import { api, canOperate, enc } from '../api'
+import { LineChart, type Point, type Rule } from '../charts'
+import { fmt, mib, when } from '../format'
+import { useLoad } from '../hooks'
+import type { ViewProps } from '../router'
+import type { Device, DeviceEvent, DeviceHealth, HealthPoint, ModelList, SeriesPoint } from '../types'
+import { Load, Stat } from './common'
+import { DeviceActions } from './device-actions'
+import { BUCKET_MS, TelemetryCharts } from './telemetry'
+
+const MiB = 1_048_576
+/** Agents report stats every few seconds; a minute without any is a gap in the charts. */
+const HEALTH_GAP_MS = 60_000
+
+interface DeviceData {
+  device: Device
+  events: DeviceEvent[]
+  health: DeviceHealth
+  series: SeriesPoint[][]
+  models: ModelList
+}
+
+export function DeviceView(props: ViewProps) {
+  const id = props.args[0] ?? ''
+  const data = useLoad(async (): Promise<DeviceData> => {
+    const base = `/api/v1/devices/${enc(id)}`
+    const [shown, health, models] = await Promise.all([
+      api<{ device: Device; events: DeviceEvent[] }>('GET', base),
+      api<DeviceHealth>('GET', `${base}/health`),
+      api<ModelList>('GET', '/api/v1/models'),
+    ])
+    const series = await Promise.all(
+      shown.device.models.map((m) =>
+        api<{ items: SeriesPoint[] }>(
+          'GET',
+          `/api/v1/telemetry/series?bucketMs=${BUCKET_MS}&model=${enc(m.name)}&device=${enc(id)}`,
+        ).then((r) => r.items),
+      ),
+    )
+    return { device: shown.device, events: shown.events, health, series, models }
+  }, [id])
+  return (
+    <Load data={data}>
+      {(d) => (
+        <>
+          <h2>Device {d.device.id}</h2>
+          <div class="cards">
+            <Stat label="profile">{d.device.profile}</Stat>
+            <Stat label="state" class={d.device.online ? 'on' : 'off'}>
+              {d.device.online ? 'online' : 'offline'}
+            </Stat>
+            <Stat label="models">{d.device.models.map((m) => `${m.name}@${m.version}`).join(', ') || '–'}</Stat>
+          </div>
+          <HealthSection health={d.health} />
+          {canOperate() ? <DeviceActions device={d.device} models={d.models} /> : null}
+          {d.device.models.map((m, i) => (
+            <div key={m.name} data-model={m.name}>
+              <h2>
+                Model {m.name}@{m.version}
+              </h2>
+              <TelemetryCharts series={d.series[i] ?? []} prefix={`device-${m.name}-`} />
+            </div>
+          ))}
+          <EventTable events={d.events} />
+        </>
+      )}
+    </Load>
+  )
+}
+
+function HealthCard(props: { id: string; label: string; value: string; breach?: string }) {
+  return (
+    <div class="card stat" data-health={props.id}>
+      {props.label}
+      <b class={props.breach ? 'bad' : ''} title={props.breach}>
+        {props.value}
+      </b>
+    </div>
+  )
+}
+
+function HealthSection({ health }: { health: DeviceHealth }) {
+  const latest = health.latest ?? { ts: 0 }
+  const limits = health.thresholds ?? {}
+  const breach = new Map(health.breaches.map((b) => [b.metric, b.text]))
+  const points = (key: keyof HealthPoint, scale = 1): Point[] =>
+    health.series.map((p) => [p.ts, p[key] === undefined ? null : (p[key] ?? 0) / scale])
+  const rule = (y: number | undefined): Rule[] => (y === undefined ? [] : [{ y, label: 'alert', color: '#a33' }])
+  const c = health.conditions
+  const conditions = `network ${c.network ?? '–'} · power ${c.power ?? '–'} · ${c.idle === null ? 'idle –' : c.idle ? 'idle' : 'busy'}`
+  const providers = Object.entries(health.providers).map(([model, provider]) => `${model}: ${provider}`)
+  return (
+    <>
+      <h2>Health</h2>
+      <div class="cards">
+        <HealthCard id="agent" label="agent" value={health.agentVersion ?? 'unknown'} />
+        <HealthCard id="last" label="last telemetry" value={when(health.lastTelemetry)} />
+        <HealthCard id="conditions" label="conditions" value={conditions} />
+        <HealthCard id="providers" label="execution providers" value={providers.join(', ') || '–'} />
+        <HealthCard id="rss" label="RSS" value={mib(latest.rssBytes)} breach={breach.get('rss')} />
+        <HealthCard id="load" label="load" value={fmt(latest.cpuLoad)} breach={breach.get('cpuLoad')} />
+        <HealthCard
+          id="storage"
+          label="free storage"
+          value={mib(latest.freeStorageBytes)}
+          breach={breach.get('freeStorage')}
+        />
+        <HealthCard
+          id="temperature"
+          label="temperature"
+          value={latest.temperatureC === undefined ? '–' : `${fmt(latest.temperatureC, 1)} °C`}
+          breach={breach.get('temperature')}
+        />
+      </div>
+      <div class="grid">
+        <LineChart
+          id="health-rss"
+          title="Agent RSS (MiB)"
+          series={[{ name: 'RSS', points: points('rssBytes', MiB) }]}
+          gapMs={HEALTH_GAP_MS}
+          rules={rule(limits.maxRssMb)}
+        />
+        <LineChart
+          id="health-load"
+          title="Load average"
+          series={[{ name: 'load', points: points('cpuLoad') }]}
+          gapMs={HEALTH_GAP_MS}
+          rules={rule(limits.maxCpuLoad)}
+        />
+        <LineChart
+          id="health-storage"
+          title="Free storage (MiB)"
+          series={[{ name: 'free', points: points('freeStorageBytes', MiB) }]}
+          gapMs={HEALTH_GAP_MS}
+          rules={rule(limits.minFreeStorageMb)}
+        />
+        <LineChart
+          id="health-temperature"
+          title="Temperature (°C)"
+          series={[{ name: 'temperature', points: points('temperatureC') }]}
+          gapMs={HEALTH_GAP_MS}
+          rules={rule(limits.maxTemperatureC)}
+        />
+      </div>
+    </>
+  )
+}
+
+function EventTable({ events }: { events: DeviceEvent[] }) {
+  return (
+    <>
+      <h2>Events</h2>
+      <table id="events">
+        <thead>
+          <tr>
+            <th>time</th>
+            <th>kind</th>
+            <th>model</th>
+            <th>code</th>
+            <th>message</th>
+          </tr>
+        </thead>
+        <tbody>
+          {events.map((e, i) => (
+            <tr key={i}>
+              <td>{when(e.ts)}</td>
+              <td class={e.kind === 'health_alert' ? 'bad' : ''}>{e.kind}</td>
+              <td>{(e.model ?? '') + (e.version ? `@${e.version}` : '')}</td>
+              <td>{e.code ?? ''}</td>
+              <td>{e.message ?? ''}</td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </>
+  )
+}
