@@ -85,49 +85,10 @@ export default tseslint.config(
     },
   },
   {
-    // Issue 17 step B, in progress: one-letter names are being renamed folder by folder;
-    // this block switches the rule off everywhere except the finished folders under `ignores`
-    // (one a line, so helpers finishing different folders merge cleanly).
-    files: ['**/*'],
-    ignores: [
-      'shared/**',
-      'agent/**',
-      'hub/src/api/**',
-      'hub/src/broker/**',
-      'hub/src/build/**',
-      'hub/src/cli/**',
-      'hub/src/compiler/**',
-      'hub/src/distribution/**',
-      'hub/src/feed/**',
-      'hub/src/hub.ts',
-      'hub/src/metrics/**',
-      'hub/src/mqtt/**',
-      'hub/src/profiles.ts',
-      'hub/src/registry/**',
-      'hub/src/rollouts/**',
-      'hub/src/store/**',
-      'hub/src/telemetry/**',
-      'hub/src/tls/**',
-      'hub/test/*.ts',
-      'hub/test/api/**',
-      'hub/test/broker/**',
-      'hub/test/capture/**',
-      'hub/test/cli/**',
-      'hub/test/compiler/**',
-      'hub/test/distribution/**',
-      'hub/test/feed/**',
-      'hub/test/fixtures/*.ts',
-      'hub/test/fuzz/**',
-      'hub/test/mqtt/**',
-      'hub/test/packaging/**',
-      'hub/test/rollouts/**',
-      'hub/test/store/**',
-      'hub/test/telemetry/**',
-      'hub/test/tls/**',
-      'scripts/**',
-      'test/e2e/**',
-      'test/sim/**',
-    ],
+    // Short names stay allowed only where other work is rewriting the code this session;
+    // each is renamed when that work lands: the console (issue 16, typed modules), the
+    // agent releases (issue 14) and the gate benchmark (issue 16, a faster one).
+    files: ['hub/src/console/**', 'hub/src/agent-releases/**', 'test/bench/gates.mjs'],
     rules: { 'local/short-names-in-long-scopes': 'off' },
   },
   {

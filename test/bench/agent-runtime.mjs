@@ -26,7 +26,7 @@ const { values } = parseArgs({
     'rss-only': { type: 'boolean' },
   },
 })
-const N = Number(values.n)
+const requestCount = Number(values.n)
 const SECONDS = Number(values.seconds)
 const dist = (p) => join(ROOT, 'agent', 'dist', p)
 const { ModelHost } = await import(dist('runtime/host.js'))
@@ -130,7 +130,7 @@ async function latencyAndThroughput() {
     ['httpBinary', runHttp(binBody, 'application/x-edgefleet-tensors')],
   ]
   for (let i = 0; i < 300; i++) for (const [, f] of steps) await f() // warm up
-  for (let i = 0; i < N; i++) for (const [k, f] of steps) series[k].push(await f())
+  for (let i = 0; i < requestCount; i++) for (const [k, f] of steps) series[k].push(await f())
   const p50 = Object.fromEntries(Object.entries(series).map(([k, v]) => [k, r4(pct(v, 0.5))]))
   const overhead = {
     inprocMs: r4(p50.inproc - p50.bare),
@@ -329,7 +329,7 @@ rmSync(tmp, { recursive: true, force: true })
 
 const latency = p50
   ? {
-      n: N,
+      n: requestCount,
       p50Ms: p50,
       p99Ms: Object.fromEntries(Object.entries(series).map(([k, v]) => [k, r4(pct(v, 0.99))])),
       overhead,

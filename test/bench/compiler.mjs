@@ -26,40 +26,46 @@ const only = arg('--only', '')
 // Text-like page images for the OCR models; same recipe as the test fixtures (hub/test/fixtures/compiler/models.ts).
 // PaddleOCR normalizes det input with ImageNet mean/std and rec/cls input to [-1, 1].
 function textImage(dims, seed, norm = 'det') {
-  const [, c, h, w] = dims
+  const [, channels, height, width] = dims
   const rand = prng(seed)
-  const gray = new Float32Array(h * w)
+  const gray = new Float32Array(height * width)
   for (let i = 0; i < gray.length; i++) gray[i] = 225 + rand() * 30
-  const glyph = Math.max(6, Math.round(h / (h > 64 ? 8 : 2.2)))
-  for (let y = Math.round(rand() * glyph * 0.5) + 2; y + glyph < h; y += Math.round(glyph * (1.4 + rand()))) {
-    let x = Math.round(rand() * glyph)
-    while (x + glyph < w) {
+  const glyph = Math.max(6, Math.round(height / (height > 64 ? 8 : 2.2)))
+  for (
+    let lineTop = Math.round(rand() * glyph * 0.5) + 2;
+    lineTop + glyph < height;
+    lineTop += Math.round(glyph * (1.4 + rand()))
+  ) {
+    let cursorX = Math.round(rand() * glyph)
+    while (cursorX + glyph < width) {
       const word = 2 + Math.floor(rand() * 5)
-      for (let k = 0; k < word && x + glyph < w; k++) {
+      for (let k = 0; k < word && cursorX + glyph < width; k++) {
         const gw = Math.round(glyph * (0.5 + rand() * 0.4))
         const ink = 20 + rand() * 60
         for (let s = 0; s < 3; s++) {
           const vertical = rand() < 0.5
-          const sx = x + Math.floor(rand() * gw)
-          const sy = y + Math.floor(rand() * glyph)
+          const sx = cursorX + Math.floor(rand() * gw)
+          const sy = lineTop + Math.floor(rand() * glyph)
           const len = Math.round(glyph * (0.4 + rand() * 0.6))
           for (let t = 0; t < len; t++) {
-            const px = vertical ? sx : Math.min(w - 1, x + t)
-            const py2 = vertical ? Math.min(h - 1, y + t) : sy
+            const px = vertical ? sx : Math.min(width - 1, cursorX + t)
+            const py2 = vertical ? Math.min(height - 1, lineTop + t) : sy
             for (let d = 0; d < Math.max(1, Math.round(glyph / 8)); d++)
-              gray[Math.min(h - 1, py2 + (vertical ? 0 : d)) * w + Math.min(w - 1, px + (vertical ? d : 0))] = ink
+              gray[
+                Math.min(height - 1, py2 + (vertical ? 0 : d)) * width + Math.min(width - 1, px + (vertical ? d : 0))
+              ] = ink
           }
         }
-        x += gw + 2
+        cursorX += gw + 2
       }
-      x += Math.round(glyph * (0.8 + rand()))
+      cursorX += Math.round(glyph * (0.8 + rand()))
     }
   }
   const mean = norm === 'det' ? [0.485, 0.456, 0.406] : [0.5, 0.5, 0.5]
   const std = norm === 'det' ? [0.229, 0.224, 0.225] : [0.5, 0.5, 0.5]
-  const out = new Float32Array(c * h * w)
-  for (let ch = 0; ch < c; ch++)
-    for (let i = 0; i < h * w; i++) out[ch * h * w + i] = (gray[i] / 255 - mean[ch % 3]) / std[ch % 3]
+  const out = new Float32Array(channels * height * width)
+  for (let ch = 0; ch < channels; ch++)
+    for (let i = 0; i < height * width; i++) out[ch * height * width + i] = (gray[i] / 255 - mean[ch % 3]) / std[ch % 3]
   return out
 }
 
@@ -153,26 +159,34 @@ const work = mkdtempSync(join(tmpdir(), 'ef-bench-'))
 const rows = []
 const fmt = (x, d = 3) => (x === undefined || x === null || Number.isNaN(x) ? '—' : Number(x).toFixed(d))
 
-for (const m of models) {
-  const file = join(nm, m.file)
+for (const model of models) {
+  const file = join(nm, model.file)
   const bytes = new Uint8Array(readFileSync(file))
   const f32 = await openSession(bytes, { threads })
   const sig = sessionSignature(f32)
   const samples = Array.from({ length: 8 }, (_, i) => {
-    const s = synthesizeInputs(sig.inputs, { seed: 1000 + i, shapes: m.shapes, values: m.values })
-    if (m.image)
-      s[m.image] = { type: 'float32', dims: m.shapes[m.image], data: textImage(m.shapes[m.image], 500 + i, m.norm) }
+    const s = synthesizeInputs(sig.inputs, { seed: 1000 + i, shapes: model.shapes, values: model.values })
+    if (model.image)
+      s[model.image] = {
+        type: 'float32',
+        dims: model.shapes[model.image],
+        data: textImage(model.shapes[model.image], 500 + i, model.norm),
+      }
     return s
   })
-  const calDir = m.image ? mkdtempSync(join(work, 'cal-')) : undefined
+  const calDir = model.image ? mkdtempSync(join(work, 'cal-')) : undefined
   if (calDir) {
     const { writeNpy } = await import('../../hub/dist/compiler/index.js')
     const { mkdirSync } = await import('node:fs')
-    mkdirSync(join(calDir, m.image))
+    mkdirSync(join(calDir, model.image))
     for (let i = 0; i < 16; i++)
       writeFileSync(
-        join(calDir, m.image, `${String(i).padStart(2, '0')}.npy`),
-        writeNpy({ type: 'float32', dims: m.shapes[m.image], data: textImage(m.shapes[m.image], 9000 + i, m.norm) }),
+        join(calDir, model.image, `${String(i).padStart(2, '0')}.npy`),
+        writeNpy({
+          type: 'float32',
+          dims: model.shapes[model.image],
+          data: textImage(model.shapes[model.image], 9000 + i, model.norm),
+        }),
       )
   }
   const refs = []
@@ -181,9 +195,9 @@ for (const m of models) {
   // The benchmark profile's budget is 0, so the planner takes the first static build (all layers);
   // 'keep 4' is what it falls back to when that misses a real budget (STATIC_KEEP_FLOAT_STEPS).
   const variants = precisions.map((p) => [p, {}])
-  if (m.image) variants.push(['int8-static', { staticKeepFloat: 4, label: 'int8-static, first 4 float' }])
+  if (model.image) variants.push(['int8-static', { staticKeepFloat: 4, label: 'int8-static, first 4 float' }])
   // What our own float fusions (affine folding into Conv, HardSwish) are worth: the same builds without them.
-  if (m.image)
+  if (model.image)
     variants.push(
       ['fp32', { fuse: false, label: 'fp32, no fusions' }],
       ['int8-static', { fuse: false, label: 'int8-static, no fusions' }],
@@ -192,10 +206,10 @@ for (const m of models) {
     const t0 = performance.now()
     const label = `EdgeFleet ${extra.label ?? p}`
     try {
-      const r = await compile(bytes, profile, {
+      const result = await compile(bytes, profile, {
         precision: p,
-        inputShapes: m.shapes,
-        inputValues: m.values,
+        inputShapes: model.shapes,
+        inputValues: model.values,
         calibrationDir: calDir,
         calibrationSamples: 16,
         validationSamples: 4,
@@ -203,14 +217,14 @@ for (const m of models) {
         ...(extra.staticKeepFloat !== undefined ? { staticKeepFloat: extra.staticKeepFloat } : {}),
         ...(extra.fuse !== undefined ? { fuse: extra.fuse } : {}),
       })
-      builds.push({ label, bytes: r.bytes, compileMs: performance.now() - t0 })
+      builds.push({ label, bytes: result.bytes, compileMs: performance.now() - t0 })
     } catch (e) {
       builds.push({ label, error: `${e.code}: ${e.message.slice(0, 160)}` })
     }
   }
   // ORT's Python quantize_dynamic on the same file.
   if (existsSync(py)) {
-    const dst = join(work, `${m.name.replace(/\W+/g, '_')}.ort.onnx`)
+    const dst = join(work, `${model.name.replace(/\W+/g, '_')}.ort.onnx`)
     const t0 = performance.now()
     let status
     try {
@@ -237,12 +251,12 @@ for (const m of models) {
   }
   // ORT's Python quantize_static (QDQ) on the same calibration images, where there are images.
   if (existsSync(py) && calDir) {
-    const dst = join(work, `${m.name.replace(/\W+/g, '_')}.ort-static.onnx`)
+    const dst = join(work, `${model.name.replace(/\W+/g, '_')}.ort-static.onnx`)
     const t0 = performance.now()
     let status
     try {
       status = JSON.parse(
-        execFileSync(py, [join(here, 'compiler_ref.py'), file, dst, '--static', calDir, m.staticOps], {
+        execFileSync(py, [join(here, 'compiler_ref.py'), file, dst, '--static', calDir, model.staticOps], {
           encoding: 'utf8',
           stdio: ['ignore', 'pipe', 'ignore'],
         })
@@ -253,27 +267,27 @@ for (const m of models) {
     } catch (e) {
       status = { ok: false, error: e.message.split('\n')[0] }
     }
-    const label = `ORT quantize_static (${m.staticOps})`
+    const label = `ORT quantize_static (${model.staticOps})`
     if (status.ok) builds.push({ label, bytes: new Uint8Array(readFileSync(dst)), compileMs: performance.now() - t0 })
     else builds.push({ label, error: status.error })
   }
   const sessions = []
-  for (const b of builds) {
-    if (b.error) continue
+  for (const build of builds) {
+    if (build.error) continue
     try {
-      b.session = await openSession(b.bytes, { threads })
+      build.session = await openSession(build.bytes, { threads })
       const gots = []
-      for (const s of samples) gots.push(await run(b.session, s))
-      b.acc = compareOutputs(refs, gots)
-      sessions.push(b)
+      for (const s of samples) gots.push(await run(build.session, s))
+      build.acc = compareOutputs(refs, gots)
+      sessions.push(build)
     } catch (e) {
-      b.error = `does not run: ${e.message.split('\n')[0].slice(0, 160)}`
+      build.error = `does not run: ${e.message.split('\n')[0].slice(0, 160)}`
     }
   }
   const { wall: times, cpu } = await timeWallAndCpu([f32, ...sessions.map((b) => b.session)], samples[0])
   sessions.forEach((b, i) => ((b.latency = times[i + 1]), (b.cpu = cpu[i + 1])))
-  rows.push({ model: m, fp32Ms: times[0], fp32Cpu: cpu[0], fp32Bytes: bytes.byteLength, builds })
-  console.error(`${m.name}: fp32 ${fmt(times[0], 2)} ms`)
+  rows.push({ model: model, fp32Ms: times[0], fp32Cpu: cpu[0], fp32Bytes: bytes.byteLength, builds })
+  console.error(`${model.name}: fp32 ${fmt(times[0], 2)} ms`)
   for (const b of builds)
     console.error(
       `  ${b.label}: ${b.error ?? `size ${fmt(b.bytes.byteLength / bytes.byteLength)} lat ${fmt(b.latency / times[0], 2)} cpu ${fmt(b.cpu / cpu[0], 2)} cos ${fmt(b.acc.cosine, 4)} mean ${fmt(b.acc.meanCosine, 4)} top1 ${fmt(b.acc.top1Agreement)}`}`,

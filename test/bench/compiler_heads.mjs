@@ -61,18 +61,18 @@ const model = (nodes, out, init = [], ms = false) =>
 
 // The first Gemm's weight [32, flat] (transB) and bias.
 const gemm = head.graph.node.find((n) => n.op_type === 'Gemm')
-const W = head.graph.initializer.find((t) => t.name === gemm.input[1])
-const B = head.graph.initializer.find((t) => t.name === gemm.input[2])
-const n = Number(W.dims[0])
-const wkn = transpose2d(floatData(W), n, flat) // [flat, n]
-const { q, scale } = quantizeSymmetric(wkn, [flat, n], 1)
+const gemmWeight = head.graph.initializer.find((t) => t.name === gemm.input[1])
+const gemmBias = head.graph.initializer.find((t) => t.name === gemm.input[2])
+const outFeatures = Number(gemmWeight.dims[0])
+const wkn = transpose2d(floatData(gemmWeight), outFeatures, flat) // [flat, n]
+const { q, scale } = quantizeSymmetric(wkn, [flat, outFeatures], 1)
 const shp = makeTensor('shp', DataType.INT64, [2], BigInt64Array.of(1n, BigInt(flat)))
-const wq = makeTensor('wq', DataType.INT8, [flat, n], q)
-const ws = makeTensor('ws', DataType.FLOAT, [n], scale)
-const wz = makeTensor('wz', DataType.INT8, [n], new Int8Array(n))
-const b = makeTensor('b', DataType.FLOAT, [n], floatData(B))
+const wq = makeTensor('wq', DataType.INT8, [flat, outFeatures], q)
+const ws = makeTensor('ws', DataType.FLOAT, [outFeatures], scale)
+const wz = makeTensor('wz', DataType.INT8, [outFeatures], new Int8Array(outFeatures))
+const biasTensor = makeTensor('b', DataType.FLOAT, [outFeatures], floatData(gemmBias))
 const reshape = node('Reshape', [inName, 'shp'], ['f'])
-const qt = quantizeSymmetric(wkn, [flat, n], null)
+const qt = quantizeSymmetric(wkn, [flat, outFeatures], null)
 const builds = [['head fp32 (as shipped)', bytes]]
 const profile = {
   id: 'x',
@@ -121,16 +121,16 @@ builds.push([
   'first layer alone, fp32 Gemm',
   model(
     [reshape, node('Gemm', ['f', 'wt', 'b'], ['y'], [{ name: 'transB', type: 2, i: 1 }])],
-    [1, n],
-    [shp, { ...W, name: 'wt' }, b],
+    [1, outFeatures],
+    [shp, { ...gemmWeight, name: 'wt' }, biasTensor],
   ),
 ])
 builds.push([
   'first layer alone, DynamicQuantizeMatMul',
   model(
     [reshape, node('DynamicQuantizeMatMul', ['f', 'wq', 'ws', '', 'b'], ['y'], [], 'com.microsoft')],
-    [1, n],
-    [shp, wq, ws, b],
+    [1, outFeatures],
+    [shp, wq, ws, biasTensor],
     true,
   ),
 ])
@@ -146,8 +146,8 @@ builds.push([
       node('Mul', ['mf', 'sc'], ['ms']),
       node('Add', ['ms', 'b'], ['y']),
     ],
-    [1, n],
-    [shp, wq, ws, wz, b],
+    [1, outFeatures],
+    [shp, wq, ws, wz, biasTensor],
   ),
 ])
 builds.push([
@@ -159,12 +159,12 @@ builds.push([
       node('QLinearMatMul', ['fq', 'xs', 'xz', 'wq1', 'ws1', 'wz1', 'ys', 'yz'], ['yq']),
       node('DequantizeLinear', ['yq', 'ys', 'yz'], ['y']),
     ],
-    [1, n],
+    [1, outFeatures],
     [
       shp,
       makeTensor('xs', DataType.FLOAT, [], Float32Array.of(0.05)),
       makeTensor('xz', DataType.UINT8, [], Uint8Array.of(128)),
-      makeTensor('wq1', DataType.INT8, [flat, n], qt.q),
+      makeTensor('wq1', DataType.INT8, [flat, outFeatures], qt.q),
       makeTensor('ws1', DataType.FLOAT, [], qt.scale),
       makeTensor('wz1', DataType.INT8, [], Int8Array.of(0)),
       makeTensor('ys', DataType.FLOAT, [], Float32Array.of(0.05)),

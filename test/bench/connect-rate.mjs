@@ -27,7 +27,7 @@ if (process.argv[2] === '--worker') {
   let next = 0
   const once = (s) =>
     new Promise((resolve) => {
-      const c = mqtt.connect(url, {
+      const client = mqtt.connect(url, {
         clientId: s.id,
         ca,
         reconnectPeriod: 0,
@@ -35,13 +35,13 @@ if (process.argv[2] === '--worker') {
         clean: true,
         ...(mode === 'cert' ? { cert: s.cert, key: s.key } : { username: s.id, password: s.secret }),
       })
-      c.once('connect', () => {
+      client.once('connect', () => {
         ok++
-        c.end(true, resolve)
+        client.end(true, resolve)
       })
-      c.once('error', () => {
+      client.once('error', () => {
         failed++
-        c.end(true, resolve)
+        client.end(true, resolve)
       })
     })
   const lane = async () => {
@@ -53,7 +53,7 @@ if (process.argv[2] === '--worker') {
   process.exit(0)
 }
 
-const { values: o } = parseArgs({
+const { values: flags } = parseArgs({
   options: {
     devices: { type: 'string' },
     procs: { type: 'string' },
@@ -61,10 +61,10 @@ const { values: o } = parseArgs({
     seconds: { type: 'string' },
   },
 })
-const DEVICES = Number(o.devices ?? 400)
-const PROCS = Number(o.procs ?? 4)
-const CONC = Number(o.concurrency ?? 64)
-const SECONDS = Number(o.seconds ?? 30)
+const DEVICES = Number(flags.devices ?? 400)
+const PROCS = Number(flags.procs ?? 4)
+const CONC = Number(flags.concurrency ?? 64)
+const SECONDS = Number(flags.seconds ?? 30)
 const { startHub, api } = await import('../support/fleet.mjs')
 const tmp = mkdtempSync(join(tmpdir(), 'ef-bench-connect-'))
 const hub = await startHub({ dataDir: join(tmp, 'hub'), logLevel: 'error', extraArgs: ['--tls', '--mqtts-port', '0'] })

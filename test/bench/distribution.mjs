@@ -21,7 +21,7 @@ import { benchArgs } from './support/args.mjs'
 
 const { values: args, skip } = benchArgs(['agents', 'procs', 'mb', 'big-mb', 'broker'], { flags: ['tls'] })
 const TLS = args.tls === true
-const N = Number(args.agents ?? 200)
+const agentCount = Number(args.agents ?? 200)
 const PROCS = Number(args.procs ?? 4)
 const MB = Number(args.mb ?? 20)
 const BIG_MB = Number(args['big-mb'] ?? 100)
@@ -76,7 +76,7 @@ try {
   // ---------------------------------------------------------------- A: fan-out
   if (!skip.has('fanout')) {
     const specs = []
-    for (let i = 0; i < N; i++) {
+    for (let i = 0; i < agentCount; i++) {
       const id = `sim-${String(i).padStart(4, '0')}`
       const d = await api(hub.httpUrl, 'POST', '/api/v1/devices', {
         id,
@@ -102,7 +102,7 @@ try {
       specs.map(
         (s) =>
           new Promise((resolve, reject) => {
-            const c = mqtt.connect(mosq?.url ?? hub.mqttUrl, {
+            const client = mqtt.connect(mosq?.url ?? hub.mqttUrl, {
               clientId: s.deviceId,
               username: s.deviceId,
               password: s.secret,
@@ -110,11 +110,11 @@ try {
               reconnectPeriod: 0,
               ...caOpts,
             })
-            c.once('connect', async () => {
-              await c.subscribeAsync(`ef/v1/art/${'f'.repeat(64)}/+`, { qos: 1 })
-              resolve(c)
+            client.once('connect', async () => {
+              await client.subscribeAsync(`ef/v1/art/${'f'.repeat(64)}/+`, { qos: 1 })
+              resolve(client)
             })
-            c.once('error', reject)
+            client.once('error', reject)
           }),
       ),
     )
@@ -173,7 +173,7 @@ try {
     await pub.endAsync()
 
     // Real agents, a few processes, one connection each.
-    const per = Math.ceil(N / PROCS)
+    const per = Math.ceil(agentCount / PROCS)
     for (let p = 0; p < PROCS; p++) {
       const file = join(tmp, `pool-${p}.json`)
       writeFileSync(file, JSON.stringify(specs.slice(p * per, (p + 1) * per)))
@@ -190,7 +190,8 @@ try {
     }
     await waitFor(
       async () =>
-        (await api(hub.httpUrl, 'GET', '/api/v1/devices?limit=10000')).items.filter((d) => d.online).length >= N,
+        (await api(hub.httpUrl, 'GET', '/api/v1/devices?limit=10000')).items.filter((d) => d.online).length >=
+        agentCount,
       { timeoutMs: 120_000, what: 'agents online' },
     )
     const before = (await api(hub.httpUrl, 'GET', '/api/v1/hub')).distribution
@@ -246,7 +247,7 @@ try {
     }
     const transferMs = lastDownloaded - wall0
     out.fanout = {
-      agents: N,
+      agents: agentCount,
       processes: PROCS,
       artifactMiB: size / MiB,
       rawFanoutMs: Math.round(rawMs),
@@ -259,7 +260,7 @@ try {
       hubBroadcastMiB: (after.broadcastBytes - before.broadcastBytes) / MiB,
       hubRepairMiB: (after.repairBytes - before.repairBytes) / MiB,
       // Target (issue 12): repairs < 10 % of the bytes the agents had to receive.
-      repairShare: Math.round(((after.repairBytes - before.repairBytes) / (N * size)) * 1000) / 1000,
+      repairShare: Math.round(((after.repairBytes - before.repairBytes) / (agentCount * size)) * 1000) / 1000,
       maxReceivedByOneAgentMiB: maxReceived / MiB,
       peakRssMiB: peak,
       rawPeakRssMiB: rawPeak,
@@ -337,8 +338,8 @@ try {
   // --------------------------------------------------------------- C: delta
   if (!skip.has('delta')) {
     const { decodeModel, encodeModel } = await import(join(ROOT, 'hub', 'dist', 'compiler', 'onnx', 'proto.js'))
-    const m = decodeModel(readFileSync(MODELS.wakeHello))
-    const w = m.graph.initializer.find((t) => t.name === 'last_layer.weight')
+    const decoded = decodeModel(readFileSync(MODELS.wakeHello))
+    const w = decoded.graph.initializer.find((t) => t.name === 'last_layer.weight')
     const f = new Float32Array(w.raw_data.length / 4).map((_, i) => Math.cos(i) * 0.1)
     w.raw_data = new Uint8Array(f.buffer)
     const changed = w.raw_data.length
@@ -358,9 +359,9 @@ try {
       `/api/v1/models?name=wake&version=1.0.0&options=${FP32}`,
       readFileSync(MODELS.wakeHello),
     )
-    await api(hub.httpUrl, 'POST', `/api/v1/models?name=wake&version=1.1.0&options=${FP32}`, encodeModel(m))
+    await api(hub.httpUrl, 'POST', `/api/v1/models?name=wake&version=1.1.0&options=${FP32}`, encodeModel(decoded))
     const run = async (version) => {
-      const b = (await api(hub.httpUrl, 'GET', '/api/v1/hub')).distribution
+      const hubDistribution = (await api(hub.httpUrl, 'GET', '/api/v1/hub')).distribution
       const dep = await api(hub.httpUrl, 'POST', '/api/v1/deployments', {
         model: 'wake',
         version,
@@ -371,7 +372,7 @@ try {
         { what: 'delta deploy' },
       )
       const a = (await api(hub.httpUrl, 'GET', '/api/v1/hub')).distribution
-      return a.broadcastBytes + a.repairBytes - b.broadcastBytes - b.repairBytes
+      return a.broadcastBytes + a.repairBytes - hubDistribution.broadcastBytes - hubDistribution.repairBytes
     }
     const full = await run('1.0.0')
     const moved = await run('1.1.0')

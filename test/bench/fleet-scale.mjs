@@ -20,7 +20,7 @@ import { matmulModel } from '../support/models.mjs'
 import { deviceSpec, provisionFleet, startSimulator } from '../sim/fleet.mjs'
 import { drawFleetScale } from './support/fleet-scale-svg.mjs'
 
-const { values: o } = parseArgs({
+const { values: flags } = parseArgs({
   options: {
     points: { type: 'string' },
     brokers: { type: 'string' },
@@ -31,12 +31,12 @@ const { values: o } = parseArgs({
     skip: { type: 'string' },
   },
 })
-const POINTS = (o.points ?? '1000,2000,5000,10000,20000').split(',').map(Number)
-const BROKERS = (o.brokers ?? 'aedes,mosquitto').split(',')
-const RATE = Number(o.rate ?? 0.2)
-const OUT = o.out ?? join(ROOT, 'docs', 'benchmarks', 'fleet-scale.json')
-const SVG = o.svg ?? join(ROOT, 'docs', 'benchmarks', 'fleet-scale.svg')
-const skip = new Set((o.skip ?? '').split(',').filter(Boolean))
+const POINTS = (flags.points ?? '1000,2000,5000,10000,20000').split(',').map(Number)
+const BROKERS = (flags.brokers ?? 'aedes,mosquitto').split(',')
+const RATE = Number(flags.rate ?? 0.2)
+const OUT = flags.out ?? join(ROOT, 'docs', 'benchmarks', 'fleet-scale.json')
+const SVG = flags.svg ?? join(ROOT, 'docs', 'benchmarks', 'fleet-scale.svg')
+const skip = new Set((flags.skip ?? '').split(',').filter(Boolean))
 const PROFILES = ['gateway-rpi4', 'industrial-x86'] // two builds per model version, made at registration
 const FP32 = encodeURIComponent(JSON.stringify({ precision: 'fp32' }))
 
@@ -76,23 +76,23 @@ async function deployedWithin(hub, body, what) {
 }
 
 /** One point of the curve: N devices on one broker. */
-async function point(broker, N) {
-  const tmp = mkdtempSync(join(tmpdir(), `ef-scale-${broker}-${N}-`))
+async function point(broker, deviceCount) {
+  const tmp = mkdtempSync(join(tmpdir(), `ef-scale-${broker}-${deviceCount}-`))
   const mosq = broker === 'mosquitto' ? await startMosquitto(join(tmp, 'mosquitto')) : undefined
   const extraArgs = mosq
     ? ['--broker', mosq.url, '--mosquitto-dir', mosq.dir, '--mosquitto-pid-file', mosq.pidFile]
     : []
   const env = { EF_RETRAINING: JSON.stringify({ drift: { intervalMs: 0 }, retention: { enabled: false } }) }
   let hub = await startHub({ dataDir: join(tmp, 'hub'), logLevel: 'warn', extraArgs, env })
-  const r = { broker, devices: N, loadBefore: loadavg()[0] }
+  const result = { broker, devices: deviceCount, loadBefore: loadavg()[0] }
   let sim
   try {
     let t0 = performance.now()
     const devices = await provisionFleet(
       hub.httpUrl,
-      Array.from({ length: N }, (_, i) => deviceSpec(`n${N}`, i, PROFILES)),
+      Array.from({ length: deviceCount }, (_, i) => deviceSpec(`n${deviceCount}`, i, PROFILES)),
     )
-    r.provisionS = secs(t0)
+    result.provisionS = secs(t0)
     for (const v of ['2.0.0', '3.0.0'])
       await api(
         hub.httpUrl,
@@ -100,11 +100,11 @@ async function point(broker, N) {
         `/api/v1/models?name=wake&version=${v}&options=${FP32}`,
         await matmulModel(1_000_000, Number(v[0])),
       )
-    const procs = Number(o.procs ?? Math.max(2, Math.min(8, Math.ceil(N / 2500))))
+    const procs = Number(flags.procs ?? Math.max(2, Math.min(8, Math.ceil(deviceCount / 2500))))
     t0 = performance.now()
     sim = startSimulator({ devices, mqttUrl: hub.mqttUrl, procs, rate: RATE })
-    await sim.until((t) => t.connected === N, 900_000, 'all connected')
-    r.connectS = secs(t0)
+    await sim.until((t) => t.connected === deviceCount, 900_000, 'all connected')
+    result.connectS = secs(t0)
     // Steady state: the fleet online and reporting, 20 s.
     await new Promise((res) => setTimeout(res, 5000))
     const s0 = await api(hub.httpUrl, 'GET', '/api/v1/retraining/status')
@@ -115,18 +115,18 @@ async function point(broker, N) {
     const p1 = proc(hub.pid)
     const wS = secs(w0)
     const eventsPerBatch = 1.5 // deviceSpec: every device runs wake, every other one vad too
-    r.ingestEventsPerS = ((s1.ingest.batches - s0.ingest.batches) * eventsPerBatch) / wS
-    r.hubCpuCores = (p1.cpuS - p0.cpuS) / wS
-    r.hubRssMiB = p1.rssMiB
-    if (mosq) r.mosquittoRssMiB = proc(mosq.proc.pid).rssMiB
-    r.devicesListMs = await latencyMs(hub, '/api/v1/devices?limit=50')
-    r.fleetSummaryMs = await latencyMs(hub, '/api/v1/fleet/summary')
-    r.fleetPageMs = await latencyMs(hub, '/api/v1/fleet/devices?limit=50')
+    result.ingestEventsPerS = ((s1.ingest.batches - s0.ingest.batches) * eventsPerBatch) / wS
+    result.hubCpuCores = (p1.cpuS - p0.cpuS) / wS
+    result.hubRssMiB = p1.rssMiB
+    if (mosq) result.mosquittoRssMiB = proc(mosq.proc.pid).rssMiB
+    result.devicesListMs = await latencyMs(hub, '/api/v1/devices?limit=50')
+    result.fleetSummaryMs = await latencyMs(hub, '/api/v1/fleet/summary')
+    result.fleetPageMs = await latencyMs(hub, '/api/v1/fleet/devices?limit=50')
     if (!skip.has('deploy')) {
       const d = await deployedWithin(hub, { model: 'wake', version: '2.0.0', target: 'tag=sim=1' }, '1 MB to all')
-      r.model1MbS = d.s
-      r.model1MbCounts = d.counts
-      r.hubRssAfterDeployMiB = proc(hub.pid).rssMiB
+      result.model1MbS = d.s
+      result.model1MbCounts = d.counts
+      result.hubRssAfterDeployMiB = proc(hub.pid).rssMiB
     }
     if (!skip.has('rollout')) {
       t0 = performance.now()
@@ -148,8 +148,8 @@ async function point(broker, N) {
         },
         { timeoutMs: 900_000, intervalMs: 500, what: 'rollout' },
       )
-      r.rollout4WavesS = secs(t0)
-      r.rolloutState = done
+      result.rollout4WavesS = secs(t0)
+      result.rolloutState = done
     }
     // Restart: every device drops, the hub comes back on the same ports and data.
     const ports = { mqttPort: Number(new URL(hub.mqttUrl).port), httpPort: Number(new URL(hub.httpUrl).port) }
@@ -158,8 +158,8 @@ async function point(broker, N) {
       await sim.until((t) => t.connected === 0, 120_000, 'all dropped')
       t0 = performance.now()
       hub = await startHub({ dataDir: join(tmp, 'hub'), logLevel: 'warn', extraArgs, env, ...ports })
-      await sim.until((t) => t.connected === N, 900_000, 'all back')
-      r.reconnectAfterRestartS = secs(t0)
+      await sim.until((t) => t.connected === deviceCount, 900_000, 'all back')
+      result.reconnectAfterRestartS = secs(t0)
     } else {
       // With Mosquitto the devices' connections do not go through the hub: restart the broker instead.
       await mosq.stop()
@@ -167,26 +167,26 @@ async function point(broker, N) {
       t0 = performance.now()
       const again = await startMosquitto(mosq.dir, mosq.port)
       Object.assign(mosq, again)
-      await sim.until((t) => t.connected === N, 900_000, 'all back')
-      r.reconnectAfterRestartS = secs(t0)
+      await sim.until((t) => t.connected === deviceCount, 900_000, 'all back')
+      result.reconnectAfterRestartS = secs(t0)
     }
     const t = sim.totals()
-    r.sim = {
+    result.sim = {
       connects: t.connects,
       refused: Object.keys(t).filter((k) => k.startsWith('refused')),
       shed: t.closedBeforeConnack,
       cpuS: t.cpuUs / 1e6,
     }
   } catch (err) {
-    r.error = String(err?.message ?? err).slice(0, 300)
+    result.error = String(err?.message ?? err).slice(0, 300)
   } finally {
     await sim?.stop()
     await hub.stop()
     await mosq?.stop()
     rmSync(tmp, { recursive: true, force: true })
   }
-  r.loadAfter = loadavg()[0]
-  return r
+  result.loadAfter = loadavg()[0]
+  return result
 }
 
 const results = existsSync(OUT) ? JSON.parse(readFileSync(OUT, 'utf8')) : []

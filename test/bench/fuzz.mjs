@@ -35,7 +35,7 @@ const budgetMs = Math.floor((minutes * 60_000) / count)
 console.log(
   `[fuzz] seed=${seed} minutes=${minutes} properties=${count} budget/property=${budgetMs} ms (${new Date().toISOString()})`,
 )
-const r = spawnSync(
+const vitestRun = spawnSync(
   'npx',
   [
     'vitest',
@@ -51,5 +51,5 @@ const r = spawnSync(
     env: { ...process.env, EF_FUZZ_SEED: String(seed), EF_FUZZ_SCALE: '100000', EF_FUZZ_MS: String(budgetMs) },
   },
 )
-console.log(`[fuzz] seed=${seed} ${r.status === 0 ? 'no failure' : 'FAILED (rerun with --seed ' + seed + ')'}`)
-process.exit(r.status ?? 1)
+console.log(`[fuzz] seed=${seed} ${vitestRun.status === 0 ? 'no failure' : 'FAILED (rerun with --seed ' + seed + ')'}`)
+process.exit(vitestRun.status ?? 1)

@@ -28,7 +28,7 @@ import mqtt from 'mqtt'
 import { startHub, api, waitFor, ROOT } from '../support/fleet.mjs'
 import { rawPublisher } from './support/raw-publisher.mjs'
 
-const { values: o } = parseArgs({
+const { values: flags } = parseArgs({
   options: {
     devices: { type: 'string' },
     records: { type: 'string' },
@@ -38,14 +38,14 @@ const { values: o } = parseArgs({
     client: { type: 'string' },
   },
 })
-const DEVICES = Number(o.devices ?? 40)
-const RECORDS = Number(o.records ?? 20)
+const DEVICES = Number(flags.devices ?? 40)
+const RECORDS = Number(flags.records ?? 20)
 // Batch entries are m0..m9 at 1.0.0 and 1.1.0, the versions each device states loaded (below).
 if (RECORDS > 20) throw new RangeError('--records is at most 20 (ten models × two versions)')
-const SECONDS = Number(o.seconds ?? 20)
-const INFLIGHT = Number(o.inflight ?? 640)
-const CLIENT = o.client ?? 'raw'
-const SAMPLES = Number(o.samples ?? 20_000)
+const SECONDS = Number(flags.seconds ?? 20)
+const INFLIGHT = Number(flags.inflight ?? 640)
+const CLIENT = flags.client ?? 'raw'
+const SAMPLES = Number(flags.samples ?? 20_000)
 const require = createRequire(join(ROOT, 'hub', 'package.json'))
 const Database = require('better-sqlite3')
 const { FEATURE_BUCKETS, LATENCY_BUCKETS_MS, topics } = await import(join(ROOT, 'shared', 'dist', 'index.js'))
@@ -179,19 +179,19 @@ try {
   const raws = []
   if (CLIENT === 'raw') {
     // The same payloads, patched in place: the batch id's sequence digits and the two timestamps.
-    for (const s of specs) {
-      const tpl = payloadOf(s.id, 0)
+    for (const spec of specs) {
+      const tpl = payloadOf(spec.id, 0)
       const text = tpl.toString('latin1')
-      const seqAt = text.indexOf(`"batchId":"${s.id}-`) + `"batchId":"${s.id}-`.length
+      const seqAt = text.indexOf(`"batchId":"${spec.id}-`) + `"batchId":"${spec.id}-`.length
       const fromAt = text.indexOf('"from":') + 7
       const toAt = text.indexOf('"to":') + 5
       raws.push(
         await rawPublisher({
           url: hub.mqttUrl,
-          clientId: s.id,
-          username: s.id,
-          password: s.secret,
-          topic: topics.telemetry(s.id),
+          clientId: spec.id,
+          username: spec.id,
+          password: spec.secret,
+          topic: topics.telemetry(spec.id),
           payload: tpl,
           window,
           patch(buf, seq) {
@@ -289,17 +289,17 @@ try {
 
   // ----------------------------------------------------------- C: feed
   if (clients.length === 0) await connectClients()
-  const sampleOf = (id, i) =>
+  const sampleOf = (id, index) =>
     JSON.stringify({
       v: 1,
       deviceId: id,
-      sampleId: `${id}-s${String(i).padStart(8, '0')}`,
+      sampleId: `${id}-s${String(index).padStart(8, '0')}`,
       ts: Date.now(),
       model: 'm0',
       version: '1.0.0',
       reason: 'low_confidence',
       confidence: 0.31,
-      inputs: { x: { type: 'float32', dims: [1, 64], b64: Buffer.alloc(256, i % 251).toString('base64') } },
+      inputs: { x: { type: 'float32', dims: [1, 64], b64: Buffer.alloc(256, index % 251).toString('base64') } },
       outputs: { y: { type: 'float32', dims: [1, 4], data: [0.31, 0.29, 0.2, 0.2] } },
     })
   const before = (await status()).feed.last
@@ -324,16 +324,16 @@ try {
   const token = hub.token
   const tF = performance.now()
   const res = await fetch(`${hub.httpUrl}/api/v1/feed?limit=1000000`, { headers: { authorization: `Bearer ${token}` } })
-  let n = 0
+  let lineCount = 0
   let bytes = 0
   for await (const chunk of res.body) {
     bytes += chunk.length
-    for (const b of chunk) if (b === 10) n++
+    for (const b of chunk) if (b === 10) lineCount++
   }
   const feedSecs = (performance.now() - tF) / 1000
   out.feed = {
-    records: n,
-    recordsPerS: n / feedSecs,
+    records: lineCount,
+    recordsPerS: lineCount / feedSecs,
     MiBPerS: bytes / 1048576 / feedSecs,
     samplesIngestPerS: out.samplesIngestPerS,
   }
@@ -352,7 +352,7 @@ try {
     MiB: ex.bytes / 1048576,
   }
   console.log(
-    `C. feed: ${fmt(total)} samples ingested over MQTT at ${fmt(out.samplesIngestPerS)}/s; GET /api/v1/feed streamed ${fmt(n)} records at ${fmt(out.feed.recordsPerS)} records/s (${out.feed.MiBPerS.toFixed(1)} MiB/s); ` +
+    `C. feed: ${fmt(total)} samples ingested over MQTT at ${fmt(out.samplesIngestPerS)}/s; GET /api/v1/feed streamed ${fmt(lineCount)} records at ${fmt(out.feed.recordsPerS)} records/s (${out.feed.MiBPerS.toFixed(1)} MiB/s); ` +
       `export (feed + one GET per sample + .npy + tar) ${fmt(ex.records)} records at ${fmt(out.export.recordsPerS)} records/s, ${out.export.MiB.toFixed(1)} MiB`,
   )
 } finally {
@@ -387,7 +387,7 @@ try {
     { windowMs: 24 * 3600_000, intervalMs: 0 },
   )
   const tD = performance.now()
-  const r = drift.evaluate()
+  const driftResult = drift.evaluate()
   const driftMs = performance.now() - tD
   // The same PSI computed naively from the raw rows (every row's JSON parsed and merged).
   const tN = performance.now()
@@ -406,15 +406,15 @@ try {
   const naiveMs = performance.now() - tN
   out.drift = {
     rawRows: rows,
-    subjects: r.values.length,
-    events: r.events.length,
+    subjects: driftResult.values.length,
+    events: driftResult.events.length,
     rollupMs: driftMs,
     naiveRawScanMs: naiveMs,
     rollupRows: store.telemetry.rollups.count(),
   }
   store.close()
   console.log(
-    `D. drift over ${fmt(rows)} raw telemetry rows (${out.drift.rollupRows} rollup rows): hub evaluation ${driftMs.toFixed(1)} ms for ${r.values.length} subjects (${r.events.length} drift events); naive recomputation from the raw rows ${(naiveMs / 1000).toFixed(2)} s`,
+    `D. drift over ${fmt(rows)} raw telemetry rows (${out.drift.rollupRows} rollup rows): hub evaluation ${driftMs.toFixed(1)} ms for ${driftResult.values.length} subjects (${driftResult.events.length} drift events); naive recomputation from the raw rows ${(naiveMs / 1000).toFixed(2)} s`,
   )
 }
 

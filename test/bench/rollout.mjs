@@ -21,7 +21,7 @@ import { startHub, api, waitFor } from '../support/fleet.mjs'
 import { startSimFleet } from '../support/sim-devices.mjs'
 import { batchModel } from '../support/rollout-models.mjs'
 
-const { values: o } = parseArgs({
+const { values: flags } = parseArgs({
   options: {
     devices: { type: 'string' },
     'soak-ms': { type: 'string' },
@@ -30,10 +30,10 @@ const { values: o } = parseArgs({
     skip: { type: 'string' },
   },
 })
-const N = Number(o.devices ?? 1000)
-const SOAK = Number(o['soak-ms'] ?? 2000)
-const M = Number(o['console-devices'] ?? 10_000)
-const LOADS = Number(o.loads ?? 5)
+const deviceCount = Number(flags.devices ?? 1000)
+const SOAK = Number(flags['soak-ms'] ?? 2000)
+const consoleDeviceCount = Number(flags['console-devices'] ?? 10_000)
+const LOADS = Number(flags.loads ?? 5)
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
 const PROFILES = ['gateway-rpi4', 'industrial-x86', 'vehicle-x86-ecu', 'phone-android-arm64']
 
@@ -67,7 +67,7 @@ async function rolloutBench(tickMs) {
   let fleet
   try {
     const t0 = Date.now()
-    const specs = await provision(hub, N, 'sim')
+    const specs = await provision(hub, deviceCount, 'sim')
     const tProv = Date.now() - t0
     await registerModel(hub, '1.0.0', 1)
     await registerModel(hub, '2.0.0', 2)
@@ -77,7 +77,7 @@ async function rolloutBench(tickMs) {
       devices: specs.map((s) => ({ ...s, model: 'clf', version: '1.0.0' })),
       behavior: () => ({ requests: 30, errors: 0, latencyMs: 3 }),
     })
-    await waitFor(async () => (await api(hub.httpUrl, 'GET', '/api/v1/fleet/summary')).online === N, {
+    await waitFor(async () => (await api(hub.httpUrl, 'GET', '/api/v1/fleet/summary')).online === deviceCount, {
       timeoutMs: 120_000,
       intervalMs: 250,
       what: 'sim devices online',
@@ -156,7 +156,7 @@ async function consoleBench() {
   })
   try {
     const t0 = Date.now()
-    await provision(hub, M, 'dev')
+    await provision(hub, consoleDeviceCount, 'dev')
     const tProv = Date.now() - t0
     const api0 = Date.now()
     await api(hub.httpUrl, 'GET', '/api/v1/fleet/summary')
@@ -166,21 +166,28 @@ async function consoleBench() {
     await ctx.addInitScript((t) => sessionStorage.setItem('edgefleet-token', t), hub.token)
     for (let i = 0; i < LOADS; i++) {
       const page = await ctx.newPage()
-      const t = Date.now()
+      const startedAt = Date.now()
       await page.goto(hub.httpUrl + '/#/fleet')
-      await page.waitForSelector(`#c-devices:has-text("${M}")`)
+      await page.waitForSelector(`#c-devices:has-text("${consoleDeviceCount}")`)
       await page.waitForSelector('[data-chart="profiles"] svg rect', { state: 'attached' })
       await page.waitForSelector('#devices tbody tr:nth-child(100)')
-      loads.push(Date.now() - t)
+      loads.push(Date.now() - startedAt)
       const bytes = await page.evaluate(
         () =>
           performance.getEntriesByType('resource').reduce((a, e) => a + (e.transferSize || 0), 0) +
           (performance.getEntriesByType('navigation')[0]?.transferSize ?? 0),
       )
-      loads[loads.length - 1] = { ms: Date.now() - t, bytes }
+      loads[loads.length - 1] = { ms: Date.now() - startedAt, bytes }
       await page.close()
     }
-    return { devices: M, tProv, apiMs, cold: loads[0], warmMedian: median(loads.slice(1).map((l) => l.ms)), loads }
+    return {
+      devices: consoleDeviceCount,
+      tProv,
+      apiMs,
+      cold: loads[0],
+      warmMedian: median(loads.slice(1).map((l) => l.ms)),
+      loads,
+    }
   } finally {
     await browser.close()
     await hub.stop()
@@ -190,13 +197,13 @@ async function consoleBench() {
 
 const machine = `${cpus().length}× ${cpus()[0]?.model ?? 'cpu'}, ${(totalmem() / 2 ** 30).toFixed(1)} GiB, Node ${process.version}`
 process.stdout.write(`machine: ${machine}\n`)
-const skip = new Set((o.skip ?? '').split(',').filter(Boolean))
+const skip = new Set((flags.skip ?? '').split(',').filter(Boolean))
 if (!skip.has('rollout')) {
   for (const tick of [1000, 200]) {
     const r = await rolloutBench(tick)
     process.stdout.write(
-      `\nrollout over ${N} simulated devices, 4 waves 1/10/50/100%, soak ${SOAK} ms each, tick ${r.tickMs} ms: ${r.state} in ${(r.total / 1000).toFixed(2)} s → control-plane overhead ${(r.overhead / 1000).toFixed(2)} s beyond ${(4 * SOAK) / 1000} s of soaks\n` +
-        `  create call ${r.tCreate} ms; provisioning ${N} devices over the API ${(r.tProv / 1000).toFixed(1)} s; ${N} MQTT connections online ${(r.tConn / 1000).toFixed(1)} s; deploy commands answered ${r.deploys}; gates ${r.gates.join(',')}\n` +
+      `\nrollout over ${deviceCount} simulated devices, 4 waves 1/10/50/100%, soak ${SOAK} ms each, tick ${r.tickMs} ms: ${r.state} in ${(r.total / 1000).toFixed(2)} s → control-plane overhead ${(r.overhead / 1000).toFixed(2)} s beyond ${(4 * SOAK) / 1000} s of soaks\n` +
+        `  create call ${r.tCreate} ms; provisioning ${deviceCount} devices over the API ${(r.tProv / 1000).toFixed(1)} s; ${deviceCount} MQTT connections online ${(r.tConn / 1000).toFixed(1)} s; deploy commands answered ${r.deploys}; gates ${r.gates.join(',')}\n` +
         r.perWave
           .map(
             (w) =>

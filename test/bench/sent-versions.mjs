@@ -11,7 +11,7 @@ const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..')
 const { HubStore } = await import(join(ROOT, 'hub', 'dist', 'store', 'index.js'))
 const { keepSentVersions } = await import(join(ROOT, 'hub', 'dist', 'telemetry', 'sent-only.js'))
 const { values: o } = parseArgs({ options: { batches: { type: 'string' } } })
-const N = Number(o.batches ?? 200_000)
+const batchCount = Number(o.batches ?? 200_000)
 
 const store = HubStore.open(':memory:')
 store.devices.insert('gw-000', 'gateway-rpi4', {}, 'x', 0)
@@ -32,8 +32,8 @@ const batch = { v: 1, deviceId: 'gw-000', batchId: 'b', from: 0, to: 1, models }
 keepSentVersions(store, batch, 1) // loads the device's set once
 for (let r = 1; r <= 3; r++) {
   const t0 = process.hrtime.bigint()
-  for (let i = 0; i < N; i++) keepSentVersions(store, batch, 1)
-  const ns = Number(process.hrtime.bigint() - t0) / N
+  for (let i = 0; i < batchCount; i++) keepSentVersions(store, batch, 1)
+  const ns = Number(process.hrtime.bigint() - t0) / batchCount
   console.log(`run ${r}: ${(ns / 1000).toFixed(2)} µs per 20-entry batch, ${(ns / 20).toFixed(0)} ns per event`)
 }
 store.close()

@@ -81,10 +81,10 @@ async function startPhase(mode, tmp, log) {
     })
     const dataDir = join(dir, s.id)
     if (s.role === 'disk' && mount) ph.unmounts.push(mountTmpfs(dataDir, 40 * 1024 * 1024))
-    const a = { ...s, secret: d.secret, dataDir, lives: [], killed: false, diskFull: false }
-    a.launch = async () => {
+    const agent = { ...s, secret: d.secret, dataDir, lives: [], killed: false, diskFull: false }
+    agent.launch = async () => {
       const env =
-        a.role === 'clock' && existsSync(FAKETIME_LIB)
+        agent.role === 'clock' && existsSync(FAKETIME_LIB)
           ? {
               LD_PRELOAD: FAKETIME_LIB,
               FAKETIME_TIMESTAMP_FILE: ph.clockFile,
@@ -92,22 +92,22 @@ async function startPhase(mode, tmp, log) {
               FAKETIME_DONT_FAKE_MONOTONIC: '1',
             }
           : {}
-      a.proc = await startAgent({
-        mqttUrl: a.role === 'net' ? ph.proxy.url : ph.brokerUrl,
-        deviceId: a.id,
-        secret: a.secret,
+      agent.proc = await startAgent({
+        mqttUrl: agent.role === 'net' ? ph.proxy.url : ph.brokerUrl,
+        deviceId: agent.id,
+        secret: agent.secret,
         hubKey: ph.hub.publicKey,
         profile: 'industrial-x86',
         dataDir,
         env,
         timeoutMs: 120_000,
       })
-      a.url = `http://127.0.0.1:${a.proc.apiPort}`
-      a.life = { ok: 0, clean: false }
-      a.lives.push(a.life)
+      agent.url = `http://127.0.0.1:${agent.proc.apiPort}`
+      agent.life = { ok: 0, clean: false }
+      agent.lives.push(agent.life)
     }
-    await a.launch()
-    ph.agents.push(a)
+    await agent.launch()
+    ph.agents.push(agent)
   }
   for (const [i, v] of VERSIONS.entries())
     await api(
@@ -135,26 +135,26 @@ async function stopPhase(ph) {
 function startTraffic(ph, stats) {
   let on = true
   const input = { x: { type: 'float32', dims: [1, 1024], data: Array.from({ length: 1024 }, (_, i) => (i % 7) / 7) } }
-  const loop = async (a) => {
+  const loop = async (agent) => {
     while (on) {
-      const life = a.life
+      const life = agent.life
       try {
-        const r = await api(a.url, 'POST', '/v1/models/c/infer', { inputs: input })
+        const r = await api(agent.url, 'POST', '/v1/models/c/infer', { inputs: input })
         if (r.outputs) {
           life.ok++
-          a.served = true
+          agent.served = true
         }
       } catch (err) {
         // Refused connections while the agent is down are expected; an answer with an error is not.
-        if (err.status && !a.killed) {
+        if (err.status && !agent.killed) {
           // Before its first deploy lands an agent serves nothing (404 EF_ERR_INFER_MODEL_NOT_LOADED): counted, not a fault.
-          if (!a.served) stats.beforeFirstServe++
+          if (!agent.served) stats.beforeFirstServe++
           else {
             // Once a device served, every answer must succeed through any fault (models swap atomically, EF-4.5;
             // storage faults never reach inference, EF-7.3); a killed agent refuses connections instead.
-            stats.inferErrors.push(`${a.id}: ${String(err.message).slice(0, 200)}`)
+            stats.inferErrors.push(`${agent.id}: ${String(err.message).slice(0, 200)}`)
             stats.violations.push(
-              `inference failed after the device served${a.diskFull ? ' (disk full)' : ''}: ${a.id}: ${err.message}`,
+              `inference failed after the device served${agent.diskFull ? ' (disk full)' : ''}: ${agent.id}: ${err.message}`,
             )
           }
         }
@@ -237,16 +237,17 @@ async function checkDeployment(ph, id, version, stats, label) {
     stats.violations.push(`${label}: ${err.message}`)
     return
   }
-  for (const r of rows) {
-    const a = ph.agents.find((x) => x.id === r.deviceId)
+  for (const row of rows) {
+    const a = ph.agents.find((x) => x.id === row.deviceId)
     let serving
     try {
       serving = (await api(a.url, 'GET', '/v1/models')).items.find((m) => m.name === 'c')?.version
     } catch (err) {
       serving = `unreachable (${err.message})`
     }
-    if (r.state !== 'activated') stats.violations.push(`${label}: ${r.deviceId} ended ${r.state} (${r.code ?? ''})`)
-    if (serving !== version) stats.violations.push(`${label}: ${r.deviceId} serves ${serving}, hub says ${r.state}`)
+    if (row.state !== 'activated')
+      stats.violations.push(`${label}: ${row.deviceId} ended ${row.state} (${row.code ?? ''})`)
+    if (serving !== version) stats.violations.push(`${label}: ${row.deviceId} serves ${serving}, hub says ${row.state}`)
   }
 }
 
@@ -261,17 +262,24 @@ function checkProcesses(ph, pids, stats, label) {
 async function checkTelemetry(ph, stats) {
   // The last batches were cut at close; give the hub a moment to commit them.
   await sleep(3000)
-  for (const a of ph.agents) {
-    const s = await api(ph.hub.httpUrl, 'GET', `/api/v1/telemetry/summary?device=${encodeURIComponent(a.id)}`)
+  for (const agent of ph.agents) {
+    const s = await api(ph.hub.httpUrl, 'GET', `/api/v1/telemetry/summary?device=${encodeURIComponent(agent.id)}`)
     const stored = s.items.reduce((n, it) => n + it.requests, 0)
-    const all = a.lives.reduce((n, l) => n + l.ok, 0)
-    const clean = a.lives.filter((l) => l.clean).reduce((n, l) => n + l.ok, 0)
-    const exact = a.lives.length === 1 && !a.everDiskFull
-    stats.telemetry.push({ device: a.id, stored, answered: all, answeredInCleanLives: clean, lives: a.lives.length })
-    if (stored > all) stats.violations.push(`telemetry: ${a.id} stored ${stored} > ${all} answered (duplicates)`)
-    else if (exact && stored !== all) stats.violations.push(`telemetry: ${a.id} stored ${stored} != ${all} answered`)
-    else if (!a.everDiskFull && stored < clean)
-      stats.violations.push(`telemetry: ${a.id} stored ${stored} < ${clean} answered in cleanly ended lives`)
+    const all = agent.lives.reduce((n, l) => n + l.ok, 0)
+    const clean = agent.lives.filter((l) => l.clean).reduce((n, l) => n + l.ok, 0)
+    const exact = agent.lives.length === 1 && !agent.everDiskFull
+    stats.telemetry.push({
+      device: agent.id,
+      stored,
+      answered: all,
+      answeredInCleanLives: clean,
+      lives: agent.lives.length,
+    })
+    if (stored > all) stats.violations.push(`telemetry: ${agent.id} stored ${stored} > ${all} answered (duplicates)`)
+    else if (exact && stored !== all)
+      stats.violations.push(`telemetry: ${agent.id} stored ${stored} != ${all} answered`)
+    else if (!agent.everDiskFull && stored < clean)
+      stats.violations.push(`telemetry: ${agent.id} stored ${stored} < ${clean} answered in cleanly ended lives`)
   }
 }
 
@@ -295,8 +303,8 @@ async function runPhase(mode, ms, rand, tmp, stats, log) {
   const end = Date.now() + ms
   let current = 0
   try {
-    for (let i = 0; Date.now() < end; i++) {
-      const kind = kinds[i % kinds.length]
+    for (let round = 0; Date.now() < end; round++) {
+      const kind = kinds[round % kinds.length]
       const next = (current + 1) % VERSIONS.length
       const version = VERSIONS[next]
       const pids = new Map(ph.agents.map((a) => [a.id, a.proc.pid]))
@@ -310,7 +318,7 @@ async function runPhase(mode, ms, rand, tmp, stats, log) {
       if (kind === 'disk-full') ph.agents.find((x) => x.role === 'disk').everDiskFull = true
       await sleep(1000 + Math.floor(rand() * 4000))
       await heal()
-      const label = `${mode} #${i} ${kind} → ${version}`
+      const label = `${mode} #${round} ${kind} → ${version}`
       await checkDeployment(ph, id, version, stats, label)
       checkProcesses(ph, pids, stats, label)
       current = next

@@ -51,7 +51,7 @@ export function spawnJson(
   // eslint-disable-next-line @typescript-eslint/no-explicit-any -- the child's JSON line; tests check its shape
 ): Promise<{ proc: ChildProcess; info: any; stderr: () => string }>
 export function stopProcess(proc: ChildProcess, graceMs?: number): Promise<void>
-export function startHub(o: {
+export function startHub(options: {
   dataDir: string
   logLevel?: string
   env?: Record<string, string>
@@ -62,7 +62,7 @@ export function startHub(o: {
   /** How long to wait for its startup line (default 30 s). */
   timeoutMs?: number
 }): Promise<HubProc>
-export function startAgent(o: {
+export function startAgent(options: {
   mqttUrl: string
   deviceId: string
   secret: string

@@ -259,7 +259,7 @@ export function cli(args, env = {}) {
   const token = (i >= 0 ? tokenFor(args[i + 1]) : undefined) ?? lastToken
   const ca = i >= 0 ? caFor(args[i + 1]) : undefined
   return new Promise((resolve) => {
-    const p = spawn(process.execPath, [HUB_CLI, ...args], {
+    const child = spawn(process.execPath, [HUB_CLI, ...args], {
       env: {
         ...process.env,
         ...(token ? { EDGEFLEET_TOKEN: token } : {}),
@@ -270,9 +270,9 @@ export function cli(args, env = {}) {
     })
     let out = ''
     let err = ''
-    p.stdout.on('data', (c) => (out += c))
-    p.stderr.on('data', (c) => (err += c))
-    p.on('exit', (code) => resolve({ code, out, err }))
+    child.stdout.on('data', (c) => (out += c))
+    child.stderr.on('data', (c) => (err += c))
+    child.on('exit', (code) => resolve({ code, out, err }))
   })
 }
 

@@ -237,25 +237,25 @@ const mutation = fc.oneof(
   }),
 )
 
-function applyMutation(b, m) {
-  const at = Math.min(b.length, Math.floor(m.at * b.length))
-  switch (m.op) {
+function applyMutation(input, edit) {
+  const at = Math.min(input.length, Math.floor(edit.at * input.length))
+  switch (edit.op) {
     case 'truncate':
-      return b.subarray(0, at)
+      return input.subarray(0, at)
     case 'flip': {
-      const c = Buffer.from(b)
-      if (c.length) c[Math.min(at, c.length - 1)] ^= 1 << m.bit
+      const c = Buffer.from(input)
+      if (c.length) c[Math.min(at, c.length - 1)] ^= 1 << edit.bit
       return c
     }
     case 'overwrite': {
-      const c = Buffer.from(b)
-      c.set(m.bytes.subarray(0, Math.max(0, c.length - at)), at)
+      const c = Buffer.from(input)
+      c.set(edit.bytes.subarray(0, Math.max(0, c.length - at)), at)
       return c
     }
     case 'insert':
-      return Buffer.concat([b.subarray(0, at), m.bytes, b.subarray(at)])
+      return Buffer.concat([input.subarray(0, at), edit.bytes, input.subarray(at)])
     default:
-      return Buffer.concat([b.subarray(0, at), b.subarray(at + m.len)])
+      return Buffer.concat([input.subarray(0, at), input.subarray(at + edit.len)])
   }
 }
 

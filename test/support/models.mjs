@@ -7,13 +7,13 @@ import { ROOT } from './fleet.mjs'
 export async function matmulModel(sizeBytes, seed = 1) {
   const { encodeModel } = await import(join(ROOT, 'hub', 'dist', 'compiler', 'onnx', 'proto.js'))
   const { makeTensor } = await import(join(ROOT, 'hub', 'dist', 'compiler', 'onnx', 'tensor.js'))
-  const k = 1024
-  const n = Math.max(1, Math.round(sizeBytes / 4 / k))
-  const w = new Float32Array(k * n)
+  const inFeatures = 1024
+  const outFeatures = Math.max(1, Math.round(sizeBytes / 4 / inFeatures))
+  const weights = new Float32Array(inFeatures * outFeatures)
   let a = seed >>> 0
-  for (let i = 0; i < w.length; i++) {
+  for (let i = 0; i < weights.length; i++) {
     a = (a * 1664525 + 1013904223) >>> 0
-    w[i] = (a / 4294967296 - 0.5) * 0.05
+    weights[i] = (a / 4294967296 - 0.5) * 0.05
   }
   const vi = (name, dims) => ({
     name,
@@ -26,9 +26,9 @@ export async function matmulModel(sizeBytes, seed = 1) {
     graph: {
       name: 'big',
       node: [{ op_type: 'MatMul', input: ['x', 'w'], output: ['y'], name: 'mm', attribute: [] }],
-      input: [vi('x', [1, k])],
-      output: [vi('y', [1, n])],
-      initializer: [makeTensor('w', 1, [k, n], w)],
+      input: [vi('x', [1, inFeatures])],
+      output: [vi('y', [1, outFeatures])],
+      initializer: [makeTensor('w', 1, [inFeatures, outFeatures], weights)],
       value_info: [],
     },
   })

@@ -9,11 +9,11 @@ import { ROOT } from './fleet.mjs'
 export async function batchModel({ strictBatch = false, seed = 1 } = {}) {
   const { encodeModel } = await import(join(ROOT, 'hub', 'dist', 'compiler', 'onnx', 'proto.js'))
   const { makeTensor, i64 } = await import(join(ROOT, 'hub', 'dist', 'compiler', 'onnx', 'tensor.js'))
-  const w = new Float32Array(64 * 8)
+  const weights = new Float32Array(64 * 8)
   let a = seed >>> 0
-  for (let i = 0; i < w.length; i++) {
+  for (let i = 0; i < weights.length; i++) {
     a = (a * 1664525 + 1013904223) >>> 0
-    w[i] = (a / 4294967296 - 0.5) * 0.2
+    weights[i] = (a / 4294967296 - 0.5) * 0.2
   }
   const vi = (name, dims) => ({
     name,
@@ -25,7 +25,7 @@ export async function batchModel({ strictBatch = false, seed = 1 } = {}) {
     },
   })
   const node = [{ op_type: 'MatMul', input: ['x', 'w'], output: [strictBatch ? 'h' : 'y'], name: 'mm', attribute: [] }]
-  const initializer = [makeTensor('w', 1, [64, 8], w)]
+  const initializer = [makeTensor('w', 1, [64, 8], weights)]
   if (strictBatch) {
     node.push({ op_type: 'Reshape', input: ['h', 'shape'], output: ['y'], name: 'rs', attribute: [] })
     initializer.push(i64('shape', [2], [1, 8]))

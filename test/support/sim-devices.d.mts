@@ -32,7 +32,7 @@ export interface SimFleet {
   telemetry(): Promise<void>
   close(): Promise<void>
 }
-export function startSimFleet(o: {
+export function startSimFleet(options: {
   mqttUrl: string
   devices: SimSpec[]
   now?: () => number

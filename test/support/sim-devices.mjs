@@ -37,23 +37,23 @@ export async function startSimFleet({
   const sims = new Map()
   const deploys = []
   const shadows = []
-  const connectOne = (d) =>
+  const connectOne = (device) =>
     new Promise((resolve, reject) => {
       const state = {
-        models: d.model && d.version ? [{ name: d.model, version: d.version }] : [],
-        conditions: { network: 'unmetered', power: 'charging', idle: true, ...(d.conditions ?? {}) },
+        models: device.model && device.version ? [{ name: device.model, version: device.version }] : [],
+        conditions: { network: 'unmetered', power: 'charging', idle: true, ...(device.conditions ?? {}) },
       }
-      const topic = (k) => `ef/v1/dev/${d.id}/${k}`
+      const topic = (k) => `ef/v1/dev/${device.id}/${k}`
       const client = mqtt.connect(mqttUrl, {
-        clientId: d.id,
-        username: d.id,
-        password: d.secret,
+        clientId: device.id,
+        username: device.id,
+        password: device.secret,
         clean: false,
         reconnectPeriod: 500,
         connectTimeout: 10_000,
         will: {
           topic: topic('state'),
-          payload: JSON.stringify({ v: 1, deviceId: d.id, online: false, ts: now() }),
+          payload: JSON.stringify({ v: 1, deviceId: device.id, online: false, ts: now() }),
           qos: 1,
           retain: true,
         },
@@ -63,10 +63,10 @@ export async function startSimFleet({
           topic('state'),
           JSON.stringify({
             v: 1,
-            deviceId: d.id,
+            deviceId: device.id,
             online: true,
             ts: now(),
-            profile: d.profile,
+            profile: device.profile,
             agentVersion: 'sim',
             models: state.models.map((m) => ({
               name: m.name,
@@ -86,7 +86,7 @@ export async function startSimFleet({
           topic('events'),
           JSON.stringify({
             v: 1,
-            deviceId: d.id,
+            deviceId: device.id,
             ts: now(),
             kind,
             cmdId: cmd.id,
@@ -105,7 +105,7 @@ export async function startSimFleet({
         if (cmd.type === 'shadow') {
           // Shadow a candidate [EF-2.3.4]: acknowledged as staged/shadowing; telemetry then carries comparisons.
           state.shadow = { model: cmd.manifest.model, candidate: cmd.manifest.version }
-          shadows.push({ deviceId: d.id, version: cmd.manifest.version, at: now() })
+          shadows.push({ deviceId: device.id, version: cmd.manifest.version, at: now() })
           await event('staged', cmd, { model: cmd.manifest.model, version: cmd.manifest.version, message: 'shadowing' })
           return
         }
@@ -116,7 +116,7 @@ export async function startSimFleet({
         }
         if (cmd.type !== 'deploy') return
         const { model, version } = cmd.manifest
-        deploys.push({ deviceId: d.id, model, version, rollback: cmd.rollback === true, at: now() })
+        deploys.push({ deviceId: device.id, model, version, rollback: cmd.rollback === true, at: now() })
         await event('received', cmd, { model, version })
         if (!autoActivate) return
         const prev = state.models.find((m) => m.name === model)
@@ -128,7 +128,7 @@ export async function startSimFleet({
         await client.subscribeAsync(topic('cmd'), { qos: 1 })
         await publishState()
         const sim = {
-          id: d.id,
+          id: device.id,
           state,
           client,
           publishState,
@@ -139,26 +139,26 @@ export async function startSimFleet({
           async sendTelemetry() {
             const to = now()
             const models = state.models.map((m) => {
-              const b = behavior(m.version, d.id)
+              const traffic = behavior(m.version, device.id)
               const confidence =
-                b.confidenceBin !== undefined
-                  ? Object.assign(new Array(10).fill(0), { [b.confidenceBin]: b.requests })
+                traffic.confidenceBin !== undefined
+                  ? Object.assign(new Array(10).fill(0), { [traffic.confidenceBin]: traffic.requests })
                   : undefined
               return {
                 model: m.name,
                 version: m.version,
-                requests: b.requests,
-                errors: b.errors,
-                latency: latencyCounts(b.latencyMs, b.requests),
-                latencySumMs: b.latencyMs * b.requests,
+                requests: traffic.requests,
+                errors: traffic.errors,
+                latency: latencyCounts(traffic.latencyMs, traffic.requests),
+                latencySumMs: traffic.latencyMs * traffic.requests,
                 ...(confidence ? { confidence } : {}),
               }
             })
             const live = state.shadow && state.models.find((m) => m.name === state.shadow.model)
             let shadow
             if (live) {
-              const b = behavior(state.shadow.candidate, d.id)
-              const runs = b.requests
+              const traffic = behavior(state.shadow.candidate, device.id)
+              const runs = traffic.requests
               shadow = [
                 {
                   model: live.name,
@@ -167,11 +167,11 @@ export async function startSimFleet({
                   runs,
                   skipped: 0,
                   errors: 0,
-                  top1Agree: Math.round(runs * (b.agreement ?? 1)),
+                  top1Agree: Math.round(runs * (traffic.agreement ?? 1)),
                   maxAbsDiff: 0,
                   cosineSum: runs,
-                  latency: latencyCounts(b.latencyMs, runs),
-                  latencySumMs: b.latencyMs * runs,
+                  latency: latencyCounts(traffic.latencyMs, runs),
+                  latencySumMs: traffic.latencyMs * runs,
                 },
               ]
             }
@@ -179,7 +179,7 @@ export async function startSimFleet({
               topic('telemetry'),
               JSON.stringify({
                 v: 1,
-                deviceId: d.id,
+                deviceId: device.id,
                 batchId: randomUUID(),
                 from: to - 1000,
                 to,
@@ -190,7 +190,7 @@ export async function startSimFleet({
             )
           },
         }
-        sims.set(d.id, sim)
+        sims.set(device.id, sim)
         resolve(sim)
       })
       client.once('error', reject)

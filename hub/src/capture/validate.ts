@@ -24,17 +24,21 @@ function modelInputs(store: HubStore, model: string): Map<string, TensorSpec[]> 
 }
 
 /** A region must fit every registered version's image: 4-d, and inside fixed height and width. */
-function checkRegion(r: CaptureRegion, specs: TensorSpec[] | undefined): void {
+function checkRegion(region: CaptureRegion, specs: TensorSpec[] | undefined): void {
   for (const spec of specs ?? []) {
     if (spec.dims.length !== 4)
-      throw badRegion(`input ${JSON.stringify(r.input)} has ${spec.dims.length} dims; a region needs a 4-d image`)
-    const [hAxis, wAxis] = r.layout === 'NCHW' ? [2, 3] : [1, 2]
+      throw badRegion(`input ${JSON.stringify(region.input)} has ${spec.dims.length} dims; a region needs a 4-d image`)
+    const [hAxis, wAxis] = region.layout === 'NCHW' ? [2, 3] : [1, 2]
     const height = spec.dims[hAxis]
     const width = spec.dims[wAxis]
-    if (typeof width === 'number' && width > 0 && r.x + r.width > width)
-      throw badRegion(`x ${r.x} + width ${r.width} is past the image width ${width} of ${JSON.stringify(r.input)}`)
-    if (typeof height === 'number' && height > 0 && r.y + r.height > height)
-      throw badRegion(`y ${r.y} + height ${r.height} is past the image height ${height} of ${JSON.stringify(r.input)}`)
+    if (typeof width === 'number' && width > 0 && region.x + region.width > width)
+      throw badRegion(
+        `x ${region.x} + width ${region.width} is past the image width ${width} of ${JSON.stringify(region.input)}`,
+      )
+    if (typeof height === 'number' && height > 0 && region.y + region.height > height)
+      throw badRegion(
+        `y ${region.y} + height ${region.height} is past the image height ${height} of ${JSON.stringify(region.input)}`,
+      )
   }
 }
 

@@ -11,8 +11,8 @@ const PANELS = [
   ['devicesListMs', 'GET devices?limit=50, ms'],
 ]
 const COLORS = { aedes: '#1f77b4', mosquitto: '#ff7f0e' }
-const W = 260
-const H = 170
+const WIDTH = 260
+const HEIGHT = 170
 const PAD = { l: 48, r: 10, t: 22, b: 28 }
 const esc = (s) => String(s).replace(/&/g, '&amp;').replace(/</g, '&lt;')
 const fmt = (v) =>
@@ -24,10 +24,10 @@ function panel(results, key, title, x0, y0) {
   const maxY = Math.max(1e-9, ...pts.map((r) => r[key])) * 1.1
   const lx = (n) => Math.log10(n)
   const [a, b] = [lx(ns[0] ?? 1000), lx(ns[ns.length - 1] ?? 20000)]
-  const px = (n) => x0 + PAD.l + ((lx(n) - a) / Math.max(1e-9, b - a)) * (W - PAD.l - PAD.r)
-  const py = (v) => y0 + H - PAD.b - (v / maxY) * (H - PAD.t - PAD.b)
-  const out = [`<text x="${x0 + W / 2}" y="${y0 + 14}" text-anchor="middle" font-size="12">${esc(title)}</text>`]
-  out.push(`<line x1="${x0 + PAD.l}" y1="${py(0)}" x2="${x0 + W - PAD.r}" y2="${py(0)}" stroke="#999"/>`)
+  const px = (n) => x0 + PAD.l + ((lx(n) - a) / Math.max(1e-9, b - a)) * (WIDTH - PAD.l - PAD.r)
+  const py = (v) => y0 + HEIGHT - PAD.b - (v / maxY) * (HEIGHT - PAD.t - PAD.b)
+  const out = [`<text x="${x0 + WIDTH / 2}" y="${y0 + 14}" text-anchor="middle" font-size="12">${esc(title)}</text>`]
+  out.push(`<line x1="${x0 + PAD.l}" y1="${py(0)}" x2="${x0 + WIDTH - PAD.r}" y2="${py(0)}" stroke="#999"/>`)
   out.push(`<line x1="${x0 + PAD.l}" y1="${py(0)}" x2="${x0 + PAD.l}" y2="${y0 + PAD.t}" stroke="#999"/>`)
   for (const f of [0.5, 1])
     out.push(
@@ -35,7 +35,7 @@ function panel(results, key, title, x0, y0) {
     )
   for (const n of ns)
     out.push(
-      `<text x="${px(n)}" y="${y0 + H - PAD.b + 12}" text-anchor="middle" font-size="9">${n >= 1000 ? `${n / 1000}k` : n}</text>`,
+      `<text x="${px(n)}" y="${y0 + HEIGHT - PAD.b + 12}" text-anchor="middle" font-size="9">${n >= 1000 ? `${n / 1000}k` : n}</text>`,
     )
   for (const [broker, color] of Object.entries(COLORS)) {
     const line = pts.filter((r) => r.broker === broker).sort((p, q) => p.devices - q.devices)
@@ -53,9 +53,9 @@ function panel(results, key, title, x0, y0) {
 export function drawFleetScale(results) {
   const cols = 4
   const rows = Math.ceil(PANELS.length / cols)
-  const width = cols * W
-  const height = rows * H + 30
-  const body = PANELS.map(([k, t], i) => panel(results, k, t, (i % cols) * W, Math.floor(i / cols) * H))
+  const width = cols * WIDTH
+  const height = rows * HEIGHT + 30
+  const body = PANELS.map(([k, t], i) => panel(results, k, t, (i % cols) * WIDTH, Math.floor(i / cols) * HEIGHT))
   const legend = Object.entries(COLORS).map(
     ([b, c], i) =>
       `<rect x="${10 + i * 120}" y="${height - 18}" width="12" height="4" fill="${c}"/><text x="${26 + i * 120}" y="${height - 13}" font-size="11">${b}</text>`,

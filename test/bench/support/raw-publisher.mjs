@@ -52,9 +52,9 @@ export async function rawPublisher({ url, clientId, username, password, topic, p
   const sentAt = new Float64Array(65536)
   const stats = { published: 0, acked: 0, latencies: [] }
   let drained
-  const send = (n) => {
-    const out = Buffer.allocUnsafe(tpl.length * n)
-    for (let k = 0; k < n; k++) {
+  const send = (count) => {
+    const out = Buffer.allocUnsafe(tpl.length * count)
+    for (let k = 0; k < count; k++) {
       const at = k * tpl.length
       tpl.copy(out, at)
       out.writeUInt16BE(nextId, at + idAt)
@@ -62,8 +62,8 @@ export async function rawPublisher({ url, clientId, username, password, topic, p
       nextId = nextId === 65535 ? 1 : nextId + 1
       patch(out.subarray(at + payloadAt, at + tpl.length), seq++)
     }
-    inflight += n
-    stats.published += n
+    inflight += count
+    stats.published += count
     socket.write(out)
   }
   parser.on('packet', (p) => {
