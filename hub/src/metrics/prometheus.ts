@@ -27,9 +27,39 @@ export interface MetricsDeps {
 const family = promFamily
 
 function renderMetrics(deps: MetricsDeps): string {
+  const out = [
+    ...fleetFamilies(deps),
+    ...trafficFamilies(deps),
+    family(
+      'edgefleet_rollouts',
+      'gauge',
+      'Rollouts by state.',
+      Object.entries(deps.store.rollouts.countByState()).map(([state, count]) => [{ state }, count]),
+    ),
+  ]
+  if (deps.ingest) out.push(...ingestFamilies(deps.ingest))
+  const clients = deps.brokerClients?.()
+  if (clients !== undefined)
+    out.push(
+      family(
+        'edgefleet_broker_clients',
+        'gauge',
+        'Clients connected to the embedded broker (devices and the hub itself).',
+        [[{}, clients]],
+      ),
+    )
+  if (deps.brokerLimits) out.push(...brokerLimitFamilies(deps.brokerLimits))
+  if (deps.distribution) out.push(...distributionFamilies(deps.distribution))
+  const h = deps.metrics.histograms
+  out.push(...[h.apiSeconds, h.ingestSeconds, h.ingestRecords, h.buildSeconds, h.downloadBytes].map((x) => x.render()))
+  return out.join('\n') + '\n'
+}
+
+/** Devices by profile and online state, and deployment assignments by state. */
+function fleetFamilies(deps: MetricsDeps): string[] {
   const dev = deps.store.gauges.devicesByProfileAndOnline()
   const deploymentDevices = deps.store.gauges.deploymentDevicesByState()
-  const out = [
+  return [
     family(
       'edgefleet_devices',
       'gauge',
@@ -45,6 +75,12 @@ function renderMetrics(deps: MetricsDeps): string {
       'Device assignments of all deployments by state.',
       deploymentDevices.map((r) => [{ state: r.state }, r.n]),
     ),
+  ]
+}
+
+/** Telemetry stored, MQTT messages in, dropped (by code) and ignored as duplicates. */
+function trafficFamilies(deps: MetricsDeps): string[] {
+  return [
     family(
       'edgefleet_telemetry_batches_total',
       'counter',
@@ -69,51 +105,32 @@ function renderMetrics(deps: MetricsDeps): string {
     family('edgefleet_telemetry_duplicates_total', 'counter', 'Redelivered telemetry batches and samples ignored.', [
       [{}, deps.metrics.duplicateBatches],
     ]),
+  ]
+}
+
+/** The telemetry ingestor's transactions, failures, queue and writer restarts [EF-9.1]. */
+function ingestFamilies(ingest: NonNullable<MetricsDeps['ingest']>): string[] {
+  const stats = ingest.stats
+  return [
+    family('edgefleet_ingest_transactions_total', 'counter', 'Telemetry/sample transactions committed (EF-9.1).', [
+      [{}, stats.flushes],
+    ]),
     family(
-      'edgefleet_rollouts',
-      'gauge',
-      'Rollouts by state.',
-      Object.entries(deps.store.rollouts.countByState()).map(([state, n]) => [{ state }, n]),
+      'edgefleet_ingest_failed_transactions_total',
+      'counter',
+      'Telemetry/sample transactions that failed; their records were not acknowledged (EF-9.1.1).',
+      [[{}, stats.failedFlushes]],
+    ),
+    family('edgefleet_ingest_queued', 'gauge', 'Telemetry batches and samples waiting for a transaction.', [
+      [{}, ingest.queued],
+    ]),
+    family(
+      'edgefleet_ingest_writer_restarts_total',
+      'counter',
+      'Telemetry writer threads started again after one exited.',
+      [[{}, stats.writerRestarts]],
     ),
   ]
-  if (deps.ingest) {
-    const ingest = deps.ingest.stats
-    out.push(
-      family('edgefleet_ingest_transactions_total', 'counter', 'Telemetry/sample transactions committed (EF-9.1).', [
-        [{}, ingest.flushes],
-      ]),
-      family(
-        'edgefleet_ingest_failed_transactions_total',
-        'counter',
-        'Telemetry/sample transactions that failed; their records were not acknowledged (EF-9.1.1).',
-        [[{}, ingest.failedFlushes]],
-      ),
-      family('edgefleet_ingest_queued', 'gauge', 'Telemetry batches and samples waiting for a transaction.', [
-        [{}, deps.ingest.queued],
-      ]),
-      family(
-        'edgefleet_ingest_writer_restarts_total',
-        'counter',
-        'Telemetry writer threads started again after one exited.',
-        [[{}, ingest.writerRestarts]],
-      ),
-    )
-  }
-  const clients = deps.brokerClients?.()
-  if (clients !== undefined)
-    out.push(
-      family(
-        'edgefleet_broker_clients',
-        'gauge',
-        'Clients connected to the embedded broker (devices and the hub itself).',
-        [[{}, clients]],
-      ),
-    )
-  if (deps.brokerLimits) out.push(...brokerLimitFamilies(deps.brokerLimits))
-  if (deps.distribution) out.push(...distributionFamilies(deps.distribution))
-  const h = deps.metrics.histograms
-  out.push(...[h.apiSeconds, h.ingestSeconds, h.ingestRecords, h.buildSeconds, h.downloadBytes].map((x) => x.render()))
-  return out.join('\n') + '\n'
 }
 
 function distributionFamilies(s: NonNullable<MetricsDeps['distribution']>): string[] {

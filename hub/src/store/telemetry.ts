@@ -186,41 +186,8 @@ export class TelemetryStore {
     const shadow: unknown[][] = []
     const feed: FeedInput[] = []
     for (const shadowSummary of batch.shadow ?? []) {
-      shadow.push([
-        batch.deviceId,
-        batch.batchId,
-        batch.to,
-        shadowSummary.model,
-        shadowSummary.version,
-        shadowSummary.candidate,
-        shadowSummary.runs,
-        shadowSummary.skipped,
-        shadowSummary.errors,
-        shadowSummary.top1Agree,
-        shadowSummary.maxAbsDiff,
-        shadowSummary.cosineSum,
-        JSON.stringify(shadowSummary.latency),
-        shadowSummary.latencySumMs,
-      ])
-      if (shadowSummary.top1Agree < shadowSummary.runs) {
-        feed.push({
-          model: shadowSummary.model,
-          version: shadowSummary.version,
-          kind: 'shadow_disagreement',
-          body: {
-            deviceId: batch.deviceId,
-            profile,
-            batchId: batch.batchId,
-            from: batch.from,
-            to: batch.to,
-            candidate: shadowSummary.candidate,
-            runs: shadowSummary.runs,
-            top1Agree: shadowSummary.top1Agree,
-            maxAbsDiff: shadowSummary.maxAbsDiff,
-            meanCosine: shadowSummary.runs ? shadowSummary.cosineSum / shadowSummary.runs : null,
-          },
-        })
-      }
+      shadow.push(shadowRow(batch, shadowSummary))
+      if (shadowSummary.top1Agree < shadowSummary.runs) feed.push(shadowDisagreement(batch, profile, shadowSummary))
     }
     return {
       batch: [
@@ -447,46 +414,8 @@ export class TelemetryStore {
         filter.model ?? null,
         filter.deviceId ?? null,
         filter.deviceId ?? null,
-      ) as {
-      device_id: string
-      model: string
-      version: string
-      requests: number
-      errors: number
-      latency: string
-      latency_sum_ms: number
-    }[]
-    const acc = new Map<
-      string,
-      {
-        model: string
-        version: string
-        devices: Set<string>
-        requests: number
-        errors: number
-        counts: number[]
-        sum: number
-      }
-    >()
-    for (const row of rows) {
-      const key = `${row.model}@${row.version}`
-      const summary = acc.get(key) ?? {
-        model: row.model,
-        version: row.version,
-        devices: new Set(),
-        requests: 0,
-        errors: 0,
-        counts: emptyLatencyCounts(),
-        sum: 0,
-      }
-      summary.devices.add(row.device_id)
-      summary.requests += row.requests
-      summary.errors += row.errors
-      summary.sum += row.latency_sum_ms
-      addCounts(summary.counts, JSON.parse(row.latency) as number[])
-      acc.set(key, summary)
-    }
-    return [...acc.values()].map((summary) => ({
+      ) as SummaryRow[]
+    return [...mergeSummaryRows(rows).values()].map((summary) => ({
       model: summary.model,
       version: summary.version,
       devices: summary.devices.size,
@@ -498,5 +427,92 @@ export class TelemetryStore {
       meanMs: summary.requests > 0 ? summary.sum / summary.requests : null,
       overflowRequests: overflowCount(summary.counts),
     }))
+  }
+}
+
+interface SummaryRow {
+  device_id: string
+  model: string
+  version: string
+  requests: number
+  errors: number
+  latency: string
+  latency_sum_ms: number
+}
+
+interface VersionTotals {
+  model: string
+  version: string
+  devices: Set<string>
+  requests: number
+  errors: number
+  counts: number[]
+  sum: number
+}
+
+/** Each model version's devices, counts and merged latency histogram. */
+function mergeSummaryRows(rows: SummaryRow[]): Map<string, VersionTotals> {
+  const acc = new Map<string, VersionTotals>()
+  for (const row of rows) {
+    const key = `${row.model}@${row.version}`
+    const summary = acc.get(key) ?? {
+      model: row.model,
+      version: row.version,
+      devices: new Set(),
+      requests: 0,
+      errors: 0,
+      counts: emptyLatencyCounts(),
+      sum: 0,
+    }
+    summary.devices.add(row.device_id)
+    summary.requests += row.requests
+    summary.errors += row.errors
+    summary.sum += row.latency_sum_ms
+    addCounts(summary.counts, JSON.parse(row.latency) as number[])
+    acc.set(key, summary)
+  }
+  return acc
+}
+
+type BatchShadowSummary = NonNullable<TelemetryBatch['shadow']>[number]
+
+/** The `telemetry_shadow` row of one shadow summary. */
+function shadowRow(batch: TelemetryBatch, shadowSummary: BatchShadowSummary): unknown[] {
+  return [
+    batch.deviceId,
+    batch.batchId,
+    batch.to,
+    shadowSummary.model,
+    shadowSummary.version,
+    shadowSummary.candidate,
+    shadowSummary.runs,
+    shadowSummary.skipped,
+    shadowSummary.errors,
+    shadowSummary.top1Agree,
+    shadowSummary.maxAbsDiff,
+    shadowSummary.cosineSum,
+    JSON.stringify(shadowSummary.latency),
+    shadowSummary.latencySumMs,
+  ]
+}
+
+/** The feed record of a shadow run whose candidate disagreed with the serving version. */
+function shadowDisagreement(batch: TelemetryBatch, profile: string, shadowSummary: BatchShadowSummary): FeedInput {
+  return {
+    model: shadowSummary.model,
+    version: shadowSummary.version,
+    kind: 'shadow_disagreement',
+    body: {
+      deviceId: batch.deviceId,
+      profile,
+      batchId: batch.batchId,
+      from: batch.from,
+      to: batch.to,
+      candidate: shadowSummary.candidate,
+      runs: shadowSummary.runs,
+      top1Agree: shadowSummary.top1Agree,
+      maxAbsDiff: shadowSummary.maxAbsDiff,
+      meanCosine: shadowSummary.runs ? shadowSummary.cosineSum / shadowSummary.runs : null,
+    },
   }
 }

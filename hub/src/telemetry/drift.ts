@@ -42,12 +42,28 @@ export interface DriftValue {
 
 const sum = (a: readonly number[]) => a.reduce((x, y) => x + y, 0)
 
+/** One subject of a window (an input's sketch or the output confidence) against the baseline's. */
+interface Comparison {
+  subject: string
+  psi: number | null
+  count: number
+  expected: number[] | null
+  actual: number[]
+}
+
+/** Where a comparison belongs: one model version's window for one profile, at one evaluation. */
+interface WindowContext {
+  model: string
+  version: string
+  window: RollupCounts & { profile: string }
+  baseline: Baseline | undefined
+  fromMs: number
+  now: number
+}
+
 /** The subjects of one window against one baseline, with their PSI [EF-9.5]. */
-function compare(
-  window: RollupCounts,
-  baseline: Baseline | undefined,
-): { subject: string; psi: number | null; count: number; expected: number[] | null; actual: number[] }[] {
-  const out: { subject: string; psi: number | null; count: number; expected: number[] | null; actual: number[] }[] = []
+function compare(window: RollupCounts, baseline: Baseline | undefined): Comparison[] {
+  const out: Comparison[] = []
   if (window.confidence) {
     const e = baseline?.confidence ?? null
     out.push({
@@ -124,49 +140,11 @@ export class DriftMonitor {
           for (const comparison of compare(window, baseline)) {
             const min = comparison.subject === 'output:confidence' ? options.minOutputCount : options.minInputCount
             if (comparison.count < min) continue
-            const prev = telemetry.baselines.driftState(model, version, window.profile, comparison.subject)
-            let open = prev?.open ?? false
-            const { psi } = comparison
-            const alerting = baseline !== undefined && psi !== null
-            if (alerting && !open && psi > options.threshold) {
-              open = true
-              events.push(
-                telemetry.feed.append(
-                  {
-                    model,
-                    version,
-                    kind: 'drift',
-                    body: {
-                      profile: window.profile,
-                      subject: comparison.subject,
-                      psi: comparison.psi,
-                      threshold: options.threshold,
-                      window: { fromMs: from, toMs: now, requests: window.requests, bins: comparison.actual },
-                      baseline: {
-                        source: baseline.source,
-                        fromMs: baseline.fromMs,
-                        toMs: baseline.toMs,
-                        bins: comparison.expected,
-                      },
-                    },
-                  },
-                  now,
-                ),
-              )
-            } else if (open && (comparison.psi === null || comparison.psi < options.threshold / 2)) {
-              open = false
-            }
-            telemetry.baselines.putDriftState({
-              model,
-              version,
-              profile: window.profile,
-              subject: comparison.subject,
-              psi: comparison.psi,
-              count: comparison.count,
-              baselineSource: baseline?.source ?? null,
-              open,
-              evaluatedAt: now,
-            })
+            const drifting = this.updateDriftState(
+              { model, version, window, baseline, fromMs: from, now },
+              comparison,
+              events,
+            )
             values.push({
               model,
               version,
@@ -175,7 +153,7 @@ export class DriftMonitor {
               psi: comparison.psi,
               count: comparison.count,
               baselineSource: baseline?.source ?? null,
-              drifting: open,
+              drifting,
             })
           }
         }
@@ -189,5 +167,57 @@ export class DriftMonitor {
       this.deps.onFeed?.(events)
     }
     return { values, events }
+  }
+
+  /**
+   * Opens a drift alert (a feed event) when the PSI passes the threshold, closes it
+   * below half the threshold (hysteresis), and stores the subject's state [EF-9.5].
+   * Returns whether the subject is drifting now.
+   */
+  private updateDriftState(context: WindowContext, comparison: Comparison, events: FeedLine[]): boolean {
+    const { model, version, window, baseline, now } = context
+    const { options } = this
+    const baselines = this.deps.store.telemetry.baselines
+    const prev = baselines.driftState(model, version, window.profile, comparison.subject)
+    let open = prev?.open ?? false
+    const { psi } = comparison
+    if (baseline !== undefined && psi !== null && !open && psi > options.threshold) {
+      open = true
+      events.push(
+        this.deps.store.telemetry.feed.append(driftEvent(context, baseline, comparison, options.threshold), now),
+      )
+    } else if (open && (comparison.psi === null || comparison.psi < options.threshold / 2)) {
+      open = false
+    }
+    baselines.putDriftState({
+      model,
+      version,
+      profile: window.profile,
+      subject: comparison.subject,
+      psi: comparison.psi,
+      count: comparison.count,
+      baselineSource: baseline?.source ?? null,
+      open,
+      evaluatedAt: now,
+    })
+    return open
+  }
+}
+
+/** The feed record of a drift alert: the window's and the baseline's bins side by side. */
+function driftEvent(context: WindowContext, baseline: Baseline, comparison: Comparison, threshold: number) {
+  const { model, version, window, fromMs, now } = context
+  return {
+    model,
+    version,
+    kind: 'drift' as const,
+    body: {
+      profile: window.profile,
+      subject: comparison.subject,
+      psi: comparison.psi,
+      threshold,
+      window: { fromMs, toMs: now, requests: window.requests, bins: comparison.actual },
+      baseline: { source: baseline.source, fromMs: baseline.fromMs, toMs: baseline.toMs, bins: comparison.expected },
+    },
   }
 }

@@ -7,36 +7,41 @@ import { deviceOut } from './devices.js'
 
 const Num = Type.Union([Type.Number(), Type.Null()])
 
+const SeriesQuery = Type.Object(
+  {
+    model: Type.String({ minLength: 1, maxLength: 64 }),
+    device: Type.Optional(Type.String({ maxLength: 64 })),
+    sinceMs: Type.Optional(Type.Integer({ minimum: 0 })),
+    bucketMs: Type.Integer({ minimum: 1000, maximum: 86_400_000, default: 60_000 }),
+  },
+  { additionalProperties: false },
+)
+
+const SeriesPoint = Type.Object({
+  ts: Type.Integer(),
+  version: Type.String(),
+  requests: Type.Integer(),
+  errors: Type.Integer(),
+  p50Ms: Num,
+  p95Ms: Num,
+  confidence: Type.Array(Type.Integer()),
+})
+
+const FleetSummary = Type.Object({
+  total: Type.Integer(),
+  online: Type.Integer(),
+  byProfile: Type.Array(Type.Object({ profile: Type.String(), online: Type.Integer(), offline: Type.Integer() })),
+  byVersion: Type.Array(Type.Object({ model: Type.String(), version: Type.String(), devices: Type.Integer() })),
+})
+
 export const consoleDataRoutes: FastifyPluginAsync<ApiDeps> = async (app, deps) => {
   const queries = deps.store.console
   app.get(
     '/api/v1/telemetry/series',
     {
       schema: {
-        querystring: Type.Object(
-          {
-            model: Type.String({ minLength: 1, maxLength: 64 }),
-            device: Type.Optional(Type.String({ maxLength: 64 })),
-            sinceMs: Type.Optional(Type.Integer({ minimum: 0 })),
-            bucketMs: Type.Integer({ minimum: 1000, maximum: 86_400_000, default: 60_000 }),
-          },
-          { additionalProperties: false },
-        ),
-        response: {
-          200: Type.Object({
-            items: Type.Array(
-              Type.Object({
-                ts: Type.Integer(),
-                version: Type.String(),
-                requests: Type.Integer(),
-                errors: Type.Integer(),
-                p50Ms: Num,
-                p95Ms: Num,
-                confidence: Type.Array(Type.Integer()),
-              }),
-            ),
-          }),
-        },
+        querystring: SeriesQuery,
+        response: { 200: Type.Object({ items: Type.Array(SeriesPoint) }) },
       },
     },
     async (req) => {
@@ -55,18 +60,7 @@ export const consoleDataRoutes: FastifyPluginAsync<ApiDeps> = async (app, deps) 
     '/api/v1/fleet/summary',
     {
       schema: {
-        response: {
-          200: Type.Object({
-            total: Type.Integer(),
-            online: Type.Integer(),
-            byProfile: Type.Array(
-              Type.Object({ profile: Type.String(), online: Type.Integer(), offline: Type.Integer() }),
-            ),
-            byVersion: Type.Array(
-              Type.Object({ model: Type.String(), version: Type.String(), devices: Type.Integer() }),
-            ),
-          }),
-        },
+        response: { 200: FleetSummary },
       },
     },
     async () => queries.fleet(),

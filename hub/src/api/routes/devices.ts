@@ -78,75 +78,96 @@ export function deviceOut(device: DeviceRow): Static<typeof DeviceOut> {
 }
 
 export const deviceRoutes: FastifyPluginAsync<ApiDeps> = async (app, deps) => {
+  provisionRoute(app, deps)
+  readRoutes(app, deps)
+  lifecycleRoutes(app, deps)
+}
+
+const ProvisionOut = Type.Object({
+  id: Id,
+  profile: Type.String(),
+  tags: Tags,
+  secret: Type.String(),
+  hubPublicKey: Type.String(),
+  mqttUrl: Type.String(),
+  tls: Type.Optional(DeviceTlsOut),
+})
+
+function provisionRoute(app: FastifyInstance, deps: ApiDeps): void {
   app.post(
     '/api/v1/devices',
     {
       schema: {
         body: DeviceBody,
-        response: {
-          201: Type.Object({
-            id: Id,
-            profile: Type.String(),
-            tags: Tags,
-            secret: Type.String(),
-            hubPublicKey: Type.String(),
-            mqttUrl: Type.String(),
-            tls: Type.Optional(DeviceTlsOut),
-          }),
-        },
+        response: { 201: ProvisionOut },
       },
     },
-    async (req, res) => {
-      const body = req.body as Static<typeof DeviceBody>
-      if (!isValidId(body.id)) throw new EdgeFleetError('EF_ERR_DEVICE_ID_INVALID', body.id)
-      if (deps.brokerAcceptsId?.(body.id) === false)
-        throw new EdgeFleetError(
-          'EF_ERR_BROKER_ID_UNSUPPORTED',
-          `${body.id}: the NATS cluster refuses MQTT topics with '.'`,
-        )
-      if (!deps.profiles.has(body.profile))
-        throw new EdgeFleetError(
-          'EF_ERR_PROFILE_UNKNOWN',
-          `${body.profile} (known: ${[...deps.profiles.keys()].join(', ')})`,
-        )
-      const tls = deps.deviceTls
-      if (body.cert && !tls) throw new EdgeFleetError('EF_ERR_TLS_DISABLED', 'start the hub with --tls')
-      const issued = body.cert && tls ? await tls.issueCert(body.id) : undefined
-      // 256-bit random secrets: a plain sha256 is a sound verifier, no slow KDF needed.
-      const secret = randomBytes(32).toString('base64url')
-      const tags = body.tags ?? {}
-      try {
-        deps.store.devices.insert(
-          body.id,
-          body.profile,
-          tags,
-          sha256Hex(secret),
-          deps.now(),
-          mosquittoHash(secret),
-          natsHash(secret),
-        )
-      } catch (err) {
-        if ((err as { code?: string }).code === 'SQLITE_CONSTRAINT_PRIMARYKEY')
-          throw deps.store.devices.get(body.id)?.status === 'removed'
-            ? new EdgeFleetError('EF_ERR_DEVICE_REMOVED', `${body.id}: provision the replacement under a new id`)
-            : new EdgeFleetError('EF_ERR_DEVICE_EXISTS', body.id)
-        throw err
-      }
-      deps.onDevicesChanged?.()
-      return res.status(201).send({
-        id: body.id,
-        profile: body.profile,
-        tags,
-        secret,
-        hubPublicKey: deps.keys.publicKey,
-        mqttUrl: deps.mqttUrl,
-        ...(tls
-          ? { tls: { ca: tls.ca, caFile: tls.caFile, ...(issued ? { cert: issued.cert, key: issued.key } : {}) } }
-          : {}),
-      })
-    },
+    async (req, res) => res.status(201).send(await provision(deps, req.body as Static<typeof DeviceBody>)),
   )
+}
 
+/** Checks the request, issues the secret (and certificate), and stores the device [EF-1.3.3]. */
+async function provision(deps: ApiDeps, body: Static<typeof DeviceBody>): Promise<Static<typeof ProvisionOut>> {
+  if (!isValidId(body.id)) throw new EdgeFleetError('EF_ERR_DEVICE_ID_INVALID', body.id)
+  if (deps.brokerAcceptsId?.(body.id) === false)
+    throw new EdgeFleetError(
+      'EF_ERR_BROKER_ID_UNSUPPORTED',
+      `${body.id}: the NATS cluster refuses MQTT topics with '.'`,
+    )
+  if (!deps.profiles.has(body.profile))
+    throw new EdgeFleetError(
+      'EF_ERR_PROFILE_UNKNOWN',
+      `${body.profile} (known: ${[...deps.profiles.keys()].join(', ')})`,
+    )
+  const tls = deps.deviceTls
+  if (body.cert && !tls) throw new EdgeFleetError('EF_ERR_TLS_DISABLED', 'start the hub with --tls')
+  const issued = body.cert && tls ? await tls.issueCert(body.id) : undefined
+  // 256-bit random secrets: a plain sha256 is a sound verifier, no slow KDF needed.
+  const secret = randomBytes(32).toString('base64url')
+  const tags = body.tags ?? {}
+  insertDevice(deps, body, tags, secret)
+  deps.onDevicesChanged?.()
+  return {
+    id: body.id,
+    profile: body.profile,
+    tags,
+    secret,
+    hubPublicKey: deps.keys.publicKey,
+    mqttUrl: deps.mqttUrl,
+    ...(tls
+      ? { tls: { ca: tls.ca, caFile: tls.caFile, ...(issued ? { cert: issued.cert, key: issued.key } : {}) } }
+      : {}),
+  }
+}
+
+/** Stores a new device with its secret's verifiers; an id already taken (or removed) is refused. */
+function insertDevice(
+  deps: ApiDeps,
+  body: Static<typeof DeviceBody>,
+  tags: Record<string, string>,
+  secret: string,
+): void {
+  try {
+    deps.store.devices.insert(
+      body.id,
+      body.profile,
+      tags,
+      sha256Hex(secret),
+      deps.now(),
+      mosquittoHash(secret),
+      natsHash(secret),
+    )
+  } catch (err) {
+    if ((err as { code?: string }).code === 'SQLITE_CONSTRAINT_PRIMARYKEY')
+      throw deps.store.devices.get(body.id)?.status === 'removed'
+        ? new EdgeFleetError('EF_ERR_DEVICE_REMOVED', `${body.id}: provision the replacement under a new id`)
+        : new EdgeFleetError('EF_ERR_DEVICE_EXISTS', body.id)
+    throw err
+  }
+}
+
+/** The device list and one device with its recent deployment events. */
+function readRoutes(app: FastifyInstance, deps: ApiDeps): void {
   app.get(
     '/api/v1/devices',
     {
@@ -182,7 +203,6 @@ export const deviceRoutes: FastifyPluginAsync<ApiDeps> = async (app, deps) => {
       return { device: deviceOut(d), events: deps.store.deployments.eventsForDevice(id, 100) }
     },
   )
-  lifecycleRoutes(app, deps)
 }
 
 const IdParams = Type.Object({ id: Type.String({ maxLength: 64 }) })

@@ -1,7 +1,7 @@
 // Device health [EF-9.12]: one device's vitals, conditions, providers and
 // stats over time; the fleet's distribution of each metric. Read through
 // store.health (telemetry_batches.device_stats) and the device's last state.
-import type { FastifyPluginAsync } from 'fastify'
+import type { FastifyInstance, FastifyPluginAsync } from 'fastify'
 import { Type, type Static } from '@sinclair/typebox'
 import { EdgeFleetError } from '@edgefleet/shared'
 import type { ApiDeps } from '../server.js'
@@ -101,6 +101,12 @@ const pointOut = (p: HealthPoint) => ({
 })
 
 export const healthRoutes: FastifyPluginAsync<ApiDeps> = async (app, deps) => {
+  deviceHealthRoute(app, deps)
+  fleetHealthRoute(app, deps)
+}
+
+/** One device: its conditions, providers, latest point against its profile's thresholds, and the series. */
+function deviceHealthRoute(app: FastifyInstance, deps: ApiDeps): void {
   app.get(
     '/api/v1/devices/:id/health',
     {
@@ -143,7 +149,21 @@ export const healthRoutes: FastifyPluginAsync<ApiDeps> = async (app, deps) => {
       }
     },
   )
+}
 
+const FleetHealth = Type.Object({
+  devices: Type.Integer(),
+  metrics: Type.Object(
+    Object.fromEntries(METRICS.map((metric) => [metric, Distribution])) as Record<
+      (typeof METRICS)[number],
+      typeof Distribution
+    >,
+  ),
+  alerting: Type.Array(Type.Object({ deviceId: Type.String(), metrics: Type.Array(Type.String()) })),
+})
+
+/** The fleet: each metric's distribution over the devices' latest points, and who breaches a threshold. */
+function fleetHealthRoute(app: FastifyInstance, deps: ApiDeps): void {
   app.get(
     '/api/v1/fleet/health',
     {
@@ -155,18 +175,7 @@ export const healthRoutes: FastifyPluginAsync<ApiDeps> = async (app, deps) => {
           },
           { additionalProperties: false },
         ),
-        response: {
-          200: Type.Object({
-            devices: Type.Integer(),
-            metrics: Type.Object(
-              Object.fromEntries(METRICS.map((m) => [m, Distribution])) as Record<
-                (typeof METRICS)[number],
-                typeof Distribution
-              >,
-            ),
-            alerting: Type.Array(Type.Object({ deviceId: Type.String(), metrics: Type.Array(Type.String()) })),
-          }),
-        },
+        response: { 200: FleetHealth },
       },
     },
     async (req) => {

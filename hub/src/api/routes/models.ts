@@ -1,5 +1,5 @@
 // Model registration (raw ONNX bytes in the body) and the registry views.
-import type { FastifyPluginAsync } from 'fastify'
+import type { FastifyInstance, FastifyPluginAsync } from 'fastify'
 import { Type, type Static } from '@sinclair/typebox'
 import { TypeCompiler } from '@sinclair/typebox/compiler'
 import { EdgeFleetError, OutputSemantics, Precision } from '@edgefleet/shared'
@@ -86,6 +86,12 @@ const buildOut = (build: BuildRow): Static<typeof BuildOut> => ({
 const versionOut = (v: VersionRow): Static<typeof VersionOut> => ({ ...v })
 
 export const modelRoutes: FastifyPluginAsync<ApiDeps> = async (app, deps) => {
+  addRoute(app, deps)
+  readRoutes(app, deps)
+}
+
+/** `model add`: the ONNX file in the body, its options, meta and rollout policy in the query. */
+function addRoute(app: FastifyInstance, deps: ApiDeps): void {
   app.post(
     '/api/v1/models',
     {
@@ -98,31 +104,8 @@ export const modelRoutes: FastifyPluginAsync<ApiDeps> = async (app, deps) => {
       const query = req.query as Static<typeof AddQuery>
       if (!Buffer.isBuffer(req.body))
         throw new EdgeFleetError('EF_ERR_HTTP_BAD_REQUEST', 'send the ONNX file as application/octet-stream')
-      let options: Static<typeof VersionOptionsSchema> & Pick<VersionOptions, 'meta'> = {}
-      if (query.options) {
-        try {
-          options = JSON.parse(query.options) as Static<typeof VersionOptionsSchema>
-        } catch {
-          throw new EdgeFleetError('EF_ERR_HTTP_BAD_REQUEST', 'options is not JSON')
-        }
-        if (!validateOptions(options))
-          throw new EdgeFleetError(
-            'EF_ERR_HTTP_BAD_REQUEST',
-            'options: expected {inputShapes?, inputValues?, precision?, outputs?: {NAME: scores|logits|probability|regression|other}}',
-          )
-      }
-      // Checked here against its schema, and against the model once the registry has read it [EF-3.7].
-      if (query.meta !== undefined) options = { ...options, meta: parseModelMeta(query.meta) }
-      let rollout: Record<string, unknown> | undefined
-      if (query.rollout) {
-        try {
-          rollout = JSON.parse(query.rollout) as Record<string, unknown>
-        } catch {
-          throw new EdgeFleetError('EF_ERR_HTTP_BAD_REQUEST', 'rollout is not JSON')
-        }
-        // Bad canary gates are refused before the version is registered, not after its builds [EF-8.5].
-        validateGates(rollout?.gates as Partial<Gates> | undefined)
-      }
+      const options = parseOptions(query)
+      const rollout = parseRollout(query.rollout)
       const policy =
         query.policy === 'canary' ? { kind: 'canary' as const, rollout, actor: req.principal?.name ?? null } : undefined
       const out = await deps.registry.add({
@@ -134,15 +117,54 @@ export const modelRoutes: FastifyPluginAsync<ApiDeps> = async (app, deps) => {
         runId: query.runId,
         policy,
       })
-      const r = out.intake.rollout
+      const started = out.intake.rollout
       return res.status(201).send({
         version: versionOut(out.version),
         builds: out.builds.map(buildOut),
-        intake: { rollout: r ? { id: r.id, state: r.state } : null, skipped: out.intake.skipped },
+        intake: { rollout: started ? { id: started.id, state: started.state } : null, skipped: out.intake.skipped },
       })
     },
   )
+}
 
+/** The build options (JSON in `options`) and the model's meta (`meta`), checked against their schemas. */
+function parseOptions(
+  query: Static<typeof AddQuery>,
+): Static<typeof VersionOptionsSchema> & Pick<VersionOptions, 'meta'> {
+  let options: Static<typeof VersionOptionsSchema> & Pick<VersionOptions, 'meta'> = {}
+  if (query.options) {
+    try {
+      options = JSON.parse(query.options) as Static<typeof VersionOptionsSchema>
+    } catch {
+      throw new EdgeFleetError('EF_ERR_HTTP_BAD_REQUEST', 'options is not JSON')
+    }
+    if (!validateOptions(options))
+      throw new EdgeFleetError(
+        'EF_ERR_HTTP_BAD_REQUEST',
+        'options: expected {inputShapes?, inputValues?, precision?, outputs?: {NAME: scores|logits|probability|regression|other}}',
+      )
+  }
+  // Checked here against its schema, and against the model once the registry has read it [EF-3.7].
+  if (query.meta !== undefined) options = { ...options, meta: parseModelMeta(query.meta) }
+  return options
+}
+
+/** The canary rollout settings (JSON in `rollout`), if any. */
+function parseRollout(text: string | undefined): Record<string, unknown> | undefined {
+  if (!text) return undefined
+  let rollout: Record<string, unknown>
+  try {
+    rollout = JSON.parse(text) as Record<string, unknown>
+  } catch {
+    throw new EdgeFleetError('EF_ERR_HTTP_BAD_REQUEST', 'rollout is not JSON')
+  }
+  // Bad canary gates are refused before the version is registered, not after its builds [EF-8.5].
+  validateGates(rollout?.gates as Partial<Gates> | undefined)
+  return rollout
+}
+
+/** The model list and one version with its builds. */
+function readRoutes(app: FastifyInstance, deps: ApiDeps): void {
   app.get(
     '/api/v1/models',
     {

@@ -1,9 +1,15 @@
 // Health, hub identity, profiles and telemetry summaries.
-import type { FastifyPluginAsync } from 'fastify'
+import type { FastifyInstance, FastifyPluginAsync } from 'fastify'
 import { Type } from '@sinclair/typebox'
 import type { ApiDeps } from '../server.js'
 
 export const systemRoutes: FastifyPluginAsync<ApiDeps> = async (app, deps) => {
+  hubRoutes(app, deps)
+  telemetrySummaryRoute(app, deps)
+}
+
+/** Liveness, the hub's identity and counters, and the firmware profiles. */
+function hubRoutes(app: FastifyInstance, deps: ApiDeps): void {
   app.get(
     '/healthz',
     {
@@ -59,8 +65,24 @@ export const systemRoutes: FastifyPluginAsync<ApiDeps> = async (app, deps) => {
       items: [...deps.profiles.values()],
     }),
   )
+}
 
-  const Num = Type.Union([Type.Number(), Type.Null()])
+const Num = Type.Union([Type.Number(), Type.Null()])
+const SummaryItem = Type.Object({
+  model: Type.String(),
+  version: Type.String(),
+  devices: Type.Integer(),
+  requests: Type.Integer(),
+  errors: Type.Integer(),
+  p50Ms: Num,
+  p95Ms: Num,
+  p99Ms: Num,
+  meanMs: Num,
+  overflowRequests: Type.Integer(),
+})
+
+/** Requests, errors and latency percentiles per model version. */
+function telemetrySummaryRoute(app: FastifyInstance, deps: ApiDeps): void {
   app.get(
     '/api/v1/telemetry/summary',
     {
@@ -74,23 +96,7 @@ export const systemRoutes: FastifyPluginAsync<ApiDeps> = async (app, deps) => {
           { additionalProperties: false },
         ),
         response: {
-          200: Type.Object({
-            items: Type.Array(
-              Type.Object({
-                model: Type.String(),
-                version: Type.String(),
-                devices: Type.Integer(),
-                requests: Type.Integer(),
-                errors: Type.Integer(),
-                p50Ms: Num,
-                p95Ms: Num,
-                p99Ms: Num,
-                meanMs: Num,
-                overflowRequests: Type.Integer(),
-              }),
-            ),
-            batches: Type.Integer(),
-          }),
+          200: Type.Object({ items: Type.Array(SummaryItem), batches: Type.Integer() }),
         },
       },
     },

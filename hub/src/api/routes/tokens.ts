@@ -28,6 +28,23 @@ const Body = Type.Object(
   { additionalProperties: false },
 )
 
+/** The token itself is returned once, here; the store keeps only its hash. */
+const IssuedToken = Type.Object({
+  id: Type.String(),
+  name: Type.String(),
+  role: Role,
+  token: Type.String(),
+  expiresAt: Type.Union([Type.Integer(), Type.Null()]),
+})
+
+const ListQuery = Type.Object(
+  {
+    limit: Type.Integer({ minimum: 1, maximum: 1000, default: 100 }),
+    offset: Type.Integer({ minimum: 0, default: 0 }),
+  },
+  { additionalProperties: false },
+)
+
 export const tokenRoutes: FastifyPluginAsync<ApiDeps> = async (app, deps) => {
   const admin = { role: 'admin' as const }
   app.post(
@@ -37,13 +54,7 @@ export const tokenRoutes: FastifyPluginAsync<ApiDeps> = async (app, deps) => {
       schema: {
         body: Body,
         response: {
-          201: Type.Object({
-            id: Type.String(),
-            name: Type.String(),
-            role: Role,
-            token: Type.String(),
-            expiresAt: Type.Union([Type.Integer(), Type.Null()]),
-          }),
+          201: IssuedToken,
         },
       },
     },
@@ -60,13 +71,7 @@ export const tokenRoutes: FastifyPluginAsync<ApiDeps> = async (app, deps) => {
     {
       config: admin,
       schema: {
-        querystring: Type.Object(
-          {
-            limit: Type.Integer({ minimum: 1, maximum: 1000, default: 100 }),
-            offset: Type.Integer({ minimum: 0, default: 0 }),
-          },
-          { additionalProperties: false },
-        ),
+        querystring: ListQuery,
         response: { 200: Type.Object({ items: Type.Array(TokenOut), total: Type.Integer() }) },
       },
     },
