@@ -179,6 +179,21 @@ describe('console in Chromium', () => {
     await page.close()
   })
 
+  it('resumes the paused rollout, then aborts it, from its page', async () => {
+    await page.click('nav a[href="#/rollouts"]')
+    await page.click('#rollouts tbody tr a')
+    await page.waitForSelector('#actions button[data-action="resume"]')
+    await page.click('#actions button[data-action="resume"]')
+    await page.waitForSelector('#rollout-state:not(:has-text("paused"))')
+    expect(await page.locator('#decisions tbody tr td:has-text("resume")').count()).toBeGreaterThan(0)
+    await page.click('#actions button[data-action="abort"]')
+    await page.waitForSelector('#rollout-state:has-text("aborted")')
+    // A finished rollout offers no more actions.
+    expect(await page.locator('#actions button').count()).toBe(0)
+    await page.screenshot({ path: join(shots, '6b-rollout-aborted.png'), fullPage: true })
+    expect((await api(hub.httpUrl, 'GET', '/api/v1/rollouts')).items[0].state).toBe('aborted')
+  })
+
   it('ran every page above without a Content-Security-Policy violation', async () => {
     const res = await fetch(hub.httpUrl + '/')
     expect(res.headers.get('content-security-policy')).toContain("script-src 'self'")

@@ -36,10 +36,7 @@ function agentCommand(p: Provisioned): string {
 }
 
 export function ProvisionView() {
-  const profiles = useLoad(
-    () => api<{ items: { name: string; description?: string }[] }>('GET', '/api/v1/profiles'),
-    [],
-  )
+  const profiles = useLoad(() => api<{ items: { id: string; name: string }[] }>('GET', '/api/v1/profiles'), [])
   const [error, setError] = useState('')
   const [made, setMade] = useState<Provisioned | undefined>(undefined)
   const submit = onSubmit((form) => {
@@ -79,7 +76,9 @@ export function ProvisionView() {
               profile
               <select name="profile">
                 {p.items.map((profile) => (
-                  <option key={profile.name}>{profile.name}</option>
+                  <option key={profile.id} value={profile.id}>
+                    {profile.id} — {profile.name}
+                  </option>
                 ))}
               </select>
             </label>
