@@ -43,6 +43,7 @@ import {
 } from './tls/serving.js'
 import { issueDeviceCert } from './tls/ca.js'
 import { Reconciler } from './distribution/reconcile.js'
+import { HoldScheduler } from './distribution/hold.js'
 
 /** How long after a start a broadcast waits for every device with an open assignment, online or not yet [EF-2.7]. */
 const RESTART_GATHER_MS = 30_000
@@ -94,6 +95,13 @@ export interface HubOptions {
   auth?: boolean
   /** An open assignment of an online device idle this long gets its command again [EF-2.1.4]; 0 = never. Default 30 s. */
   reconcileMs?: number
+  /**
+   * Send every plain deployment at once, ignoring maintenance windows and device conditions, as if each
+   * asked for `now` [EF-8.16]: for a lab or a test bench. Default false.
+   */
+  immediateDeploys?: boolean
+  /** How often held deploy assignments are looked at for release [EF-8.16], ms; 0 = never on a timer. Default 10 s. */
+  holdTickMs?: number
   /** Rollout engine tick, ms; 0 = never tick on a timer (tests call hub.rollouts.tick()). */
   rolloutTickMs?: number
   /** Randomness seam for rollout jitter. */
@@ -120,6 +128,8 @@ export interface Hub {
   readonly distributor: Distributor
   readonly metrics: HubMetrics
   readonly rollouts: RolloutEngine
+  /** Releases held plain-deploy assignments when their window opens [EF-8.16]. */
+  readonly holds: HoldScheduler
   /** Ingest, drift, retention and the live feed [EF-9]. */
   readonly retraining: Retraining
   /** The admin token created at first start (read back from <dataDir>/admin-token later), if still on disk. */
@@ -139,6 +149,7 @@ export interface Hub {
 /** Everything start-up opened, in the order it is closed (see closeParts). */
 interface HubParts {
   reconciler?: Reconciler
+  holds?: HoldScheduler
   rollouts?: RolloutEngine
   api?: FastifyInstance
   distributor?: Distributor
@@ -157,6 +168,7 @@ interface HubParts {
  */
 async function closeParts(opened: HubParts): Promise<void> {
   opened.reconciler?.close()
+  opened.holds?.close()
   await opened.rollouts?.close()
   await opened.api?.close()
   opened.distributor?.close()
@@ -336,6 +348,8 @@ function createServices(
   const deployer = new Deployer({
     store,
     builder,
+    profiles: base.profiles,
+    immediate: options.immediateDeploys ?? false,
     keys,
     log,
     now,
@@ -524,6 +538,21 @@ async function startApi(
   return { rollouts, api, httpUrl: await listenApi(api, base) }
 }
 
+/** The tick that sends held plain-deploy assignments once their window opens and their conditions hold [EF-8.16]. */
+function startHolds(base: HubBase, store: HubStore, deployer: Deployer, parts: HubParts): HoldScheduler {
+  const holds = new HoldScheduler({
+    store,
+    profiles: base.profiles,
+    now: base.now,
+    release: (a) => deployer.resend(a),
+    onError: (err) => base.log.warn({ err: err.message }, 'sending a released deploy failed'),
+  })
+  parts.holds = holds
+  const tickMs = base.options.holdTickMs ?? 10_000
+  if (tickMs > 0) holds.start(tickMs)
+  return holds
+}
+
 /** What `device add` hands out with TLS: the CA to trust, and device certificates on request [EF-10.3]. */
 function deviceTls(tls: ServingTls, dataDir: string) {
   return {
@@ -593,6 +622,7 @@ export async function startHub(options: HubOptions): Promise<Hub> {
       )
       parts.reconciler.start()
     }
+    const holds = startHolds(base, store, deployer, parts)
     const tickMs = options.rolloutTickMs ?? defaultEngineOptions.tickMs
     if (tickMs > 0) rollouts.start(tickMs)
     retraining.start()
@@ -608,6 +638,7 @@ export async function startHub(options: HubOptions): Promise<Hub> {
       distributor,
       metrics,
       rollouts,
+      holds,
       retraining,
       adminToken,
       api,

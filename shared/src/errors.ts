@@ -91,6 +91,10 @@ export const ERRORS = {
     message: 'an HTTP artifact source (origin or hub) failed: unreachable, an error status, stalled or too slow',
   },
   EF_ERR_DEPLOY_PENDING: { status: 504, message: 'deployment not finished before the timeout: devices still pending' },
+  EF_ERR_DEPLOY_SUPERSEDED: {
+    status: 409,
+    message: 'a newer deployment of the model replaced this held one before it was sent',
+  },
   EF_ERR_NO_ROLLBACK_TARGET: { status: 409, message: 'no previous verified version to roll back to' },
   EF_ERR_STORAGE_FULL: { status: 507, message: 'not enough storage on the device' },
   EF_ERR_STORAGE_IO: { status: 500, message: 'the device storage failed a read or write (I/O error)' },

@@ -74,6 +74,16 @@ export const FirmwareProfile = Type.Object(
         cron: Type.String({ pattern: '^\\S+( \\S+){4}$' }),
         durationMinutes: Type.Integer({ minimum: 1, maximum: 1440 }),
         timezone: Type.String({ minLength: 1, maxLength: 64 }),
+        /**
+         * Device conditions (EF-2.1.2) a plain deployment also waits for [EF-8.16]: `unmetered`, `charging`, `idle`.
+         * Absent: the window alone decides.
+         */
+        conditions: Type.Optional(
+          Type.Array(Type.Union([Type.Literal('unmetered'), Type.Literal('charging'), Type.Literal('idle')]), {
+            maxItems: 3,
+            uniqueItems: true,
+          }),
+        ),
       },
       { additionalProperties: false },
     ),

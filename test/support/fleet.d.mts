@@ -61,6 +61,8 @@ export function startHub(options: {
   httpPort?: number
   /** How long to wait for its startup line (default 30 s). */
   timeoutMs?: number
+  /** Honour maintenance windows and conditions on plain deploys (default false: `--immediate-deploys`) [EF-8.16]. */
+  windows?: boolean
 }): Promise<HubProc>
 export function startAgent(options: {
   mqttUrl: string

@@ -158,6 +158,11 @@ function tokenFor(baseUrl) {
   }
 }
 
+/**
+ * A real `edgefleet hub start` process. Plain deploys go out at once (`--immediate-deploys`) unless
+ * `windows` is true: the repository's profiles have night-time maintenance windows [EF-8.16], and a
+ * test's outcome must not depend on the hour it runs at. Window tests pass `windows: true`.
+ */
 export async function startHub({
   dataDir,
   logLevel = 'warn',
@@ -167,6 +172,7 @@ export async function startHub({
   mqttPort = 0,
   httpPort = 0,
   timeoutMs,
+  windows = false,
 }) {
   const args = [
     'hub',
@@ -180,6 +186,7 @@ export async function startHub({
     '--json',
     '--log-level',
     logLevel,
+    ...(windows ? [] : ['--immediate-deploys']),
     ...extraArgs,
   ]
   const { proc, info, stderr } = await spawnJson(HUB_CLI, args, 'httpUrl', { env, stdio, timeoutMs })

@@ -1,6 +1,6 @@
 // `edgefleet deploy`, `edgefleet deployment show` (with --wait progress) and
 // `edgefleet telemetry`, over the HTTP API.
-import { TERMINAL_STATES } from '../store/deployments.js'
+import { HELD_STATES, TERMINAL_STATES } from '../store/deployments.js'
 import { command, UsageError, type Command } from './command.js'
 import type { HubClient } from './http.js'
 import { table, progressBar } from './format.js'
@@ -24,15 +24,53 @@ interface DeploymentView {
     code: string | null
     message: string | null
     online: boolean
+    /** Held for its maintenance window: when it opens (ms) [EF-8.16]. */
+    windowOpensAt?: number | null
   }[]
 }
 
 /** `deploy --wait` ran out of time with devices still pending (distinct from 1: something failed) [EF-8.14]. */
 export const EXIT_PENDING = 3
 
-/** A device the deployment still waits for; an offline one is shown as pending, not as stuck in `sent`. */
-const shownState = (x: DeploymentView['devices'][number]) =>
-  TERMINAL_STATES.has(x.state) ? x.state : x.online ? x.state : 'pending (offline)'
+type DeviceView = DeploymentView['devices'][number]
+
+/** When a held device's window opens, in words. */
+const opens = (x: DeviceView) =>
+  x.windowOpensAt ? `opens ${new Date(x.windowOpensAt).toISOString()}` : 'no window within 8 days'
+
+/**
+ * A device the deployment still waits for: a held one with its reason [EF-8.16], an offline one as
+ * pending rather than stuck in `sent` [EF-8.14].
+ */
+function shownState(x: DeviceView): string {
+  if (TERMINAL_STATES.has(x.state)) return x.state
+  if (x.state === 'waiting_window') return `waiting_window (${opens(x)})`
+  if (HELD_STATES.has(x.state)) return x.state
+  return x.online ? x.state : 'pending (offline)'
+}
+
+/** Why pending devices wait, for the timeout message: held for a window or conditions, or offline. */
+function pendingReasons(pending: DeviceView[]): string {
+  const why = (label: string, list: DeviceView[], detail: (x: DeviceView) => string = (x) => x.deviceId) =>
+    list.length ? [`${label}: ${list.map(detail).join(', ')}`] : []
+  const held = pending.filter((x) => HELD_STATES.has(x.state))
+  const reasons = [
+    ...why(
+      'waiting for a maintenance window',
+      held.filter((x) => x.state === 'waiting_window'),
+      (x) => `${x.deviceId} (${opens(x)})`,
+    ),
+    ...why(
+      'waiting for conditions',
+      held.filter((x) => x.state === 'waiting_conditions'),
+    ),
+    ...why(
+      'offline',
+      pending.filter((x) => !HELD_STATES.has(x.state) && !x.online),
+    ),
+  ]
+  return reasons.length ? ` (${reasons.join('; ')})` : ''
+}
 
 function showDeployment(r: DeploymentView): string {
   const d = r.deployment
@@ -56,9 +94,12 @@ async function waitDeployment(
   for (;;) {
     const view = await hub.request<DeploymentView>('GET', `/api/v1/deployments/${encodeURIComponent(id)}`)
     const finished = view.devices.filter((x) => TERMINAL_STATES.has(x.state)).length
-    const offline = view.devices.filter((x) => !TERMINAL_STATES.has(x.state) && !x.online).length
+    const open = view.devices.filter((x) => !TERMINAL_STATES.has(x.state))
+    const held = open.filter((x) => HELD_STATES.has(x.state)).length
+    const offline = open.filter((x) => !HELD_STATES.has(x.state) && !x.online).length
     progress?.write(
-      `\r${progressBar(finished, view.devices.length)} devices done${offline ? `, ${offline} offline` : ''}`,
+      `\r${progressBar(finished, view.devices.length)} devices done` +
+        `${held ? `, ${held} held for their window or conditions` : ''}${offline ? `, ${offline} offline` : ''}`,
     )
     const timedOut = !view.deployment.done && Date.now() > deadline
     if (view.deployment.done || timedOut) {
@@ -77,11 +118,9 @@ function waitOutcome(
 ): number {
   const pending = final.view.devices.filter((x) => !TERMINAL_STATES.has(x.state))
   if (final.timedOut && pending.length) {
-    const offline = pending.filter((x) => !x.online).map((x) => x.deviceId)
     err.write(
-      `EF_ERR_DEPLOY_PENDING: ${pending.length} device(s) still pending after ${timeoutS}s` +
-        (offline.length ? ` (offline: ${offline.join(', ')})` : '') +
-        `; they get the deploy when they connect (edgefleet deployment show ${final.view.deployment.id})\n`,
+      `EF_ERR_DEPLOY_PENDING: ${pending.length} device(s) still pending after ${timeoutS}s${pendingReasons(pending)}` +
+        `; they get the deploy when they connect and their window opens (edgefleet deployment show ${final.view.deployment.id})\n`,
     )
     return EXIT_PENDING
   }
@@ -91,11 +130,16 @@ function waitOutcome(
 const deploy = command({
   name: 'deploy',
   summary: ['deploy N@V --target T', 'push a version to devices (profile=P | tag=k=v | device=ID)'],
-  help: `edgefleet deploy N@V --target profile=P|tag=k=v|device=ID [--rollback] [--wait] [--timeout SECONDS] [--json]
-  --wait            wait until every device is done; offline devices show as pending. Exit 0: all
+  help: `edgefleet deploy N@V --target profile=P|tag=k=v|device=ID [--now] [--rollback] [--wait] [--timeout SECONDS] [--json]
+  A device outside its profile's maintenance window, or whose state does not show the profile's
+  conditions (charging, unmetered, idle), gets the deploy when they allow: its state is waiting_window
+  (with the time the window opens) or waiting_conditions until then.
+  --now             send to every device at once, ignoring windows and conditions
+  --wait            wait until every device is done; offline and held devices show as pending. Exit 0: all
                     activated, 1: some failed, ${EXIT_PENDING}: devices still pending at --timeout (default 600)`,
   options: {
     target: { type: 'string' },
+    now: { type: 'boolean' },
     rollback: { type: 'boolean' },
     wait: { type: 'boolean' },
     timeout: { type: 'string' },
@@ -110,11 +154,15 @@ const deploy = command({
       version,
       target,
       ...(args.flag('rollback') ? { rollback: true } : {}),
+      ...(args.flag('now') ? { now: true } : {}),
     })
     if (!args.flag('wait')) {
+      const held = created.devices.filter((x) => HELD_STATES.has(x.state)).length
       emit(
         created,
-        () => `deployment ${created.deployment.id}: ${model}@${version} → ${created.devices.length} device(s)`,
+        () =>
+          `deployment ${created.deployment.id}: ${model}@${version} → ${created.devices.length} device(s)` +
+          (held ? `, ${held} held for their maintenance window or conditions` : ''),
       )
       return 0
     }

@@ -74,6 +74,8 @@ async function runHub(args: Args, print: (s: string) => void): Promise<number> {
     artifactUrl: args.str('artifact-url'),
     log: args.str('log-level') ?? 'info',
     ...(args.str('rollout-tick-ms') !== undefined ? { rolloutTickMs: num('rollout-tick-ms', 1000) } : {}),
+    ...(args.str('hold-tick-ms') !== undefined ? { holdTickMs: num('hold-tick-ms', 10_000) } : {}),
+    ...(args.flag('immediate-deploys') ? { immediateDeploys: true } : {}),
     retraining: retrainingFromEnv(),
     broker: brokerConfigFromEnv(),
   })
@@ -119,6 +121,9 @@ const hubStart = command({
   --nats-dir DIR            keep a NATS cluster's authorization (auth.conf, one user per device) in DIR
   --nats-pid-file FILE      a local NATS node's pid file, sent SIGHUP (reload) after each change (repeatable)
   --rollout-tick-ms N       how often rollouts are evaluated (default 1000)
+  --hold-tick-ms N          how often deploys held for a maintenance window or conditions are looked at (default 10000)
+  --immediate-deploys       send every plain deploy at once, as if each had --now (windows and conditions
+                            ignored): for a lab or a test bench
   --tls            TLS on every listener (the default off loopback): a private CA and server certificate are
                    created in <data>/tls at first start; MQTT over TLS on --mqtts-port, HTTPS for API and console
   --tls-host NAME  another name (or IP) for the generated server certificate (repeatable)
@@ -142,6 +147,8 @@ const hubStart = command({
     'nats-dir': { type: 'string' },
     'nats-pid-file': { type: 'string', multiple: true },
     'rollout-tick-ms': { type: 'string' },
+    'hold-tick-ms': { type: 'string' },
+    'immediate-deploys': { type: 'boolean' },
     tls: { type: 'boolean' },
     'no-tls': { type: 'boolean' },
     insecure: { type: 'boolean' },

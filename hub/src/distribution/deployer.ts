@@ -1,6 +1,8 @@
 // Deployments: resolve the target, make sure every profile has a build, and
 // send each device a signed deploy command [EF-2.3]. Devices that are offline
 // get it from their persistent session, and again when they come back online.
+// A plain deployment holds a device's command until its profile's maintenance
+// window is open and its conditions hold, unless asked for `now` [EF-8.16].
 import { randomUUID, type KeyObject } from 'node:crypto'
 import {
   EdgeFleetError,
@@ -10,15 +12,29 @@ import {
   signDocument,
   topics,
   type DeployCmd,
+  type FirmwareProfile,
 } from '@edgefleet/shared'
 import type { Logger } from 'pino'
-import type { HubStore, BuildRow, DeploymentRow, DeploymentDeviceRow, DeviceRow } from '../store/index.js'
+import {
+  HELD_STATES,
+  type HubStore,
+  type BuildRow,
+  type DeploymentRow,
+  type DeploymentDeviceRow,
+  type DeviceRow,
+  type VersionRow,
+} from '../store/index.js'
 import type { Builder } from '../build/builder.js'
+import { HoldClock, type Hold } from './hold.js'
 import { parseTarget } from './target.js'
 
 export interface DeployerDeps {
   store: HubStore
   builder: Builder
+  /** Profiles by id: their maintenance windows and conditions hold plain deployments [EF-8.16]. */
+  profiles: ReadonlyMap<string, FirmwareProfile>
+  /** Send every plain deployment at once, as if each asked for `now` (a lab or test bench). Default false. */
+  immediate?: boolean
   /** The hub's current signing key, read at each signature (it changes on rotation, EF-3.6). */
   keys: { readonly privateKey: KeyObject }
   log: Logger
@@ -30,33 +46,39 @@ export interface DeployerDeps {
   artifactBase?: string
 }
 
+export interface DeployRequest {
+  model: string
+  version: string
+  target: string
+  rollback?: boolean
+  /** Send at once, whatever the devices' windows and conditions [EF-8.16]. */
+  now?: boolean
+}
+
+/** One device's row at creation: held, pending (sent right after), or failed (no build). */
+type NewAssignment = Parameters<HubStore['deployments']['create']>[1][number]
+
 export class Deployer {
   constructor(private readonly deps: DeployerDeps) {}
 
-  async deploy(req: { model: string; version: string; target: string; rollback?: boolean }): Promise<DeploymentRow> {
-    const { store } = this.deps
+  /** A plain deployment (API, CLI): honours maintenance windows and conditions unless `now` [EF-8.16]. */
+  async deploy(req: DeployRequest): Promise<DeploymentRow> {
     const target = parseTarget(req.target)
-    const v = store.registry.getVersion(req.model, req.version)
-    if (!v) throw new EdgeFleetError('EF_ERR_MODEL_NOT_FOUND', `${req.model}@${req.version}`)
-    const devices = store.devices.select(target)
+    this.version(req)
+    const devices = this.deps.store.devices.select(target)
     if (devices.length === 0) throw new EdgeFleetError('EF_ERR_TARGET_EMPTY', req.target)
-    return this.deployTo(devices, req)
+    return this.deployTo(devices, req, { hold: !(req.now === true || this.deps.immediate === true) })
   }
 
   /**
-   * Deploys to an explicit device list as one deployment (one broadcast per
-   * artifact); rollouts use it for a wave's due devices [EF-8.3].
+   * Deploys to an explicit device list as one deployment (one broadcast per artifact); rollouts use
+   * it for a wave's due devices [EF-8.3], having applied their own schedule, so nothing is held by default.
    */
-  async deployTo(
-    devices: DeviceRow[],
-    req: { model: string; version: string; target: string; rollback?: boolean },
-  ): Promise<DeploymentRow> {
-    const { store, builder, now } = this.deps
-    const v = store.registry.getVersion(req.model, req.version)
-    if (!v) throw new EdgeFleetError('EF_ERR_MODEL_NOT_FOUND', `${req.model}@${req.version}`)
+  async deployTo(devices: DeviceRow[], req: DeployRequest, opts: { hold?: boolean } = {}): Promise<DeploymentRow> {
+    const { store, now } = this.deps
+    const version = this.version(req)
     if (devices.length === 0) throw new EdgeFleetError('EF_ERR_TARGET_EMPTY', req.target)
-    const builds = new Map<string, BuildRow>()
-    for (const p of new Set(devices.map((d) => d.profile))) builds.set(p, await builder.ensure(v, p))
+    const builds = await this.buildsFor(version, devices)
     const deployment: DeploymentRow = {
       id: randomUUID(),
       model: req.model,
@@ -65,28 +87,42 @@ export class Deployer {
       rollback: req.rollback ?? false,
       createdAt: now(),
     }
-    const buildFor = (d: DeviceRow) => defined(builds.get(d.profile), `build for profile ${d.profile}`)
-    const assignments = devices.map((d) => {
-      const build = buildFor(d)
-      return build.status === 'ok'
-        ? { deviceId: d.id, buildId: build.id, cmdId: null, state: 'pending' as const }
-        : {
-            deviceId: d.id,
-            buildId: build.id,
-            cmdId: null,
-            state: 'failed' as const,
-            code: build.errorCode ?? 'EF_ERR_BUILD_FAILED',
-            message: build.error ?? undefined,
-          }
-    })
+    const clock = opts.hold ? new HoldClock(this.deps.profiles, deployment.createdAt) : undefined
+    const assignments = devices.map((d) => newAssignment(d, buildOf(builds, d), clock?.holdFor(d) ?? null))
+    // An older held deploy of the model is never released after this one [EF-8.16].
+    store.deployments.supersedeHeld(
+      req.model,
+      devices.map((d) => d.id),
+      deployment.id,
+      deployment.createdAt,
+    )
     store.deployments.create(deployment, assignments)
     const due = devices.filter((_, i) => assignments[i].state === 'pending')
-    await Promise.all(due.map((d) => this.send(deployment, d.id, buildFor(d))))
+    await Promise.all(due.map((d) => this.send(deployment, d.id, buildOf(builds, d))))
     this.deps.log.info(
-      { deployment: deployment.id, model: req.model, version: req.version, devices: devices.length },
+      {
+        deployment: deployment.id,
+        model: req.model,
+        version: req.version,
+        devices: devices.length,
+        held: assignments.filter((a) => HELD_STATES.has(a.state)).length,
+      },
       'deployment created',
     )
     return deployment
+  }
+
+  private version(req: DeployRequest): VersionRow {
+    const found = this.deps.store.registry.getVersion(req.model, req.version)
+    if (!found) throw new EdgeFleetError('EF_ERR_MODEL_NOT_FOUND', `${req.model}@${req.version}`)
+    return found
+  }
+
+  /** The build of the version for each profile among the devices, made now when missing. */
+  private async buildsFor(version: VersionRow, devices: DeviceRow[]): Promise<Map<string, BuildRow>> {
+    const builds = new Map<string, BuildRow>()
+    for (const p of new Set(devices.map((d) => d.profile))) builds.set(p, await this.deps.builder.ensure(version, p))
+    return builds
   }
 
   private async send(
@@ -120,7 +156,9 @@ export class Deployer {
    * command ids, so an agent that already ran one only reports again [EF-2.3.2].
    */
   async resendOpen(deviceId: string): Promise<void> {
-    for (const a of this.deps.store.deployments.openForDevice(deviceId)) await this.resend(a)
+    // A held assignment was never sent: it waits for its window, not for the device [EF-8.16].
+    for (const a of this.deps.store.deployments.openForDevice(deviceId))
+      if (!HELD_STATES.has(a.state)) await this.resend(a)
   }
 
   /** Resends one open assignment with its original command id (reconnects, reconciliation [EF-2.1.4]). */
@@ -129,4 +167,22 @@ export class Deployer {
     const b = a.buildId !== null ? this.deps.store.registry.getBuildById(a.buildId) : undefined
     if (d && b) await this.send(d, a.deviceId, b, a.cmdId ?? undefined)
   }
+}
+
+const buildOf = (builds: Map<string, BuildRow>, d: DeviceRow): BuildRow =>
+  defined(builds.get(d.profile), `build for profile ${d.profile}`)
+
+/** A device's assignment: failed without a build, held with a reason, else pending (sent at once). */
+function newAssignment(device: DeviceRow, build: BuildRow, hold: Hold | null): NewAssignment {
+  if (build.status !== 'ok')
+    return {
+      deviceId: device.id,
+      buildId: build.id,
+      cmdId: null,
+      state: 'failed',
+      code: build.errorCode ?? 'EF_ERR_BUILD_FAILED',
+      message: build.error ?? undefined,
+    }
+  if (hold) return { deviceId: device.id, buildId: build.id, cmdId: null, state: hold.state, message: hold.message }
+  return { deviceId: device.id, buildId: build.id, cmdId: null, state: 'pending' }
 }

@@ -30,11 +30,26 @@ export function cronFiredBetween(expr: string, timezone: string | undefined, fro
 }
 
 /** Whether `nowMs` falls inside the profile's maintenance window [EF-5.5]: a cron start less than durationMinutes ago. */
-function inMaintenanceWindow(w: FirmwareProfile['maintenanceWindow'], nowMs: number): boolean {
+export function inMaintenanceWindow(w: FirmwareProfile['maintenanceWindow'], nowMs: number): boolean {
   const m = matcher(w.cron, w.timezone)
   const minute = Math.floor(nowMs / MINUTE)
   for (let k = 0; k < w.durationMinutes; k++) if (m.match(new Date((minute - k) * MINUTE))) return true
   return false
+}
+
+/**
+ * The first window start after `nowMs` (ms, at its 0th second), or null when none comes within
+ * `horizonMinutes` (8 days by default: every daily and weekly window; a minute's match costs ~25 µs).
+ */
+export function nextWindowStart(
+  w: FirmwareProfile['maintenanceWindow'],
+  nowMs: number,
+  horizonMinutes = 8 * 1440,
+): number | null {
+  const m = matcher(w.cron, w.timezone)
+  const first = Math.floor(nowMs / MINUTE) + 1
+  for (let t = first; t <= first + horizonMinutes; t++) if (m.match(new Date(t * MINUTE))) return t * MINUTE
+  return null
 }
 
 /** Caches window answers per profile for one tick (profiles are few, devices many). */

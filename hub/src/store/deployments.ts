@@ -3,6 +3,9 @@ import { PROTOCOL_VERSION, type DeviceEvent } from '@edgefleet/shared'
 import type { Db, Statement } from './db.js'
 
 export const DEVICE_DEPLOY_STATES = [
+  // Held by the hub until the device's maintenance window opens or its conditions hold [EF-8.16].
+  'waiting_window',
+  'waiting_conditions',
   'pending',
   'sent',
   'received',
@@ -25,6 +28,10 @@ export const TERMINAL_STATES: ReadonlySet<string> = new Set([
   'failed',
   'rolled_back',
 ])
+/** Assignments of a plain deployment the hub holds back: no command sent yet [EF-8.16]. */
+export const HELD_STATES: ReadonlySet<string> = new Set(['waiting_window', 'waiting_conditions'])
+export type HoldState = 'waiting_window' | 'waiting_conditions'
+const HELD_SQL = "('waiting_window','waiting_conditions')"
 const RANK = new Map<string, number>(DEVICE_DEPLOY_STATES.map((s, i) => [s, i]))
 
 /** An event the hub records in a device's log itself (never sent by a device). */
@@ -219,10 +226,54 @@ export class DeploymentStore {
       .prepare(
         `SELECT dd.* FROM deployment_devices dd JOIN devices d ON d.id = dd.device_id
          WHERE d.online = 1 AND dd.updated_at < ? AND dd.state NOT IN ('activated','rejected','health_failed','failed','rolled_back')
+         AND dd.state NOT IN ${HELD_SQL}
          ORDER BY dd.updated_at LIMIT ?`,
       )
       .all(before, limit) as RawDD[]
     return rows.map(ddRow)
+  }
+
+  /** Held assignments [EF-8.16], longest unchanged first: the hold scheduler looks at each on its tick. */
+  held(limit = 1000): DeploymentDeviceRow[] {
+    const rows = this.prepared(
+      `SELECT * FROM deployment_devices WHERE state IN ${HELD_SQL} ORDER BY updated_at, deployment_id, device_id LIMIT ?`,
+    ).all(limit) as RawDD[]
+    return rows.map(ddRow)
+  }
+
+  /**
+   * Moves a held assignment to another hold (with why, for operators) or to `pending` (its command is
+   * sent next). False when it is no longer held: a device's report or a newer deployment ended it.
+   */
+  setHold(
+    deploymentId: string,
+    deviceId: string,
+    state: HoldState | 'pending',
+    message: string | null,
+    now: number,
+  ): boolean {
+    const r = this.prepared(
+      `UPDATE deployment_devices SET state = ?, message = ?, updated_at = ? WHERE deployment_id = ? AND device_id = ? AND state IN ${HELD_SQL}`,
+    ).run(state, message, now, deploymentId, deviceId)
+    return r.changes > 0
+  }
+
+  /**
+   * Ends held assignments of `model` on these devices as `failed` with EF_ERR_DEPLOY_SUPERSEDED: a newer
+   * deployment of the model replaces them, so an older version is never released after it [EF-8.16].
+   */
+  supersedeHeld(model: string, deviceIds: readonly string[], byDeployment: string, now: number): number {
+    const st = this.prepared(
+      `UPDATE deployment_devices SET state = 'failed', code = 'EF_ERR_DEPLOY_SUPERSEDED', message = ?, updated_at = ?
+       WHERE device_id = ? AND state IN ${HELD_SQL} AND deployment_id IN (SELECT id FROM deployments WHERE model = ?)`,
+    )
+    let ended = 0
+    this.db
+      .transaction(() => {
+        for (const id of deviceIds) ended += st.run(`superseded by deployment ${byDeployment}`, now, id, model).changes
+      })
+      .immediate()
+    return ended
   }
 
   /** Records why an assignment waits (a `deferred` event's code) without moving its state [EF-2.4.1]. */

@@ -4,6 +4,7 @@ import { Type, type Static } from '@sinclair/typebox'
 import { EdgeFleetError } from '@edgefleet/shared'
 import type { ApiDeps } from '../server.js'
 import { TERMINAL_STATES } from '../../store/index.js'
+import { windowOpensAt } from '../../distribution/hold.js'
 
 const DeployBody = Type.Object(
   {
@@ -11,6 +12,8 @@ const DeployBody = Type.Object(
     version: Type.String({ minLength: 1, maxLength: 40 }),
     target: Type.String({ minLength: 3, maxLength: 200 }),
     rollback: Type.Optional(Type.Boolean()),
+    /** Send at once, ignoring maintenance windows and device conditions [EF-8.16]. */
+    now: Type.Optional(Type.Boolean()),
   },
   { additionalProperties: false },
 )
@@ -36,6 +39,8 @@ const DeviceProgress = Type.Object({
   updatedAt: Type.Integer(),
   /** Whether the device is connected now: an offline device's assignment waits for it [EF-8.14]. */
   online: Type.Boolean(),
+  /** A `waiting_window` assignment: when the device's next maintenance window opens (ms) [EF-8.16]. */
+  windowOpensAt: Type.Optional(Type.Union([Type.Integer(), Type.Null()])),
 })
 
 export const deploymentRoutes: FastifyPluginAsync<ApiDeps> = async (app, deps) => {
@@ -48,16 +53,23 @@ export const deploymentRoutes: FastifyPluginAsync<ApiDeps> = async (app, deps) =
     const done = devices.every((x) => TERMINAL_STATES.has(x.state))
     return {
       deployment: { ...d, counts, done },
-      devices: devices.map((x) => ({
-        deviceId: x.deviceId,
-        state: x.state,
-        bytes: x.bytes,
-        totalBytes: x.totalBytes,
-        code: x.code,
-        message: x.message,
-        updatedAt: x.updatedAt,
-        online: deps.store.devices.get(x.deviceId)?.online ?? false,
-      })),
+      devices: devices.map((assignment) => {
+        const device = deps.store.devices.get(assignment.deviceId)
+        const profile = device && deps.profiles.get(device.profile)
+        return {
+          deviceId: assignment.deviceId,
+          state: assignment.state,
+          bytes: assignment.bytes,
+          totalBytes: assignment.totalBytes,
+          code: assignment.code,
+          message: assignment.message,
+          updatedAt: assignment.updatedAt,
+          online: device?.online ?? false,
+          ...(assignment.state === 'waiting_window' && profile
+            ? { windowOpensAt: windowOpensAt(profile, deps.now()) }
+            : {}),
+        }
+      }),
     }
   }
   const ShowOut = Type.Object({ deployment: DeploymentOut, devices: Type.Array(DeviceProgress) })
