@@ -2,23 +2,8 @@
 // policy the API stores (privacy filter included), list/update/delete work,
 // usage errors exit 2 before any request, hub refusals exit 1 with their code.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { main } from '../../src/cli/edgefleet.js'
+import { runCli } from '../fixtures/cli.js'
 import { provision, startTestHub, type TestHub } from '../fixtures/hub.js'
-
-function sink(): { stream: NodeJS.WriteStream; text: () => string } {
-  let buf = ''
-  const stream = {
-    write: (s: string | Uint8Array) => ((buf += typeof s === 'string' ? s : Buffer.from(s).toString()), true),
-  } as unknown as NodeJS.WriteStream
-  return { stream, text: () => buf }
-}
-
-async function run(argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  const out = sink()
-  const err = sink()
-  const code = await main(argv, out.stream, err.stream)
-  return { code, out: out.text(), err: err.text() }
-}
 
 describe('edgefleet capture', () => {
   let testHub: TestHub
@@ -47,7 +32,7 @@ describe('edgefleet capture', () => {
   })
 
   it('creates, lists, updates and deletes a policy with a privacy filter', async () => {
-    const createRun = await run([
+    const createRun = await runCli([
       'capture',
       'create',
       '--selector',
@@ -78,12 +63,12 @@ describe('edgefleet capture', () => {
     const stored = testHub.hub.store.capturePolicies.get(id)
     expect(stored?.body).toMatchObject({ random: 0.25, maxBytesPerHour: 2_000_000, maxBytesOnDisk: 50_000_000 })
 
-    const list = await run(['capture', 'list', ...hub()])
+    const list = await runCli(['capture', 'list', ...hub()])
     expect(list.code).toBe(0)
     expect(list.out).toContain(id)
     expect(list.out).toContain('tag=site=north')
 
-    const updated = await run([
+    const updated = await runCli([
       'capture',
       'update',
       id,
@@ -98,10 +83,10 @@ describe('edgefleet capture', () => {
     expect(testHub.hub.store.capturePolicies.get(id)).toMatchObject({ model: null, body: { random: 0.5 } })
     expect(testHub.hub.store.capturePolicies.get(id)?.body.privacy).toBeUndefined()
 
-    const d = await run(['capture', 'delete', id, ...hub()])
+    const d = await runCli(['capture', 'delete', id, ...hub()])
     expect(d.code, d.err).toBe(0)
     expect(testHub.hub.store.capturePolicies.list()).toEqual([])
-    const again = await run(['capture', 'delete', id, '--json', ...hub()])
+    const again = await runCli(['capture', 'delete', id, '--json', ...hub()])
     expect(again.code).toBe(1)
     expect(JSON.parse(again.out)).toMatchObject({ error: { code: 'EF_ERR_CAPTURE_POLICY_NOT_FOUND' } })
   })
@@ -113,7 +98,7 @@ describe('edgefleet capture', () => {
     [['capture', 'update', 'cp-1'], 'at least one option'],
     [['capture', 'delete'], 'capture delete needs ID'],
   ])('usage error %j exits 2 without calling a hub', async (argv, msg) => {
-    const r = await run([...argv, '--hub', 'http://127.0.0.1:1'])
+    const r = await runCli([...argv, '--hub', 'http://127.0.0.1:1'])
     expect(r.code).toBe(2)
     expect(r.err).toContain(msg)
   })
@@ -130,7 +115,7 @@ describe('edgefleet capture', () => {
       'EF_ERR_CAPTURE_POLICY_INVALID',
     ],
   ])('hub refusal %j exits 1 with %s', async (flags, code) => {
-    const r = await run(['capture', 'create', ...flags, '--json', ...hub()])
+    const r = await runCli(['capture', 'create', ...flags, '--json', ...hub()])
     expect(r.code).toBe(1)
     expect(JSON.parse(r.out)).toMatchObject({ error: { code } })
   })

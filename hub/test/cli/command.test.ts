@@ -2,23 +2,9 @@
 // --help, and refuses an option it does not declare (exit 2, naming the command)
 // before any request; `compile` included.
 import { describe, expect, it } from 'vitest'
-import { COMMANDS, main } from '../../src/cli/edgefleet.js'
+import { COMMANDS } from '../../src/cli/edgefleet.js'
+import { runCli } from '../fixtures/cli.js'
 import { COMMON_OPTIONS } from '../../src/cli/command.js'
-
-function sink(): { stream: NodeJS.WriteStream; text: () => string } {
-  let buf = ''
-  const stream = {
-    write: (s: string | Uint8Array) => ((buf += typeof s === 'string' ? s : Buffer.from(s).toString()), true),
-  } as unknown as NodeJS.WriteStream
-  return { stream, text: () => buf }
-}
-
-async function run(argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  const out = sink()
-  const err = sink()
-  const code = await main(argv, out.stream, err.stream)
-  return { code, out: out.text(), err: err.text() }
-}
 
 const names = COMMANDS.map((c) => c.name)
 // An unreachable hub: nothing here may get as far as a request.
@@ -62,7 +48,7 @@ describe('every command', () => {
 
   it.each(names)('%s --help prints its help, mentioning each of its options, and exits 0', async (name) => {
     const cmd = COMMANDS.find((c) => c.name === name)!
-    const r = await run([...name.split(' '), '--help'])
+    const r = await runCli([...name.split(' '), '--help'])
     expect(r.code).toBe(0)
     expect(r.out.trim()).toBe(cmd.help.trim())
     expect(r.out.startsWith(`edgefleet ${name}`)).toBe(true)
@@ -70,7 +56,7 @@ describe('every command', () => {
   })
 
   it.each(names)('%s --no-such-flag exits 2 naming the command', async (name) => {
-    const r = await run([...name.split(' '), '--no-such-flag', ...NO_HUB])
+    const r = await runCli([...name.split(' '), '--no-such-flag', ...NO_HUB])
     expect(r.code).toBe(2)
     expect(r.err).toContain(`edgefleet ${name}: unknown option --no-such-flag`)
     expect(r.out).toBe('')
@@ -90,35 +76,35 @@ describe('options belong to their command', () => {
     [['compile', 'm.onnx', '--canary'], 'compile', '--canary'],
     [['hub', 'start', '--target', 'x'], 'hub start', '--target'],
   ])('%j is refused: another command takes %s but not this one', async (argv, name, flag) => {
-    const r = await run([...argv, ...NO_HUB])
+    const r = await runCli([...argv, ...NO_HUB])
     expect(r.code).toBe(2)
     expect(r.err).toContain(`edgefleet ${name}: unknown option ${flag}`)
   })
 
   it('a missing option value is a usage error naming the command', async () => {
-    const r = await run(['telemetry', '--model'])
+    const r = await runCli(['telemetry', '--model'])
     expect(r.code).toBe(2)
     expect(r.err).toMatch(/^edgefleet telemetry: .*--model/)
   })
 
   it('common options may come before the command', async () => {
-    const r = await run(['--json', ...NO_HUB, 'devices', 'list'])
+    const r = await runCli(['--json', ...NO_HUB, 'devices', 'list'])
     expect(r.code).toBe(1)
     expect(JSON.parse(r.out).error.code).toBe('EF_ERR_CONFIG_INVALID')
   })
 
   it('a group without a sub-command: --help lists its commands, otherwise unknown command', async () => {
-    const help = await run(['rollout', '--help'])
+    const help = await runCli(['rollout', '--help'])
     expect(help.code).toBe(0)
     expect(help.out).toContain('edgefleet rollout create N@V')
     expect(help.out).toContain('edgefleet rollout approve ID')
-    const bad = await run(['rollout', 'frob', 'x'])
+    const bad = await runCli(['rollout', 'frob', 'x'])
     expect(bad.code).toBe(2)
     expect(bad.err).toContain('unknown command: rollout frob')
   })
 
   it('aliases reach the same command', async () => {
-    const r = await run(['token', 'list', '--help'])
+    const r = await runCli(['token', 'list', '--help'])
     expect(r.code).toBe(0)
     expect(r.out).toContain('edgefleet tokens list')
   })
@@ -132,7 +118,7 @@ describe('model options are checked before any request', () => {
     [['--output', 'y=odds'], '--output y=odds: KIND is one of'],
     [['--precision', 'int4'], '--precision must be one of auto, fp32'],
   ])('model add %j exits 2', async (flags, msg) => {
-    const r = await run(['model', 'add', 'm.onnx', '--name', 'm', '--version', '1.0.0', ...flags, ...NO_HUB])
+    const r = await runCli(['model', 'add', 'm.onnx', '--name', 'm', '--version', '1.0.0', ...flags, ...NO_HUB])
     expect(r.code).toBe(2)
     expect(r.err).toContain(msg)
   })
@@ -141,7 +127,7 @@ describe('model options are checked before any request', () => {
     [['--shape', 'x=0,4'], '--shape x=0,4: dims must be whole numbers ≥ 1'],
     [['--output', 'y=odds'], '--output y=odds: KIND is one of'],
   ])('compile %j exits 2 the same way', async (flags, msg) => {
-    const r = await run(['compile', 'm.onnx', '--profile', 'p', '--out', 'o', '--report', 'r', ...flags])
+    const r = await runCli(['compile', 'm.onnx', '--profile', 'p', '--out', 'o', '--report', 'r', ...flags])
     expect(r.code).toBe(2)
     expect(r.err).toContain(`edgefleet compile: ${msg}`)
   })

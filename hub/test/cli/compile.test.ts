@@ -5,29 +5,13 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
-import { main } from '../../src/cli/edgefleet.js'
+import { runCli } from '../fixtures/cli.js'
 import { compile } from '../../src/compiler/index.js'
 import { symbolicAddModel } from '../fixtures/compiler/symbolic.js'
 import { testProfile } from '../fixtures/compiler/models.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'ef-cli-compile-'))
 afterAll(() => rmSync(dir, { recursive: true, force: true }))
-
-function sink(): { stream: NodeJS.WriteStream; text: () => string } {
-  let buf = ''
-  const stream = {
-    write: (s: string | Uint8Array) => ((buf += typeof s === 'string' ? s : Buffer.from(s).toString()), true),
-    isTTY: false,
-  } as unknown as NodeJS.WriteStream
-  return { stream, text: () => buf }
-}
-
-async function run(argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  const out = sink()
-  const err = sink()
-  const code = await main(argv, out.stream, err.stream)
-  return { code, out: out.text(), err: err.text() }
-}
 
 const model = join(dir, 'symbolic.onnx')
 writeFileSync(model, symbolicAddModel())
@@ -53,7 +37,7 @@ function compileArgs(name: string, ...flags: string[]): string[] {
 
 describe('compile and symbolic dims', () => {
   it('without --shape: EF_ERR_MODEL_SHAPE_REQUIRED naming the input and --shape, exit 1, nothing written', async () => {
-    const r = await run(compileArgs('guessed'))
+    const r = await runCli(compileArgs('guessed'))
     expect(r.code).toBe(1)
     const body = JSON.parse(r.out) as { ok: boolean; code: string; message: string }
     expect(body).toMatchObject({ ok: false, code: 'EF_ERR_MODEL_SHAPE_REQUIRED' })
@@ -70,7 +54,7 @@ describe('compile and symbolic dims', () => {
   })
 
   it('with --shape x=1,10 it builds; --output puts the meaning in the report', async () => {
-    const r = await run(compileArgs('shaped', '--shape', 'x=1,10', '--output', 'y=scores'))
+    const r = await runCli(compileArgs('shaped', '--shape', 'x=1,10', '--output', 'y=scores'))
     expect(r.code, r.err).toBe(0)
     expect(JSON.parse(r.out)).toMatchObject({ ok: true, precision: 'fp32' })
     const report = JSON.parse(readFileSync(join(dir, 'shaped.json'), 'utf8'))
@@ -79,13 +63,13 @@ describe('compile and symbolic dims', () => {
   })
 
   it('a shape of the wrong rank is the model’s error, not a guess', async () => {
-    const r = await run(compileArgs('rank', '--shape', 'x=10'))
+    const r = await runCli(compileArgs('rank', '--shape', 'x=10'))
     expect(r.code).toBe(1)
     expect(JSON.parse(r.out).code).toBe('EF_ERR_MODEL_INVALID')
   })
 
   it('a given shape the model cannot run (x=1,7 against b[1,10]): EF_ERR_MODEL_RUN_FAILED listing what was fed', async () => {
-    const r = await run(compileArgs('wrongsize', '--shape', 'x=1,7'))
+    const r = await runCli(compileArgs('wrongsize', '--shape', 'x=1,7'))
     expect(r.code).toBe(1)
     const body = JSON.parse(r.out) as { code: string; message: string }
     expect(body.code).toBe('EF_ERR_MODEL_RUN_FAILED')
@@ -96,7 +80,7 @@ describe('compile and symbolic dims', () => {
   })
 
   it('--output naming an output the model lacks: EF_ERR_MODEL_INVALID', async () => {
-    const r = await run(compileArgs('noout', '--shape', 'x=1,10', '--output', 'z=scores'))
+    const r = await runCli(compileArgs('noout', '--shape', 'x=1,10', '--output', 'z=scores'))
     expect(r.code).toBe(1)
     expect(JSON.parse(r.out)).toMatchObject({ code: 'EF_ERR_MODEL_INVALID', message: expect.stringContaining('"z"') })
     expect(existsSync(join(dir, 'noout.onnx'))).toBe(false)

@@ -3,17 +3,10 @@
 // code (3) and EF_ERR_DEPLOY_PENDING instead of hanging or blaming a download.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { main } from '../../src/cli/edgefleet.js'
+import { sink } from '../fixtures/cli.js'
 import { EXIT_PENDING } from '../../src/cli/deployments.js'
 import { provision, startTestHub, type TestHub } from '../fixtures/hub.js'
 import { registerVersions } from '../fixtures/rollouts.js'
-
-function sink(): { stream: NodeJS.WriteStream; text: () => string } {
-  let buf = ''
-  const stream = {
-    write: (s: string | Uint8Array) => ((buf += typeof s === 'string' ? s : Buffer.from(s).toString()), true),
-  } as unknown as NodeJS.WriteStream
-  return { stream, text: () => buf }
-}
 
 let testHub: TestHub
 beforeAll(async () => {

@@ -1,41 +1,26 @@
 // The operator CLI's main() with fake streams: exit codes for help, unknown
 // commands and usage errors, and real calls against an in-process hub.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { main } from '../../src/cli/edgefleet.js'
+import { runCli } from '../fixtures/cli.js'
 import { sha256Hex } from '@edgefleet/shared'
 import { startTestHub, type TestHub } from '../fixtures/hub.js'
 
-function sink(): { stream: NodeJS.WriteStream; text: () => string } {
-  let buf = ''
-  const stream = {
-    write: (s: string | Uint8Array) => ((buf += typeof s === 'string' ? s : Buffer.from(s).toString()), true),
-  } as unknown as NodeJS.WriteStream
-  return { stream, text: () => buf }
-}
-
-async function run(argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  const out = sink()
-  const err = sink()
-  const code = await main(argv, out.stream, err.stream)
-  return { code, out: out.text(), err: err.text() }
-}
-
 describe('edgefleet CLI without a hub', () => {
   it('--help prints the overview and exits 0', async () => {
-    const r = await run(['--help'])
+    const r = await runCli(['--help'])
     expect(r.code).toBe(0)
     expect(r.out).toContain('Usage: edgefleet <command>')
     expect(r.out).toContain('deploy N@V --target T')
   })
 
   it('no command prints the overview and exits 2', async () => {
-    const r = await run([])
+    const r = await runCli([])
     expect(r.code).toBe(2)
     expect(r.out).toContain('Usage: edgefleet')
   })
 
   it('a command with --help prints that command', async () => {
-    const r = await run(['device', 'add', '--help'])
+    const r = await runCli(['device', 'add', '--help'])
     expect(r.code).toBe(0)
     const lines = r.out.trim().split('\n')
     expect(lines[0]).toBe('edgefleet device add ID --profile P [--tag k=v ...] [--cert [--out DIR]] [--json]')
@@ -43,13 +28,13 @@ describe('edgefleet CLI without a hub', () => {
   })
 
   it('an unknown command exits 2', async () => {
-    const r = await run(['frobnicate', 'now'])
+    const r = await runCli(['frobnicate', 'now'])
     expect(r.code).toBe(2)
     expect(r.err).toContain('unknown command: frobnicate now')
   })
 
   it('an unknown option exits 2', async () => {
-    const r = await run(['devices', 'list', '--frob'])
+    const r = await runCli(['devices', 'list', '--frob'])
     expect(r.code).toBe(2)
     expect(r.err).toMatch(/frob/)
   })
@@ -65,13 +50,13 @@ describe('edgefleet CLI without a hub', () => {
     [['deployment', 'show'], 'deployment show needs ID'],
   ])('usage error %j exits 2 without calling a hub', async (argv, msg) => {
     // An unreachable hub: a usage error must be found before any request.
-    const r = await run([...argv, '--hub', 'http://127.0.0.1:1'])
+    const r = await runCli([...argv, '--hub', 'http://127.0.0.1:1'])
     expect(r.code).toBe(2)
     expect(r.err).toContain(msg)
   })
 
   it('an unreachable hub exits 1 with EF_ERR_CONFIG_INVALID', async () => {
-    const r = await run(['devices', 'list', '--json', '--hub', 'http://127.0.0.1:1'])
+    const r = await runCli(['devices', 'list', '--json', '--hub', 'http://127.0.0.1:1'])
     expect(r.code).toBe(1)
     expect((JSON.parse(r.out) as { error: { code: string } }).error.code).toBe('EF_ERR_CONFIG_INVALID')
   })
@@ -87,7 +72,7 @@ describe('edgefleet CLI against a running hub', () => {
   })
 
   it('device add --json prints the secret and the hub key', async () => {
-    const result = await run([
+    const result = await runCli([
       'device',
       'add',
       'cli-1',
@@ -113,7 +98,7 @@ describe('edgefleet CLI against a running hub', () => {
   })
 
   it('device add in text form prints the agent command line', async () => {
-    const r = await run(['device', 'add', 'cli-2', '--profile', 'industrial-x86', '--hub', testHub.hub.httpUrl])
+    const r = await runCli(['device', 'add', 'cli-2', '--profile', 'industrial-x86', '--hub', testHub.hub.httpUrl])
     expect(r.code).toBe(0)
     expect(r.out).toContain('device cli-2 (industrial-x86) provisioned')
     expect(r.out).toMatch(
@@ -122,7 +107,7 @@ describe('edgefleet CLI against a running hub', () => {
   })
 
   it('devices list --json returns an array of the devices', async () => {
-    const r = await run(['devices', 'list', '--json', '--hub', testHub.hub.httpUrl])
+    const r = await runCli(['devices', 'list', '--json', '--hub', testHub.hub.httpUrl])
     expect(r.code).toBe(0)
     const items = JSON.parse(r.out) as { id: string; profile: string; online: boolean }[]
     expect(Array.isArray(items)).toBe(true)
@@ -133,7 +118,7 @@ describe('edgefleet CLI against a running hub', () => {
   })
 
   it('devices list as a table', async () => {
-    const r = await run(['devices', 'list', '--hub', testHub.hub.httpUrl])
+    const r = await runCli(['devices', 'list', '--hub', testHub.hub.httpUrl])
     expect(r.code).toBe(0)
     const lines = r.out.trim().split('\n')
     expect(lines[0]).toMatch(/^ID\s+PROFILE\s+STATE\s+AGENT\s+MODELS\s+TAGS$/)
@@ -153,9 +138,9 @@ describe('edgefleet CLI against a running hub', () => {
     expect(
       testHub.hub.store.devices.setState('cli-2', state as Parameters<typeof testHub.hub.store.devices.setState>[1], 1),
     ).toBe(true)
-    const r = await run(['devices', 'list', '--hub', testHub.hub.httpUrl])
+    const r = await runCli(['devices', 'list', '--hub', testHub.hub.httpUrl])
     expect(r.out).toMatch(/^cli-2\s+industrial-x86\s+online\s+0\.2\.0\s+-/m)
-    const json = JSON.parse((await run(['devices', 'list', '--json', '--hub', testHub.hub.httpUrl])).out) as {
+    const json = JSON.parse((await runCli(['devices', 'list', '--json', '--hub', testHub.hub.httpUrl])).out) as {
       id: string
       agentVersion: string | null
     }[]
@@ -166,10 +151,19 @@ describe('edgefleet CLI against a running hub', () => {
   })
 
   it("a hub error exits 1 with the hub's code", async () => {
-    const r = await run(['device', 'add', 'cli-1', '--profile', 'gateway-rpi4', '--json', '--hub', testHub.hub.httpUrl])
-    expect(r.code).toBe(1)
-    expect((JSON.parse(r.out) as { error: { code: string } }).error.code).toBe('EF_ERR_DEVICE_EXISTS')
-    const txt = await run(['deploy', 'nope@1', '--target', 'profile=gateway-rpi4', '--hub', testHub.hub.httpUrl])
+    const refused = await runCli([
+      'device',
+      'add',
+      'cli-1',
+      '--profile',
+      'gateway-rpi4',
+      '--json',
+      '--hub',
+      testHub.hub.httpUrl,
+    ])
+    expect(refused.code).toBe(1)
+    expect((JSON.parse(refused.out) as { error: { code: string } }).error.code).toBe('EF_ERR_DEVICE_EXISTS')
+    const txt = await runCli(['deploy', 'nope@1', '--target', 'profile=gateway-rpi4', '--hub', testHub.hub.httpUrl])
     expect(txt.code).toBe(1)
     expect(txt.err).toMatch(/^error EF_ERR_MODEL_NOT_FOUND: /)
   })

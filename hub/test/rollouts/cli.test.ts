@@ -3,16 +3,10 @@
 // tokens on, through main() with fake streams.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { main } from '../../src/cli/edgefleet.js'
+import { sink } from '../fixtures/cli.js'
 import { startTestHub, type TestHub } from '../fixtures/hub.js'
 import { registerVersions } from '../fixtures/rollouts.js'
 
-function sink(): { stream: NodeJS.WriteStream; text: () => string } {
-  let buf = ''
-  const stream = {
-    write: (s: string | Uint8Array) => ((buf += typeof s === 'string' ? s : Buffer.from(s).toString()), true),
-  } as unknown as NodeJS.WriteStream
-  return { stream, text: () => buf }
-}
 let testHub: TestHub
 async function run(argv: string[], token: string | undefined = testHub.hub.adminToken) {
   const out = sink()

@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { existsSync } from 'node:fs'
 import { chromium, type Browser, type Page } from 'playwright-core'
 import { main } from '../../src/cli/edgefleet.js'
+import { sink } from '../fixtures/cli.js'
 import { emptyConfidenceCounts, emptyLatencyCounts } from '@edgefleet/shared'
 import { judge, type GateInput } from '../../src/rollouts/gates.js'
 import type { CohortPart, CohortStats } from '../../src/store/index.js'
@@ -62,14 +63,6 @@ const BAD: GateInput = {
 
 function failedGates(g: Gates): string[] {
   return judge(BAD, g, { needRequests: true, needShadow: true, waves: 3 }).failed.map((f) => f.gate)
-}
-
-function sink(): { stream: NodeJS.WriteStream; text: () => string } {
-  let buf = ''
-  const stream = {
-    write: (s: string | Uint8Array) => ((buf += typeof s === 'string' ? s : Buffer.from(s).toString()), true),
-  } as unknown as NodeJS.WriteStream
-  return { stream, text: () => buf }
 }
 
 let testHub: TestHub
