@@ -126,19 +126,7 @@ export class RollupStore {
     for (const r of rows) {
       const old = this.getOne.get(r.model, r.version, r.profile, r.bucket) as RawRollup | undefined
       const merged = old ? mergeCounts(fromRaw(old), r) : r
-      this.put.run(
-        r.model,
-        r.version,
-        r.profile,
-        r.bucket,
-        merged.batches,
-        merged.requests,
-        merged.errors,
-        JSON.stringify(merged.latency),
-        merged.latencySumMs,
-        merged.confidence ? JSON.stringify(merged.confidence) : null,
-        JSON.stringify(merged.features),
-      )
+      this.put.run(r.model, r.version, r.profile, r.bucket, merged.batches, ...countColumns(merged))
     }
   }
 
@@ -184,4 +172,26 @@ export class RollupStore {
   count(): number {
     return (this.db.prepare('SELECT count(*) AS n FROM telemetry_rollups').get() as { n: number }).n
   }
+}
+
+/**
+ * The count columns a telemetry row and a rollup row share, in their order:
+ * requests, errors, latency histogram, latency sum, confidence bins, feature sketches.
+ */
+export function countColumns(counts: {
+  requests: number
+  errors: number
+  latency: number[]
+  latencySumMs: number
+  confidence?: number[] | null
+  features?: unknown
+}): unknown[] {
+  return [
+    counts.requests,
+    counts.errors,
+    JSON.stringify(counts.latency),
+    counts.latencySumMs,
+    counts.confidence ? JSON.stringify(counts.confidence) : null,
+    counts.features ? JSON.stringify(counts.features) : null,
+  ]
 }

@@ -11,7 +11,7 @@ import {
 import { addCounts, histogramQuantile, overflowCount } from '../stats.js'
 import type { Db } from './db.js'
 import { SampleStore } from './samples.js'
-import { RollupAcc, RollupStore, type RollupRow } from './rollups.js'
+import { RollupAcc, RollupStore, countColumns, type RollupRow } from './rollups.js'
 import { FeedStore, type FeedInput, type FeedLine } from './feed.js'
 import { BaselineStore } from './baselines.js'
 
@@ -205,12 +205,7 @@ export class TelemetryStore {
         batch.to,
         model.model,
         model.version,
-        model.requests,
-        model.errors,
-        JSON.stringify(model.latency),
-        model.latencySumMs,
-        model.confidence ? JSON.stringify(model.confidence) : null,
-        model.features ? JSON.stringify(model.features) : null,
+        ...countColumns(model),
       ]),
       shadow,
       feed,

@@ -140,21 +140,9 @@ export class DriftMonitor {
           for (const comparison of compare(window, baseline)) {
             const min = comparison.subject === 'output:confidence' ? options.minOutputCount : options.minInputCount
             if (comparison.count < min) continue
-            const drifting = this.updateDriftState(
-              { model, version, window, baseline, fromMs: from, now },
-              comparison,
-              events,
+            values.push(
+              this.updateDriftState({ model, version, window, baseline, fromMs: from, now }, comparison, events),
             )
-            values.push({
-              model,
-              version,
-              profile: window.profile,
-              subject: comparison.subject,
-              psi: comparison.psi,
-              count: comparison.count,
-              baselineSource: baseline?.source ?? null,
-              drifting,
-            })
           }
         }
       }
@@ -172,9 +160,9 @@ export class DriftMonitor {
   /**
    * Opens a drift alert (a feed event) when the PSI passes the threshold, closes it
    * below half the threshold (hysteresis), and stores the subject's state [EF-9.5].
-   * Returns whether the subject is drifting now.
+   * Returns the subject's value, drifting or not.
    */
-  private updateDriftState(context: WindowContext, comparison: Comparison, events: FeedLine[]): boolean {
+  private updateDriftState(context: WindowContext, comparison: Comparison, events: FeedLine[]): DriftValue {
     const { model, version, window, baseline, now } = context
     const { options } = this
     const baselines = this.deps.store.telemetry.baselines
@@ -189,7 +177,7 @@ export class DriftMonitor {
     } else if (open && (comparison.psi === null || comparison.psi < options.threshold / 2)) {
       open = false
     }
-    baselines.putDriftState({
+    const value: DriftValue = {
       model,
       version,
       profile: window.profile,
@@ -197,10 +185,10 @@ export class DriftMonitor {
       psi: comparison.psi,
       count: comparison.count,
       baselineSource: baseline?.source ?? null,
-      open,
-      evaluatedAt: now,
-    })
-    return open
+      drifting: open,
+    }
+    baselines.putDriftState({ ...value, open, evaluatedAt: now })
+    return value
   }
 }
 
