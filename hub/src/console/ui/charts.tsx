@@ -66,12 +66,14 @@ interface LineOptions {
   yMin?: number
 }
 
-export function LineChart(o: LineOptions) {
+export function LineChart(options: LineOptions) {
   const height = 160
   const [left, right, top, bottom] = [44, 10, 10, 22]
-  const xs = o.series.flatMap((s) => s.points.filter((p) => valid(p[1])).map((p) => p[0]))
-  const ys = o.series.flatMap((s) => s.points.map((p) => p[1]).filter(valid)).concat((o.rules ?? []).map((r) => r.y))
-  const legend = o.series.map((s, k) => (
+  const xs = options.series.flatMap((s) => s.points.filter((p) => valid(p[1])).map((p) => p[0]))
+  const ys = options.series
+    .flatMap((s) => s.points.map((p) => p[1]).filter(valid))
+    .concat((options.rules ?? []).map((r) => r.y))
+  const legend = options.series.map((s, k) => (
     <span key={s.name}>
       <i style={{ background: s.color ?? COLORS[k % COLORS.length] }} />
       {s.name}
@@ -79,7 +81,7 @@ export function LineChart(o: LineOptions) {
   ))
   if (!xs.length)
     return (
-      <Card id={o.id} title={o.title} height={height} legend={legend}>
+      <Card id={options.id} title={options.title} height={height} legend={legend}>
         <text x={WIDTH / 2} y={height / 2} text-anchor="middle">
           no data yet
         </text>
@@ -87,18 +89,18 @@ export function LineChart(o: LineOptions) {
     )
   const x0 = Math.min(...xs)
   const x1 = Math.max(...xs) === x0 ? x0 + 1 : Math.max(...xs)
-  const y0 = o.yMin ?? Math.min(0, ...ys)
+  const y0 = options.yMin ?? Math.min(0, ...ys)
   const y1 = (Math.max(...ys) === y0 ? y0 + 1 : Math.max(...ys)) * 1.1
   const sx = (x: number) => left + ((x - x0) / (x1 - x0)) * (WIDTH - left - right)
   const sy = (y: number) => height - bottom - ((y - y0) / (y1 - y0)) * (height - top - bottom)
   const ticks = [0, 1, 2, 3, 4].map((i) => y0 + ((y1 - y0) * i) / 4)
   return (
-    <Card id={o.id} title={o.title} height={height} legend={legend}>
+    <Card id={options.id} title={options.title} height={height} legend={legend}>
       {ticks.map((t) => (
         <g key={t}>
           <line x1={left} x2={WIDTH - right} y1={sy(t)} y2={sy(t)} stroke="#eef1f6" />
           <text x={left - 4} y={sy(t) + 3} text-anchor="end">
-            {fmt(t, o.digits)}
+            {fmt(t, options.digits)}
           </text>
         </g>
       ))}
@@ -108,7 +110,7 @@ export function LineChart(o: LineOptions) {
       <text x={WIDTH - right} y={height - 6} text-anchor="end">
         {new Date(x1).toLocaleTimeString()}
       </text>
-      {(o.rules ?? []).map((r) => (
+      {(options.rules ?? []).map((r) => (
         <g key={r.label}>
           <line x1={left} x2={WIDTH - right} y1={sy(r.y)} y2={sy(r.y)} stroke={r.color} stroke-dasharray="4 3" />
           <text x={WIDTH - right} y={sy(r.y) - 3} text-anchor="end">
@@ -116,9 +118,9 @@ export function LineChart(o: LineOptions) {
           </text>
         </g>
       ))}
-      {o.series.map((s, k) => {
+      {options.series.map((s, k) => {
         const color = s.color ?? COLORS[k % COLORS.length]
-        return runsOf(s.points, o.gapMs).map((run) =>
+        return runsOf(s.points, options.gapMs).map((run) =>
           run.length === 1 ? (
             <circle r={3} fill={color} cx={sx(run[0][0])} cy={sy(run[0][1])} />
           ) : (
@@ -145,26 +147,31 @@ export interface BarRow {
   parts: BarPart[]
 }
 
-export function BarChart(o: { id: string; title: string; rows: BarRow[]; legend?: { name: string; color: string }[] }) {
+export function BarChart(chart: {
+  id: string
+  title: string
+  rows: BarRow[]
+  legend?: { name: string; color: string }[]
+}) {
   const rowHeight = 18
   const left = 190
-  const height = Math.max(40, o.rows.length * rowHeight + 10)
+  const height = Math.max(40, chart.rows.length * rowHeight + 10)
   const total = (row: BarRow) => row.parts.reduce((acc, p) => acc + p.value, 0)
-  const max = Math.max(1, ...o.rows.map(total))
-  const legend = (o.legend ?? []).map((l) => (
+  const max = Math.max(1, ...chart.rows.map(total))
+  const legend = (chart.legend ?? []).map((l) => (
     <span key={l.name}>
       <i style={{ background: l.color }} />
       {l.name}
     </span>
   ))
   return (
-    <Card id={o.id} title={o.title} height={height} legend={legend}>
-      {o.rows.map((row, i) => {
-        const y = 5 + i * rowHeight
-        let x = left
+    <Card id={chart.id} title={chart.title} height={height} legend={legend}>
+      {chart.rows.map((row, i) => {
+        const rowTop = 5 + i * rowHeight
+        let barEnd = left
         return (
           <g key={row.label}>
-            <text x={left - 6} y={y + 12} text-anchor="end">
+            <text x={left - 6} y={rowTop + 12} text-anchor="end">
               {row.label.length > 32 ? (
                 <>
                   <title>{row.label}</title>
@@ -177,14 +184,14 @@ export function BarChart(o: { id: string; title: string; rows: BarRow[]; legend?
             {row.parts.map((part) => {
               const width = (part.value / max) * (WIDTH - left - 50)
               const rect = (
-                <rect x={x} y={y + 2} width={width.toFixed(1)} height={rowHeight - 5} fill={part.color}>
+                <rect x={barEnd} y={rowTop + 2} width={width.toFixed(1)} height={rowHeight - 5} fill={part.color}>
                   <title>{`${part.name}: ${part.value}`}</title>
                 </rect>
               )
-              x += width
+              barEnd += width
               return rect
             })}
-            <text x={x + 4} y={y + 12}>
+            <text x={barEnd + 4} y={rowTop + 12}>
               {total(row)}
             </text>
           </g>

@@ -188,25 +188,25 @@ function PolicyTable(props: { policies: Policy[]; onDelete: (id: string) => void
         </tr>
       </thead>
       <tbody>
-        {props.policies.map((p) => (
-          <tr key={p.id} data-policy={p.id}>
+        {props.policies.map((policy) => (
+          <tr key={policy.id} data-policy={policy.id}>
             <td>
-              {p.name}
+              {policy.name}
               <br />
-              <small>{p.id}</small>
+              <small>{policy.id}</small>
             </td>
-            <td>{p.selectorText}</td>
-            <td>{p.model ?? '(all)'}</td>
-            <td>{fmt(p.random)}</td>
-            <td>{fmt(p.confidenceBelow)}</td>
+            <td>{policy.selectorText}</td>
+            <td>{policy.model ?? '(all)'}</td>
+            <td>{fmt(policy.random)}</td>
+            <td>{fmt(policy.confidenceBelow)}</td>
             <td>
-              {fmt(p.maxBytesPerHour / 1e6, 1)} MB / {fmt(p.maxBytesOnDisk / 1e6, 1)} MB
+              {fmt(policy.maxBytesPerHour / 1e6, 1)} MB / {fmt(policy.maxBytesOnDisk / 1e6, 1)} MB
             </td>
-            <td>{privacyText(p.privacy)}</td>
-            <td>{p.matched}</td>
+            <td>{privacyText(policy.privacy)}</td>
+            <td>{policy.matched}</td>
             <td>
               {canOperate() ? (
-                <button data-delete={p.id} onClick={() => props.onDelete(p.id)}>
+                <button data-delete={policy.id} onClick={() => props.onDelete(policy.id)}>
                   Delete
                 </button>
               ) : null}

@@ -124,27 +124,27 @@ function DeploymentTable(props: { list: Deployment[]; shown: Shown[] }) {
         </tr>
       </thead>
       <tbody>
-        {props.list.map((d) => {
+        {props.list.map((deployment) => {
           const count = (test: (state: string) => boolean) =>
             sum(
-              Object.entries(d.counts)
+              Object.entries(deployment.counts)
                 .filter(([state]) => test(state))
                 .map(([, n]) => n),
             )
           const failed = count(isFailed)
           return (
-            <tr key={d.id} data-deployment={d.id} class={failed ? 'failed' : ''}>
-              <td>{when(d.createdAt)}</td>
+            <tr key={deployment.id} data-deployment={deployment.id} class={failed ? 'failed' : ''}>
+              <td>{when(deployment.createdAt)}</td>
               <td>
-                {d.model}@{d.version}
-                {d.rollback ? ' (rollback)' : ''}
+                {deployment.model}@{deployment.version}
+                {deployment.rollback ? ' (rollback)' : ''}
               </td>
-              <td>{d.target}</td>
+              <td>{deployment.target}</td>
               <td>
                 <Progress done={count((s) => isDone(s) && !isFailed(s))} failed={failed} total={count(() => true)} />
               </td>
-              <td>{moved.has(d.id) ? size(moved.get(d.id) ?? 0) : '–'}</td>
-              <td>{pairs(d.counts)}</td>
+              <td>{moved.has(deployment.id) ? size(moved.get(deployment.id) ?? 0) : '–'}</td>
+              <td>{pairs(deployment.counts)}</td>
             </tr>
           )
         })}
@@ -172,24 +172,24 @@ function DeviceTable({ shown }: { shown: Shown }) {
           </tr>
         </thead>
         <tbody>
-          {shown.devices.map((x) => (
-            <tr key={x.deviceId} data-device={x.deviceId} class={isFailed(x.state) ? 'failed' : ''}>
-              <td>{x.deviceId}</td>
+          {shown.devices.map((device) => (
+            <tr key={device.deviceId} data-device={device.deviceId} class={isFailed(device.state) ? 'failed' : ''}>
+              <td>{device.deviceId}</td>
               <td>
-                <StatePill state={deviceStateText(x)} />
+                <StatePill state={deviceStateText(device)} />
               </td>
               <td>
-                {x.totalBytes ? (
+                {device.totalBytes ? (
                   <>
-                    <Bar fraction={x.bytes / x.totalBytes} failed={isFailed(x.state)} /> {size(x.bytes)} /{' '}
-                    {size(x.totalBytes)}
+                    <Bar fraction={device.bytes / device.totalBytes} failed={isFailed(device.state)} />{' '}
+                    {size(device.bytes)} / {size(device.totalBytes)}
                   </>
                 ) : (
                   '–'
                 )}
               </td>
-              <td class="bad">{x.code ?? ''}</td>
-              <td>{x.message ?? ''}</td>
+              <td class="bad">{device.code ?? ''}</td>
+              <td>{device.message ?? ''}</td>
             </tr>
           ))}
         </tbody>

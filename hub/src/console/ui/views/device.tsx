@@ -44,27 +44,27 @@ export function DeviceView(props: ViewProps) {
   }, [id])
   return (
     <Load data={data}>
-      {(d) => (
+      {(loaded) => (
         <>
-          <h2>Device {d.device.id}</h2>
+          <h2>Device {loaded.device.id}</h2>
           <div class="cards">
-            <Stat label="profile">{d.device.profile}</Stat>
-            <Stat label="state" class={d.device.online ? 'on' : 'off'}>
-              {d.device.online ? 'online' : 'offline'}
+            <Stat label="profile">{loaded.device.profile}</Stat>
+            <Stat label="state" class={loaded.device.online ? 'on' : 'off'}>
+              {loaded.device.online ? 'online' : 'offline'}
             </Stat>
-            <Stat label="models">{d.device.models.map((m) => `${m.name}@${m.version}`).join(', ') || '–'}</Stat>
+            <Stat label="models">{loaded.device.models.map((m) => `${m.name}@${m.version}`).join(', ') || '–'}</Stat>
           </div>
-          <HealthSection health={d.health} />
-          {canOperate() ? <DeviceActions device={d.device} models={d.models} /> : null}
-          {d.device.models.map((m, i) => (
+          <HealthSection health={loaded.health} />
+          {canOperate() ? <DeviceActions device={loaded.device} models={loaded.models} /> : null}
+          {loaded.device.models.map((m, i) => (
             <div key={m.name} data-model={m.name}>
               <h2>
                 Model {m.name}@{m.version}
               </h2>
-              <TelemetryCharts series={d.series[i] ?? []} prefix={`device-${m.name}-`} />
+              <TelemetryCharts series={loaded.series[i] ?? []} prefix={`device-${m.name}-`} />
             </div>
           ))}
-          <EventTable events={d.events} />
+          <EventTable events={loaded.events} />
         </>
       )}
     </Load>

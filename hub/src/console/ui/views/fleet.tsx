@@ -46,19 +46,19 @@ export function FleetView(props: ViewProps) {
   })
   return (
     <Load data={data}>
-      {(d) => (
+      {(loaded) => (
         <>
           <div class="cards">
             <Stat label="devices" id="c-devices">
-              {d.summary.total}
+              {loaded.summary.total}
             </Stat>
             <Stat label="online" id="c-online">
-              {d.summary.online}
+              {loaded.summary.online}
             </Stat>
-            <Stat label="active rollouts">{d.rollouts.items.filter((r) => ACTIVE.includes(r.state)).length}</Stat>
+            <Stat label="active rollouts">{loaded.rollouts.items.filter((r) => ACTIVE.includes(r.state)).length}</Stat>
           </div>
-          <FleetCharts summary={d.summary} />
-          <HealthDistributions health={d.health} />
+          <FleetCharts summary={loaded.summary} />
+          <HealthDistributions health={loaded.health} />
           <h2>Devices</h2>
           <form class="inline" id="filter" onSubmit={applyFilter}>
             <label>
@@ -67,12 +67,12 @@ export function FleetView(props: ViewProps) {
             </label>
             <button>apply</button>
             <span>
-              {d.devices.total} devices · page {page + 1} of {Math.max(1, Math.ceil(d.devices.total / PAGE))}
+              {loaded.devices.total} devices · page {page + 1} of {Math.max(1, Math.ceil(loaded.devices.total / PAGE))}
             </span>
             {page > 0 ? <a href={`#/fleet/${page - 1}`}>previous</a> : null}
-            {(page + 1) * PAGE < d.devices.total ? <a href={`#/fleet/${page + 1}`}>next</a> : null}
+            {(page + 1) * PAGE < loaded.devices.total ? <a href={`#/fleet/${page + 1}`}>next</a> : null}
           </form>
-          <DeviceTable devices={d.devices.items} />
+          <DeviceTable devices={loaded.devices.items} />
         </>
       )}
     </Load>

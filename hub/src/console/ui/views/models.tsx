@@ -155,26 +155,26 @@ function VersionCard({ view }: { view: VersionView }) {
           </tr>
         </thead>
         <tbody>
-          {view.builds.map((b) => {
-            const r = reportFigures(b)
+          {view.builds.map((build) => {
+            const figures = reportFigures(build)
             return (
-              <tr key={b.profile} data-profile={b.profile}>
-                <td>{b.profile}</td>
-                <td class={b.status === 'ok' ? 'good' : 'bad'}>{b.status}</td>
-                <td>{b.precision ?? '–'}</td>
-                <td>{b.sizeBytes === null ? '–' : size(b.sizeBytes)}</td>
-                {b.errorCode ? (
+              <tr key={build.profile} data-profile={build.profile}>
+                <td>{build.profile}</td>
+                <td class={build.status === 'ok' ? 'good' : 'bad'}>{build.status}</td>
+                <td>{build.precision ?? '–'}</td>
+                <td>{build.sizeBytes === null ? '–' : size(build.sizeBytes)}</td>
+                {build.errorCode ? (
                   <td colSpan={4} class="bad">
-                    {b.errorCode} {b.error ?? ''}
+                    {build.errorCode} {build.error ?? ''}
                   </td>
                 ) : (
                   <>
-                    <td>{fmt(r.cosine, 4)}</td>
-                    <td>{pct(r.top1)}</td>
-                    <td>{fmt(r.maxAbsError, 4)}</td>
+                    <td>{fmt(figures.cosine, 4)}</td>
+                    <td>{pct(figures.top1)}</td>
+                    <td>{fmt(figures.maxAbsError, 4)}</td>
                     <td>
-                      {r.latencyMs === undefined ? '–' : `${fmt(r.latencyMs)} ms`}
-                      {r.budgetMs === undefined ? '' : ` (budget ${r.budgetMs} ms)`}
+                      {figures.latencyMs === undefined ? '–' : `${fmt(figures.latencyMs)} ms`}
+                      {figures.budgetMs === undefined ? '' : ` (budget ${figures.budgetMs} ms)`}
                     </td>
                   </>
                 )}

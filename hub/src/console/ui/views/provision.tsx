@@ -66,7 +66,7 @@ export function ProvisionView() {
     <>
       <h2>Provision a device</h2>
       <Load data={profiles}>
-        {(p) => (
+        {(known) => (
           <form class="inline card" id="provision" onSubmit={submit}>
             <label>
               device id
@@ -75,7 +75,7 @@ export function ProvisionView() {
             <label>
               profile
               <select name="profile">
-                {p.items.map((profile) => (
+                {known.items.map((profile) => (
                   <option key={profile.id} value={profile.id}>
                     {profile.id} — {profile.name}
                   </option>

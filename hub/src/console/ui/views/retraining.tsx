@@ -51,30 +51,30 @@ export function RetrainingView(props: ViewProps) {
   const data = useLoad(() => load(props.args[0]), [props.args[0]])
   return (
     <Load data={data}>
-      {(d) => {
-        if (d.model === undefined || !d.lineage) return <p>No model registered yet.</p>
-        const open = d.drift.items.filter((x) => x.open).length
+      {(loaded) => {
+        if (loaded.model === undefined || !loaded.lineage) return <p>No model registered yet.</p>
+        const open = loaded.drift.items.filter((x) => x.open).length
         return (
           <>
-            <h2>Retraining loop: {d.model}</h2>
+            <h2>Retraining loop: {loaded.model}</h2>
             <p id="model-picker">
-              {d.names.map((n) => (
-                <a key={n} href={`#/retraining/${enc(n)}`} class={n === d.model ? 'active' : ''}>
+              {loaded.names.map((n) => (
+                <a key={n} href={`#/retraining/${enc(n)}`} class={n === loaded.model ? 'active' : ''}>
                   {n}{' '}
                 </a>
               ))}
             </p>
             <div class="cards">
-              <Stat label="versions">{d.lineage.length}</Stat>
+              <Stat label="versions">{loaded.lineage.length}</Stat>
               <Stat label="drifting now" id="drift-open" class={open ? 'bad' : 'good'}>
                 {open}
               </Stat>
-              <Stat label="feed records">{sum(Object.values(d.status.feed.byKind))}</Stat>
-              <Stat label="drift threshold (PSI)">{fmt(d.drift.threshold)}</Stat>
+              <Stat label="feed records">{sum(Object.values(loaded.status.feed.byKind))}</Stat>
+              <Stat label="drift threshold (PSI)">{fmt(loaded.drift.threshold)}</Stat>
             </div>
-            <LineageTable items={d.lineage} />
-            <DriftTable items={d.drift.items} threshold={d.drift.threshold} />
-            <FeedTable records={d.feed} />
+            <LineageTable items={loaded.lineage} />
+            <DriftTable items={loaded.drift.items} threshold={loaded.drift.threshold} />
+            <FeedTable records={loaded.feed} />
           </>
         )
       }}
@@ -98,27 +98,27 @@ function LineageTable({ items }: { items: LineageItem[] }) {
           </tr>
         </thead>
         <tbody>
-          {items.map((v) => (
-            <tr key={v.version} data-version={v.version}>
-              <td>{v.version}</td>
-              <td>{v.parent ?? '–'}</td>
-              <td>{v.runId ?? '–'}</td>
+          {items.map((item) => (
+            <tr key={item.version} data-version={item.version}>
+              <td>{item.version}</td>
+              <td>{item.parent ?? '–'}</td>
+              <td>{item.runId ?? '–'}</td>
               <td>
-                {v.builds.map((b) => (
+                {item.builds.map((b) => (
                   <span key={b.profile} class={b.status === 'ok' ? 'good' : 'bad'}>
                     {b.profile}:{b.precision ?? b.errorCode}{' '}
                   </span>
                 ))}
               </td>
               <td>
-                {v.rollouts.map((x) => (
+                {item.rollouts.map((x) => (
                   <a key={x.id} href={`#/rollout/${enc(x.id)}`}>
                     {x.state}{' '}
                   </a>
                 ))}
               </td>
-              <td>{v.baselines.map((b) => `${b.profile} (${b.source})`).join(', ')}</td>
-              <td>{driftText(v)}</td>
+              <td>{item.baselines.map((b) => `${b.profile} (${b.source})`).join(', ')}</td>
+              <td>{driftText(item)}</td>
             </tr>
           ))}
         </tbody>
@@ -144,26 +144,29 @@ function DriftTable(props: { items: DriftItem[]; threshold: number }) {
           </tr>
         </thead>
         <tbody>
-          {props.items.map((x) => (
-            <tr key={`${x.version} ${x.profile} ${x.subject}`} data-status={x.status}>
-              <td>{x.version}</td>
-              <td>{x.profile}</td>
-              <td>{x.subject}</td>
-              <td>{x.count}</td>
+          {props.items.map((drift) => (
+            <tr key={`${drift.version} ${drift.profile} ${drift.subject}`} data-status={drift.status}>
+              <td>{drift.version}</td>
+              <td>{drift.profile}</td>
+              <td>{drift.subject}</td>
+              <td>{drift.count}</td>
               <td>
-                {x.psi === null || x.status === 'no_baseline_yet' ? (
+                {drift.psi === null || drift.status === 'no_baseline_yet' ? (
                   '–'
                 ) : (
                   <>
                     <span class="bar">
-                      <i class={x.open ? 'failed' : 'ok'} style={{ width: `${((x.psi / max) * 100).toFixed(1)}%` }} />
+                      <i
+                        class={drift.open ? 'failed' : 'ok'}
+                        style={{ width: `${((drift.psi / max) * 100).toFixed(1)}%` }}
+                      />
                     </span>{' '}
-                    {fmt(x.psi, 3)}
+                    {fmt(drift.psi, 3)}
                   </>
                 )}
               </td>
-              <td class={x.status === 'drifting' ? 'bad' : ''}>{STATUS_TEXT[x.status]}</td>
-              <td>{when(x.evaluatedAt)}</td>
+              <td class={drift.status === 'drifting' ? 'bad' : ''}>{STATUS_TEXT[drift.status]}</td>
+              <td>{when(drift.evaluatedAt)}</td>
             </tr>
           ))}
         </tbody>

@@ -158,25 +158,25 @@ function RolloutTable({ rollouts }: { rollouts: Rollout[] }) {
         </tr>
       </thead>
       <tbody>
-        {rollouts.map((r) => (
-          <tr key={r.id} data-rollout={r.id}>
+        {rollouts.map((rollout) => (
+          <tr key={rollout.id} data-rollout={rollout.id}>
             <td>
-              <a href={`#/rollout/${r.id}`}>{r.id.slice(0, 8)}</a>
+              <a href={`#/rollout/${rollout.id}`}>{rollout.id.slice(0, 8)}</a>
             </td>
             <td>
-              {r.model}@{r.version}
+              {rollout.model}@{rollout.version}
             </td>
-            <td>{r.selectorText}</td>
+            <td>{rollout.selectorText}</td>
             <td>
-              <StatePill state={r.state} />
-            </td>
-            <td>
-              {r.wave + 1}/{r.waves.length} {r.phase}
+              <StatePill state={rollout.state} />
             </td>
             <td>
-              <Progress done={done(r.totals)} failed={failed(r.totals)} total={r.devices} />
+              {rollout.wave + 1}/{rollout.waves.length} {rollout.phase}
             </td>
-            <td>{when(r.createdAt)}</td>
+            <td>
+              <Progress done={done(rollout.totals)} failed={failed(rollout.totals)} total={rollout.devices} />
+            </td>
+            <td>{when(rollout.createdAt)}</td>
           </tr>
         ))}
       </tbody>
@@ -214,28 +214,28 @@ export function RolloutView(props: ViewProps) {
     })
   return (
     <Load data={data}>
-      {(v) => {
-        const r = v.rollout
+      {(shown) => {
+        const rollout = shown.rollout
         return (
           <>
-            <h2>Rollout {r.id}</h2>
+            <h2>Rollout {rollout.id}</h2>
             <div class="cards">
               <Stat label="version">
-                {r.model}@{r.version}
+                {rollout.model}@{rollout.version}
               </Stat>
               <Stat label="state">
-                <span id="rollout-state" class={`state ${r.state}`}>
-                  {r.state}
+                <span id="rollout-state" class={`state ${rollout.state}`}>
+                  {rollout.state}
                 </span>
               </Stat>
               <Stat label="wave" id="rollout-wave">
-                {r.wave + 1}/{r.waves.length} {r.phase}
+                {rollout.wave + 1}/{rollout.waves.length} {rollout.phase}
               </Stat>
-              <Stat label="selector">{r.selectorText}</Stat>
+              <Stat label="selector">{rollout.selectorText}</Stat>
             </div>
-            {r.reason ? <p id="rollout-reason">{r.reason}</p> : null}
+            {rollout.reason ? <p id="rollout-reason">{rollout.reason}</p> : null}
             <p id="actions">
-              {actionsFor(r).map(([action, label, kind]) => (
+              {actionsFor(rollout).map(([action, label, kind]) => (
                 <button key={action} data-action={action} class={kind} onClick={() => steer(action)}>
                   {label}
                 </button>
@@ -244,9 +244,9 @@ export function RolloutView(props: ViewProps) {
             <p>
               <Result id="action-error" outcome={outcome} />
             </p>
-            <WaveTable rollout={r} />
-            <GateCharts rollout={r} samples={v.gateSamples} />
-            <DecisionTable decisions={v.decisions} />
+            <WaveTable rollout={rollout} />
+            <GateCharts rollout={rollout} samples={shown.gateSamples} />
+            <DecisionTable decisions={shown.decisions} />
           </>
         )
       }}
@@ -265,19 +265,19 @@ function WaveTable({ rollout }: { rollout: Rollout }) {
         </tr>
       </thead>
       <tbody>
-        {rollout.waves.map((w) => (
+        {rollout.waves.map((wave) => (
           <tr
-            key={w.index}
-            data-wave={w.index + 1}
-            class={w.index === rollout.wave && !FINAL.includes(rollout.state) ? 'current' : ''}
+            key={wave.index}
+            data-wave={wave.index + 1}
+            class={wave.index === rollout.wave && !FINAL.includes(rollout.state) ? 'current' : ''}
           >
-            <td>{w.index + 1}</td>
-            <td>{w.percent !== null ? `${w.percent}%` : `${w.count} devices`}</td>
-            <td>{w.soakMs / 1000} s</td>
+            <td>{wave.index + 1}</td>
+            <td>{wave.percent !== null ? `${wave.percent}%` : `${wave.count} devices`}</td>
+            <td>{wave.soakMs / 1000} s</td>
             <td>
-              <Progress done={done(w.counts)} failed={failed(w.counts)} total={w.devices} />
+              <Progress done={done(wave.counts)} failed={failed(wave.counts)} total={wave.devices} />
             </td>
-            <td>{pairs(w.counts)}</td>
+            <td>{pairs(wave.counts)}</td>
           </tr>
         ))}
       </tbody>

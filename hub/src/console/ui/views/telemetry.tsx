@@ -59,20 +59,20 @@ export function TelemetryView(props: ViewProps) {
   }, [props.args[0]])
   return (
     <Load data={data}>
-      {(d) =>
-        d.model === undefined ? (
+      {(loaded) =>
+        loaded.model === undefined ? (
           <p>No telemetry yet.</p>
         ) : (
           <>
             <h2>Telemetry</h2>
             <p>
-              {d.models.items.map((m) => (
+              {loaded.models.items.map((m) => (
                 <a key={m.name} href={`#/telemetry/${enc(m.name)}`}>
-                  {m.name === d.model ? <b>{m.name}</b> : m.name}{' '}
+                  {m.name === loaded.model ? <b>{m.name}</b> : m.name}{' '}
                 </a>
               ))}
             </p>
-            <TelemetryCharts series={d.series} prefix="fleet-" />
+            <TelemetryCharts series={loaded.series} prefix="fleet-" />
           </>
         )
       }

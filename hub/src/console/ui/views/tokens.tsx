@@ -80,19 +80,19 @@ export function TokensView() {
               </tr>
             </thead>
             <tbody>
-              {tokens.items.map((t) => (
-                <tr key={t.id} data-token={t.id} data-name={t.name}>
-                  <td>{t.name}</td>
-                  <td>{t.role}</td>
-                  <td>{when(t.createdAt)}</td>
-                  <td>{when(t.lastUsedAt)}</td>
-                  <td>{t.expiresAt === null ? 'never' : when(t.expiresAt)}</td>
-                  <td class={t.revokedAt ? 'bad' : 'good'}>
-                    {t.revokedAt ? `revoked ${when(t.revokedAt)}` : 'active'}
+              {tokens.items.map((token) => (
+                <tr key={token.id} data-token={token.id} data-name={token.name}>
+                  <td>{token.name}</td>
+                  <td>{token.role}</td>
+                  <td>{when(token.createdAt)}</td>
+                  <td>{when(token.lastUsedAt)}</td>
+                  <td>{token.expiresAt === null ? 'never' : when(token.expiresAt)}</td>
+                  <td class={token.revokedAt ? 'bad' : 'good'}>
+                    {token.revokedAt ? `revoked ${when(token.revokedAt)}` : 'active'}
                   </td>
                   <td>
-                    {t.revokedAt ? null : (
-                      <button class="danger" data-revoke={t.id} onClick={() => revoke(t.id)}>
+                    {token.revokedAt ? null : (
+                      <button class="danger" data-revoke={token.id} onClick={() => revoke(token.id)}>
                         Revoke
                       </button>
                     )}
