@@ -92,6 +92,40 @@ export default tseslint.config(
     rules: { 'local/short-names-in-long-scopes': 'off' },
   },
   {
+    // A function fits on one screen [CONVENTIONS: habits]; split a longer one along its seams.
+    files: ['shared/src/**/*.ts', 'hub/src/**/*.ts', 'agent/src/**/*.ts'],
+    rules: {
+      'max-lines-per-function': ['error', { max: 60, skipBlankLines: true, skipComments: true, IIFEs: true }],
+    },
+  },
+  {
+    // Temporary: files whose long functions belong to work in progress this session (the
+    // owner in brackets) or are not split yet; take a file off this list once it passes.
+    files: [
+      'agent/src/agent.ts', // startParts
+      'agent/src/api/server.ts', // createApiServer
+      'agent/src/capture/capture.ts', // take
+      'agent/src/cli.ts', // main
+      'agent/src/telemetry/metrics.ts', // render
+      'agent/src/updater/download.ts', // download [origin]
+      'agent/src/updater/http-download.ts', // httpDownload [origin]
+      'agent/src/updater/updater.ts', // runDeploy
+      'hub/src/api/routes/agent-releases.ts', // [agentroll]
+      'hub/src/api/routes/deployments.ts', // deploymentRoutes [windows: maintenance windows]
+      'hub/src/api/routes/rollouts.ts', // rolloutRoutes [agentroll]
+      'hub/src/broker/hooks.ts', // brokerHooks
+      'hub/src/build/builder.ts', // build
+      'hub/src/compiler/build.ts', // buildCandidate
+      'hub/src/compiler/measure.ts', // compareOutputs
+      'hub/src/compiler/passes/fuse.ts', // foldAffineIntoConv, fuseHardSwish
+      'hub/src/compiler/passes/opset.ts', // convertNode
+      'hub/src/compiler/passes/qdq.ts', // qdqPass
+      'hub/src/console/**', // [console: the rewrite]
+      'hub/src/hub.ts', // createServices, startHub
+    ],
+    rules: { 'max-lines-per-function': 'off' },
+  },
+  {
     files: ['**/*.mjs', '**/*.js'],
     extends: [js.configs.recommended],
     languageOptions: { globals: { ...globals.node } },
