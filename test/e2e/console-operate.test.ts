@@ -205,6 +205,16 @@ describe('console: running the fleet without the CLI', () => {
       timeout: 20_000,
     })
     await shot('14-device-actions')
+    // A pause in traffic longer than the gap allowance (1.5 buckets of 10 s) splits the line: the
+    // 1.0.0 p50 series then has two runs (each a polyline, or a circle for a lone bucket), not one.
+    await new Promise((r) => setTimeout(r, 32_000))
+    await infer(10, 100)
+    const p50Runs = '[data-chart="device-clf-latency"] [data-series="1.0.0 p50"]'
+    await waitFor(async () => (await page.locator(p50Runs).count()) >= 2, {
+      what: 'a gap in the line',
+      timeoutMs: 30_000,
+    })
+    await shot('14b-device-chart-gap')
   })
 
   it('shows the retraining loop with lineage, drift status and feed times, and the telemetry page', async () => {

@@ -122,9 +122,10 @@ export function LineChart(options: LineOptions) {
         const color = s.color ?? COLORS[k % COLORS.length]
         return runsOf(s.points, options.gapMs).map((run) =>
           run.length === 1 ? (
-            <circle r={3} fill={color} cx={sx(run[0][0])} cy={sy(run[0][1])} />
+            <circle data-series={s.name} r={3} fill={color} cx={sx(run[0][0])} cy={sy(run[0][1])} />
           ) : (
             <polyline
+              data-series={s.name}
               fill="none"
               stroke-width={1.8}
               stroke={color}
