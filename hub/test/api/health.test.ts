@@ -28,6 +28,17 @@ async function publishBatch(i: number, device: DeviceStats, provider = 'cpu') {
   await client.publishAsync(topics.telemetry('h1'), JSON.stringify(b), { qos: 1 })
 }
 
+/** h1's state message [EF-2.1] with these models. */
+const stateOf = (models: unknown[]) => ({
+  v: 1,
+  deviceId: 'h1',
+  online: true,
+  ts: Date.now(),
+  profile: 'gateway-rpi4',
+  agentVersion: '0.9.1',
+  models,
+})
+
 const events = () =>
   testHub.hub.store.deployments
     .eventsForDevice('h1')
@@ -41,18 +52,7 @@ beforeAll(async () => {
   client = await connectDevice(testHub.hub.mqttUrl, 'h1', secret)
   await client.publishAsync(
     topics.state('h1'),
-    JSON.stringify({
-      v: 1,
-      deviceId: 'h1',
-      online: true,
-      ts: Date.now(),
-      profile: 'gateway-rpi4',
-      agentVersion: '0.9.1',
-      models: [],
-      network: 'metered',
-      power: 'battery',
-      idle: false,
-    }),
+    JSON.stringify({ ...stateOf([]), network: 'metered', power: 'battery', idle: false }),
     { qos: 1, retain: true },
   )
   const ok = { rssBytes: 80 * MiB, cpuLoad: 0.5, freeStorageBytes: 900 * MiB, temperatureC: 55, queued: 0 }
@@ -150,24 +150,16 @@ describe('device health [EF-9.12]', () => {
     expect(missing).toContain('EF_ERR_DEVICE_NOT_FOUND')
   })
   it('an idle heartbeat (stats, no models) is a health point; the provider comes from the state [EF-2.6.7, EF-5.7]', async () => {
-    const state = {
-      v: 1,
-      deviceId: 'h1',
-      online: true,
-      ts: Date.now(),
-      profile: 'gateway-rpi4',
-      agentVersion: '0.9.1',
-      models: [
-        {
-          name: 'det',
-          version: '2.0.0',
-          precision: 'fp32',
-          artifact: 'a'.repeat(64),
-          slot: 'a',
-          provider: 'cuda',
-        },
-      ],
-    }
+    const state = stateOf([
+      {
+        name: 'det',
+        version: '2.0.0',
+        precision: 'fp32',
+        artifact: 'a'.repeat(64),
+        slot: 'a',
+        provider: 'cuda',
+      },
+    ])
     await client.publishAsync(topics.state('h1'), JSON.stringify(state), { qos: 1, retain: true })
     const heartbeat = { ...batch('h1', t0 + 5000, { batchId: 'health-idle' }), models: [] }
     heartbeat.device = { rssBytes: 70 * MiB, cpuLoad: 0.1, freeStorageBytes: 900 * MiB }

@@ -5,8 +5,8 @@
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { MqttClient } from 'mqtt'
-import { startHub, type Hub } from '../../src/hub.js'
-import { COMPILE_WORKER, connectDevice, provision, tempDir } from '../fixtures/hub.js'
+import type { Hub } from '../../src/hub.js'
+import { connectDevice, onMosquitto, provision, startExternalBrokerHub, tempDir } from '../fixtures/hub.js'
 import { startMosquitto, type Mosquitto } from '../../../test/support/mosquitto.mjs'
 
 /** Mosquitto re-reads its password file on SIGHUP, a moment after the hub wrote it: retry briefly. */
@@ -47,17 +47,7 @@ describe('device lifecycle through an external Mosquitto', () => {
   let hub: Hub
   beforeAll(async () => {
     mosq = await startMosquitto(join(dir, 'mosquitto'))
-    hub = await startHub({
-      dataDir: join(dir, 'hub'),
-      httpPort: 0,
-      log: 'silent',
-      compileWorkerUrl: COMPILE_WORKER,
-      auth: false,
-      rolloutTickMs: 0,
-      brokerUrl: mosq.url,
-      mosquittoDir: mosq.dir,
-      mosquittoPidFile: mosq.pidFile,
-    })
+    hub = await startExternalBrokerHub(join(dir, 'hub'), onMosquitto(mosq))
   }, 60_000)
   afterAll(async () => {
     await hub?.close()

@@ -6,10 +6,10 @@ import { readFileSync } from 'node:fs'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { MqttClient } from 'mqtt'
 import { topics } from '@edgefleet/shared'
-import { startHub, type Hub } from '../../src/hub.js'
+import type { Hub } from '../../src/hub.js'
 import { devicePermissions, natsSubjects } from '../../src/broker/nats.js'
 import { HUB_USERNAME } from '../../src/keys.js'
-import { COMPILE_WORKER, connectDevice, provision, tempDir, waitFor } from '../fixtures/hub.js'
+import { startExternalBrokerHub, connectDevice, provision, tempDir, waitFor } from '../fixtures/hub.js'
 import { startNatsCluster, type NatsCluster } from '../../../test/support/nats.mjs'
 
 const DIGEST = 'ab'.repeat(32)
@@ -78,13 +78,7 @@ describe('device credentials on a 3-node NATS cluster', () => {
   const clients: MqttClient[] = []
   beforeAll(async () => {
     cluster = await startNatsCluster(join(dir, 'nats'))
-    hub = await startHub({
-      dataDir: join(dir, 'hub'),
-      httpPort: 0,
-      log: 'silent',
-      compileWorkerUrl: COMPILE_WORKER,
-      auth: false,
-      rolloutTickMs: 0,
+    hub = await startExternalBrokerHub(join(dir, 'hub'), {
       reconcileMs: 0,
       brokerUrl: cluster.urls.join(','),
       natsDir: cluster.authDir,

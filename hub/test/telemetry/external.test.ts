@@ -7,8 +7,16 @@ import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { MqttClient } from 'mqtt'
 import { topics } from '@edgefleet/shared'
-import { startHub, type Hub } from '../../src/hub.js'
-import { COMPILE_WORKER, connectDevice, markSent, provision, tempDir, waitFor } from '../fixtures/hub.js'
+import type { Hub } from '../../src/hub.js'
+import {
+  connectDevice,
+  markSent,
+  onMosquitto,
+  provision,
+  startExternalBrokerHub,
+  tempDir,
+  waitFor,
+} from '../fixtures/hub.js'
 import { batch } from '../fixtures/telemetry.js'
 import { startMosquitto, type Mosquitto } from '../../../test/support/mosquitto.mjs'
 
@@ -21,16 +29,8 @@ describe('telemetry through an external Mosquitto', () => {
   let client: MqttClient
   beforeAll(async () => {
     mosq = await startMosquitto(join(dir, 'mosquitto'))
-    hub = await startHub({
-      dataDir: join(dir, 'hub'),
-      httpPort: 0,
-      log: 'silent',
-      compileWorkerUrl: COMPILE_WORKER,
-      auth: false,
-      rolloutTickMs: 0,
-      brokerUrl: mosq.url,
-      mosquittoDir: mosq.dir,
-      mosquittoPidFile: mosq.pidFile,
+    hub = await startExternalBrokerHub(join(dir, 'hub'), {
+      ...onMosquitto(mosq),
       // One record per transaction: the queue is "full" from the second message on.
       retraining: { ingest: { maxRecords: 1 }, drift: { intervalMs: 0 }, retention: { enabled: false } },
     })
