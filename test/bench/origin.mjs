@@ -91,7 +91,7 @@ try {
     const originBytes = path === 'origin' ? nginx.bytesServed(`/${artifact}`) : 0
     await nginx.stop() // MQTT rounds run with the origin down
     const mqttBytes = after.broadcastBytes + after.repairBytes - (before.broadcastBytes + before.repairBytes)
-    const row = { path, run: run, sizeBytes, activated, seconds, originBytes, mqttBytes, hubCpu, load1: loadavg()[0] }
+    const row = { path, run, sizeBytes, activated, seconds, originBytes, mqttBytes, hubCpu, load1: loadavg()[0] }
     console.log(JSON.stringify(row))
     return row
   }
