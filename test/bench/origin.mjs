@@ -68,7 +68,8 @@ try {
   )
 
   const round = async (path, run) => {
-    const version = `${path === 'origin' ? 1 : 2}.${run}.0`
+    // Rising versions in the order deployed: an older one would be refused as a downgrade.
+    const version = `1.${2 * run + (path === 'origin' ? 0 : 1)}.0`
     const model = await matmulModel(MB * 1e6, path === 'origin' ? 100 + run : 200 + run)
     const reg = await api(hub.httpUrl, 'POST', `/api/v1/models?name=big&version=${version}&options=${FP32}`, model)
     const { artifact, sizeBytes } = reg.builds[0]
@@ -88,10 +89,22 @@ try {
     const hubCpu = cpuSeconds(hub.proc.pid) - cpu0
     const after = (await api(hub.httpUrl, 'GET', '/api/v1/hub')).distribution
     const activated = done.devices.filter((d) => d.state === 'activated').length
+    const failures = [...new Set(done.devices.filter((d) => d.state !== 'activated').map((d) => d.code))]
     const originBytes = path === 'origin' ? nginx.bytesServed(`/${artifact}`) : 0
     await nginx.stop() // MQTT rounds run with the origin down
     const mqttBytes = after.broadcastBytes + after.repairBytes - (before.broadcastBytes + before.repairBytes)
-    const row = { path, run, sizeBytes, activated, seconds, originBytes, mqttBytes, hubCpu, load1: loadavg()[0] }
+    const row = {
+      path,
+      run,
+      sizeBytes,
+      activated,
+      failures,
+      seconds,
+      originBytes,
+      mqttBytes,
+      hubCpu,
+      load1: loadavg()[0],
+    }
     console.log(JSON.stringify(row))
     return row
   }

@@ -162,12 +162,17 @@ export async function httpDownload(
     const res = await get(options.url, { ...headers, range: `bytes=${start}-${end}` }, options, signal)
     checkRangeAnswer(res, start, end, total)
     let next = 0
-    let buf = Buffer.alloc(0)
+    // Parts are gathered and joined once per chunk: joining at every part copied a chunk many times over.
+    let parts: Buffer[] = []
+    let pending = 0
     try {
       for await (const part of res as AsyncIterable<Buffer>) {
         stats.receivedBytes += part.length
         watchdog.add(part.length)
-        buf = buf.length ? Buffer.concat([buf, part]) : Buffer.from(part)
+        parts.push(part)
+        pending += part.length
+        if (next >= indexes.length || pending < chunks[indexes[next]].size) continue
+        let buf = parts.length === 1 ? parts[0] : Buffer.concat(parts, pending)
         while (next < indexes.length && buf.length >= chunks[indexes[next]].size) {
           const ref = chunks[indexes[next]]
           const data = buf.subarray(0, ref.size)
@@ -183,6 +188,8 @@ export async function httpDownload(
           buf = buf.subarray(ref.size)
           next++
         }
+        parts = buf.length ? [buf] : []
+        pending = buf.length
       }
     } catch (err) {
       // The connection closed inside the body (Content-Length not reached) without our abort: a truncated answer.
