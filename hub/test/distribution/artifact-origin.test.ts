@@ -69,7 +69,7 @@ describe('artifact origin, hub side', () => {
     const dep = await hub.api.inject({
       method: 'POST',
       url: '/api/v1/deployments',
-      payload: { model: 'wake', version: '1.0.0', target: 'device=gw-1' },
+      payload: { model: 'wake', version: '1.0.0', target: 'device=gw-1', now: true },
     })
     expect(dep.statusCode, dep.body).toBe(201)
     const cmd = await got
