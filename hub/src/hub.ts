@@ -21,6 +21,7 @@ import { Builder } from './build/builder.js'
 import { Registry } from './registry/models.js'
 import { Deployer } from './distribution/deployer.js'
 import { CommandSender } from './distribution/commands.js'
+import { AgentUpdates } from './agent-releases/updates.js'
 import { CapturePolicies } from './capture/policies.js'
 import { Distributor } from './distribution/broadcast.js'
 import { HealthAlerts } from './telemetry/health-alerts.js'
@@ -150,6 +151,7 @@ export interface Hub {
 interface HubParts {
   reconciler?: Reconciler
   holds?: HoldScheduler
+  agentUpdates?: AgentUpdates
   rollouts?: RolloutEngine
   api?: FastifyInstance
   distributor?: Distributor
@@ -169,6 +171,7 @@ interface HubParts {
 async function closeParts(opened: HubParts): Promise<void> {
   opened.reconciler?.close()
   opened.holds?.close()
+  opened.agentUpdates?.close()
   await opened.rollouts?.close()
   await opened.api?.close()
   opened.distributor?.close()
@@ -358,6 +361,17 @@ function createServices(
     artifactBase: checkArtifactUrl(options.artifactUrl),
   })
   const commands = new CommandSender({ store, keys, now, publish })
+  const agentUpdates = new AgentUpdates({
+    store,
+    blobs,
+    keys,
+    profiles: base.profiles,
+    now,
+    log,
+    commands,
+    httpBase: () => options.publicUrl ?? links.httpBase ?? '',
+  })
+  parts.agentUpdates = agentUpdates
   const capturePolicies = new CapturePolicies({
     store,
     now,
@@ -406,12 +420,16 @@ function createServices(
         .resendOpen(id)
         .catch((err: unknown) => log.warn({ device: id, err: (err as Error).message }, 'resend failed'))
       void capturePolicies.resend(id) // a joining or returning device gets its fleet capture policies [EF-8.15]
+      // An agent update it was sent while away goes out again [EF-11.9].
+      void agentUpdates
+        .resendOpen(id)
+        .catch((err: unknown) => log.warn({ device: id, err: (err as Error).message }, 'agent update resend failed'))
     },
     onHubKeySeen: (id, key) => {
       if (key !== keys.publicKey) void announceKey(commands, keys, id, log)
     },
   }
-  return { metrics, registry, deployer, commands, capturePolicies, distributor, retraining, ctx }
+  return { metrics, registry, deployer, commands, agentUpdates, capturePolicies, distributor, retraining, ctx }
 }
 
 /**
@@ -504,9 +522,18 @@ async function startApi(
   parts: HubParts,
 ): Promise<{ rollouts: RolloutEngine; api: FastifyInstance; httpUrl: string }> {
   const { store, blobs, keys } = storage
-  const { registry, deployer, commands, capturePolicies, distributor, retraining, metrics } = services
+  const { registry, deployer, commands, agentUpdates, capturePolicies, distributor, retraining, metrics } = services
   const { log, now, profiles, options } = base
-  const rollouts = new RolloutEngine({ store, deployer, commands, profiles, log, now, random: options.random })
+  const rollouts = new RolloutEngine({
+    store,
+    deployer,
+    commands,
+    agentUpdates,
+    profiles,
+    log,
+    now,
+    random: options.random,
+  })
   parts.rollouts = rollouts
   registry.rollouts = rollouts // the canary intake policy starts rollouts [EF-9.11]
   const api = await buildApi({
@@ -514,6 +541,7 @@ async function startApi(
     registry,
     deployer,
     commands,
+    agentUpdates,
     capturePolicies,
     profiles,
     keys,
@@ -621,6 +649,7 @@ export async function startHub(options: HubOptions): Promise<Hub> {
         reconcileMs,
       )
       parts.reconciler.start()
+      services.agentUpdates.start(reconcileMs) // lost agent updates too [EF-11.9]
     }
     const holds = startHolds(base, store, deployer, parts)
     const tickMs = options.rolloutTickMs ?? defaultEngineOptions.tickMs

@@ -284,6 +284,11 @@ export const ERRORS = {
     message:
       'the new agent did not start, reconnect and pass its health check within the deadline; the previous agent was restored',
   },
+  EF_ERR_AGENT_CONFIRM_TIMEOUT: {
+    status: 504,
+    message:
+      'the device handed over to the new agent but neither confirmed it nor reported a rollback within the deadline',
+  },
 } as const satisfies Record<string, ErrorSpec>
 
 export type ErrorCode = keyof typeof ERRORS

@@ -7,164 +7,29 @@
 // refused by the hub, and kill -9 at each step of a self-update, restarted
 // the way systemd's Restart=always would: the device always comes back on a
 // working agent.
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
-import { createHash } from 'node:crypto'
-import {
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  readFileSync,
-  readdirSync,
-  renameSync,
-  rmSync,
-  writeFileSync,
-} from 'node:fs'
+import { spawn, type ChildProcess } from 'node:child_process'
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { createInterface } from 'node:readline'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { create as tarCreate } from 'tar'
 import { MODELS, api, cli, startHub, stopProcess, waitFor, wakeInput } from '../support/fleet.mjs'
+import {
+  CRASHING,
+  SILENT,
+  agentArgs,
+  agentPackages,
+  agentUpdate,
+  eventFor,
+  portWatcher,
+  slotState,
+  view,
+  type Device,
+} from './fixtures/agent-packages.js'
 
 const tmp = mkdtempSync(join(tmpdir(), 'ef-selfupdate-e2e-'))
 type Hub = Awaited<ReturnType<typeof startHub>>
-interface Device {
-  id: string
-  secret: string
-  profile: string
-  data: string
-}
-interface EventRow {
-  kind: string
-  cmdId?: string | null
-  code?: string | null
-  version?: string | null
-  message?: string | null
-}
-
-/** Builds a package with the product's command; returns its file. */
-async function buildPackage(arch: string, version: string): Promise<string> {
-  const r = await cli(['agent-package', '--arch', arch, '--version', version, '--out', join(tmp, 'out'), '--json'])
-  expect(r.code, r.err).toBe(0)
-  return (JSON.parse(r.out) as { packages: { file: string }[] }).packages[0].file
-}
-
-/** An agent that exits at once. */
-const CRASHING = "process.stderr.write('crashing agent: boom\\n'); process.exit(1)\n"
-/** An agent that starts and never connects (nor exits). */
-const SILENT = 'setInterval(() => {}, 60_000)\n'
-
-/**
- * A package whose agent is `script`: the real package of `file` with its
- * agent bundle replaced, its version set to `version` (top folder and
- * manifest) and its manifest's sha256 list made to match, so only starting
- * it can tell (the device's checks all pass).
- */
-async function derivedPackage(file: string, version: string, script: string, name: string): Promise<string> {
-  const dir = join(tmp, `derived-${name}`)
-  mkdirSync(dir)
-  execFileSync('tar', ['xzf', file, '-C', dir])
-  const from = readdirSync(dir)[0]
-  const top = from.replace(/^edgefleet-agent-[\d.]+-/, `edgefleet-agent-${version}-`)
-  if (top !== from) renameSync(join(dir, from), join(dir, top))
-  const bundle = join(dir, top, 'dist', 'edgefleet-agent.mjs')
-  writeFileSync(bundle, script)
-  const manifestFile = join(dir, top, 'edgefleet-package.json')
-  const manifest = JSON.parse(readFileSync(manifestFile, 'utf8')) as { version: string; files: Record<string, string> }
-  manifest.version = version
-  manifest.files['dist/edgefleet-agent.mjs'] = createHash('sha256').update(readFileSync(bundle)).digest('hex')
-  writeFileSync(manifestFile, JSON.stringify(manifest, null, 2) + '\n')
-  const out = join(tmp, 'out', `${name}.tar.gz`)
-  await tarCreate({ gzip: true, file: out, cwd: dir, portable: true }, [top])
-  return out
-}
-
-/** Installs the package as install.sh would place it (system tar, an empty folder); returns the package folder. */
-function install(file: string, name: string): string {
-  const dir = join(tmp, `install-${name}`)
-  mkdirSync(dir)
-  execFileSync('tar', ['xzf', file, '-C', dir])
-  return join(dir, readdirSync(dir)[0])
-}
-
-function agentArgs(hub: Hub, device: Device): string[] {
-  return [
-    '--hub',
-    hub.mqttUrl,
-    '--device-id',
-    device.id,
-    `--secret=${device.secret}`,
-    `--hub-key=${hub.publicKey}`,
-    '--profile',
-    device.profile,
-    '--data',
-    device.data,
-    '--api-port',
-    '0',
-    '--telemetry-ms',
-    '1000',
-    '--log-level',
-    'warn',
-  ]
-}
-
-/** Only PATH and HOME: nothing from the workspace or the test runner. */
-const cleanEnv = (extra: Record<string, string> = {}) => ({
-  PATH: process.env.PATH ?? '/usr/bin:/bin',
-  HOME: tmp,
-  ...extra,
-})
-
-async function device(hub: Hub, id: string, profile = 'industrial-x86'): Promise<Device> {
-  const r = (await api(hub.httpUrl, 'POST', '/api/v1/devices', { id, profile })) as { secret: string }
-  return { id, profile, secret: r.secret, data: join(tmp, `data-${id}`) }
-}
-
-async function view(hub: Hub, id: string): Promise<{ online: boolean; agentVersion: string | null }> {
-  return (
-    (await api(hub.httpUrl, 'GET', `/api/v1/devices/${id}`)) as {
-      device: { online: boolean; agentVersion: string | null }
-    }
-  ).device
-}
-
-async function events(hub: Hub, id: string): Promise<EventRow[]> {
-  return ((await api(hub.httpUrl, 'GET', `/api/v1/devices/${id}`)) as { events: EventRow[] }).events
-}
-
-async function eventFor(hub: Hub, id: string, cmdId: string, kinds: string[], timeoutMs = 60_000): Promise<EventRow> {
-  let found: EventRow | undefined
-  await waitFor(
-    async () =>
-      (found = (await events(hub, id)).find((e) => e.cmdId === cmdId && kinds.includes(e.kind))) !== undefined,
-    { timeoutMs, what: `${kinds.join('|')} for ${cmdId} on ${id}` },
-  )
-  return found as EventRow
-}
-
-async function agentUpdate(hub: Hub, args: string[]): Promise<{ device: string; cmdId: string }> {
-  const r = await cli(['agent', 'update', ...args, '--hub', hub.httpUrl, '--json'])
-  expect(r.code, r.err + r.out).toBe(0)
-  const out = JSON.parse(r.out) as { sent: { device: string; cmdId: string }[] }
-  expect(out.sent).toHaveLength(1)
-  return out.sent[0]
-}
-
-/** The device's agent-slots/state.json; none yet: the installed agent runs. */
-function slotState(d: Device): { v: number; current: string; trial?: unknown } {
-  const file = join(d.data, 'agent-slots', 'state.json')
-  if (!existsSync(file)) return { v: 1, current: 'base' }
-  return JSON.parse(readFileSync(file, 'utf8')) as { v: number; current: string; trial?: unknown }
-}
-
-/** The local API port the agent printed last (each start prints one --json line). */
-function portWatcher(proc: ChildProcess) {
-  let port = 0
-  createInterface({ input: proc.stdout! }).on('line', (l) => {
-    if (l.includes('apiPort')) port = (JSON.parse(l) as { apiPort: number }).apiPort
-  })
-  return () => port
-}
+const { buildPackage, derivedPackage, install, cleanEnv, device, supervised } = agentPackages(tmp)
 
 describe('agent self-update', () => {
   let hub: Hub
@@ -214,15 +79,7 @@ describe('agent self-update', () => {
 
     beforeAll(async () => {
       selfDevice = await device(hub, 'su-1')
-      const proc = spawn(
-        'node',
-        [join(base, 'dist', 'edgefleet-launch.mjs'), '--supervise', ...agentArgs(hub, selfDevice), '--json'],
-        {
-          cwd: base,
-          env: cleanEnv({ EF_RESTART_DELAY_MS: '200' }),
-          stdio: ['ignore', 'pipe', 'inherit'],
-        },
-      )
+      const proc = supervised(hub, base, selfDevice)
       running.push(proc)
       port = portWatcher(proc)
       await waitFor(async () => (await view(hub, selfDevice.id)).agentVersion === '0.1.0', { what: 'su-1 on 0.1.0' })

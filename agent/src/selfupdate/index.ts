@@ -3,27 +3,16 @@
 // the trial's confirmation on each connect.
 import { existsSync, readdirSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
-import type { Logger } from 'pino'
 import type { AgentUpdateCmd } from '@edgefleet/shared'
-import type { HubTrust } from '../trust.js'
 import type { ModelHost } from '../runtime/host.js'
-import type { EventReport } from '../updater/model-source.js'
 import { healthCheck } from '../updater/health.js'
-import { AgentSelfUpdater } from './update.js'
+import { AgentSelfUpdater, type SelfUpdateDeps } from './update.js'
 import { confirmTrial, reportPending, type ConfirmDeps } from './confirm.js'
 import { slotsDir, type AgentSlot } from './state.js'
-import type { PackageFetchOptions } from './fetch-package.js'
 
-export interface SelfUpdateWiring {
-  dataDir: string
-  runningVersion: string
-  trust: HubTrust
+/** What the agent passes in: the self-updater's deps without the slot and arch, which are found here. */
+export type SelfUpdateWiring = Omit<SelfUpdateDeps, 'runningSlot' | 'arch'> & {
   host: ModelHost
-  fetch: PackageFetchOptions
-  report: (ev: EventReport) => void
-  log: Logger
-  now: () => number
-  onStep?: (step: string) => void
   handOver?: () => void
 }
 

@@ -23,16 +23,16 @@ async function manifestText(file: string): Promise<{ top: string; text: string }
   let text: string | undefined
   let top = ''
   const pending: Promise<void>[] = []
-  const onReadEntry = (e: ReadEntry) => {
-    const [first, ...rest] = e.path.split('/')
+  const onReadEntry = (entry: ReadEntry) => {
+    const [first, ...rest] = entry.path.split('/')
     tops.add(first)
-    if (rest.join('/') !== 'edgefleet-package.json' || e.size > MAX_MANIFEST_BYTES) {
-      e.resume()
+    if (rest.join('/') !== 'edgefleet-package.json' || entry.size > MAX_MANIFEST_BYTES) {
+      entry.resume()
       return
     }
     top = first
     pending.push(
-      e.concat().then((b) => {
+      entry.concat().then((b) => {
         text = b.toString('utf8')
       }),
     )
@@ -51,18 +51,22 @@ async function manifestText(file: string): Promise<{ top: string; text: string }
 /** Reads and checks the package's own manifest (EF_ERR_AGENT_PACKAGE_INVALID when anything is off). */
 export async function readPackageInfo(file: string): Promise<PackageInfo> {
   const { top, text } = await manifestText(file)
-  let m: { name?: unknown; version?: unknown; arch?: unknown; runtime?: unknown; files?: unknown }
+  let manifest: { name?: unknown; version?: unknown; arch?: unknown; runtime?: unknown; files?: unknown }
   try {
-    m = JSON.parse(text) as typeof m
+    manifest = JSON.parse(text) as typeof manifest
   } catch (err) {
     throw invalid(`edgefleet-package.json: ${(err as Error).message}`)
   }
-  if (m.name !== 'edgefleet-agent') throw invalid(`name ${JSON.stringify(m.name)}, expected "edgefleet-agent"`)
-  if (typeof m.version !== 'string' || !isValidVersion(m.version)) throw invalid(`version ${JSON.stringify(m.version)}`)
-  if (!AGENT_PACKAGE_ARCHES.includes(m.arch as AgentPackageArch)) throw invalid(`arch ${JSON.stringify(m.arch)}`)
-  if (m.runtime !== 'native' && m.runtime !== 'wasm') throw invalid(`runtime ${JSON.stringify(m.runtime)}`)
-  if (typeof m.files !== 'object' || m.files === null) throw invalid('no files list')
-  const want = `edgefleet-agent-${m.version}-${m.arch as string}`
+  if (manifest.name !== 'edgefleet-agent')
+    throw invalid(`name ${JSON.stringify(manifest.name)}, expected "edgefleet-agent"`)
+  if (typeof manifest.version !== 'string' || !isValidVersion(manifest.version))
+    throw invalid(`version ${JSON.stringify(manifest.version)}`)
+  if (!AGENT_PACKAGE_ARCHES.includes(manifest.arch as AgentPackageArch))
+    throw invalid(`arch ${JSON.stringify(manifest.arch)}`)
+  if (manifest.runtime !== 'native' && manifest.runtime !== 'wasm')
+    throw invalid(`runtime ${JSON.stringify(manifest.runtime)}`)
+  if (typeof manifest.files !== 'object' || manifest.files === null) throw invalid('no files list')
+  const want = `edgefleet-agent-${manifest.version}-${manifest.arch as string}`
   if (top !== want) throw invalid(`top folder ${top}, expected ${want}`)
-  return { version: m.version, arch: m.arch as AgentPackageArch, runtime: m.runtime }
+  return { version: manifest.version, arch: manifest.arch as AgentPackageArch, runtime: manifest.runtime }
 }

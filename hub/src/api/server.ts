@@ -19,6 +19,7 @@ import { systemRoutes } from './routes/system.js'
 import { artifactRoutes } from './routes/artifacts.js'
 import { fleetCommandRoutes } from './routes/fleet-commands.js'
 import type { CommandSender } from '../distribution/commands.js'
+import type { AgentUpdates } from '../agent-releases/updates.js'
 import { consoleRoutes } from '../console/routes.js'
 import { installAuth } from './auth.js'
 import { docsRoutes, recordRoutes } from './openapi.js'
@@ -48,6 +49,8 @@ export interface ApiDeps {
   now: () => number
   /** Signed runtime commands (shadow, capture policy, conditions); those routes answer EF_ERR_INTERNAL without it. */
   commands?: CommandSender
+  /** Agent updates sent and resent [EF-11.9]; POST /api/v1/agent-updates answers EF_ERR_INTERNAL without it. */
+  agentUpdates?: AgentUpdates
   /** Fleet capture policies [EF-8.15]; their routes answer EF_ERR_INTERNAL without it. */
   capturePolicies?: CapturePolicies
   /** Called after provisioning (e.g. to rewrite an external broker's password file). */

@@ -76,6 +76,7 @@ async function runHub(args: Args, print: (s: string) => void): Promise<number> {
     ...(args.str('rollout-tick-ms') !== undefined ? { rolloutTickMs: num('rollout-tick-ms', 1000) } : {}),
     ...(args.str('hold-tick-ms') !== undefined ? { holdTickMs: num('hold-tick-ms', 10_000) } : {}),
     ...(args.flag('immediate-deploys') ? { immediateDeploys: true } : {}),
+    ...(args.str('reconcile-ms') !== undefined ? { reconcileMs: num('reconcile-ms', 30_000) } : {}),
     retraining: retrainingFromEnv(),
     broker: brokerConfigFromEnv(),
   })
@@ -124,6 +125,7 @@ const hubStart = command({
   --hold-tick-ms N          how often deploys held for a maintenance window or conditions are looked at (default 10000)
   --immediate-deploys       send every plain deploy at once, as if each had --now (windows and conditions
                             ignored): for a lab or a test bench
+  --reconcile-ms N          resend open commands (deploys, agent updates) idle this long (default 30000; 0: never)
   --tls            TLS on every listener (the default off loopback): a private CA and server certificate are
                    created in <data>/tls at first start; MQTT over TLS on --mqtts-port, HTTPS for API and console
   --tls-host NAME  another name (or IP) for the generated server certificate (repeatable)
@@ -149,6 +151,7 @@ const hubStart = command({
     'rollout-tick-ms': { type: 'string' },
     'hold-tick-ms': { type: 'string' },
     'immediate-deploys': { type: 'boolean' },
+    'reconcile-ms': { type: 'string' },
     tls: { type: 'boolean' },
     'no-tls': { type: 'boolean' },
     insecure: { type: 'boolean' },

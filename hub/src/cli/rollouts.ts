@@ -15,6 +15,7 @@ const GATE_FLAGS = [
   ['min-agreement', 'minShadowAgreement'],
   ['max-confidence-psi', 'maxConfidencePsi'],
   ['min-requests', 'minRequests'],
+  ['max-failed-devices', 'maxFailedDevices'],
   ['confidence', 'confidence'],
 ] as const satisfies readonly (readonly [string, keyof Gates])[]
 
@@ -30,14 +31,15 @@ export const GATE_HELP = `  --max-error-rate-delta X|off  cohort error rate at m
   --min-agreement X|off         shadow top-1 agreement at least X, ${range('minShadowAgreement')}
   --max-confidence-psi X|off    confidence PSI against the baseline at most X, ${range('maxConfidencePsi')}
   --min-requests N              requests the cohort serves before a wave is judged, a whole number ≥ 0 (default ${defaultGates.minRequests})
+  --max-failed-devices N        devices per wave that may fail their install (an agent rollout: roll back or not confirm) (default ${defaultGates.maxFailedDevices})
   --confidence X                chance a version as good as the baseline is not paused, X in [0.5, 0.99999] (default ${defaultGates.confidence})
                                 ('off' turns a gate off; anything that is not a number in range is refused)`
 
 /** One gate flag's value: a number in the gate's range, `off` (null) where the gate can be off [EF-8.5]. */
 function parseGate(flag: string, key: keyof Gates, text: string): number | null {
-  if (key === 'minRequests') {
+  if (key === 'minRequests' || key === 'maxFailedDevices') {
     if (!/^\d+$/.test(text.trim()))
-      throw new UsageError(`--${flag} must be a whole number ≥ 0 (0: no minimum), got ${JSON.stringify(text)}`)
+      throw new UsageError(`--${flag} must be a whole number ≥ 0, got ${JSON.stringify(text)}`)
     return Number(text)
   }
   if (key === 'confidence') {
@@ -178,7 +180,10 @@ const WAIT_OPTIONS = { wait: { type: 'boolean' }, timeout: { type: 'string' } } 
 
 /** The request body of rollout create, from its flags. */
 function createBody(args: Args): Record<string, unknown> {
-  const { model, version } = splitRolloutRef(args.pos[0])
+  const agent = args.str('agent')
+  if (agent && args.pos[0]) throw new UsageError('rollout create takes N@V or --agent V, not both')
+  // An agent rollout names an agent release instead of a model version [EF-8.17].
+  const subject = agent ? { agent } : splitRolloutRef(args.pos[0])
   const selector = args.str('selector') ?? args.str('target')
   if (!selector) throw new UsageError('rollout create needs --selector EXPR')
   const gates = gateFlags(args.pick(Object.keys(GATE_OPTIONS)))
@@ -191,8 +196,7 @@ function createBody(args: Args): Record<string, unknown> {
   if (jitter) schedule.jitterMs = parseDuration(jitter)
   const { waves, soak, 'on-fail': onFail, shadow } = args.pick(['waves', 'soak', 'on-fail', 'shadow'])
   return {
-    model,
-    version,
+    ...subject,
     selector,
     ...(waves ? { waves: parseWaves(waves) } : {}),
     ...(soak ? { soakMs: parseDuration(soak) } : {}),
@@ -217,8 +221,12 @@ function timeoutMs(args: Args): number {
 
 const rolloutCreate = command({
   name: 'rollout create',
-  summary: ['rollout create N@V --selector EXPR', 'staged rollout: waves, soak, health gates, schedule'],
+  summary: ['rollout create N@V|--agent V --selector EXPR', 'staged rollout: waves, soak, health gates, schedule'],
   help: `edgefleet rollout create N@V --selector EXPR [options] [--wait [--timeout SECONDS]] [--json]
+       edgefleet rollout create --agent V --selector EXPR [options]   (an agent release, EF-8.17)
+  --agent V         roll out agent release V instead of a model: each device gets its architecture's package;
+                    a wave passes when its devices confirmed the new agent (a rollback or no confirmation within
+                    the deadline counts against --max-failed-devices, default 0: the rollout pauses)
   --selector EXPR   e.g. "tag=fleet=demo and not region=us" (profile=P, tag=k=v, region=R, device=ID, devices=A,B; and/or/not, parentheses)
                     (--target EXPR is accepted for it)
   --waves LIST      cumulative waves: percentages and/or counts, e.g. 1%,10%,50%,100% or 5,50,100% (default 1%,10%,50%,100%)
@@ -234,6 +242,7 @@ ${GATE_HELP}
   --rollback        the version is older than devices run: roll them back to it (signed rollback deploys)
   --wait            show progress bars until the rollout ends (--timeout SECONDS, default 3600)`,
   options: {
+    agent: { type: 'string' },
     selector: { type: 'string' },
     target: { type: 'string' },
     waves: { type: 'string' },

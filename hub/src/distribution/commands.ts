@@ -36,14 +36,18 @@ export class CommandSender {
     return dev
   }
 
-  /** Signs and publishes; resolves with the command id once the broker took it. */
+  /**
+   * Signs and publishes; resolves with the command id once the broker took it.
+   * `id` resends a command with its original id (the agent runs it at most once, EF-2.3.2).
+   */
   async send<T extends Exclude<Cmd['type'], 'deploy' | 'rollback'>>(
     deviceId: string,
     type: T,
     body: Body<T>,
+    id: string = randomUUID(),
   ): Promise<string> {
     this.device(deviceId)
-    const unsigned = { v: PROTOCOL_VERSION, id: randomUUID(), deviceId, issuedAt: this.d.now(), type, ...body }
+    const unsigned = { v: PROTOCOL_VERSION, id, deviceId, issuedAt: this.d.now(), type, ...body }
     const cmd = cmdCodec.check({ ...unsigned, sig: signDocument(unsigned, this.d.keys.privateKey) })
     await this.d.publish(topics.cmd(deviceId), cmdCodec.encode(cmd))
     return cmd.id

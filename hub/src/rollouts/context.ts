@@ -6,6 +6,7 @@ import type { FirmwareProfile } from '@edgefleet/shared'
 import type { DeviceRow, HubStore, RolloutDeviceRow, RolloutDeviceStatus, RolloutRow } from '../store/index.js'
 import type { Deployer } from '../distribution/deployer.js'
 import type { CommandSender } from '../distribution/commands.js'
+import type { AgentUpdates } from '../agent-releases/updates.js'
 import type { GateVerdict } from './gates.js'
 import type { WindowCache } from './schedule.js'
 
@@ -13,6 +14,8 @@ export interface RolloutEngineDeps {
   store: HubStore
   deployer: Pick<Deployer, 'deployTo'>
   commands?: Pick<CommandSender, 'shadow' | 'discard'>
+  /** Agent-update commands for agent rollouts [EF-8.17]; an agent rollout fails its sends without it. */
+  agentUpdates?: Pick<AgentUpdates, 'sendTo' | 'finished'>
   profiles: Map<string, FirmwareProfile>
   log: Logger
   /** Clock seam (ms since epoch). */

@@ -6,6 +6,7 @@ import type { DeviceRow, HubStore, RolloutDeviceRow, RolloutRow } from '../store
 import { TERMINAL_STATES } from '../store/index.js'
 import { decide, type StepContext } from './context.js'
 import { matches } from './selector.js'
+import { finished, liveVersion } from './subject.js'
 import type { RolloutSpec } from './spec.js'
 
 /** A device's place in the rollout's draw order: random, but the same on every tick and hub. */
@@ -18,13 +19,13 @@ const drawOrder = (rolloutId: string, deviceId: string) =>
  */
 export function enroll(
   store: HubStore,
-  rollout: Pick<RolloutRow, 'id' | 'model' | 'version'>,
+  rollout: Pick<RolloutRow, 'id' | 'model' | 'version' | 'spec'>,
   devices: DeviceRow[],
   wave: number | null,
   nowMs: number,
 ): number {
   const rows = devices.map((dev) => {
-    const prev = dev.state?.models?.find((m) => m.name === rollout.model)?.version ?? null
+    const prev = liveVersion(rollout, dev)
     return {
       deviceId: dev.id,
       ord: drawOrder(rollout.id, dev.id),
@@ -69,11 +70,13 @@ export const TRACKED = ['deploying', 'rolling_back'] as const
  * Folds deployment progress (deploys and rollback deploys) into device
  * statuses. Only finished assignments are read: one still in flight changes nothing here.
  */
-export function track(store: HubStore, rollout: RolloutRow, devices: RolloutDeviceRow[], nowMs: number): void {
+export function track(ctx: Pick<StepContext, 'deps' | 't'>, rollout: RolloutRow, devices: RolloutDeviceRow[]): void {
+  const { store } = ctx.deps
+  const nowMs = ctx.t
   const cache = new Map<string, Map<string, { state: string; code: string | null }>>()
   const stateOf = (dep: string, dev: string) => {
     let m = cache.get(dep)
-    if (!m) cache.set(dep, (m = store.deployments.finished(dep)))
+    if (!m) cache.set(dep, (m = finished(ctx, rollout, dep)))
     return m.get(dev)
   }
   store.rollouts.tx(() => {

@@ -3,32 +3,37 @@
 // one, wave after wave, and the rollout would fail on the devices instead of
 // being refused up front.
 import { EdgeFleetError, compareVersions } from '@edgefleet/shared'
-import type { DeviceRow } from '../store/index.js'
+import type { DeviceRow, RolloutRow } from '../store/index.js'
+import { isAgentRollout, liveVersion } from './subject.js'
 
-/** Matched devices whose active version of `model` is newer than `version`, with that version. */
-function newerOnDevices(model: string, version: string, devices: readonly DeviceRow[]): Map<string, string> {
+/** Matched devices whose running version of the subject is newer than `version`, with that version. */
+function newerOnDevices(
+  subject: Pick<RolloutRow, 'model' | 'spec'>,
+  version: string,
+  devices: readonly DeviceRow[],
+): Map<string, string> {
   const out = new Map<string, string>()
-  for (const d of devices) {
-    const live = d.state?.models?.find((m) => m.name === model)
-    if (live && compareVersions(version, live.version) < 0) out.set(d.id, live.version)
+  for (const device of devices) {
+    const live = liveVersion(subject, device)
+    if (live !== null && compareVersions(version, live) < 0) out.set(device.id, live)
   }
   return out
 }
 
 /** Refuses a rollout to an older version than matched devices run unless it is created as a rollback. */
 export function refuseDowngrade(
-  model: string,
+  subject: Pick<RolloutRow, 'model' | 'spec'>,
   version: string,
   devices: readonly DeviceRow[],
   rollback: boolean,
 ): void {
   if (rollback) return
-  const newer = newerOnDevices(model, version, devices)
+  const newer = newerOnDevices(subject, version, devices)
   if (newer.size === 0) return
   const newest = [...new Set(newer.values())].sort(compareVersions).at(-1)
   throw new EdgeFleetError(
     'EF_ERR_ROLLOUT_DOWNGRADE',
-    `${model}@${version} is older than ${newest} that ${newer.size} matched device(s) run ` +
+    `${isAgentRollout(subject) ? 'agent ' : `${subject.model}@`}${version} is older than ${newest} that ${newer.size} matched device(s) run ` +
       `(e.g. ${[...newer.keys()].slice(0, 3).join(', ')}); create it with rollback: true (CLI --rollback) to roll them back`,
   )
 }

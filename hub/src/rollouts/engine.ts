@@ -12,12 +12,24 @@ import { enroll, enrollJoiners } from './devices.js'
 import { WindowCache } from './schedule.js'
 import { refuseDowngrade } from './downgrade.js'
 import { matches } from './selector.js'
-import { resolveSpec, type RolloutInput } from './spec.js'
+import { resolveSpec, type RolloutInput, type RolloutSpec } from './spec.js'
+import { AGENT_ROLLOUT_MODEL, checkSubject } from './subject.js'
 import { stepRollingBack } from './states/rolling-back.js'
 import { stepRunning } from './states/running.js'
 import { stepScheduled } from './states/scheduled.js'
 
 export type { RolloutAction, RolloutEngineDeps }
+
+/** What a rollout installs: a registered model version, or an agent release (`agent`: its version) [EF-8.17]. */
+type RolloutSubject = { model: string; version: string; agent?: undefined } | { agent: string }
+
+/** The rollout's model column, version and spec for its subject. */
+function subjectOf(input: RolloutInput & RolloutSubject): { model: string; version: string; spec: RolloutSpec } {
+  const spec = resolveSpec(input)
+  if (input.agent !== undefined)
+    return { model: AGENT_ROLLOUT_MODEL, version: input.agent, spec: { ...spec, agent: true } }
+  return { model: input.model, version: input.version, spec }
+}
 
 export const defaultEngineOptions = {
   /** How often the hub ticks its rollouts, ms. */
@@ -49,18 +61,17 @@ export class RolloutEngine {
     await this.ticking
   }
 
-  /** A rollout of a registered version to the devices its selector matches now [EF-8.2]. */
-  create(input: RolloutInput & { model: string; version: string }, actor: string | null): RolloutRow {
+  /** A rollout of a registered version (or agent release) to the devices its selector matches now [EF-8.2]. */
+  create(input: RolloutInput & RolloutSubject, actor: string | null): RolloutRow {
     const { store, now } = this.deps
-    const spec = resolveSpec(input)
-    if (!store.registry.getVersion(input.model, input.version))
-      throw new EdgeFleetError('EF_ERR_MODEL_NOT_FOUND', `${input.model}@${input.version}`)
+    const { model, version, spec } = subjectOf(input)
+    checkSubject(store, { model, spec }, version)
     // Disabled and removed devices take no new rollout [EF-1.3.3].
     const mark = store.devices.fleetMark()
     const matched = store.devices.activeSince().filter((dev) => matches(spec.selector, dev))
     if (matched.length === 0)
       throw new EdgeFleetError('EF_ERR_TARGET_EMPTY', 'the selector matches no provisioned device')
-    refuseDowngrade(input.model, input.version, matched, spec.rollback)
+    refuseDowngrade({ model, spec }, version, matched, spec.rollback)
     const id = randomUUID()
     const tickAt = now()
     const delayed =
@@ -69,22 +80,19 @@ export class RolloutEngine {
     store.rollouts.tx(() => {
       store.rollouts.create({
         id,
-        model: input.model,
-        version: input.version,
+        model,
+        version,
         spec,
         state,
         createdBy: actor,
         createdAt: tickAt,
       })
       store.rollouts.update(id, { phase: spec.shadow ? 'shadow' : 'deploy', phaseStartedAt: tickAt }, tickAt)
-      enroll(store, { id, model: input.model, version: input.version }, matched, null, tickAt)
+      enroll(store, { id, model, version, spec }, matched, null, tickAt)
       decide(store, { id, wave: 0 }, tickAt, 'action', 'create', { devices: matched.length, state }, actor)
     })
     this.marks.set(id, mark)
-    this.deps.log.info(
-      { rollout: id, model: input.model, version: input.version, devices: matched.length },
-      'rollout created',
-    )
+    this.deps.log.info({ rollout: id, model, version, devices: matched.length }, 'rollout created')
     return defined(store.rollouts.get(id), `rollout ${id} just created`)
   }
 

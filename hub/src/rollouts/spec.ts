@@ -69,6 +69,8 @@ export interface RolloutSpec {
   shadow: { fraction: number; soakMs: number } | null
   /** A rollout to an older version than devices run: its deploys are signed rollbacks [EF-8.13]. */
   rollback: boolean
+  /** An agent rollout [EF-8.17]: the version is an agent release, sent as agent-update commands. */
+  agent?: true
 }
 
 export const defaultGates: Gates = {

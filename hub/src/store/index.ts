@@ -14,6 +14,7 @@ import { SentVersions } from './sent-versions.js'
 import { HealthStore } from './health.js'
 import { CapturePolicyStore } from './capture-policies.js'
 import { AgentReleaseStore } from './agent-releases.js'
+import { AgentUpdateStore } from './agent-updates.js'
 
 export * from './devices.js'
 export * from './registry.js'
@@ -25,6 +26,7 @@ export * from './rollout-telemetry.js'
 export * from './sent-versions.js'
 export * from './capture-policies.js'
 export * from './agent-releases.js'
+export * from './agent-updates.js'
 export type { Db } from './db.js'
 
 export class HubStore {
@@ -45,6 +47,8 @@ export class HubStore {
   readonly capturePolicies: CapturePolicyStore
   /** Signed agent packages per version and architecture [EF-11.3]. */
   readonly agentReleases: AgentReleaseStore
+  /** Agent-update commands sent and how far each got [EF-11.9]. */
+  readonly agentUpdates: AgentUpdateStore
 
   /**
    * The raw SQLite handle: the store's own modules and tests only. Nothing
@@ -65,6 +69,7 @@ export class HubStore {
     this.health = new HealthStore(db)
     this.capturePolicies = new CapturePolicyStore(db)
     this.agentReleases = new AgentReleaseStore(db)
+    this.agentUpdates = new AgentUpdateStore(db)
   }
 
   /** Path of the database file, undefined for an in-memory database (tests). */

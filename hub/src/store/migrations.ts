@@ -339,4 +339,26 @@ export const MIGRATIONS: readonly string[] = [
     PRIMARY KEY (version, arch)
   );
   `,
+  /* 12: agent updates sent [EF-11.9]: one row per agent-update command, followed by the device's events, resent
+        while open and the device comes back, grouped in batches (one per `agent update` or rollout dispatch) */ `
+  CREATE TABLE agent_updates (
+    cmd_id TEXT PRIMARY KEY,
+    batch TEXT NOT NULL,
+    origin TEXT NOT NULL,
+    device_id TEXT NOT NULL,
+    version TEXT NOT NULL,
+    arch TEXT NOT NULL,
+    rollback INTEGER NOT NULL,
+    deadline_ms INTEGER NOT NULL,
+    http_base TEXT NOT NULL,
+    state TEXT NOT NULL,
+    code TEXT,
+    message TEXT,
+    sent_at INTEGER NOT NULL,
+    staged_at INTEGER,
+    updated_at INTEGER NOT NULL
+  );
+  CREATE INDEX agent_updates_batch ON agent_updates(batch);
+  CREATE INDEX agent_updates_open ON agent_updates(device_id) WHERE state IN ('sent', 'received', 'staged');
+  `,
 ]

@@ -1,4 +1,4 @@
-// Agent releases and agent updates over HTTP [EF-11.3, EF-11.4]: operators
+// Agent releases and agent updates over HTTP [EF-11.3, EF-11.4, EF-11.9]: operators
 // register packages and send updates; devices download a release's package
 // with HTTP Basic and range requests, as they do model artifacts (EF-4.10).
 import type { FastifyPluginAsync } from 'fastify'
@@ -7,7 +7,7 @@ import { AgentPackageArch, AgentRelease, EdgeFleetError } from '@edgefleet/share
 import type { ApiDeps } from '../server.js'
 import { deviceFrom } from './artifacts.js'
 import { sendFileRange } from '../file-range.js'
-import { registerRelease, sendAgentUpdate } from '../../agent-releases/releases.js'
+import { registerRelease } from '../../agent-releases/releases.js'
 
 const VersionField = Type.String({ pattern: '^\\d{1,9}(\\.\\d{1,9}){0,3}$' })
 const ReleaseOut = Type.Object({ release: AgentRelease, createdAt: Type.Integer() })
@@ -76,18 +76,16 @@ export const agentReleaseRoutes: FastifyPluginAsync<ApiDeps> = async (app, deps)
     {
       schema: {
         body: UpdateBody,
-        response: { 202: Type.Object({ sent: Type.Array(Outcome), skipped: Type.Array(Skipped) }) },
+        response: {
+          202: Type.Object({ batch: Type.String(), sent: Type.Array(Outcome), skipped: Type.Array(Skipped) }),
+        },
       },
     },
     async (req, res) => {
-      if (!deps.commands) throw new EdgeFleetError('EF_ERR_INTERNAL', 'command sender not configured')
+      if (!deps.agentUpdates) throw new EdgeFleetError('EF_ERR_INTERNAL', 'agent updates not configured')
       // Devices fetch the package from the address the operator reached the hub at.
       const httpBase = `${req.protocol}://${req.host}`
-      const out = await sendAgentUpdate(
-        { ...deps, commands: deps.commands },
-        req.body as Static<typeof UpdateBody>,
-        httpBase,
-      )
+      const out = await deps.agentUpdates.sendTarget(req.body as Static<typeof UpdateBody>, httpBase)
       return res.status(202).send(out)
     },
   )

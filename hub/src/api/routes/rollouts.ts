@@ -53,8 +53,10 @@ const ScheduleIn = Type.Object(
 )
 const RolloutBody = Type.Object(
   {
-    model: Type.String({ minLength: 1, maxLength: 64 }),
-    version: Type.String({ minLength: 1, maxLength: 40 }),
+    model: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
+    version: Type.Optional(Type.String({ minLength: 1, maxLength: 40 })),
+    /** An agent rollout: this agent release's version instead of model and version [EF-8.17]. */
+    agent: Type.Optional(Type.String({ minLength: 1, maxLength: 40 })),
     selector: Type.Union([Type.String({ maxLength: 4096 }), Type.Object({}, { additionalProperties: true })]),
     waves: Type.Optional(Type.Array(WaveIn, { maxItems: 64 })),
     soakMs: Type.Optional(Type.Number()),
@@ -200,7 +202,14 @@ export const rolloutRoutes: FastifyPluginAsync<ApiDeps> = async (app, deps) => {
 
   app.post('/api/v1/rollouts', { schema: { body: RolloutBody, response: { 201: ShowOut } } }, async (req, res) => {
     const body = req.body as Static<typeof RolloutBody>
-    const r = engine().create(body as Parameters<RolloutEngine['create']>[0], req.principal?.name ?? null)
+    const { model, version, agent, ...rest } = body
+    // Either a model version or an agent release [EF-8.17], never both or neither.
+    const subject =
+      agent !== undefined ? { agent } : model !== undefined && version !== undefined ? { model, version } : null
+    if (!subject || (agent !== undefined && (model !== undefined || version !== undefined)))
+      throw new EdgeFleetError('EF_ERR_HTTP_BAD_REQUEST', 'give model and version, or agent (an agent release version)')
+    const input = { ...rest, ...subject } as Parameters<RolloutEngine['create']>[0]
+    const r = engine().create(input, req.principal?.name ?? null)
     void engine().tick()
     return res.status(201).send(show(r.id))
   })

@@ -1,4 +1,4 @@
-// ef/v1/dev/{id}/events [EF-2.4]: command progress; moves per-device deployment state.
+// ef/v1/dev/{id}/events [EF-2.4]: command progress; moves per-device deployment and agent update state.
 import { eventCodec } from '@edgefleet/shared'
 import type { HandlerContext } from '../dispatch.js'
 
@@ -15,6 +15,8 @@ export function handleEvent(ctx: HandlerContext, deviceId: string, payload: Buff
   if (ev.kind === 'downloaded' && ev.model)
     ctx.metrics.histograms.downloadBytes.observe(ev.receivedBytes ?? ev.bytes ?? 0, { model: ev.model })
   ctx.store.deployments.insertEvent(ev, now)
+  // An agent update's progress and outcome [EF-11.9]; events of other commands leave it alone.
+  if (ev.cmdId && !ev.deploymentId) ctx.store.agentUpdates.applyEvent(ev, now)
   // Deferred: the device retries by itself; the assignment shows why it waits [EF-2.4.1].
   if (ev.kind === 'deferred' && ev.deploymentId)
     return ctx.store.deployments.setNote(ev.deploymentId, deviceId, ev.code ?? null, ev.message ?? null, now)

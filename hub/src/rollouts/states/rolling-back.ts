@@ -1,14 +1,15 @@
 // State 'rolling_back' [EF-8.6]: every device the rollout reached gets a
-// signed rollback deploy of its own previous version; a device without one is
+// signed rollback deploy (an agent rollout: agent update) of its own previous version; a device without one is
 // failed with EF_ERR_NO_ROLLBACK_TARGET. Rolled back once none is still going.
 import type { DeviceRow, RolloutDeviceRow, RolloutRow } from '../../store/index.js'
 import { WAITING, counts, decide, type StepContext } from '../context.js'
 import { enrollJoiners, track } from '../devices.js'
+import { install } from '../subject.js'
 
 export async function stepRollingBack(ctx: StepContext, rollout: RolloutRow): Promise<void> {
   const { store } = ctx.deps
   enrollJoiners(ctx, rollout)
-  track(store, rollout, store.rollouts.devices(rollout.id), ctx.t)
+  track(ctx, rollout, store.rollouts.devices(rollout.id))
   const fresh = store.rollouts
     .devices(rollout.id)
     .filter((x) => (x.status === 'activated' || x.status === 'deploying') && x.rollbackDeploymentId === null)
@@ -33,23 +34,26 @@ async function sendRollbacks(
   rollout: RolloutRow,
   byVersion: Map<string, RolloutDeviceRow[]>,
 ): Promise<void> {
-  const { store, deployer } = ctx.deps
+  const { store } = ctx.deps
   for (const [version, list] of byVersion) {
     const devs = list.map((x) => ctx.byId.get(x.deviceId)).filter((x): x is DeviceRow => x !== undefined)
-    const dep = await deployer.deployTo(devs, {
-      model: rollout.model,
+    // Models: a signed rollback deploy; the agent: a signed agent-update rollback [EF-11.5].
+    const sent = await install(ctx, rollout, devs, {
       version,
       target: `rollout:${rollout.id}#rollback`,
       rollback: true,
     })
+    const failed = new Map(sent.failed.map((x) => [x.device, x.code]))
     store.rollouts.tx(() => {
-      for (const x of list)
+      for (const x of list) {
+        const code = failed.get(x.deviceId)
         store.rollouts.updateDevice(
           rollout.id,
           x.deviceId,
-          { status: 'rolling_back', rollbackDeploymentId: dep.id },
+          code ? { status: 'failed', code } : { status: 'rolling_back', rollbackDeploymentId: sent.id },
           ctx.t,
         )
+      }
     })
   }
 }

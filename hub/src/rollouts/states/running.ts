@@ -8,6 +8,7 @@ import { TRACKED, enrollJoiners, track } from '../devices.js'
 import { unmetConditions } from '../schedule.js'
 import type { RolloutSpec } from '../spec.js'
 import { draw } from '../waves.js'
+import { install } from '../subject.js'
 import { stepShadow } from './shadow.js'
 import { stepSoak } from './soak.js'
 
@@ -16,7 +17,7 @@ export async function stepRunning(ctx: StepContext, rollout: RolloutRow): Promis
   enrollJoiners(ctx, rollout)
   draw(store, rollout, ctx.t)
   // Only devices with a deployment in flight are tracked, and only the current wave is read [EF-8.9].
-  track(store, rollout, store.rollouts.devicesWithStatus(rollout.id, TRACKED), ctx.t)
+  track(ctx, rollout, store.rollouts.devicesWithStatus(rollout.id, TRACKED))
   const wave = store.rollouts.waveDevices(rollout.id, rollout.wave)
   if (rollout.phase === 'shadow') return stepShadow(ctx, rollout, wave)
   // Devices that become due during the soak (a window opens, a jitter ends) are deployed then.
@@ -61,16 +62,23 @@ async function dispatch(ctx: StepContext, rollout: RolloutRow, wave: RolloutDevi
     }
   })
   if (due.length === 0) return
-  const dep = await ctx.deps.deployer.deployTo(due, {
-    model: rollout.model,
+  const sent = await install(ctx, rollout, due, {
     version: rollout.version,
     target: `rollout:${rollout.id}#${rollout.wave + 1}`,
     // A rollout created as a rollback installs an older version: signed rollback deploys [EF-8.13, EF-4.6].
-    ...((rollout.spec as RolloutSpec).rollback ? { rollback: true } : {}),
+    rollback: (rollout.spec as RolloutSpec).rollback,
   })
+  const failed = new Map(sent.failed.map((x) => [x.device, x.code]))
   store.rollouts.tx(() => {
-    for (const dev of due)
-      store.rollouts.updateDevice(rollout.id, dev.id, { status: 'deploying', deploymentId: dep.id }, nowMs)
+    for (const dev of due) {
+      const code = failed.get(dev.id)
+      store.rollouts.updateDevice(
+        rollout.id,
+        dev.id,
+        code ? { status: 'failed', code } : { status: 'deploying', deploymentId: sent.id },
+        nowMs,
+      )
+    }
   })
 }
 

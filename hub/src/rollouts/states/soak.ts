@@ -1,5 +1,6 @@
 // Phase 'soak' of a running wave [EF-8.5]: the wave's gates are evaluated on
-// every tick (one gate sample each); a failure acts at once, a pass only when
+// every tick (one gate sample each; an agent rollout's wave: its devices'
+// confirmations, agent-gates.ts); a failure acts at once, a pass only when
 // the soak is over, and without enough data the wave waits for it.
 import { emptyConfidenceCounts, emptyLatencyCounts } from '@edgefleet/shared'
 import { addCounts } from '../../stats.js'
@@ -8,6 +9,8 @@ import { decide, failedGates, type StepContext } from '../context.js'
 import { gateSample, judge, type GateVerdict, type Traffic } from '../gates.js'
 import type { RolloutSpec } from '../spec.js'
 import { nextWave } from '../waves.js'
+import { isAgentRollout } from '../subject.js'
+import { judgeAgentWave } from '../agent-gates.js'
 
 const WAITING_FOR_DATA = 'waiting for data'
 
@@ -39,6 +42,7 @@ export function stepSoak(ctx: StepContext, rollout: RolloutRow, wave: RolloutDev
 
 /** Gate values for the current wave, stored as one sample of the time series [EF-8.5]. */
 function evaluate(ctx: StepContext, rollout: RolloutRow, wave: RolloutDeviceRow[]): GateVerdict {
+  if (isAgentRollout(rollout)) return judgeAgentWave(ctx, rollout, wave)
   const { store } = ctx.deps
   const spec = rollout.spec as RolloutSpec
   const failedDevices = wave.filter((x) => x.status === 'failed').length
