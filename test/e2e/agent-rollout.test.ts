@@ -46,7 +46,7 @@ describe('agent rollouts', () => {
 
   /** Creates an agent rollout over the two rollout devices: wave 1 one device, wave 2 all, a 2 s soak. */
   async function rollout(version: string): Promise<string> {
-    const r = await cli([
+    const created = await cli([
       'rollout',
       'create',
       '--agent',
@@ -62,8 +62,8 @@ describe('agent rollouts', () => {
       hub.httpUrl,
       '--json',
     ])
-    expect(r.code, r.err + r.out).toBe(0)
-    return (JSON.parse(r.out) as RolloutView).rollout.id
+    expect(created.code, created.err + created.out).toBe(0)
+    return (JSON.parse(created.out) as RolloutView).rollout.id
   }
 
   const show = async (id: string) => (await api(hub.httpUrl, 'GET', `/api/v1/rollouts/${id}`)) as RolloutView
@@ -145,7 +145,7 @@ describe('agent rollouts', () => {
   }, 150_000)
 
   it('an older agent needs --rollback: EF_ERR_ROLLOUT_DOWNGRADE without it', async () => {
-    const r = await cli([
+    const refused = await cli([
       'rollout',
       'create',
       '--agent',
@@ -156,8 +156,8 @@ describe('agent rollouts', () => {
       hub.httpUrl,
       '--json',
     ])
-    expect(r.code).not.toBe(0)
-    expect(r.err + r.out).toContain('EF_ERR_ROLLOUT_DOWNGRADE')
+    expect(refused.code).not.toBe(0)
+    expect(refused.err + refused.out).toContain('EF_ERR_ROLLOUT_DOWNGRADE')
     const unknown = await cli([
       'rollout',
       'create',

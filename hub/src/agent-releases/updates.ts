@@ -21,7 +21,7 @@ const DEFAULT_AGENT_DEADLINE_MS = 120_000 // 2 minutes
  */
 const CONFIRM_GRACE_MS = 30_000
 
-export interface AgentUpdateDeps extends AgentReleaseDeps {
+export interface AgentUpdateDeps extends Omit<AgentReleaseDeps, 'blobs'> {
   commands: Pick<CommandSender, 'send'>
   log: Logger
   /** The hub address devices download packages from when no request names one (rollouts, resends). */
@@ -156,10 +156,10 @@ export class AgentUpdates {
    */
   async tick(idleMs: number): Promise<void> {
     const { store, now } = this.deps
-    const t = now()
-    for (const row of store.agentUpdates.idleOpen(t - idleMs)) {
+    const nowMs = now()
+    for (const row of store.agentUpdates.idleOpen(nowMs - idleMs)) {
       const device = store.devices.get(row.deviceId)
-      if (row.state === 'staged') this.settle(row, device, t)
+      if (row.state === 'staged') this.settle(row, device, nowMs)
       else if (device?.online)
         await this.resend(row).catch((err: unknown) =>
           this.deps.log.warn({ device: row.deviceId, err: (err as Error).message }, 'agent update resend failed'),
@@ -167,19 +167,19 @@ export class AgentUpdates {
     }
   }
 
-  private settle(row: AgentUpdateRow, device: DeviceRow | undefined, t: number): void {
-    if (t < (row.stagedAt ?? row.sentAt) + row.deadlineMs + CONFIRM_GRACE_MS) return
+  private settle(row: AgentUpdateRow, device: DeviceRow | undefined, nowMs: number): void {
+    if (nowMs < (row.stagedAt ?? row.sentAt) + row.deadlineMs + CONFIRM_GRACE_MS) return
     const { agentUpdates } = this.deps.store
     // Past the deadline the launcher's watchdog has restored an unconfirmed agent: running the new one means confirmed [EF-11.7].
     if (device?.online && device.state?.agentVersion === row.version)
-      agentUpdates.setState(row.cmdId, 'updated', null, 'confirmed: the device runs it past its deadline', t)
+      agentUpdates.setState(row.cmdId, 'updated', null, 'confirmed: the device runs it past its deadline', nowMs)
     else
       agentUpdates.setState(
         row.cmdId,
         'failed',
         'EF_ERR_AGENT_CONFIRM_TIMEOUT',
         `no confirmation or rollback report within ${row.deadlineMs} ms (+${CONFIRM_GRACE_MS} ms)`,
-        t,
+        nowMs,
       )
   }
 

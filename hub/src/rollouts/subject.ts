@@ -66,7 +66,7 @@ export function finished(
   id: string,
 ): Map<string, { state: string; code: string | null }> {
   if (!isAgentRollout(rollout)) return ctx.deps.store.deployments.finished(id)
-  return ctx.deps.agentUpdates?.finished(id) ?? new Map()
+  return ctx.deps.agentUpdates?.finished(id) ?? new Map<string, { state: string; code: string | null }>()
 }
 
 /** Refuses an agent rollout to a version with no release: EF_ERR_AGENT_RELEASE_NOT_FOUND. */

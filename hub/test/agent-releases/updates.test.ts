@@ -11,7 +11,6 @@ import type { DeviceState, FirmwareProfile } from '@edgefleet/shared'
 import { HubStore } from '../../src/store/index.js'
 import { openDb } from '../../src/store/db.js'
 import { AgentUpdates } from '../../src/agent-releases/updates.js'
-import type { BlobStore } from '../../src/store/blobs.js'
 
 const release = (version: string) => ({
   name: 'edgefleet-agent' as const,
@@ -38,14 +37,17 @@ beforeEach(() => {
   for (const id of ['d1', 'd2']) store.devices.insert(id, 'industrial-x86', {}, 'hash', clock)
   updates = new AgentUpdates({
     store,
-    blobs: {} as BlobStore, // releases are inserted directly; no package is read
     keys: { privateKey: generateKeyPairSync('ed25519').privateKey },
     profiles: new Map([['industrial-x86', { arch: 'x86_64' } as FirmwareProfile]]),
     now: () => clock,
     log: pino({ level: 'silent' }),
     commands: {
       send: (deviceId, _type, body, id) => {
-        sent.push({ deviceId, id: id ?? 'fresh', version: (body as { release: { version: string } }).release.version })
+        sent.push({
+          deviceId,
+          id: id ?? 'fresh',
+          version: (body as unknown as { release: { version: string } }).release.version,
+        })
         return Promise.resolve(id ?? 'fresh')
       },
     },
