@@ -363,7 +363,6 @@ function createServices(
   const commands = new CommandSender({ store, keys, now, publish })
   const agentUpdates = new AgentUpdates({
     store,
-    blobs,
     keys,
     profiles: base.profiles,
     now,
