@@ -14,7 +14,7 @@ import {
   type CapturePolicyCmd,
   type ErrorCode,
 } from '@edgefleet/shared'
-import { connectDevice, provision, startTestHub, waitFor, type TestHub } from '../fixtures/hub.js'
+import { connectDevice, insertVersionRow, provision, startTestHub, waitFor, type TestHub } from '../fixtures/hub.js'
 
 /** A device client that records every capture-policy command it receives. */
 interface FakeDevice {
@@ -69,20 +69,12 @@ beforeAll(async () => {
   ])
     secrets.set(id, await provision(testHub.hub, id, 'gateway-rpi4', { site }))
   // A registered version whose inputs the privacy checks read: an NCHW image and a user id.
-  testHub.hub.store.registry.insertVersion({
-    model: 'cam',
-    version: '1.0.0',
-    digest: 'a'.repeat(64),
-    size: 1,
+  insertVersionRow(testHub.hub, 'cam', '1.0.0', {
     inputs: [
       { name: 'image', type: 'float32', dims: ['batch', 3, 32, 48] },
       { name: 'user_id', type: 'int64', dims: [1] },
     ],
     outputs: [{ name: 'scores', type: 'float32', dims: [1, 10] }],
-    options: {},
-    parent: null,
-    runId: null,
-    createdAt: Date.now(),
   })
 })
 afterAll(async () => {

@@ -3,7 +3,7 @@
 // usage errors exit 2 before any request, hub refusals exit 1 with their code.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { runCli } from '../fixtures/cli.js'
-import { provision, startTestHub, type TestHub } from '../fixtures/hub.js'
+import { insertVersionRow, provision, startTestHub, type TestHub } from '../fixtures/hub.js'
 
 describe('edgefleet capture', () => {
   let testHub: TestHub
@@ -11,20 +11,11 @@ describe('edgefleet capture', () => {
   beforeAll(async () => {
     testHub = await startTestHub()
     await provision(testHub.hub, 'cam-1', 'gateway-rpi4', { site: 'north' })
-    testHub.hub.store.registry.insertVersion({
-      model: 'cam',
-      version: '1.0.0',
-      digest: 'b'.repeat(64),
-      size: 1,
+    insertVersionRow(testHub.hub, 'cam', '1.0.0', {
       inputs: [
         { name: 'image', type: 'uint8', dims: [1, 64, 64, 3] },
         { name: 'user', type: 'int64', dims: [1] },
       ],
-      outputs: [],
-      options: {},
-      parent: null,
-      runId: null,
-      createdAt: Date.now(),
     })
   })
   afterAll(async () => {
