@@ -259,6 +259,10 @@ describe('console: running the fleet without the CLI', () => {
     await viewer.click('nav a[href="#/deployments"]')
     await viewer.waitForSelector('#deployments')
     expect(await viewer.locator('#deploy').count()).toBe(0)
+    // Provisioning hands out device secrets: admins only (POST /api/v1/devices).
+    await viewer.click('nav a[href="#/provision"]')
+    await viewer.waitForSelector('main p:has-text("Provisioning needs an admin token.")')
+    expect(await viewer.locator('#provision').count()).toBe(0)
     await viewer.close()
 
     await row.locator('button[data-revoke]').click()

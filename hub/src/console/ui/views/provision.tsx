@@ -3,7 +3,7 @@
 // once, as `edgefleet device add` prints them). With a TLS hub the form can
 // also issue the device a client certificate [EF-10.3].
 import { useState } from 'preact/hooks'
-import { api, canOperate } from '../api'
+import { api, session } from '../api'
 import { useLoad } from '../hooks'
 import type { Provisioned } from '../types'
 import { Load, checked, field, onSubmit } from './common'
@@ -61,7 +61,8 @@ export function ProvisionView() {
       (err: unknown) => setError(err instanceof Error ? err.message : String(err)),
     )
   })
-  if (!canOperate()) return <p>Provisioning needs an operator or admin token.</p>
+  // POST /api/v1/devices is for admins: it hands out a device secret.
+  if (session.role !== 'admin') return <p>Provisioning needs an admin token.</p>
   return (
     <>
       <h2>Provision a device</h2>
