@@ -107,7 +107,6 @@ export default tseslint.config(
       'agent/src/cli.ts', // main
       'agent/src/telemetry/metrics.ts', // render
       'agent/src/updater/download.ts', // download [origin]
-      'agent/src/updater/http-download.ts', // httpDownload [origin]
       'agent/src/updater/updater.ts', // runDeploy
       'hub/src/api/routes/agent-releases.ts', // [agentroll]
       'hub/src/api/routes/deployments.ts', // deploymentRoutes [windows: maintenance windows]

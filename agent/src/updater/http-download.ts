@@ -128,6 +128,92 @@ function progressWatchdog(o: HttpDownloadOptions, abort: (err: Error) => void) {
   return { add: (bytes: number) => (inWindow += bytes), stop: () => clearInterval(timer) }
 }
 
+/** What every range request of one download shares. */
+interface RangeContext {
+  manifest: Manifest
+  offsets: number[]
+  store: ChunkSink
+  options: HttpDownloadOptions
+  headers: Record<string, string>
+  signal: AbortSignal
+  stats: DownloadStats
+  watchdog: ReturnType<typeof progressWatchdog>
+  /** Bytes held so far (for onProgress). */
+  progress: { have: number }
+}
+
+/**
+ * Verifies and stores the whole chunks at the head of `buf`, from `indexes[next]` on;
+ * returns how many it took and the rest of `buf`.
+ */
+function storeChunks(ctx: RangeContext, indexes: number[], next: number, buf: Buffer): [number, Buffer] {
+  const { chunks, size: total } = ctx.manifest.artifact
+  const { stats, options } = ctx
+  while (next < indexes.length && buf.length >= chunks[indexes[next]].size) {
+    const ref = chunks[indexes[next]]
+    const data = buf.subarray(0, ref.size)
+    if (sha256Hex(data) !== ref.digest) {
+      stats.rejected++
+      throw new EdgeFleetError('EF_ERR_CHUNK_HASH_MISMATCH', `chunk ${indexes[next]} from ${options.url}`)
+    }
+    ctx.store.put(ref.digest, data)
+    stats.fetched++
+    stats.fetchedBytes += ref.size
+    ctx.progress.have += ref.size
+    options.onProgress?.(ctx.progress.have, total)
+    buf = buf.subarray(ref.size)
+    next++
+  }
+  return [next, buf]
+}
+
+/** One range request for the contiguous chunks `indexes`, each verified and stored as it completes. */
+async function fetchRun(ctx: RangeContext, indexes: number[]): Promise<void> {
+  const { chunks, size: total } = ctx.manifest.artifact
+  const start = ctx.offsets[indexes[0]]
+  const last = indexes[indexes.length - 1]
+  const end = ctx.offsets[last] + chunks[last].size - 1
+  const res = await get(ctx.options.url, { ...ctx.headers, range: `bytes=${start}-${end}` }, ctx.options, ctx.signal)
+  checkRangeAnswer(res, start, end, total)
+  let next = 0
+  // Parts are gathered and joined once per chunk: joining at every part copied a chunk many times over.
+  let parts: Buffer[] = []
+  let pending = 0
+  try {
+    for await (const part of res as AsyncIterable<Buffer>) {
+      ctx.stats.receivedBytes += part.length
+      ctx.watchdog.add(part.length)
+      parts.push(part)
+      pending += part.length
+      if (next >= indexes.length || pending < chunks[indexes[next]].size) continue
+      const [taken, rest] = storeChunks(
+        ctx,
+        indexes,
+        next,
+        parts.length === 1 ? parts[0] : Buffer.concat(parts, pending),
+      )
+      next = taken
+      parts = rest.length ? [rest] : []
+      pending = rest.length
+    }
+  } catch (err) {
+    // The connection closed inside the body (Content-Length not reached) without our abort: a truncated answer.
+    if (err instanceof EdgeFleetError || ctx.signal.aborted || storageCode(err)) throw err
+    throw new EdgeFleetError(
+      'EF_ERR_ARTIFACT_SIZE_MISMATCH',
+      `range ${start}-${end} cut short: ${(err as Error).message}`,
+    )
+  }
+  if (next !== indexes.length)
+    throw new EdgeFleetError('EF_ERR_ARTIFACT_SIZE_MISMATCH', `range ${start}-${end} ended early`)
+}
+
+/** HTTP Basic for the hub; nothing for an origin. */
+const authHeaders = (credentials: HttpDownloadOptions['credentials']): Record<string, string> =>
+  credentials
+    ? { authorization: `Basic ${Buffer.from(`${credentials.deviceId}:${credentials.secret}`).toString('base64')}` }
+    : {}
+
 export async function httpDownload(
   manifest: Manifest,
   store: ChunkSink,
@@ -135,16 +221,8 @@ export async function httpDownload(
   /** Passed in so the bytes received before a failure are still counted. */
   stats: DownloadStats = newDownloadStats(),
 ): Promise<DownloadStats> {
-  const { chunks, size: total } = manifest.artifact
-  const offsets = chunkOffsets(chunks)
   const missing = missingRuns(manifest, store, options.maxRangeBytes ?? defaultHttpDownloadOptions.maxRangeBytes)
-  let have = missing.have
   if (!missing.runs.length) return stats
-  const headers: Record<string, string> = options.credentials
-    ? {
-        authorization: `Basic ${Buffer.from(`${options.credentials.deviceId}:${options.credentials.secret}`).toString('base64')}`,
-      }
-    : {}
   // The first failure stops every request in flight, so no source writes after the caller moved on.
   const stop = new AbortController()
   let failure: Error | undefined
@@ -153,62 +231,23 @@ export async function httpDownload(
     stop.abort(err)
   }
   const signal = AbortSignal.any([stop.signal, AbortSignal.timeout(options.timeoutMs)])
-  const watchdog = progressWatchdog(options, fail)
-
-  const fetchRun = async (indexes: number[]) => {
-    const start = offsets[indexes[0]]
-    const last = indexes[indexes.length - 1]
-    const end = offsets[last] + chunks[last].size - 1
-    const res = await get(options.url, { ...headers, range: `bytes=${start}-${end}` }, options, signal)
-    checkRangeAnswer(res, start, end, total)
-    let next = 0
-    // Parts are gathered and joined once per chunk: joining at every part copied a chunk many times over.
-    let parts: Buffer[] = []
-    let pending = 0
-    try {
-      for await (const part of res as AsyncIterable<Buffer>) {
-        stats.receivedBytes += part.length
-        watchdog.add(part.length)
-        parts.push(part)
-        pending += part.length
-        if (next >= indexes.length || pending < chunks[indexes[next]].size) continue
-        let buf = parts.length === 1 ? parts[0] : Buffer.concat(parts, pending)
-        while (next < indexes.length && buf.length >= chunks[indexes[next]].size) {
-          const ref = chunks[indexes[next]]
-          const data = buf.subarray(0, ref.size)
-          if (sha256Hex(data) !== ref.digest) {
-            stats.rejected++
-            throw new EdgeFleetError('EF_ERR_CHUNK_HASH_MISMATCH', `chunk ${indexes[next]} from ${options.url}`)
-          }
-          store.put(ref.digest, data)
-          stats.fetched++
-          stats.fetchedBytes += ref.size
-          have += ref.size
-          options.onProgress?.(have, total)
-          buf = buf.subarray(ref.size)
-          next++
-        }
-        parts = buf.length ? [buf] : []
-        pending = buf.length
-      }
-    } catch (err) {
-      // The connection closed inside the body (Content-Length not reached) without our abort: a truncated answer.
-      if (err instanceof EdgeFleetError || signal.aborted || storageCode(err)) throw err
-      throw new EdgeFleetError(
-        'EF_ERR_ARTIFACT_SIZE_MISMATCH',
-        `range ${start}-${end} cut short: ${(err as Error).message}`,
-      )
-    }
-    if (next !== indexes.length)
-      throw new EdgeFleetError('EF_ERR_ARTIFACT_SIZE_MISMATCH', `range ${start}-${end} ended early`)
+  const ctx: RangeContext = {
+    manifest,
+    offsets: chunkOffsets(manifest.artifact.chunks),
+    store,
+    options,
+    headers: authHeaders(options.credentials),
+    signal,
+    stats,
+    watchdog: progressWatchdog(options, fail),
+    progress: { have: missing.have },
   }
-
   const queue = [...missing.runs]
   const workers = Array.from(
     { length: Math.min(options.concurrency ?? defaultHttpDownloadOptions.concurrency, queue.length) },
     async () => {
       for (let run = queue.shift(); run && !stop.signal.aborted; run = queue.shift())
-        await fetchRun(run).catch((err: unknown) =>
+        await fetchRun(ctx, run).catch((err: unknown) =>
           // A full or failing disk keeps its own code: the caller stops rather than trying another source.
           fail(
             err instanceof EdgeFleetError || storageCode(err)
@@ -219,7 +258,7 @@ export async function httpDownload(
     },
   )
   await Promise.all(workers)
-  watchdog.stop()
+  ctx.watchdog.stop()
   if (failure) throw failure
   // The overall budget ran out (an abort seen by a request only as its own error).
   if (signal.aborted) throw unavailable(`not complete within ${options.timeoutMs} ms`)
