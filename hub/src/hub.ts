@@ -332,21 +332,11 @@ function createServices(
   const { store, blobs, keys } = storage
   const { log, now, options } = base
   const metrics = newMetrics()
-  const startedAt = now()
   const publish = (topic: string, payload: Buffer) => {
     if (!links.mqtt) return Promise.reject(new Error('hub mqtt client not connected yet'))
     return links.mqtt.publish(topic, payload, { qos: 1 })
   }
-  const builder = new Builder({
-    store,
-    blobs,
-    profiles: base.profiles,
-    keys,
-    log,
-    now,
-    workerUrl: options.compileWorkerUrl,
-    onBuilt: (b) => metrics.histograms.buildSeconds.observe(b.seconds, { profile: b.profile, outcome: b.outcome }),
-  })
+  const builder = newBuilder(base, storage, metrics)
   const registry = new Registry(store, blobs, builder, now)
   const deployer = new Deployer({
     store,
@@ -377,7 +367,50 @@ function createServices(
     send: (id, policies) => commands.capturePolicy(id, policies),
     onError: (id, err) => log.warn({ device: id, err: err.message }, 'capture policy send failed'),
   })
-  const distributor = new Distributor({
+  const distributor = newDistributor(base, storage, publish)
+  parts.distributor = distributor
+  const retraining = newRetraining(base, store, metrics, publish)
+  parts.retraining = retraining
+  const healthAlerts = new HealthAlerts({ store, profiles: base.profiles, now })
+  const ctx = handlerContext(base, storage, {
+    metrics,
+    retraining,
+    healthAlerts,
+    distributor,
+    deployer,
+    capturePolicies,
+    agentUpdates,
+    commands,
+  })
+  return { metrics, registry, deployer, commands, agentUpdates, capturePolicies, distributor, retraining, ctx }
+}
+
+/** The build service, timing each build into the metrics. */
+function newBuilder(base: HubBase, storage: { store: HubStore; blobs: BlobStore; keys: HubKeys }, metrics: HubMetrics) {
+  const { store, blobs, keys } = storage
+  const { log, now, options } = base
+  return new Builder({
+    store,
+    blobs,
+    profiles: base.profiles,
+    keys,
+    log,
+    now,
+    workerUrl: options.compileWorkerUrl,
+    onBuilt: (b) => metrics.histograms.buildSeconds.observe(b.seconds, { profile: b.profile, outcome: b.outcome }),
+  })
+}
+
+/** Chunk broadcast and repair of artifacts [EF-2.7, EF-4]. */
+function newDistributor(
+  base: HubBase,
+  storage: { store: HubStore; blobs: BlobStore },
+  publish: (topic: string, payload: Buffer) => Promise<void>,
+): Distributor {
+  const { store, blobs } = storage
+  const { log, now } = base
+  const startedAt = now()
+  return new Distributor({
     store,
     blobs,
     log,
@@ -387,8 +420,17 @@ function createServices(
     // of all devices then, so the first agent back does not start the broadcast alone [EF-2.7].
     expectedReceivers: (a) => store.deployments.openReceivers(a, now() - startedAt < RESTART_GATHER_MS),
   })
-  parts.distributor = distributor
-  const retraining = new Retraining(
+}
+
+/** Telemetry ingest, drift and the feed, counting duplicates and transactions into the metrics [EF-9.1]. */
+function newRetraining(
+  base: HubBase,
+  store: HubStore,
+  metrics: HubMetrics,
+  publish: (topic: string, payload: Buffer) => Promise<void>,
+): Retraining {
+  const { log, now, options } = base
+  return new Retraining(
     {
       store,
       log,
@@ -403,14 +445,32 @@ function createServices(
     },
     options.retraining,
   )
-  parts.retraining = retraining
-  const healthAlerts = new HealthAlerts({ store, profiles: base.profiles, now })
-  const ctx: HandlerContext = {
+}
+
+/** What the MQTT handlers are given: the store, the ingest queue, and what to do when a device speaks. */
+function handlerContext(
+  base: HubBase,
+  storage: { store: HubStore; keys: HubKeys },
+  services: {
+    metrics: HubMetrics
+    retraining: Retraining
+    healthAlerts: HealthAlerts
+    distributor: Distributor
+    deployer: Deployer
+    capturePolicies: CapturePolicies
+    agentUpdates: AgentUpdates
+    commands: CommandSender
+  },
+): HandlerContext {
+  const { store, keys } = storage
+  const { log, now } = base
+  const { retraining, healthAlerts, distributor, deployer, capturePolicies, agentUpdates, commands } = services
+  return {
     ingest: retraining.ingest,
     onTelemetry: (batch) => healthAlerts.check(batch.deviceId, batch.to, batch.device),
     store,
     log,
-    metrics,
+    metrics: services.metrics,
     now,
     assertSameDevice,
     onFetch: (req) => distributor.handle(req),
@@ -428,7 +488,6 @@ function createServices(
       if (key !== keys.publicKey) void announceKey(commands, keys, id, log)
     },
   }
-  return { metrics, registry, deployer, commands, agentUpdates, capturePolicies, distributor, retraining, ctx }
 }
 
 /**
