@@ -119,11 +119,14 @@ interface AgentParts {
   host?: ModelHost
   db?: AgentDb
   deferred?: DeferredCmds
+  /** The self-update wiring: its event-loop monitor stops at close [EF-11.10]. */
+  selfUpdate?: { close(): void }
 }
 
 /** Stops telemetry and shadow runs, the local API and the connection, then the ORT sessions and the database. */
 async function closeParts(p: AgentParts): Promise<void> {
   clearInterval(p.timer)
+  p.selfUpdate?.close()
   p.deferred?.close()
   await p.services?.close()
   const server = p.server
@@ -515,7 +518,7 @@ async function startParts(
   })
   if (deps.api !== false) links.apiPort = await startLocalApi(config, rt, stats, parts)
 
-  const selfUpdate = createSelfUpdate({
+  const selfUpdate = (parts.selfUpdate = createSelfUpdate({
     dataDir: config.dataDir,
     runningVersion: runningAgentVersion(AGENT_VERSION),
     trust,
@@ -526,7 +529,7 @@ async function startParts(
     now,
     onStep: deps.onStep,
     handOver: deps.handOver,
-  })
+  }))
   net.reconnectListeners.add(selfUpdate.onConnect) // the new agent confirms once connected and healthy [EF-11.6]
   const cmdCtx = {
     agentUpdate: selfUpdate.apply,

@@ -9,6 +9,7 @@ import { healthCheck } from '../updater/health.js'
 import { AgentSelfUpdater, type SelfUpdateDeps } from './update.js'
 import { confirmTrial, reportPending, type ConfirmDeps } from './confirm.js'
 import { slotsDir, type AgentSlot } from './state.js'
+import { watchLoopDelay } from './loop-watchdog.js'
 
 /** What the agent passes in: the self-updater's deps without the slot and arch, which are found here. */
 export type SelfUpdateWiring = Omit<SelfUpdateDeps, 'runningSlot' | 'arch'> & {
@@ -47,7 +48,13 @@ export function createSelfUpdate(wiring: SelfUpdateWiring) {
   reportPending(confirmDeps)
   removeLeftovers(slotsDir(wiring.dataDir))
   let confirming = false
+  // A long-blocked event loop is news for the operator even when nothing rolls back [EF-11.10].
+  const stopLoopWatch = watchLoopDelay((blockedMs) => {
+    wiring.log.warn({ blockedMs }, 'event loop blocked')
+    wiring.report({ kind: 'loop_blocked', message: `the agent's event loop was blocked for ${blockedMs} ms` })
+  })
   return {
+    close: stopLoopWatch,
     apply: (cmd: AgentUpdateCmd) => updater.apply(cmd),
     onConnect: () => {
       if (confirming) return

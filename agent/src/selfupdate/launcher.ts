@@ -3,13 +3,15 @@
 // state.json names — rolling an unconfirmed trial back when it is past its
 // deadline or its starts — and runs that slot's agent in this process, with
 // a watchdog that restores the previous agent if the trial is still
-// unconfirmed at its deadline (exit EXIT_HANDOVER: started again). With
+// unconfirmed at its deadline (exit EXIT_HANDOVER: started again) and one
+// that restores it when the agent's event loop hangs (loop-watchdog.ts). With
 // --supervise it is also the supervisor (no systemd): a parent that starts
 // the launcher again whenever the agent exits.
 import { spawn } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { pathToFileURL } from 'node:url'
+import { armLoopWatchdog, defaultLoopWatchdogOptions } from './loop-watchdog.js'
 import {
   EXIT_HANDOVER,
   decideStart,
@@ -60,7 +62,12 @@ export async function runAgent(baseDir: string, args: readonly string[]): Promis
   const now = Date.now()
   const state = decideStart(before, now, (slot) => hasBundle(slotDir(dir, baseDir, slot)))
   if (JSON.stringify(state) !== JSON.stringify(before)) writeSlotState(dir, state)
-  if (state.trial) armWatchdog(dir, state.trial, now)
+  if (state.trial) {
+    armWatchdog(dir, state.trial, now)
+    // The timer above needs a turning event loop; a hung one is caught from a worker thread [EF-11.10].
+    const trialBlockMs = Number(process.env.EF_LOOP_TRIAL_MS) || defaultLoopWatchdogOptions.trialBlockMs
+    armLoopWatchdog(dir, state, { ...defaultLoopWatchdogOptions, trialBlockMs })
+  }
   const bundle = join(slotDir(dir, baseDir, state.current), 'dist', 'edgefleet-agent.mjs')
   process.env.EF_AGENT_SLOT = state.current
   // The agent parses process.argv as if it had been started directly.

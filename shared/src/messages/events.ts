@@ -24,6 +24,8 @@ export const EVENT_KINDS = [
   'agent_updated',
   /** A new agent did not confirm in time; the previous one runs again (`code`: EF_ERR_AGENT_ROLLED_BACK) [EF-11.7]. */
   'agent_rolled_back',
+  /** The agent's event loop did not turn for longer than its threshold (`message`: how long); not a result [EF-11.10]. */
+  'loop_blocked',
 ] as const
 
 export const DeviceEvent = Type.Object(
