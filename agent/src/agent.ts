@@ -124,16 +124,16 @@ interface AgentParts {
 }
 
 /** Stops telemetry and shadow runs, the local API and the connection, then the ORT sessions and the database. */
-async function closeParts(p: AgentParts): Promise<void> {
-  clearInterval(p.timer)
-  p.selfUpdate?.close()
-  p.deferred?.close()
-  await p.services?.close()
-  const server = p.server
+async function closeParts(opened: AgentParts): Promise<void> {
+  clearInterval(opened.timer)
+  opened.selfUpdate?.close()
+  opened.deferred?.close()
+  await opened.services?.close()
+  const server = opened.server
   if (server?.listening) await new Promise<void>((r) => server.close(() => r()))
-  await p.conn?.close()
-  await p.host?.close()
-  p.db?.close()
+  await opened.conn?.close()
+  await opened.host?.close()
+  opened.db?.close()
 }
 
 /**
