@@ -111,7 +111,6 @@ export default tseslint.config(
       'hub/src/api/routes/agent-releases.ts', // [agentroll]
       'hub/src/api/routes/deployments.ts', // deploymentRoutes [windows: maintenance windows]
       'hub/src/api/routes/rollouts.ts', // rolloutRoutes [agentroll]
-      'hub/src/broker/hooks.ts', // brokerHooks
       'hub/src/build/builder.ts', // build
       'hub/src/compiler/build.ts', // buildCandidate
       'hub/src/compiler/measure.ts', // compareOutputs

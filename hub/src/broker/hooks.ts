@@ -35,6 +35,7 @@ export interface HookOptions {
 }
 
 type Hooks = Pick<AedesOptions, 'authenticate' | 'authorizePublish' | 'authorizeSubscribe'>
+type AuthorizePublish = NonNullable<Hooks['authorizePublish']>
 
 /** CONNACK return codes (MQTT 3.1.1 3.2.2.3): identifier rejected, bad user name or password, not authorised. */
 type RefusalCode = 2 | 4 | 5
@@ -58,54 +59,62 @@ export function isIngestTopic(topic: string): boolean {
   return t !== null && (t.kind === 'telemetry' || t.kind === 'samples')
 }
 
-export function brokerHooks(opts: HookOptions): Hooks {
-  const hubHash = sha256Hex(opts.hubSecret)
-  const refuse = (client: Client, code: string, returnCode: RefusalCode, username?: string) => {
-    opts.log.warn({ code, clientId: client.id, username }, 'broker refused a connection')
-    return authError(code, returnCode)
+function refuse(opts: HookOptions, client: Client, code: string, returnCode: RefusalCode, username?: string) {
+  opts.log.warn({ code, clientId: client.id, username }, 'broker refused a connection')
+  return authError(code, returnCode)
+}
+
+/** The error to answer, or the packet limit of the identity [EF-1.3.1, EF-1.3.4]. */
+function identify(
+  opts: HookOptions,
+  hubHash: string,
+  client: Client,
+  username: string | undefined,
+  secret: string,
+): AuthenticateError | number {
+  // A client certificate, when presented, is the device's identity [EF-10.3].
+  const byCert = certIdentity(client, username, (id) => opts.secretHashOf(id) !== undefined)
+  if (byCert.kind === 'refused') {
+    opts.log.warn(
+      { code: 'EF_ERR_AUTH_CERT_INVALID', clientId: client.id, cn: byCert.cn, reason: byCert.reason },
+      'broker refused a certificate',
+    )
+    return authError('EF_ERR_AUTH_CERT_INVALID', 5)
   }
-  // Returns the error to answer, or the packet limit of the identity [EF-1.3.1, EF-1.3.4].
-  const identify = (client: Client, username: string | undefined, secret: string): AuthenticateError | number => {
-    // A client certificate, when presented, is the device's identity [EF-10.3].
-    const byCert = certIdentity(client, username, (id) => opts.secretHashOf(id) !== undefined)
-    if (byCert.kind === 'refused') {
-      opts.log.warn(
-        { code: 'EF_ERR_AUTH_CERT_INVALID', clientId: client.id, cn: byCert.cn, reason: byCert.reason },
-        'broker refused a certificate',
-      )
-      return authError('EF_ERR_AUTH_CERT_INVALID', 5)
-    }
-    if (byCert.kind === 'device') {
-      ;(client as Client & Tagged).efDevice = byCert.deviceId
-      return opts.limits.opts.maxPacketBytes
-    }
-    if (username === HUB_USERNAME) {
-      return digestsEqual(sha256Hex(secret), hubHash)
-        ? opts.limits.opts.maxHubPacketBytes
-        : refuse(client, 'EF_ERR_AUTH_BAD_CREDENTIALS', 4, username)
-    }
-    // `$hub-…` ids belong to the hub secret alone, whatever else is presented.
-    if (isHubClientId(client.id)) return refuse(client, 'EF_ERR_AUTH_CLIENT_ID_FORBIDDEN', 2, username)
-    if (username === FEED_USERNAME) {
-      const tokenId = opts.feedTokenId?.(secret)
-      if (tokenId === undefined) return refuse(client, 'EF_ERR_AUTH_TOKEN_INVALID', 4, username)
-      // A token reads the feed under its own ids only: never a device's, the hub's or another token's [EF-1.3.4].
-      if (!feedClientIdAllowed(client.id, tokenId))
-        return refuse(client, 'EF_ERR_AUTH_CLIENT_ID_FORBIDDEN', 2, username)
-      ;(client as Client & Tagged).efFeed = true
-      return opts.limits.opts.maxConnectBytes // it sends subscriptions and pings only
-    }
-    // A device authenticates as itself: username = client id = device id.
-    const expected = username && isValidId(username) && client.id === username ? opts.secretHashOf(username) : undefined
-    if (!expected || !digestsEqual(sha256Hex(secret), expected))
-      return refuse(client, 'EF_ERR_AUTH_BAD_CREDENTIALS', 4, username)
-    ;(client as Client & Tagged).efDevice = username
+  if (byCert.kind === 'device') {
+    ;(client as Client & Tagged).efDevice = byCert.deviceId
     return opts.limits.opts.maxPacketBytes
   }
+  if (username === HUB_USERNAME) {
+    return digestsEqual(sha256Hex(secret), hubHash)
+      ? opts.limits.opts.maxHubPacketBytes
+      : refuse(opts, client, 'EF_ERR_AUTH_BAD_CREDENTIALS', 4, username)
+  }
+  // `$hub-…` ids belong to the hub secret alone, whatever else is presented.
+  if (isHubClientId(client.id)) return refuse(opts, client, 'EF_ERR_AUTH_CLIENT_ID_FORBIDDEN', 2, username)
+  if (username === FEED_USERNAME) {
+    const tokenId = opts.feedTokenId?.(secret)
+    if (tokenId === undefined) return refuse(opts, client, 'EF_ERR_AUTH_TOKEN_INVALID', 4, username)
+    // A token reads the feed under its own ids only: never a device's, the hub's or another token's [EF-1.3.4].
+    if (!feedClientIdAllowed(client.id, tokenId))
+      return refuse(opts, client, 'EF_ERR_AUTH_CLIENT_ID_FORBIDDEN', 2, username)
+    ;(client as Client & Tagged).efFeed = true
+    return opts.limits.opts.maxConnectBytes // it sends subscriptions and pings only
+  }
+  // A device authenticates as itself: username = client id = device id.
+  const expected = username && isValidId(username) && client.id === username ? opts.secretHashOf(username) : undefined
+  if (!expected || !digestsEqual(sha256Hex(secret), expected))
+    return refuse(opts, client, 'EF_ERR_AUTH_BAD_CREDENTIALS', 4, username)
+  ;(client as Client & Tagged).efDevice = username
+  return opts.limits.opts.maxPacketBytes
+}
 
+/** aedes' hooks: who may connect, publish and subscribe [EF-1.3]. */
+export function brokerHooks(opts: HookOptions): Hooks {
+  const hubHash = sha256Hex(opts.hubSecret)
   return {
     authenticate(client, username, password, done) {
-      const verdict = identify(client, username, password ? password.toString('utf8') : '')
+      const verdict = identify(opts, hubHash, client, username, password ? password.toString('utf8') : '')
       if (typeof verdict !== 'number') {
         done(verdict, false)
         return
@@ -113,41 +122,7 @@ export function brokerHooks(opts: HookOptions): Hooks {
       opts.limits.authenticated(client.conn as Socket, verdict)
       done(null, true)
     },
-    authorizePublish(client, packet, done) {
-      if (!client) {
-        done(null) // broker-internal (e.g. an obsolete will)
-        return
-      }
-      const tagged = client as Client & Tagged
-      if (tagged.efFeed) {
-        opts.log.warn(
-          { code: 'EF_ERR_AUTH_FORBIDDEN_PUBLISH', client: client.id, topic: packet.topic },
-          'feed consumers publish nothing; client disconnected',
-        )
-        done(new Error('EF_ERR_AUTH_FORBIDDEN_PUBLISH'))
-        return
-      }
-      const device = tagged.efDevice
-      if (device === undefined) {
-        done(null) // the hub
-        return
-      }
-      if (!devicemayPublish(device, packet.topic)) {
-        opts.log.warn(
-          { code: 'EF_ERR_AUTH_FORBIDDEN_PUBLISH', device, topic: packet.topic },
-          'publish refused; client disconnected',
-        )
-        done(new Error('EF_ERR_AUTH_FORBIDDEN_PUBLISH'))
-        return
-      }
-      policeRetain(opts, device, packet)
-      // A will is published after the connection closed: nothing to hold back, and it must not be lost.
-      if (client.closed) {
-        deliver(opts, packet, done)
-        return
-      }
-      chargeQuota(opts, client, device, packet, done)
-    },
+    authorizePublish: (client, packet, done) => authorizePublish(opts, client, packet, done),
     authorizeSubscribe(client, sub, done) {
       const tagged = client as (Client & Tagged) | null
       if (tagged?.efFeed) {
@@ -224,4 +199,44 @@ function chargeQuota(
   opts.limits.throttled++
   report(opts, device, 'EF_ERR_BROKER_QUOTA_EXCEEDED', 'device over its publish quota: its publishes are being delayed')
   delayed(opts.limits.reading(client.conn as Socket), verdict.delayMs, () => deliver(opts, packet, done))
+}
+
+/**
+ * A device publishes only its own kinds; a feed consumer publishes nothing;
+ * the hub anything. A retained message is policed, and the rest is charged to the quota.
+ */
+function authorizePublish(opts: HookOptions, ...[client, packet, done]: Parameters<AuthorizePublish>): void {
+  if (!client) {
+    done(null) // broker-internal (e.g. an obsolete will)
+    return
+  }
+  const tagged = client as Client & Tagged
+  if (tagged.efFeed) {
+    opts.log.warn(
+      { code: 'EF_ERR_AUTH_FORBIDDEN_PUBLISH', client: client.id, topic: packet.topic },
+      'feed consumers publish nothing; client disconnected',
+    )
+    done(new Error('EF_ERR_AUTH_FORBIDDEN_PUBLISH'))
+    return
+  }
+  const device = tagged.efDevice
+  if (device === undefined) {
+    done(null) // the hub
+    return
+  }
+  if (!devicemayPublish(device, packet.topic)) {
+    opts.log.warn(
+      { code: 'EF_ERR_AUTH_FORBIDDEN_PUBLISH', device, topic: packet.topic },
+      'publish refused; client disconnected',
+    )
+    done(new Error('EF_ERR_AUTH_FORBIDDEN_PUBLISH'))
+    return
+  }
+  policeRetain(opts, device, packet)
+  // A will is published after the connection closed: nothing to hold back, and it must not be lost.
+  if (client.closed) {
+    deliver(opts, packet, done)
+    return
+  }
+  chargeQuota(opts, client, device, packet, done)
 }
