@@ -85,12 +85,6 @@ export default tseslint.config(
     },
   },
   {
-    // Short names stay allowed only where other work is rewriting the code this session;
-    // each is renamed when that work lands: the gate benchmark (issue 16, a faster one).
-    files: ['test/bench/gates.mjs'],
-    rules: { 'local/short-names-in-long-scopes': 'off' },
-  },
-  {
     // A function fits on one screen [CONVENTIONS: habits]; split a longer one along its seams.
     files: ['shared/src/**/*.ts', 'hub/src/**/*.ts', 'agent/src/**/*.ts'],
     rules: {
