@@ -175,8 +175,12 @@ describe('walking skeleton: hub → agents → telemetry', () => {
   it('serves the console page listing devices', async () => {
     const res = await fetch(new URL('/', hub.httpUrl))
     expect(res.status).toBe(200)
-    expect(await res.text()).toContain('<script src="/console.js">')
+    // The bundle is loaded under a content-hashed name, cached for a year.
+    const script = /<script src="(\/console\.[0-9a-f]+\.js)" defer>/.exec(await res.text())?.[1]
+    expect(script).toBeDefined()
+    const bundle = await fetch(new URL(script ?? '', hub.httpUrl))
+    expect(bundle.headers.get('cache-control')).toContain('immutable')
     // The console reads the fleet through the token-protected API [EF-8.10].
-    expect(await (await fetch(new URL('/console.js', hub.httpUrl))).text()).toContain('/api/v1/fleet/devices')
+    expect(await bundle.text()).toContain('/api/v1/fleet/devices')
   })
 })
