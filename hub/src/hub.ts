@@ -338,18 +338,7 @@ function createServices(
   }
   const builder = newBuilder(base, storage, metrics)
   const registry = new Registry(store, blobs, builder, now)
-  const deployer = new Deployer({
-    store,
-    builder,
-    profiles: base.profiles,
-    immediate: options.immediateDeploys ?? false,
-    keys,
-    log,
-    now,
-    publish,
-    httpBase: () => options.publicUrl ?? links.httpBase,
-    artifactBase: checkArtifactUrl(options.artifactUrl),
-  })
+  const deployer = newDeployer(base, storage, builder, publish, links)
   const commands = new CommandSender({ store, keys, now, publish })
   const agentUpdates = new AgentUpdates({
     store,
@@ -383,6 +372,29 @@ function createServices(
     commands,
   })
   return { metrics, registry, deployer, commands, agentUpdates, capturePolicies, distributor, retraining, ctx }
+}
+
+/** Plain deployments: signed commands, held for maintenance windows unless immediate [EF-8.16]. */
+function newDeployer(
+  base: HubBase,
+  storage: { store: HubStore; keys: HubKeys },
+  builder: Builder,
+  publish: (topic: string, payload: Buffer) => Promise<void>,
+  links: LateLinks,
+): Deployer {
+  const { log, now, options } = base
+  return new Deployer({
+    store: storage.store,
+    builder,
+    profiles: base.profiles,
+    immediate: options.immediateDeploys ?? false,
+    keys: storage.keys,
+    log,
+    now,
+    publish,
+    httpBase: () => options.publicUrl ?? links.httpBase,
+    artifactBase: checkArtifactUrl(options.artifactUrl),
+  })
 }
 
 /** The build service, timing each build into the metrics. */
@@ -639,6 +651,47 @@ function startHolds(base: HubBase, store: HubStore, deployer: Deployer, parts: H
   return holds
 }
 
+/** Writes the fleet's users and permissions into an external broker's files (Mosquitto, NATS); a no-op for neither. */
+function externalBrokerSync(base: HubBase, store: HubStore, keys: HubKeys): () => void {
+  const syncMosquitto = mosquittoSync(base.options, store, keys)
+  const syncNats = natsSync(base, store, keys)
+  return () => {
+    syncMosquitto()
+    syncNats()
+  }
+}
+
+/** The hub's own clocks: resends of lost commands, held deploys, the rollout engine, the retraining jobs. */
+function startTimers(
+  base: HubBase,
+  store: HubStore,
+  services: ReturnType<typeof createServices>,
+  rollouts: RolloutEngine,
+  parts: HubParts,
+): HoldScheduler {
+  const { log, now, options } = base
+  const { deployer } = services
+  const reconcileMs = options.reconcileMs ?? 30_000
+  if (reconcileMs > 0) {
+    parts.reconciler = new Reconciler(
+      {
+        store,
+        now,
+        resend: (a) => deployer.resend(a),
+        onError: (err) => log.warn({ err: err.message }, 'reconciliation resend failed'),
+      },
+      reconcileMs,
+    )
+    parts.reconciler.start()
+    services.agentUpdates.start(reconcileMs) // lost agent updates too [EF-11.9]
+  }
+  const holds = startHolds(base, store, deployer, parts)
+  const tickMs = options.rolloutTickMs ?? defaultEngineOptions.tickMs
+  if (tickMs > 0) rollouts.start(tickMs)
+  services.retraining.start()
+  return holds
+}
+
 /** What `device add` hands out with TLS: the CA to trust, and device certificates on request [EF-10.3]. */
 function deviceTls(tls: ServingTls, dataDir: string) {
   return {
@@ -678,12 +731,7 @@ export async function startHub(options: HubOptions): Promise<Hub> {
     parts.broker = broker
     // startBroker starts none exactly when options.brokerUrl names an external one.
     const mqttUrl = defined(broker?.url ?? options.brokerUrl, 'MQTT broker URL')
-    const syncMosquitto = mosquittoSync(options, store, keys)
-    const syncNats = natsSync(base, store, keys)
-    const syncBroker = () => {
-      syncMosquitto()
-      syncNats()
-    }
+    const syncBroker = externalBrokerSync(base, store, keys)
     syncBroker()
 
     const services = createServices(base, storage, links, parts)
@@ -695,24 +743,7 @@ export async function startHub(options: HubOptions): Promise<Hub> {
     const { rollouts, api, httpUrl } = await startApi(base, storage, services, { mqttUrl, syncBroker, broker }, parts)
     links.httpBase = httpUrl
 
-    const reconcileMs = options.reconcileMs ?? 30_000
-    if (reconcileMs > 0) {
-      parts.reconciler = new Reconciler(
-        {
-          store,
-          now,
-          resend: (a) => deployer.resend(a),
-          onError: (err) => log.warn({ err: err.message }, 'reconciliation resend failed'),
-        },
-        reconcileMs,
-      )
-      parts.reconciler.start()
-      services.agentUpdates.start(reconcileMs) // lost agent updates too [EF-11.9]
-    }
-    const holds = startHolds(base, store, deployer, parts)
-    const tickMs = options.rolloutTickMs ?? defaultEngineOptions.tickMs
-    if (tickMs > 0) rollouts.start(tickMs)
-    retraining.start()
+    const holds = startTimers(base, store, services, rollouts, parts)
     log.info({ mqttUrl, httpUrl, profiles: profiles.size }, 'hub started')
 
     let closed = false
