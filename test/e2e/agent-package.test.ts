@@ -15,6 +15,7 @@ import { createInterface } from 'node:readline'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import * as ort from 'onnxruntime-node'
 import { MODELS, api, cli, provision, startHub, stopProcess, waitFor, wakeInput } from '../support/fleet.mjs'
+import { agentArgs } from './fixtures/agent-packages.js'
 
 const tmp = mkdtempSync(join(tmpdir(), 'ef-pkg-e2e-'))
 type Hub = Awaited<ReturnType<typeof startHub>>
@@ -26,22 +27,7 @@ async function startPackaged(top: string, hub: Hub, device: { id: string; secret
     [
       '--max-semi-space-size=1',
       join(top, 'dist', 'edgefleet-agent.mjs'),
-      '--hub',
-      hub.mqttUrl,
-      '--device-id',
-      device.id,
-      `--secret=${device.secret}`,
-      `--hub-key=${hub.publicKey}`,
-      '--profile',
-      device.profile,
-      '--data',
-      join(tmp, `data-${device.id}`),
-      '--api-port',
-      '0',
-      '--telemetry-ms',
-      '1000',
-      '--log-level',
-      'warn',
+      ...agentArgs(hub, { ...device, data: join(tmp, `data-${device.id}`) }),
       '--json',
     ],
     // Only PATH and HOME: no NODE_PATH, no pnpm/npm variables from the test runner.
