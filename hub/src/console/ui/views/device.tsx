@@ -82,6 +82,39 @@ function HealthCard(props: { id: string; label: string; value: string; breach?: 
   )
 }
 
+interface HealthChart {
+  id: string
+  title: string
+  series: string
+  key: keyof HealthPoint
+  scale: number
+  alertAt: number | undefined
+}
+
+/** The health charts: which stat each draws, its scale, and the profile's alert line. */
+function healthCharts(limits: NonNullable<DeviceHealth['thresholds']>): HealthChart[] {
+  return [
+    { id: 'rss', title: 'Agent RSS (MiB)', series: 'RSS', key: 'rssBytes', scale: MiB, alertAt: limits.maxRssMb },
+    { id: 'load', title: 'Load average', series: 'load', key: 'cpuLoad', scale: 1, alertAt: limits.maxCpuLoad },
+    {
+      id: 'storage',
+      title: 'Free storage (MiB)',
+      series: 'free',
+      key: 'freeStorageBytes',
+      scale: MiB,
+      alertAt: limits.minFreeStorageMb,
+    },
+    {
+      id: 'temperature',
+      title: 'Temperature (°C)',
+      series: 'temperature',
+      key: 'temperatureC',
+      scale: 1,
+      alertAt: limits.maxTemperatureC,
+    },
+  ]
+}
+
 function HealthSection({ health }: { health: DeviceHealth }) {
   const latest = health.latest ?? { ts: 0 }
   const limits = health.thresholds ?? {}
@@ -116,34 +149,16 @@ function HealthSection({ health }: { health: DeviceHealth }) {
         />
       </div>
       <div class="grid">
-        <LineChart
-          id="health-rss"
-          title="Agent RSS (MiB)"
-          series={[{ name: 'RSS', points: points('rssBytes', MiB) }]}
-          gapMs={HEALTH_GAP_MS}
-          rules={rule(limits.maxRssMb)}
-        />
-        <LineChart
-          id="health-load"
-          title="Load average"
-          series={[{ name: 'load', points: points('cpuLoad') }]}
-          gapMs={HEALTH_GAP_MS}
-          rules={rule(limits.maxCpuLoad)}
-        />
-        <LineChart
-          id="health-storage"
-          title="Free storage (MiB)"
-          series={[{ name: 'free', points: points('freeStorageBytes', MiB) }]}
-          gapMs={HEALTH_GAP_MS}
-          rules={rule(limits.minFreeStorageMb)}
-        />
-        <LineChart
-          id="health-temperature"
-          title="Temperature (°C)"
-          series={[{ name: 'temperature', points: points('temperatureC') }]}
-          gapMs={HEALTH_GAP_MS}
-          rules={rule(limits.maxTemperatureC)}
-        />
+        {healthCharts(limits).map((chart) => (
+          <LineChart
+            key={chart.id}
+            id={`health-${chart.id}`}
+            title={chart.title}
+            series={[{ name: chart.series, points: points(chart.key, chart.scale) }]}
+            gapMs={HEALTH_GAP_MS}
+            rules={rule(chart.alertAt)}
+          />
+        ))}
       </div>
     </>
   )
