@@ -1,6 +1,8 @@
 // The web console in Debian's Chromium driven by playwright-core, against a
-// real hub and real agents: sign in with a token, see the fleet plotted,
-// create a rollout targeting a tag, watch its waves progress, pause it.
+// real hub and real agents: sign in with a token, see the fleet plotted and
+// filter it, create a rollout targeting a tag, watch its waves progress, and
+// steer rollouts with every button of their page (pause, resume, abort,
+// approve, roll back, promote); a downgrade needs the rollback box.
 // Screenshots go to test-results/console/ (git-ignored) as test artifacts.
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -23,6 +25,46 @@ const cspViolations: string[] = []
 async function register(version: string, seed: number) {
   const q = new URLSearchParams({ name: 'clf', version, options: JSON.stringify({ precision: 'fp32' }) })
   await api(hub.httpUrl, 'POST', `/api/v1/models?${q}`, await batchModel({ seed }))
+}
+
+/** Every device's live clf version, in device order. */
+async function versionsOnFleet(): Promise<string[]> {
+  const out: string[] = []
+  for (const a of agents) {
+    const { device } = await api(hub.httpUrl, 'GET', `/api/v1/devices/${a.id}`)
+    out.push(device.models.find((m: { name: string }) => m.name === 'clf')?.version ?? 'none')
+  }
+  return out
+}
+
+/** Waits until no deployment is in flight, so a new rollout does not race an earlier one's deploys. */
+async function settled() {
+  await waitFor(
+    async () =>
+      (await api(hub.httpUrl, 'GET', '/api/v1/deployments?limit=50')).items.every((d: { done: boolean }) => d.done),
+    { what: 'earlier deployments done', timeoutMs: 60_000 },
+  )
+}
+
+/** Fills the rollout form for the canary ring: waves 1, 100 %, no gate minimum, windows off. */
+async function openCreateForm(opts: { ref: string; soak: string; approval?: boolean }) {
+  await page.click('nav a[href="#/rollouts"]')
+  await page.waitForSelector('#create')
+  await page.selectOption('#create select[name="ref"]', opts.ref)
+  await page.fill('#create input[name="selector"]', 'tag=ring=canary')
+  await page.fill('#create input[name="waves"]', '1,100%')
+  await page.fill('#create input[name="soak"]', opts.soak)
+  await page.fill('#create input[name="minRequests"]', '0')
+  await page.uncheck('#create input[name="windows"]')
+  if (opts.approval) await page.check('#create input[name="approval"]')
+}
+
+/** Creates a rollout from the form; returns its id once its page shows. */
+async function createRollout(opts: { ref: string; soak: string; approval?: boolean }): Promise<string> {
+  await openCreateForm(opts)
+  await page.click('#create-btn')
+  await page.waitForSelector('#waves')
+  return new URL(page.url()).hash.replace('#/rollout/', '')
 }
 
 beforeAll(async () => {
@@ -97,6 +139,15 @@ describe('console in Chromium', () => {
     for (const m of ['rss', 'load', 'storage'])
       expect(await page.locator(`[data-chart="fleet-${m}"] svg rect`).count(), m).toBeGreaterThanOrEqual(1)
     await page.screenshot({ path: join(shots, '1-fleet.png'), fullPage: true })
+    // The device filter (id, profile or tag) narrows the list in SQL; an empty filter shows all again.
+    await page.fill('#filter input[name="q"]', 'industrial')
+    await page.click('#filter button')
+    await page.waitForSelector('#filter span:has-text("1 devices")')
+    expect(await page.locator('#devices tbody tr').count()).toBe(1)
+    expect(await page.getAttribute('#devices tbody tr', 'data-device')).toBe('c3')
+    await page.fill('#filter input[name="q"]', '')
+    await page.click('#filter button')
+    await page.waitForSelector('#filter span:has-text("3 devices")')
   })
 
   it('shows a device with its events and telemetry charts, and models with their builds', async () => {
@@ -192,6 +243,71 @@ describe('console in Chromium', () => {
     expect(await page.locator('#actions button').count()).toBe(0)
     await page.screenshot({ path: join(shots, '6b-rollout-aborted.png'), fullPage: true })
     expect((await api(hub.httpUrl, 'GET', '/api/v1/rollouts')).items[0].state).toBe('aborted')
+  })
+
+  it('approves the next wave of a rollout that waits for approval, then rolls it back from its page', async () => {
+    await settled()
+    await register('3.0.0', 3)
+    const rollout = await createRollout({ ref: 'clf@3.0.0', soak: '1', approval: true })
+    await page.waitForSelector('#rollout-state:has-text("awaiting_approval")', { timeout: 60_000 })
+    expect(await page.textContent('#rollout-reason')).toContain('approve to start wave 2')
+    await page.screenshot({ path: join(shots, '6c-rollout-awaiting-approval.png'), fullPage: true })
+    await page.click('#actions button[data-action="approve"]')
+    await page.waitForSelector('#rollout-wave:has-text("2/2")')
+    const approved = await api(hub.httpUrl, 'GET', `/api/v1/rollouts/${rollout}`)
+    expect(approved.rollout.wave).toBe(1)
+    expect(approved.decisions).toContainEqual(
+      expect.objectContaining({ kind: 'action', decision: 'approve', actor: 'admin (first start)' }),
+    )
+    // Rolled back: every device the rollout reached gets its previous version in a signed rollback deploy.
+    await page.click('#actions button[data-action="rollback"]')
+    await page.waitForSelector('#rollout-state:has-text("rolled_back")', { timeout: 60_000 })
+    expect(await page.locator('#actions button').count()).toBe(0)
+    await page.screenshot({ path: join(shots, '6d-rollout-rolled-back.png'), fullPage: true })
+    expect((await api(hub.httpUrl, 'GET', `/api/v1/rollouts/${rollout}`)).rollout.state).toBe('rolled_back')
+    await waitFor(async () => (await versionsOnFleet()).every((v) => v !== '3.0.0'), {
+      what: 'no device left on 3.0.0',
+      timeoutMs: 60_000,
+    })
+  })
+
+  it('promotes a soaking wave, then the last one, and the rollout completes on every device', async () => {
+    await settled()
+    const rollout = await createRollout({ ref: 'clf@3.0.0', soak: '600' })
+    // Wave 1 would soak for ten minutes: the operator promotes it.
+    await page.waitForSelector('#rollout-wave:has-text("1/2 soak")', { timeout: 60_000 })
+    await page.click('#actions button[data-action="promote"]')
+    await page.waitForSelector('#rollout-wave:has-text("2/2 soak")', { timeout: 60_000 })
+    await page.click('#actions button[data-action="promote"]')
+    await page.waitForSelector('#rollout-state:has-text("completed")')
+    await page.screenshot({ path: join(shots, '6e-rollout-promoted.png'), fullPage: true })
+    const shown = await api(hub.httpUrl, 'GET', `/api/v1/rollouts/${rollout}`)
+    expect(shown.rollout.state).toBe('completed')
+    const promotes = shown.decisions.filter((d: { decision: string }) => d.decision === 'promote')
+    expect(promotes.map((d: { wave: number; actor: string }) => [d.wave, d.actor])).toEqual([
+      [0, 'admin (first start)'],
+      [1, 'admin (first start)'],
+    ])
+    // Every device's state (which the agent republishes after activating) shows 3.0.0.
+    await waitFor(async () => (await versionsOnFleet()).every((v) => v === '3.0.0'), {
+      what: 'every device on 3.0.0',
+      timeoutMs: 30_000,
+    })
+  })
+
+  it('refuses a rollout to an older version unless ticked as a rollback [EF-8.13]', async () => {
+    const before = (await api(hub.httpUrl, 'GET', '/api/v1/rollouts')).items.length
+    await openCreateForm({ ref: 'clf@2.0.0', soak: '600' })
+    await page.click('#create-btn')
+    await page.waitForSelector('#create-error:has-text("EF_ERR_ROLLOUT_DOWNGRADE")')
+    expect((await api(hub.httpUrl, 'GET', '/api/v1/rollouts')).items).toHaveLength(before)
+    await page.check('#create input[name="rollback"]')
+    await page.click('#create-btn')
+    await page.waitForSelector('#waves')
+    const [made] = (await api(hub.httpUrl, 'GET', '/api/v1/rollouts')).items
+    expect(made).toMatchObject({ version: '2.0.0', spec: expect.objectContaining({ rollback: true }) })
+    await page.click('#actions button[data-action="abort"]')
+    await page.waitForSelector('#rollout-state:has-text("aborted")')
   })
 
   it('ran every page above without a Content-Security-Policy violation', async () => {
