@@ -70,6 +70,7 @@ input, select { font: inherit; padding: 3px 6px; }
 tr.failed td { background: #fdecea; }
 .state.rejected, .state.failed, .state.health_failed { background: #fee2e2; color: #a33; }
 .state.activated { background: #dcfce7; }
+.state.waiting_window, .state.waiting_conditions { background: #fef3c7; } .held { color: #8a5a00; }
 #who a { color: #cfe3ff; }
 pre { background: #14324f; color: #e8f1ff; padding: 10px; border-radius: 4px; white-space: pre-wrap; word-break: break-all; font-size: 12px; }
 tr.current td { font-weight: 600; }

@@ -132,6 +132,8 @@ export interface DeploymentDevice {
   code: string | null
   message: string | null
   online: boolean
+  /** Held for its window [EF-8.16]: when the window next opens (ms), null when not within 8 days. */
+  windowOpensAt?: number | null
 }
 export interface Token {
   id: string

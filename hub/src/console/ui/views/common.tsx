@@ -22,7 +22,10 @@ export function Stat(props: { label: string; id?: string; class?: string; childr
   )
 }
 
-export const StatePill = (props: { state: string }) => <span class={`state ${props.state}`}>{props.state}</span>
+/** A state as a coloured pill: the class is the state, the text `label` when given (a state with its detail). */
+export const StatePill = (props: { state: string; label?: string }) => (
+  <span class={`state ${props.state}`}>{props.label ?? props.state}</span>
+)
 
 export function Result(props: { outcome: Outcome | undefined; id: string }) {
   const outcome = props.outcome

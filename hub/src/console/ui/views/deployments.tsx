@@ -1,10 +1,13 @@
-// Deployments [EF-8.14]: start one (a version to a target), and follow each
-// per device. Progress counts outcomes, not messages sent: activated devices
-// fill the bar green, refused or failed ones red (a rejected deployment is
-// never a full green bar), and a device that is not connected waits as
-// "pending (offline)" rather than looking "sent" forever. Sizes are the bytes
-// each device actually downloaded (a delta or a resumed transfer moves less
-// than the build's size, shown beside it).
+// Deployments [EF-8.14]: start one (a version to a target; held for each
+// device's maintenance window and conditions unless "deploy now" [EF-8.16]),
+// and follow each per device. Progress counts outcomes, not messages sent:
+// activated devices fill the bar green, refused or failed ones red (a
+// rejected deployment is never a full green bar), a held device says what it
+// waits for (its window, with when it opens, or its conditions), and a device
+// that is not connected waits as "pending (offline)" rather than looking
+// "sent" forever. Sizes are the bytes each device actually downloaded (a
+// delta or a resumed transfer moves less than the build's size, shown beside
+// it).
 import { useState } from 'preact/hooks'
 import { api, canOperate } from '../api'
 import { Bar, Progress } from '../charts'
@@ -25,8 +28,18 @@ interface Shown {
 const isDone = (state: string) => config.deployDone.includes(state)
 const isFailed = (state: string) => config.deployFailed.includes(state)
 
-/** What a device's row says: a waiting device that is not connected is pending, whatever was sent. */
+/** Assignment states of a device held by the hub for its window or conditions [EF-8.16]. */
+const HELD = ['waiting_window', 'waiting_conditions']
+const isHeld = (state: string) => HELD.includes(state)
+
+/**
+ * What a device's row says: a held device what it waits for, connected or not (the hub holds it, not
+ * the network); a waiting device that is not connected is pending, whatever was sent.
+ */
 function deviceStateText(d: DeploymentDevice): string {
+  if (d.state === 'waiting_window')
+    return `waiting_window (${d.windowOpensAt ? `opens ${when(d.windowOpensAt)}` : 'no window within 8 days'})`
+  if (isHeld(d.state)) return d.state
   return !isDone(d.state) && !d.online ? 'pending (offline)' : d.state
 }
 
@@ -68,10 +81,14 @@ function DeployForm(props: { models: ModelList; onDone: () => void }) {
       version: ref.slice(at + 1),
       target: field(form, 'target'),
       ...(checked(form, 'rollback') ? { rollback: true } : {}),
+      ...(checked(form, 'now') ? { now: true } : {}),
     }
     api('POST', '/api/v1/deployments', body).then(
       () => {
         setError('')
+        // "Now" is a choice per deploy: the next one honours windows again unless ticked again.
+        const now = form.elements.namedItem('now') as HTMLInputElement | null
+        if (now) now.checked = false
         props.onDone()
       },
       (err: unknown) => setError(err instanceof Error ? err.message : String(err)),
@@ -96,6 +113,11 @@ function DeployForm(props: { models: ModelList; onDone: () => void }) {
         <label>
           <span>
             <input type="checkbox" name="rollback" /> allow an older version (rollback)
+          </span>
+        </label>
+        <label title="Otherwise each device gets it only inside its profile's maintenance window and conditions">
+          <span>
+            <input type="checkbox" name="now" /> deploy now (ignore maintenance windows and conditions)
           </span>
         </label>
         <button class="primary" id="deploy-btn">
@@ -132,6 +154,7 @@ function DeploymentTable(props: { list: Deployment[]; shown: Shown[] }) {
                 .map(([, n]) => n),
             )
           const failed = count(isFailed)
+          const held = count(isHeld)
           return (
             <tr key={deployment.id} data-deployment={deployment.id} class={failed ? 'failed' : ''}>
               <td>{when(deployment.createdAt)}</td>
@@ -142,6 +165,7 @@ function DeploymentTable(props: { list: Deployment[]; shown: Shown[] }) {
               <td>{deployment.target}</td>
               <td>
                 <Progress done={count((s) => isDone(s) && !isFailed(s))} failed={failed} total={count(() => true)} />
+                {held ? <span class="held"> · {held} held</span> : null}
               </td>
               <td>{moved.has(deployment.id) ? size(moved.get(deployment.id) ?? 0) : '–'}</td>
               <td>{pairs(deployment.counts)}</td>
@@ -176,7 +200,7 @@ function DeviceTable({ shown }: { shown: Shown }) {
             <tr key={device.deviceId} data-device={device.deviceId} class={isFailed(device.state) ? 'failed' : ''}>
               <td>{device.deviceId}</td>
               <td>
-                <StatePill state={deviceStateText(device)} />
+                <StatePill state={device.state} label={deviceStateText(device)} />
               </td>
               <td>
                 {device.totalBytes ? (
