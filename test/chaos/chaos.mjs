@@ -283,7 +283,7 @@ async function checkTelemetry(ph, stats) {
   }
 }
 
-/** Runs one phase for `ms`; fault kinds in a seeded shuffled round-robin so each kind comes up. */
+/** Runs one phase for `ms`, and at least one round of every fault kind (seeded shuffled round-robin). */
 async function runPhase(mode, ms, rand, tmp, stats, log) {
   const ph = await startPhase(mode, tmp, log)
   const kinds = [
@@ -303,7 +303,7 @@ async function runPhase(mode, ms, rand, tmp, stats, log) {
   const end = Date.now() + ms
   let current = 0
   try {
-    for (let round = 0; Date.now() < end; round++) {
+    for (let round = 0; round < kinds.length || Date.now() < end; round++) {
       const kind = kinds[round % kinds.length]
       const next = (current + 1) % VERSIONS.length
       const version = VERSIONS[next]
@@ -340,7 +340,7 @@ async function runPhase(mode, ms, rand, tmp, stats, log) {
   }
 }
 
-/** Runs the chaos suite for `minutes` (half embedded broker, half Mosquitto). */
+/** Runs the chaos suite for `minutes` (half embedded broker, half Mosquitto); `minutes: 0` is one round of each fault kind per broker. */
 export async function runChaos({ minutes, seed = Date.now() % 1e9, log = console.log }) {
   const rand = mulberry32(seed) // a run is repeatable from its seed
   const tmp = mkdtempSync(join(tmpdir(), 'ef-chaos-'))

@@ -1,4 +1,4 @@
-// kill -9 at every step of an update, 21 times: the agent always comes back
+// kill -9 at every step of an update, twice each: the agent always comes back
 // serving a verified version, and the interrupted deployment completes.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest'
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
@@ -8,7 +8,7 @@ import { once } from 'node:events'
 import { startHub, startAgent, api, waitFor, wakeInput, MODELS, ROOT } from '../support/fleet.mjs'
 
 const STEPS = ['received', 'downloaded', 'cleared', 'verified', 'staged', 'healthy', 'switched'] as const
-const ITERATIONS = 21
+const ITERATIONS = 2 * STEPS.length
 
 /** A distinct model per version: the wake head with its last layer re-initialised from `seed`. */
 async function variant(seed: number): Promise<Uint8Array> {
