@@ -106,7 +106,6 @@ export default tseslint.config(
       'hub/src/api/routes/deployments.ts', // deploymentRoutes [windows: maintenance windows]
       'hub/src/api/routes/rollouts.ts', // rolloutRoutes [agentroll]
       'hub/src/build/builder.ts', // build
-      'hub/src/compiler/build.ts', // buildCandidate
       'hub/src/compiler/measure.ts', // compareOutputs
       'hub/src/compiler/passes/fuse.ts', // foldAffineIntoConv, fuseHardSwish
       'hub/src/compiler/passes/opset.ts', // convertNode

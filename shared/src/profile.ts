@@ -32,6 +32,12 @@ export const FirmwareProfile = Type.Object(
     accelerators: Type.Array(Type.String({ maxLength: 64 }), { maxItems: 8 }),
     /** ONNX Runtime execution providers in order of preference; 'cpu' is always the last resort. */
     executionProviders: Type.Array(ExecutionProvider, { minItems: 1, maxItems: 8 }),
+    /**
+     * Whether the execution providers compute in fp16 (default: true when the list has a GPU/NPU EP:
+     * cuda, tensorrt, coreml, nnapi, qnn). Then the compiler's fp16 build computes in fp16; else it
+     * stores weights in fp16 and computes in fp32 [EF-5.3].
+     */
+    fp16Compute: Type.Optional(Type.Boolean()),
     /** Precisions the compiler may produce, most preferred first. */
     precisions: Type.Array(Precision, { minItems: 1, maxItems: 5 }),
     opset: Type.Object(

@@ -11,6 +11,8 @@ import { dynamicPass, type DynamicForm } from './passes/dynamic.js'
 import { weightOnlyPass } from './passes/weight-only.js'
 import { gemmToMatMul, qdqPass, staticTargets, type Range } from './passes/qdq.js'
 import { fp16Pass } from './passes/fp16.js'
+import { fp16ComputePass } from './passes/fp16-compute.js'
+import { inferTensorTypes } from './tensor-types.js'
 import { compactPass, type CompactStats } from './passes/compact.js'
 import { fuseAll, HARDSWISH_OPSET } from './passes/fuse.js'
 import { collectRanges, type CalibrationMethod, type Sample } from './calibration.js'
@@ -129,34 +131,12 @@ export async function buildCandidate(
 ): Promise<Built> {
   const { profile } = prep.input
   const level = prep.input.optimizationLevel ?? levelFor(profile)
-  const notes: string[] = []
-  if (precision === 'fp32' || precision === 'fp16') {
-    const bytes = await prep.optimized(level, true)
-    const fusion = prep.floatFusionNotes
-    if (precision === 'fp32') {
-      const plan = new Plan()
-      plan.count('all', 'fp32')
-      return {
-        bytes,
-        precision,
-        plan,
-        opset: opsetOf(decodeModel(bytes)) ?? 0,
-        notes: [...fusion, `ORT offline optimization: ${level}`],
-      }
-    }
-    const model = decodeModel(bytes)
-    const plan = fp16Pass(model)
-    return {
-      bytes: encodeModel(model),
-      precision,
-      plan,
-      opset: opsetOf(model) ?? 0,
-      notes: [...fusion, 'fp16 weight storage, fp32 compute (CPU EPs run fp32 kernels)'],
-    }
-  }
+  if (precision === 'fp32') return buildFp32(prep, level)
+  if (precision === 'fp16') return fp16Compute(profile) ? buildFp16Compute(prep, level) : buildFp16Storage(prep, level)
   // Quantizing passes need standard ops only: 'extended' would already have fused Conv+activation into contrib ops.
   const base = await prep.optimized(level === 'disabled' ? 'disabled' : 'basic')
   const model = decodeModel(base)
+  const notes: string[] = []
   let opset = prepareOpset(model, profile, notes)
   if ((prep.input.fuse ?? true) && opset >= 13 && profile.opset.max >= HARDSWISH_OPSET) {
     notes.push(...fuseAll(model))
@@ -174,38 +154,119 @@ export async function buildCandidate(
     // Names and default attributes only: DynamicQuantizeMatMul's weight scales stay plain initializers.
     notes.push(compactNote(compactPass(model, opset, { shortNames: true, pack: false })))
   } else if (precision === 'int8-static') {
-    const cal = prep.input.calibration
-    if (!cal) throw new EdgeFleetError('EF_ERR_BUILD_FAILED', 'int8-static needs calibration samples')
-    const ops = new Set(prep.input.staticOps ?? DEFAULT_STATIC_OPS)
-    const keepFloat = over.staticKeepFloat ?? prep.input.staticKeepFloat ?? 0
-    if (ops.has('Gemm')) {
-      const rewritten = gemmToMatMul(model, ctx)
-      if (rewritten) notes.push(`${rewritten} Gemm → MatMul + Add (ORT fuses QDQ MatMul into QLinearMatMul)`)
-    }
-    const { tensors } = staticTargets(model, ops.has('Gemm') ? new Set([...ops, 'MatMul']) : ops, keepFloat)
-    // Nothing to calibrate is not a static build, whatever the label would say: refuse it, so the
-    // report shows why and the plan takes a precision that describes what the build does.
-    if (!tensors.length)
-      throw new EdgeFleetError(
-        'EF_ERR_BUILD_FAILED',
-        `nothing for int8-static to quantize: no ${[...ops].join('/')} with a constant weight in the main graph${keepFloat ? ` beyond the first ${keepFloat} kept float` : ''} (weights inside subgraphs or other ops get int8-weight or int8-dynamic)`,
-      )
-    const ranges: Map<string, Range> = await collectRanges(model, tensors, cal.samples, {
-      method: cal.method,
-      percentile: cal.percentile,
-      threads: profile.threads ?? 1,
-      onSample: cal.onSample,
-    })
-    notes.push(`calibrated ${tensors.length} activations on ${cal.samples.length} samples (${cal.method})`)
-    if (keepFloat)
-      notes.push(`first ${keepFloat} ${[...ops].join('/')} node(s) kept in float compute (weight-only int8)`)
-    qdqPass(model, ctx, ranges, ops.has('Gemm') ? new Set([...ops, 'MatMul']) : ops, keepFloat)
-    // Compact storage here too: ORT constant-folds the fp16 Cast+Split before its QDQ fusion, so the
-    // groups still become QLinearConv (measured: same latency, rec 0.274 → 0.266, det 0.293 → 0.267).
-    const c = compactPass(model, opset, { shortNames: true })
-    notes.push(compactNote(c))
+    await staticPasses(prep, model, ctx, over.staticKeepFloat ?? prep.input.staticKeepFloat ?? 0, notes)
   } else {
     throw new EdgeFleetError('EF_ERR_BUILD_FAILED', `unknown precision ${String(precision)}`)
   }
   return { bytes: encodeModel(model), precision, plan: ctx.plan, opset, notes }
+}
+
+/**
+ * Execution providers with fp16 kernels (GPU and NPU back ends). ORT's CPU EP has only a few and
+ * wraps every other op in Casts (measured in docs/benchmarks/compiler.md), so a CPU-only profile
+ * gets fp16 storage unless it states `fp16Compute: true` (an arm64 CPU with fp16 arithmetic).
+ */
+const FP16_COMPUTE_EPS: ReadonlySet<string> = new Set(['cuda', 'tensorrt', 'coreml', 'nnapi', 'qnn'])
+
+/** Whether the profile's fp16 candidate computes in fp16: its `fp16Compute`, else from its execution providers. */
+export function fp16Compute(profile: FirmwareProfile): boolean {
+  return profile.fp16Compute ?? profile.executionProviders.some((ep) => FP16_COMPUTE_EPS.has(ep))
+}
+
+async function buildFp32(prep: Prepared, level: OfflineLevel): Promise<Built> {
+  const bytes = await prep.optimized(level, true)
+  const plan = new Plan()
+  plan.count('all', 'fp32')
+  return {
+    bytes,
+    precision: 'fp32',
+    plan,
+    opset: opsetOf(decodeModel(bytes)) ?? 0,
+    notes: [...prep.floatFusionNotes, `ORT offline optimization: ${level}`],
+  }
+}
+
+async function buildFp16Storage(prep: Prepared, level: OfflineLevel): Promise<Built> {
+  const model = decodeModel(await prep.optimized(level, true))
+  const plan = fp16Pass(model)
+  return {
+    bytes: encodeModel(model),
+    precision: 'fp16',
+    plan,
+    opset: opsetOf(model) ?? 0,
+    notes: [
+      ...prep.floatFusionNotes,
+      "fp16 weight storage, fp32 compute (the profile's execution providers have no fp16 kernels; set fp16Compute to change that)",
+    ],
+  }
+}
+
+/**
+ * fp16 compute (passes/fp16-compute.ts) on the basic-level float model: standard ops only, so the
+ * device's EP makes its own fusions on fp16 ops at load; ORT's 'extended' contrib ops would stay fp32.
+ */
+async function buildFp16Compute(prep: Prepared, level: OfflineLevel): Promise<Built> {
+  const base = await prep.optimized(level === 'disabled' ? 'disabled' : 'basic', true)
+  const types = await inferTensorTypes(base)
+  const model = decodeModel(base)
+  const rewrite = fp16ComputePass(model, types)
+  if (!rewrite.halfNodes) {
+    // Nothing computes in fp16 (e.g. every op inside If/Loop bodies, which stay fp32): the fp16
+    // build is then what it is on CPU profiles, and says so.
+    const stored = await buildFp16Storage(prep, level)
+    stored.notes.push(
+      'fp16 compute: no main-graph op can compute in fp16 (all on the keep-float list, shape math or inside subgraph bodies, which stay fp32)',
+    )
+    return stored
+  }
+  return {
+    bytes: encodeModel(model),
+    precision: 'fp16',
+    plan: rewrite.plan,
+    opset: opsetOf(model) ?? 0,
+    notes: [
+      ...prep.floatFusionNotes,
+      `fp16 compute: ${rewrite.halfNodes} nodes in fp16, ${rewrite.floatNodes} kept fp32, ${rewrite.castsAdded} Casts; inputs and outputs stay fp32`,
+      ...(rewrite.clipped ? [`${rewrite.clipped} constant values clipped into the fp16 range`] : []),
+      "latency timed on the hub's CPU execution provider, which has few fp16 kernels: it overstates the device's fp16 time",
+    ],
+  }
+}
+
+/** The int8-static passes: Gemm → MatMul, calibration of the targets' activations, QDQ, compact storage. */
+async function staticPasses(
+  prep: Prepared,
+  model: ModelProto,
+  ctx: QuantContext,
+  keepFloat: number,
+  notes: string[],
+): Promise<void> {
+  const cal = prep.input.calibration
+  if (!cal) throw new EdgeFleetError('EF_ERR_BUILD_FAILED', 'int8-static needs calibration samples')
+  const ops = new Set(prep.input.staticOps ?? DEFAULT_STATIC_OPS)
+  if (ops.has('Gemm')) {
+    ops.add('MatMul')
+    const rewritten = gemmToMatMul(model, ctx)
+    if (rewritten) notes.push(`${rewritten} Gemm → MatMul + Add (ORT fuses QDQ MatMul into QLinearMatMul)`)
+  }
+  const { tensors } = staticTargets(model, ops, keepFloat)
+  // Nothing to calibrate is not a static build, whatever the label would say: refuse it, so the
+  // report shows why and the plan takes a precision that describes what the build does.
+  if (!tensors.length)
+    throw new EdgeFleetError(
+      'EF_ERR_BUILD_FAILED',
+      `nothing for int8-static to quantize: no ${[...ops].join('/')} with a constant weight in the main graph${keepFloat ? ` beyond the first ${keepFloat} kept float` : ''} (weights inside subgraphs or other ops get int8-weight or int8-dynamic)`,
+    )
+  const ranges: Map<string, Range> = await collectRanges(model, tensors, cal.samples, {
+    method: cal.method,
+    percentile: cal.percentile,
+    threads: prep.input.profile.threads ?? 1,
+    onSample: cal.onSample,
+  })
+  notes.push(`calibrated ${tensors.length} activations on ${cal.samples.length} samples (${cal.method})`)
+  if (keepFloat) notes.push(`first ${keepFloat} ${[...ops].join('/')} node(s) kept in float compute (weight-only int8)`)
+  qdqPass(model, ctx, ranges, ops, keepFloat)
+  // Compact storage here too: ORT constant-folds the fp16 Cast+Split before its QDQ fusion, so the
+  // groups still become QLinearConv (measured: same latency, rec 0.274 → 0.266, det 0.293 → 0.267).
+  notes.push(compactNote(compactPass(model, ctx.opset, { shortNames: true })))
 }
