@@ -235,7 +235,7 @@ const rolloutCreate = command({
 ${GATE_HELP}
   --shadow F        shadow stage: run the new version on fraction F of live requests before each wave's deploy
   --start CRON      start at the next match of a node-cron expression (--timezone TZ)
-  --no-windows      ignore the profiles' maintenance windows
+  --no-windows      ignore the profiles' maintenance windows and their conditions
   --condition C     only deploy to devices showing C: unmetered, charging, idle (repeatable)
   --jitter DUR      spread each wave's deploys over DUR
   --approval        wait for 'edgefleet rollout approve ID' between waves

@@ -176,6 +176,62 @@ describe('rollout engine', () => {
     expect(bench.fleet.deploys.every((d) => new Date(d.at).getUTCHours() === 0)).toBe(true)
   })
 
+  it("holds devices for their profile window's conditions as plain deploys do: waiting, not failed, the wave waits", async () => {
+    // 03:10 UTC: inside phone-android-arm64's window (03:00 Europe/London, 180 min), which also asks for charging
+    // [EF-8.16]; inside gateway-rpi4's (01:00-05:00 Europe/Amsterdam) too, which asks for nothing.
+    const phone = (id: string, power: 'charging' | 'battery') => ({
+      id,
+      profile: 'phone-android-arm64',
+      model: 'm',
+      version: '1.0.0',
+      tags: { fleet: 't' },
+      conditions: { power },
+    })
+    bench = await startRolloutBench({
+      devices: [...fleetOf(1), phone('ph-chg', 'charging'), phone('ph-bat', 'battery')],
+      startMs: Date.parse('2026-01-16T03:10:00Z'),
+      versions: ['1.0.0', '2.0.0', '3.0.0'],
+    })
+    const create = (version: string, schedule: Record<string, unknown>) =>
+      bench!.t.hub.rollouts.create(
+        {
+          model: 'm',
+          version,
+          selector: 'tag=fleet=t',
+          waves: [{ percent: 100 }],
+          soakMs: 0,
+          gates: { minRequests: 1, maxFailedDevices: 0 },
+          schedule,
+        },
+        'test',
+      )
+    // The rollout asks for no condition itself: the profile's window does.
+    const rollout = create('2.0.0', {})
+    await bench.drive(() => bench!.fleet.deploys.length === 2, { stepMs: 1000 })
+    await bench.drive(() => false, { maxSteps: 3, stepMs: 1000 }).catch(() => undefined)
+    const status = () =>
+      Object.fromEntries(bench!.t.hub.store.rollouts.devices(rollout.id).map((d) => [d.deviceId, d.status]))
+    expect(status()).toEqual({ d00: 'activated', 'ph-chg': 'activated', 'ph-bat': 'waiting_conditions' })
+    expect(bench.fleet.deploys.map((d) => d.deviceId).sort()).toEqual(['d00', 'ph-chg'])
+    // Held is pending, not failed: the wave keeps deploying (no soak, no gate judged, nothing failed).
+    const held = bench.rollout(rollout.id)
+    expect(held).toMatchObject({ state: 'running', phase: 'deploy' })
+    expect(bench.t.hub.store.rollouts.decisions(rollout.id).filter((d) => d.kind === 'gate')).toEqual([])
+    await bench.fleet.sims.get('ph-bat')!.setConditions({ power: 'charging' })
+    await sleep(100)
+    await bench.drive(() => bench!.rollout(rollout.id).state === 'completed', { stepMs: 1000 })
+    expect(status()['ph-bat']).toBe('activated')
+    expect(bench.t.hub.store.rollouts.decisions(rollout.id).filter((d) => d.decision === 'fail')).toEqual([])
+
+    // Without maintenance windows (the rollout's "now") the profile's conditions do not hold it either.
+    await bench.fleet.sims.get('ph-bat')!.setConditions({ power: 'battery' })
+    await sleep(100)
+    const now = create('3.0.0', { maintenanceWindows: false })
+    expect(now.state).toBe('running')
+    const before = bench.fleet.deploys.length
+    await bench.drive(() => bench!.fleet.deploys.length === before + 3, { stepMs: 1000 })
+  })
+
   it('a cron start holds the rollout until its time; jitter spreads a wave; devices joining later are included', async () => {
     let k = 0
     bench = await startRolloutBench({ devices: fleetOf(4), random: () => [0.1, 0.5, 0.9, 0.3][k++ % 4] })

@@ -6,7 +6,7 @@ import type { DeviceRow, RolloutDeviceRow, RolloutRow } from '../../store/index.
 import { DONE_DEVICE, WAITING, counts, decide, type StepContext } from '../context.js'
 import { TRACKED, enrollJoiners, track } from '../devices.js'
 import { unmetConditions } from '../schedule.js'
-import type { RolloutSpec } from '../spec.js'
+import type { Condition, RolloutSpec } from '../spec.js'
 import { draw } from '../waves.js'
 import { install } from '../subject.js'
 import { stepShadow } from './shadow.js'
@@ -89,12 +89,25 @@ interface Readiness {
   due: boolean
 }
 
-/** Where a waiting device stands: outside its window, missing a condition, jittered, or due [EF-8.4]. */
+/**
+ * The conditions a device must show before its deploy: the rollout's own, and, when the rollout
+ * honours maintenance windows, those its profile's window lists, as a plain deploy waits for [EF-8.4, EF-8.16].
+ */
+function conditionsFor(ctx: StepContext, schedule: RolloutSpec['schedule'], dev: DeviceRow): readonly Condition[] {
+  const profile = schedule.maintenanceWindows ? ctx.deps.profiles.get(dev.profile) : undefined
+  const fromProfile = profile?.maintenanceWindow.conditions ?? []
+  return fromProfile.length ? [...new Set([...schedule.conditions, ...fromProfile])] : schedule.conditions
+}
+
+/**
+ * Where a waiting device stands: outside its window, missing a condition, jittered, or due [EF-8.4].
+ * A held device stays waiting (never failed): its wave waits for it, and gates count only outcomes.
+ */
 function readiness(ctx: StepContext, spec: RolloutSpec, member: RolloutDeviceRow, dev: DeviceRow): Readiness {
   const { schedule } = spec
   if (schedule.maintenanceWindows && !ctx.windows.open(dev.profile))
     return { status: 'waiting_window', dueAt: member.dueAt, due: false }
-  if (unmetConditions(schedule.conditions, dev.state).length)
+  if (unmetConditions(conditionsFor(ctx, schedule, dev), dev.state).length)
     return { status: 'waiting_conditions', dueAt: member.dueAt, due: false }
   if (schedule.jitterMs > 0 && member.dueAt === null) {
     const dueAt = ctx.t + Math.floor(ctx.deps.random() * schedule.jitterMs)

@@ -133,7 +133,7 @@ function CreateForm({ models }: { models: ModelList }) {
             <option>rollback</option>
           </select>
         </label>
-        {box('windows', 'maintenance windows', true)}
+        {box('windows', "profiles' maintenance windows and conditions", true)}
         {box('approval', 'approve each wave')}
         {box('rollback', 'older version (rollback)')}
         <button class="primary" id="create-btn">
