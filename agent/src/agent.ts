@@ -223,7 +223,11 @@ function rememberOutcome(outcomes: KnownOutcome[], ev: EventReport): void {
 function createTransport(config: Readonly<AgentConfig>, links: LateLinks) {
   const chunkListeners = new Set<(d: string, i: number, p: Buffer, broadcast: boolean) => void>()
   const reconnectListeners = new Set<() => void>()
-  const sendFetch = (digest: string, op: FetchOp, extra: { chunks?: number[]; last?: number } = {}) => {
+  const sendFetch = (
+    digest: string,
+    op: FetchOp,
+    extra: { chunks?: number[]; last?: number; fresh?: boolean } = {},
+  ) => {
     const client = links.conn?.client
     if (!client) return
     // Large missing sets are split over several requests [EF-2.7].
@@ -239,6 +243,7 @@ function createTransport(config: Readonly<AgentConfig>, links: LateLinks) {
         op,
         ...(chunks ? { chunks } : {}),
         ...(extra.last !== undefined ? { last: extra.last } : {}),
+        ...(extra.fresh ? { fresh: true } : {}),
       }
       client.publish(topics.fetch(config.deviceId), fetchCodec.encode(req), { qos: op === 'ack' ? 0 : 1 })
     }
@@ -256,7 +261,7 @@ function createTransport(config: Readonly<AgentConfig>, links: LateLinks) {
       await links.conn?.client?.unsubscribeAsync(topics.artifact(digest))
     },
     requestChunks: (digest, indexes) => sendFetch(digest, 'repair', { chunks: indexes }),
-    join: (digest, missing) => sendFetch(digest, 'join', { chunks: missing }),
+    join: (digest, missing, fresh) => sendFetch(digest, 'join', { chunks: missing, fresh }),
     ack: (digest, last) => sendFetch(digest, 'ack', { last }),
     done: (digest) => sendFetch(digest, 'done'),
     onChunk: (fn) => {
@@ -287,6 +292,7 @@ function stateReporter(
     ts: now(),
     profile: config.profile,
     agentVersion: runningAgentVersion(AGENT_VERSION),
+    agentChunks: true, // send agent releases with their chunk list: they come by broadcast [EF-11.4]
     models: host.list().map((m) => ({
       name: m.name,
       version: m.version,
@@ -524,6 +530,13 @@ async function startParts(
     trust,
     host,
     fetch: { deviceId: config.deviceId, secret: config.secret, timeoutMs: config.downloadTimeoutMs, tls: base.tls },
+    // Agent packages take the models' chunk path [EF-11.4], the same transport and settings.
+    chunks: {
+      transport: net.transport,
+      window: config.fetchWindow,
+      timeoutMs: config.downloadTimeoutMs,
+      http: { deviceId: config.deviceId, secret: config.secret, prefer: config.transfer === 'http', tls: base.tls },
+    },
     report: out.report,
     log,
     now,

@@ -21,7 +21,7 @@ import { Builder } from './build/builder.js'
 import { Registry } from './registry/models.js'
 import { Deployer } from './distribution/deployer.js'
 import { CommandSender } from './distribution/commands.js'
-import { AgentUpdates } from './agent-releases/updates.js'
+import { AgentUpdates, DEFAULT_AGENT_DEADLINE_MS, checkAgentDeadline } from './agent-releases/updates.js'
 import { CapturePolicies } from './capture/policies.js'
 import { Distributor } from './distribution/broadcast.js'
 import { HealthAlerts } from './telemetry/health-alerts.js'
@@ -96,6 +96,11 @@ export interface HubOptions {
   auth?: boolean
   /** An open assignment of an online device idle this long gets its command again [EF-2.1.4]; 0 = never. Default 30 s. */
   reconcileMs?: number
+  /**
+   * Time a new agent has to start, reconnect and pass its health check when an agent update
+   * names none (agent rollouts, `agent update` without --deadline-ms) [EF-11.7]. Default 120 s.
+   */
+  agentDeadlineMs?: number
   /**
    * Send every plain deployment at once, ignoring maintenance windows and device conditions, as if each
    * asked for `now` [EF-8.16]: for a lab or a test bench. Default false.
@@ -348,6 +353,7 @@ function createServices(
     log,
     commands,
     httpBase: () => options.publicUrl ?? links.httpBase ?? '',
+    defaultDeadlineMs: checkAgentDeadline(options.agentDeadlineMs ?? DEFAULT_AGENT_DEADLINE_MS),
   })
   parts.agentUpdates = agentUpdates
   const capturePolicies = new CapturePolicies({
@@ -430,7 +436,11 @@ function newDistributor(
     now,
     // Right after a start every device is offline until its state arrives: count the open assignments
     // of all devices then, so the first agent back does not start the broadcast alone [EF-2.7].
-    expectedReceivers: (a) => store.deployments.openReceivers(a, now() - startedAt < RESTART_GATHER_MS),
+    // An artifact is a model build or an agent package [EF-11.4]: a digest names one or the other.
+    expectedReceivers: (a) => {
+      const restarting = now() - startedAt < RESTART_GATHER_MS
+      return store.deployments.openReceivers(a, restarting) + store.agentUpdates.openReceivers(a, restarting)
+    },
   })
 }
 

@@ -1,6 +1,9 @@
 // Agent self-update over the fleet channel [EF-11.3 - EF-11.8], with real
 // packages built by the packaging code, a real hub and agents installed from
 // the linux-x64 package into an empty folder, run by the package's launcher:
+// one update to three devices is one chunk broadcast, each chunk published
+// once (a byte count, EF-11.4), and an agent killed halfway through the
+// transfer resumes from its disk and ends on the new agent;
 // an update to a new version (the served model survives), a new agent that
 // crashes at start rolled back within its deadline, a wrong-architecture
 // package and a downgrade refused before anything is written, bad releases
@@ -8,11 +11,12 @@
 // the way systemd's Restart=always would: the device always comes back on a
 // working agent.
 import { spawn, type ChildProcess } from 'node:child_process'
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { create as tarCreate } from 'tar'
+import { DEFAULT_CHUNK_SIZE } from '@edgefleet/shared'
 import { MODELS, api, cli, startHub, stopProcess, waitFor, wakeInput } from '../support/fleet.mjs'
 import {
   CRASHING,
@@ -26,7 +30,16 @@ import {
   slotState,
   view,
   type Device,
+  type EventRow,
 } from './fixtures/agent-packages.js'
+
+/** The hub's distribution counters (GET /api/v1/hub). */
+interface Stats {
+  broadcastChunks: number
+  broadcastBytes: number
+  repairChunks: number
+  repairBytes: number
+}
 
 const tmp = mkdtempSync(join(tmpdir(), 'ef-selfupdate-e2e-'))
 type Hub = Awaited<ReturnType<typeof startHub>>
@@ -74,6 +87,82 @@ describe('agent self-update', () => {
     await Promise.all(stops.map((stop) => stop()))
     await hub?.stop()
     rmSync(tmp, { recursive: true, force: true })
+  })
+
+  describe('over the chunk broadcast, as model builds travel [EF-11.4, EF-2.7]', () => {
+    const wave: Device[] = []
+    let killDevice: Device
+    const mine: ChildProcess[] = []
+    const stats = async (): Promise<Stats> =>
+      ((await api(hub.httpUrl, 'GET', '/api/v1/hub')) as { distribution: Stats }).distribution
+    const downloaded = async (id: string, cmdId: string) =>
+      (await eventFor(hub, id, cmdId, ['downloaded'])) as EventRow & { receivedBytes?: number }
+    const update = async (target: string): Promise<{ device: string; cmdId: string }[]> => {
+      const r = await cli(['agent', 'update', '--target', target, '--version', '0.2.0', '--hub', hub.httpUrl, '--json'])
+      expect(r.code, r.err + r.out).toBe(0)
+      return (JSON.parse(r.out) as { sent: { device: string; cmdId: string }[] }).sent
+    }
+
+    beforeAll(async () => {
+      for (const id of ['bc-1', 'bc-2', 'bc-3']) wave.push(await device(hub, id, 'industrial-x86', { group: 'wave' }))
+      killDevice = await device(hub, 'bc-kill', 'industrial-x86', { group: 'kill' })
+      // Every device starts at once (the starts dominate the time); each test updates its own group.
+      for (const d of wave) mine.push(supervised(hub, base, d))
+      // Its old agent kill -9s itself once half the package is on disk; the supervisor starts it again.
+      mine.push(supervised(hub, base, killDevice, { EF_FAULT_KILL_AT: 'agent-receiving' }))
+      for (const d of [...wave, killDevice])
+        await waitFor(async () => (await view(hub, d.id)).agentVersion === '0.1.0', { what: `${d.id} on 0.1.0` })
+    }, 120_000)
+
+    afterAll(async () => {
+      await Promise.all(mine.map((p) => stopProcess(p)))
+    })
+
+    it('three devices get one package: each chunk published once, no repairs, each device receives it exactly once', async () => {
+      const size = statSync(files.v020).size
+      const chunks = Math.ceil(size / DEFAULT_CHUNK_SIZE)
+      const before = await stats()
+      const sent = await update('tag=group=wave')
+      expect(sent.map((s) => s.device).sort()).toEqual(['bc-1', 'bc-2', 'bc-3'])
+      for (const s of sent) {
+        const ev = await eventFor(hub, s.device, s.cmdId, ['agent_updated', 'agent_rolled_back', 'rejected'], 90_000)
+        expect(ev).toMatchObject({ kind: 'agent_updated', version: '0.2.0' })
+        // It came by the broadcast, not by HTTP, and nothing arrived twice.
+        expect((await downloaded(s.device, s.cmdId)).message).toBe(`received from MQTT ${size} B`)
+      }
+      for (const d of wave)
+        await waitFor(async () => (await view(hub, d.id)).agentVersion === '0.2.0', { what: `${d.id} on 0.2.0` })
+      const after = await stats()
+      expect(after.broadcastChunks - before.broadcastChunks).toBe(chunks)
+      expect(after.broadcastBytes - before.broadcastBytes).toBe(size)
+      expect(after.repairChunks - before.repairChunks).toBe(0)
+      console.log(JSON.stringify({ packageBytes: size, chunks, devices: wave.length, ...after }))
+    }, 150_000)
+
+    it('an agent killed halfway through the transfer resumes from its disk after the restart and ends on the new agent', async () => {
+      const size = statSync(files.v020).size
+      const before = await stats()
+      // The first wave's broadcast is over: this is a session of its own.
+      const [sent] = await update('tag=group=kill')
+      const ev = await eventFor(
+        hub,
+        killDevice.id,
+        sent.cmdId,
+        ['agent_updated', 'agent_rolled_back', 'rejected'],
+        90_000,
+      )
+      expect(ev).toMatchObject({ kind: 'agent_updated', version: '0.2.0' })
+      await waitFor(async () => (await view(hub, killDevice.id)).agentVersion === '0.2.0', { what: 'bc-kill on 0.2.0' })
+      // The `downloaded` event is the restarted agent's: it fetched only what the killed one had not written.
+      const resumed = (await downloaded(killDevice.id, sent.cmdId)).receivedBytes ?? size
+      expect(resumed).toBeGreaterThan(0)
+      expect(resumed).toBeLessThan(size)
+      const after = await stats()
+      const moved = after.broadcastBytes - before.broadcastBytes + (after.repairBytes - before.repairBytes)
+      // The package, plus again what went out while the agent was dead: never twice over.
+      expect(moved).toBeLessThan(2 * size)
+      console.log(JSON.stringify({ packageBytes: size, resumedBytes: resumed, hubBytes: moved }))
+    }, 150_000)
   })
 
   describe('supervisor-less mode (edgefleet-launch.mjs --supervise)', () => {

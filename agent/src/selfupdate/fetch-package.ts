@@ -71,15 +71,24 @@ export async function fetchPackage(
     have = 0
   }
   if (have < release.size) await fetchTail(url, part, have, opts)
-  const size = statSync(part).size
-  const sha = size === release.size ? await fileSha256(part) : undefined
+  await checkPackageFile(part, release)
+  renameSync(part, done)
+  return done
+}
+
+/**
+ * Whether `file` is the release's package, whichever path brought it: its
+ * size and sha256 must be the signed release's, else it is deleted
+ * (EF_ERR_AGENT_DIGEST_MISMATCH) so the next attempt starts clean [EF-11.4].
+ */
+export async function checkPackageFile(file: string, release: AgentRelease): Promise<void> {
+  const size = statSync(file).size
+  const sha = size === release.size ? await fileSha256(file) : undefined
   if (sha !== release.sha256) {
-    rmSync(part, { force: true })
+    rmSync(file, { force: true })
     throw new EdgeFleetError(
       'EF_ERR_AGENT_DIGEST_MISMATCH',
       `got ${size} bytes${sha ? ` sha256 ${sha}` : ''}, the release is ${release.size} bytes sha256 ${release.sha256}`,
     )
   }
-  renameSync(part, done)
-  return done
 }

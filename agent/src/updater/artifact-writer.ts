@@ -4,7 +4,8 @@
 // holds (in a model slot or the loose chunk store) are copied in first. A
 // marker names the artifact the partial file belongs to: after a crash the
 // regions already written are re-checked against their sha256 and kept, so a
-// restarted download resumes.
+// restarted download resumes. Agent packages [EF-11.4] are written the same
+// way under their own file names.
 import {
   existsSync,
   openSync,
@@ -18,12 +19,20 @@ import {
   rmSync,
 } from 'node:fs'
 import { join } from 'node:path'
-import { chunkOffsets, sha256Hex, type Manifest } from '@edgefleet/shared'
+import { chunkOffsets, sha256Hex } from '@edgefleet/shared'
 import type { ChunkStore } from './chunks.js'
+import type { ChunkedSource } from './download.js'
 import { writeFileAtomic, fsyncDir } from './fsutil.js'
 
-const PART = 'model.onnx.part'
-const MARKER = 'partial.json'
+/** The files of one artifact being written: the partial file, the finished one, the marker naming the artifact. */
+export interface ArtifactFiles {
+  part: string
+  final: string
+  marker: string
+}
+
+/** A model build in its slot folder. */
+const MODEL_FILES: ArtifactFiles = { part: 'model.onnx.part', final: 'model.onnx', marker: 'partial.json' }
 
 export class ArtifactWriter {
   private readonly fd: number
@@ -34,8 +43,9 @@ export class ArtifactWriter {
 
   private constructor(
     private readonly dir: string,
-    private readonly m: Manifest,
+    private readonly m: ChunkedSource,
     fd: number,
+    private readonly files: ArtifactFiles,
   ) {
     this.fd = fd
     const offsets = chunkOffsets(m.artifact.chunks)
@@ -47,11 +57,12 @@ export class ArtifactWriter {
   }
 
   /** True when `dir` holds a partial download of this artifact (a resume). */
-  static resumable(dir: string, m: Manifest): boolean {
+  static resumable(dir: string, m: ChunkedSource, files = MODEL_FILES): boolean {
     try {
       return (
-        existsSync(join(dir, PART)) &&
-        (JSON.parse(readFileSync(join(dir, MARKER), 'utf8')) as { artifact?: string }).artifact === m.artifact.digest
+        existsSync(join(dir, files.part)) &&
+        (JSON.parse(readFileSync(join(dir, files.marker), 'utf8')) as { artifact?: string }).artifact ===
+          m.artifact.digest
       )
     } catch {
       return false
@@ -59,18 +70,23 @@ export class ArtifactWriter {
   }
 
   /** Opens (or resumes) the partial file in `dir` and fills in every chunk already held. */
-  static open(dir: string, m: Manifest, held: ChunkStore): ArtifactWriter {
-    const resume = ArtifactWriter.resumable(dir, m)
-    if (!resume) writeFileAtomic(join(dir, MARKER), JSON.stringify({ artifact: m.artifact.digest }))
-    const fd = openSync(join(dir, PART), resume ? 'r+' : 'w+')
+  static open(
+    dir: string,
+    m: ChunkedSource,
+    held: Pick<ChunkStore, 'get'> | undefined,
+    files = MODEL_FILES,
+  ): ArtifactWriter {
+    const resume = ArtifactWriter.resumable(dir, m, files)
+    if (!resume) writeFileAtomic(join(dir, files.marker), JSON.stringify({ artifact: m.artifact.digest }))
+    const fd = openSync(join(dir, files.part), resume ? 'r+' : 'w+')
     ftruncateSync(fd, m.artifact.size)
-    const writer = new ArtifactWriter(dir, m, fd)
+    const writer = new ArtifactWriter(dir, m, fd, files)
     for (const [digest, { size, offsets }] of writer.at) {
       if (resume && writer.regionMatches(offsets[0], size, digest)) {
         writer.present.add(digest)
         continue
       }
-      const data = held.get(digest)
+      const data = held?.get(digest)
       if (data) writer.put(digest, data)
     }
     return writer
@@ -106,16 +122,16 @@ export class ArtifactWriter {
 
   /**
    * Every chunk present (each verified against its sha256 on arrival, and the
-   * chunk list is signed): fsync, move to model.onnx, drop the marker.
+   * chunk list is signed): fsync, move to the final name, drop the marker.
    */
   finish(): string {
     for (const c of this.m.artifact.chunks)
       if (!this.present.has(c.digest)) throw new Error(`chunk ${c.digest} missing at finish`)
     fsyncSync(this.fd)
     this.close()
-    const final = join(this.dir, 'model.onnx')
-    renameSync(join(this.dir, PART), final)
-    rmSync(join(this.dir, MARKER), { force: true })
+    const final = join(this.dir, this.files.final)
+    renameSync(join(this.dir, this.files.part), final)
+    rmSync(join(this.dir, this.files.marker), { force: true })
     fsyncDir(this.dir)
     return final
   }

@@ -9,7 +9,7 @@
 // has arrived for `stallMs`, at most `window` at a time. Every chunk is
 // checked against its sha256 and written to the chunk store at once, so a
 // restart resumes from what is already on disk.
-import { EdgeFleetError, sha256Hex, type Manifest } from '@edgefleet/shared'
+import { EdgeFleetError, sha256Hex, type ChunkedArtifact } from '@edgefleet/shared'
 import type { ChunkStore } from './chunks.js'
 import { asStorageError } from '../store/faults.js'
 
@@ -18,8 +18,11 @@ export interface ChunkTransport {
   unsubscribeArtifact(digest: string): Promise<void>
   /** Ask for these chunks to be sent to this device (repair). */
   requestChunks(digest: string, indexes: number[]): void
-  /** Broadcast protocol; without it the agent pulls every chunk with requestChunks. */
-  join?(digest: string, missing: number[]): void
+  /**
+   * Broadcast protocol; without it the agent pulls every chunk with requestChunks.
+   * `fresh`: the download's first join, not a re-join after a reconnect [EF-2.7].
+   */
+  join?(digest: string, missing: number[], fresh?: boolean): void
   ack?(digest: string, lastIndex: number): void
   done?(digest: string): void
   /** Registers a chunk listener; returns its remover. `broadcast` is false for repairs. */
@@ -54,8 +57,13 @@ export interface DownloadStats {
 /** Where downloaded chunks go: the chunk store, or an artifact file being written in place. */
 export type ChunkSink = Pick<ChunkStore, 'has' | 'put'>
 
+/** What a download needs of what it fetches: a model manifest, or an agent release's package [EF-11.4]. */
+export interface ChunkedSource {
+  artifact: ChunkedArtifact
+}
+
 export async function download(
-  manifest: Manifest,
+  manifest: ChunkedSource,
   store: ChunkSink,
   transport: ChunkTransport,
   opts: DownloadOptions,
@@ -192,7 +200,8 @@ export async function download(
         offChunk()
         offReconnect?.()
       }
-      if (broadcast) transport.join?.(digest, missing)
+      // The first join of this download says so: a restarted agent has nothing on its way [EF-2.7].
+      if (broadcast) transport.join?.(digest, missing, true)
       else askRepairs()
     })
   } finally {

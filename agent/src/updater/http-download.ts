@@ -7,8 +7,8 @@
 // that fail their hash is abandoned with a code; the caller falls back.
 import { get as httpGet, type IncomingMessage } from 'node:http'
 import { get as httpsGet } from 'node:https'
-import { EdgeFleetError, chunkOffsets, isUntrustedPeerError, sha256Hex, type Manifest } from '@edgefleet/shared'
-import type { ChunkSink, DownloadStats } from './download.js'
+import { EdgeFleetError, chunkOffsets, isUntrustedPeerError, sha256Hex } from '@edgefleet/shared'
+import type { ChunkSink, ChunkedSource, DownloadStats } from './download.js'
 import { storageCode } from '../store/faults.js'
 
 export interface HttpDownloadOptions {
@@ -71,7 +71,7 @@ function get(url: string, headers: Record<string, string>, o: HttpDownloadOption
 }
 
 /** Runs of contiguous chunks the store lacks, each at most maxRange bytes; also the bytes already held. */
-function missingRuns(manifest: Manifest, store: ChunkSink, maxRange: number): { runs: number[][]; have: number } {
+function missingRuns(manifest: ChunkedSource, store: ChunkSink, maxRange: number): { runs: number[][]; have: number } {
   const runs: number[][] = []
   let run: number[] = []
   let runBytes = 0
@@ -130,7 +130,7 @@ function progressWatchdog(o: HttpDownloadOptions, abort: (err: Error) => void) {
 
 /** What every range request of one download shares. */
 interface RangeContext {
-  manifest: Manifest
+  manifest: ChunkedSource
   offsets: number[]
   store: ChunkSink
   options: HttpDownloadOptions
@@ -215,7 +215,7 @@ const authHeaders = (credentials: HttpDownloadOptions['credentials']): Record<st
     : {}
 
 export async function httpDownload(
-  manifest: Manifest,
+  manifest: ChunkedSource,
   store: ChunkSink,
   options: HttpDownloadOptions,
   /** Passed in so the bytes received before a failure are still counted. */

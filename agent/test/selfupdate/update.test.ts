@@ -5,8 +5,12 @@
 // entry outside its top folder, or a file that differs from its manifest, is
 // never left in a slot (EF_ERR_AGENT_PACKAGE_INVALID); a valid one is staged
 // in the slot not running with a trial in state.json, and a download
-// interrupted halfway is resumed with a range request.
+// interrupted halfway is resumed with a range request. A release with a chunk
+// list comes through the models' chunk receiver instead, resumes from the
+// chunks on disk, falls back to HTTP when the broadcast fails, and is still
+// checked whole against the release's sha256.
 import { createServer, type Server } from 'node:http'
+import { randomBytes } from 'node:crypto'
 import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { AddressInfo } from 'node:net'
@@ -15,6 +19,8 @@ import pino from 'pino'
 import { create as tarCreate } from 'tar'
 import {
   PROTOCOL_VERSION,
+  chunkArtifact,
+  fixedBoundaries,
   generateSigningKeys,
   privateKeyFromPem,
   sha256Hex,
@@ -26,7 +32,7 @@ import { HubTrust } from '../../src/trust.js'
 import { AgentSelfUpdater, type SelfUpdateDeps } from '../../src/selfupdate/update.js'
 import { readSlotState, slotsDir } from '../../src/selfupdate/state.js'
 import type { EventReport } from '../../src/updater/model-source.js'
-import { tempDir } from '../fixtures/agent.js'
+import { FakeTransport, tempDir } from '../fixtures/agent.js'
 
 const keys = generateSigningKeys()
 const priv = privateKeyFromPem(keys.privateKeyPem)
@@ -36,7 +42,7 @@ afterAll(cleanup)
 /** A small package in the agent-package layout: top folder, dist/edgefleet-agent.mjs, manifest with hashes. */
 async function makePackage(
   version: string,
-  opts: { tamper?: boolean; stray?: boolean } = {},
+  opts: { tamper?: boolean; stray?: boolean; fillerBytes?: number } = {},
 ): Promise<{ bytes: Buffer; release: AgentRelease }> {
   const stage = join(work, `stage-${version}-${Math.random().toString(16).slice(2)}`)
   const top = `edgefleet-agent-${version}-linux-x64`
@@ -49,7 +55,13 @@ async function makePackage(
     arch: 'linux-x64',
     runtime: 'native',
     node: '>=20.19',
-    files: { 'dist/edgefleet-agent.mjs': sha256Hex(bundle) },
+    files: { 'dist/edgefleet-agent.mjs': sha256Hex(bundle) } as Record<string, string>,
+  }
+  if (opts.fillerBytes) {
+    // Incompressible bytes, so the package spans several chunks.
+    const filler = randomBytes(opts.fillerBytes)
+    writeFileSync(join(stage, top, 'dist', 'filler.bin'), filler)
+    manifest.files['dist/filler.bin'] = sha256Hex(filler)
   }
   writeFileSync(join(stage, top, 'edgefleet-package.json'), JSON.stringify(manifest))
   if (opts.stray) writeFileSync(join(stage, 'stray.txt'), 'outside the top folder')
@@ -222,5 +234,79 @@ describe('agent-update staging', () => {
     const { selfUpdater } = updater(dataDir)
     expect(await selfUpdater.apply(cmd(release))).toMatchObject({ kind: 'staged' })
     expect(ranges.at(-1)).toBe(`bytes=${half}-`)
+  })
+})
+
+describe("agent packages by chunks, the models' path [EF-11.4]", () => {
+  /** The package cut into 1 KiB chunks, its release listing them, and a transport serving them. */
+  async function chunkedPackage(version: string) {
+    const { release, bytes } = await makePackage(version, { fillerBytes: 12 * 1024 })
+    const chunked = chunkArtifact(bytes, fixedBoundaries(bytes.length, 1024))
+    const withChunks: AgentRelease = { ...release, chunks: chunked.chunks }
+    return { release: withChunks, bytes, chunked, transport: new FakeTransport().add({ bytes, chunked }) }
+  }
+  const chunkPath = (transport: FakeTransport, timeoutMs = 5000) => ({ chunks: { transport, window: 4, timeoutMs } })
+
+  it('receives the package by chunks, checks it and stages it: no HTTP request', async () => {
+    const { release, chunked, transport } = await chunkedPackage('2.1.0')
+    expect(chunked.chunks.length).toBeGreaterThan(1)
+    const before = ranges.length
+    const dataDir = join(work, 'chunks-ok')
+    const { selfUpdater, events } = updater(dataDir, chunkPath(transport))
+    expect(await selfUpdater.apply(cmd(release))).toMatchObject({ kind: 'staged' })
+    expect(ranges.length).toBe(before)
+    expect(transport.requested.length).toBe(chunked.chunks.length)
+    expect(events.find((e) => e.kind === 'downloaded')).toMatchObject({
+      receivedBytes: release.size,
+      message: `received from MQTT ${release.size} B`,
+    })
+    expect(readFileSync(join(slotsDir(dataDir), 'a', 'dist', 'edgefleet-agent.mjs'), 'utf8')).toContain('agent 2.1.0')
+    expect(readdirSync(join(slotsDir(dataDir), 'incoming'))).toEqual([])
+  })
+
+  it('an interrupted transfer resumes from the chunks on disk: only the missing ones are fetched again', async () => {
+    const { release, bytes, chunked, transport } = await chunkedPackage('2.2.0')
+    const n = chunked.chunks.length
+    const late = Array.from({ length: n }, (_, i) => i).filter((i) => i >= n / 2)
+    for (const i of late) transport.drop.set(i, 1_000) // the link dies halfway
+    const dataDir = join(work, 'chunks-resume')
+    const first = updater(dataDir, chunkPath(transport, 1500))
+    // No HTTP fallback either (the hub does not serve this version): the command fails, the chunks stay.
+    expect(await first.selfUpdater.apply(cmd(release))).toMatchObject({ kind: 'rejected' })
+    expect(first.events.find((e) => e.kind === 'chunk_rejected')).toMatchObject({ code: 'EF_ERR_DOWNLOAD_TIMEOUT' })
+    const again = new FakeTransport().add({ bytes, chunked })
+    const second = updater(dataDir, chunkPath(again))
+    expect(await second.selfUpdater.apply(cmd(release))).toMatchObject({ kind: 'staged' })
+    expect(again.requested.sort((a, b) => a - b)).toEqual(late)
+    const held = late.reduce((sum, i) => sum + chunked.chunks[i].size, 0)
+    expect(second.events.find((e) => e.kind === 'downloaded')?.receivedBytes).toBe(held)
+  })
+
+  it('a broadcast that fails falls back to the HTTP range download', async () => {
+    const { release, bytes, transport } = await chunkedPackage('2.3.0')
+    transport.silent = true
+    bodies.set('/pkg/2.3.0', bytes)
+    const dataDir = join(work, 'chunks-fallback')
+    const { selfUpdater, events } = updater(dataDir, chunkPath(transport, 1000))
+    expect(await selfUpdater.apply(cmd(release))).toMatchObject({ kind: 'staged' })
+    expect(events.find((e) => e.kind === 'chunk_rejected')).toMatchObject({
+      code: 'EF_ERR_DOWNLOAD_TIMEOUT',
+      message: expect.stringContaining('continuing over HTTP') as string,
+    })
+    expect(events.find((e) => e.kind === 'downloaded')?.message).toBe('received over HTTP')
+  })
+
+  it("chunks that pass their hashes but are not the release's package: EF_ERR_AGENT_DIGEST_MISMATCH, nothing kept", async () => {
+    const { release, transport } = await chunkedPackage('2.4.0')
+    const other = { ...release, sha256: 'f'.repeat(64) }
+    transport.artifacts.set(other.sha256, transport.artifacts.get(release.sha256) as never)
+    const dataDir = join(work, 'chunks-digest')
+    const { selfUpdater } = updater(dataDir, chunkPath(transport))
+    expect(await selfUpdater.apply(cmd(other))).toMatchObject({
+      kind: 'rejected',
+      code: 'EF_ERR_AGENT_DIGEST_MISMATCH',
+    })
+    expect(readdirSync(join(slotsDir(dataDir), 'incoming'))).toEqual([])
+    expect(readSlotState(slotsDir(dataDir))).toEqual({ v: 1, current: 'base' })
   })
 })

@@ -1,12 +1,14 @@
 // Agent releases [EF-11.3]: `agent release` registers a package (its own
 // manifest read from the archive, the file kept as a blob, the release
-// document signed with the hub's key). Updates are sent by updates.ts.
+// document — with the package's chunk list, so it can be broadcast like a
+// model build [EF-11.4] — signed with the hub's key). Updates are sent by
+// updates.ts.
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import {
   EdgeFleetError,
-  sha256Hex,
+  chunkArtifact,
   signDocument,
   type AgentPackageArch,
   type AgentRelease,
@@ -48,7 +50,9 @@ export async function registerRelease(
   }
   if (info.version !== version)
     throw new EdgeFleetError('EF_ERR_AGENT_VERSION_MISMATCH', `--version ${version}, the package says ${info.version}`)
-  const release: AgentRelease = { name: 'edgefleet-agent', ...info, sha256: sha256Hex(bytes), size: bytes.length }
+  // Fixed 256 KiB chunks: a package has no tensors to align to, and the chunk size is the broadcast's.
+  const { digest, size, chunks } = chunkArtifact(bytes)
+  const release: AgentRelease = { name: 'edgefleet-agent', ...info, sha256: digest, size, chunks }
   const existing = deps.store.agentReleases.get(version, info.arch)
   if (existing) {
     if (existing.release.sha256 !== release.sha256)

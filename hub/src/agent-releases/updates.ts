@@ -7,14 +7,27 @@
 // `agent update` and agent rollouts both send through here.
 import { randomUUID } from 'node:crypto'
 import type { Logger } from 'pino'
-import { EdgeFleetError, codeOf, signDocument, type AgentPackageArch } from '@edgefleet/shared'
+import { EdgeFleetError, codeOf, signDocument, type AgentPackageArch, type AgentRelease } from '@edgefleet/shared'
 import type { AgentUpdateRow, DeviceRow } from '../store/index.js'
 import type { CommandSender } from '../distribution/commands.js'
 import { parseTarget } from '../distribution/target.js'
 import { PROFILE_ARCH, type AgentReleaseDeps } from './releases.js'
 
-/** Default time a new agent has to start, reconnect and pass its health check [EF-11.7]. */
-const DEFAULT_AGENT_DEADLINE_MS = 120_000 // 2 minutes
+/** Default time a new agent has to start, reconnect and pass its health check [EF-11.7]; `hub start --agent-deadline-ms`. */
+export const DEFAULT_AGENT_DEADLINE_MS = 120_000 // 2 minutes
+/** The deadlines an agent-update command may carry (its schema's bounds): 1 s to 1 hour. */
+const AGENT_DEADLINE_BOUNDS_MS = [1000, 3_600_000] as const
+
+/** The hub's default confirm deadline, checked once at start (EF_ERR_CONFIG_INVALID outside 1 s - 1 h). */
+export function checkAgentDeadline(ms: number): number {
+  const [least, most] = AGENT_DEADLINE_BOUNDS_MS
+  if (!Number.isInteger(ms) || ms < least || ms > most)
+    throw new EdgeFleetError(
+      'EF_ERR_CONFIG_INVALID',
+      `agent confirm deadline ${ms} ms: give a whole number of ms from ${least} to ${most}`,
+    )
+  return ms
+}
 /**
  * Past its deadline the launcher restores the old agent, which reconnects and
  * reports: the hub waits this much longer before it gives a handed-over update up [EF-11.9].
@@ -26,6 +39,8 @@ export interface AgentUpdateDeps extends Omit<AgentReleaseDeps, 'blobs'> {
   log: Logger
   /** The hub address devices download packages from when no request names one (rollouts, resends). */
   httpBase: () => string
+  /** Confirm deadline of an update that names none (agent rollouts, `agent update` without --deadline-ms), ms. */
+  defaultDeadlineMs?: number
 }
 
 interface AgentUpdateRequest {
@@ -80,7 +95,7 @@ export class AgentUpdates {
           version: opts.version,
           arch,
           rollback: opts.rollback ?? false,
-          deadlineMs: opts.deadlineMs ?? DEFAULT_AGENT_DEADLINE_MS,
+          deadlineMs: opts.deadlineMs ?? this.deps.defaultDeadlineMs ?? DEFAULT_AGENT_DEADLINE_MS,
           httpBase: opts.httpBase ?? this.deps.httpBase(),
           sentAt: this.deps.now(),
         }
@@ -104,8 +119,9 @@ export class AgentUpdates {
 
   /** Signs (now, with the current key [EF-3.6]) and publishes the command of `row` under its own id. */
   private async publish(row: Omit<AgentUpdateRow, 'state' | 'code' | 'message' | 'stagedAt' | 'updatedAt'>) {
-    const release = this.deps.store.agentReleases.get(row.version, row.arch)?.release
-    if (!release) throw new EdgeFleetError('EF_ERR_AGENT_RELEASE_NOT_FOUND', `agent ${row.version} for ${row.arch}`)
+    const registered = this.deps.store.agentReleases.get(row.version, row.arch)?.release
+    if (!registered) throw new EdgeFleetError('EF_ERR_AGENT_RELEASE_NOT_FOUND', `agent ${row.version} for ${row.arch}`)
+    const release = this.forDevice(registered, row.deviceId)
     await this.deps.commands.send(
       row.deviceId,
       'agent-update',
@@ -119,6 +135,18 @@ export class AgentUpdates {
       },
       row.cmdId,
     )
+  }
+
+  /**
+   * The release as this device can take it [EF-11.4]: with its chunk list
+   * (received by broadcast) only when the device's state says its agent
+   * receives agent packages by chunks; an older agent's schema has no
+   * `chunks` and would refuse the command, so it gets the HTTP form.
+   */
+  private forDevice(release: AgentRelease, deviceId: string): AgentRelease {
+    if (!release.chunks || this.deps.store.devices.get(deviceId)?.state?.agentChunks === true) return release
+    const { name, version, arch, runtime, sha256, size } = release
+    return { name, version, arch, runtime, sha256, size }
   }
 
   /**

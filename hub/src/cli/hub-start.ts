@@ -77,6 +77,7 @@ async function runHub(args: Args, print: (s: string) => void): Promise<number> {
     ...(args.str('hold-tick-ms') !== undefined ? { holdTickMs: num('hold-tick-ms', 10_000) } : {}),
     ...(args.flag('immediate-deploys') ? { immediateDeploys: true } : {}),
     ...(args.str('reconcile-ms') !== undefined ? { reconcileMs: num('reconcile-ms', 30_000) } : {}),
+    ...(args.str('agent-deadline-ms') !== undefined ? { agentDeadlineMs: num('agent-deadline-ms', 120_000) } : {}),
     retraining: retrainingFromEnv(),
     broker: brokerConfigFromEnv(),
   })
@@ -126,6 +127,8 @@ const hubStart = command({
   --immediate-deploys       send every plain deploy at once, as if each had --now (windows and conditions
                             ignored): for a lab or a test bench
   --reconcile-ms N          resend open commands (deploys, agent updates) idle this long (default 30000; 0: never)
+  --agent-deadline-ms N     time a new agent has to start, reconnect and pass its health check before the old one
+                            returns, for agent updates that name none (agent rollouts; default 120000, 1000-3600000)
   --tls            TLS on every listener (the default off loopback): a private CA and server certificate are
                    created in <data>/tls at first start; MQTT over TLS on --mqtts-port, HTTPS for API and console
   --tls-host NAME  another name (or IP) for the generated server certificate (repeatable)
@@ -152,6 +155,7 @@ const hubStart = command({
     'hold-tick-ms': { type: 'string' },
     'immediate-deploys': { type: 'boolean' },
     'reconcile-ms': { type: 'string' },
+    'agent-deadline-ms': { type: 'string' },
     tls: { type: 'boolean' },
     'no-tls': { type: 'boolean' },
     insecure: { type: 'boolean' },

@@ -1,4 +1,5 @@
-// Artifact distribution: broadcast with repair [EF-2.7].
+// Artifact distribution: broadcast with repair [EF-2.7] of model builds and
+// of agent packages [EF-11.4] alike (an artifact is a digest and a chunk list).
 //
 // The first `join` for an artifact opens a broadcast session. After a short
 // gathering delay (so a wave of agents joins one session) every chunk that any
@@ -144,7 +145,7 @@ export class Distributor {
     const valid = (req.chunks ?? []).filter((i) => i < layout.sizes.length)
     switch (req.op ?? 'join') {
       case 'join':
-        this.join(req.deviceId, req.artifact, layout, valid)
+        this.join(req.deviceId, req.artifact, layout, valid, req.fresh === true)
         break
       case 'repair':
         this.repair(req.deviceId, req.artifact, valid)
@@ -170,17 +171,17 @@ export class Distributor {
   }
 
   private layout(artifact: string): Layout | undefined {
-    let l = this.layouts.get(artifact)
-    if (!l) {
-      const a = this.o.store.registry.getArtifact(artifact)
-      if (!a || !this.o.blobs.has(artifact)) return undefined
-      l = { offsets: chunkOffsets(a.chunks), sizes: a.chunks.map((c) => c.size) }
-      this.layouts.set(artifact, l)
-    }
-    return l
+    const known = this.layouts.get(artifact)
+    if (known) return known
+    // A model build's artifact, or an agent package with a chunk list [EF-11.4]: the same path carries both.
+    const chunks = this.o.store.registry.getArtifact(artifact)?.chunks ?? this.o.store.agentReleases.chunksOf(artifact)
+    if (!chunks || !this.o.blobs.has(artifact)) return undefined
+    const layout = { offsets: chunkOffsets(chunks), sizes: chunks.map((c) => c.size) }
+    this.layouts.set(artifact, layout)
+    return layout
   }
 
-  private join(device: string, artifact: string, layout: Layout, missing: number[]): void {
+  private join(device: string, artifact: string, layout: Layout, missing: number[], fresh: boolean): void {
     let session = this.sessions.get(artifact)
     if (!session) {
       const opened: Session = {
@@ -206,7 +207,9 @@ export class Distributor {
     const gathering = newPass || session.gatherTimer !== undefined
     // A new receiver has seen nothing of what was broadcast so far; a re-joining one (after a broker
     // restart) keeps the position it confirmed, so chunks still on their way to it are not sent twice.
-    const previous = session.receivers.get(device)
+    // A fresh join (the agent started this download anew, e.g. after a restart) is a new receiver:
+    // what was broadcast while it was gone is lost to it, and waiting for it would cost a stall.
+    const previous = fresh ? undefined : session.receivers.get(device)
     const receiver = { ackSeq: previous?.ackSeq ?? session.nextSeq - 1, lastAck: this.o.now() }
     session.receivers.set(device, receiver)
     session.pace.changes++

@@ -1,7 +1,7 @@
 // Agent releases [EF-11.3]: one row per version and architecture with the
-// package's sha256 and size and the hub's signature over the release
-// document; the package file itself is a blob (blobs/<sha256>).
-import type { AgentPackageArch, AgentRelease } from '@edgefleet/shared'
+// package's sha256 and size, its chunk list [EF-11.4] and the hub's signature
+// over the release document; the package file itself is a blob (blobs/<sha256>).
+import type { AgentPackageArch, AgentRelease, ChunkRef } from '@edgefleet/shared'
 import type { Db } from './db.js'
 
 export interface AgentReleaseRow {
@@ -19,6 +19,7 @@ interface RawRelease {
   size: number
   sig: string
   created_at: number
+  chunks: string | null
 }
 
 const toRow = (raw: RawRelease): AgentReleaseRow => ({
@@ -29,6 +30,7 @@ const toRow = (raw: RawRelease): AgentReleaseRow => ({
     runtime: raw.runtime,
     sha256: raw.sha256,
     size: raw.size,
+    ...(raw.chunks ? { chunks: JSON.parse(raw.chunks) as ChunkRef[] } : {}),
   },
   sig: raw.sig,
   createdAt: raw.created_at,
@@ -40,9 +42,26 @@ export class AgentReleaseStore {
   insert(release: AgentRelease, sig: string, now: number): void {
     this.db
       .prepare(
-        'INSERT INTO agent_releases (version, arch, runtime, sha256, size, sig, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)',
+        'INSERT INTO agent_releases (version, arch, runtime, sha256, size, sig, created_at, chunks) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
       )
-      .run(release.version, release.arch, release.runtime, release.sha256, release.size, sig, now)
+      .run(
+        release.version,
+        release.arch,
+        release.runtime,
+        release.sha256,
+        release.size,
+        sig,
+        now,
+        release.chunks ? JSON.stringify(release.chunks) : null,
+      )
+  }
+
+  /** The chunk list of the package with this sha256, if a release carries one (the broadcast's layout, EF-11.4). */
+  chunksOf(sha256: string): ChunkRef[] | undefined {
+    const r = this.db
+      .prepare('SELECT chunks FROM agent_releases WHERE sha256 = ? AND chunks IS NOT NULL LIMIT 1')
+      .get(sha256) as { chunks: string } | undefined
+    return r ? (JSON.parse(r.chunks) as ChunkRef[]) : undefined
   }
 
   get(version: string, arch: string): AgentReleaseRow | undefined {

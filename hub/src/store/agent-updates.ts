@@ -148,6 +148,22 @@ export class AgentUpdateStore {
     ).map(toRow)
   }
 
+  /**
+   * Devices a broadcast of agent package `sha256` should wait for [EF-2.7, EF-11.4]:
+   * those with an update of it not yet downloaded (sent, received), online ones
+   * only unless `offlineToo` (right after a hub start, when states are still arriving).
+   */
+  openReceivers(sha256: string, offlineToo = false): number {
+    const r = this.db
+      .prepare(
+        `SELECT count(DISTINCT u.device_id) AS n FROM agent_updates u
+         JOIN agent_releases r ON r.version = u.version AND r.arch = u.arch JOIN devices d ON d.id = u.device_id
+         WHERE r.sha256 = ? AND (d.online = 1 OR ?) AND u.state IN ('sent', 'received')`,
+      )
+      .get(sha256, offlineToo ? 1 : 0) as { n: number }
+    return r.n
+  }
+
   /** Open updates that have not moved since `before` (ms since epoch), oldest first. */
   idleOpen(before: number): AgentUpdateRow[] {
     return (

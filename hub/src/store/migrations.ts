@@ -361,4 +361,8 @@ export const MIGRATIONS: readonly string[] = [
   CREATE INDEX agent_updates_batch ON agent_updates(batch);
   CREATE INDEX agent_updates_open ON agent_updates(device_id) WHERE state IN ('sent', 'received', 'staged');
   `,
+  /* 13: an agent release's chunk list (JSON [{digest,size}]) so its package travels the chunk broadcast [EF-11.4];
+        NULL for releases registered before: they go by HTTP range requests */ `
+  ALTER TABLE agent_releases ADD COLUMN chunks TEXT;
+  `,
 ]

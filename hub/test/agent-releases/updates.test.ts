@@ -3,14 +3,16 @@
 // a device that comes back is sent what it may have missed with the original
 // command id (never what it is already handing over, never a finished one);
 // an idle record of an online device is resent; a handed-over update is
-// settled after its deadline from what the device runs.
+// settled after its deadline from what the device runs. A release's chunk
+// list goes only to agents that say they receive packages by chunks [EF-11.4],
+// and the broadcast counts the devices still to receive a package.
 import { generateKeyPairSync } from 'node:crypto'
 import pino from 'pino'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import type { DeviceState, FirmwareProfile } from '@edgefleet/shared'
+import { verifyDocument, type DeviceState, type FirmwareProfile } from '@edgefleet/shared'
 import { HubStore } from '../../src/store/index.js'
 import { openDb } from '../../src/store/db.js'
-import { AgentUpdates } from '../../src/agent-releases/updates.js'
+import { AgentUpdates, checkAgentDeadline } from '../../src/agent-releases/updates.js'
 
 const release = (version: string) => ({
   name: 'edgefleet-agent' as const,
@@ -61,6 +63,83 @@ const event = (cmdId: string, kind: string, code?: string) => ({
   cmdId,
   kind,
   ...(code ? { code } : {}),
+})
+
+describe('the confirm deadline [EF-11.7]', () => {
+  it('an update that names none gets the hub default (hub start --agent-deadline-ms); a named one wins', async () => {
+    const bodies: { deadlineMs: number }[] = []
+    const withDefault = new AgentUpdates({
+      store,
+      keys: { privateKey: generateKeyPairSync('ed25519').privateKey },
+      profiles: new Map([['industrial-x86', { arch: 'x86_64' } as FirmwareProfile]]),
+      now: () => clock,
+      log: pino({ level: 'silent' }),
+      commands: {
+        send: (_deviceId, _type, body) => {
+          bodies.push(body as unknown as { deadlineMs: number })
+          return Promise.resolve('id')
+        },
+      },
+      httpBase: () => 'http://hub',
+      defaultDeadlineMs: checkAgentDeadline(5000),
+    })
+    const rollout = await withDefault.sendTo(store.devices.list(), { version: '0.2.0', origin: 'rollout:r#1' })
+    await withDefault.sendTarget({ target: 'device=d1', version: '0.2.0', deadlineMs: 60_000 })
+    expect(bodies.map((b) => b.deadlineMs)).toEqual([5000, 5000, 60_000])
+    expect(store.agentUpdates.get(rollout.sent[0].cmdId)?.deadlineMs).toBe(5000)
+  })
+
+  it.each([0, 999, 3_600_001, 1.5, Number.NaN])('a default of %s ms: EF_ERR_CONFIG_INVALID', (ms) => {
+    expect(() => checkAgentDeadline(ms)).toThrow(expect.objectContaining({ code: 'EF_ERR_CONFIG_INVALID' }))
+  })
+})
+
+describe('agent packages over the chunk broadcast [EF-11.4]', () => {
+  const chunks = [
+    { digest: 'b'.repeat(64), size: 600 },
+    { digest: 'c'.repeat(64), size: 400 },
+  ]
+
+  it('sends the chunk list, signed with the rest, only to an agent whose state says it takes chunks', async () => {
+    const keys = generateKeyPairSync('ed25519')
+    store.agentReleases.insert({ ...release('0.3.0'), sha256: 'd'.repeat(64), chunks }, 'sig', clock)
+    expect(store.agentReleases.get('0.3.0', 'linux-x64')?.release.chunks).toEqual(chunks)
+    const bodies = new Map<string, { release: Record<string, unknown>; releaseSig: string }>()
+    const chunked = new AgentUpdates({
+      store,
+      keys: { privateKey: keys.privateKey },
+      profiles: new Map([['industrial-x86', { arch: 'x86_64' } as FirmwareProfile]]),
+      now: () => clock,
+      log: pino({ level: 'silent' }),
+      commands: {
+        send: (deviceId, _type, body) => {
+          bodies.set(deviceId, body as unknown as { release: Record<string, unknown>; releaseSig: string })
+          return Promise.resolve('id')
+        },
+      },
+      httpBase: () => 'http://hub',
+    })
+    store.devices.setState('d1', { ...state('d1', true, '0.1.0'), agentChunks: true }, clock)
+    store.devices.setState('d2', state('d2', true, '0.1.0'), clock)
+    await chunked.sendTarget({ target: 'profile=industrial-x86', version: '0.3.0' })
+    const [one, two] = [bodies.get('d1'), bodies.get('d2')]
+    expect(one?.release.chunks).toEqual(chunks)
+    expect(two?.release).not.toHaveProperty('chunks')
+    for (const body of [one, two])
+      expect(body && verifyDocument(body.release, body.releaseSig, keys.publicKey)).toBe(true)
+  })
+
+  it('counts the devices a package broadcast waits for: open and not yet downloaded, online unless asked', async () => {
+    store.agentReleases.insert({ ...release('0.3.0'), sha256: 'd'.repeat(64), chunks }, 'sig', clock)
+    const out = await updates.sendTarget({ target: 'profile=industrial-x86', version: '0.3.0' })
+    store.devices.setState('d1', state('d1', true, '0.1.0'), clock)
+    expect(store.agentUpdates.openReceivers('d'.repeat(64))).toBe(1)
+    expect(store.agentUpdates.openReceivers('d'.repeat(64), true)).toBe(2)
+    expect(store.agentUpdates.openReceivers('a'.repeat(64), true)).toBe(0) // another release's package
+    const d1 = out.sent.find((x) => x.device === 'd1')?.cmdId ?? ''
+    store.agentUpdates.applyEvent({ deviceId: 'd1', cmdId: d1, kind: 'staged' }, ++clock)
+    expect(store.agentUpdates.openReceivers('d'.repeat(64))).toBe(0)
+  })
 })
 
 describe('agent updates [EF-11.9]', () => {

@@ -1,6 +1,7 @@
 // Broadcast pacing and repair [EF-2.7] with a real store and blob store, a
 // publish that records what went out, and a clock that only the test moves:
 // "does not wait" is checked as "everything went out while no time passed".
+// Agent packages with a chunk list take the same path [EF-11.4].
 import { describe, it, expect, beforeEach, afterEach } from 'vitest'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -129,6 +130,58 @@ describe('Distributor', () => {
     await settle()
     expect(dist.stats.repairChunks).toBe(0)
     expect(dist.stats.prematureRepairs).toBe(CHUNKS / 2 - 1)
+  })
+
+  it('an agent package with a chunk list is broadcast like a build: each chunk once to all receivers [EF-11.4]', async () => {
+    const data = randomBytes(CHUNKS * CHUNK_BYTES + 17)
+    const cuts = Array.from({ length: CHUNKS }, (_, i) => (i + 1) * CHUNK_BYTES)
+    const pkg = chunkArtifact(data, cuts)
+    blobs.put(data)
+    const release = { name: 'edgefleet-agent' as const, version: '0.2.0', arch: 'linux-x64' as const }
+    store.agentReleases.insert(
+      { ...release, runtime: 'native', sha256: pkg.digest, size: pkg.size, chunks: pkg.chunks },
+      'sig',
+      0,
+    )
+    const distributor = start(3)
+    const every = pkg.chunks.map((_, i) => i)
+    for (const id of ['a', 'b', 'c'])
+      distributor.handle({ ...req(id, 'join', { chunks: every }), artifact: pkg.digest })
+    // The acks name the package, not the build the helper's requests name.
+    let seen = 0
+    for (;;) {
+      await settle()
+      if (published.length === seen) break
+      for (const topic of published.slice(seen)) {
+        const t = parseTopic(topic)
+        if (t?.kind === 'chunk')
+          for (const id of ['a', 'b', 'c'])
+            distributor.handle({ ...req(id, 'ack', { last: t.index }), artifact: pkg.digest })
+      }
+      seen = published.length
+    }
+    expect(distributor.stats.broadcastChunks).toBe(CHUNKS + 1)
+    expect(distributor.stats.broadcastBytes).toBe(data.length)
+    expect(distributor.stats.repairChunks).toBe(0)
+    expect(new Set(published).size).toBe(CHUNKS + 1)
+  })
+
+  it('a fresh join (the agent restarted its download) gets what was broadcast meanwhile at once; a re-join waits for it', async () => {
+    const distributor = start(2)
+    for (const id of ['a', 'b']) distributor.handle(req(id, 'join', { chunks: all }))
+    await run(distributor, ['a'])
+    expect(distributor.stats.broadcastChunks).toBe(CHUNKS)
+    // b confirmed the first half, then its connection dropped: the rest is most likely still on its way.
+    distributor.handle(req('b', 'ack', { last: CHUNKS / 2 - 1 }))
+    distributor.handle(req('b', 'join', { chunks: all.slice(CHUNKS / 2) }))
+    await settle()
+    expect(repairsTo('b')).toBe(0)
+    expect(distributor.stats.prematureRepairs).toBe(CHUNKS / 2)
+    // b's process restarted and starts the download anew: nothing is on its way to it any more.
+    distributor.handle(req('b', 'join', { chunks: all.slice(CHUNKS / 2), fresh: true }))
+    await run(distributor, [])
+    expect(repairsTo('b')).toBe(CHUNKS / 2)
+    expect(distributor.stats.broadcastChunks).toBe(CHUNKS)
   })
 
   it('broadcasts again to a later wave once the earlier receivers are done', async () => {

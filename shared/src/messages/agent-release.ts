@@ -1,8 +1,10 @@
 // The signed description of an agent package [EF-11.3]: what the hub
 // registered with `edgefleet agent release` and what a device checks the
-// downloaded package against before it writes anything into a slot.
+// downloaded package against before it writes anything into a slot; its
+// chunk list lets the package travel the models' broadcast path [EF-11.4].
 import { Type, type Static } from '@sinclair/typebox'
 import { Digest, Version } from './common.js'
+import { ChunkRefSchema } from './manifest.js'
 
 export const AGENT_PACKAGE_ARCHES = ['linux-x64', 'linux-arm64', 'linux-armv7'] as const
 export type AgentPackageArch = (typeof AGENT_PACKAGE_ARCHES)[number]
@@ -20,6 +22,12 @@ export const AgentRelease = Type.Object(
     sha256: Digest,
     /** Size of the .tar.gz in bytes. */
     size: Type.Integer({ minimum: 1 }),
+    /**
+     * The package cut into chunks (256 KiB, sha256 each), as a manifest's
+     * artifact: what the chunk broadcast needs [EF-11.4]. Signed with the rest,
+     * so it is as trusted as `sha256`. Absent: HTTP range download only.
+     */
+    chunks: Type.Optional(Type.Array(ChunkRefSchema, { minItems: 1, maxItems: 100_000 })),
   },
   { additionalProperties: false },
 )

@@ -171,9 +171,10 @@ export const HubKeyCmd = Type.Object(
 )
 
 /**
- * Replaces the agent itself [EF-11.4]: the device downloads the release from
- * `url` (against `httpBase`), checks it against `release` (signed again with
- * the current key as `releaseSig`), stages it in an agent slot and hands over;
+ * Replaces the agent itself [EF-11.4]: the device receives the package by
+ * chunk broadcast when `release` lists its chunks, else (and as the fallback)
+ * downloads it from `url` (against `httpBase`); checks it against `release`
+ * (signed again with the current key as `releaseSig`), stages it in an agent slot and hands over;
  * the new agent must confirm within `deadlineMs` or the previous one returns.
  */
 export const AgentUpdateCmd = Type.Object(

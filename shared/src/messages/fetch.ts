@@ -28,6 +28,13 @@ export const FetchRequest = Type.Object(
     op: Type.Optional(FetchOp),
     /** Missing chunk indexes (join, repair). */
     chunks: Type.Optional(Type.Array(Type.Integer({ minimum: 0 }), { maxItems: MAX_FETCH_CHUNKS })),
+    /**
+     * join: the agent starts this download now (a new command or a restarted
+     * process), so nothing broadcast earlier is on its way to it: the hub
+     * repairs such chunks at once instead of waiting for them [EF-2.7].
+     * Absent: a re-join after a reconnect, which keeps its position.
+     */
+    fresh: Type.Optional(Type.Boolean()),
     /** ack: index of the last broadcast chunk the agent received. */
     last: Type.Optional(Type.Integer({ minimum: 0 })),
   },

@@ -46,6 +46,8 @@ export const DeviceState = Type.Object(
     ts: Timestamp,
     profile: Type.Optional(Id),
     agentVersion: Type.Optional(Type.String({ maxLength: 32 })),
+    /** This agent receives agent packages by chunk broadcast: the hub sends it releases with their chunk list [EF-11.4]. */
+    agentChunks: Type.Optional(Type.Boolean()),
     models: Type.Optional(Type.Array(LoadedModel, { maxItems: 64 })),
     freeStorageBytes: Type.Optional(Type.Integer({ minimum: 0 })),
     network: Type.Optional(Type.Union([Type.Literal('metered'), Type.Literal('unmetered'), Type.Literal('unknown')])),
