@@ -91,12 +91,11 @@ beforeAll(async () => {
     const body = bodies.get(req.url ?? '')
     if (!body) return res.writeHead(404).end()
     ranges.push(req.headers.range ?? '')
-    const m = /^bytes=(\d+)-$/.exec(req.headers.range ?? '')
+    const m = /^bytes=(\d+)-(\d*)$/.exec(req.headers.range ?? '')
     if (!m) return res.writeHead(200, { 'content-length': body.length }).end(body)
     const start = Number(m[1])
-    res
-      .writeHead(206, { 'content-range': `bytes ${start}-${body.length - 1}/${body.length}` })
-      .end(body.subarray(start))
+    const end = m[2] ? Math.min(Number(m[2]), body.length - 1) : body.length - 1
+    res.writeHead(206, { 'content-range': `bytes ${start}-${end}/${body.length}` }).end(body.subarray(start, end + 1))
   })
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
   base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
@@ -280,6 +279,21 @@ describe("agent packages by chunks, the models' path [EF-11.4]", () => {
     expect(again.requested.sort((a, b) => a - b)).toEqual(late)
     const held = late.reduce((sum, i) => sum + chunked.chunks[i].size, 0)
     expect(second.events.find((e) => e.kind === 'downloaded')?.receivedBytes).toBe(held)
+  })
+
+  it("with --transfer http the hub's HTTP path fetches the chunks by range first: nothing over MQTT", async () => {
+    const { release, bytes, transport } = await chunkedPackage('2.5.0')
+    bodies.set('/pkg/2.5.0', bytes)
+    const before = ranges.length
+    const dataDir = join(work, 'chunks-http')
+    const http = { deviceId: 'dev-1', secret: 's', prefer: true }
+    const { selfUpdater, events } = updater(dataDir, { chunks: { transport, window: 4, timeoutMs: 5000, http } })
+    expect(await selfUpdater.apply(cmd(release))).toMatchObject({ kind: 'staged' })
+    expect(transport.requested).toEqual([])
+    expect(ranges.slice(before)[0]).toMatch(/^bytes=0-\d+$/)
+    expect(events.find((e) => e.kind === 'downloaded')?.message).toBe(
+      `received from hub HTTP ${release.size} B, MQTT 0 B`,
+    )
   })
 
   it('a broadcast that fails falls back to the HTTP range download', async () => {
