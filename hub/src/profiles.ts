@@ -2,6 +2,7 @@
 import { readdirSync, readFileSync, existsSync } from 'node:fs'
 import { join, dirname } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import cron from 'node-cron'
 import { EdgeFleetError, profileCodec, profileProblems, type FirmwareProfile } from '@edgefleet/shared'
 
 /** firmware-profiles/ of this checkout (hub/dist/profiles.js → ../../firmware-profiles). */
@@ -18,9 +19,21 @@ export function loadProfiles(dir = DEFAULT_PROFILES_DIR): Map<string, FirmwarePr
     } catch (err) {
       throw new EdgeFleetError('EF_ERR_PROFILE_INVALID', `${file}: ${(err as Error).message}`)
     }
-    const problems = profileProblems(p)
+    const problems = [...profileProblems(p), ...windowProblems(p)]
     if (problems.length) throw new EdgeFleetError('EF_ERR_PROFILE_INVALID', `${file}: ${problems.join('; ')}`)
     out.set(p.id, p)
   }
   return out
+}
+
+/**
+ * The window's cron must be one the hub's scheduler reads (node-cron lives in the hub, not in shared):
+ * an impossible date ("0 0 31 2 *") would otherwise pass the schema and fail every deploy to the class
+ * with an internal error when the hub asks whether the window is open [EF-5.2, EF-5.5].
+ */
+function windowProblems(p: FirmwareProfile): string[] {
+  const expr = p.maintenanceWindow.cron
+  return cron.validate(expr)
+    ? []
+    : [`maintenanceWindow.cron ${JSON.stringify(expr)} is not a cron expression node-cron accepts`]
 }
