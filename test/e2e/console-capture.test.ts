@@ -5,7 +5,8 @@
 // deleted from the list; a plain deploy is held (window with its opening,
 // conditions) and "deploy now" sends at once. The hub reads profiles made for
 // the test (a window that never opens, one always open but asking for
-// charging) so the outcome never depends on the hour it runs at.
+// charging) so the outcome never depends on the hour it runs at. Last, sign
+// out forgets the token.
 // Screenshots go to test-results/console/.
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -174,5 +175,16 @@ describe('console: deployments held for windows and conditions [EF-8.16]', () =>
     expect(await page.locator('#provisioned').count()).toBe(0)
     const devices = (await api(hub.httpUrl, 'GET', '/api/v1/fleet/devices?q=certless')).items
     expect(devices).toEqual([])
+  })
+})
+
+describe('console: sign out', () => {
+  it('forgets the token: the sign-in form shows, also after a reload', async () => {
+    await page.click('#signout')
+    await page.waitForSelector('#signin')
+    expect(await page.evaluate(() => Object.values(sessionStorage))).not.toContain(hub.token)
+    await page.reload()
+    await page.waitForSelector('#signin')
+    expect(await page.locator('#nav').count()).toBe(0)
   })
 })
