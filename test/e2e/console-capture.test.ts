@@ -5,8 +5,9 @@
 // deleted from the list; a plain deploy is held (window with its opening,
 // conditions) and "deploy now" sends at once. The hub reads profiles made for
 // the test (a window that never opens, one always open but asking for
-// charging) so the outcome never depends on the hour it runs at. Last, sign
-// out forgets the token.
+// charging) so the outcome never depends on the hour it runs at; a rollout
+// holds the same devices for the same reasons. Last, sign out forgets the
+// token.
 // Screenshots go to test-results/console/.
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -175,6 +176,37 @@ describe('console: deployments held for windows and conditions [EF-8.16]', () =>
     expect(await page.locator('#provisioned').count()).toBe(0)
     const devices = (await api(hub.httpUrl, 'GET', '/api/v1/fleet/devices?q=certless')).items
     expect(devices).toEqual([])
+  })
+})
+
+describe('console: a rollout holds devices for their profile window and its conditions [EF-8.4]', () => {
+  it('shows them held, neither done nor failed, and the wave waits for them', async () => {
+    await page.click('nav a[href="#/rollouts"]')
+    await page.waitForSelector('#create')
+    await page.selectOption('#create select[name="ref"]', 'clf@1.0.0')
+    await page.fill('#create input[name="selector"]', 'tag=site=lab')
+    await page.fill('#create input[name="waves"]', '100%')
+    await page.fill('#create input[name="soak"]', '1')
+    await page.click('#create-btn')
+    await page.waitForSelector('#waves tr[data-wave="1"] .held:has-text("2 held")', { timeout: 30_000 })
+    const wave = (await page.textContent('#waves tr[data-wave="1"]'))!
+    expect(wave).toContain('0/2')
+    expect(wave).toContain('waiting_window=1')
+    // k1's window is open but its profile asks for charging, which a device never seen does not show.
+    expect(wave).toContain('waiting_conditions=1')
+    await page.screenshot({ path: join(shots, '8c-rollout-held.png'), fullPage: true })
+    const id = new URL(page.url()).hash.replace('#/rollout/', '')
+    const { items } = await api(hub.httpUrl, 'GET', `/api/v1/rollouts/${id}/devices`)
+    expect(Object.fromEntries(items.map((d: { deviceId: string; status: string }) => [d.deviceId, d.status]))).toEqual({
+      w1: 'waiting_window',
+      k1: 'waiting_conditions',
+    })
+    expect((await api(hub.httpUrl, 'GET', `/api/v1/rollouts/${id}`)).rollout).toMatchObject({
+      state: 'running',
+      phase: 'deploy',
+    })
+    await page.click('#actions button[data-action="abort"]')
+    await page.waitForSelector('#rollout-state:has-text("aborted")')
   })
 })
 

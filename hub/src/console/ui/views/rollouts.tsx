@@ -15,6 +15,10 @@ import { Load, Result, Stat, StatePill, checked, field, onSubmit } from './commo
 const FINAL = ['completed', 'aborted', 'rolled_back']
 const done = (counts: Record<string, number>) => (counts.activated ?? 0) + (counts.skipped ?? 0)
 const failed = (counts: Record<string, number>) => config.deployFailed.reduce((acc, s) => acc + (counts[s] ?? 0), 0)
+/** Devices held for their window or conditions [EF-8.4]: waiting, neither done nor failed. */
+const held = (counts: Record<string, number>) => (counts.waiting_window ?? 0) + (counts.waiting_conditions ?? 0)
+const Held = ({ counts }: { counts: Record<string, number> }) =>
+  held(counts) ? <span class="held"> · {held(counts)} held</span> : null
 
 /**
  * A gate field as the API takes it [EF-8.5]: empty → the hub's default, 'off' → null, a number → that
@@ -175,6 +179,7 @@ function RolloutTable({ rollouts }: { rollouts: Rollout[] }) {
             </td>
             <td>
               <Progress done={done(rollout.totals)} failed={failed(rollout.totals)} total={rollout.devices} />
+              <Held counts={rollout.totals} />
             </td>
             <td>{when(rollout.createdAt)}</td>
           </tr>
@@ -276,6 +281,7 @@ function WaveTable({ rollout }: { rollout: Rollout }) {
             <td>{wave.soakMs / 1000} s</td>
             <td>
               <Progress done={done(wave.counts)} failed={failed(wave.counts)} total={wave.devices} />
+              <Held counts={wave.counts} />
             </td>
             <td>{pairs(wave.counts)}</td>
           </tr>
