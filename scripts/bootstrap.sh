@@ -28,7 +28,11 @@ if [[ "${1:-}" == "--test-deps" ]]; then
   fi
   # Reference Python with NumPy: hub/test/feed reads a dataset export with it (docs/examples/read_dataset.py).
   if ! .venv-ref/bin/python -c 'import numpy' >/dev/null 2>&1; then
-    python3 -m venv .venv-ref && .venv-ref/bin/pip install -q numpy
+    python3 -m venv .venv-ref && .venv-ref/bin/python -m pip install -q numpy
+  fi
+  # nats-py: hub/test/stream/feed.test.ts runs docs/examples/jetstream_feed.py with it (EF-9.13).
+  if ! .venv-ref/bin/python -c 'import nats' >/dev/null 2>&1; then
+    .venv-ref/bin/python -m pip install -q nats-py || echo "bootstrap: nats-py not installed (the JetStream feed example test is skipped)" >&2
   fi
 fi
 

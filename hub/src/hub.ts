@@ -28,6 +28,7 @@ import { HealthAlerts } from './telemetry/health-alerts.js'
 import { loadProfiles, DEFAULT_PROFILES_DIR } from './profiles.js'
 import { buildApi } from './api/server.js'
 import { Retraining, type RetrainingOptions } from './telemetry/index.js'
+import { startStreaming, type StreamOptions, type Streaming } from './stream/index.js'
 import type { FastifyInstance } from 'fastify'
 import { RolloutEngine, defaultEngineOptions } from './rollouts/engine.js'
 import { closeMatchers } from './rollouts/schedule.js'
@@ -88,6 +89,10 @@ export interface HubOptions {
   artifactUrl?: string
   /** Ingest batching, drift, retention [EF-9]; defaults in their modules. */
   retraining?: RetrainingOptions
+  /** Telemetry and the retraining feed through NATS JetStream: `nats://[user:pass@]host:port[,…]` [EF-9.13]. */
+  streamUrl?: string
+  /** JetStream settings (replicas, windows, timeouts); defaults in stream/connection.ts. */
+  stream?: Partial<StreamOptions>
   /** Clock seam for tests (ms since epoch). */
   now?: () => number
   /** Compile worker script (see compileInWorker); tests running from source pass hub/dist/compiler/worker.js. */
@@ -138,6 +143,8 @@ export interface Hub {
   readonly holds: HoldScheduler
   /** Ingest, drift, retention and the live feed [EF-9]. */
   readonly retraining: Retraining
+  /** With streamUrl: the JetStream publisher, consumer and feed [EF-9.13]. */
+  readonly streaming?: Streaming
   /** The admin token created at first start (read back from <dataDir>/admin-token later), if still on disk. */
   readonly adminToken?: string
   readonly api: FastifyInstance
@@ -161,6 +168,7 @@ interface HubParts {
   api?: FastifyInstance
   distributor?: Distributor
   mqtt?: HubMqtt
+  streaming?: Streaming
   retraining?: Retraining
   journal?: ReceiptJournal
   broker?: EmbeddedBroker
@@ -181,7 +189,9 @@ async function closeParts(opened: HubParts): Promise<void> {
   await opened.api?.close()
   opened.distributor?.close()
   await opened.mqtt?.close()
+  await opened.streaming?.stopConsuming()
   await opened.retraining?.close()
+  await opened.streaming?.close()
   opened.journal?.close()
   await opened.broker?.close()
   opened.store?.close()
@@ -589,7 +599,7 @@ async function connectHubMqtt(
     log: base.log,
     subscribe: !broker,
     onMessage: broker ? (t, p) => dispatch(ctx, t, p) : journaledDispatch(base, ctx, parts),
-    gate: (next) => retraining.ingest.whenReady(next),
+    gate: (next) => (ctx.ingest ?? retraining.ingest).whenReady(next),
   })
 }
 
@@ -702,6 +712,20 @@ function startTimers(
   return holds
 }
 
+/** With --stream: before any device is read, accepted telemetry goes to JetStream instead of the writer [EF-9.13]. */
+async function streamIngest(
+  base: HubBase,
+  store: HubStore,
+  services: ReturnType<typeof createServices>,
+  parts: HubParts,
+): Promise<void> {
+  const { streamUrl, stream } = base.options
+  if (!streamUrl) return
+  const deps = { store, retraining: services.retraining, log: base.log, now: base.now }
+  parts.streaming = await startStreaming(streamUrl, deps, stream)
+  services.ctx.ingest = parts.streaming.ingest
+}
+
 /** What `device add` hands out with TLS: the CA to trust, and device certificates on request [EF-10.3]. */
 function deviceTls(tls: ServingTls, dataDir: string) {
   return {
@@ -746,6 +770,7 @@ export async function startHub(options: HubOptions): Promise<Hub> {
 
     const services = createServices(base, storage, links, parts)
     const { metrics, registry, deployer, distributor, retraining } = services
+    await streamIngest(base, store, services, parts)
     if (broker) await handleInBroker(broker, services.ctx, links)
     links.mqtt = parts.mqtt = await connectHubMqtt(base, mqttUrl, keys, services, broker, parts)
 
@@ -768,6 +793,7 @@ export async function startHub(options: HubOptions): Promise<Hub> {
       rollouts,
       holds,
       retraining,
+      ...(parts.streaming ? { streaming: parts.streaming } : {}),
       adminToken,
       api,
       broker,

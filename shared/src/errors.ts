@@ -213,6 +213,10 @@ export const ERRORS = {
     status: 503,
     message: 'the hub could not store this message now; it was not acknowledged and will be sent again',
   },
+  EF_ERR_STREAM_MESSAGE: {
+    status: 422,
+    message: 'a message in the telemetry stream cannot be applied (subject, device or payload); it was terminated',
+  },
 
   // Local inference API
   EF_ERR_INFER_MODEL_NOT_LOADED: { status: 404, message: 'no model with this name is being served' },

@@ -6,6 +6,8 @@ export interface NatsNode {
   conf: string
   pidFile: string
   mqttUrl: string
+  /** This node's NATS client URL (no credentials). */
+  natsUrl: string
   proc: ChildProcess
   stderr: () => string
   kill9: () => Promise<void>
@@ -17,8 +19,16 @@ export interface NatsCluster {
   authDir: string
   authFile: string
   urls: string[]
+  /** Every node's NATS client URL. */
+  clientUrls: string[]
+  /** With `streamUser`: the NATS user of auth.conf, and a hub `--stream` URL carrying it. */
+  streamCredentials?: { user: string; pass: string }
+  streamUrl?: string
   pidFiles: string[]
   stderr: () => string
   stop: () => Promise<void>
 }
-export function startNatsCluster(dir: string, options?: { authDir?: string; timeoutMs?: number }): Promise<NatsCluster>
+export function startNatsCluster(
+  dir: string,
+  options?: { authDir?: string; timeoutMs?: number; streamUser?: boolean },
+): Promise<NatsCluster>

@@ -21,6 +21,18 @@ function placeholderAuth(file) {
   })
 }
 
+/**
+ * For JetStream tests without the MQTT side [EF-9.13]: one NATS-protocol user with every permission
+ * (the hub's stream client, and a training pipeline reading the feed). Returns its password.
+ */
+function streamUserAuth(file) {
+  const password = randomBytes(24).toString('base64url')
+  writeFileSync(file, `authorization {\n  users = [ { user: "stream", password: "${password}" } ]\n}\n`, {
+    mode: 0o600,
+  })
+  return password
+}
+
 function nodeConfig(name, dir, authFile, ports, routes) {
   return [
     `server_name: ${name}`,
@@ -79,12 +91,15 @@ function stopProc(proc, signal) {
 
 /**
  * Starts three nodes in `dir` (one sub-folder each); the hub writes `authDir/auth.conf`.
- * @returns the nodes (name, ports, mqttUrl, pidFile, kill9, restart), the MQTT URLs and stop().
+ * With `streamUser`, auth.conf has one NATS user instead, and `streamUrl` is a `--stream` URL with its
+ * credentials for the hub's JetStream client [EF-9.13] (`clientUrls`: the nodes' NATS URLs without them).
+ * @returns the nodes (name, ports, mqttUrl, natsUrl, pidFile, kill9, restart), the MQTT URLs and stop().
  */
-export async function startNatsCluster(dir, { authDir = dir, timeoutMs = 30_000 } = {}) {
+export async function startNatsCluster(dir, { authDir = dir, timeoutMs = 30_000, streamUser = false } = {}) {
   mkdirSync(authDir, { recursive: true })
   const authFile = join(authDir, 'auth.conf')
-  placeholderAuth(authFile)
+  const streamPassword = streamUser ? streamUserAuth(authFile) : undefined
+  if (!streamUser) placeholderAuth(authFile)
   const nodes = []
   // freePort binds port 0 and closes it: the kernel may hand the same port out again, so keep them distinct.
   const taken = new Set()
@@ -112,6 +127,7 @@ export async function startNatsCluster(dir, { authDir = dir, timeoutMs = 30_000 
     node.conf = join(node.dir, 'nats.conf')
     node.pidFile = join(node.dir, 'nats.pid')
     node.mqttUrl = `mqtt://127.0.0.1:${node.ports.mqtt}`
+    node.natsUrl = `nats://127.0.0.1:${node.ports.client}`
     writeFileSync(node.conf, nodeConfig(node.name, node.dir, authFile, node.ports, routes))
     spawnNode(node)
     node.kill9 = () => stopProc(node.proc, 'SIGKILL')
@@ -126,8 +142,16 @@ export async function startNatsCluster(dir, { authDir = dir, timeoutMs = 30_000 
     }
   }
   await Promise.all(nodes.map((n) => waitHealthy(n, timeoutMs)))
+  const clientUrls = nodes.map((n) => n.natsUrl)
   return {
     nodes,
+    clientUrls,
+    ...(streamPassword
+      ? {
+          streamCredentials: { user: 'stream', pass: streamPassword },
+          streamUrl: clientUrls.map((u, i) => (i === 0 ? u.replace('//', `//stream:${streamPassword}@`) : u)).join(','),
+        }
+      : {}),
     authDir,
     authFile,
     urls: nodes.map((n) => n.mqttUrl),

@@ -72,6 +72,8 @@ async function runHub(args: Args, print: (s: string) => void): Promise<number> {
     profilesDir: path('profiles'),
     blobDir: path('blob-dir'),
     artifactUrl: args.str('artifact-url'),
+    // The environment keeps the stream's credentials out of `ps` [EF-9.13].
+    streamUrl: args.str('stream') ?? process.env.EDGEFLEET_STREAM_URL,
     log: args.str('log-level') ?? 'info',
     ...(args.str('rollout-tick-ms') !== undefined ? { rolloutTickMs: num('rollout-tick-ms', 1000) } : {}),
     ...(args.str('hold-tick-ms') !== undefined ? { holdTickMs: num('hold-tick-ms', 10_000) } : {}),
@@ -106,7 +108,7 @@ async function runHub(args: Args, print: (s: string) => void): Promise<number> {
 const hubStart = command({
   name: 'hub start',
   summary: ['hub start', 'run a hub (broker, store, API, console)'],
-  help: `edgefleet hub start [--data DIR] [--mqtt-port N] [--http-port N] [--host H] [--tls | --no-tls] [--insecure] [--broker URL] [--profiles DIR] [--blob-dir DIR] [--artifact-url URL] [--log-level L] [--json]
+  help: `edgefleet hub start [--data DIR] [--mqtt-port N] [--http-port N] [--host H] [--tls | --no-tls] [--insecure] [--broker URL] [--profiles DIR] [--blob-dir DIR] [--artifact-url URL] [--stream URL] [--log-level L] [--json]
   --data DIR       data folder (database, blobs, keys); default ./.data/hub
   --mqtt-port N    embedded broker port (default 1883; 0 = ephemeral)
   --http-port N    API and console port (default 8080; 0 = ephemeral)
@@ -117,6 +119,9 @@ const hubStart = command({
                    default <data>/blobs, whose files are adopted (hard-linked or copied) on the first start
   --artifact-url URL  base URL of an HTTP origin or CDN serving --blob-dir's files by name: agents fetch
                    builds from <URL><sha256> first, then from the hub (HTTP, MQTT)
+  --stream nats://[user:pass@]host:port[,host:port…]  telemetry and samples go through NATS JetStream
+                   (stream EF_TELEMETRY, durable consumer ef-ingest) and the retraining feed is published
+                   to stream EF_FEED (docs/RETRAINING.md); or set EDGEFLEET_STREAM_URL
   --log-level L    pino level: fatal, error, warn, info (default), debug, trace
   --mosquitto-dir DIR       keep a Mosquitto password file and ACL for the fleet in DIR
   --mosquitto-pid-file FILE send Mosquitto a SIGHUP (reload) after each provisioning
@@ -146,6 +151,7 @@ const hubStart = command({
     profiles: { type: 'string' },
     'blob-dir': { type: 'string' },
     'artifact-url': { type: 'string' },
+    stream: { type: 'string' },
     'log-level': { type: 'string' },
     'mosquitto-dir': { type: 'string' },
     'mosquitto-pid-file': { type: 'string' },

@@ -5,7 +5,7 @@ import { newHistograms, type HubHistograms } from '../metrics/histogram.js'
 import { EdgeFleetError, codeOf, parseTopic, type FetchRequest, type TelemetryBatch } from '@edgefleet/shared'
 import type { Logger } from 'pino'
 import type { HubStore } from '../store/index.js'
-import type { IngestDone, Ingestor } from '../telemetry/ingest.js'
+import type { IngestDone, IngestSink } from '../telemetry/ingest.js'
 import { handleState } from './handlers/state.js'
 import { handleEvent } from './handlers/events.js'
 import { handleTelemetry } from './handlers/telemetry.js'
@@ -32,8 +32,11 @@ export interface HandlerContext {
   assertSameDevice: (topicDevice: string, payloadDevice: string) => void
   /** Told about every valid telemetry batch (device-health alerts, EF-9.12). */
   onTelemetry?: (batch: TelemetryBatch) => void
-  /** Batched telemetry and sample ingest [EF-9.1]; without it handlers write one message per transaction. */
-  ingest?: Ingestor
+  /**
+   * Batched telemetry and sample ingest [EF-9.1], or the JetStream publisher [EF-9.13]; without it handlers
+   * write one message per transaction.
+   */
+  ingest?: IngestSink
 }
 
 export function newMetrics(): HubMetrics {

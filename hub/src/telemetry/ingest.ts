@@ -63,6 +63,18 @@ export interface IngestStats {
 /** Told once the record is committed (no argument) or will not be (the error). */
 export type IngestDone = (err?: Error) => void
 
+/**
+ * Where the MQTT handlers hand accepted telemetry and samples: the database
+ * writer (Ingestor), or with `--stream` the JetStream publisher [EF-9.13].
+ * `done` runs once the record is durable there.
+ */
+export interface IngestSink {
+  pushTelemetry(batch: TelemetryBatch, bytes: number, done?: IngestDone): void
+  pushSample(payload: Uint8Array, done?: IngestDone): void
+  /** Runs `cb` now if there is room, else once there is (readers that can wait stop reading meanwhile). */
+  whenReady(cb: () => void): void
+}
+
 /** One transaction's worth of queued records, accumulated as they arrive. */
 interface Chunk {
   records: number
@@ -80,7 +92,7 @@ const MAX_IN_FLIGHT = 2
 
 const batchKey = (deviceId: string, batchId: string) => `${deviceId}\u0000${batchId}`
 
-export class Ingestor {
+export class Ingestor implements IngestSink {
   private chunks: Chunk[] = []
   private queuedRecords = 0
   private queuedBytes = 0

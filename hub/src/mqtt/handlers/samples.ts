@@ -24,7 +24,7 @@ export function handleSamples(ctx: HandlerContext, deviceId: string, payload: Bu
  * the schema alone lets dims and data disagree, and one such sample would
  * break its .npy files and the model's dataset export.
  */
-function assertTensorsDecode(sample: Sample): void {
+export function assertTensorsDecode(sample: Sample): void {
   const groups = { inputs: sample.inputs, outputs: sample.outputs, shadow: sample.shadow?.outputs ?? {} }
   for (const [group, tensors] of Object.entries(groups))
     for (const [name, t] of Object.entries(tensors)) {
