@@ -69,6 +69,23 @@ async function waitHealthy(node, timeoutMs) {
   }
 }
 
+/** Resolves once every node knows the JetStream meta leader: before that, $JS.API requests go unanswered. */
+async function waitMetaLeader(nodes, timeoutMs) {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    const leaders = await Promise.all(
+      nodes.map((n) =>
+        getJson(`http://127.0.0.1:${n.ports.monitor}/jsz`)
+          .then((r) => r.body?.meta_cluster?.leader)
+          .catch(() => undefined),
+      ),
+    )
+    if (leaders.every(Boolean)) return
+    if (Date.now() > deadline) throw new Error(`no JetStream meta leader after ${timeoutMs} ms`)
+    await new Promise((r) => setTimeout(r, 100))
+  }
+}
+
 function spawnNode(node) {
   const proc = spawn('nats-server', ['-c', node.conf], { stdio: ['ignore', 'ignore', 'pipe'] })
   let err = ''
@@ -134,6 +151,7 @@ export async function startNatsCluster(dir, { authDir = dir, timeoutMs = 30_000,
     node.restart = async () => {
       spawnNode(node)
       await waitHealthy(node, timeoutMs)
+      if (streamUser) await waitMetaLeader([node], timeoutMs)
     }
     /** MQTT clients connected to this node now (its /connz), by client id. */
     node.mqttClients = async () => {
@@ -142,6 +160,8 @@ export async function startNatsCluster(dir, { authDir = dir, timeoutMs = 30_000,
     }
   }
   await Promise.all(nodes.map((n) => waitHealthy(n, timeoutMs)))
+  // The stream tests talk to JetStream's API at once; the MQTT tests wait on their own connections.
+  if (streamUser) await waitMetaLeader(nodes, timeoutMs)
   const clientUrls = nodes.map((n) => n.natsUrl)
   return {
     nodes,
