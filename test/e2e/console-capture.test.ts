@@ -214,7 +214,11 @@ describe('console: sign out', () => {
   it('forgets the token: the sign-in form shows, also after a reload', async () => {
     await page.click('#signout')
     await page.waitForSelector('#signin')
-    expect(await page.evaluate(() => Object.values(sessionStorage))).not.toContain(hub.token)
+    // The test project has no DOM types: the page's sessionStorage is reached through globalThis.
+    const stored = await page.evaluate(() =>
+      Object.values((globalThis as unknown as { sessionStorage: Record<string, string> }).sessionStorage),
+    )
+    expect(stored).not.toContain(hub.token)
     await page.reload()
     await page.waitForSelector('#signin')
     expect(await page.locator('#nav').count()).toBe(0)
