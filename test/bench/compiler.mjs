@@ -3,7 +3,8 @@
 // Runtime's Python quantize_dynamic, in one process (ratios, not absolute
 // times, are what carries across machines). Runs on the built dist/.
 //
-//   npx tsc -b && node test/bench/compiler.mjs [--py /work/pyref/bin/python] [--threads 1] [--out docs/benchmarks/compiler.md]
+//   npx tsc -b && node test/bench/compiler.mjs [--py /work/pyref/bin/python] [--threads 1] [--out docs/benchmarks/compiler.md] [--only NAME] [--focus]
+// --focus: only fp16 storage vs compute, the three calibration methods, chains on/off and ORT quantize_static per method.
 import { readFileSync, writeFileSync, mkdtempSync, existsSync } from 'node:fs'
 import { execFileSync } from 'node:child_process'
 import { tmpdir, cpus, totalmem } from 'node:os'
@@ -22,6 +23,7 @@ const py = arg('--py', '/work/pyref/bin/python')
 const threads = Number(arg('--threads', '1'))
 const outFile = arg('--out', join(here, '../../docs/benchmarks/compiler.md'))
 const only = arg('--only', '')
+const focus = process.argv.includes('--focus')
 
 // Text-like page images for the OCR models; same recipe as the test fixtures (hub/test/fixtures/compiler/models.ts).
 // PaddleOCR normalizes det input with ImageNet mean/std and rec/cls input to [-1, 1].
@@ -194,19 +196,30 @@ for (const model of models) {
   const builds = []
   // The benchmark profile's budget is 0, so the planner takes the first static build (all layers);
   // 'keep 4' is what it falls back to when that misses a real budget (STATIC_KEEP_FLOAT_STEPS).
-  const variants = precisions.map((p) => [p, {}])
-  if (model.image) variants.push(['int8-static', { staticKeepFloat: 4, label: 'int8-static, first 4 float' }])
+  const variants = focus ? [] : precisions.map((p) => [p, {}])
+  if (model.image && !focus) variants.push(['int8-static', { staticKeepFloat: 4, label: 'int8-static, first 4 float' }])
   // What our own float fusions (affine folding into Conv, HardSwish) are worth: the same builds without them.
-  if (model.image)
+  if (model.image && !focus)
     variants.push(
       ['fp32', { fuse: false, label: 'fp32, no fusions' }],
       ['int8-static', { fuse: false, label: 'int8-static, no fusions' }],
+    )
+  // --focus: real fp16 compute (as a GPU/NPU profile gets it, timed here on the CPU EP), the three
+  // calibration methods, and quantized chains (Add/Mul/Concat, attention MatMuls) on and off.
+  if (focus)
+    variants.push(
+      ['fp16', { label: 'fp16 storage (CPU profiles)' }],
+      ['fp16', { fp16Compute: true, label: 'fp16 compute (fp16Compute profiles), on the CPU EP' }],
+      ['int8-static', { label: 'int8-static, minmax' }],
+      ['int8-static', { calibrationMethod: 'percentile', label: 'int8-static, percentile 99.99' }],
+      ['int8-static', { calibrationMethod: 'entropy', label: 'int8-static, entropy' }],
+      ['int8-static', { staticChains: false, label: 'int8-static, minmax, no chains' }],
     )
   for (const [p, extra] of variants) {
     const t0 = performance.now()
     const label = `EdgeFleet ${extra.label ?? p}`
     try {
-      const result = await compile(bytes, profile, {
+      const result = await compile(bytes, extra.fp16Compute ? { ...profile, fp16Compute: true } : profile, {
         precision: p,
         inputShapes: model.shapes,
         inputValues: model.values,
@@ -216,6 +229,8 @@ for (const model of models) {
         timing: false,
         ...(extra.staticKeepFloat !== undefined ? { staticKeepFloat: extra.staticKeepFloat } : {}),
         ...(extra.fuse !== undefined ? { fuse: extra.fuse } : {}),
+        ...(extra.calibrationMethod ? { calibrationMethod: extra.calibrationMethod } : {}),
+        ...(extra.staticChains !== undefined ? { staticChains: extra.staticChains } : {}),
       })
       builds.push({ label, bytes: result.bytes, compileMs: performance.now() - t0 })
     } catch (e) {
@@ -223,7 +238,7 @@ for (const model of models) {
     }
   }
   // ORT's Python quantize_dynamic on the same file.
-  if (existsSync(py)) {
+  if (existsSync(py) && !focus) {
     const dst = join(work, `${model.name.replace(/\W+/g, '_')}.ort.onnx`)
     const t0 = performance.now()
     let status
@@ -249,14 +264,16 @@ for (const model of models) {
       })
     else builds.push({ label: 'ORT quantize_dynamic', error: status.error })
   }
-  // ORT's Python quantize_static (QDQ) on the same calibration images, where there are images.
-  if (existsSync(py) && calDir) {
-    const dst = join(work, `${model.name.replace(/\W+/g, '_')}.ort-static.onnx`)
+  // ORT's Python quantize_static (QDQ) on the same calibration images, where there are images;
+  // with --focus once per calibration method.
+  for (const method of focus ? ['MinMax', 'Percentile', 'Entropy'] : ['MinMax']) {
+    if (!existsSync(py) || !calDir) break
+    const dst = join(work, `${model.name.replace(/\W+/g, '_')}.ort-static-${method}.onnx`)
     const t0 = performance.now()
     let status
     try {
       status = JSON.parse(
-        execFileSync(py, [join(here, 'compiler_ref.py'), file, dst, '--static', calDir, model.staticOps], {
+        execFileSync(py, [join(here, 'compiler_ref.py'), file, dst, '--static', calDir, model.staticOps, method], {
           encoding: 'utf8',
           stdio: ['ignore', 'pipe', 'ignore'],
         })
@@ -267,7 +284,7 @@ for (const model of models) {
     } catch (e) {
       status = { ok: false, error: e.message.split('\n')[0] }
     }
-    const label = `ORT quantize_static (${model.staticOps})`
+    const label = `ORT quantize_static (${model.staticOps}${focus ? `, ${method}` : ''})`
     if (status.ok) builds.push({ label, bytes: new Uint8Array(readFileSync(dst)), compileMs: performance.now() - t0 })
     else builds.push({ label, error: status.error })
   }
@@ -296,7 +313,7 @@ for (const model of models) {
   await f32.release()
 }
 
-const cmd = `npx tsc -b && node test/bench/compiler.mjs --threads ${threads}${only ? ` --only '${only}'` : ''}`
+const cmd = `npx tsc -b && node test/bench/compiler.mjs --threads ${threads}${only ? ` --only '${only}'` : ''}${focus ? ' --focus' : ''}`
 let md = `# Compiler benchmark
 
 Generated by \`test/bench/compiler.mjs\` on ${new Date().toISOString().slice(0, 10)}.

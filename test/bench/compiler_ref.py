@@ -1,7 +1,7 @@
 # Reference for the compiler benchmark: ONNX Runtime's own Python quantizers on one model.
 # Runs only in the benchmark's private venv (/work/pyref), never in the product.
 # usage: python compiler_ref.py IN.onnx OUT.onnx                       → quantize_dynamic (QInt8), after quant_pre_process
-#        python compiler_ref.py IN.onnx OUT.onnx --static CALDIR OPS   → quantize_static, QDQ, per-channel s8 weights,
+#        python compiler_ref.py IN.onnx OUT.onnx --static CALDIR OPS [METHOD] → quantize_static, QDQ, per-channel s8 weights,
 #              u8 activations, MinMax, calibrated on CALDIR/<input>/*.npy; the model is first converted to opset 13 with
 #              onnx's version converter and its Constant-node weights moved to initializers (ORT needs both).
 # Prints a JSON status line.
@@ -15,6 +15,7 @@ try:
         from onnx import version_converter
         from onnxruntime.quantization import quantize_static, QuantType, QuantFormat, CalibrationDataReader, CalibrationMethod
         i = sys.argv.index('--static'); caldir, ops = sys.argv[i + 1], sys.argv[i + 2].split(',')
+        method = sys.argv[i + 3] if len(sys.argv) > i + 3 else 'MinMax'  # MinMax, Percentile (99.999) or Entropy
         m = onnx.load(src)
         keep = []
         for n in m.graph.node:
@@ -31,7 +32,7 @@ try:
             def __init__(self): self.it = iter([{name: np.load(f)} for f in files])
             def get_next(self): return next(self.it, None)
         quantize_static(pre, dst, Reader(), quant_format=QuantFormat.QDQ, per_channel=True, activation_type=QuantType.QUInt8,
-                        weight_type=QuantType.QInt8, op_types_to_quantize=ops, calibrate_method=CalibrationMethod.MinMax)
+                        weight_type=QuantType.QInt8, op_types_to_quantize=ops, calibrate_method=getattr(CalibrationMethod, method))
         status["preprocess"] = "ok"
     else:
         from onnxruntime.quantization import quantize_dynamic, QuantType

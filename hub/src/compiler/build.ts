@@ -34,6 +34,8 @@ export interface BuildInputs {
   staticOps?: string[]
   /** The first that many static candidates stay float compute (weight-only int8); see staticTargets. */
   staticKeepFloat?: number
+  /** Add/Mul/Concat chains and attention MatMuls in QDQ form too (default true). */
+  staticChains?: boolean
   /** Our own float fusions (passes/fuse.ts: affine folding into Conv, hard-swish → HardSwish at opset 14) when the profile allows opset 14; default true. */
   fuse?: boolean
 }
@@ -249,7 +251,8 @@ async function staticPasses(
     const rewritten = gemmToMatMul(model, ctx)
     if (rewritten) notes.push(`${rewritten} Gemm → MatMul + Add (ORT fuses QDQ MatMul into QLinearMatMul)`)
   }
-  const { tensors } = staticTargets(model, ops, keepFloat)
+  const chains = prep.input.staticChains ?? true
+  const { tensors, chain, attention } = staticTargets(model, ops, keepFloat, chains)
   // Nothing to calibrate is not a static build, whatever the label would say: refuse it, so the
   // report shows why and the plan takes a precision that describes what the build does.
   if (!tensors.length)
@@ -265,7 +268,9 @@ async function staticPasses(
   })
   notes.push(`calibrated ${tensors.length} activations on ${cal.samples.length} samples (${cal.method})`)
   if (keepFloat) notes.push(`first ${keepFloat} ${[...ops].join('/')} node(s) kept in float compute (weight-only int8)`)
-  qdqPass(model, ctx, ranges, ops, keepFloat)
+  if (chain.length || attention.length)
+    notes.push(`quantized chains: ${chain.length} Add/Mul/Concat, ${attention.length} activation × activation MatMul`)
+  qdqPass(model, ctx, ranges, ops, keepFloat, chains)
   // Compact storage here too: ORT constant-folds the fp16 Cast+Split before its QDQ fusion, so the
   // groups still become QLinearConv (measured: same latency, rec 0.274 → 0.266, det 0.293 → 0.267).
   notes.push(compactNote(compactPass(model, ctx.opset, { shortNames: true })))

@@ -1,4 +1,4 @@
-// Calibration data and activation ranges for int8-static. Samples come from a
+// Calibration data and activation ranges for int8-static (minmax, percentile, entropy). Samples come from a
 // folder of .npy files (one sub-folder, or a file-name prefix, per model
 // input); without one, inputs are synthesized from the declared shapes —
 // uniform noise says little about real activation ranges, so this is weaker
@@ -112,7 +112,7 @@ export function loadSamples(inputs: readonly TensorSpec[], opts: SampleOptions =
   return { samples, origin, warnings }
 }
 
-export type CalibrationMethod = 'minmax' | 'percentile'
+export type CalibrationMethod = 'minmax' | 'percentile' | 'entropy'
 
 export interface CalibrationOptions {
   method?: CalibrationMethod
@@ -154,11 +154,71 @@ class Stats {
   }
   range(method: CalibrationMethod, percentile: number): Range {
     if (method === 'minmax' || this.filled === 0) return { min: this.min, max: this.max }
+    if (method === 'entropy') {
+      const t = entropyThreshold(this.pool.subarray(0, this.filled), Math.max(-this.min, this.max))
+      return { min: Math.max(this.min, -t), max: Math.min(this.max, t) }
+    }
     const sorted = this.pool.slice(0, this.filled).sort()
     const tail = (100 - percentile) / 100
     const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.max(0, Math.round(q * (sorted.length - 1))))]
     return { min: Math.max(this.min, at(tail)), max: Math.min(this.max, at(1 - tail)) }
   }
+}
+
+const ENTROPY_BINS = 1024
+/** Quantization levels on one side of zero (int8's 128; u8 asymmetric spends its 256 over [min, max]). */
+const ENTROPY_LEVELS = 128
+
+/**
+ * Entropy (KL) calibration, TensorRT's method: the |x| histogram clipped at each candidate threshold
+ * (outliers folded into the last bin) against the same histogram merged into ENTROPY_LEVELS levels
+ * and expanded back; the threshold with the least KL divergence wins. It keeps the bulk of the
+ * distribution finely resolved where minmax lets one outlier stretch the step for every value.
+ */
+export function entropyThreshold(values: Float32Array, maxAbs: number): number {
+  if (!(maxAbs > 0) || !Number.isFinite(maxAbs)) return maxAbs
+  const hist = new Float64Array(ENTROPY_BINS)
+  const width = maxAbs / ENTROPY_BINS
+  for (const x of values) hist[Math.min(ENTROPY_BINS - 1, Math.floor(Math.abs(x) / width))]++
+  let best = ENTROPY_BINS
+  let bestKl = Infinity
+  for (let i = ENTROPY_LEVELS; i <= ENTROPY_BINS; i += 8) {
+    const kl = clippedKl(hist, i)
+    if (kl < bestKl) {
+      bestKl = kl
+      best = i
+    }
+  }
+  return best * width
+}
+
+/** KL(clipped‖expanded): clipped = hist cut to `bins` (tail folded in), expanded = its bins merged into ENTROPY_LEVELS and spread back over the non-empty bins. */
+function clippedKl(hist: Float64Array, bins: number): number {
+  const clipped = hist.slice(0, bins)
+  for (let j = bins; j < hist.length; j++) clipped[bins - 1] += hist[j]
+  const expanded = new Float64Array(bins)
+  const merged = bins / ENTROPY_LEVELS
+  for (let level = 0; level < ENTROPY_LEVELS; level++) {
+    const start = Math.floor(level * merged)
+    const end = level === ENTROPY_LEVELS - 1 ? bins : Math.floor((level + 1) * merged)
+    let sum = 0
+    let nonEmpty = 0
+    for (let j = start; j < end; j++) {
+      sum += hist[j]
+      if (hist[j] > 0) nonEmpty++
+    }
+    for (let j = start; j < end; j++) if (hist[j] > 0) expanded[j] = sum / nonEmpty
+  }
+  const clippedSum = clipped.reduce((a, b) => a + b, 0)
+  const expandedSum = expanded.reduce((a, b) => a + b, 0)
+  let kl = 0
+  for (let j = 0; j < bins; j++) {
+    if (clipped[j] === 0) continue
+    // A bin the merged histogram left empty (only the folded tail lands there): smooth, don't divide by 0.
+    const expandedShare = Math.max(expanded[j] / expandedSum, 1e-12)
+    kl += (clipped[j] / clippedSum) * Math.log(clipped[j] / clippedSum / expandedShare)
+  }
+  return kl
 }
 
 /** Runs the float model on every sample with `tensors` exposed as outputs and returns their ranges. */
@@ -185,7 +245,7 @@ export async function collectRanges(
       const out = await run(session, samples[i])
       for (const [name, st] of stats) {
         const v = out[name]
-        if (v && v.data instanceof Float32Array) st.add(v.data, method === 'percentile')
+        if (v && v.data instanceof Float32Array) st.add(v.data, method !== 'minmax')
       }
       opts.onSample?.(i + 1, samples.length)
     }

@@ -41,6 +41,8 @@ export interface PlanOptions {
   staticOps?: string[]
   /** Force how many leading static candidates stay float; by default the planner tries 0, then STATIC_KEEP_FLOAT_STEPS (candidates.ts). */
   staticKeepFloat?: number
+  /** Quantized chains through Add/Mul/Concat and activation×activation MatMul (passes/qdq.ts chainTargets); default true. */
+  staticChains?: boolean
   /** The previous version's precision on this profile: kept when it passes, so deltas survive [EF-5.3]. */
   previousPrecision?: Precision
   /** A build replaces the preferred one only when better by this share (default 0.10). */
@@ -218,6 +220,7 @@ function prepare(
     dynamicForm: opts.dynamicForm,
     staticOps: opts.staticOps,
     staticKeepFloat: opts.staticKeepFloat,
+    staticChains: opts.staticChains,
     fuse: opts.fuse,
     calibration: {
       samples: calibration,

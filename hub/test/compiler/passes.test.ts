@@ -1,6 +1,9 @@
 // The passes on tiny hand-written models: weights are found wherever they
 // live (initializer, Constant node, If branches, outer scope) and actually
 // quantized — counted in the rewritten graph — and outputs stay close.
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { decodeModel, encodeModel, DataType, type ModelProto } from '../../src/compiler/onnx/proto.js'
 import { walkGraphs } from '../../src/compiler/onnx/graph.js'
@@ -12,10 +15,19 @@ import { fp16Pass } from '../../src/compiler/passes/fp16.js'
 import { compactPass } from '../../src/compiler/passes/compact.js'
 import { fuseAll } from '../../src/compiler/passes/fuse.js'
 import { upgradeOpset } from '../../src/compiler/passes/opset.js'
-import { collectRanges } from '../../src/compiler/calibration.js'
-import { openSession, run, synthesizeInputs, sessionSignature, type NamedTensor } from '../../src/compiler/index.js'
+import { collectRanges, entropyThreshold } from '../../src/compiler/calibration.js'
+import {
+  compile,
+  openSession,
+  prng,
+  run,
+  synthesizeInputs,
+  sessionSignature,
+  type NamedTensor,
+} from '../../src/compiler/index.js'
+import { shipped, testProfile } from '../fixtures/compiler/models.js'
 import { compareOutputs } from '../../src/compiler/measure.js'
-import { mlpModel, ifModel, convModel } from '../fixtures/compiler/tiny.js'
+import { mlpModel, ifModel, convModel, attentionModel } from '../fixtures/compiler/tiny.js'
 
 /** int8 tensors per graph depth, and float weight tensors (≥ 64 elements) left anywhere. */
 function census(decoded: ModelProto) {
@@ -325,5 +337,73 @@ describe('opset upgrade', () => {
     }
     const acc = await closeTo(src, m, 0.999999, x)
     expect(acc.maxAbsError).toBeLessThan(1e-6)
+  })
+})
+
+describe('int8-static quantized chains', () => {
+  /** Op counts in the graph ONNX Runtime runs after its QDQ fusions. */
+  async function afterOrtLoad(bytes: Uint8Array): Promise<Map<string, number>> {
+    const dir = mkdtempSync(join(tmpdir(), 'ef-qdq-'))
+    try {
+      const file = join(dir, 'optimized.onnx')
+      await (await openSession(bytes, { optimizedModelFilePath: file })).release()
+      return census(decodeModel(new Uint8Array(readFileSync(file)))).ops
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
+  }
+
+  it('attention MatMuls and a residual Add of quantized values run as QLinearMatMul/QLinearAdd: fewer DQ left', async () => {
+    const src = attentionModel()
+    const s = await openSession(src)
+    const samples = [1, 2, 3, 4].map((seed) => synthesizeInputs(sessionSignature(s).inputs, { seed }))
+    await s.release()
+    const build = async (chains: boolean) => {
+      const decoded = decodeModel(src)
+      const targets = staticTargets(decoded, undefined, 0, chains)
+      const ranges = await collectRanges(decoded, targets.tensors, samples)
+      qdqPass(decoded, new QuantContext(decoded, 13), ranges, undefined, 0, chains)
+      return { targets, decoded, ops: await afterOrtLoad(encodeModel(decoded)) }
+    }
+    const plain = await build(false)
+    const chained = await build(true)
+    expect(chained.targets.attention.map((n) => n.output[0])).toEqual(['scores', 'att'])
+    expect(chained.targets.chain.map((n) => n.output[0])).toEqual(['res'])
+    // Without chains the two attention MatMuls, the Softmax and the Add run in float between DQ and Q.
+    expect(plain.ops.get('MatMul')).toBe(1)
+    expect(chained.ops.get('QLinearMatMul')).toBe((plain.ops.get('QLinearMatMul') ?? 0) + 2)
+    expect(chained.ops.get('QLinearAdd')).toBe(1)
+    expect(chained.ops.get('MatMul') ?? 0).toBe(0)
+    // Every DequantizeLinear left after fusion is a float op's way out of int8: the chained build has none.
+    expect(plain.ops.get('DequantizeLinear')).toBeGreaterThan(0)
+    expect(chained.ops.get('DequantizeLinear') ?? 0).toBe(0)
+    await closeTo(src, chained.decoded, 0.99, samples[0])
+  })
+})
+
+describe('entropy (KL) calibration', () => {
+  it('clips the long tail of a Laplace-like activation that minmax would stretch the step for; keeps a uniform range', () => {
+    const rand = prng(5)
+    const laplace = Float32Array.from({ length: 30000 }, () => -Math.log(1 - rand()) * (rand() < 0.5 ? -1 : 1))
+    const maxAbs = laplace.reduce((a, x) => Math.max(a, Math.abs(x)), 0)
+    const threshold = entropyThreshold(laplace, maxAbs)
+    expect(threshold).toBeLessThan(0.85 * maxAbs)
+    expect(threshold).toBeGreaterThan(0.4 * maxAbs)
+    const uniform = Float32Array.from({ length: 30000 }, () => rand() * 2 - 1)
+    expect(entropyThreshold(uniform, 1)).toBeGreaterThan(0.9)
+  })
+
+  it('calibrates a static build of a real model (wake-word head) that stays within budget', async () => {
+    const entry = shipped['wake-hello']
+    const built = await compile(new Uint8Array(readFileSync(entry.file)), testProfile(), {
+      precision: 'int8-static',
+      calibrationMethod: 'entropy',
+      calibrationSamples: 8,
+      validationSamples: 3,
+      timing: false,
+      measureRam: false,
+    })
+    expect(built.report.verdict).toBe('pass')
+    expect((built.report.notes as string[]).join('\n')).toMatch(/calibrated \d+ activations on \d+ samples \(entropy\)/)
   })
 })

@@ -36,7 +36,8 @@ export function staticTargets(
   model: ModelProto,
   ops: ReadonlySet<string> = new Set(['Conv', 'MatMul', 'Gemm']),
   keepFloat = 0,
-): { nodes: NodeProto[]; tensors: string[] } {
+  chains = true,
+): StaticTargets {
   const graph = mainGraph(model)
   const scope = new Scope(graph, null)
   const nodes: NodeProto[] = []
@@ -61,7 +62,56 @@ export function staticTargets(
     tensors.add(firstInput)
     if (!graphOutputs.has(node.output[0])) tensors.add(node.output[0])
   }
-  return { nodes, tensors: [...tensors] }
+  const linked = chains ? chainTargets(graph, scope, nodes) : { chain: [], attention: [] }
+  for (const node of [...linked.chain, ...linked.attention]) {
+    if (linked.attention.includes(node)) node.input.slice(0, 2).forEach((x) => tensors.add(x))
+    if (!graphOutputs.has(node.output[0])) tensors.add(node.output[0])
+  }
+  return { nodes, tensors: [...tensors], ...linked }
+}
+
+export interface StaticTargets {
+  /** Ops with a constant weight, in QDQ form. */
+  nodes: NodeProto[]
+  /** Activations that need a calibration range. */
+  tensors: string[]
+  /** Add/Mul/Concat whose every input is already quantized: their output gets Q/DQ too, so ORT runs QLinearAdd/Mul/Concat instead of dequantizing around them. */
+  chain: NodeProto[]
+  /** MatMul of two activations (attention's Q·Kᵀ and scores·V): both inputs and the output in QDQ form. */
+  attention: NodeProto[]
+}
+
+const CHAIN_OPS = new Set(['Add', 'Mul', 'Concat'])
+
+/**
+ * Quantized chains beyond weighted ops: a node whose inputs all carry Q/DQ already (what a target
+ * reads or writes, or an earlier chain node's output) keeps the chain going (a residual Add of a
+ * conv's input and a conv's output); an activation×activation MatMul is quantized on
+ * both sides (ORT's QDQ selectors turn it into QLinearMatMul, the Softmax between stays float).
+ */
+function chainTargets(
+  graph: { node: NodeProto[] },
+  scope: Scope,
+  targets: readonly NodeProto[],
+): { chain: NodeProto[]; attention: NodeProto[] } {
+  // Values that carry Q/DQ anyway: what a weighted target reads and what it writes.
+  const quantized = new Set(targets.flatMap((n) => [n.input[0], n.output[0]]))
+  const chain: NodeProto[] = []
+  const attention: NodeProto[] = []
+  for (const node of graph.node) {
+    if ((node.domain ?? '') !== '') continue
+    const op = node.op_type ?? ''
+    const live = node.input.filter((x) => x && !scope.isConst(x))
+    if (CHAIN_OPS.has(op) && live.length === node.input.length && live.length >= 2) {
+      if (!live.every((x) => quantized.has(x))) continue
+      chain.push(node)
+      quantized.add(node.output[0])
+    } else if (op === 'MatMul' && live.length === 2 && node.input.length === 2) {
+      attention.push(node)
+      quantized.add(node.output[0])
+    }
+  }
+  return { chain, attention }
 }
 
 /** A Gemm the QDQ form keeps exact: Y = A·B(ᵀ) + C with a 2-D constant B, A not transposed, alpha = beta = 1. */
@@ -135,10 +185,11 @@ export function qdqPass(
   ranges: ReadonlyMap<string, Range>,
   ops?: ReadonlySet<string>,
   keepFloat = 0,
+  chains = true,
 ): QuantContext {
   const graph = mainGraph(model)
   const scope = new Scope(graph, null)
-  const { nodes } = staticTargets(model, ops, keepFloat)
+  const { nodes, chain, attention } = staticTargets(model, ops, keepFloat, chains)
   const targets = new Set(nodes)
   const outputsOfTargets = new Set(nodes.map((n) => n.output[0]))
   const fresh = (s: string) => ctx.names.fresh(s.replace(/[^A-Za-z0-9_./:-]/g, '_'))
@@ -230,9 +281,22 @@ export function qdqPass(
     ctx.plan.count(node.op_type ?? '', 'int8-static')
   }
 
+  for (const node of attention) {
+    const [a, b] = [qdq(node.input[0]), qdq(node.input[1])]
+    if (!a || !b) continue
+    node.input = [a.dq, b.dq]
+    ctx.plan.count('MatMul', 'int8-static (activation × activation)')
+    targets.add(node)
+    outputsOfTargets.add(node.output[0])
+  }
+  for (const node of chain) {
+    ctx.plan.count(node.op_type ?? '', 'int8-static (quantized chain)')
+    targets.add(node)
+    outputsOfTargets.add(node.output[0])
+  }
   // Outputs of quantized nodes: every consumer reads the dequantized value, so the node's only reader is its Q.
   for (const t of outputsOfTargets) {
-    const producer = nodes.find((n) => n.output[0] === t)
+    const producer = graph.node.find((n) => n.output[0] === t)
     if (!producer || !targets.has(producer)) continue
     const p = qdq(t)
     if (!p) continue
