@@ -18,21 +18,27 @@
 //   - confidence: Beta(8, 2) per answer shifted by a per-device offset of
 //     ±0.03 (different inputs per site), in the ten EF-2.6.4 bins.
 // A rollout: waves 10 %, 50 %, 100 %, 10 min soak each, gates evaluated every
-// 10 s as the engine does (cohort = the wave's devices on the candidate since
-// the wave started; baseline = the other devices on the old version over the
-// same interval, or the cohort's own previous hour in the last wave).
+// 10 s as the engine does, on the traffic the engine assembles
+// (hub/dist/rollouts/gate-traffic.js, EF-8.5.5): cohort = the wave's devices
+// on the candidate since the wave started; baseline = the other devices on
+// the old version over the same interval, or in the last wave the devices
+// migrated by earlier waves; both also over an interval before the wave (the
+// hour before; in the last wave the previous wave's soak), and the gates
+// judge the cohort's change minus the baseline's.
 // A/A: the candidate is the same version. A/B: a broken head — latency ×1.5,
 // error rate +2 points, outputs shifted (confidence Beta(7, 2.6)) — also each
 // defect alone. Reported beside the gates as they were before issue 16 (raw
-// thresholds on the same values) for comparison.
+// thresholds on the same values; in the last wave against the cohort's own
+// hour before it, as then) for comparison.
 // The simulation itself is test/bench/support/gate-sim.mjs (shared with the
 // guard test hub/test/rollouts/gates-aa.test.ts); it hands the gates each
 // device's rows summed per 2-minute block, which gives them the same clusters
 // and sums as raw rows (the guard test checks the decisions are identical) at
-// a fraction of the cost: a 200-rollout scenario takes about a minute.
+// a fraction of the cost.
 // Usage: node test/bench/gates.mjs [--rollouts 200] [--devices 40] [--seed 1] [--only A/A]   (after `pnpm build`)
 import { parseArgs } from 'node:util'
 import { judge } from '../../hub/dist/rollouts/gates.js'
+import { waveTrafficOf } from '../../hub/dist/rollouts/gate-traffic.js'
 import { defaultGates } from '../../hub/dist/rollouts/spec.js'
 import { SIMULATION, behaviour, simulateRollout } from './support/gate-sim.mjs'
 
@@ -65,7 +71,12 @@ function scenario(name, candidate, seedBase) {
   const byGate = {}
   const byWave = {}
   for (let index = 0; index < ROLLOUTS; index++) {
-    const outcome = simulateRollout(seedBase + index * 7919, candidate, { judge, gates, devices: DEVICES })
+    const outcome = simulateRollout(seedBase + index * 7919, candidate, {
+      judge,
+      waveTrafficOf,
+      gates,
+      devices: DEVICES,
+    })
     if (outcome.failed) {
       paused++
       if (outcome.failed.wave === 0) {

@@ -52,6 +52,13 @@ export interface Traffic {
   baseline: CohortStats
   /** The baseline was measured over the same interval as the cohort (false: before the wave). */
   concurrent: boolean
+  /**
+   * The same two groups over one interval before the wave [EF-8.5.5]: each
+   * gate then judges the cohort's change between the two intervals minus the
+   * baseline's (a difference in differences), so neither what the cohort's
+   * devices are nor what the load did meanwhile passes for the version.
+   */
+  earlier?: { cohort: CohortStats; baseline: CohortStats }
 }
 
 function gateValues(traffic: Traffic | null, shadow: ShadowStats, failedDevices: number, p95FloorMs = 0): GateValues {
@@ -141,8 +148,9 @@ export function judge(input: GateInput, gates: Gates, opts: JudgeOptions): GateV
   const values = gateValues(input.traffic, input.shadow, input.failedDevices, gates.p95FloorMs)
   const empty: CohortStats = { devices: 0, requests: 0, errors: 0, latency: [], confidence: [], parts: [] }
   const by = input.traffic?.concurrent === false ? 'time' : 'device'
-  const cohort = side(input.traffic?.cohort ?? empty, by)
-  const baseline = side(input.traffic?.baseline ?? empty, by)
+  const earlier = input.traffic?.earlier
+  const cohort = side(input.traffic?.cohort ?? empty, by, earlier?.cohort)
+  const baseline = side(input.traffic?.baseline ?? empty, by, earlier?.baseline)
   const context = {
     alpha: testAlpha(gates, opts.waves),
     minRequests: gates.minRequests,

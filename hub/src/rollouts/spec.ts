@@ -31,7 +31,7 @@ export interface Gates {
   minRequests: number
   /** Install failures (rejected, health_failed, failed) tolerated per wave. */
   maxFailedDevices: number
-  /** Look-back for the cohort's own pre-rollout baseline when no comparable device is left, ms. */
+  /** Look-back of the earlier interval the gates compare against [EF-8.5.5], and of the cohort's own pre-wave baseline when nothing else is left, ms. */
   baselineMs: number
   /**
    * Chance that a version as good as the baseline passes the whole rollout

@@ -7,6 +7,7 @@
 // and the broken head must still be caught in wave 1.
 import { describe, expect, it } from 'vitest'
 import { judge } from '../../src/rollouts/gates.js'
+import { waveTrafficOf } from '../../src/rollouts/gate-traffic.js'
 import { defaultGates } from '../../src/rollouts/spec.js'
 import { behaviour, simulateRollout } from '../../../test/bench/support/gate-sim.mjs'
 
@@ -22,8 +23,8 @@ describe('gate benchmark simulation [EF-8.5]', () => {
     ] as const) {
       const raw: string[] = []
       const compact: string[] = []
-      simulateRollout(seed, candidate, { judge, gates, devices: 20, compact: false, trace: raw })
-      simulateRollout(seed, candidate, { judge, gates, devices: 20, trace: compact })
+      simulateRollout(seed, candidate, { judge, waveTrafficOf, gates, devices: 20, compact: false, trace: raw })
+      simulateRollout(seed, candidate, { judge, waveTrafficOf, gates, devices: 20, trace: compact })
       expect(raw.length).toBeGreaterThan(100) // every tick of the three waves was judged
       expect(compact).toEqual(raw)
     }
@@ -34,7 +35,7 @@ describe('gate benchmark simulation [EF-8.5]', () => {
     let pausedFirstWave = 0
     let legacyPaused = 0
     for (let index = 0; index < 40; index++) {
-      const outcome = simulateRollout(1_000 + index * 7919, GOOD, { judge, gates, devices: 40 })
+      const outcome = simulateRollout(1_000 + index * 7919, GOOD, { judge, waveTrafficOf, gates, devices: 40 })
       if (outcome.failed) paused++
       if (outcome.failed?.wave === 0) pausedFirstWave++
       if (outcome.legacy) legacyPaused++
@@ -51,7 +52,7 @@ describe('gate benchmark simulation [EF-8.5]', () => {
   it('A/B: the broken head is stopped in wave 1 in at least 19 of 20 seeded rollouts', () => {
     let firstWave = 0
     for (let index = 0; index < 20; index++) {
-      const outcome = simulateRollout(5_000 + index * 7919, BROKEN, { judge, gates, devices: 20 })
+      const outcome = simulateRollout(5_000 + index * 7919, BROKEN, { judge, waveTrafficOf, gates, devices: 20 })
       if (outcome.failed?.wave === 0) firstWave++
     }
     expect(firstWave).toBeGreaterThanOrEqual(19)

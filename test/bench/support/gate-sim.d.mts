@@ -16,6 +16,8 @@ export function simulateRollout(
   options: {
     /** The hub's gate judge (hub/src or hub/dist rollouts/gates). */
     judge: (...args: never[]) => unknown
+    /** The hub's traffic assembly (rollouts/gate-traffic). */
+    waveTrafficOf: (...args: never[]) => unknown
     gates: object
     devices?: number
     /** Hand the gates each device's rows summed per 2-minute block (default) rather than one part per row. */

@@ -1,7 +1,8 @@
 // Simulated rollouts for the health-gate benchmark (test/bench/gates.mjs) and
 // its guard test (hub/test/rollouts/gates-aa.test.ts): seeded synthetic
 // telemetry, shaped as the hub stores it, judged by the hub's real gate
-// module (`judge` is passed in: hub/dist from the benchmark, hub/src from the
+// module and assembled by the hub's real traffic code (`judge` and
+// `waveTrafficOf` are passed in: hub/dist from the benchmark, hub/src from the
 // test). The telemetry model is described in gates.mjs's header.
 //
 // Speed: the gates cluster a side's telemetry rows by device (same interval)
@@ -205,6 +206,17 @@ const emptyStats = () => ({
   parts: [],
 })
 
+/** Several reads summed, as the hub sums its reads of several previous versions. */
+function sumStats(all) {
+  const out = emptyStats()
+  for (const stats of all) {
+    out.devices += stats.devices
+    out.parts.push(...stats.parts)
+    addTotals(out, stats)
+  }
+  return out
+}
+
 /** Adds one telemetry row to the side's totals (its part is added by the caller). */
 function addTotals(stats, part) {
   stats.requests += part.requests
@@ -242,11 +254,11 @@ function legacyFails(values, gates) {
 
 /**
  * One rollout of `candidate` over a fresh fleet of `devices`; returns where the gates (and the
- * legacy ones) first failed, or null fields when it completed. `judge` and `gates` are the hub's.
+ * legacy ones) first failed, or null fields when it completed. `judge`, `waveTrafficOf` and `gates` are the hub's.
  * `compact: false` hands the gates one part per row (slow; the guard test's reference), and
  * `trace` collects every tick's verdict.
  */
-export function simulateRollout(seed, candidate, { judge, gates, devices = 40, compact = true, trace }) {
+export function simulateRollout(seed, candidate, { judge, waveTrafficOf, gates, devices = 40, compact = true, trace }) {
   const random = randomSource(seed)
   const fleet = makeFleet(random, devices)
   fleet.keepRows = !compact
@@ -265,29 +277,63 @@ export function simulateRollout(seed, candidate, { judge, gates, devices = 40, c
     enrolled += wave.length
     for (const device of wave) onCandidate.add(device.id)
     const start = now
-    const others = fleet.filter((device) => !onCandidate.has(device.id))
     if (start % BLOCK_MS !== 0) throw new Error('waves must start on a 2-minute block (soak and history are multiples)')
+    const inWave = new Set(wave.map((device) => device.id))
     const read = compact ? blocksOf : rowsOf
-    // The pre-wave baseline's interval is fixed: read once per wave.
-    const before = read(wave, '1.0.0', start - gates.baselineMs, start)
+    // The hub's reader: telemetry of some versions on the devices `accept` takes, over (from, to].
+    const reader = (versions, accept, from, to) =>
+      sumStats(
+        versions.map((version) =>
+          read(
+            fleet.filter((device) => accept(device.id)),
+            version,
+            from,
+            to,
+          ),
+        ),
+      )
+    // The legacy gates compared the last wave with the cohort's own hour before it (fixed: read once).
+    const noneLeft = fleet.every((device) => onCandidate.has(device.id))
+    const before = noneLeft ? read(wave, '1.0.0', start - gates.baselineMs, start) : null
+    const off = { ...gates, maxErrorRateDelta: null, maxP95Ratio: null, maxConfidencePsi: null }
     for (; now < start + SOAK_MS;) {
       for (let window = 0; window < TICK_MS / WINDOW_MS; window++, now += WINDOW_MS)
         stepWindow(random, fleet, machine, now + WINDOW_MS, versionOf)
-      const cohort = read(wave, '2.0.0', start, now)
-      const concurrentBaseline = read(others, '1.0.0', start, now)
-      const concurrent = concurrentBaseline.requests > 0
-      const verdict = judge(
-        {
-          traffic: { cohort, baseline: concurrent ? concurrentBaseline : before, concurrent },
-          shadow: { runs: 0, agree: 0 },
-          failedDevices: 0,
-        },
-        gates,
-        { needRequests: true, waves: WAVES.length },
-      )
+      // The same assembly as the soak phase's (hub/src/rollouts/gate-traffic.ts): the previous wave's
+      // devices activated at its start.
+      const traffic = waveTrafficOf(reader, {
+        candidate: '2.0.0',
+        previous: ['1.0.0'],
+        inCohort: (id) => inWave.has(id),
+        comparable: (id) => !inWave.has(id),
+        since: start,
+        now,
+        baselineMs: gates.baselineMs,
+        minRequests: gates.minRequests,
+        migratedSince: () => (waveIndex === 0 ? null : start - SOAK_MS),
+      })
+      const cohort = traffic.cohort
+      const verdict = judge({ traffic, shadow: { runs: 0, agree: 0 }, failedDevices: 0 }, gates, {
+        needRequests: true,
+        waves: WAVES.length,
+      })
       trace?.push(`${waveIndex}:${now}:${verdict.verdict}:${verdict.failed.map((f) => f.gate).join(',')}`)
       const at = { wave: waveIndex, requests: cohort.requests, ms: now - start }
-      if (!result.legacy && legacyFails(verdict.values, gates)) result.legacy = at
+      const legacyValues = before
+        ? judge(
+            {
+              traffic: { cohort, baseline: before, concurrent: false },
+              shadow: { runs: 0, agree: 0 },
+              failedDevices: 0,
+            },
+            off,
+            {
+              needRequests: true,
+              waves: WAVES.length,
+            },
+          ).values
+        : verdict.values
+      if (!result.legacy && legacyFails(legacyValues, gates)) result.legacy = at
       if (verdict.verdict === 'fail' && !result.failed)
         result.failed = { ...at, gates: verdict.failed.map((f) => f.gate) }
       if (result.failed && result.legacy && !trace) return result

@@ -11,6 +11,7 @@ import type { RolloutSpec } from '../spec.js'
 import { nextWave } from '../waves.js'
 import { isAgentRollout } from '../subject.js'
 import { judgeAgentWave } from '../agent-gates.js'
+import { waveTrafficOf, type TrafficReader } from '../gate-traffic.js'
 
 const WAITING_FOR_DATA = 'waiting for data'
 
@@ -59,26 +60,35 @@ function evaluate(ctx: StepContext, rollout: RolloutRow, wave: RolloutDeviceRow[
 }
 
 /**
- * The wave's activated devices (`cohortIds`) on the new version since the phase started,
- * against devices of the same profiles still on a previous version over the
- * same time; without such devices, the cohort itself before the phase.
+ * The wave's activated devices (`cohortIds`) on the new version since the
+ * phase started against a baseline of the same profiles over the same time,
+ * each with its earlier interval (gate-traffic.ts) [EF-8.5.5].
  */
 function waveTraffic(ctx: StepContext, rollout: RolloutRow, wave: RolloutDeviceRow[], cohortIds: Set<string>): Traffic {
-  const { rolloutTelemetry } = ctx.deps.store
+  const { store } = ctx.deps
   const spec = rollout.spec as RolloutSpec
-  const { t: nowMs, byId } = ctx
+  const { byId } = ctx
   const profiles = new Set([...cohortIds].map((id) => byId.get(id)?.profile))
-  const prevs = new Set(
-    wave.map((x) => x.previousVersion).filter((v): v is string => v !== null && v !== rollout.version),
-  )
-  const since = rollout.phaseStartedAt ?? rollout.createdAt
-  const cohort = rolloutTelemetry.cohort(rollout.model, rollout.version, (id) => cohortIds.has(id), since, nowMs)
-  const previous = (accept: (id: string) => boolean, from: number, to: number) =>
-    sumStats([...prevs].map((v) => rolloutTelemetry.cohort(rollout.model, v, accept, from, to)))
-  const baseline = previous((id) => !cohortIds.has(id) && profiles.has(byId.get(id)?.profile), since, nowMs)
-  if (baseline.requests > 0) return { cohort, baseline, concurrent: true }
-  const before = previous((id) => cohortIds.has(id), since - spec.gates.baselineMs, since)
-  return { cohort, baseline: before, concurrent: false }
+  const read: TrafficReader = (versions, accept, from, to) =>
+    sumStats(versions.map((v) => store.rolloutTelemetry.cohort(rollout.model, v, accept, from, to)))
+  return waveTrafficOf(read, {
+    candidate: rollout.version,
+    previous: [
+      ...new Set(wave.map((x) => x.previousVersion).filter((v): v is string => v !== null && v !== rollout.version)),
+    ],
+    inCohort: (id) => cohortIds.has(id),
+    comparable: (id) => !cohortIds.has(id) && profiles.has(byId.get(id)?.profile),
+    since: rollout.phaseStartedAt ?? rollout.createdAt,
+    now: ctx.t,
+    baselineMs: spec.gates.baselineMs,
+    minRequests: spec.gates.minRequests,
+    // The previous wave's devices activated last of all the migrated ones.
+    migratedSince: () => {
+      if (rollout.wave === 0) return null
+      const times = store.rollouts.waveDevices(rollout.id, rollout.wave - 1).flatMap((x) => x.activatedAt ?? [])
+      return times.length ? Math.max(...times) : null
+    },
+  })
 }
 
 /** The sum of several cohorts' stats (devices counted per cohort). */
