@@ -3,8 +3,8 @@
 // `waiting_conditions`), and the scheduler tick that releases held
 // assignments once the window is open and the conditions hold. The hold is an
 // assignment state in SQLite, so a hub restart loses nothing: the first tick
-// after it carries on. Rollouts apply their own schedule [EF-8.4] and never
-// come through here.
+// after it carries on. Rollouts never come through here: their wave dispatch
+// applies the same window and the same profile conditions itself [EF-8.4].
 import type { FirmwareProfile } from '@edgefleet/shared'
 import type { DeploymentDeviceRow, DeviceRow, HoldState, HubStore } from '../store/index.js'
 import { inMaintenanceWindow, nextWindowStart, unmetConditions } from '../rollouts/schedule.js'
