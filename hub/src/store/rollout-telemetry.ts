@@ -26,6 +26,18 @@ export interface CohortStats {
   parts: CohortPart[]
 }
 
+/** No devices, no requests: what a cohort's stats start from before rows are added. */
+export function emptyCohortStats(): CohortStats {
+  return {
+    devices: 0,
+    requests: 0,
+    errors: 0,
+    latency: emptyLatencyCounts(),
+    confidence: emptyConfidenceCounts(),
+    parts: [],
+  }
+}
+
 export interface ShadowStats {
   runs: number
   agree: number
@@ -54,14 +66,7 @@ export class RolloutTelemetry {
     since: number,
     until: number,
   ): CohortStats {
-    const out: CohortStats = {
-      devices: 0,
-      requests: 0,
-      errors: 0,
-      latency: emptyLatencyCounts(),
-      confidence: emptyConfidenceCounts(),
-      parts: [],
-    }
+    const out = emptyCohortStats()
     const seen = new Set<string>()
     for (const row of this.rowsStmt.iterate(model, version, since, until) as Iterable<{
       device_id: string

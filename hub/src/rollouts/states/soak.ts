@@ -2,9 +2,8 @@
 // every tick (one gate sample each; an agent rollout's wave: its devices'
 // confirmations, agent-gates.ts); a failure acts at once, a pass only when
 // the soak is over, and without enough data the wave waits for it.
-import { emptyConfidenceCounts, emptyLatencyCounts } from '@edgefleet/shared'
 import { addCounts } from '../../stats.js'
-import type { CohortStats, RolloutDeviceRow, RolloutRow } from '../../store/index.js'
+import { emptyCohortStats, type CohortStats, type RolloutDeviceRow, type RolloutRow } from '../../store/index.js'
 import { decide, failedGates, type StepContext } from '../context.js'
 import { gateSample, judge, type GateVerdict, type Traffic } from '../gates.js'
 import type { RolloutSpec } from '../spec.js'
@@ -93,14 +92,7 @@ function waveTraffic(ctx: StepContext, rollout: RolloutRow, wave: RolloutDeviceR
 
 /** The sum of several cohorts' stats (devices counted per cohort). */
 function sumStats(parts: CohortStats[]): CohortStats {
-  const out: CohortStats = {
-    devices: 0,
-    requests: 0,
-    errors: 0,
-    latency: emptyLatencyCounts(),
-    confidence: emptyConfidenceCounts(),
-    parts: [],
-  }
+  const out = emptyCohortStats()
   for (const p of parts) {
     out.parts.push(...p.parts)
     out.devices += p.devices
