@@ -28,6 +28,23 @@ let clock: number
 let sent: { deviceId: string; id: string; version: string }[]
 let updates: AgentUpdates
 
+/** An AgentUpdates on the test store whose commands go to `send`; `extra` sets what a test varies. */
+function newUpdates(
+  send: (deviceId: string, body: unknown, id?: string) => Promise<string>,
+  extra: Partial<ConstructorParameters<typeof AgentUpdates>[0]> = {},
+): AgentUpdates {
+  return new AgentUpdates({
+    store,
+    keys: { privateKey: generateKeyPairSync('ed25519').privateKey },
+    profiles: new Map([['industrial-x86', { arch: 'x86_64' } as FirmwareProfile]]),
+    now: () => clock,
+    log: pino({ level: 'silent' }),
+    commands: { send: (deviceId, _type, body, id) => send(deviceId, body, id) },
+    httpBase: () => 'http://hub',
+    ...extra,
+  })
+}
+
 const state = (deviceId: string, online: boolean, agentVersion: string): DeviceState =>
   ({ v: 1, deviceId, online, models: [], agentVersion }) as unknown as DeviceState
 
@@ -37,23 +54,9 @@ beforeEach(() => {
   sent = []
   store.agentReleases.insert(release('0.2.0'), 'sig', clock)
   for (const id of ['d1', 'd2']) store.devices.insert(id, 'industrial-x86', {}, 'hash', clock)
-  updates = new AgentUpdates({
-    store,
-    keys: { privateKey: generateKeyPairSync('ed25519').privateKey },
-    profiles: new Map([['industrial-x86', { arch: 'x86_64' } as FirmwareProfile]]),
-    now: () => clock,
-    log: pino({ level: 'silent' }),
-    commands: {
-      send: (deviceId, _type, body, id) => {
-        sent.push({
-          deviceId,
-          id: id ?? 'fresh',
-          version: (body as unknown as { release: { version: string } }).release.version,
-        })
-        return Promise.resolve(id ?? 'fresh')
-      },
-    },
-    httpBase: () => 'http://hub',
+  updates = newUpdates((deviceId, body, id) => {
+    sent.push({ deviceId, id: id ?? 'fresh', version: (body as { release: { version: string } }).release.version })
+    return Promise.resolve(id ?? 'fresh')
   })
 })
 afterEach(() => store.close())
@@ -68,21 +71,13 @@ const event = (cmdId: string, kind: string, code?: string) => ({
 describe('the confirm deadline [EF-11.7]', () => {
   it('an update that names none gets the hub default (hub start --agent-deadline-ms); a named one wins', async () => {
     const bodies: { deadlineMs: number }[] = []
-    const withDefault = new AgentUpdates({
-      store,
-      keys: { privateKey: generateKeyPairSync('ed25519').privateKey },
-      profiles: new Map([['industrial-x86', { arch: 'x86_64' } as FirmwareProfile]]),
-      now: () => clock,
-      log: pino({ level: 'silent' }),
-      commands: {
-        send: (_deviceId, _type, body) => {
-          bodies.push(body as unknown as { deadlineMs: number })
-          return Promise.resolve('id')
-        },
+    const withDefault = newUpdates(
+      (_deviceId, body) => {
+        bodies.push(body as { deadlineMs: number })
+        return Promise.resolve('id')
       },
-      httpBase: () => 'http://hub',
-      defaultDeadlineMs: checkAgentDeadline(5000),
-    })
+      { defaultDeadlineMs: checkAgentDeadline(5000) },
+    )
     const rollout = await withDefault.sendTo(store.devices.list(), { version: '0.2.0', origin: 'rollout:r#1' })
     await withDefault.sendTarget({ target: 'device=d1', version: '0.2.0', deadlineMs: 60_000 })
     expect(bodies.map((b) => b.deadlineMs)).toEqual([5000, 5000, 60_000])
@@ -105,20 +100,13 @@ describe('agent packages over the chunk broadcast [EF-11.4]', () => {
     store.agentReleases.insert({ ...release('0.3.0'), sha256: 'd'.repeat(64), chunks }, 'sig', clock)
     expect(store.agentReleases.get('0.3.0', 'linux-x64')?.release.chunks).toEqual(chunks)
     const bodies = new Map<string, { release: Record<string, unknown>; releaseSig: string }>()
-    const chunked = new AgentUpdates({
-      store,
-      keys: { privateKey: keys.privateKey },
-      profiles: new Map([['industrial-x86', { arch: 'x86_64' } as FirmwareProfile]]),
-      now: () => clock,
-      log: pino({ level: 'silent' }),
-      commands: {
-        send: (deviceId, _type, body) => {
-          bodies.set(deviceId, body as unknown as { release: Record<string, unknown>; releaseSig: string })
-          return Promise.resolve('id')
-        },
+    const chunked = newUpdates(
+      (deviceId, body) => {
+        bodies.set(deviceId, body as { release: Record<string, unknown>; releaseSig: string })
+        return Promise.resolve('id')
       },
-      httpBase: () => 'http://hub',
-    })
+      { keys: { privateKey: keys.privateKey } },
+    )
     store.devices.setState('d1', { ...state('d1', true, '0.1.0'), agentChunks: true }, clock)
     store.devices.setState('d2', state('d2', true, '0.1.0'), clock)
     await chunked.sendTarget({ target: 'profile=industrial-x86', version: '0.3.0' })
