@@ -14,6 +14,8 @@ if [[ "${1:-}" == "--test-deps" ]]; then
   command -v nats-server >/dev/null 2>&1 || missing+=(nats-server)
   # nginx: the artifact origin (a CDN stand-in) of test/e2e/artifact-origin.test.ts.
   command -v nginx >/dev/null 2>&1 || missing+=(nginx)
+  # postgresql: throwaway clusters (initdb/pg_ctl) for the hub's PostgreSQL store and leader election (test/support/postgres.mjs).
+  compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || missing+=(postgresql)
   # libfaketime: the chaos suite's clock jumps on an agent (test/chaos).
   command -v faketime >/dev/null 2>&1 || missing+=(faketime)
   # prlimit: the hub raises its own file-descriptor limit with it (hub/test/fd-limit.test.ts).
