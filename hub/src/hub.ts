@@ -11,7 +11,7 @@ import { raiseFdLimit } from './fd-limit.js'
 import { openBlobStore, type BlobStore } from './store/blobs.js'
 import { announceKey, loadOrCreateKeys, type HubKeys } from './keys.js'
 import { ReceiptJournal } from './telemetry/receipt-journal.js'
-import { isIngestTopic, startEmbeddedBroker, type EmbeddedBroker } from './broker/embedded.js'
+import { isHookTopic, isIngestTopic, startEmbeddedBroker, type EmbeddedBroker } from './broker/embedded.js'
 import { checkBrokerConfig, type BrokerConfig } from './broker/config.js'
 import { syncMosquittoFiles } from './broker/mosquitto.js'
 import { natsAcceptsId, natsHash, syncNatsFiles } from './broker/nats.js'
@@ -526,7 +526,9 @@ function handlerContext(
  * Embedded broker: read what agents publish inside the broker, without a
  * second MQTT encode/parse over loopback (ingest rate roughly doubles).
  * Telemetry and samples are taken in its authorize hook instead, so their
- * PUBACK waits for the commit [EF-9.1.1]; the rest is handled synchronously.
+ * PUBACK waits for the commit [EF-9.1.1], and so is a device's state, so it
+ * is handled before the telemetry that follows it [EF-2.6.8]; the rest comes
+ * through broker subscriptions and is handled synchronously.
  */
 async function handleInBroker(broker: EmbeddedBroker, ctx: HandlerContext, links: LateLinks): Promise<void> {
   const aedes = broker.aedes
@@ -534,7 +536,7 @@ async function handleInBroker(broker: EmbeddedBroker, ctx: HandlerContext, links
   await Promise.all(
     topics
       .hubSubscriptions()
-      .filter((filter) => !isIngestTopic(filter.replace('+', 'x'))) // judged on a concrete topic of the filter
+      .filter((filter) => !isHookTopic(filter.replace('+', 'x'))) // judged on a concrete topic of the filter
       .map(
         (filter) =>
           new Promise<void>((resolve) =>

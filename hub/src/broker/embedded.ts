@@ -8,7 +8,7 @@ import { ConnectionLimits, defaultBrokerLimits, type BrokerLimitOptions } from '
 import { DeviceQuotas, defaultDeviceQuota, type DeviceQuotaOptions } from './quota.js'
 import { listenMqtt, type BrokerTls, type MqttListener } from './listener.js'
 
-export { FEED_USERNAME, isIngestTopic } from './hooks.js'
+export { FEED_USERNAME, isHookTopic, isIngestTopic } from './hooks.js'
 
 export interface EmbeddedBrokerOptions {
   /** TCP port; 0 picks an ephemeral one. */
@@ -21,8 +21,8 @@ export interface EmbeddedBrokerOptions {
   feedTokenId?: (token: string) => string | undefined
   log: Logger
   /**
-   * Takes devices' telemetry and samples before the broker acknowledges them
-   * [EF-9.1.1]: the PUBACK is written when `done` is called (after the commit),
+   * Takes devices' telemetry, samples and state (`isHookTopic`) before the broker acknowledges them
+   * [EF-9.1.1]: the PUBACK is written when `done` is called (after the commit for telemetry),
    * and an error disconnects the device instead, so it sends them again.
    */
   ingest?: (topic: string, payload: Buffer, done: (err?: Error) => void) => void

@@ -53,10 +53,22 @@ function feedConsumerMaySubscribe(filter: string): boolean {
   return p.length === 4 && p[0] === 'ef' && p[1] === 'v1' && p[2] === 'feed' && (p[3] === '+' || isValidId(p[3]))
 }
 
-/** Topics whose messages go through `ingest` (and only there). */
+/** Topics whose messages are batched by ingest, their PUBACK held until the commit [EF-9.1.1]. */
 export function isIngestTopic(topic: string): boolean {
   const t = parseTopic(topic)
   return t !== null && (t.kind === 'telemetry' || t.kind === 'samples')
+}
+
+/**
+ * Topics the hub reads in the publish hook (through `ingest`, and only there): the ingest topics
+ * and a device's state. The state goes the same way as the telemetry after it, so the hub knows
+ * the versions a device just reported loaded before it judges that device's first batch
+ * [EF-2.6.8]; through a subscription the state arrived after aedes' delivery pipeline, behind
+ * telemetry already taken here, which was then refused as a version never sent.
+ */
+export function isHookTopic(topic: string): boolean {
+  const t = parseTopic(topic)
+  return t !== null && (t.kind === 'telemetry' || t.kind === 'samples' || t.kind === 'state')
 }
 
 function refuse(opts: HookOptions, client: Client, code: string, returnCode: RefusalCode, username?: string) {
@@ -141,7 +153,7 @@ export function brokerHooks(opts: HookOptions): Hooks {
 }
 
 function deliver(o: HookOptions, packet: PublishPacket, done: (err: Error | null) => void): void {
-  if (o.ingest && isIngestTopic(packet.topic))
+  if (o.ingest && isHookTopic(packet.topic))
     return o.ingest(packet.topic, packet.payload as Buffer, (err) => done(err ?? null))
   done(null)
 }

@@ -112,4 +112,22 @@ describe('telemetry bounds', () => {
     await client.publishAsync(topics.telemetry(DEVICE), JSON.stringify(loaded), { qos: 1 })
     await waitFor(() => stored(loaded), 5000, 'the batch of the loaded version')
   })
+
+  it('judges the batch right behind a state by that state: a version reported loaded a moment ago is kept [EF-2.6.8]', async () => {
+    const refusedBefore = dropped()
+    const state = {
+      v: 1,
+      deviceId: DEVICE,
+      online: true,
+      ts: Date.now(),
+      models: [{ name: 'factory', version: '3.1.0', precision: 'fp32', artifact: 'b'.repeat(64), slot: 'a' }],
+    }
+    // No wait between the two: the state is still in the broker when the batch is published.
+    const statePublished = client.publishAsync(topics.state(DEVICE), JSON.stringify(state), { qos: 1 })
+    const first = batchOf([entry('factory', '3.1.0', 4, 0)])
+    await client.publishAsync(topics.telemetry(DEVICE), JSON.stringify(first), { qos: 1 })
+    await statePublished
+    await waitFor(() => stored(first), 5000, 'the first batch of the factory version')
+    expect(dropped()).toBe(refusedBefore)
+  })
 })
