@@ -494,9 +494,57 @@ async function startParts(
   const { config, log, now } = base
   const links: LateLinks = { apiPort: config.apiPort }
   const rt = openRuntime(base, profile, parts)
-  const { db, host, agg } = rt
-  const out = createOutbox(base, db, links)
-  // A model served on a later provider than the profile's first says why, on each activation [EF-5.7].
+  const out = createOutbox(base, rt.db, links)
+  reportProviderFallbacks(rt.host, out)
+  const net = createTransport(config, links)
+  const state = stateReporter(config, rt.host, now, links, trust, out.outcomes)
+  const publishState = () => links.conn?.publishState(state())
+  const { updater, svc } = await restoreModels(base, deps, trust, rt, out, net.transport, publishState, parts)
+  links.services = svc
+  const counters = agentCounters(rt, out, svc, links)
+  if (deps.api !== false) links.apiPort = await startLocalApi(config, rt, counters.stats, parts)
+  const selfUpdate = startSelfUpdate(base, deps, trust, rt.host, out, net, parts)
+  const cmdCtx = {
+    agentUpdate: selfUpdate.apply,
+    deviceId: config.deviceId,
+    trust,
+    db: rt.db,
+    updater,
+    log,
+    report: out.report,
+    now,
+    runtime: svc.handle,
+    onTrustChanged: publishState, // the state names the trusted key [EF-3.6]
+    deferred: (parts.deferred = new DeferredCmds({
+      onReconnect: (fn) => {
+        net.reconnectListeners.add(fn)
+        return () => net.reconnectListeners.delete(fn)
+      },
+    })),
+  }
+  links.conn = connectToHub(base, cmdCtx, out, net, publishState, parts)
+  const flushTelemetry = startTelemetryTimer(base, rt, out, counters.drops, parts)
+  return {
+    config,
+    get apiPort() {
+      return links.apiPort
+    },
+    infer: (model, inputs) => rt.host.infer(model, inputs),
+    models: () =>
+      rt.host.list().map((m) => ({ name: m.name, version: m.version, precision: m.manifest.precision, slot: m.slot })),
+    flushTelemetry,
+    stats: counters.stats,
+    runtime: svc,
+    async close() {
+      clearInterval(parts.timer)
+      flushTelemetry()
+      await closeParts(parts)
+    },
+  }
+}
+
+/** A model served on a later provider than the profile's first says why, on each activation [EF-5.7]. */
+function reportProviderFallbacks(host: ModelHost, out: Outbox): void {
   host.onFallback((m, provider, fallbacks) =>
     out.report({
       kind: 'provider_fallback',
@@ -505,25 +553,35 @@ async function startParts(
       message: `serving on ${provider}: ${fallbacks.map((f) => f.reason).join('; ')}`.slice(0, 2048),
     }),
   )
-  const net = createTransport(config, links)
-  const state = stateReporter(config, host, now, links, trust, out.outcomes)
-  const publishState = () => links.conn?.publishState(state())
-  const { updater, svc } = await restoreModels(base, deps, trust, rt, out, net.transport, publishState, parts)
-  links.services = svc
+}
 
+/** Readers of the agent's counters: drops by reason [EF-2.6.3], and everything GET /v1/stats shows. */
+function agentCounters(rt: Runtime, out: Outbox, svc: RuntimeServices, links: LateLinks) {
   const drops = () => ({ ...out.dropsBeforeCapture(), capped: svc.capture.stats.capped })
   const stats = (): AgentStats => ({
-    batchesCut: agg.batchesCut,
+    batchesCut: rt.agg.batchesCut,
     drops: drops(),
     capture: { ...svc.capture.stats, policies: svc.capture.getPolicies().length },
     shadow: svc.runner
       .list()
       .map((c) => ({ model: c.manifest.model, candidate: c.manifest.version, fraction: c.fraction })),
-    queued: db.queuedByKind(),
+    queued: rt.db.queuedByKind(),
     connected: links.conn?.connected ?? false,
   })
-  if (deps.api !== false) links.apiPort = await startLocalApi(config, rt, stats, parts)
+  return { drops, stats }
+}
 
+/** The agent's own updates [EF-11]: packages come over the models' chunk path, the new agent confirms once connected. */
+function startSelfUpdate(
+  base: AgentBase,
+  deps: AgentDeps,
+  trust: HubTrust,
+  host: ModelHost,
+  out: Outbox,
+  net: ReturnType<typeof createTransport>,
+  parts: AgentParts,
+) {
+  const { config, log, now } = base
   const selfUpdate = (parts.selfUpdate = createSelfUpdate({
     dataDir: config.dataDir,
     runningVersion: runningAgentVersion(AGENT_VERSION),
@@ -544,36 +602,30 @@ async function startParts(
     handOver: deps.handOver,
   }))
   net.reconnectListeners.add(selfUpdate.onConnect) // the new agent confirms once connected and healthy [EF-11.6]
-  const cmdCtx = {
-    agentUpdate: selfUpdate.apply,
-    deviceId: config.deviceId,
-    trust,
-    db,
-    updater,
-    log,
-    report: out.report,
-    now,
-    runtime: svc.handle,
-    onTrustChanged: publishState, // the state names the trusted key [EF-3.6]
-    deferred: (parts.deferred = new DeferredCmds({
-      onReconnect: (fn) => {
-        net.reconnectListeners.add(fn)
-        return () => net.reconnectListeners.delete(fn)
-      },
-    })),
-  }
-  links.conn = connectToHub(base, cmdCtx, out, net, publishState, parts)
+  return selfUpdate
+}
 
-  // An idle device still sends its stats every healthIntervalMs, so the hub sees its RSS and storage [EF-2.6.7].
+/**
+ * Cuts and queues a telemetry batch every telemetryIntervalMs; returns the cut, which close() also runs.
+ * An idle device still sends its stats every healthIntervalMs, so the hub sees its RSS and storage [EF-2.6.7].
+ */
+function startTelemetryTimer(
+  base: AgentBase,
+  rt: Runtime,
+  out: Outbox,
+  drops: () => AgentStats['drops'],
+  parts: AgentParts,
+): () => void {
+  const { config, now } = base
   let lastBatchAt = now()
   const flushTelemetry = () => {
-    const d = drops()
+    const dropped = drops()
     const heartbeatDue = config.healthIntervalMs > 0 && now() - lastBatchAt >= config.healthIntervalMs
-    const batch = agg.cut(
+    const batch = rt.agg.cut(
       {
-        device: deviceStats(config.dataDir, db.outboxSize()),
-        dropped: d.evicted + d.diskFull + d.capped,
-        drops: d,
+        device: deviceStats(config.dataDir, rt.db.outboxSize()),
+        dropped: dropped.evicted + dropped.diskFull + dropped.capped,
+        drops: dropped,
       },
       heartbeatDue,
     )
@@ -583,22 +635,5 @@ async function startParts(
   }
   parts.timer = setInterval(flushTelemetry, config.telemetryIntervalMs)
   parts.timer.unref()
-
-  return {
-    config,
-    get apiPort() {
-      return links.apiPort
-    },
-    infer: (model, inputs) => host.infer(model, inputs),
-    models: () =>
-      host.list().map((m) => ({ name: m.name, version: m.version, precision: m.manifest.precision, slot: m.slot })),
-    flushTelemetry,
-    stats,
-    runtime: svc,
-    async close() {
-      clearInterval(parts.timer)
-      flushTelemetry()
-      await closeParts(parts)
-    },
-  }
+  return flushTelemetry
 }

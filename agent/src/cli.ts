@@ -3,7 +3,7 @@
 // variables (EF_*), which override a JSON config file (--config).
 import { parseArgs } from 'node:util'
 import { codeOf } from '@edgefleet/shared'
-import { resolveConfig } from './config.js'
+import { resolveConfig, type AgentConfig } from './config.js'
 import { createAgent } from './agent.js'
 import { EXIT_HANDOVER } from './selfupdate/state.js'
 
@@ -31,71 +31,66 @@ Usage: edgefleet-agent --hub mqtt[s]://HOST:PORT [--ca FILE] --device-id ID --se
   --log-level L      pino level (default info)
   --json             print one JSON line with the API port once started`
 
-async function main(): Promise<number> {
-  let values
-  try {
-    values = parseArgs({
-      options: {
-        hub: { type: 'string' },
-        'device-id': { type: 'string' },
-        secret: { type: 'string' },
-        'hub-key': { type: 'string' },
-        profile: { type: 'string' },
-        ca: { type: 'string' },
-        cert: { type: 'string' },
-        key: { type: 'string' },
-        data: { type: 'string' },
-        'api-port': { type: 'string' },
-        'profiles-dir': { type: 'string' },
-        network: { type: 'string' },
-        transfer: { type: 'string' },
-        runtime: { type: 'string' },
-        'telemetry-ms': { type: 'string' },
-        'health-ms': { type: 'string' },
-        config: { type: 'string' },
-        'log-level': { type: 'string' },
-        json: { type: 'boolean' },
-        help: { type: 'boolean', short: 'h' },
-      },
-      strict: true,
-    }).values
-  } catch (err) {
-    process.stderr.write(`${(err as Error).message}\n\n${HELP}\n`)
-    return 2
-  }
-  if (values.help) {
-    process.stdout.write(HELP + '\n')
-    return 0
-  }
-  let config
-  try {
-    config = resolveConfig({
-      file: values.config,
-      env: process.env,
-      flags: {
-        hubUrl: values.hub,
-        deviceId: values['device-id'],
-        secret: values.secret,
-        hubKey: values['hub-key'],
-        profile: values.profile,
-        caFile: values.ca,
-        certFile: values.cert,
-        keyFile: values.key,
-        dataDir: values.data,
-        apiPort: values['api-port'],
-        profilesDir: values['profiles-dir'],
-        network: values.network,
-        transfer: values.transfer,
-        runtime: values.runtime,
-        telemetryIntervalMs: values['telemetry-ms'],
-        healthIntervalMs: values['health-ms'],
-        logLevel: values['log-level'],
-      },
-    })
-  } catch (err) {
-    process.stderr.write(`error ${codeOf(err)}: ${(err as Error).message}\n\n${HELP}\n`)
-    return 2
-  }
+/** The command line's flags; throws on an unknown or malformed one. */
+function parseFlags() {
+  return parseArgs({
+    options: {
+      hub: { type: 'string' },
+      'device-id': { type: 'string' },
+      secret: { type: 'string' },
+      'hub-key': { type: 'string' },
+      profile: { type: 'string' },
+      ca: { type: 'string' },
+      cert: { type: 'string' },
+      key: { type: 'string' },
+      data: { type: 'string' },
+      'api-port': { type: 'string' },
+      'profiles-dir': { type: 'string' },
+      network: { type: 'string' },
+      transfer: { type: 'string' },
+      runtime: { type: 'string' },
+      'telemetry-ms': { type: 'string' },
+      'health-ms': { type: 'string' },
+      config: { type: 'string' },
+      'log-level': { type: 'string' },
+      json: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
+    strict: true,
+  }).values
+}
+
+type Flags = ReturnType<typeof parseFlags>
+
+/** The agent's config: these flags over the environment over the --config file; throws on a bad value. */
+function configFromFlags(values: Flags): AgentConfig {
+  return resolveConfig({
+    file: values.config,
+    env: process.env,
+    flags: {
+      hubUrl: values.hub,
+      deviceId: values['device-id'],
+      secret: values.secret,
+      hubKey: values['hub-key'],
+      profile: values.profile,
+      caFile: values.ca,
+      certFile: values.cert,
+      keyFile: values.key,
+      dataDir: values.data,
+      apiPort: values['api-port'],
+      profilesDir: values['profiles-dir'],
+      network: values.network,
+      transfer: values.transfer,
+      runtime: values.runtime,
+      telemetryIntervalMs: values['telemetry-ms'],
+      healthIntervalMs: values['health-ms'],
+      logLevel: values['log-level'],
+    },
+  })
+}
+
+/** Runs the agent until SIGINT or SIGTERM (or until it hands over to a staged agent), then closes it. */
+async function runUntilSignal(config: AgentConfig, printJson: boolean): Promise<number> {
   // Fault injection for crash tests: EF_FAULT_KILL_AT=<update step> makes the
   // process kill -9 itself when an update reaches that step (see updater.ts).
   const killAt = process.env.EF_FAULT_KILL_AT
@@ -109,7 +104,7 @@ async function main(): Promise<number> {
       void agent.close().finally(() => process.exit(EXIT_HANDOVER))
     },
   })
-  if (values.json)
+  if (printJson)
     process.stdout.write(JSON.stringify({ apiPort: agent.apiPort, deviceId: config.deviceId, pid: process.pid }) + '\n')
   await new Promise<void>((res) => {
     process.once('SIGINT', () => res())
@@ -117,6 +112,28 @@ async function main(): Promise<number> {
   })
   await agent.close()
   return 0
+}
+
+async function main(): Promise<number> {
+  let values: Flags
+  try {
+    values = parseFlags()
+  } catch (err) {
+    process.stderr.write(`${(err as Error).message}\n\n${HELP}\n`)
+    return 2
+  }
+  if (values.help) {
+    process.stdout.write(HELP + '\n')
+    return 0
+  }
+  let config: AgentConfig
+  try {
+    config = configFromFlags(values)
+  } catch (err) {
+    process.stderr.write(`error ${codeOf(err)}: ${(err as Error).message}\n\n${HELP}\n`)
+    return 2
+  }
+  return runUntilSignal(config, values.json === true)
 }
 
 // A log stream that fails (stderr to a file on a full disk, a closed pipe) must never end the agent [EF-7.3.1].

@@ -168,73 +168,85 @@ function jsonInputs(body: Buffer): { inputs: Record<string, Tensor>; binary: boo
   return { inputs, binary: parsed.binary === true }
 }
 
+type BodyCeilings = Parameters<typeof bodyLimit>[2]
+type InferResult = Awaited<ReturnType<ModelHost['infer']>>
+
 export function createApiServer(opts: ApiOptions): Server {
   const ceilings = { maxBodyBytes: opts.maxBodyBytes, maxJsonBodyBytes: opts.maxJsonBodyBytes ?? opts.maxBodyBytes }
   const handle = async (req: IncomingMessage, res: ServerResponse) => {
     const url = req.url ?? '/'
     if (!hostAllowed(req.headers.host, opts.listenHost))
       throw new EdgeFleetError('EF_ERR_HTTP_HOST_FORBIDDEN', `Host ${JSON.stringify(req.headers.host ?? '')}`)
-    if (req.method === 'POST') {
-      const match = INFER_RE.exec(url)
-      if (!match) {
-        send(res, 404, { error: { code: 'EF_ERR_HTTP_NOT_FOUND', message: `${req.method} ${url}` } })
-        return
-      }
-      const flags = inferFlags(match[2])
-      const isBinary = (req.headers['content-type'] ?? '').startsWith(BINARY_CONTENT_TYPE)
-      const manifest = opts.host.get(match[1])?.manifest
-      const limit = bodyLimit(manifest, isBinary, ceilings)
-      const body = await readBody(req, limit)
-      const decoded = isBinary ? { inputs: decodeBinary(body), binary: false } : jsonInputs(body)
-      const inputs = flags.preprocess ? preprocessInputs(manifest?.meta, decoded.inputs) : decoded.inputs
-      const result = await opts.host.infer(match[1], inputs)
-      // The results follow the version that ran, which a hot swap may have changed since the body was read.
-      const results = flags.postprocess ? { results: postprocessOutputs(result.meta, result.outputs) } : {}
-      if (isBinary) {
-        const out = encodeBinary(
-          { model: result.model, version: result.version, latencyMs: result.latencyMs, ...results },
-          result.outputs,
-        )
-        res.writeHead(200, { 'content-type': BINARY_CONTENT_TYPE, 'content-length': out.length })
-        return res.end(out)
-      }
-      const outputs: Record<string, TensorValue> = {}
-      for (const [k, t] of Object.entries(result.outputs))
-        outputs[k] = encodeTensor(t.type, t.dims, t.data, decoded.binary)
-      send(res, 200, { model: result.model, version: result.version, latencyMs: result.latencyMs, outputs, ...results })
-      return
-    }
-    if (req.method === 'GET' && url === '/v1/models') {
-      send(res, 200, {
-        items: opts.host.list().map((x) => ({
-          name: x.name,
-          version: x.version,
-          precision: x.manifest.precision,
-          slot: x.slot,
-          inputs: x.manifest.inputs,
-          outputs: x.manifest.outputs,
-        })),
-      })
-      return
-    }
-    if (req.method === 'GET' && url === '/v1/stats' && opts.stats) {
-      send(res, 200, opts.stats())
-      return
-    }
-    if (req.method === 'GET' && url === '/metrics' && opts.metrics) {
-      const text = opts.metrics()
-      res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4', 'content-length': Buffer.byteLength(text) })
-      return res.end(text)
-    }
-    if (req.method === 'GET' && url === '/healthz') {
-      send(res, 200, { ok: true, deviceId: opts.deviceId, models: opts.host.list().length })
-      return
-    }
-    send(res, 404, { error: { code: 'EF_ERR_HTTP_NOT_FOUND', message: `${req.method} ${url}` } })
+    const inferMatch = req.method === 'POST' ? INFER_RE.exec(url) : null
+    if (inferMatch) await serveInfer(opts, ceilings, req, res, inferMatch)
+    else if (req.method !== 'GET' || !serveRead(opts, url, res))
+      send(res, 404, { error: { code: 'EF_ERR_HTTP_NOT_FOUND', message: `${req.method} ${url}` } })
   }
   return createServer((req, res) => {
     handle(req, res).catch((err: unknown) => {
       if (!res.headersSent) sendError(req, res, err)
     })
   })
+}
+
+/** POST /v1/models/{name}/infer: reads the body within the model's limit [EF-7.1.1], runs it, replies in the request's format. */
+async function serveInfer(
+  opts: ApiOptions,
+  ceilings: BodyCeilings,
+  req: IncomingMessage,
+  res: ServerResponse,
+  match: RegExpExecArray,
+): Promise<void> {
+  const flags = inferFlags(match[2])
+  const isBinary = (req.headers['content-type'] ?? '').startsWith(BINARY_CONTENT_TYPE)
+  const manifest = opts.host.get(match[1])?.manifest
+  const limit = bodyLimit(manifest, isBinary, ceilings)
+  const body = await readBody(req, limit)
+  const decoded = isBinary ? { inputs: decodeBinary(body), binary: false } : jsonInputs(body)
+  const inputs = flags.preprocess ? preprocessInputs(manifest?.meta, decoded.inputs) : decoded.inputs
+  const result = await opts.host.infer(match[1], inputs)
+  // The results follow the version that ran, which a hot swap may have changed since the body was read.
+  const results = flags.postprocess ? { results: postprocessOutputs(result.meta, result.outputs) } : {}
+  if (isBinary) {
+    const out = encodeBinary(
+      { model: result.model, version: result.version, latencyMs: result.latencyMs, ...results },
+      result.outputs,
+    )
+    res.writeHead(200, { 'content-type': BINARY_CONTENT_TYPE, 'content-length': out.length })
+    res.end(out)
+    return
+  }
+  sendJsonResult(res, result, results, decoded.binary)
+}
+
+/** A JSON inference reply; `b64`: tensors as base64 rather than number arrays, as the request asked. */
+function sendJsonResult(res: ServerResponse, result: InferResult, results: object, b64: boolean): void {
+  const outputs: Record<string, TensorValue> = {}
+  for (const [k, t] of Object.entries(result.outputs)) outputs[k] = encodeTensor(t.type, t.dims, t.data, b64)
+  send(res, 200, { model: result.model, version: result.version, latencyMs: result.latencyMs, outputs, ...results })
+}
+
+/** The GET routes besides inference; false when `url` is none of them (or its source is not configured). */
+function serveRead(opts: ApiOptions, url: string, res: ServerResponse): boolean {
+  if (url === '/v1/models') {
+    send(res, 200, {
+      items: opts.host.list().map((x) => ({
+        name: x.name,
+        version: x.version,
+        precision: x.manifest.precision,
+        slot: x.slot,
+        inputs: x.manifest.inputs,
+        outputs: x.manifest.outputs,
+      })),
+    })
+  } else if (url === '/v1/stats' && opts.stats) {
+    send(res, 200, opts.stats())
+  } else if (url === '/metrics' && opts.metrics) {
+    const text = opts.metrics()
+    res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4', 'content-length': Buffer.byteLength(text) })
+    res.end(text)
+  } else if (url === '/healthz') {
+    send(res, 200, { ok: true, deviceId: opts.deviceId, models: opts.host.list().length })
+  } else return false
+  return true
 }

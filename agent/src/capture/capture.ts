@@ -139,43 +139,68 @@ export class Capture {
     this.hourBytes += floor
     const served = rec.model
     setImmediate(() => {
-      // Nothing of the raw inputs outlives this line unless the policy lets it [EF-2.9.5].
-      const filtered = filterInputs(rec.inputs, policy.privacy)
-      const kept = filterOutputs(outputs, policy.privacy)
-      const shadowKept = shadow && filterOutputs(shadow.outputs, policy.privacy).outputs
-      const privacy = kept.dropped.length ? { ...filtered.report, droppedOutputs: kept.dropped } : filtered.report
-      const sample: Sample = {
-        v: PROTOCOL_VERSION,
-        deviceId: this.d.deviceId,
-        sampleId: randomUUID(),
-        ts: now,
-        model: served.name,
-        version: served.version,
-        reason,
-        ...(confidence !== undefined ? { confidence } : {}),
-        inputs: encodeAll(filtered.inputs),
-        ...(privacy ? { privacy } : {}),
-        outputs: encodeAll(kept.outputs),
-        ...(shadow && shadowKept ? { shadow: { version: shadow.version, outputs: encodeAll(shadowKept) } } : {}),
-      }
-      const payload = sampleCodec.encode(sample)
-      const extra = payload.length - floor
-      if (this.hour === hour) this.hourBytes += extra
-      if (
-        payload.length > sampleCodec.maxBytes ||
-        (this.hour === hour && this.hourBytes > policy.maxBytesPerHour) ||
-        this.d.queuedBytes() + payload.length > policy.maxBytesOnDisk
-      ) {
-        if (this.hour === hour) this.hourBytes -= payload.length
-        this.stats.capped++
-        return
-      }
-      if (!this.d.enqueue(payload)) {
-        if (this.hour === hour) this.hourBytes -= payload.length
-        return
-      }
-      this.stats.captured++
-      this.stats.capturedBytes += payload.length
+      const sample = this.sampleOf(policy, { rec, served, outputs, reason, confidence, shadow, ts: now })
+      this.enqueueWithinCaps(policy, sampleCodec.encode(sample), { hour, floor })
     })
+  }
+
+  /** The sample to send, with only what the privacy policy lets out of the device [EF-2.9.5]. */
+  private sampleOf(
+    policy: CapturePolicy,
+    taken: {
+      rec: InferRecord
+      served: InferRecord['model']
+      outputs: Record<string, Tensor>
+      reason: CaptureReason
+      confidence: number | undefined
+      shadow: { version: string; outputs: Record<string, Tensor> } | undefined
+      ts: number
+    },
+  ): Sample {
+    const { rec, served, outputs, reason, confidence, shadow } = taken
+    // Nothing of the raw inputs outlives this line unless the policy lets it [EF-2.9.5].
+    const filtered = filterInputs(rec.inputs, policy.privacy)
+    const kept = filterOutputs(outputs, policy.privacy)
+    const shadowKept = shadow && filterOutputs(shadow.outputs, policy.privacy).outputs
+    const privacy = kept.dropped.length ? { ...filtered.report, droppedOutputs: kept.dropped } : filtered.report
+    return {
+      v: PROTOCOL_VERSION,
+      deviceId: this.d.deviceId,
+      sampleId: randomUUID(),
+      ts: taken.ts,
+      model: served.name,
+      version: served.version,
+      reason,
+      ...(confidence !== undefined ? { confidence } : {}),
+      inputs: encodeAll(filtered.inputs),
+      ...(privacy ? { privacy } : {}),
+      outputs: encodeAll(kept.outputs),
+      ...(shadow && shadowKept ? { shadow: { version: shadow.version, outputs: encodeAll(shadowKept) } } : {}),
+    }
+  }
+
+  /**
+   * Queues an encoded sample unless it breaks a cap: the sample size limit, the hour's
+   * budget (the floor reserved for it is swapped for its real size) or the bytes on disk.
+   */
+  private enqueueWithinCaps(policy: CapturePolicy, payload: Buffer, reserved: { hour: number; floor: number }): void {
+    const { hour, floor } = reserved
+    const extra = payload.length - floor
+    if (this.hour === hour) this.hourBytes += extra
+    if (
+      payload.length > sampleCodec.maxBytes ||
+      (this.hour === hour && this.hourBytes > policy.maxBytesPerHour) ||
+      this.d.queuedBytes() + payload.length > policy.maxBytesOnDisk
+    ) {
+      if (this.hour === hour) this.hourBytes -= payload.length
+      this.stats.capped++
+      return
+    }
+    if (!this.d.enqueue(payload)) {
+      if (this.hour === hour) this.hourBytes -= payload.length
+      return
+    }
+    this.stats.captured++
+    this.stats.capturedBytes += payload.length
   }
 }

@@ -68,147 +68,186 @@ export async function download(
   transport: ChunkTransport,
   opts: DownloadOptions,
 ): Promise<DownloadStats> {
-  const { chunks, digest } = manifest.artifact
-  const total = manifest.artifact.size
-  const missing: number[] = []
-  let have = 0
-  chunks.forEach((c, i) => {
-    if (store.has(c.digest)) have += c.size
-    else missing.push(i)
-  })
-  const stats: DownloadStats = { fetched: 0, fetchedBytes: 0, rejected: 0, receivedBytes: 0, duplicates: 0 }
-  if (missing.length === 0) return stats
+  const { digest } = manifest.artifact
+  const chunkFetch = new ChunkFetch(manifest.artifact, store, transport, opts)
+  if (chunkFetch.missing.length === 0) return chunkFetch.stats
   // A subscription refused because the link dropped is not final: the caller defers and retries [EF-2.4.1].
   await transport.subscribeArtifact(digest).catch((err: unknown) => {
     throw connectionLost(err)
   })
-  const todo = new Set(missing)
-  const broadcast = typeof transport.join === 'function'
-  // While listening to a broadcast, gaps are normal when a broker serves hundreds of receivers.
-  const stallMs = opts.stallMs ?? (typeof transport.join === 'function' ? 15_000 : 2000)
-  const ackEvery = opts.ackEvery ?? 4
-  const rejects = new Map<number, number>()
-  /** Repairs asked for and not yet arrived. */
-  const outstanding = new Set<number>()
-  let sinceAck = 0
   let completed = false
   try {
-    await new Promise<void>((resolve, reject) => {
-      let lastProgress = Date.now()
-      const started = Date.now()
-      const askRepairs = () => {
-        const batch: number[] = []
-        for (const i of todo) {
-          if (outstanding.size >= opts.window) break
-          if (outstanding.has(i)) continue
-          outstanding.add(i)
-          batch.push(i)
-        }
-        if (batch.length) transport.requestChunks(digest, batch)
-      }
-      const offChunk = transport.onChunk((d, index, payload, isBroadcast) => {
-        if (d !== digest) return
-        stats.receivedBytes += payload.length
-        if (!todo.has(index)) {
-          stats.duplicates++
-          return
-        }
-        const ref = chunks[index]
-        if (payload.length !== ref.size || sha256Hex(payload) !== ref.digest) {
-          // A damaged chunk is dropped and asked for again on its own [EF-4.3].
-          stats.rejected++
-          opts.onRejected?.(index)
-          const n = (rejects.get(index) ?? 0) + 1
-          rejects.set(index, n)
-          outstanding.delete(index)
-          if (n >= (opts.maxRejectsPerChunk ?? 5)) {
-            finish()
-            reject(
-              new EdgeFleetError('EF_ERR_CHUNK_HASH_MISMATCH', `chunk ${index} failed its sha256 check ${n} times`),
-            )
-            return
-          }
-          outstanding.add(index)
-          // Confirm the damaged broadcast chunk did arrive, so the hub does not
-          // take the repair request for one still on its way.
-          if (isBroadcast) transport.ack?.(digest, index)
-          transport.requestChunks(digest, [index])
-          return
-        }
-        try {
-          store.put(ref.digest, payload)
-        } catch (err) {
-          // A full or failing disk ends this download, never the process [EF-7.3.1].
-          finish()
-          const failure = asStorageError(err, `writing chunk ${index}`) as Error // a coded storage error, or err
-          reject(failure)
-          return
-        }
-        todo.delete(index)
-        outstanding.delete(index)
-        stats.fetched++
-        stats.fetchedBytes += payload.length
-        have += payload.length
-        lastProgress = Date.now()
-        opts.onProgress?.(have, total)
-        if (broadcast && isBroadcast && ++sinceAck >= ackEvery) {
-          sinceAck = 0
-          transport.ack?.(digest, index)
-        }
-        if (todo.size === 0) {
-          completed = true
-          finish()
-          resolve()
-        } else if (!broadcast || outstanding.size > 0) askRepairs()
-      })
-      const offReconnect = transport.onReconnect?.(() => {
-        // The broker may have lost our subscription and the hub's in-flight chunks: join again.
-        // A broker without our session kept no subscription either: subscribe again first, then join,
-        // so the broadcast this join starts has us in its audience [EF-2.7].
-        outstanding.clear()
-        lastProgress = Date.now()
-        transport.subscribeArtifact(digest).then(
-          () => {
-            if (broadcast) transport.join?.(digest, [...todo])
-            else askRepairs()
-          },
-          () => undefined, // dropped again: the next reconnect runs this again
-        )
-      })
-      const timer = setInterval(
-        () => {
-          const now = Date.now()
-          if (now - started > opts.timeoutMs) {
-            finish()
-            reject(
-              new EdgeFleetError(
-                'EF_ERR_DOWNLOAD_TIMEOUT',
-                `${todo.size} of ${chunks.length} chunks missing after ${opts.timeoutMs} ms`,
-              ),
-            )
-          } else if (now - lastProgress > stallMs) {
-            // Nothing arrived for a while: ask for what is missing, a window at a time.
-            outstanding.clear()
-            lastProgress = now
-            askRepairs()
-          }
-        },
-        Math.min(250, stallMs),
-      )
-      const finish = () => {
-        clearInterval(timer)
-        offChunk()
-        offReconnect?.()
-      }
-      // The first join of this download says so: a restarted agent has nothing on its way [EF-2.7].
-      if (broadcast) transport.join?.(digest, missing, true)
-      else askRepairs()
-    })
+    await chunkFetch.receive()
+    completed = true
   } finally {
     if (completed) transport.done?.(digest)
     await transport.unsubscribeArtifact(digest).catch(() => undefined)
   }
-  return stats
+  return chunkFetch.stats
+}
+
+/** One artifact's download in progress: what is still missing, what was asked for, the counters. */
+class ChunkFetch {
+  readonly stats: DownloadStats = { fetched: 0, fetchedBytes: 0, rejected: 0, receivedBytes: 0, duplicates: 0 }
+  /** Indexes of the chunks the store lacked when the download started. */
+  readonly missing: number[] = []
+  private readonly todo: Set<number>
+  /** Bytes held so far, for onProgress. */
+  private have = 0
+  private readonly broadcast: boolean
+  private readonly stallMs: number
+  private readonly ackEvery: number
+  /** Hash failures per chunk index. */
+  private readonly rejects = new Map<number, number>()
+  /** Repairs asked for and not yet arrived. */
+  private readonly outstanding = new Set<number>()
+  private sinceAck = 0
+  private lastProgress = Date.now()
+  /** Stops listening and settles receive(): with an error, or done. */
+  private finish: (failure?: Error) => void = () => undefined
+
+  constructor(
+    private readonly artifact: ChunkedArtifact,
+    private readonly store: ChunkSink,
+    private readonly transport: ChunkTransport,
+    private readonly opts: DownloadOptions,
+  ) {
+    artifact.chunks.forEach((chunk, index) => {
+      if (store.has(chunk.digest)) this.have += chunk.size
+      else this.missing.push(index)
+    })
+    this.todo = new Set(this.missing)
+    this.broadcast = typeof transport.join === 'function'
+    // While listening to a broadcast, gaps are normal when a broker serves hundreds of receivers.
+    this.stallMs = opts.stallMs ?? (this.broadcast ? 15_000 : 2000)
+    this.ackEvery = opts.ackEvery ?? 4
+  }
+
+  /** Listens until every missing chunk is stored; rejects on a timeout, a chunk that keeps failing its hash or a storage error. */
+  receive(): Promise<void> {
+    const { digest } = this.artifact
+    return new Promise<void>((resolve, reject) => {
+      this.lastProgress = Date.now()
+      const started = Date.now()
+      const offChunk = this.transport.onChunk((chunkDigest, index, payload, isBroadcast) => {
+        if (chunkDigest === digest) this.onChunk(index, payload, isBroadcast)
+      })
+      const offReconnect = this.transport.onReconnect?.(() => this.rejoin())
+      const timer = setInterval(() => this.checkProgress(started), Math.min(250, this.stallMs))
+      this.finish = (failure) => {
+        clearInterval(timer)
+        offChunk()
+        offReconnect?.()
+        if (failure) reject(failure)
+        else resolve()
+      }
+      // The first join of this download says so: a restarted agent has nothing on its way [EF-2.7].
+      if (this.broadcast) this.transport.join?.(digest, this.missing, true)
+      else this.askRepairs()
+    })
+  }
+
+  /** Asks for missing chunks not already asked for, up to `window` outstanding. */
+  private askRepairs(): void {
+    const batch: number[] = []
+    for (const index of this.todo) {
+      if (this.outstanding.size >= this.opts.window) break
+      if (this.outstanding.has(index)) continue
+      this.outstanding.add(index)
+      batch.push(index)
+    }
+    if (batch.length) this.transport.requestChunks(this.artifact.digest, batch)
+  }
+
+  private onChunk(index: number, payload: Buffer, isBroadcast: boolean): void {
+    this.stats.receivedBytes += payload.length
+    if (!this.todo.has(index)) {
+      this.stats.duplicates++
+      return
+    }
+    const ref = this.artifact.chunks[index]
+    if (payload.length !== ref.size || sha256Hex(payload) !== ref.digest) {
+      this.rejectChunk(index, isBroadcast)
+      return
+    }
+    try {
+      this.store.put(ref.digest, payload)
+    } catch (err) {
+      // A full or failing disk ends this download, never the process [EF-7.3.1].
+      this.finish(asStorageError(err, `writing chunk ${index}`) as Error) // a coded storage error, or err
+      return
+    }
+    this.recordStored(index, payload.length, isBroadcast)
+  }
+
+  /** A damaged chunk is dropped and asked for again on its own [EF-4.3]; too many failures end the download. */
+  private rejectChunk(index: number, isBroadcast: boolean): void {
+    const { digest } = this.artifact
+    this.stats.rejected++
+    this.opts.onRejected?.(index)
+    const failures = (this.rejects.get(index) ?? 0) + 1
+    this.rejects.set(index, failures)
+    this.outstanding.delete(index)
+    if (failures >= (this.opts.maxRejectsPerChunk ?? 5)) {
+      const message = `chunk ${index} failed its sha256 check ${failures} times`
+      this.finish(new EdgeFleetError('EF_ERR_CHUNK_HASH_MISMATCH', message))
+      return
+    }
+    this.outstanding.add(index)
+    // Confirm the damaged broadcast chunk did arrive, so the hub does not
+    // take the repair request for one still on its way.
+    if (isBroadcast) this.transport.ack?.(digest, index)
+    this.transport.requestChunks(digest, [index])
+  }
+
+  /** Counts a stored chunk, acknowledges broadcast progress, and finishes or asks for more. */
+  private recordStored(index: number, bytes: number, isBroadcast: boolean): void {
+    this.todo.delete(index)
+    this.outstanding.delete(index)
+    this.stats.fetched++
+    this.stats.fetchedBytes += bytes
+    this.have += bytes
+    this.lastProgress = Date.now()
+    this.opts.onProgress?.(this.have, this.artifact.size)
+    if (this.broadcast && isBroadcast && ++this.sinceAck >= this.ackEvery) {
+      this.sinceAck = 0
+      this.transport.ack?.(this.artifact.digest, index)
+    }
+    if (this.todo.size === 0) this.finish()
+    else if (!this.broadcast || this.outstanding.size > 0) this.askRepairs()
+  }
+
+  /**
+   * The broker may have lost our subscription and the hub's in-flight chunks: join again.
+   * A broker without our session kept no subscription either: subscribe again first, then join,
+   * so the broadcast this join starts has us in its audience [EF-2.7].
+   */
+  private rejoin(): void {
+    const { digest } = this.artifact
+    this.outstanding.clear()
+    this.lastProgress = Date.now()
+    this.transport.subscribeArtifact(digest).then(
+      () => {
+        if (this.broadcast) this.transport.join?.(digest, [...this.todo])
+        else this.askRepairs()
+      },
+      () => undefined, // dropped again: the next reconnect runs this again
+    )
+  }
+
+  /** The periodic check: give up after timeoutMs, ask for repairs after stallMs without progress. */
+  private checkProgress(started: number): void {
+    const now = Date.now()
+    if (now - started > this.opts.timeoutMs) {
+      const message = `${this.todo.size} of ${this.artifact.chunks.length} chunks missing after ${this.opts.timeoutMs} ms`
+      this.finish(new EdgeFleetError('EF_ERR_DOWNLOAD_TIMEOUT', message))
+    } else if (now - this.lastProgress > this.stallMs) {
+      // Nothing arrived for a while: ask for what is missing, a window at a time.
+      this.outstanding.clear()
+      this.lastProgress = now
+      this.askRepairs()
+    }
+  }
 }
 
 /** The error a transport operation failed with, as EF_ERR_CONNECTION_LOST unless it already has a catalogue code. */

@@ -2,7 +2,14 @@
 // slot → verify again → load + health check → atomic switch → report. Any
 // failure leaves the serving version untouched; a kill -9 at any point leaves
 // active.json naming a verified slot.
-import { EdgeFleetError, codeOf, compareVersions, type DeployCmd, type RollbackCmd } from '@edgefleet/shared'
+import {
+  EdgeFleetError,
+  codeOf,
+  compareVersions,
+  type DeployCmd,
+  type Manifest,
+  type RollbackCmd,
+} from '@edgefleet/shared'
 import type { ModelSession } from '../runtime/session.js'
 import { other, type Slot } from './slots.js'
 import { download } from './download.js'
@@ -46,6 +53,14 @@ const TRANSIENT_CODES: ReadonlySet<string> = new Set([
 /** True when a command's result is not final: the agent runs the command again by itself [EF-2.4.1]. */
 export function isDeferred(ev: EventReport): boolean {
   return ev.kind === 'deferred'
+}
+
+/** One deploy command being applied: its manifest, the fields every event it reports carries, its failure reporter. */
+interface DeployRun {
+  cmd: DeployCmd
+  manifest: Manifest
+  base: Omit<EventReport, 'kind'>
+  fail: ReturnType<typeof failureReporter>
 }
 
 export class Updater {
@@ -122,7 +137,6 @@ export class Updater {
   }
 
   private async runDeploy(cmd: DeployCmd): Promise<EventReport> {
-    const { slots, chunks, host, report } = this.d
     const manifest = cmd.manifest
     const base = {
       cmdId: cmd.id,
@@ -131,14 +145,28 @@ export class Updater {
       version: manifest.version,
       artifact: manifest.artifact.digest,
     }
-    const fail = failureReporter(report, base)
+    const run: DeployRun = { cmd, manifest, base, fail: failureReporter(this.d.report, base) }
+    const answered = await this.answerWithoutDownload(run)
+    if (answered) return answered
+    this.d.report({ ...base, kind: 'received' })
+    this.d.onStep?.('received')
+    const staged = await this.stageBuild(run)
+    if (!('modelPath' in staged)) return staged
+    return this.activateStaged(run, staged.slot, staged.modelPath)
+  }
+
+  /**
+   * The outcome of a deploy that needs no download: a refusal, or the build
+   * already serving. Undefined when the deploy goes ahead.
+   */
+  private async answerWithoutDownload({ cmd, manifest, base, fail }: DeployRun): Promise<EventReport | undefined> {
     // Refusals first: nothing is downloaded for a command that cannot apply [EF-3.2, EF-4.6].
     const refusal = manifestRefusal(this.d, manifest, cmd.manifestSig) ?? (await requirementRefusal(this.d, manifest))
     if (refusal) return fail('rejected', refusal)
-    const live = host.get(manifest.model)
+    const live = this.d.host.get(manifest.model)
     if (live?.manifest.artifact.digest === manifest.artifact.digest) {
       const ev: EventReport = { ...base, kind: 'activated', message: 'already serving this build' }
-      report(ev)
+      this.d.report(ev)
       return ev
     }
     if (live && compareVersions(manifest.version, live.version) < 0 && !cmd.rollback) {
@@ -147,25 +175,18 @@ export class Updater {
         new EdgeFleetError('EF_ERR_DOWNGRADE_REFUSED', `${manifest.version} < active ${live.version}`),
       )
     }
-    report({ ...base, kind: 'received' })
-    this.d.onStep?.('received')
+    return undefined
+  }
 
-    // The build is written straight into the inactive slot; the serving one is never touched.
-    const slot = slots.stagingSlot(manifest.model)
-    const dir = slots.dir(manifest.model, slot)
-    let writer: ArtifactWriter
-    try {
-      // Nothing is touched for a build that cannot fit: the inactive slot keeps the rollback target [EF-4.4].
-      assertSpaceFor(dir, manifest.artifact.size, this.d.storageMarginBytes ?? DEFAULT_STORAGE_MARGIN_BYTES)
-      if (!ArtifactWriter.resumable(dir, manifest)) {
-        // Chunks held only by the slot about to be overwritten are kept loose first.
-        chunks.evacuate(slots.modelPath(manifest.model, slot), new Set(manifest.artifact.chunks.map((c) => c.digest)))
-        slots.clear(manifest.model, slot)
-      }
-      writer = ArtifactWriter.open(dir, manifest, chunks)
-    } catch (err) {
-      return this.stopped(fail, base, err, { model: manifest.model, slot })
-    }
+  /**
+   * Writes the build straight into the inactive slot, downloads and verifies it:
+   * the slot and the model file, or the event that stopped it. The serving slot is never touched.
+   */
+  private async stageBuild(run: DeployRun): Promise<EventReport | { slot: Slot; modelPath: string }> {
+    const { cmd, manifest, base, fail } = run
+    const slot = this.d.slots.stagingSlot(manifest.model)
+    const writer = this.openSlotWriter(run, slot)
+    if (!(writer instanceof ArtifactWriter)) return writer
     this.d.onStep?.('cleared')
     let fetched: { received: number; bySource: string }
     try {
@@ -173,7 +194,7 @@ export class Updater {
     } catch (err) {
       return this.stopped(fail, base, err, { model: manifest.model, slot, writer })
     }
-    report({
+    this.d.report({
       ...base,
       kind: 'downloaded',
       bytes: manifest.artifact.size,
@@ -182,17 +203,40 @@ export class Updater {
       message: `received from ${fetched.bySource}`,
     })
     this.d.onStep?.('downloaded')
-
     let modelPath: string
     try {
       modelPath = writer.finish()
-      slots.writeManifest(manifest.model, slot, manifest, cmd.manifestSig)
+      this.d.slots.writeManifest(manifest.model, slot, manifest, cmd.manifestSig)
     } catch (err) {
       return this.stopped(fail, base, err, { model: manifest.model, slot, writer })
     }
-    report({ ...base, kind: 'verified' })
+    this.d.report({ ...base, kind: 'verified' })
     this.d.onStep?.('verified')
+    return { slot, modelPath }
+  }
 
+  /** Checks the build fits, clears the inactive slot unless a download can resume there, and opens its writer. */
+  private openSlotWriter({ manifest, base, fail }: DeployRun, slot: Slot): ArtifactWriter | EventReport {
+    const { slots, chunks } = this.d
+    const dir = slots.dir(manifest.model, slot)
+    try {
+      // Nothing is touched for a build that cannot fit: the inactive slot keeps the rollback target [EF-4.4].
+      assertSpaceFor(dir, manifest.artifact.size, this.d.storageMarginBytes ?? DEFAULT_STORAGE_MARGIN_BYTES)
+      if (!ArtifactWriter.resumable(dir, manifest)) {
+        // Chunks held only by the slot about to be overwritten are kept loose first.
+        chunks.evacuate(slots.modelPath(manifest.model, slot), new Set(manifest.artifact.chunks.map((c) => c.digest)))
+        slots.clear(manifest.model, slot)
+      }
+      return ArtifactWriter.open(dir, manifest, chunks)
+    } catch (err) {
+      return this.stopped(fail, base, err, { model: manifest.model, slot })
+    }
+  }
+
+  /** Loads the staged build, health-checks it [EF-4.5], switches the active slot to it and reports it activated. */
+  private async activateStaged(run: DeployRun, slot: Slot, modelPath: string): Promise<EventReport> {
+    const { manifest, base, fail } = run
+    const { slots, chunks, host, report } = this.d
     let session: ModelSession
     try {
       session = await host.open(modelPath)
@@ -205,12 +249,7 @@ export class Updater {
       await healthCheck((x) => session.run(x), manifest)
     } catch (err) {
       await session.release()
-      // Discard the staged build [EF-4.5]: it verifies (signed, right digest), so left in place a
-      // restore() fallback would serve it and a rollback would pick it as the "previous" version.
-      // Its verified chunks stay in the loose store: a fixed build usually shares most of them.
-      chunks.indexSlot(manifest, modelPath)
-      chunks.evacuate(modelPath, new Set(manifest.artifact.chunks.map((c) => c.digest)))
-      slots.clear(manifest.model, slot)
+      this.discardStaged(manifest, slot, modelPath)
       return fail('health_failed', healthError(err))
     }
     this.d.onStep?.('healthy')
@@ -229,6 +268,17 @@ export class Updater {
     report(ev)
     this.d.onChange()
     return ev
+  }
+
+  /**
+   * Discards a staged build that failed its health check [EF-4.5]: it verifies (signed, right digest),
+   * so left in place a restore() fallback would serve it and a rollback would pick it as the "previous"
+   * version. Its verified chunks stay in the loose store: a fixed build usually shares most of them.
+   */
+  private discardStaged(manifest: Manifest, slot: Slot, modelPath: string): void {
+    this.d.chunks.indexSlot(manifest, modelPath)
+    this.d.chunks.evacuate(modelPath, new Set(manifest.artifact.chunks.map((c) => c.digest)))
+    this.d.slots.clear(manifest.model, slot)
   }
 
   /**
