@@ -7,13 +7,18 @@
 // and the console's fleet summary and page latency (median of 5), a 1 MB model
 // to every device (deploy → all activated), a 4-wave rollout with no soak
 // (control-plane time), and the time for every device to be back after a hub
-// restart. Writes JSON and draws docs/benchmarks/fleet-scale.svg.
+// restart. Beside the 1 MB deploy, in the same run and through the same
+// broker, a raw fan-out of the same bytes: a bare mqtt.js publisher sends
+// them in the hub's chunk size to a topic every simulated device subscribed
+// to (issue 12's "≤ 2× the raw fan-out" target). Writes JSON and draws
+// docs/benchmarks/fleet-scale.svg.
 // Usage: node test/bench/fleet-scale.mjs [--points 1000,2000,5000,10000,20000] [--brokers aedes,mosquitto]
-//          [--procs 4] [--rate 0.2] [--out docs/benchmarks/fleet-scale.json] [--svg docs/benchmarks/fleet-scale.svg]
-import { mkdtempSync, rmSync, readFileSync, writeFileSync, existsSync } from 'node:fs'
+//          [--procs 4] [--rate 0.2] [--skip raw,deploy,rollout] [--out docs/benchmarks/fleet-scale.json] [--svg docs/benchmarks/fleet-scale.svg]
+import { appendFileSync, mkdtempSync, rmSync, readFileSync, writeFileSync, existsSync } from 'node:fs'
 import { tmpdir, loadavg } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
+import mqtt from 'mqtt'
 import { api, startHub, waitFor, ROOT } from '../support/fleet.mjs'
 import { startMosquitto } from '../support/mosquitto.mjs'
 import { matmulModel } from '../support/models.mjs'
@@ -75,6 +80,81 @@ async function deployedWithin(hub, body, what) {
   return { s: secs(t0), counts: v.deployment.counts }
 }
 
+const RAW_FILTER = `ef/v1/art/${'f'.repeat(64)}/+`
+const CHUNK = 256 * 1024 // the hub's broadcast chunk size (shared DEFAULT_CHUNK_SIZE)
+
+/** A bare publisher through the hub's broker (the hub's credentials) or Mosquitto (a user of its own). */
+async function rawPublisher(hub, mosq, tmp) {
+  let username = '$hub'
+  let password = JSON.parse(readFileSync(join(tmp, 'hub', 'hub-keys.json'), 'utf8')).hubSecret
+  if (mosq) {
+    const { mosquittoHash } = await import(join(ROOT, 'hub', 'dist', 'broker', 'mosquitto.js'))
+    username = 'bench-raw'
+    password = 'bench-raw-secret'
+    appendFileSync(join(mosq.dir, 'passwd'), `${username}:${mosquittoHash(password)}\n`)
+    appendFileSync(join(mosq.dir, 'acl'), `\nuser ${username}\ntopic readwrite ef/v1/art/#\n`)
+    mosq.proc.kill('SIGHUP')
+    await new Promise((r) => setTimeout(r, 500))
+  }
+  const pub = mqtt.connect(mosq?.url ?? hub.mqttUrl, {
+    clientId: 'bench-raw-publisher',
+    username,
+    password,
+    reconnectPeriod: 0,
+  })
+  await new Promise((res, rej) => pub.once('connect', res).once('error', rej))
+  return pub
+}
+
+/** Publishes `payloads` on the raw topics, QoS 1 with 16 unacknowledged at most. */
+function publishAll(pub, payloads, prefix) {
+  let next = 0
+  let inflight = 0
+  return new Promise((resolve) => {
+    const pump = () => {
+      while (inflight < 16 && next < payloads.length) {
+        inflight++
+        pub.publish(`${prefix}${next}`, payloads[next++], { qos: 1 }, () => {
+          inflight--
+          if (next === payloads.length && inflight === 0) resolve()
+          else pump()
+        })
+      }
+    }
+    pump()
+  })
+}
+
+/** Seconds for `bytes` to reach every simulated device by raw fan-out, after a probe shows all subscribed. */
+async function rawFanoutS(hub, mosq, tmp, sim, deviceCount, bytes) {
+  sim.rawSubscribe(RAW_FILTER)
+  const pub = await rawPublisher(hub, mosq, tmp)
+  const prefix = RAW_FILTER.slice(0, -1)
+  try {
+    // Probes until one reaches every device: every subscription is live (SUBACKs are not counted).
+    for (let i = 0; ; i++) {
+      const before = sim.totals().rawMessages ?? 0
+      await publishAll(pub, [Buffer.from('probe')], `${prefix}probe${i}-`)
+      try {
+        await sim.until((t) => t.rawMessages - before >= deviceCount, 5000, 'probe')
+        break
+      } catch {
+        if (i === 20) throw new Error('raw fan-out: not every device subscribed')
+      }
+    }
+    const payloads = []
+    for (let off = 0; off < bytes; off += CHUNK) payloads.push(Buffer.alloc(Math.min(CHUNK, bytes - off), off & 0xff))
+    await new Promise((r) => setTimeout(r, 1000)) // the last probe's stragglers counted before the baseline
+    const base = sim.totals().rawBytes
+    const t0 = performance.now()
+    await publishAll(pub, payloads, prefix)
+    await sim.until((t) => t.rawBytes - base >= deviceCount * bytes, 900_000, 'raw fan-out')
+    return secs(t0)
+  } finally {
+    await pub.endAsync()
+  }
+}
+
 /** One point of the curve: N devices on one broker. */
 async function point(broker, deviceCount) {
   const tmp = mkdtempSync(join(tmpdir(), `ef-scale-${broker}-${deviceCount}-`))
@@ -93,13 +173,16 @@ async function point(broker, deviceCount) {
       Array.from({ length: deviceCount }, (_, i) => deviceSpec(`n${deviceCount}`, i, PROFILES)),
     )
     result.provisionS = secs(t0)
-    for (const v of ['2.0.0', '3.0.0'])
-      await api(
+    let buildBytes = 0
+    for (const v of ['2.0.0', '3.0.0']) {
+      const reg = await api(
         hub.httpUrl,
         'POST',
         `/api/v1/models?name=wake&version=${v}&options=${FP32}`,
         await matmulModel(1_000_000, Number(v[0])),
       )
+      buildBytes ||= reg.builds[0].sizeBytes
+    }
     const procs = Number(flags.procs ?? Math.max(2, Math.min(8, Math.ceil(deviceCount / 2500))))
     t0 = performance.now()
     sim = startSimulator({ devices, mqttUrl: hub.mqttUrl, procs, rate: RATE })
@@ -122,10 +205,12 @@ async function point(broker, deviceCount) {
     result.devicesListMs = await latencyMs(hub, '/api/v1/devices?limit=50')
     result.fleetSummaryMs = await latencyMs(hub, '/api/v1/fleet/summary')
     result.fleetPageMs = await latencyMs(hub, '/api/v1/fleet/devices?limit=50')
+    if (!skip.has('raw')) result.rawFanout1MbS = await rawFanoutS(hub, mosq, tmp, sim, deviceCount, buildBytes)
     if (!skip.has('deploy')) {
       const d = await deployedWithin(hub, { model: 'wake', version: '2.0.0', target: 'tag=sim=1' }, '1 MB to all')
       result.model1MbS = d.s
       result.model1MbCounts = d.counts
+      if (result.rawFanout1MbS) result.model1MbRatio = d.s / result.rawFanout1MbS
       result.hubRssAfterDeployMiB = proc(hub.pid).rssMiB
     }
     if (!skip.has('rollout')) {

@@ -255,7 +255,21 @@ export class SimDevice {
     this.publish(`ef/v1/dev/${id}/fetch`, Buffer.from(JSON.stringify({ v: 1, deviceId: id, ...body })), 'fetch')
   }
 
+  /**
+   * Subscribes to a raw fan-out topic filter (benchmarks: the same bytes a broadcast moves, sent by a
+   * bare publisher through the same broker); its messages are counted, never read as chunks.
+   */
+  rawSubscribe(filter) {
+    this.rawFilter = filter
+    this.send({ cmd: 'subscribe', messageId: this.msgId(), subscriptions: [{ topic: filter, qos: 0 }] })
+  }
+
   onPublish(topic, payload) {
+    if (this.rawFilter && topic.startsWith(this.rawFilter.slice(0, -1))) {
+      this.ctx.stats.rawMessages++
+      this.ctx.stats.rawBytes += payload.length
+      return
+    }
     const parts = topic.split('/')
     if (parts[2] === 'art') return this.onChunk(parts[3], Number(parts[4]), payload, true)
     if (parts[4] === 'chunk') return this.onChunk(parts[5], Number(parts[6]), payload, false)

@@ -15,6 +15,7 @@ export type SimTotals = Record<string, number>
 export interface Simulator {
   totals(): SimTotals
   until(pred: (t: SimTotals) => boolean, timeoutMs: number, what?: string): Promise<SimTotals>
+  rawSubscribe(filter: string): void
   drop(): void
   stop(): Promise<void>
 }

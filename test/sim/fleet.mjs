@@ -74,6 +74,10 @@ export function startSimulator({ devices, mqttUrl, procs = 2, rate = 0.2, rampPe
         await new Promise((r) => setTimeout(r, 200))
       }
     },
+    /** Every connected device subscribes to `filter` (ending in `+` or `#`) and counts what arrives there. */
+    rawSubscribe(filter) {
+      for (const w of workers) w.send({ type: 'rawSubscribe', filter })
+    },
     /** Closes every device's connection at once, as a network outage would; they reconnect with back-off. */
     drop() {
       for (const w of workers) w.send({ type: 'drop' })

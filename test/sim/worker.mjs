@@ -1,6 +1,7 @@
 // A simulator worker process: runs its slice of devices (SimDevice) and
 // reports counters to the parent every second over IPC. Messages from the
-// parent: {type: 'start', devices, url, rate, rampPerSec}, {type: 'drop'}
+// parent: {type: 'start', devices, url, rate, rampPerSec}, {type: 'rawSubscribe', filter}
+// (every connected device subscribes to a raw fan-out filter, QoS 0), {type: 'drop'}
 // (every connection closed as by a network failure; devices reconnect with
 // back-off), {type: 'stop'}.
 import { SimDevice } from './device.mjs'
@@ -28,6 +29,9 @@ const stats = {
   duplicateChunks: 0,
   badChunks: 0,
   repairsAsked: 0,
+  /** Raw fan-out messages and payload bytes received (rawSubscribe). */
+  rawMessages: 0,
+  rawBytes: 0,
   /** Sum and max of CONNECT → CONNACK times, ms. */
   connackMsSum: 0,
   connackMsMax: 0,
@@ -51,6 +55,8 @@ process.on('message', (message) => {
     devices = message.devices.map((spec) => new SimDevice(spec, ctx))
     // Connects spread over the ramp, as devices powering up would be.
     devices.forEach((d, i) => d.start((i / message.rampPerSec) * 1000))
+  } else if (message.type === 'rawSubscribe') {
+    for (const d of devices) d.rawSubscribe(message.filter)
   } else if (message.type === 'drop') {
     for (const d of devices) d.drop()
   } else if (message.type === 'stop') {
