@@ -1,7 +1,7 @@
 // Agent releases and agent updates over HTTP [EF-11.3, EF-11.4, EF-11.9]: operators
 // register packages and send updates; devices download a release's package
 // with HTTP Basic and range requests, as they do model artifacts (EF-4.10).
-import type { FastifyPluginAsync } from 'fastify'
+import type { FastifyInstance, FastifyPluginAsync } from 'fastify'
 import { Type, type Static } from '@sinclair/typebox'
 import { AgentPackageArch, AgentRelease, EdgeFleetError } from '@edgefleet/shared'
 import type { ApiDeps } from '../server.js'
@@ -25,6 +25,14 @@ const Outcome = Type.Object({ device: Type.String(), arch: Type.String(), cmdId:
 const Skipped = Type.Object({ device: Type.String(), code: Type.String(), message: Type.String() })
 
 export const agentReleaseRoutes: FastifyPluginAsync<ApiDeps> = async (app, deps) => {
+  releaseUploadRoute(app, deps)
+  releaseListRoute(app, deps)
+  packageDownloadRoute(app, deps)
+  agentUpdateRoute(app, deps)
+}
+
+/** POST /api/v1/agent-releases: an operator registers a release package [EF-11.3]. */
+function releaseUploadRoute(app: FastifyInstance, deps: ApiDeps): void {
   app.post(
     '/api/v1/agent-releases',
     {
@@ -42,7 +50,10 @@ export const agentReleaseRoutes: FastifyPluginAsync<ApiDeps> = async (app, deps)
       return res.status(201).send({ release: r.release, created: r.created })
     },
   )
+}
 
+/** GET /api/v1/agent-releases: the registered releases. */
+function releaseListRoute(app: FastifyInstance, deps: ApiDeps): void {
   app.get(
     '/api/v1/agent-releases',
     { schema: { response: { 200: Type.Object({ items: Type.Array(ReleaseOut) }) } } },
@@ -50,7 +61,10 @@ export const agentReleaseRoutes: FastifyPluginAsync<ApiDeps> = async (app, deps)
       items: deps.store.agentReleases.list().map((r) => ({ release: r.release, createdAt: r.createdAt })),
     }),
   )
+}
 
+/** GET a release's package: devices download it with HTTP Basic and range requests, as model artifacts [EF-4.10]. */
+function packageDownloadRoute(app: FastifyInstance, deps: ApiDeps): void {
   app.get(
     '/api/v1/agent-releases/:version/:arch/package',
     {
@@ -70,7 +84,10 @@ export const agentReleaseRoutes: FastifyPluginAsync<ApiDeps> = async (app, deps)
       })
     },
   )
+}
 
+/** POST /api/v1/agent-updates: sends an agent update to the devices of a target [EF-11.4]. */
+function agentUpdateRoute(app: FastifyInstance, deps: ApiDeps): void {
   app.post(
     '/api/v1/agent-updates',
     {

@@ -1,6 +1,6 @@
 // Rollouts over HTTP [EF-8]: create, list, show (waves, decisions, gate values
 // over time), per-device status, and the operator actions [EF-8.7].
-import type { FastifyPluginAsync } from 'fastify'
+import type { FastifyInstance, FastifyPluginAsync } from 'fastify'
 import { Type, type Static } from '@sinclair/typebox'
 import { EdgeFleetError } from '@edgefleet/shared'
 import type { ApiDeps } from '../server.js'
@@ -182,38 +182,56 @@ function rolloutOut(store: HubStore, rollout: RolloutRow): Static<typeof Rollout
 }
 
 export const rolloutRoutes: FastifyPluginAsync<ApiDeps> = async (app, deps) => {
-  const engine = (): RolloutEngine => {
-    if (!deps.rollouts) throw new EdgeFleetError('EF_ERR_INTERNAL', 'rollout engine not configured')
-    return deps.rollouts
-  }
-  const get = (id: string) => {
-    const r = deps.store.rollouts.get(id)
-    if (!r) throw new EdgeFleetError('EF_ERR_ROLLOUT_NOT_FOUND', id)
-    return r
-  }
-  const show = (id: string) => {
-    const r = get(id)
-    return {
-      rollout: rolloutOut(deps.store, r),
-      decisions: deps.store.rollouts.decisions(id, 500),
-      gateSamples: deps.store.rollouts.gateSamples(id),
-    }
-  }
+  createRoute(app, deps)
+  listRoute(app, deps)
+  showRoute(app, deps)
+  devicesRoute(app, deps)
+  actionRoutes(app, deps)
+}
 
+function rolloutEngine(deps: ApiDeps): RolloutEngine {
+  if (!deps.rollouts) throw new EdgeFleetError('EF_ERR_INTERNAL', 'rollout engine not configured')
+  return deps.rollouts
+}
+
+function existingRollout(deps: ApiDeps, id: string): RolloutRow {
+  const r = deps.store.rollouts.get(id)
+  if (!r) throw new EdgeFleetError('EF_ERR_ROLLOUT_NOT_FOUND', id)
+  return r
+}
+
+/** A rollout with its last decisions and its gate values over time. */
+function rolloutView(deps: ApiDeps, id: string) {
+  const r = existingRollout(deps, id)
+  return {
+    rollout: rolloutOut(deps.store, r),
+    decisions: deps.store.rollouts.decisions(id, 500),
+    gateSamples: deps.store.rollouts.gateSamples(id),
+  }
+}
+
+/** The engine's input for a rollout body: either a model version or an agent release [EF-8.17], never both or neither. */
+function rolloutInput(body: Static<typeof RolloutBody>): Parameters<RolloutEngine['create']>[0] {
+  const { model, version, agent, ...rest } = body
+  const subject =
+    agent !== undefined ? { agent } : model !== undefined && version !== undefined ? { model, version } : null
+  if (!subject || (agent !== undefined && (model !== undefined || version !== undefined)))
+    throw new EdgeFleetError('EF_ERR_HTTP_BAD_REQUEST', 'give model and version, or agent (an agent release version)')
+  return { ...rest, ...subject } as Parameters<RolloutEngine['create']>[0]
+}
+
+/** POST /api/v1/rollouts: creates a rollout and runs the engine's first step at once. */
+function createRoute(app: FastifyInstance, deps: ApiDeps): void {
   app.post('/api/v1/rollouts', { schema: { body: RolloutBody, response: { 201: ShowOut } } }, async (req, res) => {
-    const body = req.body as Static<typeof RolloutBody>
-    const { model, version, agent, ...rest } = body
-    // Either a model version or an agent release [EF-8.17], never both or neither.
-    const subject =
-      agent !== undefined ? { agent } : model !== undefined && version !== undefined ? { model, version } : null
-    if (!subject || (agent !== undefined && (model !== undefined || version !== undefined)))
-      throw new EdgeFleetError('EF_ERR_HTTP_BAD_REQUEST', 'give model and version, or agent (an agent release version)')
-    const input = { ...rest, ...subject } as Parameters<RolloutEngine['create']>[0]
-    const r = engine().create(input, req.principal?.name ?? null)
-    void engine().tick()
-    return res.status(201).send(show(r.id))
+    const input = rolloutInput(req.body as Static<typeof RolloutBody>)
+    const r = rolloutEngine(deps).create(input, req.principal?.name ?? null)
+    void rolloutEngine(deps).tick()
+    return res.status(201).send(rolloutView(deps, r.id))
   })
+}
 
+/** GET /api/v1/rollouts: a page of rollouts, optionally in one state. */
+function listRoute(app: FastifyInstance, deps: ApiDeps): void {
   app.get(
     '/api/v1/rollouts',
     {
@@ -233,11 +251,17 @@ export const rolloutRoutes: FastifyPluginAsync<ApiDeps> = async (app, deps) => {
       }
     },
   )
+}
 
+/** GET /api/v1/rollouts/:id: one rollout with its waves, decisions and gate values. */
+function showRoute(app: FastifyInstance, deps: ApiDeps): void {
   app.get('/api/v1/rollouts/:id', { schema: { params: IdParams, response: { 200: ShowOut } } }, async (req) =>
-    show((req.params as { id: string }).id),
+    rolloutView(deps, (req.params as { id: string }).id),
   )
+}
 
+/** GET /api/v1/rollouts/:id/devices: a page of the rollout's devices, optionally with one status. */
+function devicesRoute(app: FastifyInstance, deps: ApiDeps): void {
   app.get(
     '/api/v1/rollouts/:id/devices',
     {
@@ -253,7 +277,7 @@ export const rolloutRoutes: FastifyPluginAsync<ApiDeps> = async (app, deps) => {
     async (req) => {
       const { id } = req.params as { id: string }
       const q = req.query as { limit: number; offset: number; status?: string }
-      get(id)
+      existingRollout(deps, id)
       const items = deps.store.rollouts.devicePage(id, q.limit, q.offset, q.status)
       const total = deps.store.rollouts
         .waveCounts(id)
@@ -262,16 +286,19 @@ export const rolloutRoutes: FastifyPluginAsync<ApiDeps> = async (app, deps) => {
       return { items, total }
     },
   )
+}
 
+/** POST /api/v1/rollouts/:id/{action}: the operator actions [EF-8.7], each followed by an engine step. */
+function actionRoutes(app: FastifyInstance, deps: ApiDeps): void {
   for (const action of ['pause', 'resume', 'abort', 'promote', 'rollback', 'approve'] as RolloutAction[]) {
     app.post(
       `/api/v1/rollouts/:id/${action}`,
       { schema: { params: IdParams, response: { 200: ShowOut } } },
       async (req) => {
         const { id } = req.params as { id: string }
-        engine().action(id, action, req.principal?.name ?? null)
-        void engine().tick()
-        return show(id)
+        rolloutEngine(deps).action(id, action, req.principal?.name ?? null)
+        void rolloutEngine(deps).tick()
+        return rolloutView(deps, id)
       },
     )
   }
