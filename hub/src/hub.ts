@@ -46,6 +46,14 @@ import {
 import { issueDeviceCert } from './tls/ca.js'
 import { Reconciler } from './distribution/reconcile.js'
 import { HoldScheduler } from './distribution/hold.js'
+import {
+  defaultReplicaId,
+  startCluster,
+  type Cluster,
+  type ClusterOptions,
+  type Leadership,
+  type LeaderTask,
+} from './cluster/index.js'
 
 /** How long after a start a broadcast waits for every device with an open assignment, online or not yet [EF-2.7]. */
 const RESTART_GATHER_MS = 30_000
@@ -119,6 +127,11 @@ export interface HubOptions {
   random?: () => number
   /** Embedded broker limits and per-device quotas [EF-1.7]; defaults in broker/limits.ts and broker/quota.ts. */
   broker?: BrokerConfig
+  /**
+   * Several replicas: with `cluster.url` (postgresql://…) this hub bids for leadership there and runs the
+   * leader-only work only while it leads [EF-12]. Without: the only replica, always leader.
+   */
+  cluster?: ClusterOptions
 }
 
 export const defaultHubOptions = {
@@ -139,6 +152,8 @@ export interface Hub {
   readonly distributor: Distributor
   readonly metrics: HubMetrics
   readonly rollouts: RolloutEngine
+  /** Whether this replica leads now, and in which term [EF-12.5]. */
+  readonly leadership: Leadership
   /** Releases held plain-deploy assignments when their window opens [EF-8.16]. */
   readonly holds: HoldScheduler
   /** Ingest, drift, retention and the live feed [EF-9]. */
@@ -161,7 +176,8 @@ export interface Hub {
 
 /** Everything start-up opened, in the order it is closed (see closeParts). */
 interface HubParts {
-  reconciler?: Reconciler
+  /** Stopped first: the leader-only work stops, then the lease is released for the next replica [EF-12.4]. */
+  cluster?: Cluster
   holds?: HoldScheduler
   agentUpdates?: AgentUpdates
   rollouts?: RolloutEngine
@@ -182,7 +198,7 @@ interface HubParts {
  * store last.
  */
 async function closeParts(opened: HubParts): Promise<void> {
-  opened.reconciler?.close()
+  await opened.cluster?.close()
   opened.holds?.close()
   opened.agentUpdates?.close()
   await opened.rollouts?.close()
@@ -208,6 +224,8 @@ interface LateLinks {
   httpBase?: string
   /** Until set, the broker refuses telemetry unacknowledged (devices resend it). */
   ingest?: IngestHook
+  /** Until set (the election starts last), this replica does not lead. */
+  leadership?: Leadership
 }
 type IngestHook = (topic: string, payload: Buffer, done: (err?: Error) => void) => void
 
@@ -611,6 +629,7 @@ async function startApi(
   storage: { store: HubStore; blobs: BlobStore; keys: HubKeys },
   services: ReturnType<typeof createServices>,
   mq: { mqttUrl: string; syncBroker: () => void; broker?: EmbeddedBroker },
+  leadership: Leadership,
   parts: HubParts,
 ): Promise<{ rollouts: RolloutEngine; api: FastifyInstance; httpUrl: string }> {
   const { store, blobs, keys } = storage
@@ -625,6 +644,7 @@ async function startApi(
     log,
     now,
     random: options.random,
+    leading: () => leadership.isLeader(),
   })
   parts.rollouts = rollouts
   registry.rollouts = rollouts // the canary intake policy starts rollouts [EF-9.11]
@@ -653,24 +673,10 @@ async function startApi(
     ...(base.tls ? { deviceTls: deviceTls(base.tls, options.dataDir) } : {}),
     brokerClients: () => mq.broker?.aedes.connectedClients,
     brokerLimits: mq.broker?.limits,
+    leadership,
   })
   parts.api = api
   return { rollouts, api, httpUrl: await listenApi(api, base) }
-}
-
-/** The tick that sends held plain-deploy assignments once their window opens and their conditions hold [EF-8.16]. */
-function startHolds(base: HubBase, store: HubStore, deployer: Deployer, parts: HubParts): HoldScheduler {
-  const holds = new HoldScheduler({
-    store,
-    profiles: base.profiles,
-    now: base.now,
-    release: (a) => deployer.resend(a),
-    onError: (err) => base.log.warn({ err: err.message }, 'sending a released deploy failed'),
-  })
-  parts.holds = holds
-  const tickMs = base.options.holdTickMs ?? 10_000
-  if (tickMs > 0) holds.start(tickMs)
-  return holds
 }
 
 /** Writes the fleet's users and permissions into an external broker's files (Mosquitto, NATS); a no-op for neither. */
@@ -683,19 +689,23 @@ function externalBrokerSync(base: HubBase, store: HubStore, keys: HubKeys): () =
   }
 }
 
-/** The hub's own clocks: resends of lost commands, held deploys, the rollout engine, the retraining jobs. */
-function startTimers(
+/**
+ * The hub's own clocks, which act for the whole fleet and so run on the leader only [EF-12.6]: resends of
+ * lost commands, held deploys, the rollout engine, drift and retention. Ingest and the API run everywhere.
+ */
+function leaderTasks(
   base: HubBase,
   store: HubStore,
   services: ReturnType<typeof createServices>,
   rollouts: RolloutEngine,
-  parts: HubParts,
-): HoldScheduler {
+  holds: HoldScheduler,
+): LeaderTask[] {
   const { log, now, options } = base
-  const { deployer } = services
+  const { deployer, agentUpdates, retraining } = services
+  const tasks: LeaderTask[] = []
   const reconcileMs = options.reconcileMs ?? 30_000
   if (reconcileMs > 0) {
-    parts.reconciler = new Reconciler(
+    const reconciler = new Reconciler(
       {
         store,
         now,
@@ -704,14 +714,42 @@ function startTimers(
       },
       reconcileMs,
     )
-    parts.reconciler.start()
-    services.agentUpdates.start(reconcileMs) // lost agent updates too [EF-11.9]
+    tasks.push({ name: 'reconcile', start: () => reconciler.start(), stop: () => reconciler.close() })
+    // Lost agent updates too [EF-11.9].
+    tasks.push({
+      name: 'agent-updates',
+      start: () => agentUpdates.start(reconcileMs),
+      stop: () => agentUpdates.close(),
+    })
   }
-  const holds = startHolds(base, store, deployer, parts)
+  const holdTickMs = options.holdTickMs ?? 10_000
+  if (holdTickMs > 0) tasks.push({ name: 'holds', start: () => holds.start(holdTickMs), stop: () => holds.close() })
   const tickMs = options.rolloutTickMs ?? defaultEngineOptions.tickMs
-  if (tickMs > 0) rollouts.start(tickMs)
-  services.retraining.start()
+  if (tickMs > 0) tasks.push({ name: 'rollouts', start: () => rollouts.start(tickMs), stop: () => rollouts.close() })
+  tasks.push({ name: 'drift-retention', start: () => retraining.start(), stop: () => retraining.stopJobs() })
+  return tasks
+}
+
+/** The sends of held plain-deploy assignments once their window opens and their conditions hold [EF-8.16]. */
+function newHolds(base: HubBase, store: HubStore, deployer: Deployer, parts: HubParts): HoldScheduler {
+  const holds = new HoldScheduler({
+    store,
+    profiles: base.profiles,
+    now: base.now,
+    release: (a) => deployer.resend(a),
+    onError: (err) => base.log.warn({ err: err.message }, 'sending a released deploy failed'),
+  })
+  parts.holds = holds
   return holds
+}
+
+/** Whether this replica leads, answered by the election once it runs (started last), not leading until then. */
+function lateLeadership(options: HubOptions, links: LateLinks): Leadership {
+  return {
+    replicaId: options.cluster?.replicaId ?? defaultReplicaId(),
+    isLeader: () => links.leadership?.isLeader() ?? false,
+    term: () => links.leadership?.term() ?? 0,
+  }
 }
 
 /** With --stream: before any device is read, accepted telemetry goes to JetStream instead of the writer [EF-9.13]. */
@@ -777,10 +815,15 @@ export async function startHub(options: HubOptions): Promise<Hub> {
     links.mqtt = parts.mqtt = await connectHubMqtt(base, mqttUrl, keys, services, broker, parts)
 
     const adminToken = bootstrapAdminToken(store, options.dataDir, now())
-    const { rollouts, api, httpUrl } = await startApi(base, storage, services, { mqttUrl, syncBroker, broker }, parts)
+    const leadership = lateLeadership(options, links)
+    const mq = { mqttUrl, syncBroker, broker }
+    const { rollouts, api, httpUrl } = await startApi(base, storage, services, mq, leadership, parts)
     links.httpBase = httpUrl
 
-    const holds = startTimers(base, store, services, rollouts, parts)
+    const holds = newHolds(base, store, deployer, parts)
+    const tasks = leaderTasks(base, store, services, rollouts, holds)
+    parts.cluster = startCluster({ ...options.cluster, replicaId: leadership.replicaId }, tasks, log)
+    links.leadership = parts.cluster.leadership
     log.info({ mqttUrl, httpUrl, profiles: profiles.size }, 'hub started')
 
     let closed = false
@@ -793,6 +836,7 @@ export async function startHub(options: HubOptions): Promise<Hub> {
       distributor,
       metrics,
       rollouts,
+      leadership,
       holds,
       retraining,
       ...(parts.streaming ? { streaming: parts.streaming } : {}),

@@ -28,6 +28,7 @@ import { tokenRoutes } from './routes/tokens.js'
 import { hubKeyRoutes } from './routes/hub-key.js'
 import { metricsRoutes } from '../metrics/prometheus.js'
 import type { RolloutEngine } from '../rollouts/engine.js'
+import type { Leadership } from '../cluster/elector.js'
 import type { Retraining } from '../telemetry/index.js'
 import { feedRoutes } from './routes/feed.js'
 import { healthRoutes } from './routes/health.js'
@@ -85,6 +86,8 @@ export interface ApiDeps {
   }
   /** The embedded broker's refusals and throttling [EF-1.7], for /metrics. */
   brokerLimits?: BrokerLimitStats
+  /** Whether this replica leads, for /healthz and /metrics [EF-12.5]; default: the only replica, always leader. */
+  leadership?: Leadership
 }
 
 /** Largest model upload accepted by POST /api/v1/models. */
@@ -143,6 +146,7 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
     brokerLimits: deps.brokerLimits,
     ingest: deps.retraining?.ingest,
     distribution: deps.distribution,
+    leadership: deps.leadership,
   })
   docsRoutes(app, routes)
   return app

@@ -7,6 +7,7 @@ import { command, UsageError, type Args, type Command } from './command.js'
 import type { HubOptions } from '../hub.js'
 import { parseNumber } from './model-options.js'
 import { brokerConfigFromEnv } from '../broker/config.js'
+import { checkClusterUrl, checkReplicaId } from '../cluster/config.js'
 
 /** EF_RETRAINING: JSON of RetrainingOptions ({ingest, drift, retention}), e.g. short drift windows for a demo [EF-9]. */
 function retrainingFromEnv(): RetrainingOptions | undefined {
@@ -47,6 +48,16 @@ function tlsOptions(args: Args, path: (flag: string) => string | undefined): Par
   }
 }
 
+/** --cluster (or EDGEFLEET_CLUSTER_URL, keeping credentials out of `ps`) and --replica-id [EF-12]. */
+function clusterOptions(args: Args): HubOptions['cluster'] {
+  const url = args.str('cluster') ?? process.env.EDGEFLEET_CLUSTER_URL
+  const replicaId = args.str('replica-id')
+  return {
+    ...(url !== undefined ? { url: checkClusterUrl(url) } : {}),
+    ...(replicaId !== undefined ? { replicaId: checkReplicaId(replicaId) } : {}),
+  }
+}
+
 async function runHub(args: Args, print: (s: string) => void): Promise<number> {
   const num = (flag: string, fallback: number) => {
     const given = args.str(flag)
@@ -82,6 +93,7 @@ async function runHub(args: Args, print: (s: string) => void): Promise<number> {
     ...(args.str('agent-deadline-ms') !== undefined ? { agentDeadlineMs: num('agent-deadline-ms', 120_000) } : {}),
     retraining: retrainingFromEnv(),
     broker: brokerConfigFromEnv(),
+    cluster: clusterOptions(args),
   })
   const info = {
     httpUrl: hub.httpUrl,
@@ -122,6 +134,10 @@ const hubStart = command({
   --stream nats://[user:pass@]host:port[,host:port…]  telemetry and samples go through NATS JetStream
                    (stream EF_TELEMETRY, durable consumer ef-ingest) and the retraining feed is published
                    to stream EF_FEED (docs/RETRAINING.md); or set EDGEFLEET_STREAM_URL
+  --cluster postgresql://…  several replicas: elect the one that runs rollouts, held deploys, resends, drift
+                   and retention on this PostgreSQL (lease row, docs/ARCHITECTURE.md#hub-replicas); or set
+                   EDGEFLEET_CLUSTER_URL. Without it this hub is the only replica and always leads
+  --replica-id ID  this replica's name in the election, /healthz and /metrics (default <hostname>-<pid>)
   --log-level L    pino level: fatal, error, warn, info (default), debug, trace
   --mosquitto-dir DIR       keep a Mosquitto password file and ACL for the fleet in DIR
   --mosquitto-pid-file FILE send Mosquitto a SIGHUP (reload) after each provisioning
@@ -153,6 +169,8 @@ const hubStart = command({
     'artifact-url': { type: 'string' },
     stream: { type: 'string' },
     'log-level': { type: 'string' },
+    cluster: { type: 'string' },
+    'replica-id': { type: 'string' },
     'mosquitto-dir': { type: 'string' },
     'mosquitto-pid-file': { type: 'string' },
     'nats-dir': { type: 'string' },

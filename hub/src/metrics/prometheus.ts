@@ -10,6 +10,7 @@ import { promFamily } from '@edgefleet/shared'
 import type { HubStore } from '../store/index.js'
 import type { HubMetrics } from '../mqtt/dispatch.js'
 import type { BrokerLimitStats } from '../broker/limits.js'
+import type { Leadership } from '../cluster/elector.js'
 
 export interface MetricsDeps {
   store: HubStore
@@ -22,6 +23,8 @@ export interface MetricsDeps {
   ingest?: { readonly stats: IngestStats; readonly queued: number }
   /** The distributor's live counters (broadcast and repair chunks and bytes). */
   distribution?: { broadcastChunks: number; broadcastBytes: number; repairChunks: number; repairBytes: number }
+  /** Whether this replica leads [EF-12.5]; default: the only replica, always leader in term 0. */
+  leadership?: Leadership
 }
 
 const family = promFamily
@@ -37,6 +40,7 @@ function renderMetrics(deps: MetricsDeps): string {
       Object.entries(deps.store.rollouts.countByState()).map(([state, count]) => [{ state }, count]),
     ),
   ]
+  out.push(...leaderFamilies(deps.leadership))
   if (deps.ingest) out.push(...ingestFamilies(deps.ingest))
   const clients = deps.brokerClients?.()
   if (clients !== undefined)
@@ -75,6 +79,19 @@ function fleetFamilies(deps: MetricsDeps): string[] {
       'Device assignments of all deployments by state.',
       deploymentDevices.map((r) => [{ state: r.state }, r.n]),
     ),
+  ]
+}
+
+/** This replica's leadership [EF-12.5]: alert when the sum over replicas is not 1. */
+function leaderFamilies(leadership: Leadership | undefined): string[] {
+  const replica = leadership?.replicaId ?? 'sole'
+  return [
+    family('edgefleet_leader', 'gauge', 'Whether this hub replica runs the leader-only work (1) or not (0).', [
+      [{ replica }, (leadership?.isLeader() ?? true) ? 1 : 0],
+    ]),
+    family('edgefleet_leader_term', 'gauge', 'The leader term this replica leads in or last saw (0: no election).', [
+      [{ replica }, leadership?.term() ?? 0],
+    ]),
   ]
 }
 

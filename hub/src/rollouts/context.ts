@@ -22,6 +22,8 @@ export interface RolloutEngineDeps {
   now: () => number
   /** Randomness seam for start jitter. */
   random?: () => number
+  /** False once this replica may no longer act for the fleet: a tick in progress stops stepping [EF-12.3]. */
+  leading?: () => boolean
 }
 
 /** One tick as the state handlers see it: read once, shared by every rollout of the tick. */

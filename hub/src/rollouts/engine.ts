@@ -151,6 +151,8 @@ export class RolloutEngine {
       t,
     }
     for (const r of active) {
+      // A leader that fenced itself mid-tick leaves the rest to the next leader [EF-12.3].
+      if (this.deps.leading && !this.deps.leading()) return
       try {
         await step(ctx, r)
       } catch (err) {

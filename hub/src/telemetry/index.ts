@@ -65,6 +65,12 @@ export class Retraining {
     if (this.retentionEnabled) this.retention.start()
   }
 
+  /** Stops the drift and retention timers (a replica that no longer leads [EF-12.6]); ingest goes on. */
+  stopJobs(): void {
+    this.drift.stop()
+    this.retention.stop()
+  }
+
   /** Stops timers, commits what is still queued and stops the writer thread. */
   async close(): Promise<void> {
     this.drift.stop()

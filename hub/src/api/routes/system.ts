@@ -14,10 +14,27 @@ function hubRoutes(app: FastifyInstance, deps: ApiDeps): void {
     '/healthz',
     {
       schema: {
-        response: { 200: Type.Object({ ok: Type.Boolean(), devices: Type.Integer(), mqttUrl: Type.String() }) },
+        response: {
+          200: Type.Object({
+            ok: Type.Boolean(),
+            devices: Type.Integer(),
+            mqttUrl: Type.String(),
+            leader: Type.Boolean(),
+            term: Type.Integer(),
+            replica: Type.String(),
+          }),
+        },
       },
     },
-    async () => ({ ok: true, devices: deps.store.devices.count(), mqttUrl: deps.mqttUrl }),
+    // `leader` tells load balancers and operators which replica runs the fleet's leader-only work [EF-12.5].
+    async () => ({
+      ok: true,
+      devices: deps.store.devices.count(),
+      mqttUrl: deps.mqttUrl,
+      leader: deps.leadership?.isLeader() ?? true,
+      term: deps.leadership?.term() ?? 0,
+      replica: deps.leadership?.replicaId ?? 'sole',
+    }),
   )
 
   app.get(
