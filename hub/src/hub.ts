@@ -132,6 +132,8 @@ export interface HubOptions {
    * leader-only work only while it leads [EF-12]. Without: the only replica, always leader.
    */
   cluster?: ClusterOptions
+  /** The hub's keys in this file instead of <dataDir>/hub-keys.json: the one file every replica mounts [EF-12.7]. */
+  keyFile?: string
 }
 
 export const defaultHubOptions = {
@@ -280,12 +282,12 @@ function checkArtifactUrl(url: string | undefined): string | undefined {
 }
 
 function openStorage(base: HubBase, parts: HubParts): { store: HubStore; blobs: BlobStore; keys: HubKeys } {
-  const { dataDir, blobDir } = base.options
+  const { dataDir, blobDir, keyFile } = base.options
   privateDir(dataDir) // 0700: the database, keys and admin token live here
   const store = HubStore.open(join(dataDir, 'hub.db'))
   parts.store = store
   store.devices.markAllOffline()
-  return { store, blobs: openBlobStore(dataDir, blobDir, base.log), keys: loadOrCreateKeys(dataDir) }
+  return { store, blobs: openBlobStore(dataDir, blobDir, base.log), keys: loadOrCreateKeys(dataDir, keyFile) }
 }
 
 /** The embedded aedes, unless an external broker URL is configured. */
@@ -618,6 +620,8 @@ async function connectHubMqtt(
     secret: keys.hubSecret,
     log: base.log,
     subscribe: !broker,
+    // Replicas on one broker: a session each, and each device message to one of them [EF-12.8].
+    ...(base.options.cluster?.url ? { replica: base.options.cluster.replicaId ?? defaultReplicaId() } : {}),
     onMessage: broker ? (t, p) => dispatch(ctx, t, p) : journaledDispatch(base, ctx, parts),
     gate: (next) => (ctx.ingest ?? retraining.ingest).whenReady(next),
   })
@@ -628,13 +632,13 @@ async function startApi(
   base: HubBase,
   storage: { store: HubStore; blobs: BlobStore; keys: HubKeys },
   services: ReturnType<typeof createServices>,
-  mq: { mqttUrl: string; syncBroker: () => void; broker?: EmbeddedBroker },
-  leadership: Leadership,
+  mq: { mqttUrl: string; syncBroker: () => void; broker?: EmbeddedBroker; links: LateLinks },
   parts: HubParts,
-): Promise<{ rollouts: RolloutEngine; api: FastifyInstance; httpUrl: string }> {
+): Promise<{ rollouts: RolloutEngine; api: FastifyInstance; httpUrl: string; leadership: Leadership }> {
   const { store, blobs, keys } = storage
   const { registry, deployer, commands, agentUpdates, capturePolicies, distributor, retraining, metrics } = services
   const { log, now, profiles, options } = base
+  const leadership = lateLeadership(options, mq.links)
   const rollouts = new RolloutEngine({
     store,
     deployer,
@@ -676,7 +680,9 @@ async function startApi(
     leadership,
   })
   parts.api = api
-  return { rollouts, api, httpUrl: await listenApi(api, base) }
+  const httpUrl = await listenApi(api, base)
+  mq.links.httpBase = httpUrl // artifact URLs in deploy commands
+  return { rollouts, api, httpUrl, leadership }
 }
 
 /** Writes the fleet's users and permissions into an external broker's files (Mosquitto, NATS); a no-op for neither. */
@@ -740,6 +746,21 @@ function newHolds(base: HubBase, store: HubStore, deployer: Deployer, parts: Hub
     onError: (err) => base.log.warn({ err: err.message }, 'sending a released deploy failed'),
   })
   parts.holds = holds
+  return holds
+}
+
+/** The election (or the sole replica's stand-in) driving the leader-only work [EF-12]; returns the hold scheduler. */
+function startLeaderWork(
+  base: HubBase,
+  store: HubStore,
+  services: ReturnType<typeof createServices>,
+  late: { rollouts: RolloutEngine; leadership: Leadership; links: LateLinks },
+  parts: HubParts,
+): HoldScheduler {
+  const holds = newHolds(base, store, services.deployer, parts)
+  const tasks = leaderTasks(base, store, services, late.rollouts, holds)
+  parts.cluster = startCluster({ ...base.options.cluster, replicaId: late.leadership.replicaId }, tasks, base.log)
+  late.links.leadership = parts.cluster.leadership
   return holds
 }
 
@@ -807,25 +828,16 @@ export async function startHub(options: HubOptions): Promise<Hub> {
     const mqttUrl = defined(broker?.url ?? options.brokerUrl, 'MQTT broker URL')
     const syncBroker = externalBrokerSync(base, store, keys)
     syncBroker()
-
     const services = createServices(base, storage, links, parts)
     const { metrics, registry, deployer, distributor, retraining } = services
     await streamIngest(base, store, services, parts)
     if (broker) await handleInBroker(broker, services.ctx, links)
     links.mqtt = parts.mqtt = await connectHubMqtt(base, mqttUrl, keys, services, broker, parts)
-
     const adminToken = bootstrapAdminToken(store, options.dataDir, now())
-    const leadership = lateLeadership(options, links)
-    const mq = { mqttUrl, syncBroker, broker }
-    const { rollouts, api, httpUrl } = await startApi(base, storage, services, mq, leadership, parts)
-    links.httpBase = httpUrl
-
-    const holds = newHolds(base, store, deployer, parts)
-    const tasks = leaderTasks(base, store, services, rollouts, holds)
-    parts.cluster = startCluster({ ...options.cluster, replicaId: leadership.replicaId }, tasks, log)
-    links.leadership = parts.cluster.leadership
+    const serving = { mqttUrl, syncBroker, broker, links }
+    const { rollouts, api, httpUrl, leadership } = await startApi(base, storage, services, serving, parts)
+    const holds = startLeaderWork(base, store, services, { rollouts, leadership, links }, parts)
     log.info({ mqttUrl, httpUrl, profiles: profiles.size }, 'hub started')
-
     let closed = false
     return {
       store,

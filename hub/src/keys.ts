@@ -1,8 +1,20 @@
 // The hub's identity: its ed25519 signing key (agents pin the public half), the
 // chain of its past rotations [EF-3.6], and the secret its own MQTT client uses.
-// All live in <dataDir>/hub-keys.json (mode 0600), created once per data folder
-// and replaced atomically (temp file, fsync, rename) when the key rotates.
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs'
+// All live in <dataDir>/hub-keys.json (mode 0600), or in the one file replicas
+// share (--key-file [EF-12.7]), created once and replaced atomically (temp
+// file, fsync, rename) when the key rotates.
+import {
+  closeSync,
+  existsSync,
+  fsyncSync,
+  linkSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  unlinkSync,
+  writeSync,
+} from 'node:fs'
 import { dirname, join } from 'node:path'
 import { randomBytes, type KeyObject } from 'node:crypto'
 import type { Logger } from 'pino'
@@ -31,11 +43,11 @@ export class HubKeys {
     this.key = privateKeyFromPem(doc.privateKeyPem)
   }
 
-  static loadOrCreate(dataDir: string): HubKeys {
-    mkdirSync(dataDir, { recursive: true, mode: 0o700 })
-    const file = join(dataDir, 'hub-keys.json')
+  static loadOrCreate(file: string): HubKeys {
+    mkdirSync(dirname(file), { recursive: true, mode: 0o700 })
     if (!existsSync(file)) {
       const k = generateSigningKeys()
+      // Through a temp file linked into place: replicas starting together on a shared file never read half of one.
       writeKeyFile(file, { ...k, hubSecret: randomBytes(32).toString('base64url') }, 'wx')
     }
     return new HubKeys(file, JSON.parse(readFileSync(file, 'utf8')) as KeyFile)
@@ -100,23 +112,33 @@ export async function announceKey(
   }
 }
 
-/** The hub keys of `dataDir`, created at its first start. */
-export function loadOrCreateKeys(dataDir: string): HubKeys {
-  return HubKeys.loadOrCreate(dataDir)
+/** The hub keys of `dataDir` (or of `keyFile`, one file every replica of a fleet mounts), created at the first start. */
+export function loadOrCreateKeys(dataDir: string, keyFile?: string): HubKeys {
+  return HubKeys.loadOrCreate(keyFile ?? join(dataDir, 'hub-keys.json'))
 }
 
-/** 0600 file written in full and fsynced; with flag 'w' through a temp file renamed over the old one. */
+/**
+ * 0600 file written in full and fsynced to a temp file, then put in place: with 'w' renamed over the
+ * old one; with 'wx' hard-linked, which fails when another process created the file first (its key wins).
+ */
 function writeKeyFile(file: string, doc: KeyFile, flag: 'w' | 'wx'): void {
-  const target = flag === 'wx' ? file : `${file}.${randomBytes(4).toString('hex')}.tmp`
-  const fd = openSync(target, flag, 0o600)
+  const target = `${file}.${randomBytes(4).toString('hex')}.tmp`
+  const fd = openSync(target, 'wx', 0o600)
   try {
     writeSync(fd, JSON.stringify(doc, null, 2))
     fsyncSync(fd)
   } finally {
     closeSync(fd)
   }
-  if (target === file) return
-  renameSync(target, file)
+  if (flag === 'wx') {
+    try {
+      linkSync(target, file)
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err
+    } finally {
+      unlinkSync(target)
+    }
+  } else renameSync(target, file)
   const dir = openSync(dirname(file), 'r')
   try {
     fsyncSync(dir)

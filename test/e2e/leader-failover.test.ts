@@ -57,7 +57,7 @@ describe('leader failover between hub processes', () => {
       return leading[0]
     }
     const first = await waitFor(leaderOf, { timeoutMs: 15_000, intervalMs: 50, what: 'a leader' })
-    const dead = hubs[ids.indexOf(first.replica)]!
+    const dead = hubs[ids.indexOf(first.replica)]
     const survivor = hubs.find((h) => h !== dead)!
     expect((await health(survivor))?.leader).toBe(false)
 

@@ -13,11 +13,14 @@ const FEED_CLIENT_PREFIX = '$feed-'
 
 /**
  * The hub's client id: stable across restarts (a persistent session on an
- * external broker survives them) and unguessable without the hub secret.
+ * external broker survives them) and unguessable without the hub secret. Each
+ * replica of several sharing the secret adds its id, so none takes another's
+ * session over [EF-12.8].
  */
-export function hubClientId(hubSecret: string): string {
+export function hubClientId(hubSecret: string, replica?: string): string {
   const tag = createHash('sha256').update('edgefleet hub client id\0').update(hubSecret).digest('hex')
-  return `${HUB_CLIENT_PREFIX}${tag.slice(0, 24)}`
+  const id = `${HUB_CLIENT_PREFIX}${tag.slice(0, 24)}`
+  return replica === undefined ? id : `${id}-${replica.replace(/[^A-Za-z0-9_-]/g, '_').slice(0, 64)}`
 }
 
 const SUFFIX_RE = /^[A-Za-z0-9._-]{1,64}$/

@@ -94,6 +94,7 @@ async function runHub(args: Args, print: (s: string) => void): Promise<number> {
     retraining: retrainingFromEnv(),
     broker: brokerConfigFromEnv(),
     cluster: clusterOptions(args),
+    keyFile: path('key-file'),
   })
   const info = {
     httpUrl: hub.httpUrl,
@@ -137,6 +138,8 @@ const hubStart = command({
   --cluster postgresql://…  several replicas: elect the one that runs rollouts, held deploys, resends, drift
                    and retention on this PostgreSQL (lease row, docs/ARCHITECTURE.md#hub-replicas); or set
                    EDGEFLEET_CLUSTER_URL. Without it this hub is the only replica and always leads
+  --key-file F     the hub's signing key, broker secret and key chain in F instead of <data>/hub-keys.json:
+                   one file every replica mounts (created by the first start, mode 0600)
   --replica-id ID  this replica's name in the election, /healthz and /metrics (default <hostname>-<pid>)
   --log-level L    pino level: fatal, error, warn, info (default), debug, trace
   --mosquitto-dir DIR       keep a Mosquitto password file and ACL for the fleet in DIR
@@ -171,6 +174,7 @@ const hubStart = command({
     'log-level': { type: 'string' },
     cluster: { type: 'string' },
     'replica-id': { type: 'string' },
+    'key-file': { type: 'string' },
     'mosquitto-dir': { type: 'string' },
     'mosquitto-pid-file': { type: 'string' },
     'nats-dir': { type: 'string' },

@@ -62,7 +62,10 @@ export interface Leadership {
   term(): number
 }
 
-type Lead = { term: number; validUntil: number }
+interface Lead {
+  term: number
+  validUntil: number
+}
 
 export class LeaderElector implements Leadership {
   readonly replicaId: string
@@ -85,8 +88,14 @@ export class LeaderElector implements Leadership {
     private readonly options: ElectorOptions,
     private readonly hooks: LeaderHooks,
   ) {
-    const { url: _url, replicaId, log, now, ...timing } = options
-    this.o = Object.freeze({ ...defaultElectorOptions, ...timing })
+    const { replicaId, log, now } = options
+    const pick = <K extends keyof ElectorTiming>(k: K) => options[k] ?? defaultElectorOptions[k]
+    this.o = Object.freeze({
+      leaseMs: pick('leaseMs'),
+      renewMs: pick('renewMs'),
+      fenceMarginMs: pick('fenceMarginMs'),
+      name: pick('name'),
+    })
     if (!(this.o.renewMs > 0 && this.o.fenceMarginMs > 0 && this.o.leaseMs > this.o.renewMs + this.o.fenceMarginMs))
       throw new RangeError('leader lease: need leaseMs > renewMs + fenceMarginMs, all positive')
     this.replicaId = replicaId

@@ -38,7 +38,12 @@ export interface Cluster {
 export function startCluster(options: ClusterOptions, tasks: readonly LeaderTask[], log: Logger): Cluster {
   const replicaId = options.replicaId ?? defaultReplicaId()
   const work = new LeaderOnlyWork(tasks, log)
-  const { url: _url, replicaId: _id, ...timing } = options
+  const { leaseMs, renewMs, fenceMarginMs } = options
+  const timing = {
+    ...(leaseMs ? { leaseMs } : {}),
+    ...(renewMs ? { renewMs } : {}),
+    ...(fenceMarginMs ? { fenceMarginMs } : {}),
+  }
   const url = options.url !== undefined ? checkClusterUrl(options.url) : undefined
   if (!url) {
     work.elected(0)

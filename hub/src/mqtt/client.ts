@@ -24,7 +24,15 @@ export interface HubMqttOptions {
   ca?: Buffer
   /** false: verify the chain but not the host name (the embedded broker, reached on loopback). */
   checkServerIdentity?: false
+  /**
+   * One of several hub replicas on this broker [EF-12.8]: its own client id (a session each, none taking
+   * another's over) and shared subscriptions, so each device message reaches one replica.
+   */
+  replica?: string
 }
+
+/** Shared-subscription group of the hub replicas on one broker [EF-12.8]. */
+const REPLICA_GROUP = 'edgefleet-hubs'
 
 export class HubMqtt {
   readonly client: MqttClient
@@ -39,7 +47,7 @@ export class HubMqtt {
     const client = mqtt.connect(url, {
       ...(servers ? { servers } : {}),
       // Under the `$hub-` prefix only the hub secret may use, derived from that secret [EF-1.3.4].
-      clientId: hubClientId(opts.secret),
+      clientId: hubClientId(opts.secret, opts.replica),
       username: HUB_USERNAME,
       password: opts.secret,
       // Persistent session: QoS 1 messages from agents queue in the broker while the hub restarts.
@@ -66,7 +74,12 @@ export class HubMqtt {
       })
     })
     // With the embedded broker the hub reads agents' messages inside the broker instead (see hub.ts).
-    if (opts.subscribe !== false) await client.subscribeAsync(topics.hubSubscriptions(), { qos: 1 })
+    if (opts.subscribe !== false) {
+      const filters = topics.hubSubscriptions()
+      await client.subscribeAsync(opts.replica ? filters.map((f) => `$share/${REPLICA_GROUP}/${f}`) : filters, {
+        qos: 1,
+      })
+    }
     return new HubMqtt(client)
   }
 

@@ -22,10 +22,10 @@ interface Replica {
 function expectNoOverlap(replicas: Replica[]): void {
   const intervals = replicas.flatMap((r) => r.work.history).sort((a, b) => a.started - b.started)
   for (let i = 1; i < intervals.length; i++) {
-    const before = intervals[i - 1]!
-    expect(before.stopped, `term ${before.term} still working when term ${intervals[i]!.term} started`).toBeDefined()
-    expect(intervals[i]!.started).toBeGreaterThanOrEqual(before.stopped!)
-    expect(intervals[i]!.term).toBeGreaterThan(before.term)
+    const before = intervals[i - 1]
+    expect(before.stopped, `term ${before.term} still working when term ${intervals[i].term} started`).toBeDefined()
+    expect(intervals[i].started).toBeGreaterThanOrEqual(before.stopped!)
+    expect(intervals[i].term).toBeGreaterThan(before.term)
   }
 }
 
@@ -68,7 +68,7 @@ describe('leader election on PostgreSQL', () => {
   it('exactly one leads; a terminated leader session gives a new term within 5 s', async () => {
     startReplicas(3)
     await waitFor(() => leaders().length === 1, 10_000, 'a first leader')
-    const first = leaders()[0]!
+    const first = leaders()[0]
     const term = first.elector.term()
     // Steady state: three renewal rounds with one leader at every sample.
     const steadyFrom = samples.length
@@ -82,8 +82,8 @@ describe('leader election on PostgreSQL', () => {
     expect(pids.trim()).toBe('t')
     await waitFor(() => leaders().length === 1 && maxTerm() > term, 5000, 'a new term after the session was killed')
     const failoverMs = Date.now() - killedAt
-    expect(leaders()[0]!.elector.term()).toBe(term + 1)
-    expect(first.work.history[0]!.reason).toMatch(/session/)
+    expect(leaders()[0].elector.term()).toBe(term + 1)
+    expect(first.work.history[0].reason).toMatch(/session/)
     expect(Math.max(...samples)).toBe(1)
     expectNoOverlap(replicas)
     console.log(`leader session terminated: new term after ${failoverMs} ms`)
@@ -92,7 +92,7 @@ describe('leader election on PostgreSQL', () => {
   it('a leader whose renewals hang stops its work before its lease runs out; the next term follows', async () => {
     startReplicas(2)
     await waitFor(() => leaders().length === 1, 10_000, 'a first leader')
-    const first = leaders()[0]!
+    const first = leaders()[0]
     const term = first.elector.term()
     // Holding the lease row's lock makes every renewal and bid wait (until statement_timeout).
     const locker = new pg.Client({ connectionString: pgc.url })
@@ -103,11 +103,11 @@ describe('leader election on PostgreSQL', () => {
         'SELECT (extract(epoch from expires_at) * 1000)::bigint AS ms FROM edgefleet_leader_lease WHERE name = $1 FOR UPDATE',
         [lease],
       )
-      const leaseEndsAt = Number(row.rows[0]!.ms)
+      const leaseEndsAt = Number(row.rows[0].ms)
       await waitFor(() => !first.work.active, 5000, 'the leader to fence itself')
-      const stoppedAt = first.work.history[0]!.stopped!
+      const stoppedAt = first.work.history[0].stopped!
       expect(stoppedAt).toBeLessThan(leaseEndsAt)
-      expect(first.work.history[0]!.reason).toMatch(/self-fencing|session/)
+      expect(first.work.history[0].reason).toMatch(/self-fencing|session/)
       // Nobody leads while the lease might still be valid.
       await waitFor(() => Date.now() > leaseEndsAt + 200, 5000, 'the lease end')
       expect(leaders()).toHaveLength(0)
@@ -123,7 +123,7 @@ describe('leader election on PostgreSQL', () => {
   it('a clean close stops the work, releases the lease and another leads at once', async () => {
     startReplicas(2)
     await waitFor(() => leaders().length === 1, 10_000, 'a first leader')
-    const first = leaders()[0]!
+    const first = leaders()[0]
     const other = replicas.find((r) => r !== first)!
     const term = first.elector.term()
     const closedAt = Date.now()
@@ -132,7 +132,7 @@ describe('leader election on PostgreSQL', () => {
     await waitFor(() => other.elector.isLeader(), 2000, 'the other replica to lead after the release')
     const handoverMs = Date.now() - closedAt
     expect(other.elector.term()).toBe(term + 1)
-    expect(first.work.history[0]!.reason).toBe('shutting down')
+    expect(first.work.history[0].reason).toBe('shutting down')
     expectNoOverlap(replicas)
     console.log(`clean close: handed over in ${handoverMs} ms`)
   }, 30_000)
@@ -143,7 +143,15 @@ describe('cluster settings', () => {
     let running = 0
     const cluster = startCluster(
       { replicaId: 'solo' },
-      [{ name: 't', start: () => running++, stop: () => void running-- }],
+      [
+        {
+          name: 't',
+          start: () => running++,
+          stop: () => {
+            running--
+          },
+        },
+      ],
       log,
     )
     expect(cluster.leadership.isLeader()).toBe(true)

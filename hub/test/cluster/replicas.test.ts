@@ -30,7 +30,7 @@ describe('hub replicas on one PostgreSQL', () => {
     for (const [i, id] of ['hub-a', 'hub-b'].entries())
       hubs.push(
         await startHub({
-          dataDir: dirs[i]!.dir,
+          dataDir: dirs[i].dir,
           mqttPort: 0,
           httpPort: 0,
           log: 'silent',
@@ -49,8 +49,8 @@ describe('hub replicas on one PostgreSQL', () => {
   it('exactly one replica says leader; a clean stop hands over with a higher term', async () => {
     await waitFor(() => hubs.filter((h) => h.leadership.isLeader()).length === 1, 10_000, 'a leader')
     const [a, b] = await Promise.all(hubs.map(health))
-    expect([a!.leader, b!.leader].filter(Boolean)).toHaveLength(1)
-    expect([a!.replica, b!.replica]).toEqual(['hub-a', 'hub-b'])
+    expect([a.leader, b.leader].filter(Boolean)).toHaveLength(1)
+    expect([a.replica, b.replica]).toEqual(['hub-a', 'hub-b'])
     const leader = hubs.find((h) => h.leadership.isLeader())!
     const follower = hubs.find((h) => h !== leader)!
     const term = leader.leadership.term()

@@ -4,12 +4,13 @@ import { Type } from '@sinclair/typebox'
 import type { ApiDeps } from '../server.js'
 
 export const systemRoutes: FastifyPluginAsync<ApiDeps> = async (app, deps) => {
+  healthzRoute(app, deps)
   hubRoutes(app, deps)
   telemetrySummaryRoute(app, deps)
 }
 
-/** Liveness, the hub's identity and counters, and the firmware profiles. */
-function hubRoutes(app: FastifyInstance, deps: ApiDeps): void {
+/** Liveness, and whether this replica leads [EF-12.5]. */
+function healthzRoute(app: FastifyInstance, deps: ApiDeps): void {
   app.get(
     '/healthz',
     {
@@ -36,7 +37,10 @@ function hubRoutes(app: FastifyInstance, deps: ApiDeps): void {
       replica: deps.leadership?.replicaId ?? 'sole',
     }),
   )
+}
 
+/** The hub's identity and counters, and the firmware profiles. */
+function hubRoutes(app: FastifyInstance, deps: ApiDeps): void {
   app.get(
     '/api/v1/hub',
     {
