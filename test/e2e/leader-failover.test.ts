@@ -39,6 +39,7 @@ describe('leader failover between hub processes', () => {
         await startHub({
           dataDir: join(tmp, id),
           extraArgs: ['--replica-id', id],
+          logLevel: 'info', // the leader-only work's start and stop are info lines
           env: { EDGEFLEET_CLUSTER_URL: pgc.url },
         }),
       )
@@ -60,6 +61,13 @@ describe('leader failover between hub processes', () => {
     const dead = hubs[ids.indexOf(first.replica)]
     const survivor = hubs.find((h) => h !== dead)!
     expect((await health(survivor))?.leader).toBe(false)
+    const started = (hub: HubProc) =>
+      hub
+        .stderr()
+        .split('\n')
+        .filter((l) => l.includes('leader-only work started'))
+    expect(started(dead)).toHaveLength(1)
+    expect(started(survivor)).toHaveLength(0) // a follower runs no rollout tick, hold, resend, drift or retention
 
     const killedAt = Date.now()
     dead.proc.kill('SIGKILL')
@@ -76,5 +84,13 @@ describe('leader failover between hub processes', () => {
     )
     expect(next.term).toBeGreaterThan(first.term)
     expect(failoverMs).toBeLessThan(5000)
+    await waitFor(() => started(survivor).length === 1, { timeoutMs: 5000, what: "the survivor's leader-only work" })
+    expect(JSON.parse(started(survivor)[0])).toMatchObject({
+      term: next.term,
+      tasks: expect.arrayContaining(['rollouts']),
+    })
+    const metrics = await (await fetch(`${survivor.httpUrl}/metrics`)).text()
+    expect(metrics).toContain(`edgefleet_leader{replica="${next.replica}"} 1`)
+    expect(metrics).toContain(`edgefleet_leader_term{replica="${next.replica}"} ${next.term}`)
   }, 60_000)
 })

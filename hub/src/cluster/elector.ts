@@ -25,7 +25,7 @@ export interface ElectorTiming {
   name: string
 }
 
-export const defaultElectorOptions: Readonly<ElectorTiming> = {
+const defaultElectorOptions: Readonly<ElectorTiming> = {
   /** How long a lease lasts past its last renewal, on PostgreSQL's clock, ms. */
   leaseMs: 3000,
   /** How often the leader renews and a follower bids, ms. */

@@ -6,7 +6,7 @@ import { LeaderElector, type Leadership } from './elector.js'
 import { LeaderOnlyWork, type LeaderTask } from './leader-work.js'
 import { checkClusterUrl } from './config.js'
 
-export { LeaderElector, defaultElectorOptions, type Leadership, type LeaderHooks } from './elector.js'
+export { LeaderElector, type Leadership } from './elector.js'
 export { LeaderOnlyWork, type LeaderTask } from './leader-work.js'
 
 export interface ClusterOptions {

@@ -300,6 +300,14 @@ describe('hub HTTP API', () => {
   it('still healthy after every bad request', async () => {
     const res = await testHub.hub.api.inject({ method: 'GET', url: '/healthz' })
     expect(res.statusCode).toBe(200)
-    expect(res.json()).toEqual({ ok: true, devices: 1, mqttUrl: testHub.hub.mqttUrl })
+    // The only replica (no --cluster) always leads, in term 0 [EF-12.5].
+    expect(res.json()).toEqual({
+      ok: true,
+      devices: 1,
+      mqttUrl: testHub.hub.mqttUrl,
+      leader: true,
+      term: 0,
+      replica: testHub.hub.leadership.replicaId,
+    })
   })
 })
