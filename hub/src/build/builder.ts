@@ -83,6 +83,8 @@ const HEALTH_TOLERANCE: Record<Manifest['precision'], { atol: number; rtol: numb
   'int8-weight': { atol: 1e-2, rtol: 1e-2 },
 }
 
+type Compiled = Awaited<ReturnType<typeof compileInWorker>>
+
 const wire = (tensors: Record<string, NamedTensor>): Record<string, TensorValue> =>
   Object.fromEntries(Object.entries(tensors).map(([k, t]) => [k, encodeTensor(t.type, t.dims, t.data, true)]))
 
@@ -127,94 +129,121 @@ export class Builder {
   }
 
   private async build(version: VersionRow, profileId: string): Promise<BuildRow> {
-    const { store, blobs, log, now } = this.deps
-    const started = now()
+    const started = this.deps.now()
     const profile = this.deps.profiles.get(profileId)
     try {
       if (!profile) throw new EdgeFleetError('EF_ERR_PROFILE_UNKNOWN', profileId)
-      const opts = version.options as VersionOptions
-      const source = blobs.get(version.digest)
-      // In a worker thread: compiling and timing candidates must not stall the broker or the API.
-      const result = await compileInWorker(source, profile, {
-        precision: opts.precision,
-        inputShapes: opts.inputShapes,
-        inputValues: opts.inputValues,
-        previousPrecision: this.previousPrecision(version, profileId),
-        workerUrl: this.deps.workerUrl,
-      })
-      const semantics = semanticsOf(opts.outputs, result.outputs)
-      const inputs = synthesizeInputs(result.inputs, { seed: 7, shapes: opts.inputShapes, values: opts.inputValues })
-      const outputs = await referenceOutputs(result.bytes, inputs)
-      const artifactDigest = blobs.put(result.bytes)
-      const chunked = chunkArtifact(result.bytes, tensorAlignedBoundaries(result.bytes))
-      store.registry.insertArtifact(artifactDigest, chunked.size, chunked.chunks, now())
-      const manifest: Manifest = manifestCodec.check({
-        v: PROTOCOL_VERSION,
-        model: version.model,
-        version: version.version,
-        profile: profileId,
-        precision: result.precision,
-        createdAt: now(),
-        artifact: {
-          format: 'onnx',
-          digest: artifactDigest,
-          size: chunked.size,
-          chunks: chunked.chunks,
-          url: `/api/v1/artifacts/${artifactDigest}`,
-        },
-        inputs: result.inputs,
-        outputs: result.outputs,
-        ...(semantics ? { semantics } : {}),
-        ...metaFields(opts.meta),
-        healthCheck: { inputs: wire(inputs), outputs: wire(outputs), ...HEALTH_TOLERANCE[result.precision] },
-        validation: { ...result.report, buildMs: now() - started },
-        ...(version.parent ? { parent: version.parent } : {}),
-      })
-      const manifestSig = signDocument(manifest, this.deps.keys.privateKey)
-      log.info(
-        {
-          model: version.model,
-          version: version.version,
-          profile: profileId,
-          precision: result.precision,
-          ms: now() - started,
-        },
-        'build ok',
-      )
-      return store.registry.upsertBuild({
-        model: version.model,
-        version: version.version,
-        profile: profileId,
-        status: 'ok',
-        precision: result.precision,
-        artifact: artifactDigest,
-        manifest,
-        manifestSig,
-        report: manifest.validation ?? null,
-        errorCode: null,
-        error: null,
-        createdAt: now(),
-      })
+      const compiled = await this.compile(version, profile, profileId)
+      const manifest = await this.manifestOf(version, profileId, compiled, started)
+      return this.recordBuilt(version, profileId, manifest, started)
     } catch (err) {
-      const code = codeOf(err) === 'EF_ERR_INTERNAL' ? 'EF_ERR_BUILD_FAILED' : codeOf(err)
-      log.warn(
-        { model: version.model, version: version.version, profile: profileId, code, err: (err as Error).message },
-        'build failed',
-      )
-      return store.registry.upsertBuild({
+      return this.recordFailed(version, profileId, err)
+    }
+  }
+
+  /** Compiles the version's source for the profile with the version's options. */
+  private compile(version: VersionRow, profile: FirmwareProfile, profileId: string): Promise<Compiled> {
+    const opts = version.options as VersionOptions
+    // In a worker thread: compiling and timing candidates must not stall the broker or the API.
+    return compileInWorker(this.deps.blobs.get(version.digest), profile, {
+      precision: opts.precision,
+      inputShapes: opts.inputShapes,
+      inputValues: opts.inputValues,
+      previousPrecision: this.previousPrecision(version, profileId),
+      workerUrl: this.deps.workerUrl,
+    })
+  }
+
+  /** The build's manifest, checked: stores the artifact and its chunk list, and runs the health-check vectors. */
+  private async manifestOf(
+    version: VersionRow,
+    profileId: string,
+    result: Compiled,
+    started: number,
+  ): Promise<Manifest> {
+    const { store, blobs, now } = this.deps
+    const opts = version.options as VersionOptions
+    const semantics = semanticsOf(opts.outputs, result.outputs)
+    const inputs = synthesizeInputs(result.inputs, { seed: 7, shapes: opts.inputShapes, values: opts.inputValues })
+    const outputs = await referenceOutputs(result.bytes, inputs)
+    const artifactDigest = blobs.put(result.bytes)
+    const chunked = chunkArtifact(result.bytes, tensorAlignedBoundaries(result.bytes))
+    store.registry.insertArtifact(artifactDigest, chunked.size, chunked.chunks, now())
+    return manifestCodec.check({
+      v: PROTOCOL_VERSION,
+      model: version.model,
+      version: version.version,
+      profile: profileId,
+      precision: result.precision,
+      createdAt: now(),
+      artifact: {
+        format: 'onnx',
+        digest: artifactDigest,
+        size: chunked.size,
+        chunks: chunked.chunks,
+        url: `/api/v1/artifacts/${artifactDigest}`,
+      },
+      inputs: result.inputs,
+      outputs: result.outputs,
+      ...(semantics ? { semantics } : {}),
+      ...metaFields(opts.meta),
+      healthCheck: { inputs: wire(inputs), outputs: wire(outputs), ...HEALTH_TOLERANCE[result.precision] },
+      validation: { ...result.report, buildMs: now() - started },
+      ...(version.parent ? { parent: version.parent } : {}),
+    })
+  }
+
+  /** Signs the manifest with the hub's current key [EF-3] and records the build as ok. */
+  private recordBuilt(version: VersionRow, profileId: string, manifest: Manifest, started: number): BuildRow {
+    const { store, log, now } = this.deps
+    const manifestSig = signDocument(manifest, this.deps.keys.privateKey)
+    log.info(
+      {
         model: version.model,
         version: version.version,
         profile: profileId,
-        status: 'failed',
-        precision: null,
-        artifact: null,
-        manifest: null,
-        manifestSig: null,
-        report: null,
-        errorCode: code,
-        error: (err as Error).message,
-        createdAt: now(),
-      })
-    }
+        precision: manifest.precision,
+        ms: now() - started,
+      },
+      'build ok',
+    )
+    return store.registry.upsertBuild({
+      model: version.model,
+      version: version.version,
+      profile: profileId,
+      status: 'ok',
+      precision: manifest.precision,
+      artifact: manifest.artifact.digest,
+      manifest,
+      manifestSig,
+      report: manifest.validation ?? null,
+      errorCode: null,
+      error: null,
+      createdAt: now(),
+    })
+  }
+
+  /** Records a failed build with its code; an uncoded failure is EF_ERR_BUILD_FAILED. */
+  private recordFailed(version: VersionRow, profileId: string, err: unknown): BuildRow {
+    const { store, log, now } = this.deps
+    const code = codeOf(err) === 'EF_ERR_INTERNAL' ? 'EF_ERR_BUILD_FAILED' : codeOf(err)
+    log.warn(
+      { model: version.model, version: version.version, profile: profileId, code, err: (err as Error).message },
+      'build failed',
+    )
+    return store.registry.upsertBuild({
+      model: version.model,
+      version: version.version,
+      profile: profileId,
+      status: 'failed',
+      precision: null,
+      artifact: null,
+      manifest: null,
+      manifestSig: null,
+      report: null,
+      errorCode: code,
+      error: (err as Error).message,
+      createdAt: now(),
+    })
   }
 }
