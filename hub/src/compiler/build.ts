@@ -12,9 +12,10 @@ import { weightOnlyPass } from './passes/weight-only.js'
 import { gemmToMatMul, qdqPass, staticTargets, type Range } from './passes/qdq.js'
 import { fp16Pass } from './passes/fp16.js'
 import { fp16ComputePass } from './passes/fp16-compute.js'
-import { inferTensorTypes } from './tensor-types.js'
+import { inferGraphTypes } from './tensor-types.js'
 import { compactPass, type CompactStats } from './passes/compact.js'
 import { fuseAll, HARDSWISH_OPSET } from './passes/fuse.js'
+import { dropUnusedOpsets } from './passes/layout.js'
 import { collectRanges, type CalibrationMethod, type Sample } from './calibration.js'
 
 export interface BuildInputs {
@@ -126,11 +127,19 @@ function compactNote(c: CompactStats): string {
   return `compact storage: ${c.packedTensors} small fp32 tensors (${c.packedElements} values) packed as fp16, ${c.droppedAttributes} default Conv attributes dropped, ${c.renamed} internal names shortened`
 }
 
+/** One candidate of `precision`, without opset imports nobody uses (a smaller tail chunk for head-only deltas, passes/layout.ts). */
 export async function buildCandidate(
   prep: Prepared,
   precision: Precision,
   over: { staticKeepFloat?: number } = {},
 ): Promise<Built> {
+  const built = await transform(prep, precision, over)
+  const model = decodeModel(built.bytes)
+  dropUnusedOpsets(model)
+  return { ...built, bytes: encodeModel(model) }
+}
+
+async function transform(prep: Prepared, precision: Precision, over: { staticKeepFloat?: number }): Promise<Built> {
   const { profile } = prep.input
   const level = prep.input.optimizationLevel ?? levelFor(profile)
   if (precision === 'fp32') return buildFp32(prep, level)
@@ -209,16 +218,17 @@ async function buildFp16Storage(prep: Prepared, level: OfflineLevel): Promise<Bu
  */
 async function buildFp16Compute(prep: Prepared, level: OfflineLevel): Promise<Built> {
   const base = await prep.optimized(level === 'disabled' ? 'disabled' : 'basic', true)
-  const types = await inferTensorTypes(base)
+  const types = await inferGraphTypes(base)
   const model = decodeModel(base)
   const rewrite = fp16ComputePass(model, types)
+  const untyped = rewrite.untypedSubgraphs
+    ? [`${rewrite.untypedSubgraphs} subgraph bodies kept fp32: ONNX Runtime could not type them on their own`]
+    : []
   if (!rewrite.halfNodes) {
-    // Nothing computes in fp16 (e.g. every op inside If/Loop bodies, which stay fp32): the fp16
+    // Nothing computes in fp16 (every float op on the keep-float list or shape math): the fp16
     // build is then what it is on CPU profiles, and says so.
     const stored = await buildFp16Storage(prep, level)
-    stored.notes.push(
-      'fp16 compute: no main-graph op can compute in fp16 (all on the keep-float list, shape math or inside subgraph bodies, which stay fp32)',
-    )
+    stored.notes.push('fp16 compute: no op can compute in fp16 (all on the keep-float list or shape math)', ...untyped)
     return stored
   }
   return {
@@ -228,7 +238,8 @@ async function buildFp16Compute(prep: Prepared, level: OfflineLevel): Promise<Bu
     opset: opsetOf(model) ?? 0,
     notes: [
       ...prep.floatFusionNotes,
-      `fp16 compute: ${rewrite.halfNodes} nodes in fp16, ${rewrite.floatNodes} kept fp32, ${rewrite.castsAdded} Casts; inputs and outputs stay fp32`,
+      `fp16 compute: ${rewrite.halfNodes} nodes in fp16 (${rewrite.halfInSubgraphs} inside If/Loop/Scan bodies, whose inputs and outputs stay fp32), ${rewrite.floatNodes} kept fp32, ${rewrite.castsAdded} Casts; inputs and outputs stay fp32`,
+      ...untyped,
       ...(rewrite.clipped ? [`${rewrite.clipped} constant values clipped into the fp16 range`] : []),
       "latency timed on the hub's CPU execution provider, which has few fp16 kernels: it overstates the device's fp16 time",
     ],

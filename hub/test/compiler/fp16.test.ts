@@ -3,16 +3,19 @@
 // list and shape math stay fp32, and the results stay within the build's
 // tolerance of the float model — on a tiny model that holds every awkward case
 // and on the real models (OCR det/rec/cls, wake-word heads, Silero VAD).
-import { readFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { decodeModel, encodeModel, toNumber, DataType, type ModelProto } from '../../src/compiler/onnx/proto.js'
 import { fp16ComputePass } from '../../src/compiler/passes/fp16-compute.js'
-import { inferTensorTypes } from '../../src/compiler/tensor-types.js'
+import { inferGraphTypes } from '../../src/compiler/tensor-types.js'
 import { fp16Compute } from '../../src/compiler/build.js'
 import { compile, openSession, run, synthesizeInputs, sessionSignature } from '../../src/compiler/index.js'
 import { compareOutputs } from '../../src/compiler/measure.js'
-import { fp16MixModel } from '../fixtures/compiler/tiny.js'
-import { shipped, testProfile } from '../fixtures/compiler/models.js'
+import { fp16MixModel, ifModel } from '../fixtures/compiler/tiny.js'
+import { shipped, speechLikeAudio, testProfile } from '../fixtures/compiler/models.js'
+import { runCli } from '../fixtures/cli.js'
 
 const nodeByOutput = (m: ModelProto, out: string) => m.graph?.node.find((n) => n.output.includes(out))
 
@@ -30,7 +33,7 @@ describe('fp16 compute pass (tiny model with every awkward case)', () => {
   it('computes in fp16 between fp32 edges; keep-float ops, shape math and out-of-range constants handled', async () => {
     const src = fp16MixModel()
     const model = decodeModel(src)
-    const result = fp16ComputePass(model, await inferTensorTypes(src))
+    const result = fp16ComputePass(model, await inferGraphTypes(src))
     const graph = model.graph!
     // The I/O contract is the float model's.
     for (const v of [...graph.input, ...graph.output]) expect(v.type?.tensor_type?.elem_type).toBe(DataType.FLOAT)
@@ -107,10 +110,110 @@ describe('fp16 compute builds of real models', () => {
     // The file holds fp16 values: about half the float model.
     expect(built.report.sizeBytes).toBeLessThan(0.6 * readFileSync(shipped[name].file).byteLength)
   })
-
-  it('silero-vad: every op sits in If bodies (kept fp32), so the build says it stores fp16 weights only', async () => {
-    const built = await build('silero-vad', 0.999)
-    expect(built.report.verdict).toBe('pass')
-    expect((built.report.notes as string[]).join('\n')).toMatch(/no main-graph op can compute in fp16/)
-  })
 })
+
+describe('fp16 compute inside If/Loop/Scan bodies', () => {
+  it('tiny If model: both branches compute in fp16 (an outer Constant weight gets an fp16 copy in its body), I/O fp32', async () => {
+    const src = ifModel()
+    const model = decodeModel(src)
+    const result = fp16ComputePass(model, await inferGraphTypes(src))
+    expect(result.plan.byOp.Conv).toEqual({ 'fp16 compute': 2 })
+    expect(result.halfInSubgraphs).toBe(2)
+    const [thenG, elseG] = model.graph!.node.find((n) => n.op_type === 'If')!.attribute.map((a) => a.g!)
+    for (const body of [thenG, elseG]) {
+      // The body's output keeps its fp32 contract with the If: a Cast writes it.
+      expect(body.node.find((n) => n.output.includes(body.output[0].name!))?.op_type).toBe('Cast')
+      expect(body.initializer.some((t) => t.data_type === DataType.FLOAT16)).toBe(true)
+    }
+    for (const flag of [true, false]) {
+      const x = synthesizeInputs([{ name: 'x', type: 'float32', dims: [1, 4, 8, 8] }], { seed: 2 })
+      const feeds = { ...x, flag: { type: 'bool' as const, dims: [], data: Uint8Array.of(flag ? 1 : 0) } }
+      const ref = await outputsOf(src, feeds)
+      const got = await outputsOf(encodeModel(model), feeds)
+      expect(compareOutputs([ref.y], [got.y]).cosine).toBeGreaterThan(0.999)
+    }
+  })
+
+  it('silero-vad via `edgefleet compile --shape …`: its If bodies compute in fp16 (LSTM kept fp32) and agree with fp32 on speech-like audio', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ef-vad-fp16-'))
+    try {
+      const profile = join(dir, 'gpu.json')
+      writeFileSync(
+        profile,
+        JSON.stringify(testProfile({ id: 'gpu', executionProviders: ['cuda', 'cpu'], precisions: ['fp16'] })),
+      )
+      const out = join(dir, 'vad.onnx')
+      const report = join(dir, 'vad.json')
+      const cli = await runCli([
+        'compile',
+        shipped['silero-vad'].file,
+        '--profile',
+        profile,
+        '--out',
+        out,
+        '--report',
+        report,
+        '--shape',
+        'input=1,512',
+        '--shape',
+        'h=2,1,64',
+        '--shape',
+        'c=2,1,64',
+        '--value',
+        'sr=16000',
+        '--json',
+      ])
+      expect(cli.code, cli.err).toBe(0)
+      const json = JSON.parse(readFileSync(report, 'utf8')) as {
+        precision: string
+        plan: Record<string, Record<string, number>>
+        notes: string[]
+      }
+      expect(json.precision).toBe('fp16')
+      expect(json.plan.Conv['fp16 compute']).toBeGreaterThan(0)
+      expect(json.plan.LSTM).toEqual({ 'fp32 (keep-float)': expect.any(Number) as number })
+      expect(json.notes.join('\n')).toMatch(/fp16 compute: \d+ nodes in fp16 \(\d+ inside If\/Loop\/Scan bodies/)
+      const agreement = await vadAgreement(
+        new Uint8Array(readFileSync(shipped['silero-vad'].file)),
+        new Uint8Array(readFileSync(out)),
+      )
+      expect(agreement.maxAbsDiff).toBeLessThan(0.05)
+      expect(agreement.decisionsAgree).toBeGreaterThanOrEqual(0.99)
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
+  }, 120_000)
+})
+
+/** Streams 6 s of speech-like audio through both builds (512-sample chunks, LSTM state carried): speech probabilities compared. */
+async function vadAgreement(float: Uint8Array, half: Uint8Array) {
+  const audio = speechLikeAudio(6, 11)
+  const sessions = [await openSession(float), await openSession(half)]
+  const states: { h: Float32Array; c: Float32Array }[] = sessions.map(() => ({
+    h: new Float32Array(128),
+    c: new Float32Array(128),
+  }))
+  let maxAbsDiff = 0
+  let agree = 0
+  let chunks = 0
+  try {
+    for (let at = 0; at + 512 <= audio.length; at += 512, chunks++) {
+      const probs: number[] = []
+      for (const [k, s] of sessions.entries()) {
+        const y = await run(s, {
+          input: { type: 'float32', dims: [1, 512], data: audio.slice(at, at + 512) },
+          sr: { type: 'int64', dims: [1], data: BigInt64Array.of(16000n) },
+          h: { type: 'float32', dims: [2, 1, 64], data: states[k].h },
+          c: { type: 'float32', dims: [2, 1, 64], data: states[k].c },
+        })
+        states[k] = { h: y.hn.data as Float32Array, c: y.cn.data as Float32Array }
+        probs.push((y.output.data as Float32Array)[0])
+      }
+      maxAbsDiff = Math.max(maxAbsDiff, Math.abs(probs[0] - probs[1]))
+      if (probs[0] > 0.5 === probs[1] > 0.5) agree++
+    }
+  } finally {
+    for (const s of sessions) await s.release()
+  }
+  return { maxAbsDiff, decisionsAgree: agree / chunks, chunks }
+}

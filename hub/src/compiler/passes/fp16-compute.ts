@@ -1,4 +1,4 @@
-// fp16 compute [EF-5.9]: the main graph's float tensors become IEEE half and its ops run
+// fp16 compute [EF-5.9]: the model's float tensors become IEEE half and its ops run
 // fp16 kernels, for profiles whose execution providers have them (GPU/NPU EPs;
 // profile.fp16Compute). The model's inputs and outputs stay fp32 — a Cast at
 // each edge — so agents and callers see the same I/O contract as the float
@@ -7,8 +7,11 @@
 //    recurrences), whose fp16 results drift or overflow;
 //  - shape math: nodes computing only from Shape/Size values (Resize scales,
 //    Reshape targets) — a rounded shape is a wrong shape;
-//  - ops outside the default domain, and ops with subgraphs (If/Loop/Scan) and
-//    whatever their bodies read from the main graph (the bodies stay fp32).
+//  - ops outside the default domain; ops with subgraphs (If/Loop/Scan) themselves,
+//    and whatever their bodies read from the enclosing graph. The bodies are
+//    rewritten by the same rules, one graph at a time: a body's formal inputs
+//    and outputs stay fp32 (its contract with the If/Loop/Scan that runs it),
+//    with Casts at its edges, and the outer values it reads are cast inside it.
 // Every attribute that carries a type or a value follows the node (Cast 'to',
 // ConstantOfShape 'value', Random* 'dtype'), constants get fp16 copies clipped
 // to the half range, and value_info says the new types.
@@ -21,7 +24,16 @@ import {
   type NodeProto,
   type TensorProto,
 } from '../onnx/proto.js'
-import { Names, Scope, intAttr, makeNode, mainGraph, removeDeadConstants, topoSort } from '../onnx/graph.js'
+import {
+  Names,
+  intAttr,
+  makeNode,
+  removeDeadConstants,
+  topoSort,
+  walkGraphs,
+  type GraphVisit,
+  type Scope,
+} from '../onnx/graph.js'
 import { dimsOf, floatData, makeTensor, toFloat16Array } from '../onnx/tensor.js'
 import { Plan } from './weights.js'
 
@@ -64,7 +76,7 @@ const HALF_MAX = 65504
 /** The smallest fp16 subnormal: a non-zero constant below it would round to 0 (an epsilon becoming 0 divides by 0). */
 const HALF_TINY = 2 ** -24
 
-/** Tensor name → ONNX elem type (DataType), for every value of the main graph. */
+/** Tensor name → ONNX elem type (DataType), for every value of one graph (a body's: with the outer values it reads). */
 export type TensorTypes = ReadonlyMap<string, number>
 
 export interface Fp16ComputeOptions {
@@ -77,34 +89,68 @@ export interface Fp16ComputeResult {
   /** Nodes computing in fp16, and nodes kept in fp32 that have float values. */
   halfNodes: number
   floatNodes: number
+  /** Of halfNodes, those inside If/Loop/Scan bodies. */
+  halfInSubgraphs: number
+  /** Bodies left as they are because ORT could not type them alone (see inferGraphTypes). */
+  untypedSubgraphs: number
   castsAdded: number
   /** Constant values clipped into the half range. */
   clipped: number
 }
 
-/** Rewrites the main graph of `model` to compute in fp16; `types` from inferTensorTypes on the same model. */
+/**
+ * Rewrites every graph of `model` to compute in fp16. `types`: per graph in walkGraphs order
+ * (inferGraphTypes on the same model; null leaves that body as it is). A body keeps its contract
+ * with the op that runs it: its formal inputs and outputs stay fp32 (Casts at its edges), and the
+ * outer values it reads stay fp32 in the enclosing graph and are cast inside the body.
+ */
 export function fp16ComputePass(
   model: ModelProto,
-  types: TensorTypes,
+  types: readonly (TensorTypes | null)[],
   opts: Fp16ComputeOptions = {},
 ): Fp16ComputeResult {
-  const graph = mainGraph(model)
-  const scope = new Scope(graph, null)
+  const graphs: GraphVisit[] = []
+  walkGraphs(model, (v) => graphs.push(v))
+  const names = new Names(model)
+  const result: Fp16ComputeResult = {
+    plan: new Plan(),
+    halfNodes: 0,
+    floatNodes: 0,
+    halfInSubgraphs: 0,
+    untypedSubgraphs: 0,
+    castsAdded: 0,
+    clipped: 0,
+  }
+  graphs.forEach((visit, index) => {
+    const graphTypes = types[index]
+    if (!graphTypes) result.untypedSubgraphs++
+    else rewriteGraph(visit, graphTypes, names, opts.keepFloat ?? KEEP_FLOAT_OPS, result)
+  })
+  removeDeadConstants(model)
+  return result
+}
+
+/** One graph's rewrite; counts go into `result`. */
+function rewriteGraph(
+  { graph, scope, depth }: GraphVisit,
+  types: TensorTypes,
+  names: Names,
+  keepFloat: ReadonlySet<string>,
+  result: Fp16ComputeResult,
+): void {
   const isFloat = (name: string) => types.get(name) === DataType.FLOAT
-  const half = decideHalfNodes(graph, scope, isFloat, opts.keepFloat ?? KEEP_FLOAT_OPS)
-  const rewriter = new HalfRewriter(model, graph, scope, isFloat)
-  const plan = new Plan()
-  let floatNodes = 0
+  const half = decideHalfNodes(graph, scope, isFloat, keepFloat)
+  const rewriter = new HalfRewriter(names, graph, scope, isFloat)
   for (const node of [...graph.node]) {
     if (node.op_type === 'Constant' && (node.domain ?? '') === '') continue
     if (half.has(node)) {
       rewriter.toHalfNode(node)
-      plan.count(node.op_type ?? '', 'fp16 compute')
+      result.plan.count(node.op_type ?? '', 'fp16 compute')
     } else {
       rewriter.toFloatNode(node)
       if (node.input.some(isFloat) || node.output.some(isFloat)) {
-        floatNodes++
-        plan.count(node.op_type ?? '', 'fp32 (keep-float)')
+        result.floatNodes++
+        result.plan.count(node.op_type ?? '', 'fp32 (keep-float)')
       }
     }
   }
@@ -112,8 +158,10 @@ export function fp16ComputePass(
   rewriter.retypeValueInfo()
   graph.node.push(...rewriter.added)
   topoSort(graph)
-  removeDeadConstants(model)
-  return { plan, halfNodes: half.size, floatNodes, castsAdded: rewriter.casts, clipped: rewriter.clipped }
+  result.halfNodes += half.size
+  if (depth > 0) result.halfInSubgraphs += half.size
+  result.castsAdded += rewriter.casts
+  result.clipped += rewriter.clipped
 }
 
 /** The nodes that compute in fp16 (see the module header for what stays fp32). */
@@ -131,7 +179,9 @@ function decideHalfNodes(
     if ((node.domain ?? '') !== '' || op === 'Constant' || keepFloat.has(op)) continue
     if (node.attribute.some((a) => a.g ?? a.graphs?.length) || shapeMath.has(node)) continue
     if (node.output.some((o) => outerReads.has(o))) continue
-    if (node.input.some(isFloat) || node.output.some(isFloat)) half.add(node)
+    // A float output is what makes a node compute in fp16: Shape, Size or a comparison reading a
+    // float tensor would only gain a Cast in front.
+    if (node.output.some(isFloat)) half.add(node)
   }
   return half
 }
@@ -150,8 +200,11 @@ function shapeMathNodes(graph: GraphProto, scope: Scope): Set<NodeProto> {
       continue
     }
     const live = node.input.filter((x) => x && !scope.isConst(x))
-    // ConstantOfShape makes data of a computed shape: its values are not dimensions.
-    if (op !== 'ConstantOfShape' && live.length && live.every((x) => shapeValues.has(x))) {
+    // ConstantOfShape makes data of a computed shape: its values are not dimensions. An If/Loop/Scan
+    // output comes from its body, whatever its condition was computed from (Silero VAD: If on a
+    // Shape-derived Equal returns the padded audio).
+    const bodied = node.attribute.some((a) => a.g ?? a.graphs?.length)
+    if (op !== 'ConstantOfShape' && !bodied && live.length && live.every((x) => shapeValues.has(x))) {
       nodes.add(node)
       node.output.forEach((o) => shapeValues.add(o))
     }
@@ -196,16 +249,14 @@ class HalfRewriter {
   private readonly halfValues = new Set<string>()
   private readonly halfOf = new Map<string, string>()
   private readonly floatOf = new Map<string, string>()
-  private readonly names: Names
   private readonly graphOutputs: Set<string>
 
   constructor(
-    model: ModelProto,
+    private readonly names: Names,
     private readonly graph: GraphProto,
     private readonly scope: Scope,
     private readonly isFloat: (name: string) => boolean,
   ) {
-    this.names = new Names(model)
     this.graphOutputs = new Set(graph.output.map((o) => o.name ?? ''))
   }
 
