@@ -19,7 +19,7 @@ const ORT_TYPES: Readonly<Record<string, number>> = {
 }
 
 /** Tensor name → DataType for graph inputs, initializers and every node output of the main graph. */
-export async function inferTensorTypes(modelBytes: Uint8Array): Promise<Map<string, number>> {
+async function inferTensorTypes(modelBytes: Uint8Array): Promise<Map<string, number>> {
   const model = decodeModel(modelBytes)
   const graph = mainGraph(model)
   const types = new Map<string, number>()
