@@ -50,6 +50,7 @@ function tlsOptions(args: Args, path: (flag: string) => string | undefined): Par
 
 /** --cluster (or EDGEFLEET_CLUSTER_URL, keeping credentials out of `ps`) and --replica-id [EF-12]. */
 function clusterOptions(args: Args): HubOptions['cluster'] {
+  // When `--store postgresql://…` exists, replicas should elect on that database by default [EF-12.1].
   const url = args.str('cluster') ?? process.env.EDGEFLEET_CLUSTER_URL
   const replicaId = args.str('replica-id')
   return {

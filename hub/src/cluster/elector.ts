@@ -81,6 +81,8 @@ export class LeaderElector implements Leadership {
   /** A replica that just lost its lease does not bid before this (ms, own clock): the others take over first. */
   private holdoffUntil = 0
   private closed = false
+  /** The last round failed (logged once per outage). */
+  private unreachable = false
   /** Hook calls in order: a term's work is never started while the previous one is still stopping. */
   private transitions: Promise<void> = Promise.resolve()
 
@@ -161,8 +163,14 @@ export class LeaderElector implements Leadership {
       const client = await this.connect()
       if (this.lead) await this.renew(client, this.lead, sentAt)
       else if (sentAt >= this.holdoffUntil && !this.closed) await this.bid(client, sentAt)
+      this.unreachable = false
     } catch (err) {
-      await this.sessionLost(`election session failed: ${(err as Error).message}`)
+      const reason = `election session failed: ${(err as Error).message}`
+      // Once per outage: a replica that cannot reach PostgreSQL never leads, and operators should know why.
+      if (!this.unreachable && !this.lead)
+        this.log.warn({ err: (err as Error).message }, 'cannot reach the election database: not leading')
+      this.unreachable = true
+      await this.sessionLost(reason)
     }
   }
 
