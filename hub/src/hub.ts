@@ -707,7 +707,7 @@ function leaderTasks(
   holds: HoldScheduler,
 ): LeaderTask[] {
   const { log, now, options } = base
-  const { deployer, agentUpdates, retraining } = services
+  const { deployer, agentUpdates, retraining, distributor } = services
   const tasks: LeaderTask[] = []
   const reconcileMs = options.reconcileMs ?? 30_000
   if (reconcileMs > 0) {
@@ -716,6 +716,7 @@ function leaderTasks(
         store,
         now,
         resend: (a) => deployer.resend(a),
+        receiving: (deviceId) => distributor.receiving(deviceId),
         onError: (err) => log.warn({ err: err.message }, 'reconciliation resend failed'),
       },
       reconcileMs,

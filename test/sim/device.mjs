@@ -281,8 +281,23 @@ export class SimDevice {
       return
     }
     this.ctx.stats.commands++
-    if (cmd.type === 'deploy') this.startDownload(cmd)
+    if (cmd.type === 'deploy') this.onDeploy(cmd)
     else this.event('received', cmd) // the simulator acknowledges other commands without acting on them
+  }
+
+  /**
+   * A deploy command, answered as the agent does [EF-2.3.2]: the one being downloaded goes on (joined
+   * again), one already carried out has its outcome reported again, a new one starts a download.
+   */
+  onDeploy(cmd) {
+    if (this.download?.cmd.id === cmd.id) {
+      this.ctx.stats.deploysResumed = (this.ctx.stats.deploysResumed ?? 0) + 1
+      this.joinDownload()
+    } else if (this.doneCmds?.has(cmd.id)) {
+      this.ctx.stats.deploysReported = (this.ctx.stats.deploysReported ?? 0) + 1
+      const { model, version } = cmd.manifest
+      this.event('activated', cmd, { model, version, artifact: cmd.manifest.artifact.digest })
+    } else this.startDownload(cmd)
   }
 
   /** A deploy [EF-2.3.1]: join the artifact's broadcast with every chunk missing (nothing is kept on disk). */
@@ -374,6 +389,7 @@ export class SimDevice {
     const { model, version } = cmd.manifest
     const ids = { model, version, artifact: this.download.digest }
     this.fetch({ artifact: this.download.digest, op: 'done' })
+    ;(this.doneCmds ??= new Set()).add(cmd.id)
     this.finishDownload()
     for (const kind of ['downloaded', 'verified', 'staged', 'activated']) this.event(kind, cmd, ids)
     const prev = this.models.find((m) => m.name === model)

@@ -82,7 +82,12 @@ interface Session {
   pace: { seq: number | undefined; changes: number }
   gatherTimer?: NodeJS.Timeout
   openedAt: number
+  /** The last count of expected receivers and when it was read: read at most once a second, not per join. */
+  expected?: { n: number; at: number }
 }
+
+/** A count of expected receivers is one query over the artifact's assignments: reused for this long (ms). */
+const EXPECTED_TTL_MS = 1000
 
 interface Job {
   artifact: string
@@ -228,13 +233,38 @@ export class Distributor {
 
   /** (Re)arms the gathering wait: gatherMs after this join, at most gatherMaxMs after the wave's first. */
   private gather(s: Session): void {
-    if (this.o.expectedReceivers && s.receivers.size >= this.o.expectedReceivers(s.artifact)) {
+    if (this.allJoined(s)) {
       this.startBroadcast(s)
       return
     }
     if (s.gatherTimer) clearTimeout(s.gatherTimer)
     const left = Math.max(0, s.openedAt + this.o.gatherMaxMs - this.o.now())
     s.gatherTimer = setTimeout(() => this.startBroadcast(s), Math.min(this.o.gatherMs, left))
+  }
+
+  /**
+   * Whether every expected receiver joined. The expected count is read at most once a second: read
+   * per join it cost one query over the artifact's assignments for each of N joins (N² rows at 10,000).
+   */
+  private allJoined(s: Session, fresh = false): boolean {
+    if (!this.o.expectedReceivers) return false
+    const now = this.o.now()
+    if (fresh || !s.expected || now - s.expected.at >= EXPECTED_TTL_MS)
+      s.expected = { n: this.o.expectedReceivers(s.artifact), at: now }
+    return s.receivers.size >= s.expected.n
+  }
+
+  /**
+   * Whether `device` is taking part in a broadcast now: joined one that is gathering, or confirmed
+   * chunks lately. Its deployment shows no progress meanwhile, and is not idle for that [EF-2.1.4].
+   */
+  receiving(device: string): boolean {
+    const now = this.o.now()
+    for (const s of this.sessions.values()) {
+      const r = s.receivers.get(device)
+      if (r && (s.gatherTimer !== undefined || now - r.lastAck < this.o.receiverTimeoutMs)) return true
+    }
+    return false
   }
 
   /** Whether a receiver other than `device` is still in the session (not done, not expired). */
@@ -392,8 +422,7 @@ export class Distributor {
     const now = this.o.now()
     // A wave member that needed nothing (it held every chunk) never joins: stop waiting for it.
     for (const s of this.sessions.values()) {
-      if (s.gatherTimer && this.o.expectedReceivers && s.receivers.size >= this.o.expectedReceivers(s.artifact))
-        this.startBroadcast(s)
+      if (s.gatherTimer && this.allJoined(s, true)) this.startBroadcast(s)
     }
     for (const [k, s] of this.sessions) {
       for (const [d, r] of s.receivers) if (now - r.lastAck > 10 * this.o.receiverTimeoutMs) s.receivers.delete(d)

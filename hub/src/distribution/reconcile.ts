@@ -3,8 +3,9 @@
 // subscribed yet) delays a deployment's status but never freezes it. Each
 // state message is applied to the device's open assignments as if its events
 // had arrived, and a periodic pass resends the command of every open
-// assignment of an online device that has not moved for a while (the agent
-// runs it, or reports the outcome it stored [EF-2.3.2]).
+// assignment of an online device that has not moved for a while and is not
+// in a broadcast (the agent runs it, or reports the outcome it stored
+// [EF-2.3.2]).
 import { PROTOCOL_VERSION, type DeviceEvent, type DeviceState } from '@edgefleet/shared'
 import type { DeploymentDeviceRow, HubStore } from '../store/index.js'
 
@@ -57,6 +58,11 @@ export interface ReconcilerDeps {
   now: () => number
   /** Resends an assignment's command with its original id. */
   resend: (a: DeploymentDeviceRow) => Promise<void>
+  /**
+   * Whether the device is in a broadcast now (gathering, or confirming chunks): no event comes
+   * from it meanwhile, and a resend would only make it join again.
+   */
+  receiving?: (deviceId: string) => boolean
   onError: (err: Error) => void
 }
 
@@ -79,6 +85,7 @@ export class Reconciler {
 
   async tick(): Promise<void> {
     for (const a of this.d.store.deployments.idleOpen(this.d.now() - this.idleMs)) {
+      if (this.d.receiving?.(a.deviceId)) continue
       this.resent++
       await this.d.resend(a).catch(this.d.onError)
     }
