@@ -20,6 +20,50 @@ function looksLikeClassScores(dims: readonly number[]): boolean {
   return (dims.length === 2 || dims.length === 3) && dims[dims.length - 1] >= 2
 }
 
+/** One sample's output against the reference: largest (NaN → Infinity) and summed absolute error, cosine. */
+function sampleErrors(
+  expected: Float32Array,
+  actual: Float32Array,
+): { maxAbs: number; sumAbs: number; cosine: number } {
+  let maxAbs = 0
+  let sumAbs = 0
+  let dot = 0
+  let na = 0
+  let nb = 0
+  for (let i = 0; i < expected.length; i++) {
+    const d = Math.abs(expected[i] - actual[i])
+    if (d > maxAbs || Number.isNaN(d)) maxAbs = Number.isNaN(d) ? Infinity : d
+    sumAbs += d
+    dot += expected[i] * actual[i]
+    na += expected[i] * expected[i]
+    nb += actual[i] * actual[i]
+  }
+  // Two all-zero outputs agree perfectly; one zero and one not do not.
+  const cosine = na === 0 && nb === 0 ? 1 : na === 0 || nb === 0 ? 0 : dot / Math.sqrt(na * nb)
+  return { maxAbs, sumAbs, cosine }
+}
+
+/** Arg-max agreement over every run of `classes` scores (rec: per time step; cls: per image). */
+function top1Agreement(
+  expected: Float32Array,
+  actual: Float32Array,
+  classes: number,
+): { agree: number; positions: number } {
+  let agree = 0
+  let positions = 0
+  for (let p = 0; p + classes <= expected.length; p += classes) {
+    let ia = 0
+    let ib = 0
+    for (let k = 1; k < classes; k++) {
+      if (expected[p + k] > expected[p + ia]) ia = k
+      if (actual[p + k] > actual[p + ib]) ib = k
+    }
+    positions++
+    if (ia === ib) agree++
+  }
+  return { agree, positions }
+}
+
 export function compareOutputs(
   refs: readonly Record<string, NamedTensor>[],
   gots: readonly Record<string, NamedTensor>[],
@@ -29,12 +73,10 @@ export function compareOutputs(
   let sumAbs = 0
   let count = 0
   let minCos = 1
-  let cosSum = 0
-  let cosN = 0
+  const cosines: number[] = []
   let agree = 0
   let positions = 0
-  const names = Object.keys(refs[0] ?? {})
-  for (const name of names) {
+  for (const name of Object.keys(refs[0] ?? {})) {
     let oMax = 0
     let oSum = 0
     let oN = 0
@@ -43,39 +85,19 @@ export function compareOutputs(
     let oPos = 0
     for (let s = 0; s < refs.length; s++) {
       const reference = refs[s][name]
-      const g = gots[s][name]
-      if (!reference || !g || !(reference.data instanceof Float32Array) || !(g.data instanceof Float32Array)) continue
-      const expected = reference.data
-      const actual = g.data
-      let dot = 0
-      let na = 0
-      let nb = 0
-      for (let i = 0; i < expected.length; i++) {
-        const d = Math.abs(expected[i] - actual[i])
-        if (d > oMax || Number.isNaN(d)) oMax = Number.isNaN(d) ? Infinity : d
-        oSum += d
-        dot += expected[i] * actual[i]
-        na += expected[i] * expected[i]
-        nb += actual[i] * actual[i]
-      }
-      oN += expected.length
-      // Two all-zero outputs agree perfectly; one zero and one not do not.
-      const cos = na === 0 && nb === 0 ? 1 : na === 0 || nb === 0 ? 0 : dot / Math.sqrt(na * nb)
-      oCos = Math.min(oCos, Number.isNaN(cos) ? 0 : cos)
-      cosSum += cos
-      cosN++
+      const got = gots[s][name]
+      if (!reference || !got || !(reference.data instanceof Float32Array) || !(got.data instanceof Float32Array))
+        continue
+      const sample = sampleErrors(reference.data, got.data)
+      oMax = Math.max(oMax, sample.maxAbs)
+      oSum += sample.sumAbs
+      oN += reference.data.length
+      oCos = Math.min(oCos, Number.isNaN(sample.cosine) ? 0 : sample.cosine)
+      cosines.push(sample.cosine)
       if (looksLikeClassScores(reference.dims)) {
-        const c = reference.dims[reference.dims.length - 1]
-        for (let p = 0; p + c <= expected.length; p += c) {
-          let ia = 0
-          let ib = 0
-          for (let k = 1; k < c; k++) {
-            if (expected[p + k] > expected[p + ia]) ia = k
-            if (actual[p + k] > actual[p + ib]) ib = k
-          }
-          oPos++
-          if (ia === ib) oAgree++
-        }
+        const top1 = top1Agreement(reference.data, got.data, reference.dims[reference.dims.length - 1])
+        oAgree += top1.agree
+        oPos += top1.positions
       }
     }
     if (!oN) continue
@@ -96,7 +118,7 @@ export function compareOutputs(
     maxAbsError: maxAbs,
     meanAbsError: count ? sumAbs / count : 0,
     cosine: minCos,
-    meanCosine: cosN ? cosSum / cosN : 1,
+    meanCosine: cosines.length ? cosines.reduce((a, b) => a + b, 0) / cosines.length : 1,
     ...(positions ? { top1Agreement: agree / positions } : {}),
     perOutput: per,
   }
