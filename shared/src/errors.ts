@@ -213,6 +213,10 @@ export const ERRORS = {
     status: 503,
     message: 'the hub could not store this message now; it was not acknowledged and will be sent again',
   },
+  EF_ERR_STORE_UNAVAILABLE: {
+    status: 503,
+    message: "the hub's database cannot be reached (PostgreSQL down or restarting); nothing was changed, retry shortly",
+  },
   EF_ERR_STREAM_MESSAGE: {
     status: 422,
     message: 'a message in the telemetry stream cannot be applied (subject, device or payload); it was terminated',

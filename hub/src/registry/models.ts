@@ -4,7 +4,7 @@
 // with the default gates once every build succeeded [EF-9.11].
 import { EdgeFleetError, defined, isValidId, isValidVersion, sha256Hex } from '@edgefleet/shared'
 import { inspectModel } from '../compiler/index.js'
-import type { HubStore, BuildRow, VersionRow, RolloutRow } from '../store/index.js'
+import { isDuplicateKey, type HubStore, type BuildRow, type VersionRow, type RolloutRow } from '../store/index.js'
 import type { BlobStore } from '../store/blobs.js'
 import type { Builder, VersionOptions } from '../build/builder.js'
 import type { RolloutEngine } from '../rollouts/engine.js'
@@ -86,8 +86,7 @@ export class Registry {
       this.store.registry.insertVersion(row)
     } catch (err) {
       // Two concurrent registrations of the same version: the loser gets a clear conflict.
-      if ((err as { code?: string }).code === 'SQLITE_CONSTRAINT_PRIMARYKEY')
-        throw new EdgeFleetError('EF_ERR_VERSION_EXISTS', `${input.name}@${input.version}`)
+      if (isDuplicateKey(err)) throw new EdgeFleetError('EF_ERR_VERSION_EXISTS', `${input.name}@${input.version}`)
       throw err
     }
     const builds: BuildRow[] = []

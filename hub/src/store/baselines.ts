@@ -66,7 +66,8 @@ export class BaselineStore {
   put(baseline: Baseline): void {
     this.db
       .prepare(
-        'INSERT OR REPLACE INTO baselines (model, version, profile, source, from_ms, to_ms, requests, confidence, features, created_at) VALUES (?,?,?,?,?,?,?,?,?,?)',
+        'INSERT INTO baselines (model, version, profile, source, from_ms, to_ms, requests, confidence, features, created_at) VALUES (?,?,?,?,?,?,?,?,?,?) ' +
+          'ON CONFLICT (model, version, profile, source) DO UPDATE SET from_ms = excluded.from_ms, to_ms = excluded.to_ms, requests = excluded.requests, confidence = excluded.confidence, features = excluded.features, created_at = excluded.created_at',
       )
       .run(
         baseline.model,
@@ -94,7 +95,7 @@ export class BaselineStore {
     return (
       this.db
         .prepare(
-          'SELECT * FROM baselines WHERE model = ? AND (? IS NULL OR version = ?) ORDER BY version, profile, source',
+          'SELECT * FROM baselines WHERE model = ? AND (CAST(? AS TEXT) IS NULL OR version = ?) ORDER BY version, profile, source',
         )
         .all(model, version ?? null, version ?? null) as RawBaseline[]
     ).map(fromRaw)
@@ -121,7 +122,8 @@ export class BaselineStore {
   putDriftState(s: DriftStateRow): void {
     this.db
       .prepare(
-        'INSERT OR REPLACE INTO drift_state (model, version, profile, subject, psi, count, baseline_source, open, evaluated_at) VALUES (?,?,?,?,?,?,?,?,?)',
+        'INSERT INTO drift_state (model, version, profile, subject, psi, count, baseline_source, open, evaluated_at) VALUES (?,?,?,?,?,?,?,?,?) ' +
+          'ON CONFLICT (model, version, profile, subject) DO UPDATE SET psi = excluded.psi, count = excluded.count, baseline_source = excluded.baseline_source, open = excluded.open, evaluated_at = excluded.evaluated_at',
       )
       .run(s.model, s.version, s.profile, s.subject, s.psi, s.count, s.baselineSource, s.open ? 1 : 0, s.evaluatedAt)
   }
@@ -130,7 +132,7 @@ export class BaselineStore {
     return (
       this.db
         .prepare(
-          'SELECT * FROM drift_state WHERE (? IS NULL OR model = ?) AND (? IS NULL OR version = ?) ORDER BY model, version, profile, subject',
+          'SELECT * FROM drift_state WHERE (CAST(? AS TEXT) IS NULL OR model = ?) AND (CAST(? AS TEXT) IS NULL OR version = ?) ORDER BY model, version, profile, subject',
         )
         .all(filter.model ?? null, filter.model ?? null, filter.version ?? null, filter.version ?? null) as RawDrift[]
     ).map(driftFromRaw)

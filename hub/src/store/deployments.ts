@@ -118,34 +118,32 @@ export class DeploymentStore {
       message?: string
     }[],
   ): void {
-    this.db
-      .transaction(() => {
-        this.db
-          .prepare('INSERT INTO deployments (id, model, version, target, rollback, created_at) VALUES (?,?,?,?,?,?)')
-          .run(
-            deployment.id,
-            deployment.model,
-            deployment.version,
-            deployment.target,
-            deployment.rollback ? 1 : 0,
-            deployment.createdAt,
-          )
-        const ins = this.prepared(
-          'INSERT INTO deployment_devices (deployment_id, device_id, build_id, cmd_id, state, code, message, updated_at) VALUES (?,?,?,?,?,?,?,?)',
+    this.db.transaction(() => {
+      this.db
+        .prepare('INSERT INTO deployments (id, model, version, target, rollback, created_at) VALUES (?,?,?,?,?,?)')
+        .run(
+          deployment.id,
+          deployment.model,
+          deployment.version,
+          deployment.target,
+          deployment.rollback ? 1 : 0,
+          deployment.createdAt,
         )
-        for (const x of devices)
-          ins.run(
-            deployment.id,
-            x.deviceId,
-            x.buildId,
-            x.cmdId,
-            x.state,
-            x.code ?? null,
-            x.message ?? null,
-            deployment.createdAt,
-          )
-      })
-      .immediate()
+      const ins = this.prepared(
+        'INSERT INTO deployment_devices (deployment_id, device_id, build_id, cmd_id, state, code, message, updated_at) VALUES (?,?,?,?,?,?,?,?)',
+      )
+      for (const x of devices)
+        ins.run(
+          deployment.id,
+          x.deviceId,
+          x.buildId,
+          x.cmdId,
+          x.state,
+          x.code ?? null,
+          x.message ?? null,
+          deployment.createdAt,
+        )
+    })
     for (const x of devices) this.onAssigned(x.deviceId)
   }
 
@@ -268,11 +266,9 @@ export class DeploymentStore {
        WHERE device_id = ? AND state IN ${HELD_SQL} AND deployment_id IN (SELECT id FROM deployments WHERE model = ?)`,
     )
     let ended = 0
-    this.db
-      .transaction(() => {
-        for (const id of deviceIds) ended += st.run(`superseded by deployment ${byDeployment}`, now, id, model).changes
-      })
-      .immediate()
+    this.db.transaction(() => {
+      for (const id of deviceIds) ended += st.run(`superseded by deployment ${byDeployment}`, now, id, model).changes
+    })
     return ended
   }
 

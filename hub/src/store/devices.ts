@@ -3,7 +3,7 @@
 // aedes, Mosquitto's password file, certificate identities) asks `secretHash` or
 // `brokerHashes`, which know nothing of disabled or removed devices.
 import type { DeviceState } from '@edgefleet/shared'
-import type { Db } from './db.js'
+import { rowid, type Db } from './db.js'
 
 /** A device tag's key: what provisioning accepts, and what targets and selectors may name. */
 export const TAG_KEY = /^[A-Za-z0-9._-]{1,64}$/
@@ -86,10 +86,10 @@ export class DeviceStore {
     this.secretStmt = db.prepare("SELECT secret_hash FROM devices WHERE id = ? AND status = 'active'")
     this.offlineAllStmt = db.prepare('UPDATE devices SET online = 0')
     this.fleetMarkStmt = db.prepare(
-      'SELECT coalesce(max(rowid), 0) AS maxRowid, coalesce(max(status_at), 0) AS maxStatusAt FROM devices',
+      `SELECT coalesce(max(${rowid(db)}), 0) AS maxRowid, coalesce(max(status_at), 0) AS maxStatusAt FROM devices`,
     )
     this.activeSinceStmt = db.prepare(
-      "SELECT * FROM devices WHERE status = 'active' AND (rowid > ? OR status_at >= ?) ORDER BY id",
+      `SELECT * FROM devices WHERE status = 'active' AND (${rowid(db)} > ? OR status_at >= ?) ORDER BY id`,
     )
   }
 
@@ -109,7 +109,7 @@ export class DeviceStore {
 
   /**
    * Inserts many devices in one transaction: all or none. Throws the first
-   * SQLite error (e.g. a primary-key clash) after rolling everything back.
+   * database error (e.g. a primary-key clash) after rolling everything back.
    */
   insertMany(rows: NewDevice[], now: number): void {
     this.db.transaction(() => {
@@ -123,7 +123,7 @@ export class DeviceStore {
           r.brokerHash,
           r.natsHash ?? null,
         )
-    })()
+    })
   }
 
   /**
@@ -249,9 +249,13 @@ export class DeviceStore {
     if (sel.tag) {
       // Keys are validated (TAG_KEY) wherever they enter, so the JSON path needs no escaping; anything else matches nothing.
       if (!TAG_KEY.test(sel.tag[0])) return []
+      const [sql, path] =
+        this.db.dialect === 'sqlite'
+          ? ['json_extract(tags, ?)', `$."${sel.tag[0]}"`]
+          : ['CAST(tags AS JSONB) ->> CAST(? AS TEXT)', sel.tag[0]]
       const rows = this.db
-        .prepare("SELECT * FROM devices WHERE json_extract(tags, ?) = ? AND status = 'active' ORDER BY id")
-        .all(`$."${sel.tag[0]}"`, sel.tag[1]) as RawDevice[]
+        .prepare(`SELECT * FROM devices WHERE ${sql} = ? AND status = 'active' ORDER BY id`)
+        .all(path, sel.tag[1]) as RawDevice[]
       return rows.map(toRow)
     }
     return []

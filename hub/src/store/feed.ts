@@ -44,7 +44,7 @@ export class FeedStore {
   private readonly floorStmt
 
   constructor(private readonly db: Db) {
-    this.ins = db.prepare('INSERT INTO feed (model, version, kind, ts, body) VALUES (?,?,?,?,?)')
+    this.ins = db.prepare('INSERT INTO feed (model, version, kind, ts, body) VALUES (?,?,?,?,?) RETURNING cursor')
     this.after = db.prepare('SELECT * FROM feed WHERE cursor > ? ORDER BY cursor LIMIT ?')
     this.afterModel = db.prepare('SELECT * FROM feed WHERE model = ? AND cursor > ? ORDER BY cursor LIMIT ?')
     this.floorStmt = db.prepare('SELECT pruned_through AS p FROM feed_meta WHERE id = 1')
@@ -53,7 +53,7 @@ export class FeedStore {
   /** Appends a record; call inside the transaction that stores what it describes [EF-9.6]. */
   append(rec: FeedInput, now: number): FeedLine {
     const body = JSON.stringify(rec.body)
-    const cursor = Number(this.ins.run(rec.model, rec.version, rec.kind, now, body).lastInsertRowid)
+    const cursor = (this.ins.get(rec.model, rec.version, rec.kind, now, body) as { cursor: number }).cursor
     return {
       cursor,
       model: rec.model,
@@ -63,7 +63,7 @@ export class FeedStore {
 
   /** Appends one record in its own (IMMEDIATE) transaction, for records that describe nothing else stored. */
   appendOne(rec: FeedInput, now: number): FeedLine {
-    return this.db.transaction(() => this.append(rec, now)).immediate()
+    return this.db.transaction(() => this.append(rec, now))
   }
 
   /** Highest cursor removed by retention (0 when nothing was). */
@@ -96,7 +96,9 @@ export class FeedStore {
   count(filter: { model?: string; kind?: FeedKind } = {}): number {
     return (
       this.db
-        .prepare('SELECT count(*) AS n FROM feed WHERE (? IS NULL OR model = ?) AND (? IS NULL OR kind = ?)')
+        .prepare(
+          'SELECT count(*) AS n FROM feed WHERE (CAST(? AS TEXT) IS NULL OR model = ?) AND (CAST(? AS TEXT) IS NULL OR kind = ?)',
+        )
         .get(filter.model ?? null, filter.model ?? null, filter.kind ?? null, filter.kind ?? null) as {
         n: number
       }
@@ -109,21 +111,19 @@ export class FeedStore {
    * cursor goes, so the floor is exact [EF-9.3].
    */
   prune(beforeMs: number, max = 10_000): number {
-    return this.db
-      .transaction(() => {
-        const r = this.db
-          .prepare(
-            'SELECT max(cursor) AS c FROM (SELECT cursor FROM feed WHERE cursor > ? ORDER BY cursor LIMIT ?) WHERE 1',
-          )
-          .get(this.floor(), max) as { c: number | null }
-        const upTo = this.db
-          .prepare('SELECT max(cursor) AS c FROM feed WHERE ts < ? AND cursor <= ?')
-          .get(beforeMs, r.c ?? 0) as { c: number | null }
-        if (!upTo.c) return 0
-        const n = this.db.prepare('DELETE FROM feed WHERE cursor <= ?').run(upTo.c).changes
-        this.db.prepare('UPDATE feed_meta SET pruned_through = max(pruned_through, ?) WHERE id = 1').run(upTo.c)
-        return n
-      })
-      .immediate()
+    return this.db.transaction(() => {
+      const r = this.db
+        .prepare(
+          'SELECT max(cursor) AS c FROM (SELECT cursor FROM feed WHERE cursor > ? ORDER BY cursor LIMIT ?) AS head',
+        )
+        .get(this.floor(), max) as { c: number | null }
+      const upTo = this.db
+        .prepare('SELECT max(cursor) AS c FROM feed WHERE ts < ? AND cursor <= ?')
+        .get(beforeMs, r.c ?? 0) as { c: number | null }
+      if (!upTo.c) return 0
+      const n = this.db.prepare('DELETE FROM feed WHERE cursor <= ?').run(upTo.c).changes
+      this.db.prepare('UPDATE feed_meta SET pruned_through = ? WHERE id = 1 AND pruned_through < ?').run(upTo.c, upTo.c)
+      return n
+    })
   }
 }

@@ -43,11 +43,16 @@ export class HealthStore {
       `SELECT ts_to AS ts, device_stats AS stats FROM telemetry_batches
        WHERE device_id = ? AND device_stats IS NOT NULL ORDER BY ts_to DESC LIMIT 1`,
     )
-    // SQLite returns the bare columns of the row holding max(ts_to) in each group.
+    // Each device's newest batch: SQLite returns the bare columns of the row holding max(ts_to) in each
+    // group; PostgreSQL says the same with DISTINCT ON.
+    const from = `FROM telemetry_batches b JOIN devices d ON d.id = b.device_id
+       WHERE b.ts_to >= ? AND b.device_stats IS NOT NULL AND d.status = 'active'`
     this.fleetStmt = db.prepare(
-      `SELECT b.device_id AS deviceId, d.profile AS profile, max(b.ts_to) AS ts, b.device_stats AS stats
-       FROM telemetry_batches b JOIN devices d ON d.id = b.device_id
-       WHERE b.ts_to >= ? AND b.device_stats IS NOT NULL AND d.status = 'active' GROUP BY b.device_id`,
+      db.dialect === 'sqlite'
+        ? `SELECT b.device_id AS deviceId, d.profile AS profile, max(b.ts_to) AS ts, b.device_stats AS stats
+       ${from} GROUP BY b.device_id`
+        : `SELECT DISTINCT ON (b.device_id) b.device_id AS deviceId, d.profile AS profile, b.ts_to AS ts, b.device_stats AS stats
+       ${from} ORDER BY b.device_id, b.ts_to DESC`,
     )
   }
 

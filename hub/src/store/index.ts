@@ -1,5 +1,6 @@
 // The hub's persistent state, one object per table group over one SQLite file.
 import { openDb, type Db } from './db.js'
+import { openPostgres } from './pg/bridge.js'
 import { DeviceStore } from './devices.js'
 import { RegistryStore } from './registry.js'
 import { DeploymentStore } from './deployments.js'
@@ -27,7 +28,7 @@ export * from './sent-versions.js'
 export * from './capture-policies.js'
 export * from './agent-releases.js'
 export * from './agent-updates.js'
-export type { Db } from './db.js'
+export { isDuplicateKey, type Db } from './db.js'
 
 export class HubStore {
   readonly devices: DeviceStore
@@ -72,9 +73,9 @@ export class HubStore {
     this.agentUpdates = new AgentUpdateStore(db)
   }
 
-  /** Path of the database file, undefined for an in-memory database (tests). */
-  get file(): string | undefined {
-    return this.db.memory ? undefined : this.db.name
+  /** Where a second connection opens this database: the SQLite file or the PostgreSQL URL; undefined in memory (tests). */
+  get location(): string | undefined {
+    return this.db.location
   }
 
   /**
@@ -82,14 +83,20 @@ export class HubStore {
    * telemetry writer thread commits concurrently, see db.ts) and returns its result.
    */
   transaction<T>(fn: () => T): T {
-    return this.db.transaction(fn).immediate()
+    return this.db.transaction(fn)
   }
 
-  static open(path: string): HubStore {
-    return new HubStore(openDb({ path }))
+  /** `location`: a SQLite file path, or a postgresql:// (postgres://) URL. */
+  static open(location: string): HubStore {
+    return new HubStore(openDatabase(location))
   }
 
   close(): void {
     this.db.close()
   }
+}
+
+/** Opens `location`: a postgresql:// (postgres://) URL, else a SQLite file path (':memory:' for tests). */
+export function openDatabase(location: string): Db {
+  return /^postgres(ql)?:\/\//.test(location) ? openPostgres(location) : openDb({ path: location })
 }

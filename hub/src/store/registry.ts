@@ -96,29 +96,27 @@ export class RegistryStore {
   constructor(private readonly db: Db) {}
 
   insertVersion(version: VersionRow): void {
-    this.db
-      .transaction(() => {
-        this.db
-          .prepare('INSERT OR IGNORE INTO models (name, created_at) VALUES (?, ?)')
-          .run(version.model, version.createdAt)
-        this.db
-          .prepare(
-            'INSERT INTO versions (model, version, digest, size, inputs, outputs, options, parent, run_id, created_at) VALUES (?,?,?,?,?,?,?,?,?,?)',
-          )
-          .run(
-            version.model,
-            version.version,
-            version.digest,
-            version.size,
-            JSON.stringify(version.inputs),
-            JSON.stringify(version.outputs),
-            JSON.stringify(version.options),
-            version.parent,
-            version.runId,
-            version.createdAt,
-          )
-      })
-      .immediate()
+    this.db.transaction(() => {
+      this.db
+        .prepare('INSERT INTO models (name, created_at) VALUES (?, ?) ON CONFLICT DO NOTHING')
+        .run(version.model, version.createdAt)
+      this.db
+        .prepare(
+          'INSERT INTO versions (model, version, digest, size, inputs, outputs, options, parent, run_id, created_at) VALUES (?,?,?,?,?,?,?,?,?,?)',
+        )
+        .run(
+          version.model,
+          version.version,
+          version.digest,
+          version.size,
+          JSON.stringify(version.inputs),
+          JSON.stringify(version.outputs),
+          JSON.stringify(version.options),
+          version.parent,
+          version.runId,
+          version.createdAt,
+        )
+    })
   }
 
   getVersion(model: string, version: string): VersionRow | undefined {
@@ -204,7 +202,7 @@ export class RegistryStore {
 
   insertArtifact(digest: string, size: number, chunks: unknown, now: number): void {
     this.db
-      .prepare('INSERT OR IGNORE INTO artifacts (digest, size, chunks, created_at) VALUES (?,?,?,?)')
+      .prepare('INSERT INTO artifacts (digest, size, chunks, created_at) VALUES (?,?,?,?) ON CONFLICT DO NOTHING')
       .run(digest, size, JSON.stringify(chunks), now)
   }
 

@@ -4,8 +4,11 @@
 import type { Db } from './db.js'
 
 /** DELETE of at most `limit` rows of `table` whose `column` is before the cut-off. */
-const sliceSql = (table: string, column: string) =>
-  `DELETE FROM ${table} WHERE rowid IN (SELECT rowid FROM ${table} WHERE ${column} < ? LIMIT ?)`
+const sliceSql = (db: Db, table: string, column: string) =>
+  `DELETE FROM ${table} WHERE ${rowRef(db)} IN (SELECT ${rowRef(db)} FROM ${table} WHERE ${column} < ? LIMIT ?)`
+
+/** A row's physical address for a bounded DELETE: SQLite's rowid, PostgreSQL's ctid. */
+const rowRef = (db: Db) => (db.dialect === 'sqlite' ? 'rowid' : 'ctid')
 
 export class RetentionQueries {
   private readonly shadowStmt
@@ -19,9 +22,9 @@ export class RetentionQueries {
   private readonly eventsBelowStmt
 
   constructor(db: Db) {
-    this.shadowStmt = db.prepare(sliceSql('telemetry_shadow', 'ts_to'))
-    this.batchesStmt = db.prepare(sliceSql('telemetry_batches', 'ts_to'))
-    this.samplesStmt = db.prepare(sliceSql('samples', 'received_at'))
+    this.shadowStmt = db.prepare(sliceSql(db, 'telemetry_shadow', 'ts_to'))
+    this.batchesStmt = db.prepare(sliceSql(db, 'telemetry_batches', 'ts_to'))
+    this.samplesStmt = db.prepare(sliceSql(db, 'samples', 'received_at'))
     this.rollupsStmt = db.prepare(
       'DELETE FROM telemetry_rollups WHERE (model, version, profile, bucket) IN (SELECT model, version, profile, bucket FROM telemetry_rollups WHERE bucket < ? LIMIT ?)',
     )
@@ -30,7 +33,7 @@ export class RetentionQueries {
     )
     // Raw rows go per model version through the (model, version, ts_to) index: ingest pays for no extra index.
     this.rawStmt = db.prepare(
-      'DELETE FROM telemetry WHERE rowid IN (SELECT rowid FROM telemetry WHERE model = ? AND version = ? AND ts_to < ? LIMIT ?)',
+      `DELETE FROM telemetry WHERE ${rowRef(db)} IN (SELECT ${rowRef(db)} FROM telemetry WHERE model = ? AND version = ? AND ts_to < ? LIMIT ?)`,
     )
     // Events go oldest first by id (ids grow with arrival): no index beyond the primary key.
     this.eventsStmt = db.prepare(

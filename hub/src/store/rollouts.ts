@@ -171,7 +171,7 @@ export class RolloutStore {
 
   /** Runs `fn` in one transaction: a state move and its cause are written together [EF-8.1]. */
   tx<T>(fn: () => T): T {
-    return this.db.transaction(fn).immediate()
+    return this.db.transaction(fn)
   }
 
   create(r: Pick<RolloutRow, 'id' | 'model' | 'version' | 'spec' | 'state' | 'createdBy' | 'createdAt'>): void {
@@ -190,7 +190,9 @@ export class RolloutStore {
   list(limit = 100, offset = 0, state?: string): RolloutRow[] {
     return (
       this.db
-        .prepare('SELECT * FROM rollouts WHERE (? IS NULL OR state = ?) ORDER BY created_at DESC, id LIMIT ? OFFSET ?')
+        .prepare(
+          'SELECT * FROM rollouts WHERE (CAST(? AS TEXT) IS NULL OR state = ?) ORDER BY created_at DESC, id LIMIT ? OFFSET ?',
+        )
         .all(state ?? null, state ?? null, limit, offset) as RawRollout[]
     ).map(rolloutRow)
   }
@@ -198,7 +200,7 @@ export class RolloutStore {
   count(state?: string): number {
     return (
       this.db
-        .prepare('SELECT count(*) AS n FROM rollouts WHERE (? IS NULL OR state = ?)')
+        .prepare('SELECT count(*) AS n FROM rollouts WHERE (CAST(? AS TEXT) IS NULL OR state = ?)')
         .get(state ?? null, state ?? null) as { n: number }
     ).n
   }
@@ -238,7 +240,7 @@ export class RolloutStore {
     now: number,
   ): void {
     const ins = this.db.prepare(
-      'INSERT OR IGNORE INTO rollout_devices (rollout_id, device_id, ord, wave, status, previous_version, updated_at) VALUES (?,?,?,?,?,?,?)',
+      'INSERT INTO rollout_devices (rollout_id, device_id, ord, wave, status, previous_version, updated_at) VALUES (?,?,?,?,?,?,?) ON CONFLICT DO NOTHING',
     )
     for (const r of rows) ins.run(rolloutId, r.deviceId, r.ord, r.wave, r.status, r.previousVersion, now)
   }
@@ -253,7 +255,7 @@ export class RolloutStore {
     return (
       this.db
         .prepare(
-          'SELECT * FROM rollout_devices WHERE rollout_id = ? AND (? IS NULL OR status = ?) ORDER BY wave IS NULL, wave, ord LIMIT ? OFFSET ?',
+          'SELECT * FROM rollout_devices WHERE rollout_id = ? AND (CAST(? AS TEXT) IS NULL OR status = ?) ORDER BY wave IS NULL, wave, ord LIMIT ? OFFSET ?',
         )
         .all(rolloutId, status ?? null, status ?? null, limit, offset) as RawRD[]
     ).map(rdRow)

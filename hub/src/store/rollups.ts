@@ -114,10 +114,11 @@ export class RollupStore {
       'SELECT * FROM telemetry_rollups WHERE model = ? AND version = ? AND profile = ? AND bucket = ?',
     )
     this.put = db.prepare(
-      'INSERT OR REPLACE INTO telemetry_rollups (model, version, profile, bucket, batches, requests, errors, latency, latency_sum_ms, confidence, features) VALUES (?,?,?,?,?,?,?,?,?,?,?)',
+      'INSERT INTO telemetry_rollups (model, version, profile, bucket, batches, requests, errors, latency, latency_sum_ms, confidence, features) VALUES (?,?,?,?,?,?,?,?,?,?,?) ' +
+        'ON CONFLICT (model, version, profile, bucket) DO UPDATE SET batches = excluded.batches, requests = excluded.requests, errors = excluded.errors, latency = excluded.latency, latency_sum_ms = excluded.latency_sum_ms, confidence = excluded.confidence, features = excluded.features',
     )
     this.byModel = db.prepare(
-      'SELECT * FROM telemetry_rollups WHERE model = ? AND (? IS NULL OR version = ?) AND bucket >= ? AND bucket < ? ORDER BY bucket',
+      'SELECT * FROM telemetry_rollups WHERE model = ? AND (CAST(? AS TEXT) IS NULL OR version = ?) AND bucket >= ? AND bucket < ? ORDER BY bucket',
     )
   }
 

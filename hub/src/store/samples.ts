@@ -1,7 +1,7 @@
 // Captured samples for the retraining feed [EF-2.9]: stored once per
 // (device, sample id), so redelivery and offline resends create no duplicate.
 import type { Sample } from '@edgefleet/shared'
-import type { Db } from './db.js'
+import { rowid, type Db } from './db.js'
 
 export interface SampleRow {
   deviceId: string
@@ -20,7 +20,7 @@ export class SampleStore {
 
   constructor(private readonly db: Db) {
     this.ins = db.prepare(
-      'INSERT OR IGNORE INTO samples (device_id, sample_id, ts, model, version, reason, confidence, bytes, payload, received_at) VALUES (?,?,?,?,?,?,?,?,?,?)',
+      'INSERT INTO samples (device_id, sample_id, ts, model, version, reason, confidence, bytes, payload, received_at) VALUES (?,?,?,?,?,?,?,?,?,?) ON CONFLICT DO NOTHING',
     )
   }
 
@@ -45,7 +45,7 @@ export class SampleStore {
   count(filter: { deviceId?: string; model?: string } = {}): { samples: number; bytes: number } {
     const r = this.db
       .prepare(
-        'SELECT count(*) AS n, coalesce(sum(bytes), 0) AS b FROM samples WHERE (? IS NULL OR device_id = ?) AND (? IS NULL OR model = ?)',
+        'SELECT count(*) AS n, coalesce(sum(bytes), 0) AS b FROM samples WHERE (CAST(? AS TEXT) IS NULL OR device_id = ?) AND (CAST(? AS TEXT) IS NULL OR model = ?)',
       )
       .get(filter.deviceId ?? null, filter.deviceId ?? null, filter.model ?? null, filter.model ?? null) as {
       n: number
@@ -62,8 +62,8 @@ export class SampleStore {
     const limit = filter.limit ?? 100
     const rows = this.db
       .prepare(
-        `SELECT rowid, device_id, sample_id, ts, model, version, reason, confidence, bytes, received_at FROM samples
-         WHERE rowid > ? AND (? IS NULL OR model = ?) ORDER BY rowid LIMIT ?`,
+        `SELECT ${rowid(this.db)} AS rowid, device_id, sample_id, ts, model, version, reason, confidence, bytes, received_at FROM samples
+         WHERE ${rowid(this.db)} > ? AND (CAST(? AS TEXT) IS NULL OR model = ?) ORDER BY ${rowid(this.db)} LIMIT ?`,
       )
       .all(filter.cursor ?? 0, filter.model ?? null, filter.model ?? null, limit) as {
       rowid: number

@@ -28,7 +28,7 @@ export class ConsoleQueries {
   series(query: { model: string; deviceId?: string; sinceMs: number; bucketMs: number }): SeriesPoint[] {
     const rows = this.db
       .prepare(
-        'SELECT ts_to, version, requests, errors, latency, confidence FROM telemetry WHERE model = ? AND ts_to >= ? AND (? IS NULL OR device_id = ?) ORDER BY ts_to',
+        'SELECT ts_to, version, requests, errors, latency, confidence FROM telemetry WHERE model = ? AND ts_to >= ? AND (CAST(? AS TEXT) IS NULL OR device_id = ?) ORDER BY ts_to',
       )
       .iterate(query.model, query.sinceMs, query.deviceId ?? null, query.deviceId ?? null) as Iterable<{
       ts_to: number
@@ -82,8 +82,12 @@ export class ConsoleQueries {
       .all() as { profile: string; online: number; offline: number }[]
     const ver = this.db
       .prepare(
-        `SELECT json_extract(m.value, '$.name') AS model, json_extract(m.value, '$.version') AS version, count(*) AS devices
-         FROM devices d, json_each(d.state, '$.models') m WHERE d.state IS NOT NULL GROUP BY model, version ORDER BY model, version`,
+        this.db.dialect === 'sqlite'
+          ? `SELECT json_extract(m.value, '$.name') AS model, json_extract(m.value, '$.version') AS version, count(*) AS devices
+         FROM devices d, json_each(d.state, '$.models') m WHERE d.state IS NOT NULL GROUP BY model, version ORDER BY model, version`
+          : `SELECT m.value ->> 'name' AS model, m.value ->> 'version' AS version, count(*) AS devices
+         FROM devices d, jsonb_array_elements(CAST(d.state AS JSONB) -> 'models') m WHERE d.state IS NOT NULL
+         GROUP BY 1, 2 ORDER BY 1, 2`,
       )
       .all() as { model: string; version: string; devices: number }[]
     return {
@@ -97,7 +101,8 @@ export class ConsoleQueries {
   /** Devices page with an optional id/profile/tag substring filter. */
   devicePage(limit: number, offset: number, filter?: string): { ids: string[]; total: number } {
     const like = filter ? `%${filter.replace(/[%_\\]/g, (c) => `\\${c}`)}%` : null
-    const where = "(? IS NULL OR id LIKE ? ESCAPE '\\' OR profile LIKE ? ESCAPE '\\' OR tags LIKE ? ESCAPE '\\')"
+    const where =
+      "(CAST(? AS TEXT) IS NULL OR id LIKE ? ESCAPE '\\' OR profile LIKE ? ESCAPE '\\' OR tags LIKE ? ESCAPE '\\')"
     const ids = (
       this.db
         .prepare(`SELECT id FROM devices WHERE ${where} ORDER BY id LIMIT ? OFFSET ?`)

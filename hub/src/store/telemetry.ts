@@ -143,7 +143,7 @@ export class TelemetryStore {
     this.feed = new FeedStore(db)
     this.baselines = new BaselineStore(db)
     this.insBatch = db.prepare(
-      'INSERT OR IGNORE INTO telemetry_batches (device_id, batch_id, ts_from, ts_to, device_stats, dropped, drops, received_at) VALUES (?,?,?,?,?,?,?,?)',
+      'INSERT INTO telemetry_batches (device_id, batch_id, ts_from, ts_to, device_stats, dropped, drops, received_at) VALUES (?,?,?,?,?,?,?,?) ON CONFLICT DO NOTHING',
     )
     this.insRow = db.prepare(
       'INSERT INTO telemetry (device_id, batch_id, ts_to, model, version, requests, errors, latency, latency_sum_ms, confidence, features) VALUES (?,?,?,?,?,?,?,?,?,?,?)',
@@ -220,54 +220,52 @@ export class TelemetryStore {
    * the flush's): the caller checks redeliveries before preparing.
    */
   writePrepared(flush: PreparedFlush, now: number): FlushResult {
-    return this.db
-      .transaction(() => {
-        const out: FlushResult = { batches: 0, duplicateBatches: 0, samples: 0, duplicateSamples: 0, feed: [] }
-        for (const b of flush.batches) {
-          if (this.insBatch.run(...b.batch, now).changes === 0)
-            throw new Error(`batch ${b.batch[1]} of ${b.batch[0]} is stored already`)
-          out.batches++
-          for (const row of b.rows) this.insRow.run(row)
-          for (const row of b.shadow) this.insShadow.run(row)
-          for (const rec of b.feed) out.feed.push(this.feed.append(rec, now))
+    return this.db.transaction(() => {
+      const out: FlushResult = { batches: 0, duplicateBatches: 0, samples: 0, duplicateSamples: 0, feed: [] }
+      for (const b of flush.batches) {
+        if (this.insBatch.run(...b.batch, now).changes === 0)
+          throw new Error(`batch ${b.batch[1]} of ${b.batch[0]} is stored already`)
+        out.batches++
+        for (const row of b.rows) this.insRow.run(row)
+        for (const row of b.shadow) this.insShadow.run(row)
+        for (const rec of b.feed) out.feed.push(this.feed.append(rec, now))
+      }
+      this.rollups.merge(flush.rollups)
+      for (const prepared of flush.samples) {
+        const sample = prepared.sample
+        if (!this.samples.ingest(sample, prepared.bytes, prepared.payload, now)) {
+          out.duplicateSamples++
+          continue
         }
-        this.rollups.merge(flush.rollups)
-        for (const prepared of flush.samples) {
-          const sample = prepared.sample
-          if (!this.samples.ingest(sample, prepared.bytes, prepared.payload, now)) {
-            out.duplicateSamples++
-            continue
-          }
-          out.samples++
-          out.feed.push(
-            this.feed.append(
-              {
-                model: sample.model,
-                version: sample.version,
-                kind: 'sample',
-                body: {
-                  deviceId: sample.deviceId,
-                  profile: this.profileOf(sample.deviceId),
-                  sampleId: sample.sampleId,
-                  ts: sample.ts,
-                  reason: sample.reason,
-                  confidence: sample.confidence ?? null,
-                  inputs: tensorMeta(sample.inputs),
-                  outputs: tensorMeta(sample.outputs),
-                  ...(sample.shadow
-                    ? { shadow: { version: sample.shadow.version, outputs: tensorMeta(sample.shadow.outputs) } }
-                    : {}),
-                  bytes: prepared.bytes,
-                  url: sampleUrl(sample.deviceId, sample.sampleId),
-                },
+        out.samples++
+        out.feed.push(
+          this.feed.append(
+            {
+              model: sample.model,
+              version: sample.version,
+              kind: 'sample',
+              body: {
+                deviceId: sample.deviceId,
+                profile: this.profileOf(sample.deviceId),
+                sampleId: sample.sampleId,
+                ts: sample.ts,
+                reason: sample.reason,
+                confidence: sample.confidence ?? null,
+                inputs: tensorMeta(sample.inputs),
+                outputs: tensorMeta(sample.outputs),
+                ...(sample.shadow
+                  ? { shadow: { version: sample.shadow.version, outputs: tensorMeta(sample.shadow.outputs) } }
+                  : {}),
+                bytes: prepared.bytes,
+                url: sampleUrl(sample.deviceId, sample.sampleId),
               },
-              now,
-            ),
-          )
-        }
-        return out
-      })
-      .immediate()
+            },
+            now,
+          ),
+        )
+      }
+      return out
+    })
   }
 
   /**
@@ -283,26 +281,24 @@ export class TelemetryStore {
     bucketMs = DEFAULT_BUCKET_MS,
   ): FlushResult {
     for (const b of batches) assertOneEntryPerVersion(b)
-    return this.db
-      .transaction(() => {
-        const acc = new RollupAcc(bucketMs)
-        const fresh: PreparedBatch[] = []
-        const seen = new Set<string>()
-        let duplicates = 0
-        for (const b of batches) {
-          const key = `${b.deviceId}\u0000${b.batchId}`
-          if (seen.has(key) || this.hasBatch(b.deviceId, b.batchId)) {
-            duplicates++
-            continue
-          }
-          seen.add(key)
-          fresh.push(this.prepareBatch(b, acc))
+    return this.db.transaction(() => {
+      const acc = new RollupAcc(bucketMs)
+      const fresh: PreparedBatch[] = []
+      const seen = new Set<string>()
+      let duplicates = 0
+      for (const b of batches) {
+        const key = `${b.deviceId}\u0000${b.batchId}`
+        if (seen.has(key) || this.hasBatch(b.deviceId, b.batchId)) {
+          duplicates++
+          continue
         }
-        const r = this.writePrepared({ batches: fresh, rollups: [...acc.rows.values()], samples }, now)
-        r.duplicateBatches += duplicates
-        return r
-      })
-      .immediate()
+        seen.add(key)
+        fresh.push(this.prepareBatch(b, acc))
+      }
+      const r = this.writePrepared({ batches: fresh, rollups: [...acc.rows.values()], samples }, now)
+      r.duplicateBatches += duplicates
+      return r
+    })
   }
 
   /** Sum of requests and batches per device (offline-resend checks: counts must match the device's). */
@@ -319,7 +315,7 @@ export class TelemetryStore {
   /** Shadow comparisons merged across devices, per live version and candidate [EF-2.6.6]. */
   shadowSummary(filter: { model?: string; sinceMs?: number } = {}): ShadowSummary[] {
     const rows = this.db
-      .prepare('SELECT * FROM telemetry_shadow WHERE ts_to >= ? AND (? IS NULL OR model = ?)')
+      .prepare('SELECT * FROM telemetry_shadow WHERE ts_to >= ? AND (CAST(? AS TEXT) IS NULL OR model = ?)')
       .all(filter.sinceMs ?? 0, filter.model ?? null, filter.model ?? null) as {
       device_id: string
       model: string
@@ -401,7 +397,7 @@ export class TelemetryStore {
     const rows = this.db
       .prepare(
         `SELECT device_id, model, version, requests, errors, latency, latency_sum_ms FROM telemetry
-         WHERE ts_to >= ? AND (? IS NULL OR model = ?) AND (? IS NULL OR device_id = ?)`,
+         WHERE ts_to >= ? AND (CAST(? AS TEXT) IS NULL OR model = ?) AND (CAST(? AS TEXT) IS NULL OR device_id = ?)`,
       )
       .all(
         filter.sinceMs ?? 0,

@@ -133,9 +133,9 @@ export class Ingestor implements IngestSink {
   }
 
   private newWriter(): TelemetryWriter {
-    const file = this.deps.store.file
-    return this.options.writer === 'thread' && file
-      ? new ThreadWriter(file, { maxDbBytes: this.options.maxDbBytes })
+    const location = this.deps.store.location
+    return this.options.writer === 'thread' && location
+      ? new ThreadWriter(location, { maxDbBytes: this.options.maxDbBytes })
       : new InlineWriter(this.deps.store.telemetry)
   }
 

@@ -2,17 +2,14 @@
 // database, one transaction per flush it is sent, replies in order.
 import { parentPort, workerData } from 'node:worker_threads'
 import { codeOf } from '@edgefleet/shared'
-import { openDb } from '../store/db.js'
+import { openDatabase } from '../store/index.js'
 import { TelemetryStore } from '../store/telemetry.js'
 import { decodeSamples, unpackSamples, type WriteRequest, type WriterData } from './writer.js'
 
 const data = workerData as WriterData
-const db = openDb({ path: data.dbPath })
+const db = openDatabase(data.dbPath)
 // A size cap makes SQLite refuse growth past it with SQLITE_FULL, as a full disk would.
-if (data.maxDbBytes > 0)
-  db.pragma(
-    `max_page_count = ${Math.max(1, Math.floor(data.maxDbBytes / (db.pragma('page_size', { simple: true }) as number)))}`,
-  )
+if (data.maxDbBytes > 0) db.capSize(data.maxDbBytes)
 const store = new TelemetryStore(db)
 if (!parentPort) throw new Error('this module runs as a worker thread (new Worker), not on its own')
 const port = parentPort

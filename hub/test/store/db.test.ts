@@ -4,7 +4,7 @@
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import Database from 'better-sqlite3'
-import { openDb, migrate } from '../../src/store/db.js'
+import { openDb, migrate, SqliteDb } from '../../src/store/db.js'
 import { MIGRATIONS } from '../../src/store/migrations.js'
 import { HubStore } from '../../src/store/index.js'
 import { tempDir } from '../fixtures/hub.js'
@@ -21,7 +21,7 @@ describe('openDb / migrate', () => {
   it('brings a fresh file to the latest user_version with every table', () => {
     const t = tempDir()
     cleanup = t.cleanup
-    const db = openDb({ path: join(t.dir, 'hub.db') })
+    const db = openDb({ path: join(t.dir, 'hub.db') }).raw
     expect(db.pragma('user_version', { simple: true })).toBe(MIGRATIONS.length)
     expect(MIGRATIONS.length).toBeGreaterThan(0)
     expect(tables(db)).toEqual(
@@ -53,11 +53,13 @@ describe('openDb / migrate', () => {
     s1.close()
 
     const s2 = HubStore.open(path)
-    expect(s2.db.pragma('user_version', { simple: true })).toBe(MIGRATIONS.length)
+    if (!(s2.db instanceof SqliteDb)) throw new Error('HubStore.open(path) is a SQLite store')
+    const raw2 = s2.db.raw
+    expect(raw2.pragma('user_version', { simple: true })).toBe(MIGRATIONS.length)
     expect(s2.db.prepare('SELECT sql FROM sqlite_master ORDER BY name').all()).toEqual(schemaBefore)
     expect(s2.devices.get('dev-1')?.tags).toEqual({ site: 'a' })
     // A second migrate() on an up-to-date file executes nothing (re-running CREATE TABLE would throw).
-    expect(() => migrate(s2.db)).not.toThrow()
+    expect(() => migrate(raw2)).not.toThrow()
     s2.close()
   })
 
@@ -71,7 +73,7 @@ describe('openDb / migrate', () => {
     raw.pragma(`user_version = ${MIGRATIONS.length}`)
     raw.close()
     const db = openDb({ path })
-    expect(tables(db)).toEqual(['marker'])
+    expect(tables(db.raw)).toEqual(['marker'])
     db.close()
   })
 

@@ -1,26 +1,22 @@
 // Per-device deployment state [EF-2.4]: forward only, terminal states stick,
 // a failure ends any open state.
-import { join } from 'node:path'
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import type { DeviceEvent } from '@edgefleet/shared'
 import { HubStore, DEVICE_DEPLOY_STATES, TERMINAL_STATES, type DeviceDeployState } from '../../src/store/index.js'
-import { tempDir } from '../fixtures/hub.js'
+import { STORE_BACKENDS, openTestStore } from '../fixtures/store-backends.js'
 
 type Kind = DeviceEvent['kind']
 let seq = 0
 
-describe('DeploymentStore', () => {
-  const tmp = tempDir()
+describe.each(STORE_BACKENDS)('DeploymentStore on %s', (backend) => {
   let store: HubStore
-  beforeAll(() => {
-    store = HubStore.open(join(tmp.dir, 'hub.db'))
+  let closeStore: () => void
+  beforeAll(async () => {
+    ;({ store, close: closeStore } = await openTestStore(backend))
     store.devices.insert('dev-1', 'gateway-rpi4', {}, 'a'.repeat(64), 1)
     store.devices.insert('dev-2', 'gateway-rpi4', {}, 'b'.repeat(64), 1)
   })
-  afterAll(() => {
-    store.close()
-    tmp.cleanup()
-  })
+  afterAll(() => closeStore())
 
   let dep = ''
   /** A fresh deployment with dev-1 at `state`. */

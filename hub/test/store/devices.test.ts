@@ -1,25 +1,21 @@
 // Device rows: insert, lookup, selection by profile / tag / id, state updates.
-import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { DeviceState } from '@edgefleet/shared'
-import { HubStore } from '../../src/store/index.js'
-import { tempDir } from '../fixtures/hub.js'
+import { HubStore, isDuplicateKey } from '../../src/store/index.js'
+import { STORE_BACKENDS, openTestStore } from '../fixtures/store-backends.js'
 
 const hex64 = (c: string) => c.repeat(64)
 
-describe('DeviceStore', () => {
-  const tmp = tempDir()
+describe.each(STORE_BACKENDS)('DeviceStore on %s', (backend) => {
   let store: HubStore
-  beforeAll(() => {
-    store = HubStore.open(join(tmp.dir, 'hub.db'))
+  let closeStore: () => void
+  beforeAll(async () => {
+    ;({ store, close: closeStore } = await openTestStore(backend))
     store.devices.insert('rpi-1', 'gateway-rpi4', { site: 'north', line: '1' }, hex64('a'), 100)
     store.devices.insert('rpi-2', 'gateway-rpi4', { site: 'south' }, hex64('b'), 200)
     store.devices.insert('x86-1', 'industrial-x86', { site: 'north' }, hex64('c'), 300)
   })
-  afterAll(() => {
-    store.close()
-    tmp.cleanup()
-  })
+  afterAll(() => closeStore())
 
   it('reads back what was inserted, offline and stateless', () => {
     expect(store.devices.get('rpi-1')).toEqual({
@@ -40,13 +36,15 @@ describe('DeviceStore', () => {
   })
 
   it('refuses a duplicate id with the primary-key constraint', () => {
-    let code: string | undefined
+    let error: unknown
     try {
       store.devices.insert('rpi-1', 'industrial-x86', {}, hex64('d'), 400)
     } catch (err) {
-      code = (err as { code?: string }).code
+      error = err
     }
-    expect(code).toBe('SQLITE_CONSTRAINT_PRIMARYKEY')
+    // Each engine's own code (PostgreSQL's unique_violation is 23505); isDuplicateKey reads both.
+    expect((error as { code?: string }).code).toBe(backend === 'sqlite' ? 'SQLITE_CONSTRAINT_PRIMARYKEY' : '23505')
+    expect(isDuplicateKey(error)).toBe(true)
     expect(store.devices.get('rpi-1')?.profile).toBe('gateway-rpi4')
   })
 

@@ -1,11 +1,10 @@
 // Telemetry ingest is idempotent by (device, batch id) [EF-2.6]; quantiles
 // come from merged fixed-bucket histograms [EF-2.6.2].
-import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { LATENCY_BUCKETS_MS, telemetryCodec, type TelemetryBatch } from '@edgefleet/shared'
 import { HubStore } from '../../src/store/index.js'
 import { histogramQuantile, overflowCount } from '../../src/stats.js'
-import { tempDir } from '../fixtures/hub.js'
+import { STORE_BACKENDS, openTestStore } from '../fixtures/store-backends.js'
 
 const N = LATENCY_BUCKETS_MS.length + 1
 /** 17 counts with the given non-zero entries. */
@@ -65,16 +64,13 @@ const metrics = (model: string, version: string, requests: number, latency: numb
   latencySumMs: sum,
 })
 
-describe('TelemetryStore', () => {
-  const t = tempDir()
+describe.each(STORE_BACKENDS)('TelemetryStore on %s', (backend) => {
   let store: HubStore
-  beforeAll(() => {
-    store = HubStore.open(join(t.dir, 'hub.db'))
+  let closeStore: () => void
+  beforeAll(async () => {
+    ;({ store, close: closeStore } = await openTestStore(backend))
   })
-  afterAll(() => {
-    store.close()
-    t.cleanup()
-  })
+  afterAll(() => closeStore())
 
   it('stores a batch once: the same batch id again returns false and adds nothing', () => {
     const b = batch('d1', 'batch-0001', 10_000, [

@@ -10,7 +10,7 @@ import { EdgeFleetError, Id, isValidId, sha256Hex, type ErrorCode } from '@edgef
 import type { ApiDeps } from '../server.js'
 import { mosquittoHashAsync } from '../../broker/mosquitto.js'
 import { natsHashAsync } from '../../broker/nats.js'
-import type { NewDevice } from '../../store/index.js'
+import { isDuplicateKey, type NewDevice } from '../../store/index.js'
 import { Tags } from './devices.js'
 
 /** Most devices one import may carry (one transaction, one response holding every secret). */
@@ -100,7 +100,7 @@ export const deviceImportRoutes: FastifyPluginAsync<ApiDeps> = async (app, deps)
         deps.store.devices.insertMany(news, deps.now())
       } catch (err) {
         // Provisioned by someone else while the hashes were computed: the transaction wrote nothing.
-        if ((err as { code?: string }).code === 'SQLITE_CONSTRAINT_PRIMARYKEY') checkRows(deps, rows)
+        if (isDuplicateKey(err)) checkRows(deps, rows)
         throw err
       }
       deps.onDevicesChanged?.()

@@ -8,7 +8,7 @@ import { EdgeFleetError, Id, defined, isValidId, sha256Hex } from '@edgefleet/sh
 import type { ApiDeps } from '../server.js'
 import { mosquittoHash } from '../../broker/mosquitto.js'
 import { natsHash } from '../../broker/nats.js'
-import { TAG_KEY, type DeviceRow } from '../../store/index.js'
+import { TAG_KEY, isDuplicateKey, type DeviceRow } from '../../store/index.js'
 
 // additionalProperties: a Record's key pattern alone only selects which values are checked; other keys must fail.
 export const Tags = Type.Record(Type.String({ pattern: TAG_KEY.source }), Type.String({ maxLength: 256 }), {
@@ -158,7 +158,7 @@ function insertDevice(
       natsHash(secret),
     )
   } catch (err) {
-    if ((err as { code?: string }).code === 'SQLITE_CONSTRAINT_PRIMARYKEY')
+    if (isDuplicateKey(err))
       throw deps.store.devices.get(body.id)?.status === 'removed'
         ? new EdgeFleetError('EF_ERR_DEVICE_REMOVED', `${body.id}: provision the replacement under a new id`)
         : new EdgeFleetError('EF_ERR_DEVICE_EXISTS', body.id)
