@@ -134,6 +134,8 @@ export interface HubOptions {
   cluster?: ClusterOptions
   /** The hub's keys in this file instead of <dataDir>/hub-keys.json: the one file every replica mounts [EF-12.7]. */
   keyFile?: string
+  /** The hub's database: a postgresql:// URL, or a SQLite file; default <dataDir>/hub.db. */
+  store?: string
 }
 
 export const defaultHubOptions = {
@@ -284,7 +286,7 @@ function checkArtifactUrl(url: string | undefined): string | undefined {
 function openStorage(base: HubBase, parts: HubParts): { store: HubStore; blobs: BlobStore; keys: HubKeys } {
   const { dataDir, blobDir, keyFile } = base.options
   privateDir(dataDir) // 0700: the database, keys and admin token live here
-  const store = HubStore.open(join(dataDir, 'hub.db'))
+  const store = HubStore.open(base.options.store ?? join(dataDir, 'hub.db'))
   parts.store = store
   store.devices.markAllOffline()
   return { store, blobs: openBlobStore(dataDir, blobDir, base.log), keys: loadOrCreateKeys(dataDir, keyFile) }

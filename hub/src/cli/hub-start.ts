@@ -96,6 +96,8 @@ async function runHub(args: Args, print: (s: string) => void): Promise<number> {
     broker: brokerConfigFromEnv(),
     cluster: clusterOptions(args),
     keyFile: path('key-file'),
+    // The environment keeps the database's credentials out of `ps`, as for --stream.
+    store: args.str('store') ?? process.env.EDGEFLEET_STORE_URL,
   })
   const info = {
     httpUrl: hub.httpUrl,
@@ -122,8 +124,10 @@ async function runHub(args: Args, print: (s: string) => void): Promise<number> {
 const hubStart = command({
   name: 'hub start',
   summary: ['hub start', 'run a hub (broker, store, API, console)'],
-  help: `edgefleet hub start [--data DIR] [--mqtt-port N] [--http-port N] [--host H] [--tls | --no-tls] [--insecure] [--broker URL] [--profiles DIR] [--blob-dir DIR] [--artifact-url URL] [--stream URL] [--log-level L] [--json]
+  help: `edgefleet hub start [--data DIR] [--store URL] [--mqtt-port N] [--http-port N] [--host H] [--tls | --no-tls] [--insecure] [--broker URL] [--profiles DIR] [--blob-dir DIR] [--artifact-url URL] [--stream URL] [--log-level L] [--json]
   --data DIR       data folder (database, blobs, keys); default ./.data/hub
+  --store postgresql://[user[:pass]@]host:port/db  the hub's database on PostgreSQL instead of SQLite's
+                   <data>/hub.db (docs/ARCHITECTURE.md#store); or set EDGEFLEET_STORE_URL
   --mqtt-port N    embedded broker port (default 1883; 0 = ephemeral)
   --http-port N    API and console port (default 8080; 0 = ephemeral)
   --host H         address the API and the embedded broker listen on (default 127.0.0.1)
@@ -170,6 +174,7 @@ const hubStart = command({
     broker: { type: 'string' },
     profiles: { type: 'string' },
     'blob-dir': { type: 'string' },
+    store: { type: 'string' },
     'artifact-url': { type: 'string' },
     stream: { type: 'string' },
     'log-level': { type: 'string' },
