@@ -112,7 +112,7 @@ describe('Distributor', () => {
 
   it('reads the expected receivers at most once a second while a wave joins, not once per join', async () => {
     let reads = 0
-    const d = new Distributor({
+    const distributor = new Distributor({
       store,
       blobs,
       log: pino({ level: 'silent' }),
@@ -126,17 +126,17 @@ describe('Distributor', () => {
         return 1000
       },
     })
-    dist = d
-    for (let i = 0; i < 999; i++) d.handle(req(`w${i}`, 'join', { chunks: all }))
+    dist = distributor
+    for (let i = 0; i < 999; i++) distributor.handle(req(`w${i}`, 'join', { chunks: all }))
     expect(reads).toBe(1) // 999 joins in the same second: one count
-    expect(d.receiving('w0')).toBe(true) // gathering: taking part, though it confirmed nothing yet
+    expect(distributor.receiving('w0')).toBe(true) // gathering: taking part, though it confirmed nothing yet
     clock += 1000
-    d.handle(req('w999', 'join', { chunks: all }))
+    distributor.handle(req('w999', 'join', { chunks: all }))
     expect(reads).toBe(2)
     // The last expected receiver joined: the broadcast starts without waiting out the gathering.
     await settle()
     expect(published.length).toBeGreaterThan(0)
-    expect(d.receiving('nobody')).toBe(false)
+    expect(distributor.receiving('nobody')).toBe(false)
   })
 
   it('waits for the slowest receiver when no straggler may be left behind (what the default avoids)', async () => {
