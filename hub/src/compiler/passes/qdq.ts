@@ -5,7 +5,7 @@
 // fusion turns into QLinearConv / QLinearMatMul / QGemm at load time. Weights elsewhere
 // (subgraphs, other ops) get weight-only int8.
 import { defined } from '@edgefleet/shared'
-import { DataType, setOpset, type ModelProto, type NodeProto } from '../onnx/proto.js'
+import { DataType, setOpset, type GraphProto, type ModelProto, type NodeProto } from '../onnx/proto.js'
 import {
   mainGraph,
   makeNode,
@@ -190,99 +190,12 @@ export function qdqPass(
   const graph = mainGraph(model)
   const scope = new Scope(graph, null)
   const { nodes, chain, attention } = staticTargets(model, ops, keepFloat, chains)
-  const targets = new Set(nodes)
+  const writer = new QdqWriter(graph, ctx, ranges)
+  const targets = new Set<NodeProto>()
   const outputsOfTargets = new Set(nodes.map((n) => n.output[0]))
-  const fresh = (s: string) => ctx.names.fresh(s.replace(/[^A-Za-z0-9_./:-]/g, '_'))
-  const params = new Map<string, { scale: number; zeroPoint: number; dq: string }>()
-  const added: NodeProto[] = []
-
-  /** One Q→DQ pair per activation tensor, shared by every consumer. */
-  const qdq = (tensorName: string) => {
-    let known = params.get(tensorName)
-    if (known) return known
-    const r = ranges.get(tensorName)
-    if (!r) return undefined
-    const { scale, zeroPoint } = u8Params(r)
-    const [s, z, q, dq] = ['scale', 'zero_point', 'quantized', 'dequantized'].map((x) => fresh(`${tensorName}_${x}`))
-    graph.initializer.push(makeTensor(s, DataType.FLOAT, [], Float32Array.of(scale)))
-    graph.initializer.push(makeTensor(z, DataType.UINT8, [], Uint8Array.of(zeroPoint)))
-    added.push(makeNode('QuantizeLinear', [tensorName, s, z], [q], fresh(`${tensorName}_QuantizeLinear`)))
-    added.push(makeNode('DequantizeLinear', [q, s, z], [dq], fresh(`${tensorName}_DequantizeLinear`)))
-    known = { scale, zeroPoint, dq }
-    params.set(tensorName, known)
-    return known
-  }
-
-  for (const node of nodes) {
-    const inputQdq = qdq(node.input[0])
-    if (!inputQdq) {
-      ctx.plan.count(node.op_type ?? '', 'fp32 (no calibration range)')
-      targets.delete(node)
-      continue
-    }
-    // staticTargets took only nodes whose weight is a float constant.
-    const ref = defined(scope.resolve(node.input[1]), `weight of ${node.name}`)
-    const w = defined(floatData(ref.tensor), `float data of ${node.input[1]}`)
-    const dims = dimsOf(ref.tensor)
-    const channel = channelAxis(node)
-    const axis = ctx.perChannel ? channel : null
-    const { q, scale } = quantizeSymmetric(w, dims, axis)
-    const base = node.name || node.output[0]
-    const [wq, ws, wdq] = ['weight_quantized', 'weight_scale', 'weight_dequantized'].map((s) => fresh(`${base}_${s}`))
-    const sDims = axis === null ? [] : [scale.length]
-    graph.initializer.push(makeTensor(wq, DataType.INT8, dims, q))
-    graph.initializer.push(makeTensor(ws, DataType.FLOAT, sDims, scale))
-    // No zero-point tensors for the symmetric weight and the int32 bias (optional inputs, 0 when absent):
-    // ORT still fuses the group into QLinearConv, and a per-channel int32 zero point costs 4 bytes a channel.
-    added.push(
-      makeNode(
-        'DequantizeLinear',
-        [wq, ws],
-        [wdq],
-        fresh(`${base}_weight_DequantizeLinear`),
-        axis === null ? [] : [intAttr('axis', axis)],
-      ),
-    )
-    ctx.plan.noteWeight(ref, 0)
-    node.input[0] = inputQdq.dq
-    node.input[1] = wdq
-    // Conv/Gemm bias → int32 with scale x_scale * w_scale[c] (the only bias form ORT's QLinearConv
-    // and QGemm fusions accept). MatMul has none; a Gemm C of another shape stays float.
-    const bref = node.op_type !== 'MatMul' && node.input[2] ? scope.resolve(node.input[2]) : undefined
-    const biasData = bref && floatData(bref.tensor)
-    if (
-      biasData &&
-      dimsOf(bref.tensor).length === 1 &&
-      biasData.length === elementCount(dims.slice(channel, channel + 1))
-    ) {
-      const bs = new Float32Array(biasData.length)
-      const bq = new Int32Array(biasData.length)
-      for (let c = 0; c < biasData.length; c++) {
-        bs[c] = inputQdq.scale * scale[axis === null ? 0 : c]
-        bq[c] = Math.max(-2147483647, Math.min(2147483647, Math.round(biasData[c] / bs[c])))
-      }
-      const [bqn, bsn, bdq] = ['bias_quantized', 'bias_scale', 'bias_dequantized'].map((s) => fresh(`${base}_${s}`))
-      const perC = axis !== null
-      graph.initializer.push(makeTensor(bqn, DataType.INT32, [biasData.length], bq))
-      graph.initializer.push(
-        makeTensor(bsn, DataType.FLOAT, perC ? [biasData.length] : [], perC ? bs : bs.subarray(0, 1)),
-      )
-      added.push(
-        makeNode(
-          'DequantizeLinear',
-          [bqn, bsn],
-          [bdq],
-          fresh(`${base}_bias_DequantizeLinear`),
-          perC ? [intAttr('axis', 0)] : [],
-        ),
-      )
-      node.input[2] = bdq
-    }
-    ctx.plan.count(node.op_type ?? '', 'int8-static')
-  }
-
+  for (const node of nodes) if (quantizeWeighted(node, scope, writer, ctx)) targets.add(node)
   for (const node of attention) {
-    const [a, b] = [qdq(node.input[0]), qdq(node.input[1])]
+    const [a, b] = [writer.activation(node.input[0]), writer.activation(node.input[1])]
     if (!a || !b) continue
     node.input = [a.dq, b.dq]
     ctx.plan.count('MatMul', 'int8-static (activation × activation)')
@@ -294,16 +207,8 @@ export function qdqPass(
     targets.add(node)
     outputsOfTargets.add(node.output[0])
   }
-  // Outputs of quantized nodes: every consumer reads the dequantized value, so the node's only reader is its Q.
-  for (const t of outputsOfTargets) {
-    const producer = graph.node.find((n) => n.output[0] === t)
-    if (!producer || !targets.has(producer)) continue
-    const p = qdq(t)
-    if (!p) continue
-    // graph.node does not hold the new Q/DQ nodes yet, so the Q reading t is untouched.
-    for (const n of graph.node) if (n.input.includes(t)) n.input = n.input.map((x) => (x === t ? p.dq : x))
-  }
-  graph.node.push(...added)
+  dequantizeOutputs(graph, writer, targets, outputsOfTargets)
+  graph.node.push(...writer.added)
   topoSort(graph)
   setOpset(model, '', Math.max(10, Number(model.opset_import.find((o) => (o.domain ?? '') === '')?.version ?? 10)))
   // What the static pass did not take: Gemm/MatMul elsewhere go dynamic (faster than weight-only),
@@ -312,4 +217,164 @@ export function qdqPass(
   weightOnlyPass(model, ctx, { skipNodes: targets })
   removeDeadConstants(model)
   return ctx
+}
+
+/**
+ * A Conv/MatMul/Gemm with a constant weight in QDQ form: its input through the activation's Q/DQ, an s8
+ * weight (per channel at opset 13) and an int32 bias. False when the input has no calibration range
+ * (the node stays fp32).
+ */
+function quantizeWeighted(node: NodeProto, scope: Scope, writer: QdqWriter, ctx: QuantContext): boolean {
+  const inputQdq = writer.activation(node.input[0])
+  if (!inputQdq) {
+    ctx.plan.count(node.op_type ?? '', 'fp32 (no calibration range)')
+    return false
+  }
+  // staticTargets took only nodes whose weight is a float constant.
+  const ref = defined(scope.resolve(node.input[1]), `weight of ${node.name}`)
+  const w = defined(floatData(ref.tensor), `float data of ${node.input[1]}`)
+  const dims = dimsOf(ref.tensor)
+  const channel = channelAxis(node)
+  const axis = ctx.perChannel ? channel : null
+  const { q, scale } = quantizeSymmetric(w, dims, axis)
+  const base = node.name || node.output[0]
+  const weightScale = { dims: axis === null ? [] : [scale.length], values: scale }
+  const wdq = writer.dequantized(base, 'weight', { type: DataType.INT8, dims, values: q }, weightScale, axis)
+  ctx.plan.noteWeight(ref, 0)
+  node.input[0] = inputQdq.dq
+  node.input[1] = wdq
+  const biasData = floatBias(node, scope, elementCount(dims.slice(channel, channel + 1)))
+  if (biasData) {
+    const biasScale = (c: number) => inputQdq.scale * scale[axis === null ? 0 : c]
+    node.input[2] = quantizeBias(writer, base, biasData, biasScale, axis !== null)
+  }
+  ctx.plan.count(node.op_type ?? '', 'int8-static')
+  return true
+}
+
+/**
+ * The bias the QDQ form takes: a float constant with one value per output channel. MatMul has none;
+ * a Gemm C of another shape stays float.
+ */
+function floatBias(node: NodeProto, scope: Scope, channels: number): Float32Array | undefined {
+  const bref = node.op_type !== 'MatMul' && node.input[2] ? scope.resolve(node.input[2]) : undefined
+  const biasData = bref && floatData(bref.tensor)
+  if (!biasData || dimsOf(bref.tensor).length !== 1 || biasData.length !== channels) return undefined
+  return biasData
+}
+
+/**
+ * Conv/Gemm bias → int32 with scale x_scale * w_scale[c] (the only bias form ORT's QLinearConv
+ * and QGemm fusions accept); returns the dequantized name.
+ */
+function quantizeBias(
+  writer: QdqWriter,
+  base: string,
+  biasData: Float32Array,
+  scaleOf: (channel: number) => number,
+  perChannel: boolean,
+): string {
+  const bs = new Float32Array(biasData.length)
+  const bq = new Int32Array(biasData.length)
+  for (let c = 0; c < biasData.length; c++) {
+    bs[c] = scaleOf(c)
+    bq[c] = Math.max(-2147483647, Math.min(2147483647, Math.round(biasData[c] / bs[c])))
+  }
+  return writer.dequantized(
+    base,
+    'bias',
+    { type: DataType.INT32, dims: [biasData.length], values: bq },
+    { dims: perChannel ? [biasData.length] : [], values: perChannel ? bs : bs.subarray(0, 1) },
+    perChannel ? 0 : null,
+  )
+}
+
+/** Outputs of quantized nodes: every consumer reads the dequantized value, so the node's only reader is its Q. */
+function dequantizeOutputs(
+  graph: GraphProto,
+  writer: QdqWriter,
+  targets: ReadonlySet<NodeProto>,
+  outputsOfTargets: ReadonlySet<string>,
+): void {
+  for (const t of outputsOfTargets) {
+    const producer = graph.node.find((n) => n.output[0] === t)
+    if (!producer || !targets.has(producer)) continue
+    const p = writer.activation(t)
+    if (!p) continue
+    // graph.node does not hold the new Q/DQ nodes yet, so the Q reading t is untouched.
+    for (const n of graph.node) if (n.input.includes(t)) n.input = n.input.map((x) => (x === t ? p.dq : x))
+  }
+}
+
+/** u8 parameters of an activation and the name of its dequantized value. */
+interface ActivationQdq {
+  scale: number
+  zeroPoint: number
+  dq: string
+}
+
+/**
+ * Writes the QDQ form into the main graph: initializers at once, the new Q/DQ nodes into `added`,
+ * which the pass appends to the graph at the end (so no loop over graph.node meets them).
+ */
+class QdqWriter {
+  readonly added: NodeProto[] = []
+  private readonly activations = new Map<string, ActivationQdq>()
+
+  constructor(
+    private readonly graph: GraphProto,
+    private readonly ctx: QuantContext,
+    private readonly ranges: ReadonlyMap<string, Range>,
+  ) {}
+
+  fresh(s: string): string {
+    return this.ctx.names.fresh(s.replace(/[^A-Za-z0-9_./:-]/g, '_'))
+  }
+
+  /** One Q→DQ pair per activation tensor, shared by every consumer; undefined without a calibration range. */
+  activation(tensorName: string): ActivationQdq | undefined {
+    let known = this.activations.get(tensorName)
+    if (known) return known
+    const r = this.ranges.get(tensorName)
+    if (!r) return undefined
+    const { scale, zeroPoint } = u8Params(r)
+    const [s, z, q, dq] = ['scale', 'zero_point', 'quantized', 'dequantized'].map((x) =>
+      this.fresh(`${tensorName}_${x}`),
+    )
+    this.graph.initializer.push(makeTensor(s, DataType.FLOAT, [], Float32Array.of(scale)))
+    this.graph.initializer.push(makeTensor(z, DataType.UINT8, [], Uint8Array.of(zeroPoint)))
+    this.added.push(makeNode('QuantizeLinear', [tensorName, s, z], [q], this.fresh(`${tensorName}_QuantizeLinear`)))
+    this.added.push(makeNode('DequantizeLinear', [q, s, z], [dq], this.fresh(`${tensorName}_DequantizeLinear`)))
+    known = { scale, zeroPoint, dq }
+    this.activations.set(tensorName, known)
+    return known
+  }
+
+  /**
+   * Quantized data, its scale (one, or one per channel along `axis`) and a DequantizeLinear reading them;
+   * returns the dequantized name. `what` is 'weight' or 'bias', for the names.
+   */
+  dequantized(
+    base: string,
+    what: string,
+    data: { type: number; dims: number[]; values: Int8Array | Int32Array },
+    scale: { dims: number[]; values: Float32Array },
+    axis: number | null,
+  ): string {
+    const [qn, sn, dqn] = ['quantized', 'scale', 'dequantized'].map((s) => this.fresh(`${base}_${what}_${s}`))
+    this.graph.initializer.push(makeTensor(qn, data.type, data.dims, data.values))
+    this.graph.initializer.push(makeTensor(sn, DataType.FLOAT, scale.dims, scale.values))
+    // No zero-point tensors for the symmetric weight and the int32 bias (optional inputs, 0 when absent):
+    // ORT still fuses the group into QLinearConv, and a per-channel int32 zero point costs 4 bytes a channel.
+    this.added.push(
+      makeNode(
+        'DequantizeLinear',
+        [qn, sn],
+        [dqn],
+        this.fresh(`${base}_${what}_DequantizeLinear`),
+        axis === null ? [] : [intAttr('axis', axis)],
+      ),
+    )
+    return dqn
+  }
 }
