@@ -146,7 +146,8 @@ describe('console: running the fleet without the CLI', () => {
     expect(await page.textContent('table.deployment-devices tr[data-device="lab-offline"]')).toContain(
       'pending (offline)',
     )
-    expect(await page.textContent('#deployments tbody tr:first-child')).toMatch(/1\/2/)
+    // The list above the table is refreshed on its own poll: wait for it to count the activation too.
+    await page.waitForSelector('#deployments tbody tr:first-child:has-text("1/2")', { timeout: 30_000 })
     await shot('12-deployment-offline')
 
     // An older version without "rollback": the agent refuses it as a downgrade.
