@@ -11,7 +11,7 @@ import pino from 'pino'
 import { PROTOCOL_VERSION, chunkArtifact, parseTopic, type FetchRequest } from '@edgefleet/shared'
 import { HubStore } from '../../src/store/index.js'
 import { BlobStore } from '../../src/store/blobs.js'
-import { Distributor, defaultDistributorOptions } from '../../src/distribution/broadcast.js'
+import { Distributor, defaultDistributorOptions, type DistributorOptions } from '../../src/distribution/broadcast.js'
 
 const CHUNKS = 40
 const CHUNK_BYTES = 1024
@@ -44,7 +44,7 @@ describe('Distributor', () => {
     rmSync(tmp, { recursive: true, force: true })
   })
 
-  const start = (receivers: number, opts: { stragglerShare?: number } = {}) => {
+  const start = (receivers: number, opts: Partial<DistributorOptions> = {}) => {
     dist = new Distributor({
       store,
       blobs,
@@ -112,21 +112,12 @@ describe('Distributor', () => {
 
   it('reads the expected receivers at most once a second while a wave joins, not once per join', async () => {
     let reads = 0
-    const distributor = new Distributor({
-      store,
-      blobs,
-      log: pino({ level: 'silent' }),
-      publish: (topic) => {
-        published.push(topic)
-        return Promise.resolve()
-      },
-      now: () => clock,
+    const distributor = start(0, {
       expectedReceivers: () => {
         reads++
         return 1000
       },
     })
-    dist = distributor
     for (let i = 0; i < 999; i++) distributor.handle(req(`w${i}`, 'join', { chunks: all }))
     expect(reads).toBe(1) // 999 joins in the same second: one count
     expect(distributor.receiving('w0')).toBe(true) // gathering: taking part, though it confirmed nothing yet

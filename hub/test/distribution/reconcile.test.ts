@@ -10,8 +10,8 @@ const row = (deviceId: string): DeploymentDeviceRow =>
 
 describe('Reconciler', () => {
   const store = { deployments: { idleOpen: () => [row('gathering'), row('lost-event'), row('confirming')] } }
-
-  it('resends idle open assignments, except to devices taking part in a broadcast', async () => {
+  /** A reconciler over those rows; returns it and the devices it resent to. */
+  const reconcilerWith = (receiving?: (deviceId: string) => boolean) => {
     const resent: string[] = []
     const reconciler = new Reconciler({
       store: store as unknown as HubStore,
@@ -20,29 +20,23 @@ describe('Reconciler', () => {
         resent.push(a.deviceId)
         return Promise.resolve()
       },
-      receiving: (deviceId) => deviceId !== 'lost-event',
+      ...(receiving ? { receiving } : {}),
       onError: (err) => {
         throw err
       },
     })
+    return { reconciler, resent }
+  }
+
+  it('resends idle open assignments, except to devices taking part in a broadcast', async () => {
+    const { reconciler, resent } = reconcilerWith((deviceId) => deviceId !== 'lost-event')
     await reconciler.tick()
     expect(resent).toEqual(['lost-event'])
     expect(reconciler.resent).toBe(1)
   })
 
   it('without a distributor to ask, resends every idle open assignment', async () => {
-    const resent: string[] = []
-    const reconciler = new Reconciler({
-      store: store as unknown as HubStore,
-      now: () => 100_000,
-      resend: (a) => {
-        resent.push(a.deviceId)
-        return Promise.resolve()
-      },
-      onError: (err) => {
-        throw err
-      },
-    })
+    const { reconciler, resent } = reconcilerWith()
     await reconciler.tick()
     expect(resent).toEqual(['gathering', 'lost-event', 'confirming'])
   })
