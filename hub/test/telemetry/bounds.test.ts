@@ -35,6 +35,15 @@ describe('telemetry bounds', () => {
   }
   const stored = (b: TelemetryBatch) => testHub.hub.store.telemetry.hasBatch(DEVICE, b.batchId)
   const dropped = () => testHub.hub.metrics.dropped.EF_ERR_TELEMETRY_UNKNOWN_VERSION ?? 0
+  /** The device's state, serving one model version. */
+  const stateServing = (name: string, version: string) =>
+    JSON.stringify({
+      v: 1,
+      deviceId: DEVICE,
+      online: true,
+      ts: Date.now(),
+      models: [{ name, version, precision: 'fp32', artifact: 'a'.repeat(64), slot: 'a' }],
+    })
 
   beforeAll(async () => {
     testHub = await startTestHub()
@@ -99,14 +108,7 @@ describe('telemetry bounds', () => {
     await client.publishAsync(topics.telemetry(DEVICE), JSON.stringify(deployed), { qos: 1 })
     await waitFor(() => stored(deployed), 5000, 'the batch of the deployed version')
 
-    const state = {
-      v: 1,
-      deviceId: DEVICE,
-      online: true,
-      ts: Date.now(),
-      models: [{ name: 'other', version: '1.0.0', precision: 'fp32', artifact: 'a'.repeat(64), slot: 'a' }],
-    }
-    await client.publishAsync(topics.state(DEVICE), JSON.stringify(state), { qos: 1 })
+    await client.publishAsync(topics.state(DEVICE), stateServing('other', '1.0.0'), { qos: 1 })
     await waitFor(() => testHub.hub.store.devices.get(DEVICE)?.state?.models?.[0]?.name === 'other', 5000, 'the state')
     const loaded = batchOf([entry('other', '1.0.0', 4, 0)])
     await client.publishAsync(topics.telemetry(DEVICE), JSON.stringify(loaded), { qos: 1 })
@@ -115,15 +117,8 @@ describe('telemetry bounds', () => {
 
   it('judges the batch right behind a state by that state: a version reported loaded a moment ago is kept [EF-2.6.8]', async () => {
     const refusedBefore = dropped()
-    const state = {
-      v: 1,
-      deviceId: DEVICE,
-      online: true,
-      ts: Date.now(),
-      models: [{ name: 'factory', version: '3.1.0', precision: 'fp32', artifact: 'b'.repeat(64), slot: 'a' }],
-    }
     // No wait between the two: the state is still in the broker when the batch is published.
-    const statePublished = client.publishAsync(topics.state(DEVICE), JSON.stringify(state), { qos: 1 })
+    const statePublished = client.publishAsync(topics.state(DEVICE), stateServing('factory', '3.1.0'), { qos: 1 })
     const first = batchOf([entry('factory', '3.1.0', 4, 0)])
     await client.publishAsync(topics.telemetry(DEVICE), JSON.stringify(first), { qos: 1 })
     await statePublished
