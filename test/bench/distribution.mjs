@@ -10,10 +10,11 @@
 // client (agents, raw subscribers and publisher) verifies it [EF-10]; run it
 // beside a plain run (test/bench/tls.mjs does both) to read TLS's cost.
 // Usage: node test/bench/distribution.mjs [--agents 200] [--procs 4] [--mb 20] [--big-mb 100] [--broker aedes|mosquitto] [--tls]
-import { mkdtempSync, rmSync, readFileSync, writeFileSync, appendFileSync } from 'node:fs'
+import { mkdtempSync, rmSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir, cpus } from 'node:os'
 import { join } from 'node:path'
 import mqtt from 'mqtt'
+import { connectRawPublisher, publishWindowed } from './support/raw-fanout.mjs'
 import { startHub, startAgent, api, waitFor, spawnJson, stopProcess, MODELS, ROOT } from '../support/fleet.mjs'
 import { startMosquitto } from '../support/mosquitto.mjs'
 import { matmulModel } from '../support/models.mjs'
@@ -127,45 +128,15 @@ try {
         })
       }
     })
-    // With Mosquitto the client id is the user name, so the raw publisher gets a user of its own
-    // (added after provisioning, which rewrites the files) instead of taking over the hub's session.
-    let pubUser = '$hub'
-    let pubPass = keys.hubSecret
-    if (mosq) {
-      const { mosquittoHash } = await import(join(ROOT, 'hub', 'dist', 'broker', 'mosquitto.js'))
-      pubUser = 'bench-raw'
-      pubPass = 'bench-raw-secret'
-      appendFileSync(join(mosq.dir, 'passwd'), `${pubUser}:${mosquittoHash(pubPass)}\n`)
-      appendFileSync(join(mosq.dir, 'acl'), `\nuser ${pubUser}\ntopic readwrite ef/v1/art/#\n`)
-      mosq.proc.kill('SIGHUP')
-      await new Promise((r) => setTimeout(r, 500))
-    }
-    const pub = mqtt.connect(mosq?.url ?? hub.mqttUrl, {
-      clientId: 'bench-raw-publisher',
-      username: pubUser,
-      password: pubPass,
-      reconnectPeriod: 0,
-      ...caOpts,
+    const pub = await connectRawPublisher({
+      mqttUrl: hub.mqttUrl,
+      hubSecret: keys.hubSecret,
+      mosq,
+      connectOpts: caOpts,
     })
-    await new Promise((r) => pub.once('connect', r))
     const stopRawRss = sampler([['hub', hub.proc.pid], ...(mosq ? [['mosquitto', mosq.proc.pid]] : [])])
     const t0 = performance.now()
-    // A window of 16 unacknowledged publishes, like a careful publisher would use.
-    let next = 0
-    await new Promise((resolve) => {
-      let inflight = 0
-      const pump = () => {
-        while (inflight < 16 && next < payloads.length) {
-          inflight++
-          pub.publish(rawTopic(next), payloads[next++], { qos: 1 }, () => {
-            inflight--
-            if (next === payloads.length && inflight === 0) resolve()
-            else pump()
-          })
-        }
-      }
-      pump()
-    })
+    await publishWindowed(pub, payloads, rawTopic)
     await allRaw
     const rawMs = performance.now() - t0
     const rawPeak = stopRawRss()

@@ -14,11 +14,11 @@
 // docs/benchmarks/fleet-scale.svg.
 // Usage: node test/bench/fleet-scale.mjs [--points 1000,2000,5000,10000,20000] [--brokers aedes,mosquitto]
 //          [--procs 4] [--rate 0.2] [--skip raw,deploy,rollout] [--out docs/benchmarks/fleet-scale.json] [--svg docs/benchmarks/fleet-scale.svg]
-import { appendFileSync, mkdtempSync, rmSync, readFileSync, writeFileSync, existsSync } from 'node:fs'
+import { mkdtempSync, rmSync, readFileSync, writeFileSync, existsSync } from 'node:fs'
 import { tmpdir, loadavg } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
-import mqtt from 'mqtt'
+import { connectRawPublisher, publishWindowed } from './support/raw-fanout.mjs'
 import { api, startHub, waitFor, ROOT } from '../support/fleet.mjs'
 import { startMosquitto } from '../support/mosquitto.mjs'
 import { matmulModel } from '../support/models.mjs'
@@ -83,58 +83,17 @@ async function deployedWithin(hub, body, what) {
 const RAW_FILTER = `ef/v1/art/${'f'.repeat(64)}/+`
 const CHUNK = 256 * 1024 // the hub's broadcast chunk size (shared DEFAULT_CHUNK_SIZE)
 
-/** A bare publisher through the hub's broker (the hub's credentials) or Mosquitto (a user of its own). */
-async function rawPublisher(hub, mosq, tmp) {
-  let username = '$hub'
-  let password = JSON.parse(readFileSync(join(tmp, 'hub', 'hub-keys.json'), 'utf8')).hubSecret
-  if (mosq) {
-    const { mosquittoHash } = await import(join(ROOT, 'hub', 'dist', 'broker', 'mosquitto.js'))
-    username = 'bench-raw'
-    password = 'bench-raw-secret'
-    appendFileSync(join(mosq.dir, 'passwd'), `${username}:${mosquittoHash(password)}\n`)
-    appendFileSync(join(mosq.dir, 'acl'), `\nuser ${username}\ntopic readwrite ef/v1/art/#\n`)
-    mosq.proc.kill('SIGHUP')
-    await new Promise((r) => setTimeout(r, 500))
-  }
-  const pub = mqtt.connect(mosq?.url ?? hub.mqttUrl, {
-    clientId: 'bench-raw-publisher',
-    username,
-    password,
-    reconnectPeriod: 0,
-  })
-  await new Promise((res, rej) => pub.once('connect', res).once('error', rej))
-  return pub
-}
-
-/** Publishes `payloads` on the raw topics, QoS 1 with 16 unacknowledged at most. */
-function publishAll(pub, payloads, prefix) {
-  let next = 0
-  let inflight = 0
-  return new Promise((resolve) => {
-    const pump = () => {
-      while (inflight < 16 && next < payloads.length) {
-        inflight++
-        pub.publish(`${prefix}${next}`, payloads[next++], { qos: 1 }, () => {
-          inflight--
-          if (next === payloads.length && inflight === 0) resolve()
-          else pump()
-        })
-      }
-    }
-    pump()
-  })
-}
-
 /** Seconds for `bytes` to reach every simulated device by raw fan-out, after a probe shows all subscribed. */
 async function rawFanoutS(hub, mosq, tmp, sim, deviceCount, bytes) {
   sim.rawSubscribe(RAW_FILTER)
-  const pub = await rawPublisher(hub, mosq, tmp)
+  const hubSecret = JSON.parse(readFileSync(join(tmp, 'hub', 'hub-keys.json'), 'utf8')).hubSecret
+  const pub = await connectRawPublisher({ mqttUrl: hub.mqttUrl, hubSecret, mosq })
   const prefix = RAW_FILTER.slice(0, -1)
   try {
     // Probes until one reaches every device: every subscription is live (SUBACKs are not counted).
     for (let i = 0; ; i++) {
       const before = sim.totals().rawMessages ?? 0
-      await publishAll(pub, [Buffer.from('probe')], `${prefix}probe${i}-`)
+      await publishWindowed(pub, [Buffer.from('probe')], () => `${prefix}probe${i}`)
       try {
         await sim.until((t) => t.rawMessages - before >= deviceCount, 5000, 'probe')
         break
@@ -147,7 +106,7 @@ async function rawFanoutS(hub, mosq, tmp, sim, deviceCount, bytes) {
     await new Promise((r) => setTimeout(r, 1000)) // the last probe's stragglers counted before the baseline
     const base = sim.totals().rawBytes
     const t0 = performance.now()
-    await publishAll(pub, payloads, prefix)
+    await publishWindowed(pub, payloads, (n) => `${prefix}${n}`)
     await sim.until((t) => t.rawBytes - base >= deviceCount * bytes, 900_000, 'raw fan-out')
     return secs(t0)
   } finally {
